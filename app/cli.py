@@ -1,0 +1,170 @@
+"""The ``keyong`` command line: the host administrator's tool (DESIGN.md, Command-line contract).
+
+Every command takes ``--home`` and ``--json``. With ``--json`` stdout carries exactly one JSON
+document and nothing else; messages and progress go to stderr. Exit codes: 0 ok, 1 refused or
+failed (with the reason on stderr), 2 usage error.
+"""
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from app.instance import Instance, InstanceError
+from app.keys import SecretsError
+from app.settings import Settings
+from operators import IdentityError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+cli = typer.Typer(
+    name="keyong",
+    help="Keyong (可用): an authorized-operations sandbox for public data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+HomeOption = Annotated[
+    Path | None,
+    typer.Option("--home", help="Instance home [default: $KEYONG_HOME or ./.keyong].", show_default=False),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout, nothing else.")]
+
+# Errors that mean "refused or failed for a reason the user can act on": exit 1, message on stderr.
+REFUSALS: tuple[type[Exception], ...] = (InstanceError, SecretsError, IdentityError)
+
+
+class Output:
+    """Where a command writes: JSON or rich text on stdout, messages on stderr."""
+
+    def __init__(self, json_mode: bool) -> None:
+        self.json_mode = json_mode
+        self.stdout = Console(highlight=False)
+        # soft_wrap: messages stay on one line, so scripts and logs can grep them.
+        self.stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    def result(self, data: dict[str, Any], render: Callable[[Console], None]) -> None:
+        if self.json_mode:
+            sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+            sys.stdout.flush()
+        else:
+            render(self.stdout)
+
+    def note(self, message: str) -> None:
+        self.stderr.print(message)
+
+    def fail(self, message: str) -> NoReturn:
+        self.stderr.print(f"[bold red]error:[/] {escape(message)}", markup=True)
+        raise typer.Exit(1)
+
+
+def refusing(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn the packages' refusal exceptions into exit code 1 with a one-line reason."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except REFUSALS as exc:
+            Output(False).fail(str(exc))
+
+    return wrapper
+
+
+def settings_for(home: Path | None) -> Settings:
+    return Settings().with_home(home)
+
+
+def _tokens_table(tokens: dict[str, str]) -> Table:
+    table = Table(title="API keys of the demo principals (shown once; exchange at POST /auth/token)")
+    table.add_column("role")
+    table.add_column("API key", overflow="fold")
+    for role, key in tokens.items():
+        table.add_row(role, key)
+    return table
+
+
+@cli.command()
+@refusing
+def init(home: HomeOption = None, json_out: JsonOption = False) -> None:
+    """Create an embedded instance: home, secrets, database, one demo principal per role."""
+    out = Output(json_out)
+    instance, result = Instance.init(settings_for(home))
+    instance.close()
+
+    def render(console: Console) -> None:
+        console.print(f"Created Keyong instance at [bold]{result.home}[/] (database {result.database})")
+        console.print(_tokens_table(result.tokens))
+
+    out.result(result.as_json(), render)
+
+
+@cli.command()
+@refusing
+def demo(
+    home: HomeOption = None,
+    json_out: JsonOption = False,
+    residents: Annotated[int, typer.Option(min=100, max=5_000_000, help="Residents to generate.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic data; same seed, same data.")] = 20261123,
+) -> None:
+    """The main job: the whole flow of DESIGN.md on generated data (so far: init and data)."""
+    from app.demo import run_demo
+
+    out = Output(json_out)
+    report = run_demo(settings_for(home), residents=residents, seed=seed, console=out.stderr)
+
+    def render(console: Console) -> None:
+        if report.tokens:
+            console.print(f"Initialised a new instance at [bold]{report.home}[/]")
+            console.print(_tokens_table(report.tokens))
+        table = Table(title=f"Synthetic public data (seed {seed}) in {report.data_dir}")
+        for column in ("file", "rows", "columns", "encoding", "bytes"):
+            table.add_column(column, justify="left" if column in ("file", "encoding") else "right", no_wrap=True)
+        for t in report.tables:
+            table.add_row(t.path.name, f"{t.rows:,}", str(len(t.columns)), t.encoding, f"{t.bytes:,}")
+        console.print(table)
+        console.print(f"Done in {report.seconds:.1f} s. Next: [bold]keyong serve[/] and open /docs.")
+
+    out.result(report.as_json(), render)
+
+
+@cli.command()
+@refusing
+def serve(
+    home: HomeOption = None,
+    json_out: JsonOption = False,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+) -> None:
+    """Serve the API (OpenAPI at /docs) with uvicorn."""
+    import uvicorn
+
+    from app.api import create_app
+
+    out = Output(json_out)
+    settings = settings_for(home)
+    app = create_app(settings)
+    if json_out:
+        out.result(
+            {"home": str(settings.home), "url": f"http://{host}:{port}", "docs": f"http://{host}:{port}/docs"}, print
+        )
+    else:
+        out.note(f"Keyong at http://{host}:{port} (docs: /docs, home {settings.home})")
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=not json_out)
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

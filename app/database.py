@@ -1,0 +1,72 @@
+"""The metadata database: engine set-up and Alembic migrations for SQLite and PostgreSQL.
+
+The embedded default is SQLite in WAL mode, so readers (API, console) and a writer (worker)
+do not block each other; PostgreSQL is the production store. The same migrations run on both.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import MetaData, create_engine, event, make_url
+from sqlalchemy.engine import Engine
+
+import operators
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+# Every package that owns tables contributes its MetaData here; Alembic compares against all.
+TARGET_METADATA: list[MetaData] = [operators.metadata]
+
+
+def sqlite_url(home: Path) -> str:
+    return f"sqlite:///{home / 'keyong.db'}"
+
+
+def redact(url: str) -> str:
+    """The URL with any password hidden, for printing and for the ledger."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    engine = create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema up to ``revision``; safe to run on an up-to-date database."""
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()

@@ -1,0 +1,167 @@
+"""One Keyong instance: its home, secrets, database and the services wired over them.
+
+``init`` builds a new home in a temporary sibling directory and renames it into place only
+when everything (secrets, migrations, principals) succeeded, so a failed init leaves nothing
+half-made behind and a second init never touches an existing home.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from app.database import current_revision, head_revision, make_engine, migrate, redact, sqlite_url
+from app.keys import InstanceKeys, create_keys, load_keys
+from app.settings import Settings
+from operators import IdentityService, Role, TokenService
+
+MARKER = "keyong.json"
+FORMAT = 1
+DEMO_PRINCIPALS: dict[Role, str] = {
+    Role.CUSTODIAN: "demo-custodian",
+    Role.AGENCY: "demo-agency",
+    Role.OPERATOR: "demo-operator",
+    Role.REGULATOR: "demo-regulator",
+}
+
+
+class InstanceError(Exception):
+    """The home is missing, already exists, or is not usable."""
+
+
+def _read_marker(home: Path) -> dict[str, object]:
+    try:
+        data = json.loads((home / MARKER).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InstanceError(f"no Keyong instance at {home}: run `keyong init --home {home}` first") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InstanceError(f"{home / MARKER} is corrupt: {exc}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise InstanceError(f"{home / MARKER} has an unsupported format")
+    return data
+
+
+def resolve_database_url(settings: Settings, marker: dict[str, object] | None = None) -> str:
+    """Explicit setting, else the URL recorded at init, else SQLite inside the home."""
+    if settings.database_url:
+        return settings.database_url
+    if marker is None and (settings.home / MARKER).exists():
+        marker = _read_marker(settings.home)
+    recorded = (marker or {}).get("database_url")
+    return recorded if isinstance(recorded, str) else sqlite_url(settings.home)
+
+
+def _token_service(settings: Settings, keys: InstanceKeys) -> TokenService:
+    return TokenService(
+        keys.jwt_key,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        ttl=timedelta(seconds=settings.token_ttl_seconds),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class InitResult:
+    home: Path
+    database: str
+    tokens: dict[str, str]  # role -> API key of that role's demo principal
+
+    def as_json(self) -> dict[str, object]:
+        return {"home": str(self.home), "database": self.database, "tokens": self.tokens}
+
+
+@dataclass
+class Instance:
+    """An opened home: settings, keys, the database engine, and the services over them."""
+
+    settings: Settings
+    keys: InstanceKeys
+    engine: Engine
+    instance_id: str
+    _identity: IdentityService | None = field(default=None, repr=False)
+
+    @property
+    def home(self) -> Path:
+        return self.settings.home
+
+    @property
+    def database(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @property
+    def identity(self) -> IdentityService:
+        if self._identity is None:
+            self._identity = IdentityService(self.engine, _token_service(self.settings, self.keys))
+        return self._identity
+
+    @classmethod
+    def open(cls, settings: Settings, *, upgrade: bool = True) -> Instance:
+        """Open an existing home; migrates the schema forward unless ``upgrade`` is false."""
+        marker = _read_marker(settings.home)
+        keys = load_keys(settings.home)
+        engine = make_engine(resolve_database_url(settings, marker))
+        if upgrade:
+            migrate(engine)
+        elif current_revision(engine) != head_revision():
+            raise InstanceError("database schema is not at the current revision: run any keyong command to migrate")
+        return cls(settings, keys, engine, str(marker["instance_id"]))
+
+    @classmethod
+    def init(cls, settings: Settings) -> tuple[Instance, InitResult]:
+        """Create a new home with its secrets, schema and one demo principal per role."""
+        home = settings.home
+        if (home / MARKER).exists():
+            raise InstanceError(f"a Keyong instance already exists at {home}; nothing was changed")
+        if home.exists() and (not home.is_dir() or any(home.iterdir())):
+            raise InstanceError(f"{home} exists and is not an empty directory; nothing was changed")
+        home.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{home.name}.init-", dir=home.parent))
+        try:
+            os.chmod(staging, 0o700)
+            keys = create_keys(staging)
+            url = settings.database_url or sqlite_url(staging)
+            if not settings.database_url:
+                # The embedded database holds key digests and, later, the catalog: owner-only.
+                os.close(os.open(staging / "keyong.db", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            engine = make_engine(url)
+            try:
+                migrate(engine)
+                identity = IdentityService(engine, _token_service(settings, keys))
+                if identity.count_principals():
+                    raise InstanceError(
+                        f"database {redact(url)} already holds an instance's principals; nothing was changed"
+                    )
+                tokens = {
+                    role.value: identity.create_principal(name, role).api_key for role, name in DEMO_PRINCIPALS.items()
+                }
+            finally:
+                engine.dispose()
+            marker: dict[str, object] = {
+                "format": FORMAT,
+                "instance_id": uuid.uuid4().hex,
+                "created": datetime.now(UTC).isoformat(),
+            }
+            if settings.database_url:
+                marker["database_url"] = settings.database_url
+            marker_fd = os.open(staging / MARKER, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(marker_fd, "w", encoding="utf-8") as fh:
+                json.dump(marker, fh, indent=2)
+            if home.exists():
+                home.rmdir()  # empty, checked above; rename cannot replace a directory portably
+            os.rename(staging, home)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        instance = cls.open(settings)
+        return instance, InitResult(home=home, database=instance.database, tokens=tokens)
+
+    def close(self) -> None:
+        self.engine.dispose()

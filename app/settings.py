@@ -1,0 +1,51 @@
+"""Instance settings, read from the environment (``KEYONG_*``) by pydantic-settings.
+
+One instance is one home directory (DESIGN.md, Storage). Everything that differs between a
+laptop demo and a production deployment — where the home lies, which database holds the
+metadata, how long a token lives — is a setting here, never a constant in a package.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Settings of one Keyong instance; every field can be set as ``KEYONG_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="KEYONG_", extra="ignore")
+
+    home: Path = Field(
+        default=Path(".keyong"),
+        description="Instance home: secrets, embedded database, vault and artifacts.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description=(
+            "SQLAlchemy URL of the metadata, queue and ledger database. Unset: the URL recorded "
+            "in the home at `init`, else SQLite (WAL) inside the home."
+        ),
+    )
+    token_ttl_seconds: int = Field(
+        default=900,
+        ge=30,
+        le=86_400,
+        description="Lifetime of a JWT issued by POST /auth/token; short so that a leaked token dies soon.",
+    )
+    jwt_issuer: str = Field(default="keyong", description="`iss` of issued tokens, checked on verification.")
+    jwt_audience: str = Field(default="keyong-api", description="`aud` of issued tokens, checked on verification.")
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        # A relative home would silently change meaning with the working directory of a worker.
+        return value.expanduser().absolute()
+
+    def with_home(self, home: Path | None) -> Settings:
+        """These settings with ``home`` replaced (the CLI's ``--home`` wins over the environment)."""
+        if home is None:
+            return self
+        return self.model_copy(update={"home": home.expanduser().absolute()})

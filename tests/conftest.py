@@ -1,0 +1,90 @@
+"""Shared fixtures: instance homes and the two databases every storage test runs against.
+
+PostgreSQL is reached at ``KEYONG_TEST_POSTGRES_URL`` (default: the server every machine of
+this project runs at 127.0.0.1:5432). Each test run gets its own fresh database, and each test
+its own schema inside it, dropped afterwards; where no server answers, PostgreSQL tests are
+skipped with the reason printed.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app import Instance, Settings
+
+PG_ADMIN_URL = os.environ.get("KEYONG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _pg_unavailable_reason() -> str | None:
+    try:
+        engine = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:
+        return f"PostgreSQL not reachable at {PG_ADMIN_URL}: {type(exc).__name__}: {exc}".splitlines()[0]
+    return None
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test run; its URL."""
+    reason = _pg_unavailable_reason()
+    if reason:
+        pytest.skip(f"SKIPPING PostgreSQL tests: {reason}")
+    name = f"keyong_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_database: str) -> Iterator[str]:
+    """A URL whose connections see only a fresh, empty schema of the run's database."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(pg_database, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(pg_database).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
+    """``None`` (SQLite in the home, the embedded default) or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        return None
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str | None) -> Settings:
+    return Settings(home=tmp_path / "home", database_url=database_url)
+
+
+@pytest.fixture
+def initialised(settings: Settings) -> Iterator[tuple[Instance, dict[str, str]]]:
+    """A freshly initialised instance and the API keys of its demo principals, by role."""
+    instance, result = Instance.init(settings)
+    try:
+        yield instance, result.tokens
+    finally:
+        instance.close()
