@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
@@ -11,6 +16,9 @@ from sqlalchemy import text
 import operators
 from app.instance import Instance
 from app.settings import Settings
+from ledger import api as ledger_api
+
+logger = logging.getLogger("keyong")
 
 DESCRIPTION = """
 Keyong (可用) is an authorized-operations sandbox for public data (公共数据授权运营):
@@ -27,10 +35,35 @@ def _version() -> str:
         return "0+unknown"
 
 
+CHECKPOINT_POLL_SECONDS = 5.0
+
+
+async def _checkpoint_loop(inst: Instance) -> None:
+    """Sign a checkpoint once appended entries are older than the configured age (issue 3: at
+    least every 60 s when anything was appended), even when nothing else is appended after them."""
+    while True:
+        await asyncio.sleep(CHECKPOINT_POLL_SECONDS)
+        try:
+            await asyncio.to_thread(inst.ledger.checkpoint_if_due)
+        except Exception:  # a failed attempt is retried next round; never kill the server
+            logger.exception("periodic ledger checkpoint failed")
+
+
 def create_app(settings: Settings | None = None, *, instance: Instance | None = None) -> FastAPI:
     """The API over ``instance`` (or the home named by ``settings``), docs at ``/docs``."""
     inst = instance or Instance.open(settings or Settings())
-    app = FastAPI(title="Keyong", version=_version(), description=DESCRIPTION)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_checkpoint_loop(inst))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app = FastAPI(title="Keyong", version=_version(), description=DESCRIPTION, lifespan=lifespan)
     app.state.instance = inst
 
     @app.get("/healthz", tags=["meta"])
@@ -43,5 +76,7 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
             return JSONResponse({"status": "error", "database": type(exc).__name__}, status_code=503)
         return JSONResponse({"status": "ok", "database": inst.engine.dialect.name, "instance": inst.instance_id})
 
+    require = operators.role_guard(inst.identity)
     app.include_router(operators.build_router(inst.identity))
+    app.include_router(ledger_api.build_router(inst.ledger, require(operators.Role.REGULATOR)))
     return app

@@ -16,12 +16,13 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, create_engine, event, make_url
 from sqlalchemy.engine import Engine
 
+import ledger
 import operators
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 # Every package that owns tables contributes its MetaData here; Alembic compares against all.
-TARGET_METADATA: list[MetaData] = [operators.metadata]
+TARGET_METADATA: list[MetaData] = [ledger.metadata, operators.metadata]
 
 
 def sqlite_url(home: Path) -> str:
@@ -38,7 +39,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
 
 
@@ -46,7 +47,7 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    return engine
+    return ledger.prepare_engine(engine)
 
 
 def alembic_config() -> Config:

@@ -21,7 +21,8 @@ from sqlalchemy.engine import Engine
 from app.database import current_revision, head_revision, make_engine, migrate, redact, sqlite_url
 from app.keys import InstanceKeys, create_keys, load_keys
 from app.settings import Settings
-from operators import IdentityService, Role, TokenService
+from ledger import Ledger
+from operators import IdentityService, Role, TokenService, host_actor
 
 MARKER = "keyong.json"
 FORMAT = 1
@@ -59,6 +60,16 @@ def resolve_database_url(settings: Settings, marker: dict[str, object] | None = 
     return recorded if isinstance(recorded, str) else sqlite_url(settings.home)
 
 
+def _ledger(settings: Settings, keys: InstanceKeys, engine: Engine, instance_id: str) -> Ledger:
+    return Ledger(
+        engine,
+        keys.ledger_key,
+        origin=settings.ledger_origin or f"keyong.local/{instance_id}",
+        checkpoint_every=settings.ledger_checkpoint_every,
+        checkpoint_max_age=timedelta(seconds=settings.ledger_checkpoint_seconds),
+    )
+
+
 def _token_service(settings: Settings, keys: InstanceKeys) -> TokenService:
     return TokenService(
         keys.jwt_key,
@@ -87,6 +98,7 @@ class Instance:
     engine: Engine
     instance_id: str
     _identity: IdentityService | None = field(default=None, repr=False)
+    _ledger: Ledger | None = field(default=None, repr=False)
 
     @property
     def home(self) -> Path:
@@ -97,9 +109,15 @@ class Instance:
         return self.engine.url.render_as_string(hide_password=True)
 
     @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            self._ledger = _ledger(self.settings, self.keys, self.engine, self.instance_id)
+        return self._ledger
+
+    @property
     def identity(self) -> IdentityService:
         if self._identity is None:
-            self._identity = IdentityService(self.engine, _token_service(self.settings, self.keys))
+            self._identity = IdentityService(self.engine, _token_service(self.settings, self.keys), self.ledger)
         return self._identity
 
     @classmethod
@@ -132,21 +150,32 @@ class Instance:
                 # The embedded database holds key digests and, later, the catalog: owner-only.
                 os.close(os.open(staging / "keyong.db", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             engine = make_engine(url)
+            instance_id = uuid.uuid4().hex
             try:
                 migrate(engine)
-                identity = IdentityService(engine, _token_service(settings, keys))
-                if identity.count_principals():
+                ledger = _ledger(settings, keys, engine, instance_id)
+                identity = IdentityService(engine, _token_service(settings, keys), ledger)
+                if identity.count_principals() or ledger.size():
                     raise InstanceError(
                         f"database {redact(url)} already holds an instance's principals; nothing was changed"
                     )
+                actor, actor_role = host_actor()
+                ledger.append(
+                    actor=actor,
+                    role=actor_role,
+                    action="instance.initialised",
+                    subject=f"instance:{instance_id}",
+                    payload={"ledger_public_key": ledger.public_key_hex, "database": engine.dialect.name},
+                )
                 tokens = {
                     role.value: identity.create_principal(name, role).api_key for role, name in DEMO_PRINCIPALS.items()
                 }
+                ledger.checkpoint()
             finally:
                 engine.dispose()
             marker: dict[str, object] = {
                 "format": FORMAT,
-                "instance_id": uuid.uuid4().hex,
+                "instance_id": instance_id,
                 "created": datetime.now(UTC).isoformat(),
             }
             if settings.database_url:

@@ -38,6 +38,15 @@ class Settings(BaseSettings):
     jwt_issuer: str = Field(default="keyong", description="`iss` of issued tokens, checked on verification.")
     jwt_audience: str = Field(default="keyong-api", description="`aud` of issued tokens, checked on verification.")
 
+    ledger_origin: str | None = Field(
+        default=None,
+        description="Origin line of the ledger's C2SP checkpoints; default `keyong.local/<instance id>`.",
+    )
+    ledger_checkpoint_every: int = Field(default=1000, ge=1, description="Checkpoint at least every N entries.")
+    ledger_checkpoint_seconds: float = Field(
+        default=60.0, gt=0, description="Checkpoint when entries were appended and the last checkpoint is older."
+    )
+
     @field_validator("home", mode="after")
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:

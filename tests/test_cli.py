@@ -64,14 +64,22 @@ def test_serve_without_a_home_is_refused_clearly(tmp_path: Path) -> None:
 
 
 def test_every_command_accepts_home_and_json() -> None:
+    from typing import Any
+
     from typer.main import get_command
 
     from app.cli import cli
 
-    group = get_command(cli)
-    for name, command in group.commands.items():  # type: ignore[attr-defined]
+    def leaves(command: Any, path: str) -> list[tuple[str, Any]]:
+        if hasattr(command, "commands"):  # a group: typer vendors its own click, so no isinstance
+            return [leaf for name, sub in command.commands.items() for leaf in leaves(sub, f"{path} {name}")]
+        return [(path, command)]
+
+    found = leaves(get_command(cli), "keyong")
+    assert len(found) >= 11
+    for path, command in found:
         options = {opt for param in command.params for opt in getattr(param, "opts", [])}
-        assert {"--home", "--json"} <= options, name
+        assert {"--home", "--json"} <= options, path
 
 
 def test_demo_generates_the_tables(tmp_path: Path) -> None:

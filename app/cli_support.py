@@ -1,0 +1,82 @@
+"""What every ``keyong`` command shares: ``--home``/``--json``, output, refusals, the instance."""
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from app.instance import Instance, InstanceError
+from app.keys import SecretsError
+from app.settings import Settings
+from ledger import EntryError, LedgerError
+from operators import IdentityError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+HomeOption = Annotated[
+    Path | None,
+    typer.Option("--home", help="Instance home [default: $KEYONG_HOME or ./.keyong].", show_default=False),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout, nothing else.")]
+
+# Errors that mean "refused or failed for a reason the user can act on": exit 1, message on stderr.
+REFUSALS: tuple[type[Exception], ...] = (InstanceError, SecretsError, IdentityError, LedgerError, EntryError)
+
+
+class Output:
+    """Where a command writes: JSON or rich text on stdout, messages on stderr."""
+
+    def __init__(self, json_mode: bool) -> None:
+        self.json_mode = json_mode
+        self.stdout = Console(highlight=False)
+        # soft_wrap: messages stay on one line, so scripts and logs can grep them.
+        self.stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    def result(self, data: dict[str, Any], render: Callable[[Console], None]) -> None:
+        if self.json_mode:
+            sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+            sys.stdout.flush()
+        else:
+            render(self.stdout)
+
+    def note(self, message: str) -> None:
+        self.stderr.print(message)
+
+    def fail(self, message: str) -> NoReturn:
+        self.stderr.print(f"[bold red]error:[/] {escape(message)}", markup=True)
+        raise typer.Exit(1)
+
+
+def refusing(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn the packages' refusal exceptions into exit code 1 with a one-line reason."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except REFUSALS as exc:
+            Output(False).fail(str(exc))
+
+    return wrapper
+
+
+def settings_for(home: Path | None) -> Settings:
+    return Settings().with_home(home)
+
+
+@contextmanager
+def open_instance(home: Path | None) -> Iterator[Instance]:
+    instance = Instance.open(settings_for(home))
+    try:
+        yield instance
+    finally:
+        instance.close()

@@ -1,0 +1,197 @@
+"""``keyong ledger …``: verify, prove, export and inspect the ledger (DESIGN.md, Ledger).
+
+Regulators verify on their own with ``python -m ledger.verify``; these commands are the host
+administrator's view of the same checks, plus checkpoints and witness cosignatures.
+"""
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from app.cli_support import HomeOption, JsonOption, Output, open_instance, refusing
+from ledger import LedgerError
+from ledger.note import PolicyError, WitnessPolicy
+
+ledger_cli = typer.Typer(help="The hash-chained ledger: verify, prove, export, show.", no_args_is_help=True)
+
+WITNESS_POLICY = "witnesses.policy"
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    )
+
+
+@ledger_cli.command()
+@refusing
+def verify(home: HomeOption = None, json_out: JsonOption = False) -> None:
+    """Recompute the chain, the Merkle tree and every checkpoint; exit 1 on any problem."""
+    out = Output(json_out)
+    with open_instance(home) as instance, _progress(out.stderr) as progress:
+        task = progress.add_task("verifying ledger", total=instance.ledger.size())
+        report = instance.ledger.verify(progress=lambda n: progress.advance(task, n))
+
+    def render(console: Console) -> None:
+        state = "[green]ok[/]" if report.ok else "[bold red]FAILED[/]"
+        console.print(
+            f"ledger {state}: {report.entries:,} entries, {report.checkpoints:,} checkpoints, head {report.head}"
+        )
+        for problem in report.problems:
+            console.print(f"  seq {problem.seq}: {problem.kind}: {problem.detail}", markup=False)
+
+    out.result(report.as_json(), render)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@ledger_cli.command()
+@refusing
+def prove(
+    seq: Annotated[int, typer.Argument(min=1, help="Entry number.")],
+    home: HomeOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Inclusion proof of entry SEQ against the latest signed checkpoint (made now if needed)."""
+    out = Output(json_out)
+    with open_instance(home) as instance:
+        proof = instance.ledger.prove(seq, checkpoint_if_needed=True)
+    data = proof.as_json()
+
+    def render(console: Console) -> None:
+        console.print(f"entry {seq} ({proof.entry_hash}) is leaf {seq - 1} of the tree of size {proof.tree_size}")
+        console.print(f"root {proof.root}, signed {proof.checkpoint.time}")
+        for step in proof.path:
+            console.print(f"  {step}")
+
+    out.result(data, render)
+
+
+@ledger_cli.command()
+@refusing
+def consistency(
+    old_size: Annotated[int, typer.Argument(min=0)],
+    new_size: Annotated[int, typer.Argument(min=0)],
+    home: HomeOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """RFC 9162 consistency proof between two tree sizes."""
+    out = Output(json_out)
+    with open_instance(home) as instance:
+        proof = instance.ledger.consistency(old_size, new_size)
+    out.result(proof.as_json(), lambda console: console.print_json(json.dumps(proof.as_json())))
+
+
+@ledger_cli.command()
+@refusing
+def export(
+    to: Annotated[Path, typer.Option("--to", help="File to write (JSON lines).")],
+    home: HomeOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Every entry then every checkpoint as JSON lines, for regulators."""
+    out = Output(json_out)
+    with open_instance(home) as instance:
+        with _progress(out.stderr) as progress, to.open("w", encoding="utf-8") as handle:
+            task = progress.add_task(f"exporting to {to}", total=instance.ledger.size())
+            count, cps = instance.ledger.export(handle, progress=lambda n: progress.advance(task, n))
+        public_key = instance.ledger.public_key_hex
+    data = {"file": str(to), "entries": count, "checkpoints": cps, "public_key": public_key}
+    out.result(
+        data,
+        lambda c: c.print(
+            f"wrote {count:,} entries and {cps:,} checkpoints to {to}\n"
+            f"verify: python -m ledger.verify {to} --public-key {public_key}"
+        ),
+    )
+
+
+@ledger_cli.command()
+@refusing
+def show(
+    home: HomeOption = None,
+    json_out: JsonOption = False,
+    action: Annotated[str | None, typer.Option(help="Only this action, e.g. job.submitted.")] = None,
+    subject: Annotated[str | None, typer.Option(help="Only this subject, e.g. job:42.")] = None,
+    actor: Annotated[str | None, typer.Option(help="Only this actor.")] = None,
+    since: Annotated[str | None, typer.Option(help="Only entries at or after this UTC time (ISO 8601).")] = None,
+    after: Annotated[int, typer.Option(min=0, help="Only entries after this seq (pagination).")] = 0,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+) -> None:
+    """Entries matching the filters, oldest first."""
+    out = Output(json_out)
+    with open_instance(home) as instance:
+        found = instance.ledger.entries(
+            action=action, subject=subject, actor=actor, since=since, after=after, limit=limit
+        )
+    data = {
+        "entries": [e.as_json() for e in found],
+        "next_after": found[-1].seq if len(found) == limit else None,
+    }
+
+    def render(console: Console) -> None:
+        table = Table()
+        for column in ("seq", "time", "actor", "role", "action", "subject"):
+            table.add_column(column, no_wrap=column in ("seq", "time"))
+        for e in found:
+            table.add_row(str(e.seq), e.time, e.actor, e.role, e.action, e.subject)
+        console.print(table)
+
+    out.result(data, render)
+
+
+@ledger_cli.command()
+@refusing
+def checkpoint(home: HomeOption = None, json_out: JsonOption = False) -> None:
+    """Sign a checkpoint of the current head now; prints it and its C2SP signed note."""
+    out = Output(json_out)
+    with open_instance(home) as instance:
+        signed = instance.ledger.checkpoint()
+        note = instance.ledger.checkpoint_note(signed.tree_size)
+        vkey = instance.ledger.verifier.vkey
+    data = {**signed.as_json(), "note": note, "vkey": vkey}
+    out.result(data, lambda c: c.out(note, end="", highlight=False))
+
+
+@ledger_cli.command()
+@refusing
+def cosign(
+    tree_size: Annotated[int, typer.Argument(min=0, help="Size of the checkpoint the witness cosigned.")],
+    line: Annotated[str, typer.Argument(help="The witness's cosignature/v1 signature line.")],
+    home: HomeOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Store a witness cosignature; the witness must be in HOME/witnesses.policy."""
+    out = Output(json_out)
+    with open_instance(home) as instance:
+        policy_file = instance.home / WITNESS_POLICY
+        if not policy_file.exists():
+            out.fail(f"no witnesses configured: write {policy_file} ('witness NAME VKEY' lines and 'quorum N')")
+        try:
+            policy = WitnessPolicy.parse(policy_file.read_text(encoding="utf-8"))
+        except PolicyError as exc:
+            out.fail(f"{policy_file}: {exc}")
+        witness = instance.ledger.add_cosignature(tree_size, line, policy)
+    out.result({"tree_size": tree_size, "witness": witness}, lambda c: c.print(f"stored {witness}'s cosignature"))
+
+
+@ledger_cli.command("public-key")
+@refusing
+def public_key(home: HomeOption = None, json_out: JsonOption = False) -> None:
+    """The key regulators verify checkpoints with: hex, and as a C2SP note verifier key."""
+    out = Output(json_out)
+    with open_instance(home) as instance:
+        data = {
+            "public_key": instance.ledger.public_key_hex,
+            "vkey": instance.ledger.verifier.vkey,
+            "origin": instance.ledger.origin,
+        }
+    out.result(data, lambda c: c.print(f"{data['public_key']}\n{data['vkey']}"))
+
+
+__all__ = ["LedgerError", "ledger_cli"]

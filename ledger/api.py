@@ -1,0 +1,101 @@
+"""Read-only HTTP access to the ledger for regulators (监管部门: read and verify, change nothing).
+
+Role enforcement is injected by the application (``require``), so this module needs nothing
+of Keyong's beyond the ledger itself.
+"""
+
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi.responses import PlainTextResponse, StreamingResponse
+
+from ledger.service import Ledger, LedgerError
+
+PAGE_MAX = 1000
+
+
+def build_router(ledger: Ledger, require_regulator: Callable[..., Any]) -> APIRouter:
+    router = APIRouter(prefix="/ledger", tags=["ledger"], dependencies=[Depends(require_regulator)])
+
+    def refused(exc: LedgerError) -> HTTPException:
+        return HTTPException(status.HTTP_409_CONFLICT, detail=str(exc))
+
+    @router.get("/entries")
+    def list_entries(
+        action: str | None = None,
+        subject: str | None = None,
+        actor: str | None = None,
+        since: Annotated[str | None, Query(description="UTC ISO 8601 lower bound on entry time")] = None,
+        after: Annotated[int, Query(ge=0, description="seq to continue after (pagination)")] = 0,
+        limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 100,
+    ) -> dict[str, Any]:
+        """Entries matching every filter, oldest first; follow ``next_after`` for the next page."""
+        found = ledger.entries(action=action, subject=subject, actor=actor, since=since, after=after, limit=limit)
+        return {"entries": [e.as_json() for e in found], "next_after": found[-1].seq if len(found) == limit else None}
+
+    @router.get("/entries/{seq}")
+    def get_entry(seq: int) -> dict[str, Any]:
+        try:
+            return ledger.get(seq).as_json()
+        except LedgerError as exc:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from None
+
+    @router.get("/verify")
+    def verify() -> dict[str, Any]:
+        """Recompute the whole chain, Merkle tree and checkpoints now."""
+        return ledger.verify().as_json()
+
+    @router.get("/proof/{seq}")
+    def proof(seq: int, tree_size: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
+        """Inclusion proof of entry ``seq`` against the latest (or the given) signed checkpoint."""
+        try:
+            return ledger.prove(seq, tree_size=tree_size).as_json()
+        except LedgerError as exc:
+            raise refused(exc) from None
+
+    @router.get("/consistency")
+    def consistency(old: Annotated[int, Query(ge=0)], new: Annotated[int, Query(ge=0)]) -> dict[str, Any]:
+        try:
+            return ledger.consistency(old, new).as_json()
+        except LedgerError as exc:
+            raise refused(exc) from None
+
+    @router.get("/checkpoint")
+    def checkpoint() -> dict[str, Any]:
+        """The latest signed checkpoint, its C2SP signed note (with cosignatures) and the log's key."""
+        latest = ledger.latest_checkpoint()
+        if latest is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no checkpoint yet")
+        return {**latest.as_json(), "note": ledger.checkpoint_note(latest.tree_size), "vkey": ledger.verifier.vkey}
+
+    @router.get("/checkpoint.note", response_class=PlainTextResponse)
+    def checkpoint_note() -> str:
+        """The latest checkpoint as a C2SP tlog-checkpoint signed note, for witnesses and tlog tools."""
+        try:
+            return ledger.checkpoint_note()
+        except LedgerError as exc:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from None
+
+    @router.get("/export")
+    def export() -> StreamingResponse:
+        """The whole ledger as JSON lines, the format ``python -m ledger.verify`` checks."""
+        spool = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024, mode="w+", encoding="utf-8")  # noqa: SIM115
+        ledger.export(spool)
+        spool.seek(0)
+
+        def lines() -> Iterator[str]:
+            try:
+                while chunk := spool.read(1 << 16):
+                    yield chunk
+            finally:
+                spool.close()
+
+        return StreamingResponse(
+            lines(),
+            media_type="application/x-ndjson",
+            headers={"Content-Disposition": 'attachment; filename="keyong-ledger.jsonl"'},
+        )
+
+    return router

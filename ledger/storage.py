@@ -1,0 +1,172 @@
+"""Ledger tables, and what the database itself does to keep them append-only.
+
+The tables live in the same database as the rest of the platform so that a domain change and
+its ledger entry commit together. UPDATE and DELETE are refused by the database, not by our
+code: SQLite triggers that RAISE, PostgreSQL triggers (also on TRUNCATE) plus revoked
+privileges. Someone who bypasses those (editing the file, a superuser disabling triggers) is
+caught by verification: the hash chain and the signed checkpoints.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, SmallInteger, String, Table, Text, event
+from sqlalchemy.engine import Connection, Engine
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    }
+)
+
+entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+    Column("time", String(32), nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("role", String(256), nullable=False),
+    Column("action", String(128), nullable=False),
+    Column("subject", String(256), nullable=False),
+    Column("payload", Text, nullable=False),  # canonical JSON text, exactly as hashed
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_ledger_entries_action", "action"),
+    Index("ix_ledger_entries_subject", "subject"),
+    Index("ix_ledger_entries_actor", "actor"),
+    Index("ix_ledger_entries_time", "time"),
+)
+
+# Perfect Merkle subtrees of level >= merkle.STORED_MIN_LEVEL, so proofs need no full rebuild.
+nodes = Table(
+    "ledger_nodes",
+    metadata,
+    Column("level", SmallInteger, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+    Column("hash", String(64), nullable=False),
+)
+
+checkpoints = Table(
+    "ledger_checkpoints",
+    metadata,
+    Column("tree_size", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+    Column("root", String(64), nullable=False),
+    Column("time", String(32), nullable=False),
+    Column("signature", String(128), nullable=False),  # Ed25519 over canonical {tree_size, root, time}
+    Column("public_key", String(64), nullable=False),
+    Column("note", Text, nullable=False),  # the same checkpoint as a C2SP signed note
+)
+
+cosignatures = Table(
+    "ledger_cosignatures",
+    metadata,
+    Column("tree_size", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+    Column("witness", String(256), primary_key=True),
+    Column("line", Text, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+)
+
+APPEND_ONLY_TABLES = ("ledger_entries", "ledger_nodes", "ledger_checkpoints", "ledger_cosignatures")
+APPEND_ONLY_MESSAGE = "ledger tables are append-only"
+
+
+def append_only_ddl(dialect: str) -> list[str]:
+    """Statements that make the ledger tables refuse UPDATE, DELETE (and TRUNCATE)."""
+    statements: list[str] = []
+    if dialect == "sqlite":
+        for table in APPEND_ONLY_TABLES:
+            for op in ("UPDATE", "DELETE"):
+                statements.append(
+                    f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} "
+                    f"BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}'); END"
+                )
+    elif dialect == "postgresql":
+        statements.append(
+            "CREATE OR REPLACE FUNCTION keyong_ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            f"BEGIN RAISE EXCEPTION '{APPEND_ONLY_MESSAGE} (% on %)', TG_OP, TG_TABLE_NAME "
+            "USING ERRCODE = 'insufficient_privilege'; END $$"
+        )
+        for table in APPEND_ONLY_TABLES:
+            statements.append(
+                f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION keyong_ledger_append_only()"
+            )
+            statements.append(
+                f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION keyong_ledger_append_only()"
+            )
+            # The owning application role keeps SELECT and INSERT only.
+            statements.append(f"REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM PUBLIC, CURRENT_USER")
+    return statements
+
+
+def drop_append_only_ddl(dialect: str) -> list[str]:
+    statements: list[str] = []
+    if dialect == "sqlite":
+        for table in APPEND_ONLY_TABLES:
+            statements += [f"DROP TRIGGER IF EXISTS {table}_no_update", f"DROP TRIGGER IF EXISTS {table}_no_delete"]
+    elif dialect == "postgresql":
+        for table in APPEND_ONLY_TABLES:
+            statements += [
+                f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
+                f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}",
+            ]
+        statements.append("DROP FUNCTION IF EXISTS keyong_ledger_append_only()")
+    return statements
+
+
+# --- transactions -------------------------------------------------------------------------
+
+IMMEDIATE = "keyong_sqlite_immediate"
+
+
+def _sqlite_autocommit_driver(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin (see _sqlite_begin).
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    # A ledger writer must hold the write lock from the start: a deferred transaction that read
+    # the chain head and then tries to write can fail with SQLITE_BUSY_SNAPSHOT when another
+    # process appended in between. BEGIN IMMEDIATE serializes writers instead of failing them.
+    immediate = connection.get_execution_options().get(IMMEDIATE, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def prepare_engine(engine: Engine) -> Engine:
+    """Make ``engine`` able to run serialized ledger writes; idempotent.
+
+    On SQLite the driver is put in autocommit mode and SQLAlchemy emits BEGIN itself (the
+    documented way to get correct transactions from pysqlite), with BEGIN IMMEDIATE for
+    connections carrying the ledger's execution option. Other dialects need nothing here.
+    """
+    if engine.dialect.name == "sqlite" and not event.contains(engine, "begin", _sqlite_begin):
+        event.listen(engine, "connect", _sqlite_autocommit_driver)
+        event.listen(engine, "begin", _sqlite_begin)
+        engine.dispose()  # connections pooled before the hook would keep the driver's own BEGIN
+    return engine
+
+
+def write_options(engine: Engine) -> dict[str, Any]:
+    """Execution options for a connection that will append to the ledger."""
+    return {IMMEDIATE: True} if engine.dialect.name == "sqlite" else {}
+
+
+def is_write_connection(connection: Connection) -> bool:
+    if connection.dialect.name != "sqlite":
+        return True
+    return bool(connection.get_execution_options().get(IMMEDIATE, False))
+
+
+# Any 64-bit number unique to the ledger; all appenders of one database serialize on it.
+PG_ADVISORY_KEY = 0x4B45594F4E474C44  # "KEYONGLD"
+
+
+def lock_for_append(connection: Connection) -> None:
+    """Serialize appenders across processes for the rest of this transaction."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_ADVISORY_KEY})")
