@@ -513,6 +513,51 @@ class TreeAppender:
         self._size = position + 1
         return completed
 
+    def extend(self, leaves: Sequence[bytes]) -> list[tuple[int, int, bytes]]:
+        """Append many leaf hashes; same result as :meth:`append` one by one, about twice as fast.
+
+        Whole aligned blocks of ``2**STORED_MIN_LEVEL`` leaves are hashed level by level in tight
+        list comprehensions and enter the frontier as one perfect subtree; only the ragged
+        ends go through :meth:`append`. Appends and verification of a million entries spend a
+        large share of their time here.
+        """
+        block = 1 << STORED_MIN_LEVEL
+        completed: list[tuple[int, int, bytes]] = []
+        i, n = 0, len(leaves)
+        while i < n and self._size % block:
+            completed += self.append(leaves[i])
+            i += 1
+        h = sha256
+        prefix = _NODE_PREFIX
+        while n - i >= block:
+            level = leaves[i : i + block]
+            if any(len(leaf) != HASH_SIZE for leaf in level):
+                raise ValueError(f"leaf must be {HASH_SIZE} bytes")
+            for _ in range(STORED_MIN_LEVEL):
+                it = iter(level)
+                level = [h(prefix + a + b).digest() for a, b in zip(it, it, strict=True)]
+            completed += self._push_perfect(STORED_MIN_LEVEL, level[0])
+            i += block
+        while i < n:
+            completed += self.append(leaves[i])
+            i += 1
+        return completed
+
+    def _push_perfect(self, level: int, node: bytes) -> list[tuple[int, int, bytes]]:
+        """Add a perfect subtree of ``2**level`` leaves at an aligned position (carry upwards)."""
+        position = self._size >> level
+        completed = [(level, position, node)]
+        acc = node
+        frontier = self._frontier
+        while position & 1:
+            acc = node_hash(frontier.pop(), acc)
+            level += 1
+            position >>= 1
+            completed.append((level, position, acc))
+        frontier.append(acc)
+        self._size += 1 << completed[0][0]
+        return completed
+
     def root(self) -> bytes:
         """MTH of the current tree in O(log n); EMPTY_ROOT for size 0."""
         if not self._frontier:

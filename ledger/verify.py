@@ -17,7 +17,6 @@ copied out and audited on its own (双鸭山市公共数据管理暂行办法 �
 from __future__ import annotations
 
 import argparse
-import base64
 import hashlib
 import json
 import sys
@@ -31,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from ledger.merkle import TreeAppender, leaf_hash, verify_consistency, verify_inclusion
+from ledger.note import KEY_TYPE_ED25519, NoteError, parse_vkey
 
 __all__ = [
     "ExportReport",
@@ -57,11 +57,14 @@ def load_public_key(spec: str) -> Ed25519PublicKey:
     text = spec.strip()
     if len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text):
         return Ed25519PublicKey.from_public_bytes(bytes.fromhex(text))
-    if text.count("+") == 2 and not Path(text).exists():
-        raw = base64.b64decode(text.rsplit("+", 1)[1], validate=True)
-        if len(raw) != 33 or raw[0] != 0x01:
-            raise ValueError("note key is not an Ed25519 verifier key")
-        return Ed25519PublicKey.from_public_bytes(raw[1:])
+    if "+" in text and not Path(text).exists():
+        try:
+            verifier = parse_vkey(text)
+        except NoteError as exc:
+            raise ValueError(f"not a note verifier key: {exc}") from None
+        if verifier.key_type != KEY_TYPE_ED25519:
+            raise ValueError("note key is not an Ed25519 (type 0x01) verifier key")
+        return Ed25519PublicKey.from_public_bytes(verifier.public_key)
     key = load_pem_public_key(Path(text).read_bytes())
     if not isinstance(key, Ed25519PublicKey):
         raise ValueError(f"{text} is not an Ed25519 public key")

@@ -500,3 +500,33 @@ def test_postgres_application_role_cannot_update_or_delete(pg_database: str) -> 
             connection.execute(text(f'DROP OWNED BY "{role}"'))
             connection.execute(text(f'DROP ROLE "{role}"'))
         admin.dispose()
+
+
+def test_public_key_in_every_accepted_form(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from ledger.service import public_key_hex
+    from ledger.verify import load_public_key
+
+    # Keep drawing until the base64 of the key holds '+' (the separator of a vkey's fields).
+    while True:
+        key = Ed25519PrivateKey.generate().public_key()
+        vkey = Verifier.from_public_key("keyong.local/x", key).vkey
+        if vkey.count("+") > 2:
+            break
+    pem = tmp_path / "key.pem"
+    pem.write_bytes(key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+    for spec in (public_key_hex(key), vkey, str(pem)):
+        assert public_key_hex(load_public_key(spec)) == public_key_hex(key), spec
+    witness_vkey = Verifier.from_public_key("w.example", key, KEY_TYPE_COSIGNATURE_V1).vkey
+    for bad in ("zz" * 32, "a+b+c", witness_vkey, str(tmp_path / "missing.pem")):
+        with pytest.raises((ValueError, OSError)):
+            load_public_key(bad)
+
+
+def test_checkpoints_land_every_n_entries_whatever_the_batch_boundaries(instance: Instance) -> None:
+    ledger = Ledger(instance.engine, instance.keys.ledger_key, origin="keyong.local/t", checkpoint_every=100)
+    for batch in (95, 5, 100, 250, 1, 49):  # ends exactly on, before and after multiples
+        fill(ledger, batch)
+    assert [cp.tree_size for cp in _checkpoints(ledger)] == [5, 105, 205, 305, 405, 505]
+    assert ledger.verify().ok

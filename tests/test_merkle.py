@@ -853,3 +853,22 @@ def test_well_formed_random_proofs_are_rejected(index: int, size: int, proof: li
     """Random proofs for huge trees: no crash, and a proof not derived from the root fails."""
     assert verify_inclusion(leaf, index, size, proof, SOME_HASH) is False
     assert verify_consistency(index, size, proof, SOME_HASH, EMPTY_ROOT) is False
+
+
+@settings(max_examples=60, deadline=None)
+@given(start=st.integers(0, 1300), count=st.integers(0, 1300))
+def test_extend_equals_appending_one_by_one(start: int, count: int) -> None:
+    leaves = [leaf_hash(i.to_bytes(4, "big")) for i in range(start + count)]
+    one, many = TreeAppender(), TreeAppender()
+    for leaf in leaves[:start]:
+        one.append(leaf)
+        many.append(leaf)
+    expected = [node for leaf in leaves[start:] for node in one.append(leaf)]
+    assert many.extend(leaves[start:]) == expected
+    assert many.size == one.size and many.root() == one.root() == root_from_leaf_hashes(leaves)
+    assert many.frontier == one.frontier
+
+
+def test_extend_refuses_bad_leaves() -> None:
+    with pytest.raises(ValueError):
+        TreeAppender().extend([b"\x00" * 31] * 256)
