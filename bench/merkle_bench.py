@@ -24,15 +24,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
-import os
-import platform
 import random
 import statistics
-import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
+
+from benchinfo import best_of, emit, machine
 
 from ledger.merkle import (
     MemoryNodeSource,
@@ -47,35 +45,6 @@ from ledger.merkle import (
 )
 
 T = TypeVar("T")
-
-
-def machine() -> dict[str, Any]:
-    """Where the numbers were measured; without it they mean nothing."""
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        usable = os.cpu_count()
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
-        "cpus_usable": usable,
-        "python": sys.version.split()[0],
-        "implementation": platform.python_implementation(),
-    }
-
-
-def emit(record: dict[str, Any]) -> None:
-    print(json.dumps(record, ensure_ascii=False), flush=True)
-
-
-def best_of(repeat: int, fn: Callable[[], T]) -> tuple[float, T]:
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result  # type: ignore[return-value]
 
 
 def timed(fn: Callable[[], T]) -> tuple[float, T]:

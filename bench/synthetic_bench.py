@@ -18,46 +18,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
-import os
-import platform
 import random
-import sys
-import time
-from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import pandas as pd
+from benchinfo import best_of, emit, machine
 
 from desensitize import synthetic
 from desensitize.identifiers import id_check_char, valid_resident_ids
-
-
-def machine() -> dict[str, Any]:
-    """Where the numbers were measured; without it they mean nothing."""
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        usable = os.cpu_count()
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": usable,
-        "python": sys.version.split()[0],
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-    }
-
-
-def best_of(repeat: int, fn: Callable[[], Any]) -> tuple[float, Any]:
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
 
 
 def naive_residents(n: int, seed: int = 0) -> pd.DataFrame:
@@ -121,10 +89,6 @@ def naive_residents(n: int, seed: int = 0) -> pd.DataFrame:
     return df
 
 
-def emit(record: dict[str, Any]) -> None:
-    print(json.dumps(record, ensure_ascii=False), flush=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="residents for the vectorized generator")
@@ -132,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeat", type=int, default=3, help="best of this many runs")
     args = parser.parse_args(argv)
-    host = machine()
+    host = machine(numpy=np.__version__, pandas=pd.__version__)
 
     synthetic.residents(1_000, args.seed)  # warm-up: imports, first allocations
 

@@ -32,12 +32,14 @@ class EntryError(ValueError):
     """An entry was refused before it reached the chain."""
 
 
+# One encoder for every entry: json.dumps with non-default options builds a new one per call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def canonical_json(value: Any) -> bytes:
     """The one byte string that ``value`` hashes as."""
     try:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
-            "utf-8"
-        )
+        return _CANONICAL.encode(value).encode("utf-8")
     except ValueError as exc:  # NaN or infinity
         raise EntryError(f"payload is not canonical JSON: {exc}") from None
     except TypeError as exc:

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from ledger.merkle import TreeAppender, leaf_hash, verify_consistency, verify_inclusion
 from ledger.note import KEY_TYPE_ED25519, NoteError, parse_vkey
+from ledger.report import GENESIS_HEX, VerifyReport
 
 __all__ = [
     "ExportReport",
@@ -45,7 +46,6 @@ __all__ = [
 
 ENTRY_KEYS = frozenset({"seq", "time", "actor", "role", "action", "subject", "payload", "prev_hash", "hash"})
 CHECKPOINT_KEYS = frozenset({"tree_size", "root", "time", "signature", "public_key"})
-GENESIS = "0" * 64
 
 
 def canonical(value: Any) -> bytes:
@@ -87,27 +87,10 @@ def _signature_ok(key: Ed25519PublicKey, checkpoint: dict[str, Any]) -> bool:
 
 
 @dataclass
-class ExportReport:
-    ok: bool = True
-    entries: int = 0
-    head: str = GENESIS
-    checkpoints: int = 0
-    roots: dict[int, str] = field(default_factory=dict)  # tree size -> root, for every checkpoint
-    problems: list[dict[str, Any]] = field(default_factory=list)
+class ExportReport(VerifyReport):
+    """A verification of an export file; also the Merkle roots it computed at each checkpoint size."""
 
-    def problem(self, seq: int | None, kind: str, detail: str) -> None:
-        self.ok = False
-        if len(self.problems) < 100:
-            self.problems.append({"seq": seq, "kind": kind, "detail": detail})
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "entries": self.entries,
-            "head": self.head,
-            "checkpoints": self.checkpoints,
-            "problems": self.problems,
-        }
+    roots: dict[int, str] = field(default_factory=dict)
 
 
 def _lines(path: Path) -> Iterator[tuple[int, dict[str, Any] | None]]:
@@ -125,38 +108,38 @@ def verify_export(path: Path, public_key: Ed25519PublicKey, *, extra_sizes: tupl
     """Check a whole export; ``extra_sizes`` are tree sizes whose roots the caller also needs."""
     report = ExportReport()
     appender = TreeAppender()
-    prev = GENESIS
+    prev = GENESIS_HEX
     checkpoints: list[dict[str, Any]] = []
     for number, line in _lines(path):
         if line is None:
-            report.problem(None, "format", f"line {number} is not a JSON object")
+            report.add(None, "format", f"line {number} is not a JSON object")
         elif set(line) == ENTRY_KEYS:
             if checkpoints:
-                report.problem(line.get("seq"), "format", f"line {number}: entry after the checkpoints")
+                report.add(line.get("seq"), "format", f"line {number}: entry after the checkpoints")
             seq = line["seq"]
             if seq != appender.size + 1:
-                report.problem(
+                report.add(
                     seq,
                     "missing" if isinstance(seq, int) and seq > appender.size + 1 else "order",
                     f"line {number}: expected entry {appender.size + 1}, found {seq!r}",
                 )
             if line["prev_hash"] != prev:
-                report.problem(seq, "link", "prev_hash does not match the previous entry's hash")
+                report.add(seq, "link", "prev_hash does not match the previous entry's hash")
             body = canonical({k: v for k, v in line.items() if k != "hash"})
             try:
                 computed = hashlib.sha256(bytes.fromhex(line["prev_hash"]) + body).hexdigest()
                 stored = bytes.fromhex(line["hash"])
             except (ValueError, TypeError):
-                report.problem(seq, "format", f"line {number}: hashes are not hex")
+                report.add(seq, "format", f"line {number}: hashes are not hex")
                 continue
             if computed != line["hash"]:
-                report.problem(seq, "hash", "content does not match its hash")
+                report.add(seq, "hash", "content does not match its hash")
             appender.append(leaf_hash(stored))
             prev = line["hash"]
         elif set(line) == CHECKPOINT_KEYS:
             checkpoints.append(line)
         else:
-            report.problem(None, "format", f"line {number} is neither an entry nor a checkpoint")
+            report.add(None, "format", f"line {number} is neither an entry nor a checkpoint")
     report.entries = appender.size
     report.head = prev
     report.checkpoints = len(checkpoints)
@@ -168,13 +151,13 @@ def verify_export(path: Path, public_key: Ed25519PublicKey, *, extra_sizes: tupl
     for cp in checkpoints:
         size = cp.get("tree_size")
         if cp.get("public_key") != expected_key:
-            report.problem(None, "checkpoint_key", f"checkpoint of size {size} names another public key")
+            report.add(None, "checkpoint_key", f"checkpoint of size {size} names another public key")
         if not _signature_ok(public_key, cp):
-            report.problem(None, "checkpoint_signature", f"checkpoint of size {size} has a bad signature")
+            report.add(None, "checkpoint_signature", f"checkpoint of size {size} has a bad signature")
         if not isinstance(size, int) or size > report.entries:
-            report.problem(None, "truncated", f"checkpoint of size {size} reaches past the {report.entries} entries")
+            report.add(None, "truncated", f"checkpoint of size {size} reaches past the {report.entries} entries")
         elif report.roots.get(size) != cp.get("root"):
-            report.problem(None, "checkpoint_root", f"checkpoint of size {size} does not match the entries")
+            report.add(None, "checkpoint_root", f"checkpoint of size {size} does not match the entries")
     return report
 
 
@@ -295,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     if state and latest is not None:
         reason = state.check(latest, report.roots.get(trusted["tree_size"]) if trusted else None)
         if reason:
-            report.problem(None, "trusted_checkpoint", reason)
+            report.add(None, "trusted_checkpoint", reason)
         else:
             state.save(latest)
             result["trusted"] = {"tree_size": latest["tree_size"], "root": latest["root"]}
@@ -303,9 +286,9 @@ def main(argv: list[str] | None = None) -> int:
         proof_ok = check_inclusion_proof(json.loads(args.proof.read_text(encoding="utf-8")), key)
         result["proof"] = proof_ok
         if not proof_ok:
-            report.problem(None, "proof", "the inclusion proof does not verify")
+            report.add(None, "proof", "the inclusion proof does not verify")
     result["ok"] = report.ok
-    result["problems"] = report.problems
+    result["problems"] = [p.as_json() for p in report.problems]
     print(json.dumps(result, ensure_ascii=False, indent=2))
     return 0 if report.ok else 1
 

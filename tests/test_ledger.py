@@ -369,7 +369,7 @@ def test_export_verifies_offline_and_detects_edits(instance: Instance, filled: L
     bad = tmp_path / "bad.jsonl"
     bad.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in edited), encoding="utf-8")
     problems = verify_export(bad, filled.public_key).problems
-    assert problems[0]["seq"] == 42 and problems[0]["kind"] == "hash"
+    assert (problems[0].seq, problems[0].kind) == (42, "hash")
     assert not verify_export(path, Ed25519PrivateKey.generate().public_key()).ok
 
 
