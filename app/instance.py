@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from app.database import current_revision, head_revision, make_engine, migrate, redact, sqlite_url
 from app.keys import InstanceKeys, create_keys, load_keys
 from app.settings import Settings
+from desensitize.screening import direct_identifiers_in
 from ledger import Ledger
 from operators import IdentityService, Role, TokenService, host_actor
 
@@ -67,6 +68,7 @@ def _ledger(settings: Settings, keys: InstanceKeys, engine: Engine, instance_id:
         origin=settings.ledger_origin or f"keyong.local/{instance_id}",
         checkpoint_every=settings.ledger_checkpoint_every,
         checkpoint_max_age=timedelta(seconds=settings.ledger_checkpoint_seconds),
+        payload_screen=direct_identifiers_in,
     )
 
 

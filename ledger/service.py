@@ -181,6 +181,7 @@ class Ledger:
         checkpoint_every: int = 1000,
         checkpoint_max_age: timedelta = timedelta(seconds=60),
         clock: Callable[[], datetime] | None = None,
+        payload_screen: Callable[[Any], list[str]] | None = None,
     ) -> None:
         if checkpoint_every < 1:
             raise ValueError("checkpoint_every must be positive")
@@ -192,6 +193,9 @@ class Ledger:
         self.checkpoint_every = checkpoint_every
         self.checkpoint_max_age = checkpoint_max_age
         self._clock = clock or (lambda: datetime.now(UTC))
+        # Injected by the application (the ledger imports nothing of Keyong's): names the kinds
+        # of personal data found in an entry, which is then refused.
+        self._screen = payload_screen
         # (size, head hash, appender): reused when the head still matches, so an append need
         # not re-read the Merkle frontier. Replaced, never mutated outside the write lock.
         self._frontier: tuple[int, str, TreeAppender] | None = None
@@ -224,6 +228,14 @@ class Ledger:
         """Append entries in one transaction: all of them are acknowledged, or none."""
         batch = list(records)
         payloads = [record.validated_payload() for record in batch]  # refuse bad input before locking
+        if self._screen is not None:
+            for record in batch:
+                kinds = self._screen([record.actor, record.subject, record.payload])
+                if kinds:
+                    raise EntryError(
+                        f"entry {record.action} {record.subject!r} carries what looks like {', '.join(kinds)}: "
+                        "ledger entries carry identifiers and hashes, never personal data"
+                    )
         if not batch:
             return []
         if connection is None:

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from ledger.merkle import TreeAppender, leaf_hash, verify_consistency, verify_inclusion
-from ledger.note import KEY_TYPE_ED25519, NoteError, parse_vkey
+from ledger.note import KEY_TYPE_ED25519, Checkpoint, NoteError, PolicyError, Verifier, WitnessPolicy, parse_vkey
 from ledger.report import GENESIS_HEX, VerifyReport
 
 __all__ = [
@@ -254,34 +254,75 @@ class TrustedState:
         tmp.replace(self.path)
 
 
+def _witnessed(note_path: Path, policy_path: Path | None, key: Ed25519PublicKey) -> tuple[Checkpoint, list[str]]:
+    """The checkpoint a signed note carries, once the log's signature and the witness quorum hold."""
+    text = note_path.read_text(encoding="utf-8")
+    policy = WitnessPolicy.parse(policy_path.read_text(encoding="utf-8")) if policy_path else WitnessPolicy(0, ())
+    origin = text.split("\n", 1)[0]
+    try:
+        log = Verifier.from_public_key(origin, key)
+        witnessed = policy.verify(text, log, origin=origin)
+    except (NoteError, PolicyError) as exc:
+        raise ValueError(str(exc)) from None
+    return witnessed.checkpoint, sorted(w.name for w in witnessed.cosignatures)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ledger.verify", description=__doc__.split("\n\n")[0])
     parser.add_argument("export", type=Path, help="a `keyong ledger export` file (JSON lines)")
     parser.add_argument("--public-key", required=True, help="instance public key: hex, PEM file or note vkey")
     parser.add_argument("--state", type=Path, help="file keeping the last trusted checkpoint")
     parser.add_argument("--proof", type=Path, help="an inclusion proof from `keyong ledger prove --json`")
+    parser.add_argument("--note", type=Path, help="a checkpoint signed note (GET /ledger/checkpoint.note)")
+    parser.add_argument(
+        "--witnesses", type=Path, help="witness policy the note must meet ('witness' lines, 'quorum N')"
+    )
     args = parser.parse_args(argv)
+    if args.witnesses and not args.note:
+        parser.error("--witnesses needs --note: the cosignatures travel with the checkpoint note")
     try:
         key = load_public_key(args.public_key)
     except (ValueError, OSError) as exc:
         print(f"error: cannot read the public key: {exc}", file=sys.stderr)
         return 2
+    problems: list[tuple[str, str]] = []
+    note_checkpoint: Checkpoint | None = None
+    witnesses: list[str] = []
+    if args.note:
+        try:
+            note_checkpoint, witnesses = _witnessed(args.note, args.witnesses, key)
+        except (ValueError, OSError) as exc:
+            problems.append(("note", f"the checkpoint note is not accepted: {exc}"))
     state = TrustedState(args.state) if args.state else None
     trusted = state.load() if state else None
-    extra = (trusted["tree_size"],) if trusted else ()
+    extra = tuple(s for s in (trusted and trusted["tree_size"], note_checkpoint and note_checkpoint.tree_size) if s)
     report = verify_export(args.export, key, extra_sizes=extra)
+    for kind, detail in problems:
+        report.add(None, kind, detail)
     result = report.as_json()
-    latest = None
-    if report.ok:
-        cps = [line for _, line in _lines(args.export) if line is not None and set(line) == CHECKPOINT_KEYS]
-        latest = max(cps, key=lambda cp: cp["tree_size"]) if cps else None
-    if state and latest is not None:
-        reason = state.check(latest, report.roots.get(trusted["tree_size"]) if trusted else None)
+    cps = {
+        line["tree_size"]: line for _, line in _lines(args.export) if line is not None and set(line) == CHECKPOINT_KEYS
+    }
+    candidate = cps[max(cps)] if cps else None
+    if note_checkpoint is not None:
+        # With a note, only the witnessed checkpoint may become trusted, and it must be the export's.
+        candidate = cps.get(note_checkpoint.tree_size)
+        if (
+            candidate is None
+            or candidate["root"] != note_checkpoint.root_hash.hex()
+            or (report.roots.get(note_checkpoint.tree_size) != note_checkpoint.root_hash.hex())
+        ):
+            report.add(None, "note", f"the note's checkpoint of size {note_checkpoint.tree_size} is not the export's")
+            candidate = None
+        else:
+            result["witnessed"] = {"tree_size": note_checkpoint.tree_size, "witnesses": witnesses}
+    if state and candidate is not None and report.ok:
+        reason = state.check(candidate, report.roots.get(trusted["tree_size"]) if trusted else None)
         if reason:
             report.add(None, "trusted_checkpoint", reason)
         else:
-            state.save(latest)
-            result["trusted"] = {"tree_size": latest["tree_size"], "root": latest["root"]}
+            state.save(candidate)
+            result["trusted"] = {"tree_size": candidate["tree_size"], "root": candidate["root"]}
     if args.proof:
         proof_ok = check_inclusion_proof(json.loads(args.proof.read_text(encoding="utf-8")), key)
         result["proof"] = proof_ok

@@ -530,3 +530,37 @@ def test_checkpoints_land_every_n_entries_whatever_the_batch_boundaries(instance
         fill(ledger, batch)
     assert [cp.tree_size for cp in _checkpoints(ledger)] == [5, 105, 205, 305, 405, 505]
     assert ledger.verify().ok
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"note": "申请人 11010519491231002X"},
+        {"contacts": [{"电话": "+86 13812345678"}]},
+        {"11010519491231002X": "as a key"},
+        {"phone_as_number": 13812345678},
+    ],
+)
+def test_personal_data_is_refused_from_entries(instance: Instance, payload: dict[str, object]) -> None:
+    size = instance.ledger.size()
+    with pytest.raises(EntryError, match="never personal data"):
+        instance.ledger.append(
+            actor="demo-agency", role="agency", action="job.reviewed", subject="job:1", payload=payload
+        )
+    assert instance.ledger.size() == size
+
+
+def test_hashes_and_identifiers_pass_the_screen(instance: Instance) -> None:
+    digest = hashlib.sha256(b"11010519491231002X").hexdigest()
+    instance.ledger.append(
+        actor="demo-agency",
+        role="agency",
+        action="job.reviewed",
+        subject="job:13812345678x",
+        payload={
+            "row_sha256": digest,
+            "uscc": "91350100M000100Y43",
+            "count": 12345678901,
+            "id_not_valid": "110105194912310021",
+        },
+    )

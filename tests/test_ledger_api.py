@@ -155,3 +155,55 @@ def test_offline_verifier_rejects_a_bad_key_argument(tmp_path: Path) -> None:
         text=True,
     )
     assert result.returncode == 2 and "public key" in result.stderr
+
+
+def test_offline_verifier_requires_the_witness_quorum(
+    initialised: tuple[Instance, dict[str, str]], tmp_path: Path
+) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from ledger.note import KEY_TYPE_COSIGNATURE_V1, Checkpoint, Verifier, WitnessPolicy, cosign
+
+    instance, _ = initialised
+    ledger = instance.ledger
+    keys = [Ed25519PrivateKey.generate() for _ in range(3)]
+    witnesses = [
+        Verifier.from_public_key(f"w{i}.example", k.public_key(), KEY_TYPE_COSIGNATURE_V1) for i, k in enumerate(keys)
+    ]
+    policy = WitnessPolicy(2, tuple(witnesses))
+    (tmp_path / "policy.txt").write_text(policy.to_text())
+    signed = ledger.checkpoint()
+    body = Checkpoint(ledger.origin, signed.tree_size, bytes.fromhex(signed.root)).body()
+    export = tmp_path / "export.jsonl"
+    with export.open("w", encoding="utf-8") as handle:
+        ledger.export(handle)
+
+    def offline(*extra: str) -> dict[str, object]:
+        (tmp_path / "note.txt").write_text(ledger.checkpoint_note())
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ledger.verify",
+                str(export),
+                "--public-key",
+                ledger.public_key_hex,
+                "--note",
+                str(tmp_path / "note.txt"),
+                "--witnesses",
+                str(tmp_path / "policy.txt"),
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+        )
+        return {"rc": done.returncode, **json.loads(done.stdout)}
+
+    ledger.add_cosignature(signed.tree_size, cosign(body, "w0.example", keys[0], 1_790_000_000), policy)
+    one = offline()
+    assert one["rc"] == 1 and one["problems"][0]["kind"] == "note"  # type: ignore[index]
+    ledger.add_cosignature(signed.tree_size, cosign(body, "w2.example", keys[2], 1_790_000_001), policy)
+    two = offline("--state", str(tmp_path / "trusted.json"))
+    assert two["rc"] == 0, two
+    assert two["witnessed"] == {"tree_size": signed.tree_size, "witnesses": ["w0.example", "w2.example"]}
+    assert json.loads((tmp_path / "trusted.json").read_text())["root"] == signed.root
