@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from app import Instance
+from app import Instance, Settings
 from ledger import GENESIS, EntryError, Ledger, LedgerError, Record, canonical_json, verify_consistency
 from ledger.entry import entry_body
 from ledger.note import (
@@ -134,11 +134,14 @@ def test_bad_records_are_refused_and_nothing_is_appended(instance: Instance, rec
     assert instance.ledger.size() == size
 
 
-def test_append_needs_a_write_transaction_on_sqlite(instance: Instance) -> None:
-    if instance.engine.dialect.name != "sqlite":
-        pytest.skip("only SQLite distinguishes deferred from immediate transactions")
-    with instance.engine.connect() as connection, connection.begin(), pytest.raises(LedgerError, match="write"):
-        instance.ledger.append(actor="a", role="r", action="a.b", subject="s", connection=connection)
+def test_append_needs_a_write_transaction_on_sqlite(tmp_path: Path) -> None:
+    """Only SQLite distinguishes deferred from immediate transactions, so only it can refuse."""
+    instance, _ = Instance.init(Settings(home=tmp_path / "home"))
+    try:
+        with instance.engine.connect() as connection, connection.begin(), pytest.raises(LedgerError, match="write"):
+            instance.ledger.append(actor="a", role="r", action="a.b", subject="s", connection=connection)
+    finally:
+        instance.close()
 
 
 def test_entry_and_domain_change_commit_or_roll_back_together(instance: Instance) -> None:
@@ -194,11 +197,12 @@ def test_database_refuses_update_and_delete(instance: Instance, statement: str) 
     assert instance.ledger.verify().ok
 
 
-def test_postgres_refuses_truncate(instance: Instance) -> None:
-    if instance.engine.dialect.name != "postgresql":
-        pytest.skip("TRUNCATE is a PostgreSQL statement")
+def test_postgres_refuses_truncate(tmp_path: Path, pg_url: str) -> None:
+    instance, _ = Instance.init(Settings(home=tmp_path / "home", database_url=pg_url))
     with pytest.raises(DBAPIError, match=r"append-only|permission denied"), instance.engine.begin() as connection:
         connection.execute(text("TRUNCATE ledger_entries"))
+    assert instance.ledger.verify().ok
+    instance.close()
 
 
 # --- tampering behind the database's back is detected --------------------------------------
