@@ -72,6 +72,8 @@ def demo(
         for t in report.tables:
             table.add_row(t.path.name, f"{t.rows:,}", str(len(t.columns)), t.encoding, f"{t.bytes:,}")
         console.print(table)
+        state = "[green]verified[/]" if report.ledger.get("ok") else "[bold red]FAILED verification[/]"
+        console.print(f"Ledger: {report.ledger.get('entries')} entries, {state}, head {report.ledger.get('head')}")
         console.print(f"Done in {report.seconds:.1f} s. Next: [bold]keyong serve[/] and open /docs.")
 
     out.result(report.as_json(), render)

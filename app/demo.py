@@ -40,6 +40,7 @@ class DemoReport:
     data_dir: Path
     tokens: dict[str, str] | None
     tables: list[DemoTable] = field(default_factory=list)
+    ledger: dict[str, object] = field(default_factory=dict)
     seconds: float = 0.0
 
     def as_json(self) -> dict[str, object]:
@@ -59,6 +60,7 @@ class DemoReport:
                 }
                 for t in self.tables
             ],
+            "ledger": self.ledger,
             "seconds": round(self.seconds, 3),
         }
 
@@ -96,6 +98,8 @@ def run_demo(settings: Settings, *, residents: int, seed: int, console: Console)
                 )
                 progress.advance(task)
             progress.update(task, description="synthetic tables written")
+        verified = instance.ledger.verify()
+        report.ledger = {"entries": verified.entries, "ok": verified.ok, "head": verified.head}
     finally:
         instance.close()
     report.seconds = time.perf_counter() - started

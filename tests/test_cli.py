@@ -88,6 +88,7 @@ def test_demo_generates_the_tables(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["initialized"] is True
+    assert report["ledger"]["ok"] is True and report["ledger"]["entries"] == 5  # init: instance + 4 principals
     tables = {t["name"]: t for t in report["tables"]}
     assert set(tables) == {"residents", "social_insurance", "market_entities"}
     assert tables["residents"]["rows"] == 500
