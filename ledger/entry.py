@@ -53,6 +53,11 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def parse_time(text: str) -> datetime:
+    """The inverse of :func:`format_time`."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
 def entry_body(
     seq: int, time: str, actor: str, role: str, action: str, subject: str, payload_json: str, prev_hash: str
 ) -> bytes:

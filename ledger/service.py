@@ -23,7 +23,17 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import func, insert, select, tuple_
 from sqlalchemy.engine import Connection, Engine
 
-from ledger.entry import GENESIS, Entry, EntryError, Record, canonical_json, chain_hash, entry_body, format_time
+from ledger.entry import (
+    GENESIS,
+    Entry,
+    EntryError,
+    Record,
+    canonical_json,
+    chain_hash,
+    entry_body,
+    format_time,
+    parse_time,
+)
 from ledger.merkle import (
     STORED_MIN_LEVEL,
     TreeAppender,
@@ -302,7 +312,7 @@ class Ledger:
         if new_nodes:
             _bulk_insert(connection, "ledger_nodes", "level, idx, hash", new_nodes)
         if last_cp is not None and not due_sizes and size > last_cp_size:
-            age = moment - datetime.strptime(last_cp.time, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+            age = moment - parse_time(last_cp.time)
             if age >= self.checkpoint_max_age:
                 due_sizes.append((size, appender.root().hex()))
         for tree_size, root in due_sizes:
@@ -347,7 +357,7 @@ class Ledger:
         if size == 0 or (latest is not None and latest.tree_size == size):
             return None
         if latest is not None:
-            age = self._clock() - datetime.strptime(latest.time, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+            age = self._clock() - parse_time(latest.time)
             if age < self.checkpoint_max_age:
                 return None
         return self.checkpoint()
