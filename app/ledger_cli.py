@@ -30,12 +30,18 @@ def _progress(console: Console) -> Progress:
 
 @ledger_cli.command()
 @refusing
-def verify(home: HomeOption = None, json_out: JsonOption = False) -> None:
+def verify(
+    home: HomeOption = None,
+    json_out: JsonOption = False,
+    reference: Annotated[
+        bool, typer.Option("--reference", help="Use the plain-Python reference verifier (slower, same report).")
+    ] = False,
+) -> None:
     """Recompute the chain, the Merkle tree and every checkpoint; exit 1 on any problem."""
     out = Output(json_out)
     with open_instance(home) as instance, _progress(out.stderr) as progress:
         task = progress.add_task("verifying ledger", total=instance.ledger.size())
-        report = instance.ledger.verify(progress=lambda n: progress.advance(task, n))
+        report = instance.ledger.verify(progress=lambda n: progress.advance(task, n), reference=reference)
 
     def render(console: Console) -> None:
         state = "[green]ok[/]" if report.ok else "[bold red]FAILED[/]"

@@ -522,14 +522,26 @@ class Ledger:
 
     # --- verification and export -----------------------------------------------------------
 
-    def verify(self, progress: Callable[[int], None] | None = None) -> VerifyReport:
+    def verify(self, progress: Callable[[int], None] | None = None, *, reference: bool = False) -> VerifyReport:
         """Recompute the chain, the Merkle tree, every stored node and checkpoint, and every signature.
 
         Names the first bad entry for edits, deletions, insertions and reordering; a rewrite
         that recomputed every later hash is caught by the signed checkpoints (and bounded to the
         entries after the last checkpoint that still matches); truncation by checkpoints or
         stored nodes that reach past the end.
+
+        By default the vectorized verifier (:mod:`ledger.fastverify`, ~2x faster, the same report)
+        does the work and ``progress`` hears of all entries at once when it is done;
+        ``reference=True`` walks the rows here in plain Python, the code a regulator can read.
         """
+        if not reference:
+            from ledger.fastverify import fast_verify  # heavy imports (duckdb, ADBC) only when used
+
+            url = self._engine.url.render_as_string(hide_password=False)
+            report = fast_verify(url, self.public_key, self.public_key_hex)
+            if progress is not None:
+                progress(report.entries)
+            return report
         report = VerifyReport()
         with self._read() as connection:
             cps = [
