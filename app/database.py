@@ -18,11 +18,12 @@ from sqlalchemy.engine import Engine
 
 import ledger
 import operators
+import registry.models
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 # Every package that owns tables contributes its MetaData here; Alembic compares against all.
-TARGET_METADATA: list[MetaData] = [ledger.metadata, operators.metadata]
+TARGET_METADATA: list[MetaData] = [ledger.metadata, operators.metadata, registry.models.metadata]
 
 
 def sqlite_url(home: Path) -> str:

@@ -7,46 +7,14 @@ strings, so a digest cannot be brute-forced, and a copy of the database gives no
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, MetaData, String, TypeDecorator
-from sqlalchemy.engine import Dialect
+from sqlalchemy import Boolean, ForeignKey, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+from registry.models import NAMING_CONVENTION, UTCDateTime, utcnow
 
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timestamp that comes back timezone-aware UTC on SQLite and PostgreSQL alike.
-
-    SQLite has no time zones and returns naive values; comparing those with aware values
-    raises, so everything is normalised to aware UTC at the boundary.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime: Keyong stores UTC-aware timestamps only")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+__all__ = ["ApiKeyRow", "PrincipalRow", "UTCDateTime", "metadata", "utcnow"]
 
 
 class Base(DeclarativeBase):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import UTC, datetime, timedelta
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,3 +89,21 @@ def initialised(settings: Settings) -> Iterator[tuple[Instance, dict[str, str]]]
         yield instance, result.tokens
     finally:
         instance.close()
+
+
+class FakeClock:
+    """A settable UTC clock for rules that count days (grace periods, idleness, publicity, expiry)."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
