@@ -46,7 +46,8 @@ def licensing_refusal(resource: ResourceRow, now: datetime) -> str | None:
     if resource.state != ResourceState.PUBLISHED:
         return f"dataset {resource.name!r} is {resource.state}: it takes no new licences"
     if resource.operation_status == OperationStatus.NOT_INCLUDED:
-        return f"dataset {resource.name!r} is not admitted to authorized operation (授权运营状态: {resource.operation_status})"
+        status = resource.operation_status
+        return f"dataset {resource.name!r} is not admitted to authorized operation (授权运营状态: {status})"
     if resource.obtained_via_sharing and not resource.provider_consent:
         return (
             f"dataset {resource.name!r} was obtained by sharing from {resource.source_region or 'another region'}: "
