@@ -12,8 +12,11 @@ from rich.console import Console
 from rich.table import Table
 
 from app.cli_support import HomeOption, JsonOption, Output, refusing, settings_for
+from app.dataset_cli import dataset_cli
 from app.instance import Instance
 from app.ledger_cli import ledger_cli
+from app.licence_cli import licence_cli, operator_cli
+from app.product_cli import objection_cli, product_cli, usage_cli
 
 cli = typer.Typer(
     name="keyong",
@@ -105,6 +108,12 @@ def serve(
 
 
 cli.add_typer(ledger_cli, name="ledger")
+cli.add_typer(dataset_cli, name="dataset")
+cli.add_typer(operator_cli, name="operator")
+cli.add_typer(licence_cli, name="licence")
+cli.add_typer(product_cli, name="product")
+cli.add_typer(objection_cli, name="objection")
+cli.add_typer(usage_cli, name="usage")
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from app.keys import SecretsError
 from app.settings import Settings
 from ledger import EntryError, LedgerError
 from operators import IdentityError
+from registry import RegistryError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -29,7 +30,14 @@ HomeOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout, nothing else.")]
 
 # Errors that mean "refused or failed for a reason the user can act on": exit 1, message on stderr.
-REFUSALS: tuple[type[Exception], ...] = (InstanceError, SecretsError, IdentityError, LedgerError, EntryError)
+REFUSALS: tuple[type[Exception], ...] = (
+    InstanceError,
+    SecretsError,
+    IdentityError,
+    LedgerError,
+    EntryError,
+    RegistryError,
+)
 
 
 class Output:

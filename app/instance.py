@@ -24,6 +24,7 @@ from app.settings import Settings
 from desensitize.screening import direct_identifiers_in
 from ledger import Ledger
 from operators import IdentityService, Role, TokenService, host_actor
+from registry import Registry, RegistryConfig
 
 MARKER = "keyong.json"
 FORMAT = 1
@@ -101,6 +102,7 @@ class Instance:
     instance_id: str
     _identity: IdentityService | None = field(default=None, repr=False)
     _ledger: Ledger | None = field(default=None, repr=False)
+    _registry: Registry | None = field(default=None, repr=False)
 
     @property
     def home(self) -> Path:
@@ -121,6 +123,19 @@ class Instance:
         if self._identity is None:
             self._identity = IdentityService(self.engine, _token_service(self.settings, self.keys), self.ledger)
         return self._identity
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            config = RegistryConfig(
+                home=self.home,
+                publicity_days=self.settings.publicity_days,
+                violation_limit=self.settings.violation_limit,
+                violation_window_hours=self.settings.violation_window_hours,
+                vault_key=self.keys.vault_key,
+            )
+            self._registry = Registry(self.engine, self.ledger, config)
+        return self._registry
 
     @classmethod
     def open(cls, settings: Settings, *, upgrade: bool = True) -> Instance:

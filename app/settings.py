@@ -43,6 +43,13 @@ class Settings(BaseSettings):
         description="Origin line of the ledger's C2SP checkpoints; default `keyong.local/<instance id>`.",
     )
     ledger_checkpoint_every: int = Field(default=1000, ge=1, description="Checkpoint at least every N entries.")
+    publicity_days: int = Field(
+        default=7, ge=0, le=365, description="Licence 公示 period in days before it may become active (0: at once)."
+    )
+    violation_limit: int = Field(
+        default=3, ge=1, description="Violations within violation_window_hours that suspend an operator automatically."
+    )
+    violation_window_hours: float = Field(default=24.0, gt=0, description="Window the violation limit counts in.")
     ledger_checkpoint_seconds: float = Field(
         default=60.0, gt=0, description="Checkpoint when entries were appended and the last checkpoint is older."
     )

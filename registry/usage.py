@@ -37,3 +37,10 @@ def record_usage(
     )
     session.add(row)
     return row
+
+
+class UsageRecords:
+    """Placeholder for the query side of usage records (being built, issue 4)."""
+
+    def __init__(self, *args: Any) -> None:
+        self.args = args

@@ -1,0 +1,1 @@
+"""Placeholder: ``keyong dataset ingest`` (being built, issue 4)."""

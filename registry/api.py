@@ -1,0 +1,33 @@
+"""The registry's HTTP routes, role-checked by the ``require`` dependency factory the app injects.
+
+``require(*roles)`` returns a FastAPI dependency that yields the acting principal (anything with
+``name`` and ``role``); injecting it keeps ``registry`` free of ``operators`` (DESIGN.md's
+dependency direction).
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from registry import catalog_api, ingest_api, licences_api, products_api
+from registry.changes import NotFoundError, PermissionDeniedError, RegistryError
+from registry.service import Registry
+
+
+def build_router(registry: Registry, require: Callable[..., Callable[..., Any]]) -> APIRouter:
+    router = APIRouter()
+    for module in (catalog_api, ingest_api, licences_api, products_api):
+        router.include_router(module.build_router(registry, require))
+    return router
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Refusals become 403/404/409 with the registry's own message, never a 500."""
+
+    async def refused(_: Request, exc: Exception) -> JSONResponse:
+        code = 404 if isinstance(exc, NotFoundError) else 403 if isinstance(exc, PermissionDeniedError) else 409
+        return JSONResponse({"detail": str(exc)}, status_code=code)
+
+    app.add_exception_handler(RegistryError, refused)

@@ -1,0 +1,10 @@
+"""Placeholder: being built (issue 4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Monitoring:
+    def __init__(self, *args: Any) -> None:
+        self.args = args

@@ -1,0 +1,31 @@
+"""The registry as one object: the catalog, licences, monitoring, products, objections and usage."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine
+
+from ledger import Ledger
+from registry.catalog import Catalog
+from registry.changes import Recorder
+from registry.config import RegistryConfig
+from registry.ingest import Ingestor
+from registry.licences import Licences
+from registry.monitoring import Monitoring
+from registry.objections import Objections
+from registry.products import Products
+from registry.usage import UsageRecords
+
+
+class Registry:
+    """Every registry change goes through :class:`Recorder`, so it is ledgered in its transaction."""
+
+    def __init__(self, engine: Engine, ledger: Ledger, config: RegistryConfig) -> None:
+        self.config = config
+        self.recorder = Recorder(engine, ledger)
+        self.catalog = Catalog(self.recorder, config)
+        self.ingestor = Ingestor(self.recorder, config, self.catalog)
+        self.monitoring = Monitoring(self.recorder, config)
+        self.licences = Licences(self.recorder, config, self.monitoring)
+        self.objections = Objections(self.recorder, config)
+        self.products = Products(self.recorder, config)
+        self.usage = UsageRecords(self.recorder, config)
