@@ -13,9 +13,10 @@ from rich.table import Table
 
 from app.cli_support import HomeOption, JsonOption, Output, refusing, settings_for
 from app.dataset_cli import dataset_cli
+from app.ingest_cli import ingest
 from app.instance import Instance
 from app.ledger_cli import ledger_cli
-from app.licence_cli import licence_cli, operator_cli
+from app.licence_cli import finding_cli, licence_cli, operator_cli
 from app.product_cli import objection_cli, product_cli, usage_cli
 
 cli = typer.Typer(
@@ -108,9 +109,11 @@ def serve(
 
 
 cli.add_typer(ledger_cli, name="ledger")
+dataset_cli.command("ingest")(ingest)
 cli.add_typer(dataset_cli, name="dataset")
 cli.add_typer(operator_cli, name="operator")
 cli.add_typer(licence_cli, name="licence")
+cli.add_typer(finding_cli, name="finding")
 cli.add_typer(product_cli, name="product")
 cli.add_typer(objection_cli, name="objection")
 cli.add_typer(usage_cli, name="usage")

@@ -76,7 +76,7 @@ def role_guard(identity: IdentityService) -> Callable[..., Callable[..., Princip
                 raise HTTPException(
                     status.HTTP_403_FORBIDDEN,
                     detail=f"role {principal.role.value!r} may not do this; allowed: "
-                    + ", ".join(sorted(r.value for r in allowed)),
+                    + ", ".join(sorted(str(getattr(r, "value", r)) for r in allowed)),
                 )
             return principal
 

@@ -1,13 +1,133 @@
-"""Placeholder: HTTP routes being built (issue 4)."""
+"""HTTP routes of the catalog: read by every role, changed by the custodian, decided by the agency.
+
+A regulator reads everything and changes nothing (its writes are refused with 403 by ``require``).
+An operator reads the catalog without storage paths or desensitization reports. Refusals of the
+catalog's rules come back as 409 with the rule's message (``registry.api.install_error_handlers``).
+"""
 
 from collections.abc import Callable
-from typing import Any
+from datetime import date
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Query, Response, status
+from pydantic import BaseModel, ConfigDict, Field
 
+from registry.catalog_views import CatalogEntry, ColumnClass, RequestView
+from registry.changes import actor_of
 from registry.service import Registry
+from registry.vocabulary import Level, RequestState
+
+ALL_ROLES = ("custodian", "agency", "operator", "regulator")
+
+
+class ChangeBody(BaseModel):
+    """Catalog fields to change (English or Chinese keys) and why."""
+
+    changes: dict[str, Any]
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ClassificationBody(BaseModel):
+    """The custodian's grading: the resource's level and flags, and the columns being (re)graded."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    level: Level = Field(alias="分级")
+    personal_info: bool | None = Field(None, alias="个人信息")
+    sensitive_personal_info: bool | None = Field(None, alias="敏感个人信息")
+    columns: dict[str, ColumnClass] = Field(default_factory=dict)
+
+
+class ConsentBody(BaseModel):
+    """The sharing provider's consent (双鸭山 第四十三条); ``on`` defaults to today."""
+
+    provider: str = Field(min_length=1, max_length=200)
+    reference: str = Field(min_length=1, max_length=200)
+    on: date | None = None
+
+
+class ReasonBody(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class DecisionBody(BaseModel):
+    approve: bool
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 def build_router(registry: Registry, require: Callable[..., Callable[..., Any]]) -> APIRouter:
     """Routes; ``require(*roles)`` gives a dependency returning the acting principal (name, role)."""
-    return APIRouter()
+    router = APIRouter(tags=["catalog"])
+    catalog = registry.catalog
+    anyone = Annotated[Any, Depends(require(*ALL_ROLES))]
+    custodian = Annotated[Any, Depends(require("custodian"))]
+    agency = Annotated[Any, Depends(require("agency"))]
+    overseer = Annotated[Any, Depends(require("custodian", "agency", "regulator"))]
+
+    def internals(principal: Any) -> bool:
+        """Storage paths and reports are for the platform's own roles, never an operator's."""
+        return actor_of(principal).role != "operator"
+
+    @router.get("/datasets")
+    def list_datasets(principal: anyone) -> list[dict[str, Any]]:
+        """The catalog: every entry with its 资源目录 fields (Chinese keys under ``catalog``)."""
+        return [view.as_json(internals=internals(principal)) for view in catalog.list()]
+
+    @router.get("/datasets/{name}")
+    def show_dataset(name: str, principal: anyone) -> dict[str, Any]:
+        """One entry, with classification, versions and whether it may be licensed (and why not)."""
+        return catalog.get(name).as_json(internals=internals(principal))
+
+    @router.post("/datasets", status_code=status.HTTP_201_CREATED)
+    def publish_dataset(entry: CatalogEntry, principal: custodian) -> dict[str, Any]:
+        """Publish a catalog entry (custodian); fields may be given in English or with the rules' Chinese names."""
+        return catalog.publish(entry, by=actor_of(principal)).as_json()
+
+    @router.patch("/datasets/{name}")
+    def update_dataset(name: str, body: ChangeBody, principal: custodian, response: Response) -> dict[str, Any]:
+        """Change catalog fields. A more restrictive sharing or opening type waits for the agency (202)."""
+        result = catalog.update(name, body.changes, by=actor_of(principal), reason=body.reason)
+        if isinstance(result, RequestView):
+            response.status_code = status.HTTP_202_ACCEPTED
+            return {"applied": False, "request": result.as_json()}
+        return {"applied": True, "dataset": result.as_json()}
+
+    @router.put("/datasets/{name}/classification")
+    def classify_dataset(name: str, body: ClassificationBody, principal: custodian) -> dict[str, Any]:
+        """Grade the resource and the given columns (双鸭山 第十一条)."""
+        view = catalog.classify(
+            name,
+            level=body.level,
+            personal_info=body.personal_info,
+            sensitive_personal_info=body.sensitive_personal_info,
+            columns=body.columns,
+            by=actor_of(principal),
+        )
+        return view.as_json()
+
+    @router.post("/datasets/{name}/consent")
+    def record_consent(name: str, body: ConsentBody, principal: custodian) -> dict[str, Any]:
+        """Record the sharing provider's consent to authorized operation (双鸭山 第四十三条)."""
+        view = catalog.record_consent(
+            name, provider=body.provider, reference=body.reference, on=body.on, by=actor_of(principal)
+        )
+        return view.as_json()
+
+    @router.post("/datasets/{name}/revocation", status_code=status.HTTP_202_ACCEPTED)
+    def request_revocation(name: str, body: ReasonBody, principal: custodian) -> dict[str, Any]:
+        """Ask the agency to revoke an entry (黑龙江 第十六条: in use, it is served six more months)."""
+        return catalog.request_revocation(name, by=actor_of(principal), reason=body.reason).as_json()
+
+    @router.get("/catalog-requests")
+    def list_requests(
+        principal: overseer, state: Annotated[RequestState | None, Query()] = None
+    ) -> list[dict[str, Any]]:
+        """Restrictions and revocations, pending or decided."""
+        return [request.as_json() for request in catalog.requests(state)]
+
+    @router.post("/catalog-requests/{request_id}/decision")
+    def decide_request(request_id: int, body: DecisionBody, principal: agency) -> dict[str, Any]:
+        """The agency approves (applies) or rejects a pending catalog request."""
+        return catalog.decide(request_id, body.approve, by=actor_of(principal), reason=body.reason).as_json()
+
+    return router

@@ -1,13 +1,173 @@
-"""Placeholder: HTTP routes being built (issue 4)."""
+"""HTTP routes of operators, licences, findings and scope checks.
+
+Roles (DESIGN.md): the agency (授权运营实施机构) registers operators, grants and moves licences and
+resolves findings; regulators read everything and change nothing; an operator reads only its own
+licences (another's is 404, not 403, so ids reveal nothing) and checks the scope of its own jobs.
+"""
 
 from collections.abc import Callable
-from typing import Any
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
+from registry.changes import actor_of
+from registry.licences import LicenceView, OperatorView, ScopeRefusedError
+from registry.monitoring import FindingView
 from registry.service import Registry
+from registry.vocabulary import FeeClass, LicenceMode, LicenceState
+
+
+class _Role(StrEnum):
+    """Role names for ``require``: equal to the plain strings, with the ``.value`` its 403 message reads
+    (``registry`` may not import ``operators.Role``: DESIGN.md's dependency direction)."""
+
+    AGENCY = "agency"
+    OPERATOR = "operator"
+    REGULATOR = "regulator"
+
+
+class OperatorIn(BaseModel):
+    name: str = Field(description="The operator principal's name.")
+    uscc: str = Field(description="统一社会信用代码 (GB 32100, check character verified).")
+
+
+class ReasonIn(BaseModel):
+    reason: str = Field(min_length=1, description="Why; recorded in the ledger.")
+
+
+class GrantIn(BaseModel):
+    operator: str
+    mode: LicenceMode = LicenceMode.SCENARIO
+    datasets: list[str] = Field(default_factory=list)
+    domains: list[str] = Field(default_factory=list, description="行业分类 covered by 分领域授权.")
+    scenarios: list[str] = Field(min_length=1, description="Licensed application scenarios (应用场景).")
+    valid_from: date | None = None
+    valid_until: date
+    epsilon: float | dict[str, float] = Field(default=3.0, description="Privacy budget ε, for all or per dataset.")
+    fee_class: FeeClass = FeeClass.PUBLIC_WELFARE
+    price_cents: int | None = None
+    publicity_days: int | None = Field(default=None, ge=0, description="公示 days; default: instance setting.")
+    reason: str = Field(min_length=1)
+
+
+class TransitionIn(BaseModel):
+    to_state: LicenceState
+    reason: str = Field(min_length=1)
+
+
+class ResolveIn(BaseModel):
+    resolution: str = Field(min_length=1)
+
+
+class ScopeCheckIn(BaseModel):
+    datasets: list[str] = Field(min_length=1)
+    scenario: str = Field(min_length=1)
+    subject: str = Field(default="", description="What is being admitted, e.g. job:42.")
 
 
 def build_router(registry: Registry, require: Callable[..., Callable[..., Any]]) -> APIRouter:
     """Routes; ``require(*roles)`` gives a dependency returning the acting principal (name, role)."""
-    return APIRouter()
+    router = APIRouter(tags=["licences"])
+    licences = registry.licences
+    monitoring = registry.monitoring
+    agency = Depends(require(_Role.AGENCY))
+    readers = Depends(require(_Role.AGENCY, _Role.REGULATOR))
+    anyone = Depends(require(_Role.AGENCY, _Role.REGULATOR, _Role.OPERATOR))
+
+    @router.get("/operators", response_model=list[OperatorView])
+    def list_operators(principal: Annotated[Any, readers]) -> list[OperatorView]:
+        """Every operating company (运营机构)."""
+        return licences.list_operators(viewer=actor_of(principal))
+
+    @router.post("/operators", response_model=OperatorView, status_code=201)
+    def add_operator(body: OperatorIn, principal: Annotated[Any, agency]) -> OperatorView:
+        """Register an operator (双鸭山 第四十八条); its name is its principal's name."""
+        return licences.add_operator(body.name, body.uscc, by=actor_of(principal))
+
+    @router.get("/operators/{name}", response_model=OperatorView)
+    def get_operator(name: str, principal: Annotated[Any, anyone]) -> OperatorView:
+        """One operator; an operator may read only itself."""
+        return licences.get_operator(name, viewer=actor_of(principal))
+
+    @router.post("/operators/{name}/suspend", response_model=OperatorView)
+    def suspend_operator(name: str, body: ReasonIn, principal: Annotated[Any, agency]) -> OperatorView:
+        """Close an operator's access (第三十一条)."""
+        return licences.suspend_operator(name, by=actor_of(principal), reason=body.reason)
+
+    @router.post("/operators/{name}/restore", response_model=OperatorView)
+    def restore_operator(name: str, body: ReasonIn, principal: Annotated[Any, agency]) -> OperatorView:
+        """Reopen a suspended operator's access after rectification (整改)."""
+        return licences.restore_operator(name, by=actor_of(principal), reason=body.reason)
+
+    @router.get("/licences", response_model=list[LicenceView])
+    def list_licences(
+        principal: Annotated[Any, anyone],
+        operator: Annotated[str | None, Query()] = None,
+        state: Annotated[LicenceState | None, Query()] = None,
+    ) -> list[LicenceView]:
+        """Licences; an operator sees only its own."""
+        return licences.list(viewer=actor_of(principal), operator=operator, state=state)
+
+    @router.get("/licences/{licence_id}", response_model=LicenceView)
+    def get_licence(licence_id: int, principal: Annotated[Any, anyone]) -> LicenceView:
+        """One licence with its events; another operator's licence is 404."""
+        return licences.get(licence_id, viewer=actor_of(principal))
+
+    @router.post("/licences", response_model=LicenceView, status_code=201)
+    def grant(body: GrantIn, principal: Annotated[Any, agency]) -> LicenceView:
+        """Grant a licence: draft, then 公示 (or active at once with 0 publicity days)."""
+        return licences.grant(
+            body.operator,
+            datasets=body.datasets,
+            mode=body.mode,
+            domains=body.domains,
+            scenarios=body.scenarios,
+            valid_from=body.valid_from,
+            valid_until=body.valid_until,
+            epsilon=body.epsilon,
+            fee_class=body.fee_class,
+            price_cents=body.price_cents,
+            publicity_days=body.publicity_days,
+            by=actor_of(principal),
+            reason=body.reason,
+        )
+
+    @router.post("/licences/{licence_id}/transition", response_model=LicenceView)
+    def transition(licence_id: int, body: TransitionIn, principal: Annotated[Any, agency]) -> LicenceView:
+        """Move a licence through draft → publicity → active ⇄ suspended → revoked | expired."""
+        return licences.transition(licence_id, body.to_state, by=actor_of(principal), reason=body.reason)
+
+    @router.get("/findings", response_model=list[FindingView])
+    def list_findings(
+        principal: Annotated[Any, readers],
+        state: Annotated[str | None, Query()] = None,
+        kind: Annotated[str | None, Query()] = None,
+        operator: Annotated[str | None, Query()] = None,
+    ) -> list[FindingView]:
+        """Usage-monitoring findings (双鸭山 第三十一条, 黑龙江 第二十七条)."""
+        return monitoring.list_findings(viewer=actor_of(principal), state=state, kind=kind, operator=operator)
+
+    @router.post("/findings/{finding_id}/resolve", response_model=FindingView)
+    def resolve_finding(finding_id: int, body: ResolveIn, principal: Annotated[Any, agency]) -> FindingView:
+        """Close a finding, saying what was done."""
+        return monitoring.resolve_finding(finding_id, by=actor_of(principal), resolution=body.resolution)
+
+    @router.post("/scope-check")
+    def scope_check(body: ScopeCheckIn, principal: Annotated[Any, Depends(require(_Role.OPERATOR))]) -> JSONResponse:
+        """Would a job of mine over these datasets, for this scenario, be admitted? (It is recorded either way.)
+
+        Refused: 409 with ``detail`` (the reason) and ``kind``. Admitted: the licence and datasets, without
+        storage paths (an operator never learns where data lies).
+        """
+        actor = actor_of(principal)
+        try:
+            grant = licences.check_scope(actor.name, body.datasets, body.scenario, subject=body.subject, by=actor)
+        except ScopeRefusedError as exc:
+            return JSONResponse({"detail": exc.reason, "kind": exc.kind}, status_code=409)
+        return JSONResponse(grant.model_dump(mode="json", exclude={"datasets": {"__all__": {"path"}}}))
+
+    return router

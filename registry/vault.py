@@ -1,0 +1,271 @@
+"""The raw-data vault: the ingested copy, encrypted at rest, never mounted into a sandbox.
+
+Why: the raw copy holds every personal identifier of a dataset. The rules ask that it be
+protected by encryption and access control (黑龙江省政务数据管理暂行办法 第三十八条: 政务数据
+安全管理, 分类分级; issue 4) and that it never leave the domain (双鸭山市公共数据管理暂行办法
+第三十五条: 原始数据不出域、数据可用不可见). Sandboxes only ever mount desensitized copies; the
+vault is read by the desensitizer in the platform's own process.
+
+File format (version 1), all integers big-endian::
+
+    header  = MAGIC (8 bytes "KYVAULT\\0") | format version (1 byte) | file id (16 random bytes)
+              | key check (16 bytes)
+    frame*  = ciphertext length (4 bytes) | final flag (1 byte) | nonce (12 bytes)
+              | AES-256-GCM ciphertext + tag
+
+Each file has its own data key, derived with HKDF-SHA256 from the vault key and the file id, so
+the random 96-bit nonces are drawn per file and never approach GCM's collision bound. The key
+check (also HKDF output) tells a wrong vault key apart from tampering. Every frame's associated
+data is the whole header, the frame's index and a final-frame flag, so frames can be neither
+reordered, dropped, truncated after the last one nor swapped in from another file: any such
+change fails authentication and :class:`VaultError` says so. Plaintext is at most
+``FRAME_SIZE`` bytes per frame; the last frame carries the final flag (an empty file is one
+empty final frame).
+
+Files are written to a temporary name with mode 0600 and renamed into place, so a reader never
+sees half a file and a failed write leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import re
+import secrets
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+MAGIC = b"KYVAULT\x00"
+FORMAT_VERSION = 1
+FILE_ID_BYTES = 16
+KEY_CHECK_BYTES = 16
+HEADER_BYTES = len(MAGIC) + 1 + FILE_ID_BYTES + KEY_CHECK_BYTES
+NONCE_BYTES = 12
+TAG_BYTES = 16
+FRAME_SIZE = 4 * 1024 * 1024  # plaintext bytes per frame
+MAX_FRAME = 64 * 1024 * 1024  # larger frame lengths are refused before reading them
+PREFIX_BYTES = 4 + 1 + NONCE_BYTES
+SUFFIX = ".parquet.kyv"
+DIRECTORY = "vault"
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+class VaultError(Exception):
+    """A vault file could not be written or read back intact; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class VaultObject:
+    """A stored raw copy: where it lies (relative to the instance home), its plaintext hash and size."""
+
+    path: str
+    sha256: str  # SHA-256 of the plaintext (the canonical Parquet bytes)
+    bytes: int  # plaintext bytes
+
+
+def _derive(key: bytes, file_id: bytes, purpose: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=file_id, info=b"keyong vault v1 " + purpose).derive(key)
+
+
+def _frame_aad(header: bytes, index: int, final: bool) -> bytes:
+    return header + struct.pack(">QB", index, 1 if final else 0)
+
+
+class Vault:
+    """Encrypted raw copies under ``root/vault/NAME/``; ``root`` is the instance home.
+
+    Paths handed out and accepted are relative to ``root`` (``vault/NAME/v3-<id>.parquet.kyv``),
+    which is what the catalog stores in a version's ``path``.
+    """
+
+    def __init__(self, root: Path, key: bytes, *, frame_size: int = FRAME_SIZE) -> None:
+        if not isinstance(key, bytes | bytearray) or len(key) != 32:
+            raise VaultError("the vault key must be 32 bytes (AES-256); check the instance's vault.key")
+        if frame_size < 1:
+            raise VaultError("frame size must be positive")
+        self.root = Path(root)
+        self._key = bytes(key)
+        self.frame_size = frame_size
+
+    @property
+    def directory(self) -> Path:
+        return self.root / DIRECTORY
+
+    # --- writing -------------------------------------------------------------------------------
+
+    def put(self, name: str, version: int, data: bytes | Path | BinaryIO) -> VaultObject:
+        """Encrypt ``data`` (bytes, a file path or a binary stream) as version ``version`` of ``name``."""
+        if not _NAME_RE.match(name) or ".." in name:
+            raise VaultError(f"dataset name {name!r} cannot name a vault directory (letters, digits, _ . - only)")
+        if version < 1:
+            raise VaultError(f"version must be at least 1, got {version}")
+        file_id = secrets.token_bytes(FILE_ID_BYTES)
+        relative = f"{DIRECTORY}/{name}/v{version}-{file_id.hex()}{SUFFIX}"
+        target = self.root / relative
+        self._make_dirs(target.parent)
+        temporary = target.with_name(f".{target.name}.tmp")
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            raise VaultError(f"cannot create a vault file under {target.parent}: {exc}") from None
+        try:
+            with os.fdopen(fd, "wb") as out:
+                digest, size = self._encrypt(file_id, self._chunks(data), out)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, target)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        return VaultObject(relative, digest, size)
+
+    def _make_dirs(self, directory: Path) -> None:
+        # Owner-only directories: the vault holds every identifier of every raw dataset.
+        for path in (self.directory, directory):
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    def _chunks(self, data: bytes | Path | BinaryIO) -> Iterator[bytes]:
+        if isinstance(data, bytes | bytearray | memoryview):
+            view = memoryview(data)
+            for start in range(0, len(view), self.frame_size):
+                yield bytes(view[start : start + self.frame_size])
+            return
+        if isinstance(data, str | os.PathLike):
+            with open(data, "rb") as stream:
+                yield from self._stream_chunks(stream)
+            return
+        yield from self._stream_chunks(data)
+
+    def _stream_chunks(self, stream: BinaryIO) -> Iterator[bytes]:
+        while True:
+            chunk = stream.read(self.frame_size)
+            if not chunk:
+                return
+            while len(chunk) < self.frame_size:  # short reads from pipes: fill the frame
+                more = stream.read(self.frame_size - len(chunk))
+                if not more:
+                    break
+                chunk += more
+            yield chunk
+
+    def _encrypt(self, file_id: bytes, chunks: Iterator[bytes], out: BinaryIO) -> tuple[str, int]:
+        header = MAGIC + bytes([FORMAT_VERSION]) + file_id + _derive(self._key, file_id, b"key check")[:KEY_CHECK_BYTES]
+        aead = AESGCM(_derive(self._key, file_id, b"data"))
+        out.write(header)
+        digest = hashlib.sha256()
+        size = 0
+        index = 0
+        pending: bytes | None = None
+        for chunk in chunks:
+            if pending is not None:
+                self._write_frame(out, aead, header, index, pending, final=False)
+                index += 1
+            digest.update(chunk)
+            size += len(chunk)
+            pending = chunk
+        self._write_frame(out, aead, header, index, pending or b"", final=True)
+        return digest.hexdigest(), size
+
+    @staticmethod
+    def _write_frame(out: BinaryIO, aead: AESGCM, header: bytes, index: int, plain: bytes, *, final: bool) -> None:
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        sealed = aead.encrypt(nonce, plain, _frame_aad(header, index, final))
+        out.write(struct.pack(">IB", len(sealed), 1 if final else 0) + nonce + sealed)
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def resolve(self, path: str) -> Path:
+        """The absolute file of a vault path; refuses paths that leave the vault directory."""
+        candidate = (self.root / path).resolve()
+        base = self.directory.resolve()
+        if base not in candidate.parents or not candidate.name.endswith(SUFFIX):
+            raise VaultError(f"{path!r} is not a vault file path (expected {DIRECTORY}/NAME/…{SUFFIX})")
+        return candidate
+
+    def iter_plaintext(self, path: str) -> Iterator[bytes]:
+        """Decrypted frames of a vault file, in order, each authenticated before it is yielded.
+
+        Raises :class:`VaultError` on a wrong key, a foreign or altered header, a frame that fails
+        authentication (altered, reordered or from another file), a truncated file or trailing bytes.
+        """
+        file = self.resolve(path)
+        try:
+            stream = open(file, "rb")  # noqa: SIM115 - closed in finally, generator
+        except FileNotFoundError:
+            raise VaultError(f"vault file {path} does not exist") from None
+        try:
+            header = stream.read(HEADER_BYTES)
+            if len(header) < HEADER_BYTES or not header.startswith(MAGIC):
+                raise VaultError(f"{path} is not a Keyong vault file (bad or missing header)")
+            if header[len(MAGIC)] != FORMAT_VERSION:
+                raise VaultError(f"{path} has vault format {header[len(MAGIC)]}, this Keyong reads {FORMAT_VERSION}")
+            file_id = header[len(MAGIC) + 1 : len(MAGIC) + 1 + FILE_ID_BYTES]
+            check = header[-KEY_CHECK_BYTES:]
+            if not secrets.compare_digest(check, _derive(self._key, file_id, b"key check")[:KEY_CHECK_BYTES]):
+                raise VaultError(
+                    f"{path} was not encrypted with this instance's vault key (wrong key, or its header was altered)"
+                )
+            aead = AESGCM(_derive(self._key, file_id, b"data"))
+            index = 0
+            while True:
+                prefix = stream.read(PREFIX_BYTES)
+                if not prefix:
+                    raise VaultError(f"{path} is truncated: it ends after {index} frame(s) without a final frame")
+                if len(prefix) < PREFIX_BYTES:
+                    raise VaultError(f"{path} is truncated inside frame {index}")
+                length, flag = struct.unpack(">IB", prefix[:5])
+                if length < TAG_BYTES or length > MAX_FRAME + TAG_BYTES or flag > 1:
+                    raise VaultError(f"{path}: frame {index} has an impossible length or flag (altered file)")
+                sealed = stream.read(length)
+                if len(sealed) < length:
+                    raise VaultError(f"{path} is truncated inside frame {index}")
+                final = flag == 1
+                try:
+                    plain = aead.decrypt(prefix[5:], sealed, _frame_aad(header, index, final))
+                except InvalidTag:
+                    raise VaultError(
+                        f"{path}: frame {index} failed authentication (the file was altered, its frames "
+                        "reordered, cut short or taken from another file); the raw copy cannot be trusted"
+                    ) from None
+                yield plain
+                if final:
+                    if stream.read(1):
+                        raise VaultError(f"{path} has bytes after its final frame (altered or appended to)")
+                    return
+                index += 1
+        finally:
+            stream.close()
+
+    def open(self, path: str) -> bytes:
+        """The whole plaintext of a vault file (authenticated frame by frame)."""
+        buffer = io.BytesIO()
+        for chunk in self.iter_plaintext(path):
+            buffer.write(chunk)
+        return buffer.getvalue()
+
+    def read_table(self, path: str) -> pa.Table:
+        """The raw copy as an Arrow table (the desensitizer's input)."""
+        data = self.open(path)
+        try:
+            return pq.read_table(pa.BufferReader(data))
+        except (pa.ArrowException, OSError) as exc:
+            raise VaultError(f"{path} decrypted but is not a readable Parquet file: {exc}") from None
+
+    def delete(self, path: str) -> None:
+        """Remove a vault file (undoing an ingest whose catalog change was refused)."""
+        file = self.resolve(path)
+        file.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            file.parent.rmdir()  # only when it was the dataset's last file
