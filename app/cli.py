@@ -76,6 +76,24 @@ def demo(
         for t in report.tables:
             table.add_row(t.path.name, f"{t.rows:,}", str(len(t.columns)), t.encoding, f"{t.bytes:,}")
         console.print(table)
+        if report.ingested:
+            catalog = Table(title="Ingested into the registry (raw copies encrypted in the vault)")
+            for column in ("dataset", "version", "rows", "level", "encoding", "personal columns"):
+                catalog.add_column(column)
+            for item in report.ingested:
+                personal = item["personal_columns"]
+                catalog.add_row(
+                    str(item["dataset"]),
+                    str(item["version"]),
+                    f"{item['rows']:,}",
+                    str(item["level"]),
+                    str(item["encoding"]),
+                    ", ".join(personal) if isinstance(personal, list) else "",
+                )
+            console.print(catalog)
+            console.print(
+                f"Operator registered: [bold]{report.operator}[/] (licences need desensitized copies: issue 5)"
+            )
         state = "[green]verified[/]" if report.ledger.get("ok") else "[bold red]FAILED verification[/]"
         console.print(f"Ledger: {report.ledger.get('entries')} entries, {state}, head {report.ledger.get('head')}")
         console.print(f"Done in {report.seconds:.1f} s. Next: [bold]keyong serve[/] and open /docs.")

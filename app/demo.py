@@ -1,9 +1,10 @@
 """``keyong demo``: the whole flow of DESIGN.md on generated data.
 
-So far (foundation) it initialises an instance when the home has none and generates the three
-tables a city would hold — residents, social insurance, market entities — one of them as a
-GB18030 CSV, the way many government systems still export. Later issues extend the flow:
-ingest, desensitize, license, run jobs, guard, release, verify the ledger.
+So far it initialises an instance when the home has none, generates the three tables a city
+would hold — residents, social insurance, market entities — one of them as a GB18030 CSV, the
+way many government systems still export, ingests them into the registry (catalog entry,
+profiled columns, encrypted vault copy, raw version), registers the demo operator, and verifies
+the ledger. Later issues extend the flow: desensitize, license, run jobs, guard, release.
 """
 
 from __future__ import annotations
@@ -15,13 +16,30 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from app.instance import MARKER, Instance
+from app.instance import DEMO_PRINCIPALS, MARKER, Instance
 from app.settings import Settings
+from desensitize.identifiers import org_code_check_char, uscc_check_char
 from desensitize.synthetic import generate_all, write_csv
+from operators import Role
+from registry import Actor
 
 DEMO_DIR = "demo-data"
 # Which table is written in which encoding: one GB18030 file exercises the encoding detection.
 ENCODINGS = {"residents": "utf-8", "social_insurance": "utf-8", "market_entities": "gb18030"}
+# Who provides each table: 提供方名称, the 统一社会信用代码's 9-character organisation code, 行业分类.
+PROVIDERS = {
+    "residents": ("双鸭山市公安局", "01234567", "公共安全"),
+    "social_insurance": ("双鸭山市人力资源和社会保障局", "01234568", "社会保障"),
+    "market_entities": ("双鸭山市市场监督管理局", "01234569", "市场监管"),
+}
+DEMO_OPERATOR_ORG = "MA1D2E3F4"  # organisation code stem of the demo operator's 统一社会信用代码
+
+
+def demo_uscc(org_stem: str, kind: str = "11") -> str:
+    """A well-formed 统一社会信用代码 in 双鸭山 (230500): ``kind`` 11 is a government organ."""
+    org = org_stem[:8] + org_code_check_char(org_stem[:8])
+    first17 = f"{kind}230500{org}"
+    return first17 + uscc_check_char(first17)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +58,8 @@ class DemoReport:
     data_dir: Path
     tokens: dict[str, str] | None
     tables: list[DemoTable] = field(default_factory=list)
+    ingested: list[dict[str, object]] = field(default_factory=list)
+    operator: str | None = None
     ledger: dict[str, object] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -60,6 +80,8 @@ class DemoReport:
                 }
                 for t in self.tables
             ],
+            "ingested": self.ingested,
+            "operator": self.operator,
             "ledger": self.ledger,
             "seconds": round(self.seconds, 3),
         }
@@ -98,9 +120,45 @@ def run_demo(settings: Settings, *, residents: int, seed: int, console: Console)
                 )
                 progress.advance(task)
             progress.update(task, description="synthetic tables written")
+            _register(instance, report, progress)
         verified = instance.ledger.verify()
         report.ledger = {"entries": verified.entries, "ok": verified.ok, "head": verified.head}
     finally:
         instance.close()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _register(instance: Instance, report: DemoReport, progress: Progress) -> None:
+    """Ingest the tables as the demo custodian, and register the demo operator as the agency."""
+    registry = instance.registry
+    custodian = Actor(DEMO_PRINCIPALS[Role.CUSTODIAN], Role.CUSTODIAN.value)
+    task = progress.add_task("ingesting into the registry", total=len(report.tables))
+    for table in report.tables:
+        provider, org, industry = PROVIDERS[table.name]
+        progress.update(task, description=f"ingesting {table.path.name}")
+        result = registry.ingestor.ingest(
+            table.path,
+            name=table.name,
+            provider=provider,
+            provider_code=demo_uscc(org),
+            industry=industry,
+            by=custodian,
+        )
+        report.ingested.append(
+            {
+                "dataset": result.dataset,
+                "version": result.version,
+                "rows": result.rows,
+                "encoding": result.encoding,
+                "level": registry.catalog.get(result.dataset).level,
+                "personal_columns": [c["name"] for c in result.columns if c.get("pii_type")],
+            }
+        )
+        progress.advance(task)
+    operator = DEMO_PRINCIPALS[Role.OPERATOR]
+    names = {o.name for o in registry.licences.list_operators()}
+    if operator not in names:
+        agency = Actor(DEMO_PRINCIPALS[Role.AGENCY], Role.AGENCY.value)
+        registry.licences.add_operator(operator, demo_uscc(DEMO_OPERATOR_ORG, kind="91"), by=agency)
+    report.operator = operator

@@ -4,10 +4,16 @@ products and their lineage, objections and usage monitoring (DESIGN.md).
 Every change is appended to the ledger in the same transaction as the change itself.
 """
 
+from registry.catalog_views import CatalogEntry, ColumnClass, DataItem, ResourceView, VersionView
 from registry.changes import Actor, NotFoundError, PermissionDeniedError, Recorder, RegistryError
 from registry.config import RegistryConfig
+from registry.ingest import FileRefusedError, IngestResult
+from registry.licences import LicenceView, OperatorView, ScopeGrant, ScopeRefusedError
 from registry.models import metadata
+from registry.objections import ObjectionView
+from registry.products import ProductView, read_attribution, stamp_artifact
 from registry.service import Registry
+from registry.vault import Vault, VaultError
 from registry.vocabulary import (
     FeeClass,
     Level,
@@ -21,19 +27,36 @@ from registry.vocabulary import (
 
 __all__ = [
     "Actor",
+    "CatalogEntry",
+    "ColumnClass",
+    "DataItem",
     "FeeClass",
+    "FileRefusedError",
+    "IngestResult",
     "Level",
     "LicenceMode",
     "LicenceState",
+    "LicenceView",
     "NotFoundError",
     "ObjectionOutcome",
+    "ObjectionView",
     "OpeningType",
     "OperationStatus",
+    "OperatorView",
     "PermissionDeniedError",
+    "ProductView",
     "Recorder",
     "Registry",
     "RegistryConfig",
     "RegistryError",
+    "ResourceView",
+    "ScopeGrant",
+    "ScopeRefusedError",
     "SharingType",
+    "Vault",
+    "VaultError",
+    "VersionView",
     "metadata",
+    "read_attribution",
+    "stamp_artifact",
 ]

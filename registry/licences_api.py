@@ -7,7 +7,6 @@ licences (another's is 404, not 403, so ids reveal nothing) and checks the scope
 
 from collections.abc import Callable
 from datetime import date
-from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -19,15 +18,6 @@ from registry.licences import LicenceView, OperatorView, ScopeRefusedError
 from registry.monitoring import FindingView
 from registry.service import Registry
 from registry.vocabulary import FeeClass, LicenceMode, LicenceState
-
-
-class _Role(StrEnum):
-    """Role names for ``require``: equal to the plain strings, with the ``.value`` its 403 message reads
-    (``registry`` may not import ``operators.Role``: DESIGN.md's dependency direction)."""
-
-    AGENCY = "agency"
-    OPERATOR = "operator"
-    REGULATOR = "regulator"
 
 
 class OperatorIn(BaseModel):
@@ -74,9 +64,9 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
     router = APIRouter(tags=["licences"])
     licences = registry.licences
     monitoring = registry.monitoring
-    agency = Depends(require(_Role.AGENCY))
-    readers = Depends(require(_Role.AGENCY, _Role.REGULATOR))
-    anyone = Depends(require(_Role.AGENCY, _Role.REGULATOR, _Role.OPERATOR))
+    agency = Depends(require("agency"))
+    readers = Depends(require("agency", "regulator"))
+    anyone = Depends(require("agency", "regulator", "operator"))
 
     @router.get("/operators", response_model=list[OperatorView])
     def list_operators(principal: Annotated[Any, readers]) -> list[OperatorView]:
@@ -157,7 +147,7 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
         return monitoring.resolve_finding(finding_id, by=actor_of(principal), resolution=body.resolution)
 
     @router.post("/scope-check")
-    def scope_check(body: ScopeCheckIn, principal: Annotated[Any, Depends(require(_Role.OPERATOR))]) -> JSONResponse:
+    def scope_check(body: ScopeCheckIn, principal: Annotated[Any, Depends(require("operator"))]) -> JSONResponse:
         """Would a job of mine over these datasets, for this scenario, be admitted? (It is recorded either way.)
 
         Refused: 409 with ``detail`` (the reason) and ``kind``. Admitted: the licence and datasets, without

@@ -8,7 +8,6 @@ existence is not revealed. Regulators read everything and change nothing.
 
 from collections.abc import Callable
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, status
@@ -19,15 +18,6 @@ from registry.objections import ObjectionView
 from registry.products import ProductView
 from registry.service import Registry
 from registry.vocabulary import ObjectionOutcome
-
-
-class _Role(StrEnum):
-    """Role names as the ``require`` factory takes them (it reads ``.value`` for its 403 message)."""
-
-    CUSTODIAN = "custodian"
-    AGENCY = "agency"
-    OPERATOR = "operator"
-    REGULATOR = "regulator"
 
 
 class ArtifactOut(BaseModel):
@@ -83,9 +73,9 @@ class UsageOut(BaseModel):
 def build_router(registry: Registry, require: Callable[..., Callable[..., Any]]) -> APIRouter:
     """Routes; ``require(*roles)`` gives a dependency returning the acting principal (name, role)."""
     router = APIRouter()
-    any_role = require(*_Role)
-    decider = require(_Role.AGENCY, _Role.CUSTODIAN)  # which of them may decide depends on the target
-    usage_reader = require(_Role.CUSTODIAN, _Role.REGULATOR)
+    any_role = require("custodian", "agency", "operator", "regulator")
+    decider = require("agency", "custodian")  # which of them may decide depends on the target
+    usage_reader = require("custodian", "regulator")
 
     @router.get("/products", response_model=list[ProductOut], tags=["products"])
     def list_products(principal: Annotated[Any, Depends(any_role)]) -> list[ProductOut]:

@@ -47,6 +47,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from registry.changes import RegistryError
+
 MAGIC = b"KYVAULT\x00"
 FORMAT_VERSION = 1
 FILE_ID_BYTES = 16
@@ -62,7 +64,7 @@ DIRECTORY = "vault"
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
-class VaultError(Exception):
+class VaultError(RegistryError):
     """A vault file could not be written or read back intact; the message says which and why."""
 
 

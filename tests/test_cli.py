@@ -88,7 +88,13 @@ def test_demo_generates_the_tables(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["initialized"] is True
-    assert report["ledger"]["ok"] is True and report["ledger"]["entries"] == 5  # init: instance + 4 principals
+    # init: instance + 4 principals; 4 per ingest (published, suggested, version_added, ingested); operator.added
+    assert report["ledger"]["ok"] is True and report["ledger"]["entries"] == 5 + 3 * 4 + 1
+    ingested = {i["dataset"]: i for i in report["ingested"]}
+    assert ingested["market_entities"]["encoding"] == "gb18030" and ingested["residents"]["rows"] == 500
+    assert ingested["residents"]["level"] == "L4"  # 公民身份号码 is sensitive personal information
+    assert "公民身份号码" in ingested["residents"]["personal_columns"]
+    assert report["operator"] == "demo-operator"
     tables = {t["name"]: t for t in report["tables"]}
     assert set(tables) == {"residents", "social_insurance", "market_entities"}
     assert tables["residents"]["rows"] == 500
@@ -100,4 +106,10 @@ def test_demo_generates_the_tables(tmp_path: Path) -> None:
     assert "统一社会信用代码" in raw.decode("gb18030")
     again = run("demo", "--home", str(home), "--json", "--residents", "500")
     assert again.returncode == 0, again.stderr
-    assert json.loads(again.stdout)["initialized"] is False
+    second = json.loads(again.stdout)
+    assert second["initialized"] is False
+    assert {i["version"] for i in second["ingested"]} == {2}  # every ingest makes a new raw version
+    shown = run("dataset", "show", "market_entities", "--home", str(home), "--json")
+    assert shown.returncode == 0, shown.stderr
+    catalog = json.loads(shown.stdout)["catalog"]
+    assert catalog["提供方名称"] == "双鸭山市市场监督管理局" and catalog["数据格式"] == "CSV"
