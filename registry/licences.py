@@ -396,6 +396,7 @@ class Licences:
                     "granting (双鸭山 第四十八条)"
                 )
             resources = self._scope_resources(session, mode, names, domains, now)
+            self._check_catalog_scenarios(resources, scenarios)
             budgets = self._budgets(epsilon, [r.name for r in resources])
             row = LicenceRow(
                 operator_id=op.id,
@@ -485,6 +486,23 @@ class Licences:
                 raise RegistryError(refusal)
             resources.append(resource)
         return resources
+
+    @staticmethod
+    def _check_catalog_scenarios(resources: list[ResourceRow], scenarios: list[str]) -> None:
+        """A catalog entry that names its 授权运营应用场景 is licensed for those scenarios only.
+
+        The scenarios a custodian publishes in the catalog (双鸭山 第十二条) bound what the agency may
+        license the data for (济源 draft 第三十三条: shared data is not used, even indirectly, for other
+        purposes; 双鸭山 第四十六条 依场景授权); an entry naming none leaves the choice to the agency.
+        """
+        for resource in resources:
+            allowed = [str(s) for s in resource.operation_scenarios or []]
+            outside = [s for s in scenarios if allowed and s not in allowed]
+            if outside:
+                raise RegistryError(
+                    f"dataset {resource.name!r} is catalogued for the scenarios {', '.join(allowed)} only "
+                    f"(授权运营应用场景); {', '.join(outside)} would go beyond them: change the catalog entry first"
+                )
 
     @staticmethod
     def _budgets(epsilon: float | dict[str, float], names: list[str]) -> dict[str, float]:

@@ -564,6 +564,19 @@ def test_a_licence_without_files_still_records_its_destruction(registry: Registr
 # --- scope checks ---------------------------------------------------------------------------------
 
 
+def test_a_licence_stays_within_the_scenarios_the_catalog_names(registry: Registry, ledger: LedgerWatch) -> None:
+    """A dataset catalogued for 交通出行 only (授权运营应用场景) cannot be licensed for 金融风控."""
+    with registry.recorder.change(Actor.host()) as change:
+        row = change.session.scalar(select(ResourceRow).where(ResourceRow.name == "traffic"))
+        assert row is not None
+        row.operation_scenarios = ["交通出行", "城市规划"]
+    ledger.mark()
+    with pytest.raises(RegistryError, match="金融风控 would go beyond them"):
+        grant(registry, scenarios=["交通出行", "金融风控"])
+    assert ledger.since() == []
+    assert grant(registry, scenarios=["城市规划"]).state == "active"
+
+
 def test_an_operator_licensed_for_traffic_cannot_run_a_job_declared_as_credit_risk(
     registry: Registry, ledger: LedgerWatch
 ) -> None:
