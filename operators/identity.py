@@ -8,7 +8,6 @@ effect at once instead of when their token expires.
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import hmac
 import re
@@ -25,6 +24,7 @@ from ledger import Ledger
 from operators.models import ApiKeyRow, PrincipalRow, utcnow
 from operators.roles import Role
 from operators.tokens import IssuedToken, TokenError, TokenService
+from registry.changes import Actor, Recorder, actor_of
 
 KEY_PREFIX = "ky"
 _KEY_RE = re.compile(r"^ky_(?P<key_id>[0-9a-f]{16})_(?P<secret>[A-Za-z0-9_-]{43})$")
@@ -63,12 +63,10 @@ def _make_key() -> tuple[str, str, str]:
     return f"{KEY_PREFIX}_{key_id}_{secret}", key_id, _digest(secret)
 
 
-HOST_ROLE = "host"
-
-
 def host_actor() -> tuple[str, str]:
     """Ledger actor and role of the local host administrator, acting through the CLI (DESIGN.md)."""
-    return f"host:{getpass.getuser()}", HOST_ROLE
+    host = Actor.host()
+    return host.name, host.role
 
 
 class IdentityService:
@@ -77,24 +75,17 @@ class IdentityService:
     def __init__(self, engine: Engine, tokens: TokenService, ledger: Ledger) -> None:
         self._engine = engine
         self.tokens = tokens
-        self._ledger = ledger
+        self._recorder = Recorder(engine, ledger)
 
     @contextmanager
     def _change(self, by: Principal | None, action: str, subject: str, payload: dict[str, object]) -> Iterator[Session]:
-        """A session whose changes commit together with their ledger entry, or not at all."""
-        actor, role = (by.name, by.role.value) if by is not None else host_actor()
-        with self._ledger.transaction() as connection:
-            with Session(bind=connection) as session:
-                yield session
-                session.flush()
-            self._ledger.append(
-                actor=actor,
-                role=role,
-                action=action,
-                subject=subject,
-                payload=payload,
-                connection=connection,
-            )
+        """A session whose changes commit together with their ledger entry, or not at all.
+
+        ``payload`` may still be filled inside the block: it is read when the change commits.
+        """
+        with self._recorder.change(actor_of(by)) as change:
+            yield change.session
+            change.log(action, subject, payload)
 
     def count_principals(self) -> int:
         with Session(self._engine) as session:

@@ -8,6 +8,7 @@ its record nor a record of a change that rolled back.
 from __future__ import annotations
 
 import getpass
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,6 +32,15 @@ class NotFoundError(RegistryError):
 
 class PermissionDeniedError(RegistryError):
     """The actor's role may not do this."""
+
+
+def text_sha256(text: str) -> str:
+    """What a ledger payload carries of a free text (a reason, an objection): its SHA-256, never the text.
+
+    Free texts may hold personal data the screen cannot recognise; the table row keeps the text,
+    the ledger its hash, so the record still proves what was written.
+    """
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

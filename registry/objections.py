@@ -21,7 +21,6 @@ must never hold.
 from __future__ import annotations
 
 import builtins
-import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +28,15 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.changes import Actor, NotFoundError, PermissionDeniedError, Recorder, RegistryError, require_role
+from registry.changes import (
+    Actor,
+    NotFoundError,
+    PermissionDeniedError,
+    Recorder,
+    RegistryError,
+    require_role,
+    text_sha256,
+)
 from registry.config import RegistryConfig
 from registry.models import LicenceRow, ObjectionRow, ProductRow, ResourceRow
 from registry.products import product_row, restore_product, suspend_product, withdraw_product
@@ -87,10 +94,6 @@ def _view(session: Session, row: ObjectionRow) -> ObjectionView:
         filed_at=row.filed_at,
         resolved_at=row.resolved_at,
     )
-
-
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _visible(row: ObjectionRow, viewer: Actor) -> bool:
@@ -155,7 +158,7 @@ class Objections:
             change.log(
                 "objection.filed",
                 f"objection:{row.id}",
-                {"target_kind": target_kind, "target_id": target_id, "reason_sha256": _sha256(reason)},
+                {"target_kind": target_kind, "target_id": target_id, "reason_sha256": text_sha256(reason)},
             )
             if product is not None:
                 suspend_product(change, product, reason=reason, objection=row.id)
@@ -211,7 +214,7 @@ class Objections:
                     "target_kind": row.target_kind,
                     "target_id": row.target_id,
                     "outcome": str(decided),
-                    "resolution_sha256": _sha256(reason),
+                    "resolution_sha256": text_sha256(reason),
                 },
             )
             if row.target_kind == "product":

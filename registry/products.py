@@ -41,6 +41,7 @@ from registry.changes import (
     Recorder,
     RegistryError,
     require_role,
+    text_sha256,
 )
 from registry.config import RegistryConfig
 from registry.models import (
@@ -117,10 +118,6 @@ def _view(row: ProductRow) -> ProductView:
 
 def _sha256_json(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
-
-
-def _text_sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 # --- attribution (双鸭山 第四十一条) ------------------------------------------------------------
@@ -249,20 +246,27 @@ def open_objections_on(session: Session, product_id: int, *, excluding: int | No
     return list(session.scalars(query.order_by(ObjectionRow.id)))
 
 
-def _transition(change: Change, row: ProductRow, to: ProductState, action: str, payload: dict[str, Any]) -> None:
-    before = row.state
+def _transition(
+    change: Change, row: ProductRow, to: ProductState, action: str, *, reason: str, objection: int | None
+) -> None:
+    """Move the product and ledger it; the reason travels as its hash, the objection by id."""
+    payload: dict[str, Any] = {
+        "product_id": row.id,
+        "from": row.state,
+        "to": str(to),
+        "reason_sha256": text_sha256(reason),
+    }
+    if objection is not None:
+        payload["objection"] = objection
     row.state = to
-    change.log(action, f"product:{row.name}", {"product_id": row.id, "from": before, "to": str(to), **payload})
+    change.log(action, f"product:{row.name}", payload)
 
 
 def suspend_product(change: Change, row: ProductRow, *, reason: str, objection: int | None = None) -> bool:
     """Stop delivery at once (第四十条: 立即中止). Returns whether the state changed (ledgered then)."""
     if row.state != ProductState.AVAILABLE:
         return False
-    payload: dict[str, Any] = {"reason_sha256": _text_sha256(reason)}
-    if objection is not None:
-        payload["objection"] = objection
-    _transition(change, row, ProductState.SUSPENDED, "product.suspended", payload)
+    _transition(change, row, ProductState.SUSPENDED, "product.suspended", reason=reason, objection=objection)
     return True
 
 
@@ -272,10 +276,7 @@ def restore_product(change: Change, row: ProductRow, *, reason: str, objection: 
         return False
     if open_objections_on(change.session, row.id, excluding=objection):
         return False
-    payload: dict[str, Any] = {"reason_sha256": _text_sha256(reason)}
-    if objection is not None:
-        payload["objection"] = objection
-    _transition(change, row, ProductState.AVAILABLE, "product.restored", payload)
+    _transition(change, row, ProductState.AVAILABLE, "product.restored", reason=reason, objection=objection)
     return True
 
 
@@ -283,10 +284,7 @@ def withdraw_product(change: Change, row: ProductRow, *, reason: str, objection:
     """Withdraw for good (第四十条: 撤回): no later restoration delivers it again."""
     if row.state == ProductState.WITHDRAWN:
         return False
-    payload: dict[str, Any] = {"reason_sha256": _text_sha256(reason)}
-    if objection is not None:
-        payload["objection"] = objection
-    _transition(change, row, ProductState.WITHDRAWN, "product.withdrawn", payload)
+    _transition(change, row, ProductState.WITHDRAWN, "product.withdrawn", reason=reason, objection=objection)
     return True
 
 
