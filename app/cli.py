@@ -13,6 +13,7 @@ from rich.table import Table
 
 from app.cli_support import HomeOption, JsonOption, Output, refusing, settings_for
 from app.dataset_cli import dataset_cli
+from app.desensitize_cli import desensitize
 from app.ingest_cli import ingest
 from app.instance import Instance
 from app.ledger_cli import ledger_cli
@@ -91,9 +92,24 @@ def demo(
                     ", ".join(personal) if isinstance(personal, list) else "",
                 )
             console.print(catalog)
-            console.print(
-                f"Operator registered: [bold]{report.operator}[/] (licences need desensitized copies: issue 5)"
-            )
+        if report.desensitized:
+            copies = Table(title="Desensitized copies (what a sandbox mounts); raw stays in the vault")
+            for column in ("dataset", "version", "rows", "k", "suppressed", "actions"):
+                copies.add_column(column)
+            for item in report.desensitized:
+                actions = item["actions"] if isinstance(item["actions"], dict) else {}
+                changed = ", ".join(f"{col}: {action}" for col, action in actions.items() if action != "keep")
+                copies.add_row(
+                    str(item["dataset"]),
+                    str(item["version"]),
+                    f"{item['rows']:,}",
+                    str(item["k_anonymity"]),
+                    str(item["suppressed_rows"]),
+                    changed,
+                )
+            console.print(copies)
+        if report.operator:
+            console.print(f"Operator registered: [bold]{report.operator}[/]")
         state = "[green]verified[/]" if report.ledger.get("ok") else "[bold red]FAILED verification[/]"
         console.print(f"Ledger: {report.ledger.get('entries')} entries, {state}, head {report.ledger.get('head')}")
         console.print(f"Done in {report.seconds:.1f} s. Next: [bold]keyong serve[/] and open /docs.")
@@ -128,6 +144,7 @@ def serve(
 
 cli.add_typer(ledger_cli, name="ledger")
 dataset_cli.command("ingest")(ingest)
+dataset_cli.command("desensitize")(desensitize)
 cli.add_typer(dataset_cli, name="dataset")
 cli.add_typer(operator_cli, name="operator")
 cli.add_typer(licence_cli, name="licence")

@@ -3,8 +3,9 @@
 So far it initialises an instance when the home has none, generates the three tables a city
 would hold — residents, social insurance, market entities — one of them as a GB18030 CSV, the
 way many government systems still export, ingests them into the registry (catalog entry,
-profiled columns, encrypted vault copy, raw version), registers the demo operator, and verifies
-the ledger. Later issues extend the flow: desensitize, license, run jobs, guard, release.
+profiled columns, encrypted vault copy, raw version), desensitizes each by the policy of its level
+(the copy a sandbox mounts, k-anonymity, the guard's fingerprints), registers the demo operator,
+and verifies the ledger. Later issues extend the flow: license, run jobs, guard, release.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class DemoReport:
     tokens: dict[str, str] | None
     tables: list[DemoTable] = field(default_factory=list)
     ingested: list[dict[str, object]] = field(default_factory=list)
+    desensitized: list[dict[str, object]] = field(default_factory=list)
     operator: str | None = None
     ledger: dict[str, object] = field(default_factory=dict)
     seconds: float = 0.0
@@ -81,6 +83,7 @@ class DemoReport:
                 for t in self.tables
             ],
             "ingested": self.ingested,
+            "desensitized": self.desensitized,
             "operator": self.operator,
             "ledger": self.ledger,
             "seconds": round(self.seconds, 3),
@@ -156,9 +159,29 @@ def _register(instance: Instance, report: DemoReport, progress: Progress) -> Non
             }
         )
         progress.advance(task)
+    _desensitize(instance, report, progress, custodian)
     operator = DEMO_PRINCIPALS[Role.OPERATOR]
     names = {o.name for o in registry.licences.list_operators()}
     if operator not in names:
         agency = Actor(DEMO_PRINCIPALS[Role.AGENCY], Role.AGENCY.value)
         registry.licences.add_operator(operator, demo_uscc(DEMO_OPERATOR_ORG, kind="91"), by=agency)
     report.operator = operator
+
+
+def _desensitize(instance: Instance, report: DemoReport, progress: Progress, custodian: Actor) -> None:
+    """Make each table's desensitized copy: the only data the demo operator's jobs will ever see."""
+    task = progress.add_task("desensitizing", total=len(report.tables))
+    for table in report.tables:
+        progress.update(task, description=f"desensitizing {table.name}")
+        result = instance.registry.copies.make(table.name, by=custodian)
+        report.desensitized.append(
+            {
+                "dataset": result.dataset,
+                "version": result.version,
+                "rows": result.rows,
+                "k_anonymity": result.k_anonymity.get("k_achieved"),
+                "suppressed_rows": result.k_anonymity.get("suppressed_rows"),
+                "actions": {c["name"]: c["action"] for c in result.columns},
+            }
+        )
+        progress.advance(task)

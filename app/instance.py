@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from app.database import current_revision, head_revision, make_engine, migrate, redact, sqlite_url
 from app.keys import InstanceKeys, create_keys, load_keys
 from app.settings import Settings
-from desensitize.screening import direct_identifiers_in
+from desensitize import direct_identifiers_in
 from ledger import Ledger
 from operators import IdentityService, Role, TokenService, host_actor
 from registry import Registry, RegistryConfig
@@ -133,6 +133,7 @@ class Instance:
                 violation_limit=self.settings.violation_limit,
                 violation_window_hours=self.settings.violation_window_hours,
                 vault_key=self.keys.vault_key,
+                pepper=self.keys.pseudonym_pepper,
             )
             self._registry = Registry(self.engine, self.ledger, config)
         return self._registry

@@ -18,20 +18,22 @@ Levels (registry vocabulary, 双鸭山 第十一条):
   decision, never a guess, so the profiler does not suggest L1.
 
 Work is vectorized over an evenly spread sample of at most ``sample`` rows per column: profiling
-a 200,000-row table costs about as much as profiling a 1,000-row one. Imports nothing of Keyong
-outside ``desensitize``.
+a 200,000-row table costs about as much as profiling a 1,000-row one. The value checks themselves
+(check characters, formats) live in ``desensitize.validators``, shared with whoever needs to know
+which cells of a column are valid. Imports nothing of Keyong outside ``desensitize``.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from desensitize.identifiers import valid_luhn, valid_resident_ids, valid_usccs
+from desensitize.validators import VALUE_TYPES, normalized_text, valid_values
 
 __all__ = ["LEVELS", "PII_TYPES", "ColumnProfile", "PiiType", "max_level", "profile_columns"]
 
@@ -66,7 +68,13 @@ PII_TYPES: dict[str, PiiType] = {
         _pi("cn_resident_id", "公民身份号码",
             ("公民身份号码", "身份证号码", "身份证号", "居民身份证号码", "居民身份证号", "身份证", "证件号码",
              "证件号", "身份证件号码", "idcard", "idcardno", "idno", "residentid", "idnumber"), sensitive=True),
-        _pi("passport", "护照号码", ("护照号码", "护照号", "passport", "passportno"), sensitive=True),
+        _pi("passport", "护照号码", ("护照号码", "护照号", "护照", "passport", "passportno"), sensitive=True),
+        # 往来港澳/台湾通行证 and the permits of Hong Kong, Macao and Taiwan residents identify a person
+        # as a passport does (GB/T 35273-2020 附录B: 个人身份信息 are sensitive).
+        _pi("travel_permit", "通行证号码",
+            ("通行证号码", "通行证号", "通行证", "港澳通行证", "往来港澳通行证", "台湾通行证", "往来台湾通行证",
+             "港澳居民来往内地通行证", "台湾居民来往大陆通行证", "台胞证", "回乡证", "travelpermit", "permitno"),
+            sensitive=True),
         _pi("bank_card", "银行卡号",
             ("银行卡号", "银行卡号码", "银行账号", "银行账户", "卡号", "开户账号", "bankcard", "cardno",
              "bankaccount", "iban"), sensitive=True),
@@ -86,16 +94,28 @@ PII_TYPES: dict[str, PiiType] = {
         _pi("cn_phone", "手机号码",
             ("手机号码", "手机号", "手机", "联系电话", "电话号码", "电话", "联系方式", "移动电话", "mobile", "phone",
              "tel", "telephone", "cellphone"), ),
+        _pi("cn_landline", "固定电话",
+            ("固定电话", "固话", "座机", "座机号码", "座机号", "办公电话", "单位电话", "家庭电话", "办公室电话",
+             "landline", "officephone"), ),
         _pi("email", "电子邮箱", ("电子邮箱", "邮箱地址", "电子邮件", "邮箱", "email", "mail", "emailaddress")),
+        # GB/T 35273-2020 附录A lists IP addresses among 网络身份标识信息 (personal information).
+        _pi("ip_address", "IP地址", ("ip地址", "ip", "ipaddress", "登录ip", "ipv4", "ipv6", "ip地址信息")),
         _pi("address", "住址",
             ("家庭住址", "居住地址", "现住址", "住址", "地址", "住所", "通讯地址", "联系地址", "address", "addr")),
         _pi("birth_date", "出生日期", ("出生日期", "出生年月", "生日", "birthdate", "birthday", "dob")),
+        _pi("age", "年龄", ("年龄", "周岁", "岁数", "age")),
         _pi("gender", "性别", ("性别", "gender", "sex")),
         _pi("ethnicity", "民族", ("民族", "ethnicity", "nation")),
         _pi("household_region", "户籍地", ("户籍地", "户籍所在地", "籍贯", "户籍", "出生地")),
         _pi("license_plate", "车牌号", ("车牌号码", "车牌号", "号牌号码", "plate", "plateno")),
         _pi("income", "收入",
             ("收入", "月收入", "年收入", "工资", "薪资", "月缴费基数", "缴费基数", "salary", "income")),
+        # Sentences written by clerks carry whatever personal information the case needed (names,
+        # phones, IDs of relatives): treated as personal information until redacted.
+        _pi("free_text", "备注等自由文本",
+            ("备注", "说明", "情况说明", "描述", "内容", "备注信息", "详细描述", "事项说明", "处理意见", "办理意见",
+             "摘要", "附言", "留言", "remark", "remarks", "note", "notes", "comment", "comments", "description",
+             "memo"), ),
         _entity("uscc", "统一社会信用代码",
                 ("统一社会信用代码", "社会信用代码", "信用代码", "uscc", "creditcode", "unifiedsocialcreditcode")),
         _entity("company_name", "单位名称",
@@ -112,18 +132,6 @@ _CJK_SYNONYMS: list[tuple[str, str]] = sorted(
 )
 _SEPARATORS = re.compile(r"[\s_\-./:：（）()【】\[\]]+")
 _WORDS = re.compile(r"[a-z]+|[0-9]+")
-
-_PHONE = r"^(?:\+?86[- ]?)?1[3-9]\d{9}$"
-_EMAIL = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
-_GENDER = {"男", "女", "男性", "女性", "未知", "m", "f", "male", "female", "1", "2", "0", "9"}
-_COMMON_SURNAMES = (
-    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆"
-    "汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤常温康施文牛樊葛邢安齐易乔伍"
-    "庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华"
-    "喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和"
-    "仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝"
-)
-_CHINESE_NAME = rf"^[{_COMMON_SURNAMES}][\u4e00-\u9fff]{{1,3}}$|^(?:欧阳|司马|上官|诸葛|东方|皇甫|尉迟|公孙|慕容|令狐)[\u4e00-\u9fff]{{1,2}}$"  # noqa: E501
 
 VALID_SHARE = 0.8  # share of sampled values that must validate for a value-only detection
 MISMATCH_SHARE = 0.2  # below this share, a header's claim is contradicted by the values
@@ -202,22 +210,18 @@ def _spread(n: int, size: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, num=min(n, size)).astype(np.int64))
 
 
-def _as_text(values: pd.Series) -> pd.Series | None:
-    """Sampled values as strings, or None when the column cannot faithfully hold text identifiers.
+# Types whose values may be numbers or dates; every other type's values must be text (or integers)
+# to be judged: an 18-digit identifier stored as a float has already lost digits.
+_NUMERIC_TYPES = frozenset({"birth_date", "age", "income", "precise_location", "gender"})
 
-    Integers are rendered (a phone number stored as int64 is still a phone number); floats are not,
-    because an 18-digit number has already lost digits as a float and judging its rendering would
-    flag garbage.
-    """
+
+def _judgeable(pii_type: str, values: pd.Series) -> bool:
     dtype = values.dtype
+    if pii_type in _NUMERIC_TYPES:
+        return True
     if pd.api.types.is_bool_dtype(dtype):
-        return None
-    if pd.api.types.is_integer_dtype(dtype):
-        return values.astype("int64").astype(str).astype("string")
-    if pd.api.types.is_float_dtype(dtype) or pd.api.types.is_datetime64_any_dtype(dtype):
-        return None
-    text = values.astype("string")
-    return text.str.strip()
+        return False
+    return not (pd.api.types.is_float_dtype(dtype) or pd.api.types.is_datetime64_any_dtype(dtype))
 
 
 def _share(mask: pd.Series | np.ndarray) -> float:
@@ -225,51 +229,37 @@ def _share(mask: pd.Series | np.ndarray) -> float:
     return float(array.mean()) if array.size else 0.0
 
 
-def _validated_share(pii_type: str, values: pd.Series, text: pd.Series | None) -> float | None:
-    """Share of sampled values that look like ``pii_type``; None when values cannot tell."""
-    if pii_type == "birth_date":
-        if pd.api.types.is_datetime64_any_dtype(values.dtype):
-            return 1.0
-        if text is None:
-            return None
-        parsed = pd.to_datetime(text, errors="coerce", format="mixed")
-        return _share(parsed.notna())
-    if text is None:
+def _validated_share(pii_type: str, values: pd.Series) -> float | None:
+    """Share of sampled values that are valid values of ``pii_type``; None when values cannot tell."""
+    if pii_type not in VALUE_TYPES or not _judgeable(pii_type, values):
         return None
-    if pii_type == "cn_resident_id":
-        return _share(valid_resident_ids(text))
-    if pii_type == "uscc":
-        return _share(valid_usccs(text))
-    if pii_type == "cn_phone":
-        return _share(text.str.match(_PHONE, na=False))
-    if pii_type == "bank_card":
-        compact = text.str.replace(r"[\s-]", "", regex=True)
-        return _share(valid_luhn(compact, min_len=13, max_len=19))
-    if pii_type == "email":
-        return _share(text.str.match(_EMAIL, na=False))
-    if pii_type == "gender":
-        return _share(text.str.lower().isin(_GENDER))
-    if pii_type == "person_name":
-        return _share(text.str.match(_CHINESE_NAME, na=False))
-    return None
+    return _share(valid_values(pii_type, values))
 
 
-# Value detectors tried when the header says nothing (or is contradicted), strongest first.
-_VALUE_DETECTORS = ("cn_resident_id", "uscc", "bank_card", "cn_phone", "email", "person_name")
+# Value detectors tried when the header says nothing (or is contradicted), strongest first: check
+# characters, then distinctive formats, then names, addresses and sentences.
+_VALUE_DETECTORS = (
+    "cn_resident_id", "uscc", "bank_card", "cn_phone", "cn_landline", "email", "ip_address", "license_plate",
+    "passport", "travel_permit", "person_name", "address", "free_text",
+)  # fmt: skip
 
 
-def _detect_by_values(values: pd.Series, text: pd.Series | None) -> tuple[str, float] | None:
-    if text is None or not len(text):
+def _detect_by_values(values: pd.Series) -> tuple[str, float] | None:
+    if not len(values):
         return None
+    text: pd.Series | None = None
     for pii_type in _VALUE_DETECTORS:
-        share = _validated_share(pii_type, values, text)
+        share = _validated_share(pii_type, values)
         if share is None or share < VALID_SHARE:
             continue
+        text = normalized_text(values) if text is None else text
         if pii_type == "bank_card":
             # One number in ten passes Luhn by chance: ask for nearly all, and card-like lengths.
             lengths = text.str.replace(r"[\s-]", "", regex=True).str.len()
-            if share < 0.95 or _share(lengths.between(15, 19)) < 0.95:
+            if share < 0.95 or _share(lengths.between(15, 19).fillna(False)) < 0.95:
                 continue
+        if pii_type == "travel_permit" and _share(text.str.match("[A-Z]", na=False)) < VALID_SHARE:
+            continue  # 8 bare digits are a 台胞证 number only under a header that says so
         if pii_type == "person_name" and text.nunique() < 0.3 * len(text):
             continue  # names are many and varied; a short code list that happens to match is not
         return pii_type, share
@@ -279,7 +269,6 @@ def _detect_by_values(values: pd.Series, text: pd.Series | None) -> tuple[str, f
 def _profile(name: str, series: pd.Series, sample: int) -> ColumnProfile:
     header_type, strength, synonym = _header_type(name)
     values = _sample(series, sample)
-    text = _as_text(values)
     reasons: list[str] = []
     n = len(values)
 
@@ -287,13 +276,13 @@ def _profile(name: str, series: pd.Series, sample: int) -> ColumnProfile:
         kind = PII_TYPES[header_type]
         how = "names" if strength == 1.0 else f"contains {synonym!r}, which names"
         reasons.append(f"header {name!r} {how} {kind.label} ({kind.name})")
-        share = _validated_share(header_type, values, text) if n else None
+        share = _validated_share(header_type, values) if n else None
         if share is None:
             return _suggest(name, header_type, 0.85 * strength, reasons)
         reasons.append(f"{share:.0%} of {n} sampled values look like {kind.label}")
         if share >= MISMATCH_SHARE:
             return _suggest(name, header_type, round(strength * (0.6 + 0.39 * share), 2), reasons)
-        other = _detect_by_values(values, text)
+        other = _detect_by_values(values)
         if other is not None:
             other_type, other_share = other
             reasons.append(
@@ -305,7 +294,7 @@ def _profile(name: str, series: pd.Series, sample: int) -> ColumnProfile:
         reasons.append("the values contradict the header: check this column before relying on the suggestion")
         return _suggest(name, header_type, 0.3, reasons)
 
-    found = _detect_by_values(values, text)
+    found = _detect_by_values(values)
     if found is not None:
         found_type, share = found
         reasons.append(f"header {name!r} names nothing known, but {share:.0%} of {n} sampled values look like "
@@ -322,14 +311,40 @@ def _suggest(name: str, pii_type: str, confidence: float, reasons: list[str]) ->
     )
 
 
-def profile_columns(df: pd.DataFrame, sample: int = 1000) -> list[ColumnProfile]:
+def profile_columns(
+    df: pd.DataFrame, sample: int = 1000, *, overrides: Mapping[str, str | None] | None = None
+) -> list[ColumnProfile]:
     """One suggestion per column of ``df``, in column order.
 
     Each column's header is matched against known synonyms and an evenly spread sample of at most
-    ``sample`` non-null values is validated (GB 11643 resident IDs, GB 32100 USCCs, Luhn bank
-    cards, mobile and e-mail patterns, common-surname names). Values that validate under an
-    unhelpful header are still found; a header the values contradict yields a low confidence.
+    ``sample`` non-null values is validated (``desensitize.validators``: GB 11643 resident IDs,
+    GB 32100 USCCs, Luhn bank cards, phone, e-mail, IP, plate and document formats, common-surname
+    names, addresses, sentences). Values that validate under an unhelpful header are still found; a
+    header the values contradict yields a low confidence.
+
+    ``overrides`` (column -> type, or None for "no personal information") is the custodian's own
+    classification, which always wins: such a column gets that type's level, confidence 1.0 and a
+    reason that says who decided (分类分级 is the custodian's decision, 双鸭山 第十一条).
     """
     if sample < 1:
         raise ValueError("sample must be at least 1")
-    return [_profile(str(column), df.iloc[:, i], sample) for i, column in enumerate(df.columns)]
+    overrides = dict(overrides or {})
+    unknown = {t for t in overrides.values() if t is not None and t not in PII_TYPES}
+    if unknown:
+        raise ValueError(f"unknown column types {sorted(unknown)}; known: {sorted(PII_TYPES)}")
+    out = []
+    for i, column in enumerate(df.columns):
+        name = str(column)
+        if name in overrides:
+            out.append(_overridden(name, overrides[name]))
+        else:
+            out.append(_profile(name, df.iloc[:, i], sample))
+    return out
+
+
+def _overridden(name: str, pii_type: str | None) -> ColumnProfile:
+    reason = ("set by the custodian",)
+    if pii_type is None:
+        return ColumnProfile(name, None, "L2", False, False, 1.0, reason)
+    kind = PII_TYPES[pii_type]
+    return ColumnProfile(name, pii_type, kind.level, kind.personal_info, kind.sensitive, 1.0, reason)

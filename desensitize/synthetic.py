@@ -223,6 +223,10 @@ _SHOP_FORMS: tuple[str, ...] = ("经营部", "商店", "门市部", "商行")
 _STREAM_RESIDENTS = 0
 _STREAM_ENTITIES = 1
 _STREAM_SOCIAL = 2
+_STREAM_NOTES = 3
+
+#: Share of residents whose record carries a 备注 (free-text remark); the rest are null.
+NOTES_SHARE = 0.45
 
 _DAYS_1900 = np.datetime64("1900-01-01", "D")
 
@@ -410,7 +414,10 @@ def _age_on(birth: np.ndarray, as_of: _dt.date) -> np.ndarray:
 def residents(n: int, seed: int = 0) -> pd.DataFrame:
     """``n`` residents of 双鸭山 (户籍/常住人口 register), deterministic in ``seed``.
 
-    Columns: 姓名, 公民身份号码, 性别, 民族, 出生日期 (datetime64[ns]), 手机号码, 住址, 户籍地.
+    Columns: 姓名, 公民身份号码, 性别, 民族, 出生日期 (datetime64[ns]), 手机号码, 住址, 户籍地, 备注.
+    备注 is the clerk's free-text remark (null for most rows): the personal data real registers
+    hide there — relatives' names and phones, the resident's own ID, former addresses, landlines —
+    written in sentences, so free-text desensitization has something real to find.
     The ID's address code is the 户籍地's division code, its birth date is 出生日期, its
     sequence code is odd for 男 and even for 女, its check character is valid
     (GB 11643-1999); IDs and mobile numbers are unique within the table.  Births run from
@@ -487,6 +494,7 @@ def residents(n: int, seed: int = 0) -> pd.DataFrame:
     ethnicity = _take([e for e, _ in _ETHNICITIES], _weighted(rng, n, [w for _, w in _ETHNICITIES]))
     names = _draw_names(rng, male)
     address = _local_addresses(rng, live_district, with_flat=True)
+    notes = _notes(_rng(seed, _STREAM_NOTES), names, ids, male)
 
     return _frame(
         {
@@ -498,8 +506,37 @@ def residents(n: int, seed: int = 0) -> pd.DataFrame:
             "手机号码": phones,
             "住址": address,
             "户籍地": region_text,
+            "备注": notes,
         }
     )
+
+
+def _notes(rng: np.random.Generator, names: Text, ids: Text, male: np.ndarray) -> Text:
+    """Free-text 备注: one of a few clerk's templates per row, or null (drawn from their own stream)."""
+    n = len(male)
+    other = _draw_names(rng, rng.random(n) < 0.5)
+    prefixes = np.array(_MOBILE_PREFIXES, dtype=np.int64)
+    phone_no = prefixes[rng.integers(0, len(prefixes), n)] * 100_000_000 + rng.integers(0, 100_000_000, n)
+    digits = _int_digits(phone_no, 11) + ord("0")
+    phone = _ascii_column(digits)
+    spaced = _join(_ascii_column(digits[:, :3]), " ", _ascii_column(digits[:, 3:7]), " ", _ascii_column(digits[:, 7:]))
+    landline = _join("0469-", _ascii_column(_int_digits(rng.integers(4_000_000, 8_000_000, n), 7) + ord("0")))
+    former = _local_addresses(rng, _weighted(rng, n, [w for _, _, w in SHUANGYASHAN_DISTRICTS]), with_flat=False)
+    year = _take([str(y) for y in range(1995, 2026)], rng.integers(0, 31, n))
+    month = _take(_NUM_STR, rng.integers(1, 13, n))
+    templates = [
+        _join("紧急联系人", other, "，联系电话", phone),
+        _join(year, "年", month, "月迁入，原住址", former),
+        _join("户主", names, "，身份证号", ids, "，信息已核实"),
+        _join("经办人", other, "于", year, "年", month, "月受理，回访电话", landline),
+        _join("家属", other, "（", spaced, "）代为办理"),
+        _join(_take(("其子", "其女"), (rng.random(n) < 0.5).astype(np.int64)), other, "在外地务工，电话", phone),
+    ]
+    choice = rng.integers(0, len(templates), n)
+    out = templates[0]
+    for k in range(1, len(templates)):
+        out = pc.if_else(pa.array(choice == k), templates[k], out)
+    return pc.if_else(pa.array(rng.random(n) < NOTES_SHARE), out, pa.nulls(n, type=pa.large_string()))
 
 
 # ---------------------------------------------------------------------------

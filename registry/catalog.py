@@ -36,8 +36,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from desensitize.identifiers import is_valid_uscc
-from desensitize.screening import direct_identifiers_in
+from desensitize import direct_identifiers_in, is_valid_uscc
 from registry.catalog_views import (
     ALIASES,
     UPDATABLE,

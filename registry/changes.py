@@ -112,3 +112,26 @@ class Recorder:
     def read(self) -> Iterator[Session]:
         with Session(self.engine, expire_on_commit=False) as session:
             yield session
+
+
+class JoinedRecorder(Recorder):
+    """A recorder whose changes join one open change, so several catalog steps are one transaction.
+
+    The catalog opens a change per method; an ingest (or a desensitization) needs publish, suggest and
+    add_version to stand or fall together with the files it wrote, so a catalog built over this
+    recorder runs them inside the caller's own transaction (its ledger records are appended when that
+    transaction commits).
+    """
+
+    def __init__(self, outer: Change, base: Recorder) -> None:
+        super().__init__(base.engine, base.ledger)
+        self.outer = outer
+
+    @contextmanager
+    def change(self, actor: Actor) -> Iterator[Change]:
+        yield Change(self.outer.session, actor, self.outer.records)
+        self.outer.session.flush()
+
+    @contextmanager
+    def read(self) -> Iterator[Any]:
+        yield self.outer.session

@@ -27,6 +27,7 @@ class RegistryConfig:
     blocked_export_limit: int = 3  # blocked exports within the window that raise a finding
     blocked_export_window_hours: float = 168.0
     vault_key: bytes | None = field(default=None, repr=False)  # AES-256 key of the raw-data vault
+    pepper: bytes | None = field(default=None, repr=False)  # HMAC key of pseudonyms and guard fingerprints
     clock: Callable[[], datetime] = utcnow
 
     def now(self) -> datetime:

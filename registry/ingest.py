@@ -29,8 +29,7 @@ import hashlib
 import io
 import re
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -40,12 +39,10 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from desensitize.identifiers import is_valid_uscc
-from desensitize.profiling import ColumnProfile, max_level, profile_columns
-from desensitize.screening import direct_identifiers
+from desensitize import ColumnProfile, direct_identifiers, is_valid_uscc, max_level, profile_columns
 from registry.catalog import Catalog, check_name
 from registry.catalog_views import CatalogEntry, DataItem
-from registry.changes import Actor, Change, NotFoundError, Recorder, RegistryError, require_role
+from registry.changes import Actor, JoinedRecorder, NotFoundError, Recorder, RegistryError, require_role
 from registry.config import RegistryConfig
 from registry.vault import Vault, VaultError
 from registry.vocabulary import Level, VersionKind
@@ -397,28 +394,6 @@ def canonical_parquet(table: pa.Table) -> bytes:
 # --- the registry side -----------------------------------------------------------------------
 
 
-class _Joined(Recorder):
-    """A recorder whose changes join one open change, so several catalog steps are one transaction.
-
-    The catalog opens a change per method; an ingest needs publish, suggest and add_version to stand
-    or fall together with the vault file, so a catalog built over this recorder runs them inside the
-    ingest's own transaction (its ledger records are appended when that transaction commits).
-    """
-
-    def __init__(self, outer: Change, base: Recorder) -> None:
-        super().__init__(base.engine, base.ledger)
-        self.outer = outer
-
-    @contextmanager
-    def change(self, actor: Actor) -> Iterator[Change]:
-        yield Change(self.outer.session, actor, self.outer.records)
-        self.outer.session.flush()
-
-    @contextmanager
-    def read(self) -> Iterator[Any]:
-        yield self.outer.session
-
-
 def _column_type(arrow_type: pa.DataType) -> str:
     return str(arrow_type)[:32]
 
@@ -533,7 +508,7 @@ class Ingestor:
         }
         try:
             with self.recorder.change(by) as change:
-                catalog = type(self.catalog)(_Joined(change, self.recorder), self.config)
+                catalog = type(self.catalog)(JoinedRecorder(change, self.recorder), self.config)
                 published = existing is None
                 if published:
                     catalog.publish(

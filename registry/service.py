@@ -1,4 +1,4 @@
-"""The registry as one object: the catalog, licences, monitoring, products, objections and usage."""
+"""The registry as one object: catalog, desensitized copies, licences, monitoring, products, objections, usage."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from ledger import Ledger
 from registry.catalog import Catalog
 from registry.changes import Recorder
 from registry.config import RegistryConfig
+from registry.copies import Copies
 from registry.ingest import Ingestor
 from registry.licences import Licences
 from registry.monitoring import Monitoring
@@ -24,6 +25,7 @@ class Registry:
         self.recorder = Recorder(engine, ledger)
         self.catalog = Catalog(self.recorder, config)
         self.ingestor = Ingestor(self.recorder, config, self.catalog)
+        self.copies = Copies(self.recorder, config, self.catalog, lambda: self.ingestor.vault)
         self.monitoring = Monitoring(self.recorder, config)
         self.licences = Licences(self.recorder, config, self.monitoring)
         self.objections = Objections(self.recorder, config)

@@ -88,13 +88,18 @@ def test_demo_generates_the_tables(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["initialized"] is True
-    # init: instance + 4 principals; 4 per ingest (published, suggested, version_added, ingested); operator.added
-    assert report["ledger"]["ok"] is True and report["ledger"]["entries"] == 5 + 3 * 4 + 1
+    # init: instance + 4 principals; 4 per ingest (published, suggested, version_added, ingested);
+    # 2 per desensitization (version_added, desensitized); operator.added
+    assert report["ledger"]["ok"] is True and report["ledger"]["entries"] == 5 + 3 * 4 + 3 * 2 + 1
     ingested = {i["dataset"]: i for i in report["ingested"]}
     assert ingested["market_entities"]["encoding"] == "gb18030" and ingested["residents"]["rows"] == 500
     assert ingested["residents"]["level"] == "L4"  # 公民身份号码 is sensitive personal information
     assert "公民身份号码" in ingested["residents"]["personal_columns"]
     assert report["operator"] == "demo-operator"
+    copies = {d["dataset"]: d for d in report["desensitized"]}
+    assert set(copies) == {"residents", "social_insurance", "market_entities"}
+    assert copies["residents"]["version"] == 2 and copies["residents"]["k_anonymity"] >= 5
+    assert copies["residents"]["actions"]["公民身份号码"] == "pseudonymize"
     tables = {t["name"]: t for t in report["tables"]}
     assert set(tables) == {"residents", "social_insurance", "market_entities"}
     assert tables["residents"]["rows"] == 500
@@ -108,7 +113,9 @@ def test_demo_generates_the_tables(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     second = json.loads(again.stdout)
     assert second["initialized"] is False
-    assert {i["version"] for i in second["ingested"]} == {2}  # every ingest makes a new raw version
+    # Every ingest makes a new raw version (v3, after v1 raw and v2 desensitized), and a new copy from it (v4).
+    assert {i["version"] for i in second["ingested"]} == {3}
+    assert {d["version"] for d in second["desensitized"]} == {4}
     shown = run("dataset", "show", "market_entities", "--home", str(home), "--json")
     assert shown.returncode == 0, shown.stderr
     catalog = json.loads(shown.stdout)["catalog"]

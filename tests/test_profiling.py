@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from desensitize import synthetic
-from desensitize.identifiers import luhn_check_digit
+from desensitize import labelled, synthetic
+from desensitize.identifiers import luhn_check_digit, uscc_check_char
 from desensitize.profiling import PII_TYPES, ColumnProfile, max_level, profile_columns
+from desensitize.validators import VALUE_TYPES, valid_values
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +39,7 @@ def test_residents_are_classified_column_by_column(tables: dict[str, pd.DataFram
         "手机号码": ("cn_phone", "L3"),
         "住址": ("address", "L3"),
         "户籍地": ("household_region", "L3"),
+        "备注": ("free_text", "L3"),
     }
     assert {name: (p.pii_type, p.level) for name, p in profiles.items()} == expected
     resident_id = profiles["公民身份号码"]
@@ -92,7 +94,7 @@ def test_identifiers_under_uninformative_headers_are_found(tables: dict[str, pd.
         {
             "字段7": people["公民身份号码"].iloc[:120].to_numpy(),
             "code": entities["统一社会信用代码"].iloc[:120].to_numpy(),
-            "备注": people["手机号码"].iloc[:120].to_numpy(),
+            "字段9": people["手机号码"].iloc[:120].to_numpy(),
             "x": people["姓名"].iloc[:120].to_numpy(),
         }
     )
@@ -100,7 +102,7 @@ def test_identifiers_under_uninformative_headers_are_found(tables: dict[str, pd.
     assert (profiles["字段7"].pii_type, profiles["字段7"].level) == ("cn_resident_id", "L4")
     assert profiles["字段7"].confidence >= 0.9
     assert profiles["code"].pii_type == "uscc"
-    assert profiles["备注"].pii_type == "cn_phone"
+    assert profiles["字段9"].pii_type == "cn_phone"
     assert profiles["x"].pii_type == "person_name"
     assert all("names nothing known" in p.reasons[0] for p in profiles.values())
 
@@ -193,3 +195,169 @@ def test_profiling_200k_rows_takes_well_under_a_second() -> None:
     elapsed = time.perf_counter() - started
     assert len(profiles) == len(people.columns)
     assert elapsed < 0.5, f"profiling took {elapsed:.2f} s"
+
+
+# ---------------------------------------------------------------------------
+# The types added with the recognizers, and the value checks of desensitize.validators
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cells() -> labelled.LabelledSet:
+    return labelled.generate(0, 400, seed=9)
+
+
+def test_every_recognised_column_of_the_labelled_table_is_typed_and_graded(cells: labelled.LabelledSet) -> None:
+    """Headers as a custodian's export writes them; values include noisy forms and some invalid cells."""
+    profiles = by_name(profile_columns(cells.cells))
+    for entity, (header, pii_type) in labelled.CELL_COLUMNS.items():
+        profile = profiles[header]
+        assert profile.pii_type == pii_type, entity
+        assert profile.level == PII_TYPES[pii_type].level and profile.confidence >= 0.85
+    assert {p.name for p in profiles.values() if p.level == "L4"} == {
+        "公民身份号码",
+        "银行卡号",
+        "护照号码",
+        "通行证号码",
+    }
+    assert profiles["统一社会信用代码"].level == "L2"
+
+
+def test_the_new_types_are_found_by_their_values_alone(cells: labelled.LabelledSet) -> None:
+    """Only the valid cells, under headers that say nothing: the values alone give the type."""
+    columns = {}
+    for i, (header, pii_type) in enumerate(labelled.CELL_COLUMNS.values()):
+        valid = cells.cells[header][cells.cell_truth[header].to_numpy()]
+        columns[f"字段{i}"] = (valid.reset_index(drop=True).iloc[:250], pii_type)
+    df = pd.DataFrame({name: values for name, (values, _) in columns.items()})
+    profiles = by_name(profile_columns(df))
+    assert {name: profiles[name].pii_type for name in columns} == {name: t for name, (_, t) in columns.items()}
+
+
+def test_free_text_columns_are_personal_information_to_redact() -> None:
+    notes = synthetic.residents(600, seed=3)["备注"]
+    profiles = by_name(profile_columns(pd.DataFrame({"备注": notes, "情况说明": notes, "字段": notes})))
+    for name in ("备注", "情况说明", "字段"):
+        assert (profiles[name].pii_type, profiles[name].level, profiles[name].personal_info) == (
+            "free_text",
+            "L3",
+            True,
+        )
+    assert profiles["备注"].confidence >= 0.95
+
+
+def test_a_remarks_column_holding_phone_numbers_is_read_by_its_values(tables: dict[str, pd.DataFrame]) -> None:
+    [profile] = profile_columns(pd.DataFrame({"备注": tables["residents"]["手机号码"].iloc[:200]}))
+    assert profile.pii_type == "cn_phone"
+    assert any("the values win" in r for r in profile.reasons)
+
+
+def test_header_synonyms_of_the_new_types() -> None:
+    df = pd.DataFrame(
+        {
+            "固定电话": ["0469-4221234"] * 3,
+            "座机": ["(0451)86001234"] * 3,
+            "办公电话": ["010-62345678"] * 3,
+            "IP地址": ["192.168.1.10", "10.0.0.1", "fe80::1"],
+            "ip": ["8.8.8.8"] * 3,
+            "通行证号码": ["C12345678", "CA1234567", "T12345678"],
+            "港澳通行证": ["C12345678"] * 3,
+            "年龄": [34, 56, 7],
+            "age": ["34岁", "56", "7"],
+            "描述": ["申请人于今日到窗口办理，材料齐全。"] * 3,
+            "内容": ["来电反映小区供暖不足，已转办。"] * 3,
+        }
+    )
+    got = {p.name: (p.pii_type, p.level) for p in profile_columns(df)}
+    assert got == {
+        "固定电话": ("cn_landline", "L3"),
+        "座机": ("cn_landline", "L3"),
+        "办公电话": ("cn_landline", "L3"),
+        "IP地址": ("ip_address", "L3"),
+        "ip": ("ip_address", "L3"),
+        "通行证号码": ("travel_permit", "L4"),
+        "港澳通行证": ("travel_permit", "L4"),
+        "年龄": ("age", "L3"),
+        "age": ("age", "L3"),
+        "描述": ("free_text", "L3"),
+        "内容": ("free_text", "L3"),
+    }
+
+
+def test_eight_digit_codes_are_not_taken_for_taiwan_permits_without_a_header() -> None:
+    codes = pd.Series([f"{n:08d}" for n in np.random.default_rng(4).integers(0, 10**8, 300)], dtype="str")
+    [profile] = profile_columns(pd.DataFrame({"发票号码": codes}))
+    assert profile.pii_type is None
+
+
+def test_the_custodian_overrides_the_suggestion(tables: dict[str, pd.DataFrame]) -> None:
+    df = tables["residents"][["姓名", "民族", "备注"]]
+    profiles = by_name(profile_columns(df, overrides={"民族": "ethnicity", "备注": None}))
+    assert (profiles["民族"].pii_type, profiles["民族"].confidence) == ("ethnicity", 1.0)
+    assert profiles["备注"].pii_type is None and profiles["备注"].reasons == ("set by the custodian",)
+    assert profiles["姓名"].pii_type == "person_name" and profiles["姓名"].confidence < 1.0
+    with pytest.raises(ValueError, match="unknown column types"):
+        profile_columns(df, overrides={"民族": "nationality"})
+
+
+VALID_AND_INVALID: dict[str, tuple[list[object], list[object]]] = {
+    "cn_resident_id": (["11010519491231002X", "11010519491231002x", "110105 19491231 002X",
+                        "１１０１０５１９４９１２３１００２Ｘ", "110105491231002", " 11010519491231002X "],
+                       ["110105194912310021", "99010519491231002X", "1101051949123100", "不详"]),
+    "uscc": (["91230502MA1B2C3D4" + uscc_check_char("91230502MA1B2C3D4")],
+             ["91230502MA1B2C3D40", "90230502MA1B2C3D4" + uscc_check_char("90230502MA1B2C3D4")]),
+    "bank_card": (["622588021234567" + luhn_check_digit("622588021234567"),
+                   "6222 0212 3456 7890 12" + luhn_check_digit("622202123456789012")],
+                  ["622588021234567" + str((int(luhn_check_digit("622588021234567")) + 1) % 10),
+                   "1234567812345670", "11010519491231002X"]),
+    "cn_phone": (["13812345678", "+86 138 1234 5678", "138-1234-5678", "(+86)13812345678",
+                  "１３８１２３４５６７８"],
+                 ["12812345678", "1381234567", "0469-4221234"]),
+    "cn_landline": (["0469-4221234", "(0469)4221234", "（０４６９）４２２１２３４", "010-62345678转8001",
+                     "04694221234"],
+                    ["13812345678", "001-4221234", "0469-1221234"]),
+    "email": (["zhang.san@163.com", "12345@qq.com"], ["zhang@", "a@b", "@qq.com"]),
+    "ip_address": (["192.168.1.100", "8.8.8.8", "fe80::1", "2001:db8::8a2e:370:7334", "::1"],
+                   ["256.1.1.1", "1.2.3", "fe80:::1", "12:30"]),
+    "passport": (["E12345678", "EA1234567", "G12345678"], ["A12345678", "E1234567"]),
+    "travel_permit": (["C12345678", "CA1234567", "H12345678", "T12345678", "12345678"], ["C1234567", "X12345678"]),
+    "license_plate": (["黑J12345", "黑JD12345", "黑J12345F", "黑J·A1234", "京A1234学"],
+                      ["黑JABC12", "黑I12345", "J12345"]),
+    "person_name": (["王小明", "欧阳娜娜", "买买提·艾力"], ["不详", "X先生", "王"]),
+    "address": (["黑龙江省双鸭山市尖山区新兴大街12号", "尖山区和平路5号", "宝清县七星泡镇永红村3组"],
+                ["黑龙江省双鸭山市", "不详", "新兴大街12号，周末不办公。"]),
+    "household_region": (["黑龙江省双鸭山市宝清县", "北京市朝阳区"], ["新兴大街12号", "不详"]),
+    "gender": (["男", "女", "1", "F", "未说明"], ["男女", "3"]),
+    "ethnicity": (["汉族", "满族", "朝鲜", "鄂伦春族"], ["汉人", "火星族"]),
+    "age": ([34, 0, "56岁"], [-1, 151, "三十", 3.5]),
+    "birth_date": (["1980-01-02", "1980年1月2日", "19800102", "1980/01/02"],
+                   ["2099-01-01", "1899-12-31", "1980-02-30"]),
+    "free_text": (["申请人于今日到窗口办理，材料齐全。", "户主 王小明 已搬离 原址"],
+                  ["王小明", "黑龙江省双鸭山市尖山区", "abc, def"]),
+    "company_name": (["双鸭山鑫盛商贸有限公司", "宝清县永红水稻种植农民专业合作社"], ["王小明", "新兴大街12号"]),
+    "income": (["3,200.50元", 5000], ["不详", -3]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("pii_type", sorted(VALID_AND_INVALID))
+def test_valid_values_accept_noisy_valid_values_and_refuse_the_rest(pii_type: str) -> None:
+    valid, invalid = VALID_AND_INVALID[pii_type]
+    values = pd.Series([*valid, *invalid, None], index=range(100, 100 + len(valid) + len(invalid) + 1), dtype=object)
+    got = valid_values(pii_type, values)
+    assert got.index.equals(values.index) and got.dtype == bool
+    assert got.tolist() == [True] * len(valid) + [False] * len(invalid) + [False]
+
+
+def test_valid_values_on_typed_columns() -> None:
+    floats = pd.Series([1.1010519491231002e17, np.nan])
+    assert valid_values("cn_resident_id", floats).tolist() == [False, False]  # digits already lost
+    phones = pd.Series([13812345678, 12345], dtype="int64")
+    assert valid_values("cn_phone", phones).tolist() == [True, False]
+    births = pd.Series(pd.to_datetime(["1980-01-02", "2099-01-01", None]))
+    assert valid_values("birth_date", births).tolist() == [True, False, False]
+    assert valid_values("age", pd.Series([34.0, 34.5, np.nan])).tolist() == [True, False, False]
+    assert valid_values("gender", pd.Series([1, 2, 3])).tolist() == [True, True, False]
+    assert valid_values("precise_location", pd.Series([46.6453, 131.1514, 12.0])).tolist() == [True, True, False]
+    with pytest.raises(ValueError, match="no value test"):
+        valid_values("health", pd.Series(["高血压"]))
+    assert set(PII_TYPES) >= VALUE_TYPES and "health" not in VALUE_TYPES

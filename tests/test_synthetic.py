@@ -66,10 +66,11 @@ def _single_substitutions(values: list[str], alphabets: list[str]) -> list[str]:
 
 def test_residents_schema() -> None:
     df = residents(40, seed=1)
-    assert list(df.columns) == ["姓名", "公民身份号码", "性别", "民族", "出生日期", "手机号码", "住址", "户籍地"]
+    expected = ["姓名", "公民身份号码", "性别", "民族", "出生日期", "手机号码", "住址", "户籍地", "备注"]
+    assert list(df.columns) == expected
     assert len(df) == 40
     assert df["出生日期"].dtype == "datetime64[ns]"
-    assert residents(0).shape == (0, 8)
+    assert residents(0).shape == (0, 9)
     with pytest.raises(ValueError):
         residents(5, seed=-1)
 
@@ -273,7 +274,7 @@ def test_gb18030_csv_round_trips_and_is_not_utf8(tmp_path: Path) -> None:
                 back[col] = back[col].astype(float)
                 expected = df[col].tolist()
             else:
-                expected = df[col].astype(str).tolist()
+                expected = df[col].fillna("").astype(str).tolist()  # a null remark is an empty CSV field
             assert back[col].tolist() == expected, col
     # IDs survive as text, check character X included.
     ids = pd.read_csv(tmp_path / "residents.gb18030.csv", encoding="gb18030", dtype=str)["公民身份号码"]
@@ -294,3 +295,19 @@ def test_birth_dates_match_ids_at_scale() -> None:
     assert (ids.str[17] == "X").mean() == pytest.approx(1 / 11, abs=0.02)
     assert ids.str[:6].map(region_names()).eq(df["户籍地"]).all()
     assert df["出生日期"].max() <= pd.Timestamp(dt.date(2008, 12, 31))
+
+
+def test_resident_notes_carry_personal_data_in_sentences() -> None:
+    """备注 is free text holding what real remarks hold: other people's names, phones, the resident's own ID."""
+    df = residents(4000, seed=11)
+    notes = df["备注"]
+    share = notes.notna().mean()
+    assert 0.35 < share < 0.55
+    text = notes.dropna()
+    own_id = text.str.contains("身份证号")
+    rows = text[own_id].index
+    assert len(rows) > 50
+    assert all(df.at[i, "公民身份号码"] in df.at[i, "备注"] for i in rows)
+    assert text.str.contains(r"1[3-9]\d{9}|1[3-9]\d \d{4} \d{4}", regex=True).sum() > 200
+    assert text.str.contains("0469-", regex=False).sum() > 50
+    assert (residents(4000, seed=11)["备注"].fillna("") == notes.fillna("")).all()  # deterministic

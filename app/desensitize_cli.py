@@ -1,0 +1,81 @@
+"""``keyong dataset desensitize NAME``: make the desensitized copy a sandbox may mount.
+
+The host administrator acting as the custodian (DESIGN.md, Command-line contract). The registry
+reads the raw version from the vault, applies the policy of the dataset's level to the columns as
+the catalog classifies them, and records a ``desensitized`` version (:class:`registry.copies.Copies`).
+With ``--json`` stdout carries exactly ``{"dataset", "version", "rows", "columns": [{"name", "type",
+"action"}], "k_anonymity", "copy"}`` (plus the parent version, the fingerprint directory and the
+full report); the progress bar goes to stderr.
+"""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from app.cli_support import HomeOption, JsonOption, Output, open_instance, refusing
+from registry import Actor
+
+
+@refusing
+def desensitize(
+    name: Annotated[str, typer.Argument(help="The dataset to desensitize (its newest raw version).")],
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy",
+            help="A policy file (JSON) replacing the level's policy (default: HOME/policies/LEVEL.json, else shipped).",
+        ),
+    ] = None,
+    sensitive: Annotated[
+        str | None, typer.Option("--sensitive", help="Column whose l-diversity the report gives.")
+    ] = None,
+    home: HomeOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Desensitize a dataset: policy by level, k-anonymity, guard fingerprints; record a desensitized version."""
+    out = Output(json_out)
+    if policy is not None and not policy.is_file():
+        out.fail(f"{policy} is not a file")
+    with (
+        open_instance(home) as instance,
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=out.stderr,
+            transient=True,
+        ) as bar,
+    ):
+        tasks: dict[str, TaskID] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=max(total, 1))
+            bar.update(tasks[stage], completed=done, total=max(total, 1))
+
+        result = instance.registry.copies.make(
+            name, by=Actor.host(), policy_path=policy, sensitive_column=sensitive, progress=progress
+        )
+
+    def render(console: Console) -> None:
+        k = result.k_anonymity
+        console.print(
+            f"desensitized [bold]{result.dataset}[/] v{result.parent} -> v{result.version}: {result.rows:,} rows; "
+            f"k-anonymity {k.get('k_achieved')} (target {k.get('k_target')}), "
+            f"{k.get('suppressed_rows', 0):,} rows suppressed"
+        )
+        table = Table(title="Columns: type as classified, action of the policy")
+        for column in ("column", "type", "action"):
+            table.add_column(column)
+        for col in result.columns:
+            table.add_row(col["name"], col["type"] or "-", col["action"])
+        console.print(table)
+        console.print(f"Copy (what a sandbox mounts): {result.copy}")
+        console.print(f"Guard fingerprints (never mounted): {result.fingerprints}")
+
+    out.result(result.as_json(), render)

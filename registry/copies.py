@@ -1,0 +1,272 @@
+"""Desensitized copies: made from the vault's raw version, stored, fingerprinted and recorded.
+
+Why here and not in ``desensitize``: ``desensitize`` is pure (tables in, tables out); making a copy
+is a registry event. The raw version is read from the encrypted vault, the custodian's column
+classification in the catalog (not the profiler's guess) picks each column's rule, the policy of
+the resource's level decides the technique (GB/T 37964-2019), and the result becomes a
+``desensitized`` version whose parent is the raw one, ledgered in the same transaction.
+
+Rules implemented:
+
+* 双鸭山 第三十五条 / 黑龙江 第三十八条 (原始数据不出域, 数据可用不可见): a sandbox mounts only the
+  Parquet written here; the raw copy never leaves the vault.
+* 双鸭山 第四十三条: personal information enters authorized operation only desensitized, so licences
+  of L3/L4 data wait for a version made here (``registry.eligibility``).
+* The guard's fingerprints of raw and pseudonymized values are kept under ``fingerprints/``, outside
+  every directory a sandbox can mount; they are keyed hashes, useless without the instance pepper.
+
+Nothing half-written is left behind: the copy and the fingerprints are written under temporary
+names and renamed into place; if recording the version fails, both are removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from desensitize import FingerprintError, FingerprintSet, Policy, PolicyError, desensitize_table, load_policy
+from registry.catalog import Catalog
+from registry.catalog_views import ResourceView, VersionView
+from registry.changes import Actor, JoinedRecorder, NotFoundError, Recorder, RegistryError, require_role
+from registry.config import RegistryConfig
+from registry.ingest import CUSTODIAN
+from registry.vault import Vault, VaultError
+from registry.vocabulary import VersionKind
+
+__all__ = ["Copies", "CopyResult", "StageProgress"]
+
+#: ``progress(stage, done, total)``: the pipeline's stages, for a progress bar.
+StageProgress = Callable[[str, int, int], None]
+
+COPIES_DIR = "copies"
+FINGERPRINTS_DIR = "fingerprints"
+POLICIES_DIR = "policies"
+
+
+@dataclass(frozen=True, slots=True)
+class CopyResult:
+    """What ``keyong dataset desensitize`` prints (DESIGN.md, Command-line contract)."""
+
+    dataset: str
+    version: int
+    parent: int
+    rows: int
+    columns: list[dict[str, Any]]
+    k_anonymity: dict[str, Any]
+    copy: Path
+    fingerprints: Path
+    report: dict[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "version": self.version,
+            "rows": self.rows,
+            "columns": self.columns,
+            "k_anonymity": self.k_anonymity,
+            "copy": str(self.copy),
+            "parent": self.parent,
+            "fingerprints": str(self.fingerprints),
+            "report": self.report,
+        }
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _arrow_type(data_type: pa.DataType) -> str:
+    return str(data_type)
+
+
+class Copies:
+    """Makes and finds the desensitized copies of catalogued datasets."""
+
+    def __init__(
+        self, recorder: Recorder, config: RegistryConfig, catalog: Catalog, vault: Callable[[], Vault]
+    ) -> None:
+        self.recorder = recorder
+        self.config = config
+        self.catalog = catalog
+        self._vault = vault
+
+    # -- policies -----------------------------------------------------------------------------
+
+    def policy_for(self, level: str, path: Path | None = None) -> Policy:
+        """The policy of ``level``: a given file, else the custodian's ``policies/LEVEL.json``, else the shipped one."""
+        if path is None:
+            own = self.config.home / POLICIES_DIR / f"{level}.json"
+            path = own if own.is_file() else None
+        try:
+            return load_policy(level, path)
+        except (OSError, PolicyError) as exc:
+            raise RegistryError(f"policy for {level} not usable: {exc}") from None
+
+    # -- making a copy ------------------------------------------------------------------------
+
+    def make(
+        self,
+        name: str,
+        *,
+        by: Actor,
+        policy_path: Path | None = None,
+        sensitive_column: str | None = None,
+        progress: StageProgress | None = None,
+    ) -> CopyResult:
+        """Desensitize the newest raw version of ``name`` into a new ``desensitized`` version."""
+        require_role(by, CUSTODIAN)
+        if self.config.pepper is None:
+            raise RegistryError("this instance has no pseudonym pepper: desensitization needs its keys")
+        entry = self.catalog.get(name)
+        raw = _newest(entry, VersionKind.RAW)
+        if raw is None:
+            raise RegistryError(f"dataset {name!r} has no raw version to desensitize: ingest a file first")
+        columns = {item.name: item.pii_type for item in entry.items}
+        if sensitive_column is not None and sensitive_column not in columns:
+            raise RegistryError(f"dataset {name!r} has no column {sensitive_column!r} (for l-diversity)")
+        policy = self.policy_for(entry.level.value, policy_path)
+        note = progress or (lambda *_: None)
+        note("reading the raw copy from the vault", 0, 1)
+        try:
+            table = self._vault().read_table(raw.path)
+        except VaultError as exc:
+            raise RegistryError(f"the raw copy of {name!r} v{raw.version} could not be read: {exc}") from None
+        note("reading the raw copy from the vault", 1, 1)
+        frame = table.to_pandas()
+        del table
+        result = desensitize_table(
+            frame,
+            columns,
+            policy,
+            pepper=self.config.pepper,
+            confidences={item.name: item.confidence for item in entry.items if item.confidence is not None},
+            sensitive_column=sensitive_column,
+            progress=progress,
+        )
+        del frame
+
+        note("writing the copy and the fingerprints", 0, 1)
+        copies = self.config.home / COPIES_DIR / name
+        prints = self.config.home / FINGERPRINTS_DIR / name
+        copies.mkdir(parents=True, exist_ok=True)
+        prints.mkdir(parents=True, exist_ok=True)
+        out_table = pa.Table.from_pandas(result.frame, preserve_index=False)
+        fd, tmp_name = tempfile.mkstemp(prefix=".partial-", suffix=".parquet", dir=copies)
+        os.close(fd)
+        tmp_copy = Path(tmp_name)
+        tmp_prints = Path(tempfile.mkdtemp(prefix=".partial-", dir=prints))
+        final_copy: Path | None = None
+        final_prints: Path | None = None
+        try:
+            pq.write_table(out_table, tmp_copy, compression="zstd")
+            content_sha256 = _sha256(tmp_copy)
+            result.fingerprints.save(tmp_prints)
+            final_copy = copies / f"{content_sha256[:16]}.parquet"
+            final_prints = prints / content_sha256[:16]
+            os.replace(tmp_copy, final_copy)
+            if final_prints.exists():
+                shutil.rmtree(final_prints)
+            os.replace(tmp_prints, final_prints)
+            note("writing the copy and the fingerprints", 1, 1)
+            note("recording the version in the catalog and the ledger", 0, 1)
+            report = {
+                **result.report,
+                "fingerprints": str(final_prints.relative_to(self.config.home)),
+                "fingerprint_counts": result.fingerprints.counts(),
+            }
+            with self.recorder.change(by) as change:
+                catalog = type(self.catalog)(JoinedRecorder(change, self.recorder), self.config)
+                version = catalog.add_version(
+                    name,
+                    kind=VersionKind.DESENSITIZED,
+                    rows=out_table.num_rows,
+                    columns=[{"name": f.name, "type": _arrow_type(f.type)} for f in out_table.schema],
+                    content_sha256=content_sha256,
+                    path=str(final_copy.relative_to(self.config.home)),
+                    report=report,
+                    parent=raw.version,
+                    by=by,
+                )
+                change.log(
+                    "dataset.desensitized",
+                    f"dataset:{name}",
+                    {
+                        "version": version.version,
+                        "parent": raw.version,
+                        "rows_in": result.report.get("rows_in"),
+                        "rows_out": out_table.num_rows,
+                        "k_anonymity": result.report.get("k_anonymity", {}).get("k_achieved"),
+                        "policy_sha256": result.report.get("policy", {}).get("sha256"),
+                        "content_sha256": content_sha256,
+                        "columns": [{"name": c["name"], "action": c["action"]} for c in result.columns_json()],
+                    },
+                )
+            note("recording the version in the catalog and the ledger", 1, 1)
+        except BaseException:
+            for path in (tmp_copy, final_copy):
+                if path is not None:
+                    path.unlink(missing_ok=True)
+            for directory in (tmp_prints, final_prints):
+                if directory is not None and directory.exists():
+                    shutil.rmtree(directory, ignore_errors=True)
+            raise
+        return CopyResult(
+            dataset=name,
+            version=version.version,
+            parent=raw.version,
+            rows=out_table.num_rows,
+            columns=result.columns_json(),
+            k_anonymity=result.report.get("k_anonymity", {}),
+            copy=final_copy,
+            fingerprints=final_prints,
+            report=report,
+        )
+
+    # -- finding copies -----------------------------------------------------------------------
+
+    def newest(self, name: str) -> VersionView:
+        """The newest desensitized version of ``name`` (the one a licence serves)."""
+        version = _newest(self.catalog.get(name), VersionKind.DESENSITIZED)
+        if version is None:
+            raise NotFoundError(f"dataset {name!r} has no desensitized version yet: run `keyong dataset desensitize`")
+        return version
+
+    def path(self, version: VersionView) -> Path:
+        """Where a version's Parquet lies in the home (only desensitized versions: raw ones are in the vault)."""
+        if version.kind != VersionKind.DESENSITIZED:
+            raise RegistryError("only desensitized versions have a copy outside the vault")
+        return self.config.home / version.path
+
+    def fingerprints(self, name: str, version: int | None = None) -> FingerprintSet:
+        """The guard's fingerprint set of a desensitized version (newest by default)."""
+        if self.config.pepper is None:
+            raise RegistryError("this instance has no pseudonym pepper: fingerprints cannot be probed")
+        entry = self.catalog.get(name)
+        candidates = [v for v in entry.versions if v.kind == VersionKind.DESENSITIZED]
+        chosen = candidates[-1] if version is None and candidates else None
+        if version is not None:
+            chosen = next((v for v in candidates if v.version == version), None)
+        if chosen is None or not chosen.report or "fingerprints" not in chosen.report:
+            raise NotFoundError(f"dataset {name!r} has no fingerprints for version {version or 'newest'}")
+        try:
+            return FingerprintSet.load(self.config.home / chosen.report["fingerprints"], pepper=self.config.pepper)
+        except (OSError, FingerprintError) as exc:
+            raise RegistryError(f"the fingerprints of {name!r} v{chosen.version} are not usable: {exc}") from None
+
+
+def _newest(entry: ResourceView, kind: VersionKind) -> VersionView | None:
+    candidates = [v for v in entry.versions if v.kind == kind]
+    return max(candidates, key=lambda v: v.version) if candidates else None
