@@ -41,6 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pandas.util import hash_array
 
+from desensitize.forking import Forked, worth_forking
 from desensitize.transforms import arrow_strings, as_text, mostly_distinct, nfkc, on_rows
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "FingerprintSet",
     "fingerprint_key",
     "normalise_for_fingerprint",
+    "raw_column_hashes",
 ]
 
 NORMALISATION_VERSION = "fp-norm-1"
@@ -170,6 +172,16 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def raw_column_hashes(raw: pd.DataFrame, pepper: bytes) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per raw column: each row's keyed hash of its normalised value, and whether it is long enough.
+
+    The raw side of :meth:`FingerprintSet.build`, callable on its own so that it can run while the
+    table is still being transformed (it needs nothing but the raw table).
+    """
+    key = fingerprint_key(pepper)
+    return {str(column): _column_hashes(raw[column], key) for column in raw.columns}
+
+
 @dataclass(slots=True)
 class FingerprintSet:
     """Sorted distinct keyed hashes per kind, the columns each kind was built from, and the key (never saved)."""
@@ -193,13 +205,18 @@ class FingerprintSet:
         quasi_identifier_columns: Sequence[str] = (),
         identifier_types: Iterable[str] = IDENTIFIER_TYPES,
         progress: Callable[[str, int, int], None] | None = None,
+        workers: int | None = None,
+        raw_hashes: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
     ) -> FingerprintSet:
         """Fingerprints of a raw table and its desensitized copy.
 
         ``column_types`` are the raw columns' types (which columns are direct identifiers);
         ``pseudonym_columns`` the desensitized columns holding pseudonyms;
         ``quasi_identifier_columns`` the columns of the quasi-identifier tuples (present in both
-        frames). Row order and row count of the two frames may differ (suppressed rows).
+        frames). Row order and row count of the two frames may differ (suppressed rows). ``workers=1``
+        keeps the work in this process (default: fork for large tables on a machine with two cores).
+        ``raw_hashes`` are the raw side's column hashes when the caller computed them already
+        (:func:`raw_column_hashes`, e.g. on the other core while it transformed the table).
         """
         key = fingerprint_key(pepper)
         identifier_types = frozenset(identifier_types)
@@ -216,16 +233,31 @@ class FingerprintSet:
                 progress("fingerprints", done, total)
 
         note()
-        raw_hashes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for column in raw_columns:
-            raw_hashes[column] = _column_hashes(raw[column], key)
-            done += 1
-            note()
-        des_hashes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for column in des_columns:
-            des_hashes[column] = _column_hashes(desensitized[column], key, canonical=column in pseudonyms)
-            done += 1
-            note()
+
+        def hash_raw() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+            return raw_column_hashes(raw, pepper)
+
+        # The raw side and the desensitized side are independent: on a large table the raw side is
+        # hashed on the other core (desensitize.forking) while this process hashes the copy.
+        given = raw_hashes is not None and all(c in raw_hashes for c in raw_columns)
+        forked = Forked(hash_raw) if not given and worth_forking(len(raw), workers) else None
+        try:
+            des_hashes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+            for column in des_columns:
+                des_hashes[column] = _column_hashes(desensitized[column], key, canonical=column in pseudonyms)
+                done += 1
+                note()
+            if given:
+                assert raw_hashes is not None
+                raw_side = dict(raw_hashes)
+            else:
+                raw_side = forked.result() if forked is not None else hash_raw()
+        finally:
+            if forked is not None:
+                forked.cancel()
+        raw_hashes = raw_side
+        done += len(raw_columns)
+        note()
 
         value_parts = [raw_hashes[c][0][raw_hashes[c][1]] for c in identifiers]
         value_parts += [des_hashes[c][0][des_hashes[c][1]] for c in pseudonyms]

@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from desensitize.fingerprints import FingerprintSet
+from desensitize.fingerprints import FingerprintSet, raw_column_hashes
+from desensitize.forking import Forked, worth_forking
 from desensitize.kanonymity import k_anonymize
 from desensitize.policy import Policy
 from desensitize.transforms import TextRedactor, apply_rule, as_text, describe
@@ -114,7 +115,30 @@ def desensitize_table(
     confidences = confidences or {}
     types: dict[str, str | None] = {c: column_types.get(c) for c in df.columns}
     started = time.perf_counter()
+    # The raw side of the fingerprints needs only the raw table: on a large one it is hashed on the
+    # other core while this process transforms (desensitize.forking).
+    early = Forked(lambda: raw_column_hashes(df, pepper)) if worth_forking(len(df)) else None
+    try:
+        return _desensitize(
+            df, types, policy, pepper, confidences, sensitive_column, text_redactor, note, early, started
+        )
+    finally:
+        if early is not None:
+            early.cancel()
 
+
+def _desensitize(
+    df: pd.DataFrame,
+    types: dict[str, str | None],
+    policy: Policy,
+    pepper: bytes,
+    confidences: Mapping[str, float],
+    sensitive_column: str | None,
+    text_redactor: TextRedactor | None,
+    note: Progress,
+    early: Forked[dict[str, tuple[np.ndarray, np.ndarray]]] | None,
+    started: float,
+) -> DesensitizedTable:
     # 1. transform -------------------------------------------------------------------------------
     names: list[str] = []
     if any(policy.rule_for(t).action == "redact_text" for t in types.values()):
@@ -179,6 +203,7 @@ def desensitize_table(
         pseudonym_columns=pseudonym_columns,
         quasi_identifier_columns=list(qi),
         progress=note,
+        raw_hashes=early.result() if early is not None else None,
     )
     finished = time.perf_counter()
 

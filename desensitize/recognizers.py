@@ -74,6 +74,7 @@ from desensitize.identifiers import (
 __all__ = [
     "CJK",
     "COMPOUND_SURNAMES",
+    "DATASET_NAME_SCORE",
     "ENTITY_TO_PII_TYPE",
     "ENTITY_TYPES",
     "ID_PROVINCE_CODES",
@@ -94,6 +95,7 @@ __all__ = [
     "RecognizerSpec",
     "build_analyzer",
     "build_registry",
+    "clean_names",
     "dataset_names_spec",
     "normalize_codepoints",
     "normalize_text",
@@ -468,6 +470,8 @@ _NAME = f"{_SURNAME}{_GIVEN}{{1,2}}"
 # One score for every name pattern: where a known name and a name read from its context overlap
 # (known 李英, text 李英梅同志), the longer reading wins.
 _NAME_SCORE = 0.8
+#: The score of a dataset name found in text (both engines).
+DATASET_NAME_SCORE = _NAME_SCORE
 _PERSON_WITH_CONTEXT = "(?:" + "|".join(PERSON_CONTEXT) + r")(?:为|是|:|[ \t])?[ \t]?" + f"(?P<e>{_NAME})"
 #: Verbs and particles that follow a person who is the subject of a clause (王小明于5月到窗口办理,
 #: 据李娜介绍, 由张伟负责).
@@ -635,7 +639,7 @@ NAME_PLACEHOLDERS: frozenset[str] = frozenset(
 )
 
 
-def _clean_names(names: Iterable[object]) -> tuple[str, ...]:
+def clean_names(names: Iterable[object]) -> tuple[str, ...]:
     """Distinct names of at least two characters (one would match everywhere), normalised like the
     text, without the placeholders and common words a name column also holds (不详, 同上)."""
     out = {normalize_text(n).strip() for n in names if isinstance(n, str)}
@@ -655,7 +659,7 @@ def dataset_names_spec(names: Iterable[object]) -> RecognizerSpec | None:
     These names are recognised wherever they occur, without context: a custodian who knows that
     王小明 is in the table wants 王小明 removed from its notes too.
     """
-    return _dataset_names_spec(_clean_names(names))
+    return _dataset_names_spec(clean_names(names))
 
 
 # ---------------------------------------------------------------------------

@@ -35,11 +35,14 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from desensitize.forking import Forked, worth_forking
 from desensitize.recognizers import (
+    DATASET_NAME_SCORE,
     ENTITY_TYPES,
     PATTERN_FLAGS,
     RECOGNIZER_SPECS,
     RecognizerSpec,
+    clean_names,
     dataset_names_spec,
     normalize_codepoints,
 )
@@ -89,11 +92,8 @@ def _compile(spec: RecognizerSpec) -> tuple[_Compiled, ...]:
     return tuple(out)
 
 
-def _specs(names: Iterable[str], entities: Iterable[str] | None) -> list[RecognizerSpec]:
+def _specs(entities: Iterable[str] | None) -> list[RecognizerSpec]:
     specs = list(RECOGNIZER_SPECS)
-    named = dataset_names_spec(names)
-    if named is not None:
-        specs.append(named)
     if entities is not None:
         wanted = set(entities)
         unknown = wanted - set(ENTITY_TYPES)
@@ -101,6 +101,87 @@ def _specs(names: Iterable[str], entities: Iterable[str] | None) -> list[Recogni
             raise ValueError(f"unknown entity types {sorted(unknown)}; known: {list(ENTITY_TYPES)}")
         specs = [s for s in specs if s.entity_type in wanted]
     return specs
+
+
+_CODE_BITS = 21  # every Unicode code point fits in 21 bits, so three of them pack exactly into 63
+
+
+@dataclass(frozen=True, slots=True)
+class _NameIndex:
+    """The dataset's names as sorted packed keys, so that a column is searched by table lookup.
+
+    presidio's ``DatasetNameRecognizer`` matches the names with one trie-shaped regular expression;
+    compiling that for a few hundred thousand names takes seconds, and running it tries the trie at
+    every character. Here a name of two or three characters is its code points packed into one
+    uint64, every position of the text whose character can start a name is packed the same way,
+    and ``numpy.searchsorted`` answers all positions at once. The rare longer names (复姓 with a
+    two-character given name, transliterations) keep a small trie regex.
+    """
+
+    first: np.ndarray  # bool per code point: can start a name
+    keys2: np.ndarray  # sorted packed two-character names
+    keys3: np.ndarray  # sorted packed three-character names
+    longer: re.Pattern[str] | None
+
+
+def _pack(codes: Sequence[int]) -> int:
+    key = 0
+    for c in codes:
+        key = (key << _CODE_BITS) | c
+    return key
+
+
+@functools.lru_cache(maxsize=4)
+def _name_index(names: tuple[str, ...]) -> _NameIndex | None:
+    if not names:
+        return None
+    first = np.zeros(0x110000, dtype=bool)
+    keys: dict[int, list[int]] = {2: [], 3: []}
+    longer: list[str] = []
+    for name in names:
+        first[ord(name[0])] = True
+        if len(name) in keys:
+            keys[len(name)].append(_pack([ord(c) for c in name]))
+        else:
+            longer.append(name)
+    long_spec = dataset_names_spec(longer) if longer else None
+    return _NameIndex(
+        first,
+        np.unique(np.array(keys[2], dtype=np.uint64)),
+        np.unique(np.array(keys[3], dtype=np.uint64)),
+        re.compile(long_spec.patterns[0].regex, PATTERN_FLAGS) if long_spec else None,
+    )
+
+
+def _found(keys: np.ndarray, probes: np.ndarray) -> np.ndarray:
+    if len(keys) == 0 or len(probes) == 0:
+        return np.zeros(len(probes), dtype=bool)
+    at = np.minimum(np.searchsorted(keys, probes), len(keys) - 1)
+    return keys[at] == probes
+
+
+def _name_candidates(text: str, index: _NameIndex) -> tuple[np.ndarray, np.ndarray]:
+    """(start, end) of the longest dataset name starting at each position where one starts.
+
+    Overlapping finds are all returned; the overlap resolution keeps what presidio's left-to-right
+    ``finditer`` keeps (the earlier, then the longer).
+    """
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    n = len(codes)
+    starts = np.flatnonzero(index.first[codes[: max(n - 1, 0)]])
+    c0 = codes[starts] << np.uint64(_CODE_BITS)
+    pair = c0 | codes[starts + 1]
+    ends = np.where(_found(index.keys2, pair), starts + 2, -1)
+    three = starts[starts + 2 < n]
+    triple = (pair[: len(three)] << np.uint64(_CODE_BITS)) | codes[three + 2]
+    ends[: len(three)] = np.where(_found(index.keys3, triple), three + 3, ends[: len(three)])
+    hit = ends >= 0
+    found_starts, found_ends = starts[hit], ends[hit]
+    if index.longer is not None:
+        spans = np.array([m.span() for m in index.longer.finditer(text)], dtype=np.int64).reshape(-1, 2)
+        found_starts = np.concatenate((found_starts, spans[:, 0]))
+        found_ends = np.concatenate((found_ends, spans[:, 1]))
+    return found_starts.astype(np.int64), found_ends.astype(np.int64)
 
 
 def _strings(texts: pd.Series | Sequence[str | None] | Iterable[str | None]) -> tuple[list[str], np.ndarray]:
@@ -263,6 +344,18 @@ def _resolve(starts: np.ndarray, ends: np.ndarray, kinds: np.ndarray, scores: np
     n = len(starts)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
+    # Identical spans of one type (a name found by its context and again as a dataset name) collapse to
+    # the best score first, as presidio's remove_duplicates does, so that they do not form clusters.
+    best = np.lexsort((-scores, kinds, ends, starts))
+    same = np.zeros(n, dtype=bool)
+    same[1:] = (
+        (starts[best][1:] == starts[best][:-1])
+        & (ends[best][1:] == ends[best][:-1])
+        & (kinds[best][1:] == kinds[best][:-1])
+    )
+    if same.any():
+        unique = best[~same]
+        return unique[_resolve(starts[unique], ends[unique], kinds[unique], scores[unique])]
     order = np.lexsort((ends, starts))
     s, e = starts[order], ends[order]
     running_end = np.maximum.accumulate(e)
@@ -299,17 +392,27 @@ def resolve_overlaps(spans: Iterable[Span]) -> list[Span]:
     return sorted((spans[i] for i in _resolve(starts, ends, kinds, scores)), key=lambda s: (s.row, s.start))
 
 
-def _scan(values: list[str], names: Iterable[str], entities: Iterable[str] | None) -> _Scan:
+def _scan(values: list[str], names: tuple[str, ...], entities: Iterable[str] | None) -> _Scan:
+    """Candidates of every pattern and of the dataset's (cleaned) ``names``, overlaps resolved."""
+    entities = tuple(entities) if entities is not None else None
     joined, separator = _join(values)
     lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
     row_starts = np.zeros(len(values), dtype=np.int64)
     if len(values) > 1:
         row_starts[1:] = np.cumsum(lengths + 1)[:-1]
-    starts, ends, kinds, scores = _candidates(_normalized(joined), row_starts, _specs(names, entities))
+    text = _normalized(joined)
+    starts, ends, kinds, scores = _candidates(text, row_starts, _specs(entities))
     s = np.array(starts, dtype=np.int64)
     e = np.array(ends, dtype=np.int64)
     k = np.array(kinds, dtype=np.int64)
     sc = np.array(scores, dtype=np.float64)
+    index = _name_index(names) if entities is None or "PERSON" in set(entities) else None
+    if index is not None:
+        name_starts, name_ends = _name_candidates(text, index)
+        s = np.concatenate((s, name_starts))
+        e = np.concatenate((e, name_ends))
+        k = np.concatenate((k, np.full(len(name_starts), _PRIORITY["PERSON"], dtype=np.int64)))
+        sc = np.concatenate((sc, np.full(len(name_starts), DATASET_NAME_SCORE, dtype=np.float64)))
     kept = _resolve(s, e, k, sc)
     return _Scan(joined, separator, row_starts, s[kept], e[kept], k[kept], sc[kept])
 
@@ -327,7 +430,7 @@ def find_entities(
     yield nothing.
     """
     values, _ = _strings(texts)
-    scan = _scan(values, names, entities)
+    scan = _scan(values, clean_names(names), entities)
     rows = np.searchsorted(scan.row_starts, scan.starts, side="right") - 1
     local_starts = scan.starts - scan.row_starts[rows]
     local_ends = scan.ends - scan.row_starts[rows]
@@ -340,15 +443,10 @@ def find_entities(
     ]  # fmt: skip
 
 
-def redact(texts: pd.Series, *, names: Iterable[str] = ()) -> pd.Series:
-    """``texts`` with every entity replaced by ``<ENTITY_TYPE>`` (e.g. "联系人<PERSON>，电话<CN_MOBILE>").
-
-    GB/T 37964-2019 calls this suppression (抑制) of the identifying part of a value; the rest of
-    the note stays readable. Nulls stay null; index and name are kept, and so is a string dtype
-    (any other column comes back as object strings).
-    """
-    series = texts if isinstance(texts, pd.Series) else pd.Series(list(texts), dtype=object)
-    values, null = _strings(series)
+def _redacted(values: list[str], names: tuple[str, ...]) -> list[str]:
+    """The rows with every entity replaced by its label (rows joined, scanned once, split again)."""
+    if not values:
+        return []
     scan = _scan(values, names, None)
     joined = scan.joined
     labels = [f"<{entity}>" for entity in ENTITY_TYPES]
@@ -359,7 +457,32 @@ def redact(texts: pd.Series, *, names: Iterable[str] = ()) -> pd.Series:
         pieces.append(labels[kind])
         previous = end
     pieces.append(joined[previous:])
-    rebuilt = "".join(pieces).split(scan.separator) if values else []
+    return "".join(pieces).split(scan.separator)
+
+
+def redact(texts: pd.Series, *, names: Iterable[str] = (), workers: int | None = None) -> pd.Series:
+    """``texts`` with every entity replaced by ``<ENTITY_TYPE>`` (e.g. "联系人<PERSON>，电话<CN_MOBILE>").
+
+    GB/T 37964-2019 calls this suppression (抑制) of the identifying part of a value; the rest of
+    the note stays readable. Nulls stay null; index and name are kept, and so is a string dtype
+    (any other column comes back as object strings). A large column is split in two and the second
+    half scanned on the other core (``desensitize.forking``; ``workers=1`` keeps it in-process);
+    rows are independent, so the result is the same either way.
+    """
+    series = texts if isinstance(texts, pd.Series) else pd.Series(list(texts), dtype=object)
+    values, null = _strings(series)
+    names = clean_names(names)
+    if worth_forking(len(values), workers):
+        # Compile in the parent, so that both halves use (and the child inherits) the same patterns.
+        _name_index(names)
+        for spec in _specs(None):
+            _compile(spec)
+        half = len(values) // 2
+        with Forked(lambda: _redacted(values[half:], names)) as second:
+            rebuilt = _redacted(values[:half], names)
+            rebuilt += second.result()
+    else:
+        rebuilt = _redacted(values, names)
     out = pd.Series(rebuilt, index=series.index, name=series.name, dtype=object)
     missing = np.flatnonzero(null)
     if len(missing):

@@ -1,0 +1,100 @@
+"""Half of a large job on the second core, in a forked child that shares the parent's memory.
+
+Why not ``concurrent.futures``: a process pool pickles the function's arguments to send them, and
+here the arguments are the table itself (a million rows of text); a forked child already has them,
+copy-on-write, so only the *result* crosses a pipe. Threads would not help either: the free-text
+scanner is Python ``re`` (it holds the GIL) and the fingerprints are pandas hashing.
+
+Used only where a stage is large enough (``worth_forking``) and the machine has a second usable
+core; otherwise the work runs inline, so results never depend on whether a fork happened. A child
+that fails reports its exception's text; the caller raises it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import signal
+from collections.abc import Callable
+from types import TracebackType
+from typing import Generic, TypeVar
+
+__all__ = ["Forked", "usable_cores", "worth_forking"]
+
+T = TypeVar("T")
+
+#: Below this many rows a fork (~10 ms plus the result's pickling) costs more than it saves.
+MIN_ROWS = 100_000
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def worth_forking(rows: int, workers: int | None = None) -> bool:
+    """Whether to split a stage over ``rows`` rows in two: ``workers`` forces it (1: never)."""
+    if not hasattr(os, "fork"):
+        return False
+    if workers is not None:
+        return workers >= 2
+    return rows >= MIN_ROWS and usable_cores() >= 2
+
+
+class Forked(Generic[T]):
+    """``fn()`` running in a forked child; ``result()`` waits for it. Use as a context manager so an
+    exception in the parent kills the child instead of leaving it blocked on its pipe."""
+
+    def __init__(self, fn: Callable[[], T]) -> None:
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: compute, send, and leave without running the parent's exit handlers
+            status = 0
+            try:
+                os.close(read)
+                try:
+                    payload = pickle.dumps((True, fn()), protocol=pickle.HIGHEST_PROTOCOL)
+                except BaseException as exc:  # report anything; the parent raises it
+                    payload = pickle.dumps((False, f"{type(exc).__name__}: {exc}"))
+                with os.fdopen(write, "wb") as out:
+                    out.write(payload)
+            except BaseException:
+                status = 1
+            finally:
+                os._exit(status)
+        os.close(write)
+        self._pid = pid
+        self._read = read
+        self._done = False
+
+    def result(self) -> T:
+        with os.fdopen(self._read, "rb") as pipe:
+            data = pipe.read()
+        os.waitpid(self._pid, 0)
+        self._done = True
+        if not data:
+            raise RuntimeError("the forked worker died without a result")
+        ok, value = pickle.loads(data)
+        if not ok:
+            raise RuntimeError(f"the forked worker failed: {value}")
+        return value
+
+    def cancel(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            os.kill(self._pid, signal.SIGKILL)
+            os.waitpid(self._pid, 0)
+        with contextlib.suppress(OSError):
+            os.close(self._read)
+
+    def __enter__(self) -> Forked[T]:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if not self._done:
+            self.cancel()
