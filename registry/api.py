@@ -11,14 +11,14 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from registry import catalog_api, ingest_api, licences_api, products_api
+from registry import catalog_api, copies_api, ingest_api, licences_api, products_api
 from registry.changes import NotFoundError, PermissionDeniedError, RegistryError
 from registry.service import Registry
 
 
 def build_router(registry: Registry, require: Callable[..., Callable[..., Any]]) -> APIRouter:
     router = APIRouter()
-    for module in (catalog_api, ingest_api, licences_api, products_api):
+    for module in (catalog_api, copies_api, ingest_api, licences_api, products_api):
         router.include_router(module.build_router(registry, require))
     return router
 

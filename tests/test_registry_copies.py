@@ -39,6 +39,7 @@ class Env:
     registry: Registry
     raw: dict[str, pd.DataFrame]
     tmp: Path
+    tokens: dict[str, str]
 
     def ingest(self, name: str) -> None:
         path = self.tmp / f"{name}.csv"
@@ -57,8 +58,8 @@ def raw_tables() -> dict[str, pd.DataFrame]:
 
 @pytest.fixture
 def env(initialised: tuple[Instance, dict[str, str]], raw_tables: dict[str, pd.DataFrame], tmp_path: Path) -> Env:
-    instance, _ = initialised
-    return Env(instance, instance.registry, raw_tables, tmp_path)
+    instance, tokens = initialised
+    return Env(instance, instance.registry, raw_tables, tmp_path, tokens)
 
 
 def _cells(frame: pd.DataFrame) -> list[str]:
@@ -228,3 +229,27 @@ def test_cli_prints_the_contract(env: Env) -> None:
     assert Path(data["copy"]).is_file()
     refused = CliRunner().invoke(cli_app, ["dataset", "desensitize", "nowhere", "--home", str(env.instance.home)])
     assert refused.exit_code == 1
+
+
+def test_the_custodian_desensitizes_over_http_and_operators_see_no_report(env: Env) -> None:
+    from fastapi.testclient import TestClient
+
+    from app import create_app
+
+    env.ingest("market_entities")
+    client = TestClient(create_app(instance=env.instance))
+    headers = {}
+    for role, api_key in env.tokens.items():
+        token = client.post("/auth/token", json={"api_key": api_key}).json()["access_token"]
+        headers[role] = {"Authorization": f"Bearer {token}"}
+    refused = client.post("/datasets/market_entities/desensitize", json={}, headers=headers["operator"])
+    assert refused.status_code == 403
+    made = client.post("/datasets/market_entities/desensitize", json={}, headers=headers["custodian"])
+    assert made.status_code == 201, made.text
+    data = made.json()
+    assert set(data) >= CONTRACT_KEYS and data["version"] == 2
+    assert data["copy"].startswith("copies/market_entities/")  # relative to the home: no host paths over HTTP
+    shown = client.get("/datasets/market_entities/desensitization", headers=headers["regulator"])
+    assert shown.status_code == 200 and shown.json()["version"] == 2 and shown.json()["report"]["k_anonymity"]
+    assert client.get("/datasets/market_entities/desensitization", headers=headers["operator"]).status_code == 403
+    assert client.post("/datasets/nowhere/desensitize", json={}, headers=headers["custodian"]).status_code == 404

@@ -1,0 +1,46 @@
+"""``POST /datasets/{name}/desensitize`` and ``GET /datasets/{name}/desensitization``.
+
+The custodian makes the desensitized copy over HTTP as ``keyong dataset desensitize`` does (a custom
+policy file stays a host-side option: it is the custodian's configuration, kept in the instance
+home). The report — per column type, confidence and technique, k achieved, rows suppressed — is what
+the custodian signs off and what agencies and regulators inspect; operators never see it (it names
+the raw columns' types and the fingerprint location) and get 403.
+"""
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends
+
+from registry.changes import actor_of
+from registry.service import Registry
+
+
+def build_router(registry: Registry, require: Callable[..., Callable[..., Any]]) -> APIRouter:
+    """Routes; ``require(*roles)`` gives a dependency returning the acting principal (name, role)."""
+    router = APIRouter(tags=["datasets"])
+    custodian = require("custodian")
+    readers = require("custodian", "agency", "regulator")
+    home = registry.config.home
+
+    @router.post("/datasets/{name}/desensitize", status_code=201)
+    def desensitize(
+        name: str,
+        principal: Annotated[Any, Depends(custodian)],
+        sensitive: Annotated[
+            str | None, Body(embed=True, description="column whose l-diversity the report gives")
+        ] = None,
+    ) -> dict[str, Any]:
+        """Desensitize the newest raw version of ``name`` into a new desensitized version."""
+        result = registry.copies.make(name, by=actor_of(principal), sensitive_column=sensitive)
+        data = result.as_json()
+        data["copy"] = str(result.copy.relative_to(home))
+        data["fingerprints"] = str(result.fingerprints.relative_to(home))
+        return data
+
+    @router.get("/datasets/{name}/desensitization")
+    def desensitization(name: str, principal: Annotated[Any, Depends(readers)]) -> dict[str, Any]:
+        """The newest desensitized version of ``name`` with its report."""
+        return registry.copies.newest(name).as_json()
+
+    return router
