@@ -16,6 +16,8 @@ from app.dataset_cli import dataset_cli
 from app.desensitize_cli import desensitize
 from app.ingest_cli import ingest
 from app.instance import Instance
+from app.job_cli import job_cli
+from app.job_cli import worker as worker_command
 from app.ledger_cli import ledger_cli
 from app.licence_cli import finding_cli, licence_cli, operator_cli
 from app.product_cli import objection_cli, product_cli, usage_cli
@@ -152,6 +154,8 @@ cli.add_typer(finding_cli, name="finding")
 cli.add_typer(product_cli, name="product")
 cli.add_typer(objection_cli, name="objection")
 cli.add_typer(usage_cli, name="usage")
+cli.add_typer(job_cli, name="job")
+cli.command("worker")(worker_command)
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 import ledger
 import operators
 import registry.models
+import sandbox.models  # noqa: F401  (the jobs table shares the registry's metadata)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 

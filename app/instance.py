@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 
@@ -25,6 +26,10 @@ from desensitize import direct_identifiers_in
 from ledger import Ledger
 from operators import IdentityService, Role, TokenService, host_actor
 from registry import Registry, RegistryConfig
+
+if TYPE_CHECKING:
+    from operators.jobs import Jobs
+    from sandbox.worker import Runner, Worker
 
 MARKER = "keyong.json"
 FORMAT = 1
@@ -103,6 +108,7 @@ class Instance:
     _identity: IdentityService | None = field(default=None, repr=False)
     _ledger: Ledger | None = field(default=None, repr=False)
     _registry: Registry | None = field(default=None, repr=False)
+    _jobs: Jobs | None = field(default=None, repr=False)
 
     @property
     def home(self) -> Path:
@@ -137,6 +143,35 @@ class Instance:
             )
             self._registry = Registry(self.engine, self.ledger, config)
         return self._registry
+
+    @property
+    def jobs(self) -> Jobs:
+        """Submission (scope, quotas) and the queue; quotas from the settings."""
+        if self._jobs is None:
+            from operators.jobs import Jobs, Quotas
+            from sandbox.queue import JobQueue
+
+            quotas = Quotas(
+                concurrent=self.settings.job_concurrent_limit,
+                per_day=self.settings.job_daily_limit,
+                cpu_seconds_per_day=self.settings.job_cpu_seconds_daily,
+            )
+            queue = JobQueue(self.registry.recorder, clock=self.registry.config.now)
+            self._jobs = Jobs(self.registry, queue, quotas)
+        return self._jobs
+
+    def worker(self, *, runner: Runner | None = None, worker_id: str | None = None, **options: Any) -> Worker:
+        """A worker over this instance's queue; the sandboxed runner unless ``runner`` is given."""
+        from sandbox.worker import Worker
+
+        return Worker(
+            self.jobs.queue,
+            self.home,
+            self.registry.licences.workdir,
+            runner=runner,
+            worker_id=worker_id,
+            **options,
+        )
 
     @classmethod
     def open(cls, settings: Settings, *, upgrade: bool = True) -> Instance:

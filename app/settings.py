@@ -50,6 +50,13 @@ class Settings(BaseSettings):
         default=3, ge=1, description="Violations within violation_window_hours that suspend an operator automatically."
     )
     violation_window_hours: float = Field(default=24.0, gt=0, description="Window the violation limit counts in.")
+    job_concurrent_limit: int = Field(
+        default=4, ge=1, description="Queued or running jobs an operator may have at once."
+    )
+    job_daily_limit: int = Field(default=200, ge=1, description="Jobs an operator may submit in any 24 hours.")
+    job_cpu_seconds_daily: float = Field(
+        default=3600.0, gt=0, description="CPU seconds an operator's jobs may use in any 24 hours."
+    )
     ledger_checkpoint_seconds: float = Field(
         default=60.0, gt=0, description="Checkpoint when entries were appended and the last checkpoint is older."
     )

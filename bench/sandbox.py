@@ -9,7 +9,10 @@ a second). Prints one JSON object per line, each with the machine it ran on:
   real job gets), and the overhead of the medians in milliseconds against the 50 ms target;
 * ``pandas_import``: the same for ``python -I -c "import pandas"``.
 
-TODO(lead): jobs/minute with 2 workers, once helper D's worker (sandbox/worker.py) lands.
+* ``workers``: jobs per minute through the whole path — ``keyong job submit`` rows in the queue,
+  ``--workers`` (default 2) ``keyong worker --once`` processes claiming them from the database,
+  each job a sandboxed ``python`` job over a desensitized copy — on an instance made by
+  ``keyong demo`` with the demo operator licensed for ``market_entities``.
 
 Run: ``.venv/bin/python bench/sandbox.py [--runs 30]`` (about a minute with the defaults).
 """
@@ -27,6 +30,8 @@ from pathlib import Path
 
 from benchinfo import emit, machine
 
+from app import Instance, Settings
+from registry import Actor
 from sandbox.runner import check_sandbox, run, sandbox_python
 
 TARGET_OVERHEAD_MS = 50.0
@@ -73,9 +78,65 @@ def measure(name: str, code: str, runs: int, scratch: Path) -> dict[str, object]
     }
 
 
+def workers(jobs: int, processes: int, scratch: Path) -> dict[str, object]:
+    """Jobs per minute: ``processes`` worker processes draining ``jobs`` queued sandboxed python jobs."""
+    import datetime as dt
+    import os
+    import sys
+
+    home = scratch / "home"
+    keyong = str(Path(sys.executable).with_name("keyong"))
+    os.environ["KEYONG_JOB_CONCURRENT_LIMIT"] = str(jobs + 1)  # the bench queues them all at once
+    subprocess.run([keyong, "demo", "--home", str(home), "--residents", "2000", "--json"], check=True,
+                   capture_output=True)  # fmt: skip
+    instance = Instance.open(Settings().with_home(home))
+    try:
+        registry = instance.registry
+        operator = "demo-operator"
+        entry = registry.catalog.get("market_entities")
+        scenario = (entry.operation_scenarios or ["市场监管分析"])[0]
+        registry.licences.grant(
+            operator, datasets=["market_entities"], scenarios=[scenario],
+            valid_until=dt.date.today() + dt.timedelta(days=30), publicity_days=0,
+            by=Actor("demo-agency", "agency"), reason="bench: worker throughput",
+        )  # fmt: skip
+        code = "import pandas as pd\nprint(len(pd.read_parquet('/data/market_entities.parquet')))\n"
+        for _ in range(jobs):
+            instance.jobs.submit(operator, ["market_entities"], "python", code, scenario)
+    finally:
+        instance.close()
+    env = {**os.environ, "KEYONG_HOME": str(home)}
+    started = time.perf_counter()
+    running = [
+        subprocess.Popen(
+            [keyong, "worker", "--once", "--home", str(home), "--json"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(processes)
+    ]
+    for process in running:
+        process.wait()
+    seconds = time.perf_counter() - started
+    instance = Instance.open(Settings().with_home(home))
+    try:
+        states: dict[str, int] = {}
+        for view in instance.jobs.queue.list(limit=jobs + 10):
+            states[view.state] = states.get(view.state, 0) + 1
+    finally:
+        instance.close()
+    return {
+        "bench": "workers", "workers": processes, "jobs": jobs, "seconds": round(seconds, 2),
+        "jobs_per_minute": round(jobs / seconds * 60, 1), "states": states, "database": "sqlite",
+    }  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30, help="runs of each job, bare and sandboxed")
+    parser.add_argument("--jobs", type=int, default=60, help="queued jobs for the workers measurement")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes for the workers measurement")
     args = parser.parse_args(argv)
     description = check_sandbox()
     host = machine(bubblewrap=description.split(" at ")[0], pandas=version("pandas"))
@@ -84,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         _sandboxed("pass", scratch, -1)  # warm the page cache and the self-test
         for name, code in (("trivial", "pass"), ("pandas_import", "import pandas")):
             emit({**measure(name, code, args.runs, scratch), "sandbox": description, "machine": host})
+        emit({**workers(args.jobs, args.workers, scratch), "machine": host})
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return 0

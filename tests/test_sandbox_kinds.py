@@ -10,17 +10,14 @@ import pytest
 
 from sandbox.kinds import KINDS, run_job
 from sandbox.limits import MIB, Limits
-from sandbox.runner import SandboxUnavailable, check_sandbox
+from tests.conftest import require_sandbox
 
 LIMITS = Limits(memory_bytes=2048 * MIB, cpu_seconds=60, wall_seconds=60, output_bytes=32 * MIB)
 
 
 @pytest.fixture(autouse=True)
 def _sandbox_required() -> None:
-    try:
-        check_sandbox()
-    except SandboxUnavailable as exc:
-        pytest.skip(f"SKIPPING sandbox tests: {exc}")
+    require_sandbox()
 
 
 @pytest.fixture

@@ -15,16 +15,14 @@ from sandbox import runner
 from sandbox.kinds import run_job
 from sandbox.limits import MIB, Limits, human_bytes
 from sandbox.runner import RunResult, SandboxUnavailable, check_sandbox, run, sandbox_python
+from tests.conftest import require_sandbox
 
 LIMITS = Limits(memory_bytes=1024 * MIB, cpu_seconds=20, wall_seconds=30, output_bytes=16 * MIB, log_bytes=4096)
 
 
 @pytest.fixture
 def available() -> str:
-    try:
-        return check_sandbox()
-    except SandboxUnavailable as exc:
-        pytest.skip(f"SKIPPING sandbox tests: {exc}")
+    return require_sandbox()
 
 
 def _py(code: str) -> list[str]:

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from sandbox.limits import MIB, Limits
-from sandbox.runner import RunResult, SandboxUnavailable, check_sandbox, run, sandbox_python
+from sandbox.runner import RunResult, run, sandbox_python
+from tests.conftest import require_sandbox
 
 # Small limits keep every attack fast; the defaults are for real jobs.
 SMALL = Limits(
@@ -33,10 +34,7 @@ SMALL = Limits(
 @pytest.fixture(autouse=True)
 def sandbox_required() -> None:
     """These tests prove the sandbox; where it cannot run at all they say so instead."""
-    try:
-        check_sandbox()
-    except SandboxUnavailable as exc:
-        pytest.skip(f"SKIPPING sandbox tests: {exc}")
+    require_sandbox()
 
 
 def processes_with(marker: str) -> list[int]:

@@ -1,0 +1,174 @@
+"""``keyong job …`` and ``keyong worker`` (DESIGN.md, Command-line contract).
+
+The local CLI is the host administrator's tool: ``job submit`` acts as the operator it names (the
+ledger records it so); ``job show`` prints output paths in the home, which over the API an operator
+never gets.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from app.cli_support import HomeOption, JsonOption, Output, open_instance, refusing
+from registry import Actor
+
+job_cli = typer.Typer(help="Jobs of operators: submit, run, show, cancel.", no_args_is_help=True)
+
+
+def _csv(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _render_job(item: dict[str, Any]) -> Any:
+    def render(console: Console) -> None:
+        console.print(f"Job [bold]{item['job']}[/] ({item['kind']}, operator {item['operator']}): {item['state']}")
+        console.print(f"  verdict: {item['verdict'] or 'not judged yet'}")
+        if item.get("reason"):
+            console.print(f"  reason: {item['reason']}")
+        if item.get("resources"):
+            r = item["resources"]
+            console.print(f"  wall {r.get('wall')} s, CPU {r.get('cpu')} s, max RSS {r.get('max_rss')} bytes")
+        for output in item["outputs"]:
+            console.print(f"  {output['name']}  {output['bytes']} bytes  sha256 {output['sha256']}  {output['path']}")
+
+    return render
+
+
+def _jobs_table(items: list[dict[str, Any]], title: str) -> Table:
+    table = Table(title=title)
+    for column in ("job", "operator", "kind", "state", "verdict", "created", "reason"):
+        table.add_column(column, overflow="fold")
+    for item in items:
+        table.add_row(
+            str(item["job"]),
+            item["operator"],
+            item["kind"],
+            item["state"],
+            item["verdict"] or "-",
+            item["created_at"],
+            item["reason"] or "",
+        )
+    return table
+
+
+@job_cli.command("submit")
+@refusing
+def job_submit(
+    operator: Annotated[str, typer.Option("--operator", help="The operator the job is submitted for.")],
+    dataset: Annotated[str, typer.Option("--dataset", help="Granted datasets, comma-separated.")],
+    kind: Annotated[str, typer.Option("--kind", help="sql | python (dp-query | dp-train: issue 8).")],
+    file: Annotated[
+        Path, typer.Option("--file", exists=True, dir_okay=False, readable=True, help="The query or script.")
+    ],
+    scenario: Annotated[str, typer.Option("--scenario", help="The declared application scenario (应用场景).")],
+    home: HomeOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Submit a job: licence scope first, then quotas, then the queue."""
+    out = Output(json_out)
+    try:
+        code = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        out.fail(f"{file} is not UTF-8 text")
+    with open_instance(home) as instance:
+        job = instance.jobs.submit(operator, _csv(dataset), kind, code, scenario, by=Actor(operator, "operator"))
+    out.result({"job": job, "state": "queued"}, lambda c: c.print(f"Job [bold]{job}[/] queued"))
+
+
+@job_cli.command("run-pending")
+@refusing
+def job_run_pending(home: HomeOption = None, json_out: JsonOption = False) -> None:
+    """Run every queued job in this process, then exit (a long-running loop: `keyong worker`)."""
+    out = Output(json_out)
+    with open_instance(home) as instance:
+        worker = instance.worker()
+        try:
+            views = worker.run_pending()
+        except Exception as exc:
+            _fail_unavailable(out, exc)
+    items = [v.as_json() for v in views]
+
+    def render(console: Console) -> None:
+        console.print(_jobs_table(items, f"Ran {len(items)} job(s)") if items else "No queued jobs.")
+
+    out.result({"ran": items}, render)
+
+
+@job_cli.command("show")
+@refusing
+def job_show(job: int, home: HomeOption = None, json_out: JsonOption = False) -> None:
+    """A job's state, verdict, findings, outputs (with their paths in the home), reason and resources."""
+    with open_instance(home) as instance:
+        item = instance.jobs.show(job).as_json()
+    Output(json_out).result(item, _render_job(item))
+
+
+@job_cli.command("cancel")
+@refusing
+def job_cancel(job: int, home: HomeOption = None, json_out: JsonOption = False) -> None:
+    """Cancel a queued job at once, or ask the worker of a running one to kill it."""
+    with open_instance(home) as instance:
+        item = instance.jobs.cancel(job, by=Actor.host()).as_json()
+    message = "cancelled" if item["state"] == "cancelled" else "cancellation requested; its worker will kill it"
+    Output(json_out).result(item, lambda c: c.print(f"Job [bold]{job}[/] {message}"))
+
+
+@job_cli.command("list")
+@refusing
+def job_list(
+    operator: Annotated[str | None, typer.Option("--operator", help="Only this operator's jobs.")] = None,
+    state: Annotated[str | None, typer.Option("--state", help="Only jobs in this state.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000, help="At most this many, newest first.")] = 100,
+    home: HomeOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Jobs, newest first."""
+    with open_instance(home) as instance:
+        items = [v.as_json() for v in instance.jobs.queue.list(operator=operator, state=state, limit=limit)]
+    Output(json_out).result({"jobs": items}, lambda c: c.print(_jobs_table(items, "Jobs")))
+
+
+@refusing
+def worker(
+    home: HomeOption = None,
+    json_out: JsonOption = False,
+    once: Annotated[bool, typer.Option("--once", help="Run the queued jobs, then exit.")] = False,
+    poll: Annotated[float, typer.Option("--poll", min=0.1, help="Seconds between looks at an empty queue.")] = 2.0,
+) -> None:
+    """Claim and run queued jobs in the sandbox until stopped (SIGTERM or Ctrl-C finish the current job first)."""
+    out = Output(json_out)
+    with open_instance(home) as instance:
+        runner = instance.worker()
+        try:
+            if once:
+                count = len(runner.run_pending())
+            else:
+                stop = threading.Event()
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    signal.signal(sig, lambda *_: stop.set())
+                out.note(f"worker {runner.worker_id} polling every {poll:g} s (home {instance.home})")
+                count = runner.run_forever(stop, poll=poll)
+        except Exception as exc:
+            _fail_unavailable(out, exc)
+    out.result(
+        {"worker": runner.worker_id, "ran": count}, lambda c: c.print(f"Worker {runner.worker_id} ran {count} job(s)")
+    )
+
+
+def _fail_unavailable(out: Output, exc: Exception) -> NoReturn:
+    """No sandbox, no jobs: say what to install; any other error propagates."""
+    from sandbox.worker import sandbox_unavailable_error
+
+    unavailable = sandbox_unavailable_error()
+    if unavailable is not None and isinstance(exc, unavailable):
+        out.fail(f"the sandbox is unavailable, so no job was run: {exc}")
+    if isinstance(exc, ImportError) and "sandbox" in str(exc):
+        out.fail(f"the sandbox runner is not installed, so no job was run: {exc}")
+    raise exc

@@ -1,0 +1,590 @@
+"""The durable job queue: rows of ``jobs`` claimed by workers, every state change ledgered.
+
+Why these rules:
+
+* **Never two workers on one job.** On PostgreSQL a claim is ``SELECT … FOR UPDATE SKIP LOCKED
+  LIMIT 1`` and the row is marked ``running`` in the same transaction, so workers on many machines
+  skip each other's rows instead of waiting on them (DESIGN.md, Scale-out). On SQLite the claim runs
+  in the ledger's ``BEGIN IMMEDIATE`` write transaction (one writer at a time) and the update is
+  conditional (``WHERE id = … AND state = 'queued'``, checked by its row count).
+* **Never lost.** A worker proves it is alive by heartbeats; :meth:`JobQueue.reap` returns a running
+  job whose heartbeat is older than ``stale_after`` to the queue while attempts remain, and fails it
+  with reason ``worker lost`` otherwise.
+* **Fenced.** Heartbeats and the end of a job are accepted only from the worker holding the current
+  attempt, so a worker that was given up on cannot overwrite what its successor records.
+* **Every change in the ledger** (双鸭山 第二十条: usage logs kept ≥ 3 years) in the same transaction as
+  the change, with ids, hashes and reasons — never the code nor any data.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from registry import Actor, NotFoundError, Recorder, RegistryError
+from registry.changes import Change, require_role
+from registry.models import LicenceRow, OperatorRow, utcnow
+from registry.vocabulary import LicenceState, Qualification
+from sandbox.models import JobRow, JobState
+
+#: The actor of acts the platform takes by itself: claims, heartbeats, ends, reaping.
+SYSTEM_ROLE = "system"
+REAPER = Actor("keyong:reaper", SYSTEM_ROLE)
+WORKER_LOST = "worker lost"
+
+
+def worker_actor(worker: str) -> Actor:
+    return Actor(f"keyong:worker:{worker}", SYSTEM_ROLE)
+
+
+class JobError(RegistryError):
+    """A job operation was refused (unknown job, wrong state); the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobView:
+    """A job as the host administrator sees it (the code itself is fetched separately)."""
+
+    id: int
+    operator: str
+    licence_id: int | None
+    kind: str
+    datasets: dict[str, Any]
+    scenario: str
+    code_sha256: str
+    spec_sha256: str
+    state: str
+    verdict: str | None
+    attempts: int
+    max_attempts: int
+    worker: str | None
+    claimed_at: datetime | None
+    heartbeat_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    exit_code: int | None
+    reason: str | None
+    resources: dict[str, Any] | None
+    outputs: list[dict[str, Any]]
+    created_at: datetime
+    cancel_requested: bool
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``keyong job show`` document (DESIGN.md): findings stay empty until the export guard exists."""
+        stamp = {
+            key: (value.isoformat() if value is not None else None)
+            for key, value in (
+                ("created_at", self.created_at),
+                ("claimed_at", self.claimed_at),
+                ("heartbeat_at", self.heartbeat_at),
+                ("started_at", self.started_at),
+                ("finished_at", self.finished_at),
+            )
+        }
+        return {
+            "job": self.id,
+            "state": self.state,
+            "verdict": self.verdict,
+            "findings": [],
+            "outputs": [dict(o) for o in self.outputs],
+            "reason": self.reason,
+            "resources": self.resources,
+            "exit_code": self.exit_code,
+            "operator": self.operator,
+            "licence": self.licence_id,
+            "kind": self.kind,
+            "datasets": self.datasets,
+            "scenario": self.scenario,
+            "code_sha256": self.code_sha256,
+            "spec_sha256": self.spec_sha256,
+            "attempts": self.attempts,
+            "max_attempts": self.max_attempts,
+            "worker": self.worker,
+            "cancel_requested": self.cancel_requested,
+            **stamp,
+        }
+
+
+def _view(row: JobRow) -> JobView:
+    return JobView(
+        id=row.id,
+        operator=row.operator,
+        licence_id=row.licence_id,
+        kind=row.kind,
+        datasets=dict(row.datasets or {}),
+        scenario=row.scenario,
+        code_sha256=row.code_sha256,
+        spec_sha256=row.spec_sha256,
+        state=row.state,
+        verdict=row.verdict,
+        attempts=row.attempts,
+        max_attempts=row.max_attempts,
+        worker=row.worker,
+        claimed_at=row.claimed_at,
+        heartbeat_at=row.heartbeat_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        exit_code=row.exit_code,
+        reason=row.reason,
+        resources=dict(row.resources) if row.resources is not None else None,
+        outputs=[dict(o) for o in (row.outputs or [])],
+        created_at=row.created_at,
+        cancel_requested=row.cancel_requested,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """What a worker needs to run a claimed job: its view, its code and the attempt it holds."""
+
+    job: JobView
+    code: str
+
+    @property
+    def attempt(self) -> int:
+        return self.job.attempts
+
+
+@dataclass(frozen=True, slots=True)
+class Beat:
+    """A heartbeat's answer: is the job still this worker's, and has a cancel been asked for."""
+
+    owned: bool
+    cancel_requested: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """An operator's consumption, for the quotas of ``operators.jobs``."""
+
+    active: int  # queued or running
+    submitted: int  # admitted (not refused) since the window start
+    cpu_seconds: float  # CPU of jobs ended since the window start
+
+
+class JobQueue:
+    """The queue over the ``jobs`` table; every method is one ledgered transaction (or joins the caller's)."""
+
+    def __init__(self, recorder: Recorder, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.recorder = recorder
+        self.clock = clock
+
+    # --- submission (inside the caller's change) ----------------------------------------------
+
+    def enqueue(
+        self,
+        change: Change,
+        *,
+        operator: str,
+        licence_id: int | None,
+        kind: str,
+        datasets: Mapping[str, Mapping[str, Any]],
+        scenario: str,
+        code: str,
+        code_sha256: str,
+        spec_sha256: str,
+        max_attempts: int = 2,
+    ) -> int:
+        """Add a queued job in ``change`` (the submitter's transaction) and ledger ``job.queued``."""
+        if max_attempts < 1:
+            raise JobError("max_attempts must be at least 1")
+        row = self._insert(change, operator, licence_id, kind, datasets, scenario, code, code_sha256, spec_sha256)
+        row.state = JobState.QUEUED.value
+        row.max_attempts = max_attempts
+        change.session.flush()
+        change.log(
+            "job.queued",
+            f"job:{row.id}",
+            {
+                "operator": operator,
+                "licence": licence_id,
+                "kind": kind,
+                "datasets": {name: spec.get("version") for name, spec in datasets.items()},
+                "scenario": scenario,
+                "code_sha256": code_sha256,
+                "spec_sha256": spec_sha256,
+            },
+        )
+        return row.id
+
+    def record_refused(
+        self,
+        change: Change,
+        *,
+        operator: str,
+        licence_id: int | None,
+        kind: str,
+        datasets: Mapping[str, Mapping[str, Any]],
+        scenario: str,
+        code: str,
+        code_sha256: str,
+        spec_sha256: str,
+        refusal: str,
+        reason: str,
+    ) -> int:
+        """Keep a refused job as a row in state ``refused``, so ``keyong job show`` explains the refusal."""
+        row = self._insert(change, operator, licence_id, kind, datasets, scenario, code, code_sha256, spec_sha256)
+        row.state = JobState.REFUSED.value
+        row.reason = reason
+        row.finished_at = self.clock()
+        change.session.flush()
+        change.log(
+            "job.refused",
+            f"job:{row.id}",
+            {
+                "operator": operator,
+                "kind": kind,
+                "refusal": refusal,
+                "reason": reason,
+                "datasets": sorted(datasets),
+                "scenario": scenario,
+                "code_sha256": code_sha256,
+                "spec_sha256": spec_sha256,
+            },
+        )
+        return row.id
+
+    def _insert(
+        self,
+        change: Change,
+        operator: str,
+        licence_id: int | None,
+        kind: str,
+        datasets: Mapping[str, Mapping[str, Any]],
+        scenario: str,
+        code: str,
+        code_sha256: str,
+        spec_sha256: str,
+    ) -> JobRow:
+        row = JobRow(
+            operator=operator,
+            licence_id=licence_id,
+            kind=kind,
+            datasets={name: dict(spec) for name, spec in datasets.items()},
+            scenario=scenario,
+            code=code,
+            code_sha256=code_sha256,
+            spec_sha256=spec_sha256,
+            attempts=0,
+            cancel_requested=False,
+            outputs=[],
+            created_at=self.clock(),
+        )
+        change.session.add(row)
+        return row
+
+    def usage(self, session: Session, operator: str, since: datetime) -> Usage:
+        """What ``operator`` uses now and has used since ``since`` (read in the submitter's transaction)."""
+        active = session.scalar(
+            select(func.count())
+            .select_from(JobRow)
+            .where(JobRow.operator == operator, JobRow.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]))
+        )
+        submitted = session.scalar(
+            select(func.count())
+            .select_from(JobRow)
+            .where(JobRow.operator == operator, JobRow.created_at >= since, JobRow.state != JobState.REFUSED.value)
+        )
+        # JSON extraction differs between the databases; a day's ended jobs are few, so sum them here.
+        resources = session.scalars(
+            select(JobRow.resources).where(
+                JobRow.operator == operator, JobRow.finished_at >= since, JobRow.resources.is_not(None)
+            )
+        ).all()
+        cpu = sum(float((r or {}).get("cpu") or 0.0) for r in resources)
+        return Usage(active=int(active or 0), submitted=int(submitted or 0), cpu_seconds=cpu)
+
+    # --- workers ------------------------------------------------------------------------------
+
+    def claim(self, worker: str) -> Claimed | None:
+        """Take the oldest queued job for ``worker`` and mark it running, or ``None`` when none is queued.
+
+        A queued job whose licence is no longer active, or whose operator was suspended, since it
+        was admitted is failed here instead of run (双鸭山 第三十一条: access closes at once), and
+        the next one is taken.
+        """
+        actor = worker_actor(worker)
+        with self.recorder.change(actor) as change:
+            session = change.session
+            while True:
+                query = (
+                    select(JobRow.id)
+                    .where(JobRow.state == JobState.QUEUED.value)
+                    .order_by(JobRow.created_at, JobRow.id)
+                    .limit(1)
+                )
+                if session.get_bind().dialect.name == "postgresql":
+                    query = query.with_for_update(skip_locked=True)
+                job_id = session.scalar(query)
+                if job_id is None:
+                    return None
+                now = self.clock()
+                # Conditional on the state: on SQLite this is the single-writer check, on PostgreSQL a
+                # second guard behind the row lock.
+                result = session.execute(
+                    update(JobRow)
+                    .where(JobRow.id == job_id, JobRow.state == JobState.QUEUED.value)
+                    .values(
+                        state=JobState.RUNNING.value,
+                        worker=worker,
+                        attempts=JobRow.attempts + 1,
+                        claimed_at=now,
+                        heartbeat_at=now,
+                        started_at=now,
+                    ),
+                    execution_options={"synchronize_session": False},
+                )
+                if result.rowcount != 1:  # type: ignore[attr-defined]
+                    return None
+                row = session.get(JobRow, job_id, populate_existing=True)
+                assert row is not None
+                lapsed = self._lapsed(session, row)
+                if lapsed is not None:
+                    row.state = JobState.FAILED.value
+                    row.reason = lapsed
+                    row.finished_at = now
+                    change.log(
+                        "job.failed", f"job:{row.id}", {"worker": worker, "attempt": row.attempts, "reason": lapsed}
+                    )
+                    session.flush()
+                    continue
+                change.log(
+                    "job.started",
+                    f"job:{row.id}",
+                    {
+                        "worker": worker,
+                        "attempt": row.attempts,
+                        "code_sha256": row.code_sha256,
+                        "spec_sha256": row.spec_sha256,
+                    },
+                )
+                return Claimed(_view(row), row.code)
+
+    def _lapsed(self, session: Session, row: JobRow) -> str | None:
+        """Why the licence no longer admits this job, or ``None`` while it still does."""
+        licence = session.get(LicenceRow, row.licence_id) if row.licence_id is not None else None
+        if licence is None:
+            return "the job has no licence"
+        if licence.state != LicenceState.ACTIVE.value:
+            return f"licence {licence.id} is {licence.state} since the job was admitted; it may not run"
+        if licence.valid_until < self.clock().date():
+            return f"licence {licence.id} ended on {licence.valid_until}; the job may not run"
+        operator = session.get(OperatorRow, licence.operator_id)
+        if operator is None or operator.qualification != Qualification.QUALIFIED.value:
+            return f"operator {row.operator!r} was suspended since the job was admitted (双鸭山 第三十一条)"
+        return None
+
+    def heartbeat(self, job_id: int, worker: str, attempt: int) -> Beat:
+        """Prove ``worker`` still runs ``job_id``; the answer says whether it still may and should.
+
+        Heartbeats are not ledgered: they carry no decision, and one every few seconds per job would
+        drown the ledger; the start and the end of every attempt are.
+        """
+        with self.recorder.change(worker_actor(worker)) as change:
+            session = change.session
+            result = session.execute(
+                update(JobRow)
+                .where(
+                    JobRow.id == job_id,
+                    JobRow.worker == worker,
+                    JobRow.attempts == attempt,
+                    JobRow.state == JobState.RUNNING.value,
+                )
+                .values(heartbeat_at=self.clock()),
+                execution_options={"synchronize_session": False},
+            )
+            owned = result.rowcount == 1  # type: ignore[attr-defined]
+            cancel = bool(session.scalar(select(JobRow.cancel_requested).where(JobRow.id == job_id)))
+        return Beat(owned=owned, cancel_requested=cancel)
+
+    def release(self, job_id: int, worker: str, attempt: int, *, reason: str) -> bool:
+        """Give a claimed job back untouched (the sandbox turned out unavailable): the attempt is not counted."""
+        with self.recorder.change(worker_actor(worker)) as change:
+            row = self._owned(change.session, job_id, worker, attempt)
+            if row is None:
+                return False
+            row.state = JobState.QUEUED.value
+            row.worker = None
+            row.attempts = max(0, row.attempts - 1)
+            row.claimed_at = row.heartbeat_at = row.started_at = None
+            change.log("job.requeued", f"job:{job_id}", {"worker": worker, "attempt": attempt, "reason": reason})
+            return True
+
+    def finish(
+        self,
+        job_id: int,
+        worker: str,
+        attempt: int,
+        *,
+        state: JobState | str,
+        exit_code: int | None = None,
+        reason: str | None = None,
+        resources: Mapping[str, Any] | None = None,
+        outputs: Sequence[Mapping[str, Any]] = (),
+    ) -> JobView | None:
+        """Record the end of ``worker``'s attempt; ``None`` when the job is no longer its own (reaped)."""
+        final = JobState(state)
+        if final not in (JobState.DONE, JobState.FAILED, JobState.CANCELLED):
+            raise JobError(f"a run ends done, failed or cancelled, not {final}")
+        with self.recorder.change(worker_actor(worker)) as change:
+            row = self._owned(change.session, job_id, worker, attempt)
+            if row is None:
+                return None
+            row.state = final.value
+            row.exit_code = exit_code
+            row.reason = reason
+            row.resources = dict(resources) if resources is not None else None
+            row.outputs = [dict(o) for o in outputs]
+            row.finished_at = self.clock()
+            action = {JobState.DONE: "job.finished", JobState.FAILED: "job.failed"}.get(final, "job.cancelled")
+            change.log(
+                action,
+                f"job:{job_id}",
+                {
+                    "worker": worker,
+                    "attempt": attempt,
+                    "state": final.value,
+                    "exit_code": exit_code,
+                    "reason": reason,
+                    "resources": row.resources,
+                    "outputs": [{k: o[k] for k in ("name", "bytes", "sha256") if k in o} for o in outputs],
+                },
+            )
+            change.session.flush()
+            return _view(row)
+
+    @staticmethod
+    def _owned(session: Session, job_id: int, worker: str, attempt: int) -> JobRow | None:
+        query = select(JobRow).where(
+            JobRow.id == job_id,
+            JobRow.worker == worker,
+            JobRow.attempts == attempt,
+            JobRow.state == JobState.RUNNING.value,
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        return session.scalar(query)
+
+    def reap(self, stale_after: timedelta) -> builtins.list[JobView]:
+        """Requeue (attempts left) or fail (``worker lost``) every running job with a stale heartbeat."""
+        cutoff = self.clock() - stale_after
+        with self.recorder.change(REAPER) as change:
+            session = change.session
+            query = (
+                select(JobRow)
+                .where(JobRow.state == JobState.RUNNING.value, JobRow.heartbeat_at < cutoff)
+                .order_by(JobRow.id)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            reaped: builtins.list[JobView] = []
+            for row in session.scalars(query).all():
+                lost = {"worker": row.worker, "attempt": row.attempts, "heartbeat_at": row.heartbeat_at.isoformat()}
+                if row.cancel_requested:
+                    row.state = JobState.CANCELLED.value
+                    row.reason = f"cancelled; {WORKER_LOST}"
+                    row.finished_at = self.clock()
+                    change.log("job.cancelled", f"job:{row.id}", {**lost, "reason": row.reason})
+                elif row.attempts < row.max_attempts:
+                    row.state = JobState.QUEUED.value
+                    row.worker = None
+                    row.claimed_at = row.heartbeat_at = row.started_at = None
+                    change.log("job.requeued", f"job:{row.id}", {**lost, "reason": WORKER_LOST})
+                else:
+                    row.state = JobState.FAILED.value
+                    row.reason = WORKER_LOST
+                    row.finished_at = self.clock()
+                    change.log("job.failed", f"job:{row.id}", {**lost, "reason": WORKER_LOST})
+                reaped.append(_view(row))
+            session.flush()
+            return reaped
+
+    # --- operators and the host ---------------------------------------------------------------
+
+    def cancel(self, job_id: int, *, by: Actor) -> JobView:
+        """Cancel a queued job at once; ask the worker of a running one to kill it.
+
+        The operator may cancel its own jobs, the agency (and the host administrator) any job; a
+        regulator changes nothing (DESIGN.md, Roles).
+        """
+        require_role(by, "operator", "agency")
+        with self.recorder.change(by) as change:
+            row = self._visible(change.session, job_id, by, lock=True)
+            state = JobState(row.state)
+            if state.ended:
+                raise JobError(f"job {job_id} has already ended ({state}); nothing to cancel")
+            if state is JobState.QUEUED:
+                row.state = JobState.CANCELLED.value
+                row.reason = f"cancelled by {by.name}"
+                row.finished_at = self.clock()
+                row.cancel_requested = True
+                change.log("job.cancelled", f"job:{job_id}", {"from": state.value})
+            elif not row.cancel_requested:
+                row.cancel_requested = True
+                change.log("job.cancel_requested", f"job:{job_id}", {"worker": row.worker, "attempt": row.attempts})
+            change.session.flush()
+            return _view(row)
+
+    def get(self, job_id: int, *, viewer: Actor | None = None) -> JobView:
+        with self.recorder.read() as session:
+            return _view(self._visible(session, job_id, viewer or Actor.host()))
+
+    def code(self, job_id: int, *, viewer: Actor | None = None) -> str:
+        with self.recorder.read() as session:
+            return self._visible(session, job_id, viewer or Actor.host()).code
+
+    def list(
+        self,
+        *,
+        viewer: Actor | None = None,
+        operator: str | None = None,
+        state: str | None = None,
+        limit: int = 100,
+    ) -> builtins.list[JobView]:
+        """Newest first; an operator sees its own jobs only (DESIGN.md, Roles)."""
+        who = viewer or Actor.host()
+        query = select(JobRow).order_by(JobRow.id.desc()).limit(max(1, min(limit, 10_000)))
+        if who.role == "operator":
+            if operator not in (None, who.name):
+                raise NotFoundError(f"no operator named {operator!r} is visible to you")
+            operator = who.name
+        else:
+            require_role(who, "agency", "regulator", SYSTEM_ROLE)
+        if operator:
+            query = query.where(JobRow.operator == operator)
+        if state:
+            query = query.where(JobRow.state == JobState(state).value)
+        with self.recorder.read() as session:
+            return [_view(row) for row in session.scalars(query).all()]
+
+    @staticmethod
+    def _visible(session: Session, job_id: int, viewer: Actor, *, lock: bool = False) -> JobRow:
+        query = select(JobRow).where(JobRow.id == job_id)
+        if lock and session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = session.scalar(query)
+        # An operator never learns that another operator's job exists.
+        if row is None or (viewer.role == "operator" and row.operator != viewer.name):
+            raise NotFoundError(f"no job {job_id}")
+        if viewer.role not in ("operator", "agency", "regulator", SYSTEM_ROLE) and not viewer.is_host:
+            raise NotFoundError(f"no job {job_id}")
+        return row
+
+
+__all__ = [
+    "REAPER",
+    "WORKER_LOST",
+    "Beat",
+    "Claimed",
+    "JobError",
+    "JobQueue",
+    "JobView",
+    "Usage",
+    "worker_actor",
+]

@@ -1,0 +1,320 @@
+"""Workers: claim a queued job, run it in the sandbox over its granted copies, record how it ended.
+
+Why it is built this way:
+
+* **Only sandboxed.** The default runner is ``sandbox.kinds.run_job`` (bubblewrap, issue 6); when
+  ``sandbox.runner.check_sandbox`` fails the worker claims nothing, and a job whose run reports
+  ``SandboxUnavailable`` goes back to the queue untouched — Keyong never runs a job unsandboxed.
+* **Only desensitized copies.** A job reads the versions its scope check granted (the paths stored
+  on the job row, relative to the home): 原始数据不出域 (双鸭山 第三十五条).
+* **Alive or given up.** While the job runs the worker heartbeats every few seconds; a heartbeat
+  that finds the job no longer its own (reaped) or cancelled kills the run. A worker that cannot
+  heartbeat for half of ``stale_after`` kills its run itself before the reaper may hand the job to
+  another worker, so one job never runs twice at once. A worker that dies takes its run with it
+  (bubblewrap ``--die-with-parent``), and the reaper requeues or fails the job.
+* **Out of reach until judged.** Outputs and logs are kept under the licence's work directory
+  (``registry.Licences.workdir``: ``HOME/work/<operator>/licence-<id>/jobs/<job>/<attempt>/``), which
+  no sandbox mounts and which is destroyed with the licence (双鸭山 第六十二条); the verdict stays
+  null until the export guard (issue 7) judges them, and nothing is downloadable before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from sandbox.models import JobState
+from sandbox.queue import Claimed, JobQueue, JobView
+
+log = logging.getLogger("keyong.worker")
+
+HEARTBEAT_SECONDS = 5.0
+STALE_AFTER = timedelta(seconds=60)
+
+
+class RunResultLike(Protocol):
+    """What a runner returns (``sandbox.runner.RunResult``); a protocol so tests can fake runs."""
+
+    status: str
+    exit_code: int | None
+    reason: str | None
+    wall_seconds: float
+    cpu_seconds: float
+    max_rss_bytes: int
+    stdout: str
+    stderr: str
+    outputs: list[dict[str, Any]]
+    removed: list[dict[str, Any]]
+
+
+#: ``runner(kind, code, *, datasets={name: host path}, out_dir=..., limits=...) -> RunResult``
+Runner = Callable[..., RunResultLike]
+#: ``workdir(operator, licence_id) -> Path``: where everything of one licence lies.
+Workdir = Callable[[str, int], Path]
+
+
+def sandbox_unavailable_error() -> type[Exception] | None:
+    """``sandbox.runner.SandboxUnavailable``, or ``None`` while the runner module is not installed."""
+    try:
+        from sandbox.runner import SandboxUnavailable
+    except ImportError:
+        return None
+    return SandboxUnavailable
+
+
+def sandboxed_runner() -> Runner:
+    """The real runner, after the sandbox's self-test; raises ``SandboxUnavailable`` (or ImportError) if it fails."""
+    from sandbox.kinds import run_job
+    from sandbox.runner import check_sandbox
+
+    check_sandbox()
+    return run_job
+
+
+def _child_pids() -> set[int]:
+    """Direct children of this process (Linux ``/proc``): the runs a worker may have to kill."""
+    me = os.getpid()
+    found: set[int] = set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", encoding="ascii", errors="replace") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) > 1 and fields[1] == str(me):
+            found.add(int(entry.name))
+    return found
+
+
+def _kill(pids: set[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if os.getpgid(pid) == pid:  # a run started in its own session: take its whole group
+                os.killpg(pid, signal.SIGKILL)
+            else:
+                os.kill(pid, signal.SIGKILL)
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    """One worker: ``run_once`` runs at most one job; ``run_forever`` is ``keyong worker``."""
+
+    def __init__(
+        self,
+        queue: JobQueue,
+        home: Path,
+        workdir: Workdir,
+        *,
+        runner: Runner | None = None,
+        worker_id: str | None = None,
+        limits: Any = None,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
+        stale_after: timedelta = STALE_AFTER,
+    ) -> None:
+        self.queue = queue
+        self.home = home
+        self.workdir = workdir
+        self.worker_id = worker_id or default_worker_id()
+        self.limits = limits
+        self.heartbeat_seconds = heartbeat_seconds
+        self.stale_after = stale_after
+        self._runner = runner
+
+    @property
+    def runner(self) -> Runner:
+        """The injected runner, else the sandbox's, checked once (so nothing is claimed without a sandbox)."""
+        if self._runner is None:
+            self._runner = sandboxed_runner()
+        return self._runner
+
+    # --- loops --------------------------------------------------------------------------------
+
+    def run_once(self) -> JobView | None:
+        """Claim and run one queued job; ``None`` when the queue was empty."""
+        runner = self.runner  # before claiming: no sandbox, no claim
+        claimed = self.queue.claim(self.worker_id)
+        if claimed is None:
+            return None
+        return self._run(claimed, runner)
+
+    def run_pending(self, *, limit: int | None = None) -> list[JobView]:
+        """Reap stale jobs, then run queued jobs until none is left (``keyong job run-pending``)."""
+        self.queue.reap(self.stale_after)
+        done: list[JobView] = []
+        while limit is None or len(done) < limit:
+            view = self.run_once()
+            if view is None:
+                break
+            done.append(view)
+        return done
+
+    def run_forever(self, stop: threading.Event, *, poll: float = 2.0) -> int:
+        """Run jobs until ``stop`` is set, reaping stale ones between; the number of jobs run."""
+        count = 0
+        next_reap = 0.0
+        while not stop.is_set():
+            if time.monotonic() >= next_reap:
+                self.queue.reap(self.stale_after)
+                next_reap = time.monotonic() + max(poll, self.stale_after.total_seconds() / 4)
+            if self.run_once() is None:
+                stop.wait(poll)
+            else:
+                count += 1
+        return count
+
+    # --- one job ------------------------------------------------------------------------------
+
+    def attempt_dir(self, job: JobView) -> Path:
+        if job.licence_id is None:  # queued jobs always carry their licence; this is a broken row
+            raise ValueError(f"job {job.id} has no licence")
+        return self.workdir(job.operator, job.licence_id) / "jobs" / str(job.id) / str(job.attempts)
+
+    def _run(self, claimed: Claimed, runner: Runner) -> JobView | None:
+        job = claimed.job
+        where = self.attempt_dir(job)
+        if where.exists():  # left by a claim released before its run started (no sandbox): nothing ran there
+            shutil.rmtree(where)
+        where.mkdir(parents=True, mode=0o700)
+        os.chmod(where, 0o700)
+        out_dir = where / "out"
+        datasets = {name: self.home / str(spec["path"]) for name, spec in job.datasets.items()}
+        missing = sorted(name for name, path in datasets.items() if not path.is_file())
+        if missing:
+            return self._finish(claimed, JobState.FAILED, reason=f"desensitized copy missing for {', '.join(missing)}")
+
+        outcome: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                outcome["result"] = runner(
+                    job.kind, claimed.code, datasets=datasets, out_dir=out_dir, limits=self.limits
+                )
+            except BaseException as exc:  # reported below, in the worker's thread
+                outcome["error"] = exc
+
+        before = _child_pids()
+        thread = threading.Thread(target=target, name=f"job-{job.id}", daemon=True)
+        thread.start()
+        stopped: str | None = None  # why the worker killed the run
+        last_beat = time.monotonic()
+        while thread.is_alive():
+            thread.join(self.heartbeat_seconds)
+            if not thread.is_alive():
+                break
+            try:
+                beat = self.queue.heartbeat(job.id, self.worker_id, claimed.attempt)
+                last_beat = time.monotonic()
+            except Exception as exc:  # the database is away: keep running while the job is surely ours
+                log.warning("job %s: heartbeat failed: %s", job.id, exc)
+                if time.monotonic() - last_beat > self.stale_after.total_seconds() / 2 and stopped is None:
+                    stopped = "lost"
+                    _kill(_child_pids() - before)
+                continue
+            if stopped is None and (not beat.owned or beat.cancel_requested):
+                stopped = "cancelled" if beat.owned else "lost"
+                _kill(_child_pids() - before)
+
+        error = outcome.get("error")
+        unavailable = sandbox_unavailable_error()
+        if error is not None and unavailable is not None and isinstance(error, unavailable):
+            self.queue.release(job.id, self.worker_id, claimed.attempt, reason=f"sandbox unavailable: {error}")
+            raise error
+        if stopped == "lost":
+            log.warning("job %s: no longer held by %s; its run was killed", job.id, self.worker_id)
+            return None
+        if error is not None:
+            log.error("job %s: runner error", job.id, exc_info=error)
+            return self._finish(claimed, JobState.FAILED, reason=f"runner error: {type(error).__name__}")
+        result: RunResultLike = outcome["result"]
+        self._keep_logs(where, result)
+        resources = {"wall": result.wall_seconds, "cpu": result.cpu_seconds, "max_rss": result.max_rss_bytes}
+        outputs = [
+            {
+                "name": str(o["name"]),
+                "bytes": int(o["bytes"]),
+                "sha256": str(o["sha256"]),
+                "path": str((out_dir / str(o["name"])).relative_to(self.home)),
+            }
+            for o in result.outputs
+        ]
+        if stopped == "cancelled":
+            state, reason = JobState.CANCELLED, "cancelled on request; the run was killed"
+        elif result.status == "ok":
+            state, reason = JobState.DONE, result.reason
+        else:
+            state, reason = JobState.FAILED, result.reason or f"run {result.status}"
+        return self._finish(
+            claimed, state, exit_code=result.exit_code, reason=reason, resources=resources, outputs=outputs
+        )
+
+    def _finish(
+        self,
+        claimed: Claimed,
+        state: JobState,
+        *,
+        exit_code: int | None = None,
+        reason: str | None = None,
+        resources: Mapping[str, Any] | None = None,
+        outputs: list[dict[str, Any]] | None = None,
+    ) -> JobView | None:
+        view = self.queue.finish(
+            claimed.job.id,
+            self.worker_id,
+            claimed.attempt,
+            state=state,
+            exit_code=exit_code,
+            reason=reason,
+            resources=resources,
+            outputs=outputs or [],
+        )
+        if view is None:
+            log.warning("job %s was taken from %s before it could record the end", claimed.job.id, self.worker_id)
+        return view
+
+    @staticmethod
+    def _keep_logs(where: Path, result: RunResultLike) -> None:
+        """stdout, stderr and the run record beside the outputs, for the export guard and the host only."""
+        (where / "stdout.txt").write_text(result.stdout or "", encoding="utf-8")
+        (where / "stderr.txt").write_text(result.stderr or "", encoding="utf-8")
+        record = {
+            "status": result.status,
+            "exit_code": result.exit_code,
+            "reason": result.reason,
+            "wall_seconds": result.wall_seconds,
+            "cpu_seconds": result.cpu_seconds,
+            "max_rss_bytes": result.max_rss_bytes,
+            "outputs": list(result.outputs),
+            "removed": list(getattr(result, "removed", []) or []),
+        }
+        (where / "run.json").write_text(json.dumps(record, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+__all__ = [
+    "HEARTBEAT_SECONDS",
+    "STALE_AFTER",
+    "RunResultLike",
+    "Runner",
+    "Workdir",
+    "Worker",
+    "default_worker_id",
+    "sandbox_unavailable_error",
+    "sandboxed_runner",
+]

@@ -1,0 +1,160 @@
+"""Shared set-up of the job tests, and a worker process for the multi-process ones.
+
+    python -m tests.job_worker_proc HOME DATABASE_URL WORKER_ID RUNNER MARKERS [--forever] [--stale S]
+
+runs a worker over the instance at HOME with RUNNER ``fast`` (:func:`fast_runner`, a test-only
+stand-in that runs nothing but leaves a start and an end marker per run under MARKERS) or ``sandbox``
+(the real bubblewrap runner). Without ``--forever`` it runs until the queue is empty, then prints
+``ran N`` and exits; with it, it runs until killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import hashlib
+import os
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from app import Instance, Settings
+from registry import Actor, Registry
+from tests.test_registry_licences import add_dataset, uscc
+
+AGENCY = Actor("demo-agency", "agency")
+OPERATOR = "acme-ops"
+SCENARIO = "交通出行"
+MARKERS_ENV = "KEYONG_TEST_JOB_MARKERS"
+
+
+def licensed(
+    registry: Registry, home: Path, *, operator: str = OPERATOR, datasets: tuple[str, ...] = ("traffic",)
+) -> int:
+    """Datasets with real (tiny) desensitized Parquet copies, an operator, an active licence; its id."""
+    for name in datasets:
+        add_dataset(registry, name, industry="交通出行")
+        copy = home / "datasets" / name / "v1.parquet"
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.table({"trips": list(range(10)), "区县": ["尖山区", "岭东区"] * 5}), copy)
+    registry.licences.add_operator(operator, uscc(1 + len(operator)), by=AGENCY)
+    view = registry.licences.grant(
+        operator,
+        datasets=list(datasets),
+        scenarios=[SCENARIO],
+        valid_until=registry.config.now().date() + timedelta(days=365),
+        publicity_days=0,
+        by=AGENCY,
+        reason="授权运营协议 2026-01",
+    )
+    return view.id
+
+
+@dataclass
+class FakeResult:
+    """Shaped as ``sandbox.runner.RunResult``."""
+
+    status: str = "ok"
+    exit_code: int | None = 0
+    reason: str | None = None
+    wall_seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    max_rss_bytes: int = 0
+    stdout: str = ""
+    stderr: str = ""
+    out_dir: Path = Path()
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    removed: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _die_with_parent() -> None:
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG, as bwrap does
+
+
+def fast_runner(kind: str, code: str, *, datasets: Mapping[str, Path], out_dir: Path, limits: Any = None) -> FakeResult:
+    """Runs nothing; leaves ``<code sha>.<run id>.start`` / ``.end`` markers and one output file.
+
+    A code of ``sleep N`` sleeps in a child process that dies with its parent (like bwrap's
+    ``--die-with-parent``), so a killed worker takes its run with it and the test can kill a run.
+    """
+    markers = Path(os.environ[MARKERS_ENV])
+    run = f"{hashlib.sha256(code.encode()).hexdigest()[:16]}.{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    (markers / f"{run}.start").write_text(f"{time.time()!r}\n", encoding="utf-8")
+    status, reason, exit_code = "ok", None, 0
+    if code.startswith("sleep "):
+        child = subprocess.Popen(["sleep", code.split()[1]], preexec_fn=_die_with_parent)
+        exit_code = child.wait()
+        if exit_code != 0:
+            status, reason = "killed", f"killed by signal {-exit_code}"
+    elif code.startswith("fail"):
+        status, reason, exit_code = "failed", "exit status 3", 3
+    out_dir.mkdir(parents=True, exist_ok=True)
+    body = f"{kind}:{code}:{sorted(datasets)}\n".encode()
+    (out_dir / "result.txt").write_bytes(body)
+    (markers / f"{run}.end").write_text(f"{time.time()!r}\n", encoding="utf-8")
+    return FakeResult(
+        status=status,
+        exit_code=exit_code,
+        reason=reason,
+        wall_seconds=0.01,
+        cpu_seconds=1.5,
+        max_rss_bytes=1024,
+        stdout="hello\n",
+        out_dir=out_dir,
+        outputs=[{"name": "result.txt", "bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()}],
+    )
+
+
+def runs_by_code(markers: Path) -> dict[str, list[tuple[float, float | None]]]:
+    """``code sha prefix -> [(start, end or None)]`` from the markers the fast runner left."""
+    found: dict[str, list[tuple[float, float | None]]] = {}
+    for start in sorted(markers.glob("*.start")):
+        code, _run, _ = start.name.split(".")
+        end = start.with_suffix(".end")
+        ended = float(end.read_text()) if end.exists() else None
+        found.setdefault(code, []).append((float(start.read_text()), ended))
+    return found
+
+
+def code_key(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()[:16]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("home")
+    parser.add_argument("database_url")
+    parser.add_argument("worker_id")
+    parser.add_argument("runner", choices=["fast", "sandbox"])
+    parser.add_argument("markers")
+    parser.add_argument("--forever", action="store_true")
+    parser.add_argument("--stale", type=float, default=60.0)
+    parser.add_argument("--heartbeat", type=float, default=0.5)
+    args = parser.parse_args()
+    os.environ[MARKERS_ENV] = args.markers
+    instance = Instance.open(Settings(home=Path(args.home), database_url=args.database_url or None), upgrade=False)
+    worker = instance.worker(
+        runner=fast_runner if args.runner == "fast" else None,
+        worker_id=args.worker_id,
+        heartbeat_seconds=args.heartbeat,
+        stale_after=timedelta(seconds=args.stale),
+    )
+    if args.forever:
+        worker.run_forever(threading.Event(), poll=0.2)
+    ran = worker.run_pending()
+    print(f"ran {len(ran)}", flush=True)
+    instance.close()
+
+
+if __name__ == "__main__":
+    main()
