@@ -172,6 +172,9 @@ class Copies:
         final_prints: Path | None = None
         try:
             pq.write_table(out_table, tmp_copy, compression="zstd")
+            # mkstemp makes 0600; the sandbox reads the copy as its unprivileged uid through a read-only
+            # bind, so the file is world-readable — the home's own 0700 directories still guard it on the host.
+            tmp_copy.chmod(0o644)
             content_sha256 = _sha256(tmp_copy)
             result.fingerprints.save(tmp_prints)
             final_copy = copies / f"{content_sha256[:16]}.parquet"

@@ -253,3 +253,35 @@ def test_the_custodian_desensitizes_over_http_and_operators_see_no_report(env: E
     assert shown.status_code == 200 and shown.json()["version"] == 2 and shown.json()["report"]["k_anonymity"]
     assert client.get("/datasets/market_entities/desensitization", headers=headers["operator"]).status_code == 403
     assert client.post("/datasets/nowhere/desensitize", json={}, headers=headers["custodian"]).status_code == 404
+
+
+def test_a_sandboxed_job_reads_the_copy_and_nothing_else(env: Env) -> None:
+    """End to end: the copy made here is what a licensed operator's job reads inside the sandbox."""
+    from tests.conftest import require_sandbox
+
+    require_sandbox()
+    env.ingest("market_entities")
+    result = env.registry.copies.make("market_entities", by=CUSTODIAN)
+    assert result.copy.stat().st_mode & 0o777 == 0o644
+    operator = "op-sandbox"
+    env.registry.licences.add_operator(operator, "91230500MA1D2E3F4" + uscc_check_char("91230500MA1D2E3F4"), by=AGENCY)
+    scenario = (env.registry.catalog.get("market_entities").operation_scenarios or ["市场监管分析"])[0]
+    env.registry.licences.grant(
+        operator,
+        datasets=["market_entities"],
+        scenarios=[scenario],
+        valid_until=date.today() + timedelta(days=30),
+        publicity_days=0,
+        by=AGENCY,
+        reason="copies test",
+    )
+    code = (
+        "import os, pandas as pd\n"
+        "df = pd.read_parquet('/data/market_entities.parquet')\n"
+        "print(len(df), sorted(os.listdir('/data')))\n"
+    )
+    job = env.instance.jobs.submit(operator, ["market_entities"], "python", code, scenario)
+    (view,) = env.instance.worker(worker_id="copies-test").run_pending()
+    assert view.id == job and view.state == "done", view.reason
+    (log,) = env.instance.registry.licences.workdir(operator, view.licence_id or 0).rglob("stdout.txt")
+    assert log.read_text(encoding="utf-8").strip() == f"{result.rows} ['market_entities.parquet']"
