@@ -1,0 +1,75 @@
+"""Operators' jobs over HTTP: ``POST /jobs``, ``GET /jobs``, ``GET /jobs/{id}``, ``POST /jobs/{id}/cancel``.
+
+Remote operators act with their JWT (DESIGN.md, Command-line contract): a submission runs the same
+scope check and quotas as ``keyong job submit`` and a refusal comes back as 409 with its reason (the
+registry has recorded it). What an operator reads is its own jobs only, and never a host path or
+unguarded content: outputs are listed by name, size and hash, logs are not served at all until the
+export guard (issue 7) has judged them (原始数据不出域, 双鸭山 第三十五条). The agency and regulators
+see every job; only the owning operator and the agency may cancel.
+"""
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+
+from operators.jobs import Jobs
+from registry.changes import actor_of
+from sandbox.queue import JobView
+
+MAX_CODE_CHARS = 256 * 1024
+
+
+class JobSubmission(BaseModel):
+    datasets: list[str] = Field(min_length=1, max_length=16, description="Granted datasets the job reads.")
+    kind: str = Field(description="sql | python (dp-query and dp-train: issue 8)")
+    code: str = Field(min_length=1, max_length=MAX_CODE_CHARS, description="The SQL query or the Python script.")
+    scenario: str = Field(min_length=1, max_length=128, description="The declared application scenario (应用场景).")
+
+
+def remote_view(view: JobView) -> dict[str, Any]:
+    """What a remote user may read of a job: no storage paths, no worker internals, no log content."""
+    data = view.as_json()
+    data["outputs"] = [{k: o[k] for k in ("name", "bytes", "sha256") if k in o} for o in data["outputs"]]
+    data["datasets"] = {
+        name: {"version": granted.get("version")} if isinstance(granted, dict) else {}
+        for name, granted in (data.get("datasets") or {}).items()
+    }
+    for internal in ("worker", "claimed_at", "heartbeat_at"):
+        data.pop(internal, None)
+    return data
+
+
+def build_router(jobs: Jobs, require: Callable[..., Callable[..., Any]]) -> APIRouter:
+    """Routes; ``require(*roles)`` gives a dependency returning the acting principal (name, role)."""
+    router = APIRouter(tags=["jobs"])
+    operator = require("operator")
+    readers = require("operator", "agency", "regulator")
+    cancellers = require("operator", "agency")
+
+    @router.post("/jobs", status_code=201)
+    def submit(body: JobSubmission, principal: Annotated[Any, Depends(operator)]) -> dict[str, Any]:
+        """Submit a job: refused at once (409, recorded) when out of licence scope or over quota."""
+        actor = actor_of(principal)
+        job = jobs.submit(actor.name, body.datasets, body.kind, body.code, body.scenario, by=actor)
+        return {"job": job, "state": jobs.show(job, viewer=actor).state}
+
+    @router.get("/jobs")
+    def list_jobs(
+        principal: Annotated[Any, Depends(readers)],
+        state: Annotated[str | None, Query(description="queued, running, done, failed, refused, cancelled")] = None,
+    ) -> list[dict[str, Any]]:
+        """Jobs the caller may see (an operator: its own), newest first."""
+        return [remote_view(v) for v in jobs.list(viewer=actor_of(principal), state=state)]
+
+    @router.get("/jobs/{job_id}")
+    def show(job_id: int, principal: Annotated[Any, Depends(readers)]) -> dict[str, Any]:
+        return remote_view(jobs.show(job_id, viewer=actor_of(principal)))
+
+    @router.post("/jobs/{job_id}/cancel")
+    def cancel(job_id: int, principal: Annotated[Any, Depends(cancellers)]) -> dict[str, Any]:
+        """Cancel a queued job at once; a running one is killed by its worker."""
+        return remote_view(jobs.cancel(job_id, by=actor_of(principal)))
+
+    return router

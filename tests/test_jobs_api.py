@@ -1,0 +1,83 @@
+"""Operators' jobs over HTTP: submit within scope, 409 with the reason outside it, see only their own
+jobs, never a host path or log content (原始数据不出域, 双鸭山 第三十五条); agency and regulators read all;
+regulators cancel nothing. Both databases.
+"""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app import Instance, create_app
+from tests.job_worker_proc import MARKERS_ENV, SCENARIO, fast_runner, licensed
+
+OPERATOR = "demo-operator"  # the principal behind the operator API key of `keyong init`
+
+
+@pytest.fixture
+def client(
+    initialised: tuple[Instance, dict[str, str]], tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Instance, TestClient, dict[str, dict[str, str]]]:
+    instance, tokens = initialised
+    monkeypatch.setenv(MARKERS_ENV, str(tmp_path))  # where the fast stand-in runner leaves its markers
+    licensed(instance.registry, instance.home, operator=OPERATOR)
+    client = TestClient(create_app(instance=instance))
+    headers = {}
+    for role, api_key in tokens.items():
+        token = client.post("/auth/token", json={"api_key": api_key}).json()["access_token"]
+        headers[role] = {"Authorization": f"Bearer {token}"}
+    return instance, client, headers
+
+
+def _job(**overrides: object) -> dict[str, object]:
+    body: dict[str, object] = {"datasets": ["traffic"], "kind": "python", "code": "print(1)", "scenario": SCENARIO}
+    body.update(overrides)
+    return body
+
+
+def test_an_operator_submits_and_reads_its_job_without_paths(
+    client: tuple[Instance, TestClient, dict[str, dict[str, str]]],
+) -> None:
+    instance, http, headers = client
+    made = http.post("/jobs", json=_job(), headers=headers["operator"])
+    assert made.status_code == 201, made.text
+    job = made.json()["job"]
+    assert made.json()["state"] == "queued"
+    instance.worker(runner=fast_runner, worker_id="api-test").run_pending()
+    shown = http.get(f"/jobs/{job}", headers=headers["operator"])
+    assert shown.status_code == 200
+    data = shown.json()
+    assert data["state"] == "done" and data["verdict"] is None and data["findings"] == []
+    assert data["outputs"] and all(set(o) == {"name", "bytes", "sha256"} for o in data["outputs"])
+    assert str(instance.home) not in shown.text and "path" not in shown.text
+    assert [j["job"] for j in http.get("/jobs", headers=headers["operator"]).json()] == [job]
+    assert http.get(f"/jobs/{job}", headers=headers["regulator"]).status_code == 200
+    assert http.get(f"/jobs/{job}", headers=headers["custodian"]).status_code == 403
+
+
+def test_out_of_scope_jobs_are_refused_with_the_reason_and_recorded(
+    client: tuple[Instance, TestClient, dict[str, dict[str, str]]],
+) -> None:
+    instance, http, headers = client
+    wrong_scenario = http.post("/jobs", json=_job(scenario="金融风控"), headers=headers["operator"])
+    assert wrong_scenario.status_code == 409 and "金融风控" in wrong_scenario.json()["detail"]
+    unknown = http.post("/jobs", json=_job(datasets=["residents"]), headers=headers["operator"])
+    assert unknown.status_code == 409
+    later = http.post("/jobs", json=_job(kind="dp-query"), headers=headers["operator"])
+    assert later.status_code == 409 and "issue 8" in later.json()["detail"]
+    assert http.post("/jobs", json=_job(), headers=headers["agency"]).status_code == 403
+    assert http.post("/jobs", json=_job(code=""), headers=headers["operator"]).status_code == 422
+    assert len(instance.ledger.entries(action="scope.refused")) == 2
+
+
+def test_cancel_by_the_owner_or_the_agency_never_by_a_regulator(
+    client: tuple[Instance, TestClient, dict[str, dict[str, str]]],
+) -> None:
+    _, http, headers = client
+    first = http.post("/jobs", json=_job(), headers=headers["operator"]).json()["job"]
+    assert http.post(f"/jobs/{first}/cancel", headers=headers["regulator"]).status_code == 403
+    cancelled = http.post(f"/jobs/{first}/cancel", headers=headers["operator"])
+    assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
+    second = http.post("/jobs", json=_job(), headers=headers["operator"]).json()["job"]
+    assert http.post(f"/jobs/{second}/cancel", headers=headers["agency"]).json()["state"] == "cancelled"
+    assert http.get("/jobs/99999", headers=headers["operator"]).status_code == 404
