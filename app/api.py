@@ -17,7 +17,7 @@ import operators
 from app.instance import Instance
 from app.settings import Settings
 from ledger import api as ledger_api
-from operators import jobs_api
+from operators import jobs_api, release_api
 from registry import api as registry_api
 
 logger = logging.getLogger("keyong")
@@ -83,5 +83,6 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
     app.include_router(ledger_api.build_router(inst.ledger, require(operators.Role.REGULATOR)))
     app.include_router(registry_api.build_router(inst.registry, require))
     app.include_router(jobs_api.build_router(inst.jobs, require))
+    app.include_router(release_api.build_router(inst.releases, require))
     registry_api.install_error_handlers(app)
     return app

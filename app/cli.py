@@ -21,6 +21,7 @@ from app.job_cli import worker as worker_command
 from app.ledger_cli import ledger_cli
 from app.licence_cli import finding_cli, licence_cli, operator_cli
 from app.product_cli import objection_cli, product_cli, usage_cli
+from app.release_cli import release_cli
 
 cli = typer.Typer(
     name="keyong",
@@ -112,6 +113,23 @@ def demo(
             console.print(copies)
         if report.operator:
             console.print(f"Operator registered: [bold]{report.operator}[/]")
+        if report.licence:
+            scenarios = report.licence.get("scenarios")
+            console.print(
+                f"Licence {report.licence.get('id')} ({report.licence.get('state')}): "
+                f"{', '.join(report.licence.get('datasets') or [])} for {', '.join(scenarios or [])}"
+            )
+        if report.jobs:
+            jobs = Table(title="Jobs of the demo operator (run in the sandbox over the desensitized copies)")
+            for column in ("job", "kind", "datasets", "state", "verdict", "outputs / reason"):
+                jobs.add_column(column)
+            for job in report.jobs:
+                detail = ", ".join(job.get("outputs") or []) or str(job.get("reason") or "")
+                jobs.add_row(
+                    str(job["job"]), str(job["kind"]), ", ".join(job["datasets"]), str(job["state"]),
+                    str(job["verdict"]), detail,
+                )  # fmt: skip
+            console.print(jobs)
         state = "[green]verified[/]" if report.ledger.get("ok") else "[bold red]FAILED verification[/]"
         console.print(f"Ledger: {report.ledger.get('entries')} entries, {state}, head {report.ledger.get('head')}")
         console.print(f"Done in {report.seconds:.1f} s. Next: [bold]keyong serve[/] and open /docs.")
@@ -155,6 +173,7 @@ cli.add_typer(product_cli, name="product")
 cli.add_typer(objection_cli, name="objection")
 cli.add_typer(usage_cli, name="usage")
 cli.add_typer(job_cli, name="job")
+cli.add_typer(release_cli, name="release")
 cli.command("worker")(worker_command)
 
 

@@ -19,7 +19,8 @@ from sqlalchemy.engine import Engine
 import ledger
 import operators
 import registry.models
-import sandbox.models  # noqa: F401  (the jobs table shares the registry's metadata)
+import sandbox.models
+import sandbox.release_models  # noqa: F401  (so do the release tables)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 

@@ -5,7 +5,10 @@ would hold — residents, social insurance, market entities — one of them as a
 way many government systems still export, ingests them into the registry (catalog entry,
 profiled columns, encrypted vault copy, raw version), desensitizes each by the policy of its level
 (the copy a sandbox mounts, k-anonymity, the guard's fingerprints), registers the demo operator,
-and verifies the ledger. Later issues extend the flow: license, run jobs, guard, release.
+licenses it for two scenarios, submits jobs (an SQL aggregate, a Python analysis, an attempt to
+export records that the guard blocks, one out of scope that is refused), runs them in the sandbox,
+and verifies the ledger. Later issues extend the flow:
+dp jobs, release review, objections.
 """
 
 from __future__ import annotations
@@ -61,6 +64,8 @@ class DemoReport:
     tables: list[DemoTable] = field(default_factory=list)
     ingested: list[dict[str, object]] = field(default_factory=list)
     desensitized: list[dict[str, object]] = field(default_factory=list)
+    licence: dict[str, object] = field(default_factory=dict)
+    jobs: list[dict[str, object]] = field(default_factory=list)
     operator: str | None = None
     ledger: dict[str, object] = field(default_factory=dict)
     seconds: float = 0.0
@@ -84,6 +89,8 @@ class DemoReport:
             ],
             "ingested": self.ingested,
             "desensitized": self.desensitized,
+            "licence": self.licence,
+            "jobs": self.jobs,
             "operator": self.operator,
             "ledger": self.ledger,
             "seconds": round(self.seconds, 3),
@@ -124,6 +131,7 @@ def run_demo(settings: Settings, *, residents: int, seed: int, console: Console)
                 progress.advance(task)
             progress.update(task, description="synthetic tables written")
             _register(instance, report, progress)
+            _operate(instance, report, progress)
         verified = instance.ledger.verify()
         report.ledger = {"entries": verified.entries, "ok": verified.ok, "head": verified.head}
     finally:
@@ -185,3 +193,71 @@ def _desensitize(instance: Instance, report: DemoReport, progress: Progress, cus
             }
         )
         progress.advance(task)
+
+
+DEMO_SCENARIOS = ["人口结构分析", "社会保障分析"]
+DEMO_SQL = (
+    "SELECT 性别, 民族, count(*) AS 人数 FROM residents GROUP BY 性别, 民族 HAVING count(*) >= 10 ORDER BY 人数 DESC"
+)
+DEMO_PYTHON = """import pandas as pd
+df = pd.read_parquet("/data/social_insurance.parquet")
+table = df.groupby("参保状态").size().rename("人数").reset_index()
+table.to_csv("/out/enrolment_by_status.csv", index=False)
+print(table.to_string(index=False))
+"""
+
+#: An attempt to take records out: the guard recognises the rows and the pseudonyms and blocks it.
+DEMO_EXFILTRATION = """import pandas as pd
+pd.read_parquet("/data/residents.parquet").head(500).to_csv("/out/residents_sample.csv", index=False)
+"""
+
+
+def _operate(instance: Instance, report: DemoReport, progress: Progress) -> None:
+    """License the demo operator, submit its jobs (one out of scope), and run them in the sandbox."""
+    from datetime import date, timedelta
+
+    from operators.jobs import JobRefusedError
+    from sandbox import SandboxUnavailable
+
+    registry = instance.registry
+    operator = DEMO_PRINCIPALS[Role.OPERATOR]
+    agency = Actor(DEMO_PRINCIPALS[Role.AGENCY], Role.AGENCY.value)
+    task = progress.add_task("licensing and running jobs", total=3)
+    licence = registry.licences.grant(
+        operator,
+        datasets=["residents", "social_insurance"],
+        scenarios=DEMO_SCENARIOS,
+        valid_until=date.today() + timedelta(days=365),
+        publicity_days=0,
+        by=agency,
+        reason="demo: licence for population and social-security analysis",
+    )
+    report.licence = {"id": licence.id, "state": licence.state, "datasets": ["residents", "social_insurance"],
+                      "scenarios": DEMO_SCENARIOS}  # fmt: skip
+    progress.advance(task)
+    submitted = [
+        ("sql", ["residents"], DEMO_SQL, DEMO_SCENARIOS[0]),
+        ("python", ["social_insurance"], DEMO_PYTHON, DEMO_SCENARIOS[1]),
+        ("python", ["residents"], DEMO_EXFILTRATION, DEMO_SCENARIOS[0]),  # the export guard blocks it
+        ("sql", ["market_entities"], "SELECT count(*) FROM market_entities", DEMO_SCENARIOS[0]),  # not licensed
+    ]
+    ids: list[int] = []
+    for kind, datasets, code, scenario in submitted:
+        try:
+            ids.append(instance.jobs.submit(operator, datasets, kind, code, scenario))
+        except JobRefusedError as exc:
+            report.jobs.append({"job": exc.job, "kind": kind, "datasets": datasets, "state": "refused",
+                                "verdict": None, "reason": exc.reason})  # fmt: skip
+    progress.advance(task)
+    try:
+        instance.worker(worker_id="demo").run_pending()
+    except SandboxUnavailable as exc:
+        report.jobs.append({"job": None, "kind": None, "datasets": [], "state": "not run", "verdict": None,
+                            "reason": f"sandbox unavailable: {exc}"})  # fmt: skip
+    for job in ids:
+        view = instance.jobs.show(job)
+        report.jobs.append({"job": view.id, "kind": view.kind, "datasets": list(view.datasets), "state": view.state,
+                            "verdict": view.verdict, "reason": view.reason,
+                            "outputs": [o["name"] for o in view.outputs]})  # fmt: skip
+    report.jobs.sort(key=lambda j: (j["job"] is None, j["job"] or 0))
+    progress.advance(task)

@@ -29,6 +29,7 @@ from registry import Registry, RegistryConfig
 
 if TYPE_CHECKING:
     from operators.jobs import Jobs
+    from sandbox.release import Releases
     from sandbox.worker import Runner, Worker
 
 MARKER = "keyong.json"
@@ -109,6 +110,7 @@ class Instance:
     _ledger: Ledger | None = field(default=None, repr=False)
     _registry: Registry | None = field(default=None, repr=False)
     _jobs: Jobs | None = field(default=None, repr=False)
+    _releases: Releases | None = field(default=None, repr=False)
 
     @property
     def home(self) -> Path:
@@ -160,9 +162,31 @@ class Instance:
             self._jobs = Jobs(self.registry, queue, quotas)
         return self._jobs
 
+    @property
+    def releases(self) -> Releases:
+        """The release workflow; reviewers are the active agency principals of this instance."""
+        if self._releases is None:
+            from sandbox.release import Releases
+
+            identity = self.identity
+
+            def is_reviewer(name: str) -> bool:
+                return any(
+                    p["name"] == name and p["role"] == Role.AGENCY and p["active"] for p in identity.list_principals()
+                )
+
+            self._releases = Releases(
+                self.registry.recorder,
+                self.registry.config,
+                required_reviews=self.settings.release_reviewers,
+                is_reviewer=is_reviewer,
+            )
+        return self._releases
+
     def worker(self, *, runner: Runner | None = None, worker_id: str | None = None, **options: Any) -> Worker:
-        """A worker over this instance's queue; the sandboxed runner unless ``runner`` is given."""
-        from sandbox.worker import Worker
+        """A worker over this instance's queue; the sandboxed runner unless ``runner`` is given. Its export
+        guard probes the datasets' fingerprints and reports blocked exports to usage monitoring."""
+        from sandbox.worker import Worker, registry_hooks
 
         return Worker(
             self.jobs.queue,
@@ -170,7 +194,7 @@ class Instance:
             self.registry.licences.workdir,
             runner=runner,
             worker_id=worker_id,
-            **options,
+            **{**registry_hooks(self.registry), **options},
         )
 
     @classmethod

@@ -4,7 +4,6 @@ The local CLI is the host administrator's tool: it sees every product, objection
 ``objection file`` may name who objects (``--by NAME --role ROLE``) so the ledger records them.
 """
 
-import shutil
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,8 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app.cli_support import HomeOption, JsonOption, Output, open_instance, refusing
-from registry import Actor, ObjectionOutcome, RegistryError
-from registry.products import attribution_metadata, sidecar_path, stamp_artifact
+from registry import Actor, ObjectionOutcome
 
 product_cli = typer.Typer(help="Released data products (数据产品和服务).", no_args_is_help=True)
 objection_cli = typer.Typer(
@@ -82,39 +80,24 @@ def product_list(home: HomeOption = None, json_out: JsonOption = False) -> None:
 def product_fetch(
     name: Annotated[str, typer.Argument(help="Product name.")],
     to: Annotated[Path, typer.Option("--to", help="Directory to copy the artifacts into.")],
+    operator: Annotated[str, typer.Option("--operator", help="The operator receiving it (only its own products).")],
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Copy an available product's artifacts, each stamped with its attribution (双鸭山 第四十一条).
+    """Deliver an approved product to its operator, each artifact stamped with its attribution (第四十一条).
 
-    Refused while an objection against it is open (第四十条) or once it is withdrawn.
+    Only the owning operator receives it; refused while an objection suspends it (第四十条) or once it is
+    withdrawn. The delivery is ledgered.
     """
-    out = Output(json_out)
     with open_instance(home) as instance:
-        product = instance.registry.products.deliverable(name, viewer=Actor.host())
-        attribution = attribution_metadata(product)
-        to.mkdir(parents=True, exist_ok=True)
-        files: list[dict[str, Any]] = []
-        for artifact in product.artifacts:
-            source = Path(artifact["path"])
-            source = source if source.is_absolute() else instance.home / source
-            if not source.is_file():
-                raise RegistryError(f"artifact {artifact['name']!r} of product {name!r} is missing at {source}")
-            target = to / Path(artifact["name"]).name
-            shutil.copyfile(source, target)
-            stamp_artifact(target, attribution)
-            sidecar = sidecar_path(target)
-            files.append(
-                {"name": artifact["name"], "path": str(target), "sidecar": str(sidecar) if sidecar.exists() else None}
-            )
-    data = {"product": name, "files": files, "attribution": attribution}
+        data = instance.releases.fetch(name, to, by=Actor(operator, "operator"))
 
     def render(console: Console) -> None:
-        for item in files:
-            console.print(f"{item['path']}" + (f" (+ {item['sidecar']})" if item["sidecar"] else ""))
-        console.print(attribution.get("statement", ""))
+        for item in data["files"]:
+            console.print(item["path"])
+        console.print(data["attribution"].get("statement", ""))
 
-    out.result(data, render)
+    Output(json_out).result(data, render)
 
 
 # --- objections --------------------------------------------------------------------------------

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
         default=4, ge=1, description="Queued or running jobs an operator may have at once."
     )
     job_daily_limit: int = Field(default=200, ge=1, description="Jobs an operator may submit in any 24 hours.")
+    release_reviewers: int = Field(
+        default=2, ge=1, le=9, description="Independent agency reviewers who must vote on a release."
+    )
     job_cpu_seconds_daily: float = Field(
         default=3600.0, gt=0, description="CPU seconds an operator's jobs may use in any 24 hours."
     )

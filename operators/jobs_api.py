@@ -36,6 +36,7 @@ def remote_view(view: JobView) -> dict[str, Any]:
         name: {"version": granted.get("version")} if isinstance(granted, dict) else {}
         for name, granted in (data.get("datasets") or {}).items()
     }
+    data["log"] = view.log_excerpt  # the export guard's redacted, truncated excerpt: never the raw logs
     for internal in ("worker", "claimed_at", "heartbeat_at"):
         data.pop(internal, None)
     return data

@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from registry.models import Base, utcnow
@@ -73,6 +73,10 @@ class JobRow(Base):
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     resources: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
     outputs: Mapped[list[Any]] = mapped_column(default=list)
+    #: The export guard's findings (``sandbox.guard.Finding.as_json``); never the offending values.
+    findings: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'"))
+    #: stdout/stderr as the operator may read them: redacted and truncated by the guard.
+    log_excerpt: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -74,9 +74,11 @@ class JobView:
     outputs: list[dict[str, Any]]
     created_at: datetime
     cancel_requested: bool
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    log_excerpt: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        """The ``keyong job show`` document (DESIGN.md): findings stay empty until the export guard exists."""
+        """The ``keyong job show`` document (DESIGN.md); ``log`` is the guard's redacted excerpt."""
         stamp = {
             key: (value.isoformat() if value is not None else None)
             for key, value in (
@@ -91,7 +93,8 @@ class JobView:
             "job": self.id,
             "state": self.state,
             "verdict": self.verdict,
-            "findings": [],
+            "findings": [dict(f) for f in self.findings],
+            "log": self.log_excerpt,
             "outputs": [dict(o) for o in self.outputs],
             "reason": self.reason,
             "resources": self.resources,
@@ -136,6 +139,8 @@ def _view(row: JobRow) -> JobView:
         outputs=[dict(o) for o in (row.outputs or [])],
         created_at=row.created_at,
         cancel_requested=row.cancel_requested,
+        findings=[dict(f) for f in (row.findings or [])],
+        log_excerpt=row.log_excerpt,
     )
 
 
@@ -427,8 +432,13 @@ class JobQueue:
         reason: str | None = None,
         resources: Mapping[str, Any] | None = None,
         outputs: Sequence[Mapping[str, Any]] = (),
+        verdict: str | None = None,
+        findings: Sequence[Mapping[str, Any]] = (),
+        log_excerpt: str | None = None,
     ) -> JobView | None:
-        """Record the end of ``worker``'s attempt; ``None`` when the job is no longer its own (reaped)."""
+        """Record the end of ``worker``'s attempt; ``None`` when the job is no longer its own (reaped).
+
+        ``verdict`` and ``findings`` are the export guard's; they go to the ledger with the end."""
         final = JobState(state)
         if final not in (JobState.DONE, JobState.FAILED, JobState.CANCELLED):
             raise JobError(f"a run ends done, failed or cancelled, not {final}")
@@ -441,6 +451,9 @@ class JobQueue:
             row.reason = reason
             row.resources = dict(resources) if resources is not None else None
             row.outputs = [dict(o) for o in outputs]
+            row.verdict = verdict
+            row.findings = [dict(f) for f in findings]
+            row.log_excerpt = log_excerpt
             row.finished_at = self.clock()
             action = {JobState.DONE: "job.finished", JobState.FAILED: "job.failed"}.get(final, "job.cancelled")
             change.log(
@@ -454,6 +467,8 @@ class JobQueue:
                     "reason": reason,
                     "resources": row.resources,
                     "outputs": [{k: o[k] for k in ("name", "bytes", "sha256") if k in o} for o in outputs],
+                    "verdict": verdict,
+                    "findings": [dict(f) for f in findings],
                 },
             )
             change.session.flush()

@@ -14,8 +14,13 @@ Why it is built this way:
   (bubblewrap ``--die-with-parent``), and the reaper requeues or fails the job.
 * **Out of reach until judged.** Outputs and logs are kept under the licence's work directory
   (``registry.Licences.workdir``: ``HOME/work/<operator>/licence-<id>/jobs/<job>/<attempt>/``), which
-  no sandbox mounts and which is destroyed with the licence (双鸭山 第六十二条); the verdict stays
-  null until the export guard (issue 7) judges them, and nothing is downloadable before.
+  no sandbox mounts and which is destroyed with the licence (双鸭山 第六十二条).
+* **Judged before anything is shown.** After a run the export guard (``sandbox.guard``) judges
+  every output, stdout, stderr and file name against the granted datasets' fingerprints; the job
+  row gets the verdict, the findings and a redacted, truncated log excerpt (what an operator may
+  read). A ``block`` is reported to usage monitoring (repeated blocks are a security anomaly).
+  Without fingerprints (``fingerprints`` hook absent or failing) the guard still runs its
+  recognizer, manifest, record-shape and SDC rules.
 """
 
 from __future__ import annotations
@@ -63,6 +68,27 @@ class RunResultLike(Protocol):
 Runner = Callable[..., RunResultLike]
 #: ``workdir(operator, licence_id) -> Path``: where everything of one licence lies.
 Workdir = Callable[[str, int], Path]
+#: ``fingerprints(dataset, version) -> FingerprintSet``: the guard's prints of a granted copy.
+Fingerprints = Callable[[str, int | None], Any]
+#: ``blocked(job) -> None``: told when the guard blocked a job's outputs (usage monitoring).
+Blocked = Callable[[JobView], None]
+
+GUARD_ACTOR_NAME = "keyong:guard"
+
+
+def registry_hooks(registry: Any) -> dict[str, Any]:
+    """``fingerprints`` and ``blocked`` hooks over a ``registry.Registry`` (pass as Worker options)."""
+    from registry import Actor
+
+    def fingerprints(name: str, version: int | None) -> Any:
+        return registry.copies.fingerprints(name, version)
+
+    def blocked(job: JobView) -> None:
+        registry.monitoring.record_blocked_export(
+            job.operator, subject=f"job:{job.id}", licence_id=job.licence_id, by=Actor(GUARD_ACTOR_NAME, "agency")
+        )
+
+    return {"fingerprints": fingerprints, "blocked": blocked}
 
 
 def sandbox_unavailable_error() -> type[Exception] | None:
@@ -128,6 +154,9 @@ class Worker:
         limits: Any = None,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
         stale_after: timedelta = STALE_AFTER,
+        fingerprints: Fingerprints | None = None,
+        blocked: Blocked | None = None,
+        guard_config: Any = None,
     ) -> None:
         self.queue = queue
         self.home = home
@@ -137,6 +166,9 @@ class Worker:
         self.heartbeat_seconds = heartbeat_seconds
         self.stale_after = stale_after
         self._runner = runner
+        self.fingerprints = fingerprints
+        self.blocked = blocked
+        self.guard_config = guard_config
 
     @property
     def runner(self) -> Runner:
@@ -261,9 +293,79 @@ class Worker:
             state, reason = JobState.DONE, result.reason
         else:
             state, reason = JobState.FAILED, result.reason or f"run {result.status}"
-        return self._finish(
-            claimed, state, exit_code=result.exit_code, reason=reason, resources=resources, outputs=outputs
+        verdict, findings, excerpt = self._judge(job, out_dir, result)
+        view = self._finish(
+            claimed,
+            state,
+            exit_code=result.exit_code,
+            reason=reason,
+            resources=resources,
+            outputs=outputs,
+            verdict=verdict,
+            findings=findings,
+            log_excerpt=excerpt,
         )
+        if view is not None and verdict == "block" and self.blocked is not None:
+            try:
+                self.blocked(view)
+            except Exception:  # the verdict stands; monitoring failing must not lose it
+                log.exception("job %s: could not record the blocked export", job.id)
+        return view
+
+    def _judge(self, job: JobView, out_dir: Path, result: RunResultLike) -> tuple[str, list[dict[str, Any]], str]:
+        """The export guard over everything the run produced (outputs, stdout, stderr, file names)."""
+        from sandbox.guard import GuardConfig, judge, redacted_log
+
+        config = self.guard_config or GuardConfig()
+        prints: dict[str, Any] = {}
+        missing: list[str] = []
+        if self.fingerprints is not None:
+            for name, spec in job.datasets.items():
+                try:
+                    prints[name] = self.fingerprints(name, spec.get("version") if isinstance(spec, dict) else None)
+                except Exception as exc:
+                    log.warning("job %s: no fingerprints for %s: %s", job.id, name, exc)
+                    missing.append(name)
+        try:
+            judged = judge(
+                out_dir,
+                list(result.outputs),
+                stdout=result.stdout or "",
+                stderr=result.stderr or "",
+                removed=list(getattr(result, "removed", []) or []),
+                fingerprints=prints,
+                config=config,
+            )
+            findings = [f.as_json() for f in judged.findings]
+            verdict = judged.verdict
+            excerpt = redacted_log(
+                result.stdout or "", result.stderr or "", fingerprints=prints, limit=config.log_excerpt_bytes
+            )
+        except Exception as exc:  # a guard that cannot judge lets nothing out
+            log.exception("job %s: the export guard failed", job.id)
+            findings = [
+                {
+                    "rule": "guard.error",
+                    "severity": "hard",
+                    "file": "*",
+                    "location": "guard",
+                    "detail": f"the guard could not judge the outputs ({type(exc).__name__})",
+                }
+            ]
+            return "block", findings, ""
+        for name in missing:
+            findings.append(
+                {
+                    "rule": "guard.no_fingerprints",
+                    "severity": "soft",
+                    "file": "*",
+                    "location": name,
+                    "detail": "the dataset's fingerprints were not available: exact-value checks did not run",
+                }
+            )
+            if verdict == "pass":
+                verdict = "review"
+        return verdict, findings, excerpt
 
     def _finish(
         self,
@@ -274,6 +376,9 @@ class Worker:
         reason: str | None = None,
         resources: Mapping[str, Any] | None = None,
         outputs: list[dict[str, Any]] | None = None,
+        verdict: str | None = None,
+        findings: list[dict[str, Any]] | None = None,
+        log_excerpt: str | None = None,
     ) -> JobView | None:
         view = self.queue.finish(
             claimed.job.id,
@@ -284,6 +389,9 @@ class Worker:
             reason=reason,
             resources=resources,
             outputs=outputs or [],
+            verdict=verdict,
+            findings=findings or [],
+            log_excerpt=log_excerpt,
         )
         if view is None:
             log.warning("job %s was taken from %s before it could record the end", claimed.job.id, self.worker_id)
@@ -308,13 +416,17 @@ class Worker:
 
 
 __all__ = [
+    "GUARD_ACTOR_NAME",
     "HEARTBEAT_SECONDS",
     "STALE_AFTER",
+    "Blocked",
+    "Fingerprints",
     "RunResultLike",
     "Runner",
     "Workdir",
     "Worker",
     "default_worker_id",
+    "registry_hooks",
     "sandbox_unavailable_error",
     "sandboxed_runner",
 ]

@@ -653,9 +653,8 @@ def test_cli_product_fetch_copies_stamped_artifacts(instance: Instance, registry
     registry.products.register("traffic-heatmap", **registration(world, artifacts=artifacts))
     runner = CliRunner()
     target = instance.home.parent / "delivered"
-    fetched = runner.invoke(
-        cli, ["product", "fetch", "traffic-heatmap", "--to", str(target), "--home", str(instance.home), "--json"]
-    )
+    fetch = ["product", "fetch", "traffic-heatmap", "--to", str(target), "--operator", "demo-operator"]
+    fetched = runner.invoke(cli, [*fetch, "--home", str(instance.home), "--json"])
     assert fetched.exit_code == 0, fetched.output
     carried = read_attribution(target / "result.parquet")
     assert carried is not None and carried["acquisition_date"] == "2026-11-12"
@@ -663,7 +662,5 @@ def test_cli_product_fetch_copies_stamped_artifacts(instance: Instance, registry
     assert read_attribution(out_dir / "result.parquet") is None  # the job's own output is untouched
 
     registry.products.suspend("traffic-heatmap", reason="objection pending", by=AGENCY)
-    refused = runner.invoke(
-        cli, ["product", "fetch", "traffic-heatmap", "--to", str(target), "--home", str(instance.home)]
-    )
+    refused = runner.invoke(cli, [*fetch, "--home", str(instance.home)])
     assert refused.exit_code == 1 and "suspended" in refused.stderr

@@ -68,7 +68,10 @@ def test_a_worker_runs_a_job_and_keeps_its_outputs_under_the_licence_workdir(ins
     worker = instance.worker(runner=fast_runner, worker_id="w1")
     (view,) = worker.run_pending()
     assert view.id == job and view.state == "done" and view.exit_code == 0
-    assert view.verdict is None  # until the export guard (issue 7) judges it
+    # The export guard judged it: a free-text document always goes to review (sdc.free_text), and the test's
+    # hand-made copy has no fingerprints to probe (guard.no_fingerprints), which is never a pass.
+    assert view.verdict == "review"
+    assert {f["rule"] for f in view.findings} == {"sdc.free_text", "guard.no_fingerprints"}
     assert view.resources == {"wall": 0.01, "cpu": 1.5, "max_rss": 1024}
     (output,) = view.outputs
     assert output["name"] == "result.txt"

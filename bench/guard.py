@@ -1,0 +1,105 @@
+"""Export-guard speed: seconds to judge a 1M-row, 10-column output against a 1M-row source's fingerprints.
+
+Why: the guard runs on every job before anything leaves (issue 7); the target is <= 5 s on this
+2-core machine. The source is generated residents (``desensitize.synthetic``) with a cheap stand-in
+desensitized copy (pseudonymized IDs, names dropped) so the fingerprints have every kind; the
+output is an aggregate-shaped table of 1M rows (region, age band, sex, counts, means, rates and a
+free-text label column). ACRO's own checking time on the same tables is measured only when the
+``acro`` package is importable (it is not a Keyong dependency).
+
+Run: ``.venv/bin/python bench/guard.py [--rows 1000000]``; prints one JSON object per line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from benchinfo import emit, machine
+
+from desensitize import synthetic
+from desensitize.fingerprints import FingerprintSet
+from sandbox.guard import judge
+
+PEPPER = b"bench-guard-pepper-0123456789abcdef"
+TYPES = {"姓名": "person_name", "公民身份号码": "cn_resident_id", "手机号码": "cn_phone", "住址": "address"}
+
+
+def source(rows: int) -> FingerprintSet:
+    raw = synthetic.generate_all(rows, seed=3)["residents"]
+    des = raw.drop(columns=["姓名", "手机号码"]).copy()
+    des["公民身份号码"] = pd.util.hash_pandas_object(raw["公民身份号码"], index=False).map("{:016x}".format)
+    des["住址"] = "黑龙江省双鸭山市"
+    return FingerprintSet.build(
+        raw,
+        des,
+        TYPES,
+        pepper=PEPPER,
+        pseudonym_columns=["公民身份号码"],
+        quasi_identifier_columns=["性别", "民族", "出生日期", "户籍地"],
+    )
+
+
+def output(rows: int) -> pd.DataFrame:
+    rng = np.random.default_rng(5)
+    regions = np.array(["尖山区", "岭东区", "四方台区", "宝山区", "集贤县", "友谊县", "宝清县", "饶河县"])
+    bands = np.array([f"{d}-{d + 9}" for d in range(1930, 2020, 10)])
+    return pd.DataFrame(
+        {
+            "区县": regions[rng.integers(0, len(regions), rows)],
+            "age_band": bands[rng.integers(0, len(bands), rows)],
+            "性别": np.where(rng.random(rows) < 0.5, "男", "女"),
+            "n": rng.integers(10, 500, rows),
+            "households": rng.integers(10, 300, rows),
+            "visits": rng.integers(10, 90, rows),
+            "mean_income": rng.normal(4000, 900, rows).round(2),
+            "rate": rng.random(rows).round(4),
+            "share": rng.random(rows).round(4),
+            "label": np.array(["常住", "流动", "户籍"])[rng.integers(0, 3, rows)],
+        }
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    prints = source(args.rows)
+    built = time.perf_counter() - started
+    frame = output(args.rows)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        frame.to_parquet(out / "result.parquet", index=False)
+        data = (out / "result.parquet").read_bytes()
+        outputs = [{"name": "result.parquet", "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}]
+        started = time.perf_counter()
+        judged = judge(out, outputs, fingerprints={"residents": prints})
+        seconds = time.perf_counter() - started
+    emit(
+        {
+            "bench": "guard",
+            "rows": args.rows,
+            "columns": frame.shape[1],
+            "source_rows": args.rows,
+            "fingerprint_build_seconds": round(built, 2),
+            "guard_seconds": round(seconds, 2),
+            "verdict": judged.verdict,
+            "rules": sorted({f.rule for f in judged.findings}),
+            "target_seconds": 5.0,
+            **machine(),
+        }
+    )
+    try:
+        import acro  # noqa: F401  (optional; not a Keyong dependency)
+    except ImportError:
+        emit({"bench": "acro", "skipped": "the acro package is not installed"})
+
+
+if __name__ == "__main__":
+    main()

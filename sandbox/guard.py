@@ -1,0 +1,555 @@
+"""The export guard: every file, stdout, stderr and file name of a job -> pass | review | block.
+
+Why these rules (issue 7, DESIGN.md "Export guard"): raw data never leaves the domain and may not
+be restored "through reversible models or algorithms" (双鸭山 public-data rules, 原始数据不出域);
+个人信息保护法 第七十三条 counts a value as de-identified only when it cannot identify a person without
+extra information, so a raw identifier (GB 11643-1999 公民身份号码, GB 32100-2015 统一社会信用代码,
+mobiles, names ...) or a pseudonym (GB/T 37964-2019 假名化) in an output is a hard finding, also
+after normalisation and inside reversible encodings (``sandbox.encodings``). Record-level outputs are
+hard findings (rows matching source rows, key-like columns, microdata shape); models leave only with
+a platform DP certificate (issue 8), so for now every model file is blocked. Statistical disclosure
+control is soft (``sandbox.sdc``): the agency reviews.
+
+A finding's ``detail`` never echoes the offending value: the operator reads findings.
+Work is vectorized per column over distinct values (pyarrow / pandas), never per cell.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from desensitize.fingerprints import FingerprintError, FingerprintSet, normalise_for_fingerprint
+from desensitize.textscan import find_entities, redact
+from sandbox.encodings import decoded_readings
+from sandbox.sdc import SdcConfig, check_table, check_text
+
+HARD, SOFT = "hard", "soft"
+TABULAR = {".csv", ".parquet", ".json"}
+TEXT = {".txt", ".md"}
+IMAGES = {".png", ".svg"}
+ALLOWED = TABULAR | TEXT | IMAGES
+MODELS = {".pt", ".pth", ".pkl", ".pickle", ".joblib", ".onnx", ".safetensors", ".h5", ".ckpt"}
+ARCHIVES = {".zip", ".gz", ".tgz", ".tar", ".bz2", ".xz", ".7z", ".rar", ".zst"}
+STREAMS = ("<stdout>", "<stderr>", "<file names>")
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    rule: str
+    severity: str
+    file: str
+    location: str
+    detail: str
+
+    def as_json(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class GuardConfig:
+    """Per-instance limits; defaults chosen for aggregate outputs."""
+
+    max_files: int = 20
+    max_file_bytes: int = 200 * 1024 * 1024
+    max_total_bytes: int = 500 * 1024 * 1024
+    #: Output rows matching source rows (or QI tuples) tolerated before blocking (coincidences in tiny tables).
+    max_matching_rows: int = 2
+    #: A column is key-like when it has at least this many rows and this share of distinct values.
+    keylike_min_rows: int = 100
+    keylike_distinct_share: float = 0.9
+    #: Microdata shape: this many rows and at least this many columns named as a source's columns.
+    microdata_min_rows: int = 500
+    microdata_min_source_columns: int = 3
+    log_excerpt_bytes: int = 4096
+    sdc: SdcConfig = field(default_factory=SdcConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    verdict: str
+    findings: list[Finding]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "findings": [f.as_json() for f in self.findings]}
+
+
+def verdict_of(findings: Iterable[Finding]) -> str:
+    """block if any hard finding, review if only soft ones, pass if none."""
+    severities = {f.severity for f in findings}
+    return "block" if HARD in severities else "review" if SOFT in severities else "pass"
+
+
+# --- reading outputs ------------------------------------------------------------------------------
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A tabular output as strings-or-numbers; JSON is flattened to rows of scalars."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return pq.read_table(path).to_pandas()
+    if suffix == ".csv":
+        return pd.read_csv(path, dtype=str, keep_default_na=False, on_bad_lines="skip", engine="python")
+    data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+    if isinstance(data, dict) and all(isinstance(v, list) for v in data.values()):
+        try:
+            return pd.DataFrame(data)
+        except ValueError:
+            pass
+    if isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
+        return pd.json_normalize(data)
+    return pd.DataFrame({"value": _json_scalars(data)})
+
+
+def _json_scalars(data: Any) -> list[str]:
+    out: list[str] = []
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            out.extend(str(k) for k in item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif item is not None:
+            out.append(str(item))
+    return out
+
+
+def _numeric_like(frame: pd.DataFrame) -> pd.DataFrame:
+    """CSV cells read as strings: columns that are wholly numeric become numbers (for SDC and shape)."""
+    out = frame.copy()
+    for column in out.columns:
+        series = out[column]
+        if pd.api.types.is_string_dtype(series.dtype) or series.dtype == object:
+            sample = series.dropna().head(200).astype(str)
+            if sample.empty or not sample.str.fullmatch(r"\s*-?[0-9.eE+-]*\s*").all():
+                continue  # text columns: a cheap sample test before converting a million cells
+            numbers = pd.to_numeric(series.replace("", np.nan), errors="coerce")
+            if numbers.notna().sum() == series.replace("", np.nan).notna().sum() and numbers.notna().any():
+                out[column] = numbers
+    return out
+
+
+# --- value checks ---------------------------------------------------------------------------------
+
+
+def _as_strings(series: pd.Series) -> pd.Series:
+    """Distinct non-empty string forms of a column (integers without '.0')."""
+    if pd.api.types.is_float_dtype(series.dtype):
+        values = series.dropna()
+        whole = values[np.isfinite(values) & (values == np.floor(values)) & (values.abs() < 2**53)]
+        return pd.Series(whole.astype("int64").astype(str).unique(), dtype=object)
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return pd.Series([], dtype=object)
+    return pd.Series(series.dropna().astype(str).unique(), dtype=object)
+
+
+def _runs(values: pd.Series) -> pd.Series:
+    """Tokens inside strings: separator-split pieces and ASCII alnum runs of the normalised text."""
+    if values.empty:
+        return pd.Series([], dtype=object)
+    array = pa.array(values.tolist(), type=pa.large_string())
+    spaced = pc.list_flatten(pc.split_pattern_regex(array, r"[\s,;|:=/\\，、；：。<>\"'()\[\]{}]+"))
+    pieces = pc.list_flatten(pc.split_pattern_regex(array, r"[^\p{L}\p{N}]+"))
+    runs = pc.list_flatten(pc.split_pattern_regex(normalise_for_fingerprint(array), r"[^0-9a-z]+"))
+    both = pa.concat_arrays([a.cast(pa.large_string()) for a in (spaced, pieces, runs)])
+    both = pc.unique(pc.filter(both, pc.greater_equal(pc.utf8_length(both), 2)))
+    return pd.Series(both.to_pylist(), dtype=object)
+
+
+def _fingerprint_hits(values: pd.Series, prints: Mapping[str, FingerprintSet]) -> list[str]:
+    """Names of the datasets whose raw or pseudonymized values occur among ``values``."""
+    if values.empty:
+        return []
+    return [name for name, fp in prints.items() if bool(fp.contains_values(values).any())]
+
+
+def _scan_texts(
+    values: pd.Series,
+    prints: Mapping[str, FingerprintSet],
+    *,
+    file: str,
+    location: str,
+    names: Sequence[str],
+    recognize: bool = True,
+) -> list[Finding]:
+    """Recognizers and fingerprints over distinct strings, their tokens and their decoded readings.
+
+    ``recognize=False`` (measurements with decimals) keeps the exact-value checks only: digits of a
+    mean pass a Luhn check by chance, a dataset's own values do not."""
+    findings: list[Finding] = []
+    if values.empty:
+        return findings
+    decoded = decoded_readings(values)
+    direct = pd.concat([values, decoded], ignore_index=True)
+    spans = (
+        find_entities(pd.concat([values, decoded_readings(values, reversals=False)], ignore_index=True), names=names)
+        if recognize
+        else []
+    )
+    if spans:
+        kinds = sorted({s.entity_type for s in spans})
+        encoded = any(s.row >= len(values) for s in spans)
+        findings.append(
+            Finding(
+                "identifier.recognized",
+                HARD,
+                file,
+                location,
+                f"{len(spans)} direct identifier(s) of type {', '.join(kinds)}"
+                + (" (some encoded)" if encoded else ""),
+            )
+        )
+    tokens = _runs(direct)
+    candidates = pd.concat([direct, tokens], ignore_index=True)
+    for name in _fingerprint_hits(candidates, prints):
+        findings.append(
+            Finding(
+                "identifier.fingerprint",
+                HARD,
+                file,
+                location,
+                f"raw or pseudonymized identifier value(s) of dataset {name} (after normalisation or decoding)",
+            )
+        )
+    return findings
+
+
+def _split_cells(
+    frame: pd.DataFrame, typed: pd.DataFrame, prints: Mapping[str, FingerprintSet], file: str
+) -> list[Finding]:
+    """Values split across adjacent cells of a row: neighbours concatenated (pairs, triples, whole row).
+
+    Measurements with decimals are left out (their digits glued together hit an 11-digit mobile
+    by chance on large tables); each combination is deduplicated before it is hashed.
+    """
+    if frame.shape[1] < 2 or not prints or frame.empty:
+        return []
+    eligible = [
+        c
+        for c in frame.columns
+        if not (pd.api.types.is_float_dtype(typed[c].dtype) and not bool((typed[c].dropna() % 1 == 0).all()))
+    ]
+    if len(eligible) < 2:
+        return []
+    text = pd.DataFrame({str(i): _cell_text(frame[c]) for i, c in enumerate(eligible)})
+    keys = list(text.columns)
+    combos = [keys[i : i + w] for w in (2, 3) for i in range(len(keys) - w + 1)]
+    if len(keys) > 3:
+        combos.append(keys)
+    joined: list[pd.Series] = []
+    for combo in combos:
+        distinct = text[combo].drop_duplicates()
+        glued = distinct[combo[0]]
+        for key in combo[1:]:
+            glued = glued + distinct[key]
+        joined.append(glued)
+    values = pd.concat(joined, ignore_index=True)
+    return [
+        Finding(
+            "identifier.split_cells",
+            HARD,
+            file,
+            "adjacent cells",
+            f"identifier value(s) of dataset {name} split across adjacent cells of a row",
+        )
+        for name in _fingerprint_hits(values, prints)
+    ]
+
+
+def _cell_text(series: pd.Series) -> pd.Series:
+    """Cells as strings for gluing: integers without '.0', nulls as ''."""
+    if pd.api.types.is_float_dtype(series.dtype) and bool((series.dropna().abs() < 2**53).all()):
+        return series.astype("Int64").astype(str).fillna("").replace("<NA>", "")
+    return series.astype(str).where(series.notna(), "")
+
+
+def _record_level(
+    frame: pd.DataFrame, prints: Mapping[str, FingerprintSet], file: str, config: GuardConfig
+) -> list[Finding]:
+    findings: list[Finding] = []
+    n = len(frame)
+    for name, fp in prints.items():
+        for kind in ("rows_raw", "rows_desensitized", "qi_rows_raw", "qi_rows_desensitized"):
+            try:
+                wanted = fp.row_columns(kind)
+                if not wanted:
+                    continue
+                if not all(c in frame.columns for c in wanted) and len(frame.columns) != len(wanted):
+                    continue
+                hits = int(fp.contains_rows(frame.astype(object).where(frame.notna(), None), kind).sum())
+            except (FingerprintError, KeyError, ValueError, TypeError):
+                continue
+            if hits > config.max_matching_rows:
+                findings.append(
+                    Finding(
+                        "record.matching_rows",
+                        HARD,
+                        file,
+                        "rows",
+                        f"{hits} row(s) match {kind.replace('_', ' ')} of dataset {name}",
+                    )
+                )
+        source_columns = set(fp.row_columns("rows_desensitized")) | set(fp.row_columns("rows_raw"))
+        shared = [c for c in frame.columns if str(c) in source_columns]
+        if n >= config.microdata_min_rows and len(shared) >= config.microdata_min_source_columns:
+            findings.append(
+                Finding(
+                    "record.microdata_shape",
+                    HARD,
+                    file,
+                    "table",
+                    f"{n} rows carrying {len(shared)} columns of dataset {name}: record-level data",
+                )
+            )
+    if n >= config.keylike_min_rows:
+        for column in frame.columns:
+            series = frame[column]
+            if pd.api.types.is_float_dtype(series.dtype) and not (series.dropna() % 1 == 0).all():
+                continue  # continuous measures are naturally distinct
+            if series.nunique(dropna=True) >= config.keylike_distinct_share * n:
+                findings.append(
+                    Finding(
+                        "record.key_like_column",
+                        HARD,
+                        file,
+                        f"column {column}",
+                        f"mostly distinct values over {n} rows: a record key",
+                    )
+                )
+    return findings
+
+
+def _check_frame(
+    frame: pd.DataFrame, prints: Mapping[str, FingerprintSet], file: str, names: Sequence[str], config: GuardConfig
+) -> list[Finding]:
+    findings: list[Finding] = []
+    header = pd.Series([str(c) for c in frame.columns], dtype=object)
+    findings += _scan_texts(header, prints, file=file, location="header", names=names)
+    typed = _numeric_like(frame)
+    for column in frame.columns:
+        series = typed[column]
+        measured = pd.api.types.is_float_dtype(series.dtype) and not bool((series.dropna() % 1 == 0).all())
+        findings += _scan_texts(
+            _as_strings(frame[column]),
+            prints,
+            file=file,
+            location=f"column {column}",
+            names=names,
+            recognize=not measured,
+        )
+    findings += _split_cells(frame, typed, prints, file)
+    findings += _record_level(typed, prints, file, config)
+    findings += [Finding(i.rule, SOFT, file, i.location, i.detail) for i in check_table(typed, config.sdc)]
+    return findings
+
+
+def _text_lines(text: str) -> pd.Series:
+    return pd.Series([line for line in text.splitlines() if line.strip()], dtype=object).drop_duplicates()
+
+
+# --- the guard ------------------------------------------------------------------------------------
+
+
+def judge(
+    out_dir: Path,
+    outputs: Sequence[Mapping[str, Any]],
+    *,
+    stdout: str = "",
+    stderr: str = "",
+    removed: Sequence[Mapping[str, Any]] = (),
+    fingerprints: Mapping[str, FingerprintSet] | None = None,
+    names: Iterable[str] = (),
+    config: GuardConfig | None = None,
+) -> Judgement:
+    """The verdict on one run: ``outputs`` as the runner listed them (files under ``out_dir``).
+
+    ``removed``: what the runner's sweep took out of the output (links, special or hidden files);
+    an attempt is itself a hard finding. ``names``: known person names for the PERSON recognizer.
+    """
+    config = config or GuardConfig()
+    prints = dict(fingerprints or {})
+    names = tuple(names)
+    findings: list[Finding] = []
+    for item in removed:
+        findings.append(
+            Finding(
+                "manifest.removed",
+                HARD,
+                str(item.get("name", "?")),
+                "file",
+                f"removed by the sandbox: {item.get('why')}",
+            )
+        )
+    if len(outputs) > config.max_files:
+        findings.append(
+            Finding("manifest.file_count", HARD, "*", "manifest", f"{len(outputs)} files > {config.max_files}")
+        )
+    total = sum(int(o.get("bytes", 0)) for o in outputs)
+    if total > config.max_total_bytes:
+        findings.append(Finding("manifest.total_size", HARD, "*", "manifest", f"{total} bytes in all exceed the cap"))
+    file_names = pd.Series([str(o["name"]) for o in outputs], dtype=object)
+    stems = pd.Series([Path(n).stem for n in file_names], dtype=object)
+    findings += _scan_texts(
+        pd.concat([file_names, stems], ignore_index=True).drop_duplicates(),
+        prints,
+        file="<file names>",
+        location="name",
+        names=names,
+    )
+    for stream, text in (("<stdout>", stdout), ("<stderr>", stderr)):
+        if text:
+            findings += _scan_texts(_text_lines(text), prints, file=stream, location="text", names=names)
+            findings += [Finding(i.rule, SOFT, stream, i.location, i.detail) for i in check_text(text, config.sdc)]
+    for output in outputs:
+        name = str(output["name"])
+        path = out_dir / name
+        suffix = Path(name).suffix.lower()
+        parts = Path(name).parts
+        if any(p.startswith(".") for p in parts):
+            findings.append(Finding("manifest.hidden", HARD, name, "file", "hidden file"))
+            continue
+        if path.is_symlink() or not path.is_file():
+            findings.append(Finding("manifest.special", HARD, name, "file", "not a regular file"))
+            continue
+        if suffix in MODELS:
+            findings.append(
+                Finding(
+                    "model.uncertified",
+                    HARD,
+                    name,
+                    "file",
+                    "model file without a platform DP certificate (dp-train certificates arrive with issue 8)",
+                )
+            )
+            continue
+        if suffix in ARCHIVES or ".tar." in name.lower():
+            findings.append(Finding("manifest.archive", HARD, name, "file", "archives cannot be checked"))
+            continue
+        if suffix not in ALLOWED:
+            findings.append(Finding("manifest.type", HARD, name, "file", f"file type {suffix or '(none)'} not allowed"))
+            continue
+        size = path.stat().st_size
+        if size > config.max_file_bytes:
+            findings.append(Finding("manifest.size", HARD, name, "file", f"{size} bytes exceed the per-file cap"))
+            continue
+        try:
+            if suffix in TABULAR:
+                findings += _check_frame(read_table(path), prints, name, names, config)
+            elif suffix in TEXT:
+                text = path.read_text(encoding="utf-8", errors="replace")
+                findings += _scan_texts(_text_lines(text), prints, file=name, location="text", names=names)
+                findings += [Finding(i.rule, SOFT, name, i.location, i.detail) for i in check_text(text, config.sdc)]
+                findings.append(Finding("sdc.free_text", SOFT, name, "file", "free-text documents are always reviewed"))
+            else:
+                findings += _check_image(path, prints, name, names)
+        except (ValueError, OSError, pa.ArrowException, UnicodeError, json.JSONDecodeError) as exc:
+            findings.append(
+                Finding("manifest.unreadable", HARD, name, "file", f"cannot be read as {suffix}: {type(exc).__name__}")
+            )
+    return Judgement(verdict_of(findings), findings)
+
+
+def _check_image(path: Path, prints: Mapping[str, FingerprintSet], name: str, names: Sequence[str]) -> list[Finding]:
+    """Images always go to review; their embedded text (SVG text, PNG text chunks) is scanned too."""
+    findings = [Finding("sdc.image", SOFT, name, "file", "images are always reviewed")]
+    raw = path.read_bytes()
+    if path.suffix.lower() == ".png" and not raw.startswith(b"\x89PNG\r\n\x1a\n"):
+        return [Finding("manifest.type", HARD, name, "file", "not a PNG image")]
+    text = raw.decode("utf-8", errors="ignore")
+    if path.suffix.lower() == ".png":
+        text = "\n".join(_png_texts(raw))
+    findings += _scan_texts(_text_lines(text), prints, file=name, location="embedded text", names=names)
+    return findings
+
+
+def _png_texts(raw: bytes) -> list[str]:
+    """The payloads of every non-image chunk of a PNG (text chunks, unknown chunks): where text hides."""
+    texts: list[str] = []
+    at = 8
+    while at + 8 <= len(raw):
+        length = int.from_bytes(raw[at : at + 4], "big")
+        kind = raw[at + 4 : at + 8]
+        body = raw[at + 8 : at + 8 + length]
+        if kind not in (b"IHDR", b"IDAT", b"IEND", b"PLTE"):
+            if kind == b"zTXt" and b"\x00" in body:
+                with contextlib.suppress(zlib.error):
+                    body = body.split(b"\x00", 1)[0] + b"\n" + zlib.decompress(body.split(b"\x00", 1)[1][1:])
+            texts.extend(body.decode("utf-8", errors="ignore").replace("\x00", "\n").splitlines())
+        at += 12 + length
+    if at < len(raw):  # bytes after the last chunk
+        texts.extend(raw[at:].decode("utf-8", errors="ignore").splitlines())
+    return texts
+
+
+def differencing_findings(
+    frame: pd.DataFrame, dataset: str, earlier_products: Sequence[Mapping[str, Any]]
+) -> list[Finding]:
+    """Hook for differencing across releases (issue 7): needs the product history, which the release
+    workflow owns. Returns nothing until it is wired; the release side calls it with earlier products."""
+    return []
+
+
+def redacted_log(
+    stdout: str,
+    stderr: str,
+    *,
+    fingerprints: Mapping[str, FingerprintSet] | None = None,
+    names: Iterable[str] = (),
+    limit: int = 4096,
+) -> str:
+    """What the operator may read of its logs: recognized entities redacted, lines with fingerprint
+    hits withheld, truncated to ``limit`` bytes (a traceback is an output too)."""
+    lines = (stdout.splitlines()[-200:] if stdout else []) + (
+        ["--- stderr ---", *stderr.splitlines()[-200:]] if stderr else []
+    )
+    if not lines:
+        return ""
+    series = pd.Series(lines, dtype=object)
+    cleaned = redact(series, names=names, workers=1)
+    prints = dict(fingerprints or {})
+    if prints:
+        bad = np.zeros(len(series), dtype=bool)
+        for i, line in enumerate(lines):  # bounded: at most 401 lines
+            pieces = pd.concat([pd.Series([line], dtype=object), _runs(pd.Series([line], dtype=object))])
+            pieces = pd.concat([pieces, decoded_readings(pieces)], ignore_index=True)
+            bad[i] = bool(_fingerprint_hits(pieces, prints))
+        cleaned = cleaned.where(~bad, "<line withheld: dataset value>")
+    text = "\n".join(cleaned.astype(str).tolist())
+    data = text.encode("utf-8")
+    if len(data) > limit:
+        text = data[-limit:].decode("utf-8", errors="ignore")
+        text = "[…truncated]\n" + text
+    return text
+
+
+def frame_bytes(frame: pd.DataFrame) -> bytes:
+    """CSV bytes of a frame (tests and the bench write outputs with it)."""
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False)
+    return buffer.getvalue().encode("utf-8")
+
+
+__all__ = [
+    "Finding",
+    "GuardConfig",
+    "Judgement",
+    "differencing_findings",
+    "judge",
+    "read_table",
+    "redacted_log",
+    "verdict_of",
+]

@@ -1,0 +1,55 @@
+"""Adversarial export-guard fixtures: a small generated residents table, desensitized at L4, and its
+fingerprints; jobs run for real in the sandbox (sandbox.kinds.run_job) and are judged by the guard."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import pandas as pd
+
+from desensitize import synthetic
+from desensitize.fingerprints import FingerprintSet
+from desensitize.pipeline import desensitize_table
+from desensitize.policy import load_policy
+from sandbox.guard import Judgement, judge
+
+PEPPER = b"adversarial-pepper-0123456789abcdef"
+RESIDENT_TYPES = {
+    "姓名": "person_name",
+    "公民身份号码": "cn_resident_id",
+    "性别": "gender",
+    "民族": "ethnicity",
+    "出生日期": "birth_date",
+    "手机号码": "cn_phone",
+    "住址": "address",
+    "户籍地": "household_region",
+    "备注": "free_text",
+}
+
+
+@functools.cache
+def residents() -> tuple[pd.DataFrame, pd.DataFrame, FingerprintSet]:
+    """(raw, desensitized, fingerprints) of 600 generated residents."""
+    raw = synthetic.generate_all(600, seed=7)["residents"]
+    result = desensitize_table(raw, RESIDENT_TYPES, load_policy("L4"), pepper=PEPPER)
+    return raw, result.frame, result.fingerprints
+
+
+def run_and_judge(kind: str, code: str, tmp: Path, *, data: pd.DataFrame | None = None) -> Judgement:
+    """Run ``code`` in the sandbox over the desensitized copy (as ``residents``) and judge the result."""
+    from sandbox.kinds import run_job
+
+    _, desensitized, prints = residents()
+    copy = tmp / "residents.parquet"
+    (desensitized if data is None else data).to_parquet(copy, index=False)
+    out = tmp / "out"
+    result = run_job(kind, code, datasets={"residents": copy}, out_dir=out)
+    return judge(
+        out,
+        result.outputs,
+        stdout=result.stdout,
+        stderr=result.stderr,
+        removed=result.removed,
+        fingerprints={"residents": prints},
+    )

@@ -1,0 +1,188 @@
+"""Export guard rules one by one (issue 7), the redacted log, and the worker storing the verdict.
+
+Each normalisation of the fingerprint match (fp-norm-1: spaces, punctuation, full-width, case) and
+each reversible wrapping (base64, hex, URL, reversal, split cells) is defeated in its own test:
+个人信息保护法 第七十三条 — a value that can be restored is not de-identified.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from app import Instance
+from registry import Actor
+from sandbox.guard import Finding, GuardConfig, judge, redacted_log, verdict_of
+from sandbox.worker import registry_hooks
+from tests.adversarial import residents
+from tests.job_worker_proc import OPERATOR, SCENARIO, FakeResult, licensed
+
+
+def _write(tmp: Path, files: dict[str, str | bytes]) -> list[dict[str, Any]]:
+    tmp.mkdir(parents=True, exist_ok=True)
+    outputs = []
+    for name, body in files.items():
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        (tmp / name).write_bytes(data)
+        outputs.append({"name": name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+    return outputs
+
+
+def _judge(tmp: Path, files: dict[str, str | bytes], **kw: Any) -> tuple[str, set[str], list[Finding]]:
+    prints = {"residents": residents()[2]}
+    judged = judge(tmp, _write(tmp, files), fingerprints=prints, **kw)
+    return judged.verdict, {f.rule for f in judged.findings}, judged.findings
+
+
+def _raw_id() -> str:
+    return str(residents()[0]["公民身份号码"].iloc[5])
+
+
+def _pseudonym() -> str:
+    return str(residents()[1]["公民身份号码"].iloc[5])
+
+
+def test_verdict_of() -> None:
+    soft = Finding("sdc.x", "soft", "f", "l", "d")
+    hard = Finding("identifier.x", "hard", "f", "l", "d")
+    assert verdict_of([]) == "pass" and verdict_of([soft]) == "review" and verdict_of([soft, hard]) == "block"
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        pytest.param(lambda v: v, id="plain"),
+        pytest.param(lambda v: " ".join(v[i : i + 3] for i in range(0, len(v), 3)), id="spaces"),
+        pytest.param(lambda v: "-".join(v[i : i + 4] for i in range(0, len(v), 4)), id="punctuation"),
+        pytest.param(lambda v: v.translate(str.maketrans("0123456789Xx", "０１２３４５６７８９Ｘｘ")), id="fullwidth"),
+        pytest.param(lambda v: v.lower() if v[-1] == "X" else v.upper(), id="case"),
+        pytest.param(lambda v: base64.b64encode(v.encode()).decode(), id="base64"),
+        pytest.param(lambda v: base64.urlsafe_b64encode(v.encode()).decode().rstrip("="), id="base64url"),
+        pytest.param(lambda v: v.encode().hex(), id="hex"),
+        pytest.param(lambda v: urllib.parse.quote(v, safe=""), id="url"),
+        pytest.param(lambda v: "".join(f"%{b:02X}" for b in v.encode()), id="url-all"),
+        pytest.param(lambda v: v[::-1], id="reversed"),
+        pytest.param(lambda v: base64.b64encode(v[::-1].encode()).decode(), id="reversed-base64"),
+        pytest.param(lambda v: "编号：" + v + "。", id="inside-text"),
+    ],
+)
+@pytest.mark.parametrize("source", ["raw", "pseudonym"])
+def test_fingerprinted_values_are_found_however_wrapped(wrap: Any, source: str, tmp_path: Path) -> None:
+    value = _raw_id() if source == "raw" else _pseudonym()
+    verdict, rules, findings = _judge(tmp_path, {"t.csv": f"k,n\n{wrap(value)},40\n"})
+    assert verdict == "block"
+    assert "identifier.fingerprint" in rules or "identifier.recognized" in rules
+    assert all(value not in f.detail and wrap(value) not in f.detail for f in findings)
+
+
+def test_value_split_across_adjacent_cells(tmp_path: Path) -> None:
+    value = _pseudonym()
+    verdict, rules, _ = _judge(tmp_path, {"t.csv": f"a,b,c\n{value[:10]},{value[10:20]},{value[20:]}\n"})
+    assert verdict == "block" and "identifier.split_cells" in rules
+
+
+def test_recognized_identifier_not_in_the_dataset(tmp_path: Path) -> None:
+    # a valid GB 11643-1999 number that is not a resident of the fixture
+    verdict, rules, findings = _judge(tmp_path, {"t.txt": "号码 11010519491231002X"})
+    assert verdict == "block" and "identifier.recognized" in rules
+    assert any("CN_RESIDENT_ID" in f.detail for f in findings)
+
+
+def test_stdout_stderr_and_file_names_are_judged(tmp_path: Path) -> None:
+    prints = {"residents": residents()[2]}
+    value = _pseudonym()
+    assert judge(tmp_path, [], stdout=f"x {value}\n", fingerprints=prints).verdict == "block"
+    assert judge(tmp_path, [], stderr=f"ValueError: {value[::-1]}", fingerprints=prints).verdict == "block"
+    outputs = _write(tmp_path / "n", {f"{value}.csv": "a\n1\n"})
+    assert judge(tmp_path / "n", outputs, fingerprints=prints).verdict == "block"
+    assert judge(tmp_path, [], stdout="rows 600\n", fingerprints=prints).verdict == "pass"
+
+
+def test_manifest_rules(tmp_path: Path) -> None:
+    assert _judge(tmp_path / "a", {"m.pkl": b"x"})[1] == {"model.uncertified"}
+    assert _judge(tmp_path / "b", {"a.zip": b"PK"})[1] == {"manifest.archive"}
+    assert _judge(tmp_path / "c", {"a.exe": b"MZ"})[1] == {"manifest.type"}
+    assert "manifest.hidden" in _judge(tmp_path / "d", {".h.csv": "a\n1\n"})[1]
+    many = {f"f{i}.csv": "a\n10\n" for i in range(5)}
+    assert "manifest.file_count" in _judge(tmp_path / "e", many, config=GuardConfig(max_files=3))[1]
+    assert "manifest.size" in _judge(tmp_path / "f", {"a.csv": "a\n10\n"}, config=GuardConfig(max_file_bytes=2))[1]
+    removed = [{"name": "l.parquet", "why": "symbolic link"}]
+    assert judge(tmp_path, [], removed=removed).verdict == "block"
+    assert _judge(tmp_path / "g", {"c.png": b"not a png"})[0] == "block"
+
+
+def test_record_level_rules(tmp_path: Path) -> None:
+    _, desensitized, _ = residents()
+    rows = desensitized.drop(columns=["公民身份号码"]).head(50)
+    _, rules, _ = _judge(tmp_path / "a", {"r.csv": rows.to_csv(index=False)})
+    assert "record.matching_rows" in rules  # QI tuples by name
+    keys = pd.DataFrame({"rid": range(300), "band": ["a", "b", "c"] * 100})
+    _, rules, _ = _judge(tmp_path / "b", {"k.csv": keys.to_csv(index=False)})
+    assert "record.key_like_column" in rules
+    means = pd.DataFrame({"g": range(300), "mean": [i / 7 for i in range(300)]})
+    rules_means = _judge(tmp_path / "c", {"m.csv": means.to_csv(index=False)})[1]
+    assert "record.key_like_column" in rules_means  # g is an integer key; the float mean is not flagged
+    assert not any(f.location == "column mean" for f in _judge(tmp_path / "d", {"m.csv": means.to_csv(index=False)})[2])
+
+
+def test_aggregates_pass_or_review(tmp_path: Path) -> None:
+    table = "户籍地,age_band,n\n黑龙江省双鸭山市宝清县,1960-1969,120\n黑龙江省双鸭山市宝清县,1970-1979,95\n"
+    assert _judge(tmp_path / "a", {"t.csv": table})[0] == "pass"
+    small = table + "黑龙江省双鸭山市宝清县,1980-1989,4\n"
+    assert _judge(tmp_path / "b", {"t.csv": small})[:2] == ("review", {"sdc.min_cell_count"})
+    assert _judge(tmp_path / "c", {"r.md": "# 报告\n共 600 条\n"})[1] == {"sdc.free_text"}
+
+
+def test_redacted_log_hides_identifiers_and_dataset_values() -> None:
+    prints = {"residents": residents()[2]}
+    value = _pseudonym()
+    text = redacted_log(
+        "ok line\n手机 13812345678\n", f"Traceback\nValueError: {value}\n", fingerprints=prints, limit=4096
+    )
+    assert "13812345678" not in text and value not in text
+    assert "ok line" in text and "<line withheld" in text and "Traceback" in text
+    long = redacted_log("x" * 10000, "", limit=100)
+    assert len(long.encode()) <= 100 + 40 and long.startswith("[…truncated]")
+
+
+def test_worker_stores_verdict_findings_and_log_and_reports_blocks(initialised: tuple[Instance, Any]) -> None:
+    instance = initialised[0]
+    licensed(instance.registry, instance.home)
+    value = _pseudonym()
+    blocked: list[int] = []
+    hooks = registry_hooks(instance.registry)
+
+    def runner(kind: str, code: str, *, datasets: Any, out_dir: Path, limits: Any = None) -> FakeResult:
+        files = {"t.csv": f"k,n\n{value},40\n"} if code == "leak" else {"t.csv": "g,n\na,40\nb,55\n"}
+        return FakeResult(
+            stdout=f"printing {value}\n" if code == "leak" else "done\n",
+            out_dir=out_dir,
+            outputs=_write(out_dir, files),
+        )
+
+    def on_block(view: Any) -> None:
+        blocked.append(view.id)
+        hooks["blocked"](view)
+
+    leak = instance.jobs.submit(OPERATOR, ["traffic"], "python", "leak", SCENARIO)
+    fine = instance.jobs.submit(OPERATOR, ["traffic"], "python", "fine", SCENARIO)
+    worker = instance.worker(
+        runner=runner, worker_id="g1", fingerprints=lambda name, version: residents()[2], blocked=on_block
+    )
+    views = {v.id: v for v in worker.run_pending()}
+    assert views[leak].verdict == "block" and views[fine].verdict == "pass"
+    shown = views[leak].as_json()
+    assert {f["rule"] for f in shown["findings"]} >= {"identifier.fingerprint"}
+    assert value not in str(shown["findings"]) and value not in (shown["log"] or "")
+    assert blocked == [leak]
+    violations = instance.registry.monitoring.list_violations(viewer=Actor("demo-agency", "agency"))
+    assert [v.subject for v in violations if "job:" in str(v.subject)] == [f"job:{leak}"]
+    again = instance.jobs.queue.get(leak) if hasattr(instance.jobs.queue, "get") else None
+    if again is not None:
+        assert again.verdict == "block" and again.findings == shown["findings"]
