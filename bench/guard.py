@@ -4,8 +4,14 @@ Why: the guard runs on every job before anything leaves (issue 7); the target is
 2-core machine. The source is generated residents (``desensitize.synthetic``) with a cheap stand-in
 desensitized copy (pseudonymized IDs, names dropped) so the fingerprints have every kind; the
 output is an aggregate-shaped table of 1M rows (region, age band, sex, counts, means, rates and a
-free-text label column). ACRO's own checking time on the same tables is measured only when the
-``acro`` package is importable (it is not a Keyong dependency).
+free-text label column).
+
+The baseline is ACRO (SACRO's output checker): it pins pandas <= 2.3.3 (PITFALLS.md), so it is
+installed into its own virtual environment (``--acro-venv``, default ``.bench-venvs/acro``, created
+with pip on first use) and run there as a subprocess. ACRO checks while it tabulates: it is timed
+making and checking the count and mean crosstabs (区县 × age band) of the same 1M rows; Keyong's
+guard is timed judging those same two aggregate tables (as CSV outputs, against the source's
+fingerprints). ``--no-acro`` skips the baseline.
 
 Run: ``.venv/bin/python bench/guard.py [--rows 1000000]``; prints one JSON object per line.
 """
@@ -65,9 +71,54 @@ def output(rows: int) -> pd.DataFrame:
     )
 
 
+ACRO_SCRIPT = """
+import json, sys, time
+import pandas as pd
+from acro import ACRO
+df = pd.read_csv(sys.argv[1], dtype={"区县": str, "age_band": str})
+acro = ACRO(suppress=False)
+started = time.perf_counter()
+acro.crosstab(df["区县"], df["age_band"])
+acro.crosstab(df["区县"], df["age_band"], values=df["mean_income"], aggfunc="mean")
+seconds = time.perf_counter() - started
+from importlib.metadata import version
+print(json.dumps({"seconds": seconds, "pandas": pd.__version__, "acro": version("acro")}))
+"""
+
+
+def acro_baseline(frame: pd.DataFrame, venv: Path, scratch: Path) -> dict[str, object]:
+    """ACRO's time to make and check the two crosstabs, in its own virtual environment."""
+    import json
+    import subprocess
+    import sys
+
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "acro"], check=True, capture_output=True)
+    data = scratch / "microdata.csv"
+    frame[["区县", "age_band", "mean_income"]].to_csv(data, index=False)
+    done = subprocess.run([str(python), "-c", ACRO_SCRIPT, str(data)], check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def crosstabs(frame: pd.DataFrame, out: Path) -> list[dict[str, object]]:
+    """The same two aggregate tables, as an operator's job would write them."""
+    counts = pd.crosstab(frame["区县"], frame["age_band"])
+    means = frame.pivot_table(index="区县", columns="age_band", values="mean_income", aggfunc="mean").round(2)
+    outputs = []
+    for name, table in (("counts.csv", counts), ("means.csv", means)):
+        table.to_csv(out / name)
+        data = (out / name).read_bytes()
+        outputs.append({"name": name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+    return outputs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--acro-venv", type=Path, default=Path(__file__).resolve().parent.parent / ".bench-venvs/acro")
+    parser.add_argument("--no-acro", action="store_true")
     args = parser.parse_args()
     started = time.perf_counter()
     prints = source(args.rows)
@@ -95,10 +146,29 @@ def main() -> None:
             **machine(),
         }
     )
-    try:
-        import acro  # noqa: F401  (optional; not a Keyong dependency)
-    except ImportError:
-        emit({"bench": "acro", "skipped": "the acro package is not installed"})
+    if args.no_acro:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out"
+        out.mkdir()
+        outputs = crosstabs(frame, out)
+        started = time.perf_counter()
+        judged = judge(out, outputs, fingerprints={"residents": prints})
+        keyong_tables = time.perf_counter() - started
+        baseline = acro_baseline(frame, args.acro_venv.resolve(), Path(tmp))
+    emit(
+        {
+            "bench": "aggregate_tables",
+            "tables": "count and mean crosstabs, 区县 × age band, of the same 1M rows",
+            "keyong_guard_seconds": round(keyong_tables, 3),
+            "keyong_verdict": judged.verdict,
+            "acro_seconds": round(float(baseline["seconds"]), 3),
+            "acro_version": baseline.get("acro"),
+            "acro_pandas": baseline.get("pandas"),
+            "note": "ACRO tabulates and checks; Keyong judges the finished tables against the source's fingerprints",
+            **machine(),
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import contextlib
 import io
 import json
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -374,8 +374,12 @@ def judge(
     fingerprints: Mapping[str, FingerprintSet] | None = None,
     names: Iterable[str] = (),
     config: GuardConfig | None = None,
+    earlier: Sequence[tuple[str, np.ndarray]] = (),
 ) -> Judgement:
     """The verdict on one run: ``outputs`` as the runner listed them (files under ``out_dir``).
+
+    ``earlier``: (product, totals) of what was already released from the job's datasets, for the
+    differencing rule (:func:`differencing_findings`).
 
     ``removed``: what the runner's sweep took out of the output (links, special or hidden files);
     an attempt is itself a hard finding. ``names``: known person names for the PERSON recognizer.
@@ -448,7 +452,11 @@ def judge(
             continue
         try:
             if suffix in TABULAR:
-                findings += _check_frame(read_table(path), prints, name, names, config)
+                frame = read_table(path)
+                findings += _check_frame(frame, prints, name, names, config)
+                if earlier:
+                    totals = aggregate_totals(frame)
+                    findings += differencing_findings(totals, name, earlier, config.sdc.min_cell_count)
             elif suffix in TEXT:
                 text = path.read_text(encoding="utf-8", errors="replace")
                 findings += _scan_texts(_text_lines(text), prints, file=name, location="text", names=names)
@@ -495,12 +503,80 @@ def _png_texts(raw: bytes) -> list[str]:
     return texts
 
 
+#: Tables up to this many rows count every whole-number cell as a total; larger ones only their column sums.
+TOTALS_SMALL_TABLE_ROWS = 20
+#: At most this many totals are kept per file (a huge table's cells are not totals).
+MAX_TOTALS = 10_000
+
+#: ``released(dataset) -> [(product name, [artifact paths])]``: what was already released from a dataset.
+Released = Callable[[str], Sequence[tuple[str, Sequence[Path]]]]
+
+
+def aggregate_totals(frame: pd.DataFrame, *, small_table_rows: int = TOTALS_SMALL_TABLE_ROWS) -> np.ndarray:
+    """The totals an aggregate output states: whole, non-negative numbers of a small table's cells, and
+    the column sums of every whole-number column (the total a reader can always compute)."""
+    found: list[np.ndarray] = []
+    for column in frame.columns:
+        values = pd.to_numeric(frame[column], errors="coerce")
+        values = values[values.notna()]
+        if values.empty or len(values) < 0.9 * len(frame):
+            continue
+        numbers = values.to_numpy(dtype=np.float64)
+        if not (np.all(numbers >= 0) and np.all(numbers == np.floor(numbers))):
+            continue
+        if len(frame) <= small_table_rows:
+            found.append(numbers)
+        found.append(np.array([numbers.sum()]))
+    if not found:
+        return np.zeros(0, dtype=np.int64)
+    return np.unique(np.concatenate(found).astype(np.int64))[:MAX_TOTALS]
+
+
+def totals_of_files(paths: Iterable[Path]) -> np.ndarray:
+    """The totals of a released product's tabular artifacts (unreadable or non-tabular files give none)."""
+    found = [np.zeros(0, dtype=np.int64)]
+    for path in paths:
+        if path.suffix.lower() in TABULAR and path.is_file():
+            try:
+                found.append(aggregate_totals(read_table(path)))
+            except (ValueError, OSError, pa.ArrowException, UnicodeError, json.JSONDecodeError):
+                continue
+    return np.unique(np.concatenate(found))
+
+
 def differencing_findings(
-    frame: pd.DataFrame, dataset: str, earlier_products: Sequence[Mapping[str, Any]]
+    totals: np.ndarray, file: str, earlier: Sequence[tuple[str, np.ndarray]], threshold: int
 ) -> list[Finding]:
-    """Hook for differencing across releases (issue 7): needs the product history, which the release
-    workflow owns. Returns nothing until it is wired; the release side calls it with earlier products."""
-    return []
+    """Totals that, with a total already released from the same dataset (by any operator), isolate a group
+    smaller than ``threshold``: two totals of at least ``threshold`` whose difference is between 1 and
+    ``threshold - 1`` (two filters that differ by a handful of people). A soft finding naming the
+    earlier product; the reviewer decides whether the two really describe nested groups.
+    """
+    findings: list[Finding] = []
+    mine = totals[totals >= threshold]
+    if len(mine) == 0:
+        return findings
+    for product, released in earlier:
+        theirs = np.sort(released[released >= threshold])
+        if len(theirs) == 0:
+            continue
+        near = np.searchsorted(theirs, mine + threshold, side="left") - np.searchsorted(
+            theirs, mine - threshold, side="right"
+        )
+        equal = np.searchsorted(theirs, mine, side="right") - np.searchsorted(theirs, mine, side="left")
+        hits = int(((near - equal) > 0).sum())
+        if hits:
+            findings.append(
+                Finding(
+                    "sdc.differencing",
+                    SOFT,
+                    file,
+                    "totals",
+                    f"{hits} total(s) differ from totals released in product {product!r} by fewer than {threshold}: "
+                    "together they may isolate a group below the threshold",
+                )
+            )
+    return findings
 
 
 def redacted_log(
@@ -547,9 +623,12 @@ __all__ = [
     "Finding",
     "GuardConfig",
     "Judgement",
+    "Released",
+    "aggregate_totals",
     "differencing_findings",
     "judge",
     "read_table",
     "redacted_log",
+    "totals_of_files",
     "verdict_of",
 ]

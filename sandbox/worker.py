@@ -35,7 +35,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -72,6 +72,9 @@ Workdir = Callable[[str, int], Path]
 Fingerprints = Callable[[str, int | None], Any]
 #: ``blocked(job) -> None``: told when the guard blocked a job's outputs (usage monitoring).
 Blocked = Callable[[JobView], None]
+#: ``released(dataset) -> [(product, [artifact paths])]``: what was already released from a dataset
+#: (by any operator), for the guard's differencing rule.
+Released = Callable[[str], Sequence[tuple[str, Sequence[Path]]]]
 
 GUARD_ACTOR_NAME = "keyong:guard"
 
@@ -88,7 +91,19 @@ def registry_hooks(registry: Any) -> dict[str, Any]:
             job.operator, subject=f"job:{job.id}", licence_id=job.licence_id, by=Actor(GUARD_ACTOR_NAME, "agency")
         )
 
-    return {"fingerprints": fingerprints, "blocked": blocked}
+    def released(dataset: str) -> list[tuple[str, list[Path]]]:
+        """Products already released from ``dataset`` by any operator, with their artifacts' paths."""
+        home = registry.config.home
+        out: list[tuple[str, list[Path]]] = []
+        for product in registry.products.list(viewer=Actor(GUARD_ACTOR_NAME, "agency")):
+            if any(d.get("name") == dataset for d in product.datasets):
+                paths = [
+                    Path(a["path"]) if Path(a["path"]).is_absolute() else home / a["path"] for a in product.artifacts
+                ]
+                out.append((product.name, paths))
+        return out
+
+    return {"fingerprints": fingerprints, "blocked": blocked, "released": released}
 
 
 def sandbox_unavailable_error() -> type[Exception] | None:
@@ -156,6 +171,7 @@ class Worker:
         stale_after: timedelta = STALE_AFTER,
         fingerprints: Fingerprints | None = None,
         blocked: Blocked | None = None,
+        released: Released | None = None,
         guard_config: Any = None,
     ) -> None:
         self.queue = queue
@@ -168,6 +184,7 @@ class Worker:
         self._runner = runner
         self.fingerprints = fingerprints
         self.blocked = blocked
+        self.released = released
         self.guard_config = guard_config
 
     @property
@@ -326,6 +343,15 @@ class Worker:
                 except Exception as exc:
                     log.warning("job %s: no fingerprints for %s: %s", job.id, name, exc)
                     missing.append(name)
+        earlier: list[tuple[str, Any]] = []
+        if self.released is not None:
+            from sandbox.guard import totals_of_files
+
+            for name in job.datasets:
+                try:
+                    earlier += [(product, totals_of_files(paths)) for product, paths in self.released(name)]
+                except Exception:
+                    log.exception("job %s: released products of %s could not be read", job.id, name)
         try:
             judged = judge(
                 out_dir,
@@ -335,6 +361,7 @@ class Worker:
                 removed=list(getattr(result, "removed", []) or []),
                 fingerprints=prints,
                 config=config,
+                earlier=earlier,
             )
             findings = [f.as_json() for f in judged.findings]
             verdict = judged.verdict

@@ -186,3 +186,57 @@ def test_worker_stores_verdict_findings_and_log_and_reports_blocks(initialised: 
     again = instance.jobs.queue.get(leak) if hasattr(instance.jobs.queue, "get") else None
     if again is not None:
         assert again.verdict == "block" and again.findings == shown["findings"]
+
+
+# --- differencing across releases (issue 7) ---------------------------------------------------------
+
+
+def test_totals_are_small_tables_cells_and_column_sums() -> None:
+    from sandbox.guard import aggregate_totals
+
+    small = pd.DataFrame({"区县": ["尖山区", "岭东区"], "人数": ["1200", "34"], "rate": ["0.5", "0.25"]})
+    assert aggregate_totals(small).tolist() == [34, 1200, 1234]
+    large = pd.DataFrame({"n": list(range(100))})
+    assert aggregate_totals(large).tolist() == [sum(range(100))]  # a large table's cells are not totals
+
+
+def test_two_totals_a_handful_apart_are_a_soft_finding_naming_the_earlier_product(tmp_path: Path) -> None:
+    """双鸭山 / ACRO differencing: 1,234 released earlier, 1,231 now, isolate a group of three."""
+    import numpy as np
+
+    from sandbox.guard import differencing_findings, judge
+
+    earlier = [("人口总量-2026", np.array([1234, 56], dtype=np.int64))]
+    (found,) = differencing_findings(np.array([1231], dtype=np.int64), "t.csv", earlier, 10)
+    assert found.rule == "sdc.differencing" and found.severity == "soft" and "人口总量-2026" in found.detail
+    assert "1231" not in found.detail and "1234" not in found.detail  # no values echoed
+    # equal (the same total), far apart, below the threshold itself: nothing; 8 apart isolates 8 people.
+    for totals, flagged in (([1234], False), ([1300], False), ([5], False), ([1226], True)):
+        hits = differencing_findings(np.array(totals, dtype=np.int64), "t.csv", earlier, 10)
+        assert bool(hits) is flagged, totals
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "total.csv").write_text("区县,人数\n尖山区,1231\n", encoding="utf-8")
+    outputs = [{"name": "total.csv", "bytes": (out / "total.csv").stat().st_size, "sha256": "0" * 64}]
+    judged = judge(out, outputs, earlier=earlier)
+    assert judged.verdict == "review"
+    assert any(f.rule == "sdc.differencing" for f in judged.findings)
+    assert judge(out, outputs).verdict == "pass"  # nothing released before: nothing to difference
+
+
+def test_the_released_hook_lists_products_of_a_dataset_by_any_operator(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from sandbox.worker import registry_hooks
+
+    products = [
+        SimpleNamespace(name="p1", datasets=[{"name": "residents"}], artifacts=[{"path": "products/p1/a.csv"}]),
+        SimpleNamespace(name="p2", datasets=[{"name": "traffic"}], artifacts=[{"path": "products/p2/b.csv"}]),
+    ]
+    registry = SimpleNamespace(
+        config=SimpleNamespace(home=tmp_path), products=SimpleNamespace(list=lambda viewer: products)
+    )
+    released = registry_hooks(registry)["released"]
+    assert released("residents") == [("p1", [tmp_path / "products/p1/a.csv"])]
+    assert released("nothing") == []

@@ -6,6 +6,7 @@ lineage; only the owning operator fetches it, only while no objection suspends i
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -244,3 +245,32 @@ def test_cli_request_vote_list_show_fetch(instance: Instance, tmp_path: Path) ->
     got = runner.invoke(cli, ["product", "fetch", "cli-p", "--to", str(out), "--operator", OPERATOR, "--json", *home])
     assert got.exit_code == 0, got.output
     assert read_attribution(Path(json.loads(got.stdout)["files"][0]["path"])) is not None
+
+
+def test_a_total_differing_from_a_released_one_by_a_handful_goes_to_review(instance: Instance) -> None:
+    """Differencing across releases (issue 7): a later job whose total, with a released product's total of
+    the same dataset, isolates fewer than 10 people is a soft finding naming the earlier product."""
+    from types import SimpleNamespace
+
+    def totals_runner(kind: str, code: str, *, datasets: object, out_dir: Path, limits: object = None) -> object:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "total.csv").write_text(f"区县,人数\n尖山区,{code.strip()}\n", encoding="utf-8")
+        data = (out_dir / "total.csv").read_bytes()
+        return SimpleNamespace(
+            status="ok", exit_code=0, reason=None, wall_seconds=0.01, cpu_seconds=0.01, max_rss_bytes=1,
+            stdout="", stderr="", out_dir=out_dir, removed=[],
+            outputs=[{"name": "total.csv", "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}],
+        )  # fmt: skip
+
+    first = instance.jobs.submit(OPERATOR, ["traffic"], "python", "1234", SCENARIO)
+    (view,) = instance.worker(runner=totals_runner, worker_id="diff-1").run_pending()
+    assert view.id == first and "sdc.differencing" not in {f["rule"] for f in view.findings}
+    release = instance.releases.request(first, product="尖山区人口", by=ACME).id
+    instance.releases.vote(release, "approve", by=R1)
+    instance.releases.vote(release, "approve", by=R2)
+
+    second = instance.jobs.submit(OPERATOR, ["traffic"], "python", "1231", SCENARIO)
+    (view,) = instance.worker(runner=totals_runner, worker_id="diff-2").run_pending()
+    assert view.id == second and view.verdict == "review"
+    (finding,) = [f for f in view.findings if f["rule"] == "sdc.differencing"]
+    assert "尖山区人口" in finding["detail"] and "1231" not in finding["detail"]
