@@ -21,7 +21,6 @@ names and renamed into place; if recording the version fails, both are removed.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -36,7 +35,7 @@ import pyarrow.parquet as pq
 from desensitize import FingerprintError, FingerprintSet, Policy, PolicyError, desensitize_table, load_policy
 from registry.catalog import Catalog
 from registry.catalog_views import ResourceView, VersionView
-from registry.changes import Actor, JoinedRecorder, NotFoundError, Recorder, RegistryError, require_role
+from registry.changes import Actor, JoinedRecorder, NotFoundError, Recorder, RegistryError, file_sha256, require_role
 from registry.config import RegistryConfig
 from registry.ingest import CUSTODIAN
 from registry.vault import Vault, VaultError
@@ -78,18 +77,6 @@ class CopyResult:
             "fingerprints": str(self.fingerprints),
             "report": self.report,
         }
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _arrow_type(data_type: pa.DataType) -> str:
-    return str(data_type)
 
 
 class Copies:
@@ -175,7 +162,7 @@ class Copies:
             # mkstemp makes 0600; the sandbox reads the copy as its unprivileged uid through a read-only
             # bind, so the file is world-readable — the home's own 0700 directories still guard it on the host.
             tmp_copy.chmod(0o644)
-            content_sha256 = _sha256(tmp_copy)
+            content_sha256, _ = file_sha256(tmp_copy)
             result.fingerprints.save(tmp_prints)
             final_copy = copies / f"{content_sha256[:16]}.parquet"
             final_prints = prints / content_sha256[:16]
@@ -196,7 +183,7 @@ class Copies:
                     name,
                     kind=VersionKind.DESENSITIZED,
                     rows=out_table.num_rows,
-                    columns=[{"name": f.name, "type": _arrow_type(f.type)} for f in out_table.schema],
+                    columns=[{"name": f.name, "type": str(f.type)} for f in out_table.schema],
                     content_sha256=content_sha256,
                     path=str(final_copy.relative_to(self.config.home)),
                     report=report,

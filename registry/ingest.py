@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 from desensitize import ColumnProfile, direct_identifiers, is_valid_uscc, max_level, profile_columns
 from registry.catalog import Catalog, check_name
 from registry.catalog_views import CatalogEntry, DataItem
-from registry.changes import Actor, JoinedRecorder, NotFoundError, Recorder, RegistryError, require_role
+from registry.changes import Actor, JoinedRecorder, NotFoundError, Recorder, RegistryError, file_sha256, require_role
 from registry.config import RegistryConfig
 from registry.vault import Vault, VaultError
 from registry.vocabulary import Level, VersionKind
@@ -101,16 +101,6 @@ class IngestResult:
 
 
 # --- reading ---------------------------------------------------------------------------------
-
-
-def _sha256_file(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
 
 
 def _format_of(path: Path, head: bytes) -> str:
@@ -364,7 +354,7 @@ def read_source(path: Path, encoding: str = "auto", *, label: str | None = None)
     label = label or path.name
     if not path.is_file():
         raise FileRefusedError(f"{path} is not a file")
-    digest, size = _sha256_file(path)
+    digest, size = file_sha256(path)
     if size == 0:
         raise FileRefusedError(f"{label} is empty: there is nothing to ingest")
     with open(path, "rb") as stream:

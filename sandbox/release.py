@@ -48,6 +48,7 @@ from registry.changes import (
     PermissionDeniedError,
     Recorder,
     RegistryError,
+    file_sha256,
     require_role,
     text_sha256,
 )
@@ -71,14 +72,6 @@ MAX_JUSTIFICATION_CHARS = 4000
 
 class ReleaseError(RegistryError):
     """A release step was refused; the message says why and what would make it acceptable."""
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _canonical_sha256(value: Any) -> str:
@@ -604,7 +597,7 @@ class Releases:
             artifacts: builtins.list[dict[str, Any]] = []
             for output in row.outputs or []:
                 source = self.home / str(output["path"])
-                if not source.is_file() or _sha256_file(source) != output["sha256"]:
+                if not source.is_file() or file_sha256(source)[0] != output["sha256"]:
                     raise ReleaseError(
                         f"output {output['name']!r} of job {job.id} is missing or changed since the guard judged it"
                     )
@@ -672,7 +665,7 @@ class Releases:
             target = to / Path(artifact["name"]).name
             shutil.copyfile(source, target)
             stamp_artifact(target, attribution)
-            files.append({"name": artifact["name"], "path": str(target), "sha256": _sha256_file(target)})
+            files.append({"name": artifact["name"], "path": str(target), "sha256": file_sha256(target)[0]})
         with self.recorder.change(by) as change:
             change.log(
                 "product.fetched",
