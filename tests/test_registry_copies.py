@@ -235,13 +235,11 @@ def test_the_custodian_desensitizes_over_http_and_operators_see_no_report(env: E
     from fastapi.testclient import TestClient
 
     from app import create_app
+    from tests.conftest import bearer_headers
 
     env.ingest("market_entities")
     client = TestClient(create_app(instance=env.instance))
-    headers = {}
-    for role, api_key in env.tokens.items():
-        token = client.post("/auth/token", json={"api_key": api_key}).json()["access_token"]
-        headers[role] = {"Authorization": f"Bearer {token}"}
+    headers = bearer_headers(client, env.tokens)
     refused = client.post("/datasets/market_entities/desensitize", json={}, headers=headers["operator"])
     assert refused.status_code == 403
     made = client.post("/datasets/market_entities/desensitize", json={}, headers=headers["custodian"])

@@ -15,6 +15,7 @@ from app import Instance, create_app
 from app.cli import cli
 from app.licence_cli import finding_cli
 from operators import Role
+from tests.conftest import bearer
 from tests.test_registry_licences import add_dataset, uscc
 
 UNTIL = (date.today() + timedelta(days=365)).isoformat()
@@ -31,12 +32,6 @@ def instance(initialised: tuple[Instance, dict[str, str]]) -> Instance:
 @pytest.fixture
 def client(instance: Instance) -> TestClient:
     return TestClient(create_app(instance=instance))
-
-
-def bearer(client: TestClient, api_key: str) -> dict[str, str]:
-    response = client.post("/auth/token", json={"api_key": api_key})
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
 @pytest.fixture

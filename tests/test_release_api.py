@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from app import Instance, create_app
 from operators import Role
+from tests.conftest import bearer_headers
 from tests.job_worker_proc import MARKERS_ENV, SCENARIO, fast_runner, licensed
 
 OPERATOR = "demo-operator"  # the principal behind the operator API key of `keyong init`
@@ -31,11 +32,7 @@ def client(
     keys["agency2"] = instance.identity.create_principal("reviewer-2", Role.AGENCY).api_key
     keys["other"] = instance.identity.create_principal("other-ops", Role.OPERATOR).api_key
     http = TestClient(create_app(instance=instance))
-    headers = {}
-    for who, api_key in keys.items():
-        token = http.post("/auth/token", json={"api_key": api_key}).json()["access_token"]
-        headers[who] = {"Authorization": f"Bearer {token}"}
-    return instance, http, headers
+    return instance, http, bearer_headers(http, keys)
 
 
 def _done_job(instance: Instance, http: TestClient, headers: dict[str, str], verdict: str) -> int:
