@@ -80,7 +80,10 @@ def product_list(home: HomeOption = None, json_out: JsonOption = False) -> None:
 def product_fetch(
     name: Annotated[str, typer.Argument(help="Product name.")],
     to: Annotated[Path, typer.Option("--to", help="Directory to copy the artifacts into.")],
-    operator: Annotated[str, typer.Option("--operator", help="The operator receiving it (only its own products).")],
+    operator: Annotated[
+        str | None,
+        typer.Option("--operator", help="The operator receiving it (only its own products) [default: its owner]."),
+    ] = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -90,6 +93,8 @@ def product_fetch(
     withdrawn. The delivery is ledgered.
     """
     with open_instance(home) as instance:
+        # The host administrator acts for the role the command implies (DESIGN.md): the owning operator.
+        operator = operator or instance.registry.products.get(name, viewer=Actor.host()).operator
         data = instance.releases.fetch(name, to, by=Actor(operator, "operator"))
 
     def render(console: Console) -> None:

@@ -654,7 +654,7 @@ def test_cli_product_fetch_copies_stamped_artifacts(instance: Instance, registry
     runner = CliRunner()
     target = instance.home.parent / "delivered"
     fetch = ["product", "fetch", "traffic-heatmap", "--to", str(target), "--operator", "demo-operator"]
-    fetched = runner.invoke(cli, [*fetch, "--home", str(instance.home), "--json"])
+    fetched = runner.invoke(cli, [*fetch[:5], "--home", str(instance.home), "--json"])  # the contract's form
     assert fetched.exit_code == 0, fetched.output
     carried = read_attribution(target / "result.parquet")
     assert carried is not None and carried["acquisition_date"] == "2026-11-12"
@@ -663,4 +663,6 @@ def test_cli_product_fetch_copies_stamped_artifacts(instance: Instance, registry
 
     registry.products.suspend("traffic-heatmap", reason="objection pending", by=AGENCY)
     refused = runner.invoke(cli, [*fetch, "--home", str(instance.home)])
+    # DESIGN.md's form without --operator acts for the product's own operator, and is refused the same way.
+    assert runner.invoke(cli, [*fetch[:5], "--home", str(instance.home)]).exit_code == 1
     assert refused.exit_code == 1 and "suspended" in refused.stderr
