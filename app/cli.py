@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from app.budget_cli import budget_cli
 from app.cli_support import HomeOption, JsonOption, Output, refusing, settings_for
 from app.dataset_cli import dataset_cli
 from app.desensitize_cli import desensitize
@@ -174,6 +175,7 @@ cli.add_typer(objection_cli, name="objection")
 cli.add_typer(usage_cli, name="usage")
 cli.add_typer(job_cli, name="job")
 cli.add_typer(release_cli, name="release")
+cli.add_typer(budget_cli, name="budget")
 cli.command("worker")(worker_command)
 
 

@@ -18,6 +18,7 @@ from app.settings import Settings
 from ledger import EntryError, LedgerError
 from operators import IdentityError
 from registry import RegistryError
+from sandbox.dp_plans import DpSpecError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -37,6 +38,7 @@ REFUSALS: tuple[type[Exception], ...] = (
     LedgerError,
     EntryError,
     RegistryError,
+    DpSpecError,
 )
 
 

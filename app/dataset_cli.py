@@ -152,6 +152,40 @@ def publish(
 
 @dataset_cli.command()
 @refusing
+def bounds(
+    name: NameArg,
+    column: Annotated[str, typer.Argument(help="The column.")],
+    lo_hi: Annotated[
+        str | None, typer.Option("--bounds", help="Public bounds 'lo,hi' (numbers) that DP jobs clip to.")
+    ] = None,
+    domain: Annotated[
+        str | None, typer.Option("--domain", help="Public domain 'a,b,c': the groups or classes DP jobs use.")
+    ] = None,
+    home: HomeOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Declare a column's public bounds and/or domain as the custodian (neither clears them).
+
+    DP jobs (issue 8) take bounds, groups and classes from here, never from the data.
+    """
+    parsed: list[float] | None = None
+    if lo_hi is not None:
+        try:
+            parsed = [float(part) for part in lo_hi.split(",")]
+        except ValueError:
+            raise RegistryError(f"--bounds takes two numbers 'lo,hi', not {lo_hi!r}") from None
+    values = [part.strip() for part in domain.split(",") if part.strip()] if domain is not None else None
+    with open_instance(home) as instance:
+        view = instance.registry.catalog.set_public_bounds(name, column, bounds=parsed, domain=values, by=Actor.host())
+    item = next(i for i in view.items if i.name == column)
+    Output(json_out).result(
+        {"dataset": name, "column": column, "bounds": item.public_bounds, "domain": item.public_domain},
+        lambda c: c.print(f"{name}.{column}: bounds {item.public_bounds}, domain {item.public_domain}"),
+    )
+
+
+@dataset_cli.command()
+@refusing
 def classify(
     name: NameArg,
     level: Annotated[str, typer.Option("--level", help="The resource's level, L1..L4.")],

@@ -13,6 +13,7 @@ dp jobs, release review, objections.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -193,7 +194,33 @@ def _desensitize(instance: Instance, report: DemoReport, progress: Progress, cus
             }
         )
         progress.advance(task)
+    # Public facts DP jobs clip to and group by (issue 8): declared by the custodian, never read off the data.
+    for dataset, column, bounds, domain in PUBLIC_FACTS:
+        instance.registry.catalog.set_public_bounds(dataset, column, bounds=bounds, domain=domain, by=custodian)
 
+
+#: (dataset, column, public bounds, public domain) the demo custodian declares.
+PUBLIC_FACTS: list[tuple[str, str, list[float] | None, list[str] | None]] = [
+    ("social_insurance", "月缴费基数", [3000, 40000], None),  # the statutory contribution-base range
+    ("social_insurance", "参保日期", [1995, 2027], None),
+    ("social_insurance", "参保状态", None, ["正常参保", "暂停参保", "终止参保"]),
+]
+DEMO_DP_QUERY = json.dumps(
+    {"aggregate": "mean", "column": "月缴费基数", "epsilon": 0.5, "group_by": ["参保状态"]}, ensure_ascii=False
+)
+DEMO_DP_TRAIN = json.dumps(
+    {
+        "features": ["月缴费基数", "参保日期"],
+        "label": "参保状态",
+        "model": "logistic",
+        "epochs": 3,
+        "batch_size": 256,
+        "epsilon": 1.0,
+        "delta": 1e-5,
+        "max_grad_norm": 1.0,
+    },
+    ensure_ascii=False,
+)
 
 DEMO_SCENARIOS = ["人口结构分析", "社会保障分析"]
 DEMO_SQL = (
@@ -238,22 +265,28 @@ def _operate(instance: Instance, report: DemoReport, progress: Progress) -> None
     submitted = [
         ("sql", ["residents"], DEMO_SQL, DEMO_SCENARIOS[0]),
         ("python", ["social_insurance"], DEMO_PYTHON, DEMO_SCENARIOS[1]),
+        ("dp-query", ["social_insurance"], DEMO_DP_QUERY, DEMO_SCENARIOS[1]),  # ε charged before it runs
+        ("dp-train", ["social_insurance"], DEMO_DP_TRAIN, DEMO_SCENARIOS[1]),  # the model leaves with a certificate
         ("python", ["residents"], DEMO_EXFILTRATION, DEMO_SCENARIOS[0]),  # the export guard blocks it
         ("sql", ["market_entities"], "SELECT count(*) FROM market_entities", DEMO_SCENARIOS[0]),  # not licensed
     ]
     ids: list[int] = []
-    for kind, datasets, code, scenario in submitted:
+    worker = instance.worker(worker_id="demo")
+    per_batch = max(1, instance.settings.job_concurrent_limit)  # the operator's quota of jobs in flight
+    for start in range(0, len(submitted), per_batch):
+        for kind, datasets, code, scenario in submitted[start : start + per_batch]:
+            try:
+                ids.append(instance.jobs.submit(operator, datasets, kind, code, scenario))
+            except JobRefusedError as exc:
+                report.jobs.append({"job": exc.job, "kind": kind, "datasets": datasets, "state": "refused",
+                                    "verdict": None, "reason": exc.reason})  # fmt: skip
         try:
-            ids.append(instance.jobs.submit(operator, datasets, kind, code, scenario))
-        except JobRefusedError as exc:
-            report.jobs.append({"job": exc.job, "kind": kind, "datasets": datasets, "state": "refused",
-                                "verdict": None, "reason": exc.reason})  # fmt: skip
+            worker.run_pending()
+        except SandboxUnavailable as exc:
+            report.jobs.append({"job": None, "kind": None, "datasets": [], "state": "not run", "verdict": None,
+                                "reason": f"sandbox unavailable: {exc}"})  # fmt: skip
+            break
     progress.advance(task)
-    try:
-        instance.worker(worker_id="demo").run_pending()
-    except SandboxUnavailable as exc:
-        report.jobs.append({"job": None, "kind": None, "datasets": [], "state": "not run", "verdict": None,
-                            "reason": f"sandbox unavailable: {exc}"})  # fmt: skip
     for job in ids:
         view = instance.jobs.show(job)
         report.jobs.append({"job": view.id, "kind": view.kind, "datasets": list(view.datasets), "state": view.state,

@@ -194,7 +194,7 @@ class Instance:
             self.registry.licences.workdir,
             runner=runner,
             worker_id=worker_id,
-            **{**registry_hooks(self.registry), **options},
+            **{**registry_hooks(self.registry), "signer": self.keys.ledger_key, **options},
         )
 
     @classmethod

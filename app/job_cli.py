@@ -63,9 +63,10 @@ def _jobs_table(items: list[dict[str, Any]], title: str) -> Table:
 def job_submit(
     operator: Annotated[str, typer.Option("--operator", help="The operator the job is submitted for.")],
     dataset: Annotated[str, typer.Option("--dataset", help="Granted datasets, comma-separated.")],
-    kind: Annotated[str, typer.Option("--kind", help="sql | python (dp-query | dp-train: issue 8).")],
+    kind: Annotated[str, typer.Option("--kind", help="sql | python | dp-query | dp-train.")],
     file: Annotated[
-        Path, typer.Option("--file", exists=True, dir_okay=False, readable=True, help="The query or script.")
+        Path,
+        typer.Option("--file", exists=True, dir_okay=False, readable=True, help="The query, script or DP spec (JSON)."),
     ],
     scenario: Annotated[str, typer.Option("--scenario", help="The declared application scenario (应用场景).")],
     home: HomeOption = None,
@@ -80,6 +81,64 @@ def job_submit(
     with open_instance(home) as instance:
         job = instance.jobs.submit(operator, _csv(dataset), kind, code, scenario, by=Actor(operator, "operator"))
     out.result({"job": job, "state": "queued"}, lambda c: c.print(f"Job [bold]{job}[/] queued"))
+
+
+@job_cli.command("cost")
+@refusing
+def job_cost(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="A dp-query or dp-train spec.")
+    ],
+    kind: Annotated[str | None, typer.Option("--kind", help="dp-query | dp-train (default: from the spec).")] = None,
+    operator: Annotated[str | None, typer.Option("--operator", help="Show this operator's remaining budget.")] = None,
+    dataset: Annotated[str | None, typer.Option("--dataset", help="The dataset the spec would run over.")] = None,
+    home: HomeOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """What a DP spec would charge (ε, δ) before it runs; nothing is charged."""
+    out = Output(json_out)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        out.fail(f"{file} is not UTF-8 text")
+    with open_instance(home) as instance:
+        item = instance.jobs.cost(kind, text, operator=operator, dataset=dataset)
+
+    def render(console: Console) -> None:
+        console.print(f"{item['kind']} costs ε = {item['epsilon']:g}, δ = {item['delta']:g}")
+        if "noise_multiplier" in item:
+            console.print(
+                f"  DP-SGD: noise multiplier {item['noise_multiplier']:.4g}, sample rate {item['sample_rate']:.4g}, "
+                f"{item['steps']} steps ({item['accountant']} accountant)"
+            )
+        if "epsilon_remaining" in item:
+            fits = "fits" if item["fits"] else "does NOT fit"
+            console.print(f"  remaining ε = {item['epsilon_remaining']:g}, δ = {item['delta_remaining']:g}: {fits}")
+
+    out.result(item, render)
+
+
+@job_cli.command("mitigate")
+@refusing
+def job_mitigate(
+    job: int,
+    suppress: Annotated[
+        bool, typer.Option("--suppress", help="Suppress cells below the threshold, with secondary suppression.")
+    ] = False,
+    round_to: Annotated[
+        int | None, typer.Option("--round-base", min=2, max=1000, help="Round counts to this base (e.g. 5).")
+    ] = None,
+    home: HomeOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Queue a mitigated copy of a judged job's tables for the guard to re-check (ACRO's mitigations)."""
+    with open_instance(home) as instance:
+        operator = instance.jobs.show(job).operator
+        new = instance.jobs.mitigate(job, suppress=suppress, round_base=round_to, by=Actor(operator, "operator"))
+    Output(json_out).result(
+        {"job": new, "state": "queued", "source_job": job},
+        lambda c: c.print(f"Mitigation of job {job} queued as job [bold]{new}[/]; run it, then read its verdict"),
+    )
 
 
 @job_cli.command("run-pending")

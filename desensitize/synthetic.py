@@ -725,15 +725,23 @@ def social_insurance(
     weights = np.sqrt(entities_df["注册资本"].to_numpy(dtype=np.float64)) + 1.0
     employer = _weighted(rng, m, weights)
 
-    base = 5200.0 * np.exp(0.45 * rng.standard_normal(m))
+    # Retirees' records keep the base of their last working years, lower than today's wages; low
+    # earners suspend contributions more often (about 9 % overall, a third of those at the minimum
+    # base). The dependence gives analyses and DP models (issue 8) a signal to find.
+    is_retired = retired[rows]
+    base = 5200.0 * np.exp(0.45 * rng.standard_normal(m)) * np.where(is_retired, 0.55, 1.0)
     base = np.clip(np.round(base), CONTRIBUTION_BASE_MIN, CONTRIBUTION_BASE_MAX).astype(np.int64)
 
-    status = np.where(retired[rows], 2, _weighted(rng, m, [0.85, 0.09, 0.06]))
+    suspend = np.clip(0.07 * (5200.0 / base) ** 3, 0.005, 0.35)
+    draw = rng.random(m)
+    status = np.where(is_retired | (draw >= 1.0 - 0.06), 2, np.where(draw < suspend, 1, 0))
 
     founded = entities_df["成立日期"].to_numpy().astype("datetime64[D]")[employer]
     lower = np.maximum.reduce([birth[rows] + 5845, founded, np.full(m, np.datetime64("1995-01-01", "D"))])
-    upper = np.datetime64(AS_OF, "D")
-    lower = np.minimum(lower, upper)
+    # Retirees enrolled before they retired (at 60), unless their employer was founded later.
+    today = np.datetime64(AS_OF, "D")
+    lower = np.minimum(lower, today)
+    upper = np.where(is_retired, np.maximum(np.minimum(birth[rows] + 21915, today), lower), today)
     enrolled_on = lower + (rng.random(m) * ((upper - lower).astype(np.int64) + 1)).astype(np.int64)
 
     return _frame(

@@ -10,8 +10,13 @@ Rules:
   operator from exhausting the shared workers; a quota refusal is not a violation.
 * The code and the spec are stored with the job; their SHA-256 go to the ledger (the code never
   does: it may embed anything the operator typed).
-* ``dp-query`` and ``dp-train`` need the privacy-budget accounting of issue 8; until then they are
-  refused with that reason rather than run without the platform charging ε.
+* ``dp-query`` and ``dp-train`` (issue 8) take a JSON spec over exactly one dataset. The platform
+  resolves it against the catalog's public facts (``sandbox.dp_plans``: bounds, domains, the person
+  key; nothing from the data), stores the resolved plan as the job's code, and charges the spec's
+  (ε, δ) to the licence's budget in the transaction that queues the job — before any worker can
+  claim it (``registry.budgets``). A spec the catalog cannot answer, or one the remaining budget
+  cannot pay for, is refused with the reason kept on a ``refused`` row. A DP job runs at most once:
+  a retry would draw fresh noise over the same data without paying for it.
 """
 
 from __future__ import annotations
@@ -26,12 +31,22 @@ from typing import Any
 
 from sqlalchemy import text
 
-from registry import Actor, Registry, RegistryError, ScopeRefusedError
+from registry import Actor, BudgetExhaustedError, Registry, RegistryError, ScopeRefusedError
 from registry.changes import Change, actor_of
+from sandbox.dp_plans import (
+    DP_KINDS,
+    Cost,
+    DatasetFacts,
+    DpSpecError,
+    cost_of,
+    cost_of_plan,
+    facts_from_catalog,
+    parse_spec,
+    plan,
+)
 from sandbox.queue import JobQueue, JobView
 
-KINDS = ("sql", "python")
-LATER_KINDS = {"dp-query": "issue 8 (diffprivlib queries)", "dp-train": "issue 8 (opacus DP-SGD training)"}
+KINDS = ("sql", "python", *DP_KINDS)
 MAX_CODE_BYTES = 1_000_000
 QUOTA_WINDOW = timedelta(hours=24)
 
@@ -130,14 +145,16 @@ class Jobs:
                 )
             return JobRefusedError(refusal, reason, job)
 
-        if kind in LATER_KINDS:
-            raise refuse(
-                "kind",
-                f"{kind} jobs need the platform's privacy-budget accounting, which comes with {LATER_KINDS[kind]}; "
-                f"submit {' or '.join(KINDS)} for now",
-            )
         if kind not in KINDS:
             raise RegistryError(f"unknown job kind {kind!r}: use one of {', '.join(KINDS)}")
+        dp = kind in DP_KINDS
+        if dp:
+            if len(names) != 1:
+                raise refuse("dp-spec", f"a {kind} job runs over exactly one dataset (--dataset), not {len(names)}")
+            try:
+                spec = parse_spec(kind, code)
+            except DpSpecError as exc:
+                raise refuse("dp-spec", str(exc)) from None
 
         # 1. The licence: refusals are violations the registry commits and ledgers itself.
         try:
@@ -148,23 +165,157 @@ class Jobs:
             raise refuse(f"scope:{exc.kind}", exc.reason) from None
         granted = {d.name: {"version": d.version, "path": d.path} for d in grant.datasets}
 
-        # 2. Quotas and 3. the queue, in one transaction, so two submissions cannot both take the last slot.
+        cost: Cost | None = None
+        if dp:
+            # The platform's plan replaces the operator's spec as what runs; its hash is what the ledger proves.
+            try:
+                resolved = plan(kind, spec, self.facts(names[0], grant.datasets[0].version))
+            except DpSpecError as exc:
+                raise refuse("dp-spec", str(exc), grant.licence_id) from None
+            cost = cost_of(spec)
+            code = json.dumps(resolved, ensure_ascii=False, sort_keys=True, indent=1)
+            code_sha256 = sha256_hex(code)
+            spec_sha256 = canonical_sha256(spec_of(operator, kind, names, scenario, code_sha256))
+
+        # 2. Quotas, 3. the budget and 4. the queue, in one transaction, so two submissions cannot both
+        # take the last slot or the last of a budget.
+        exceeded: str | None = None
+        try:
+            with self.registry.recorder.change(actor) as change:
+                self._serialize(change, operator)
+                exceeded = self._quota_exceeded(change, operator)
+                if exceeded is None:
+                    job = self.queue.enqueue(
+                        change,
+                        operator=operator,
+                        licence_id=grant.licence_id,
+                        kind=kind,
+                        datasets=granted,
+                        scenario=scenario,
+                        code=code,
+                        code_sha256=code_sha256,
+                        spec_sha256=spec_sha256,
+                        max_attempts=1 if dp else 2,
+                    )
+                    if cost is not None:
+                        self.registry.budgets.charge(
+                            change,
+                            grant.licence_id,
+                            names[0],
+                            epsilon=cost.epsilon,
+                            delta=cost.delta,
+                            subject=f"job:{job}",
+                        )
+                    return job
+        except BudgetExhaustedError as exc:
+            raise refuse("budget", exc.reason, grant.licence_id) from None
+        raise refuse("quota", exceeded or "quota exceeded", grant.licence_id)
+
+    def mitigate(
+        self, job_id: int, *, suppress: bool = False, round_base: int | None = None, by: Actor | Any = None
+    ) -> int:
+        """Queue a ``mitigation`` job over ``job_id``'s outputs (issue 7: apply ACRO's mitigations, re-check).
+
+        Only the job's own operator (or the host) may; the job must have ended ``done`` with a verdict.
+        The licence is checked again (a mitigation is a new job under it) and quotas apply.
+        """
+        from sandbox.mitigation import KIND, Mitigation
+
+        actor = actor_of(by) if by is not None else Actor.host()
+        source = self.queue.get(job_id, viewer=actor)
+        if actor.role == "operator" and not actor.is_host and source.operator != actor.name:
+            raise RegistryError(f"job {job_id} is not yours")
+        if source.state != "done" or source.verdict is None or not source.outputs:
+            raise RegistryError(f"job {job_id} has no judged outputs to mitigate (state {source.state})")
+        if source.kind in DP_KINDS:
+            raise RegistryError("DP answers are protected by their noise; they are not suppressed or rounded")
+        try:
+            mitigation = Mitigation(source_job=job_id, suppress=suppress, round_base=round_base)
+        except ValueError as exc:
+            raise RegistryError(str(exc)) from None
+        code = mitigation.as_code()
+        code_sha256 = sha256_hex(code)
+        names = sorted(source.datasets)
+        spec_sha256 = canonical_sha256(spec_of(source.operator, KIND, names, source.scenario, code_sha256))
+        try:
+            grant = self.registry.licences.check_scope(
+                source.operator, names, source.scenario, subject=f"job-spec:{spec_sha256}", by=actor
+            )
+        except ScopeRefusedError as exc:
+            raise JobRefusedError(f"scope:{exc.kind}", exc.reason) from None
         with self.registry.recorder.change(actor) as change:
-            self._serialize(change, operator)
-            exceeded = self._quota_exceeded(change, operator)
+            self._serialize(change, source.operator)
+            exceeded = self._quota_exceeded(change, source.operator)
             if exceeded is None:
                 return self.queue.enqueue(
                     change,
-                    operator=operator,
+                    operator=source.operator,
                     licence_id=grant.licence_id,
-                    kind=kind,
-                    datasets=granted,
-                    scenario=scenario,
+                    kind=KIND,
+                    datasets=source.datasets,  # the source's versions: the guard probes the same fingerprints
+                    scenario=source.scenario,
                     code=code,
                     code_sha256=code_sha256,
                     spec_sha256=spec_sha256,
+                    max_attempts=1,
                 )
-        raise refuse("quota", exceeded, grant.licence_id)
+        raise JobRefusedError("quota", exceeded)
+
+    def facts(self, dataset: str, version: int | None) -> DatasetFacts:
+        """The catalog's public facts about ``dataset``'s granted desensitized version (for DP plans)."""
+        view = self.registry.catalog.get(dataset)
+        chosen = next((v for v in view.versions if v.version == version), None)
+        if chosen is None:
+            chosen = next((v for v in reversed(view.versions) if v.kind == "desensitized"), None)
+        if chosen is None:
+            raise DpSpecError(f"dataset {dataset!r} has no desensitized version")
+        return facts_from_catalog(
+            dataset,
+            chosen.version,
+            chosen.rows,
+            [str(c.get("name")) for c in chosen.columns],
+            [i.model_dump() for i in view.items],
+        )
+
+    def cost(
+        self, kind: str | None, text: str, *, operator: str | None = None, dataset: str | None = None
+    ) -> dict[str, Any]:
+        """What a DP spec would cost, before it runs (``keyong job cost FILE``); nothing is charged.
+
+        With ``operator`` and ``dataset``: the remaining budget and whether the request fits; for a
+        dp-train spec also the noise multiplier, sample rate and steps the platform would use.
+        """
+        from sandbox.dp_plans import kind_of_spec
+
+        try:
+            kind = kind or kind_of_spec(text)
+            spec = parse_spec(kind, text)
+            cost = cost_of(spec)
+            resolved = plan(kind, spec, self.facts(dataset, None)) if dataset else None
+        except DpSpecError as exc:
+            raise RegistryError(str(exc)) from None
+        out: dict[str, Any] = {"kind": kind, "epsilon": cost.epsilon, "delta": cost.delta}
+        if dataset and resolved is not None:
+            out["dataset"] = dataset
+            if kind == "dp-train":
+                out.update({k: resolved[k] for k in ("noise_multiplier", "sample_rate", "steps", "accountant")})
+            if operator:
+                budgets = [
+                    b
+                    for b in self.registry.budgets.show(operator, viewer=Actor.host())
+                    if b.dataset == dataset and b.licence_state == "active"
+                ]
+                if budgets:
+                    best = max(budgets, key=lambda b: b.epsilon_remaining)
+                    out["licence"] = best.licence
+                    out["epsilon_remaining"] = best.epsilon_remaining
+                    out["delta_remaining"] = best.delta_remaining
+                    out["fits"] = (
+                        cost.epsilon <= best.epsilon_remaining + 1e-9 and cost.delta <= best.delta_remaining + 1e-15
+                    )
+                else:
+                    out["fits"] = False
+        return out
 
     @staticmethod
     def _serialize(change: Change, operator: str) -> None:
@@ -201,7 +352,21 @@ class Jobs:
         return self.queue.get(job_id, viewer=viewer)
 
     def cancel(self, job_id: int, *, by: Actor) -> JobView:
-        return self.queue.cancel(job_id, by=by)
+        """Cancel; a DP job cancelled before any worker claimed it never read data: its charge comes back."""
+        view = self.queue.cancel(job_id, by=by)
+        if view.kind in DP_KINDS and view.state == "cancelled" and view.attempts == 0 and view.licence_id is not None:
+            cost = cost_of_plan(json.loads(self.queue.code(job_id)))
+            with self.registry.recorder.change(actor_of(by)) as change:
+                self.registry.budgets.refund(
+                    change,
+                    view.licence_id,
+                    next(iter(view.datasets)),
+                    epsilon=cost.epsilon,
+                    delta=cost.delta,
+                    subject=f"job:{job_id}",
+                    why="cancelled while queued; it never ran",
+                )
+        return view
 
     def list(
         self, *, viewer: Actor | None = None, operator: str | None = None, state: str | None = None
@@ -209,4 +374,4 @@ class Jobs:
         return self.queue.list(viewer=viewer, operator=operator, state=state)
 
 
-__all__ = ["KINDS", "LATER_KINDS", "JobRefusedError", "Jobs", "Quotas", "canonical_sha256", "sha256_hex", "spec_of"]
+__all__ = ["KINDS", "JobRefusedError", "Jobs", "Quotas", "canonical_sha256", "sha256_hex", "spec_of"]

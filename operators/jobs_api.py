@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from operators.jobs import Jobs
-from registry.changes import actor_of
+from registry.changes import NotFoundError, actor_of
 from sandbox.queue import JobView
 
 MAX_CODE_CHARS = 256 * 1024
@@ -23,9 +23,30 @@ MAX_CODE_CHARS = 256 * 1024
 
 class JobSubmission(BaseModel):
     datasets: list[str] = Field(min_length=1, max_length=16, description="Granted datasets the job reads.")
-    kind: str = Field(description="sql | python (dp-query and dp-train: issue 8)")
+    kind: str = Field(description="sql | python | dp-query | dp-train")
     code: str = Field(min_length=1, max_length=MAX_CODE_CHARS, description="The SQL query or the Python script.")
     scenario: str = Field(min_length=1, max_length=128, description="The declared application scenario (应用场景).")
+
+
+class CostRequest(BaseModel):
+    spec: str = Field(min_length=2, max_length=MAX_CODE_CHARS, description="A dp-query or dp-train spec (JSON text).")
+    kind: str | None = Field(None, description="dp-query | dp-train (default: from the spec's keys)")
+    dataset: str | None = Field(
+        None, description="With a dataset: the plan's DP-SGD schedule and your remaining budget."
+    )
+
+
+class MitigationRequest(BaseModel):
+    suppress: bool = Field(False, description="Suppress cells below the threshold, with secondary suppression.")
+    round_base: int | None = Field(None, ge=2, le=1000, description="Round counts to this base (ACRO: 5).")
+
+
+class BudgetRaise(BaseModel):
+    licence: int
+    dataset: str
+    reason: str = Field(min_length=1, max_length=2000)
+    epsilon: float | None = None
+    delta: float | None = None
 
 
 def remote_view(view: JobView) -> dict[str, Any]:
@@ -48,6 +69,45 @@ def build_router(jobs: Jobs, require: Callable[..., Callable[..., Any]]) -> APIR
     operator = require("operator")
     readers = require("operator", "agency", "regulator")
     cancellers = require("operator", "agency")
+
+    agency = require("agency")
+
+    @router.post("/jobs/cost")
+    def cost(body: CostRequest, principal: Annotated[Any, Depends(operator)]) -> dict[str, Any]:
+        """What a DP spec would charge, before it runs; nothing is charged."""
+        actor = actor_of(principal)
+        return jobs.cost(body.kind, body.spec, operator=actor.name, dataset=body.dataset)
+
+    @router.get("/budgets/{operator_name}")
+    def budgets(operator_name: str, principal: Annotated[Any, Depends(readers)]) -> dict[str, Any]:
+        """An operator's privacy budgets (an operator sees its own only)."""
+        views = jobs.registry.budgets.show(operator_name, viewer=actor_of(principal))
+        return {"operator": operator_name, "budgets": [v.as_json() for v in views]}
+
+    @router.post("/budgets/{operator_name}/raise")
+    def raise_budget(
+        operator_name: str, body: BudgetRaise, principal: Annotated[Any, Depends(agency)]
+    ) -> dict[str, Any]:
+        """Raise a licence's budget for a dataset (agency; the reason is ledgered)."""
+        owned = {b.licence for b in jobs.registry.budgets.show(operator_name, viewer=actor_of(principal))}
+        if body.licence not in owned:
+            raise NotFoundError(f"operator {operator_name!r} holds no licence {body.licence}")
+        view = jobs.registry.budgets.raise_budget(
+            body.licence,
+            body.dataset,
+            epsilon=body.epsilon,
+            delta=body.delta,
+            reason=body.reason,
+            by=actor_of(principal),
+        )
+        return view.as_json()
+
+    @router.post("/jobs/{job_id}/mitigate", status_code=201)
+    def mitigate(job_id: int, body: MitigationRequest, principal: Annotated[Any, Depends(operator)]) -> dict[str, Any]:
+        """Queue a mitigated copy of one of your judged jobs' tables; the guard re-checks it as a new job."""
+        actor = actor_of(principal)
+        new = jobs.mitigate(job_id, suppress=body.suppress, round_base=body.round_base, by=actor)
+        return {"job": new, "state": "queued", "source_job": job_id}
 
     @router.post("/jobs", status_code=201)
     def submit(body: JobSubmission, principal: Annotated[Any, Depends(operator)]) -> dict[str, Any]:

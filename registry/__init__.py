@@ -4,6 +4,7 @@ products and their lineage, objections and usage monitoring (DESIGN.md).
 Every change is appended to the ledger in the same transaction as the change itself.
 """
 
+from registry.budgets import BudgetExhaustedError, BudgetView
 from registry.catalog_views import CatalogEntry, ColumnClass, DataItem, ResourceView, VersionView
 from registry.changes import Actor, NotFoundError, PermissionDeniedError, Recorder, RegistryError
 from registry.config import RegistryConfig
@@ -27,6 +28,8 @@ from registry.vocabulary import (
 
 __all__ = [
     "Actor",
+    "BudgetExhaustedError",
+    "BudgetView",
     "CatalogEntry",
     "ColumnClass",
     "DataItem",

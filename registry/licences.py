@@ -53,6 +53,8 @@ from registry.usage import record_usage
 from registry.vocabulary import FeeClass, LicenceMode, LicenceState, Qualification, ViolationKind
 
 DEFAULT_EPSILON = 3.0
+#: δ per dataset: below 1/n for tables up to 100,000 rows (DP-SGD's δ must stay below 1/n).
+DEFAULT_DELTA = 1e-5
 # The operator's name is its principal's name (operators.identity): same shape, so that it is also
 # a safe single path component of its work directory.
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,126}[a-z0-9]$")
@@ -415,7 +417,10 @@ class Licences:
             )
             row.operator = op
             row.datasets = [
-                LicenceDatasetRow(resource_id=r.id, resource=r, epsilon_budget=budgets[r.name]) for r in resources
+                LicenceDatasetRow(
+                    resource_id=r.id, resource=r, epsilon_budget=budgets[r.name], delta_budget=DEFAULT_DELTA
+                )
+                for r in resources
             ]
             session.add(row)
             session.flush()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 
 from ledger import Ledger
+from registry.budgets import Budgets
 from registry.catalog import Catalog
 from registry.changes import Recorder
 from registry.config import RegistryConfig
@@ -31,3 +32,4 @@ class Registry:
         self.objections = Objections(self.recorder, config)
         self.products = Products(self.recorder, config)
         self.usage = UsageRecords(self.recorder, config)
+        self.budgets = Budgets(self.recorder, config)

@@ -7,8 +7,10 @@ extra information, so a raw identifier (GB 11643-1999 公民身份号码, GB 321
 mobiles, names ...) or a pseudonym (GB/T 37964-2019 假名化) in an output is a hard finding, also
 after normalisation and inside reversible encodings (``sandbox.encodings``). Record-level outputs are
 hard findings (rows matching source rows, key-like columns, microdata shape); models leave only with
-a platform DP certificate (issue 8), so for now every model file is blocked. Statistical disclosure
-control is soft (``sandbox.sdc``): the agency reviews.
+a platform DP certificate (issue 8: ``sandbox.dp_results`` — signed by the instance key, naming the
+job, carrying the file's SHA-256). Statistical disclosure control is soft (``sandbox.sdc``): the
+agency reviews — except on answers the platform itself signed as differentially private, whose
+noise, not cell thresholds, is the protection (identifier scans still run on them).
 
 A finding's ``detail`` never echoes the offending value: the operator reads findings.
 Work is vectorized per column over distinct values (pyarrow / pandas), never per cell.
@@ -30,9 +32,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from desensitize.fingerprints import FingerprintError, FingerprintSet, normalise_for_fingerprint
 from desensitize.textscan import find_entities, redact
+from sandbox.certificates import CertificateError, verify
+from sandbox.dp_results import check_model
 from sandbox.encodings import decoded_readings
 from sandbox.sdc import SdcConfig, check_table, check_text
 
@@ -74,6 +79,8 @@ class GuardConfig:
     microdata_min_rows: int = 500
     microdata_min_source_columns: int = 3
     log_excerpt_bytes: int = 4096
+    #: A certified model whose membership-inference AUC exceeds this goes to review (issue 8).
+    max_mia_auc: float = 0.6
     sdc: SdcConfig = field(default_factory=SdcConfig)
 
 
@@ -334,7 +341,13 @@ def _record_level(
 
 
 def _check_frame(
-    frame: pd.DataFrame, prints: Mapping[str, FingerprintSet], file: str, names: Sequence[str], config: GuardConfig
+    frame: pd.DataFrame,
+    prints: Mapping[str, FingerprintSet],
+    file: str,
+    names: Sequence[str],
+    config: GuardConfig,
+    *,
+    statistical: bool = True,
 ) -> list[Finding]:
     findings: list[Finding] = []
     header = pd.Series([str(c) for c in frame.columns], dtype=object)
@@ -352,8 +365,9 @@ def _check_frame(
             recognize=not measured,
         )
     findings += _split_cells(frame, typed, prints, file)
-    findings += _record_level(typed, prints, file, config)
-    findings += [Finding(i.rule, SOFT, file, i.location, i.detail) for i in check_table(typed, config.sdc)]
+    if statistical:
+        findings += _record_level(typed, prints, file, config)
+        findings += [Finding(i.rule, SOFT, file, i.location, i.detail) for i in check_table(typed, config.sdc)]
     return findings
 
 
@@ -375,8 +389,13 @@ def judge(
     names: Iterable[str] = (),
     config: GuardConfig | None = None,
     earlier: Sequence[tuple[str, np.ndarray]] = (),
+    certificate_key: Ed25519PublicKey | None = None,
+    job: int | None = None,
 ) -> Judgement:
     """The verdict on one run: ``outputs`` as the runner listed them (files under ``out_dir``).
+
+    ``certificate_key`` and ``job``: the instance's public key and the job's id, to accept model
+    files with a valid platform certificate and DP answers the platform signed (issue 8).
 
     ``earlier``: (product, totals) of what was already released from the job's datasets, for the
     differencing rule (:func:`differencing_findings`).
@@ -430,15 +449,24 @@ def judge(
             findings.append(Finding("manifest.special", HARD, name, "file", "not a regular file"))
             continue
         if suffix in MODELS:
-            findings.append(
-                Finding(
-                    "model.uncertified",
-                    HARD,
-                    name,
-                    "file",
-                    "model file without a platform DP certificate (dp-train certificates arrive with issue 8)",
-                )
-            )
+            problem, certificate = check_model(name, out_dir, outputs, certificate_key, job)
+            if problem is not None:
+                findings.append(Finding("model.uncertified", HARD, name, "file", problem))
+            elif certificate is not None:
+                auc = certificate.get("mia_auc")
+                if auc is None or float(auc) > config.max_mia_auc:
+                    findings.append(
+                        Finding(
+                            "model.membership_inference",
+                            SOFT,
+                            name,
+                            "certificate",
+                            f"membership-inference AUC {auc} exceeds {config.max_mia_auc}: the model may remember "
+                            "its training rows"
+                            if auc is not None
+                            else "no membership-inference AUC was recorded",
+                        )
+                    )
             continue
         if suffix in ARCHIVES or ".tar." in name.lower():
             findings.append(Finding("manifest.archive", HARD, name, "file", "archives cannot be checked"))
@@ -453,8 +481,9 @@ def judge(
         try:
             if suffix in TABULAR:
                 frame = read_table(path)
-                findings += _check_frame(frame, prints, name, names, config)
-                if earlier:
+                sealed = suffix == ".json" and signed_by_platform(path, certificate_key, job)
+                findings += _check_frame(frame, prints, name, names, config, statistical=not sealed)
+                if earlier and not sealed:
                     totals = aggregate_totals(frame)
                     findings += differencing_findings(totals, name, earlier, config.sdc.min_cell_count)
             elif suffix in TEXT:
@@ -469,6 +498,17 @@ def judge(
                 Finding("manifest.unreadable", HARD, name, "file", f"cannot be read as {suffix}: {type(exc).__name__}")
             )
     return Judgement(verdict_of(findings), findings)
+
+
+def signed_by_platform(path: Path, key: Ed25519PublicKey | None, job: int | None) -> bool:
+    """A DP answer or model certificate the platform signed for this very job (not one copied from another)."""
+    if key is None or job is None or path.stat().st_size > 8 * 1024 * 1024:
+        return False
+    try:
+        document = verify(json.loads(path.read_text(encoding="utf-8")), key)
+    except (CertificateError, ValueError, UnicodeError):
+        return False
+    return document.get("job") == job and document.get("kind") in ("dp-query", "dp-train-certificate")
 
 
 def _check_image(path: Path, prints: Mapping[str, FingerprintSet], name: str, names: Sequence[str]) -> list[Finding]:

@@ -17,9 +17,11 @@ from pathlib import Path
 
 from sandbox.runner import Limits, RunResult, run, sandbox_python
 
-__all__ = ["KINDS", "SQL_RUNNER", "run_job"]
+__all__ = ["KINDS", "PROGRAMS", "SQL_RUNNER", "program_source", "run_job"]
 
-KINDS: tuple[str, ...] = ("sql", "python")
+KINDS: tuple[str, ...] = ("sql", "python", "dp-query", "dp-train")
+#: The platform's own programs for the DP kinds (``sandbox/programs``); both are mounted for either kind.
+PROGRAMS = {"dp-query": "dp_query.py", "dp-train": "dp_train.py"}
 
 # Runs inside the sandbox as /job/run_sql.py; the query is /job/query.sql. argv[1]: DuckDB's memory
 # limit in MiB (below the sandbox's so DuckDB spills or fails cleanly before the kernel kills it).
@@ -104,7 +106,8 @@ def run_job(
 
     ``sql``: ``code`` is one DuckDB SELECT; each dataset is a view named after it; the result is
     ``result.parquet`` and ``result.csv``. ``python``: ``code`` is a script run as
-    ``/job/script.py`` with cwd ``/out``, datasets at ``/data/NAME.parquet``.
+    ``/job/script.py`` with cwd ``/out``, datasets at ``/data/NAME.parquet``. ``dp-query`` /
+    ``dp-train``: ``code`` is the platform's resolved plan (JSON), answered by the platform's program.
     Raises ValueError for an unknown kind, SandboxUnavailable when the sandbox cannot run.
     """
     if kind not in KINDS:
@@ -119,6 +122,11 @@ def run_job(
             limits=limits,
             files={"script.py": code.encode("utf-8")},
         )
+    if kind in PROGRAMS:
+        # ``code`` is the platform's resolved plan (``sandbox.dp_plans``), never operator code.
+        files = {name: program_source(name) for name in PROGRAMS.values()}
+        files["plan.json"] = code.encode("utf-8")
+        return run([*python, f"/job/{PROGRAMS[kind]}"], data=datasets, out_dir=out_dir, limits=limits, files=files)
     duckdb_mib = max(64, limits.memory_bytes // (1 << 20) // 2)
     return run(
         [*python, "/job/run_sql.py", str(duckdb_mib)],
@@ -127,6 +135,11 @@ def run_job(
         limits=limits,
         files={"query.sql": code.encode("utf-8"), "run_sql.py": SQL_RUNNER.encode("utf-8")},
     )
+
+
+def program_source(name: str) -> bytes:
+    """The source of one of the platform's in-sandbox programs, as shipped in the package."""
+    return (Path(__file__).parent / "programs" / name).read_bytes()
 
 
 def scratch_out_dir() -> Path:

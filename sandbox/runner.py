@@ -77,6 +77,9 @@ JOB_ENV: dict[str, str] = {
     "PYTHONDONTWRITEBYTECODE": "1",
     "PYTHONUNBUFFERED": "1",
     "OMP_NUM_THREADS": "1",
+    # pyarrow's default pool (mimalloc) reserves 1 GiB of address space on the first Parquet read: half
+    # of a job's memory limit before pandas, torch or scipy load. The system allocator reserves nothing.
+    "ARROW_DEFAULT_MEMORY_POOL": "system",
     "MKL_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
     "NUMEXPR_NUM_THREADS": "1",

@@ -21,6 +21,10 @@ Why it is built this way:
   read). A ``block`` is reported to usage monitoring (repeated blocks are a security anomaly).
   Without fingerprints (``fingerprints`` hook absent or failing) the guard still runs its
   recognizer, manifest, record-shape and SDC rules.
+* **DP results sealed before judging** (issue 8). After a ``dp-query`` or ``dp-train`` run the
+  worker signs the platform program's answer, or issues the model's certificate, with the
+  instance key (``signer``; ``sandbox.dp_results``); the guard then accepts a model only with a
+  certificate that verifies. Without a signer nothing is sealed and a model stays blocked.
 """
 
 from __future__ import annotations
@@ -173,6 +177,7 @@ class Worker:
         blocked: Blocked | None = None,
         released: Released | None = None,
         guard_config: Any = None,
+        signer: Any = None,
     ) -> None:
         self.queue = queue
         self.home = home
@@ -186,6 +191,7 @@ class Worker:
         self.blocked = blocked
         self.released = released
         self.guard_config = guard_config
+        self.signer = signer  # Ed25519PrivateKey: signs DP answers and model certificates
 
     @property
     def runner(self) -> Runner:
@@ -253,6 +259,9 @@ class Worker:
 
         def target() -> None:
             try:
+                if job.kind == "mitigation":  # reads the source job's judged outputs, never the data
+                    outcome["result"] = self._mitigate(claimed.code, out_dir)
+                    return
                 outcome["result"] = runner(
                     job.kind, claimed.code, datasets=datasets, out_dir=out_dir, limits=self.limits
                 )
@@ -295,6 +304,7 @@ class Worker:
         result: RunResultLike = outcome["result"]
         self._keep_logs(where, result)
         resources = {"wall": result.wall_seconds, "cpu": result.cpu_seconds, "max_rss": result.max_rss_bytes}
+        produced = self._seal(job, claimed.code, out_dir, result) if stopped is None else list(result.outputs)
         outputs = [
             {
                 "name": str(o["name"]),
@@ -302,7 +312,7 @@ class Worker:
                 "sha256": str(o["sha256"]),
                 "path": str((out_dir / str(o["name"])).relative_to(self.home)),
             }
-            for o in result.outputs
+            for o in produced
         ]
         if stopped == "cancelled":
             state, reason = JobState.CANCELLED, "cancelled on request; the run was killed"
@@ -310,7 +320,7 @@ class Worker:
             state, reason = JobState.DONE, result.reason
         else:
             state, reason = JobState.FAILED, result.reason or f"run {result.status}"
-        verdict, findings, excerpt = self._judge(job, out_dir, result)
+        verdict, findings, excerpt = self._judge(job, out_dir, result, produced)
         view = self._finish(
             claimed,
             state,
@@ -329,7 +339,30 @@ class Worker:
                 log.exception("job %s: could not record the blocked export", job.id)
         return view
 
-    def _judge(self, job: JobView, out_dir: Path, result: RunResultLike) -> tuple[str, list[dict[str, Any]], str]:
+    def _mitigate(self, code: str, out_dir: Path) -> RunResultLike:
+        """A ``mitigation`` job (``sandbox.mitigation``): the source job's outputs, suppressed and/or rounded."""
+        from sandbox.mitigation import Mitigation, run_mitigation
+
+        mitigation = Mitigation.from_code(code)
+        source = self.queue.get(mitigation.source_job)
+        return run_mitigation(mitigation, [self.home / str(o["path"]) for o in source.outputs], out_dir)
+
+    def _seal(self, job: JobView, plan_text: str, out_dir: Path, result: RunResultLike) -> list[dict[str, Any]]:
+        """Sign a DP program's answer / certify its model (see the module docstring); the outputs after."""
+        outputs = [dict(o) for o in result.outputs]
+        if job.kind not in ("dp-query", "dp-train") or result.status != "ok" or self.signer is None:
+            return outputs
+        from sandbox.dp_results import SealError, seal
+
+        try:
+            return seal(job.kind, json.loads(plan_text), job.id, out_dir, outputs, self.signer)
+        except (SealError, ValueError, KeyError, OSError) as exc:
+            log.error("job %s: the DP output could not be sealed: %s", job.id, exc)
+            return outputs
+
+    def _judge(
+        self, job: JobView, out_dir: Path, result: RunResultLike, outputs: list[dict[str, Any]]
+    ) -> tuple[str, list[dict[str, Any]], str]:
         """The export guard over everything the run produced (outputs, stdout, stderr, file names)."""
         from sandbox.guard import GuardConfig, judge, redacted_log
 
@@ -355,13 +388,15 @@ class Worker:
         try:
             judged = judge(
                 out_dir,
-                list(result.outputs),
+                outputs,
                 stdout=result.stdout or "",
                 stderr=result.stderr or "",
                 removed=list(getattr(result, "removed", []) or []),
                 fingerprints=prints,
                 config=config,
                 earlier=earlier,
+                certificate_key=self.signer.public_key() if self.signer is not None else None,
+                job=job.id,
             )
             findings = [f.as_json() for f in judged.findings]
             verdict = judged.verdict

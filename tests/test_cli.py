@@ -90,16 +90,20 @@ def test_demo_generates_the_tables(tmp_path: Path) -> None:
     assert report["initialized"] is True
     # init: instance + 4 principals; 4 per ingest (published, suggested, version_added, ingested);
     # 2 per desensitization (version_added, desensitized); operator.added; licence granted + activated;
-    # 3 jobs × (scope.admitted, queued, started, finished); the out-of-scope one: scope.refused,
-    # finding.raised, job.refused
-    assert report["ledger"]["ok"] is True and report["ledger"]["entries"] == 5 + 3 * 4 + 3 * 2 + 1 + 2 + 3 * 4 + 3
+    # 3 public facts declared (catalog.bounds_set); 3 jobs × (scope.admitted, queued, started, finished);
+    # 2 DP jobs × (scope.admitted, queued, budget.charged, started, finished); the out-of-scope one:
+    # scope.refused, finding.raised, job.refused
+    assert report["ledger"]["ok"] is True
+    assert report["ledger"]["entries"] == 5 + 3 * 4 + 3 * 2 + 3 + 1 + 2 + 3 * 4 + 2 * 5 + 3
     jobs = report["jobs"]
     assert [(j["kind"], j["state"]) for j in jobs] == [
-        ("sql", "done"), ("python", "done"), ("python", "done"), ("sql", "refused")
+        ("sql", "done"), ("python", "done"), ("dp-query", "done"), ("dp-train", "done"), ("python", "done"),
+        ("sql", "refused"),
     ]  # fmt: skip
-    assert all(j["verdict"] in ("pass", "review") for j in jobs[:2])
-    assert jobs[2]["verdict"] == "block"  # the attempt to export resident records
-    assert "超范围调用" in jobs[3]["reason"]
+    assert all(j["verdict"] in ("pass", "review") for j in jobs[:4])
+    assert "model.certificate.json" in jobs[3]["outputs"]  # the platform certified the DP model
+    assert jobs[4]["verdict"] == "block"  # the attempt to export resident records
+    assert "超范围调用" in jobs[5]["reason"]
     ingested = {i["dataset"]: i for i in report["ingested"]}
     assert ingested["market_entities"]["encoding"] == "gb18030" and ingested["residents"]["rows"] == 500
     assert ingested["residents"]["level"] == "L4"  # 公民身份号码 is sensitive personal information

@@ -104,11 +104,11 @@ def test_a_suspended_operator_is_refused(jobs: Jobs, registry: Registry, instanc
 
 
 @pytest.mark.parametrize("kind", ["dp-query", "dp-train"])
-def test_dp_kinds_are_refused_until_budget_accounting_exists(jobs: Jobs, instance: Instance, kind: str) -> None:
+def test_malformed_dp_specs_are_refused_before_the_scope_check(jobs: Jobs, instance: Instance, kind: str) -> None:
     watch = LedgerWatch(instance)
-    with pytest.raises(JobRefusedError, match="issue 8") as caught:
+    with pytest.raises(JobRefusedError, match="spec is invalid") as caught:
         jobs.submit(OPERATOR, ["traffic"], kind, '{"query": "mean"}', SCENARIO)
-    assert caught.value.refusal == "kind"
+    assert caught.value.refusal == "dp-spec"
     # Refused before the scope check: no usage is recorded for a job that can never run.
     assert [a for a, _ in watch.since()] == ["job.refused"]
 

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from app import Instance, create_app
 from tests.conftest import bearer_headers
-from tests.job_worker_proc import MARKERS_ENV, SCENARIO, fast_runner, licensed
+from tests.job_worker_proc import AGENCY, MARKERS_ENV, SCENARIO, fast_runner, licensed
 
 OPERATOR = "demo-operator"  # the principal behind the operator API key of `keyong init`
 
@@ -63,7 +63,7 @@ def test_out_of_scope_jobs_are_refused_with_the_reason_and_recorded(
     unknown = http.post("/jobs", json=_job(datasets=["residents"]), headers=headers["operator"])
     assert unknown.status_code == 409
     later = http.post("/jobs", json=_job(kind="dp-query"), headers=headers["operator"])
-    assert later.status_code == 409 and "issue 8" in later.json()["detail"]
+    assert later.status_code == 409 and "spec" in later.json()["detail"]  # print(1) is no DP spec
     assert http.post("/jobs", json=_job(), headers=headers["agency"]).status_code == 403
     assert http.post("/jobs", json=_job(code=""), headers=headers["operator"]).status_code == 422
     assert len(instance.ledger.entries(action="scope.refused")) == 2
@@ -80,3 +80,45 @@ def test_cancel_by_the_owner_or_the_agency_never_by_a_regulator(
     second = http.post("/jobs", json=_job(), headers=headers["operator"]).json()["job"]
     assert http.post(f"/jobs/{second}/cancel", headers=headers["agency"]).json()["state"] == "cancelled"
     assert http.get("/jobs/99999", headers=headers["operator"]).status_code == 404
+
+
+def test_dp_cost_and_budgets_over_http(client: tuple[Instance, TestClient, dict[str, dict[str, str]]]) -> None:
+    """An operator asks what a DP spec costs and reads its own budgets; the agency raises one with a reason."""
+    import json
+
+    from tests.dp_support import DATASET, DP_SCENARIO, dp_dataset
+
+    instance, http, headers = client
+    dp_dataset(instance.registry, instance.home)
+    instance.registry.licences.grant(
+        OPERATOR,
+        datasets=[DATASET],
+        scenarios=[DP_SCENARIO],
+        valid_until=instance.registry.config.now().date().replace(year=2099),
+        publicity_days=0,
+        epsilon=1.0,
+        by=AGENCY,
+        reason="授权运营协议 DP",
+    )
+    spec = json.dumps({"aggregate": "count", "epsilon": 0.4, "group_by": ["参保状态"]})
+    cost = http.post("/jobs/cost", json={"spec": spec, "dataset": DATASET}, headers=headers["operator"])
+    assert cost.status_code == 200, cost.text
+    assert cost.json()["epsilon"] == 0.4 and cost.json()["fits"] is True
+    bad = http.post("/jobs/cost", json={"spec": "{}", "dataset": DATASET}, headers=headers["operator"])
+    assert bad.status_code == 409 and "not a DP spec" in bad.json()["detail"]
+    made = http.post(
+        "/jobs",
+        json={"datasets": [DATASET], "kind": "dp-query", "code": spec, "scenario": DP_SCENARIO},
+        headers=headers["operator"],
+    )
+    assert made.status_code == 201, made.text
+    budgets = http.get(f"/budgets/{OPERATOR}", headers=headers["operator"]).json()["budgets"]
+    mine = next(b for b in budgets if b["dataset"] == DATASET)
+    assert mine["epsilon_spent"] == 0.4 and mine["epsilon_remaining"] == pytest.approx(0.6)
+    assert http.get("/budgets/someone-else", headers=headers["operator"]).status_code == 403
+    body = {"licence": mine["licence"], "dataset": DATASET, "epsilon": 2.0, "reason": "第二期"}
+    assert http.post(f"/budgets/{OPERATOR}/raise", json=body, headers=headers["operator"]).status_code == 403
+    raised = http.post(f"/budgets/{OPERATOR}/raise", json=body, headers=headers["agency"])
+    assert raised.status_code == 200, raised.text
+    assert raised.json()["epsilon_budget"] == 2.0
+    assert instance.ledger.entries(action="budget.raised")[0].payload["reason"] == "第二期"

@@ -30,8 +30,8 @@ def residents(tmp_path: Path) -> Path:
     return path
 
 
-def test_kinds_are_sql_and_python_and_unknown_is_refused(tmp_path: Path) -> None:
-    assert KINDS == ("sql", "python")
+def test_kinds_and_unknown_is_refused(tmp_path: Path) -> None:
+    assert KINDS == ("sql", "python", "dp-query", "dp-train")
     with pytest.raises(ValueError, match="unknown job kind 'shell'"):
         run_job("shell", "id", datasets={}, out_dir=tmp_path / "out")
     assert not (tmp_path / "out").exists()  # refused before anything was prepared
