@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.keyong-installed
 
-.PHONY: run test install lint format bench clean
+.PHONY: run test install lint format bench clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,10 +21,16 @@ run: $(STAMP)
 	$(BIN)/keyong demo
 	$(BIN)/keyong serve
 
-test: $(STAMP)
+# The console's browser tests drive Debian's chromium (no browser download), with CJK fonts so failure
+# screenshots show the Chinese pages; installed here when missing.
+chromium:
+	@(command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "noto sans cjk") || \
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-cjk)
+
+test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest
+	KEYONG_REQUIRE_BROWSER=1 $(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -85,4 +85,13 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
     app.include_router(jobs_api.build_router(inst.jobs, require))
     app.include_router(release_api.build_router(inst.releases, require))
     registry_api.install_error_handlers(app)
+    # The web console (issue 9): server-rendered pages over the same packages, for browsers.
+    from fastapi.staticfiles import StaticFiles
+
+    from app.console import build_console
+    from app.console.routes import STATIC, install_console_handlers
+
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    app.include_router(build_console(inst, secure_cookies=inst.settings.console_secure_cookies))
+    install_console_handlers(app, inst)
     return app

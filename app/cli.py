@@ -5,7 +5,8 @@ document and nothing else; messages and progress go to stderr. Exit codes: 0 ok,
 failed (with the reason on stderr), 2 usage error.
 """
 
-from typing import Annotated
+from collections import Counter
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -23,6 +24,9 @@ from app.ledger_cli import ledger_cli
 from app.licence_cli import finding_cli, licence_cli, operator_cli
 from app.product_cli import objection_cli, product_cli, usage_cli
 from app.release_cli import release_cli
+
+if TYPE_CHECKING:
+    from app.demo import DemoReport
 
 cli = typer.Typer(
     name="keyong",
@@ -65,77 +69,198 @@ def demo(
     residents: Annotated[int, typer.Option(min=100, max=5_000_000, help="Residents to generate.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic data; same seed, same data.")] = 20261123,
 ) -> None:
-    """The main job: the whole flow of DESIGN.md on generated data (so far: init and data)."""
+    """The main job: the whole flow of DESIGN.md on generated data, from ingest to a regulator's proof."""
     from app.demo import run_demo
 
     out = Output(json_out)
     report = run_demo(settings_for(home), residents=residents, seed=seed, console=out.stderr)
+    out.result(report.as_json(), lambda console: _render_demo(console, report, seed))
 
-    def render(console: Console) -> None:
-        if report.tokens:
-            console.print(f"Initialised a new instance at [bold]{report.home}[/]")
-            console.print(_tokens_table(report.tokens))
-        table = Table(title=f"Synthetic public data (seed {seed}) in {report.data_dir}")
-        for column in ("file", "rows", "columns", "encoding", "bytes"):
-            table.add_column(column, justify="left" if column in ("file", "encoding") else "right", no_wrap=True)
-        for t in report.tables:
-            table.add_row(t.path.name, f"{t.rows:,}", str(len(t.columns)), t.encoding, f"{t.bytes:,}")
-        console.print(table)
-        if report.ingested:
-            catalog = Table(title="Ingested into the registry (raw copies encrypted in the vault)")
-            for column in ("dataset", "version", "rows", "level", "encoding", "personal columns"):
-                catalog.add_column(column)
-            for item in report.ingested:
-                personal = item["personal_columns"]
-                catalog.add_row(
-                    str(item["dataset"]),
-                    str(item["version"]),
-                    f"{item['rows']:,}",
-                    str(item["level"]),
-                    str(item["encoding"]),
-                    ", ".join(personal) if isinstance(personal, list) else "",
-                )
-            console.print(catalog)
-        if report.desensitized:
-            copies = Table(title="Desensitized copies (what a sandbox mounts); raw stays in the vault")
-            for column in ("dataset", "version", "rows", "k", "suppressed", "actions"):
-                copies.add_column(column)
-            for item in report.desensitized:
-                actions = item["actions"] if isinstance(item["actions"], dict) else {}
-                changed = ", ".join(f"{col}: {action}" for col, action in actions.items() if action != "keep")
-                copies.add_row(
-                    str(item["dataset"]),
-                    str(item["version"]),
-                    f"{item['rows']:,}",
-                    str(item["k_anonymity"]),
-                    str(item["suppressed_rows"]),
-                    changed,
-                )
-            console.print(copies)
-        if report.operator:
-            console.print(f"Operator registered: [bold]{report.operator}[/]")
-        if report.licence:
-            scenarios = report.licence.get("scenarios")
-            console.print(
-                f"Licence {report.licence.get('id')} ({report.licence.get('state')}): "
-                f"{', '.join(report.licence.get('datasets') or [])} for {', '.join(scenarios or [])}"
+
+def _table(title: str, *columns: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    return table
+
+
+def _render_demo(console: Console, report: "DemoReport", seed: int) -> None:
+    """The demo's report, one section per step of DESIGN.md's data flow, Chinese with English labels."""
+    if report.tokens:
+        console.print(f"Initialised a new instance at [bold]{report.home}[/]")
+        console.print(_tokens_table(report.tokens))
+    console.rule("1 数据生成与归集 Data: generate, ingest, desensitize")
+    table = _table(f"Synthetic public data (seed {seed}) in {report.data_dir}", "file", "rows", "columns", "encoding")
+    for t in report.tables:
+        table.add_row(t.path.name, f"{t.rows:,}", str(len(t.columns)), t.encoding)
+    console.print(table)
+    if report.ingested:
+        catalog = _table(
+            "资源目录 Ingested (raw copies encrypted in the vault)",
+            "dataset",
+            "v",
+            "rows",
+            "level",
+            "encoding",
+            "personal columns",
+        )
+        for item in report.ingested:
+            personal = item["personal_columns"]
+            catalog.add_row(
+                str(item["dataset"]),
+                str(item["version"]),
+                f"{item['rows']:,}",
+                str(item["level"]),
+                str(item["encoding"]),
+                ", ".join(personal) if isinstance(personal, list) else "",
             )
-        if report.jobs:
-            jobs = Table(title="Jobs of the demo operator (run in the sandbox over the desensitized copies)")
-            for column in ("job", "kind", "datasets", "state", "verdict", "outputs / reason"):
-                jobs.add_column(column)
-            for job in report.jobs:
-                detail = ", ".join(job.get("outputs") or []) or str(job.get("reason") or "")
-                jobs.add_row(
-                    str(job["job"]), str(job["kind"]), ", ".join(job["datasets"]), str(job["state"]),
-                    str(job["verdict"]), detail,
-                )  # fmt: skip
-            console.print(jobs)
-        state = "[green]verified[/]" if report.ledger.get("ok") else "[bold red]FAILED verification[/]"
-        console.print(f"Ledger: {report.ledger.get('entries')} entries, {state}, head {report.ledger.get('head')}")
-        console.print(f"Done in {report.seconds:.1f} s. Next: [bold]keyong serve[/] and open /docs.")
-
-    out.result(report.as_json(), render)
+        console.print(catalog)
+    if report.desensitized:
+        copies = _table(
+            "脱敏副本 Desensitized copies (all a sandbox mounts)", "dataset", "v", "rows", "k", "suppressed", "actions"
+        )
+        for item in report.desensitized:
+            actions = item["actions"] if isinstance(item["actions"], dict) else {}
+            changed = ", ".join(f"{col}: {action}" for col, action in actions.items() if action != "keep")
+            copies.add_row(
+                str(item["dataset"]),
+                str(item["version"]),
+                f"{item['rows']:,}",
+                str(item["k_anonymity"]),
+                str(item["suppressed_rows"]),
+                changed,
+            )
+        console.print(copies)
+    console.rule("2 授权运营 Licence and jobs")
+    if report.rerun.get("licences_revoked") or report.rerun.get("operator_restored"):
+        revoked = ", ".join(str(i) for i in report.rerun.get("licences_revoked") or []) or "none"
+        restored = " and restored the operator's suspended access" if report.rerun.get("operator_restored") else ""
+        console.print(f"Rerun: the agency revoked the previous demo licence(s) {revoked}{restored}")
+    if report.operator:
+        console.print(f"运营机构 Operator: [bold]{report.operator}[/]")
+    if report.licence:
+        scenarios = report.licence.get("scenarios")
+        console.print(
+            f"授权 Licence {report.licence.get('id')} ({report.licence.get('state')}): "
+            f"{', '.join(report.licence.get('datasets') or [])} for {', '.join(scenarios or [])}"
+        )
+    if report.jobs:
+        jobs = _table(
+            "作业 Jobs (sandboxed, over the desensitized copies only)",
+            "job",
+            "what",
+            "state",
+            "verdict",
+            "outputs / reason",
+        )
+        colour = {"pass": "green", "review": "yellow", "block": "bold red"}
+        for job in report.jobs:
+            detail = ", ".join(job.get("outputs") or []) if job["state"] == "done" else str(job.get("reason") or "")
+            verdict = str(job["verdict"]) if job["verdict"] else "—"
+            style = colour.get(verdict, "red" if job["state"] == "refused" else "")
+            jobs.add_row(
+                str(job["job"]),
+                str(job.get("what") or job["kind"]),
+                str(job["state"]),
+                f"[{style}]{verdict}[/]" if style else verdict,
+                detail,
+            )
+        console.print(jobs)
+    if report.rerun.get("auto_suspended"):
+        console.print(
+            f"Usage monitoring suspended the operator ({report.rerun['auto_suspended']}); "
+            "the agency restored it after rectification (整改).",
+            markup=False,
+        )
+    if report.releases:
+        console.rule("3 发布审核 Release review (独立审核, 双鸭山 第五十二条)")
+        if report.reviewer_keys:
+            for name, key in report.reviewer_keys.items():
+                console.print(f"New agency reviewer [bold]{name}[/] (API key, shown once): {key}", markup=True)
+        releases = _table(
+            f"Release requests; reviewers (sealed votes): {', '.join(report.reviewers)}",
+            "release",
+            "product",
+            "job",
+            "guard",
+            "justified",
+            "votes",
+            "state",
+        )
+        for r in report.releases:
+            votes = r.get("votes") if isinstance(r.get("votes"), list) else []
+            decisions = Counter(str(v["decision"]) for v in votes)
+            releases.add_row(
+                str(r["release"]),
+                str(r["product"]),
+                f"{r['job']} {r['kind']}",
+                str(r["verdict"]) + "".join(f"\n{rule}" for rule in r.get("findings") or []),
+                str(r["justified"]),
+                ", ".join(f"{n} {d}" for d, n in decisions.items()),
+                f"[green]{r['state']}[/]" if r["state"] == "approved" else str(r["state"]),
+            )
+        console.print(releases)
+    if report.products:
+        products = _table(
+            "数据产品登记 Registered products (lineage and attribution, 第四十一条)",
+            "product",
+            "datasets",
+            "file",
+            "bytes",
+            "sha256",
+        )
+        for p in report.products:
+            files = p["files"] if isinstance(p["files"], list) else []
+            for i, f in enumerate(files):
+                products.add_row(
+                    str(p["name"]) if i == 0 else "",
+                    ", ".join(p["datasets"]) if i == 0 else "",
+                    str(f["name"]),
+                    f"{f['bytes']:,}",
+                    f"{str(f['sha256'])[:12]}…",
+                )
+        console.print(products)
+    objection = report.objection
+    if objection:
+        console.rule("4 异议处理 Objection (双鸭山 第四十条)")
+        fetch = objection["fetch_while_suspended"]
+        fetched = objection["fetched"]
+        assert isinstance(fetch, dict) and isinstance(fetched, dict)
+        console.print(
+            f"Objection #{objection['id']} against [bold]{objection['product']}[/] by {objection['filed_by']} "
+            f"({objection['filed_role']}): {objection['reason']}",
+            f"  product state while open: [yellow]{objection['state_while_open']}[/]",
+            "  operator's fetch while suspended: "
+            + (f"[green]refused[/] ({fetch['reason']})" if fetch["refused"] else "[bold red]NOT refused[/]"),
+            f"  resolved by {objection['resolved_by']}: {objection['outcome']} — {objection['resolution']}",
+            f"  product state after: [green]{objection['state_after']}[/]",
+            f"  fetched into {fetched['to']}: "
+            + ", ".join(f"{f['name']}{' (stamped)' if f['stamped'] else ''}" for f in fetched["files"]),
+            f"  attribution: {fetched['attribution']}",
+            sep="\n",
+        )
+    ledger = report.ledger
+    console.rule("5 存证与核验 Ledger and the regulator's verifier")
+    state = "[green]ok[/]" if ledger.get("ok") else "[bold red]FAILED[/]"
+    console.print(
+        f"ledger verify: {state}, {ledger.get('entries')} entries, {ledger.get('checkpoints')} checkpoints, "
+        f"head {ledger.get('head')}"
+    )
+    proof, standalone, export = ledger.get("proof"), ledger.get("standalone"), ledger.get("export")
+    if isinstance(proof, dict) and isinstance(standalone, dict) and isinstance(export, dict):
+        console.print(
+            f"export: {export['file']} ({export['entries']} entries, {export['checkpoints']} checkpoints)",
+            f"inclusion proof of entry {proof['seq']} ({proof['action']} {proof['subject']}) in the tree of size "
+            f"{proof['tree_size']}: {proof['file']}" + (" — matches the export" if proof["matches_export"] else ""),
+            "$ " + " ".join(str(a) for a in standalone["command"]),
+            sep="\n",
+            markup=False,
+        )
+        ok = standalone["ok"] is True and standalone["proof"] is True
+        verdict = "[green]ok, proof verified[/]" if ok else f"[bold red]FAILED[/] {standalone['problems']}"
+        console.print(f"standalone verifier (exit {standalone['exit_code']}): {verdict}")
+    steps = ", ".join(f"{step} {seconds:.1f}" for step, seconds in report.timings.items())
+    console.print(f"Done in {report.seconds:.1f} s ({steps}). Next: [bold]keyong serve[/] and open /docs and /console.")
 
 
 @cli.command()
@@ -146,7 +271,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
 ) -> None:
-    """Serve the API (OpenAPI at /docs) with uvicorn."""
+    """Serve the API (OpenAPI at /docs) and the web console (/console) with uvicorn."""
     import uvicorn
 
     from app.api import create_app
@@ -156,10 +281,16 @@ def serve(
     app = create_app(settings)
     if json_out:
         out.result(
-            {"home": str(settings.home), "url": f"http://{host}:{port}", "docs": f"http://{host}:{port}/docs"}, print
+            {
+                "home": str(settings.home),
+                "url": f"http://{host}:{port}",
+                "docs": f"http://{host}:{port}/docs",
+                "console": f"http://{host}:{port}/console",
+            },
+            print,
         )
     else:
-        out.note(f"Keyong at http://{host}:{port} (docs: /docs, home {settings.home})")
+        out.note(f"Keyong at http://{host}:{port} (console: /console, API docs: /docs, home {settings.home})")
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=not json_out)
 
 

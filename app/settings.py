@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     job_cpu_seconds_daily: float = Field(
         default=3600.0, gt=0, description="CPU seconds an operator's jobs may use in any 24 hours."
     )
+    console_secure_cookies: bool = Field(
+        default=False, description="Mark the console's session cookie Secure (set when served over HTTPS)."
+    )
     ledger_checkpoint_seconds: float = Field(
         default=60.0, gt=0, description="Checkpoint when entries were appended and the last checkpoint is older."
     )

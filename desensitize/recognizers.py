@@ -403,7 +403,11 @@ _CARD_CONTEXT = (
 # Card numbers are written in groups of four: a group after a separator continues the number, so
 # the end also refuses "followed by a separator and a short group" (the 3 last digits of 19).
 _CARD_END = r"(?![0-9A-Za-z]|[ \-][0-9]{1,3}(?![0-9]))"
-_CARD_PLAIN = _lead("[3-6]") + rf"[0-9]{{3}}(?:{_SEP}[0-9]{{4}}){{3}}(?:{_SEP}[0-9]{{3}})?" + _CARD_END
+# Not the fractional part of a decimal either: a float printed at full precision ("0.5674677435240816")
+# has 16 digits after the point, which start with 3-6 and pass Luhn one time in ten.
+_CARD_PLAIN = (
+    r"[3-6](?<![0-9A-Za-z].)(?<![0-9]\..)" + rf"[0-9]{{3}}(?:{_SEP}[0-9]{{4}}){{3}}(?:{_SEP}[0-9]{{3}})?" + _CARD_END
+)
 _CARD_WITH_CONTEXT = (
     rf"{_CARD_CONTEXT}(?:为|是|:|[ \t])?[ \t]?(?P<e>[3-6][0-9]{{3}}(?:{_SEP}[0-9]{{4}}){{3}}(?:{_SEP}[0-9]{{1,3}})?)"
     + _CARD_END

@@ -16,6 +16,26 @@ from ledger.service import Ledger, LedgerError
 PAGE_MAX = 1000
 
 
+def export_response(ledger: Ledger) -> StreamingResponse:
+    """The whole ledger as a JSON-lines download, spooled first so the stream is one consistent export."""
+    spool = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024, mode="w+", encoding="utf-8")  # noqa: SIM115
+    ledger.export(spool)
+    spool.seek(0)
+
+    def lines() -> Iterator[str]:
+        try:
+            while chunk := spool.read(1 << 16):
+                yield chunk
+        finally:
+            spool.close()
+
+    return StreamingResponse(
+        lines(),
+        media_type="application/x-ndjson",
+        headers={"Content-Disposition": 'attachment; filename="keyong-ledger.jsonl"'},
+    )
+
+
 def build_router(ledger: Ledger, require_regulator: Callable[..., Any]) -> APIRouter:
     router = APIRouter(prefix="/ledger", tags=["ledger"], dependencies=[Depends(require_regulator)])
 
@@ -81,21 +101,6 @@ def build_router(ledger: Ledger, require_regulator: Callable[..., Any]) -> APIRo
     @router.get("/export")
     def export() -> StreamingResponse:
         """The whole ledger as JSON lines, the format ``python -m ledger.verify`` checks."""
-        spool = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024, mode="w+", encoding="utf-8")  # noqa: SIM115
-        ledger.export(spool)
-        spool.seek(0)
-
-        def lines() -> Iterator[str]:
-            try:
-                while chunk := spool.read(1 << 16):
-                    yield chunk
-            finally:
-                spool.close()
-
-        return StreamingResponse(
-            lines(),
-            media_type="application/x-ndjson",
-            headers={"Content-Disposition": 'attachment; filename="keyong-ledger.jsonl"'},
-        )
+        return export_response(ledger)
 
     return router

@@ -77,8 +77,16 @@ class FakeResult:
     removed: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _die_with_parent() -> None:
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG, as bwrap does
+def _die_with(parent: int) -> Any:
+    """A preexec_fn: die with ``parent`` (PR_SET_PDEATHSIG, as bwrap does), also when the parent died
+    between fork and prctl — then the signal never comes, so the child checks and exits itself."""
+
+    def arm() -> None:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return arm
 
 
 def fast_runner(kind: str, code: str, *, datasets: Mapping[str, Path], out_dir: Path, limits: Any = None) -> FakeResult:
@@ -92,7 +100,7 @@ def fast_runner(kind: str, code: str, *, datasets: Mapping[str, Path], out_dir: 
     (markers / f"{run}.start").write_text(f"{time.time()!r}\n", encoding="utf-8")
     status, reason, exit_code = "ok", None, 0
     if code.startswith("sleep "):
-        child = subprocess.Popen(["sleep", code.split()[1]], preexec_fn=_die_with_parent)
+        child = subprocess.Popen(["sleep", code.split()[1]], preexec_fn=_die_with(os.getpid()))
         exit_code = child.wait()
         if exit_code != 0:
             status, reason = "killed", f"killed by signal {-exit_code}"

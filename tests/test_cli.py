@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -82,37 +83,16 @@ def test_every_command_accepts_home_and_json() -> None:
         assert {"--home", "--json"} <= options, path
 
 
-def test_demo_generates_the_tables(tmp_path: Path) -> None:
+def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
+    """Issue 9: data, licence, seven jobs, release review, an objection, and a regulator's proof — twice."""
     home = tmp_path / "demo-home"
     result = run("demo", "--home", str(home), "--json", "--residents", "500")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["initialized"] is True
-    # init: instance + 4 principals; 4 per ingest (published, suggested, version_added, ingested);
-    # 2 per desensitization (version_added, desensitized); operator.added; licence granted + activated;
-    # 3 public facts declared (catalog.bounds_set); 3 jobs × (scope.admitted, queued, started, finished);
-    # 2 DP jobs × (scope.admitted, queued, budget.charged, started, finished); the out-of-scope one:
-    # scope.refused, finding.raised, job.refused
-    assert report["ledger"]["ok"] is True
-    assert report["ledger"]["entries"] == 5 + 3 * 4 + 3 * 2 + 3 + 1 + 2 + 3 * 4 + 2 * 5 + 3
-    jobs = report["jobs"]
-    assert [(j["kind"], j["state"]) for j in jobs] == [
-        ("sql", "done"), ("python", "done"), ("dp-query", "done"), ("dp-train", "done"), ("python", "done"),
-        ("sql", "refused"),
-    ]  # fmt: skip
-    assert all(j["verdict"] in ("pass", "review") for j in jobs[:4])
-    assert "model.certificate.json" in jobs[3]["outputs"]  # the platform certified the DP model
-    assert jobs[4]["verdict"] == "block"  # the attempt to export resident records
-    assert "超范围调用" in jobs[5]["reason"]
-    ingested = {i["dataset"]: i for i in report["ingested"]}
-    assert ingested["market_entities"]["encoding"] == "gb18030" and ingested["residents"]["rows"] == 500
-    assert ingested["residents"]["level"] == "L4"  # 公民身份号码 is sensitive personal information
-    assert "公民身份号码" in ingested["residents"]["personal_columns"]
-    assert report["operator"] == "demo-operator"
-    copies = {d["dataset"]: d for d in report["desensitized"]}
-    assert set(copies) == {"residents", "social_insurance", "market_entities"}
-    assert copies["residents"]["version"] == 2 and copies["residents"]["k_anonymity"] >= 5
-    assert copies["residents"]["actions"]["公民身份号码"] == "pseudonymize"
+    assert "licensing and running jobs" in result.stderr or "jobs run" in result.stderr  # the progress bars
+
+    # --- data: three tables, one GB18030, ingested, classified, desensitized ---
     tables = {t["name"]: t for t in report["tables"]}
     assert set(tables) == {"residents", "social_insurance", "market_entities"}
     assert tables["residents"]["rows"] == 500
@@ -122,14 +102,137 @@ def test_demo_generates_the_tables(tmp_path: Path) -> None:
     with pytest.raises(UnicodeDecodeError):
         raw.decode("utf-8")
     assert "统一社会信用代码" in raw.decode("gb18030")
-    again = run("demo", "--home", str(home), "--json", "--residents", "500")
+    ingested = {i["dataset"]: i for i in report["ingested"]}
+    assert ingested["market_entities"]["encoding"] == "gb18030" and ingested["residents"]["rows"] == 500
+    assert ingested["residents"]["level"] == "L4"  # 公民身份号码 is sensitive personal information
+    assert "公民身份号码" in ingested["residents"]["personal_columns"]
+    copies = {d["dataset"]: d for d in report["desensitized"]}
+    assert set(copies) == {"residents", "social_insurance", "market_entities"}
+    assert copies["residents"]["version"] == 2 and copies["residents"]["k_anonymity"] >= 5
+    assert copies["residents"]["actions"]["公民身份号码"] == "pseudonymize"
+    assert copies["social_insurance"]["actions"]["身份证号"] == "pseudonymize"
+
+    # --- licence and jobs ---
+    assert report["operator"] == "demo-operator"
+    assert report["licence"]["id"] == 1 and report["licence"]["state"] == "active"
+    assert report["licence"]["scenarios"] == ["人口结构分析", "社会保障分析"]
+    jobs = report["jobs"]
+    assert [(j["job"], j["kind"], j["state"], j["verdict"]) for j in jobs] == [
+        (1, "sql", "done", "pass"),
+        (2, "python", "done", "review"),  # the chart: images always go to review
+        (3, "dp-query", "done", "pass"),
+        (4, "dp-train", "done", "pass"),
+        (5, "python", "done", "block"),  # raw resident rows
+        (6, "python", "done", "block"),  # pseudonyms hex-encoded in a "summary"
+        (7, "sql", "refused", None),  # out of scope
+    ]
+    assert jobs[1]["findings"] == ["sdc.image"]
+    assert set(jobs[1]["outputs"]) == {"enrolment_by_status.csv", "enrolment_by_status.svg"}
+    assert "model.certificate.json" in jobs[3]["outputs"]  # the platform certified the DP model
+    assert "identifier.fingerprint" in jobs[4]["findings"] and "record.matching_rows" in jobs[4]["findings"]
+    assert "identifier.fingerprint" in jobs[5]["findings"]  # found through the hex encoding
+    assert "超范围调用" in jobs[6]["reason"]
+
+    # --- release review: four products, each approved by the two independent reviewers ---
+    assert report["reviewers"] == ["demo-agency", "demo-reviewer-2"]
+    assert list(report["reviewer_keys"]) == ["demo-reviewer-2"] and report["reviewer_keys"][
+        "demo-reviewer-2"
+    ].startswith("ky_")
+    releases = report["releases"]
+    assert [(r["job"], r["kind"], r["product"], r["state"]) for r in releases] == [
+        (1, "sql", "人口性别民族统计-1", "approved"),
+        (2, "python", "参保状态分布图-1", "approved"),
+        (3, "dp-query", "缴费基数差分隐私均值-1", "approved"),
+        (4, "dp-train", "参保状态预测模型-1", "approved"),
+    ]
+    assert [r["justified"] for r in releases] == [0, 1, 0, 0]  # the chart's soft finding was justified
+    for r in releases:
+        assert sorted((v["reviewer"], v["decision"]) for v in r["votes"]) == [
+            ("demo-agency", "approve"),
+            ("demo-reviewer-2", "approve"),
+        ]
+    products = {p["name"]: p for p in report["products"]}
+    assert list(products) == [r["product"] for r in releases]
+    chart = products["参保状态分布图-1"]
+    assert chart["datasets"] == ["social_insurance v2"] and chart["reviews"] == ["demo-agency", "demo-reviewer-2"]
+    assert {f["name"] for f in chart["files"]} == {"enrolment_by_status.csv", "enrolment_by_status.svg"}
+    assert "双鸭山市人力资源和社会保障局" in chart["attribution"]
+    stored = home / "products" / "参保状态分布图-1"
+    for f in chart["files"]:  # the registered hash is the stored file's
+        assert hashlib.sha256((stored / f["name"]).read_bytes()).hexdigest() == f["sha256"]
+    assert {f["name"] for f in products["参保状态预测模型-1"]["files"]} >= {"model.pt", "model.certificate.json"}
+
+    # --- objection: delivery stops while it is open, resumes once resolved; the copy carries its attribution ---
+    objection = report["objection"]
+    assert (objection["product"], objection["filed_by"], objection["filed_role"]) == (
+        "参保状态分布图-1",
+        "demo-custodian",
+        "custodian",
+    )
+    assert objection["state_while_open"] == "suspended"
+    assert objection["fetch_while_suspended"]["refused"] is True
+    assert "第四十条" in objection["fetch_while_suspended"]["reason"]
+    assert (objection["outcome"], objection["resolved_by"], objection["state_after"]) == (
+        "restore",
+        "demo-agency",
+        "available",
+    )
+    fetched = Path(objection["fetched"]["to"])
+    assert fetched == home / "demo-products" / "参保状态分布图-1"
+    assert [f["stamped"] for f in objection["fetched"]["files"]] == [True, True]
+    svg = (fetched / "enrolment_by_status.svg").read_text(encoding="utf-8")
+    assert svg.startswith("<svg") and "参保状态分布" in svg and "正常参保" in svg and "<rect" in svg
+    sidecar = json.loads((fetched / "enrolment_by_status.svg.attribution.json").read_text(encoding="utf-8"))
+    assert sidecar["product"] == "参保状态分布图-1" and sidecar["statement"] == objection["fetched"]["attribution"]
+
+    # --- ledger: verified, exported, and an inclusion proof checked by the standalone verifier ---
+    ledger = report["ledger"]
+    assert ledger["ok"] is True and ledger["problems"] == []
+    # init: instance + 4 principals; 4 per ingest (published, suggested, version_added, ingested);
+    # 2 per desensitization (version_added, desensitized); operator.added; licence granted + activated;
+    # 3 public facts declared (catalog.bounds_set); 4 jobs × (scope.admitted, queued, started, finished);
+    # 2 DP jobs × (scope.admitted, queued, budget.charged, started, finished); the out-of-scope one:
+    # scope.refused, finding.raised, job.refused; the second reviewer (principal.created); 4 releases ×
+    # (requested, 2 votes, decided, product.registered); objection filed + product.suspended, resolved +
+    # product.restored; product.fetched
+    assert ledger["entries"] == 5 + 3 * 4 + 3 * 2 + 1 + 2 + 3 + 4 * 4 + 2 * 5 + 3 + 1 + 4 * 5 + 2 + 2 + 1
+    proof = ledger["proof"]
+    assert (proof["action"], proof["subject"]) == ("product.registered", "product:参保状态分布图-1")
+    assert proof["tree_size"] == ledger["entries"] and proof["matches_export"] is True
+    export = Path(ledger["export"]["file"])
+    assert export == home / "demo-ledger" / "ledger.jsonl"
+    lines = [json.loads(line) for line in export.read_text(encoding="utf-8").splitlines()]
+    assert len(lines) == ledger["export"]["entries"] + ledger["export"]["checkpoints"]
+    assert next(e for e in lines if e.get("seq") == proof["seq"])["hash"] == proof["entry_hash"]
+    standalone = ledger["standalone"]
+    assert standalone["command"][:3] == ["python", "-m", "ledger.verify"]
+    assert (standalone["exit_code"], standalone["ok"], standalone["proof"]) == (0, True, True)
+    assert standalone["entries"] == ledger["entries"] and standalone["problems"] == []
+    assert set(report["timings"]) == {"data", "register", "jobs", "release", "objection", "ledger"}
+
+    # --- a second run in the same home, as a person reads it ---
+    again = run("demo", "--home", str(home), "--residents", "500")
     assert again.returncode == 0, again.stderr
-    second = json.loads(again.stdout)
-    assert second["initialized"] is False
-    # Every ingest makes a new raw version (v3, after v1 raw and v2 desensitized), and a new copy from it (v4).
-    assert {i["version"] for i in second["ingested"]} == {3}
-    assert {d["version"] for d in second["desensitized"]} == {4}
+    text = " ".join(again.stdout.split())  # rich wraps long lines
+    assert "Initialised a new instance" not in text
+    assert "revoked the previous demo licence(s) 1" in text
+    for heading in ("发布审核 Release review", "异议处理 Objection", "存证与核验"):
+        assert heading in text
+    assert "standalone verifier (exit 0): ok, proof verified" in text
+    listed = json.loads(run("product", "list", "--home", str(home), "--json").stdout)["products"]
+    assert [p["name"] for p in listed][4:] == [f"{r['product'][:-2]}-2" for r in releases], again.stdout
+    assert all(p["state"] == "available" for p in listed)
+    verified = run("ledger", "verify", "--home", str(home), "--json")
+    assert verified.returncode == 0 and json.loads(verified.stdout)["ok"] is True
     shown = run("dataset", "show", "market_entities", "--home", str(home), "--json")
     assert shown.returncode == 0, shown.stderr
-    catalog = json.loads(shown.stdout)["catalog"]
+    shown_data = json.loads(shown.stdout)
+    # Every ingest makes a new raw version (v3, after v1 raw and v2 desensitized), and a new copy from it (v4).
+    assert [(v["version"], v["kind"]) for v in shown_data["versions"]] == [
+        (1, "raw"),
+        (2, "desensitized"),
+        (3, "raw"),
+        (4, "desensitized"),
+    ]
+    catalog = shown_data["catalog"]
     assert catalog["提供方名称"] == "双鸭山市市场监督管理局" and catalog["数据格式"] == "CSV"

@@ -167,3 +167,10 @@ def test_scanner_equals_presidio_on_many_notes_and_cells() -> None:
     texts = labelled_set.sentences.tolist() + labelled_set.cells.stack().dropna().tolist()
     expected = presidio_resolved(analyzer, texts)
     assert find_entities(texts, names=labelled_set.names) == expected
+
+
+def test_a_full_precision_decimal_is_no_bank_card() -> None:
+    """A float's 16 fractional digits start with 3-6 and pass Luhn one time in ten: a model metric such as
+    0.5674677435240816 must not block a job; the same digits standing alone are still a card."""
+    found = find_entities(pd.Series(['{"mia_auc": 0.5674677435240816}', "卡 5674677435240816 号"]))
+    assert [(s.row, s.entity_type) for s in found] == [(1, "CN_BANK_CARD")]

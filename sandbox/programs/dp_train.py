@@ -282,8 +282,9 @@ def train(plan: dict[str, Any], frame: pd.DataFrame, *, private: bool = True) ->
         "max_rows_per_person": k,
         "train_rows": len(y_train),
         "holdout_rows": len(y_hold),
-        "holdout_accuracy": accuracy,
-        "mia_auc": auc,
+        # Four decimals: the metrics are estimates, and fewer digits leak less about the held-out rows.
+        "holdout_accuracy": None if accuracy is None else round(float(accuracy), 4),
+        "mia_auc": None if auc is None else round(float(auc), 4),
     }
     if not private:
         record["private"] = False

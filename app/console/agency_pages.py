@@ -1,0 +1,288 @@
+"""The agency's console pages (issue 9): release review, licences and budgets, findings, objections.
+
+The agency (授权运营实施机构) reviews every product before release (双鸭山市公共数据管理暂行办法
+第五十二条): a reviewer must see what would leave — the outputs themselves, the export guard's
+findings, the operator's justifications and the lineage — before voting. Every read and every action
+goes through the same package calls the HTTP API makes for an agency principal (operators/release_api.py,
+operators/jobs_api.py, registry/licences_api.py, registry/products_api.py), so the console shows and
+allows exactly what the API does. Refusals of the packages (a second vote, a reviewer from the requesting
+organisation, a resolved finding…) come back as the page's flash message, never as a 500.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from app.console.charts import meter
+from app.console.routes import Console
+from app.console.session import Session
+from operators import Role
+from registry.changes import Actor, RegistryError, actor_of
+from registry.vocabulary import ObjectionOutcome
+from sandbox.release_models import Decision, ReleaseState
+
+#: Outputs larger than this are listed by name, size and hash only: a preview is for reading, not export.
+PREVIEW_MAX_BYTES = 2 * 1024 * 1024
+PREVIEW_ROWS = 20
+PREVIEW_JSON_CHARS = 6000
+PENDING = (ReleaseState.SUBMITTED.value, ReleaseState.UNDER_REVIEW.value)
+DECISIONS = [
+    (Decision.APPROVE.value, "批准 approve"),
+    (Decision.CHANGES_REQUESTED.value, "需修改 changes requested"),
+    (Decision.REJECT.value, "驳回 reject"),
+]
+OUTCOMES = [
+    (ObjectionOutcome.RESTORE.value, "恢复 restore"),
+    (ObjectionOutcome.CORRECT.value, "依法处理后恢复 restore after correction"),
+    (ObjectionOutcome.WITHDRAW.value, "撤回 withdraw"),
+]
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 16):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def preview(path: Path, name: str, expected_sha256: str) -> dict[str, Any] | None:
+    """The first rows of a small CSV, JSON or Parquet output, for the reviewer's eyes only.
+
+    Read only when the file on disk still has the hash the release recorded: the reviewer must see
+    exactly what would be released, never a file changed since. ``None`` when there is nothing to
+    show (other types, too large, gone after the licence's copies were destroyed).
+    """
+    suffix = Path(name).suffix.lower()
+    if suffix not in (".csv", ".json", ".parquet") or not path.is_file():
+        return None
+    if path.stat().st_size > PREVIEW_MAX_BYTES:
+        return {"note": "文件较大,不预览 · too large to preview"}
+    if _sha256_file(path) != expected_sha256:
+        return {"note": "文件与申请记录的哈希不符 · the file no longer matches the recorded SHA-256"}
+    try:
+        if suffix == ".csv":
+            text = path.read_text(encoding="utf-8-sig", errors="replace")
+            rows = list(csv.reader(io.StringIO(text)))
+            header, body = (rows[0], rows[1:]) if rows else ([], [])
+            return {"columns": header, "rows": body[:PREVIEW_ROWS], "total_rows": len(body)}
+        if suffix == ".json":
+            shown = json.dumps(json.loads(path.read_text(encoding="utf-8")), ensure_ascii=False, indent=2)
+            cut = len(shown) > PREVIEW_JSON_CHARS
+            return {"json": shown[:PREVIEW_JSON_CHARS] + ("\n…" if cut else "")}
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+        head = table.slice(0, PREVIEW_ROWS).to_pylist()
+        return {
+            "columns": table.column_names,
+            "rows": [[row.get(c) for c in table.column_names] for row in head],
+            "total_rows": table.num_rows,
+        }
+    except Exception as exc:  # a preview must never take the review page down
+        return {"note": f"无法预览 · cannot preview: {type(exc).__name__}"}
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def register(router: APIRouter, console: Console) -> None:
+    instance = console.instance
+
+    def agency(request: Request) -> tuple[Session, Actor]:
+        session = console.session(request, Role.AGENCY)
+        return session, actor_of(session.principal)
+
+    # --- releases --------------------------------------------------------------------------------
+
+    @router.get("/agency", response_class=HTMLResponse)
+    def home(request: Request) -> HTMLResponse:
+        session, actor = agency(request)
+        releases = instance.releases.list(viewer=actor)
+        pending = [r for r in releases if r.state in PENDING]
+        decided = [r for r in releases if r.state not in PENDING][-20:][::-1]
+        voted = {r.id for r in pending if any(v["reviewer"] == actor.name and v["round"] == r.round for v in r.votes)}
+        return console.render(
+            request, session, "console/agency/index.html", pending=pending, decided=decided, voted=voted
+        )
+
+    @router.get("/agency/releases/{release_id}", response_class=HTMLResponse)
+    def release(request: Request, release_id: int) -> Response:
+        session, actor = agency(request)
+        try:
+            view = instance.releases.get(release_id, viewer=actor)
+        except RegistryError as exc:
+            return Console.redirect("/agency", f"无法打开 · cannot open release {release_id}: {exc}")
+        job = licence = None
+        previews: dict[str, Any] = {}
+        try:
+            job = instance.jobs.show(view.job, viewer=actor)
+        except RegistryError:
+            job = None
+        if job is not None:
+            on_disk = {str(o.get("name")): o.get("path") for o in job.outputs}
+            for output in view.outputs:
+                relative = on_disk.get(str(output["name"]))
+                if relative:
+                    shown = preview(instance.home / str(relative), str(output["name"]), str(output["sha256"]))
+                    if shown is not None:
+                        previews[str(output["name"])] = shown
+        try:
+            licence = instance.registry.licences.get(view.licence_id, viewer=actor)
+        except RegistryError:
+            licence = None
+        open_round = view.state in PENDING
+        mine = next((v for v in view.votes if v["reviewer"] == actor.name and v["round"] == view.round), None)
+        may_vote = open_round and mine is None and actor.name != view.operator
+        lineage_datasets = [
+            {"name": name, "version": (granted or {}).get("version") if isinstance(granted, dict) else None}
+            for name, granted in ((job.datasets if job else {}) or {}).items()
+        ]
+        return console.render(
+            request,
+            session,
+            "console/agency/release.html",
+            release=view,
+            job=job,
+            licence=licence,
+            datasets=lineage_datasets,
+            previews=previews,
+            open_round=open_round,
+            mine=mine,
+            may_vote=may_vote,
+            decided_votes=[v for v in view.votes if not (open_round and v["round"] == view.round)],
+            decisions=DECISIONS,
+        )
+
+    @router.post("/agency/releases/{release_id}/vote")
+    async def vote(request: Request, release_id: int) -> Response:
+        session, actor = agency(request)
+        form = await console.form(request, session)
+        path = f"/agency/releases/{release_id}"
+        decision = str(form.get("decision", "")).strip()
+        reason = str(form.get("reason", ""))
+        files = {
+            str(key)[len("file:") :]: str(value)
+            for key, value in form.multi_items()
+            if str(key).startswith("file:") and str(value)
+        }
+        try:
+            view = instance.releases.vote(release_id, decision, by=actor, reason=reason, files=files)
+        except RegistryError as exc:
+            return Console.redirect(
+                path if _exists(release_id, actor) else "/agency", f"投票未记录 · vote refused: {exc}"
+            )
+        if view.state in PENDING:
+            message = (
+                f"您的投票已记录;其他评审的投票在本轮决定前保密(还需 {view.votes_needed} 票)· "
+                f"your vote recorded; others sealed until the round is decided ({view.votes_needed} more needed)"
+            )
+        else:
+            message = f"您的投票已记录,本轮已决定 · your vote recorded; the release is now {view.state}"
+        return Console.redirect(path, message)
+
+    def _exists(release_id: int, actor: Actor) -> bool:
+        try:
+            instance.releases.get(release_id, viewer=actor)
+        except RegistryError:
+            return False
+        return True
+
+    # --- licences and budgets --------------------------------------------------------------------
+
+    @router.get("/agency/licences", response_class=HTMLResponse)
+    def licences(request: Request) -> HTMLResponse:
+        session, actor = agency(request)
+        views = instance.registry.licences.list(viewer=actor)
+        budgets: dict[int, list[Any]] = {}
+        for operator in sorted({v.operator for v in views}):
+            try:
+                for budget in instance.registry.budgets.show(operator, viewer=actor):
+                    budgets.setdefault(budget.licence, []).append(budget)
+            except RegistryError:
+                continue
+        meters = {
+            (b.licence, b.dataset): meter(f"{b.dataset} ε", round(b.epsilon_spent, 4), b.epsilon_budget)
+            for rows in budgets.values()
+            for b in rows
+        }
+        return console.render(
+            request, session, "console/agency/licences.html", licences=views, budgets=budgets, meters=meters
+        )
+
+    @router.post("/agency/budgets/raise")
+    async def raise_budget(request: Request) -> Response:
+        session, actor = agency(request)
+        form = await console.form(request, session)
+        licence = _number(form.get("licence", ""))
+        epsilon = _number(form.get("epsilon", ""))
+        dataset = str(form.get("dataset", "")).strip()
+        if licence is None or epsilon is None or not dataset:
+            return Console.redirect("/agency/licences", "请填写授权、数据集与新的 ε 总额 · give licence, dataset and ε")
+        try:
+            view = instance.registry.budgets.raise_budget(
+                int(licence), dataset, epsilon=epsilon, reason=str(form.get("reason", "")), by=actor
+            )
+        except RegistryError as exc:
+            return Console.redirect("/agency/licences", f"未调整 · not raised: {exc}")
+        return Console.redirect(
+            "/agency/licences",
+            f"已调整预算 · budget raised: licence {view.licence} {view.dataset} ε = {view.epsilon_budget:g}",
+        )
+
+    # --- findings --------------------------------------------------------------------------------
+
+    @router.get("/agency/findings", response_class=HTMLResponse)
+    def findings(request: Request, state: str = "") -> HTMLResponse:
+        session, actor = agency(request)
+        state = state if state in ("open", "resolved") else ""
+        views = instance.registry.monitoring.list_findings(viewer=actor, state=state or None)
+        return console.render(request, session, "console/agency/findings.html", findings=views[::-1], state=state)
+
+    @router.post("/agency/findings/{finding_id}/resolve")
+    async def resolve_finding(request: Request, finding_id: int) -> Response:
+        session, actor = agency(request)
+        form = await console.form(request, session)
+        try:
+            instance.registry.monitoring.resolve_finding(
+                finding_id, by=actor, resolution=str(form.get("resolution", ""))
+            )
+        except RegistryError as exc:
+            return Console.redirect("/agency/findings", f"未处理 · not resolved: {exc}")
+        return Console.redirect("/agency/findings", f"监测发现 {finding_id} 已处理 · finding {finding_id} resolved")
+
+    # --- objections ------------------------------------------------------------------------------
+
+    @router.get("/agency/objections", response_class=HTMLResponse)
+    def objections(request: Request) -> HTMLResponse:
+        session, actor = agency(request)
+        views = instance.registry.objections.list(viewer=actor)
+        return console.render(
+            request, session, "console/agency/objections.html", objections=views[::-1], outcomes=OUTCOMES
+        )
+
+    @router.post("/agency/objections/{objection_id}/resolve")
+    async def resolve_objection(request: Request, objection_id: int) -> Response:
+        session, actor = agency(request)
+        form = await console.form(request, session)
+        try:
+            instance.registry.objections.resolve(
+                objection_id, str(form.get("outcome", "")), str(form.get("reason", "")), by=actor
+            )
+        except RegistryError as exc:
+            return Console.redirect("/agency/objections", f"未处理 · not resolved: {exc}")
+        return Console.redirect("/agency/objections", f"异议 {objection_id} 已处理 · objection {objection_id} resolved")

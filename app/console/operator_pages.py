@@ -1,0 +1,290 @@
+"""The operator's console pages (issue 9): its licences, budgets, jobs with verdicts and redacted logs,
+release requests and products.
+
+Every read and every action goes through the same calls the HTTP API makes for an operator
+(``operators/jobs_api.py``, ``operators/release_api.py``, ``registry/products_api.py``) with the
+logged-in operator as viewer, so a page shows exactly what the operator may read over the API: its
+own jobs only (another operator's job is "not found", its existence not revealed), outputs by name,
+size and hash (never where they lie in the home), and the export guard's redacted log excerpt, never
+the raw logs (原始数据不出域, 数据可用不可见; 双鸭山 第三十五条). Refusals of the platform's rules come
+back to the page as the flash message, with the platform's own reason.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from starlette.background import BackgroundTask
+
+from app.console import charts
+from app.console.routes import Console
+from operators import Role
+from registry.changes import Actor, NotFoundError, RegistryError, actor_of
+from registry.vocabulary import FeeClass
+
+KINDS = ("sql", "python", "dp-query", "dp-train")
+DP_KINDS = ("dp-query", "dp-train")
+#: The chart's series, in stacking order: the guard's verdicts, jobs not (yet) judged, refusals.
+SERIES = ("pass", "review", "block", "none", "refused")
+CHART_DAYS = 30
+JOB_LIMIT = 5000
+
+
+def outcome(job: Any) -> str:
+    """The series a job counts in: refused at submission, the guard's verdict, or none yet."""
+    if job.state == "refused":
+        return "refused"
+    return job.verdict if job.verdict in ("pass", "review", "block") else "none"
+
+
+def jobs_chart(jobs: list[Any], *, days: int = CHART_DAYS) -> Any:
+    """Jobs per day by outcome over the span of the operator's jobs (at most the last ``days`` days)."""
+    if not jobs:
+        return None
+    dates = [j.created_at.date() for j in jobs]
+    last = max(dates)
+    first = max(min(dates), last - timedelta(days=days - 1))
+    span = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    index: dict[date, int] = {d: i for i, d in enumerate(span)}
+    series = {name: [0] * len(span) for name in SERIES}
+    for job, day in zip(jobs, dates, strict=True):
+        if day in index:
+            series[outcome(job)][index[day]] += 1
+    labels = [d.strftime("%m-%d") for d in span]
+    return charts.stacked_bars("每日作业与判定 Jobs per day by verdict", labels, series)
+
+
+def _not_found(console: Console, request: Request, session: Any, message: str) -> HTMLResponse:
+    return console.render(request, session, "console/error.html", status_code=404, message=message)
+
+
+def register(router: APIRouter, console: Console) -> None:
+    instance = console.instance
+
+    def my_jobs(actor: Actor) -> list[Any]:
+        return instance.jobs.queue.list(viewer=actor, limit=JOB_LIMIT)
+
+    @router.get("/operator", response_class=HTMLResponse)
+    def overview(request: Request) -> HTMLResponse:
+        session = console.session(request, Role.OPERATOR)
+        actor = actor_of(session.principal)
+        licences = instance.registry.licences.list(viewer=actor)
+        try:
+            budgets = instance.registry.budgets.show(actor.name, viewer=actor)
+        except NotFoundError:  # a principal the registry does not know as an operator (yet) holds no budgets
+            budgets = []
+        jobs = my_jobs(actor)
+        gauges = [
+            (b, charts.meter(f"许可 {b.licence} · {b.dataset} · ε", b.epsilon_spent, b.epsilon_budget)) for b in budgets
+        ]
+        counts = Counter(outcome(j) for j in jobs)
+        products = instance.registry.products.list(viewer=actor)
+        releases = instance.releases.list(viewer=actor)
+        return console.render(
+            request,
+            session,
+            "console/operator/index.html",
+            licences=licences,
+            gauges=gauges,
+            chart=jobs_chart(jobs),
+            counts={name: counts.get(name, 0) for name in SERIES},
+            total=len(jobs),
+            products=len(products),
+            pending=sum(1 for r in releases if r.state in ("submitted", "under_review", "returned")),
+        )
+
+    def jobs_page(
+        request: Request, session: Any, *, form: dict[str, Any] | None = None, cost: Any = None, error: str = ""
+    ) -> HTMLResponse:
+        actor = actor_of(session.principal)
+        licences = instance.registry.licences.list(viewer=actor)
+        licensed = sorted({d.name for lic in licences if lic.state == "active" for d in lic.datasets})
+        scenarios = sorted({s for lic in licences if lic.state == "active" for s in lic.scenarios})
+        catalog = sorted(entry.name for entry in instance.registry.catalog.list())
+        return console.render(
+            request,
+            session,
+            "console/operator/jobs.html",
+            jobs=my_jobs(actor),
+            outcome=outcome,
+            kinds=KINDS,
+            datasets=[(name, name in licensed) for name in sorted(set(catalog) | set(licensed))],
+            scenarios=scenarios,
+            form=form or {"kind": "sql", "datasets": [], "scenario": scenarios[0] if scenarios else "", "code": ""},
+            cost=cost,
+            error=error,
+        )
+
+    @router.get("/operator/jobs", response_class=HTMLResponse)
+    def jobs(request: Request) -> HTMLResponse:
+        session = console.session(request, Role.OPERATOR)
+        return jobs_page(request, session)
+
+    @router.post("/operator/jobs", response_model=None)
+    async def submit(request: Request) -> Response:
+        """Submit (or, with ``action=cost``, price a DP spec first): the same call as ``POST /jobs``."""
+        session = console.session(request, Role.OPERATOR)
+        posted = await console.form(request, session)
+        actor = actor_of(session.principal)
+        values = {
+            "kind": str(posted.get("kind", "")).strip(),
+            "datasets": [str(d) for d in posted.getlist("datasets") if str(d).strip()],
+            "scenario": str(posted.get("scenario", "")).strip(),
+            "code": str(posted.get("code", "")),
+        }
+        if posted.get("action") == "cost":
+            if values["kind"] not in DP_KINDS:
+                return jobs_page(
+                    request, session, form=values, error="只有 DP 作业有预算花费 · only DP jobs have a cost"
+                )
+            try:
+                cost = instance.jobs.cost(
+                    values["kind"],
+                    values["code"],
+                    operator=actor.name,
+                    dataset=values["datasets"][0] if values["datasets"] else None,
+                )
+            except RegistryError as exc:
+                return jobs_page(request, session, form=values, error=f"预算估算失败 · cost refused: {exc}")
+            return jobs_page(request, session, form=values, cost=cost)
+        if len(values["code"]) > 256 * 1024:
+            return jobs_page(request, session, form=values, error="代码过长 · the code exceeds 256 KiB")
+        try:
+            job = instance.jobs.submit(
+                actor.name, values["datasets"], values["kind"], values["code"], values["scenario"], by=actor
+            )
+        except RegistryError as exc:  # JobRefusedError included: the refused row is recorded by the platform
+            return Console.redirect("/operator/jobs", f"提交被拒绝 · refused: {exc}")
+        return Console.redirect("/operator/jobs", f"作业 {job} 已提交，排队中 · job {job} queued")
+
+    @router.get("/operator/jobs/{job_id}", response_class=HTMLResponse)
+    def job(request: Request, job_id: int) -> HTMLResponse:
+        session = console.session(request, Role.OPERATOR)
+        actor = actor_of(session.principal)
+        try:
+            view = instance.jobs.show(job_id, viewer=actor)
+        except NotFoundError:
+            return _not_found(console, request, session, f"没有作业 {job_id} · no job {job_id}")
+        if view.operator != actor.name:  # the queue already hides them; never rely on one check alone
+            return _not_found(console, request, session, f"没有作业 {job_id} · no job {job_id}")
+        licence = None
+        if view.licence_id is not None:
+            try:
+                licence = instance.registry.licences.get(view.licence_id, viewer=actor)
+            except RegistryError:
+                licence = None
+        releases = [r for r in instance.releases.list(viewer=actor) if r.job == job_id]
+        releasable = view.state == "done" and view.verdict in ("pass", "review") and bool(view.outputs)
+        mitigable = view.state == "done" and view.verdict == "review" and bool(view.outputs)
+        return console.render(
+            request,
+            session,
+            "console/operator/job.html",
+            job=view,
+            outcome=outcome(view),
+            outputs=[{k: o.get(k) for k in ("name", "bytes", "sha256")} for o in view.outputs],
+            datasets=sorted(view.datasets),
+            releases=releases,
+            releasable=releasable,
+            mitigable=mitigable and view.kind not in DP_KINDS,
+            fee_classes=[f.value for f in FeeClass],
+            licence_fee=licence.fee_class if licence else None,
+        )
+
+    @router.post("/operator/jobs/{job_id}/release", response_model=None)
+    async def request_release(request: Request, job_id: int) -> Response:
+        """Ask for the job's outputs to be released as a named product (``POST /releases``)."""
+        session = console.session(request, Role.OPERATOR)
+        posted = await console.form(request, session)
+        actor = actor_of(session.principal)
+        justifications = {
+            key.removeprefix("justify_"): str(value).strip()
+            for key, value in posted.multi_items()
+            if key.startswith("justify_") and str(value).strip()
+        }
+        files = [str(f) for f in posted.getlist("files")] or None
+        fee_class = str(posted.get("fee_class", "")).strip() or None
+        try:
+            view = instance.releases.request(
+                job_id,
+                product=str(posted.get("product", "")),
+                by=actor,
+                fee_class=fee_class,
+                justifications=justifications,
+                files=files,
+            )
+        except RegistryError as exc:
+            return Console.redirect(f"/operator/jobs/{job_id}", f"发布申请被拒绝 · release refused: {exc}")
+        return Console.redirect(
+            f"/operator/jobs/{job_id}", f"发布申请 {view.id} 已提交 · release {view.id} requested ({view.state})"
+        )
+
+    @router.post("/operator/jobs/{job_id}/mitigate", response_model=None)
+    async def mitigate(request: Request, job_id: int) -> Response:
+        """Queue a suppressed and/or rounded copy of a job's tables; the guard judges it anew."""
+        session = console.session(request, Role.OPERATOR)
+        posted = await console.form(request, session)
+        actor = actor_of(session.principal)
+        raw_base = str(posted.get("round_base", "")).strip()
+        try:
+            round_base = int(raw_base) if raw_base else None
+        except ValueError:
+            return Console.redirect(f"/operator/jobs/{job_id}", f"取整基数须为整数 · round base {raw_base!r}")
+        if round_base is not None and not 2 <= round_base <= 1000:
+            return Console.redirect(f"/operator/jobs/{job_id}", "取整基数 2–1000 · round base must be 2 to 1000")
+        try:
+            new = instance.jobs.mitigate(
+                job_id, suppress=posted.get("suppress") == "on", round_base=round_base, by=actor
+            )
+        except RegistryError as exc:
+            return Console.redirect(f"/operator/jobs/{job_id}", f"处理被拒绝 · mitigation refused: {exc}")
+        return Console.redirect("/operator/jobs", f"处理作业 {new} 已排队 · mitigation job {new} queued")
+
+    @router.get("/operator/products", response_class=HTMLResponse)
+    def products(request: Request) -> HTMLResponse:
+        session = console.session(request, Role.OPERATOR)
+        actor = actor_of(session.principal)
+        mine = instance.registry.products.list(viewer=actor)
+        shown = [
+            {
+                "product": p,
+                "artifacts": [{k: a.get(k) for k in ("name", "bytes", "sha256")} for a in p.artifacts],
+            }
+            for p in mine
+        ]
+        return console.render(
+            request,
+            session,
+            "console/operator/products.html",
+            products=shown,
+            releases=instance.releases.list(viewer=actor),
+        )
+
+    @router.get("/operator/products/{name}/artifacts/{file}", response_model=None)
+    def download(request: Request, name: str, file: str) -> Response:
+        """One artifact of one's own available product, stamped with its attribution (双鸭山 第四十一条).
+
+        The same owner-only delivery as ``GET /products/{name}/artifacts/{file}``: a product suspended by
+        an objection (第四十条) is refused with the reason, and every delivery is ledgered.
+        """
+        session = console.session(request, Role.OPERATOR)
+        actor = actor_of(session.principal)
+        workdir = tempfile.TemporaryDirectory(prefix="keyong-console-fetch-")
+        try:
+            delivered = instance.releases.fetch(name, Path(workdir.name), by=actor)
+        except RegistryError as exc:
+            workdir.cleanup()
+            return Console.redirect("/operator/products", f"不能下载 · not delivered: {exc}")
+        match = next((f for f in delivered["files"] if f["name"] == file), None)
+        if match is None:
+            workdir.cleanup()
+            return Console.redirect("/operator/products", f"产品 {name} 没有文件 {file} · no such artifact")
+        return FileResponse(
+            match["path"], filename=Path(match["path"]).name, background=BackgroundTask(workdir.cleanup)
+        )

@@ -1,0 +1,197 @@
+"""The regulator's console pages (issue 9): the ledger as a searchable timeline, live verification,
+inclusion proofs, the audit export, and usage records per dataset.
+
+Regulators (监管部门) read everything and change nothing. The pages read through the same calls as
+ledger/api.py and registry/products_api.py. Verification is not taken on trust from a stored flag:
+every ledger page recomputes the chain, the Merkle tree and the checkpoint signatures
+(``Ledger.verify``), and an entry's inclusion proof is checked on the server with the ledger package's
+own standalone verifier (``ledger.verify.check_inclusion_proof``), the same function
+``python -m ledger.verify --proof`` runs. Usage records are kept at least three years and shown per
+dataset (黑龙江省政务数据管理暂行办法 第二十八条; 双鸭山市公共数据管理暂行办法 第二十条).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+
+from app.console.charts import stacked_bars
+from app.console.routes import Console
+from app.console.session import Session
+from ledger import Entry, LedgerError
+from ledger.api import export_response
+from ledger.verify import check_inclusion_proof
+from operators import Role
+from registry.changes import Actor, RegistryError, actor_of
+
+PAGE_SIZES = (25, 50, 100, 200)
+#: The chart reads at most this many (newest) matching entries: a picture, not an audit.
+CHART_SCAN = 50_000
+CHART_DAYS = 30
+CHART_FAMILIES = 6
+_WINDOW_MAX = 10_000
+
+
+def newest_first(
+    ledger: Any, filters: dict[str, str | None], *, before: int | None, after: int, limit: int
+) -> list[Entry]:
+    """Up to ``limit`` entries matching ``filters`` with ``after < seq < before``, newest first.
+
+    ``Ledger.entries`` pages oldest first (``after``); walking back in growing seq windows keeps
+    each query bounded (a window never spans more entries than the query's limit) and finds the
+    newest matches of a sparse filter without reading the whole ledger when they are recent.
+    """
+    high = (ledger.size() + 1) if before is None else before
+    found: list[Entry] = []
+    window = max(4 * limit, 256)
+    while high - 1 > after and len(found) < limit:
+        low = max(after, high - 1 - window)
+        chunk = [e for e in ledger.entries(**filters, after=low, limit=_WINDOW_MAX) if e.seq < high]
+        found.extend(reversed(chunk))
+        high = low + 1
+        window = min(window * 2, _WINDOW_MAX)
+    return found[:limit]
+
+
+def per_day_by_family(ledger: Any, filters: dict[str, str | None]) -> tuple[list[str], dict[str, list[int]]]:
+    """Entries per day by action family (``job.*``, ``release.*``…) for the last days that have any."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for entry in newest_first(ledger, filters, before=None, after=0, limit=CHART_SCAN):
+        counts[(entry.time[:10], entry.action.split(".", 1)[0])] += 1
+    days = sorted({day for day, _ in counts})[-CHART_DAYS:]
+    totals: Counter[str] = Counter()
+    for (day, family), n in counts.items():
+        if day in days:
+            totals[family] += n
+    top = [family for family, _ in totals.most_common(CHART_FAMILIES)]
+    series: dict[str, list[int]] = {f"{family}.*": [counts[(day, family)] for day in days] for family in top}
+    rest = [f for f in totals if f not in top]
+    if rest:
+        series["其他 other"] = [sum(counts[(day, f)] for f in rest) for day in days]
+    return days, series
+
+
+def _int(value: str | None, default: int | None, *, low: int = 0) -> int | None:
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        return default
+    return number if number >= low else default
+
+
+def register(router: APIRouter, console: Console) -> None:
+    instance = console.instance
+
+    def regulator(request: Request) -> tuple[Session, Actor]:
+        session = console.session(request, Role.REGULATOR)
+        return session, actor_of(session.principal)
+
+    @router.get("/regulator", response_class=HTMLResponse)
+    def home(request: Request) -> HTMLResponse:
+        session, _ = regulator(request)
+        q = request.query_params
+        filters: dict[str, str | None] = {
+            key: (q.get(key) or "").strip() or None for key in ("action", "subject", "actor", "since")
+        }
+        limit = _int(q.get("limit"), 50, low=1) or 50
+        limit = limit if limit in PAGE_SIZES else 50
+        after = _int(q.get("after"), 0) or 0
+        before = _int(q.get("before"), None, low=1)
+        ledger = instance.ledger
+        report = ledger.verify()
+        latest = ledger.latest_checkpoint()
+        entries = newest_first(ledger, filters, before=before, after=after, limit=limit)
+        days, series = per_day_by_family(ledger, filters)
+        chart = stacked_bars("每日账本条目(按动作类别)· entries per day by action family", days, series)
+        keep = {k: v for k, v in {**filters, "limit": str(limit), "after": str(after) if after else None}.items() if v}
+        return console.render(
+            request,
+            session,
+            "console/regulator/index.html",
+            report=report,
+            latest=latest,
+            size=report.entries,
+            entries=entries,
+            filters=filters,
+            limit=limit,
+            after=after,
+            page_sizes=PAGE_SIZES,
+            older=entries[-1].seq if len(entries) == limit and entries[-1].seq - 1 > after else None,
+            keep=keep,
+            chart=chart,
+            actions=sorted({a for a in _known_actions(ledger)}),
+        )
+
+    def _known_actions(ledger: Any) -> set[str]:
+        return {e.action for e in newest_first(ledger, {}, before=None, after=0, limit=2_000)}
+
+    @router.get("/regulator/entries/{seq}", response_class=HTMLResponse)
+    def entry(request: Request, seq: int) -> Response:
+        session, _ = regulator(request)
+        ledger = instance.ledger
+        try:
+            found = ledger.get(seq)
+        except LedgerError as exc:
+            return Console.redirect("/regulator", f"无此条目 · {exc}")
+        linked = True
+        if seq > 1:
+            try:
+                linked = ledger.get(seq - 1).hash == found.prev_hash
+            except LedgerError:
+                linked = False
+        proof = proof_error = None
+        verified = False
+        try:
+            # Like `keyong ledger prove`: when the entry is newer than the latest signed checkpoint, the
+            # ledger signs its current head first (it commits to history, it changes none of it).
+            proof = ledger.prove(seq, checkpoint_if_needed=True)
+            verified = check_inclusion_proof(proof.as_json(), ledger.public_key)
+        except LedgerError as exc:
+            proof_error = str(exc)
+        return console.render(
+            request,
+            session,
+            "console/regulator/entry.html",
+            entry=found,
+            payload=json.dumps(found.payload, ensure_ascii=False, indent=2, sort_keys=True),
+            hash_ok=found.computed_hash() == found.hash,
+            linked=linked,
+            proof=proof,
+            proof_error=proof_error,
+            verified=verified,
+            public_key=ledger.public_key_hex,
+        )
+
+    @router.get("/regulator/export")
+    def export(request: Request) -> StreamingResponse:
+        regulator(request)
+        return export_response(instance.ledger)
+
+    @router.get("/regulator/usage", response_class=HTMLResponse)
+    def usage(request: Request, dataset: str = "") -> HTMLResponse:
+        session, actor = regulator(request)
+        names = [r.name for r in instance.registry.catalog.list()]
+        chosen = dataset if dataset in names else (names[0] if names else "")
+        summary: dict[str, Any] | None = None
+        records: list[dict[str, Any]] = []
+        error = None
+        if chosen:
+            try:
+                summary = instance.registry.usage.summary(chosen, viewer=actor)
+                records = instance.registry.usage.for_dataset(chosen, viewer=actor)
+            except RegistryError as exc:
+                error = str(exc)
+        return console.render(
+            request,
+            session,
+            "console/regulator/usage.html",
+            names=names,
+            chosen=chosen,
+            summary=summary,
+            records=records[::-1],
+            error=error,
+        )

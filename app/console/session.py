@@ -1,0 +1,111 @@
+"""Console sessions: the API's JWT in a cookie, a CSRF token bound to it, and role checks.
+
+Why a cookie and not ``Authorization``: a browser navigating server-rendered pages cannot attach a
+bearer header. The cookie is HttpOnly (page scripts cannot read the token), SameSite=Strict (other
+sites' pages cannot make the browser send it), scoped to ``/console`` and lives as long as the JWT
+(15 minutes by default); every request re-verifies the JWT and the principal (a suspended principal
+is out at once, as over the API). State-changing forms also carry a CSRF token: an HMAC of the JWT's
+``jti`` under the instance's JWT key, so it cannot be guessed without the session and dies with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse
+
+from operators import Role
+from operators.identity import AuthenticationError, IdentityService, Principal
+
+COOKIE = "keyong_console"
+PATH = "/console"
+
+
+class LoginRequired(Exception):  # noqa: N818 - a control-flow signal, turned into a redirect
+    """No valid session: the page redirects to the login form with ``reason``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Forbidden(Exception):  # noqa: N818 - rendered as a 403 page
+    """The principal's role may not open this page or do this action."""
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    principal: Principal
+    token: str
+    csrf: str
+
+    @property
+    def role(self) -> str:
+        return self.principal.role.value
+
+
+class Sessions:
+    def __init__(self, identity: IdentityService, csrf_key: bytes) -> None:
+        self.identity = identity
+        self._csrf_key = csrf_key
+
+    def csrf_for(self, token: str) -> str:
+        claims = self.identity.tokens.verify(token)
+        return hmac.new(self._csrf_key, f"console-csrf:{claims.jti}".encode(), hashlib.sha256).hexdigest()
+
+    def login(self, api_key: str) -> tuple[str, int]:
+        """The JWT for an API key and its lifetime in seconds (raises ``AuthenticationError``)."""
+        issued = self.identity.exchange(api_key)
+        lifetime = int((issued.claims.expires_at - issued.claims.issued_at).total_seconds())
+        return issued.token, max(1, lifetime)
+
+    def current(self, request: Request) -> Session:
+        token = request.cookies.get(COOKIE)
+        if not token:
+            raise LoginRequired("请先登录 · please log in")
+        try:
+            principal = self.identity.authenticate_token(token)
+            csrf = self.csrf_for(token)
+        except AuthenticationError as exc:
+            raise LoginRequired(f"会话已失效 · session ended: {exc}") from None
+        except Exception:  # a malformed cookie is an ended session, never a 500
+            raise LoginRequired("会话已失效 · session ended") from None
+        return Session(principal, token, csrf)
+
+    def require(self, request: Request, *roles: Role) -> Session:
+        session = self.current(request)
+        if roles and session.principal.role not in roles:
+            raise Forbidden(
+                f"角色 {session.role} 不能访问此页 · role {session.role!r} may not open this page "
+                f"(allowed: {', '.join(r.value for r in roles)})"
+            )
+        return session
+
+    def check_csrf(self, session: Session, form: Any) -> None:
+        given = str(form.get("csrf", "")) if form is not None else ""
+        if not hmac.compare_digest(given, session.csrf):
+            raise Forbidden("表单已过期或来源不明 · the form's CSRF token is missing or stale; reload the page")
+
+
+def set_session_cookie(response: RedirectResponse, token: str, max_age: int, *, secure: bool) -> None:
+    response.set_cookie(COOKIE, token, max_age=max_age, path=PATH, httponly=True, samesite="strict", secure=secure)
+
+
+def clear_session_cookie(response: RedirectResponse) -> None:
+    response.delete_cookie(COOKIE, path=PATH)
+
+
+__all__ = [
+    "COOKIE",
+    "PATH",
+    "Forbidden",
+    "LoginRequired",
+    "Session",
+    "Sessions",
+    "clear_session_cookie",
+    "set_session_cookie",
+]
