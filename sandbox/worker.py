@@ -192,6 +192,7 @@ class Worker:
         self.released = released
         self.guard_config = guard_config
         self.signer = signer  # Ed25519PrivateKey: signs DP answers and model certificates
+        self._released_totals: dict[tuple[tuple[str, int, int], ...], Any] = {}
 
     @property
     def runner(self) -> Runner:
@@ -360,6 +361,17 @@ class Worker:
             log.error("job %s: the DP output could not be sealed: %s", job.id, exc)
             return outputs
 
+    def _totals(self, paths: Sequence[Path]) -> Any:
+        """A released product's totals (differencing rule), read once per artifact version, not once per job."""
+        from sandbox.guard import totals_of_files
+
+        key = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths if p.exists())
+        if key not in self._released_totals:
+            if len(self._released_totals) > 1024:  # products are few; a bound keeps a long-lived worker small
+                self._released_totals.clear()
+            self._released_totals[key] = totals_of_files(paths)
+        return self._released_totals[key]
+
     def _judge(
         self, job: JobView, out_dir: Path, result: RunResultLike, outputs: list[dict[str, Any]]
     ) -> tuple[str, list[dict[str, Any]], str]:
@@ -378,11 +390,9 @@ class Worker:
                     missing.append(name)
         earlier: list[tuple[str, Any]] = []
         if self.released is not None:
-            from sandbox.guard import totals_of_files
-
             for name in job.datasets:
                 try:
-                    earlier += [(product, totals_of_files(paths)) for product, paths in self.released(name)]
+                    earlier += [(product, self._totals(paths)) for product, paths in self.released(name)]
                 except Exception:
                     log.exception("job %s: released products of %s could not be read", job.id, name)
         try:

@@ -118,13 +118,18 @@ def _train_plan(rows: int, model: str = "logistic", accountant: str = "rdp") -> 
 
 
 def test_numeric_values_reads_bands_numbers_dates_and_junk() -> None:
-    cells = ["6000-6999", "1950-1959", "-10--5", "12.5", " 7 ", "1,234", "2017-03-21", "2017-03", "2020-02-30"]
-    cells += ["junk", "", None, "≥20000"]
+    cells = ["6000-6999", "1950-1959", "-10--5", "12.5", " 7 ", "1,234", "2017-03-21", "2017-03"]
+    cells += ["[2.5, 5)", "≥20000", "<3000", "2020-02-30", "junk", "", None]
     got = dp_query.numeric_values(pd.Series(cells))
     day_of_year = 31 + 28 + 21  # 2017-03-21, not a leap year
     expected = [6499.5, 1954.5, -7.5, 12.5, 7.0, 1234.0, 2017 + (day_of_year - 1) / 365, 2017 + (31 + 28) / 365]
+    expected += [
+        3.75,
+        20000.0,
+        3000.0,
+    ]  # the desensitizer's fraction bands at the midpoint, top/bottom codes at the edge
     np.testing.assert_allclose(got[: len(expected)], expected)
-    assert np.isnan(got[len(expected) :]).all(), "an impossible date, junk, empty, null and open bands are NaN"
+    assert np.isnan(got[len(expected) :]).all(), "an impossible date, junk, empty and null are NaN"
     # The same from an object column and from numbers / datetimes.
     np.testing.assert_allclose(dp_query.numeric_values(pd.Series(cells, dtype=object)), got, equal_nan=True)
     np.testing.assert_allclose(dp_query.numeric_values(pd.Series([1, None, 3], dtype="Int64")), [1.0, np.nan, 3.0])

@@ -240,3 +240,40 @@ def test_the_released_hook_lists_products_of_a_dataset_by_any_operator(tmp_path:
     released = registry_hooks(registry)["released"]
     assert released("residents") == [("p1", [tmp_path / "products/p1/a.csv"])]
     assert released("nothing") == []
+
+
+def test_the_worker_differences_against_released_totals_read_once(
+    initialised: tuple[Any, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each job's outputs are differenced against what was released; a product's totals are read once per
+    artifact version, not once per job."""
+    import hashlib
+
+    import sandbox.guard as guard_module
+    from tests.job_worker_proc import OPERATOR, SCENARIO, FakeResult, licensed
+
+    instance = initialised[0]
+    licensed(instance.registry, instance.home)
+    released_file = tmp_path / "released.csv"
+    released_file.write_text("区县,人数\n全市,1234\n", encoding="utf-8")
+    reads: list[int] = []
+    real = guard_module.totals_of_files
+    monkeypatch.setattr(guard_module, "totals_of_files", lambda paths: reads.append(1) or real(paths))
+
+    def runner(kind: str, code: str, *, out_dir: Path, **_: Any) -> FakeResult:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "total.csv").write_text("区县,人数\n全市,1231\n", encoding="utf-8")
+        data = (out_dir / "total.csv").read_bytes()
+        return FakeResult(
+            outputs=[{"name": "total.csv", "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}]
+        )
+
+    worker = instance.worker(
+        runner=runner, fingerprints=None, released=lambda name: [("人口总量-2026", [released_file])]
+    )
+    for _ in range(2):
+        instance.jobs.submit(OPERATOR, ["traffic"], "sql", "SELECT 1", SCENARIO)
+        view = worker.run_once()
+        assert view is not None and view.verdict == "review"
+        assert any(f["rule"] == "sdc.differencing" and "人口总量-2026" in f["detail"] for f in view.findings)
+    assert len(reads) == 1

@@ -90,6 +90,9 @@ def secure_generator() -> np.random.Generator:
 # A desensitized band "lo-hi" ("6000-6999", "1950-1959", "-10--5"); dates are tried first so that
 # "2017-03" is March 2017 and not a band.
 _BAND = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*-\s*(-?\d+(?:\.\d+)?)\s*$")
+# The desensitizer's other band forms: "[2.5, 5)" for fractions, and the top / bottom codes "≥20000", "<3000".
+_HALF_OPEN = re.compile(r"^\s*\[\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*\)\s*$")
+_CODED = re.compile(r"^\s*(?:≥|>=|<)\s*(-?\d+(?:\.\d+)?)\s*$")
 _DATE = re.compile(r"^\s*(\d{4})-(\d{1,2})(?:-(\d{1,2}))?\s*$")
 
 
@@ -122,11 +125,20 @@ def _parse_texts(texts: pd.Series) -> np.ndarray:
         )
         out[is_date] = _decimal_year(stamps)
 
-    band = text.str.extract(_BAND)
-    lo = pd.to_numeric(band[0], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    hi = pd.to_numeric(band[1], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    is_band = ~is_date & ~np.isnan(lo) & ~np.isnan(hi) & (lo <= hi)
-    out[is_band] = (lo[is_band] + hi[is_band]) / 2.0
+    is_band = np.zeros(len(texts), dtype=bool)
+    for pattern in (_BAND, _HALF_OPEN):
+        band = text.str.extract(pattern)
+        lo = pd.to_numeric(band[0], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        hi = pd.to_numeric(band[1], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        found = ~is_date & ~is_band & ~np.isnan(lo) & ~np.isnan(hi) & (lo <= hi)
+        out[found] = (lo[found] + hi[found]) / 2.0
+        is_band |= found
+    # A top- or bottom-coded band is read at its edge (the bounds clip it anyway): biased towards the
+    # middle, never beyond what the band says.
+    edge = pd.to_numeric(text.str.extract(_CODED)[0], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    coded = ~is_date & ~is_band & ~np.isnan(edge)
+    out[coded] = edge[coded]
+    is_band |= coded
 
     rest = ~is_date & ~is_band
     if rest.any():
@@ -140,7 +152,8 @@ def numeric_values(series: pd.Series) -> np.ndarray:
     """A column as float64, NaN where it cannot be read as a number.
 
     Numbers stay numbers; datetimes and "YYYY-MM-DD" / "YYYY-MM" strings become decimal years; a
-    desensitizer's band "lo-hi" becomes its midpoint; plain numeric strings are parsed. Strings are
+    desensitizer's band "lo-hi" or "[lo, hi)" becomes its midpoint, a top / bottom code "≥X" / "<X"
+    its edge X; plain numeric strings are parsed. Strings are
     parsed once per distinct value (a 1M-row copy has few distinct bands or dates), all vectorized.
     """
     dtype = series.dtype
