@@ -7,10 +7,12 @@ agency principals vote (sealed until the round is decided); regulators read ever
 the delivered copy carries its attribution, 双鸭山 第四十一条). Refusals are the registry's 403/404/409.
 """
 
+import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query
 from fastapi.responses import FileResponse
@@ -105,6 +107,8 @@ def build_router(releases: Releases, require: Callable[..., Callable[..., Any]])
         if match is None:
             workdir.cleanup()
             raise NotFoundError(f"product {name!r} has no artifact {file!r}")
-        return FileResponse(match["path"], filename=Path(match["path"]).name)
+        # Every download also names its source and date in a header (a CSV has nowhere inside to keep it).
+        header = quote(json.dumps(delivered["attribution"], ensure_ascii=False, sort_keys=True))
+        return FileResponse(match["path"], filename=Path(match["path"]).name, headers={"X-Keyong-Attribution": header})
 
     return router

@@ -81,6 +81,8 @@ class ProductView(BaseModel):
     code_sha256: str
     guard: dict[str, Any]  # {"verdict", "findings"}
     reviews: list[dict[str, Any]]  # [{"reviewer", "decision", "reason"}]
+    #: Reviewers outvoted by a further reviewer (reject / changes requested): kept so the lineage shows them.
+    dissent: list[dict[str, Any]] = []
     fee_class: str
     price_cents: int | None
     artifacts: list[dict[str, Any]]  # [{"name", "bytes", "sha256", "path"}]
@@ -106,6 +108,7 @@ def _view(row: ProductRow) -> ProductView:
         code_sha256=str(lineage.get("code_sha256", "")),
         guard=dict(lineage.get("guard", {})),
         reviews=list(lineage.get("reviews", [])),
+        dissent=list(lineage.get("dissent", [])),
         fee_class=row.fee_class,
         price_cents=row.price_cents,
         artifacts=list(row.artifacts or []),
@@ -181,14 +184,19 @@ def stamp_artifact(path: Path, attribution: dict[str, Any]) -> None:
     """Embed ``attribution`` in the artifact so the source and date travel with the data (第四十一条).
 
     Parquet files carry it in their schema metadata under ``keyong.attribution`` (existing
-    metadata kept; the file is rewritten atomically). Any other file (CSV, JSON, models…) gets a
-    sidecar ``<file>.attribution.json``, since those formats have no place for it that every
-    reader preserves.
+    metadata kept; the file is rewritten atomically); SVG charts in a ``<metadata>`` element and PNG
+    images in an ``iTXt`` chunk, both under the same key, where image viewers ignore it. Any other file
+    (CSV, JSON, models…) gets a sidecar ``<file>.attribution.json``, since those formats have no place
+    for it that every reader preserves.
     """
     path = Path(path)
     if not path.is_file():
         raise RegistryError(f"cannot stamp {path}: no such file")
     encoded = json.dumps(attribution, ensure_ascii=False, sort_keys=True)
+    embedded = _embed_in_image(path, encoded)
+    if embedded is not None:
+        _replace_atomically(path, embedded)
+        return
     if not _is_parquet(path):
         sidecar_path(path).write_text(encoded + "\n", encoding="utf-8")
         return
@@ -208,9 +216,66 @@ def stamp_artifact(path: Path, attribution: dict[str, Any]) -> None:
         raise
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_SVG_OPEN = re.compile(rb"<svg\b[^>]*>", re.IGNORECASE)
+_SVG_ATTRIBUTION = re.compile(rb'<metadata id="keyong-attribution"><!\[CDATA\[(.*?)\]\]></metadata>', re.DOTALL)
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    import zlib
+
+    return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+
+
+def _embed_in_image(path: Path, encoded: str) -> bytes | None:
+    """The SVG or PNG at ``path`` with the attribution embedded; ``None`` for other files."""
+    raw = path.read_bytes()
+    if raw.startswith(_PNG_SIGNATURE) and raw.endswith(_png_chunk(b"IEND", b"")):
+        # iTXt: keyword, NUL, no compression, method 0, empty language tag and translated keyword, UTF-8 text.
+        body = ATTRIBUTION_KEY + b"\x00\x00\x00\x00\x00" + encoded.encode("utf-8")
+        iend = len(raw) - 12
+        return raw[:iend] + _png_chunk(b"iTXt", body) + raw[iend:]
+    opening = _SVG_OPEN.search(raw) if path.suffix.lower() == ".svg" else None
+    if opening is not None and b"]]>" not in encoded.encode("utf-8"):
+        element = b'<metadata id="keyong-attribution"><![CDATA[' + encoded.encode("utf-8") + b"]]></metadata>"
+        return raw[: opening.end()] + element + raw[opening.end() :]
+    return None
+
+
+def _replace_atomically(path: Path, data: bytes) -> None:
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".stamping", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _image_attribution(path: Path) -> dict[str, Any] | None:
+    raw = path.read_bytes()
+    if raw.startswith(_PNG_SIGNATURE):
+        at, prefix = 8, ATTRIBUTION_KEY + b"\x00\x00\x00\x00\x00"
+        while at + 8 <= len(raw):
+            length = int.from_bytes(raw[at : at + 4], "big")
+            kind, body = raw[at + 4 : at + 8], raw[at + 8 : at + 8 + length]
+            if kind == b"iTXt" and body.startswith(prefix):
+                found: dict[str, Any] = json.loads(body[len(prefix) :].decode("utf-8"))
+                return found
+            at += 12 + length
+        return None
+    match = _SVG_ATTRIBUTION.search(raw) if path.suffix.lower() == ".svg" else None
+    return json.loads(match.group(1).decode("utf-8")) if match else None
+
+
 def read_attribution(path: Path) -> dict[str, Any] | None:
-    """The attribution a stamped artifact carries (Parquet metadata or sidecar), or ``None``."""
+    """The attribution a stamped artifact carries (Parquet or image metadata, or sidecar), or ``None``."""
     path = Path(path)
+    if path.is_file() and path.suffix.lower() in (".svg", ".png"):
+        embedded = _image_attribution(path)
+        if embedded is not None:
+            return embedded
     if path.is_file() and _is_parquet(path):
         import pyarrow.parquet as pq
 
@@ -327,6 +392,7 @@ class Products:
         reviews: list[dict[str, Any]],
         artifacts: list[dict[str, Any]],
         by: Actor,
+        dissent: list[dict[str, Any]] | None = None,
     ) -> ProductView:
         """Register a released product (双鸭山 第五十条) once its pre-release review passed (第五十二条).
 
@@ -401,6 +467,14 @@ class Products:
                 "code_sha256": code_sha256,
                 "guard": checked_guard,
                 "reviews": checked_reviews,
+                "dissent": [
+                    {
+                        "reviewer": str(d.get("reviewer", "")),
+                        "decision": str(d.get("decision", "")),
+                        "reason": str(d.get("reason") or ""),
+                    }
+                    for d in dissent or []
+                ],
             }
             attribution = build_attribution(sources)
             commercial = licence.fee_class == FeeClass.COMMERCIAL

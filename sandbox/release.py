@@ -633,6 +633,12 @@ class Releases:
                     ],
                     artifacts=artifacts,
                     by=by,
+                    # Outvoted by a further reviewer: the product's lineage keeps who disagreed and why.
+                    dissent=[
+                        {"reviewer": v.reviewer, "decision": v.decision, "reason": v.reason}
+                        for v in votes
+                        if v.decision != Decision.APPROVE
+                    ],
                 )
                 row.product_id = view.id
                 session.flush()

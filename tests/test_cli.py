@@ -182,8 +182,14 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     assert [f["stamped"] for f in objection["fetched"]["files"]] == [True, True]
     svg = (fetched / "enrolment_by_status.svg").read_text(encoding="utf-8")
     assert svg.startswith("<svg") and "参保状态分布" in svg and "正常参保" in svg and "<rect" in svg
-    sidecar = json.loads((fetched / "enrolment_by_status.svg.attribution.json").read_text(encoding="utf-8"))
-    assert sidecar["product"] == "参保状态分布图-1" and sidecar["statement"] == objection["fetched"]["attribution"]
+    # The chart carries its attribution inside (an SVG <metadata> element); the CSV beside it in a sidecar.
+    from registry.products import read_attribution
+
+    embedded = read_attribution(fetched / "enrolment_by_status.svg")
+    assert embedded is not None and '<metadata id="keyong-attribution">' in svg
+    assert embedded["product"] == "参保状态分布图-1" and embedded["statement"] == objection["fetched"]["attribution"]
+    assert not (fetched / "enrolment_by_status.svg.attribution.json").exists()
+    assert (fetched / "enrolment_by_status.csv.attribution.json").is_file()
 
     # --- ledger: verified, exported, and an inclusion proof checked by the standalone verifier ---
     ledger = report["ledger"]

@@ -666,3 +666,32 @@ def test_cli_product_fetch_copies_stamped_artifacts(instance: Instance, registry
     # DESIGN.md's form without --operator acts for the product's own operator, and is refused the same way.
     assert runner.invoke(cli, [*fetch[:5], "--home", str(instance.home)]).exit_code == 1
     assert refused.exit_code == 1 and "suspended" in refused.stderr
+
+
+def test_charts_carry_their_attribution_inside(tmp_path: Path) -> None:
+    """双鸭山 第四十一条: an SVG chart keeps source and date in a <metadata> element, a PNG in an iTXt chunk;
+    both stay valid images, and a CSV still gets a sidecar."""
+    import zlib
+
+    from registry.products import read_attribution, stamp_artifact
+
+    attribution = {"product": "图-1", "statement": "数据来源：双鸭山市统计局；获取日期：2026-11-29"}
+    svg = tmp_path / "c.svg"
+    svg.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="10"><rect width="5"/></svg>', encoding="utf-8")
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+
+    png = tmp_path / "c.png"
+    ihdr = (1).to_bytes(4, "big") * 2 + bytes([8, 0, 0, 0, 0])
+    png.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00\x00")) + chunk(b"IEND", b"")
+    )
+    csv = tmp_path / "t.csv"
+    csv.write_text("a,b\n1,2\n", encoding="utf-8")
+    for path in (svg, png, csv):
+        stamp_artifact(path, attribution)
+        assert read_attribution(path) == attribution
+    assert svg.read_text(encoding="utf-8").startswith("<svg") and svg.read_text(encoding="utf-8").endswith("</svg>")
+    assert png.read_bytes().endswith(chunk(b"IEND", b"")) and b"iTXt" in png.read_bytes()
+    assert not (tmp_path / "c.svg.attribution.json").exists() and (tmp_path / "t.csv.attribution.json").exists()

@@ -135,6 +135,8 @@ def test_disagreement_needs_a_further_reviewer(instance: Instance) -> None:
     assert final.state == "approved" and final.product_id is not None
     product = instance.registry.products.get("split", viewer=R1)
     assert [r["reviewer"] for r in product.reviews] == [R1.name, R3.name]
+    # The outvoted reviewer stays in the product's lineage, with the reason.
+    assert product.dissent == [{"reviewer": R2.name, "decision": "reject", "reason": "小单元格"}]
     assert product.guard == {"verdict": "review", "findings": [SOFT]}
 
 

@@ -79,6 +79,11 @@ def test_release_path_by_role(client: Client) -> None:
     assert http.get("/products/p/artifacts/result.txt", headers=headers["agency"]).status_code == 403
     got = http.get("/products/p/artifacts/result.txt", headers=headers["operator"])
     assert got.status_code == 200 and got.content.startswith(b"python:print(1)")
+    # A text file has nowhere inside for its attribution: the download names source and date in a header.
+    from urllib.parse import unquote
+
+    carried = json.loads(unquote(got.headers["x-keyong-attribution"]))
+    assert carried["product"] == "p" and "数据来源" in carried["statement"]
     assert http.get("/products/p/artifacts/nope.txt", headers=headers["operator"]).status_code == 404
 
     objection = http.post(
