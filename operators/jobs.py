@@ -24,8 +24,8 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -44,7 +44,7 @@ from sandbox.dp_plans import (
     parse_spec,
     plan,
 )
-from sandbox.queue import JobQueue, JobView
+from sandbox.queue import JobDraft, JobQueue, JobView
 
 KINDS = ("sql", "python", *DP_KINDS)
 MAX_CODE_BYTES = 1_000_000
@@ -124,24 +124,22 @@ class Jobs:
         if len(code.encode("utf-8")) > MAX_CODE_BYTES:
             raise RegistryError(f"the job's code exceeds {MAX_CODE_BYTES:,} bytes")
         code_sha256 = sha256_hex(code)
-        spec = spec_of(operator, kind, names, scenario, code_sha256)
-        spec_sha256 = canonical_sha256(spec)
-        declared = {name: {"version": None, "path": None} for name in names}
+        # What was declared: a refusal keeps this as the job's row.
+        draft = JobDraft(
+            operator=operator,
+            licence_id=None,
+            kind=kind,
+            datasets={name: {"version": None, "path": None} for name in names},
+            scenario=scenario,
+            code=code,
+            code_sha256=code_sha256,
+            spec_sha256=canonical_sha256(spec_of(operator, kind, names, scenario, code_sha256)),
+        )
 
         def refuse(refusal: str, reason: str, licence_id: int | None = None) -> JobRefusedError:
             with self.registry.recorder.change(actor) as change:
                 job = self.queue.record_refused(
-                    change,
-                    operator=operator,
-                    licence_id=licence_id,
-                    kind=kind,
-                    datasets=declared,
-                    scenario=scenario,
-                    code=code,
-                    code_sha256=code_sha256,
-                    spec_sha256=spec_sha256,
-                    refusal=refusal,
-                    reason=reason,
+                    change, replace(draft, licence_id=licence_id), refusal=refusal, reason=reason
                 )
             return JobRefusedError(refusal, reason, job)
 
@@ -159,11 +157,15 @@ class Jobs:
         # 1. The licence: refusals are violations the registry commits and ledgers itself.
         try:
             grant = self.registry.licences.check_scope(
-                operator, names, scenario, subject=f"job-spec:{spec_sha256}", by=actor
+                operator, names, scenario, subject=f"job-spec:{draft.spec_sha256}", by=actor
             )
         except ScopeRefusedError as exc:
             raise refuse(f"scope:{exc.kind}", exc.reason) from None
-        granted = {d.name: {"version": d.version, "path": d.path} for d in grant.datasets}
+        queued = replace(
+            draft,
+            licence_id=grant.licence_id,
+            datasets={d.name: {"version": d.version, "path": d.path} for d in grant.datasets},
+        )
 
         cost: Cost | None = None
         if dp:
@@ -176,40 +178,39 @@ class Jobs:
             code = json.dumps(resolved, ensure_ascii=False, sort_keys=True, indent=1)
             code_sha256 = sha256_hex(code)
             spec_sha256 = canonical_sha256(spec_of(operator, kind, names, scenario, code_sha256))
+            # A refusal from here on (budget, quota) keeps the plan, as the queued job would.
+            draft = replace(draft, code=code, code_sha256=code_sha256, spec_sha256=spec_sha256)
+            queued = replace(queued, code=code, code_sha256=code_sha256, spec_sha256=spec_sha256)
+
+        def charge(change: Change, job: int) -> None:
+            if cost is not None:
+                self.registry.budgets.charge(
+                    change, grant.licence_id, names[0], epsilon=cost.epsilon, delta=cost.delta, subject=f"job:{job}"
+                )
 
         # 2. Quotas, 3. the budget and 4. the queue, in one transaction, so two submissions cannot both
         # take the last slot or the last of a budget.
-        exceeded: str | None = None
         try:
-            with self.registry.recorder.change(actor) as change:
-                self._serialize(change, operator)
-                exceeded = self._quota_exceeded(change, operator)
-                if exceeded is None:
-                    job = self.queue.enqueue(
-                        change,
-                        operator=operator,
-                        licence_id=grant.licence_id,
-                        kind=kind,
-                        datasets=granted,
-                        scenario=scenario,
-                        code=code,
-                        code_sha256=code_sha256,
-                        spec_sha256=spec_sha256,
-                        max_attempts=1 if dp else 2,
-                    )
-                    if cost is not None:
-                        self.registry.budgets.charge(
-                            change,
-                            grant.licence_id,
-                            names[0],
-                            epsilon=cost.epsilon,
-                            delta=cost.delta,
-                            subject=f"job:{job}",
-                        )
-                    return job
+            job, exceeded = self._enqueue(actor, queued, max_attempts=1 if dp else 2, then=charge)
         except BudgetExhaustedError as exc:
             raise refuse("budget", exc.reason, grant.licence_id) from None
-        raise refuse("quota", exceeded or "quota exceeded", grant.licence_id)
+        if job is None:
+            raise refuse("quota", exceeded or "quota exceeded", grant.licence_id)
+        return job
+
+    def _enqueue(
+        self, actor: Actor, draft: JobDraft, *, max_attempts: int, then: Callable[[Change, int], None] | None = None
+    ) -> tuple[int | None, str | None]:
+        """``(job, None)`` once queued (and ``then`` run in the same transaction), or ``(None, why)`` over quota."""
+        with self.registry.recorder.change(actor) as change:
+            self._serialize(change, draft.operator)
+            exceeded = self._quota_exceeded(change, draft.operator)
+            if exceeded is not None:
+                return None, exceeded
+            job = self.queue.enqueue(change, draft, max_attempts=max_attempts)
+            if then is not None:
+                then(change, job)
+            return job, None
 
     def mitigate(
         self, job_id: int, *, suppress: bool = False, round_base: int | None = None, by: Actor | Any = None
@@ -243,23 +244,23 @@ class Jobs:
             )
         except ScopeRefusedError as exc:
             raise JobRefusedError(f"scope:{exc.kind}", exc.reason) from None
-        with self.registry.recorder.change(actor) as change:
-            self._serialize(change, source.operator)
-            exceeded = self._quota_exceeded(change, source.operator)
-            if exceeded is None:
-                return self.queue.enqueue(
-                    change,
-                    operator=source.operator,
-                    licence_id=grant.licence_id,
-                    kind=KIND,
-                    datasets=source.datasets,  # the source's versions: the guard probes the same fingerprints
-                    scenario=source.scenario,
-                    code=code,
-                    code_sha256=code_sha256,
-                    spec_sha256=spec_sha256,
-                    max_attempts=1,
-                )
-        raise JobRefusedError("quota", exceeded)
+        job, exceeded = self._enqueue(
+            actor,
+            JobDraft(
+                operator=source.operator,
+                licence_id=grant.licence_id,
+                kind=KIND,
+                datasets=source.datasets,  # the source's versions: the guard probes the same fingerprints
+                scenario=source.scenario,
+                code=code,
+                code_sha256=code_sha256,
+                spec_sha256=spec_sha256,
+            ),
+            max_attempts=1,
+        )
+        if job is None:
+            raise JobRefusedError("quota", exceeded or "quota exceeded")
+        return job
 
     def facts(self, dataset: str, version: int | None) -> DatasetFacts:
         """The catalog's public facts about ``dataset``'s granted desensitized version (for DP plans)."""

@@ -173,6 +173,20 @@ class Usage:
     cpu_seconds: float  # CPU of jobs ended since the window start
 
 
+@dataclass(frozen=True, slots=True)
+class JobDraft:
+    """A job as submitted, before the queue gives it an id: queued or kept as refused alike."""
+
+    operator: str
+    licence_id: int | None
+    kind: str
+    datasets: Mapping[str, Mapping[str, Any]]  # name -> {"version", "path"} (declared or granted)
+    scenario: str
+    code: str
+    code_sha256: str
+    spec_sha256: str
+
+
 class JobQueue:
     """The queue over the ``jobs`` table; every method is one ledgered transaction (or joins the caller's)."""
 
@@ -182,24 +196,11 @@ class JobQueue:
 
     # --- submission (inside the caller's change) ----------------------------------------------
 
-    def enqueue(
-        self,
-        change: Change,
-        *,
-        operator: str,
-        licence_id: int | None,
-        kind: str,
-        datasets: Mapping[str, Mapping[str, Any]],
-        scenario: str,
-        code: str,
-        code_sha256: str,
-        spec_sha256: str,
-        max_attempts: int = 2,
-    ) -> int:
+    def enqueue(self, change: Change, draft: JobDraft, *, max_attempts: int = 2) -> int:
         """Add a queued job in ``change`` (the submitter's transaction) and ledger ``job.queued``."""
         if max_attempts < 1:
             raise JobError("max_attempts must be at least 1")
-        row = self._insert(change, operator, licence_id, kind, datasets, scenario, code, code_sha256, spec_sha256)
+        row = self._insert(change, draft)
         row.state = JobState.QUEUED.value
         row.max_attempts = max_attempts
         change.session.flush()
@@ -207,34 +208,20 @@ class JobQueue:
             "job.queued",
             f"job:{row.id}",
             {
-                "operator": operator,
-                "licence": licence_id,
-                "kind": kind,
-                "datasets": {name: spec.get("version") for name, spec in datasets.items()},
-                "scenario": scenario,
-                "code_sha256": code_sha256,
-                "spec_sha256": spec_sha256,
+                "operator": draft.operator,
+                "licence": draft.licence_id,
+                "kind": draft.kind,
+                "datasets": {name: spec.get("version") for name, spec in draft.datasets.items()},
+                "scenario": draft.scenario,
+                "code_sha256": draft.code_sha256,
+                "spec_sha256": draft.spec_sha256,
             },
         )
         return row.id
 
-    def record_refused(
-        self,
-        change: Change,
-        *,
-        operator: str,
-        licence_id: int | None,
-        kind: str,
-        datasets: Mapping[str, Mapping[str, Any]],
-        scenario: str,
-        code: str,
-        code_sha256: str,
-        spec_sha256: str,
-        refusal: str,
-        reason: str,
-    ) -> int:
+    def record_refused(self, change: Change, draft: JobDraft, *, refusal: str, reason: str) -> int:
         """Keep a refused job as a row in state ``refused``, so ``keyong job show`` explains the refusal."""
-        row = self._insert(change, operator, licence_id, kind, datasets, scenario, code, code_sha256, spec_sha256)
+        row = self._insert(change, draft)
         row.state = JobState.REFUSED.value
         row.reason = reason
         row.finished_at = self.clock()
@@ -243,39 +230,28 @@ class JobQueue:
             "job.refused",
             f"job:{row.id}",
             {
-                "operator": operator,
-                "kind": kind,
+                "operator": draft.operator,
+                "kind": draft.kind,
                 "refusal": refusal,
                 "reason": reason,
-                "datasets": sorted(datasets),
-                "scenario": scenario,
-                "code_sha256": code_sha256,
-                "spec_sha256": spec_sha256,
+                "datasets": sorted(draft.datasets),
+                "scenario": draft.scenario,
+                "code_sha256": draft.code_sha256,
+                "spec_sha256": draft.spec_sha256,
             },
         )
         return row.id
 
-    def _insert(
-        self,
-        change: Change,
-        operator: str,
-        licence_id: int | None,
-        kind: str,
-        datasets: Mapping[str, Mapping[str, Any]],
-        scenario: str,
-        code: str,
-        code_sha256: str,
-        spec_sha256: str,
-    ) -> JobRow:
+    def _insert(self, change: Change, draft: JobDraft) -> JobRow:
         row = JobRow(
-            operator=operator,
-            licence_id=licence_id,
-            kind=kind,
-            datasets={name: dict(spec) for name, spec in datasets.items()},
-            scenario=scenario,
-            code=code,
-            code_sha256=code_sha256,
-            spec_sha256=spec_sha256,
+            operator=draft.operator,
+            licence_id=draft.licence_id,
+            kind=draft.kind,
+            datasets={name: dict(spec) for name, spec in draft.datasets.items()},
+            scenario=draft.scenario,
+            code=draft.code,
+            code_sha256=draft.code_sha256,
+            spec_sha256=draft.spec_sha256,
             attempts=0,
             cancel_requested=False,
             outputs=[],
@@ -597,6 +573,7 @@ __all__ = [
     "WORKER_LOST",
     "Beat",
     "Claimed",
+    "JobDraft",
     "JobError",
     "JobQueue",
     "JobView",
