@@ -46,6 +46,18 @@ class Limits:
             raise ValueError("Limits.wall_seconds, tmp_bytes and log_bytes must be positive")
 
 
+def _counted(directory: Path | None, name: str, key: str) -> bool:
+    """Whether the cgroup file ``name`` (lines of "key count") counts ``key`` above zero."""
+    if directory is None:
+        return False
+    with contextlib.suppress(OSError, ValueError):
+        for line in (directory / name).read_text().splitlines():
+            found, _, value = line.partition(" ")
+            if found == key and int(value) > 0:
+                return True
+    return False
+
+
 def human_bytes(n: int) -> str:
     """'2.0 GiB', '200 MiB': the form a reason shows an operator."""
     if n >= GIB:
@@ -92,15 +104,8 @@ class JobCgroups:
 
     def oom_killed(self) -> bool:
         """Whether the kernel's OOM killer killed a process of the job at the cgroup's limit."""
-        if self.memory is None:
-            return False
-        with contextlib.suppress(OSError, ValueError):
-            for line in (self.memory / "memory.oom_control").read_text().splitlines():
-                key, _, value = line.partition(" ")
-                if key == "oom_kill" and int(value) > 0:
-                    return True
         # (memory.failcnt is not used: it also counts page-cache reclaim, which is harmless.)
-        return False
+        return _counted(self.memory, "memory.oom_control", "oom_kill")
 
     def cpu_seconds(self) -> float | None:
         """CPU time of every process the job ran. bwrap's pid 1 reports its child's end through an
@@ -121,14 +126,7 @@ class JobCgroups:
 
     def pids_exhausted(self) -> bool:
         """Whether a fork was refused because the job reached its process limit."""
-        if self.pids is None:
-            return False
-        with contextlib.suppress(OSError, ValueError):
-            for line in (self.pids / "pids.events").read_text().splitlines():
-                key, _, value = line.partition(" ")
-                if key == "max" and int(value) > 0:
-                    return True
-        return False
+        return _counted(self.pids, "pids.events", "max")
 
     def kill_all(self) -> None:
         """SIGKILL whatever is still in the job's cgroups (belt and braces after the pid namespace)."""

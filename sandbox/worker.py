@@ -365,7 +365,8 @@ class Worker:
         """A released product's totals (differencing rule), read once per artifact version, not once per job."""
         from sandbox.guard import totals_of_files
 
-        key = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths if p.exists())
+        stats = [(p, p.stat()) for p in paths if p.exists()]
+        key = tuple((str(p), st.st_mtime_ns, st.st_size) for p, st in stats)
         if key not in self._released_totals:
             if len(self._released_totals) > 1024:  # products are few; a bound keeps a long-lived worker small
                 self._released_totals.clear()
