@@ -92,6 +92,12 @@ def initialised(settings: Settings) -> Iterator[tuple[Instance, dict[str, str]]]
         instance.close()
 
 
+@pytest.fixture
+def instance(initialised: tuple[Instance, dict[str, str]]) -> Instance:
+    """The initialised instance alone (test modules that need more set-up define their own)."""
+    return initialised[0]
+
+
 class FakeClock:
     """A settable UTC clock for rules that count days (grace periods, idleness, publicity, expiry)."""
 

@@ -35,11 +35,6 @@ TRAIN = {
 
 
 @pytest.fixture
-def instance(initialised: tuple[Instance, dict[str, str]]) -> Instance:
-    return initialised[0]
-
-
-@pytest.fixture
 def registry(instance: Instance, clock: FakeClock) -> Registry:
     reg = make_registry(instance, clock)
     dp_licensed(reg, instance.home, epsilon=1.0)

@@ -37,11 +37,6 @@ SPECIAL = '"\\\n\r\t\b\f\x00\x01\x1f\x7f\x80\u2028é控制字符😀 '
 
 
 @pytest.fixture
-def instance(initialised: tuple[Instance, dict[str, str]]) -> Instance:
-    return initialised[0]
-
-
-@pytest.fixture
 def sqlite_instance(tmp_path: Path) -> Iterator[Instance]:
     """An instance on the embedded SQLite, for what only SQLite can store (PostgreSQL refuses it)."""
     instance, _ = Instance.init(Settings(home=tmp_path / "home"))

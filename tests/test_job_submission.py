@@ -25,11 +25,6 @@ SQL = "SELECT 区县, count(*) AS n FROM traffic GROUP BY 区县"
 
 
 @pytest.fixture
-def instance(initialised: tuple[Instance, dict[str, str]]) -> Instance:
-    return initialised[0]
-
-
-@pytest.fixture
 def registry(instance: Instance, clock: FakeClock) -> Registry:
     reg = make_registry(instance, clock)
     licensed(reg, instance.home)

@@ -22,11 +22,6 @@ STALE = timedelta(seconds=30)
 
 
 @pytest.fixture
-def instance(initialised: tuple[Instance, dict[str, str]]) -> Instance:
-    return initialised[0]
-
-
-@pytest.fixture
 def registry(instance: Instance, clock: FakeClock) -> Registry:
     reg = make_registry(instance, clock)
     licensed(reg, instance.home)

@@ -33,11 +33,6 @@ from operators import IdentityError, Role
 from tests.ledger_support import tamper
 
 
-@pytest.fixture
-def instance(initialised: tuple[Instance, dict[str, str]]) -> Instance:
-    return initialised[0]
-
-
 def fill(ledger: Ledger, n: int, start: int = 0) -> None:
     ledger.append_many(
         Record(f"op-{i % 3}", "operator", "job.submitted", f"job:{i}", {"i": i, "名": "值"})

@@ -53,11 +53,6 @@ CATALOG_KEYS = {
 
 
 @pytest.fixture
-def instance(initialised: tuple[Instance, dict[str, str]]) -> Instance:
-    return initialised[0]
-
-
-@pytest.fixture
 def registry(instance: Instance, clock: FakeClock) -> Registry:
     config = RegistryConfig(home=instance.home, clock=clock, vault_key=instance.keys.vault_key)
     return Registry(instance.engine, instance.ledger, config)

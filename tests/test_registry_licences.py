@@ -137,11 +137,6 @@ def grant(registry: Registry, operator: str = "acme-ops", **overrides: Any) -> L
 
 
 @pytest.fixture
-def instance(initialised: tuple[Instance, dict[str, str]]) -> Instance:
-    return initialised[0]
-
-
-@pytest.fixture
 def registry(instance: Instance, clock: FakeClock) -> Registry:
     reg = make_registry(instance, clock)
     add_dataset(reg, "traffic", industry="交通出行")

@@ -17,11 +17,6 @@ ACME = Actor("acme-ops", "operator")
 
 
 @pytest.fixture
-def instance(initialised: tuple[Instance, dict[str, str]]) -> Instance:
-    return initialised[0]
-
-
-@pytest.fixture
 def registry(instance: Instance, clock: FakeClock) -> Registry:
     reg = make_registry(instance, clock, violation_limit=3, violation_window_hours=24)
     add_dataset(reg, "traffic", industry="交通出行")

@@ -13,19 +13,9 @@ from desensitize.fingerprints import FingerprintSet
 from desensitize.pipeline import desensitize_table
 from desensitize.policy import load_policy
 from sandbox.guard import Judgement, judge
+from tests.test_pipeline import RESIDENT_TYPES  # the custodian's column types, as the pipeline tests use
 
 PEPPER = b"adversarial-pepper-0123456789abcdef"
-RESIDENT_TYPES = {
-    "姓名": "person_name",
-    "公民身份号码": "cn_resident_id",
-    "性别": "gender",
-    "民族": "ethnicity",
-    "出生日期": "birth_date",
-    "手机号码": "cn_phone",
-    "住址": "address",
-    "户籍地": "household_region",
-    "备注": "free_text",
-}
 
 
 @functools.cache
