@@ -69,8 +69,4 @@ def verify(document: Any, public_key: Ed25519PublicKey) -> dict[str, Any]:
     return document
 
 
-def file_sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-__all__ = ["ALGORITHM", "SIGNATURE", "CertificateError", "canonical", "file_sha256", "key_id", "sign", "verify"]
+__all__ = ["ALGORITHM", "SIGNATURE", "CertificateError", "canonical", "key_id", "sign", "verify"]

@@ -20,7 +20,6 @@ operator's Python job wrote, an altered weight, a forged or re-used certificate 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -30,6 +29,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from registry.changes import file_sha256
 from sandbox.certificates import CertificateError, sign, verify
 
 RESULT = "result.json"
@@ -62,14 +62,6 @@ def certificate_name(model_file: str) -> str:
     return str(Path(model_file).with_suffix("")) + CERTIFICATE_SUFFIX
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _read_json(path: Path) -> Any:
     if not path.is_file() or path.is_symlink():
         raise SealError(f"{path.name} is missing")
@@ -91,7 +83,7 @@ def _now() -> str:
 
 def _entry(out_dir: Path, name: str) -> dict[str, Any]:
     path = out_dir / name
-    return {"name": name, "bytes": path.stat().st_size, "sha256": _sha256(path)}
+    return {"name": name, "bytes": path.stat().st_size, "sha256": file_sha256(path)[0]}
 
 
 def _replace(outputs: Sequence[Mapping[str, Any]], entry: dict[str, Any]) -> list[dict[str, Any]]:
@@ -169,7 +161,7 @@ def seal_train(
         "protected_unit": f"person ({plan['person_key']}), one row each",
         "model": plan["model"],
         "weights_file": MODEL,
-        "weights_sha256": _sha256(model),
+        "weights_sha256": file_sha256(model)[0],
         "mia_auc": float(auc) if _number(auc) else None,
         "holdout_accuracy": float(record["holdout_accuracy"]) if _number(record.get("holdout_accuracy")) else None,
         "issued_at": _now(),
@@ -209,8 +201,9 @@ def check_model(
         return f"the model's certificate is not valid: {exc}", None
     if certificate.get("kind") != "dp-train-certificate" or certificate.get("job") != job:
         return "the model's certificate was issued for another job", None
-    if certificate.get("weights_file") != Path(name).name or certificate.get("weights_sha256") != _sha256(
-        out_dir / name
+    if (
+        certificate.get("weights_file") != Path(name).name
+        or certificate.get("weights_sha256") != file_sha256(out_dir / name)[0]
     ):
         return "the model file's SHA-256 does not match its certificate: the weights were altered", None
     return None, certificate

@@ -16,7 +16,6 @@ so the re-check covers the whole bundle the operator would release.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
@@ -29,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from registry.changes import file_sha256
 from sandbox.runner import RunResult
 from sandbox.sdc import count_columns, round_base, suppress_small_cells
 
@@ -123,10 +123,6 @@ def _write(frame: pd.DataFrame, path: Path) -> None:
         frame.to_csv(path, index=False)
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def run_mitigation(mitigation: Mitigation, sources: list[Path], out_dir: Path) -> RunResult:
     """Write the mitigated copies of ``sources`` (the source job's output files) into ``out_dir``.
 
@@ -147,7 +143,7 @@ def run_mitigation(mitigation: Mitigation, sources: list[Path], out_dir: Path) -
             else:
                 shutil.copyfile(source, target)
                 notes.append(f"{source.name}: carried over unchanged (not a table)")
-            outputs.append({"name": target.name, "bytes": target.stat().st_size, "sha256": _sha256(target)})
+            outputs.append({"name": target.name, "bytes": target.stat().st_size, "sha256": file_sha256(target)[0]})
     except (OSError, ValueError, pa.ArrowException) as exc:
         return RunResult(
             status="failed",

@@ -12,7 +12,6 @@ organisation, a resolved finding…) come back as the page's flash message, neve
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import math
@@ -26,7 +25,7 @@ from app.console.charts import meter
 from app.console.routes import Console
 from app.console.session import Session
 from operators import Role
-from registry.changes import Actor, RegistryError, actor_of
+from registry.changes import Actor, RegistryError, actor_of, file_sha256
 from registry.vocabulary import ObjectionOutcome
 from sandbox.release_models import Decision, ReleaseState
 
@@ -47,14 +46,6 @@ OUTCOMES = [
 ]
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 16):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def preview(path: Path, name: str, expected_sha256: str) -> dict[str, Any] | None:
     """The first rows of a small CSV, JSON or Parquet output, for the reviewer's eyes only.
 
@@ -67,7 +58,7 @@ def preview(path: Path, name: str, expected_sha256: str) -> dict[str, Any] | Non
         return None
     if path.stat().st_size > PREVIEW_MAX_BYTES:
         return {"note": "文件较大,不预览 · too large to preview"}
-    if _sha256_file(path) != expected_sha256:
+    if file_sha256(path)[0] != expected_sha256:
         return {"note": "文件与申请记录的哈希不符 · the file no longer matches the recorded SHA-256"}
     try:
         if suffix == ".csv":
