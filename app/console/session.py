@@ -4,8 +4,8 @@ Why a cookie and not ``Authorization``: a browser navigating server-rendered pag
 bearer header. The cookie is HttpOnly (page scripts cannot read the token), SameSite=Strict (other
 sites' pages cannot make the browser send it), scoped to ``/console`` and lives as long as the JWT
 (15 minutes by default); every request re-verifies the JWT and the principal (a suspended principal
-is out at once, as over the API). State-changing forms also carry a CSRF token: an HMAC of the JWT's
-``jti`` under the instance's JWT key, so it cannot be guessed without the session and dies with it.
+is out at once, as over the API). State-changing forms also carry a CSRF token: an HMAC of the JWT
+under the instance's JWT key, so it cannot be guessed without the session and dies with it.
 """
 
 from __future__ import annotations
@@ -54,8 +54,9 @@ class Sessions:
         self._csrf_key = csrf_key
 
     def csrf_for(self, token: str) -> str:
-        claims = self.identity.tokens.verify(token)
-        return hmac.new(self._csrf_key, f"console-csrf:{claims.jti}".encode(), hashlib.sha256).hexdigest()
+        """Bound to the session's JWT itself (unique per login, carrying its jti), so the request's one
+        verification of the token (in :meth:`current`) serves the CSRF check too."""
+        return hmac.new(self._csrf_key, f"console-csrf:{token}".encode(), hashlib.sha256).hexdigest()
 
     def login(self, api_key: str) -> tuple[str, int]:
         """The JWT for an API key and its lifetime in seconds (raises ``AuthenticationError``)."""
