@@ -209,6 +209,17 @@ def check_model(
     return None, certificate
 
 
+def signed_by_platform(path: Path, key: Ed25519PublicKey | None, job: int | None) -> bool:
+    """A DP answer or model certificate the platform signed for this very job (not one copied from another)."""
+    if key is None or job is None:
+        return False
+    try:
+        document = verify(_read_json(path), key)
+    except (SealError, CertificateError):
+        return False
+    return document.get("job") == job and document.get("kind") in ("dp-query", "dp-train-certificate")
+
+
 __all__ = [
     "CERTIFICATE_SUFFIX",
     "MODEL",
@@ -220,4 +231,5 @@ __all__ = [
     "seal",
     "seal_query",
     "seal_train",
+    "signed_by_platform",
 ]

@@ -36,8 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from desensitize.fingerprints import FingerprintError, FingerprintSet, normalise_for_fingerprint
 from desensitize.textscan import find_entities, redact
-from sandbox.certificates import CertificateError, verify
-from sandbox.dp_results import check_model
+from sandbox.dp_results import check_model, signed_by_platform
 from sandbox.encodings import decoded_readings
 from sandbox.sdc import SdcConfig, check_table, check_text
 
@@ -498,17 +497,6 @@ def judge(
                 Finding("manifest.unreadable", HARD, name, "file", f"cannot be read as {suffix}: {type(exc).__name__}")
             )
     return Judgement(verdict_of(findings), findings)
-
-
-def signed_by_platform(path: Path, key: Ed25519PublicKey | None, job: int | None) -> bool:
-    """A DP answer or model certificate the platform signed for this very job (not one copied from another)."""
-    if key is None or job is None or path.stat().st_size > 8 * 1024 * 1024:
-        return False
-    try:
-        document = verify(json.loads(path.read_text(encoding="utf-8")), key)
-    except (CertificateError, ValueError, UnicodeError):
-        return False
-    return document.get("job") == job and document.get("kind") in ("dp-query", "dp-train-certificate")
 
 
 def _check_image(path: Path, prints: Mapping[str, FingerprintSet], name: str, names: Sequence[str]) -> list[Finding]:

@@ -13,8 +13,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sandbox.certificates import CertificateError, sign, verify
-from sandbox.dp_results import SealError, seal_query, seal_train
-from sandbox.guard import judge, signed_by_platform
+from sandbox.dp_results import SealError, seal_query, seal_train, signed_by_platform
+from sandbox.guard import judge
 
 KEY = Ed25519PrivateKey.generate()
 STATUSES = ["正常参保", "暂停参保", "终止参保"]
