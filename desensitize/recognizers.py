@@ -370,9 +370,23 @@ _SEP = r"[ \-]?"  # at most one space or hyphen between digit groups
 # Between a context word and its value: a colon, 为/是, spaces or tabs. (Not \s: Python's `re` and the
 # `regex` module presidio uses disagree on whether \x1c-\x1f are spaces.)
 
+# A bare digit run right after "<digit>." is the fractional part of a decimal, not an identifier: a
+# float printed at full precision ("17563.18839598282") has 11 digits after the point one time in
+# five, one in twenty of those reads as a mobile or landline number, and a 15-digit fraction reads as
+# a legacy resident id one time in 1,200 (placed after the first character, like _lead). Nor is the
+# integer part of a decimal: a sum of 1.5e10 yuan prints as "15234567890.123". Known raw values
+# written as decimals are still caught by the guard's fingerprint rule.
+_NOT_A_FRACTION = r"(?<![0-9]\..)"
+_NOT_BEFORE_A_FRACTION = rf"(?![{_ALNUM}]|\.[0-9])"  # nor its integer part
+
 # 公民身份号码: compact, 6-8-4 or 6-4-4-4 groups; the 15-digit legacy form compact or 6-6-3.
-_ID18 = _lead("[1-9]") + rf"[0-9]{{5}}{_SEP}[0-9]{{4}}{_SEP}[0-9]{{4}}{_SEP}[0-9]{{3}}[0-9Xx]" + _NA
-_ID15 = _lead("[1-9]") + rf"[0-9]{{5}}{_SEP}[0-9]{{6}}{_SEP}[0-9]{{3}}" + _NA
+_ID18 = (
+    _lead("[1-9]")
+    + _NOT_A_FRACTION
+    + rf"[0-9]{{5}}{_SEP}[0-9]{{4}}{_SEP}[0-9]{{4}}{_SEP}[0-9]{{3}}[0-9Xx]"
+    + _NOT_BEFORE_A_FRACTION
+)
+_ID15 = _lead("[1-9]") + _NOT_A_FRACTION + rf"[0-9]{{5}}{_SEP}[0-9]{{6}}{_SEP}[0-9]{{3}}" + _NOT_BEFORE_A_FRACTION
 
 _USCC_CHAR = "0-9A-HJ-NPQRTUWXY"
 _USCC = _lead(f"[{_USCC_CHAR}]") + rf"[{_USCC_CHAR}][0-9]{{6}}[{_USCC_CHAR}]{{10}}" + _NA
@@ -381,8 +395,8 @@ _MOBILE_BODY = rf"1[3-9][0-9]{_SEP}[0-9]{{4}}{_SEP}[0-9]{{4}}"
 _MOBILE = (
     rf"\+(?<![{_ALNUM}].)86[ \-]?{_MOBILE_BODY}{_NA}"
     rf"|\(\+86\)[ \-]?{_MOBILE_BODY}{_NA}"
-    rf"|0(?<![{_ALNUM}].)086[ \-]?{_MOBILE_BODY}{_NA}"
-    rf"|1(?<![{_ALNUM}+].)[3-9][0-9]{_SEP}[0-9]{{4}}{_SEP}[0-9]{{4}}{_NA}"
+    rf"|0(?<![{_ALNUM}].){_NOT_A_FRACTION}086[ \-]?{_MOBILE_BODY}{_NA}"
+    rf"|1(?<![{_ALNUM}+].){_NOT_A_FRACTION}[3-9][0-9]{_SEP}[0-9]{{4}}{_SEP}[0-9]{{4}}{_NOT_BEFORE_A_FRACTION}"
 )
 
 # Area code in parentheses or followed by a space or hyphen, then 7-8 digits; written without a
@@ -391,9 +405,9 @@ _MOBILE = (
 _LANDLINE = (
     rf"(?:\((?:010|02[0-9]|0[3-9][0-9]{{2}})\)[ \-]?[2-8][0-9]{{6,7}}"
     rf"|0(?<![{_ALNUM}].)(?:10|2[0-9]|[3-9][0-9]{{2}})[ \-][2-8][0-9]{{6,7}}"
-    rf"|0(?<![{_ALNUM}].)(?:10|2[0-9])[2-8][0-9]{{6,7}}"
-    rf"|0(?<![{_ALNUM}].)[3-9][0-9]{{2}}[2-8][0-9]{{6}})"
-    rf"(?:(?:-|转|分机|ext\.?)[0-9]{{1,5}})?{_NA}"
+    rf"|0(?<![{_ALNUM}].){_NOT_A_FRACTION}(?:10|2[0-9])[2-8][0-9]{{6,7}}"
+    rf"|0(?<![{_ALNUM}].){_NOT_A_FRACTION}[3-9][0-9]{{2}}[2-8][0-9]{{6}})"
+    rf"(?:(?:-|转|分机|ext\.?)[0-9]{{1,5}})?{_NOT_BEFORE_A_FRACTION}"
 )
 
 _CARD_CONTEXT = (
@@ -403,10 +417,13 @@ _CARD_CONTEXT = (
 # Card numbers are written in groups of four: a group after a separator continues the number, so
 # the end also refuses "followed by a separator and a short group" (the 3 last digits of 19).
 _CARD_END = r"(?![0-9A-Za-z]|[ \-][0-9]{1,3}(?![0-9]))"
-# Not the fractional part of a decimal either: a float printed at full precision ("0.5674677435240816")
-# has 16 digits after the point, which start with 3-6 and pass Luhn one time in ten.
+# Not the fractional part of a decimal either (_NOT_A_FRACTION): "0.5674677435240816" has 16 digits
+# after the point, which start with 3-6 and pass Luhn one time in ten.
 _CARD_PLAIN = (
-    r"[3-6](?<![0-9A-Za-z].)(?<![0-9]\..)" + rf"[0-9]{{3}}(?:{_SEP}[0-9]{{4}}){{3}}(?:{_SEP}[0-9]{{3}})?" + _CARD_END
+    r"[3-6](?<![0-9A-Za-z].)"
+    + _NOT_A_FRACTION
+    + rf"[0-9]{{3}}(?:{_SEP}[0-9]{{4}}){{3}}(?:{_SEP}[0-9]{{3}})?"
+    + _CARD_END
 )
 _CARD_WITH_CONTEXT = (
     rf"{_CARD_CONTEXT}(?:为|是|:|[ \t])?[ \t]?(?P<e>[3-6][0-9]{{3}}(?:{_SEP}[0-9]{{4}}){{3}}(?:{_SEP}[0-9]{{1,3}})?)"

@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from desensitize.fingerprints import FingerprintError, FingerprintSet, normalise_for_fingerprint
+from desensitize.fingerprints import FingerprintError, FingerprintSet, join_normalised, normalise_for_fingerprint
 from desensitize.textscan import find_entities, redact
 from sandbox.dp_results import check_model, signed_by_platform
 from sandbox.encodings import decoded_readings
@@ -143,6 +143,8 @@ def _numeric_like(frame: pd.DataFrame) -> pd.DataFrame:
             sample = series.dropna().head(200).astype(str)
             if sample.empty or not sample.str.fullmatch(r"\s*-?[0-9.eE+-]*\s*").all():
                 continue  # text columns: a cheap sample test before converting a million cells
+            if pd.to_numeric(sample.replace("", np.nan), errors="coerce").isna().sum() > (sample == "").sum():
+                continue  # "1930-1939" passes the character test but is no number
             numbers = pd.to_numeric(series.replace("", np.nan), errors="coerce")
             if numbers.notna().sum() == series.replace("", np.nan).notna().sum() and numbers.notna().any():
                 out[column] = numbers
@@ -176,6 +178,54 @@ def _runs(values: pd.Series) -> pd.Series:
     return pd.Series(both.to_pylist(), dtype=object)
 
 
+# Identifiers hidden in decimals ("0.13812345678", "5234.1308616635"): the recognizers read a
+# decimal's digits as a measurement (a mean's fractional digits look like a phone number one time in
+# a hundred), so known values written that way are left to the fingerprints. Only the all-digit
+# identifier lengths (mobile numbers, GB 11643 resident ids without an X) are probed, and only up to
+# DECIMAL_PROBE_CAP distinct decimals per column or text: beyond that chance matches against a large
+# dataset's fingerprints become likely, and a table that long goes to review by the row cap anyway.
+IDENTIFIER_DIGITS = (11, 18)
+DIGITS_OF_DECIMALS = "raw identifier value(s) written as the digits of decimal numbers, of dataset"
+DECIMAL_PROBE_CAP = 10_000
+_DECIMAL_IN_TEXT = r"^[+\-]?[0-9]*\.[0-9]+(?:[eE][+\-]?[0-9]{1,3})?$"
+
+
+def _digit_forms(numbers: Iterable[float]) -> pd.Series:
+    """Identifier-length digit strings of decimals: integer part, fraction, significant digits.
+
+    A decimal drops its trailing zeros (phone 13086166350 written as 0.1308616635), so a string one
+    digit short is also tried with a zero appended."""
+    forms: set[str] = set()
+    for number in numbers:
+        mantissa = repr(float(number)).split("e")[0].lstrip("-")
+        whole, _, fraction = mantissa.partition(".")
+        for digits in (whole, fraction, (whole + fraction).lstrip("0")):
+            if len(digits) in IDENTIFIER_DIGITS:
+                forms.add(digits)
+            elif len(digits) + 1 in IDENTIFIER_DIGITS:
+                forms.add(digits + "0")
+    return pd.Series(sorted(forms), dtype=object)
+
+
+def _decimals(series: pd.Series) -> np.ndarray:
+    """Distinct finite non-whole values of a float column, or none past the probe cap."""
+    values = series.dropna().unique()
+    values = values[np.isfinite(values) & (values != np.floor(values))]
+    return values if len(values) <= DECIMAL_PROBE_CAP else values[:0]
+
+
+def _decimals_in_texts(values: pd.Series) -> np.ndarray:
+    """Distinct decimals written inside strings ("均值 17563.1308616635"), or none past the probe cap."""
+    if values.empty:
+        return np.array([], dtype=np.float64)
+    array = pa.array(values.astype(str).tolist(), type=pa.large_string())
+    pieces = pc.list_flatten(pc.split_pattern_regex(array, r"[^0-9.eE+\-]+"))
+    found = pc.unique(pc.filter(pieces, pc.match_substring_regex(pieces, _DECIMAL_IN_TEXT)))
+    if len(found) == 0 or len(found) > DECIMAL_PROBE_CAP:
+        return np.array([], dtype=np.float64)
+    return _decimals(pd.Series(pc.cast(found, pa.float64()).to_numpy(zero_copy_only=False)))
+
+
 def _fingerprint_hits(values: pd.Series, prints: Mapping[str, FingerprintSet]) -> list[str]:
     """Names of the datasets whose raw or pseudonymized values occur among ``values``."""
     if values.empty:
@@ -191,11 +241,13 @@ def _scan_texts(
     location: str,
     names: Sequence[str],
     recognize: bool = True,
+    decimals: bool = True,
 ) -> list[Finding]:
     """Recognizers and fingerprints over distinct strings, their tokens and their decoded readings.
 
     ``recognize=False`` (measurements with decimals) keeps the exact-value checks only: digits of a
-    mean pass a Luhn check by chance, a dataset's own values do not."""
+    mean pass a Luhn check by chance, a dataset's own values do not. ``decimals=False``: the caller
+    probes the decimals itself (a measured column, as numbers)."""
     findings: list[Finding] = []
     if values.empty:
         return findings
@@ -220,7 +272,8 @@ def _scan_texts(
             )
         )
     tokens = _runs(direct)
-    candidates = pd.concat([direct, tokens], ignore_index=True)
+    hidden = _digit_forms(_decimals_in_texts(values)) if decimals else None
+    candidates = pd.concat([direct, tokens, hidden], ignore_index=True)
     for name in _fingerprint_hits(candidates, prints):
         findings.append(
             Finding(
@@ -240,7 +293,9 @@ def _split_cells(
     """Values split across adjacent cells of a row: neighbours concatenated (pairs, triples, whole row).
 
     Measurements with decimals are left out (their digits glued together hit an 11-digit mobile
-    by chance on large tables); each combination is deduplicated before it is hashed.
+    by chance on large tables). Each column is factorized and its distinct cells normalised once;
+    a combination is deduplicated on the cells' codes, and only its distinct rows are glued and
+    hashed (:func:`join_normalised`).
     """
     if frame.shape[1] < 2 or not prints or frame.empty:
         return []
@@ -251,19 +306,15 @@ def _split_cells(
     ]
     if len(eligible) < 2:
         return []
-    text = pd.DataFrame({str(i): _cell_text(frame[c]) for i, c in enumerate(eligible)})
-    keys = list(text.columns)
-    combos = [keys[i : i + w] for w in (2, 3) for i in range(len(keys) - w + 1)]
-    if len(keys) > 3:
-        combos.append(keys)
-    joined: list[pd.Series] = []
+    columns = [_normalised_cells(frame[c]) for c in eligible]
+    combos = [list(range(i, i + w)) for w in (2, 3) for i in range(len(columns) - w + 1)]
+    if len(columns) > 3:
+        combos.append(list(range(len(columns))))
+    glued: list[pa.Array] = []
     for combo in combos:
-        distinct = text[combo].drop_duplicates()
-        glued = distinct[combo[0]]
-        for key in combo[1:]:
-            glued = glued + distinct[key]
-        joined.append(glued)
-    values = pd.concat(joined, ignore_index=True)
+        rows = _distinct_rows([columns[i][0] for i in combo])
+        glued.append(join_normalised([columns[i][1].take(pa.array(columns[i][0][rows])) for i in combo]))
+    values = pa.concat_arrays([g.cast(pa.large_string()) for g in glued])
     return [
         Finding(
             "identifier.split_cells",
@@ -272,8 +323,31 @@ def _split_cells(
             "adjacent cells",
             f"identifier value(s) of dataset {name} split across adjacent cells of a row",
         )
-        for name in _fingerprint_hits(values, prints)
+        for name, fp in prints.items()
+        if bool(fp.contains_normalised(values).any())
     ]
+
+
+def _normalised_cells(series: pd.Series) -> tuple[np.ndarray, pa.Array]:
+    """A column as (code per row, ``fp-norm-1`` of each distinct cell text); a null reads as ''."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    texts = _cell_text(pd.Series(uniques, dtype=series.dtype if len(uniques) else object))
+    strings = pa.array([*texts.astype(str).tolist(), ""], type=pa.large_string())
+    return np.where(codes < 0, len(uniques), codes), normalise_for_fingerprint(strings)
+
+
+def _distinct_rows(codes: Sequence[np.ndarray]) -> np.ndarray:
+    """The first row of each distinct combination of the columns' codes."""
+    key = codes[0].astype(np.int64)
+    for column in codes[1:]:
+        width = int(column.max()) + 1
+        if int(key.max()) + 1 > (2**62) // width:
+            key = pd.factorize(key)[0].astype(np.int64)  # re-number before the product overflows
+        key = key * width + column
+    groups, distinct = pd.factorize(key)
+    first = np.empty(len(distinct), dtype=np.int64)
+    first[groups[::-1]] = np.arange(len(groups) - 1, -1, -1)  # the last write per group is its first row
+    return first
 
 
 def _cell_text(series: pd.Series) -> pd.Series:
@@ -362,7 +436,13 @@ def _check_frame(
             location=f"column {column}",
             names=names,
             recognize=not measured,
+            decimals=not measured,
         )
+        if measured:
+            findings += [
+                Finding("identifier.fingerprint", HARD, file, f"column {column}", f"{DIGITS_OF_DECIMALS} {name}")
+                for name in _fingerprint_hits(_digit_forms(_decimals(series)), prints)
+            ]
     findings += _split_cells(frame, typed, prints, file)
     if statistical:
         findings += _record_level(typed, prints, file, config)

@@ -8,10 +8,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from desensitize import synthetic
-from desensitize.fingerprints import KINDS, FingerprintError, FingerprintSet, fingerprint_key
+from desensitize.fingerprints import (
+    KINDS,
+    FingerprintError,
+    FingerprintSet,
+    fingerprint_key,
+    join_normalised,
+    normalise_for_fingerprint,
+)
 from desensitize.transforms import date_year, generalize_address, mask_name, pseudonymize
 from tests.test_pipeline import RESIDENT_TYPES
 
@@ -180,3 +188,37 @@ def test_hash_values_is_what_the_set_holds(raw: pd.DataFrame, prints: Fingerprin
     assert hashes.dtype == np.uint64 and len(hashes) == len(raw)
     assert prints.contains_hashes(hashes).all()
     assert np.array_equal(hashes, prints.hash_values("+86 " + raw["手机号码"]))
+
+
+GLUED_PARTS = [
+    ("110101", "19900101", "1234"),
+    ("１１０１０１", " 1990-0101 ", "123X"),
+    ("+86", "138 0279", "0360"),
+    ("0086-", "13802790360", ""),
+    ("张", "三", ""),
+    ("Ab-C", "ＤＥ", "f.g"),
+]
+
+
+@pytest.mark.parametrize("parts", GLUED_PARTS, ids=[str(i) for i in range(len(GLUED_PARTS))])
+def test_gluing_normalised_parts_is_normalising_the_glued_string(parts: tuple[str, str, str]) -> None:
+    """The guard's split-cells probe normalises each distinct cell once and glues (issue 7's speed
+    target); for identifiers' characters that must equal normalising the glued string."""
+    arrays = [normalise_for_fingerprint(pa.array([p], pa.large_string())) for p in parts]
+    whole = normalise_for_fingerprint(pa.array(["".join(parts)], pa.large_string()))
+    assert join_normalised(arrays).to_pylist() == whole.to_pylist()
+
+
+def test_a_glued_cell_written_as_a_whole_decimal_reads_as_its_number() -> None:
+    """``5200.0`` alone normalises to 5200; as a cell among others it is still the number 5200."""
+    arrays = [normalise_for_fingerprint(pa.array([p], pa.large_string())) for p in ("13802", "790360.0")]
+    assert join_normalised(arrays).to_pylist() == ["13802790360"]
+
+
+def test_contains_normalised_finds_what_contains_values_finds(tmp_path: Path) -> None:
+    raw = synthetic.generate_all(50, seed=2)["residents"]
+    prints = FingerprintSet.build(raw, raw, RESIDENT_TYPES, pepper=b"p" * 32)
+    probes = pd.Series([str(raw["公民身份号码"].iloc[0]), "１３８", str(raw["手机号码"].iloc[1]), "无关"])
+    normalised = normalise_for_fingerprint(pa.array(probes.tolist(), pa.large_string()))
+    assert prints.contains_normalised(normalised).tolist() == prints.contains_values(probes).tolist()
+    assert prints.contains_normalised(normalised).tolist() == [True, False, True, False]

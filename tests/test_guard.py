@@ -87,6 +87,23 @@ def test_value_split_across_adjacent_cells(tmp_path: Path) -> None:
     assert verdict == "block" and "identifier.split_cells" in rules
 
 
+def test_split_phone_with_its_country_code_in_a_cell_of_a_large_parquet_table(tmp_path: Path) -> None:
+    """The split-cells probe glues cells of distinct rows only (codes, not strings) and re-applies the
+    country-code rule to the glued value: "+86 1" | "38 0279" | "0360" in row 4,000 of 5,000 is found
+    (no pair of those cells holds the number without the code)."""
+    phone = str(residents()[0]["手机号码"].iloc[5])
+    n = 5000
+    frame = pd.DataFrame({"cc": ["+1"] * n, "a": ["区"] * n, "b": [str(i % 7) for i in range(n)], "k": [1] * n})
+    frame.loc[4000, ["cc", "a", "b"]] = [f"+86 {phone[:1]}", f"{phone[1:3]} {phone[3:7]}", phone[7:]]
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(tmp_path / "t.parquet", index=False)
+    data = (tmp_path / "t.parquet").read_bytes()
+    outputs = [{"name": "t.parquet", "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}]
+    judged = judge(tmp_path, outputs, fingerprints={"residents": residents()[2]})
+    assert "identifier.split_cells" in {f.rule for f in judged.findings}
+    assert judged.verdict == "block"
+
+
 def test_recognized_identifier_not_in_the_dataset(tmp_path: Path) -> None:
     # a valid GB 11643-1999 number that is not a resident of the fixture
     verdict, rules, findings = _judge(tmp_path, {"t.txt": "号码 11010519491231002X"})

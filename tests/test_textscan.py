@@ -174,3 +174,29 @@ def test_a_full_precision_decimal_is_no_bank_card() -> None:
     0.5674677435240816 must not block a job; the same digits standing alone are still a card."""
     found = find_entities(pd.Series(['{"mia_auc": 0.5674677435240816}', "卡 5674677435240816 号"]))
     assert [(s.row, s.entity_type) for s in found] == [(1, "CN_BANK_CARD")]
+
+
+def test_a_decimals_digits_are_no_phone_number() -> None:
+    """One float in five printed at full precision has 11 fractional digits, and one in twenty of those
+    read as a mobile (17563.18839598282) or a landline (34355.04826667761); a sum of 1.5e10 yuan has an
+    11-digit integer part: a DP mean or sum must not block a job. The same digits standing alone or
+    ending a sentence are still numbers to find."""
+    texts = pd.Series(
+        [
+            "均值 17563.18839598282",
+            "34355.04826667761",
+            "合计 18839598282.25",
+            "电话 18839598282",
+            "04826667761",
+            "请拨18839598282.",
+        ]
+    )
+    found = find_entities(texts)
+    assert [(s.row, s.entity_type) for s in found] == [(3, "CN_MOBILE"), (4, "CN_LANDLINE"), (5, "CN_MOBILE")]
+
+
+def test_random_decimals_read_as_no_identifier() -> None:
+    """Regression for a flaky guard block: 20,000 random means over the income bounds, none an identifier."""
+    rng = np.random.default_rng(11)
+    texts = pd.Series([str(v) for v in rng.uniform(3000, 40000, 20_000)])
+    assert find_entities(texts) == []

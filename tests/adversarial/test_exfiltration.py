@@ -173,3 +173,35 @@ def test_split_across_cells_of_a_row_is_blocked(tmp_path: Path) -> None:
     judged = run_and_judge("python", code, tmp_path)
     assert judged.verdict == "block"
     assert any(f.rule == "identifier.split_cells" for f in judged.findings)
+
+
+# A known mobile number hidden as the digits of a decimal (1.3812345678e-1, 5234.13812345678): the
+# recognizers read a decimal's fractional digits as a measurement, not a phone number, so these must
+# fall to the fingerprint rule, in every container a number can take.
+DECIMAL_WRITERS: list[tuple[str, str]] = [
+    ("parquet_fraction", "pd.DataFrame({'v': [float('0.' + PHONE)]}).to_parquet('/out/m.parquet')"),
+    (
+        "parquet_mean_like",
+        "pd.DataFrame({'g': ['a', 'b'], 'v': [5234.5, float('5234.' + PHONE)]}).to_parquet('/out/m.parquet')",
+    ),
+    ("json_number", "json.dump({'mean': float('17563.' + PHONE)}, open('/out/m.json', 'w'))"),
+    ("json_rows", "json.dump([{'g': 'a', 'mean': float('0.' + PHONE)}], open('/out/m.json', 'w'))"),
+    ("csv_number", "pd.DataFrame({'v': [float('0.' + PHONE), 0.5]}).to_csv('/out/m.csv', index=False)"),
+    ("stdout_number", "print('mean', float('17563.' + PHONE))"),
+    ("parquet_column_scaled", "pd.DataFrame({'v': [int(PHONE) / 1e11, 0.25]}).to_parquet('/out/m.parquet')"),
+]
+
+
+@pytest.mark.parametrize(("name", "write"), DECIMAL_WRITERS, ids=[w[0] for w in DECIMAL_WRITERS])
+def test_known_phone_as_a_decimal_is_blocked(name: str, write: str, tmp_path: Path) -> None:
+    _, phone, _ = _raw()
+    code = f"import json\nimport pandas as pd\nPHONE = {phone!r}\n{write}"
+    judged = run_and_judge("python", code, tmp_path)
+    assert judged.verdict == "block", [f.as_json() for f in judged.findings]
+    assert all(phone not in f.detail for f in judged.findings)
+
+
+def test_raw_phone_column_scaled_to_decimals_is_blocked(tmp_path: Path) -> None:
+    code = READ + "pd.DataFrame({'v': d['手机号码'].astype('int64') / 1e11}).to_parquet('/out/m.parquet')"
+    judged = run_and_judge("python", code, tmp_path, data=residents()[0])
+    assert judged.verdict == "block", [f.as_json() for f in judged.findings]

@@ -65,6 +65,17 @@ LEGIT: list[tuple[str, str, str]] = [
         READ + "open('/out/c.svg', 'w').write('<svg><rect width=\"%d\" height=\"10\"/></svg>' % len(d))",
     ),
     ("py_markdown_report", "python", READ + "open('/out/r.md', 'w').write('# 汇总\\n\\n共 %d 条记录。\\n' % len(d))"),
+    (
+        # Noisy means at full precision in stdout, JSON and CSV: a decimal's digits read as a phone
+        # number or an old 15-digit id one time in 25 before the recognizers learnt decimals.
+        "py_noisy_means_full_precision",
+        "python",
+        READ
+        + "y = d['出生日期'].str[:4].astype(float)\nrng = np.random.default_rng(0)\n"
+        + "m = [float(y.mean() * 10 + rng.laplace(0, 50)) for _ in range(120)]\nprint('bootstrap', m)\n"
+        + "import json\njson.dump({'means': m}, open('/out/m.json', 'w'))\n"
+        + "pd.DataFrame({'mean': m}).to_csv('/out/m.csv', index=False)",
+    ),
 ]
 
 
