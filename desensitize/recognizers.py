@@ -372,20 +372,17 @@ _SEP = r"[ \-]?"  # at most one space or hyphen between digit groups
 
 # A bare digit run right after "<digit>." is the fractional part of a decimal, not an identifier: a
 # float printed at full precision ("17563.18839598282") has 11 digits after the point one time in
-# five, one in twenty of those reads as a mobile or landline number, and a 15-digit fraction reads as
-# a legacy resident id one time in 1,200 (placed after the first character, like _lead). Nor is the
-# integer part of a decimal: a sum of 1.5e10 yuan prints as "15234567890.123". Known raw values
-# written as decimals are still caught by the guard's fingerprint rule.
+# five, one in twenty of those reads as a mobile or landline number, and a 15-digit fraction reads
+# as a legacy resident id one time in 1,200 (the check sits after the first character, like _lead).
+# Nor is the integer part of a decimal: a sum of 1.5e10 yuan prints as "15234567890.123". Known raw
+# values written as decimals are still caught by the guard's fingerprint rule.
 _NOT_A_FRACTION = r"(?<![0-9]\..)"
 _NOT_BEFORE_A_FRACTION = rf"(?![{_ALNUM}]|\.[0-9])"  # nor its integer part
 
 # 公民身份号码: compact, 6-8-4 or 6-4-4-4 groups; the 15-digit legacy form compact or 6-6-3.
-_ID18 = (
-    _lead("[1-9]")
-    + _NOT_A_FRACTION
-    + rf"[0-9]{{5}}{_SEP}[0-9]{{4}}{_SEP}[0-9]{{4}}{_SEP}[0-9]{{3}}[0-9Xx]"
-    + _NOT_BEFORE_A_FRACTION
-)
+# The 18-digit form keeps matching inside decimals: a float never prints 18 digits on either side of
+# its point, so "1.<ID>" is written on purpose.
+_ID18 = _lead("[1-9]") + rf"[0-9]{{5}}{_SEP}[0-9]{{4}}{_SEP}[0-9]{{4}}{_SEP}[0-9]{{3}}[0-9Xx]" + _NA
 _ID15 = _lead("[1-9]") + _NOT_A_FRACTION + rf"[0-9]{{5}}{_SEP}[0-9]{{6}}{_SEP}[0-9]{{3}}" + _NOT_BEFORE_A_FRACTION
 
 _USCC_CHAR = "0-9A-HJ-NPQRTUWXY"

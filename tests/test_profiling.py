@@ -7,8 +7,6 @@ trusted blindly and identifiers under uninformative headers are still found.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -187,14 +185,25 @@ def test_empty_columns_and_empty_frames() -> None:
         profile_columns(pd.DataFrame({"a": [1]}), sample=0)
 
 
-def test_profiling_200k_rows_takes_well_under_a_second() -> None:
+def test_profiling_200k_rows_validates_a_bounded_sample(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Profiling cost does not grow with the table: every validator sees at most ``sample`` values.
+
+    (This replaces a timed assertion: the speed of the whole pipeline is bench/desensitize.py's to
+    show, not a unit test's.)"""
+    import desensitize.profiling as profiling
+
+    seen: list[int] = []
+
+    def counting(pii_type: str, values: pd.Series) -> pd.Series:
+        seen.append(len(values))
+        return valid_values(pii_type, values)
+
+    monkeypatch.setattr(profiling, "valid_values", counting)
     people = synthetic.residents(200_000, seed=11)
-    profile_columns(people.head(10))  # warm up imports and regex caches
-    started = time.perf_counter()
-    profiles = profile_columns(people)
-    elapsed = time.perf_counter() - started
+    profiles = by_name(profile_columns(people))
     assert len(profiles) == len(people.columns)
-    assert elapsed < 0.5, f"profiling took {elapsed:.2f} s"
+    assert profiles["公民身份号码"].pii_type == "cn_resident_id"
+    assert seen and max(seen) <= 1000
 
 
 # ---------------------------------------------------------------------------

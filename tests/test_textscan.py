@@ -200,3 +200,10 @@ def test_random_decimals_read_as_no_identifier() -> None:
     rng = np.random.default_rng(11)
     texts = pd.Series([str(v) for v in rng.uniform(3000, 40000, 20_000)])
     assert find_entities(texts) == []
+
+
+def test_an_18_digit_id_written_as_a_decimal_is_still_found() -> None:
+    """No float prints 18 digits on either side of its point: "1.<ID>" is deliberate, so it is found."""
+    ident = "11010519491231002X"
+    found = find_entities(pd.Series([f"1.{ident}", f"{ident[:-1]}.5"]))
+    assert [(s.row, s.entity_type) for s in found] == [(0, "CN_RESIDENT_ID")]
