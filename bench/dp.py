@@ -321,6 +321,7 @@ def bench_train(
         "dp_holdout_accuracy": [round(r["holdout_accuracy"], 4) for r in records["private"]],
         "plain_holdout_accuracy": [round(r["holdout_accuracy"], 4) for r in records["plain"]],
         "majority_class_share": round(float(frame["参保状态"].value_counts(normalize=True).max()), 4),
+        "dp_holdout_majority_share": [r["holdout_majority_share"] for r in records["private"]],
         "dp_mia_auc": [round(r["mia_auc"], 4) for r in records["private"]],
         "plain_mia_auc": [round(r["mia_auc"], 4) for r in records["plain"]],
         "torch_threads": torch.get_num_threads(),

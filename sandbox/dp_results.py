@@ -164,6 +164,9 @@ def seal_train(
         "weights_sha256": file_sha256(model)[0],
         "mia_auc": float(auc) if _number(auc) else None,
         "holdout_accuracy": float(record["holdout_accuracy"]) if _number(record.get("holdout_accuracy")) else None,
+        "holdout_majority_share": (
+            float(record["holdout_majority_share"]) if _number(record.get("holdout_majority_share")) else None
+        ),
         "issued_at": _now(),
     }
     name = certificate_name(MODEL)

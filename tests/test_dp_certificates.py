@@ -43,6 +43,7 @@ RECORD = {
     "accountant": "rdp",
     "mia_auc": 0.51,
     "holdout_accuracy": 0.76,
+    "holdout_majority_share": 0.74,
 }
 
 
@@ -85,6 +86,7 @@ def test_a_certified_model_passes(tmp_path: Path) -> None:
     certificate = json.loads((out / "model.certificate.json").read_text(encoding="utf-8"))
     assert certificate["weights_sha256"] == entry(out, "model.pt")["sha256"]
     assert certificate["epsilon"] == 1.0 and certificate["epsilon_accountant"] == 0.97
+    assert certificate["holdout_accuracy"] == 0.76 and certificate["holdout_majority_share"] == 0.74
     assert {"job", "version", "delta", "noise_multiplier", "sample_rate", "steps", "accountant"} <= set(certificate)
     verdict, found = rules(out, outputs)
     assert verdict == "pass", found

@@ -323,8 +323,12 @@ def test_dp_train_logistic_spends_at_most_epsilon_and_learns(insurance_copy: pd.
         f"non-private {plain['holdout_accuracy']:.4f}; MIA AUC DP {record['mia_auc']:.3f}, plain {plain['mia_auc']:.3f}"
     )
     assert record["epsilon"] <= 1.0 + 1e-6
+    # Against the majority share of the same random holdout: the share of the whole table differs from
+    # it by ±0.007 (one SE at 2,837 rows), which once made this test fail on a model that was exactly
+    # the majority class.
     majority = insurance_copy["参保状态"].value_counts(normalize=True).max()
-    assert record["holdout_accuracy"] >= majority - 0.02
+    assert abs(record["holdout_majority_share"] - majority) < 0.05
+    assert record["holdout_accuracy"] >= record["holdout_majority_share"] - 0.02
     assert record["architecture"] == "Linear(2, 3)" and record["steps"] == plan["steps"]
     assert record["train_rows"] + record["holdout_rows"] == len(insurance_copy)
     assert abs(record["holdout_rows"] / len(insurance_copy) - 0.2) < 0.01
@@ -371,8 +375,7 @@ def test_dp_train_mlp(insurance_copy: pd.DataFrame) -> None:
     )
     assert record["epsilon"] <= 1.0 + 1e-6
     assert record["architecture"] == "Linear(2, 32) → ReLU → Linear(32, 3)"
-    majority = insurance_copy["参保状态"].value_counts(normalize=True).max()
-    assert record["holdout_accuracy"] >= majority - 0.02
+    assert record["holdout_accuracy"] >= record["holdout_majority_share"] - 0.02
 
 
 # --------------------------------------------------------------------------- main() end to end

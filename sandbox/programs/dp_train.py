@@ -229,6 +229,15 @@ def _evaluate(model: Any, x_train: Any, y_train: Any, x_hold: Any, y_hold: Any, 
     return accuracy, auc
 
 
+def _majority_share(labels: Any) -> float | None:
+    """Share of the most common label among ``labels`` (a 1-D integer tensor), to four decimals."""
+    import torch
+
+    if len(labels) == 0:
+        return None
+    return round(float(torch.bincount(labels).max()) / len(labels), 4)
+
+
 def train(plan: dict[str, Any], frame: pd.DataFrame, *, private: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(state_dict, record)``: contribution bounding, person split, (DP-)SGD, evaluation.
 
@@ -284,6 +293,8 @@ def train(plan: dict[str, Any], frame: pd.DataFrame, *, private: bool = True) ->
         "holdout_rows": len(y_hold),
         # Four decimals: the metrics are estimates, and fewer digits leak less about the held-out rows.
         "holdout_accuracy": None if accuracy is None else round(float(accuracy), 4),
+        # The baseline that accuracy must beat to mean anything: always answering the most common label.
+        "holdout_majority_share": _majority_share(y_hold),
         "mia_auc": None if auc is None else round(float(auc), 4),
     }
     if not private:
