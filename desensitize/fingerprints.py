@@ -333,11 +333,8 @@ class FingerprintSet:
 
     def contains_normalised(self, normalised: pa.Array) -> np.ndarray:
         """:meth:`contains_values` for strings already in ``fp-norm-1`` (see :func:`join_normalised`)."""
-        if len(normalised) == 0:
-            return np.zeros(0, dtype=bool)
-        filled = pc.fill_null(normalised, "")
-        long_enough = pc.utf8_length(filled).to_numpy(zero_copy_only=False) >= MIN_VALUE_CHARS
-        return _member(self.arrays["values"], _siphash(filled, self._key)) & long_enough
+        hashes, long_enough = _column_hashes(pd.Series(normalised, dtype="str"), self._key, canonical=True)
+        return _member(self.arrays["values"], hashes) & long_enough
 
     def row_columns(self, kind: str) -> list[str]:
         """The columns, in order, whose cells make up a row hash of ``kind``."""

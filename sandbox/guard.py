@@ -22,7 +22,7 @@ import contextlib
 import io
 import json
 import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -288,7 +288,7 @@ def _scan_texts(
 
 
 def _split_cells(
-    frame: pd.DataFrame, typed: pd.DataFrame, prints: Mapping[str, FingerprintSet], file: str
+    frame: pd.DataFrame, measures: Collection[Any], prints: Mapping[str, FingerprintSet], file: str
 ) -> list[Finding]:
     """Values split across adjacent cells of a row: neighbours concatenated (pairs, triples, whole row).
 
@@ -299,11 +299,7 @@ def _split_cells(
     """
     if frame.shape[1] < 2 or not prints or frame.empty:
         return []
-    eligible = [
-        c
-        for c in frame.columns
-        if not (pd.api.types.is_float_dtype(typed[c].dtype) and not bool((typed[c].dropna() % 1 == 0).all()))
-    ]
+    eligible = [c for c in frame.columns if c not in measures]
     if len(eligible) < 2:
         return []
     columns = [_normalised_cells(frame[c]) for c in eligible]
@@ -348,6 +344,11 @@ def _distinct_rows(codes: Sequence[np.ndarray]) -> np.ndarray:
     first = np.empty(len(distinct), dtype=np.int64)
     first[groups[::-1]] = np.arange(len(groups) - 1, -1, -1)  # the last write per group is its first row
     return first
+
+
+def _is_measure(series: pd.Series) -> bool:
+    """A float column with non-whole values: a measurement (a mean, a rate), not a code or a count."""
+    return pd.api.types.is_float_dtype(series.dtype) and not bool((series.dropna() % 1 == 0).all())
 
 
 def _cell_text(series: pd.Series) -> pd.Series:
@@ -398,7 +399,7 @@ def _record_level(
     if n >= config.keylike_min_rows:
         for column in frame.columns:
             series = frame[column]
-            if pd.api.types.is_float_dtype(series.dtype) and not (series.dropna() % 1 == 0).all():
+            if _is_measure(series):
                 continue  # continuous measures are naturally distinct
             if series.nunique(dropna=True) >= config.keylike_distinct_share * n:
                 findings.append(
@@ -426,9 +427,10 @@ def _check_frame(
     header = pd.Series([str(c) for c in frame.columns], dtype=object)
     findings += _scan_texts(header, prints, file=file, location="header", names=names)
     typed = _numeric_like(frame)
+    measures = {column for column in frame.columns if _is_measure(typed[column])}
     for column in frame.columns:
         series = typed[column]
-        measured = pd.api.types.is_float_dtype(series.dtype) and not bool((series.dropna() % 1 == 0).all())
+        measured = column in measures
         findings += _scan_texts(
             _as_strings(frame[column]),
             prints,
@@ -443,7 +445,7 @@ def _check_frame(
                 Finding("identifier.fingerprint", HARD, file, f"column {column}", f"{DIGITS_OF_DECIMALS} {name}")
                 for name in _fingerprint_hits(_digit_forms(_decimals(series)), prints)
             ]
-    findings += _split_cells(frame, typed, prints, file)
+    findings += _split_cells(frame, measures, prints, file)
     if statistical:
         findings += _record_level(typed, prints, file, config)
         findings += [Finding(i.rule, SOFT, file, i.location, i.detail) for i in check_table(typed, config.sdc)]
