@@ -25,7 +25,7 @@ from app.console.charts import meter
 from app.console.routes import Console
 from app.console.session import Session
 from operators import Role
-from registry.changes import Actor, RegistryError, actor_of, file_sha256
+from registry.changes import Actor, RegistryError, file_sha256
 from registry.vocabulary import ObjectionOutcome
 from sandbox.release_models import Decision, ReleaseState
 
@@ -96,7 +96,7 @@ def register(router: APIRouter, console: Console) -> None:
 
     def agency(request: Request) -> tuple[Session, Actor]:
         session = console.session(request, Role.AGENCY)
-        return session, actor_of(session.principal)
+        return session, session.actor
 
     # --- releases --------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, Response
 from app.console.routes import Console
 from operators import Role
 from registry.catalog_views import CATALOG_FIELDS
-from registry.changes import NotFoundError, RegistryError, actor_of
+from registry.changes import NotFoundError, RegistryError
 
 LEVEL_LABELS = {"L1": "L1 公开", "L2": "L2 一般", "L3": "L3 敏感", "L4": "L4 高度敏感"}
 #: Badge colour classes reused from the console's stylesheet: the higher the level, the warmer.
@@ -126,7 +126,7 @@ def register(router: APIRouter, console: Console) -> None:
         try:
             bounds = parse_bounds(str(posted.get("bounds", "")))
             domain = parse_domain(str(posted.get("domain", "")))
-            catalog.set_public_bounds(name, column, bounds=bounds, domain=domain, by=actor_of(session.principal))
+            catalog.set_public_bounds(name, column, bounds=bounds, domain=domain, by=session.actor)
         except RegistryError as exc:
             return Console.redirect(target, f"未能声明 · refused: {exc}")
         what = []

@@ -25,7 +25,7 @@ from starlette.background import BackgroundTask
 from app.console import charts
 from app.console.routes import Console
 from operators import Role
-from registry.changes import Actor, NotFoundError, RegistryError, actor_of
+from registry.changes import Actor, NotFoundError, RegistryError
 from registry.vocabulary import FeeClass
 
 KINDS = ("sql", "python", "dp-query", "dp-train")
@@ -73,7 +73,7 @@ def register(router: APIRouter, console: Console) -> None:
     @router.get("/operator", response_class=HTMLResponse)
     def overview(request: Request) -> HTMLResponse:
         session = console.session(request, Role.OPERATOR)
-        actor = actor_of(session.principal)
+        actor = session.actor
         licences = instance.registry.licences.list(viewer=actor)
         try:
             budgets = instance.registry.budgets.show(actor.name, viewer=actor)
@@ -102,7 +102,7 @@ def register(router: APIRouter, console: Console) -> None:
     def jobs_page(
         request: Request, session: Any, *, form: dict[str, Any] | None = None, cost: Any = None, error: str = ""
     ) -> HTMLResponse:
-        actor = actor_of(session.principal)
+        actor = session.actor
         licences = instance.registry.licences.list(viewer=actor)
         licensed = sorted({d.name for lic in licences if lic.state == "active" for d in lic.datasets})
         scenarios = sorted({s for lic in licences if lic.state == "active" for s in lic.scenarios})
@@ -131,7 +131,7 @@ def register(router: APIRouter, console: Console) -> None:
         """Submit (or, with ``action=cost``, price a DP spec first): the same call as ``POST /jobs``."""
         session = console.session(request, Role.OPERATOR)
         posted = await console.form(request, session)
-        actor = actor_of(session.principal)
+        actor = session.actor
         values = {
             "kind": str(posted.get("kind", "")).strip(),
             "datasets": [str(d) for d in posted.getlist("datasets") if str(d).strip()],
@@ -166,7 +166,7 @@ def register(router: APIRouter, console: Console) -> None:
     @router.get("/operator/jobs/{job_id}", response_class=HTMLResponse)
     def job(request: Request, job_id: int) -> HTMLResponse:
         session = console.session(request, Role.OPERATOR)
-        actor = actor_of(session.principal)
+        actor = session.actor
         try:
             view = instance.jobs.show(job_id, viewer=actor)
         except NotFoundError:
@@ -202,7 +202,7 @@ def register(router: APIRouter, console: Console) -> None:
         """Ask for the job's outputs to be released as a named product (``POST /releases``)."""
         session = console.session(request, Role.OPERATOR)
         posted = await console.form(request, session)
-        actor = actor_of(session.principal)
+        actor = session.actor
         justifications = {
             key.removeprefix("justify_"): str(value).strip()
             for key, value in posted.multi_items()
@@ -230,7 +230,7 @@ def register(router: APIRouter, console: Console) -> None:
         """Queue a suppressed and/or rounded copy of a job's tables; the guard judges it anew."""
         session = console.session(request, Role.OPERATOR)
         posted = await console.form(request, session)
-        actor = actor_of(session.principal)
+        actor = session.actor
         raw_base = str(posted.get("round_base", "")).strip()
         try:
             round_base = int(raw_base) if raw_base else None
@@ -249,7 +249,7 @@ def register(router: APIRouter, console: Console) -> None:
     @router.get("/operator/products", response_class=HTMLResponse)
     def products(request: Request) -> HTMLResponse:
         session = console.session(request, Role.OPERATOR)
-        actor = actor_of(session.principal)
+        actor = session.actor
         mine = instance.registry.products.list(viewer=actor)
         shown = [
             {
@@ -274,7 +274,7 @@ def register(router: APIRouter, console: Console) -> None:
         an objection (第四十条) is refused with the reason, and every delivery is ledgered.
         """
         session = console.session(request, Role.OPERATOR)
-        actor = actor_of(session.principal)
+        actor = session.actor
         workdir = tempfile.TemporaryDirectory(prefix="keyong-console-fetch-")
         try:
             delivered = instance.releases.fetch(name, Path(workdir.name), by=actor)

@@ -26,7 +26,7 @@ from ledger import Entry, LedgerError
 from ledger.api import export_response
 from ledger.verify import check_inclusion_proof
 from operators import Role
-from registry.changes import Actor, RegistryError, actor_of
+from registry.changes import Actor, RegistryError
 
 PAGE_SIZES = (25, 50, 100, 200)
 #: The chart reads at most this many (newest) matching entries: a picture, not an audit.
@@ -88,7 +88,7 @@ def register(router: APIRouter, console: Console) -> None:
 
     def regulator(request: Request) -> tuple[Session, Actor]:
         session = console.session(request, Role.REGULATOR)
-        return session, actor_of(session.principal)
+        return session, session.actor
 
     @router.get("/regulator", response_class=HTMLResponse)
     def home(request: Request) -> HTMLResponse:

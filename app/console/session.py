@@ -20,6 +20,7 @@ from fastapi.responses import RedirectResponse
 
 from operators import Role
 from operators.identity import AuthenticationError, IdentityService, Principal
+from registry.changes import Actor, actor_of
 
 COOKIE = "keyong_console"
 PATH = "/console"
@@ -46,6 +47,11 @@ class Session:
     @property
     def role(self) -> str:
         return self.principal.role.value
+
+    @property
+    def actor(self) -> Actor:
+        """Who the registry and the ledger record as doing what this session does."""
+        return actor_of(self.principal)
 
 
 class Sessions:
