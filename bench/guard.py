@@ -1,17 +1,20 @@
-"""Export-guard speed: seconds to judge a 1M-row, 10-column output against a 1M-row source's fingerprints.
+"""Export-guard speed: seconds to judge a 1M-row, 10-column output against a 1M-row copy, byte probe on.
 
-Why: the guard runs on every job before anything leaves (issue 7); the target is <= 5 s on this
-2-core machine. The source is generated residents (``desensitize.synthetic``) with a cheap stand-in
-desensitized copy (pseudonymized IDs, names dropped) so the fingerprints have every kind; the
-output is an aggregate-shaped table of 1M rows (region, age band, sex, counts, means, rates and a
-free-text label column).
+Why: the guard runs on every job before anything leaves (issues 7 and 15); the target is <= 5 s on
+this 2-core machine. The source is generated residents (``desensitize.synthetic``) with a cheap
+stand-in desensitized copy (pseudonymized IDs, names dropped) so the fingerprints have every kind;
+the output is an aggregate-shaped table of 1M rows (region, age band, sex, counts, means, rates and
+a label column), judged as Parquet and as CSV with everything on: strict reader and canonical
+re-write, the byte-level fingerprint probe (folding, decoding, sliding windows), recognizers, keys
+glued across cells, record-level rules against the copy's domains, SDC. The copy's index (its
+columns' domains) is built once per copy version by a worker and cached; its time is reported apart.
 
 The baseline is ACRO (SACRO's output checker): it pins pandas <= 2.3.3 (PITFALLS.md), so it is
 installed into its own virtual environment (``--acro-venv``, default ``.bench-venvs/acro``, created
 with pip on first use) and run there as a subprocess. ACRO checks while it tabulates: it is timed
-making and checking the count and mean crosstabs (区县 × age band) of the same 1M rows; Keyong's
-guard is timed judging those same two aggregate tables (as CSV outputs, against the source's
-fingerprints). ``--no-acro`` skips the baseline.
+making and checking the count and mean crosstabs (区县 × age band) of 1M microdata rows; Keyong's
+guard is timed judging those same two tables written by a job, tied to the same microdata as the
+job's copy (cell sizes and dominance re-derived from it). ``--no-acro`` skips the baseline.
 
 Run: ``.venv/bin/python bench/guard.py [--rows 1000000]``; prints one JSON object per line.
 """
@@ -30,18 +33,18 @@ from benchinfo import emit, machine
 
 from desensitize import synthetic
 from desensitize.fingerprints import FingerprintSet
-from sandbox.guard import judge
+from sandbox.guard import SourceCopy, judge
 
 PEPPER = b"bench-guard-pepper-0123456789abcdef"
 TYPES = {"姓名": "person_name", "公民身份号码": "cn_resident_id", "手机号码": "cn_phone", "住址": "address"}
 
 
-def source(rows: int) -> FingerprintSet:
+def source(rows: int) -> tuple[pd.DataFrame, FingerprintSet]:
     raw = synthetic.generate_all(rows, seed=3)["residents"]
     des = raw.drop(columns=["姓名", "手机号码"]).copy()
     des["公民身份号码"] = pd.util.hash_pandas_object(raw["公民身份号码"], index=False).map("{:016x}".format)
     des["住址"] = "黑龙江省双鸭山市"
-    return FingerprintSet.build(
+    return des, FingerprintSet.build(
         raw,
         des,
         TYPES,
@@ -49,6 +52,18 @@ def source(rows: int) -> FingerprintSet:
         pseudonym_columns=["公民身份号码"],
         quasi_identifier_columns=["性别", "民族", "出生日期", "户籍地"],
     )
+
+
+def timed_judge(frame: pd.DataFrame, suffix: str, **options: object) -> tuple[float, object]:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        path = out / f"result{suffix}"
+        frame.to_parquet(path, index=False) if suffix == ".parquet" else frame.to_csv(path, index=False)
+        data = path.read_bytes()
+        outputs = [{"name": path.name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}]
+        started = time.perf_counter()
+        judged = judge(out, outputs, **options)  # type: ignore[arg-type]
+        return time.perf_counter() - started, judged
 
 
 def output(rows: int) -> pd.DataFrame:
@@ -121,39 +136,39 @@ def main() -> None:
     parser.add_argument("--no-acro", action="store_true")
     args = parser.parse_args()
     started = time.perf_counter()
-    prints = source(args.rows)
+    copy, prints = source(args.rows)
     built = time.perf_counter() - started
+    started = time.perf_counter()
+    index = SourceCopy.from_frame("residents", copy)
+    indexed = time.perf_counter() - started
     frame = output(args.rows)
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
-        frame.to_parquet(out / "result.parquet", index=False)
-        data = (out / "result.parquet").read_bytes()
-        outputs = [{"name": "result.parquet", "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}]
-        started = time.perf_counter()
-        judged = judge(out, outputs, fingerprints={"residents": prints})
-        seconds = time.perf_counter() - started
-    emit(
-        {
-            "bench": "guard",
-            "rows": args.rows,
-            "columns": frame.shape[1],
-            "source_rows": args.rows,
-            "fingerprint_build_seconds": round(built, 2),
-            "guard_seconds": round(seconds, 2),
-            "verdict": judged.verdict,
-            "rules": sorted({f.rule for f in judged.findings}),
-            "target_seconds": 5.0,
-            **machine(),
-        }
-    )
+    for suffix in (".parquet", ".csv"):
+        seconds, judged = timed_judge(frame, suffix, fingerprints={"residents": prints}, sources={"residents": index})
+        emit(
+            {
+                "bench": "guard",
+                "format": suffix[1:],
+                "rows": args.rows,
+                "columns": frame.shape[1],
+                "source_rows": args.rows,
+                "fingerprint_build_seconds": round(built, 2),
+                "source_index_seconds": round(indexed, 2),
+                "guard_seconds": round(seconds, 2),
+                "verdict": judged.verdict,  # type: ignore[attr-defined]
+                "rules": sorted({f.rule for f in judged.findings}),  # type: ignore[attr-defined]
+                "target_seconds": 5.0,
+                **machine(),
+            }
+        )
     if args.no_acro:
         return
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out"
         out.mkdir()
         outputs = crosstabs(frame, out)
+        micro = SourceCopy.from_frame("microdata", frame[["区县", "age_band", "mean_income"]])
         started = time.perf_counter()
-        judged = judge(out, outputs, fingerprints={"residents": prints})
+        judged = judge(out, outputs, fingerprints={"residents": prints}, sources={"microdata": micro})
         keyong_tables = time.perf_counter() - started
         baseline = acro_baseline(frame, args.acro_venv.resolve(), Path(tmp))
     emit(
@@ -162,10 +177,11 @@ def main() -> None:
             "tables": "count and mean crosstabs, 区县 × age band, of the same 1M rows",
             "keyong_guard_seconds": round(keyong_tables, 3),
             "keyong_verdict": judged.verdict,
+            "keyong_rules": sorted({f.rule for f in judged.findings}),
             "acro_seconds": round(float(baseline["seconds"]), 3),
             "acro_version": baseline.get("acro"),
             "acro_pandas": baseline.get("pandas"),
-            "note": "ACRO tabulates and checks; Keyong judges the finished tables against the source's fingerprints",
+            "note": "ACRO tabulates and checks; Keyong judges the finished tables, re-deriving them from the copy",
             **machine(),
         }
     )

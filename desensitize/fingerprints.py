@@ -45,8 +45,10 @@ from desensitize.forking import Forked, worth_forking
 from desensitize.transforms import arrow_strings, as_text, mostly_distinct, nfkc, on_rows
 
 __all__ = [
+    "DEFAULT_LENGTHS",
     "IDENTIFIER_TYPES",
     "KINDS",
+    "LENGTH_CLASSES",
     "MIN_VALUE_CHARS",
     "NORMALISATION_VERSION",
     "FingerprintError",
@@ -55,6 +57,7 @@ __all__ = [
     "join_normalised",
     "normalise_for_fingerprint",
     "raw_column_hashes",
+    "value_lengths",
 ]
 
 NORMALISATION_VERSION = "fp-norm-1"
@@ -121,6 +124,43 @@ def join_normalised(parts: Sequence[pa.Array]) -> pa.Array:
     whole value, so it is applied again here."""
     glued = pc.binary_join_element_wise(*parts, pa.scalar("", parts[0].type)) if len(parts) > 1 else parts[0]
     return _without_country_code(glued)
+
+
+#: Classes of normalised identifier values, by the characters of their runs (first match wins): the guard
+#: slides a window of each length a class holds over the runs of that class in an output.
+LENGTH_CLASSES: dict[str, str] = {
+    "digits": r"^[0-9]+x?$",
+    "hex": r"^[0-9a-f]+$",
+    "alnum": r"^[0-9a-z]+$",
+    "han": r"^\p{Han}+$",
+}
+#: What a set built before lengths were recorded is assumed to hold (the identifier types Keyong knows:
+#: mobiles, resident ids old and new, bank cards, 128-bit pseudonyms, USCCs, Chinese names).
+DEFAULT_LENGTHS = {"digits": (11, 15, 16, 17, 18, 19), "hex": (32,), "alnum": (18,), "han": (2, 3, 4)}
+
+
+def _distinct_text(values: pd.Series) -> pa.Array:
+    array = arrow_strings(as_text(pd.Series(values.dropna().unique())))
+    return (array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array).cast(pa.large_string())
+
+
+def value_lengths(normalised: pa.Array | pa.ChunkedArray) -> dict[str, dict[str, int]]:
+    """How many distinct normalised values of each class have each length (lengths only, no content).
+
+    Why: the guard probes an output's long runs of digits or letters with sliding windows, one width
+    per length an identifier of the set can have, and judges a window hit against the chance of one.
+    """
+    values = pc.unique(pc.filter(normalised, pc.greater_equal(pc.utf8_length(normalised), MIN_VALUE_CHARS)))
+    out: dict[str, dict[str, int]] = {}
+    left = values
+    for name, pattern in LENGTH_CLASSES.items():
+        matched = pc.match_substring_regex(left, pattern)
+        lengths = pc.value_counts(pc.utf8_length(pc.filter(left, matched)))
+        counts = {str(item["values"].as_py()): int(item["counts"].as_py()) for item in lengths}
+        if counts:
+            out[name] = dict(sorted(counts.items(), key=lambda kv: int(kv[0])))
+        left = pc.filter(left, pc.invert(matched))
+    return out
 
 
 def _siphash(normalised: pa.ChunkedArray | pa.Array, key: str) -> np.ndarray:
@@ -307,7 +347,10 @@ class FingerprintSet:
         }
         done = total
         note()
-        meta = {"value_columns": {"raw": identifiers, "pseudonyms": pseudonyms}}
+        strings = [normalise_for_fingerprint(_distinct_text(raw[c])) for c in identifiers]
+        strings += [_distinct_text(desensitized[c]) for c in pseudonyms]  # canonical already
+        lengths = value_lengths(pa.chunked_array(strings, type=pa.large_string()))
+        meta = {"value_columns": {"raw": identifiers, "pseudonyms": pseudonyms}, "lengths": lengths}
         return cls(arrays, columns, key, meta)
 
     # -- probing -----------------------------------------------------------------------------
@@ -372,6 +415,14 @@ class FingerprintSet:
         if kind not in KINDS:
             raise FingerprintError(f"unknown kind {kind!r} (known: {', '.join(KINDS)})")
         return _member(self.arrays[kind], np.asarray(hashes, dtype=np.uint64))
+
+    def lengths(self) -> dict[str, dict[int, int]]:
+        """Per class of value (``LENGTH_CLASSES``): how many values of each length the set holds."""
+        recorded = self.meta.get("lengths")
+        if isinstance(recorded, dict) and recorded:
+            return {c: {int(k): int(v) for k, v in counts.items()} for c, counts in recorded.items()}
+        everything = max(1, len(self.arrays["values"]))
+        return {c: dict.fromkeys(lengths, everything) for c, lengths in DEFAULT_LENGTHS.items()}
 
     def counts(self) -> dict[str, int]:
         return {kind: len(self.arrays[kind]) for kind in KINDS}

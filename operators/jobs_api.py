@@ -2,10 +2,11 @@
 
 Remote operators act with their JWT (DESIGN.md, Command-line contract): a submission runs the same
 scope check and quotas as ``keyong job submit`` and a refusal comes back as 409 with its reason (the
-registry has recorded it). What an operator reads is its own jobs only, and never a host path or
-unguarded content: outputs are listed by name, size and hash, logs are not served at all until the
-export guard (issue 7) has judged them (原始数据不出域, 双鸭山 第三十五条). The agency and regulators
-see every job; only the owning operator and the agency may cancel.
+registry has recorded it). What an operator reads is its own jobs only, and only judged content
+(原始数据不出域, 数据可用不可见; 双鸭山 第三十五条): :meth:`sandbox.queue.JobView.for_operator` decides
+it, for this API and the console alike (a blocked job shows its findings, never its outputs, log or
+exit code). The agency and regulators see every job in full, without host paths; only the owning
+operator and the agency may cancel.
 """
 
 from collections.abc import Callable
@@ -15,10 +16,12 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from operators.jobs import Jobs
-from registry.changes import NotFoundError, actor_of
-from sandbox.queue import JobView
+from registry.changes import Actor, NotFoundError, actor_of
+from sandbox.queue import JobView, manifest_of
 
 MAX_CODE_CHARS = 256 * 1024
+#: Who reads a job in full over HTTP: those who see every job. Everyone else gets the operator's view.
+FULL_VIEW_ROLES = frozenset({"agency", "regulator"})
 
 
 class JobSubmission(BaseModel):
@@ -49,15 +52,21 @@ class BudgetRaise(BaseModel):
     delta: float | None = None
 
 
-def remote_view(view: JobView) -> dict[str, Any]:
-    """What a remote user may read of a job: no storage paths, no worker internals, no log content."""
-    data = view.as_json()
-    data["outputs"] = [{k: o[k] for k in ("name", "bytes", "sha256") if k in o} for o in data["outputs"]]
+def remote_view(view: JobView, viewer: Actor) -> dict[str, Any]:
+    """What ``viewer`` may read of a job over HTTP.
+
+    The agency and regulators read the full record (they see every job, DESIGN.md, Roles); anyone
+    else — an operator — reads :meth:`JobView.for_operator` (judged content only), so a role added
+    later falls on the closed side. Nobody remote gets a storage path or a worker's internals; ``log``
+    is only ever the export guard's redacted excerpt, never the raw logs.
+    """
+    shown = view if viewer.role in FULL_VIEW_ROLES or viewer.is_host else view.for_operator()
+    data = shown.as_json()
+    data["outputs"] = manifest_of(data["outputs"])
     data["datasets"] = {
         name: {"version": granted.get("version")} if isinstance(granted, dict) else {}
         for name, granted in (data.get("datasets") or {}).items()
     }
-    data["log"] = view.log_excerpt  # the export guard's redacted, truncated excerpt: never the raw logs
     for internal in ("worker", "claimed_at", "heartbeat_at"):
         data.pop(internal, None)
     return data
@@ -122,15 +131,18 @@ def build_router(jobs: Jobs, require: Callable[..., Callable[..., Any]]) -> APIR
         state: Annotated[str | None, Query(description="queued, running, done, failed, refused, cancelled")] = None,
     ) -> list[dict[str, Any]]:
         """Jobs the caller may see (an operator: its own), newest first."""
-        return [remote_view(v) for v in jobs.list(viewer=actor_of(principal), state=state)]
+        actor = actor_of(principal)
+        return [remote_view(v, actor) for v in jobs.list(viewer=actor, state=state)]
 
     @router.get("/jobs/{job_id}")
     def show(job_id: int, principal: Annotated[Any, Depends(readers)]) -> dict[str, Any]:
-        return remote_view(jobs.show(job_id, viewer=actor_of(principal)))
+        actor = actor_of(principal)
+        return remote_view(jobs.show(job_id, viewer=actor), actor)
 
     @router.post("/jobs/{job_id}/cancel")
     def cancel(job_id: int, principal: Annotated[Any, Depends(cancellers)]) -> dict[str, Any]:
         """Cancel a queued job at once; a running one is killed by its worker."""
-        return remote_view(jobs.cancel(job_id, by=actor_of(principal)))
+        actor = actor_of(principal)
+        return remote_view(jobs.cancel(job_id, by=actor), actor)
 
     return router

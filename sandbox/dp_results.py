@@ -53,6 +53,10 @@ QUERY_KEYS = {
 }
 
 
+#: The kinds of document the platform signs for a job: DP answers, model certificates, training records.
+SIGNED_KINDS = ("dp-query", "dp-train-certificate", "dp-train-record")
+
+
 class SealError(ValueError):
     """The program's output is not what the platform's program writes: nothing is signed."""
 
@@ -171,7 +175,11 @@ def seal_train(
     }
     name = certificate_name(MODEL)
     (out_dir / name).write_text(json.dumps(sign(certificate, key), ensure_ascii=False, indent=1), encoding="utf-8")
-    return _replace(outputs, _entry(out_dir, name))
+    # The platform program's own record (ε spent, accuracy, AUC) is signed too: it is the platform's
+    # statement about the run, not a table the operator wrote, and the guard accepts it as such.
+    signed_record = sign({**record, "kind": "dp-train-record", "job": job}, key)
+    (out_dir / TRAINING).write_text(json.dumps(signed_record, ensure_ascii=False, indent=1), encoding="utf-8")
+    return _replace(_replace(outputs, _entry(out_dir, TRAINING)), _entry(out_dir, name))
 
 
 def seal(
@@ -220,7 +228,7 @@ def signed_by_platform(path: Path, key: Ed25519PublicKey | None, job: int | None
         document = verify(_read_json(path), key)
     except (SealError, CertificateError):
         return False
-    return document.get("job") == job and document.get("kind") in ("dp-query", "dp-train-certificate")
+    return document.get("job") == job and document.get("kind") in SIGNED_KINDS
 
 
 __all__ = [

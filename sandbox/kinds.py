@@ -86,7 +86,6 @@ def main():
         pyarrow.csv.write_csv(table, "/out/result.csv")
     except (pyarrow.ArrowInvalid, pyarrow.ArrowNotImplementedError):
         table.to_pandas().to_csv("/out/result.csv", index=False)
-    print(f"{table.num_rows} rows, {table.num_columns} columns")
     return 0
 
 
@@ -106,7 +105,10 @@ def run_job(
 
     ``sql``: ``code`` is one DuckDB SELECT; each dataset is a view named after it; the result is
     ``result.parquet`` and ``result.csv``. ``python``: ``code`` is a script run as
-    ``/job/script.py`` with cwd ``/out``, datasets at ``/data/NAME.parquet``. ``dp-query`` /
+    ``/job/script.py`` with cwd ``/out``, datasets at ``/data/NAME.parquet``; besides pandas, numpy,
+    duckdb, scikit-learn, diffprivlib and opacus, matplotlib (``Agg``; the system fonts, CJK included
+    where installed) draws charts into ``/out`` — an image drawn here is reviewed, never passed
+    unread, since the guard cannot audit pixels. ``dp-query`` /
     ``dp-train``: ``code`` is the platform's resolved plan (JSON), answered by the platform's program.
     Raises ValueError for an unknown kind, SandboxUnavailable when the sandbox cannot run.
     """

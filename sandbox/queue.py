@@ -14,19 +14,33 @@ Why these rules:
   attempt, so a worker that was given up on cannot overwrite what its successor records.
 * **Every change in the ledger** (双鸭山 第二十条: usage logs kept ≥ 3 years) in the same transaction as
   the change, with ids, hashes and reasons — never the code nor any data.
+* **Bounded ledger payloads** (issue 15, "Never wedge"). The ledger refuses a payload over 64 KiB,
+  and a job decides how many outputs it writes and how long their names are, so a payload that
+  copied the manifest could make the end of a job unrecordable and leave it ``running``. The row
+  keeps the full record (manifest, findings, reason) for the 3 years 第二十条 asks; the ledger holds
+  counts and the SHA-256 of the canonical JSON of each (:func:`canonical_sha256`), so anyone can
+  recompute the hashes from the row and prove it was not rewritten. Every other text or list an
+  operator controls (reasons, scenarios, dataset lists) is cut to a fixed length the same way.
+* **One operator view** (:meth:`JobView.for_operator`): the API and the console show an operator only
+  judged content (原始数据不出域, 数据可用不可见; 双鸭山 第三十五条).
 """
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+import hashlib
+import json
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from ledger import EntryError, canonical_json
 from registry import Actor, NotFoundError, Recorder, RegistryError
 from registry.changes import Change, require_role
 from registry.models import LicenceRow, OperatorRow, utcnow
@@ -37,6 +51,141 @@ from sandbox.models import JobRow, JobState
 SYSTEM_ROLE = "system"
 REAPER = Actor("keyong:reaper", SYSTEM_ROLE)
 WORKER_LOST = "worker lost"
+
+#: A free text an operator can make long (reasons, refusals that echo its input) is cut to this many
+#: characters in a ledger payload; the row keeps it whole.
+MAX_LEDGER_TEXT = 1000
+#: A scenario as the ledger keeps it (the column holds 200; a refused submission may declare more).
+MAX_LEDGER_SCENARIO = 256
+#: A JSON value an operator shapes (a refused job's dataset list, resources) is ledgered as is up to
+#: this many bytes of canonical JSON, and as its digest beyond.
+MAX_LEDGER_JSON = 4096
+#: A finished job's findings are counted per rule; at most this many rules are named, the most
+#: frequent first, each name cut to MAX_RULE_CHARS (rule names are short fixed identifiers).
+MAX_RULE_COUNTS = 64
+MAX_RULE_CHARS = 64
+#: What an operator reads as the reason of a blocked job: the findings say why, nothing else does.
+BLOCKED_REASON = "blocked by the export guard; see the findings"
+#: The keys of one output in the ledgered manifest and in every remote view: never its path.
+MANIFEST_KEYS = ("name", "bytes", "sha256")
+
+_EXIT_STATUS = re.compile(r"exit (status|code) -?\d+")
+_LENIENT_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def canonical_sha256(value: Any) -> str:
+    """SHA-256 (hex) of ``value``'s canonical JSON: the ledger's own (``ledger.canonical_json``).
+
+    Sorted keys, ``separators=(",", ":")``, ``ensure_ascii=False``, UTF-8 — what a regulator writes
+    in a few lines of any language to check a ledgered digest against the row it stands for. A value
+    canonical JSON refuses (a NaN) is hashed as Python's ``json`` writes it instead of failing the
+    record: ending a job must never raise over its content (issue 15, "Never wedge").
+    """
+    try:
+        data = canonical_json(value)
+    except EntryError:
+        data = _LENIENT_JSON.encode(value).encode("utf-8")
+    return hashlib.sha256(data).hexdigest()
+
+
+def bounded_text(text: str | None, limit: int = MAX_LEDGER_TEXT) -> str | None:
+    """``text`` for a ledger payload: whole up to ``limit`` characters, else cut with a marker.
+
+    The marker names how much was cut and the SHA-256 of the whole UTF-8 text, which the row keeps
+    (第二十条), so the ledger still proves what the row says.
+    """
+    if text is None or len(text) <= limit:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return f"{text[:limit]}… [{len(text) - limit} more characters; sha256 {digest}]"
+
+
+def bounded_json(value: Any, limit: int = MAX_LEDGER_JSON) -> Any:
+    """``value`` for a ledger payload when its canonical JSON fits ``limit`` bytes, else its digest.
+
+    The digest is ``{"sha256", "bytes"}`` of the canonical JSON (:func:`canonical_sha256`), so a
+    regulator recomputes it from the row.
+    """
+    try:
+        size = len(canonical_json(value))
+    except EntryError:
+        size = limit + 1
+    if size <= limit:
+        return value
+    return {"sha256": canonical_sha256(value), "bytes": len(_LENIENT_JSON.encode(value).encode("utf-8"))}
+
+
+def _fit_scenario(scenario: str) -> str:
+    """A declared scenario as the row's column holds it (``VARCHAR(200)``; PostgreSQL refuses more).
+
+    A queued job's scenario is one its licence grants, so it fits; a refused submission may declare
+    any text, and refusing to record the refusal would lose it. Beyond the column the row keeps the
+    start and the SHA-256 of the whole (:func:`bounded_text`).
+    """
+    width = JobRow.__table__.c.scenario.type.length or 200
+    if len(scenario) <= width:
+        return scenario
+    cut = bounded_text(scenario, max(0, width - 110)) or ""
+    return cut[:width]
+
+
+def manifest_of(outputs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The outputs manifest as it is hashed and shown remotely: name, size and hash, never the path."""
+    return [{key: o[key] for key in MANIFEST_KEYS if key in o} for o in outputs]
+
+
+def manifest_digest(outputs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """What the ledger holds of a job's outputs, whatever their number and names (issue 15).
+
+    ``count``, total ``bytes`` and the ``sha256`` of the canonical JSON of :func:`manifest_of` the
+    outputs in their recorded order; the row's ``outputs`` keep the manifest itself.
+    """
+    total = 0
+    for o in outputs:
+        try:
+            total += int(o.get("bytes") or 0)
+        except (TypeError, ValueError):
+            continue
+    return {"count": len(outputs), "bytes": total, "sha256": canonical_sha256(manifest_of(outputs))}
+
+
+def _top_counts(values: Iterable[Any], *, cap: int, chars: int) -> tuple[dict[str, int], int]:
+    """Counts per value, the most frequent ``cap`` of them (names cut to ``chars``), and how many were left out."""
+    counts: Counter[str] = Counter(str(v)[:chars] for v in values)
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return dict(ranked[:cap]), max(0, len(ranked) - cap)
+
+
+def findings_digest(findings: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """What the ledger holds of the export guard's findings: counts per rule and severity, and a hash.
+
+    ``sha256`` is over the canonical JSON of the findings exactly as the row keeps them, so the
+    verdict's grounds stay provable (第二十条) without the ledger growing with the job's output.
+    ``rules_omitted`` says how many distinct rules beyond :data:`MAX_RULE_COUNTS` were not named.
+    """
+    rules, omitted = _top_counts((f.get("rule") for f in findings), cap=MAX_RULE_COUNTS, chars=MAX_RULE_CHARS)
+    severities, _ = _top_counts((f.get("severity") for f in findings), cap=8, chars=16)
+    digest: dict[str, Any] = {
+        "count": len(findings),
+        "rules": rules,
+        "severities": severities,
+        "sha256": canonical_sha256([dict(f) for f in findings]),
+    }
+    if omitted:
+        digest["rules_omitted"] = omitted
+    return digest
+
+
+def shown_verdict(state: str, verdict: str | None) -> str | None:
+    """The verdict every view shows: ``pass`` only on a ``done`` job (issue 15, principle 5).
+
+    ``pass`` means the platform accounted for every output of a finished run; a job that failed,
+    was cancelled or never ran has no such claim, so a stored ``pass`` there reads as no verdict
+    (in views, counts and charts alike). ``review`` and ``block`` stay: a rule fired.
+    """
+    if verdict == "pass" and state != JobState.DONE.value:
+        return None
+    return verdict
 
 
 def worker_actor(worker: str) -> Actor:
@@ -49,7 +198,10 @@ class JobError(RegistryError):
 
 @dataclass(frozen=True, slots=True)
 class JobView:
-    """A job as the host administrator sees it (the code itself is fetched separately)."""
+    """A job as the host administrator sees it (the code itself is fetched separately).
+
+    The agency and regulators read this full view too; an operator reads :meth:`for_operator`.
+    """
 
     id: int
     operator: str
@@ -76,6 +228,46 @@ class JobView:
     cancel_requested: bool
     findings: list[dict[str, Any]] = field(default_factory=list)
     log_excerpt: str | None = None
+
+    def for_operator(self) -> JobView:
+        """The job as its operator may see it: judged content only (issue 15, principle 5).
+
+        原始数据不出域, 数据可用不可见 (双鸭山 第三十五条): what reaches an operator is what the export
+        guard judged, nothing more. This is the one owner of that rule: the HTTP API
+        (``operators.jobs_api.remote_view``) and the console both call it.
+
+        * ``block``: no log, no output names, sizes or hashes, no exit code, no resources, and a
+          generic reason. A blocked job's names, sizes and log are themselves channels out (names
+          built from keys, a DuckDB error echoing cells), and its resources and exit code a covert
+          one. The findings stay: they name rules and places, never the offending values.
+        * otherwise, outputs only once the guard has judged them (a verdict), by name, size and hash,
+          never their path; the log only as the guard stored it (it decides whether an excerpt may
+          exist at all).
+        * a failed job shows no exit code (the state says it failed) nor the exit status the run's
+          reason quotes: an exit status is 8 bits the operator chooses.
+        * dataset grants by version only, never where the copy lies.
+
+        The agency, regulators and the host administrator keep the full view.
+        """
+        datasets = {
+            name: {"version": spec.get("version")} if isinstance(spec, Mapping) else {}
+            for name, spec in self.datasets.items()
+        }
+        if self.verdict == "block":
+            return replace(
+                self,
+                datasets=datasets,
+                outputs=[],
+                log_excerpt=None,
+                exit_code=None,
+                reason=BLOCKED_REASON,
+                resources=None,
+            )
+        outputs = manifest_of(self.outputs) if self.verdict is not None else []
+        if self.state == JobState.FAILED.value:
+            reason = _EXIT_STATUS.sub("a non-zero exit status", self.reason) if self.reason else self.reason
+            return replace(self, datasets=datasets, outputs=outputs, exit_code=None, reason=reason)
+        return replace(self, datasets=datasets, outputs=outputs)
 
     def as_json(self) -> dict[str, Any]:
         """The ``keyong job show`` document (DESIGN.md); ``log`` is the guard's redacted excerpt."""
@@ -125,7 +317,7 @@ def _view(row: JobRow) -> JobView:
         code_sha256=row.code_sha256,
         spec_sha256=row.spec_sha256,
         state=row.state,
-        verdict=row.verdict,
+        verdict=shown_verdict(row.state, row.verdict),
         attempts=row.attempts,
         max_attempts=row.max_attempts,
         worker=row.worker,
@@ -211,8 +403,8 @@ class JobQueue:
                 "operator": draft.operator,
                 "licence": draft.licence_id,
                 "kind": draft.kind,
-                "datasets": {name: spec.get("version") for name, spec in draft.datasets.items()},
-                "scenario": draft.scenario,
+                "datasets": bounded_json({name: spec.get("version") for name, spec in draft.datasets.items()}),
+                "scenario": bounded_text(draft.scenario, MAX_LEDGER_SCENARIO),
                 "code_sha256": draft.code_sha256,
                 "spec_sha256": draft.spec_sha256,
             },
@@ -220,7 +412,11 @@ class JobQueue:
         return row.id
 
     def record_refused(self, change: Change, draft: JobDraft, *, refusal: str, reason: str) -> int:
-        """Keep a refused job as a row in state ``refused``, so ``keyong job show`` explains the refusal."""
+        """Keep a refused job as a row in state ``refused``, so ``keyong job show`` explains the refusal.
+
+        What a refusal echoes is the operator's own input (dataset names, a scenario, a reason quoting
+        them), unchecked by any licence: the ledger gets it bounded, the row keeps it whole.
+        """
         row = self._insert(change, draft)
         row.state = JobState.REFUSED.value
         row.reason = reason
@@ -232,10 +428,10 @@ class JobQueue:
             {
                 "operator": draft.operator,
                 "kind": draft.kind,
-                "refusal": refusal,
-                "reason": reason,
-                "datasets": sorted(draft.datasets),
-                "scenario": draft.scenario,
+                "refusal": bounded_text(refusal, MAX_LEDGER_SCENARIO),
+                "reason": bounded_text(reason),
+                "datasets": bounded_json(sorted(draft.datasets)),
+                "scenario": bounded_text(draft.scenario, MAX_LEDGER_SCENARIO),
                 "code_sha256": draft.code_sha256,
                 "spec_sha256": draft.spec_sha256,
             },
@@ -248,7 +444,7 @@ class JobQueue:
             licence_id=draft.licence_id,
             kind=draft.kind,
             datasets={name: dict(spec) for name, spec in draft.datasets.items()},
-            scenario=draft.scenario,
+            scenario=_fit_scenario(draft.scenario),
             code=draft.code,
             code_sha256=draft.code_sha256,
             spec_sha256=draft.spec_sha256,
@@ -331,7 +527,9 @@ class JobQueue:
                     row.reason = lapsed
                     row.finished_at = now
                     change.log(
-                        "job.failed", f"job:{row.id}", {"worker": worker, "attempt": row.attempts, "reason": lapsed}
+                        "job.failed",
+                        f"job:{row.id}",
+                        {"worker": worker, "attempt": row.attempts, "reason": bounded_text(lapsed)},
                     )
                     session.flush()
                     continue
@@ -394,7 +592,11 @@ class JobQueue:
             row.worker = None
             row.attempts = max(0, row.attempts - 1)
             row.claimed_at = row.heartbeat_at = row.started_at = None
-            change.log("job.requeued", f"job:{job_id}", {"worker": worker, "attempt": attempt, "reason": reason})
+            change.log(
+                "job.requeued",
+                f"job:{job_id}",
+                {"worker": worker, "attempt": attempt, "reason": bounded_text(reason)},
+            )
             return True
 
     def finish(
@@ -414,7 +616,12 @@ class JobQueue:
     ) -> JobView | None:
         """Record the end of ``worker``'s attempt; ``None`` when the job is no longer its own (reaped).
 
-        ``verdict`` and ``findings`` are the export guard's; they go to the ledger with the end."""
+        ``verdict`` and ``findings`` are the export guard's. The row keeps everything (manifest,
+        findings, reason: 第二十条, logs kept ≥ 3 years); the ledger entry holds the verdict, the
+        outputs' :func:`manifest_digest`, the findings' :func:`findings_digest` and the reason cut to
+        :data:`MAX_LEDGER_TEXT`, so its size does not depend on what the job produced and the end of
+        a job is always recordable (issue 15, "Never wedge").
+        """
         final = JobState(state)
         if final not in (JobState.DONE, JobState.FAILED, JobState.CANCELLED):
             raise JobError(f"a run ends done, failed or cancelled, not {final}")
@@ -440,11 +647,11 @@ class JobQueue:
                     "attempt": attempt,
                     "state": final.value,
                     "exit_code": exit_code,
-                    "reason": reason,
-                    "resources": row.resources,
-                    "outputs": [{k: o[k] for k in ("name", "bytes", "sha256") if k in o} for o in outputs],
-                    "verdict": verdict,
-                    "findings": [dict(f) for f in findings],
+                    "reason": bounded_text(reason),
+                    "resources": bounded_json(row.resources),
+                    "outputs": manifest_digest(row.outputs),
+                    "verdict": bounded_text(verdict, 16),
+                    "findings": findings_digest(row.findings),
                 },
             )
             change.session.flush()
@@ -569,6 +776,8 @@ class JobQueue:
 
 
 __all__ = [
+    "BLOCKED_REASON",
+    "MAX_LEDGER_TEXT",
     "REAPER",
     "WORKER_LOST",
     "Beat",
@@ -578,5 +787,12 @@ __all__ = [
     "JobQueue",
     "JobView",
     "Usage",
+    "bounded_json",
+    "bounded_text",
+    "canonical_sha256",
+    "findings_digest",
+    "manifest_digest",
+    "manifest_of",
+    "shown_verdict",
     "worker_actor",
 ]

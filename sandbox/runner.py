@@ -18,6 +18,16 @@ is ``setpriv`` switching to uid/gid 65534 with no groups, empty capability sets 
 65534 cannot traverse ``/root`` where pyenv keeps the interpreter. Not root: bwrap's own
 unprivileged path (``--unshare-user --uid 65534``).
 
+What the job can learn about the host from its mounts: ``/proc/self/mountinfo`` names the source
+path of every bind ("root" field). The data and ``/out`` are therefore never bound from where they
+lie in the instance home (``HOME/copies/...``, ``HOME/work/<operator>/licence-<id>/jobs/<job>/…``,
+which name the home, the operator, the licence and the job): each run stages hard links (or copies)
+of the granted copies and a fresh ``out`` directory under neutral names in its own
+``tempfile.mkdtemp(prefix="keyong-run-")`` directory, binds those, and moves what the job left into
+the caller's ``out_dir`` afterwards (数据可用不可见: the job sees data, not where the platform keeps
+it — shuangyashan-2026-public-data.txt 第三十五条). The only host paths left inside are the software
+install (``/usr`` and the interpreter/venv of :func:`_interpreter_binds`), which name no data.
+
 Keyong refuses to run a job — it never falls back to running it unsandboxed — when the sandbox is
 unavailable: :func:`run` raises :class:`SandboxUnavailable` saying what to install.
 """
@@ -91,6 +101,17 @@ ETC_PASSWD = "root:x:0:0:root:/root:/usr/sbin/nologin\nnobody:x:65534:65534:nobo
 ETC_GROUP = "root:x:0:\nnogroup:x:65534:\n"
 ETC_HOSTS = "127.0.0.1 localhost\n::1 localhost\n"
 ETC_NSSWITCH = "passwd: files\ngroup: files\nhosts: files\n"
+# fontconfig's configuration: the system fonts under the read-only /usr and a cache in the job's /tmp.
+# Without one, ``fc-list`` (which matplotlib runs once to find fonts) prints "Fontconfig error: Cannot
+# load default config file" into every charting job's stderr, which the operator's judged log carries.
+ETC_FONTS_CONF = """<?xml version="1.0"?>
+<!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">
+<fontconfig>
+  <dir>/usr/share/fonts</dir>
+  <dir>/usr/local/share/fonts</dir>
+  <cachedir>/tmp/fontconfig</cachedir>
+</fontconfig>
+"""
 
 # Dataset and job-file names become path components inside the sandbox.
 _NAME = re.compile(r"^[^/\x00-\x1f.][^/\x00-\x1f]{0,199}$")
@@ -158,6 +179,11 @@ def _interpreter_binds() -> list[str]:
 
     The venv (``sys.prefix``) holds the packages; its ``python`` is a symlink into the base
     prefix (``sys.base_prefix``, here pyenv's), which holds the real binary, libpython and the stdlib.
+
+    These (with ``/usr`` and the top-level library directories) are the only host paths a job can
+    read in ``/proc/self/mountinfo``: they are the software install, not data, and name no home,
+    operator, licence or job. Every data mount is staged under a neutral name (:func:`_stage_data`,
+    :func:`_stage_out`). Deploy the venv outside the instance home so its path says nothing of it.
     """
     wanted = [os.path.realpath(sys.base_prefix), os.path.abspath(sys.prefix)]
     real = os.path.realpath(sys.executable)
@@ -212,10 +238,16 @@ class _Args:
 
 
 def _stage(staging: Path, files: Mapping[str, bytes]) -> None:
-    """Write the sandbox's minimal /etc and the job's files into the per-run staging directory."""
+    """Write the sandbox's minimal /etc and the job's files into the per-run staging directory.
+
+    The staging directory itself stays 0700 (``mkdtemp``'s mode): it holds links to the granted copies
+    and the job's live ``out``, which no other host user may reach; bwrap resolves the sources as
+    their owner. ``etc`` and ``job`` are 0755: they become ``/etc`` and ``/job``, which uid 65534 reads.
+    """
+    staging.chmod(0o700)
     etc = staging / "etc"
     job = staging / "job"
-    for directory in (staging, etc, job):
+    for directory in (etc, job):
         directory.mkdir(exist_ok=True)
         directory.chmod(0o755)
     contents = {
@@ -224,8 +256,10 @@ def _stage(staging: Path, files: Mapping[str, bytes]) -> None:
         "hosts": ETC_HOSTS,
         "nsswitch.conf": ETC_NSSWITCH,
         "hostname": "keyong-sandbox\n",
+        "fonts/fonts.conf": ETC_FONTS_CONF,
     }
     for name, text in contents.items():
+        (etc / name).parent.mkdir(mode=0o755, exist_ok=True)
         (etc / name).write_text(text, encoding="utf-8")
     for name in ("ld.so.cache", "localtime"):
         source = Path("/etc") / name
@@ -235,31 +269,90 @@ def _stage(staging: Path, files: Mapping[str, bytes]) -> None:
         if not _NAME.match(name):
             raise ValueError(f"job file name not allowed: {name!r}")
         (job / name).write_bytes(data)
-    for path in [*etc.iterdir(), *job.iterdir()]:
-        path.chmod(0o644)
+    for path in [*etc.rglob("*"), *job.iterdir()]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def _stage_data(staging: Path, data: Mapping[str, Path]) -> dict[str, Path]:
+    """Stage each granted copy as ``staging/data/<n>.parquet``; name -> staged path.
+
+    Why: a bind's source path shows in the job's ``/proc/self/mountinfo``, and a copy's home path
+    (``HOME/copies/…``) names the instance home; the staged name names nothing (数据可用不可见,
+    shuangyashan-2026-public-data.txt 第三十五条). A hard link when the copy lies on the staging
+    directory's filesystem (instant, no bytes duplicated; same inode and mode, bound read-only),
+    else a read-only copy — so put ``TMPDIR`` on the home's filesystem for large copies. ``data``
+    is 0700: other host users cannot reach the copy through the link.
+    """
+    staged: dict[str, Path] = {}
+    directory = staging / "data"
+    directory.mkdir(mode=0o700)
+    for index, (name, path) in enumerate(data.items()):
+        if not _NAME.match(name):
+            raise ValueError(f"dataset name not allowed in a path: {name!r}")
+        real = Path(path).resolve(strict=True)
+        if not real.is_file():
+            raise ValueError(f"dataset {name!r} is not a regular file: {path}")
+        target = directory / f"{index}.parquet"
+        try:
+            os.link(real, target, follow_symlinks=False)
+        except OSError:  # another filesystem (EXDEV), protected_hardlinks (EPERM), too many links
+            shutil.copyfile(real, target)
+            target.chmod(0o444)
+        staged[name] = target
+    return staged
 
 
 def _prepare_out_dir(out_dir: Path) -> None:
-    """A fresh, empty directory owned by the sandbox uid, mode 0700."""
+    """The caller's ``out_dir``: new or empty, mode 0700, the host user's. The job never sees it."""
     if out_dir.is_symlink():
         raise ValueError(f"out_dir must not be a symbolic link: {out_dir}")
     out_dir.mkdir(parents=True, exist_ok=True)
     if any(out_dir.iterdir()):
         raise ValueError(f"out_dir must be empty: {out_dir}")
-    if _is_root():
-        os.chown(out_dir, SANDBOX_UID, SANDBOX_GID)
     out_dir.chmod(0o700)
+
+
+def _stage_out(staging: Path) -> Path:
+    """The directory bound as ``/out``: ``staging/out``, fresh, owned by the sandbox uid, mode 0700.
+
+    Why not the caller's ``out_dir``: its path (``HOME/work/<operator>/licence-<id>/jobs/…``) would
+    show as the mount source in the job's ``/proc/self/mountinfo``. :func:`_deliver` moves what the
+    job left into ``out_dir`` once it is swept.
+    """
+    job_out = staging / "out"
+    job_out.mkdir(mode=0o700)
+    if _is_root():
+        os.chown(job_out, SANDBOX_UID, SANDBOX_GID)
+    job_out.chmod(0o700)
+    return job_out
+
+
+def _deliver(job_out: Path, out_dir: Path) -> None:
+    """Move the swept contents of ``job_out`` into ``out_dir`` (empty, checked before the run).
+
+    A rename on one filesystem; across filesystems ``shutil.move`` copies (modes kept; the sweep
+    has left only plain files and directories) and removes the staged ones. Runs before the
+    staging directory is removed.
+    """
+    for entry in sorted(os.listdir(job_out)):
+        source, target = job_out / entry, out_dir / entry
+        try:
+            os.rename(source, target)
+        except OSError:
+            shutil.move(str(source), str(target))
 
 
 def _bwrap_args(
     *,
     data: Mapping[str, Path],
-    out_dir: Path,
+    job_out: Path,
     staging: Path,
     limits: Limits,
     seccomp_fd: int,
     status_fd: int,
 ) -> list[str]:
+    """bwrap's options. ``data``: name -> the copy staged by :func:`_stage_data`; ``job_out``: the
+    staged ``/out``. Every source is under ``staging`` or the software install, never the home."""
     args = _Args()
     args.add("--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try")
     if not _is_root():
@@ -283,14 +376,9 @@ def _bwrap_args(
     args.ro_bind(str(staging / "etc"), "/etc")
     args.ro_bind(str(staging / "job"), "/job")
     args.add("--perms", "0755", "--dir", "/data")
-    for name, path in data.items():
-        if not _NAME.match(name):
-            raise ValueError(f"dataset name not allowed in a path: {name!r}")
-        real = Path(path).resolve(strict=True)
-        if not real.is_file():
-            raise ValueError(f"dataset {name!r} is not a regular file: {path}")
-        args.add("--ro-bind", str(real), f"/data/{name}.parquet")
-    args.add("--bind", str(out_dir), "/out")
+    for name, staged in data.items():  # staged by _stage_data under neutral names
+        args.add("--ro-bind", str(staged), f"/data/{name}.parquet")
+    args.add("--bind", str(job_out), "/out")
     args.add("--proc", "/proc", "--dev", "/dev")
     # multiprocessing's semaphores (joblib, sklearn n_jobs) need a writable /dev/shm; bwrap's is root's 0755.
     args.add("--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/dev/shm")
@@ -551,7 +639,10 @@ def run(
     files: Mapping[str, bytes] | None = None,
 ) -> RunResult:
     """Run ``argv_inside`` in the sandbox; ``data``: name -> host Parquet, seen at ``/data/NAME.parquet``;
-    ``files``: read-only files under ``/job/``; ``out_dir``: a new or empty host directory, ``/out`` inside.
+    ``files``: read-only files under ``/job/``; ``out_dir``: a new or empty host directory that receives,
+    once the job has ended and its ``/out`` was swept, what it left there (``outputs`` are relative to
+    it). Neither ``data``'s nor ``out_dir``'s host path is visible inside: both are staged under
+    neutral names (see the module docstring).
 
     Raises SandboxUnavailable (nothing runs) when the sandbox is not usable here.
     """
@@ -579,13 +670,15 @@ def _run_checked(
     fds: list[int] = []
     try:
         _stage(staging, files)
+        staged = _stage_data(staging, data)
+        job_out = _stage_out(staging)
         seccomp_fd = seccomp.filter_fd()
         fds.append(seccomp_fd)
         status_read, status_write = os.pipe()
         fds.extend([status_read, status_write])
         arg_list = _bwrap_args(
-            data=data,
-            out_dir=out_dir,
+            data=staged,
+            job_out=job_out,
             staging=staging,
             limits=limits,
             seccomp_fd=seccomp_fd,
@@ -617,7 +710,10 @@ def _run_checked(
         for fd in (args_fd, seccomp_fd, status_write):
             os.close(fd)
             fds.remove(fd)
-        return _supervise(process, status_read, fds, started=started, out_dir=out_dir, limits=limits, cgroups=cgroups)
+        result = _supervise(process, status_read, fds, started=started, job_out=job_out, limits=limits, cgroups=cgroups)
+        _deliver(job_out, out_dir)  # before the finally removes the staging directory
+        result.out_dir = out_dir
+        return result
     finally:
         for fd in fds:
             with contextlib.suppress(OSError):
@@ -633,11 +729,12 @@ def _supervise(
     fds: list[int],
     *,
     started: float,
-    out_dir: Path,
+    job_out: Path,
     limits: Limits,
     cgroups: JobCgroups,
 ) -> RunResult:
-    """Wait for the job while enforcing wall time and the output caps; then collect and judge."""
+    """Wait for the job while enforcing wall time and the output caps on ``job_out`` (the staged
+    ``/out``); then sweep it. The result's ``out_dir`` is ``job_out`` until the caller delivers."""
     stdout = _CappedReader(process.stdout, limits.log_bytes)
     stderr = _CappedReader(process.stderr, limits.log_bytes)
     status: dict[str, Any] = {}
@@ -668,7 +765,7 @@ def _supervise(
         if time.perf_counter() >= deadline:
             killed_for = f"wall time limit {limits.wall_seconds:g} s exceeded"
         else:
-            used, entries = _out_usage(out_dir, limits.output_files)
+            used, entries = _out_usage(job_out, limits.output_files)
             if used > limits.output_bytes:
                 killed_for = f"output limit ({human_bytes(limits.output_bytes)}) exceeded"
             elif entries > limits.output_files:
@@ -700,9 +797,9 @@ def _supervise(
     )
     if killed_for is not None and killed_for.startswith("output"):
         outputs: list[dict[str, Any]] = []
-        removed = _empty_out(out_dir, killed_for)
+        removed = _empty_out(job_out, killed_for)
     else:
-        outputs, removed = sweep_out(out_dir)
+        outputs, removed = sweep_out(job_out)
     return RunResult(
         status=verdict,
         exit_code=exit_code,
@@ -712,7 +809,7 @@ def _supervise(
         max_rss_bytes=max_rss,
         stdout=out_text,
         stderr=err_text,
-        out_dir=out_dir,
+        out_dir=job_out,
         outputs=outputs,
         removed=removed,
         stdout_truncated=out_cut,

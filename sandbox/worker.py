@@ -50,6 +50,8 @@ from sandbox.queue import Claimed, JobQueue, JobView
 log = logging.getLogger("keyong.worker")
 
 HEARTBEAT_SECONDS = 5.0
+#: Granted copies a worker keeps indexed for the guard (by file version; a copy never changes).
+SOURCE_CACHE = 8
 STALE_AFTER = timedelta(seconds=60)
 
 
@@ -193,6 +195,7 @@ class Worker:
         self.guard_config = guard_config
         self.signer = signer  # Ed25519PrivateKey: signs DP answers and model certificates
         self._released_totals: dict[tuple[tuple[str, int, int], ...], Any] = {}
+        self._source_cache: dict[tuple[str, int, int], Any] = {}
 
     @property
     def runner(self) -> Runner:
@@ -209,7 +212,13 @@ class Worker:
         claimed = self.queue.claim(self.worker_id)
         if claimed is None:
             return None
-        return self._run(claimed, runner)
+        try:
+            return self._run(claimed, runner)
+        except Exception as exc:
+            unavailable = sandbox_unavailable_error()
+            if unavailable is not None and isinstance(exc, unavailable):
+                raise
+            return self._wedged(claimed, exc)
 
     def run_pending(self, *, limit: int | None = None) -> list[JobView]:
         """Reap stale jobs, then run queued jobs until none is left (``keyong job run-pending``)."""
@@ -306,22 +315,17 @@ class Worker:
         self._keep_logs(where, result)
         resources = {"wall": result.wall_seconds, "cpu": result.cpu_seconds, "max_rss": result.max_rss_bytes}
         produced = self._seal(job, claimed.code, out_dir, result) if stopped is None else list(result.outputs)
-        outputs = [
-            {
-                "name": str(o["name"]),
-                "bytes": int(o["bytes"]),
-                "sha256": str(o["sha256"]),
-                "path": str((out_dir / str(o["name"])).relative_to(self.home)),
-            }
-            for o in produced
-        ]
         if stopped == "cancelled":
             state, reason = JobState.CANCELLED, "cancelled on request; the run was killed"
         elif result.status == "ok":
             state, reason = JobState.DONE, result.reason
         else:
             state, reason = JobState.FAILED, result.reason or f"run {result.status}"
-        verdict, findings, excerpt = self._judge(job, out_dir, result, produced)
+        judged = self._judge(job, claimed.code, out_dir, result, produced)
+        outputs = [{**o, "path": str((out_dir / str(o["name"])).relative_to(self.home))} for o in judged.outputs]
+        verdict: str | None = judged.verdict
+        if state != JobState.DONE and verdict == "pass":
+            verdict = None  # a run that did not finish is never "pass": nothing vouches for what it left
         view = self._finish(
             claimed,
             state,
@@ -330,8 +334,8 @@ class Worker:
             resources=resources,
             outputs=outputs,
             verdict=verdict,
-            findings=findings,
-            log_excerpt=excerpt,
+            findings=[f.as_json() for f in judged.findings],
+            log_excerpt=judged.log.excerpt(),
         )
         if view is not None and verdict == "block" and self.blocked is not None:
             try:
@@ -339,6 +343,25 @@ class Worker:
             except Exception:  # the verdict stands; monitoring failing must not lose it
                 log.exception("job %s: could not record the blocked export", job.id)
         return view
+
+    def _wedged(self, claimed: Claimed, error: BaseException) -> JobView | None:
+        """A job whose judging or recording raised: it ends ``failed`` with verdict ``block`` and a finding,
+        and the worker goes on to the next job (issue 15: never wedge). If even that cannot be
+        recorded (the database is away), the job stays ``running`` for the reaper."""
+        log.error("job %s: could not be judged or recorded", claimed.job.id, exc_info=error)
+        finding = {
+            "rule": "guard.error",
+            "severity": "hard",
+            "file": "*",
+            "location": "worker",
+            "detail": f"the run could not be judged or recorded ({type(error).__name__}): nothing leaves",
+        }
+        try:
+            return self._finish(claimed, JobState.FAILED, reason="internal error while judging", verdict="block",
+                                findings=[finding])  # fmt: skip
+        except Exception:
+            log.exception("job %s: the failure could not be recorded either; the reaper will take it", claimed.job.id)
+            return None
 
     def _mitigate(self, code: str, out_dir: Path) -> RunResultLike:
         """A ``mitigation`` job (``sandbox.mitigation``): the source job's outputs, suppressed and/or rounded."""
@@ -373,11 +396,28 @@ class Worker:
             self._released_totals[key] = totals_of_files(paths)
         return self._released_totals[key]
 
+    def _sources(self, job: JobView) -> dict[str, Any]:
+        """The granted copies as the guard reads them, kept per file version (copies never change)."""
+        from sandbox.guard import SourceCopy
+
+        found: dict[str, Any] = {}
+        for name, spec in job.datasets.items():
+            path = self.home / str(spec["path"])
+            info = path.stat()
+            key = (str(path), info.st_mtime_ns, info.st_size)
+            if key not in self._source_cache:
+                if len(self._source_cache) >= SOURCE_CACHE:
+                    self._source_cache.pop(next(iter(self._source_cache)))
+                self._source_cache[key] = SourceCopy.load(name, path)
+            found[name] = self._source_cache[key]
+        return found
+
     def _judge(
-        self, job: JobView, out_dir: Path, result: RunResultLike, outputs: list[dict[str, Any]]
-    ) -> tuple[str, list[dict[str, Any]], str]:
-        """The export guard over everything the run produced (outputs, stdout, stderr, file names)."""
-        from sandbox.guard import GuardConfig, judge, redacted_log
+        self, job: JobView, code: str, out_dir: Path, result: RunResultLike, outputs: list[dict[str, Any]]
+    ) -> Any:
+        """The export guard over everything the run produced (outputs, stdout, stderr, file names);
+        a :class:`sandbox.guard.Judgement` (it raises only when it cannot judge at all)."""
+        from sandbox.guard import Finding, GuardConfig, judge
 
         config = self.guard_config or GuardConfig()
         prints: dict[str, Any] = {}
@@ -396,49 +436,34 @@ class Worker:
                     earlier += [(product, self._totals(paths)) for product, paths in self.released(name)]
                 except Exception:
                     log.exception("job %s: released products of %s could not be read", job.id, name)
-        try:
-            judged = judge(
-                out_dir,
-                outputs,
-                stdout=result.stdout or "",
-                stderr=result.stderr or "",
-                removed=list(getattr(result, "removed", []) or []),
-                fingerprints=prints,
-                config=config,
-                earlier=earlier,
-                certificate_key=self.signer.public_key() if self.signer is not None else None,
-                job=job.id,
-            )
-            findings = [f.as_json() for f in judged.findings]
-            verdict = judged.verdict
-            excerpt = redacted_log(
-                result.stdout or "", result.stderr or "", fingerprints=prints, limit=config.log_excerpt_bytes
-            )
-        except Exception as exc:  # a guard that cannot judge lets nothing out
-            log.exception("job %s: the export guard failed", job.id)
-            findings = [
-                {
-                    "rule": "guard.error",
-                    "severity": "hard",
-                    "file": "*",
-                    "location": "guard",
-                    "detail": f"the guard could not judge the outputs ({type(exc).__name__})",
-                }
-            ]
-            return "block", findings, ""
+        judged = judge(
+            out_dir,
+            outputs,
+            stdout=result.stdout or "",
+            stderr=result.stderr or "",
+            removed=list(getattr(result, "removed", []) or []),
+            fingerprints=prints,
+            sources=self._sources(job) if job.kind != "mitigation" else self._sources_of_source(code),
+            config=config,
+            earlier=earlier,
+            certificate_key=self.signer.public_key() if self.signer is not None else None,
+            job=job.id,
+            code=code,
+        )
         for name in missing:
-            findings.append(
-                {
-                    "rule": "guard.no_fingerprints",
-                    "severity": "soft",
-                    "file": "*",
-                    "location": name,
-                    "detail": "the dataset's fingerprints were not available: exact-value checks did not run",
-                }
-            )
-            if verdict == "pass":
-                verdict = "review"
-        return verdict, findings, excerpt
+            judged.findings.append(
+                Finding("guard.no_fingerprints", "soft", "*", name,
+                        "the dataset's fingerprints were not available: exact-value checks did not run")
+            )  # fmt: skip
+        if missing and judged.verdict == "pass":
+            return type(judged)("review", judged.findings, judged.outputs, judged.log)
+        return judged
+
+    def _sources_of_source(self, code: str) -> dict[str, Any]:
+        """A mitigation job's copies: those of the job whose tables it mitigates."""
+        from sandbox.mitigation import Mitigation
+
+        return self._sources(self.queue.get(Mitigation.from_code(code).source_job))
 
     def _finish(
         self,

@@ -1,6 +1,8 @@
 """The operator's console pages over a TestClient (issue 9): only the operator opens them, every form needs
 its CSRF token, a job page shows outputs by name and hash and never a host path, another operator's job
-is not found, and a bad submission shows its reason and records nothing else."""
+is not found, and a bad submission shows its reason and records nothing else. A blocked job's page shows
+its findings but no output, log or exit code, and a failed job never shows or counts as ``pass`` (issue 15;
+原始数据不出域, 双鸭山 第三十五条)."""
 
 from __future__ import annotations
 
@@ -165,3 +167,56 @@ def test_a_bad_submission_shows_its_reason_and_records_nothing_else(
     cost = operator.post("/console/operator/jobs", data={**data, "action": "cost"})
     assert cost.status_code == 200 and "cost refused" in cost.text
     assert len(instance.jobs.list()) == 1
+
+
+SECRET = "110101199001011234"  # a key: in an output's name and in a DuckDB error echoed into the log
+
+
+def _end(instance: Instance, job: int, **end: Any) -> None:
+    """End ``job`` as a worker would, with the export guard's verdict given by the test."""
+    claimed = instance.jobs.queue.claim("console-test")
+    assert claimed is not None and claimed.job.id == job
+    assert instance.jobs.queue.finish(job, "console-test", claimed.attempt, **end) is not None
+
+
+def test_a_blocked_job_page_shows_findings_but_no_outputs_log_or_exit_code(
+    console: tuple[Instance, dict[str, str]],
+) -> None:
+    instance, tokens = console
+    job = instance.jobs.submit(OPERATOR, ["traffic"], "python", "print(3)", SCENARIO)
+    _end(
+        instance,
+        job,
+        state="done",
+        exit_code=0,
+        reason=f"finished: {SECRET}",
+        resources={"wall": 1.0, "cpu": 1.0, "max_rss": 1},
+        outputs=[{"name": f"{SECRET}.csv", "bytes": 4321, "sha256": "ef" * 32, "path": "work/x.csv"}],
+        verdict="block",
+        findings=[{"rule": "manifest.name", "severity": "hard", "file": "*", "location": "name", "detail": "a key"}],
+        log_excerpt=f"Binder Error: {SECRET}",
+    )
+    operator = _login(instance, tokens["operator"])
+    page = operator.get(f"/console/operator/jobs/{job}")
+    assert page.status_code == 200
+    text = html.unescape(page.text)
+    assert SECRET not in text and "ef" * 32 not in text and "4321" not in text
+    assert "manifest.name" in text and "blocked by the export guard" in text
+    assert 'id="release-form"' not in text and 'id="mitigate-form"' not in text
+    assert SECRET not in html.unescape(operator.get("/console/operator/jobs").text)
+    assert instance.jobs.show(job).log_excerpt == f"Binder Error: {SECRET}"  # the host keeps the record
+
+
+def test_a_failed_job_never_shows_or_counts_as_pass(console: tuple[Instance, dict[str, str]]) -> None:
+    instance, tokens = console
+    job = instance.jobs.submit(OPERATOR, ["traffic"], "python", "print(4)", SCENARIO)
+    _end(instance, job, state="failed", exit_code=7, reason="exit status 7", verdict="pass", log_excerpt="judged")
+    operator = _login(instance, tokens["operator"])
+    page = operator.get(f"/console/operator/jobs/{job}").text
+    assert 'class="badge pass"' not in page and 'id="job-verdict">pass' not in page
+    assert "exit status 7" not in page and "judged" in page  # the stored (judged) log is shown
+    listed = operator.get("/console/operator/jobs").text
+    row = re.search(rf'<tr data-job="{job}">.*?</tr>', listed, re.S)
+    assert row is not None and "badge pass" not in row.group(0)
+    overview = operator.get("/console/operator").text
+    assert re.search(r'id="count-pass">\s*0\s*<', overview), "a failed job counted as pass"

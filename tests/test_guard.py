@@ -18,7 +18,7 @@ import pytest
 
 from app import Instance
 from registry import Actor
-from sandbox.guard import Finding, GuardConfig, judge, redacted_log, verdict_of
+from sandbox.guard import Finding, GuardConfig, SourceCopy, judge, verdict_of
 from sandbox.worker import registry_hooks
 from tests.adversarial import residents
 from tests.job_worker_proc import OPERATOR, SCENARIO, FakeResult, licensed
@@ -34,8 +34,13 @@ def _write(tmp: Path, files: dict[str, str | bytes]) -> list[dict[str, Any]]:
     return outputs
 
 
+def _copy() -> SourceCopy:
+    return SourceCopy.from_frame("residents", residents()[1])
+
+
 def _judge(tmp: Path, files: dict[str, str | bytes], **kw: Any) -> tuple[str, set[str], list[Finding]]:
     prints = {"residents": residents()[2]}
+    kw.setdefault("sources", {"residents": _copy()})
     judged = judge(tmp, _write(tmp, files), fingerprints=prints, **kw)
     return judged.verdict, {f.rule for f in judged.findings}, judged.findings
 
@@ -123,7 +128,7 @@ def test_stdout_stderr_and_file_names_are_judged(tmp_path: Path) -> None:
 
 def test_manifest_rules(tmp_path: Path) -> None:
     assert _judge(tmp_path / "a", {"m.pkl": b"x"})[1] == {"model.uncertified"}
-    assert _judge(tmp_path / "b", {"a.zip": b"PK"})[1] == {"manifest.archive"}
+    assert _judge(tmp_path / "b", {"a.zip": b"PK"})[1] == {"manifest.type"}  # archives: no reader, refused
     assert _judge(tmp_path / "c", {"a.exe": b"MZ"})[1] == {"manifest.type"}
     assert "manifest.hidden" in _judge(tmp_path / "d", {".h.csv": "a\n1\n"})[1]
     many = {f"f{i}.csv": "a\n10\n" for i in range(5)}
@@ -138,7 +143,8 @@ def test_record_level_rules(tmp_path: Path) -> None:
     _, desensitized, _ = residents()
     rows = desensitized.drop(columns=["公民身份号码"]).head(50)
     _, rules, _ = _judge(tmp_path / "a", {"r.csv": rows.to_csv(index=False)})
-    assert "record.matching_rows" in rules  # QI tuples by name
+    assert "record.matching_rows" in rules  # by name (the fingerprints' row kinds)
+    assert "record.rare_combinations" in rules  # and by content: 50 rows, each a combination few others share
     keys = pd.DataFrame({"rid": range(300), "band": ["a", "b", "c"] * 100})
     _, rules, _ = _judge(tmp_path / "b", {"k.csv": keys.to_csv(index=False)})
     assert "record.key_like_column" in rules
@@ -148,24 +154,42 @@ def test_record_level_rules(tmp_path: Path) -> None:
     assert not any(f.location == "column mean" for f in _judge(tmp_path / "d", {"m.csv": means.to_csv(index=False)})[2])
 
 
-def test_aggregates_pass_or_review(tmp_path: Path) -> None:
-    table = "户籍地,age_band,n\n黑龙江省双鸭山市宝清县,1960-1969,120\n黑龙江省双鸭山市宝清县,1970-1979,95\n"
-    assert _judge(tmp_path / "a", {"t.csv": table})[0] == "pass"
-    small = table + "黑龙江省双鸭山市宝清县,1980-1989,4\n"
-    assert _judge(tmp_path / "b", {"t.csv": small})[:2] == ("review", {"sdc.min_cell_count"})
-    assert _judge(tmp_path / "c", {"r.md": "# 报告\n共 600 条\n"})[1] == {"sdc.free_text"}
+def test_aggregates_pass_only_when_derived_from_the_copy(tmp_path: Path) -> None:
+    copy = residents()[1]
+    counts = copy.groupby(["性别", "出生日期"]).size().rename("人数").reset_index()
+    assert _judge(tmp_path / "a", {"t.csv": counts.to_csv(index=False)})[0] == "pass"
+    wrong = counts.assign(人数=counts["人数"] + 3)  # not the copy's counts: a person checks it
+    assert _judge(tmp_path / "b", {"t.csv": wrong.to_csv(index=False)})[:2] == ("review", {"table.unaccounted"})
+    assert _judge(tmp_path / "c", {"t.csv": counts.to_csv(index=False)}, sources={})[1] == {"table.unaccounted"}
+    assert _judge(tmp_path / "d", {"r.md": "# 报告\n共 600 条\n"})[1] == {"sdc.free_text"}
 
 
-def test_redacted_log_hides_identifiers_and_dataset_values() -> None:
+def test_small_cells_of_a_derived_table_go_to_review(tmp_path: Path) -> None:
+    copy = residents()[1]
+    small = copy.groupby(["民族", "出生日期"]).size().rename("人数").reset_index()
+    assert small["人数"].min() < 10
+    verdict, rules, _ = _judge(tmp_path, {"t.csv": small.to_csv(index=False)})
+    assert verdict == "review" and "sdc.min_cell_count" in rules
+
+
+def test_the_operator_reads_a_log_only_when_it_holds_no_data(tmp_path: Path) -> None:
     prints = {"residents": residents()[2]}
+    sources = {"residents": _copy()}
     value = _pseudonym()
-    text = redacted_log(
-        "ok line\n手机 13812345678\n", f"Traceback\nValueError: {value}\n", fingerprints=prints, limit=4096
-    )
-    assert "13812345678" not in text and value not in text
-    assert "ok line" in text and "<line withheld" in text and "Traceback" in text
-    long = redacted_log("x" * 10000, "", limit=100)
-    assert len(long.encode()) <= 100 + 40 and long.startswith("[…truncated]")
+    leaked = judge(tmp_path, [], stdout="ok line\n", stderr=f"Traceback\nValueError: {value}\n", fingerprints=prints)
+    assert leaked.verdict == "block" and leaked.log.text is None and value not in (leaked.log.excerpt() or "")
+    counted = judge(tmp_path, [], stdout="rows 582\n", fingerprints=prints, sources=sources, code="print('rows', 1)")
+    assert counted.verdict == "pass" and counted.log.text is None and "withheld" in (counted.log.excerpt() or "")
+    echoed = judge(tmp_path, [], stderr="Conversion Error: could not convert 汉族\n", sources=sources)
+    assert echoed.log.text is None and echoed.log.error == "Conversion Error"
+    import sys
+
+    frame = f'  File "{sys.prefix}/lib/x.py", line 12, in f\n    do(x)\n'
+    trace = f'Traceback (most recent call last):\n{frame}KeyError: "nope"\n'
+    shown = judge(tmp_path, [], stderr=trace, sources=sources, code="d['nope']")
+    assert shown.log.text is not None and sys.prefix not in shown.log.text and "<venv>" in shown.log.text
+    long = judge(tmp_path, [], stdout="x\n" * 5000, config=GuardConfig(log_excerpt_bytes=100), code="print('x')")
+    assert long.log.text is not None and long.log.text.startswith("[…truncated]") and len(long.log.text) < 200
 
 
 def test_worker_stores_verdict_findings_and_log_and_reports_blocks(initialised: tuple[Instance, Any]) -> None:
@@ -176,7 +200,7 @@ def test_worker_stores_verdict_findings_and_log_and_reports_blocks(initialised: 
     hooks = registry_hooks(instance.registry)
 
     def runner(kind: str, code: str, *, datasets: Any, out_dir: Path, limits: Any = None) -> FakeResult:
-        files = {"t.csv": f"k,n\n{value},40\n"} if code == "leak" else {"t.csv": "g,n\na,40\nb,55\n"}
+        files = {"t.csv": f"k,n\n{value},40\n"} if code == "leak" else {"t.csv": "区县,n\n尖山区,5\n岭东区,5\n"}
         return FakeResult(
             stdout=f"printing {value}\n" if code == "leak" else "done\n",
             out_dir=out_dir,
@@ -193,7 +217,8 @@ def test_worker_stores_verdict_findings_and_log_and_reports_blocks(initialised: 
         runner=runner, worker_id="g1", fingerprints=lambda name, version: residents()[2], blocked=on_block
     )
     views = {v.id: v for v in worker.run_pending()}
-    assert views[leak].verdict == "block" and views[fine].verdict == "pass"
+    assert views[leak].verdict == "block" and views[fine].verdict == "review"  # the copy's own counts, but small
+    assert {f["rule"] for f in views[fine].findings} == {"sdc.min_cell_count"}
     shown = views[leak].as_json()
     assert {f["rule"] for f in shown["findings"]} >= {"identifier.fingerprint"}
     assert value not in str(shown["findings"]) and value not in (shown["log"] or "")
@@ -239,7 +264,7 @@ def test_two_totals_a_handful_apart_are_a_soft_finding_naming_the_earlier_produc
     judged = judge(out, outputs, earlier=earlier)
     assert judged.verdict == "review"
     assert any(f.rule == "sdc.differencing" for f in judged.findings)
-    assert judge(out, outputs).verdict == "pass"  # nothing released before: nothing to difference
+    assert not any(f.rule == "sdc.differencing" for f in judge(out, outputs).findings)  # nothing released before
 
 
 def test_the_released_hook_lists_products_of_a_dataset_by_any_operator(tmp_path: Path) -> None:

@@ -122,3 +122,67 @@ def test_dp_cost_and_budgets_over_http(client: tuple[Instance, TestClient, dict[
     assert raised.status_code == 200, raised.text
     assert raised.json()["epsilon_budget"] == 2.0
     assert instance.ledger.entries(action="budget.raised")[0].payload["reason"] == "第二期"
+
+
+def _finish(instance: Instance, job: int, **end: object) -> None:
+    """End ``job`` as a worker would, with the export guard's verdict given by the test."""
+    claimed = instance.jobs.queue.claim("api-test")
+    assert claimed is not None and claimed.job.id == job
+    assert instance.jobs.queue.finish(job, "api-test", claimed.attempt, **end) is not None  # type: ignore[arg-type]
+
+
+SECRET_NAME = "110101199001011234.csv"  # an output name built from a key: a channel out by itself
+SECRET_LOG = "Binder Error: 110101199001011234 not found"  # a DuckDB error echoing a cell
+
+
+def test_a_blocked_job_shows_the_operator_its_findings_only_and_the_agency_everything(
+    client: tuple[Instance, TestClient, dict[str, dict[str, str]]],
+) -> None:
+    """Issue 15, principle 5: on ``block`` no log, no output names, sizes or hashes, no exit code."""
+    instance, http, headers = client
+    job = http.post("/jobs", json=_job(), headers=headers["operator"]).json()["job"]
+    finding = {"rule": "identifier.fingerprint", "severity": "hard", "file": "*", "location": "c1", "detail": "d"}
+    _finish(
+        instance,
+        job,
+        state="done",
+        exit_code=0,
+        reason="ok",
+        resources={"wall": 1.0, "cpu": 1.0, "max_rss": 1},
+        outputs=[{"name": SECRET_NAME, "bytes": 77, "sha256": "ef" * 32, "path": "work/x"}],
+        verdict="block",
+        findings=[finding],
+        log_excerpt=SECRET_LOG,
+    )
+    shown = http.get(f"/jobs/{job}", headers=headers["operator"])
+    assert shown.status_code == 200
+    data = shown.json()
+    assert (data["state"], data["verdict"], data["findings"]) == ("done", "block", [finding])
+    assert (data["outputs"], data["log"], data["exit_code"], data["resources"]) == ([], None, None, None)
+    assert data["reason"] == "blocked by the export guard; see the findings"
+    assert "110101199001011234" not in shown.text and "ef" * 32 not in shown.text
+    (listed,) = http.get("/jobs", headers=headers["operator"]).json()
+    assert listed == data
+
+    for role in ("agency", "regulator"):  # they see every job, in full (never a host path)
+        full = http.get(f"/jobs/{job}", headers=headers[role])
+        assert full.status_code == 200
+        seen = full.json()
+        assert seen["outputs"] == [{"name": SECRET_NAME, "bytes": 77, "sha256": "ef" * 32}]
+        assert (seen["log"], seen["exit_code"], seen["reason"]) == (SECRET_LOG, 0, "ok")
+        assert "work/x" not in full.text
+        (all_listed,) = [j for j in http.get("/jobs", headers=headers[role]).json() if j["job"] == job]
+        assert all_listed["outputs"] == seen["outputs"] and all_listed["log"] == SECRET_LOG
+
+
+def test_a_failed_job_shows_no_exit_code_and_never_pass_over_http(
+    client: tuple[Instance, TestClient, dict[str, dict[str, str]]],
+) -> None:
+    instance, http, headers = client
+    job = http.post("/jobs", json=_job(), headers=headers["operator"]).json()["job"]
+    _finish(instance, job, state="failed", exit_code=42, reason="exit status 42", verdict="pass", log_excerpt="judged")
+    data = http.get(f"/jobs/{job}", headers=headers["operator"]).json()
+    assert (data["state"], data["verdict"], data["exit_code"], data["log"]) == ("failed", None, None, "judged")
+    assert "42" not in (data["reason"] or "")
+    agency = http.get(f"/jobs/{job}", headers=headers["agency"]).json()
+    assert agency["verdict"] is None and agency["exit_code"] == 42  # a failed job passes nothing, for anyone

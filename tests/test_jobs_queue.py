@@ -1,19 +1,35 @@
 """The durable queue on SQLite and PostgreSQL: a job is claimed by one worker only, a dead worker's
 job is requeued and then failed (never lost), ends are fenced to the current attempt, cancellation,
-and every state change in the ledger (双鸭山 第二十条)."""
+and every state change in the ledger (双鸭山 第二十条) with a payload bounded whatever the job produced
+(issue 15: the row keeps the manifest and findings, the ledger their counts and hashes); and the
+operator's view of a job shows judged content only (原始数据不出域, 双鸭山 第三十五条)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from app import Instance
-from operators.jobs import Jobs, Quotas
+from ledger import canonical_json
+from ledger.entry import MAX_PAYLOAD_BYTES
+from operators.jobs import JobRefusedError, Jobs, Quotas
 from registry import Actor, PermissionDeniedError, Registry
 from sandbox.models import JobState
-from sandbox.queue import WORKER_LOST, Claimed, JobError, JobQueue
+from sandbox.queue import (
+    BLOCKED_REASON,
+    MAX_LEDGER_TEXT,
+    WORKER_LOST,
+    Claimed,
+    JobError,
+    JobQueue,
+    canonical_sha256,
+    manifest_of,
+)
 from tests.conftest import FakeClock
 from tests.job_worker_proc import OPERATOR, SCENARIO, licensed
 from tests.test_registry_licences import LedgerWatch, make_registry
@@ -93,7 +109,17 @@ def test_finish_records_the_end_and_ledgers_it(jobs: Jobs, clock: FakeClock, ins
     assert view.as_json()["outputs"] == outputs and view.as_json()["findings"] == []
     entries = watch.since(full=True)
     assert [e.action for e in entries] == ["job.finished"]
-    assert entries[0].payload["outputs"] == [{"name": "a.csv", "bytes": 3, "sha256": "ab" * 32}]
+    assert entries[0].payload["outputs"] == {
+        "count": 1,
+        "bytes": 3,
+        "sha256": _sha256_of_canonical([{"name": "a.csv", "bytes": 3, "sha256": "ab" * 32}]),
+    }
+    assert entries[0].payload["findings"] == {
+        "count": 0,
+        "rules": {},
+        "severities": {},
+        "sha256": _sha256_of_canonical([]),
+    }
     assert entries[0].payload["resources"] == {"wall": 3.0, "cpu": 1.0, "max_rss": 10}
     with pytest.raises(JobError, match="done, failed or cancelled"):
         jobs.queue.finish(job, "w1", 1, state="queued")
@@ -208,3 +234,180 @@ def test_a_job_whose_licence_lapsed_after_admission_is_failed_not_run(
     registry.licences.transition(licence, "revoked", by=Actor("demo-agency", "agency"), reason="严重违约")
     assert jobs.queue.claim("w1") is None
     assert "revoked" in (jobs.show(third).reason or "")
+
+
+def _sha256_of_canonical(value: Any) -> str:
+    """The hash a regulator computes by hand: canonical JSON as DESIGN.md's ledger defines it."""
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def test_a_huge_manifest_and_many_findings_end_the_job_with_a_small_ledger_entry(
+    jobs: Jobs, instance: Instance
+) -> None:
+    """Issue 15 ("Never wedge"): 5,000 outputs with 200-character names and 2,000 findings once made the
+    payload exceed the ledger's 64 KiB, crashed the worker and left the job ``running``. Now the row
+    keeps them whole and the ledger their counts and hashes, which match the row."""
+    (job,) = submit(jobs)
+    assert jobs.queue.claim("w1") is not None
+    watch = LedgerWatch(instance)
+    outputs = [
+        {"name": f"{i:05d}-" + "名" * 194, "bytes": i, "sha256": f"{i:064x}", "path": f"work/{i:05d}"}
+        for i in range(5000)
+    ]
+    rules = ("identifier.fingerprint", "record.matching_rows", "sdc.min_count", "manifest.name")
+    findings = [
+        {
+            "rule": rules[i % len(rules)],
+            "severity": "hard" if i % 2 else "soft",
+            "file": outputs[i]["name"],
+            "location": f"row {i}",
+            "detail": "x" * 100,
+        }
+        for i in range(2000)
+    ]
+    view = jobs.queue.finish(
+        job,
+        "w1",
+        1,
+        state="done",
+        exit_code=0,
+        reason="r" * 50_000,
+        outputs=outputs,
+        verdict="block",
+        findings=findings,
+        log_excerpt="hello",
+    )
+    assert view is not None and view.state == "done"
+    (entry,) = watch.since(full=True)
+    assert entry.action == "job.finished"
+    assert len(canonical_json(entry.payload)) < 4 * 1024 < MAX_PAYLOAD_BYTES
+    assert len(json.dumps(outputs)) > MAX_PAYLOAD_BYTES  # what the payload used to carry
+
+    # The row keeps everything; anyone recomputes the ledgered hashes from it (第二十条).
+    row = jobs.show(job)
+    assert row.outputs == outputs and row.findings == findings and row.reason == "r" * 50_000
+    ledgered_outputs, ledgered_findings = entry.payload["outputs"], entry.payload["findings"]
+    assert ledgered_outputs == {
+        "count": 5000,
+        "bytes": sum(range(5000)),
+        "sha256": _sha256_of_canonical(manifest_of(row.outputs)),
+    }
+    assert ledgered_outputs["sha256"] == canonical_sha256(
+        [{k: o[k] for k in ("name", "bytes", "sha256")} for o in outputs]
+    )
+    assert ledgered_findings["count"] == 2000
+    assert ledgered_findings["rules"] == {rule: 500 for rule in rules}
+    assert ledgered_findings["severities"] == {"hard": 1000, "soft": 1000}
+    assert ledgered_findings["sha256"] == _sha256_of_canonical(row.findings)
+    reason = entry.payload["reason"]
+    assert reason.startswith("r" * MAX_LEDGER_TEXT) and len(reason) < MAX_LEDGER_TEXT + 200
+    assert hashlib.sha256(row.reason.encode()).hexdigest() in reason  # the cut text is still provable
+    assert "名" not in json.dumps(entry.payload, ensure_ascii=False)  # no output name in the ledger
+
+
+def test_a_rule_count_is_capped_and_the_omitted_rules_counted(jobs: Jobs, instance: Instance) -> None:
+    (job,) = submit(jobs)
+    assert jobs.queue.claim("w1") is not None
+    watch = LedgerWatch(instance)
+    findings = [{"rule": f"rule.{i:03d}." + "z" * 300, "severity": "hard"} for i in range(100)]
+    jobs.queue.finish(job, "w1", 1, state="failed", verdict="block", findings=findings)
+    (entry,) = watch.since(full=True)
+    digest = entry.payload["findings"]
+    assert len(digest["rules"]) == 64 and digest["rules_omitted"] == 36
+    assert all(len(rule) <= 64 for rule in digest["rules"])
+    assert len(canonical_json(entry.payload)) < 8 * 1024
+
+
+def test_refusals_and_requeues_ledger_bounded_texts(jobs: Jobs, instance: Instance) -> None:
+    """What a refusal echoes is the operator's own input: bounded in the ledger, whole in the row.
+
+    A dp job over many datasets is refused before the licence check (whose own ``scope.refused``
+    entry is the registry's), straight into ``record_refused``."""
+    watch = LedgerWatch(instance)
+    names = [f"数据集{i:04d}" + "x" * 150 for i in range(600)]
+    with pytest.raises(JobRefusedError) as refused:
+        jobs.submit(OPERATOR, names, "dp-query", "{}", "场景" * 5000)
+    job = refused.value.job
+    (entry,) = watch.since(full=True)
+    assert (entry.action, entry.subject) == ("job.refused", f"job:{job}")
+    assert len(canonical_json(entry.payload)) < 8 * 1024
+    assert entry.payload["datasets"]["sha256"] == canonical_sha256(sorted(names))
+    assert len(entry.payload["scenario"]) < 400 and len(entry.payload["reason"]) < MAX_LEDGER_TEXT + 200
+    row = jobs.show(job)
+    assert sorted(row.datasets) == sorted(names)  # the row keeps the list whole ...
+    # ... and of a scenario longer than its column (VARCHAR(200)) the start and the hash of the whole.
+    whole = hashlib.sha256(("场景" * 5000).encode()).hexdigest()
+    assert len(row.scenario) <= 200 and row.scenario.startswith("场景") and whole in row.scenario
+
+    (queued,) = submit(jobs)
+    assert jobs.queue.claim("w1") is not None
+    watch.mark()
+    assert jobs.queue.release(queued, "w1", 1, reason="sandbox unavailable: " + "e" * 100_000)
+    (requeued,) = watch.since(full=True)
+    assert requeued.action == "job.requeued" and len(canonical_json(requeued.payload)) < 2 * 1024
+
+
+def test_the_operator_view_of_a_blocked_job_holds_only_its_findings(jobs: Jobs) -> None:
+    (job,) = submit(jobs)
+    assert jobs.queue.claim("w1") is not None
+    finding = {"rule": "identifier.fingerprint", "severity": "hard", "file": "*", "location": "col 1", "detail": "d"}
+    jobs.queue.finish(
+        job,
+        "w1",
+        1,
+        state="done",
+        exit_code=0,
+        reason="the run said 110101199001011234",
+        resources={"cpu": 1.0},
+        outputs=[{"name": "110101199001011234.csv", "bytes": 9, "sha256": "cd" * 32, "path": "work/a"}],
+        verdict="block",
+        findings=[finding],
+        log_excerpt="110101199001011234",
+    )
+    full = jobs.show(job)
+    assert full.outputs and full.log_excerpt and full.exit_code == 0  # the host keeps the full record
+    shown = full.for_operator()
+    assert (shown.outputs, shown.log_excerpt, shown.exit_code, shown.resources) == ([], None, None, None)
+    assert shown.reason == BLOCKED_REASON and shown.findings == [finding] and shown.verdict == "block"
+    assert "110101199001011234" not in json.dumps(shown.as_json(), ensure_ascii=False)
+    assert all(set(spec) <= {"version"} for spec in shown.datasets.values())  # never the copy's path
+
+
+def test_a_failed_job_shows_no_exit_code_and_never_pass(jobs: Jobs) -> None:
+    first, second = submit(jobs, 2)
+    assert jobs.queue.claim("w1") is not None
+    jobs.queue.finish(
+        first,
+        "w1",
+        1,
+        state="failed",
+        exit_code=3,
+        reason="exit status 3",
+        outputs=[{"name": "a.csv", "bytes": 3, "sha256": "ab" * 32, "path": "work/a.csv"}],
+        verdict="pass",
+        log_excerpt="Traceback: judged and shown",
+    )
+    failed = jobs.show(first)
+    assert failed.verdict is None  # a stored pass on a failed job reads as no verdict, in every view
+    assert failed.exit_code == 3  # the host still reads the exit code
+    shown = failed.for_operator()
+    assert shown.exit_code is None and shown.verdict is None and "3" not in (shown.reason or "")
+    assert shown.outputs == []  # not judged (no verdict): not shown
+    assert shown.log_excerpt == "Traceback: judged and shown"  # the guard stored it, so it is shown
+
+    assert jobs.queue.claim("w1") is not None
+    jobs.queue.finish(
+        second,
+        "w1",
+        1,
+        state="failed",
+        exit_code=1,
+        reason="exit status 1",
+        outputs=[{"name": "t.csv", "bytes": 3, "sha256": "ab" * 32, "path": "work/t.csv"}],
+        verdict="review",
+        findings=[{"rule": "sdc.min_count", "severity": "soft", "file": "t.csv", "location": "", "detail": ""}],
+    )
+    reviewed = jobs.show(second).for_operator()
+    assert reviewed.verdict == "review" and reviewed.exit_code is None
+    assert reviewed.outputs == [{"name": "t.csv", "bytes": 3, "sha256": "ab" * 32}]  # judged: by name, no path

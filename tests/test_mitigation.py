@@ -8,12 +8,13 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from app import Instance
 from registry import Actor, RegistryError
-from sandbox.guard import judge
+from sandbox.guard import SourceCopy, judge
 from sandbox.mitigation import Mitigation, mitigate_table
 from tests.job_worker_proc import OPERATOR, SCENARIO, FakeResult, licensed
 
@@ -81,8 +82,22 @@ def instance(initialised: tuple[Instance, dict[str, str]]) -> Instance:
     return inst
 
 
+def _copy_behind(table: pd.DataFrame, seed: int = 3) -> pd.DataFrame:
+    """Person rows whose counts per 区县 x 年龄段 are ``table``'s 人数 (what a copy the job read holds)."""
+    rng = np.random.default_rng(seed)
+    rows = table.loc[table.index.repeat(table["人数"]), ["区县", "年龄段"]].reset_index(drop=True)
+    return rows.assign(缴费基数=rng.integers(2000, 9000, len(rows)).astype(float))
+
+
 def test_a_mitigated_job_is_rechecked_and_passes(instance: Instance) -> None:
-    worker = instance.worker(runner=_writes(TABLE_2D), fingerprints=None, released=None)
+    # The guard passes only what it can re-derive from the granted copy (issue 15), so the job's table
+    # is the copy's own aggregate: counts and mean contribution per district and age band.
+    copy = _copy_behind(TABLE_2D)
+    copy.to_parquet(instance.home / "datasets" / "traffic" / "v1.parquet", index=False)
+    table = copy.groupby(["区县", "年龄段"], sort=False).agg(
+        人数=("缴费基数", "size"), 平均缴费基数=("缴费基数", "mean")
+    )
+    worker = instance.worker(runner=_writes(table.reset_index()), fingerprints=None, released=None)
     source = instance.jobs.submit(OPERATOR, ["traffic"], "sql", "SELECT 1", SCENARIO)
     judged = worker.run_once()
     assert judged is not None and judged.id == source and judged.verdict == "review"
@@ -98,7 +113,11 @@ def test_a_mitigated_job_is_rechecked_and_passes(instance: Instance) -> None:
     out = instance.home / view.outputs[0]["path"]
     table = pd.read_csv(out)
     assert table["人数"].isna().sum() >= 4 and (table["人数"].dropna() % 5 == 0).all()
-    assert judge(out.parent, view.outputs).verdict == "pass"
+    # Judged again on its own, the mitigated table passes only against the copy it was made from.
+    assert judge(out.parent, view.outputs).verdict == "review"
+    assert (
+        judge(out.parent, view.outputs, sources={"traffic": SourceCopy.from_frame("traffic", copy)}).verdict == "pass"
+    )
     assert instance.ledger.entries(action="job.queued")[-1].payload["kind"] == "mitigation"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -50,7 +51,7 @@ def test_sql_job_writes_parquet_and_csv(tmp_path: Path, residents: Path) -> None
     table = pq.read_table(result.out_dir / "result.parquet").to_pandas()
     assert table.to_dict("list") == {"区县": ["南山", "宝安", "福田"], "n": [3, 1, 1]}
     assert (result.out_dir / "result.csv").read_text(encoding="utf-8").splitlines()[0] == '"区县","n"'
-    assert result.stdout.strip() == "3 rows, 2 columns"
+    assert result.stdout.strip() == ""  # no counts in the log: results are judged in /out/
 
 
 def test_sql_job_joins_two_granted_datasets(tmp_path: Path, residents: Path) -> None:
@@ -159,3 +160,36 @@ def test_python_job_can_import_opacus(tmp_path: Path) -> None:
 def test_python_job_failure_has_exit_status_reason(tmp_path: Path) -> None:
     result = run_job("python", "raise SystemExit(7)\n", datasets={}, out_dir=tmp_path / "out", limits=LIMITS)
     assert (result.status, result.exit_code, result.reason) == ("failed", 7, "exit status 7")
+
+
+CHART = """
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pandas as pd
+
+counts = pd.read_parquet("/data/residents.parquet").groupby("区县").size()
+plt.rcParams["font.sans-serif"] = ["Noto Sans CJK SC", "DejaVu Sans"]  # CJK labels where the font exists
+fig, ax = plt.subplots(figsize=(4, 3))
+ax.bar(list(counts.index), list(counts.values))
+ax.set_title("人数 by 区县")
+plt.savefig("/out/chart.png")
+plt.savefig("/out/chart.svg")
+"""
+
+
+def test_python_job_draws_a_chart_with_matplotlib(tmp_path: Path, residents: Path) -> None:
+    """Operators draw charts in the sandbox (issue 15, principle 8); such an image goes to review.
+
+    Under the default limits: ``MPLCONFIGDIR=/tmp`` starts empty, so matplotlib builds its font
+    cache in the job's tmpfs, and fontconfig reads the sandbox's own ``/etc/fonts/fonts.conf``
+    (without it ``fc-list`` writes an error into every charting job's log).
+    """
+    result = run_job("python", CHART, datasets={"residents": residents}, out_dir=tmp_path / "out", limits=Limits())
+    assert result.status == "ok", result.stderr
+    assert "Fontconfig error" not in result.stderr
+    assert [o["name"] for o in result.outputs] == ["chart.png", "chart.svg"]
+    png = (result.out_dir / "chart.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and png[12:16] == b"IHDR"
+    svg = ElementTree.fromstring((result.out_dir / "chart.svg").read_bytes())
+    assert svg.tag == "{http://www.w3.org/2000/svg}svg"

@@ -3,11 +3,14 @@ release requests and products.
 
 Every read and every action goes through the same calls the HTTP API makes for an operator
 (``operators/jobs_api.py``, ``operators/release_api.py``, ``registry/products_api.py``) with the
-logged-in operator as viewer, so a page shows exactly what the operator may read over the API: its
-own jobs only (another operator's job is "not found", its existence not revealed), outputs by name,
-size and hash (never where they lie in the home), and the export guard's redacted log excerpt, never
-the raw logs (原始数据不出域, 数据可用不可见; 双鸭山 第三十五条). Refusals of the platform's rules come
-back to the page as the flash message, with the platform's own reason.
+logged-in operator as viewer, and every job passes through the same
+:meth:`sandbox.queue.JobView.for_operator` as over the API, so a page shows exactly what the operator
+may read there: its own jobs only (another operator's job is "not found", its existence not revealed),
+judged content only — a blocked job's findings but not its outputs, log or exit code; otherwise
+outputs by name, size and hash (never where they lie in the home) and the export guard's redacted log
+excerpt, never the raw logs (原始数据不出域, 数据可用不可见; 双鸭山 第三十五条). A verdict ``pass`` is
+shown, counted and charted for finished (``done``) jobs only (issue 15). Refusals of the platform's
+rules come back to the page as the flash message, with the platform's own reason.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from app.console.routes import Console
 from operators import Role
 from registry.changes import Actor, NotFoundError, RegistryError
 from registry.vocabulary import FeeClass
+from sandbox.queue import JobView, manifest_of, shown_verdict
 
 KINDS = ("sql", "python", "dp-query", "dp-train")
 DP_KINDS = ("dp-query", "dp-train")
@@ -37,10 +41,15 @@ JOB_LIMIT = 5000
 
 
 def outcome(job: Any) -> str:
-    """The series a job counts in: refused at submission, the guard's verdict, or none yet."""
+    """The series a job counts in: refused at submission, the guard's verdict, or none yet.
+
+    ``pass`` counts for ``done`` jobs only (:func:`sandbox.queue.shown_verdict`): a failed job that
+    passed nothing must not swell the chart's green.
+    """
     if job.state == "refused":
         return "refused"
-    return job.verdict if job.verdict in ("pass", "review", "block") else "none"
+    verdict = shown_verdict(job.state, job.verdict)
+    return verdict if verdict in ("pass", "review", "block") else "none"
 
 
 def jobs_chart(jobs: list[Any], *, days: int = CHART_DAYS) -> Any:
@@ -67,8 +76,9 @@ def _not_found(console: Console, request: Request, session: Any, message: str) -
 def register(router: APIRouter, console: Console) -> None:
     instance = console.instance
 
-    def my_jobs(actor: Actor) -> list[Any]:
-        return instance.jobs.queue.list(viewer=actor, limit=JOB_LIMIT)
+    def my_jobs(actor: Actor) -> list[JobView]:
+        """The operator's own jobs, each as :meth:`JobView.for_operator` shows it."""
+        return [view.for_operator() for view in instance.jobs.queue.list(viewer=actor, limit=JOB_LIMIT)]
 
     @router.get("/operator", response_class=HTMLResponse)
     def overview(request: Request) -> HTMLResponse:
@@ -173,6 +183,7 @@ def register(router: APIRouter, console: Console) -> None:
             return _not_found(console, request, session, f"没有作业 {job_id} · no job {job_id}")
         if view.operator != actor.name:  # the queue already hides them; never rely on one check alone
             return _not_found(console, request, session, f"没有作业 {job_id} · no job {job_id}")
+        view = view.for_operator()  # judged content only, as over the API
         licence = None
         if view.licence_id is not None:
             try:
@@ -188,7 +199,7 @@ def register(router: APIRouter, console: Console) -> None:
             "console/operator/job.html",
             job=view,
             outcome=outcome(view),
-            outputs=[{k: o.get(k) for k in ("name", "bytes", "sha256")} for o in view.outputs],
+            outputs=manifest_of(view.outputs),
             datasets=sorted(view.datasets),
             releases=releases,
             releasable=releasable,

@@ -319,7 +319,7 @@ def _train_body(plan: dict[str, Any], out_dir: Path) -> str:
         raise Refused("the accountant's ε exceeds the charged budget; nothing is released")
     torch.save(state, out_dir / "model.pt")
     common.write_json(out_dir / "training.json", record)
-    return f"dp-train {record['model']} {record['architecture']}, {record['steps']} steps, ε={record['epsilon']:.3f}"
+    return f"dp-train {record['model']} trained; see its certificate"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,81 @@
+"""Helpers every strict reader shares: decoding, and the characters no reader accepts.
+
+Why refuse control and invisible characters rather than strip them: they are where a value hides
+from the person who reviews an output (a zero-width space between digits, a right-to-left mark
+that reorders them); a statistical output never needs them, so any is a hard finding that names the
+fix (write plain UTF-8).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sandbox.guard.findings import HARD, Finding
+
+BOM = "\ufeff"
+#: C0 and C1 controls except tab, line feed and carriage return.
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+#: Format characters (Unicode Cf) and fillers that render as nothing.
+INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2028-\u202e\u2060-\u206f"
+    "\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb\U000e0000-\U000e0fff]"
+)
+
+
+#: The same two classes in RE2 syntax, for Arrow's vectorized matching of table cells.
+HIDDEN_RE2 = (
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x{9f}\x{ad}\x{34f}\x{61c}\x{115f}\x{1160}\x{17b4}\x{17b5}"
+    r"\x{180b}-\x{180f}\x{200b}-\x{200f}\x{2028}-\x{202e}\x{2060}-\x{206f}\x{3164}\x{fe00}-\x{fe0f}"
+    r"\x{feff}\x{ffa0}\x{fff0}-\x{fffb}\x{e0000}-\x{e0fff}]"
+)
+
+
+def hidden_cells(array: pa.Array | pa.ChunkedArray) -> int:
+    """How many strings of ``array`` hold a control or invisible character."""
+    if len(array) == 0:
+        return 0
+    return int(pc.sum(pc.match_substring_regex(array, HIDDEN_RE2)).as_py() or 0)
+
+
+def hard(rule: str, file: str, location: str, detail: str) -> Finding:
+    return Finding(rule, HARD, file, location, detail)
+
+
+def decode_text(data: bytes, file: str, format_name: str) -> tuple[str | None, list[Finding]]:
+    """Strict UTF-8 (a leading BOM allowed and dropped), with no control or invisible characters.
+
+    ``None`` and the findings when the bytes are not such text."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, [hard("format.encoding", file, "file", f"not valid UTF-8: write the {format_name} as UTF-8 text")]
+    if text.startswith(BOM):
+        text = text[1:]
+    return text, character_findings(text, file)
+
+
+def character_findings(text: str, file: str, location: str = "text") -> list[Finding]:
+    """Hard findings for control and invisible characters in ``text``."""
+    findings: list[Finding] = []
+    if not CONTROL.search(text) and not INVISIBLE.search(text):
+        return findings
+    controls = len(CONTROL.findall(text))
+    if controls:
+        findings.append(hard("format.control_characters", file, location, f"{controls} control character(s)"))
+    invisible = len(INVISIBLE.findall(text))
+    if invisible:
+        findings.append(
+            hard(
+                "format.invisible_characters",
+                file,
+                location,
+                f"{invisible} invisible formatting character(s) (zero-width, direction marks): write plain text",
+            )
+        )
+    return findings
+
+
+__all__ = ["BOM", "CONTROL", "HIDDEN_RE2", "INVISIBLE", "character_findings", "decode_text", "hard", "hidden_cells"]

@@ -1,0 +1,98 @@
+"""Chart specs: judged as the operator's words, then rendered by the platform from a table that passed.
+
+Why (issue 15, principle 2): a picture drawn inside the sandbox goes to review because pixels can
+carry anything; a Vega-Lite spec (``*.vl.json``) is instead drawn by the platform, outside the
+sandbox, from its own canonical copy of a table the guard judged (``sandbox.guard.charts``). The
+chart then says no more than that table and the spec's strings, so it passes when both do:
+
+* the spec must be one the platform renders (a strict subset: no inline data, no expressions, no
+  links); anything else is refused outright, since inline values would be a way around the tables;
+* its strings (titles, labels) are probed like any text, and pass only when they are the operator's
+  own words — written in the job's code — not text the job computed from the data;
+* the table it draws must be another output of the job without hard findings; drawn from a table
+  that goes to review, the chart goes to review too.
+
+Findings never quote the spec: the count of problems is said, and the README lists what is allowed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from sandbox.guard.charts import SPEC_SUFFIX, ChartError, check_spec, render_svg
+from sandbox.guard.content import Content
+from sandbox.guard.context import Context
+from sandbox.guard.findings import HARD, SOFT, Finding
+from sandbox.guard.rules.identifiers import texts
+
+
+def is_spec(name: str) -> bool:
+    return name.lower().endswith(SPEC_SUFFIX)
+
+
+@dataclass(slots=True)
+class Chart:
+    """A rendered chart: its output entry, and the findings of the spec it came from."""
+
+    findings: list[Finding]
+    output: dict[str, Any] | None = None
+    spec: dict[str, Any] | None = None
+
+
+def _arrow(content: Content) -> pa.Table:
+    table = content.tables[0]
+    frame = table.frame()
+    frame.columns = table.header
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def render_chart(
+    name: str, out_dir: Path, ctx: Context, judged: Mapping[str, tuple[list[Finding], Content]], label: str
+) -> Chart:
+    """Judge the spec ``name`` and, when it may be drawn, render it beside it as ``<stem>.svg``."""
+    raw = (out_dir / name).read_bytes()
+    check = check_spec(raw)
+    if check.problems:
+        detail = f"{len(check.problems)} construct(s) the platform does not render (inline data, expressions, links…)"
+        return Chart([Finding("chart.spec", HARD, label, "spec", detail)])
+    findings = texts(pd.Series(list(check.strings), dtype=object), ctx, label, "spec text")
+    own = set(ctx.code.split("\n"))
+    foreign = [s for s in check.strings if s not in ctx.code and s not in own]
+    if foreign:
+        findings.append(
+            Finding("chart.text", SOFT, label, "spec text", f"{len(foreign)} string(s) not written in the job's code")
+        )
+    parent = str(PurePosixPath(name).parent)
+    table_name = str(PurePosixPath(parent) / str(check.table)) if parent != "." else str(check.table)
+    source = judged.get(table_name)
+    if source is None or len(source[1].tables) != 1 or source[1].tables[0].nested:
+        findings.append(Finding("chart.table", HARD, label, "spec", "it draws no single flat table of this job"))
+        return Chart(findings)
+    table_findings, content = source
+    if any(f.severity == HARD for f in table_findings):
+        return Chart([*findings, Finding("chart.table", HARD, label, "spec", "the table it draws is blocked")])
+    if table_findings:
+        findings.append(Finding("chart.table", SOFT, label, "spec", "the table it draws goes to review"))
+    target = out_dir / (name[: -len(SPEC_SUFFIX)] + ".svg")
+    if target.exists() or target.is_symlink():
+        findings.append(Finding("chart.name", HARD, label, "file", "the chart's name is taken by another output"))
+        return Chart(findings)
+    try:
+        svg = render_svg(raw, _arrow(content))
+    except ChartError:
+        detail = "the chart cannot be drawn from that table (a field it names is missing, or too many rows)"
+        findings.append(Finding("chart.render", HARD, label, "spec", detail))
+        return Chart(findings)
+    target.write_bytes(svg)
+    entry = {"name": str(target.relative_to(out_dir)), "bytes": len(svg), "sha256": hashlib.sha256(svg).hexdigest()}
+    return Chart(findings, entry, {"name": name, "bytes": len(raw), "sha256": hashlib.sha256(raw).hexdigest()})
+
+
+__all__ = ["Chart", "is_spec", "render_chart"]

@@ -1,0 +1,65 @@
+"""The manifest of a run: how many files, how large, what kind, what names.
+
+Why: names, sizes and the set of files are what an operator reads first, and what a job controls
+freely; a file the sandbox had to remove (a link, a device, a hidden name) is an attempt in itself.
+Names are content: they are probed like any cell (``identifiers``), and a name that carries a
+value is never echoed back in findings (the output is then called by its position).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import PurePosixPath
+from typing import Any
+
+import pandas as pd
+
+from sandbox.guard.context import Context
+from sandbox.guard.findings import HARD, NAMES, Finding
+from sandbox.guard.rules.identifiers import texts
+
+MODELS = frozenset({".pt", ".pth", ".pkl", ".pickle", ".joblib", ".onnx", ".safetensors", ".h5", ".ckpt"})
+
+
+def name_findings(names: Sequence[str], ctx: Context) -> list[Finding]:
+    """Identifiers in output names (whole names, their stems and every directory part)."""
+    parts: list[str] = []
+    for name in names:
+        path = PurePosixPath(name)
+        parts += [name, path.stem, *path.parts]
+    return texts(pd.Series(parts, dtype=object).drop_duplicates(), ctx, NAMES, "name")
+
+
+def manifest_findings(
+    outputs: Sequence[Mapping[str, Any]], removed: Sequence[Mapping[str, Any]], ctx: Context, label: Mapping[str, str]
+) -> list[Finding]:
+    """Counts, sizes, hidden names and removed files of the whole run."""
+    config = ctx.config
+    findings = [
+        Finding("manifest.removed", HARD, label.get(str(item.get("name")), "*"), "file",
+                f"removed by the sandbox: {item.get('why')}")
+        for item in removed
+    ]  # fmt: skip
+    if len(outputs) > config.max_files:
+        findings.append(
+            Finding("manifest.file_count", HARD, "*", "manifest", f"{len(outputs)} files > {config.max_files}")
+        )
+    total = sum(int(o.get("bytes", 0)) for o in outputs)
+    if total > config.max_total_bytes:
+        findings.append(Finding("manifest.total_size", HARD, "*", "manifest", f"{total} bytes in all exceed the cap"))
+    for output in outputs:
+        name = str(output["name"])
+        if any(part.startswith(".") for part in PurePosixPath(name).parts):
+            findings.append(Finding("manifest.hidden", HARD, label[name], "file", "hidden file"))
+        if len(name) > config.max_name_chars:
+            findings.append(
+                Finding(
+                    "manifest.name", HARD, label[name], "file", f"a name longer than {config.max_name_chars} characters"
+                )
+            )
+        if int(output.get("bytes", 0)) > config.max_file_bytes:
+            findings.append(Finding("manifest.size", HARD, label[name], "file", "the file exceeds the per-file cap"))
+    return findings
+
+
+__all__ = ["MODELS", "manifest_findings", "name_findings"]

@@ -1,0 +1,443 @@
+# ruff: noqa: E501  (job code is test data: one job per line reads best)
+"""Issue 15's attacks: real sandboxed jobs, written as a hostile operator would, that tried formats,
+layouts and channels the first guard read leniently. Every one must end ``block`` — or ``review``
+where the channel is pixels, which no reader can audit (a person looks).
+
+Classes: Parquet internals (index, schema and field metadata, attrs, nested, list, map, binary
+columns); CSV a lenient reader skips (ragged lines, trailing data, other encodings, invisible
+characters); keys glued, joined by letters, split over cells that are not adjacent, inside long list
+cells; other digit scripts; names and directories; logs (stdout, stderr, DuckDB errors); record-level
+data by content (renamed, reordered, transposed, interleaved with filler, "frequency tables" of one
+row per person, JSON layouts, text tables); images and chart specs; a job that fails after writing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.adversarial import households, residents, run_and_judge
+
+pytestmark = pytest.mark.attack
+
+READ = "import pandas as pd, numpy as np, json\nd = pd.read_parquet('/data/residents.parquet')\nK = d['公民身份号码']\n"
+HOUSE = (
+    "import pandas as pd, numpy as np, json\nh = pd.read_parquet('/data/households.parquet')\nK = h['公民身份号码']\n"
+)
+QI = "['性别', '民族', '出生日期', '备注', '姓名']"
+
+
+def _known() -> tuple[str, str]:
+    raw = residents()[0]
+    return str(raw["公民身份号码"].iloc[7]), str(raw["手机号码"].iloc[7])
+
+
+# (id, kind, code, dataset, expected) — expected "block" unless the channel is pixels ("review").
+ATTACKS: list[tuple[str, str, str, str, str]] = [
+    # --- Parquet internals ------------------------------------------------------------------------
+    (
+        "pq_index_of_keys",
+        "python",
+        READ + "d.set_index('公民身份号码')[['性别']].to_parquet('/out/a.parquet')",
+        "residents",
+        "block",
+    ),
+    (
+        "pq_multiindex_keys",
+        "python",
+        READ + "d.set_index(['公民身份号码', '性别'])[['民族']].to_parquet('/out/a.parquet')",
+        "residents",
+        "block",
+    ),
+    (
+        "pq_schema_metadata",
+        "python",
+        READ
+        + "import pyarrow as pa, pyarrow.parquet as pq\nt = pa.table({'n': [1]}).replace_schema_metadata({'note': ','.join(K.head(50))})\npq.write_table(t, '/out/a.parquet')",
+        "residents",
+        "block",
+    ),
+    (
+        "pq_field_metadata",
+        "python",
+        READ
+        + "import pyarrow as pa, pyarrow.parquet as pq\nf = pa.field('n', pa.int64(), metadata={'k': K.iloc[0]})\npq.write_table(pa.table([pa.array([1])], schema=pa.schema([f])), '/out/a.parquet')",
+        "residents",
+        "block",
+    ),
+    (
+        "pq_attrs",
+        "python",
+        READ + "o = pd.DataFrame({'n': [600]})\no.attrs['k'] = K.head(20).tolist()\no.to_parquet('/out/a.parquet')",
+        "residents",
+        "block",
+    ),
+    (
+        "pq_list_cell_of_all_keys",
+        "python",
+        READ + "pd.DataFrame({'k': [K.tolist()]}).to_parquet('/out/a.parquet')",
+        "residents",
+        "block",
+    ),
+    (
+        "pq_list_of_characters",
+        "python",
+        READ + "pd.DataFrame({'k': [list(k) for k in K.head(5)]}).to_parquet('/out/a.parquet')",
+        "residents",
+        "block",
+    ),
+    (
+        "pq_struct_column",
+        "python",
+        READ
+        + "import pyarrow as pa, pyarrow.parquet as pq\nt = pa.table({'s': pa.array([{'a': k, 'b': 1} for k in K.head(5)])})\npq.write_table(t, '/out/a.parquet')",
+        "residents",
+        "block",
+    ),
+    (
+        "pq_map_column",
+        "python",
+        READ
+        + "import pyarrow as pa, pyarrow.parquet as pq\nt = pa.table({'m': pa.array([[(k, 1)] for k in K.head(5)], type=pa.map_(pa.string(), pa.int64()))})\npq.write_table(t, '/out/a.parquet')",
+        "residents",
+        "block",
+    ),
+    (
+        "pq_binary_column",
+        "python",
+        READ + "pd.DataFrame({'b': [k.encode()[::-1] for k in K.head(5)]}).to_parquet('/out/a.parquet')",
+        "residents",
+        "block",
+    ),
+    # --- CSV a lenient reader skips ------------------------------------------------------------
+    (
+        "csv_ragged_lines",
+        "python",
+        READ + "open('/out/a.csv', 'w').write('g,n\\n尖山区,12\\n' + ''.join(f'x,1,{k}\\n' for k in K.head(30)))",
+        "residents",
+        "block",
+    ),
+    (
+        "csv_trailing_text",
+        "python",
+        READ + "open('/out/a.csv', 'w').write('g,n\\n尖山区,12\\n\\n' + '\\n'.join(K.head(30)))",
+        "residents",
+        "block",
+    ),
+    (
+        "csv_gb18030",
+        "python",
+        READ
+        + "open('/out/a.csv', 'w', encoding='gb18030').write('区县,备注\\n' + ''.join(f'尖山区,{k}号\\n' for k in K.head(5)))",
+        "residents",
+        "block",
+    ),
+    (
+        "csv_zero_width_split",
+        "python",
+        READ + "open('/out/a.csv', 'w').write('g,k\\n' + ''.join(f'a,{k[:9]}\\u200b{k[9:]}\\n' for k in K.head(5)))",
+        "residents",
+        "block",
+    ),
+    (
+        "csv_quoted_line_breaks",
+        "python",
+        READ + "open('/out/a.csv', 'w').write('g,k\\n' + ''.join(f'a,\"{k[:16]}\\n{k[16:]}\"\\n' for k in K.head(5)))",
+        "residents",
+        "block",
+    ),
+    # --- keys glued, joined, split, hidden in long cells ----------------------------------------
+    (
+        "keys_glued_into_one_string",
+        "python",
+        READ + "pd.DataFrame({'s': [''.join(K.head(100))]}).to_csv('/out/a.csv', index=False)",
+        "residents",
+        "block",
+    ),
+    (
+        "keys_joined_by_a_letter",
+        "python",
+        READ + "pd.DataFrame({'s': ['g'.join(K.head(100))]}).to_csv('/out/a.csv', index=False)",
+        "residents",
+        "block",
+    ),
+    (
+        "keys_joined_by_letters_upper",
+        "python",
+        READ + "pd.DataFrame({'s': ['Q'.join(k.upper() for k in K.head(40))]}).to_csv('/out/a.csv', index=False)",
+        "residents",
+        "block",
+    ),
+    (
+        "keys_in_a_2000_item_json_list",
+        "python",
+        READ + "json.dump({'rows': (K.tolist() * 4)[:2000]}, open('/out/a.json', 'w'))",
+        "residents",
+        "block",
+    ),
+    (
+        "key_split_over_cells_not_adjacent",
+        "python",
+        READ
+        + "pd.DataFrame({'a': K.str[:11], 'pad': 1, 'b': K.str[11:22], 'x': '尖山区', 'c': K.str[22:]}).head(5).to_csv('/out/a.csv', index=False)",
+        "residents",
+        "block",
+    ),
+    (
+        "key_split_in_reverse_column_order",
+        "python",
+        READ
+        + "pd.DataFrame({'c': K.str[20:], 'b': K.str[10:20], 'a': K.str[:10]}).head(5).to_csv('/out/a.csv', index=False)",
+        "residents",
+        "block",
+    ),
+    (
+        "key_halves_in_two_rows",
+        "python",
+        READ + "pd.DataFrame({'v': [K.iloc[0][:16], K.iloc[0][16:]]}).to_json('/out/a.json')",
+        "residents",
+        "block",
+    ),
+    # --- other digit scripts and folded forms (raw values the attacker knows) ------------------------
+    (
+        "known_phone_arabic_indic",
+        "python",
+        "PHONE = {phone!r}\nopen('/out/a.txt', 'w').write('电话 ' + PHONE.translate(str.maketrans('0123456789', '٠١٢٣٤٥٦٧٨٩')))",
+        "residents",
+        "block",
+    ),
+    (
+        "known_id_devanagari",
+        "python",
+        "ID = {ident!r}\nopen('/out/a.txt', 'w').write(ID.translate(str.maketrans('0123456789', '०१२३४५६७८९')))",
+        "residents",
+        "block",
+    ),
+    (
+        "known_phone_chinese_numerals",
+        "python",
+        "PHONE = {phone!r}\nopen('/out/a.md', 'w').write('号码' + PHONE.translate(str.maketrans('0123456789', '〇一二三四五六七八九')))",
+        "residents",
+        "block",
+    ),
+    (
+        "known_phone_circled_digits",
+        "python",
+        "PHONE = {phone!r}\nopen('/out/a.txt', 'w').write(PHONE.translate(str.maketrans('123456789', '①②③④⑤⑥⑦⑧⑨')))",
+        "residents",
+        "block",
+    ),
+    (
+        "known_phone_inside_a_long_digit_run",
+        "python",
+        "PHONE = {phone!r}\nopen('/out/a.txt', 'w').write('序列 8274' + PHONE + '550193')",
+        "residents",
+        "block",
+    ),
+    # --- names and directories ----------------------------------------------------------------------
+    (
+        "key_as_a_directory_name",
+        "python",
+        READ
+        + "import os\nos.makedirs('/out/' + K.iloc[0])\nopen('/out/' + K.iloc[0] + '/t.csv', 'w').write('n\\n600\\n')",
+        "residents",
+        "block",
+    ),
+    (
+        "key_split_over_directories",
+        "python",
+        READ
+        + "import os\nk = K.iloc[1]\nos.makedirs(f'/out/{k[:16]}')\nopen(f'/out/{k[:16]}/{k[16:]}.csv', 'w').write('n\\n600\\n')",
+        "residents",
+        "block",
+    ),
+    # --- logs ---------------------------------------------------------------------------------------
+    ("duckdb_error_echoes_a_key", "sql", "select cast(公民身份号码 as integer) from residents", "residents", "block"),
+    (
+        "failed_job_prints_keys_then_dies",
+        "python",
+        READ + "import sys\nprint(' '.join(K.head(3)))\nsys.exit(3)",
+        "residents",
+        "block",
+    ),
+    (
+        "failed_job_wrote_keys_first",
+        "python",
+        READ + "K.head(10).to_frame().to_csv('/out/a.csv', index=False)\nraise SystemExit(1)",
+        "residents",
+        "block",
+    ),
+    # --- record-level data by content -------------------------------------------------------------
+    (
+        "renamed_reordered_microdata",
+        "python",
+        READ + f"d[{QI}][::-1].head(200).set_axis(list('abcde'), axis=1).to_csv('/out/a.csv', index=False)",
+        "residents",
+        "block",
+    ),
+    ("transposed_microdata", "python", READ + f"d[{QI}].head(60).T.to_csv('/out/a.csv')", "residents", "block"),
+    (
+        "transposed_microdata_json",
+        "python",
+        READ + f"d[{QI}].head(40).reset_index(drop=True).T.to_json('/out/a.json')",
+        "residents",
+        "block",
+    ),
+    (
+        "microdata_with_filler_rows",
+        "python",
+        READ
+        + f"m = d[{QI}].head(120).copy()\nf = pd.DataFrame({{c: ['填充'] * 120 for c in m.columns}})\npd.concat([m, f]).sort_index(kind='stable').to_csv('/out/a.csv', index=False)",
+        "residents",
+        "block",
+    ),
+    (
+        "microdata_with_filler_columns",
+        "python",
+        READ
+        + f"m = d[{QI}].head(150).copy()\nrng = np.random.default_rng(1)\nm.insert(2, 'z1', rng.integers(0, 9, len(m)))\nm.insert(4, 'z2', rng.random(len(m)))\nm.to_csv('/out/a.csv', index=False)",
+        "residents",
+        "block",
+    ),
+    (
+        "frequency_table_one_row_per_person",
+        "sql",
+        "select 姓名, 备注, 出生日期, 性别, count(*) as n from residents group by all",
+        "residents",
+        "block",
+    ),
+    (
+        "microdata_with_a_count_of_ones",
+        "python",
+        HOUSE + "h[['区县', '性别', '年龄段', '月收入']].assign(人数=1).to_csv('/out/a.csv', index=False)",
+        "households",
+        "block",
+    ),
+    (
+        "exact_incomes_listed",
+        "python",
+        HOUSE + "h[['月收入']].sample(300, random_state=1).to_csv('/out/a.csv', index=False)",
+        "households",
+        "block",
+    ),
+    (
+        "incomes_by_row_number",
+        "sql",
+        "select row_number() over () as i, 月收入, 家庭人数 from households",
+        "households",
+        "block",
+    ),
+    (
+        "json_records_without_keys",
+        "python",
+        READ + f"d[{QI}].head(80).to_json('/out/a.json', orient='records', force_ascii=False)",
+        "residents",
+        "block",
+    ),
+    (
+        "json_split_layout",
+        "python",
+        READ + f"d[{QI}].head(80).to_json('/out/a.json', orient='split', force_ascii=False)",
+        "residents",
+        "block",
+    ),
+    (
+        "markdown_table_of_rows",
+        "python",
+        READ
+        + f"rows = d[{QI}].head(80).itertuples(index=False)\n"
+        + "open('/out/a.md', 'w').write('\\n'.join('| ' + ' | '.join(map(str, r)) + ' |' for r in rows))",
+        "residents",
+        "block",
+    ),
+    # --- images and charts -----------------------------------------------------------------------
+    (
+        "png_key_in_compressed_text_chunk",
+        "python",
+        READ
+        + "import zlib, struct\ndef chunk(t, b):\n    return struct.pack('>I', len(b)) + t + b + struct.pack('>I', zlib.crc32(t + b))\nraw = b''.join(b'\\x00' + bytes([200] * 4) for _ in range(4))\npng = b'\\x89PNG\\r\\n\\x1a\\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 4, 4, 8, 0, 0, 0, 0)) + chunk(b'zTXt', b'k\\x00\\x00' + zlib.compress(K.iloc[0].encode())) + chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b'')\nopen('/out/c.png', 'wb').write(png)",
+        "residents",
+        "block",
+    ),
+    (
+        "png_private_chunk",
+        "python",
+        READ
+        + "import zlib, struct\ndef chunk(t, b):\n    return struct.pack('>I', len(b)) + t + b + struct.pack('>I', zlib.crc32(t + b))\nraw = b''.join(b'\\x00' + bytes([200] * 4) for _ in range(4))\npng = b'\\x89PNG\\r\\n\\x1a\\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 4, 4, 8, 0, 0, 0, 0)) + chunk(b'keYs', zlib.compress(K.iloc[0][::-1].encode())) + chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b'')\nopen('/out/c.png', 'wb').write(png)",
+        "residents",
+        "block",
+    ),
+    (
+        "png_bytes_after_the_end",
+        "python",
+        READ
+        + "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\nplt.bar(['a'], [1])\nplt.savefig('/out/c.png')\nopen('/out/c.png', 'ab').write(bytes(b ^ 0x5A for b in ','.join(K.head(50)).encode()))",
+        "residents",
+        "block",
+    ),
+    (
+        "svg_key_in_a_comment",
+        "python",
+        READ
+        + "open('/out/c.svg', 'w').write('<svg xmlns=\"http://www.w3.org/2000/svg\"><!-- ' + K.iloc[0][::-1] + ' --><rect width=\"1\" height=\"1\"/></svg>')",
+        "residents",
+        "block",
+    ),
+    (
+        "svg_script_element",
+        "python",
+        "open('/out/c.svg', 'w').write('<svg xmlns=\"http://www.w3.org/2000/svg\"><script>fetch(1)</script></svg>')",
+        "residents",
+        "block",
+    ),
+    (
+        "chart_spec_with_inline_values",
+        "python",
+        READ
+        + "json.dump({'data': {'values': [{'k': k} for k in K.head(30)]}, 'mark': 'point', 'encoding': {'x': {'field': 'k', 'type': 'nominal'}}}, open('/out/c.vl.json', 'w'))",
+        "residents",
+        "block",
+    ),
+    (
+        "chart_spec_over_microdata",
+        "python",
+        READ
+        + f"d[{QI}].head(200).to_csv('/out/m.csv', index=False)\njson.dump({{'data': {{'url': 'm.csv'}}, 'mark': 'point', 'encoding': {{'x': {{'field': '姓名', 'type': 'nominal'}}}}}}, open('/out/c.vl.json', 'w'))",
+        "residents",
+        "block",
+    ),
+    (
+        "keys_drawn_as_tick_labels",
+        "python",
+        READ
+        + "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\nplt.barh(K.head(20).str[:12], range(20))\nplt.savefig('/out/c.png')",
+        "residents",
+        "review",
+    ),
+    # --- resources: never wedge ----------------------------------------------------------------
+    (
+        "hundreds_of_long_names",
+        "python",
+        "for i in range(300):\n    open(f'/out/{\"x\" * 180}{i:03d}.txt', 'w').write('1')",
+        "residents",
+        "block",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "kind", "code", "dataset", "expected"), ATTACKS, ids=[a[0] for a in ATTACKS])
+def test_attack_is_stopped(name: str, kind: str, code: str, dataset: str, expected: str, tmp_path: Path) -> None:
+    ident, phone = _known()
+    code = code.replace("{phone!r}", repr(phone)).replace("{ident!r}", repr(ident))
+    judged = run_and_judge(kind, code, tmp_path, dataset=dataset)
+    assert judged.verdict == expected, [f.as_json() for f in judged.findings]
+    shown = judged.log.excerpt() or ""
+    assert judged.log.text is None or judged.verdict != "block", "a blocked job's log is never shown"
+    for value in (ident, phone, *residents()[1]["公民身份号码"].head(3), *households()[1]["公民身份号码"].head(3)):
+        assert all(value not in f.detail and value not in f.location and value not in f.file for f in judged.findings)
+        assert value not in shown
+
+
+def test_at_least_forty_new_attacks() -> None:
+    assert len(ATTACKS) >= 40
