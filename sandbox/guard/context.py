@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from sandbox.guard.config import GuardConfig
 from sandbox.guard.content import Table
-from sandbox.guard.explain import Explanation, explain, keyed, transposed
+from sandbox.guard.explain import Explanation, explain, keyed, transposed, without_header_rows
 from sandbox.guard.probe import Probe
 from sandbox.guard.source import KeyedColumn, SourceCopy
 
@@ -28,12 +28,20 @@ class Context:
     _explained: dict[int, Explanation | None] = field(default_factory=dict)
     _turned: dict[int, Table | None] = field(default_factory=dict)
     _keyed: dict[int, list[KeyedColumn]] = field(default_factory=dict)
+    _readings: dict[int, list[Table]] = field(default_factory=dict)
 
     def keyed(self, table: Table) -> list[KeyedColumn]:
         """The table's columns by key (computed once per table; the costliest step on large tables)."""
         if id(table) not in self._keyed:
             self._keyed[id(table)] = keyed(table)
         return self._keyed[id(table)]
+
+    def readings(self, table: Table) -> list[Table]:
+        """The ways a table may be read: as written, turned, without a multi-row header (cached)."""
+        if id(table) not in self._readings:
+            found = [table, self.turned(table), *without_header_rows(table)]
+            self._readings[id(table)] = [t for t in found if t is not None and t.rows]
+        return self._readings[id(table)]
 
     def turned(self, table: Table) -> Table | None:
         """The table read the other way round (cached: rules must agree on the same object)."""

@@ -25,12 +25,20 @@ import numpy as np
 import pandas as pd
 
 from sandbox.guard.content import Table, cell_texts
-from sandbox.guard.source import INDICATOR_MAX_VALUES, KeyedColumn, SourceColumn, SourceCopy, combine
+from sandbox.guard.source import INDICATOR_MAX_VALUES, KeyedColumn, SourceColumn, SourceCopy, combine, keys_of
+
+#: A column of the copy and one of its codes: only rows holding that value count.
+Condition = tuple[SourceColumn, int] | None
 
 #: Kinds of measure, as statistical disclosure control treats them.
 COUNT, SHARE, MAGNITUDE, EXTREME, SPREAD = "count", "share", "magnitude", "extreme", "spread"
 ROUNDING_BASES = (5, 10)
 MAX_ASSIGNMENTS = 8
+#: Relative error a re-derived measure may show from the operator's float arithmetic (float32's epsilon
+#: doubled: a mean of float32 values printed in its shortest form is off by up to one unit of float32).
+FLOAT_NOISE = 2.4e-7
+#: Leading rows a written table may spend on a multi-row header (pandas' pivot tables, crosstabs).
+MAX_HEADER_ROWS = 3
 #: Rows of a large column a share of domain membership is measured on.
 SAMPLE_ROWS = 20_000
 _PERCENT = re.compile(r"^\s*-?[0-9]+(?:\.[0-9]+)?\s*%\s*$")
@@ -45,6 +53,8 @@ class Measure:
     kind: str
     sizes: np.ndarray
     source: SourceColumn | None = None
+    #: Only copy rows with this value of this column count (a wide table's column), else every row.
+    condition: Condition = None
 
 
 @dataclass(slots=True)
@@ -88,7 +98,8 @@ def _tolerance(series: pd.Series, written: pd.Series | None, values: np.ndarray)
     decimals = mantissa.str.partition(".")[2].str.len() - exponent
     if written is None and _is_percent(series):
         decimals += 2
-    return 0.5 * np.power(10.0, -decimals.to_numpy(dtype=np.float64)) + 1e-9 * np.maximum(np.abs(values), 1.0)
+    # Plus the rounding of single-precision floats (a float32 column printed shortest: 2^-23 relative).
+    return 0.5 * np.power(10.0, -decimals.to_numpy(dtype=np.float64)) + FLOAT_NOISE * np.maximum(np.abs(values), 1.0)
 
 
 def _is_percent(series: pd.Series) -> bool:
@@ -206,14 +217,22 @@ def _matches(measure: np.ndarray, tolerance: np.ndarray, candidate: _Candidate, 
 
 
 def _row_candidates(
-    source: SourceCopy, dims: list[SourceColumn], active: list[int], t_codes: list[np.ndarray]
+    source: SourceCopy,
+    dims: list[SourceColumn],
+    active: list[int],
+    t_codes: list[np.ndarray],
+    condition: Condition = None,
 ) -> tuple[list[_Candidate], np.ndarray, np.ndarray]:
     """Candidates per table row for rows whose active dimensions are ``active`` (the rest are margins),
-    with shares within each parent group (a crosstab's row and column percentages); and each row's group."""
+    with shares within each parent group (a crosstab's row and column percentages); and each row's group.
+    ``condition`` (a column and one of its codes): only the copy rows holding that value count (a wide
+    table whose column headers are a column's values: ``pd.crosstab(…, values=…, aggfunc="mean")``)."""
     used = [dims[i] for i in active]
     group, t_group = groups_of(source, used, [t_codes[i] for i in active])
     count = int(group.max(initial=-1)) + 2  # one more: the empty group of combinations the copy lacks
     t_group = np.where(t_group >= 0, t_group, count - 1)
+    if condition is not None:
+        group = np.where(condition[0].codes == condition[1], group, count - 1)
     per_group = _candidates(source, dims, group, count)
     rows = [_Candidate(c.what, c.kind, c.values[t_group], c.sizes[t_group], c.source, c.exact) for c in per_group]
     size = rows[0].values
@@ -323,6 +342,45 @@ def explain(table: Table, source: SourceCopy, keys: list[KeyedColumn] | None = N
     return best if best is not None else Explanation(source, problem="no dimension assignment")
 
 
+def _assemble(
+    source: SourceCopy,
+    dims: list[SourceColumn],
+    t_codes: list[np.ndarray],
+    rows_of: dict[tuple[bool, ...], list[int]],
+    size: int,
+    condition: Condition = None,
+    groupings: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
+) -> list[_Candidate]:
+    """Every candidate as a vector over all table rows, each margin pattern computed on its own groups."""
+    full: list[_Candidate] = []
+    for pattern, members in rows_of.items():
+        rows = np.asarray(members)
+        active = [j for j, is_margin in enumerate(pattern) if not is_margin]
+        cands, group, t_group = _row_candidates(source, dims, active, [codes[rows] for codes in t_codes], condition)
+        if groupings is not None:
+            groupings.append((rows, group, t_group))
+        if not full:
+            full = [_Candidate(c.what, c.kind, np.full(size, np.nan), np.zeros(size), c.source, c.exact) for c in cands]
+        for slot, c in zip(full, cands, strict=True):
+            slot.values[rows] = c.values
+            slot.sizes[rows] = c.sizes
+    return full
+
+
+def _conditions(source: SourceCopy, header: str, dims: list[SourceColumn]) -> list[Condition]:
+    """Copy columns (not dimensions) one of whose values is ``header``: a wide table's column."""
+    key = keys_of(pd.Series([header], dtype=object)).iloc[0]
+    used = {id(c) for c in dims}
+    found: list[Condition] = []
+    for column in source.columns:
+        if id(column) in used or key is None:
+            continue
+        code = int(column.keys.get_indexer([key])[0])
+        if code >= 0:
+            found.append((column, code))
+    return found
+
+
 def _explain_with(
     table: Table, frame: pd.DataFrame, keys: list[KeyedColumn], source: SourceCopy, dims: list[tuple[int, SourceColumn]]
 ) -> Explanation:
@@ -334,19 +392,7 @@ def _explain_with(
     rows_of: dict[tuple[bool, ...], list[int]] = {}
     for r, pattern in enumerate(map(tuple, patterns)):
         rows_of.setdefault(pattern, []).append(r)
-    full: list[_Candidate] | None = None
-    for pattern, members in rows_of.items():
-        rows = np.asarray(members)
-        active = [j for j, is_margin in enumerate(pattern) if not is_margin]
-        cands, group, t_group = _row_candidates(source, columns, active, [codes[rows] for codes in t_codes])
-        result.groupings.append((rows, group, t_group))
-        if full is None:
-            full = [_Candidate(c.what, c.kind, np.full(len(frame), np.nan), np.zeros(len(frame)), c.source, c.exact)
-                    for c in cands]  # fmt: skip
-        for slot, c in zip(full, cands, strict=True):
-            slot.values[rows] = c.values
-            slot.sizes[rows] = c.sizes
-    assert full is not None
+    full = _assemble(source, columns, t_codes, rows_of, len(frame), groupings=result.groupings)
     dim_columns = {i for i, _ in dims}
     everything = np.arange(len(frame))
     for j in range(frame.shape[1]):
@@ -361,12 +407,38 @@ def _explain_with(
         written = table.written[j] if table.written is not None else None
         tolerance = _tolerance(series, written, values)
         match = next((c for c in full if _matches(values, tolerance, c, everything)), None)
+        condition: Condition = None
+        for condition in _conditions(source, table.header[j], columns) if match is None else []:
+            subset = _assemble(source, columns, t_codes, rows_of, len(frame), condition)
+            match = next((c for c in subset if _matches(values, tolerance, c, everything)), None)
+            if match is not None:
+                column, code = condition
+                match.what = f"{match.what} where {column.name} = {column.keys[code]}"
+                break
         if match is None:
             result.unexplained.append(j)
         else:
             sizes = np.where(np.isnan(values), np.nan, match.sizes)
-            result.measures.append(Measure(j, match.what, match.kind, sizes, match.source))
+            result.measures.append(Measure(j, match.what, match.kind, sizes, match.source, condition))
     return result
+
+
+def without_header_rows(table: Table) -> list[Table]:
+    """The table without the rows a multi-row header took (pandas writes a pivot table's column levels
+    and its index names as rows): each count of leading rows, up to three, whose removal leaves more
+    columns numeric than the table as written."""
+    if table.written is None or table.rows <= MAX_HEADER_ROWS or table.nested:
+        return []
+    from sandbox.guard.readers.csv import numeric_or_text
+
+    numeric = sum(_numeric(c) is not None for c in table.columns)
+    found: list[Table] = []
+    for skip in range(1, MAX_HEADER_ROWS + 1):
+        written = [w.iloc[skip:].reset_index(drop=True) for w in table.written]
+        typed = [numeric_or_text(w) for w in written]
+        if sum(_numeric(c) is not None for c in typed) > numeric:
+            found.append(Table(f"{table.location} (after {skip} header rows)", table.header, typed, written=written))
+    return found
 
 
 def transposed(table: Table) -> Table | None:
@@ -389,6 +461,7 @@ __all__ = [
     "MAGNITUDE",
     "SHARE",
     "SPREAD",
+    "Condition",
     "Explanation",
     "Measure",
     "domain_candidates",
@@ -397,4 +470,5 @@ __all__ = [
     "keyed",
     "rows_repeat",
     "transposed",
+    "without_header_rows",
 ]

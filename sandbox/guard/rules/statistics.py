@@ -39,8 +39,12 @@ def dominance(explanation: Explanation, measure: Measure) -> tuple[np.ndarray, n
     column = measure.source
     if column is None or column.numbers is None:
         return top1, top2, total, negative
-    for table_rows, group, t_group in explanation.groupings:
+    for table_rows, grouped, t_group in explanation.groupings:
+        group = grouped
+        if measure.condition is not None:  # a wide table's column: only the copy rows of its value
+            group = np.where(measure.condition[0].codes == measure.condition[1], grouped, -1)
         frame = pd.DataFrame({"g": group, "v": column.numbers}).dropna()
+        frame = frame[frame["g"] >= 0]
         ranked = frame.sort_values(["g", "v"], ascending=[True, False])
         ranked["rank"] = ranked.groupby("g").cumcount()
         count = int(group.max(initial=-1)) + 2
@@ -119,11 +123,12 @@ def table_findings(table: Table, ctx: Context, file: str) -> list[Finding]:
     findings += [_soft(i.rule, file, f"{where}{i.location}", i.detail) for i in check_table(frame, ctx.config.sdc)
                  if i.rule == "sdc.residual_df"]  # fmt: skip
     explanation = ctx.explanation(table)
-    turned = ctx.turned(table)
-    if (explanation is None or not explanation.complete) and turned is not None:
-        other = ctx.explanation(turned)
-        if other is not None and other.complete:
-            table, explanation, where = turned, other, f"{turned.location} "
+    for other in ctx.readings(table)[1:]:  # turned, or without a multi-row header
+        if explanation is not None and explanation.complete:
+            break
+        tied = ctx.explanation(other)
+        if tied is not None and tied.complete:
+            table, explanation, where = other, tied, f"{other.location} "
     if explanation is None:
         detail = "a table the platform cannot tie to a granted copy: a person checks it"
         return [*findings, _soft("table.unaccounted", file, f"{where}table", detail)]
