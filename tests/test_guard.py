@@ -172,24 +172,32 @@ def test_small_cells_of_a_derived_table_go_to_review(tmp_path: Path) -> None:
     assert verdict == "review" and "sdc.min_cell_count" in rules
 
 
-def test_the_operator_reads_a_log_only_when_it_holds_no_data(tmp_path: Path) -> None:
+def test_the_operator_reads_only_the_accounted_part_of_a_log(tmp_path: Path) -> None:
+    import sys
+
     prints = {"residents": residents()[2]}
     sources = {"residents": _copy()}
     value = _pseudonym()
     leaked = judge(tmp_path, [], stdout="ok line\n", stderr=f"Traceback\nValueError: {value}\n", fingerprints=prints)
     assert leaked.verdict == "block" and leaked.log.text is None and value not in (leaked.log.excerpt() or "")
-    counted = judge(tmp_path, [], stdout="rows 582\n", fingerprints=prints, sources=sources, code="print('rows', 1)")
-    assert counted.verdict == "pass" and counted.log.text is None and "withheld" in (counted.log.excerpt() or "")
-    echoed = judge(tmp_path, [], stderr="Conversion Error: could not convert 汉族\n", sources=sources)
-    assert echoed.log.text is None and echoed.log.error == "Conversion Error"
-    import sys
-
-    frame = f'  File "{sys.prefix}/lib/x.py", line 12, in f\n    do(x)\n'
-    trace = f'Traceback (most recent call last):\n{frame}KeyError: "nope"\n'
+    # stdout is free text: never shown, whatever words it uses (a print can spell a record in any words)
+    printed = judge(tmp_path, [], stdout="rows 582\nyes no no yes\n", sources=sources, code="print('yes', 'no')")
+    assert printed.verdict == "pass" and "582" not in (printed.log.text or "") and "yes" not in (printed.log.text or "")
+    assert "stdout withheld" in (printed.log.text or "")
+    # an error message that echoes a value of the copy, or a number, is withheld; its type is shown
+    echoed = judge(tmp_path, [], stderr="SQL error: Conversion Error: could not convert 汉族\n", sources=sources)
+    assert echoed.log.error == "Conversion Error" and "汉族" not in (echoed.log.text or "")
+    numbered = judge(tmp_path, [], stderr="ValueError: bad value 17563\n", sources=sources, code="x")
+    assert "17563" not in (numbered.log.text or "") and numbered.log.error == "ValueError"
+    # a traceback's frames and the job's own source lines are shown, host paths replaced
+    frame = f'  File "{sys.prefix}/lib/x.py", line 12, in f\n    do(x)\n  File "/tmp/m.py", line 1, in <module>\n'
+    trace = f'Traceback (most recent call last):\n{frame}    汉族 女 1980-1989\nKeyError: "nope"\n'
     shown = judge(tmp_path, [], stderr=trace, sources=sources, code="d['nope']")
-    assert shown.log.text is not None and sys.prefix not in shown.log.text and "<venv>" in shown.log.text
-    long = judge(tmp_path, [], stdout="x\n" * 5000, config=GuardConfig(log_excerpt_bytes=100), code="print('x')")
-    assert long.log.text is not None and long.log.text.startswith("[…truncated]") and len(long.log.text) < 200
+    text = shown.log.text or ""
+    assert sys.prefix not in text and "<venv>/lib/x.py" in text and 'KeyError: "nope"' in text
+    assert "汉族" not in text and "/tmp/m.py" not in text  # a file the job wrote is no library: source withheld
+    long = judge(tmp_path, [], stderr="KeyError: 'a'\n" * 5000, config=GuardConfig(log_excerpt_bytes=100), code="a")
+    assert (long.log.text or "").startswith("[…truncated]") and len(long.log.text or "") < 200
 
 
 def test_worker_stores_verdict_findings_and_log_and_reports_blocks(initialised: tuple[Instance, Any]) -> None:
@@ -222,6 +230,7 @@ def test_worker_stores_verdict_findings_and_log_and_reports_blocks(initialised: 
     shown = views[leak].as_json()
     assert {f["rule"] for f in shown["findings"]} >= {"identifier.fingerprint"}
     assert value not in str(shown["findings"]) and value not in (shown["log"] or "")
+    assert views[fine].log_excerpt is not None and "done" not in views[fine].log_excerpt  # stdout: not shown
     assert blocked == [leak]
     violations = instance.registry.monitoring.list_violations(viewer=Actor("demo-agency", "agency"))
     assert [v.subject for v in violations if "job:" in str(v.subject)] == [f"job:{leak}"]

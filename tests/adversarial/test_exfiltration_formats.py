@@ -441,3 +441,40 @@ def test_attack_is_stopped(name: str, kind: str, code: str, dataset: str, expect
 
 def test_at_least_forty_new_attacks() -> None:
     assert len(ATTACKS) >= 40
+
+
+# Logs the operator reads at once: what a job prints or raises must not carry the data out (principle 5).
+LOG_CHANNELS: list[tuple[str, str, str, str]] = [
+    (
+        "print_a_word_per_person",
+        "python",
+        HOUSE + "print(' '.join('yes' if v > 5000 else 'no' for v in h['月收入']))",
+        "yes no",
+    ),
+    ("print_incomes", "python", HOUSE + "print(h['月收入'].head(50).tolist())", "{income}"),
+    ("raise_with_incomes", "python", HOUSE + "raise ValueError(' '.join(map(str, h['月收入'].head(20))))", "{income}"),
+    (
+        "raise_with_words_per_person",
+        "python",
+        HOUSE + "raise KeyError(''.join('a' if v > 5000 else 'b' for v in h['月收入'].head(40)))",
+        "{bits}",
+    ),
+    (
+        "traceback_quoting_a_file_the_job_wrote",
+        "python",
+        HOUSE
+        + "open('/tmp/m.py', 'w').write('x = 1/0  # ' + ' '.join(map(str, h['月收入'].head(20))))\nimport sys\nsys.path.insert(0, '/tmp')\nimport m",
+        "{income}",
+    ),
+    ("duckdb_conversion_error_echoes_a_value", "sql", "select cast(区县 as integer) from households", "尖山区"),
+]
+
+
+@pytest.mark.parametrize(("name", "kind", "code", "secret"), LOG_CHANNELS, ids=[c[0] for c in LOG_CHANNELS])
+def test_the_log_shows_nothing_of_the_data(name: str, kind: str, code: str, secret: str, tmp_path: Path) -> None:
+    incomes = households()[1]["月收入"]
+    bits = "".join("a" if v > 5000 else "b" for v in incomes.head(40))
+    judged = run_and_judge(kind, code, tmp_path, dataset="households")
+    shown = judged.log.excerpt() or ""
+    for value in {"{income}": [str(incomes.iloc[0]), str(incomes.iloc[1])], "{bits}": [bits]}.get(secret, [secret]):
+        assert value not in shown, shown
