@@ -45,6 +45,7 @@ from registry import Actor, NotFoundError, Recorder, RegistryError
 from registry.changes import Change, require_role
 from registry.models import LicenceRow, OperatorRow, utcnow
 from registry.vocabulary import LicenceState, Qualification
+from sandbox.guard.findings import operator_findings
 from sandbox.models import JobRow, JobState
 
 #: The actor of acts the platform takes by itself: claims, heartbeats, ends, reaping.
@@ -243,6 +244,8 @@ class JobView:
         * otherwise, outputs only once the guard has judged them (a verdict), by name, size and hash,
           never their path; the log only as the guard stored it (it decides whether an excerpt may
           exist at all).
+        * findings with the rule's fixed text, once per rule and output (``sandbox.guard.operator_findings``):
+          a job chooses the counts and positions a finding's detail would state.
         * a failed job shows no exit code (the state says it failed) nor the exit status the run's
           reason quotes: an exit status is 8 bits the operator chooses.
         * dataset grants by version only, never where the copy lies.
@@ -253,9 +256,10 @@ class JobView:
             name: {"version": spec.get("version")} if isinstance(spec, Mapping) else {}
             for name, spec in self.datasets.items()
         }
+        shown = replace(self, findings=operator_findings(self.findings))
         if self.verdict == "block":
             return replace(
-                self,
+                shown,
                 datasets=datasets,
                 outputs=[],
                 log_excerpt=None,
@@ -266,8 +270,8 @@ class JobView:
         outputs = manifest_of(self.outputs) if self.verdict is not None else []
         if self.state == JobState.FAILED.value:
             reason = _EXIT_STATUS.sub("a non-zero exit status", self.reason) if self.reason else self.reason
-            return replace(self, datasets=datasets, outputs=outputs, exit_code=None, reason=reason)
-        return replace(self, datasets=datasets, outputs=outputs)
+            return replace(shown, datasets=datasets, outputs=outputs, exit_code=None, reason=reason)
+        return replace(shown, datasets=datasets, outputs=outputs)
 
     def as_json(self) -> dict[str, Any]:
         """The ``keyong job show`` document (DESIGN.md); ``log`` is the guard's redacted excerpt."""

@@ -448,7 +448,7 @@ class Worker:
             earlier=earlier,
             certificate_key=self.signer.public_key() if self.signer is not None else None,
             job=job.id,
-            code=code,
+            code=self._code_of(job, code),
         )
         for name in missing:
             judged.findings.append(
@@ -458,6 +458,14 @@ class Worker:
         if missing and judged.verdict == "pass":
             return type(judged)("review", judged.findings, judged.outputs, judged.log)
         return judged
+
+    def _code_of(self, job: JobView, code: str) -> str:
+        """The operator's own words: a mitigation job's are those of the job whose tables it mitigates."""
+        if job.kind != "mitigation":
+            return code
+        from sandbox.mitigation import Mitigation
+
+        return self.queue.code(Mitigation.from_code(code).source_job)
 
     def _sources_of_source(self, code: str) -> dict[str, Any]:
         """A mitigation job's copies: those of the job whose tables it mitigates."""

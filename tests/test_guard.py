@@ -189,15 +189,17 @@ def test_the_operator_reads_only_the_accounted_part_of_a_log(tmp_path: Path) -> 
     assert echoed.log.error == "Conversion Error" and "汉族" not in (echoed.log.text or "")
     numbered = judge(tmp_path, [], stderr="ValueError: bad value 17563\n", sources=sources, code="x")
     assert "17563" not in (numbered.log.text or "") and numbered.log.error == "ValueError"
-    # a traceback's frames and the job's own source lines are shown, host paths replaced
-    frame = f'  File "{sys.prefix}/lib/x.py", line 12, in f\n    do(x)\n  File "/tmp/m.py", line 1, in <module>\n'
-    trace = f'Traceback (most recent call last):\n{frame}    汉族 女 1980-1989\nKeyError: "nope"\n'
-    shown = judge(tmp_path, [], stderr=trace, sources=sources, code="d['nope']")
-    text = shown.log.text or ""
-    assert sys.prefix not in text and "<venv>/lib/x.py" in text and 'KeyError: "nope"' in text
-    assert "汉族" not in text and "/tmp/m.py" not in text  # a file the job wrote is no library: source withheld
-    long = judge(tmp_path, [], stderr="KeyError: 'a'\n" * 5000, config=GuardConfig(log_excerpt_bytes=100), code="a")
-    assert (long.log.text or "").startswith("[…truncated]") and len(long.log.text or "") < 200
+    # of a traceback: where the job's script raised (its own line, from the code) and a known exception type
+    code = "import pandas as pd\nd = pd.DataFrame()\nd['nope']\n"
+    frames = (
+        f'  File "/job/script.py", line 3, in <module>\n    d["forged 汉族"]\n  File "{sys.prefix}/lib/x.py", line 9\n'
+    )
+    trace = f"Traceback (most recent call last):\n{frames}    do(x)\nKeyError: 'nope'\n"
+    text = judge(tmp_path, [], stderr=trace, sources=sources, code=code).log.text or ""
+    assert "line 3 of the job's code:\n    d['nope']" in text and "KeyError: 'nope'" in text
+    assert sys.prefix not in text and "汉族" not in text and "forged" not in text
+    own = judge(tmp_path, [], stderr="X13800138000Error: x\n", sources=sources, code="x").log
+    assert own.error is None and "13800138000" not in (own.text or "")  # a job's own exception class: no name
 
 
 def test_worker_stores_verdict_findings_and_log_and_reports_blocks(initialised: tuple[Instance, Any]) -> None:
@@ -328,3 +330,40 @@ def test_the_worker_differences_against_released_totals_read_once(
         assert view is not None and view.verdict == "review"
         assert any(f["rule"] == "sdc.differencing" and "人口总量-2026" in f["detail"] for f in view.findings)
     assert len(reads) == 1
+
+
+def test_pandas_metadata_never_leaves_a_parquet_output(tmp_path: Path) -> None:
+    """Red team: pandas' own description holds free strings (``creator``) a job can fill; the canonical
+    Parquet the operator receives carries no metadata at all."""
+    import io
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(residents()[1].groupby("性别").size().rename("人数").reset_index())
+    described = json.loads(table.schema.metadata[b"pandas"])
+    described["creator"] = {"library": "pyarrow", "version": ",".join(residents()[1]["出生日期"].head(50))}
+    table = table.replace_schema_metadata({b"pandas": json.dumps(described).encode()})
+    tmp_path.mkdir(exist_ok=True)
+    pq.write_table(table, tmp_path / "t.parquet")
+    data = (tmp_path / "t.parquet").read_bytes()
+    outputs = [{"name": "t.parquet", "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}]
+    judged = judge(tmp_path, outputs, sources={"residents": _copy()})
+    received = (tmp_path / "t.parquet").read_bytes()
+    assert pq.read_schema(io.BytesIO(received)).metadata is None
+    assert judged.outputs[0]["sha256"] == hashlib.sha256(received).hexdigest() != outputs[0]["sha256"]
+
+
+def test_operators_read_each_rule_once_in_fixed_words() -> None:
+    """Red team: a job chooses the counts and positions a finding states ("26310 rows exceed 5000")."""
+    from sandbox.guard import operator_findings
+
+    findings = [
+        {"rule": "sdc.row_cap", "severity": "soft", "file": "a.json", "location": "table 7", "detail": "26310 rows"},
+        {"rule": "sdc.row_cap", "severity": "soft", "file": "a.json", "location": "table 9", "detail": "13640 rows"},
+        {"rule": "record.rare_combinations", "severity": "hard", "file": "output 2", "location": "rows", "detail": "7"},
+    ]
+    shown = operator_findings(findings)
+    assert [f["rule"] for f in shown] == ["sdc.row_cap", "record.rare_combinations"]
+    assert not any(ch.isdigit() for f in shown for ch in f["detail"] + f["location"])

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app import Instance, create_app
+from sandbox.guard import operator_findings
 from tests.conftest import bearer_headers
 from tests.job_worker_proc import AGENCY, MARKERS_ENV, SCENARIO, fast_runner, licensed
 
@@ -157,7 +158,7 @@ def test_a_blocked_job_shows_the_operator_its_findings_only_and_the_agency_every
     shown = http.get(f"/jobs/{job}", headers=headers["operator"])
     assert shown.status_code == 200
     data = shown.json()
-    assert (data["state"], data["verdict"], data["findings"]) == ("done", "block", [finding])
+    assert (data["state"], data["verdict"], data["findings"]) == ("done", "block", operator_findings([finding]))
     assert (data["outputs"], data["log"], data["exit_code"], data["resources"]) == ([], None, None, None)
     assert data["reason"] == "blocked by the export guard; see the findings"
     assert "110101199001011234" not in shown.text and "ef" * 32 not in shown.text

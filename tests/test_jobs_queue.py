@@ -19,6 +19,7 @@ from ledger import canonical_json
 from ledger.entry import MAX_PAYLOAD_BYTES
 from operators.jobs import JobRefusedError, Jobs, Quotas
 from registry import Actor, PermissionDeniedError, Registry
+from sandbox.guard import operator_findings
 from sandbox.models import JobState
 from sandbox.queue import (
     BLOCKED_REASON,
@@ -369,7 +370,8 @@ def test_the_operator_view_of_a_blocked_job_holds_only_its_findings(jobs: Jobs) 
     assert full.outputs and full.log_excerpt and full.exit_code == 0  # the host keeps the full record
     shown = full.for_operator()
     assert (shown.outputs, shown.log_excerpt, shown.exit_code, shown.resources) == ([], None, None, None)
-    assert shown.reason == BLOCKED_REASON and shown.findings == [finding] and shown.verdict == "block"
+    assert shown.reason == BLOCKED_REASON and shown.verdict == "block"
+    assert shown.findings == operator_findings([finding])  # the rule's fixed text: no job-chosen numbers
     assert "110101199001011234" not in json.dumps(shown.as_json(), ensure_ascii=False)
     assert all(set(spec) <= {"version"} for spec in shown.datasets.values())  # never the copy's path
 

@@ -98,7 +98,8 @@ def test_a_mitigated_job_is_rechecked_and_passes(instance: Instance) -> None:
         人数=("缴费基数", "size"), 平均缴费基数=("缴费基数", "mean")
     )
     worker = instance.worker(runner=_writes(table.reset_index()), fingerprints=None, released=None)
-    source = instance.jobs.submit(OPERATOR, ["traffic"], "sql", "SELECT 1", SCENARIO)
+    code = "select 区县, 年龄段, count(*) as 人数, avg(缴费基数) as 平均缴费基数 from traffic group by 1, 2"
+    source = instance.jobs.submit(OPERATOR, ["traffic"], "sql", code, SCENARIO)
     judged = worker.run_once()
     assert judged is not None and judged.id == source and judged.verdict == "review"
     assert any(f["rule"] == "sdc.min_cell_count" for f in judged.findings)
@@ -116,7 +117,8 @@ def test_a_mitigated_job_is_rechecked_and_passes(instance: Instance) -> None:
     # Judged again on its own, the mitigated table passes only against the copy it was made from.
     assert judge(out.parent, view.outputs).verdict == "review"
     assert (
-        judge(out.parent, view.outputs, sources={"traffic": SourceCopy.from_frame("traffic", copy)}).verdict == "pass"
+        judge(out.parent, view.outputs, sources={"traffic": SourceCopy.from_frame("traffic", copy)}, code=code).verdict
+        == "pass"
     )
     assert instance.ledger.entries(action="job.queued")[-1].payload["kind"] == "mitigation"
 

@@ -27,6 +27,10 @@ class GuardConfig:
     #: Share of a table's rows describing combinations held by fewer than the minimum cell count in
     #: the copy above which the table is a list of people, not a table of groups.
     rare_row_share: float = 0.5
+    #: Columns of a table, and characters of a column name, beyond which a table is refused: headers
+    #: are names, and a list of people turned sideways is a header of people.
+    max_columns: int = 500
+    max_header_chars: int = 64
     #: A column is key-like when it has at least this many rows and this share of distinct values.
     keylike_min_rows: int = 100
     keylike_distinct_share: float = 0.9

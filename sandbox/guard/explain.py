@@ -31,14 +31,20 @@ from sandbox.guard.source import INDICATOR_MAX_VALUES, KeyedColumn, SourceColumn
 Condition = tuple[SourceColumn, int] | None
 
 #: Kinds of measure, as statistical disclosure control treats them.
-COUNT, SHARE, MAGNITUDE, EXTREME, SPREAD = "count", "share", "magnitude", "extreme", "spread"
+COUNT, SHARE, MAGNITUDE, POSITION, EXTREME, SPREAD = "count", "share", "magnitude", "position", "extreme", "spread"
 ROUNDING_BASES = (5, 10)
 MAX_ASSIGNMENTS = 8
 #: Relative error a re-derived measure may show from the operator's float arithmetic (float32's epsilon
 #: doubled: a mean of float32 values printed in its shortest form is off by up to one unit of float32).
 FLOAT_NOISE = 2.4e-7
+#: A measure column must show a value in at least this share of the rows (suppression leaves fewer
+#: empty); the combinations of margins (All, 合计) a table may hold (pandas' margins make at most 4 for 2).
+MIN_SHOWN = 0.5
+MAX_MARGIN_PATTERNS = 16
 #: Leading rows a written table may spend on a multi-row header (pandas' pivot tables, crosstabs).
 MAX_HEADER_ROWS = 3
+#: Half-width of the neighbourhood in which a whole-number domain's density is measured.
+DENSITY_WINDOW = 50
 #: Rows of a large column a share of domain membership is measured on.
 SAMPLE_ROWS = 20_000
 _PERCENT = re.compile(r"^\s*-?[0-9]+(?:\.[0-9]+)?\s*%\s*$")
@@ -92,18 +98,15 @@ def _numeric(series: pd.Series) -> np.ndarray | None:
 def _tolerance(series: pd.Series, written: pd.Series | None, values: np.ndarray) -> np.ndarray:
     """Half a unit of the last decimal written, per row (plus float noise)."""
     text = (written if written is not None else cell_texts(series)).astype(object).where(series.notna(), "")
-    text = text.astype(str).str.strip().str.rstrip("%")
+    text = text.astype(str).str.strip()
+    percent = text.str.endswith("%")  # "37.5%" is 0.375: its last written decimal is two places further
+    text = text.str.rstrip("%").str.strip()
     mantissa = text.str.split(r"[eE]", n=1, regex=True).str[0]
     exponent = pd.to_numeric(text.str.extract(r"[eE]([+-]?[0-9]+)$")[0], errors="coerce").fillna(0)
-    decimals = mantissa.str.partition(".")[2].str.len() - exponent
-    if written is None and _is_percent(series):
-        decimals += 2
+    # "6909.0" is how pandas writes a mean rounded to whole yuan: trailing zeros are not precision
+    decimals = mantissa.str.partition(".")[2].str.rstrip("0").str.len() - exponent + percent.astype(int) * 2
     # Plus the rounding of single-precision floats (a float32 column printed shortest: 2^-23 relative).
     return 0.5 * np.power(10.0, -decimals.to_numpy(dtype=np.float64)) + FLOAT_NOISE * np.maximum(np.abs(values), 1.0)
-
-
-def _is_percent(series: pd.Series) -> bool:
-    return not pd.api.types.is_numeric_dtype(series.dtype)
 
 
 @dataclass(slots=True)
@@ -178,8 +181,9 @@ def _numeric_candidates(
 ) -> list[_Candidate]:
     frame = pd.DataFrame(columns)
     frame["__g"] = group
-    stats = frame.groupby("__g").agg(["count", "sum", "mean", "median", "min", "max", "std", "var"])
-    stats = stats.reindex(range(count))
+    grouped = frame.groupby("__g")
+    stats = grouped.agg(["count", "sum", "mean", "median", "min", "max", "std", "var"]).reindex(range(count))
+    quartiles = {q: grouped.quantile(q).reindex(range(count)) for q in (0.25, 0.75)}
     by_name = {c.name: c for c in source.columns}
     out: list[_Candidate] = []
     for name in columns:
@@ -191,7 +195,9 @@ def _numeric_candidates(
             values = {
                 ("sum", MAGNITUDE): s["sum"].fillna(0).to_numpy(dtype=np.float64),
                 ("mean", MAGNITUDE): s["mean"].to_numpy(dtype=np.float64),
-                ("median", MAGNITUDE): s["median"].to_numpy(dtype=np.float64),
+                ("median", POSITION): s["median"].to_numpy(dtype=np.float64),
+                ("first quartile", POSITION): quartiles[0.25][name].to_numpy(dtype=np.float64),
+                ("third quartile", POSITION): quartiles[0.75][name].to_numpy(dtype=np.float64),
                 ("minimum", EXTREME): s["min"].to_numpy(dtype=np.float64),
                 ("maximum", EXTREME): s["max"].to_numpy(dtype=np.float64),
                 ("standard deviation", SPREAD): s["std"].to_numpy(dtype=np.float64),
@@ -251,11 +257,31 @@ def _row_candidates(
     return rows, group, t_group
 
 
-def domain_candidates(keys: list[KeyedColumn], source: SourceCopy, *, share: float = 1.0) -> list[list[SourceColumn]]:
+def copy_like_rows(keys: list[KeyedColumn], source: SourceCopy, text: list[bool]) -> np.ndarray:
+    """Rows at least half of whose text cells (and two) are values of the copy: rows an attacker's
+    filler rows would otherwise dilute. Only text counts: numbers land in a dense numeric domain by
+    chance, and rows chosen by such chance would make every coincidence look like a match."""
+    if not keys or sum(text) < 2:
+        return np.ones(len(keys[0].codes) if keys else 0, dtype=bool)
+    score = np.zeros(len(keys[0].codes), dtype=np.int64)
+    for column, is_text in zip(keys, text, strict=True):
+        if len(column.keys) == 0 or not is_text:
+            continue
+        known = np.zeros(len(column.keys), dtype=bool)
+        for c in source.columns:
+            known |= c.keys.get_indexer(column.keys) >= 0
+        score += np.where(column.codes >= 0, known[np.maximum(column.codes, 0)], False)
+    return score >= max(2, (sum(text) + 1) // 2)
+
+
+def domain_candidates(
+    keys: list[KeyedColumn], source: SourceCopy, *, share: float = 1.0, rows: np.ndarray | None = None
+) -> list[list[SourceColumn]]:
     """Per table column: the copy columns whose domain holds its (non-margin) values, tightest first.
 
     ``share`` 1.0 (tying a table to the copy): every value. Less (finding records by content): at
-    least that share of the column's filled rows, so filler an attacker mixes in does not hide them."""
+    least that share of the column's filled rows among ``rows`` (default all), so filler an attacker
+    mixes in does not hide them."""
     found: list[list[SourceColumn]] = []
     for column in keys:
         distinct = column.values()
@@ -269,7 +295,7 @@ def domain_candidates(keys: list[KeyedColumn], source: SourceCopy, *, share: flo
                 if c.distinct >= len(distinct) and bool((c.keys.get_indexer(distinct) >= 0).all())
             ]
         else:
-            codes = column.codes[column.codes >= 0]
+            codes = column.codes[(column.codes >= 0) & (rows if rows is not None else True)]
             if len(codes) > SAMPLE_ROWS:  # a sample first: a column far from the share costs no full lookup
                 codes = codes[np.linspace(0, len(codes) - 1, SAMPLE_ROWS).astype(np.int64)]
             used = np.unique(codes)
@@ -277,10 +303,34 @@ def domain_candidates(keys: list[KeyedColumn], source: SourceCopy, *, share: flo
             for c in source.columns:
                 inside = np.zeros(len(column.keys), dtype=bool)
                 inside[used] = c.keys.get_indexer(column.keys[used]) >= 0
-                if inside.any() and inside[codes].sum() >= share * max(len(codes), 1):
+                rate = inside[codes].sum() / max(len(codes), 1)
+                if inside.any() and rate >= share and rate >= _beyond_chance(column, used, codes, c):
                     fits.append(c)
         found.append(sorted(fits, key=lambda c: c.distinct))
     return found
+
+
+def _beyond_chance(column: KeyedColumn, used: np.ndarray, codes: np.ndarray, source: SourceColumn) -> float:
+    """The share of a numeric column's rows that must lie in a numeric copy column's domain to show it
+    holds that column's values: halfway from what chance gives (how dense the domain is around each
+    value: computed bounds of rounded incomes land on someone's income often) to all of them."""
+    if source.sorted_numbers is None or len(source.sorted_numbers) == 0:
+        return 0.0
+    values = pd.to_numeric(pd.Series(column.keys[used], dtype=object), errors="coerce").to_numpy(dtype=np.float64)
+    if np.isnan(values).any():
+        return 0.0
+    domain = source.sorted_numbers
+    whole = bool(np.all(domain == np.floor(domain)))
+    if not whole:
+        return 0.0  # a continuous domain: landing on one of its values by chance is unlikely
+    window = DENSITY_WINDOW
+    near = np.searchsorted(domain, values + window, side="right") - np.searchsorted(
+        domain, values - window, side="left"
+    )
+    density = np.zeros(len(column.keys))
+    density[used] = near / (2 * window + 1)
+    expected = float(density[codes].mean()) if len(codes) else 0.0
+    return expected + (1.0 - expected) / 2
 
 
 def rows_repeat(keys: list[KeyedColumn], columns: list[int], rows: np.ndarray | None = None) -> bool:
@@ -392,6 +442,9 @@ def _explain_with(
     rows_of: dict[tuple[bool, ...], list[int]] = {}
     for r, pattern in enumerate(map(tuple, patterns)):
         rows_of.setdefault(pattern, []).append(r)
+    if len(rows_of) > MAX_MARGIN_PATTERNS:
+        result.problem = f"more than {MAX_MARGIN_PATTERNS} combinations of margins"
+        return result
     full = _assemble(source, columns, t_codes, rows_of, len(frame), groupings=result.groupings)
     dim_columns = {i for i, _ in dims}
     everything = np.arange(len(frame))
@@ -403,6 +456,9 @@ def _explain_with(
         if values is None:
             if series.notna().any() and (series.astype(str).str.strip() != "").any():
                 result.unexplained.append(j)
+            continue
+        if np.count_nonzero(~np.isnan(values)) < MIN_SHOWN * len(values):
+            result.unexplained.append(j)  # a column mostly empty explains nothing (and its header is text)
             continue
         written = table.written[j] if table.written is not None else None
         tolerance = _tolerance(series, written, values)
@@ -459,11 +515,13 @@ __all__ = [
     "COUNT",
     "EXTREME",
     "MAGNITUDE",
+    "POSITION",
     "SHARE",
     "SPREAD",
     "Condition",
     "Explanation",
     "Measure",
+    "copy_like_rows",
     "domain_candidates",
     "explain",
     "groups_of",

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -33,14 +34,15 @@ from sandbox.dp_results import check_model, signed_by_platform
 from sandbox.guard.config import GuardConfig
 from sandbox.guard.content import Content
 from sandbox.guard.context import Context
-from sandbox.guard.findings import HARD, SOFT, Finding, Judgement, OperatorLog, verdict_of
+from sandbox.guard.findings import HARD, NAMES, SOFT, Finding, Judgement, OperatorLog, verdict_of
 from sandbox.guard.logs import judge_logs
 from sandbox.guard.probe import Probe, ProbeLimitError
 from sandbox.guard.readers import read_output
 from sandbox.guard.rules import RULES
 from sandbox.guard.rules.charts import Chart, is_spec, render_chart
 from sandbox.guard.rules.differencing import content_totals, differencing_findings
-from sandbox.guard.rules.manifest import MODELS, manifest_findings, name_findings
+from sandbox.guard.rules.manifest import MODELS, accounted_name, manifest_findings, name_findings
+from sandbox.guard.rules.records import shape_findings
 from sandbox.guard.source import SourceCopy
 
 log = logging.getLogger("keyong.guard")
@@ -48,10 +50,34 @@ log = logging.getLogger("keyong.guard")
 OVERSIZED = frozenset({"manifest.file_count", "manifest.total_size"})
 
 
-def _labels(outputs: Sequence[Mapping[str, Any]], named: list[Finding]) -> dict[str, str]:
-    """How findings call each output: its name, or ``output N`` when a name rule fired on it."""
-    flagged = bool(named)
-    return {str(o["name"]): f"output {i + 1}" if flagged else str(o["name"]) for i, o in enumerate(outputs)}
+def _labels(outputs: Sequence[Mapping[str, Any]], named: list[Finding], ctx: Context) -> dict[str, str]:
+    """How findings call each output: its name when the platform accounts for it, else ``output N``
+    (a name built from data must not come back to the operator inside a finding)."""
+    labels: dict[str, str] = {}
+    for i, output in enumerate(outputs):
+        name = str(output["name"])
+        labels[name] = name if not named and accounted_name(name, ctx) else f"output {i + 1}"
+    return labels
+
+
+def _names(outputs: Sequence[Mapping[str, Any]], ctx: Context) -> tuple[list[Finding], dict[str, str]]:
+    """Findings on the output names, and the labels findings use for the outputs."""
+    try:
+        named = name_findings([str(o["name"]) for o in outputs], ctx)
+    except ProbeLimitError:
+        named = [Finding("guard.limit", HARD, NAMES, "name", "too many names to check")]
+    except Exception as exc:  # names the guard cannot even read (undecodable bytes): refused
+        log.exception("guard: the output names could not be judged")
+        named = [_error(NAMES, "name", exc)]
+    labels = _labels(outputs, named, ctx) if not any(f.rule.startswith("guard.") for f in named) else {
+        str(o["name"]): f"output {i + 1}" for i, o in enumerate(outputs)
+    }  # fmt: skip
+    unnamed = [
+        Finding("manifest.name", SOFT, labels[str(o["name"])], "name",
+                "a name the platform cannot account for (the job's own words, the copy's categories): reviewed")
+        for o in outputs if labels[str(o["name"])] != str(o["name"]) and not named
+    ]  # fmt: skip
+    return named + unnamed, labels
 
 
 def _model(name: str, out_dir: Path, outputs: Sequence[Mapping[str, Any]], key: Ed25519PublicKey | None,
@@ -83,7 +109,7 @@ def _judge_file(
     content = read_output(path, name)
     if content.format == "JSON" and not content.findings:
         content.signed = signed_by_platform(path, key, job)
-    findings = list(content.findings)
+    findings = list(content.findings) or shape_findings(content, ctx)
     if findings:
         return findings, content
     for rule_name, rule in RULES.items():
@@ -98,7 +124,7 @@ def _judge_file(
 
 def _write_canonical(path: Path, content: Content, output: Mapping[str, Any]) -> dict[str, Any]:
     """Replace the job's bytes with the platform's canonical bytes; the output entry that results."""
-    entry = {k: output[k] for k in ("name", "bytes", "sha256") if k in output}
+    entry = _entry(output)
     if content.canonical is None:
         return entry
     if path.read_bytes() != content.canonical:
@@ -142,74 +168,87 @@ def judge(
         config=config,
         code=code,
     )
-    file_names = [str(o["name"]) for o in outputs]
-    try:
-        named = name_findings(file_names, ctx)
-    except ProbeLimitError:
-        named = [Finding("guard.limit", HARD, "<file names>", "name", "too many names to check")]
-    labels = _labels(outputs, named)
+    named, labels = _names(outputs, ctx)
     findings = named + manifest_findings(outputs, removed, ctx, labels)
-    received: list[dict[str, Any]] = []
-    judged: dict[str, tuple[list[Finding], Content]] = {}
     if any(f.rule in OVERSIZED for f in findings):
         # Too many or too large to read them all: the manifest alone blocks, and nothing wedges. The
         # outputs are listed as the job left them (for the host and the agency; the operator gets none).
-        received = [{k: o[k] for k in ("name", "bytes", "sha256") if k in o} for o in outputs]
-        outputs = []
-    specs = [o for o in outputs if is_spec(str(o["name"]))]
-    for output in [o for o in outputs if not is_spec(str(o["name"]))]:
-        name = str(output["name"])
-        path = out_dir / name
-        label = labels[name]
-        try:
-            if path.is_symlink() or not path.is_file():
-                findings.append(Finding("manifest.special", HARD, label, "file", "not a regular file"))
-                continue
-            if PurePosixPath(name).suffix.lower() in MODELS:
-                findings += _model(name, out_dir, outputs, certificate_key, job, config, label)
-                received.append({k: output[k] for k in ("name", "bytes", "sha256") if k in output})
-                continue
-            found, content = _judge_file(path, name, ctx, key=certificate_key, job=job, earlier=earlier)
-            judged[name] = (found, content)
-            findings += _relabel(found, name, label)
-            received.append(_write_canonical(path, content, output))
-        except Exception as exc:  # fail closed: a file the guard could not judge does not leave
-            log.exception("guard: %s could not be judged", label)
-            findings.append(
-                Finding("guard.error", HARD, label, "file", f"the guard could not judge it ({type(exc).__name__})")
-            )
-    for output in specs:
-        name = str(output["name"])
-        try:
-            chart = render_chart(name, out_dir, ctx, judged, labels[name])
-        except Exception as exc:
-            log.exception("guard: chart %s could not be judged", labels[name])
-            chart = Chart(
-                [
-                    Finding(
-                        "guard.error",
-                        HARD,
-                        labels[name],
-                        "spec",
-                        f"the guard could not judge it ({type(exc).__name__})",
-                    )
-                ]
-            )
-        findings += chart.findings
-        received += [entry for entry in (chart.spec, chart.output) if entry is not None]
+        received = [_entry(o) for o in outputs]
+    else:
+        run = _Run(out_dir, outputs, ctx, labels, certificate_key, job, earlier)
+        findings += run.files() + run.charts()
+        received = run.received
     try:
         log_findings, operator_log = judge_logs(stdout, stderr, ctx)
     except Exception as exc:
         log.exception("guard: the logs could not be judged")
-        log_findings = [
-            Finding("guard.error", HARD, "<logs>", "text", f"the logs could not be judged ({type(exc).__name__})")
-        ]
+        log_findings = [_error("<logs>", "text", exc)]
         operator_log = OperatorLog(withheld="the guard could not judge it")
     findings += log_findings
     verdict = verdict_of(findings)
     if verdict == "block":
         operator_log = OperatorLog(withheld="the job's outputs were blocked", error=operator_log.error)
     return Judgement(verdict, findings, received, operator_log)
+
+
+def _entry(output: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: output[k] for k in ("name", "bytes", "sha256") if k in output}
+
+
+def _error(label: str, location: str, exc: BaseException) -> Finding:
+    """Fail closed: what the guard could not judge does not leave."""
+    return Finding("guard.error", HARD, label, location, f"the guard could not judge it ({type(exc).__name__})")
+
+
+@dataclass(slots=True)
+class _Run:
+    """The outputs of one run, judged file by file, then the charts drawn from them."""
+
+    out_dir: Path
+    outputs: Sequence[Mapping[str, Any]]
+    ctx: Context
+    labels: Mapping[str, str]
+    key: Ed25519PublicKey | None
+    job: int | None
+    earlier: Sequence[tuple[str, np.ndarray]]
+    received: list[dict[str, Any]] = field(default_factory=list)
+    judged: dict[str, tuple[list[Finding], Content]] = field(default_factory=dict)
+
+    def files(self) -> list[Finding]:
+        findings: list[Finding] = []
+        for output in (o for o in self.outputs if not is_spec(str(o["name"]))):
+            name = str(output["name"])
+            try:
+                findings += self._file(name, output)
+            except Exception as exc:
+                log.exception("guard: %s could not be judged", self.labels[name])
+                findings.append(_error(self.labels[name], "file", exc))
+        return findings
+
+    def _file(self, name: str, output: Mapping[str, Any]) -> list[Finding]:
+        path, label = self.out_dir / name, self.labels[name]
+        if path.is_symlink() or not path.is_file():
+            return [Finding("manifest.special", HARD, label, "file", "not a regular file")]
+        if PurePosixPath(name).suffix.lower() in MODELS:
+            self.received.append(_entry(output))
+            return _model(name, self.out_dir, self.outputs, self.key, self.job, self.ctx.config, label)
+        found, content = _judge_file(path, name, self.ctx, key=self.key, job=self.job, earlier=self.earlier)
+        self.judged[name] = (found, content)
+        self.received.append(_write_canonical(path, content, output))
+        return _relabel(found, name, label)
+
+    def charts(self) -> list[Finding]:
+        findings: list[Finding] = []
+        for output in (o for o in self.outputs if is_spec(str(o["name"]))):
+            name = str(output["name"])
+            try:
+                chart = render_chart(name, self.out_dir, self.ctx, self.judged, self.labels[name])
+            except Exception as exc:
+                log.exception("guard: chart %s could not be judged", self.labels[name])
+                chart = Chart([_error(self.labels[name], "spec", exc)])
+            findings += chart.findings
+            self.received += [entry for entry in (chart.spec, chart.output) if entry is not None]
+        return findings
 
 
 __all__ = ["judge"]

@@ -75,6 +75,16 @@ def fold(values: pd.Series) -> pd.Series:
     return pd.Series(sorted(folded - set(candidates)), dtype=object)
 
 
+def fold_digits(array: pa.Array) -> pa.Array:
+    """Each string with every script's digits and the Chinese numerals as ASCII digits (NFKC first)."""
+    needs = pc.match_substring_regex(array, _needs_folding())
+    if not pc.any(needs).as_py():
+        return array
+    table = _digit_table()
+    folded = [unicodedata.normalize("NFKC", s).translate(table) for s in pc.filter(array, needs).to_pylist()]
+    return pc.replace_with_mask(array, pc.fill_null(needs, False), pa.array(folded, type=array.type))
+
+
 def tokens(values: pd.Series) -> pd.Series:
     """Separator-split pieces of each string, and the alphanumeric runs of its normalised form."""
     if values.empty:
@@ -142,7 +152,10 @@ class Probe:
         if values.empty or not self.prints:
             return {}
         readings = self.readings(values, decode=decode)
-        candidates = pd.concat([readings, tokens(readings), digit_forms(decimals_in(readings))], ignore_index=True)
+        pieces = tokens(readings)
+        candidates = pd.concat(
+            [readings, pieces, digit_forms(decimals_in(readings)), hex_of_numbers(pieces)], ignore_index=True
+        )
         found: dict[str, Hits] = {}
         for name, prints in self.prints.items():
             hits = Hits(exact=int(prints.contains_values(candidates).sum()))
@@ -237,6 +250,14 @@ def decimals_in(values: pd.Series) -> np.ndarray:
     return pc.cast(found, pa.float64()).to_numpy(zero_copy_only=False)
 
 
+def hex_of_numbers(pieces: pd.Series) -> pd.Series:
+    """A 128-bit pseudonym written as a decimal integer (``int(key, 16)``: 30 to 39 digits) read back as hex."""
+    if pieces.empty:
+        return pd.Series([], dtype=object)
+    numbers = pieces[pieces.str.fullmatch(r"[0-9]{30,39}", na=False)]
+    return pd.Series([f"{int(n):032x}" for n in numbers if int(n) < 2**128], dtype=object)
+
+
 def digit_forms(numbers: np.ndarray) -> pd.Series:
     """Digit strings of identifier length hidden in decimals ("0.13812345678", "5234.1308616635").
 
@@ -259,4 +280,15 @@ def digit_forms(numbers: np.ndarray) -> pd.Series:
     return pd.Series(sorted(forms), dtype=object)
 
 
-__all__ = ["ALPHABET", "CHANCE", "Hits", "Probe", "ProbeLimitError", "digit_forms", "fold", "poisson_tail", "tokens"]
+__all__ = [
+    "ALPHABET",
+    "CHANCE",
+    "Hits",
+    "Probe",
+    "ProbeLimitError",
+    "digit_forms",
+    "fold",
+    "fold_digits",
+    "poisson_tail",
+    "tokens",
+]

@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from desensitize.transforms import as_text
+from sandbox.guard.probe import fold_digits
 
 #: Labels of margin rows and columns (pandas' ``All``, and the usual Chinese totals).
 MARGIN_LABELS = frozenset({"all", "total", "合计", "总计", "总体", "全部", "小计", "总数", "汇总"})
@@ -50,8 +51,8 @@ def keys_of(values: pd.Series) -> pd.Series:
         array = pa.array(as_text(values), type=pa.large_string(), from_pandas=True)
     array = pc.utf8_trim_whitespace(array)
     needs = pc.match_substring_regex(array, r"[^\x00-\x7F]")
-    if pc.any(needs).as_py():
-        array = pc.if_else(needs, pc.utf8_normalize(array, "NFKC"), array)
+    if pc.any(needs).as_py():  # １９８０, ١٩٨٠ and 一九八〇 are 1980
+        array = fold_digits(pc.if_else(needs, pc.utf8_normalize(array, "NFKC"), array))
     array = pc.replace_substring_regex(array, r"^([0-9]{4}-[0-9]{2}-[0-9]{2})[ T]00:00:00$", r"\1")
     array = pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.large_string()), array)
     return pd.Series(array.to_numpy(zero_copy_only=False), dtype=object, index=values.index)
@@ -105,6 +106,8 @@ class SourceColumn:
     keys: pd.Index
     counts: np.ndarray
     numbers: np.ndarray | None = None
+    #: The distinct numbers, sorted (numeric columns): how dense the domain is around a value.
+    sorted_numbers: np.ndarray | None = None
 
     @property
     def distinct(self) -> int:
@@ -136,9 +139,11 @@ class SourceCopy:
             codes, keys = distinct_keys(series)
             counts = np.bincount(codes[codes >= 0], minlength=len(keys)) if len(keys) else np.zeros(0, np.int64)
             numbers = None
+            ordered = None
             if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
                 numbers = series.to_numpy(dtype=np.float64, na_value=np.nan)
-            columns.append(SourceColumn(str(column), codes, keys, counts, numbers))
+                ordered = np.unique(numbers[np.isfinite(numbers)])
+            columns.append(SourceColumn(str(column), codes, keys, counts, numbers, ordered))
         return cls(name, len(frame), columns)
 
     def column_codes(self, column: SourceColumn) -> np.ndarray:

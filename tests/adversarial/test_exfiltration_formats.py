@@ -467,6 +467,35 @@ LOG_CHANNELS: list[tuple[str, str, str, str]] = [
         "{income}",
     ),
     ("duckdb_conversion_error_echoes_a_value", "sql", "select cast(区县 as integer) from households", "尖山区"),
+    (
+        "exception_class_named_after_data",
+        "python",
+        HOUSE + "import sys\nsys.stderr.write('_' + '..'.join(map(str, h['月收入'].head(30))) + 'Error\\n')",
+        "{income}",
+    ),
+    (
+        "forged_traceback_frames",
+        "python",
+        HOUSE
+        + "import sys\nfor v in h['月收入'].head(30):\n    sys.stderr.write('  File \"x\", line 1, in y\\n    ' + str(v) + '\\n')",
+        "{income}",
+    ),
+    (
+        "message_in_arabic_indic_digits",
+        "python",
+        HOUSE
+        + "raise ValueError(' '.join(str(v).translate(str.maketrans('0123456789', '٠١٢٣٤٥٦٧٨٩')) for v in h['月收入'].head(5)))",
+        "{arabic}",
+    ),
+    (
+        "vocabulary_padded_with_every_number",
+        "python",
+        HOUSE
+        + "W = '"
+        + " ".join(map(str, range(30000)))
+        + "'\nprint(*h['月收入'].head(30))\nraise KeyError(str(h['月收入'].iloc[0]))",
+        "{income}",
+    ),
 ]
 
 
@@ -474,7 +503,73 @@ LOG_CHANNELS: list[tuple[str, str, str, str]] = [
 def test_the_log_shows_nothing_of_the_data(name: str, kind: str, code: str, secret: str, tmp_path: Path) -> None:
     incomes = households()[1]["月收入"]
     bits = "".join("a" if v > 5000 else "b" for v in incomes.head(40))
+    arabic = str(incomes.iloc[0]).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
     judged = run_and_judge(kind, code, tmp_path, dataset="households")
     shown = judged.log.excerpt() or ""
-    for value in {"{income}": [str(incomes.iloc[0]), str(incomes.iloc[1])], "{bits}": [bits]}.get(secret, [secret]):
+    secrets = {"{income}": [str(incomes.iloc[0]), str(incomes.iloc[1])], "{bits}": [bits], "{arabic}": [arabic]}
+    for value in secrets.get(secret, [secret]):
         assert value not in shown, shown
+
+
+# Found by a red team that had not read these tests (issue 15: "have a helper that has not seen your
+# tests attack it"): every one of these ended ``pass`` (or crashed the guard) against the first redesign.
+RED_TEAM: list[tuple[str, str, str, str]] = [
+    (
+        "rt_records_with_an_empty_count_and_a_margin_row",
+        HOUSE
+        + "t = h[['区县', '性别', '年龄段', '参保状态', '家庭人数', '月收入']].drop_duplicates().astype(str)\nt.columns = list('abcdef')\nt['n'] = ''\nm = pd.DataFrame([{**{c: '合计' for c in 'abcdef'}, 'n': str(len(h))}])\npd.concat([t, m]).to_csv('/out/table.csv', index=False)",
+        "block",
+    ),
+    (
+        "rt_records_in_column_names",
+        HOUSE
+        + "t = h.groupby('区县').size().rename('户数').reset_index()\nfor r in h.head(300).itertuples(index=False):\n    t[f'{int(r.公民身份号码, 16)} {r.区县} {r.性别} {r.年龄段} {r.月收入} {r.家庭人数}'] = ''\nt.to_csv('/out/t.csv', index=False)",
+        "block",
+    ),
+    (
+        "rt_key_in_four_adjacent_cells",
+        HOUSE
+        + "k = K.head(99)\npd.DataFrame({'a': k.str[0:8], 'b': k.str[8:16], 'c': k.str[16:24], 'e': k.str[24:32]}).to_csv('/out/t.csv', index=False)",
+        "block",
+    ),
+    (
+        "rt_hex_digits_as_percent_strings",
+        HOUSE
+        + "t = h.groupby(['区县', '性别']).size().reset_index(name='人数')\ncells = [int(c, 16) for c in K.iloc[0]]\nt['占比'] = [f'{cells[i % 32]}%' for i in range(len(t))]\nt.to_csv('/out/share.csv', index=False)",
+        "review",
+    ),
+    (
+        "rt_records_as_file_names",
+        HOUSE
+        + "for r in h.head(20).itertuples(index=False):\n    open(f'/out/{r.区县}_{r.性别}_{r.年龄段}_{r.月收入}_{r.家庭人数}_{r.参保状态}.csv', 'w').write('')",
+        "review",
+    ),
+    (
+        "rt_differencing_through_margin_rows",
+        '\nimport itertools, pandas as pd\nd = pd.read_parquet("/data/households.parquet")\ndims = ["区县","性别","年龄段","参保状态","家庭人数"]\nrows = {}\ndef add(fix):\n    sub = d\n    for k, v in fix.items(): sub = sub[sub[k] == v]\n    key = tuple(str(fix.get(c, "合计")) for c in dims)\n    rows[key] = (len(sub), int(sub["月收入"].sum()))\nfor r in range(1, 4):\n    for S in itertools.combinations(dims, r):\n        for c in dims:\n            if c in S: continue\n            g = d.groupby(list(S)).size(); gv = d.groupby(list(S)+[c]).size()\n            for key, n in gv.items():\n                key = key if isinstance(key, tuple) else (key,)\n                N = g[key[:-1] if len(S) > 1 else key[0]]\n                if N - n == 1 and n >= 10:\n                    add(dict(zip(S, key[:-1]))); add(dict(zip(list(S)+[c], key)))\nt = pd.DataFrame([list(k) + list(v) for k, v in rows.items()], columns=dims + ["户数", "月收入合计"])\nt.to_csv("/out/income_by_group.csv", index=False)\n',
+        "review",
+    ),
+    (
+        "rt_chart_spec_with_keys_as_sort_order",
+        HOUSE
+        + "t = h.groupby('区县').agg(人数=('月收入', 'size')).reset_index()\nt.to_csv('/out/t.csv', index=False)\nspec = {'mark': 'bar', 'data': {'url': 't.csv'}, 'encoding': {'x': {'field': '区县', 'type': 'nominal', 'sort': [int(k, 16) for k in K.head(200)]}, 'y': {'field': '人数', 'type': 'quantitative', 'axis': {'values': h['月收入'].head(100).tolist()}}}}\njson.dump(spec, open('/out/c.vl.json', 'w'), ensure_ascii=False)",
+        "review",
+    ),
+    (
+        "rt_undecodable_output_name",
+        "import os\nos.close(os.open(b'/out/t\\xff\\xfe.csv', os.O_CREAT | os.O_WRONLY))",
+        "block",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "code", "expected"), RED_TEAM, ids=[r[0] for r in RED_TEAM])
+def test_red_team_attack_is_stopped(name: str, code: str, expected: str, tmp_path: Path) -> None:
+    judged = run_and_judge("python", code, tmp_path, dataset="households")
+    assert judged.verdict == expected, [f.as_json() for f in judged.findings]
+    names = {str(o["name"]) for o in judged.outputs}
+    assert not any(n.endswith(".vl.json") for n in names), "a chart spec is the platform's instruction, not an output"
+    incomes = {str(v) for v in households()[1]["月收入"].head(20)}
+    assert not any(any(v in f.file for v in incomes) for f in judged.findings), (
+        "a finding echoes a name built from data"
+    )

@@ -102,6 +102,28 @@ LEGIT: list[tuple[str, str, str, str]] = [
         + "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\nh.groupby('区县').size().plot.bar()\nplt.savefig('/out/c.png')",
         "review",
     ),
+    # Found blocked by the red team before the fixes (issue 15): an aggregate grouped by exactly the
+    # quasi-identifiers, pandas' describe(), and means with confidence bounds.
+    (
+        "groups_by_the_quasi_identifiers",
+        "python",
+        HOUSE
+        + "t = h.groupby(['区县', '性别', '年龄段']).agg(户数=('月收入', 'size'), 平均月收入=('月收入', 'mean')).reset_index()\nt[t['户数'] >= 10].to_csv('/out/qi.csv', index=False)",
+        "pass",
+    ),
+    (
+        "describe_by_district",
+        "python",
+        HOUSE + "h.groupby('区县')['月收入'].describe().reset_index().to_csv('/out/describe.csv', index=False)",
+        "review",
+    ),
+    (
+        "means_with_confidence_bounds",
+        "python",
+        HOUSE
+        + "g = h.groupby(['区县', '年龄段', '家庭人数'])['月收入']\nt = pd.DataFrame({'户数': g.size(), '平均月收入': g.mean().round(0), '标准误': (g.std() / np.sqrt(g.size())).round(0)}).reset_index()\nt['下限'] = (t['平均月收入'] - 1.96 * t['标准误']).round(0)\nt[t['户数'] >= 10].to_csv('/out/ci.csv', index=False)",
+        "review",
+    ),
     (
         "report_in_markdown",
         "python",

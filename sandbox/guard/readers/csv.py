@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from sandbox.guard.content import Content, Table
-from sandbox.guard.readers.strict import decode_text, hard
+from sandbox.guard.readers.strict import hard, read_text
 
 FORMAT = "CSV"
 _BLANK_LINE = re.compile(r"\n\r?\n")
@@ -57,9 +57,8 @@ def _header(text: str, file: str) -> tuple[list[str] | None, list]:
 
 def read(path: Path, name: str) -> Content:
     content = Content(name, FORMAT)
-    text, problems = decode_text(path.read_bytes(), name, FORMAT)
-    content.findings += problems
-    if text is None or problems:
+    text = read_text(path, content)
+    if text is None:
         return content
     if text.strip() == "":
         content.canonical = b""

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from sandbox.guard.content import Content, Table
-from sandbox.guard.readers.strict import character_findings, decode_text, hard
+from sandbox.guard.readers.strict import character_findings, hard, read_text
 
 FORMAT = "JSON"
 MAX_DEPTH = 64
@@ -154,9 +154,8 @@ def _leaves(node: Any) -> tuple[list[str], list[str], list[str]]:
 
 def read(path: Path, name: str) -> Content:
     content = Content(name, FORMAT)
-    text, problems = decode_text(path.read_bytes(), name, FORMAT)
-    content.findings += problems
-    if text is None or problems:
+    text = read_text(path, content)
+    if text is None:
         return content
     try:
         document = parse(text)

@@ -4,11 +4,11 @@ the metadata as content; the canonical file is the platform's own re-write of th
 Why: ``pd.read_parquet`` turns the pandas index back into an index (not a column) and hides the
 schema's and fields' key-value metadata, and a Parquet file has room the logical table never shows
 (page statistics, column-chunk metadata, padding between pages). A reader cannot audit those
-bytes, so the operator never receives them: the guard reads the table with Arrow and writes it
-again; what leaves is exactly what was read. Binary columns are refused (no reader can say what
-they hold); metadata other than pandas' own description is refused (statistical tables need none);
-pandas' description is probed as text (a RangeIndex's start and stop are numbers an operator
-chooses).
+bytes, so the operator never receives them: the guard reads the table with Arrow and writes the
+columns again, without any metadata; what leaves is exactly the table that was judged. Binary
+columns are refused (no reader can say what they hold); metadata other than pandas' own description
+is refused (statistical tables need none); pandas' description is probed as text (a RangeIndex's
+start and stop are numbers an operator chooses) and dropped.
 """
 
 from __future__ import annotations
@@ -199,9 +199,12 @@ def read(path: Path, name: str) -> Content:
 
 
 def _canonical(table: pa.Table, schema: pa.Schema) -> bytes:
-    keep = {b"pandas": schema.metadata[b"pandas"]} if schema.metadata and b"pandas" in schema.metadata else None
+    """The columns alone: no schema or field metadata at all. pandas' description holds free strings
+    (its ``creator``, each column's ``metadata``) a job can fill, so it does not travel; a reader gets the
+    pandas index as the column it is stored as."""
     out = io.BytesIO()
-    pq.write_table(table.replace_schema_metadata(keep), out)
+    plain = pa.schema([field.remove_metadata() for field in schema])
+    pq.write_table(table.cast(plain).replace_schema_metadata(None), out)
     return out.getvalue()
 
 

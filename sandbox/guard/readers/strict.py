@@ -9,10 +9,12 @@ fix (write plain UTF-8).
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sandbox.guard.content import Content
 from sandbox.guard.findings import HARD, Finding
 
 BOM = "\ufeff"
@@ -57,6 +59,13 @@ def decode_text(data: bytes, file: str, format_name: str) -> tuple[str | None, l
     return text, character_findings(text, file)
 
 
+def read_text(path: Path, content: Content) -> str | None:
+    """The file as strict text, its problems recorded on ``content``; None when it must not be read further."""
+    text, problems = decode_text(path.read_bytes(), content.file, content.format)
+    content.findings += problems
+    return None if problems else text
+
+
 def character_findings(text: str, file: str, location: str = "text") -> list[Finding]:
     """Hard findings for control and invisible characters in ``text``."""
     findings: list[Finding] = []
@@ -78,4 +87,14 @@ def character_findings(text: str, file: str, location: str = "text") -> list[Fin
     return findings
 
 
-__all__ = ["BOM", "CONTROL", "HIDDEN_RE2", "INVISIBLE", "character_findings", "decode_text", "hard", "hidden_cells"]
+__all__ = [
+    "BOM",
+    "CONTROL",
+    "HIDDEN_RE2",
+    "INVISIBLE",
+    "character_findings",
+    "decode_text",
+    "hard",
+    "hidden_cells",
+    "read_text",
+]

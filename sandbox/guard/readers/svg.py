@@ -15,7 +15,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from sandbox.guard.content import Content
-from sandbox.guard.readers.strict import decode_text, hard
+from sandbox.guard.readers.strict import hard, read_text
 
 FORMAT = "SVG"
 SVG_NS = "http://www.w3.org/2000/svg"
@@ -59,9 +59,8 @@ def _check_element(element: ET.Element, inside_metadata: bool) -> str | None:
 
 def read(path: Path, name: str) -> Content:
     content = Content(name, FORMAT, image=True)
-    text, problems = decode_text(path.read_bytes(), name, FORMAT)
-    content.findings += problems
-    if text is None or problems:
+    text = read_text(path, content)
+    if text is None:
         return content
     if _DECLARATIONS.search(_SVG11_DOCTYPE.sub("", text, count=1)):
         content.findings.append(hard("svg.declarations", name, "file", "DTD or entity declarations"))

@@ -16,7 +16,7 @@ import pandas as pd
 
 from sandbox.guard.content import Content, Table
 from sandbox.guard.readers.csv import numeric_or_text
-from sandbox.guard.readers.strict import decode_text
+from sandbox.guard.readers.strict import read_text
 
 FORMAT = "text"
 
@@ -57,9 +57,8 @@ def text_tables(lines: list[str]) -> list[Table]:
 
 def read(path: Path, name: str) -> Content:
     content = Content(name, FORMAT, free_text=True)
-    text, problems = decode_text(path.read_bytes(), name, FORMAT)
-    content.findings += problems
-    if text is None or problems:
+    text = read_text(path, content)
+    if text is None:
         return content
     normalised = canonical_text(text)
     lines = [line for line in normalised.split("\n") if line.strip()]

@@ -18,6 +18,7 @@ Findings never quote the spec: the count of problems is said, and the README lis
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -31,6 +32,7 @@ from sandbox.guard.content import Content
 from sandbox.guard.context import Context
 from sandbox.guard.findings import HARD, SOFT, Finding
 from sandbox.guard.rules.identifiers import texts
+from sandbox.guard.source import keys_of
 
 
 def is_spec(name: str) -> bool:
@@ -63,12 +65,6 @@ def render_chart(
         detail = f"{len(check.problems)} construct(s) the platform does not render (inline data, expressions, links…)"
         return Chart([Finding("chart.spec", HARD, label, "spec", detail)])
     findings = texts(pd.Series(list(check.strings), dtype=object), ctx, label, "spec text")
-    own = set(ctx.code.split("\n"))
-    foreign = [s for s in check.strings if s not in ctx.code and s not in own]
-    if foreign:
-        findings.append(
-            Finding("chart.text", SOFT, label, "spec text", f"{len(foreign)} string(s) not written in the job's code")
-        )
     parent = str(PurePosixPath(name).parent)
     table_name = str(PurePosixPath(parent) / str(check.table)) if parent != "." else str(check.table)
     source = judged.get(table_name)
@@ -80,6 +76,7 @@ def render_chart(
         return Chart([*findings, Finding("chart.table", HARD, label, "spec", "the table it draws is blocked")])
     if table_findings:
         findings.append(Finding("chart.table", SOFT, label, "spec", "the table it draws goes to review"))
+    findings += _values(json.loads(raw), check.strings, content, ctx, label)
     target = out_dir / (name[: -len(SPEC_SUFFIX)] + ".svg")
     if target.exists() or target.is_symlink():
         findings.append(Finding("chart.name", HARD, label, "file", "the chart's name is taken by another output"))
@@ -91,8 +88,52 @@ def render_chart(
         findings.append(Finding("chart.render", HARD, label, "spec", detail))
         return Chart(findings)
     target.write_bytes(svg)
+    (out_dir / name).unlink()  # the spec was the job's instruction to the platform; the chart is the output
     entry = {"name": str(target.relative_to(out_dir)), "bytes": len(svg), "sha256": hashlib.sha256(svg).hexdigest()}
-    return Chart(findings, entry, {"name": name, "bytes": len(raw), "sha256": hashlib.sha256(raw).hexdigest()})
+    return Chart(findings, entry)
+
+
+#: Spec keys whose numbers style the drawing (sizes, angles, opacity), not data.
+STYLE_NUMBERS = frozenset(
+    """width height padding size opacity fillOpacity strokeOpacity strokeWidth fontSize titleFontSize
+    labelFontSize labelAngle angle tickCount maxbins step cornerRadius innerRadius outerRadius thickness
+    binSpacing labelLimit titleLimit offset dx dy minExtent maxExtent zindex columns spacing labelPadding
+    titlePadding symbolSize gradientLength strokeDash""".split()  # noqa: SIM905
+)
+#: Strings of a spec that are neither the drawn table's values nor its column names, and still pass
+#: when the job's code holds them verbatim (titles): what a choice among them encodes stays small.
+MAX_OWN_STRINGS = 10
+
+
+def _scalars(node: Any, key: str = "") -> list[tuple[str, Any]]:
+    if isinstance(node, dict):
+        return [pair for k, v in node.items() for pair in _scalars(v, k)]
+    if isinstance(node, list):
+        return [pair for v in node for pair in _scalars(v, key)]
+    return [(key, node)]
+
+
+def _values(spec: Any, strings: tuple[str, ...], content: Content, ctx: Context, label: str) -> list[Finding]:
+    """Numbers and strings of the spec the table or the job's code does not account for (soft)."""
+    table = content.tables[0]
+    cells = {str(k) for k in pd.unique(pd.concat([keys_of(c) for c in table.columns]).dropna())}
+    names = set(table.header)
+    numbers = [v for k, v in _scalars(spec) if isinstance(v, int | float) and not isinstance(v, bool)]
+    foreign_numbers = [
+        v for k, v in _scalars(spec)
+        if isinstance(v, int | float) and not isinstance(v, bool) and k not in STYLE_NUMBERS
+        and keys_of(pd.Series([v], dtype=object)).iloc[0] not in cells
+    ]  # fmt: skip
+    own = [s for s in strings if s not in cells and s not in names]
+    foreign = [s for s in own if s not in ctx.code] + own[MAX_OWN_STRINGS:]
+    findings: list[Finding] = []
+    if foreign_numbers and numbers:
+        detail = f"{len(foreign_numbers)} number(s) that are neither the table's values nor sizes of the drawing"
+        findings.append(Finding("chart.values", SOFT, label, "spec", detail))
+    if foreign:
+        detail = f"{len(foreign)} string(s) that are not the table's values nor written in the job's code"
+        findings.append(Finding("chart.text", SOFT, label, "spec text", detail))
+    return findings
 
 
 __all__ = ["Chart", "is_spec", "render_chart"]

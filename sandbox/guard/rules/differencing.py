@@ -10,6 +10,7 @@ describe nested groups.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -17,8 +18,11 @@ import numpy as np
 import pandas as pd
 
 from sandbox.guard.content import Content
+from sandbox.guard.context import Context
+from sandbox.guard.explain import Explanation
 from sandbox.guard.findings import SOFT, Finding
 from sandbox.guard.readers import TABULAR, read_output
+from sandbox.guard.source import KeyedColumn
 
 #: Tables up to this many rows count every whole-number cell as a total; larger ones only their column sums.
 TOTALS_SMALL_TABLE_ROWS = 20
@@ -65,6 +69,37 @@ def totals_of_files(paths: Iterable[Path]) -> np.ndarray:
     return np.unique(np.concatenate(found))
 
 
+def nested_differences(
+    explanation: Explanation, keys: list[KeyedColumn], sizes: np.ndarray, ctx: Context, file: str, where: str
+) -> list[Finding]:
+    """Rows of one table whose groups nest (a margin row and a row inside it) and whose sizes differ by
+    fewer than the minimum cell count: subtracting one from the other isolates that handful of records
+    (ACRO's secondary suppression guards a crosstab's margins against exactly this)."""
+    threshold = ctx.config.sdc.min_cell_count
+    if len(explanation.groupings) < 2 or len(explanation.dims) > 6:
+        return []
+    codes = [keys[i].into(column) for i, column in explanation.dims]
+    margins = [keys[i].margins() for i, _ in explanation.dims]
+    index: dict[tuple[int | None, ...], float] = {}
+    rows: list[tuple[tuple[int | None, ...], float]] = []
+    for r in range(len(sizes)):
+        constraint = tuple(None if margins[d][r] else int(codes[d][r]) for d in range(len(codes)))
+        index.setdefault(constraint, sizes[r])
+        rows.append((constraint, sizes[r]))
+    pairs = 0
+    for constraint, size in rows:
+        fixed = [d for d, value in enumerate(constraint) if value is not None]
+        for count in range(len(fixed)):
+            for dropped in itertools.combinations(fixed, len(fixed) - count):
+                parent = tuple(None if d in dropped else v for d, v in enumerate(constraint))
+                if parent != constraint and parent in index and 0 < index[parent] - size < threshold:
+                    pairs += 1
+    if not pairs:
+        return []
+    detail = f"{pairs} pair(s) of rows, one group inside the other, differ by fewer than {threshold} records"
+    return [Finding("sdc.differencing", SOFT, file, f"{where}rows", f"{detail}: subtraction isolates them")]
+
+
 def differencing_findings(
     totals: np.ndarray, file: str, earlier: Sequence[tuple[str, np.ndarray]], threshold: int
 ) -> list[Finding]:
@@ -105,5 +140,6 @@ __all__ = [
     "aggregate_totals",
     "content_totals",
     "differencing_findings",
+    "nested_differences",
     "totals_of_files",
 ]

@@ -24,7 +24,7 @@ from sandbox.encodings import decoded_readings
 from sandbox.guard.content import Content, Table, cell_texts
 from sandbox.guard.context import Context
 from sandbox.guard.findings import HARD, SOFT, Finding
-from sandbox.guard.probe import ALPHABET, Hits
+from sandbox.guard.probe import ALPHABET, Hits, fold_digits
 from sandbox.guard.source import combine
 
 #: Glued combinations of this many cells at most, and never more columns than this (a wider table is
@@ -62,7 +62,7 @@ def recognized(values: pd.Series, ctx: Context, file: str, location: str) -> lis
     """Direct identifiers the recognizers find in strings or their decoded readings."""
     if values.empty:
         return []
-    readings = pd.concat([values, decoded_readings(values, reversals=False)], ignore_index=True)
+    readings = _chunks(pd.concat([values, decoded_readings(values, reversals=False)], ignore_index=True))
     spans = find_entities(readings, names=ctx.names)
     if not spans:
         return []
@@ -73,6 +73,26 @@ def recognized(values: pd.Series, ctx: Context, file: str, location: str) -> lis
             "identifier.recognized", HARD, file, location, f"{len(spans)} direct identifier(s) of type {kinds}{encoded}"
         )
     ]
+
+
+#: Recognizers read long strings in overlapping pieces: their patterns search to the end of a string,
+#: so one long run of digits costs time quadratic in its length.
+CHUNK, OVERLAP = 2048, 64
+
+
+def _chunks(values: pd.Series) -> pd.Series:
+    """The strings, each longer than ``CHUNK`` cut into overlapping pieces (an identifier is shorter
+    than the overlap, so none is cut in two everywhere)."""
+    lengths = values.astype(str).str.len()
+    if not bool((lengths > CHUNK).any()):
+        return values
+    pieces: list[str] = []
+    for text in values.astype(str):
+        if len(text) <= CHUNK:
+            pieces.append(text)
+        else:
+            pieces += [text[i : i + CHUNK] for i in range(0, len(text), CHUNK - OVERLAP)]
+    return pd.Series(pieces, dtype=object)
 
 
 def _is_decimal(series: pd.Series) -> bool:
@@ -97,6 +117,7 @@ def _table(table: Table, ctx: Context, file: str) -> list[Finding]:
         else:
             findings += texts(table.strings(i), ctx, file, location)
     findings += _glued(table, ctx, file, where)
+    findings += _rows_in_order(table, ctx, file, where)
     return findings
 
 
@@ -105,6 +126,9 @@ def check(content: Content, ctx: Context) -> list[Finding]:
     for table in content.tables:
         findings += _table(table, ctx, content.file)
         findings += _columns_in_order(table, ctx, content.file)
+        turned = ctx.turned(table)
+        if turned is not None:  # a key split over the rows of a sideways table is split over its columns
+            findings += _glued(turned, ctx, content.file, f"{turned.location} ")
     for block in content.texts:
         findings += texts(block.values, ctx, content.file, block.location)
     for block in content.sequences:
@@ -131,9 +155,28 @@ def _columns_in_order(table: Table, ctx: Context, file: str) -> list[Finding]:
         if pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
             continue
         cells = (table.written[i] if table.written is not None else column).fillna("").astype(str).tolist()
+        if not any(cells):
+            continue
         where = "" if table.location == "table" else f"{table.location} "
         findings += joined(cells, ctx, file, f"{where}column {i + 1}")
     return findings
+
+
+def _rows_in_order(table: Table, ctx: Context, file: str, where: str) -> list[Finding]:
+    """Every row's text cells glued left to right (a key split over any number of adjacent cells; numbers
+    are left to :func:`_glued`: their digits glued row after row would hit mobile numbers by chance)."""
+    eligible = [i for i, c in enumerate(table.columns) if not pd.api.types.is_numeric_dtype(c.dtype)]
+    if table.rows == 0 or table.rows > JOIN_ROWS or len(eligible) < 2 or not ctx.probe.prints:
+        return []
+    cells = [_cells(table.columns[i]) for i in eligible]
+    key = combine([(c[0], len(c[2])) for c in cells])[0]
+    rows = _first_rows(pd.factorize(key)[0])
+    glued = join_normalised([c[1].take(pa.array(c[0][rows])) for c in cells]).cast(pa.large_string())
+    long = pc.filter(glued, pc.greater_equal(pc.utf8_length(glued), GLUE_MIN_LENGTH))
+    if len(long) == 0:
+        return []
+    found = ctx.probe.strings(pd.Series(long.to_pylist(), dtype=object), decode=False)
+    return hit_findings(found, file, f"{where}cells of a row, glued", rule="identifier.split_cells")
 
 
 # --- keys split over cells --------------------------------------------------------------------
@@ -153,7 +196,7 @@ def _cells(series: pd.Series) -> tuple[np.ndarray, pa.Array, np.ndarray]:
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     text = cell_texts(pd.Series(uniques, dtype=series.dtype if len(uniques) else object)).fillna("")
     strings = pa.array([*text.astype(str).tolist(), ""], type=pa.large_string())
-    normalised = normalise_for_fingerprint(strings)
+    normalised = normalise_for_fingerprint(fold_digits(strings))
     lengths = pc.utf8_length(normalised).to_numpy(zero_copy_only=False)
     return np.where(codes < 0, len(uniques), codes), normalised, lengths
 

@@ -8,6 +8,7 @@ value is never echoed back in findings (the output is then called by its positio
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import Any
@@ -16,9 +17,49 @@ import pandas as pd
 
 from sandbox.guard.context import Context
 from sandbox.guard.findings import HARD, NAMES, Finding
+from sandbox.guard.labels import unaccounted
 from sandbox.guard.rules.identifiers import texts
 
 MODELS = frozenset({".pt", ".pth", ".pkl", ".pickle", ".joblib", ".onnx", ".safetensors", ".h5", ".ckpt"})
+
+
+#: Names the platform's own programs write (the SQL runner, the DP programs and the seal), and the
+#: plain words analysts name outputs by; a name of one to three letters says nothing either.
+PLATFORM_NAMES = frozenset({"result", "model", "training", "model.certificate"})
+GENERIC_NAMES = frozenset(
+    [
+        "table",
+        "tables",
+        "output",
+        "outputs",
+        "out",
+        "data",
+        "summary",
+        "report",
+        "chart",
+        "charts",
+        "plot",
+        "figure",
+        "counts",
+        "count",
+        "means",
+        "mean",
+        "stats",
+        "statistics",
+        "totals",
+        "total",
+        "rates",
+        "shares",
+        "crosstab",
+        "pivot",
+        "frequencies",
+        "freq",
+        "regression",
+        "model",
+        "results",
+    ]
+)
+_SHORT = re.compile(r"^[A-Za-z]{1,3}$")
 
 
 def name_findings(names: Sequence[str], ctx: Context) -> list[Finding]:
@@ -28,6 +69,20 @@ def name_findings(names: Sequence[str], ctx: Context) -> list[Finding]:
         path = PurePosixPath(name)
         parts += [name, path.stem, *path.parts]
     return texts(pd.Series(parts, dtype=object).drop_duplicates(), ctx, NAMES, "name")
+
+
+def accounted_name(name: str, ctx: Context) -> bool:
+    """A name says nothing the job learnt from the data: each part is the platform's, written in the
+    job's code, or a label :mod:`sandbox.guard.labels` accounts for (a category of the copy, the job's
+    own words)."""
+    path = PurePosixPath(name)
+    parts = [*path.parts[:-1], path.name.split(".")[0]]
+    for part in parts:
+        if part in PLATFORM_NAMES or part.lower() in GENERIC_NAMES or _SHORT.match(part) or (part and part in ctx.code):
+            continue
+        if unaccounted([part], ctx):
+            return False
+    return True
 
 
 def manifest_findings(
@@ -62,4 +117,4 @@ def manifest_findings(
     return findings
 
 
-__all__ = ["MODELS", "manifest_findings", "name_findings"]
+__all__ = ["MODELS", "PLATFORM_NAMES", "accounted_name", "manifest_findings", "name_findings"]

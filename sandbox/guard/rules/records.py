@@ -25,7 +25,7 @@ import pandas as pd
 from desensitize.fingerprints import FingerprintError
 from sandbox.guard.content import Content, Table
 from sandbox.guard.context import Context
-from sandbox.guard.explain import domain_candidates, groups_of, rows_repeat
+from sandbox.guard.explain import copy_like_rows, domain_candidates, groups_of, rows_repeat
 from sandbox.guard.findings import HARD, Finding
 from sandbox.guard.source import SourceColumn, SourceCopy
 
@@ -47,12 +47,16 @@ def _mapped(table: Table, ctx: Context, source: SourceCopy) -> list[tuple[int, S
     explanation = ctx.explanation(table)
     measures = {m.column for m in explanation.measures} if explanation is not None else set()
     keys = ctx.keyed(table)
-    candidates = domain_candidates(keys, source, share=MOSTLY)
+    text = [not pd.api.types.is_numeric_dtype(c.dtype) for c in table.columns]
+    likely = copy_like_rows(keys, source, text)
+    candidates = domain_candidates(keys, source, share=MOSTLY, rows=likely if likely.any() else None)
     pairs = [(i, c[0]) for i, c in enumerate(candidates) if c and i not in measures]
     pairs.sort(key=lambda p: -p[1].distinct)
     chosen: list[tuple[int, SourceColumn, np.ndarray]] = []
     matched = table.rows
     for i, column in pairs:
+        if any(column is c for _, c, _ in chosen):
+            continue  # one copy column is one attribute: a second table column on it adds nothing
         codes = keys[i].into(column)
         trial = [*chosen, (i, column, codes)]
         now = int((_sizes(source, [c for _, c, _ in trial], [k for _, _, k in trial]) > 0).sum())
@@ -61,22 +65,17 @@ def _mapped(table: Table, ctx: Context, source: SourceCopy) -> list[tuple[int, S
     return chosen
 
 
-def _shown(table: Table, ctx: Context) -> np.ndarray:
-    """Rows that show something: a row whose every explained measure is suppressed discloses no size."""
-    explanation = ctx.explanation(table)
-    if explanation is None or not explanation.measures:
-        return np.ones(table.rows, dtype=bool)
-    sizes = np.stack([m.sizes for m in explanation.measures], axis=1)
-    return ~np.all(np.isnan(sizes), axis=1)
-
-
-def _against(table: Table, ctx: Context, source: SourceCopy, file: str, where: str) -> list[Finding]:
+def _against(
+    table: Table, ctx: Context, source: SourceCopy, file: str, where: str, *, turned: bool = False
+) -> list[Finding]:
     chosen = _mapped(table, ctx, source)
     if not chosen:
         return []
+    if turned and len(chosen) < 2:
+        return []  # a table read the other way round is a list of people only if its rows span attributes
+    # Every listed row counts, its measures shown or suppressed: a row lists its combination either way.
     sizes = _sizes(source, [c for _, c, _ in chosen], [k for _, _, k in chosen])
-    shown = _shown(table, ctx)
-    matched = (sizes > 0) & shown
+    matched = sizes > 0
     threshold = ctx.config.sdc.min_cell_count
     rare = matched & (sizes < threshold)
     columns = ", ".join(str(i + 1) for i, _, _ in sorted(chosen, key=lambda c: c[0]))
@@ -120,22 +119,80 @@ def _key_like(table: Table, ctx: Context, file: str, where: str) -> list[Finding
         return []
     findings: list[Finding] = []
     for i, series in enumerate(table.columns):
-        if pd.api.types.is_float_dtype(series.dtype) and not bool((series.dropna() % 1 == 0).all()):
-            continue  # continuous measures are naturally distinct
-        if series.nunique(dropna=True) >= ctx.config.keylike_distinct_share * table.rows:
-            findings.append(
-                Finding(
-                    "record.key_like_column",
-                    HARD,
-                    file,
-                    f"{where}column {i + 1}",
-                    f"mostly distinct values over {table.rows} rows: a record key",
-                )
+        if series.nunique(dropna=True) < ctx.config.keylike_distinct_share * table.rows:
+            continue
+        if pd.api.types.is_numeric_dtype(series.dtype) and not _numbering(series):
+            continue  # distinct measures (rounded means, bounds) are no key; a numbering of the rows is
+        findings.append(
+            Finding(
+                "record.key_like_column",
+                HARD,
+                file,
+                f"{where}column {i + 1}",
+                f"mostly distinct values over {table.rows} rows: a record key",
             )
+        )
+    return findings
+
+
+def _numbering(series: pd.Series) -> bool:
+    """Whole numbers that number the rows: mostly steps of one once sorted (row_number(), an index)."""
+    values = series.dropna().to_numpy(dtype=np.float64)
+    if len(values) < 2 or not bool(np.all(values == np.floor(values))):
+        return False
+    steps = np.diff(np.sort(values))
+    return bool(np.mean(steps == 1) >= 0.5)
+
+
+def _by_content(table: Table, ctx: Context, file: str, where: str) -> list[Finding]:
+    """Rows matching the fingerprints' row kinds once the table's columns are read as the copy's
+    columns by their values (renamed and reordered columns of copy rows)."""
+    findings: list[Finding] = []
+    for source in ctx.sources:
+        prints = ctx.probe.prints.get(source.name)
+        if prints is None:
+            continue
+        chosen = {c.name: i for i, c, _ in _mapped(table, ctx, source)}
+        for kind in ("rows_desensitized", "qi_rows_desensitized"):
+            wanted = prints.row_columns(kind)
+            if not wanted or not all(c in chosen for c in wanted):
+                continue
+            frame = pd.DataFrame({c: table.columns[chosen[c]].reset_index(drop=True) for c in wanted})
+            try:
+                hits = int(prints.contains_rows(frame.astype(object).where(frame.notna(), None), kind).sum())
+            except (FingerprintError, KeyError, ValueError, TypeError):
+                continue
+            if hits > ctx.config.max_matching_rows and not _groups_only(table, ctx):
+                findings.append(
+                    Finding("record.matching_rows", HARD, file, f"{where}rows",
+                            f"{hits} row(s) match {kind.replace('_', ' ')} of dataset {source.name}")
+                )  # fmt: skip
+    return findings
+
+
+def _groups_only(table: Table, ctx: Context) -> bool:
+    """A table the platform re-derived, rows one per group: its rows are groups, not people (their sizes
+    are judged by the rarity rule and SDC, not by matching a row of the copy)."""
+    explanation = ctx.explanation(table)
+    return explanation is not None and explanation.complete and bool(explanation.measures)
+
+
+def _shape(table: Table, ctx: Context, file: str, where: str) -> list[Finding]:
+    """Headers are names, not content: very wide tables and long names are refused."""
+    findings: list[Finding] = []
+    config = ctx.config
+    if len(table.header) > config.max_columns:
+        detail = f"more than {config.max_columns} columns: a table of groups has rows, not columns"
+        findings.append(Finding("table.shape", HARD, file, f"{where}header", detail))
+    if any(len(h) > config.max_header_chars for h in table.header):
+        detail = f"a column name longer than {config.max_header_chars} characters"
+        findings.append(Finding("table.shape", HARD, file, f"{where}header", detail))
     return findings
 
 
 def _fingerprint_rows(table: Table, ctx: Context, file: str, where: str) -> list[Finding]:
+    if _groups_only(table, ctx):
+        return []
     findings: list[Finding] = []
     frame = table.frame()
     frame.columns = table.header if len(set(table.header)) == len(table.header) else frame.columns
@@ -161,17 +218,28 @@ def _fingerprint_rows(table: Table, ctx: Context, file: str, where: str) -> list
     return findings
 
 
+def shape_findings(content: Content, ctx: Context) -> list[Finding]:
+    """Tables too wide or with names too long: refused before any other rule spends time on them."""
+    return [
+        f
+        for t in content.tables
+        for f in _shape(t, ctx, content.file, "" if t.location == "table" else f"{t.location} ")
+    ]
+
+
 def check(content: Content, ctx: Context) -> list[Finding]:
     findings: list[Finding] = []
     for table in content.tables:
-        readings = [table, ctx.turned(table)]
-        for reading in (r for r in readings if r is not None and r.rows):
-            where = "" if reading.location == "table" else f"{reading.location} "
+        where = "" if table.location == "table" else f"{table.location} "
+        turned = ctx.turned(table)
+        for reading in (r for r in (table, turned) if r is not None and r.rows):
+            at = "" if reading.location == "table" else f"{reading.location} "
             for source in ctx.sources:
-                findings += _against(reading, ctx, source, content.file, where)
-            findings += _key_like(reading, ctx, content.file, where)
-        findings += _fingerprint_rows(table, ctx, content.file, "" if table.location == "table" else table.location)
+                findings += _against(reading, ctx, source, content.file, at, turned=reading is turned)
+            findings += _key_like(reading, ctx, content.file, at)
+        findings += _fingerprint_rows(table, ctx, content.file, where)
+        findings += _by_content(table, ctx, content.file, where)
     return findings
 
 
-__all__ = ["check"]
+__all__ = ["check", "shape_findings"]

@@ -25,6 +25,8 @@ from sandbox.guard.content import Content, Table
 from sandbox.guard.context import Context
 from sandbox.guard.explain import EXTREME, MAGNITUDE, Explanation, Measure
 from sandbox.guard.findings import SOFT, Finding
+from sandbox.guard.labels import unaccounted
+from sandbox.guard.rules.differencing import nested_differences
 from sandbox.sdc import check_table
 
 
@@ -138,6 +140,11 @@ def table_findings(table: Table, ctx: Context, file: str) -> list[Finding]:
             f"{explanation.source.name}"
         )
         return [*findings, _soft("table.unaccounted", file, f"{where}table", f"{reason}: a person checks it")]
+    labels = unaccounted(table.header, ctx)
+    if labels:
+        detail = f"column {labels[0] + 1}'s name is not accounted for (not the copy's, nor the job's own words)"
+        return [*findings, _soft("table.unaccounted", file, f"{where}header", f"{detail}: a person checks it")]
+    findings += nested_differences(explanation, ctx.keyed(table), row_sizes(explanation, table.rows), ctx, file, where)
     if not explanation.measures:
         return findings + _group_list(explanation, table, ctx, file, where)
     for measure in explanation.measures:
@@ -145,12 +152,18 @@ def table_findings(table: Table, ctx: Context, file: str) -> list[Finding]:
     return findings
 
 
+def row_sizes(explanation: Explanation, rows: int) -> np.ndarray:
+    """Per table row: the number of copy rows in its group."""
+    sizes = np.zeros(rows)
+    for members, group, t_group in explanation.groupings:
+        counts = np.bincount(group, minlength=int(group.max(initial=-1)) + 2)
+        sizes[members] = counts[np.where(t_group >= 0, t_group, len(counts) - 1)]
+    return sizes
+
+
 def _group_list(explanation: Explanation, table: Table, ctx: Context, file: str, where: str) -> list[Finding]:
     """A table of groups without measures still says each group exists: its sizes must be publishable."""
-    sizes = np.zeros(table.rows)
-    for rows, group, t_group in explanation.groupings:
-        counts = np.bincount(group, minlength=int(group.max(initial=-1)) + 2)
-        sizes[rows] = counts[np.where(t_group >= 0, t_group, len(counts) - 1)]
+    sizes = row_sizes(explanation, table.rows)
     small = int((sizes < ctx.config.sdc.min_cell_count).sum())
     if not small:
         return []
