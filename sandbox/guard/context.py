@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sandbox.guard.config import GuardConfig
 from sandbox.guard.content import Table
@@ -29,6 +30,8 @@ class Context:
     _turned: dict[int, Table | None] = field(default_factory=dict)
     _keyed: dict[int, list[KeyedColumn]] = field(default_factory=dict)
     _readings: dict[int, list[Table]] = field(default_factory=dict)
+    #: Results a rule computes once per run and table and more than one of its checks uses.
+    memo: dict[tuple[Any, ...], Any] = field(default_factory=dict)
 
     def keyed(self, table: Table) -> list[KeyedColumn]:
         """The table's columns by key (computed once per table; the costliest step on large tables)."""

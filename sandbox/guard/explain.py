@@ -131,8 +131,22 @@ def groups_of(source: SourceCopy, dims: list[SourceColumn], t_codes: list[np.nda
     return group.astype(np.int64), np.where(missing, -1, found)
 
 
-def _candidates(source: SourceCopy, excluded: list[SourceColumn], group: np.ndarray, count: int) -> list[_Candidate]:
-    """Every aggregate the copy has per group (arrays over ``count`` groups; the last one may be empty)."""
+def _candidates(
+    source: SourceCopy, excluded: list[SourceColumn], group: np.ndarray, count: int, within: np.ndarray | None = None
+) -> list[_Candidate]:
+    """Every aggregate the copy has per group (arrays over ``count`` groups; the last one may be empty).
+
+    ``within``: only these copy rows count (a wide table's column); then only counts and the numeric
+    columns' aggregates are candidates, as a wide table of means or sums has them."""
+    if within is not None:
+        size = np.bincount(group[within], minlength=count).astype(np.float64)
+        numbers = {
+            c.name: c.numbers[within]
+            for c in source.columns
+            if c.numbers is not None and all(c is not e for e in excluded)
+        }
+        conditional = [_Candidate("count of rows", COUNT, size, size, exact=True)]
+        return conditional + (_numeric_candidates(source, numbers, group[within], count) if numbers else [])
     size = np.bincount(group, minlength=count).astype(np.float64)
     out = [_Candidate("count of rows", COUNT, size, size, exact=True)]
     total = float(source.rows) or 1.0
@@ -237,9 +251,8 @@ def _row_candidates(
     group, t_group = groups_of(source, used, [t_codes[i] for i in active])
     count = int(group.max(initial=-1)) + 2  # one more: the empty group of combinations the copy lacks
     t_group = np.where(t_group >= 0, t_group, count - 1)
-    if condition is not None:
-        group = np.where(condition[0].codes == condition[1], group, count - 1)
-    per_group = _candidates(source, dims, group, count)
+    within = condition[0].codes == condition[1] if condition is not None else None
+    per_group = _candidates(source, dims, group, count, within)
     rows = [_Candidate(c.what, c.kind, c.values[t_group], c.sizes[t_group], c.source, c.exact) for c in per_group]
     size = rows[0].values
     for j in range(len(dims)):  # every dimension gets its slots, so every pattern's list lines up

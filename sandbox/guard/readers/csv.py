@@ -23,10 +23,12 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from sandbox.guard.content import Content, Table
-from sandbox.guard.readers.strict import hard, read_text
+from sandbox.guard.findings import Finding
+from sandbox.guard.readers.strict import character_findings, hard, hidden_cells
 
 FORMAT = "CSV"
-_BLANK_LINE = re.compile(r"\n\r?\n")
+_BLANK_LINE = re.compile(rb"\n\r?\n")
+BOM_BYTES = "\ufeff".encode()
 
 
 def numeric_or_text(values: pd.Series) -> pd.Series:
@@ -44,10 +46,16 @@ def numeric_or_text(values: pd.Series) -> pd.Series:
     return pd.Series(numbers.to_numpy(zero_copy_only=False), index=values.index, dtype=np.float64)
 
 
-def _header(text: str, file: str) -> tuple[list[str] | None, list]:
-    first_line, _, _ = text.partition("\n")
+def _header(first_line: bytes, file: str) -> tuple[list[str] | None, list[Finding]]:
     try:
-        header = next(csv.reader(io.StringIO(first_line.rstrip("\r")), strict=True))
+        line = first_line.decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError:
+        return None, [hard("format.encoding", file, "header", "not valid UTF-8: write the CSV as UTF-8 text")]
+    problems = character_findings(line, file, "header")
+    if problems:
+        return None, problems
+    try:
+        header = next(csv.reader(io.StringIO(line), strict=True))
     except (csv.Error, StopIteration):
         return None, [hard("csv.header", file, "header", "the first line is not a CSV header")]
     if any(h == "" for h in header) and len(header) > 1:
@@ -56,44 +64,62 @@ def _header(text: str, file: str) -> tuple[list[str] | None, list]:
 
 
 def read(path: Path, name: str) -> Content:
+    """Bytes go to Arrow as they are (it checks UTF-8 in C++ while it parses); the header line is read
+    here, and every column is then searched for control and invisible characters."""
     content = Content(name, FORMAT)
-    text = read_text(path, content)
-    if text is None:
-        return content
-    if text.strip() == "":
+    raw = path.read_bytes()
+    raw = raw[len(BOM_BYTES) :] if raw.startswith(BOM_BYTES) else raw
+    if raw.strip() == b"":
         content.canonical = b""
         return content
-    header, problems = _header(text, name)
+    header, problems = _header(raw.partition(b"\n")[0], name)
     content.findings += problems
     if header is None:
         return content
-    body = text.rstrip("\r\n")
+    body = raw.rstrip(b"\r\n")
     if len(header) > 1 and _BLANK_LINE.search(body):
         content.findings.append(hard("csv.blank_line", name, "rows", "blank line(s) between records"))
         return content
+    table = _parse(body, header, content)
+    if table is None:
+        return content
+    for i, column in enumerate(table.columns):
+        if hidden_cells(column):
+            content.findings.append(
+                hard("format.invisible_characters", name, f"column {i + 1}", "control or invisible characters")
+            )
+    if content.findings:
+        return content
+    written = [table.column(i).to_pandas() for i in range(len(header))]
+    content.tables.append(Table("table", header, [numeric_or_text(w) for w in written], written=written))
+    content.canonical = _canonical(header, table)
+    return content
+
+
+def _parse(body: bytes, header: list[str], content: Content) -> pa.Table | None:
     width = len(header)
     names = [f"c{i}" for i in range(width)]
     try:
-        table = pa_csv.read_csv(
-            io.BytesIO(body.encode("utf-8") + b"\n"),
+        return pa_csv.read_csv(
+            io.BytesIO(body + b"\n"),
             read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1, use_threads=True),
             parse_options=pa_csv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
             convert_options=pa_csv.ConvertOptions(
                 column_types=dict.fromkeys(names, pa.string()),
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
+                check_utf8=True,
             ),
         )
-    except pa.ArrowInvalid:
+    except pa.ArrowInvalid as exc:
         # Arrow's message quotes the offending line: never echo it (operators read findings).
-        content.findings.append(
-            hard("csv.malformed", name, "rows", f"a line does not parse to the header's {width} field(s)")
-        )
-        return content
-    written = [table.column(i).to_pandas() for i in range(width)]
-    content.tables.append(Table("table", header, [numeric_or_text(w) for w in written], written=written))
-    content.canonical = _canonical(header, table)
-    return content
+        if "UTF8" in str(exc) or "UTF-8" in str(exc):
+            content.findings.append(hard("format.encoding", content.file, "rows", "not valid UTF-8: write UTF-8"))
+        else:
+            content.findings.append(
+                hard("csv.malformed", content.file, "rows", f"a line does not parse to the header's {width} field(s)")
+            )
+        return None
 
 
 _NEEDS_QUOTES = r'[,"\r\n]'

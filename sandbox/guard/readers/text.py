@@ -31,8 +31,8 @@ MIN_TABLE_LINES = 3
 
 
 def text_tables(lines: list[str]) -> list[Table]:
-    """The tables a text holds: for each delimiter, the most common field count of at least two, when
-    at least three lines share it."""
+    """The tables a text holds: for each delimiter, one per field count of at least two that at least
+    three lines share."""
     tables: list[Table] = []
     for delimiter in ("|", "\t", ","):
         rows: dict[int, list[list[str]]] = {}
@@ -47,11 +47,11 @@ def text_tables(lines: list[str]) -> list[Table]:
                 rows.setdefault(len(fields), []).append(fields)
         if not rows:
             continue
-        width, found = max(rows.items(), key=lambda kv: len(kv[1]))
-        if len(found) >= MIN_TABLE_LINES:
-            columns = [pd.Series([r[i] for r in found], dtype=object) for i in range(width)]
-            header = [f"column {i + 1}" for i in range(width)]
-            tables.append(Table("text table", header, [numeric_or_text(c) for c in columns], written=columns))
+        for width, found in rows.items():  # every width: filler lines of another width hide nothing
+            if len(found) >= MIN_TABLE_LINES:
+                columns = [pd.Series([r[i] for r in found], dtype=object) for i in range(width)]
+                header = [f"column {i + 1}" for i in range(width)]
+                tables.append(Table("text table", header, [numeric_or_text(c) for c in columns], written=columns))
     return tables
 
 

@@ -43,7 +43,14 @@ def _sizes(source: SourceCopy, columns: list[SourceColumn], codes: list[np.ndarr
 
 
 def _mapped(table: Table, ctx: Context, source: SourceCopy) -> list[tuple[int, SourceColumn, np.ndarray]]:
-    """Table columns read as copy columns, most identifying first, filler dropped."""
+    """Table columns read as copy columns, most identifying first, filler dropped (once per table)."""
+    key = ("records.mapped", id(table), source.name)
+    if key not in ctx.memo:
+        ctx.memo[key] = _map(table, ctx, source)
+    return ctx.memo[key]
+
+
+def _map(table: Table, ctx: Context, source: SourceCopy) -> list[tuple[int, SourceColumn, np.ndarray]]:
     explanation = ctx.explanation(table)
     measures = {m.column for m in explanation.measures} if explanation is not None else set()
     keys = ctx.keyed(table)
