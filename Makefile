@@ -30,6 +30,8 @@ chromium:
 test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 	KEYONG_REQUIRE_BROWSER=1 $(BIN)/python -m pytest
 
 lint: $(STAMP)

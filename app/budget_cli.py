@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app.cli_support import HomeOption, JsonOption, Output, open_instance, refusing
-from registry import Actor
+from core import Actor
 
 budget_cli = typer.Typer(help="Privacy budgets (ε, δ) per licence and dataset.", no_args_is_help=True)
 

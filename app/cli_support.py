@@ -15,9 +15,9 @@ from rich.markup import escape
 from app.instance import Instance, InstanceError
 from app.keys import SecretsError
 from app.settings import Settings
+from core import RegistryError
 from ledger import EntryError, LedgerError
 from operators import IdentityError
-from registry import RegistryError
 from sandbox.dp_plans import DpSpecError
 
 P = ParamSpec("P")

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app.cli_support import HomeOption, JsonOption, Output, open_instance, refusing
-from registry import Actor, RegistryError
+from core import Actor, RegistryError
 from registry.catalog import Catalog
 from registry.catalog_views import ColumnClass, RequestView, ResourceView
 

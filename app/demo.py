@@ -31,10 +31,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from app.instance import DEMO_PRINCIPALS, MARKER, Instance
 from app.settings import Settings
+from core import Actor
 from desensitize.identifiers import org_code_check_char, uscc_check_char
 from desensitize.synthetic import generate_all, write_csv
 from operators import Role
-from registry import Actor
 
 DEMO_DIR = "demo-data"
 # Which table is written in which encoding: one GB18030 file exercises the encoding detection.
@@ -518,7 +518,7 @@ def _object(instance: Instance, report: DemoReport, progress: Progress) -> None:
     双鸭山 第四十条: whoever holds published data wrong may object; it is stopped at once (立即中止), verified,
     then restored; the objector reads the result. The operator's fetch is refused in between.
     """
-    from registry import RegistryError
+    from core import RegistryError
 
     chart = next((p for p in report.products if p["kind"] == "python"), None)
     if chart is None:

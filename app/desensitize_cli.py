@@ -17,7 +17,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from app.cli_support import HomeOption, JsonOption, Output, open_instance, refusing
-from registry import Actor
+from core import Actor
 
 
 @refusing

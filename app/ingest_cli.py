@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app.cli_support import HomeOption, JsonOption, Output, open_instance, refusing
-from registry import Actor
+from core import Actor
 
 LARGE_FILE = 16 * 1024 * 1024  # above this, stage notes go to stderr even when it is not a terminal
 

@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from app.cli_support import HomeOption, JsonOption, Output, open_instance, refusing
-from registry import Actor, LicenceState, RegistryError
+from core import Actor, RegistryError
+from registry import LicenceState
 
 operator_cli = typer.Typer(help="Operating companies (运营机构).", no_args_is_help=True)
 licence_cli = typer.Typer(

@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from app.cli_support import HomeOption, JsonOption, Output, open_instance, refusing
-from registry import Actor, ObjectionOutcome
+from core import Actor
+from registry import ObjectionOutcome
 
 product_cli = typer.Typer(help="Released data products (数据产品和服务).", no_args_is_help=True)
 objection_cli = typer.Typer(

@@ -31,7 +31,7 @@ from pathlib import Path
 from benchinfo import emit, machine
 
 from app import Instance, Settings
-from registry import Actor
+from core import Actor
 from sandbox.runner import check_sandbox, run, sandbox_python
 
 TARGET_OVERHEAD_MS = 50.0

@@ -20,11 +20,11 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from core import Actor, Recorder, actor_of
 from ledger import Ledger
 from operators.models import ApiKeyRow, PrincipalRow, utcnow
 from operators.roles import Role
 from operators.tokens import IssuedToken, TokenError, TokenService
-from registry.changes import Actor, Recorder, actor_of
 
 KEY_PREFIX = "ky"
 _KEY_RE = re.compile(r"^ky_(?P<key_id>[0-9a-f]{16})_(?P<secret>[A-Za-z0-9_-]{43})$")

@@ -31,8 +31,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from registry import Actor, BudgetExhaustedError, Registry, RegistryError, ScopeRefusedError
-from registry.changes import Change, actor_of
+from core import Actor, Change, RegistryError, actor_of
+from registry import BudgetExhaustedError, Registry, ScopeRefusedError
 from sandbox.dp_plans import (
     DP_KINDS,
     Cost,

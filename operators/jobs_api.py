@@ -15,8 +15,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
+from core import Actor, NotFoundError, actor_of
 from operators.jobs import Jobs
-from registry.changes import Actor, NotFoundError, actor_of
 from sandbox.queue import JobView, manifest_of
 
 MAX_CODE_CHARS = 256 * 1024

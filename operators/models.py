@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from registry.models import NAMING_CONVENTION, UTCDateTime, utcnow
+from core import NAMING_CONVENTION, UTCDateTime, utcnow
 
 __all__ = ["ApiKeyRow", "PrincipalRow", "UTCDateTime", "metadata", "utcnow"]
 

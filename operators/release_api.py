@@ -18,7 +18,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from registry.changes import NotFoundError, actor_of
+from core import NotFoundError, actor_of
 from sandbox.release import Releases
 
 

@@ -6,7 +6,6 @@ Every change is appended to the ledger in the same transaction as the change its
 
 from registry.budgets import BudgetExhaustedError, BudgetView
 from registry.catalog_views import CatalogEntry, ColumnClass, DataItem, ResourceView, VersionView
-from registry.changes import Actor, NotFoundError, PermissionDeniedError, Recorder, RegistryError
 from registry.config import RegistryConfig
 from registry.ingest import FileRefusedError, IngestResult
 from registry.licences import LicenceView, OperatorView, ScopeGrant, ScopeRefusedError
@@ -27,7 +26,6 @@ from registry.vocabulary import (
 )
 
 __all__ = [
-    "Actor",
     "BudgetExhaustedError",
     "BudgetView",
     "CatalogEntry",
@@ -40,18 +38,14 @@ __all__ = [
     "LicenceMode",
     "LicenceState",
     "LicenceView",
-    "NotFoundError",
     "ObjectionOutcome",
     "ObjectionView",
     "OpeningType",
     "OperationStatus",
     "OperatorView",
-    "PermissionDeniedError",
     "ProductView",
-    "Recorder",
     "Registry",
     "RegistryConfig",
-    "RegistryError",
     "ResourceView",
     "ScopeGrant",
     "ScopeRefusedError",

@@ -11,8 +11,8 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from core import NotFoundError, PermissionDeniedError, RegistryError
 from registry import catalog_api, copies_api, ingest_api, licences_api, products_api
-from registry.changes import NotFoundError, PermissionDeniedError, RegistryError
 from registry.service import Registry
 
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.changes import Actor, Change, NotFoundError, PermissionDeniedError, Recorder, RegistryError, require_role
+from core import Actor, Change, NotFoundError, PermissionDeniedError, Recorder, RegistryError, require_role
 from registry.config import RegistryConfig
 from registry.models import LicenceDatasetRow, LicenceRow, OperatorRow, ResourceRow
 

@@ -36,6 +36,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from core import Actor, Change, NotFoundError, Recorder, RegistryError, require_role
 from desensitize import direct_identifiers_in, is_valid_uscc
 from registry.catalog_views import (
     ALIASES,
@@ -48,7 +49,6 @@ from registry.catalog_views import (
     Suggestion,
     VersionView,
 )
-from registry.changes import Actor, Change, NotFoundError, Recorder, RegistryError, require_role
 from registry.config import RegistryConfig
 from registry.eligibility import licensing_refusal
 from registry.models import CatalogRequestRow, ItemRow, LicenceDatasetRow, LicenceRow, ResourceRow, VersionRow

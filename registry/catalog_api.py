@@ -12,8 +12,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from core import actor_of
 from registry.catalog_views import CatalogEntry, ColumnClass, RequestView
-from registry.changes import actor_of
 from registry.service import Registry
 from registry.vocabulary import Level, RequestState
 

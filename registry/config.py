@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from registry.models import utcnow
+from core import utcnow
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from core import Actor, JoinedRecorder, NotFoundError, Recorder, RegistryError, file_sha256, require_role
 from desensitize import FingerprintError, FingerprintSet, Policy, PolicyError, desensitize_table, load_policy
 from registry.catalog import Catalog
 from registry.catalog_views import ResourceView, VersionView
-from registry.changes import Actor, JoinedRecorder, NotFoundError, Recorder, RegistryError, file_sha256, require_role
 from registry.config import RegistryConfig
 from registry.ingest import CUSTODIAN
 from registry.vault import Vault, VaultError

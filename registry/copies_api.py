@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends
 
-from registry.changes import actor_of
+from core import actor_of
 from registry.service import Registry
 
 

@@ -39,10 +39,10 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from core import Actor, JoinedRecorder, NotFoundError, Recorder, RegistryError, file_sha256, require_role
 from desensitize import ColumnProfile, direct_identifiers, is_valid_uscc, max_level, profile_columns
 from registry.catalog import Catalog, check_name
 from registry.catalog_views import CatalogEntry, DataItem
-from registry.changes import Actor, JoinedRecorder, NotFoundError, Recorder, RegistryError, file_sha256, require_role
 from registry.config import RegistryConfig
 from registry.vault import Vault, VaultError
 from registry.vocabulary import Level, VersionKind

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 
-from registry.changes import actor_of
+from core import actor_of
 from registry.ingest import FORMATS
 from registry.service import Registry
 

@@ -35,8 +35,8 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core import Actor, Change, NotFoundError, PermissionDeniedError, Recorder, RegistryError, require_role
 from desensitize import is_valid_uscc
-from registry.changes import Actor, Change, NotFoundError, PermissionDeniedError, Recorder, RegistryError, require_role
 from registry.config import RegistryConfig
 from registry.eligibility import desensitized_version, is_served, licensing_refusal
 from registry.models import (

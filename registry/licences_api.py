@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from registry.changes import actor_of
+from core import actor_of
 from registry.licences import LicenceView, OperatorView, ScopeRefusedError
 from registry.monitoring import FindingView
 from registry.service import Registry

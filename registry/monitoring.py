@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
-from registry.changes import Actor, Change, NotFoundError, Recorder, RegistryError, require_role
+from core import Actor, Change, NotFoundError, Recorder, RegistryError, require_role
 from registry.config import RegistryConfig
 from registry.models import FindingRow, LicenceDatasetRow, LicenceRow, OperatorRow, ViolationRow
 from registry.vocabulary import FindingKind, LicenceState, Qualification, ViolationKind

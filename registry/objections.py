@@ -28,15 +28,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.changes import (
-    Actor,
-    NotFoundError,
-    PermissionDeniedError,
-    Recorder,
-    RegistryError,
-    require_role,
-    text_sha256,
-)
+from core import Actor, NotFoundError, PermissionDeniedError, Recorder, RegistryError, require_role, text_sha256
 from registry.config import RegistryConfig
 from registry.models import LicenceRow, ObjectionRow, ProductRow, ResourceRow
 from registry.products import product_row, restore_product, suspend_product, withdraw_product

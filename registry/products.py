@@ -33,16 +33,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.changes import (
-    Actor,
-    Change,
-    NotFoundError,
-    PermissionDeniedError,
-    Recorder,
-    RegistryError,
-    require_role,
-    text_sha256,
-)
+from core import Actor, Change, NotFoundError, PermissionDeniedError, Recorder, RegistryError, require_role, text_sha256
 from registry.config import RegistryConfig
 from registry.models import (
     LicenceRow,

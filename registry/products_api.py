@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, status
 from pydantic import BaseModel, Field
 
-from registry.changes import actor_of
+from core import actor_of
 from registry.objections import ObjectionView
 from registry.products import ProductView
 from registry.service import Registry

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
+from core import Recorder
 from ledger import Ledger
 from registry.budgets import Budgets
 from registry.catalog import Catalog
-from registry.changes import Recorder
 from registry.config import RegistryConfig
 from registry.copies import Copies
 from registry.ingest import Ingestor

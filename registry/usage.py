@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.changes import Actor, NotFoundError, PermissionDeniedError, Recorder
+from core import Actor, NotFoundError, PermissionDeniedError, Recorder, utcnow
 from registry.config import RegistryConfig
-from registry.models import DestructionRow, LicenceDatasetRow, LicenceRow, OperatorRow, ResourceRow, UsageRow, utcnow
+from registry.models import DestructionRow, LicenceDatasetRow, LicenceRow, OperatorRow, ResourceRow, UsageRow
 
 
 def record_usage(

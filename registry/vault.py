@@ -47,7 +47,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from registry.changes import RegistryError
+from core import RegistryError
 
 MAGIC = b"KYVAULT\x00"
 FORMAT_VERSION = 1

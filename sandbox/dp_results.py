@@ -29,7 +29,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from registry.changes import file_sha256
+from core import file_sha256
 from sandbox.certificates import CertificateError, sign, verify
 
 RESULT = "result.json"

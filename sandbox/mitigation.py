@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from registry.changes import file_sha256
+from core import file_sha256
 from sandbox.runner import RunResult
 from sandbox.sdc import count_columns, round_base, suppress_small_cells
 

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from registry.models import Base, utcnow
+from core import Base, utcnow
 
 
 class JobState(StrEnum):

@@ -40,10 +40,9 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from core import Actor, Change, NotFoundError, Recorder, RegistryError, require_role, utcnow
 from ledger import EntryError, canonical_json
-from registry import Actor, NotFoundError, Recorder, RegistryError
-from registry.changes import Change, require_role
-from registry.models import LicenceRow, OperatorRow, utcnow
+from registry.models import LicenceRow, OperatorRow
 from registry.vocabulary import LicenceState, Qualification
 from sandbox.guard.findings import operator_findings
 from sandbox.models import JobRow, JobState

@@ -40,7 +40,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from registry.changes import (
+from core import (
     Actor,
     Change,
     JoinedRecorder,

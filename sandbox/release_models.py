@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from registry.models import Base, utcnow
+from core import Base, utcnow
 
 
 class ReleaseState(StrEnum):

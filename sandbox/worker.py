@@ -87,7 +87,7 @@ GUARD_ACTOR_NAME = "keyong:guard"
 
 def registry_hooks(registry: Any) -> dict[str, Any]:
     """``fingerprints`` and ``blocked`` hooks over a ``registry.Registry`` (pass as Worker options)."""
-    from registry import Actor
+    from core import Actor
 
     def fingerprints(name: str, version: int | None) -> Any:
         return registry.copies.fingerprints(name, version)

@@ -11,8 +11,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from core import Actor
 from desensitize.synthetic import generate_all
-from registry import Actor, Registry
+from registry import Registry
 from registry.models import ItemRow, ResourceRow, VersionRow
 from tests.test_registry_licences import uscc
 

@@ -29,7 +29,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from app import Instance, Settings
-from registry import Actor, Registry
+from core import Actor
+from registry import Registry
 from tests.test_registry_licences import add_dataset, uscc
 
 AGENCY = Actor("demo-agency", "agency")

@@ -16,8 +16,8 @@ from sqlalchemy import text
 
 from app import Instance
 from app.console.session import COOKIE, Sessions
+from core import Actor
 from operators import Role
-from registry.changes import Actor
 from tests.console_support import console_client as _client
 from tests.console_support import csrf_in as _csrf
 from tests.console_support import flash as _flash

@@ -11,7 +11,7 @@ import pytest
 
 from app import Instance
 from app.console.custodian_pages import parse_bounds, parse_domain, report_view
-from registry import RegistryError
+from core import RegistryError
 from tests.console_support import console_client as _login
 from tests.console_support import csrf_of as _csrf
 from tests.console_support import flash as _flash

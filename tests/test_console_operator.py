@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app import Instance, create_app
-from registry import Actor
+from core import Actor
 from tests.console_support import console_client as _login
 from tests.console_support import csrf_of as _csrf
 from tests.console_support import flash as _flash

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from app import Instance
+from core import Actor, PermissionDeniedError, RegistryError
 from operators.jobs import JobRefusedError, Jobs, Quotas
-from registry import Actor, BudgetExhaustedError, PermissionDeniedError, Registry, RegistryError
+from registry import BudgetExhaustedError, Registry
 from sandbox.dp_plans import DatasetFacts, DpSpecError, cost_of, parse_spec, plan_train
 from sandbox.queue import JobQueue
 from tests.conftest import FakeClock

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from app import Instance
-from registry import Actor
+from core import Actor
 from sandbox.guard import Finding, GuardConfig, SourceCopy, judge, verdict_of
 from sandbox.worker import registry_hooks
 from tests.adversarial import residents

@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import select
 
 from app import Instance
+from core import Actor, NotFoundError, RegistryError
 from operators.jobs import JobRefusedError, Jobs, Quotas, sha256_hex
-from registry import Actor, NotFoundError, Registry, RegistryError
+from registry import Registry
 from registry.models import ViolationRow
 from sandbox.models import JobState
 from sandbox.queue import JobQueue

@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 
 from app import Instance
+from core import Actor, PermissionDeniedError
 from ledger import canonical_json
 from ledger.entry import MAX_PAYLOAD_BYTES
 from operators.jobs import JobRefusedError, Jobs, Quotas
-from registry import Actor, PermissionDeniedError, Registry
+from registry import Registry
 from sandbox.guard import operator_findings
 from sandbox.models import JobState
 from sandbox.queue import (

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from app import Instance
-from registry import Actor, RegistryError
+from core import Actor, RegistryError
 from sandbox.guard import SourceCopy, judge
 from sandbox.mitigation import Mitigation, mitigate_table
 from tests.job_worker_proc import OPERATOR, SCENARIO, FakeResult, licensed

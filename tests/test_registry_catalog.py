@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from app import Instance
-from registry import Actor, NotFoundError, PermissionDeniedError, Registry, RegistryConfig, RegistryError
+from core import Actor, NotFoundError, PermissionDeniedError, RegistryError
+from registry import Registry, RegistryConfig
 from registry.catalog_views import CatalogEntry, ColumnClass, RequestView, ResourceView
 from registry.eligibility import is_served
 from registry.models import LicenceDatasetRow, LicenceRow, OperatorRow, ResourceRow

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app import Instance, create_app
-from registry import Actor
+from core import Actor
 from tests.test_registry_catalog import CATALOG_KEYS, PROVIDER_CODE, SHA_A, residents_form
 
 

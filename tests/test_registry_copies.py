@@ -22,9 +22,10 @@ from typer.testing import CliRunner
 
 from app import Instance
 from app.cli import cli as cli_app
+from core import Actor, PermissionDeniedError, RegistryError
 from desensitize import synthetic
 from desensitize.identifiers import uscc_check_char
-from registry import Actor, PermissionDeniedError, Registry, RegistryConfig, RegistryError
+from registry import Registry, RegistryConfig
 
 CUSTODIAN = Actor("demo-custodian", "custodian")
 AGENCY = Actor("demo-agency", "agency")

@@ -15,18 +15,9 @@ import pytest
 from sqlalchemy import select
 
 from app import Instance
+from core import Actor, NotFoundError, PermissionDeniedError, RegistryError
 from desensitize.identifiers import uscc_check_char
-from registry import (
-    Actor,
-    FeeClass,
-    LicenceMode,
-    LicenceState,
-    NotFoundError,
-    PermissionDeniedError,
-    Registry,
-    RegistryConfig,
-    RegistryError,
-)
+from registry import FeeClass, LicenceMode, LicenceState, Registry, RegistryConfig
 from registry.licences import TRANSITIONS, LicenceView, ScopeRefusedError
 from registry.models import (
     DestructionRow,

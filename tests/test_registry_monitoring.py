@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import select
 
 from app import Instance
-from registry import Actor, NotFoundError, PermissionDeniedError, Registry, RegistryError
+from core import Actor, NotFoundError, PermissionDeniedError, RegistryError
+from registry import Registry
 from registry.licences import ScopeRefusedError
 from registry.models import FindingRow, ObjectionRow, ResourceRow
 from tests.conftest import FakeClock

@@ -12,15 +12,8 @@ from typer.testing import CliRunner
 
 from app import Instance
 from app.cli import cli
-from registry import (
-    Actor,
-    NotFoundError,
-    ObjectionOutcome,
-    PermissionDeniedError,
-    Registry,
-    RegistryConfig,
-    RegistryError,
-)
+from core import Actor, NotFoundError, PermissionDeniedError, RegistryError
+from registry import ObjectionOutcome, Registry, RegistryConfig
 from registry.models import ObjectionRow, ProductRow
 from tests.conftest import FakeClock
 from tests.test_registry_products import (

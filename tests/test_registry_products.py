@@ -21,7 +21,8 @@ from typer.testing import CliRunner
 
 from app import Instance
 from app.cli import cli
-from registry import Actor, NotFoundError, PermissionDeniedError, Registry, RegistryConfig, RegistryError
+from core import Actor, NotFoundError, PermissionDeniedError, RegistryError
+from registry import Registry, RegistryConfig
 from registry.models import (
     DestructionRow,
     ItemRow,

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app import Instance, create_app
+from core import Actor
 from operators import Role
-from registry import Actor
 from tests.test_registry_products import World, registration, seed_world
 
 MINE = "traffic-heatmap"

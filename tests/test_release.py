@@ -16,8 +16,9 @@ from typer.testing import CliRunner
 
 from app import Instance
 from app.cli import cli
+from core import Actor, NotFoundError, PermissionDeniedError
 from operators import Role
-from registry import Actor, NotFoundError, PermissionDeniedError, read_attribution
+from registry import read_attribution
 from sandbox.release import Decision, ReleaseError, outcome_of, votes_needed
 from tests.job_worker_proc import MARKERS_ENV, OPERATOR, SCENARIO, fast_runner, licensed
 

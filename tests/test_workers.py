@@ -23,8 +23,8 @@ from typer.testing import CliRunner
 
 from app import Instance, Settings
 from app.cli import cli
+from core import Actor
 from operators.jobs import Jobs, Quotas
-from registry import Actor
 from sandbox.queue import WORKER_LOST, JobQueue
 from tests.conftest import require_sandbox
 from tests.job_worker_proc import MARKERS_ENV, OPERATOR, SCENARIO, code_key, fast_runner, licensed, runs_by_code

@@ -24,8 +24,8 @@ from fastapi.responses import HTMLResponse, Response
 from app.console.charts import meter
 from app.console.routes import Console
 from app.console.session import Session
+from core import Actor, RegistryError, file_sha256
 from operators import Role
-from registry.changes import Actor, RegistryError, file_sha256
 from registry.vocabulary import ObjectionOutcome
 from sandbox.release_models import Decision, ReleaseState
 

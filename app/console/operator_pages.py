@@ -27,8 +27,8 @@ from starlette.background import BackgroundTask
 
 from app.console import charts
 from app.console.routes import Console
+from core import Actor, NotFoundError, RegistryError
 from operators import Role
-from registry.changes import Actor, NotFoundError, RegistryError
 from registry.vocabulary import FeeClass
 from sandbox.queue import JobView, manifest_of, shown_verdict
 

@@ -22,11 +22,11 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from app.console.charts import stacked_bars
 from app.console.routes import Console
 from app.console.session import Session
+from core import Actor, RegistryError
 from ledger import Entry, LedgerError
 from ledger.api import export_response
 from ledger.verify import check_inclusion_proof
 from operators import Role
-from registry.changes import Actor, RegistryError
 
 PAGE_SIZES = (25, 50, 100, 200)
 #: The chart reads at most this many (newest) matching entries: a picture, not an audit.

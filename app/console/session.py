@@ -18,9 +18,9 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 
+from core import Actor, actor_of
 from operators import Role
 from operators.identity import AuthenticationError, IdentityService, Principal
-from registry.changes import Actor, actor_of
 
 COOKIE = "keyong_console"
 PATH = "/console"

@@ -7,85 +7,18 @@ its record nor a record of a change that rolled back.
 
 from __future__ import annotations
 
-import getpass
-import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from core.actors import Actor
 from ledger import Ledger, Record
 
-HOST_ROLE = "host"
-
-
-class RegistryError(Exception):
-    """A registry operation was refused; the message says why and what would make it acceptable."""
-
-
-class NotFoundError(RegistryError):
-    """The named resource, licence, operator, product or objection does not exist (or is not visible)."""
-
-
-class PermissionDeniedError(RegistryError):
-    """The actor's role may not do this."""
-
-
-def file_sha256(path: Path) -> tuple[str, int]:
-    """SHA-256 (hex) and size of a file, read in 1 MiB blocks: raw files, copies and artifacts can be large."""
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
-
-
-def text_sha256(text: str) -> str:
-    """What a ledger payload carries of a free text (a reason, an objection): its SHA-256, never the text.
-
-    Free texts may hold personal data the screen cannot recognise; the table row keeps the text,
-    the ledger its hash, so the record still proves what was written.
-    """
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Who acts: a principal's name and role (``operators.Principal`` fits), or the host administrator."""
-
-    name: str
-    role: str
-
-    @classmethod
-    def host(cls) -> Actor:
-        """The local administrator acting through the CLI (DESIGN.md: the CLI acts for the implied role)."""
-        return cls(f"host:{getpass.getuser()}", HOST_ROLE)
-
-    @property
-    def is_host(self) -> bool:
-        return self.role == HOST_ROLE
-
-
-def actor_of(who: Any) -> Actor:
-    """Accept anything with ``name`` and ``role`` (a ``Principal`` whose role is a StrEnum, say)."""
-    if who is None:
-        return Actor.host()
-    if isinstance(who, Actor):
-        return who
-    return Actor(str(who.name), str(getattr(who.role, "value", who.role)))
-
-
-def require_role(actor: Actor, *roles: str) -> None:
-    """Refuse unless ``actor`` holds one of ``roles``; the host administrator may act for any role."""
-    if actor.is_host or actor.role in roles:
-        return
-    raise PermissionDeniedError(f"role {actor.role!r} may not do this; allowed: {', '.join(sorted(roles))}")
+__all__ = ["Change", "JoinedRecorder", "Recorder"]
 
 
 @dataclass

@@ -1,0 +1,32 @@
+"""The base every domain package stands on: who acts, the errors of a refusal, the one way a
+change is made (in a transaction with its ledger entries), database base classes and time types,
+and digests.
+
+``core`` imports only ``ledger`` of ours; every domain package (registry, sandbox, operators) imports
+``core``, never another domain's internals for these.
+"""
+
+from core.actors import HOST_ROLE, Actor, actor_of, require_role
+from core.changes import Change, JoinedRecorder, Recorder
+from core.db import NAMING_CONVENTION, Base, UTCDateTime, utcnow
+from core.errors import NotFoundError, PermissionDeniedError, RegistryError
+from core.hashing import file_sha256, text_sha256
+
+__all__ = [
+    "HOST_ROLE",
+    "NAMING_CONVENTION",
+    "Actor",
+    "Base",
+    "Change",
+    "JoinedRecorder",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "Recorder",
+    "RegistryError",
+    "UTCDateTime",
+    "actor_of",
+    "file_sha256",
+    "require_role",
+    "text_sha256",
+    "utcnow",
+]
