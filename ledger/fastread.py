@@ -40,13 +40,13 @@ import pyarrow as pa
 from sqlalchemy.engine import make_url
 
 from ledger.checkpoints import SignedCheckpoint
+from ledger.queries import ENTRY_FIELDS
 
 if TYPE_CHECKING:
     from adbc_driver_manager import AdbcConnection
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
-    "ENTRY_COLUMNS",
     "READERS",
     "SQLITE_IN_PROCESS_ROWS",
     "Snapshot",
@@ -64,8 +64,7 @@ SQLITE_IN_PROCESS_ROWS = 50_000
 BUSY_TIMEOUT_MS = 30_000
 """How long SQLite connections wait for a lock (opening a WAL database, the snapshot guard)."""
 
-ENTRY_COLUMNS = ("seq", "time", "actor", "role", "action", "subject", "payload", "prev_hash", "hash")
-_TEXT_COLUMNS = ENTRY_COLUMNS[1:]
+_TEXT_COLUMNS = ENTRY_FIELDS[1:]
 
 _SQLITE_TEXT_OK = " AND ".join(f"typeof({c}) = 'text'" for c in _TEXT_COLUMNS)
 
@@ -295,7 +294,7 @@ def _job(url: str) -> dict[str, Any]:
         "nodes": queries["nodes"],
         "bounds": "SELECT (SELECT min(seq) FROM ledger_entries) AS low, (SELECT max(seq) FROM ledger_entries) AS high",
         "odd": queries.get("odd", ""),
-        "entries": f"SELECT {', '.join(ENTRY_COLUMNS)} FROM ledger_entries WHERE {{where}} ORDER BY seq",
+        "entries": f"SELECT {', '.join(ENTRY_FIELDS)} FROM ledger_entries WHERE {{where}} ORDER BY seq",
     }
 
 
@@ -358,9 +357,9 @@ def _read_with_sqlite3(job: dict[str, Any]) -> tuple[dict[str, Any], dict[str, A
         if odd:  # a BLOB among the text: the caller hands the ledger to the reference
             return {"parts": [], "odd": odd}, tables
         columns = list(zip(*connection.execute(job["entries"].format(where="1 = 1")).fetchall(), strict=True))
-        columns = columns or [()] * len(ENTRY_COLUMNS)
+        columns = columns or [()] * len(ENTRY_FIELDS)
         arrays = [int64_array(columns[0])] + [_string_array(column) for column in columns[1:]]
-        tables["entries-0"] = pa.Table.from_arrays(arrays, names=list(ENTRY_COLUMNS))
+        tables["entries-0"] = pa.Table.from_arrays(arrays, names=list(ENTRY_FIELDS))
         return {"parts": ["entries-0"], "odd": odd}, tables
     finally:
         connection.close()  # rolls the read transaction back

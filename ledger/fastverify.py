@@ -61,8 +61,9 @@ from sqlalchemy import create_engine
 
 from ledger.checkpoints import SignedCheckpoint
 from ledger.entry import GENESIS
-from ledger.fastread import ENTRY_COLUMNS, Snapshot, UnrepresentableError, int64_array, read_snapshot
+from ledger.fastread import Snapshot, UnrepresentableError, int64_array, read_snapshot
 from ledger.merkle import STORED_MIN_LEVEL, TreeAppender, node_hash
+from ledger.queries import ENTRY_FIELDS
 from ledger.reference import CHUNK, checkpoint_problems, recompute_entry, verify_reference
 from ledger.report import MAX_PROBLEMS, Problem, VerifyReport
 
@@ -264,7 +265,7 @@ def _check_rows(con: duckdb.DuckDBPyConnection, entries: pa.Table) -> _Rows:
         bad = bad.copy()
         leaves = leaves.copy()
         for position, row in zip(slow.tolist(), entries.take(int64_array(slow)).to_pylist(), strict=True):
-            row_bad, leaf = recompute_entry([row[name] for name in ENTRY_COLUMNS])
+            row_bad, leaf = recompute_entry([row[name] for name in ENTRY_FIELDS])
             bad[position] = row_bad
             leaves[position] = np.frombuffer(leaf, dtype=np.uint8)
     return _Rows(seq, gap, link, bad, leaves)

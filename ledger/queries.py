@@ -16,13 +16,14 @@ from sqlalchemy import func, select, tuple_
 from sqlalchemy.engine import Connection
 
 from ledger.checkpoints import SignedCheckpoint
-from ledger.entry import GENESIS, Entry
+from ledger.entry import GENESIS, HASHED_FIELDS, Entry
 from ledger.errors import LedgerError
 from ledger.merkle import STORED_MIN_LEVEL, leaf_hash
 from ledger.storage import checkpoints, entries, nodes
 
 __all__ = [
     "ENTRY_COLUMNS",
+    "ENTRY_FIELDS",
     "DbNodeSource",
     "all_checkpoints",
     "chain_head",
@@ -31,8 +32,11 @@ __all__ = [
     "row_entry",
 ]
 
-ENTRY_COLUMNS = "seq, time, actor, role, action, subject, payload, prev_hash, hash"
-"""The entry columns in the order the driver-level reads and writes use."""
+ENTRY_FIELDS = (*HASHED_FIELDS, "hash")
+"""The entry columns in the order the driver-level reads and writes use (and the reference's rows have)."""
+
+ENTRY_COLUMNS = ", ".join(ENTRY_FIELDS)
+"""The same, as an SQL column list."""
 
 
 class DbNodeSource:
