@@ -75,7 +75,11 @@ __all__ = [
 
 
 class Ledger:
-    """The instance's ledger over one database."""
+    """The instance's ledger over one database: the writer, the one holder of the signing key.
+
+    It appends, checkpoints, and reads entries and proofs. Verification needs no writer and no
+    signing key; :meth:`verify` and :meth:`export` hand the engine to the modules that do them.
+    """
 
     def __init__(
         self,
