@@ -2,20 +2,38 @@
 
 Imports nothing of Keyong's: callers record what they did through :meth:`Ledger.append`,
 inside their own transaction when the change and its record must stand or fall together.
+
+The public face, by what a caller does:
+
+- write: :class:`Ledger` (holds the signing key), :class:`Record`, :class:`Entry`;
+- verify: :class:`LedgerVerifier` needs only the database and the public key (no writer, no
+  signing key), and returns a :class:`VerifyReport`; ``python -m ledger.verify`` (module
+  :mod:`ledger.verify`) checks an export file with no database at all;
+- prove: :class:`SignedCheckpoint`, :class:`InclusionProof`, :class:`ConsistencyProof`, and the
+  RFC 9162 checks :func:`verify_inclusion`, :func:`verify_consistency`;
+- witness: :class:`WitnessPolicy` (C2SP cosignatures; more in :mod:`ledger.note`);
+- set up: :data:`metadata`, :func:`prepare_engine`, the append-only DDL.
+
+Subpackages :mod:`ledger.merkle` (RFC 9162 tree) and :mod:`ledger.note` (C2SP signed notes)
+are public too, each with its own ``__all__``.
 """
 
-from ledger.entry import GENESIS, Entry, EntryError, Record, canonical_json
-from ledger.merkle import verify_consistency, verify_inclusion
-from ledger.service import (
+from ledger.checkpoints import (
     ConsistencyProof,
     InclusionProof,
-    Ledger,
-    LedgerError,
-    Problem,
     SignedCheckpoint,
-    VerifyReport,
+    checkpoint_statement,
+    public_key_hex,
 )
-from ledger.storage import metadata, prepare_engine
+from ledger.entry import GENESIS, Entry, EntryError, Record, canonical_json
+from ledger.errors import LedgerError
+from ledger.export import export_jsonl
+from ledger.merkle import verify_consistency, verify_inclusion
+from ledger.note import NoteError, PolicyError, WitnessPolicy
+from ledger.report import Problem, VerifyReport
+from ledger.service import Ledger
+from ledger.storage import append_only_ddl, drop_append_only_ddl, metadata, prepare_engine
+from ledger.verifier import LedgerVerifier
 
 __all__ = [
     "GENESIS",
@@ -25,13 +43,22 @@ __all__ = [
     "InclusionProof",
     "Ledger",
     "LedgerError",
+    "LedgerVerifier",
+    "NoteError",
+    "PolicyError",
     "Problem",
     "Record",
     "SignedCheckpoint",
     "VerifyReport",
+    "WitnessPolicy",
+    "append_only_ddl",
     "canonical_json",
+    "checkpoint_statement",
+    "drop_append_only_ddl",
+    "export_jsonl",
     "metadata",
     "prepare_engine",
+    "public_key_hex",
     "verify_consistency",
     "verify_inclusion",
 ]

@@ -1,9 +1,9 @@
-"""Vectorized ledger verification: the same report as :meth:`ledger.service.Ledger.verify`, faster.
+"""Vectorized ledger verification: the same report as the reference (:mod:`ledger.reference`), faster.
 
 Why a second verifier: the reference walks a million entries through Python one row at a time
 (~70-110k entries/s), so a regulator's full check of a year's ledger takes minutes. Here the three
-ledger tables are read as Arrow inside one read transaction (PostgreSQL: REPEATABLE READ, like
-the reference; ADBC, except for small SQLite ledgers, see "reading" below), and the per-row work
+ledger tables are read as Arrow inside one read transaction (:mod:`ledger.fastread`: ADBC, except
+for small SQLite ledgers), and the per-row work
 runs in DuckDB over those Arrow tables: the canonical entry body, its chain hash, the Merkle leaf
 hash, and every perfect Merkle node level. Links and seq gaps are whole-column comparisons
 (pyarrow, numpy). Python only folds the <= 64 perfect nodes of each checkpoint size into a root,
@@ -29,7 +29,7 @@ so every quirk of the reference is mirrored on purpose:
   and nothing else. Rows whose action/actor/role/subject hold none of those, and whose hashes are
   64 hex digits each (DuckDB's ``unhex`` is then ``bytes.fromhex``), are encoded by DuckDB as
   ``'"' || s || '"'``; every other row is recomputed with the reference's own code
-  (:func:`ledger.entry.entry_body`), fetched alone;
+  (:func:`ledger.reference.recompute_entry`), fetched alone;
 - the reference feeds the Merkle tree after each ``fetchmany(50_000)`` chunk, so a chunk's
   ``merkle_node``/``checkpoint_root`` problems follow that chunk's row problems and precede the
   next chunk's; at one leaf, nodes come lowest level first, then the checkpoint root;
@@ -48,54 +48,33 @@ from __future__ import annotations
 
 import binascii
 import hashlib
-import inspect
-import json
-import os
-import sqlite3
-import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
 
-from ledger.entry import GENESIS, entry_body
+from ledger.checkpoints import SignedCheckpoint
+from ledger.entry import GENESIS
+from ledger.fastread import Snapshot, UnrepresentableError, int64_array, read_snapshot
 from ledger.merkle import STORED_MIN_LEVEL, TreeAppender, node_hash
-from ledger.report import MAX_PROBLEMS, Problem
-from ledger.service import Ledger, SignedCheckpoint, VerifyReport
+from ledger.queries import ENTRY_FIELDS
+from ledger.reference import CHUNK, checkpoint_problems, recompute_entry, verify_reference
+from ledger.report import MAX_PROBLEMS, Problem, VerifyReport
 
 __all__ = ["fast_verify"]
-
-CHUNK = 50_000
-"""The reference's ``fetchmany`` size: it decides where Merkle problems interleave with row problems."""
 
 THREADS = 2
 """DuckDB worker threads: the target machine has two cores."""
 
-READERS = 2
-"""Database connections reading the entries in parallel, all in one snapshot."""
-
-SQLITE_IN_PROCESS_ROWS = 50_000
-"""Below this many entries Python's sqlite3 reads an SQLite ledger faster than a reader process starts."""
-
-BUSY_TIMEOUT_MS = 30_000
-"""How long SQLite connections wait for a lock (opening a WAL database, the snapshot guard)."""
-
 DUCKDB_MIN_ROWS = 4096
 """Below this many hashes per Merkle level, hashlib beats a DuckDB round trip."""
 
-_ENTRY_COLUMNS = ("seq", "time", "actor", "role", "action", "subject", "payload", "prev_hash", "hash")
-_TEXT_COLUMNS = _ENTRY_COLUMNS[1:]
 _GENESIS_HEX = GENESIS.hex()
 
 # Order of problems of one row, and of Merkle events at one leaf (nodes sort by level, < 64).
@@ -121,383 +100,27 @@ FROM (
 )
 """ % ("0" * 64)
 
-_SQLITE_TEXT_OK = " AND ".join(f"typeof({c}) = 'text'" for c in _TEXT_COLUMNS)
-
-_QUERIES = {
-    "sqlite": {
-        "checkpoints": "SELECT tree_size, root, time, signature, public_key, typeof(tree_size) = 'integer' AND "
-        + " AND ".join(f"typeof({c}) = 'text'" for c in ("root", "time", "signature", "public_key"))
-        + " AS ok FROM ledger_checkpoints ORDER BY tree_size",
-        "nodes": "SELECT level, idx, hash, typeof(level) = 'integer' AND typeof(idx) = 'integer' "
-        "AND typeof(hash) = 'text' AS ok FROM ledger_nodes",
-        "odd": f"SELECT count(*) AS n FROM ledger_entries WHERE ({{where}}) AND NOT ({_SQLITE_TEXT_OK})",
-    },
-    "postgresql": {
-        "checkpoints": "SELECT tree_size, root, time, signature, public_key, true AS ok "
-        "FROM ledger_checkpoints ORDER BY tree_size",
-        "nodes": "SELECT level, idx, hash, true AS ok FROM ledger_nodes",
-    },
-}
-
-
-class _UnrepresentableError(Exception):
-    """The snapshot holds values the vectorized path cannot treat exactly like the reference."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Snapshot:
-    """The three ledger tables as one transaction saw them."""
-
-    checkpoints: list[SignedCheckpoint]
-    nodes: dict[tuple[int, int], str]
-    entries: pa.Table
-
 
 def fast_verify(url: str, public_key: Ed25519PublicKey, public_key_hex: str) -> VerifyReport:
     """Verify the ledger at ``url`` (a SQLAlchemy URL: ``sqlite:///PATH`` or ``postgresql+psycopg://...``).
 
-    Returns the very report :meth:`Ledger.verify` of a ledger with ``public_key`` returns for the
-    same database state: the same problems in the same order, entries, head and checkpoint count.
+    Returns the very report the reference verifier returns for the same database state and
+    ``public_key``: the same problems in the same order, entries, head and checkpoint count.
     ``public_key_hex`` is the key's raw hex, which stored checkpoints must name.
     """
     try:
-        snapshot = _read_snapshot(url)
-    except _UnrepresentableError:
-        return _reference_verify(url, public_key, public_key_hex)
+        snapshot = read_snapshot(url)
+    except UnrepresentableError:
+        return _reference_verify(url, public_key)
     with _duckdb() as con:
         return _verify_snapshot(con, snapshot, public_key, public_key_hex)
 
 
-# --- reading ----------------------------------------------------------------------------------
-#
-# ADBC's SQLite driver carries its own copy of SQLite, and two copies of SQLite in one process
-# corrupt a database they both open: POSIX locks belong to the process, so when one copy opens or
-# closes the file it silently takes or drops the other's locks (sqlite.org/howtocorrupt.html,
-# "multiple copies of SQLite linked into the same application"; the tests did corrupt databases
-# this way). The application and the reference verifier use Python's sqlite3 on the same file, so
-# on SQLite the driver runs in a process of its own, which imports nothing but pyarrow and the
-# driver and hands the tables back as Arrow IPC files in shared memory, mapped here without a
-# copy. Starting it costs ~0.3 s, more than Python's sqlite3 (the application's own copy, so safe)
-# needs to read a small ledger: small ledgers are read that way. PostgreSQL has no such hazard and
-# is read with ADBC in this process.
-
-
-def _read_job(job: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """One snapshot of the three ledger tables through ADBC, entries by two connections at once.
-
-    Self-contained, imports included: the SQLite reader process runs this function's source.
-    Writes each table as an Arrow IPC file into ``job["directory"]`` when one is given, else
-    returns them. Returns ``({"parts": names, "odd": N}, tables)``: the entry parts in seq order,
-    and how many entries hold a value of another storage class than the schema's (SQLite).
-    """
-    import os
-    from concurrent.futures import ThreadPoolExecutor
-    from contextlib import suppress
-
-    import pyarrow as pa
-    import pyarrow.ipc as ipc
-    from adbc_driver_manager import AdbcConnection, AdbcStatement
-
-    sqlite = job["dialect"] == "sqlite"
-    if sqlite:
-        import adbc_driver_sqlite as driver
-    else:
-        import adbc_driver_postgresql as driver
-    database = driver.connect(job["uri"])
-    opened: list[AdbcConnection] = []
-    tables: dict[str, Any] = {}
-
-    def connect(autocommit: bool) -> AdbcConnection:
-        connection = AdbcConnection(database)
-        opened.append(connection)
-        if not autocommit:
-            connection.set_autocommit(False)  # the driver begins a transaction: one snapshot
-        return connection
-
-    def update(connection: AdbcConnection, sql: str) -> None:
-        statement = AdbcStatement(connection)
-        try:
-            statement.set_sql_query(sql)
-            statement.execute_update()
-        finally:
-            statement.close()
-
-    def query(connection: AdbcConnection, sql: str, name: str | None = None) -> list[dict[str, Any]]:
-        statement = AdbcStatement(connection)
-        try:
-            statement.set_sql_query(sql)
-            handle, _ = statement.execute_query()
-            reader = pa.RecordBatchReader._import_from_c(handle.address)
-            if name is None:
-                return reader.read_all().to_pylist()
-            if job["directory"] is None:
-                tables[name] = reader.read_all()
-                return []
-            with ipc.new_file(os.path.join(job["directory"], name), reader.schema) as writer:
-                for batch in reader:
-                    writer.write_batch(batch)
-            return []
-        finally:
-            statement.close()
-
-    try:
-        readers = [connect(False) for _ in range(job["readers"])]
-        if sqlite:
-            for reader in readers:
-                update(reader, f"PRAGMA busy_timeout = {job['busy_ms']}")
-            # Several connections fix the same snapshot only if no commit lands while they take
-            # their first read: a guard holds the write lock meanwhile (writers wait milliseconds).
-            guard = connect(True) if len(readers) > 1 else None
-            if guard is not None:
-                update(guard, f"PRAGMA busy_timeout = {job['busy_ms']}")
-                update(guard, "BEGIN IMMEDIATE")
-            for reader in readers:
-                query(reader, "SELECT count(*) AS n FROM sqlite_master")
-            if guard is not None:
-                update(guard, "ROLLBACK")
-        else:
-            snapshot = ""
-            for reader in readers:
-                update(reader, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                if snapshot:
-                    update(reader, f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-                elif len(readers) > 1:
-                    snapshot = str(query(reader, "SELECT pg_export_snapshot() AS s")[0]["s"])
-        query(readers[0], job["checkpoints"], "checkpoints")
-        query(readers[0], job["nodes"], "nodes")
-        bounds = query(readers[0], job["bounds"])[0]
-        low, high = bounds["low"], bounds["high"]
-        if low is None or low == high or len(readers) == 1:
-            parts = ["1 = 1"]
-        else:
-            middle = int(low) + (int(high) - int(low)) // 2
-            parts = [f"seq <= {middle}", f"seq > {middle}"]
-
-        def read_part(index: int) -> int:
-            reader, where = readers[index], parts[index]
-            odd = int(query(reader, job["odd"].format(where=where))[0]["n"]) if job["odd"] else 0
-            query(reader, job["entries"].format(where=where), f"entries-{index}")
-            return odd
-
-        with ThreadPoolExecutor(len(parts)) as pool:  # the drivers release the GIL while they read
-            odd = sum(pool.map(read_part, range(len(parts))))
-        return {"parts": [f"entries-{i}" for i in range(len(parts))], "odd": odd}, tables
-    finally:
-        for connection in reversed(opened):
-            with suppress(Exception):  # an autocommit connection has nothing to roll back
-                connection.rollback()
-            connection.close()
-        database.close()
-
-
-def _reader_main(job_json: str) -> None:
-    """The SQLite reader process: runs :func:`_read_job` and prints its status as JSON."""
-    import json
-    import sys
-
-    status, _ = _read_job(json.loads(job_json))
-    sys.stdout.write(json.dumps(status))
-
-
-def _reader_code() -> str:
-    """What the reader process runs: the two functions' own source, so that it need not import
-    this package (which pulls in SQLAlchemy, DuckDB and more: half a second)."""
-    try:
-        return "from __future__ import annotations\nfrom typing import Any\n\n" + "\n\n".join(
-            inspect.getsource(function) for function in (_read_job, _reader_main)
-        )
-    except OSError:  # no source shipped: import them the slow way
-        root = str(Path(__file__).resolve().parent.parent)
-        return f"import sys\nsys.path.insert(0, {root!r})\nfrom ledger.fastverify import _reader_main\n"
-
-
-def _scratch_directory() -> str | None:
-    """Shared memory when the system has it, so that the tables never touch a disk."""
-    shm = Path("/dev/shm")
-    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
-
-
-def _job(url: str) -> dict[str, Any]:
-    """What to read and how: dialect, driver URI, the queries, and how many parallel readers."""
-    parsed = make_url(url)
-    dialect = parsed.get_backend_name()
-    if dialect == "sqlite":
-        path = parsed.database
-        if not path or path == ":memory:" or path.startswith("file:"):
-            raise ValueError(f"fast_verify needs an SQLite database file, not {url!r}")
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"no SQLite database at {path}")
-        uri = path
-        # A read-only open "succeeds" at BEGIN IMMEDIATE without locking: no guard, one reader.
-        readers = READERS if os.access(path, os.W_OK) else 1
-    elif dialect == "postgresql":
-        # libpq reads the same URI; query options such as ``options=-csearch_path=...`` pass through.
-        uri = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-        readers = READERS
-    else:
-        raise ValueError(f"fast_verify supports SQLite and PostgreSQL, not {dialect!r}")
-    queries = _QUERIES[dialect]
-    return {
-        "dialect": dialect,
-        "uri": uri,
-        "directory": None,
-        "readers": readers,
-        "busy_ms": BUSY_TIMEOUT_MS,
-        "checkpoints": queries["checkpoints"],
-        "nodes": queries["nodes"],
-        "bounds": "SELECT (SELECT min(seq) FROM ledger_entries) AS low, (SELECT max(seq) FROM ledger_entries) AS high",
-        "odd": queries.get("odd", ""),
-        "entries": f"SELECT {', '.join(_ENTRY_COLUMNS)} FROM ledger_entries WHERE {{where}} ORDER BY seq",
-    }
-
-
-def _load(path: str) -> pa.Table:
-    """An Arrow IPC file, memory-mapped: no copy, and the file may be deleted right away (the
-    table's buffers keep the mapping alive)."""
-    return pa.ipc.open_file(pa.memory_map(path)).read_all()
-
-
-def _read_in_child(job: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """:func:`_read_job` in a process of its own (SQLite through ADBC: see above)."""
-    scratch = _scratch_directory()
-    with tempfile.TemporaryDirectory(prefix="keyong-verify-", dir=scratch, ignore_cleanup_errors=True) as directory:
-        job = {**job, "directory": directory}
-        code = f"{_reader_code()}\n\n_reader_main(__import__('sys').argv[1])\n"
-        child = subprocess.run([sys.executable, "-c", code, json.dumps(job)], capture_output=True, text=True)
-        if child.returncode:
-            lines = child.stderr.strip().splitlines() or [f"exit status {child.returncode}"]
-            raise RuntimeError(f"reading the ledger failed: {lines[-1]}")
-        status = json.loads(child.stdout)
-        names = ["checkpoints", "nodes", *status["parts"]]
-        return status, {name: _load(os.path.join(directory, name)) for name in names}
-
-
-# pyarrow imports pandas (0.4 s) the first time it converts Python or NumPy objects itself
-# (pa.array, to_numpy); these build and take apart the few arrays needed from raw buffers instead.
-
-
-def _int64_array(values: Any) -> pa.Array:
-    data = np.fromiter(values, dtype=np.int64, count=len(values))
-    return pa.Array.from_buffers(pa.int64(), len(data), [None, pa.py_buffer(data)])
-
-
-def _string_array(values: Any) -> pa.Array:
-    encoded = [value.encode() for value in values]
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=offsets[1:])
-    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
-    return pa.Array.from_buffers(pa.large_string(), len(encoded), buffers)
-
-
-def _int64s(column: pa.ChunkedArray) -> np.ndarray:
-    """An integer column without nulls as int64."""
-    parts = [np.zeros(0, dtype=np.int64)]
-    for chunk in pc.cast(column, pa.int64()).chunks:
-        if not len(chunk):
-            continue
-        parts.append(np.frombuffer(chunk.buffers()[1], dtype=np.int64)[chunk.offset : chunk.offset + len(chunk)])
-    return np.concatenate(parts)
-
-
-def _bools(column: pa.ChunkedArray) -> np.ndarray:
-    """A boolean column, nulls as False."""
-    parts = [np.zeros(0, dtype=bool)]
-    for chunk in column.chunks:
-        if not len(chunk):
-            continue
-        validity, values = chunk.buffers()[:2]
-        start, stop = chunk.offset, chunk.offset + len(chunk)
-        bits = np.unpackbits(np.frombuffer(values, dtype=np.uint8), bitorder="little")[start:stop].astype(bool)
-        if chunk.null_count:
-            bits &= np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")[start:stop].astype(bool)
-        parts.append(bits)
-    return np.concatenate(parts)
-
-
-def _read_with_sqlite3(job: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """A small SQLite ledger through Python's sqlite3, in one transaction; ``None`` when it is large."""
-    connection = sqlite3.connect(job["uri"], timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-    try:
-        connection.execute("BEGIN")
-
-        def rows(sql: str) -> list[dict[str, Any]]:
-            cursor = connection.execute(sql)
-            names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-        ((low, high),) = connection.execute(job["bounds"]).fetchall()
-        if (0 if low is None else high - low + 1) >= SQLITE_IN_PROCESS_ROWS:
-            return None
-        tables: dict[str, Any] = {"checkpoints": rows(job["checkpoints"]), "nodes": rows(job["nodes"])}
-        ((odd,),) = connection.execute(job["odd"].format(where="1 = 1")).fetchall()
-        if odd:  # a BLOB among the text: the caller hands the ledger to the reference
-            return {"parts": [], "odd": odd}, tables
-        columns = list(zip(*connection.execute(job["entries"].format(where="1 = 1")).fetchall(), strict=True))
-        columns = columns or [()] * len(_ENTRY_COLUMNS)
-        arrays = [_int64_array(columns[0])] + [_string_array(column) for column in columns[1:]]
-        tables["entries-0"] = pa.Table.from_arrays(arrays, names=list(_ENTRY_COLUMNS))
-        return {"parts": ["entries-0"], "odd": odd}, tables
-    finally:
-        connection.close()  # rolls the read transaction back
-
-
-def _rows_of(table: pa.Table | list[dict[str, Any]]) -> list[dict[str, Any]]:
-    if isinstance(table, list):
-        return table
-    table.validate(full=True)
-    return table.to_pylist()
-
-
-def _read_snapshot(url: str) -> _Snapshot:
-    """Checkpoints, stored nodes and entries as one read transaction sees them."""
-    job = _job(url)
-    if job["dialect"] == "postgresql":
-        status, tables = _read_job(job)
-    else:
-        small = _read_with_sqlite3(job)
-        status, tables = small if small is not None else _read_in_child(job)
-    if status["odd"]:
-        raise _UnrepresentableError("an entry value has an unexpected storage class")
-    try:
-        cp_rows, node_rows = (_rows_of(tables[name]) for name in ("checkpoints", "nodes"))
-    except (pa.ArrowInvalid, UnicodeDecodeError):  # text that is not UTF-8 (SQLite): the reference fails on it
-        raise _UnrepresentableError("a checkpoint or node holds text that is not UTF-8") from None
-    if not all(row["ok"] for row in cp_rows) or not all(row["ok"] for row in node_rows):
-        raise _UnrepresentableError("a checkpoint or node value has an unexpected storage class")
-    parts = [tables[name] for name in status["parts"]]
-    if len({table.schema for table in parts}) > 1:
-        raise _UnrepresentableError("the two halves of the entries arrived with different column types")
-    entries = pa.concat_tables(parts)
-    if entries.num_rows:
-        if not pa.types.is_integer(entries.column("seq").type):
-            raise _UnrepresentableError("seq is not an integer column")
-        for name in _TEXT_COLUMNS:
-            column = entries.column(name)
-            if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
-                raise _UnrepresentableError(f"column {name} arrived as {column.type}")
-            try:
-                column.validate(full=True)  # SQLite keeps any bytes as "text"; the reference would fail to decode
-            except pa.ArrowInvalid:
-                raise _UnrepresentableError(f"column {name} holds text that is not UTF-8") from None
-    checkpoints = [
-        SignedCheckpoint(r["tree_size"], r["root"], r["time"], r["signature"], r["public_key"]) for r in cp_rows
-    ]
-    nodes = {(r["level"], r["idx"]): r["hash"] for r in node_rows}
-    return _Snapshot(checkpoints, nodes, entries)
-
-
-def _reference_verify(url: str, public_key: Ed25519PublicKey, public_key_hex: str) -> VerifyReport:
-    """The reference verifier over ``url``, for storage the vectorized path cannot mirror.
-
-    ``Ledger`` wants a signing key, which verification never uses: a throwaway one is given and
-    the public key to check against is set in its place.
-    """
+def _reference_verify(url: str, public_key: Ed25519PublicKey) -> VerifyReport:
+    """The reference verifier over ``url``, for storage the vectorized path cannot mirror."""
     engine = create_engine(url)
     try:
-        ledger = Ledger(engine, Ed25519PrivateKey.generate(), origin="keyong.local/fastverify")
-        ledger.public_key = public_key
-        ledger.public_key_hex = public_key_hex
-        return ledger.verify(reference=True)
+        return verify_reference(engine, public_key)
     finally:
         engine.dispose()
 
@@ -569,11 +192,39 @@ def _merkle_levels(con: duckdb.DuckDBPyConnection, leaves: np.ndarray) -> list[n
 
 def _root(levels: list[np.ndarray], size: int) -> bytes:
     """MTH of the first ``size`` leaves: the right fold of the perfect nodes of its frontier."""
-    pieces = [levels[level][idx].tobytes() for level, idx in TreeAppender.frontier_coords(size)]
+    pieces: list[bytes] = [levels[level][idx].tobytes() for level, idx in TreeAppender.frontier_coords(size)]
     acc = pieces[-1]
     for piece in reversed(pieces[:-1]):
         acc = node_hash(piece, acc)
     return acc
+
+
+# Columns taken apart from their raw buffers: pyarrow would import pandas (0.4 s) to convert them.
+
+
+def _int64s(column: pa.ChunkedArray) -> np.ndarray:
+    """An integer column without nulls as int64."""
+    parts = [np.zeros(0, dtype=np.int64)]
+    for chunk in pc.cast(column, pa.int64()).chunks:
+        if not len(chunk):
+            continue
+        parts.append(np.frombuffer(chunk.buffers()[1], dtype=np.int64)[chunk.offset : chunk.offset + len(chunk)])
+    return np.concatenate(parts)
+
+
+def _bools(column: pa.ChunkedArray) -> np.ndarray:
+    """A boolean column, nulls as False."""
+    parts = [np.zeros(0, dtype=bool)]
+    for chunk in column.chunks:
+        if not len(chunk):
+            continue
+        validity, values = chunk.buffers()[:2]
+        start, stop = chunk.offset, chunk.offset + len(chunk)
+        bits = np.unpackbits(np.frombuffer(values, dtype=np.uint8), bitorder="little")[start:stop].astype(bool)
+        if chunk.null_count:
+            bits &= np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")[start:stop].astype(bool)
+        parts.append(bits)
+    return np.concatenate(parts)
 
 
 @dataclass(slots=True)
@@ -585,31 +236,6 @@ class _Rows:
     link: np.ndarray
     bad: np.ndarray
     leaves: np.ndarray
-
-
-def _reference_row(row: dict[str, Any]) -> tuple[bool, bytes]:
-    """The reference's own hash check of one row: (content does not match, Merkle leaf)."""
-    sha256 = hashlib.sha256
-    stored = row["hash"]
-    prev_hash = row["prev_hash"]
-    try:
-        digest = bytes.fromhex(stored)
-        computed = sha256(
-            bytes.fromhex(prev_hash)
-            + entry_body(
-                row["seq"],
-                row["time"],
-                row["actor"],
-                row["role"],
-                row["action"],
-                row["subject"],
-                row["payload"],
-                prev_hash,
-            )
-        ).digest()
-    except (ValueError, TypeError):
-        digest, computed = sha256(str(stored).encode()).digest(), b""
-    return computed != digest, sha256(b"\x00" + digest).digest()
 
 
 def _check_rows(con: duckdb.DuckDBPyConnection, entries: pa.Table) -> _Rows:
@@ -638,8 +264,8 @@ def _check_rows(con: duckdb.DuckDBPyConnection, entries: pa.Table) -> _Rows:
     if len(slow):
         bad = bad.copy()
         leaves = leaves.copy()
-        for position, row in zip(slow.tolist(), entries.take(_int64_array(slow)).to_pylist(), strict=True):
-            row_bad, leaf = _reference_row(row)
+        for position, row in zip(slow.tolist(), entries.take(int64_array(slow)).to_pylist(), strict=True):
+            row_bad, leaf = recompute_entry([row[name] for name in ENTRY_FIELDS])
             bad[position] = row_bad
             leaves[position] = np.frombuffer(leaf, dtype=np.uint8)
     return _Rows(seq, gap, link, bad, leaves)
@@ -669,81 +295,90 @@ def _row_problems(rows: _Rows, limit: int) -> tuple[list[tuple[tuple[int, ...], 
     return found, total
 
 
+@dataclass(slots=True)
+class _MerkleEvents:
+    """What the Merkle side found: problems keyed for merging, their count, and a pending checkpoint."""
+
+    events: list[tuple[tuple[int, ...], Problem]]
+    total: int
+    pending: SignedCheckpoint | None
+
+
+def _merkle_problems(
+    levels: list[np.ndarray], stored: dict[tuple[int, int], str], sizes: list[SignedCheckpoint], n: int
+) -> _MerkleEvents:
+    """Stored nodes that differ (popped from ``stored``) and checkpoint roots that do not match.
+
+    Keys sort each problem where the reference reports it: after its chunk's row problems, at its
+    last leaf, nodes by level and the checkpoint root after them.
+    """
+    found = _MerkleEvents([], 0, None)
+    for level in range(STORED_MIN_LEVEL, len(levels)):
+        for idx, node in enumerate(levels[level]):
+            if stored.pop((level, idx), None) != node.tobytes().hex():
+                end = ((idx + 1) << level) - 1
+                detail = f"stored Merkle node ({level}, {idx}) does not match entries"
+                problem = Problem(idx * (1 << level) + 1, "merkle_node", detail)
+                found.events.append(((end // CHUNK, 1, end, level), problem))
+                found.total += 1
+    last_good = 0
+    for cp in sizes:
+        if cp.tree_size > n:
+            found.pending = cp
+            break
+        if _root(levels, cp.tree_size).hex() == cp.root:
+            last_good = cp.tree_size
+            continue
+        end = cp.tree_size - 1
+        detail = (
+            f"signed checkpoint of size {cp.tree_size} does not match entries "
+            f"{last_good + 1}..{cp.tree_size}: history was rewritten"
+        )
+        found.events.append(((end // CHUNK, 1, end, _ROOT_ORDER), Problem(last_good + 1, "checkpoint_root", detail)))
+        found.total += 1
+    return found
+
+
+def _truncation_problems(pending: SignedCheckpoint | None, stored: dict[tuple[int, int], str], n: int) -> list[Problem]:
+    """A signed size past the end; stored nodes past the end (only when no checkpoint is pending)."""
+    last: list[Problem] = []
+    if pending is not None:
+        detail = f"a checkpoint of size {pending.tree_size} was signed but only {n} entries remain"
+        last.append(Problem(n + 1, "truncated", detail))
+    beyond = [coord for coord in stored if (coord[1] + 1) << coord[0] > n]
+    if beyond and pending is None:
+        last.append(Problem(n + 1, "truncated", "stored Merkle nodes cover entries that no longer exist"))
+    return last
+
+
 def _verify_snapshot(
-    con: duckdb.DuckDBPyConnection, snapshot: _Snapshot, public_key: Ed25519PublicKey, public_key_hex: str
+    con: duckdb.DuckDBPyConnection, snapshot: Snapshot, public_key: Ed25519PublicKey, public_key_hex: str
 ) -> VerifyReport:
     report = VerifyReport()
     cps = snapshot.checkpoints
     report.checkpoints = len(cps)
-    first: list[Problem] = []
-    for cp in cps:
-        if cp.public_key != public_key_hex:
-            first.append(
-                Problem(None, "checkpoint_key", f"checkpoint of size {cp.tree_size} names a foreign public key")
-            )
-        if not cp.verify(public_key):
-            first.append(
-                Problem(None, "checkpoint_signature", f"checkpoint of size {cp.tree_size} has a bad signature")
-            )
+    first = checkpoint_problems(cps, public_key, public_key_hex)
 
     entries = snapshot.entries
     n = entries.num_rows
     events: list[tuple[tuple[int, ...], Problem]] = []
-    row_total = merkle_total = 0
+    row_total = 0
     stored = dict(snapshot.nodes)
-    pending: SignedCheckpoint | None = None
     sizes = [cp for cp in cps if cp.tree_size > 0]
+    merkle = _MerkleEvents([], 0, sizes[0] if sizes else None)
     if n:
         rows = _check_rows(con, entries)
-        row_events, row_total = _row_problems(rows, MAX_PROBLEMS)
-        events += row_events
-        levels = _merkle_levels(con, rows.leaves)
-        for level in range(STORED_MIN_LEVEL, len(levels)):
-            for idx, node in enumerate(levels[level]):
-                if stored.pop((level, idx), None) != node.tobytes().hex():
-                    end = ((idx + 1) << level) - 1
-                    detail = f"stored Merkle node ({level}, {idx}) does not match entries"
-                    events.append(
-                        ((end // CHUNK, 1, end, level), Problem(idx * (1 << level) + 1, "merkle_node", detail))
-                    )
-                    merkle_total += 1
-        last_good = 0
-        for cp in sizes:
-            if cp.tree_size > n:
-                pending = cp
-                break
-            if _root(levels, cp.tree_size).hex() == cp.root:
-                last_good = cp.tree_size
-                continue
-            end = cp.tree_size - 1
-            detail = (
-                f"signed checkpoint of size {cp.tree_size} does not match entries "
-                f"{last_good + 1}..{cp.tree_size}: history was rewritten"
-            )
-            events.append(((end // CHUNK, 1, end, _ROOT_ORDER), Problem(last_good + 1, "checkpoint_root", detail)))
-            merkle_total += 1
+        events, row_total = _row_problems(rows, MAX_PROBLEMS)
+        merkle = _merkle_problems(_merkle_levels(con, rows.leaves), stored, sizes, n)
+        events += merkle.events
         report.head = entries.column("hash")[n - 1].as_py()
-    elif sizes:
-        pending = sizes[0]
     report.entries = n
-
-    last: list[Problem] = []
-    if pending is not None:
-        last.append(
-            Problem(
-                n + 1,
-                "truncated",
-                f"a checkpoint of size {pending.tree_size} was signed but only {n} entries remain",
-            )
-        )
-    beyond = [coord for coord in stored if (coord[1] + 1) << coord[0] > n]
-    if beyond and pending is None:
-        last.append(Problem(n + 1, "truncated", "stored Merkle nodes cover entries that no longer exist"))
+    last = _truncation_problems(merkle.pending, stored, n)
 
     # Only the first row problems were spelled out; any later one sorts after MAX_PROBLEMS of
     # them, so the merged head is exact and the count covers the rest.
     events.sort(key=lambda event: event[0])
-    total = len(first) + row_total + merkle_total + len(last)
+    total = len(first) + row_total + merkle.total + len(last)
     ordered = first + [problem for _, problem in events] + last
     report.problems = ordered[:MAX_PROBLEMS]
     report.truncated_problems = total > MAX_PROBLEMS

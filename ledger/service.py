@@ -1,186 +1,85 @@
-"""The ledger service: serialized appends, checkpoints, proofs, verification and export.
+"""The ledger service: serialized appends, checkpoints, proofs, and the thin doors to verification and export.
 
 Appends run inside the caller's transaction when the domain change and its entry must stand
 or fall together, and are acknowledged only after that transaction commits. Writers are
 serialized across processes (SQLite ``BEGIN IMMEDIATE``; PostgreSQL a transaction-scoped
 advisory lock), so concurrent writers never fork the chain or reuse a seq.
+
+:class:`Ledger` is the writer and holds the signing key. Verification needs neither: it lives in
+:class:`ledger.verifier.LedgerVerifier` (the database and the public key), and
+:meth:`Ledger.verify` only hands its engine and public key over.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import func, insert, select, tuple_
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection, Engine
 
-from ledger.entry import (
-    GENESIS,
-    Entry,
-    EntryError,
-    Record,
-    canonical_json,
-    chain_hash,
-    entry_body,
-    format_time,
-    parse_time,
+from ledger.checkpoints import (
+    ConsistencyProof,
+    InclusionProof,
+    SignedCheckpoint,
+    checkpoint_statement,
+    public_key_hex,
 )
-from ledger.merkle import (
-    STORED_MIN_LEVEL,
-    TreeAppender,
-    consistency_proof,
-    inclusion_proof,
-    leaf_hash,
-    subtree_root,
-)
+from ledger.entry import Entry, EntryError, Record, chain_hash, entry_body, format_time, parse_time
+from ledger.errors import LedgerError
+from ledger.export import export_jsonl
+from ledger.merkle import TreeAppender, consistency_proof, inclusion_proof, leaf_hash, subtree_root
 from ledger.note import Checkpoint as NoteCheckpoint
 from ledger.note import Verifier, WitnessPolicy, sign_note, verify_cosignature
+from ledger.queries import (
+    ENTRY_COLUMNS,
+    DbNodeSource,
+    chain_head,
+    checkpoint_at,
+    ledger_size,
+    row_entry,
+)
 from ledger.report import Problem, VerifyReport
 from ledger.storage import (
+    bulk_insert,
     checkpoints,
     cosignatures,
     entries,
     is_write_connection,
     lock_for_append,
-    nodes,
     prepare_engine,
+    read_transaction,
     write_options,
 )
+from ledger.verifier import LedgerVerifier
 
-_ENTRY_COLUMNS = "seq, time, actor, role, action, subject, payload, prev_hash, hash"
-
-
-class LedgerError(Exception):
-    """A ledger operation was refused."""
-
-
-def public_key_hex(key: Ed25519PublicKey) -> str:
-    return key.public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
-
-
-def checkpoint_statement(tree_size: int, root: str, time: str) -> bytes:
-    """What a checkpoint's Ed25519 signature covers: canonical JSON of {tree_size, root, time}."""
-    return canonical_json({"tree_size": tree_size, "root": root, "time": time})
-
-
-@dataclass(frozen=True, slots=True)
-class SignedCheckpoint:
-    tree_size: int
-    root: str
-    time: str
-    signature: str
-    public_key: str
-    note: str = field(default="", compare=False)
-
-    def statement(self) -> bytes:
-        return checkpoint_statement(self.tree_size, self.root, self.time)
-
-    def verify(self, public_key: Ed25519PublicKey) -> bool:
-        try:
-            public_key.verify(bytes.fromhex(self.signature), self.statement())
-        except (InvalidSignature, ValueError):
-            return False
-        return True
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "tree_size": self.tree_size,
-            "root": self.root,
-            "time": self.time,
-            "signature": self.signature,
-            "public_key": self.public_key,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class InclusionProof:
-    seq: int
-    entry_hash: str
-    tree_size: int
-    root: str
-    path: list[str]
-    checkpoint: SignedCheckpoint
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "entry_hash": self.entry_hash,
-            "leaf_index": self.seq - 1,
-            "tree_size": self.tree_size,
-            "root": self.root,
-            "path": self.path,
-            "checkpoint": self.checkpoint.as_json(),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class ConsistencyProof:
-    old_size: int
-    new_size: int
-    old_root: str
-    new_root: str
-    path: list[str]
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "old_size": self.old_size,
-            "new_size": self.new_size,
-            "old_root": self.old_root,
-            "new_root": self.new_root,
-            "path": self.path,
-        }
-
-
-class DbNodeSource:
-    """Merkle leaves and stored perfect subtrees read through one connection."""
-
-    def __init__(self, connection: Connection) -> None:
-        self._connection = connection
-
-    def leaf_hashes(self, start: int, end: int) -> Sequence[bytes]:
-        rows = self._connection.execute(
-            select(entries.c.hash).where(entries.c.seq > start, entries.c.seq <= end).order_by(entries.c.seq)
-        ).scalars()
-        hashes = [leaf_hash(bytes.fromhex(h)) for h in rows]
-        if len(hashes) != end - start:
-            raise LedgerError(f"ledger has a hole between entries {start + 1} and {end}")
-        return hashes
-
-    def perfect_nodes(self, coords: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-        wanted = [c for c in coords if c[0] >= STORED_MIN_LEVEL]
-        if not wanted:
-            return {}
-        rows = self._connection.execute(
-            select(nodes.c.level, nodes.c.idx, nodes.c.hash).where(tuple_(nodes.c.level, nodes.c.idx).in_(wanted))
-        )
-        return {(level, idx): bytes.fromhex(h) for level, idx, h in rows}
-
-
-def _row_entry(row: Any) -> Entry:
-    return Entry(
-        seq=row.seq,
-        time=row.time,
-        actor=row.actor,
-        role=row.role,
-        action=row.action,
-        subject=row.subject,
-        payload=json.loads(row.payload),
-        prev_hash=row.prev_hash,
-        hash=row.hash,
-    )
+# Names that lived here before verification, checkpoints and node reads had modules of their
+# own; ``from ledger.service import ...`` keeps working for them.
+__all__ = [
+    "ConsistencyProof",
+    "DbNodeSource",
+    "EntryError",
+    "InclusionProof",
+    "Ledger",
+    "LedgerError",
+    "Problem",
+    "SignedCheckpoint",
+    "VerifyReport",
+    "checkpoint_statement",
+    "public_key_hex",
+]
 
 
 class Ledger:
-    """The instance's ledger over one database."""
+    """The instance's ledger over one database: the writer, the one holder of the signing key.
+
+    It appends, checkpoints, and reads entries and proofs. Verification needs no writer and no
+    signing key; :meth:`verify` and :meth:`export` hand the engine to the modules that do them.
+    """
 
     def __init__(
         self,
@@ -259,8 +158,7 @@ class Ledger:
 
     def _append(self, connection: Connection, batch: list[Record], payloads: list[str]) -> list[Entry]:
         lock_for_append(connection)
-        head = connection.execute(select(entries.c.seq, entries.c.hash).order_by(entries.c.seq.desc()).limit(1)).first()
-        size, prev = (int(head.seq), str(head.hash)) if head else (0, GENESIS.hex())
+        size, prev = chain_head(connection)
         appender = self._appender(connection, size, prev)
         last_cp = connection.execute(
             select(checkpoints.c.tree_size, checkpoints.c.time).order_by(checkpoints.c.tree_size.desc()).limit(1)
@@ -308,9 +206,9 @@ class Ledger:
             if cut in cuts:
                 due_sizes.append((cut, appender.root().hex()))
                 last_cp_size = cut
-        _bulk_insert(connection, "ledger_entries", _ENTRY_COLUMNS, rows)
+        bulk_insert(connection, "ledger_entries", ENTRY_COLUMNS, rows)
         if new_nodes:
-            _bulk_insert(connection, "ledger_nodes", "level, idx, hash", new_nodes)
+            bulk_insert(connection, "ledger_nodes", "level, idx, hash", new_nodes)
         if last_cp is not None and not due_sizes and size > last_cp_size:
             age = moment - parse_time(last_cp.time)
             if age >= self.checkpoint_max_age:
@@ -343,8 +241,8 @@ class Ledger:
         """A signed checkpoint of the current head (on demand); the latest one if already current."""
         with self.transaction() as connection:
             lock_for_append(connection)
-            size = connection.execute(select(func.coalesce(func.max(entries.c.seq), 0))).scalar_one()
-            latest = self._latest_checkpoint(connection)
+            size = ledger_size(connection)
+            latest = checkpoint_at(connection)
             if latest is not None and latest.tree_size == size:
                 return latest
             root = subtree_root(DbNodeSource(connection), 0, size).hex()
@@ -369,7 +267,7 @@ class Ledger:
         note body, so a stored cosignature is always one a regulator's policy check will count.
         """
         with self.transaction() as connection:
-            signed = self._latest_checkpoint(connection, tree_size)
+            signed = checkpoint_at(connection, tree_size)
             if signed is None:
                 raise LedgerError(f"no checkpoint of size {tree_size}")
             body = NoteCheckpoint(origin=self.origin, tree_size=tree_size, root_hash=bytes.fromhex(signed.root)).body()
@@ -408,33 +306,20 @@ class Ledger:
 
     def size(self) -> int:
         with self._engine.connect() as connection:
-            return int(connection.execute(select(func.coalesce(func.max(entries.c.seq), 0))).scalar_one())
+            return ledger_size(connection)
 
     def head(self) -> tuple[int, str]:
         with self._engine.connect() as connection:
-            row = connection.execute(
-                select(entries.c.seq, entries.c.hash).order_by(entries.c.seq.desc()).limit(1)
-            ).first()
-        return (int(row.seq), str(row.hash)) if row else (0, GENESIS.hex())
-
-    @staticmethod
-    def _latest_checkpoint(connection: Connection, tree_size: int | None = None) -> SignedCheckpoint | None:
-        query = select(checkpoints)
-        if tree_size is not None:
-            query = query.where(checkpoints.c.tree_size == tree_size)
-        row = connection.execute(query.order_by(checkpoints.c.tree_size.desc()).limit(1)).first()
-        if row is None:
-            return None
-        return SignedCheckpoint(row.tree_size, row.root, row.time, row.signature, row.public_key, row.note)
+            return chain_head(connection)
 
     def latest_checkpoint(self) -> SignedCheckpoint | None:
         with self._engine.connect() as connection:
-            return self._latest_checkpoint(connection)
+            return checkpoint_at(connection)
 
     def checkpoint_note(self, tree_size: int | None = None) -> str:
         """The checkpoint as a C2SP signed note, with every stored witness cosignature appended."""
         with self._engine.connect() as connection:
-            signed = self._latest_checkpoint(connection, tree_size)
+            signed = checkpoint_at(connection, tree_size)
             if signed is None:
                 raise LedgerError("no checkpoint yet")
             lines = connection.execute(
@@ -449,7 +334,7 @@ class Ledger:
             row = connection.execute(select(entries).where(entries.c.seq == seq)).first()
         if row is None:
             raise LedgerError(f"no ledger entry {seq}")
-        return _row_entry(row)
+        return row_entry(row)
 
     def entries(
         self,
@@ -473,7 +358,7 @@ class Ledger:
             query = query.where(entries.c.time >= since)
         with self._engine.connect() as connection:
             rows = connection.execute(query.order_by(entries.c.seq).limit(max(1, min(limit, 10_000))))
-            return [_row_entry(row) for row in rows]
+            return [row_entry(row) for row in rows]
 
     def prove(self, seq: int, *, tree_size: int | None = None, checkpoint_if_needed: bool = False) -> InclusionProof:
         """Inclusion proof of entry ``seq`` against the latest (or the given) signed checkpoint."""
@@ -483,8 +368,8 @@ class Ledger:
             latest = self.latest_checkpoint()
             if latest is None or latest.tree_size < seq:
                 self.checkpoint()
-        with self._read() as connection:
-            signed = self._latest_checkpoint(connection, tree_size)
+        with read_transaction(self._engine) as connection:
+            signed = checkpoint_at(connection, tree_size)
             if signed is None:
                 raise LedgerError("no checkpoint of that size" if tree_size else "no checkpoint yet")
             if seq > signed.tree_size:
@@ -501,8 +386,8 @@ class Ledger:
         """RFC 9162 consistency proof between two tree sizes of this ledger."""
         if not 0 <= old_size <= new_size:
             raise LedgerError("need 0 <= OLD_SIZE <= NEW_SIZE")
-        with self._read() as connection:
-            size = int(connection.execute(select(func.coalesce(func.max(entries.c.seq), 0))).scalar_one())
+        with read_transaction(self._engine) as connection:
+            size = ledger_size(connection)
             if new_size > size:
                 raise LedgerError(f"the ledger holds {size} entries, fewer than {new_size}")
             source = DbNodeSource(connection)
@@ -511,199 +396,17 @@ class Ledger:
             new_root = subtree_root(source, 0, new_size)
         return ConsistencyProof(old_size, new_size, old_root.hex(), new_root.hex(), [p.hex() for p in path])
 
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        """A read transaction that sees one snapshot (REPEATABLE READ on PostgreSQL)."""
-        with self._engine.connect() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execution_options(isolation_level="REPEATABLE READ")
-            with connection.begin():
-                yield connection
-
     # --- verification and export -----------------------------------------------------------
 
     def verify(self, progress: Callable[[int], None] | None = None, *, reference: bool = False) -> VerifyReport:
-        """Recompute the chain, the Merkle tree, every stored node and checkpoint, and every signature.
+        """Verify this ledger against its public key: see :meth:`LedgerVerifier.verify`.
 
         Names the first bad entry for edits, deletions, insertions and reordering; a rewrite
-        that recomputed every later hash is caught by the signed checkpoints (and bounded to the
-        entries after the last checkpoint that still matches); truncation by checkpoints or
-        stored nodes that reach past the end.
-
-        By default the vectorized verifier (:mod:`ledger.fastverify`, ~2x faster, the same report)
-        does the work and ``progress`` hears of all entries at once when it is done;
-        ``reference=True`` walks the rows here in plain Python, the code a regulator can read.
+        that recomputed every later hash is caught by the signed checkpoints. The signing key
+        plays no part: the verifier gets the engine and the public key only.
         """
-        if not reference:
-            from ledger.fastverify import fast_verify  # heavy imports (duckdb, ADBC) only when used
-
-            url = self._engine.url.render_as_string(hide_password=False)
-            report = fast_verify(url, self.public_key, self.public_key_hex)
-            if progress is not None:
-                progress(report.entries)
-            return report
-        report = VerifyReport()
-        with self._read() as connection:
-            cps = [
-                SignedCheckpoint(r.tree_size, r.root, r.time, r.signature, r.public_key, r.note)
-                for r in connection.execute(select(checkpoints).order_by(checkpoints.c.tree_size))
-            ]
-            stored_nodes = {
-                (level, idx): h
-                for level, idx, h in connection.execute(select(nodes.c.level, nodes.c.idx, nodes.c.hash))
-            }
-            report.checkpoints = len(cps)
-            for cp in cps:
-                if cp.public_key != self.public_key_hex:
-                    report.add(None, "checkpoint_key", f"checkpoint of size {cp.tree_size} names a foreign public key")
-                if not cp.verify(self.public_key):
-                    report.add(None, "checkpoint_signature", f"checkpoint of size {cp.tree_size} has a bad signature")
-            sizes = [cp for cp in cps if cp.tree_size > 0]
-            merkle = _MerkleCheck(sizes, stored_nodes, report)
-            expected = 1
-            prev = GENESIS.hex()
-            sha256 = hashlib.sha256
-            # The driver's own cursor, in this transaction: SQLAlchemy's row wrapping would cost
-            # about as much as the hashing.
-            result = connection.connection.cursor()
-            result.execute(f"SELECT {_ENTRY_COLUMNS} FROM ledger_entries ORDER BY seq")
-            while chunk := result.fetchmany(50_000):
-                leaves: list[bytes] = []
-                for seq, time, actor, role, action, subject, payload, prev_hash, stored in chunk:
-                    if seq != expected:
-                        if seq > expected:
-                            report.add(expected, "missing", f"entries {expected}..{seq - 1} are missing (deleted)")
-                        else:
-                            report.add(seq, "order", f"entry {seq} appears out of order")
-                        expected = seq
-                    if prev_hash != prev:
-                        report.add(seq, "link", "prev_hash does not match the previous entry's hash")
-                    try:
-                        digest = bytes.fromhex(stored)
-                        computed = sha256(
-                            bytes.fromhex(prev_hash)
-                            + entry_body(seq, time, actor, role, action, subject, payload, prev_hash)
-                        ).digest()
-                    except (ValueError, TypeError):
-                        digest, computed = sha256(str(stored).encode()).digest(), b""
-                    if computed != digest:
-                        report.add(seq, "hash", "content does not match its hash (edited, inserted or reordered)")
-                    leaves.append(sha256(b"\x00" + digest).digest())
-                    prev = stored
-                    expected += 1
-                merkle.feed(leaves)
-                if progress is not None:
-                    progress(len(chunk))
-            appender = merkle.appender
-            next_cp = merkle.pending
-            report.entries = appender.size
-            report.head = prev
-            if next_cp is not None:
-                report.add(
-                    appender.size + 1,
-                    "truncated",
-                    f"a checkpoint of size {next_cp.tree_size} was signed but only {appender.size} entries remain",
-                )
-            beyond = [coord for coord in stored_nodes if (coord[1] + 1) << coord[0] > appender.size]
-            if beyond and next_cp is None:
-                report.add(appender.size + 1, "truncated", "stored Merkle nodes cover entries that no longer exist")
-        return report
+        return LedgerVerifier(self._engine, self.public_key).verify(progress, reference=reference)
 
     def export(self, out: IO[str], progress: Callable[[int], None] | None = None) -> tuple[int, int]:
         """JSON lines for regulators: every entry (its fields plus ``hash``), then every checkpoint."""
-        count = 0
-        with self._read() as connection:
-            result = connection.exec_driver_sql(f"SELECT {_ENTRY_COLUMNS} FROM ledger_entries ORDER BY seq")
-            while chunk := result.fetchmany(20_000):
-                for seq, time, actor, role, action, subject, payload, prev_hash, stored in chunk:
-                    # The payload text is already canonical JSON: splice it in instead of re-encoding.
-                    head = json.dumps(
-                        {"action": action, "actor": actor, "prev_hash": prev_hash, "role": role, "seq": seq},
-                        ensure_ascii=False,
-                        separators=(",", ":"),
-                    )
-                    tail = json.dumps(
-                        {"subject": subject, "time": time, "hash": stored}, ensure_ascii=False, separators=(",", ":")
-                    )
-                    out.write(f'{head[:-1]},"payload":{payload},{tail[1:]}\n')
-                count += len(chunk)
-                if progress is not None:
-                    progress(len(chunk))
-            cps = connection.execute(select(checkpoints).order_by(checkpoints.c.tree_size)).all()
-            for r in cps:
-                signed = SignedCheckpoint(r.tree_size, r.root, r.time, r.signature, r.public_key)
-                out.write(json.dumps(signed.as_json(), separators=(",", ":")) + "\n")
-        return count, len(cps)
-
-
-def _bulk_insert(connection: Connection, table: str, columns: str, rows: list[tuple[Any, ...]]) -> None:
-    """Insert plain str/int rows at the driver level, inside the caller's transaction.
-
-    SQLAlchemy's per-row parameter processing would cost more than the hashing. PostgreSQL
-    takes the rows through COPY (several times faster than INSERT; COPY fires no UPDATE or
-    DELETE triggers, and INSERT is all an append does); SQLite through executemany.
-    """
-    if connection.dialect.name == "postgresql":
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    placeholders = ", ".join([mark] * (columns.count(",") + 1))
-    connection.exec_driver_sql(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", rows)
-
-
-class _MerkleCheck:
-    """Rebuilds the Merkle tree from verified leaves, comparing stored nodes and checkpoint roots."""
-
-    def __init__(self, checkpoints: list[SignedCheckpoint], stored: dict[tuple[int, int], str], report: VerifyReport):
-        self.appender = TreeAppender()
-        self._checkpoints = iter(checkpoints)
-        self.pending: SignedCheckpoint | None = next(self._checkpoints, None)
-        self._stored = stored
-        self._report = report
-        self._last_good = 0
-
-    def feed(self, leaves: list[bytes]) -> None:
-        start = self.appender.size
-        done = 0
-        while done < len(leaves):
-            cut = len(leaves)
-            if self.pending is not None and self.pending.tree_size - start <= len(leaves):
-                cut = self.pending.tree_size - start
-            self._compare(self.appender.extend(leaves[done:cut]))
-            done = cut
-            if self.pending is not None and self.appender.size == self.pending.tree_size:
-                self._check_root(self.pending)
-                self.pending = next(self._checkpoints, None)
-
-    def _compare(self, nodes: list[tuple[int, int, bytes]]) -> None:
-        for level, idx, node in nodes:
-            if self._stored.pop((level, idx), None) != node.hex():
-                first = idx * (1 << level) + 1
-                self._report.add(first, "merkle_node", f"stored Merkle node ({level}, {idx}) does not match entries")
-
-    def _check_root(self, checkpoint: SignedCheckpoint) -> None:
-        if self.appender.root().hex() == checkpoint.root:
-            self._last_good = checkpoint.tree_size
-            return
-        self._report.add(
-            self._last_good + 1,
-            "checkpoint_root",
-            f"signed checkpoint of size {checkpoint.tree_size} does not match entries "
-            f"{self._last_good + 1}..{checkpoint.tree_size}: history was rewritten",
-        )
-
-
-__all__ = [
-    "ConsistencyProof",
-    "DbNodeSource",
-    "EntryError",
-    "InclusionProof",
-    "Ledger",
-    "LedgerError",
-    "Problem",
-    "SignedCheckpoint",
-    "VerifyReport",
-]
+        return export_jsonl(self._engine, out, progress)

@@ -9,6 +9,8 @@ caught by verification: the hash chain and the signed checkpoints.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, SmallInteger, String, Table, Text, event
@@ -170,3 +172,35 @@ def lock_for_append(connection: Connection) -> None:
     """Serialize appenders across processes for the rest of this transaction."""
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_ADVISORY_KEY})")
+
+
+@contextmanager
+def read_transaction(engine: Engine) -> Iterator[Connection]:
+    """A read transaction that sees one snapshot (REPEATABLE READ on PostgreSQL).
+
+    Proofs and verification read several tables and many rows; they must all come from the same
+    state of the log, or a concurrent append would look like tampering.
+    """
+    with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execution_options(isolation_level="REPEATABLE READ")
+        with connection.begin():
+            yield connection
+
+
+def bulk_insert(connection: Connection, table: str, columns: str, rows: list[tuple[Any, ...]]) -> None:
+    """Insert plain str/int rows at the driver level, inside the caller's transaction.
+
+    SQLAlchemy's per-row parameter processing would cost more than the hashing. PostgreSQL
+    takes the rows through COPY (several times faster than INSERT; COPY fires no UPDATE or
+    DELETE triggers, and INSERT is all an append does); SQLite through executemany.
+    """
+    if connection.dialect.name == "postgresql":
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    placeholders = ", ".join([mark] * (columns.count(",") + 1))
+    connection.exec_driver_sql(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", rows)

@@ -29,6 +29,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from ledger.checkpoints import checkpoint_statement, public_key_hex
 from ledger.merkle import TreeAppender, leaf_hash, verify_consistency, verify_inclusion
 from ledger.note import KEY_TYPE_ED25519, Checkpoint, NoteError, PolicyError, Verifier, WitnessPolicy, parse_vkey
 from ledger.report import GENESIS_HEX, VerifyReport
@@ -71,14 +72,9 @@ def load_public_key(spec: str) -> Ed25519PublicKey:
     return key
 
 
-def _raw(key: Ed25519PublicKey) -> str:
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-    return key.public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
-
-
 def _signature_ok(key: Ed25519PublicKey, checkpoint: dict[str, Any]) -> bool:
-    statement = canonical({k: checkpoint[k] for k in ("tree_size", "root", "time")})
+    """The checkpoint line's Ed25519 signature over the very statement the log signs."""
+    statement = checkpoint_statement(checkpoint["tree_size"], checkpoint["root"], checkpoint["time"])
     try:
         key.verify(bytes.fromhex(checkpoint["signature"]), statement)
     except (InvalidSignature, ValueError, TypeError):
@@ -147,7 +143,7 @@ def verify_export(path: Path, public_key: Ed25519PublicKey, *, extra_sizes: tupl
     # over the leaves computes the roots at exactly those sizes, in constant memory.
     sizes = sorted({cp["tree_size"] for cp in checkpoints if isinstance(cp.get("tree_size"), int)} | set(extra_sizes))
     report.roots = _roots_at(path, sizes, report.entries)
-    expected_key = _raw(public_key)
+    expected_key = public_key_hex(public_key)
     for cp in checkpoints:
         size = cp.get("tree_size")
         if cp.get("public_key") != expected_key:
@@ -191,7 +187,7 @@ def check_inclusion_proof(proof: dict[str, Any], public_key: Ed25519PublicKey) -
     """Check a ``keyong ledger prove --json`` document: signed checkpoint and Merkle path."""
     try:
         checkpoint = proof["checkpoint"]
-        if checkpoint["public_key"] != _raw(public_key) or not _signature_ok(public_key, checkpoint):
+        if checkpoint["public_key"] != public_key_hex(public_key) or not _signature_ok(public_key, checkpoint):
             return False
         if checkpoint["tree_size"] != proof["tree_size"] or checkpoint["root"] != proof["root"]:
             return False

@@ -22,10 +22,9 @@ from hypothesis import strategies as st
 from sqlalchemy import Table, insert, select
 
 from app import Instance, Settings
-from ledger import Ledger, Record, VerifyReport, canonical_json, fastverify
+from ledger import Ledger, Record, VerifyReport, canonical_json, checkpoint_statement, fastread, public_key_hex
 from ledger.entry import entry_body
 from ledger.fastverify import fast_verify
-from ledger.service import checkpoint_statement, public_key_hex
 from ledger.storage import checkpoints, entries, nodes
 from tests.ledger_support import tamper
 
@@ -250,7 +249,7 @@ def test_same_report_as_the_reference(instance: Instance, monkeypatch: pytest.Mo
         assert reference.ok == (name in ("clean", "specials_appended")), name
         if instance.engine.dialect.name == "sqlite" and name in THROUGH_READER_PROCESS:
             with monkeypatch.context() as patch:
-                patch.setattr(fastverify, "SQLITE_IN_PROCESS_ROWS", 0)
+                patch.setattr(fastread, "SQLITE_IN_PROCESS_ROWS", 0)
                 fast = fast_verify(url, ledger.public_key, ledger.public_key_hex)
             assert (name, fast.as_json()) == (name, reference.as_json())
 
@@ -280,7 +279,7 @@ def test_storage_the_fast_path_hands_to_the_reference(
         "UPDATE ledger_nodes SET hash = CAST(hash AS BLOB) WHERE level = 8",
     )
     assert not assert_same(instance, ledger).ok
-    monkeypatch.setattr(fastverify, "SQLITE_IN_PROCESS_ROWS", 0)  # the same through the reader process
+    monkeypatch.setattr(fastread, "SQLITE_IN_PROCESS_ROWS", 0)  # the same through the reader process
     assert not assert_same(instance, ledger).ok
 
 
@@ -296,7 +295,7 @@ def test_text_that_is_not_utf8_fails_like_the_reference(
         ledger.verify(reference=True)
     with pytest.raises(sqlite3.OperationalError):
         fast_verify(url, ledger.public_key, ledger.public_key_hex)
-    monkeypatch.setattr(fastverify, "SQLITE_IN_PROCESS_ROWS", 0)  # ADBC reads the bytes; the reference decides
+    monkeypatch.setattr(fastread, "SQLITE_IN_PROCESS_ROWS", 0)  # ADBC reads the bytes; the reference decides
     with pytest.raises(sqlite3.OperationalError):
         fast_verify(url, ledger.public_key, ledger.public_key_hex)
 

@@ -296,7 +296,7 @@ def test_rewrite_with_recomputed_hashes_is_caught_by_signed_checkpoints(instance
 
 def test_resigned_fake_checkpoint_is_detected(instance: Instance, filled: Ledger) -> None:
     """A checkpoint re-signed with the attacker's own key (and naming it) does not pass."""
-    from ledger.service import checkpoint_statement, public_key_hex
+    from ledger import checkpoint_statement, public_key_hex
 
     forger = Ed25519PrivateKey.generate()
     latest = filled.latest_checkpoint()
@@ -507,7 +507,7 @@ def test_postgres_application_role_cannot_update_or_delete(pg_database: str) -> 
 def test_public_key_in_every_accepted_form(tmp_path: Path) -> None:
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-    from ledger.service import public_key_hex
+    from ledger import public_key_hex
     from ledger.verify import load_public_key
 
     # Keep drawing until the base64 of the key holds '+' (the separator of a vkey's fields).
