@@ -37,8 +37,8 @@ from benchinfo import best_of, emit, machine
 
 from desensitize import desensitize_table, load_policy, profile_columns, recognizers, textscan
 from desensitize.pipeline import dataset_names
-from desensitize.synthetic import residents
 from desensitize.textscan import find_entities, redact
+from samples.synthetic import residents
 
 PEPPER = b"bench-pepper-not-a-real-key-32by"
 NOTES = "备注"

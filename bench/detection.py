@@ -29,9 +29,10 @@ import numpy as np
 import pandas as pd
 from benchinfo import best_of, emit, machine
 
-from desensitize import labelled, recognizers, validators
-from desensitize.labelled import CELL_COLUMNS, EntitySpan, evaluate
+from desensitize import recognizers, validators
 from desensitize.textscan import Span, find_entities, redact, resolve_overlaps
+from samples import labelled
+from samples.labelled import CELL_COLUMNS, EntitySpan, evaluate
 
 
 def _presidio_spans(analyzer: object, texts: list[str]) -> list[Span]:
