@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from benchinfo import emit, machine
 
-from desensitize.fingerprints import FingerprintSet
+from desensitize import FingerprintSet
 from samples import synthetic
 from sandbox.guard import SourceCopy, judge
 

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from benchinfo import best_of, emit, machine
 
-from desensitize.identifiers import id_check_char, valid_resident_ids
+from desensitize import id_check_char, valid_resident_ids
 from samples import synthetic
 
 
