@@ -27,7 +27,7 @@ What is recognised (entity name -> column type of ``desensitize.profiling``):
 * ``CN_LICENSE_PLATE`` 机动车号牌 (GA 36-2018): province abbreviation + letter (no I/O) + 5 characters
   (at most 2 letters), or a new-energy 6-character serial (D/F first or last).
 * ``EMAIL_ADDRESS``, ``IP_ADDRESS`` (IPv4 with octets <= 255, IPv6 checked by ``ipaddress``).
-* ``PERSON`` 姓名: a surname from the list below + 1-2 given-name characters, only where the text
+* ``PERSON`` 姓名: a surname of ``vocabulary`` + 1-2 given-name characters, only where the text
   says a name follows (姓名, 联系人, 法定代表人, 户主, 申请人 …) or precedes a title (先生, 女士, 同志 …);
   plus exact matches of the dataset's own names (``names=``), which is how names without any
   context are found.
