@@ -32,9 +32,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from app.instance import DEMO_PRINCIPALS, MARKER, Instance
 from app.settings import Settings
 from core import Actor
-from desensitize.identifiers import org_code_check_char, uscc_check_char
-from desensitize.synthetic import generate_all, write_csv
+from desensitize import org_code_check_char, uscc_check_char
 from operators import Role
+from samples import generate_all, write_csv
 
 DEMO_DIR = "demo-data"
 # Which table is written in which encoding: one GB18030 file exercises the encoding detection.

@@ -35,10 +35,17 @@ import numpy as np
 import pandas as pd
 from benchinfo import best_of, emit, machine
 
-from desensitize import desensitize_table, load_policy, profile_columns, recognizers, textscan
-from desensitize.pipeline import dataset_names
-from desensitize.synthetic import residents
-from desensitize.textscan import find_entities, redact
+from desensitize import (
+    dataset_names,
+    desensitize_table,
+    find_entities,
+    load_policy,
+    profile_columns,
+    recognizers,
+    redact,
+    textscan,
+)
+from samples import residents
 
 PEPPER = b"bench-pepper-not-a-real-key-32by"
 NOTES = "备注"

@@ -29,9 +29,8 @@ import numpy as np
 import pandas as pd
 from benchinfo import best_of, emit, machine
 
-from desensitize import labelled, recognizers, validators
-from desensitize.labelled import CELL_COLUMNS, EntitySpan, evaluate
-from desensitize.textscan import Span, find_entities, redact, resolve_overlaps
+from desensitize import Span, find_entities, recognizers, redact, resolve_overlaps, validators
+from samples import CELL_COLUMNS, EntitySpan, evaluate, labelled
 
 
 def _presidio_spans(analyzer: object, texts: list[str]) -> list[Span]:

@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 from benchinfo import emit, machine
 
-from desensitize.synthetic import generate_all
+from samples import generate_all
 from sandbox.dp_plans import ColumnFacts, DatasetFacts, parse_spec, plan
 from sandbox.kinds import run_job
 from sandbox.programs import dp_query, dp_train

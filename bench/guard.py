@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 from benchinfo import emit, machine
 
-from desensitize import synthetic
-from desensitize.fingerprints import FingerprintSet
+from desensitize import FingerprintSet
+from samples import synthetic
 from sandbox.guard import SourceCopy, judge
 
 PEPPER = b"bench-guard-pepper-0123456789abcdef"

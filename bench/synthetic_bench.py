@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 from benchinfo import best_of, emit, machine
 
-from desensitize import synthetic
-from desensitize.identifiers import id_check_char, valid_resident_ids
+from desensitize import id_check_char, valid_resident_ids
+from samples import synthetic
 
 
 def naive_residents(n: int, seed: int = 0) -> pd.DataFrame:

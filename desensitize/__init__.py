@@ -1,39 +1,90 @@
 """Pure transformations over tables and text: Chinese identifier checks, recognizers (presidio and a
 vectorized scanner built from the same definitions), column profiling, policies by level, the table
-pipeline (pseudonyms, masking, generalization, k-anonymity) and the guard's fingerprints, plus the
-synthetic public data the demo, tests and benchmarks use. Imports nothing of Keyong's: callers record
-what was done (the registry ledgers every desensitized copy).
+pipeline (pseudonyms, masking, generalization, k-anonymity) and the guard's fingerprints. (The
+generated data the demo, tests and benchmarks use lives in ``samples``, on top of this face.)
+Imports nothing of Keyong's: callers record what was done (the registry ledgers every desensitized
+copy).
 """
 
-from desensitize.fingerprints import FingerprintError, FingerprintSet
-from desensitize.identifiers import is_valid_resident_id, is_valid_uscc
-from desensitize.pipeline import DesensitizedTable, desensitize_table
-from desensitize.policy import Policy, PolicyError, load_policy
-from desensitize.profiling import ColumnProfile, max_level, profile_columns
-from desensitize.recognizers import build_analyzer, build_registry
+from desensitize.fingerprints import FingerprintError, FingerprintSet, join_normalised, normalise_for_fingerprint
+from desensitize.identifiers import (
+    USCC_ALPHABET,
+    id_check_char,
+    is_luhn_valid,
+    is_valid_org_code,
+    is_valid_resident_id,
+    is_valid_uscc,
+    luhn_check_digit,
+    org_code_check_char,
+    org_code_check_chars,
+    resident_id_birth_date,
+    resident_id_check_chars,
+    resident_id_gender,
+    uscc_check_char,
+    uscc_check_chars,
+    valid_luhn,
+    valid_resident_ids,
+    valid_usccs,
+)
+from desensitize.kanonymity import KAnonymityResult, k_anonymize, l_diversity
+from desensitize.pipeline import DesensitizedTable, dataset_names, desensitize_table
+from desensitize.policy import Policy, PolicyError, Rule, load_policy
+from desensitize.profiling import PII_TYPES, ColumnProfile, max_level, profile_columns
+from desensitize.recognizers import ENTITY_TO_PII_TYPE, ENTITY_TYPES, build_analyzer, build_registry
 from desensitize.screening import direct_identifiers, direct_identifiers_in
-from desensitize.textscan import Span, find_entities, redact
-from desensitize.validators import valid_values
+from desensitize.textscan import Span, find_entities, redact, resolve_overlaps
+from desensitize.transforms import TransformError, as_text, pseudonymize
+from desensitize.validators import VALUE_TYPES, valid_values
 
 __all__ = [
+    "ENTITY_TO_PII_TYPE",
+    "ENTITY_TYPES",
+    "PII_TYPES",
+    "USCC_ALPHABET",
+    "VALUE_TYPES",
     "ColumnProfile",
     "DesensitizedTable",
     "FingerprintError",
     "FingerprintSet",
+    "KAnonymityResult",
     "Policy",
     "PolicyError",
+    "Rule",
     "Span",
+    "TransformError",
+    "as_text",
     "build_analyzer",
     "build_registry",
+    "dataset_names",
     "desensitize_table",
     "direct_identifiers",
     "direct_identifiers_in",
     "find_entities",
+    "id_check_char",
+    "is_luhn_valid",
+    "is_valid_org_code",
     "is_valid_resident_id",
     "is_valid_uscc",
+    "join_normalised",
+    "k_anonymize",
+    "l_diversity",
     "load_policy",
+    "luhn_check_digit",
     "max_level",
+    "normalise_for_fingerprint",
+    "org_code_check_char",
+    "org_code_check_chars",
     "profile_columns",
+    "pseudonymize",
     "redact",
+    "resident_id_birth_date",
+    "resident_id_check_chars",
+    "resident_id_gender",
+    "resolve_overlaps",
+    "uscc_check_char",
+    "uscc_check_chars",
+    "valid_luhn",
+    "valid_resident_ids",
+    "valid_usccs",
     "valid_values",
 ]

@@ -21,14 +21,13 @@ case; a +86/0086 prefix dropped from mobile numbers; ``5200.0`` read as ``5200``
 SipHash-2-4 (``pandas.util.hash_array``, vectorized, ~0.1 s per million strings) keyed with a
 16-character key derived from the instance pepper by HMAC: without the pepper the set is useless
 — no dictionary of ID numbers can be hashed against it — and the key is never written to disk.
-Each kind is a sorted array of distinct uint64, probed with ``np.searchsorted``.
+Each kind is a sorted array of distinct uint64, probed with ``np.searchsorted``. The hashing
+itself (normalisation, SipHash, row hashes) is ``desensitize.fingerprint_hashes``.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,11 +37,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
-from pandas.util import hash_array
 
+from desensitize.fingerprint_hashes import (
+    DEFAULT_LENGTHS,
+    LENGTH_CLASSES,
+    MIN_VALUE_CHARS,
+    FingerprintError,
+    column_hashes,
+    combine_rows,
+    distinct_text,
+    fingerprint_key,
+    join_normalised,
+    member,
+    normalise_for_fingerprint,
+    raw_column_hashes,
+    siphash,
+    sorted_unique,
+    value_lengths,
+)
 from desensitize.forking import Forked, worth_forking
-from desensitize.transforms import arrow_strings, as_text, mostly_distinct, nfkc, on_rows
 
 __all__ = [
     "DEFAULT_LENGTHS",
@@ -63,8 +76,6 @@ __all__ = [
 NORMALISATION_VERSION = "fp-norm-1"
 KINDS = ("values", "qi_rows_raw", "qi_rows_desensitized", "rows_raw", "rows_desensitized")
 ROW_KINDS = KINDS[1:]
-#: Raw values shorter than this (after normalisation) are not fingerprinted: "男", "1" are in every output.
-MIN_VALUE_CHARS = 2
 
 #: Column types whose raw values identify a person or an entity directly.
 IDENTIFIER_TYPES = frozenset(
@@ -77,177 +88,10 @@ IDENTIFIER_TYPES = frozenset(
 _FORMAT = "keyong-fingerprints"
 _KEY_CHECK = "keyong-fingerprint-key-check"
 _MANIFEST = "manifest.json"
-_ROW_SEED = np.uint64(0x243F6A8885A308D3)
-
-
-class FingerprintError(ValueError):
-    """A fingerprint set that cannot be used: wrong pepper, damaged files, unknown kind or columns."""
-
-
-def fingerprint_key(pepper: bytes) -> str:
-    """The 16-character SipHash key, derived from the pepper so that it is never stored."""
-    if not pepper:
-        raise FingerprintError("the pepper must not be empty")
-    digest = hmac.new(pepper, b"keyong-fingerprint", hashlib.sha256).digest()
-    return base64.b64encode(digest).decode("ascii")[:16]
-
-
-def normalise_for_fingerprint(array: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
-    """``fp-norm-1`` of each string (see the module docstring); nulls become ''."""
-    array = pc.fill_null(nfkc(array), "")
-    array = on_rows(
-        array,
-        pc.match_substring(array, ".0"),
-        lambda a: pc.replace_substring_regex(a, r"^\s*(-?[0-9]+)\.0+\s*$", r"\1"),
-    )
-    array = pc.utf8_lower(pc.replace_substring_regex(array, r"[^\p{L}\p{N}]+", ""))
-    return _without_country_code(array)
-
-
-def _without_country_code(array: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
-    return on_rows(
-        array,
-        pc.or_(pc.starts_with(array, "86"), pc.starts_with(array, "0086")),
-        lambda a: pc.replace_substring_regex(a, r"^(?:0086|86)(1[3-9][0-9]{9})$", r"\1"),
-    )
-
-
-def join_normalised(parts: Sequence[pa.Array]) -> pa.Array:
-    """``fp-norm-1`` of strings glued from parts, given each part's own ``fp-norm-1``.
-
-    Why: the guard glues neighbouring cells of a table in many combinations; normalising each
-    distinct cell once and gluing is far cheaper than normalising every glued string. The removal
-    of non-alphanumerics and lower-casing act character by character, and so does NFKC except for a
-    part that starts with a combining mark composing with the previous part's last letter (e +
-    U+0301), which no identifier of a Chinese dataset has. A part ``5200.0`` reads as its number 5200,
-    as a cell should (glued first it would read 52000). Only the country-code rule looks at the
-    whole value, so it is applied again here."""
-    glued = pc.binary_join_element_wise(*parts, pa.scalar("", parts[0].type)) if len(parts) > 1 else parts[0]
-    return _without_country_code(glued)
-
-
-#: Classes of normalised identifier values, by the characters of their runs (first match wins): the guard
-#: slides a window of each length a class holds over the runs of that class in an output.
-LENGTH_CLASSES: dict[str, str] = {
-    "digits": r"^[0-9]+x?$",
-    "hex": r"^[0-9a-f]+$",
-    "alnum": r"^[0-9a-z]+$",
-    "han": r"^\p{Han}+$",
-}
-#: What a set built before lengths were recorded is assumed to hold (the identifier types Keyong knows:
-#: mobiles, resident ids old and new, bank cards, 128-bit pseudonyms, USCCs, Chinese names).
-DEFAULT_LENGTHS = {"digits": (11, 15, 16, 17, 18, 19), "hex": (32,), "alnum": (18,), "han": (2, 3, 4)}
-
-
-def _distinct_text(values: pd.Series) -> pa.Array:
-    array = arrow_strings(as_text(pd.Series(values.dropna().unique())))
-    return (array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array).cast(pa.large_string())
-
-
-def value_lengths(normalised: pa.Array | pa.ChunkedArray) -> dict[str, dict[str, int]]:
-    """How many distinct normalised values of each class have each length (lengths only, no content).
-
-    Why: the guard probes an output's long runs of digits or letters with sliding windows, one width
-    per length an identifier of the set can have, and judges a window hit against the chance of one.
-    """
-    values = pc.unique(pc.filter(normalised, pc.greater_equal(pc.utf8_length(normalised), MIN_VALUE_CHARS)))
-    out: dict[str, dict[str, int]] = {}
-    left = values
-    for name, pattern in LENGTH_CLASSES.items():
-        matched = pc.match_substring_regex(left, pattern)
-        lengths = pc.value_counts(pc.utf8_length(pc.filter(left, matched)))
-        counts = {str(item["values"].as_py()): int(item["counts"].as_py()) for item in lengths}
-        if counts:
-            out[name] = dict(sorted(counts.items(), key=lambda kv: int(kv[0])))
-        left = pc.filter(left, pc.invert(matched))
-    return out
-
-
-def _siphash(normalised: pa.ChunkedArray | pa.Array, key: str) -> np.ndarray:
-    objects = normalised.to_numpy(zero_copy_only=False) if len(normalised) else np.array([], dtype=object)
-    return hash_array(objects.astype(object, copy=False), hash_key=key, categorize=False)
-
-
-def _column_hashes(values: pd.Series, key: str, *, canonical: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: the keyed hash of the normalised value, and whether it is long enough to be a value print.
-
-    ``canonical`` values (pseudonyms: lower-case hex) are their own normalisation and skip it.
-    """
-
-    def normalise(array: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
-        return pc.fill_null(array, "") if canonical else normalise_for_fingerprint(array)
-
-    if mostly_distinct(values):
-        normalised = normalise(arrow_strings(as_text(values)))
-        return _siphash(normalised, key), (pc.utf8_length(normalised).to_numpy() >= MIN_VALUE_CHARS)
-    codes, uniques = pd.factorize(values)
-    rows = np.where(codes < 0, len(uniques), codes)
-    normalised = normalise(arrow_strings(as_text(pd.Series(uniques))))
-    hashes = np.append(_siphash(normalised, key), _siphash(pa.array([""], pa.large_string()), key))
-    long_enough = np.append(pc.utf8_length(normalised).to_numpy(zero_copy_only=False) >= MIN_VALUE_CHARS, False)
-    return hashes[rows], long_enough[rows]
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finalizer: every input bit affects every output bit."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * np.uint64(0xBF58476D1CE4E5B9)
-    x = x ^ (x >> np.uint64(27))
-    x = x * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
-
-def _combine(columns: Sequence[np.ndarray], n: int) -> np.ndarray:
-    """One order-dependent hash per row from the (already keyed) hashes of its cells."""
-    acc = np.full(n, _ROW_SEED, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for hashes in columns:
-            acc = _mix(acc ^ hashes)
-    return acc
-
-
-def _sorted_unique(arrays: Iterable[np.ndarray]) -> np.ndarray:
-    """Sorted distinct values (sort + neighbour compare: numpy 2's hash-based ``np.unique`` took 5 s on 5M)."""
-    parts = [a.astype(np.uint64, copy=False) for a in arrays]
-    if not parts:
-        return np.zeros(0, dtype=np.uint64)
-    merged = np.sort(np.concatenate(parts))
-    if len(merged) < 2:
-        return merged
-    keep = np.empty(len(merged), dtype=bool)
-    keep[0] = True
-    np.not_equal(merged[1:], merged[:-1], out=keep[1:])
-    return merged[keep]
-
-
-def _member(sorted_set: np.ndarray, hashes: np.ndarray) -> np.ndarray:
-    """Which ``hashes`` are in ``sorted_set``.
-
-    The probes are sorted first: numpy's binary search then walks the set in order instead of jumping
-    across it for every probe, about 10x faster for a million probes into millions of prints.
-    """
-    if len(sorted_set) == 0 or len(hashes) == 0:
-        return np.zeros(len(hashes), dtype=bool)
-    order = np.argsort(hashes)
-    probes = hashes[order]
-    at = np.searchsorted(sorted_set, probes)
-    found = np.empty(len(hashes), dtype=bool)
-    found[order] = sorted_set[np.minimum(at, len(sorted_set) - 1)] == probes
-    return found
 
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def raw_column_hashes(raw: pd.DataFrame, pepper: bytes) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per raw column: each row's keyed hash of its normalised value, and whether it is long enough.
-
-    The raw side of :meth:`FingerprintSet.build`, callable on its own so that it can run while the
-    table is still being transformed (it needs nothing but the raw table).
-    """
-    key = fingerprint_key(pepper)
-    return {str(column): _column_hashes(raw[column], key) for column in raw.columns}
 
 
 @dataclass(slots=True)
@@ -294,49 +138,29 @@ class FingerprintSet:
         identifiers = [c for c in raw_columns if column_types.get(c) in identifier_types]
         pseudonyms = [c for c in pseudonym_columns if c in desensitized.columns]
         total = len(raw_columns) + len(des_columns) + 1
-        done = 0
 
-        def note() -> None:
+        def note(done: int) -> None:
             if progress is not None:
                 progress("fingerprints", done, total)
 
-        note()
+        note(0)
+        raw_side, des_side = _hash_both_sides(
+            raw, desensitized, pepper, key, pseudonyms=pseudonyms, raw_hashes=raw_hashes, workers=workers, note=note
+        )
+        note(total - 1)
 
-        def hash_raw() -> dict[str, tuple[np.ndarray, np.ndarray]]:
-            return raw_column_hashes(raw, pepper)
-
-        # The raw side and the desensitized side are independent: on a large table the raw side is
-        # hashed on the other core (desensitize.forking) while this process hashes the copy.
-        given = raw_hashes is not None and all(c in raw_hashes for c in raw_columns)
-        forked = Forked(hash_raw) if not given and worth_forking(len(raw), workers) else None
-        try:
-            des_hashes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-            for column in des_columns:
-                des_hashes[column] = _column_hashes(desensitized[column], key, canonical=column in pseudonyms)
-                done += 1
-                note()
-            if given:
-                assert raw_hashes is not None
-                raw_side = dict(raw_hashes)
-            else:
-                raw_side = forked.result() if forked is not None else hash_raw()
-        finally:
-            if forked is not None:
-                forked.cancel()
-        raw_hashes = raw_side
-        done += len(raw_columns)
-        note()
-
-        value_parts = [raw_hashes[c][0][raw_hashes[c][1]] for c in identifiers]
-        value_parts += [des_hashes[c][0][des_hashes[c][1]] for c in pseudonyms]
+        value_parts = [raw_side[c][0][raw_side[c][1]] for c in identifiers]
+        value_parts += [des_side[c][0][des_side[c][1]] for c in pseudonyms]
         arrays = {
-            "values": _sorted_unique(value_parts),
-            "qi_rows_raw": _sorted_unique([_combine([raw_hashes[c][0] for c in qi], len(raw))] if qi else []),
-            "qi_rows_desensitized": _sorted_unique(
-                [_combine([des_hashes[c][0] for c in qi], len(desensitized))] if qi else []
+            "values": sorted_unique(value_parts),
+            "qi_rows_raw": sorted_unique([combine_rows([raw_side[c][0] for c in qi], len(raw))] if qi else []),
+            "qi_rows_desensitized": sorted_unique(
+                [combine_rows([des_side[c][0] for c in qi], len(desensitized))] if qi else []
             ),
-            "rows_raw": _sorted_unique([_combine([raw_hashes[c][0] for c in raw_columns], len(raw))]),
-            "rows_desensitized": _sorted_unique([_combine([des_hashes[c][0] for c in des_columns], len(desensitized))]),
+            "rows_raw": sorted_unique([combine_rows([raw_side[c][0] for c in raw_columns], len(raw))]),
+            "rows_desensitized": sorted_unique(
+                [combine_rows([des_side[c][0] for c in des_columns], len(desensitized))]
+            ),
         }
         columns = {
             "values": identifiers + [f"{c} (pseudonyms)" for c in pseudonyms],
@@ -345,10 +169,9 @@ class FingerprintSet:
             "rows_raw": raw_columns,
             "rows_desensitized": des_columns,
         }
-        done = total
-        note()
-        strings = [normalise_for_fingerprint(_distinct_text(raw[c])) for c in identifiers]
-        strings += [_distinct_text(desensitized[c]) for c in pseudonyms]  # canonical already
+        note(total)
+        strings = [normalise_for_fingerprint(distinct_text(raw[c])) for c in identifiers]
+        strings += [distinct_text(desensitized[c]) for c in pseudonyms]  # canonical already
         lengths = value_lengths(pa.chunked_array(strings, type=pa.large_string()))
         meta = {"value_columns": {"raw": identifiers, "pseudonyms": pseudonyms}, "lengths": lengths}
         return cls(arrays, columns, key, meta)
@@ -360,7 +183,7 @@ class FingerprintSet:
         series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
         if series.dtype == object:
             series = series.astype("str")
-        hashes, _ = _column_hashes(series.reset_index(drop=True), self._key)
+        hashes, _ = column_hashes(series.reset_index(drop=True), self._key)
         return hashes
 
     def contains_values(self, values: Iterable[Any] | pd.Series) -> np.ndarray:
@@ -371,13 +194,13 @@ class FingerprintSet:
         series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
         if series.dtype == object:
             series = series.astype("str")
-        hashes, long_enough = _column_hashes(series.reset_index(drop=True), self._key)
-        return _member(self.arrays["values"], hashes) & long_enough
+        hashes, long_enough = column_hashes(series.reset_index(drop=True), self._key)
+        return np.asarray(member(self.arrays["values"], hashes) & long_enough)
 
     def contains_normalised(self, normalised: pa.Array) -> np.ndarray:
         """:meth:`contains_values` for strings already in ``fp-norm-1`` (see :func:`join_normalised`)."""
-        hashes, long_enough = _column_hashes(pd.Series(normalised, dtype="str"), self._key, canonical=True)
-        return _member(self.arrays["values"], hashes) & long_enough
+        hashes, long_enough = column_hashes(pd.Series(normalised, dtype="str"), self._key, canonical=True)
+        return np.asarray(member(self.arrays["values"], hashes) & long_enough)
 
     def row_columns(self, kind: str) -> list[str]:
         """The columns, in order, whose cells make up a row hash of ``kind``."""
@@ -401,20 +224,20 @@ class FingerprintSet:
         else:
             missing = [c for c in wanted if c not in frame.columns]
             raise FingerprintError(f"{kind}: the frame lacks columns {missing}")
-        hashes = [_column_hashes(c.reset_index(drop=True), self._key)[0] for c in cells]
-        return _combine(hashes, len(frame))
+        hashes = [column_hashes(c.reset_index(drop=True), self._key)[0] for c in cells]
+        return combine_rows(hashes, len(frame))
 
     def contains_rows(self, frame: pd.DataFrame, kind: str) -> np.ndarray:
         """Per row of ``frame``: is it, after normalisation, a row (or quasi-identifier tuple) of ``kind``."""
         if not self.row_columns(kind):
             return np.zeros(len(frame), dtype=bool)
-        return _member(self.arrays[kind], self.hash_rows(frame, kind))
+        return member(self.arrays[kind], self.hash_rows(frame, kind))
 
     def contains_hashes(self, hashes: np.ndarray, kind: str = "values") -> np.ndarray:
         """Membership of precomputed hashes (for a guard that hashes tokens itself)."""
         if kind not in KINDS:
             raise FingerprintError(f"unknown kind {kind!r} (known: {', '.join(KINDS)})")
-        return _member(self.arrays[kind], np.asarray(hashes, dtype=np.uint64))
+        return member(self.arrays[kind], np.asarray(hashes, dtype=np.uint64))
 
     def lengths(self) -> dict[str, dict[int, int]]:
         """Per class of value (``LENGTH_CLASSES``): how many values of each length the set holds."""
@@ -430,7 +253,7 @@ class FingerprintSet:
     # -- storage -----------------------------------------------------------------------------
 
     def _key_check(self) -> str:
-        return f"{int(_siphash(pa.array([_KEY_CHECK], pa.large_string()), self._key)[0]):016x}"
+        return f"{int(siphash(pa.array([_KEY_CHECK], pa.large_string()), self._key)[0]):016x}"
 
     def save(self, directory: Path | str) -> Path:
         """Write one ``.npy`` per kind and ``manifest.json`` (no key) into ``directory``."""
@@ -500,3 +323,45 @@ class FingerprintSet:
         if check_key and fingerprints._key_check() != manifest.get("key_check"):
             raise FingerprintError(f"{directory}: built with another pepper; probing with this one would find nothing")
         return fingerprints
+
+
+_Hashes = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+def _hash_both_sides(
+    raw: pd.DataFrame,
+    desensitized: pd.DataFrame,
+    pepper: bytes,
+    key: str,
+    *,
+    pseudonyms: Sequence[str],
+    raw_hashes: Mapping[str, tuple[np.ndarray, np.ndarray]] | None,
+    workers: int | None,
+    note: Callable[[int], None],
+) -> tuple[_Hashes, _Hashes]:
+    """Column hashes of the raw table (``raw_hashes`` when the caller has them already) and of the copy.
+
+    The raw side and the desensitized side are independent: on a large table the raw side is hashed
+    on the other core (desensitize.forking) while this process hashes the copy.
+    """
+    raw_columns = [str(c) for c in raw.columns]
+
+    def hash_raw() -> _Hashes:
+        return raw_column_hashes(raw, pepper)
+
+    given = raw_hashes is not None and all(c in raw_hashes for c in raw_columns)
+    forked = Forked(hash_raw) if not given and worth_forking(len(raw), workers) else None
+    try:
+        des_hashes: _Hashes = {}
+        for done, column in enumerate((str(c) for c in desensitized.columns), start=1):
+            des_hashes[column] = column_hashes(desensitized[column], key, canonical=column in pseudonyms)
+            note(done)
+        if given:
+            assert raw_hashes is not None
+            raw_side = dict(raw_hashes)
+        else:
+            raw_side = forked.result() if forked is not None else hash_raw()
+    finally:
+        if forked is not None:
+            forked.cancel()
+    return raw_side, des_hashes

@@ -80,7 +80,8 @@ class Forked(Generic[T]):
         ok, value = pickle.loads(data)
         if not ok:
             raise RuntimeError(f"the forked worker failed: {value}")
-        return value
+        result: T = value
+        return result
 
     def cancel(self) -> None:
         if self._done:

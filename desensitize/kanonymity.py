@@ -176,7 +176,10 @@ def build_ladder(values: pd.Series, pii_type: str | None, column: str | None = N
     codes0 = codes0.astype(np.int64)
     n_unique = len(uniques)
     level0 = np.where(codes0 < 0, n_unique, codes0)
-    names, codes, cards, labels = ["value"], [level0], [n_unique + 1], [[]]
+    names: list[str] = ["value"]
+    codes: list[np.ndarray] = [level0]
+    cards: list[int] = [n_unique + 1]
+    labels: list[list[Any]] = [[]]
     if pii_type == "gender":
         steps: list[tuple[str, list[Any]]] = []
     elif pii_type in ("birth_date", "age"):
@@ -220,7 +223,7 @@ def _sizes(codes: Sequence[np.ndarray], cards: Sequence[int], n: int) -> np.ndar
         counts = np.bincount(key, minlength=span)
         return counts[key]
     dense, _ = pd.factorize(key)
-    return np.bincount(dense)[dense]
+    return np.asarray(np.bincount(dense)[dense])
 
 
 def _group_ids(codes: Sequence[np.ndarray], cards: Sequence[int], n: int) -> np.ndarray:
@@ -290,6 +293,58 @@ def k_anonymize(
     rows still in groups below k are suppressed whatever their number (a table of fewer than k
     rows is suppressed whole). Never modifies ``frame``.
     """
+    _check_arguments(frame, quasi_identifiers, k, max_suppression, sensitive_column)
+    n = len(frame)
+    ladders = [build_ladder(frame[c], t, c) for c, t in quasi_identifiers.items()]
+    budget = math.floor(max_suppression * n)
+    search = _generalize(ladders, n, k, budget)
+
+    kept = search.sizes >= k
+    out = frame.copy()
+    for ladder, level in zip(ladders, search.levels, strict=True):
+        if level:
+            out[ladder.column] = ladder.values(level, frame[ladder.column])
+    out = out.loc[kept].reset_index(drop=True)
+
+    qi_columns = [lad.column for lad in ladders]
+    remaining = search.sizes[kept]
+    final_codes = [lad.codes[lv][kept] for lad, lv in zip(ladders, search.levels, strict=True)]
+    final_cards = [lad.cards[lv] for lad, lv in zip(ladders, search.levels, strict=True)]
+    n_kept = int(kept.sum())
+    groups = int(_group_ids(final_codes, final_cards, n_kept).max()) + 1 if n_kept else 0
+    report: dict[str, Any] = {
+        "k_target": k,
+        "k_achieved": int(remaining.min()) if n_kept else None,
+        "quasi_identifiers": [
+            {
+                "column": lad.column,
+                "type": lad.pii_type,
+                "level": lv,
+                "generalization": lad.names[lv],
+                "ladder": lad.names,
+            }
+            for lad, lv in zip(ladders, search.levels, strict=True)
+        ],
+        "rows_in": n,
+        "violating_rows_before": search.initial_violating,
+        "suppressed_rows": n - n_kept,
+        "max_suppression": max_suppression,
+        "suppression_budget_rows": budget,
+        "groups": groups,
+        "steps": search.steps,
+        "stopped": search.stopped,
+        "l_diversity": l_diversity(out, qi_columns, sensitive_column) if sensitive_column is not None else None,
+    }
+    return KAnonymityResult(out, kept, report)
+
+
+def _check_arguments(
+    frame: pd.DataFrame,
+    quasi_identifiers: Mapping[str, str | None],
+    k: int,
+    max_suppression: float,
+    sensitive_column: str | None,
+) -> None:
     if k < 1:
         raise ValueError("k must be at least 1")
     if not 0.0 <= max_suppression <= 1.0:
@@ -300,10 +355,22 @@ def k_anonymize(
     if sensitive_column is not None and sensitive_column not in frame.columns:
         raise KeyError(f"sensitive column {sensitive_column!r} not in the frame")
 
-    n = len(frame)
-    ladders = [build_ladder(frame[c], t, c) for c, t in quasi_identifiers.items()]
+
+@dataclass(slots=True)
+class _Search:
+    """Where the greedy generalization stopped: a level per ladder, the group size of every row."""
+
+    levels: list[int]
+    sizes: np.ndarray
+    steps: list[dict[str, Any]]
+    stopped: str
+    initial_violating: int
+
+
+def _generalize(ladders: Sequence[Ladder], n: int, k: int, budget: int) -> _Search:
+    """Raise one ladder a level at a time, the one that leaves the fewest rows in groups below ``k``,
+    until at most ``budget`` rows are left there or no generalization helps them."""
     levels = [0] * len(ladders)
-    budget = math.floor(max_suppression * n)
 
     def sizes_at(lv: Sequence[int]) -> np.ndarray:
         return _sizes(
@@ -345,41 +412,4 @@ def k_anonymize(
                 "violating_rows_after": violating,
             }
         )
-
-    kept = sizes >= k
-    out = frame.copy()
-    for ladder, level in zip(ladders, levels, strict=True):
-        if level:
-            out[ladder.column] = ladder.values(level, frame[ladder.column])
-    out = out.loc[kept].reset_index(drop=True)
-
-    qi_columns = [lad.column for lad in ladders]
-    remaining = sizes[kept]
-    final_codes = [lad.codes[lv][kept] for lad, lv in zip(ladders, levels, strict=True)]
-    final_cards = [lad.cards[lv] for lad, lv in zip(ladders, levels, strict=True)]
-    n_kept = int(kept.sum())
-    groups = int(_group_ids(final_codes, final_cards, n_kept).max()) + 1 if n_kept else 0
-    report: dict[str, Any] = {
-        "k_target": k,
-        "k_achieved": int(remaining.min()) if n_kept else None,
-        "quasi_identifiers": [
-            {
-                "column": lad.column,
-                "type": lad.pii_type,
-                "level": lv,
-                "generalization": lad.names[lv],
-                "ladder": lad.names,
-            }
-            for lad, lv in zip(ladders, levels, strict=True)
-        ],
-        "rows_in": n,
-        "violating_rows_before": initial_violating,
-        "suppressed_rows": n - n_kept,
-        "max_suppression": max_suppression,
-        "suppression_budget_rows": budget,
-        "groups": groups,
-        "steps": steps,
-        "stopped": stopped,
-        "l_diversity": l_diversity(out, qi_columns, sensitive_column) if sensitive_column is not None else None,
-    }
-    return KAnonymityResult(out, kept, report)
+    return _Search(levels, sizes, steps, stopped, initial_violating)

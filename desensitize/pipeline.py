@@ -31,7 +31,7 @@ import pandas as pd
 
 from desensitize.fingerprints import FingerprintSet, raw_column_hashes
 from desensitize.forking import Forked, worth_forking
-from desensitize.kanonymity import k_anonymize
+from desensitize.kanonymity import KAnonymityResult, k_anonymize
 from desensitize.policy import Policy
 from desensitize.transforms import TextRedactor, apply_rule, as_text, describe
 
@@ -139,62 +139,14 @@ def _desensitize(
     early: Forked[dict[str, tuple[np.ndarray, np.ndarray]]] | None,
     started: float,
 ) -> DesensitizedTable:
-    # 1. transform -------------------------------------------------------------------------------
-    names: list[str] = []
-    if any(policy.rule_for(t).action == "redact_text" for t in types.values()):
-        names = dataset_names(df, types)
-    out: dict[str, pd.Series] = {}
-    columns_report: list[dict[str, Any]] = []
-    pseudonym_columns: list[str] = []
-    note("transform", 0, len(types))
-    for i, (column, pii_type) in enumerate(types.items()):
-        rule = policy.rule_for(pii_type)
-        result = apply_rule(
-            df[column],
-            rule,
-            pii_type=pii_type,
-            pepper=pepper,
-            column=column,
-            text_redactor=text_redactor,
-            names=names,
-        )
-        if result is not None:
-            out[column] = result
-        if rule.action == "pseudonymize":
-            pseudonym_columns.append(column)
-        confidence = confidences.get(column)
-        columns_report.append(
-            {
-                "name": column,
-                "type": pii_type,
-                "confidence": None if confidence is None else float(confidence),
-                **describe(rule),
-            }
-        )
-        note("transform", i + 1, len(types))
-    frame = pd.DataFrame(out, index=df.index)
+    """The three stages (transform, k-anonymity, fingerprints), timed, and the report."""
+    frame, columns_report, pseudonym_columns = _transform(df, types, policy, pepper, confidences, text_redactor, note)
     transformed = time.perf_counter()
-
-    # 2. k-anonymity -----------------------------------------------------------------------------
-    note("k-anonymity", 0, 1)
-    qi = {c: types[c] for c in frame.columns if types[c] in policy.quasi_identifiers}
-    sensitive = sensitive_column
-    if sensitive is None:
-        for wanted in policy.sensitive:
-            sensitive = next((c for c in frame.columns if types[c] == wanted and c not in qi), None)
-            if sensitive is not None:
-                break
-    elif sensitive not in frame.columns or sensitive in qi:
-        sensitive = None  # dropped by the policy, or generalized as a quasi-identifier: nothing to report
-    anonymized = k_anonymize(frame, qi, k=policy.k, max_suppression=policy.max_suppression, sensitive_column=sensitive)
+    anonymized, qi = _anonymize(frame, types, policy, sensitive_column, note)
     k_report = anonymized.report
-    if sensitive_column is not None and sensitive is None:
-        k_report["l_diversity"] = {"column": sensitive_column, "l": None, "note": "column dropped or generalized"}
     frame = anonymized.frame
-    note("k-anonymity", 1, 1)
     anonymized_at = time.perf_counter()
 
-    # 3. fingerprints ----------------------------------------------------------------------------
     fingerprints = FingerprintSet.build(
         df,
         frame,
@@ -230,3 +182,78 @@ def _desensitize(
         "fingerprint_counts": fingerprints.counts(),
     }
     return DesensitizedTable(frame, _json_ready(report), fingerprints, anonymized.kept)
+
+
+def _transform(
+    df: pd.DataFrame,
+    types: dict[str, str | None],
+    policy: Policy,
+    pepper: bytes,
+    confidences: Mapping[str, float],
+    text_redactor: TextRedactor | None,
+    note: Progress,
+) -> tuple[pd.DataFrame, list[dict[str, Any]], list[str]]:
+    """Each column after its type's rule: (the frame, the columns' report, the pseudonym columns)."""
+    names: list[str] = []
+    if any(policy.rule_for(t).action == "redact_text" for t in types.values()):
+        names = dataset_names(df, types)
+    out: dict[str, pd.Series] = {}
+    columns_report: list[dict[str, Any]] = []
+    pseudonym_columns: list[str] = []
+    note("transform", 0, len(types))
+    for i, (column, pii_type) in enumerate(types.items()):
+        rule = policy.rule_for(pii_type)
+        result = apply_rule(
+            df[column],
+            rule,
+            pii_type=pii_type,
+            pepper=pepper,
+            column=column,
+            text_redactor=text_redactor,
+            names=names,
+        )
+        if result is not None:
+            out[column] = result
+        if rule.action == "pseudonymize":
+            pseudonym_columns.append(column)
+        confidence = confidences.get(column)
+        columns_report.append(
+            {
+                "name": column,
+                "type": pii_type,
+                "confidence": None if confidence is None else float(confidence),
+                **describe(rule),
+            }
+        )
+        note("transform", i + 1, len(types))
+    return pd.DataFrame(out, index=df.index), columns_report, pseudonym_columns
+
+
+def _anonymize(
+    frame: pd.DataFrame,
+    types: dict[str, str | None],
+    policy: Policy,
+    sensitive_column: str | None,
+    note: Progress,
+) -> tuple[KAnonymityResult, dict[str, str | None]]:
+    """k-anonymity over the policy's quasi-identifiers, l-diversity of the sensitive column; and the
+    quasi-identifiers (column -> type)."""
+    note("k-anonymity", 0, 1)
+    qi = {c: types[c] for c in frame.columns if types[c] in policy.quasi_identifiers}
+    sensitive = sensitive_column
+    if sensitive is None:
+        for wanted in policy.sensitive:
+            sensitive = next((c for c in frame.columns if types[c] == wanted and c not in qi), None)
+            if sensitive is not None:
+                break
+    elif sensitive not in frame.columns or sensitive in qi:
+        sensitive = None  # dropped by the policy, or generalized as a quasi-identifier: nothing to report
+    anonymized = k_anonymize(frame, qi, k=policy.k, max_suppression=policy.max_suppression, sensitive_column=sensitive)
+    if sensitive_column is not None and sensitive is None:
+        anonymized.report["l_diversity"] = {
+            "column": sensitive_column,
+            "l": None,
+            "note": "column dropped or generalized",
+        }
+    note("k-anonymity", 1, 1)
+    return anonymized, qi

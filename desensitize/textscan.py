@@ -157,7 +157,7 @@ def _found(keys: np.ndarray, probes: np.ndarray) -> np.ndarray:
     if len(keys) == 0 or len(probes) == 0:
         return np.zeros(len(probes), dtype=bool)
     at = np.minimum(np.searchsorted(keys, probes), len(keys) - 1)
-    return keys[at] == probes
+    return np.asarray(keys[at] == probes)
 
 
 def _name_candidates(text: str, index: _NameIndex) -> tuple[np.ndarray, np.ndarray]:
@@ -355,7 +355,7 @@ def _resolve(starts: np.ndarray, ends: np.ndarray, kinds: np.ndarray, scores: np
     )
     if same.any():
         unique = best[~same]
-        return unique[_resolve(starts[unique], ends[unique], kinds[unique], scores[unique])]
+        return np.asarray(unique[_resolve(starts[unique], ends[unique], kinds[unique], scores[unique])])
     order = np.lexsort((ends, starts))
     s, e = starts[order], ends[order]
     running_end = np.maximum.accumulate(e)
@@ -371,7 +371,7 @@ def _resolve(starts: np.ndarray, ends: np.ndarray, kinds: np.ndarray, scores: np
         for group in np.split(crowded, bounds):
             members = [(int(s[i]), int(e[i]), int(k[i]), float(sc[i]), int(i)) for i in group]
             keep[_resolve_cluster(members)] = True
-    return order[keep]
+    return np.asarray(order[keep])
 
 
 def resolve_overlaps(spans: Iterable[Span]) -> list[Span]:

@@ -12,8 +12,9 @@ expressions, hence no lookarounds in the patterns below) and numpy arithmetic
 (``desensitize.identifiers``). No Python loop touches the rows (PITFALLS: per-cell Python on pandas
 3 strings is ~6x slower). Nulls are never valid.
 
-The formats are those of ``desensitize.recognizers`` (same province codes, surnames, plate letters),
-anchored to the whole cell instead of searched for in running text.
+The identifiers' tests are not written here: each entity's module in ``desensitize.recognizers``
+owns its format, check and cell test (``CELL_TESTS``), which this module asks; what is here are the
+column types that have no recognizer in free text (region, gender, ethnicity, dates, amounts …).
 """
 
 from __future__ import annotations
@@ -24,17 +25,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from desensitize.identifiers import valid_luhn, valid_resident_ids, valid_usccs
-from desensitize.recognizers import (
-    CJK,
-    COMPOUND_SURNAMES,
-    ID_PROVINCE_CODES,
-    PROVINCE_ABBREVIATIONS,
-    PROVINCE_CODES,
-    PROVINCES,
-    SINGLE_SURNAMES,
-    normalize_codepoints,
-)
+from desensitize.recognizers import CELL_TESTS, CJK, PROVINCES, fullmatch_cells, normalize_codepoints
 
 __all__ = ["ETHNICITIES", "GENDER_VALUES", "VALUE_TYPES", "normalized_text", "valid_values"]
 
@@ -59,42 +50,7 @@ _RELIGIONS: frozenset[str] = frozenset(
 )
 
 _FULLWIDTH_CLASS = "[\uff01-\uff5e\u3000]"
-_DIGIT_SEPARATORS = r"[\s\-]"
 _PROVINCE_RE = "(?:" + "|".join(PROVINCES) + ")"
-_LETTER = "A-HJ-NP-Z"
-_HEX = "[0-9A-Fa-f]{1,4}"
-
-_MOBILE_RE = r"(?:\+?86|0086)?1[3-9][0-9]{9}"
-_LANDLINE_RE = (
-    r"(?:\((?:010|02[0-9]|0[3-9][0-9]{2})\)|(?:010|02[0-9]|0[3-9][0-9]{2}))[ \-]?[2-8][0-9]{6,7}"
-    r"(?:(?:-|转|分机|ext\.?)[0-9]{1,5})?"
-)
-_EMAIL_RE = (
-    r"[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}"
-)
-_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
-_IPV4_RE = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
-# RFC 4291 text forms: eight groups, or "::" standing for one or more zero groups.
-_IPV6_RE = "|".join(
-    [rf"(?:{_HEX}:){{7}}{_HEX}", rf"(?:{_HEX}:){{1,7}}:", rf"::(?:{_HEX}:){{0,6}}{_HEX}"]
-    + [rf"(?:{_HEX}:){{{k}}}(?::{_HEX}){{1,{7 - k}}}" for k in range(1, 7)]
-)
-_PASSPORT_RE = rf"E[0-9{_LETTER}][0-9]{{7}}|[GDSP][0-9]{{8}}|[DSP]E[0-9]{{7}}"
-_PERMIT_RE = rf"C[0-9]{{8}}|C[{_LETTER}][0-9]{{7}}|[HM][0-9]{{8}}(?:[0-9]{{2}})?|T[0-9]{{8}}|[0-9]{{8}}"
-_PLATE_RE = (
-    rf"[{PROVINCE_ABBREVIATIONS}][{_LETTER}](?:[DF][0-9{_LETTER}][0-9]{{4}}|[0-9]{{5}}[DF]"
-    rf"|[0-9{_LETTER}]{{4}}[0-9挂学警港澳领])"
-)
-_NAME_RE = (
-    f"[{SINGLE_SURNAMES}][{CJK}]{{1,3}}|(?:" + "|".join(COMPOUND_SURNAMES) + f")[{CJK}]{{1,2}}"
-    f"|[{CJK}]{{2,8}}·[{CJK}]{{2,8}}"  # names of some minorities: 买买提·艾力
-)
-# An address names at least one place and then a street, village or house number.
-_ADDRESS_RE = (
-    r"(?:省|自治区|市|盟|州|区|县|旗|镇|乡|街道|村|屯|路|街|大道|巷|胡同)"
-    rf".*?(?:[0-9]+(?:号|弄|栋|幢|室)|[{CJK}](?:村|屯|组|路|街|大道|巷|胡同|小区|社区))"
-)
 _REGION_RE = (
     rf"(?:{_PROVINCE_RE}(?:[{CJK}]{{1,8}}?(?:自治州|地区|盟|市))?|[{CJK}]{{1,8}}?(?:自治州|地区|盟|市))"
     rf"(?:[{CJK}]{{1,8}}?(?:区|县|旗|市))?"
@@ -148,50 +104,9 @@ def normalized_text(values: pd.Series) -> pd.Series:
     return text
 
 
-def _compact(text: pd.Series) -> pd.Series:
-    return text.str.replace(_DIGIT_SEPARATORS, "", regex=True)
-
-
-def _full(text: pd.Series, pattern: str) -> pd.Series:
-    return text.str.fullmatch(f"(?:{pattern})", na=False)
-
-
 def _bool(mask: pd.Series | np.ndarray, index: pd.Index) -> pd.Series:
     array = mask.to_numpy(dtype=bool, na_value=False) if isinstance(mask, pd.Series) else np.asarray(mask, bool)
     return pd.Series(array, index=index, dtype=bool)
-
-
-def _resident_id(text: pd.Series) -> pd.Series:
-    compact = _compact(text)
-    return compact.str.slice(0, 2).isin(ID_PROVINCE_CODES) & valid_resident_ids(compact)
-
-
-def _uscc(text: pd.Series) -> pd.Series:
-    category = text.str.slice(1, 2)
-    return (category.isin(list("123456789")) & text.str.slice(2, 4).isin(PROVINCE_CODES) & valid_usccs(text)).fillna(
-        False
-    )
-
-
-def _bank_card(text: pd.Series) -> pd.Series:
-    compact = _compact(text)
-    lengths = compact.str.len()
-    return (
-        compact.str.slice(0, 1).isin(["3", "4", "5", "6"])
-        & valid_luhn(compact, min_len=16, max_len=19)
-        & ~((lengths == 18) & _resident_id(compact))
-    ).fillna(False)
-
-
-def _phone(text: pd.Series) -> pd.Series:
-    return _full(text.str.replace(r"[\s\-()]", "", regex=True), _MOBILE_RE)
-
-
-def _plate(text: pd.Series) -> pd.Series:
-    compact = text.str.replace(r"[\s·•・.\-]", "", regex=True)
-    serial = compact.str.slice(2)
-    ordinary = serial.str.len() == 5
-    return (_full(compact, _PLATE_RE) & ~(ordinary & (serial.str.count("[A-Z]") > 2))).fillna(False)
 
 
 def _numbers(values: pd.Series) -> pd.Series:
@@ -240,34 +155,24 @@ def _precise_location(values: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         number = values.astype("float64")
         return (number.abs() <= 180) & (number != np.floor(number))  # coordinates carry decimals
-    return _full(normalized_text(values), _LAT_LNG_RE)
+    return fullmatch_cells(normalized_text(values), _LAT_LNG_RE)
 
 
 def _income(values: pd.Series) -> pd.Series:
     return _numbers(values) >= 0
 
 
+# The identifiers' cell tests are their recognizers' (``CELL_TESTS``); the types below have no
+# recognizer in free text.
 _TEXT_TESTS: dict[str, Callable[[pd.Series], pd.Series]] = {
-    "cn_resident_id": _resident_id,
-    "uscc": _uscc,
-    "bank_card": _bank_card,
-    "cn_phone": _phone,
-    "cn_landline": lambda t: _full(t, _LANDLINE_RE),
-    "email": lambda t: _full(t, _EMAIL_RE),
-    "ip_address": lambda t: _full(t, _IPV4_RE) | _full(t, _IPV6_RE),
-    "passport": lambda t: _full(t, _PASSPORT_RE),
-    "travel_permit": lambda t: _full(_compact(t), _PERMIT_RE),
-    "license_plate": _plate,
-    "person_name": lambda t: _full(t, _NAME_RE),
-    "address": lambda t: (t.str.len().between(6, 80) & ~t.str.contains("[，。；！？,;!?]", regex=True)
-                          & t.str.contains(_ADDRESS_RE, regex=True)).fillna(False),
-    "household_region": lambda t: _full(t, _REGION_RE),
+    **CELL_TESTS,
+    "household_region": lambda t: fullmatch_cells(t, _REGION_RE),
     "gender": lambda t: t.str.lower().isin(GENDER_VALUES),
     "ethnicity": lambda t: t.isin(ETHNICITIES) | (t + "族").isin(ETHNICITIES),
     "religion": lambda t: t.isin(_RELIGIONS),
     "company_name": lambda t: (t.str.len() >= 4) & t.str.contains(_COMPANY_RE, regex=True),
     "free_text": _free_text,
-}  # fmt: skip
+}
 _VALUE_TESTS: dict[str, Callable[[pd.Series], pd.Series]] = {
     "birth_date": _birth_date,
     "age": _age,

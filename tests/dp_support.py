@@ -12,9 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core import Actor
-from desensitize.synthetic import generate_all
 from registry import Registry
 from registry.models import ItemRow, ResourceRow, VersionRow
+from samples.synthetic import generate_all
 from tests.test_registry_licences import uscc
 
 AGENCY = Actor("demo-agency", "agency")

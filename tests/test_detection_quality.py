@@ -16,10 +16,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from desensitize import labelled, recognizers, validators
-from desensitize.labelled import CELL_COLUMNS, EntitySpan, evaluate
+from desensitize import recognizers, validators
 from desensitize.recognizers import ENTITY_TYPES
 from desensitize.textscan import Span, find_entities
+from samples import labelled
+from samples.labelled import CELL_COLUMNS, EntitySpan, evaluate
 
 CHECKSUMMED_AND_PHONES = ("CN_RESIDENT_ID", "CN_USCC", "CN_BANK_CARD", "CN_MOBILE", "CN_LANDLINE")
 OTHER_FORMATS = ("CN_PASSPORT", "CN_TRAVEL_PERMIT", "CN_LICENSE_PLATE", "EMAIL_ADDRESS", "IP_ADDRESS")

@@ -63,7 +63,7 @@ def _small_frame(n: int = 600, seed: int = 1) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def insurance_copy() -> pd.DataFrame:
     """social_insurance in the desensitized copy's form: bands, date strings, the ID as person key."""
-    from desensitize import synthetic
+    from samples import synthetic
 
     table = synthetic.generate_all(20000)["social_insurance"]
     base = table["月缴费基数"].to_numpy() // 1000 * 1000

@@ -11,7 +11,6 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from desensitize import synthetic
 from desensitize.fingerprints import (
     KINDS,
     FingerprintError,
@@ -21,6 +20,7 @@ from desensitize.fingerprints import (
     normalise_for_fingerprint,
 )
 from desensitize.transforms import date_year, generalize_address, mask_name, pseudonymize
+from samples import synthetic
 from tests.test_pipeline import RESIDENT_TYPES
 
 PEPPER = b"instance-pepper-for-tests-0123456789"

@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from desensitize import FingerprintSet, synthetic
+from desensitize import FingerprintSet
 from desensitize.forking import Forked, worth_forking
 from desensitize.textscan import redact
+from samples import synthetic
 
 PEPPER = b"forking-test-pepper-0123456789ab"
 

@@ -27,10 +27,10 @@ from typer.testing import CliRunner
 from app import Instance, create_app
 from app.ingest_cli import ingest as ingest_command
 from core import Actor, NotFoundError, PermissionDeniedError, RegistryError
-from desensitize import synthetic
 from desensitize.identifiers import uscc_check_char
 from registry import Registry, RegistryConfig, ingest_api
 from registry.vault import Vault
+from samples import synthetic
 from tests.conftest import bearer
 
 CUSTODIAN = Actor("demo-custodian", "custodian")

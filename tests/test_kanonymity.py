@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from desensitize import synthetic
 from desensitize.kanonymity import build_ladder, group_sizes, k_anonymize, l_diversity
+from samples import synthetic
 
 QI_TYPES = {
     "出生日期": "birth_date",

@@ -16,10 +16,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from desensitize import synthetic
 from desensitize.pipeline import DesensitizedTable, dataset_names, desensitize_table
 from desensitize.policy import LEVELS, load_policy
 from desensitize.transforms import pseudonymize
+from samples import synthetic
 
 PEPPER = b"instance-pepper-for-tests-0123456789"
 

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from desensitize import labelled, synthetic
 from desensitize.identifiers import luhn_check_digit, uscc_check_char
 from desensitize.profiling import PII_TYPES, ColumnProfile, max_level, profile_columns
 from desensitize.validators import VALUE_TYPES, valid_values
+from samples import labelled, synthetic
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,11 @@ import sys
 import numpy as np
 import pytest
 
-from desensitize import recognizers, synthetic, textscan
+from desensitize import recognizers, textscan
 from desensitize.identifiers import id_check_char, luhn_check_digit, uscc_check_char
 from desensitize.recognizers import ENTITY_TYPES, normalize_text
 from desensitize.textscan import Span, resolve_overlaps
+from samples import synthetic
 
 # A valid ID (GB 11643-1999 appendix example), a valid USCC and cards computed here.
 ID_X = "11010519491231002X"

@@ -23,9 +23,9 @@ from typer.testing import CliRunner
 from app import Instance
 from app.cli import cli as cli_app
 from core import Actor, PermissionDeniedError, RegistryError
-from desensitize import synthetic
 from desensitize.identifiers import uscc_check_char
 from registry import Registry, RegistryConfig
+from samples import synthetic
 
 CUSTODIAN = Actor("demo-custodian", "custodian")
 AGENCY = Actor("demo-agency", "agency")

@@ -23,7 +23,7 @@ from desensitize.identifiers import (
     valid_resident_ids,
     valid_usccs,
 )
-from desensitize.synthetic import (
+from samples.synthetic import (
     AS_OF,
     CONTRIBUTION_BASE_MAX,
     CONTRIBUTION_BASE_MIN,

@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from desensitize import labelled, recognizers, synthetic
+from desensitize import recognizers
 from desensitize.identifiers import id_check_char
 from desensitize.textscan import Span, find_entities, redact, resolve_overlaps
+from samples import labelled, synthetic
 
 ID_BODY = "23050219800101123"
 ID = ID_BODY + id_check_char(ID_BODY)

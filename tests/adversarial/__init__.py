@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from desensitize import synthetic
 from desensitize.fingerprints import FingerprintSet
 from desensitize.pipeline import desensitize_table
 from desensitize.policy import load_policy
 from desensitize.transforms import pseudonymize
+from samples import synthetic
 from sandbox.guard import Judgement, SourceCopy, judge
 from tests.test_pipeline import RESIDENT_TYPES  # the custodian's column types, as the pipeline tests use
 
