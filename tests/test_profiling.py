@@ -188,7 +188,7 @@ def test_empty_columns_and_empty_frames() -> None:
 def test_profiling_200k_rows_validates_a_bounded_sample(monkeypatch: pytest.MonkeyPatch) -> None:
     """Profiling cost does not grow with the table: every validator sees at most ``sample`` values.
 
-    (This replaces a timed assertion: the speed of the whole pipeline is bench/desensitize.py's to
+    (This replaces a timed assertion: the speed of the whole pipeline is bench/desensitize_bench.py's to
     show, not a unit test's.)"""
     import desensitize.profiling as profiling
 

@@ -22,7 +22,7 @@ Prints one JSON object per line, each with the machine it ran on:
 * ``presidio_batch_free_text``: presidio's ``BatchAnalyzerEngine`` + ``BatchAnonymizerEngine``
   over the 备注 column of the slice, with the share of presidio's entities the scanner also finds.
 
-Run: ``.venv/bin/python bench/desensitize.py`` (a few minutes with the defaults).
+Run: ``.venv/bin/python bench/desensitize_bench.py`` (a few minutes with the defaults).
 """
 
 from __future__ import annotations
