@@ -353,7 +353,7 @@ def _operate(instance: Instance, report: DemoReport, progress: Progress) -> dict
     """
     from datetime import date, timedelta
 
-    from operators.jobs import JobRefusedError
+    from operators import JobRefusedError
     from sandbox import SandboxUnavailable
 
     registry = instance.registry

@@ -25,11 +25,12 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from app import Instance, create_app
+from app.api import ingest as ingest_api
 from app.ingest_cli import ingest as ingest_command
 from core import Actor, NotFoundError, PermissionDeniedError, RegistryError
 from desensitize import synthetic
 from desensitize.identifiers import uscc_check_char
-from registry import Registry, RegistryConfig, ingest_api
+from registry import Registry, RegistryConfig
 from registry.vault import Vault
 from tests.conftest import bearer
 

@@ -19,12 +19,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
+from app.api.ledger import export_response
 from app.console.charts import stacked_bars
 from app.console.routes import Console
 from app.console.session import Session
 from core import Actor, RegistryError
 from ledger import Entry, LedgerError
-from ledger.api import export_response
 from ledger.verify import check_inclusion_proof
 from operators import Role
 

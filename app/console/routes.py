@@ -25,8 +25,7 @@ from app.console.session import (
     clear_session_cookie,
     set_session_cookie,
 )
-from operators import Role
-from operators.identity import AuthenticationError
+from operators import AuthenticationError, Role
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 STATIC = Path(__file__).resolve().parent.parent / "static"

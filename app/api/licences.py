@@ -14,10 +14,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from core import actor_of
-from registry.licences import LicenceView, OperatorView, ScopeRefusedError
+from registry import FeeClass, LicenceMode, LicenceState, LicenceView, OperatorView, Registry, ScopeRefusedError
 from registry.monitoring import FindingView
-from registry.service import Registry
-from registry.vocabulary import FeeClass, LicenceMode, LicenceState
 
 
 class OperatorIn(BaseModel):
