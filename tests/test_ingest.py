@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 
 from app import Instance, create_app
 from app.api import ingest as ingest_api
-from app.ingest_cli import ingest as ingest_command
+from app.cli.ingest import ingest as ingest_command
 from core import Actor, NotFoundError, PermissionDeniedError, RegistryError
 from desensitize import synthetic
 from desensitize.identifiers import uscc_check_char

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from app.cli_support import HomeOption, JsonOption, Output, open_instance, refusing
+from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing
 from ledger import LedgerError
 from ledger.note import PolicyError, WitnessPolicy
 

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from app.cli_support import HomeOption, JsonOption, Output, open_instance, refusing
+from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing
 from core import Actor, RegistryError
 from registry import LicenceState
 
