@@ -90,8 +90,7 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
     # The web console (issue 9): server-rendered pages over the same packages, for browsers.
     from fastapi.staticfiles import StaticFiles
 
-    from app.console import build_console
-    from app.console.routes import STATIC, install_console_handlers
+    from app.console import STATIC, build_console, install_console_handlers
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     app.include_router(build_console(inst, secure_cookies=inst.settings.console_secure_cookies))

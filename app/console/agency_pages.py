@@ -22,7 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.console.charts import meter
-from app.console.routes import Console
+from app.console.context import Console
 from app.console.session import Session
 from core import Actor, RegistryError, file_sha256
 from operators import Role

@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from app.console.routes import Console
+from app.console.context import Console
 from core import NotFoundError, RegistryError
 from operators import Role
 from registry.catalog_views import CATALOG_FIELDS

@@ -26,7 +26,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.background import BackgroundTask
 
 from app.console import charts
-from app.console.routes import Console
+from app.console.context import Console
 from core import Actor, NotFoundError, RegistryError
 from operators import Role
 from registry.vocabulary import FeeClass

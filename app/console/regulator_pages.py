@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from app.api.ledger import export_response
 from app.console.charts import stacked_bars
-from app.console.routes import Console
+from app.console.context import Console
 from app.console.session import Session
 from core import Actor, RegistryError
 from ledger import Entry, LedgerError
