@@ -194,7 +194,7 @@ def usage_show(
     out = Output(json_out)
     with open_instance(home) as instance:
         usage = instance.registry.usage
-        data = {
+        data: dict[str, Any] = {
             "summary": usage.summary(dataset, viewer=Actor.host()),
             "records": usage.for_dataset(dataset, viewer=Actor.host()),
         }

@@ -163,8 +163,8 @@ def _releases(console: Console, report: DemoReport) -> None:
         "state",
     )
     for r in report.releases:
-        votes = r.get("votes") if isinstance(r.get("votes"), list) else []
-        decisions = Counter(str(v["decision"]) for v in votes)
+        votes = r.get("votes")
+        decisions = Counter(str(v["decision"]) for v in (votes if isinstance(votes, list) else []))
         releases.add_row(
             str(r["release"]),
             str(r["product"]),

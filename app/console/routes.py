@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
@@ -67,7 +67,7 @@ def build_console(instance: Any, *, secure_cookies: bool = False) -> APIRouter:
     return router
 
 
-def install_console_handlers(app: Any, instance: Any) -> None:
+def install_console_handlers(app: FastAPI, instance: Any) -> None:
     """Login redirects and 403 pages for console routes (API routes keep their JSON errors)."""
     templates = Jinja2Templates(directory=str(TEMPLATES))
 

@@ -2,6 +2,10 @@
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+#: One JSON object of the report: what a step returned, as ``keyong demo --json`` prints it.
+JsonObject = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,18 +24,18 @@ class DemoReport:
     data_dir: Path
     tokens: dict[str, str] | None
     tables: list[DemoTable] = field(default_factory=list)
-    ingested: list[dict[str, object]] = field(default_factory=list)
-    desensitized: list[dict[str, object]] = field(default_factory=list)
-    licence: dict[str, object] = field(default_factory=dict)
-    jobs: list[dict[str, object]] = field(default_factory=list)
+    ingested: list[JsonObject] = field(default_factory=list)
+    desensitized: list[JsonObject] = field(default_factory=list)
+    licence: JsonObject = field(default_factory=dict)
+    jobs: list[JsonObject] = field(default_factory=list)
     operator: str | None = None
-    rerun: dict[str, object] = field(default_factory=dict)  # what a rerun ended or restored first
+    rerun: JsonObject = field(default_factory=dict)  # what a rerun ended or restored first
     reviewers: list[str] = field(default_factory=list)
     reviewer_keys: dict[str, str] = field(default_factory=dict)  # API keys of reviewers made by this run
-    releases: list[dict[str, object]] = field(default_factory=list)
-    products: list[dict[str, object]] = field(default_factory=list)
-    objection: dict[str, object] = field(default_factory=dict)
-    ledger: dict[str, object] = field(default_factory=dict)
+    releases: list[JsonObject] = field(default_factory=list)
+    products: list[JsonObject] = field(default_factory=list)
+    objection: JsonObject = field(default_factory=dict)
+    ledger: JsonObject = field(default_factory=dict)
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # seconds per step, for the under-a-minute budget
 
