@@ -26,7 +26,7 @@ from app.console.context import Console
 from app.console.session import Session
 from core import Actor, RegistryError, file_sha256
 from operators import Role
-from registry.vocabulary import ObjectionOutcome
+from registry import ObjectionOutcome
 from sandbox.release_models import Decision, ReleaseState
 
 #: Outputs larger than this are listed by name, size and hash only: a preview is for reading, not export.

@@ -29,7 +29,7 @@ from app.console import charts
 from app.console.context import Console
 from core import Actor, NotFoundError, RegistryError
 from operators import Role
-from registry.vocabulary import FeeClass
+from registry import FeeClass
 from sandbox import KINDS
 from sandbox.queue import JobView, manifest_of, shown_verdict
 
