@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -17,6 +17,9 @@ from fastapi.templating import Jinja2Templates
 
 from app.console.session import PATH, Session, Sessions
 from operators import Role
+
+if TYPE_CHECKING:
+    from app.instance import Instance
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -52,7 +55,7 @@ def _datetime(value: Any) -> str:
 class Console:
     """What every page module uses: the instance, the templates, sessions and rendering."""
 
-    def __init__(self, instance: Any, *, secure_cookies: bool = False) -> None:
+    def __init__(self, instance: Instance, *, secure_cookies: bool = False) -> None:
         self.instance = instance
         self.sessions = Sessions(instance.identity, instance.keys.jwt_key)
         self.templates = Jinja2Templates(directory=str(TEMPLATES))

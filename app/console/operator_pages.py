@@ -166,7 +166,7 @@ def _jobs(router: APIRouter, console: Console) -> None:
         session = console.session(request, Role.OPERATOR)
         posted = await console.form(request, session)
         actor = session.actor
-        values = {
+        values: dict[str, Any] = {
             "kind": str(posted.get("kind", "")).strip(),
             "datasets": [str(d) for d in posted.getlist("datasets") if str(d).strip()],
             "scenario": str(posted.get("scenario", "")).strip(),

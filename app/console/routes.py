@@ -8,7 +8,7 @@ share (the templates, the session checks, :meth:`Console.render`) is in ``app.co
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -25,8 +25,11 @@ from app.console.session import (
 )
 from operators import AuthenticationError
 
+if TYPE_CHECKING:
+    from app.instance import Instance
 
-def build_console(instance: Any, *, secure_cookies: bool = False) -> APIRouter:
+
+def build_console(instance: Instance, *, secure_cookies: bool = False) -> APIRouter:
     """The ``/console`` router over an opened instance."""
     console = Console(instance, secure_cookies=secure_cookies)
     router = APIRouter(prefix=PATH, include_in_schema=False)
