@@ -1,4 +1,9 @@
-"""Composition only: settings, the instance home, the FastAPI app and the ``keyong`` CLI."""
+"""Composition only: settings, the instance home, and the three adapters over the domain packages.
+
+``app.api`` is the FastAPI application and every HTTP router, ``app.cli`` the ``keyong`` command line,
+``app.console`` the web console; ``app.instance`` wires the packages over one home, ``app.demo`` plays
+the whole flow on generated data. None of them holds a domain rule.
+"""
 
 from typing import TYPE_CHECKING, Any
 

@@ -28,7 +28,7 @@ from operators import IdentityService, Role, TokenService, host_actor
 from registry import Registry, RegistryConfig
 
 if TYPE_CHECKING:
-    from operators.jobs import Jobs
+    from operators import Jobs
     from sandbox.release import Releases
     from sandbox.worker import Runner, Worker
 
@@ -150,7 +150,7 @@ class Instance:
     def jobs(self) -> Jobs:
         """Submission (scope, quotas) and the queue; quotas from the settings."""
         if self._jobs is None:
-            from operators.jobs import Jobs, Quotas
+            from operators import Jobs, Quotas
             from sandbox.queue import JobQueue
 
             quotas = Quotas(

@@ -6,7 +6,7 @@ free text (>= 50,000 rows/s on this 2-core machine at presidio's recall with the
 where presidio's own analyzer runs a few thousand rows per second). This script measures both and
 prints one JSON object per line, each with the machine it ran on:
 
-* ``quality``: one line per entity type and method, on ``desensitize.labelled.generate`` (seeded):
+* ``quality``: one line per entity type and method, on ``samples.labelled.generate`` (seeded):
   ``textscan`` (sentences, with the dataset's names), ``textscan_context_only`` (sentences, no
   names), ``presidio`` (sentences, ``recognizers.build_analyzer``, overlaps resolved as the scanner
   does), ``validators`` (cells, ``validators.valid_values`` cell by cell) and ``textscan_cells``

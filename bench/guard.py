@@ -1,7 +1,7 @@
 """Export-guard speed: seconds to judge a 1M-row, 10-column output against a 1M-row copy, byte probe on.
 
 Why: the guard runs on every job before anything leaves (issues 7 and 15); the target is <= 5 s on
-this 2-core machine. The source is generated residents (``desensitize.synthetic``) with a cheap
+this 2-core machine. The source is generated residents (``samples.synthetic``) with a cheap
 stand-in desensitized copy (pseudonymized IDs, names dropped) so the fingerprints have every kind;
 the output is an aggregate-shaped table of 1M rows (region, age band, sex, counts, means, rates and
 a label column), judged as Parquet and as CSV with everything on: strict reader and canonical

@@ -1,5 +1,7 @@
-"""The operator-facing side: identities, API keys and JWTs (later: licences as an operator
-sees them, job submission and privacy-budget accounting)."""
+"""The operator-facing side: identities, principals and roles, API keys and JWTs, job submission.
+
+HTTP lives in ``app.api`` (the role guard among it): this package imports no web framework.
+"""
 
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +18,7 @@ from operators.roles import Role
 from operators.tokens import Claims, IssuedToken, TokenError, TokenService
 
 if TYPE_CHECKING:
-    from operators.api import authenticator, build_router, role_guard
+    from operators.jobs import JobRefusedError, Jobs, Quotas
 
 __all__ = [
     "AuthenticationError",
@@ -24,23 +26,26 @@ __all__ = [
     "IdentityError",
     "IdentityService",
     "IssuedToken",
+    "JobRefusedError",
+    "Jobs",
     "NewApiKey",
     "Principal",
+    "Quotas",
     "Role",
     "TokenError",
     "TokenService",
-    "authenticator",
-    "build_router",
     "host_actor",
     "metadata",
-    "role_guard",
 ]
+
+_SUBMISSION = ("JobRefusedError", "Jobs", "Quotas")
 
 
 def __getattr__(name: str) -> Any:
-    # The HTTP layer pulls in FastAPI (~1 s); the CLI and workers import identities without it.
-    if name in ("authenticator", "build_router", "role_guard"):
-        from operators import api
+    # Submission pulls in the queue and DP planning (~0.8 s); identities alone (the CLI's tokens,
+    # the database's metadata) should not pay for it.
+    if name in _SUBMISSION:
+        from operators import jobs
 
-        return getattr(api, name)
+        return getattr(jobs, name)
     raise AttributeError(name)

@@ -89,6 +89,35 @@ def canonical_sha256(value: Any) -> str:
     return sha256_hex(json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")))
 
 
+def _declared(operator: str, datasets: Iterable[str], kind: str, code: str, scenario: str) -> JobDraft:
+    """The job as its operator declared it, before any licence is consulted; bad input is a ``RegistryError``.
+
+    Not yet admitted: no licence, no dataset versions or paths. A refusal keeps this as the job's row.
+    """
+    names = sorted({name.strip() for name in datasets if name and name.strip()})
+    kind = kind.strip()
+    scenario = scenario.strip()
+    if not names:
+        raise RegistryError("a job must name the datasets it uses")
+    if not scenario:
+        raise RegistryError("a job must declare its application scenario (应用场景)")
+    if not code.strip():
+        raise RegistryError("the job's code is empty")
+    if len(code.encode("utf-8")) > MAX_CODE_BYTES:
+        raise RegistryError(f"the job's code exceeds {MAX_CODE_BYTES:,} bytes")
+    code_sha256 = sha256_hex(code)
+    return JobDraft(
+        operator=operator,
+        licence_id=None,
+        kind=kind,
+        datasets={name: {"version": None, "path": None} for name in names},
+        scenario=scenario,
+        code=code,
+        code_sha256=code_sha256,
+        spec_sha256=canonical_sha256(spec_of(operator, kind, names, scenario, code_sha256)),
+    )
+
+
 class Jobs:
     """Submission, and the views over the queue an operator or the host uses."""
 
@@ -112,36 +141,13 @@ class Jobs:
         ``by`` defaults to the operator itself (the CLI's ``--operator`` names who acts).
         """
         actor = actor_of(by) if by is not None else Actor(operator, "operator")
-        names = sorted({name.strip() for name in datasets if name and name.strip()})
-        kind = kind.strip()
-        scenario = scenario.strip()
-        if not names:
-            raise RegistryError("a job must name the datasets it uses")
-        if not scenario:
-            raise RegistryError("a job must declare its application scenario (应用场景)")
-        if not code.strip():
-            raise RegistryError("the job's code is empty")
-        if len(code.encode("utf-8")) > MAX_CODE_BYTES:
-            raise RegistryError(f"the job's code exceeds {MAX_CODE_BYTES:,} bytes")
-        code_sha256 = sha256_hex(code)
         # What was declared: a refusal keeps this as the job's row.
-        draft = JobDraft(
-            operator=operator,
-            licence_id=None,
-            kind=kind,
-            datasets={name: {"version": None, "path": None} for name in names},
-            scenario=scenario,
-            code=code,
-            code_sha256=code_sha256,
-            spec_sha256=canonical_sha256(spec_of(operator, kind, names, scenario, code_sha256)),
-        )
+        draft = _declared(operator, datasets, kind, code, scenario)
+        names, kind, scenario = list(draft.datasets), draft.kind, draft.scenario
 
         def refuse(refusal: str, reason: str, licence_id: int | None = None) -> JobRefusedError:
-            with self.registry.recorder.change(actor) as change:
-                job = self.queue.record_refused(
-                    change, replace(draft, licence_id=licence_id), refusal=refusal, reason=reason
-                )
-            return JobRefusedError(refusal, reason, job)
+            # ``draft`` as it stands when refused: after DP planning it holds the plan, as the queued job would.
+            return self._refused(actor, replace(draft, licence_id=licence_id), refusal, reason)
 
         if kind not in KINDS:
             raise RegistryError(f"unknown job kind {kind!r}: use one of {', '.join(KINDS)}")
@@ -197,6 +203,12 @@ class Jobs:
         if job is None:
             raise refuse("quota", exceeded or "quota exceeded", grant.licence_id)
         return job
+
+    def _refused(self, actor: Actor, draft: JobDraft, refusal: str, reason: str) -> JobRefusedError:
+        """Keep the refused submission as a ``refused`` row (ledgered as ``job.refused``) and say why."""
+        with self.registry.recorder.change(actor) as change:
+            job = self.queue.record_refused(change, draft, refusal=refusal, reason=reason)
+        return JobRefusedError(refusal, reason, job)
 
     def _enqueue(
         self, actor: Actor, draft: JobDraft, *, max_attempts: int, then: Callable[[Change, int], None] | None = None

@@ -148,7 +148,7 @@ def test_revoked_api_key_is_refused(client: TestClient, initialised: tuple[Insta
 
 def test_role_guard_is_injectable_into_other_routers(initialised: tuple[Instance, dict[str, str]]) -> None:
     """Other packages receive ``require`` from the app instead of importing operators."""
-    from operators import role_guard
+    from app.api import role_guard
 
     instance, tokens = initialised
     require = role_guard(instance.identity)

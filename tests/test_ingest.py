@@ -25,10 +25,11 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from app import Instance, create_app
-from app.ingest_cli import ingest as ingest_command
+from app.api import ingest as ingest_api
+from app.cli.ingest import ingest as ingest_command
 from core import Actor, NotFoundError, PermissionDeniedError, RegistryError
 from desensitize.identifiers import uscc_check_char
-from registry import Registry, RegistryConfig, ingest_api
+from registry import Registry, RegistryConfig
 from registry.vault import Vault
 from samples import synthetic
 from tests.conftest import bearer

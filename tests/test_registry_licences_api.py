@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from app import Instance, create_app
 from app.cli import cli
-from app.licence_cli import finding_cli
+from app.cli.licence import finding_cli
 from operators import Role
 from tests.conftest import bearer
 from tests.test_registry_licences import add_dataset, uscc

@@ -1,4 +1,4 @@
-"""Tests of desensitize.synthetic: the generated tables are valid, consistent, linked,
+"""Tests of samples.synthetic: the generated tables are valid, consistent, linked,
 deterministic, and written in the encodings ingestion must handle."""
 
 from __future__ import annotations

@@ -8,6 +8,6 @@ unguarded content. Logging in exchanges an API key for the same short-lived JWT 
 to ``/console``, and every form carries a CSRF token bound to that JWT.
 """
 
-from app.console.routes import build_console
+from app.console.routes import STATIC, build_console, install_console_handlers
 
-__all__ = ["build_console"]
+__all__ = ["STATIC", "build_console", "install_console_handlers"]

@@ -3,8 +3,8 @@
 The agency (授权运营实施机构) reviews every product before release (双鸭山市公共数据管理暂行办法
 第五十二条): a reviewer must see what would leave — the outputs themselves, the export guard's
 findings, the operator's justifications and the lineage — before voting. Every read and every action
-goes through the same package calls the HTTP API makes for an agency principal (operators/release_api.py,
-operators/jobs_api.py, registry/licences_api.py, registry/products_api.py), so the console shows and
+goes through the same package calls the HTTP API makes for an agency principal (app/api/releases.py,
+app/api/jobs.py, app/api/licences.py, app/api/products.py), so the console shows and
 allows exactly what the API does. Refusals of the packages (a second vote, a reviewer from the requesting
 organisation, a resolved finding…) come back as the page's flash message, never as a 500.
 """
@@ -22,11 +22,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.console.charts import meter
-from app.console.routes import Console
+from app.console.context import Console
 from app.console.session import Session
 from core import Actor, RegistryError, file_sha256
 from operators import Role
-from registry.vocabulary import ObjectionOutcome
+from registry import ObjectionOutcome
 from sandbox.release_models import Decision, ReleaseState
 
 #: Outputs larger than this are listed by name, size and hash only: a preview is for reading, not export.
@@ -91,18 +91,36 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _agency(console: Console, request: Request) -> tuple[Session, Actor]:
+    """The logged-in agency principal; anyone else is refused by the session check."""
+    session = console.session(request, Role.AGENCY)
+    return session, session.actor
+
+
+def _exists(console: Console, release_id: int, actor: Actor) -> bool:
+    try:
+        console.instance.releases.get(release_id, viewer=actor)
+    except RegistryError:
+        return False
+    return True
+
+
 def register(router: APIRouter, console: Console) -> None:
+    """The agency's pages on the console router, in the order they match."""
+    _releases(router, console)
+    _votes(router, console)
+    _licences(router, console)
+    _findings(router, console)
+    _objections(router, console)
+
+
+def _releases(router: APIRouter, console: Console) -> None:
+    """Pending and decided releases, and one release as a reviewer must see it before voting."""
     instance = console.instance
-
-    def agency(request: Request) -> tuple[Session, Actor]:
-        session = console.session(request, Role.AGENCY)
-        return session, session.actor
-
-    # --- releases --------------------------------------------------------------------------------
 
     @router.get("/agency", response_class=HTMLResponse)
     def home(request: Request) -> HTMLResponse:
-        session, actor = agency(request)
+        session, actor = _agency(console, request)
         releases = instance.releases.list(viewer=actor)
         pending = [r for r in releases if r.state in PENDING]
         decided = [r for r in releases if r.state not in PENDING][-20:][::-1]
@@ -113,7 +131,7 @@ def register(router: APIRouter, console: Console) -> None:
 
     @router.get("/agency/releases/{release_id}", response_class=HTMLResponse)
     def release(request: Request, release_id: int) -> Response:
-        session, actor = agency(request)
+        session, actor = _agency(console, request)
         try:
             view = instance.releases.get(release_id, viewer=actor)
         except RegistryError as exc:
@@ -159,9 +177,14 @@ def register(router: APIRouter, console: Console) -> None:
             decisions=DECISIONS,
         )
 
+
+def _votes(router: APIRouter, console: Console) -> None:
+    """A reviewer's sealed vote (双鸭山 第五十二条: independent review before release)."""
+    instance = console.instance
+
     @router.post("/agency/releases/{release_id}/vote")
     async def vote(request: Request, release_id: int) -> Response:
-        session, actor = agency(request)
+        session, actor = _agency(console, request)
         form = await console.form(request, session)
         path = f"/agency/releases/{release_id}"
         decision = str(form.get("decision", "")).strip()
@@ -175,7 +198,7 @@ def register(router: APIRouter, console: Console) -> None:
             view = instance.releases.vote(release_id, decision, by=actor, reason=reason, files=files)
         except RegistryError as exc:
             return Console.redirect(
-                path if _exists(release_id, actor) else "/agency", f"投票未记录 · vote refused: {exc}"
+                path if _exists(console, release_id, actor) else "/agency", f"投票未记录 · vote refused: {exc}"
             )
         if view.state in PENDING:
             message = (
@@ -186,18 +209,14 @@ def register(router: APIRouter, console: Console) -> None:
             message = f"您的投票已记录,本轮已决定 · your vote recorded; the release is now {view.state}"
         return Console.redirect(path, message)
 
-    def _exists(release_id: int, actor: Actor) -> bool:
-        try:
-            instance.releases.get(release_id, viewer=actor)
-        except RegistryError:
-            return False
-        return True
 
-    # --- licences and budgets --------------------------------------------------------------------
+def _licences(router: APIRouter, console: Console) -> None:
+    """Licences with their ε meters, and raising a budget."""
+    instance = console.instance
 
     @router.get("/agency/licences", response_class=HTMLResponse)
     def licences(request: Request) -> HTMLResponse:
-        session, actor = agency(request)
+        session, actor = _agency(console, request)
         views = instance.registry.licences.list(viewer=actor)
         budgets: dict[int, list[Any]] = {}
         for operator in sorted({v.operator for v in views}):
@@ -217,7 +236,7 @@ def register(router: APIRouter, console: Console) -> None:
 
     @router.post("/agency/budgets/raise")
     async def raise_budget(request: Request) -> Response:
-        session, actor = agency(request)
+        session, actor = _agency(console, request)
         form = await console.form(request, session)
         licence = _number(form.get("licence", ""))
         epsilon = _number(form.get("epsilon", ""))
@@ -235,18 +254,21 @@ def register(router: APIRouter, console: Console) -> None:
             f"已调整预算 · budget raised: licence {view.licence} {view.dataset} ε = {view.epsilon_budget:g}",
         )
 
-    # --- findings --------------------------------------------------------------------------------
+
+def _findings(router: APIRouter, console: Console) -> None:
+    """Usage-monitoring findings and their resolution."""
+    instance = console.instance
 
     @router.get("/agency/findings", response_class=HTMLResponse)
     def findings(request: Request, state: str = "") -> HTMLResponse:
-        session, actor = agency(request)
+        session, actor = _agency(console, request)
         state = state if state in ("open", "resolved") else ""
         views = instance.registry.monitoring.list_findings(viewer=actor, state=state or None)
         return console.render(request, session, "console/agency/findings.html", findings=views[::-1], state=state)
 
     @router.post("/agency/findings/{finding_id}/resolve")
     async def resolve_finding(request: Request, finding_id: int) -> Response:
-        session, actor = agency(request)
+        session, actor = _agency(console, request)
         form = await console.form(request, session)
         try:
             instance.registry.monitoring.resolve_finding(
@@ -256,11 +278,14 @@ def register(router: APIRouter, console: Console) -> None:
             return Console.redirect("/agency/findings", f"未处理 · not resolved: {exc}")
         return Console.redirect("/agency/findings", f"监测发现 {finding_id} 已处理 · finding {finding_id} resolved")
 
-    # --- objections ------------------------------------------------------------------------------
+
+def _objections(router: APIRouter, console: Console) -> None:
+    """Objections (第四十条) and their resolution."""
+    instance = console.instance
 
     @router.get("/agency/objections", response_class=HTMLResponse)
     def objections(request: Request) -> HTMLResponse:
-        session, actor = agency(request)
+        session, actor = _agency(console, request)
         views = instance.registry.objections.list(viewer=actor)
         return console.render(
             request, session, "console/agency/objections.html", objections=views[::-1], outcomes=OUTCOMES
@@ -268,7 +293,7 @@ def register(router: APIRouter, console: Console) -> None:
 
     @router.post("/agency/objections/{objection_id}/resolve")
     async def resolve_objection(request: Request, objection_id: int) -> Response:
-        session, actor = agency(request)
+        session, actor = _agency(console, request)
         form = await console.form(request, session)
         try:
             instance.registry.objections.resolve(

@@ -41,7 +41,7 @@ def stacked_bars(
     ]
     for i, label in enumerate(labels):
         x = pad_left + i * step + (step - bar_w) / 2
-        y = pad_top + plot_h
+        y: float = pad_top + plot_h
         for k, name in enumerate(names):
             value = float(series[name][i])
             if value <= 0:

@@ -1,6 +1,6 @@
 """The custodian's console pages (issue 9): the catalog, classification levels and desensitization reports.
 
-The custodian reads the catalog as ``GET /datasets`` gives it to a platform role (``registry/catalog_api.py``):
+The custodian reads the catalog as ``GET /datasets`` gives it to a platform role (``app/api/catalog.py``):
 the 资源目录 fields (双鸭山 第十二条), the grading of the resource and of each column (第十一条), versions and the
 desensitization report of the newest desensitized copy. Its one action here is declaring a column's public
 bounds or category domain, which DP jobs take instead of reading them off the data (bounds read off the data
@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from app.console.routes import Console
+from app.console.context import Console
 from core import NotFoundError, RegistryError
 from operators import Role
 from registry.catalog_views import CATALOG_FIELDS

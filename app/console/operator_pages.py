@@ -2,7 +2,7 @@
 release requests and products.
 
 Every read and every action goes through the same calls the HTTP API makes for an operator
-(``operators/jobs_api.py``, ``operators/release_api.py``, ``registry/products_api.py``) with the
+(``app/api/jobs.py``, ``app/api/releases.py``, ``app/api/products.py``) with the
 logged-in operator as viewer, and every job passes through the same
 :meth:`sandbox.queue.JobView.for_operator` as over the API, so a page shows exactly what the operator
 may read there: its own jobs only (another operator's job is "not found", its existence not revealed),
@@ -26,14 +26,15 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.background import BackgroundTask
 
 from app.console import charts
-from app.console.routes import Console
+from app.console.context import Console
 from core import Actor, NotFoundError, RegistryError
 from operators import Role
-from registry.vocabulary import FeeClass
+from registry import FeeClass
+from sandbox import KINDS
 from sandbox.queue import JobView, manifest_of, shown_verdict
 
-KINDS = ("sql", "python", "dp-query", "dp-train")
-DP_KINDS = ("dp-query", "dp-train")
+#: The DP kinds: priced before submission, never mitigated (their outputs carry the platform's signature).
+DP_KINDS = tuple(kind for kind in KINDS if kind.startswith("dp-"))
 #: The chart's series, in stacking order: the guard's verdicts, jobs not (yet) judged, refusals.
 SERIES = ("pass", "review", "block", "none", "refused")
 CHART_DAYS = 30
@@ -73,12 +74,52 @@ def _not_found(console: Console, request: Request, session: Any, message: str) -
     return console.render(request, session, "console/error.html", status_code=404, message=message)
 
 
-def register(router: APIRouter, console: Console) -> None:
-    instance = console.instance
+def _my_jobs(console: Console, actor: Actor) -> list[JobView]:
+    """The operator's own jobs, each as :meth:`JobView.for_operator` shows it."""
+    return [view.for_operator() for view in console.instance.jobs.queue.list(viewer=actor, limit=JOB_LIMIT)]
 
-    def my_jobs(actor: Actor) -> list[JobView]:
-        """The operator's own jobs, each as :meth:`JobView.for_operator` shows it."""
-        return [view.for_operator() for view in instance.jobs.queue.list(viewer=actor, limit=JOB_LIMIT)]
+
+def _jobs_page(
+    console: Console,
+    request: Request,
+    session: Any,
+    *,
+    form: dict[str, Any] | None = None,
+    cost: Any = None,
+    error: str = "",
+) -> HTMLResponse:
+    actor = session.actor
+    licences = console.instance.registry.licences.list(viewer=actor)
+    licensed = sorted({d.name for lic in licences if lic.state == "active" for d in lic.datasets})
+    scenarios = sorted({s for lic in licences if lic.state == "active" for s in lic.scenarios})
+    catalog = sorted(entry.name for entry in console.instance.registry.catalog.list())
+    return console.render(
+        request,
+        session,
+        "console/operator/jobs.html",
+        jobs=_my_jobs(console, actor),
+        outcome=outcome,
+        kinds=KINDS,
+        datasets=[(name, name in licensed) for name in sorted(set(catalog) | set(licensed))],
+        scenarios=scenarios,
+        form=form or {"kind": "sql", "datasets": [], "scenario": scenarios[0] if scenarios else "", "code": ""},
+        cost=cost,
+        error=error,
+    )
+
+
+def register(router: APIRouter, console: Console) -> None:
+    """The operator's pages on the console router, in the order they match."""
+    _overview(router, console)
+    _jobs(router, console)
+    _job(router, console)
+    _job_actions(router, console)
+    _products(router, console)
+
+
+def _overview(router: APIRouter, console: Console) -> None:
+    """The operator's overview: licences, ε meters, the jobs chart, products and pending releases."""
+    instance = console.instance
 
     @router.get("/operator", response_class=HTMLResponse)
     def overview(request: Request) -> HTMLResponse:
@@ -89,7 +130,7 @@ def register(router: APIRouter, console: Console) -> None:
             budgets = instance.registry.budgets.show(actor.name, viewer=actor)
         except NotFoundError:  # a principal the registry does not know as an operator (yet) holds no budgets
             budgets = []
-        jobs = my_jobs(actor)
+        jobs = _my_jobs(console, actor)
         gauges = [
             (b, charts.meter(f"许可 {b.licence} · {b.dataset} · ε", b.epsilon_spent, b.epsilon_budget)) for b in budgets
         ]
@@ -109,32 +150,15 @@ def register(router: APIRouter, console: Console) -> None:
             pending=sum(1 for r in releases if r.state in ("submitted", "under_review", "returned")),
         )
 
-    def jobs_page(
-        request: Request, session: Any, *, form: dict[str, Any] | None = None, cost: Any = None, error: str = ""
-    ) -> HTMLResponse:
-        actor = session.actor
-        licences = instance.registry.licences.list(viewer=actor)
-        licensed = sorted({d.name for lic in licences if lic.state == "active" for d in lic.datasets})
-        scenarios = sorted({s for lic in licences if lic.state == "active" for s in lic.scenarios})
-        catalog = sorted(entry.name for entry in instance.registry.catalog.list())
-        return console.render(
-            request,
-            session,
-            "console/operator/jobs.html",
-            jobs=my_jobs(actor),
-            outcome=outcome,
-            kinds=KINDS,
-            datasets=[(name, name in licensed) for name in sorted(set(catalog) | set(licensed))],
-            scenarios=scenarios,
-            form=form or {"kind": "sql", "datasets": [], "scenario": scenarios[0] if scenarios else "", "code": ""},
-            cost=cost,
-            error=error,
-        )
+
+def _jobs(router: APIRouter, console: Console) -> None:
+    """The jobs list and the submission form (``POST /jobs`` and ``POST /jobs/cost`` in a browser)."""
+    instance = console.instance
 
     @router.get("/operator/jobs", response_class=HTMLResponse)
     def jobs(request: Request) -> HTMLResponse:
         session = console.session(request, Role.OPERATOR)
-        return jobs_page(request, session)
+        return _jobs_page(console, request, session)
 
     @router.post("/operator/jobs", response_model=None)
     async def submit(request: Request) -> Response:
@@ -142,7 +166,7 @@ def register(router: APIRouter, console: Console) -> None:
         session = console.session(request, Role.OPERATOR)
         posted = await console.form(request, session)
         actor = session.actor
-        values = {
+        values: dict[str, Any] = {
             "kind": str(posted.get("kind", "")).strip(),
             "datasets": [str(d) for d in posted.getlist("datasets") if str(d).strip()],
             "scenario": str(posted.get("scenario", "")).strip(),
@@ -150,8 +174,8 @@ def register(router: APIRouter, console: Console) -> None:
         }
         if posted.get("action") == "cost":
             if values["kind"] not in DP_KINDS:
-                return jobs_page(
-                    request, session, form=values, error="只有 DP 作业有预算花费 · only DP jobs have a cost"
+                return _jobs_page(
+                    console, request, session, form=values, error="只有 DP 作业有预算花费 · only DP jobs have a cost"
                 )
             try:
                 cost = instance.jobs.cost(
@@ -161,10 +185,10 @@ def register(router: APIRouter, console: Console) -> None:
                     dataset=values["datasets"][0] if values["datasets"] else None,
                 )
             except RegistryError as exc:
-                return jobs_page(request, session, form=values, error=f"预算估算失败 · cost refused: {exc}")
-            return jobs_page(request, session, form=values, cost=cost)
+                return _jobs_page(console, request, session, form=values, error=f"预算估算失败 · cost refused: {exc}")
+            return _jobs_page(console, request, session, form=values, cost=cost)
         if len(values["code"]) > 256 * 1024:
-            return jobs_page(request, session, form=values, error="代码过长 · the code exceeds 256 KiB")
+            return _jobs_page(console, request, session, form=values, error="代码过长 · the code exceeds 256 KiB")
         try:
             job = instance.jobs.submit(
                 actor.name, values["datasets"], values["kind"], values["code"], values["scenario"], by=actor
@@ -172,6 +196,11 @@ def register(router: APIRouter, console: Console) -> None:
         except RegistryError as exc:  # JobRefusedError included: the refused row is recorded by the platform
             return Console.redirect("/operator/jobs", f"提交被拒绝 · refused: {exc}")
         return Console.redirect("/operator/jobs", f"作业 {job} 已提交，排队中 · job {job} queued")
+
+
+def _job(router: APIRouter, console: Console) -> None:
+    """One job as :meth:`JobView.for_operator` shows it, with what may be done with it."""
+    instance = console.instance
 
     @router.get("/operator/jobs/{job_id}", response_class=HTMLResponse)
     def job(request: Request, job_id: int) -> HTMLResponse:
@@ -207,6 +236,11 @@ def register(router: APIRouter, console: Console) -> None:
             fee_classes=[f.value for f in FeeClass],
             licence_fee=licence.fee_class if licence else None,
         )
+
+
+def _job_actions(router: APIRouter, console: Console) -> None:
+    """Release requests and mitigation of one's own job."""
+    instance = console.instance
 
     @router.post("/operator/jobs/{job_id}/release", response_model=None)
     async def request_release(request: Request, job_id: int) -> Response:
@@ -256,6 +290,11 @@ def register(router: APIRouter, console: Console) -> None:
         except RegistryError as exc:
             return Console.redirect(f"/operator/jobs/{job_id}", f"处理被拒绝 · mitigation refused: {exc}")
         return Console.redirect("/operator/jobs", f"处理作业 {new} 已排队 · mitigation job {new} queued")
+
+
+def _products(router: APIRouter, console: Console) -> None:
+    """One's own products and the stamped delivery of their artifacts."""
+    instance = console.instance
 
     @router.get("/operator/products", response_class=HTMLResponse)
     def products(request: Request) -> HTMLResponse:

@@ -2,7 +2,7 @@
 inclusion proofs, the audit export, and usage records per dataset.
 
 Regulators (监管部门) read everything and change nothing. The pages read through the same calls as
-ledger/api.py and registry/products_api.py. Verification is not taken on trust from a stored flag:
+app/api/ledger.py and app/api/products.py. Verification is not taken on trust from a stored flag:
 every ledger page recomputes the chain, the Merkle tree and the checkpoint signatures
 (``Ledger.verify``), and an entry's inclusion proof is checked on the server with the ledger package's
 own standalone verifier (``ledger.verify.check_inclusion_proof``), the same function
@@ -19,12 +19,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
+from app.api.ledger import export_response
 from app.console.charts import stacked_bars
-from app.console.routes import Console
+from app.console.context import Console
 from app.console.session import Session
 from core import Actor, RegistryError
 from ledger import Entry, LedgerError
-from ledger.api import export_response
 from ledger.verify import check_inclusion_proof
 from operators import Role
 
@@ -83,16 +83,30 @@ def _int(value: str | None, default: int | None, *, low: int = 0) -> int | None:
     return number if number >= low else default
 
 
-def register(router: APIRouter, console: Console) -> None:
-    instance = console.instance
+def _regulator(console: Console, request: Request) -> tuple[Session, Actor]:
+    """The logged-in regulator; anyone else is refused by the session check."""
+    session = console.session(request, Role.REGULATOR)
+    return session, session.actor
 
-    def regulator(request: Request) -> tuple[Session, Actor]:
-        session = console.session(request, Role.REGULATOR)
-        return session, session.actor
+
+def _known_actions(ledger: Any) -> set[str]:
+    return {e.action for e in newest_first(ledger, {}, before=None, after=0, limit=2_000)}
+
+
+def register(router: APIRouter, console: Console) -> None:
+    """The regulator's pages on the console router, in the order they match."""
+    _ledger(router, console)
+    _entries(router, console)
+    _usage(router, console)
+
+
+def _ledger(router: APIRouter, console: Console) -> None:
+    """The ledger as a regulator reads it: verified on every visit, filtered, charted, paged."""
+    instance = console.instance
 
     @router.get("/regulator", response_class=HTMLResponse)
     def home(request: Request) -> HTMLResponse:
-        session, _ = regulator(request)
+        session, _ = _regulator(console, request)
         q = request.query_params
         filters: dict[str, str | None] = {
             key: (q.get(key) or "").strip() or None for key in ("action", "subject", "actor", "since")
@@ -126,12 +140,14 @@ def register(router: APIRouter, console: Console) -> None:
             actions=sorted({a for a in _known_actions(ledger)}),
         )
 
-    def _known_actions(ledger: Any) -> set[str]:
-        return {e.action for e in newest_first(ledger, {}, before=None, after=0, limit=2_000)}
+
+def _entries(router: APIRouter, console: Console) -> None:
+    """One entry with its hash, its link and its inclusion proof; the whole ledger as an export."""
+    instance = console.instance
 
     @router.get("/regulator/entries/{seq}", response_class=HTMLResponse)
     def entry(request: Request, seq: int) -> Response:
-        session, _ = regulator(request)
+        session, _ = _regulator(console, request)
         ledger = instance.ledger
         try:
             found = ledger.get(seq)
@@ -168,12 +184,17 @@ def register(router: APIRouter, console: Console) -> None:
 
     @router.get("/regulator/export")
     def export(request: Request) -> StreamingResponse:
-        regulator(request)
+        _regulator(console, request)
         return export_response(instance.ledger)
+
+
+def _usage(router: APIRouter, console: Console) -> None:
+    """Usage records (使用记录) of one dataset."""
+    instance = console.instance
 
     @router.get("/regulator/usage", response_class=HTMLResponse)
     def usage(request: Request, dataset: str = "") -> HTMLResponse:
-        session, actor = regulator(request)
+        session, actor = _regulator(console, request)
         names = [r.name for r in instance.registry.catalog.list()]
         chosen = dataset if dataset in names else (names[0] if names else "")
         summary: dict[str, Any] | None = None

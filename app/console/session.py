@@ -19,8 +19,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse
 
 from core import Actor, actor_of
-from operators import Role
-from operators.identity import AuthenticationError, IdentityService, Principal
+from operators import AuthenticationError, IdentityService, Principal, Role
 
 COOKIE = "keyong_console"
 PATH = "/console"

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from app.cli_support import HomeOption, JsonOption, Output, open_instance, refusing
+from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing
 from core import Actor, RegistryError
 from registry import LicenceState
 
@@ -100,7 +100,7 @@ def operator_list(home: HomeOption = None, json_out: JsonOption = False) -> None
     """Every operator and its standing."""
     with open_instance(home) as instance:
         views = instance.registry.licences.list_operators()
-    items = [v.as_json() for v in views]
+    items: list[dict[str, Any]] = [v.as_json() for v in views]
 
     def render(console: Console) -> None:
         table = Table(title="Operators (运营机构)")
@@ -323,7 +323,7 @@ def finding_list(
     """Usage-monitoring findings for the agency."""
     with open_instance(home) as instance:
         views = instance.registry.monitoring.list_findings(viewer=Actor.host(), state=state, operator=operator)
-    items = [v.as_json() for v in views]
+    items: list[dict[str, Any]] = [v.as_json() for v in views]
 
     def render(console: Console) -> None:
         table = Table(title="Findings (使用监测)")

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from app.cli_support import HomeOption, JsonOption, Output, open_instance, refusing
+from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing
 from core import Actor
 
 budget_cli = typer.Typer(help="Privacy budgets (ε, δ) per licence and dataset.", no_args_is_help=True)

@@ -13,12 +13,14 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-import operators
+from app.api import identity as identity_api
+from app.api import jobs as jobs_api
+from app.api import ledger as ledger_api
+from app.api import registry as registry_api
+from app.api import releases as releases_api
 from app.instance import Instance
 from app.settings import Settings
-from ledger import api as ledger_api
-from operators import jobs_api, release_api
-from registry import api as registry_api
+from operators import Role
 
 logger = logging.getLogger("keyong")
 
@@ -78,18 +80,17 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
             return JSONResponse({"status": "error", "database": type(exc).__name__}, status_code=503)
         return JSONResponse({"status": "ok", "database": inst.engine.dialect.name, "instance": inst.instance_id})
 
-    require = operators.role_guard(inst.identity)
-    app.include_router(operators.build_router(inst.identity))
-    app.include_router(ledger_api.build_router(inst.ledger, require(operators.Role.REGULATOR)))
+    require = identity_api.role_guard(inst.identity)
+    app.include_router(identity_api.build_router(inst.identity))
+    app.include_router(ledger_api.build_router(inst.ledger, require(Role.REGULATOR)))
     app.include_router(registry_api.build_router(inst.registry, require))
     app.include_router(jobs_api.build_router(inst.jobs, require))
-    app.include_router(release_api.build_router(inst.releases, require))
+    app.include_router(releases_api.build_router(inst.releases, require))
     registry_api.install_error_handlers(app)
     # The web console (issue 9): server-rendered pages over the same packages, for browsers.
     from fastapi.staticfiles import StaticFiles
 
-    from app.console import build_console
-    from app.console.routes import STATIC, install_console_handlers
+    from app.console import STATIC, build_console, install_console_handlers
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     app.include_router(build_console(inst, secure_cookies=inst.settings.console_secure_cookies))

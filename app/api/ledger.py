@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
-from ledger.service import Ledger, LedgerError
+from ledger import Ledger, LedgerError
 
 PAGE_MAX = 1000
 

@@ -11,14 +11,14 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from app.api import catalog, copies, ingest, licences, products
 from core import NotFoundError, PermissionDeniedError, RegistryError
-from registry import catalog_api, copies_api, ingest_api, licences_api, products_api
-from registry.service import Registry
+from registry import Registry
 
 
 def build_router(registry: Registry, require: Callable[..., Callable[..., Any]]) -> APIRouter:
     router = APIRouter()
-    for module in (catalog_api, copies_api, ingest_api, licences_api, products_api):
+    for module in (catalog, copies, ingest, licences, products):
         router.include_router(module.build_router(registry, require))
     return router
 

@@ -16,10 +16,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from app.cli_support import HomeOption, JsonOption, Output, open_instance, refusing
+from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing
 from core import Actor, RegistryError
+from registry import ColumnClass, ResourceView
 from registry.catalog import Catalog
-from registry.catalog_views import ColumnClass, RequestView, ResourceView
+from registry.catalog_views import RequestView
 
 dataset_cli = typer.Typer(help="Data resources: ingest, catalog, classification, versions.", no_args_is_help=True)
 

@@ -1,8 +1,9 @@
 """HTTP side of identities: ``POST /auth/token``, ``GET /me`` and the role dependency.
 
-Other packages' routers get role enforcement by injection: the app passes them
-``identity.require(...)`` instead of them importing this module, which keeps the package
-dependency direction of DESIGN.md.
+The role guard is a FastAPI dependency, so it lives with the HTTP adapter and ``operators`` keeps
+only the identity service, tokens and roles. The other routers get role enforcement by injection:
+the factory passes them ``require`` (from :func:`role_guard`), so each router module depends on its
+own service and not on how principals are authenticated.
 """
 
 from collections.abc import Callable
@@ -12,8 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from operators.identity import AuthenticationError, IdentityService, Principal
-from operators.roles import Role
+from operators import AuthenticationError, IdentityService, Principal, Role
 
 _bearer = HTTPBearer(auto_error=False, description="JWT from POST /auth/token")
 

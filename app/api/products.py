@@ -14,10 +14,7 @@ from fastapi import APIRouter, Depends, status
 from pydantic import BaseModel, Field
 
 from core import actor_of
-from registry.objections import ObjectionView
-from registry.products import ProductView
-from registry.service import Registry
-from registry.vocabulary import ObjectionOutcome
+from registry import ObjectionOutcome, ObjectionView, ProductView, Registry
 
 
 class ArtifactOut(BaseModel):

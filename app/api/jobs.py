@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from core import Actor, NotFoundError, actor_of
-from operators.jobs import Jobs
+from operators import Jobs
 from sandbox.queue import JobView, manifest_of
 
 MAX_CODE_CHARS = 256 * 1024

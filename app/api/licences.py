@@ -6,6 +6,7 @@ licences (another's is 404, not 403, so ids reveal nothing) and checks the scope
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
@@ -14,10 +15,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from core import actor_of
-from registry.licences import LicenceView, OperatorView, ScopeRefusedError
+from registry import FeeClass, LicenceMode, LicenceState, LicenceView, OperatorView, Registry, ScopeRefusedError
 from registry.monitoring import FindingView
-from registry.service import Registry
-from registry.vocabulary import FeeClass, LicenceMode, LicenceState
 
 
 class OperatorIn(BaseModel):
@@ -62,11 +61,32 @@ class ScopeCheckIn(BaseModel):
 def build_router(registry: Registry, require: Callable[..., Callable[..., Any]]) -> APIRouter:
     """Routes; ``require(*roles)`` gives a dependency returning the acting principal (name, role)."""
     router = APIRouter(tags=["licences"])
+    roles = _Roles(
+        agency=Depends(require("agency")),
+        readers=Depends(require("agency", "regulator")),
+        anyone=Depends(require("agency", "regulator", "operator")),
+        operator=Depends(require("operator")),
+    )
+    _operator_routes(router, registry, roles)
+    _licence_routes(router, registry, roles)
+    _monitoring_routes(router, registry, roles)
+    return router
+
+
+@dataclass(frozen=True, slots=True)
+class _Roles:
+    """The role dependencies the routes admit: made once per router from the injected ``require``."""
+
+    agency: Any
+    readers: Any
+    anyone: Any
+    operator: Any
+
+
+def _operator_routes(router: APIRouter, registry: Registry, roles: _Roles) -> None:
+    """Operating companies: registered, read, suspended and restored by the agency."""
     licences = registry.licences
-    monitoring = registry.monitoring
-    agency = Depends(require("agency"))
-    readers = Depends(require("agency", "regulator"))
-    anyone = Depends(require("agency", "regulator", "operator"))
+    agency, readers, anyone = roles.agency, roles.readers, roles.anyone
 
     @router.get("/operators", response_model=list[OperatorView])
     def list_operators(principal: Annotated[Any, readers]) -> list[OperatorView]:
@@ -92,6 +112,12 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
     def restore_operator(name: str, body: ReasonIn, principal: Annotated[Any, agency]) -> OperatorView:
         """Reopen a suspended operator's access after rectification (整改)."""
         return licences.restore_operator(name, by=actor_of(principal), reason=body.reason)
+
+
+def _licence_routes(router: APIRouter, registry: Registry, roles: _Roles) -> None:
+    """Licences: listed (an operator its own), granted and moved through their states by the agency."""
+    licences = registry.licences
+    agency, anyone = roles.agency, roles.anyone
 
     @router.get("/licences", response_model=list[LicenceView])
     def list_licences(
@@ -131,6 +157,13 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
         """Move a licence through draft → publicity → active ⇄ suspended → revoked | expired."""
         return licences.transition(licence_id, body.to_state, by=actor_of(principal), reason=body.reason)
 
+
+def _monitoring_routes(router: APIRouter, registry: Registry, roles: _Roles) -> None:
+    """Usage monitoring's findings, and an operator's own scope check before it submits."""
+    licences = registry.licences
+    monitoring = registry.monitoring
+    agency, readers = roles.agency, roles.readers
+
     @router.get("/findings", response_model=list[FindingView])
     def list_findings(
         principal: Annotated[Any, readers],
@@ -147,7 +180,7 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
         return monitoring.resolve_finding(finding_id, by=actor_of(principal), resolution=body.resolution)
 
     @router.post("/scope-check")
-    def scope_check(body: ScopeCheckIn, principal: Annotated[Any, Depends(require("operator"))]) -> JSONResponse:
+    def scope_check(body: ScopeCheckIn, principal: Annotated[Any, roles.operator]) -> JSONResponse:
         """Would a job of mine over these datasets, for this scenario, be admitted? (It is recorded either way.)
 
         Refused: 409 with ``detail`` (the reason) and ``kind``. Admitted: the licence and datasets, without
@@ -159,5 +192,3 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
         except ScopeRefusedError as exc:
             return JSONResponse({"detail": exc.reason, "kind": exc.kind}, status_code=409)
         return JSONResponse(grant.model_dump(mode="json", exclude={"datasets": {"__all__": {"path"}}}))
-
-    return router

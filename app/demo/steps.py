@@ -21,103 +21,35 @@ the licence number.
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from app.demo.proof import prove
+from app.demo.report import DemoReport, DemoTable
+from app.demo.scenario import (
+    DEFAULT_JUSTIFICATION,
+    DEMO_DIR,
+    DEMO_JOBS,
+    DEMO_OPERATOR_ORG,
+    DEMO_SCENARIOS,
+    ENCODINGS,
+    JUSTIFICATIONS,
+    OBJECTION_REASON,
+    OBJECTION_RESOLUTION,
+    PRODUCTS_DIR,
+    PROVIDERS,
+    PUBLIC_FACTS,
+    DemoJob,
+    demo_uscc,
+)
 from app.instance import DEMO_PRINCIPALS, MARKER, Instance
 from app.settings import Settings
 from core import Actor
-from desensitize import org_code_check_char, uscc_check_char
 from operators import Role
 from samples import generate_all, write_csv
-
-DEMO_DIR = "demo-data"
-# Which table is written in which encoding: one GB18030 file exercises the encoding detection.
-ENCODINGS = {"residents": "utf-8", "social_insurance": "utf-8", "market_entities": "gb18030"}
-# Who provides each table: 提供方名称, the 统一社会信用代码's 9-character organisation code, 行业分类.
-PROVIDERS = {
-    "residents": ("双鸭山市公安局", "01234567", "公共安全"),
-    "social_insurance": ("双鸭山市人力资源和社会保障局", "01234568", "社会保障"),
-    "market_entities": ("双鸭山市市场监督管理局", "01234569", "市场监管"),
-}
-DEMO_OPERATOR_ORG = "MA1D2E3F4"  # organisation code stem of the demo operator's 统一社会信用代码
-
-
-def demo_uscc(org_stem: str, kind: str = "11") -> str:
-    """A well-formed 统一社会信用代码 in 双鸭山 (230500): ``kind`` 11 is a government organ."""
-    org = org_stem[:8] + org_code_check_char(org_stem[:8])
-    first17 = f"{kind}230500{org}"
-    return first17 + uscc_check_char(first17)
-
-
-@dataclass(frozen=True, slots=True)
-class DemoTable:
-    name: str
-    rows: int
-    columns: list[str]
-    path: Path
-    encoding: str
-    bytes: int
-
-
-@dataclass
-class DemoReport:
-    home: Path
-    data_dir: Path
-    tokens: dict[str, str] | None
-    tables: list[DemoTable] = field(default_factory=list)
-    ingested: list[dict[str, object]] = field(default_factory=list)
-    desensitized: list[dict[str, object]] = field(default_factory=list)
-    licence: dict[str, object] = field(default_factory=dict)
-    jobs: list[dict[str, object]] = field(default_factory=list)
-    operator: str | None = None
-    rerun: dict[str, object] = field(default_factory=dict)  # what a rerun ended or restored first
-    reviewers: list[str] = field(default_factory=list)
-    reviewer_keys: dict[str, str] = field(default_factory=dict)  # API keys of reviewers made by this run
-    releases: list[dict[str, object]] = field(default_factory=list)
-    products: list[dict[str, object]] = field(default_factory=list)
-    objection: dict[str, object] = field(default_factory=dict)
-    ledger: dict[str, object] = field(default_factory=dict)
-    seconds: float = 0.0
-    timings: dict[str, float] = field(default_factory=dict)  # seconds per step, for the under-a-minute budget
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "home": str(self.home),
-            "initialized": self.tokens is not None,
-            "tokens": self.tokens,
-            "data_dir": str(self.data_dir),
-            "tables": [
-                {
-                    "name": t.name,
-                    "rows": t.rows,
-                    "columns": t.columns,
-                    "path": str(t.path),
-                    "encoding": t.encoding,
-                    "bytes": t.bytes,
-                }
-                for t in self.tables
-            ],
-            "ingested": self.ingested,
-            "desensitized": self.desensitized,
-            "licence": self.licence,
-            "jobs": self.jobs,
-            "operator": self.operator,
-            "rerun": self.rerun,
-            "reviewers": self.reviewers,
-            "reviewer_keys": self.reviewer_keys,
-            "releases": self.releases,
-            "products": self.products,
-            "objection": self.objection,
-            "ledger": self.ledger,
-            "seconds": round(self.seconds, 3),
-            "timings": {step: round(seconds, 3) for step, seconds in self.timings.items()},
-        }
 
 
 def run_demo(settings: Settings, *, residents: int, seed: int, console: Console) -> DemoReport:
@@ -170,7 +102,7 @@ def run_demo(settings: Settings, *, residents: int, seed: int, console: Console)
             lap("release")
             _object(instance, report, progress)
             lap("objection")
-            _prove(instance, report, progress)
+            prove(instance, report, progress)
             lap("ledger")
     finally:
         instance.close()
@@ -236,116 +168,6 @@ def _desensitize(instance: Instance, report: DemoReport, progress: Progress, cus
         instance.registry.catalog.set_public_bounds(dataset, column, bounds=bounds, domain=domain, by=custodian)
 
 
-#: (dataset, column, public bounds, public domain) the demo custodian declares.
-PUBLIC_FACTS: list[tuple[str, str, list[float] | None, list[str] | None]] = [
-    ("social_insurance", "月缴费基数", [3000, 40000], None),  # the statutory contribution-base range
-    ("social_insurance", "参保日期", [1995, 2027], None),
-    ("social_insurance", "参保状态", None, ["正常参保", "暂停参保", "终止参保"]),
-]
-DEMO_DP_QUERY = json.dumps(
-    {"aggregate": "mean", "column": "月缴费基数", "epsilon": 0.5, "group_by": ["参保状态"]}, ensure_ascii=False
-)
-DEMO_DP_TRAIN = json.dumps(
-    {
-        "features": ["月缴费基数", "参保日期"],
-        "label": "参保状态",
-        "model": "logistic",
-        "epochs": 3,
-        "batch_size": 256,
-        "epsilon": 1.0,
-        "delta": 1e-5,
-        "max_grad_norm": 1.0,
-    },
-    ensure_ascii=False,
-)
-
-DEMO_SCENARIOS = ["人口结构分析", "社会保障分析"]
-DEMO_SQL = (
-    "SELECT 性别, 民族, count(*) AS 人数 FROM residents GROUP BY 性别, 民族 HAVING count(*) >= 10 ORDER BY 人数 DESC"
-)
-#: A Python analysis with a chart. matplotlib is not in the sandbox, so the script draws the SVG bar chart itself;
-#: the CSV beside it holds the same numbers. Images always go to agency review (a soft finding, 双鸭山 第五十二条).
-DEMO_PYTHON = """import html
-import pandas as pd
-
-df = pd.read_parquet("/data/social_insurance.parquet")
-table = df.groupby("参保状态").size().rename("人数").reset_index().sort_values("人数", ascending=False)
-table.to_csv("/out/enrolment_by_status.csv", index=False)
-width, left, bar, gap, top = 640, 110, 34, 12, 56
-peak = max(int(table["人数"].max()), 1)
-svg = [
-    f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{top + len(table) * (bar + gap) + 16}" '
-    'font-family="sans-serif" font-size="14">',
-    '<text x="12" y="30" font-size="18">参保状态分布 Enrolment by status</text>',
-]
-for i, (status, count) in enumerate(zip(table["参保状态"], table["人数"])):
-    y = top + i * (bar + gap)
-    w = round((width - left - 90) * int(count) / peak)
-    svg.append(f'<text x="{left - 8}" y="{y + 22}" text-anchor="end">{html.escape(str(status))}</text>')
-    svg.append(f'<rect x="{left}" y="{y}" width="{w}" height="{bar}" fill="#2f6fca"/>')
-    svg.append(f'<text x="{left + w + 6}" y="{y + 22}">{int(count)}</text>')
-svg.append("</svg>")
-with open("/out/enrolment_by_status.svg", "w", encoding="utf-8") as handle:
-    handle.write("\\n".join(svg) + "\\n")
-print(table.to_string(index=False))
-"""
-
-#: An attempt to take records out: the guard recognises the rows and the pseudonyms and blocks it.
-DEMO_EXFILTRATION = """import pandas as pd
-pd.read_parquet("/data/residents.parquet").head(500).to_csv("/out/residents_sample.csv", index=False)
-"""
-#: A subtler one: each insured person's pseudonym, hex-encoded into a "summary" column so it does not look like
-#: one. The guard decodes hex/base64 before matching the dataset's pseudonyms (双鸭山: no restoring records
-#: "through reversible algorithms") and blocks it too.
-DEMO_EXFILTRATION_ENCODED = """import pandas as pd
-df = pd.read_parquet("/data/social_insurance.parquet").head(300)
-summary = pd.DataFrame({"批次": range(1, len(df) + 1), "摘要": [str(v).encode().hex() for v in df["身份证号"]]})
-summary.to_csv("/out/contribution_summary.csv", index=False)
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class DemoJob:
-    """One job the demo operator submits; ``product`` names what it is released as (None: not releasable)."""
-
-    what: str
-    kind: str
-    datasets: list[str]
-    code: str
-    scenario: str
-    product: str | None = None
-
-
-DEMO_JOBS = [
-    DemoJob("SQL aggregate 人口性别民族统计", "sql", ["residents"], DEMO_SQL, DEMO_SCENARIOS[0], "人口性别民族统计"),
-    DemoJob("Python analysis + SVG chart 参保状态分布图", "python", ["social_insurance"], DEMO_PYTHON,
-            DEMO_SCENARIOS[1], "参保状态分布图"),
-    # ε is charged to the licence's budget before it runs; the platform signs the answer.
-    DemoJob("dp-query 缴费基数均值 (ε 0.5)", "dp-query", ["social_insurance"], DEMO_DP_QUERY, DEMO_SCENARIOS[1],
-            "缴费基数差分隐私均值"),
-    # The model leaves only with the platform's DP certificate.
-    DemoJob("dp-train 参保状态模型 (ε 1.0)", "dp-train", ["social_insurance"], DEMO_DP_TRAIN, DEMO_SCENARIOS[1],
-            "参保状态预测模型"),
-    DemoJob("export attempt: resident rows", "python", ["residents"], DEMO_EXFILTRATION, DEMO_SCENARIOS[0]),
-    DemoJob("export attempt: hex-encoded pseudonyms", "python", ["social_insurance"], DEMO_EXFILTRATION_ENCODED,
-            DEMO_SCENARIOS[1]),
-    DemoJob("out of scope: market_entities", "sql", ["market_entities"], "SELECT count(*) FROM market_entities",
-            DEMO_SCENARIOS[0]),
-]  # fmt: skip
-
-#: Why each kind of soft finding is acceptable, as the operator justifies it when requesting release.
-JUSTIFICATIONS = {
-    "sdc.image": "柱状图只画出三类参保状态的汇总人数，与同一产品的 CSV 表数字一致，不含任何个人记录。",
-    "sdc.min_cell_count": "小单元格来自合成演示数据的规模；请审核人员核对后决定。",
-}
-DEFAULT_JUSTIFICATION = "汇总统计结果，不含个人记录；请审核人员按统计披露控制规则核对。"
-#: The objection the data provider files against the chart product, and the agency's resolution (第四十条).
-OBJECTION_REASON = "图中“暂停参保”人数与本局对外公布的统计口径不一致，请核实后再提供。"
-OBJECTION_RESOLUTION = "已核实：产品按脱敏副本全部参保记录统计，口径差异已在产品说明中注明，恢复提供。"
-PRODUCTS_DIR = "demo-products"
-LEDGER_DIR = "demo-ledger"
-
-
 def _operate(instance: Instance, report: DemoReport, progress: Progress) -> dict[int, DemoJob]:
     """License the demo operator, submit its jobs (one out of scope), and run them in the sandbox.
 
@@ -353,7 +175,7 @@ def _operate(instance: Instance, report: DemoReport, progress: Progress) -> dict
     """
     from datetime import date, timedelta
 
-    from operators.jobs import JobRefusedError
+    from operators import JobRefusedError
     from sandbox import SandboxUnavailable
 
     registry = instance.registry
@@ -544,7 +366,7 @@ def _object(instance: Instance, report: DemoReport, progress: Progress) -> None:
     progress.advance(task)
     fetched = instance.releases.fetch(name, to, by=operator)
     progress.advance(task)
-    from registry.products import read_attribution
+    from registry import read_attribution
 
     report.objection = {
         "id": filed.id,
@@ -567,86 +389,3 @@ def _object(instance: Instance, report: DemoReport, progress: Progress) -> None:
             "attribution": fetched["attribution"].get("statement"),
         },
     }
-
-
-def _prove(instance: Instance, report: DemoReport, progress: Progress) -> None:
-    """Verify the ledger, then let the regulator's standalone verifier check an export and an inclusion proof.
-
-    ``python -m ledger.verify`` runs as its own process over files only (no database, no instance): what a
-    regulator would run on the export it was handed (双鸭山 第六十条, 第六十四条).
-    """
-    import subprocess
-    import sys
-
-    ledger = instance.ledger
-    task = progress.add_task("verifying the ledger", total=ledger.size())
-    verified = ledger.verify(progress=lambda n: progress.advance(task, n))
-    report.ledger = {
-        "entries": verified.entries,
-        "ok": verified.ok,
-        "head": verified.head,
-        "checkpoints": verified.checkpoints,
-        "problems": [p.as_json() for p in verified.problems],
-    }
-    # The entry to prove: the registration of the product the objection was about (else the latest product).
-    subject = report.objection.get("product") or (report.products[-1]["name"] if report.products else None)
-    found = ledger.entries(action="product.registered", subject=f"product:{subject}", limit=1) if subject else []
-    entry = found[0] if found else ledger.get(ledger.size())
-    proof = ledger.prove(entry.seq, checkpoint_if_needed=True)
-    out_dir = report.home / LEDGER_DIR
-    out_dir.mkdir(exist_ok=True)
-    export, proof_file = out_dir / "ledger.jsonl", out_dir / f"proof-{entry.seq}.json"
-    proof_file.write_text(json.dumps(proof.as_json(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    exported = progress.add_task(f"exporting to {export.name}", total=ledger.size())
-    with export.open("w", encoding="utf-8") as handle:
-        count, checkpoints = ledger.export(handle, progress=lambda n: progress.advance(exported, n))
-    command = [sys.executable, "-m", "ledger.verify", str(export), "--public-key", ledger.public_key_hex,
-               "--proof", str(proof_file)]  # fmt: skip
-    standalone = progress.add_task("standalone verifier (python -m ledger.verify)", total=1)
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, cwd=out_dir)
-    progress.advance(standalone)
-    try:
-        verdict: dict[str, object] = json.loads(done.stdout)
-    except json.JSONDecodeError:
-        verdict = {"ok": False, "problems": [{"kind": "output", "detail": done.stderr.strip()[-500:]}]}
-    report.ledger["export"] = {"file": str(export), "entries": count, "checkpoints": checkpoints,
-                               "public_key": ledger.public_key_hex}  # fmt: skip
-    report.ledger["proof"] = {
-        "seq": entry.seq,
-        "action": entry.action,
-        "subject": entry.subject,
-        "entry_hash": proof.entry_hash,
-        "tree_size": proof.tree_size,
-        "root": proof.root,
-        "file": str(proof_file),
-        "matches_export": _in_export(export, proof.as_json()),
-    }
-    report.ledger["standalone"] = {
-        "command": ["python", "-m", "ledger.verify", str(export), "--public-key", ledger.public_key_hex,
-                    "--proof", str(proof_file)],
-        "exit_code": done.returncode,
-        "ok": verdict.get("ok"),
-        "proof": verdict.get("proof"),
-        "entries": verdict.get("entries"),
-        "checkpoints": verdict.get("checkpoints"),
-        "problems": verdict.get("problems", []),
-    }  # fmt: skip
-
-
-def _in_export(export: Path, proof: dict[str, object]) -> bool:
-    """The proved entry and its checkpoint are the export's own (same entry hash, same signed root).
-
-    The verifier checks the proof against the key; this ties it to the very file the regulator was given.
-    """
-    entry_ok = checkpoint_ok = False
-    checkpoint = proof.get("checkpoint")
-    with export.open(encoding="utf-8") as handle:
-        for line in handle:
-            record = json.loads(line)
-            if record.get("seq") == proof["seq"] and "hash" in record:
-                entry_ok = record["hash"] == proof["entry_hash"]
-            if isinstance(checkpoint, dict) and "signature" in record and record.get("tree_size") == proof["tree_size"]:
-                checkpoint_ok = record.get("root") == proof["root"] and record["signature"] == checkpoint.get(
-                    "signature"
-                )
-    return entry_ok and checkpoint_ok

@@ -2,7 +2,7 @@
 
 A regulator reads everything and changes nothing (its writes are refused with 403 by ``require``).
 An operator reads the catalog without storage paths or desensitization reports. Refusals of the
-catalog's rules come back as 409 with the rule's message (``registry.api.install_error_handlers``).
+catalog's rules come back as 409 with the rule's message (``app.api.registry.install_error_handlers``).
 """
 
 from collections.abc import Callable
@@ -13,9 +13,9 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from core import actor_of
-from registry.catalog_views import CatalogEntry, ColumnClass, RequestView
-from registry.service import Registry
-from registry.vocabulary import Level, RequestState
+from registry import CatalogEntry, ColumnClass, Level, Registry
+from registry.catalog_views import RequestView
+from registry.vocabulary import RequestState
 
 ALL_ROLES = ("custodian", "agency", "operator", "regulator")
 

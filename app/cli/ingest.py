@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from app.cli_support import HomeOption, JsonOption, Output, open_instance, refusing
+from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing
 from core import Actor
 
 LARGE_FILE = 16 * 1024 * 1024  # above this, stage notes go to stderr even when it is not a terminal

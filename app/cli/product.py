@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from app.cli_support import HomeOption, JsonOption, Output, open_instance, refusing
+from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing
 from core import Actor
 from registry import ObjectionOutcome
 
@@ -194,7 +194,7 @@ def usage_show(
     out = Output(json_out)
     with open_instance(home) as instance:
         usage = instance.registry.usage
-        data = {
+        data: dict[str, Any] = {
             "summary": usage.summary(dataset, viewer=Actor.host()),
             "records": usage.for_dataset(dataset, viewer=Actor.host()),
         }

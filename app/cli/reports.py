@@ -1,0 +1,246 @@
+"""Rich renderings of ``keyong init`` and ``keyong demo`` for a person at a terminal.
+
+With ``--json`` none of this runs; the JSON keys are the contract, these tables only the human view.
+The demo's report has one section per step of DESIGN.md's data flow, Chinese with English labels.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:  # the demo's generators are heavy; only ``keyong demo`` imports them
+    from app.demo import DemoReport
+
+
+def tokens_table(tokens: dict[str, str]) -> Table:
+    table = Table(title="API keys of the demo principals (shown once; exchange at POST /auth/token)")
+    table.add_column("role")
+    table.add_column("API key", overflow="fold")
+    for role, key in tokens.items():
+        table.add_row(role, key)
+    return table
+
+
+def _table(title: str, *columns: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    return table
+
+
+def render_demo(console: Console, report: DemoReport, seed: int) -> None:
+    """The demo's report, one section per step of DESIGN.md's data flow, Chinese with English labels."""
+    if report.tokens:
+        console.print(f"Initialised a new instance at [bold]{report.home}[/]")
+        console.print(tokens_table(report.tokens))
+    _data(console, report, seed)
+    _licence(console, report)
+    _jobs(console, report)
+    if report.releases:
+        _releases(console, report)
+    if report.products:
+        _products(console, report)
+    if report.objection:
+        _objection(console, report)
+    _ledger(console, report)
+    steps = ", ".join(f"{step} {seconds:.1f}" for step, seconds in report.timings.items())
+    console.print(f"Done in {report.seconds:.1f} s ({steps}). Next: [bold]keyong serve[/] and open /docs and /console.")
+
+
+def _data(console: Console, report: DemoReport, seed: int) -> None:
+    """Step 1: the generated tables, their catalog entries and their desensitized copies."""
+    console.rule("1 数据生成与归集 Data: generate, ingest, desensitize")
+    table = _table(f"Synthetic public data (seed {seed}) in {report.data_dir}", "file", "rows", "columns", "encoding")
+    for t in report.tables:
+        table.add_row(t.path.name, f"{t.rows:,}", str(len(t.columns)), t.encoding)
+    console.print(table)
+    if report.ingested:
+        catalog = _table(
+            "资源目录 Ingested (raw copies encrypted in the vault)",
+            "dataset",
+            "v",
+            "rows",
+            "level",
+            "encoding",
+            "personal columns",
+        )
+        for item in report.ingested:
+            personal = item["personal_columns"]
+            catalog.add_row(
+                str(item["dataset"]),
+                str(item["version"]),
+                f"{item['rows']:,}",
+                str(item["level"]),
+                str(item["encoding"]),
+                ", ".join(personal) if isinstance(personal, list) else "",
+            )
+        console.print(catalog)
+    if report.desensitized:
+        copies = _table(
+            "脱敏副本 Desensitized copies (all a sandbox mounts)", "dataset", "v", "rows", "k", "suppressed", "actions"
+        )
+        for item in report.desensitized:
+            actions = item["actions"] if isinstance(item["actions"], dict) else {}
+            changed = ", ".join(f"{col}: {action}" for col, action in actions.items() if action != "keep")
+            copies.add_row(
+                str(item["dataset"]),
+                str(item["version"]),
+                f"{item['rows']:,}",
+                str(item["k_anonymity"]),
+                str(item["suppressed_rows"]),
+                changed,
+            )
+        console.print(copies)
+
+
+def _licence(console: Console, report: DemoReport) -> None:
+    """Step 2, first half: what a rerun ended, the operator and its licence."""
+    console.rule("2 授权运营 Licence and jobs")
+    if report.rerun.get("licences_revoked") or report.rerun.get("operator_restored"):
+        revoked = ", ".join(str(i) for i in report.rerun.get("licences_revoked") or []) or "none"
+        restored = " and restored the operator's suspended access" if report.rerun.get("operator_restored") else ""
+        console.print(f"Rerun: the agency revoked the previous demo licence(s) {revoked}{restored}")
+    if report.operator:
+        console.print(f"运营机构 Operator: [bold]{report.operator}[/]")
+    if report.licence:
+        scenarios = report.licence.get("scenarios")
+        console.print(
+            f"授权 Licence {report.licence.get('id')} ({report.licence.get('state')}): "
+            f"{', '.join(report.licence.get('datasets') or [])} for {', '.join(scenarios or [])}"
+        )
+
+
+def _jobs(console: Console, report: DemoReport) -> None:
+    """Step 2, second half: each job's state and the export guard's verdict."""
+    if report.jobs:
+        jobs = _table(
+            "作业 Jobs (sandboxed, over the desensitized copies only)",
+            "job",
+            "what",
+            "state",
+            "verdict",
+            "outputs / reason",
+        )
+        colour = {"pass": "green", "review": "yellow", "block": "bold red"}
+        for job in report.jobs:
+            detail = ", ".join(job.get("outputs") or []) if job["state"] == "done" else str(job.get("reason") or "")
+            verdict = str(job["verdict"]) if job["verdict"] else "—"
+            style = colour.get(verdict, "red" if job["state"] == "refused" else "")
+            jobs.add_row(
+                str(job["job"]),
+                str(job.get("what") or job["kind"]),
+                str(job["state"]),
+                f"[{style}]{verdict}[/]" if style else verdict,
+                detail,
+            )
+        console.print(jobs)
+    if report.rerun.get("auto_suspended"):
+        console.print(
+            f"Usage monitoring suspended the operator ({report.rerun['auto_suspended']}); "
+            "the agency restored it after rectification (整改).",
+            markup=False,
+        )
+
+
+def _releases(console: Console, report: DemoReport) -> None:
+    """Step 3: release requests and the independent reviewers' votes."""
+    console.rule("3 发布审核 Release review (独立审核, 双鸭山 第五十二条)")
+    if report.reviewer_keys:
+        for name, key in report.reviewer_keys.items():
+            console.print(f"New agency reviewer [bold]{name}[/] (API key, shown once): {key}", markup=True)
+    releases = _table(
+        f"Release requests; reviewers (sealed votes): {', '.join(report.reviewers)}",
+        "release",
+        "product",
+        "job",
+        "guard",
+        "justified",
+        "votes",
+        "state",
+    )
+    for r in report.releases:
+        votes = r.get("votes")
+        decisions = Counter(str(v["decision"]) for v in (votes if isinstance(votes, list) else []))
+        releases.add_row(
+            str(r["release"]),
+            str(r["product"]),
+            f"{r['job']} {r['kind']}",
+            str(r["verdict"]) + "".join(f"\n{rule}" for rule in r.get("findings") or []),
+            str(r["justified"]),
+            ", ".join(f"{n} {d}" for d, n in decisions.items()),
+            f"[green]{r['state']}[/]" if r["state"] == "approved" else str(r["state"]),
+        )
+    console.print(releases)
+
+
+def _products(console: Console, report: DemoReport) -> None:
+    """Step 3, registered: each product's lineage and files."""
+    products = _table(
+        "数据产品登记 Registered products (lineage and attribution, 第四十一条)",
+        "product",
+        "datasets",
+        "file",
+        "bytes",
+        "sha256",
+    )
+    for p in report.products:
+        files = p["files"] if isinstance(p["files"], list) else []
+        for i, f in enumerate(files):
+            products.add_row(
+                str(p["name"]) if i == 0 else "",
+                ", ".join(p["datasets"]) if i == 0 else "",
+                str(f["name"]),
+                f"{f['bytes']:,}",
+                f"{str(f['sha256'])[:12]}…",
+            )
+    console.print(products)
+
+
+def _objection(console: Console, report: DemoReport) -> None:
+    """Step 4: the provider's objection, the refused fetch while it was open, its resolution."""
+    objection = report.objection
+    console.rule("4 异议处理 Objection (双鸭山 第四十条)")
+    fetch = objection["fetch_while_suspended"]
+    fetched = objection["fetched"]
+    assert isinstance(fetch, dict) and isinstance(fetched, dict)
+    console.print(
+        f"Objection #{objection['id']} against [bold]{objection['product']}[/] by {objection['filed_by']} "
+        f"({objection['filed_role']}): {objection['reason']}",
+        f"  product state while open: [yellow]{objection['state_while_open']}[/]",
+        "  operator's fetch while suspended: "
+        + (f"[green]refused[/] ({fetch['reason']})" if fetch["refused"] else "[bold red]NOT refused[/]"),
+        f"  resolved by {objection['resolved_by']}: {objection['outcome']} — {objection['resolution']}",
+        f"  product state after: [green]{objection['state_after']}[/]",
+        f"  fetched into {fetched['to']}: "
+        + ", ".join(f"{f['name']}{' (stamped)' if f['stamped'] else ''}" for f in fetched["files"]),
+        f"  attribution: {fetched['attribution']}",
+        sep="\n",
+    )
+
+
+def _ledger(console: Console, report: DemoReport) -> None:
+    """Step 5: the ledger's verification, the export, the inclusion proof and the standalone verifier."""
+    ledger = report.ledger
+    console.rule("5 存证与核验 Ledger and the regulator's verifier")
+    state = "[green]ok[/]" if ledger.get("ok") else "[bold red]FAILED[/]"
+    console.print(
+        f"ledger verify: {state}, {ledger.get('entries')} entries, {ledger.get('checkpoints')} checkpoints, "
+        f"head {ledger.get('head')}"
+    )
+    proof, standalone, export = ledger.get("proof"), ledger.get("standalone"), ledger.get("export")
+    if isinstance(proof, dict) and isinstance(standalone, dict) and isinstance(export, dict):
+        console.print(
+            f"export: {export['file']} ({export['entries']} entries, {export['checkpoints']} checkpoints)",
+            f"inclusion proof of entry {proof['seq']} ({proof['action']} {proof['subject']}) in the tree of size "
+            f"{proof['tree_size']}: {proof['file']}" + (" — matches the export" if proof["matches_export"] else ""),
+            "$ " + " ".join(str(a) for a in standalone["command"]),
+            sep="\n",
+            markup=False,
+        )
+        ok = standalone["ok"] is True and standalone["proof"] is True
+        verdict = "[green]ok, proof verified[/]" if ok else f"[bold red]FAILED[/] {standalone['problems']}"
+        console.print(f"standalone verifier (exit {standalone['exit_code']}): {verdict}")

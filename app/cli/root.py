@@ -1,0 +1,115 @@
+"""The ``keyong`` command line: the host administrator's tool (DESIGN.md, Command-line contract).
+
+Every command takes ``--home`` and ``--json``. With ``--json`` stdout carries exactly one JSON
+document and nothing else; messages and progress go to stderr. Exit codes: 0 ok, 1 refused or
+failed (with the reason on stderr), 2 usage error.
+"""
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from app.cli.budget import budget_cli
+from app.cli.conventions import HomeOption, JsonOption, Output, refusing, settings_for
+from app.cli.dataset import dataset_cli
+from app.cli.desensitize import desensitize
+from app.cli.ingest import ingest
+from app.cli.job import job_cli
+from app.cli.job import worker as worker_command
+from app.cli.ledger import ledger_cli
+from app.cli.licence import finding_cli, licence_cli, operator_cli
+from app.cli.product import objection_cli, product_cli, usage_cli
+from app.cli.release import release_cli
+from app.cli.reports import render_demo, tokens_table
+from app.instance import Instance
+
+cli = typer.Typer(
+    name="keyong",
+    help="Keyong (可用): an authorized-operations sandbox for public data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@cli.command()
+@refusing
+def init(home: HomeOption = None, json_out: JsonOption = False) -> None:
+    """Create an embedded instance: home, secrets, database, one demo principal per role."""
+    out = Output(json_out)
+    instance, result = Instance.init(settings_for(home))
+    instance.close()
+
+    def render(console: Console) -> None:
+        console.print(f"Created Keyong instance at [bold]{result.home}[/] (database {result.database})")
+        console.print(tokens_table(result.tokens))
+
+    out.result(result.as_json(), render)
+
+
+@cli.command()
+@refusing
+def demo(
+    home: HomeOption = None,
+    json_out: JsonOption = False,
+    residents: Annotated[int, typer.Option(min=100, max=5_000_000, help="Residents to generate.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic data; same seed, same data.")] = 20261123,
+) -> None:
+    """The main job: the whole flow of DESIGN.md on generated data, from ingest to a regulator's proof."""
+    from app.demo import run_demo
+
+    out = Output(json_out)
+    report = run_demo(settings_for(home), residents=residents, seed=seed, console=out.stderr)
+    out.result(report.as_json(), lambda console: render_demo(console, report, seed))
+
+
+@cli.command()
+@refusing
+def serve(
+    home: HomeOption = None,
+    json_out: JsonOption = False,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+) -> None:
+    """Serve the API (OpenAPI at /docs) and the web console (/console) with uvicorn."""
+    import uvicorn
+
+    from app.api import create_app
+
+    out = Output(json_out)
+    settings = settings_for(home)
+    app = create_app(settings)
+    if json_out:
+        out.result(
+            {
+                "home": str(settings.home),
+                "url": f"http://{host}:{port}",
+                "docs": f"http://{host}:{port}/docs",
+                "console": f"http://{host}:{port}/console",
+            },
+            print,
+        )
+    else:
+        out.note(f"Keyong at http://{host}:{port} (console: /console, API docs: /docs, home {settings.home})")
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=not json_out)
+
+
+cli.add_typer(ledger_cli, name="ledger")
+dataset_cli.command("ingest")(ingest)
+dataset_cli.command("desensitize")(desensitize)
+cli.add_typer(dataset_cli, name="dataset")
+cli.add_typer(operator_cli, name="operator")
+cli.add_typer(licence_cli, name="licence")
+cli.add_typer(finding_cli, name="finding")
+cli.add_typer(product_cli, name="product")
+cli.add_typer(objection_cli, name="objection")
+cli.add_typer(usage_cli, name="usage")
+cli.add_typer(job_cli, name="job")
+cli.add_typer(release_cli, name="release")
+cli.add_typer(budget_cli, name="budget")
+cli.command("worker")(worker_command)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,98 @@
+"""What every console page module shares: the templates, the navigation, sessions and rendering.
+
+Its own module, apart from the router (``app.console.routes``), so the page modules import it
+without importing the router that registers them: the dependency runs one way, router → pages →
+this module.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+
+from app.console.session import PATH, Session, Sessions
+from operators import Role
+
+if TYPE_CHECKING:
+    from app.instance import Instance
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+#: The role's home page and its navigation: (path under /console, label).
+NAV: dict[str, list[tuple[str, str]]] = {
+    "operator": [
+        ("/operator", "概览 Overview"),
+        ("/operator/jobs", "作业 Jobs"),
+        ("/operator/products", "产品 Products"),
+    ],
+    "agency": [
+        ("/agency", "待审 Releases"),
+        ("/agency/licences", "授权 Licences"),
+        ("/agency/findings", "监测 Findings"),
+        ("/agency/objections", "异议 Objections"),
+    ],
+    "regulator": [("/regulator", "账本 Ledger"), ("/regulator/usage", "使用记录 Usage")],
+    "custodian": [("/custodian", "目录 Catalog")],
+}
+ROLE_LABELS = {"operator": "运营机构 Operator", "agency": "实施机构 Agency", "regulator": "监管部门 Regulator",
+               "custodian": "数据主管部门 Custodian"}  # fmt: skip
+
+
+def _datetime(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, str) and "T" in value:
+        return value.replace("T", " ")[:19]
+    return "" if value is None else str(value)
+
+
+class Console:
+    """What every page module uses: the instance, the templates, sessions and rendering."""
+
+    def __init__(self, instance: Instance, *, secure_cookies: bool = False) -> None:
+        self.instance = instance
+        self.sessions = Sessions(instance.identity, instance.keys.jwt_key)
+        self.templates = Jinja2Templates(directory=str(TEMPLATES))
+        self.templates.env.filters["dt"] = _datetime
+        self.secure_cookies = secure_cookies
+
+    def session(self, request: Request, *roles: Role) -> Session:
+        return self.sessions.require(request, *roles)
+
+    def render(
+        self, request: Request, session: Session | None, template: str, status_code: int = 200, **context: Any
+    ) -> HTMLResponse:
+        return self.templates.TemplateResponse(
+            request,
+            template,
+            {
+                "session": session,
+                "nav": NAV.get(session.role, []) if session else [],
+                "role_label": ROLE_LABELS.get(session.role, "") if session else "",
+                "base": PATH,
+                **context,
+            },
+            status_code=status_code,
+        )
+
+    async def form(self, request: Request, session: Session) -> Any:
+        """The posted form, after its CSRF token was checked."""
+        form = await request.form()
+        self.sessions.check_csrf(session, form)
+        return form
+
+    @staticmethod
+    def redirect(path: str, message: str | None = None) -> RedirectResponse:
+        from urllib.parse import quote
+
+        target = PATH + path + (f"?msg={quote(message)}" if message else "")
+        return RedirectResponse(target, status_code=303)
+
+
+__all__ = ["NAV", "ROLE_LABELS", "STATIC", "TEMPLATES", "Console"]

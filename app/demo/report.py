@@ -1,0 +1,73 @@
+"""What ``keyong demo`` did, step by step: the JSON of ``keyong demo --json`` and what the CLI renders."""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: One JSON object of the report: what a step returned, as ``keyong demo --json`` prints it.
+JsonObject = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DemoTable:
+    name: str
+    rows: int
+    columns: list[str]
+    path: Path
+    encoding: str
+    bytes: int
+
+
+@dataclass
+class DemoReport:
+    home: Path
+    data_dir: Path
+    tokens: dict[str, str] | None
+    tables: list[DemoTable] = field(default_factory=list)
+    ingested: list[JsonObject] = field(default_factory=list)
+    desensitized: list[JsonObject] = field(default_factory=list)
+    licence: JsonObject = field(default_factory=dict)
+    jobs: list[JsonObject] = field(default_factory=list)
+    operator: str | None = None
+    rerun: JsonObject = field(default_factory=dict)  # what a rerun ended or restored first
+    reviewers: list[str] = field(default_factory=list)
+    reviewer_keys: dict[str, str] = field(default_factory=dict)  # API keys of reviewers made by this run
+    releases: list[JsonObject] = field(default_factory=list)
+    products: list[JsonObject] = field(default_factory=list)
+    objection: JsonObject = field(default_factory=dict)
+    ledger: JsonObject = field(default_factory=dict)
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per step, for the under-a-minute budget
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "home": str(self.home),
+            "initialized": self.tokens is not None,
+            "tokens": self.tokens,
+            "data_dir": str(self.data_dir),
+            "tables": [
+                {
+                    "name": t.name,
+                    "rows": t.rows,
+                    "columns": t.columns,
+                    "path": str(t.path),
+                    "encoding": t.encoding,
+                    "bytes": t.bytes,
+                }
+                for t in self.tables
+            ],
+            "ingested": self.ingested,
+            "desensitized": self.desensitized,
+            "licence": self.licence,
+            "jobs": self.jobs,
+            "operator": self.operator,
+            "rerun": self.rerun,
+            "reviewers": self.reviewers,
+            "reviewer_keys": self.reviewer_keys,
+            "releases": self.releases,
+            "products": self.products,
+            "objection": self.objection,
+            "ledger": self.ledger,
+            "seconds": round(self.seconds, 3),
+            "timings": {step: round(seconds, 3) for step, seconds in self.timings.items()},
+        }

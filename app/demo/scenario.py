@@ -1,0 +1,136 @@
+"""The demo's scenario: who provides which table, the public facts, the jobs the operator submits, what it
+says to the reviewers and what the provider objects to. Data only; ``app.demo.steps`` plays it.
+"""
+
+import json
+from dataclasses import dataclass
+
+from desensitize import org_code_check_char, uscc_check_char
+
+DEMO_DIR = "demo-data"
+# Which table is written in which encoding: one GB18030 file exercises the encoding detection.
+ENCODINGS = {"residents": "utf-8", "social_insurance": "utf-8", "market_entities": "gb18030"}
+# Who provides each table: 提供方名称, the 统一社会信用代码's 9-character organisation code, 行业分类.
+PROVIDERS = {
+    "residents": ("双鸭山市公安局", "01234567", "公共安全"),
+    "social_insurance": ("双鸭山市人力资源和社会保障局", "01234568", "社会保障"),
+    "market_entities": ("双鸭山市市场监督管理局", "01234569", "市场监管"),
+}
+DEMO_OPERATOR_ORG = "MA1D2E3F4"  # organisation code stem of the demo operator's 统一社会信用代码
+
+
+def demo_uscc(org_stem: str, kind: str = "11") -> str:
+    """A well-formed 统一社会信用代码 in 双鸭山 (230500): ``kind`` 11 is a government organ."""
+    org = org_stem[:8] + org_code_check_char(org_stem[:8])
+    first17 = f"{kind}230500{org}"
+    return first17 + uscc_check_char(first17)
+
+
+#: (dataset, column, public bounds, public domain) the demo custodian declares.
+PUBLIC_FACTS: list[tuple[str, str, list[float] | None, list[str] | None]] = [
+    ("social_insurance", "月缴费基数", [3000, 40000], None),  # the statutory contribution-base range
+    ("social_insurance", "参保日期", [1995, 2027], None),
+    ("social_insurance", "参保状态", None, ["正常参保", "暂停参保", "终止参保"]),
+]
+DEMO_DP_QUERY = json.dumps(
+    {"aggregate": "mean", "column": "月缴费基数", "epsilon": 0.5, "group_by": ["参保状态"]}, ensure_ascii=False
+)
+DEMO_DP_TRAIN = json.dumps(
+    {
+        "features": ["月缴费基数", "参保日期"],
+        "label": "参保状态",
+        "model": "logistic",
+        "epochs": 3,
+        "batch_size": 256,
+        "epsilon": 1.0,
+        "delta": 1e-5,
+        "max_grad_norm": 1.0,
+    },
+    ensure_ascii=False,
+)
+
+DEMO_SCENARIOS = ["人口结构分析", "社会保障分析"]
+DEMO_SQL = (
+    "SELECT 性别, 民族, count(*) AS 人数 FROM residents GROUP BY 性别, 民族 HAVING count(*) >= 10 ORDER BY 人数 DESC"
+)
+#: A Python analysis with a chart. matplotlib is not in the sandbox, so the script draws the SVG bar chart itself;
+#: the CSV beside it holds the same numbers. Images always go to agency review (a soft finding, 双鸭山 第五十二条).
+DEMO_PYTHON = """import html
+import pandas as pd
+
+df = pd.read_parquet("/data/social_insurance.parquet")
+table = df.groupby("参保状态").size().rename("人数").reset_index().sort_values("人数", ascending=False)
+table.to_csv("/out/enrolment_by_status.csv", index=False)
+width, left, bar, gap, top = 640, 110, 34, 12, 56
+peak = max(int(table["人数"].max()), 1)
+svg = [
+    f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{top + len(table) * (bar + gap) + 16}" '
+    'font-family="sans-serif" font-size="14">',
+    '<text x="12" y="30" font-size="18">参保状态分布 Enrolment by status</text>',
+]
+for i, (status, count) in enumerate(zip(table["参保状态"], table["人数"])):
+    y = top + i * (bar + gap)
+    w = round((width - left - 90) * int(count) / peak)
+    svg.append(f'<text x="{left - 8}" y="{y + 22}" text-anchor="end">{html.escape(str(status))}</text>')
+    svg.append(f'<rect x="{left}" y="{y}" width="{w}" height="{bar}" fill="#2f6fca"/>')
+    svg.append(f'<text x="{left + w + 6}" y="{y + 22}">{int(count)}</text>')
+svg.append("</svg>")
+with open("/out/enrolment_by_status.svg", "w", encoding="utf-8") as handle:
+    handle.write("\\n".join(svg) + "\\n")
+print(table.to_string(index=False))
+"""
+
+#: An attempt to take records out: the guard recognises the rows and the pseudonyms and blocks it.
+DEMO_EXFILTRATION = """import pandas as pd
+pd.read_parquet("/data/residents.parquet").head(500).to_csv("/out/residents_sample.csv", index=False)
+"""
+#: A subtler one: each insured person's pseudonym, hex-encoded into a "summary" column so it does not look like
+#: one. The guard decodes hex/base64 before matching the dataset's pseudonyms (双鸭山: no restoring records
+#: "through reversible algorithms") and blocks it too.
+DEMO_EXFILTRATION_ENCODED = """import pandas as pd
+df = pd.read_parquet("/data/social_insurance.parquet").head(300)
+summary = pd.DataFrame({"批次": range(1, len(df) + 1), "摘要": [str(v).encode().hex() for v in df["身份证号"]]})
+summary.to_csv("/out/contribution_summary.csv", index=False)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class DemoJob:
+    """One job the demo operator submits; ``product`` names what it is released as (None: not releasable)."""
+
+    what: str
+    kind: str
+    datasets: list[str]
+    code: str
+    scenario: str
+    product: str | None = None
+
+
+DEMO_JOBS = [
+    DemoJob("SQL aggregate 人口性别民族统计", "sql", ["residents"], DEMO_SQL, DEMO_SCENARIOS[0], "人口性别民族统计"),
+    DemoJob("Python analysis + SVG chart 参保状态分布图", "python", ["social_insurance"], DEMO_PYTHON,
+            DEMO_SCENARIOS[1], "参保状态分布图"),
+    # ε is charged to the licence's budget before it runs; the platform signs the answer.
+    DemoJob("dp-query 缴费基数均值 (ε 0.5)", "dp-query", ["social_insurance"], DEMO_DP_QUERY, DEMO_SCENARIOS[1],
+            "缴费基数差分隐私均值"),
+    # The model leaves only with the platform's DP certificate.
+    DemoJob("dp-train 参保状态模型 (ε 1.0)", "dp-train", ["social_insurance"], DEMO_DP_TRAIN, DEMO_SCENARIOS[1],
+            "参保状态预测模型"),
+    DemoJob("export attempt: resident rows", "python", ["residents"], DEMO_EXFILTRATION, DEMO_SCENARIOS[0]),
+    DemoJob("export attempt: hex-encoded pseudonyms", "python", ["social_insurance"], DEMO_EXFILTRATION_ENCODED,
+            DEMO_SCENARIOS[1]),
+    DemoJob("out of scope: market_entities", "sql", ["market_entities"], "SELECT count(*) FROM market_entities",
+            DEMO_SCENARIOS[0]),
+]  # fmt: skip
+
+#: Why each kind of soft finding is acceptable, as the operator justifies it when requesting release.
+JUSTIFICATIONS = {
+    "sdc.image": "柱状图只画出三类参保状态的汇总人数，与同一产品的 CSV 表数字一致，不含任何个人记录。",
+    "sdc.min_cell_count": "小单元格来自合成演示数据的规模；请审核人员核对后决定。",
+}
+DEFAULT_JUSTIFICATION = "汇总统计结果，不含个人记录；请审核人员按统计披露控制规则核对。"
+#: The objection the data provider files against the chart product, and the agency's resolution (第四十条).
+OBJECTION_REASON = "图中“暂停参保”人数与本局对外公布的统计口径不一致，请核实后再提供。"
+OBJECTION_RESOLUTION = "已核实：产品按脱敏副本全部参保记录统计，口径差异已在产品说明中注明，恢复提供。"
+PRODUCTS_DIR = "demo-products"
+LEDGER_DIR = "demo-ledger"
