@@ -51,9 +51,9 @@ import pandas as pd
 from benchinfo import emit, machine
 
 from desensitize.synthetic import generate_all
-from sandbox.dp_plans import ColumnFacts, DatasetFacts, parse_spec, plan
+from dp import ColumnFacts, DatasetFacts, parse_spec, plan
+from dp.programs import dp_query, dp_train
 from sandbox.kinds import run_job
-from sandbox.programs import dp_query, dp_train
 from sandbox.runner import JOB_ENV, RunResult, check_sandbox
 
 DATASET = "insurance"
