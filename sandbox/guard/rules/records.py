@@ -25,7 +25,8 @@ import pandas as pd
 from desensitize.fingerprints import FingerprintError
 from sandbox.guard.content import Content, Table
 from sandbox.guard.context import Context
-from sandbox.guard.explain import copy_like_rows, domain_candidates, groups_of, rows_repeat
+from sandbox.guard.domains import copy_like_rows, domain_candidates, rows_repeat
+from sandbox.guard.explain import groups_of
 from sandbox.guard.findings import HARD, Finding
 from sandbox.guard.source import SourceColumn, SourceCopy
 
