@@ -10,7 +10,7 @@ answers them over a ``registry.Registry``, each answer replaceable (or switched 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -26,18 +26,29 @@ GUARD_ACTOR_NAME = "keyong:guard"
 
 
 class RunResultLike(Protocol):
-    """What a runner returns (``sandbox.runner.RunResult``); a protocol so tests can fake runs."""
+    """What a runner returns (``sandbox.runner.RunResult``); a protocol so tests can fake runs.
+    Read-only members, so a result with narrower types (``status``: "ok" | "failed" | "killed") fits."""
 
-    status: str
-    exit_code: int | None
-    reason: str | None
-    wall_seconds: float
-    cpu_seconds: float
-    max_rss_bytes: int
-    stdout: str
-    stderr: str
-    outputs: list[dict[str, Any]]
-    removed: list[dict[str, Any]]
+    @property
+    def status(self) -> str: ...
+    @property
+    def exit_code(self) -> int | None: ...
+    @property
+    def reason(self) -> str | None: ...
+    @property
+    def wall_seconds(self) -> float: ...
+    @property
+    def cpu_seconds(self) -> float: ...
+    @property
+    def max_rss_bytes(self) -> int: ...
+    @property
+    def stdout(self) -> str: ...
+    @property
+    def stderr(self) -> str: ...
+    @property
+    def outputs(self) -> Sequence[Mapping[str, Any]]: ...
+    @property
+    def removed(self) -> Sequence[Mapping[str, Any]]: ...
 
 
 #: ``runner(kind, code, *, datasets={name: host path}, out_dir=..., limits=...) -> RunResult``

@@ -218,7 +218,8 @@ class Worker:
         job, out_dir = claimed.job, where / "out"
         self._keep_logs(where, result)
         resources = {"wall": result.wall_seconds, "cpu": result.cpu_seconds, "max_rss": result.max_rss_bytes}
-        produced = list(result.outputs) if cancelled else self._seal(job, claimed.code, out_dir, result)
+        produced = [dict(o) for o in result.outputs] if cancelled else self._seal(job, claimed.code, out_dir, result)
+        reason: str | None
         if cancelled:
             state, reason = JobState.CANCELLED, "cancelled on request; the run was killed"
         elif result.status == "ok":

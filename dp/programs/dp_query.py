@@ -101,7 +101,7 @@ def _decimal_year(timestamps: pd.Series) -> np.ndarray:
     year = timestamps.dt.year.to_numpy(dtype=np.float64, na_value=np.nan)
     day = timestamps.dt.day_of_year.to_numpy(dtype=np.float64, na_value=np.nan)
     leap = timestamps.dt.is_leap_year.to_numpy(dtype=bool, na_value=False)
-    return year + (day - 1.0) / np.where(leap, 366.0, 365.0)
+    return np.asarray(year + (day - 1.0) / np.where(leap, 366.0, 365.0))
 
 
 def _parse_texts(texts: pd.Series) -> np.ndarray:
@@ -150,7 +150,7 @@ def numeric_values(series: pd.Series) -> np.ndarray:
     """
     dtype = series.dtype
     if pd.api.types.is_bool_dtype(dtype):
-        return series.to_numpy(dtype=np.float64, na_value=np.nan)
+        return np.asarray(series.to_numpy(dtype=np.float64, na_value=np.nan))
     if pd.api.types.is_numeric_dtype(dtype):
         values = series.to_numpy(dtype=np.float64, na_value=np.nan)
         return np.where(np.isfinite(values), values, np.nan)
@@ -172,7 +172,7 @@ def _as_text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, pd.Timestamp):
-        return value.strftime("%Y-%m-%d")
+        return str(value.strftime("%Y-%m-%d"))
     return str(value)
 
 

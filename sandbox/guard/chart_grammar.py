@@ -35,6 +35,9 @@ class Walker:
 
 
 Check = Callable[[Walker, Any, str], None]
+#: Keyword arguments of :func:`_obj` gathered in a dict: checks by key, and the space-separated key
+#: lists (``styles``, ``colors``…) beside them, so the values are either.
+Keywords = dict[str, Any]
 
 # Keys a hostile or careless spec is likely to use, with the reason they are refused.
 _REASONS = {
@@ -164,8 +167,8 @@ def _obj(
     values, colours, numbers and booleans; ``named`` gives the check for every other key.
     """
     schema: dict[str, Check] = {}
-    for names, check in ((styles, _STYLE), (colors, _color), (nums, _NUM), (flags, _BOOL)):
-        schema.update(dict.fromkeys(names.split(), check))
+    for names, plain in ((styles, _STYLE), (colors, _color), (nums, _NUM), (flags, _BOOL)):
+        schema.update(dict.fromkeys(names.split(), plain))
     schema.update(named)
 
     def check(w: Walker, v: Any, p: str) -> None:
@@ -239,7 +242,7 @@ _LABELS = "labelFont titleFont labelAlign labelBaseline labelFontStyle labelFont
 _LABELS += "titleBaseline titleFontStyle titleFontWeight labelFontSize titleFontSize labelLimit titleLimit "
 _LABELS += "labelLineHeight titleLineHeight labelOpacity titleOpacity labelPadding titlePadding format orient "
 _LABELS += "labelAngle titleAngle labelOffset labelOverlap labelSeparation offset zindex tickCount"
-_GUIDE = {"title": _null_ok(_TEXTS), "formatType": _FORMAT_TYPE, "values": _list(_SCALAR)}
+_GUIDE: Keywords = {"title": _null_ok(_TEXTS), "formatType": _FORMAT_TYPE, "values": _list(_SCALAR)}
 _DASH = _list(_NUM, 16)
 _AXIS = _obj(
     styles=_LABELS + " bandPosition domain domainCap domainOpacity domainWidth grid gridCap gridOpacity gridWidth "
@@ -287,7 +290,7 @@ _FIELD_DEF |= {"title": _null_ok(_TEXTS), "format": _TEXT, "formatType": _FORMAT
 def _channel(name: str) -> Check:
     """One encoding channel: a field or constant definition; shapes and colours only from safe sets."""
     value = _SHAPE if name == "shape" else _color if name in ("color", "fill", "stroke") else _SCALAR
-    schema = _FIELD_DEF | {"value": value, "datum": value}
+    schema: Keywords = _FIELD_DEF | {"value": value, "datum": value}
     if name in ("column", "row", "facet"):
         schema |= {"header": _null_ok(_HEADER), "spacing": _pixels, "columns": _NUM}
     single = _obj(**schema)
@@ -301,12 +304,12 @@ _MARK_STYLE += "cornerRadiusTopLeft cornerRadiusTopRight cornerRadiusBottomLeft 
 _MARK_STYLE += "discreteBandSize dx dy fillOpacity filled font fontSize fontStyle fontWeight innerRadius "
 _MARK_STYLE += "interpolate opacity orient outerRadius padAngle radius radius2 radiusOffset size strokeCap "
 _MARK_STYLE += "strokeDashOffset strokeJoin strokeMiterLimit strokeOpacity strokeWidth tension theta theta2 thickness"
-_MARK_PROPS: dict[str, Any] = {"styles": _MARK_STYLE, "colors": "color fill stroke", "shape": _SHAPE}
+_MARK_PROPS: Keywords = {"styles": _MARK_STYLE, "colors": "color fill stroke", "shape": _SHAPE}
 _MARK_PROPS |= {"strokeDash": _DASH}
 _PART = _by_kind(bool=_BOOL, dict=_obj(**_MARK_PROPS))
 _PARTS = dict.fromkeys(str.split("line box median outliers rule ticks"), _PART)
 _MARK_SIZE = _by_kind(num=_pixels, dict=_obj(band=_NUM))
-_MARK_OBJ = {**_MARK_PROPS, **_PARTS, "type": _enum(_MARKS), "width": _MARK_SIZE, "height": _MARK_SIZE}
+_MARK_OBJ: Keywords = {**_MARK_PROPS, **_PARTS, "type": _enum(_MARKS), "width": _MARK_SIZE, "height": _MARK_SIZE}
 _MARK_OBJ |= {"point": _by_kind(bool=_BOOL, str=_enum("transparent"), dict=_obj(**_MARK_PROPS))}
 _MARK_OBJ |= {"extent": _by_kind(str=_enum("min-max"), num=_NUM)}
 _MARK = _by_kind(str=_enum(_MARKS), dict=_obj("type", **_MARK_OBJ))
@@ -317,14 +320,21 @@ _TITLE_OBJ = _obj(styles=_TITLE_STYLE, colors="color subtitleColor", text=_TEXTS
 _TITLE = _by_kind(str=_TEXT, list=_list(_TEXT), dict=_TITLE_OBJ)
 
 
-_VIEW = {"mark": _MARK, "encoding": _obj(**{c: _channel(c) for c in _CHANNELS.split()}), "data": _data}
+_CHANNEL_CHECKS: Keywords = {c: _channel(c) for c in _CHANNELS.split()}
+_VIEW: Keywords = {"mark": _MARK, "encoding": _obj(**_CHANNEL_CHECKS), "data": _data}
 _VIEW |= {"description": _TEXT, "title": _TITLE}
 _SIZE = _by_kind(num=_pixels, dict=_obj(step=_pixels))
 _AUTOSIZE = _enum("pad fit fit-x fit-y none")
-_RESOLVE = _obj(**dict.fromkeys(_CHANNELS.split(), _enum("shared independent")))
+_RESOLVE_KEYS: Keywords = dict.fromkeys(_CHANNELS.split(), _enum("shared independent"))
+_RESOLVE = _obj(**_RESOLVE_KEYS)
 _RESOLVE_BY = _obj(scale=_RESOLVE, axis=_RESOLVE, legend=_RESOLVE)
 _PADDING = _by_kind(num=_pixels, dict=_obj(left=_pixels, right=_pixels, top=_pixels, bottom=_pixels))
-_TOP_ONLY = {"$schema": _schema_url, "layer": _list(_obj("mark", **_VIEW), 16), "width": _SIZE, "height": _SIZE}
+_TOP_ONLY: Keywords = {
+    "$schema": _schema_url,
+    "layer": _list(_obj("mark", **_VIEW), 16),
+    "width": _SIZE,
+    "height": _SIZE,
+}
 _TOP_ONLY |= {"padding": _PADDING, "background": _color, "resolve": _RESOLVE_BY}
 _AUTOSIZE_OBJ = _obj(type=_AUTOSIZE, contains=_enum("content padding"), resize=_BOOL)
 _TOP_ONLY |= {"autosize": _by_kind(str=_AUTOSIZE, dict=_AUTOSIZE_OBJ)}

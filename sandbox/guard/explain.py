@@ -83,12 +83,12 @@ def _numeric(series: pd.Series) -> np.ndarray | None:
     if pd.api.types.is_bool_dtype(series.dtype):
         return None
     if pd.api.types.is_numeric_dtype(series.dtype):
-        return series.to_numpy(dtype=np.float64, na_value=np.nan)
+        return np.asarray(series.to_numpy(dtype=np.float64, na_value=np.nan))
     text = series.astype(object).where(series.notna(), "").astype(str)
     present = text.str.strip() != ""
     if present.any() and bool(text[present].str.match(_PERCENT).all()):
         values = pd.to_numeric(text.str.replace("%", "", regex=False).where(present, np.nan), errors="coerce")
-        return values.to_numpy(dtype=np.float64) / 100.0
+        return np.asarray(values.to_numpy(dtype=np.float64)) / 100.0
     return None
 
 
@@ -103,7 +103,8 @@ def _tolerance(series: pd.Series, written: pd.Series | None, values: np.ndarray)
     # "6909.0" is how pandas writes a mean rounded to whole yuan: trailing zeros are not precision
     decimals = mantissa.str.partition(".")[2].str.rstrip("0").str.len() - exponent + percent.astype(int) * 2
     # Plus the rounding of single-precision floats (a float32 column printed shortest: 2^-23 relative).
-    return 0.5 * np.power(10.0, -decimals.to_numpy(dtype=np.float64)) + FLOAT_NOISE * np.maximum(np.abs(values), 1.0)
+    half_unit = 0.5 * np.power(10.0, -np.asarray(decimals.to_numpy(dtype=np.float64)))
+    return np.asarray(half_unit + FLOAT_NOISE * np.maximum(np.abs(values), 1.0))
 
 
 @dataclass(slots=True)
@@ -270,7 +271,8 @@ def _row_candidates(
 def _choose_dims(frame: pd.DataFrame, keys: list[KeyedColumn], cands: list[list[SourceColumn]]) -> list[int] | str:
     """The dimension columns: text columns of the copy's domain, plus whole-number columns of it while
     rows still repeat; a message when the table cannot be a table of groups."""
-    numeric = [_numeric(frame.iloc[:, i]) is not None for i in range(frame.shape[1])]
+    numbers = [_numeric(frame.iloc[:, i]) for i in range(frame.shape[1])]
+    numeric = [n is not None for n in numbers]
     text = [i for i in range(frame.shape[1]) if not numeric[i] and bool((keys[i].codes >= 0).any())]
     unmapped = [i for i in text if not cands[i]]
     if unmapped:
@@ -278,7 +280,7 @@ def _choose_dims(frame: pd.DataFrame, keys: list[KeyedColumn], cands: list[list[
     dims = list(text)
     wholes = [
         i for i in range(frame.shape[1])
-        if numeric[i] and cands[i] and bool(np.all(np.mod(np.nan_to_num(_numeric(frame.iloc[:, i])), 1) == 0))
+        if (n := numbers[i]) is not None and cands[i] and bool(np.all(np.mod(np.nan_to_num(n), 1) == 0))
     ]  # fmt: skip
     for i in sorted(wholes, key=lambda i: len(keys[i].keys)):
         if not rows_repeat(keys, dims):
@@ -338,11 +340,11 @@ def _assemble(
     return full
 
 
-def _conditions(source: SourceCopy, header: str, dims: list[SourceColumn]) -> list[Condition]:
+def _conditions(source: SourceCopy, header: str, dims: list[SourceColumn]) -> list[tuple[SourceColumn, int]]:
     """Copy columns (not dimensions) one of whose values is ``header``: a wide table's column."""
     key = keys_of(pd.Series([header], dtype=object)).iloc[0]
     used = {id(c) for c in dims}
-    found: list[Condition] = []
+    found: list[tuple[SourceColumn, int]] = []
     for column in source.columns:
         if id(column) in used or key is None:
             continue
@@ -385,11 +387,11 @@ def _explain_with(
         tolerance = _tolerance(series, written, values)
         match = next((c for c in full if _matches(values, tolerance, c, everything)), None)
         condition: Condition = None
-        for condition in _conditions(source, table.header[j], columns) if match is None else []:
+        for column, code in _conditions(source, table.header[j], columns) if match is None else []:
+            condition = (column, code)
             subset = _assemble(source, columns, t_codes, rows_of, len(frame), condition)
             match = next((c for c in subset if _matches(values, tolerance, c, everything)), None)
             if match is not None:
-                column, code = condition
                 match.what = f"{match.what} where {column.name} = {column.keys[code]}"
                 break
         if match is None:

@@ -48,7 +48,8 @@ def _mapped(table: Table, ctx: Context, source: SourceCopy) -> list[tuple[int, S
     key = ("records.mapped", id(table), source.name)
     if key not in ctx.memo:
         ctx.memo[key] = _map(table, ctx, source)
-    return ctx.memo[key]
+    mapped: list[tuple[int, SourceColumn, np.ndarray]] = ctx.memo[key]
+    return mapped
 
 
 def _map(table: Table, ctx: Context, source: SourceCopy) -> list[tuple[int, SourceColumn, np.ndarray]]:
