@@ -42,8 +42,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from dp import SealError, seal
 from sandbox.heartbeat import watch
-from sandbox.kinds import JobKind
+from sandbox.kinds import DP_KINDS, JobKind
 from sandbox.models import JobState
 from sandbox.ports import (
     GUARD_ACTOR_NAME,
@@ -279,10 +280,8 @@ class Worker:
     def _seal(self, job: JobView, plan_text: str, out_dir: Path, result: RunResultLike) -> list[dict[str, Any]]:
         """Sign a DP program's answer / certify its model (see the module docstring); the outputs after."""
         outputs = [dict(o) for o in result.outputs]
-        if job.kind not in ("dp-query", "dp-train") or result.status != "ok" or self.signer is None:
+        if job.kind not in DP_KINDS or result.status != "ok" or self.signer is None:
             return outputs
-        from dp import SealError, seal
-
         try:
             return seal(job.kind, json.loads(plan_text), job.id, out_dir, outputs, self.signer)
         except (SealError, ValueError, KeyError, OSError) as exc:
