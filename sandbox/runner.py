@@ -30,6 +30,11 @@ install (``/usr`` and the interpreter/venv of :func:`sandbox.mounts.interpreter_
 
 Keyong refuses to run a job — it never falls back to running it unsandboxed — when the sandbox is
 unavailable: :func:`run` raises :class:`SandboxUnavailable` saying what to install.
+
+The parts, one concern each: :mod:`sandbox.mounts` (the staged files and bubblewrap's mounts: what
+the job sees), :mod:`sandbox.supervision` (rlimits, cgroups, the wall-clock and output watchdog,
+the reason an operator reads) and :mod:`sandbox.sweep` (what ``/out`` may keep); this module
+starts a run and proves the sandbox works (:func:`check_sandbox`).
 """
 
 from __future__ import annotations
