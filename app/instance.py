@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy.engine import Engine
 
@@ -26,11 +26,12 @@ from desensitize import direct_identifiers_in
 from ledger import Ledger
 from operators import IdentityService, Role, TokenService, host_actor
 from registry import Registry, RegistryConfig
+from sandbox import ASK_REGISTRY, Ask
 
 if TYPE_CHECKING:
     from operators import Jobs
+    from sandbox import Blocked, Fingerprints, Released, Runner, Worker
     from sandbox.release import Releases
-    from sandbox.worker import Runner, Worker
 
 MARKER = "keyong.json"
 FORMAT = 1
@@ -183,18 +184,31 @@ class Instance:
             )
         return self._releases
 
-    def worker(self, *, runner: Runner | None = None, worker_id: str | None = None, **options: Any) -> Worker:
+    def worker(
+        self,
+        *,
+        runner: Runner | None = None,
+        worker_id: str | None = None,
+        fingerprints: Fingerprints | Literal[Ask.REGISTRY] | None = ASK_REGISTRY,
+        blocked: Blocked | Literal[Ask.REGISTRY] | None = ASK_REGISTRY,
+        released: Released | Literal[Ask.REGISTRY] | None = ASK_REGISTRY,
+        **options: Any,
+    ) -> Worker:
         """A worker over this instance's queue; the sandboxed runner unless ``runner`` is given. Its export
-        guard probes the datasets' fingerprints and reports blocked exports to usage monitoring."""
-        from sandbox.worker import Worker, registry_hooks
+        guard probes the datasets' fingerprints and reports blocked exports to usage monitoring (each of
+        the registry's answers replaceable, or switched off with ``None``)."""
+        from sandbox import RegistryHooks, Worker
 
+        hooks = RegistryHooks(self.registry, fingerprints=fingerprints, blocked=blocked, released=released)
+        options.setdefault("signer", self.keys.ledger_key)
         return Worker(
             self.jobs.queue,
             self.home,
             self.registry.licences.workdir,
+            registry=hooks,
             runner=runner,
             worker_id=worker_id,
-            **{**registry_hooks(self.registry), "signer": self.keys.ledger_key, **options},
+            **options,
         )
 
     @classmethod

@@ -10,7 +10,7 @@ facts (bounds, domain) that plans are made from. Prints one JSON object per line
 machine it ran on:
 
 * ``dp_query`` (one line per aggregate: count; mean of 月缴费基数 by 参保状态; median of
-  月缴费基数): median and p95 wall seconds of plan (``sandbox.dp_plans``) → ``run_job("dp-query")``
+  月缴费基数): median and p95 wall seconds of plan (``dp.plans``) → ``run_job("dp-query")``
   in bubblewrap → ``result.json``, over ``--repeat`` runs. Baselines, timed in the same
   interleaved loop: the same aggregate computed *non-privately* with pandas in-process (read the
   Parquet copy's columns, aggregate), and that very pandas code run as a sandboxed ``python`` job
@@ -50,10 +50,10 @@ import numpy as np
 import pandas as pd
 from benchinfo import emit, machine
 
+from dp import ColumnFacts, DatasetFacts, parse_spec, plan
+from dp.programs import dp_query, dp_train
 from samples import generate_all
-from sandbox.dp_plans import ColumnFacts, DatasetFacts, parse_spec, plan
 from sandbox.kinds import run_job
-from sandbox.programs import dp_query, dp_train
 from sandbox.runner import JOB_ENV, RunResult, check_sandbox
 
 DATASET = "insurance"

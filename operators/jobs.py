@@ -11,7 +11,7 @@ Rules:
 * The code and the spec are stored with the job; their SHA-256 go to the ledger (the code never
   does: it may embed anything the operator typed).
 * ``dp-query`` and ``dp-train`` (issue 8) take a JSON spec over exactly one dataset. The platform
-  resolves it against the catalog's public facts (``sandbox.dp_plans``: bounds, domains, the person
+  resolves it against the catalog's public facts (``dp.plans``: bounds, domains, the person
   key; nothing from the data), stores the resolved plan as the job's code, and charges the spec's
   (ε, δ) to the licence's budget in the transaction that queues the job — before any worker can
   claim it (``registry.budgets``). A spec the catalog cannot answer, or one the remaining budget
@@ -32,9 +32,7 @@ from typing import Any
 from sqlalchemy import text
 
 from core import Actor, Change, RegistryError, actor_of
-from registry import BudgetExhaustedError, Registry, ScopeRefusedError
-from sandbox.dp_plans import (
-    DP_KINDS,
+from dp import (
     Cost,
     DatasetFacts,
     DpSpecError,
@@ -44,9 +42,10 @@ from sandbox.dp_plans import (
     parse_spec,
     plan,
 )
+from registry import BudgetExhaustedError, Registry, ScopeRefusedError
+from sandbox import DP_KINDS, KINDS, JobKind
 from sandbox.queue import JobDraft, JobQueue, JobView
 
-KINDS = ("sql", "python", *DP_KINDS)
 MAX_CODE_BYTES = 1_000_000
 QUOTA_WINDOW = timedelta(hours=24)
 
@@ -298,7 +297,7 @@ class Jobs:
         With ``operator`` and ``dataset``: the remaining budget and whether the request fits; for a
         dp-train spec also the noise multiplier, sample rate and steps the platform would use.
         """
-        from sandbox.dp_plans import kind_of_spec
+        from dp import kind_of_spec
 
         try:
             kind = kind or kind_of_spec(text)
@@ -310,7 +309,7 @@ class Jobs:
         out: dict[str, Any] = {"kind": kind, "epsilon": cost.epsilon, "delta": cost.delta}
         if dataset and resolved is not None:
             out["dataset"] = dataset
-            if kind == "dp-train":
+            if kind == JobKind.DP_TRAIN:
                 out.update({k: resolved[k] for k in ("noise_multiplier", "sample_rate", "steps", "accountant")})
             if operator:
                 budgets = [

@@ -13,15 +13,29 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Mapping
+from enum import StrEnum
 from pathlib import Path
 
+from dp import DP_KINDS, PROGRAMS, DpKind, program_files, program_source
 from sandbox.runner import Limits, RunResult, run, sandbox_python
 
-__all__ = ["KINDS", "PROGRAMS", "SQL_RUNNER", "program_source", "run_job"]
+__all__ = ["DP_KINDS", "KINDS", "PROGRAMS", "SQL_RUNNER", "JobKind", "program_source", "run_job"]
 
-KINDS: tuple[str, ...] = ("sql", "python", "dp-query", "dp-train")
-#: The platform's own programs for the DP kinds (``sandbox/programs``); both are mounted for either kind.
-PROGRAMS = {"dp-query": "dp_query.py", "dp-train": "dp_train.py"}
+
+class JobKind(StrEnum):
+    """Every kind of job the queue holds: the single definition the worker, submission and the
+    console ask (the DP members take their values from ``dp.DpKind``, which ``dp`` needs below us)."""
+
+    SQL = "sql"
+    PYTHON = "python"
+    DP_QUERY = DpKind.QUERY.value
+    DP_TRAIN = DpKind.TRAIN.value
+    #: Not submitted by an operator: queued by the platform over a judged job's outputs (``sandbox.mitigation``).
+    MITIGATION = "mitigation"
+
+
+#: The kinds an operator may submit (DESIGN.md "Job kinds"), in the order they are offered.
+KINDS: tuple[str, ...] = (JobKind.SQL.value, JobKind.PYTHON.value, *DP_KINDS)
 
 # Runs inside the sandbox as /job/run_sql.py; the query is /job/query.sql. argv[1]: DuckDB's memory
 # limit in MiB (below the sandbox's so DuckDB spills or fails cleanly before the kernel kills it).
@@ -116,7 +130,7 @@ def run_job(
         raise ValueError(f"unknown job kind {kind!r}; known kinds: {', '.join(KINDS)}")
     limits = limits or Limits()
     python = [sandbox_python(), "-I", "-B"]
-    if kind == "python":
+    if kind == JobKind.PYTHON:
         return run(
             [*python, "/job/script.py"],
             data=datasets,
@@ -125,8 +139,8 @@ def run_job(
             files={"script.py": code.encode("utf-8")},
         )
     if kind in PROGRAMS:
-        # ``code`` is the platform's resolved plan (``sandbox.dp_plans``), never operator code.
-        files = {name: program_source(name) for name in PROGRAMS.values()}
+        # ``code`` is the platform's resolved plan (``dp.plans``), never operator code.
+        files = program_files()
         files["plan.json"] = code.encode("utf-8")
         return run([*python, f"/job/{PROGRAMS[kind]}"], data=datasets, out_dir=out_dir, limits=limits, files=files)
     duckdb_mib = max(64, limits.memory_bytes // (1 << 20) // 2)
@@ -137,11 +151,6 @@ def run_job(
         limits=limits,
         files={"query.sql": code.encode("utf-8"), "run_sql.py": SQL_RUNNER.encode("utf-8")},
     )
-
-
-def program_source(name: str) -> bytes:
-    """The source of one of the platform's in-sandbox programs, as shipped in the package."""
-    return (Path(__file__).parent / "programs" / name).read_bytes()
 
 
 def scratch_out_dir() -> Path:

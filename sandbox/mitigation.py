@@ -29,10 +29,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core import file_sha256
+from sandbox.kinds import JobKind
 from sandbox.runner import RunResult
 from sandbox.sdc import count_columns, round_base, suppress_small_cells
 
-KIND = "mitigation"
+KIND = JobKind.MITIGATION.value
 TABLES = {".csv", ".parquet"}
 _WHOLE_TABLE = "__keyong_all__"
 

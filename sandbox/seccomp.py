@@ -118,7 +118,7 @@ IOCTL_DENIED: dict[str, int] = {"TIOCSTI": 0x5412, "TIOCLINUX": 0x541C}
 
 def _resolvable(name: str) -> bool:
     try:
-        return seccomp.resolve_syscall(seccomp.system_arch(), name) >= 0
+        return bool(seccomp.resolve_syscall(seccomp.system_arch(), name) >= 0)
     except (ValueError, OSError, TypeError):
         return False
 

@@ -19,32 +19,44 @@ Why it is built this way:
   every output, stdout, stderr and file name against the granted datasets' fingerprints; the job
   row gets the verdict, the findings and a redacted, truncated log excerpt (what an operator may
   read). A ``block`` is reported to usage monitoring (repeated blocks are a security anomaly).
-  Without fingerprints (``fingerprints`` hook absent or failing) the guard still runs its
+  Without fingerprints (no ``registry`` port, or its ``fingerprints`` failing) the guard still runs its
   recognizer, manifest, record-shape and SDC rules.
 * **DP results sealed before judging** (issue 8). After a ``dp-query`` or ``dp-train`` run the
   worker signs the platform program's answer, or issues the model's certificate, with the
-  instance key (``signer``; ``sandbox.dp_results``); the guard then accepts a model only with a
+  instance key (``signer``; ``dp.results``); the guard then accepts a model only with a
   certificate that verifies. Without a signer nothing is sealed and a model stays blocked.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import shutil
-import signal
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from dp import SealError, seal
+from sandbox.heartbeat import watch
+from sandbox.kinds import DP_KINDS, JobKind
 from sandbox.models import JobState
+from sandbox.ports import (
+    GUARD_ACTOR_NAME,
+    Blocked,
+    Fingerprints,
+    RegistryHooks,
+    RegistryPort,
+    Released,
+    Runner,
+    RunResultLike,
+    Workdir,
+)
 from sandbox.queue import Claimed, JobQueue, JobView
 
 log = logging.getLogger("keyong.worker")
@@ -53,63 +65,6 @@ HEARTBEAT_SECONDS = 5.0
 #: Granted copies a worker keeps indexed for the guard (by file version; a copy never changes).
 SOURCE_CACHE = 8
 STALE_AFTER = timedelta(seconds=60)
-
-
-class RunResultLike(Protocol):
-    """What a runner returns (``sandbox.runner.RunResult``); a protocol so tests can fake runs."""
-
-    status: str
-    exit_code: int | None
-    reason: str | None
-    wall_seconds: float
-    cpu_seconds: float
-    max_rss_bytes: int
-    stdout: str
-    stderr: str
-    outputs: list[dict[str, Any]]
-    removed: list[dict[str, Any]]
-
-
-#: ``runner(kind, code, *, datasets={name: host path}, out_dir=..., limits=...) -> RunResult``
-Runner = Callable[..., RunResultLike]
-#: ``workdir(operator, licence_id) -> Path``: where everything of one licence lies.
-Workdir = Callable[[str, int], Path]
-#: ``fingerprints(dataset, version) -> FingerprintSet``: the guard's prints of a granted copy.
-Fingerprints = Callable[[str, int | None], Any]
-#: ``blocked(job) -> None``: told when the guard blocked a job's outputs (usage monitoring).
-Blocked = Callable[[JobView], None]
-#: ``released(dataset) -> [(product, [artifact paths])]``: what was already released from a dataset
-#: (by any operator), for the guard's differencing rule.
-Released = Callable[[str], Sequence[tuple[str, Sequence[Path]]]]
-
-GUARD_ACTOR_NAME = "keyong:guard"
-
-
-def registry_hooks(registry: Any) -> dict[str, Any]:
-    """``fingerprints`` and ``blocked`` hooks over a ``registry.Registry`` (pass as Worker options)."""
-    from core import Actor
-
-    def fingerprints(name: str, version: int | None) -> Any:
-        return registry.copies.fingerprints(name, version)
-
-    def blocked(job: JobView) -> None:
-        registry.monitoring.record_blocked_export(
-            job.operator, subject=f"job:{job.id}", licence_id=job.licence_id, by=Actor(GUARD_ACTOR_NAME, "agency")
-        )
-
-    def released(dataset: str) -> list[tuple[str, list[Path]]]:
-        """Products already released from ``dataset`` by any operator, with their artifacts' paths."""
-        home = registry.config.home
-        out: list[tuple[str, list[Path]]] = []
-        for product in registry.products.list(viewer=Actor(GUARD_ACTOR_NAME, "agency")):
-            if any(d.get("name") == dataset for d in product.datasets):
-                paths = [
-                    Path(a["path"]) if Path(a["path"]).is_absolute() else home / a["path"] for a in product.artifacts
-                ]
-                out.append((product.name, paths))
-        return out
-
-    return {"fingerprints": fingerprints, "blocked": blocked, "released": released}
 
 
 def sandbox_unavailable_error() -> type[Exception] | None:
@@ -130,33 +85,6 @@ def sandboxed_runner() -> Runner:
     return run_job
 
 
-def _child_pids() -> set[int]:
-    """Direct children of this process (Linux ``/proc``): the runs a worker may have to kill."""
-    me = os.getpid()
-    found: set[int] = set()
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", encoding="ascii", errors="replace") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[-1].split()
-        if len(fields) > 1 and fields[1] == str(me):
-            found.add(int(entry.name))
-    return found
-
-
-def _kill(pids: set[int]) -> None:
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            if os.getpgid(pid) == pid:  # a run started in its own session: take its whole group
-                os.killpg(pid, signal.SIGKILL)
-            else:
-                os.kill(pid, signal.SIGKILL)
-
-
 def default_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
@@ -175,9 +103,7 @@ class Worker:
         limits: Any = None,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
         stale_after: timedelta = STALE_AFTER,
-        fingerprints: Fingerprints | None = None,
-        blocked: Blocked | None = None,
-        released: Released | None = None,
+        registry: RegistryPort | None = None,
         guard_config: Any = None,
         signer: Any = None,
     ) -> None:
@@ -189,9 +115,7 @@ class Worker:
         self.heartbeat_seconds = heartbeat_seconds
         self.stale_after = stale_after
         self._runner = runner
-        self.fingerprints = fingerprints
-        self.blocked = blocked
-        self.released = released
+        self.registry = registry  # fingerprints, blocked exports, released products; None: none of them
         self.guard_config = guard_config
         self.signer = signer  # Ed25519PrivateKey: signs DP answers and model certificates
         self._released_totals: dict[tuple[tuple[str, int, int], ...], Any] = {}
@@ -265,57 +189,39 @@ class Worker:
         if missing:
             return self._finish(claimed, JobState.FAILED, reason=f"desensitized copy missing for {', '.join(missing)}")
 
-        outcome: dict[str, Any] = {}
+        def target() -> RunResultLike:
+            if job.kind == JobKind.MITIGATION:  # reads the source job's judged outputs, never the data
+                return self._mitigate(claimed.code, out_dir)
+            return runner(job.kind, claimed.code, datasets=datasets, out_dir=out_dir, limits=self.limits)
 
-        def target() -> None:
-            try:
-                if job.kind == "mitigation":  # reads the source job's judged outputs, never the data
-                    outcome["result"] = self._mitigate(claimed.code, out_dir)
-                    return
-                outcome["result"] = runner(
-                    job.kind, claimed.code, datasets=datasets, out_dir=out_dir, limits=self.limits
-                )
-            except BaseException as exc:  # reported below, in the worker's thread
-                outcome["error"] = exc
-
-        before = _child_pids()
-        thread = threading.Thread(target=target, name=f"job-{job.id}", daemon=True)
-        thread.start()
-        stopped: str | None = None  # why the worker killed the run
-        last_beat = time.monotonic()
-        while thread.is_alive():
-            thread.join(self.heartbeat_seconds)
-            if not thread.is_alive():
-                break
-            try:
-                beat = self.queue.heartbeat(job.id, self.worker_id, claimed.attempt)
-                last_beat = time.monotonic()
-            except Exception as exc:  # the database is away: keep running while the job is surely ours
-                log.warning("job %s: heartbeat failed: %s", job.id, exc)
-                if time.monotonic() - last_beat > self.stale_after.total_seconds() / 2 and stopped is None:
-                    stopped = "lost"
-                    _kill(_child_pids() - before)
-                continue
-            if stopped is None and (not beat.owned or beat.cancel_requested):
-                stopped = "cancelled" if beat.owned else "lost"
-                _kill(_child_pids() - before)
-
-        error = outcome.get("error")
+        watched = watch(
+            target,
+            lambda: self.queue.heartbeat(job.id, self.worker_id, claimed.attempt),
+            every=self.heartbeat_seconds,
+            patience=self.stale_after.total_seconds() / 2,
+            job=job.id,
+        )
+        error = watched.error
         unavailable = sandbox_unavailable_error()
         if error is not None and unavailable is not None and isinstance(error, unavailable):
             self.queue.release(job.id, self.worker_id, claimed.attempt, reason=f"sandbox unavailable: {error}")
             raise error
-        if stopped == "lost":
+        if watched.stopped == "lost":
             log.warning("job %s: no longer held by %s; its run was killed", job.id, self.worker_id)
             return None
         if error is not None:
             log.error("job %s: runner error", job.id, exc_info=error)
             return self._finish(claimed, JobState.FAILED, reason=f"runner error: {type(error).__name__}")
-        result: RunResultLike = outcome["result"]
+        return self._record(claimed, where, watched.result, cancelled=watched.stopped == "cancelled")
+
+    def _record(self, claimed: Claimed, where: Path, result: RunResultLike, *, cancelled: bool) -> JobView | None:
+        """Keep the logs, seal DP results, judge everything the run left and record how the job ended."""
+        job, out_dir = claimed.job, where / "out"
         self._keep_logs(where, result)
         resources = {"wall": result.wall_seconds, "cpu": result.cpu_seconds, "max_rss": result.max_rss_bytes}
-        produced = self._seal(job, claimed.code, out_dir, result) if stopped is None else list(result.outputs)
-        if stopped == "cancelled":
+        produced = [dict(o) for o in result.outputs] if cancelled else self._seal(job, claimed.code, out_dir, result)
+        reason: str | None
+        if cancelled:
             state, reason = JobState.CANCELLED, "cancelled on request; the run was killed"
         elif result.status == "ok":
             state, reason = JobState.DONE, result.reason
@@ -337,9 +243,9 @@ class Worker:
             findings=[f.as_json() for f in judged.findings],
             log_excerpt=judged.log.excerpt(),
         )
-        if view is not None and verdict == "block" and self.blocked is not None:
+        if view is not None and verdict == "block" and self.registry is not None:
             try:
-                self.blocked(view)
+                self.registry.blocked(view)
             except Exception:  # the verdict stands; monitoring failing must not lose it
                 log.exception("job %s: could not record the blocked export", job.id)
         return view
@@ -374,10 +280,8 @@ class Worker:
     def _seal(self, job: JobView, plan_text: str, out_dir: Path, result: RunResultLike) -> list[dict[str, Any]]:
         """Sign a DP program's answer / certify its model (see the module docstring); the outputs after."""
         outputs = [dict(o) for o in result.outputs]
-        if job.kind not in ("dp-query", "dp-train") or result.status != "ok" or self.signer is None:
+        if job.kind not in DP_KINDS or result.status != "ok" or self.signer is None:
             return outputs
-        from sandbox.dp_results import SealError, seal
-
         try:
             return seal(job.kind, json.loads(plan_text), job.id, out_dir, outputs, self.signer)
         except (SealError, ValueError, KeyError, OSError) as exc:
@@ -422,18 +326,21 @@ class Worker:
         config = self.guard_config or GuardConfig()
         prints: dict[str, Any] = {}
         missing: list[str] = []
-        if self.fingerprints is not None:
+        if self.registry is not None:
             for name, spec in job.datasets.items():
                 try:
-                    prints[name] = self.fingerprints(name, spec.get("version") if isinstance(spec, dict) else None)
+                    found = self.registry.fingerprints(name, spec.get("version") if isinstance(spec, dict) else None)
                 except Exception as exc:
                     log.warning("job %s: no fingerprints for %s: %s", job.id, name, exc)
                     missing.append(name)
+                    continue
+                if found is not None:
+                    prints[name] = found
         earlier: list[tuple[str, Any]] = []
-        if self.released is not None:
+        if self.registry is not None:
             for name in job.datasets:
                 try:
-                    earlier += [(product, self._totals(paths)) for product, paths in self.released(name)]
+                    earlier += [(product, self._totals(paths)) for product, paths in self.registry.released(name)]
                 except Exception:
                     log.exception("job %s: released products of %s could not be read", job.id, name)
         judged = judge(
@@ -443,7 +350,7 @@ class Worker:
             stderr=result.stderr or "",
             removed=list(getattr(result, "removed", []) or []),
             fingerprints=prints,
-            sources=self._sources(job) if job.kind != "mitigation" else self._sources_of_source(code),
+            sources=self._sources(job) if job.kind != JobKind.MITIGATION else self._sources_of_source(code),
             config=config,
             earlier=earlier,
             certificate_key=self.signer.public_key() if self.signer is not None else None,
@@ -461,7 +368,7 @@ class Worker:
 
     def _code_of(self, job: JobView, code: str) -> str:
         """The operator's own words: a mitigation job's are those of the job whose tables it mitigates."""
-        if job.kind != "mitigation":
+        if job.kind != JobKind.MITIGATION:
             return code
         from sandbox.mitigation import Mitigation
 
@@ -527,12 +434,14 @@ __all__ = [
     "STALE_AFTER",
     "Blocked",
     "Fingerprints",
+    "RegistryHooks",
+    "RegistryPort",
+    "Released",
     "RunResultLike",
     "Runner",
     "Workdir",
     "Worker",
     "default_worker_id",
-    "registry_hooks",
     "sandbox_unavailable_error",
     "sandboxed_runner",
 ]

@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sandbox.certificates import CertificateError, sign, verify
-from sandbox.dp_results import SealError, seal_query, seal_train, signed_by_platform
+from dp import CertificateError, SealError, seal_query, seal_train, sign, signed_by_platform, verify
 from sandbox.guard import judge
 
 KEY = Ed25519PrivateKey.generate()

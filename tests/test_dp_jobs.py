@@ -13,9 +13,9 @@ import pytest
 
 from app import Instance
 from core import Actor, PermissionDeniedError, RegistryError
+from dp import DatasetFacts, DpSpecError, cost_of, parse_spec, plan_train
 from operators.jobs import JobRefusedError, Jobs, Quotas
 from registry import BudgetExhaustedError, Registry
-from sandbox.dp_plans import DatasetFacts, DpSpecError, cost_of, parse_spec, plan_train
 from sandbox.queue import JobQueue
 from tests.conftest import FakeClock
 from tests.dp_support import AGENCY, DATASET, DP_OPERATOR, DP_SCENARIO, STATUSES, dp_licensed

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sandbox.programs import dp_query, dp_train
+from dp.programs import dp_query, dp_train
 
 PROGRAMS = Path(dp_query.__file__).parent
 STATUSES = ["正常参保", "暂停参保", "终止参保"]

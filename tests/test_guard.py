@@ -18,8 +18,8 @@ import pytest
 
 from app import Instance
 from core import Actor
+from sandbox import RegistryHooks
 from sandbox.guard import Finding, GuardConfig, SourceCopy, judge, verdict_of
-from sandbox.worker import registry_hooks
 from tests.adversarial import residents
 from tests.job_worker_proc import OPERATOR, SCENARIO, FakeResult, licensed
 
@@ -207,7 +207,7 @@ def test_worker_stores_verdict_findings_and_log_and_reports_blocks(initialised: 
     licensed(instance.registry, instance.home)
     value = _pseudonym()
     blocked: list[int] = []
-    hooks = registry_hooks(instance.registry)
+    hooks = RegistryHooks(instance.registry)
 
     def runner(kind: str, code: str, *, datasets: Any, out_dir: Path, limits: Any = None) -> FakeResult:
         files = {"t.csv": f"k,n\n{value},40\n"} if code == "leak" else {"t.csv": "区县,n\n尖山区,5\n岭东区,5\n"}
@@ -219,7 +219,7 @@ def test_worker_stores_verdict_findings_and_log_and_reports_blocks(initialised: 
 
     def on_block(view: Any) -> None:
         blocked.append(view.id)
-        hooks["blocked"](view)
+        hooks.blocked(view)
 
     leak = instance.jobs.submit(OPERATOR, ["traffic"], "python", "leak", SCENARIO)
     fine = instance.jobs.submit(OPERATOR, ["traffic"], "python", "fine", SCENARIO)
@@ -281,8 +281,6 @@ def test_two_totals_a_handful_apart_are_a_soft_finding_naming_the_earlier_produc
 def test_the_released_hook_lists_products_of_a_dataset_by_any_operator(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from sandbox.worker import registry_hooks
-
     products = [
         SimpleNamespace(name="p1", datasets=[{"name": "residents"}], artifacts=[{"path": "products/p1/a.csv"}]),
         SimpleNamespace(name="p2", datasets=[{"name": "traffic"}], artifacts=[{"path": "products/p2/b.csv"}]),
@@ -290,7 +288,7 @@ def test_the_released_hook_lists_products_of_a_dataset_by_any_operator(tmp_path:
     registry = SimpleNamespace(
         config=SimpleNamespace(home=tmp_path), products=SimpleNamespace(list=lambda viewer: products)
     )
-    released = registry_hooks(registry)["released"]
+    released = RegistryHooks(registry).released
     assert released("residents") == [("p1", [tmp_path / "products/p1/a.csv"])]
     assert released("nothing") == []
 

@@ -16,9 +16,9 @@ from app.instance import Instance, InstanceError
 from app.keys import SecretsError
 from app.settings import Settings
 from core import RegistryError
+from dp import DpSpecError
 from ledger import EntryError, LedgerError
 from operators import IdentityError
-from sandbox.dp_plans import DpSpecError
 
 P = ParamSpec("P")
 R = TypeVar("R")

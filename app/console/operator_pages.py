@@ -30,11 +30,9 @@ from app.console.context import Console
 from core import Actor, NotFoundError, RegistryError
 from operators import Role
 from registry import FeeClass
-from sandbox import KINDS
+from sandbox import DP_KINDS, KINDS
 from sandbox.queue import JobView, manifest_of, shown_verdict
 
-#: The DP kinds: priced before submission, never mitigated (their outputs carry the platform's signature).
-DP_KINDS = tuple(kind for kind in KINDS if kind.startswith("dp-"))
 #: The chart's series, in stacking order: the guard's verdicts, jobs not (yet) judged, refusals.
 SERIES = ("pass", "review", "block", "none", "refused")
 CHART_DAYS = 30

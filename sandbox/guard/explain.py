@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from sandbox.guard.content import Table, cell_texts
+from sandbox.guard.domains import copy_like_rows, domain_candidates, rows_repeat
 from sandbox.guard.source import INDICATOR_MAX_VALUES, KeyedColumn, SourceColumn, SourceCopy, combine, keys_of
 
 #: A column of the copy and one of its codes: only rows holding that value count.
@@ -43,10 +44,6 @@ MIN_SHOWN = 0.5
 MAX_MARGIN_PATTERNS = 16
 #: Leading rows a written table may spend on a multi-row header (pandas' pivot tables, crosstabs).
 MAX_HEADER_ROWS = 3
-#: Half-width of the neighbourhood in which a whole-number domain's density is measured.
-DENSITY_WINDOW = 50
-#: Rows of a large column a share of domain membership is measured on.
-SAMPLE_ROWS = 20_000
 _PERCENT = re.compile(r"^\s*-?[0-9]+(?:\.[0-9]+)?\s*%\s*$")
 
 
@@ -86,12 +83,12 @@ def _numeric(series: pd.Series) -> np.ndarray | None:
     if pd.api.types.is_bool_dtype(series.dtype):
         return None
     if pd.api.types.is_numeric_dtype(series.dtype):
-        return series.to_numpy(dtype=np.float64, na_value=np.nan)
+        return np.asarray(series.to_numpy(dtype=np.float64, na_value=np.nan))
     text = series.astype(object).where(series.notna(), "").astype(str)
     present = text.str.strip() != ""
     if present.any() and bool(text[present].str.match(_PERCENT).all()):
         values = pd.to_numeric(text.str.replace("%", "", regex=False).where(present, np.nan), errors="coerce")
-        return values.to_numpy(dtype=np.float64) / 100.0
+        return np.asarray(values.to_numpy(dtype=np.float64)) / 100.0
     return None
 
 
@@ -106,7 +103,8 @@ def _tolerance(series: pd.Series, written: pd.Series | None, values: np.ndarray)
     # "6909.0" is how pandas writes a mean rounded to whole yuan: trailing zeros are not precision
     decimals = mantissa.str.partition(".")[2].str.rstrip("0").str.len() - exponent + percent.astype(int) * 2
     # Plus the rounding of single-precision floats (a float32 column printed shortest: 2^-23 relative).
-    return 0.5 * np.power(10.0, -decimals.to_numpy(dtype=np.float64)) + FLOAT_NOISE * np.maximum(np.abs(values), 1.0)
+    half_unit = 0.5 * np.power(10.0, -np.asarray(decimals.to_numpy(dtype=np.float64)))
+    return np.asarray(half_unit + FLOAT_NOISE * np.maximum(np.abs(values), 1.0))
 
 
 @dataclass(slots=True)
@@ -270,99 +268,11 @@ def _row_candidates(
     return rows, group, t_group
 
 
-def copy_like_rows(keys: list[KeyedColumn], source: SourceCopy, text: list[bool]) -> np.ndarray:
-    """Rows at least half of whose text cells (and two) are values of the copy: rows an attacker's
-    filler rows would otherwise dilute. Only text counts: numbers land in a dense numeric domain by
-    chance, and rows chosen by such chance would make every coincidence look like a match."""
-    if not keys or sum(text) < 2:
-        return np.ones(len(keys[0].codes) if keys else 0, dtype=bool)
-    score = np.zeros(len(keys[0].codes), dtype=np.int64)
-    for column, is_text in zip(keys, text, strict=True):
-        if len(column.keys) == 0 or not is_text:
-            continue
-        known = np.zeros(len(column.keys), dtype=bool)
-        for c in source.columns:
-            known |= c.keys.get_indexer(column.keys) >= 0
-        score += np.where(column.codes >= 0, known[np.maximum(column.codes, 0)], False)
-    return score >= max(2, (sum(text) + 1) // 2)
-
-
-def domain_candidates(
-    keys: list[KeyedColumn], source: SourceCopy, *, share: float = 1.0, rows: np.ndarray | None = None
-) -> list[list[SourceColumn]]:
-    """Per table column: the copy columns whose domain holds its (non-margin) values, tightest first.
-
-    ``share`` 1.0 (tying a table to the copy): every value. Less (finding records by content): at
-    least that share of the column's filled rows among ``rows`` (default all), so filler an attacker
-    mixes in does not hide them."""
-    found: list[list[SourceColumn]] = []
-    for column in keys:
-        distinct = column.values()
-        if len(distinct) == 0:
-            found.append([])
-            continue
-        if share >= 1.0:
-            fits = [
-                c
-                for c in source.columns
-                if c.distinct >= len(distinct) and bool((c.keys.get_indexer(distinct) >= 0).all())
-            ]
-        else:
-            codes = column.codes[(column.codes >= 0) & (rows if rows is not None else True)]
-            if len(codes) > SAMPLE_ROWS:  # a sample first: a column far from the share costs no full lookup
-                codes = codes[np.linspace(0, len(codes) - 1, SAMPLE_ROWS).astype(np.int64)]
-            used = np.unique(codes)
-            fits = []
-            for c in source.columns:
-                inside = np.zeros(len(column.keys), dtype=bool)
-                inside[used] = c.keys.get_indexer(column.keys[used]) >= 0
-                rate = inside[codes].sum() / max(len(codes), 1)
-                if inside.any() and rate >= share and rate >= _beyond_chance(column, used, codes, c):
-                    fits.append(c)
-        found.append(sorted(fits, key=lambda c: c.distinct))
-    return found
-
-
-def _beyond_chance(column: KeyedColumn, used: np.ndarray, codes: np.ndarray, source: SourceColumn) -> float:
-    """The share of a numeric column's rows that must lie in a numeric copy column's domain to show it
-    holds that column's values: halfway from what chance gives (how dense the domain is around each
-    value: computed bounds of rounded incomes land on someone's income often) to all of them."""
-    if source.sorted_numbers is None or len(source.sorted_numbers) == 0:
-        return 0.0
-    values = pd.to_numeric(pd.Series(column.keys[used], dtype=object), errors="coerce").to_numpy(dtype=np.float64)
-    if np.isnan(values).any():
-        return 0.0
-    domain = source.sorted_numbers
-    whole = bool(np.all(domain == np.floor(domain)))
-    if not whole:
-        return 0.0  # a continuous domain: landing on one of its values by chance is unlikely
-    window = DENSITY_WINDOW
-    near = np.searchsorted(domain, values + window, side="right") - np.searchsorted(
-        domain, values - window, side="left"
-    )
-    density = np.zeros(len(column.keys))
-    density[used] = near / (2 * window + 1)
-    expected = float(density[codes].mean()) if len(codes) else 0.0
-    return expected + (1.0 - expected) / 2
-
-
-def rows_repeat(keys: list[KeyedColumn], columns: list[int], rows: np.ndarray | None = None) -> bool:
-    """Do two rows (of ``rows``, default all) share their keys in ``columns``?"""
-    if not keys:
-        return False
-    count = len(keys[0].codes) if rows is None else int(rows.sum())
-    if not columns:
-        return count > 1
-    combined = combine([(keys[i].codes + 1, len(keys[i].keys) + 1) for i in columns])[0]
-    if rows is not None:
-        combined = combined[rows]
-    return bool(pd.Series(combined).duplicated().any())
-
-
 def _choose_dims(frame: pd.DataFrame, keys: list[KeyedColumn], cands: list[list[SourceColumn]]) -> list[int] | str:
     """The dimension columns: text columns of the copy's domain, plus whole-number columns of it while
     rows still repeat; a message when the table cannot be a table of groups."""
-    numeric = [_numeric(frame.iloc[:, i]) is not None for i in range(frame.shape[1])]
+    numbers = [_numeric(frame.iloc[:, i]) for i in range(frame.shape[1])]
+    numeric = [n is not None for n in numbers]
     text = [i for i in range(frame.shape[1]) if not numeric[i] and bool((keys[i].codes >= 0).any())]
     unmapped = [i for i in text if not cands[i]]
     if unmapped:
@@ -370,7 +280,7 @@ def _choose_dims(frame: pd.DataFrame, keys: list[KeyedColumn], cands: list[list[
     dims = list(text)
     wholes = [
         i for i in range(frame.shape[1])
-        if numeric[i] and cands[i] and bool(np.all(np.mod(np.nan_to_num(_numeric(frame.iloc[:, i])), 1) == 0))
+        if (n := numbers[i]) is not None and cands[i] and bool(np.all(np.mod(np.nan_to_num(n), 1) == 0))
     ]  # fmt: skip
     for i in sorted(wholes, key=lambda i: len(keys[i].keys)):
         if not rows_repeat(keys, dims):
@@ -430,11 +340,11 @@ def _assemble(
     return full
 
 
-def _conditions(source: SourceCopy, header: str, dims: list[SourceColumn]) -> list[Condition]:
+def _conditions(source: SourceCopy, header: str, dims: list[SourceColumn]) -> list[tuple[SourceColumn, int]]:
     """Copy columns (not dimensions) one of whose values is ``header``: a wide table's column."""
     key = keys_of(pd.Series([header], dtype=object)).iloc[0]
     used = {id(c) for c in dims}
-    found: list[Condition] = []
+    found: list[tuple[SourceColumn, int]] = []
     for column in source.columns:
         if id(column) in used or key is None:
             continue
@@ -477,11 +387,11 @@ def _explain_with(
         tolerance = _tolerance(series, written, values)
         match = next((c for c in full if _matches(values, tolerance, c, everything)), None)
         condition: Condition = None
-        for condition in _conditions(source, table.header[j], columns) if match is None else []:
+        for column, code in _conditions(source, table.header[j], columns) if match is None else []:
+            condition = (column, code)
             subset = _assemble(source, columns, t_codes, rows_of, len(frame), condition)
             match = next((c for c in subset if _matches(values, tolerance, c, everything)), None)
             if match is not None:
-                column, code = condition
                 match.what = f"{match.what} where {column.name} = {column.keys[code]}"
                 break
         if match is None:

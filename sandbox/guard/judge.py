@@ -30,7 +30,7 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from desensitize.fingerprints import FingerprintSet
-from sandbox.dp_results import check_model, signed_by_platform
+from dp import check_model, signed_by_platform
 from sandbox.guard.config import GuardConfig
 from sandbox.guard.content import Content
 from sandbox.guard.context import Context

@@ -247,7 +247,7 @@ def decimals_in(values: pd.Series) -> np.ndarray:
     found = pc.unique(pc.filter(pieces, pc.match_substring_regex(pieces, _DECIMAL)))
     if len(found) == 0 or len(found) > DECIMALS_IN_TEXT_CAP:
         return np.array([], dtype=np.float64)
-    return pc.cast(found, pa.float64()).to_numpy(zero_copy_only=False)
+    return np.asarray(pc.cast(found, pa.float64()).to_numpy(zero_copy_only=False))
 
 
 def hex_of_numbers(pieces: pd.Series) -> pd.Series:

@@ -15,8 +15,7 @@ import pandas as pd
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sandbox.dp_plans import ColumnFacts, DatasetFacts, parse_spec, plan
-from sandbox.dp_results import seal
+from dp import ColumnFacts, DatasetFacts, parse_spec, plan, seal
 from sandbox.guard import Judgement, judge
 from tests.adversarial import residents, run_and_judge
 from tests.dp_support import STATUSES, copy_form

@@ -52,7 +52,7 @@ def _leaf_type_problem(kind: pa.DataType) -> str | None:
 
 
 def _nested(kind: pa.DataType) -> bool:
-    return (
+    return bool(
         pa.types.is_struct(kind)
         or pa.types.is_list(kind)
         or pa.types.is_large_list(kind)

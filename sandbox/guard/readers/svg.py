@@ -40,6 +40,10 @@ def _local(tag: str) -> tuple[str, str]:
     return "", tag
 
 
+#: The tree builder's tags for comments and processing instructions (factories, not names).
+_NOT_ELEMENTS: tuple[object, ...] = (ET.Comment, ET.ProcessingInstruction)
+
+
 def _check_element(element: ET.Element, inside_metadata: bool) -> str | None:
     namespace, local = _local(element.tag)
     if not inside_metadata and (namespace not in (SVG_NS, "") or local not in DRAWING):
@@ -95,8 +99,8 @@ def _walk(root: ET.Element, content: Content, name: str) -> tuple[list[str], lis
         element, in_metadata = stack.pop()
         for part in (element.text, element.tail):
             if part and part.strip():
-                (comments if element.tag in (ET.Comment, ET.ProcessingInstruction) else texts).append(part.strip())
-        if element.tag in (ET.Comment, ET.ProcessingInstruction):
+                (comments if element.tag in _NOT_ELEMENTS else texts).append(part.strip())
+        if element.tag in _NOT_ELEMENTS:
             continue
         problem = _check_element(element, in_metadata)
         if problem:
@@ -112,14 +116,15 @@ def _canonical(root: ET.Element) -> bytes:
     """The tree again without comments and processing instructions."""
     for parent in list(root.iter()):
         for child in list(parent):
-            if child.tag in (ET.Comment, ET.ProcessingInstruction):
+            if child.tag in _NOT_ELEMENTS:
                 if child.tail:
                     previous = parent.text or ""
                     parent.text = previous + child.tail
                 parent.remove(child)
     ET.register_namespace("", SVG_NS)
     ET.register_namespace("xlink", XLINK_NS)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=False)
+    canonical: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=False)
+    return canonical
 
 
 __all__ = ["FORMAT", "read"]

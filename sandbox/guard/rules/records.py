@@ -25,7 +25,8 @@ import pandas as pd
 from desensitize.fingerprints import FingerprintError
 from sandbox.guard.content import Content, Table
 from sandbox.guard.context import Context
-from sandbox.guard.explain import copy_like_rows, domain_candidates, groups_of, rows_repeat
+from sandbox.guard.domains import copy_like_rows, domain_candidates, rows_repeat
+from sandbox.guard.explain import groups_of
 from sandbox.guard.findings import HARD, Finding
 from sandbox.guard.source import SourceColumn, SourceCopy
 
@@ -47,7 +48,8 @@ def _mapped(table: Table, ctx: Context, source: SourceCopy) -> list[tuple[int, S
     key = ("records.mapped", id(table), source.name)
     if key not in ctx.memo:
         ctx.memo[key] = _map(table, ctx, source)
-    return ctx.memo[key]
+    mapped: list[tuple[int, SourceColumn, np.ndarray]] = ctx.memo[key]
+    return mapped
 
 
 def _map(table: Table, ctx: Context, source: SourceCopy) -> list[tuple[int, SourceColumn, np.ndarray]]:

@@ -2,7 +2,7 @@
 
 After a ``dp-query`` or ``dp-train`` run and before the guard, the worker (outside the sandbox)
 reads what the platform's program wrote, checks it has exactly the expected shape, and signs it
-with the instance key (``sandbox.certificates``):
+with the instance key (``dp.certificates``):
 
 * ``dp-query``: ``result.json`` is rewritten as the signed answer: the noisy values, the
   mechanism, ε, the bounds and the cap on rows per person, naming the job and dataset version.
@@ -25,12 +25,13 @@ import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from core import file_sha256
-from sandbox.certificates import CertificateError, sign, verify
+from dp.certificates import CertificateError, sign, verify
+from dp.kinds import DpKind
 
 RESULT = "result.json"
 MODEL = "model.pt"
@@ -54,7 +55,9 @@ QUERY_KEYS = {
 
 
 #: The kinds of document the platform signs for a job: DP answers, model certificates, training records.
-SIGNED_KINDS = ("dp-query", "dp-train-certificate", "dp-train-record")
+CERTIFICATE_KIND = "dp-train-certificate"
+RECORD_KIND = "dp-train-record"
+SIGNED_KINDS = (DpKind.QUERY.value, CERTIFICATE_KIND, RECORD_KIND)
 
 
 class SealError(ValueError):
@@ -77,7 +80,7 @@ def _read_json(path: Path) -> Any:
         raise SealError(f"{path.name} is not JSON") from None
 
 
-def _number(value: Any) -> bool:
+def _number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -100,7 +103,7 @@ def seal_query(
 ) -> list[dict[str, Any]]:
     """Sign ``result.json`` of a dp-query run; the outputs list with its new size and hash."""
     result = _read_json(out_dir / RESULT)
-    if not isinstance(result, dict) or set(result) - QUERY_KEYS or result.get("kind") != "dp-query":
+    if not isinstance(result, dict) or set(result) - QUERY_KEYS or result.get("kind") != DpKind.QUERY:
         raise SealError("result.json does not have the dp-query shape")
     for name in ("aggregate", "column", "bounds", "max_rows_per_person"):
         if result.get(name) != plan.get(name):
@@ -118,7 +121,7 @@ def seal_query(
     sealed = dict(result)
     sealed.update(
         {
-            "kind": "dp-query",
+            "kind": DpKind.QUERY.value,
             "job": job,
             "dataset": plan["dataset"],
             "version": plan.get("version"),
@@ -150,7 +153,7 @@ def seal_train(
         raise SealError("the accountant's ε exceeds the charged ε")
     auc = record.get("mia_auc")
     certificate = {
-        "kind": "dp-train-certificate",
+        "kind": CERTIFICATE_KIND,
         "job": job,
         "dataset": plan["dataset"],
         "version": plan.get("version"),
@@ -177,7 +180,7 @@ def seal_train(
     (out_dir / name).write_text(json.dumps(sign(certificate, key), ensure_ascii=False, indent=1), encoding="utf-8")
     # The platform program's own record (ε spent, accuracy, AUC) is signed too: it is the platform's
     # statement about the run, not a table the operator wrote, and the guard accepts it as such.
-    signed_record = sign({**record, "kind": "dp-train-record", "job": job}, key)
+    signed_record = sign({**record, "kind": RECORD_KIND, "job": job}, key)
     (out_dir / TRAINING).write_text(json.dumps(signed_record, ensure_ascii=False, indent=1), encoding="utf-8")
     return _replace(_replace(outputs, _entry(out_dir, TRAINING)), _entry(out_dir, name))
 
@@ -190,9 +193,9 @@ def seal(
     outputs: Sequence[Mapping[str, Any]],
     key: Ed25519PrivateKey,
 ) -> list[dict[str, Any]]:
-    if kind == "dp-query":
+    if kind == DpKind.QUERY:
         return seal_query(plan, job, out_dir, outputs, key)
-    if kind == "dp-train":
+    if kind == DpKind.TRAIN:
         return seal_train(plan, job, out_dir, outputs, key)
     raise SealError(f"{kind} results are not sealed")
 
@@ -210,7 +213,7 @@ def check_model(
         certificate = verify(_read_json(out_dir / cert_name), public_key)
     except (SealError, CertificateError) as exc:
         return f"the model's certificate is not valid: {exc}", None
-    if certificate.get("kind") != "dp-train-certificate" or certificate.get("job") != job:
+    if certificate.get("kind") != CERTIFICATE_KIND or certificate.get("job") != job:
         return "the model's certificate was issued for another job", None
     if (
         certificate.get("weights_file") != Path(name).name

@@ -42,7 +42,7 @@ if __package__:
     from . import dp_query as common
 else:  # run as a script: `python -I` puts neither the cwd nor the script's directory on sys.path
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import dp_query as common  # the host mounts dp_query.py next to this file
+    import dp_query as common  # type: ignore[no-redef]  # the host mounts dp_query.py next to this file
 
 PlanError = common.PlanError
 Refused = common.Refused
@@ -138,7 +138,7 @@ def _split_persons(keys: pd.Series, holdout: float, rng: np.random.Generator) ->
     n_holdout = round(holdout * persons)
     in_holdout = np.zeros(persons, dtype=bool)
     in_holdout[rng.permutation(persons)[:n_holdout]] = True
-    return in_holdout[codes]
+    return np.asarray(in_holdout[codes])
 
 
 def _train_private(model: Any, x: Any, y: Any, plan: dict[str, Any]) -> None:
@@ -209,7 +209,9 @@ def _spent_epsilon(plan: dict[str, Any]) -> float:
     return float(accountant.get_epsilon(delta=float(plan["delta"])))
 
 
-def _evaluate(model: Any, x_train: Any, y_train: Any, x_hold: Any, y_hold: Any, rng: np.random.Generator) -> tuple:
+def _evaluate(
+    model: Any, x_train: Any, y_train: Any, x_hold: Any, y_hold: Any, rng: np.random.Generator
+) -> tuple[float | None, float | None]:
     """Holdout accuracy and the loss-threshold membership-inference AUC (members = training rows)."""
     import torch
     from sklearn.metrics import roc_auc_score

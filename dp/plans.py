@@ -30,7 +30,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-DP_KINDS = ("dp-query", "dp-train")
+from dp.kinds import DP_KINDS, DpKind
+
 #: Column types whose pseudonym names a person (or, for entities, a legal person).
 PERSON_KEY_TYPES = ("cn_resident_id", "uscc")
 MAX_EPSILON_PER_JOB = 10.0
@@ -183,7 +184,7 @@ def parse_spec(kind: str, text: str) -> DpQuerySpec | DpTrainSpec:
         raise DpSpecError(f"the {kind} spec is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     if not isinstance(data, dict):
         raise DpSpecError(f"the {kind} spec is a JSON object, not {type(data).__name__}")
-    model = DpQuerySpec if kind == "dp-query" else DpTrainSpec
+    model = DpQuerySpec if kind == DpKind.QUERY else DpTrainSpec
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -201,17 +202,17 @@ def kind_of_spec(text: str) -> str:
     except json.JSONDecodeError as exc:
         raise DpSpecError(f"the spec is not JSON: {exc.msg} at line {exc.lineno}") from None
     if isinstance(data, dict) and "aggregate" in data:
-        return "dp-query"
+        return DpKind.QUERY.value
     if isinstance(data, dict) and "features" in data:
-        return "dp-train"
+        return DpKind.TRAIN.value
     raise DpSpecError("not a DP spec: a dp-query spec has 'aggregate', a dp-train spec has 'features'")
 
 
 def cost_of(spec: DpQuerySpec | DpTrainSpec) -> Cost:
     """ε and δ charged for ``spec``: the spec's own ε (and δ for DP-SGD); the platform spends nothing else."""
     if isinstance(spec, DpTrainSpec):
-        return Cost(kind="dp-train", epsilon=spec.epsilon, delta=spec.delta)
-    return Cost(kind="dp-query", epsilon=spec.epsilon, delta=0.0)
+        return Cost(kind=DpKind.TRAIN.value, epsilon=spec.epsilon, delta=spec.delta)
+    return Cost(kind=DpKind.QUERY.value, epsilon=spec.epsilon, delta=0.0)
 
 
 def cost_of_plan(resolved: Mapping[str, Any]) -> Cost:
@@ -263,7 +264,7 @@ def _person_key(facts: DatasetFacts) -> str:
 
 
 def plan_query(spec: DpQuerySpec, facts: DatasetFacts) -> dict[str, Any]:
-    """The resolved plan the sandboxed ``dp_query`` program answers (``sandbox/programs``)."""
+    """The resolved plan the sandboxed ``dp_query`` program answers (``dp.programs``)."""
     person_key = _person_key(facts)
     groups = [{"column": c, "values": _domain(facts, c, "group_by column")} for c in spec.group_by]
     if math.prod(len(g["values"]) for g in groups) > MAX_GROUPS:
@@ -287,7 +288,7 @@ def plan_query(spec: DpQuerySpec, facts: DatasetFacts) -> dict[str, Any]:
         if cells > MAX_GROUPS:
             raise DpSpecError(f"the histogram has {cells:,} cells (limit {MAX_GROUPS:,})")
     return {
-        "kind": "dp-query",
+        "kind": DpKind.QUERY.value,
         "dataset": facts.name,
         "version": facts.version,
         "table": f"/data/{facts.name}.parquet",
@@ -339,7 +340,7 @@ def plan_train(spec: DpTrainSpec, facts: DatasetFacts) -> dict[str, Any]:
     steps = math.ceil(spec.epochs / sample_rate)
     sigma = noise_multiplier(spec.epsilon, spec.delta, sample_rate, steps, spec.accountant)
     return {
-        "kind": "dp-train",
+        "kind": DpKind.TRAIN.value,
         "dataset": facts.name,
         "version": facts.version,
         "table": f"/data/{facts.name}.parquet",

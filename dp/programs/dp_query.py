@@ -101,7 +101,7 @@ def _decimal_year(timestamps: pd.Series) -> np.ndarray:
     year = timestamps.dt.year.to_numpy(dtype=np.float64, na_value=np.nan)
     day = timestamps.dt.day_of_year.to_numpy(dtype=np.float64, na_value=np.nan)
     leap = timestamps.dt.is_leap_year.to_numpy(dtype=bool, na_value=False)
-    return year + (day - 1.0) / np.where(leap, 366.0, 365.0)
+    return np.asarray(year + (day - 1.0) / np.where(leap, 366.0, 365.0))
 
 
 def _parse_texts(texts: pd.Series) -> np.ndarray:
@@ -113,16 +113,8 @@ def _parse_texts(texts: pd.Series) -> np.ndarray:
     is_date = date[0].notna().to_numpy(dtype=bool)
     if is_date.any():
         parts = date[is_date]
-        stamps = pd.to_datetime(
-            pd.DataFrame(
-                {
-                    "year": pd.to_numeric(parts[0]),
-                    "month": pd.to_numeric(parts[1]),
-                    "day": pd.to_numeric(parts[2]).fillna(1),
-                }
-            ),
-            errors="coerce",
-        )
+        ymd = {"year": pd.to_numeric(parts[0]), "month": pd.to_numeric(parts[1]), "day": pd.to_numeric(parts[2])}
+        stamps = pd.to_datetime(pd.DataFrame({**ymd, "day": ymd["day"].fillna(1)}), errors="coerce")
         out[is_date] = _decimal_year(stamps)
 
     is_band = np.zeros(len(texts), dtype=bool)
@@ -158,7 +150,7 @@ def numeric_values(series: pd.Series) -> np.ndarray:
     """
     dtype = series.dtype
     if pd.api.types.is_bool_dtype(dtype):
-        return series.to_numpy(dtype=np.float64, na_value=np.nan)
+        return np.asarray(series.to_numpy(dtype=np.float64, na_value=np.nan))
     if pd.api.types.is_numeric_dtype(dtype):
         values = series.to_numpy(dtype=np.float64, na_value=np.nan)
         return np.where(np.isfinite(values), values, np.nan)
@@ -180,7 +172,7 @@ def _as_text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, pd.Timestamp):
-        return value.strftime("%Y-%m-%d")
+        return str(value.strftime("%Y-%m-%d"))
     return str(value)
 
 
@@ -336,75 +328,19 @@ def run_query(plan: dict[str, Any], frame: pd.DataFrame, rng: np.random.Generato
 
     bounded = bound_contributions(frame, person_key, k, rng)
     groups, cells = group_index(bounded, group_by)
-    n_groups = len(cells)
-    listed = groups >= 0
-    rows: list[dict[str, Any]] = []
     bins_out: list[Any] | None = None
     bounds_out: list[float] | None = None
-
     if aggregate == "count":
-        counts = np.bincount(groups[listed], minlength=n_groups)
+        counts = np.bincount(groups[groups >= 0], minlength=len(cells))
         values: list[Any] = [_geometric(c, epsilon, k) for c in counts]
     elif aggregate == "histogram":
-        position, bins_out = _histogram_cells(plan, bounded)
-        n_bins = len(bins_out) - 1 if plan.get("bins") is not None else len(bins_out)
+        values, bins_out = _histogram(plan, bounded, groups, len(cells), epsilon, k)
         if plan.get("bins") is not None:
             bounds_out = list(plan["bounds"])
-        keep = listed & (position >= 0)
-        cell = groups[keep] * n_bins + position[keep]
-        counts = np.bincount(cell, minlength=n_groups * n_bins).reshape(n_groups, n_bins)
-        # One person changes at most k cells by 1 each, over all groups and bins: L1 sensitivity k.
-        values = [[_geometric(c, epsilon, k) for c in row] for row in counts]
     else:
-        lo, hi = _bounds(plan)
+        values = _numeric_aggregate(plan, aggregate, bounded[column], groups, len(cells), epsilon, k)
         bounds_out = list(plan["bounds"])
-        raw = numeric_values(bounded[column])
-        keep = listed & ~np.isnan(raw)
-        x = np.clip(raw[keep], lo, hi)
-        g = groups[keep]
-        rows_bound = plan.get("rows_bound")
-        if aggregate in ("sum", "mean", "variance") and not (isinstance(rows_bound, int | float) and rows_bound > 0):
-            raise PlanError("the plan has no rows_bound (the copy's public row count)")
-        if aggregate == "sum":
-            sums = np.bincount(g, weights=x, minlength=n_groups)
-            sensitivity = k * max(abs(lo), abs(hi))
-            lower, upper = min(0.0, rows_bound * lo), max(0.0, rows_bound * hi)
-            values = [_snapping(s, epsilon, sensitivity, lower, upper) for s in sums]
-        elif aggregate == "mean":
-            sums = np.bincount(g, weights=x, minlength=n_groups)
-            counts = np.bincount(g, minlength=n_groups)
-            sensitivity = k * max(abs(lo), abs(hi))
-            lower, upper = min(0.0, rows_bound * lo), max(0.0, rows_bound * hi)
-            values = []
-            for s, c in zip(sums, counts, strict=True):
-                noisy_sum = _snapping(s, epsilon / 2, sensitivity, lower, upper)
-                noisy_count = _geometric(c, epsilon / 2, k)
-                values.append(min(max(noisy_sum / max(noisy_count, 1), lo), hi))
-        elif aggregate == "variance":
-            half = (hi - lo) / 2.0
-            y = x - (lo + hi) / 2.0  # |y| <= half
-            counts = np.bincount(g, minlength=n_groups)
-            sums = np.bincount(g, weights=y, minlength=n_groups)
-            squares = np.bincount(g, weights=y * y, minlength=n_groups)
-            third = epsilon / 3
-            values = []
-            for c, s1, s2 in zip(counts, sums, squares, strict=True):
-                n = max(_geometric(c, third, k), 1)
-                noisy_s1 = _snapping(s1, third, k * half, -rows_bound * half, rows_bound * half)
-                noisy_s2 = _snapping(s2, third, k * half * half, 0.0, rows_bound * half * half)
-                mean_y = noisy_s1 / n
-                values.append(min(max(noisy_s2 / n - mean_y * mean_y, 0.0), half * half))
-        else:  # quantile
-            q = float(plan.get("quantile", 0.5))
-            if not 0.0 <= q <= 1.0:
-                raise PlanError("quantile must be within [0, 1]")
-            order = np.argsort(g, kind="stable")
-            starts = np.searchsorted(g[order], np.arange(n_groups + 1))
-            # A person's k rows may fall in k groups: ε/k per group keeps the total at ε.
-            values = [dp_quantile(x[order[starts[i] : starts[i + 1]]], q, epsilon / k, lo, hi) for i in range(n_groups)]
 
-    for cell, value in zip(cells, values, strict=True):
-        rows.append({"group": cell, "value": value})
     return {
         "kind": "dp-query",
         "dataset": plan.get("dataset"),
@@ -417,8 +353,78 @@ def run_query(plan: dict[str, Any], frame: pd.DataFrame, rng: np.random.Generato
         "mechanism": MECHANISMS[aggregate],
         "group_by": [spec["column"] for spec in group_by],
         "bins": bins_out,
-        "rows": rows,
+        "rows": [{"group": cell, "value": value} for cell, value in zip(cells, values, strict=True)],
     }
+
+
+def _histogram(
+    plan: dict[str, Any], frame: pd.DataFrame, groups: np.ndarray, n_groups: int, epsilon: float, k: int
+) -> tuple[list[list[int]], list[Any]]:
+    """Noisy counts per group and bin, and the bins as reported."""
+    position, bins_out = _histogram_cells(plan, frame)
+    n_bins = len(bins_out) - 1 if plan.get("bins") is not None else len(bins_out)
+    keep = (groups >= 0) & (position >= 0)
+    cell = groups[keep] * n_bins + position[keep]
+    counts = np.bincount(cell, minlength=n_groups * n_bins).reshape(n_groups, n_bins)
+    # One person changes at most k cells by 1 each, over all groups and bins: L1 sensitivity k.
+    return [[_geometric(c, epsilon, k) for c in row] for row in counts], bins_out
+
+
+def _numeric_aggregate(
+    plan: dict[str, Any], aggregate: str, series: pd.Series, groups: np.ndarray, n_groups: int, epsilon: float, k: int
+) -> list[float]:
+    """A sum, mean, variance or quantile per group over the column clipped to the plan's bounds."""
+    lo, hi = _bounds(plan)
+    raw = numeric_values(series)
+    keep = (groups >= 0) & ~np.isnan(raw)
+    x = np.clip(raw[keep], lo, hi)
+    g = groups[keep]
+    if aggregate == "quantile":
+        q = float(plan.get("quantile", 0.5))
+        if not 0.0 <= q <= 1.0:
+            raise PlanError("quantile must be within [0, 1]")
+        order = np.argsort(g, kind="stable")
+        starts = np.searchsorted(g[order], np.arange(n_groups + 1))
+        # A person's k rows may fall in k groups: ε/k per group keeps the total at ε.
+        return [dp_quantile(x[order[starts[i] : starts[i + 1]]], q, epsilon / k, lo, hi) for i in range(n_groups)]
+    rows_bound = plan.get("rows_bound")
+    if not (isinstance(rows_bound, int | float) and rows_bound > 0):
+        raise PlanError("the plan has no rows_bound (the copy's public row count)")
+    if aggregate == "variance":
+        return _variance(x, g, n_groups, epsilon, k, (lo, hi), float(rows_bound))
+    sums = np.bincount(g, weights=x, minlength=n_groups)
+    sensitivity = k * max(abs(lo), abs(hi))
+    lower, upper = min(0.0, rows_bound * lo), max(0.0, rows_bound * hi)
+    if aggregate == "sum":
+        return [_snapping(s, epsilon, sensitivity, lower, upper) for s in sums]
+    counts = np.bincount(g, minlength=n_groups)
+    values = []
+    for s, c in zip(sums, counts, strict=True):  # mean: half of ε on the sum, half on the count
+        noisy_sum = _snapping(s, epsilon / 2, sensitivity, lower, upper)
+        noisy_count = _geometric(c, epsilon / 2, k)
+        values.append(min(max(noisy_sum / max(noisy_count, 1), lo), hi))
+    return values
+
+
+def _variance(
+    x: np.ndarray, g: np.ndarray, n_groups: int, epsilon: float, k: int, bounds: tuple[float, float], rows_bound: float
+) -> list[float]:
+    """Noisy count, sum and sum of squares (ε/3 each) of the values centred in their bounds."""
+    lo, hi = bounds
+    half = (hi - lo) / 2.0
+    y = x - (lo + hi) / 2.0  # |y| <= half
+    counts = np.bincount(g, minlength=n_groups)
+    sums = np.bincount(g, weights=y, minlength=n_groups)
+    squares = np.bincount(g, weights=y * y, minlength=n_groups)
+    third = epsilon / 3
+    values = []
+    for c, s1, s2 in zip(counts, sums, squares, strict=True):
+        n = max(_geometric(c, third, k), 1)
+        noisy_s1 = _snapping(s1, third, k * half, -rows_bound * half, rows_bound * half)
+        noisy_s2 = _snapping(s2, third, k * half * half, 0.0, rows_bound * half * half)
+        mean_y = noisy_s1 / n
+        values.append(min(max(noisy_s2 / n - mean_y * mean_y, 0.0), half * half))
+    return values
 
 
 # --------------------------------------------------------------------------- program

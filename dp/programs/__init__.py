@@ -10,3 +10,25 @@ contribution bounding), writes the resolved ``/job/plan.json`` and runs ``python
 /job/dp_query.py`` or ``/job/dp_train.py``. The files stay importable on the host (no side effects
 at import) so tests and benchmarks call their functions on DataFrames directly.
 """
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dp.kinds import DpKind
+
+#: The program each DP kind runs, by file name under ``/job/``; every one is mounted for either kind.
+PROGRAMS: dict[str, str] = {DpKind.QUERY.value: "dp_query.py", DpKind.TRAIN.value: "dp_train.py"}
+
+
+def program_source(name: str) -> bytes:
+    """The source of one of the platform's in-sandbox programs, as shipped in this package."""
+    return (Path(__file__).parent / name).read_bytes()
+
+
+def program_files() -> dict[str, bytes]:
+    """Every program by its ``/job/`` name: what the host mounts for a DP job of either kind."""
+    return {name: program_source(name) for name in PROGRAMS.values()}
+
+
+__all__ = ["PROGRAMS", "program_files", "program_source"]

@@ -1,0 +1,157 @@
+"""The worker's seams, typed: what it asks of a runner and of the registry.
+
+Why protocols: the worker is built by ``app`` (which holds the registry) and by tests (which fake
+runs and hooks); neither should have to hand it a bag of callbacks. :class:`RegistryPort` names the
+three questions the worker puts to the registry — the guard's fingerprints of a granted copy, "this
+job's export was blocked" (usage monitoring: repeated blocks are a security anomaly), and what was
+already released from a dataset (the guard's differencing rule) — and :class:`RegistryHooks`
+answers them over a ``registry.Registry``, each answer replaceable (or switched off) for tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from core import Actor
+from desensitize import FingerprintSet
+from sandbox.queue import JobView
+
+if TYPE_CHECKING:
+    from registry import Registry
+
+GUARD_ACTOR_NAME = "keyong:guard"
+
+
+class RunResultLike(Protocol):
+    """What a runner returns (``sandbox.runner.RunResult``); a protocol so tests can fake runs.
+    Read-only members, so a result with narrower types (``status``: "ok" | "failed" | "killed") fits."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def exit_code(self) -> int | None: ...
+    @property
+    def reason(self) -> str | None: ...
+    @property
+    def wall_seconds(self) -> float: ...
+    @property
+    def cpu_seconds(self) -> float: ...
+    @property
+    def max_rss_bytes(self) -> int: ...
+    @property
+    def stdout(self) -> str: ...
+    @property
+    def stderr(self) -> str: ...
+    @property
+    def outputs(self) -> Sequence[Mapping[str, Any]]: ...
+    @property
+    def removed(self) -> Sequence[Mapping[str, Any]]: ...
+
+
+#: ``runner(kind, code, *, datasets={name: host path}, out_dir=..., limits=...) -> RunResult``
+Runner = Callable[..., RunResultLike]
+#: ``workdir(operator, licence_id) -> Path``: where everything of one licence lies.
+Workdir = Callable[[str, int], Path]
+#: ``fingerprints(dataset, version) -> FingerprintSet``: the guard's prints of a granted copy.
+Fingerprints = Callable[[str, int | None], FingerprintSet]
+#: ``blocked(job) -> None``: told when the guard blocked a job's outputs (usage monitoring).
+Blocked = Callable[[JobView], None]
+#: ``released(dataset) -> [(product, [artifact paths])]``: what was already released from a dataset
+#: (by any operator), for the guard's differencing rule.
+Released = Callable[[str], Sequence[tuple[str, Sequence[Path]]]]
+
+
+class RegistryPort(Protocol):
+    """What a worker asks of the registry while it judges a job."""
+
+    def fingerprints(self, dataset: str, version: int | None) -> FingerprintSet | None:
+        """The guard's prints of a granted copy; ``None`` when this port keeps none (the exact-value
+        checks then do not run, and no finding says so). Raising means they should have been there."""
+        ...
+
+    def blocked(self, job: JobView) -> None:
+        """The guard blocked ``job``'s outputs (recorded for usage monitoring)."""
+        ...
+
+    def released(self, dataset: str) -> Sequence[tuple[str, Sequence[Path]]]:
+        """Products already released from ``dataset`` by any operator, with their artifacts' paths."""
+        ...
+
+
+class Ask(Enum):
+    """The default of a :class:`RegistryHooks` answer: ask the registry."""
+
+    REGISTRY = "registry"
+
+
+ASK_REGISTRY: Literal[Ask.REGISTRY] = Ask.REGISTRY
+
+
+class RegistryHooks:
+    """A :class:`RegistryPort` over a ``registry.Registry``.
+
+    Each answer may be replaced by a function, or switched off with ``None`` (no fingerprints, no
+    report of blocks, nothing released); tests use that to fake one answer and keep the others.
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        fingerprints: Fingerprints | Literal[Ask.REGISTRY] | None = ASK_REGISTRY,
+        blocked: Blocked | Literal[Ask.REGISTRY] | None = ASK_REGISTRY,
+        released: Released | Literal[Ask.REGISTRY] | None = ASK_REGISTRY,
+    ) -> None:
+        self.registry = registry
+        self._fingerprints = self._registry_fingerprints if fingerprints is ASK_REGISTRY else fingerprints
+        self._blocked = self._registry_blocked if blocked is ASK_REGISTRY else blocked
+        self._released = self._registry_released if released is ASK_REGISTRY else released
+
+    def fingerprints(self, dataset: str, version: int | None) -> FingerprintSet | None:
+        return None if self._fingerprints is None else self._fingerprints(dataset, version)
+
+    def blocked(self, job: JobView) -> None:
+        if self._blocked is not None:
+            self._blocked(job)
+
+    def released(self, dataset: str) -> Sequence[tuple[str, Sequence[Path]]]:
+        return [] if self._released is None else self._released(dataset)
+
+    # --- the registry's answers -----------------------------------------------------------------
+
+    def _registry_fingerprints(self, dataset: str, version: int | None) -> FingerprintSet:
+        return self.registry.copies.fingerprints(dataset, version)
+
+    def _registry_blocked(self, job: JobView) -> None:
+        self.registry.monitoring.record_blocked_export(
+            job.operator, subject=f"job:{job.id}", licence_id=job.licence_id, by=Actor(GUARD_ACTOR_NAME, "agency")
+        )
+
+    def _registry_released(self, dataset: str) -> list[tuple[str, list[Path]]]:
+        home = self.registry.config.home
+        out: list[tuple[str, list[Path]]] = []
+        for product in self.registry.products.list(viewer=Actor(GUARD_ACTOR_NAME, "agency")):
+            if any(d.get("name") == dataset for d in product.datasets):
+                paths = [
+                    Path(a["path"]) if Path(a["path"]).is_absolute() else home / a["path"] for a in product.artifacts
+                ]
+                out.append((product.name, paths))
+        return out
+
+
+__all__ = [
+    "ASK_REGISTRY",
+    "GUARD_ACTOR_NAME",
+    "Ask",
+    "Blocked",
+    "Fingerprints",
+    "RegistryHooks",
+    "RegistryPort",
+    "Released",
+    "RunResultLike",
+    "Runner",
+    "Workdir",
+]
