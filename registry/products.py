@@ -35,14 +35,7 @@ from sqlalchemy.orm import Session
 
 from core import Actor, Change, NotFoundError, PermissionDeniedError, Recorder, RegistryError, require_role, text_sha256
 from registry.config import RegistryConfig
-from registry.models import (
-    LicenceRow,
-    ObjectionRow,
-    OperatorRow,
-    ProductRow,
-    ResourceRow,
-    VersionRow,
-)
+from registry.models import LicenceRow, ObjectionRow, OperatorRow, ProductRow, ResourceRow, VersionRow
 from registry.usage import record_usage
 from registry.vocabulary import FeeClass, LicenceState, ObjectionState, ProductState, Qualification
 
