@@ -13,7 +13,14 @@ from registry.licences import LicenceView, OperatorView, ScopeGrant, ScopeRefuse
 from registry.models import metadata
 from registry.objections import ObjectionView
 from registry.product_states import product_name_taken
-from registry.products import ProductRegistration, ProductView, attribution_metadata, read_attribution, stamp_artifact
+from registry.products import (
+    ProductRegistration,
+    Products,
+    ProductView,
+    attribution_metadata,
+    read_attribution,
+    stamp_artifact,
+)
 from registry.service import Registry
 from registry.usability import LicenceStanding, Usability, licence_standing, usability
 from registry.vault import Vault, VaultError
@@ -50,6 +57,7 @@ __all__ = [
     "OperatorView",
     "ProductRegistration",
     "ProductView",
+    "Products",
     "Registry",
     "RegistryConfig",
     "RequestView",
