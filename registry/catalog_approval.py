@@ -26,11 +26,11 @@ from registry.catalog_rules import (
     refuse_revoked,
     request_view,
     require_reason,
+    resource_in_use,
     resource_view,
     subject,
     types_payload,
 )
-from registry.catalog_rules import in_use as resource_in_use
 from registry.catalog_views import RequestView, ResourceView
 from registry.config import RegistryConfig
 from registry.models import CatalogRequestRow, ResourceRow

@@ -258,7 +258,7 @@ def refuse_revoked(row: ResourceRow, what: str) -> None:
         raise RegistryError(f"dataset {row.name!r} is revoked and cannot be {what}")
 
 
-def in_use(session: Session, resource_id: int) -> bool:
+def resource_in_use(session: Session, resource_id: int) -> bool:
     """In use: in the scope of a licence under publicity, active or suspended (黑龙江 第十六条: 已被使用)."""
     found = session.scalar(
         select(LicenceDatasetRow.id)
@@ -283,3 +283,32 @@ def request_view(request: CatalogRequestRow, name: str) -> RequestView:
         decided_at=request.decided_at,
         decision_reason=request.decision_reason,
     )
+
+
+__all__ = [
+    "AGENCY",
+    "CUSTODIAN",
+    "IN_USE_STATES",
+    "MAX_DOMAIN",
+    "NAME_PATTERN",
+    "PRIVACY_BASIS",
+    "RESERVED_NAMES",
+    "SHA256_PATTERN",
+    "apply_changes",
+    "catalog_row",
+    "catalog_values",
+    "check_name",
+    "is_restriction",
+    "merge_changes",
+    "normalize_changes",
+    "refuse_revoked",
+    "request_view",
+    "require_reason",
+    "resource_in_use",
+    "resource_view",
+    "screen",
+    "sha256_json",
+    "subject",
+    "types_payload",
+    "validation_message",
+]
