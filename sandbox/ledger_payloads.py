@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ledger import EntryError, canonical_json
+from sandbox.models import JobRow
 
 #: A free text an operator can make long (reasons, refusals that echo its input) is cut to this many
 #: characters in a ledger payload; the row keeps it whole.
@@ -125,6 +126,20 @@ def findings_digest(findings: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return digest
 
 
+def fit_scenario(scenario: str) -> str:
+    """A declared scenario as the row's column holds it (``VARCHAR(200)``; PostgreSQL refuses more).
+
+    A queued job's scenario is one its licence grants, so it fits; a refused submission may declare
+    any text, and refusing to record the refusal would lose it. Beyond the column the row keeps the
+    start and the SHA-256 of the whole (:func:`bounded_text`).
+    """
+    width = getattr(JobRow.__table__.c.scenario.type, "length", None) or 200
+    if len(scenario) <= width:
+        return scenario
+    cut = bounded_text(scenario, max(0, width - 110)) or ""
+    return cut[:width]
+
+
 __all__ = [
     "MANIFEST_KEYS",
     "MAX_LEDGER_JSON",
@@ -136,6 +151,7 @@ __all__ = [
     "bounded_text",
     "canonical_sha256",
     "findings_digest",
+    "fit_scenario",
     "manifest_digest",
     "manifest_of",
 ]

@@ -45,6 +45,7 @@ from sandbox.ledger_payloads import (
     bounded_text,
     canonical_sha256,
     findings_digest,
+    fit_scenario,
     manifest_digest,
     manifest_of,
 )
@@ -54,20 +55,6 @@ from sandbox.models import JobRow, JobState
 SYSTEM_ROLE = "system"
 REAPER = Actor("keyong:reaper", SYSTEM_ROLE)
 WORKER_LOST = "worker lost"
-
-
-def _fit_scenario(scenario: str) -> str:
-    """A declared scenario as the row's column holds it (``VARCHAR(200)``; PostgreSQL refuses more).
-
-    A queued job's scenario is one its licence grants, so it fits; a refused submission may declare
-    any text, and refusing to record the refusal would lose it. Beyond the column the row keeps the
-    start and the SHA-256 of the whole (:func:`bounded_text`).
-    """
-    width = getattr(JobRow.__table__.c.scenario.type, "length", None) or 200
-    if len(scenario) <= width:
-        return scenario
-    cut = bounded_text(scenario, max(0, width - 110)) or ""
-    return cut[:width]
 
 
 def worker_actor(worker: str) -> Actor:
@@ -143,7 +130,7 @@ class JobQueue:
             licence_id=draft.licence_id,
             kind=draft.kind,
             datasets={name: dict(spec) for name, spec in draft.datasets.items()},
-            scenario=_fit_scenario(draft.scenario),
+            scenario=fit_scenario(draft.scenario),
             code=draft.code,
             code_sha256=draft.code_sha256,
             spec_sha256=draft.spec_sha256,
