@@ -5,14 +5,24 @@ Every change is appended to the ledger in the same transaction as the change its
 """
 
 from registry.budgets import BudgetExhaustedError, BudgetView
-from registry.catalog_views import CatalogEntry, ColumnClass, DataItem, ResourceView, VersionView
+from registry.catalog import Catalog
+from registry.catalog_views import CatalogEntry, ColumnClass, DataItem, RequestView, ResourceView, VersionView
 from registry.config import RegistryConfig
 from registry.ingest import FileRefusedError, IngestResult
 from registry.licences import LicenceView, OperatorView, ScopeGrant, ScopeRefusedError
 from registry.models import metadata
 from registry.objections import ObjectionView
-from registry.products import ProductView, read_attribution, stamp_artifact
+from registry.product_states import product_name_taken
+from registry.products import (
+    ProductRegistration,
+    Products,
+    ProductView,
+    attribution_metadata,
+    read_attribution,
+    stamp_artifact,
+)
 from registry.service import Registry
+from registry.usability import LicenceStanding, Usability, licence_standing, usability
 from registry.vault import Vault, VaultError
 from registry.vocabulary import (
     FeeClass,
@@ -28,6 +38,7 @@ from registry.vocabulary import (
 __all__ = [
     "BudgetExhaustedError",
     "BudgetView",
+    "Catalog",
     "CatalogEntry",
     "ColumnClass",
     "DataItem",
@@ -36,6 +47,7 @@ __all__ = [
     "IngestResult",
     "Level",
     "LicenceMode",
+    "LicenceStanding",
     "LicenceState",
     "LicenceView",
     "ObjectionOutcome",
@@ -43,17 +55,25 @@ __all__ = [
     "OpeningType",
     "OperationStatus",
     "OperatorView",
+    "ProductRegistration",
     "ProductView",
+    "Products",
     "Registry",
     "RegistryConfig",
+    "RequestView",
     "ResourceView",
     "ScopeGrant",
     "ScopeRefusedError",
     "SharingType",
+    "Usability",
     "Vault",
     "VaultError",
     "VersionView",
+    "attribution_metadata",
+    "licence_standing",
     "metadata",
+    "product_name_taken",
     "read_attribution",
     "stamp_artifact",
+    "usability",
 ]

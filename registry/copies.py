@@ -33,7 +33,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core import Actor, JoinedRecorder, NotFoundError, Recorder, RegistryError, file_sha256, require_role
-from desensitize import FingerprintError, FingerprintSet, Policy, PolicyError, desensitize_table, load_policy
+from desensitize import (
+    DesensitizedTable,
+    FingerprintError,
+    FingerprintSet,
+    Policy,
+    PolicyError,
+    desensitize_table,
+    load_policy,
+)
 from registry.catalog import Catalog
 from registry.catalog_views import ResourceView, VersionView
 from registry.config import RegistryConfig
@@ -115,7 +123,8 @@ class Copies:
     ) -> CopyResult:
         """Desensitize the newest raw version of ``name`` into a new ``desensitized`` version."""
         require_role(by, CUSTODIAN)
-        if self.config.pepper is None:
+        pepper = self.config.pepper
+        if pepper is None:
             raise RegistryError("this instance has no pseudonym pepper: desensitization needs its keys")
         entry = self.catalog.get(name)
         raw = _newest(entry, VersionKind.RAW)
@@ -126,24 +135,7 @@ class Copies:
             raise RegistryError(f"dataset {name!r} has no column {sensitive_column!r} (for l-diversity)")
         policy = self.policy_for(entry.level.value, policy_path)
         note = progress or (lambda *_: None)
-        note("reading the raw copy from the vault", 0, 1)
-        try:
-            table = self._vault().read_table(raw.path)
-        except VaultError as exc:
-            raise RegistryError(f"the raw copy of {name!r} v{raw.version} could not be read: {exc}") from None
-        note("reading the raw copy from the vault", 1, 1)
-        frame = table.to_pandas()
-        del table
-        result = desensitize_table(
-            frame,
-            columns,
-            policy,
-            pepper=self.config.pepper,
-            confidences={item.name: item.confidence for item in entry.items if item.confidence is not None},
-            sensitive_column=sensitive_column,
-            progress=progress,
-        )
-        del frame
+        result = self._desensitize(entry, raw, policy, pepper, sensitive_column, progress)
 
         note("writing the copy and the fingerprints", 0, 1)
         copies = self.config.home / COPIES_DIR / name
@@ -177,33 +169,7 @@ class Copies:
                 "fingerprints": str(final_prints.relative_to(self.config.home)),
                 "fingerprint_counts": result.fingerprints.counts(),
             }
-            with self.recorder.change(by) as change:
-                catalog = type(self.catalog)(JoinedRecorder(change, self.recorder), self.config)
-                version = catalog.add_version(
-                    name,
-                    kind=VersionKind.DESENSITIZED,
-                    rows=out_table.num_rows,
-                    columns=[{"name": f.name, "type": str(f.type)} for f in out_table.schema],
-                    content_sha256=content_sha256,
-                    path=str(final_copy.relative_to(self.config.home)),
-                    report=report,
-                    parent=raw.version,
-                    by=by,
-                )
-                change.log(
-                    "dataset.desensitized",
-                    f"dataset:{name}",
-                    {
-                        "version": version.version,
-                        "parent": raw.version,
-                        "rows_in": result.report.get("rows_in"),
-                        "rows_out": out_table.num_rows,
-                        "k_anonymity": result.report.get("k_anonymity", {}).get("k_achieved"),
-                        "policy_sha256": result.report.get("policy", {}).get("sha256"),
-                        "content_sha256": content_sha256,
-                        "columns": [{"name": c["name"], "action": c["action"]} for c in result.columns_json()],
-                    },
-                )
+            version = self._record(name, raw, out_table, content_sha256, final_copy, report, result, by=by)
             note("recording the version in the catalog and the ledger", 1, 1)
         except BaseException:
             for path in (tmp_copy, final_copy):
@@ -224,6 +190,79 @@ class Copies:
             fingerprints=final_prints,
             report=report,
         )
+
+    def _desensitize(
+        self,
+        entry: ResourceView,
+        raw: VersionView,
+        policy: Policy,
+        pepper: bytes,
+        sensitive_column: str | None,
+        progress: StageProgress | None,
+    ) -> DesensitizedTable:
+        """The raw version read from the vault, desensitized under ``policy`` by the catalog's classification."""
+        name = entry.name
+        columns = {item.name: item.pii_type for item in entry.items}
+        note = progress or (lambda *_: None)
+        note("reading the raw copy from the vault", 0, 1)
+        try:
+            table = self._vault().read_table(raw.path)
+        except VaultError as exc:
+            raise RegistryError(f"the raw copy of {name!r} v{raw.version} could not be read: {exc}") from None
+        note("reading the raw copy from the vault", 1, 1)
+        frame = table.to_pandas()
+        del table
+        return desensitize_table(
+            frame,
+            columns,
+            policy,
+            pepper=pepper,
+            confidences={item.name: item.confidence for item in entry.items if item.confidence is not None},
+            sensitive_column=sensitive_column,
+            progress=progress,
+        )
+
+    def _record(
+        self,
+        name: str,
+        raw: VersionView,
+        out_table: pa.Table,
+        content_sha256: str,
+        final_copy: Path,
+        report: dict[str, Any],
+        result: DesensitizedTable,
+        *,
+        by: Actor,
+    ) -> VersionView:
+        """The ``desensitized`` version (parent: the raw one) and its ledger entry, in one transaction."""
+        with self.recorder.change(by) as change:
+            catalog = type(self.catalog)(JoinedRecorder(change, self.recorder), self.config)
+            version = catalog.add_version(
+                name,
+                kind=VersionKind.DESENSITIZED,
+                rows=out_table.num_rows,
+                columns=[{"name": f.name, "type": str(f.type)} for f in out_table.schema],
+                content_sha256=content_sha256,
+                path=str(final_copy.relative_to(self.config.home)),
+                report=report,
+                parent=raw.version,
+                by=by,
+            )
+            change.log(
+                "dataset.desensitized",
+                f"dataset:{name}",
+                {
+                    "version": version.version,
+                    "parent": raw.version,
+                    "rows_in": result.report.get("rows_in"),
+                    "rows_out": out_table.num_rows,
+                    "k_anonymity": result.report.get("k_anonymity", {}).get("k_achieved"),
+                    "policy_sha256": result.report.get("policy", {}).get("sha256"),
+                    "content_sha256": content_sha256,
+                    "columns": [{"name": c["name"], "action": c["action"]} for c in result.columns_json()],
+                },
+            )
+        return version
 
     # -- finding copies -----------------------------------------------------------------------
 

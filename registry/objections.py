@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from core import Actor, NotFoundError, PermissionDeniedError, Recorder, RegistryError, require_role, text_sha256
 from registry.config import RegistryConfig
 from registry.models import LicenceRow, ObjectionRow, ProductRow, ResourceRow
-from registry.products import product_row, restore_product, suspend_product, withdraw_product
+from registry.product_states import product_row, restore_product, suspend_product, withdraw_product
 from registry.vocabulary import LicenceState, ObjectionOutcome, ObjectionState, ProductState
 
 TARGET_KINDS = ("product", "resource", "licence")

@@ -9,9 +9,9 @@
 - 第四十一条: products must state the data's source and acquisition date. The attribution block
   (providers' names and codes, the creation dates of the versions used) is stored with the product
   and embedded in every delivered artifact by :func:`stamp_artifact`, so it travels with the data.
-- 第四十条: an open objection suspends delivery at once; :func:`suspend_product`,
-  :func:`restore_product` and :func:`withdraw_product` act inside the objection's own change so the
-  product's state and the objection's record are ledgered together.
+  (:mod:`registry.attribution`)
+- 第四十条: an open objection suspends delivery at once; :mod:`registry.product_states` changes a
+  product's state inside the objection's own change so both are ledgered together.
 
 An operator sees only its own products; another's are reported as not found, so their existence
 is not revealed (DESIGN.md: an operator never sees another operator's products).
@@ -22,33 +22,38 @@ from __future__ import annotations
 import builtins
 import hashlib
 import json
-import os
 import re
-import tempfile
+from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import Actor, Change, NotFoundError, PermissionDeniedError, Recorder, RegistryError, require_role, text_sha256
-from registry.config import RegistryConfig
-from registry.models import (
-    LicenceRow,
-    ObjectionRow,
-    OperatorRow,
-    ProductRow,
-    ResourceRow,
-    VersionRow,
+from core import Actor, Change, NotFoundError, PermissionDeniedError, Recorder, RegistryError, require_role
+from registry.attribution import (
+    ATTRIBUTION_KEY,
+    ATTRIBUTION_RULE,
+    SIDECAR_SUFFIX,
+    build_attribution,
+    read_attribution,
+    sidecar_path,
+    stamp_artifact,
 )
+from registry.config import RegistryConfig
+from registry.models import LicenceRow, OperatorRow, ProductRow, ResourceRow, VersionRow
+from registry.product_states import (
+    open_objections_on,
+    product_name_taken,
+    product_row,
+    restore_product,
+    suspend_product,
+    withdraw_product,
+)
+from registry.product_views import ProductView, attribution_metadata, product_view
+from registry.usability import Usability, usability
 from registry.usage import record_usage
-from registry.vocabulary import FeeClass, LicenceState, ObjectionState, ProductState, Qualification
-
-ATTRIBUTION_KEY = b"keyong.attribution"  # Parquet schema-metadata key of the attribution block
-SIDECAR_SUFFIX = ".attribution.json"  # beside any other file: <file>.attribution.json
-ATTRIBUTION_RULE = "双鸭山市公共数据管理暂行办法 第四十一条: 开发的数据产品和服务应当注明数据的来源和获取日期"
+from registry.vocabulary import FeeClass, ProductState
 
 # Roles that may read every product (the operator reads only its own).
 _READ_ALL = ("custodian", "agency", "regulator")
@@ -59,289 +64,107 @@ _VERDICTS = ("pass", "review", "block")
 _DECISIONS = ("approve", "reject")
 
 
-class ProductView(BaseModel):
-    """A registered product as its readers see it; ``artifacts[].path`` is relative to the home."""
-
-    id: int
-    name: str
-    operator: str
-    licence_id: int
-    job: str
-    scenario: str
-    datasets: list[dict[str, Any]]  # [{"name", "version", "kind", "content_sha256", "created_at"}]
-    code_sha256: str
-    guard: dict[str, Any]  # {"verdict", "findings"}
-    reviews: list[dict[str, Any]]  # [{"reviewer", "decision", "reason"}]
-    #: Reviewers outvoted by a further reviewer (reject / changes requested): kept so the lineage shows them.
-    dissent: list[dict[str, Any]] = []
-    fee_class: str
-    price_cents: int | None
-    artifacts: list[dict[str, Any]]  # [{"name", "bytes", "sha256", "path"}]
-    attribution: dict[str, Any]
-    state: str
-    registered_by: str
-    registered_at: datetime
-
-    def as_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
-
-
-def _view(row: ProductRow) -> ProductView:
-    lineage = row.lineage or {}
-    return ProductView(
-        id=row.id,
-        name=row.name,
-        operator=row.operator.name,
-        licence_id=row.licence_id,
-        job=row.job,
-        scenario=row.scenario,
-        datasets=list(lineage.get("datasets", [])),
-        code_sha256=str(lineage.get("code_sha256", "")),
-        guard=dict(lineage.get("guard", {})),
-        reviews=list(lineage.get("reviews", [])),
-        dissent=list(lineage.get("dissent", [])),
-        fee_class=row.fee_class,
-        price_cents=row.price_cents,
-        artifacts=list(row.artifacts or []),
-        attribution=dict(row.attribution or {}),
-        state=row.state,
-        registered_by=row.registered_by,
-        registered_at=row.registered_at,
-    )
-
-
 def _sha256_json(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
-# --- attribution (双鸭山 第四十一条) ------------------------------------------------------------
-
-
-def build_attribution(sources: list[tuple[ResourceRow, VersionRow]]) -> dict[str, Any]:
-    """The 数据来源 (providers' names and codes) and 获取日期 (creation dates of the versions used).
-
-    ``acquisition_date`` is the latest of the versions' dates (the product reflects data as
-    acquired up to that day); each source also carries its own date.
+@dataclass(frozen=True)
+class ProductRegistration:
+    """Everything a product is registered with: its operator and licence, the job and what it read,
+    the guard's verdict, the reviews, and the files (the release workflow fills it on approval).
     """
-    entries = [
-        {
-            "dataset": resource.name,
-            "title": resource.title,
-            "provider_name": resource.provider_name,
-            "provider_code": resource.provider_code,
-            "version": version.version,
-            "acquisition_date": version.created_at.date().isoformat(),
-        }
-        for resource, version in sources
-    ]
-    providers: list[str] = []
-    for entry in entries:
-        label = f"{entry['provider_name']}（{entry['provider_code']}）"
-        if label not in providers:
-            providers.append(label)
-    dates = sorted({entry["acquisition_date"] for entry in entries})
-    return {
-        "data_source": providers,
-        "acquisition_date": dates[-1] if dates else "",
-        "sources": entries,
-        "statement": f"数据来源：{'、'.join(providers)}；获取日期：{'、'.join(dates)}",
-        "rule": ATTRIBUTION_RULE,
-    }
+
+    operator: str
+    licence_id: int
+    job: str
+    scenario: str
+    datasets: list[dict[str, Any]]  # [{"name", "version"}]
+    code_sha256: str
+    guard: dict[str, Any]  # {"verdict", "findings"}
+    reviews: list[dict[str, Any]]  # [{"reviewer", "decision", "reason"}]
+    artifacts: list[dict[str, Any]]  # [{"name", "bytes", "sha256", "path"}]
+    by: Actor
+    #: Reviewers outvoted by a further reviewer: kept so the lineage shows them.
+    dissent: list[dict[str, Any]] | None = None
 
 
-def attribution_metadata(product: ProductView) -> dict[str, Any]:
-    """The block embedded in each delivered artifact: the attribution plus which product it is."""
-    return {
-        "product": product.name,
-        "operator": product.operator,
-        "licence_id": product.licence_id,
-        "registered_at": product.registered_at.isoformat(),
-        **product.attribution,
-    }
-
-
-def _is_parquet(path: Path) -> bool:
-    if path.suffix.lower() in (".parquet", ".pq"):
-        return True
-    with path.open("rb") as handle:
-        return handle.read(4) == b"PAR1"
-
-
-def sidecar_path(path: Path) -> Path:
-    return path.with_name(path.name + SIDECAR_SUFFIX)
-
-
-def stamp_artifact(path: Path, attribution: dict[str, Any]) -> None:
-    """Embed ``attribution`` in the artifact so the source and date travel with the data (第四十一条).
-
-    Parquet files carry it in their schema metadata under ``keyong.attribution`` (existing
-    metadata kept; the file is rewritten atomically); SVG charts in a ``<metadata>`` element and PNG
-    images in an ``iTXt`` chunk, both under the same key, where image viewers ignore it. Any other file
-    (CSV, JSON, models…) gets a sidecar ``<file>.attribution.json``, since those formats have no place
-    for it that every reader preserves.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise RegistryError(f"cannot stamp {path}: no such file")
-    encoded = json.dumps(attribution, ensure_ascii=False, sort_keys=True)
-    embedded = _embed_in_image(path, encoded)
-    if embedded is not None:
-        _replace_atomically(path, embedded)
-        return
-    if not _is_parquet(path):
-        sidecar_path(path).write_text(encoded + "\n", encoding="utf-8")
-        return
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(path)
-    metadata = dict(table.schema.metadata or {})
-    metadata[ATTRIBUTION_KEY] = encoded.encode("utf-8")
-    stamped = table.replace_schema_metadata(metadata)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".stamping", dir=path.parent)
-    os.close(fd)
-    try:
-        pq.write_table(stamped, temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_SVG_OPEN = re.compile(rb"<svg\b[^>]*>", re.IGNORECASE)
-_SVG_ATTRIBUTION = re.compile(rb'<metadata id="keyong-attribution"><!\[CDATA\[(.*?)\]\]></metadata>', re.DOTALL)
-
-
-def _png_chunk(kind: bytes, body: bytes) -> bytes:
-    import zlib
-
-    return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
-
-
-def _embed_in_image(path: Path, encoded: str) -> bytes | None:
-    """The SVG or PNG at ``path`` with the attribution embedded; ``None`` for other files."""
-    raw = path.read_bytes()
-    if raw.startswith(_PNG_SIGNATURE) and raw.endswith(_png_chunk(b"IEND", b"")):
-        # iTXt: keyword, NUL, no compression, method 0, empty language tag and translated keyword, UTF-8 text.
-        body = ATTRIBUTION_KEY + b"\x00\x00\x00\x00\x00" + encoded.encode("utf-8")
-        iend = len(raw) - 12
-        return raw[:iend] + _png_chunk(b"iTXt", body) + raw[iend:]
-    opening = _SVG_OPEN.search(raw) if path.suffix.lower() == ".svg" else None
-    if opening is not None and b"]]>" not in encoded.encode("utf-8"):
-        element = b'<metadata id="keyong-attribution"><![CDATA[' + encoded.encode("utf-8") + b"]]></metadata>"
-        return raw[: opening.end()] + element + raw[opening.end() :]
-    return None
-
-
-def _replace_atomically(path: Path, data: bytes) -> None:
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".stamping", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _image_attribution(path: Path) -> dict[str, Any] | None:
-    raw = path.read_bytes()
-    if raw.startswith(_PNG_SIGNATURE):
-        at, prefix = 8, ATTRIBUTION_KEY + b"\x00\x00\x00\x00\x00"
-        while at + 8 <= len(raw):
-            length = int.from_bytes(raw[at : at + 4], "big")
-            kind, body = raw[at + 4 : at + 8], raw[at + 8 : at + 8 + length]
-            if kind == b"iTXt" and body.startswith(prefix):
-                found: dict[str, Any] = json.loads(body[len(prefix) :].decode("utf-8"))
-                return found
-            at += 12 + length
-        return None
-    match = _SVG_ATTRIBUTION.search(raw) if path.suffix.lower() == ".svg" else None
-    return json.loads(match.group(1).decode("utf-8")) if match else None
-
-
-def read_attribution(path: Path) -> dict[str, Any] | None:
-    """The attribution a stamped artifact carries (Parquet or image metadata, or sidecar), or ``None``."""
-    path = Path(path)
-    if path.is_file() and path.suffix.lower() in (".svg", ".png"):
-        embedded = _image_attribution(path)
-        if embedded is not None:
-            return embedded
-    if path.is_file() and _is_parquet(path):
-        import pyarrow.parquet as pq
-
-        metadata = pq.read_schema(path).metadata or {}
-        raw = metadata.get(ATTRIBUTION_KEY)
-        return json.loads(raw.decode("utf-8")) if raw is not None else None
-    sidecar = sidecar_path(path)
-    if sidecar.is_file():
-        loaded: dict[str, Any] = json.loads(sidecar.read_text(encoding="utf-8"))
-        return loaded
-    return None
-
-
-# --- state changes shared with objections (双鸭山 第四十条) -------------------------------------
-
-
-def product_row(session: Session, name: str) -> ProductRow:
-    row = session.scalar(select(ProductRow).where(ProductRow.name == name))
-    if row is None:
-        raise NotFoundError(f"no product named {name!r}")
-    return row
-
-
-def open_objections_on(session: Session, product_id: int, *, excluding: int | None = None) -> list[int]:
-    """Ids of the objections still open against a product (any one of them keeps delivery stopped)."""
-    query = select(ObjectionRow.id).where(
-        ObjectionRow.target_kind == "product",
-        ObjectionRow.target_id == product_id,
-        ObjectionRow.state == ObjectionState.OPEN,
+def _unusable_message(licence: LicenceRow, operator: str, why: Usability) -> str:
+    """Why no product is registered under ``licence`` now, phrased for the agency registering it."""
+    if why == Usability.NOT_ACTIVE:
+        return (
+            f"licence {licence.id} is {licence.state}: products are registered only under an active "
+            "licence (restore or activate it first)"
+        )
+    if why == Usability.NOT_YET_VALID:
+        return (
+            f"licence {licence.id} is valid from {licence.valid_from.isoformat()}: no product may be "
+            "registered under it yet"
+        )
+    if why == Usability.LAPSED:
+        return (
+            f"licence {licence.id} expired on {licence.valid_until.isoformat()}: no product may be registered under it"
+        )
+    return (
+        f"operator {operator!r} is {licence.operator.qualification}: its products are not registered "
+        "until the agency restores it"
     )
-    if excluding is not None:
-        query = query.where(ObjectionRow.id != excluding)
-    return list(session.scalars(query.order_by(ObjectionRow.id)))
 
 
-def _transition(
-    change: Change, row: ProductRow, to: ProductState, action: str, *, reason: str, objection: int | None
-) -> None:
-    """Move the product and ledger it; the reason travels as its hash, the objection by id."""
-    payload: dict[str, Any] = {
-        "product_id": row.id,
-        "from": row.state,
-        "to": str(to),
-        "reason_sha256": text_sha256(reason),
+def _lineage(
+    sources: list[tuple[ResourceRow, VersionRow]],
+    code_sha256: str,
+    guard: dict[str, Any],
+    reviews: list[dict[str, Any]],
+    dissent: list[dict[str, Any]] | None,
+) -> dict[str, Any]:
+    """The product's lineage: datasets and versions read, code hash, guard report, reviews, dissent."""
+    return {
+        "datasets": [
+            {
+                "name": resource.name,
+                "version": version.version,
+                "kind": version.kind,
+                "content_sha256": version.content_sha256,
+                "created_at": version.created_at.isoformat(),
+            }
+            for resource, version in sources
+        ],
+        "code_sha256": code_sha256,
+        "guard": guard,
+        "reviews": reviews,
+        "dissent": [
+            {
+                "reviewer": str(d.get("reviewer", "")),
+                "decision": str(d.get("decision", "")),
+                "reason": str(d.get("reason") or ""),
+            }
+            for d in dissent or []
+        ],
     }
-    if objection is not None:
-        payload["objection"] = objection
-    row.state = to
-    change.log(action, f"product:{row.name}", payload)
 
 
-def suspend_product(change: Change, row: ProductRow, *, reason: str, objection: int | None = None) -> bool:
-    """Stop delivery at once (第四十条: 立即中止). Returns whether the state changed (ledgered then)."""
-    if row.state != ProductState.AVAILABLE:
-        return False
-    _transition(change, row, ProductState.SUSPENDED, "product.suspended", reason=reason, objection=objection)
-    return True
-
-
-def restore_product(change: Change, row: ProductRow, *, reason: str, objection: int | None = None) -> bool:
-    """Deliver again, unless it was withdrawn or another objection on it is still open."""
-    if row.state != ProductState.SUSPENDED:
-        return False
-    if open_objections_on(change.session, row.id, excluding=objection):
-        return False
-    _transition(change, row, ProductState.AVAILABLE, "product.restored", reason=reason, objection=objection)
-    return True
-
-
-def withdraw_product(change: Change, row: ProductRow, *, reason: str, objection: int | None = None) -> bool:
-    """Withdraw for good (第四十条: 撤回): no later restoration delivers it again."""
-    if row.state == ProductState.WITHDRAWN:
-        return False
-    _transition(change, row, ProductState.WITHDRAWN, "product.withdrawn", reason=reason, objection=objection)
-    return True
+def _registered_payload(row: ProductRow, operator: str, lineage: dict[str, Any]) -> dict[str, Any]:
+    """The ``product.registered`` ledger entry: ids and hashes of the lineage, never its texts."""
+    guard = lineage["guard"]
+    return {
+        "product_id": row.id,
+        "operator": operator,
+        "licence_id": row.licence_id,
+        "job": row.job,
+        "scenario": row.scenario,
+        "datasets": [
+            {"name": d["name"], "version": d["version"], "content_sha256": d["content_sha256"]}
+            for d in lineage["datasets"]
+        ],
+        "code_sha256": lineage["code_sha256"],
+        "guard_verdict": guard["verdict"],
+        "guard_sha256": _sha256_json(guard),
+        "reviews": [{"reviewer": r["reviewer"], "decision": r["decision"]} for r in lineage["reviews"]],
+        "fee_class": row.fee_class,
+        "price_cents": row.price_cents,
+        "artifacts": [{"name": a["name"], "bytes": a["bytes"], "sha256": a["sha256"]} for a in row.artifacts],
+        "attribution_sha256": _sha256_json(row.attribution),
+    }
 
 
 # --- the service -------------------------------------------------------------------------------
@@ -368,118 +191,52 @@ class Products:
         self.config = config
 
     # registration ------------------------------------------------------------------------------
-
-    def register(
-        self,
-        name: str,
-        *,
-        operator: str,
-        licence_id: int,
-        job: str,
-        scenario: str,
-        datasets: list[dict[str, Any]],
-        code_sha256: str,
-        guard: dict[str, Any],
-        reviews: list[dict[str, Any]],
-        artifacts: list[dict[str, Any]],
-        by: Actor,
-        dissent: list[dict[str, Any]] | None = None,
-    ) -> ProductView:
+    def register(self, name: str, registration: ProductRegistration | None = None, /, **fields: Any) -> ProductView:
         """Register a released product (双鸭山 第五十条) once its pre-release review passed (第五十二条).
 
-        Refused unless: the licence is active, unexpired and the operator's; every dataset (and the
-        named version of it) is in the licence; the scenario is one the licence grants; the export
-        guard did not block; and the reviews hold at least one approval and no rejection, none by
-        the operator itself. Writes one ``product.released`` usage record per dataset (黑龙江
-        第二十八条) and the ``product.registered`` ledger entry (lineage ids and hashes only).
+        ``registration`` is a :class:`ProductRegistration`, or its fields given as keywords. Refused
+        unless: the licence is the operator's and usable now (:func:`registry.usability.usability`);
+        every dataset (and the named version of it) is in the licence; the scenario is one the licence
+        grants; the export guard did not block; and the reviews hold at least one approval and no
+        rejection, none by the operator itself. Writes one ``product.released`` usage record per
+        dataset (黑龙江 第二十八条) and the ``product.registered`` ledger entry (lineage ids and hashes only).
         """
+        reg = registration if registration is not None else ProductRegistration(**fields)
+        by = reg.by
         require_role(by, "agency")
         name = _require_text(name, "product name")
         if not _NAME.match(name):
             raise RegistryError(f"product name {name!r} must be 1-128 letters, digits, CJK characters, '.', '_' or '-'")
-        job = _require_text(str(job), "job")
-        code_sha256 = (code_sha256 or "").lower()
+        job = _require_text(str(reg.job), "job")
+        code_sha256 = (reg.code_sha256 or "").lower()
         if not _SHA256.match(code_sha256):
             raise RegistryError("code_sha256 must be the 64-hex-digit SHA-256 of the job's code")
-        checked_guard = self._check_guard(guard)
-        checked_reviews = self._check_reviews(reviews, operator)
-        checked_artifacts = self._check_artifacts(artifacts)
-        if not datasets:
+        guard = self._check_guard(reg.guard)
+        reviews = self._check_reviews(reg.reviews, reg.operator)
+        artifacts = self._check_artifacts(reg.artifacts)
+        if not reg.datasets:
             raise RegistryError("a product must name the datasets (and versions) it was made from")
         now = self.config.now()
 
         with self.recorder.change(by) as change:
             session = change.session
-            if session.scalar(select(ProductRow.id).where(ProductRow.name == name)) is not None:
+            if product_name_taken(session, name):
                 raise RegistryError(f"a product named {name!r} is already registered: choose another name")
-            licence = session.get(LicenceRow, licence_id)
-            if licence is None:
-                raise NotFoundError(f"no licence {licence_id}")
-            if licence.operator.name != operator:
-                raise RegistryError(
-                    f"licence {licence_id} belongs to operator {licence.operator.name!r}, not {operator!r}: "
-                    "a product is registered under its own operator's licence"
-                )
-            if licence.state != LicenceState.ACTIVE:
-                raise RegistryError(
-                    f"licence {licence_id} is {licence.state}: products are registered only under an active "
-                    "licence (restore or activate it first)"
-                )
-            if licence.valid_until < now.date():
-                raise RegistryError(
-                    f"licence {licence_id} expired on {licence.valid_until.isoformat()}: no product may be "
-                    "registered under it"
-                )
-            if licence.operator.qualification != Qualification.QUALIFIED:
-                raise RegistryError(
-                    f"operator {operator!r} is {licence.operator.qualification}: its products are not registered "
-                    "until the agency restores it"
-                )
-            if scenario not in (licence.scenarios or []):
-                granted = ", ".join(licence.scenarios or []) or "none"
-                raise RegistryError(
-                    f"scenario {scenario!r} is not licensed by licence {licence_id} (granted: {granted}): "
-                    "a product serves only the scenarios its licence grants"
-                )
-            sources = self._sources(session, licence, datasets)
-
-            lineage_datasets = [
-                {
-                    "name": resource.name,
-                    "version": version.version,
-                    "kind": version.kind,
-                    "content_sha256": version.content_sha256,
-                    "created_at": version.created_at.isoformat(),
-                }
-                for resource, version in sources
-            ]
-            lineage = {
-                "datasets": lineage_datasets,
-                "code_sha256": code_sha256,
-                "guard": checked_guard,
-                "reviews": checked_reviews,
-                "dissent": [
-                    {
-                        "reviewer": str(d.get("reviewer", "")),
-                        "decision": str(d.get("decision", "")),
-                        "reason": str(d.get("reason") or ""),
-                    }
-                    for d in dissent or []
-                ],
-            }
-            attribution = build_attribution(sources)
+            licence = self._usable_licence(session, reg.licence_id, reg.operator, reg.scenario, now)
+            sources = self._sources(session, licence, reg.datasets)
+            lineage = _lineage(sources, code_sha256, guard, reviews, reg.dissent)
             commercial = licence.fee_class == FeeClass.COMMERCIAL
             row = ProductRow(
                 name=name,
                 operator_id=licence.operator_id,
                 licence_id=licence.id,
                 job=job,
-                scenario=scenario,
+                scenario=reg.scenario,
                 lineage=lineage,
-                attribution=attribution,
+                attribution=build_attribution(sources),
                 fee_class=licence.fee_class,
                 price_cents=licence.price_cents if commercial else None,
-                artifacts=checked_artifacts,
+                artifacts=artifacts,
                 state=ProductState.AVAILABLE,
                 registered_by=by.name,
                 registered_at=now,
@@ -487,44 +244,50 @@ class Products:
             row.operator = licence.operator
             session.add(row)
             session.flush()
-            for resource, version in sources:
-                usage = record_usage(
-                    session,
-                    resource_id=resource.id,
-                    event="product.released",
-                    licence_id=licence.id,
-                    operator_id=licence.operator_id,
-                    scenario=scenario,
-                    subject=f"product:{name}",
-                    detail={"job": job, "version": version.version, "artifacts": len(checked_artifacts)},
-                )
-                usage.at = now
-            change.log(
-                "product.registered",
-                f"product:{name}",
-                {
-                    "product_id": row.id,
-                    "operator": operator,
-                    "licence_id": licence.id,
-                    "job": job,
-                    "scenario": scenario,
-                    "datasets": [
-                        {"name": d["name"], "version": d["version"], "content_sha256": d["content_sha256"]}
-                        for d in lineage_datasets
-                    ],
-                    "code_sha256": code_sha256,
-                    "guard_verdict": checked_guard["verdict"],
-                    "guard_sha256": _sha256_json(checked_guard),
-                    "reviews": [{"reviewer": r["reviewer"], "decision": r["decision"]} for r in checked_reviews],
-                    "fee_class": row.fee_class,
-                    "price_cents": row.price_cents,
-                    "artifacts": [
-                        {"name": a["name"], "bytes": a["bytes"], "sha256": a["sha256"]} for a in checked_artifacts
-                    ],
-                    "attribution_sha256": _sha256_json(attribution),
-                },
+            self._record_release(change, row, sources, now)
+            change.log("product.registered", f"product:{name}", _registered_payload(row, reg.operator, lineage))
+            return product_view(row)
+
+    def _usable_licence(
+        self, session: Session, licence_id: int, operator: str, scenario: str, now: datetime
+    ) -> LicenceRow:
+        """The operator's own licence, usable now and granting ``scenario``; or why not."""
+        licence = session.get(LicenceRow, licence_id)
+        if licence is None:
+            raise NotFoundError(f"no licence {licence_id}")
+        if licence.operator.name != operator:
+            raise RegistryError(
+                f"licence {licence_id} belongs to operator {licence.operator.name!r}, not {operator!r}: "
+                "a product is registered under its own operator's licence"
             )
-            return _view(row)
+        why = usability(licence, now.date())
+        if why != Usability.USABLE:
+            raise RegistryError(_unusable_message(licence, operator, why))
+        if scenario not in (licence.scenarios or []):
+            granted = ", ".join(licence.scenarios or []) or "none"
+            raise RegistryError(
+                f"scenario {scenario!r} is not licensed by licence {licence_id} (granted: {granted}): "
+                "a product serves only the scenarios its licence grants"
+            )
+        return licence
+
+    @staticmethod
+    def _record_release(
+        change: Change, row: ProductRow, sources: list[tuple[ResourceRow, VersionRow]], now: datetime
+    ) -> None:
+        """One ``product.released`` usage record per dataset (黑龙江 第二十八条)."""
+        for resource, version in sources:
+            usage = record_usage(
+                change.session,
+                resource_id=resource.id,
+                event="product.released",
+                licence_id=row.licence_id,
+                operator_id=row.operator_id,
+                scenario=row.scenario,
+                subject=f"product:{row.name}",
+                detail={"job": row.job, "version": version.version, "artifacts": len(row.artifacts)},
+            )
+            usage.at = now
 
     @staticmethod
     def _check_guard(guard: dict[str, Any]) -> dict[str, Any]:
@@ -564,7 +327,7 @@ class Products:
         checked: list[dict[str, Any]] = []
         for artifact in artifacts or []:
             try:
-                item = {
+                item: dict[str, Any] = {
                     "name": str(artifact["name"]),
                     "bytes": int(artifact["bytes"]),
                     "sha256": str(artifact["sha256"]).lower(),
@@ -593,8 +356,9 @@ class Products:
                     f"dataset {dataset!r} is not in licence {licence.id} (licensed: {scope}): a product may use "
                     "only the datasets its licence grants"
                 )
+            given: Any = wanted.get("version")
             try:
-                number = int(wanted.get("version"))
+                number = int(given)
             except (TypeError, ValueError):
                 raise RegistryError(f"dataset {dataset!r} needs the version number the job read") from None
             version = next((v for v in resource.versions if v.version == number), None)
@@ -614,7 +378,7 @@ class Products:
             row = session.scalar(select(ProductRow).where(ProductRow.name == name))
             if row is None or not _visible(row, viewer):
                 raise NotFoundError(f"no product named {name!r}")
-            return _view(row)
+            return product_view(row)
 
     def list(self, *, viewer: Actor) -> builtins.list[ProductView]:
         """Products in registration order: an operator's own, or all for custodian, agency, regulator."""
@@ -625,7 +389,7 @@ class Products:
                 query = query.join(OperatorRow, ProductRow.operator_id == OperatorRow.id).where(
                     OperatorRow.name == viewer.name
                 )
-            return [_view(row) for row in session.scalars(query)]
+            return [product_view(row) for row in session.scalars(query)]
 
     def deliverable(self, name: str, *, viewer: Actor) -> ProductView:
         """The product, if it may be delivered now to ``viewer``: only available, only to its operator.
@@ -654,7 +418,7 @@ class Products:
             row = product_row(change.session, name)
             if not suspend_product(change, row, reason=reason):
                 raise RegistryError(f"product {name!r} is {row.state}: only an available product can be suspended")
-            return _view(row)
+            return product_view(row)
 
     def restore(self, name: str, *, reason: str, by: Actor) -> ProductView:
         """Deliver again; refused while an objection on it is open, and for a withdrawn product."""
@@ -671,7 +435,7 @@ class Products:
                     f"product {name!r} has open objections ({listed}): resolve them first (双鸭山 第四十条)"
                 )
             restore_product(change, row, reason=reason)
-            return _view(row)
+            return product_view(row)
 
     def withdraw(self, name: str, *, reason: str, by: Actor) -> ProductView:
         """Withdraw a product for good."""
@@ -681,4 +445,25 @@ class Products:
             row = product_row(change.session, name)
             if not withdraw_product(change, row, reason=reason):
                 raise RegistryError(f"product {name!r} is already withdrawn")
-            return _view(row)
+            return product_view(row)
+
+
+__all__ = [
+    "ATTRIBUTION_KEY",
+    "ATTRIBUTION_RULE",
+    "SIDECAR_SUFFIX",
+    "ProductRegistration",
+    "ProductView",
+    "Products",
+    "attribution_metadata",
+    "build_attribution",
+    "open_objections_on",
+    "product_name_taken",
+    "product_row",
+    "read_attribution",
+    "restore_product",
+    "sidecar_path",
+    "stamp_artifact",
+    "suspend_product",
+    "withdraw_product",
+]

@@ -95,8 +95,8 @@ class UsageRecords:
             for row, operator in rows:
                 entry = licences.get(row.licence_id)
                 if entry is None:
-                    licence = session.get(LicenceRow, row.licence_id) if row.licence_id is not None else None
-                    entry = self._licence_entry(row.licence_id, operator, licence)
+                    found = session.get(LicenceRow, row.licence_id) if row.licence_id is not None else None
+                    entry = self._licence_entry(row.licence_id, operator, found)
                     licences[row.licence_id] = entry
                 if row.scenario and row.scenario not in entry["scenarios_used"]:
                     entry["scenarios_used"].append(row.scenario)

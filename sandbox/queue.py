@@ -28,12 +28,7 @@ Why these rules:
 from __future__ import annotations
 
 import builtins
-import hashlib
-import json
-import re
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,151 +36,25 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core import Actor, Change, NotFoundError, Recorder, RegistryError, require_role, utcnow
-from ledger import EntryError, canonical_json
-from registry.models import LicenceRow, OperatorRow
-from registry.vocabulary import LicenceState, Qualification
-from sandbox.guard.findings import operator_findings
+from registry import Usability, licence_standing
+from sandbox.job_views import BLOCKED_REASON, Beat, Claimed, JobDraft, JobView, Usage, job_view, shown_verdict
+from sandbox.ledger_payloads import (
+    MAX_LEDGER_SCENARIO,
+    MAX_LEDGER_TEXT,
+    bounded_json,
+    bounded_text,
+    canonical_sha256,
+    findings_digest,
+    fit_scenario,
+    manifest_digest,
+    manifest_of,
+)
 from sandbox.models import JobRow, JobState
 
 #: The actor of acts the platform takes by itself: claims, heartbeats, ends, reaping.
 SYSTEM_ROLE = "system"
 REAPER = Actor("keyong:reaper", SYSTEM_ROLE)
 WORKER_LOST = "worker lost"
-
-#: A free text an operator can make long (reasons, refusals that echo its input) is cut to this many
-#: characters in a ledger payload; the row keeps it whole.
-MAX_LEDGER_TEXT = 1000
-#: A scenario as the ledger keeps it (the column holds 200; a refused submission may declare more).
-MAX_LEDGER_SCENARIO = 256
-#: A JSON value an operator shapes (a refused job's dataset list, resources) is ledgered as is up to
-#: this many bytes of canonical JSON, and as its digest beyond.
-MAX_LEDGER_JSON = 4096
-#: A finished job's findings are counted per rule; at most this many rules are named, the most
-#: frequent first, each name cut to MAX_RULE_CHARS (rule names are short fixed identifiers).
-MAX_RULE_COUNTS = 64
-MAX_RULE_CHARS = 64
-#: What an operator reads as the reason of a blocked job: the findings say why, nothing else does.
-BLOCKED_REASON = "blocked by the export guard; see the findings"
-#: The keys of one output in the ledgered manifest and in every remote view: never its path.
-MANIFEST_KEYS = ("name", "bytes", "sha256")
-
-_EXIT_STATUS = re.compile(r"exit (status|code) -?\d+")
-_LENIENT_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def canonical_sha256(value: Any) -> str:
-    """SHA-256 (hex) of ``value``'s canonical JSON: the ledger's own (``ledger.canonical_json``).
-
-    Sorted keys, ``separators=(",", ":")``, ``ensure_ascii=False``, UTF-8 — what a regulator writes
-    in a few lines of any language to check a ledgered digest against the row it stands for. A value
-    canonical JSON refuses (a NaN) is hashed as Python's ``json`` writes it instead of failing the
-    record: ending a job must never raise over its content (issue 15, "Never wedge").
-    """
-    try:
-        data = canonical_json(value)
-    except EntryError:
-        data = _LENIENT_JSON.encode(value).encode("utf-8")
-    return hashlib.sha256(data).hexdigest()
-
-
-def bounded_text(text: str | None, limit: int = MAX_LEDGER_TEXT) -> str | None:
-    """``text`` for a ledger payload: whole up to ``limit`` characters, else cut with a marker.
-
-    The marker names how much was cut and the SHA-256 of the whole UTF-8 text, which the row keeps
-    (第二十条), so the ledger still proves what the row says.
-    """
-    if text is None or len(text) <= limit:
-        return text
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return f"{text[:limit]}… [{len(text) - limit} more characters; sha256 {digest}]"
-
-
-def bounded_json(value: Any, limit: int = MAX_LEDGER_JSON) -> Any:
-    """``value`` for a ledger payload when its canonical JSON fits ``limit`` bytes, else its digest.
-
-    The digest is ``{"sha256", "bytes"}`` of the canonical JSON (:func:`canonical_sha256`), so a
-    regulator recomputes it from the row.
-    """
-    try:
-        size = len(canonical_json(value))
-    except EntryError:
-        size = limit + 1
-    if size <= limit:
-        return value
-    return {"sha256": canonical_sha256(value), "bytes": len(_LENIENT_JSON.encode(value).encode("utf-8"))}
-
-
-def _fit_scenario(scenario: str) -> str:
-    """A declared scenario as the row's column holds it (``VARCHAR(200)``; PostgreSQL refuses more).
-
-    A queued job's scenario is one its licence grants, so it fits; a refused submission may declare
-    any text, and refusing to record the refusal would lose it. Beyond the column the row keeps the
-    start and the SHA-256 of the whole (:func:`bounded_text`).
-    """
-    width = JobRow.__table__.c.scenario.type.length or 200
-    if len(scenario) <= width:
-        return scenario
-    cut = bounded_text(scenario, max(0, width - 110)) or ""
-    return cut[:width]
-
-
-def manifest_of(outputs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The outputs manifest as it is hashed and shown remotely: name, size and hash, never the path."""
-    return [{key: o[key] for key in MANIFEST_KEYS if key in o} for o in outputs]
-
-
-def manifest_digest(outputs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """What the ledger holds of a job's outputs, whatever their number and names (issue 15).
-
-    ``count``, total ``bytes`` and the ``sha256`` of the canonical JSON of :func:`manifest_of` the
-    outputs in their recorded order; the row's ``outputs`` keep the manifest itself.
-    """
-    total = 0
-    for o in outputs:
-        try:
-            total += int(o.get("bytes") or 0)
-        except (TypeError, ValueError):
-            continue
-    return {"count": len(outputs), "bytes": total, "sha256": canonical_sha256(manifest_of(outputs))}
-
-
-def _top_counts(values: Iterable[Any], *, cap: int, chars: int) -> tuple[dict[str, int], int]:
-    """Counts per value, the most frequent ``cap`` of them (names cut to ``chars``), and how many were left out."""
-    counts: Counter[str] = Counter(str(v)[:chars] for v in values)
-    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    return dict(ranked[:cap]), max(0, len(ranked) - cap)
-
-
-def findings_digest(findings: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """What the ledger holds of the export guard's findings: counts per rule and severity, and a hash.
-
-    ``sha256`` is over the canonical JSON of the findings exactly as the row keeps them, so the
-    verdict's grounds stay provable (第二十条) without the ledger growing with the job's output.
-    ``rules_omitted`` says how many distinct rules beyond :data:`MAX_RULE_COUNTS` were not named.
-    """
-    rules, omitted = _top_counts((f.get("rule") for f in findings), cap=MAX_RULE_COUNTS, chars=MAX_RULE_CHARS)
-    severities, _ = _top_counts((f.get("severity") for f in findings), cap=8, chars=16)
-    digest: dict[str, Any] = {
-        "count": len(findings),
-        "rules": rules,
-        "severities": severities,
-        "sha256": canonical_sha256([dict(f) for f in findings]),
-    }
-    if omitted:
-        digest["rules_omitted"] = omitted
-    return digest
-
-
-def shown_verdict(state: str, verdict: str | None) -> str | None:
-    """The verdict every view shows: ``pass`` only on a ``done`` job (issue 15, principle 5).
-
-    ``pass`` means the platform accounted for every output of a finished run; a job that failed,
-    was cancelled or never ran has no such claim, so a stored ``pass`` there reads as no verdict
-    (in views, counts and charts alike). ``review`` and ``block`` stay: a rule fired.
-    """
-    if verdict == "pass" and state != JobState.DONE.value:
-        return None
-    return verdict
 
 
 def worker_actor(worker: str) -> Actor:
@@ -194,192 +63,6 @@ def worker_actor(worker: str) -> Actor:
 
 class JobError(RegistryError):
     """A job operation was refused (unknown job, wrong state); the message says why."""
-
-
-@dataclass(frozen=True, slots=True)
-class JobView:
-    """A job as the host administrator sees it (the code itself is fetched separately).
-
-    The agency and regulators read this full view too; an operator reads :meth:`for_operator`.
-    """
-
-    id: int
-    operator: str
-    licence_id: int | None
-    kind: str
-    datasets: dict[str, Any]
-    scenario: str
-    code_sha256: str
-    spec_sha256: str
-    state: str
-    verdict: str | None
-    attempts: int
-    max_attempts: int
-    worker: str | None
-    claimed_at: datetime | None
-    heartbeat_at: datetime | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    exit_code: int | None
-    reason: str | None
-    resources: dict[str, Any] | None
-    outputs: list[dict[str, Any]]
-    created_at: datetime
-    cancel_requested: bool
-    findings: list[dict[str, Any]] = field(default_factory=list)
-    log_excerpt: str | None = None
-
-    def for_operator(self) -> JobView:
-        """The job as its operator may see it: judged content only (issue 15, principle 5).
-
-        原始数据不出域, 数据可用不可见 (双鸭山 第三十五条): what reaches an operator is what the export
-        guard judged, nothing more. This is the one owner of that rule: the HTTP API
-        (``operators.jobs_api.remote_view``) and the console both call it.
-
-        * ``block``: no log, no output names, sizes or hashes, no exit code, no resources, and a
-          generic reason. A blocked job's names, sizes and log are themselves channels out (names
-          built from keys, a DuckDB error echoing cells), and its resources and exit code a covert
-          one. The findings stay: they name rules and places, never the offending values.
-        * otherwise, outputs only once the guard has judged them (a verdict), by name, size and hash,
-          never their path; the log only as the guard stored it (it decides whether an excerpt may
-          exist at all).
-        * findings with the rule's fixed text, once per rule and output (``sandbox.guard.operator_findings``):
-          a job chooses the counts and positions a finding's detail would state.
-        * a failed job shows no exit code (the state says it failed) nor the exit status the run's
-          reason quotes: an exit status is 8 bits the operator chooses.
-        * dataset grants by version only, never where the copy lies.
-
-        The agency, regulators and the host administrator keep the full view.
-        """
-        datasets = {
-            name: {"version": spec.get("version")} if isinstance(spec, Mapping) else {}
-            for name, spec in self.datasets.items()
-        }
-        shown = replace(self, findings=operator_findings(self.findings))
-        if self.verdict == "block":
-            return replace(
-                shown,
-                datasets=datasets,
-                outputs=[],
-                log_excerpt=None,
-                exit_code=None,
-                reason=BLOCKED_REASON,
-                resources=None,
-            )
-        outputs = manifest_of(self.outputs) if self.verdict is not None else []
-        if self.state == JobState.FAILED.value:
-            reason = _EXIT_STATUS.sub("a non-zero exit status", self.reason) if self.reason else self.reason
-            return replace(shown, datasets=datasets, outputs=outputs, exit_code=None, reason=reason)
-        return replace(shown, datasets=datasets, outputs=outputs)
-
-    def as_json(self) -> dict[str, Any]:
-        """The ``keyong job show`` document (DESIGN.md); ``log`` is the guard's redacted excerpt."""
-        stamp = {
-            key: (value.isoformat() if value is not None else None)
-            for key, value in (
-                ("created_at", self.created_at),
-                ("claimed_at", self.claimed_at),
-                ("heartbeat_at", self.heartbeat_at),
-                ("started_at", self.started_at),
-                ("finished_at", self.finished_at),
-            )
-        }
-        return {
-            "job": self.id,
-            "state": self.state,
-            "verdict": self.verdict,
-            "findings": [dict(f) for f in self.findings],
-            "log": self.log_excerpt,
-            "outputs": [dict(o) for o in self.outputs],
-            "reason": self.reason,
-            "resources": self.resources,
-            "exit_code": self.exit_code,
-            "operator": self.operator,
-            "licence": self.licence_id,
-            "kind": self.kind,
-            "datasets": self.datasets,
-            "scenario": self.scenario,
-            "code_sha256": self.code_sha256,
-            "spec_sha256": self.spec_sha256,
-            "attempts": self.attempts,
-            "max_attempts": self.max_attempts,
-            "worker": self.worker,
-            "cancel_requested": self.cancel_requested,
-            **stamp,
-        }
-
-
-def _view(row: JobRow) -> JobView:
-    return JobView(
-        id=row.id,
-        operator=row.operator,
-        licence_id=row.licence_id,
-        kind=row.kind,
-        datasets=dict(row.datasets or {}),
-        scenario=row.scenario,
-        code_sha256=row.code_sha256,
-        spec_sha256=row.spec_sha256,
-        state=row.state,
-        verdict=shown_verdict(row.state, row.verdict),
-        attempts=row.attempts,
-        max_attempts=row.max_attempts,
-        worker=row.worker,
-        claimed_at=row.claimed_at,
-        heartbeat_at=row.heartbeat_at,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        exit_code=row.exit_code,
-        reason=row.reason,
-        resources=dict(row.resources) if row.resources is not None else None,
-        outputs=[dict(o) for o in (row.outputs or [])],
-        created_at=row.created_at,
-        cancel_requested=row.cancel_requested,
-        findings=[dict(f) for f in (row.findings or [])],
-        log_excerpt=row.log_excerpt,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    """What a worker needs to run a claimed job: its view, its code and the attempt it holds."""
-
-    job: JobView
-    code: str
-
-    @property
-    def attempt(self) -> int:
-        return self.job.attempts
-
-
-@dataclass(frozen=True, slots=True)
-class Beat:
-    """A heartbeat's answer: is the job still this worker's, and has a cancel been asked for."""
-
-    owned: bool
-    cancel_requested: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """An operator's consumption, for the quotas of ``operators.jobs``."""
-
-    active: int  # queued or running
-    submitted: int  # admitted (not refused) since the window start
-    cpu_seconds: float  # CPU of jobs ended since the window start
-
-
-@dataclass(frozen=True, slots=True)
-class JobDraft:
-    """A job as submitted, before the queue gives it an id: queued or kept as refused alike."""
-
-    operator: str
-    licence_id: int | None
-    kind: str
-    datasets: Mapping[str, Mapping[str, Any]]  # name -> {"version", "path"} (declared or granted)
-    scenario: str
-    code: str
-    code_sha256: str
-    spec_sha256: str
 
 
 class JobQueue:
@@ -447,7 +130,7 @@ class JobQueue:
             licence_id=draft.licence_id,
             kind=draft.kind,
             datasets={name: dict(spec) for name, spec in draft.datasets.items()},
-            scenario=_fit_scenario(draft.scenario),
+            scenario=fit_scenario(draft.scenario),
             code=draft.code,
             code_sha256=draft.code_sha256,
             spec_sha256=draft.spec_sha256,
@@ -546,19 +229,23 @@ class JobQueue:
                         "spec_sha256": row.spec_sha256,
                     },
                 )
-                return Claimed(_view(row), row.code)
+                return Claimed(job_view(row), row.code)
 
     def _lapsed(self, session: Session, row: JobRow) -> str | None:
-        """Why the licence no longer admits this job, or ``None`` while it still does."""
-        licence = session.get(LicenceRow, row.licence_id) if row.licence_id is not None else None
+        """Why the licence no longer admits this job, or ``None`` while it still does.
+
+        The registry owns the rule (:func:`registry.licence_standing`); this phrases it for the job.
+        """
+        licence = licence_standing(session, row.licence_id, self.clock().date())
         if licence is None:
             return "the job has no licence"
-        if licence.state != LicenceState.ACTIVE.value:
+        if licence.usability == Usability.NOT_ACTIVE:
             return f"licence {licence.id} is {licence.state} since the job was admitted; it may not run"
-        if licence.valid_until < self.clock().date():
+        if licence.usability == Usability.NOT_YET_VALID:
+            return f"licence {licence.id} is valid from {licence.valid_from}; the job may not run"
+        if licence.usability == Usability.LAPSED:
             return f"licence {licence.id} ended on {licence.valid_until}; the job may not run"
-        operator = session.get(OperatorRow, licence.operator_id)
-        if operator is None or operator.qualification != Qualification.QUALIFIED.value:
+        if licence.usability == Usability.OPERATOR_SUSPENDED:
             return f"operator {row.operator!r} was suspended since the job was admitted (双鸭山 第三十一条)"
         return None
 
@@ -658,7 +345,7 @@ class JobQueue:
                 },
             )
             change.session.flush()
-            return _view(row)
+            return job_view(row)
 
     @staticmethod
     def _owned(session: Session, job_id: int, worker: str, attempt: int) -> JobRow | None:
@@ -686,7 +373,8 @@ class JobQueue:
                 query = query.with_for_update(skip_locked=True)
             reaped: builtins.list[JobView] = []
             for row in session.scalars(query).all():
-                lost = {"worker": row.worker, "attempt": row.attempts, "heartbeat_at": row.heartbeat_at.isoformat()}
+                beat = row.heartbeat_at.isoformat() if row.heartbeat_at is not None else None  # never None here
+                lost = {"worker": row.worker, "attempt": row.attempts, "heartbeat_at": beat}
                 if row.cancel_requested:
                     row.state = JobState.CANCELLED.value
                     row.reason = f"cancelled; {WORKER_LOST}"
@@ -702,7 +390,7 @@ class JobQueue:
                     row.reason = WORKER_LOST
                     row.finished_at = self.clock()
                     change.log("job.failed", f"job:{row.id}", {**lost, "reason": WORKER_LOST})
-                reaped.append(_view(row))
+                reaped.append(job_view(row))
             session.flush()
             return reaped
 
@@ -730,11 +418,11 @@ class JobQueue:
                 row.cancel_requested = True
                 change.log("job.cancel_requested", f"job:{job_id}", {"worker": row.worker, "attempt": row.attempts})
             change.session.flush()
-            return _view(row)
+            return job_view(row)
 
     def get(self, job_id: int, *, viewer: Actor | None = None) -> JobView:
         with self.recorder.read() as session:
-            return _view(self._visible(session, job_id, viewer or Actor.host()))
+            return job_view(self._visible(session, job_id, viewer or Actor.host()))
 
     def code(self, job_id: int, *, viewer: Actor | None = None) -> str:
         with self.recorder.read() as session:
@@ -762,7 +450,7 @@ class JobQueue:
         if state:
             query = query.where(JobRow.state == JobState(state).value)
         with self.recorder.read() as session:
-            return [_view(row) for row in session.scalars(query).all()]
+            return [job_view(row) for row in session.scalars(query).all()]
 
     @staticmethod
     def _visible(session: Session, job_id: int, viewer: Actor, *, lock: bool = False) -> JobRow:

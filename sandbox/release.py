@@ -26,56 +26,39 @@ Why these rules (issue 7; 双鸭山市公共数据管理暂行办法):
 from __future__ import annotations
 
 import builtins
-import hashlib
 import json
-import secrets
 import shutil
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from core import (
-    Actor,
-    Change,
-    JoinedRecorder,
-    NotFoundError,
-    PermissionDeniedError,
-    Recorder,
-    RegistryError,
-    file_sha256,
-    require_role,
-    text_sha256,
+from core import Actor, NotFoundError, Recorder, file_sha256, require_role, text_sha256
+from registry import (
+    Products,
+    RegistryConfig,
+    attribution_metadata,
+    licence_standing,
+    product_name_taken,
+    stamp_artifact,
 )
-from registry.config import RegistryConfig
-from registry.models import LicenceRow, ProductRow
-from registry.products import Products, attribution_metadata, stamp_artifact
 from sandbox.models import JobRow, JobState
-from sandbox.release_models import Decision, ReleaseRow, ReleaseState, ReleaseVoteRow
+from sandbox.release_models import Decision, ReleaseError, ReleaseRow, ReleaseState
+from sandbox.release_review import PRODUCT_STORE, ReleaseReview
+from sandbox.release_views import (
+    READ_ALL,
+    ReleaseView,
+    json_sha256,
+    outcome_of,
+    release_view,
+    visible_release,
+    votes_needed,
+)
 
 DEFAULT_REVIEWERS = 2
-PRODUCT_STORE = "products"
-_SEVERITY = {Decision.APPROVE: 0, Decision.CHANGES_REQUESTED: 1, Decision.REJECT: 2}
-_OUTCOME = {
-    Decision.APPROVE: ReleaseState.APPROVED,
-    Decision.CHANGES_REQUESTED: ReleaseState.RETURNED,
-    Decision.REJECT: ReleaseState.REJECTED,
-}
-_READ_ALL = ("agency", "regulator", "custodian")
 MAX_JUSTIFICATION_CHARS = 4000
-
-
-class ReleaseError(RegistryError):
-    """A release step was refused; the message says why and what would make it acceptable."""
-
-
-def _canonical_sha256(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
 def _findings_of(session: Session, job: JobRow) -> builtins.list[dict[str, Any]]:
@@ -89,93 +72,6 @@ def _findings_of(session: Session, job: JobRow) -> builtins.list[dict[str, Any]]
     raw = session.execute(text("SELECT findings FROM jobs WHERE id = :id"), {"id": job.id}).scalar()
     loaded = json.loads(raw) if isinstance(raw, str) else raw
     return list(loaded or [])
-
-
-@dataclass(frozen=True, slots=True)
-class ReleaseView:
-    """A release as ``viewer`` may see it: sealed votes of an undecided round are left out."""
-
-    id: int
-    job: int
-    operator: str
-    licence_id: int
-    product: str
-    fee_class: str
-    state: str
-    round: int
-    required_reviews: int
-    votes_needed: int
-    verdict: str
-    findings: list[dict[str, Any]]
-    justifications: dict[str, str]
-    outputs: list[dict[str, Any]]
-    votes: list[dict[str, Any]]  # decided rounds only (plus the viewer's own sealed vote)
-    votes_cast: int  # in the current round
-    reason: str | None
-    product_id: int | None
-    created_at: datetime
-    updated_at: datetime
-    decided_at: datetime | None
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "release": self.id,
-            "job": self.job,
-            "operator": self.operator,
-            "licence": self.licence_id,
-            "product": self.product,
-            "fee_class": self.fee_class,
-            "state": self.state,
-            "round": self.round,
-            "required_reviews": self.required_reviews,
-            "votes_needed": self.votes_needed,
-            "verdict": self.verdict,
-            "findings": self.findings,
-            "justifications": self.justifications,
-            "outputs": self.outputs,
-            "votes": self.votes,
-            "votes_cast": self.votes_cast,
-            "reason": self.reason,
-            "product_id": self.product_id,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-            "decided_at": self.decided_at.isoformat() if self.decided_at else None,
-        }
-
-
-def _vote_json(vote: ReleaseVoteRow) -> dict[str, Any]:
-    return {
-        "round": vote.round,
-        "reviewer": vote.reviewer,
-        "decision": vote.decision,
-        "files": dict(vote.files or {}),
-        "reason": vote.reason,
-        "voted_at": vote.voted_at.isoformat(),
-    }
-
-
-def _round_decided(row: ReleaseRow) -> bool:
-    return not ReleaseState(row.state).open and row.state != ReleaseState.WITHDRAWN
-
-
-def votes_needed(decisions: Sequence[str], required: int) -> int:
-    """How many more votes the round needs before it is decided (0: decided)."""
-    if len(decisions) < required:
-        return required - len(decisions)
-    return 0 if outcome_of(decisions, required) is not None else 1
-
-
-def outcome_of(decisions: Sequence[str], required: int) -> Decision | None:
-    """Unanimity of the required reviewers, else (after a further reviewer) a strict majority."""
-    if len(decisions) < required or not decisions:
-        return None
-    counts = Counter(decisions)
-    top, top_count = counts.most_common(1)[0]
-    if top_count == len(decisions):
-        return Decision(top)
-    if len(decisions) > required and top_count * 2 > len(decisions):
-        return Decision(top)
-    return None
 
 
 class Releases:
@@ -195,80 +91,26 @@ class Releases:
         self.config = config
         self.required_reviews = required_reviews
         self.is_reviewer = is_reviewer
+        self.review = ReleaseReview(recorder, config, is_reviewer=is_reviewer)
 
     @property
     def home(self) -> Path:
         return Path(self.config.home)
 
-    # --- views ------------------------------------------------------------------------------
-
-    def _view(self, session: Session, row: ReleaseRow, viewer: Actor) -> ReleaseView:
-        votes = list(
-            session.scalars(
-                select(ReleaseVoteRow).where(ReleaseVoteRow.release_id == row.id).order_by(ReleaseVoteRow.id)
-            )
-        )
-        current = [v for v in votes if v.round == row.round]
-        sealed = ReleaseState(row.state).open
-        shown = [
-            _vote_json(v)
-            for v in votes
-            if v.round != row.round or not sealed or (v.reviewer == viewer.name and viewer.role == "agency")
-        ]
-        outputs = [dict(o) for o in row.outputs or []]
-        if not viewer.is_host:  # paths in the home are the administrator's, never a remote user's
-            outputs = [{k: o[k] for k in ("name", "bytes", "sha256") if k in o} for o in outputs]
-        return ReleaseView(
-            id=row.id,
-            job=row.job_id,
-            operator=row.operator,
-            licence_id=row.licence_id,
-            product=row.product,
-            fee_class=row.fee_class,
-            state=row.state,
-            round=row.round,
-            required_reviews=row.required_reviews,
-            votes_needed=votes_needed([v.decision for v in current], row.required_reviews) if sealed else 0,
-            verdict=row.verdict,
-            findings=[dict(f) for f in row.findings or []],
-            justifications={str(k): str(v) for k, v in (row.justifications or {}).items()},
-            outputs=outputs,
-            votes=shown,
-            votes_cast=len(current),
-            reason=row.reason,
-            product_id=row.product_id,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            decided_at=row.decided_at,
-        )
-
-    @staticmethod
-    def _visible(session: Session, release_id: int, viewer: Actor, *, lock: bool = False) -> ReleaseRow:
-        query = select(ReleaseRow).where(ReleaseRow.id == release_id)
-        if lock and session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update()
-        row = session.scalar(query)
-        # An operator never learns that another operator's release exists.
-        if row is None or (viewer.role == "operator" and row.operator != viewer.name):
-            raise NotFoundError(f"no release {release_id}")
-        if not viewer.is_host and viewer.role not in (*_READ_ALL, "operator"):
-            raise NotFoundError(f"no release {release_id}")
-        return row
-
     def get(self, release_id: int, *, viewer: Actor) -> ReleaseView:
         with self.recorder.read() as session:
-            return self._view(session, self._visible(session, release_id, viewer), viewer)
+            return release_view(session, visible_release(session, release_id, viewer), viewer)
 
     def list(self, *, viewer: Actor, state: str | None = None) -> builtins.list[ReleaseView]:
         """Oldest first; an operator sees its own, the agency and regulators all (pending: ``state``)."""
-        require_role(viewer, "operator", *_READ_ALL)
+        require_role(viewer, "operator", *READ_ALL)
         query = select(ReleaseRow).order_by(ReleaseRow.id)
         if viewer.role == "operator":
             query = query.where(ReleaseRow.operator == viewer.name)
         if state:
             query = query.where(ReleaseRow.state == ReleaseState(state).value)
         with self.recorder.read() as session:
-            return [self._view(session, row, viewer) for row in session.scalars(query)]
+            return [release_view(session, row, viewer) for row in session.scalars(query)]
 
     # --- the operator's side ----------------------------------------------------------------
 
@@ -279,7 +121,7 @@ class Releases:
         by: Actor,
         files: Sequence[str] | None,
         justifications: Mapping[str, str] | None,
-    ) -> tuple[JobRow, list[dict[str, Any]], list[dict[str, Any]], dict[str, str]]:
+    ) -> tuple[JobRow, builtins.list[dict[str, Any]], builtins.list[dict[str, Any]], dict[str, str]]:
         job = session.get(JobRow, job_id)
         if job is None or (not by.is_host and job.operator != by.name):
             raise NotFoundError(f"no job {job_id}")
@@ -326,7 +168,7 @@ class Releases:
 
     @staticmethod
     def _name_free(session: Session, product: str, *, excluding: int | None = None) -> None:
-        if session.scalar(select(ProductRow.id).where(ProductRow.name == product)) is not None:
+        if product_name_taken(session, product):
             raise ReleaseError(f"a product named {product!r} is already registered: choose another name")
         query = select(ReleaseRow.id).where(
             ReleaseRow.product == product,
@@ -360,7 +202,7 @@ class Releases:
         with self.recorder.change(by) as change:
             session = change.session
             job, outputs, findings, checked = self._checked_job(session, job_id, by, files, justifications)
-            licence = session.get(LicenceRow, job.licence_id)
+            licence = licence_standing(session, job.licence_id, self.config.now().date())
             if licence is None:
                 raise NotFoundError(f"no licence {job.licence_id}")
             if fee_class is not None and fee_class != licence.fee_class:
@@ -404,7 +246,7 @@ class Releases:
                     "required_reviews": self.required_reviews,
                 },
             )
-            return self._view(session, row, by)
+            return release_view(session, row, by)
 
     def resubmit(
         self,
@@ -419,7 +261,7 @@ class Releases:
         require_role(by, "operator")
         with self.recorder.change(by) as change:
             session = change.session
-            row = self._visible(session, release_id, by, lock=True)
+            row = visible_release(session, release_id, by, lock=True)
             if row.state != ReleaseState.RETURNED:
                 raise ReleaseError(f"release {release_id} is {row.state}: only a returned release can be resubmitted")
             job, outputs, findings, checked = self._checked_job(session, job_id, by, files, justifications)
@@ -448,14 +290,14 @@ class Releases:
                     "justifications_sha256": {k: text_sha256(v) for k, v in checked.items()},
                 },
             )
-            return self._view(session, row, by)
+            return release_view(session, row, by)
 
     def withdraw(self, release_id: int, *, by: Actor, reason: str = "") -> ReleaseView:
         """The operator takes back a release not yet decided (submitted, under review or returned)."""
         require_role(by, "operator")
         with self.recorder.change(by) as change:
             session = change.session
-            row = self._visible(session, release_id, by, lock=True)
+            row = visible_release(session, release_id, by, lock=True)
             if row.state not in (ReleaseState.SUBMITTED, ReleaseState.UNDER_REVIEW, ReleaseState.RETURNED):
                 raise ReleaseError(f"release {release_id} is {row.state}: it can no longer be withdrawn")
             previous = row.state
@@ -467,7 +309,7 @@ class Releases:
                 f"release:{row.id}",
                 {"release": row.id, "from": previous, "round": row.round, "reason_sha256": text_sha256(reason)},
             )
-            return self._view(session, row, by)
+            return release_view(session, row, by)
 
     # --- the agency's side ------------------------------------------------------------------
 
@@ -480,173 +322,8 @@ class Releases:
         reason: str = "",
         files: Mapping[str, Decision | str] | None = None,
     ) -> ReleaseView:
-        """One reviewer's sealed vote: ``decision`` for every file, overridden per file by ``files``.
-
-        Refused for anyone but a named agency principal, for the requesting organisation itself, and
-        for a second vote of the same reviewer in one round. The round is decided in this same
-        transaction once enough votes agree (see :func:`outcome_of`).
-        """
-        if by.is_host or by.role != "agency":
-            raise PermissionDeniedError("a review vote is cast by a named agency principal (授权运营实施机构)")
-        if self.is_reviewer is not None and not self.is_reviewer(by.name):
-            raise PermissionDeniedError(f"{by.name!r} is not an active agency principal: it may not review")
-        try:
-            overall_default = Decision(decision)
-            per_file = {str(k): Decision(v) for k, v in (files or {}).items()}
-        except ValueError:
-            raise ReleaseError(f"a decision is one of {', '.join(Decision)}") from None
-        reason = (reason or "").strip()
-        with self.recorder.change(by) as change:
-            session = change.session
-            row = self._visible(session, release_id, by, lock=True)
-            if by.name == row.operator:
-                raise PermissionDeniedError(
-                    f"{by.name!r} requested this release: its own organisation never reviews it (independent review)"
-                )
-            if not ReleaseState(row.state).open:
-                raise ReleaseError(f"release {release_id} is {row.state}: it is not awaiting review")
-            names = [str(o["name"]) for o in row.outputs or []]
-            unknown = [name for name in per_file if name not in names]
-            if unknown:
-                raise ReleaseError(f"release {release_id} has no file {', '.join(map(repr, unknown))}")
-            decisions = {name: per_file.get(name, overall_default) for name in names}
-            overall = max(decisions.values(), key=lambda d: _SEVERITY[d])
-            if overall != Decision.APPROVE and not reason:
-                raise ReleaseError("changes requested or a rejection need a reason the operator can act on")
-            already = session.scalar(
-                select(ReleaseVoteRow.id).where(
-                    ReleaseVoteRow.release_id == row.id,
-                    ReleaseVoteRow.round == row.round,
-                    ReleaseVoteRow.reviewer == by.name,
-                )
-            )
-            if already is not None:
-                raise ReleaseError(f"{by.name!r} has already voted in round {row.round} of release {release_id}")
-            now = self.config.now()
-            salt = secrets.token_hex(16)
-            vote = ReleaseVoteRow(
-                release_id=row.id,
-                round=row.round,
-                reviewer=by.name,
-                decision=overall.value,
-                files={k: v.value for k, v in decisions.items()},
-                reason=reason,
-                salt=salt,
-                voted_at=now,
-            )
-            session.add(vote)
-            session.flush()
-            commitment = {
-                "salt": salt,
-                "decision": vote.decision,
-                "files": vote.files,
-                "reason_sha256": text_sha256(reason),
-            }
-            change.log(
-                "release.voted",
-                f"release:{row.id}",
-                {
-                    "release": row.id,
-                    "round": row.round,
-                    "reviewer": by.name,
-                    "vote_sha256": _canonical_sha256(commitment),
-                },
-            )
-            if row.state == ReleaseState.SUBMITTED:
-                row.state = ReleaseState.UNDER_REVIEW.value
-            row.updated_at = now
-            votes = list(
-                session.scalars(
-                    select(ReleaseVoteRow)
-                    .where(ReleaseVoteRow.release_id == row.id, ReleaseVoteRow.round == row.round)
-                    .order_by(ReleaseVoteRow.id)
-                )
-            )
-            outcome = outcome_of([v.decision for v in votes], row.required_reviews)
-            if outcome is not None:
-                self._decide(change, row, votes, outcome, by)
-            return self._view(session, row, by)
-
-    def _decide(
-        self, change: Change, row: ReleaseRow, votes: builtins.list[ReleaseVoteRow], outcome: Decision, by: Actor
-    ) -> None:
-        row.state = _OUTCOME[outcome].value
-        row.decided_at = self.config.now()
-        row.reason = "; ".join(f"{v.reviewer}: {v.reason}" for v in votes if v.reason) or None
-        revealed = [{"reviewer": v.reviewer, "decision": v.decision, "files": v.files, "salt": v.salt} for v in votes]
-        change.log(
-            "release.decided",
-            f"release:{row.id}",
-            {"release": row.id, "round": row.round, "outcome": row.state, "votes": revealed},
-        )
-        if outcome == Decision.APPROVE:
-            self._register(change, row, votes, by)
-
-    def _register(self, change: Change, row: ReleaseRow, votes: builtins.list[ReleaseVoteRow], by: Actor) -> None:
-        """Copy the approved files into the store, then register the product in this transaction."""
-        session = change.session
-        job = session.get(JobRow, row.job_id)
-        if job is None:
-            raise NotFoundError(f"no job {row.job_id}")
-        store = self.home / PRODUCT_STORE / row.product
-        if store.exists():
-            raise ReleaseError(f"the product store already holds {row.product!r}; nothing was registered")
-        staging = store.with_name(f".{row.product}.staging-{secrets.token_hex(4)}")
-        staging.mkdir(parents=True)
-        try:
-            artifacts: builtins.list[dict[str, Any]] = []
-            for output in row.outputs or []:
-                source = self.home / str(output["path"])
-                if not source.is_file() or file_sha256(source)[0] != output["sha256"]:
-                    raise ReleaseError(
-                        f"output {output['name']!r} of job {job.id} is missing or changed since the guard judged it"
-                    )
-                target = staging / Path(str(output["name"])).name
-                shutil.copyfile(source, target)
-                artifacts.append(
-                    {
-                        "name": output["name"],
-                        "bytes": target.stat().st_size,
-                        "sha256": output["sha256"],
-                        "path": str((store / target.name).relative_to(self.home)),
-                    }
-                )
-            staging.rename(store)
-            try:
-                products = Products(JoinedRecorder(change, self.recorder), self.config)
-                view = products.register(
-                    row.product,
-                    operator=row.operator,
-                    licence_id=row.licence_id,
-                    job=str(job.id),
-                    scenario=job.scenario,
-                    datasets=[
-                        {"name": name, "version": (granted or {}).get("version")}
-                        for name, granted in (job.datasets or {}).items()
-                    ],
-                    code_sha256=job.code_sha256,
-                    guard={"verdict": row.verdict, "findings": list(row.findings or [])},
-                    reviews=[
-                        {"reviewer": v.reviewer, "decision": "approve", "reason": v.reason}
-                        for v in votes
-                        if v.decision == Decision.APPROVE
-                    ],
-                    artifacts=artifacts,
-                    by=by,
-                    # Outvoted by a further reviewer: the product's lineage keeps who disagreed and why.
-                    dissent=[
-                        {"reviewer": v.reviewer, "decision": v.decision, "reason": v.reason}
-                        for v in votes
-                        if v.decision != Decision.APPROVE
-                    ],
-                )
-                row.product_id = view.id
-                session.flush()
-            except BaseException:
-                shutil.rmtree(store, ignore_errors=True)
-                raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        """One reviewer's sealed vote (see :meth:`sandbox.release_review.ReleaseReview.vote`)."""
+        return self.review.vote(release_id, decision, by=by, reason=reason, files=files)
 
     # --- delivery -----------------------------------------------------------------------------
 
@@ -680,7 +357,7 @@ class Releases:
                     "product_id": product.id,
                     "operator": product.operator,
                     "files": [{"name": f["name"], "sha256": f["sha256"]} for f in files],
-                    "attribution_sha256": _canonical_sha256(attribution),
+                    "attribution_sha256": json_sha256(attribution),
                 },
             )
         return {"product": name, "files": files, "attribution": attribution}

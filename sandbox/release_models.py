@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core import Base, utcnow
+from core import Base, RegistryError, utcnow
 
 
 class ReleaseState(StrEnum):
@@ -35,6 +35,10 @@ class ReleaseState(StrEnum):
     @property
     def open(self) -> bool:
         return self in (ReleaseState.SUBMITTED, ReleaseState.UNDER_REVIEW)
+
+
+class ReleaseError(RegistryError):
+    """A release step was refused; the message says why and what would make it acceptable."""
 
 
 class Decision(StrEnum):

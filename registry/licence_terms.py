@@ -1,0 +1,157 @@
+"""The terms a licence is granted on, checked before anything is written.
+
+A licence (授权运营协议) names its mode (整体授权, 分领域授权 or 依场景授权, 双鸭山 第四十六条), the
+datasets or domains in scope, the application scenarios it allows, validity dates, a privacy budget
+ε per dataset, and the fee class of the products (公益 free, 经营性 priced, 第四十四条). The terms
+travel as one :class:`LicenceTerms` object instead of a dozen keyword arguments.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from core import RegistryError
+from registry.models import ResourceRow
+from registry.vocabulary import FeeClass, LicenceMode
+
+DEFAULT_EPSILON = 3.0
+#: δ per dataset: below 1/n for tables up to 100,000 rows (DP-SGD's δ must stay below 1/n).
+DEFAULT_DELTA = 1e-5
+
+
+def require_reason(reason: str | None, what: str) -> str:
+    """A non-empty reason: every act on operators and licences says why, and the ledger keeps it."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise RegistryError(f"{what} needs a reason (it goes to the ledger)")
+    return reason
+
+
+def clean_list(values: Iterable[str] | None) -> list[str]:
+    """Strip, drop empties, keep first occurrences in order."""
+    seen: list[str] = []
+    for value in values or []:
+        value = value.strip()
+        if value and value not in seen:
+            seen.append(value)
+    return seen
+
+
+@dataclass(frozen=True)
+class CheckedTerms:
+    """Terms with their vocabulary parsed, lists cleaned and defaults applied."""
+
+    mode: LicenceMode
+    names: list[str]
+    domains: list[str]
+    scenarios: list[str]
+    valid_from: date
+    valid_until: date
+    epsilon: float | dict[str, float]
+    fee_class: FeeClass
+    price_cents: int | None
+    publicity_days: int
+
+
+@dataclass(frozen=True)
+class LicenceTerms:
+    """What a grant asks for, as given (strings or enums, unclean lists); :meth:`checked` validates it."""
+
+    scenarios: list[str]
+    valid_until: date
+    datasets: list[str] | None = None
+    mode: LicenceMode | str = LicenceMode.SCENARIO
+    domains: list[str] | None = None
+    valid_from: date | None = None
+    epsilon: float | dict[str, float] = DEFAULT_EPSILON
+    fee_class: FeeClass | str = FeeClass.PUBLIC_WELFARE
+    price_cents: int | None = None
+    publicity_days: int | None = None
+
+    def checked(self, today: date, default_publicity_days: int) -> CheckedTerms:
+        """Refuse terms that break a rule (the message says which); otherwise the normalised terms."""
+        try:
+            mode = LicenceMode(self.mode)
+        except ValueError:
+            raise RegistryError(f"unknown licence mode {self.mode!r}; one of {', '.join(LicenceMode)}") from None
+        try:
+            fee_class = FeeClass(self.fee_class)
+        except ValueError:
+            raise RegistryError(f"unknown fee class {self.fee_class!r}; one of {', '.join(FeeClass)}") from None
+        price_cents = self.price_cents
+        if fee_class == FeeClass.COMMERCIAL and (price_cents is None or price_cents <= 0):
+            raise RegistryError(
+                "a 经营性 licence needs a positive price (--price-cents; 双鸭山 第四十四条: 政府指导价)"
+            )
+        if fee_class == FeeClass.PUBLIC_WELFARE and price_cents is not None:
+            raise RegistryError("公益 products are free: a 公益 licence takes no price (双鸭山 第四十四条)")
+        names, domains, scenarios = clean_list(self.datasets), clean_list(self.domains), clean_list(self.scenarios)
+        if not scenarios:
+            raise RegistryError("a licence must name the application scenarios (应用场景) it allows")
+        valid_from = self.valid_from or today
+        if self.valid_until < today:
+            raise RegistryError(f"valid_until {self.valid_until} has already passed")
+        if self.valid_until < valid_from:
+            raise RegistryError(f"valid_until {self.valid_until} is before valid_from {valid_from}")
+        days = default_publicity_days if self.publicity_days is None else self.publicity_days
+        if days < 0:
+            raise RegistryError("publicity days cannot be negative (0 activates at once)")
+        return CheckedTerms(
+            mode=mode,
+            names=names,
+            domains=domains,
+            scenarios=scenarios,
+            valid_from=valid_from,
+            valid_until=self.valid_until,
+            epsilon=self.epsilon,
+            fee_class=fee_class,
+            price_cents=price_cents,
+            publicity_days=days,
+        )
+
+
+def check_catalog_scenarios(resources: list[ResourceRow], scenarios: list[str]) -> None:
+    """A catalog entry that names its 授权运营应用场景 is licensed for those scenarios only.
+
+    The scenarios a custodian publishes in the catalog (双鸭山 第十二条) bound what the agency may
+    license the data for (济源 draft 第三十三条: shared data is not used, even indirectly, for other
+    purposes; 双鸭山 第四十六条 依场景授权); an entry naming none leaves the choice to the agency.
+    """
+    for resource in resources:
+        allowed = [str(s) for s in resource.operation_scenarios or []]
+        outside = [s for s in scenarios if allowed and s not in allowed]
+        if outside:
+            raise RegistryError(
+                f"dataset {resource.name!r} is catalogued for the scenarios {', '.join(allowed)} only "
+                f"(授权运营应用场景); {', '.join(outside)} would go beyond them: change the catalog entry first"
+            )
+
+
+def budgets(epsilon: float | dict[str, float], names: list[str]) -> dict[str, float]:
+    """ε per dataset: one value for all, or a mapping (datasets it omits get the default)."""
+    if isinstance(epsilon, dict):
+        unknown = sorted(set(epsilon) - set(names))
+        if unknown:
+            raise RegistryError(f"privacy budget given for datasets outside the licence: {', '.join(unknown)}")
+        found = {n: float(epsilon.get(n, DEFAULT_EPSILON)) for n in names}
+    else:
+        found = dict.fromkeys(names, float(epsilon))
+    for name, value in found.items():
+        if not math.isfinite(value) or value <= 0:
+            raise RegistryError(f"privacy budget ε for {name!r} must be a positive number, not {value}")
+    return found
+
+
+__all__ = [
+    "DEFAULT_DELTA",
+    "DEFAULT_EPSILON",
+    "CheckedTerms",
+    "LicenceTerms",
+    "budgets",
+    "check_catalog_scenarios",
+    "clean_list",
+    "require_reason",
+]

@@ -1,0 +1,286 @@
+"""Scope admission: every job passes :meth:`ScopeAdmission.check_scope` before it is queued.
+
+A job outside the licence is refused at once and logged as a violation (双鸭山 第三十一条:
+超范围调用、超目的调用), and enough of those suspend the operator (:mod:`registry.monitoring`). An
+admitted job may mount the desensitized version of its datasets only (原始数据不出域, 第三十五条).
+"""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core import Actor, Change, PermissionDeniedError, Recorder, RegistryError, require_role
+from registry.config import RegistryConfig
+from registry.eligibility import desensitized_version, is_served
+from registry.licence_lifecycle import LicenceLifecycle
+from registry.licence_terms import clean_list
+from registry.licence_views import ScopeDataset, ScopeGrant
+from registry.models import LicenceRow, ObjectionRow, OperatorRow
+from registry.monitoring import MONITOR, NOT_SERVED, UNDER_OBJECTION, Monitoring
+from registry.usability import Usability, usability
+from registry.usage import record_usage
+from registry.vocabulary import LicenceState, Qualification, ViolationKind
+
+S = LicenceState
+
+
+class ScopeRefusedError(RegistryError):
+    """A job was refused by the scope check; the refusal is already logged as a violation."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+
+
+@dataclass
+class _Refusal:
+    kind: str
+    reason: str
+    licence_id: int | None = None
+
+
+class ScopeAdmission:
+    """Admit or refuse jobs against the operator's licences; refusals become violations."""
+
+    def __init__(
+        self, recorder: Recorder, config: RegistryConfig, monitoring: Monitoring, lifecycle: LicenceLifecycle
+    ) -> None:
+        self.recorder = recorder
+        self.config = config
+        self.monitoring = monitoring
+        self.lifecycle = lifecycle
+
+    def check_scope(
+        self, operator: str, datasets: builtins.list[str], scenario: str, *, subject: str = "", by: Actor | None = None
+    ) -> ScopeGrant:
+        """Admit a job of ``operator`` over ``datasets`` for ``scenario``, or refuse it at once.
+
+        Refused (双鸭山 第三十一条, 黑龙江 第二十七条) when the operator is suspended or has no active
+        licence, a dataset is outside its licences (超范围调用), the scenario is not licensed (超目的调用),
+        the licence has expired (it is moved to expired on the spot), or a dataset is no longer served
+        or under an open objection. A refusal commits its violation and ``scope.refused`` entry in its
+        own transaction, then raises :class:`ScopeRefusedError`. An admitted job gets usage records
+        (``job.admitted``) and its datasets' ``last_used_at``, and a ``scope.admitted`` entry.
+
+        ``by`` defaults to the operator itself (the CLI's ``--operator`` names who acts).
+        """
+        actor = by or Actor(operator, "operator")
+        require_role(actor, "operator", "agency")
+        if actor.role == "operator" and actor.name != operator:
+            raise PermissionDeniedError("an operator may check the scope of its own jobs only")
+        names = clean_list(datasets)
+        scenario = scenario.strip()
+        if not names:
+            raise RegistryError("a job must name the datasets it uses")
+        if not scenario:
+            raise RegistryError("a job must declare its application scenario (应用场景)")
+        refusal: _Refusal | None = None
+        grant: ScopeGrant | None = None
+        with self.recorder.change(actor) as change:
+            session = change.session
+            op = session.scalar(select(OperatorRow).where(OperatorRow.name == operator))
+            if op is None:
+                refusal = _Refusal(ViolationKind.NO_LICENCE, f"no operator named {operator!r} is registered")
+            elif op.qualification != Qualification.QUALIFIED:
+                refusal = _Refusal(
+                    ViolationKind.OPERATOR_SUSPENDED,
+                    f"operator {operator!r} is suspended ({op.suspended_reason}); the agency must restore it "
+                    "(双鸭山 第三十一条)",
+                )
+            else:
+                # Expiry is a fact of the calendar, recorded by the platform even when the job is refused.
+                expired = self.lifecycle.expire(change, op.id, by=MONITOR)
+                found = self._match(session, op, names, scenario, expired)
+                if isinstance(found, _Refusal):
+                    refusal = found
+                else:
+                    admitted = self._admit(change, op, found, names, scenario, subject)
+                    if isinstance(admitted, _Refusal):
+                        refusal = admitted
+                    else:
+                        grant = admitted
+        if grant is not None:
+            return grant
+        assert refusal is not None
+        self._refuse(operator, names, scenario, subject, actor, refusal)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _match(
+        self,
+        session: Session,
+        op: OperatorRow,
+        names: builtins.list[str],
+        scenario: str,
+        expired: builtins.list[LicenceRow],
+    ) -> LicenceRow | _Refusal:
+        """The operator's active licence covering every dataset and the scenario, or why there is none."""
+        today = self.config.now().date()
+        licences = session.scalars(
+            select(LicenceRow).where(LicenceRow.operator_id == op.id).order_by(LicenceRow.id)
+        ).all()
+
+        def covers(row: LicenceRow) -> bool:
+            return set(names) <= {d.resource.name for d in row.datasets}
+
+        # The operator is qualified and lapsed licences were just expired: usable is active and begun.
+        active = [r for r in licences if usability(r, today) == Usability.USABLE]
+        for row in active:
+            if covers(row) and scenario in row.scenarios:
+                return row
+        lapsed = [r for r in licences if r.state == S.EXPIRED and covers(r) and scenario in r.scenarios]
+        if lapsed:
+            row = lapsed[-1]
+            just = " (expired now)" if row in expired else ""
+            return _Refusal(
+                ViolationKind.EXPIRED,
+                f"licence {row.id} ended on {row.valid_until}{just}: ask the agency for a new one",
+                row.id,
+            )
+        if not active:
+            others = ", ".join(
+                f"{r.id} ({r.state}{f', valid from {r.valid_from}' if r.valid_from > today else ''})"
+                for r in licences
+                if not LicenceState(r.state).ended
+            )
+            detail = f"; its licences: {others}" if others else ""
+            return _Refusal(ViolationKind.NO_LICENCE, f"operator {op.name!r} has no active licence{detail}")
+        covering = [r for r in active if covers(r)]
+        if not covering:
+            licensed = {d.resource.name for r in active for d in r.datasets}
+            outside = [n for n in names if n not in licensed]
+            if not outside:  # each dataset is licensed, but no single licence holds them all
+                return _Refusal(
+                    ViolationKind.OUT_OF_SCOPE,
+                    f"no single licence of {op.name!r} covers all of {', '.join(names)}: "
+                    "a job runs under one licence (超范围调用, 双鸭山 第三十一条)",
+                    active[0].id,
+                )
+            return _Refusal(
+                ViolationKind.OUT_OF_SCOPE,
+                f"dataset(s) {', '.join(outside)} are outside {op.name!r}'s licences (超范围调用, 双鸭山 第三十一条)",
+                active[0].id,
+            )
+        allowed = sorted({s for r in covering for s in r.scenarios})
+        return _Refusal(
+            ViolationKind.OUT_OF_PURPOSE,
+            f"scenario {scenario!r} is not licensed for {', '.join(names)}; licensed: {', '.join(allowed)} "
+            "(超目的调用, 双鸭山 第三十一条)",
+            covering[0].id,
+        )
+
+    def _admit(
+        self,
+        change: Change,
+        op: OperatorRow,
+        licence: LicenceRow,
+        names: builtins.list[str],
+        scenario: str,
+        subject: str,
+    ) -> ScopeGrant | _Refusal:
+        """Check each dataset is still served and free of objections; record the use; or say why not."""
+        now = self.config.now()
+        by_name = {d.resource.name: d for d in licence.datasets}
+        mounts: builtins.list[ScopeDataset] = []
+        for name in names:
+            ds = by_name[name]
+            resource = ds.resource
+            if not is_served(resource, now):
+                return _Refusal(
+                    NOT_SERVED,
+                    f"dataset {name!r} is no longer served ({resource.state}; 黑龙江 第十六条)",
+                    licence.id,
+                )
+            objection = change.session.scalar(
+                select(ObjectionRow.id).where(
+                    ObjectionRow.target_kind == "resource",
+                    ObjectionRow.target_id == resource.id,
+                    ObjectionRow.state == "open",
+                )
+            )
+            if objection is not None:
+                return _Refusal(
+                    UNDER_OBJECTION,
+                    f"dataset {name!r} is under objection {objection} (异议, 双鸭山 第四十条): "
+                    "no jobs until it is resolved",
+                    licence.id,
+                )
+            version = desensitized_version(resource)
+            if version is None:
+                return _Refusal(
+                    NOT_SERVED,
+                    f"dataset {name!r} has no desensitized version to mount (原始数据不出域, 双鸭山 第三十五条)",
+                    licence.id,
+                )
+            mounts.append(
+                ScopeDataset(
+                    name=name,
+                    resource_id=resource.id,
+                    version_id=version.id,
+                    version=version.version,
+                    path=version.path,
+                    epsilon_budget=ds.epsilon_budget,
+                    epsilon_spent=ds.epsilon_spent,
+                )
+            )
+        for mount in mounts:
+            ds = by_name[mount.name]
+            ds.last_used_at = now
+            usage = record_usage(
+                change.session,
+                resource_id=mount.resource_id,
+                event="job.admitted",
+                licence_id=licence.id,
+                operator_id=op.id,
+                scenario=scenario,
+                subject=subject,
+                detail={"version_id": mount.version_id},
+            )
+            usage.at = now
+        change.log(
+            "scope.admitted",
+            f"licence:{licence.id}",
+            {
+                "operator": op.name,
+                "datasets": {m.name: m.version_id for m in mounts},
+                "scenario": scenario,
+                "subject": subject,
+            },
+        )
+        return ScopeGrant(licence_id=licence.id, operator=op.name, scenario=scenario, datasets=mounts)
+
+    def _refuse(
+        self, operator: str, names: builtins.list[str], scenario: str, subject: str, actor: Actor, refusal: _Refusal
+    ) -> None:
+        """Commit the violation (and whatever it triggers) and its ``scope.refused`` entry, then raise."""
+        with self.recorder.change(actor) as change:
+            op = change.session.scalar(select(OperatorRow).where(OperatorRow.name == operator))
+            change.log(
+                "scope.refused",
+                f"operator:{operator}",
+                {
+                    "kind": str(refusal.kind),
+                    "reason": refusal.reason,
+                    "datasets": names,
+                    "scenario": scenario,
+                    "subject": subject,
+                    "licence": refusal.licence_id,
+                },
+            )
+            self.monitoring.record_violation(
+                change,
+                operator=op,
+                operator_name=operator,
+                kind=str(refusal.kind),
+                detail=refusal.reason,
+                subject=subject,
+                licence_id=refusal.licence_id,
+            )
+        raise ScopeRefusedError(str(refusal.kind), refusal.reason)
+
+
+__all__ = ["ScopeAdmission", "ScopeRefusedError"]

@@ -1,0 +1,87 @@
+"""The one rule "is this licence usable now", and the plain facts other packages read of a licence.
+
+A licence admits work (a job admitted, claimed by a worker, a product registered under it) only
+while it is active (授权运营协议 in force after 公示, 双鸭山 第四十八条), inside its validity dates,
+and its operator is in good standing (第三十一条: access closes at once when it is suspended). The
+scope check, the job queue and product registration all ask :func:`usability`; each phrases the
+refusal for its own reader, but none decides the question again.
+
+Other packages (the sandbox's queue and releases) read a licence through :func:`licence_standing`,
+never through the registry's table classes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+from sqlalchemy.orm import Session
+
+from registry.models import LicenceRow
+from registry.vocabulary import LicenceState, Qualification
+
+
+class Usability(StrEnum):
+    """Whether a licence is usable now, or the first reason it is not (checked in this order)."""
+
+    USABLE = "usable"
+    NOT_ACTIVE = "not_active"  # draft, publicity, suspended, revoked or expired
+    NOT_YET_VALID = "not_yet_valid"  # valid_from lies ahead
+    LAPSED = "lapsed"  # valid_until has passed, though the state may not say so yet
+    OPERATOR_SUSPENDED = "operator_suspended"  # the operator's access is closed (第三十一条)
+
+
+def usability(licence: LicenceRow, today: date) -> Usability:
+    """The rule itself: active, ``valid_from <= today <= valid_until``, and a qualified operator."""
+    if licence.state != LicenceState.ACTIVE.value:
+        return Usability.NOT_ACTIVE
+    if licence.valid_from > today:
+        return Usability.NOT_YET_VALID
+    if licence.valid_until < today:
+        return Usability.LAPSED
+    if licence.operator.qualification != Qualification.QUALIFIED.value:
+        return Usability.OPERATOR_SUSPENDED
+    return Usability.USABLE
+
+
+@dataclass(frozen=True, slots=True)
+class LicenceStanding:
+    """Plain facts of one licence as of ``today``, for packages that must not touch its rows."""
+
+    id: int
+    operator: str
+    operator_qualification: str
+    state: str
+    valid_from: date
+    valid_until: date
+    scenarios: tuple[str, ...]
+    fee_class: str
+    price_cents: int | None
+    usability: Usability
+
+    @property
+    def usable(self) -> bool:
+        return self.usability == Usability.USABLE
+
+
+def licence_standing(session: Session, licence_id: int | None, today: date) -> LicenceStanding | None:
+    """The standing of licence ``licence_id`` read in the caller's transaction, or ``None`` if there is none."""
+    row = session.get(LicenceRow, licence_id) if licence_id is not None else None
+    if row is None:
+        return None
+    return LicenceStanding(
+        id=row.id,
+        operator=row.operator.name,
+        operator_qualification=row.operator.qualification,
+        state=row.state,
+        valid_from=row.valid_from,
+        valid_until=row.valid_until,
+        scenarios=tuple(row.scenarios or ()),
+        fee_class=row.fee_class,
+        price_cents=row.price_cents,
+        usability=usability(row, today),
+    )
+
+
+__all__ = ["LicenceStanding", "Usability", "licence_standing", "usability"]

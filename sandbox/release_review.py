@@ -1,0 +1,250 @@
+"""The agency's side of a release: sealed votes, the decision, and the product's registration.
+
+Independence (双鸭山 第五十二条, issue 7): a configurable number of reviewers, each a named agency
+principal and never the requesting organisation itself, vote approve / changes_requested / reject
+per file; a reviewer's overall vote is its worst file decision. The ledger holds a salted commitment
+to each vote when cast and the votes themselves once the round is decided. Approval registers the
+product with its lineage (registry ``Products.register``) in the same transaction as the decision,
+and copies the approved files into the product store ``products/<name>/`` after checking their
+SHA-256 against the job's record.
+"""
+
+from __future__ import annotations
+
+import builtins
+import secrets
+import shutil
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from core import Actor, Change, JoinedRecorder, NotFoundError, PermissionDeniedError, Recorder, file_sha256, text_sha256
+from registry import ProductRegistration, Products, RegistryConfig
+from sandbox.models import JobRow
+from sandbox.release_models import Decision, ReleaseError, ReleaseRow, ReleaseState, ReleaseVoteRow
+from sandbox.release_views import ReleaseView, json_sha256, outcome_of, release_view, visible_release
+
+PRODUCT_STORE = "products"
+_SEVERITY = {Decision.APPROVE: 0, Decision.CHANGES_REQUESTED: 1, Decision.REJECT: 2}
+_OUTCOME = {
+    Decision.APPROVE: ReleaseState.APPROVED,
+    Decision.CHANGES_REQUESTED: ReleaseState.RETURNED,
+    Decision.REJECT: ReleaseState.REJECTED,
+}
+
+
+def _file_decisions(
+    row: ReleaseRow, overall_default: Decision, per_file: dict[str, Decision]
+) -> tuple[dict[str, Decision], Decision]:
+    """Each file's decision (``per_file`` overriding the default) and the vote's worst one."""
+    names = [str(o["name"]) for o in row.outputs or []]
+    unknown = [name for name in per_file if name not in names]
+    if unknown:
+        raise ReleaseError(f"release {row.id} has no file {', '.join(map(repr, unknown))}")
+    decisions = {name: per_file.get(name, overall_default) for name in names}
+    return decisions, max(decisions.values(), key=lambda d: _SEVERITY[d])
+
+
+def _registration(
+    row: ReleaseRow, job: JobRow, votes: list[ReleaseVoteRow], artifacts: list[dict[str, Any]], by: Actor
+) -> ProductRegistration:
+    """What the approved release registers: lineage from the job, reviews and dissent from the votes."""
+    return ProductRegistration(
+        operator=row.operator,
+        licence_id=row.licence_id,
+        job=str(job.id),
+        scenario=job.scenario,
+        datasets=[
+            {"name": name, "version": (granted or {}).get("version")} for name, granted in (job.datasets or {}).items()
+        ],
+        code_sha256=job.code_sha256,
+        guard={"verdict": row.verdict, "findings": list(row.findings or [])},
+        reviews=[
+            {"reviewer": v.reviewer, "decision": "approve", "reason": v.reason}
+            for v in votes
+            if v.decision == Decision.APPROVE
+        ],
+        artifacts=artifacts,
+        by=by,
+        # Outvoted by a further reviewer: the product's lineage keeps who disagreed and why.
+        dissent=[
+            {"reviewer": v.reviewer, "decision": v.decision, "reason": v.reason}
+            for v in votes
+            if v.decision != Decision.APPROVE
+        ],
+    )
+
+
+class ReleaseReview:
+    """Votes and decisions on releases; one ledgered transaction per vote."""
+
+    def __init__(
+        self, recorder: Recorder, config: RegistryConfig, *, is_reviewer: Callable[[str], bool] | None = None
+    ) -> None:
+        self.recorder = recorder
+        self.config = config
+        self.is_reviewer = is_reviewer
+
+    @property
+    def home(self) -> Path:
+        return Path(self.config.home)
+
+    def vote(
+        self,
+        release_id: int,
+        decision: Decision | str,
+        *,
+        by: Actor,
+        reason: str = "",
+        files: Mapping[str, Decision | str] | None = None,
+    ) -> ReleaseView:
+        """One reviewer's sealed vote: ``decision`` for every file, overridden per file by ``files``.
+
+        Refused for anyone but a named agency principal, for the requesting organisation itself, and
+        for a second vote of the same reviewer in one round. The round is decided in this same
+        transaction once enough votes agree (see :func:`outcome_of`).
+        """
+        if by.is_host or by.role != "agency":
+            raise PermissionDeniedError("a review vote is cast by a named agency principal (授权运营实施机构)")
+        if self.is_reviewer is not None and not self.is_reviewer(by.name):
+            raise PermissionDeniedError(f"{by.name!r} is not an active agency principal: it may not review")
+        try:
+            overall_default = Decision(decision)
+            per_file = {str(k): Decision(v) for k, v in (files or {}).items()}
+        except ValueError:
+            raise ReleaseError(f"a decision is one of {', '.join(Decision)}") from None
+        reason = (reason or "").strip()
+        with self.recorder.change(by) as change:
+            session = change.session
+            row = visible_release(session, release_id, by, lock=True)
+            if by.name == row.operator:
+                raise PermissionDeniedError(
+                    f"{by.name!r} requested this release: its own organisation never reviews it (independent review)"
+                )
+            if not ReleaseState(row.state).open:
+                raise ReleaseError(f"release {release_id} is {row.state}: it is not awaiting review")
+            decisions, overall = _file_decisions(row, overall_default, per_file)
+            if overall != Decision.APPROVE and not reason:
+                raise ReleaseError("changes requested or a rejection need a reason the operator can act on")
+            self._cast(change, row, by, decisions, overall, reason)
+            votes = list(
+                session.scalars(
+                    select(ReleaseVoteRow)
+                    .where(ReleaseVoteRow.release_id == row.id, ReleaseVoteRow.round == row.round)
+                    .order_by(ReleaseVoteRow.id)
+                )
+            )
+            outcome = outcome_of([v.decision for v in votes], row.required_reviews)
+            if outcome is not None:
+                self._decide(change, row, votes, outcome, by)
+            return release_view(session, row, by)
+
+    def _cast(
+        self,
+        change: Change,
+        row: ReleaseRow,
+        by: Actor,
+        decisions: dict[str, Decision],
+        overall: Decision,
+        reason: str,
+    ) -> None:
+        """Record one sealed vote (once per reviewer and round) and ledger a salted commitment to it."""
+        session = change.session
+        already = session.scalar(
+            select(ReleaseVoteRow.id).where(
+                ReleaseVoteRow.release_id == row.id,
+                ReleaseVoteRow.round == row.round,
+                ReleaseVoteRow.reviewer == by.name,
+            )
+        )
+        if already is not None:
+            raise ReleaseError(f"{by.name!r} has already voted in round {row.round} of release {row.id}")
+        now = self.config.now()
+        salt = secrets.token_hex(16)
+        vote = ReleaseVoteRow(
+            release_id=row.id,
+            round=row.round,
+            reviewer=by.name,
+            decision=overall.value,
+            files={k: v.value for k, v in decisions.items()},
+            reason=reason,
+            salt=salt,
+            voted_at=now,
+        )
+        session.add(vote)
+        session.flush()
+        commitment = {
+            "salt": salt,
+            "decision": vote.decision,
+            "files": vote.files,
+            "reason_sha256": text_sha256(reason),
+        }
+        change.log(
+            "release.voted",
+            f"release:{row.id}",
+            {"release": row.id, "round": row.round, "reviewer": by.name, "vote_sha256": json_sha256(commitment)},
+        )
+        if row.state == ReleaseState.SUBMITTED:
+            row.state = ReleaseState.UNDER_REVIEW.value
+        row.updated_at = now
+
+    def _decide(
+        self, change: Change, row: ReleaseRow, votes: builtins.list[ReleaseVoteRow], outcome: Decision, by: Actor
+    ) -> None:
+        row.state = _OUTCOME[outcome].value
+        row.decided_at = self.config.now()
+        row.reason = "; ".join(f"{v.reviewer}: {v.reason}" for v in votes if v.reason) or None
+        revealed = [{"reviewer": v.reviewer, "decision": v.decision, "files": v.files, "salt": v.salt} for v in votes]
+        change.log(
+            "release.decided",
+            f"release:{row.id}",
+            {"release": row.id, "round": row.round, "outcome": row.state, "votes": revealed},
+        )
+        if outcome == Decision.APPROVE:
+            self._register(change, row, votes, by)
+
+    def _register(self, change: Change, row: ReleaseRow, votes: builtins.list[ReleaseVoteRow], by: Actor) -> None:
+        """Copy the approved files into the store, then register the product in this transaction."""
+        session = change.session
+        job = session.get(JobRow, row.job_id)
+        if job is None:
+            raise NotFoundError(f"no job {row.job_id}")
+        store = self.home / PRODUCT_STORE / row.product
+        if store.exists():
+            raise ReleaseError(f"the product store already holds {row.product!r}; nothing was registered")
+        staging = store.with_name(f".{row.product}.staging-{secrets.token_hex(4)}")
+        staging.mkdir(parents=True)
+        try:
+            artifacts: builtins.list[dict[str, Any]] = []
+            for output in row.outputs or []:
+                source = self.home / str(output["path"])
+                if not source.is_file() or file_sha256(source)[0] != output["sha256"]:
+                    raise ReleaseError(
+                        f"output {output['name']!r} of job {job.id} is missing or changed since the guard judged it"
+                    )
+                target = staging / Path(str(output["name"])).name
+                shutil.copyfile(source, target)
+                artifacts.append(
+                    {
+                        "name": output["name"],
+                        "bytes": target.stat().st_size,
+                        "sha256": output["sha256"],
+                        "path": str((store / target.name).relative_to(self.home)),
+                    }
+                )
+            staging.rename(store)
+            try:
+                products = Products(JoinedRecorder(change, self.recorder), self.config)
+                view = products.register(row.product, _registration(row, job, votes, artifacts, by))
+                row.product_id = view.id
+                session.flush()
+            except BaseException:
+                shutil.rmtree(store, ignore_errors=True)
+                raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+__all__ = ["PRODUCT_STORE", "ReleaseReview"]
