@@ -18,14 +18,13 @@ from sqlalchemy.engine import Engine
 
 import ledger
 import operators
-import registry.models
-import sandbox.models
-import sandbox.release_models  # noqa: F401  (so do the release tables)
+import registry
+import sandbox  # noqa: F401  (its job and release tables join the core Base's metadata, as the registry's do)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 # Every package that owns tables contributes its MetaData here; Alembic compares against all.
-TARGET_METADATA: list[MetaData] = [ledger.metadata, operators.metadata, registry.models.metadata]
+TARGET_METADATA: list[MetaData] = [ledger.metadata, operators.metadata, registry.metadata]
 
 
 def sqlite_url(home: Path) -> str:

@@ -30,8 +30,7 @@ from sandbox import ASK_REGISTRY, Ask
 
 if TYPE_CHECKING:
     from operators import Jobs
-    from sandbox import Blocked, Fingerprints, Released, Runner, Worker
-    from sandbox.release import Releases
+    from sandbox import Blocked, Fingerprints, Released, Releases, Runner, Worker
 
 MARKER = "keyong.json"
 FORMAT = 1
@@ -152,7 +151,7 @@ class Instance:
         """Submission (scope, quotas) and the queue; quotas from the settings."""
         if self._jobs is None:
             from operators import Jobs, Quotas
-            from sandbox.queue import JobQueue
+            from sandbox import JobQueue
 
             quotas = Quotas(
                 concurrent=self.settings.job_concurrent_limit,
@@ -167,7 +166,7 @@ class Instance:
     def releases(self) -> Releases:
         """The release workflow; reviewers are the active agency principals of this instance."""
         if self._releases is None:
-            from sandbox.release import Releases
+            from sandbox import Releases
 
             identity = self.identity
 

@@ -43,8 +43,7 @@ from dp import (
     plan,
 )
 from registry import BudgetExhaustedError, Registry, ScopeRefusedError
-from sandbox import DP_KINDS, KINDS, JobKind
-from sandbox.queue import JobDraft, JobQueue, JobView
+from sandbox import DP_KINDS, KINDS, JobDraft, JobKind, JobQueue, JobView
 
 MAX_CODE_BYTES = 1_000_000
 QUOTA_WINDOW = timedelta(hours=24)
@@ -231,7 +230,7 @@ class Jobs:
         Only the job's own operator (or the host) may; the job must have ended ``done`` with a verdict.
         The licence is checked again (a mitigation is a new job under it) and quotas apply.
         """
-        from sandbox.mitigation import KIND, Mitigation
+        from sandbox import Mitigation
 
         actor = actor_of(by) if by is not None else Actor.host()
         source = self.queue.get(job_id, viewer=actor)
@@ -248,7 +247,9 @@ class Jobs:
         code = mitigation.as_code()
         code_sha256 = sha256_hex(code)
         names = sorted(source.datasets)
-        spec_sha256 = canonical_sha256(spec_of(source.operator, KIND, names, source.scenario, code_sha256))
+        spec_sha256 = canonical_sha256(
+            spec_of(source.operator, JobKind.MITIGATION.value, names, source.scenario, code_sha256)
+        )
         try:
             grant = self.registry.licences.check_scope(
                 source.operator, names, source.scenario, subject=f"job-spec:{spec_sha256}", by=actor
@@ -260,7 +261,7 @@ class Jobs:
             JobDraft(
                 operator=source.operator,
                 licence_id=grant.licence_id,
-                kind=KIND,
+                kind=JobKind.MITIGATION.value,
                 datasets=source.datasets,  # the source's versions: the guard probes the same fingerprints
                 scenario=source.scenario,
                 code=code,

@@ -6,11 +6,20 @@ Every change is appended to the ledger in the same transaction as the change its
 
 from registry.budgets import BudgetExhaustedError, BudgetView
 from registry.catalog import Catalog
-from registry.catalog_views import CatalogEntry, ColumnClass, DataItem, RequestView, ResourceView, VersionView
+from registry.catalog_views import (
+    CATALOG_FIELDS,
+    CatalogEntry,
+    ColumnClass,
+    DataItem,
+    RequestView,
+    ResourceView,
+    VersionView,
+)
 from registry.config import RegistryConfig
 from registry.ingest import FileRefusedError, IngestResult
 from registry.licences import LicenceView, OperatorView, ScopeGrant, ScopeRefusedError
 from registry.models import metadata
+from registry.monitoring import FindingView
 from registry.objections import ObjectionView
 from registry.product_states import product_name_taken
 from registry.products import (
@@ -22,6 +31,7 @@ from registry.products import (
     stamp_artifact,
 )
 from registry.service import Registry
+from registry.source_files import FORMATS
 from registry.usability import LicenceStanding, Usability, licence_standing, usability
 from registry.vault import Vault, VaultError
 from registry.vocabulary import (
@@ -32,10 +42,13 @@ from registry.vocabulary import (
     ObjectionOutcome,
     OpeningType,
     OperationStatus,
+    RequestState,
     SharingType,
 )
 
 __all__ = [
+    "CATALOG_FIELDS",
+    "FORMATS",
     "BudgetExhaustedError",
     "BudgetView",
     "Catalog",
@@ -44,6 +57,7 @@ __all__ = [
     "DataItem",
     "FeeClass",
     "FileRefusedError",
+    "FindingView",
     "IngestResult",
     "Level",
     "LicenceMode",
@@ -60,6 +74,7 @@ __all__ = [
     "Products",
     "Registry",
     "RegistryConfig",
+    "RequestState",
     "RequestView",
     "ResourceView",
     "ScopeGrant",

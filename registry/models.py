@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.db import Base, utcnow
+from core import Base, utcnow
 
 # --- catalog ---------------------------------------------------------------------------------
 

@@ -9,8 +9,11 @@ the job kinds (:class:`JobKind`, the one definition) and turns a job into a run.
 unsandboxed: ``SandboxUnavailable``.
 """
 
+from sandbox.job_views import JobDraft, JobView, shown_verdict
 from sandbox.kinds import DP_KINDS, KINDS, JobKind, run_job
+from sandbox.ledger_payloads import manifest_of
 from sandbox.limits import Limits
+from sandbox.mitigation import Mitigation
 from sandbox.ports import (
     ASK_REGISTRY,
     Ask,
@@ -23,8 +26,11 @@ from sandbox.ports import (
     RunResultLike,
     Workdir,
 )
+from sandbox.queue import JobQueue
+from sandbox.release import Releases
+from sandbox.release_models import Decision, ReleaseState
 from sandbox.runner import RunResult, SandboxUnavailable, check_sandbox, run
-from sandbox.worker import Worker
+from sandbox.worker import Worker, sandbox_unavailable_error
 
 __all__ = [
     "ASK_REGISTRY",
@@ -32,12 +38,19 @@ __all__ = [
     "KINDS",
     "Ask",
     "Blocked",
+    "Decision",
     "Fingerprints",
+    "JobDraft",
     "JobKind",
+    "JobQueue",
+    "JobView",
     "Limits",
+    "Mitigation",
     "RegistryHooks",
     "RegistryPort",
+    "ReleaseState",
     "Released",
+    "Releases",
     "RunResult",
     "RunResultLike",
     "Runner",
@@ -45,6 +58,9 @@ __all__ = [
     "Workdir",
     "Worker",
     "check_sandbox",
+    "manifest_of",
     "run",
     "run_job",
+    "sandbox_unavailable_error",
+    "shown_verdict",
 ]

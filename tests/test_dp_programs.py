@@ -448,7 +448,7 @@ def test_programs_run_inside_the_sandbox(tmp_path: Path, insurance_copy: pd.Data
 
     table = tmp_path / "social_insurance.parquet"
     insurance_copy.to_parquet(table)
-    files = {name: (PROGRAMS / name).read_bytes() for name in ("dp_query.py", "dp_train.py")}
+    files = {name: (PROGRAMS / name).read_bytes() for name in ("dp_query.py", "dp_train.py", "dp_columns.py")}
     query = _query_plan(
         rows_bound=len(insurance_copy),
         aggregate="quantile",

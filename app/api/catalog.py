@@ -13,9 +13,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from core import actor_of
-from registry import CatalogEntry, ColumnClass, Level, Registry
-from registry.catalog_views import RequestView
-from registry.vocabulary import RequestState
+from registry import CatalogEntry, ColumnClass, Level, Registry, RequestState, RequestView
 
 ALL_ROLES = ("custodian", "agency", "operator", "regulator")
 

@@ -14,8 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 
 from core import actor_of
-from registry import Registry
-from registry.ingest import FORMATS
+from registry import FORMATS, Registry
 
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 CHUNK = 1024 * 1024

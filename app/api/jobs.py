@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from core import Actor, NotFoundError, actor_of
 from operators import Jobs
-from sandbox.queue import JobView, manifest_of
+from sandbox import JobView, manifest_of
 
 MAX_CODE_CHARS = 256 * 1024
 #: Who reads a job in full over HTTP: those who see every job. Everyone else gets the operator's view.

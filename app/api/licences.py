@@ -15,8 +15,16 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from core import actor_of
-from registry import FeeClass, LicenceMode, LicenceState, LicenceView, OperatorView, Registry, ScopeRefusedError
-from registry.monitoring import FindingView
+from registry import (
+    FeeClass,
+    FindingView,
+    LicenceMode,
+    LicenceState,
+    LicenceView,
+    OperatorView,
+    Registry,
+    ScopeRefusedError,
+)
 
 
 class OperatorIn(BaseModel):

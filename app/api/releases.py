@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from core import NotFoundError, actor_of
-from sandbox.release import Releases
+from sandbox import Releases
 
 
 class ReleaseRequest(BaseModel):

@@ -18,9 +18,7 @@ from rich.table import Table
 
 from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing
 from core import Actor, RegistryError
-from registry import ColumnClass, ResourceView
-from registry.catalog import Catalog
-from registry.catalog_views import RequestView
+from registry import Catalog, ColumnClass, RequestView, ResourceView
 
 dataset_cli = typer.Typer(help="Data resources: ingest, catalog, classification, versions.", no_args_is_help=True)
 

@@ -223,7 +223,7 @@ def worker(
 
 def _fail_unavailable(out: Output, exc: Exception) -> NoReturn:
     """No sandbox, no jobs: say what to install; any other error propagates."""
-    from sandbox.worker import sandbox_unavailable_error
+    from sandbox import sandbox_unavailable_error
 
     unavailable = sandbox_unavailable_error()
     if unavailable is not None and isinstance(exc, unavailable):

@@ -27,7 +27,7 @@ from app.console.session import Session
 from core import Actor, RegistryError, file_sha256
 from operators import Role
 from registry import ObjectionOutcome
-from sandbox.release_models import Decision, ReleaseState
+from sandbox import Decision, ReleaseState
 
 #: Outputs larger than this are listed by name, size and hash only: a preview is for reading, not export.
 PREVIEW_MAX_BYTES = 2 * 1024 * 1024

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, Response
 from app.console.context import Console
 from core import NotFoundError, RegistryError
 from operators import Role
-from registry.catalog_views import CATALOG_FIELDS
+from registry import CATALOG_FIELDS
 
 LEVEL_LABELS = {"L1": "L1 公开", "L2": "L2 一般", "L3": "L3 敏感", "L4": "L4 高度敏感"}
 #: Badge colour classes reused from the console's stylesheet: the higher the level, the warmer.

@@ -30,8 +30,7 @@ from app.console.context import Console
 from core import Actor, NotFoundError, RegistryError
 from operators import Role
 from registry import FeeClass
-from sandbox import DP_KINDS, KINDS
-from sandbox.queue import JobView, manifest_of, shown_verdict
+from sandbox import DP_KINDS, KINDS, JobView, manifest_of, shown_verdict
 
 #: The chart's series, in stacking order: the guard's verdicts, jobs not (yet) judged, refusals.
 SERIES = ("pass", "review", "block", "none", "refused")

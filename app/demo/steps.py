@@ -276,7 +276,7 @@ def _release(instance: Instance, report: DemoReport, progress: Progress, ran: di
     Soft findings are justified by the operator (the reviewers read the justification); approval registers
     the product with its lineage and attribution (双鸭山 第五十二条 review, 第四十一条 source and date).
     """
-    from sandbox.release import Decision
+    from sandbox import Decision
 
     releasable = [(job_id, job) for job_id, job in ran.items() if job.product is not None]
     done = {int(str(j["job"])): j for j in report.jobs if j["job"] is not None}

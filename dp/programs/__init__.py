@@ -4,9 +4,9 @@ Why standalone programs and not functions of Keyong's packages: they run inside 
 the licence's desensitized copies, where only the interpreter, the standard library and the
 venv's third-party packages (pandas, numpy, pyarrow, diffprivlib, torch, opacus, scikit-learn) are
 visible — Keyong's own code is not mounted, so a job cannot import (and so cannot be tampered with
-through) the host's worker, ledger or vault. The host copies these files under ``/job/`` (both of
-them for either kind, so ``dp_train.py`` can reuse ``dp_query.py``'s column reading and
-contribution bounding), writes the resolved ``/job/plan.json`` and runs ``python -I -B
+through) the host's worker, ledger or vault. The host copies these files under ``/job/`` (all of
+them for either kind, so ``dp_train.py`` can reuse ``dp_query.py``'s contribution bounding and
+``dp_columns.py``'s column reading), writes the resolved ``/job/plan.json`` and runs ``python -I -B
 /job/dp_query.py`` or ``/job/dp_train.py``. The files stay importable on the host (no side effects
 at import) so tests and benchmarks call their functions on DataFrames directly.
 """
@@ -26,9 +26,13 @@ def program_source(name: str) -> bytes:
     return (Path(__file__).parent / name).read_bytes()
 
 
+#: What the programs import beside each other (mounted with them, never run on their own).
+SUPPORT: tuple[str, ...] = ("dp_columns.py",)
+
+
 def program_files() -> dict[str, bytes]:
-    """Every program by its ``/job/`` name: what the host mounts for a DP job of either kind."""
-    return {name: program_source(name) for name in PROGRAMS.values()}
+    """Every program and its support by ``/job/`` name: what the host mounts for a DP job of either kind."""
+    return {name: program_source(name) for name in (*PROGRAMS.values(), *SUPPORT)}
 
 
-__all__ = ["PROGRAMS", "program_files", "program_source"]
+__all__ = ["PROGRAMS", "SUPPORT", "program_files", "program_source"]

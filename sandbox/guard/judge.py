@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from desensitize.fingerprints import FingerprintSet
+from desensitize import FingerprintSet
 from dp import check_model, signed_by_platform
 from sandbox.guard.config import GuardConfig
 from sandbox.guard.content import Content

@@ -35,7 +35,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from desensitize.fingerprints import FingerprintSet, normalise_for_fingerprint
+from desensitize import FingerprintSet, normalise_for_fingerprint
 from sandbox.encodings import decoded_readings
 
 #: The run classes of ``desensitize.fingerprints.LENGTH_CLASSES``: what splits a run, and the alphabet size.

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from desensitize.transforms import as_text
+from desensitize import as_text
 from sandbox.guard.probe import fold_digits
 
 #: Labels of margin rows and columns (pandas' ``All``, and the usual Chinese totals).

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from ledger.storage import append_only_ddl, drop_append_only_ddl
+from ledger import append_only_ddl, drop_append_only_ddl
 
 revision = "0002"
 down_revision = "0001"

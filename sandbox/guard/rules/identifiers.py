@@ -18,8 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from desensitize.fingerprints import FingerprintSet, join_normalised, normalise_for_fingerprint
-from desensitize.textscan import find_entities
+from desensitize import FingerprintSet, find_entities, join_normalised, normalise_for_fingerprint
 from sandbox.encodings import decoded_readings
 from sandbox.guard.content import Content, Table, cell_texts
 from sandbox.guard.context import Context

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from desensitize.fingerprints import FingerprintError
+from desensitize import FingerprintError
 from sandbox.guard.content import Content, Table
 from sandbox.guard.context import Context
 from sandbox.guard.domains import copy_like_rows, domain_candidates, rows_repeat
