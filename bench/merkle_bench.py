@@ -1,4 +1,4 @@
-"""Benchmark of the ledger's Merkle tree (ledger/merkle.py), against the naive RFC definition.
+"""Benchmark of the ledger's Merkle tree (ledger/merkle/), against the naive RFC definition.
 
 Why: a regulator's ``keyong ledger verify`` recomputes the root over every entry, and
 ``keyong ledger prove`` must answer at any ledger size without recomputing the tree. This

@@ -22,7 +22,7 @@ END = "<!-- END GENERATED -->"
 
 
 def package_edges() -> Counter[tuple[str, str]]:
-    """How many module-level imports run from one top-level package to another."""
+    """How many modules of one top-level package import another package."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     graph = grimp.build_graph(*PACKAGES)
@@ -58,7 +58,7 @@ def generated() -> str:
     edges = package_edges()
     out = [BEGIN, "", "```mermaid", "graph TD"]
     out += [f"    {a} -->|{n}| {b}" for (a, b), n in sorted(edges.items())]
-    out += ["```", "", "Edges count module-level imports from one package into another.", ""]
+    out += ["```", "", "An edge counts the modules of one package that import the other (at any depth).", ""]
     for package in PACKAGES:
         out += modules_table(package)
     out.append(END)
