@@ -61,7 +61,15 @@ class Settings(BaseSettings):
         default=3600.0, gt=0, description="CPU seconds an operator's jobs may use in any 24 hours."
     )
     console_secure_cookies: bool = Field(
-        default=False, description="Mark the console's session cookie Secure (set when served over HTTPS)."
+        default=False,
+        description="Always mark the console's session cookie Secure (it is marked Secure anyway on https requests).",
+    )
+    console_origins: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Origins besides the server's own (scheme://host[:port]) the console accepts form posts from, "
+            "e.g. the public address of a proxy that rewrites the Host header; a JSON list in the environment."
+        ),
     )
     ledger_checkpoint_seconds: float = Field(
         default=60.0, gt=0, description="Checkpoint when entries were appended and the last checkpoint is older."

@@ -1,20 +1,26 @@
 """Shared helpers of the console's TestClient tests: log in through the form, read a form's CSRF token,
-read the flash message a redirect carries."""
+read the flash message a redirect carries.
+
+The clients send ``Origin: http://testserver`` as a browser does on a form post: the console refuses a
+state-changing request from anywhere but its own origin (``app.console.security``)."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi.testclient import TestClient
 
 from app import Instance, create_app
+from app.console.flash import PARAM, PREFIX, text_of
+
+ORIGIN = "http://testserver"  # TestClient's base URL
 
 
 def console_client(instance: Instance, api_key: str) -> TestClient:
     """A client logged in to the console with ``api_key`` (the session cookie set by the login form)."""
-    client = TestClient(create_app(instance=instance))
+    client = TestClient(create_app(instance=instance), headers={"origin": ORIGIN})
     response = client.post("/console/login", data={"api_key": api_key}, follow_redirects=False)
     assert response.status_code == 303, response.text
     return client
@@ -31,6 +37,10 @@ def csrf_of(client: TestClient, path: str) -> str:
 
 
 def flash(response: Any) -> str:
-    """The message a console redirect carries (``?msg=``), or ''."""
-    location = response.headers["location"]
-    return unquote(location.split("msg=", 1)[1]) if "msg=" in location else ""
+    """The catalogue text of the message a console redirect carries (``?msg=<id>`` and its values), or ''.
+
+    The page the redirect leads to shows it only with a valid signature for the session
+    (``tests/test_console_hardening.py`` follows the redirects to check that)."""
+    query = {k: v[0] for k, v in parse_qs(urlsplit(response.headers["location"]).query).items()}
+    values = {k.removeprefix(PREFIX): v for k, v in query.items() if k.startswith(PREFIX)}
+    return text_of(query.get(PARAM, ""), values)

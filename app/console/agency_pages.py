@@ -135,7 +135,7 @@ def _releases(router: APIRouter, console: Console) -> None:
         try:
             view = instance.releases.get(release_id, viewer=actor)
         except RegistryError as exc:
-            return Console.redirect("/agency", f"无法打开 · cannot open release {release_id}: {exc}")
+            return console.flash(session, "/agency", "release_unavailable", release=release_id, reason=exc)
         job = licence = None
         previews: dict[str, Any] = {}
         try:
@@ -197,17 +197,11 @@ def _votes(router: APIRouter, console: Console) -> None:
         try:
             view = instance.releases.vote(release_id, decision, by=actor, reason=reason, files=files)
         except RegistryError as exc:
-            return Console.redirect(
-                path if _exists(console, release_id, actor) else "/agency", f"投票未记录 · vote refused: {exc}"
-            )
+            back = path if _exists(console, release_id, actor) else "/agency"
+            return console.flash(session, back, "vote_refused", reason=exc)
         if view.state in PENDING:
-            message = (
-                f"您的投票已记录;其他评审的投票在本轮决定前保密(还需 {view.votes_needed} 票)· "
-                f"your vote recorded; others sealed until the round is decided ({view.votes_needed} more needed)"
-            )
-        else:
-            message = f"您的投票已记录,本轮已决定 · your vote recorded; the release is now {view.state}"
-        return Console.redirect(path, message)
+            return console.flash(session, path, "vote_recorded_sealed", needed=view.votes_needed)
+        return console.flash(session, path, "vote_recorded_decided", state=view.state)
 
 
 def _licences(router: APIRouter, console: Console) -> None:
@@ -242,16 +236,20 @@ def _licences(router: APIRouter, console: Console) -> None:
         epsilon = _number(form.get("epsilon", ""))
         dataset = str(form.get("dataset", "")).strip()
         if licence is None or epsilon is None or not dataset:
-            return Console.redirect("/agency/licences", "请填写授权、数据集与新的 ε 总额 · give licence, dataset and ε")
+            return console.flash(session, "/agency/licences", "budget_incomplete")
         try:
             view = instance.registry.budgets.raise_budget(
                 int(licence), dataset, epsilon=epsilon, reason=str(form.get("reason", "")), by=actor
             )
         except RegistryError as exc:
-            return Console.redirect("/agency/licences", f"未调整 · not raised: {exc}")
-        return Console.redirect(
+            return console.flash(session, "/agency/licences", "budget_refused", reason=exc)
+        return console.flash(
+            session,
             "/agency/licences",
-            f"已调整预算 · budget raised: licence {view.licence} {view.dataset} ε = {view.epsilon_budget:g}",
+            "budget_raised",
+            licence=view.licence,
+            dataset=view.dataset,
+            epsilon=f"{view.epsilon_budget:g}",
         )
 
 
@@ -275,8 +273,8 @@ def _findings(router: APIRouter, console: Console) -> None:
                 finding_id, by=actor, resolution=str(form.get("resolution", ""))
             )
         except RegistryError as exc:
-            return Console.redirect("/agency/findings", f"未处理 · not resolved: {exc}")
-        return Console.redirect("/agency/findings", f"监测发现 {finding_id} 已处理 · finding {finding_id} resolved")
+            return console.flash(session, "/agency/findings", "finding_refused", reason=exc)
+        return console.flash(session, "/agency/findings", "finding_resolved", finding=finding_id)
 
 
 def _objections(router: APIRouter, console: Console) -> None:
@@ -300,5 +298,5 @@ def _objections(router: APIRouter, console: Console) -> None:
                 objection_id, str(form.get("outcome", "")), str(form.get("reason", "")), by=actor
             )
         except RegistryError as exc:
-            return Console.redirect("/agency/objections", f"未处理 · not resolved: {exc}")
-        return Console.redirect("/agency/objections", f"异议 {objection_id} 已处理 · objection {objection_id} resolved")
+            return console.flash(session, "/agency/objections", "objection_refused", reason=exc)
+        return console.flash(session, "/agency/objections", "objection_resolved", objection=objection_id)

@@ -15,6 +15,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
+from app.console.flash import Flashes
+from app.console.security import Origin, trusted_origins
 from app.console.session import PATH, Session, Sessions
 from operators import Role
 
@@ -61,6 +63,13 @@ class Console:
         self.templates = Jinja2Templates(directory=str(TEMPLATES))
         self.templates.env.filters["dt"] = _datetime
         self.secure_cookies = secure_cookies
+        self.flashes = Flashes(instance.keys.jwt_key)
+        #: Origins besides the server's own that may post to the console (``console_origins``).
+        self.origins: frozenset[Origin] = trusted_origins(instance.settings.console_origins)
+
+    def secure_for(self, request: Request) -> bool:
+        """Whether the session cookie is marked Secure: when configured, and always when served over https."""
+        return self.secure_cookies or request.url.scheme == "https"
 
     def session(self, request: Request, *roles: Role) -> Session:
         return self.sessions.require(request, *roles)
@@ -76,6 +85,7 @@ class Console:
                 "nav": NAV.get(session.role, []) if session else [],
                 "role_label": ROLE_LABELS.get(session.role, "") if session else "",
                 "base": PATH,
+                "flash": self.flashes.read(request.query_params, session.token if session else None),
                 **context,
             },
             status_code=status_code,
@@ -88,11 +98,15 @@ class Console:
         return form
 
     @staticmethod
-    def redirect(path: str, message: str | None = None) -> RedirectResponse:
-        from urllib.parse import quote
+    def redirect(path: str) -> RedirectResponse:
+        """A 303 to a console page (``path`` under ``/console``), with no message."""
+        return RedirectResponse(PATH + path, status_code=303)
 
-        target = PATH + path + (f"?msg={quote(message)}" if message else "")
-        return RedirectResponse(target, status_code=303)
+    def flash(self, session: Session, path: str, msg_id: str, **values: object) -> RedirectResponse:
+        """A 303 to a console page that shows the catalogue message ``msg_id`` (``app.console.flash``)
+        with ``values``, signed for this session."""
+        query = self.flashes.query(session.token, msg_id, **values)
+        return RedirectResponse(f"{PATH}{path}?{query}", status_code=303)
 
 
 __all__ = ["NAV", "ROLE_LABELS", "STATIC", "TEMPLATES", "Console"]

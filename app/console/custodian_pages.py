@@ -128,12 +128,12 @@ def register(router: APIRouter, console: Console) -> None:
             domain = parse_domain(str(posted.get("domain", "")))
             catalog.set_public_bounds(name, column, bounds=bounds, domain=domain, by=session.actor)
         except RegistryError as exc:
-            return Console.redirect(target, f"未能声明 · refused: {exc}")
+            return console.flash(session, target, "bounds_refused", reason=exc)
         what = []
         if bounds is not None:
             what.append(f"边界 bounds [{bounds[0]}, {bounds[1]}]")
         if domain is not None:
             what.append(f"取值域 domain ({len(domain)})")
-        return Console.redirect(
-            target, f"{column}: " + ("；".join(what) + " 已声明 · declared" if what else "已清除 · cleared")
-        )
+        if what:
+            return console.flash(session, target, "bounds_declared", column=column, what="；".join(what))
+        return console.flash(session, target, "bounds_cleared", column=column)

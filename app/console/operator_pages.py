@@ -191,8 +191,8 @@ def _jobs(router: APIRouter, console: Console) -> None:
                 actor.name, values["datasets"], values["kind"], values["code"], values["scenario"], by=actor
             )
         except RegistryError as exc:  # JobRefusedError included: the refused row is recorded by the platform
-            return Console.redirect("/operator/jobs", f"提交被拒绝 · refused: {exc}")
-        return Console.redirect("/operator/jobs", f"作业 {job} 已提交，排队中 · job {job} queued")
+            return console.flash(session, "/operator/jobs", "job_refused", reason=exc)
+        return console.flash(session, "/operator/jobs", "job_queued", job=job)
 
 
 def _job(router: APIRouter, console: Console) -> None:
@@ -262,9 +262,9 @@ def _job_actions(router: APIRouter, console: Console) -> None:
                 files=files,
             )
         except RegistryError as exc:
-            return Console.redirect(f"/operator/jobs/{job_id}", f"发布申请被拒绝 · release refused: {exc}")
-        return Console.redirect(
-            f"/operator/jobs/{job_id}", f"发布申请 {view.id} 已提交 · release {view.id} requested ({view.state})"
+            return console.flash(session, f"/operator/jobs/{job_id}", "release_refused", reason=exc)
+        return console.flash(
+            session, f"/operator/jobs/{job_id}", "release_requested", release=view.id, state=view.state
         )
 
     @router.post("/operator/jobs/{job_id}/mitigate", response_model=None)
@@ -277,16 +277,16 @@ def _job_actions(router: APIRouter, console: Console) -> None:
         try:
             round_base = int(raw_base) if raw_base else None
         except ValueError:
-            return Console.redirect(f"/operator/jobs/{job_id}", f"取整基数须为整数 · round base {raw_base!r}")
+            return console.flash(session, f"/operator/jobs/{job_id}", "round_base_not_integer", value=raw_base)
         if round_base is not None and not 2 <= round_base <= 1000:
-            return Console.redirect(f"/operator/jobs/{job_id}", "取整基数 2–1000 · round base must be 2 to 1000")
+            return console.flash(session, f"/operator/jobs/{job_id}", "round_base_out_of_range")
         try:
             new = instance.jobs.mitigate(
                 job_id, suppress=posted.get("suppress") == "on", round_base=round_base, by=actor
             )
         except RegistryError as exc:
-            return Console.redirect(f"/operator/jobs/{job_id}", f"处理被拒绝 · mitigation refused: {exc}")
-        return Console.redirect("/operator/jobs", f"处理作业 {new} 已排队 · mitigation job {new} queued")
+            return console.flash(session, f"/operator/jobs/{job_id}", "mitigation_refused", reason=exc)
+        return console.flash(session, "/operator/jobs", "mitigation_queued", job=new)
 
 
 def _products(router: APIRouter, console: Console) -> None:
@@ -327,11 +327,11 @@ def _products(router: APIRouter, console: Console) -> None:
             delivered = instance.releases.fetch(name, Path(workdir.name), by=actor)
         except RegistryError as exc:
             workdir.cleanup()
-            return Console.redirect("/operator/products", f"不能下载 · not delivered: {exc}")
+            return console.flash(session, "/operator/products", "not_delivered", reason=exc)
         match = next((f for f in delivered["files"] if f["name"] == file), None)
         if match is None:
             workdir.cleanup()
-            return Console.redirect("/operator/products", f"产品 {name} 没有文件 {file} · no such artifact")
+            return console.flash(session, "/operator/products", "no_such_artifact", product=name, file=file)
         return FileResponse(
             match["path"], filename=Path(match["path"]).name, background=BackgroundTask(workdir.cleanup)
         )

@@ -152,7 +152,7 @@ def _entries(router: APIRouter, console: Console) -> None:
         try:
             found = ledger.get(seq)
         except LedgerError as exc:
-            return Console.redirect("/regulator", f"无此条目 · {exc}")
+            return console.flash(session, "/regulator", "entry_not_found", reason=exc)
         linked = True
         if seq > 1:
             try:

@@ -1,5 +1,9 @@
 """The console's router: login, logout, the role's home, error pages, and each role's pages.
 
+Every state-changing console request passes the Origin check of ``app.console.security`` (a router
+dependency, so a page added later cannot forget it), and every console response carries its security
+headers (:class:`~app.console.security.SecurityHeaders`, installed by :func:`install_console_handlers`).
+
 Each role's pages live in their own module (``operator_pages``, ``agency_pages``,
 ``regulator_pages``, ``custodian_pages``) with a ``register(router, console)`` function; what they
 share (the templates, the session checks, :meth:`Console.render`) is in ``app.console.context``.
@@ -10,12 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from app.console import agency_pages, custodian_pages, operator_pages, regulator_pages
 from app.console.context import NAV, STATIC, TEMPLATES, Console
+from app.console.flash import LOGIN_REASONS
+from app.console.security import SecurityHeaders, check_origin
 from app.console.session import (
     PATH,
     Forbidden,
@@ -32,11 +38,15 @@ if TYPE_CHECKING:
 def build_console(instance: Instance, *, secure_cookies: bool = False) -> APIRouter:
     """The ``/console`` router over an opened instance."""
     console = Console(instance, secure_cookies=secure_cookies)
-    router = APIRouter(prefix=PATH, include_in_schema=False)
+
+    def same_origin(request: Request) -> None:
+        check_origin(request, console.origins)
+
+    router = APIRouter(prefix=PATH, include_in_schema=False, dependencies=[Depends(same_origin)])
 
     @router.get("/login", response_class=HTMLResponse)
     def login_form(request: Request, reason: str = "") -> HTMLResponse:
-        return console.render(request, None, "console/login.html", reason=reason)
+        return console.render(request, None, "console/login.html", reason=LOGIN_REASONS.get(reason, ""))
 
     @router.post("/login")
     async def login(request: Request) -> Response:
@@ -49,13 +59,13 @@ def build_console(instance: Instance, *, secure_cookies: bool = False) -> APIRou
                 request, None, "console/login.html", status_code=401, reason=f"登录失败 · login failed: {exc}"
             )
         response = RedirectResponse(PATH, status_code=303)
-        set_session_cookie(response, token, lifetime, secure=console.secure_cookies)
+        set_session_cookie(response, token, lifetime, secure=console.secure_for(request))
         return response
 
     @router.post("/logout")
     async def logout(request: Request) -> Response:
         response = RedirectResponse(PATH + "/login", status_code=303)
-        clear_session_cookie(response)
+        clear_session_cookie(response, secure=console.secure_for(request))
         return response
 
     @router.get("", response_class=HTMLResponse)
@@ -71,15 +81,17 @@ def build_console(instance: Instance, *, secure_cookies: bool = False) -> APIRou
 
 
 def install_console_handlers(app: FastAPI, instance: Any) -> None:
-    """Login redirects and 403 pages for console routes (API routes keep their JSON errors)."""
+    """Login redirects and 403 pages for console routes (API routes keep their JSON errors), and the
+    security headers on every console page and static asset."""
     templates = Jinja2Templates(directory=str(TEMPLATES))
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> Response:
         from urllib.parse import quote
 
         response = RedirectResponse(f"{PATH}/login?reason={quote(exc.reason)}", status_code=303)
-        clear_session_cookie(response)
+        clear_session_cookie(response, secure=request.url.scheme == "https")
         return response
 
     @app.exception_handler(Forbidden)

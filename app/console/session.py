@@ -2,10 +2,12 @@
 
 Why a cookie and not ``Authorization``: a browser navigating server-rendered pages cannot attach a
 bearer header. The cookie is HttpOnly (page scripts cannot read the token), SameSite=Strict (other
-sites' pages cannot make the browser send it), scoped to ``/console`` and lives as long as the JWT
-(15 minutes by default); every request re-verifies the JWT and the principal (a suspended principal
-is out at once, as over the API). State-changing forms also carry a CSRF token: an HMAC of the JWT
-under the instance's JWT key, so it cannot be guessed without the session and dies with it.
+sites' pages cannot make the browser send it), Secure when configured or served over https, scoped to
+``/console`` and lives as long as the JWT (15 minutes by default); every request re-verifies the JWT
+and the principal (a suspended principal is out at once, as over the API). State-changing forms also
+carry a CSRF token: an HMAC of the JWT under the instance's JWT key, so it cannot be guessed without
+the session and dies with it; every state-changing request must also come from the console's own
+origin (``app.console.security``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ PATH = "/console"
 
 
 class LoginRequired(Exception):  # noqa: N818 - a control-flow signal, turned into a redirect
-    """No valid session: the page redirects to the login form with ``reason``."""
+    """No valid session: the page redirects to the login form with ``reason``, an id of
+    ``app.console.flash.LOGIN_REASONS`` (never free text in the URL)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -72,14 +75,14 @@ class Sessions:
     def current(self, request: Request) -> Session:
         token = request.cookies.get(COOKIE)
         if not token:
-            raise LoginRequired("请先登录 · please log in")
+            raise LoginRequired("login_required")
         try:
             principal = self.identity.authenticate_token(token)
             csrf = self.csrf_for(token)
-        except AuthenticationError as exc:
-            raise LoginRequired(f"会话已失效 · session ended: {exc}") from None
+        except AuthenticationError:  # expired, revoked, suspended: the login form says which
+            raise LoginRequired("session_ended") from None
         except Exception:  # a malformed cookie is an ended session, never a 500
-            raise LoginRequired("会话已失效 · session ended") from None
+            raise LoginRequired("session_ended") from None
         return Session(principal, token, csrf)
 
     def require(self, request: Request, *roles: Role) -> Session:
@@ -101,8 +104,9 @@ def set_session_cookie(response: RedirectResponse, token: str, max_age: int, *, 
     response.set_cookie(COOKIE, token, max_age=max_age, path=PATH, httponly=True, samesite="strict", secure=secure)
 
 
-def clear_session_cookie(response: RedirectResponse) -> None:
-    response.delete_cookie(COOKIE, path=PATH)
+def clear_session_cookie(response: RedirectResponse, *, secure: bool = False) -> None:
+    """Expire the cookie with the same attributes it was set with (a browser matches on them)."""
+    response.delete_cookie(COOKIE, path=PATH, httponly=True, samesite="strict", secure=secure)
 
 
 __all__ = [

@@ -1,0 +1,141 @@
+"""Flash messages by id (issue 17): a fixed catalogue of bilingual texts, never text from the URL.
+
+Why: a redirect used to carry its message as ``?msg=<text>`` and every page printed it as an official
+notice, so anyone could mail a link to the console that showed "your account is suspended, call …"
+in the platform's own banner. Now the URL carries only a message id from :data:`MESSAGES`
+(``?msg=job_queued``); an unknown id shows nothing. The few messages that name something (a job
+number, the platform's reason for a refusal) carry their values as ``msg_<field>`` parameters
+together with ``msg_sig``, an HMAC under the instance's key bound to the session's own token: only
+this server can have produced it, for this session, so a link forged — or copied from another
+user's session — shows nothing. The login form's ``?reason=`` is an id of :data:`LOGIN_REASONS` the
+same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import string
+from collections.abc import Mapping
+from urllib.parse import urlencode
+
+#: Every message the console may show after a redirect, by id: Chinese first, then English.
+MESSAGES: dict[str, str] = {
+    # operator
+    "job_queued": "作业 {job} 已提交，排队中 · job {job} queued",
+    "job_refused": "提交被拒绝 · refused: {reason}",
+    "release_requested": "发布申请 {release} 已提交 · release {release} requested ({state})",
+    "release_refused": "发布申请被拒绝 · release refused: {reason}",
+    "round_base_not_integer": "取整基数须为整数 · round base {value!r} is not an integer",
+    "round_base_out_of_range": "取整基数 2–1000 · round base must be 2 to 1000",
+    "mitigation_refused": "处理被拒绝 · mitigation refused: {reason}",
+    "mitigation_queued": "处理作业 {job} 已排队 · mitigation job {job} queued",
+    "not_delivered": "不能下载 · not delivered: {reason}",
+    "no_such_artifact": "产品 {product} 没有文件 {file} · no such artifact",
+    # agency
+    "release_unavailable": "无法打开 · cannot open release {release}: {reason}",
+    "vote_refused": "投票未记录 · vote refused: {reason}",
+    "vote_recorded_sealed": (
+        "您的投票已记录;其他评审的投票在本轮决定前保密(还需 {needed} 票)· "
+        "your vote recorded; others sealed until the round is decided ({needed} more needed)"
+    ),
+    "vote_recorded_decided": "您的投票已记录,本轮已决定 · your vote recorded; the release is now {state}",
+    "budget_incomplete": "请填写授权、数据集与新的 ε 总额 · give licence, dataset and ε",
+    "budget_refused": "未调整 · not raised: {reason}",
+    "budget_raised": "已调整预算 · budget raised: licence {licence} {dataset} ε = {epsilon}",
+    "finding_refused": "未处理 · not resolved: {reason}",
+    "finding_resolved": "监测发现 {finding} 已处理 · finding {finding} resolved",
+    "objection_refused": "未处理 · not resolved: {reason}",
+    "objection_resolved": "异议 {objection} 已处理 · objection {objection} resolved",
+    # custodian
+    "bounds_refused": "未能声明 · refused: {reason}",
+    "bounds_declared": "{column}: {what} 已声明 · declared",
+    "bounds_cleared": "{column}: 已清除 · cleared",
+    # regulator
+    "entry_not_found": "无此条目 · {reason}",
+}
+
+#: Why the login form is shown (``/console/login?reason=<id>``); an unknown id shows nothing.
+LOGIN_REASONS: dict[str, str] = {
+    "login_required": "请先登录 · please log in",
+    "session_ended": "会话已失效，请重新登录 · your session ended; please log in again",
+}
+
+PARAM = "msg"
+PREFIX = "msg_"
+SIG = "msg_sig"
+#: A value is cut to this many characters (a refusal's reason can quote a long input back).
+MAX_VALUE = 300
+
+
+def fields_of(msg_id: str) -> tuple[str, ...]:
+    """The names a message's text needs, in a fixed order (empty for a fixed text)."""
+    names = {name.split("!")[0] for _, name, _, _ in string.Formatter().parse(MESSAGES[msg_id]) if name}
+    return tuple(sorted(names))
+
+
+def text_of(msg_id: str, values: Mapping[str, str]) -> str:
+    """The catalogue text of ``msg_id`` filled with ``values``; '' for an unknown id or a missing value."""
+    if msg_id not in MESSAGES:
+        return ""
+    names = fields_of(msg_id)
+    if any(name not in values for name in names):
+        return ""
+    return MESSAGES[msg_id].format(**{name: values[name] for name in names})
+
+
+def _clip(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 1] + "…"
+
+
+class Flashes:
+    """Builds and reads the ``msg`` query of a redirect, signing its values for one session."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def _sign(self, token: str, msg_id: str, values: Mapping[str, str]) -> str:
+        payload = json.dumps([token, msg_id, [values[name] for name in fields_of(msg_id)]], ensure_ascii=False)
+        return hmac.new(self._key, f"console-flash:{payload}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    def query(self, token: str | None, msg_id: str, **values: object) -> str:
+        """The query string (without ``?``) that shows ``msg_id`` with ``values`` on the next page.
+
+        Raises ``ValueError`` for an id not in the catalogue or values that do not match its fields:
+        a programming error, caught by the tests, never a message shown wrong.
+        """
+        if msg_id not in MESSAGES:
+            raise ValueError(f"unknown console message id {msg_id!r}")
+        names = fields_of(msg_id)
+        if set(values) != set(names):
+            raise ValueError(f"message {msg_id!r} takes {names}, given {tuple(sorted(values))}")
+        params = {PARAM: msg_id}
+        if names:
+            if not token:
+                raise ValueError(f"message {msg_id!r} names values and needs a session to sign them")
+            clipped = {name: _clip(values[name]) for name in names}
+            params.update({PREFIX + name: clipped[name] for name in names})
+            params[SIG] = self._sign(token, msg_id, clipped)
+        return urlencode(params)
+
+    def read(self, query: Mapping[str, str], token: str | None) -> str:
+        """The text a page shows for its query: '' unless the id is known and its values are signed
+        for this session (a fixed text needs no signature)."""
+        msg_id = query.get(PARAM, "")
+        if msg_id not in MESSAGES:
+            return ""
+        names = fields_of(msg_id)
+        if not names:
+            return text_of(msg_id, {})
+        if not token:
+            return ""
+        values = {name: query.get(PREFIX + name, "") for name in names}
+        expected = self._sign(token, msg_id, values)
+        if not hmac.compare_digest(query.get(SIG, ""), expected):
+            return ""
+        return text_of(msg_id, values)
+
+
+__all__ = ["LOGIN_REASONS", "MESSAGES", "Flashes", "fields_of", "text_of"]
