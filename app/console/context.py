@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException
 
 from app.console.flash import Flashes
 from app.console.security import Origin, trusted_origins
-from app.console.session import PATH, Session, Sessions
+from app.console.session import PATH, Forbidden, Session, Sessions
 from operators import Role
 
 if TYPE_CHECKING:
@@ -91,9 +92,17 @@ class Console:
             status_code=status_code,
         )
 
+    @staticmethod
+    async def read_form(request: Request) -> Any:
+        """The posted form; a body that is no form (a broken multipart) is a 403 page, never a JSON error."""
+        try:
+            return await request.form()
+        except HTTPException as exc:
+            raise Forbidden(f"表单无法读取 · the form could not be read ({exc.detail}); reload the page") from None
+
     async def form(self, request: Request, session: Session) -> Any:
         """The posted form, after its CSRF token was checked."""
-        form = await request.form()
+        form = await self.read_form(request)
         self.sessions.check_csrf(session, form)
         return form
 

@@ -50,7 +50,7 @@ def build_console(instance: Instance, *, secure_cookies: bool = False) -> APIRou
 
     @router.post("/login")
     async def login(request: Request) -> Response:
-        form = await request.form()
+        form = await console.read_form(request)
         api_key = str(form.get("api_key", "")).strip()
         try:
             token, lifetime = console.sessions.login(api_key)
