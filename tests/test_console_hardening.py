@@ -352,7 +352,7 @@ def test_the_catalogue_is_complete_and_misuse_is_a_programming_error() -> None:
     for msg_id in MESSAGES:
         values = {name: f"<{name}>" for name in fields_of(msg_id)}
         text = text_of(msg_id, values)
-        assert text and " · " in text, msg_id  # Chinese · English
+        assert text and "·" in text, msg_id  # Chinese · English
         query = flashes.query("session-token", msg_id, **values)
         parsed = dict(re.findall(r"([^&=]+)=([^&]*)", query))
         assert parsed["msg"] == msg_id
