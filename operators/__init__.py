@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING, Any
 from operators.identity import (
     AuthenticationError,
     IdentityError,
+    IdentityPermissionError,
     IdentityService,
     NewApiKey,
     Principal,
+    UnknownPrincipalError,
     host_actor,
 )
 from operators.models import metadata
@@ -24,6 +26,7 @@ __all__ = [
     "AuthenticationError",
     "Claims",
     "IdentityError",
+    "IdentityPermissionError",
     "IdentityService",
     "IssuedToken",
     "JobRefusedError",
@@ -34,6 +37,7 @@ __all__ = [
     "Role",
     "TokenError",
     "TokenService",
+    "UnknownPrincipalError",
     "host_actor",
     "metadata",
 ]
