@@ -6,6 +6,7 @@ HTTP lives in ``app.api`` (the role guard among it): this package imports no web
 from typing import TYPE_CHECKING, Any
 
 from operators.identity import (
+    AGENCY_MANAGES,
     AuthenticationError,
     IdentityError,
     IdentityPermissionError,
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from operators.jobs import JobRefusedError, Jobs, Quotas
 
 __all__ = [
+    "AGENCY_MANAGES",
     "AuthenticationError",
     "Claims",
     "IdentityError",

@@ -149,7 +149,7 @@ class IdentityService:
     def create_principal(
         self,
         name: str,
-        role: Role,
+        role: Role | str,
         *,
         org: str | None = None,
         by: Principal | None = None,
@@ -163,13 +163,13 @@ class IdentityService:
         if not isinstance(name, str) or not _NAME_RE.match(name):
             raise IdentityError(f"principal name {name!r} must be 3-128 characters of a-z, 0-9, '.', '_' or '-'")
         try:
-            role = Role.parse(role)
+            parsed = Role.parse(role)
         except ValueError as exc:
             raise IdentityError(f"{exc}; one of {', '.join(r.value for r in Role)}") from None
         org = _org(org)
-        _may_manage(by, role, name)
+        _may_manage(by, parsed, name)
         api_key, key_id, digest = _make_key()
-        payload: dict[str, object] = {"role": role.value, "key_id": key_id}
+        payload: dict[str, object] = {"role": parsed.value, "key_id": key_id}
         if org:
             payload["org"] = org
         with self._recorder.change(actor_of(by)) as change:
@@ -178,11 +178,11 @@ class IdentityService:
                 raise IdentityError(f"principal {name!r} already exists")
             if alongside is not None:
                 alongside(JoinedRecorder(change, self._recorder))
-            row = PrincipalRow(name=name, role=role.value, org=org, created_at=utcnow(), active=True)
+            row = PrincipalRow(name=name, role=parsed.value, org=org, created_at=utcnow(), active=True)
             row.api_keys.append(ApiKeyRow(key_id=key_id, secret_sha256=digest, created_at=utcnow()))
             session.add(row)
             change.log("principal.created", f"principal:{name}", payload)
-        return NewApiKey(Principal(name, role), api_key)
+        return NewApiKey(Principal(name, parsed), api_key)
 
     def set_active(self, name: str, active: bool, *, by: Principal | None = None, reason: str = "") -> None:
         """Suspend or reactivate a principal; takes effect on its very next request."""

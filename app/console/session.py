@@ -6,6 +6,10 @@ sites' pages cannot make the browser send it), scoped to ``/console`` and lives 
 (15 minutes by default); every request re-verifies the JWT and the principal (a suspended principal
 is out at once, as over the API). State-changing forms also carry a CSRF token: an HMAC of the JWT
 under the instance's JWT key, so it cannot be guessed without the session and dies with it.
+
+Logging out ends the session on the server, not only in the browser: the JWT's id is recorded as
+revoked (``IdentityService.revoke_token``), so a copied cookie stops working at once, as does every
+session of a key that is revoked or rotated.
 """
 
 from __future__ import annotations
@@ -68,6 +72,11 @@ class Sessions:
         issued = self.identity.exchange(api_key)
         lifetime = int((issued.claims.expires_at - issued.claims.issued_at).total_seconds())
         return issued.token, max(1, lifetime)
+
+    def logout(self, request: Request) -> bool:
+        """End the request's session on the server (its JWT revoked); ``False`` if there was none live."""
+        token = request.cookies.get(COOKIE)
+        return bool(token) and self.identity.revoke_token(str(token))
 
     def current(self, request: Request) -> Session:
         token = request.cookies.get(COOKIE)
