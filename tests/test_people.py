@@ -79,7 +79,8 @@ def test_issue_use_rotate_revoke_ends_keys_and_tokens_at_once(client: TestClient
     assert client.post(f"/keys/{second['key_id']}/rotate", headers=agency).status_code == 409
 
     issued = client.post("/principals/acme-analyst/keys", headers=agency)
-    assert issued.status_code == 201 and client.post("/auth/token", json={"api_key": issued.json()["api_key"]}).is_success
+    assert issued.status_code == 201
+    assert client.post("/auth/token", json={"api_key": issued.json()["api_key"]}).status_code == 200
     listed = client.get("/principals/acme-analyst", headers=agency).json()
     assert listed["org"] == "Acme"
     assert [(k["key_id"], k["live"]) for k in listed["keys"]] == [
