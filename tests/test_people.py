@@ -22,6 +22,7 @@ from pathlib import Path
 import jwt
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from app import Instance, Settings, create_app
 from app.console.session import COOKIE
@@ -221,6 +222,25 @@ def test_bad_input_is_a_clear_4xx(client: TestClient, initialised: Initialised) 
     assert client.get("/principals/nobody-here", headers=agency).status_code == 404
 
 
+def test_logged_out_tokens_are_swept_once_they_would_have_expired(initialised: Initialised) -> None:
+    instance, keys = initialised
+    identity = instance.identity
+    kid = keys["regulator"].split("_")[1]
+    old = identity.tokens.issue(
+        "demo-regulator", Role.REGULATOR, key_id=kid, now=datetime.now(UTC) - timedelta(minutes=14)
+    )
+    assert identity.revoke_token(old.token) is True
+    with instance.engine.begin() as connection:  # as if it had expired long ago
+        connection.execute(
+            text("UPDATE revoked_tokens SET expires_at = :t"), {"t": datetime.now(UTC) - timedelta(hours=1)}
+        )
+    fresh = identity.exchange(keys["regulator"])
+    assert identity.revoke_token(fresh.token) is True
+    with instance.engine.connect() as connection:
+        rows = connection.execute(text("SELECT jti FROM revoked_tokens")).scalars().all()
+    assert rows == [fresh.claims.jti]
+
+
 # --- the console ------------------------------------------------------------------------------
 
 
@@ -323,6 +343,11 @@ def test_cli_principals_and_keys(tmp_path: Path) -> None:
     every = json.loads(keyong("key", "revoke", "reviewer-3", "--home", home, "--json").stdout)
     assert every == {"principal": "reviewer-3", "revoked": [rotated["key_id"]]}
     assert keyong("key", "revoke", "reviewer-3", "--home", home).returncode == 1
+    suspended = json.loads(
+        keyong("principal", "suspend", "demo-agency", "--reason", "left", "--home", home, "--json").stdout
+    )
+    assert suspended["active"] is False
+    assert keyong("principal", "suspend", "demo-agency", "--reason", "again", "--home", home).returncode == 1
     assert keyong("key", "revoke", "f" * 16, "--home", home).returncode == 1
 
     listed = json.loads(keyong("principal", "list", "--home", home, "--json").stdout)["principals"]
