@@ -6,11 +6,14 @@ HTTP lives in ``app.api`` (the role guard among it): this package imports no web
 from typing import TYPE_CHECKING, Any
 
 from operators.identity import (
+    AGENCY_MANAGES,
     AuthenticationError,
     IdentityError,
+    IdentityPermissionError,
     IdentityService,
     NewApiKey,
     Principal,
+    UnknownPrincipalError,
     host_actor,
 )
 from operators.models import metadata
@@ -21,9 +24,11 @@ if TYPE_CHECKING:
     from operators.jobs import JobRefusedError, Jobs, Quotas
 
 __all__ = [
+    "AGENCY_MANAGES",
     "AuthenticationError",
     "Claims",
     "IdentityError",
+    "IdentityPermissionError",
     "IdentityService",
     "IssuedToken",
     "JobRefusedError",
@@ -34,6 +39,7 @@ __all__ = [
     "Role",
     "TokenError",
     "TokenService",
+    "UnknownPrincipalError",
     "host_actor",
     "metadata",
 ]

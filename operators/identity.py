@@ -1,9 +1,18 @@
 """Principals, API keys and the exchange of an API key for a JWT.
 
 An API key looks like ``ky_<key id>_<secret>``. The key id is looked up in the database; only
-the SHA-256 digest of the secret is stored and it is compared in constant time. Every request
-with a JWT also checks that its principal is still active, so suspending someone takes
-effect at once instead of when their token expires.
+the SHA-256 digest of the secret is stored and it is compared in constant time. A JWT carries the
+id of the key it was exchanged for (``kid``), and every request with a JWT looks up, in one indexed
+query, that key, its principal and whether the token itself was ended (logout): revoking or
+rotating a key, suspending its principal or logging out takes effect at once, not when the token
+expires (黑龙江省政务数据管理暂行办法 第三十八条: account security and access control).
+
+Who manages whom: the host administrator (the local CLI) manages every principal. An agency
+principal (over the API and the console) manages operator and custodian principals and its own keys,
+never another agency or regulator principal: a reviewer who could mint reviewers, or keys of
+another reviewer, would make the independent review of releases one person's vote
+(双鸭山市公共数据管理暂行办法 第五十二条), and the supervisor is not appointed by the supervised
+(第六十四条). Every change is ledgered in its own transaction (第二十条).
 """
 
 from __future__ import annotations
@@ -12,23 +21,29 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, exists, func, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
 
-from core import Actor, Recorder, actor_of
+from core import Actor, JoinedRecorder, Recorder, actor_of
 from ledger import Ledger
-from operators.models import ApiKeyRow, PrincipalRow, utcnow
+from operators.models import ApiKeyRow, PrincipalRow, RevokedTokenRow, utcnow
 from operators.roles import Role
 from operators.tokens import IssuedToken, TokenError, TokenService
 
 KEY_PREFIX = "ky"
 _KEY_RE = re.compile(r"^ky_(?P<key_id>[0-9a-f]{16})_(?P<secret>[A-Za-z0-9_-]{43})$")
+_KEY_ID_RE = re.compile(r"^[0-9a-f]{16}$")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,126}[a-z0-9]$")
+_ORG_MAX = 128
+#: Roles an agency principal may create and manage; the others are the host administrator's.
+AGENCY_MANAGES = frozenset({Role.OPERATOR, Role.CUSTODIAN})
 
 
 class IdentityError(Exception):
@@ -37,6 +52,14 @@ class IdentityError(Exception):
 
 class AuthenticationError(IdentityError):
     """Credentials were missing, malformed, unknown, revoked or belong to an inactive principal."""
+
+
+class UnknownPrincipalError(IdentityError):
+    """No principal or key of that name or id."""
+
+
+class IdentityPermissionError(IdentityError):
+    """The acting principal may not manage that principal or key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +75,11 @@ class NewApiKey:
     principal: Principal
     api_key: str  # shown once; only its digest is kept
 
+    @property
+    def key_id(self) -> str:
+        """The key's public id (what ``key rotate`` and ``key revoke`` name)."""
+        return self.api_key.split("_")[1]
+
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("ascii")).hexdigest()
@@ -61,6 +89,31 @@ def _make_key() -> tuple[str, str, str]:
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     return f"{KEY_PREFIX}_{key_id}_{secret}", key_id, _digest(secret)
+
+
+def _org(org: str | None) -> str | None:
+    if org is None:
+        return None
+    org = org.strip()
+    if not org:
+        return None
+    if len(org) > _ORG_MAX or not org.isprintable():
+        raise IdentityError(f"organisation must be at most {_ORG_MAX} printable characters")
+    return org
+
+
+def _may_manage(by: Principal | None, role: Role, name: str) -> None:
+    """The host manages anyone; an agency principal operators, custodians and itself (see the module)."""
+    if by is None:
+        return
+    if by.role != Role.AGENCY:
+        raise IdentityPermissionError(f"role {by.role.value!r} may not manage principals or keys; allowed: agency")
+    if role not in AGENCY_MANAGES and name != by.name:
+        raise IdentityPermissionError(
+            f"{role.value} principals and their keys are managed by the host administrator "
+            "(`keyong principal add`, `keyong key …`): an agency principal manages operators, custodians "
+            "and its own keys (independent review, 双鸭山 第五十二条; supervision, 第六十四条)"
+        )
 
 
 def host_actor() -> tuple[str, str]:
@@ -91,59 +144,149 @@ class IdentityService:
         with Session(self._engine) as session:
             return session.scalar(select(func.count()).select_from(PrincipalRow)) or 0
 
-    def create_principal(self, name: str, role: Role, *, by: Principal | None = None) -> NewApiKey:
-        """A new principal with a first API key; the key is returned once and never stored."""
-        if not _NAME_RE.match(name):
+    # --- principals ------------------------------------------------------------------------------
+
+    def create_principal(
+        self,
+        name: str,
+        role: Role | str,
+        *,
+        org: str | None = None,
+        by: Principal | None = None,
+        alongside: Callable[[Recorder], object] | None = None,
+    ) -> NewApiKey:
+        """A new principal with a first API key; the key is returned once and never stored.
+
+        ``alongside`` runs in the same transaction (given a recorder joined to it), so a principal
+        and what it belongs to (``keyong operator add --login``) are created together or not at all.
+        """
+        if not isinstance(name, str) or not _NAME_RE.match(name):
             raise IdentityError(f"principal name {name!r} must be 3-128 characters of a-z, 0-9, '.', '_' or '-'")
-        role = Role(role)
+        try:
+            parsed = Role.parse(role)
+        except ValueError as exc:
+            raise IdentityError(f"{exc}; one of {', '.join(r.value for r in Role)}") from None
+        org = _org(org)
+        _may_manage(by, parsed, name)
         api_key, key_id, digest = _make_key()
-        payload: dict[str, object] = {"role": role.value, "key_id": key_id}
-        with self._change(by, "principal.created", f"principal:{name}", payload) as session:
+        payload: dict[str, object] = {"role": parsed.value, "key_id": key_id}
+        if org:
+            payload["org"] = org
+        with self._recorder.change(actor_of(by)) as change:
+            session = change.session
             if session.scalar(select(PrincipalRow.id).where(PrincipalRow.name == name)) is not None:
                 raise IdentityError(f"principal {name!r} already exists")
-            row = PrincipalRow(name=name, role=role.value, created_at=utcnow(), active=True)
+            if alongside is not None:
+                alongside(JoinedRecorder(change, self._recorder))
+            row = PrincipalRow(name=name, role=parsed.value, org=org, created_at=utcnow(), active=True)
             row.api_keys.append(ApiKeyRow(key_id=key_id, secret_sha256=digest, created_at=utcnow()))
             session.add(row)
-        return NewApiKey(Principal(name, role), api_key)
+            change.log("principal.created", f"principal:{name}", payload)
+        return NewApiKey(Principal(name, parsed), api_key)
+
+    def set_active(self, name: str, active: bool, *, by: Principal | None = None, reason: str = "") -> None:
+        """Suspend or reactivate a principal; takes effect on its very next request."""
+        action = "principal.reactivated" if active else "principal.suspended"
+        with self._change(by, action, f"principal:{name}", {"reason": reason}) as session:
+            row = self._row(session, name)
+            _may_manage(by, Role(row.role), name)
+            if by is not None and by.name == name:
+                raise IdentityPermissionError("a principal does not suspend or reactivate itself")
+            if row.active == active:
+                raise IdentityError(f"principal {name!r} is already {'active' if active else 'suspended'}")
+            row.active = active
+
+    def list_principals(self) -> list[dict[str, object]]:
+        """Every principal with its organisation and keys (ids and dates only: secrets are never kept)."""
+        with Session(self._engine) as session:
+            rows = session.scalars(
+                select(PrincipalRow).options(selectinload(PrincipalRow.api_keys)).order_by(PrincipalRow.id)
+            ).all()
+            return [
+                {
+                    "name": r.name,
+                    "role": r.role,
+                    "active": r.active,
+                    "created_at": r.created_at.isoformat(),
+                    "org": r.org,
+                    "keys": [_key_json(k) for k in sorted(r.api_keys, key=lambda k: k.id)],
+                }
+                for r in rows
+            ]
+
+    def get_principal(self, name: str) -> dict[str, object]:
+        """One principal as :meth:`list_principals` shows it."""
+        for item in self.list_principals():
+            if item["name"] == name:
+                return item
+        raise UnknownPrincipalError(f"no principal {name!r}")
+
+    # --- keys ------------------------------------------------------------------------------------
 
     def issue_api_key(self, name: str, *, by: Principal | None = None) -> NewApiKey:
         """An additional API key for an existing, active principal."""
         api_key, key_id, digest = _make_key()
         with self._change(by, "principal.key_issued", f"principal:{name}", {"key_id": key_id}) as session:
             row = self._active_row(session, name)
+            _may_manage(by, Role(row.role), name)
             row.api_keys.append(ApiKeyRow(key_id=key_id, secret_sha256=digest, created_at=utcnow()))
             principal = Principal(row.name, Role(row.role))
         return NewApiKey(principal, api_key)
+
+    def rotate_api_key(self, key_id: str, *, by: Principal | None = None) -> NewApiKey:
+        """A new key replacing ``key_id``, which is revoked in the same transaction: its tokens end at once."""
+        api_key, new_id, digest = _make_key()
+        payload: dict[str, object] = {"key_id": key_id, "new_key_id": new_id}
+        with self._recorder.change(actor_of(by)) as change:
+            key = self._live_key(change.session, key_id, by)
+            if not key.principal.active:
+                raise IdentityError(f"principal {key.principal.name!r} is suspended: reactivate it first")
+            key.revoked_at = utcnow()
+            key.principal.api_keys.append(ApiKeyRow(key_id=new_id, secret_sha256=digest, created_at=utcnow()))
+            principal = Principal(key.principal.name, Role(key.principal.role))
+            change.log("principal.key_rotated", f"principal:{principal.name}", payload)
+        return NewApiKey(principal, api_key)
+
+    def revoke_api_key(self, key_id: str, *, by: Principal | None = None) -> dict[str, object]:
+        """Revoke one key; every token exchanged for it stops working on its next request."""
+        with self._recorder.change(actor_of(by)) as change:
+            key = self._live_key(change.session, key_id, by)
+            key.revoked_at = utcnow()
+            name = key.principal.name
+            change.log("principal.key_revoked", f"principal:{name}", {"key_id": key_id})
+            return {"principal": name, **_key_json(key)}
 
     def revoke_api_keys(self, name: str, *, by: Principal | None = None) -> int:
         """Revoke every live key of a principal; returns how many were revoked."""
         revoked: list[str] = []
         with self._change(by, "principal.keys_revoked", f"principal:{name}", {"key_ids": revoked}) as session:
-            row = session.scalar(select(PrincipalRow).where(PrincipalRow.name == name))
-            if row is None:
-                raise IdentityError(f"no principal {name!r}")
+            row = self._row(session, name)
+            _may_manage(by, Role(row.role), name)
             for key in row.api_keys:
                 if key.revoked_at is None:
                     key.revoked_at = utcnow()
                     revoked.append(key.key_id)
         return len(revoked)
 
-    def set_active(self, name: str, active: bool, *, by: Principal | None = None, reason: str = "") -> None:
-        """Suspend or reactivate a principal; takes effect on its very next request."""
-        action = "principal.reactivated" if active else "principal.suspended"
-        with self._change(by, action, f"principal:{name}", {"reason": reason}) as session:
-            row = session.scalar(select(PrincipalRow).where(PrincipalRow.name == name))
-            if row is None:
-                raise IdentityError(f"no principal {name!r}")
-            row.active = active
-
-    def list_principals(self) -> list[dict[str, object]]:
+    def key_owner(self, key_id: str) -> str | None:
+        """The name of the principal holding key ``key_id``, or ``None``."""
+        if not isinstance(key_id, str) or not _KEY_ID_RE.match(key_id):
+            return None
         with Session(self._engine) as session:
-            rows = session.scalars(select(PrincipalRow).order_by(PrincipalRow.id)).all()
-            return [
-                {"name": r.name, "role": r.role, "active": r.active, "created_at": r.created_at.isoformat()}
-                for r in rows
-            ]
+            return session.scalar(select(PrincipalRow.name).join(ApiKeyRow.principal).where(ApiKeyRow.key_id == key_id))
+
+    def _live_key(self, session: Session, key_id: str, by: Principal | None) -> ApiKeyRow:
+        key = None
+        if isinstance(key_id, str) and _KEY_ID_RE.match(key_id):
+            key = session.scalar(select(ApiKeyRow).where(ApiKeyRow.key_id == key_id))
+        if key is None:
+            raise UnknownPrincipalError(f"no API key {key_id!r} (a key id is 16 hex digits: see `principal list`)")
+        _may_manage(by, Role(key.principal.role), key.principal.name)
+        if key.revoked_at is not None:
+            raise IdentityError(f"API key {key_id} was already revoked at {key.revoked_at.isoformat()}")
+        return key
+
+    # --- authentication --------------------------------------------------------------------------
 
     def _check_api_key(self, session: Session, api_key: str) -> ApiKeyRow:
         match = _KEY_RE.match(api_key.strip())
@@ -171,12 +314,13 @@ class IdentityService:
     def exchange(self, api_key: str) -> IssuedToken:
         """``POST /auth/token``: a short-lived JWT for a valid API key, recorded in the ledger.
 
-        Access to the platform belongs to the usage records kept at least three years
+        The token carries the key's id (``kid``), so it lives only as long as the key does. Access to
+        the platform belongs to the usage records kept at least three years
         (双鸭山市公共数据管理暂行办法 第二十条).
         """
         principal = self.authenticate_api_key(api_key)
-        issued = self.tokens.issue(principal.name, principal.role)
         key_id = api_key.strip().split("_")[1]
+        issued = self.tokens.issue(principal.name, principal.role, key_id=key_id)
         payload: dict[str, object] = {
             "jti": issued.claims.jti,
             "key_id": key_id,
@@ -188,26 +332,80 @@ class IdentityService:
         return issued
 
     def authenticate_token(self, token: str) -> Principal:
-        """The principal a JWT speaks for, if the token verifies and the principal may still act."""
+        """The principal a JWT speaks for, if the token verifies, was not ended, its key is live and
+        its principal may still act: one indexed query (the key by its unique id, the jti by its
+        primary key)."""
         try:
             claims = self.tokens.verify(token)
         except TokenError as exc:
             raise AuthenticationError(str(exc)) from None
+        if claims.key_id is None:
+            raise AuthenticationError("token carries no key id: exchange an API key at POST /auth/token")
+        ended = exists().where(RevokedTokenRow.jti == claims.jti)
+        query = (
+            select(PrincipalRow.name, PrincipalRow.role, PrincipalRow.active, ApiKeyRow.revoked_at, ended)
+            .join(ApiKeyRow.principal)
+            .where(ApiKeyRow.key_id == claims.key_id)
+        )
         with Session(self._engine) as session:
-            row = session.scalar(select(PrincipalRow).where(PrincipalRow.name == claims.sub))
-        if row is None:
-            raise AuthenticationError("token subject is not a principal of this instance")
-        if not row.active:
+            row = session.execute(query).first()
+        if row is None or row[0] != claims.sub:
+            raise AuthenticationError("token subject is not a principal of this instance holding its key")
+        name, role, active, key_revoked_at, token_ended = row
+        if key_revoked_at is not None:
+            raise AuthenticationError("API key revoked")
+        if token_ended:
+            raise AuthenticationError("token revoked (logged out)")
+        if not active:
             raise AuthenticationError("principal is suspended")
-        if row.role != claims.role.value:
+        if role != claims.role.value:
             raise AuthenticationError("token role does not match the principal's role")
-        return Principal(row.name, claims.role)
+        return Principal(name, claims.role)
+
+    def revoke_token(self, token: str) -> bool:
+        """End a JWT before it expires (logout); ``False`` when it was not a live token of this instance.
+
+        Rows of tokens past their expiry are swept here: the signature check refuses those anyway.
+        """
+        try:
+            claims = self.tokens.verify(token)
+        except TokenError:
+            return False
+        now = utcnow()
+        payload: dict[str, object] = {"jti": claims.jti, "key_id": claims.key_id}
+        try:
+            with self._recorder.change(actor_of(Principal(claims.sub, claims.role))) as change:
+                session = change.session
+                if session.get(RevokedTokenRow, claims.jti) is not None:
+                    return False
+                session.execute(delete(RevokedTokenRow).where(RevokedTokenRow.expires_at < now))
+                expiry = claims.expires_at + timedelta(minutes=1)  # past the verifier's leeway
+                session.add(RevokedTokenRow(jti=claims.jti, principal=claims.sub, expires_at=expiry, revoked_at=now))
+                change.log("auth.token_revoked", f"principal:{claims.sub}", payload)
+        except IntegrityError:  # the same token logged out twice at once: it is ended either way
+            return False
+        return True
 
     @staticmethod
-    def _active_row(session: Session, name: str) -> PrincipalRow:
+    def _row(session: Session, name: str) -> PrincipalRow:
         row = session.scalar(select(PrincipalRow).where(PrincipalRow.name == name))
         if row is None:
-            raise IdentityError(f"no principal {name!r}")
+            raise UnknownPrincipalError(f"no principal {name!r}")
+        return row
+
+    @classmethod
+    def _active_row(cls, session: Session, name: str) -> PrincipalRow:
+        row = cls._row(session, name)
         if not row.active:
             raise IdentityError(f"principal {name!r} is suspended")
         return row
+
+
+def _key_json(key: ApiKeyRow) -> dict[str, object]:
+    return {
+        "key_id": key.key_id,
+        "created_at": key.created_at.isoformat(),
+        "last_used_at": key.last_used_at.isoformat() if key.last_used_at else None,
+        "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+        "live": key.revoked_at is None,
+    }

@@ -1,4 +1,4 @@
-"""Tables of the identity side: principals and their API keys.
+"""Tables of the identity side: principals, their API keys, and the tokens ended before they expire.
 
 API keys are stored only as SHA-256 digests of their secret part: the keys are 256-bit random
 strings, so a digest cannot be brute-forced, and a copy of the database gives nobody a key
@@ -14,7 +14,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from core import NAMING_CONVENTION, UTCDateTime, utcnow
 
-__all__ = ["ApiKeyRow", "PrincipalRow", "UTCDateTime", "metadata", "utcnow"]
+__all__ = ["ApiKeyRow", "PrincipalRow", "RevokedTokenRow", "UTCDateTime", "metadata", "utcnow"]
 
 
 class Base(DeclarativeBase):
@@ -31,6 +31,7 @@ class PrincipalRow(Base):
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    org: Mapped[str | None] = mapped_column(String(128), nullable=True)  # the organisation a person acts for
 
     api_keys: Mapped[list[ApiKeyRow]] = relationship(back_populates="principal")
 
@@ -49,6 +50,21 @@ class ApiKeyRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     principal: Mapped[PrincipalRow] = relationship(back_populates="api_keys")
+
+
+class RevokedTokenRow(Base):
+    """A JWT ended before its expiry (a console or API logout), by its ``jti``.
+
+    Kept only until the token would have expired anyway: after that the signature check refuses it,
+    so the row is swept. The lookup is by primary key, once per request.
+    """
+
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    principal: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    revoked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 metadata = Base.metadata

@@ -3,6 +3,10 @@
 Verification pins the algorithm list to the one we sign with, so ``alg: none`` and
 algorithm-confusion tokens are rejected before any signature is looked at, and requires every
 claim we rely on: a token that omits ``exp`` must not live forever.
+
+A token exchanged for an API key carries that key's id in the ``kid`` claim of its payload (not the
+header's ``kid``, which would name a signing key): the identity service looks the key up on every
+request, so revoking or rotating the key ends the token at once, not when it expires.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class Claims:
     jti: str
     issued_at: datetime
     expires_at: datetime
+    key_id: str | None = None  # the API key this token was exchanged for (``kid``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +67,7 @@ class TokenService:
         self.ttl = ttl
         self._leeway = leeway
 
-    def issue(self, subject: str, role: Role, *, now: datetime | None = None) -> IssuedToken:
+    def issue(self, subject: str, role: Role, *, key_id: str | None = None, now: datetime | None = None) -> IssuedToken:
         issued = (now or datetime.now(UTC)).replace(microsecond=0)
         claims = Claims(
             sub=subject,
@@ -70,8 +75,9 @@ class TokenService:
             jti=uuid.UUID(bytes=secrets.token_bytes(16), version=4).hex,
             issued_at=issued,
             expires_at=issued + self.ttl,
+            key_id=key_id,
         )
-        payload = {
+        payload: dict[str, object] = {
             "sub": claims.sub,
             "role": claims.role.value,
             "iss": self.issuer,
@@ -80,6 +86,8 @@ class TokenService:
             "exp": int(claims.expires_at.timestamp()),
             "jti": claims.jti,
         }
+        if key_id is not None:
+            payload["kid"] = key_id
         return IssuedToken(jwt.encode(payload, self._key, algorithm=ALGORITHM), claims)
 
     def verify(self, token: str) -> Claims:
@@ -115,10 +123,14 @@ class TokenService:
         sub, jti = payload["sub"], payload["jti"]
         if not isinstance(sub, str) or not sub or not isinstance(jti, str) or not jti:
             raise TokenError("token subject or id is empty")
+        key_id = payload.get("kid")
+        if key_id is not None and (not isinstance(key_id, str) or not key_id):
+            raise TokenError("token key id is malformed")
         return Claims(
             sub=sub,
             role=role,
             jti=jti,
             issued_at=datetime.fromtimestamp(payload["iat"], UTC),
             expires_at=datetime.fromtimestamp(payload["exp"], UTC),
+            key_id=key_id,
         )

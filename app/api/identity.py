@@ -1,4 +1,10 @@
-"""HTTP side of identities: ``POST /auth/token``, ``GET /me`` and the role dependency.
+"""HTTP side of identities: ``POST /auth/token``, ``GET /me``, people and keys, and the role dependency.
+
+People and keys (issue 17): the agency lists, adds, suspends and restores principals and issues,
+rotates and revokes their keys; which principals it may manage (operators, custodians, its own keys)
+is ``operators.identity``'s rule, answered here as 403. A secret is in one response only, marked
+``Cache-Control: no-store``; a revoked or rotated key ends its JWTs at once, and ``POST /auth/logout``
+ends the presented JWT itself.
 
 The role guard is a FastAPI dependency, so it lives with the HTTP adapter and ``operators`` keeps
 only the identity service, tokens and roles. The other routers get role enforcement by injection:
@@ -9,11 +15,20 @@ own service and not on how principals are authenticated.
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from operators import AuthenticationError, IdentityService, Principal, Role
+from operators import (
+    AuthenticationError,
+    IdentityError,
+    IdentityPermissionError,
+    IdentityService,
+    NewApiKey,
+    Principal,
+    Role,
+    UnknownPrincipalError,
+)
 
 _bearer = HTTPBearer(auto_error=False, description="JWT from POST /auth/token")
 
@@ -35,15 +50,80 @@ class PrincipalOut(BaseModel):
     role: Role
 
 
+NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,126}[a-z0-9]$"
+KeyIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", description="A key id: 16 hex digits.")]
+NamePath = Annotated[str, Path(pattern=NAME_PATTERN, max_length=128, description="A principal's name.")]
+
+
+class KeyOut(BaseModel):
+    """An API key as listed: its public id and dates, never its secret."""
+
+    key_id: str
+    created_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+    live: bool
+
+
 class PrincipalListItem(BaseModel):
     name: str
     role: Role
     active: bool
     created_at: str
+    org: str | None = None
+    keys: list[KeyOut] = []
+
+
+class PrincipalIn(BaseModel):
+    name: str = Field(pattern=NAME_PATTERN, max_length=128, examples=["acme-analyst"])
+    role: Role = Field(description="An agency principal may add operators and custodians.")
+    org: str | None = Field(default=None, max_length=128, description="The organisation the person acts for.")
+
+
+class ReasonIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000, description="Why; recorded in the ledger.")
+
+
+class NewKeyOut(BaseModel):
+    """A new key: ``api_key`` is in this response only (Keyong keeps its SHA-256 digest)."""
+
+    principal: str
+    role: Role
+    key_id: str
+    api_key: str
+    replaced: str | None = None
+
+
+class RevokedKeyOut(KeyOut):
+    principal: str
+
+
+class LogoutOut(BaseModel):
+    revoked: bool
 
 
 def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def _refused(exc: IdentityError) -> HTTPException:
+    """A refusal of the identity service as its 4xx: 404 unknown, 403 not allowed, 409 otherwise."""
+    if isinstance(exc, UnknownPrincipalError):
+        return HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc))
+    if isinstance(exc, IdentityPermissionError):
+        return HTTPException(status.HTTP_403_FORBIDDEN, detail=str(exc))
+    return HTTPException(status.HTTP_409_CONFLICT, detail=str(exc))
+
+
+def _new_key(response: Response, new: NewApiKey, replaced: str | None = None) -> NewKeyOut:
+    response.headers["Cache-Control"] = "no-store"
+    return NewKeyOut(
+        principal=new.principal.name,
+        role=new.principal.role,
+        key_id=new.key_id,
+        api_key=new.api_key,
+        replaced=replaced,
+    )
 
 
 def authenticator(identity: IdentityService) -> Callable[..., Principal]:
@@ -115,4 +195,80 @@ def build_router(identity: IdentityService) -> APIRouter:
         """Who may act on the platform; for the agency that licenses and the regulator that supervises."""
         return [PrincipalListItem.model_validate(p) for p in identity.list_principals()]
 
+    @router.post("/auth/logout", response_model=LogoutOut)
+    def logout(
+        _: Annotated[Principal, Depends(any_role)],
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> LogoutOut:
+        """End the presented JWT now (any role); the API key keeps working."""
+        return LogoutOut(revoked=identity.revoke_token(credentials.credentials if credentials else ""))
+
+    _people_routes(router, identity, require)
     return router
+
+
+def _people_routes(
+    router: APIRouter, identity: IdentityService, require: Callable[..., Callable[..., Principal]]
+) -> None:
+    """People and keys, for the agency (issue 17)."""
+    agency = require(Role.AGENCY)
+
+    @router.get("/principals/{name}", response_model=PrincipalListItem)
+    def principal(
+        name: NamePath, _: Annotated[Principal, Depends(require(Role.AGENCY, Role.REGULATOR))]
+    ) -> PrincipalListItem:
+        """One principal with its organisation and key ids (agency, regulator)."""
+        try:
+            return PrincipalListItem.model_validate(identity.get_principal(name))
+        except IdentityError as exc:
+            raise _refused(exc) from None
+
+    @router.post("/principals", response_model=NewKeyOut, status_code=201)
+    def add_principal(body: PrincipalIn, response: Response, by: Annotated[Principal, Depends(agency)]) -> NewKeyOut:
+        """Add a person with a first API key, shown in this response only (agency)."""
+        try:
+            return _new_key(response, identity.create_principal(body.name, body.role, org=body.org, by=by))
+        except IdentityError as exc:
+            raise _refused(exc) from None
+
+    @router.post("/principals/{name}/keys", response_model=NewKeyOut, status_code=201)
+    def issue_key(name: NamePath, response: Response, by: Annotated[Principal, Depends(agency)]) -> NewKeyOut:
+        """A further API key for a principal, shown in this response only (agency)."""
+        try:
+            return _new_key(response, identity.issue_api_key(name, by=by))
+        except IdentityError as exc:
+            raise _refused(exc) from None
+
+    @router.post("/principals/{name}/suspend", response_model=PrincipalListItem)
+    def suspend(name: NamePath, body: ReasonIn, by: Annotated[Principal, Depends(agency)]) -> PrincipalListItem:
+        """Suspend a principal: its keys and tokens stop working at once (agency)."""
+        try:
+            identity.set_active(name, False, by=by, reason=body.reason)
+            return PrincipalListItem.model_validate(identity.get_principal(name))
+        except IdentityError as exc:
+            raise _refused(exc) from None
+
+    @router.post("/principals/{name}/restore", response_model=PrincipalListItem)
+    def restore(name: NamePath, body: ReasonIn, by: Annotated[Principal, Depends(agency)]) -> PrincipalListItem:
+        """Reactivate a suspended principal (agency)."""
+        try:
+            identity.set_active(name, True, by=by, reason=body.reason)
+            return PrincipalListItem.model_validate(identity.get_principal(name))
+        except IdentityError as exc:
+            raise _refused(exc) from None
+
+    @router.post("/keys/{key_id}/rotate", response_model=NewKeyOut, status_code=201)
+    def rotate_key(key_id: KeyIdPath, response: Response, by: Annotated[Principal, Depends(agency)]) -> NewKeyOut:
+        """Replace a key by a new one, shown in this response only; the old key's tokens end at once (agency)."""
+        try:
+            return _new_key(response, identity.rotate_api_key(key_id, by=by), replaced=key_id)
+        except IdentityError as exc:
+            raise _refused(exc) from None
+
+    @router.post("/keys/{key_id}/revoke", response_model=RevokedKeyOut)
+    def revoke_key(key_id: KeyIdPath, by: Annotated[Principal, Depends(agency)]) -> RevokedKeyOut:
+        """Revoke a key: it and every token exchanged for it stop working at once (agency)."""
+        try:
+            return RevokedKeyOut.model_validate(identity.revoke_api_key(key_id, by=by))
+        except IdentityError as exc:
+            raise _refused(exc) from None

@@ -12,7 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing
+from app.cli.principal import key_json, print_key
 from core import Actor, RegistryError
+from operators import Role
 from registry import LicenceState
 
 operator_cli = typer.Typer(help="Operating companies (运营机构).", no_args_is_help=True)
@@ -85,13 +87,35 @@ def _render_licence(item: dict[str, Any]) -> Any:
 def operator_add(
     name: Annotated[str, typer.Argument(help="The operator principal's name.")],
     uscc: Annotated[str, typer.Option("--uscc", help="统一社会信用代码 (18 characters).")],
+    login: Annotated[
+        bool,
+        typer.Option("--login", help="Also create its first login (an operator principal) and print its key once."),
+    ] = False,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Register an operating company (双鸭山 第四十八条)."""
+    """Register an operating company (双鸭山 第四十八条), with its first login if asked."""
     with open_instance(home) as instance:
-        view = instance.registry.licences.add_operator(name, uscc, by=Actor.host())
-    Output(json_out).result(view.as_json(), lambda c: c.print(f"Operator [bold]{view.name}[/] added ({view.uscc})"))
+        if not login:
+            view = instance.registry.licences.add_operator(name, uscc, by=Actor.host())
+            Output(json_out).result(
+                view.as_json(), lambda c: c.print(f"Operator [bold]{view.name}[/] added ({view.uscc})")
+            )
+            return
+        operators = instance.registry.licences.operators
+        added: list[Any] = []
+
+        def register(recorder: Any) -> None:  # in the principal's transaction: both or neither
+            added.append(type(operators)(recorder, operators.config).add_operator(name, uscc, by=Actor.host()))
+
+        new = instance.identity.create_principal(name.strip(), Role.OPERATOR, org=name.strip(), alongside=register)
+    view = added[0]
+
+    def render(console: Console) -> None:
+        console.print(f"Operator [bold]{view.name}[/] added ({view.uscc})")
+        print_key(console, new, "First login created")
+
+    Output(json_out).result({**view.as_json(), "login": key_json(new)}, render)
 
 
 @operator_cli.command("list")

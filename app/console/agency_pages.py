@@ -21,6 +21,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from app.console import people_pages
 from app.console.charts import meter
 from app.console.context import Console
 from app.console.session import Session
@@ -112,6 +113,7 @@ def register(router: APIRouter, console: Console) -> None:
     _licences(router, console)
     _findings(router, console)
     _objections(router, console)
+    people_pages.register(router, console)  # principals and keys (issue 17)
 
 
 def _releases(router: APIRouter, console: Console) -> None:

@@ -39,6 +39,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("/agency/licences", "授权 Licences"),
         ("/agency/findings", "监测 Findings"),
         ("/agency/objections", "异议 Objections"),
+        ("/agency/people", "人员 People"),
     ],
     "regulator": [("/regulator", "账本 Ledger"), ("/regulator/usage", "使用记录 Usage")],
     "custodian": [("/custodian", "目录 Catalog")],

@@ -48,6 +48,16 @@ MESSAGES: dict[str, str] = {
     "finding_resolved": "监测发现 {finding} 已处理 · finding {finding} resolved",
     "objection_refused": "未处理 · not resolved: {reason}",
     "objection_resolved": "异议 {objection} 已处理 · objection {objection} resolved",
+    # agency: people and keys
+    "person_not_added": "未添加 · not added: {reason}",
+    "key_not_issued": "未签发 · no key issued: {reason}",
+    "key_not_rotated": "未轮换 · not rotated: {reason}",
+    "key_not_revoked": "未吊销 · not revoked: {reason}",
+    "key_revoked": "密钥 {key} 已吊销 · key {key} of {principal} revoked",
+    "unknown_action": "未知操作 · unknown action",
+    "person_not_changed": "未更改 · not changed: {reason}",
+    "person_suspended": "{name} 已暂停 · suspended",
+    "person_restored": "{name} 已恢复 · reactivated",
     # custodian
     "bounds_refused": "未能声明 · refused: {reason}",
     "bounds_declared": "{column}: {what} 已声明 · declared",

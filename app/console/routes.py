@@ -64,6 +64,7 @@ def build_console(instance: Instance, *, secure_cookies: bool = False) -> APIRou
 
     @router.post("/logout")
     async def logout(request: Request) -> Response:
+        console.sessions.logout(request)  # the cookie's JWT is revoked: a copy of it no longer works
         response = RedirectResponse(PATH + "/login", status_code=303)
         clear_session_cookie(response, secure=console.secure_for(request))
         return response

@@ -8,6 +8,10 @@ and the principal (a suspended principal is out at once, as over the API). State
 carry a CSRF token: an HMAC of the JWT under the instance's JWT key, so it cannot be guessed without
 the session and dies with it; every state-changing request must also come from the console's own
 origin (``app.console.security``).
+
+Logging out ends the session on the server, not only in the browser: the JWT's id is recorded as
+revoked (``IdentityService.revoke_token``), so a copied cookie stops working at once, as does every
+session of a key that is revoked or rotated.
 """
 
 from __future__ import annotations
@@ -71,6 +75,11 @@ class Sessions:
         issued = self.identity.exchange(api_key)
         lifetime = int((issued.claims.expires_at - issued.claims.issued_at).total_seconds())
         return issued.token, max(1, lifetime)
+
+    def logout(self, request: Request) -> bool:
+        """End the request's session on the server (its JWT revoked); ``False`` if there was none live."""
+        token = request.cookies.get(COOKIE)
+        return bool(token) and self.identity.revoke_token(str(token))
 
     def current(self, request: Request) -> Session:
         token = request.cookies.get(COOKIE)
