@@ -220,7 +220,9 @@ class Instance:
             migrate(engine)
         elif current_revision(engine) != head_revision():
             raise InstanceError("database schema is not at the current revision: run any keyong command to migrate")
-        return cls(settings, keys, engine, str(marker["instance_id"]))
+        instance = cls(settings, keys, engine, str(marker["instance_id"]))
+        instance.registry.ingestor.sweep()  # scratch and orphan vault files of ingests that died (issue 17)
+        return instance
 
     @classmethod
     def init(cls, settings: Settings) -> tuple[Instance, InitResult]:
