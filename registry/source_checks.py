@@ -102,7 +102,7 @@ def _unsupported(kind: pa.DataType) -> str | None:
         or pa.types.is_fixed_size_binary(kind)
         or pa.types.is_binary_view(kind)
     ):
-        return "binary"
+        return "a binary"
     if isinstance(kind, pa.ExtensionType):
         return "an extension type"
     return None

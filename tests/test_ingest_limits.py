@@ -150,10 +150,10 @@ NESTED: dict[str, tuple[pa.Array, str]] = {
     "a list": (pa.array([[1, 2], [3]]), "a nested list"),
     "a struct": (pa.array([{"x": 1}, {"x": 2}]), "a nested struct"),
     "a map": (pa.array([[("k", 1)], [("k", 2)]], type=pa.map_(pa.string(), pa.int64())), "a nested map"),
-    "binary": (pa.array([b"\x00\x01", b"\x02"], type=pa.binary()), "binary"),
-    "large binary": (pa.array([b"\x00", b"\x02"], type=pa.large_binary()), "binary"),
-    "fixed binary": (pa.array([b"ab", b"cd"], type=pa.binary(2)), "binary"),
-    "dictionary of binary": (pa.array([b"a", b"a"], type=pa.binary()).dictionary_encode(), "binary"),
+    "binary": (pa.array([b"\x00\x01", b"\x02"], type=pa.binary()), "a binary"),
+    "large binary": (pa.array([b"\x00", b"\x02"], type=pa.large_binary()), "a binary"),
+    "fixed binary": (pa.array([b"ab", b"cd"], type=pa.binary(2)), "a binary"),
+    "dictionary of binary": (pa.array([b"a", b"a"], type=pa.binary()).dictionary_encode(), "a binary"),
 }
 
 
