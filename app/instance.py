@@ -142,6 +142,7 @@ class Instance:
                 violation_window_hours=self.settings.violation_window_hours,
                 vault_key=self.keys.vault_key,
                 pepper=self.keys.pseudonym_pepper,
+                ingest_limits=self.settings.ingest_limits(),
             )
             self._registry = Registry(self.engine, self.ledger, config)
         return self._registry

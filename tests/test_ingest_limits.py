@@ -30,6 +30,7 @@ from typer.testing import CliRunner
 
 from app import Instance, create_app
 from app.cli.ingest import ingest as ingest_command
+from app.settings import Settings
 from core import Actor, NotFoundError
 from desensitize.identifiers import uscc_check_char
 from registry import FileInvalidError, FileRefusedError, FileTooLargeError, IngestLimits
@@ -509,3 +510,31 @@ def test_roles_are_checked_before_the_body_is_read(
     anonymous = Asgi(client.app, {})
     status, _ = anonymous.post([b"x"], {"content-length": str(2 * 1024**3)})
     assert status == 401 and anonymous.received == 0
+
+
+def test_the_bounds_are_settings_of_the_instance(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "configured", ingest_max_columns=2, ingest_max_upload_bytes=1000)
+    instance, result = Instance.init(settings)
+    try:
+        assert instance.registry.ingestor.limits.max_columns == 2
+        with pytest.raises(FileInvalidError, match="has 3 columns; at most 2"):
+            instance.registry.ingestor.ingest(
+                b"a,b,c\n1,2,3\n", name="wide", provider=PROVIDER, provider_code=PROVIDER_CODE, by=CUSTODIAN,
+                source_name="w.csv",
+            )  # fmt: skip
+        client = TestClient(create_app(instance=instance))
+        response = post(client, bearer(client, result.tokens["custodian"]), "big.csv", b"a\n" + b"1\n" * 1000)
+        assert response.status_code == 413 and "bound of 1,000 bytes" in response.json()["detail"]
+    finally:
+        instance.close()
+
+
+def test_a_client_that_disconnects_mid_upload_gets_400_and_leaves_nothing(
+    instance: Instance, client: TestClient, custodian: dict[str, str]
+) -> None:
+    asgi = Asgi(client.app, custodian)
+    before = instance.ledger.size()
+    multipart = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
+    status, body = asgi.post([multipart_head(), b"a\n1\n"], multipart)  # then http.disconnect
+    assert status == 400 and "disconnected" in body["detail"]
+    untouched(instance, before)

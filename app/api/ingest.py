@@ -22,6 +22,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from core import actor_of
 from registry import FileInvalidError, FileTooLargeError, IngestLimits, Registry, Scratch
@@ -153,6 +154,19 @@ def _declared(request: Request, limits: IngestLimits) -> int | None:
     return size
 
 
+def _feed(parser: MultipartParser, chunk: bytes | None) -> None:
+    """Feed the parser (``None``: the body is complete); its own errors mean a malformed body (422)."""
+    try:
+        if chunk is None:
+            parser.finalize()
+        else:
+            parser.write(chunk)
+    except HTTPException:
+        raise
+    except Exception as exc:  # python-multipart's errors: bad boundaries, too many or too long part headers
+        raise _invalid(f"the multipart body is malformed ({type(exc).__name__})") from None
+
+
 async def _receive(request: Request, upload: _Upload) -> None:
     """Stream the multipart body into ``upload``, counting what arrives against the bounds."""
     limits = upload.limits
@@ -163,19 +177,17 @@ async def _receive(request: Request, upload: _Upload) -> None:
         raise HTTPException(415, detail="send the file as multipart/form-data (a `file` part and the form fields)")
     parser = MultipartParser(boundary, upload.callbacks())  # type: ignore[arg-type]
     received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if declared is not None and received > declared:
-            raise HTTPException(400, detail=f"the body is longer than its declared Content-Length of {declared:,}")
-        if received > limits.max_upload_bytes + ENVELOPE:
-            raise _too_large(f"body ({received:,} bytes received so far)", limits)
-        try:
-            parser.write(chunk)
-        except HTTPException:
-            raise
-        except Exception as exc:  # python-multipart's own errors: a malformed body
-            raise _invalid(f"the multipart body is malformed ({type(exc).__name__})") from None
-    parser.finalize()
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if declared is not None and received > declared:
+                raise HTTPException(400, detail=f"the body is longer than its declared Content-Length of {declared:,}")
+            if received > limits.max_upload_bytes + ENVELOPE:
+                raise _too_large(f"body ({received:,} bytes received so far)", limits)
+            _feed(parser, chunk)
+    except ClientDisconnect:
+        raise HTTPException(400, detail="the client disconnected before the upload was complete") from None
+    _feed(parser, None)
     if upload.file is None:
         raise _invalid(f"the upload has no `{UPLOAD_FIELD}` part: attach the raw file")
     if not upload.fields.get("provider", "").strip():
