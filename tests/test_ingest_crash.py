@@ -137,7 +137,10 @@ def kill_at(home: Path, tmp: Path, api_key: str, mode: str, stage: str) -> None:
     source = tmp / "crashed.csv"
     source.write_bytes(CSV)
     marker = tmp / f"paused-{mode}-{stage}"
-    env = {**os.environ, "API_KEY": api_key, "PROVIDER": PROVIDER, "PROVIDER_CODE": PROVIDER_CODE, "TMPDIR": str(tmp)}
+    system_temp = tmp / "system-temp"  # where Starlette would have spooled the multipart body in clear
+    system_temp.mkdir(exist_ok=True)
+    env = {**os.environ, "API_KEY": api_key, "PROVIDER": PROVIDER, "PROVIDER_CODE": PROVIDER_CODE}
+    env["TMPDIR"] = str(system_temp)
     cwd = Path(__file__).resolve().parent.parent
     args = [sys.executable, str(script), str(home), mode, stage, str(marker), str(source)]
     child = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -185,6 +188,7 @@ def test_kill_9_during_an_ingest_leaves_no_plaintext_and_nothing_half_registered
     # Killed: whatever it left is ciphertext. Not the raw upload, nor its text anywhere in the home.
     assert files_holding(home, CANARY.encode()) == []
     assert files_holding(home, CSV[:200]) == []
+    assert files_holding(tmp_path / "system-temp", CANARY.encode()) == []
     left = [p for p in (home / ".scratch").rglob("*") if p.is_file()] if (home / ".scratch").exists() else []
     if mode == "api":
         assert left, "the killed API ingest left its scratch behind (what the sweep is for)"
