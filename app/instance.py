@@ -142,6 +142,7 @@ class Instance:
                 violation_window_hours=self.settings.violation_window_hours,
                 vault_key=self.keys.vault_key,
                 pepper=self.keys.pseudonym_pepper,
+                ingest_limits=self.settings.ingest_limits(),
             )
             self._registry = Registry(self.engine, self.ledger, config)
         return self._registry
@@ -220,7 +221,9 @@ class Instance:
             migrate(engine)
         elif current_revision(engine) != head_revision():
             raise InstanceError("database schema is not at the current revision: run any keyong command to migrate")
-        return cls(settings, keys, engine, str(marker["instance_id"]))
+        instance = cls(settings, keys, engine, str(marker["instance_id"]))
+        instance.registry.ingestor.sweep()  # scratch and orphan vault files of ingests that died (issue 17)
+        return instance
 
     @classmethod
     def init(cls, settings: Settings) -> tuple[Instance, InitResult]:

@@ -12,6 +12,10 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from registry import IngestLimits
+
+_INGEST = IngestLimits()  # the bounds are declared once, in the registry; these settings override them
+
 
 class Settings(BaseSettings):
     """Settings of one Keyong instance; every field can be set as ``KEYONG_<FIELD>``."""
@@ -74,6 +78,27 @@ class Settings(BaseSettings):
     ledger_checkpoint_seconds: float = Field(
         default=60.0, gt=0, description="Checkpoint when entries were appended and the last checkpoint is older."
     )
+    ingest_max_upload_bytes: int = Field(
+        default=_INGEST.max_upload_bytes, ge=1, description="Largest API upload, declared and received (413 above)."
+    )
+    ingest_max_xlsx_inflated_bytes: int = Field(
+        default=_INGEST.max_xlsx_inflated_bytes, ge=1, description="Largest decompressed size of an XLSX (413 above)."
+    )
+    ingest_max_columns: int = Field(default=_INGEST.max_columns, ge=1, description="Most columns of an ingested file.")
+    ingest_max_rows: int = Field(default=_INGEST.max_rows, ge=1, description="Most rows of an ingested file.")
+    ingest_max_cell_chars: int = Field(
+        default=_INGEST.max_cell_chars, ge=1, description="Most characters of one text cell of an ingested file."
+    )
+
+    def ingest_limits(self) -> IngestLimits:
+        """The registry's ingest bounds with the ones set here."""
+        return IngestLimits(
+            max_upload_bytes=self.ingest_max_upload_bytes,
+            max_xlsx_inflated_bytes=self.ingest_max_xlsx_inflated_bytes,
+            max_columns=self.ingest_max_columns,
+            max_rows=self.ingest_max_rows,
+            max_cell_chars=self.ingest_max_cell_chars,
+        )
 
     @field_validator("home", mode="after")
     @classmethod

@@ -15,8 +15,8 @@ from registry.catalog_views import (
     ResourceView,
     VersionView,
 )
-from registry.config import RegistryConfig
-from registry.ingest import FileRefusedError, IngestResult
+from registry.config import IngestLimits, RegistryConfig
+from registry.ingest import FileInvalidError, FileRefusedError, FileTooLargeError, IngestResult
 from registry.licences import LicenceView, OperatorView, ScopeGrant, ScopeRefusedError
 from registry.models import metadata
 from registry.monitoring import FindingView
@@ -30,6 +30,7 @@ from registry.products import (
     read_attribution,
     stamp_artifact,
 )
+from registry.scratch import Scratch
 from registry.service import Registry
 from registry.source_files import FORMATS
 from registry.usability import LicenceStanding, Usability, licence_standing, usability
@@ -56,8 +57,11 @@ __all__ = [
     "ColumnClass",
     "DataItem",
     "FeeClass",
+    "FileInvalidError",
     "FileRefusedError",
+    "FileTooLargeError",
     "FindingView",
+    "IngestLimits",
     "IngestResult",
     "Level",
     "LicenceMode",
@@ -79,6 +83,7 @@ __all__ = [
     "ResourceView",
     "ScopeGrant",
     "ScopeRefusedError",
+    "Scratch",
     "SharingType",
     "Usability",
     "Vault",

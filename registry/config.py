@@ -9,6 +9,33 @@ from pathlib import Path
 
 from core import utcnow
 
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class IngestLimits:
+    """The bounds of one ingest, declared once and quoted in every refusal.
+
+    They are checked at the edge, before the expensive step each protects: the declared upload size
+    before the body is read, the received size while it streams, an XLSX's inflated size from its zip
+    directory before any XML is parsed, columns and rows before profiling, cell length before the vault.
+    Where the regulations ask that data be graded and protected (黑龙江 第三十八条), an ingest that ties up
+    the platform for minutes or crashes it half-way protects nothing.
+    """
+
+    max_upload_bytes: int = 512 * MIB  # an API upload, declared (Content-Length) and received
+    max_xlsx_inflated_bytes: int = 64 * MIB  # the sum of an XLSX's decompressed parts (zip directory)
+    max_xlsx_parts: int = 1_000  # members of an XLSX zip
+    max_columns: int = 1_000  # columns (数据项) of one file
+    max_rows: int = 10_000_000  # records of one file
+    max_cell_chars: int = 32_767  # characters of one text cell (Excel's own cell limit)
+    max_form_field_chars: int = 4_096  # characters of an upload's text fields (provider, title, …)
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"ingest limit {name} must be a positive integer, got {value!r}")
+
 
 @dataclass(frozen=True)
 class RegistryConfig:
@@ -28,6 +55,7 @@ class RegistryConfig:
     blocked_export_window_hours: float = 168.0
     vault_key: bytes | None = field(default=None, repr=False)  # AES-256 key of the raw-data vault
     pepper: bytes | None = field(default=None, repr=False)  # HMAC key of pseudonyms and guard fingerprints
+    ingest_limits: IngestLimits = field(default_factory=IngestLimits)
     clock: Callable[[], datetime] = utcnow
 
     def now(self) -> datetime:

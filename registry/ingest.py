@@ -7,7 +7,8 @@ The flow (DESIGN.md, Data flow; issue 4):
    ``X`` of resident IDs survive.
    Anything malformed (an encoding that is neither, ragged rows, an empty file, missing or
    duplicate headers, binary data) is refused with a message that says where and what to fix,
-   before anything is written.
+   before anything is written; so is a file over a bound of :class:`registry.config.IngestLimits`
+   (columns, rows, cell length, an XLSX's inflated size), or with nested or binary columns (issue 17).
 2. Profile the columns (:func:`desensitize.profiling.profile_columns`): the custodian's starting
    point for classification and grading (双鸭山 第十一条 分类分级).
 3. Write the canonical Parquet into the encrypted vault (黑龙江 第三十八条; 双鸭山 第三十五条
@@ -17,6 +18,12 @@ The flow (DESIGN.md, Data flow; issue 4):
    ``dataset.ingested``. If that transaction is refused, the vault file is removed again: a refused
    ingest leaves no vault file, no catalog entry and no ledger entry.
 
+Crash safety (issue 17): every ingest runs inside a :class:`registry.scratch.Scratch`, which notes the
+dataset before its vault file is written; an upload's scratch copy is sealed under a key that dies
+with the process. :meth:`Ingestor.sweep` (at every instance start) removes the scratch of dead
+ingests and the vault files they wrote without committing a catalog row, so a ``kill -9`` at any step
+leaves neither plaintext nor a half-registered version.
+
 ``content_sha256`` of a raw version is the SHA-256 of the **source file's bytes** as delivered, so
 a provider can check with ``sha256sum`` that the platform holds exactly what it sent; the SHA-256
 of the canonical Parquet plaintext inside the vault is kept in the version's report
@@ -25,34 +32,43 @@ of the canonical Parquet plaintext inside the vault is kept in the version's rep
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+from sqlalchemy import select
 
 from core import Actor, JoinedRecorder, NotFoundError, Recorder, RegistryError, require_role
 from desensitize import ColumnProfile, is_valid_uscc, max_level, profile_columns
 from registry.catalog import Catalog, check_name
 from registry.catalog_views import CatalogEntry, DataItem, ResourceView, VersionView
-from registry.config import RegistryConfig
+from registry.config import IngestLimits, RegistryConfig
+from registry.models import VersionRow
+from registry.scratch import Scratch, Swept, sweep
 from registry.source_files import (
     ENCODINGS,
     FORMATS,
     MAX_HEADER,
+    FileInvalidError,
     FileRefusedError,
+    FileTooLargeError,
     ParsedFile,
     canonical_parquet,
     read_source,
 )
+from registry.vault import DIRECTORY as VAULT_DIRECTORY
 from registry.vault import Vault, VaultError, VaultObject
 from registry.vocabulary import Level, VersionKind
 
 CUSTODIAN = "custodian"
 DEFAULT_INDUSTRY = "未分类"
 Progress = Callable[[str], None]
+_log = logging.getLogger("keyong.ingest")
 
 
 @dataclass(frozen=True)
@@ -106,6 +122,10 @@ class Ingestor:
         self.catalog = catalog
 
     @property
+    def limits(self) -> IngestLimits:
+        return self.config.ingest_limits
+
+    @property
     def vault(self) -> Vault:
         if self.config.vault_key is None:
             raise RegistryError("this instance has no vault key: raw data cannot be stored unencrypted")
@@ -116,7 +136,7 @@ class Ingestor:
 
     def ingest(
         self,
-        path: Path,
+        path: Path | bytes,
         *,
         name: str,
         provider: str,
@@ -128,20 +148,40 @@ class Ingestor:
         by: Actor,
         progress: Progress | None = None,
         source_name: str | None = None,
+        scratch: Scratch | None = None,
     ) -> IngestResult:
         """Ingest ``path`` as a new raw version of ``name`` (publishing the entry if it is new).
 
         ``provider_code`` (the provider's 统一社会信用代码) is required for a new dataset; for an
         existing one, ``provider``/``provider_code`` must match its entry. ``level`` grades a new
         entry (default: the highest level the profiler suggests). ``source_name`` is the file name
-        to report when ``path`` is a temporary copy (an upload).
+        to report when ``path`` is a temporary copy, and is required when ``path`` is the bytes of an
+        upload (decrypted from its sealed scratch copy). ``scratch`` is the upload's scratch; without one
+        the ingest opens its own, so the sweeper can tell it is alive.
         """
         require_role(by, CUSTODIAN)
         note = progress or (lambda _: None)
         existing, entry = self._check_request(name, provider, provider_code, level, title, industry)
+        label = source_name or (Path(path).name if isinstance(path, Path | str) else "upload")
+        with contextlib.ExitStack() as stack:
+            session = scratch or stack.enter_context(Scratch(self.config.home))
+            return self._ingest(path, label, name, existing, entry, encoding, by, note, session)
 
-        note(f"reading {source_name or Path(path).name}")
-        parsed = read_source(Path(path), encoding, label=source_name)
+    def _ingest(
+        self,
+        path: Path | bytes,
+        label: str,
+        name: str,
+        existing: ResourceView | None,
+        entry: _NewEntry | None,
+        encoding: str,
+        by: Actor,
+        note: Progress,
+        scratch: Scratch,
+    ) -> IngestResult:
+        note(f"reading {label}")
+        source = path if isinstance(path, bytes) else Path(path)
+        parsed = read_source(source, encoding, label=label, limits=self.limits)
         table = parsed.table
         names = table.column_names
         if existing is not None:
@@ -155,6 +195,7 @@ class Ingestor:
         plaintext = canonical_parquet(table)
         parquet_sha256 = hashlib.sha256(plaintext).hexdigest()
         next_version = (max((v.version for v in existing.versions), default=0) + 1) if existing else 1
+        scratch.note_pending(name)  # before the vault file exists: the sweeper spares a live ingest's file
         try:
             stored = self.vault.put(name, next_version, plaintext)
         except VaultError as exc:
@@ -162,7 +203,7 @@ class Ingestor:
         del plaintext
 
         note("recording the version in the catalog and the ledger")
-        report = _report(parsed, source_name or Path(path).name, parquet_sha256, stored, profiles)
+        report = _report(parsed, label, parquet_sha256, stored, profiles)
         try:
             version = self._record(name, entry, parsed, profiles, columns, stored, report, by=by)
         except BaseException:
@@ -189,6 +230,30 @@ class Ingestor:
             published=entry is not None,
             profiles=profiles,
         )
+
+    def sweep(self) -> Swept:
+        """Remove dead ingests' scratch and the vault files no committed version names (at start).
+
+        The order makes it safe beside live ingests in other processes: list the vault files first,
+        then learn which datasets live ingests are writing (noted before their vault file exists), then
+        read the committed paths (a live ingest commits its row before it releases its scratch).
+        """
+        home = self.config.home
+        directory = home / VAULT_DIRECTORY
+        files = sorted(p for p in directory.rglob("*") if p.is_file()) if directory.is_dir() else []
+        swept = sweep(home)
+        if files:
+            with self.recorder.read() as session:
+                referenced = set(session.scalars(select(VersionRow.path)))
+            for file in files:
+                relative = file.relative_to(home).as_posix()
+                if relative in referenced or file.parent.name in swept.live_pending:
+                    continue
+                file.unlink(missing_ok=True)
+                swept.removed.append(relative)
+        for removed in swept.removed:
+            _log.warning("removed %s, left by an ingest that did not finish", removed)
+        return swept
 
     def _check_request(
         self,
@@ -381,7 +446,10 @@ __all__ = [
     "ENCODINGS",
     "FORMATS",
     "MAX_HEADER",
+    "FileInvalidError",
     "FileRefusedError",
+    "FileTooLargeError",
+    "IngestLimits",
     "IngestResult",
     "Ingestor",
     "ParsedFile",

@@ -3,12 +3,15 @@
 CSV and XLSX cells are read as strings, so the leading zeros of codes and the ``X`` of resident IDs
 survive. Anything malformed (an encoding that is neither, ragged rows, an empty file, missing or
 duplicate headers, binary data) is refused with a message that says where and what to fix, before
-anything is written (issue 4). The canonical Parquet of what was read is what the vault keeps.
+anything is written (issue 4). The bounds of :class:`registry.config.IngestLimits` are applied before
+the step each protects (:mod:`registry.source_checks`, issue 17). The canonical Parquet of what was
+read is what the vault keeps.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 import zipfile
@@ -22,18 +25,26 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from core import RegistryError, file_sha256
+from core import file_sha256
 from desensitize import direct_identifiers
+from registry.config import IngestLimits
+from registry.source_checks import (
+    FileInvalidError,
+    FileRefusedError,
+    FileTooLargeError,
+    check_cells,
+    check_header_characters,
+    check_rows,
+    check_schema,
+    check_width,
+    check_xlsx_archive,
+)
 
 ENCODINGS = ("auto", "utf-8", "gb18030")
 FORMATS = {".csv": "CSV", ".txt": "CSV", ".tsv": "CSV", ".parquet": "Parquet", ".pq": "Parquet", ".xlsx": "XLSX"}
 MAX_HEADER = 128  # characters of a column name (数据项名称)
 _BOM = b"\xef\xbb\xbf"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-class FileRefusedError(RegistryError):
-    """The file cannot be ingested as it is; the message says where and what would make it acceptable."""
 
 
 @dataclass(frozen=True)
@@ -97,8 +108,9 @@ def _decode(raw: bytes, encoding: str, label: str) -> tuple[str, str]:
     return text.removeprefix("\ufeff"), "gb18030"
 
 
-def _check_headers(names: Sequence[Any], label: str) -> list[str]:
-    """Headers are required, unique once trimmed, and short enough to be 数据项名称."""
+def _check_headers(names: Sequence[Any], label: str, limits: IngestLimits) -> list[str]:
+    """Headers are required, unique once trimmed, visible text, and short enough to be 数据项名称."""
+    check_width(len(names), label, limits)
     cleaned: list[str] = []
     seen: dict[str, int] = {}
     for position, raw in enumerate(names, start=1):
@@ -109,8 +121,7 @@ def _check_headers(names: Sequence[Any], label: str) -> list[str]:
             )
         if len(name) > MAX_HEADER:
             raise FileRefusedError(f"{label}: the header of column {position} is longer than {MAX_HEADER} characters")
-        if _CONTROL.search(name):
-            raise FileRefusedError(f"{label}: the header of column {position} contains control characters")
+        check_header_characters(name, position, label)
         if direct_identifiers(name):
             raise FileRefusedError(
                 f"{label}: the header of column {position} is a {'/'.join(direct_identifiers(name))}, not a column "
@@ -144,7 +155,7 @@ def _first_ragged_record(text: str, delimiter: str, width: int) -> str | None:
     return None
 
 
-def _read_csv(raw: bytes, encoding: str, label: str, delimiter: str) -> tuple[pa.Table, str]:
+def _read_csv(raw: bytes, encoding: str, label: str, delimiter: str, limits: IngestLimits) -> tuple[pa.Table, str]:
     if not raw.strip():
         raise FileRefusedError(f"{label} is empty: there is nothing to ingest")
     text, used = _decode(raw, encoding, label)
@@ -168,7 +179,7 @@ def _read_csv(raw: bytes, encoding: str, label: str, delimiter: str) -> tuple[pa
         raise FileRefusedError(f"{label}: the header cannot be parsed as CSV ({exc})") from None
     if header is None:
         raise FileRefusedError(f"{label} is empty: there is nothing to ingest")
-    names = _check_headers(header, label)
+    names = _check_headers(header, label, limits)
     if len(names) == 1:
         for other in ("\t", ";", "|"):
             if other != delimiter and other in header[0]:
@@ -212,12 +223,23 @@ def _read_csv(raw: bytes, encoding: str, label: str, delimiter: str) -> tuple[pa
     return table.rename_columns(names), used
 
 
-def _read_parquet(path: Path, label: str) -> pa.Table:
+def _read_parquet(source: Path | bytes, label: str, limits: IngestLimits) -> pa.Table:
+    """The schema and row count from the footer are checked before any column is read."""
     try:
-        table = pq.read_table(path)
+        parquet = pq.ParquetFile(pa.BufferReader(source) if isinstance(source, bytes) else source)
+        schema = parquet.schema_arrow
     except (pa.ArrowException, OSError) as exc:
         raise FileRefusedError(f"{label} is not a readable Parquet file ({type(exc).__name__}): re-export it") from None
-    names = _check_headers(table.column_names, label)
+    with parquet:
+        check_schema(schema, label, limits)
+        check_rows(parquet.metadata.num_rows, label, limits)
+        names = _check_headers(schema.names, label, limits)
+        try:
+            table = parquet.read()
+        except (pa.ArrowException, OSError) as exc:
+            raise FileRefusedError(
+                f"{label} is not a readable Parquet file ({type(exc).__name__}): re-export it"
+            ) from None
     return table.rename_columns(names)
 
 
@@ -242,83 +264,116 @@ def _cell_text(value: Any) -> str | None:
     return str(value)
 
 
-def _read_xlsx(path: Path, label: str) -> tuple[pa.Table, str]:
-    """The first worksheet: its first non-empty row is the header, every cell is read as text."""
+# What openpyxl raises on a damaged workbook: XML syntax (ParseError is a SyntaxError), missing parts,
+# values of the wrong type. Refused as unreadable (422), never a traceback.
+_XLSX_ERRORS = (SyntaxError, zipfile.BadZipFile, KeyError, IndexError, TypeError, AttributeError, OSError, ValueError)
+
+
+def _read_xlsx(source: Path | bytes, label: str, limits: IngestLimits) -> tuple[pa.Table, str]:
+    """The first worksheet: its first non-empty row is the header, every cell is read as text.
+
+    The zip directory bounds the inflated size and no part may declare a DTD before openpyxl parses
+    anything (:func:`registry.source_checks.check_xlsx_archive`).
+    """
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
 
+    check_xlsx_archive(source, label, limits)
     try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise FileRefusedError(
+        workbook = openpyxl.load_workbook(
+            io.BytesIO(source) if isinstance(source, bytes) else source, read_only=True, data_only=True
+        )
+    except (InvalidFileException, *_XLSX_ERRORS) as exc:
+        raise FileInvalidError(
             f"{label} is not a readable XLSX workbook ({type(exc).__name__}): re-export it"
         ) from None
     try:
         if not workbook.worksheets:
             raise FileRefusedError(f"{label} has no worksheet")
         sheet = workbook.worksheets[0]
-        rows = sheet.iter_rows(values_only=True)
-        header_cells: list[Any] | None = None
-        for row in rows:
-            if any(v is not None and str(v).strip() for v in row):
-                header_cells = list(row)
-                break
-        if header_cells is None:
-            raise FileRefusedError(f"{label}: worksheet {sheet.title!r} is empty: there is nothing to ingest")
-        while header_cells and (header_cells[-1] is None or not str(header_cells[-1]).strip()):
-            header_cells.pop()  # formatted but unused columns at the right
-        names = _check_headers(header_cells, f"{label} (worksheet {sheet.title!r})")
-        width = len(names)
-        columns: list[list[str | None]] = [[] for _ in range(width)]
-        line = 1
-        for row in rows:
-            line += 1
-            cells = [_cell_text(v) for v in row]
-            if len(cells) > width and any(c is not None and c.strip() for c in cells[width:]):
-                extra = next(i for i, c in enumerate(cells[width:], start=width + 1) if c is not None and c.strip())
-                raise FileRefusedError(
-                    f"{label} (worksheet {sheet.title!r}): a row below the header has a value in column {extra} "
-                    f"but the header has {width} columns; every value needs a header"
-                )
-            if all(c is None or not c.strip() for c in cells[:width]):
-                continue  # blank rows between blocks
-            cells = (cells + [None] * width)[:width]
-            for i, cell in enumerate(cells):
-                columns[i].append(cell)
-        table = pa.table({name: pa.array(col, type=pa.string()) for name, col in zip(names, columns, strict=True)})
-        return table, sheet.title
+        return _read_sheet(sheet, f"{label} (worksheet {sheet.title!r})", limits), sheet.title
+    except _XLSX_ERRORS as exc:
+        raise FileInvalidError(
+            f"{label} is not a readable XLSX workbook: its XML is damaged ({type(exc).__name__}); re-save it "
+            "from Excel or WPS"
+        ) from None
     finally:
         workbook.close()
 
 
-def read_source(path: Path, encoding: str = "auto", *, label: str | None = None) -> ParsedFile:
-    """Read ``path`` strictly into an Arrow table; :class:`FileRefusedError` says why a file cannot be.
+def _read_sheet(sheet: Any, label: str, limits: IngestLimits) -> pa.Table:
+    rows = sheet.iter_rows(values_only=True)
+    header_cells: list[Any] | None = None
+    for row in rows:
+        if any(v is not None and str(v).strip() for v in row):
+            header_cells = list(row)
+            break
+    if header_cells is None:
+        raise FileRefusedError(f"{label} is empty: there is nothing to ingest")
+    while header_cells and (header_cells[-1] is None or not str(header_cells[-1]).strip()):
+        header_cells.pop()  # formatted but unused columns at the right
+    names = _check_headers(header_cells, label, limits)
+    width = len(names)
+    columns: list[list[str | None]] = [[] for _ in range(width)]
+    kept = 0
+    for row in rows:
+        cells = [_cell_text(v) for v in row]
+        if len(cells) > width and any(c is not None and c.strip() for c in cells[width:]):
+            extra = next(i for i, c in enumerate(cells[width:], start=width + 1) if c is not None and c.strip())
+            raise FileRefusedError(
+                f"{label}: a row below the header has a value in column {extra} "
+                f"but the header has {width} columns; every value needs a header"
+            )
+        if all(c is None or not c.strip() for c in cells[:width]):
+            continue  # blank rows between blocks
+        kept += 1
+        if kept > limits.max_rows:
+            check_rows(kept, label, limits)
+        cells = (cells + [None] * width)[:width]
+        for i, cell in enumerate(cells):
+            columns[i].append(cell)
+    return pa.table({name: pa.array(col, type=pa.string()) for name, col in zip(names, columns, strict=True)})
 
-    ``label`` names the file in messages (an upload's original name rather than its temporary copy).
+
+def read_source(
+    source: Path | bytes, encoding: str = "auto", *, label: str | None = None, limits: IngestLimits | None = None
+) -> ParsedFile:
+    """Read ``source`` strictly into an Arrow table; :class:`FileRefusedError` says why a file cannot be.
+
+    ``source`` is a file, or the bytes of one (an upload decrypted from its sealed scratch copy: then
+    ``label``, its original name, gives the format by its suffix). ``label`` names the file in messages.
     """
+    limits = limits or IngestLimits()
     if encoding not in ENCODINGS:
         raise FileRefusedError(f"unknown encoding {encoding!r}: use one of {', '.join(ENCODINGS)}")
-    path = Path(path)
+    if isinstance(source, bytes):
+        path = Path(label or "upload")
+        digest, size, head = hashlib.sha256(source).hexdigest(), len(source), source[:8]
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise FileRefusedError(f"{path} is not a file")
+        digest, size = file_sha256(path)
+        with open(path, "rb") as stream:
+            head = stream.read(8)
     label = label or path.name
-    if not path.is_file():
-        raise FileRefusedError(f"{path} is not a file")
-    digest, size = file_sha256(path)
     if size == 0:
         raise FileRefusedError(f"{label} is empty: there is nothing to ingest")
-    with open(path, "rb") as stream:
-        head = stream.read(8)
     data_format = _format_of(path, head)
     sheet: str | None = None
     used: str | None = None
     if data_format == "CSV":
         delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-        table, used = _read_csv(path.read_bytes(), encoding, label, delimiter)
+        raw = source if isinstance(source, bytes) else path.read_bytes()
+        table, used = _read_csv(raw, encoding, label, delimiter, limits)
+        check_rows(table.num_rows, label, limits)
     elif data_format == "Parquet":
-        table = _read_parquet(path, label)
+        table = _read_parquet(source if isinstance(source, bytes) else path, label, limits)
     else:
-        table, sheet = _read_xlsx(path, label)
+        table, sheet = _read_xlsx(source if isinstance(source, bytes) else path, label, limits)
     if table.num_rows == 0:
         raise FileRefusedError(f"{label} has a header but no rows: there is nothing to ingest")
+    check_cells(table, label, limits)
     return ParsedFile(table.combine_chunks(), data_format, used, digest, size, sheet)
 
 
@@ -329,4 +384,15 @@ def canonical_parquet(table: pa.Table) -> bytes:
     return buffer.getvalue()
 
 
-__all__ = ["ENCODINGS", "FORMATS", "MAX_HEADER", "FileRefusedError", "ParsedFile", "canonical_parquet", "read_source"]
+__all__ = [
+    "ENCODINGS",
+    "FORMATS",
+    "MAX_HEADER",
+    "FileInvalidError",
+    "FileRefusedError",
+    "FileTooLargeError",
+    "IngestLimits",
+    "ParsedFile",
+    "canonical_parquet",
+    "read_source",
+]

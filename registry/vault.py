@@ -163,28 +163,10 @@ class Vault:
             yield chunk
 
     def _encrypt(self, file_id: bytes, chunks: Iterator[bytes], out: BinaryIO) -> tuple[str, int]:
-        header = MAGIC + bytes([FORMAT_VERSION]) + file_id + _derive(self._key, file_id, b"key check")[:KEY_CHECK_BYTES]
-        aead = AESGCM(_derive(self._key, file_id, b"data"))
-        out.write(header)
-        digest = hashlib.sha256()
-        size = 0
-        index = 0
-        pending: bytes | None = None
+        sealer = Sealer(self._key, out, frame_size=self.frame_size, file_id=file_id)
         for chunk in chunks:
-            if pending is not None:
-                self._write_frame(out, aead, header, index, pending, final=False)
-                index += 1
-            digest.update(chunk)
-            size += len(chunk)
-            pending = chunk
-        self._write_frame(out, aead, header, index, pending or b"", final=True)
-        return digest.hexdigest(), size
-
-    @staticmethod
-    def _write_frame(out: BinaryIO, aead: AESGCM, header: bytes, index: int, plain: bytes, *, final: bool) -> None:
-        nonce = secrets.token_bytes(NONCE_BYTES)
-        sealed = aead.encrypt(nonce, plain, _frame_aad(header, index, final))
-        out.write(struct.pack(">IB", len(sealed), 1 if final else 0) + nonce + sealed)
+            sealer.write(chunk)
+        return sealer.finish()
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -202,53 +184,7 @@ class Vault:
         Raises :class:`VaultError` on a wrong key, a foreign or altered header, a frame that fails
         authentication (altered, reordered or from another file), a truncated file or trailing bytes.
         """
-        file = self.resolve(path)
-        try:
-            stream = open(file, "rb")  # noqa: SIM115 - closed in finally, generator
-        except FileNotFoundError:
-            raise VaultError(f"vault file {path} does not exist") from None
-        try:
-            header = stream.read(HEADER_BYTES)
-            if len(header) < HEADER_BYTES or not header.startswith(MAGIC):
-                raise VaultError(f"{path} is not a Keyong vault file (bad or missing header)")
-            if header[len(MAGIC)] != FORMAT_VERSION:
-                raise VaultError(f"{path} has vault format {header[len(MAGIC)]}, this Keyong reads {FORMAT_VERSION}")
-            file_id = header[len(MAGIC) + 1 : len(MAGIC) + 1 + FILE_ID_BYTES]
-            check = header[-KEY_CHECK_BYTES:]
-            if not secrets.compare_digest(check, _derive(self._key, file_id, b"key check")[:KEY_CHECK_BYTES]):
-                raise VaultError(
-                    f"{path} was not encrypted with this instance's vault key (wrong key, or its header was altered)"
-                )
-            aead = AESGCM(_derive(self._key, file_id, b"data"))
-            index = 0
-            while True:
-                prefix = stream.read(PREFIX_BYTES)
-                if not prefix:
-                    raise VaultError(f"{path} is truncated: it ends after {index} frame(s) without a final frame")
-                if len(prefix) < PREFIX_BYTES:
-                    raise VaultError(f"{path} is truncated inside frame {index}")
-                length, flag = struct.unpack(">IB", prefix[:5])
-                if length < TAG_BYTES or length > MAX_FRAME + TAG_BYTES or flag > 1:
-                    raise VaultError(f"{path}: frame {index} has an impossible length or flag (altered file)")
-                sealed = stream.read(length)
-                if len(sealed) < length:
-                    raise VaultError(f"{path} is truncated inside frame {index}")
-                final = flag == 1
-                try:
-                    plain = aead.decrypt(prefix[5:], sealed, _frame_aad(header, index, final))
-                except InvalidTag:
-                    raise VaultError(
-                        f"{path}: frame {index} failed authentication (the file was altered, its frames "
-                        "reordered, cut short or taken from another file); the raw copy cannot be trusted"
-                    ) from None
-                yield plain
-                if final:
-                    if stream.read(1):
-                        raise VaultError(f"{path} has bytes after its final frame (altered or appended to)")
-                    return
-                index += 1
-        finally:
-            stream.close()
+        yield from unseal(self.resolve(path), self._key, label=path)
 
     def open(self, path: str) -> bytes:
         """The whole plaintext of a vault file (authenticated frame by frame)."""
@@ -271,3 +207,96 @@ class Vault:
         file.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             file.parent.rmdir()  # only when it was the dataset's last file
+
+
+class Sealer:
+    """Encrypts bytes pushed to it into the vault file format, one frame per ``frame_size`` bytes.
+
+    What :meth:`Vault.put` writes with the vault key, and what an ingest's scratch copy is written with
+    under a key that lives only in the ingesting process (:mod:`registry.scratch`).
+    """
+
+    def __init__(self, key: bytes, out: BinaryIO, *, frame_size: int = FRAME_SIZE, file_id: bytes | None = None):
+        file_id = file_id or secrets.token_bytes(FILE_ID_BYTES)
+        self._header = MAGIC + bytes([FORMAT_VERSION]) + file_id + _derive(key, file_id, b"key check")[:KEY_CHECK_BYTES]
+        self._aead = AESGCM(_derive(key, file_id, b"data"))
+        self._out = out
+        self._frame_size = frame_size
+        self._pending = bytearray()
+        self._index = 0
+        self._digest = hashlib.sha256()
+        self.size = 0
+        out.write(self._header)
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        self._digest.update(view)
+        self.size += len(view)
+        for start in range(0, len(view), self._frame_size):
+            self._pending += view[start : start + self._frame_size]
+            # Keep the last full frame back: only finish() knows whether it is the final one.
+            while len(self._pending) > self._frame_size:
+                self._frame(bytes(self._pending[: self._frame_size]), final=False)
+                del self._pending[: self._frame_size]
+
+    def finish(self) -> tuple[str, int]:
+        """Write the final frame; the plaintext's SHA-256 and size."""
+        self._frame(bytes(self._pending), final=True)
+        self._pending.clear()
+        return self._digest.hexdigest(), self.size
+
+    def _frame(self, plain: bytes, *, final: bool) -> None:
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        sealed = self._aead.encrypt(nonce, plain, _frame_aad(self._header, self._index, final))
+        self._out.write(struct.pack(">IB", len(sealed), 1 if final else 0) + nonce + sealed)
+        self._index += 1
+
+
+def unseal(file: Path, key: bytes, *, label: str) -> Iterator[bytes]:
+    """Decrypted frames of a sealed file, in order, each authenticated before it is yielded."""
+    try:
+        stream = open(file, "rb")  # noqa: SIM115 - closed in finally, generator
+    except FileNotFoundError:
+        raise VaultError(f"vault file {label} does not exist") from None
+    try:
+        header = stream.read(HEADER_BYTES)
+        if len(header) < HEADER_BYTES or not header.startswith(MAGIC):
+            raise VaultError(f"{label} is not a Keyong vault file (bad or missing header)")
+        if header[len(MAGIC)] != FORMAT_VERSION:
+            raise VaultError(f"{label} has vault format {header[len(MAGIC)]}, this Keyong reads {FORMAT_VERSION}")
+        file_id = header[len(MAGIC) + 1 : len(MAGIC) + 1 + FILE_ID_BYTES]
+        check = header[-KEY_CHECK_BYTES:]
+        if not secrets.compare_digest(check, _derive(key, file_id, b"key check")[:KEY_CHECK_BYTES]):
+            raise VaultError(
+                f"{label} was not encrypted with this instance's vault key (wrong key, or its header was altered)"
+            )
+        aead = AESGCM(_derive(key, file_id, b"data"))
+        index = 0
+        while True:
+            prefix = stream.read(PREFIX_BYTES)
+            if not prefix:
+                raise VaultError(f"{label} is truncated: it ends after {index} frame(s) without a final frame")
+            if len(prefix) < PREFIX_BYTES:
+                raise VaultError(f"{label} is truncated inside frame {index}")
+            length, flag = struct.unpack(">IB", prefix[:5])
+            if length < TAG_BYTES or length > MAX_FRAME + TAG_BYTES or flag > 1:
+                raise VaultError(f"{label}: frame {index} has an impossible length or flag (altered file)")
+            sealed = stream.read(length)
+            if len(sealed) < length:
+                raise VaultError(f"{label} is truncated inside frame {index}")
+            final = flag == 1
+            try:
+                plain = aead.decrypt(prefix[5:], sealed, _frame_aad(header, index, final))
+            except InvalidTag:
+                raise VaultError(
+                    f"{label}: frame {index} failed authentication (the file was altered, its frames "
+                    "reordered, cut short or taken from another file); the raw copy cannot be trusted"
+                ) from None
+            yield plain
+            if final:
+                if stream.read(1):
+                    raise VaultError(f"{label} has bytes after its final frame (altered or appended to)")
+                return
+            index += 1
+    finally:
+        stream.close()

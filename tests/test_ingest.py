@@ -12,7 +12,8 @@ import hashlib
 import io
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import openpyxl
@@ -25,11 +26,10 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from app import Instance, create_app
-from app.api import ingest as ingest_api
 from app.cli.ingest import ingest as ingest_command
 from core import Actor, NotFoundError, PermissionDeniedError, RegistryError
 from desensitize.identifiers import uscc_check_char
-from registry import Registry, RegistryConfig
+from registry import IngestLimits, Registry, RegistryConfig
 from registry.vault import Vault
 from samples import synthetic
 from tests.conftest import bearer
@@ -420,7 +420,7 @@ def test_api_custodian_uploads_and_other_roles_are_forbidden(
     assert data["sha256"] == hashlib.sha256(content).hexdigest()
     version = env.registry.catalog.get("market_entities").versions[0]
     assert version.report["source"]["file"] == "市场主体.csv"
-    assert [p.name for p in env.instance.home.iterdir() if p.name.startswith(".ingest-")] == []  # scratch removed
+    assert list((env.instance.home / ".scratch").iterdir()) == []  # scratch removed
 
     ragged = client.post(
         "/datasets/market_entities/ingest",
@@ -432,14 +432,16 @@ def test_api_custodian_uploads_and_other_roles_are_forbidden(
 
     # Over the limit while streaming, and declared over the limit before reading: 413, nothing written.
     before = env.seq()
-    monkeypatch.setattr(ingest_api, "MAX_UPLOAD_BYTES", len(content) - 1)
+    ingestor = env.instance.registry.ingestor
+    limited = partial(replace, ingestor.config)
+    monkeypatch.setattr(ingestor, "config", limited(ingest_limits=IngestLimits(max_upload_bytes=len(content) - 1)))
     large = client.post("/datasets/market_entities/ingest", data=form, files=upload, headers=custodian)
     assert large.status_code == 413 and "exceeds" in large.json()["detail"]
-    monkeypatch.setattr(ingest_api, "MAX_UPLOAD_BYTES", 100)
+    monkeypatch.setattr(ingestor, "config", limited(ingest_limits=IngestLimits(max_upload_bytes=100)))
     huge = {"file": ("huge.csv", b"a\n" + b"1\n" * 50_000, "text/csv")}
     assert client.post("/datasets/market_entities/ingest", data=form, files=huge, headers=custodian).status_code == 413
     assert len(env.vault_files()) == 1 and env.seq() == before
-    assert [p.name for p in env.instance.home.iterdir() if p.name.startswith(".ingest-")] == []
+    assert list((env.instance.home / ".scratch").iterdir()) == []
 
 
 def test_parquet_upload_through_the_api(env: Env, tables: dict[str, pd.DataFrame]) -> None:

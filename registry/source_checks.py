@@ -1,0 +1,218 @@
+"""The bounds and shape checks a raw file passes before it is parsed, profiled or vaulted (issue 17).
+
+Each check runs before the step it protects and refuses with the bound it applied, so the provider
+knows what to change: the inflated size of an XLSX from its zip directory (and while inflating)
+before any XML is parsed; a DTD in an XLSX part (entity expansion) before the XML parser sees it;
+columns and rows before profiling; nested or binary columns, which the desensitizer cannot
+pseudonymise or mask column by column, at ingest rather than at desensitization; Unicode control,
+format and unassigned characters in headers, which make two 数据项名称 look alike or hide text.
+
+The refusals are :class:`FileRefusedError` (409, the existing family), :class:`FileInvalidError`
+(422: the file is of a shape Keyong does not accept) and :class:`FileTooLargeError` (413).
+"""
+
+from __future__ import annotations
+
+import io
+import unicodedata
+import zipfile
+import zlib
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from core import RegistryError
+from registry.config import IngestLimits
+
+_XML_SUFFIXES = (".xml", ".rels", ".vml")
+_DTD_MARKERS = (b"<!DOCTYPE", b"<!ENTITY")
+_CHUNK = 1024 * 1024
+_REFUSED_CATEGORIES = {
+    "Cc": "control",
+    "Cf": "invisible format",
+    "Cs": "surrogate",
+    "Co": "private-use",
+    "Cn": "unassigned",
+    "Zl": "line separator",
+    "Zp": "paragraph separator",
+}
+
+
+class FileRefusedError(RegistryError):
+    """The file cannot be ingested as it is; the message says where and what would make it acceptable."""
+
+
+class FileInvalidError(FileRefusedError):
+    """The file is of a shape Keyong does not ingest (broken XML, a DTD, nested columns, …): 422."""
+
+
+class FileTooLargeError(FileRefusedError):
+    """The file, or what it inflates to, exceeds a bound of :class:`registry.config.IngestLimits`: 413."""
+
+
+def check_header_characters(name: str, position: int, label: str) -> None:
+    """A 数据项名称 holds no control, invisible-format, private-use or unassigned characters."""
+    for offset, char in enumerate(name, start=1):
+        kind = _REFUSED_CATEGORIES.get(unicodedata.category(char))
+        if kind is not None:
+            raise FileInvalidError(
+                f"{label}: the header of column {position} contains the {kind} character U+{ord(char):04X} "
+                f"at character {offset}; column names (数据项名称) must be visible text: retype the header"
+            )
+
+
+def check_width(columns: int, label: str, limits: IngestLimits) -> None:
+    if columns > limits.max_columns:
+        raise FileInvalidError(
+            f"{label} has {columns:,} columns; at most {limits.max_columns:,} are ingested in one file: "
+            "split it into datasets of related columns"
+        )
+
+
+def check_rows(rows: int, label: str, limits: IngestLimits) -> None:
+    if rows > limits.max_rows:
+        raise FileTooLargeError(
+            f"{label} has {'more than ' if rows == limits.max_rows + 1 else ''}{rows:,} rows; at most "
+            f"{limits.max_rows:,} are ingested in one file: split it into versions or partitions"
+        )
+
+
+def _unsupported(kind: pa.DataType) -> str | None:
+    """Why a column type cannot be ingested, or ``None`` if it can."""
+    if pa.types.is_dictionary(kind):
+        return _unsupported(kind.value_type)
+    if (
+        pa.types.is_list(kind)
+        or pa.types.is_large_list(kind)
+        or pa.types.is_fixed_size_list(kind)
+        or pa.types.is_list_view(kind)
+        or pa.types.is_large_list_view(kind)
+    ):
+        return "a nested list"
+    if pa.types.is_struct(kind):
+        return "a nested struct"
+    if pa.types.is_map(kind):
+        return "a nested map"
+    if pa.types.is_union(kind):
+        return "a union"
+    if (
+        pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+        or pa.types.is_fixed_size_binary(kind)
+        or pa.types.is_binary_view(kind)
+    ):
+        return "a binary"
+    if isinstance(kind, pa.ExtensionType):
+        return "an extension type"
+    return None
+
+
+def check_schema(schema: pa.Schema, label: str, limits: IngestLimits) -> None:
+    """Flat, textual or numeric columns only, and not too many (refused naming the first offender)."""
+    check_width(len(schema.names), label, limits)
+    for position, column in enumerate(schema, start=1):
+        why = _unsupported(column.type)
+        if why is not None:
+            raise FileInvalidError(
+                f"{label}: column {position} {column.name!r} is {why} column ({str(column.type)[:80]}); Keyong "
+                "ingests flat columns of text, numbers, dates and times, which it can classify and desensitize "
+                "one by one: flatten it (one column per field) or encode it as text before ingesting"
+            )
+
+
+def check_cells(table: pa.Table, label: str, limits: IngestLimits) -> None:
+    """No text cell longer than ``max_cell_chars`` (refused naming the column and the record)."""
+    for position, name in enumerate(table.column_names, start=1):
+        column = table.column(name)
+        kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)):
+            continue
+        if pa.types.is_dictionary(column.type) or pa.types.is_string_view(kind):
+            column = column.cast(pa.large_string())
+        lengths = pc.utf8_length(column)
+        longest = pc.max(lengths).as_py()
+        if longest is not None and longest > limits.max_cell_chars:
+            record = pc.index(pc.greater(lengths, limits.max_cell_chars), True).as_py() + 1
+            raise FileInvalidError(
+                f"{label}: record {record:,} of column {position} {name!r} holds {longest:,} characters; a cell "
+                f"holds at most {limits.max_cell_chars:,}: shorten it or keep long documents outside the dataset"
+            )
+
+
+def _scan_part(archive: zipfile.ZipFile, info: zipfile.ZipInfo, label: str, budget: int) -> int:
+    """Inflate one part (within ``budget`` bytes), refusing a DTD or a non-UTF-8 XML part; its size."""
+    size = 0
+    tail = b""
+    first = True
+    with archive.open(info) as stream:
+        while chunk := stream.read(_CHUNK):
+            size += len(chunk)
+            if size > budget:
+                return size
+            if first and info.filename.lower().endswith(_XML_SUFFIXES):
+                head = chunk.lstrip(b"\xef\xbb\xbf \t\r\n")
+                if head and not head.startswith(b"<"):
+                    raise FileInvalidError(
+                        f"{label}: part {info.filename} is not UTF-8 XML; re-save the workbook from Excel or WPS"
+                    )
+            first = False
+            window = tail + chunk
+            if info.filename.lower().endswith(_XML_SUFFIXES) and any(m in window for m in _DTD_MARKERS):
+                raise FileInvalidError(
+                    f"{label}: part {info.filename} declares a DTD (<!DOCTYPE or <!ENTITY); workbooks saved by "
+                    "Excel or WPS never do and entity expansion is refused: re-save the workbook"
+                )
+            tail = window[-16:]
+    return size
+
+
+def check_xlsx_archive(source: Path | bytes, label: str, limits: IngestLimits) -> None:
+    """Bound an XLSX's inflated size from its zip directory, then while inflating; refuse DTDs."""
+    bound = limits.max_xlsx_inflated_bytes
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise FileRefusedError(
+            f"{label} is not a readable XLSX workbook ({type(exc).__name__}): re-export it"
+        ) from None
+    with archive:
+        members = archive.infolist()
+        if len(members) > limits.max_xlsx_parts:
+            raise FileTooLargeError(
+                f"{label} has {len(members):,} parts in its zip; an XLSX workbook is ingested with at most "
+                f"{limits.max_xlsx_parts:,}: save the data sheet alone"
+            )
+        declared = sum(info.file_size for info in members)
+        if declared > bound:
+            raise FileTooLargeError(
+                f"{label} inflates to {declared:,} bytes (its zip directory says so); at most {bound:,} bytes "
+                "of workbook XML are read: save large tables as CSV or Parquet"
+            )
+        inflated = 0
+        try:
+            for info in members:
+                inflated += _scan_part(archive, info, label, bound - inflated)
+                if inflated > bound:
+                    raise FileTooLargeError(
+                        f"{label} inflates beyond {bound:,} bytes (more than its zip directory declares); "
+                        "the workbook is refused: save large tables as CSV or Parquet"
+                    )
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError) as exc:
+            raise FileInvalidError(
+                f"{label} is not a readable XLSX workbook: its zip is damaged or encrypted ({type(exc).__name__}); "
+                "re-save it without a password"
+            ) from None
+
+
+__all__ = [
+    "FileInvalidError",
+    "FileRefusedError",
+    "FileTooLargeError",
+    "check_cells",
+    "check_header_characters",
+    "check_rows",
+    "check_schema",
+    "check_width",
+    "check_xlsx_archive",
+]
