@@ -21,7 +21,7 @@ from app.cli.ledger import ledger_cli
 from app.cli.licence import finding_cli, licence_cli, operator_cli
 from app.cli.product import objection_cli, product_cli, usage_cli
 from app.cli.release import release_cli
-from app.cli.reports import render_demo, tokens_table
+from app.cli.reports import render_demo, render_kept, tokens_table
 from app.cli.serve import serve
 from app.instance import Instance
 
@@ -62,12 +62,25 @@ def demo(
     json_out: JsonOption = False,
     residents: Annotated[int, typer.Option(min=100, max=5_000_000, help="Residents to generate.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic data; same seed, same data.")] = 20261123,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Delete this home's earlier demo and start over (a demo home only).")
+    ] = False,
 ) -> None:
-    """The main job: the whole flow of DESIGN.md on generated data, from ingest to a regulator's proof."""
-    from app.demo import run_demo
+    """The main job: the whole flow of DESIGN.md on generated data, from ingest to a regulator's proof.
+
+    It runs on a fresh home; rerun on a home whose demo finished, it changes nothing (``--reset`` starts over)."""
+    from app.demo import KeptDemo, run_demo
 
     out = Output(json_out)
-    report = run_demo(settings_for(home), residents=residents, seed=seed, console=out.stderr)
+    report = run_demo(settings_for(home), residents=residents, seed=seed, console=out.stderr, reset=reset)
+    if isinstance(report, KeptDemo):
+        kept = report
+        if json_out:
+            out.note(
+                f"The demo already ran in {kept.home} (finished {kept.record.get('finished')}); nothing was changed."
+            )
+        out.result(kept.as_json(), lambda console: render_kept(console, kept))
+        return
     out.result(report.as_json(), lambda console: render_demo(console, report, seed))
 
 

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from app.console import agency_pages, custodian_pages, operator_pages, regulator_pages
-from app.console.context import NAV, STATIC, TEMPLATES, Console
+from app.console.context import NAV, STATIC, TEMPLATES, Console, add_globals
 from app.console.session import (
     PATH,
     Forbidden,
@@ -73,6 +73,7 @@ def build_console(instance: Instance, *, secure_cookies: bool = False) -> APIRou
 def install_console_handlers(app: FastAPI, instance: Any) -> None:
     """Login redirects and 403 pages for console routes (API routes keep their JSON errors)."""
     templates = Jinja2Templates(directory=str(TEMPLATES))
+    add_globals(templates, instance)
 
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> Response:
