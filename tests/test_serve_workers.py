@@ -4,6 +4,7 @@ workers. ``/healthz`` and every console page tell whether any worker is live, by
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -147,6 +148,32 @@ def test_a_job_submitted_to_serve_is_judged_without_any_other_command(with_one_w
     assert not any(_alive(pid) for pid in restarted)
 
 
+def test_serve_json_prints_one_document_while_its_workers_run(tmp_path: Path) -> None:
+    require_sandbox()
+    home = tmp_path / "home"
+    Instance.init(Settings(home=home, database_url=None))[0].close()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "KEYONG_DATABASE_URL"}
+    command = [sys.executable, "-m", "app.cli", "serve", "--home", str(home), "--port", str(port), "--json"]
+    process = subprocess.Popen([*command, "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+
+        def live() -> int:
+            try:
+                return int(httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).json()["workers"]["live"])
+            except httpx.TransportError:
+                return 0
+
+        _wait(lambda: live() == 2, 60, "two live workers")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err.decode()
+    document = json.loads(out.decode())  # exactly one JSON document: the workers write to stderr
+    assert document["workers"] == 2 and document["url"] == f"http://127.0.0.1:{port}"
+    assert b"ran 0 job(s)" in err and b"Traceback" not in err
+
+
 def test_workers_0_is_an_api_only_node_that_warns(api_only: Served) -> None:
     served = api_only
     time.sleep(1.0)
@@ -220,3 +247,24 @@ def test_a_worker_without_a_sandbox_is_never_live(instance: Instance, monkeypatc
         worker.run_forever(threading.Event(), poll=0.05)
     with instance.engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT count(*) FROM workers").scalar_one() == 0
+
+
+def test_workers_do_not_outlive_a_killed_server(tmp_path: Path) -> None:
+    """kill -9 of the server: the kernel signals its workers (PR_SET_PDEATHSIG), none is left behind."""
+    require_sandbox()
+    home = tmp_path / "home"
+    Instance.init(Settings(home=home, database_url=None))[0].close()
+    env = {k: v for k, v in os.environ.items() if k != "KEYONG_DATABASE_URL"}
+    command = [sys.executable, "-m", "app.cli", "serve", "--home", str(home), "--port", str(free_port())]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        (worker,) = _wait(lambda: _children(process.pid), 30, "the default single worker")
+        instance = Instance.open(Settings(home=home, database_url=None))
+        try:
+            _wait(lambda: instance.roster.live_count() == 1, 30, "its heartbeat")
+        finally:
+            instance.close()
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+    _wait(lambda: not _alive(worker), 30, "the orphaned worker to stop")
