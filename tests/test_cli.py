@@ -319,3 +319,17 @@ def test_the_demo_never_runs_over_other_work(tmp_path: Path) -> None:
         instance.close()
     assert busy.returncode == 1 and "are live" in busy.stderr
     assert sorted(p.name for p in home.iterdir()) == sorted([*before, "demo.json"])
+
+
+def test_a_demo_home_of_an_earlier_version_is_kept(tmp_path: Path) -> None:
+    """A home the demo filled before demo.json existed (it has the generated tables) is a demo home: kept."""
+    home = tmp_path / "legacy"
+    assert run("init", "--home", str(home)).returncode == 0
+    (home / "demo-data").mkdir()
+    before = sorted(p.name for p in home.iterdir())
+    kept = run("demo", "--home", str(home))
+    assert kept.returncode == 0, kept.stderr
+    assert "made by an earlier version" in " ".join(kept.stdout.split())
+    as_json = json.loads(run("demo", "--home", str(home), "--json").stdout)
+    assert as_json["kept"] is True and as_json["home"] == str(home) and as_json["tokens"] is None
+    assert sorted(p.name for p in home.iterdir()) == before

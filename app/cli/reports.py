@@ -40,8 +40,11 @@ def render_kept(console: Console, kept: KeptDemo) -> None:
     saved = kept.record.get("report") or {}
     licence = saved.get("licence") or {}
     jobs, products = list(saved.get("jobs") or []), list(saved.get("products") or [])
-    console.print(f"The demo in [bold]{home}[/] is kept as it was: licence {licence.get('id')}, "
-                  f"{len(jobs)} jobs, {len(products)} products.")  # fmt: skip
+    if saved:
+        console.print(f"The demo in [bold]{home}[/] is kept as it was: licence {licence.get('id')}, "
+                      f"{len(jobs)} jobs, {len(products)} products.")  # fmt: skip
+    else:
+        console.print(f"The demo in [bold]{home}[/] (made by an earlier version) is kept as it was.")
     console.print(f"Open it with [bold]keyong serve --home {home}[/]; the API keys were shown by the first run.")
     console.print(f"To start over (deletes this demo): [bold]keyong demo --reset --home {home}[/]")
 

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from app.demo.scenario import DEMO_DIR
 from app.instance import MARKER, Instance, InstanceError
 from app.settings import Settings
 
@@ -46,7 +47,8 @@ def home_state(home: Path) -> HomeState:
         return "other"
     record = read_record(home)
     if record is None:
-        return "instance"
+        # A demo made before demo.json existed still has its generated tables: a demo home all the same.
+        return "demo" if (home / DEMO_DIR).is_dir() else "instance"
     return "demo" if record.get("finished") else "unfinished demo"
 
 
