@@ -17,9 +17,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# The demo runs once on a fresh home (a rerun keeps it; `keyong demo --reset` starts over), then the
+# server with one supervised worker, so jobs submitted in the console run and get their verdicts.
 run: $(STAMP)
 	$(BIN)/keyong demo
-	$(BIN)/keyong serve
+	$(BIN)/keyong serve --workers 1
 
 # The console's browser tests drive Debian's chromium (no browser download), with CJK fonts so failure
 # screenshots show the Chinese pages; installed here when missing.

@@ -30,7 +30,7 @@ from sandbox import ASK_REGISTRY, Ask
 
 if TYPE_CHECKING:
     from operators import Jobs
-    from sandbox import Blocked, Fingerprints, Released, Releases, Runner, Worker
+    from sandbox import Blocked, Fingerprints, Released, Releases, Runner, Worker, WorkerRoster
 
 MARKER = "keyong.json"
 FORMAT = 1
@@ -184,6 +184,13 @@ class Instance:
             )
         return self._releases
 
+    @property
+    def roster(self) -> WorkerRoster:
+        """The live workers of this instance, by their heartbeats (``keyong serve``, ``/healthz``, the console)."""
+        from sandbox import WorkerRoster
+
+        return WorkerRoster(self.engine)
+
     def worker(
         self,
         *,
@@ -201,6 +208,7 @@ class Instance:
 
         hooks = RegistryHooks(self.registry, fingerprints=fingerprints, blocked=blocked, released=released)
         options.setdefault("signer", self.keys.ledger_key)
+        options.setdefault("roster", self.roster)
         return Worker(
             self.jobs.queue,
             self.home,

@@ -29,6 +29,7 @@ from sandbox.ports import (
 from sandbox.queue import JobQueue
 from sandbox.release import Releases
 from sandbox.release_models import Decision, ReleaseState
+from sandbox.roster import LIVE_WITHIN, LiveWorker, WorkerRoster
 from sandbox.runner import RunResult, SandboxUnavailable, check_sandbox, run
 from sandbox.worker import Worker, sandbox_unavailable_error
 
@@ -36,6 +37,7 @@ __all__ = [
     "ASK_REGISTRY",
     "DP_KINDS",
     "KINDS",
+    "LIVE_WITHIN",
     "Ask",
     "Blocked",
     "Decision",
@@ -45,6 +47,7 @@ __all__ = [
     "JobQueue",
     "JobView",
     "Limits",
+    "LiveWorker",
     "Mitigation",
     "RegistryHooks",
     "RegistryPort",
@@ -57,6 +60,7 @@ __all__ = [
     "SandboxUnavailable",
     "Workdir",
     "Worker",
+    "WorkerRoster",
     "check_sandbox",
     "manifest_of",
     "run",

@@ -58,6 +58,7 @@ from sandbox.ports import (
     Workdir,
 )
 from sandbox.queue import Claimed, JobQueue, JobView
+from sandbox.roster import WorkerRoster
 
 log = logging.getLogger("keyong.worker")
 
@@ -106,6 +107,7 @@ class Worker:
         registry: RegistryPort | None = None,
         guard_config: Any = None,
         signer: Any = None,
+        roster: WorkerRoster | None = None,
     ) -> None:
         self.queue = queue
         self.home = home
@@ -118,6 +120,7 @@ class Worker:
         self.registry = registry  # fingerprints, blocked exports, released products; None: none of them
         self.guard_config = guard_config
         self.signer = signer  # Ed25519PrivateKey: signs DP answers and model certificates
+        self.roster = roster  # where run_forever says it is alive (sandbox.roster); None: nowhere
         self._released_totals: dict[tuple[tuple[str, int, int], ...], Any] = {}
         self._source_cache: dict[tuple[str, int, int], Any] = {}
 
@@ -156,17 +159,28 @@ class Worker:
         return done
 
     def run_forever(self, stop: threading.Event, *, poll: float = 2.0) -> int:
-        """Run jobs until ``stop`` is set, reaping stale ones between; the number of jobs run."""
+        """Run jobs until ``stop`` is set, reaping stale ones between; the number of jobs run.
+
+        While it runs, the worker's presence is kept in the roster from a thread of its own (a long
+        job does not make it look dead), and it is marked stopped when the loop ends."""
         count = 0
         next_reap = 0.0
-        while not stop.is_set():
-            if time.monotonic() >= next_reap:
-                self.queue.reap(self.stale_after)
-                next_reap = time.monotonic() + max(poll, self.stale_after.total_seconds() / 4)
-            if self.run_once() is None:
-                stop.wait(poll)
-            else:
-                count += 1
+        self.runner  # noqa: B018  (the sandbox's self-test first: a worker that cannot run jobs is never live)
+        presence = threading.Event()
+        beating = self.roster.keep_alive(self.worker_id, presence) if self.roster is not None else None
+        try:
+            while not stop.is_set():
+                if time.monotonic() >= next_reap:
+                    self.queue.reap(self.stale_after)
+                    next_reap = time.monotonic() + max(poll, self.stale_after.total_seconds() / 4)
+                if self.run_once() is None:
+                    stop.wait(poll)
+                else:
+                    count += 1
+        finally:
+            presence.set()
+            if beating is not None:
+                beating.join(10)
         return count
 
     # --- one job ------------------------------------------------------------------------------

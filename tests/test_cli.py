@@ -84,7 +84,8 @@ def test_every_command_accepts_home_and_json() -> None:
 
 
 def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
-    """Issue 9: data, licence, seven jobs, release review, an objection, and a regulator's proof — twice."""
+    """Issue 9: data, licence, seven jobs, release review, an objection, and a regulator's proof; a rerun
+    keeps it all and ``--reset`` starts over (issue 17)."""
     home = tmp_path / "demo-home"
     result = run("demo", "--home", str(home), "--json", "--residents", "500")
     assert result.returncode == 0, result.stderr
@@ -216,29 +217,119 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     assert standalone["entries"] == ledger["entries"] and standalone["problems"] == []
     assert set(report["timings"]) == {"data", "register", "jobs", "release", "objection", "ledger"}
 
-    # --- a second run in the same home, as a person reads it ---
+    # --- a second run keeps everything (issue 17): the licence, the jobs' outputs, the products ---
+    def state_of_home() -> dict[str, object]:
+        files = {str(p.relative_to(home)): p.read_bytes() for p in sorted((home / "work").rglob("*")) if p.is_file()}
+        licences = json.loads(run("licence", "list", "--home", str(home), "--json").stdout)["licences"]
+        products = json.loads(run("product", "list", "--home", str(home), "--json").stdout)["products"]
+        ledger_now = json.loads(run("ledger", "verify", "--home", str(home), "--json").stdout)
+        return {"files": files, "licences": [(lic["id"], lic["state"]) for lic in licences],
+                "products": [(p["name"], p["state"]) for p in products], "ledger": ledger_now["entries"]}  # fmt: skip
+
+    before = state_of_home()
+    assert before["files"] and before["licences"] == [(1, "active")] and len(before["products"]) == 4
     again = run("demo", "--home", str(home), "--residents", "500")
     assert again.returncode == 0, again.stderr
     text = " ".join(again.stdout.split())  # rich wraps long lines
-    assert "Initialised a new instance" not in text
-    assert "revoked the previous demo licence(s) 1" in text
-    for heading in ("发布审核 Release review", "异议处理 Objection", "存证与核验"):
-        assert heading in text
-    assert "standalone verifier (exit 0): ok, proof verified" in text
-    listed = json.loads(run("product", "list", "--home", str(home), "--json").stdout)["products"]
-    assert [p["name"] for p in listed][4:] == [f"{r['product'][:-2]}-2" for r in releases], again.stdout
-    assert all(p["state"] == "available" for p in listed)
-    verified = run("ledger", "verify", "--home", str(home), "--json")
-    assert verified.returncode == 0 and json.loads(verified.stdout)["ok"] is True
+    assert "is kept as it was: licence 1, 7 jobs, 4 products" in text
+    assert f"keyong demo --reset --home {home}" in text and "Initialised a new instance" not in text
+    kept = run("--home", str(home), "demo", "--json")
+    assert kept.returncode == 0 and "nothing was changed" in kept.stderr
+    kept_report = json.loads(kept.stdout)
+    assert kept_report["kept"] is True and kept_report["tokens"] is None and kept_report["reviewer_keys"] == {}
+    assert kept_report["licence"] == report["licence"] and kept_report["products"] == report["products"]
+    assert "ky_" not in (home / "demo.json").read_text(encoding="utf-8")  # keys are shown once, never stored
+    assert state_of_home() == before
+
+    # --- --reset starts over: a new instance, new keys, the old demo gone only once the new one stands ---
+    old_instance = json.loads((home / "keyong.json").read_text(encoding="utf-8"))["instance_id"]
+    reset = run("demo", "--reset", "--home", str(home), "--json", "--residents", "500")
+    assert reset.returncode == 0, reset.stderr
+    fresh = json.loads(reset.stdout)
+    assert fresh["initialized"] is True and set(fresh["tokens"]) == {"custodian", "agency", "operator", "regulator"}
+    assert json.loads((home / "keyong.json").read_text(encoding="utf-8"))["instance_id"] != old_instance
+    assert [p.name for p in tmp_path.iterdir()] == ["demo-home"]  # nothing left aside
+    after = state_of_home()
+    assert after["licences"] == [(1, "active")] and after["products"] == before["products"]
     shown = run("dataset", "show", "market_entities", "--home", str(home), "--json")
     assert shown.returncode == 0, shown.stderr
     shown_data = json.loads(shown.stdout)
-    # Every ingest makes a new raw version (v3, after v1 raw and v2 desensitized), and a new copy from it (v4).
-    assert [(v["version"], v["kind"]) for v in shown_data["versions"]] == [
-        (1, "raw"),
-        (2, "desensitized"),
-        (3, "raw"),
-        (4, "desensitized"),
-    ]
+    assert [(v["version"], v["kind"]) for v in shown_data["versions"]] == [(1, "raw"), (2, "desensitized")]
     catalog = shown_data["catalog"]
     assert catalog["提供方名称"] == "双鸭山市市场监督管理局" and catalog["数据格式"] == "CSV"
+
+
+def test_home_is_accepted_before_the_command(tmp_path: Path) -> None:
+    home = tmp_path / "before"
+    made = run("--home", str(home), "init", "--json")
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["home"] == str(home)
+    verified = run("--home", str(home), "ledger", "verify", "--json")
+    assert verified.returncode == 0 and json.loads(verified.stdout)["ok"] is True
+    same = run("--home", str(home), "ledger", "verify", "--home", str(home), "--json")
+    assert same.returncode == 0, same.stderr
+    clash = run("--home", str(home), "ledger", "verify", "--home", str(tmp_path / "other"))
+    assert clash.returncode == 2 and "--home given twice" in clash.stderr
+    assert not (tmp_path / "other").exists()
+
+
+@pytest.mark.parametrize("command", [[], ["init"], ["demo"], ["serve"], ["worker"], ["ledger", "verify"]])
+def test_help_shows_the_defaults(command: list[str]) -> None:
+    shown = run(*command, "--help", env={"COLUMNS": "200"})
+    assert shown.returncode == 0
+    text = " ".join(shown.stdout.split())
+    assert "Instance home (default: $KEYONG_HOME, else ./.keyong)" in text
+    assert "Instance home ." not in text
+    if command == ["serve"]:
+        assert "[default: 8000]" in text and "[default: 1]" in text and "0: an API-only node" in text
+    if command == ["demo"]:
+        assert "[default: 20000]" in text and "--reset" in text
+
+
+def test_the_demo_never_runs_over_other_work(tmp_path: Path) -> None:
+    """Issue 17: an instance made by init, a directory of other files and an unfinished demo are refused, reset
+    or not (the unfinished demo only without --reset); a reset is refused while a worker on the home is live."""
+    from app import Instance, Settings
+
+    home = tmp_path / "real"
+    assert run("init", "--home", str(home)).returncode == 0
+    before = sorted(p.name for p in home.iterdir())
+    for extra in ([], ["--reset"]):
+        refused = run("demo", "--home", str(home), *extra)
+        assert refused.returncode == 1 and "not a demo" in refused.stderr and "nothing was changed" in refused.stderr
+        assert "Traceback" not in refused.stderr
+    assert sorted(p.name for p in home.iterdir()) == before
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine", encoding="utf-8")
+    refused = run("demo", "--reset", "--home", str(other))
+    assert refused.returncode == 1 and "not a Keyong demo" in refused.stderr
+    assert [p.name for p in other.iterdir()] == ["notes.txt"]
+
+    (home / "demo.json").write_text('{"started": "2026-12-06T00:00:00+00:00"}', encoding="utf-8")  # interrupted
+    unfinished = run("demo", "--home", str(home))
+    assert unfinished.returncode == 1 and "did not finish" in unfinished.stderr and "--reset" in unfinished.stderr
+
+    instance = Instance.open(Settings(home=home, database_url=None))
+    try:
+        instance.roster.beat("serving")  # a live worker: a server runs on this home
+        busy = run("demo", "--reset", "--home", str(home))
+    finally:
+        instance.close()
+    assert busy.returncode == 1 and "are live" in busy.stderr
+    assert sorted(p.name for p in home.iterdir()) == sorted([*before, "demo.json"])
+
+
+def test_a_demo_home_of_an_earlier_version_is_kept(tmp_path: Path) -> None:
+    """A home the demo filled before demo.json existed (it has the generated tables) is a demo home: kept."""
+    home = tmp_path / "legacy"
+    assert run("init", "--home", str(home)).returncode == 0
+    (home / "demo-data").mkdir()
+    before = sorted(p.name for p in home.iterdir())
+    kept = run("demo", "--home", str(home))
+    assert kept.returncode == 0, kept.stderr
+    assert "made by an earlier version" in " ".join(kept.stdout.split())
+    as_json = json.loads(run("demo", "--home", str(home), "--json").stdout)
+    assert as_json["kept"] is True and as_json["home"] == str(home) and as_json["tokens"] is None
+    assert sorted(p.name for p in home.iterdir()) == before

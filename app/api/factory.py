@@ -21,6 +21,7 @@ from app.api import releases as releases_api
 from app.instance import Instance
 from app.settings import Settings
 from operators import Role
+from sandbox import LIVE_WITHIN
 
 logger = logging.getLogger("keyong")
 
@@ -40,6 +41,9 @@ def _version() -> str:
 
 
 CHECKPOINT_POLL_SECONDS = 5.0
+NO_LIVE_WORKER = (
+    "no live worker: submitted jobs stay queued until a worker runs (keyong serve --workers N, or keyong worker)"
+)
 
 
 async def _checkpoint_loop(inst: Instance) -> None:
@@ -72,13 +76,26 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> JSONResponse:
-        """Liveness and database reachability, for load balancers; no authentication."""
+        """Liveness and database reachability, for load balancers; no authentication.
+
+        ``workers.live`` counts the workers that beat within ``workers.live_within_seconds`` (issue 17);
+        with none, ``warning`` says so while the API itself still answers 200. Only the count is shown
+        here: hosts and pids are not for unauthenticated callers."""
         try:
             with inst.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
+            live = inst.roster.live_count()
         except Exception as exc:
             return JSONResponse({"status": "error", "database": type(exc).__name__}, status_code=503)
-        return JSONResponse({"status": "ok", "database": inst.engine.dialect.name, "instance": inst.instance_id})
+        body: dict[str, object] = {
+            "status": "ok",
+            "database": inst.engine.dialect.name,
+            "instance": inst.instance_id,
+            "workers": {"live": live, "live_within_seconds": int(LIVE_WITHIN.total_seconds())},
+        }
+        if live == 0:
+            body["warning"] = NO_LIVE_WORKER
+        return JSONResponse(body)
 
     require = identity_api.role_guard(inst.identity)
     app.include_router(identity_api.build_router(inst.identity))

@@ -24,10 +24,9 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-HomeOption = Annotated[
-    Path | None,
-    typer.Option("--home", help="Instance home [default: $KEYONG_HOME or ./.keyong].", show_default=False),
-]
+# No square brackets in help texts: typer renders them as rich markup, and "[default: …]" vanished.
+HOME_HELP = "Instance home (default: $KEYONG_HOME, else ./.keyong); before or after the command."
+HomeOption = Annotated[Path | None, typer.Option("--home", help=HOME_HELP, show_default=False)]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout, nothing else.")]
 
 # Errors that mean "refused or failed for a reason the user can act on": exit 1, message on stderr.
@@ -79,8 +78,20 @@ def refusing(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+#: ``keyong --home DIR COMMAND``: the home given before the command (set by the root callback each run).
+_root_home: list[Path | None] = [None]
+
+
+def set_root_home(home: Path | None) -> None:
+    _root_home[0] = home
+
+
 def settings_for(home: Path | None) -> Settings:
-    return Settings().with_home(home)
+    """The settings of this run; ``--home`` may come before or after the command, but not twice differently."""
+    before = _root_home[0]
+    if home is not None and before is not None and home.expanduser().absolute() != before.expanduser().absolute():
+        raise typer.BadParameter(f"--home given twice: {before} before the command and {home} after it")
+    return Settings().with_home(home if home is not None else before)
 
 
 @contextmanager

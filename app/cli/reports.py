@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:  # the demo's generators are heavy; only ``keyong demo`` imports them
-    from app.demo import DemoReport
+    from app.demo import DemoReport, KeptDemo
 
 
 def tokens_table(tokens: dict[str, str]) -> Table:
@@ -30,6 +30,23 @@ def _table(title: str, *columns: str) -> Table:
     for column in columns:
         table.add_column(column)
     return table
+
+
+def render_kept(console: Console, kept: KeptDemo) -> None:
+    """A rerun of the demo on a home whose demo finished: what is there, and how to go on."""
+    from rich.markup import escape
+
+    home = escape(str(kept.home))
+    saved = kept.record.get("report") or {}
+    licence = saved.get("licence") or {}
+    jobs, products = list(saved.get("jobs") or []), list(saved.get("products") or [])
+    if saved:
+        console.print(f"The demo in [bold]{home}[/] is kept as it was: licence {licence.get('id')}, "
+                      f"{len(jobs)} jobs, {len(products)} products.")  # fmt: skip
+    else:
+        console.print(f"The demo in [bold]{home}[/] (made by an earlier version) is kept as it was.")
+    console.print(f"Open it with [bold]keyong serve --home {home}[/]; the API keys were shown by the first run.")
+    console.print(f"To start over (deletes this demo): [bold]keyong demo --reset --home {home}[/]")
 
 
 def render_demo(console: Console, report: DemoReport, seed: int) -> None:
@@ -98,12 +115,8 @@ def _data(console: Console, report: DemoReport, seed: int) -> None:
 
 
 def _licence(console: Console, report: DemoReport) -> None:
-    """Step 2, first half: what a rerun ended, the operator and its licence."""
+    """Step 2, first half: the operator and its licence."""
     console.rule("2 授权运营 Licence and jobs")
-    if report.rerun.get("licences_revoked") or report.rerun.get("operator_restored"):
-        revoked = ", ".join(str(i) for i in report.rerun.get("licences_revoked") or []) or "none"
-        restored = " and restored the operator's suspended access" if report.rerun.get("operator_restored") else ""
-        console.print(f"Rerun: the agency revoked the previous demo licence(s) {revoked}{restored}")
     if report.operator:
         console.print(f"运营机构 Operator: [bold]{report.operator}[/]")
     if report.licence:

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from app.cli.budget import budget_cli
-from app.cli.conventions import HomeOption, JsonOption, Output, refusing, settings_for
+from app.cli.conventions import HomeOption, JsonOption, Output, refusing, set_root_home, settings_for
 from app.cli.dataset import dataset_cli
 from app.cli.desensitize import desensitize
 from app.cli.ingest import ingest
@@ -22,7 +22,8 @@ from app.cli.licence import finding_cli, licence_cli, operator_cli
 from app.cli.principal import key_cli, principal_cli
 from app.cli.product import objection_cli, product_cli, usage_cli
 from app.cli.release import release_cli
-from app.cli.reports import render_demo, tokens_table
+from app.cli.reports import render_demo, render_kept, tokens_table
+from app.cli.serve import serve
 from app.instance import Instance
 
 cli = typer.Typer(
@@ -32,6 +33,12 @@ cli = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@cli.callback()
+def root(home: HomeOption = None) -> None:
+    """Keyong (可用): an authorized-operations sandbox for public data."""
+    set_root_home(home)
 
 
 @cli.command()
@@ -56,44 +63,26 @@ def demo(
     json_out: JsonOption = False,
     residents: Annotated[int, typer.Option(min=100, max=5_000_000, help="Residents to generate.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic data; same seed, same data.")] = 20261123,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Delete this home's earlier demo and start over (a demo home only).")
+    ] = False,
 ) -> None:
-    """The main job: the whole flow of DESIGN.md on generated data, from ingest to a regulator's proof."""
-    from app.demo import run_demo
+    """The main job: the whole flow of DESIGN.md on generated data, from ingest to a regulator's proof.
+
+    It runs on a fresh home; rerun on a home whose demo finished, it changes nothing (``--reset`` starts over)."""
+    from app.demo import KeptDemo, run_demo
 
     out = Output(json_out)
-    report = run_demo(settings_for(home), residents=residents, seed=seed, console=out.stderr)
+    report = run_demo(settings_for(home), residents=residents, seed=seed, console=out.stderr, reset=reset)
+    if isinstance(report, KeptDemo):
+        kept = report
+        if json_out:
+            out.note(
+                f"The demo already ran in {kept.home} (finished {kept.record.get('finished')}); nothing was changed."
+            )
+        out.result(kept.as_json(), lambda console: render_kept(console, kept))
+        return
     out.result(report.as_json(), lambda console: render_demo(console, report, seed))
-
-
-@cli.command()
-@refusing
-def serve(
-    home: HomeOption = None,
-    json_out: JsonOption = False,
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
-) -> None:
-    """Serve the API (OpenAPI at /docs) and the web console (/console) with uvicorn."""
-    import uvicorn
-
-    from app.api import create_app
-
-    out = Output(json_out)
-    settings = settings_for(home)
-    app = create_app(settings)
-    if json_out:
-        out.result(
-            {
-                "home": str(settings.home),
-                "url": f"http://{host}:{port}",
-                "docs": f"http://{host}:{port}/docs",
-                "console": f"http://{host}:{port}/console",
-            },
-            print,
-        )
-    else:
-        out.note(f"Keyong at http://{host}:{port} (console: /console, API docs: /docs, home {settings.home})")
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=not json_out)
 
 
 cli.add_typer(ledger_cli, name="ledger")
@@ -112,6 +101,7 @@ cli.add_typer(job_cli, name="job")
 cli.add_typer(release_cli, name="release")
 cli.add_typer(budget_cli, name="budget")
 cli.command("worker")(worker_command)
+cli.command("serve")(serve)
 
 
 def main() -> None:

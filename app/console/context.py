@@ -56,6 +56,20 @@ def _datetime(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def no_live_worker(instance: Instance) -> bool:
+    """True when no worker has beaten recently (issue 17): every page then warns that jobs stay queued.
+    A database that cannot answer claims nothing (the page itself will say what failed)."""
+    try:
+        return instance.roster.live_count() == 0
+    except Exception:
+        return False
+
+
+def add_globals(templates: Jinja2Templates, instance: Instance) -> None:
+    """What the base layout asks of the instance on every page, whoever renders it."""
+    templates.env.globals["no_live_worker"] = lambda: no_live_worker(instance)
+
+
 class Console:
     """What every page module uses: the instance, the templates, sessions and rendering."""
 
@@ -64,6 +78,7 @@ class Console:
         self.sessions = Sessions(instance.identity, instance.keys.jwt_key)
         self.templates = Jinja2Templates(directory=str(TEMPLATES))
         self.templates.env.filters["dt"] = _datetime
+        add_globals(self.templates, instance)
         self.secure_cookies = secure_cookies
         self.flashes = Flashes(instance.keys.jwt_key)
         #: Origins besides the server's own that may post to the console (``console_origins``).
@@ -119,4 +134,4 @@ class Console:
         return RedirectResponse(f"{PATH}{path}?{query}", status_code=303)
 
 
-__all__ = ["NAV", "ROLE_LABELS", "STATIC", "TEMPLATES", "Console"]
+__all__ = ["NAV", "ROLE_LABELS", "STATIC", "TEMPLATES", "Console", "add_globals", "no_live_worker"]

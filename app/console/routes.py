@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from app.console import agency_pages, custodian_pages, operator_pages, regulator_pages
-from app.console.context import NAV, STATIC, TEMPLATES, Console
+from app.console.context import NAV, STATIC, TEMPLATES, Console, add_globals
 from app.console.flash import LOGIN_REASONS
 from app.console.security import SecurityHeaders, check_origin
 from app.console.session import (
@@ -86,6 +86,7 @@ def install_console_handlers(app: FastAPI, instance: Any) -> None:
     security headers on every console page and static asset."""
     templates = Jinja2Templates(directory=str(TEMPLATES))
     app.add_middleware(SecurityHeaders)
+    add_globals(templates, instance)
 
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> Response:

@@ -29,7 +29,7 @@ class DemoReport:
     licence: JsonObject = field(default_factory=dict)
     jobs: list[JsonObject] = field(default_factory=list)
     operator: str | None = None
-    rerun: JsonObject = field(default_factory=dict)  # what a rerun ended or restored first
+    rerun: JsonObject = field(default_factory=dict)  # an automatic suspension the demo lifted, if any
     reviewers: list[str] = field(default_factory=list)
     reviewer_keys: dict[str, str] = field(default_factory=dict)  # API keys of reviewers made by this run
     releases: list[JsonObject] = field(default_factory=list)

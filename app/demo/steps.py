@@ -15,8 +15,8 @@ after which the operator fetches it stamped with its source and date. Last, the 
 exported with an inclusion proof of the product's registration, and both are checked by the
 regulator's standalone verifier run as its own process.
 
-A second run in the same home works: a new raw version and copy, a new licence, products named with
-the licence number.
+It runs only on a fresh home and never over earlier work (``app.demo.home``): a home whose demo finished
+is kept as it is, and ``keyong demo --reset`` is the explicit way to start over.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from app.demo.home import KeptDemo, check_home, finished_record, replacing, started_record, write_record
 from app.demo.proof import prove
 from app.demo.report import DemoReport, DemoTable
 from app.demo.scenario import (
@@ -45,25 +46,33 @@ from app.demo.scenario import (
     DemoJob,
     demo_uscc,
 )
-from app.instance import DEMO_PRINCIPALS, MARKER, Instance
+from app.instance import DEMO_PRINCIPALS, Instance
 from app.settings import Settings
 from core import Actor
 from operators import Role
 from samples import generate_all, write_csv
 
 
-def run_demo(settings: Settings, *, residents: int, seed: int, console: Console) -> DemoReport:
+def run_demo(
+    settings: Settings, *, residents: int, seed: int, console: Console, reset: bool = False
+) -> DemoReport | KeptDemo:
+    """The demo on a fresh home; a home whose demo finished is kept as it is unless ``reset`` (app.demo.home)."""
+    kept = check_home(settings, reset=reset)
+    if kept is not None:
+        return kept
+    with replacing(settings.home, reset=reset):
+        return _run(settings, residents=residents, seed=seed, console=console)
+
+
+def _run(settings: Settings, *, residents: int, seed: int, console: Console) -> DemoReport:
     started = time.perf_counter()
-    tokens: dict[str, str] | None = None
-    if (settings.home / MARKER).exists():
-        instance = Instance.open(settings)
-    else:
-        instance, init_result = Instance.init(settings)
-        tokens = init_result.tokens
+    instance, init_result = Instance.init(settings)
+    record = started_record(residents=residents, seed=seed)
     try:
+        write_record(settings.home, record)
         data_dir = settings.home / DEMO_DIR
         data_dir.mkdir(exist_ok=True)
-        report = DemoReport(home=settings.home, data_dir=data_dir, tokens=tokens)
+        report = DemoReport(home=settings.home, data_dir=data_dir, tokens=init_result.tokens)
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -107,6 +116,7 @@ def run_demo(settings: Settings, *, residents: int, seed: int, console: Console)
     finally:
         instance.close()
     report.seconds = time.perf_counter() - started
+    write_record(settings.home, finished_record(record, report.as_json()))
     return report
 
 
@@ -184,7 +194,6 @@ def _operate(instance: Instance, report: DemoReport, progress: Progress) -> dict
     per_batch = max(1, instance.settings.job_concurrent_limit)  # the operator's quota of jobs in flight
     batches = -(-len(DEMO_JOBS) // per_batch)
     task = progress.add_task("licensing and running jobs", total=2 + batches)
-    report.rerun = _supersede(instance, operator, agency)
     licence = registry.licences.grant(
         operator,
         datasets=["residents", "social_insurance"],
@@ -224,34 +233,12 @@ def _operate(instance: Instance, report: DemoReport, progress: Progress) -> dict
     progress.update(task, description="jobs run", completed=2 + batches)
     standing = registry.licences.get_operator(operator, viewer=agency)
     if standing.qualification == "suspended":
-        # From the third run on within violation_window_hours, the out-of-scope attempts of all runs reach
-        # violation_limit and usage monitoring closes access by itself (第三十一条): products are not
-        # registered for a suspended operator, so the agency restores it after rectification, on the record.
+        # Should the out-of-scope attempt reach violation_limit (a lower limit in the settings), usage
+        # monitoring closes access by itself (第三十一条): products are not registered for a suspended
+        # operator, so the agency restores it after rectification, on the record.
         registry.licences.restore_operator(operator, by=agency, reason="demo: the operator has rectified (整改)")
         report.rerun["auto_suspended"] = standing.suspended_reason
     return ran
-
-
-def _supersede(instance: Instance, operator: str, agency: Actor) -> dict[str, object]:
-    """On a rerun, end the previous run's licences and lift an automatic suspension, each ledgered with why.
-
-    Without this a rerun's jobs would run under the first licence, whose ε/δ budget the first run spent
-    (the dp-train would be refused), and the out-of-scope attempt of every run counts towards automatic
-    suspension (limit ``violation_limit`` in ``violation_window_hours``, 双鸭山 第三十一条), so the third run
-    would find the operator's access closed. Revoking destroys the operator's copies under those licences
-    (第六十二条); the products already registered stay.
-    """
-    licences = instance.registry.licences
-    revoked = []
-    for old in licences.list(viewer=agency, operator=operator):
-        if old.state in ("active", "suspended"):
-            licences.transition(old.id, "revoked", by=agency, reason="demo rerun: superseded by a new demo licence")
-            revoked.append(old.id)
-    restored = False
-    if licences.get_operator(operator, viewer=agency).qualification == "suspended":
-        licences.restore_operator(operator, by=agency, reason="demo rerun: the operator has rectified (整改)")
-        restored = True
-    return {"licences_revoked": revoked, "operator_restored": restored}
 
 
 def _reviewers(instance: Instance, report: DemoReport) -> list[Actor]:
