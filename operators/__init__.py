@@ -18,7 +18,7 @@ from operators.roles import Role
 from operators.tokens import Claims, IssuedToken, TokenError, TokenService
 
 if TYPE_CHECKING:
-    from operators.jobs import JobRefusedError, Jobs, Quotas
+    from operators.jobs import JobRefusedError, Jobs, JobUsageError, Quotas
 
 __all__ = [
     "AuthenticationError",
@@ -27,6 +27,7 @@ __all__ = [
     "IdentityService",
     "IssuedToken",
     "JobRefusedError",
+    "JobUsageError",
     "Jobs",
     "NewApiKey",
     "Principal",
@@ -38,7 +39,7 @@ __all__ = [
     "metadata",
 ]
 
-_SUBMISSION = ("JobRefusedError", "Jobs", "Quotas")
+_SUBMISSION = ("JobRefusedError", "JobUsageError", "Jobs", "Quotas")
 
 
 def __getattr__(name: str) -> Any:

@@ -17,7 +17,7 @@ from registry.catalog_views import (
 )
 from registry.config import RegistryConfig
 from registry.ingest import FileRefusedError, IngestResult
-from registry.licences import LicenceView, OperatorView, ScopeGrant, ScopeRefusedError
+from registry.licences import LicenceView, OperatorView, ScopeGrant, ScopeRefusedError, UnknownNameError
 from registry.models import metadata
 from registry.monitoring import FindingView
 from registry.objections import ObjectionView
@@ -30,9 +30,17 @@ from registry.products import (
     read_attribution,
     stamp_artifact,
 )
+from registry.scope_names import did_you_mean, suggest
 from registry.service import Registry
 from registry.source_files import FORMATS
-from registry.usability import LicenceStanding, Usability, licence_standing, usability
+from registry.usability import (
+    LicenceStanding,
+    OperatorSuspendedError,
+    Usability,
+    licence_standing,
+    require_qualified,
+    usability,
+)
 from registry.vault import Vault, VaultError
 from registry.vocabulary import (
     FeeClass,
@@ -68,6 +76,7 @@ __all__ = [
     "ObjectionView",
     "OpeningType",
     "OperationStatus",
+    "OperatorSuspendedError",
     "OperatorView",
     "ProductRegistration",
     "ProductView",
@@ -80,15 +89,19 @@ __all__ = [
     "ScopeGrant",
     "ScopeRefusedError",
     "SharingType",
+    "UnknownNameError",
     "Usability",
     "Vault",
     "VaultError",
     "VersionView",
     "attribution_metadata",
+    "did_you_mean",
     "licence_standing",
     "metadata",
     "product_name_taken",
     "read_attribution",
+    "require_qualified",
     "stamp_artifact",
+    "suggest",
     "usability",
 ]
