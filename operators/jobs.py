@@ -45,7 +45,15 @@ from dp import (
     parse_spec,
     plan,
 )
-from registry import BudgetExhaustedError, Registry, ScopeRefusedError, UnknownNameError, did_you_mean, suggest
+from registry import (
+    BudgetExhaustedError,
+    Registry,
+    ScopeGrant,
+    ScopeRefusedError,
+    UnknownNameError,
+    did_you_mean,
+    suggest,
+)
 from sandbox import DP_KINDS, KINDS, JobDraft, JobKind, JobQueue, JobView
 
 MAX_CODE_BYTES = 1_000_000
@@ -171,16 +179,7 @@ class Jobs:
                 raise refuse("dp-spec", str(exc)) from None
 
         # 1. The licence: refusals are violations the registry commits and ledgers itself.
-        try:
-            grant = self.registry.licences.check_scope(
-                operator, names, scenario, subject=f"job-spec:{draft.spec_sha256}", by=actor
-            )
-        except UnknownNameError as exc:  # a typo: kept as a refused row, never a violation
-            with self.registry.recorder.change(actor) as change:
-                job = self.queue.record_refused(change, draft, refusal=f"usage:{exc.kind}", reason=exc.reason)
-            raise JobUsageError(f"usage:{exc.kind}", exc.reason, job, exc.suggestions) from None
-        except ScopeRefusedError as exc:
-            raise refuse(f"scope:{exc.kind}", exc.reason) from None
+        grant = self._scope(actor, draft)
         queued = replace(
             draft,
             licence_id=grant.licence_id,
@@ -217,6 +216,22 @@ class Jobs:
         if job is None:
             raise refuse("quota", exceeded or "quota exceeded", grant.licence_id)
         return job
+
+    def _scope(self, actor: Actor, draft: JobDraft) -> ScopeGrant:
+        """The registry's scope check of the declared job; a refusal keeps the draft as a ``refused`` row.
+
+        A name the platform does not know is a usage error (:class:`JobUsageError`), never a violation.
+        """
+        try:
+            return self.registry.licences.check_scope(
+                draft.operator, list(draft.datasets), draft.scenario, subject=f"job-spec:{draft.spec_sha256}", by=actor
+            )
+        except UnknownNameError as exc:  # a typo: kept as a refused row, never a violation
+            with self.registry.recorder.change(actor) as change:
+                kept = self.queue.record_refused(change, draft, refusal=f"usage:{exc.kind}", reason=exc.reason)
+            raise JobUsageError(f"usage:{exc.kind}", exc.reason, kept, exc.suggestions) from None
+        except ScopeRefusedError as exc:
+            raise self._refused(actor, draft, f"scope:{exc.kind}", exc.reason) from None
 
     def _refused(self, actor: Actor, draft: JobDraft, refusal: str, reason: str) -> JobRefusedError:
         """Keep the refused submission as a ``refused`` row (ledgered as ``job.refused``) and say why."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import builtins
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,7 +23,7 @@ from registry.eligibility import desensitized_version, is_served
 from registry.licence_lifecycle import LicenceLifecycle
 from registry.licence_terms import clean_list
 from registry.licence_views import ScopeDataset, ScopeGrant
-from registry.models import LicenceRow, ObjectionRow, OperatorRow
+from registry.models import LicenceDatasetRow, LicenceRow, ObjectionRow, OperatorRow
 from registry.monitoring import MONITOR, NOT_SERVED, UNDER_OBJECTION, Monitoring
 from registry.scope_names import unknown_datasets, unknown_scenario
 from registry.usability import Usability, usability
@@ -236,6 +237,52 @@ class ScopeAdmission:
         """
         now = self.config.now()
         by_name = {d.resource.name: d for d in licence.datasets}
+        mounts = self._mounts(change, licence, by_name, names, now)
+        if isinstance(mounts, _Refusal):
+            return mounts
+        grant = ScopeGrant(licence_id=licence.id, operator=op.name, scenario=scenario, datasets=mounts)
+        if dry_run:
+            change.log(
+                "scope.checked",
+                f"licence:{licence.id}",
+                {"operator": op.name, "admitted": True, "datasets": names, "scenario": scenario, "subject": subject},
+            )
+            return grant
+        for mount in mounts:
+            ds = by_name[mount.name]
+            ds.last_used_at = now
+            usage = record_usage(
+                change.session,
+                resource_id=mount.resource_id,
+                event="job.admitted",
+                licence_id=licence.id,
+                operator_id=op.id,
+                scenario=scenario,
+                subject=subject,
+                detail={"version_id": mount.version_id},
+            )
+            usage.at = now
+        change.log(
+            "scope.admitted",
+            f"licence:{licence.id}",
+            {
+                "operator": op.name,
+                "datasets": {m.name: m.version_id for m in mounts},
+                "scenario": scenario,
+                "subject": subject,
+            },
+        )
+        return grant
+
+    @staticmethod
+    def _mounts(
+        change: Change,
+        licence: LicenceRow,
+        by_name: dict[str, LicenceDatasetRow],
+        names: builtins.list[str],
+        now: datetime,
+    ) -> builtins.list[ScopeDataset] | _Refusal:
+        """The desensitized copy of each dataset, or why one is not served now (withdrawn, contested)."""
         mounts: builtins.list[ScopeDataset] = []
         for name in names:
             ds = by_name[name]
@@ -278,39 +325,7 @@ class ScopeAdmission:
                     epsilon_spent=ds.epsilon_spent,
                 )
             )
-        grant = ScopeGrant(licence_id=licence.id, operator=op.name, scenario=scenario, datasets=mounts)
-        if dry_run:
-            change.log(
-                "scope.checked",
-                f"licence:{licence.id}",
-                {"operator": op.name, "admitted": True, "datasets": names, "scenario": scenario, "subject": subject},
-            )
-            return grant
-        for mount in mounts:
-            ds = by_name[mount.name]
-            ds.last_used_at = now
-            usage = record_usage(
-                change.session,
-                resource_id=mount.resource_id,
-                event="job.admitted",
-                licence_id=licence.id,
-                operator_id=op.id,
-                scenario=scenario,
-                subject=subject,
-                detail={"version_id": mount.version_id},
-            )
-            usage.at = now
-        change.log(
-            "scope.admitted",
-            f"licence:{licence.id}",
-            {
-                "operator": op.name,
-                "datasets": {m.name: m.version_id for m in mounts},
-                "scenario": scenario,
-                "subject": subject,
-            },
-        )
-        return grant
+        return mounts
 
     def _refuse(
         self,
