@@ -21,13 +21,14 @@ from typer.testing import CliRunner
 
 from app import Instance, create_app
 from app.cli import cli
-from core import UsageError
+from core import Actor, UsageError
 from operators import Role
 from operators.jobs import JobRefusedError, Jobs, JobUsageError, Quotas
 from registry import Registry, ScopeRefusedError, UnknownNameError
 from registry.models import FindingRow, UsageRow, ViolationRow
 from sandbox.queue import JobQueue
 from tests.conftest import FakeClock, bearer_headers
+from tests.console_support import console_client, csrf_of, flash
 from tests.job_worker_proc import MARKERS_ENV, OPERATOR, SCENARIO, fast_runner, licensed
 from tests.test_registry_licences import AGENCY, LedgerWatch, add_dataset, make_registry, uscc
 
@@ -293,3 +294,25 @@ def test_cli_refuses_a_suspended_operators_fetch_and_a_typo_with_exit_1(client: 
     assert typo.exit_code == 1 and "did you mean traffic" in typo.stderr
     data = json.loads(runner.invoke(cli, ["finding", "list", "--json", *home]).stdout)
     assert data["findings"] == []
+
+
+def test_the_console_refuses_a_suspended_operators_download_and_release_with_the_reason(
+    client: Client, initialised: tuple[Instance, dict[str, str]]
+) -> None:
+    instance, http, headers = client
+    release = _released(http, headers, _done_job(instance, http, headers["operator"]), "p")
+    for reviewer in ("agency", "agency2"):
+        http.post(f"/releases/{release}/votes", json={"decision": "approve"}, headers=headers[reviewer])
+    later = _done_job(instance, http, headers["operator"])
+    instance.registry.licences.suspend_operator("demo-operator", by=AGENCY, reason="安全检查未通过")
+    operator = console_client(instance, initialised[1]["operator"])
+    fetched = operator.get("/console/operator/products/p/artifacts/result.txt", follow_redirects=False)
+    assert fetched.status_code == 303 and "suspended" in flash(fetched)
+    csrf = csrf_of(operator, "/console/operator/jobs")
+    asked = operator.post(
+        f"/console/operator/jobs/{later}/release", data={"csrf": csrf, "product": "r"}, follow_redirects=False
+    )
+    assert asked.status_code == 303 and "suspended" in flash(asked)
+    assert instance.releases.list(viewer=Actor("demo-operator", "operator"))[-1].product == "p"
+    instance.registry.licences.restore_operator("demo-operator", by=AGENCY, reason="整改完成")
+    assert operator.get("/console/operator/products/p/artifacts/result.txt").status_code == 200
