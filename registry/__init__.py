@@ -39,6 +39,7 @@ from registry.usability import (
     Usability,
     licence_standing,
     require_qualified,
+    suspended_operators,
     usability,
 )
 from registry.vault import Vault, VaultError
@@ -103,5 +104,6 @@ __all__ = [
     "require_qualified",
     "stamp_artifact",
     "suggest",
+    "suspended_operators",
     "usability",
 ]

@@ -106,11 +106,18 @@ def require_qualified(session: Session, operator: str, doing: str) -> None:
         )
 
 
+def suspended_operators(session: Session) -> list[str]:
+    """Names of the operators whose access is closed now (第三十一条): the queue holds their jobs."""
+    query = select(OperatorRow.name).where(OperatorRow.qualification != Qualification.QUALIFIED.value)
+    return list(session.scalars(query.order_by(OperatorRow.name)))
+
+
 __all__ = [
     "LicenceStanding",
     "OperatorSuspendedError",
     "Usability",
     "licence_standing",
     "require_qualified",
+    "suspended_operators",
     "usability",
 ]

@@ -250,6 +250,8 @@ def test_a_suspended_operator_gets_no_delivery_and_opens_no_release_until_restor
     pending = _released(http, headers, _done_job(instance, http, me), "q")
     later = _done_job(instance, http, me)
     assert http.get("/products/p/artifacts/result.txt", headers=me).status_code == 200
+    body = {"datasets": ["traffic"], "kind": "python", "code": "print(2)", "scenario": SCENARIO}
+    waiting = int(http.post("/jobs", json=body, headers=me).json()["job"])  # queued, no worker yet
 
     suspended = http.post("/operators/demo-operator/suspend", json={"reason": "安全检查未通过"}, headers=agency)
     assert suspended.json()["qualification"] == "suspended"
@@ -262,14 +264,17 @@ def test_a_suspended_operator_gets_no_delivery_and_opens_no_release_until_restor
     assert approve.status_code == 409 and "suspended" in approve.json()["detail"]
     job = {"datasets": ["traffic"], "kind": "sql", "code": SQL, "scenario": SCENARIO}
     assert http.post("/jobs", json=job, headers=me).status_code == 409
-    assert (
-        len(instance.ledger.entries(action="product.fetched")) == 1
-    )  # the refused download left no delivery on record
+    # The refused download left no delivery on record.
+    assert len(instance.ledger.entries(action="product.fetched")) == 1
+    instance.worker(runner=fast_runner, worker_id="api-violations").run_pending()
+    assert http.get(f"/jobs/{waiting}", headers=me).json()["state"] == "queued"  # held, neither run nor failed
 
     restored = http.post("/operators/demo-operator/restore", json={"reason": "整改完成"}, headers=agency)
     assert restored.json()["qualification"] == "qualified"
     assert http.get("/products/p/artifacts/result.txt", headers=me).status_code == 200
     assert http.post("/releases", json={"job": later, "product": "r"}, headers=me).status_code == 201
+    instance.worker(runner=fast_runner, worker_id="api-violations").run_pending()
+    assert http.get(f"/jobs/{waiting}", headers=me).json()["state"] == "done"  # the held job ran once restored
     for reviewer in ("agency", "agency2"):
         voted = http.post(f"/releases/{pending}/votes", json={"decision": "approve"}, headers=headers[reviewer])
         assert voted.status_code == 200, voted.text
