@@ -9,7 +9,7 @@ and digests.
 from core.actors import HOST_ROLE, Actor, actor_of, require_role
 from core.changes import Change, JoinedRecorder, Recorder
 from core.db import NAMING_CONVENTION, Base, UTCDateTime, utcnow
-from core.errors import NotFoundError, PermissionDeniedError, RegistryError
+from core.errors import NotFoundError, PermissionDeniedError, RegistryError, UsageError
 from core.hashing import file_sha256, text_sha256
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "Recorder",
     "RegistryError",
     "UTCDateTime",
+    "UsageError",
     "actor_of",
     "file_sha256",
     "require_role",

@@ -6,7 +6,7 @@ them to 4xx answers in one place: a refusal says why and what would make it acce
 
 from __future__ import annotations
 
-__all__ = ["NotFoundError", "PermissionDeniedError", "RegistryError"]
+__all__ = ["NotFoundError", "PermissionDeniedError", "RegistryError", "UsageError"]
 
 
 class RegistryError(Exception):
@@ -19,3 +19,12 @@ class NotFoundError(RegistryError):
 
 class PermissionDeniedError(RegistryError):
     """The actor's role may not do this."""
+
+
+class UsageError(RegistryError):
+    """The request names something that does not exist (a dataset, a scenario, a job kind): a usage error.
+
+    Not a refusal of a right: nothing was attempted that the rules forbid, so it is never a violation
+    (双鸭山 第三十一条 is about data used otherwise than licensed, not about typos). The message says what
+    was not recognised and, where it can, what was meant.
+    """

@@ -21,7 +21,7 @@ from operators.roles import Role
 from operators.tokens import Claims, IssuedToken, TokenError, TokenService
 
 if TYPE_CHECKING:
-    from operators.jobs import JobRefusedError, Jobs, Quotas
+    from operators.jobs import JobRefusedError, Jobs, JobUsageError, Quotas
 
 __all__ = [
     "AGENCY_MANAGES",
@@ -32,6 +32,7 @@ __all__ = [
     "IdentityService",
     "IssuedToken",
     "JobRefusedError",
+    "JobUsageError",
     "Jobs",
     "NewApiKey",
     "Principal",
@@ -44,7 +45,7 @@ __all__ = [
     "metadata",
 ]
 
-_SUBMISSION = ("JobRefusedError", "Jobs", "Quotas")
+_SUBMISSION = ("JobRefusedError", "JobUsageError", "Jobs", "Quotas")
 
 
 def __getattr__(name: str) -> Any:

@@ -4,8 +4,11 @@ Rules:
 
 * The registry's scope check runs before anything is queued (双鸭山 第三十一条, 黑龙江 第二十七条:
   超范围 / 超目的调用 are refused at once and recorded as violations — the registry records those
-  itself). The refused job is kept as a ``refused`` row with the reason, so ``keyong job show``
-  explains it, and ``job.refused`` goes to the ledger.
+  itself, and warns before the last one allowed). The refused job is kept as a ``refused`` row with
+  the reason, so ``keyong job show`` explains it, and ``job.refused`` goes to the ledger.
+* Violations are for deliberate acts: a job kind, dataset or scenario the platform does not know is a
+  usage error with a suggestion (:class:`JobUsageError`, 422 over HTTP), never a violation; an
+  unknown dataset or scenario is still kept as a ``refused`` row (``usage:unknown_…``).
 * Per-operator quotas (jobs running or queued, jobs and CPU seconds per rolling 24 hours) keep one
   operator from exhausting the shared workers; a quota refusal is not a violation.
 * The code and the spec are stored with the job; their SHA-256 go to the ledger (the code never
@@ -31,7 +34,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from core import Actor, Change, RegistryError, actor_of
+from core import Actor, Change, RegistryError, UsageError, actor_of
 from dp import (
     Cost,
     DatasetFacts,
@@ -42,7 +45,15 @@ from dp import (
     parse_spec,
     plan,
 )
-from registry import BudgetExhaustedError, Registry, ScopeRefusedError
+from registry import (
+    BudgetExhaustedError,
+    Registry,
+    ScopeGrant,
+    ScopeRefusedError,
+    UnknownNameError,
+    did_you_mean,
+    suggest,
+)
 from sandbox import DP_KINDS, KINDS, JobDraft, JobKind, JobQueue, JobView
 
 MAX_CODE_BYTES = 1_000_000
@@ -57,6 +68,14 @@ class JobRefusedError(RegistryError):
         self.refusal = refusal
         self.reason = reason
         self.job = job
+
+
+class JobUsageError(JobRefusedError, UsageError):
+    """A submission named a dataset or scenario the platform does not know: refused, kept, never a violation."""
+
+    def __init__(self, refusal: str, reason: str, job: int | None = None, suggestions: tuple[str, ...] = ()) -> None:
+        super().__init__(refusal, reason, job)
+        self.suggestions = suggestions
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +167,8 @@ class Jobs:
             return self._refused(actor, replace(draft, licence_id=licence_id), refusal, reason)
 
         if kind not in KINDS:
-            raise RegistryError(f"unknown job kind {kind!r}: use one of {', '.join(KINDS)}")
+            hint = did_you_mean(suggest(kind, KINDS)) or f": use one of {', '.join(KINDS)}"
+            raise UsageError(f"unknown job kind {kind!r}{hint}")
         dp = kind in DP_KINDS
         if dp:
             if len(names) != 1:
@@ -159,12 +179,7 @@ class Jobs:
                 raise refuse("dp-spec", str(exc)) from None
 
         # 1. The licence: refusals are violations the registry commits and ledgers itself.
-        try:
-            grant = self.registry.licences.check_scope(
-                operator, names, scenario, subject=f"job-spec:{draft.spec_sha256}", by=actor
-            )
-        except ScopeRefusedError as exc:
-            raise refuse(f"scope:{exc.kind}", exc.reason) from None
+        grant = self._scope(actor, draft)
         queued = replace(
             draft,
             licence_id=grant.licence_id,
@@ -201,6 +216,22 @@ class Jobs:
         if job is None:
             raise refuse("quota", exceeded or "quota exceeded", grant.licence_id)
         return job
+
+    def _scope(self, actor: Actor, draft: JobDraft) -> ScopeGrant:
+        """The registry's scope check of the declared job; a refusal keeps the draft as a ``refused`` row.
+
+        A name the platform does not know is a usage error (:class:`JobUsageError`), never a violation.
+        """
+        try:
+            return self.registry.licences.check_scope(
+                draft.operator, list(draft.datasets), draft.scenario, subject=f"job-spec:{draft.spec_sha256}", by=actor
+            )
+        except UnknownNameError as exc:  # a typo: kept as a refused row, never a violation
+            with self.registry.recorder.change(actor) as change:
+                kept = self.queue.record_refused(change, draft, refusal=f"usage:{exc.kind}", reason=exc.reason)
+            raise JobUsageError(f"usage:{exc.kind}", exc.reason, kept, exc.suggestions) from None
+        except ScopeRefusedError as exc:
+            raise self._refused(actor, draft, f"scope:{exc.kind}", exc.reason) from None
 
     def _refused(self, actor: Actor, draft: JobDraft, refusal: str, reason: str) -> JobRefusedError:
         """Keep the refused submission as a ``refused`` row (ledgered as ``job.refused``) and say why."""
@@ -387,4 +418,4 @@ class Jobs:
         return self.queue.list(viewer=viewer, operator=operator, state=state)
 
 
-__all__ = ["KINDS", "JobRefusedError", "Jobs", "Quotas", "canonical_sha256", "sha256_hex", "spec_of"]
+__all__ = ["KINDS", "JobRefusedError", "JobUsageError", "Jobs", "Quotas", "canonical_sha256", "sha256_hex", "spec_of"]

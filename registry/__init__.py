@@ -17,7 +17,7 @@ from registry.catalog_views import (
 )
 from registry.config import IngestLimits, RegistryConfig
 from registry.ingest import FileInvalidError, FileRefusedError, FileTooLargeError, IngestResult
-from registry.licences import LicenceView, OperatorView, ScopeGrant, ScopeRefusedError
+from registry.licences import LicenceView, OperatorView, ScopeGrant, ScopeRefusedError, UnknownNameError
 from registry.models import metadata
 from registry.monitoring import FindingView
 from registry.objections import ObjectionView
@@ -30,10 +30,19 @@ from registry.products import (
     read_attribution,
     stamp_artifact,
 )
+from registry.scope_names import did_you_mean, suggest
 from registry.scratch import Scratch
 from registry.service import Registry
 from registry.source_files import FORMATS
-from registry.usability import LicenceStanding, Usability, licence_standing, usability
+from registry.usability import (
+    LicenceStanding,
+    OperatorSuspendedError,
+    Usability,
+    licence_standing,
+    require_qualified,
+    suspended_operators,
+    usability,
+)
 from registry.vault import Vault, VaultError
 from registry.vocabulary import (
     FeeClass,
@@ -72,6 +81,7 @@ __all__ = [
     "ObjectionView",
     "OpeningType",
     "OperationStatus",
+    "OperatorSuspendedError",
     "OperatorView",
     "ProductRegistration",
     "ProductView",
@@ -85,15 +95,20 @@ __all__ = [
     "ScopeRefusedError",
     "Scratch",
     "SharingType",
+    "UnknownNameError",
     "Usability",
     "Vault",
     "VaultError",
     "VersionView",
     "attribution_metadata",
+    "did_you_mean",
     "licence_standing",
     "metadata",
     "product_name_taken",
     "read_attribution",
+    "require_qualified",
     "stamp_artifact",
+    "suggest",
+    "suspended_operators",
     "usability",
 ]

@@ -42,7 +42,7 @@ from registry.licence_terms import DEFAULT_EPSILON, LicenceTerms
 from registry.licence_views import DestructionView, LicenceView, OperatorView, ScopeDataset, ScopeGrant
 from registry.monitoring import NOT_SERVED, UNDER_OBJECTION, Monitoring
 from registry.operators import Operators
-from registry.scope import ScopeAdmission, ScopeRefusedError
+from registry.scope import ScopeAdmission, ScopeRefusedError, UnknownNameError
 from registry.usability import LicenceStanding, licence_standing
 from registry.vocabulary import FeeClass, LicenceMode, LicenceState
 from registry.workdirs import Workdirs
@@ -150,9 +150,16 @@ class Licences:
     # --- scope checks and work directories ---------------------------------------------------
 
     def check_scope(
-        self, operator: str, datasets: builtins.list[str], scenario: str, *, subject: str = "", by: Actor | None = None
+        self,
+        operator: str,
+        datasets: builtins.list[str],
+        scenario: str,
+        *,
+        subject: str = "",
+        by: Actor | None = None,
+        dry_run: bool = False,
     ) -> ScopeGrant:
-        return self.scope.check_scope(operator, datasets, scenario, subject=subject, by=by)
+        return self.scope.check_scope(operator, datasets, scenario, subject=subject, by=by, dry_run=dry_run)
 
     def workdir(self, operator: str, licence_id: int) -> Path:
         return self.workdirs.workdir(operator, licence_id)
@@ -169,4 +176,5 @@ __all__ = [
     "ScopeDataset",
     "ScopeGrant",
     "ScopeRefusedError",
+    "UnknownNameError",
 ]

@@ -8,12 +8,18 @@ into a :class:`FindingRow` the agency reads and resolves, and closes access by i
 operator accumulates ``config.violation_limit`` refused attempts within ``violation_window_hours``:
 the agency restores it (``Licences.restore_operator``) once the operator has rectified.
 
+Violations are for deliberate acts: a name the platform does not know (a typo) is a usage error and
+a scope check's dry run is a question, neither ever reaches :meth:`Monitoring.record_violation`
+(:mod:`registry.scope`). Before closing access, the platform urges the operator (第三十一条: 督促…限期
+整改): the refusal that leaves one violation to the limit says so (:attr:`RecordedViolation.warning`).
+
 Acts the platform takes on its own (an automatic suspension, a finding raised by a refused job) are
 ledgered under :data:`MONITOR`, so the ledger never shows a person doing what a rule did.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
@@ -46,6 +52,32 @@ _FINDING_OF = {
     ViolationKind.OUT_OF_SCOPE: FindingKind.OUT_OF_SCOPE,
     ViolationKind.OUT_OF_PURPOSE: FindingKind.OUT_OF_PURPOSE,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedViolation:
+    """A violation just recorded, and where its operator now stands towards automatic suspension."""
+
+    id: int
+    counted: bool  # it counts towards automatic suspension (:data:`SUSPENDING_KINDS`, operator qualified)
+    count: int  # counting violations in the window since the last automatic suspension, this one included
+    limit: int
+    suspended: bool  # this violation closed the operator's access
+
+    @property
+    def warning(self) -> str | None:
+        """What the refusal adds for its operator: the last warning, or that access is now closed."""
+        if self.suspended:
+            return (
+                f"this was violation {self.count} of {self.limit}: this operator is now suspended and its access "
+                "closed until the agency restores it (双鸭山 第三十一条)"
+            )
+        if self.counted and self.count == self.limit - 1:
+            return (
+                f"warning: violation {self.count} of {self.limit} — one more violation suspends this operator "
+                "(双鸭山 第三十一条: 关停或中断调用服务)"
+            )
+        return None
 
 
 class FindingView(BaseModel):
@@ -146,11 +178,13 @@ class Monitoring:
         detail: str,
         subject: str = "",
         licence_id: int | None = None,
-    ) -> ViolationRow:
+    ) -> RecordedViolation:
         """Record a refused attempt; raise its finding; suspend the operator when the limit is reached.
 
         第三十一条 / 黑龙江 第二十七条: 超范围调用 and 超目的调用 are findings for the agency; enough
         violations within the window close the operator's access at once (``operator.auto_suspended``).
+        The answer says where the operator now stands, so the refusal can warn it before the last one
+        (第三十一条: the user is first urged to rectify, 督促限期整改, before access is closed).
         """
         now = self.config.now()
         row = ViolationRow(
@@ -167,11 +201,14 @@ class Monitoring:
         finding_kind = _FINDING_OF.get(ViolationKind(kind)) if kind in set(ViolationKind) else None
         if finding_kind is not None:
             self.raise_finding(change, finding_kind, detail, operator=operator, licence_id=licence_id, actor=MONITOR)
+        limit = self.config.violation_limit
         if operator is not None and kind in SUSPENDING_KINDS and operator.qualification == Qualification.QUALIFIED:
             count = self._suspending_violations(change, operator, now)
-            if count >= self.config.violation_limit:
+            if count >= limit:
                 self._auto_suspend(change, operator, count)
-        return row
+                return RecordedViolation(row.id, counted=True, count=count, limit=limit, suspended=True)
+            return RecordedViolation(row.id, counted=True, count=count, limit=limit, suspended=False)
+        return RecordedViolation(row.id, counted=False, count=0, limit=limit, suspended=False)
 
     def _suspending_violations(self, change: Change, operator: OperatorRow, now: datetime) -> int:
         """Violations in the window since the operator's last automatic suspension.

@@ -51,7 +51,7 @@ from registry.product_states import (
     withdraw_product,
 )
 from registry.product_views import ProductView, attribution_metadata, product_view
-from registry.usability import Usability, usability
+from registry.usability import Usability, require_qualified, usability
 from registry.usage import record_usage
 from registry.vocabulary import FeeClass, ProductState
 
@@ -394,11 +394,15 @@ class Products:
     def deliverable(self, name: str, *, viewer: Actor) -> ProductView:
         """The product, if it may be delivered now to ``viewer``: only available, only to its operator.
 
-        Suspended (an objection is open, 第四十条) and withdrawn products are not delivered.
+        Suspended (an objection is open, 第四十条) and withdrawn products are not delivered, and nothing
+        is delivered to a suspended operator until the agency restores it (第三十一条, 第七十五条:
+        :func:`registry.usability.require_qualified`).
         """
         product = self.get(name, viewer=viewer)
         if not viewer.is_host and not (viewer.role == "operator" and viewer.name == product.operator):
             raise PermissionDeniedError(f"product {name!r} is delivered only to its operator {product.operator!r}")
+        with self.recorder.read() as session:
+            require_qualified(session, product.operator, f"delivery of product {name!r}")
         if product.state == ProductState.SUSPENDED:
             raise RegistryError(
                 f"product {name!r} is suspended while an objection against it is open (双鸭山 第四十条): "

@@ -1,26 +1,31 @@
 """Scope admission: every job passes :meth:`ScopeAdmission.check_scope` before it is queued.
 
 A job outside the licence is refused at once and logged as a violation (双鸭山 第三十一条:
-超范围调用、超目的调用), and enough of those suspend the operator (:mod:`registry.monitoring`). An
-admitted job may mount the desensitized version of its datasets only (原始数据不出域, 第三十五条).
+超范围调用、超目的调用), and enough of those suspend the operator (:mod:`registry.monitoring`); the
+refusal before the last allowed one warns. Violations are for deliberate acts: a name the platform does
+not know is a usage error with a suggestion (:mod:`registry.scope_names`), and a dry run
+(``dry_run=True``) never counts. An admitted job may mount the desensitized version of its datasets
+only (原始数据不出域, 第三十五条).
 """
 
 from __future__ import annotations
 
 import builtins
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import Actor, Change, PermissionDeniedError, Recorder, RegistryError, require_role
+from core import Actor, Change, PermissionDeniedError, Recorder, RegistryError, UsageError, require_role
 from registry.config import RegistryConfig
 from registry.eligibility import desensitized_version, is_served
 from registry.licence_lifecycle import LicenceLifecycle
 from registry.licence_terms import clean_list
 from registry.licence_views import ScopeDataset, ScopeGrant
-from registry.models import LicenceRow, ObjectionRow, OperatorRow
+from registry.models import LicenceDatasetRow, LicenceRow, ObjectionRow, OperatorRow
 from registry.monitoring import MONITOR, NOT_SERVED, UNDER_OBJECTION, Monitoring
+from registry.scope_names import unknown_datasets, unknown_scenario
 from registry.usability import Usability, usability
 from registry.usage import record_usage
 from registry.vocabulary import LicenceState, Qualification, ViolationKind
@@ -29,12 +34,32 @@ S = LicenceState
 
 
 class ScopeRefusedError(RegistryError):
-    """A job was refused by the scope check; the refusal is already logged as a violation."""
+    """A job was refused by the scope check; the refusal is already recorded (a violation unless a dry run).
 
-    def __init__(self, kind: str, reason: str) -> None:
+    ``counted`` says whether it counts towards automatic suspension; ``warning`` is what the platform
+    adds when it does (the last warning before suspension, or that access is now closed), and is part
+    of ``reason`` too.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        reason: str,
+        *,
+        counted: bool = False,
+        warning: str | None = None,
+        suggestions: tuple[str, ...] = (),
+    ) -> None:
         super().__init__(reason)
         self.kind = kind
         self.reason = reason
+        self.counted = counted
+        self.warning = warning
+        self.suggestions = suggestions
+
+
+class UnknownNameError(ScopeRefusedError, UsageError):
+    """The job names a dataset or a scenario the platform does not know: a usage error, never a violation."""
 
 
 @dataclass
@@ -42,6 +67,7 @@ class _Refusal:
     kind: str
     reason: str
     licence_id: int | None = None
+    suggestions: tuple[str, ...] | None = None  # set for unknown names: a usage error, not a violation
 
 
 class ScopeAdmission:
@@ -56,7 +82,14 @@ class ScopeAdmission:
         self.lifecycle = lifecycle
 
     def check_scope(
-        self, operator: str, datasets: builtins.list[str], scenario: str, *, subject: str = "", by: Actor | None = None
+        self,
+        operator: str,
+        datasets: builtins.list[str],
+        scenario: str,
+        *,
+        subject: str = "",
+        by: Actor | None = None,
+        dry_run: bool = False,
     ) -> ScopeGrant:
         """Admit a job of ``operator`` over ``datasets`` for ``scenario``, or refuse it at once.
 
@@ -66,6 +99,14 @@ class ScopeAdmission:
         or under an open objection. A refusal commits its violation and ``scope.refused`` entry in its
         own transaction, then raises :class:`ScopeRefusedError`. An admitted job gets usage records
         (``job.admitted``) and its datasets' ``last_used_at``, and a ``scope.admitted`` entry.
+
+        Names the platform does not know (a dataset not in the catalog, a scenario no licence or catalog
+        entry names) are refused as usage errors with a suggestion (:class:`UnknownNameError`,
+        :mod:`registry.scope_names`): recorded as ``scope.refused``, never as a violation. A counted
+        violation's reason warns when one more would suspend the operator.
+
+        ``dry_run`` (``POST /scope-check``, ``keyong licence check``) answers the same question and
+        records it as ``scope.checked`` only: no violation, no usage, no ``last_used_at``.
 
         ``by`` defaults to the operator itself (the CLI's ``--operator`` names who acts).
         """
@@ -92,14 +133,20 @@ class ScopeAdmission:
                     f"operator {operator!r} is suspended ({op.suspended_reason}); the agency must restore it "
                     "(双鸭山 第三十一条)",
                 )
+            elif (unknown := unknown_datasets(session, names)) is not None:
+                refusal = _Refusal(unknown.kind, unknown.reason, suggestions=unknown.suggestions)
             else:
                 # Expiry is a fact of the calendar, recorded by the platform even when the job is refused.
                 expired = self.lifecycle.expire(change, op.id, by=MONITOR)
                 found = self._match(session, op, names, scenario, expired)
                 if isinstance(found, _Refusal):
-                    refusal = found
+                    # 超目的调用 is a purpose that exists; a scenario no one names is a typo.
+                    typo = (
+                        unknown_scenario(session, op, scenario) if found.kind == ViolationKind.OUT_OF_PURPOSE else None
+                    )
+                    refusal = found if typo is None else _Refusal(typo.kind, typo.reason, suggestions=typo.suggestions)
                 else:
-                    admitted = self._admit(change, op, found, names, scenario, subject)
+                    admitted = self._admit(change, op, found, names, scenario, subject, dry_run=dry_run)
                     if isinstance(admitted, _Refusal):
                         refusal = admitted
                     else:
@@ -107,7 +154,7 @@ class ScopeAdmission:
         if grant is not None:
             return grant
         assert refusal is not None
-        self._refuse(operator, names, scenario, subject, actor, refusal)
+        self._refuse(operator, names, scenario, subject, actor, refusal, dry_run=dry_run)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _match(
@@ -181,10 +228,61 @@ class ScopeAdmission:
         names: builtins.list[str],
         scenario: str,
         subject: str,
+        *,
+        dry_run: bool = False,
     ) -> ScopeGrant | _Refusal:
-        """Check each dataset is still served and free of objections; record the use; or say why not."""
+        """Check each dataset is still served and free of objections; record the use; or say why not.
+
+        A dry run records nothing of a use: only its ``scope.checked`` entry.
+        """
         now = self.config.now()
         by_name = {d.resource.name: d for d in licence.datasets}
+        mounts = self._mounts(change, licence, by_name, names, now)
+        if isinstance(mounts, _Refusal):
+            return mounts
+        grant = ScopeGrant(licence_id=licence.id, operator=op.name, scenario=scenario, datasets=mounts)
+        if dry_run:
+            change.log(
+                "scope.checked",
+                f"licence:{licence.id}",
+                {"operator": op.name, "admitted": True, "datasets": names, "scenario": scenario, "subject": subject},
+            )
+            return grant
+        for mount in mounts:
+            ds = by_name[mount.name]
+            ds.last_used_at = now
+            usage = record_usage(
+                change.session,
+                resource_id=mount.resource_id,
+                event="job.admitted",
+                licence_id=licence.id,
+                operator_id=op.id,
+                scenario=scenario,
+                subject=subject,
+                detail={"version_id": mount.version_id},
+            )
+            usage.at = now
+        change.log(
+            "scope.admitted",
+            f"licence:{licence.id}",
+            {
+                "operator": op.name,
+                "datasets": {m.name: m.version_id for m in mounts},
+                "scenario": scenario,
+                "subject": subject,
+            },
+        )
+        return grant
+
+    @staticmethod
+    def _mounts(
+        change: Change,
+        licence: LicenceRow,
+        by_name: dict[str, LicenceDatasetRow],
+        names: builtins.list[str],
+        now: datetime,
+    ) -> builtins.list[ScopeDataset] | _Refusal:
+        """The desensitized copy of each dataset, or why one is not served now (withdrawn, contested)."""
         mounts: builtins.list[ScopeDataset] = []
         for name in names:
             ds = by_name[name]
@@ -227,60 +325,55 @@ class ScopeAdmission:
                     epsilon_spent=ds.epsilon_spent,
                 )
             )
-        for mount in mounts:
-            ds = by_name[mount.name]
-            ds.last_used_at = now
-            usage = record_usage(
-                change.session,
-                resource_id=mount.resource_id,
-                event="job.admitted",
-                licence_id=licence.id,
-                operator_id=op.id,
-                scenario=scenario,
-                subject=subject,
-                detail={"version_id": mount.version_id},
-            )
-            usage.at = now
-        change.log(
-            "scope.admitted",
-            f"licence:{licence.id}",
-            {
-                "operator": op.name,
-                "datasets": {m.name: m.version_id for m in mounts},
-                "scenario": scenario,
-                "subject": subject,
-            },
-        )
-        return ScopeGrant(licence_id=licence.id, operator=op.name, scenario=scenario, datasets=mounts)
+        return mounts
 
     def _refuse(
-        self, operator: str, names: builtins.list[str], scenario: str, subject: str, actor: Actor, refusal: _Refusal
+        self,
+        operator: str,
+        names: builtins.list[str],
+        scenario: str,
+        subject: str,
+        actor: Actor,
+        refusal: _Refusal,
+        *,
+        dry_run: bool = False,
     ) -> None:
-        """Commit the violation (and whatever it triggers) and its ``scope.refused`` entry, then raise."""
+        """Commit the refusal's entry (and, for a real attempt, its violation and what it triggers), then raise.
+
+        A dry run is ``scope.checked``; an unknown name is ``scope.refused`` without a violation; anything
+        else is ``scope.refused`` and a violation, whose reason carries the monitor's warning.
+        """
+        reason, warning, counted = refusal.reason, None, False
         with self.recorder.change(actor) as change:
             op = change.session.scalar(select(OperatorRow).where(OperatorRow.name == operator))
-            change.log(
-                "scope.refused",
-                f"operator:{operator}",
-                {
-                    "kind": str(refusal.kind),
-                    "reason": refusal.reason,
-                    "datasets": names,
-                    "scenario": scenario,
-                    "subject": subject,
-                    "licence": refusal.licence_id,
-                },
-            )
-            self.monitoring.record_violation(
-                change,
-                operator=op,
-                operator_name=operator,
-                kind=str(refusal.kind),
-                detail=refusal.reason,
-                subject=subject,
-                licence_id=refusal.licence_id,
-            )
-        raise ScopeRefusedError(str(refusal.kind), refusal.reason)
+            payload: dict[str, object] = {
+                "kind": str(refusal.kind),
+                "reason": refusal.reason,
+                "datasets": names,
+                "scenario": scenario,
+                "subject": subject,
+                "licence": refusal.licence_id,
+            }
+            if dry_run:
+                change.log("scope.checked", f"operator:{operator}", {"admitted": False, **payload})
+            else:
+                change.log("scope.refused", f"operator:{operator}", payload)
+            if not dry_run and refusal.suggestions is None:
+                recorded = self.monitoring.record_violation(
+                    change,
+                    operator=op,
+                    operator_name=operator,
+                    kind=str(refusal.kind),
+                    detail=refusal.reason,
+                    subject=subject,
+                    licence_id=refusal.licence_id,
+                )
+                warning, counted = recorded.warning, recorded.counted
+                if warning:
+                    reason = f"{reason}; {warning}"
+        if refusal.suggestions is not None:
+            raise UnknownNameError(str(refusal.kind), reason, suggestions=refusal.suggestions)
+        raise ScopeRefusedError(str(refusal.kind), reason, counted=counted, warning=warning)
 
 
-__all__ = ["ScopeAdmission", "ScopeRefusedError"]
+__all__ = ["ScopeAdmission", "ScopeRefusedError", "UnknownNameError"]

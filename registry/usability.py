@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.models import LicenceRow
+from core import PermissionDeniedError
+from registry.models import LicenceRow, OperatorRow
 from registry.vocabulary import LicenceState, Qualification
 
 
@@ -84,4 +86,38 @@ def licence_standing(session: Session, licence_id: int | None, today: date) -> L
     )
 
 
-__all__ = ["LicenceStanding", "Usability", "licence_standing", "usability"]
+class OperatorSuspendedError(PermissionDeniedError):
+    """The operator's access is closed until the agency restores it (双鸭山 第三十一条, 第七十五条)."""
+
+
+def require_qualified(session: Session, operator: str, doing: str) -> None:
+    """Refuse ``doing`` for a suspended operator: no deliveries, no release requests until restored.
+
+    双鸭山 第三十一条 (关停或中断调用服务，终止其数据使用权限) and 第七十五条 (暂时关闭其获取相关公共数据
+    的权限): while suspended, an operator obtains nothing from the platform; the agency's restoration
+    (``keyong operator restore``) brings it all back. An operator the registry does not know is left to
+    the caller's own checks.
+    """
+    row = session.scalar(select(OperatorRow).where(OperatorRow.name == operator))
+    if row is not None and row.qualification != Qualification.QUALIFIED.value:
+        raise OperatorSuspendedError(
+            f"operator {operator!r} is suspended ({row.suspended_reason or 'no reason given'}): {doing} is refused "
+            "until the agency restores it (双鸭山 第三十一条, 第七十五条: 暂时关闭其获取相关公共数据的权限)"
+        )
+
+
+def suspended_operators(session: Session) -> list[str]:
+    """Names of the operators whose access is closed now (第三十一条): the queue holds their jobs."""
+    query = select(OperatorRow.name).where(OperatorRow.qualification != Qualification.QUALIFIED.value)
+    return list(session.scalars(query.order_by(OperatorRow.name)))
+
+
+__all__ = [
+    "LicenceStanding",
+    "OperatorSuspendedError",
+    "Usability",
+    "licence_standing",
+    "require_qualified",
+    "suspended_operators",
+    "usability",
+]

@@ -36,7 +36,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core import Actor, Change, NotFoundError, Recorder, RegistryError, require_role, utcnow
-from registry import Usability, licence_standing
+from registry import Usability, licence_standing, suspended_operators
 from sandbox.job_views import BLOCKED_REASON, Beat, Claimed, JobDraft, JobView, Usage, job_view, shown_verdict
 from sandbox.ledger_payloads import (
     MAX_LEDGER_SCENARIO,
@@ -168,13 +168,16 @@ class JobQueue:
     def claim(self, worker: str) -> Claimed | None:
         """Take the oldest queued job for ``worker`` and mark it running, or ``None`` when none is queued.
 
-        A queued job whose licence is no longer active, or whose operator was suspended, since it
-        was admitted is failed here instead of run (双鸭山 第三十一条: access closes at once), and
-        the next one is taken.
+        A queued job whose licence is no longer active since it was admitted is failed here instead of
+        run, and the next one is taken. The queued jobs of a suspended operator are held, neither run
+        nor failed (双鸭山 第三十一条: 中断调用服务, access closes at once): they run once the agency
+        restores it, and a DP job keeps the budget it was charged. Only an operator suspended between
+        this claim's look and its check has the job failed.
         """
         actor = worker_actor(worker)
         with self.recorder.change(actor) as change:
             session = change.session
+            held = suspended_operators(session)
             while True:
                 query = (
                     select(JobRow.id)
@@ -182,6 +185,8 @@ class JobQueue:
                     .order_by(JobRow.created_at, JobRow.id)
                     .limit(1)
                 )
+                if held:
+                    query = query.where(JobRow.operator.not_in(held))
                 if session.get_bind().dialect.name == "postgresql":
                     query = query.with_for_update(skip_locked=True)
                 job_id = session.scalar(query)

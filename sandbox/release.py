@@ -42,6 +42,7 @@ from registry import (
     attribution_metadata,
     licence_standing,
     product_name_taken,
+    require_qualified,
     stamp_artifact,
 )
 from sandbox.models import JobRow, JobState
@@ -194,6 +195,7 @@ class Releases:
         """Ask for a done, guarded job's outputs (all, or ``files``) to be released as ``product``.
 
         The fee class must be the licence's own (双鸭山 第四十四条: 公益 free, 经营性 priced as licensed).
+        A suspended operator opens no release request until the agency restores it (第三十一条, 第七十五条).
         """
         require_role(by, "operator")
         product = (product or "").strip()
@@ -202,6 +204,7 @@ class Releases:
         with self.recorder.change(by) as change:
             session = change.session
             job, outputs, findings, checked = self._checked_job(session, job_id, by, files, justifications)
+            require_qualified(session, job.operator, "a release request")
             licence = licence_standing(session, job.licence_id, self.config.now().date())
             if licence is None:
                 raise NotFoundError(f"no licence {job.licence_id}")
@@ -265,6 +268,7 @@ class Releases:
             if row.state != ReleaseState.RETURNED:
                 raise ReleaseError(f"release {release_id} is {row.state}: only a returned release can be resubmitted")
             job, outputs, findings, checked = self._checked_job(session, job_id, by, files, justifications)
+            require_qualified(session, job.operator, "resubmitting a release")
             if job.licence_id != row.licence_id:
                 raise ReleaseError(f"job {job_id} ran under another licence than release {release_id}")
             self._name_free(session, row.product, excluding=row.id)
@@ -330,8 +334,9 @@ class Releases:
     def fetch(self, name: str, to: Path, *, by: Actor) -> dict[str, Any]:
         """Copy an available product's artifacts to ``to``, each stamped with its attribution.
 
-        Only the owning operator (or the host administrator acting for it) receives it, and only while
-        no objection suspends it (双鸭山 第四十条); the delivery is ledgered.
+        Only the owning operator (or the host administrator acting for it) receives it, only while no
+        objection suspends it (双鸭山 第四十条) and only while the operator is not suspended (第三十一条,
+        第七十五条); the delivery is ledgered.
         """
         require_role(by, "operator")
         products = Products(self.recorder, self.config)

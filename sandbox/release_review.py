@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 
 from core import Actor, Change, JoinedRecorder, NotFoundError, PermissionDeniedError, Recorder, file_sha256, text_sha256
-from registry import ProductRegistration, Products, RegistryConfig
+from registry import ProductRegistration, Products, RegistryConfig, Usability, licence_standing
 from sandbox.models import JobRow
 from sandbox.release_models import Decision, ReleaseError, ReleaseRow, ReleaseState, ReleaseVoteRow
 from sandbox.release_views import ReleaseView, json_sha256, outcome_of, release_view, visible_release
@@ -126,6 +126,13 @@ class ReleaseReview:
             if not ReleaseState(row.state).open:
                 raise ReleaseError(f"release {release_id} is {row.state}: it is not awaiting review")
             decisions, overall = _file_decisions(row, overall_default, per_file)
+            if overall == Decision.APPROVE:
+                standing = licence_standing(session, row.licence_id, self.config.now().date())
+                if standing is not None and standing.usability == Usability.OPERATOR_SUSPENDED:
+                    raise ReleaseError(
+                        f"operator {row.operator!r} is suspended: release {release_id} is not approved until the "
+                        "agency restores it (双鸭山 第三十一条); request changes or reject it meanwhile"
+                    )
             if overall != Decision.APPROVE and not reason:
                 raise ReleaseError("changes requested or a rejection need a reason the operator can act on")
             self._cast(change, row, by, decisions, overall, reason)

@@ -31,6 +31,17 @@ def registry(instance: Instance, clock: FakeClock) -> Registry:
     licensed(reg, instance.home)
     add_dataset(reg, "loans", industry="金融")
     reg.licences.add_operator("other-ops", uscc(2), by=Actor("demo-agency", "agency"))
+    # 金融风控 is a purpose the platform knows (another operator holds it): declaring it is 超目的调用, not a typo.
+    reg.licences.add_operator("bank-ops", uscc(3), by=Actor("demo-agency", "agency"))
+    reg.licences.grant(
+        "bank-ops",
+        datasets=["loans"],
+        scenarios=["金融风控"],
+        valid_until=reg.config.now().date() + timedelta(days=365),
+        publicity_days=0,
+        by=Actor("demo-agency", "agency"),
+        reason="授权运营协议 2026-02",
+    )
     return reg
 
 

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app import Instance, create_app
+from core import Actor
 from sandbox.guard import operator_findings
 from tests.conftest import bearer_headers
 from tests.job_worker_proc import AGENCY, MARKERS_ENV, SCENARIO, fast_runner, licensed
@@ -59,10 +60,13 @@ def test_out_of_scope_jobs_are_refused_with_the_reason_and_recorded(
     client: tuple[Instance, TestClient, dict[str, dict[str, str]]],
 ) -> None:
     instance, http, headers = client
+    # Names the platform does not know (no licence or catalog entry names 金融风控; no dataset residents)
+    # are usage errors (422, issue 17): refused and recorded, never counted as violations.
     wrong_scenario = http.post("/jobs", json=_job(scenario="金融风控"), headers=headers["operator"])
-    assert wrong_scenario.status_code == 409 and "金融风控" in wrong_scenario.json()["detail"]
+    assert wrong_scenario.status_code == 422 and "金融风控" in wrong_scenario.json()["detail"]
     unknown = http.post("/jobs", json=_job(datasets=["residents"]), headers=headers["operator"])
-    assert unknown.status_code == 409
+    assert unknown.status_code == 422
+    assert instance.registry.monitoring.list_violations(viewer=Actor.host()) == []
     later = http.post("/jobs", json=_job(kind="dp-query"), headers=headers["operator"])
     assert later.status_code == 409 and "spec" in later.json()["detail"]  # print(1) is no DP spec
     assert http.post("/jobs", json=_job(), headers=headers["agency"]).status_code == 403

@@ -568,6 +568,7 @@ def test_an_operator_licensed_for_traffic_cannot_run_a_job_declared_as_credit_ri
 ) -> None:
     """An operator licensed for 交通出行 cannot run a job declared as 金融风控 (超目的调用, 第三十一条)."""
     view = grant(registry, scenarios=["交通出行"])
+    grant(registry, "other-ops", datasets=["loans"], scenarios=["金融风控"])  # a purpose that exists, not acme's
     ledger.mark()
     with pytest.raises(ScopeRefusedError) as refused:
         registry.licences.check_scope("acme-ops", ["traffic"], "金融风控", subject="job:7")

@@ -133,13 +133,18 @@ def test_the_agency_moves_licences_and_refusals_are_409(client: TestClient, head
 def test_scope_check_is_for_the_operators_own_jobs(client: TestClient, headers: dict[str, dict]) -> None:
     """The operator principal's name is the operator name; a refusal carries its kind; no paths leak."""
     mine, _ = _setup(client, headers)
-    me = headers["operator"]
+    me, agency = headers["operator"], headers["agency"]
     admitted = client.post("/scope-check", json={"datasets": ["traffic"], "scenario": "交通出行"}, headers=me)
     assert admitted.status_code == 200, admitted.text
     body = admitted.json()
     assert body["licence_id"] == mine and body["operator"] == "demo-operator"
     assert [d["name"] for d in body["datasets"]] == ["traffic"] and "path" not in body["datasets"][0]
 
+    # 金融风控 is a real purpose (rival-ops is licensed for it), not one licensed to this operator.
+    assert (
+        client.post("/licences", json=_grant_body("rival-ops", scenarios=["金融风控"]), headers=agency).status_code
+        == 201
+    )
     refused = client.post("/scope-check", json={"datasets": ["traffic"], "scenario": "金融风控"}, headers=me)
     assert refused.status_code == 409
     assert refused.json()["kind"] == "scenario_not_licensed" and "金融风控" in refused.json()["detail"]
@@ -147,6 +152,9 @@ def test_scope_check_is_for_the_operators_own_jobs(client: TestClient, headers: 
         client.post("/scope-check", json={"datasets": ["t"], "scenario": "s"}, headers=headers["agency"]).status_code
         == 403
     )
+    assert client.get("/findings", headers=agency).json() == []  # a scope check is a dry run: nothing counted
+    job = {"datasets": ["traffic"], "kind": "sql", "code": "SELECT 1", "scenario": "金融风控"}
+    assert client.post("/jobs", json=job, headers=me).status_code == 409  # the act itself is a violation
 
     findings = client.get("/findings", headers=headers["agency"]).json()
     assert [f["kind"] for f in findings] == ["out_of_purpose"]
@@ -197,6 +205,15 @@ def test_cli_operator_and_licence_lifecycle(instance: Instance) -> None:
     assert json.loads(check.stdout)["datasets"][0]["path"] == "datasets/traffic/v1.parquet"
     out = invoke("licence", "check", "acme-ops", "--datasets", "traffic", "--scenario", "金融风控", *home)
     assert out.exit_code == 1 and "金融风控" in out.stderr and out.stdout == ""
+    # A check is a dry run: nothing counted. Submitting the job is the act (超目的调用), and is recorded.
+    assert json.loads(invoke("list", *home, app=finding_cli).stdout)["findings"] == []
+    code = instance.home / "job.sql"
+    code.write_text("SELECT 1", encoding="utf-8")
+    submitted = invoke(
+        "job", "submit", "--operator", "acme-ops", "--dataset", "traffic", "--kind", "sql", "--file", str(code),
+        "--scenario", "金融风控", *home,
+    )  # fmt: skip
+    assert submitted.exit_code == 1 and "金融风控" in submitted.stderr
 
     suspended = invoke("licence", "suspend", "acme-ops", "--reason", "超目的调用", *home)
     assert [item["id"] for item in json.loads(suspended.stdout)["suspended"]] == [licence["id"]]

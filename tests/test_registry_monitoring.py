@@ -50,6 +50,8 @@ def test_three_violations_in_a_day_suspend_the_operator_until_the_agency_restore
 ) -> None:
     """第三十一条: repeated 超范围/超目的调用 close access (关停或中断调用服务) until rectified."""
     grant(registry)
+    registry.licences.add_operator("bank-ops", uscc(2), by=AGENCY)
+    grant(registry, "bank-ops", datasets=["loans"], scenarios=["金融风控"])  # 金融风控: a real purpose, not acme's
     ledger.mark()
     assert _refuse(registry) == "dataset_out_of_scope"
     clock.advance(hours=1)

@@ -24,6 +24,7 @@ from registry import (
     OperatorView,
     Registry,
     ScopeRefusedError,
+    UnknownNameError,
 )
 
 
@@ -189,14 +190,23 @@ def _monitoring_routes(router: APIRouter, registry: Registry, roles: _Roles) -> 
 
     @router.post("/scope-check")
     def scope_check(body: ScopeCheckIn, principal: Annotated[Any, roles.operator]) -> JSONResponse:
-        """Would a job of mine over these datasets, for this scenario, be admitted? (It is recorded either way.)
+        """Would a job of mine over these datasets, for this scenario, be admitted? A dry run: never a violation.
 
-        Refused: 409 with ``detail`` (the reason) and ``kind``. Admitted: the licence and datasets, without
-        storage paths (an operator never learns where data lies).
+        Recorded in the ledger as ``scope.checked``, but it records no usage and counts nothing towards
+        automatic suspension (双鸭山 第三十一条 is about data used, not questions asked). Refused: 409
+        with ``detail`` (the reason) and ``kind``; a dataset or scenario the platform does not know: 422
+        with ``suggestions``. Admitted: the licence and datasets, without storage paths (an operator never
+        learns where data lies).
         """
         actor = actor_of(principal)
         try:
-            grant = licences.check_scope(actor.name, body.datasets, body.scenario, subject=body.subject, by=actor)
+            grant = licences.check_scope(
+                actor.name, body.datasets, body.scenario, subject=body.subject, by=actor, dry_run=True
+            )
+        except UnknownNameError as exc:
+            return JSONResponse(
+                {"detail": exc.reason, "kind": exc.kind, "suggestions": list(exc.suggestions)}, status_code=422
+            )
         except ScopeRefusedError as exc:
             return JSONResponse({"detail": exc.reason, "kind": exc.kind}, status_code=409)
         return JSONResponse(grant.model_dump(mode="json", exclude={"datasets": {"__all__": {"path"}}}))

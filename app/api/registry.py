@@ -12,7 +12,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from app.api import catalog, copies, ingest, licences, products
-from core import NotFoundError, PermissionDeniedError, RegistryError
+from core import NotFoundError, PermissionDeniedError, RegistryError, UsageError
 from registry import Registry
 
 
@@ -24,10 +24,12 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Refusals become 403/404/409 with the registry's own message, never a 500."""
+    """Refusals become 403/404/409 (422 for a usage error) with the registry's own message, never a 500."""
 
     async def refused(_: Request, exc: Exception) -> JSONResponse:
         code = 404 if isinstance(exc, NotFoundError) else 403 if isinstance(exc, PermissionDeniedError) else 409
+        if isinstance(exc, UsageError):
+            code = 422
         return JSONResponse({"detail": str(exc)}, status_code=code)
 
     app.add_exception_handler(RegistryError, refused)

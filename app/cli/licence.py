@@ -296,9 +296,11 @@ def licence_check(
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Scope-check a job as OPERATOR would submit it; a refusal is recorded as a violation."""
+    """Scope-check a job as OPERATOR would submit it: a dry run, never counted as a violation."""
     with open_instance(home) as instance:
-        grant = instance.registry.licences.check_scope(operator, _csv(datasets), scenario, subject=subject)
+        grant = instance.registry.licences.check_scope(
+            operator, _csv(datasets), scenario, subject=subject, dry_run=True
+        )
     item = grant.as_json()
 
     def render(console: Console) -> None:

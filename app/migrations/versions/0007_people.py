@@ -1,6 +1,6 @@
 """People and keys (issue 17): a principal's organisation, and tokens ended before their expiry.
 
-Revision ID: 0007_people
+Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-06
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_people"
+revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None
