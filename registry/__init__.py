@@ -21,7 +21,7 @@ from registry.licences import LicenceView, OperatorView, ScopeGrant, ScopeRefuse
 from registry.models import metadata
 from registry.monitoring import FindingView
 from registry.objections import ObjectionView
-from registry.product_states import product_name_taken
+from registry.product_states import PRODUCT_NAME_PATTERN, PRODUCT_NAME_RULE, check_product_name, product_name_taken
 from registry.products import (
     ProductRegistration,
     Products,
@@ -36,6 +36,7 @@ from registry.usability import LicenceStanding, Usability, licence_standing, usa
 from registry.vault import Vault, VaultError
 from registry.vocabulary import (
     FeeClass,
+    FindingKind,
     Level,
     LicenceMode,
     LicenceState,
@@ -49,6 +50,8 @@ from registry.vocabulary import (
 __all__ = [
     "CATALOG_FIELDS",
     "FORMATS",
+    "PRODUCT_NAME_PATTERN",
+    "PRODUCT_NAME_RULE",
     "BudgetExhaustedError",
     "BudgetView",
     "Catalog",
@@ -57,6 +60,7 @@ __all__ = [
     "DataItem",
     "FeeClass",
     "FileRefusedError",
+    "FindingKind",
     "FindingView",
     "IngestResult",
     "Level",
@@ -85,6 +89,7 @@ __all__ = [
     "VaultError",
     "VersionView",
     "attribution_metadata",
+    "check_product_name",
     "licence_standing",
     "metadata",
     "product_name_taken",

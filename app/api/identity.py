@@ -80,6 +80,7 @@ def role_guard(identity: IdentityService) -> Callable[..., Callable[..., Princip
                 )
             return principal
 
+        dependency.roles = tuple(sorted(str(getattr(r, "value", r)) for r in allowed))  # type: ignore[attr-defined]
         return dependency
 
     return require

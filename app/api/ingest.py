@@ -9,12 +9,13 @@ file come back as 409 with the reason, an oversized upload as 413.
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 
+from app.api.limits import Name
 from core import actor_of
-from registry import FORMATS, Registry
+from registry import FORMATS, Level, Registry
 
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 CHUNK = 1024 * 1024
@@ -35,16 +36,18 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
 
     @router.post("/datasets/{name}/ingest")
     def ingest(
-        name: str,
+        name: Name,
         request: Request,
         principal: Annotated[Any, Depends(custodian)],
         file: Annotated[UploadFile, File(description="CSV (UTF-8 or GB18030), Parquet or XLSX.")],
-        provider: Annotated[str, Form(description="提供方名称")],
-        provider_code: Annotated[str | None, Form(description="提供方代码 (统一社会信用代码); new datasets")] = None,
-        level: Annotated[str | None, Form(description="L1..L4 for a new dataset")] = None,
-        encoding: Annotated[str, Form(description="auto, utf-8 or gb18030")] = "auto",
-        title: Annotated[str | None, Form(description="数据资源名称")] = None,
-        industry: Annotated[str, Form(description="行业分类")] = "",
+        provider: Annotated[str, Form(min_length=1, max_length=200, description="提供方名称")],
+        provider_code: Annotated[
+            str | None, Form(max_length=64, description="提供方代码 (统一社会信用代码); new datasets")
+        ] = None,
+        level: Annotated[Level | None, Form(description="L1..L4 for a new dataset")] = None,
+        encoding: Annotated[Literal["auto", "utf-8", "gb18030"], Form(description="auto, utf-8 or gb18030")] = "auto",
+        title: Annotated[str | None, Form(max_length=200, description="数据资源名称")] = None,
+        industry: Annotated[str, Form(max_length=64, description="行业分类")] = "",
     ) -> dict[str, Any]:
         """Ingest an uploaded raw file as a new raw version of ``name`` (publishing the entry if new)."""
         declared = request.headers.get("content-length")

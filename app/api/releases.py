@@ -18,32 +18,42 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
+from app.api.limits import MAX_LIST_ITEMS, FileName, Id, Name, OptionalReason, ProductName, Text
 from core import NotFoundError, actor_of
-from sandbox import Releases
+from registry import FeeClass
+from sandbox import Decision, Releases, ReleaseState
+
+Justifications = Annotated[
+    dict[Annotated[str, Field(max_length=16)], Text],
+    Field(max_length=MAX_LIST_ITEMS, description="finding index -> justification"),
+]
+Files = Annotated[list[FileName], Field(max_length=MAX_LIST_ITEMS, description="Only these outputs (default: all).")]
 
 
 class ReleaseRequest(BaseModel):
-    job: int
-    product: str = Field(min_length=1, max_length=128)
-    fee_class: str | None = None
-    justifications: dict[str, str] = Field(default_factory=dict, description="finding index -> justification")
-    files: list[str] | None = Field(default=None, description="Only these outputs (default: all).")
+    job: Id
+    product: ProductName
+    fee_class: FeeClass | None = None
+    justifications: Justifications = Field(default_factory=dict)
+    files: Files | None = None
 
 
 class Resubmission(BaseModel):
-    job: int
-    justifications: dict[str, str] = Field(default_factory=dict)
-    files: list[str] | None = None
+    job: Id
+    justifications: Justifications = Field(default_factory=dict)
+    files: Files | None = None
 
 
 class Vote(BaseModel):
-    decision: str = Field(description="approve | changes_requested | reject (the default for every file)")
-    files: dict[str, str] = Field(default_factory=dict, description="file name -> decision, overriding the default")
-    reason: str = Field(default="", max_length=4000)
+    decision: Decision = Field(description="approve | changes_requested | reject (the default for every file)")
+    files: Annotated[dict[FileName, Decision], Field(max_length=MAX_LIST_ITEMS)] = Field(
+        default_factory=dict, description="file name -> decision, overriding the default"
+    )
+    reason: OptionalReason = ""
 
 
 class Withdrawal(BaseModel):
-    reason: str = Field(default="", max_length=4000)
+    reason: OptionalReason = ""
 
 
 def build_router(releases: Releases, require: Callable[..., Callable[..., Any]]) -> APIRouter:
@@ -69,35 +79,38 @@ def build_router(releases: Releases, require: Callable[..., Callable[..., Any]])
     @router.get("/releases")
     def list_releases(
         principal: Annotated[Any, Depends(readers)],
-        state: Annotated[str | None, Query(description="submitted, under_review, approved, returned, …")] = None,
+        state: Annotated[ReleaseState | None, Query(description="the releases in this state only")] = None,
     ) -> list[dict[str, Any]]:
         """An operator's own releases; the agency's pending queue with ``state``."""
         return [v.as_json() for v in releases.list(viewer=actor_of(principal), state=state)]
 
     @router.get("/releases/{release_id}")
-    def show(release_id: int, principal: Annotated[Any, Depends(readers)]) -> dict[str, Any]:
+    def show(release_id: Id, principal: Annotated[Any, Depends(readers)]) -> dict[str, Any]:
+        """One release as the caller may read it (votes stay sealed until the round is decided)."""
         return releases.get(release_id, viewer=actor_of(principal)).as_json()
 
     @router.post("/releases/{release_id}/votes")
-    def vote(release_id: int, body: Vote, principal: Annotated[Any, Depends(agency)]) -> dict[str, Any]:
+    def vote(release_id: Id, body: Vote, principal: Annotated[Any, Depends(agency)]) -> dict[str, Any]:
         """One reviewer's sealed vote; the round is decided once enough independent reviewers agree."""
         view = releases.vote(release_id, body.decision, by=actor_of(principal), reason=body.reason, files=body.files)
         return view.as_json()
 
     @router.post("/releases/{release_id}/resubmit")
-    def resubmit(release_id: int, body: Resubmission, principal: Annotated[Any, Depends(operator)]) -> dict[str, Any]:
+    def resubmit(release_id: Id, body: Resubmission, principal: Annotated[Any, Depends(operator)]) -> dict[str, Any]:
+        """Send a returned release back to review as a new round, with a rerun job's outputs."""
         view = releases.resubmit(
             release_id, job_id=body.job, by=actor_of(principal), justifications=body.justifications, files=body.files
         )
         return view.as_json()
 
     @router.post("/releases/{release_id}/withdraw")
-    def withdraw(release_id: int, body: Withdrawal, principal: Annotated[Any, Depends(operator)]) -> dict[str, Any]:
+    def withdraw(release_id: Id, body: Withdrawal, principal: Annotated[Any, Depends(operator)]) -> dict[str, Any]:
+        """Take back a release not yet decided (submitted, under review or returned)."""
         return releases.withdraw(release_id, by=actor_of(principal), reason=body.reason).as_json()
 
     @router.get("/products/{name}/artifacts/{file}")
     def fetch(
-        name: str, file: str, principal: Annotated[Any, Depends(operator)], cleanup: BackgroundTasks
+        name: Name, file: FileName, principal: Annotated[Any, Depends(operator)], cleanup: BackgroundTasks
     ) -> FileResponse:
         """One artifact of the caller's own available product, stamped with its attribution."""
         workdir = tempfile.TemporaryDirectory(prefix="keyong-fetch-")
