@@ -65,10 +65,17 @@ def _roles_of(dependant: Any) -> set[str]:
     return found
 
 
-def document_roles(app: FastAPI) -> None:
-    """Every operation says who may call it, in its description and as ``x-roles`` (issue 17)."""
-    for route in app.routes:
-        if not isinstance(route, APIRoute) or not route.include_in_schema:
+def document_roles(routes: Any) -> None:
+    """Every operation says who may call it, in its description and as ``x-roles`` (issue 17).
+
+    ``routes`` is an application's or a router's route list; included routers are walked too.
+    """
+    for route in routes:
+        included = getattr(route, "original_router", None)  # FastAPI keeps included routers whole
+        if included is not None:
+            document_roles(included.routes)
+            continue
+        if not isinstance(route, APIRoute) or not route.include_in_schema or "x-roles" in (route.openapi_extra or {}):
             continue
         roles = sorted(_roles_of(route.dependant))
         allowed = ", ".join(roles) if roles else "anyone (no authentication)"
@@ -119,7 +126,7 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
     app.include_router(releases_api.build_router(inst.releases, require))
     registry_api.install_error_handlers(app)
     install_edge(app)
-    document_roles(app)
+    document_roles(app.routes)
     # The web console (issue 9): server-rendered pages over the same packages, for browsers.
     from fastapi.staticfiles import StaticFiles
 
