@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
-from app.api.limits import Filter, Id, Seq
+from app.api.limits import Filter, Seq, TreeSize
 from ledger import Ledger, LedgerError
 
 PAGE_MAX = 1000
@@ -70,7 +70,7 @@ def build_router(ledger: Ledger, require_regulator: Callable[..., Any]) -> APIRo
         return ledger.verify().as_json()
 
     @router.get("/proof/{seq}")
-    def proof(seq: Seq, tree_size: Annotated[Id | None, Query()] = None) -> dict[str, Any]:
+    def proof(seq: Seq, tree_size: Annotated[TreeSize | None, Query()] = None) -> dict[str, Any]:
         """Inclusion proof of entry ``seq`` against the latest (or the given) signed checkpoint."""
         try:
             return ledger.prove(seq, tree_size=tree_size).as_json()

@@ -1,7 +1,8 @@
 """Bounds of every input the HTTP API takes, declared once and used by every router (issue 17).
 
 A request outside them is answered 413 or 422 before any domain code runs, never a 500: ids are
-SQL BIGINTs (a larger number names nothing, and SQLite or PostgreSQL would fail on it), texts have
+SQL INTEGERs and ledger positions BIGINTs (a larger number names nothing, and PostgreSQL or SQLite
+would fail on it rather than find nothing), texts have
 a length, integers a range, enums their members, and a product's name the registry's one rule
 (:data:`registry.PRODUCT_NAME_PATTERN`). JSON that is not finite or not valid Unicode is refused for
 every route by :mod:`app.api.edge`, which also caps a JSON body at :data:`MAX_JSON_BYTES`.
@@ -14,8 +15,10 @@ from pydantic import Field, StringConstraints
 
 from registry import PRODUCT_NAME_PATTERN, PRODUCT_NAME_RULE
 
-#: Ids (jobs, licences, releases, objections, findings, requests) are signed 64-bit in the database.
-MAX_ID = 2**63 - 1
+#: Ids (jobs, licences, releases, objections, findings, requests) are INTEGER (signed 32-bit) columns.
+MAX_ID = 2**31 - 1
+#: Ledger positions and tree sizes are BIGINT (signed 64-bit) columns.
+MAX_SEQ = 2**63 - 1
 #: A JSON request body: job code is at most 256 Ki characters (4 bytes each in UTF-8 at worst, 6 escaped).
 MAX_JSON_BYTES = 2 * 1024 * 1024
 #: How deeply a JSON body may nest: no route takes more than a few levels.
@@ -27,14 +30,15 @@ MAX_FILTER_CHARS = 256
 MAX_LIST_ITEMS = 256
 #: 公示 (双鸭山 第四十八条) lasts days, not years; a year is already far beyond any practice.
 MAX_PUBLICITY_DAYS = 365
-#: Prices are in fen (分); 10^12 fen is ten billion yuan.
-MAX_PRICE_CENTS = 10**12
+#: Prices are in fen (分), an INTEGER column: up to 21,474,836.47 yuan.
+MAX_PRICE_CENTS = 2**31 - 1
 #: Dates a licence may name: its validity ends within this range, so date arithmetic never overflows.
 EARLIEST_DATE = date(2000, 1, 1)
 LATEST_DATE = date(2199, 12, 31)
 
-Id = Annotated[int, Field(ge=1, le=MAX_ID, description=f"An id: 1 to {MAX_ID} (2^63 - 1).")]
-Seq = Annotated[int, Field(ge=0, le=MAX_ID, description="A ledger position (0 before the first entry).")]
+Id = Annotated[int, Field(ge=1, le=MAX_ID, description=f"An id: 1 to {MAX_ID} (2^31 - 1).")]
+Seq = Annotated[int, Field(ge=0, le=MAX_SEQ, description="A ledger position (0 before the first entry).")]
+TreeSize = Annotated[int, Field(ge=1, le=MAX_SEQ, description="A ledger tree size (entries covered).")]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_CHARS)]
 ProductName = Annotated[
     str,
@@ -71,6 +75,7 @@ __all__ = [
     "MAX_PRICE_CENTS",
     "MAX_PUBLICITY_DAYS",
     "MAX_REASON_CHARS",
+    "MAX_SEQ",
     "Code",
     "Day",
     "Delta",
@@ -88,4 +93,5 @@ __all__ = [
     "Reason",
     "Seq",
     "Text",
+    "TreeSize",
 ]
