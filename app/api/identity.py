@@ -107,6 +107,7 @@ def build_router(identity: IdentityService) -> APIRouter:
 
     @router.get("/me", response_model=PrincipalOut)
     def me(principal: Annotated[Principal, Depends(any_role)]) -> PrincipalOut:
+        """Who the bearer token speaks for: the principal's name and role."""
         return PrincipalOut(name=principal.name, role=principal.role)
 
     @router.get("/principals", response_model=list[PrincipalListItem])
