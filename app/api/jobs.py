@@ -52,6 +52,22 @@ class BudgetRaise(BaseModel):
     delta: Delta | None = None
 
 
+class JobQueued(BaseModel):
+    job: int
+    state: str = Field(description="queued, or refused when the scope check or quota refused it")
+
+
+class MitigationQueued(BaseModel):
+    job: int = Field(description="The new job that re-checks the mitigated tables.")
+    state: str
+    source_job: int
+
+
+class BudgetsOut(BaseModel):
+    operator: str
+    budgets: list[dict[str, Any]] = Field(description="Per licence and dataset: ε and δ granted and spent.")
+
+
 def remote_view(view: JobView, viewer: Actor) -> dict[str, Any]:
     """What ``viewer`` may read of a job over HTTP.
 
@@ -87,7 +103,7 @@ def build_router(jobs: Jobs, require: Callable[..., Callable[..., Any]]) -> APIR
         actor = actor_of(principal)
         return jobs.cost(body.kind, body.spec, operator=actor.name, dataset=body.dataset)
 
-    @router.get("/budgets/{operator_name}")
+    @router.get("/budgets/{operator_name}", response_model=BudgetsOut)
     def budgets(operator_name: Name, principal: Annotated[Any, Depends(readers)]) -> dict[str, Any]:
         """An operator's privacy budgets (an operator sees its own only)."""
         views = jobs.registry.budgets.show(operator_name, viewer=actor_of(principal))
@@ -111,14 +127,14 @@ def build_router(jobs: Jobs, require: Callable[..., Callable[..., Any]]) -> APIR
         )
         return view.as_json()
 
-    @router.post("/jobs/{job_id}/mitigate", status_code=201)
+    @router.post("/jobs/{job_id}/mitigate", status_code=201, response_model=MitigationQueued)
     def mitigate(job_id: Id, body: MitigationRequest, principal: Annotated[Any, Depends(operator)]) -> dict[str, Any]:
         """Queue a mitigated copy of one of your judged jobs' tables; the guard re-checks it as a new job."""
         actor = actor_of(principal)
         new = jobs.mitigate(job_id, suppress=body.suppress, round_base=body.round_base, by=actor)
         return {"job": new, "state": "queued", "source_job": job_id}
 
-    @router.post("/jobs", status_code=201)
+    @router.post("/jobs", status_code=201, response_model=JobQueued)
     def submit(body: JobSubmission, principal: Annotated[Any, Depends(operator)]) -> dict[str, Any]:
         """Submit a job: refused at once (409, recorded) when out of licence scope or over quota."""
         actor = actor_of(principal)

@@ -10,11 +10,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import PlainTextResponse, StreamingResponse
+from pydantic import BaseModel, Field
 
 from app.api.limits import Filter, Seq, TreeSize
 from ledger import Ledger, LedgerError
 
 PAGE_MAX = 1000
+
+
+class EntriesPage(BaseModel):
+    entries: list[dict[str, Any]] = Field(description="Ledger entries, oldest first.")
+    next_after: int | None = Field(description="Pass as ``after`` for the next page; null on the last page.")
 
 
 def export_response(ledger: Ledger) -> StreamingResponse:
@@ -43,7 +49,7 @@ def build_router(ledger: Ledger, require_regulator: Callable[..., Any]) -> APIRo
     def refused(exc: LedgerError) -> HTTPException:
         return HTTPException(status.HTTP_409_CONFLICT, detail=str(exc))
 
-    @router.get("/entries")
+    @router.get("/entries", response_model=EntriesPage)
     def list_entries(
         action: Filter | None = None,
         subject: Filter | None = None,

@@ -30,6 +30,32 @@ Justifications = Annotated[
 Files = Annotated[list[FileName], Field(max_length=MAX_LIST_ITEMS, description="Only these outputs (default: all).")]
 
 
+class ReleaseOut(BaseModel):
+    """A release as the caller may read it: votes of an undecided round stay sealed (only one's own shows)."""
+
+    release: int
+    job: int
+    operator: str
+    licence: int
+    product: str
+    fee_class: str
+    state: str = Field(description="submitted, under_review, approved, returned, rejected or withdrawn")
+    round: int
+    required_reviews: int
+    votes_needed: int
+    verdict: str = Field(description="The export guard's verdict on the job: pass or review")
+    findings: list[dict[str, Any]]
+    justifications: dict[str, str]
+    outputs: list[dict[str, Any]]
+    votes: list[dict[str, Any]]
+    votes_cast: int
+    reason: str | None
+    product_id: int | None
+    created_at: str
+    updated_at: str
+    decided_at: str | None
+
+
 class ReleaseRequest(BaseModel):
     job: Id
     product: ProductName
@@ -63,7 +89,7 @@ def build_router(releases: Releases, require: Callable[..., Callable[..., Any]])
     agency = require("agency")
     readers = require("operator", "agency", "regulator")
 
-    @router.post("/releases", status_code=201)
+    @router.post("/releases", status_code=201, response_model=ReleaseOut)
     def request(body: ReleaseRequest, principal: Annotated[Any, Depends(operator)]) -> dict[str, Any]:
         """Ask for a done job's outputs (guard verdict pass or review) to be released as a product."""
         view = releases.request(
@@ -76,7 +102,7 @@ def build_router(releases: Releases, require: Callable[..., Callable[..., Any]])
         )
         return view.as_json()
 
-    @router.get("/releases")
+    @router.get("/releases", response_model=list[ReleaseOut])
     def list_releases(
         principal: Annotated[Any, Depends(readers)],
         state: Annotated[ReleaseState | None, Query(description="the releases in this state only")] = None,
@@ -84,18 +110,18 @@ def build_router(releases: Releases, require: Callable[..., Callable[..., Any]])
         """An operator's own releases; the agency's pending queue with ``state``."""
         return [v.as_json() for v in releases.list(viewer=actor_of(principal), state=state)]
 
-    @router.get("/releases/{release_id}")
+    @router.get("/releases/{release_id}", response_model=ReleaseOut)
     def show(release_id: Id, principal: Annotated[Any, Depends(readers)]) -> dict[str, Any]:
         """One release as the caller may read it (votes stay sealed until the round is decided)."""
         return releases.get(release_id, viewer=actor_of(principal)).as_json()
 
-    @router.post("/releases/{release_id}/votes")
+    @router.post("/releases/{release_id}/votes", response_model=ReleaseOut)
     def vote(release_id: Id, body: Vote, principal: Annotated[Any, Depends(agency)]) -> dict[str, Any]:
         """One reviewer's sealed vote; the round is decided once enough independent reviewers agree."""
         view = releases.vote(release_id, body.decision, by=actor_of(principal), reason=body.reason, files=body.files)
         return view.as_json()
 
-    @router.post("/releases/{release_id}/resubmit")
+    @router.post("/releases/{release_id}/resubmit", response_model=ReleaseOut)
     def resubmit(release_id: Id, body: Resubmission, principal: Annotated[Any, Depends(operator)]) -> dict[str, Any]:
         """Send a returned release back to review as a new round, with a rerun job's outputs."""
         view = releases.resubmit(
@@ -103,7 +129,7 @@ def build_router(releases: Releases, require: Callable[..., Callable[..., Any]])
         )
         return view.as_json()
 
-    @router.post("/releases/{release_id}/withdraw")
+    @router.post("/releases/{release_id}/withdraw", response_model=ReleaseOut)
     def withdraw(release_id: Id, body: Withdrawal, principal: Annotated[Any, Depends(operator)]) -> dict[str, Any]:
         """Take back a release not yet decided (submitted, under review or returned)."""
         return releases.withdraw(release_id, by=actor_of(principal), reason=body.reason).as_json()
