@@ -88,6 +88,25 @@ def test_unserialisable_json_is_422_on_every_route(
     assert response.status_code == 422, response.text
 
 
+@pytest.mark.parametrize(
+    "body, content_type",
+    [
+        (b'{"api_key": "\xff\xfe"}', "application/json"),
+        (b"\xff", "application/json"),
+        (b'{"api_key": "\\ud800"}', ""),
+        (b'{"api_key": "\\ud800"}', "application/vnd.keyong+json"),
+        (b'{"api_key": "\\ud800"}', "application/json; charset=utf-8"),
+        (b'{"api_key": "x"}', "text/plain"),
+    ],
+)
+def test_bodies_that_are_not_json_text_are_4xx(
+    api: tuple[TestClient, dict[str, dict[str, str]]], body: bytes, content_type: str
+) -> None:
+    client, _ = api
+    response = client.post("/auth/token", content=body, headers={"content-type": content_type} if content_type else {})
+    assert 400 <= response.status_code < 500, response.text
+
+
 def test_validation_errors_never_echo_what_cannot_be_serialised(
     api: tuple[TestClient, dict[str, dict[str, str]]],
 ) -> None:
