@@ -21,7 +21,7 @@ from registry.licences import LicenceView, OperatorView, ScopeGrant, ScopeRefuse
 from registry.models import metadata
 from registry.monitoring import FindingView
 from registry.objections import ObjectionView
-from registry.product_states import product_name_taken
+from registry.product_states import PRODUCT_NAME_PATTERN, PRODUCT_NAME_RULE, check_product_name, product_name_taken
 from registry.products import (
     ProductRegistration,
     Products,
@@ -46,6 +46,7 @@ from registry.usability import (
 from registry.vault import Vault, VaultError
 from registry.vocabulary import (
     FeeClass,
+    FindingKind,
     Level,
     LicenceMode,
     LicenceState,
@@ -59,6 +60,8 @@ from registry.vocabulary import (
 __all__ = [
     "CATALOG_FIELDS",
     "FORMATS",
+    "PRODUCT_NAME_PATTERN",
+    "PRODUCT_NAME_RULE",
     "BudgetExhaustedError",
     "BudgetView",
     "Catalog",
@@ -69,6 +72,7 @@ __all__ = [
     "FileInvalidError",
     "FileRefusedError",
     "FileTooLargeError",
+    "FindingKind",
     "FindingView",
     "IngestLimits",
     "IngestResult",
@@ -101,6 +105,7 @@ __all__ = [
     "VaultError",
     "VersionView",
     "attribution_metadata",
+    "check_product_name",
     "did_you_mean",
     "licence_standing",
     "metadata",

@@ -7,14 +7,29 @@ objection's record are ledgered together.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import Change, NotFoundError, text_sha256
+from core import Change, NotFoundError, RegistryError, text_sha256
 from registry.models import ObjectionRow, ProductRow
 from registry.vocabulary import ObjectionState, ProductState
+
+#: The one rule for a product's name, asked by the registry, the release workflow and the API (issue 17):
+#: it names the product store's directory (``products/<name>/``), so no separator, no leading dot.
+PRODUCT_NAME_PATTERN = r"^[A-Za-z0-9\u4e00-\u9fff][A-Za-z0-9_.\-\u4e00-\u9fff]{0,127}$"
+PRODUCT_NAME_RULE = "1-128 letters, digits, CJK characters, '.', '_' or '-', starting with a letter, digit or CJK"
+_PRODUCT_NAME = re.compile(PRODUCT_NAME_PATTERN)
+
+
+def check_product_name(name: str) -> str:
+    """``name`` stripped, if it may name a product; refused (:class:`RegistryError`) otherwise."""
+    name = (name or "").strip()
+    if not _PRODUCT_NAME.fullmatch(name):
+        raise RegistryError(f"product name {name!r} must be {PRODUCT_NAME_RULE}")
+    return name
 
 
 def product_row(session: Session, name: str) -> ProductRow:
@@ -84,6 +99,9 @@ def product_name_taken(session: Session, name: str) -> bool:
 
 
 __all__ = [
+    "PRODUCT_NAME_PATTERN",
+    "PRODUCT_NAME_RULE",
+    "check_product_name",
     "open_objections_on",
     "product_name_taken",
     "product_row",

@@ -43,6 +43,7 @@ from registry.attribution import (
 from registry.config import RegistryConfig
 from registry.models import LicenceRow, OperatorRow, ProductRow, ResourceRow, VersionRow
 from registry.product_states import (
+    check_product_name,
     open_objections_on,
     product_name_taken,
     product_row,
@@ -59,7 +60,6 @@ from registry.vocabulary import FeeClass, ProductState
 _READ_ALL = ("custodian", "agency", "regulator")
 _ROLES = ("custodian", "agency", "operator", "regulator")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_NAME = re.compile(r"^[A-Za-z0-9\u4e00-\u9fff][A-Za-z0-9_.\-\u4e00-\u9fff]{0,127}$")
 _VERDICTS = ("pass", "review", "block")
 _DECISIONS = ("approve", "reject")
 
@@ -204,9 +204,7 @@ class Products:
         reg = registration if registration is not None else ProductRegistration(**fields)
         by = reg.by
         require_role(by, "agency")
-        name = _require_text(name, "product name")
-        if not _NAME.match(name):
-            raise RegistryError(f"product name {name!r} must be 1-128 letters, digits, CJK characters, '.', '_' or '-'")
+        name = check_product_name(_require_text(name, "product name"))
         job = _require_text(str(reg.job), "job")
         code_sha256 = (reg.code_sha256 or "").lower()
         if not _SHA256.match(code_sha256):

@@ -14,6 +14,7 @@ from sandbox.kinds import DP_KINDS, KINDS, JobKind, run_job
 from sandbox.ledger_payloads import manifest_of
 from sandbox.limits import Limits
 from sandbox.mitigation import Mitigation
+from sandbox.models import JobState
 from sandbox.ports import (
     ASK_REGISTRY,
     Ask,
@@ -45,6 +46,7 @@ __all__ = [
     "JobDraft",
     "JobKind",
     "JobQueue",
+    "JobState",
     "JobView",
     "Limits",
     "LiveWorker",

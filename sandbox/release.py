@@ -35,11 +35,12 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from core import Actor, NotFoundError, Recorder, file_sha256, require_role, text_sha256
+from core import Actor, NotFoundError, Recorder, RegistryError, file_sha256, require_role, text_sha256
 from registry import (
     Products,
     RegistryConfig,
     attribution_metadata,
+    check_product_name,
     licence_standing,
     product_name_taken,
     require_qualified,
@@ -201,6 +202,10 @@ class Releases:
         product = (product or "").strip()
         if not product:
             raise ReleaseError("a release needs a product name")
+        try:  # the registry's one rule, asked now: a name it would refuse must not wait for the deciding vote
+            product = check_product_name(product)
+        except RegistryError as exc:
+            raise ReleaseError(str(exc)) from None
         with self.recorder.change(by) as change:
             session = change.session
             job, outputs, findings, checked = self._checked_job(session, job_id, by, files, justifications)

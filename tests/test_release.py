@@ -277,3 +277,14 @@ def test_a_total_differing_from_a_released_one_by_a_handful_goes_to_review(insta
     assert view.id == second and view.verdict == "review"
     (finding,) = [f for f in view.findings if f["rule"] == "sdc.differencing"]
     assert "尖山区人口" in finding["detail"] and "1231" not in finding["detail"]
+
+
+@pytest.mark.parametrize("product", ["../../x", "a/b", ".hidden", "x" * 129, "a\\b"])
+def test_a_product_name_the_registry_would_refuse_is_refused_at_request_time(instance: Instance, product: str) -> None:
+    """Issue 17: ``../../x`` was accepted, then the deciding vote crashed and the release was stuck. The
+    request now asks the registry's one product-name rule, so no release holds a name no vote can register."""
+    job = done_job(instance, "pass")
+    with pytest.raises(ReleaseError, match="product name"):
+        instance.releases.request(job, product=product, by=ACME)
+    assert instance.releases.list(viewer=R1) == []
+    assert instance.releases.request(job, product=" 人口-2026.v1 ", by=ACME).product == "人口-2026.v1"

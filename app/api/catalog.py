@@ -6,12 +6,12 @@ catalog's rules come back as 409 with the rule's message (``app.api.registry.ins
 """
 
 from collections.abc import Callable
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.api.limits import Day, Id, Name, Reason
 from core import actor_of
 from registry import CatalogEntry, ColumnClass, Level, Registry, RequestState, RequestView
 
@@ -21,8 +21,8 @@ ALL_ROLES = ("custodian", "agency", "operator", "regulator")
 class ChangeBody(BaseModel):
     """Catalog fields to change (English or Chinese keys) and why."""
 
-    changes: dict[str, Any]
-    reason: str = Field(min_length=1, max_length=2000)
+    changes: dict[Name, Any] = Field(max_length=64)
+    reason: Reason
 
 
 class ClassificationBody(BaseModel):
@@ -33,7 +33,7 @@ class ClassificationBody(BaseModel):
     level: Level = Field(alias="分级")
     personal_info: bool | None = Field(None, alias="个人信息")
     sensitive_personal_info: bool | None = Field(None, alias="敏感个人信息")
-    columns: dict[str, ColumnClass] = Field(default_factory=dict)
+    columns: dict[Name, ColumnClass] = Field(default_factory=dict, max_length=4096)
 
 
 class ConsentBody(BaseModel):
@@ -41,16 +41,16 @@ class ConsentBody(BaseModel):
 
     provider: str = Field(min_length=1, max_length=200)
     reference: str = Field(min_length=1, max_length=200)
-    on: date | None = None
+    on: Day | None = None
 
 
 class ReasonBody(BaseModel):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Reason
 
 
 class DecisionBody(BaseModel):
     approve: bool
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Reason
 
 
 def build_router(registry: Registry, require: Callable[..., Callable[..., Any]]) -> APIRouter:
@@ -72,7 +72,7 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
         return [view.as_json(internals=internals(principal)) for view in catalog.list()]
 
     @router.get("/datasets/{name}")
-    def show_dataset(name: str, principal: anyone) -> dict[str, Any]:
+    def show_dataset(name: Name, principal: anyone) -> dict[str, Any]:
         """One entry, with classification, versions and whether it may be licensed (and why not)."""
         return catalog.get(name).as_json(internals=internals(principal))
 
@@ -82,7 +82,7 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
         return catalog.publish(entry, by=actor_of(principal)).as_json()
 
     @router.patch("/datasets/{name}")
-    def update_dataset(name: str, body: ChangeBody, principal: custodian, response: Response) -> dict[str, Any]:
+    def update_dataset(name: Name, body: ChangeBody, principal: custodian, response: Response) -> dict[str, Any]:
         """Change catalog fields. A more restrictive sharing or opening type waits for the agency (202)."""
         result = catalog.update(name, body.changes, by=actor_of(principal), reason=body.reason)
         if isinstance(result, RequestView):
@@ -91,7 +91,7 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
         return {"applied": True, "dataset": result.as_json()}
 
     @router.put("/datasets/{name}/classification")
-    def classify_dataset(name: str, body: ClassificationBody, principal: custodian) -> dict[str, Any]:
+    def classify_dataset(name: Name, body: ClassificationBody, principal: custodian) -> dict[str, Any]:
         """Grade the resource and the given columns (双鸭山 第十一条)."""
         view = catalog.classify(
             name,
@@ -104,7 +104,7 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
         return view.as_json()
 
     @router.post("/datasets/{name}/consent")
-    def record_consent(name: str, body: ConsentBody, principal: custodian) -> dict[str, Any]:
+    def record_consent(name: Name, body: ConsentBody, principal: custodian) -> dict[str, Any]:
         """Record the sharing provider's consent to authorized operation (双鸭山 第四十三条)."""
         view = catalog.record_consent(
             name, provider=body.provider, reference=body.reference, on=body.on, by=actor_of(principal)
@@ -112,7 +112,7 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
         return view.as_json()
 
     @router.post("/datasets/{name}/revocation", status_code=status.HTTP_202_ACCEPTED)
-    def request_revocation(name: str, body: ReasonBody, principal: custodian) -> dict[str, Any]:
+    def request_revocation(name: Name, body: ReasonBody, principal: custodian) -> dict[str, Any]:
         """Ask the agency to revoke an entry (黑龙江 第十六条: in use, it is served six more months)."""
         return catalog.request_revocation(name, by=actor_of(principal), reason=body.reason).as_json()
 
@@ -124,7 +124,7 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
         return [request.as_json() for request in catalog.requests(state)]
 
     @router.post("/catalog-requests/{request_id}/decision")
-    def decide_request(request_id: int, body: DecisionBody, principal: agency) -> dict[str, Any]:
+    def decide_request(request_id: Id, body: DecisionBody, principal: agency) -> dict[str, Any]:
         """The agency approves (applies) or rejects a pending catalog request."""
         return catalog.decide(request_id, body.approve, by=actor_of(principal), reason=body.reason).as_json()
 

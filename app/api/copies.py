@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends
 
+from app.api.limits import Name
 from core import actor_of
 from registry import Registry
 
@@ -25,10 +26,10 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
 
     @router.post("/datasets/{name}/desensitize", status_code=201)
     def desensitize(
-        name: str,
+        name: Name,
         principal: Annotated[Any, Depends(custodian)],
         sensitive: Annotated[
-            str | None, Body(embed=True, description="column whose l-diversity the report gives")
+            Name | None, Body(embed=True, description="column whose l-diversity the report gives")
         ] = None,
     ) -> dict[str, Any]:
         """Desensitize the newest raw version of ``name`` into a new desensitized version."""
@@ -39,7 +40,7 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
         return data
 
     @router.get("/datasets/{name}/desensitization")
-    def desensitization(name: str, principal: Annotated[Any, Depends(readers)]) -> dict[str, Any]:
+    def desensitization(name: Name, principal: Annotated[Any, Depends(readers)]) -> dict[str, Any]:
         """The newest desensitized version of ``name`` with its report."""
         return registry.copies.newest(name).as_json()
 

@@ -8,9 +8,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 
 from app.api import identity as identity_api
@@ -18,6 +21,7 @@ from app.api import jobs as jobs_api
 from app.api import ledger as ledger_api
 from app.api import registry as registry_api
 from app.api import releases as releases_api
+from app.api.edge import install_edge
 from app.instance import Instance
 from app.settings import Settings
 from operators import Role
@@ -57,6 +61,32 @@ async def _checkpoint_loop(inst: Instance) -> None:
             logger.exception("periodic ledger checkpoint failed")
 
 
+def _roles_of(dependant: Any) -> set[str]:
+    """The roles admitted by the role guards among ``dependant``'s dependencies (at any depth)."""
+    found: set[str] = set(getattr(dependant.call, "roles", ()) or ())
+    for sub in dependant.dependencies:
+        found |= _roles_of(sub)
+    return found
+
+
+def document_roles(routes: Any) -> None:
+    """Every operation says who may call it, in its description and as ``x-roles`` (issue 17).
+
+    ``routes`` is an application's or a router's route list; included routers are walked too.
+    """
+    for route in routes:
+        included = getattr(route, "original_router", None)  # FastAPI keeps included routers whole
+        if included is not None:
+            document_roles(included.routes)
+            continue
+        if not isinstance(route, APIRoute) or not route.include_in_schema or "x-roles" in (route.openapi_extra or {}):
+            continue
+        roles = sorted(_roles_of(route.dependant))
+        allowed = ", ".join(roles) if roles else "anyone (no authentication)"
+        route.description = f"{route.description.strip()}\n\n**Roles allowed:** {allowed}.".strip()
+        route.openapi_extra = {**(route.openapi_extra or {}), "x-roles": roles}
+
+
 def create_app(settings: Settings | None = None, *, instance: Instance | None = None) -> FastAPI:
     """The API over ``instance`` (or the home named by ``settings``), docs at ``/docs``."""
     inst = instance or Instance.open(settings or Settings())
@@ -71,7 +101,15 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    app = FastAPI(title="Keyong", version=_version(), description=DESCRIPTION, lifespan=lifespan)
+    # Swagger UI and ReDoc are served from the installed fastapi-offline package, never a CDN: an
+    # intranet without internet access still gets working /docs and /redoc (issue 17).
+    app = FastAPIOffline(
+        title="Keyong",
+        version=_version(),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        swagger_ui_parameters={"validatorUrl": None},
+    )
     app.state.instance = inst
 
     @app.get("/healthz", tags=["meta"])
@@ -104,6 +142,8 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
     app.include_router(jobs_api.build_router(inst.jobs, require))
     app.include_router(releases_api.build_router(inst.releases, require))
     registry_api.install_error_handlers(app)
+    install_edge(app)
+    document_roles(app.routes)
     # The web console (issue 9): server-rendered pages over the same packages, for browsers.
     from fastapi.staticfiles import StaticFiles
 

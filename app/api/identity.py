@@ -160,6 +160,7 @@ def role_guard(identity: IdentityService) -> Callable[..., Callable[..., Princip
                 )
             return principal
 
+        dependency.roles = tuple(sorted(str(getattr(r, "value", r)) for r in allowed))  # type: ignore[attr-defined]
         return dependency
 
     return require
@@ -186,6 +187,7 @@ def build_router(identity: IdentityService) -> APIRouter:
 
     @router.get("/me", response_model=PrincipalOut)
     def me(principal: Annotated[Principal, Depends(any_role)]) -> PrincipalOut:
+        """Who the bearer token speaks for: the principal's name and role."""
         return PrincipalOut(name=principal.name, role=principal.role)
 
     @router.get("/principals", response_model=list[PrincipalListItem])

@@ -24,6 +24,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
+from app.api.limits import Name
 from core import actor_of
 from registry import FileInvalidError, FileTooLargeError, IngestLimits, Registry, Scratch
 
@@ -200,7 +201,7 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
     custodian = require("custodian")
 
     @router.post("/datasets/{name}/ingest", openapi_extra=UPLOAD_BODY)
-    async def ingest(name: str, request: Request, principal: Annotated[Any, Depends(custodian)]) -> dict[str, Any]:
+    async def ingest(name: Name, request: Request, principal: Annotated[Any, Depends(custodian)]) -> dict[str, Any]:
         """Ingest an uploaded raw file as a new raw version of ``name`` (publishing the entry if new)."""
         ingestor = registry.ingestor
         registry.config.home.mkdir(parents=True, exist_ok=True)

@@ -15,26 +15,26 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
+from app.api.limits import MAX_CODE_CHARS, Code, Delta, Epsilon, Filter, Id, Name, Reason
 from core import Actor, NotFoundError, actor_of
 from operators import Jobs
-from sandbox import JobView, manifest_of
+from sandbox import JobKind, JobState, JobView, manifest_of
 
-MAX_CODE_CHARS = 256 * 1024
 #: Who reads a job in full over HTTP: those who see every job. Everyone else gets the operator's view.
 FULL_VIEW_ROLES = frozenset({"agency", "regulator"})
 
 
 class JobSubmission(BaseModel):
-    datasets: list[str] = Field(min_length=1, max_length=16, description="Granted datasets the job reads.")
-    kind: str = Field(description="sql | python | dp-query | dp-train")
-    code: str = Field(min_length=1, max_length=MAX_CODE_CHARS, description="The SQL query or the Python script.")
-    scenario: str = Field(min_length=1, max_length=128, description="The declared application scenario (应用场景).")
+    datasets: list[Name] = Field(min_length=1, max_length=16, description="Granted datasets the job reads.")
+    kind: JobKind = Field(description="sql | python | dp-query | dp-train")
+    code: Code = Field(description="The SQL query or the Python script.")
+    scenario: Name = Field(description="The declared application scenario (应用场景).")
 
 
 class CostRequest(BaseModel):
     spec: str = Field(min_length=2, max_length=MAX_CODE_CHARS, description="A dp-query or dp-train spec (JSON text).")
-    kind: str | None = Field(None, description="dp-query | dp-train (default: from the spec's keys)")
-    dataset: str | None = Field(
+    kind: Filter | None = Field(None, description="dp-query | dp-train (default: from the spec's keys)")
+    dataset: Name | None = Field(
         None, description="With a dataset: the plan's DP-SGD schedule and your remaining budget."
     )
 
@@ -45,11 +45,27 @@ class MitigationRequest(BaseModel):
 
 
 class BudgetRaise(BaseModel):
-    licence: int
-    dataset: str
-    reason: str = Field(min_length=1, max_length=2000)
-    epsilon: float | None = None
-    delta: float | None = None
+    licence: Id
+    dataset: Name
+    reason: Reason
+    epsilon: Epsilon | None = None
+    delta: Delta | None = None
+
+
+class JobQueued(BaseModel):
+    job: int
+    state: str = Field(description="queued, or refused when the scope check or quota refused it")
+
+
+class MitigationQueued(BaseModel):
+    job: int = Field(description="The new job that re-checks the mitigated tables.")
+    state: str
+    source_job: int
+
+
+class BudgetsOut(BaseModel):
+    operator: str
+    budgets: list[dict[str, Any]] = Field(description="Per licence and dataset: ε and δ granted and spent.")
 
 
 def remote_view(view: JobView, viewer: Actor) -> dict[str, Any]:
@@ -87,15 +103,15 @@ def build_router(jobs: Jobs, require: Callable[..., Callable[..., Any]]) -> APIR
         actor = actor_of(principal)
         return jobs.cost(body.kind, body.spec, operator=actor.name, dataset=body.dataset)
 
-    @router.get("/budgets/{operator_name}")
-    def budgets(operator_name: str, principal: Annotated[Any, Depends(readers)]) -> dict[str, Any]:
+    @router.get("/budgets/{operator_name}", response_model=BudgetsOut)
+    def budgets(operator_name: Name, principal: Annotated[Any, Depends(readers)]) -> dict[str, Any]:
         """An operator's privacy budgets (an operator sees its own only)."""
         views = jobs.registry.budgets.show(operator_name, viewer=actor_of(principal))
         return {"operator": operator_name, "budgets": [v.as_json() for v in views]}
 
     @router.post("/budgets/{operator_name}/raise")
     def raise_budget(
-        operator_name: str, body: BudgetRaise, principal: Annotated[Any, Depends(agency)]
+        operator_name: Name, body: BudgetRaise, principal: Annotated[Any, Depends(agency)]
     ) -> dict[str, Any]:
         """Raise a licence's budget for a dataset (agency; the reason is ledgered)."""
         owned = {b.licence for b in jobs.registry.budgets.show(operator_name, viewer=actor_of(principal))}
@@ -111,14 +127,14 @@ def build_router(jobs: Jobs, require: Callable[..., Callable[..., Any]]) -> APIR
         )
         return view.as_json()
 
-    @router.post("/jobs/{job_id}/mitigate", status_code=201)
-    def mitigate(job_id: int, body: MitigationRequest, principal: Annotated[Any, Depends(operator)]) -> dict[str, Any]:
+    @router.post("/jobs/{job_id}/mitigate", status_code=201, response_model=MitigationQueued)
+    def mitigate(job_id: Id, body: MitigationRequest, principal: Annotated[Any, Depends(operator)]) -> dict[str, Any]:
         """Queue a mitigated copy of one of your judged jobs' tables; the guard re-checks it as a new job."""
         actor = actor_of(principal)
         new = jobs.mitigate(job_id, suppress=body.suppress, round_base=body.round_base, by=actor)
         return {"job": new, "state": "queued", "source_job": job_id}
 
-    @router.post("/jobs", status_code=201)
+    @router.post("/jobs", status_code=201, response_model=JobQueued)
     def submit(body: JobSubmission, principal: Annotated[Any, Depends(operator)]) -> dict[str, Any]:
         """Submit a job: refused at once (409, recorded) when out of licence scope or over quota."""
         actor = actor_of(principal)
@@ -128,19 +144,20 @@ def build_router(jobs: Jobs, require: Callable[..., Callable[..., Any]]) -> APIR
     @router.get("/jobs")
     def list_jobs(
         principal: Annotated[Any, Depends(readers)],
-        state: Annotated[str | None, Query(description="queued, running, done, failed, refused, cancelled")] = None,
+        state: Annotated[JobState | None, Query(description="the jobs in this state only")] = None,
     ) -> list[dict[str, Any]]:
         """Jobs the caller may see (an operator: its own), newest first."""
         actor = actor_of(principal)
         return [remote_view(v, actor) for v in jobs.list(viewer=actor, state=state)]
 
     @router.get("/jobs/{job_id}")
-    def show(job_id: int, principal: Annotated[Any, Depends(readers)]) -> dict[str, Any]:
+    def show(job_id: Id, principal: Annotated[Any, Depends(readers)]) -> dict[str, Any]:
+        """One job as the caller may read it (an operator: its own, judged content only)."""
         actor = actor_of(principal)
         return remote_view(jobs.show(job_id, viewer=actor), actor)
 
     @router.post("/jobs/{job_id}/cancel")
-    def cancel(job_id: int, principal: Annotated[Any, Depends(cancellers)]) -> dict[str, Any]:
+    def cancel(job_id: Id, principal: Annotated[Any, Depends(cancellers)]) -> dict[str, Any]:
         """Cancel a queued job at once; a running one is killed by its worker."""
         actor = actor_of(principal)
         return remote_view(jobs.cancel(job_id, by=actor), actor)

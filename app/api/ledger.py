@@ -10,10 +10,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import PlainTextResponse, StreamingResponse
+from pydantic import BaseModel, Field
 
+from app.api.limits import Filter, Seq, TreeSize
 from ledger import Ledger, LedgerError
 
 PAGE_MAX = 1000
+
+
+class EntriesPage(BaseModel):
+    entries: list[dict[str, Any]] = Field(description="Ledger entries, oldest first.")
+    next_after: int | None = Field(description="Pass as ``after`` for the next page; null on the last page.")
 
 
 def export_response(ledger: Ledger) -> StreamingResponse:
@@ -42,13 +49,13 @@ def build_router(ledger: Ledger, require_regulator: Callable[..., Any]) -> APIRo
     def refused(exc: LedgerError) -> HTTPException:
         return HTTPException(status.HTTP_409_CONFLICT, detail=str(exc))
 
-    @router.get("/entries")
+    @router.get("/entries", response_model=EntriesPage)
     def list_entries(
-        action: str | None = None,
-        subject: str | None = None,
-        actor: str | None = None,
-        since: Annotated[str | None, Query(description="UTC ISO 8601 lower bound on entry time")] = None,
-        after: Annotated[int, Query(ge=0, description="seq to continue after (pagination)")] = 0,
+        action: Filter | None = None,
+        subject: Filter | None = None,
+        actor: Filter | None = None,
+        since: Annotated[Filter | None, Query(description="UTC ISO 8601 lower bound on entry time")] = None,
+        after: Annotated[Seq, Query(description="seq to continue after (pagination)")] = 0,
         limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 100,
     ) -> dict[str, Any]:
         """Entries matching every filter, oldest first; follow ``next_after`` for the next page."""
@@ -56,7 +63,8 @@ def build_router(ledger: Ledger, require_regulator: Callable[..., Any]) -> APIRo
         return {"entries": [e.as_json() for e in found], "next_after": found[-1].seq if len(found) == limit else None}
 
     @router.get("/entries/{seq}")
-    def get_entry(seq: int) -> dict[str, Any]:
+    def get_entry(seq: Seq) -> dict[str, Any]:
+        """One ledger entry by its position."""
         try:
             return ledger.get(seq).as_json()
         except LedgerError as exc:
@@ -68,7 +76,7 @@ def build_router(ledger: Ledger, require_regulator: Callable[..., Any]) -> APIRo
         return ledger.verify().as_json()
 
     @router.get("/proof/{seq}")
-    def proof(seq: int, tree_size: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
+    def proof(seq: Seq, tree_size: Annotated[TreeSize | None, Query()] = None) -> dict[str, Any]:
         """Inclusion proof of entry ``seq`` against the latest (or the given) signed checkpoint."""
         try:
             return ledger.prove(seq, tree_size=tree_size).as_json()
@@ -76,7 +84,8 @@ def build_router(ledger: Ledger, require_regulator: Callable[..., Any]) -> APIRo
             raise refused(exc) from None
 
     @router.get("/consistency")
-    def consistency(old: Annotated[int, Query(ge=0)], new: Annotated[int, Query(ge=0)]) -> dict[str, Any]:
+    def consistency(old: Annotated[Seq, Query()], new: Annotated[Seq, Query()]) -> dict[str, Any]:
+        """Consistency proof between two tree sizes (RFC 9162 §2.1.4)."""
         try:
             return ledger.consistency(old, new).as_json()
         except LedgerError as exc:

@@ -7,16 +7,28 @@ licences (another's is 404, not 403, so ids reveal nothing) and checks the scope
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from app.api.limits import (
+    Day,
+    Epsilon,
+    Filter,
+    FindingState,
+    Id,
+    Name,
+    Names,
+    PriceCents,
+    PublicityDays,
+    Reason,
+)
 from core import actor_of
 from registry import (
     FeeClass,
+    FindingKind,
     FindingView,
     LicenceMode,
     LicenceState,
@@ -29,42 +41,44 @@ from registry import (
 
 
 class OperatorIn(BaseModel):
-    name: str = Field(description="The operator principal's name.")
-    uscc: str = Field(description="统一社会信用代码 (GB 32100, check character verified).")
+    name: Name = Field(description="The operator principal's name.")
+    uscc: str = Field(max_length=64, description="统一社会信用代码 (GB 32100, check character verified).")
 
 
 class ReasonIn(BaseModel):
-    reason: str = Field(min_length=1, description="Why; recorded in the ledger.")
+    reason: Reason = Field(description="Why; recorded in the ledger.")
 
 
 class GrantIn(BaseModel):
-    operator: str
+    operator: Name
     mode: LicenceMode = LicenceMode.SCENARIO
-    datasets: list[str] = Field(default_factory=list)
-    domains: list[str] = Field(default_factory=list, description="行业分类 covered by 分领域授权.")
-    scenarios: list[str] = Field(min_length=1, description="Licensed application scenarios (应用场景).")
-    valid_from: date | None = None
-    valid_until: date
-    epsilon: float | dict[str, float] = Field(default=3.0, description="Privacy budget ε, for all or per dataset.")
+    datasets: Names = Field(default_factory=list)
+    domains: Names = Field(default_factory=list, description="行业分类 covered by 分领域授权.")
+    scenarios: Names = Field(min_length=1, description="Licensed application scenarios (应用场景).")
+    valid_from: Day | None = None
+    valid_until: Day
+    epsilon: Epsilon | Annotated[dict[Name, Epsilon], Field(max_length=256)] = Field(
+        default=3.0, description="Privacy budget ε, for all or per dataset."
+    )
     fee_class: FeeClass = FeeClass.PUBLIC_WELFARE
-    price_cents: int | None = None
-    publicity_days: int | None = Field(default=None, ge=0, description="公示 days; default: instance setting.")
-    reason: str = Field(min_length=1)
+    price_cents: PriceCents | None = None
+    publicity_days: PublicityDays | None = Field(default=None, description="公示 days; default: instance setting.")
+    reason: Reason
 
 
 class TransitionIn(BaseModel):
     to_state: LicenceState
-    reason: str = Field(min_length=1)
+    reason: Reason
 
 
 class ResolveIn(BaseModel):
-    resolution: str = Field(min_length=1)
+    resolution: Reason
 
 
 class ScopeCheckIn(BaseModel):
-    datasets: list[str] = Field(min_length=1)
-    scenario: str = Field(min_length=1)
-    subject: str = Field(default="", description="What is being admitted, e.g. job:42.")
+    datasets: list[Name] = Field(min_length=1, max_length=16)
+    scenario: Name
+    subject: Filter = Field(default="", description="What is being admitted, e.g. job:42.")
 
 
 def build_router(registry: Registry, require: Callable[..., Callable[..., Any]]) -> APIRouter:
@@ -108,17 +122,17 @@ def _operator_routes(router: APIRouter, registry: Registry, roles: _Roles) -> No
         return licences.add_operator(body.name, body.uscc, by=actor_of(principal))
 
     @router.get("/operators/{name}", response_model=OperatorView)
-    def get_operator(name: str, principal: Annotated[Any, anyone]) -> OperatorView:
+    def get_operator(name: Name, principal: Annotated[Any, anyone]) -> OperatorView:
         """One operator; an operator may read only itself."""
         return licences.get_operator(name, viewer=actor_of(principal))
 
     @router.post("/operators/{name}/suspend", response_model=OperatorView)
-    def suspend_operator(name: str, body: ReasonIn, principal: Annotated[Any, agency]) -> OperatorView:
+    def suspend_operator(name: Name, body: ReasonIn, principal: Annotated[Any, agency]) -> OperatorView:
         """Close an operator's access (第三十一条)."""
         return licences.suspend_operator(name, by=actor_of(principal), reason=body.reason)
 
     @router.post("/operators/{name}/restore", response_model=OperatorView)
-    def restore_operator(name: str, body: ReasonIn, principal: Annotated[Any, agency]) -> OperatorView:
+    def restore_operator(name: Name, body: ReasonIn, principal: Annotated[Any, agency]) -> OperatorView:
         """Reopen a suspended operator's access after rectification (整改)."""
         return licences.restore_operator(name, by=actor_of(principal), reason=body.reason)
 
@@ -131,14 +145,14 @@ def _licence_routes(router: APIRouter, registry: Registry, roles: _Roles) -> Non
     @router.get("/licences", response_model=list[LicenceView])
     def list_licences(
         principal: Annotated[Any, anyone],
-        operator: Annotated[str | None, Query()] = None,
+        operator: Annotated[Name | None, Query()] = None,
         state: Annotated[LicenceState | None, Query()] = None,
     ) -> list[LicenceView]:
         """Licences; an operator sees only its own."""
         return licences.list(viewer=actor_of(principal), operator=operator, state=state)
 
     @router.get("/licences/{licence_id}", response_model=LicenceView)
-    def get_licence(licence_id: int, principal: Annotated[Any, anyone]) -> LicenceView:
+    def get_licence(licence_id: Id, principal: Annotated[Any, anyone]) -> LicenceView:
         """One licence with its events; another operator's licence is 404."""
         return licences.get(licence_id, viewer=actor_of(principal))
 
@@ -162,7 +176,7 @@ def _licence_routes(router: APIRouter, registry: Registry, roles: _Roles) -> Non
         )
 
     @router.post("/licences/{licence_id}/transition", response_model=LicenceView)
-    def transition(licence_id: int, body: TransitionIn, principal: Annotated[Any, agency]) -> LicenceView:
+    def transition(licence_id: Id, body: TransitionIn, principal: Annotated[Any, agency]) -> LicenceView:
         """Move a licence through draft → publicity → active ⇄ suspended → revoked | expired."""
         return licences.transition(licence_id, body.to_state, by=actor_of(principal), reason=body.reason)
 
@@ -176,15 +190,15 @@ def _monitoring_routes(router: APIRouter, registry: Registry, roles: _Roles) -> 
     @router.get("/findings", response_model=list[FindingView])
     def list_findings(
         principal: Annotated[Any, readers],
-        state: Annotated[str | None, Query()] = None,
-        kind: Annotated[str | None, Query()] = None,
-        operator: Annotated[str | None, Query()] = None,
+        state: Annotated[FindingState | None, Query()] = None,
+        kind: Annotated[FindingKind | None, Query()] = None,
+        operator: Annotated[Name | None, Query()] = None,
     ) -> list[FindingView]:
         """Usage-monitoring findings (双鸭山 第三十一条, 黑龙江 第二十七条)."""
         return monitoring.list_findings(viewer=actor_of(principal), state=state, kind=kind, operator=operator)
 
     @router.post("/findings/{finding_id}/resolve", response_model=FindingView)
-    def resolve_finding(finding_id: int, body: ResolveIn, principal: Annotated[Any, agency]) -> FindingView:
+    def resolve_finding(finding_id: Id, body: ResolveIn, principal: Annotated[Any, agency]) -> FindingView:
         """Close a finding, saying what was done."""
         return monitoring.resolve_finding(finding_id, by=actor_of(principal), resolution=body.resolution)
 

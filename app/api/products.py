@@ -11,8 +11,9 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
+from app.api.limits import Id, Name, Reason
 from core import actor_of
 from registry import ObjectionOutcome, ObjectionView, ProductView, Registry
 
@@ -53,13 +54,13 @@ class ObjectionIn(BaseModel):
     """An objection (双鸭山 第四十条): ``target`` is a product name, a catalog entry name or a licence id."""
 
     target_kind: Literal["product", "resource", "licence"]
-    target: str = Field(min_length=1, max_length=128)
-    reason: str = Field(min_length=1, max_length=4000)
+    target: Name
+    reason: Reason
 
 
 class ResolutionIn(BaseModel):
     outcome: ObjectionOutcome
-    reason: str = Field(min_length=1, max_length=4000)
+    reason: Reason
 
 
 class UsageOut(BaseModel):
@@ -80,7 +81,7 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
         return [ProductOut.of(p) for p in registry.products.list(viewer=actor_of(principal))]
 
     @router.get("/products/{name}", response_model=ProductOut, tags=["products"])
-    def get_product(name: str, principal: Annotated[Any, Depends(any_role)]) -> ProductOut:
+    def get_product(name: Name, principal: Annotated[Any, Depends(any_role)]) -> ProductOut:
         """One product with its lineage and attribution (数据来源, 获取日期; 双鸭山 第四十一条)."""
         return ProductOut.of(registry.products.get(name, viewer=actor_of(principal)))
 
@@ -95,18 +96,19 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
         return registry.objections.list(viewer=actor_of(principal))
 
     @router.get("/objections/{objection_id}", response_model=ObjectionView, tags=["objections"])
-    def get_objection(objection_id: int, principal: Annotated[Any, Depends(any_role)]) -> ObjectionView:
+    def get_objection(objection_id: Id, principal: Annotated[Any, Depends(any_role)]) -> ObjectionView:
+        """One objection: one's own, or any for custodian, agency and regulator."""
         return registry.objections.get(objection_id, viewer=actor_of(principal))
 
     @router.post("/objections/{objection_id}/resolution", response_model=ObjectionView, tags=["objections"])
     def resolve_objection(
-        objection_id: int, body: ResolutionIn, principal: Annotated[Any, Depends(decider)]
+        objection_id: Id, body: ResolutionIn, principal: Annotated[Any, Depends(decider)]
     ) -> ObjectionView:
         """Withdraw, restore, or restore after correction, with a reason the objector reads."""
         return registry.objections.resolve(objection_id, body.outcome, body.reason, by=actor_of(principal))
 
     @router.get("/usage/{dataset}", response_model=UsageOut, tags=["usage"])
-    def dataset_usage(dataset: str, principal: Annotated[Any, Depends(usage_reader)]) -> UsageOut:
+    def dataset_usage(dataset: Name, principal: Annotated[Any, Depends(usage_reader)]) -> UsageOut:
         """Usage records of a dataset, for the custodian that provided it and regulators (黑龙江 第二十八条)."""
         viewer = actor_of(principal)
         return UsageOut(

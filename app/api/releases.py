@@ -18,32 +18,68 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
+from app.api.limits import MAX_LIST_ITEMS, FileName, Id, Name, OptionalReason, ProductName, Text
 from core import NotFoundError, actor_of
-from sandbox import Releases
+from registry import FeeClass
+from sandbox import Decision, Releases, ReleaseState
+
+Justifications = Annotated[
+    dict[Annotated[str, Field(max_length=16)], Text],
+    Field(max_length=MAX_LIST_ITEMS, description="finding index -> justification"),
+]
+Files = Annotated[list[FileName], Field(max_length=MAX_LIST_ITEMS, description="Only these outputs (default: all).")]
+
+
+class ReleaseOut(BaseModel):
+    """A release as the caller may read it: votes of an undecided round stay sealed (only one's own shows)."""
+
+    release: int
+    job: int
+    operator: str
+    licence: int
+    product: str
+    fee_class: str
+    state: str = Field(description="submitted, under_review, approved, returned, rejected or withdrawn")
+    round: int
+    required_reviews: int
+    votes_needed: int
+    verdict: str = Field(description="The export guard's verdict on the job: pass or review")
+    findings: list[dict[str, Any]]
+    justifications: dict[str, str]
+    outputs: list[dict[str, Any]]
+    votes: list[dict[str, Any]]
+    votes_cast: int
+    reason: str | None
+    product_id: int | None
+    created_at: str
+    updated_at: str
+    decided_at: str | None
 
 
 class ReleaseRequest(BaseModel):
-    job: int
-    product: str = Field(min_length=1, max_length=128)
-    fee_class: str | None = None
-    justifications: dict[str, str] = Field(default_factory=dict, description="finding index -> justification")
-    files: list[str] | None = Field(default=None, description="Only these outputs (default: all).")
+    job: Id
+    product: ProductName
+    fee_class: FeeClass | None = None
+    justifications: Justifications = Field(default_factory=dict)
+    files: Files | None = None
 
 
 class Resubmission(BaseModel):
-    job: int
-    justifications: dict[str, str] = Field(default_factory=dict)
-    files: list[str] | None = None
+    job: Id
+    justifications: Justifications = Field(default_factory=dict)
+    files: Files | None = None
 
 
 class Vote(BaseModel):
-    decision: str = Field(description="approve | changes_requested | reject (the default for every file)")
-    files: dict[str, str] = Field(default_factory=dict, description="file name -> decision, overriding the default")
-    reason: str = Field(default="", max_length=4000)
+    decision: Decision = Field(description="approve | changes_requested | reject (the default for every file)")
+    files: Annotated[dict[FileName, Decision], Field(max_length=MAX_LIST_ITEMS)] = Field(
+        default_factory=dict, description="file name -> decision, overriding the default"
+    )
+    reason: OptionalReason = ""
 
 
 class Withdrawal(BaseModel):
-    reason: str = Field(default="", max_length=4000)
+    reason: OptionalReason = ""
 
 
 def build_router(releases: Releases, require: Callable[..., Callable[..., Any]]) -> APIRouter:
@@ -53,7 +89,7 @@ def build_router(releases: Releases, require: Callable[..., Callable[..., Any]])
     agency = require("agency")
     readers = require("operator", "agency", "regulator")
 
-    @router.post("/releases", status_code=201)
+    @router.post("/releases", status_code=201, response_model=ReleaseOut)
     def request(body: ReleaseRequest, principal: Annotated[Any, Depends(operator)]) -> dict[str, Any]:
         """Ask for a done job's outputs (guard verdict pass or review) to be released as a product."""
         view = releases.request(
@@ -66,38 +102,41 @@ def build_router(releases: Releases, require: Callable[..., Callable[..., Any]])
         )
         return view.as_json()
 
-    @router.get("/releases")
+    @router.get("/releases", response_model=list[ReleaseOut])
     def list_releases(
         principal: Annotated[Any, Depends(readers)],
-        state: Annotated[str | None, Query(description="submitted, under_review, approved, returned, …")] = None,
+        state: Annotated[ReleaseState | None, Query(description="the releases in this state only")] = None,
     ) -> list[dict[str, Any]]:
         """An operator's own releases; the agency's pending queue with ``state``."""
         return [v.as_json() for v in releases.list(viewer=actor_of(principal), state=state)]
 
-    @router.get("/releases/{release_id}")
-    def show(release_id: int, principal: Annotated[Any, Depends(readers)]) -> dict[str, Any]:
+    @router.get("/releases/{release_id}", response_model=ReleaseOut)
+    def show(release_id: Id, principal: Annotated[Any, Depends(readers)]) -> dict[str, Any]:
+        """One release as the caller may read it (votes stay sealed until the round is decided)."""
         return releases.get(release_id, viewer=actor_of(principal)).as_json()
 
-    @router.post("/releases/{release_id}/votes")
-    def vote(release_id: int, body: Vote, principal: Annotated[Any, Depends(agency)]) -> dict[str, Any]:
+    @router.post("/releases/{release_id}/votes", response_model=ReleaseOut)
+    def vote(release_id: Id, body: Vote, principal: Annotated[Any, Depends(agency)]) -> dict[str, Any]:
         """One reviewer's sealed vote; the round is decided once enough independent reviewers agree."""
         view = releases.vote(release_id, body.decision, by=actor_of(principal), reason=body.reason, files=body.files)
         return view.as_json()
 
-    @router.post("/releases/{release_id}/resubmit")
-    def resubmit(release_id: int, body: Resubmission, principal: Annotated[Any, Depends(operator)]) -> dict[str, Any]:
+    @router.post("/releases/{release_id}/resubmit", response_model=ReleaseOut)
+    def resubmit(release_id: Id, body: Resubmission, principal: Annotated[Any, Depends(operator)]) -> dict[str, Any]:
+        """Send a returned release back to review as a new round, with a rerun job's outputs."""
         view = releases.resubmit(
             release_id, job_id=body.job, by=actor_of(principal), justifications=body.justifications, files=body.files
         )
         return view.as_json()
 
-    @router.post("/releases/{release_id}/withdraw")
-    def withdraw(release_id: int, body: Withdrawal, principal: Annotated[Any, Depends(operator)]) -> dict[str, Any]:
+    @router.post("/releases/{release_id}/withdraw", response_model=ReleaseOut)
+    def withdraw(release_id: Id, body: Withdrawal, principal: Annotated[Any, Depends(operator)]) -> dict[str, Any]:
+        """Take back a release not yet decided (submitted, under review or returned)."""
         return releases.withdraw(release_id, by=actor_of(principal), reason=body.reason).as_json()
 
     @router.get("/products/{name}/artifacts/{file}")
     def fetch(
-        name: str, file: str, principal: Annotated[Any, Depends(operator)], cleanup: BackgroundTasks
+        name: Name, file: FileName, principal: Annotated[Any, Depends(operator)], cleanup: BackgroundTasks
     ) -> FileResponse:
         """One artifact of the caller's own available product, stamped with its attribution."""
         workdir = tempfile.TemporaryDirectory(prefix="keyong-fetch-")
