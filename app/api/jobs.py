@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from app.api.limits import MAX_CODE_CHARS, Code, Delta, Epsilon, Filter, Id, Name, Reason
 from core import Actor, NotFoundError, actor_of
 from operators import Jobs
-from sandbox import JobKind, JobState, JobView, manifest_of
+from sandbox import JobState, JobView, manifest_of
 
 #: Who reads a job in full over HTTP: those who see every job. Everyone else gets the operator's view.
 FULL_VIEW_ROLES = frozenset({"agency", "regulator"})
@@ -26,7 +26,9 @@ FULL_VIEW_ROLES = frozenset({"agency", "regulator"})
 
 class JobSubmission(BaseModel):
     datasets: list[Name] = Field(min_length=1, max_length=16, description="Granted datasets the job reads.")
-    kind: JobKind = Field(description="sql | python | dp-query | dp-train")
+    # A bounded string, not the enum: an unknown kind is the domain's usage error, answered 422 with a
+    # suggestion ("did you mean sql?"), which pydantic's enum message cannot give.
+    kind: Name = Field(description="sql | python | dp-query | dp-train")
     code: Code = Field(description="The SQL query or the Python script.")
     scenario: Name = Field(description="The declared application scenario (应用场景).")
 
