@@ -10,6 +10,7 @@ declared or than the bound while it streams, and malformed multipart bodies.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import io
 import json
 import re
@@ -397,7 +398,10 @@ class Asgi:
             "client": ("127.0.0.1", 1234),
             "server": ("testserver", 80),
         }
-        asyncio.run(self.app(scope, receive, send))
+        # In a thread of its own: a session-wide event loop (Playwright's, in the browser tests) may be
+        # running in this one, and asyncio.run refuses to nest.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(asyncio.run, self.app(scope, receive, send)).result()
         start = next(m for m in messages if m["type"] == "http.response.start")
         body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
         return start["status"], json.loads(body)
