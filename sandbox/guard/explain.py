@@ -292,7 +292,7 @@ def _choose_dims(frame: pd.DataFrame, keys: list[KeyedColumn], cands: list[list[
 
 
 def keyed(table: Table) -> list[KeyedColumn]:
-    return [KeyedColumn.of(c.reset_index(drop=True)) for c in table.columns]
+    return [KeyedColumn.of(c.reset_index(drop=True), table.factorized(i)) for i, c in enumerate(table.columns)]
 
 
 def explain(table: Table, source: SourceCopy, keys: list[KeyedColumn] | None = None) -> Explanation:

@@ -58,9 +58,12 @@ def keys_of(values: pd.Series) -> pd.Series:
     return pd.Series(array.to_numpy(zero_copy_only=False), dtype=object, index=values.index)
 
 
-def distinct_keys(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """(code per row, distinct keys); a null or empty cell gets code -1."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+def distinct_keys(
+    values: pd.Series, factorized: tuple[np.ndarray, pd.Series] | None = None
+) -> tuple[np.ndarray, pd.Index]:
+    """(code per row, distinct keys); a null or empty cell gets code -1. ``factorized``: the values'
+    codes and distinct values when the caller has them already (a read table keeps them)."""
+    codes, uniques = factorized if factorized is not None else pd.factorize(values, use_na_sentinel=True)
     if len(uniques) == 0:
         return codes.astype(np.int64), pd.Index([], dtype=object)
     keys = keys_of(pd.Series(uniques))
@@ -77,8 +80,8 @@ class KeyedColumn:
     keys: pd.Index
 
     @classmethod
-    def of(cls, values: pd.Series) -> KeyedColumn:
-        codes, keys = distinct_keys(values)
+    def of(cls, values: pd.Series, factorized: tuple[np.ndarray, pd.Series] | None = None) -> KeyedColumn:
+        codes, keys = distinct_keys(values, factorized)
         return cls(codes, keys)
 
     def margins(self) -> np.ndarray:

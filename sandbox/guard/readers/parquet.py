@@ -17,6 +17,7 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -87,11 +88,34 @@ def _glued(array: pa.Array) -> pa.Array | None:
 
 def _as_text(array: pa.Array) -> pd.Series:
     if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
-        return pd.Series(array.to_pandas(), dtype=object)
+        return _factorized_text(array)[0]
     try:
         return pd.Series(pc.cast(array, pa.large_string()).to_pandas(), dtype=object)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return pd.Series([None if v is None else str(v) for v in array.to_pylist()], dtype=object)
+
+
+def _factorized_text(array: pa.Array) -> tuple[pd.Series, np.ndarray, pd.Series]:
+    """A string column as Python strings, with its factorization (codes, -1 for null; distinct
+    values in order of first appearance, as ``pd.factorize`` gives them). Arrow's dictionary encoding
+    does both at C speed: each distinct string becomes one Python object, shared by its cells."""
+    encoded = pc.dictionary_encode(array)
+    uniques = np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=object)
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    cells = np.empty(len(codes), dtype=object)
+    present = codes >= 0
+    cells[present] = uniques[codes[present]]
+    cells[~present] = None
+    return pd.Series(cells, dtype=object), codes, pd.Series(uniques, dtype=object)
+
+
+def _decoded(array: pa.Array) -> pa.Array:
+    return array.dictionary_decode() if pa.types.is_dictionary(array.type) else array
+
+
+def _is_text(array: pa.Array) -> bool:
+    kind = array.type.value_type if pa.types.is_dictionary(array.type) else array.type
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
 
 
 def _column(array: pa.Array) -> pd.Series:
@@ -173,6 +197,7 @@ def read(path: Path, name: str) -> Content:
     header = [str(n) for n in schema.names]
     content.findings += character_findings("\n".join(header), name, "header")
     columns: list[pd.Series] = []
+    seeds: dict[int, tuple[np.ndarray, pd.Series]] = {}
     nested = False
     for i, field in enumerate(schema):
         array = table.column(i).chunk(0) if table.column(i).num_chunks else pa.array([], field.type)
@@ -184,6 +209,10 @@ def read(path: Path, name: str) -> Content:
             if glued is not None:
                 content.add_text(f"column {i + 1} (joined)", _as_text(glued))
             columns.append(pd.Series([json.dumps(v, ensure_ascii=False, default=str) for v in array.to_pylist()]))
+        elif _is_text(array):
+            cells, codes, uniques = _factorized_text(_decoded(array))
+            columns.append(cells)
+            seeds[len(columns) - 1] = (codes, uniques)
         else:
             columns.append(_column(array))
         strings = [
@@ -193,7 +222,10 @@ def read(path: Path, name: str) -> Content:
             content.findings.append(
                 hard("format.invisible_characters", name, f"column {i + 1}", "control or invisible characters in cells")
             )
-    content.tables.append(Table("table", header, columns, nested=nested))
+    read_table = Table("table", header, columns, nested=nested)
+    for i, (codes, uniques) in seeds.items():
+        read_table.seed(i, codes, uniques)
+    content.tables.append(read_table)
     content.canonical = _canonical(table, schema)
     return content
 

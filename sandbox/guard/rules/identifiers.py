@@ -167,7 +167,7 @@ def _rows_in_order(table: Table, ctx: Context, file: str, where: str) -> list[Fi
     eligible = [i for i, c in enumerate(table.columns) if not pd.api.types.is_numeric_dtype(c.dtype)]
     if table.rows == 0 or table.rows > JOIN_ROWS or len(eligible) < 2 or not ctx.probe.prints:
         return []
-    cells = [_cells(table.columns[i]) for i in eligible]
+    cells = [_cells(table, i) for i in eligible]
     key = combine([(c[0], len(c[2])) for c in cells])[0]
     rows = _first_rows(pd.factorize(key)[0])
     glued = join_normalised([c[1].take(pa.array(c[0][rows])) for c in cells]).cast(pa.large_string())
@@ -190,10 +190,10 @@ def _targets(ctx: Context) -> set[int]:
     return lengths
 
 
-def _cells(series: pd.Series) -> tuple[np.ndarray, pa.Array, np.ndarray]:
-    """(code per row, fp-norm-1 of each distinct cell, its length); a null reads as ''."""
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    text = cell_texts(pd.Series(uniques, dtype=series.dtype if len(uniques) else object)).fillna("")
+def _cells(table: Table, i: int) -> tuple[np.ndarray, pa.Array, np.ndarray]:
+    """(code per row, fp-norm-1 of each distinct cell, its length) of column ``i``; a null reads as ''."""
+    codes, uniques = table.factorized(i)
+    text = cell_texts(uniques if len(uniques) else pd.Series([], dtype=object)).fillna("")
     strings = pa.array([*text.astype(str).tolist(), ""], type=pa.large_string())
     normalised = normalise_for_fingerprint(fold_digits(strings))
     lengths = pc.utf8_length(normalised).to_numpy(zero_copy_only=False)
@@ -240,7 +240,7 @@ def _glued(table: Table, ctx: Context, file: str, where: str) -> list[Finding]:
     eligible = [i for i, c in enumerate(table.columns) if not _is_decimal(c)]
     if table.rows == 0 or len(eligible) < 2 or not targets:
         return []
-    cells = [_cells(table.columns[i]) for i in eligible]
+    cells = [_cells(table, i) for i in eligible]
     length_sets = [set(np.unique(lengths).tolist()) for _, _, lengths in cells]
     wanted = np.array(sorted(targets))
     glued: list[pa.Array] = []

@@ -128,7 +128,7 @@ def _key_like(table: Table, ctx: Context, file: str, where: str) -> list[Finding
         return []
     findings: list[Finding] = []
     for i, series in enumerate(table.columns):
-        if series.nunique(dropna=True) < ctx.config.keylike_distinct_share * table.rows:
+        if len(table.factorized(i)[1]) < ctx.config.keylike_distinct_share * table.rows:
             continue
         if pd.api.types.is_numeric_dtype(series.dtype) and not _numbering(series):
             continue  # distinct measures (rounded means, bounds) are no key; a numbering of the rows is
