@@ -64,9 +64,9 @@ class Table:
             self._factorized[key] = (np.asarray(codes), pd.Series(uniques, dtype=column.dtype))
         return self._factorized[key]
 
-    def seed(self, i: int, codes: np.ndarray, uniques: pd.Series) -> None:
-        """A reader that already knows column ``i``'s factorization (Parquet's dictionary) hands it over."""
-        self._factorized[(i, False)] = (codes, uniques)
+    def seed(self, i: int, codes: np.ndarray, uniques: pd.Series, *, written: bool = False) -> None:
+        """A reader that already knows column ``i``'s factorization (Arrow's dictionary) hands it over."""
+        self._factorized[(i, written)] = (codes, uniques)
 
     def strings(self, i: int) -> pd.Series:
         """Column ``i``'s distinct cell texts as the operator reads them (non-empty)."""

@@ -24,7 +24,7 @@ import pyarrow.csv as pa_csv
 
 from sandbox.guard.content import Content, Table
 from sandbox.guard.findings import Finding
-from sandbox.guard.readers.strict import character_findings, hard, hidden_cells
+from sandbox.guard.readers.strict import character_findings, dictionary_codes, hard, hidden_cells
 
 FORMAT = "CSV"
 _BLANK_LINE = re.compile(rb"\n\r?\n")
@@ -91,7 +91,15 @@ def read(path: Path, name: str) -> Content:
     if content.findings:
         return content
     written = [table.column(i).to_pandas() for i in range(len(header))]
-    content.tables.append(Table("table", header, [numeric_or_text(w) for w in written], written=written))
+    typed = [numeric_or_text(w) for w in written]
+    read_table = Table("table", header, typed, written=written)
+    for i, cells in enumerate(written):
+        codes, uniques = dictionary_codes(table.column(i))
+        distinct = pd.Series(uniques, dtype=cells.dtype)
+        read_table.seed(i, codes, distinct, written=True)
+        if typed[i] is cells:  # a text column: its typed values are the written ones
+            read_table.seed(i, codes, distinct)
+    content.tables.append(read_table)
     content.canonical = _canonical(header, table)
     return content
 

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sandbox.guard.content import Content, Table
-from sandbox.guard.readers.strict import character_findings, hard, hidden_cells
+from sandbox.guard.readers.strict import character_findings, dictionary_codes, hard, hidden_cells
 
 FORMAT = "Parquet"
 #: Decompressed size and row count beyond which a file is refused before it is read (a bomb).
@@ -99,9 +99,7 @@ def _factorized_text(array: pa.Array) -> tuple[pd.Series, np.ndarray, pd.Series]
     """A string column as Python strings, with its factorization (codes, -1 for null; distinct
     values in order of first appearance, as ``pd.factorize`` gives them). Arrow's dictionary encoding
     does both at C speed: each distinct string becomes one Python object, shared by its cells."""
-    encoded = pc.dictionary_encode(array)
-    uniques = np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=object)
-    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    codes, uniques = dictionary_codes(array)
     cells = np.empty(len(codes), dtype=object)
     present = codes >= 0
     cells[present] = uniques[codes[present]]
