@@ -23,7 +23,7 @@ $(BIN)/python:
 $(STAMP): $(LOCK) pyproject.toml | $(BIN)/python
 	$(PIP) install -q --require-hashes --no-deps -r $(LOCK)
 	$(PIP) install -q --no-deps --no-build-isolation -e .
-	$(PIP) check
+	$(PIP) check || (echo 'requirements.lock lacks what pyproject.toml asks for: run make lock' >&2; exit 1)
 	touch $@
 
 install: $(STAMP)
