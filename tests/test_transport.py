@@ -2,8 +2,7 @@
 
 A real server with a self-signed certificate (made here with ``cryptography``) answers https on loopback
 with HSTS and sets a Secure session cookie at console login; plain http to it fails. A non-loopback bind
-without TLS is refused before anything listens. PostgreSQL TLS settings are merged into the URL so they
-can only tighten it, and a TLS-required connection to a server without TLS is refused, not downgraded.
+without TLS is refused before anything listens. PostgreSQL over TLS: tests/test_database_tls.py.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ import datetime
 import ipaddress
 import json
 import os
-import socket
 import ssl
 import subprocess
 import sys
@@ -29,7 +27,6 @@ from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
 
 from app import Instance, create_app
-from app.database import DatabaseTlsError, with_sslmode
 from app.settings import Settings
 from app.transport import HSTS, TransportError, is_loopback, plan_transport
 from tests.test_serve import free_port
@@ -224,42 +221,3 @@ def test_behind_a_tls_proxy_cookies_are_secure_and_hsts_is_sent(tmp_path: Path) 
         assert HSTS not in plain.headers
     finally:
         instance.close()
-
-
-# --- PostgreSQL over TLS ---------------------------------------------------------------------------
-
-PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def test_sslmode_setting_can_only_tighten_the_url() -> None:
-    assert with_sslmode(PG, None) == PG
-    assert "sslmode=require" in with_sslmode(PG, "require")
-    assert "sslmode=verify-full" in with_sslmode(PG + "?sslmode=verify-full", "require")  # the URL's stricter
-    assert "sslmode=require" in with_sslmode(PG + "?sslmode=disable", "require")  # the setting's stricter
-    with pytest.raises(DatabaseTlsError, match="unknown sslmode"):
-        with_sslmode(PG, "sure")
-    with pytest.raises(DatabaseTlsError, match="PostgreSQL only"):
-        with_sslmode("sqlite:////tmp/x.db", "require")
-    with pytest.raises(DatabaseTlsError, match="no such file"):
-        with_sslmode(PG, "verify-full", Path("/nonexistent/ca.pem"))
-
-
-@pytest.mark.attack
-def test_tls_required_database_is_refused_not_downgraded(tmp_path: Path) -> None:
-    """The local PostgreSQL serves no TLS: with sslmode=require, init fails cleanly and writes nothing."""
-    try:
-        socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
-    except OSError:
-        pytest.skip("no PostgreSQL listening at 127.0.0.1:5432")
-    home = tmp_path / "home"
-    # A database that does not exist: should the server speak TLS after all, nothing is written anywhere.
-    url = PG.removesuffix("/test") + "/keyong_tls_probe"
-    result = _run("init", "--home", str(home), env={"KEYONG_DATABASE_URL": url, "KEYONG_DATABASE_SSLMODE": "require"})
-    if "does not exist" in result.stderr:
-        pytest.skip("this PostgreSQL serves TLS, so a required-TLS connection gets through (nothing to refuse)")
-    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
-    assert "cannot connect to the database" in result.stderr and "SSL" in result.stderr
-    assert not home.exists() and not list(tmp_path.glob(".home.init-*"))
-    sqlite = _run("init", "--home", str(tmp_path / "lite"), env={"KEYONG_DATABASE_SSLMODE": "require"})
-    assert sqlite.returncode == 1 and "PostgreSQL only" in sqlite.stderr
-    assert not (tmp_path / "lite").exists()
