@@ -4,18 +4,49 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.keyong-installed
+# Every package installed is the exact file hashed in the lock (SATRE 2.7.02; docs/operations.md).
+LOCK := requirements.lock
+LOCK_VENV := .venv-lock
+UV := uv==0.13.9
+TORCH_WHEELS := /opt/wheels
+PIP := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: run test install lint format bench clean chromium
+.PHONY: run test install lint format bench clean chromium lock audit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Re-install whenever the declared dependencies change.
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev]'
+# Re-install whenever the lock or the declared dependencies change: first every locked package, each
+# checked against its hash and none taken from outside the lock (--no-deps), then the project itself
+# without dependencies and without fetching a build environment (setuptools is in the lock too).
+# `pip check` fails if pyproject.toml asks for something the lock lacks: run `make lock` then.
+$(STAMP): $(LOCK) pyproject.toml | $(BIN)/python
+	$(PIP) install -q --require-hashes --no-deps -r $(LOCK)
+	$(PIP) install -q --no-deps --no-build-isolation -e .
+	$(PIP) check || (echo 'requirements.lock lacks what pyproject.toml asks for: run make lock' >&2; exit 1)
 	touch $@
 
 install: $(STAMP)
+
+# Regenerate the lock from pyproject.toml: its dependencies, the dev extra and the build requirements
+# (setuptools, wheel: the project is built with --no-build-isolation from the lock), for this Python on
+# this platform, every file of each pinned version hashed. Pins already in the lock are kept where they
+# still fit. To patch: `make lock LOCK_ARGS="--upgrade-package NAME"`, or `make lock LOCK_ARGS=--upgrade`
+# for everything (docs/operations.md). torch comes from the CPU wheel in /opt/wheels (--find-links),
+# whose own hash is locked. uv runs from a venv of its own, so it never changes the project's.
+lock:
+	test -x $(LOCK_VENV)/bin/uv || ($(PYTHON) -m venv $(LOCK_VENV) && \
+		$(LOCK_VENV)/bin/python -m pip install --disable-pip-version-check -q $(UV))
+	$(PYTHON) -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires'], sep='\n')" \
+		> $(LOCK_VENV)/build-requirements.in
+	UV_CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/uv pip compile --quiet pyproject.toml \
+		$(LOCK_VENV)/build-requirements.in --extra dev --generate-hashes --find-links $(TORCH_WHEELS) \
+		--no-emit-find-links --python $(PYTHON) --output-file $(LOCK) $(LOCK_ARGS)
+
+# Known vulnerabilities of the locked versions, from PyPI's advisory data; fails when the service cannot
+# be reached (a scan that did not run never passes). Accepted advisories: security/advisories-ignored.toml.
+audit: $(STAMP)
+	$(BIN)/python security/audit_lock.py $(LOCK)
 
 # The demo runs once on a fresh home (a rerun keeps it; `keyong demo --reset` starts over), then the
 # server with one supervised worker, so jobs submitted in the console run and get their verdicts.
@@ -29,7 +60,7 @@ chromium:
 	@(command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "noto sans cjk") || \
 		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-cjk)
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium audit
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
@@ -47,4 +78,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/synthetic_bench.py
 
 clean:
-	rm -rf $(VENV) .keyong .pytest_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) $(LOCK_VENV) .keyong .pytest_cache .ruff_cache build *.egg-info

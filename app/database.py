@@ -7,7 +7,7 @@ do not block each other; PostgreSQL is the production store. The same migrations
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from alembic import command
 from alembic.config import Config
@@ -29,6 +29,44 @@ TARGET_METADATA: list[MetaData] = [ledger.metadata, operators.metadata, registry
 
 def sqlite_url(home: Path) -> str:
     return f"sqlite:///{home / 'keyong.db'}"
+
+
+#: libpq's sslmode values, weakest first: ``require`` and above never talk to the database in clear text.
+DatabaseSslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+SSL_MODES: tuple[str, ...] = get_args(DatabaseSslMode)
+
+
+class DatabaseTlsError(ValueError):
+    """The database TLS settings cannot be honoured (unknown mode, SQLite, missing CA file)."""
+
+
+def with_sslmode(url: str, sslmode: str | None, sslrootcert: Path | None = None) -> str:
+    """``url`` with TLS required of its PostgreSQL connection (SATRE 2.8.01).
+
+    The stricter of ``sslmode`` and an ``sslmode`` already in the URL applies, so a setting can raise
+    but never lower what the URL asks. SQLite has no connection to encrypt: a TLS setting with it is
+    refused rather than ignored, since it most likely means the PostgreSQL URL was forgotten.
+    """
+    if sslmode is None and sslrootcert is None:
+        return url
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        raise DatabaseTlsError(
+            f"KEYONG_DATABASE_SSLMODE / KEYONG_DATABASE_SSLROOTCERT apply to PostgreSQL only, "
+            f"not to {parsed.get_backend_name()} ({redact(url)}); set KEYONG_DATABASE_URL or unset them"
+        )
+    query = dict(parsed.query)
+    modes = [str(m) for m in (query.get("sslmode"), sslmode) if m is not None]
+    unknown = [m for m in modes if m not in SSL_MODES]
+    if unknown:
+        raise DatabaseTlsError(f"unknown sslmode {unknown[0]!r}; one of {', '.join(SSL_MODES)}")
+    if modes:
+        query["sslmode"] = max(modes, key=SSL_MODES.index)
+    if sslrootcert is not None:
+        if not sslrootcert.is_file():
+            raise DatabaseTlsError(f"KEYONG_DATABASE_SSLROOTCERT: no such file {sslrootcert}")
+        query["sslrootcert"] = str(sslrootcert)
+    return parsed.set(query=query).render_as_string(hide_password=False)
 
 
 def redact(url: str) -> str:

@@ -18,8 +18,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
-from app.database import current_revision, head_revision, make_engine, migrate, redact, sqlite_url
+from app.database import (
+    DatabaseTlsError,
+    current_revision,
+    head_revision,
+    make_engine,
+    migrate,
+    redact,
+    sqlite_url,
+    with_sslmode,
+)
 from app.keys import InstanceKeys, create_keys, load_keys
 from app.settings import Settings
 from desensitize import direct_identifiers_in
@@ -61,11 +71,25 @@ def _read_marker(home: Path) -> dict[str, object]:
 def resolve_database_url(settings: Settings, marker: dict[str, object] | None = None) -> str:
     """Explicit setting, else the URL recorded at init, else SQLite inside the home."""
     if settings.database_url:
-        return settings.database_url
+        return _with_tls(settings, settings.database_url)
     if marker is None and (settings.home / MARKER).exists():
         marker = _read_marker(settings.home)
     recorded = (marker or {}).get("database_url")
-    return recorded if isinstance(recorded, str) else sqlite_url(settings.home)
+    return _with_tls(settings, recorded if isinstance(recorded, str) else sqlite_url(settings.home))
+
+
+def unreachable(url: str, exc: OperationalError) -> str:
+    """A one-line reason for a database that refused or failed the connection (no password shown)."""
+    reason = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc).strip() else type(exc).__name__
+    return f"cannot connect to the database {redact(url)}: {reason}"
+
+
+def _with_tls(settings: Settings, url: str) -> str:
+    """``url`` with the database TLS settings applied (``app.database.with_sslmode``), or a refusal."""
+    try:
+        return with_sslmode(url, settings.database_sslmode, settings.database_sslrootcert)
+    except DatabaseTlsError as exc:
+        raise InstanceError(str(exc)) from None
 
 
 def _ledger(settings: Settings, keys: InstanceKeys, engine: Engine, instance_id: str) -> Ledger:
@@ -224,11 +248,16 @@ class Instance:
         """Open an existing home; migrates the schema forward unless ``upgrade`` is false."""
         marker = _read_marker(settings.home)
         keys = load_keys(settings.home)
-        engine = make_engine(resolve_database_url(settings, marker))
-        if upgrade:
-            migrate(engine)
-        elif current_revision(engine) != head_revision():
-            raise InstanceError("database schema is not at the current revision: run any keyong command to migrate")
+        url = resolve_database_url(settings, marker)
+        engine = make_engine(url)
+        try:
+            if upgrade:
+                migrate(engine)
+            elif current_revision(engine) != head_revision():
+                raise InstanceError("database schema is not at the current revision: run any keyong command to migrate")
+        except OperationalError as exc:
+            engine.dispose()
+            raise InstanceError(unreachable(url, exc)) from None
         instance = cls(settings, keys, engine, str(marker["instance_id"]))
         instance.registry.ingestor.sweep()  # scratch and orphan vault files of ingests that died (issue 17)
         return instance
@@ -246,14 +275,17 @@ class Instance:
         try:
             os.chmod(staging, 0o700)
             keys = create_keys(staging)
-            url = settings.database_url or sqlite_url(staging)
+            url = _with_tls(settings, settings.database_url or sqlite_url(staging))
             if not settings.database_url:
                 # The embedded database holds key digests and, later, the catalog: owner-only.
                 os.close(os.open(staging / "keyong.db", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             engine = make_engine(url)
             instance_id = uuid.uuid4().hex
             try:
-                migrate(engine)
+                try:
+                    migrate(engine)
+                except OperationalError as exc:
+                    raise InstanceError(unreachable(url, exc)) from None
                 ledger = _ledger(settings, keys, engine, instance_id)
                 identity = IdentityService(engine, _token_service(settings, keys), ledger)
                 if identity.count_principals() or ledger.size():

@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.database import DatabaseSslMode
 from registry import IngestLimits
 
 _INGEST = IngestLimits()  # the bounds are declared once, in the registry; these settings override them
@@ -67,6 +68,31 @@ class Settings(BaseSettings):
     console_secure_cookies: bool = Field(
         default=False,
         description="Always mark the console's session cookie Secure (it is marked Secure anyway on https requests).",
+    )
+    transport_secure: bool = Field(
+        default=False,
+        description=(
+            "Clients reach this server over TLS only (its own certificate, or a TLS-terminating proxy in front): "
+            "every response carries Strict-Transport-Security and console cookies are Secure. `keyong serve` "
+            "sets it with --tls-cert/--tls-key or --behind-tls-proxy (SATRE 2.8.01)."
+        ),
+    )
+    hsts_max_age_seconds: int = Field(
+        default=31_536_000,
+        ge=0,
+        description="max-age of the Strict-Transport-Security header sent when transport_secure (a year).",
+    )
+    database_sslmode: DatabaseSslMode | None = Field(
+        default=None,
+        description=(
+            "libpq sslmode for a PostgreSQL database (require: encrypted; verify-full: encrypted to a server whose "
+            "certificate and name check out against database_sslrootcert). The stricter of this and an "
+            "`sslmode` in the URL applies. Refused with SQLite, which has no connection to encrypt."
+        ),
+    )
+    database_sslrootcert: Path | None = Field(
+        default=None,
+        description="CA certificate(s) the PostgreSQL server's certificate must chain to (verify-ca, verify-full).",
     )
     console_origins: list[str] = Field(
         default_factory=list,

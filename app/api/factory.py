@@ -24,6 +24,7 @@ from app.api import releases as releases_api
 from app.api.edge import install_edge
 from app.instance import Instance
 from app.settings import Settings
+from app.transport import StrictTransportSecurity
 from operators import Role
 from sandbox import LIVE_WITHIN
 
@@ -150,6 +151,10 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
     from app.console import STATIC, build_console, install_console_handlers
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-    app.include_router(build_console(inst, secure_cookies=inst.settings.console_secure_cookies))
+    settings = inst.settings
+    secure_cookies = settings.console_secure_cookies or settings.transport_secure
+    app.include_router(build_console(inst, secure_cookies=secure_cookies))
     install_console_handlers(app, inst)
+    if settings.transport_secure:  # served over TLS only: browsers must never fall back to http (SATRE 2.8.01)
+        app.add_middleware(StrictTransportSecurity, max_age=settings.hsts_max_age_seconds)
     return app

@@ -15,6 +15,7 @@ from rich.markup import escape
 from app.instance import Instance, InstanceError
 from app.keys import SecretsError
 from app.settings import Settings
+from app.transport import TransportError
 from core import RegistryError
 from dp import DpSpecError
 from ledger import EntryError, LedgerError
@@ -38,6 +39,7 @@ REFUSALS: tuple[type[Exception], ...] = (
     EntryError,
     RegistryError,
     DpSpecError,
+    TransportError,
 )
 
 

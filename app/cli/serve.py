@@ -31,6 +31,7 @@ from typing import Annotated
 import typer
 
 from app.cli.conventions import HomeOption, JsonOption, Output, refusing, settings_for
+from app.transport import plan_transport
 
 #: Seconds a worker is given to finish its current job after SIGTERM before it is killed.
 STOP_GRACE = 30.0
@@ -155,16 +156,34 @@ def serve(
     poll: Annotated[
         float, typer.Option("--poll", min=0.1, help="Seconds between a worker's looks at an empty queue.")
     ] = 2.0,
+    tls_cert: Annotated[
+        Path | None, typer.Option("--tls-cert", help="PEM certificate (chain): serve HTTPS (with --tls-key).")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="PEM private key of --tls-cert.")] = None,
+    behind_tls_proxy: Annotated[
+        bool,
+        typer.Option(
+            "--behind-tls-proxy",
+            help="A TLS-terminating proxy in front is the only way in: allows a non-loopback bind without "
+            "--tls-cert, and still sends HSTS and Secure cookies.",
+        ),
+    ] = False,
 ) -> None:
-    """Serve the API (OpenAPI at /docs) and the web console (/console) with uvicorn, and run the workers."""
+    """Serve the API (OpenAPI at /docs) and the web console (/console) with uvicorn, and run the workers.
+
+    Only a loopback address may be served without TLS (SATRE 2.8.01, ``app.transport``)."""
     import uvicorn
 
     from app.api import create_app
 
     out = Output(json_out)
+    # Decided before the home is opened or a socket bound: a refused transport leaves nothing running.
+    transport = plan_transport(host, port, certfile=tls_cert, keyfile=tls_key, behind_tls_proxy=behind_tls_proxy)
     settings = settings_for(home)
+    if transport.secure:
+        settings = settings.model_copy(update={"transport_secure": True})
     app = create_app(settings)  # opens (and migrates) the home before any worker starts
-    url = f"http://{host}:{port}"
+    url = transport.url
     if json_out:
         out.result(
             {
@@ -189,7 +208,7 @@ def serve(
         signal.signal(sig, lambda *_: None)
     supervisor.start()
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info", access_log=not json_out)
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=not json_out, **transport.uvicorn_options())
     finally:
         supervisor.stop()
         out.note("server and workers stopped")
