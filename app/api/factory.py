@@ -22,6 +22,7 @@ from app.api import ledger as ledger_api
 from app.api import registry as registry_api
 from app.api import releases as releases_api
 from app.api.edge import install_edge
+from app.api.schemas import HealthDownOut, HealthOut
 from app.instance import Instance
 from app.settings import Settings
 from operators import Role
@@ -112,7 +113,12 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
     )
     app.state.instance = inst
 
-    @app.get("/healthz", tags=["meta"])
+    @app.get(
+        "/healthz",
+        tags=["meta"],
+        response_model=HealthOut,
+        responses={503: {"model": HealthDownOut, "description": "The database is unreachable."}},
+    )
     def healthz() -> JSONResponse:
         """Liveness and database reachability, for load balancers; no authentication.
 
