@@ -88,6 +88,28 @@ def document_roles(routes: Any) -> None:
         route.openapi_extra = {**(route.openapi_extra or {}), "x-roles": roles}
 
 
+def document_refusals(app: FastAPI) -> None:
+    """The documented 422 says what a 422 holds: FastAPI's list of validation errors, or the text of a usage
+    error (an unknown name, an organisation that does not fit: ``{"detail": "… did you mean …?"}``)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            error = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+            if error is not None:
+                listed = error["properties"]["detail"]
+                error["properties"]["detail"] = {
+                    "anyOf": [{k: v for k, v in listed.items() if k != "title"}, {"type": "string"}],
+                    "title": "Detail",
+                    "description": "Validation errors, or why the request was refused (a usage error).",
+                }
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings | None = None, *, instance: Instance | None = None) -> FastAPI:
     """The API over ``instance`` (or the home named by ``settings``), docs at ``/docs``."""
     inst = instance or Instance.open(settings or Settings())
@@ -150,6 +172,7 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
     registry_api.install_error_handlers(app)
     install_edge(app)
     document_roles(app.routes)
+    document_refusals(app)
     # The web console (issue 9): server-rendered pages over the same packages, for browsers.
     from fastapi.staticfiles import StaticFiles
 
