@@ -157,3 +157,32 @@ def test_response_models_keep_the_contract_keys(initialised: tuple[Instance, dic
     assert set(entry) == set(instance.ledger.get(1).as_json())
     health = client.get("/healthz").json()
     assert {"status", "database", "instance", "workers"} <= set(health)
+
+
+def test_every_json_answer_has_an_example(spec: dict[str, Any]) -> None:
+    missing = []
+    for method, path, operation in operations(spec):
+        for code, response in success_responses(operation):
+            for media_type, media in (response.get("content") or {}).items():
+                if media_type != "application/json" or "example" in media or media.get("examples"):
+                    continue
+                schema = media.get("schema") or {}
+                parts = schema.get("anyOf") or [schema.get("items", schema)]
+                if not all(resolve(spec, part).get("examples") for part in parts):
+                    missing.append(f"{method} {path} {code}")
+    assert not missing, missing
+
+
+def test_every_example_fits_its_schema(spec: dict[str, Any]) -> None:
+    """An example a client copies is one the API accepts (requests) or could answer (responses)."""
+    from jsonschema_rs import Draft202012Validator  # schemathesis' own validator
+
+    checked, wrong = 0, []
+    for name, component in spec["components"]["schemas"].items():
+        validator = Draft202012Validator({"$ref": f"#/components/schemas/{name}", "components": spec["components"]})
+        for example in component.get("examples") or []:
+            checked += 1
+            errors = [e.message for e in validator.iter_errors(example)]
+            if errors:
+                wrong.append(f"{name}: {errors[:3]}")
+    assert checked >= 40 and not wrong, wrong

@@ -42,7 +42,7 @@ class ClassificationBody(BaseModel):
                     "个人信息": True,
                     "敏感个人信息": False,
                     "columns": {
-                        "身份证号": {"pii_type": "cn_resident_id", "level": "L4", "confidence": 1.0},
+                        "身份证号": {"分级": "L4", "PII类型": "cn_resident_id", "敏感个人信息": True},
                     },
                 }
             ]

@@ -22,7 +22,7 @@ from app.api import ledger as ledger_api
 from app.api import registry as registry_api
 from app.api import releases as releases_api
 from app.api.edge import install_edge
-from app.api.schemas import HealthDownOut, HealthOut
+from app.api.schemas import HealthDownOut, HealthOut, add_examples
 from app.instance import Instance
 from app.settings import Settings
 from operators import Role
@@ -88,9 +88,12 @@ def document_roles(routes: Any) -> None:
         route.openapi_extra = {**(route.openapi_extra or {}), "x-roles": roles}
 
 
-def document_refusals(app: FastAPI) -> None:
-    """The documented 422 says what a 422 holds: FastAPI's list of validation errors, or the text of a usage
-    error (an unknown name, an organisation that does not fit: ``{"detail": "… did you mean …?"}``)."""
+def finish_openapi(app: FastAPI) -> None:
+    """What FastAPI's generated schema cannot say by itself (issue 17).
+
+    The documented 422 says what a 422 holds: FastAPI's list of validation errors, or the text of a usage
+    error (an unknown name, an organisation that does not fit: ``{"detail": "… did you mean …?"}``); and
+    response documents whose models live in the domain get their examples (``app.api.schemas.examples``)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -104,6 +107,7 @@ def document_refusals(app: FastAPI) -> None:
                     "title": "Detail",
                     "description": "Validation errors, or why the request was refused (a usage error).",
                 }
+            add_examples(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -172,7 +176,7 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
     registry_api.install_error_handlers(app)
     install_edge(app)
     document_roles(app.routes)
-    document_refusals(app)
+    finish_openapi(app)
     # The web console (issue 9): server-rendered pages over the same packages, for browsers.
     from fastapi.staticfiles import StaticFiles
 

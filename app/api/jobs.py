@@ -58,7 +58,7 @@ class CostRequest(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "spec": '{"dataset": "traffic", "query": "count", "epsilon": 0.5}',
+                    "spec": '{"aggregate": "count", "epsilon": 0.5, "group_by": ["区县"]}',
                     "kind": "dp-query",
                     "dataset": "traffic",
                 }

@@ -17,6 +17,7 @@ from app.api.schemas.catalog import (
     IngestOut,
     VersionOut,
 )
+from app.api.schemas.examples import add_examples
 from app.api.schemas.jobs import BudgetOut, CostOut, JobOut
 from app.api.schemas.ledger import CheckpointOut, ConsistencyOut, EntryOut, ProofOut, SignedCheckpointOut, VerifyOut
 from app.api.schemas.meta import (
@@ -53,5 +54,6 @@ __all__ = [
     "SignedCheckpointOut",
     "VerifyOut",
     "VersionOut",
+    "add_examples",
     "text_response",
 ]
