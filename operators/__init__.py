@@ -5,17 +5,14 @@ HTTP lives in ``app.api`` (the role guard among it): this package imports no web
 
 from typing import TYPE_CHECKING, Any
 
-from operators.identity import (
-    AGENCY_MANAGES,
+from operators.errors import (
     AuthenticationError,
     IdentityError,
     IdentityPermissionError,
-    IdentityService,
-    NewApiKey,
-    Principal,
+    OrganisationError,
     UnknownPrincipalError,
-    host_actor,
 )
+from operators.identity import AGENCY_MANAGES, IdentityService, NewApiKey, Principal, host_actor
 from operators.models import metadata
 from operators.roles import Role
 from operators.tokens import Claims, IssuedToken, TokenError, TokenService
@@ -35,6 +32,7 @@ __all__ = [
     "JobUsageError",
     "Jobs",
     "NewApiKey",
+    "OrganisationError",
     "Principal",
     "Quotas",
     "Role",

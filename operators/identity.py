@@ -33,7 +33,14 @@ from sqlalchemy.orm import Session, selectinload
 
 from core import Actor, JoinedRecorder, Recorder, actor_of
 from ledger import Ledger
+from operators.errors import (
+    AuthenticationError,
+    IdentityError,
+    IdentityPermissionError,
+    UnknownPrincipalError,
+)
 from operators.models import ApiKeyRow, PrincipalRow, RevokedTokenRow, utcnow
+from operators.organisations import checked_org, clean_org
 from operators.roles import Role
 from operators.tokens import IssuedToken, TokenError, TokenService
 
@@ -41,25 +48,8 @@ KEY_PREFIX = "ky"
 _KEY_RE = re.compile(r"^ky_(?P<key_id>[0-9a-f]{16})_(?P<secret>[A-Za-z0-9_-]{43})$")
 _KEY_ID_RE = re.compile(r"^[0-9a-f]{16}$")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,126}[a-z0-9]$")
-_ORG_MAX = 128
 #: Roles an agency principal may create and manage; the others are the host administrator's.
 AGENCY_MANAGES = frozenset({Role.OPERATOR, Role.CUSTODIAN})
-
-
-class IdentityError(Exception):
-    """A principal or key operation was refused."""
-
-
-class AuthenticationError(IdentityError):
-    """Credentials were missing, malformed, unknown, revoked or belong to an inactive principal."""
-
-
-class UnknownPrincipalError(IdentityError):
-    """No principal or key of that name or id."""
-
-
-class IdentityPermissionError(IdentityError):
-    """The acting principal may not manage that principal or key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,17 +79,6 @@ def _make_key() -> tuple[str, str, str]:
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     return f"{KEY_PREFIX}_{key_id}_{secret}", key_id, _digest(secret)
-
-
-def _org(org: str | None) -> str | None:
-    if org is None:
-        return None
-    org = org.strip()
-    if not org:
-        return None
-    if len(org) > _ORG_MAX or not org.isprintable():
-        raise IdentityError(f"organisation must be at most {_ORG_MAX} printable characters")
-    return org
 
 
 def _may_manage(by: Principal | None, role: Role, name: str) -> None:
@@ -166,18 +145,20 @@ class IdentityService:
             parsed = Role.parse(role)
         except ValueError as exc:
             raise IdentityError(f"{exc}; one of {', '.join(r.value for r in Role)}") from None
-        org = _org(org)
+        clean_org(org)  # a malformed text is refused before anything else is looked at
         _may_manage(by, parsed, name)
         api_key, key_id, digest = _make_key()
         payload: dict[str, object] = {"role": parsed.value, "key_id": key_id}
-        if org:
-            payload["org"] = org
         with self._recorder.change(actor_of(by)) as change:
             session = change.session
             if session.scalar(select(PrincipalRow.id).where(PrincipalRow.name == name)) is not None:
                 raise IdentityError(f"principal {name!r} already exists")
             if alongside is not None:
                 alongside(JoinedRecorder(change, self._recorder))
+                session.flush()
+            org = checked_org(session, parsed, name, org)  # after ``alongside``: it may register the operator
+            if org:
+                payload["org"] = org
             row = PrincipalRow(name=name, role=parsed.value, org=org, created_at=utcnow(), active=True)
             row.api_keys.append(ApiKeyRow(key_id=key_id, secret_sha256=digest, created_at=utcnow()))
             session.add(row)

@@ -17,6 +17,13 @@ from registry.catalog_views import (
 )
 from registry.config import IngestLimits, RegistryConfig
 from registry.ingest import FileInvalidError, FileRefusedError, FileTooLargeError, IngestResult
+from registry.licence_terms import (
+    EARLIEST_DATE,
+    LATEST_DATE,
+    MAX_EPSILON,
+    MAX_PRICE_CENTS,
+    MAX_PUBLICITY_DAYS,
+)
 from registry.licences import LicenceView, OperatorView, ScopeGrant, ScopeRefusedError, UnknownNameError
 from registry.models import metadata
 from registry.monitoring import FindingView
@@ -39,6 +46,7 @@ from registry.usability import (
     OperatorSuspendedError,
     Usability,
     licence_standing,
+    registered_operators,
     require_qualified,
     suspended_operators,
     usability,
@@ -59,7 +67,12 @@ from registry.vocabulary import (
 
 __all__ = [
     "CATALOG_FIELDS",
+    "EARLIEST_DATE",
     "FORMATS",
+    "LATEST_DATE",
+    "MAX_EPSILON",
+    "MAX_PRICE_CENTS",
+    "MAX_PUBLICITY_DAYS",
     "PRODUCT_NAME_PATTERN",
     "PRODUCT_NAME_RULE",
     "BudgetExhaustedError",
@@ -111,6 +124,7 @@ __all__ = [
     "metadata",
     "product_name_taken",
     "read_attribution",
+    "registered_operators",
     "require_qualified",
     "stamp_artifact",
     "suggest",

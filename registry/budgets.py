@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from core import Actor, Change, NotFoundError, PermissionDeniedError, Recorder, RegistryError, require_role
 from registry.config import RegistryConfig
+from registry.licence_terms import MAX_EPSILON
 from registry.models import LicenceDatasetRow, LicenceRow, OperatorRow, ResourceRow
 
 #: Float sums of ε drift in the last bits; a charge within this of the cap is not an overspend.
@@ -164,8 +165,11 @@ class Budgets:
             row = self._locked(change.session, licence_id, dataset)
             before = (row.epsilon_budget, row.delta_budget)
             if epsilon is not None:
-                if not math.isfinite(epsilon) or epsilon <= row.epsilon_budget:
-                    raise RegistryError(f"the new ε budget must exceed the current {row.epsilon_budget:g}")
+                if not math.isfinite(epsilon) or not row.epsilon_budget < epsilon <= MAX_EPSILON:
+                    raise RegistryError(
+                        f"the new ε budget must exceed the current {row.epsilon_budget:g} "
+                        f"and be at most {MAX_EPSILON:g}"
+                    )
                 row.epsilon_budget = float(epsilon)
             if delta is not None:
                 if not math.isfinite(delta) or not row.delta_budget < delta < 1:

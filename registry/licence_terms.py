@@ -21,6 +21,34 @@ DEFAULT_EPSILON = 3.0
 #: δ per dataset: below 1/n for tables up to 100,000 rows (DP-SGD's δ must stay below 1/n).
 DEFAULT_DELTA = 1e-5
 
+# The integer and date knobs of a grant are bounded here, in the domain, so every path that grants a
+# licence (the API, the console, the CLI, a script) refuses the same values with the same message,
+# and nothing past them reaches date arithmetic (an overflow) or an INTEGER column (issue 17).
+#: 公示 (双鸭山 第四十八条) lasts days, not years; a year is already far beyond any practice.
+MAX_PUBLICITY_DAYS = 365
+#: Prices are in fen (分), an INTEGER (signed 32-bit) column: up to 21,474,836.47 yuan.
+MAX_PRICE_CENTS = 2**31 - 1
+#: ε per dataset: far above any meaningful privacy budget, and finite.
+MAX_EPSILON = 1000.0
+#: Dates a licence may name: its validity ends within this range, so date arithmetic never overflows.
+EARLIEST_DATE = date(2000, 1, 1)
+LATEST_DATE = date(2199, 12, 31)
+
+
+def _bounded_int(value: object, what: str, low: int, high: int) -> int:
+    """``value`` as an int within [low, high], or a :class:`RegistryError` naming the bounds."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RegistryError(f"{what} must be a whole number from {low:,} to {high:,}, not {value!r}")
+    if not low <= value <= high:
+        raise RegistryError(f"{what} must be from {low:,} to {high:,}, not {value:,}")
+    return value
+
+
+def _bounded_date(value: date, what: str) -> date:
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise RegistryError(f"{what} must be from {EARLIEST_DATE} to {LATEST_DATE}, not {value}")
+    return value
+
 
 def require_reason(reason: str | None, what: str) -> str:
     """A non-empty reason: every act on operators and licences says why, and the ledger keeps it."""
@@ -82,6 +110,8 @@ class LicenceTerms:
         except ValueError:
             raise RegistryError(f"unknown fee class {self.fee_class!r}; one of {', '.join(FeeClass)}") from None
         price_cents = self.price_cents
+        if price_cents is not None:
+            price_cents = _bounded_int(price_cents, "price_cents (分)", 0, MAX_PRICE_CENTS)
         if fee_class == FeeClass.COMMERCIAL and (price_cents is None or price_cents <= 0):
             raise RegistryError(
                 "a 经营性 licence needs a positive price (--price-cents; 双鸭山 第四十四条: 政府指导价)"
@@ -91,14 +121,16 @@ class LicenceTerms:
         names, domains, scenarios = clean_list(self.datasets), clean_list(self.domains), clean_list(self.scenarios)
         if not scenarios:
             raise RegistryError("a licence must name the application scenarios (应用场景) it allows")
-        valid_from = self.valid_from or today
+        valid_from = _bounded_date(self.valid_from or today, "valid_from")
+        _bounded_date(self.valid_until, "valid_until")
         if self.valid_until < today:
             raise RegistryError(f"valid_until {self.valid_until} has already passed")
         if self.valid_until < valid_from:
             raise RegistryError(f"valid_until {self.valid_until} is before valid_from {valid_from}")
         days = default_publicity_days if self.publicity_days is None else self.publicity_days
-        if days < 0:
-            raise RegistryError("publicity days cannot be negative (0 activates at once)")
+        days = _bounded_int(
+            days, "publicity days (公示, 双鸭山 第四十八条; 0 activates at once)", 0, MAX_PUBLICITY_DAYS
+        )
         return CheckedTerms(
             mode=mode,
             names=names,
@@ -140,14 +172,21 @@ def budgets(epsilon: float | dict[str, float], names: list[str]) -> dict[str, fl
     else:
         found = dict.fromkeys(names, float(epsilon))
     for name, value in found.items():
-        if not math.isfinite(value) or value <= 0:
-            raise RegistryError(f"privacy budget ε for {name!r} must be a positive number, not {value}")
+        if not math.isfinite(value) or value <= 0 or value > MAX_EPSILON:
+            raise RegistryError(
+                f"privacy budget ε for {name!r} must be a positive number up to {MAX_EPSILON:g}, not {value}"
+            )
     return found
 
 
 __all__ = [
     "DEFAULT_DELTA",
     "DEFAULT_EPSILON",
+    "EARLIEST_DATE",
+    "LATEST_DATE",
+    "MAX_EPSILON",
+    "MAX_PRICE_CENTS",
+    "MAX_PUBLICITY_DAYS",
     "CheckedTerms",
     "LicenceTerms",
     "budgets",

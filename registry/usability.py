@@ -112,11 +112,21 @@ def suspended_operators(session: Session) -> list[str]:
     return list(session.scalars(query.order_by(OperatorRow.name)))
 
 
+def registered_operators(session: Session) -> dict[str, str]:
+    """Every registered operator's name and its 统一社会信用代码, in ``session`` (whatever their standing).
+
+    For the identity service, which answers whether a principal's organisation is a registered operator
+    without reaching into the registry's tables."""
+    rows = session.execute(select(OperatorRow.name, OperatorRow.uscc).order_by(OperatorRow.name))
+    return {name: uscc for name, uscc in rows}
+
+
 __all__ = [
     "LicenceStanding",
     "OperatorSuspendedError",
     "Usability",
     "licence_standing",
+    "registered_operators",
     "require_qualified",
     "suspended_operators",
     "usability",

@@ -19,6 +19,12 @@ from sandbox.models import JobRow, JobState
 #: What an operator reads as the reason of a blocked job: the findings say why, nothing else does.
 BLOCKED_REASON = "blocked by the export guard; see the findings"
 
+#: What an operator reads of a job held because its access is closed (双鸭山 第三十一条: 中断调用服务).
+HELD_REASON = (
+    "held: the operator's access is suspended (双鸭山 第三十一条); the job's outputs and log are "
+    "delivered once the agency restores it"
+)
+
 _EXIT_STATUS = re.compile(r"exit (status|code) -?\d+")
 
 
@@ -66,6 +72,8 @@ class JobView:
     cancel_requested: bool
     findings: list[dict[str, Any]] = field(default_factory=list)
     log_excerpt: str | None = None
+    #: Its operator is suspended now: the queue holds it if queued, and nothing it made is delivered.
+    held: bool = False
 
     def for_operator(self) -> JobView:
         """The job as its operator may see it: judged content only (issue 15, principle 5).
@@ -86,6 +94,10 @@ class JobView:
         * a failed job shows no exit code (the state says it failed) nor the exit status the run's
           reason quotes: an exit status is 8 bits the operator chooses.
         * dataset grants by version only, never where the copy lies.
+        * ``held`` (its operator is suspended now, 双鸭山 第三十一条: 中断调用服务): a queued job waits, a
+          running one may finish (the guard judges it and the agency sees everything), but no output
+          name, size, hash or log reaches the operator until the agency restores it; the reason says so.
+          The verdict and the rules' fixed findings stay: they hold no data.
 
         The agency, regulators and the host administrator keep the full view.
         """
@@ -104,6 +116,8 @@ class JobView:
                 reason=BLOCKED_REASON,
                 resources=None,
             )
+        if self.held and self.state in (JobState.QUEUED.value, JobState.RUNNING.value, JobState.DONE.value):
+            return replace(shown, datasets=datasets, outputs=[], log_excerpt=None, reason=HELD_REASON)
         outputs = manifest_of(self.outputs) if self.verdict is not None else []
         if self.state == JobState.FAILED.value:
             reason = _EXIT_STATUS.sub("a non-zero exit status", self.reason) if self.reason else self.reason
@@ -147,7 +161,8 @@ class JobView:
         }
 
 
-def job_view(row: JobRow) -> JobView:
+def job_view(row: JobRow, *, held: bool = False) -> JobView:
+    """The view of ``row``; ``held`` when its operator is suspended now (the queue knows, the row does not)."""
     return JobView(
         id=row.id,
         operator=row.operator,
@@ -174,6 +189,7 @@ def job_view(row: JobRow) -> JobView:
         cancel_requested=row.cancel_requested,
         findings=[dict(f) for f in (row.findings or [])],
         log_excerpt=row.log_excerpt,
+        held=held,
     )
 
 

@@ -349,6 +349,8 @@ class JobQueue:
                     "findings": findings_digest(row.findings),
                 },
             )
+            if final is JobState.DONE and row.operator in suspended_operators(change.session):  # 第三十一条
+                change.log("job.held", f"job:{job_id}", {"reason": "operator suspended while the job ran"})
             change.session.flush()
             return job_view(row)
 
@@ -427,7 +429,8 @@ class JobQueue:
 
     def get(self, job_id: int, *, viewer: Actor | None = None) -> JobView:
         with self.recorder.read() as session:
-            return job_view(self._visible(session, job_id, viewer or Actor.host()))
+            row = self._visible(session, job_id, viewer or Actor.host())
+            return job_view(row, held=row.operator in suspended_operators(session))
 
     def code(self, job_id: int, *, viewer: Actor | None = None) -> str:
         with self.recorder.read() as session:
@@ -455,7 +458,8 @@ class JobQueue:
         if state:
             query = query.where(JobRow.state == JobState(state).value)
         with self.recorder.read() as session:
-            return [job_view(row) for row in session.scalars(query).all()]
+            held = set(suspended_operators(session))  # 双鸭山 第三十一条: nothing delivered while suspended
+            return [job_view(row, held=row.operator in held) for row in session.scalars(query).all()]
 
     @staticmethod
     def _visible(session: Session, job_id: int, viewer: Actor, *, lock: bool = False) -> JobRow:

@@ -4,7 +4,8 @@ The targeted cases are the ones the issue reported (NaN, Infinity and lone surro
 ``state=`` filters, ids at and past 2^63, negative ids, 64 KiB reasons, huge ``publicity_days``, a
 product named ``../../x``); the fuzz walk (``slow``) generates bodies, parameters and ids for every
 operation from the OpenAPI schema with schemathesis, as every role the operation admits and as one
-it does not, and asserts that no answer is a 5xx.
+it does not, and asserts that no answer is a 5xx and that every answer matches the response schema the
+operation documents for its status (issue 17: typed responses; schemathesis' response_schema_conformance).
 """
 
 from __future__ import annotations
@@ -275,9 +276,11 @@ def test_product_names_follow_one_rule_everywhere() -> None:
 
 # ---- the fuzz walk -------------------------------------------------------------------------------
 
-#: The walk's budget: examples per (operation, role, mode), and a wall-clock cap per database.
+#: The walk's budget: examples per (operation, role, mode), and a wall-clock cap per database. The cap
+#: bounds the test, it measures nothing: it is set so a loaded 2-core machine still walks every operation
+#: once (each answer is also validated against its schema, which costs time of its own).
 EXAMPLES = 10
-WALK_SECONDS = 50.0
+WALK_SECONDS = 90.0
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -314,6 +317,7 @@ def _walk(operation: Any, who: str, auth: dict[str, str], mode: Any, examples: i
     """Call ``operation`` with ``examples`` generated cases as ``who``; the first 5xx, described, or None."""
     from hypothesis import HealthCheck, given, settings
     from hypothesis.errors import Unsatisfiable
+    from schemathesis.checks import response_schema_conformance
 
     seen: list[str] = []
 
@@ -337,6 +341,14 @@ def _walk(operation: Any, who: str, auth: dict[str, str], mode: Any, examples: i
                 f"path={case.path_parameters} query={case.query} body={case.body!r:.300} -> {response.text[:200]}"
             )
             raise AssertionError(seen[-1])
+        try:  # the answer is what the schema documents for its status (issue 17: typed responses)
+            case.validate_response(response, checks=[response_schema_conformance])
+        except Exception as exc:
+            seen.append(
+                f"{operation.label} as {who} ({mode.value}): {response.status_code} does not match its schema for "
+                f"path={case.path_parameters} query={case.query} body={case.body!r:.300}: {exc!s:.600}"
+            )
+            raise AssertionError(seen[-1]) from None
 
     try:
         call()

@@ -416,3 +416,50 @@ def test_a_failed_job_shows_no_exit_code_and_never_pass(jobs: Jobs) -> None:
     reviewed = jobs.show(second).for_operator()
     assert reviewed.verdict == "review" and reviewed.exit_code is None
     assert reviewed.outputs == [{"name": "t.csv", "bytes": 3, "sha256": "ab" * 32}]  # judged: by name, no path
+
+
+def test_a_job_running_when_its_operator_is_suspended_finishes_but_delivers_nothing_until_restored(
+    jobs: Jobs, registry: Registry, instance: Instance
+) -> None:
+    """双鸭山 第三十一条 (关停或中断调用服务): a run already under way may finish — killing it would not undo
+    what it read, and the guard's judgement and the ledger keep the record whole — but nothing it made
+    reaches the operator while its access is closed: no output names, sizes, hashes or log. The agency and
+    regulators see the full record; the ledger says the job was held. Restored, the operator reads its
+    judged outputs as usual (and may then ask for a release, which the agency still reviews)."""
+    from sandbox.job_views import HELD_REASON
+
+    agency = Actor("demo-agency", "agency")
+    operator = Actor(OPERATOR, "operator")
+    (job,) = submit(jobs)
+    claimed = jobs.queue.claim("w1")
+    assert claimed is not None and claimed.job.id == job
+    registry.licences.suspend_operator(OPERATOR, by=agency, reason="超范围调用")
+    watch = LedgerWatch(instance)
+    outputs = [{"name": "result.csv", "bytes": 12, "sha256": "ab" * 32, "path": f"work/{job}/result.csv"}]
+    ended = jobs.queue.finish(
+        job, "w1", claimed.attempt, state="done", exit_code=0, outputs=outputs, verdict="pass", log_excerpt="rows: 3"
+    )
+    assert ended is not None and ended.state == "done"  # it finished and was judged
+    assert watch.since() == [("job.finished", f"job:{job}"), ("job.held", f"job:{job}")]
+
+    held = jobs.show(job, viewer=operator).for_operator()
+    assert (held.state, held.verdict) == ("done", "pass")
+    assert held.outputs == [] and held.log_excerpt is None and held.reason == HELD_REASON
+    listed = [v.for_operator() for v in jobs.list(viewer=operator)]
+    assert [(v.id, v.outputs, v.reason) for v in listed] == [(job, [], HELD_REASON)]
+    full = jobs.show(job, viewer=agency)  # the agency reviews everything
+    assert full.outputs == outputs and full.log_excerpt == "rows: 3"
+
+    registry.licences.restore_operator(OPERATOR, by=agency, reason="整改完成")
+    restored = jobs.show(job, viewer=operator).for_operator()
+    assert restored.outputs == manifest_of(outputs) and restored.log_excerpt == "rows: 3" and restored.reason is None
+
+
+def test_a_job_finishing_for_a_qualified_operator_is_not_held(jobs: Jobs, instance: Instance) -> None:
+    (job,) = submit(jobs)
+    claimed = jobs.queue.claim("w1")
+    assert claimed is not None
+    watch = LedgerWatch(instance)
+    jobs.queue.finish(job, "w1", claimed.attempt, state="done", exit_code=0, verdict="pass")
+    assert watch.since() == [("job.finished", f"job:{job}")]
+    assert jobs.show(job, viewer=Actor(OPERATOR, "operator")).for_operator().reason is None

@@ -52,7 +52,11 @@ def auth(token: str) -> dict[str, str]:
 def test_issue_use_rotate_revoke_ends_keys_and_tokens_at_once(client: TestClient, initialised: Initialised) -> None:
     instance, keys = initialised
     agency = auth(token_of(client, keys["agency"]))
-    added = client.post("/principals", json={"name": "acme-analyst", "role": "operator", "org": "Acme"}, headers=agency)
+    acme = demo_uscc("MA1D2E3F7")
+    operator = client.post("/operators", json={"name": "acme-analyst", "uscc": acme}, headers=agency)
+    assert operator.status_code == 201, operator.text
+    # The organisation of an operator principal is its registered operator, named by 统一社会信用代码 here.
+    added = client.post("/principals", json={"name": "acme-analyst", "role": "operator", "org": acme}, headers=agency)
     assert added.status_code == 201, added.text
     assert added.headers["cache-control"] == "no-store"
     first = added.json()
@@ -83,7 +87,7 @@ def test_issue_use_rotate_revoke_ends_keys_and_tokens_at_once(client: TestClient
     assert issued.status_code == 201
     assert client.post("/auth/token", json={"api_key": issued.json()["api_key"]}).status_code == 200
     listed = client.get("/principals/acme-analyst", headers=agency).json()
-    assert listed["org"] == "Acme"
+    assert listed["org"] == "acme-analyst"  # stored as the operator's name
     assert [(k["key_id"], k["live"]) for k in listed["keys"]] == [
         (first["key_id"], False),
         (second["key_id"], False),

@@ -254,3 +254,42 @@ def test_cli_human_output(instance: Instance) -> None:
     assert granted.exit_code == 0 and "公示 until" in granted.stdout
     listed = invoke("licence", "list", *home)
     assert "acme-ops" in listed.stdout and "publicity" in listed.stdout
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--publicity-days", "366", "publicity days"),
+        ("--publicity-days", "99999999999999999999", "publicity days"),
+        ("--publicity-days", "-1", "publicity days"),
+        ("--until", "9999-12-31", "valid_until"),
+        ("--epsilon", "1e300", "privacy budget"),
+    ],
+)
+def test_cli_refuses_out_of_range_licence_knobs_with_exit_1(
+    instance: Instance, option: str, value: str, message: str
+) -> None:
+    """The bounds live in the domain (registry.licence_terms), so the CLI path refuses what the API refuses:
+    exit 1 with the bound named, no traceback, and no licence written (issue 17)."""
+    home = ["--home", str(instance.home), "--json"]
+    assert invoke("operator", "add", "acme-ops", "--uscc", uscc(1), *home).exit_code == 0
+    args = {"--until": UNTIL, "--publicity-days": "0", "--epsilon": "1.0", option: value}
+    refused = invoke(
+        "licence", "grant", "acme-ops", "--datasets", "traffic", "--scenarios", "交通出行",
+        *[part for pair in args.items() for part in pair], *home,
+    )  # fmt: skip
+    assert refused.exit_code == 1, refused.output
+    assert message in refused.stderr and "Traceback" not in refused.output and refused.stdout == ""
+    assert json.loads(invoke("licence", "list", *home).stdout)["licences"] == []
+
+
+def test_price_bounds_hold_in_the_domain(instance: Instance) -> None:
+    """A price past the INTEGER column is refused by the registry itself, whoever calls it."""
+    from core import Actor, RegistryError
+
+    instance.registry.licences.add_operator("acme-ops", uscc(1), by=Actor.host())
+    with pytest.raises(RegistryError, match="price_cents"):
+        instance.registry.licences.grant(
+            "acme-ops", datasets=["traffic"], scenarios=["交通出行"], valid_until=date.fromisoformat(UNTIL),
+            fee_class="经营性", price_cents=2**31, publicity_days=0, by=Actor.host(), reason="r",
+        )  # fmt: skip

@@ -264,6 +264,10 @@ def test_a_suspended_operator_gets_no_delivery_and_opens_no_release_until_restor
     assert approve.status_code == 409 and "suspended" in approve.json()["detail"]
     job = {"datasets": ["traffic"], "kind": "sql", "code": SQL, "scenario": SCENARIO}
     assert http.post("/jobs", json=job, headers=me).status_code == 409
+    # A finished job's outputs and log are held too while access is closed; the agency still reads them.
+    held = http.get(f"/jobs/{later}", headers=me).json()
+    assert held["outputs"] == [] and held["log"] is None and "第三十一条" in held["reason"]
+    assert http.get(f"/jobs/{later}", headers=agency).json()["outputs"]
     # The refused download left no delivery on record.
     assert len(instance.ledger.entries(action="product.fetched")) == 1
     instance.worker(runner=fast_runner, worker_id="api-violations").run_pending()
@@ -272,6 +276,7 @@ def test_a_suspended_operator_gets_no_delivery_and_opens_no_release_until_restor
     restored = http.post("/operators/demo-operator/restore", json={"reason": "整改完成"}, headers=agency)
     assert restored.json()["qualification"] == "qualified"
     assert http.get("/products/p/artifacts/result.txt", headers=me).status_code == 200
+    assert http.get(f"/jobs/{later}", headers=me).json()["outputs"]  # delivered again once restored
     assert http.post("/releases", json={"job": later, "product": "r"}, headers=me).status_code == 201
     instance.worker(runner=fast_runner, worker_id="api-violations").run_pending()
     assert http.get(f"/jobs/{waiting}", headers=me).json()["state"] == "done"  # the held job ran once restored

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.limits import Day, Id, Name, Reason
+from app.api.schemas import CatalogRequestOut, DatasetOut, DatasetUpdateOut
 from core import actor_of
 from registry import CatalogEntry, ColumnClass, Level, Registry, RequestState, RequestView
 
@@ -24,11 +25,29 @@ class ChangeBody(BaseModel):
     changes: dict[Name, Any] = Field(max_length=64)
     reason: Reason
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"changes": {"更新频率": "每日"}, "reason": "数据源改为每日推送"}]}
+    )
+
 
 class ClassificationBody(BaseModel):
     """The custodian's grading: the resource's level and flags, and the columns being (re)graded."""
 
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "分级": "L3",
+                    "个人信息": True,
+                    "敏感个人信息": False,
+                    "columns": {
+                        "身份证号": {"分级": "L4", "PII类型": "cn_resident_id", "敏感个人信息": True},
+                    },
+                }
+            ]
+        },
+    )
 
     level: Level = Field(alias="分级")
     personal_info: bool | None = Field(None, alias="个人信息")
@@ -43,14 +62,45 @@ class ConsentBody(BaseModel):
     reference: str = Field(min_length=1, max_length=200)
     on: Day | None = None
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"provider": "市交通运输局", "reference": "交函〔2026〕12号", "on": "2026-11-30"}]
+        }
+    )
+
 
 class ReasonBody(BaseModel):
     reason: Reason
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "数据源已停止更新"}]})
 
 
 class DecisionBody(BaseModel):
     approve: bool
     reason: Reason
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"approve": True, "reason": "经审核同意"}]})
+
+
+#: ``CatalogEntry`` is the registry's own model (no HTTP concerns there): its example is given here.
+PUBLISH_EXAMPLE: dict[str, Any] = {
+    "requestBody": {
+        "content": {
+            "application/json": {
+                "example": {
+                    "name": "traffic",
+                    "数据资源名称": "交通流量",
+                    "数据资源摘要": "全市主要路口小时级流量",
+                    "数据格式": "CSV",
+                    "行业分类": "交通出行",
+                    "提供方名称": "市交通运输局",
+                    "提供方代码": "91230500MA0000002G",
+                    "分级": "L2",
+                }
+            }
+        }
+    }
+}
 
 
 def build_router(registry: Registry, require: Callable[..., Callable[..., Any]]) -> APIRouter:
@@ -66,22 +116,28 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
         """Storage paths and reports are for the platform's own roles, never an operator's."""
         return actor_of(principal).role != "operator"
 
-    @router.get("/datasets")
+    @router.get("/datasets", response_model=list[DatasetOut])
     def list_datasets(principal: anyone) -> list[dict[str, Any]]:
         """The catalog: every entry with its 资源目录 fields (Chinese keys under ``catalog``)."""
         return [view.as_json(internals=internals(principal)) for view in catalog.list()]
 
-    @router.get("/datasets/{name}")
+    @router.get("/datasets/{name}", response_model=DatasetOut)
     def show_dataset(name: Name, principal: anyone) -> dict[str, Any]:
         """One entry, with classification, versions and whether it may be licensed (and why not)."""
         return catalog.get(name).as_json(internals=internals(principal))
 
-    @router.post("/datasets", status_code=status.HTTP_201_CREATED)
+    @router.post(
+        "/datasets", status_code=status.HTTP_201_CREATED, response_model=DatasetOut, openapi_extra=PUBLISH_EXAMPLE
+    )
     def publish_dataset(entry: CatalogEntry, principal: custodian) -> dict[str, Any]:
         """Publish a catalog entry (custodian); fields may be given in English or with the rules' Chinese names."""
         return catalog.publish(entry, by=actor_of(principal)).as_json()
 
-    @router.patch("/datasets/{name}")
+    @router.patch(
+        "/datasets/{name}",
+        response_model=DatasetUpdateOut,
+        responses={202: {"model": CatalogRequestOut, "description": "Waiting for the agency (applied: false)."}},
+    )
     def update_dataset(name: Name, body: ChangeBody, principal: custodian, response: Response) -> dict[str, Any]:
         """Change catalog fields. A more restrictive sharing or opening type waits for the agency (202)."""
         result = catalog.update(name, body.changes, by=actor_of(principal), reason=body.reason)
@@ -90,7 +146,7 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
             return {"applied": False, "request": result.as_json()}
         return {"applied": True, "dataset": result.as_json()}
 
-    @router.put("/datasets/{name}/classification")
+    @router.put("/datasets/{name}/classification", response_model=DatasetOut)
     def classify_dataset(name: Name, body: ClassificationBody, principal: custodian) -> dict[str, Any]:
         """Grade the resource and the given columns (双鸭山 第十一条)."""
         view = catalog.classify(
@@ -103,7 +159,7 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
         )
         return view.as_json()
 
-    @router.post("/datasets/{name}/consent")
+    @router.post("/datasets/{name}/consent", response_model=DatasetOut)
     def record_consent(name: Name, body: ConsentBody, principal: custodian) -> dict[str, Any]:
         """Record the sharing provider's consent to authorized operation (双鸭山 第四十三条)."""
         view = catalog.record_consent(
@@ -111,21 +167,27 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
         )
         return view.as_json()
 
-    @router.post("/datasets/{name}/revocation", status_code=status.HTTP_202_ACCEPTED)
+    @router.post("/datasets/{name}/revocation", status_code=status.HTTP_202_ACCEPTED, response_model=CatalogRequestOut)
     def request_revocation(name: Name, body: ReasonBody, principal: custodian) -> dict[str, Any]:
         """Ask the agency to revoke an entry (黑龙江 第十六条: in use, it is served six more months)."""
         return catalog.request_revocation(name, by=actor_of(principal), reason=body.reason).as_json()
 
-    @router.get("/catalog-requests")
+    _request_routes(router, registry, overseer, agency)
+    return router
+
+
+def _request_routes(router: APIRouter, registry: Registry, overseer: Any, agency: Any) -> None:
+    """Restrictions and revocations waiting for the agency: listed by the overseers, decided by the agency."""
+    catalog = registry.catalog
+
+    @router.get("/catalog-requests", response_model=list[CatalogRequestOut])
     def list_requests(
         principal: overseer, state: Annotated[RequestState | None, Query()] = None
     ) -> list[dict[str, Any]]:
         """Restrictions and revocations, pending or decided."""
         return [request.as_json() for request in catalog.requests(state)]
 
-    @router.post("/catalog-requests/{request_id}/decision")
+    @router.post("/catalog-requests/{request_id}/decision", response_model=CatalogRequestOut)
     def decide_request(request_id: Id, body: DecisionBody, principal: agency) -> dict[str, Any]:
         """The agency approves (applies) or rejects a pending catalog request."""
         return catalog.decide(request_id, body.approve, by=actor_of(principal), reason=body.reason).as_json()
-
-    return router

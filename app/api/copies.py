@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends
 
 from app.api.limits import Name
+from app.api.schemas import DesensitizedOut, VersionOut
 from core import actor_of
 from registry import Registry
 
@@ -24,12 +25,13 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
     readers = require("custodian", "agency", "regulator")
     home = registry.config.home
 
-    @router.post("/datasets/{name}/desensitize", status_code=201)
+    @router.post("/datasets/{name}/desensitize", status_code=201, response_model=DesensitizedOut)
     def desensitize(
         name: Name,
         principal: Annotated[Any, Depends(custodian)],
         sensitive: Annotated[
-            Name | None, Body(embed=True, description="column whose l-diversity the report gives")
+            Name | None,
+            Body(embed=True, description="column whose l-diversity the report gives", examples=["诊断"]),
         ] = None,
     ) -> dict[str, Any]:
         """Desensitize the newest raw version of ``name`` into a new desensitized version."""
@@ -39,7 +41,7 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
         data["fingerprints"] = str(result.fingerprints.relative_to(home))
         return data
 
-    @router.get("/datasets/{name}/desensitization")
+    @router.get("/datasets/{name}/desensitization", response_model=VersionOut)
     def desensitization(name: Name, principal: Annotated[Any, Depends(readers)]) -> dict[str, Any]:
         """The newest desensitized version of ``name`` with its report."""
         return registry.copies.newest(name).as_json()

@@ -22,6 +22,7 @@ from app.api import ledger as ledger_api
 from app.api import registry as registry_api
 from app.api import releases as releases_api
 from app.api.edge import install_edge
+from app.api.schemas import HealthDownOut, HealthOut, add_examples
 from app.instance import Instance
 from app.settings import Settings
 from app.transport import StrictTransportSecurity
@@ -88,6 +89,32 @@ def document_roles(routes: Any) -> None:
         route.openapi_extra = {**(route.openapi_extra or {}), "x-roles": roles}
 
 
+def finish_openapi(app: FastAPI) -> None:
+    """What FastAPI's generated schema cannot say by itself (issue 17).
+
+    The documented 422 says what a 422 holds: FastAPI's list of validation errors, or the text of a usage
+    error (an unknown name, an organisation that does not fit: ``{"detail": "… did you mean …?"}``); and
+    response documents whose models live in the domain get their examples (``app.api.schemas.examples``)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            error = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+            if error is not None:
+                listed = error["properties"]["detail"]
+                error["properties"]["detail"] = {
+                    "anyOf": [{k: v for k, v in listed.items() if k != "title"}, {"type": "string"}],
+                    "title": "Detail",
+                    "description": "Validation errors, or why the request was refused (a usage error).",
+                }
+            add_examples(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings | None = None, *, instance: Instance | None = None) -> FastAPI:
     """The API over ``instance`` (or the home named by ``settings``), docs at ``/docs``."""
     inst = instance or Instance.open(settings or Settings())
@@ -113,7 +140,12 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
     )
     app.state.instance = inst
 
-    @app.get("/healthz", tags=["meta"])
+    @app.get(
+        "/healthz",
+        tags=["meta"],
+        response_model=HealthOut,
+        responses={503: {"model": HealthDownOut, "description": "The database is unreachable."}},
+    )
     def healthz() -> JSONResponse:
         """Liveness and database reachability, for load balancers; no authentication.
 
@@ -145,6 +177,7 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
     registry_api.install_error_handlers(app)
     install_edge(app)
     document_roles(app.routes)
+    finish_openapi(app)
     # The web console (issue 9): server-rendered pages over the same packages, for browsers.
     from fastapi.staticfiles import StaticFiles
 

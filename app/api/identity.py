@@ -17,7 +17,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from operators import (
     AuthenticationError,
@@ -25,6 +25,7 @@ from operators import (
     IdentityPermissionError,
     IdentityService,
     NewApiKey,
+    OrganisationError,
     Principal,
     Role,
     UnknownPrincipalError,
@@ -34,7 +35,12 @@ _bearer = HTTPBearer(auto_error=False, description="JWT from POST /auth/token")
 
 
 class TokenRequest(BaseModel):
-    api_key: str = Field(min_length=1, max_length=256, description="An API key printed by `keyong init`.")
+    api_key: str = Field(
+        min_length=1,
+        max_length=256,
+        description="An API key printed by `keyong init`.",
+        examples=["ky_0123456789abcdef_" + "x" * 43],
+    )
 
 
 class TokenResponse(BaseModel):
@@ -79,9 +85,15 @@ class PrincipalIn(BaseModel):
     role: Role = Field(description="An agency principal may add operators and custodians.")
     org: str | None = Field(default=None, max_length=128, description="The organisation the person acts for.")
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "acme-ops", "role": "operator", "org": "acme-ops"}]}
+    )
+
 
 class ReasonIn(BaseModel):
-    reason: str = Field(min_length=1, max_length=2000, description="Why; recorded in the ledger.")
+    reason: str = Field(
+        min_length=1, max_length=2000, description="Why; recorded in the ledger.", examples=["离职，停用账号"]
+    )
 
 
 class NewKeyOut(BaseModel):
@@ -107,11 +119,14 @@ def _unauthorized(detail: str) -> HTTPException:
 
 
 def _refused(exc: IdentityError) -> HTTPException:
-    """A refusal of the identity service as its 4xx: 404 unknown, 403 not allowed, 409 otherwise."""
+    """A refusal of the identity service as its 4xx: 404 unknown, 403 not allowed, 422 an organisation that
+    does not fit the role (a usage error), 409 otherwise."""
     if isinstance(exc, UnknownPrincipalError):
         return HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc))
     if isinstance(exc, IdentityPermissionError):
         return HTTPException(status.HTTP_403_FORBIDDEN, detail=str(exc))
+    if isinstance(exc, OrganisationError):
+        return HTTPException(422, detail=str(exc))
     return HTTPException(status.HTTP_409_CONFLICT, detail=str(exc))
 
 
@@ -206,6 +221,7 @@ def build_router(identity: IdentityService) -> APIRouter:
         return LogoutOut(revoked=identity.revoke_token(credentials.credentials if credentials else ""))
 
     _people_routes(router, identity, require)
+    _first_login_route(router, identity, require(Role.AGENCY))
     return router
 
 
@@ -272,5 +288,29 @@ def _people_routes(
         """Revoke a key: it and every token exchanged for it stop working at once (agency)."""
         try:
             return RevokedKeyOut.model_validate(identity.revoke_api_key(key_id, by=by))
+        except IdentityError as exc:
+            raise _refused(exc) from None
+
+
+def _first_login_route(router: APIRouter, identity: IdentityService, agency: Callable[..., Principal]) -> None:
+    """An operator's first login, for the agency (issue 17; ``keyong operator add --login`` on the host)."""
+
+    @router.post(
+        "/operators/{name}/login",
+        response_model=NewKeyOut,
+        status_code=201,
+        responses={
+            409: {"description": "The operator already has a login (a principal of its name)."},
+            422: {"description": "No registered operator of that name."},
+        },
+    )
+    def operator_login(name: NamePath, response: Response, by: Annotated[Principal, Depends(agency)]) -> NewKeyOut:
+        """Create a registered operator's first login, as `keyong operator add --login` does (agency).
+
+        The login is the operator principal of the operator's name (the platform knows an operator by
+        it), acting for that operator; its API key is in this response only (``Cache-Control: no-store``;
+        Keyong keeps its SHA-256 digest). Further keys: ``POST /principals/{name}/keys``."""
+        try:
+            return _new_key(response, identity.create_principal(name, Role.OPERATOR, org=name, by=by))
         except IdentityError as exc:
             raise _refused(exc) from None

@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from app.api.limits import Name
+from app.api.schemas import IngestOut
 from core import actor_of
 from registry import FileInvalidError, FileTooLargeError, IngestLimits, Registry, Scratch
 
@@ -53,7 +54,16 @@ UPLOAD_BODY: dict[str, Any] = {
                         "title": {**_TEXT, "description": "数据资源名称"},
                         "industry": {**_TEXT, "description": "行业分类"},
                     },
-                }
+                },
+                "example": {
+                    UPLOAD_FIELD: "traffic.csv",
+                    "provider": "市交通运输局",
+                    "provider_code": "91230500MA0000002G",
+                    "level": "L2",
+                    "encoding": "auto",
+                    "title": "交通流量",
+                    "industry": "交通出行",
+                },
             }
         },
     }
@@ -200,7 +210,7 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
     router = APIRouter(tags=["datasets"])
     custodian = require("custodian")
 
-    @router.post("/datasets/{name}/ingest", openapi_extra=UPLOAD_BODY)
+    @router.post("/datasets/{name}/ingest", openapi_extra=UPLOAD_BODY, response_model=IngestOut)
     async def ingest(name: Name, request: Request, principal: Annotated[Any, Depends(custodian)]) -> dict[str, Any]:
         """Ingest an uploaded raw file as a new raw version of ``name`` (publishing the entry if new)."""
         ingestor = registry.ingestor

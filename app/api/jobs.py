@@ -13,9 +13,10 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.limits import MAX_CODE_CHARS, Code, Delta, Epsilon, Filter, Id, Name, Reason
+from app.api.schemas import BudgetOut, CostOut, JobOut
 from core import Actor, NotFoundError, actor_of
 from operators import Jobs
 from sandbox import JobState, JobView, manifest_of
@@ -32,6 +33,19 @@ class JobSubmission(BaseModel):
     code: Code = Field(description="The SQL query or the Python script.")
     scenario: Name = Field(description="The declared application scenario (应用场景).")
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "datasets": ["traffic"],
+                    "kind": "sql",
+                    "code": "SELECT 区县, COUNT(*) AS n FROM traffic GROUP BY 区县",
+                    "scenario": "交通出行",
+                }
+            ]
+        }
+    )
+
 
 class CostRequest(BaseModel):
     spec: str = Field(min_length=2, max_length=MAX_CODE_CHARS, description="A dp-query or dp-train spec (JSON text).")
@@ -40,10 +54,24 @@ class CostRequest(BaseModel):
         None, description="With a dataset: the plan's DP-SGD schedule and your remaining budget."
     )
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "spec": '{"aggregate": "count", "epsilon": 0.5, "group_by": ["区县"]}',
+                    "kind": "dp-query",
+                    "dataset": "traffic",
+                }
+            ]
+        }
+    )
+
 
 class MitigationRequest(BaseModel):
     suppress: bool = Field(False, description="Suppress cells below the threshold, with secondary suppression.")
     round_base: int | None = Field(None, ge=2, le=1000, description="Round counts to this base (ACRO: 5).")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"suppress": True, "round_base": 5}]})
 
 
 class BudgetRaise(BaseModel):
@@ -52,6 +80,12 @@ class BudgetRaise(BaseModel):
     reason: Reason
     epsilon: Epsilon | None = None
     delta: Delta | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"licence": 1, "dataset": "traffic", "reason": "追加分析经批准", "epsilon": 5.0}]
+        }
+    )
 
 
 class JobQueued(BaseModel):
@@ -67,7 +101,7 @@ class MitigationQueued(BaseModel):
 
 class BudgetsOut(BaseModel):
     operator: str
-    budgets: list[dict[str, Any]] = Field(description="Per licence and dataset: ε and δ granted and spent.")
+    budgets: list[BudgetOut] = Field(description="Per licence and dataset: ε and δ granted and spent.")
 
 
 def remote_view(view: JobView, viewer: Actor) -> dict[str, Any]:
@@ -99,7 +133,7 @@ def build_router(jobs: Jobs, require: Callable[..., Callable[..., Any]]) -> APIR
 
     agency = require("agency")
 
-    @router.post("/jobs/cost")
+    @router.post("/jobs/cost", response_model=CostOut)
     def cost(body: CostRequest, principal: Annotated[Any, Depends(operator)]) -> dict[str, Any]:
         """What a DP spec would charge, before it runs; nothing is charged."""
         actor = actor_of(principal)
@@ -111,7 +145,7 @@ def build_router(jobs: Jobs, require: Callable[..., Callable[..., Any]]) -> APIR
         views = jobs.registry.budgets.show(operator_name, viewer=actor_of(principal))
         return {"operator": operator_name, "budgets": [v.as_json() for v in views]}
 
-    @router.post("/budgets/{operator_name}/raise")
+    @router.post("/budgets/{operator_name}/raise", response_model=BudgetOut)
     def raise_budget(
         operator_name: Name, body: BudgetRaise, principal: Annotated[Any, Depends(agency)]
     ) -> dict[str, Any]:
@@ -143,7 +177,7 @@ def build_router(jobs: Jobs, require: Callable[..., Callable[..., Any]]) -> APIR
         job = jobs.submit(actor.name, body.datasets, body.kind, body.code, body.scenario, by=actor)
         return {"job": job, "state": jobs.show(job, viewer=actor).state}
 
-    @router.get("/jobs")
+    @router.get("/jobs", response_model=list[JobOut])
     def list_jobs(
         principal: Annotated[Any, Depends(readers)],
         state: Annotated[JobState | None, Query(description="the jobs in this state only")] = None,
@@ -152,13 +186,13 @@ def build_router(jobs: Jobs, require: Callable[..., Callable[..., Any]]) -> APIR
         actor = actor_of(principal)
         return [remote_view(v, actor) for v in jobs.list(viewer=actor, state=state)]
 
-    @router.get("/jobs/{job_id}")
+    @router.get("/jobs/{job_id}", response_model=JobOut)
     def show(job_id: Id, principal: Annotated[Any, Depends(readers)]) -> dict[str, Any]:
         """One job as the caller may read it (an operator: its own, judged content only)."""
         actor = actor_of(principal)
         return remote_view(jobs.show(job_id, viewer=actor), actor)
 
-    @router.post("/jobs/{job_id}/cancel")
+    @router.post("/jobs/{job_id}/cancel", response_model=JobOut)
     def cancel(job_id: Id, principal: Annotated[Any, Depends(cancellers)]) -> dict[str, Any]:
         """Cancel a queued job at once; a running one is killed by its worker."""
         actor = actor_of(principal)

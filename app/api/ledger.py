@@ -13,13 +13,14 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from app.api.limits import Filter, Seq, TreeSize
+from app.api.schemas import CheckpointOut, ConsistencyOut, EntryOut, ProofOut, VerifyOut, text_response
 from ledger import Ledger, LedgerError
 
 PAGE_MAX = 1000
 
 
 class EntriesPage(BaseModel):
-    entries: list[dict[str, Any]] = Field(description="Ledger entries, oldest first.")
+    entries: list[EntryOut] = Field(description="Ledger entries, oldest first.")
     next_after: int | None = Field(description="Pass as ``after`` for the next page; null on the last page.")
 
 
@@ -62,7 +63,7 @@ def build_router(ledger: Ledger, require_regulator: Callable[..., Any]) -> APIRo
         found = ledger.entries(action=action, subject=subject, actor=actor, since=since, after=after, limit=limit)
         return {"entries": [e.as_json() for e in found], "next_after": found[-1].seq if len(found) == limit else None}
 
-    @router.get("/entries/{seq}")
+    @router.get("/entries/{seq}", response_model=EntryOut)
     def get_entry(seq: Seq) -> dict[str, Any]:
         """One ledger entry by its position."""
         try:
@@ -70,12 +71,12 @@ def build_router(ledger: Ledger, require_regulator: Callable[..., Any]) -> APIRo
         except LedgerError as exc:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from None
 
-    @router.get("/verify")
+    @router.get("/verify", response_model=VerifyOut)
     def verify() -> dict[str, Any]:
         """Recompute the whole chain, Merkle tree and checkpoints now."""
         return ledger.verify().as_json()
 
-    @router.get("/proof/{seq}")
+    @router.get("/proof/{seq}", response_model=ProofOut)
     def proof(seq: Seq, tree_size: Annotated[TreeSize | None, Query()] = None) -> dict[str, Any]:
         """Inclusion proof of entry ``seq`` against the latest (or the given) signed checkpoint."""
         try:
@@ -83,7 +84,7 @@ def build_router(ledger: Ledger, require_regulator: Callable[..., Any]) -> APIRo
         except LedgerError as exc:
             raise refused(exc) from None
 
-    @router.get("/consistency")
+    @router.get("/consistency", response_model=ConsistencyOut)
     def consistency(old: Annotated[Seq, Query()], new: Annotated[Seq, Query()]) -> dict[str, Any]:
         """Consistency proof between two tree sizes (RFC 9162 §2.1.4)."""
         try:
@@ -91,7 +92,7 @@ def build_router(ledger: Ledger, require_regulator: Callable[..., Any]) -> APIRo
         except LedgerError as exc:
             raise refused(exc) from None
 
-    @router.get("/checkpoint")
+    @router.get("/checkpoint", response_model=CheckpointOut)
     def checkpoint() -> dict[str, Any]:
         """The latest signed checkpoint, its C2SP signed note (with cosignatures) and the log's key."""
         latest = ledger.latest_checkpoint()
@@ -99,7 +100,11 @@ def build_router(ledger: Ledger, require_regulator: Callable[..., Any]) -> APIRo
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no checkpoint yet")
         return {**latest.as_json(), "note": ledger.checkpoint_note(latest.tree_size), "vkey": ledger.verifier.vkey}
 
-    @router.get("/checkpoint.note", response_class=PlainTextResponse)
+    @router.get(
+        "/checkpoint.note",
+        response_class=PlainTextResponse,
+        responses=text_response("text/plain", "A C2SP tlog-checkpoint signed note."),
+    )
     def checkpoint_note() -> str:
         """The latest checkpoint as a C2SP tlog-checkpoint signed note, for witnesses and tlog tools."""
         try:
@@ -107,7 +112,11 @@ def build_router(ledger: Ledger, require_regulator: Callable[..., Any]) -> APIRo
         except LedgerError as exc:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from None
 
-    @router.get("/export")
+    @router.get(
+        "/export",
+        response_class=StreamingResponse,
+        responses=text_response("application/x-ndjson", "JSON lines: one ledger entry per line, oldest first."),
+    )
     def export() -> StreamingResponse:
         """The whole ledger as JSON lines, the format ``python -m ledger.verify`` checks."""
         return export_response(ledger)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.limits import (
     Day,
@@ -25,6 +25,7 @@ from app.api.limits import (
     PublicityDays,
     Reason,
 )
+from app.api.schemas import RefusalOut, ScopeCheckOut, ScopeRefusalOut
 from core import actor_of
 from registry import (
     FeeClass,
@@ -39,14 +40,21 @@ from registry import (
     UnknownNameError,
 )
 
+#: A well-formed 统一社会信用代码 (its check character verifies), for the examples.
+USCC_EXAMPLE = "91230500MA0000001D"
+
 
 class OperatorIn(BaseModel):
     name: Name = Field(description="The operator principal's name.")
     uscc: str = Field(max_length=64, description="统一社会信用代码 (GB 32100, check character verified).")
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "acme-ops", "uscc": USCC_EXAMPLE}]})
+
 
 class ReasonIn(BaseModel):
     reason: Reason = Field(description="Why; recorded in the ledger.")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "超范围调用，限期整改 (双鸭山 第三十一条)"}]})
 
 
 class GrantIn(BaseModel):
@@ -65,20 +73,42 @@ class GrantIn(BaseModel):
     publicity_days: PublicityDays | None = Field(default=None, description="公示 days; default: instance setting.")
     reason: Reason
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "operator": "acme-ops",
+                    "datasets": ["traffic"],
+                    "scenarios": ["交通出行"],
+                    "valid_until": "2027-12-31",
+                    "epsilon": 3.0,
+                    "publicity_days": 7,
+                    "reason": "授权运营协议 granted",
+                }
+            ]
+        }
+    )
+
 
 class TransitionIn(BaseModel):
     to_state: LicenceState
     reason: Reason
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"to_state": "active", "reason": "公示期满无异议"}]})
+
 
 class ResolveIn(BaseModel):
     resolution: Reason
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"resolution": "已约谈并完成整改"}]})
 
 
 class ScopeCheckIn(BaseModel):
     datasets: list[Name] = Field(min_length=1, max_length=16)
     scenario: Name
     subject: Filter = Field(default="", description="What is being admitted, e.g. job:42.")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"datasets": ["traffic"], "scenario": "交通出行"}]})
 
 
 def build_router(registry: Registry, require: Callable[..., Callable[..., Any]]) -> APIRouter:
@@ -202,7 +232,14 @@ def _monitoring_routes(router: APIRouter, registry: Registry, roles: _Roles) -> 
         """Close a finding, saying what was done."""
         return monitoring.resolve_finding(finding_id, by=actor_of(principal), resolution=body.resolution)
 
-    @router.post("/scope-check")
+    @router.post(
+        "/scope-check",
+        response_model=ScopeCheckOut,
+        responses={
+            409: {"model": ScopeRefusalOut, "description": "Refused: out of the licence's scope or purpose."},
+            422: {"model": RefusalOut, "description": "A dataset or scenario the platform does not know."},
+        },
+    )
     def scope_check(body: ScopeCheckIn, principal: Annotated[Any, roles.operator]) -> JSONResponse:
         """Would a job of mine over these datasets, for this scenario, be admitted? A dry run: never a violation.
 

@@ -13,7 +13,15 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from registry import PRODUCT_NAME_PATTERN, PRODUCT_NAME_RULE
+from registry import (
+    EARLIEST_DATE,
+    LATEST_DATE,
+    MAX_EPSILON,
+    MAX_PRICE_CENTS,
+    MAX_PUBLICITY_DAYS,
+    PRODUCT_NAME_PATTERN,
+    PRODUCT_NAME_RULE,
+)
 
 #: Ids (jobs, licences, releases, objections, findings, requests) are INTEGER (signed 32-bit) columns.
 MAX_ID = 2**31 - 1
@@ -28,13 +36,8 @@ MAX_REASON_CHARS = 4000
 MAX_CODE_CHARS = 256 * 1024
 MAX_FILTER_CHARS = 256
 MAX_LIST_ITEMS = 256
-#: 公示 (双鸭山 第四十八条) lasts days, not years; a year is already far beyond any practice.
-MAX_PUBLICITY_DAYS = 365
-#: Prices are in fen (分), an INTEGER column: up to 21,474,836.47 yuan.
-MAX_PRICE_CENTS = 2**31 - 1
-#: Dates a licence may name: its validity ends within this range, so date arithmetic never overflows.
-EARLIEST_DATE = date(2000, 1, 1)
-LATEST_DATE = date(2199, 12, 31)
+# A licence's knobs (publicity days, price, ε, dates) are bounded by the registry, their one owner
+# (registry.licence_terms): the API only repeats them so a request is refused before any route runs.
 
 Id = Annotated[int, Field(ge=1, le=MAX_ID, description=f"An id: 1 to {MAX_ID} (2^31 - 1).")]
 Seq = Annotated[int, Field(ge=0, le=MAX_SEQ, description="A ledger position (0 before the first entry).")]
@@ -57,7 +60,7 @@ Names = Annotated[list[Name], Field(max_length=MAX_LIST_ITEMS)]
 PublicityDays = Annotated[int, Field(ge=0, le=MAX_PUBLICITY_DAYS, description="公示 days (双鸭山 第四十八条).")]
 PriceCents = Annotated[int, Field(ge=0, le=MAX_PRICE_CENTS, description="Price in fen (分).")]
 Day = Annotated[date, Field(ge=EARLIEST_DATE, le=LATEST_DATE)]
-Epsilon = Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False, description="Privacy budget ε.")]
+Epsilon = Annotated[float, Field(gt=0, le=MAX_EPSILON, allow_inf_nan=False, description="Privacy budget ε.")]
 Delta = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False, description="Privacy budget δ.")]
 #: Finding states (``registry.models.FindingRow.state``): open until the agency resolves it.
 FindingState = Literal["open", "resolved"]

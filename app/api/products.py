@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, status
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from app.api.limits import Id, Name, Reason
 from core import actor_of
@@ -57,10 +57,22 @@ class ObjectionIn(BaseModel):
     target: Name
     reason: Reason
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"target_kind": "product", "target": "traffic-flow-2026", "reason": "产品中含可识别个人的组合"}
+            ]
+        }
+    )
+
 
 class ResolutionIn(BaseModel):
     outcome: ObjectionOutcome
     reason: Reason
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"outcome": "restore", "reason": "经核查不含个人信息，恢复提供"}]}
+    )
 
 
 class UsageOut(BaseModel):

@@ -16,9 +16,10 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.limits import MAX_LIST_ITEMS, FileName, Id, Name, OptionalReason, ProductName, Text
+from app.api.schemas import BINARY_RESPONSE
 from core import NotFoundError, actor_of
 from registry import FeeClass
 from sandbox import Decision, Releases, ReleaseState
@@ -63,11 +64,23 @@ class ReleaseRequest(BaseModel):
     justifications: Justifications = Field(default_factory=dict)
     files: Files | None = None
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"job": 42, "product": "traffic-flow-2026", "justifications": {"0": "区县级汇总，单元格均≥10"}}
+            ]
+        }
+    )
+
 
 class Resubmission(BaseModel):
     job: Id
     justifications: Justifications = Field(default_factory=dict)
     files: Files | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"job": 43, "justifications": {"0": "已抑制小于10的单元格"}}]}
+    )
 
 
 class Vote(BaseModel):
@@ -77,9 +90,19 @@ class Vote(BaseModel):
     )
     reason: OptionalReason = ""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"decision": "approve", "files": {"chart.svg": "reject"}, "reason": "表格合规；图表含小单元格"}
+            ]
+        }
+    )
+
 
 class Withdrawal(BaseModel):
     reason: OptionalReason = ""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "改用新的分析口径"}]})
 
 
 def build_router(releases: Releases, require: Callable[..., Callable[..., Any]]) -> APIRouter:
@@ -134,7 +157,7 @@ def build_router(releases: Releases, require: Callable[..., Callable[..., Any]])
         """Take back a release not yet decided (submitted, under review or returned)."""
         return releases.withdraw(release_id, by=actor_of(principal), reason=body.reason).as_json()
 
-    @router.get("/products/{name}/artifacts/{file}")
+    @router.get("/products/{name}/artifacts/{file}", response_class=FileResponse, responses=BINARY_RESPONSE)
     def fetch(
         name: Name, file: FileName, principal: Annotated[Any, Depends(operator)], cleanup: BackgroundTasks
     ) -> FileResponse:

@@ -169,10 +169,10 @@ def licence_grant(
     domains: Annotated[str, typer.Option("--domains", help="行业分类 for 分领域授权, comma-separated.")] = "",
     epsilon: Annotated[str, typer.Option("--epsilon", help="ε per dataset: 3.0, or NAME=EPS,NAME=EPS.")] = "3.0",
     publicity_days: Annotated[
-        int | None, typer.Option("--publicity-days", min=0, help="公示 days; 0 activates at once [default: settings].")
+        int | None, typer.Option("--publicity-days", help="公示 days; 0 activates at once [default: settings].")
     ] = None,
     fee_class: Annotated[str, typer.Option("--fee-class", help="公益 (free) | 经营性 (priced).")] = "公益",
-    price_cents: Annotated[int | None, typer.Option("--price-cents", min=0, help="Price of 经营性 products.")] = None,
+    price_cents: Annotated[int | None, typer.Option("--price-cents", help="Price of 经营性 products.")] = None,
     valid_from: Annotated[str | None, typer.Option("--from", help="First valid day [default: today].")] = None,
     reason: Annotated[str, typer.Option("--reason", help="Why; recorded in the ledger.")] = "授权运营协议 granted",
     home: HomeOption = None,

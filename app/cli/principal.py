@@ -41,7 +41,14 @@ def print_key(console: Console, new: NewApiKey, what: str) -> None:
 def principal_add(
     name: Annotated[str, typer.Argument(help="Login name: 3-128 of a-z, 0-9, '.', '_', '-'.")],
     role: Annotated[Role, typer.Option("--role", help="One role: custodian, agency, operator or regulator.")],
-    org: Annotated[str | None, typer.Option("--org", help="The organisation the person acts for.")] = None,
+    org: Annotated[
+        str | None,
+        typer.Option(
+            "--org",
+            help="operator: its registered operator (name or 统一社会信用代码; the login bears the operator's name). "
+            "Others: the public body the person works for, never an operator (三权分置).",
+        ),
+    ] = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:

@@ -50,6 +50,7 @@ MESSAGES: dict[str, str] = {
     "objection_resolved": "异议 {objection} 已处理 · objection {objection} resolved",
     # agency: people and keys
     "person_not_added": "未添加 · not added: {reason}",
+    "login_not_created": "未创建登录 · no login created: {reason}",
     "key_not_issued": "未签发 · no key issued: {reason}",
     "key_not_rotated": "未轮换 · not rotated: {reason}",
     "key_not_revoked": "未吊销 · not revoked: {reason}",

@@ -26,6 +26,8 @@ def _page(console: Console, request: Request, session: Session, secret: NewApiKe
     people = console.instance.identity.list_principals()
     for person in people:
         person["manageable"] = person["role"] in AGENCY_MANAGES or person["name"] == session.principal.name
+    named = {str(person["name"]) for person in people}
+    without_login = [o.name for o in console.instance.registry.licences.list_operators() if o.name not in named]
     response = console.render(
         request,
         session,
@@ -33,6 +35,7 @@ def _page(console: Console, request: Request, session: Session, secret: NewApiKe
         people=people,
         roles=sorted(r.value for r in AGENCY_MANAGES),
         secret=secret,
+        without_login=without_login,
         own_key=secret is not None and secret.principal.name == session.principal.name,
     )
     response.headers["Cache-Control"] = "no-store"
@@ -59,6 +62,20 @@ def register(router: APIRouter, console: Console) -> None:
             new = identity.create_principal(name, role, org=str(form.get("org", "")), by=session.principal)
         except IdentityError as exc:
             return console.flash(session, PAGE, "person_not_added", reason=str(exc))
+        return _page(console, request, session, new)
+
+    @router.post(PAGE + "/first-login")
+    async def first_login(request: Request) -> Response:
+        """A registered operator's first login (``POST /operators/{name}/login``, ``operator add --login``).
+
+        The key is shown once in this answer's page (no-store), never in a flash message or a URL."""
+        session = agency(request)
+        form = await console.form(request, session)
+        operator = str(form.get("operator", "")).strip()
+        try:
+            new = identity.create_principal(operator, Role.OPERATOR, org=operator, by=session.principal)
+        except IdentityError as exc:
+            return console.flash(session, PAGE, "login_not_created", reason=str(exc))
         return _page(console, request, session, new)
 
     @router.post(PAGE + "/{name}/keys")
