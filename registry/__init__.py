@@ -17,6 +17,7 @@ from registry.catalog_views import (
 )
 from registry.config import IngestLimits, RegistryConfig
 from registry.ingest import FileInvalidError, FileRefusedError, FileTooLargeError, IngestResult
+from registry.licence_terms import MAX_EPSILON, MAX_PUBLICITY_DAYS
 from registry.licences import LicenceView, OperatorView, ScopeGrant, ScopeRefusedError, UnknownNameError
 from registry.models import metadata
 from registry.monitoring import FindingView
@@ -60,6 +61,8 @@ from registry.vocabulary import (
 __all__ = [
     "CATALOG_FIELDS",
     "FORMATS",
+    "MAX_EPSILON",
+    "MAX_PUBLICITY_DAYS",
     "PRODUCT_NAME_PATTERN",
     "PRODUCT_NAME_RULE",
     "BudgetExhaustedError",

@@ -13,13 +13,40 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from core import RegistryError
+from core import RegistryError, invisible_character
 from registry.models import ResourceRow
 from registry.vocabulary import FeeClass, LicenceMode
 
 DEFAULT_EPSILON = 3.0
 #: δ per dataset: below 1/n for tables up to 100,000 rows (DP-SGD's δ must stay below 1/n).
 DEFAULT_DELTA = 1e-5
+#: The largest privacy budget ε a licence may grant or be raised to, for one dataset: beyond it a
+#: "budget" no longer bounds anything (ε = 1e300 was accepted from the CLI and the console, which the
+#: API refused: the bound is the registry's, so every door applies it).
+MAX_EPSILON = 1000.0
+#: 公示 (双鸭山 第四十八条) lasts days, not years; a year is already far beyond any practice.
+MAX_PUBLICITY_DAYS = 365
+
+
+def check_epsilon(value: float, what: str) -> float:
+    """``value`` if it is a finite ε in (0, :data:`MAX_EPSILON`]; refused otherwise (the message names ``what``)."""
+    if not math.isfinite(value) or not 0 < value <= MAX_EPSILON:
+        raise RegistryError(f"{what} must be a number above 0 and at most {MAX_EPSILON:g}, not {value}")
+    return value
+
+
+def check_visible_names(values: list[str], what: str) -> list[str]:
+    """Names of scenarios or domains hold visible characters only (:func:`core.invisible_character`):
+    a control or bidi character makes one scenario read as another, or rewrites a terminal."""
+    for value in values:
+        found = invisible_character(value)
+        if found is not None:
+            position, code, kind = found
+            raise RegistryError(
+                f"{what} {value.encode('unicode_escape').decode('ascii')!r} holds the {kind} character {code} at "
+                f"character {position}: names are visible text"
+            )
+    return values
 
 
 def require_reason(reason: str | None, what: str) -> str:
@@ -89,6 +116,8 @@ class LicenceTerms:
         if fee_class == FeeClass.PUBLIC_WELFARE and price_cents is not None:
             raise RegistryError("公益 products are free: a 公益 licence takes no price (双鸭山 第四十四条)")
         names, domains, scenarios = clean_list(self.datasets), clean_list(self.domains), clean_list(self.scenarios)
+        check_visible_names(scenarios, "scenario")
+        check_visible_names(domains, "domain")
         if not scenarios:
             raise RegistryError("a licence must name the application scenarios (应用场景) it allows")
         valid_from = self.valid_from or today
@@ -97,8 +126,8 @@ class LicenceTerms:
         if self.valid_until < valid_from:
             raise RegistryError(f"valid_until {self.valid_until} is before valid_from {valid_from}")
         days = default_publicity_days if self.publicity_days is None else self.publicity_days
-        if days < 0:
-            raise RegistryError("publicity days cannot be negative (0 activates at once)")
+        if not 0 <= days <= MAX_PUBLICITY_DAYS:
+            raise RegistryError(f"publicity lasts 0 to {MAX_PUBLICITY_DAYS} days (0 activates at once), not {days}")
         return CheckedTerms(
             mode=mode,
             names=names,
@@ -140,18 +169,21 @@ def budgets(epsilon: float | dict[str, float], names: list[str]) -> dict[str, fl
     else:
         found = dict.fromkeys(names, float(epsilon))
     for name, value in found.items():
-        if not math.isfinite(value) or value <= 0:
-            raise RegistryError(f"privacy budget ε for {name!r} must be a positive number, not {value}")
+        check_epsilon(value, f"privacy budget ε for {name!r}")
     return found
 
 
 __all__ = [
     "DEFAULT_DELTA",
     "DEFAULT_EPSILON",
+    "MAX_EPSILON",
+    "MAX_PUBLICITY_DAYS",
     "CheckedTerms",
     "LicenceTerms",
     "budgets",
     "check_catalog_scenarios",
+    "check_epsilon",
+    "check_visible_names",
     "clean_list",
     "require_reason",
 ]

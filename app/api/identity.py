@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
+from app.api.limits import Text
 from operators import (
     AuthenticationError,
     IdentityError,
@@ -81,7 +82,7 @@ class PrincipalIn(BaseModel):
 
 
 class ReasonIn(BaseModel):
-    reason: str = Field(min_length=1, max_length=2000, description="Why; recorded in the ledger.")
+    reason: Text = Field(min_length=1, max_length=2000, description="Why; recorded in the ledger.")
 
 
 class NewKeyOut(BaseModel):

@@ -4,19 +4,22 @@ A request outside them is answered 413 or 422 before any domain code runs, never
 SQL INTEGERs and ledger positions BIGINTs (a larger number names nothing, and PostgreSQL or SQLite
 would fail on it rather than find nothing), texts have
 a length, integers a range, enums their members, and a product's name the registry's one rule
-(:data:`registry.PRODUCT_NAME_PATTERN`). JSON that is not finite or not valid Unicode is refused for
+(:data:`registry.PRODUCT_NAME_PATTERN`); names hold visible characters only and texts add line breaks
+(:func:`core.invisible_character`, so no terminal escape or bidi override reaches a CLI table or a page).
+JSON that is not finite or not valid Unicode is refused for
 every route by :mod:`app.api.edge`, which also caps a JSON body at :data:`MAX_JSON_BYTES`.
 """
 
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
-from registry import PRODUCT_NAME_PATTERN, PRODUCT_NAME_RULE
+from core import MAX_ROW_ID, invisible_character
+from registry import MAX_EPSILON, MAX_PUBLICITY_DAYS, PRODUCT_NAME_PATTERN, PRODUCT_NAME_RULE
 
 #: Ids (jobs, licences, releases, objections, findings, requests) are INTEGER (signed 32-bit) columns.
-MAX_ID = 2**31 - 1
+MAX_ID = MAX_ROW_ID
 #: Ledger positions and tree sizes are BIGINT (signed 64-bit) columns.
 MAX_SEQ = 2**63 - 1
 #: A JSON request body: job code is at most 256 Ki characters (4 bytes each in UTF-8 at worst, 6 escaped).
@@ -28,36 +31,57 @@ MAX_REASON_CHARS = 4000
 MAX_CODE_CHARS = 256 * 1024
 MAX_FILTER_CHARS = 256
 MAX_LIST_ITEMS = 256
-#: 公示 (双鸭山 第四十八条) lasts days, not years; a year is already far beyond any practice.
-MAX_PUBLICITY_DAYS = 365
 #: Prices are in fen (分), an INTEGER column: up to 21,474,836.47 yuan.
 MAX_PRICE_CENTS = 2**31 - 1
 #: Dates a licence may name: its validity ends within this range, so date arithmetic never overflows.
 EARLIEST_DATE = date(2000, 1, 1)
 LATEST_DATE = date(2199, 12, 31)
 
+
+def _visible(value: str) -> str:
+    """A name: visible characters only (:func:`core.invisible_character`); a ValueError is pydantic's 422."""
+    found = invisible_character(value)
+    if found is not None:
+        position, code, kind = found
+        raise ValueError(f"holds the {kind} character {code} at character {position}: names are visible text")
+    return value
+
+
+def visible_text(value: str) -> str:
+    """A reason or other text: visible characters, line breaks and tabs."""
+    found = invisible_character(value, multiline=True)
+    if found is not None:
+        position, code, kind = found
+        raise ValueError(f"holds the {kind} character {code} at character {position}: text is visible characters")
+    return value
+
+
+Visible = AfterValidator(_visible)
+VisibleText = AfterValidator(visible_text)
+
 Id = Annotated[int, Field(ge=1, le=MAX_ID, description=f"An id: 1 to {MAX_ID} (2^31 - 1).")]
 Seq = Annotated[int, Field(ge=0, le=MAX_SEQ, description="A ledger position (0 before the first entry).")]
 TreeSize = Annotated[int, Field(ge=1, le=MAX_SEQ, description="A ledger tree size (entries covered).")]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_CHARS)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_CHARS), Visible]
 ProductName = Annotated[
     str,
     StringConstraints(min_length=1, max_length=MAX_NAME_CHARS, pattern=PRODUCT_NAME_PATTERN),
     Field(description=f"A product's name: {PRODUCT_NAME_RULE}."),
+    Visible,
 ]
 Reason = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_REASON_CHARS), Field(description="Why; recorded.")
+    str, StringConstraints(min_length=1, max_length=MAX_REASON_CHARS), Field(description="Why; recorded."), VisibleText
 ]
-OptionalReason = Annotated[str, StringConstraints(max_length=MAX_REASON_CHARS)]
-Text = Annotated[str, StringConstraints(max_length=MAX_REASON_CHARS)]
+OptionalReason = Annotated[str, StringConstraints(max_length=MAX_REASON_CHARS), VisibleText]
+Text = Annotated[str, StringConstraints(max_length=MAX_REASON_CHARS), VisibleText]
 Code = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CODE_CHARS)]
-Filter = Annotated[str, StringConstraints(max_length=MAX_FILTER_CHARS)]
-FileName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+Filter = Annotated[str, StringConstraints(max_length=MAX_FILTER_CHARS), Visible]
+FileName = Annotated[str, StringConstraints(min_length=1, max_length=255), Visible]
 Names = Annotated[list[Name], Field(max_length=MAX_LIST_ITEMS)]
 PublicityDays = Annotated[int, Field(ge=0, le=MAX_PUBLICITY_DAYS, description="公示 days (双鸭山 第四十八条).")]
 PriceCents = Annotated[int, Field(ge=0, le=MAX_PRICE_CENTS, description="Price in fen (分).")]
 Day = Annotated[date, Field(ge=EARLIEST_DATE, le=LATEST_DATE)]
-Epsilon = Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False, description="Privacy budget ε.")]
+Epsilon = Annotated[float, Field(gt=0, le=MAX_EPSILON, allow_inf_nan=False, description="Privacy budget ε.")]
 Delta = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False, description="Privacy budget δ.")]
 #: Finding states (``registry.models.FindingRow.state``): open until the agency resolves it.
 FindingState = Literal["open", "resolved"]
@@ -94,4 +118,7 @@ __all__ = [
     "Seq",
     "Text",
     "TreeSize",
+    "Visible",
+    "VisibleText",
+    "visible_text",
 ]
