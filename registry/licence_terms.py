@@ -31,7 +31,7 @@ MAX_PUBLICITY_DAYS = 365
 def check_epsilon(value: float, what: str) -> float:
     """``value`` if it is a finite ε in (0, :data:`MAX_EPSILON`]; refused otherwise (the message names ``what``)."""
     if not math.isfinite(value) or not 0 < value <= MAX_EPSILON:
-        raise RegistryError(f"{what} must be a number above 0 and at most {MAX_EPSILON:g}, not {value}")
+        raise RegistryError(f"{what} must be a positive number, at most {MAX_EPSILON:g}, not {value}")
     return value
 
 
@@ -126,8 +126,10 @@ class LicenceTerms:
         if self.valid_until < valid_from:
             raise RegistryError(f"valid_until {self.valid_until} is before valid_from {valid_from}")
         days = default_publicity_days if self.publicity_days is None else self.publicity_days
-        if not 0 <= days <= MAX_PUBLICITY_DAYS:
-            raise RegistryError(f"publicity lasts 0 to {MAX_PUBLICITY_DAYS} days (0 activates at once), not {days}")
+        if days < 0:
+            raise RegistryError("publicity days cannot be negative (0 activates at once)")
+        if days > MAX_PUBLICITY_DAYS:
+            raise RegistryError(f"publicity (公示) lasts at most {MAX_PUBLICITY_DAYS} days, not {days}")
         return CheckedTerms(
             mode=mode,
             names=names,
