@@ -8,12 +8,14 @@ and digests.
 
 from core.actors import HOST_ROLE, Actor, actor_of, require_role
 from core.changes import Change, JoinedRecorder, Recorder
-from core.db import NAMING_CONVENTION, Base, UTCDateTime, utcnow
+from core.db import MAX_ROW_ID, NAMING_CONVENTION, Base, UTCDateTime, utcnow
 from core.errors import NotFoundError, PermissionDeniedError, RegistryError, UsageError
 from core.hashing import file_sha256, text_sha256
+from core.text import invisible_character
 
 __all__ = [
     "HOST_ROLE",
+    "MAX_ROW_ID",
     "NAMING_CONVENTION",
     "Actor",
     "Base",
@@ -27,6 +29,7 @@ __all__ = [
     "UsageError",
     "actor_of",
     "file_sha256",
+    "invisible_character",
     "require_role",
     "text_sha256",
     "utcnow",

@@ -13,7 +13,12 @@ from sqlalchemy import JSON, DateTime, MetaData, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 
-__all__ = ["NAMING_CONVENTION", "Base", "UTCDateTime", "utcnow"]
+__all__ = ["MAX_ROW_ID", "NAMING_CONVENTION", "Base", "UTCDateTime", "utcnow"]
+
+#: The largest row id: ids are SQL INTEGER (signed 32-bit) columns. A larger number names nothing, and
+#: the database driver fails on it (SQLite: OverflowError past 2^63; PostgreSQL: "integer out of range")
+#: rather than finding nothing, so callers that take an id from outside check it against this first.
+MAX_ROW_ID = 2**31 - 1
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

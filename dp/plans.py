@@ -174,14 +174,26 @@ class Cost(BaseModel):
         return self.model_dump(mode="json")
 
 
+def _load_spec(text: str, what: str) -> Any:
+    """The parsed spec text, or :class:`DpSpecError`: also for what :func:`json.loads` raises besides a
+    syntax error (issue 17): nesting deeper than Python's recursion limit (a ``RecursionError``) and an
+    integer of more digits than Python converts (a plain ``ValueError``) were 500s of ``POST /jobs/cost``
+    and ``POST /jobs``."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DpSpecError(f"{what} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise DpSpecError(f"{what} nests too deeply: a spec is a flat JSON object") from None
+    except ValueError as exc:
+        raise DpSpecError(f"{what} is not usable JSON: {str(exc)[:120]}") from None
+
+
 def parse_spec(kind: str, text: str) -> DpQuerySpec | DpTrainSpec:
     """The spec of a ``dp-query`` or ``dp-train`` job, or :class:`DpSpecError` saying what is wrong."""
     if kind not in DP_KINDS:
         raise DpSpecError(f"{kind!r} is not a DP job kind ({', '.join(DP_KINDS)})")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DpSpecError(f"the {kind} spec is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    data = _load_spec(text, f"the {kind} spec")
     if not isinstance(data, dict):
         raise DpSpecError(f"the {kind} spec is a JSON object, not {type(data).__name__}")
     model = DpQuerySpec if kind == DpKind.QUERY else DpTrainSpec
@@ -197,10 +209,7 @@ def parse_spec(kind: str, text: str) -> DpQuerySpec | DpTrainSpec:
 
 def kind_of_spec(text: str) -> str:
     """``dp-query`` or ``dp-train`` by the spec's keys (for ``keyong job cost FILE`` without --kind)."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DpSpecError(f"the spec is not JSON: {exc.msg} at line {exc.lineno}") from None
+    data = _load_spec(text, "the spec")
     if isinstance(data, dict) and "aggregate" in data:
         return DpKind.QUERY.value
     if isinstance(data, dict) and "features" in data:

@@ -24,9 +24,9 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import Actor, Change, NotFoundError, PermissionDeniedError, Recorder, RegistryError, require_role
+from core import MAX_ROW_ID, Actor, Change, NotFoundError, PermissionDeniedError, Recorder, RegistryError, require_role
 from registry.config import RegistryConfig
-from registry.licence_terms import MAX_EPSILON
+from registry.licence_terms import check_epsilon
 from registry.models import LicenceDatasetRow, LicenceRow, OperatorRow, ResourceRow
 
 #: Float sums of ε drift in the last bits; a charge within this of the cap is not an overspend.
@@ -161,15 +161,15 @@ class Budgets:
             raise RegistryError("raising a privacy budget needs a reason (it goes to the ledger)")
         if epsilon is None and delta is None:
             raise RegistryError("give the new total ε and/or δ")
+        if not 1 <= licence_id <= MAX_ROW_ID:
+            raise NotFoundError(f"no licence {licence_id}")
         with self.recorder.change(by) as change:
             row = self._locked(change.session, licence_id, dataset)
             before = (row.epsilon_budget, row.delta_budget)
             if epsilon is not None:
-                if not math.isfinite(epsilon) or not row.epsilon_budget < epsilon <= MAX_EPSILON:
-                    raise RegistryError(
-                        f"the new ε budget must exceed the current {row.epsilon_budget:g} "
-                        f"and be at most {MAX_EPSILON:g}"
-                    )
+                check_epsilon(epsilon, "the new ε budget")
+                if epsilon <= row.epsilon_budget:
+                    raise RegistryError(f"the new ε budget must exceed the current {row.epsilon_budget:g}")
                 row.epsilon_budget = float(epsilon)
             if delta is not None:
                 if not math.isfinite(delta) or not row.delta_budget < delta < 1:

@@ -13,23 +13,47 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from core import RegistryError
+from core import RegistryError, invisible_character
 from registry.models import ResourceRow
 from registry.vocabulary import FeeClass, LicenceMode
 
 DEFAULT_EPSILON = 3.0
 #: δ per dataset: below 1/n for tables up to 100,000 rows (DP-SGD's δ must stay below 1/n).
 DEFAULT_DELTA = 1e-5
+#: The largest privacy budget ε a licence may grant or be raised to, for one dataset: beyond it a
+#: "budget" no longer bounds anything (ε = 1e300 was accepted from the CLI and the console, which the
+#: API refused: the bound is the registry's, so every door applies it).
+MAX_EPSILON = 1000.0
+#: 公示 (双鸭山 第四十八条) lasts days, not years; a year is already far beyond any practice.
+MAX_PUBLICITY_DAYS = 365
+
+
+def check_epsilon(value: float, what: str) -> float:
+    """``value`` if it is a finite ε in (0, :data:`MAX_EPSILON`]; refused otherwise (the message names ``what``)."""
+    if not math.isfinite(value) or not 0 < value <= MAX_EPSILON:
+        raise RegistryError(f"{what} must be a positive number, at most {MAX_EPSILON:g}, not {value}")
+    return value
+
+
+def check_visible_names(values: list[str], what: str) -> list[str]:
+    """Names of scenarios or domains hold visible characters only (:func:`core.invisible_character`):
+    a control or bidi character makes one scenario read as another, or rewrites a terminal."""
+    for value in values:
+        found = invisible_character(value)
+        if found is not None:
+            position, code, kind = found
+            raise RegistryError(
+                f"{what} {value.encode('unicode_escape').decode('ascii')!r} holds the {kind} character {code} at "
+                f"character {position}: names are visible text"
+            )
+    return values
+
 
 # The integer and date knobs of a grant are bounded here, in the domain, so every path that grants a
 # licence (the API, the console, the CLI, a script) refuses the same values with the same message,
 # and nothing past them reaches date arithmetic (an overflow) or an INTEGER column (issue 17).
-#: 公示 (双鸭山 第四十八条) lasts days, not years; a year is already far beyond any practice.
-MAX_PUBLICITY_DAYS = 365
 #: Prices are in fen (分), an INTEGER (signed 32-bit) column: up to 21,474,836.47 yuan.
 MAX_PRICE_CENTS = 2**31 - 1
-#: ε per dataset: far above any meaningful privacy budget, and finite.
-MAX_EPSILON = 1000.0
 #: Dates a licence may name: its validity ends within this range, so date arithmetic never overflows.
 EARLIEST_DATE = date(2000, 1, 1)
 LATEST_DATE = date(2199, 12, 31)
@@ -119,6 +143,8 @@ class LicenceTerms:
         if fee_class == FeeClass.PUBLIC_WELFARE and price_cents is not None:
             raise RegistryError("公益 products are free: a 公益 licence takes no price (双鸭山 第四十四条)")
         names, domains, scenarios = clean_list(self.datasets), clean_list(self.domains), clean_list(self.scenarios)
+        check_visible_names(scenarios, "scenario")
+        check_visible_names(domains, "domain")
         if not scenarios:
             raise RegistryError("a licence must name the application scenarios (应用场景) it allows")
         valid_from = _bounded_date(self.valid_from or today, "valid_from")
@@ -172,10 +198,7 @@ def budgets(epsilon: float | dict[str, float], names: list[str]) -> dict[str, fl
     else:
         found = dict.fromkeys(names, float(epsilon))
     for name, value in found.items():
-        if not math.isfinite(value) or value <= 0 or value > MAX_EPSILON:
-            raise RegistryError(
-                f"privacy budget ε for {name!r} must be a positive number up to {MAX_EPSILON:g}, not {value}"
-            )
+        check_epsilon(value, f"privacy budget ε for {name!r}")
     return found
 
 
@@ -191,6 +214,8 @@ __all__ = [
     "LicenceTerms",
     "budgets",
     "check_catalog_scenarios",
+    "check_epsilon",
+    "check_visible_names",
     "clean_list",
     "require_reason",
 ]

@@ -28,7 +28,16 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import Actor, NotFoundError, PermissionDeniedError, Recorder, RegistryError, require_role, text_sha256
+from core import (
+    MAX_ROW_ID,
+    Actor,
+    NotFoundError,
+    PermissionDeniedError,
+    Recorder,
+    RegistryError,
+    require_role,
+    text_sha256,
+)
 from registry.config import RegistryConfig
 from registry.models import LicenceRow, ObjectionRow, ProductRow, ResourceRow
 from registry.product_states import product_row, restore_product, suspend_product, withdraw_product
@@ -130,6 +139,14 @@ class Objections:
                 target_id = resource.id
             else:
                 licence = self._licence(session, target)
+                if (
+                    by.role == "operator"
+                    and licence.state != LicenceState.PUBLICITY
+                    and licence.operator.name != by.name
+                ):
+                    # Publicity (公示) is public; another operator's licence out of it is not: neither its
+                    # existence nor its state is told (as ``GET /licences/{id}`` answers 404).
+                    raise NotFoundError(f"no licence {licence.id} in publicity (公示, 双鸭山 第四十八条)")
                 if licence.state != LicenceState.PUBLICITY:
                     raise RegistryError(
                         f"licence {licence.id} is {licence.state}: objections against a licence are filed during "
@@ -162,7 +179,7 @@ class Objections:
             licence_id = int(str(target).strip())
         except ValueError:
             raise NotFoundError(f"no licence {target!r}: name a licence by its number") from None
-        licence = session.get(LicenceRow, licence_id)
+        licence = session.get(LicenceRow, licence_id) if 1 <= licence_id <= MAX_ROW_ID else None
         if licence is None:
             raise NotFoundError(f"no licence {licence_id}")
         return licence

@@ -14,7 +14,6 @@ The refusals are :class:`FileRefusedError` (409, the existing family), :class:`F
 from __future__ import annotations
 
 import io
-import unicodedata
 import zipfile
 import zlib
 from pathlib import Path
@@ -22,21 +21,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from core import RegistryError
+from core import RegistryError, invisible_character
 from registry.config import IngestLimits
 
 _XML_SUFFIXES = (".xml", ".rels", ".vml")
 _DTD_MARKERS = (b"<!DOCTYPE", b"<!ENTITY")
 _CHUNK = 1024 * 1024
-_REFUSED_CATEGORIES = {
-    "Cc": "control",
-    "Cf": "invisible format",
-    "Cs": "surrogate",
-    "Co": "private-use",
-    "Cn": "unassigned",
-    "Zl": "line separator",
-    "Zp": "paragraph separator",
-}
 
 
 class FileRefusedError(RegistryError):
@@ -52,14 +42,15 @@ class FileTooLargeError(FileRefusedError):
 
 
 def check_header_characters(name: str, position: int, label: str) -> None:
-    """A 数据项名称 holds no control, invisible-format, private-use or unassigned characters."""
-    for offset, char in enumerate(name, start=1):
-        kind = _REFUSED_CATEGORIES.get(unicodedata.category(char))
-        if kind is not None:
-            raise FileInvalidError(
-                f"{label}: the header of column {position} contains the {kind} character U+{ord(char):04X} "
-                f"at character {offset}; column names (数据项名称) must be visible text: retype the header"
-            )
+    """A 数据项名称 holds no control, invisible-format, private-use or unassigned characters
+    (:func:`core.invisible_character`, the one rule for names)."""
+    found = invisible_character(name)
+    if found is not None:
+        offset, code, kind = found
+        raise FileInvalidError(
+            f"{label}: the header of column {position} contains the {kind} character {code} "
+            f"at character {offset}; column names (数据项名称) must be visible text: retype the header"
+        )
 
 
 def check_width(columns: int, label: str, limits: IngestLimits) -> None:
@@ -140,30 +131,42 @@ def check_cells(table: pa.Table, label: str, limits: IngestLimits) -> None:
             )
 
 
+#: The DTD markers as the XML parser may read them: UTF-8 (and ASCII, Latin-1) and both UTF-16 orders.
+#: Expat, which openpyxl parses with, reads UTF-16 without a byte order mark too.
+_MARKERS = tuple(m.decode("ascii").encode(codec) for m in _DTD_MARKERS for codec in ("utf-8", "utf-16-le", "utf-16-be"))
+_UTF16_HEADS = (b"\xff\xfe", b"\xfe\xff", b"<\x00", b"\x00<")
+
+
 def _scan_part(archive: zipfile.ZipFile, info: zipfile.ZipInfo, label: str, budget: int) -> int:
-    """Inflate one part (within ``budget`` bytes), refusing a DTD or a non-UTF-8 XML part; its size."""
+    """Inflate one part (within ``budget`` bytes), refusing a DTD or a non-UTF-8 XML part; its size.
+
+    Every part is scanned, whatever its name: openpyxl parses the parts the workbook's relationships
+    name, and a worksheet stored as ``sheet1.dat`` (or encoded in UTF-16, where ``<!DOCTYPE`` is not
+    the bytes of its UTF-8 spelling) carried a DTD past a check of ``.xml`` parts in UTF-8 (issue 17).
+    """
     size = 0
     tail = b""
     first = True
+    xml_named = info.filename.lower().endswith(_XML_SUFFIXES)
     with archive.open(info) as stream:
         while chunk := stream.read(_CHUNK):
             size += len(chunk)
             if size > budget:
                 return size
-            if first and info.filename.lower().endswith(_XML_SUFFIXES):
+            if first:
                 head = chunk.lstrip(b"\xef\xbb\xbf \t\r\n")
-                if head and not head.startswith(b"<"):
+                if head.startswith(_UTF16_HEADS) or (xml_named and head and not head.startswith(b"<")):
                     raise FileInvalidError(
                         f"{label}: part {info.filename} is not UTF-8 XML; re-save the workbook from Excel or WPS"
                     )
             first = False
             window = tail + chunk
-            if info.filename.lower().endswith(_XML_SUFFIXES) and any(m in window for m in _DTD_MARKERS):
+            if any(m in window for m in _MARKERS):
                 raise FileInvalidError(
                     f"{label}: part {info.filename} declares a DTD (<!DOCTYPE or <!ENTITY); workbooks saved by "
                     "Excel or WPS never do and entity expansion is refused: re-save the workbook"
                 )
-            tail = window[-16:]
+            tail = window[-32:]
     return size
 
 

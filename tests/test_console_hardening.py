@@ -30,6 +30,7 @@ from app import Instance, create_app
 from app.console import build_console
 from app.console.context import NAV
 from app.console.flash import LOGIN_REASONS, MESSAGES, Flashes, fields_of, text_of
+from app.console.security import API_HEADERS
 from app.console.session import COOKIE
 from tests.console_support import ORIGIN, csrf_of
 from tests.console_support import console_client as _login
@@ -276,7 +277,8 @@ def test_every_console_page_of_every_role_carries_the_headers_and_no_inline_code
         assert forbidden.status_code == 403
         _assert_headers(forbidden, page=True)
     assert walked == sum(len(pages) for pages in NAV.values())
-    assert "content-security-policy" not in anonymous.get("/healthz").headers  # the API keeps its own
+    # The API keeps its own: no framing or sniffing (issue 17 red team), not the console's strict CSP.
+    assert anonymous.get("/healthz").headers["content-security-policy"] == API_HEADERS["Content-Security-Policy"]
 
 
 # --- flash messages by id --------------------------------------------------------------------------

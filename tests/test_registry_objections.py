@@ -302,6 +302,9 @@ def test_a_licence_in_force_takes_no_publicity_objection(setup: tuple[Instance, 
     instance, registry, world = setup
     before = instance.ledger.size()
     with pytest.raises(RegistryError, match="during its publicity"):
+        registry.objections.file("licence", str(world.licences["main"]), "不应授权", by=AGENCY)
+    # Another operator is not told that the licence exists or its state (issue 17 red team).
+    with pytest.raises(NotFoundError, match="in publicity"):
         registry.objections.file("licence", str(world.licences["main"]), "不应授权", by=OPERATOR_TWO)
     assert instance.ledger.size() == before
 

@@ -163,13 +163,13 @@ def test_objection_requests_are_validated(api: API) -> None:
         "/objections", json={"target_kind": "catalog", "target": "population", "reason": "x"}, headers=headers["agency"]
     )
     assert bad_kind.status_code == 422
-    active_licence = client.post(
-        "/objections",
-        json={"target_kind": "licence", "target": str(world.licences["main"]), "reason": "不应授权"},
-        headers=headers["operator-two"],
-    )
+    body = {"target_kind": "licence", "target": str(world.licences["main"]), "reason": "不应授权"}
+    active_licence = client.post("/objections", json=body, headers=headers["agency"])
     assert active_licence.status_code == 409
     assert "publicity" in active_licence.json()["detail"]
+    # Another operator learns neither that the licence exists nor its state (issue 17 red team).
+    foreign = client.post("/objections", json=body, headers=headers["operator-two"])
+    assert foreign.status_code == 404 and "active" not in foreign.json()["detail"]
     assert client.get("/objections/999", headers=headers["agency"]).status_code == 404
 
 

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.api.limits import Day, Id, Name, Reason
+from app.api.limits import Day, Id, Name, Reason, Text, visible_text
 from app.api.schemas import CatalogRequestOut, DatasetOut, DatasetUpdateOut
 from core import actor_of
 from registry import CatalogEntry, ColumnClass, Level, Registry, RequestState, RequestView
@@ -28,6 +28,19 @@ class ChangeBody(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"changes": {"更新频率": "每日"}, "reason": "数据源改为每日推送"}]}
     )
+
+    @field_validator("changes")
+    @classmethod
+    def _visible_values(cls, changes: dict[str, Any]) -> dict[str, Any]:
+        """Field values people read back (titles, summaries, lists of names) hold visible text only."""
+        pending: list[Any] = list(changes.values())
+        while pending:
+            value = pending.pop()
+            if isinstance(value, str):
+                visible_text(value)
+            elif isinstance(value, list | dict):
+                pending.extend(value.values() if isinstance(value, dict) else value)
+        return changes
 
 
 class ClassificationBody(BaseModel):
@@ -58,8 +71,8 @@ class ClassificationBody(BaseModel):
 class ConsentBody(BaseModel):
     """The sharing provider's consent (双鸭山 第四十三条); ``on`` defaults to today."""
 
-    provider: str = Field(min_length=1, max_length=200)
-    reference: str = Field(min_length=1, max_length=200)
+    provider: Text = Field(min_length=1, max_length=200)
+    reference: Text = Field(min_length=1, max_length=200)
     on: Day | None = None
 
     model_config = ConfigDict(

@@ -1,6 +1,11 @@
 """The API's edge (issue 17): what no route should have to check, refused before any route runs.
 
-* A JSON body over :data:`app.api.limits.MAX_JSON_BYTES` (declared or received) is 413.
+* Any request body over :data:`app.api.limits.MAX_JSON_BYTES` (declared or received), whatever its
+  Content-Type, is 413: FastAPI reads a route's whole body into memory before validating it, so a
+  ``text/plain`` body of any size to ``/auth/token`` (no authentication) used to be buffered whole.
+  Only the raw-file upload (:data:`STREAMED`), which streams and bounds its own body, is let through.
+* More than one ``Content-Type`` header is 400: this guard and FastAPI would read different ones
+  (a JSON first header and a ``text/plain`` second one slipped a NUL past the checks below).
 * A JSON body holding ``NaN``/``Infinity`` (not JSON at all, RFC 8259 §6, though Python's parser takes
   them), a lone surrogate (not Unicode: it cannot be stored or even encoded as UTF-8), a NUL
   (PostgreSQL text cannot hold it) or nesting deeper than :data:`app.api.limits.MAX_JSON_DEPTH` is 422.
@@ -32,6 +37,9 @@ Send = Callable[[Message], Awaitable[None]]
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _URL_CONTROLS = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 _ECHO_CHARS = 200
+#: Routes that stream and bound their own body (``app.api.ingest``: up to the upload bound, sealed as it
+#: arrives); every other request body is capped here.
+STREAMED = re.compile(r"^/datasets/[^/]+/ingest$")
 
 
 class EdgeRefusedError(Exception):
@@ -102,7 +110,12 @@ def _too_deep() -> EdgeRefusedError:
 
 
 def _too_large() -> EdgeRefusedError:
-    return EdgeRefusedError(413, "body_too_large", "body", f"a JSON body is at most {MAX_JSON_BYTES:,} bytes")
+    return EdgeRefusedError(
+        413,
+        "body_too_large",
+        "body",
+        f"a request body is at most {MAX_JSON_BYTES:,} bytes (raw files: the ingest route)",
+    )
 
 
 class EdgeGuard:
@@ -117,17 +130,20 @@ class EdgeGuard:
             return
         try:
             check_url(scope)
-            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-            if scope.get("method") in ("GET", "HEAD", "OPTIONS", "DELETE") or not _is_json(
-                headers.get("content-type", "")
-            ):
+            raw_headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope.get("headers", [])]
+            if sum(1 for name, _ in raw_headers if name == "content-type") > 1:
+                raise EdgeRefusedError(400, "content_type", "header", "send one Content-Type header")
+            headers = dict(raw_headers)
+            streamed = STREAMED.match(scope.get("path", "")) and scope.get("method") == "POST"
+            if streamed and headers.get("content-type", "").lower().startswith("multipart/form-data"):
                 await self.app(scope, receive, send)
                 return
             declared = headers.get("content-length", "")
             if declared.isdigit() and int(declared) > MAX_JSON_BYTES:
                 raise _too_large()
             body = await _read_body(receive)
-            check_json_body(body)
+            if body and _is_json(headers.get("content-type", "")):
+                check_json_body(body)
         except EdgeRefusedError as refused:
             await JSONResponse(refused.body, status_code=refused.status)(scope, receive, send)
             return

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.api.limits import Text
 from operators import (
     AuthenticationError,
     IdentityError,
@@ -91,7 +92,7 @@ class PrincipalIn(BaseModel):
 
 
 class ReasonIn(BaseModel):
-    reason: str = Field(
+    reason: Text = Field(
         min_length=1, max_length=2000, description="Why; recorded in the ledger.", examples=["离职，停用账号"]
     )
 

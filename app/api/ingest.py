@@ -26,7 +26,7 @@ from starlette.requests import ClientDisconnect
 
 from app.api.limits import Name
 from app.api.schemas import IngestOut
-from core import actor_of
+from core import actor_of, invisible_character
 from registry import FileInvalidError, FileTooLargeError, IngestLimits, Registry, Scratch
 
 ENVELOPE = 64 * 1024  # multipart boundaries, part headers and the text fields, beyond the file itself
@@ -149,6 +149,10 @@ class _Upload:
                 raise _invalid(f"form field {self._part!r} is not valid UTF-8") from None
             if len(text) > self.limits.max_form_field_chars:
                 raise _invalid(f"form field {self._part!r} exceeds {self.limits.max_form_field_chars:,} characters")
+            found = invisible_character(text)
+            if found is not None:  # a NUL was a 500 in PostgreSQL; a control or bidi character a look-alike name
+                position, code, kind = found
+                raise _invalid(f"form field {self._part!r} holds the {kind} character {code} at character {position}")
             self.fields[self._part] = text
 
 
@@ -219,7 +223,9 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
             upload = _Upload(scratch, ingestor.limits)
             await _receive(request, upload)
             fields = upload.fields
-            original = Path(upload.filename or "upload").name[:200] or "upload"
+            # The client's file name is only a label: invisible characters become "_" (it is printed and stored).
+            label = "".join(c if invisible_character(c) is None else "_" for c in upload.filename or "upload")
+            original = Path(label).name[:200] or "upload"
 
             def run() -> dict[str, Any]:
                 result = ingestor.ingest(

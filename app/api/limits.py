@@ -4,15 +4,18 @@ A request outside them is answered 413 or 422 before any domain code runs, never
 SQL INTEGERs and ledger positions BIGINTs (a larger number names nothing, and PostgreSQL or SQLite
 would fail on it rather than find nothing), texts have
 a length, integers a range, enums their members, and a product's name the registry's one rule
-(:data:`registry.PRODUCT_NAME_PATTERN`). JSON that is not finite or not valid Unicode is refused for
+(:data:`registry.PRODUCT_NAME_PATTERN`); names hold visible characters only and texts add line breaks
+(:func:`core.invisible_character`, so no terminal escape or bidi override reaches a CLI table or a page).
+JSON that is not finite or not valid Unicode is refused for
 every route by :mod:`app.api.edge`, which also caps a JSON body at :data:`MAX_JSON_BYTES`.
 """
 
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
+from core import MAX_ROW_ID, invisible_character
 from registry import (
     EARLIEST_DATE,
     LATEST_DATE,
@@ -24,7 +27,7 @@ from registry import (
 )
 
 #: Ids (jobs, licences, releases, objections, findings, requests) are INTEGER (signed 32-bit) columns.
-MAX_ID = 2**31 - 1
+MAX_ID = MAX_ROW_ID
 #: Ledger positions and tree sizes are BIGINT (signed 64-bit) columns.
 MAX_SEQ = 2**63 - 1
 #: A JSON request body: job code is at most 256 Ki characters (4 bytes each in UTF-8 at worst, 6 escaped).
@@ -39,23 +42,46 @@ MAX_LIST_ITEMS = 256
 # A licence's knobs (publicity days, price, ε, dates) are bounded by the registry, their one owner
 # (registry.licence_terms): the API only repeats them so a request is refused before any route runs.
 
+
+def _visible(value: str) -> str:
+    """A name: visible characters only (:func:`core.invisible_character`); a ValueError is pydantic's 422."""
+    found = invisible_character(value)
+    if found is not None:
+        position, code, kind = found
+        raise ValueError(f"holds the {kind} character {code} at character {position}: names are visible text")
+    return value
+
+
+def visible_text(value: str) -> str:
+    """A reason or other text: visible characters, line breaks and tabs."""
+    found = invisible_character(value, multiline=True)
+    if found is not None:
+        position, code, kind = found
+        raise ValueError(f"holds the {kind} character {code} at character {position}: text is visible characters")
+    return value
+
+
+Visible = AfterValidator(_visible)
+VisibleText = AfterValidator(visible_text)
+
 Id = Annotated[int, Field(ge=1, le=MAX_ID, description=f"An id: 1 to {MAX_ID} (2^31 - 1).")]
 Seq = Annotated[int, Field(ge=0, le=MAX_SEQ, description="A ledger position (0 before the first entry).")]
 TreeSize = Annotated[int, Field(ge=1, le=MAX_SEQ, description="A ledger tree size (entries covered).")]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_CHARS)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_CHARS), Visible]
 ProductName = Annotated[
     str,
     StringConstraints(min_length=1, max_length=MAX_NAME_CHARS, pattern=PRODUCT_NAME_PATTERN),
     Field(description=f"A product's name: {PRODUCT_NAME_RULE}."),
+    Visible,
 ]
 Reason = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_REASON_CHARS), Field(description="Why; recorded.")
+    str, StringConstraints(min_length=1, max_length=MAX_REASON_CHARS), Field(description="Why; recorded."), VisibleText
 ]
-OptionalReason = Annotated[str, StringConstraints(max_length=MAX_REASON_CHARS)]
-Text = Annotated[str, StringConstraints(max_length=MAX_REASON_CHARS)]
+OptionalReason = Annotated[str, StringConstraints(max_length=MAX_REASON_CHARS), VisibleText]
+Text = Annotated[str, StringConstraints(max_length=MAX_REASON_CHARS), VisibleText]
 Code = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CODE_CHARS)]
-Filter = Annotated[str, StringConstraints(max_length=MAX_FILTER_CHARS)]
-FileName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+Filter = Annotated[str, StringConstraints(max_length=MAX_FILTER_CHARS), Visible]
+FileName = Annotated[str, StringConstraints(min_length=1, max_length=255), Visible]
 Names = Annotated[list[Name], Field(max_length=MAX_LIST_ITEMS)]
 PublicityDays = Annotated[int, Field(ge=0, le=MAX_PUBLICITY_DAYS, description="公示 days (双鸭山 第四十八条).")]
 PriceCents = Annotated[int, Field(ge=0, le=MAX_PRICE_CENTS, description="Price in fen (分).")]
@@ -97,4 +123,7 @@ __all__ = [
     "Seq",
     "Text",
     "TreeSize",
+    "Visible",
+    "VisibleText",
+    "visible_text",
 ]

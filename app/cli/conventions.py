@@ -11,6 +11,7 @@ from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
+from sqlalchemy.exc import DataError
 
 from app.instance import Instance, InstanceError
 from app.keys import SecretsError
@@ -67,15 +68,37 @@ class Output:
         raise typer.Exit(1)
 
 
+#: Numbers a command takes (ids, positions, counts) fit a signed 64-bit column; a larger one names nothing.
+_INT_BOUND = 2**63 - 1
+
+
+def _out_of_range(values: Iterator[object]) -> int | None:
+    """The first integer argument no database column holds, or ``None``."""
+    for value in values:
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _INT_BOUND:
+            return value
+    return None
+
+
 def refusing(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn the packages' refusal exceptions into exit code 1 with a one-line reason."""
+    """Turn the packages' refusal exceptions into exit code 1 with a one-line reason.
+
+    A number beyond any database column (``keyong job show 99999999999999999999``) is refused before
+    the command runs, and one a PostgreSQL INTEGER column cannot hold (an id past 2^31 - 1) when the
+    database says so: both were tracebacks (issue 17); the transaction they were in has rolled back.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        huge = _out_of_range(iter([*args, *kwargs.values()]))
+        if huge is not None:
+            Output(False).fail(f"{huge} is out of range: ids and positions are at most {_INT_BOUND}")
         try:
             return fn(*args, **kwargs)
         except REFUSALS as exc:
             Output(False).fail(str(exc))
+        except DataError as exc:
+            Output(False).fail(f"a value is out of range for the database: {str(exc.orig).splitlines()[0][:200]}")
 
     return wrapper
 

@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from app.console import people_pages
 from app.console.charts import meter
-from app.console.context import Console
+from app.console.context import Console, PathId
 from app.console.session import Session
 from core import Actor, RegistryError, file_sha256
 from operators import Role
@@ -132,7 +132,7 @@ def _releases(router: APIRouter, console: Console) -> None:
         )
 
     @router.get("/agency/releases/{release_id}", response_class=HTMLResponse)
-    def release(request: Request, release_id: int) -> Response:
+    def release(request: Request, release_id: PathId) -> Response:
         session, actor = _agency(console, request)
         try:
             view = instance.releases.get(release_id, viewer=actor)
@@ -185,7 +185,7 @@ def _votes(router: APIRouter, console: Console) -> None:
     instance = console.instance
 
     @router.post("/agency/releases/{release_id}/vote")
-    async def vote(request: Request, release_id: int) -> Response:
+    async def vote(request: Request, release_id: PathId) -> Response:
         session, actor = _agency(console, request)
         form = await console.form(request, session)
         path = f"/agency/releases/{release_id}"
@@ -267,7 +267,7 @@ def _findings(router: APIRouter, console: Console) -> None:
         return console.render(request, session, "console/agency/findings.html", findings=views[::-1], state=state)
 
     @router.post("/agency/findings/{finding_id}/resolve")
-    async def resolve_finding(request: Request, finding_id: int) -> Response:
+    async def resolve_finding(request: Request, finding_id: PathId) -> Response:
         session, actor = _agency(console, request)
         form = await console.form(request, session)
         try:
@@ -292,7 +292,7 @@ def _objections(router: APIRouter, console: Console) -> None:
         )
 
     @router.post("/agency/objections/{objection_id}/resolve")
-    async def resolve_objection(request: Request, objection_id: int) -> Response:
+    async def resolve_objection(request: Request, objection_id: PathId) -> Response:
         session, actor = _agency(console, request)
         form = await console.form(request, session)
         try:

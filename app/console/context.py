@@ -7,10 +7,12 @@ this module.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+from fastapi import Path as PathParam
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
@@ -18,12 +20,14 @@ from starlette.exceptions import HTTPException
 
 from app.console.flash import Flashes
 from app.console.security import Origin, trusted_origins
-from app.console.session import PATH, Forbidden, Session, Sessions
+from app.console.session import PATH, Forbidden, Session, Sessions, UnreadableForm
+from core import MAX_ROW_ID
 from operators import Role
 
 if TYPE_CHECKING:
     from app.instance import Instance
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
@@ -110,11 +114,22 @@ class Console:
 
     @staticmethod
     async def read_form(request: Request) -> Any:
-        """The posted form; a body that is no form (a broken multipart) is a 403 page, never a JSON error."""
+        """The posted form; a body that is no form (a broken multipart) is an error page, never a JSON error.
+
+        A value holding a NUL or a lone surrogate is refused here, for every form (issue 17): PostgreSQL
+        text cannot hold a NUL, so a reason of ``a%00b`` was a 500 there; the API refuses the same at its
+        edge (``app.api.edge``), and the console's forms never pass through it as JSON.
+        """
         try:
-            return await request.form()
+            form = await request.form()
         except HTTPException as exc:
             raise Forbidden(f"表单无法读取 · the form could not be read ({exc.detail}); reload the page") from None
+        for key, value in form.multi_items():
+            if isinstance(value, str) and _UNSTORABLE.search(key + value):
+                raise UnreadableForm(
+                    f"表单含有无法保存的字符 · form field {key[:64]!r} holds a NUL or an invalid character; retype it"
+                )
+        return form
 
     async def form(self, request: Request, session: Session) -> Any:
         """The posted form, after its CSRF token was checked."""
@@ -134,4 +149,10 @@ class Console:
         return RedirectResponse(f"{PATH}{path}?{query}", status_code=303)
 
 
-__all__ = ["NAV", "ROLE_LABELS", "STATIC", "TEMPLATES", "Console", "add_globals", "no_live_worker"]
+#: An id in a console URL (jobs, releases, findings, objections): a larger number names nothing and would
+#: fail in the database driver instead of finding nothing (a 500); outside this range it is a 422.
+PathId = Annotated[int, PathParam(ge=-MAX_ROW_ID, le=MAX_ROW_ID)]
+#: A ledger position in a console URL (BIGINT).
+PathSeq = Annotated[int, PathParam(ge=-(2**63), le=2**63 - 1)]
+
+__all__ = ["NAV", "ROLE_LABELS", "STATIC", "TEMPLATES", "Console", "PathId", "PathSeq", "add_globals", "no_live_worker"]

@@ -26,7 +26,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.background import BackgroundTask
 
 from app.console import charts
-from app.console.context import Console
+from app.console.context import Console, PathId
 from core import Actor, NotFoundError, RegistryError
 from operators import Role
 from registry import FeeClass
@@ -200,7 +200,7 @@ def _job(router: APIRouter, console: Console) -> None:
     instance = console.instance
 
     @router.get("/operator/jobs/{job_id}", response_class=HTMLResponse)
-    def job(request: Request, job_id: int) -> HTMLResponse:
+    def job(request: Request, job_id: PathId) -> HTMLResponse:
         session = console.session(request, Role.OPERATOR)
         actor = session.actor
         try:
@@ -240,7 +240,7 @@ def _job_actions(router: APIRouter, console: Console) -> None:
     instance = console.instance
 
     @router.post("/operator/jobs/{job_id}/release", response_model=None)
-    async def request_release(request: Request, job_id: int) -> Response:
+    async def request_release(request: Request, job_id: PathId) -> Response:
         """Ask for the job's outputs to be released as a named product (``POST /releases``)."""
         session = console.session(request, Role.OPERATOR)
         posted = await console.form(request, session)
@@ -268,7 +268,7 @@ def _job_actions(router: APIRouter, console: Console) -> None:
         )
 
     @router.post("/operator/jobs/{job_id}/mitigate", response_model=None)
-    async def mitigate(request: Request, job_id: int) -> Response:
+    async def mitigate(request: Request, job_id: PathId) -> Response:
         """Queue a suppressed and/or rounded copy of a job's tables; the guard judges it anew."""
         session = console.session(request, Role.OPERATOR)
         posted = await console.form(request, session)

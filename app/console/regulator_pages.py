@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from app.api.ledger import export_response
 from app.console.charts import stacked_bars
-from app.console.context import Console
+from app.console.context import Console, PathSeq
 from app.console.session import Session
 from core import Actor, RegistryError
 from ledger import Entry, LedgerError
@@ -146,7 +146,7 @@ def _entries(router: APIRouter, console: Console) -> None:
     instance = console.instance
 
     @router.get("/regulator/entries/{seq}", response_class=HTMLResponse)
-    def entry(request: Request, seq: int) -> Response:
+    def entry(request: Request, seq: PathSeq) -> Response:
         session, _ = _regulator(console, request)
         ledger = instance.ledger
         try:

@@ -102,7 +102,7 @@ def install_console_handlers(app: FastAPI, instance: Any) -> None:
             request,
             "console/error.html",
             {"session": None, "nav": [], "role_label": "", "base": PATH, "message": str(exc)},
-            status_code=403,
+            status_code=exc.status_code,
         )
 
 

@@ -104,15 +104,27 @@ def check_origin(request: Request, extra: frozenset[Origin] = frozenset()) -> No
         )
 
 
+#: What every other response carries (the API's JSON, ``/docs``, ``/redoc``, ``/healthz``, 404s): no framing
+#: (``/docs`` is a page that acts with the token pasted into it), no sniffing, no referrer, no caching.
+#: Not the console's strict CSP: the offline Swagger UI and ReDoc pages run inline scripts.
+API_HEADERS = {
+    "Content-Security-Policy": "frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
 def _covered(path: str) -> tuple[bool, bool]:
-    """(carries the security headers, is a console page that must not be cached)."""
+    """(carries the console's security headers, is a console page that must not be cached)."""
     page = path == PATH or path.startswith(PATH + "/")
     asset = path == STATIC_PATH or path.startswith(STATIC_PATH + "/")
     return page or asset, page
 
 
 class SecurityHeaders:
-    """ASGI middleware adding :data:`HEADERS` to console pages and static assets, and ``no-store`` to pages.
+    """ASGI middleware adding :data:`HEADERS` to console pages and static assets, and ``no-store`` to pages;
+    every other response gets :data:`API_HEADERS` and, unless it chose its own, ``no-store`` (issue 17).
 
     Plain ASGI (not ``BaseHTTPMiddleware``) so file downloads stream through untouched.
     """
@@ -125,21 +137,29 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         covered, page = _covered(scope.get("path", ""))
-        if not covered:
-            await self.app(scope, receive, send)
-            return
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in HEADERS.items():
+                for name, value in (HEADERS if covered else API_HEADERS).items():
                     headers[name] = value
                 if page:
                     headers["Cache-Control"] = "no-store"
                     headers["Pragma"] = "no-cache"
+                elif not covered and "cache-control" not in headers:
+                    headers["Cache-Control"] = "no-store"
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
 
 
-__all__ = ["CSP", "HEADERS", "CrossSiteRequest", "SecurityHeaders", "check_origin", "origin_of", "trusted_origins"]
+__all__ = [
+    "API_HEADERS",
+    "CSP",
+    "HEADERS",
+    "CrossSiteRequest",
+    "SecurityHeaders",
+    "check_origin",
+    "origin_of",
+    "trusted_origins",
+]

@@ -43,6 +43,14 @@ class LoginRequired(Exception):  # noqa: N818 - a control-flow signal, turned in
 class Forbidden(Exception):  # noqa: N818 - rendered as a 403 page
     """The principal's role may not open this page or do this action."""
 
+    status_code = 403
+
+
+class UnreadableForm(Forbidden):
+    """A posted form holding what the console cannot store (a NUL, a lone surrogate): a 400 page."""
+
+    status_code = 400
+
 
 @dataclass(frozen=True, slots=True)
 class Session:
@@ -125,6 +133,7 @@ __all__ = [
     "LoginRequired",
     "Session",
     "Sessions",
+    "UnreadableForm",
     "clear_session_cookie",
     "set_session_cookie",
 ]
