@@ -230,7 +230,7 @@ class Instance:
         elif current_revision(engine) != head_revision():
             raise InstanceError("database schema is not at the current revision: run any keyong command to migrate")
         instance = cls(settings, keys, engine, str(marker["instance_id"]))
-        instance.registry.ingestor.sweep()  # scratch and orphan vault files of ingests that died (issue 17)
+        instance.registry.sweep()  # what writes killed between their steps left behind (issue 17)
         return instance
 
     @classmethod

@@ -17,6 +17,7 @@ from registry.catalog_views import (
 )
 from registry.config import IngestLimits, RegistryConfig
 from registry.ingest import FileInvalidError, FileRefusedError, FileTooLargeError, IngestResult
+from registry.leftovers import PRODUCT_STORE, reclaim
 from registry.licences import LicenceView, OperatorView, ScopeGrant, ScopeRefusedError, UnknownNameError
 from registry.models import metadata
 from registry.monitoring import FindingView
@@ -62,6 +63,7 @@ __all__ = [
     "FORMATS",
     "PRODUCT_NAME_PATTERN",
     "PRODUCT_NAME_RULE",
+    "PRODUCT_STORE",
     "BudgetExhaustedError",
     "BudgetView",
     "Catalog",
@@ -111,6 +113,7 @@ __all__ = [
     "metadata",
     "product_name_taken",
     "read_attribution",
+    "reclaim",
     "require_qualified",
     "stamp_artifact",
     "suggest",
