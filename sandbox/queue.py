@@ -401,11 +401,12 @@ class JobQueue:
 
     # --- operators and the host ---------------------------------------------------------------
 
-    def cancel(self, job_id: int, *, by: Actor) -> JobView:
+    def cancel(self, job_id: int, *, by: Actor, then: Callable[[Change, JobView], None] | None = None) -> JobView:
         """Cancel a queued job at once; ask the worker of a running one to kill it.
 
         The operator may cancel its own jobs, the agency (and the host administrator) any job; a
-        regulator changes nothing (DESIGN.md, Roles).
+        regulator changes nothing (DESIGN.md, Roles). ``then`` runs in the same transaction (a DP
+        job's refund), so a crash never leaves the one without the other (issue 17).
         """
         require_role(by, "operator", "agency")
         with self.recorder.change(by) as change:
@@ -423,7 +424,10 @@ class JobQueue:
                 row.cancel_requested = True
                 change.log("job.cancel_requested", f"job:{job_id}", {"worker": row.worker, "attempt": row.attempts})
             change.session.flush()
-            return job_view(row)
+            view = job_view(row)
+            if then is not None:
+                then(change, view)
+            return view
 
     def get(self, job_id: int, *, viewer: Actor | None = None) -> JobView:
         with self.recorder.read() as session:

@@ -31,6 +31,8 @@ def main() -> None:
         from tests.job_worker_proc import fast_runner
 
         instance.worker(runner=fast_runner, worker_id="doomed").run_pending()
+    elif operation == "cancel":
+        instance.jobs.cancel(int(arguments[0]), by=Actor(arguments[1], "operator"))
     elif operation == "rotate":
         instance.identity.rotate_api_key(arguments[0])
     else:

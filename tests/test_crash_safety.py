@@ -12,6 +12,7 @@ start-up sweep (:mod:`registry.leftovers`) — and the test checks the invariant
   (双鸭山 第六十二条: destruction logged; the ledger never records what did not happen);
 - a job's end: a worker killed while judging leaves no unjudged output on the job, and the job is
   requeued and judged, never ``running`` forever;
+- cancelling a queued DP job: the cancellation and its ε refund, or neither;
 - key rotation: one transaction, so the old key still works and no new key exists.
 
 Every time, the ledger (双鸭山 第二十条) verifies and holds no entry for what did not commit.
@@ -37,6 +38,7 @@ from core import CRASH_POINT_ENVIRONMENT, Actor, NotFoundError
 from desensitize.identifiers import uscc_check_char
 from operators import Role
 from registry import Scratch
+from tests.dp_support import DATASET, DP_OPERATOR, DP_SCENARIO, dp_licensed
 from tests.job_worker_proc import MARKERS_ENV, OPERATOR, SCENARIO, fast_runner, licensed
 
 pytestmark = pytest.mark.slow
@@ -285,6 +287,35 @@ def test_a_worker_killed_while_judging_delivers_nothing_and_the_job_is_rerun(
         assert not first_attempt.exists()  # the unjudged attempt is gone
         requeued = [e for e in reopened.ledger.entries(action="job.requeued") if e.subject == f"job:{job}"]
         assert len(requeued) == 1 and json.dumps(requeued[0].payload, ensure_ascii=False).count("worker") >= 1
+        assert reopened.ledger.verify().ok
+    finally:
+        reopened.close()
+
+
+def test_a_dp_job_cancelled_while_queued_is_refunded_in_the_same_transaction(
+    initialised: tuple[Instance, dict[str, str]],
+) -> None:
+    """Killed between the cancellation and the refund: neither happened, and the cancel can be repeated."""
+    instance, _ = initialised
+    home = instance.home
+    dp_licensed(instance.registry, home, residents=300)
+    spec = {"aggregate": "mean", "column": "月缴费基数", "epsilon": 0.5, "group_by": ["参保状态"]}
+    job = instance.jobs.submit(DP_OPERATOR, [DATASET], "dp-query", json.dumps(spec, ensure_ascii=False), DP_SCENARIO)
+    (charged,) = instance.registry.budgets.show(DP_OPERATOR, viewer=AGENCY)
+    before = instance.ledger.size()
+    instance.close()
+
+    kill_at(home, "before-commit:budget.refunded", "cancel", str(job), DP_OPERATOR)
+
+    reopened = reopen(home)
+    try:
+        assert reopened.jobs.show(job).state == "queued"
+        (budget,) = reopened.registry.budgets.show(DP_OPERATOR, viewer=AGENCY)
+        assert budget.epsilon_spent == charged.epsilon_spent > 0
+        assert actions_after(reopened, before) == []
+        reopened.jobs.cancel(job, by=Actor(DP_OPERATOR, "operator"))
+        (refunded,) = reopened.registry.budgets.show(DP_OPERATOR, viewer=AGENCY)
+        assert refunded.epsilon_spent == pytest.approx(charged.epsilon_spent - 0.5)
         assert reopened.ledger.verify().ok
     finally:
         reopened.close()
