@@ -33,6 +33,8 @@ def main() -> None:
         instance.worker(runner=fast_runner, worker_id="doomed").run_pending()
     elif operation == "cancel":
         instance.jobs.cancel(int(arguments[0]), by=Actor(arguments[1], "operator"))
+    elif operation == "fetch":
+        instance.releases.fetch(arguments[0], Path(arguments[1]), by=Actor(arguments[2], "operator"))
     elif operation == "rotate":
         instance.identity.rotate_api_key(arguments[0])
     else:

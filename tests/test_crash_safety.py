@@ -8,6 +8,7 @@ start-up sweep (:mod:`registry.leftovers`) — and the test checks the invariant
 - desensitization: the version with its copy and fingerprints, or none of them;
 - the deciding release vote: the vote, the decision, the product row, its store and their ledger
   entries, or none of them (双鸭山 第五十条 登记, 第五十二条: the reviewer simply votes again);
+- fetching a product: its files reach the operator's directory only after the delivery is ledgered;
 - licence revocation: the revocation, the destruction of the work tree and its record, or none
   (双鸭山 第六十二条: destruction logged; the ledger never records what did not happen);
 - a job's end: a worker killed while judging leaves no unjudged output on the job, and the job is
@@ -194,6 +195,37 @@ def test_a_running_server_reclaims_a_dead_votes_store_instead_of_sticking(
     product = instance.registry.products.get("trips", viewer=AGENCY)
     assert [p.name for p in orphan.iterdir()] == ["result.txt"]
     assert (instance.home / product.artifacts[0]["path"]).read_text(encoding="utf-8").startswith("python:")
+
+
+@pytest.mark.parametrize("point", ["before-commit:product.fetched", "product.fetch-recorded"])
+def test_a_killed_fetch_never_delivers_unrecorded(
+    initialised: tuple[Instance, dict[str, str]], markers: Path, tmp_path: Path, point: str
+) -> None:
+    """A product's files reach the operator's directory only after the ledger recorded the delivery."""
+    instance, _ = initialised
+    home = instance.home
+    release = _release_awaiting_its_deciding_vote(instance)
+    instance.releases.vote(release, "approve", by=R2)
+    before = instance.ledger.size()
+    instance.close()
+    to = tmp_path / "delivered"
+
+    kill_at(home, point, "fetch", "trips", str(to), OPERATOR)
+    assert list(to.iterdir()) == []  # nothing delivered, not even a partial file
+    assert files(home, ".scratch"), "the child was killed holding its stamped copies in scratch"
+
+    reopened = reopen(home)
+    try:
+        assert files(home, ".scratch") == []
+        recorded = actions_after(reopened, before)
+        assert recorded == ([] if point.startswith("before-commit") else ["product.fetched"])
+        fetched = reopened.releases.fetch("trips", to, by=ACME)  # fetching again delivers and records again
+        assert [f["path"] for f in fetched["files"]] == [str(to / "result.txt")]
+        assert sorted(p.name for p in to.iterdir()) == ["result.txt", "result.txt.attribution.json"]
+        assert actions_after(reopened, before).count("product.fetched") == len(recorded) + 1
+        assert reopened.ledger.verify().ok
+    finally:
+        reopened.close()
 
 
 # --- licence revocation and the destruction of its work -------------------------------------------------
