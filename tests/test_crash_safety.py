@@ -16,7 +16,9 @@ start-up sweep (:mod:`registry.leftovers`) — and the test checks the invariant
 - cancelling a queued DP job: the cancellation and its ε refund, or neither;
 - key rotation: one transaction, so the old key still works and no new key exists.
 
-Every time, the ledger (双鸭山 第二十条) verifies and holds no entry for what did not commit.
+Every time, the ledger (双鸭山 第二十条) verifies and holds no entry for what did not commit. Both
+databases: SQLite (whose hot journal the next start rolls back) and PostgreSQL (which rolls back the
+dead child's transaction when its connection drops).
 """
 
 from __future__ import annotations
@@ -52,12 +54,6 @@ R1 = Actor("demo-agency", "agency")
 R2 = Actor("reviewer-2", "agency")
 PROVIDER_CODE = "11230500MB1234567" + uscc_check_char("11230500MB1234567")
 CSV = "编号,备注,住所\n" + "".join(f"{i:06d},备注{i % 7},黑龙江省双鸭山市尖山区{i % 40}号\n" for i in range(300))
-
-
-@pytest.fixture
-def database_url() -> None:
-    """SQLite, the embedded default: the next start must also roll back the killed child's open transaction."""
-    return None
 
 
 @pytest.fixture
