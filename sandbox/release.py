@@ -374,9 +374,7 @@ class Releases:
                 )
             crash_point("product.fetch-recorded")
             for made in sorted(staged.iterdir()):  # the artifacts and the sidecars their stamps wrote
-                partial = to / f".{made.name}.partial"
-                shutil.copyfile(made, partial)
-                os.replace(partial, to / made.name)
+                _deliver(made, to / made.name)
             for item in files:
                 item["path"] = str(to / Path(item["path"]).name)
         return {"product": name, "files": files, "attribution": attribution}
@@ -396,6 +394,16 @@ class Releases:
             stamp_artifact(target, attribution)
             files.append({"name": artifact["name"], "path": str(target), "sha256": file_sha256(target)[0]})
         return files
+
+
+def _deliver(made: Path, target: Path) -> None:
+    """Move ``made`` to ``target`` atomically: a rename on one filesystem, else a copy renamed into place."""
+    try:
+        os.replace(made, target)
+    except OSError:  # another filesystem (EXDEV): never a half-written file under the final name
+        partial = target.with_name(f".{target.name}.partial")
+        shutil.copyfile(made, partial)
+        os.replace(partial, target)
 
 
 __all__ = [

@@ -396,3 +396,14 @@ def test_the_sweep_spares_what_a_live_operation_noted_and_removes_it_once_that_d
     live.close()  # as if it had died: its lock is gone and it never committed
     reopen(home).close()
     assert not store.exists() and not copy.exists()
+
+
+def test_the_crash_hook_is_no_setting_and_inert_without_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the environment of the process itself arms a crash point: no setting, request or row can."""
+    from core import crash_point
+
+    assert not any("crash" in name for name in Settings.model_fields)
+    monkeypatch.delenv(CRASH_POINT_ENVIRONMENT, raising=False)
+    crash_point("before-commit:principal.key_rotated")  # still alive
+    monkeypatch.setenv(CRASH_POINT_ENVIRONMENT, "another-point")
+    crash_point("before-commit:principal.key_rotated")  # still alive
