@@ -128,6 +128,7 @@ class Swept:
     removed: list[str] = field(default_factory=list)
     live_pending: set[str] = field(default_factory=set)
     live_paths: set[str] = field(default_factory=set)
+    missing: list[str] = field(default_factory=list)  # named by committed rows, absent from the home
 
     def is_live(self, relative: str) -> bool:
         """Whether a live operation noted ``relative`` (or a prefix of it) as its own."""

@@ -50,13 +50,13 @@ def list_tombstones(home: Path) -> list[Path]:
     work = home / WORK_DIRECTORY
     if not work.is_dir():
         return []
-    return sorted(
-        entry
-        for operator in work.iterdir()
-        if operator.is_dir() and not operator.is_symlink()
-        for entry in operator.iterdir()
-        if _TOMBSTONE.match(entry.name)
-    )
+    found: list[Path] = []
+    with os.scandir(work) as operators:
+        for operator in operators:
+            if operator.is_dir(follow_symlinks=False):
+                with os.scandir(operator.path) as entries:
+                    found.extend(Path(e.path) for e in entries if e.name.startswith(".") and _TOMBSTONE.match(e.name))
+    return sorted(found)
 
 
 def settle_tombstones(home: Path, tombstones: list[Path], swept: Swept, session: Session) -> list[str]:

@@ -124,6 +124,9 @@ def test_a_killed_desensitization_leaves_no_copy_and_no_version(
         reopened.close()
         again = reopen(home)  # a start never touches what a committed version names
         assert made.copy.is_file() and made.fingerprints.is_dir() and len(files(home, "copies")) == 1
+        assert again.registry.sweep().missing == []
+        made.copy.unlink()  # a row without its file: only a hand or the disk does that, and a start reports it
+        assert again.registry.sweep().missing == [made.copy.relative_to(home).as_posix()]
         again.close()
     finally:
         reopened.close()
