@@ -308,8 +308,10 @@ class JobQueue:
         verdict: str | None = None,
         findings: Sequence[Mapping[str, Any]] = (),
         log_excerpt: str | None = None,
+        then: Callable[[Change, JobView], None] = lambda *_: None,
     ) -> JobView | None:
         """Record the end of ``worker``'s attempt; ``None`` when the job is no longer its own (reaped).
+        ``then`` runs in the same transaction (the usage-monitoring record of a blocked export).
 
         ``verdict`` and ``findings`` are the export guard's. The row keeps everything (manifest,
         findings, reason: 第二十条, logs kept ≥ 3 years); the ledger entry holds the verdict, the
@@ -350,7 +352,9 @@ class JobQueue:
                 },
             )
             change.session.flush()
-            return job_view(row)
+            view = job_view(row)
+            then(change, view)
+            return view
 
     @staticmethod
     def _owned(session: Session, job_id: int, worker: str, attempt: int) -> JobRow | None:
@@ -401,12 +405,11 @@ class JobQueue:
 
     # --- operators and the host ---------------------------------------------------------------
 
-    def cancel(self, job_id: int, *, by: Actor, then: Callable[[Change, JobView], None] | None = None) -> JobView:
+    def cancel(self, job_id: int, *, by: Actor, then: Callable[[Change, JobView], None] = lambda *_: None) -> JobView:
         """Cancel a queued job at once; ask the worker of a running one to kill it.
 
         The operator may cancel its own jobs, the agency (and the host administrator) any job; a
-        regulator changes nothing (DESIGN.md, Roles). ``then`` runs in the same transaction (a DP
-        job's refund), so a crash never leaves the one without the other (issue 17).
+        regulator changes nothing (DESIGN.md, Roles). ``then`` runs in the same transaction (issue 17).
         """
         require_role(by, "operator", "agency")
         with self.recorder.change(by) as change:
@@ -425,8 +428,7 @@ class JobQueue:
                 change.log("job.cancel_requested", f"job:{job_id}", {"worker": row.worker, "attempt": row.attempts})
             change.session.flush()
             view = job_view(row)
-            if then is not None:
-                then(change, view)
+            then(change, view)
             return view
 
     def get(self, job_id: int, *, viewer: Actor | None = None) -> JobView:

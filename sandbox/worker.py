@@ -16,7 +16,8 @@ Why it is built this way:
   (``registry.Licences.workdir``: ``HOME/work/<operator>/licence-<id>/jobs/<job>/<attempt>/``), which
   no sandbox mounts and which is destroyed with the licence (双鸭山 第六十二条).
 * **Killed mid-judgement, never stuck nor delivered unjudged** (issue 17). Outputs, verdict, findings,
-  the end state and its ledger entry are one transaction (:meth:`JobQueue.finish`); a worker killed
+  the end state, its ledger entry and a block's usage-monitoring record are one transaction
+  (:meth:`JobQueue.finish`; a monitoring failure there fails the job as ``block``); a worker killed
   before it commits leaves the job ``running`` with no outputs on its row, so nothing of that attempt
   is ever delivered, and the reaper requeues (or fails) it once its heartbeat is stale. The next claim
   removes the directories of the job's earlier attempts: an attempt is retried only if it never
@@ -43,12 +44,12 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from core import crash_point
+from core import Change, crash_point
 from dp import SealError, seal
 from sandbox.heartbeat import watch
 from sandbox.kinds import DP_KINDS, JobKind
@@ -256,6 +257,12 @@ class Worker:
         verdict: str | None = judged.verdict
         if state != JobState.DONE and verdict == "pass":
             verdict = None  # a run that did not finish is never "pass": nothing vouches for what it left
+        joined: list[bool] = []
+
+        def report_block(change: Change, ended: JobView) -> None:  # in the job's end transaction
+            if ended.verdict == "block" and self.registry is not None:
+                joined.append(self.registry.blocked_within(change, ended))
+
         view = self._finish(
             claimed,
             state,
@@ -266,8 +273,10 @@ class Worker:
             verdict=verdict,
             findings=[f.as_json() for f in judged.findings],
             log_excerpt=judged.log.excerpt(),
+            then=report_block,
         )
-        if view is not None and verdict == "block" and self.registry is not None:
+        crash_point("job.recorded")
+        if view is not None and verdict == "block" and self.registry is not None and joined != [True]:
             try:
                 self.registry.blocked(view)
             except Exception:  # the verdict stands; monitoring failing must not lose it
@@ -416,6 +425,7 @@ class Worker:
         verdict: str | None = None,
         findings: list[dict[str, Any]] | None = None,
         log_excerpt: str | None = None,
+        then: Callable[[Change, JobView], None] = lambda *_: None,
     ) -> JobView | None:
         view = self.queue.finish(
             claimed.job.id,
@@ -429,6 +439,7 @@ class Worker:
             verdict=verdict,
             findings=findings or [],
             log_excerpt=log_excerpt,
+            then=then,
         )
         if view is None:
             log.warning("job %s was taken from %s before it could record the end", claimed.job.id, self.worker_id)

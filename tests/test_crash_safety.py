@@ -12,7 +12,7 @@ start-up sweep (:mod:`registry.leftovers`) — and the test checks the invariant
 - licence revocation: the revocation, the destruction of the work tree and its record, or none
   (双鸭山 第六十二条: destruction logged; the ledger never records what did not happen);
 - a job's end: a worker killed while judging leaves no unjudged output on the job, and the job is
-  requeued and judged, never ``running`` forever;
+  requeued and judged, never ``running`` forever; a block's monitoring record commits with the end;
 - cancelling a queued DP job: the cancellation and its ε refund, or neither;
 - key rotation: one transaction, so the old key still works and no new key exists.
 
@@ -38,7 +38,7 @@ from sqlalchemy import text
 from app import Instance
 from app.settings import Settings
 from core import CRASH_POINT_ENVIRONMENT, Actor, NotFoundError
-from desensitize.identifiers import uscc_check_char
+from desensitize.identifiers import id_check_char, uscc_check_char
 from operators import Role
 from registry import Scratch
 from tests.dp_support import DATASET, DP_OPERATOR, DP_SCENARIO, dp_licensed
@@ -347,6 +347,31 @@ def test_a_dp_job_cancelled_while_queued_is_refunded_in_the_same_transaction(
         reopened.jobs.cancel(job, by=Actor(DP_OPERATOR, "operator"))
         (refunded,) = reopened.registry.budgets.show(DP_OPERATOR, viewer=AGENCY)
         assert refunded.epsilon_spent == pytest.approx(charged.epsilon_spent - 0.5)
+        assert reopened.ledger.verify().ok
+    finally:
+        reopened.close()
+
+
+def test_a_blocked_exports_monitoring_record_commits_with_the_jobs_end(
+    initialised: tuple[Instance, dict[str, str]], markers: Path
+) -> None:
+    """Killed right after the job's end committed: its block already counts for usage monitoring
+    (repeated blocked exports are a security anomaly, 双鸭山 第三十一条)."""
+    instance, _ = initialised
+    home = instance.home
+    licensed(instance.registry, home)
+    resident = "11010119900307451" + id_check_char("11010119900307451")
+    job = instance.jobs.submit(OPERATOR, ["traffic"], "python", f"print('{resident}')", SCENARIO)
+    instance.close()
+
+    kill_at(home, "job.recorded", "work")
+
+    reopened = reopen(home)
+    try:
+        ended = reopened.jobs.show(job)
+        assert ended.state == "done" and ended.verdict == "block"
+        violations = reopened.registry.monitoring.list_violations(viewer=AGENCY, operator=OPERATOR)
+        assert [v.subject for v in violations if v.kind == "blocked_export"] == [f"job:{job}"]
         assert reopened.ledger.verify().ok
     finally:
         reopened.close()
