@@ -259,7 +259,7 @@ class Instance:
             engine.dispose()
             raise InstanceError(unreachable(url, exc)) from None
         instance = cls(settings, keys, engine, str(marker["instance_id"]))
-        instance.registry.ingestor.sweep()  # scratch and orphan vault files of ingests that died (issue 17)
+        instance.registry.sweep()  # what writes killed between their steps left behind (issue 17)
         return instance
 
     @classmethod

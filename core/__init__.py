@@ -8,12 +8,15 @@ and digests.
 
 from core.actors import HOST_ROLE, Actor, actor_of, require_role
 from core.changes import Change, JoinedRecorder, Recorder
+from core.crashpoints import ENVIRONMENT as CRASH_POINT_ENVIRONMENT
+from core.crashpoints import crash_point
 from core.db import MAX_ROW_ID, NAMING_CONVENTION, Base, UTCDateTime, utcnow
 from core.errors import NotFoundError, PermissionDeniedError, RegistryError, UsageError
 from core.hashing import file_sha256, text_sha256
 from core.text import invisible_character
 
 __all__ = [
+    "CRASH_POINT_ENVIRONMENT",
     "HOST_ROLE",
     "MAX_ROW_ID",
     "NAMING_CONVENTION",
@@ -28,6 +31,7 @@ __all__ = [
     "UTCDateTime",
     "UsageError",
     "actor_of",
+    "crash_point",
     "file_sha256",
     "invisible_character",
     "require_role",

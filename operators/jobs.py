@@ -34,7 +34,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from core import Actor, Change, RegistryError, UsageError, actor_of
+from core import Actor, Change, RegistryError, UsageError, actor_of, require_role
 from dp import (
     Cost,
     DatasetFacts,
@@ -396,11 +396,18 @@ class Jobs:
         return self.queue.get(job_id, viewer=viewer)
 
     def cancel(self, job_id: int, *, by: Actor) -> JobView:
-        """Cancel; a DP job cancelled before any worker claimed it never read data: its charge comes back."""
-        view = self.queue.cancel(job_id, by=by)
-        if view.kind in DP_KINDS and view.state == "cancelled" and view.attempts == 0 and view.licence_id is not None:
-            cost = cost_of_plan(json.loads(self.queue.code(job_id)))
-            with self.registry.recorder.change(actor_of(by)) as change:
+        """Cancel; a DP job cancelled before any worker claimed it never read data: its charge comes back.
+
+        The cancellation and the refund are one transaction: a crash between them cannot keep a charge
+        for a job that never ran, nor refund one that still may (issue 17).
+        """
+
+        require_role(by, "operator", "agency")
+        code = self.queue.code(job_id, viewer=by)  # immutable: read before the cancelling transaction
+
+        def refund(change: Change, view: JobView) -> None:
+            if view.kind in DP_KINDS and view.state == "cancelled" and view.attempts == 0 and view.licence_id:
+                cost = cost_of_plan(json.loads(code))
                 self.registry.budgets.refund(
                     change,
                     view.licence_id,
@@ -410,7 +417,8 @@ class Jobs:
                     subject=f"job:{job_id}",
                     why="cancelled while queued; it never ran",
                 )
-        return view
+
+        return self.queue.cancel(job_id, by=by, then=refund)
 
     def list(
         self, *, viewer: Actor | None = None, operator: str | None = None, state: str | None = None

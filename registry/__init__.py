@@ -17,6 +17,7 @@ from registry.catalog_views import (
 )
 from registry.config import IngestLimits, RegistryConfig
 from registry.ingest import FileInvalidError, FileRefusedError, FileTooLargeError, IngestResult
+from registry.leftovers import PRODUCT_STORE, reclaim
 from registry.licence_terms import (
     EARLIEST_DATE,
     LATEST_DATE,
@@ -75,6 +76,7 @@ __all__ = [
     "MAX_PUBLICITY_DAYS",
     "PRODUCT_NAME_PATTERN",
     "PRODUCT_NAME_RULE",
+    "PRODUCT_STORE",
     "BudgetExhaustedError",
     "BudgetView",
     "Catalog",
@@ -124,6 +126,7 @@ __all__ = [
     "metadata",
     "product_name_taken",
     "read_attribution",
+    "reclaim",
     "registered_operators",
     "require_qualified",
     "stamp_artifact",

@@ -16,12 +16,17 @@ Rules implemented:
   every directory a sandbox can mount; they are keyed hashes, useless without the instance pepper.
 
 Nothing half-written is left behind: the copy and the fingerprints are written under temporary
-names and renamed into place; if recording the version fails, both are removed.
+names and renamed into place; if recording the version fails, both are removed. Their final names are
+new for every attempt (content hash plus a random tag), so a copy never replaces a committed version's
+files. A ``kill -9`` before the version row commits leaves files no row names, inside the directories
+the attempt noted in its :class:`registry.scratch.Scratch`: the next start sweeps them
+(:mod:`registry.leftovers`; issue 17). Users see the version with its files, or neither.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -32,7 +37,16 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from core import Actor, JoinedRecorder, NotFoundError, Recorder, RegistryError, file_sha256, require_role
+from core import (
+    Actor,
+    JoinedRecorder,
+    NotFoundError,
+    Recorder,
+    RegistryError,
+    crash_point,
+    file_sha256,
+    require_role,
+)
 from desensitize import (
     DesensitizedTable,
     FingerprintError,
@@ -46,6 +60,8 @@ from registry.catalog import Catalog
 from registry.catalog_views import ResourceView, VersionView
 from registry.config import RegistryConfig
 from registry.ingest import CUSTODIAN
+from registry.leftovers import COPIES_DIRECTORY, FINGERPRINTS_DIRECTORY
+from registry.scratch import Scratch
 from registry.vault import Vault, VaultError
 from registry.vocabulary import VersionKind
 
@@ -54,8 +70,8 @@ __all__ = ["Copies", "CopyResult", "StageProgress"]
 #: ``progress(stage, done, total)``: the pipeline's stages, for a progress bar.
 StageProgress = Callable[[str, int, int], None]
 
-COPIES_DIR = "copies"
-FINGERPRINTS_DIR = "fingerprints"
+COPIES_DIR = COPIES_DIRECTORY
+FINGERPRINTS_DIR = FINGERPRINTS_DIRECTORY
 POLICIES_DIR = "policies"
 
 
@@ -137,6 +153,25 @@ class Copies:
         note = progress or (lambda *_: None)
         result = self._desensitize(entry, raw, policy, pepper, sensitive_column, progress)
 
+        with Scratch(self.config.home, purpose="desensitize") as scratch:  # released once committed
+            scratch.note_paths(f"{COPIES_DIR}/{name}/", f"{FINGERPRINTS_DIR}/{name}/")
+            version, final_copy, final_prints, report, out_table = self._store(name, raw, result, by=by, note=note)
+        return CopyResult(
+            dataset=name,
+            version=version.version,
+            parent=raw.version,
+            rows=out_table.num_rows,
+            columns=result.columns_json(),
+            k_anonymity=result.report.get("k_anonymity", {}),
+            copy=final_copy,
+            fingerprints=final_prints,
+            report=report,
+        )
+
+    def _store(
+        self, name: str, raw: VersionView, result: DesensitizedTable, *, by: Actor, note: StageProgress
+    ) -> tuple[VersionView, Path, Path, dict[str, Any], pa.Table]:
+        """Write the copy and its fingerprints under new names, then record the version (or remove them)."""
         note("writing the copy and the fingerprints", 0, 1)
         copies = self.config.home / COPIES_DIR / name
         prints = self.config.home / FINGERPRINTS_DIR / name
@@ -156,12 +191,12 @@ class Copies:
             tmp_copy.chmod(0o644)
             content_sha256, _ = file_sha256(tmp_copy)
             result.fingerprints.save(tmp_prints)
-            final_copy = copies / f"{content_sha256[:16]}.parquet"
-            final_prints = prints / content_sha256[:16]
+            stem = f"{content_sha256[:16]}.{secrets.token_hex(4)}"  # never an existing version's name
+            final_copy = copies / f"{stem}.parquet"
+            final_prints = prints / stem
             os.replace(tmp_copy, final_copy)
-            if final_prints.exists():
-                shutil.rmtree(final_prints)
             os.replace(tmp_prints, final_prints)
+            crash_point("desensitize.files-written")
             note("writing the copy and the fingerprints", 1, 1)
             note("recording the version in the catalog and the ledger", 0, 1)
             report = {
@@ -179,17 +214,7 @@ class Copies:
                 if directory is not None and directory.exists():
                     shutil.rmtree(directory, ignore_errors=True)
             raise
-        return CopyResult(
-            dataset=name,
-            version=version.version,
-            parent=raw.version,
-            rows=out_table.num_rows,
-            columns=result.columns_json(),
-            k_anonymity=result.report.get("k_anonymity", {}),
-            copy=final_copy,
-            fingerprints=final_prints,
-            report=report,
-        )
+        return version, final_copy, final_prints, report, out_table
 
     def _desensitize(
         self,

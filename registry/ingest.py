@@ -20,7 +20,7 @@ The flow (DESIGN.md, Data flow; issue 4):
 
 Crash safety (issue 17): every ingest runs inside a :class:`registry.scratch.Scratch`, which notes the
 dataset before its vault file is written; an upload's scratch copy is sealed under a key that dies
-with the process. :meth:`Ingestor.sweep` (at every instance start) removes the scratch of dead
+with the process. :func:`registry.leftovers.sweep_home` (at every instance start) removes the scratch of dead
 ingests and the vault files they wrote without committing a catalog row, so a ``kill -9`` at any step
 leaves neither plaintext nor a half-registered version.
 
@@ -41,15 +41,13 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import select
 
 from core import Actor, JoinedRecorder, NotFoundError, Recorder, RegistryError, require_role
 from desensitize import ColumnProfile, is_valid_uscc, max_level, profile_columns
 from registry.catalog import Catalog, check_name
 from registry.catalog_views import CatalogEntry, DataItem, ResourceView, VersionView
 from registry.config import IngestLimits, RegistryConfig
-from registry.models import VersionRow
-from registry.scratch import Scratch, Swept, sweep
+from registry.scratch import Scratch
 from registry.source_files import (
     ENCODINGS,
     FORMATS,
@@ -61,7 +59,6 @@ from registry.source_files import (
     canonical_parquet,
     read_source,
 )
-from registry.vault import DIRECTORY as VAULT_DIRECTORY
 from registry.vault import Vault, VaultError, VaultObject
 from registry.vocabulary import Level, VersionKind
 
@@ -230,30 +227,6 @@ class Ingestor:
             published=entry is not None,
             profiles=profiles,
         )
-
-    def sweep(self) -> Swept:
-        """Remove dead ingests' scratch and the vault files no committed version names (at start).
-
-        The order makes it safe beside live ingests in other processes: list the vault files first,
-        then learn which datasets live ingests are writing (noted before their vault file exists), then
-        read the committed paths (a live ingest commits its row before it releases its scratch).
-        """
-        home = self.config.home
-        directory = home / VAULT_DIRECTORY
-        files = sorted(p for p in directory.rglob("*") if p.is_file()) if directory.is_dir() else []
-        swept = sweep(home)
-        if files:
-            with self.recorder.read() as session:
-                referenced = set(session.scalars(select(VersionRow.path)))
-            for file in files:
-                relative = file.relative_to(home).as_posix()
-                if relative in referenced or file.parent.name in swept.live_pending:
-                    continue
-                file.unlink(missing_ok=True)
-                swept.removed.append(relative)
-        for removed in swept.removed:
-            _log.warning("removed %s, left by an ingest that did not finish", removed)
-        return swept
 
     def _check_request(
         self,

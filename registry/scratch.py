@@ -13,6 +13,12 @@ command) removes exactly the directories whose owner is gone and leaves a runnin
 even one in another process. A scratch also notes the dataset whose vault file its ingest is about to
 write, so the sweeper can tell an orphan vault file (written, then killed before the catalog row was
 committed) from one a live ingest is about to register.
+
+The same scratch is every multi-step write's intent record (issue 17): a desensitization, a release's
+product store, a licence's destruction note (:meth:`Scratch.note_paths`) the home-relative paths they
+may create or move before their transaction commits, and release the scratch only after it has
+committed or rolled back. :mod:`registry.leftovers` then tells what a dead operation left (swept)
+from what a live one is writing (spared).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from registry.vault import DIRECTORY as VAULT_DIRECTORY
 from registry.vault import Sealer, unseal
 
 DIRECTORY = ".scratch"
@@ -69,6 +76,7 @@ class Scratch:
         self._lock: int | None = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         fcntl.flock(self._lock, fcntl.LOCK_EX)
         self._key = secrets.token_bytes(32)  # never written anywhere: dies with the process
+        self._note: dict[str, object] = {"paths": []}
 
     def __enter__(self) -> Scratch:
         return self
@@ -89,8 +97,19 @@ class Scratch:
 
     def note_pending(self, dataset: str) -> None:
         """Record, before the vault file is written, which dataset's vault directory this ingest writes to."""
+        self._note["dataset"] = dataset
+        self.note_paths(f"{VAULT_DIRECTORY}/{dataset}/")
+
+    def note_paths(self, *prefixes: str) -> None:
+        """Record, before writing them, the home-relative paths (prefixes) this operation may create."""
+        paths = self._note["paths"]
+        assert isinstance(paths, list)
+        paths.extend(prefixes)
+        self._write_note()
+
+    def _write_note(self) -> None:
         temporary = self.path / f".{NOTE}"
-        temporary.write_text(json.dumps({"dataset": dataset}), encoding="utf-8")
+        temporary.write_text(json.dumps(self._note), encoding="utf-8")
         os.replace(temporary, self.path / NOTE)
 
     def close(self) -> None:
@@ -108,6 +127,12 @@ class Swept:
 
     removed: list[str] = field(default_factory=list)
     live_pending: set[str] = field(default_factory=set)
+    live_paths: set[str] = field(default_factory=set)
+    missing: list[str] = field(default_factory=list)  # named by committed rows, absent from the home
+
+    def is_live(self, relative: str) -> bool:
+        """Whether a live operation noted ``relative`` (or a prefix of it) as its own."""
+        return any(relative.startswith(prefix) for prefix in self.live_paths)
 
 
 def _owner_alive(directory: Path) -> bool:
@@ -134,9 +159,11 @@ def sweep(home: Path) -> Swept:
     candidates = sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
     for directory in candidates:
         if _owner_alive(directory):
-            with contextlib.suppress(OSError, ValueError):
+            with contextlib.suppress(OSError, ValueError, TypeError):
                 note = json.loads((directory / NOTE).read_text(encoding="utf-8"))
-                swept.live_pending.add(str(note["dataset"]))
+                if note.get("dataset") is not None:
+                    swept.live_pending.add(str(note["dataset"]))
+                swept.live_paths.update(str(p) for p in note.get("paths", []) if p)
             continue
         shutil.rmtree(directory, ignore_errors=True)
         swept.removed.append(directory.relative_to(home).as_posix())

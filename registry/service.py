@@ -11,10 +11,12 @@ from registry.catalog import Catalog
 from registry.config import RegistryConfig
 from registry.copies import Copies
 from registry.ingest import Ingestor
+from registry.leftovers import sweep_home
 from registry.licences import Licences
 from registry.monitoring import Monitoring
 from registry.objections import Objections
 from registry.products import Products
+from registry.scratch import Swept
 from registry.usage import UsageRecords
 
 
@@ -33,3 +35,7 @@ class Registry:
         self.products = Products(self.recorder, config)
         self.usage = UsageRecords(self.recorder, config)
         self.budgets = Budgets(self.recorder, config)
+
+    def sweep(self) -> Swept:
+        """At every start: remove what dead multi-step writes left, settle interrupted destructions (issue 17)."""
+        return sweep_home(self.config.home, self.recorder)

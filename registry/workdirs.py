@@ -4,20 +4,91 @@ When a licence ends, the operator's working copies and outputs for it are destro
 destruction is logged (双鸭山 第六十二条: 以数据覆写、物理销毁等不可逆方式删除相关数据; DESIGN.md). The
 sandbox keeps everything of a licence under :meth:`Workdirs.workdir`, so that one tree is all there
 is to destroy.
+
+Crash safety (issue 17): inside the ending transaction the tree is only *moved* aside, to a tombstone
+named for the destruction record (``work/<op>/.destroyed-licence-<id>-<record>-<manifest>``), under a
+scratch that notes it; it is deleted once the transaction has committed, and moved back if it rolls
+back. A process killed in between leaves a tombstone that the next start settles
+(:func:`settle_tombstones`): deleted if its destruction record committed, moved back if not. So the
+ledger never records a destruction that did not happen, and never misses one that did.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import os
+import re
 import shutil
 from pathlib import Path
 
-from core import Actor, Change, RegistryError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core import Actor, Change, RegistryError, crash_point
 from registry.config import RegistryConfig
 from registry.models import DestructionRow, LicenceRow
 from registry.operators import NAME_RE
+from registry.scratch import Scratch, Swept
 from registry.usage import record_usage
+
+WORK_DIRECTORY = "work"
+_TOMBSTONE = re.compile(r"^\.destroyed-licence-(\d+)-(\d+)-([0-9a-f]{12})$")
+_log = logging.getLogger(__name__)
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+    elif path.exists():
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def list_tombstones(home: Path) -> list[Path]:
+    """The licence trees moved aside for destruction and not yet deleted (cheap: one level per operator)."""
+    work = home / WORK_DIRECTORY
+    if not work.is_dir():
+        return []
+    found: list[Path] = []
+    with os.scandir(work) as operators:
+        for operator in operators:
+            if operator.is_dir(follow_symlinks=False):
+                with os.scandir(operator.path) as entries:
+                    found.extend(Path(e.path) for e in entries if e.name.startswith(".") and _TOMBSTONE.match(e.name))
+    return sorted(found)
+
+
+def settle_tombstones(home: Path, tombstones: list[Path], swept: Swept, session: Session) -> list[str]:
+    """Delete the tombstones whose destruction committed; move back those whose transaction did not.
+
+    ``tombstones`` were listed before ``swept`` learnt which operations are live; a live one's is spared.
+    """
+    settled: list[str] = []
+    for tomb in tombstones:
+        relative = tomb.relative_to(home).as_posix()
+        match = _TOMBSTONE.match(tomb.name)
+        if match is None or swept.is_live(relative) or not (tomb.exists() or tomb.is_symlink()):
+            continue
+        licence_id, record_id, manifest = int(match[1]), int(match[2]), match[3]
+        committed = session.scalar(
+            select(DestructionRow.id).where(
+                DestructionRow.id == record_id,
+                DestructionRow.licence_id == licence_id,
+                DestructionRow.manifest_sha256.startswith(manifest),
+            )
+        )
+        if committed is not None:
+            _remove(tomb)
+            settled.append(relative)
+            continue
+        root = tomb.with_name(f"licence-{licence_id}")
+        if root.exists() or root.is_symlink():
+            _log.warning("%s: its destruction never committed, but %s exists again; left for the host", tomb, root)
+            continue
+        os.rename(tomb, root)
+        settled.append(relative)
+    return settled
 
 
 def tree_manifest(root: Path) -> tuple[list[str], int]:
@@ -76,10 +147,9 @@ class Workdirs:
         encrypt each licence's work area under its own key and destroy the key — which 第六十二条's
         数据覆写 would approach on storage that cannot overwrite in place.
 
-        The deletion runs last inside the change: if it fails, the transaction rolls back and the
-        licence stays as it was, so no destruction is ever recorded that did not happen. (Should the
-        commit itself fail after the deletion, the files are gone unrecorded and the licence keeps its
-        state; ending it again records an empty destruction — safe for the data, weaker as evidence.)
+        Inside the change the tree is only moved to its tombstone; it is deleted after the commit, or
+        moved back if the transaction rolls back (or, after a ``kill -9``, by the next start's sweep),
+        so no destruction is ever recorded that did not happen and none happens unrecorded.
         """
         root = self.workdir(row.operator.name, row.id)
         lines, total = tree_manifest(root) if root.is_dir() and not root.is_symlink() else ([], 0)
@@ -106,11 +176,35 @@ class Workdirs:
             {"destruction": record.id, "files": len(lines), "bytes": total, "manifest_sha256": manifest},
             actor=by,
         )
-        if root.is_symlink():
-            root.unlink()
-        elif root.exists():
-            shutil.rmtree(root)
+        if root.is_symlink() or root.exists():
+            self._move_aside(change, root, f".destroyed-{root.name}-{record.id}-{manifest[:12]}")
         return record
 
+    def _move_aside(self, change: Change, root: Path, tomb_name: str) -> None:
+        """Move the tree to its tombstone now; delete it after the commit, move it back on a rollback."""
+        tomb = root.with_name(tomb_name)
+        scratch = Scratch(self.config.home, purpose="destroy")
+        try:
+            scratch.note_paths(tomb.relative_to(self.config.home).as_posix())
+            os.rename(root, tomb)
+        except BaseException:
+            scratch.close()
+            raise
+        crash_point("licence.tree-moved")
 
-__all__ = ["Workdirs"]
+        def delete() -> None:
+            crash_point("licence.destruction-committed")
+            _remove(tomb)
+            scratch.close()
+
+        def restore() -> None:
+            with contextlib.suppress(OSError):
+                if not (root.exists() or root.is_symlink()):
+                    os.rename(tomb, root)
+            scratch.close()
+
+        change.on_commit(delete)
+        change.on_rollback(restore)
+
+
+__all__ = ["WORK_DIRECTORY", "Workdirs", "list_tombstones", "settle_tombstones"]

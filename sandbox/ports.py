@@ -15,7 +15,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from core import Actor
+from core import Actor, Change, JoinedRecorder
 from desensitize import FingerprintSet
 from sandbox.queue import JobView
 
@@ -76,6 +76,12 @@ class RegistryPort(Protocol):
         """The guard blocked ``job``'s outputs (recorded for usage monitoring)."""
         ...
 
+    def blocked_within(self, change: Change, job: JobView) -> bool:
+        """Record the block inside ``change``, the transaction that ends the job (issue 17: a crash never
+        keeps the one without the other); ``False`` when this port cannot, and :meth:`blocked` is then
+        called after the commit."""
+        ...
+
     def released(self, dataset: str) -> Sequence[tuple[str, Sequence[Path]]]:
         """Products already released from ``dataset`` by any operator, with their artifacts' paths."""
         ...
@@ -108,6 +114,7 @@ class RegistryHooks:
         self.registry = registry
         self._fingerprints = self._registry_fingerprints if fingerprints is ASK_REGISTRY else fingerprints
         self._blocked = self._registry_blocked if blocked is ASK_REGISTRY else blocked
+        self._blocked_by_registry = blocked is ASK_REGISTRY
         self._released = self._registry_released if released is ASK_REGISTRY else released
 
     def fingerprints(self, dataset: str, version: int | None) -> FingerprintSet | None:
@@ -116,6 +123,19 @@ class RegistryHooks:
     def blocked(self, job: JobView) -> None:
         if self._blocked is not None:
             self._blocked(job)
+
+    def blocked_within(self, change: Change, job: JobView) -> bool:
+        if self._blocked is None:
+            return True  # switched off: nothing to record, then or later
+        if not self._blocked_by_registry:
+            return False  # a replaced answer (tests) is told after the commit
+        monitoring = type(self.registry.monitoring)(
+            JoinedRecorder(change, self.registry.recorder), self.registry.config
+        )
+        monitoring.record_blocked_export(
+            job.operator, subject=f"job:{job.id}", licence_id=job.licence_id, by=Actor(GUARD_ACTOR_NAME, "agency")
+        )
+        return True
 
     def released(self, dataset: str) -> Sequence[tuple[str, Sequence[Path]]]:
         return [] if self._released is None else self._released(dataset)

@@ -14,13 +14,8 @@ Why these rules:
   attempt, so a worker that was given up on cannot overwrite what its successor records.
 * **Every change in the ledger** (双鸭山 第二十条: usage logs kept ≥ 3 years) in the same transaction as
   the change, with ids, hashes and reasons — never the code nor any data.
-* **Bounded ledger payloads** (issue 15, "Never wedge"). The ledger refuses a payload over 64 KiB,
-  and a job decides how many outputs it writes and how long their names are, so a payload that
-  copied the manifest could make the end of a job unrecordable and leave it ``running``. The row
-  keeps the full record (manifest, findings, reason) for the 3 years 第二十条 asks; the ledger holds
-  counts and the SHA-256 of the canonical JSON of each (:func:`canonical_sha256`), so anyone can
-  recompute the hashes from the row and prove it was not rewritten. Every other text or list an
-  operator controls (reasons, scenarios, dataset lists) is cut to a fixed length the same way.
+* **Bounded ledger payloads** (issue 15, "Never wedge"): counts and digests of what the row keeps
+  whole, never a copy of what a job controls (:mod:`sandbox.ledger_payloads` owns the rule).
 * **One operator view** (:meth:`JobView.for_operator`): the API and the console show an operator only
   judged content (原始数据不出域, 数据可用不可见; 双鸭山 第三十五条).
 """
@@ -308,8 +303,10 @@ class JobQueue:
         verdict: str | None = None,
         findings: Sequence[Mapping[str, Any]] = (),
         log_excerpt: str | None = None,
+        then: Callable[[Change, JobView], None] = lambda *_: None,
     ) -> JobView | None:
         """Record the end of ``worker``'s attempt; ``None`` when the job is no longer its own (reaped).
+        ``then`` runs in the same transaction (the usage-monitoring record of a blocked export).
 
         ``verdict`` and ``findings`` are the export guard's. The row keeps everything (manifest,
         findings, reason: 第二十条, logs kept ≥ 3 years); the ledger entry holds the verdict, the
@@ -352,7 +349,9 @@ class JobQueue:
             if final is JobState.DONE and row.operator in suspended_operators(change.session):  # 第三十一条
                 change.log("job.held", f"job:{job_id}", {"reason": "operator suspended while the job ran"})
             change.session.flush()
-            return job_view(row)
+            view = job_view(row)
+            then(change, view)
+            return view
 
     @staticmethod
     def _owned(session: Session, job_id: int, worker: str, attempt: int) -> JobRow | None:
@@ -403,11 +402,11 @@ class JobQueue:
 
     # --- operators and the host ---------------------------------------------------------------
 
-    def cancel(self, job_id: int, *, by: Actor) -> JobView:
+    def cancel(self, job_id: int, *, by: Actor, then: Callable[[Change, JobView], None] = lambda *_: None) -> JobView:
         """Cancel a queued job at once; ask the worker of a running one to kill it.
 
         The operator may cancel its own jobs, the agency (and the host administrator) any job; a
-        regulator changes nothing (DESIGN.md, Roles).
+        regulator changes nothing (DESIGN.md, Roles). ``then`` runs in the same transaction (issue 17).
         """
         require_role(by, "operator", "agency")
         with self.recorder.change(by) as change:
@@ -425,7 +424,9 @@ class JobQueue:
                 row.cancel_requested = True
                 change.log("job.cancel_requested", f"job:{job_id}", {"worker": row.worker, "attempt": row.attempts})
             change.session.flush()
-            return job_view(row)
+            view = job_view(row)
+            then(change, view)
+            return view
 
     def get(self, job_id: int, *, viewer: Actor | None = None) -> JobView:
         with self.recorder.read() as session:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import os
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -35,10 +36,11 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from core import Actor, NotFoundError, Recorder, RegistryError, file_sha256, require_role, text_sha256
+from core import Actor, NotFoundError, Recorder, RegistryError, crash_point, file_sha256, require_role, text_sha256
 from registry import (
     Products,
     RegistryConfig,
+    Scratch,
     attribution_metadata,
     check_product_name,
     licence_standing,
@@ -342,6 +344,12 @@ class Releases:
         Only the owning operator (or the host administrator acting for it) receives it, only while no
         objection suspends it (双鸭山 第四十条) and only while the operator is not suspended (第三十一条,
         第七十五条); the delivery is ledgered.
+
+        Crash safety (issue 17): the stamped copies are made in a scratch inside the home, the delivery
+        is ledgered, and only then do the files appear in ``to`` (each under a temporary name renamed
+        into place). A kill before the commit delivers nothing (the scratch is swept at the next
+        start); one after it leaves a recorded delivery the operator may not have received, and
+        fetching again records again: an egress is never unrecorded (第二十条).
         """
         require_role(by, "operator")
         products = Products(self.recorder, self.config)
@@ -349,28 +357,53 @@ class Releases:
         attribution = attribution_metadata(product)
         to = Path(to)
         to.mkdir(parents=True, exist_ok=True)
+        with Scratch(self.home, purpose="fetch") as scratch:
+            staged = scratch.path / "out"
+            staged.mkdir()
+            files = self._stamped(product, attribution, staged)
+            with self.recorder.change(by) as change:
+                change.log(
+                    "product.fetched",
+                    f"product:{name}",
+                    {
+                        "product_id": product.id,
+                        "operator": product.operator,
+                        "files": [{"name": f["name"], "sha256": f["sha256"]} for f in files],
+                        "attribution_sha256": json_sha256(attribution),
+                    },
+                )
+            crash_point("product.fetch-recorded")
+            for made in sorted(staged.iterdir()):  # the artifacts and the sidecars their stamps wrote
+                _deliver(made, to / made.name)
+            for item in files:
+                item["path"] = str(to / Path(item["path"]).name)
+        return {"product": name, "files": files, "attribution": attribution}
+
+    def _stamped(self, product: Any, attribution: dict[str, Any], into: Path) -> builtins.list[dict[str, Any]]:
+        """Each artifact copied from the store into ``into`` and stamped with the product's attribution."""
         files: builtins.list[dict[str, Any]] = []
         for artifact in product.artifacts:
             source = Path(artifact["path"])
             source = source if source.is_absolute() else self.home / source
             if not source.is_file():
-                raise ReleaseError(f"artifact {artifact['name']!r} of product {name!r} is missing from the store")
-            target = to / Path(artifact["name"]).name
+                raise ReleaseError(
+                    f"artifact {artifact['name']!r} of product {product.name!r} is missing from the store"
+                )
+            target = into / Path(artifact["name"]).name
             shutil.copyfile(source, target)
             stamp_artifact(target, attribution)
             files.append({"name": artifact["name"], "path": str(target), "sha256": file_sha256(target)[0]})
-        with self.recorder.change(by) as change:
-            change.log(
-                "product.fetched",
-                f"product:{name}",
-                {
-                    "product_id": product.id,
-                    "operator": product.operator,
-                    "files": [{"name": f["name"], "sha256": f["sha256"]} for f in files],
-                    "attribution_sha256": json_sha256(attribution),
-                },
-            )
-        return {"product": name, "files": files, "attribution": attribution}
+        return files
+
+
+def _deliver(made: Path, target: Path) -> None:
+    """Move ``made`` to ``target`` atomically: a rename on one filesystem, else a copy renamed into place."""
+    try:
+        os.replace(made, target)
+    except OSError:  # another filesystem (EXDEV): never a half-written file under the final name
+        partial = target.with_name(f".{target.name}.partial")
+        shutil.copyfile(made, partial)
+        os.replace(partial, target)
 
 
 __all__ = [

@@ -7,6 +7,12 @@ to each vote when cast and the votes themselves once the round is decided. Appro
 product with its lineage (registry ``Products.register``) in the same transaction as the decision,
 and copies the approved files into the product store ``products/<name>/`` after checking their
 SHA-256 against the job's record.
+
+Crash safety (issue 17): the store is staged and renamed into place under a
+:class:`registry.Scratch` that notes it, before the deciding vote's transaction commits; the scratch is
+released after the commit, and the store removed if the transaction rolls back. Killed in between,
+the vote, the decision, the product row and their ledger entries are all absent, and the store no
+row names is swept at the next start (or reclaimed by the next approval): the reviewer votes again.
 """
 
 from __future__ import annotations
@@ -20,13 +26,32 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core import Actor, Change, JoinedRecorder, NotFoundError, PermissionDeniedError, Recorder, file_sha256, text_sha256
-from registry import ProductRegistration, Products, RegistryConfig, Usability, licence_standing
+from core import (
+    Actor,
+    Change,
+    JoinedRecorder,
+    NotFoundError,
+    PermissionDeniedError,
+    Recorder,
+    crash_point,
+    file_sha256,
+    text_sha256,
+)
+from registry import (
+    PRODUCT_STORE,
+    ProductRegistration,
+    Products,
+    RegistryConfig,
+    Scratch,
+    Usability,
+    licence_standing,
+    product_name_taken,
+    reclaim,
+)
 from sandbox.models import JobRow
 from sandbox.release_models import Decision, ReleaseError, ReleaseRow, ReleaseState, ReleaseVoteRow
 from sandbox.release_views import ReleaseView, json_sha256, outcome_of, release_view, visible_release
 
-PRODUCT_STORE = "products"
 _SEVERITY = {Decision.APPROVE: 0, Decision.CHANGES_REQUESTED: 1, Decision.REJECT: 2}
 _OUTCOME = {
     Decision.APPROVE: ReleaseState.APPROVED,
@@ -219,8 +244,34 @@ class ReleaseReview:
         if job is None:
             raise NotFoundError(f"no job {row.job_id}")
         store = self.home / PRODUCT_STORE / row.product
-        if store.exists():
+        relative = f"{PRODUCT_STORE}/{row.product}"
+        if (store.exists() or store.is_symlink()) and (
+            product_name_taken(session, row.product) or not reclaim(self.home, relative)
+        ):
             raise ReleaseError(f"the product store already holds {row.product!r}; nothing was registered")
+        scratch = Scratch(self.home, purpose="release")
+        try:
+            scratch.note_paths(relative, f"{PRODUCT_STORE}/.{row.product}.staging-")
+            artifacts = self._stage(row, job, store)
+            crash_point("release.store-written")
+            products = Products(JoinedRecorder(change, self.recorder), self.config)
+            view = products.register(row.product, _registration(row, job, votes, artifacts, by))
+            row.product_id = view.id
+            session.flush()
+        except BaseException:
+            shutil.rmtree(store, ignore_errors=True)
+            scratch.close()
+            raise
+
+        def undo() -> None:
+            shutil.rmtree(store, ignore_errors=True)
+            scratch.close()
+
+        change.on_commit(scratch.close)
+        change.on_rollback(undo)
+
+    def _stage(self, row: ReleaseRow, job: JobRow, store: Path) -> builtins.list[dict[str, Any]]:
+        """Copy the judged outputs (checked against their SHA-256) into a staging directory, renamed to ``store``."""
         staging = store.with_name(f".{row.product}.staging-{secrets.token_hex(4)}")
         staging.mkdir(parents=True)
         try:
@@ -242,16 +293,9 @@ class ReleaseReview:
                     }
                 )
             staging.rename(store)
-            try:
-                products = Products(JoinedRecorder(change, self.recorder), self.config)
-                view = products.register(row.product, _registration(row, job, votes, artifacts, by))
-                row.product_id = view.id
-                session.flush()
-            except BaseException:
-                shutil.rmtree(store, ignore_errors=True)
-                raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        return artifacts
 
 
 __all__ = ["PRODUCT_STORE", "ReleaseReview"]

@@ -15,6 +15,13 @@ Why it is built this way:
 * **Out of reach until judged.** Outputs and logs are kept under the licence's work directory
   (``registry.Licences.workdir``: ``HOME/work/<operator>/licence-<id>/jobs/<job>/<attempt>/``), which
   no sandbox mounts and which is destroyed with the licence (双鸭山 第六十二条).
+* **Killed mid-judgement, never stuck nor delivered unjudged** (issue 17). Outputs, verdict, findings,
+  the end state, its ledger entry and a block's usage-monitoring record are one transaction
+  (:meth:`JobQueue.finish`; a monitoring failure there fails the job as ``block``); a worker killed
+  before it commits leaves the job ``running`` with no outputs on its row, so nothing of that attempt
+  is ever delivered, and the reaper requeues (or fails) it once its heartbeat is stale. The next claim
+  removes the directories of the job's earlier attempts: an attempt is retried only if it never
+  recorded its end, so what they hold was never judged.
 * **Judged before anything is shown.** After a run the export guard (``sandbox.guard``) judges
   every output, stdout, stderr and file name against the granted datasets' fingerprints; the job
   row gets the verdict, the findings and a redacted, truncated log excerpt (what an operator may
@@ -37,11 +44,12 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from core import Change, crash_point
 from dp import SealError, seal
 from sandbox.heartbeat import watch
 from sandbox.kinds import DP_KINDS, JobKind
@@ -196,6 +204,7 @@ class Worker:
         if where.exists():  # left by a claim released before its run started (no sandbox): nothing ran there
             shutil.rmtree(where)
         where.mkdir(parents=True, mode=0o700)
+        _remove_earlier_attempts(where)
         os.chmod(where, 0o700)
         out_dir = where / "out"
         datasets = {name: self.home / str(spec["path"]) for name, spec in job.datasets.items()}
@@ -241,11 +250,19 @@ class Worker:
             state, reason = JobState.DONE, result.reason
         else:
             state, reason = JobState.FAILED, result.reason or f"run {result.status}"
+        crash_point("job.judging")
         judged = self._judge(job, claimed.code, out_dir, result, produced)
+        crash_point("job.judged")
         outputs = [{**o, "path": str((out_dir / str(o["name"])).relative_to(self.home))} for o in judged.outputs]
         verdict: str | None = judged.verdict
         if state != JobState.DONE and verdict == "pass":
             verdict = None  # a run that did not finish is never "pass": nothing vouches for what it left
+        joined: list[bool] = []
+
+        def report_block(change: Change, ended: JobView) -> None:  # in the job's end transaction
+            if ended.verdict == "block" and self.registry is not None:
+                joined.append(self.registry.blocked_within(change, ended))
+
         view = self._finish(
             claimed,
             state,
@@ -256,8 +273,10 @@ class Worker:
             verdict=verdict,
             findings=[f.as_json() for f in judged.findings],
             log_excerpt=judged.log.excerpt(),
+            then=report_block,
         )
-        if view is not None and verdict == "block" and self.registry is not None:
+        crash_point("job.recorded")
+        if view is not None and verdict == "block" and self.registry is not None and joined != [True]:
             try:
                 self.registry.blocked(view)
             except Exception:  # the verdict stands; monitoring failing must not lose it
@@ -406,6 +425,7 @@ class Worker:
         verdict: str | None = None,
         findings: list[dict[str, Any]] | None = None,
         log_excerpt: str | None = None,
+        then: Callable[[Change, JobView], None] = lambda *_: None,
     ) -> JobView | None:
         view = self.queue.finish(
             claimed.job.id,
@@ -419,6 +439,7 @@ class Worker:
             verdict=verdict,
             findings=findings or [],
             log_excerpt=log_excerpt,
+            then=then,
         )
         if view is None:
             log.warning("job %s was taken from %s before it could record the end", claimed.job.id, self.worker_id)
@@ -440,6 +461,17 @@ class Worker:
             "removed": list(getattr(result, "removed", []) or []),
         }
         (where / "run.json").write_text(json.dumps(record, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def _remove_earlier_attempts(where: Path) -> None:
+    """Remove the job's earlier attempt directories: a retried attempt never recorded its end (unjudged)."""
+    for sibling in where.parent.iterdir():
+        if sibling.name.isdigit() and int(sibling.name) < int(where.name):
+            if sibling.is_symlink() or not sibling.is_dir():
+                sibling.unlink(missing_ok=True)
+            else:
+                shutil.rmtree(sibling, ignore_errors=True)
+            log.warning("removed %s: an attempt that never recorded its end", sibling)
 
 
 __all__ = [
