@@ -1,0 +1,343 @@
+"""Backup and restore of a home (issue 22; SATRE 2.2.06, 3.1.09; 双鸭山 第十八条 备份保护, 第六十条 数据备份、加密认证).
+
+A home with a vault file, desensitized copies, a licence and a judged job is backed up, restored into
+a new home, and the restored ledger verifies while the registry shows the same datasets, licences and
+jobs. Attacks on the archive (a changed byte, an added or removed member, traversal names, absolute
+names, links) and a wrong passphrase are refused with nothing written; no secret is in the tar in clear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from app import Instance, Settings
+from app.backup_archive import MANIFEST, PASSPHRASE_ENV, SECRETS_MEMBER
+from app.cli import cli
+from core import Actor
+from tests.job_worker_proc import MARKERS_ENV, OPERATOR, SCENARIO, fast_runner, licensed
+from tests.test_registry_licences import uscc
+
+PASSPHRASE = "correct horse battery staple"
+REGULATOR = Actor("demo-regulator", "regulator")
+CSV = "姓名,区县,年龄\n张三,尖山区,34\n李四,岭东区,51\n王五,尖山区,28\n"
+
+
+def keyong(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), env=env)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """SQLite in the home: the database ``keyong backup`` snapshots (a PostgreSQL home: the last test)."""
+    return Settings(home=tmp_path / "home", database_url=None)
+
+
+@pytest.fixture
+def worked(initialised: tuple[Instance, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Instance:
+    """A demo-ish home: an ingested dataset (encrypted vault file), a licensed dataset with a copy, a run job."""
+    instance = initialised[0]
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    monkeypatch.setenv(MARKERS_ENV, str(markers))
+    monkeypatch.delenv(PASSPHRASE_ENV, raising=False)
+    source = tmp_path / "people.csv"
+    source.write_text(CSV, encoding="utf-8")
+    instance.registry.ingestor.ingest(
+        source, name="people", provider="双鸭山市民政局", provider_code=uscc(4242), level="L3", by=Actor.host()
+    )
+    licensed(instance.registry, instance.home)
+    job = instance.jobs.submit(OPERATOR, ["traffic"], "python", "print(1)", SCENARIO)
+    instance.worker(runner=fast_runner, worker_id="backup-test").run_pending()
+    assert instance.jobs.show(job).state == "done"
+    return instance
+
+
+def passphrase_file(tmp_path: Path, text: str = PASSPHRASE) -> Path:
+    path = tmp_path / "passphrase"
+    path.write_text(text + "\n", encoding="utf-8")
+    return path
+
+
+def backup(instance: Instance, tmp_path: Path, name: str = "home.tar") -> Path:
+    out = tmp_path / name
+    code, stdout, stderr = keyong(
+        "backup",
+        "create",
+        str(out),
+        "--home",
+        str(instance.home),
+        "--passphrase-file",
+        str(passphrase_file(tmp_path)),
+        "--json",
+    )
+    assert code == 0, stderr
+    data = json.loads(stdout)
+    assert data["archive"] == str(out) and data["files"] > 3
+    return out
+
+
+def restore(archive: Path, target: Path, tmp_path: Path, passphrase: str = PASSPHRASE) -> tuple[int, str, str]:
+    secret = tmp_path / "restore-passphrase"
+    secret.write_text(passphrase, encoding="utf-8")
+    return keyong("backup", "restore", str(archive), "--home", str(target), "--passphrase-file", str(secret), "--json")
+
+
+def state(instance: Instance) -> dict[str, object]:
+    """What the registry shows: datasets, licences, jobs (full views), principals."""
+    return {
+        "datasets": instance.registry.catalog.list(),
+        "licences": instance.registry.licences.list(viewer=REGULATOR),
+        "jobs": instance.jobs.list(viewer=REGULATOR),
+        "principals": instance.identity.list_principals(),
+    }
+
+
+def test_backup_then_restore_verifies_and_shows_the_same_registry(worked: Instance, tmp_path: Path) -> None:
+    before = state(worked)
+    archive = backup(worked, tmp_path)
+    entry = worked.ledger.entries(action="home.backed_up")[-1]  # the backup is ledgered, with who and what
+    assert entry.actor.startswith("host:")
+    with tarfile.open(archive) as opened:
+        raw_manifest = opened.extractfile(MANIFEST).read()  # type: ignore[union-attr]
+    manifest = json.loads(raw_manifest)
+    assert entry.payload["manifest_sha256"] == hashlib.sha256(raw_manifest).hexdigest()
+    assert manifest["ledger"]["size"] == entry.seq - 1  # the snapshot's head: every entry before the backup's
+    assert manifest["database"]["method"] == "sqlite3 online backup API"
+
+    target = tmp_path / "restored"
+    code, stdout, stderr = restore(archive, target, tmp_path)
+    assert code == 0, stderr
+    result = json.loads(stdout)
+    assert result["ok"] and result["head_matches"] and result["ledger"]["ok"]
+
+    code, stdout, stderr = keyong("ledger", "verify", "--home", str(target), "--json")
+    assert code == 0, stderr
+    assert json.loads(stdout)["ok"] is True
+
+    restored = Instance.open(Settings(home=target))
+    try:
+        assert state(restored) == before
+        assert (
+            restored.ledger.entries(action="home.restored")[-1].payload["manifest_sha256"] == result["manifest_sha256"]
+        )
+        # The secrets came back (decrypted): the vault opens, pseudonyms and tokens stay the same, checkpoints verify.
+        for secret in ("jwt_key", "pseudonym_pepper", "vault_key"):
+            assert getattr(restored.keys, secret) == getattr(worked.keys, secret)
+        assert restored.ledger.public_key_hex == worked.ledger.public_key_hex
+        for job in restored.jobs.list(viewer=REGULATOR):
+            for output in job.outputs:
+                assert hashlib.sha256((target / output["path"]).read_bytes()).hexdigest() == output["sha256"]
+        secrets_dir = target / "secrets"
+        assert oct(secrets_dir.stat().st_mode & 0o777) == "0o700"
+        assert all(p.stat().st_mode & 0o077 == 0 for p in secrets_dir.iterdir())
+    finally:
+        restored.close()
+    assert files_of(target) == files_of(worked.home)  # vault, copies, work, outputs, secrets: byte for byte
+
+
+def files_of(home: Path) -> dict[str, str]:
+    """Every file of a home but the live database, by relative path, with its SHA-256."""
+    return {
+        p.relative_to(home).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in home.rglob("*")
+        if p.is_file() and not p.name.startswith("keyong.db")
+    }
+
+
+def test_no_secret_is_in_the_archive_in_clear(worked: Instance, tmp_path: Path) -> None:
+    raw = backup(worked, tmp_path).read_bytes()
+    secrets = [worked.keys.jwt_key, worked.keys.vault_key, worked.keys.pseudonym_pepper]
+    for secret in secrets:
+        assert secret not in raw and secret.hex().encode() not in raw
+    assert b"PRIVATE KEY" not in raw
+    assert (worked.home / "secrets" / "jwt_signing.key").read_bytes().strip() not in raw
+
+
+def test_no_passphrase_no_backup(worked: Instance, tmp_path: Path) -> None:
+    out = tmp_path / "x.tar"
+    code, _, stderr = keyong("backup", "create", str(out), "--home", str(worked.home))
+    assert code == 1 and "passphrase is required" in stderr
+    code, _, stderr = keyong("backup", "create", str(out), "--home", str(worked.home), env={PASSPHRASE_ENV: "short"})
+    assert code == 1 and "at least" in stderr
+    assert not out.exists() and not list(tmp_path.glob(".x.tar*"))
+    code, _, stderr = keyong("backup", "create", str(out), "--home", str(worked.home), env={PASSPHRASE_ENV: PASSPHRASE})
+    assert code == 0, stderr  # the environment variable works too
+    code, _, stderr = keyong("backup", "create", str(out), "--home", str(worked.home), env={PASSPHRASE_ENV: PASSPHRASE})
+    assert code == 1 and "already exists" in stderr  # never overwritten
+
+
+def test_a_wrong_passphrase_is_refused_with_nothing_written(worked: Instance, tmp_path: Path) -> None:
+    archive = backup(worked, tmp_path)
+    target = tmp_path / "restored"
+    code, stdout, stderr = restore(archive, target, tmp_path, passphrase="not the passphrase at all")
+    assert code == 1 and stdout == ""
+    assert "wrong passphrase" in stderr
+    assert nothing_written(tmp_path, target)
+
+
+def test_restore_refuses_a_non_empty_target(worked: Instance, tmp_path: Path) -> None:
+    archive = backup(worked, tmp_path)
+    target = tmp_path / "busy"
+    target.mkdir()
+    (target / "keep.txt").write_text("mine", encoding="utf-8")
+    code, _, stderr = restore(archive, target, tmp_path)
+    assert code == 1 and "not an empty directory" in stderr
+    assert [p.name for p in target.iterdir()] == ["keep.txt"]
+    code, _, stderr = restore(archive, worked.home, tmp_path)
+    assert code == 1 and "not an empty directory" in stderr
+
+
+def nothing_written(tmp_path: Path, target: Path) -> bool:
+    return not target.exists() and not list(tmp_path.glob(f".{target.name}.restore-*"))
+
+
+def rewrite(archive: Path, out: Path, change: object) -> Path:
+    """``archive`` copied member by member into ``out``, each member passed through ``change``."""
+    with tarfile.open(archive) as source, tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as sink:
+        members = [(m, source.extractfile(m).read()) for m in source]  # type: ignore[union-attr]
+        for member, data in change(members):  # type: ignore[operator]
+            member.size = len(data)
+            sink.addfile(member, io.BytesIO(data) if member.isreg() else None)
+    return out
+
+
+def flip_byte(members: list[tuple[tarfile.TarInfo, bytes]]) -> list[tuple[tarfile.TarInfo, bytes]]:
+    out = []
+    for member, data in members:
+        if member.name.startswith("home/datasets/"):
+            data = bytes([data[0] ^ 1]) + data[1:]
+        out.append((member, data))
+    return out
+
+
+def drop_member(members: list[tuple[tarfile.TarInfo, bytes]]) -> list[tuple[tarfile.TarInfo, bytes]]:
+    return [(m, d) for m, d in members if not m.name.startswith("home/datasets/")]
+
+
+def add_named(name: str, kind: bytes = tarfile.REGTYPE) -> object:
+    def change(members: list[tuple[tarfile.TarInfo, bytes]]) -> list[tuple[tarfile.TarInfo, bytes]]:
+        extra = tarfile.TarInfo(name)
+        extra.type = kind
+        if kind in (tarfile.SYMTYPE, tarfile.LNKTYPE):
+            extra.linkname = "/etc/passwd"
+        return [(extra, b"pwned\n" if kind == tarfile.REGTYPE else b""), *members]
+
+    return change
+
+
+def replace_member(members: list[tuple[tarfile.TarInfo, bytes]]) -> list[tuple[tarfile.TarInfo, bytes]]:
+    """A member swapped for a symlink of the same name (listed in the manifest, but a link now)."""
+    out = []
+    for member, data in members:
+        if member.name.startswith("home/datasets/") and not any(m.issym() for m, _ in out):
+            link = tarfile.TarInfo(member.name)
+            link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+            out.append((link, b""))
+        else:
+            out.append((member, data))
+    return out
+
+
+def forge_manifest(members: list[tuple[tarfile.TarInfo, bytes]]) -> list[tuple[tarfile.TarInfo, bytes]]:
+    """A changed member with the manifest updated to match (but no passphrase to re-sign it)."""
+    changed = flip_byte(members)
+    digests = {m.name: hashlib.sha256(d).hexdigest() for m, d in changed}
+    out = []
+    for member, data in changed:
+        if member.name == MANIFEST:
+            manifest = json.loads(data)
+            for item in manifest["files"]:
+                item["sha256"] = digests[item["path"]]
+            data = json.dumps(manifest).encode()
+        out.append((member, data))
+    return out
+
+
+@pytest.mark.attack
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (flip_byte, "was altered"),
+        (drop_member, "is missing"),
+        (add_named("home/extra.txt"), "is not in the manifest"),
+        (add_named("../x"), "unsafe name"),
+        (add_named("home/../../x"), "unsafe name"),
+        (add_named("/tmp/keyong-absolute"), "unsafe name"),
+        (add_named("home/link", tarfile.SYMTYPE), "not a regular file"),
+        (add_named("home/hard", tarfile.LNKTYPE), "not a regular file"),
+        (add_named("home/dir", tarfile.DIRTYPE), "not a regular file"),
+        (replace_member, "not a regular file"),
+        (forge_manifest, "not authentic"),
+    ],
+    ids=[
+        "byte",
+        "removed",
+        "added",
+        "dotdot",
+        "nested-dotdot",
+        "absolute",
+        "symlink",
+        "hardlink",
+        "dir",
+        "swapped-link",
+        "forged-manifest",
+    ],
+)
+def test_a_tampered_archive_is_refused_with_nothing_written(
+    worked: Instance, tmp_path: Path, change: object, message: str
+) -> None:
+    archive = rewrite(backup(worked, tmp_path), tmp_path / "tampered.tar", change)
+    target = tmp_path / "restored"
+    code, stdout, stderr = restore(archive, target, tmp_path)
+    assert code == 1 and stdout == "", stderr
+    assert message in stderr
+    assert nothing_written(tmp_path, target)
+    assert not (tmp_path / "x").exists() and not Path("/tmp/keyong-absolute").exists()
+
+
+@pytest.mark.attack
+def test_the_tampered_member_is_named(worked: Instance, tmp_path: Path) -> None:
+    archive = rewrite(backup(worked, tmp_path), tmp_path / "tampered.tar", flip_byte)
+    with tarfile.open(archive) as opened:
+        name = next(m.name for m in opened if m.name.startswith("home/datasets/"))
+    code, _, stderr = restore(archive, tmp_path / "restored", tmp_path)
+    assert code == 1 and name in stderr
+
+
+@pytest.mark.attack
+def test_the_sealed_secrets_cannot_be_swapped(worked: Instance, tmp_path: Path) -> None:
+    """Secrets sealed under another passphrase's key do not pass: the manifest pins secrets.enc's hash."""
+    first = backup(worked, tmp_path, "first.tar")
+    second = backup(worked, tmp_path, "second.tar")
+    with tarfile.open(second) as opened:
+        other = opened.extractfile(SECRETS_MEMBER).read()  # type: ignore[union-attr]
+
+    def swap(members: list[tuple[tarfile.TarInfo, bytes]]) -> list[tuple[tarfile.TarInfo, bytes]]:
+        return [(m, other if m.name == SECRETS_MEMBER else d) for m, d in members]
+
+    archive = rewrite(first, tmp_path / "swapped.tar", swap)
+    code, _, stderr = restore(archive, tmp_path / "restored", tmp_path)
+    assert code == 1 and SECRETS_MEMBER in stderr
+    assert nothing_written(tmp_path, tmp_path / "restored")
+
+
+def test_a_postgresql_home_is_refused_clearly(pg_url: str, tmp_path: Path) -> None:
+    """keyong backup covers SQLite homes; a PostgreSQL home is told to use pg_dump, and nothing is written."""
+    instance, _ = Instance.init(Settings(home=tmp_path / "pg-home", database_url=pg_url))
+    instance.close()
+    out = tmp_path / "pg.tar"
+    code, _, stderr = keyong(
+        "backup", "create", str(out), "--home", str(tmp_path / "pg-home"), env={PASSPHRASE_ENV: PASSPHRASE}
+    )
+    assert code == 1 and "pg_dump" in stderr
+    assert not out.exists() and not list(tmp_path.glob(".pg.tar*"))
