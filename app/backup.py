@@ -23,7 +23,6 @@ import hashlib
 import json
 import os
 import shutil
-import sqlite3
 import stat
 import tarfile
 import tempfile
@@ -36,34 +35,45 @@ from typing import IO, Any
 
 from app.backup_archive import (
     ARCHIVE_FORMAT,
-    DATABASE_MEMBER,
     MANIFEST,
     MANIFEST_MAC,
     MAX_MANIFEST_BYTES,
     SECRETS_MEMBER,
     BackupError,
     SealKeys,
+    add_bytes,
+    add_stream,
     canonical,
     check_passphrase,
+    digest,
     expected_files,
     home_member,
     home_path_of,
     keys_for,
+    members,
     new_kdf,
+    open_tar,
     parse_manifest,
     safe_member_name,
 )
-from app.database import current_revision, make_engine, sqlite_url
+from app.backup_database import (
+    POSTGRESQL_MEMBER,
+    SQLITE_MEMBER,
+    load_postgresql,
+    require_empty_database,
+    snapshot_postgresql,
+    snapshot_sqlite,
+)
 from app.instance import MARKER, Instance
 from app.keys import SECRETS_DIR
 from app.settings import Settings
-from ledger import Ledger, VerifyReport
+from ledger import VerifyReport
 from operators import host_actor
 
 DATABASE_FILE = "keyong.db"
 # Not copied as files: the live database (snapshotted instead) and what goes sealed.
+DUMP_FILE = ".restore-tables.jsonl"
 NOT_FILES = {DATABASE_FILE, f"{DATABASE_FILE}-wal", f"{DATABASE_FILE}-shm", f"{DATABASE_FILE}-journal", MARKER}
-CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,52 +119,7 @@ class RestoreResult:
         }
 
 
-class _Hashing:
-    """A reader that hashes what passes through it (tarfile copies exactly the member's size)."""
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self.raw, self.digest, self.count = raw, hashlib.sha256(), 0
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.raw.read(size)
-        self.digest.update(data)
-        self.count += len(data)
-        return data
-
-
 # --- create ---------------------------------------------------------------------------------------
-
-
-def _snapshot_sqlite(instance: Instance, into: Path) -> None:
-    """The live database copied page by page by SQLite's online backup API (consistent under writers)."""
-    source = sqlite3.connect(f"file:{instance.home / DATABASE_FILE}?mode=ro", uri=True)
-    target = sqlite3.connect(into)
-    try:
-        with target:
-            source.backup(target)
-    finally:
-        target.close()
-        source.close()
-
-
-def _ledger_state(database: Path, instance: Instance) -> dict[str, Any]:
-    """Head and latest checkpoint of the ledger as the snapshot holds it, and the schema revision."""
-    engine = make_engine(f"sqlite:///{database}")
-    try:
-        snapshot = Ledger(engine, instance.keys.ledger_key, origin=instance.ledger.origin)
-        size, head = snapshot.head()
-        checkpoint = snapshot.latest_checkpoint()
-        revision = current_revision(engine)
-    finally:
-        engine.dispose()
-    return {
-        "size": size,
-        "head": head,
-        "checkpoint": None
-        if checkpoint is None
-        else {"tree_size": checkpoint.tree_size, "root": checkpoint.root, "time": checkpoint.time},
-        "revision": revision,
-    }
 
 
 def _home_files(home: Path, exclude: Path) -> tuple[list[Path], list[str]]:
@@ -183,26 +148,7 @@ def _add_file(archive: tarfile.TarFile, member: str, path: Path, listing: list[d
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     with os.fdopen(fd, "rb") as handle:
         info = os.fstat(handle.fileno())
-        _add_stream(archive, member, handle, info.st_size, stat.S_IMODE(info.st_mode), listing)
-
-
-def _add_stream(
-    archive: tarfile.TarFile, member: str, handle: IO[bytes], size: int, mode: int, listing: list[dict[str, Any]]
-) -> None:
-    tarinfo = tarfile.TarInfo(safe_member_name(member))
-    tarinfo.size, tarinfo.mode, tarinfo.mtime = size, 0o600, int(datetime.now(UTC).timestamp())
-    reader = _Hashing(handle)
-    try:
-        archive.addfile(tarinfo, reader)  # tarfile reads through .read only
-    except OSError as exc:
-        raise BackupError(f"{member} changed while it was copied ({exc}); run the backup again") from None
-    listing.append({"path": member, "sha256": reader.digest.hexdigest(), "size": size, "mode": mode & 0o700})
-
-
-def _add_bytes(archive: tarfile.TarFile, member: str, data: bytes, listing: list[dict[str, Any]]) -> None:
-    import io
-
-    _add_stream(archive, member, io.BytesIO(data), len(data), 0o600, listing)
+        add_stream(archive, member, handle, info.st_size, stat.S_IMODE(info.st_mode), listing)
 
 
 def _sealed_secrets(home: Path) -> dict[str, str]:
@@ -235,11 +181,9 @@ def create_backup(instance: Instance, out: Path, passphrase: str | None) -> Back
     """Write ``out``: the database snapshot, the home's files, sealed secrets, the manifest; ledger it."""
     passphrase = check_passphrase(passphrase)
     out = out.expanduser().absolute()
-    if instance.engine.dialect.name != "sqlite":
-        raise BackupError(
-            f"this home's database is {instance.engine.dialect.name}: back it up with pg_dump; "
-            "keyong backup covers SQLite-backed homes"
-        )
+    dialect = instance.engine.dialect.name
+    if dialect not in ("sqlite", "postgresql"):
+        raise BackupError(f"cannot back up a {dialect} database")
     if out.is_relative_to(instance.home):
         raise BackupError("the archive may not be written inside the home it backs up")
     instance.ledger.checkpoint()  # so the manifest's root is usually that of the head itself
@@ -247,32 +191,32 @@ def create_backup(instance: Instance, out: Path, passphrase: str | None) -> Back
     keys = SealKeys.derive(passphrase, bytes.fromhex(kdf["salt"]), kdf["n"], kdf["r"], kdf["p"])
     listing: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="keyong-backup-") as scratch, _created_exclusively(out) as partial:
-        database = Path(scratch) / DATABASE_FILE
-        _snapshot_sqlite(instance, database)
-        ledger_state = _ledger_state(database, instance)
+        database = Path(scratch) / "database"
+        snapshot = (snapshot_sqlite if dialect == "sqlite" else snapshot_postgresql)(instance, database)
+        ledger_state = snapshot.pop("ledger")
         files, skipped = _home_files(instance.home, out)
         with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as archive:
-            _add_file(archive, DATABASE_MEMBER, database, listing)
+            _add_file(archive, snapshot["member"], database, listing)
             for relative in files:
                 _add_file(archive, home_member(relative.as_posix()), instance.home / relative, listing)
             secrets_blob = json.dumps(_sealed_secrets(instance.home)).encode()
-            _add_bytes(archive, SECRETS_MEMBER, keys.seal(secrets_blob), listing)
+            add_bytes(archive, SECRETS_MEMBER, keys.seal(secrets_blob), listing)
             manifest = canonical(
                 {
                     "format": ARCHIVE_FORMAT,
                     "created": datetime.now(UTC).isoformat(),
                     "instance_id": instance.instance_id,
                     "source_home": str(instance.home),
-                    "database": {"dialect": "sqlite", "method": "sqlite3 online backup API", "member": DATABASE_MEMBER},
+                    "database": snapshot,
                     "ledger": ledger_state,
                     "kdf": kdf,
                     "files": listing,
                     "skipped": skipped,
                 }
             )
-            _add_bytes(archive, MANIFEST, manifest, [])
-            _add_bytes(archive, MANIFEST_MAC, keys.sign(manifest), [])
-    digest = hashlib.sha256(manifest).hexdigest()
+            add_bytes(archive, MANIFEST, manifest, [])
+            add_bytes(archive, MANIFEST_MAC, keys.sign(manifest), [])
+    manifest_sha256 = hashlib.sha256(manifest).hexdigest()
     actor, role = host_actor()
     total = sum(int(item["size"]) for item in listing)
     instance.ledger.append(
@@ -281,67 +225,25 @@ def create_backup(instance: Instance, out: Path, passphrase: str | None) -> Back
         action="home.backed_up",
         subject=f"instance:{instance.instance_id}",
         payload={
-            "manifest_sha256": digest,
+            "manifest_sha256": manifest_sha256,
             "archive": out.name,
             "files": len(listing),
             "bytes": total,
             "ledger_size": ledger_state["size"],
         },
     )
-    return BackupResult(out, digest, len(listing), total, ledger_state, skipped)
+    return BackupResult(out, manifest_sha256, len(listing), total, ledger_state, skipped)
 
 
 # --- restore --------------------------------------------------------------------------------------
-
-
-def _members(archive: tarfile.TarFile) -> Iterator[tuple[tarfile.TarInfo, IO[bytes]]]:
-    """Every member, refused unless it is a regular file with a safe name (links, devices, dirs: refused)."""
-    seen: set[str] = set()
-    try:
-        for member in archive:
-            name = safe_member_name(member.name)
-            if not member.isreg():
-                raise BackupError(
-                    f"archive member {name!r} is not a regular file (link or special); nothing was written"
-                )
-            if name in seen:
-                raise BackupError(f"archive member {name!r} appears twice; nothing was written")
-            seen.add(name)
-            handle = archive.extractfile(member)
-            if handle is None:
-                raise BackupError(f"archive member {name!r} cannot be read")
-            yield member, handle
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        raise BackupError(f"the archive is not a readable tar: {exc}") from None
-
-
-@contextmanager
-def _open_tar(path: Path) -> Iterator[tarfile.TarFile]:
-    """An uncompressed tar, opened for reading; anything else is refused."""
-    try:
-        archive = tarfile.open(path, "r:")  # noqa: SIM115  (closed below; open errors become refusals)
-    except (OSError, tarfile.TarError) as exc:
-        raise BackupError(f"{path} is not a readable tar archive: {exc}") from None
-    with archive:
-        yield archive
-
-
-def _digest(handle: IO[bytes], sink: IO[bytes] | None = None) -> tuple[str, int]:
-    digest, count = hashlib.sha256(), 0
-    while chunk := handle.read(CHUNK):
-        digest.update(chunk)
-        count += len(chunk)
-        if sink is not None:
-            sink.write(chunk)
-    return digest.hexdigest(), count
 
 
 def _check_archive(path: Path, passphrase: str) -> tuple[dict[str, Any], bytes, dict[str, str]]:
     """First pass, writing nothing: names, types, the manifest's MAC, every member's hash; the secrets."""
     actual: dict[str, tuple[str, int]] = {}
     manifest_raw = mac = sealed = None
-    with _open_tar(path) as archive:
-        for member, handle in _members(archive):
+    with open_tar(path) as archive:
+        for member, handle in members(archive):
             if member.name in (MANIFEST, MANIFEST_MAC) and member.size > MAX_MANIFEST_BYTES:
                 raise BackupError(f"{member.name} is too large")
             if member.name == MANIFEST:
@@ -352,7 +254,7 @@ def _check_archive(path: Path, passphrase: str) -> tuple[dict[str, Any], bytes, 
                 sealed = handle.read(MAX_MANIFEST_BYTES + 1)
                 actual[member.name] = (hashlib.sha256(sealed).hexdigest(), len(sealed))
             else:
-                actual[member.name] = _digest(handle)
+                actual[member.name] = digest(handle)
     if manifest_raw is None or mac is None:
         raise BackupError(f"the archive has no {MANIFEST} or {MANIFEST_MAC}; it is not a Keyong backup")
     manifest = parse_manifest(manifest_raw)
@@ -363,11 +265,11 @@ def _check_archive(path: Path, passphrase: str) -> tuple[dict[str, Any], bytes, 
         raise BackupError(f"archive member {name!r} listed in the manifest is missing; nothing was written")
     for name in sorted(actual.keys() - expected.keys()):
         raise BackupError(f"archive member {name!r} is not in the manifest; nothing was written")
-    for name, (digest, size) in sorted(expected.items()):
-        if actual[name] != (digest, size):
+    for name, listed in sorted(expected.items()):
+        if actual[name] != listed:
             raise BackupError(f"archive member {name!r} was altered (sha256 or size differs); nothing was written")
-    if manifest.get("database", {}).get("dialect") != "sqlite" or DATABASE_MEMBER not in expected:
-        raise BackupError("this archive holds no SQLite database snapshot")
+    if _database_member(manifest) not in expected:
+        raise BackupError("this archive holds no database snapshot")
     if sealed is None:
         raise BackupError(f"the archive has no {SECRETS_MEMBER}")
     secret_files = _secret_files(json.loads(keys.open(sealed)))
@@ -384,10 +286,20 @@ def _secret_files(blob: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in blob.items()}
 
 
+def _database_member(manifest: dict[str, Any]) -> str:
+    database = manifest.get("database")
+    dialect = database.get("dialect") if isinstance(database, dict) else None
+    if dialect not in ("sqlite", "postgresql"):
+        raise BackupError("the manifest names no SQLite or PostgreSQL database snapshot")
+    return SQLITE_MEMBER if dialect == "sqlite" else POSTGRESQL_MEMBER
+
+
 def _target_path(staging: Path, member: str) -> Path:
     """Where a verified member lands in the staging home; reserved names are refused."""
-    if member == DATABASE_MEMBER:
+    if member == SQLITE_MEMBER:
         return staging / DATABASE_FILE
+    if member == POSTGRESQL_MEMBER:
+        return staging / DUMP_FILE  # loaded into the target database, then removed
     relative = home_path_of(member)
     if relative is None:
         raise BackupError(f"archive member {member!r} has no place in a home")
@@ -407,14 +319,14 @@ def _write_home(archive_path: Path, manifest: dict[str, Any], secret_files: dict
     expected = expected_files(manifest)
     modes = {str(item["path"]): int(item.get("mode", 0o600)) & 0o700 | 0o600 for item in manifest["files"]}
     written = 0
-    with _open_tar(archive_path) as archive:
-        for member, handle in _members(archive):
+    with open_tar(archive_path) as archive:
+        for member, handle in members(archive):
             if member.name in (MANIFEST, MANIFEST_MAC, SECRETS_MEMBER):
                 continue
             if member.name not in expected:
                 raise BackupError(f"archive member {member.name!r} appeared after the check; nothing was kept")
             with _write_new(_target_path(staging, member.name), modes[member.name]) as sink:
-                if _digest(handle, sink) != expected[member.name]:
+                if digest(handle, sink) != expected[member.name]:
                     raise BackupError(f"archive member {member.name!r} changed during the restore; nothing was kept")
             written += 1
     (staging / SECRETS_DIR).mkdir(mode=0o700, exist_ok=True)
@@ -429,17 +341,48 @@ def _empty_target(home: Path) -> None:
         raise BackupError(f"{home} exists and is not an empty directory; nothing was written")
 
 
-def restore_backup(archive: Path, home: Path, passphrase: str | None, settings: Settings) -> RestoreResult:
-    """Check ``archive`` in full, restore it as the new home ``home``, then verify its ledger."""
+def _retarget(secret_files: dict[str, str], database_url: str | None) -> dict[str, str]:
+    """The marker pointed at the database the rows are restored into (a PostgreSQL home), else as it was."""
+    if database_url is None:
+        return secret_files
+    try:
+        marker = json.loads(base64.b64decode(secret_files[MARKER]))
+    except ValueError:
+        raise BackupError("the archived marker is not JSON") from None
+    marker["database_url"] = database_url
+    return {**secret_files, MARKER: base64.b64encode(json.dumps(marker, indent=2).encode()).decode()}
+
+
+def restore_backup(
+    archive: Path, home: Path, passphrase: str | None, settings: Settings, database_url: str | None = None
+) -> RestoreResult:
+    """Check ``archive`` in full, restore it as the new home ``home``, then verify its ledger.
+
+    A PostgreSQL home's rows go into ``database_url``, which must hold no tables yet; a SQLite home's
+    database becomes the new home's ``keyong.db`` and takes no URL."""
     passphrase = check_passphrase(passphrase)
     home = home.expanduser().absolute()
     _empty_target(home)
     manifest, manifest_raw, secret_files = _check_archive(archive, passphrase)
+    postgresql = _database_member(manifest) == POSTGRESQL_MEMBER
+    if postgresql:
+        database_url = database_url or settings.database_url
+    if postgresql and not database_url:
+        raise BackupError("this archive holds a PostgreSQL database: give --database-url (or $KEYONG_DATABASE_URL)")
+    if not postgresql and database_url:
+        raise BackupError(
+            "this archive holds a SQLite database, restored inside the home: --database-url does not apply"
+        )
+    if database_url:
+        require_empty_database(database_url)
     home.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{home.name}.restore-", dir=home.parent))
     try:
         os.chmod(staging, 0o700)
-        written = _write_home(archive, manifest, secret_files, staging)
+        written = _write_home(archive, manifest, _retarget(secret_files, database_url), staging)
+        if database_url:
+            load_postgresql(database_url, staging / DUMP_FILE, str(manifest["ledger"].get("revision")))
+            (staging / DUMP_FILE).unlink()
         _empty_target(home)
         if home.exists():
             home.rmdir()
@@ -447,14 +390,13 @@ def restore_backup(archive: Path, home: Path, passphrase: str | None, settings: 
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    digest = hashlib.sha256(manifest_raw).hexdigest()
-    return _verify_restored(settings.model_copy(update={"home": home, "database_url": None}), manifest, digest, written)
+    manifest_sha256 = hashlib.sha256(manifest_raw).hexdigest()
+    restored = settings.model_copy(update={"home": home, "database_url": database_url})
+    return _verify_restored(restored, manifest, manifest_sha256, written)
 
 
 def _verify_restored(settings: Settings, manifest: dict[str, Any], digest: str, written: int) -> RestoreResult:
     """The restored ledger verified in full and compared with the head the manifest recorded; ledgered if so."""
-    if not Path(sqlite_url(settings.home).removeprefix("sqlite:///")).exists():
-        raise BackupError("the restored home has no database")
     instance = Instance.open(settings)
     try:
         report = instance.ledger.verify()

@@ -18,12 +18,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import json
 import os
 import secrets
+import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import PurePosixPath
-from typing import Any
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -42,6 +47,7 @@ MIN_PASSPHRASE = 12
 # scrypt cost: 2**15 * 8 * 128 bytes = 32 MiB and about a tenth of a second per try.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+CHUNK = 1024 * 1024
 
 
 class BackupError(Exception):
@@ -168,3 +174,78 @@ def passphrase_from(file: os.PathLike[str] | None) -> str | None:
         except (OSError, UnicodeDecodeError) as exc:
             raise BackupError(f"cannot read the passphrase file: {exc}") from None
     return os.environ.get(PASSPHRASE_ENV) or None
+
+
+# --- tar members ----------------------------------------------------------------------------------
+
+
+class _Hashing:
+    """A reader that hashes what passes through it (tarfile copies exactly the member's size)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw, self.digest, self.count = raw, hashlib.sha256(), 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.digest.update(data)
+        self.count += len(data)
+        return data
+
+
+def add_stream(
+    archive: tarfile.TarFile, member: str, handle: IO[bytes], size: int, mode: int, listing: list[dict[str, Any]]
+) -> None:
+    tarinfo = tarfile.TarInfo(safe_member_name(member))
+    tarinfo.size, tarinfo.mode, tarinfo.mtime = size, 0o600, int(datetime.now(UTC).timestamp())
+    reader = _Hashing(handle)
+    try:
+        archive.addfile(tarinfo, reader)  # tarfile reads through .read only
+    except OSError as exc:
+        raise BackupError(f"{member} changed while it was copied ({exc}); run the backup again") from None
+    listing.append({"path": member, "sha256": reader.digest.hexdigest(), "size": size, "mode": mode & 0o700})
+
+
+def add_bytes(archive: tarfile.TarFile, member: str, data: bytes, listing: list[dict[str, Any]]) -> None:
+    add_stream(archive, member, io.BytesIO(data), len(data), 0o600, listing)
+
+
+def members(archive: tarfile.TarFile) -> Iterator[tuple[tarfile.TarInfo, IO[bytes]]]:
+    """Every member, refused unless it is a regular file with a safe name (links, devices, dirs: refused)."""
+    seen: set[str] = set()
+    try:
+        for member in archive:
+            name = safe_member_name(member.name)
+            if not member.isreg():
+                raise BackupError(
+                    f"archive member {name!r} is not a regular file (link or special); nothing was written"
+                )
+            if name in seen:
+                raise BackupError(f"archive member {name!r} appears twice; nothing was written")
+            seen.add(name)
+            handle = archive.extractfile(member)
+            if handle is None:
+                raise BackupError(f"archive member {name!r} cannot be read")
+            yield member, handle
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise BackupError(f"the archive is not a readable tar: {exc}") from None
+
+
+@contextmanager
+def open_tar(path: Path) -> Iterator[tarfile.TarFile]:
+    """An uncompressed tar, opened for reading; anything else is refused."""
+    try:
+        archive = tarfile.open(path, "r:")  # noqa: SIM115  (closed below; open errors become refusals)
+    except (OSError, tarfile.TarError) as exc:
+        raise BackupError(f"{path} is not a readable tar archive: {exc}") from None
+    with archive:
+        yield archive
+
+
+def digest(handle: IO[bytes], sink: IO[bytes] | None = None) -> tuple[str, int]:
+    digest, count = hashlib.sha256(), 0
+    while chunk := handle.read(CHUNK):
+        digest.update(chunk)
+        count += len(chunk)
+        if sink is not None:
+            sink.write(chunk)
+    return digest.hexdigest(), count

@@ -12,9 +12,13 @@ import hashlib
 import io
 import json
 import tarfile
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from app import Instance, Settings
@@ -46,6 +50,11 @@ def settings(tmp_path: Path) -> Settings:
 def worked(initialised: tuple[Instance, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Instance:
     """A demo-ish home: an ingested dataset (encrypted vault file), a licensed dataset with a copy, a run job."""
     instance = initialised[0]
+    do_work(instance, tmp_path, monkeypatch)
+    return instance
+
+
+def do_work(instance: Instance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     markers = tmp_path / "markers"
     markers.mkdir()
     monkeypatch.setenv(MARKERS_ENV, str(markers))
@@ -59,7 +68,6 @@ def worked(initialised: tuple[Instance, dict[str, str]], tmp_path: Path, monkeyp
     job = instance.jobs.submit(OPERATOR, ["traffic"], "python", "print(1)", SCENARIO)
     instance.worker(runner=fast_runner, worker_id="backup-test").run_pending()
     assert instance.jobs.show(job).state == "done"
-    return instance
 
 
 def passphrase_file(tmp_path: Path, text: str = PASSPHRASE) -> Path:
@@ -86,10 +94,14 @@ def backup(instance: Instance, tmp_path: Path, name: str = "home.tar") -> Path:
     return out
 
 
-def restore(archive: Path, target: Path, tmp_path: Path, passphrase: str = PASSPHRASE) -> tuple[int, str, str]:
+def restore(
+    archive: Path, target: Path, tmp_path: Path, passphrase: str = PASSPHRASE, database_url: str | None = None
+) -> tuple[int, str, str]:
     secret = tmp_path / "restore-passphrase"
     secret.write_text(passphrase, encoding="utf-8")
-    return keyong("backup", "restore", str(archive), "--home", str(target), "--passphrase-file", str(secret), "--json")
+    url = ["--database-url", database_url] if database_url else []
+    args = ["backup", "restore", str(archive), "--home", str(target), "--passphrase-file", str(secret), *url]
+    return keyong(*args, "--json")
 
 
 def state(instance: Instance) -> dict[str, object]:
@@ -331,13 +343,59 @@ def test_the_sealed_secrets_cannot_be_swapped(worked: Instance, tmp_path: Path) 
     assert nothing_written(tmp_path, tmp_path / "restored")
 
 
-def test_a_postgresql_home_is_refused_clearly(pg_url: str, tmp_path: Path) -> None:
-    """keyong backup covers SQLite homes; a PostgreSQL home is told to use pg_dump, and nothing is written."""
+@pytest.fixture
+def pg_target(pg_database: str) -> Iterator[str]:
+    """A second fresh, empty schema of the run's database: where a PostgreSQL home is restored to."""
+    schema = f"r_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(pg_database, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield (
+            make_url(pg_database)
+            .update_query_dict({"options": f"-csearch_path={schema}"})
+            .render_as_string(hide_password=False)
+        )
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def test_a_postgresql_home_round_trips(
+    pg_url: str, pg_target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PostgreSQL home: its schema dumped through SQLAlchemy in one snapshot, restored into an empty schema."""
     instance, _ = Instance.init(Settings(home=tmp_path / "pg-home", database_url=pg_url))
-    instance.close()
-    out = tmp_path / "pg.tar"
-    code, _, stderr = keyong(
-        "backup", "create", str(out), "--home", str(tmp_path / "pg-home"), env={PASSPHRASE_ENV: PASSPHRASE}
-    )
-    assert code == 1 and "pg_dump" in stderr
-    assert not out.exists() and not list(tmp_path.glob(".pg.tar*"))
+    try:
+        do_work(instance, tmp_path, monkeypatch)
+        before = state(instance)
+        archive = backup(instance, tmp_path, "pg.tar")
+        with tarfile.open(archive) as opened:
+            manifest = json.loads(opened.extractfile(MANIFEST).read())  # type: ignore[union-attr]
+        assert manifest["database"]["dialect"] == "postgresql" and "SQLAlchemy" in manifest["database"]["method"]
+
+        # The source schema is not empty: refused, nothing written. No URL at all: refused.
+        code, _, stderr = restore(archive, tmp_path / "r1", tmp_path, database_url=pg_url)
+        assert code == 1 and "already holds tables" in stderr and nothing_written(tmp_path, tmp_path / "r1")
+        code, _, stderr = restore(archive, tmp_path / "r1", tmp_path)
+        assert code == 1 and "--database-url" in stderr and nothing_written(tmp_path, tmp_path / "r1")
+
+        target = tmp_path / "pg-restored"
+        code, stdout, stderr = restore(archive, target, tmp_path, database_url=pg_target)
+        assert code == 0, stderr
+        assert json.loads(stdout)["ok"] is True
+        assert not list(target.glob(".restore-*"))
+        code, stdout, stderr = keyong("ledger", "verify", "--home", str(target), "--json")
+        assert code == 0 and json.loads(stdout)["ok"], stderr
+        restored = Instance.open(Settings(home=target))
+        try:
+            assert restored.database == make_url(pg_target).render_as_string(hide_password=True)
+            assert state(restored) == before
+            # Sequences moved past the restored keys: new rows get new ids.
+            job = restored.jobs.submit(OPERATOR, ["traffic"], "python", "print(2)", SCENARIO)
+            assert job > max(j.id for j in before["jobs"])  # type: ignore[attr-defined]
+        finally:
+            restored.close()
+    finally:
+        instance.close()

@@ -60,6 +60,14 @@ def create(
 def restore(
     archive: Annotated[Path, typer.Argument(help="Archive written by `keyong backup create`.")],
     passphrase_file: PassphraseOption = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="An empty PostgreSQL database or schema for a PostgreSQL home's rows (default: $KEYONG_DATABASE_URL).",
+            show_default=False,
+        ),
+    ] = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -70,7 +78,8 @@ def restore(
         out.fail(f"{archive} is not a file")
     try:
         with out.stderr.status("checking and restoring"):
-            result = restore_backup(archive, settings.home, passphrase_from(passphrase_file), settings)
+            passphrase = passphrase_from(passphrase_file)
+            result = restore_backup(archive, settings.home, passphrase, settings, database_url)
     except BackupError as exc:
         out.fail(str(exc))
 
