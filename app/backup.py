@@ -155,6 +155,8 @@ def _sealed_secrets(home: Path) -> dict[str, str]:
     """The secrets directory and the marker, by home-relative name, base64 (sealed before writing)."""
     found = {MARKER: base64.b64encode((home / MARKER).read_bytes()).decode()}
     for path in sorted((home / SECRETS_DIR).rglob("*")):
+        if path.is_dir() and not path.is_symlink():
+            continue  # recreated (0700) around the files it holds
         if path.is_symlink() or not path.is_file():
             raise BackupError(f"{path} is not a regular file; secrets must be plain files")
         found[path.relative_to(home).as_posix()] = base64.b64encode(path.read_bytes()).decode()

@@ -43,6 +43,8 @@ def create(
             result = create_backup(instance, out_file, passphrase)
     except BackupError as exc:
         out.fail(str(exc))
+    except OSError as exc:  # a file that cannot be read or written: a refusal with the reason, nothing kept
+        out.fail(f"backup failed: {exc}")
 
     def render(console: Console) -> None:
         console.print(
@@ -82,6 +84,8 @@ def restore(
             result = restore_backup(archive, settings.home, passphrase, settings, database_url)
     except BackupError as exc:
         out.fail(str(exc))
+    except OSError as exc:  # the staging directory is already removed
+        out.fail(f"restore failed, nothing was kept: {exc}")
 
     def render(console: Console) -> None:
         report = result.verify
