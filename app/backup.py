@@ -8,7 +8,7 @@ and 加密认证 against loss, damage and tampering. A backup is one tar (format
 - every regular file of the home (vault, copies, fingerprints, work, outputs, products, …), read
   after the database snapshot: files are written before the rows that name them, so every row of
   the snapshot finds its file;
-- the secrets and the home's marker, only encrypted under the passphrase;
+- the secrets and the home's marker; every member is encrypted under keys derived from the passphrase;
 - a manifest (each member's SHA-256 and size, the ledger's head and latest checkpoint at snapshot
   time) authenticated under the passphrase. Making the backup is itself ledgered.
 
@@ -42,7 +42,7 @@ from app.backup_archive import (
     BackupError,
     SealKeys,
     add_bytes,
-    add_stream,
+    add_sealed,
     canonical,
     check_passphrase,
     digest,
@@ -64,6 +64,7 @@ from app.backup_database import (
     snapshot_postgresql,
     snapshot_sqlite,
 )
+from app.backup_seal import SealError, unseal
 from app.instance import MARKER, Instance
 from app.keys import SECRETS_DIR
 from app.settings import Settings
@@ -144,11 +145,11 @@ def _home_files(home: Path, exclude: Path) -> tuple[list[Path], list[str]]:
     return files, skipped
 
 
-def _add_file(archive: tarfile.TarFile, member: str, path: Path, listing: list[dict[str, Any]]) -> None:
+def _add_file(archive: tarfile.TarFile, member: str, path: Path, key: bytes, listing: list[dict[str, Any]]) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     with os.fdopen(fd, "rb") as handle:
         info = os.fstat(handle.fileno())
-        add_stream(archive, member, handle, info.st_size, stat.S_IMODE(info.st_mode), listing)
+        add_sealed(archive, member, handle, info.st_size, stat.S_IMODE(info.st_mode), key, listing)
 
 
 def _sealed_secrets(home: Path) -> dict[str, str]:
@@ -198,9 +199,9 @@ def create_backup(instance: Instance, out: Path, passphrase: str | None) -> Back
         ledger_state = snapshot.pop("ledger")
         files, skipped = _home_files(instance.home, out)
         with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as archive:
-            _add_file(archive, snapshot["member"], database, listing)
+            _add_file(archive, snapshot["member"], database, keys.files, listing)
             for relative in files:
-                _add_file(archive, home_member(relative.as_posix()), instance.home / relative, listing)
+                _add_file(archive, home_member(relative.as_posix()), instance.home / relative, keys.files, listing)
             secrets_blob = json.dumps(_sealed_secrets(instance.home)).encode()
             add_bytes(archive, SECRETS_MEMBER, keys.seal(secrets_blob), listing)
             manifest = canonical(
@@ -240,7 +241,7 @@ def create_backup(instance: Instance, out: Path, passphrase: str | None) -> Back
 # --- restore --------------------------------------------------------------------------------------
 
 
-def _check_archive(path: Path, passphrase: str) -> tuple[dict[str, Any], bytes, dict[str, str]]:
+def _check_archive(path: Path, passphrase: str) -> tuple[dict[str, Any], bytes, dict[str, str], SealKeys]:
     """First pass, writing nothing: names, types, the manifest's MAC, every member's hash; the secrets."""
     actual: dict[str, tuple[str, int]] = {}
     manifest_raw = mac = sealed = None
@@ -275,7 +276,7 @@ def _check_archive(path: Path, passphrase: str) -> tuple[dict[str, Any], bytes, 
     if sealed is None:
         raise BackupError(f"the archive has no {SECRETS_MEMBER}")
     secret_files = _secret_files(json.loads(keys.open(sealed)))
-    return manifest, manifest_raw, secret_files
+    return manifest, manifest_raw, secret_files, keys
 
 
 def _secret_files(blob: Any) -> dict[str, str]:
@@ -316,10 +317,20 @@ def _write_new(path: Path, data_mode: int) -> IO[bytes]:
     return os.fdopen(fd, "wb")
 
 
-def _write_home(archive_path: Path, manifest: dict[str, Any], secret_files: dict[str, str], staging: Path) -> int:
-    """Second pass: every member written to the staging home and hashed again while written."""
+def _write_home(
+    archive_path: Path, manifest: dict[str, Any], secret_files: dict[str, str], key: bytes, staging: Path
+) -> int:
+    """Second pass: every member decrypted into the staging home, its plaintext hashed against the manifest."""
     expected = expected_files(manifest)
-    modes = {str(item["path"]): int(item.get("mode", 0o600)) & 0o700 | 0o600 for item in manifest["files"]}
+    try:
+        modes = {str(item["path"]): int(item.get("mode", 0o600)) & 0o700 | 0o600 for item in manifest["files"]}
+        plain = {
+            str(item["path"]): (str(item["plain_sha256"]), int(item["plain_size"]))
+            for item in manifest["files"]
+            if str(item["path"]) != SECRETS_MEMBER
+        }
+    except (KeyError, TypeError, ValueError):
+        raise BackupError(f"{MANIFEST} has a malformed file entry") from None
     written = 0
     with open_tar(archive_path) as archive:
         for member, handle in members(archive):
@@ -328,7 +339,11 @@ def _write_home(archive_path: Path, manifest: dict[str, Any], secret_files: dict
             if member.name not in expected:
                 raise BackupError(f"archive member {member.name!r} appeared after the check; nothing was kept")
             with _write_new(_target_path(staging, member.name), modes[member.name]) as sink:
-                if digest(handle, sink) != expected[member.name]:
+                try:
+                    opened = unseal(handle, member.name, key, sink)
+                except SealError as exc:
+                    raise BackupError(str(exc)) from None
+                if opened != plain[member.name]:
                     raise BackupError(f"archive member {member.name!r} changed during the restore; nothing was kept")
             written += 1
     (staging / SECRETS_DIR).mkdir(mode=0o700, exist_ok=True)
@@ -365,7 +380,7 @@ def restore_backup(
     passphrase = check_passphrase(passphrase)
     home = home.expanduser().absolute()
     _empty_target(home)
-    manifest, manifest_raw, secret_files = _check_archive(archive, passphrase)
+    manifest, manifest_raw, secret_files, keys = _check_archive(archive, passphrase)
     postgresql = _database_member(manifest) == POSTGRESQL_MEMBER
     if postgresql:
         database_url = database_url or settings.database_url
@@ -381,7 +396,7 @@ def restore_backup(
     staging = Path(tempfile.mkdtemp(prefix=f".{home.name}.restore-", dir=home.parent))
     try:
         os.chmod(staging, 0o700)
-        written = _write_home(archive, manifest, _retarget(secret_files, database_url), staging)
+        written = _write_home(archive, manifest, _retarget(secret_files, database_url), keys.files, staging)
         if database_url:
             load_postgresql(database_url, staging / DUMP_FILE, str(manifest["ledger"].get("revision")))
             (staging / DUMP_FILE).unlink()

@@ -7,7 +7,9 @@
   ``manifest.mac`` (HMAC-SHA256 under a key derived from the passphrase), so whoever alters a member
   must also forge the MAC, which needs the passphrase;
 - the secrets (and the home's marker, which may hold a database URL with a password) are only in
-  ``secrets.enc``: AES-256-GCM under a key derived from the passphrase with scrypt;
+  ``secrets.enc``: AES-256-GCM under a key derived from the passphrase with scrypt; every other
+  member (database, home files) is sealed as a chunked stream under a third key (:mod:`app.backup_seal`),
+  so the archive shows nothing of the home without the passphrase;
 - member names are checked before anything is read as a path: relative, normalised, no ``..``,
   regular files only. What the reader does not recognise is refused (fail closed).
 
@@ -35,6 +37,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from app.backup_seal import SealingReader, sealed_size
 
 ARCHIVE_FORMAT = 1
 MANIFEST = "manifest.json"
@@ -68,18 +72,19 @@ def check_passphrase(passphrase: str | None) -> str:
 
 @dataclass(frozen=True, slots=True)
 class SealKeys:
-    """The two keys one passphrase and salt give: one encrypts the secrets, one authenticates the manifest."""
+    """The keys one passphrase and salt give: the secrets', the manifest's MAC, the file members'."""
 
     encrypt: bytes
     mac: bytes
+    files: bytes
 
     @classmethod
     def derive(cls, passphrase: str, salt: bytes, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P) -> SealKeys:
         if not (2**14 <= n <= 2**20 and 1 <= r <= 32 and 1 <= p <= 16 and len(salt) >= 16):
             raise BackupError("the archive's key-derivation parameters are out of bounds")
         master = Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase.encode("utf-8"))
-        both = HKDF(algorithm=hashes.SHA256(), length=64, salt=None, info=b"keyong-backup-v1").derive(master)
-        return cls(encrypt=both[:32], mac=both[32:])
+        keys = HKDF(algorithm=hashes.SHA256(), length=96, salt=None, info=b"keyong-backup-v1").derive(master)
+        return cls(encrypt=keys[:32], mac=keys[32:64], files=keys[64:])
 
     def seal(self, plaintext: bytes) -> bytes:
         nonce = secrets.token_bytes(12)
@@ -203,6 +208,21 @@ def add_stream(
     except OSError as exc:
         raise BackupError(f"{member} changed while it was copied ({exc}); run the backup again") from None
     listing.append({"path": member, "sha256": reader.digest.hexdigest(), "size": size, "mode": mode & 0o700})
+
+
+def add_sealed(
+    archive: tarfile.TarFile,
+    member: str,
+    handle: IO[bytes],
+    size: int,
+    mode: int,
+    key: bytes,
+    listing: list[dict[str, Any]],
+) -> None:
+    """``size`` bytes of ``handle`` sealed into ``member``; listed with the sealed and the plain hash."""
+    sealing = SealingReader(handle, size, member, key)
+    add_stream(archive, member, sealing, sealed_size(size), mode, listing)  # type: ignore[arg-type]
+    listing[-1].update({"plain_sha256": sealing.plain.hexdigest(), "plain_size": size})
 
 
 def add_bytes(archive: tarfile.TarFile, member: str, data: bytes, listing: list[dict[str, Any]]) -> None:

@@ -21,8 +21,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
-from app import Instance, Settings
+from app import Instance, Settings, backup_seal
 from app.backup_archive import MANIFEST, PASSPHRASE_ENV, SECRETS_MEMBER
+from app.backup_seal import SealError, SealingReader, unseal
 from app.cli import cli
 from core import Actor
 from tests.job_worker_proc import MARKERS_ENV, OPERATOR, SCENARIO, fast_runner, licensed
@@ -173,6 +174,10 @@ def test_no_secret_is_in_the_archive_in_clear(worked: Instance, tmp_path: Path) 
         assert secret not in raw and secret.hex().encode() not in raw
     assert b"PRIVATE KEY" not in raw
     assert (worked.home / "secrets" / "jwt_signing.key").read_bytes().strip() not in raw
+    # Every file member is sealed too: no database page, no copy, no job output, no catalog text in clear.
+    assert b"SQLite format 3" not in raw and b"PAR1" not in raw
+    assert b"python:print(1):['traffic']" not in raw  # the fast runner's job output
+    assert "双鸭山市民政局".encode() not in raw and b"demo-operator" not in raw
 
 
 def test_no_passphrase_no_backup(worked: Instance, tmp_path: Path) -> None:
@@ -399,3 +404,31 @@ def test_a_postgresql_home_round_trips(
             restored.close()
     finally:
         instance.close()
+
+
+@pytest.mark.attack
+def test_sealed_streams_refuse_truncation_reordering_and_another_members_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(backup_seal, "SEAL_CHUNK", 16)  # small chunks, so a 50-byte file has four
+    key, data = bytes(range(32)), bytes(range(50))
+    sealed = SealingReader(io.BytesIO(data), len(data), "home/a", key).read()
+    assert len(sealed) == backup_seal.sealed_size(len(data)) == 8 + 50 + 4 * 16
+    out = io.BytesIO()
+    assert unseal(io.BytesIO(sealed), "home/a", key, out) == (hashlib.sha256(data).hexdigest(), 50)
+    assert out.getvalue() == data
+    step, body = 16 + 16, sealed[8:]
+    attacks = {
+        "cut at a chunk boundary": sealed[: 8 + 2 * step],
+        "chunks swapped": sealed[:8] + body[step : 2 * step] + body[:step] + body[2 * step :],
+        "one bit": sealed[:20] + bytes([sealed[20] ^ 1]) + sealed[21:],
+    }
+    for what, bad in attacks.items():
+        with pytest.raises(SealError):
+            unseal(io.BytesIO(bad), "home/a", key, io.BytesIO())
+            pytest.fail(what)
+    with pytest.raises(SealError):  # another member's stream under this name
+        unseal(io.BytesIO(sealed), "home/b", key, io.BytesIO())
+    empty = SealingReader(io.BytesIO(b""), 0, "home/e", key).read()
+    assert len(empty) == backup_seal.sealed_size(0) == 8 + 16
+    assert unseal(io.BytesIO(empty), "home/e", key, io.BytesIO())[1] == 0
+    with pytest.raises(OSError, match="shrank"):  # a file shorter than its stat said: the backup fails
+        SealingReader(io.BytesIO(data[:10]), len(data), "home/a", key).read()
