@@ -40,6 +40,7 @@ SQLITE_MEMBER = "database/keyong.db"
 POSTGRESQL_MEMBER = "database/tables.jsonl"
 VERSION_TABLE = "alembic_version"
 BATCH = 500
+ATTEMPTS = 5
 TAG = "$keyong"
 
 
@@ -137,19 +138,22 @@ def _dump_tables(connection: Connection, sink: IO[str]) -> list[str]:
 
 
 def snapshot_postgresql(instance: Instance, into: Path) -> dict[str, Any]:
-    """Every table in one REPEATABLE READ snapshot, bracketed by an unchanged ledger head (else refused)."""
-    before = ledger_state(instance.ledger)
-    with (
-        instance.engine.connect().execution_options(
-            isolation_level="REPEATABLE READ", postgresql_readonly=True
-        ) as conn,
-        conn.begin(),
-        into.open("w", encoding="utf-8") as sink,
-    ):
-        revision = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar_one()
-        tables = _dump_tables(conn, sink)
-    if ledger_state(instance.ledger) != before:
-        raise BackupError("the ledger grew while the database was dumped; run the backup again")
+    """Every table in one REPEATABLE READ snapshot, bracketed by an unchanged ledger head (else tried again)."""
+    for _ in range(ATTEMPTS):
+        before = ledger_state(instance.ledger)
+        with (
+            instance.engine.connect().execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            ) as conn,
+            conn.begin(),
+            into.open("w", encoding="utf-8") as sink,
+        ):
+            revision = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar_one()
+            tables = _dump_tables(conn, sink)
+        if ledger_state(instance.ledger) == before:
+            break
+    else:
+        raise BackupError(f"the ledger grew during each of {ATTEMPTS} dumps; run the backup at a quieter moment")
     return {
         "dialect": "postgresql",
         "method": "SQLAlchemy: every table in one REPEATABLE READ transaction, as JSON lines (not pg_dump)",

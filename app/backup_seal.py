@@ -42,7 +42,7 @@ class SealingReader:
         self.aead = AESGCM(key)
         self.prefix = secrets.token_bytes(PREFIX)
         self.buffer = bytearray(self.prefix)
-        self.index, self.done = 0, False
+        self.index, self.done, self.offset = 0, False, 0
         self.plain = hashlib.sha256()
 
     def _next_chunk(self) -> None:
@@ -59,11 +59,14 @@ class SealingReader:
         self.done = final
 
     def read(self, size: int = -1) -> bytes:
-        while not self.done and (size < 0 or len(self.buffer) < size):
+        while not self.done and (size < 0 or len(self.buffer) - self.offset < size):
+            if self.offset:  # drop what was read once per chunk, not once per read (tarfile reads 16 KiB)
+                del self.buffer[: self.offset]
+                self.offset = 0
             self._next_chunk()
-        size = len(self.buffer) if size < 0 else size
-        out = bytes(self.buffer[:size])
-        del self.buffer[:size]
+        end = len(self.buffer) if size < 0 else min(len(self.buffer), self.offset + size)
+        out = bytes(self.buffer[self.offset : end])
+        self.offset = end
         return out
 
 

@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import tarfile
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -165,6 +166,33 @@ def files_of(home: Path) -> dict[str, str]:
         for p in home.rglob("*")
         if p.is_file() and not p.name.startswith("keyong.db")
     }
+
+
+def test_a_backup_taken_while_the_ledger_grows_restores_consistently(worked: Instance, tmp_path: Path) -> None:
+    """The online backup API copies one consistent state while another connection keeps appending."""
+    server = Instance.open(worked.settings)  # another engine, as `keyong serve` would hold
+    stop = threading.Event()
+    appended = [0]
+
+    def write() -> None:
+        while not stop.is_set():
+            server.ledger.append(actor="load", role="host", action="test.noise", subject="noise", payload={})
+            appended[0] += 1
+
+    writer = threading.Thread(target=write)
+    start = worked.ledger.size()
+    writer.start()
+    try:
+        archive = backup(worked, tmp_path)
+    finally:
+        stop.set()
+        writer.join()
+        server.close()
+    code, stdout, stderr = restore(archive, tmp_path / "restored", tmp_path)
+    assert code == 0, stderr
+    result = json.loads(stdout)
+    assert result["ok"] and result["head_matches"]
+    assert start <= result["ledger"]["entries"] <= worked.ledger.size() and appended[0] > 0
 
 
 def test_no_secret_is_in_the_archive_in_clear(worked: Instance, tmp_path: Path) -> None:
