@@ -27,6 +27,7 @@ from app.backup_archive import MANIFEST, PASSPHRASE_ENV, SECRETS_MEMBER
 from app.backup_seal import SealError, SealingReader, unseal
 from app.cli import cli
 from core import Actor
+from ledger import drop_append_only_ddl
 from tests.job_worker_proc import MARKERS_ENV, OPERATOR, SCENARIO, fast_runner, licensed
 from tests.test_registry_licences import uscc
 
@@ -193,6 +194,25 @@ def test_a_backup_taken_while_the_ledger_grows_restores_consistently(worked: Ins
     result = json.loads(stdout)
     assert result["ok"] and result["head_matches"]
     assert start <= result["ledger"]["entries"] <= worked.ledger.size() and appended[0] > 0
+
+
+def test_a_restored_ledger_that_does_not_verify_exits_1(worked: Instance, tmp_path: Path) -> None:
+    """An archive made honestly of a home whose ledger was already rewritten: restored, but exit 1, unledgered."""
+    with worked.engine.begin() as connection:
+        for statement in drop_append_only_ddl("sqlite"):
+            connection.execute(text(statement))
+        connection.execute(text("UPDATE ledger_entries SET actor = 'someone-else' WHERE seq = 2"))
+    archive = backup(worked, tmp_path)
+    target = tmp_path / "restored"
+    code, stdout, stderr = restore(archive, target, tmp_path)
+    assert code == 1 and "does not verify" in stderr
+    result = json.loads(stdout)
+    assert result["ok"] is False and result["ledger"]["ok"] is False and result["ledger"]["problems"]
+    restored = Instance.open(Settings(home=target))
+    try:
+        assert restored.ledger.entries(action="home.restored") == []
+    finally:
+        restored.close()
 
 
 def test_no_secret_is_in_the_archive_in_clear(worked: Instance, tmp_path: Path) -> None:
