@@ -74,6 +74,7 @@ from operators import host_actor
 DATABASE_FILE = "keyong.db"
 # Not copied as files: the live database (snapshotted instead) and what goes sealed.
 DUMP_FILE = ".restore-tables.jsonl"
+SCRATCH_PREFIX = ".backup-scratch-"
 NOT_FILES = {DATABASE_FILE, f"{DATABASE_FILE}-wal", f"{DATABASE_FILE}-shm", f"{DATABASE_FILE}-journal", MARKER}
 
 
@@ -123,7 +124,7 @@ class RestoreResult:
 # --- create ---------------------------------------------------------------------------------------
 
 
-def _home_files(home: Path, exclude: Path) -> tuple[list[Path], list[str]]:
+def _home_files(home: Path) -> tuple[list[Path], list[str]]:
     """Regular files of the home to copy, and what was skipped (links, sockets) with why."""
     files: list[Path] = []
     skipped: list[str] = []
@@ -131,11 +132,12 @@ def _home_files(home: Path, exclude: Path) -> tuple[list[Path], list[str]]:
         here = Path(directory)
         dirnames.sort()
         if here == home:
-            dirnames[:] = [d for d in dirnames if d != SECRETS_DIR]
+            # not the secrets (sealed apart), nor this or a crashed backup's scratch
+            dirnames[:] = [d for d in dirnames if d != SECRETS_DIR and not d.startswith(SCRATCH_PREFIX)]
         for name in sorted(filenames) + [d for d in dirnames if (here / d).is_symlink()]:
             path = here / name
             relative = path.relative_to(home)
-            if (here == home and name in NOT_FILES) or path == exclude:
+            if here == home and name in NOT_FILES:
                 continue
             mode = path.lstat().st_mode
             if not stat.S_ISREG(mode):
@@ -193,15 +195,22 @@ def create_backup(instance: Instance, out: Path, passphrase: str | None) -> Back
     kdf = new_kdf()
     keys = SealKeys.derive(passphrase, bytes.fromhex(kdf["salt"]), kdf["n"], kdf["r"], kdf["p"])
     listing: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="keyong-backup-") as scratch, _created_exclusively(out) as partial:
+    # The snapshot waits in clear inside the home (0700), where the same data already lies, never in /tmp.
+    with (
+        tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, dir=instance.home) as scratch,
+        _created_exclusively(out) as partial,
+    ):
         database = Path(scratch) / "database"
         snapshot = (snapshot_sqlite if dialect == "sqlite" else snapshot_postgresql)(instance, database)
         ledger_state = snapshot.pop("ledger")
-        files, skipped = _home_files(instance.home, out)
+        files, skipped = _home_files(instance.home)
         with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as archive:
             _add_file(archive, snapshot["member"], database, keys.files, listing)
             for relative in files:
-                _add_file(archive, home_member(relative.as_posix()), instance.home / relative, keys.files, listing)
+                try:
+                    _add_file(archive, home_member(relative.as_posix()), instance.home / relative, keys.files, listing)
+                except FileNotFoundError:  # removed after the walk (a sweeper, a deletion): nothing was added
+                    skipped.append(f"{relative.as_posix()} (removed during the backup)")
             secrets_blob = json.dumps(_sealed_secrets(instance.home)).encode()
             add_bytes(archive, SECRETS_MEMBER, keys.seal(secrets_blob), listing)
             manifest = canonical(

@@ -216,7 +216,13 @@ def test_a_restored_ledger_that_does_not_verify_exits_1(worked: Instance, tmp_pa
 
 
 def test_no_secret_is_in_the_archive_in_clear(worked: Instance, tmp_path: Path) -> None:
-    raw = backup(worked, tmp_path).read_bytes()
+    leftover = worked.home / ".backup-scratch-crashed"  # a crashed backup's clear snapshot is never archived
+    leftover.mkdir()
+    (leftover / "database").write_bytes(b"SQLite format 3\x00")
+    archive = backup(worked, tmp_path)
+    raw = archive.read_bytes()
+    with tarfile.open(archive) as opened:
+        assert not [m.name for m in opened if "scratch" in m.name]
     secrets = [worked.keys.jwt_key, worked.keys.vault_key, worked.keys.pseudonym_pepper]
     for secret in secrets:
         assert secret not in raw and secret.hex().encode() not in raw
