@@ -75,7 +75,7 @@ DATABASE_FILE = "keyong.db"
 # Not copied as files: the live database (snapshotted instead) and what goes sealed.
 DUMP_FILE = ".restore-tables.jsonl"
 SCRATCH_PREFIX = ".backup-scratch-"
-NOT_FILES = {DATABASE_FILE, f"{DATABASE_FILE}-wal", f"{DATABASE_FILE}-shm", f"{DATABASE_FILE}-journal", MARKER}
+NOT_FILES = {DATABASE_FILE, *(f"{DATABASE_FILE}-{s}" for s in ("wal", "shm", "journal")), DUMP_FILE, MARKER}
 
 
 @dataclass(frozen=True, slots=True)
