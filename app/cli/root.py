@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from app.cli.backup import backup_cli
 from app.cli.budget import budget_cli
 from app.cli.conventions import HomeOption, JsonOption, Output, refusing, set_root_home, settings_for
 from app.cli.dataset import dataset_cli
@@ -100,6 +101,7 @@ cli.add_typer(usage_cli, name="usage")
 cli.add_typer(job_cli, name="job")
 cli.add_typer(release_cli, name="release")
 cli.add_typer(budget_cli, name="budget")
+cli.add_typer(backup_cli, name="backup")
 cli.command("worker")(worker_command)
 cli.command("serve")(serve)
 
