@@ -16,6 +16,17 @@ from registry.catalog_views import (
     VersionView,
 )
 from registry.config import IngestLimits, RegistryConfig
+from registry.freeze import (
+    FREEZE_REASON_CHARS,
+    FREEZE_ROLES,
+    UNFREEZE_ROLES,
+    Freeze,
+    FreezeView,
+    PlatformFrozenError,
+    frozen_state,
+    require_not_frozen,
+)
+from registry.incidents import INCIDENT_ROLES, SEVERITIES, Incidents
 from registry.ingest import FileInvalidError, FileRefusedError, FileTooLargeError, IngestResult
 from registry.licences import LicenceView, OperatorView, ScopeGrant, ScopeRefusedError, UnknownNameError
 from registry.models import metadata
@@ -32,6 +43,14 @@ from registry.products import (
 )
 from registry.scope_names import did_you_mean, suggest
 from registry.scratch import Scratch
+from registry.security_events import (
+    DEFAULT_RULES,
+    REVIEW_ROLES,
+    AlertRule,
+    SecurityEventKind,
+    SecurityEvents,
+    SecurityPolicy,
+)
 from registry.service import Registry
 from registry.source_files import FORMATS
 from registry.usability import (
@@ -59,9 +78,17 @@ from registry.vocabulary import (
 
 __all__ = [
     "CATALOG_FIELDS",
+    "DEFAULT_RULES",
     "FORMATS",
+    "FREEZE_REASON_CHARS",
+    "FREEZE_ROLES",
+    "INCIDENT_ROLES",
     "PRODUCT_NAME_PATTERN",
     "PRODUCT_NAME_RULE",
+    "REVIEW_ROLES",
+    "SEVERITIES",
+    "UNFREEZE_ROLES",
+    "AlertRule",
     "BudgetExhaustedError",
     "BudgetView",
     "Catalog",
@@ -74,6 +101,9 @@ __all__ = [
     "FileTooLargeError",
     "FindingKind",
     "FindingView",
+    "Freeze",
+    "FreezeView",
+    "Incidents",
     "IngestLimits",
     "IngestResult",
     "Level",
@@ -87,6 +117,7 @@ __all__ = [
     "OperationStatus",
     "OperatorSuspendedError",
     "OperatorView",
+    "PlatformFrozenError",
     "ProductRegistration",
     "ProductView",
     "Products",
@@ -98,6 +129,9 @@ __all__ = [
     "ScopeGrant",
     "ScopeRefusedError",
     "Scratch",
+    "SecurityEventKind",
+    "SecurityEvents",
+    "SecurityPolicy",
     "SharingType",
     "UnknownNameError",
     "Usability",
@@ -107,10 +141,12 @@ __all__ = [
     "attribution_metadata",
     "check_product_name",
     "did_you_mean",
+    "frozen_state",
     "licence_standing",
     "metadata",
     "product_name_taken",
     "read_attribution",
+    "require_not_frozen",
     "require_qualified",
     "stamp_artifact",
     "suggest",

@@ -36,7 +36,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core import Actor, Change, NotFoundError, Recorder, RegistryError, require_role, utcnow
-from registry import Usability, licence_standing, suspended_operators
+from registry import Usability, frozen_state, licence_standing, require_not_frozen, suspended_operators
 from sandbox.job_views import BLOCKED_REASON, Beat, Claimed, JobDraft, JobView, Usage, job_view, shown_verdict
 from sandbox.ledger_payloads import (
     MAX_LEDGER_SCENARIO,
@@ -78,6 +78,7 @@ class JobQueue:
         """Add a queued job in ``change`` (the submitter's transaction) and ledger ``job.queued``."""
         if max_attempts < 1:
             raise JobError("max_attempts must be at least 1")
+        require_not_frozen(change.session, "job intake")  # every way into the queue (submission, mitigation)
         row = self._insert(change, draft)
         row.state = JobState.QUEUED.value
         row.max_attempts = max_attempts
@@ -172,11 +173,14 @@ class JobQueue:
         run, and the next one is taken. The queued jobs of a suspended operator are held, neither run
         nor failed (双鸭山 第三十一条: 中断调用服务, access closes at once): they run once the agency
         restores it, and a DP job keeps the budget it was charged. Only an operator suspended between
-        this claim's look and its check has the job failed.
+        this claim's look and its check has the job failed. While the platform is frozen (an incident,
+        :func:`registry.frozen_state`) nothing is claimed: queued jobs stay queued until it is unfrozen.
         """
         actor = worker_actor(worker)
         with self.recorder.change(actor) as change:
             session = change.session
+            if frozen_state(session).frozen:
+                return None
             held = suspended_operators(session)
             while True:
                 query = (

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 
 from core import Actor, Change, JoinedRecorder, NotFoundError, PermissionDeniedError, Recorder, file_sha256, text_sha256
-from registry import ProductRegistration, Products, RegistryConfig, Usability, licence_standing
+from registry import ProductRegistration, Products, RegistryConfig, Usability, licence_standing, require_not_frozen
 from sandbox.models import JobRow
 from sandbox.release_models import Decision, ReleaseError, ReleaseRow, ReleaseState, ReleaseVoteRow
 from sandbox.release_views import ReleaseView, json_sha256, outcome_of, release_view, visible_release
@@ -118,6 +118,7 @@ class ReleaseReview:
         reason = (reason or "").strip()
         with self.recorder.change(by) as change:
             session = change.session
+            require_not_frozen(session, "a review decision")  # egress: no release is decided while frozen
             row = visible_release(session, release_id, by, lock=True)
             if by.name == row.operator:
                 raise PermissionDeniedError(

@@ -17,10 +17,12 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 
 from app.api import identity as identity_api
+from app.api import incidents as incidents_api
 from app.api import jobs as jobs_api
 from app.api import ledger as ledger_api
 from app.api import registry as registry_api
 from app.api import releases as releases_api
+from app.api import security as security_api
 from app.api.edge import install_edge
 from app.instance import Instance
 from app.settings import Settings
@@ -118,11 +120,13 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
 
         ``workers.live`` counts the workers that beat within ``workers.live_within_seconds`` (issue 17);
         with none, ``warning`` says so while the API itself still answers 200. Only the count is shown
-        here: hosts and pids are not for unauthenticated callers."""
+        here: hosts and pids are not for unauthenticated callers. ``frozen`` (with its ``since``) appears
+        while an incident's freeze stops intake, egress and delivery."""
         try:
             with inst.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
             live = inst.roster.live_count()
+            frozen = inst.registry.freeze.state()
         except Exception as exc:
             return JSONResponse({"status": "error", "database": type(exc).__name__}, status_code=503)
         body: dict[str, object] = {
@@ -133,6 +137,8 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
         }
         if live == 0:
             body["warning"] = NO_LIVE_WORKER
+        if frozen.frozen:  # an incident (SATRE 2.6.04): whether and since when, not why (no authentication here)
+            body["frozen"] = {"since": frozen.since.isoformat() if frozen.since else None}
         return JSONResponse(body)
 
     require = identity_api.role_guard(inst.identity)
@@ -141,8 +147,13 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
     app.include_router(registry_api.build_router(inst.registry, require))
     app.include_router(jobs_api.build_router(inst.jobs, require))
     app.include_router(releases_api.build_router(inst.releases, require))
+    app.include_router(security_api.build_router(inst.registry.security, require))
+    app.include_router(incidents_api.build_router(inst.registry, require))
     registry_api.install_error_handlers(app)
+    incidents_api.install_freeze_handler(app)
     install_edge(app)
+    # Every refused login, token and authorization is a security event (SATRE 2.5.03), console included.
+    app.add_middleware(security_api.SecurityWatch, security=inst.registry.security)
     document_roles(app.routes)
     # The web console (issue 9): server-rendered pages over the same packages, for browsers.
     from fastapi.staticfiles import StaticFiles
