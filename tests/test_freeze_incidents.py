@@ -118,15 +118,15 @@ def test_freeze_over_the_api_healthz_and_console(instance: Instance, tmp_path: P
     fetched = client.get("/products/api-p/artifacts/result.txt", headers=operator)
     assert fetched.status_code == 423
     browser = console_client(instance, agency_key)
-    page = browser.get("/console/incidents")
+    page = browser.get("/console/agency/incidents")
     assert page.status_code == 200 and 'id="platform-frozen"' in page.text
     thawed = browser.post(
-        "/console/incidents/unfreeze",
-        data={"csrf": csrf_of(browser, "/console/incidents"), "reason": "已处置 contained"},
+        "/console/agency/incidents/unfreeze",
+        data={"csrf": csrf_of(browser, "/console/agency/incidents"), "reason": "已处置 contained"},
         follow_redirects=False,
     )
     assert thawed.status_code == 303 and "unfrozen" in flash(thawed)
-    assert 'id="platform-frozen"' not in browser.get("/console/incidents").text
+    assert 'id="platform-frozen"' not in browser.get("/console/agency/incidents").text
     assert client.post("/platform/unfreeze", headers=agency, json={"reason": "again"}).status_code == 409
     assert client.get("/products/api-p/artifacts/result.txt", headers=operator).status_code == 200
 
@@ -192,9 +192,9 @@ def test_incidents_round_trip_over_the_cli_api_and_console(instance: Instance) -
     assert client.get("/incidents/999", headers=regulator).status_code == 404
 
     browser = console_client(instance, regulator_key)
-    csrf = csrf_of(browser, "/console/incidents")
+    csrf = csrf_of(browser, "/console/regulator/incidents")
     recorded = browser.post(
-        "/console/incidents/record",
+        "/console/regulator/incidents/record",
         data={"csrf": csrf, "title": "console incident", "severity": "low", "ledger_entries": "1, 2"},
         follow_redirects=False,
     )
@@ -202,13 +202,15 @@ def test_incidents_round_trip_over_the_cli_api_and_console(instance: Instance) -
     third = client.get("/incidents", headers=regulator, params={"state": "open"}).json()[0]
     assert third["title"] == "console incident" and third["ledger_entries"] == [1, 2]
     bad = browser.post(
-        "/console/incidents/record",
+        "/console/regulator/incidents/record",
         data={"csrf": csrf, "title": "t", "severity": "low", "ledger_entries": "1, ²"},
         follow_redirects=False,
     )
     assert bad.status_code == 303 and "refused" in flash(bad)
     shut = browser.post(
-        f"/console/incidents/{third['id']}/close", data={"csrf": csrf, "note": "resolved"}, follow_redirects=False
+        f"/console/regulator/incidents/{third['id']}/close",
+        data={"csrf": csrf, "note": "resolved"},
+        follow_redirects=False,
     )
     assert shut.status_code == 303 and "closed" in flash(shut)
     shown = json.loads(runner.invoke(cli, ["incident", "show", str(third["id"]), "--json", *home]).stdout)

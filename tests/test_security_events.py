@@ -110,11 +110,11 @@ def test_authorization_refusals_are_recorded_against_the_principal(
     assert client.get("/security/events", headers=operator).status_code == 403
     assert client.post("/platform/unfreeze", headers=operator, json={"reason": "x"}).status_code == 403
     browser = console_client(instance, keys["operator"])
-    assert browser.get("/console/security").status_code == 403
+    assert browser.get("/console/regulator/security").status_code == 403
     events = _events(client, bearer(client, keys["regulator"]), kind="forbidden", principal="demo-operator")
     # one row per window counts the three refusals; it names the latest route
     assert sum(int(e["count"]) for e in events) == 3
-    assert events[0]["route"] == "GET /console/security" and events[0]["source"] == "testclient"
+    assert events[0]["route"] == "GET /console/regulator/security" and events[0]["source"] == "testclient"
 
 
 def test_an_out_of_scope_job_is_a_security_event(instance: Instance) -> None:
@@ -207,18 +207,18 @@ def test_the_regulator_reviews_and_acknowledges_in_the_console(
     for _ in range(5):
         client.post("/auth/token", json={"api_key": guess})
     browser = console_client(instance, keys["regulator"])
-    page = browser.get("/console/security", params={"kind": "login_failed"})
+    page = browser.get("/console/regulator/security", params={"kind": "login_failed"})
     assert page.status_code == 200 and "demo-operator" in page.text and "failed_logins_principal" in page.text
     (alert,) = instance.registry.security.alerts(viewer=REGULATOR)
     done = browser.post(
-        f"/console/security/alerts/{alert['id']}/acknowledge",
-        data={"csrf": csrf_of(browser, "/console/security"), "note": "已核实"},
+        f"/console/regulator/security/alerts/{alert['id']}/acknowledge",
+        data={"csrf": csrf_of(browser, "/console/regulator/security"), "note": "已核实"},
         follow_redirects=False,
     )
     assert done.status_code == 303 and "acknowledged" in flash(done)
     assert instance.registry.security.alerts(viewer=REGULATOR)[0]["state"] == "acknowledged"
     agency = console_client(instance, keys["agency"])
-    seen = agency.get("/console/security")
+    seen = agency.get("/console/agency/security")
     assert seen.status_code == 200 and "/acknowledge" not in seen.text  # the agency reads, it does not acknowledge
 
 

@@ -40,14 +40,14 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("/agency/findings", "监测 Findings"),
         ("/agency/objections", "异议 Objections"),
         ("/agency/people", "人员 People"),
-        ("/security", "安全事件 Security"),
-        ("/incidents", "应急 Incidents"),
+        ("/agency/security", "安全事件 Security"),
+        ("/agency/incidents", "应急 Incidents"),
     ],
     "regulator": [
         ("/regulator", "账本 Ledger"),
         ("/regulator/usage", "使用记录 Usage"),
-        ("/security", "安全事件 Security"),
-        ("/incidents", "应急 Incidents"),
+        ("/regulator/security", "安全事件 Security"),
+        ("/regulator/incidents", "应急 Incidents"),
     ],
     "custodian": [("/custodian", "目录 Catalog")],
 }

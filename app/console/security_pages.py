@@ -1,9 +1,9 @@
 """Security operations in the console (issue 22): security events and alerts, the freeze, incidents.
 
-* ``/console/security`` (SATRE 2.5.03): the agency and the regulator read the security events
+* ``/console/<role>/security`` (SATRE 2.5.03): the agency and the regulator read the security events
   (failed logins, rejected tokens and sessions, refusals) and the alerts their thresholds raised,
   filtered by kind, principal, source or state; the regulator acknowledges them with a note.
-* ``/console/incidents`` (SATRE 2.6.04; 双鸭山 第六十一条 应急处置): whether the platform is frozen, the
+* ``/console/<role>/incidents`` (SATRE 2.6.04; 双鸭山 第六十一条 应急处置): whether the platform is frozen, the
   buttons that freeze it (agency, regulator) and unfreeze it (agency), and the incident register
   (record, close with a note).
 
@@ -17,20 +17,21 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.console.context import Console
-from app.console.session import Session
 from core import RegistryError
 from operators import Role
 from registry import FREEZE_ROLES, SEVERITIES, UNFREEZE_ROLES, SecurityEventKind
 
-SECURITY = "/security"
-INCIDENTS = "/incidents"
+#: Each role's own copy of the pages (``/console/<role>/…``): the session check is the path's role.
+SECURITY = "/{role}/security"
+INCIDENTS = "/{role}/incidents"
 READERS = (Role.AGENCY, Role.REGULATOR)
 
 
 def register(router: APIRouter, console: Console) -> None:
-    """The security and incident pages and their forms, on the console router."""
-    _security(router, console)
-    _incidents(router, console)
+    """The security and incident pages and their forms, on the console router, for each reading role."""
+    for role in READERS:
+        _security(router, console, role)
+        _incidents(router, console, role)
 
 
 def _ledger_entries(text: str) -> list[int]:
@@ -42,16 +43,13 @@ def _ledger_entries(text: str) -> list[int]:
     return [int(t) for t in tokens]
 
 
-def _reader(console: Console, request: Request) -> Session:
-    return console.session(request, *READERS)
-
-
-def _security(router: APIRouter, console: Console) -> None:
+def _security(router: APIRouter, console: Console, role: Role) -> None:
     security = console.instance.registry.security
+    here = SECURITY.format(role=role.value)
 
-    @router.get(SECURITY, response_class=HTMLResponse)
+    @router.get(here, response_class=HTMLResponse)
     def page(request: Request, kind: str = "", principal: str = "", source: str = "", state: str = "") -> HTMLResponse:
-        session = _reader(console, request)
+        session = console.session(request, role)
         kind = kind if kind in set(SecurityEventKind) else ""
         state = state if state in ("open", "acknowledged") else ""
         events = security.events(
@@ -71,11 +69,15 @@ def _security(router: APIRouter, console: Console) -> None:
             kinds=[k.value for k in SecurityEventKind],
             filters={"kind": kind, "principal": principal, "source": source, "state": state},
             may_ack=session.role == Role.REGULATOR.value,
+            here=here,
         )
 
-    @router.post(SECURITY + "/{what}/{item_id}/acknowledge")
+    if role != Role.REGULATOR:
+        return  # only the regulator acknowledges (SATRE 2.5.03: the supervisor reviews)
+
+    @router.post(here + "/{what}/{item_id}/acknowledge")
     async def acknowledge(request: Request, what: str, item_id: int) -> Response:
-        session = console.session(request, Role.REGULATOR)
+        session = console.session(request, role)
         form = await console.form(request, session)
         note = str(form.get("note", ""))
         try:
@@ -84,18 +86,19 @@ def _security(router: APIRouter, console: Console) -> None:
             elif what == "events":
                 security.acknowledge_event(item_id, note=note, by=session.actor)
             else:
-                return console.flash(session, SECURITY, "unknown_action")
+                return console.flash(session, here, "unknown_action")
         except RegistryError as exc:
-            return console.flash(session, SECURITY, "ack_refused", reason=exc)
-        return console.flash(session, SECURITY, "acknowledged", what=what[:-1], item=item_id)
+            return console.flash(session, here, "ack_refused", reason=exc)
+        return console.flash(session, here, "acknowledged", what=what[:-1], item=item_id)
 
 
-def _incidents(router: APIRouter, console: Console) -> None:
+def _incidents(router: APIRouter, console: Console, role: Role) -> None:
     registry = console.instance.registry
+    here = INCIDENTS.format(role=role.value)
 
-    @router.get(INCIDENTS, response_class=HTMLResponse)
+    @router.get(here, response_class=HTMLResponse)
     def page(request: Request) -> HTMLResponse:
-        session = _reader(console, request)
+        session = console.session(request, role)
         return console.render(
             request,
             session,
@@ -105,11 +108,12 @@ def _incidents(router: APIRouter, console: Console) -> None:
             severities=SEVERITIES,
             may_freeze=session.role in FREEZE_ROLES,
             may_unfreeze=session.role in UNFREEZE_ROLES,
+            here=here,
         )
 
-    @router.post(INCIDENTS + "/{act}")
+    @router.post(here + "/{act}")
     async def freeze(request: Request, act: str) -> Response:
-        session = _reader(console, request)
+        session = console.session(request, role)
         form = await console.form(request, session)
         reason = str(form.get("reason", ""))
         try:
@@ -126,19 +130,19 @@ def _incidents(router: APIRouter, console: Console) -> None:
                     ledger_entries=entries,
                     by=session.actor,
                 )
-                return console.flash(session, INCIDENTS, "incident_recorded", incident=created["id"])
+                return console.flash(session, here, "incident_recorded", incident=created["id"])
             else:
-                return console.flash(session, INCIDENTS, "unknown_action")
+                return console.flash(session, here, "unknown_action")
         except RegistryError as exc:
-            return console.flash(session, INCIDENTS, "incident_refused", reason=exc)
-        return console.flash(session, INCIDENTS, "platform_frozen" if act == "freeze" else "platform_unfrozen")
+            return console.flash(session, here, "incident_refused", reason=exc)
+        return console.flash(session, here, "platform_frozen" if act == "freeze" else "platform_unfrozen")
 
-    @router.post(INCIDENTS + "/{incident_id}/close")
+    @router.post(here + "/{incident_id}/close")
     async def close(request: Request, incident_id: int) -> Response:
-        session = _reader(console, request)
+        session = console.session(request, role)
         form = await console.form(request, session)
         try:
             registry.incidents.close(incident_id, note=str(form.get("note", "")), by=session.actor)
         except RegistryError as exc:
-            return console.flash(session, INCIDENTS, "incident_refused", reason=exc)
-        return console.flash(session, INCIDENTS, "incident_closed", incident=incident_id)
+            return console.flash(session, here, "incident_refused", reason=exc)
+        return console.flash(session, here, "incident_closed", incident=incident_id)
