@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -217,24 +217,33 @@ class SecurityEvents:
                 principal = OVERFLOW
             row = self._bucket(session, kind, source, principal, window)
         if row is None:
-            row = SecurityEventRow(
-                kind=kind.value,
-                source=source,
-                principal=principal,
-                route=route,
-                detail=detail,
-                window_start=window,
-                first_at=now,
-                last_at=now,
-                count=0,
-                note="",
+            session.add(
+                SecurityEventRow(
+                    kind=kind.value,
+                    source=source,
+                    principal=principal,
+                    route=route,
+                    detail=detail,
+                    window_start=window,
+                    first_at=now,
+                    last_at=now,
+                    count=1,
+                    note="",
+                )
             )
-            session.add(row)
-        row.count += 1
-        row.last_at = now
-        row.route = route or row.route
-        row.detail = detail or row.detail
-        session.flush()
+            session.flush()
+            return
+        # One UPDATE adding one: concurrent recorders (PostgreSQL's READ COMMITTED) never lose a count.
+        values: dict[str, Any] = {"count": SecurityEventRow.count + 1, "last_at": now}
+        if route:
+            values["route"] = route
+        if detail:
+            values["detail"] = detail
+        session.execute(
+            update(SecurityEventRow).where(SecurityEventRow.id == row.id).values(**values),
+            execution_options={"synchronize_session": False},
+        )
+        session.expire(row)
 
     @staticmethod
     def _bucket(
@@ -290,8 +299,13 @@ class SecurityEvents:
             )
         )
         if open_alert is not None:  # one open alert per rule and key: it counts on, nothing is ledgered again
-            open_alert.count += 1
-            open_alert.last_at = now
+            session.execute(
+                update(SecurityAlertRow)
+                .where(SecurityAlertRow.id == open_alert.id)
+                .values(count=SecurityAlertRow.count + 1, last_at=now),
+                execution_options={"synchronize_session": False},
+            )
+            session.expire(open_alert)
             return
         window = _window(now, self.policy.window_seconds)
         raised = select(func.count()).select_from(SecurityAlertRow).where(SecurityAlertRow.raised_at >= window)

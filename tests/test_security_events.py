@@ -245,3 +245,18 @@ def test_after_an_acknowledgement_a_new_alert_needs_new_events(instance: Instanc
     assert events.alerts(viewer=REGULATOR, state="open") == []
     fail(1)
     assert len(events.alerts(viewer=REGULATOR, state="open")) == 1
+
+
+def test_concurrent_recorders_lose_no_count(instance: Instance) -> None:
+    """A flood arrives on many connections at once: every event is counted, into one row."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def flood(_: int) -> None:
+        for _ in range(15):
+            instance.registry.security.record("token_rejected", source="10.9.9.9", principal="-", route="GET /me")
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(flood, range(4)))
+    with instance.engine.connect() as connection:
+        rows, total = connection.execute(select(func.count(), func.sum(SecurityEventRow.count))).one()
+    assert total == 60 and rows <= 2  # two rows only if a window boundary fell inside
