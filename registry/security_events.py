@@ -29,6 +29,7 @@ none, and nothing here accepts one). Why it is built this way:
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -46,6 +47,7 @@ __all__ = [
     "DEFAULT_RULES",
     "REVIEW_ROLES",
     "AlertRule",
+    "SecurityEvent",
     "SecurityEventKind",
     "SecurityEvents",
     "SecurityPolicy",
@@ -77,6 +79,21 @@ class AlertRule:
     threshold: int
     minutes: int
 
+
+@dataclass(frozen=True, slots=True)
+class SecurityEvent:
+    """``count`` events of one kind from one source for one principal (what a caller passes; no secret)."""
+
+    kind: SecurityEventKind | str
+    source: str | None
+    principal: str | None
+    route: str | None
+    detail: str = ""
+    count: int = 1
+
+
+#: Raised once a window already raised ``max_alerts_per_window`` alerts: the alerts themselves are a flood.
+FLOOD_RULE = AlertRule("alert_flood", (), "platform", 1, 5)
 
 DEFAULT_RULES: tuple[AlertRule, ...] = (
     AlertRule("failed_logins_principal", (SecurityEventKind.LOGIN_FAILED,), "principal", 5, 15),
@@ -178,30 +195,49 @@ class SecurityEvents:
         principal: str | None,
         route: str | None,
         detail: str = "",
+        count: int = 1,
     ) -> None:
-        """Count one event into its window's row, and raise any alert its count now crosses.
+        """Count ``count`` events into their window's row, and raise any alert the count now crosses."""
+        self.record_many([SecurityEvent(SecurityEventKind(kind), source, principal, route, detail, count)])
+
+    def record_many(self, events: Sequence[SecurityEvent]) -> None:
+        """Count a batch of events (as a server aggregates them between flushes) in one transaction.
 
         Two recorders racing to create the same row: the loser's insert fails on the row's unique key
         and it counts into the winner's row instead.
         """
-        kind = SecurityEventKind(kind)
-        source = _clip(source, 64, "unknown")
-        principal = _clip(principal, 128, NOBODY)
-        route = _clip(route, 200, "")
-        detail = _clip(detail, 200, "")
+        cleaned = [
+            SecurityEvent(
+                SecurityEventKind(e.kind),
+                _clip(e.source, 64, "unknown"),
+                _clip(e.principal, 128, NOBODY),
+                _clip(e.route, 200, ""),
+                _clip(e.detail, 200, ""),
+                max(1, int(e.count)),
+            )
+            for e in events
+        ]
+        if not cleaned:
+            return
         for attempt in range(2):
             try:
                 with self.recorder.change(SECURITY_ACTOR) as change:
-                    self._count(change.session, kind, source, principal, route, detail)
-                    self._alerts(change, kind, source, principal)
+                    for e in cleaned:  # counted then checked one by one, so an alert counts each event once
+                        self._count(change.session, e)
+                        self._alerts(change, e)
                 return
             except IntegrityError:
                 if attempt:
                     raise
 
-    def _count(
-        self, session: Session, kind: SecurityEventKind, source: str, principal: str, route: str, detail: str
-    ) -> None:
+    def _count(self, session: Session, event: SecurityEvent) -> None:
+        kind, source, principal, route, detail = (
+            SecurityEventKind(event.kind),
+            str(event.source),
+            str(event.principal),
+            str(event.route),
+            event.detail,
+        )
         now = self.config.now()
         window = _window(now, self.policy.window_seconds)
         row = self._bucket(session, kind, source, principal, window)
@@ -227,14 +263,14 @@ class SecurityEvents:
                     window_start=window,
                     first_at=now,
                     last_at=now,
-                    count=1,
+                    count=event.count,
                     note="",
                 )
             )
             session.flush()
             return
         # One UPDATE adding one: concurrent recorders (PostgreSQL's READ COMMITTED) never lose a count.
-        values: dict[str, Any] = {"count": SecurityEventRow.count + 1, "last_at": now}
+        values: dict[str, Any] = {"count": SecurityEventRow.count + event.count, "last_at": now}
         if route:
             values["route"] = route
         if detail:
@@ -258,8 +294,9 @@ class SecurityEvents:
             )
         )
 
-    def _alerts(self, change: Any, kind: SecurityEventKind, source: str, principal: str) -> None:
+    def _alerts(self, change: Any, event: SecurityEvent) -> None:
         """Raise (or update) the alert of every rule this event's count now reaches."""
+        kind, source, principal = SecurityEventKind(event.kind), str(event.source), str(event.principal)
         session: Session = change.session
         now = self.config.now()
         for rule in self.policy.rules:
@@ -288,37 +325,37 @@ class SecurityEvents:
                 aged = total.where(SecurityEventRow.last_at <= since, SecurityEventRow.last_at > window_then)
                 counted -= max(0, acked.count - int(session.scalar(aged) or 0))
             if counted >= rule.threshold:
-                self._raise(change, rule.name, rule.by, key, counted, rule.threshold, rule.minutes)
+                self._raise(change, rule, key, counted, event.count)
 
-    def _raise(self, change: Any, rule: str, key_kind: str, key: str, count: int, threshold: int, minutes: int) -> None:
+    def _raise(self, change: Any, rule: AlertRule, key: str, count: int, new: int) -> None:
         session: Session = change.session
         now = self.config.now()
         open_alert = session.scalar(
             select(SecurityAlertRow).where(
-                SecurityAlertRow.rule == rule, SecurityAlertRow.key == key, SecurityAlertRow.state == "open"
+                SecurityAlertRow.rule == rule.name, SecurityAlertRow.key == key, SecurityAlertRow.state == "open"
             )
         )
         if open_alert is not None:  # one open alert per rule and key: it counts on, nothing is ledgered again
             session.execute(
                 update(SecurityAlertRow)
                 .where(SecurityAlertRow.id == open_alert.id)
-                .values(count=SecurityAlertRow.count + 1, last_at=now),
+                .values(count=SecurityAlertRow.count + new, last_at=now),
                 execution_options={"synchronize_session": False},
             )
             session.expire(open_alert)
             return
         window = _window(now, self.policy.window_seconds)
         raised = select(func.count()).select_from(SecurityAlertRow).where(SecurityAlertRow.raised_at >= window)
-        if rule != "alert_flood" and (session.scalar(raised) or 0) >= self.policy.max_alerts_per_window:
-            self._raise(change, "alert_flood", "platform", OVERFLOW, 1, self.policy.max_alerts_per_window, minutes)
+        if rule.name != FLOOD_RULE.name and (session.scalar(raised) or 0) >= self.policy.max_alerts_per_window:
+            self._raise(change, FLOOD_RULE, OVERFLOW, 1, 1)
             return
         row = SecurityAlertRow(
-            rule=rule,
-            key_kind=key_kind,
+            rule=rule.name,
+            key_kind=rule.by,
             key=key,
             count=count,
-            threshold=threshold,
-            window_minutes=minutes,
+            threshold=rule.threshold if rule.name != FLOOD_RULE.name else self.policy.max_alerts_per_window,
+            window_minutes=rule.minutes,
             state="open",
             raised_at=now,
             last_at=now,
@@ -330,11 +367,11 @@ class SecurityEvents:
             "security.alert_raised",
             f"security-alert:{row.id}",
             {
-                "rule": rule,
-                "key_kind": key_kind,
+                "rule": rule.name,
+                "key_kind": rule.by,
                 "key_sha256": text_sha256(key),
                 "count": count,
-                "threshold": threshold,
+                "threshold": row.threshold,
             },
         )
 

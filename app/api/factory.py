@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
         try:
             yield
         finally:
+            await asyncio.to_thread(app.state.security_buffer.flush)  # what was refused last is written too
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -147,13 +148,15 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
     app.include_router(registry_api.build_router(inst.registry, require))
     app.include_router(jobs_api.build_router(inst.jobs, require))
     app.include_router(releases_api.build_router(inst.releases, require))
-    app.include_router(security_api.build_router(inst.registry.security, require))
+    security_buffer = security_api.SecurityBuffer(inst.registry.security)
+    app.state.security_buffer = security_buffer
+    app.include_router(security_api.build_router(security_buffer, require))
     app.include_router(incidents_api.build_router(inst.registry, require))
     registry_api.install_error_handlers(app)
     incidents_api.install_freeze_handler(app)
     install_edge(app)
     # Every refused login, token and authorization is a security event (SATRE 2.5.03), console included.
-    app.add_middleware(security_api.SecurityWatch, security=inst.registry.security)
+    app.add_middleware(security_api.SecurityWatch, buffer=security_buffer)
     document_roles(app.routes)
     # The web console (issue 9): server-rendered pages over the same packages, for browsers.
     from fastapi.staticfiles import StaticFiles

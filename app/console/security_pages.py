@@ -50,6 +50,9 @@ def _security(router: APIRouter, console: Console, role: Role) -> None:
     @router.get(here, response_class=HTMLResponse)
     def page(request: Request, kind: str = "", principal: str = "", source: str = "", state: str = "") -> HTMLResponse:
         session = console.session(request, role)
+        buffer = getattr(request.app.state, "security_buffer", None)
+        if buffer is not None:
+            buffer.flush()  # the refusals counted but not yet written are shown too
         kind = kind if kind in set(SecurityEventKind) else ""
         state = state if state in ("open", "acknowledged") else ""
         events = security.events(
