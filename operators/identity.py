@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
+import jwt
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -311,6 +312,23 @@ class IdentityService:
             key = self._check_api_key(session, api_key)  # again inside the write: it may just have been revoked
             key.last_used_at = utcnow()
         return issued
+
+    def claimed_name(self, credential: str) -> str | None:
+        """The name a refused credential claims, for the security events (SATRE 2.5.03): the owner of
+        an API key's public id, or a JWT's unverified ``sub``; never the credential nor its secret.
+
+        A claimed name is only a claim (a forged token names whom it likes), so it is recorded as such.
+        """
+        text = (credential or "").strip()
+        if text.startswith(f"{KEY_PREFIX}_"):
+            parts = text.split("_")
+            return self.key_owner(parts[1]) if len(parts) > 2 else None
+        try:
+            claims = jwt.decode(text, options={"verify_signature": False})
+        except Exception:  # anything that is not a JWT claims nobody
+            return None
+        sub = claims.get("sub") if isinstance(claims, dict) else None
+        return sub[:128] if isinstance(sub, str) and sub else None
 
     def authenticate_token(self, token: str) -> Principal:
         """The principal a JWT speaks for, if the token verifies, was not ended, its key is live and

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -50,11 +51,15 @@ from registry import (
     Registry,
     ScopeGrant,
     ScopeRefusedError,
+    SecurityEventKind,
     UnknownNameError,
     did_you_mean,
+    require_not_frozen,
     suggest,
 )
 from sandbox import DP_KINDS, KINDS, JobDraft, JobKind, JobQueue, JobView
+
+logger = logging.getLogger("keyong.jobs")
 
 MAX_CODE_BYTES = 1_000_000
 QUOTA_WINDOW = timedelta(hours=24)
@@ -158,6 +163,8 @@ class Jobs:
         ``by`` defaults to the operator itself (the CLI's ``--operator`` names who acts).
         """
         actor = actor_of(by) if by is not None else Actor(operator, "operator")
+        with self.registry.recorder.read() as session:  # an incident's freeze refuses intake before any check
+            require_not_frozen(session, "job submission")
         # What was declared: a refusal keeps this as the job's row.
         draft = _declared(operator, datasets, kind, code, scenario)
         names, kind, scenario = list(draft.datasets), draft.kind, draft.scenario
@@ -231,7 +238,22 @@ class Jobs:
                 kept = self.queue.record_refused(change, draft, refusal=f"usage:{exc.kind}", reason=exc.reason)
             raise JobUsageError(f"usage:{exc.kind}", exc.reason, kept, exc.suggestions) from None
         except ScopeRefusedError as exc:
-            raise self._refused(actor, draft, f"scope:{exc.kind}", exc.reason) from None
+            refused = self._refused(actor, draft, f"scope:{exc.kind}", exc.reason)
+            self._security_event(actor, f"scope:{exc.kind}")
+            raise refused from None
+
+    def _security_event(self, actor: Actor, detail: str) -> None:
+        """A scope refusal is also a security event (SATRE 2.5.03), whichever way the job came in."""
+        try:
+            self.registry.security.record(
+                SecurityEventKind.SCOPE_REFUSED,
+                source=None,
+                principal=actor.name,
+                route="job submission",
+                detail=detail,
+            )
+        except Exception:  # the refusal stands and is ledgered; only its security-event count is lost
+            logger.exception("could not record a scope refusal as a security event")
 
     def _refused(self, actor: Actor, draft: JobDraft, refusal: str, reason: str) -> JobRefusedError:
         """Keep the refused submission as a ``refused`` row (ledgered as ``job.refused``) and say why."""

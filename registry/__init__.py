@@ -16,6 +16,17 @@ from registry.catalog_views import (
     VersionView,
 )
 from registry.config import IngestLimits, RegistryConfig
+from registry.freeze import (
+    FREEZE_REASON_CHARS,
+    FREEZE_ROLES,
+    UNFREEZE_ROLES,
+    Freeze,
+    FreezeView,
+    PlatformFrozenError,
+    frozen_state,
+    require_not_frozen,
+)
+from registry.incidents import INCIDENT_ROLES, SEVERITIES, Incidents
 from registry.ingest import FileInvalidError, FileRefusedError, FileTooLargeError, IngestResult
 from registry.leftovers import PRODUCT_STORE, reclaim
 from registry.licence_terms import (
@@ -40,6 +51,15 @@ from registry.products import (
 )
 from registry.scope_names import did_you_mean, suggest
 from registry.scratch import Scratch
+from registry.security_events import (
+    DEFAULT_RULES,
+    REVIEW_ROLES,
+    AlertRule,
+    SecurityEvent,
+    SecurityEventKind,
+    SecurityEvents,
+    SecurityPolicy,
+)
 from registry.service import Registry
 from registry.source_files import FORMATS
 from registry.usability import (
@@ -68,8 +88,12 @@ from registry.vocabulary import (
 
 __all__ = [
     "CATALOG_FIELDS",
+    "DEFAULT_RULES",
     "EARLIEST_DATE",
     "FORMATS",
+    "FREEZE_REASON_CHARS",
+    "FREEZE_ROLES",
+    "INCIDENT_ROLES",
     "LATEST_DATE",
     "MAX_EPSILON",
     "MAX_PRICE_CENTS",
@@ -77,6 +101,10 @@ __all__ = [
     "PRODUCT_NAME_PATTERN",
     "PRODUCT_NAME_RULE",
     "PRODUCT_STORE",
+    "REVIEW_ROLES",
+    "SEVERITIES",
+    "UNFREEZE_ROLES",
+    "AlertRule",
     "BudgetExhaustedError",
     "BudgetView",
     "Catalog",
@@ -89,6 +117,9 @@ __all__ = [
     "FileTooLargeError",
     "FindingKind",
     "FindingView",
+    "Freeze",
+    "FreezeView",
+    "Incidents",
     "IngestLimits",
     "IngestResult",
     "Level",
@@ -102,6 +133,7 @@ __all__ = [
     "OperationStatus",
     "OperatorSuspendedError",
     "OperatorView",
+    "PlatformFrozenError",
     "ProductRegistration",
     "ProductView",
     "Products",
@@ -113,6 +145,10 @@ __all__ = [
     "ScopeGrant",
     "ScopeRefusedError",
     "Scratch",
+    "SecurityEvent",
+    "SecurityEventKind",
+    "SecurityEvents",
+    "SecurityPolicy",
     "SharingType",
     "UnknownNameError",
     "Usability",
@@ -122,12 +158,14 @@ __all__ = [
     "attribution_metadata",
     "check_product_name",
     "did_you_mean",
+    "frozen_state",
     "licence_standing",
     "metadata",
     "product_name_taken",
     "read_attribution",
     "reclaim",
     "registered_operators",
+    "require_not_frozen",
     "require_qualified",
     "stamp_artifact",
     "suggest",

@@ -41,6 +41,7 @@ from registry.attribution import (
     stamp_artifact,
 )
 from registry.config import RegistryConfig
+from registry.freeze import require_not_frozen
 from registry.models import LicenceRow, OperatorRow, ProductRow, ResourceRow, VersionRow
 from registry.product_states import (
     check_product_name,
@@ -400,6 +401,7 @@ class Products:
         if not viewer.is_host and not (viewer.role == "operator" and viewer.name == product.operator):
             raise PermissionDeniedError(f"product {name!r} is delivered only to its operator {product.operator!r}")
         with self.recorder.read() as session:
+            require_not_frozen(session, f"delivery of product {name!r}")  # an incident stops delivery (freeze)
             require_qualified(session, product.operator, f"delivery of product {name!r}")
         if product.state == ProductState.SUSPENDED:
             raise RegistryError(

@@ -1,4 +1,5 @@
-"""The registry as one object: catalog, desensitized copies, licences, monitoring, products, objections, usage."""
+"""The registry as one object: catalog, desensitized copies, licences, monitoring, products, objections, usage,
+and security operations (security events, the platform freeze, incidents)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from registry.budgets import Budgets
 from registry.catalog import Catalog
 from registry.config import RegistryConfig
 from registry.copies import Copies
+from registry.freeze import Freeze
+from registry.incidents import Incidents
 from registry.ingest import Ingestor
 from registry.leftovers import sweep_home
 from registry.licences import Licences
@@ -17,13 +20,16 @@ from registry.monitoring import Monitoring
 from registry.objections import Objections
 from registry.products import Products
 from registry.scratch import Swept
+from registry.security_events import SecurityEvents, SecurityPolicy
 from registry.usage import UsageRecords
 
 
 class Registry:
     """Every registry change goes through :class:`Recorder`, so it is ledgered in its transaction."""
 
-    def __init__(self, engine: Engine, ledger: Ledger, config: RegistryConfig) -> None:
+    def __init__(
+        self, engine: Engine, ledger: Ledger, config: RegistryConfig, *, security: SecurityPolicy | None = None
+    ) -> None:
         self.config = config
         self.recorder = Recorder(engine, ledger)
         self.catalog = Catalog(self.recorder, config)
@@ -35,6 +41,9 @@ class Registry:
         self.products = Products(self.recorder, config)
         self.usage = UsageRecords(self.recorder, config)
         self.budgets = Budgets(self.recorder, config)
+        self.security = SecurityEvents(self.recorder, config, security)
+        self.freeze = Freeze(self.recorder, config)
+        self.incidents = Incidents(self.recorder, config)
 
     def sweep(self) -> Swept:
         """At every start: remove what dead multi-step writes left, settle interrupted destructions (issue 17)."""

@@ -16,8 +16,7 @@ Why these rules:
   the change, with ids, hashes and reasons — never the code nor any data.
 * **Bounded ledger payloads** (issue 15, "Never wedge"): counts and digests of what the row keeps
   whole, never a copy of what a job controls (:mod:`sandbox.ledger_payloads` owns the rule).
-* **One operator view** (:meth:`JobView.for_operator`): the API and the console show an operator only
-  judged content (原始数据不出域, 数据可用不可见; 双鸭山 第三十五条).
+* **One operator view** (:meth:`JobView.for_operator`): judged content only (原始数据不出域; 第三十五条).
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core import Actor, Change, NotFoundError, Recorder, RegistryError, require_role, utcnow
-from registry import Usability, licence_standing, suspended_operators
+from registry import Usability, frozen_state, licence_standing, require_not_frozen, suspended_operators
 from sandbox.job_views import BLOCKED_REASON, Beat, Claimed, JobDraft, JobView, Usage, job_view, shown_verdict
 from sandbox.ledger_payloads import (
     MAX_LEDGER_SCENARIO,
@@ -73,6 +72,7 @@ class JobQueue:
         """Add a queued job in ``change`` (the submitter's transaction) and ledger ``job.queued``."""
         if max_attempts < 1:
             raise JobError("max_attempts must be at least 1")
+        require_not_frozen(change.session, "job intake")  # every way into the queue (submission, mitigation)
         row = self._insert(change, draft)
         row.state = JobState.QUEUED.value
         row.max_attempts = max_attempts
@@ -163,15 +163,16 @@ class JobQueue:
     def claim(self, worker: str) -> Claimed | None:
         """Take the oldest queued job for ``worker`` and mark it running, or ``None`` when none is queued.
 
-        A queued job whose licence is no longer active since it was admitted is failed here instead of
-        run, and the next one is taken. The queued jobs of a suspended operator are held, neither run
-        nor failed (双鸭山 第三十一条: 中断调用服务, access closes at once): they run once the agency
-        restores it, and a DP job keeps the budget it was charged. Only an operator suspended between
-        this claim's look and its check has the job failed.
+        A queued job whose licence lapsed since admission is failed, and the next one taken. A suspended
+        operator's queued jobs are held (双鸭山 第三十一条: 中断调用服务), run once it is restored, a DP job
+        keeping the budget it was charged; only a suspension between this look and its check fails the
+        job. While the platform is frozen (an incident, :func:`registry.frozen_state`) nothing is claimed.
         """
         actor = worker_actor(worker)
         with self.recorder.change(actor) as change:
             session = change.session
+            if frozen_state(session).frozen:
+                return None
             held = suspended_operators(session)
             while True:
                 query = (

@@ -45,6 +45,7 @@ from registry import (
     check_product_name,
     licence_standing,
     product_name_taken,
+    require_not_frozen,
     require_qualified,
     stamp_artifact,
 )
@@ -210,6 +211,7 @@ class Releases:
             raise ReleaseError(str(exc)) from None
         with self.recorder.change(by) as change:
             session = change.session
+            require_not_frozen(session, "a release request")  # egress stops while the platform is frozen
             job, outputs, findings, checked = self._checked_job(session, job_id, by, files, justifications)
             require_qualified(session, job.operator, "a release request")
             licence = licence_standing(session, job.licence_id, self.config.now().date())
@@ -271,6 +273,7 @@ class Releases:
         require_role(by, "operator")
         with self.recorder.change(by) as change:
             session = change.session
+            require_not_frozen(session, "resubmitting a release")
             row = visible_release(session, release_id, by, lock=True)
             if row.state != ReleaseState.RETURNED:
                 raise ReleaseError(f"release {release_id} is {row.state}: only a returned release can be resubmitted")

@@ -47,6 +47,7 @@ from registry import (
     licence_standing,
     product_name_taken,
     reclaim,
+    require_not_frozen,
 )
 from sandbox.models import JobRow
 from sandbox.release_models import Decision, ReleaseError, ReleaseRow, ReleaseState, ReleaseVoteRow
@@ -143,6 +144,7 @@ class ReleaseReview:
         reason = (reason or "").strip()
         with self.recorder.change(by) as change:
             session = change.session
+            require_not_frozen(session, "a review decision")  # egress: no release is decided while frozen
             row = visible_release(session, release_id, by, lock=True)
             if by.name == row.operator:
                 raise PermissionDeniedError(

@@ -172,9 +172,14 @@ def test_every_form_refuses_a_missing_wrong_or_unreadable_csrf_token_with_a_403_
     instance, tokens = initialised
     add_dataset(instance.registry, "traffic", level="L2")
     posts = _console_posts(instance)
-    assert {role for role, _ in posts} == {"operator", "agency", "custodian"} and len(posts) >= 8
+    assert {role for role, _ in posts} == {"operator", "agency", "custodian", "regulator"} and len(posts) >= 8
     clients = {role: _login(instance, tokens[role]) for role in {role for role, _ in posts}}
-    entries = len(instance.ledger.entries(limit=1_000_000))
+
+    # Refusals raise security alerts (issue 22: ledgered); what counts here is that no form did anything.
+    def acts() -> int:
+        return sum(not e.action.startswith("security.") for e in instance.ledger.entries(limit=1_000_000))
+
+    entries = acts()
     bodies: list[dict[str, Any]] = [
         {"data": {"decision": "approve", "product": "x", "column": "trips", "bounds": "0, 1"}},
         {"data": {"csrf": "", "product": "x"}},
@@ -189,7 +194,10 @@ def test_every_form_refuses_a_missing_wrong_or_unreadable_csrf_token_with_a_403_
             assert response.status_code == 403, (path, body, response.status_code, response.text[:300])
             assert response.headers["content-type"].startswith("text/html")
             assert "CSRF" in response.text or "表单无法读取" in response.text, (path, body)
-    assert len(instance.ledger.entries(limit=1_000_000)) == entries  # nothing was recorded, so nothing was done
+    assert acts() == entries  # nothing was recorded, so nothing was done
+    for client in clients.values():
+        client.app.state.security_buffer.flush()  # type: ignore[attr-defined]
+    assert instance.ledger.entries(action="security.alert_raised")  # a storm of forged forms is an alert
 
 
 # --- security headers ------------------------------------------------------------------------------

@@ -17,10 +17,12 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 
 from app.api import identity as identity_api
+from app.api import incidents as incidents_api
 from app.api import jobs as jobs_api
 from app.api import ledger as ledger_api
 from app.api import registry as registry_api
 from app.api import releases as releases_api
+from app.api import security as security_api
 from app.api.edge import install_edge
 from app.api.schemas import HealthDownOut, HealthOut, add_examples
 from app.instance import Instance
@@ -115,6 +117,42 @@ def finish_openapi(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def _install_healthz(app: FastAPI, inst: Instance) -> None:
+    """``/healthz``: liveness, database reachability, live workers and a freeze, without authentication."""
+
+    @app.get(
+        "/healthz",
+        tags=["meta"],
+        response_model=HealthOut,
+        responses={503: {"model": HealthDownOut, "description": "The database is unreachable."}},
+    )
+    def healthz() -> JSONResponse:
+        """Liveness and database reachability, for load balancers; no authentication.
+
+        ``workers.live`` counts the workers that beat within ``workers.live_within_seconds`` (issue 17);
+        with none, ``warning`` says so while the API itself still answers 200. Only the count is shown
+        here: hosts and pids are not for unauthenticated callers. ``frozen`` (with its ``since``) appears
+        while an incident's freeze stops intake, egress and delivery."""
+        try:
+            with inst.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            live = inst.roster.live_count()
+            frozen = inst.registry.freeze.state()
+        except Exception as exc:
+            return JSONResponse({"status": "error", "database": type(exc).__name__}, status_code=503)
+        body: dict[str, object] = {
+            "status": "ok",
+            "database": inst.engine.dialect.name,
+            "instance": inst.instance_id,
+            "workers": {"live": live, "live_within_seconds": int(LIVE_WITHIN.total_seconds())},
+        }
+        if live == 0:
+            body["warning"] = NO_LIVE_WORKER
+        if frozen.frozen:  # an incident (SATRE 2.6.04): whether and since when, not why (no authentication here)
+            body["frozen"] = {"since": frozen.since.isoformat() if frozen.since else None}
+        return JSONResponse(body)
+
+
 def create_app(settings: Settings | None = None, *, instance: Instance | None = None) -> FastAPI:
     """The API over ``instance`` (or the home named by ``settings``), docs at ``/docs``."""
     inst = instance or Instance.open(settings or Settings())
@@ -125,6 +163,7 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
         try:
             yield
         finally:
+            await asyncio.to_thread(app.state.security_buffer.flush)  # what was refused last is written too
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -140,33 +179,7 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
     )
     app.state.instance = inst
 
-    @app.get(
-        "/healthz",
-        tags=["meta"],
-        response_model=HealthOut,
-        responses={503: {"model": HealthDownOut, "description": "The database is unreachable."}},
-    )
-    def healthz() -> JSONResponse:
-        """Liveness and database reachability, for load balancers; no authentication.
-
-        ``workers.live`` counts the workers that beat within ``workers.live_within_seconds`` (issue 17);
-        with none, ``warning`` says so while the API itself still answers 200. Only the count is shown
-        here: hosts and pids are not for unauthenticated callers."""
-        try:
-            with inst.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-            live = inst.roster.live_count()
-        except Exception as exc:
-            return JSONResponse({"status": "error", "database": type(exc).__name__}, status_code=503)
-        body: dict[str, object] = {
-            "status": "ok",
-            "database": inst.engine.dialect.name,
-            "instance": inst.instance_id,
-            "workers": {"live": live, "live_within_seconds": int(LIVE_WITHIN.total_seconds())},
-        }
-        if live == 0:
-            body["warning"] = NO_LIVE_WORKER
-        return JSONResponse(body)
+    _install_healthz(app, inst)
 
     require = identity_api.role_guard(inst.identity)
     app.include_router(identity_api.build_router(inst.identity))
@@ -174,8 +187,15 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
     app.include_router(registry_api.build_router(inst.registry, require))
     app.include_router(jobs_api.build_router(inst.jobs, require))
     app.include_router(releases_api.build_router(inst.releases, require))
+    security_buffer = security_api.SecurityBuffer(inst.registry.security)
+    app.state.security_buffer = security_buffer
+    app.include_router(security_api.build_router(security_buffer, require))
+    app.include_router(incidents_api.build_router(inst.registry, require))
     registry_api.install_error_handlers(app)
+    incidents_api.install_freeze_handler(app)
     install_edge(app)
+    # Every refused login, token and authorization is a security event (SATRE 2.5.03), console included.
+    app.add_middleware(security_api.SecurityWatch, buffer=security_buffer)
     document_roles(app.routes)
     finish_openapi(app)
     # The web console (issue 9): server-rendered pages over the same packages, for browsers.

@@ -15,11 +15,12 @@ own service and not on how principals are authenticated.
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.limits import Text
+from app.api.security import mark, note_principal
 from operators import (
     AuthenticationError,
     IdentityError,
@@ -31,6 +32,7 @@ from operators import (
     Role,
     UnknownPrincipalError,
 )
+from registry import SecurityEventKind
 
 _bearer = HTTPBearer(auto_error=False, description="JWT from POST /auth/token")
 
@@ -146,14 +148,19 @@ def authenticator(identity: IdentityService) -> Callable[..., Principal]:
     """The FastAPI dependency that turns a bearer JWT into the acting :class:`Principal`."""
 
     def current_principal(
+        request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
         if credentials is None or credentials.scheme.lower() != "bearer":
+            mark(request, SecurityEventKind.TOKEN_REJECTED, None, "missing bearer token")
             raise _unauthorized("missing bearer token")
         try:
-            return identity.authenticate_token(credentials.credentials)
-        except AuthenticationError as exc:
+            principal = identity.authenticate_token(credentials.credentials)
+        except AuthenticationError as exc:  # a security event (SATRE 2.5.03): who it claimed to be, and why
+            mark(request, SecurityEventKind.TOKEN_REJECTED, identity.claimed_name(credentials.credentials), str(exc))
             raise _unauthorized(str(exc)) from None
+        note_principal(request, principal.name)
+        return principal
 
     return current_principal
 
@@ -188,11 +195,12 @@ def build_router(identity: IdentityService) -> APIRouter:
     any_role = require(*Role)
 
     @router.post("/auth/token", response_model=TokenResponse)
-    def issue_token(body: TokenRequest) -> TokenResponse:
+    def issue_token(body: TokenRequest, request: Request) -> TokenResponse:
         """Exchange an API key for a short-lived JWT."""
         try:
             issued = identity.exchange(body.api_key)
-        except AuthenticationError as exc:
+        except AuthenticationError as exc:  # a failed login: a security event, never with the key
+            mark(request, SecurityEventKind.LOGIN_FAILED, identity.claimed_name(body.api_key), str(exc))
             raise _unauthorized(str(exc)) from None
         return TokenResponse(
             access_token=issued.token,

@@ -15,6 +15,7 @@ from app.cli.budget import budget_cli
 from app.cli.conventions import HomeOption, JsonOption, Output, refusing, set_root_home, settings_for
 from app.cli.dataset import dataset_cli
 from app.cli.desensitize import desensitize
+from app.cli.incident import freeze, incident_cli, security_cli, unfreeze
 from app.cli.ingest import ingest
 from app.cli.job import job_cli
 from app.cli.job import worker as worker_command
@@ -104,6 +105,10 @@ cli.add_typer(budget_cli, name="budget")
 cli.add_typer(backup_cli, name="backup")
 cli.command("worker")(worker_command)
 cli.command("serve")(serve)
+cli.command("freeze")(freeze)
+cli.command("unfreeze")(unfreeze)
+cli.add_typer(incident_cli, name="incident")
+cli.add_typer(security_cli, name="security")
 
 
 def main() -> None:

@@ -44,8 +44,15 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("/agency/findings", "监测 Findings"),
         ("/agency/objections", "异议 Objections"),
         ("/agency/people", "人员 People"),
+        ("/agency/security", "安全事件 Security"),
+        ("/agency/incidents", "应急 Incidents"),
     ],
-    "regulator": [("/regulator", "账本 Ledger"), ("/regulator/usage", "使用记录 Usage")],
+    "regulator": [
+        ("/regulator", "账本 Ledger"),
+        ("/regulator/usage", "使用记录 Usage"),
+        ("/regulator/security", "安全事件 Security"),
+        ("/regulator/incidents", "应急 Incidents"),
+    ],
     "custodian": [("/custodian", "目录 Catalog")],
 }
 ROLE_LABELS = {"operator": "运营机构 Operator", "agency": "实施机构 Agency", "regulator": "监管部门 Regulator",
@@ -69,9 +76,22 @@ def no_live_worker(instance: Instance) -> bool:
         return False
 
 
+def platform_frozen(instance: Instance) -> str:
+    """When the platform was frozen (an incident, issue 22), for every page's banner; '' when it is not.
+    A database that cannot answer claims nothing (the page itself will say what failed)."""
+    try:
+        state = instance.registry.freeze.state()
+    except Exception:
+        return ""
+    if not state.frozen:
+        return ""
+    return state.since.strftime("%Y-%m-%d %H:%M:%S UTC") if state.since else "?"
+
+
 def add_globals(templates: Jinja2Templates, instance: Instance) -> None:
     """What the base layout asks of the instance on every page, whoever renders it."""
     templates.env.globals["no_live_worker"] = lambda: no_live_worker(instance)
+    templates.env.globals["platform_frozen"] = lambda: platform_frozen(instance)
 
 
 class Console:

@@ -65,6 +65,14 @@ MESSAGES: dict[str, str] = {
     "bounds_cleared": "{column}: 已清除 · cleared",
     # regulator
     "entry_not_found": "无此条目 · {reason}",
+    # security events, freeze and incidents (issue 22)
+    "ack_refused": "未确认 · not acknowledged: {reason}",
+    "acknowledged": "已确认 · {what} {item} acknowledged",
+    "platform_frozen": "平台已冻结:作业受理、启动、数据出域与产品交付均已停止 · platform frozen",
+    "platform_unfrozen": "平台已解冻 · platform unfrozen",
+    "incident_refused": "未执行 · refused: {reason}",
+    "incident_recorded": "安全事件 {incident} 已登记 · incident {incident} recorded",
+    "incident_closed": "安全事件 {incident} 已关闭 · incident {incident} closed",
 }
 
 #: Why the login form is shown (``/console/login?reason=<id>``); an unknown id shows nothing.

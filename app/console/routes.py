@@ -18,7 +18,8 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from app.console import agency_pages, custodian_pages, operator_pages, regulator_pages
+from app.api.security import mark
+from app.console import agency_pages, custodian_pages, operator_pages, regulator_pages, security_pages
 from app.console.context import NAV, STATIC, TEMPLATES, Console, add_globals
 from app.console.flash import LOGIN_REASONS
 from app.console.security import SecurityHeaders, check_origin
@@ -30,6 +31,7 @@ from app.console.session import (
     set_session_cookie,
 )
 from operators import AuthenticationError
+from registry import SecurityEventKind
 
 if TYPE_CHECKING:
     from app.instance import Instance
@@ -54,7 +56,8 @@ def build_console(instance: Instance, *, secure_cookies: bool = False) -> APIRou
         api_key = str(form.get("api_key", "")).strip()
         try:
             token, lifetime = console.sessions.login(api_key)
-        except AuthenticationError as exc:
+        except AuthenticationError as exc:  # a failed login is a security event (SATRE 2.5.03), never with the key
+            mark(request, SecurityEventKind.LOGIN_FAILED, console.instance.identity.claimed_name(api_key), str(exc))
             return console.render(
                 request, None, "console/login.html", status_code=401, reason=f"登录失败 · login failed: {exc}"
             )
@@ -75,7 +78,7 @@ def build_console(instance: Instance, *, secure_cookies: bool = False) -> APIRou
         session = console.session(request)
         return RedirectResponse(PATH + NAV[session.role][0][0], status_code=303)
 
-    for module in (operator_pages, agency_pages, regulator_pages, custodian_pages):
+    for module in (operator_pages, agency_pages, regulator_pages, custodian_pages, security_pages):
         register: Callable[[APIRouter, Console], None] = module.register
         register(router, console)
     return router

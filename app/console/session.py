@@ -24,8 +24,10 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 
+from app.api.security import mark, note_principal
 from core import Actor, actor_of
 from operators import AuthenticationError, IdentityService, Principal, Role
+from registry import SecurityEventKind
 
 COOKIE = "keyong_console"
 PATH = "/console"
@@ -96,10 +98,13 @@ class Sessions:
         try:
             principal = self.identity.authenticate_token(token)
             csrf = self.csrf_for(token)
-        except AuthenticationError:  # expired, revoked, suspended: the login form says which
+        except AuthenticationError as exc:  # expired, revoked, suspended: the login form says which
+            mark(request, SecurityEventKind.TOKEN_REJECTED, self.identity.claimed_name(str(token)), str(exc))
             raise LoginRequired("session_ended") from None
         except Exception:  # a malformed cookie is an ended session, never a 500
+            mark(request, SecurityEventKind.TOKEN_REJECTED, None, "malformed session cookie")
             raise LoginRequired("session_ended") from None
+        note_principal(request, principal.name)
         return Session(principal, token, csrf)
 
     def require(self, request: Request, *roles: Role) -> Session:
