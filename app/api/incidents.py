@@ -12,9 +12,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.limits import MAX_ID, Id
+from app.api.schemas import FreezeOut, IncidentOut
 from core import actor_of
 from registry import FREEZE_REASON_CHARS, FREEZE_ROLES, INCIDENT_ROLES, UNFREEZE_ROLES, PlatformFrozenError, Registry
 
@@ -23,6 +24,10 @@ LOCKED = 423
 
 class FreezeReason(BaseModel):
     reason: str = Field(min_length=1, max_length=FREEZE_REASON_CHARS, description="Why; recorded in the ledger.")
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "数据泄露 suspected leak of a desensitized copy"}]}
+    )
 
 
 class IncidentIn(BaseModel):
@@ -33,9 +38,24 @@ class IncidentIn(BaseModel):
         default_factory=list, max_length=100, description="Sequence numbers of the ledger entries it concerns."
     )
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "API key of an operator leaked",
+                    "severity": "high",
+                    "description": "密钥出现在公开仓库",
+                    "ledger_entries": [41, 42],
+                }
+            ]
+        }
+    )
+
 
 class IncidentClose(BaseModel):
     note: str = Field(min_length=1, max_length=8000, description="How it was resolved.")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"note": "key revoked, operator notified"}]})
 
 
 def build_router(registry: Registry, require: Callable[..., Callable[..., Any]]) -> APIRouter:
@@ -45,22 +65,22 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
     unfreezers = require(*UNFREEZE_ROLES)
     handlers = require(*INCIDENT_ROLES)
 
-    @router.get("/platform/freeze")
+    @router.get("/platform/freeze", response_model=FreezeOut)
     def freeze_state(_: Annotated[Any, Depends(anyone)]) -> dict[str, Any]:
         """Whether the platform is frozen, since when, why and by whom."""
         return registry.freeze.state().as_json()
 
-    @router.post("/platform/freeze")
+    @router.post("/platform/freeze", response_model=FreezeOut)
     def freeze(body: FreezeReason, principal: Annotated[Any, Depends(freezers)]) -> dict[str, Any]:
         """Stop job intake, job starts, egress and product delivery at once (ledgered with the reason)."""
         return registry.freeze.freeze(reason=body.reason, by=actor_of(principal)).as_json()
 
-    @router.post("/platform/unfreeze")
+    @router.post("/platform/unfreeze", response_model=FreezeOut)
     def unfreeze(body: FreezeReason, principal: Annotated[Any, Depends(unfreezers)]) -> dict[str, Any]:
         """Restore what the freeze stopped; queued jobs start again (ledgered with the reason)."""
         return registry.freeze.unfreeze(reason=body.reason, by=actor_of(principal)).as_json()
 
-    @router.get("/incidents")
+    @router.get("/incidents", response_model=list[IncidentOut])
     def incidents(
         principal: Annotated[Any, Depends(handlers)],
         state: Annotated[Literal["open", "closed"] | None, Query()] = None,
@@ -68,7 +88,7 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
         """The incident register, newest first."""
         return registry.incidents.list(viewer=actor_of(principal), state=state)
 
-    @router.post("/incidents", status_code=201)
+    @router.post("/incidents", status_code=201, response_model=IncidentOut)
     def record(body: IncidentIn, principal: Annotated[Any, Depends(handlers)]) -> dict[str, Any]:
         """Record an incident, linked to the ledger entries it concerns (which must exist)."""
         return registry.incidents.record(
@@ -79,12 +99,12 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
             by=actor_of(principal),
         )
 
-    @router.get("/incidents/{incident_id}")
+    @router.get("/incidents/{incident_id}", response_model=IncidentOut)
     def incident(incident_id: Id, principal: Annotated[Any, Depends(handlers)]) -> dict[str, Any]:
         """One incident."""
         return registry.incidents.get(incident_id, viewer=actor_of(principal))
 
-    @router.post("/incidents/{incident_id}/close")
+    @router.post("/incidents/{incident_id}/close", response_model=IncidentOut)
     def close(incident_id: Id, body: IncidentClose, principal: Annotated[Any, Depends(handlers)]) -> dict[str, Any]:
         """Close an open incident with a note."""
         return registry.incidents.close(incident_id, note=body.note, by=actor_of(principal))

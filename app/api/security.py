@@ -17,9 +17,10 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.limits import Id, Name
+from app.api.schemas import SecurityAlertOut, SecurityEventOut
 from core import actor_of
 from registry import SecurityEvent, SecurityEventKind, SecurityEvents
 
@@ -157,6 +158,8 @@ class SecurityWatch:
 class Acknowledgement(BaseModel):
     note: str = Field(min_length=1, max_length=2000, description="What was found and done; kept with the ack.")
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"note": "密钥已轮换 key rotated, operator notified"}]})
+
 
 def build_router(buffer: SecurityBuffer, require: Callable[..., Callable[..., Any]]) -> APIRouter:
     """Events and alerts: read by the agency and the regulator, acknowledged by the regulator."""
@@ -165,7 +168,7 @@ def build_router(buffer: SecurityBuffer, require: Callable[..., Callable[..., An
     readers = require("agency", "regulator")
     regulator = require("regulator")
 
-    @router.get("/security/events")
+    @router.get("/security/events", response_model=list[SecurityEventOut])
     def events(
         viewer: Annotated[Any, Depends(readers)],
         kind: Annotated[SecurityEventKind | None, Query()] = None,
@@ -180,7 +183,7 @@ def build_router(buffer: SecurityBuffer, require: Callable[..., Callable[..., An
             viewer=actor_of(viewer), kind=kind, principal=who, source=source, acknowledged=acknowledged, limit=limit
         )
 
-    @router.get("/security/alerts")
+    @router.get("/security/alerts", response_model=list[SecurityAlertOut])
     def alerts(
         principal: Annotated[Any, Depends(readers)],
         state: Annotated[Literal["open", "acknowledged"] | None, Query()] = None,
@@ -190,14 +193,14 @@ def build_router(buffer: SecurityBuffer, require: Callable[..., Callable[..., An
         buffer.flush()
         return security.alerts(viewer=actor_of(principal), state=state, limit=limit)
 
-    @router.post("/security/alerts/{alert_id}/acknowledge")
+    @router.post("/security/alerts/{alert_id}/acknowledge", response_model=SecurityAlertOut)
     def acknowledge_alert(
         alert_id: Id, body: Acknowledgement, principal: Annotated[Any, Depends(regulator)]
     ) -> dict[str, Any]:
         """The regulator has reviewed an alert (ledgered with its actor and the note's hash)."""
         return security.acknowledge_alert(alert_id, note=body.note, by=actor_of(principal))
 
-    @router.post("/security/events/{event_id}/acknowledge")
+    @router.post("/security/events/{event_id}/acknowledge", response_model=SecurityEventOut)
     def acknowledge_event(
         event_id: Id, body: Acknowledgement, principal: Annotated[Any, Depends(regulator)]
     ) -> dict[str, Any]:

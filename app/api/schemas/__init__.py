@@ -29,6 +29,7 @@ from app.api.schemas.meta import (
     ScopeRefusalOut,
     text_response,
 )
+from app.api.schemas.security import FreezeOut, IncidentOut, SecurityAlertOut, SecurityEventOut
 
 __all__ = [
     "BINARY_RESPONSE",
@@ -43,14 +44,18 @@ __all__ = [
     "DesensitizedOut",
     "Document",
     "EntryOut",
+    "FreezeOut",
     "HealthDownOut",
     "HealthOut",
+    "IncidentOut",
     "IngestOut",
     "JobOut",
     "ProofOut",
     "RefusalOut",
     "ScopeCheckOut",
     "ScopeRefusalOut",
+    "SecurityAlertOut",
+    "SecurityEventOut",
     "SignedCheckpointOut",
     "VerifyOut",
     "VersionOut",
