@@ -229,18 +229,23 @@ def test_cli_request_vote_list_show_fetch(instance: Instance, tmp_path: Path) ->
     )
     assert made.exit_code == 0, made.output
     release = json.loads(made.stdout)["release"]
+    keys = {name: tmp_path / f"{name}.key" for name in (R1.name, R2.name, R3.name)}
+    for name, path in keys.items():  # each reviewer votes with their own key (issue 22, SATRE 3.1.06)
+        path.write_text(instance.identity.issue_api_key(name).api_key, encoding="utf-8")
     own = runner.invoke(cli, ["release", "approve", str(release), "--reviewer", OPERATOR, *home])
-    assert own.exit_code == 1
-    assert runner.invoke(cli, ["release", "approve", str(release), "--reviewer", R1.name, *home]).exit_code == 0
+    assert own.exit_code == 1 and "credential" in own.output
+    approve = ["release", "approve", str(release), "--key-file", str(keys[R1.name]), "--reviewer", R1.name, *home]
+    assert runner.invoke(cli, approve).exit_code == 0
     shown = json.loads(runner.invoke(cli, ["release", "show", str(release), "--json", *home]).stdout)
     assert shown["votes"] == [] and shown["votes_cast"] == 1 and shown["justifications"] == {"0": "区县合计"}
     rejected = runner.invoke(
-        cli, ["release", "reject", str(release), "--reviewer", R2.name, "--reason", "太细", "--json", *home]
+        cli,
+        ["release", "reject", str(release), "--key-file", str(keys[R2.name]), "--reason", "太细", "--json", *home],
     )
     assert rejected.exit_code == 0 and json.loads(rejected.stdout)["state"] == "under_review"
     listed = json.loads(runner.invoke(cli, ["release", "list", "--json", *home]).stdout)
     assert [r["release"] for r in listed["releases"]] == [release]
-    final = runner.invoke(cli, ["release", "approve", str(release), "--reviewer", R3.name, "--json", *home])
+    final = runner.invoke(cli, ["release", "approve", str(release), "--key-file", str(keys[R3.name]), "--json", *home])
     assert json.loads(final.stdout)["state"] == "approved"
     out = tmp_path / "fetched"
     theft = runner.invoke(cli, ["product", "fetch", "cli-p", "--to", str(out), "--operator", "other", *home])

@@ -1,8 +1,9 @@
 """``keyong job …`` and ``keyong worker`` (DESIGN.md, Command-line contract).
 
-The local CLI is the host administrator's tool: ``job submit`` acts as the operator it names (the
-ledger records it so); ``job show`` prints output paths in the home, which over the API an operator
-never gets.
+The local CLI is the host administrator's tool: ``job submit`` and ``job mitigate`` act with the
+operator's own key when one is given, else as the host for the operator (the ledger names the host as
+actor, the operator as subject; issue 22, SATRE 3.1.06); ``job show`` prints output paths in the
+home, which over the API an operator never gets.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing
+from app.cli.credentials import KeyFileOption, operator_actor
 from core import Actor
 
 job_cli = typer.Typer(help="Jobs of operators: submit, run, show, cancel.", no_args_is_help=True)
@@ -69,6 +71,7 @@ def job_submit(
         typer.Option("--file", exists=True, dir_okay=False, readable=True, help="The query, script or DP spec (JSON)."),
     ],
     scenario: Annotated[str, typer.Option("--scenario", help="The declared application scenario (应用场景).")],
+    key_file: KeyFileOption = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -79,7 +82,8 @@ def job_submit(
     except UnicodeDecodeError:
         out.fail(f"{file} is not UTF-8 text")
     with open_instance(home) as instance:
-        job = instance.jobs.submit(operator, _csv(dataset), kind, code, scenario, by=Actor(operator, "operator"))
+        by = operator_actor(instance, key_file, operator)
+        job = instance.jobs.submit(operator, _csv(dataset), kind, code, scenario, by=by)
     out.result({"job": job, "state": "queued"}, lambda c: c.print(f"Job [bold]{job}[/] queued"))
 
 
@@ -128,13 +132,14 @@ def job_mitigate(
     round_to: Annotated[
         int | None, typer.Option("--round-base", min=2, max=1000, help="Round counts to this base (e.g. 5).")
     ] = None,
+    key_file: KeyFileOption = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Queue a mitigated copy of a judged job's tables for the guard to re-check (ACRO's mitigations)."""
     with open_instance(home) as instance:
-        operator = instance.jobs.show(job).operator
-        new = instance.jobs.mitigate(job, suppress=suppress, round_base=round_to, by=Actor(operator, "operator"))
+        by = operator_actor(instance, key_file, None)  # with a key, mitigate checks the job is its own
+        new = instance.jobs.mitigate(job, suppress=suppress, round_base=round_to, by=by)
     Output(json_out).result(
         {"job": new, "state": "queued", "source_job": job},
         lambda c: c.print(f"Mitigation of job {job} queued as job [bold]{new}[/]; run it, then read its verdict"),

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing
+from app.cli.credentials import KeyFileOption, operator_actor
 from core import Actor
 from registry import ObjectionOutcome
 
@@ -85,6 +86,7 @@ def product_fetch(
         str | None,
         typer.Option("--operator", help="The operator receiving it (only its own products) [default: its owner]."),
     ] = None,
+    key_file: KeyFileOption = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -94,9 +96,14 @@ def product_fetch(
     withdrawn. The delivery is ledgered.
     """
     with open_instance(home) as instance:
-        # The host administrator acts for the role the command implies (DESIGN.md): the owning operator.
-        operator = operator or instance.registry.products.get(name, viewer=Actor.host()).operator
-        data = instance.releases.fetch(name, to, by=Actor(operator, "operator"))
+        # With the operator's own key, that operator fetches (only its own products); without one the host
+        # administrator delivers to the owner and the ledger names the host as actor (issue 22, SATRE 3.1.06).
+        by = operator_actor(instance, key_file, operator)
+        if by.is_host:
+            owner = instance.registry.products.get(name, viewer=by).operator
+            if operator is not None and operator != owner:
+                Output(json_out).fail(f"product {name!r} is not {operator!r}'s: it is delivered only to its operator")
+        data = instance.releases.fetch(name, to, by=by)
 
     def render(console: Console) -> None:
         for item in data["files"]:

@@ -1,9 +1,12 @@
 """``keyong release …`` (DESIGN.md, Command-line contract): requests, sealed reviews, delivery.
 
 The local CLI is the host administrator's tool acting for the role a command implies: ``request``,
-``resubmit`` and ``withdraw`` act as the operator named by ``--operator`` (or the job's own
-operator), ``approve``/``reject``/``return`` as the agency principal named by ``--reviewer``; the
-ledger records who. The host itself never casts a review vote (independent review, issue 7).
+``resubmit`` and ``withdraw`` act with the operator's own key when one is given, else as the host for
+the job's operator (the ledger names the host as actor, the operator as subject).
+``approve``/``reject``/``return`` are a reviewer's own vote: they need that reviewer's own
+credential (``--key-file`` or ``$KEYONG_API_KEY``, checked as the API checks it) and the ledger
+records its principal. The host never casts a review vote, nor one in a reviewer's name
+(independent review, issue 7; no impersonation, issue 22, SATRE 3.1.06 / 3.2.01).
 """
 
 from __future__ import annotations
@@ -17,11 +20,24 @@ from rich.console import Console
 from rich.table import Table
 
 from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing
+from app.cli.credentials import KeyFileOption, operator_actor, own_actor
 from core import Actor
 
 release_cli = typer.Typer(help="Release requests and their review (发布前合规审查).", no_args_is_help=True)
 
-ReviewerOption = Annotated[str, typer.Option("--reviewer", help="The agency principal who votes.")]
+ReviewerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--reviewer",
+        help="Optional: your own name, checked against --key-file's principal (a vote for another is refused).",
+        show_default=False,
+    ),
+]
+#: How a reviewer votes when the host administrator tried to vote for them.
+HOW_TO_VOTE = (
+    "Vote with your own API key (--key-file FILE or $KEYONG_API_KEY), in the web console "
+    "signed in as yourself, or over the API (POST /releases/{id}/votes with your own token)."
+)
 FileOption = Annotated[
     list[str] | None, typer.Option("--file", help="Only these outputs (repeatable; default: all of the job's).")
 ]
@@ -80,6 +96,7 @@ def release_request(
     fee_class: Annotated[str | None, typer.Option("--fee-class", help="公益 or 经营性; the licence's.")] = None,
     justify: JustifyOption = None,
     files: FileOption = None,
+    key_file: KeyFileOption = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -87,11 +104,10 @@ def release_request(
     out = Output(json_out)
     justifications = _justifications(out, justify)
     with open_instance(home) as instance:
-        operator = instance.jobs.show(job).operator
         item = instance.releases.request(
             job,
             product=product,
-            by=Actor(operator, "operator"),
+            by=operator_actor(instance, key_file, None),  # with a key, the job must be its own
             fee_class=fee_class,
             justifications=justifications,
             files=files,
@@ -99,9 +115,19 @@ def release_request(
     out.result(item, _render(item))
 
 
-def _vote(release: int, decision: str, reviewer: str, reason: str, home: Path | None, json_out: bool) -> None:
+def _vote(
+    release: int,
+    decision: str,
+    reviewer: str | None,
+    key_file: Path | None,
+    reason: str,
+    home: Path | None,
+    json_out: bool,
+) -> None:
+    """Cast the vote as the credential's own agency principal; ``--reviewer`` alone names nobody who voted."""
     with open_instance(home) as instance:
-        item = instance.releases.vote(release, decision, by=Actor(reviewer, "agency"), reason=reason).as_json()
+        by = own_actor(instance, key_file, "agency", claimed=reviewer, how=HOW_TO_VOTE)
+        item = instance.releases.vote(release, decision, by=by, reason=reason).as_json()
     Output(json_out).result(item, _render(item))
 
 
@@ -109,39 +135,42 @@ def _vote(release: int, decision: str, reviewer: str, reason: str, home: Path | 
 @refusing
 def release_approve(
     release: Annotated[int, typer.Argument(metavar="ID")],
-    reviewer: ReviewerOption,
     reason: Annotated[str, typer.Option("--reason")] = "",
+    key_file: KeyFileOption = None,
+    reviewer: ReviewerOption = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """One reviewer's approval; decided once the configured number of independent reviewers voted."""
-    _vote(release, "approve", reviewer, reason, home, json_out)
+    """Your own approval, with your own key; decided once the configured number of independent reviewers voted."""
+    _vote(release, "approve", reviewer, key_file, reason, home, json_out)
 
 
 @release_cli.command("reject")
 @refusing
 def release_reject(
     release: Annotated[int, typer.Argument(metavar="ID")],
-    reviewer: ReviewerOption,
     reason: Annotated[str, typer.Option("--reason", help="Why; the operator reads it.")],
+    key_file: KeyFileOption = None,
+    reviewer: ReviewerOption = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """One reviewer's rejection."""
-    _vote(release, "reject", reviewer, reason, home, json_out)
+    """Your own rejection, with your own key."""
+    _vote(release, "reject", reviewer, key_file, reason, home, json_out)
 
 
 @release_cli.command("return")
 @refusing
 def release_return(
     release: Annotated[int, typer.Argument(metavar="ID")],
-    reviewer: ReviewerOption,
     reason: Annotated[str, typer.Option("--reason", help="The changes the operator should make.")],
+    key_file: KeyFileOption = None,
+    reviewer: ReviewerOption = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """One reviewer's vote for changes (the operator reruns and resubmits)."""
-    _vote(release, "changes_requested", reviewer, reason, home, json_out)
+    """Your own vote for changes, with your own key (the operator reruns and resubmits)."""
+    _vote(release, "changes_requested", reviewer, key_file, reason, home, json_out)
 
 
 @release_cli.command("resubmit")
@@ -151,6 +180,7 @@ def release_resubmit(
     job: Annotated[int, typer.Option("--job", help="The rerun job.")],
     justify: JustifyOption = None,
     files: FileOption = None,
+    key_file: KeyFileOption = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -158,9 +188,9 @@ def release_resubmit(
     out = Output(json_out)
     justifications = _justifications(out, justify)
     with open_instance(home) as instance:
-        operator = instance.releases.get(release, viewer=Actor.host()).operator
+        by = operator_actor(instance, key_file, None)
         item = instance.releases.resubmit(
-            release, job_id=job, by=Actor(operator, "operator"), justifications=justifications, files=files
+            release, job_id=job, by=by, justifications=justifications, files=files
         ).as_json()
     out.result(item, _render(item))
 
@@ -170,13 +200,14 @@ def release_resubmit(
 def release_withdraw(
     release: Annotated[int, typer.Argument(metavar="ID")],
     reason: Annotated[str, typer.Option("--reason")] = "",
+    key_file: KeyFileOption = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Withdraw a release not yet decided (for its operator)."""
     with open_instance(home) as instance:
-        operator = instance.releases.get(release, viewer=Actor.host()).operator
-        item = instance.releases.withdraw(release, by=Actor(operator, "operator"), reason=reason).as_json()
+        by = operator_actor(instance, key_file, None)
+        item = instance.releases.withdraw(release, by=by, reason=reason).as_json()
     Output(json_out).result(item, _render(item))
 
 

@@ -25,8 +25,9 @@ def _keyong(server: dict[str, Any], *args: str) -> dict[str, Any]:
     return json.loads(done.stdout)
 
 
-def _second_reviewer(home: Path) -> str:
-    """Another active agency principal (the demo has one; the default needs two independent reviewers)."""
+def _second_reviewer(home: Path) -> tuple[str, Path]:
+    """Another active agency principal and a file with its own API key (the demo has one reviewer; the
+    default needs two independent reviewers; a CLI vote needs the reviewer's own key, issue 22)."""
     from app.instance import Instance
     from app.settings import Settings
     from operators import Role
@@ -34,10 +35,12 @@ def _second_reviewer(home: Path) -> str:
     name = f"reviewer-{uuid.uuid4().hex[:6]}"
     instance = Instance.open(Settings(home=home, database_url=None))
     try:
-        instance.identity.create_principal(name, Role.AGENCY)
+        key = instance.identity.create_principal(name, Role.AGENCY).api_key
     finally:
         instance.close()
-    return name
+    key_file = home / f"{name}.key"
+    key_file.write_text(key, encoding="utf-8")
+    return name, key_file
 
 
 def test_agency_reviews_and_approves_a_release(page: Any, console_server: dict[str, Any]) -> None:
@@ -67,8 +70,8 @@ def test_agency_reviews_and_approves_a_release(page: Any, console_server: dict[s
     assert page.locator("#vote-form").count() == 0  # one vote per reviewer and round
 
     # A second independent reviewer completes the round; the page then shows the decision and both votes.
-    reviewer = _second_reviewer(console_server["home"])
-    _keyong(console_server, "release", "approve", str(release), "--reviewer", reviewer)
+    reviewer, key_file = _second_reviewer(console_server["home"])
+    _keyong(console_server, "release", "approve", str(release), "--key-file", str(key_file))
     page.reload()
     assert page.locator("#release-state").inner_text() == "approved"
     votes = page.locator("#votes-table").inner_text()

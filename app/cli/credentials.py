@@ -1,0 +1,110 @@
+"""Whose own credential a CLI act carries: ``--key-file F`` or ``$KEYONG_API_KEY`` (issue 22).
+
+Running the CLI on the host proves only that one is the host administrator, not that one is a
+reviewer: a vote cast by the host in a reviewer's name would be an impersonation the ledger could
+not tell apart (SATRE 3.1.06: one's own identity for each act; 3.2.01: independent output review,
+双鸭山市公共数据管理暂行办法 第五十二条). So an act that is a person's own reads that person's API key
+(or a token exchanged for it) and checks it through the same identity service the API uses: a
+revoked, forged or expired credential, a suspended principal, or a key of the wrong role is refused.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from app.instance import Instance
+from core import Actor, actor_of
+from operators import AuthenticationError, Principal
+
+#: The environment variable holding a credential when ``--key-file`` is not given.
+KEY_ENV = "KEYONG_API_KEY"
+
+KeyFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--key-file",
+        dir_okay=False,
+        help=f"A file holding your own API key (from `keyong key issue`), else ${KEY_ENV}.",
+        show_default=False,
+    ),
+]
+
+
+class CredentialError(AuthenticationError):
+    """No usable credential of the person who acts; the CLI exits 1 with the reason."""
+
+
+def read_credential(key_file: Path | None) -> str | None:
+    """The credential text from ``key_file`` or ``$KEYONG_API_KEY``; ``None`` when neither is given."""
+    if key_file is not None:
+        try:
+            text = key_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CredentialError(f"cannot read the key file {key_file}: {exc}") from None
+        if not text:
+            raise CredentialError(f"the key file {key_file} is empty")
+        return text
+    text = os.environ.get(KEY_ENV, "").strip()
+    return text or None
+
+
+def authenticate(instance: Instance, credential: str) -> Principal:
+    """The principal a credential speaks for, checked as the API checks it (API key, or its JWT)."""
+    identity = instance.identity
+    if credential.count(".") == 2 and not credential.startswith("ky_"):
+        return identity.authenticate_token(credential)  # an expired or logged-out token is refused here
+    return identity.authenticate_api_key(credential)
+
+
+def own_actor(instance: Instance, key_file: Path | None, role: str, *, claimed: str | None, how: str) -> Actor:
+    """The actor of a person's own act: the principal of the credential given, which must hold ``role``.
+
+    ``claimed`` is a name the command line gave (``--reviewer``, ``--operator``): it must be the
+    credential's own principal, never someone else's. ``how`` tells the user how to act instead.
+    """
+    credential = read_credential(key_file)
+    if credential is None:
+        who = f" as {claimed!r}" if claimed else ""
+        raise CredentialError(
+            f"this act needs the credential of the person who acts{who}: the host administrator cannot act "
+            f"in their name (SATRE 3.1.06). {how}"
+        )
+    try:
+        principal = authenticate(instance, credential)
+    except AuthenticationError as exc:
+        raise CredentialError(f"credential refused: {exc}") from None
+    actor = actor_of(principal)
+    if actor.role != role:
+        raise CredentialError(
+            f"the key is {actor.name!r}'s, a key of role {actor.role!r}: this act needs a key of role {role!r}. {how}"
+        )
+    if claimed is not None and claimed != actor.name:
+        raise CredentialError(
+            f"the key is {actor.name!r}'s, not {claimed!r}'s: one acts only as oneself (SATRE 3.1.06). {how}"
+        )
+    return actor
+
+
+#: How an operator's act may be done from the CLI (said when a given credential does not fit).
+HOW_TO_ACT = (
+    "Give the operator's own key (--key-file FILE or $KEYONG_API_KEY), or give none: the host administrator "
+    "then acts for the operator and the ledger names the host as the actor, the operator as the subject."
+)
+
+
+def operator_actor(instance: Instance, key_file: Path | None, operator: str | None) -> Actor:
+    """Who does an operator's act from the CLI (submit, mitigate, request, resubmit, withdraw, fetch).
+
+    With the operator's own credential, that principal (``--operator`` must name it). Without one, the
+    host administrator, recorded as itself: the ledger's actor is the host and the operator stays the
+    subject (the entries' ``operator`` payload key, or the job or release they name), so the ledger
+    never shows an operator doing what the host did (SATRE 3.1.06). These are acts the host may do for
+    an operator (DESIGN.md: ``--operator`` names whom the command is for); a vote is not one of them.
+    """
+    if read_credential(key_file) is None:
+        return Actor.host()
+    return own_actor(instance, key_file, "operator", claimed=operator, how=HOW_TO_ACT)
