@@ -72,11 +72,11 @@ class Output:
 _INT_BOUND = 2**63 - 1
 
 
-def _out_of_range(values: Iterator[object]) -> int | None:
-    """The first integer argument no database column holds, or ``None``."""
-    for value in values:
+def _out_of_range(values: Iterator[tuple[str, object]]) -> tuple[str, int] | None:
+    """The first integer argument no database column holds, with its name, or ``None``."""
+    for name, value in values:
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _INT_BOUND:
-            return value
+            return name, value
     return None
 
 
@@ -90,9 +90,11 @@ def refusing(fn: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        huge = _out_of_range(iter([*args, *kwargs.values()]))
+        huge = _out_of_range(iter([*(("argument", a) for a in args), *kwargs.items()]))
         if huge is not None:
-            Output(False).fail(f"{huge} is out of range: ids and positions are at most {_INT_BOUND}")
+            name, value = huge
+            what = name.replace("_", " ")  # the option as a person reads it: "publicity days", "release"
+            Output(False).fail(f"{what} {value} is out of range: numbers a command takes are at most {_INT_BOUND}")
         try:
             return fn(*args, **kwargs)
         except REFUSALS as exc:
