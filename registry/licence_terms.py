@@ -154,9 +154,10 @@ class LicenceTerms:
         if self.valid_until < valid_from:
             raise RegistryError(f"valid_until {self.valid_until} is before valid_from {valid_from}")
         days = default_publicity_days if self.publicity_days is None else self.publicity_days
-        days = _bounded_int(
-            days, "publicity days (公示, 双鸭山 第四十八条; 0 activates at once)", 0, MAX_PUBLICITY_DAYS
-        )
+        what = "publicity days (公示, 双鸭山 第四十八条)"
+        if isinstance(days, int) and not isinstance(days, bool) and days < 0:
+            raise RegistryError(f"{what} cannot be negative (0 activates at once)")
+        days = _bounded_int(days, what, 0, MAX_PUBLICITY_DAYS)
         return CheckedTerms(
             mode=mode,
             names=names,
