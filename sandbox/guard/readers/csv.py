@@ -83,8 +83,9 @@ def read(path: Path, name: str) -> Content:
     table = _parse(body, header, content)
     if table is None:
         return content
-    for i, column in enumerate(table.columns):
-        if hidden_cells(column):
+    encoded = [dictionary_codes(column) for column in table.columns]
+    for i, column in enumerate(encoded):
+        if hidden_cells(column.dictionary):  # a cell's characters are its distinct value's
             content.findings.append(
                 hard("format.invisible_characters", name, f"column {i + 1}", "control or invisible characters")
             )
@@ -94,13 +95,12 @@ def read(path: Path, name: str) -> Content:
     typed = [numeric_or_text(w) for w in written]
     read_table = Table("table", header, typed, written=written)
     for i, cells in enumerate(written):
-        codes, uniques = dictionary_codes(table.column(i))
-        distinct = pd.Series(uniques, dtype=cells.dtype)
-        read_table.seed(i, codes, distinct, written=True)
+        distinct = pd.Series(encoded[i].uniques, dtype=cells.dtype)
+        read_table.seed(i, encoded[i].codes, distinct, written=True)
         if typed[i] is cells:  # a text column: its typed values are the written ones
-            read_table.seed(i, codes, distinct)
+            read_table.seed(i, encoded[i].codes, distinct)
     content.tables.append(read_table)
-    content.canonical = _canonical(header, table)
+    content.canonical = _canonical(header, table, [column.dictionary for column in encoded])
     return content
 
 
@@ -133,13 +133,14 @@ def _parse(body: bytes, header: list[str], content: Content) -> pa.Table | None:
 _NEEDS_QUOTES = r'[,"\r\n]'
 
 
-def _canonical(header: list[str], table: pa.Table) -> bytes:
-    """Arrow's CSV: unquoted when no cell or name needs quotes (the usual table), else every string quoted."""
+def _canonical(header: list[str], table: pa.Table, distinct: list[pa.Array]) -> bytes:
+    """Arrow's CSV: unquoted when no cell or name needs quotes (the usual table), else every string quoted.
+    ``distinct``: each column's distinct values (whether a cell needs quotes depends on its text alone)."""
     out = io.BytesIO()
     renamed = table.rename_columns(header)
     names = pa.array(header, pa.large_string())
     plain = not pc.any(pc.match_substring_regex(names, _NEEDS_QUOTES)).as_py() and not any(
-        pc.any(pc.match_substring_regex(column, _NEEDS_QUOTES)).as_py() for column in table.columns
+        pc.any(pc.match_substring_regex(values, _NEEDS_QUOTES)).as_py() for values in distinct if len(values)
     )
     if plain:  # Arrow quotes header names whatever the style: write that line itself
         out.write((",".join(header) + "\n").encode("utf-8"))

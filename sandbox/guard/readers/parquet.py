@@ -99,7 +99,8 @@ def _factorized_text(array: pa.Array) -> tuple[pd.Series, np.ndarray, pd.Series]
     """A string column as Python strings, with its factorization (codes, -1 for null; distinct
     values in order of first appearance, as ``pd.factorize`` gives them). Arrow's dictionary encoding
     does both at C speed: each distinct string becomes one Python object, shared by its cells."""
-    codes, uniques = dictionary_codes(array)
+    encoded = dictionary_codes(array)
+    codes, uniques = encoded.codes, encoded.uniques
     cells = np.empty(len(codes), dtype=object)
     present = codes >= 0
     cells[present] = uniques[codes[present]]

@@ -9,6 +9,7 @@ fix (write plain UTF-8).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -88,16 +89,26 @@ def character_findings(text: str, file: str, location: str = "text") -> list[Fin
     return findings
 
 
-def dictionary_codes(array: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """A text column's code per cell (-1 for null) and its distinct values as Python strings, in order
-    of first appearance: what ``pd.factorize`` gives, made by Arrow's dictionary encoding at C speed
-    while the reader still holds the Arrow column (the rules then never hash the cells again)."""
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """A text column by its distinct values: ``codes`` per cell (-1 for null), ``uniques`` as Python
+    strings and ``dictionary`` as Arrow, in order of first appearance (what ``pd.factorize`` gives)."""
+
+    codes: np.ndarray
+    uniques: np.ndarray
+    dictionary: pa.Array
+
+
+def dictionary_codes(array: pa.Array | pa.ChunkedArray) -> Encoded:
+    """A text column encoded by Arrow's dictionary encoding, at C speed, while the reader still holds
+    the Arrow column: the rules then never hash the cells again, and checks that depend on a cell's
+    text alone (hidden characters, quoting) run once per distinct value instead of once per cell."""
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks() if array.num_chunks else pa.array([], array.type)
     encoded = pc.dictionary_encode(array)
     uniques = np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=object)
     codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    return codes, uniques
+    return Encoded(codes, uniques, encoded.dictionary)
 
 
 __all__ = [
@@ -105,6 +116,7 @@ __all__ = [
     "CONTROL",
     "HIDDEN_RE2",
     "INVISIBLE",
+    "Encoded",
     "character_findings",
     "decode_text",
     "dictionary_codes",
