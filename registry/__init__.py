@@ -16,6 +16,15 @@ from registry.catalog_views import (
     VersionView,
 )
 from registry.config import IngestLimits, RegistryConfig
+from registry.egress import (
+    EGRESS_REASON_CHARS,
+    Custodians,
+    EgressConsent,
+    EgressView,
+    custodian_datasets,
+    egress_requirement,
+    require_custodian_of,
+)
 from registry.freeze import (
     FREEZE_REASON_CHARS,
     FREEZE_ROLES,
@@ -89,6 +98,7 @@ from registry.vocabulary import (
 __all__ = [
     "CATALOG_FIELDS",
     "DEFAULT_RULES",
+    "EGRESS_REASON_CHARS",
     "EARLIEST_DATE",
     "FORMATS",
     "FREEZE_REASON_CHARS",
@@ -110,7 +120,10 @@ __all__ = [
     "Catalog",
     "CatalogEntry",
     "ColumnClass",
+    "Custodians",
     "DataItem",
+    "EgressConsent",
+    "EgressView",
     "FeeClass",
     "FileInvalidError",
     "FileRefusedError",
@@ -157,13 +170,16 @@ __all__ = [
     "VersionView",
     "attribution_metadata",
     "check_product_name",
+    "custodian_datasets",
     "did_you_mean",
+    "egress_requirement",
     "frozen_state",
     "licence_standing",
     "metadata",
     "product_name_taken",
     "read_attribution",
     "reclaim",
+    "require_custodian_of",
     "registered_operators",
     "require_not_frozen",
     "require_qualified",

@@ -204,7 +204,9 @@ class Products:
         """
         reg = registration if registration is not None else ProductRegistration(**fields)
         by = reg.by
-        require_role(by, "agency")
+        # The release workflow registers on the last of the approvals it needs: the deciding reviewer's vote,
+        # or the custodian's sign-off that completes an approved release (SATRE 3.1.06).
+        require_role(by, "agency", "custodian")
         name = check_product_name(_require_text(name, "product name"))
         job = _require_text(str(reg.job), "job")
         code_sha256 = (reg.code_sha256 or "").lower()
