@@ -279,3 +279,71 @@ def test_over_the_api_by_role_and_the_regulator_reads_it_all_in_the_ledger(insta
     assert page.status_code == 200, page.text
     seen = {e["action"] for e in page.json()["entries"]}
     assert {"dataset.egress_delegated", "dataset.egress_withdrawn", "release.signed_off", "release.decided"} <= seen
+
+
+def test_the_console_custodian_signs_off_and_delegates_and_the_agency_sees_it_pending(instance: Instance) -> None:
+    from tests.console_support import console_client, csrf_of, flash
+
+    release = _requested(instance, "console-signoff")
+    _approved_by_reviewers(instance, release)
+    agency = console_client(instance, instance.identity.issue_api_key(R1.name).api_key)
+    listed = agency.get("/console/agency")
+    assert 'data-signoff="pending"' in listed.text
+    page = agency.get(f"/console/agency/releases/{release}")
+    assert 'id="signoff-pending"' in page.text and 'id="awaiting-custodian"' in page.text
+    assert 'id="vote-form"' not in page.text
+
+    police = console_client(instance, instance.identity.issue_api_key(POLICE.name).api_key)
+    assert 'id="none-awaiting"' in police.get("/console/custodian/releases").text
+    assert 'id="signoff-form"' not in police.get(f"/console/custodian/releases/{release}").text
+    assert 'id="delegate-form"' not in police.get("/console/custodian/datasets/traffic").text
+
+    browser = console_client(instance, instance.identity.issue_api_key(TRAFFIC.name).api_key)
+    queue = browser.get("/console/custodian/releases")
+    assert f'data-release="{release}"' in queue.text
+    shown = browser.get(f"/console/custodian/releases/{release}")
+    assert shown.status_code == 200 and 'id="outputs"' in shown.text and 'id="findings"' in shown.text
+    assert 'id="lineage"' in shown.text and 'id="signoff-form"' in shown.text
+    assert str(instance.home) not in shown.text  # home paths are the administrator's
+    refused = browser.post(
+        f"/console/custodian/releases/{release}/signoff",
+        data={"csrf": csrf_in_page(browser, release), "decision": "refuse", "reason": ""},
+        follow_redirects=False,
+    )
+    assert refused.status_code == 303 and "reason" in flash(refused)
+    signed = browser.post(
+        f"/console/custodian/releases/{release}/signoff",
+        data={"csrf": csrf_in_page(browser, release), "decision": "approve", "dataset": "traffic"},
+        follow_redirects=False,
+    )
+    assert signed.status_code == 303 and "approved" in flash(signed)
+    assert instance.releases.get(release, viewer=R1).state == "approved"
+
+    dataset = browser.get("/console/custodian/datasets/traffic")
+    assert 'data-mode="signoff"' in dataset.text and 'id="delegate-form"' in dataset.text
+    csrf = csrf_of(browser, "/console/custodian/datasets/traffic")
+    bad = browser.post(
+        "/console/custodian/datasets/traffic/delegation",
+        data={"csrf": csrf, "reason": "委托", "expires": "soon"},
+        follow_redirects=False,
+    )
+    assert "YYYY-MM-DD" in flash(bad)
+    made = browser.post(
+        "/console/custodian/datasets/traffic/delegation",
+        data={"csrf": csrf, "reason": "汇总产品委托审核", "expires": ""},
+        follow_redirects=False,
+    )
+    assert made.status_code == 303 and "delegated" in flash(made)
+    assert 'data-mode="delegated"' in browser.get("/console/custodian/datasets/traffic").text
+    back = browser.post(
+        "/console/custodian/datasets/traffic/delegation/withdraw",
+        data={"csrf": csrf, "reason": "恢复签核"},
+        follow_redirects=False,
+    )
+    assert "withdrawn" in flash(back) and instance.registry.egress.get("traffic").mode == "signoff"
+
+
+def csrf_in_page(client: TestClient, release: int) -> str:
+    from tests.console_support import csrf_of
+
+    return csrf_of(client, f"/console/custodian/releases/{release}")

@@ -112,6 +112,8 @@ def register(router: APIRouter, console: Console) -> None:
             fields=fields,
             desensitized=desensitized,
             report=report_view(desensitized.report if desensitized else None),
+            egress=console.instance.registry.egress.get(name),
+            may_delegate=console.instance.registry.egress.may_act(name, session.actor),
             level_labels=LEVEL_LABELS,
             level_badges=LEVEL_BADGES,
         )
