@@ -248,9 +248,7 @@ class EgressConsent:
         with self.recorder.read() as session:
             return custodian_datasets(session, None, by, self.custodians)
 
-    def delegate(
-        self, dataset: str, *, by: Actor, reason: str, expires: date | datetime | None = None
-    ) -> EgressView:
+    def delegate(self, dataset: str, *, by: Actor, reason: str, expires: date | datetime | None = None) -> EgressView:
         """Record a standing delegation of ``dataset``'s egress sign-off to the agency (its custodian only)."""
         reason = _reason(reason, "a delegation")
         now = self.config.now()
@@ -310,9 +308,9 @@ __all__ = [
     "EgressConsent",
     "EgressDelegationRow",
     "EgressView",
-    "is_custodian",
     "custodian_datasets",
     "egress_requirement",
+    "is_custodian",
     "live_delegations",
     "require_custodian_of",
 ]

@@ -48,7 +48,10 @@ def delegated(registry: Registry, name: str) -> int:
     with registry.recorder.change(Actor("demo-custodian", "custodian")) as change:
         resource_id = change.session.query(ResourceRow.id).filter(ResourceRow.name == name).scalar()
         row = EgressDelegationRow(
-            resource_id=resource_id, org="双鸭山市交通运输局", reason="测试：委托实施机构审核", granted_by="demo-custodian"
+            resource_id=resource_id,
+            org="双鸭山市交通运输局",
+            reason="测试：委托实施机构审核",
+            granted_by="demo-custodian",
         )
         change.session.add(row)
         change.session.flush()

@@ -169,7 +169,10 @@ def test_a_delegation_spares_the_signoff_and_its_withdrawal_binds_new_requests(i
     with pytest.raises(PermissionDeniedError):
         instance.registry.egress.delegate("traffic", by=Actor.host(), reason="host")
     view = instance.registry.egress.delegate(
-        "traffic", by=TRAFFIC, reason="汇总统计委托实施机构审核", expires=instance.registry.config.now() + timedelta(days=30)
+        "traffic",
+        by=TRAFFIC,
+        reason="汇总统计委托实施机构审核",
+        expires=instance.registry.config.now() + timedelta(days=30),
     )
     assert view.mode == "delegated" and view.delegation and view.delegation["granted_by"] == TRAFFIC.name
     with pytest.raises(RegistryError, match="already has a live delegation"):

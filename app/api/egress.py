@@ -60,7 +60,9 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
     @router.post("/datasets/{name}/egress/delegation", response_model=EgressOut)
     def delegate(name: Name, body: Delegation, principal: custodian) -> dict[str, Any]:
         """Delegate this dataset's release sign-off to the agency (its own custodian only; ledgered)."""
-        return registry.egress.delegate(name, by=actor_of(principal), reason=body.reason, expires=body.expires).as_json()
+        return registry.egress.delegate(
+            name, by=actor_of(principal), reason=body.reason, expires=body.expires
+        ).as_json()
 
     @router.post("/datasets/{name}/egress/delegation/withdraw", response_model=EgressOut)
     def withdraw(name: Name, body: Withdrawal, principal: custodian) -> dict[str, Any]:

@@ -120,7 +120,9 @@ class SignOffBody(BaseModel):
     reason: OptionalReason = ""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"decision": "refuse", "reason": "含未公开的个体字段 · individual-level field"}]}
+        json_schema_extra={
+            "examples": [{"decision": "refuse", "reason": "含未公开的个体字段 · individual-level field"}]
+        }
     )
 
 
@@ -135,7 +137,7 @@ def build_router(releases: Releases, require: Callable[..., Callable[..., Any]])
     router = APIRouter(tags=["releases"])
     operator = require("operator")
     agency = require("agency")
-    custodian = require("custodian")
+    custodian = require("custodian")  # the custodians' routes come before /releases/{id}: they must match first
     readers = require("operator", "agency", "regulator", "custodian")
 
     @router.post("/releases", status_code=201, response_model=ReleaseOut)
@@ -159,18 +161,7 @@ def build_router(releases: Releases, require: Callable[..., Callable[..., Any]])
         """An operator's own releases; the agency's pending queue with ``state``."""
         return [v.as_json() for v in releases.list(viewer=actor_of(principal), state=state)]
 
-    @router.get("/releases/awaiting-signoff", response_model=list[ReleaseOut])
-    def awaiting(principal: Annotated[Any, Depends(custodian)]) -> list[dict[str, Any]]:
-        """Open releases still waiting for the caller's sign-off on a dataset it is custodian of."""
-        return [v.as_json() for v in releases.awaiting_signoff(viewer=actor_of(principal))]
-
-    @router.post("/releases/{release_id}/signoffs", response_model=ReleaseOut)
-    def sign_off(release_id: Id, body: SignOffBody, principal: Annotated[Any, Depends(custodian)]) -> dict[str, Any]:
-        """A custodian's own sign-off or refusal; the product is registered once reviewers and custodians agree."""
-        view = releases.sign_off(
-            release_id, body.decision, by=actor_of(principal), datasets=body.datasets, reason=body.reason
-        )
-        return view.as_json()
+    _custodian_routes(router, releases, custodian)
 
     @router.get("/releases/{release_id}", response_model=ReleaseOut)
     def show(release_id: Id, principal: Annotated[Any, Depends(readers)]) -> dict[str, Any]:
@@ -213,3 +204,20 @@ def build_router(releases: Releases, require: Callable[..., Callable[..., Any]])
         return FileResponse(match["path"], filename=Path(match["path"]).name, headers={"X-Keyong-Attribution": header})
 
     return router
+
+
+def _custodian_routes(router: APIRouter, releases: Releases, custodian: Callable[..., Any]) -> None:
+    """A custodian's queue and its own sign-off or refusal (issue 22, SATRE 3.1.06)."""
+
+    @router.get("/releases/awaiting-signoff", response_model=list[ReleaseOut])
+    def awaiting(principal: Annotated[Any, Depends(custodian)]) -> list[dict[str, Any]]:
+        """Open releases still waiting for the caller's sign-off on a dataset it is custodian of."""
+        return [v.as_json() for v in releases.awaiting_signoff(viewer=actor_of(principal))]
+
+    @router.post("/releases/{release_id}/signoffs", response_model=ReleaseOut)
+    def sign_off(release_id: Id, body: SignOffBody, principal: Annotated[Any, Depends(custodian)]) -> dict[str, Any]:
+        """A custodian's own sign-off or refusal; the product is registered once reviewers and custodians agree."""
+        view = releases.sign_off(
+            release_id, body.decision, by=actor_of(principal), datasets=body.datasets, reason=body.reason
+        )
+        return view.as_json()

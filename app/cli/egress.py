@@ -38,7 +38,9 @@ def _render_egress(item: dict[str, Any]) -> Any:
         live = item.get("delegation")
         if live:
             until = live["expires_at"] or "until withdrawn"
-            console.print(f"  delegation {live['id']} by {live['granted_by']} ({live['org']}), {until}: {live['reason']}")
+            console.print(
+                f"  delegation {live['id']} by {live['granted_by']} ({live['org']}), {until}: {live['reason']}"
+            )
         for old in item["history"]:
             if not old["live"]:
                 ended = f"withdrawn by {old['withdrawn_by']}" if old["withdrawn_at"] else "expired"

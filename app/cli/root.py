@@ -10,11 +10,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from app.cli import egress as _egress  # noqa: F401  (registers its commands on dataset and release)
 from app.cli.backup import backup_cli
 from app.cli.budget import budget_cli
 from app.cli.conventions import HomeOption, JsonOption, Output, refusing, set_root_home, settings_for
 from app.cli.dataset import dataset_cli
-from app.cli import egress as _egress  # noqa: F401  (registers its commands on dataset and release)
 from app.cli.desensitize import desensitize
 from app.cli.incident import freeze, incident_cli, security_cli, unfreeze
 from app.cli.ingest import ingest

@@ -100,6 +100,13 @@ def register(router: APIRouter, console: Console) -> None:
             return console.flash(session, path, "signoff_refused", reason=exc)
         return console.flash(session, path, "signoff_recorded", state=view.state)
 
+    _delegation(router, console)
+
+
+def _delegation(router: APIRouter, console: Console) -> None:
+    """A dataset's standing delegation to the agency, and its withdrawal (its custodians only)."""
+    instance = console.instance
+
     @router.post("/custodian/datasets/{name}/delegation", response_model=None)
     async def delegate(request: Request, name: str) -> Response:
         session = console.session(request, Role.CUSTODIAN)
@@ -107,7 +114,9 @@ def register(router: APIRouter, console: Console) -> None:
         target = f"/custodian/datasets/{name}"
         try:
             expires = _day(str(form.get("expires", "")).strip())
-            instance.registry.egress.delegate(name, by=session.actor, reason=str(form.get("reason", "")), expires=expires)
+            instance.registry.egress.delegate(
+                name, by=session.actor, reason=str(form.get("reason", "")), expires=expires
+            )
         except (RegistryError, ValueError) as exc:
             return console.flash(session, target, "delegation_refused", reason=exc)
         return console.flash(session, target, "delegation_recorded", dataset=name)

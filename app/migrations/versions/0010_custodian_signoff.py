@@ -59,13 +59,9 @@ def upgrade() -> None:
         sa.Column("decision", sa.String(length=16), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
         _when("signed_at"),
-        sa.ForeignKeyConstraint(
-            ["release_id"], ["releases.id"], name=op.f("fk_release_signoffs_release_id_releases")
-        ),
+        sa.ForeignKeyConstraint(["release_id"], ["releases.id"], name=op.f("fk_release_signoffs_release_id_releases")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_release_signoffs")),
-        sa.UniqueConstraint(
-            "release_id", "round", "dataset", name="uq_release_signoffs_release_id_round_dataset"
-        ),
+        sa.UniqueConstraint("release_id", "round", "dataset", name="uq_release_signoffs_release_id_round_dataset"),
     )
     op.create_index(op.f("ix_release_signoffs_release_id"), "release_signoffs", ["release_id"], unique=False)
     with op.batch_alter_table("releases") as batch:
