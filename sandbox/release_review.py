@@ -302,7 +302,8 @@ class ReleaseReview:
             artifacts = self._stage(row, job, store)
             crash_point("release.store-written")
             products = Products(JoinedRecorder(change, self.recorder), self.config)
-            view = products.register(row.product, _registration(row, job, votes, artifacts, by))
+            registration = _registration(row, job, votes, artifacts, by)
+            view = products.register(row.product, registration, on_signoff=by.role == "custodian")
             row.product_id = view.id
             session.flush()
         except BaseException:
