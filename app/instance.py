@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,11 +31,11 @@ from app.database import (
     sqlite_url,
     with_sslmode,
 )
-from app.keys import InstanceKeys, create_keys, load_keys
+from app.keys import InstanceKeys, JwtRingFiles, create_keys, load_keys
 from app.settings import Settings
 from desensitize import direct_identifiers_in
 from ledger import Ledger
-from operators import IdentityService, Role, TokenService, host_actor
+from operators import IdentityService, JwtKeyring, Role, SigningKey, TokenService, host_actor
 from registry import Registry, RegistryConfig
 from sandbox import ASK_REGISTRY, Ask
 
@@ -103,9 +104,20 @@ def _ledger(settings: Settings, keys: InstanceKeys, engine: Engine, instance_id:
     )
 
 
-def _token_service(settings: Settings, keys: InstanceKeys) -> TokenService:
+def jwt_keyring(files: JwtRingFiles) -> Callable[[], JwtKeyring]:
+    """The home's JWT keys as the token service reads them: re-read after a rotation by any process."""
+
+    def keyring() -> JwtKeyring:
+        ring = files()
+        previous = SigningKey(ring.previous, ring.retired_at) if ring.previous is not None else None
+        return JwtKeyring(SigningKey(ring.current), previous)
+
+    return keyring
+
+
+def _token_service(settings: Settings, keys: InstanceKeys | Callable[[], JwtKeyring]) -> TokenService:
     return TokenService(
-        keys.jwt_key,
+        keys.jwt_key if isinstance(keys, InstanceKeys) else keys,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         ttl=timedelta(seconds=settings.token_ttl_seconds),
@@ -153,7 +165,8 @@ class Instance:
     @property
     def identity(self) -> IdentityService:
         if self._identity is None:
-            self._identity = IdentityService(self.engine, _token_service(self.settings, self.keys), self.ledger)
+            keyring = jwt_keyring(JwtRingFiles(self.home))
+            self._identity = IdentityService(self.engine, _token_service(self.settings, keyring), self.ledger)
         return self._identity
 
     @property

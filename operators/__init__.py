@@ -15,7 +15,7 @@ from operators.errors import (
 from operators.identity import AGENCY_MANAGES, IdentityService, NewApiKey, Principal, host_actor
 from operators.models import metadata
 from operators.roles import Role
-from operators.tokens import Claims, IssuedToken, TokenError, TokenService
+from operators.tokens import Claims, IssuedToken, JwtKeyring, SigningKey, TokenError, TokenService, jwt_key_id
 
 if TYPE_CHECKING:
     from operators.jobs import JobRefusedError, Jobs, JobUsageError, Quotas
@@ -29,6 +29,7 @@ __all__ = [
     "IdentityService",
     "IssuedToken",
     "JobRefusedError",
+    "JwtKeyring",
     "JobUsageError",
     "Jobs",
     "NewApiKey",
@@ -36,10 +37,12 @@ __all__ = [
     "Principal",
     "Quotas",
     "Role",
+    "SigningKey",
     "TokenError",
     "TokenService",
     "UnknownPrincipalError",
     "host_actor",
+    "jwt_key_id",
     "metadata",
 ]
 
