@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
@@ -31,7 +32,15 @@ from app.database import (
     sqlite_url,
     with_sslmode,
 )
-from app.keys import InstanceKeys, JwtRingFiles, create_keys, load_keys
+from app.keys import (
+    LEDGER_NEXT,
+    SECRETS_DIR,
+    InstanceKeys,
+    JwtRingFiles,
+    create_keys,
+    finish_ledger_rotation,
+    load_keys,
+)
 from app.settings import Settings
 from desensitize import direct_identifiers_in
 from ledger import Ledger
@@ -93,7 +102,12 @@ def _with_tls(settings: Settings, url: str) -> str:
         raise InstanceError(str(exc)) from None
 
 
-def _ledger(settings: Settings, keys: InstanceKeys, engine: Engine, instance_id: str) -> Ledger:
+def _ledger(
+    settings: Settings, keys: InstanceKeys, engine: Engine, instance_id: str, *, reload: bool = False
+) -> Ledger:
+    def reload_key() -> Ed25519PrivateKey:  # another process rotated the key (app.rotation)
+        return load_keys(settings.home).ledger_key
+
     return Ledger(
         engine,
         keys.ledger_key,
@@ -101,6 +115,7 @@ def _ledger(settings: Settings, keys: InstanceKeys, engine: Engine, instance_id:
         checkpoint_every=settings.ledger_checkpoint_every,
         checkpoint_max_age=timedelta(seconds=settings.ledger_checkpoint_seconds),
         payload_screen=direct_identifiers_in,
+        reload_key=reload_key if reload else None,
     )
 
 
@@ -159,7 +174,7 @@ class Instance:
     @property
     def ledger(self) -> Ledger:
         if self._ledger is None:
-            self._ledger = _ledger(self.settings, self.keys, self.engine, self.instance_id)
+            self._ledger = _ledger(self.settings, self.keys, self.engine, self.instance_id, reload=True)
         return self._ledger
 
     @property
@@ -272,8 +287,20 @@ class Instance:
             engine.dispose()
             raise InstanceError(unreachable(url, exc)) from None
         instance = cls(settings, keys, engine, str(marker["instance_id"]))
+        instance._finish_ledger_rotation()
         instance.registry.sweep()  # what writes killed between their steps left behind (issue 17)
         return instance
+
+    def _finish_ledger_rotation(self) -> None:
+        """A next ledger key left by a crashed ``keyong keys rotate --ledger`` is put in place when the
+        ledger recorded the handover, and deleted when it did not (``app.keys.finish_ledger_rotation``)."""
+        if not (self.home / SECRETS_DIR / LEDGER_NEXT).exists():
+            return
+        schedule = self.ledger.key_schedule()
+        office = schedule.current if len(schedule.periods) > 1 else None
+        if finish_ledger_rotation(self.home, office):
+            self.keys = load_keys(self.home)
+            self._ledger = None
 
     @classmethod
     def init(cls, settings: Settings) -> tuple[Instance, InitResult]:

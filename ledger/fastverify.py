@@ -62,9 +62,9 @@ from sqlalchemy import create_engine
 from ledger.checkpoints import SignedCheckpoint
 from ledger.entry import GENESIS
 from ledger.fastread import Snapshot, UnrepresentableError, int64_array, read_snapshot
+from ledger.keyring import ROTATION_ACTION, signature_problems
 from ledger.merkle import STORED_MIN_LEVEL, TreeAppender, node_hash
 from ledger.queries import ENTRY_FIELDS
-from ledger.keyring import ROTATION_ACTION, signature_problems
 from ledger.reference import CHUNK, recompute_entry, verify_reference
 from ledger.report import MAX_PROBLEMS, Problem, VerifyReport
 
@@ -102,7 +102,9 @@ FROM (
 """ % ("0" * 64)
 
 
-def fast_verify(url: str, public_key: Ed25519PublicKey | Sequence[Ed25519PublicKey], public_key_hex: str | Sequence[str]) -> VerifyReport:
+def fast_verify(
+    url: str, public_key: Ed25519PublicKey | Sequence[Ed25519PublicKey], public_key_hex: str | Sequence[str]
+) -> VerifyReport:
     """Verify the ledger at ``url`` (a SQLAlchemy URL: ``sqlite:///PATH`` or ``postgresql+psycopg://...``).
 
     Returns the very report the reference verifier returns for the same database state and

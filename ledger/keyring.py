@@ -38,8 +38,8 @@ __all__ = [
     "KeySchedule",
     "checkpoint_problems",
     "first_key",
-    "key_id",
     "is_key",
+    "key_id",
     "key_schedule",
     "rotation_payload",
     "signature_problems",
@@ -148,7 +148,9 @@ def key_schedule(rotations: Iterable[tuple[int, Any]], first_key: str) -> KeySch
     return KeySchedule(periods, problems)
 
 
-def first_key(rotations: Sequence[tuple[int, Any]], checkpoints: Sequence[SignedCheckpoint], trusted: Sequence[str]) -> str:
+def first_key(
+    rotations: Sequence[tuple[int, Any]], checkpoints: Sequence[SignedCheckpoint], trusted: Sequence[str]
+) -> str:
     """Where a verifier starts the schedule: the first rotation's previous key, else the trusted key
     that signed the first checkpoint, else the first trusted key."""
     if rotations:
@@ -217,4 +219,3 @@ def signature_problems(
         raise ValueError("a verifier needs at least one public key it trusts")
     schedule = key_schedule(rotations, first_key(rotations, cps, trusted))
     return checkpoint_problems(cps, schedule, trusted)
-

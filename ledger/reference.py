@@ -28,10 +28,10 @@ from ledger.entry import GENESIS, entry_body
 from ledger.keyring import ROTATION_ACTION, is_key, signature_problems
 from ledger.merkle import TreeAppender
 from ledger.queries import ENTRY_COLUMNS, all_checkpoints
-from ledger.report import Problem, VerifyReport
+from ledger.report import VerifyReport
 from ledger.storage import entries, nodes, prepare_engine, read_transaction
 
-__all__ = ["CHUNK", "recompute_entry", "office_key", "rotation_rows", "trusted_hexes", "verify_reference"]
+__all__ = ["CHUNK", "office_key", "recompute_entry", "rotation_rows", "trusted_hexes", "verify_reference"]
 
 CHUNK = 50_000
 """Rows per ``fetchmany``: the Merkle problems of a chunk are reported after its row problems."""
@@ -67,9 +67,6 @@ def recompute_entry(row: Sequence[Any]) -> tuple[bool, bytes]:
     except (ValueError, TypeError):
         digest, computed = sha256(str(stored).encode()).digest(), b""
     return computed != digest, sha256(b"\x00" + digest).digest()
-
-
-
 
 
 def office_key(connection: Connection) -> str | None:

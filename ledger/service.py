@@ -51,6 +51,7 @@ from ledger.queries import (
     ledger_size,
     row_entry,
 )
+from ledger.reference import office_key, rotation_rows
 from ledger.report import Problem, VerifyReport
 from ledger.storage import (
     bulk_insert,
@@ -63,7 +64,6 @@ from ledger.storage import (
     read_transaction,
     write_options,
 )
-from ledger.reference import office_key, rotation_rows
 from ledger.verifier import LedgerVerifier
 
 # Names that lived here before verification, checkpoints and node reads had modules of their
@@ -301,12 +301,16 @@ class Ledger:
                 raise LedgerError("this process holds a retired ledger key: it cannot rotate it")
             old_key, old_hex = self._key, self.public_key_hex
             payload = rotation_payload(old_hex, new_hex)
-            rotation = self._append_signed(connection, Record(actor, role, ROTATION_ACTION, f"ledger-key:{payload['key_id']}", payload))
+            rotation = self._append_signed(
+                connection, Record(actor, role, ROTATION_ACTION, f"ledger-key:{payload['key_id']}", payload)
+            )
             self._use_key(new_key)
             try:
                 activated = self._append_signed(
                     connection,
-                    Record(actor, role, ACTIVATION_ACTION, f"ledger-key:{payload['key_id']}", {"key_id": payload["key_id"]}),
+                    Record(
+                        actor, role, ACTIVATION_ACTION, f"ledger-key:{payload['key_id']}", {"key_id": payload["key_id"]}
+                    ),
                 )
             except BaseException:
                 self._use_key(old_key)
