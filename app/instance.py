@@ -195,8 +195,13 @@ class Instance:
                 vault_key=self.keys.vault_key,
                 pepper=self.keys.pseudonym_pepper,
                 ingest_limits=self.settings.ingest_limits(),
+                retention_days=self.settings.dataset_retention_days,
             )
             self._registry = Registry(self.engine, self.ledger, config)
+            from sandbox import jobs_using
+
+            engine = self.engine
+            self._registry.retention.jobs_using = lambda dataset: jobs_using(engine, dataset)
         return self._registry
 
     @property
