@@ -227,3 +227,70 @@ def test_files_of_a_purge_interrupted_after_its_commit_are_deleted_at_the_next_s
     reopened = Instance.open(Settings(home=home.home))
     reopened.close()
     assert not copy.exists()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Instance, dict[str, str]]]:
+    instance, result = Instance.init(Settings(home=tmp_path / "served"))
+    add_dataset(instance.registry, "traffic")
+    try:
+        yield instance, result.tokens
+    finally:
+        instance.close()
+
+
+def test_retention_and_purge_over_http_by_role(served: tuple[Instance, dict[str, str]]) -> None:
+    from fastapi.testclient import TestClient
+
+    from app import create_app
+
+    instance, keys = served
+    client = TestClient(create_app(instance=instance))
+
+    def bearer(role: str) -> dict[str, str]:
+        token = client.post("/auth/token", json={"api_key": keys[role]}).json()["access_token"]
+        return {"Authorization": f"Bearer {token}"}
+
+    custodian, operator, regulator = bearer("custodian"), bearer("operator"), bearer("regulator")
+    assert client.put("/datasets/traffic/retention", json={"days": 0}, headers=custodian).status_code == 422
+    assert client.put("/datasets/traffic/retention", json={"days": 30}, headers=operator).status_code == 403
+    assert client.put("/datasets/traffic/retention", json={"days": 30}, headers=regulator).status_code == 403
+    put = client.put("/datasets/traffic/retention", json={"days": 30}, headers=custodian)
+    assert put.status_code == 200 and put.json()["retention_days"] == 30
+    assert client.get("/retention", headers=operator).status_code == 403
+    listed = client.get("/retention", params={"all": "true"}, headers=regulator)
+    assert listed.status_code == 200 and [v["dataset"] for v in listed.json()["versions"]] == ["traffic"]
+    assert client.get("/retention", params={"dataset": "nope"}, headers=regulator).status_code == 404
+    assert client.post("/datasets/traffic/purge", json={"reason": ""}, headers=custodian).status_code == 422
+    assert client.post("/datasets/traffic/purge", json={"reason": "x"}, headers=regulator).status_code == 403
+    assert (
+        client.post("/datasets/traffic/purge", json={"reason": "x", "version": 9}, headers=custodian).status_code == 404
+    )
+    purged = client.post("/datasets/traffic/purge", json={"reason": "到期", "version": 1}, headers=custodian)
+    assert purged.status_code == 200 and purged.json()["versions"] == [1]
+    again = client.post("/datasets/traffic/purge", json={"reason": "到期", "version": 1}, headers=custodian)
+    assert again.status_code == 409 and "already deleted" in again.text
+
+
+def test_the_custodian_sets_retention_and_sees_what_is_due_in_the_console(
+    served: tuple[Instance, dict[str, str]],
+) -> None:
+    from tests.console_support import console_client, csrf_of, flash
+
+    instance, keys = served
+    custodian = console_client(instance, keys["custodian"])
+    assert 'id="due-versions"' in custodian.get("/console/custodian").text
+    csrf = csrf_of(custodian, "/console/custodian/datasets/traffic")
+    refused = custodian.post(
+        "/console/custodian/datasets/traffic/retention", data={"csrf": csrf, "days": "-3"}, follow_redirects=False
+    )
+    assert refused.status_code == 303 and "refused" in flash(refused)
+    made = custodian.post(
+        "/console/custodian/datasets/traffic/retention", data={"csrf": csrf, "days": "365"}, follow_redirects=False
+    )
+    assert made.status_code == 303 and "retention set" in flash(made)
+    assert instance.registry.catalog.get("traffic").retention_days == 365
+    page = custodian.get("/console/custodian/datasets/traffic").text
+    assert 'id="retention-schedule"' in page and "365 天" in page
+    operator = console_client(instance, keys["operator"])
+    assert operator.post("/console/custodian/datasets/traffic/retention", data={"days": "1"}).status_code == 403
