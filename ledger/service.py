@@ -295,26 +295,22 @@ class Ledger:
         new_hex = public_key_hex(new_key.public_key())
         if new_hex == self.public_key_hex:
             raise LedgerError("the new ledger key is the current one")
-        with self.transaction() as connection:
-            lock_for_append(connection)
-            if not self._in_office(connection):
-                raise LedgerError("this process holds a retired ledger key: it cannot rotate it")
-            old_key, old_hex = self._key, self.public_key_hex
-            payload = rotation_payload(old_hex, new_hex)
-            rotation = self._append_signed(
-                connection, Record(actor, role, ROTATION_ACTION, f"ledger-key:{payload['key_id']}", payload)
-            )
-            self._use_key(new_key)
-            try:
-                activated = self._append_signed(
-                    connection,
-                    Record(
-                        actor, role, ACTIVATION_ACTION, f"ledger-key:{payload['key_id']}", {"key_id": payload["key_id"]}
-                    ),
-                )
-            except BaseException:
-                self._use_key(old_key)
-                raise
+        old_key = self._key
+        try:
+            with self.transaction() as connection:
+                lock_for_append(connection)
+                if not self._in_office(connection):  # (may reload the key another process put in office)
+                    raise LedgerError("this process holds a retired ledger key: it cannot rotate it")
+                old_key = self._key
+                payload = rotation_payload(self.public_key_hex, new_hex)
+                subject = f"ledger-key:{payload['key_id']}"
+                rotation = self._append_signed(connection, Record(actor, role, ROTATION_ACTION, subject, payload))
+                self._use_key(new_key)
+                activation = Record(actor, role, ACTIVATION_ACTION, subject, {"key_id": payload["key_id"]})
+                activated = self._append_signed(connection, activation)
+        except BaseException:
+            self._use_key(old_key)  # nothing was committed: the old key stays in office
+            raise
         return rotation, activated
 
     def _append_signed(self, connection: Connection, record: Record) -> Entry:

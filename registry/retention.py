@@ -19,6 +19,7 @@ start) deletes. :func:`destroy_version_data` is where one version's data is dest
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import shutil
 from collections.abc import Callable
@@ -166,7 +167,7 @@ def destroy_version_data(
         change.log("data.deleted", subject(dataset), {**record, "present": sha256 is not None}, actor=by)
         deleted.append(record)
         if path is not None and sha256 is not None:
-            change.on_commit(lambda target=path: _unlink(target))
+            change.on_commit(functools.partial(_unlink, path))
     return deleted
 
 
@@ -351,7 +352,7 @@ class Retention:
                     actor=by,
                 )
                 if present and path is not None:
-                    change.on_commit(lambda target=path: _unlink(target))
+                    change.on_commit(functools.partial(_unlink, path))
             change.log(
                 "product.deleted",
                 f"product:{product.name}",

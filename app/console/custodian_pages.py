@@ -4,9 +4,9 @@ The custodian reads the catalog as ``GET /datasets`` gives it to a platform role
 the 资源目录 fields (双鸭山 第十二条), the grading of the resource and of each column (第十一条), versions and the
 desensitization report of the newest desensitized copy, each version's retention and what is due for
 deletion (SATRE 3.1.09; ``registry.retention``). Its actions here are setting a retention period and
-declaring a column's public bounds or category domain, which DP jobs take instead of reading them off the data (bounds read off the data
-would leak it); the catalog's refusals (a domain over a personal column, bounds out of order) come back as the
-flash message.
+declaring a column's public bounds or category domain, which DP jobs take instead of reading them off the
+data (bounds read off the data would leak it); the catalog's refusals (a domain over a personal column,
+bounds out of order) come back as the flash message.
 """
 
 from __future__ import annotations
