@@ -294,3 +294,29 @@ def test_the_custodian_sets_retention_and_sees_what_is_due_in_the_console(
     assert 'id="retention-schedule"' in page and "365 天" in page
     operator = console_client(instance, keys["operator"])
     assert operator.post("/console/custodian/datasets/traffic/retention", data={"days": "1"}).status_code == 403
+
+
+def test_the_instance_asks_the_job_queue_which_jobs_hold_a_version(served: tuple[Instance, dict[str, str]]) -> None:
+    from sqlalchemy.orm import Session
+
+    from sandbox.models import JobRow
+
+    instance, _ = served
+    with Session(instance.engine) as session, session.begin():
+        job = JobRow(
+            operator="acme-ops",
+            kind="sql",
+            datasets={"traffic": {"version": 1, "path": "datasets/traffic/v1.parquet"}},
+            scenario="交通出行",
+            code="select 1",
+            code_sha256="0" * 64,
+            spec_sha256="0" * 64,
+        )
+        session.add(job)
+        session.flush()
+        job_id = job.id
+    with pytest.raises(RegistryError, match=f"job {job_id} is queued or running over version 1"):
+        instance.registry.retention.purge("traffic", version=1, reason="到期", by=CUSTODIAN)
+    with Session(instance.engine) as session, session.begin():
+        session.get_one(JobRow, job_id).state = "done"
+    assert instance.registry.retention.purge("traffic", version=1, reason="到期", by=CUSTODIAN).versions == [1]
