@@ -58,6 +58,7 @@ from registry.products import (
     read_attribution,
     stamp_artifact,
 )
+from registry.retention import DueVersion, JobsUsing, PurgeResult, Retention, destroy_version_data
 from registry.scope_names import did_you_mean, suggest
 from registry.scratch import Scratch
 from registry.security_events import (
@@ -124,6 +125,7 @@ __all__ = [
     "DataItem",
     "EgressConsent",
     "EgressView",
+    "DueVersion",
     "FeeClass",
     "FileInvalidError",
     "FileRefusedError",
@@ -135,6 +137,7 @@ __all__ = [
     "Incidents",
     "IngestLimits",
     "IngestResult",
+    "JobsUsing",
     "Level",
     "LicenceMode",
     "LicenceStanding",
@@ -150,11 +153,13 @@ __all__ = [
     "ProductRegistration",
     "ProductView",
     "Products",
+    "PurgeResult",
     "Registry",
     "RegistryConfig",
     "RequestState",
     "RequestView",
     "ResourceView",
+    "Retention",
     "ScopeGrant",
     "ScopeRefusedError",
     "Scratch",
@@ -171,6 +176,7 @@ __all__ = [
     "attribution_metadata",
     "check_product_name",
     "custodian_datasets",
+    "destroy_version_data",
     "did_you_mean",
     "egress_requirement",
     "frozen_state",

@@ -68,6 +68,8 @@ MESSAGES: dict[str, str] = {
     "delegation_refused": "未执行 · refused: {reason}",
     "delegation_recorded": "{dataset}: 已委托实施机构审核 · sign-off delegated to the agency",
     "delegation_withdrawn": "{dataset}: 委托已撤回，发布须逐项签核 · delegation withdrawn; releases need sign-off",
+    "retention_set": "留存期已设置 · retention set: {days}",
+    "retention_refused": "未能设置留存期 · refused: {reason}",
     # regulator
     "entry_not_found": "无此条目 · {reason}",
     # security events, freeze and incidents (issue 22)

@@ -4,8 +4,8 @@ to the agency, custodians' sign-offs of releases, and each release's snapshot of
 Releases made before this migration need no sign-off (``signoff_required`` is empty): they keep the
 rule they were requested under, as a release requested after a delegation's withdrawal keeps its own.
 
-Revision ID: 0010_custodian_signoff
-Revises: 0009_security
+Revision ID: 0011_custodian_signoff
+Revises: 0010_retention
 Create Date: 2026-12-06
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_custodian_signoff"
-down_revision = "0009_security"
+revision = "0011_custodian_signoff"
+down_revision = "0010_retention"
 branch_labels = None
 depends_on = None
 
