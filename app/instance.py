@@ -197,7 +197,7 @@ class Instance:
                 ingest_limits=self.settings.ingest_limits(),
                 retention_days=self.settings.dataset_retention_days,
             )
-            self._registry = Registry(self.engine, self.ledger, config)
+            self._registry = Registry(self.engine, self.ledger, config, custodians=self.active_custodians)
             from sandbox import jobs_using
 
             engine = self.engine
@@ -238,8 +238,18 @@ class Instance:
                 self.registry.config,
                 required_reviews=self.settings.release_reviewers,
                 is_reviewer=is_reviewer,
+                custodians=self.active_custodians,
             )
         return self._releases
+
+    def active_custodians(self) -> dict[str, str | None]:
+        """Every active custodian principal -> its organisation: whose datasets a custodian speaks for
+        (``registry.egress``), asked of the identity service at each act, so a suspension counts at once."""
+        return {
+            str(p["name"]): (str(p["org"]) if p["org"] else None)
+            for p in self.identity.list_principals()
+            if p["role"] == Role.CUSTODIAN and p["active"]
+        }
 
     @property
     def roster(self) -> WorkerRoster:

@@ -192,7 +192,15 @@ class Products:
         self.config = config
 
     # registration ------------------------------------------------------------------------------
-    def register(self, name: str, registration: ProductRegistration | None = None, /, **fields: Any) -> ProductView:
+    def register(
+        self,
+        name: str,
+        registration: ProductRegistration | None = None,
+        /,
+        *,
+        on_signoff: bool = False,
+        **fields: Any,
+    ) -> ProductView:
         """Register a released product (双鸭山 第五十条) once its pre-release review passed (第五十二条).
 
         ``registration`` is a :class:`ProductRegistration`, or its fields given as keywords. Refused
@@ -204,7 +212,10 @@ class Products:
         """
         reg = registration if registration is not None else ProductRegistration(**fields)
         by = reg.by
-        require_role(by, "agency")
+        # The agency registers. The one exception is the release workflow's (``on_signoff``): a custodian's
+        # sign-off that completes a release the agency's reviewers already approved (SATRE 3.1.06), so the
+        # ledger names the custodian whose act it was; ``reviews`` must still hold the agency's approvals.
+        require_role(by, "agency", *(("custodian",) if on_signoff else ()))
         name = check_product_name(_require_text(name, "product name"))
         job = _require_text(str(reg.job), "job")
         code_sha256 = (reg.code_sha256 or "").lower()

@@ -11,6 +11,7 @@ from registry.budgets import Budgets
 from registry.catalog import Catalog
 from registry.config import RegistryConfig
 from registry.copies import Copies
+from registry.egress import Custodians, EgressConsent
 from registry.freeze import Freeze
 from registry.incidents import Incidents
 from registry.ingest import Ingestor
@@ -29,7 +30,13 @@ class Registry:
     """Every registry change goes through :class:`Recorder`, so it is ledgered in its transaction."""
 
     def __init__(
-        self, engine: Engine, ledger: Ledger, config: RegistryConfig, *, security: SecurityPolicy | None = None
+        self,
+        engine: Engine,
+        ledger: Ledger,
+        config: RegistryConfig,
+        *,
+        security: SecurityPolicy | None = None,
+        custodians: Custodians | None = None,
     ) -> None:
         self.config = config
         self.recorder = Recorder(engine, ledger)
@@ -46,6 +53,8 @@ class Registry:
         self.freeze = Freeze(self.recorder, config)
         self.incidents = Incidents(self.recorder, config)
         self.retention = Retention(self.recorder, config, default_days=config.retention_days)
+        # Whose datasets a custodian acts for is the identity service's to say (None: nobody's, fail closed).
+        self.egress = EgressConsent(self.recorder, config, custodians)
 
     def sweep(self) -> Swept:
         """At every start: remove what dead multi-step writes left, settle interrupted destructions (issue 17),

@@ -30,7 +30,7 @@ from sandbox.ports import (
 )
 from sandbox.queue import JobQueue
 from sandbox.release import Releases
-from sandbox.release_models import Decision, ReleaseState
+from sandbox.release_models import Decision, ReleaseState, SignOff
 from sandbox.roster import LIVE_WITHIN, LiveWorker, WorkerRoster
 from sandbox.runner import RunResult, SandboxUnavailable, check_sandbox, run
 from sandbox.worker import Worker, sandbox_unavailable_error
@@ -61,6 +61,7 @@ __all__ = [
     "RunResultLike",
     "Runner",
     "SandboxUnavailable",
+    "SignOff",
     "Workdir",
     "Worker",
     "WorkerRoster",

@@ -38,11 +38,13 @@ from sqlalchemy.orm import Session
 
 from core import Actor, NotFoundError, Recorder, RegistryError, crash_point, file_sha256, require_role, text_sha256
 from registry import (
+    Custodians,
     Products,
     RegistryConfig,
     Scratch,
     attribution_metadata,
     check_product_name,
+    egress_requirement,
     licence_standing,
     product_name_taken,
     require_not_frozen,
@@ -50,8 +52,9 @@ from registry import (
     stamp_artifact,
 )
 from sandbox.models import JobRow, JobState
-from sandbox.release_models import Decision, ReleaseError, ReleaseRow, ReleaseState
+from sandbox.release_models import Decision, ReleaseError, ReleaseRow, ReleaseState, SignOff
 from sandbox.release_review import PRODUCT_STORE, ReleaseReview
+from sandbox.release_signoff import ReleaseSignoffs
 from sandbox.release_views import (
     READ_ALL,
     ReleaseView,
@@ -89,6 +92,7 @@ class Releases:
         *,
         required_reviews: int = DEFAULT_REVIEWERS,
         is_reviewer: Callable[[str], bool] | None = None,
+        custodians: Custodians | None = None,
     ) -> None:
         if required_reviews < 1:
             raise ValueError("at least one reviewer is required")
@@ -97,6 +101,7 @@ class Releases:
         self.required_reviews = required_reviews
         self.is_reviewer = is_reviewer
         self.review = ReleaseReview(recorder, config, is_reviewer=is_reviewer)
+        self.signoffs = ReleaseSignoffs(recorder, config, self.review, custodians)
 
     @property
     def home(self) -> Path:
@@ -224,6 +229,7 @@ class Releases:
                 )
             self._name_free(session, product)
             now = self.config.now()
+            required, delegated = egress_requirement(session, (job.datasets or {}).keys(), now)
             row = ReleaseRow(
                 job_id=job.id,
                 operator=job.operator,
@@ -237,6 +243,8 @@ class Releases:
                 findings=findings,
                 justifications=checked,
                 outputs=outputs,
+                signoff_required=required,
+                delegated=delegated,
                 created_at=now,
                 updated_at=now,
             )
@@ -256,6 +264,8 @@ class Releases:
                     "outputs": [{"name": o["name"], "sha256": o["sha256"]} for o in outputs],
                     "justifications_sha256": {k: text_sha256(v) for k, v in checked.items()},
                     "required_reviews": self.required_reviews,
+                    "signoff_required": required,
+                    "delegated": delegated,
                 },
             )
             return release_view(session, row, by)
@@ -289,6 +299,10 @@ class Releases:
             row.findings = findings
             row.justifications = checked
             row.outputs = outputs
+            # A new round with a new job: its lineage is asked afresh, under the delegations live now.
+            row.signoff_required, row.delegated = egress_requirement(
+                session, (job.datasets or {}).keys(), self.config.now()
+            )
             row.reason = None
             row.decided_at = None
             row.updated_at = self.config.now()
@@ -302,6 +316,8 @@ class Releases:
                     "verdict": row.verdict,
                     "outputs": [{"name": o["name"], "sha256": o["sha256"]} for o in outputs],
                     "justifications_sha256": {k: text_sha256(v) for k, v in checked.items()},
+                    "signoff_required": row.signoff_required,
+                    "delegated": row.delegated,
                 },
             )
             return release_view(session, row, by)
@@ -338,6 +354,24 @@ class Releases:
     ) -> ReleaseView:
         """One reviewer's sealed vote (see :meth:`sandbox.release_review.ReleaseReview.vote`)."""
         return self.review.vote(release_id, decision, by=by, reason=reason, files=files)
+
+    # --- the custodian's side -----------------------------------------------------------------
+
+    def sign_off(
+        self,
+        release_id: int,
+        decision: SignOff | str,
+        *,
+        by: Actor,
+        datasets: Sequence[str] | None = None,
+        reason: str = "",
+    ) -> ReleaseView:
+        """A custodian's sign-off or refusal (see :mod:`sandbox.release_signoff`)."""
+        return self.signoffs.sign_off(release_id, decision, by=by, datasets=datasets, reason=reason)
+
+    def awaiting_signoff(self, *, viewer: Actor) -> builtins.list[ReleaseView]:
+        """Open releases waiting for ``viewer``'s sign-off, oldest first."""
+        return self.signoffs.awaiting(viewer=viewer)
 
     # --- delivery -----------------------------------------------------------------------------
 
@@ -417,6 +451,7 @@ __all__ = [
     "ReleaseState",
     "ReleaseView",
     "Releases",
+    "SignOff",
     "outcome_of",
     "votes_needed",
 ]

@@ -16,7 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core import Base, RegistryError, utcnow
@@ -47,6 +47,13 @@ class Decision(StrEnum):
     REJECT = "reject"
 
 
+class SignOff(StrEnum):
+    """A custodian's word on a release of its dataset (SATRE 3.1.06): it signs off, or it refuses."""
+
+    APPROVE = "approve"
+    REFUSE = "refuse"
+
+
 class ReleaseRow(Base):
     """One operator's request to release a done job's guarded outputs as a named product.
 
@@ -72,6 +79,10 @@ class ReleaseRow(Base):
     findings: Mapped[list[Any]] = mapped_column(default=list)
     justifications: Mapped[dict[str, Any]] = mapped_column(default=dict)
     outputs: Mapped[list[Any]] = mapped_column(default=list)
+    # The round's datasets whose custodian must sign off (no live delegation when requested), and the
+    # delegations that spared the others (dataset -> delegation id): the rule the request was made under.
+    signoff_required: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'"))
+    delegated: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)  # of the withdrawal or the decision
     product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -102,4 +113,27 @@ class ReleaseVoteRow(Base):
     voted_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-__all__ = ["Decision", "ReleaseRow", "ReleaseState", "ReleaseVoteRow"]
+class ReleaseSignoffRow(Base):
+    """A custodian's sign-off (or refusal) of one round of a release, for one dataset it is custodian of.
+
+    One per (release, round, dataset), a database constraint: one custodian of the dataset's
+    organisation speaks for it. Not sealed, unlike the reviewers' votes (see ``sandbox.release_signoff``).
+    """
+
+    __tablename__ = "release_signoffs"
+    __table_args__ = (
+        UniqueConstraint("release_id", "round", "dataset", name="uq_release_signoffs_release_id_round_dataset"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"), index=True)
+    round: Mapped[int] = mapped_column(Integer)
+    dataset: Mapped[str] = mapped_column(String(64))
+    custodian: Mapped[str] = mapped_column(String(160))
+    org: Mapped[str] = mapped_column(String(128))
+    decision: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    signed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+__all__ = ["Decision", "ReleaseRow", "ReleaseSignoffRow", "ReleaseState", "ReleaseVoteRow", "SignOff"]

@@ -51,7 +51,16 @@ from registry import (
 )
 from sandbox.models import JobRow
 from sandbox.release_models import Decision, ReleaseError, ReleaseRow, ReleaseState, ReleaseVoteRow
-from sandbox.release_views import ReleaseView, json_sha256, outcome_of, release_view, visible_release
+from sandbox.release_views import (
+    ReleaseView,
+    json_sha256,
+    outcome_of,
+    pending_signoffs,
+    release_view,
+    signoff_json,
+    signoffs_of,
+    visible_release,
+)
 
 _SEVERITY = {Decision.APPROVE: 0, Decision.CHANGES_REQUESTED: 1, Decision.REJECT: 2}
 _OUTCOME = {
@@ -152,6 +161,11 @@ class ReleaseReview:
                 )
             if not ReleaseState(row.state).open:
                 raise ReleaseError(f"release {release_id} is {row.state}: it is not awaiting review")
+            if outcome_of([v.decision for v in self._round_votes(change, row)], row.required_reviews) is not None:
+                raise ReleaseError(
+                    f"the reviewers of round {row.round} have decided release {release_id}: it awaits its custodians' "
+                    f"sign-off for {', '.join(pending_signoffs(session, row))} (SATRE 3.1.06)"
+                )
             decisions, overall = _file_decisions(row, overall_default, per_file)
             if overall == Decision.APPROVE:
                 standing = licence_standing(session, row.licence_id, self.config.now().date())
@@ -163,17 +177,30 @@ class ReleaseReview:
             if overall != Decision.APPROVE and not reason:
                 raise ReleaseError("changes requested or a rejection need a reason the operator can act on")
             self._cast(change, row, by, decisions, overall, reason)
-            votes = list(
-                session.scalars(
-                    select(ReleaseVoteRow)
-                    .where(ReleaseVoteRow.release_id == row.id, ReleaseVoteRow.round == row.round)
-                    .order_by(ReleaseVoteRow.id)
-                )
-            )
-            outcome = outcome_of([v.decision for v in votes], row.required_reviews)
-            if outcome is not None:
-                self._decide(change, row, votes, outcome, by)
+            self.settle(change, row, by)
             return release_view(session, row, by)
+
+    def _round_votes(self, change: Change, row: ReleaseRow) -> builtins.list[ReleaseVoteRow]:
+        return list(
+            change.session.scalars(
+                select(ReleaseVoteRow)
+                .where(ReleaseVoteRow.release_id == row.id, ReleaseVoteRow.round == row.round)
+                .order_by(ReleaseVoteRow.id)
+            )
+        )
+
+    def settle(self, change: Change, row: ReleaseRow, by: Actor) -> None:
+        """Decide the round once it can be: the reviewers returned or rejected it, or they approved it and
+        every required custodian signed off (SATRE 3.1.06); else it stays open, awaiting the rest."""
+        votes = self._round_votes(change, row)
+        outcome = outcome_of([v.decision for v in votes], row.required_reviews)
+        if outcome is None or (outcome == Decision.APPROVE and pending_signoffs(change.session, row)):
+            return
+        self._decide(change, row, votes, outcome, by)
+
+    def refuse(self, change: Change, row: ReleaseRow, by: Actor, reason: str) -> None:
+        """A custodian refused: the release is rejected at once, whatever the reviewers' sealed votes."""
+        self._decide(change, row, self._round_votes(change, row), Decision.REJECT, by, refusal=reason)
 
     def _cast(
         self,
@@ -225,17 +252,35 @@ class ReleaseReview:
         row.updated_at = now
 
     def _decide(
-        self, change: Change, row: ReleaseRow, votes: builtins.list[ReleaseVoteRow], outcome: Decision, by: Actor
+        self,
+        change: Change,
+        row: ReleaseRow,
+        votes: builtins.list[ReleaseVoteRow],
+        outcome: Decision,
+        by: Actor,
+        *,
+        refusal: str | None = None,
     ) -> None:
         row.state = _OUTCOME[outcome].value
         row.decided_at = self.config.now()
-        row.reason = "; ".join(f"{v.reviewer}: {v.reason}" for v in votes if v.reason) or None
+        reasons = [f"{v.reviewer}: {v.reason}" for v in votes if v.reason]
+        row.reason = refusal or "; ".join(reasons) or None
         revealed = [{"reviewer": v.reviewer, "decision": v.decision, "files": v.files, "salt": v.salt} for v in votes]
-        change.log(
-            "release.decided",
-            f"release:{row.id}",
-            {"release": row.id, "round": row.round, "outcome": row.state, "votes": revealed},
-        )
+        signoffs = [
+            {k: v for k, v in signoff_json(s).items() if k != "reason"}
+            for s in signoffs_of(change.session, row)
+            if s.round == row.round
+        ]
+        payload: dict[str, Any] = {
+            "release": row.id,
+            "round": row.round,
+            "outcome": row.state,
+            "votes": revealed,
+            "signoffs": signoffs,
+        }
+        if refusal is not None:
+            payload["refused_by"] = by.name  # a custodian's refusal decided it (SATRE 3.1.06)
+        change.log("release.decided", f"release:{row.id}", payload)
         if outcome == Decision.APPROVE:
             self._register(change, row, votes, by)
 
@@ -257,7 +302,8 @@ class ReleaseReview:
             artifacts = self._stage(row, job, store)
             crash_point("release.store-written")
             products = Products(JoinedRecorder(change, self.recorder), self.config)
-            view = products.register(row.product, _registration(row, job, votes, artifacts, by))
+            registration = _registration(row, job, votes, artifacts, by)
+            view = products.register(row.product, registration, on_signoff=by.role == "custodian")
             row.product_id = view.id
             session.flush()
         except BaseException:

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import Actor, NotFoundError
-from sandbox.release_models import Decision, ReleaseRow, ReleaseState, ReleaseVoteRow
+from sandbox.release_models import Decision, ReleaseRow, ReleaseSignoffRow, ReleaseState, ReleaseVoteRow, SignOff
 
 #: Roles that read every release (an operator reads its own).
 READ_ALL = ("agency", "regulator", "custodian")
@@ -53,6 +53,12 @@ class ReleaseView:
     votes_cast: int  # in the current round
     reason: str | None
     product_id: int | None
+    # The custodians' say (SATRE 3.1.06): the round's datasets needing sign-off, those a delegation
+    # spared, every sign-off (not sealed: see sandbox.release_signoff) and what is still awaited.
+    signoff_required: list[str]
+    delegated: dict[str, int]
+    signoffs: list[dict[str, Any]]
+    signoffs_pending: list[str]
     created_at: datetime
     updated_at: datetime
     decided_at: datetime | None
@@ -77,6 +83,10 @@ class ReleaseView:
             "votes_cast": self.votes_cast,
             "reason": self.reason,
             "product_id": self.product_id,
+            "signoff_required": self.signoff_required,
+            "delegated": self.delegated,
+            "signoffs": self.signoffs,
+            "signoffs_pending": self.signoffs_pending,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
             "decided_at": self.decided_at.isoformat() if self.decided_at else None,
@@ -92,6 +102,30 @@ def _vote_json(vote: ReleaseVoteRow) -> dict[str, Any]:
         "reason": vote.reason,
         "voted_at": vote.voted_at.isoformat(),
     }
+
+
+def signoff_json(row: ReleaseSignoffRow) -> dict[str, Any]:
+    return {
+        "round": row.round,
+        "dataset": row.dataset,
+        "custodian": row.custodian,
+        "org": row.org,
+        "decision": row.decision,
+        "reason": row.reason,
+        "signed_at": row.signed_at.isoformat(),
+    }
+
+
+def signoffs_of(session: Session, row: ReleaseRow) -> list[ReleaseSignoffRow]:
+    """Every sign-off of ``row``, all rounds, in the order cast."""
+    query = select(ReleaseSignoffRow).where(ReleaseSignoffRow.release_id == row.id).order_by(ReleaseSignoffRow.id)
+    return list(session.scalars(query))
+
+
+def pending_signoffs(session: Session, row: ReleaseRow) -> list[str]:
+    """The current round's datasets whose custodian has not signed off yet (a refusal decides the release)."""
+    signed = {s.dataset for s in signoffs_of(session, row) if s.round == row.round and s.decision == SignOff.APPROVE}
+    return [str(d) for d in row.signoff_required or [] if str(d) not in signed]
 
 
 def _round_decided(row: ReleaseRow) -> bool:
@@ -151,6 +185,10 @@ def release_view(session: Session, row: ReleaseRow, viewer: Actor) -> ReleaseVie
         votes_cast=len(current),
         reason=row.reason,
         product_id=row.product_id,
+        signoff_required=[str(d) for d in row.signoff_required or []],
+        delegated={str(k): int(v) for k, v in (row.delegated or {}).items()},
+        signoffs=[signoff_json(s) for s in signoffs_of(session, row)],
+        signoffs_pending=pending_signoffs(session, row) if sealed else [],
         created_at=row.created_at,
         updated_at=row.updated_at,
         decided_at=row.decided_at,
@@ -170,4 +208,15 @@ def visible_release(session: Session, release_id: int, viewer: Actor, *, lock: b
     return row
 
 
-__all__ = ["READ_ALL", "ReleaseView", "json_sha256", "outcome_of", "release_view", "visible_release", "votes_needed"]
+__all__ = [
+    "READ_ALL",
+    "ReleaseView",
+    "json_sha256",
+    "outcome_of",
+    "pending_signoffs",
+    "release_view",
+    "signoff_json",
+    "signoffs_of",
+    "visible_release",
+    "votes_needed",
+]

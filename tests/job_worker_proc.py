@@ -31,6 +31,8 @@ import pyarrow.parquet as pq
 from app import Instance, Settings
 from core import Actor
 from registry import Registry
+from registry.egress import EgressDelegationRow
+from registry.models import ResourceRow
 from tests.test_registry_licences import add_dataset, uscc
 
 AGENCY = Actor("demo-agency", "agency")
@@ -39,12 +41,42 @@ SCENARIO = "交通出行"
 MARKERS_ENV = "KEYONG_TEST_JOB_MARKERS"
 
 
+def delegated(registry: Registry, name: str) -> int:
+    """A standing delegation of ``name``'s egress sign-off to the agency, as its custodian would record it
+    (``registry.egress``, SATRE 3.1.06): releases of these test datasets need the reviewers only. Written
+    directly, like :func:`add_dataset`'s entry (whose publisher is no principal), and ledgered."""
+    with registry.recorder.change(Actor("demo-custodian", "custodian")) as change:
+        resource_id = change.session.query(ResourceRow.id).filter(ResourceRow.name == name).scalar()
+        row = EgressDelegationRow(
+            resource_id=resource_id,
+            org="双鸭山市交通运输局",
+            reason="测试：委托实施机构审核",
+            granted_by="demo-custodian",
+        )
+        change.session.add(row)
+        change.session.flush()
+        change.log("dataset.egress_delegated", f"dataset:{name}", {"dataset": name, "delegation": row.id})
+        return row.id
+
+
 def licensed(
-    registry: Registry, home: Path, *, operator: str = OPERATOR, datasets: tuple[str, ...] = ("traffic",)
+    registry: Registry,
+    home: Path,
+    *,
+    operator: str = OPERATOR,
+    datasets: tuple[str, ...] = ("traffic",),
+    delegate: bool = True,
 ) -> int:
-    """Datasets with real (tiny) desensitized Parquet copies, an operator, an active licence; its id."""
+    """Datasets with real (tiny) desensitized Parquet copies, an operator, an active licence; its id.
+
+    With ``delegate`` (the default), each dataset's custodian has delegated its egress sign-off to the
+    agency (:func:`delegated`), so the release tests exercise the reviewers; without it, every release
+    of these datasets also waits for a custodian's sign-off.
+    """
     for name in datasets:
         add_dataset(registry, name, industry="交通出行")
+        if delegate:
+            delegated(registry, name)
         copy = home / "datasets" / name / "v1.parquet"
         copy.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.table({"trips": list(range(10)), "区县": ["尖山区", "岭东区"] * 5}), copy)

@@ -147,6 +147,11 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
         (4, "dp-train", "参保状态预测模型-1", "approved"),
     ]
     assert [r["justified"] for r in releases] == [0, 1, 0, 0]  # the chart's soft finding was justified
+    # The custodian's say on egress (SATRE 3.1.06): residents delegated to the agency, social_insurance signed off.
+    assert report["egress"] == {"residents": "delegated", "social_insurance": "signoff", "market_entities": "signoff"}
+    assert [r["delegated"] for r in releases] == [["residents"], [], [], []]
+    assert [[s["dataset"] for s in r["signoffs"]] for r in releases] == [[], *[["social_insurance"]] * 3]
+    assert all(s["custodian"] == "demo-custodian" for r in releases for s in r["signoffs"])
     for r in releases:
         assert sorted((v["reviewer"], v["decision"]) for v in r["votes"]) == [
             ("demo-agency", "approve"),
@@ -201,8 +206,9 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     # 2 DP jobs × (scope.admitted, queued, budget.charged, started, finished); the out-of-scope one:
     # scope.refused, finding.raised, job.refused; the second reviewer (principal.created); 4 releases ×
     # (requested, 2 votes, decided, product.registered); objection filed + product.suspended, resolved +
-    # product.restored; product.fetched
-    assert ledger["entries"] == 5 + 3 * 4 + 3 * 2 + 1 + 2 + 3 + 4 * 4 + 2 * 5 + 3 + 1 + 4 * 5 + 2 + 2 + 1
+    # product.restored; product.fetched; the custodian's delegation of residents (dataset.egress_delegated)
+    # and its sign-off of the 3 releases of social_insurance (release.signed_off)
+    assert ledger["entries"] == 5 + 3 * 4 + 3 * 2 + 1 + 2 + 3 + 4 * 4 + 2 * 5 + 3 + 1 + 4 * 5 + 2 + 2 + 1 + 1 + 3
     proof = ledger["proof"]
     assert (proof["action"], proof["subject"]) == ("product.registered", "product:参保状态分布图-1")
     assert proof["tree_size"] == ledger["entries"] and proof["matches_export"] is True

@@ -11,14 +11,14 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from app.api import catalog, copies, ingest, licences, products
+from app.api import catalog, copies, egress, ingest, licences, products
 from core import NotFoundError, PermissionDeniedError, RegistryError, UsageError
 from registry import Registry
 
 
 def build_router(registry: Registry, require: Callable[..., Callable[..., Any]]) -> APIRouter:
     router = APIRouter()
-    for module in (catalog, copies, ingest, licences, products):
+    for module in (catalog, copies, egress, ingest, licences, products):
         router.include_router(module.build_router(registry, require))
     return router
 

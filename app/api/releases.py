@@ -1,7 +1,9 @@
 """Releases over HTTP, by role (issue 7): operators request, resubmit, withdraw and fetch their own;
-agency principals vote (sealed until the round is decided); regulators read everything.
+agency principals vote (sealed until the round is decided); custodians sign off releases of their
+datasets, or refuse them (issue 22, SATRE 3.1.06; not sealed); regulators read everything.
 
 ``POST /releases``, ``GET /releases``, ``GET /releases/{id}``, ``POST /releases/{id}/votes``,
+``GET /releases/awaiting-signoff`` (the custodian's queue), ``POST /releases/{id}/signoffs``,
 ``POST /releases/{id}/resubmit``, ``POST /releases/{id}/withdraw``,
 ``GET /products/{name}/artifacts/{file}`` (the owning operator only, while no objection suspends it;
 the delivered copy carries its attribution, 双鸭山 第四十一条). Refusals are the registry's 403/404/409.
@@ -22,7 +24,7 @@ from app.api.limits import MAX_LIST_ITEMS, FileName, Id, Name, OptionalReason, P
 from app.api.schemas import BINARY_RESPONSE
 from core import NotFoundError, actor_of
 from registry import FeeClass
-from sandbox import Decision, Releases, ReleaseState
+from sandbox import Decision, Releases, ReleaseState, SignOff
 
 Justifications = Annotated[
     dict[Annotated[str, Field(max_length=16)], Text],
@@ -40,7 +42,10 @@ class ReleaseOut(BaseModel):
     licence: int
     product: str
     fee_class: str
-    state: str = Field(description="submitted, under_review, approved, returned, rejected or withdrawn")
+    state: str = Field(
+        description="submitted, under_review (also while custodians' sign-off is pending), approved, returned, "
+        "rejected or withdrawn"
+    )
     round: int
     required_reviews: int
     votes_needed: int
@@ -52,6 +57,14 @@ class ReleaseOut(BaseModel):
     votes_cast: int
     reason: str | None
     product_id: int | None
+    signoff_required: list[str] = Field(
+        default_factory=list, description="Datasets whose custodian must sign off this round (no delegation)"
+    )
+    delegated: dict[str, int] = Field(
+        default_factory=dict, description="dataset -> the standing delegation that spared its sign-off"
+    )
+    signoffs: list[dict[str, Any]] = Field(default_factory=list, description="Custodians' sign-offs (not sealed)")
+    signoffs_pending: list[str] = Field(default_factory=list, description="Datasets still awaiting sign-off")
     created_at: str
     updated_at: str
     decided_at: str | None
@@ -99,6 +112,20 @@ class Vote(BaseModel):
     )
 
 
+class SignOffBody(BaseModel):
+    decision: SignOff = Field(description="approve (sign off) | refuse (rejects the release at once)")
+    datasets: Annotated[list[Name], Field(max_length=MAX_LIST_ITEMS)] | None = Field(
+        default=None, description="Only these datasets (default: every pending one the caller is custodian of)"
+    )
+    reason: OptionalReason = ""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"decision": "refuse", "reason": "含未公开的个体字段 · individual-level field"}]
+        }
+    )
+
+
 class Withdrawal(BaseModel):
     reason: OptionalReason = ""
 
@@ -110,7 +137,8 @@ def build_router(releases: Releases, require: Callable[..., Callable[..., Any]])
     router = APIRouter(tags=["releases"])
     operator = require("operator")
     agency = require("agency")
-    readers = require("operator", "agency", "regulator")
+    custodian = require("custodian")  # the custodians' routes come before /releases/{id}: they must match first
+    readers = require("operator", "agency", "regulator", "custodian")
 
     @router.post("/releases", status_code=201, response_model=ReleaseOut)
     def request(body: ReleaseRequest, principal: Annotated[Any, Depends(operator)]) -> dict[str, Any]:
@@ -132,6 +160,8 @@ def build_router(releases: Releases, require: Callable[..., Callable[..., Any]])
     ) -> list[dict[str, Any]]:
         """An operator's own releases; the agency's pending queue with ``state``."""
         return [v.as_json() for v in releases.list(viewer=actor_of(principal), state=state)]
+
+    _custodian_routes(router, releases, custodian)
 
     @router.get("/releases/{release_id}", response_model=ReleaseOut)
     def show(release_id: Id, principal: Annotated[Any, Depends(readers)]) -> dict[str, Any]:
@@ -174,3 +204,20 @@ def build_router(releases: Releases, require: Callable[..., Callable[..., Any]])
         return FileResponse(match["path"], filename=Path(match["path"]).name, headers={"X-Keyong-Attribution": header})
 
     return router
+
+
+def _custodian_routes(router: APIRouter, releases: Releases, custodian: Callable[..., Any]) -> None:
+    """A custodian's queue and its own sign-off or refusal (issue 22, SATRE 3.1.06)."""
+
+    @router.get("/releases/awaiting-signoff", response_model=list[ReleaseOut])
+    def awaiting(principal: Annotated[Any, Depends(custodian)]) -> list[dict[str, Any]]:
+        """Open releases still waiting for the caller's sign-off on a dataset it is custodian of."""
+        return [v.as_json() for v in releases.awaiting_signoff(viewer=actor_of(principal))]
+
+    @router.post("/releases/{release_id}/signoffs", response_model=ReleaseOut)
+    def sign_off(release_id: Id, body: SignOffBody, principal: Annotated[Any, Depends(custodian)]) -> dict[str, Any]:
+        """A custodian's own sign-off or refusal; the product is registered once reviewers and custodians agree."""
+        view = releases.sign_off(
+            release_id, body.decision, by=actor_of(principal), datasets=body.datasets, reason=body.reason
+        )
+        return view.as_json()

@@ -64,7 +64,7 @@ def _justifications(out: Output, path: Path | None) -> dict[str, str] | None:
     return {str(k): str(v) for k, v in loaded.items()}
 
 
-def _render(item: dict[str, Any]) -> Any:
+def render_release(item: dict[str, Any]) -> Any:
     def render(console: Console) -> None:
         console.print(
             f"Release [bold]{item['release']}[/] of job {item['job']} as product {item['product']!r} "
@@ -82,6 +82,14 @@ def _render(item: dict[str, Any]) -> Any:
             console.print(f"  output {output['name']} {output['bytes']} bytes sha256 {output['sha256']}")
         for vote in item["votes"]:
             console.print(f"  round {vote['round']}: {vote['decision']} by {vote['reviewer']} {vote['reason']}")
+        if item.get("signoff_required"):
+            pending = ", ".join(item.get("signoffs_pending") or []) or "none"
+            console.print(f"  custodian sign-off needed for {', '.join(item['signoff_required'])}; pending: {pending}")
+        for signed in item.get("signoffs") or []:
+            console.print(
+                f"  round {signed['round']}: {signed['dataset']} {signed['decision']} by {signed['custodian']} "
+                f"{signed['reason']}"
+            )
         if item.get("reason"):
             console.print(f"  reason: {item['reason']}")
 
@@ -112,7 +120,7 @@ def release_request(
             justifications=justifications,
             files=files,
         ).as_json()
-    out.result(item, _render(item))
+    out.result(item, render_release(item))
 
 
 def _vote(
@@ -128,7 +136,7 @@ def _vote(
     with open_instance(home) as instance:
         by = own_actor(instance, key_file, "agency", claimed=reviewer, how=HOW_TO_VOTE)
         item = instance.releases.vote(release, decision, by=by, reason=reason).as_json()
-    Output(json_out).result(item, _render(item))
+    Output(json_out).result(item, render_release(item))
 
 
 @release_cli.command("approve")
@@ -192,7 +200,7 @@ def release_resubmit(
         item = instance.releases.resubmit(
             release, job_id=job, by=by, justifications=justifications, files=files
         ).as_json()
-    out.result(item, _render(item))
+    out.result(item, render_release(item))
 
 
 @release_cli.command("withdraw")
@@ -208,7 +216,7 @@ def release_withdraw(
     with open_instance(home) as instance:
         by = operator_actor(instance, key_file, None)
         item = instance.releases.withdraw(release, by=by, reason=reason).as_json()
-    Output(json_out).result(item, _render(item))
+    Output(json_out).result(item, render_release(item))
 
 
 @release_cli.command("show")
@@ -219,7 +227,7 @@ def release_show(
     """A release with its outputs, findings and justifications; votes only once the round is decided."""
     with open_instance(home) as instance:
         item = instance.releases.get(release, viewer=Actor.host()).as_json()
-    Output(json_out).result(item, _render(item))
+    Output(json_out).result(item, render_release(item))
 
 
 @release_cli.command("list")

@@ -173,10 +173,15 @@ def _releases(console: Console, report: DemoReport) -> None:
         "guard",
         "justified",
         "votes",
+        "custodian",
         "state",
     )
     for r in report.releases:
         votes = r.get("votes")
+        signoffs = r.get("signoffs") or []
+        delegated = r.get("delegated") or []
+        custodian = [f"{s['dataset']} signed" for s in signoffs if isinstance(s, dict)]
+        custodian += [f"{d} delegated" for d in delegated if isinstance(delegated, list)]
         decisions = Counter(str(v["decision"]) for v in (votes if isinstance(votes, list) else []))
         releases.add_row(
             str(r["release"]),
@@ -185,9 +190,14 @@ def _releases(console: Console, report: DemoReport) -> None:
             str(r["verdict"]) + "".join(f"\n{rule}" for rule in r.get("findings") or []),
             str(r["justified"]),
             ", ".join(f"{n} {d}" for d, n in decisions.items()),
+            "\n".join(custodian) or "-",
             f"[green]{r['state']}[/]" if r["state"] == "approved" else str(r["state"]),
         )
     console.print(releases)
+    if report.egress:
+        modes = ", ".join(f"{d} {'delegated to the agency' if m == 'delegated' else 'custodian sign-off'}"
+                          for d, m in report.egress.items())  # fmt: skip
+        console.print(f"Custodians' say on egress (SATRE 3.1.06): {modes}")
 
 
 def _products(console: Console, report: DemoReport) -> None:

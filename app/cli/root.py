@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from app.cli import egress as _egress  # noqa: F401  (registers its commands on dataset and release)
 from app.cli.backup import backup_cli
 from app.cli.budget import budget_cli
 from app.cli.conventions import HomeOption, JsonOption, Output, refusing, set_root_home, settings_for

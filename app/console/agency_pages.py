@@ -158,7 +158,8 @@ def _releases(router: APIRouter, console: Console) -> None:
             licence = None
         open_round = view.state in PENDING
         mine = next((v for v in view.votes if v["reviewer"] == actor.name and v["round"] == view.round), None)
-        may_vote = open_round and mine is None and actor.name != view.operator
+        # Once the reviewers decided, an open release only awaits its custodians (SATRE 3.1.06): no more votes.
+        may_vote = open_round and mine is None and actor.name != view.operator and view.votes_needed > 0
         lineage_datasets = [
             {"name": name, "version": (granted or {}).get("version") if isinstance(granted, dict) else None}
             for name, granted in ((job.datasets if job else {}) or {}).items()

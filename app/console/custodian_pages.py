@@ -125,6 +125,8 @@ def register(router: APIRouter, console: Console) -> None:
             fields=fields,
             desensitized=desensitized,
             report=report_view(desensitized.report if desensitized else None),
+            egress=console.instance.registry.egress.get(name),
+            may_delegate=console.instance.registry.egress.may_act(name, session.actor),
             schedule=retention.schedule(dataset=name),
             retention_default=retention.default_days,
             level_labels=LEVEL_LABELS,

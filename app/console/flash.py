@@ -63,6 +63,11 @@ MESSAGES: dict[str, str] = {
     "bounds_refused": "未能声明 · refused: {reason}",
     "bounds_declared": "{column}: {what} 已声明 · declared",
     "bounds_cleared": "{column}: 已清除 · cleared",
+    "signoff_refused": "未签核 · sign-off refused: {reason}",
+    "signoff_recorded": "签核已记录 · sign-off recorded; the release is {state}",
+    "delegation_refused": "未执行 · refused: {reason}",
+    "delegation_recorded": "{dataset}: 已委托实施机构审核 · sign-off delegated to the agency",
+    "delegation_withdrawn": "{dataset}: 委托已撤回，发布须逐项签核 · delegation withdrawn; releases need sign-off",
     "retention_set": "留存期已设置 · retention set: {days}",
     "retention_refused": "未能设置留存期 · refused: {reason}",
     # regulator

@@ -19,7 +19,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from app.api.security import mark
-from app.console import agency_pages, custodian_pages, operator_pages, regulator_pages, security_pages
+from app.console import (
+    agency_pages,
+    custodian_pages,
+    custodian_release_pages,
+    operator_pages,
+    regulator_pages,
+    security_pages,
+)
 from app.console.context import NAV, STATIC, TEMPLATES, Console, add_globals
 from app.console.flash import LOGIN_REASONS
 from app.console.security import SecurityHeaders, check_origin
@@ -78,7 +85,14 @@ def build_console(instance: Instance, *, secure_cookies: bool = False) -> APIRou
         session = console.session(request)
         return RedirectResponse(PATH + NAV[session.role][0][0], status_code=303)
 
-    for module in (operator_pages, agency_pages, regulator_pages, custodian_pages, security_pages):
+    for module in (
+        operator_pages,
+        agency_pages,
+        regulator_pages,
+        custodian_pages,
+        custodian_release_pages,
+        security_pages,
+    ):
         register: Callable[[APIRouter, Console], None] = module.register
         register(router, console)
     return router

@@ -32,6 +32,7 @@ class DemoReport:
     rerun: JsonObject = field(default_factory=dict)  # an automatic suspension the demo lifted, if any
     reviewers: list[str] = field(default_factory=list)
     reviewer_keys: dict[str, str] = field(default_factory=dict)  # API keys of reviewers made by this run
+    egress: dict[str, str] = field(default_factory=dict)  # dataset -> signoff | delegated (SATRE 3.1.06)
     releases: list[JsonObject] = field(default_factory=list)
     products: list[JsonObject] = field(default_factory=list)
     objection: JsonObject = field(default_factory=dict)
@@ -64,6 +65,7 @@ class DemoReport:
             "rerun": self.rerun,
             "reviewers": self.reviewers,
             "reviewer_keys": self.reviewer_keys,
+            "egress": self.egress,
             "releases": self.releases,
             "products": self.products,
             "objection": self.objection,

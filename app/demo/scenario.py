@@ -26,6 +26,11 @@ def demo_uscc(org_stem: str, kind: str = "11") -> str:
     return first17 + uscc_check_char(first17)
 
 
+#: The custodian's say on egress (SATRE 3.1.06): these datasets' releases are delegated to the agency, with
+#: the custodian's reason; every other dataset's releases wait for the custodian's own sign-off.
+DELEGATED = {"residents": "demo: 人口统计汇总类产品委托实施机构审核 · population aggregates delegated to the agency"}
+CUSTODIAN_SIGNOFF = "数据主管部门同意对外提供 · the custodian agrees to this release of its data"
+
 #: (dataset, column, public bounds, public domain) the demo custodian declares.
 PUBLIC_FACTS: list[tuple[str, str, list[float] | None, list[str] | None]] = [
     ("social_insurance", "月缴费基数", [3000, 40000], None),  # the statutory contribution-base range

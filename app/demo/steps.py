@@ -9,7 +9,8 @@ operator and licenses it for two scenarios. The operator then submits seven jobs
 Python analysis that draws an SVG chart, a dp-query, a dp-train, two attempts to export records that
 the export guard blocks (raw rows; pseudonyms hex-encoded in a "summary"), and one out of scope that is
 refused and logged as a violation. The releasable outputs are requested as named products, approved by
-the configured number of independent agency reviewers and registered with lineage and attribution; the
+the configured number of independent agency reviewers and, for the datasets whose custodian did not delegate
+its say to the agency, signed off by the custodian, then registered with lineage and attribution; the
 data provider objects to one product, whose delivery stops until the agency resolves the objection,
 after which the operator fetches it stamped with its source and date. Last, the ledger is verified,
 exported with an inclusion proof of the product's registration, and both are checked by the
@@ -31,7 +32,9 @@ from app.demo.home import KeptDemo, check_home, finished_record, replacing, star
 from app.demo.proof import prove
 from app.demo.report import DemoReport, DemoTable
 from app.demo.scenario import (
+    CUSTODIAN_SIGNOFF,
     DEFAULT_JUSTIFICATION,
+    DELEGATED,
     DEMO_DIR,
     DEMO_JOBS,
     DEMO_OPERATOR_ORG,
@@ -257,6 +260,16 @@ def _reviewers(instance: Instance, report: DemoReport) -> list[Actor]:
     return [Actor(name, Role.AGENCY.value) for name in names]
 
 
+def _egress(instance: Instance, report: DemoReport, custodian: Actor) -> None:
+    """The custodian's say on egress, per dataset (SATRE 3.1.06): a standing delegation to the agency for
+    some datasets (:data:`DELEGATED`), its own sign-off of every release for the others (the default)."""
+    egress = instance.registry.egress
+    for dataset, reason in DELEGATED.items():
+        if egress.get(dataset).mode != "delegated":
+            egress.delegate(dataset, by=custodian, reason=reason)
+    report.egress = {table.name: egress.get(table.name).mode for table in report.tables}
+
+
 def _release(instance: Instance, report: DemoReport, progress: Progress, ran: dict[int, DemoJob]) -> None:
     """Request each releasable job's outputs as a named product; the independent reviewers approve them.
 
@@ -272,6 +285,8 @@ def _release(instance: Instance, report: DemoReport, progress: Progress, ran: di
         return
     reviewers = _reviewers(instance, report)
     operator = Actor(DEMO_PRINCIPALS[Role.OPERATOR], Role.OPERATOR.value)
+    custodian = Actor(DEMO_PRINCIPALS[Role.CUSTODIAN], Role.CUSTODIAN.value)
+    _egress(instance, report, custodian)
     releases = instance.releases
     products = instance.registry.products
     host = Actor.host()
@@ -288,6 +303,8 @@ def _release(instance: Instance, report: DemoReport, progress: Progress, ran: di
         view = releases.request(job_id, product=name, by=operator, justifications=justifications)
         for reviewer in reviewers:
             view = releases.vote(view.id, Decision.APPROVE, by=reviewer, reason="符合发布前合规审核要求")
+        if view.signoffs_pending:  # the custodian's own say on its data (SATRE 3.1.06): it signs off
+            view = releases.sign_off(view.id, "approve", by=custodian, reason=CUSTODIAN_SIGNOFF)
         decided = releases.get(view.id, viewer=host)
         entry: dict[str, object] = {
             "release": decided.id,
@@ -299,6 +316,8 @@ def _release(instance: Instance, report: DemoReport, progress: Progress, ran: di
             "findings": sorted({str(f.get("rule")) for f in findings}),
             "justified": len(decided.justifications),
             "votes": [{"reviewer": v["reviewer"], "decision": v["decision"]} for v in decided.votes],
+            "signoffs": [{"dataset": s["dataset"], "custodian": s["custodian"]} for s in decided.signoffs],
+            "delegated": sorted(decided.delegated),
         }
         report.releases.append(entry)
         if decided.product_id is not None:

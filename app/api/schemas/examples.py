@@ -105,6 +105,10 @@ _RELEASE = {
     "votes_cast": 1,
     "reason": None,
     "product_id": None,
+    "signoff_required": ["traffic"],
+    "delegated": {"population": 4},
+    "signoffs": [],
+    "signoffs_pending": ["traffic"],
     "created_at": _T,
     "updated_at": _T,
     "decided_at": None,
@@ -207,6 +211,24 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "BudgetOut": _BUDGET,
     "BudgetsOut": {"operator": "demo-operator", "budgets": [_BUDGET]},
     "ReleaseOut": _RELEASE,
+    "EgressOut": {
+        "dataset": "traffic",
+        "mode": "delegated",
+        "organisation": ["双鸭山市交通运输局", "11230500MB1234567X"],
+        "delegation": {
+            "id": 4,
+            "org": "双鸭山市交通运输局",
+            "reason": "汇总统计类产品委托实施机构审核",
+            "expires_at": "2027-06-30T23:59:59.999999+00:00",
+            "granted_by": "traffic-custodian",
+            "granted_at": _T,
+            "withdrawn_by": None,
+            "withdrawn_at": None,
+            "withdraw_reason": None,
+            "live": True,
+        },
+        "history": [],
+    },
 }
 
 
