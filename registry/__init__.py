@@ -4,6 +4,7 @@ products and their lineage, objections and usage monitoring (DESIGN.md).
 Every change is appended to the ledger in the same transaction as the change itself.
 """
 
+from registry.atrest import AtRest, dataset_scope, licence_scope, products_scope
 from registry.budgets import BudgetExhaustedError, BudgetView
 from registry.catalog import Catalog
 from registry.catalog_views import (
@@ -16,6 +17,7 @@ from registry.catalog_views import (
     VersionView,
 )
 from registry.config import IngestLimits, RegistryConfig
+from registry.datakeys import DataKeyInfo, DataKeys, master_id
 from registry.freeze import (
     FREEZE_REASON_CHARS,
     FREEZE_ROLES,
@@ -72,7 +74,7 @@ from registry.usability import (
     suspended_operators,
     usability,
 )
-from registry.vault import Vault, VaultError
+from registry.vault import Vault, VaultError, is_sealed
 from registry.vocabulary import (
     FeeClass,
     FindingKind,
@@ -105,12 +107,15 @@ __all__ = [
     "SEVERITIES",
     "UNFREEZE_ROLES",
     "AlertRule",
+    "AtRest",
     "BudgetExhaustedError",
     "BudgetView",
     "Catalog",
     "CatalogEntry",
     "ColumnClass",
     "DataItem",
+    "DataKeyInfo",
+    "DataKeys",
     "FeeClass",
     "FileInvalidError",
     "FileRefusedError",
@@ -157,11 +162,16 @@ __all__ = [
     "VersionView",
     "attribution_metadata",
     "check_product_name",
+    "dataset_scope",
     "did_you_mean",
     "frozen_state",
+    "is_sealed",
+    "licence_scope",
     "licence_standing",
+    "master_id",
     "metadata",
     "product_name_taken",
+    "products_scope",
     "read_attribution",
     "reclaim",
     "registered_operators",
