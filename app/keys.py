@@ -7,6 +7,9 @@
 - ``pseudonym_pepper.key``: HMAC key of keyed pseudonyms, so pseudonyms cannot be recomputed
   from a guessed identifier without the instance;
 - ``vault.key``: AES-256-GCM key of raw copies at rest;
+- ``data_master.key``: AES key-wrap key of the data keys that seal desensitized copies, fingerprints,
+  job outputs and products at rest (``registry.datakeys``; issue 22, SATRE 2.8.01). Made at the first
+  open of a home that predates it; rotated by ``keyong keys rotate --vault`` (:mod:`app.key_rotation`);
 - ``ledger_ed25519.pem``: Ed25519 key that signs ledger checkpoints.
 
 Files are created with ``O_EXCL`` and mode 0600 in a 0700 directory, and loading refuses a
@@ -15,6 +18,7 @@ secret that others can read, the way ssh refuses a world-readable private key.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import stat
@@ -29,6 +33,8 @@ JWT_KEY = "jwt_signing.key"
 PEPPER = "pseudonym_pepper.key"
 VAULT_KEY = "vault.key"
 LEDGER_KEY = "ledger_ed25519.pem"
+DATA_MASTER_KEY = "data_master.key"
+DATA_MASTER_NEXT = "data_master.key.next"  # a rotation's new master until its re-wrap has committed
 
 
 class SecretsError(Exception):
@@ -41,6 +47,8 @@ class InstanceKeys:
     pseudonym_pepper: bytes
     vault_key: bytes
     ledger_key: Ed25519PrivateKey
+    data_master: bytes = b""
+    data_master_next: bytes | None = None  # only while a rotation is unfinished (app.key_rotation)
 
     @property
     def ledger_public_key(self) -> Ed25519PublicKey:
@@ -74,10 +82,12 @@ def create_keys(home: Path) -> InstanceKeys:
         pseudonym_pepper=secrets.token_bytes(32),
         vault_key=secrets.token_bytes(32),
         ledger_key=Ed25519PrivateKey.generate(),
+        data_master=secrets.token_bytes(32),
     )
     _write_secret(directory / JWT_KEY, keys.jwt_key.hex().encode())
     _write_secret(directory / PEPPER, keys.pseudonym_pepper.hex().encode())
     _write_secret(directory / VAULT_KEY, keys.vault_key.hex().encode())
+    _write_secret(directory / DATA_MASTER_KEY, keys.data_master.hex().encode())
     pem = keys.ledger_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
@@ -108,4 +118,25 @@ def load_keys(home: Path) -> InstanceKeys:
         pseudonym_pepper=_hex_secret(directory / PEPPER, 32),
         vault_key=_hex_secret(directory / VAULT_KEY, 32),
         ledger_key=ledger_key,
+        data_master=_data_master(directory),
+        data_master_next=_hex_secret(directory / DATA_MASTER_NEXT, 32)
+        if (directory / DATA_MASTER_NEXT).exists()
+        else None,
     )
+
+
+def _data_master(directory: Path) -> bytes:
+    """The data master key; made now in a home written before it existed (its files are still in clear
+    until ``keyong keys encrypt-home``)."""
+    path = directory / DATA_MASTER_KEY
+    if not path.exists():
+        with contextlib.suppress(FileExistsError):  # another process made it first
+            _write_secret(path, secrets.token_bytes(32).hex().encode())
+    return _hex_secret(path, 32)
+
+
+def write_secret(directory: Path, name: str, value: bytes) -> Path:
+    """Write a new secret file (hex, 0600, must not exist): a rotation's next key."""
+    path = directory / name
+    _write_secret(path, value.hex().encode())
+    return path

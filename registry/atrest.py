@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from core import Actor
+from core import Actor, Change
 from registry.datakeys import DataKeys
 from registry.vault import FRAME_SIZE, VaultError, is_sealed, unseal, write_sealed
 
@@ -66,10 +66,24 @@ class AtRest:
 
     # --- writing ------------------------------------------------------------------------------
 
-    def write(self, target: Path, data: bytes, scope: str, *, by: Actor, mode: int = 0o600) -> tuple[str, int]:
+    def _key(self, scope: str, by: Actor, change: Change | None) -> tuple[bytes, bytes]:
+        # Inside an open change the key is made in that transaction: a second writer transaction
+        # beside it would wait on the first (SQLite's one writer, the ledger's lock).
+        return self.keys.live_in(change, scope) if change is not None else self.keys.for_writing(scope, by=by)
+
+    def write(
+        self, target: Path, data: bytes, scope: str, *, by: Actor, change: Change | None = None, mode: int = 0o600
+    ) -> tuple[str, int]:
         """Seal ``data`` into ``target`` (atomically); the plaintext's SHA-256 and size."""
-        key_id, key = self.keys.for_writing(scope, by=by)
+        key_id, key = self._key(scope, by, change)
         return write_sealed(Path(target), key, _byte_chunks(data), key_id=key_id, mode=mode)
+
+    def reseal(
+        self, source: Path, target: Path, scope: str, *, by: Actor, change: Change | None = None
+    ) -> tuple[str, int]:
+        """``source`` (sealed under any live key, or in clear) sealed anew into ``target`` under ``scope``'s key."""
+        key_id, key = self._key(scope, by, change)
+        return write_sealed(Path(target), key, self.chunks(source), key_id=key_id, mode=0o600)
 
     def seal_file(self, path: Path, scope: str, *, by: Actor) -> tuple[str, int]:
         """Seal a plaintext file in place (a sealed twin renamed over it); a sealed one is left as it is."""

@@ -36,7 +36,7 @@ from registry.config import RegistryConfig
 from registry.models import DataKeyRow
 from registry.vault import KEY_ID_BYTES, VaultError
 
-__all__ = ["DataKeyInfo", "DataKeys", "master_id"]
+__all__ = ["DataKeyInfo", "DataKeys", "destroy_scope", "master_id"]
 
 KEY_BYTES = 32
 
@@ -70,6 +70,25 @@ class DataKeyInfo:
 
 def _info(row: DataKeyRow) -> DataKeyInfo:
     return DataKeyInfo(row.id, row.scope, row.master_id, row.created_at, row.destroyed_at, row.destroyed_reason)
+
+
+def destroy_scope(change: Change, scope: str, *, now: datetime, reason: str, covers: str) -> list[str]:
+    """Destroy the live key of ``scope`` inside ``change`` (crypto-shredding what it sealed), ledgered
+    as ``datakey.destroyed`` with the key id, its scope and what it covered; never key material."""
+    rows = change.session.scalars(select(DataKeyRow).where(DataKeyRow.live_scope == scope)).all()
+    for row in rows:
+        row.wrapped = None
+        row.live_scope = None
+        row.destroyed_at = now
+        row.destroyed_by = change.actor.name
+        row.destroyed_reason = reason
+        change.log(
+            "datakey.destroyed",
+            f"datakey:{row.id}",
+            {"scope": scope, "covers": covers, "reason": reason, "master_id": row.master_id},
+        )
+    change.session.flush()
+    return [row.id for row in rows]
 
 
 class DataKeys:
@@ -167,20 +186,7 @@ class DataKeys:
 
     def destroy_in(self, change: Change, scope: str, *, reason: str, covers: str) -> list[str]:
         """Destroy the live key of ``scope`` inside ``change``; the ids destroyed (none if it had no key)."""
-        rows = change.session.scalars(select(DataKeyRow).where(DataKeyRow.live_scope == scope)).all()
-        for row in rows:
-            row.wrapped = None
-            row.live_scope = None
-            row.destroyed_at = self.config.now()
-            row.destroyed_by = change.actor.name
-            row.destroyed_reason = reason
-            change.log(
-                "datakey.destroyed",
-                f"datakey:{row.id}",
-                {"scope": scope, "covers": covers, "reason": reason, "master_id": row.master_id},
-            )
-        change.session.flush()
-        return [row.id for row in rows]
+        return destroy_scope(change, scope, now=self.config.now(), reason=reason, covers=covers)
 
     def destroy(self, scope: str, *, reason: str, covers: str, by: Actor) -> list[str]:
         with self.recorder.change(by) as change:

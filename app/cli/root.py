@@ -19,6 +19,7 @@ from app.cli.incident import freeze, incident_cli, security_cli, unfreeze
 from app.cli.ingest import ingest
 from app.cli.job import job_cli
 from app.cli.job import worker as worker_command
+from app.cli.keys import keys_cli
 from app.cli.ledger import ledger_cli
 from app.cli.licence import finding_cli, licence_cli, operator_cli
 from app.cli.principal import key_cli, principal_cli
@@ -103,6 +104,7 @@ cli.add_typer(job_cli, name="job")
 cli.add_typer(release_cli, name="release")
 cli.add_typer(budget_cli, name="budget")
 cli.add_typer(backup_cli, name="backup")
+cli.add_typer(keys_cli, name="keys")
 cli.command("worker")(worker_command)
 cli.command("serve")(serve)
 cli.command("freeze")(freeze)
