@@ -17,7 +17,7 @@ rotated here: that would re-encrypt every raw copy (docs/operations.md).
 ``keyong keys encrypt-home`` seals what an earlier Keyong wrote in clear: every desensitized copy
 and fingerprint set (their dataset's key), every job attempt's files (the licence's key) and every
 product's artifacts (the products key of its licence). It is idempotent (sealed files are skipped)
-and ledgered (``keys.home-encrypted``).
+and ledgered (``keys.home_encrypted``).
 """
 
 from __future__ import annotations
@@ -124,5 +124,5 @@ def encrypt_home(instance: Instance, *, by: Actor) -> EncryptedHome:
             products += at_rest.seal_tree(store, products_scope(licences[store.name]), by=by)
     result = EncryptedHome(copies, prints, outputs, products)
     with instance.registry.recorder.change(by) as change:
-        change.log("keys.home-encrypted", "keys:data-master", result.as_json())
+        change.log("keys.home_encrypted", "keys:data-master", result.as_json())
     return result
