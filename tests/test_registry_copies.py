@@ -293,4 +293,5 @@ def test_a_sandboxed_job_reads_the_copy_and_nothing_else(env: Env) -> None:
     (view,) = env.instance.worker(worker_id="copies-test").run_pending()
     assert view.id == job and view.state == "done", view.reason
     (log,) = env.instance.registry.licences.workdir(operator, view.licence_id or 0).rglob("stdout.txt")
-    assert log.read_text(encoding="utf-8").strip() == f"{result.rows} ['market_entities.parquet']"
+    read = env.registry.at_rest.read(log).decode("utf-8")  # sealed under the licence's key once judged
+    assert read.strip() == f"{result.rows} ['market_entities.parquet']"
