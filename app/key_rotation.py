@@ -23,25 +23,19 @@ and ledgered (``keys.home_encrypted``).
 from __future__ import annotations
 
 import os
-import re
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import select
+from typing import TYPE_CHECKING
 
 from app.keys import DATA_MASTER_KEY, DATA_MASTER_NEXT, SECRETS_DIR, InstanceKeys, write_secret
 from core import Actor, RegistryError
-from registry import PRODUCT_STORE, dataset_scope, licence_scope, master_id, products_scope
-from registry.models import DataKeyRow, ProductRow
+from registry import EncryptedHome, master_id, seal_home
 
 if TYPE_CHECKING:
     from app.instance import Instance
 
 __all__ = ["EncryptedHome", "encrypt_home", "rotate_vault_master", "settle_rotation"]
-
-_LICENCE_DIR = re.compile(r"^licence-(\d+)$")
 
 
 def settle_rotation(home: Path, keys: InstanceKeys, rows_master_ids: set[str]) -> InstanceKeys:
@@ -58,8 +52,7 @@ def settle_rotation(home: Path, keys: InstanceKeys, rows_master_ids: set[str]) -
 
 
 def live_master_ids(instance: Instance) -> set[str]:
-    with instance.registry.recorder.read() as session:
-        return set(session.scalars(select(DataKeyRow.master_id).where(DataKeyRow.wrapped.is_not(None))))
+    return instance.registry.data_keys.live_master_ids()
 
 
 def rotate_vault_master(instance: Instance, *, by: Actor) -> dict[str, object]:
@@ -82,47 +75,6 @@ def rotate_vault_master(instance: Instance, *, by: Actor) -> dict[str, object]:
     return dict(summary)
 
 
-@dataclass(frozen=True, slots=True)
-class EncryptedHome:
-    """What ``keyong keys encrypt-home`` sealed, by kind."""
-
-    copies: int
-    fingerprints: int
-    outputs: int
-    products: int
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "copies": self.copies,
-            "fingerprints": self.fingerprints,
-            "outputs": self.outputs,
-            "products": self.products,
-        }
-
-
-def _dataset_dirs(root: Path) -> list[Path]:
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink()) if root.is_dir() else []
-
-
 def encrypt_home(instance: Instance, *, by: Actor) -> EncryptedHome:
     """Seal every file an earlier Keyong left in clear under its scope's data key; ledgered."""
-    home = instance.home
-    at_rest = instance.registry.at_rest
-    copies = sum(at_rest.seal_tree(d, dataset_scope(d.name), by=by) for d in _dataset_dirs(home / "copies"))
-    prints = sum(at_rest.seal_tree(d, dataset_scope(d.name), by=by) for d in _dataset_dirs(home / "fingerprints"))
-    outputs = 0
-    for operator in _dataset_dirs(home / "work"):
-        for licence in _dataset_dirs(operator):
-            found = _LICENCE_DIR.match(licence.name)
-            if found:
-                outputs += at_rest.seal_tree(licence, licence_scope(int(found.group(1))), by=by)
-    products = 0
-    with instance.registry.recorder.read() as session:
-        licences = {name: licence for name, licence in session.execute(select(ProductRow.name, ProductRow.licence_id))}
-    for store in _dataset_dirs(home / PRODUCT_STORE):
-        if store.name in licences:
-            products += at_rest.seal_tree(store, products_scope(licences[store.name]), by=by)
-    result = EncryptedHome(copies, prints, outputs, products)
-    with instance.registry.recorder.change(by) as change:
-        change.log("keys.home_encrypted", "keys:data-master", result.as_json())
-    return result
+    return seal_home(instance.registry.recorder, instance.registry.at_rest, by=by)

@@ -5,6 +5,7 @@ Every change is appended to the ledger in the same transaction as the change its
 """
 
 from registry.atrest import AtRest, dataset_scope, licence_scope, products_scope
+from registry.atrest_home import EncryptedHome, seal_home
 from registry.budgets import BudgetExhaustedError, BudgetView
 from registry.catalog import Catalog
 from registry.catalog_views import (
@@ -116,6 +117,7 @@ __all__ = [
     "DataItem",
     "DataKeyInfo",
     "DataKeys",
+    "EncryptedHome",
     "FeeClass",
     "FileInvalidError",
     "FileRefusedError",
@@ -177,6 +179,7 @@ __all__ = [
     "registered_operators",
     "require_not_frozen",
     "require_qualified",
+    "seal_home",
     "stamp_artifact",
     "suggest",
     "suspended_operators",

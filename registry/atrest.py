@@ -7,7 +7,7 @@ directory (``plaintext``: a fresh 0700 ``keyong-plain-`` directory removed on ex
 download stream.
 
 A file written in clear by an earlier Keyong is still read (``is_sealed`` tells them apart) until
-``keyong keys encrypt-home`` seals it (:func:`registry.atrest_home.encrypt_home`); new files are
+``keyong keys encrypt-home`` seals it (:func:`registry.atrest_home.seal_home`); new files are
 always sealed.
 """
 

@@ -20,6 +20,7 @@ master re-wraps the live keys (no file is re-encrypted) and the old master is de
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import secrets
 from collections.abc import Iterator
@@ -182,13 +183,18 @@ class DataKeys:
                 query = query.where(DataKeyRow.scope == scope)
             return [_info(row) for row in session.scalars(query)]
 
+    def live_master_ids(self) -> set[str]:
+        """The master ids the live keys are wrapped under (one, unless a rotation was interrupted)."""
+        with self.recorder.read() as session:
+            return set(session.scalars(select(DataKeyRow.master_id).where(DataKeyRow.wrapped.is_not(None))))
+
     # --- destroying ---------------------------------------------------------------------------
 
-    def destroy_in(self, change: Change, scope: str, *, reason: str, covers: str) -> list[str]:
+    def destroy_in(self, change: Change, scope: str, *, reason: str, covers: str) -> builtins.list[str]:
         """Destroy the live key of ``scope`` inside ``change``; the ids destroyed (none if it had no key)."""
         return destroy_scope(change, scope, now=self.config.now(), reason=reason, covers=covers)
 
-    def destroy(self, scope: str, *, reason: str, covers: str, by: Actor) -> list[str]:
+    def destroy(self, scope: str, *, reason: str, covers: str, by: Actor) -> builtins.list[str]:
         with self.recorder.change(by) as change:
             return self.destroy_in(change, scope, reason=reason, covers=covers)
 
