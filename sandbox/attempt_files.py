@@ -22,8 +22,8 @@ from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
-from core import Actor
-from registry import VaultError, is_sealed, licence_scope
+from core import Actor, RegistryError
+from registry import is_sealed, licence_scope
 from sandbox.ports import GUARD_ACTOR_NAME, AtRestPort, RunResultLike
 
 __all__ = ["CopyUnreadableError", "keep_logs", "open_copies", "plain_files", "remove_earlier_attempts", "seal_attempt"]
@@ -54,7 +54,7 @@ def open_copies(stack: ExitStack, at_rest: AtRestPort | None, datasets: Mapping[
     for index, (name, path) in enumerate(sorted(datasets.items())):
         try:
             opened[name] = at_rest.decrypt_to(path, directory / f"{index}.parquet", mode=0o644)
-        except (VaultError, OSError) as exc:
+        except (RegistryError, OSError) as exc:  # altered, its key destroyed, or no master key
             raise CopyUnreadableError(f"the desensitized copy of {name} could not be opened: {exc}") from None
     return opened
 
