@@ -17,8 +17,8 @@ from sqlalchemy import select
 
 from core import Actor, Recorder
 from registry.atrest import AtRest, dataset_scope, licence_scope, products_scope
-from registry.models import ProductRow
 from registry.leftovers import PRODUCT_STORE
+from registry.models import ProductRow
 
 __all__ = ["EncryptedHome", "seal_home"]
 

@@ -77,8 +77,10 @@ def _sealed_copy(instance: Instance) -> Path:
 def reading_runner(kind: str, code: str, *, datasets: Mapping[str, Path], out_dir: Path, limits: Any = None) -> Any:
     """Stands in for the sandbox: reads each granted copy as a job would, writes what it read."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    read = {name: {"rows": pq.read_table(path).num_rows, "mode": oct(path.stat().st_mode & 0o777), "dir": str(path.parent)}
-            for name, path in datasets.items()}  # fmt: skip
+    read = {
+        name: {"rows": pq.read_table(path).num_rows, "mode": oct(path.stat().st_mode & 0o777), "dir": str(path.parent)}
+        for name, path in datasets.items()
+    }
     (out_dir / "read.json").write_text(json.dumps(read), encoding="utf-8")
     return FakeResult(outputs=[{"name": "read.json", "bytes": 1, "sha256": "0" * 64}])
 
@@ -245,3 +247,23 @@ def test_keys_cli_needs_to_be_told_which_key(instance: Instance) -> None:
     rotated = runner.invoke(cli, ["keys", "rotate", "--vault", "--home", str(instance.home), "--json"])
     assert rotated.exit_code == 0, rotated.output
     assert json.loads(rotated.output)["rewrapped"] == 1
+
+
+def test_destroying_a_dataset_key_shreds_its_copies_and_jobs_fail_closed(instance: Instance) -> None:
+    _sealed_copy(instance)
+    runner = CliRunner()
+    home = ["--home", str(instance.home)]
+    assert runner.invoke(cli, ["keys", "destroy", "--dataset", "traffic", "--reason", " ", *home]).exit_code == 2
+    assert runner.invoke(cli, ["keys", "destroy", "--dataset", "nosuch", "--reason", "x", *home]).exit_code == 1
+    shredded = runner.invoke(
+        cli, ["keys", "destroy", "--dataset", "traffic", "--reason", "数据集撤销", "--json", *home]
+    )
+    assert shredded.exit_code == 0, shredded.output
+    (entry,) = instance.ledger.entries(action="datakey.destroyed")
+    assert entry.payload["scope"] == "dataset:traffic" and entry.payload["reason"] == "数据集撤销"
+    assert entry.subject == f"datakey:{json.loads(shredded.output)['destroyed'][0]}"
+    again = runner.invoke(cli, ["keys", "destroy", "--dataset", "traffic", "--reason", "x", *home])
+    assert again.exit_code == 1 and "no live data key" in again.output
+    instance.jobs.submit(OPERATOR, ["traffic"], "python", "read", SCENARIO)
+    (view,) = instance.worker(runner=reading_runner, worker_id="atrest").run_pending()
+    assert view.state == "failed" and "crypto-shredded" in (view.reason or "")

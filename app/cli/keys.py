@@ -12,6 +12,7 @@ from rich.console import Console
 from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing
 from app.key_rotation import encrypt_home, rotate_vault_master
 from core import Actor
+from registry import dataset_scope
 
 keys_cli = typer.Typer(
     help="Keys of files at rest: rotate the vault's master key, seal an older home.", no_args_is_help=True
@@ -55,6 +56,39 @@ def encrypt_home_command(home: HomeOption = None, json_out: JsonOption = False) 
         console.print(f"sealed files in clear: {shown}")
 
     out.result(result.as_json(), render)
+
+
+@keys_cli.command("destroy")
+@refusing
+def destroy(
+    dataset: Annotated[str, typer.Option("--dataset", help="The dataset whose copies and fingerprints to shred.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the ledger).")],
+    home: HomeOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Destroy a dataset's data key: its copies and fingerprints become unreadable (crypto-shredding); ledgered.
+
+    The dataset deletion step for copies and fingerprints (SATRE 3.1.09): irreversible, and jobs over
+    the dataset fail with the reason until a new copy is made under a new key.
+    """
+    if not reason.strip():
+        raise typer.BadParameter("a reason is required", param_hint="--reason")
+    out = Output(json_out)
+    with open_instance(home) as instance:
+        instance.registry.catalog.get(dataset)  # an unknown dataset is refused with its name
+        destroyed = instance.registry.data_keys.destroy(
+            dataset_scope(dataset),
+            reason=reason.strip(),
+            covers="desensitized copies and fingerprints",
+            by=Actor.host(),
+        )
+    if not destroyed:
+        out.fail(f"dataset {dataset!r} has no live data key: nothing was destroyed")
+
+    def render(console: Console) -> None:
+        console.print(f"destroyed data key {', '.join(destroyed)} of dataset {dataset}: its copies are unreadable")
+
+    out.result({"dataset": dataset, "destroyed": destroyed}, render)
 
 
 @keys_cli.command("list")
