@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -194,6 +194,7 @@ class Instance:
                 violation_window_hours=self.settings.violation_window_hours,
                 vault_key=self.keys.vault_key,
                 pepper=self.keys.pseudonym_pepper,
+                data_master=self.keys.data_master,
                 ingest_limits=self.settings.ingest_limits(),
                 retention_days=self.settings.dataset_retention_days,
             )
@@ -202,7 +203,17 @@ class Instance:
 
             engine = self.engine
             self._registry.retention.jobs_using = lambda dataset: jobs_using(engine, dataset)
+            if self.keys.data_master_next is not None:  # a vault key rotation a crash interrupted
+                from app.key_rotation import live_master_ids, settle_rotation
+
+                self.use_data_master(settle_rotation(self.home, self.keys, live_master_ids(self)).data_master)
+                return self.registry
         return self._registry
+
+    def use_data_master(self, master: bytes) -> None:
+        """Open files at rest with ``master`` from now on (after a rotation installed it)."""
+        self.keys = replace(self.keys, data_master=master, data_master_next=None)
+        self._registry = self._jobs = self._releases = None  # rebuilt over the new master when next asked
 
     @property
     def jobs(self) -> Jobs:
@@ -276,6 +287,7 @@ class Instance:
         hooks = RegistryHooks(self.registry, fingerprints=fingerprints, blocked=blocked, released=released)
         options.setdefault("signer", self.keys.ledger_key)
         options.setdefault("roster", self.roster)
+        options.setdefault("at_rest", self.registry.at_rest)
         return Worker(
             self.jobs.queue,
             self.home,

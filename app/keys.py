@@ -7,6 +7,9 @@
 - ``pseudonym_pepper.key``: HMAC key of keyed pseudonyms, so pseudonyms cannot be recomputed
   from a guessed identifier without the instance;
 - ``vault.key``: AES-256-GCM key of raw copies at rest;
+- ``data_master.key``: AES key-wrap key of the data keys that seal desensitized copies, fingerprints,
+  job outputs and products at rest (``registry.datakeys``; issue 22, SATRE 2.8.01). Made at the first
+  open of a home that predates it; rotated by ``keyong keys rotate --vault`` (:mod:`app.key_rotation`);
 - ``ledger_ed25519.pem``: Ed25519 key that signs ledger checkpoints.
 
 Rotation (SATRE 2.4.05; ``keyong keys rotate``): ``jwt_previous.key`` keeps the JWT key a rotation
@@ -22,6 +25,7 @@ secret that others can read, the way ssh refuses a world-readable private key.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -41,6 +45,8 @@ VAULT_KEY = "vault.key"
 LEDGER_KEY = "ledger_ed25519.pem"
 JWT_PREVIOUS = "jwt_previous.key"
 LEDGER_NEXT = "ledger_ed25519.next.pem"
+DATA_MASTER_KEY = "data_master.key"
+DATA_MASTER_NEXT = "data_master.key.next"  # a rotation's new master until its re-wrap has committed
 
 
 class SecretsError(Exception):
@@ -53,6 +59,8 @@ class InstanceKeys:
     pseudonym_pepper: bytes
     vault_key: bytes
     ledger_key: Ed25519PrivateKey
+    data_master: bytes = b""
+    data_master_next: bytes | None = None  # only while a rotation is unfinished (app.key_rotation)
 
     @property
     def ledger_public_key(self) -> Ed25519PublicKey:
@@ -86,10 +94,12 @@ def create_keys(home: Path) -> InstanceKeys:
         pseudonym_pepper=secrets.token_bytes(32),
         vault_key=secrets.token_bytes(32),
         ledger_key=Ed25519PrivateKey.generate(),
+        data_master=secrets.token_bytes(32),
     )
     _write_secret(directory / JWT_KEY, keys.jwt_key.hex().encode())
     _write_secret(directory / PEPPER, keys.pseudonym_pepper.hex().encode())
     _write_secret(directory / VAULT_KEY, keys.vault_key.hex().encode())
+    _write_secret(directory / DATA_MASTER_KEY, keys.data_master.hex().encode())
     pem = keys.ledger_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
@@ -115,6 +125,10 @@ def load_keys(home: Path) -> InstanceKeys:
         pseudonym_pepper=_hex_secret(directory / PEPPER, 32),
         vault_key=_hex_secret(directory / VAULT_KEY, 32),
         ledger_key=ledger_key,
+        data_master=_data_master(directory),
+        data_master_next=_hex_secret(directory / DATA_MASTER_NEXT, 32)
+        if (directory / DATA_MASTER_NEXT).exists()
+        else None,
     )
 
 
@@ -245,3 +259,20 @@ def _load_ledger_key(path: Path) -> Ed25519PrivateKey:
     if not isinstance(key, Ed25519PrivateKey):
         raise SecretsError(f"secret {path} is not an Ed25519 key")
     return key
+
+
+def _data_master(directory: Path) -> bytes:
+    """The data master key; made now in a home written before it existed (its files are still in clear
+    until ``keyong keys encrypt-home``)."""
+    path = directory / DATA_MASTER_KEY
+    if not path.exists():
+        with contextlib.suppress(FileExistsError):  # another process made it first
+            _write_secret(path, secrets.token_bytes(32).hex().encode())
+    return _hex_secret(path, 32)
+
+
+def write_secret(directory: Path, name: str, value: bytes) -> Path:
+    """Write a new secret file (hex, 0600, must not exist): a rotation's next key."""
+    path = directory / name
+    _write_secret(path, value.hex().encode())
+    return path

@@ -4,6 +4,8 @@ products and their lineage, objections and usage monitoring (DESIGN.md).
 Every change is appended to the ledger in the same transaction as the change itself.
 """
 
+from registry.atrest import AtRest, dataset_scope, licence_scope, products_scope
+from registry.atrest_home import EncryptedHome, seal_home
 from registry.budgets import BudgetExhaustedError, BudgetView
 from registry.catalog import Catalog
 from registry.catalog_views import (
@@ -16,6 +18,7 @@ from registry.catalog_views import (
     VersionView,
 )
 from registry.config import IngestLimits, RegistryConfig
+from registry.datakeys import DataKeyInfo, DataKeys, master_id
 from registry.egress import (
     EGRESS_REASON_CHARS,
     Custodians,
@@ -82,7 +85,7 @@ from registry.usability import (
     suspended_operators,
     usability,
 )
-from registry.vault import Vault, VaultError
+from registry.vault import Vault, VaultError, is_sealed
 from registry.vocabulary import (
     FeeClass,
     FindingKind,
@@ -116,6 +119,7 @@ __all__ = [
     "SEVERITIES",
     "UNFREEZE_ROLES",
     "AlertRule",
+    "AtRest",
     "BudgetExhaustedError",
     "BudgetView",
     "Catalog",
@@ -123,9 +127,12 @@ __all__ = [
     "ColumnClass",
     "Custodians",
     "DataItem",
+    "DataKeyInfo",
+    "DataKeys",
     "DueVersion",
     "EgressConsent",
     "EgressView",
+    "EncryptedHome",
     "FeeClass",
     "FileInvalidError",
     "FileRefusedError",
@@ -176,19 +183,25 @@ __all__ = [
     "attribution_metadata",
     "check_product_name",
     "custodian_datasets",
+    "dataset_scope",
     "destroy_version_data",
     "did_you_mean",
     "egress_requirement",
     "frozen_state",
+    "is_sealed",
+    "licence_scope",
     "licence_standing",
+    "master_id",
     "metadata",
     "product_name_taken",
+    "products_scope",
     "read_attribution",
     "reclaim",
     "registered_operators",
     "require_custodian_of",
     "require_not_frozen",
     "require_qualified",
+    "seal_home",
     "stamp_artifact",
     "suggest",
     "suspended_operators",

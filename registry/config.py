@@ -55,6 +55,7 @@ class RegistryConfig:
     blocked_export_window_hours: float = 168.0
     vault_key: bytes | None = field(default=None, repr=False)  # AES-256 key of the raw-data vault
     pepper: bytes | None = field(default=None, repr=False)  # HMAC key of pseudonyms and guard fingerprints
+    data_master: bytes | None = field(default=None, repr=False)  # wraps the data keys of files at rest
     ingest_limits: IngestLimits = field(default_factory=IngestLimits)
     # Days a dataset version is kept when its entry sets no period (SATRE 3.1.09); None: until purged.
     retention_days: int | None = None

@@ -14,6 +14,10 @@ Rules implemented:
   of L3/L4 data wait for a version made here (``registry.eligibility``).
 * The guard's fingerprints of raw and pseudonymized values are kept under ``fingerprints/``, outside
   every directory a sandbox can mount; they are keyed hashes, useless without the instance pepper.
+* Encrypted at rest (issue 22, SATRE 2.8.01): the copy and every fingerprint file are sealed under the
+  dataset's data key (:mod:`registry.datakeys`, scope ``dataset:NAME``); the Parquet exists in clear
+  only in memory here and in a job's private staging directory. Destroying the dataset's key
+  crypto-shreds every copy and fingerprint set of it.
 
 Nothing half-written is left behind: the copy and the fingerprints are written under temporary
 names and renamed into place; if recording the version fails, both are removed. Their final names are
@@ -25,6 +29,7 @@ the attempt noted in its :class:`registry.scratch.Scratch`: the next start sweep
 
 from __future__ import annotations
 
+import io
 import os
 import secrets
 import shutil
@@ -44,7 +49,6 @@ from core import (
     Recorder,
     RegistryError,
     crash_point,
-    file_sha256,
     require_role,
 )
 from desensitize import (
@@ -56,9 +60,11 @@ from desensitize import (
     desensitize_table,
     load_policy,
 )
+from registry.atrest import AtRest, dataset_scope
 from registry.catalog import Catalog
 from registry.catalog_views import ResourceView, VersionView
 from registry.config import RegistryConfig
+from registry.datakeys import DataKeys
 from registry.ingest import CUSTODIAN
 from registry.leftovers import COPIES_DIRECTORY, FINGERPRINTS_DIRECTORY
 from registry.scratch import Scratch
@@ -113,6 +119,7 @@ class Copies:
         self.config = config
         self.catalog = catalog
         self._vault = vault
+        self.at_rest = AtRest(DataKeys(recorder, config), config.home)
 
     # -- policies -----------------------------------------------------------------------------
 
@@ -178,21 +185,22 @@ class Copies:
         copies.mkdir(parents=True, exist_ok=True)
         prints.mkdir(parents=True, exist_ok=True)
         out_table = pa.Table.from_pandas(result.frame, preserve_index=False)
-        fd, tmp_name = tempfile.mkstemp(prefix=".partial-", suffix=".parquet", dir=copies)
-        os.close(fd)
-        tmp_copy = Path(tmp_name)
+        scope = dataset_scope(name)
+        tmp_copy = copies / f".partial-{secrets.token_hex(8)}.parquet.kyv"
         tmp_prints = Path(tempfile.mkdtemp(prefix=".partial-", dir=prints))
         final_copy: Path | None = None
         final_prints: Path | None = None
         try:
-            pq.write_table(out_table, tmp_copy, compression="zstd")
-            # mkstemp makes 0600; the sandbox reads the copy as its unprivileged uid through a read-only
-            # bind, so the file is world-readable — the home's own 0700 directories still guard it on the host.
-            tmp_copy.chmod(0o644)
-            content_sha256, _ = file_sha256(tmp_copy)
-            result.fingerprints.save(tmp_prints)
+            buffer = io.BytesIO()  # the Parquet in clear only in memory: sealed as it reaches the disk
+            pq.write_table(out_table, buffer, compression="zstd")
+            content_sha256, _ = self.at_rest.write(tmp_copy, buffer.getvalue(), scope, by=by)
+            del buffer
+            # desensitize (pure) saves plain files: into a private temporary directory, sealed from there.
+            with self.at_rest.private_dir() as plain:
+                for made in sorted(result.fingerprints.save(plain).iterdir()):
+                    self.at_rest.write(tmp_prints / made.name, made.read_bytes(), scope, by=by)
             stem = f"{content_sha256[:16]}.{secrets.token_hex(4)}"  # never an existing version's name
-            final_copy = copies / f"{stem}.parquet"
+            final_copy = copies / f"{stem}.parquet.kyv"
             final_prints = prints / stem
             os.replace(tmp_copy, final_copy)
             os.replace(tmp_prints, final_prints)
@@ -316,8 +324,9 @@ class Copies:
         if chosen is None or not chosen.report or "fingerprints" not in chosen.report:
             raise NotFoundError(f"dataset {name!r} has no fingerprints for version {version or 'newest'}")
         try:
-            return FingerprintSet.load(self.config.home / chosen.report["fingerprints"], pepper=self.config.pepper)
-        except (OSError, FingerprintError) as exc:
+            with self.at_rest.plaintext_tree(self.config.home / chosen.report["fingerprints"]) as plain:
+                return FingerprintSet.load(plain, pepper=self.config.pepper)
+        except (OSError, FingerprintError, VaultError) as exc:
             raise RegistryError(f"the fingerprints of {name!r} v{chosen.version} are not usable: {exc}") from None
 
 

@@ -50,12 +50,14 @@ def _version_paths(session: Session) -> set[str]:
 
 
 def _fingerprint_paths(session: Session) -> set[str]:
-    """A copy ``copies/NAME/STEM.parquet`` has its fingerprints at ``fingerprints/NAME/STEM``."""
+    """A copy ``copies/NAME/STEM.parquet.kyv`` (sealed, issue 22) or ``STEM.parquet`` (written in clear by an
+    earlier Keyong) has its fingerprints at ``fingerprints/NAME/STEM``."""
     found = set()
     for path in session.scalars(select(VersionRow.path).where(VersionRow.path.startswith(f"{COPIES_DIRECTORY}/"))):
         parts = path.split("/")
-        if len(parts) == 3 and parts[2].endswith(".parquet"):
-            found.add(f"{FINGERPRINTS_DIRECTORY}/{parts[1]}/{parts[2].removesuffix('.parquet')}")
+        stem = parts[-1].removesuffix(".kyv")
+        if len(parts) == 3 and stem.endswith(".parquet"):
+            found.add(f"{FINGERPRINTS_DIRECTORY}/{parts[1]}/{stem.removesuffix('.parquet')}")
     return found
 
 

@@ -343,3 +343,26 @@ class ObjectionRow(Base):
 
 
 metadata = Base.metadata
+
+
+class DataKeyRow(Base):
+    """A data key of files at rest (issue 22, SATRE 2.8.01), wrapped under the instance's master key.
+
+    ``scope`` says what it covers (``dataset:NAME``: copies and fingerprints; ``licence:ID``: job
+    outputs; ``products:ID``: products released under the licence). ``live_scope`` equals ``scope``
+    while the key lives and is NULL once destroyed, so a scope has at most one live key (unique).
+    Destroying a key clears ``wrapped``: the files it sealed are unreadable from then on.
+    """
+
+    __tablename__ = "data_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # hex of the 16-byte key id in file headers
+    scope: Mapped[str] = mapped_column(String(160), index=True)
+    live_scope: Mapped[str | None] = mapped_column(String(160), unique=True, nullable=True)
+    wrapped: Mapped[str | None] = mapped_column(String(96), nullable=True)  # hex of AES-KW(master, key)
+    master_id: Mapped[str] = mapped_column(String(16))  # which master key wraps it (hex, not the key)
+    created_by: Mapped[str] = mapped_column(String(160))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    destroyed_by: Mapped[str | None] = mapped_column(String(160), nullable=True)
+    destroyed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    destroyed_reason: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -31,8 +31,10 @@ from typing import Any
 from sqlalchemy import select
 
 from core import Actor, Change, NotFoundError, Recorder, RegistryError, require_role
+from registry.atrest import dataset_scope
 from registry.catalog_rules import CUSTODIAN, catalog_row, subject
 from registry.config import RegistryConfig
+from registry.datakeys import destroy_scope
 from registry.models import LicenceDatasetRow, LicenceRow, ProductRow, ResourceRow, VersionRow
 from registry.vocabulary import LicenceState, ProductState, ResourceState, VersionKind
 
@@ -156,8 +158,9 @@ def destroy_version_data(
     """Destroy one dataset version's data: each file hashed, ledgered (``data.deleted``) and deleted
     once the change commits. The one place where a version's data is destroyed.
 
-    Hook for crypto-shredding: where the version's data keys exist, destroy them here as well, in
-    the same change, so a copy of a file that survived (a backup, a disk remnant) stays unreadable.
+    The data key is per dataset, not per version (``registry.datakeys``): :meth:`Retention.purge`
+    destroys it, in the same change, once no version of the dataset is left, so a copy of a file that
+    survived (a backup, a disk remnant) stays unreadable.
     """
     deleted: list[dict[str, Any]] = []
     for what, relative in version_files(version):
@@ -303,6 +306,10 @@ class Retention:
                         "content_sha256": target.content_sha256,
                         "reason": reason,
                     },
+                )
+            if all(v.deleted_at is not None for v in row.versions):  # nothing of the dataset is left to open
+                destroy_scope(
+                    change, dataset_scope(name), now=now, reason=reason, covers="desensitized copies and fingerprints"
                 )
             products = self._purge_products(change, row, targets, reason=reason, by=by)
         return PurgeResult(name, [t.version for t in targets], files, products, reason)

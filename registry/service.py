@@ -7,10 +7,12 @@ from sqlalchemy.engine import Engine
 
 from core import Recorder
 from ledger import Ledger
+from registry.atrest import AtRest
 from registry.budgets import Budgets
 from registry.catalog import Catalog
 from registry.config import RegistryConfig
 from registry.copies import Copies
+from registry.datakeys import DataKeys
 from registry.egress import Custodians, EgressConsent
 from registry.freeze import Freeze
 from registry.incidents import Incidents
@@ -41,6 +43,8 @@ class Registry:
         self.config = config
         self.recorder = Recorder(engine, ledger)
         self.catalog = Catalog(self.recorder, config)
+        self.data_keys = DataKeys(self.recorder, config)
+        self.at_rest = AtRest(self.data_keys, config.home)  # copies, fingerprints, outputs, products
         self.ingestor = Ingestor(self.recorder, config, self.catalog)
         self.copies = Copies(self.recorder, config, self.catalog, lambda: self.ingestor.vault)
         self.monitoring = Monitoring(self.recorder, config)

@@ -6,10 +6,10 @@ protected by encryption and access control (黑龙江省政务数据管理暂行
 第三十五条: 原始数据不出域、数据可用不可见). Sandboxes only ever mount desensitized copies; the
 vault is read by the desensitizer in the platform's own process.
 
-File format (version 1), all integers big-endian::
+File format, all integers big-endian::
 
-    header  = MAGIC (8 bytes "KYVAULT\\0") | format version (1 byte) | file id (16 random bytes)
-              | key check (16 bytes)
+    header  = MAGIC (8 bytes "KYVAULT\\0") | format version (1 byte) | [key id (16 bytes), version 2]
+              | file id (16 random bytes) | key check (16 bytes)
     frame*  = ciphertext length (4 bytes) | final flag (1 byte) | nonce (12 bytes)
               | AES-256-GCM ciphertext + tag
 
@@ -21,6 +21,13 @@ reordered, dropped, truncated after the last one nor swapped in from another fil
 change fails authentication and :class:`VaultError` says so. Plaintext is at most
 ``FRAME_SIZE`` bytes per frame; the last frame carries the final flag (an empty file is one
 empty final frame).
+
+Version 1 is the raw vault's (sealed directly under the instance's ``vault.key``). Version 2 names
+the data key it was sealed under (:mod:`registry.datakeys`: one key per dataset for its desensitized
+copies and fingerprints, one per licence for its outputs and products; issue 22, SATRE 2.8.01), so a
+reader finds the key from the file alone and a destroyed key (crypto-shredding) is told apart from
+tampering. This module is the one owner of the format: the data keys' files use the same
+:class:`Sealer` and :func:`unseal`.
 
 Files are written to a temporary name with mode 0600 and renamed into place, so a reader never
 sees half a file and a failed write leaves nothing behind.
@@ -35,7 +42,7 @@ import os
 import re
 import secrets
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -50,8 +57,10 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from core import RegistryError
 
 MAGIC = b"KYVAULT\x00"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # sealed under the vault key itself (raw copies, ingest scratch)
+KEYED_FORMAT_VERSION = 2  # sealed under a named data key (registry.datakeys)
 FILE_ID_BYTES = 16
+KEY_ID_BYTES = 16
 KEY_CHECK_BYTES = 16
 HEADER_BYTES = len(MAGIC) + 1 + FILE_ID_BYTES + KEY_CHECK_BYTES
 NONCE_BYTES = 12
@@ -66,6 +75,11 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 class VaultError(RegistryError):
     """A vault file could not be written or read back intact; the message says which and why."""
+
+
+#: What unseals a file: the key itself, or a function from the key id in a version-2 header (``None``
+#: for a version-1 file) to the key, which raises :class:`VaultError` when it has no such key.
+KeySource = bytes | Callable[[bytes | None], bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,9 +230,22 @@ class Sealer:
     under a key that lives only in the ingesting process (:mod:`registry.scratch`).
     """
 
-    def __init__(self, key: bytes, out: BinaryIO, *, frame_size: int = FRAME_SIZE, file_id: bytes | None = None):
+    def __init__(
+        self,
+        key: bytes,
+        out: BinaryIO,
+        *,
+        frame_size: int = FRAME_SIZE,
+        file_id: bytes | None = None,
+        key_id: bytes | None = None,
+    ):
         file_id = file_id or secrets.token_bytes(FILE_ID_BYTES)
-        self._header = MAGIC + bytes([FORMAT_VERSION]) + file_id + _derive(key, file_id, b"key check")[:KEY_CHECK_BYTES]
+        if key_id is not None and len(key_id) != KEY_ID_BYTES:
+            raise VaultError(f"a data key id is {KEY_ID_BYTES} bytes")
+        named = b"" if key_id is None else key_id
+        version = FORMAT_VERSION if key_id is None else KEYED_FORMAT_VERSION
+        check = _derive(key, file_id, b"key check")[:KEY_CHECK_BYTES]
+        self._header = MAGIC + bytes([version]) + named + file_id + check
         self._aead = AESGCM(_derive(key, file_id, b"data"))
         self._out = out
         self._frame_size = frame_size
@@ -252,51 +279,114 @@ class Sealer:
         self._index += 1
 
 
-def unseal(file: Path, key: bytes, *, label: str) -> Iterator[bytes]:
-    """Decrypted frames of a sealed file, in order, each authenticated before it is yielded."""
+def _read_header(stream: BinaryIO, label: str) -> tuple[bytes, bytes | None, bytes]:
+    """The whole header, the key id it names (version 2) or ``None`` (version 1), and the file id."""
+    head = stream.read(len(MAGIC) + 1)
+    if len(head) < len(MAGIC) + 1 or not head.startswith(MAGIC):
+        raise VaultError(f"{label} is not a Keyong vault file (bad or missing header)")
+    version = head[len(MAGIC)]
+    if version not in (FORMAT_VERSION, KEYED_FORMAT_VERSION):
+        raise VaultError(
+            f"{label} has vault format {version}, this Keyong reads {FORMAT_VERSION} and {KEYED_FORMAT_VERSION}"
+        )
+    named = KEY_ID_BYTES if version == KEYED_FORMAT_VERSION else 0
+    rest = stream.read(named + FILE_ID_BYTES + KEY_CHECK_BYTES)
+    if len(rest) < named + FILE_ID_BYTES + KEY_CHECK_BYTES:
+        raise VaultError(f"{label} is not a Keyong vault file (bad or missing header)")
+    key_id = rest[:named] if named else None
+    return head + rest, key_id, rest[named : named + FILE_ID_BYTES]
+
+
+def unseal(file: Path, key: KeySource, *, label: str) -> Iterator[bytes]:
+    """Decrypted frames of a sealed file, in order, each authenticated before it is yielded.
+
+    ``key`` is the key, or a :data:`KeySource` function asked with the key id the header names.
+    """
     try:
         stream = open(file, "rb")  # noqa: SIM115 - closed in finally, generator
     except FileNotFoundError:
         raise VaultError(f"vault file {label} does not exist") from None
     try:
-        header = stream.read(HEADER_BYTES)
-        if len(header) < HEADER_BYTES or not header.startswith(MAGIC):
-            raise VaultError(f"{label} is not a Keyong vault file (bad or missing header)")
-        if header[len(MAGIC)] != FORMAT_VERSION:
-            raise VaultError(f"{label} has vault format {header[len(MAGIC)]}, this Keyong reads {FORMAT_VERSION}")
-        file_id = header[len(MAGIC) + 1 : len(MAGIC) + 1 + FILE_ID_BYTES]
+        header, key_id, file_id = _read_header(stream, label)
+        if callable(key):
+            key = key(key_id)
+        elif key_id is not None:
+            raise VaultError(f"{label} is sealed under data key {key_id.hex()}, not under the vault key")
         check = header[-KEY_CHECK_BYTES:]
         if not secrets.compare_digest(check, _derive(key, file_id, b"key check")[:KEY_CHECK_BYTES]):
             raise VaultError(
                 f"{label} was not encrypted with this instance's vault key (wrong key, or its header was altered)"
             )
         aead = AESGCM(_derive(key, file_id, b"data"))
-        index = 0
-        while True:
-            prefix = stream.read(PREFIX_BYTES)
-            if not prefix:
-                raise VaultError(f"{label} is truncated: it ends after {index} frame(s) without a final frame")
-            if len(prefix) < PREFIX_BYTES:
-                raise VaultError(f"{label} is truncated inside frame {index}")
-            length, flag = struct.unpack(">IB", prefix[:5])
-            if length < TAG_BYTES or length > MAX_FRAME + TAG_BYTES or flag > 1:
-                raise VaultError(f"{label}: frame {index} has an impossible length or flag (altered file)")
-            sealed = stream.read(length)
-            if len(sealed) < length:
-                raise VaultError(f"{label} is truncated inside frame {index}")
-            final = flag == 1
-            try:
-                plain = aead.decrypt(prefix[5:], sealed, _frame_aad(header, index, final))
-            except InvalidTag:
-                raise VaultError(
-                    f"{label}: frame {index} failed authentication (the file was altered, its frames "
-                    "reordered, cut short or taken from another file); the raw copy cannot be trusted"
-                ) from None
-            yield plain
-            if final:
-                if stream.read(1):
-                    raise VaultError(f"{label} has bytes after its final frame (altered or appended to)")
-                return
-            index += 1
+        yield from _frames(stream, aead, header, label)
     finally:
         stream.close()
+
+
+def _frames(stream: BinaryIO, aead: AESGCM, header: bytes, label: str) -> Iterator[bytes]:
+    index = 0
+    while True:
+        prefix = stream.read(PREFIX_BYTES)
+        if not prefix:
+            raise VaultError(f"{label} is truncated: it ends after {index} frame(s) without a final frame")
+        if len(prefix) < PREFIX_BYTES:
+            raise VaultError(f"{label} is truncated inside frame {index}")
+        length, flag = struct.unpack(">IB", prefix[:5])
+        if length < TAG_BYTES or length > MAX_FRAME + TAG_BYTES or flag > 1:
+            raise VaultError(f"{label}: frame {index} has an impossible length or flag (altered file)")
+        sealed = stream.read(length)
+        if len(sealed) < length:
+            raise VaultError(f"{label} is truncated inside frame {index}")
+        final = flag == 1
+        try:
+            plain = aead.decrypt(prefix[5:], sealed, _frame_aad(header, index, final))
+        except InvalidTag:
+            raise VaultError(
+                f"{label}: frame {index} failed authentication (the file was altered, its frames "
+                "reordered, cut short or taken from another file); its content cannot be trusted"
+            ) from None
+        yield plain
+        if final:
+            if stream.read(1):
+                raise VaultError(f"{label} has bytes after its final frame (altered or appended to)")
+            return
+        index += 1
+
+
+def is_sealed(file: Path) -> bool:
+    """Whether ``file`` begins with the vault format's magic (sealed), as opposed to a file in clear."""
+    try:
+        with open(file, "rb") as stream:
+            return stream.read(len(MAGIC)) == MAGIC
+    except OSError:
+        return False
+
+
+def write_sealed(
+    target: Path,
+    key: bytes,
+    chunks: Iterator[bytes],
+    *,
+    key_id: bytes | None = None,
+    frame_size: int = FRAME_SIZE,
+    mode: int = 0o600,
+) -> tuple[str, int]:
+    """Seal ``chunks`` into ``target`` atomically (a temporary name renamed into place); plaintext SHA-256, size."""
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except OSError as exc:
+        raise VaultError(f"cannot create a sealed file under {target.parent}: {exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as out:
+            sealer = Sealer(key, out, frame_size=frame_size, key_id=key_id)
+            for chunk in chunks:
+                sealer.write(chunk)
+            result = sealer.finish()
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return result

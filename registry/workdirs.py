@@ -21,17 +21,21 @@ import logging
 import os
 import re
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import Actor, Change, RegistryError, crash_point
+from registry.atrest import licence_scope, products_scope
 from registry.config import RegistryConfig
+from registry.datakeys import destroy_scope
 from registry.models import DestructionRow, LicenceRow
 from registry.operators import NAME_RE
 from registry.scratch import Scratch, Swept
 from registry.usage import record_usage
+from registry.vocabulary import LicenceState
 
 WORK_DIRECTORY = "work"
 _TOMBSTONE = re.compile(r"^\.destroyed-licence-(\d+)-(\d+)-([0-9a-f]{12})$")
@@ -178,7 +182,21 @@ class Workdirs:
         )
         if root.is_symlink() or root.exists():
             self._move_aside(change, root, f".destroyed-{root.name}-{record.id}-{manifest[:12]}")
+        self._shred(change, row, now)
         return record
+
+    @staticmethod
+    def _shred(change: Change, row: LicenceRow, now: datetime) -> None:
+        """Destroy the licence's data keys with its files (crypto-shredding, issue 22, SATRE 2.8.01).
+
+        The outputs' key goes whenever the licence ends: a copy of its work area left anywhere (a
+        backup, a disk remnant) can no longer be read. The key of its products goes only on
+        revocation: a product released under a licence that merely expired stays deliverable.
+        """
+        reason = f"licence {row.id} {row.state}"
+        destroy_scope(change, licence_scope(row.id), now=now, reason=reason, covers="job outputs and logs")
+        if row.state == str(LicenceState.REVOKED):
+            destroy_scope(change, products_scope(row.id), now=now, reason=reason, covers="released products")
 
     def _move_aside(self, change: Change, root: Path, tomb_name: str) -> None:
         """Move the tree to its tombstone now; delete it after the commit, move it back on a rollback."""

@@ -11,6 +11,7 @@ answers them over a ``registry.Registry``, each answer replaceable (or switched 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -85,6 +86,18 @@ class RegistryPort(Protocol):
     def released(self, dataset: str) -> Sequence[tuple[str, Sequence[Path]]]:
         """Products already released from ``dataset`` by any operator, with their artifacts' paths."""
         ...
+
+
+class AtRestPort(Protocol):
+    """How a worker opens sealed copies and outputs and seals what a run left (``registry.AtRest``).
+
+    Issue 22 (SATRE 2.8.01): copies, outputs and products are encrypted at rest; plaintext exists only
+    in a private directory for the time a run or a judgement needs it.
+    """
+
+    def private_dir(self, prefix: str = ...) -> AbstractContextManager[Path]: ...
+    def decrypt_to(self, path: Path, target: Path, *, mode: int = ...) -> Path: ...
+    def seal_tree(self, directory: Path, scope: str, *, by: Actor) -> int: ...
 
 
 class Ask(Enum):
@@ -166,6 +179,7 @@ __all__ = [
     "ASK_REGISTRY",
     "GUARD_ACTOR_NAME",
     "Ask",
+    "AtRestPort",
     "Blocked",
     "Fingerprints",
     "RegistryHooks",

@@ -38,10 +38,13 @@ from sqlalchemy.orm import Session
 
 from core import Actor, NotFoundError, Recorder, RegistryError, crash_point, file_sha256, require_role, text_sha256
 from registry import (
+    AtRest,
     Custodians,
+    DataKeys,
     Products,
     RegistryConfig,
     Scratch,
+    VaultError,
     attribution_metadata,
     check_product_name,
     egress_requirement,
@@ -427,7 +430,12 @@ class Releases:
                     f"artifact {artifact['name']!r} of product {product.name!r} is missing from the store"
                 )
             target = into / Path(artifact["name"]).name
-            shutil.copyfile(source, target)
+            try:  # decrypted into the fetch's own scratch, stamped there, then delivered (issue 22)
+                AtRest(DataKeys(self.recorder, self.config), self.home).decrypt_to(source, target)
+            except VaultError as exc:
+                raise ReleaseError(
+                    f"artifact {artifact['name']!r} of product {product.name!r} cannot be opened: {exc}"
+                ) from None
             stamp_artifact(target, attribution)
             files.append({"name": artifact["name"], "path": str(target), "sha256": file_sha256(target)[0]})
         return files

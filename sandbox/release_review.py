@@ -34,18 +34,21 @@ from core import (
     PermissionDeniedError,
     Recorder,
     crash_point,
-    file_sha256,
     text_sha256,
 )
 from registry import (
     PRODUCT_STORE,
+    AtRest,
+    DataKeys,
     ProductRegistration,
     Products,
     RegistryConfig,
     Scratch,
     Usability,
+    VaultError,
     licence_standing,
     product_name_taken,
+    products_scope,
     reclaim,
     require_not_frozen,
 )
@@ -299,7 +302,7 @@ class ReleaseReview:
         scratch = Scratch(self.home, purpose="release")
         try:
             scratch.note_paths(relative, f"{PRODUCT_STORE}/.{row.product}.staging-")
-            artifacts = self._stage(row, job, store)
+            artifacts = self._stage(change, row, job, store)
             crash_point("release.store-written")
             products = Products(JoinedRecorder(change, self.recorder), self.config)
             registration = _registration(row, job, votes, artifacts, by)
@@ -318,24 +321,31 @@ class ReleaseReview:
         change.on_commit(scratch.close)
         change.on_rollback(undo)
 
-    def _stage(self, row: ReleaseRow, job: JobRow, store: Path) -> builtins.list[dict[str, Any]]:
-        """Copy the judged outputs (checked against their SHA-256) into a staging directory, renamed to ``store``."""
+    def _stage(self, change: Change, row: ReleaseRow, job: JobRow, store: Path) -> builtins.list[dict[str, Any]]:
+        """Re-seal the judged outputs (checked against their SHA-256) under the licence's products key
+        into a staging directory, renamed to ``store`` (issue 22: products encrypted at rest)."""
+        at_rest = AtRest(DataKeys(self.recorder, self.config), self.home)
+        if job.licence_id is None:
+            raise ReleaseError(f"job {job.id} has no licence: its outputs have no products key")
         staging = store.with_name(f".{row.product}.staging-{secrets.token_hex(4)}")
         staging.mkdir(parents=True)
         try:
             artifacts: builtins.list[dict[str, Any]] = []
             for output in row.outputs or []:
                 source = self.home / str(output["path"])
-                if not source.is_file() or file_sha256(source)[0] != output["sha256"]:
+                if not source.is_file() or _plain_sha256(at_rest, source) != output["sha256"]:
                     raise ReleaseError(
                         f"output {output['name']!r} of job {job.id} is missing or changed since the guard judged it"
                     )
                 target = staging / Path(str(output["name"])).name
-                shutil.copyfile(source, target)
+                digest, size = at_rest.reseal(source, target, products_scope(job.licence_id), by=change.actor,
+                                              change=change)  # fmt: skip
+                if digest != output["sha256"]:
+                    raise ReleaseError(f"output {output['name']!r} of job {job.id} changed while it was staged")
                 artifacts.append(
                     {
                         "name": output["name"],
-                        "bytes": target.stat().st_size,
+                        "bytes": size,
                         "sha256": output["sha256"],
                         "path": str((store / target.name).relative_to(self.home)),
                     }
@@ -344,6 +354,14 @@ class ReleaseReview:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return artifacts
+
+
+def _plain_sha256(at_rest: AtRest, path: Path) -> str | None:
+    """The SHA-256 of a stored output's plaintext; ``None`` when it does not open (altered, key destroyed)."""
+    try:
+        return at_rest.sha256(path)[0]
+    except VaultError:
+        return None
 
 
 __all__ = ["PRODUCT_STORE", "ReleaseReview"]

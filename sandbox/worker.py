@@ -28,6 +28,10 @@ Why it is built this way:
   read). A ``block`` is reported to usage monitoring (repeated blocks are a security anomaly).
   Without fingerprints (no ``registry`` port, or its ``fingerprints`` failing) the guard still runs its
   recognizer, manifest, record-shape and SDC rules.
+* **Encrypted at rest** (issue 22, SATRE 2.8.01; :mod:`sandbox.atrest_io`). The granted copies are
+  decrypted into a private directory for the run and its judgement only; a copy that does not open
+  (altered, key destroyed) fails the job with the reason. Once judged, everything the attempt keeps
+  is sealed under the licence's data key before the job's end is committed.
 * **DP results sealed before judging** (issue 8). After a ``dp-query`` or ``dp-train`` run the
   worker signs the platform program's answer, or issues the model's certificate, with the
   instance key (``signer``; ``dp.results``); the guard then accepts a model only with a
@@ -45,17 +49,27 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from core import Change, crash_point
 from dp import SealError, seal
+from sandbox.attempt_files import (
+    CopyUnreadableError,
+    keep_logs,
+    open_copies,
+    plain_files,
+    remove_earlier_attempts,
+    seal_attempt,
+)
 from sandbox.heartbeat import watch
 from sandbox.kinds import DP_KINDS, JobKind
 from sandbox.models import JobState
 from sandbox.ports import (
     GUARD_ACTOR_NAME,
+    AtRestPort,
     Blocked,
     Fingerprints,
     RegistryHooks,
@@ -116,6 +130,7 @@ class Worker:
         guard_config: Any = None,
         signer: Any = None,
         roster: WorkerRoster | None = None,
+        at_rest: AtRestPort | None = None,
     ) -> None:
         self.queue = queue
         self.home = home
@@ -129,6 +144,7 @@ class Worker:
         self.guard_config = guard_config
         self.signer = signer  # Ed25519PrivateKey: signs DP answers and model certificates
         self.roster = roster  # where run_forever says it is alive (sandbox.roster); None: nowhere
+        self.at_rest = at_rest  # opens sealed copies and outputs, seals what a run left; None: files in clear
         self._released_totals: dict[tuple[tuple[str, int, int], ...], Any] = {}
         self._source_cache: dict[tuple[str, int, int], Any] = {}
 
@@ -207,13 +223,21 @@ class Worker:
         if where.exists():  # left by a claim released before its run started (no sandbox): nothing ran there
             shutil.rmtree(where)
         where.mkdir(parents=True, mode=0o700)
-        _remove_earlier_attempts(where)
+        remove_earlier_attempts(where)
         os.chmod(where, 0o700)
-        out_dir = where / "out"
         datasets = {name: self.home / str(spec["path"]) for name, spec in job.datasets.items()}
         missing = sorted(name for name, path in datasets.items() if not path.is_file())
         if missing:
             return self._finish(claimed, JobState.FAILED, reason=f"desensitized copy missing for {', '.join(missing)}")
+        with ExitStack() as opened:  # the copies in clear live until the judgement is recorded
+            try:
+                datasets = open_copies(opened, self.at_rest, datasets)
+            except CopyUnreadableError as exc:
+                return self._finish(claimed, JobState.FAILED, reason=str(exc))
+            return self._run_opened(claimed, runner, where, datasets)
+
+    def _run_opened(self, claimed: Claimed, runner: Runner, where: Path, datasets: dict[str, Path]) -> JobView | None:
+        job, out_dir = claimed.job, where / "out"
 
         def target() -> RunResultLike:
             if job.kind == JobKind.MITIGATION:  # reads the source job's judged outputs, never the data
@@ -243,7 +267,7 @@ class Worker:
     def _record(self, claimed: Claimed, where: Path, result: RunResultLike, *, cancelled: bool) -> JobView | None:
         """Keep the logs, seal DP results, judge everything the run left and record how the job ended."""
         job, out_dir = claimed.job, where / "out"
-        self._keep_logs(where, result)
+        keep_logs(where, result)
         resources = {"wall": result.wall_seconds, "cpu": result.cpu_seconds, "max_rss": result.max_rss_bytes}
         produced = [dict(o) for o in result.outputs] if cancelled else self._seal(job, claimed.code, out_dir, result)
         reason: str | None
@@ -256,6 +280,7 @@ class Worker:
         crash_point("job.judging")
         judged = self._judge(job, claimed.code, out_dir, result, produced)
         crash_point("job.judged")
+        seal_attempt(self.at_rest, where, job.licence_id)  # judge, then encrypt into the home
         outputs = [{**o, "path": str((out_dir / str(o["name"])).relative_to(self.home))} for o in judged.outputs]
         verdict: str | None = judged.verdict
         if state != JobState.DONE and verdict == "pass":
@@ -311,7 +336,9 @@ class Worker:
 
         mitigation = Mitigation.from_code(code)
         source = self.queue.get(mitigation.source_job)
-        return run_mitigation(mitigation, [self.home / str(o["path"]) for o in source.outputs], out_dir)
+        with ExitStack() as opened:
+            sources = plain_files(opened, self.at_rest, [self.home / str(o["path"]) for o in source.outputs])
+            return run_mitigation(mitigation, sources, out_dir)
 
     def _seal(self, job: JobView, plan_text: str, out_dir: Path, result: RunResultLike) -> list[dict[str, Any]]:
         """Sign a DP program's answer / certify its model (see the module docstring); the outputs after."""
@@ -333,7 +360,8 @@ class Worker:
         if key not in self._released_totals:
             if len(self._released_totals) > 1024:  # products are few; a bound keeps a long-lived worker small
                 self._released_totals.clear()
-            self._released_totals[key] = totals_of_files(paths)
+            with ExitStack() as opened:
+                self._released_totals[key] = totals_of_files(plain_files(opened, self.at_rest, list(paths)))
         return self._released_totals[key]
 
     def _sources(self, job: JobView) -> dict[str, Any]:
@@ -348,7 +376,10 @@ class Worker:
             if key not in self._source_cache:
                 if len(self._source_cache) >= SOURCE_CACHE:
                     self._source_cache.pop(next(iter(self._source_cache)))
-                self._source_cache[key] = SourceCopy.load(name, path)
+                with ExitStack() as opened:
+                    self._source_cache[key] = SourceCopy.load(
+                        name, open_copies(opened, self.at_rest, {name: path})[name]
+                    )
             found[name] = self._source_cache[key]
         return found
 
@@ -447,34 +478,6 @@ class Worker:
         if view is None:
             log.warning("job %s was taken from %s before it could record the end", claimed.job.id, self.worker_id)
         return view
-
-    @staticmethod
-    def _keep_logs(where: Path, result: RunResultLike) -> None:
-        """stdout, stderr and the run record beside the outputs, for the export guard and the host only."""
-        (where / "stdout.txt").write_text(result.stdout or "", encoding="utf-8")
-        (where / "stderr.txt").write_text(result.stderr or "", encoding="utf-8")
-        record = {
-            "status": result.status,
-            "exit_code": result.exit_code,
-            "reason": result.reason,
-            "wall_seconds": result.wall_seconds,
-            "cpu_seconds": result.cpu_seconds,
-            "max_rss_bytes": result.max_rss_bytes,
-            "outputs": list(result.outputs),
-            "removed": list(getattr(result, "removed", []) or []),
-        }
-        (where / "run.json").write_text(json.dumps(record, ensure_ascii=False, indent=2), encoding="utf-8")
-
-
-def _remove_earlier_attempts(where: Path) -> None:
-    """Remove the job's earlier attempt directories: a retried attempt never recorded its end (unjudged)."""
-    for sibling in where.parent.iterdir():
-        if sibling.name.isdigit() and int(sibling.name) < int(where.name):
-            if sibling.is_symlink() or not sibling.is_dir():
-                sibling.unlink(missing_ok=True)
-            else:
-                shutil.rmtree(sibling, ignore_errors=True)
-            log.warning("removed %s: an attempt that never recorded its end", sibling)
 
 
 __all__ = [

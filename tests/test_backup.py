@@ -28,6 +28,7 @@ from app.backup_seal import SealError, SealingReader, unseal
 from app.cli import cli
 from core import Actor
 from ledger import drop_append_only_ddl
+from registry import is_sealed
 from tests.job_worker_proc import MARKERS_ENV, OPERATOR, SCENARIO, fast_runner, licensed
 from tests.test_registry_licences import uscc
 
@@ -146,12 +147,15 @@ def test_backup_then_restore_verifies_and_shows_the_same_registry(worked: Instan
             restored.ledger.entries(action="home.restored")[-1].payload["manifest_sha256"] == result["manifest_sha256"]
         )
         # The secrets came back (decrypted): the vault opens, pseudonyms and tokens stay the same, checkpoints verify.
-        for secret in ("jwt_key", "pseudonym_pepper", "vault_key"):
+        for secret in ("jwt_key", "pseudonym_pepper", "vault_key", "data_master"):
             assert getattr(restored.keys, secret) == getattr(worked.keys, secret)
         assert restored.ledger.public_key_hex == worked.ledger.public_key_hex
-        for job in restored.jobs.list(viewer=REGULATOR):
-            for output in job.outputs:
-                assert hashlib.sha256((target / output["path"]).read_bytes()).hexdigest() == output["sha256"]
+        outputs = [output for job in restored.jobs.list(viewer=REGULATOR) for output in job.outputs]
+        assert outputs
+        for output in outputs:  # sealed at rest (issue 22): the restored data keys and master open them
+            assert is_sealed(target / output["path"])
+            plain = restored.registry.at_rest.read(target / output["path"])
+            assert hashlib.sha256(plain).hexdigest() == output["sha256"]
         secrets_dir = target / "secrets"
         assert oct(secrets_dir.stat().st_mode & 0o777) == "0o700"
         assert all(p.stat().st_mode & 0o077 == 0 for p in secrets_dir.iterdir())

@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from app import Instance, Settings
+from registry import is_sealed
+from tests.test_atrest import assert_nothing_in_clear
+
 KEYONG = [sys.executable, "-m", "app.cli"]
 
 
@@ -99,10 +103,8 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     assert tables["residents"]["rows"] == 500
     assert "公民身份号码" in tables["residents"]["columns"]
     assert tables["market_entities"]["encoding"] == "gb18030"
-    raw = Path(tables["market_entities"]["path"]).read_bytes()
-    with pytest.raises(UnicodeDecodeError):
-        raw.decode("utf-8")
-    assert "统一社会信用代码" in raw.decode("gb18030")
+    # The generated export was GB18030 (the ingest detected it below); it is removed once vaulted (issue 22).
+    assert not Path(tables["market_entities"]["path"]).exists()
     ingested = {i["dataset"]: i for i in report["ingested"]}
     assert ingested["market_entities"]["encoding"] == "gb18030" and ingested["residents"]["rows"] == 500
     assert ingested["residents"]["level"] == "L4"  # 公民身份号码 is sensitive personal information
@@ -164,8 +166,14 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     assert {f["name"] for f in chart["files"]} == {"enrolment_by_status.csv", "enrolment_by_status.svg"}
     assert "双鸭山市人力资源和社会保障局" in chart["attribution"]
     stored = home / "products" / "参保状态分布图-1"
-    for f in chart["files"]:  # the registered hash is the stored file's
-        assert hashlib.sha256((stored / f["name"]).read_bytes()).hexdigest() == f["sha256"]
+    opened = Instance.open(Settings(home=home))
+    try:
+        for f in chart["files"]:  # the registered hash is the stored file's plaintext; the file is sealed (issue 22)
+            assert is_sealed(stored / f["name"])
+            assert hashlib.sha256(opened.registry.at_rest.read(stored / f["name"])).hexdigest() == f["sha256"]
+    finally:
+        opened.engine.dispose()
+    assert_nothing_in_clear(home)  # no Parquet, fingerprint or CSV of the data in clear after a demo
     assert {f["name"] for f in products["参保状态预测模型-1"]["files"]} >= {"model.pt", "model.certificate.json"}
 
     # --- objection: delivery stops while it is open, resumes once resolved; the copy carries its attribution ---
@@ -207,8 +215,9 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     # scope.refused, finding.raised, job.refused; the second reviewer (principal.created); 4 releases ×
     # (requested, 2 votes, decided, product.registered); objection filed + product.suspended, resolved +
     # product.restored; product.fetched; the custodian's delegation of residents (dataset.egress_delegated)
-    # and its sign-off of the 3 releases of social_insurance (release.signed_off)
-    assert ledger["entries"] == 5 + 3 * 4 + 3 * 2 + 1 + 2 + 3 + 4 * 4 + 2 * 5 + 3 + 1 + 4 * 5 + 2 + 2 + 1 + 1 + 3
+    # and its sign-off of the 3 releases of social_insurance (release.signed_off); datakey.created × 5
+    # (3 datasets, the licence's outputs, its products)
+    assert ledger["entries"] == 5 + 3 * 4 + 3 * 2 + 1 + 2 + 3 + 4 * 4 + 2 * 5 + 3 + 1 + 4 * 5 + 2 + 2 + 1 + 1 + 3 + 5
     proof = ledger["proof"]
     assert (proof["action"], proof["subject"]) == ("product.registered", "product:参保状态分布图-1")
     assert proof["tree_size"] == ledger["entries"] and proof["matches_export"] is True

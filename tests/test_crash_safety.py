@@ -193,7 +193,8 @@ def test_a_running_server_reclaims_a_dead_votes_store_instead_of_sticking(
     assert decided.state == "approved"
     product = instance.registry.products.get("trips", viewer=AGENCY)
     assert [p.name for p in orphan.iterdir()] == ["result.txt"]
-    assert (instance.home / product.artifacts[0]["path"]).read_text(encoding="utf-8").startswith("python:")
+    stored = instance.home / product.artifacts[0]["path"]  # sealed under the licence's products key (issue 22)
+    assert instance.registry.at_rest.read(stored).decode("utf-8").startswith("python:")
 
 
 @pytest.mark.parametrize("point", ["before-commit:product.fetched", "product.fetch-recorded"])

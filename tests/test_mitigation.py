@@ -111,15 +111,19 @@ def test_a_mitigated_job_is_rechecked_and_passes(instance: Instance) -> None:
     view = worker.run_once()
     assert view is not None and view.id == mitigated and view.kind == "mitigation"
     assert view.state == "done" and view.verdict == "pass", view.findings
-    out = instance.home / view.outputs[0]["path"]
-    table = pd.read_csv(out)
-    assert table["人数"].isna().sum() >= 4 and (table["人数"].dropna() % 5 == 0).all()
-    # Judged again on its own, the mitigated table passes only against the copy it was made from.
-    assert judge(out.parent, view.outputs).verdict == "review"
-    assert (
-        judge(out.parent, view.outputs, sources={"traffic": SourceCopy.from_frame("traffic", copy)}, code=code).verdict
-        == "pass"
-    )
+    sealed = instance.home / view.outputs[0]["path"]  # sealed under the licence's key once judged (issue 22)
+    with instance.registry.at_rest.plaintext_tree(sealed.parent) as plain:
+        out = plain / sealed.name
+        table = pd.read_csv(out)
+        assert table["人数"].isna().sum() >= 4 and (table["人数"].dropna() % 5 == 0).all()
+        # Judged again on its own, the mitigated table passes only against the copy it was made from.
+        assert judge(out.parent, view.outputs).verdict == "review"
+        assert (
+            judge(
+                out.parent, view.outputs, sources={"traffic": SourceCopy.from_frame("traffic", copy)}, code=code
+            ).verdict
+            == "pass"
+        )
     assert instance.ledger.entries(action="job.queued")[-1].payload["kind"] == "mitigation"
 
 

@@ -16,6 +16,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
@@ -47,6 +48,10 @@ class Env:
         synthetic.write_csv(self.raw[name], path)
         self.registry.ingestor.ingest(path, name=name, provider=PROVIDER, provider_code=PROVIDER_CODE, by=CUSTODIAN)
 
+    def table(self, copy: Path) -> pa.Table:
+        """A sealed copy read as a job would: decrypted by the registry (issue 22), never parsed from disk."""
+        return pq.read_table(pa.BufferReader(self.registry.at_rest.read(copy)))
+
     def files(self, sub: str) -> list[Path]:
         root = self.instance.home / sub
         return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
@@ -72,7 +77,7 @@ def test_residents_copy_holds_no_raw_identifier_in_any_cell(env: Env) -> None:
     env.ingest("residents")
     result = env.registry.copies.make("residents", by=CUSTODIAN)
     assert result.version == 2 and result.parent == 1
-    copy = pq.read_table(result.copy).to_pandas()
+    copy = env.table(result.copy).to_pandas()
     raw = env.raw["residents"]
     assert result.rows == len(copy) > 0.9 * len(raw)
 
@@ -115,7 +120,12 @@ def test_copy_is_a_recorded_version_and_the_raw_stays_in_the_vault(env: Env) -> 
     assert report["k_anonymity"]["k_achieved"] >= report["k_anonymity"]["k_target"] >= 2
     assert {c["name"] for c in report["columns"]} >= {"公民身份号码", "手机号码", "住址"}
     actions = [(e.action, e.subject) for e in env.instance.ledger.entries(after=before)]
-    assert actions == [("dataset.version_added", "dataset:residents"), ("dataset.desensitized", "dataset:residents")]
+    key = env.registry.data_keys.list("dataset:residents")[0]  # the dataset's first copy made its data key
+    assert actions == [
+        ("datakey.created", f"datakey:{key.id}"),
+        ("dataset.version_added", "dataset:residents"),
+        ("dataset.desensitized", "dataset:residents"),
+    ]
     logged = json.dumps([e.payload for e in env.instance.ledger.entries(after=before)], ensure_ascii=False)
     assert not any(v in logged for v in env.raw["residents"]["公民身份号码"].head(200))
     # The copy's file name is its content hash: a new version never overwrites a mounted one.
@@ -130,7 +140,7 @@ def test_fingerprints_find_raw_and_pseudonymized_values(env: Env) -> None:
     assert prints.contains_values(raw_ids).all()
     spaced = raw_ids.str.slice(0, 6) + " " + raw_ids.str.slice(6)
     assert prints.contains_values(spaced).all()
-    copy = pq.read_table(result.copy).to_pandas()
+    copy = env.table(result.copy).to_pandas()
     assert prints.contains_values(copy["公民身份号码"].dropna().head(50)).all()
     assert not prints.contains_values(pd.Series(["110101190001011234", "not a value at all"])).any()
 
@@ -139,8 +149,8 @@ def test_joins_on_the_pseudonymized_id_survive_across_datasets(env: Env) -> None
     """Pseudonyms are keyed by the instance pepper alone: licensed joins across datasets still work."""
     env.ingest("residents")
     env.ingest("social_insurance")
-    people = pq.read_table(env.registry.copies.make("residents", by=CUSTODIAN).copy).to_pandas()
-    insured = pq.read_table(env.registry.copies.make("social_insurance", by=CUSTODIAN).copy).to_pandas()
+    people = env.table(env.registry.copies.make("residents", by=CUSTODIAN).copy).to_pandas()
+    insured = env.table(env.registry.copies.make("social_insurance", by=CUSTODIAN).copy).to_pandas()
     joined = insured.merge(people, left_on="身份证号", right_on="公民身份号码")
     assert len(joined) > 0.8 * len(insured)
 
@@ -186,7 +196,7 @@ def test_custom_policy_replaces_the_shipped_one_and_a_bad_one_writes_nothing(env
     shipped["rules"]["person_name"] = {"action": "drop"}
     (policies / "L4.json").write_text(json.dumps(shipped, ensure_ascii=False), encoding="utf-8")
     result = env.registry.copies.make("residents", by=CUSTODIAN)
-    columns = pq.read_schema(result.copy).names
+    columns = env.table(result.copy).schema.names
     assert "手机号码" not in columns and "姓名" not in columns
     assert {c["name"]: c["action"] for c in result.columns}["姓名"] == "drop"
 
@@ -261,7 +271,7 @@ def test_a_sandboxed_job_reads_the_copy_and_nothing_else(env: Env) -> None:
     require_sandbox()
     env.ingest("market_entities")
     result = env.registry.copies.make("market_entities", by=CUSTODIAN)
-    assert result.copy.stat().st_mode & 0o777 == 0o644
+    assert result.copy.stat().st_mode & 0o777 == 0o600  # sealed at rest; the job gets a decrypted 0644 twin
     operator = "op-sandbox"
     env.registry.licences.add_operator(operator, "91230500MA1D2E3F4" + uscc_check_char("91230500MA1D2E3F4"), by=AGENCY)
     scenario = (env.registry.catalog.get("market_entities").operation_scenarios or ["市场监管分析"])[0]
@@ -283,4 +293,5 @@ def test_a_sandboxed_job_reads_the_copy_and_nothing_else(env: Env) -> None:
     (view,) = env.instance.worker(worker_id="copies-test").run_pending()
     assert view.id == job and view.state == "done", view.reason
     (log,) = env.instance.registry.licences.workdir(operator, view.licence_id or 0).rglob("stdout.txt")
-    assert log.read_text(encoding="utf-8").strip() == f"{result.rows} ['market_entities.parquet']"
+    read = env.registry.at_rest.read(log).decode("utf-8")  # sealed under the licence's key once judged
+    assert read.strip() == f"{result.rows} ['market_entities.parquet']"

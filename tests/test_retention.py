@@ -74,6 +74,10 @@ def test_a_purge_deletes_raw_copy_and_fingerprints_and_records_each(home: Instan
         registry.retention.purge("residents", version=2, reason="again", by=CUSTODIAN)
     with pytest.raises(RegistryError):  # nothing left to desensitize from
         registry.copies.make("residents", by=CUSTODIAN)
+    # no version left: the dataset's data key is destroyed with them (crypto-shredding, issue 22)
+    shredded = [e for e in home.ledger.entries(limit=10_000) if e.action == "datakey.destroyed"]
+    assert [e.payload["scope"] for e in shredded] == ["dataset:residents"]
+    assert shredded[0].payload["reason"] == "提供方撤回数据"
     assert home.ledger.verify().ok
 
 

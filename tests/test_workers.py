@@ -25,6 +25,7 @@ from app import Instance, Settings
 from app.cli import cli
 from core import Actor
 from operators.jobs import Jobs, Quotas
+from registry import is_sealed
 from sandbox.queue import WORKER_LOST, JobQueue
 from tests.conftest import require_sandbox
 from tests.job_worker_proc import MARKERS_ENV, OPERATOR, SCENARIO, code_key, fast_runner, licensed, runs_by_code
@@ -76,14 +77,15 @@ def test_a_worker_runs_a_job_and_keeps_its_outputs_under_the_licence_workdir(ins
     (output,) = view.outputs
     assert output["name"] == "result.txt"
     path = instance.home / output["path"]
-    assert path.read_bytes().startswith(b"python:print('hello')") and output["bytes"] == path.stat().st_size
+    plain = instance.registry.at_rest.read(path)  # sealed under the licence's key once judged (issue 22)
+    assert is_sealed(path) and plain.startswith(b"python:print('hello')") and output["bytes"] == len(plain)
     # Under the licence's work directory (destroyed with the licence, 双鸭山 第六十二条), outside the copies.
     workdir = instance.registry.licences.workdir(OPERATOR, view.licence_id or 0)
     assert path.is_relative_to(workdir) and not path.is_relative_to(instance.home / "datasets")
     attempt = path.parent.parent
     assert attempt == workdir / "jobs" / str(job) / "1"
-    assert (attempt / "stdout.txt").read_text() == "hello\n"
-    assert json.loads((attempt / "run.json").read_text())["status"] == "ok"
+    assert instance.registry.at_rest.read(attempt / "stdout.txt") == b"hello\n"
+    assert json.loads(instance.registry.at_rest.read(attempt / "run.json"))["status"] == "ok"
     assert oct(attempt.stat().st_mode & 0o777) == "0o700"
     assert [k for k in runs_by_code(markers)] == [code_key("print('hello')")]
     assert worker.run_once() is None
@@ -196,9 +198,10 @@ def test_the_real_sandbox_runs_sql_and_python_jobs(instance: Instance) -> None:
     assert views[python].state == "done", views[python].reason
     (output,) = views[python].outputs
     assert output["name"] == "by_district.csv"
-    assert (instance.home / output["path"]).read_text().splitlines()[1:] == ["尖山区,20", "岭东区,25"]
+    opened = instance.registry.at_rest.read
+    assert opened(instance.home / output["path"]).decode().splitlines()[1:] == ["尖山区,20", "岭东区,25"]
     attempt = (instance.home / output["path"]).parent.parent
-    assert (attempt / "stdout.txt").read_text().strip() == "rows 10"
+    assert opened(attempt / "stdout.txt").decode().strip() == "rows 10"
     assert views[python].resources is not None and views[python].resources["wall"] > 0
 
 
@@ -339,6 +342,6 @@ def test_two_worker_processes_run_real_sandboxed_jobs(pg_instance: Instance, mar
         view = jobs.queue.get(job)
         assert view.state == "done" and view.attempts == 1, view.reason
         (output,) = view.outputs
-        assert len((pg_instance.home / output["path"]).read_text().splitlines()) == i + 2
+        assert len(pg_instance.registry.at_rest.read(pg_instance.home / output["path"]).decode().splitlines()) == i + 2
     started = [e.subject for e in pg_instance.ledger.entries(action="job.started")]
     assert sorted(started) == sorted(f"job:{job}" for job in ids)

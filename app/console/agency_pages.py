@@ -12,9 +12,11 @@ organisation, a resolved finding…) come back as the page's flash message, neve
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ from app.console import people_pages
 from app.console.charts import meter
 from app.console.context import Console, PathId
 from app.console.session import Session
-from core import Actor, RegistryError, file_sha256
+from core import Actor, RegistryError
 from operators import Role
 from registry import ObjectionOutcome
 from sandbox import Decision, ReleaseState
@@ -47,33 +49,42 @@ OUTCOMES = [
 ]
 
 
-def preview(path: Path, name: str, expected_sha256: str) -> dict[str, Any] | None:
+def preview(
+    path: Path, name: str, expected_sha256: str, opener: Callable[[Path], bytes] = Path.read_bytes
+) -> dict[str, Any] | None:
     """The first rows of a small CSV, JSON or Parquet output, for the reviewer's eyes only.
 
-    Read only when the file on disk still has the hash the release recorded: the reviewer must see
+    Read only when the file's content still has the hash the release recorded: the reviewer must see
     exactly what would be released, never a file changed since. ``None`` when there is nothing to
-    show (other types, too large, gone after the licence's copies were destroyed).
+    show (other types, too large, gone after the licence's copies were destroyed). ``opener`` gives
+    the plaintext (``registry.AtRest.read``: outputs are sealed at rest, issue 22); it is decrypted in
+    memory only.
     """
     suffix = Path(name).suffix.lower()
     if suffix not in (".csv", ".json", ".parquet") or not path.is_file():
         return None
     if path.stat().st_size > PREVIEW_MAX_BYTES:
         return {"note": "文件较大,不预览 · too large to preview"}
-    if file_sha256(path)[0] != expected_sha256:
+    try:
+        data = opener(path)
+    except (RegistryError, OSError) as exc:  # altered, or its key destroyed with the licence
+        return {"note": f"无法打开 · cannot be opened: {exc}"}
+    if hashlib.sha256(data).hexdigest() != expected_sha256:
         return {"note": "文件与申请记录的哈希不符 · the file no longer matches the recorded SHA-256"}
     try:
         if suffix == ".csv":
-            text = path.read_text(encoding="utf-8-sig", errors="replace")
+            text = data.decode("utf-8-sig", errors="replace")
             rows = list(csv.reader(io.StringIO(text)))
             header, body = (rows[0], rows[1:]) if rows else ([], [])
             return {"columns": header, "rows": body[:PREVIEW_ROWS], "total_rows": len(body)}
         if suffix == ".json":
-            shown = json.dumps(json.loads(path.read_text(encoding="utf-8")), ensure_ascii=False, indent=2)
+            shown = json.dumps(json.loads(data.decode("utf-8")), ensure_ascii=False, indent=2)
             cut = len(shown) > PREVIEW_JSON_CHARS
             return {"json": shown[:PREVIEW_JSON_CHARS] + ("\n…" if cut else "")}
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pq.read_table(path)
+        table = pq.read_table(pa.BufferReader(data))
         head = table.slice(0, PREVIEW_ROWS).to_pylist()
         return {
             "columns": table.column_names,
@@ -149,7 +160,8 @@ def _releases(router: APIRouter, console: Console) -> None:
             for output in view.outputs:
                 relative = on_disk.get(str(output["name"]))
                 if relative:
-                    shown = preview(instance.home / str(relative), str(output["name"]), str(output["sha256"]))
+                    shown = preview(instance.home / str(relative), str(output["name"]), str(output["sha256"]),
+                                    instance.registry.at_rest.read)  # fmt: skip
                     if shown is not None:
                         previews[str(output["name"])] = shown
         try:

@@ -139,6 +139,9 @@ def _register(instance: Instance, report: DemoReport, progress: Progress) -> Non
             industry=industry,
             by=custodian,
         )
+        # The source system's export has done its work once its raw copy is sealed in the vault: no
+        # readable CSV of the data is left in the home (issue 22, SATRE 2.8.01; 双鸭山 第三十五条).
+        table.path.unlink()
         report.ingested.append(
             {
                 "dataset": result.dataset,
