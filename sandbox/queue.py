@@ -171,7 +171,7 @@ class JobQueue:
         actor = worker_actor(worker)
         with self.recorder.change(actor) as change:
             session = change.session
-            if frozen_state(session).frozen:
+            if frozen_state(session, lock=True).frozen:  # a freeze committing meanwhile waits for this claim
                 return None
             held = suspended_operators(session)
             while True:
