@@ -268,3 +268,181 @@ def test_a_freeze_committed_during_a_claim_is_never_overtaken_by_it(
             assert instance.jobs.show(job).state == "queued"
     finally:
         instance.close()
+
+
+# --- security events: evasion, injection, flood, secrets ----------------------------------------
+
+
+def _flush(http: TestClient) -> None:
+    http.app.state.security_buffer.flush()  # type: ignore[attr-defined]
+
+
+def _forged(sub: str, **extra: Any) -> str:
+    claims = {"sub": sub, "role": "agency", "jti": "x", "iat": 1, "exp": 4_000_000_000, **extra}
+    return jwt.encode(claims, "not-the-instance-key-but-32-bytes-long!", algorithm="HS256")
+
+
+def _event_rows(instance: Instance) -> list[SecurityEventRow]:
+    with instance.registry.recorder.read() as session:
+        return list(session.scalars(select(SecurityEventRow)))
+
+
+def test_every_kind_of_refused_credential_is_recorded_over_the_api_and_the_console(
+    instance: Instance, keys: dict[str, str]
+) -> None:
+    """Missing, garbage, forged, expired and logged-out tokens over the API; a forged and an ended
+    cookie and a failed login in the console: each one is counted, with why (SATRE 2.5.03). A row
+    aggregates a window and keeps the last reason, so each is written and read before the next."""
+    http = TestClient(create_app(instance=instance), raise_server_exceptions=False)
+    console = TestClient(create_app(instance=instance), headers={"origin": ORIGIN})
+    operator_key = keys["operator"]
+    expired = instance.identity.tokens.issue(
+        OPERATOR, Role.OPERATOR, key_id=operator_key.split("_")[1], now=instance.registry.config.now().replace(year=2020)
+    ).token
+    live = bearer(http, operator_key)
+    assert http.post("/auth/logout", headers=live).status_code == 200
+
+    def counted(client: TestClient, kind: str, why: str) -> None:
+        _flush(client)
+        with instance.registry.recorder.read() as session:
+            rows = list(session.scalars(select(SecurityEventRow).where(SecurityEventRow.kind == kind)))
+        latest = max(rows, key=lambda r: (r.last_at, r.id))
+        assert why in latest.detail, (why, latest.detail)
+        total = sum(r.count for r in rows)
+        assert total == seen.get(kind, 0) + 1, (why, total)
+        seen[kind] = total
+
+    seen: dict[str, int] = {}
+    for headers, why in (
+        ({}, "missing bearer token"),
+        ({"Authorization": "Bearer garbage"}, "malformed token"),
+        ({"Authorization": f"Bearer {_forged(OPERATOR)}"}, "signature does not verify"),
+        ({"Authorization": f"Bearer {expired}"}, "token expired"),
+        (live, "revoked"),
+        ({"Authorization": f"Basic {operator_key}"}, "missing bearer token"),
+    ):
+        assert http.get("/me", headers=headers).status_code == 401
+        counted(http, "token_rejected", why)
+    for cookie, why in ((_forged(OPERATOR), "signature does not verify"), (expired, "token expired"), ("a.b.c", "malformed token")):
+        console.cookies.set("keyong_console", cookie, path="/console")
+        assert console.get("/console/operator", follow_redirects=False).status_code == 303
+        counted(console, "token_rejected", why)
+    console.cookies.clear()
+    assert console.post("/console/login", data={"api_key": operator_key[:-1] + "A"}).status_code == 401
+    counted(console, "login_failed", "unknown API key")
+
+
+def test_no_key_secret_or_token_is_ever_stored_and_claimed_names_are_tamed(
+    instance: Instance, keys: dict[str, str]
+) -> None:
+    """A key with a wrong secret, a real key pasted as a bearer token, a token whose ``sub`` carries a
+    terminal escape, a newline forging a log line and 10 kB: what is stored names the owner or the
+    claim, bounded and printable, and never holds a secret."""
+    http = TestClient(create_app(instance=instance), raise_server_exceptions=False)
+    real = keys["agency"]
+    wrong_secret = real[:-6] + "ZZZZZZ"
+    assert http.post("/auth/token", json={"api_key": wrong_secret}).status_code == 401
+    assert http.get("/me", headers={"Authorization": f"Bearer {real}"}).status_code == 401
+    valid_token = bearer(http, keys["operator"])["Authorization"].split()[1]
+    assert http.post("/auth/token", json={"api_key": valid_token}).status_code in (401, 422)  # a token is no key
+    evil = "\x1b[2J\x1b]0;owned\x07evil\n2026-12-06 INFO login ok demo-regulator" + "A" * 10_000
+    assert http.get("/me", headers={"Authorization": f"Bearer {_forged(evil)}"}).status_code == 401
+    _flush(http)
+    rows = _event_rows(instance)
+    stored = json.dumps([[r.kind, r.source, r.principal, r.route, r.detail] for r in rows], ensure_ascii=False)
+    for secret in (real.split("_", 2)[2], wrong_secret.split("_", 2)[2], valid_token, valid_token.split(".")[2]):
+        assert secret not in stored
+    assert "demo-agency" in {r.principal for r in rows}  # the key's owner is named, by its public id
+    for row in rows:
+        for value in (row.principal, row.source, row.route, row.detail):
+            assert value.isprintable() and len(value) <= 200, value[:80]
+    with instance.engine.connect() as connection:
+        ledgered = " ".join(str(p) for p in connection.execute(text("SELECT payload FROM ledger_entries")).scalars())
+    assert real.split("_", 2)[2] not in ledgered and valid_token not in ledgered
+
+
+def test_folding_an_address_never_silences_a_principal_refused_without_end(instance: Instance, keys: dict[str, str]) -> None:
+    """Twenty forged tokens with invented names fill the address's share of the window; the operator's
+    thirty refused freezes that follow fold into an unnamed ``*`` and no threshold counted them. An
+    alert must still be raised: what can no longer be attributed is itself alarming."""
+    http = TestClient(create_app(instance=instance), raise_server_exceptions=False)
+    for i in range(20):
+        assert http.get("/me", headers={"Authorization": f"Bearer {_forged(f'ghost-{i}')}"}).status_code == 401
+    operator = bearer(http, keys["operator"])
+    for _ in range(30):
+        assert http.post("/platform/freeze", json={"reason": "probe"}, headers=operator).status_code == 403
+    _flush(http)
+    regulator = bearer(http, keys["regulator"])
+    alerts = http.get("/security/alerts", params={"state": "open"}, headers=regulator).json()
+    assert alerts, "thirty refusals after a folded address raised no alert"
+
+
+def test_a_full_window_does_not_become_a_blind_spot_for_brute_force(instance: Instance) -> None:
+    """Events from many invented addresses fill the window; a brute force on one principal afterwards
+    folds into ``*``/``*``. The fold itself raises an alert (a small policy keeps this fast)."""
+    events = SecurityEvents(
+        instance.registry.recorder, instance.registry.config, SecurityPolicy(max_rows_per_window=12, max_rows_per_source=4)
+    )
+    for i in range(12):
+        events.record(SecurityEventKind.LOGIN_FAILED, source=f"198.51.100.{i}", principal=f"p{i}", route="r")
+    for _ in range(40):
+        events.record(SecurityEventKind.LOGIN_FAILED, source="203.0.113.7", principal="demo-agency", route="r")
+    assert len(_event_rows(instance)) <= 12 + len(SecurityEventKind)
+    assert events.alerts(viewer=REGULATOR, state="open"), "a brute force hidden in a full window raised nothing"
+
+
+def test_a_flood_of_invented_names_and_addresses_stays_bounded(instance: Instance, keys: dict[str, str]) -> None:
+    """Thousands of failed logins, each a new key id and a new forged name: the table keeps its bound."""
+    http = TestClient(create_app(instance=instance), raise_server_exceptions=False)
+    for i in range(600):
+        http.post("/auth/token", json={"api_key": f"ky_{i:016x}_{'A' * 43}"})
+        http.get("/me", headers={"Authorization": f"Bearer {_forged(f'n{i}')}"})
+    _flush(http)
+    policy = instance.registry.security.policy
+    assert len(_event_rows(instance)) <= policy.max_rows_per_window + len(SecurityEventKind)
+
+
+def test_console_refusals_are_security_events_as_the_apis_403s_are(instance: Instance, keys: dict[str, str]) -> None:
+    """The regulator presses "unfreeze" in the console (only the agency may): over the API that is a
+    403 and an event; in the console it was a flash redirect and nothing recorded."""
+    instance.registry.freeze.freeze(reason="drill", by=REGULATOR)
+    regulator = console_client(instance, keys["regulator"])
+    csrf = csrf_of(regulator, "/console/regulator/incidents")
+    pressed = regulator.post(
+        "/console/regulator/incidents/unfreeze", data={"csrf": csrf, "reason": "let me"}, follow_redirects=False
+    )
+    assert pressed.status_code == 303 and instance.registry.freeze.state().frozen
+    _flush(regulator)
+    refused = [r for r in _event_rows(instance) if r.kind == "forbidden"]
+    assert [(r.principal, r.count) for r in refused] == [("demo-regulator", 1)], refused
+    assert "incidents" in refused[0].route and "may not" in refused[0].detail
+
+
+def test_only_the_regulator_reviews_and_acknowledges_and_a_note_cannot_forge_the_screen(
+    instance: Instance, keys: dict[str, str]
+) -> None:
+    """Operators and custodians cannot read events; the agency reads but cannot acknowledge (nor over the
+    console); an acknowledgement's note with a terminal escape does not reach the CLI's screen raw."""
+    http = TestClient(create_app(instance=instance), raise_server_exceptions=False)
+    for _ in range(6):
+        http.post("/auth/token", json={"api_key": keys["agency"][:-3] + "xyz"})
+    _flush(http)
+    h = bearer_headers(http, keys)
+    for who in ("operator", "custodian"):
+        assert http.get("/security/events", headers=h[who]).status_code == 403
+        assert http.get("/security/alerts", headers=h[who]).status_code == 403
+    alerts = http.get("/security/alerts", headers=h["agency"]).json()
+    assert alerts and alerts[0]["rule"] == "failed_logins_principal" and alerts[0]["key"] == "demo-agency"
+    alert = alerts[0]["id"]
+    assert http.post(f"/security/alerts/{alert}/acknowledge", json={"note": "mine"}, headers=h["agency"]).status_code == 403
+    agency = console_client(instance, keys["agency"])
+    assert agency.post(f"/console/regulator/security/alerts/{alert}/acknowledge", data={"note": "x"}).status_code == 403
+    assert agency.post(f"/console/agency/security/alerts/{alert}/acknowledge", data={"note": "x"}).status_code in (
+        404,
+        405,
+    )
+    note = "ok\x1b[2J\x1b]0;pwned\x07"
+    acked = http.post(f"/security/alerts/{alert}/acknowledge", json={"note": note}, headers=h["regulator"])
+    assert acked.status_code in (200, 422)
+    shown = _cli(instance.home, "security", "alerts")
+    assert shown.exit_code == 0 and "\x1b]0;" not in shown.output and "\x1b[2J" not in shown.output
