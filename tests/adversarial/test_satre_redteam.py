@@ -446,3 +446,139 @@ def test_only_the_regulator_reviews_and_acknowledges_and_a_note_cannot_forge_the
     assert acked.status_code in (200, 422)
     shown = _cli(instance.home, "security", "alerts")
     assert shown.exit_code == 0 and "\x1b]0;" not in shown.output and "\x1b[2J" not in shown.output
+
+
+# --- CLI credentials: nobody acts as someone else through the host -------------------------------
+
+
+@pytest.fixture
+def pending(instance: Instance, keys: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Stage, int]:
+    """A release awaiting its reviewers' votes."""
+    monkeypatch.setenv(MARKERS_ENV, str(tmp_path))
+    stage = Stage(instance, keys)
+    return stage, stage.request(stage.done("print('r')"), "r1")
+
+
+def _key_file(path: Path, credential: str, mode: int = 0o600) -> Path:
+    path.write_text(credential + "\n")
+    path.chmod(mode)
+    return path
+
+
+def _votes(instance: Instance) -> list[tuple[str, str]]:
+    with instance.engine.connect() as connection:
+        rows = connection.execute(text("SELECT actor, role FROM ledger_entries WHERE action = 'release.voted'")).all()
+    return [(str(a), str(r)) for a, r in rows]
+
+
+def test_a_cli_vote_takes_only_the_voters_own_live_agency_credential(
+    pending: tuple[Stage, int], tmp_path: Path
+) -> None:
+    """Another reviewer's key with ``--reviewer``, no key at all, an operator's, a regulator's, a revoked
+    key, an expired, a logged-out and a forged token: all exit 1 and no vote is ledgered; the voter's own
+    key votes, ledgered as that voter."""
+    stage, release = pending
+    instance, keys = stage.instance, stage.keys
+    home = instance.home
+    spare = instance.identity.issue_api_key("reviewer-2").api_key
+    instance.identity.revoke_api_key(spare.split("_")[1])
+    agency_id = keys["agency"].split("_")[1]
+    expired = instance.identity.tokens.issue(
+        "demo-agency", Role.AGENCY, key_id=agency_id, now=instance.registry.config.now().replace(year=2020)
+    ).token
+    ended = bearer(stage.http, keys["agency"])
+    stage.http.post("/auth/logout", headers=ended)
+    refused = {
+        "someone else's key": (["--reviewer", "reviewer-2"], {"KEYONG_API_KEY": keys["agency"]}),
+        "no key": (["--reviewer", "reviewer-2"], {}),
+        "an operator's key": ([], {"KEYONG_API_KEY": keys["operator"]}),
+        "a regulator's key": ([], {"KEYONG_API_KEY": keys["regulator"]}),
+        "a revoked key": ([], {"KEYONG_API_KEY": spare}),
+        "an expired token": ([], {"KEYONG_API_KEY": expired}),
+        "a logged-out token": ([], {"KEYONG_API_KEY": ended["Authorization"].split()[1]}),
+        "a forged token": ([], {"KEYONG_API_KEY": _forged("reviewer-2")}),
+        "garbage": ([], {"KEYONG_API_KEY": "ky_" + "0" * 16 + "_" + "x" * 43}),
+    }
+    for what, (extra, env) in refused.items():
+        result = _cli(home, "release", "approve", str(release), *extra, env=env)
+        assert result.exit_code == 1 and "Traceback" not in result.output, (what, result.output)
+    assert _votes(instance) == []
+    own = _key_file(tmp_path / "mine.key", keys["agency2"])
+    voted = _cli(home, "release", "approve", str(release), "--key-file", str(own))
+    assert voted.exit_code == 0, voted.output
+    assert _votes(instance) == [("reviewer-2", "agency")]
+
+
+def test_a_key_file_others_can_read_or_another_account_owns_is_refused(
+    pending: tuple[Stage, int], tmp_path: Path
+) -> None:
+    """A key file of mode 644 (anyone on the host may have used it), one owned by another account (another
+    person's key, readable only because the host is root), ``/dev/zero`` (read without end) and a
+    directory are refused before any vote; none was counted."""
+    stage, release = pending
+    home, agency = stage.instance.home, stage.keys["agency"]
+    shared = _key_file(tmp_path / "shared.key", agency, 0o644)
+    theirs = _key_file(tmp_path / "theirs.key", agency)
+    if os.geteuid() == 0:
+        os.chown(theirs, 65534, 65534)
+    files = {"mode 644": shared, "/dev/zero": Path("/dev/zero"), "a directory": tmp_path}
+    if os.geteuid() == 0:
+        files["another account's"] = theirs
+    for what, path in files.items():
+        started = time.monotonic()
+        result = _cli(home, "release", "approve", str(release), "--key-file", str(path))
+        assert result.exit_code != 0 and "Traceback" not in result.output, (what, result.output)
+        assert time.monotonic() - started < 10, what
+    assert "chmod 600" in _cli(home, "release", "approve", str(release), "--key-file", str(shared)).output
+    assert _votes(stage.instance) == []
+    linked = tmp_path / "link.key"
+    linked.symlink_to(_key_file(tmp_path / "own.key", agency))
+    assert _cli(home, "release", "approve", str(release), "--key-file", str(linked)).exit_code == 0
+    assert _votes(stage.instance) == [("demo-agency", "agency")]
+
+
+def test_host_acts_for_an_operator_name_the_host_and_a_borrowed_operator_key_is_refused(
+    pending: tuple[Stage, int], tmp_path: Path
+) -> None:
+    """Without a key the host submits for an operator and the ledger's actor is the host, the operator
+    only the subject; another operator's key cannot submit, fetch or request for this one."""
+    stage, _ = pending
+    instance = stage.instance
+    other = instance.identity.create_principal("other-ops", Role.OPERATOR).api_key
+    code = tmp_path / "job.py"
+    code.write_text("print(4)")
+    submit = ["job", "submit", "--operator", OPERATOR, "--dataset", "traffic", "--kind", "python"]
+    submit += ["--file", str(code), "--scenario", SCENARIO, "--json"]
+    mark = _head(instance)
+    by_host = _cli(instance.home, *submit)
+    assert by_host.exit_code == 0, by_host.output
+    with instance.engine.connect() as connection:
+        actor, role, payload = connection.execute(
+            text("SELECT actor, role, payload FROM ledger_entries WHERE action = 'job.queued' AND seq > :s"), {"s": mark}
+        ).one()
+    assert str(actor).startswith("host:") and role != "operator" and json.loads(payload)["operator"] == OPERATOR
+    borrowed = _cli(instance.home, *submit, env={"KEYONG_API_KEY": other})
+    assert borrowed.exit_code == 1 and "other-ops" in borrowed.output
+    fetch = _cli(instance.home, "product", "fetch", "r1", "--to", str(tmp_path / "o"), env={"KEYONG_API_KEY": other})
+    assert fetch.exit_code == 1
+
+
+def test_residual_a_key_the_host_mints_for_a_reviewer_votes_but_the_ledger_shows_the_minting(
+    pending: tuple[Stage, int], tmp_path: Path
+) -> None:
+    """Residual risk, kept visible: the host administrator may issue a key for any principal (it onboards
+    reviewers), and whoever holds a person's key is that person until the second factor (issue 22, MFA)
+    guards the CLI as the API. The ledger then shows the host issuing that key just before the vote."""
+    stage, release = pending
+    instance = stage.instance
+    minted = _cli(instance.home, "key", "issue", "reviewer-2", "--json")
+    assert minted.exit_code == 0, minted.output
+    key = json.loads(minted.output)["api_key"]
+    assert _cli(instance.home, "release", "approve", str(release), "--key-file", str(_key_file(tmp_path / "k", key))).exit_code == 0
+    with instance.engine.connect() as connection:
+        trail = connection.execute(
+            text("SELECT action, actor FROM ledger_entries WHERE subject = 'principal:reviewer-2' OR action = 'release.voted' ORDER BY seq")
+        ).all()
+    issued = [(str(a), str(b)) for a, b in trail][-2:]
+    assert issued[0][0] == "principal.key_issued" and issued[0][1].startswith("host:")
+    assert issued[1] == ("release.voted", "reviewer-2")
