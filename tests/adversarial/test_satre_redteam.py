@@ -582,3 +582,147 @@ def test_residual_a_key_the_host_mints_for_a_reviewer_votes_but_the_ledger_shows
     issued = [(str(a), str(b)) for a, b in trail][-2:]
     assert issued[0][0] == "principal.key_issued" and issued[0][1].startswith("host:")
     assert issued[1] == ("release.voted", "reviewer-2")
+
+
+# --- backup and restore ---------------------------------------------------------------------------
+
+PASSPHRASE = "correct horse battery staple"
+
+
+@pytest.fixture
+def archive(instance: Instance, tmp_path: Path) -> Path:
+    from app.backup import create_backup
+
+    product = instance.home / "products" / "p" / "result.csv"
+    product.parent.mkdir(parents=True)
+    product.write_text("区县,行程\n尖山区,10\n")  # a home file beside the database and the secrets
+    out = tmp_path / "home.tar"
+    create_backup(instance, out, PASSPHRASE)
+    return out
+
+
+def _rewrite(source: Path, target: Path, change: Any) -> Path:
+    """A copy of the tar ``source`` whose members ``change(info, data)`` may alter, drop (None) or add to."""
+    with tarfile.open(source, "r:") as old, tarfile.open(target, "w", format=tarfile.PAX_FORMAT) as new:
+        for info in old:
+            data = old.extractfile(info).read()  # type: ignore[union-attr]
+            for out_info, out_data in change(info, data) or []:
+                new.addfile(out_info, None if out_data is None else __import__("io").BytesIO(out_data))
+    return target
+
+
+def _restore(archive: Path, home: Path, passphrase: str = PASSPHRASE) -> Any:
+    return CliRunner().invoke(
+        cli, ["--home", str(home), "backup", "restore", str(archive)], env={"KEYONG_BACKUP_PASSPHRASE": passphrase}
+    )
+
+
+def test_a_backup_shows_no_secret_no_key_and_no_row_in_clear(instance: Instance, keys: dict[str, str], archive: Path) -> None:
+    """Every secret file of the home, the demo principals' API keys and the database's pages are
+    nowhere in the archive's bytes, raw or base64; the archive is the owner's alone (0600)."""
+    import base64
+
+    blob = archive.read_bytes()
+    assert archive.stat().st_mode & 0o077 == 0
+    secrets = [p for p in (instance.home / "secrets").rglob("*") if p.is_file()]
+    assert secrets
+    for path in secrets:
+        raw = path.read_bytes().strip()
+        for needle in (raw, base64.b64encode(raw)):
+            assert needle[:24] not in blob, path.name
+    for key in keys.values():
+        assert key.encode() not in blob and key.split("_")[2].encode() not in blob
+    assert b"SQLite format 3" not in blob and b"ledger_entries" not in blob
+    assert "尖山区".encode() not in blob
+
+
+def test_a_wrong_passphrase_or_a_flipped_bit_restores_nothing(archive: Path, tmp_path: Path) -> None:
+    """A wrong passphrase, a bit flipped in a file member, in the manifest or in its MAC: exit 1, no home."""
+    target = tmp_path / "restored"
+    wrong = _restore(archive, target, "not the passphrase at all")
+    assert wrong.exit_code == 1 and "passphrase" in wrong.output and not target.exists()
+
+    def flip(which: str) -> Any:
+        def change(info: tarfile.TarInfo, data: bytes) -> list[tuple[tarfile.TarInfo, bytes]]:
+            if info.name == which or (which == "home/" and info.name.startswith("home/") and not flipped):
+                flipped.append(info.name)
+                data = data[:-1] + bytes([data[-1] ^ 1])
+            return [(info, data)]
+
+        flipped: list[str] = []
+        return change
+
+    for which in ("home/", "database/keyong.db", "manifest.json", "manifest.mac", "secrets.enc"):
+        tampered = _rewrite(archive, tmp_path / f"t-{which.replace('/', '_')}.tar", flip(which))
+        result = _restore(tampered, target)
+        assert result.exit_code == 1 and "Traceback" not in result.output, (which, result.output)
+        assert not target.exists(), which
+    assert not list(tmp_path.glob(".restored.restore-*"))  # no staging left behind
+
+
+def test_members_that_climb_out_link_out_or_hide_are_refused_before_anything_is_written(
+    archive: Path, tmp_path: Path
+) -> None:
+    """``home/../../x``, ``/abs``, a symlink, a hard link, a duplicate member, a device: refused with the
+    name, and nothing lands outside (or inside) the target."""
+    target = tmp_path / "nested" / "restored"
+    escapes: dict[str, Any] = {}
+    for name in ("home/../../escaped", "/tmp/escaped-abs", "home/./x", "home//x"):
+        info = tarfile.TarInfo(name)
+        info.size = 4
+        escapes[name] = (info, b"evil")
+    for kind, link in ((tarfile.SYMTYPE, "/etc/passwd"), (tarfile.LNKTYPE, "manifest.json"), (tarfile.CHRTYPE, "")):
+        info = tarfile.TarInfo(f"home/special-{kind!r}")
+        info.type, info.linkname = kind, link
+        escapes[info.name] = (info, None)
+    for name, (info, data) in escapes.items():
+        def change(old: tarfile.TarInfo, old_data: bytes, add: Any = (info, data)) -> list[Any]:
+            return [(old, old_data), add] if old.name == "manifest.mac" else [(old, old_data)]
+
+        crafted = _rewrite(archive, tmp_path / "crafted.tar", change)
+        result = _restore(crafted, target)
+        assert result.exit_code == 1 and "Traceback" not in result.output, (name, result.output)
+        assert not target.exists() and not (tmp_path / "escaped").exists(), name
+        crafted.unlink()
+    duplicate = _rewrite(archive, tmp_path / "dup.tar", lambda i, d: [(i, d), (i, d)] if i.name == "secrets.enc" else [(i, d)])
+    assert _restore(duplicate, target).exit_code == 1 and not target.exists()
+
+
+def test_a_restore_never_lands_on_a_live_home(instance: Instance, archive: Path, tmp_path: Path) -> None:
+    """Over the live home, over any non-empty directory, through a symlink to an empty one: refused and
+    the live home untouched; into an absent path it restores and the ledger verifies."""
+    before = sorted(p.name for p in instance.home.iterdir())
+    assert _restore(archive, instance.home).exit_code == 1
+    assert sorted(p.name for p in instance.home.iterdir()) == before
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(empty)
+    assert _restore(archive, link).exit_code == 1 and not any(empty.iterdir())
+    restored = _restore(archive, tmp_path / "fresh")
+    assert restored.exit_code == 0, restored.output
+    clone = Instance.open(Settings(home=tmp_path / "fresh"))
+    try:
+        assert clone.ledger.verify().ok and clone.instance_id == instance.instance_id  # a restore is the same instance
+    finally:
+        clone.close()
+
+
+def test_a_tampered_manifest_cannot_make_the_restore_spend_gigabytes_and_minutes_before_its_mac(
+    archive: Path, tmp_path: Path
+) -> None:
+    """The key-derivation costs are read from the manifest before its MAC can be checked (the MAC's key
+    comes from them): scrypt at n=2^20, r=32, p=16 is 4 GiB for each of 16 passes. Refused at once."""
+
+    def costly(info: tarfile.TarInfo, data: bytes) -> list[tuple[tarfile.TarInfo, bytes]]:
+        if info.name == "manifest.json":
+            manifest = json.loads(data)
+            manifest["kdf"].update({"n": 2**20, "r": 32, "p": 16})
+            data = json.dumps(manifest).encode()
+            info.size = len(data)
+        return [(info, data)]
+
+    started = time.monotonic()
+    result = _restore(_rewrite(archive, tmp_path / "costly.tar", costly), tmp_path / "r")
+    assert result.exit_code == 1 and "out of bounds" in result.output, result.output
+    assert time.monotonic() - started < 5
