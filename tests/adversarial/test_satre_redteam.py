@@ -38,10 +38,10 @@ from typer.testing import CliRunner
 
 from app import Instance, Settings, create_app
 from app.cli.root import cli
-from core import Actor, PermissionDeniedError, RegistryError
+from core import Actor
 from operators import Role
-from registry import PlatformFrozenError, SecurityEventKind, SecurityEvents, SecurityPolicy
-from registry.security_models import SecurityAlertRow, SecurityEventRow
+from registry import SecurityEventKind, SecurityEvents, SecurityPolicy
+from registry.security_models import SecurityEventRow
 from tests.conftest import bearer, bearer_headers
 from tests.console_support import ORIGIN, console_client, csrf_of
 from tests.job_worker_proc import MARKERS_ENV, SCENARIO, fast_runner, licensed
@@ -132,7 +132,9 @@ def test_a_freeze_shuts_every_api_door_with_423_and_holds_the_queue(stage: Stage
     http, h = stage.http, stage.headers
     released = stage.done("print('p1')")
     stage.vote(stage.request(released, "p1"))
-    assert stage.vote(int(http.get("/releases", headers=h["agency"]).json()[0]["release"]), "agency2").status_code == 200
+    assert (
+        stage.vote(int(http.get("/releases", headers=h["agency"]).json()[0]["release"]), "agency2").status_code == 200
+    )
     pending_release = stage.request(stage.done("print('p2')"), "p2")
     unrequested = stage.done("print('p3')")
     queued = int(stage.submit("print('q')").json()["job"])
@@ -216,9 +218,9 @@ def test_console_and_cli_doors_are_refused_while_frozen_never_a_500(
     key_file = tmp_path / "agency.key"
     key_file.write_text(keys["agency"])
     key_file.chmod(0o600)
+    submit = ["job", "submit", "--operator", OPERATOR, "--dataset", "traffic", "--kind", "python"]
     for args in (
-        ["job", "submit", "--operator", OPERATOR, "--dataset", "traffic", "--kind", "python"]
-        + ["--file", str(code), "--scenario", SCENARIO],
+        [*submit, "--file", str(code), "--scenario", SCENARIO],
         ["product", "fetch", "p1", "--to", str(tmp_path / "out")],
         ["release", "approve", str(pending), "--key-file", str(key_file)],
     ):
@@ -297,7 +299,10 @@ def test_every_kind_of_refused_credential_is_recorded_over_the_api_and_the_conso
     console = TestClient(create_app(instance=instance), headers={"origin": ORIGIN})
     operator_key = keys["operator"]
     expired = instance.identity.tokens.issue(
-        OPERATOR, Role.OPERATOR, key_id=operator_key.split("_")[1], now=instance.registry.config.now().replace(year=2020)
+        OPERATOR,
+        Role.OPERATOR,
+        key_id=operator_key.split("_")[1],
+        now=instance.registry.config.now().replace(year=2020),
     ).token
     live = bearer(http, operator_key)
     assert http.post("/auth/logout", headers=live).status_code == 200
@@ -323,7 +328,11 @@ def test_every_kind_of_refused_credential_is_recorded_over_the_api_and_the_conso
     ):
         assert http.get("/me", headers=headers).status_code == 401
         counted(http, "token_rejected", why)
-    for cookie, why in ((_forged(OPERATOR), "signature does not verify"), (expired, "token expired"), ("a.b.c", "malformed token")):
+    for cookie, why in (
+        (_forged(OPERATOR), "signature does not verify"),
+        (expired, "token expired"),
+        ("a.b.c", "malformed token"),
+    ):
         console.cookies.set("keyong_console", cookie, path="/console")
         assert console.get("/console/operator", follow_redirects=False).status_code == 303
         counted(console, "token_rejected", why)
@@ -361,7 +370,9 @@ def test_no_key_secret_or_token_is_ever_stored_and_claimed_names_are_tamed(
     assert real.split("_", 2)[2] not in ledgered and valid_token not in ledgered
 
 
-def test_folding_an_address_never_silences_a_principal_refused_without_end(instance: Instance, keys: dict[str, str]) -> None:
+def test_folding_an_address_never_silences_a_principal_refused_without_end(
+    instance: Instance, keys: dict[str, str]
+) -> None:
     """Twenty forged tokens with invented names fill the address's share of the window; the operator's
     thirty refused freezes that follow fold into an unnamed ``*`` and no threshold counted them. An
     alert must still be raised: what can no longer be attributed is itself alarming."""
@@ -381,7 +392,9 @@ def test_a_full_window_does_not_become_a_blind_spot_for_brute_force(instance: In
     """Events from many invented addresses fill the window; a brute force on one principal afterwards
     folds into ``*``/``*``. The fold itself raises an alert (a small policy keeps this fast)."""
     events = SecurityEvents(
-        instance.registry.recorder, instance.registry.config, SecurityPolicy(max_rows_per_window=12, max_rows_per_source=4)
+        instance.registry.recorder,
+        instance.registry.config,
+        SecurityPolicy(max_rows_per_window=12, max_rows_per_source=4),
     )
     for i in range(12):
         events.record(SecurityEventKind.LOGIN_FAILED, source=f"198.51.100.{i}", principal=f"p{i}", route="r")
@@ -434,7 +447,10 @@ def test_only_the_regulator_reviews_and_acknowledges_and_a_note_cannot_forge_the
     alerts = http.get("/security/alerts", headers=h["agency"]).json()
     assert alerts and alerts[0]["rule"] == "failed_logins_principal" and alerts[0]["key"] == "demo-agency"
     alert = alerts[0]["id"]
-    assert http.post(f"/security/alerts/{alert}/acknowledge", json={"note": "mine"}, headers=h["agency"]).status_code == 403
+    assert (
+        http.post(f"/security/alerts/{alert}/acknowledge", json={"note": "mine"}, headers=h["agency"]).status_code
+        == 403
+    )
     agency = console_client(instance, keys["agency"])
     assert agency.post(f"/console/regulator/security/alerts/{alert}/acknowledge", data={"note": "x"}).status_code == 403
     assert agency.post(f"/console/agency/security/alerts/{alert}/acknowledge", data={"note": "x"}).status_code in (
@@ -452,7 +468,9 @@ def test_only_the_regulator_reviews_and_acknowledges_and_a_note_cannot_forge_the
 
 
 @pytest.fixture
-def pending(instance: Instance, keys: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Stage, int]:
+def pending(
+    instance: Instance, keys: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Stage, int]:
     """A release awaiting its reviewers' votes."""
     monkeypatch.setenv(MARKERS_ENV, str(tmp_path))
     stage = Stage(instance, keys)
@@ -554,7 +572,8 @@ def test_host_acts_for_an_operator_name_the_host_and_a_borrowed_operator_key_is_
     assert by_host.exit_code == 0, by_host.output
     with instance.engine.connect() as connection:
         actor, role, payload = connection.execute(
-            text("SELECT actor, role, payload FROM ledger_entries WHERE action = 'job.queued' AND seq > :s"), {"s": mark}
+            text("SELECT actor, role, payload FROM ledger_entries WHERE action = 'job.queued' AND seq > :s"),
+            {"s": mark},
         ).one()
     assert str(actor).startswith("host:") and role != "operator" and json.loads(payload)["operator"] == OPERATOR
     borrowed = _cli(instance.home, *submit, env={"KEYONG_API_KEY": other})
@@ -574,10 +593,18 @@ def test_residual_a_key_the_host_mints_for_a_reviewer_votes_but_the_ledger_shows
     minted = _cli(instance.home, "key", "issue", "reviewer-2", "--json")
     assert minted.exit_code == 0, minted.output
     key = json.loads(minted.output)["api_key"]
-    assert _cli(instance.home, "release", "approve", str(release), "--key-file", str(_key_file(tmp_path / "k", key))).exit_code == 0
+    assert (
+        _cli(
+            instance.home, "release", "approve", str(release), "--key-file", str(_key_file(tmp_path / "k", key))
+        ).exit_code
+        == 0
+    )
     with instance.engine.connect() as connection:
         trail = connection.execute(
-            text("SELECT action, actor FROM ledger_entries WHERE subject = 'principal:reviewer-2' OR action = 'release.voted' ORDER BY seq")
+            text(
+                "SELECT action, actor FROM ledger_entries "
+                "WHERE subject = 'principal:reviewer-2' OR action = 'release.voted' ORDER BY seq"
+            )
         ).all()
     issued = [(str(a), str(b)) for a, b in trail][-2:]
     assert issued[0][0] == "principal.key_issued" and issued[0][1].startswith("host:")
@@ -617,7 +644,9 @@ def _restore(archive: Path, home: Path, passphrase: str = PASSPHRASE) -> Any:
     )
 
 
-def test_a_backup_shows_no_secret_no_key_and_no_row_in_clear(instance: Instance, keys: dict[str, str], archive: Path) -> None:
+def test_a_backup_shows_no_secret_no_key_and_no_row_in_clear(
+    instance: Instance, keys: dict[str, str], archive: Path
+) -> None:
     """Every secret file of the home, the demo principals' API keys and the database's pages are
     nowhere in the archive's bytes, raw or base64; the archive is the owner's alone (0600)."""
     import base64
@@ -676,6 +705,7 @@ def test_members_that_climb_out_link_out_or_hide_are_refused_before_anything_is_
         info.type, info.linkname = kind, link
         escapes[info.name] = (info, None)
     for name, (info, data) in escapes.items():
+
         def change(old: tarfile.TarInfo, old_data: bytes, add: Any = (info, data)) -> list[Any]:
             return [(old, old_data), add] if old.name == "manifest.mac" else [(old, old_data)]
 
@@ -684,7 +714,9 @@ def test_members_that_climb_out_link_out_or_hide_are_refused_before_anything_is_
         assert result.exit_code == 1 and "Traceback" not in result.output, (name, result.output)
         assert not target.exists() and not (tmp_path / "escaped").exists(), name
         crafted.unlink()
-    duplicate = _rewrite(archive, tmp_path / "dup.tar", lambda i, d: [(i, d), (i, d)] if i.name == "secrets.enc" else [(i, d)])
+    duplicate = _rewrite(
+        archive, tmp_path / "dup.tar", lambda i, d: [(i, d), (i, d)] if i.name == "secrets.enc" else [(i, d)]
+    )
     assert _restore(duplicate, target).exit_code == 1 and not target.exists()
 
 
@@ -726,3 +758,73 @@ def test_a_tampered_manifest_cannot_make_the_restore_spend_gigabytes_and_minutes
     result = _restore(_rewrite(archive, tmp_path / "costly.tar", costly), tmp_path / "r")
     assert result.exit_code == 1 and "out of bounds" in result.output, result.output
     assert time.monotonic() - started < 5
+
+
+# --- TLS: no plain HTTP off the machine ------------------------------------------------------------
+
+
+def test_no_address_off_the_machine_is_served_in_clear() -> None:
+    """Wildcards, LAN and link-local addresses, IPv4-mapped IPv6, short forms, an empty host (uvicorn's
+    every interface), other names and ``localhost.``: refused without TLS; loopback forms pass."""
+    from app.transport import TransportError, plan_transport
+
+    off_machine = ["0.0.0.0", "::", "[::]", "", " ", "0", "192.168.1.10", "10.0.0.1", "fe80::1", "::ffff:10.0.0.1"]
+    off_machine += ["127.1", "2130706433", "example.org", "localhost.", "localhost.localdomain", "127.0.0.1.nip.io"]
+    for host in off_machine:
+        with pytest.raises(TransportError):
+            plan_transport(host, 8000)
+    for host in ("127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"):
+        assert not plan_transport(host, 8000).secure
+
+
+def test_localhost_that_resolves_off_the_machine_is_not_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host whose ``/etc/hosts`` maps localhost to a LAN address (or to both): uvicorn would bind it."""
+    from app.transport import TransportError, plan_transport
+
+    def resolving(*addresses: str) -> Any:
+        def getaddrinfo(host: str, *_: Any, **__: Any) -> list[Any]:
+            assert host == "localhost"
+            return [
+                (socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, 0)) for a in addresses
+            ]
+
+        return getaddrinfo
+
+    for addresses in (("10.0.0.5",), ("127.0.0.1", "192.168.1.2"), ()):
+        monkeypatch.setattr(socket, "getaddrinfo", resolving(*addresses))
+        with pytest.raises(TransportError):
+            plan_transport("localhost", 8000)
+    monkeypatch.setattr(socket, "getaddrinfo", resolving("127.0.0.1", "::1"))
+    assert plan_transport("localhost", 8000).host == "localhost"
+
+
+def test_serve_refuses_before_it_opens_the_home_or_binds(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``keyong serve --host 0.0.0.0`` (and a lone --tls-cert) exit 1 with the reason; uvicorn never runs."""
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: pytest.fail("uvicorn ran"))
+    for extra in (["--host", "0.0.0.0"], ["--host", "::"], ["--tls-cert", str(tmp_path / "c.pem")]):
+        result = _cli(tmp_path / "never", "serve", "--workers", "0", *extra)
+        assert result.exit_code == 1 and "Traceback" not in result.output, (extra, result.output)
+    assert not (tmp_path / "never").exists()
+
+
+def test_cookies_and_hsts_follow_the_transport(instance: Instance, keys: dict[str, str]) -> None:
+    """Served over TLS: the session cookie is Secure, HttpOnly, SameSite=Strict and every answer carries
+    HSTS; over plain loopback HTTP no HSTS is sent (a browser would ignore it; it claims what is not)."""
+    plain = TestClient(create_app(instance=instance), headers={"origin": ORIGIN})
+    login = plain.post("/console/login", data={"api_key": keys["agency"]}, follow_redirects=False)
+    assert "strict-transport-security" not in login.headers
+    assert "; secure" not in login.headers["set-cookie"].lower()
+    tls_instance = Instance.open(instance.settings.model_copy(update={"transport_secure": True}))
+    try:
+        tls = TestClient(
+            create_app(instance=tls_instance), base_url="https://testserver", headers={"origin": "https://testserver"}
+        )
+        login = tls.post("/console/login", data={"api_key": keys["agency"]}, follow_redirects=False)
+        cookie = login.headers["set-cookie"].lower()
+        assert "; secure" in cookie and "httponly" in cookie and "samesite=strict" in cookie
+        for answer in (login, tls.get("/healthz"), tls.get("/me")):
+            assert answer.headers["strict-transport-security"].startswith("max-age=")
+    finally:
+        tls_instance.close()
