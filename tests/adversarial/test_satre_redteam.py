@@ -230,6 +230,32 @@ def test_console_and_cli_doors_are_refused_while_frozen_never_a_500(
     assert [a for a, _ in _actions_since(instance, mark) if not a.startswith("auth.")] == []  # logins only
 
 
+def test_a_job_finishing_during_a_freeze_shows_its_operator_nothing_until_unfrozen(
+    instance: Instance, keys: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job running when the regulator freezes the platform finishes (the guard judges it; the agency sees
+    all), but its output names, sizes, hashes and the guard's log excerpt are a channel out: they do not
+    reach the operator while frozen, as they do not reach a suspended one (双鸭山 第六十一条, 第三十一条)."""
+    monkeypatch.setenv(MARKERS_ENV, str(tmp_path))
+    stage = Stage(instance, keys)
+    job = int(stage.submit("print('mid-run')").json()["job"])
+
+    def freezing_runner(*args: Any, **kwargs: Any) -> Any:
+        instance.registry.freeze.freeze(reason="事件 incident mid-run", by=REGULATOR)
+        return fast_runner(*args, **kwargs)
+
+    instance.worker(runner=freezing_runner, worker_id="mid").run_pending()
+    operator, agency = stage.headers["operator"], stage.headers["agency"]
+    seen = stage.http.get(f"/jobs/{job}", headers=operator).json()
+    assert seen["state"] == "done" and seen["outputs"] == [] and seen["log"] is None, seen
+    assert "frozen" in seen["reason"]
+    listed = [j for j in stage.http.get("/jobs", headers=operator).json() if j["job"] == job]
+    assert listed and listed[0]["outputs"] == []
+    assert stage.http.get(f"/jobs/{job}", headers=agency).json()["outputs"]  # the agency sees everything
+    instance.registry.freeze.unfreeze(reason="resolved", by=AGENCY)
+    assert stage.http.get(f"/jobs/{job}", headers=operator).json()["outputs"]
+
+
 def test_a_freeze_committed_during_a_claim_is_never_overtaken_by_it(
     pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
