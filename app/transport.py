@@ -88,10 +88,14 @@ class Transport:
         return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     def uvicorn_options(self) -> dict[str, Any]:
-        """The keyword arguments that make uvicorn serve TLS with these files (none for plain HTTP)."""
-        if not self.tls:
-            return {}
-        return {"ssl_certfile": str(self.certfile), "ssl_keyfile": str(self.keyfile)}
+        """The keyword arguments that make uvicorn serve TLS with these files, and believe ``X-Forwarded-*``
+        only behind a TLS proxy (from uvicorn's ``forwarded_allow_ips``). uvicorn believes them from
+        127.0.0.1 by default, so any local process could name the client address that security events
+        record and count per source (the red team, issue 22)."""
+        options: dict[str, Any] = {"proxy_headers": self.behind_tls_proxy}
+        if self.tls:
+            options.update(ssl_certfile=str(self.certfile), ssl_keyfile=str(self.keyfile))
+        return options
 
 
 def _check_tls_files(certfile: Path, keyfile: Path) -> None:

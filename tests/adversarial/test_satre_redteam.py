@@ -824,6 +824,21 @@ def test_localhost_that_resolves_off_the_machine_is_not_loopback(monkeypatch: py
     assert plan_transport("localhost", 8000).host == "localhost"
 
 
+def test_a_local_process_cannot_choose_the_address_security_events_record() -> None:
+    """uvicorn believes ``X-Forwarded-For`` from 127.0.0.1 unless told otherwise: served on loopback (or
+    with its own TLS) any local process could spread its refusals over invented addresses. Only behind a
+    TLS proxy are the proxy's headers believed."""
+    from uvicorn.config import Config
+
+    from app.transport import plan_transport
+
+    for transport, believed in ((plan_transport("127.0.0.1", 8000), False), (plan_transport("::1", 8000), False)):
+        config = Config(app=lambda *_: None, **transport.uvicorn_options())
+        assert config.proxy_headers is believed
+    behind = plan_transport("10.0.0.5", 8000, behind_tls_proxy=True)
+    assert Config(app=lambda *_: None, **behind.uvicorn_options()).proxy_headers is True
+
+
 def test_serve_refuses_before_it_opens_the_home_or_binds(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """``keyong serve --host 0.0.0.0`` (and a lone --tls-cert) exit 1 with the reason; uvicorn never runs."""
     import uvicorn
