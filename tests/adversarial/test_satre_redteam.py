@@ -6,16 +6,24 @@ an attack that broke a defence is kept as the regression of its fix (in the modu
   that job start after it (``job.started`` after ``platform.frozen`` in the ledger, PostgreSQL) — now the
   freeze is read under a share lock (``registry.freeze``); a fetch checked it only before its
   transaction, so its ``product.fetched`` is now decided under the same lock (``sandbox.release``);
-- a refusal in the console (a regulator pressing "unfreeze", an operator downloading what is not
-  theirs) was a flash redirect, never a security event, where the API's 403 was one
-  (``app.api.security``: a console refusal marks the request);
+- a mitigation asked while frozen ledgered ``scope.admitted`` before the freeze refused it
+  (``operators.jobs``: the freeze is asked first, as for a submission);
+- a job running when the platform froze finished and showed its operator its outputs and log excerpt
+  (``sandbox.job_views.hold_of``: held while frozen, as for a suspended operator);
+- a refusal in the console (a regulator pressing "unfreeze") was a flash redirect, never a security
+  event, where the API's 403 was one (``app.api.security.mark_refused``, from ``Console.flash``);
 - twenty forged tokens from one address folded that address's later events into an unnamed ``*``
   principal, so a principal could then be refused without end and never raise an alert; likewise a
-  full window (``registry.security_events``: folding raises an alert of its own);
+  full window (``registry.security_events``: folding raises an ``events_folded`` alert);
+- uvicorn believed ``X-Forwarded-For`` from any local process (``app.transport``: only behind a proxy);
+- a CLI key file readable by everyone, owned by another account, or ``/dev/zero`` (read without end)
+  was accepted (``app.cli.credentials``: the user's own regular file, 0600, at most 4 KiB);
 - a tampered backup manifest chose scrypt costs of 4 GiB and minutes before its MAC was checked
   (``app.backup_archive``: the costs a reader accepts are bounded near the writer's);
 - ``keyong serve --host localhost`` trusted the name, which the host's resolver may send anywhere
   (``app.transport``: every address it resolves to must be loopback).
+
+The attacks that held are kept as tests too; ``test_residual_…`` names a risk left open on purpose.
 """
 
 from __future__ import annotations
