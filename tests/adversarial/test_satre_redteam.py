@@ -478,13 +478,16 @@ def test_only_the_regulator_reviews_and_acknowledges_and_a_note_cannot_forge_the
     for who in ("operator", "custodian"):
         assert http.get("/security/events", headers=h[who]).status_code == 403
         assert http.get("/security/alerts", headers=h[who]).status_code == 403
+    operator = console_client(instance, keys["operator"])
+    assert operator.get("/console/regulator/security").status_code == 403
+    assert operator.get("/console/agency/security").status_code == 403
     alerts = http.get("/security/alerts", headers=h["agency"]).json()
     assert alerts and alerts[0]["rule"] == "failed_logins_principal" and alerts[0]["key"] == "demo-agency"
     alert = alerts[0]["id"]
-    assert (
-        http.post(f"/security/alerts/{alert}/acknowledge", json={"note": "mine"}, headers=h["agency"]).status_code
-        == 403
-    )
+    for who in ("agency", "operator", "custodian"):
+        acked = http.post(f"/security/alerts/{alert}/acknowledge", json={"note": "mine"}, headers=h[who])
+        assert acked.status_code == 403, who
+        assert http.post("/security/events/1/acknowledge", json={"note": "x"}, headers=h[who]).status_code == 403
     agency = console_client(instance, keys["agency"])
     assert agency.post(f"/console/regulator/security/alerts/{alert}/acknowledge", data={"note": "x"}).status_code == 403
     assert agency.post(f"/console/agency/security/alerts/{alert}/acknowledge", data={"note": "x"}).status_code in (
