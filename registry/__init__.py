@@ -49,6 +49,7 @@ from registry.products import (
     read_attribution,
     stamp_artifact,
 )
+from registry.retention import DueVersion, JobsUsing, PurgeResult, Retention, destroy_version_data
 from registry.scope_names import did_you_mean, suggest
 from registry.scratch import Scratch
 from registry.security_events import (
@@ -111,6 +112,7 @@ __all__ = [
     "CatalogEntry",
     "ColumnClass",
     "DataItem",
+    "DueVersion",
     "FeeClass",
     "FileInvalidError",
     "FileRefusedError",
@@ -122,6 +124,7 @@ __all__ = [
     "Incidents",
     "IngestLimits",
     "IngestResult",
+    "JobsUsing",
     "Level",
     "LicenceMode",
     "LicenceStanding",
@@ -137,11 +140,13 @@ __all__ = [
     "ProductRegistration",
     "ProductView",
     "Products",
+    "PurgeResult",
     "Registry",
     "RegistryConfig",
     "RequestState",
     "RequestView",
     "ResourceView",
+    "Retention",
     "ScopeGrant",
     "ScopeRefusedError",
     "Scratch",
@@ -157,6 +162,7 @@ __all__ = [
     "VersionView",
     "attribution_metadata",
     "check_product_name",
+    "destroy_version_data",
     "did_you_mean",
     "frozen_state",
     "licence_standing",

@@ -29,6 +29,7 @@ from app.api.schemas.meta import (
     ScopeRefusalOut,
     text_response,
 )
+from app.api.schemas.retention import PurgeOut, RetentionScheduleOut, RetentionSetOut
 from app.api.schemas.security import FreezeOut, IncidentOut, SecurityAlertOut, SecurityEventOut
 
 __all__ = [
@@ -51,7 +52,10 @@ __all__ = [
     "IngestOut",
     "JobOut",
     "ProofOut",
+    "PurgeOut",
     "RefusalOut",
+    "RetentionScheduleOut",
+    "RetentionSetOut",
     "ScopeCheckOut",
     "ScopeRefusalOut",
     "SecurityAlertOut",
