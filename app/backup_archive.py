@@ -50,6 +50,11 @@ PASSPHRASE_ENV = "KEYONG_BACKUP_PASSPHRASE"
 MIN_PASSPHRASE = 12
 # scrypt cost: 2**15 * 8 * 128 bytes = 32 MiB and about a tenth of a second per try.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
+# The costs a reader accepts: they are read from the manifest before its MAC can be checked (the MAC's key
+# is derived with them), so a tampered archive chose them; n=2**20, r=32, p=16 was 4 GiB for each of 16
+# passes, minutes of a restore before "not authentic" (the red team, issue 22). At most 4x the writer's
+# memory and 2 passes: 128 MiB, under a second.
+MAX_SCRYPT_N, MAX_SCRYPT_R, MAX_SCRYPT_P = 2**17, SCRYPT_R, 2
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 CHUNK = 1024 * 1024
 
@@ -80,7 +85,7 @@ class SealKeys:
 
     @classmethod
     def derive(cls, passphrase: str, salt: bytes, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P) -> SealKeys:
-        if not (2**14 <= n <= 2**20 and 1 <= r <= 32 and 1 <= p <= 16 and len(salt) >= 16):
+        if not (2**14 <= n <= MAX_SCRYPT_N and 1 <= r <= MAX_SCRYPT_R and 1 <= p <= MAX_SCRYPT_P and len(salt) >= 16):
             raise BackupError("the archive's key-derivation parameters are out of bounds")
         master = Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase.encode("utf-8"))
         keys = HKDF(algorithm=hashes.SHA256(), length=96, salt=None, info=b"keyong-backup-v1").derive(master)

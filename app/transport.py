@@ -9,9 +9,10 @@ opens the home or binds a socket, and fails closed:
   refusal (exit 1), not a traceback from inside uvicorn.
 - ``--behind-tls-proxy`` says a TLS-terminating proxy in front carries the encryption; the operator
   vouches for that hop (docs/operations.md).
-- Neither: only a loopback address may be bound (``127.0.0.0/8``, ``::1``, ``localhost``), where the
-  traffic never leaves the machine. Any other address, a wildcard (``0.0.0.0``, ``::``) or a host name
-  that is not ``localhost`` is refused — a name is not resolved, since what it resolves to can change.
+- Neither: only a loopback address may be bound (``127.0.0.0/8``, ``::1``, ``localhost`` if it resolves
+  to loopback only), where the traffic never leaves the machine. Any other address, a wildcard
+  (``0.0.0.0``, ``::``) or a host name that is not ``localhost`` is refused — another name is not
+  resolved, since what it resolves to can change.
 
 When the transport is secure (either way), every response carries ``Strict-Transport-Security`` (a
 browser that once saw the server over HTTPS never falls back to HTTP for it) and the console's session
@@ -21,6 +22,7 @@ cookie is ``Secure`` (:class:`~app.settings.Settings` ``transport_secure``).
 from __future__ import annotations
 
 import ipaddress
+import socket
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,15 +38,29 @@ class TransportError(ValueError):
     """The server was asked to listen in a way that would carry data in clear text, or its TLS files are unusable."""
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is a loopback address (or ``localhost``); anything unparsable counts as not."""
-    name = host.strip().lower()
-    if name == "localhost":
-        return True
+def _address_is_loopback(text: str) -> bool:
     try:
-        return ipaddress.ip_address(name.removeprefix("[").removesuffix("]")).is_loopback
+        return ipaddress.ip_address(text.removeprefix("[").removesuffix("]")).is_loopback
     except ValueError:
         return False
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address, or ``localhost`` resolving to loopback addresses only;
+    anything unparsable or unresolvable counts as not.
+
+    ``localhost`` is the one name taken, and even it is resolved: it is what the host's resolver says
+    (``/etc/hosts``), and uvicorn binds what it says; a ``localhost`` mapped to a LAN address served
+    plain HTTP to the network (the red team, issue 22).
+    """
+    name = host.strip().lower()
+    if name != "localhost":
+        return _address_is_loopback(name)
+    try:
+        found = {str(info[4][0]) for info in socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)}
+    except (OSError, UnicodeError):
+        return False
+    return bool(found) and all(_address_is_loopback(address.split("%")[0]) for address in found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +88,14 @@ class Transport:
         return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     def uvicorn_options(self) -> dict[str, Any]:
-        """The keyword arguments that make uvicorn serve TLS with these files (none for plain HTTP)."""
-        if not self.tls:
-            return {}
-        return {"ssl_certfile": str(self.certfile), "ssl_keyfile": str(self.keyfile)}
+        """The keyword arguments that make uvicorn serve TLS with these files, and believe ``X-Forwarded-*``
+        only behind a TLS proxy (from uvicorn's ``forwarded_allow_ips``). uvicorn believes them from
+        127.0.0.1 by default, so any local process could name the client address that security events
+        record and count per source (the red team, issue 22)."""
+        options: dict[str, Any] = {"proxy_headers": self.behind_tls_proxy}
+        if self.tls:
+            options.update(ssl_certfile=str(self.certfile), ssl_keyfile=str(self.keyfile))
+        return options
 
 
 def _check_tls_files(certfile: Path, keyfile: Path) -> None:

@@ -286,6 +286,8 @@ class Jobs:
         from sandbox import Mitigation
 
         actor = actor_of(by) if by is not None else Actor.host()
+        with self.registry.recorder.read() as session:  # as submit: the freeze refuses before the licence check
+            require_not_frozen(session, "job intake (a mitigation)")  # ledgers an admission otherwise
         source = self.queue.get(job_id, viewer=actor)
         if actor.role == "operator" and not actor.is_host and source.operator != actor.name:
             raise RegistryError(f"job {job_id} is not yours")

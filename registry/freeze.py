@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import Actor, Recorder, RegistryError, require_role, text_sha256
@@ -77,14 +78,25 @@ def _view(row: FreezeRow | None) -> FreezeView:
     return FreezeView(bool(row.frozen), row.since, row.reason, row.changed_by, row.changed_at)
 
 
-def frozen_state(session: Session) -> FreezeView:
-    """The freeze as the caller's transaction sees it."""
-    return _view(session.get(FreezeRow, _ROW_ID))
+def frozen_state(session: Session, *, lock: bool = False) -> FreezeView:
+    """The freeze as the caller's transaction sees it.
+
+    ``lock``: read it under a share lock held to the end of the caller's transaction (PostgreSQL; SQLite's
+    writers are serialized anyway), so no freeze commits between this look and what the caller then
+    does: a freeze waits for the caller, or the caller waits for the freeze and sees it. Without the
+    lock a worker's claim that looked just before a freeze started its job after the freeze committed
+    (``job.started`` after ``platform.frozen`` in the ledger; the red team's race, issue 22).
+    """
+    if not lock:
+        return _view(session.get(FreezeRow, _ROW_ID))
+    query = select(FreezeRow).where(FreezeRow.id == _ROW_ID).with_for_update(read=True)
+    return _view(session.scalar(query.execution_options(populate_existing=True)))
 
 
 def require_not_frozen(session: Session, doing: str) -> None:
-    """Refuse ``doing`` while the platform is frozen (the rule every intake, egress and delivery asks)."""
-    state = frozen_state(session)
+    """Refuse ``doing`` while the platform is frozen (the rule every intake, egress and delivery asks);
+    the freeze stays as read until the caller's transaction ends (:func:`frozen_state` ``lock``)."""
+    state = frozen_state(session, lock=True)
     if state.frozen:
         since = state.since.isoformat(timespec="seconds") if state.since else "an unknown time"
         raise PlatformFrozenError(

@@ -11,7 +11,8 @@ none, and nothing here accepts one). Why it is built this way:
   :attr:`SecurityPolicy.max_rows_per_source` rows in a window, its further principals fold into one
   ``*`` row; once the window holds :attr:`SecurityPolicy.max_rows_per_window` rows, everything folds
   into one ``*``/``*`` row per kind. A window therefore holds at most ``max_rows_per_window`` plus one
-  row per kind, however many requests arrive or whatever names they claim.
+  row per kind, however many requests arrive or whatever names they claim. Folded events escape the
+  per-principal thresholds, so a fold raises an alert of its own (:data:`FOLD_RULE`).
 * **Not ledgered one by one** (a flood would fill the ledger instead). What is ledgered is what a
   person decides on: an alert raised (at most one open per rule and key; at most
   :attr:`SecurityPolicy.max_alerts_per_window` a window, then one ``alert_flood`` alert) and every
@@ -94,6 +95,10 @@ class SecurityEvent:
 
 #: Raised once a window already raised ``max_alerts_per_window`` alerts: the alerts themselves are a flood.
 FLOOD_RULE = AlertRule("alert_flood", (), "platform", 1, 5)
+#: Raised when events are folded into ``*`` (a source's share of the window, or the window, is full): the
+#: per-principal thresholds no longer see them, so the fold itself alerts, keyed by the source (``*`` for a
+#: full window). Without it twenty forged names from one address silenced every later refusal there.
+FOLD_RULE = AlertRule("events_folded", (), "source", 1, 5)
 
 DEFAULT_RULES: tuple[AlertRule, ...] = (
     AlertRule("failed_logins_principal", (SecurityEventKind.LOGIN_FAILED,), "principal", 5, 15),
@@ -223,14 +228,17 @@ class SecurityEvents:
             try:
                 with self.recorder.change(SECURITY_ACTOR) as change:
                     for e in cleaned:  # counted then checked one by one, so an alert counts each event once
-                        self._count(change.session, e)
+                        folded = self._count(change.session, e)
                         self._alerts(change, e)
+                        if folded is not None:  # what no threshold can attribute any more is alarming itself
+                            self._raise(change, FOLD_RULE, folded, e.count, e.count)
                 return
             except IntegrityError:
                 if attempt:
                     raise
 
-    def _count(self, session: Session, event: SecurityEvent) -> None:
+    def _count(self, session: Session, event: SecurityEvent) -> str | None:
+        """Count ``event`` into its row; the key it was folded under (its source, or ``*``), if it was."""
         kind, source, principal, route, detail = (
             SecurityEventKind(event.kind),
             str(event.source),
@@ -241,16 +249,17 @@ class SecurityEvents:
         now = self.config.now()
         window = _window(now, self.policy.window_seconds)
         row = self._bucket(session, kind, source, principal, window)
+        folded: str | None = None
         if row is None:
             in_window = (
                 select(func.count()).select_from(SecurityEventRow).where(SecurityEventRow.window_start == window)
             )
             if (session.scalar(in_window) or 0) >= self.policy.max_rows_per_window:
-                source, principal = OVERFLOW, OVERFLOW
+                source, principal, folded = OVERFLOW, OVERFLOW, OVERFLOW
             elif (
                 session.scalar(in_window.where(SecurityEventRow.source == source)) or 0
             ) >= self.policy.max_rows_per_source:
-                principal = OVERFLOW
+                principal, folded = OVERFLOW, source
             row = self._bucket(session, kind, source, principal, window)
         if row is None:
             session.add(
@@ -268,7 +277,7 @@ class SecurityEvents:
                 )
             )
             session.flush()
-            return
+            return folded
         # One UPDATE adding one: concurrent recorders (PostgreSQL's READ COMMITTED) never lose a count.
         values: dict[str, Any] = {"count": SecurityEventRow.count + event.count, "last_at": now}
         if route:
@@ -280,6 +289,7 @@ class SecurityEvents:
             execution_options={"synchronize_session": False},
         )
         session.expire(row)
+        return folded
 
     @staticmethod
     def _bucket(

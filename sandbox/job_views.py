@@ -7,7 +7,7 @@ judged content (原始数据不出域, 数据可用不可见; 双鸭山 第三�
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -24,6 +24,23 @@ HELD_REASON = (
     "held: the operator's access is suspended (双鸭山 第三十一条); the job's outputs and log are "
     "delivered once the agency restores it"
 )
+
+#: What an operator reads of a job while the platform is frozen (an incident, 双鸭山 第六十一条): a job that
+#: was running finishes and is judged, but what it made does not leave until the platform is unfrozen.
+FROZEN_REASON = (
+    "held: the platform is frozen (an incident, 双鸭山 第六十一条); the job's outputs and log are "
+    "delivered once it is unfrozen"
+)
+
+
+def hold_of(operator: str, suspended: Collection[str], frozen: bool) -> str:
+    """Why nothing a job of ``operator`` made reaches it now ('' when it may): the platform is frozen, or
+    the operator is suspended. A freeze stops egress, and a job's outputs and log excerpt are a way out
+    as a release is (the red team, issue 22: a job finishing during a freeze showed them)."""
+    if frozen:
+        return FROZEN_REASON
+    return HELD_REASON if operator in suspended else ""
+
 
 _EXIT_STATUS = re.compile(r"exit (status|code) -?\d+")
 
@@ -72,8 +89,9 @@ class JobView:
     cancel_requested: bool
     findings: list[dict[str, Any]] = field(default_factory=list)
     log_excerpt: str | None = None
-    #: Its operator is suspended now: the queue holds it if queued, and nothing it made is delivered.
-    held: bool = False
+    #: Why nothing it made is delivered now ('' when it is): its operator is suspended (the queue holds it
+    #: if queued) or the platform is frozen (:func:`hold_of`).
+    held: str = ""
 
     def for_operator(self) -> JobView:
         """The job as its operator may see it: judged content only (issue 15, principle 5).
@@ -117,7 +135,7 @@ class JobView:
                 resources=None,
             )
         if self.held and self.state in (JobState.QUEUED.value, JobState.RUNNING.value, JobState.DONE.value):
-            return replace(shown, datasets=datasets, outputs=[], log_excerpt=None, reason=HELD_REASON)
+            return replace(shown, datasets=datasets, outputs=[], log_excerpt=None, reason=self.held)
         outputs = manifest_of(self.outputs) if self.verdict is not None else []
         if self.state == JobState.FAILED.value:
             reason = _EXIT_STATUS.sub("a non-zero exit status", self.reason) if self.reason else self.reason
@@ -161,8 +179,8 @@ class JobView:
         }
 
 
-def job_view(row: JobRow, *, held: bool = False) -> JobView:
-    """The view of ``row``; ``held`` when its operator is suspended now (the queue knows, the row does not)."""
+def job_view(row: JobRow, *, held: str = "") -> JobView:
+    """The view of ``row``; ``held``: why nothing it made is delivered now (the queue knows, the row does not)."""
     return JobView(
         id=row.id,
         operator=row.operator,

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from core import Actor, Change, NotFoundError, Recorder, RegistryError, require_role, utcnow
 from registry import Usability, frozen_state, licence_standing, require_not_frozen, suspended_operators
-from sandbox.job_views import BLOCKED_REASON, Beat, Claimed, JobDraft, JobView, Usage, job_view, shown_verdict
+from sandbox.job_views import BLOCKED_REASON, Beat, Claimed, JobDraft, JobView, Usage, hold_of, job_view, shown_verdict
 from sandbox.ledger_payloads import (
     MAX_LEDGER_SCENARIO,
     MAX_LEDGER_TEXT,
@@ -171,7 +171,7 @@ class JobQueue:
         actor = worker_actor(worker)
         with self.recorder.change(actor) as change:
             session = change.session
-            if frozen_state(session).frozen:
+            if frozen_state(session, lock=True).frozen:  # a freeze committing meanwhile waits for this claim
                 return None
             held = suspended_operators(session)
             while True:
@@ -432,7 +432,7 @@ class JobQueue:
     def get(self, job_id: int, *, viewer: Actor | None = None) -> JobView:
         with self.recorder.read() as session:
             row = self._visible(session, job_id, viewer or Actor.host())
-            return job_view(row, held=row.operator in suspended_operators(session))
+            return job_view(row, held=hold_of(row.operator, suspended_operators(session), frozen_state(session).frozen))
 
     def code(self, job_id: int, *, viewer: Actor | None = None) -> str:
         with self.recorder.read() as session:
@@ -460,8 +460,8 @@ class JobQueue:
         if state:
             query = query.where(JobRow.state == JobState(state).value)
         with self.recorder.read() as session:
-            held = set(suspended_operators(session))  # 双鸭山 第三十一条: nothing delivered while suspended
-            return [job_view(row, held=row.operator in held) for row in session.scalars(query).all()]
+            held, frozen = set(suspended_operators(session)), frozen_state(session).frozen  # 第三十一条, 第六十一条
+            return [job_view(row, held=hold_of(row.operator, held, frozen)) for row in session.scalars(query).all()]
 
     @staticmethod
     def _visible(session: Session, job_id: int, viewer: Actor, *, lock: bool = False) -> JobRow:

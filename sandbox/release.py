@@ -402,6 +402,8 @@ class Releases:
             staged.mkdir()
             files = self._stamped(product, attribution, staged)
             with self.recorder.change(by) as change:
+                # Decided again where it is recorded: a freeze committed since the look above delivers nothing.
+                require_not_frozen(change.session, f"delivery of product {name!r}")
                 change.log(
                     "product.fetched",
                     f"product:{name}",

@@ -45,6 +45,7 @@ def _home(instance: Instance) -> list[str]:
 def _key_file(tmp_path: Path, name: str, secret: str) -> Path:
     path = tmp_path / f"{name}.key"
     path.write_text(secret + "\n", encoding="utf-8")
+    path.chmod(0o600)  # a key file others can read is refused (app.cli.credentials)
     return path
 
 

@@ -232,6 +232,7 @@ def test_cli_request_vote_list_show_fetch(instance: Instance, tmp_path: Path) ->
     keys = {name: tmp_path / f"{name}.key" for name in (R1.name, R2.name, R3.name)}
     for name, path in keys.items():  # each reviewer votes with their own key (issue 22, SATRE 3.1.06)
         path.write_text(instance.identity.issue_api_key(name).api_key, encoding="utf-8")
+        path.chmod(0o600)  # a key file others can read is refused (app.cli.credentials)
     own = runner.invoke(cli, ["release", "approve", str(release), "--reviewer", OPERATOR, *home])
     assert own.exit_code == 1 and "credential" in own.output
     approve = ["release", "approve", str(release), "--key-file", str(keys[R1.name]), "--reviewer", R1.name, *home]

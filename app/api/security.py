@@ -14,6 +14,7 @@ never turned into a request's answer.
 import logging
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
+from contextvars import ContextVar
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -40,11 +41,22 @@ FLUSH_BATCH = 50
 OVERFLOW = "*"
 _EVENT = "keyong_security_event"
 _PRINCIPAL = "keyong_principal"
+#: The request :class:`SecurityWatch` is watching, for refusals answered without a 401 or 403.
+_WATCHED: ContextVar[Scope | None] = ContextVar("keyong_security_watched", default=None)
 
 
 def mark(request: Request, kind: SecurityEventKind, principal: str | None, detail: str = "") -> None:
     """Name the security event this request is (recorded by :class:`SecurityWatch` after the response)."""
     setattr(request.state, _EVENT, (kind, principal, detail))
+
+
+def mark_refused(principal: str | None, detail: str) -> None:
+    """The request being answered is an authorization refusal, though not a 403: the console answers one
+    with a flash redirect (a regulator pressing "unfreeze"), where the API's 403 is recorded as
+    ``forbidden``; recorded the same (a route's own :func:`mark` stands). Outside a request: nothing."""
+    scope = _WATCHED.get()
+    if scope is not None:
+        scope.setdefault("state", {}).setdefault(_EVENT, (SecurityEventKind.FORBIDDEN, principal, detail))
 
 
 def note_principal(request: Request, name: str) -> None:
@@ -145,9 +157,11 @@ class SecurityWatch:
                 status = int(message["status"])
             await send(message)
 
+        watched = _WATCHED.set(scope)
         try:
             await self.app(scope, receive, watching)
         finally:
+            _WATCHED.reset(watched)
             event = event_of(scope, status)
             if event is not None:
                 client = scope.get("client")
@@ -210,4 +224,4 @@ def build_router(buffer: SecurityBuffer, require: Callable[..., Callable[..., An
     return router
 
 
-__all__ = ["SecurityBuffer", "SecurityWatch", "build_router", "event_of", "mark", "note_principal"]
+__all__ = ["SecurityBuffer", "SecurityWatch", "build_router", "event_of", "mark", "mark_refused", "note_principal"]

@@ -11,6 +11,7 @@ revoked, forged or expired credential, a suspended principal, or a key of the wr
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Annotated
 
@@ -38,13 +39,45 @@ class CredentialError(AuthenticationError):
     """No usable credential of the person who acts; the CLI exits 1 with the reason."""
 
 
+#: A key file holds one API key or one JWT; anything longer is not one (``/dev/zero`` was read without end).
+MAX_KEY_FILE_BYTES = 4096
+
+
+def _key_file_text(key_file: Path) -> str:
+    """The key file's text, if it is a small regular file of the user running the CLI that nobody else
+    may read or write (as ``ssh`` refuses an unprotected private key). A key others can read is a key
+    they may have used: an act on it would name its person while proving nothing (SATRE 3.2.01);
+    a file owned by another account is another person's key, whoever can read it (the host's root)."""
+    try:
+        fd = os.open(key_file, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise CredentialError(f"cannot read the key file {key_file}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise CredentialError(f"the key file {key_file} is not a regular file")
+        if info.st_uid != os.geteuid():
+            raise CredentialError(
+                f"the key file {key_file} belongs to another account (uid {info.st_uid}): give your own key"
+            )
+        if info.st_mode & 0o077:
+            raise CredentialError(
+                f"the key file {key_file} may be read or written by others (mode {stat.S_IMODE(info.st_mode):o}): "
+                f"whoever can read it can act as you; `chmod 600 {key_file}` and rotate the key if others read it"
+            )
+        raw = handle.read(MAX_KEY_FILE_BYTES + 1)
+    if len(raw) > MAX_KEY_FILE_BYTES:
+        raise CredentialError(f"the key file {key_file} holds more than an API key or a token")
+    try:
+        return raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise CredentialError(f"the key file {key_file} is not UTF-8 text") from None
+
+
 def read_credential(key_file: Path | None) -> str | None:
     """The credential text from ``key_file`` or ``$KEYONG_API_KEY``; ``None`` when neither is given."""
     if key_file is not None:
-        try:
-            text = key_file.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CredentialError(f"cannot read the key file {key_file}: {exc}") from None
+        text = _key_file_text(key_file)
         if not text:
             raise CredentialError(f"the key file {key_file} is empty")
         return text

@@ -138,7 +138,6 @@ def worker_command(home: Path, poll: float) -> list[str]:
     return [sys.executable, "-m", "app.cli", "worker", "--home", str(home), "--poll", f"{poll:g}"]
 
 
-@refusing
 def sweep_retention(instance: Any, out: Output) -> None:
     """At start, purge the dataset versions whose retention ended and that nothing holds (SATRE 3.1.09;
     each deletion ledgered like ``keyong retention sweep``). A failure is reported, never fatal: serving
@@ -156,6 +155,7 @@ def sweep_retention(instance: Any, out: Output) -> None:
         out.note(f"retention: {len(swept['held'])} due version(s) held; see `keyong retention due`")
 
 
+@refusing  # a refused transport (or home) is exit 1 with the reason, never a traceback
 def serve(
     home: HomeOption = None,
     json_out: JsonOption = False,

@@ -18,10 +18,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 
+from app.api.security import mark_refused
 from app.console.flash import Flashes
 from app.console.security import Origin, trusted_origins
 from app.console.session import PATH, Forbidden, Session, Sessions, UnreadableForm
-from core import MAX_ROW_ID
+from core import MAX_ROW_ID, PermissionDeniedError
 from operators import Role
 
 if TYPE_CHECKING:
@@ -164,7 +165,11 @@ class Console:
 
     def flash(self, session: Session, path: str, msg_id: str, **values: object) -> RedirectResponse:
         """A 303 to a console page that shows the catalogue message ``msg_id`` (``app.console.flash``)
-        with ``values``, signed for this session."""
+        with ``values``, signed for this session. A refusal of the role it carries is a security event,
+        as the API's 403 is (SATRE 2.5.03): the redirect alone left none."""
+        for value in values.values():
+            if isinstance(value, PermissionDeniedError):
+                mark_refused(session.principal.name, str(value))
         query = self.flashes.query(session.token, msg_id, **values)
         return RedirectResponse(f"{PATH}{path}?{query}", status_code=303)
 

@@ -40,6 +40,7 @@ def _second_reviewer(home: Path) -> tuple[str, Path]:
         instance.close()
     key_file = home / f"{name}.key"
     key_file.write_text(key, encoding="utf-8")
+    key_file.chmod(0o600)  # a key file others can read is refused (app.cli.credentials)
     return name, key_file
 
 
