@@ -39,7 +39,7 @@ from registry import Registry, RegistryConfig
 from sandbox import ASK_REGISTRY, Ask
 
 if TYPE_CHECKING:
-    from operators import Jobs
+    from operators import Jobs, People
     from sandbox import Blocked, Fingerprints, Released, Releases, Runner, Worker, WorkerRoster
 
 MARKER = "keyong.json"
@@ -170,6 +170,13 @@ class Instance:
             )
             self._registry = Registry(self.engine, self.ledger, config)
         return self._registry
+
+    @property
+    def people(self) -> People:
+        """Identity checks, terms of use and training per person (issue 22), over the registry's records."""
+        from operators import People
+
+        return People(self.registry)
 
     @property
     def jobs(self) -> Jobs:
