@@ -202,8 +202,8 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     # scope.refused, finding.raised, job.refused; the second reviewer (principal.created); 4 releases ×
     # (requested, 2 votes, decided, product.registered); objection filed + product.suspended, resolved +
     # product.restored; product.fetched; onboarding (issue 22): terms.published and, per demo principal, its
-    # identity check, terms acceptance and training
-    assert ledger["entries"] == 5 + 3 * 4 + 3 * 2 + 1 + 2 + 3 + 4 * 4 + 2 * 5 + 3 + 1 + 4 * 5 + 2 + 2 + 1 + 1 + 4 * 3
+    # identity check, terms acceptance and training, and the same for the second reviewer
+    assert ledger["entries"] == 5 + 3 * 4 + 3 * 2 + 1 + 2 + 3 + 4 * 4 + 2 * 5 + 3 + 1 + 4 * 5 + 2 + 2 + 1 + 1 + 5 * 3
     proof = ledger["proof"]
     assert (proof["action"], proof["subject"]) == ("product.registered", "product:参保状态分布图-1")
     assert proof["tree_size"] == ledger["entries"] and proof["matches_export"] is True

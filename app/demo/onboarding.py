@@ -34,20 +34,25 @@ def onboard(instance: Instance) -> list[dict[str, Any]]:
     current = people.terms(with_text=False)
     if current is None or current["version"] != DEMO_TERMS_VERSION:
         people.publish_terms(DEMO_TERMS_VERSION, title=DEMO_TERMS_TITLE, text=DEMO_TERMS, by=agency)
-    today = instance.registry.config.now().date()
     standings = []
     for role, name in DEMO_PRINCIPALS.items():
         certifier = agency if role in (Role.OPERATOR, Role.CUSTODIAN) else None  # None: the host administrator
-        evidence_kind, evidence_ref = _EVIDENCE[role]
-        people.record_identity_check(
-            name, evidence_kind=evidence_kind, evidence_ref=evidence_ref, checked_on=today, by=certifier
-        )
-        people.accept_terms(name, version=DEMO_TERMS_VERSION, by=Actor(name, role.value))
-        people.record_training(
-            name, course=DEMO_TRAINING, completed_on=today, expires_on=today + timedelta(days=365), by=certifier
-        )
-        standings.append(people.standing(name))
+        standings.append(onboard_person(instance, name, role, by=certifier))
     return standings
 
 
-__all__ = ["onboard"]
+def onboard_person(instance: Instance, name: str, role: Role, *, by: Actor | None = None) -> dict[str, Any]:
+    """One person's identity check and training (recorded ``by``; the host when ``None``) and their own
+    acceptance of the demo terms; their standing."""
+    people = instance.people
+    today = instance.registry.config.now().date()
+    evidence_kind, evidence_ref = _EVIDENCE[role]
+    people.record_identity_check(name, evidence_kind=evidence_kind, evidence_ref=evidence_ref, checked_on=today, by=by)
+    people.accept_terms(name, version=DEMO_TERMS_VERSION, by=Actor(name, role.value))
+    people.record_training(
+        name, course=DEMO_TRAINING, completed_on=today, expires_on=today + timedelta(days=365), by=by
+    )
+    return people.standing(name)
+
+
+__all__ = ["onboard", "onboard_person"]

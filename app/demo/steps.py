@@ -29,7 +29,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from app.demo.home import KeptDemo, check_home, finished_record, replacing, started_record, write_record
-from app.demo.onboarding import onboard
+from app.demo.onboarding import onboard, onboard_person
 from app.demo.proof import prove
 from app.demo.report import DemoReport, DemoTable
 from app.demo.scenario import (
@@ -260,6 +260,7 @@ def _reviewers(instance: Instance, report: DemoReport) -> list[Actor]:
     for name in names:
         if name not in known:
             report.reviewer_keys[name] = instance.identity.create_principal(name, Role.AGENCY).api_key
+            onboard_person(instance, name, Role.AGENCY)  # known, bound by the terms, trained (issue 22)
     report.reviewers = names
     return [Actor(name, Role.AGENCY.value) for name in names]
 

@@ -29,6 +29,7 @@ from app.api.schemas.meta import (
     ScopeRefusalOut,
     text_response,
 )
+from app.api.schemas.people import ExpiringRecordOut, PersonRecordOut, StandingOut, TermsOut
 from app.api.schemas.security import FreezeOut, IncidentOut, SecurityAlertOut, SecurityEventOut
 
 __all__ = [
@@ -44,12 +45,14 @@ __all__ = [
     "DesensitizedOut",
     "Document",
     "EntryOut",
+    "ExpiringRecordOut",
     "FreezeOut",
     "HealthDownOut",
     "HealthOut",
     "IncidentOut",
     "IngestOut",
     "JobOut",
+    "PersonRecordOut",
     "ProofOut",
     "RefusalOut",
     "ScopeCheckOut",
@@ -57,6 +60,8 @@ __all__ = [
     "SecurityAlertOut",
     "SecurityEventOut",
     "SignedCheckpointOut",
+    "StandingOut",
+    "TermsOut",
     "VerifyOut",
     "VersionOut",
     "add_examples",
