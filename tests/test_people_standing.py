@@ -353,3 +353,52 @@ def test_the_cli_records_and_shows_standing(instance: Instance) -> None:
     with instance.engine.connect() as connection:
         rows = connection.execute(select(PersonRecordRow.recorded_by)).scalars().all()
     assert rows and all(r.startswith("host:") for r in rows)
+
+
+# --- the console ------------------------------------------------------------------------------------
+
+
+def test_the_console_records_standing_and_shows_a_lapsed_job_refusal(
+    initialised: tuple[Instance, dict[str, str]],
+) -> None:
+    """The agency records on the standing page (a bad date is the page's message, not a 500); the regulator reads
+    it and posts nothing; an operator whose training lapsed sees the reason its job was refused."""
+    from tests.console_support import console_client, csrf_of, flash
+
+    instance, keys = initialised
+    licensed(instance.registry, instance.home, operator=OPERATOR)
+    agency = console_client(instance, keys["agency"])
+    page = agency.get("/console/agency/standing")
+    assert page.status_code == 200 and 'data-person="demo-operator"' in page.text
+    csrf = csrf_of(agency, "/console/agency/standing")
+    today = date.today()
+    bad = agency.post(
+        f"/console/agency/standing/{OPERATOR}/training",
+        data={"csrf": csrf, "course": COURSE, "completed_on": str(today), "expires_on": str(today - timedelta(1))},
+        follow_redirects=False,
+    )
+    assert bad.status_code == 303 and "must come after" in flash(bad)
+    lapsed = agency.post(
+        f"/console/agency/standing/{OPERATOR}/training",
+        data={"csrf": csrf, "course": COURSE, "completed_on": str(today - timedelta(days=400)),
+              "expires_on": str(today - timedelta(days=2))},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert lapsed.status_code == 303 and "recorded for demo-operator" in flash(lapsed)
+    assert agency.get("/console/agency/standing").text.count("expired on") >= 1
+    regulator = console_client(instance, keys["regulator"])
+    assert 'data-person="demo-operator"' in regulator.get("/console/regulator/standing").text
+    refused = regulator.post(
+        f"/console/agency/standing/{OPERATOR}/training",
+        data={"csrf": csrf_of(regulator, "/console/regulator/incidents"), "course": COURSE},
+        follow_redirects=False,
+    )
+    assert refused.status_code == 403
+    operator = console_client(instance, keys["operator"])
+    submitted = operator.post(
+        "/console/operator/jobs",
+        data={"csrf": csrf_of(operator, "/console/operator/jobs"), "datasets": "traffic", "kind": "sql",
+              "code": SQL, "scenario": SCENARIO},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert submitted.status_code == 303 and f"training {COURSE!r} of 'demo-operator' expired on" in flash(submitted)
