@@ -1,5 +1,6 @@
-"""Recording people's identity checks, terms-of-use acceptance and training (issue 22; SATRE 3.2.02, 1.5.01,
-1.5.02, 1.6.04), and reading their standing.
+"""Who records people's identity checks, terms acceptance and training (issue 22), and reading their standing.
+
+SATRE 3.2.02, 1.5.01, 1.5.02, 1.6.04.
 
 The records and the rule "does this person stand" are the registry's (:mod:`registry.people` says why: licence
 activation asks it, and the registry cannot import this package). This module is their one writer, because only the

@@ -1,5 +1,6 @@
-"""Tables of people's standing (issue 22; SATRE 3.2.02, 1.5.01, 1.5.02, 1.6.04): identity checks, terms of use
-and their acceptance, training.
+"""Tables of people's standing (issue 22): identity checks, terms of use and their acceptance, training.
+
+SATRE 3.2.02, 1.5.01, 1.5.02, 1.6.04.
 
 Rows are only ever added: the latest record of a kind is what counts, and the history stays, as the ledger's
 entries do. A person is named as the identity service names its principal (``principals.name``), and its

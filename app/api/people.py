@@ -1,5 +1,6 @@
-"""People's standing over HTTP (issue 22; SATRE 3.2.02, 1.5.01, 1.5.02, 1.6.04): identity checks, terms of use
-and training per person, and the reminders of what expires.
+"""People's standing over HTTP (issue 22): identity checks, terms of use, training, and what expires soon.
+
+SATRE 3.2.02, 1.5.01, 1.5.02, 1.6.04.
 
 The agency records identity checks and trainings (a custodian for its own department's staff), publishes the terms
 of use and reads everyone's standing; a regulator reads and changes nothing; every person reads their own standing

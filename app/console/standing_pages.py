@@ -1,6 +1,8 @@
-"""People's standing in the console (issue 22; SATRE 3.2.02, 1.5.02, 1.6.04): the agency records identity checks,
-trainings and signed terms acceptances, publishes the terms of use, and sees what expires within 30 days; the
-regulator reads the same page and changes nothing.
+"""People's standing in the console (issue 22): the agency records it, the regulator reads it.
+
+SATRE 3.2.02, 1.5.02, 1.6.04. The agency records identity checks, trainings and signed terms acceptances,
+publishes the terms of use, and sees what expires within 30 days; the regulator reads the same page and
+changes nothing.
 
 Every form is ``operators.People``'s own call with the agency principal as the actor, so the console allows exactly
 what ``POST /people/{name}/…`` and ``POST /terms`` allow (nobody certifies themselves); a refusal, a bad date among

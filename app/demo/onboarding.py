@@ -1,5 +1,6 @@
-"""The demo's onboarding (issue 22; SATRE 3.2.02, 1.5.02, 1.6.04): before any licence opens data, its people
-are known, bound by the terms of use and trained.
+"""The demo's onboarding (issue 22): its people are known, bound by the terms and trained before a licence.
+
+SATRE 3.2.02, 1.5.02, 1.6.04.
 
 The agency publishes the terms of use; every demo principal accepts them with its own act; the agency records
 the identity checks and trainings of the operator's login and the custodian, and the host administrator those of
