@@ -408,14 +408,18 @@ def terms_json(row: TermsVersionRow, *, with_text: bool = False) -> dict[str, An
 
 
 def expiring(session: Session, today: date, within_days: int = EXPIRING_DAYS) -> list[dict[str, Any]]:
-    """Identity checks and trainings that count now and expire within ``within_days`` (or have just expired and
-    were not renewed): the agency's reminders (SATRE 1.6.03)."""
+    """Identity checks and trainings that count and expire within ``within_days``, or expired as long ago and were
+    not renewed (negative ``days_left``): the agency's reminders (SATRE 1.6.03)."""
     if not 0 <= within_days <= 366:
         raise PersonRecordError("within days must be 0-366")
     horizon = today + timedelta(days=within_days)
     rows = session.scalars(
         select(PersonRecordRow)
-        .where(PersonRecordRow.expires_on.is_not(None), PersonRecordRow.expires_on <= horizon)
+        .where(
+            PersonRecordRow.expires_on.is_not(None),
+            PersonRecordRow.expires_on <= horizon,
+            PersonRecordRow.expires_on >= today - timedelta(days=within_days),
+        )
         .order_by(PersonRecordRow.expires_on, PersonRecordRow.id)
     ).all()
     out = []
