@@ -381,6 +381,8 @@ def publish_terms(change: Change, *, version: str, title: str, text: str) -> dic
     body = (text or "").strip()
     if not body or len(body) > TERMS_TEXT_MAX:
         raise PersonRecordError(f"the terms' text must be 1-{TERMS_TEXT_MAX:,} characters")
+    if any(not (ch.isprintable() or ch in "\n\r\t") for ch in body):  # no NUL, no lone surrogate
+        raise PersonRecordError("the terms' text must be printable text (lines, tabs, no control characters)")
     session = change.session
     if session.scalar(select(TermsVersionRow.id).where(TermsVersionRow.version == version)) is not None:
         raise PersonRecordError(f"terms version {version!r} was already published: publish a new version")

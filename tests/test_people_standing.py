@@ -296,6 +296,8 @@ def test_bad_records_are_refused_with_422(api: tuple[Instance, TestClient, dict[
     assert stale.status_code == 422 and "accept version '2026-12'" in stale.json()["detail"]
     again = client.post("/terms", json={"version": "2026-12", "title": "t", "text": "x"}, headers=agency)
     assert again.status_code == 422
+    nul = client.post("/terms", json={"version": "2027-01", "title": "t", "text": "a\u0000b"}, headers=agency)
+    assert nul.status_code == 422
     assert instance.ledger.size() == before  # nothing refused was recorded
 
 
