@@ -32,6 +32,7 @@ def stand(target: Any, *names: str, org: str | None = None, role: str = "operato
     """
     registry: Registry = getattr(target, "registry", target)
     today = registry.config.now().date()
+    done = today - timedelta(days=30)  # before any test clock's today, so a fixed clock and the real one agree
     with registry.recorder.change(Actor.host()) as change:
         terms = current_terms(change.session)
         version = (
@@ -45,10 +46,10 @@ def stand(target: Any, *names: str, org: str | None = None, role: str = "operato
             person = Person(name, role, org or (name if role == "operator" else None))
             record_identity_check(
                 change, person, evidence_kind="resident_id_in_person", evidence_ref="HR-file-0001",
-                checked_on=today, today=today,
+                checked_on=done, today=today,
             )  # fmt: skip
             record_terms(change, person, version=version, today=today)
             record_training(
-                change, person, course="数据安全培训", completed_on=today, expires_on=today + timedelta(days=days),
+                change, person, course="数据安全培训", completed_on=done, expires_on=today + timedelta(days=days),
                 today=today,
             )  # fmt: skip

@@ -263,6 +263,20 @@ def test_who_may_record_what(api: tuple[Instance, TestClient, dict[str, dict[str
         client.post("/people/demo-operator/trainings", json=training, headers=headers["custodian"]).status_code == 403
     )
     assert client.post("/people/no-such-person/trainings", json=training, headers=headers["agency"]).status_code == 404
+    # A custodian with a department certifies that department's staff, and nobody else's.
+    from operators import Role
+
+    for name, org in [("cust-a", "双鸭山市数据局"), ("cust-b", "双鸭山市数据局"), ("cust-c", "双鸭山市公安局")]:
+        instance.identity.create_principal(name, Role.CUSTODIAN, org=org)
+    day, until = date.today(), date.today() + timedelta(days=90)
+    made = instance.people.record_training(
+        "cust-b", course=COURSE, completed_on=day, expires_on=until, by=Actor("cust-a", "custodian")
+    )
+    assert made["recorded_by"] == "cust-a" and made["org"] == "双鸭山市数据局"
+    with pytest.raises(PermissionDeniedError, match="its own department"):
+        instance.people.record_training(
+            "cust-c", course=COURSE, completed_on=day, expires_on=until, by=Actor("cust-a", "custodian")
+        )
 
 
 def test_bad_records_are_refused_with_422(api: tuple[Instance, TestClient, dict[str, dict[str, str]]]) -> None:
