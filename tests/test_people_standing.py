@@ -411,6 +411,7 @@ def test_the_console_records_standing_and_shows_a_lapsed_job_refusal(
     )
     assert refused.status_code == 403
     operator = console_client(instance, keys["operator"])
+    assert "expired on" in operator.get("/console/operator").text  # the operator sees why before it submits
     submitted = operator.post(
         "/console/operator/jobs",
         data={"csrf": csrf_of(operator, "/console/operator/jobs"), "datasets": "traffic", "kind": "sql",
