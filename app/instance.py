@@ -12,11 +12,13 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
@@ -30,11 +32,19 @@ from app.database import (
     sqlite_url,
     with_sslmode,
 )
-from app.keys import InstanceKeys, create_keys, load_keys
+from app.keys import (
+    LEDGER_NEXT,
+    SECRETS_DIR,
+    InstanceKeys,
+    JwtRingFiles,
+    create_keys,
+    finish_ledger_rotation,
+    load_keys,
+)
 from app.settings import Settings
 from desensitize import direct_identifiers_in
 from ledger import Ledger
-from operators import IdentityService, Role, TokenService, host_actor
+from operators import IdentityService, JwtKeyring, Role, SigningKey, TokenService, host_actor
 from registry import Registry, RegistryConfig
 from sandbox import ASK_REGISTRY, Ask
 
@@ -92,7 +102,12 @@ def _with_tls(settings: Settings, url: str) -> str:
         raise InstanceError(str(exc)) from None
 
 
-def _ledger(settings: Settings, keys: InstanceKeys, engine: Engine, instance_id: str) -> Ledger:
+def _ledger(
+    settings: Settings, keys: InstanceKeys, engine: Engine, instance_id: str, *, reload: bool = False
+) -> Ledger:
+    def reload_key() -> Ed25519PrivateKey:  # another process rotated the key (app.rotation)
+        return load_keys(settings.home).ledger_key
+
     return Ledger(
         engine,
         keys.ledger_key,
@@ -100,12 +115,24 @@ def _ledger(settings: Settings, keys: InstanceKeys, engine: Engine, instance_id:
         checkpoint_every=settings.ledger_checkpoint_every,
         checkpoint_max_age=timedelta(seconds=settings.ledger_checkpoint_seconds),
         payload_screen=direct_identifiers_in,
+        reload_key=reload_key if reload else None,
     )
 
 
-def _token_service(settings: Settings, keys: InstanceKeys) -> TokenService:
+def jwt_keyring(files: JwtRingFiles) -> Callable[[], JwtKeyring]:
+    """The home's JWT keys as the token service reads them: re-read after a rotation by any process."""
+
+    def keyring() -> JwtKeyring:
+        ring = files()
+        previous = SigningKey(ring.previous, ring.retired_at) if ring.previous is not None else None
+        return JwtKeyring(SigningKey(ring.current), previous)
+
+    return keyring
+
+
+def _token_service(settings: Settings, keys: InstanceKeys | Callable[[], JwtKeyring]) -> TokenService:
     return TokenService(
-        keys.jwt_key,
+        keys.jwt_key if isinstance(keys, InstanceKeys) else keys,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         ttl=timedelta(seconds=settings.token_ttl_seconds),
@@ -147,13 +174,14 @@ class Instance:
     @property
     def ledger(self) -> Ledger:
         if self._ledger is None:
-            self._ledger = _ledger(self.settings, self.keys, self.engine, self.instance_id)
+            self._ledger = _ledger(self.settings, self.keys, self.engine, self.instance_id, reload=True)
         return self._ledger
 
     @property
     def identity(self) -> IdentityService:
         if self._identity is None:
-            self._identity = IdentityService(self.engine, _token_service(self.settings, self.keys), self.ledger)
+            keyring = jwt_keyring(JwtRingFiles(self.home))
+            self._identity = IdentityService(self.engine, _token_service(self.settings, keyring), self.ledger)
         return self._identity
 
     @property
@@ -167,8 +195,13 @@ class Instance:
                 vault_key=self.keys.vault_key,
                 pepper=self.keys.pseudonym_pepper,
                 ingest_limits=self.settings.ingest_limits(),
+                retention_days=self.settings.dataset_retention_days,
             )
             self._registry = Registry(self.engine, self.ledger, config)
+            from sandbox import jobs_using
+
+            engine = self.engine
+            self._registry.retention.jobs_using = lambda dataset: jobs_using(engine, dataset)
         return self._registry
 
     @property
@@ -266,8 +299,20 @@ class Instance:
             engine.dispose()
             raise InstanceError(unreachable(url, exc)) from None
         instance = cls(settings, keys, engine, str(marker["instance_id"]))
+        instance._finish_ledger_rotation()
         instance.registry.sweep()  # what writes killed between their steps left behind (issue 17)
         return instance
+
+    def _finish_ledger_rotation(self) -> None:
+        """A next ledger key left by a crashed ``keyong keys rotate --ledger`` is put in place when the
+        ledger recorded the handover, and deleted when it did not (``app.keys.finish_ledger_rotation``)."""
+        if not (self.home / SECRETS_DIR / LEDGER_NEXT).exists():
+            return
+        schedule = self.ledger.key_schedule()
+        office = schedule.current if len(schedule.periods) > 1 else None
+        if finish_ledger_rotation(self.home, office):
+            self.keys = load_keys(self.home)
+            self._ledger = None
 
     @classmethod
     def init(cls, settings: Settings) -> tuple[Instance, InitResult]:

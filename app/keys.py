@@ -9,16 +9,26 @@
 - ``vault.key``: AES-256-GCM key of raw copies at rest;
 - ``ledger_ed25519.pem``: Ed25519 key that signs ledger checkpoints.
 
+Rotation (SATRE 2.4.05; ``keyong keys rotate``): ``jwt_previous.key`` keeps the JWT key a rotation
+retired, with the time it retired, for one token lifetime of grace (``operators.JwtKeyring``); a
+second rotation overwrites it, so a key two generations old is gone. A new ledger key is written as
+``ledger_ed25519.next.pem`` first and renamed over the current one only after the ledger recorded the
+handover (``ledger.Ledger.rotate_key``); :func:`finish_ledger_rotation` completes a rotation a crash
+interrupted. Retired ledger private keys are destroyed; their public halves live in the ledger.
+
 Files are created with ``O_EXCL`` and mode 0600 in a 0700 directory, and loading refuses a
 secret that others can read, the way ssh refuses a world-readable private key.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import stat
+import threading
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -29,6 +39,8 @@ JWT_KEY = "jwt_signing.key"
 PEPPER = "pseudonym_pepper.key"
 VAULT_KEY = "vault.key"
 LEDGER_KEY = "ledger_ed25519.pem"
+JWT_PREVIOUS = "jwt_previous.key"
+LEDGER_NEXT = "ledger_ed25519.next.pem"
 
 
 class SecretsError(Exception):
@@ -97,15 +109,139 @@ def _hex_secret(path: Path, length: int) -> bytes:
 
 def load_keys(home: Path) -> InstanceKeys:
     directory = home / SECRETS_DIR
-    try:
-        ledger_key = serialization.load_pem_private_key(_read_secret(directory / LEDGER_KEY), password=None)
-    except ValueError:
-        raise SecretsError(f"secret {directory / LEDGER_KEY} is not a PEM private key") from None
-    if not isinstance(ledger_key, Ed25519PrivateKey):
-        raise SecretsError(f"secret {directory / LEDGER_KEY} is not an Ed25519 key")
+    ledger_key = _load_ledger_key(directory / LEDGER_KEY)
     return InstanceKeys(
         jwt_key=_hex_secret(directory / JWT_KEY, 64),
         pseudonym_pepper=_hex_secret(directory / PEPPER, 32),
         vault_key=_hex_secret(directory / VAULT_KEY, 32),
         ledger_key=ledger_key,
     )
+
+
+# --- rotation -----------------------------------------------------------------------------------
+
+
+def _replace_secret(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (a 0600 temporary file renamed over it)."""
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    _write_secret(temporary, data)
+    try:
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True, slots=True)
+class JwtRing:
+    """The JWT keys on disk: the current secret and, after a rotation, the previous one and when it retired."""
+
+    current: bytes
+    previous: bytes | None = None
+    retired_at: datetime | None = None
+
+
+def load_jwt_ring(home: Path) -> JwtRing:
+    directory = home / SECRETS_DIR
+    current = _hex_secret(directory / JWT_KEY, 64)
+    path = directory / JWT_PREVIOUS
+    if not path.exists():
+        return JwtRing(current)
+    try:
+        data = json.loads(_read_secret(path))
+        previous = bytes.fromhex(data["key"])
+        retired_at = datetime.fromisoformat(data["retired_at"])
+    except (ValueError, KeyError, TypeError):
+        raise SecretsError(f"secret {path} is not a retired JWT key record") from None
+    if len(previous) != 64 or retired_at.tzinfo is None:
+        raise SecretsError(f"secret {path} is not a retired JWT key record")
+    return JwtRing(current, previous, retired_at)
+
+
+def rotate_jwt_secret(home: Path, now: datetime) -> tuple[JwtRing, JwtRing]:
+    """Retire the current JWT key (kept as the previous one, retired ``now``) and make a new one.
+
+    The previous key is written before the current one is replaced, so a crash between the two
+    leaves the old key current (and also "previous", which changes nothing). Returns (before, after).
+    """
+    before = load_jwt_ring(home)
+    directory = home / SECRETS_DIR
+    record = json.dumps({"key": before.current.hex(), "retired_at": now.isoformat()}).encode()
+    _replace_secret(directory / JWT_PREVIOUS, record)
+    fresh = secrets.token_bytes(64)
+    _replace_secret(directory / JWT_KEY, fresh.hex().encode())
+    return before, JwtRing(fresh, before.current, now)
+
+
+class JwtRingFiles:
+    """The JWT keys of a home, re-read when their files change: a rotation reaches running servers.
+
+    Reading costs two ``stat`` calls per token; the files are parsed again only when their
+    modification time or size changed.
+    """
+
+    def __init__(self, home: Path) -> None:
+        self._home = home
+        self._lock = threading.Lock()
+        self._stamp: tuple[tuple[int, int], ...] | None = None
+        self._ring: JwtRing | None = None
+
+    def _stamp_now(self) -> tuple[tuple[int, int], ...]:
+        stamps = []
+        for name in (JWT_KEY, JWT_PREVIOUS):
+            try:
+                info = (self._home / SECRETS_DIR / name).stat()
+                stamps.append((info.st_mtime_ns, info.st_size))
+            except FileNotFoundError:
+                stamps.append((0, -1))
+        return tuple(stamps)
+
+    def __call__(self) -> JwtRing:
+        with self._lock:
+            stamp = self._stamp_now()
+            if self._ring is None or stamp != self._stamp:
+                self._ring, self._stamp = load_jwt_ring(self._home), stamp
+            return self._ring
+
+
+def new_ledger_key(home: Path) -> Ed25519PrivateKey:
+    """The next ledger key, written beside the current one (reused if a crashed rotation left one)."""
+    path = home / SECRETS_DIR / LEDGER_NEXT
+    if path.exists():
+        key = _load_ledger_key(path)
+        return key
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    _write_secret(path, pem)
+    return key
+
+
+def finish_ledger_rotation(home: Path, ledger_key_hex: str | None) -> bool:
+    """Complete or abandon a ledger key rotation left half-done; true when the next key became current.
+
+    ``ledger_key_hex`` is the key the ledger itself names as current (its last rotation entry):
+    when the next key is that one, the handover was recorded and the file is renamed into place (the
+    old private key is destroyed by the rename); otherwise the ledger never recorded it and the
+    unused next key is deleted.
+    """
+    directory = home / SECRETS_DIR
+    path = directory / LEDGER_NEXT
+    if not path.exists():
+        return False
+    from ledger import public_key_hex
+
+    if ledger_key_hex is not None and public_key_hex(_load_ledger_key(path).public_key()) == ledger_key_hex:
+        os.replace(path, directory / LEDGER_KEY)
+        return True
+    path.unlink()
+    return False
+
+
+def _load_ledger_key(path: Path) -> Ed25519PrivateKey:
+    try:
+        key = serialization.load_pem_private_key(_read_secret(path), password=None)
+    except ValueError:
+        raise SecretsError(f"secret {path} is not a PEM private key") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise SecretsError(f"secret {path} is not an Ed25519 key")
+    return key

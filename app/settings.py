@@ -51,6 +51,15 @@ class Settings(BaseSettings):
     publicity_days: int = Field(
         default=7, ge=0, le=365, description="Licence 公示 period in days before it may become active (0: at once)."
     )
+    dataset_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=36_500,
+        description=(
+            "Days a dataset version is kept when its catalog entry sets no retention period (SATRE 3.1.09); "
+            "unset: kept until purged. Logs and the ledger are kept at least 3 years regardless."
+        ),
+    )
     violation_limit: int = Field(
         default=3, ge=1, description="Violations within violation_window_hours that suspend an operator automatically."
     )

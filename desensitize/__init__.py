@@ -27,6 +27,7 @@ from desensitize.identifiers import (
     valid_usccs,
 )
 from desensitize.kanonymity import KAnonymityResult, k_anonymize, l_diversity
+from desensitize.letters import non_alnum_pattern
 from desensitize.pipeline import DesensitizedTable, dataset_names, desensitize_table
 from desensitize.policy import Policy, PolicyError, Rule, load_policy
 from desensitize.profiling import PII_TYPES, ColumnProfile, max_level, profile_columns
@@ -71,6 +72,7 @@ __all__ = [
     "load_policy",
     "luhn_check_digit",
     "max_level",
+    "non_alnum_pattern",
     "normalise_for_fingerprint",
     "org_code_check_char",
     "org_code_check_chars",

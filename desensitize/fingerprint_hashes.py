@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pandas.util import hash_array
 
+from desensitize.letters import strip_non_alnum
 from desensitize.transforms import arrow_strings, as_text, mostly_distinct, nfkc, on_rows
 
 __all__ = [
@@ -65,7 +66,7 @@ def normalise_for_fingerprint(array: pa.ChunkedArray | pa.Array) -> pa.ChunkedAr
         pc.match_substring(array, ".0"),
         lambda a: pc.replace_substring_regex(a, r"^\s*(-?[0-9]+)\.0+\s*$", r"\1"),
     )
-    array = pc.utf8_lower(pc.replace_substring_regex(array, r"[^\p{L}\p{N}]+", ""))
+    array = pc.utf8_lower(strip_non_alnum(array))
     return _without_country_code(array)
 
 

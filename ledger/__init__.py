@@ -11,6 +11,8 @@ The public face, by what a caller does:
   :mod:`ledger.verify`) checks an export file with no database at all;
 - prove: :class:`SignedCheckpoint`, :class:`InclusionProof`, :class:`ConsistencyProof`, and the
   RFC 9162 checks :func:`verify_inclusion`, :func:`verify_consistency`;
+- rotate: :meth:`Ledger.rotate_key`, :class:`KeySchedule` (which key signs which checkpoints,
+  followed by every verifier from any one trusted key: :mod:`ledger.keyring`);
 - witness: :class:`WitnessPolicy` (C2SP cosignatures; more in :mod:`ledger.note`);
 - set up: :data:`metadata`, :func:`prepare_engine`, the append-only DDL.
 
@@ -28,6 +30,7 @@ from ledger.checkpoints import (
 from ledger.entry import GENESIS, Entry, EntryError, Record, canonical_json
 from ledger.errors import LedgerError
 from ledger.export import export_jsonl
+from ledger.keyring import ACTIVATION_ACTION, ROTATION_ACTION, KeyPeriod, KeySchedule, key_id
 from ledger.merkle import verify_consistency, verify_inclusion
 from ledger.note import NoteError, PolicyError, WitnessPolicy
 from ledger.report import Problem, VerifyReport
@@ -36,11 +39,15 @@ from ledger.storage import append_only_ddl, drop_append_only_ddl, metadata, prep
 from ledger.verifier import LedgerVerifier
 
 __all__ = [
+    "ACTIVATION_ACTION",
     "GENESIS",
+    "ROTATION_ACTION",
     "ConsistencyProof",
     "Entry",
     "EntryError",
     "InclusionProof",
+    "KeyPeriod",
+    "KeySchedule",
     "Ledger",
     "LedgerError",
     "LedgerVerifier",
@@ -56,6 +63,7 @@ __all__ = [
     "checkpoint_statement",
     "drop_append_only_ddl",
     "export_jsonl",
+    "key_id",
     "metadata",
     "prepare_engine",
     "public_key_hex",

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import binascii
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -62,9 +62,10 @@ from sqlalchemy import create_engine
 from ledger.checkpoints import SignedCheckpoint
 from ledger.entry import GENESIS
 from ledger.fastread import Snapshot, UnrepresentableError, int64_array, read_snapshot
+from ledger.keyring import ROTATION_ACTION, signature_problems
 from ledger.merkle import STORED_MIN_LEVEL, TreeAppender, node_hash
 from ledger.queries import ENTRY_FIELDS
-from ledger.reference import CHUNK, checkpoint_problems, recompute_entry, verify_reference
+from ledger.reference import CHUNK, recompute_entry, verify_reference
 from ledger.report import MAX_PROBLEMS, Problem, VerifyReport
 
 __all__ = ["fast_verify"]
@@ -101,22 +102,25 @@ FROM (
 """ % ("0" * 64)
 
 
-def fast_verify(url: str, public_key: Ed25519PublicKey, public_key_hex: str) -> VerifyReport:
+def fast_verify(
+    url: str, public_key: Ed25519PublicKey | Sequence[Ed25519PublicKey], public_key_hex: str | Sequence[str]
+) -> VerifyReport:
     """Verify the ledger at ``url`` (a SQLAlchemy URL: ``sqlite:///PATH`` or ``postgresql+psycopg://...``).
 
     Returns the very report the reference verifier returns for the same database state and
     ``public_key``: the same problems in the same order, entries, head and checkpoint count.
-    ``public_key_hex`` is the key's raw hex, which stored checkpoints must name.
+    ``public_key_hex`` is the key's raw hex, which stored checkpoints must name (several of each
+    when the verifier trusts several keys; rotations are followed as :mod:`ledger.keyring` says).
     """
     try:
         snapshot = read_snapshot(url)
     except UnrepresentableError:
         return _reference_verify(url, public_key)
     with _duckdb() as con:
-        return _verify_snapshot(con, snapshot, public_key, public_key_hex)
+        return _verify_snapshot(con, snapshot, public_key_hex)
 
 
-def _reference_verify(url: str, public_key: Ed25519PublicKey) -> VerifyReport:
+def _reference_verify(url: str, public_key: Ed25519PublicKey | Sequence[Ed25519PublicKey]) -> VerifyReport:
     """The reference verifier over ``url``, for storage the vectorized path cannot mirror."""
     engine = create_engine(url)
     try:
@@ -351,13 +355,22 @@ def _truncation_problems(pending: SignedCheckpoint | None, stored: dict[tuple[in
     return last
 
 
+def _rotations(entries: pa.Table) -> list[tuple[int, object]]:
+    """The rotation entries ``(seq, payload)`` of the snapshot, in seq order."""
+    if not entries.num_rows:
+        return []
+    chosen = entries.filter(pc.equal(entries.column("action"), ROTATION_ACTION))
+    return list(zip(chosen.column("seq").to_pylist(), chosen.column("payload").to_pylist(), strict=True))
+
+
 def _verify_snapshot(
-    con: duckdb.DuckDBPyConnection, snapshot: Snapshot, public_key: Ed25519PublicKey, public_key_hex: str
+    con: duckdb.DuckDBPyConnection, snapshot: Snapshot, public_key_hex: str | Sequence[str]
 ) -> VerifyReport:
     report = VerifyReport()
     cps = snapshot.checkpoints
     report.checkpoints = len(cps)
-    first = checkpoint_problems(cps, public_key, public_key_hex)
+    trusted = [public_key_hex] if isinstance(public_key_hex, str) else list(public_key_hex)
+    first = signature_problems(cps, _rotations(snapshot.entries), trusted)
 
     entries = snapshot.entries
     n = entries.num_rows

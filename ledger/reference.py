@@ -15,39 +15,40 @@ and :func:`recompute_entry` from here, and hands storage it cannot mirror exactl
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from ledger.checkpoints import SignedCheckpoint, public_key_hex
 from ledger.entry import GENESIS, entry_body
+from ledger.keyring import ROTATION_ACTION, is_key, signature_problems
 from ledger.merkle import TreeAppender
 from ledger.queries import ENTRY_COLUMNS, all_checkpoints
-from ledger.report import Problem, VerifyReport
-from ledger.storage import nodes, prepare_engine, read_transaction
+from ledger.report import VerifyReport
+from ledger.storage import entries, nodes, prepare_engine, read_transaction
 
-__all__ = ["CHUNK", "checkpoint_problems", "recompute_entry", "verify_reference"]
+__all__ = ["CHUNK", "office_key", "recompute_entry", "rotation_rows", "trusted_hexes", "verify_reference"]
 
 CHUNK = 50_000
 """Rows per ``fetchmany``: the Merkle problems of a chunk are reported after its row problems."""
 
 
-def checkpoint_problems(cps: Sequence[SignedCheckpoint], public_key: Ed25519PublicKey, key_hex: str) -> list[Problem]:
-    """Checkpoints that name another key than ``key_hex`` or whose signature does not verify."""
-    found: list[Problem] = []
-    for cp in cps:
-        if cp.public_key != key_hex:
-            found.append(
-                Problem(None, "checkpoint_key", f"checkpoint of size {cp.tree_size} names a foreign public key")
-            )
-        if not cp.verify(public_key):
-            found.append(
-                Problem(None, "checkpoint_signature", f"checkpoint of size {cp.tree_size} has a bad signature")
-            )
-    return found
+def trusted_hexes(public_keys: Ed25519PublicKey | Sequence[Ed25519PublicKey]) -> list[str]:
+    """The raw hex of each key a verifier trusts (one key, or several across rotations)."""
+    keys = [public_keys] if isinstance(public_keys, Ed25519PublicKey) else list(public_keys)
+    if not keys:
+        raise ValueError("a verifier needs at least one public key it trusts")
+    return [public_key_hex(key) for key in keys]
+
+
+def rotation_rows(connection: Connection) -> list[tuple[int, Any]]:
+    """The rotation entries ``(seq, payload)`` in seq order (the action is indexed)."""
+    query = select(entries.c.seq, entries.c.payload).where(entries.c.action == ROTATION_ACTION).order_by(entries.c.seq)
+    return [(int(seq), payload) for seq, payload in connection.execute(query)]
 
 
 def recompute_entry(row: Sequence[Any]) -> tuple[bool, bytes]:
@@ -68,10 +69,27 @@ def recompute_entry(row: Sequence[Any]) -> tuple[bool, bytes]:
     return computed != digest, sha256(b"\x00" + digest).digest()
 
 
+def office_key(connection: Connection) -> str | None:
+    """The public key the ledger's last rotation named (None before any rotation): only it may sign."""
+    payload = connection.execute(
+        select(entries.c.payload).where(entries.c.action == ROTATION_ACTION).order_by(entries.c.seq.desc()).limit(1)
+    ).scalar_one_or_none()
+    if payload is None:
+        return None
+    try:
+        named = json.loads(payload).get("public_key")
+    except (ValueError, AttributeError):
+        return ""  # a malformed rotation: nobody is in office, so nothing is signed until it is looked at
+    return str(named) if is_key(named) else ""
+
+
 def verify_reference(
-    engine: Engine, public_key: Ed25519PublicKey, progress: Callable[[int], None] | None = None
+    engine: Engine,
+    public_key: Ed25519PublicKey | Sequence[Ed25519PublicKey],
+    progress: Callable[[int], None] | None = None,
 ) -> VerifyReport:
-    """Verify the ledger in ``engine``'s database against the log's ``public_key``.
+    """Verify the ledger in ``engine``'s database against the log's ``public_key`` (or keys: see
+    :mod:`ledger.keyring` for how rotations are followed from any one trusted key).
 
     Everything is read in one snapshot; ``progress`` hears how many entries each chunk held.
     """
@@ -82,7 +100,7 @@ def verify_reference(
             (level, idx): h for level, idx, h in connection.execute(select(nodes.c.level, nodes.c.idx, nodes.c.hash))
         }
         report.checkpoints = len(cps)
-        for problem in checkpoint_problems(cps, public_key, public_key_hex(public_key)):
+        for problem in signature_problems(cps, rotation_rows(connection), trusted_hexes(public_key)):
             report.add(problem.seq, problem.kind, problem.detail)
         merkle = _MerkleCheck([cp for cp in cps if cp.tree_size > 0], stored_nodes, report)
         chain = _ChainCheck(report)

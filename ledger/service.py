@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection, Engine
 
@@ -32,6 +32,14 @@ from ledger.checkpoints import (
 from ledger.entry import Entry, EntryError, Record, chain_hash, entry_body, format_time, parse_time
 from ledger.errors import LedgerError
 from ledger.export import export_jsonl
+from ledger.keyring import (
+    ACTIVATION_ACTION,
+    ROTATION_ACTION,
+    KeySchedule,
+    first_key,
+    key_schedule,
+    rotation_payload,
+)
 from ledger.merkle import TreeAppender, consistency_proof, inclusion_proof, leaf_hash, subtree_root
 from ledger.note import Checkpoint as NoteCheckpoint
 from ledger.note import Verifier, WitnessPolicy, sign_note, verify_cosignature
@@ -43,6 +51,7 @@ from ledger.queries import (
     ledger_size,
     row_entry,
 )
+from ledger.reference import office_key, rotation_rows
 from ledger.report import Problem, VerifyReport
 from ledger.storage import (
     bulk_insert,
@@ -91,13 +100,15 @@ class Ledger:
         checkpoint_max_age: timedelta = timedelta(seconds=60),
         clock: Callable[[], datetime] | None = None,
         payload_screen: Callable[[Any], list[str]] | None = None,
+        reload_key: Callable[[], Ed25519PrivateKey] | None = None,
     ) -> None:
         if checkpoint_every < 1:
             raise ValueError("checkpoint_every must be positive")
         self._engine = prepare_engine(engine)
-        self._key = signing_key
-        self.public_key = signing_key.public_key()
-        self.public_key_hex = public_key_hex(self.public_key)
+        self._use_key(signing_key)
+        # Called when another process rotated the key (the ledger names a newer one than ours):
+        # returns the key now on disk. Without it, this process stops signing checkpoints.
+        self._reload_key = reload_key
         self.origin = origin
         self.checkpoint_every = checkpoint_every
         self.checkpoint_max_age = checkpoint_max_age
@@ -109,6 +120,11 @@ class Ledger:
         # not re-read the Merkle frontier. Replaced, never mutated outside the write lock.
         self._frontier: tuple[int, str, TreeAppender] | None = None
         self._frontier_lock = threading.Lock()
+
+    def _use_key(self, key: Ed25519PrivateKey) -> None:
+        self._key = key
+        self.public_key = key.public_key()
+        self.public_key_hex = public_key_hex(self.public_key)
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -213,6 +229,8 @@ class Ledger:
             age = moment - parse_time(last_cp.time)
             if age >= self.checkpoint_max_age:
                 due_sizes.append((size, appender.root().hex()))
+        if due_sizes and not self._in_office(connection):
+            due_sizes = []  # a retired key signs nothing; the entries stand, checkpointed by the new key later
         for tree_size, root in due_sizes:
             self._insert_checkpoint(connection, tree_size, root, now)
         with self._frontier_lock:
@@ -245,8 +263,76 @@ class Ledger:
             latest = checkpoint_at(connection)
             if latest is not None and latest.tree_size == size:
                 return latest
+            if not self._in_office(connection):
+                raise LedgerError(
+                    "the ledger's signing key was rotated and this process holds the retired one: restart it"
+                )
             root = subtree_root(DbNodeSource(connection), 0, size).hex()
             return self._insert_checkpoint(connection, size, root, format_time(self._clock()))
+
+    def _in_office(self, connection: Connection) -> bool:
+        """Whether our key is the one the ledger's last rotation named (any key before a rotation);
+        reloads the key once when another process rotated it."""
+        office = office_key(connection)
+        if office is None or office == self.public_key_hex:
+            return True
+        if self._reload_key is not None:
+            fresh = self._reload_key()
+            if public_key_hex(fresh.public_key()) == office:
+                self._use_key(fresh)
+                return True
+        return False
+
+    def rotate_key(self, new_key: Ed25519PrivateKey, *, actor: str, role: str) -> tuple[Entry, Entry]:
+        """Hand signing over to ``new_key`` (SATRE 2.4.05), in one transaction.
+
+        Appends the rotation entry (both public keys: :func:`ledger.keyring.rotation_payload`) and signs
+        a checkpoint of exactly its size with the *old* key, so the old key vouches for its successor;
+        then appends ``ledger.key_activated`` and signs a checkpoint of that size with the new key, so
+        a verifier that trusts only the new key is anchored at once. Refused if this process does not
+        hold the key in office. Returns the two entries.
+        """
+        new_hex = public_key_hex(new_key.public_key())
+        if new_hex == self.public_key_hex:
+            raise LedgerError("the new ledger key is the current one")
+        old_key = self._key
+        try:
+            with self.transaction() as connection:
+                lock_for_append(connection)
+                if not self._in_office(connection):  # (may reload the key another process put in office)
+                    raise LedgerError("this process holds a retired ledger key: it cannot rotate it")
+                old_key = self._key
+                payload = rotation_payload(self.public_key_hex, new_hex)
+                subject = f"ledger-key:{payload['key_id']}"
+                rotation = self._append_signed(connection, Record(actor, role, ROTATION_ACTION, subject, payload))
+                self._use_key(new_key)
+                activation = Record(actor, role, ACTIVATION_ACTION, subject, {"key_id": payload["key_id"]})
+                activated = self._append_signed(connection, activation)
+        except BaseException:
+            self._use_key(old_key)  # nothing was committed: the old key stays in office
+            raise
+        return rotation, activated
+
+    def _append_signed(self, connection: Connection, record: Record) -> Entry:
+        """Append one entry and sign a checkpoint of exactly its size with the key held now."""
+        entry = self._append(connection, [record], [record.validated_payload()])[0]
+        if checkpoint_at(connection, entry.seq) is None:
+            root = subtree_root(DbNodeSource(connection), 0, entry.seq).hex()
+            self._insert_checkpoint(connection, entry.seq, root, entry.time)
+        return entry
+
+    def key_schedule(self) -> KeySchedule:
+        """The ledger's signing keys in order, each with the tree sizes it signs (``keyong ledger public-key``)."""
+        with self._engine.connect() as connection:
+            rotations = rotation_rows(connection)
+        start = self.public_key_hex
+        if rotations:
+            start = first_key(rotations, [], [self.public_key_hex])
+        return key_schedule(rotations, start)
+
+    def verifier_for(self, key_hex: str) -> Verifier:
+        """A C2SP note verifier for one of the ledger's keys (a checkpoint's ``public_key``)."""
+        return Verifier.from_public_key(self.origin, Ed25519PublicKey.from_public_bytes(bytes.fromhex(key_hex)))
 
     def checkpoint_if_due(self) -> SignedCheckpoint | None:
         """Checkpoint when entries were appended and the last checkpoint is older than the max age."""

@@ -8,7 +8,7 @@ the two verifiers, which give the very same report: the vectorized :mod:`ledger.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.engine import Engine
@@ -24,10 +24,15 @@ __all__ = ["LedgerVerifier"]
 class LedgerVerifier:
     """Verifies the ledger in one database against the log's public key."""
 
-    def __init__(self, engine: Engine, public_key: Ed25519PublicKey) -> None:
+    def __init__(self, engine: Engine, public_key: Ed25519PublicKey | Sequence[Ed25519PublicKey]) -> None:
+        """``public_key``: the key the verifier trusts, or several (any one key of the ledger's
+        rotation chain is enough: :mod:`ledger.keyring`)."""
         self._engine = prepare_engine(engine)
-        self.public_key = public_key
-        self.public_key_hex = public_key_hex(public_key)
+        self.public_keys = [public_key] if isinstance(public_key, Ed25519PublicKey) else list(public_key)
+        if not self.public_keys:
+            raise ValueError("a verifier needs at least one public key it trusts")
+        self.public_key = self.public_keys[0]
+        self.public_key_hex = public_key_hex(self.public_key)
 
     def verify(self, progress: Callable[[int], None] | None = None, *, reference: bool = False) -> VerifyReport:
         """Recompute the chain, the Merkle tree, every stored node and checkpoint, and every signature.
@@ -37,11 +42,11 @@ class LedgerVerifier:
         regulator can read, and reports progress chunk by chunk.
         """
         if reference:
-            return verify_reference(self._engine, self.public_key, progress)
+            return verify_reference(self._engine, self.public_keys, progress)
         from ledger.fastverify import fast_verify  # heavy imports (duckdb, ADBC) only when used
 
         url = self._engine.url.render_as_string(hide_password=False)
-        report = fast_verify(url, self.public_key, self.public_key_hex)
+        report = fast_verify(url, self.public_keys, [public_key_hex(key) for key in self.public_keys])
         if progress is not None:
             progress(report.entries)
         return report

@@ -8,7 +8,9 @@ at every exported checkpoint, and each checkpoint's Ed25519 signature. With ``--
 keeps the last checkpoint it trusted and refuses an export whose history is not an extension
 of it (a rewritten or truncated log); with ``--proof`` it checks an inclusion proof printed by
 ``keyong ledger prove``. ``KEY`` is the instance's public key as 64 hex characters, a PEM file,
-or a C2SP note verifier key (``name+hash+base64``).
+or a C2SP note verifier key (``name+hash+base64``). After key rotations (SATRE 2.4.05) any one key of
+the chain is enough: the rotation entries in the export name each successor and the predecessor's
+checkpoint vouches for them (:mod:`ledger.keyring`); ``--public-key`` may be given several times.
 
 Only the standard library, ``cryptography`` and this package are used, so the file can be
 copied out and audited on its own (双鸭山市公共数据管理暂行办法 第六十条, 第六十四条).
@@ -20,7 +22,7 @@ import argparse
 import hashlib
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from ledger.checkpoints import checkpoint_statement, public_key_hex
+from ledger.checkpoints import SignedCheckpoint, checkpoint_statement, public_key_hex
+from ledger.keyring import ROTATION_ACTION, signature_problems
 from ledger.merkle import TreeAppender, leaf_hash, verify_consistency, verify_inclusion
 from ledger.note import KEY_TYPE_ED25519, Checkpoint, NoteError, PolicyError, Verifier, WitnessPolicy, parse_vkey
 from ledger.report import GENESIS_HEX, VerifyReport
@@ -100,8 +103,24 @@ def _lines(path: Path) -> Iterator[tuple[int, dict[str, Any] | None]]:
             yield number, value if isinstance(value, dict) else None
 
 
-def verify_export(path: Path, public_key: Ed25519PublicKey, *, extra_sizes: tuple[int, ...] = ()) -> ExportReport:
-    """Check a whole export; ``extra_sizes`` are tree sizes whose roots the caller also needs."""
+def _keys(public_key: Ed25519PublicKey | Sequence[Ed25519PublicKey]) -> list[Ed25519PublicKey]:
+    keys = [public_key] if isinstance(public_key, Ed25519PublicKey) else list(public_key)
+    if not keys:
+        raise ValueError("a verifier needs at least one public key it trusts")
+    return keys
+
+
+def _as_checkpoint(line: dict[str, Any]) -> SignedCheckpoint:
+    return SignedCheckpoint(line["tree_size"], line["root"], line["time"], line["signature"], line["public_key"])
+
+
+def verify_export(
+    path: Path, public_key: Ed25519PublicKey | Sequence[Ed25519PublicKey], *, extra_sizes: tuple[int, ...] = ()
+) -> ExportReport:
+    """Check a whole export against the key(s) trusted; ``extra_sizes`` are tree sizes whose roots the
+    caller also needs."""
+    trusted = [public_key_hex(key) for key in _keys(public_key)]
+    rotations: list[tuple[int, Any]] = []
     report = ExportReport()
     appender = TreeAppender()
     prev = GENESIS_HEX
@@ -132,6 +151,8 @@ def verify_export(path: Path, public_key: Ed25519PublicKey, *, extra_sizes: tupl
                 report.add(seq, "hash", "content does not match its hash")
             appender.append(leaf_hash(stored))
             prev = line["hash"]
+            if line["action"] == ROTATION_ACTION:
+                rotations.append((seq, line["payload"]))
         elif set(line) == CHECKPOINT_KEYS:
             checkpoints.append(line)
         else:
@@ -143,13 +164,10 @@ def verify_export(path: Path, public_key: Ed25519PublicKey, *, extra_sizes: tupl
     # over the leaves computes the roots at exactly those sizes, in constant memory.
     sizes = sorted({cp["tree_size"] for cp in checkpoints if isinstance(cp.get("tree_size"), int)} | set(extra_sizes))
     report.roots = _roots_at(path, sizes, report.entries)
-    expected_key = public_key_hex(public_key)
+    for problem in signature_problems([_as_checkpoint(cp) for cp in checkpoints], rotations, trusted):
+        report.add(problem.seq, problem.kind, problem.detail)
     for cp in checkpoints:
         size = cp.get("tree_size")
-        if cp.get("public_key") != expected_key:
-            report.add(None, "checkpoint_key", f"checkpoint of size {size} names another public key")
-        if not _signature_ok(public_key, cp):
-            report.add(None, "checkpoint_signature", f"checkpoint of size {size} has a bad signature")
         if not isinstance(size, int) or size > report.entries:
             report.add(None, "truncated", f"checkpoint of size {size} reaches past the {report.entries} entries")
         elif report.roots.get(size) != cp.get("root"):
@@ -183,11 +201,12 @@ def _roots_at(path: Path, sizes: list[int], count: int) -> dict[int, str]:
     return roots
 
 
-def check_inclusion_proof(proof: dict[str, Any], public_key: Ed25519PublicKey) -> bool:
-    """Check a ``keyong ledger prove --json`` document: signed checkpoint and Merkle path."""
+def check_inclusion_proof(proof: dict[str, Any], public_key: Ed25519PublicKey | Sequence[Ed25519PublicKey]) -> bool:
+    """Check a ``keyong ledger prove --json`` document: signed checkpoint (by a trusted key) and Merkle path."""
     try:
         checkpoint = proof["checkpoint"]
-        if checkpoint["public_key"] != public_key_hex(public_key) or not _signature_ok(public_key, checkpoint):
+        signer = next((key for key in _keys(public_key) if public_key_hex(key) == checkpoint["public_key"]), None)
+        if signer is None or not _signature_ok(signer, checkpoint):
             return False
         if checkpoint["tree_size"] != proof["tree_size"] or checkpoint["root"] != proof["root"]:
             return False
@@ -250,23 +269,35 @@ class TrustedState:
         tmp.replace(self.path)
 
 
-def _witnessed(note_path: Path, policy_path: Path | None, key: Ed25519PublicKey) -> tuple[Checkpoint, list[str]]:
-    """The checkpoint a signed note carries, once the log's signature and the witness quorum hold."""
+def _witnessed(
+    note_path: Path, policy_path: Path | None, keys: Sequence[Ed25519PublicKey]
+) -> tuple[Checkpoint, list[str]]:
+    """The checkpoint a signed note carries, once the log's signature (by one of the trusted keys)
+    and the witness quorum hold."""
     text = note_path.read_text(encoding="utf-8")
     policy = WitnessPolicy.parse(policy_path.read_text(encoding="utf-8")) if policy_path else WitnessPolicy(0, ())
     origin = text.split("\n", 1)[0]
-    try:
-        log = Verifier.from_public_key(origin, key)
-        witnessed = policy.verify(text, log, origin=origin)
-    except (NoteError, PolicyError) as exc:
-        raise ValueError(str(exc)) from None
-    return witnessed.checkpoint, sorted(w.name for w in witnessed.cosignatures)
+    reason = "no trusted key"
+    for key in keys:
+        try:
+            log = Verifier.from_public_key(origin, key)
+            witnessed = policy.verify(text, log, origin=origin)
+        except (NoteError, PolicyError) as exc:
+            reason = str(exc)
+            continue
+        return witnessed.checkpoint, sorted(w.name for w in witnessed.cosignatures)
+    raise ValueError(reason)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ledger.verify", description=__doc__.split("\n\n")[0])
     parser.add_argument("export", type=Path, help="a `keyong ledger export` file (JSON lines)")
-    parser.add_argument("--public-key", required=True, help="instance public key: hex, PEM file or note vkey")
+    parser.add_argument(
+        "--public-key",
+        required=True,
+        action="append",
+        help="instance public key: hex, PEM file or note vkey (repeat for several keys across rotations)",
+    )
     parser.add_argument("--state", type=Path, help="file keeping the last trusted checkpoint")
     parser.add_argument("--proof", type=Path, help="an inclusion proof from `keyong ledger prove --json`")
     parser.add_argument("--note", type=Path, help="a checkpoint signed note (GET /ledger/checkpoint.note)")
@@ -277,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.witnesses and not args.note:
         parser.error("--witnesses needs --note: the cosignatures travel with the checkpoint note")
     try:
-        key = load_public_key(args.public_key)
+        key = [load_public_key(spec) for spec in args.public_key]
     except (ValueError, OSError) as exc:
         print(f"error: cannot read the public key: {exc}", file=sys.stderr)
         return 2

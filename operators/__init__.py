@@ -15,7 +15,7 @@ from operators.errors import (
 from operators.identity import AGENCY_MANAGES, IdentityService, NewApiKey, Principal, host_actor
 from operators.models import metadata
 from operators.roles import Role
-from operators.tokens import Claims, IssuedToken, TokenError, TokenService
+from operators.tokens import Claims, IssuedToken, JwtKeyring, SigningKey, TokenError, TokenService, jwt_key_id
 
 if TYPE_CHECKING:
     from operators.jobs import JobRefusedError, Jobs, JobUsageError, Quotas
@@ -32,16 +32,19 @@ __all__ = [
     "JobRefusedError",
     "JobUsageError",
     "Jobs",
+    "JwtKeyring",
     "NewApiKey",
     "OrganisationError",
     "People",
     "Principal",
     "Quotas",
     "Role",
+    "SigningKey",
     "TokenError",
     "TokenService",
     "UnknownPrincipalError",
     "host_actor",
+    "jwt_key_id",
     "metadata",
 ]
 

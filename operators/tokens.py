@@ -7,12 +7,22 @@ claim we rely on: a token that omits ``exp`` must not live forever.
 A token exchanged for an API key carries that key's id in the ``kid`` claim of its payload (not the
 header's ``kid``, which would name a signing key): the identity service looks the key up on every
 request, so revoking or rotating the key ends the token at once, not when it expires.
+
+The header's ``kid`` names the instance's HMAC signing key (SATRE 2.4.05: keys are rotated). A
+:class:`JwtKeyring` holds the current key and, after ``keyong keys rotate --jwt``, the previous one:
+a token signed by the previous key is accepted only if it was issued before that key retired and
+only until the grace period (the token lifetime plus leeway) has passed, so every token the old
+key issued may live out its life and none can be minted with it afterwards. A token naming an
+unknown key is refused; one naming none (issued before key ids existed) is checked against the
+current key only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -23,6 +33,38 @@ from operators.roles import Role
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("sub", "role", "iss", "aud", "exp", "iat", "jti")
 MIN_KEY_BYTES = 32
+
+
+def jwt_key_id(secret: bytes) -> str:
+    """The public id of an HMAC signing key: 16 hex digits of a domain-separated SHA-256, never the key."""
+    return hashlib.sha256(b"keyong-jwt-kid\x00" + secret).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    """One HMAC key of the keyring; ``retired_at`` is set once a newer key took over."""
+
+    secret: bytes
+    retired_at: datetime | None = None
+
+    @property
+    def kid(self) -> str:
+        return jwt_key_id(self.secret)
+
+
+@dataclass(frozen=True, slots=True)
+class JwtKeyring:
+    """The current signing key and, for one grace period after a rotation, the previous one."""
+
+    current: SigningKey
+    previous: SigningKey | None = None
+
+    def __post_init__(self) -> None:
+        for key in (self.current, self.previous):
+            if key is not None and len(key.secret) < MIN_KEY_BYTES:
+                raise ValueError(f"JWT signing key must be at least {MIN_KEY_BYTES} bytes")
+        if self.previous is not None and self.previous.retired_at is None:
+            raise ValueError("the previous JWT key needs the time it retired")
 
 
 class TokenError(Exception):
@@ -48,20 +90,27 @@ class IssuedToken:
 
 
 class TokenService:
-    """Issues and verifies the instance's JWTs with one HMAC key."""
+    """Issues JWTs with the keyring's current HMAC key; verifies them by the key their header names.
+
+    ``key`` is one secret, or a callable returning the keyring: called on every issue and verify,
+    so a rotation done by another process (``keyong keys rotate --jwt``) takes effect without a
+    restart (the caller caches the files it reads).
+    """
 
     def __init__(
         self,
-        key: bytes,
+        key: bytes | Callable[[], JwtKeyring],
         *,
         issuer: str,
         audience: str,
         ttl: timedelta,
         leeway: timedelta = timedelta(seconds=5),
     ) -> None:
-        if len(key) < MIN_KEY_BYTES:
-            raise ValueError(f"JWT signing key must be at least {MIN_KEY_BYTES} bytes")
-        self._key = key
+        if isinstance(key, bytes):
+            fixed = JwtKeyring(SigningKey(key))
+            self._keyring: Callable[[], JwtKeyring] = lambda: fixed
+        else:
+            self._keyring = key
         self.issuer = issuer
         self.audience = audience
         self.ttl = ttl
@@ -88,14 +137,34 @@ class TokenService:
         }
         if key_id is not None:
             payload["kid"] = key_id
-        return IssuedToken(jwt.encode(payload, self._key, algorithm=ALGORITHM), claims)
+        current = self._keyring().current
+        token = jwt.encode(payload, current.secret, algorithm=ALGORITHM, headers={"kid": current.kid})
+        return IssuedToken(token, claims)
+
+    def _key_for(self, token: str) -> tuple[bytes, datetime | None]:
+        """The secret the token's header names, and the latest ``iat`` it may carry (previous key)."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError as exc:
+            raise TokenError(f"malformed token: {type(exc).__name__}") from None
+        kid = header.get("kid")
+        ring = self._keyring()
+        if kid is None or kid == ring.current.kid:
+            return ring.current.secret, None
+        previous = ring.previous
+        if previous is not None and previous.retired_at is not None and kid == previous.kid:
+            if datetime.now(UTC) > previous.retired_at + self.ttl + self._leeway:
+                raise TokenError("token is signed by a retired key")
+            return previous.secret, previous.retired_at + self._leeway
+        raise TokenError("token names an unknown signing key")
 
     def verify(self, token: str) -> Claims:
         """The claims of a valid token; raises :class:`TokenError` for anything else."""
+        secret, issued_by = self._key_for(token)
         try:
             payload = jwt.decode(
                 token,
-                self._key,
+                secret,
                 algorithms=[ALGORITHM],
                 audience=self.audience,
                 issuer=self.issuer,
@@ -123,6 +192,8 @@ class TokenService:
         sub, jti = payload["sub"], payload["jti"]
         if not isinstance(sub, str) or not sub or not isinstance(jti, str) or not jti:
             raise TokenError("token subject or id is empty")
+        if issued_by is not None and datetime.fromtimestamp(payload["iat"], UTC) > issued_by:
+            raise TokenError("token is signed by a retired key")
         key_id = payload.get("kid")
         if key_id is not None and (not isinstance(key_id, str) or not key_id):
             raise TokenError("token key id is malformed")

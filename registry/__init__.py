@@ -68,6 +68,7 @@ from registry.products import (
     read_attribution,
     stamp_artifact,
 )
+from registry.retention import DueVersion, JobsUsing, PurgeResult, Retention, destroy_version_data
 from registry.scope_names import did_you_mean, suggest
 from registry.scratch import Scratch
 from registry.security_events import (
@@ -131,6 +132,7 @@ __all__ = [
     "CatalogEntry",
     "ColumnClass",
     "DataItem",
+    "DueVersion",
     "EvidenceKind",
     "FeeClass",
     "FileInvalidError",
@@ -143,6 +145,7 @@ __all__ = [
     "Incidents",
     "IngestLimits",
     "IngestResult",
+    "JobsUsing",
     "Level",
     "LicenceMode",
     "LicenceStanding",
@@ -160,12 +163,14 @@ __all__ = [
     "ProductRegistration",
     "ProductView",
     "Products",
+    "PurgeResult",
     "RecordKind",
     "Registry",
     "RegistryConfig",
     "RequestState",
     "RequestView",
     "ResourceView",
+    "Retention",
     "ScopeGrant",
     "ScopeRefusedError",
     "Scratch",
@@ -183,6 +188,7 @@ __all__ = [
     "attribution_metadata",
     "check_product_name",
     "current_terms",
+    "destroy_version_data",
     "did_you_mean",
     "expiring",
     "frozen_state",

@@ -201,7 +201,24 @@ def resource_view(row: ResourceRow, now: datetime) -> ResourceView:
                 created_at=v.created_at,
             )
             for v in row.versions
+            if v.deleted_at is None
         ],
+        deleted_versions=[
+            {
+                "version": v.version,
+                "kind": v.kind,
+                "rows": v.rows,
+                "content_sha256": v.content_sha256,
+                "parent": numbers.get(v.parent_id) if v.parent_id else None,
+                "created_at": v.created_at.isoformat(),
+                "deleted_at": v.deleted_at.isoformat(),
+                "deleted_by": v.deleted_by,
+                "reason": v.deleted_reason,
+            }
+            for v in row.versions
+            if v.deleted_at is not None
+        ],
+        retention_days=row.retention_days,
         licensing_refusal=licensing_refusal(row, now),
         created_by=row.created_by,
         created_at=row.created_at,

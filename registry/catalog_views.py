@@ -247,11 +247,13 @@ class ResourceView(BaseModel):
     state: str
     revoke_reason: str
     available_until: datetime | None
-    versions: list[VersionView]
+    versions: list[VersionView]  # live versions only; purged ones are in ``deleted_versions``
     licensing_refusal: str | None
     created_by: str
     created_at: datetime
     updated_at: datetime
+    deleted_versions: list[dict[str, Any]] = []  # metadata of purged versions (registry.retention)
+    retention_days: int | None = None  # the custodian's retention period per version, if set
 
     @property
     def licensable(self) -> bool:
@@ -281,6 +283,8 @@ class ResourceView(BaseModel):
             "provider_consent": self.provider_consent,
             "columns": [item.model_dump(mode="json") for item in self.items],
             "versions": [v.as_json(internals=internals) for v in self.versions],
+            "deleted_versions": self.deleted_versions,
+            "retention_days": self.retention_days,
             "licensable": self.licensable,
             "licensing_refusal": self.licensing_refusal,
             "updated_at": self.updated_at.isoformat(),

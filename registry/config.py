@@ -56,6 +56,8 @@ class RegistryConfig:
     vault_key: bytes | None = field(default=None, repr=False)  # AES-256 key of the raw-data vault
     pepper: bytes | None = field(default=None, repr=False)  # HMAC key of pseudonyms and guard fingerprints
     ingest_limits: IngestLimits = field(default_factory=IngestLimits)
+    # Days a dataset version is kept when its entry sets no period (SATRE 3.1.09); None: until purged.
+    retention_days: int | None = None
     clock: Callable[[], datetime] = utcnow
 
     def now(self) -> datetime:

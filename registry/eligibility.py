@@ -29,7 +29,7 @@ def is_served(resource: ResourceRow, now: datetime) -> bool:
 
 def desensitized_version(resource: ResourceRow) -> VersionRow | None:
     """The newest desensitized version: the only thing a sandbox ever mounts."""
-    candidates = [v for v in resource.versions if v.kind == VersionKind.DESENSITIZED]
+    candidates = [v for v in resource.versions if v.kind == VersionKind.DESENSITIZED and v.deleted_at is None]
     return candidates[-1] if candidates else None
 
 

@@ -65,6 +65,8 @@ class ResourceRow(Base):
     state: Mapped[str] = mapped_column(String(16), default="published")
     revoke_reason: Mapped[str] = mapped_column(Text, default="")
     available_until: Mapped[datetime | None] = mapped_column(nullable=True)  # end of the 6-month grace
+    # Days each version is kept after it was made (SATRE 3.1.09); None: the instance default, if any.
+    retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_by: Mapped[str] = mapped_column(String(160))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -119,6 +121,10 @@ class VersionRow(Base):
     report: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
     created_by: Mapped[str] = mapped_column(String(160))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A purged version keeps its metadata, marked deleted (registry.retention).
+    deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    deleted_by: Mapped[str | None] = mapped_column(String(160), nullable=True)
+    deleted_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     resource: Mapped[ResourceRow] = relationship(back_populates="versions")
 

@@ -1,5 +1,5 @@
 """The registry as one object: catalog, desensitized copies, licences, monitoring, products, objections, usage,
-and security operations (security events, the platform freeze, incidents)."""
+security operations (security events, the platform freeze, incidents) and retention."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from registry.licences import Licences
 from registry.monitoring import Monitoring
 from registry.objections import Objections
 from registry.products import Products
+from registry.retention import Retention
 from registry.scratch import Swept
 from registry.security_events import SecurityEvents, SecurityPolicy
 from registry.usage import UsageRecords
@@ -44,7 +45,11 @@ class Registry:
         self.security = SecurityEvents(self.recorder, config, security)
         self.freeze = Freeze(self.recorder, config)
         self.incidents = Incidents(self.recorder, config)
+        self.retention = Retention(self.recorder, config, default_days=config.retention_days)
 
     def sweep(self) -> Swept:
-        """At every start: remove what dead multi-step writes left, settle interrupted destructions (issue 17)."""
-        return sweep_home(self.config.home, self.recorder)
+        """At every start: remove what dead multi-step writes left, settle interrupted destructions (issue 17),
+        and delete files of purged versions a crash left behind (``Retention.settle``)."""
+        swept = sweep_home(self.config.home, self.recorder)
+        self.retention.settle()
+        return swept

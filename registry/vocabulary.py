@@ -111,6 +111,7 @@ class ProductState(StrEnum):
     AVAILABLE = "available"
     SUSPENDED = "suspended"  # an objection is open: delivery stops at once (第四十条)
     WITHDRAWN = "withdrawn"
+    DELETED = "deleted"  # its files were destroyed with the only data it derives from (registry.retention)
 
 
 class ObjectionState(StrEnum):

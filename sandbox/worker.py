@@ -174,6 +174,9 @@ class Worker:
         count = 0
         next_reap = 0.0
         self.runner  # noqa: B018  (the sandbox's self-test first: a worker that cannot run jobs is never live)
+        from sandbox.guard import warm
+
+        warm(quiet=True)  # the guard's one-off costs paid before a first job waits for them
         presence = threading.Event()
         beating = self.roster.keep_alive(self.worker_id, presence) if self.roster is not None else None
         try:

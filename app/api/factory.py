@@ -23,6 +23,7 @@ from app.api import ledger as ledger_api
 from app.api import people as people_api
 from app.api import registry as registry_api
 from app.api import releases as releases_api
+from app.api import retention as retention_api
 from app.api import security as security_api
 from app.api.edge import install_edge
 from app.api.schemas import HealthDownOut, HealthOut, add_examples
@@ -193,6 +194,7 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
     app.state.security_buffer = security_buffer
     app.include_router(security_api.build_router(security_buffer, require))
     app.include_router(incidents_api.build_router(inst.registry, require))
+    app.include_router(retention_api.build_router(inst.registry, require))
     registry_api.install_error_handlers(app)
     incidents_api.install_freeze_handler(app)
     install_edge(app)

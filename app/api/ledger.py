@@ -98,7 +98,8 @@ def build_router(ledger: Ledger, require_regulator: Callable[..., Any]) -> APIRo
         latest = ledger.latest_checkpoint()
         if latest is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no checkpoint yet")
-        return {**latest.as_json(), "note": ledger.checkpoint_note(latest.tree_size), "vkey": ledger.verifier.vkey}
+        note, vkey = ledger.checkpoint_note(latest.tree_size), ledger.verifier_for(latest.public_key).vkey
+        return {**latest.as_json(), "note": note, "vkey": vkey}
 
     @router.get(
         "/checkpoint.note",

@@ -158,7 +158,7 @@ def checkpoint(home: HomeOption = None, json_out: JsonOption = False) -> None:
     with open_instance(home) as instance:
         signed = instance.ledger.checkpoint()
         note = instance.ledger.checkpoint_note(signed.tree_size)
-        vkey = instance.ledger.verifier.vkey
+        vkey = instance.ledger.verifier_for(signed.public_key).vkey
     data = {**signed.as_json(), "note": note, "vkey": vkey}
     out.result(data, lambda c: c.out(note, end="", highlight=False))
 
@@ -188,15 +188,32 @@ def cosign(
 @ledger_cli.command("public-key")
 @refusing
 def public_key(home: HomeOption = None, json_out: JsonOption = False) -> None:
-    """The key regulators verify checkpoints with: hex, and as a C2SP note verifier key."""
+    """The key regulators verify checkpoints with: hex, and as a C2SP note verifier key.
+
+    ``keys`` lists every key the ledger has had, oldest first, with the tree sizes each signed
+    (SATRE 2.4.05: old checkpoints stay verifiable by the retired keys' public halves)."""
     out = Output(json_out)
     with open_instance(home) as instance:
+        ledger = instance.ledger
+        keys = [
+            {**period.as_json(), "vkey": ledger.verifier_for(period.public_key).vkey}
+            for period in ledger.key_schedule().periods
+        ]
         data = {
-            "public_key": instance.ledger.public_key_hex,
-            "vkey": instance.ledger.verifier.vkey,
-            "origin": instance.ledger.origin,
+            "public_key": ledger.public_key_hex,
+            "vkey": ledger.verifier.vkey,
+            "origin": ledger.origin,
+            "keys": keys,
         }
-    out.result(data, lambda c: c.print(f"{data['public_key']}\n{data['vkey']}"))
+
+    def render(console: Console) -> None:
+        console.print(f"{data['public_key']}\n{data['vkey']}")
+        if len(keys) > 1:
+            for key in keys:
+                until = key["until_size"] if key["until_size"] is not None else "now"
+                console.print(f"  {key['key_id']}  {key['public_key']}  signs sizes {key['from_size']}..{until}")
+
+    out.result(data, render)
 
 
 __all__ = ["LedgerError", "ledger_cli"]

@@ -19,6 +19,7 @@ from app.cli.incident import freeze, incident_cli, security_cli, unfreeze
 from app.cli.ingest import ingest
 from app.cli.job import job_cli
 from app.cli.job import worker as worker_command
+from app.cli.keys import keys_cli
 from app.cli.ledger import ledger_cli
 from app.cli.licence import finding_cli, licence_cli, operator_cli
 from app.cli.people import people_cli
@@ -26,6 +27,7 @@ from app.cli.principal import key_cli, principal_cli
 from app.cli.product import objection_cli, product_cli, usage_cli
 from app.cli.release import release_cli
 from app.cli.reports import render_demo, render_kept, tokens_table
+from app.cli.retention import purge, retention_cli
 from app.cli.serve import serve
 from app.instance import Instance
 
@@ -91,10 +93,13 @@ def demo(
 cli.add_typer(ledger_cli, name="ledger")
 dataset_cli.command("ingest")(ingest)
 dataset_cli.command("desensitize")(desensitize)
+dataset_cli.command("purge")(refusing(purge))
 cli.add_typer(dataset_cli, name="dataset")
 cli.add_typer(principal_cli, name="principal")
 cli.add_typer(key_cli, name="key")
 cli.add_typer(people_cli, name="people")
+cli.add_typer(keys_cli, name="keys")
+cli.add_typer(retention_cli, name="retention")
 cli.add_typer(operator_cli, name="operator")
 cli.add_typer(licence_cli, name="licence")
 cli.add_typer(finding_cli, name="finding")

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -139,6 +139,23 @@ def worker_command(home: Path, poll: float) -> list[str]:
 
 
 @refusing
+def sweep_retention(instance: Any, out: Output) -> None:
+    """At start, purge the dataset versions whose retention ended and that nothing holds (SATRE 3.1.09;
+    each deletion ledgered like ``keyong retention sweep``). A failure is reported, never fatal: serving
+    goes on and the next start, or the CLI, sweeps again."""
+    from core import Actor
+
+    try:
+        swept = instance.registry.retention.sweep(by=Actor.host())
+    except Exception as exc:  # reported; the server must still start
+        out.note(f"retention sweep failed: {exc}")
+        return
+    for item in swept["purged"]:
+        out.note(f"retention: purged {item['dataset']} version(s) {item['versions']} ({item['reason']})")
+    if swept["held"]:
+        out.note(f"retention: {len(swept['held'])} due version(s) held; see `keyong retention due`")
+
+
 def serve(
     home: HomeOption = None,
     json_out: JsonOption = False,
@@ -183,6 +200,7 @@ def serve(
     if transport.secure:
         settings = settings.model_copy(update={"transport_secure": True})
     app = create_app(settings)  # opens (and migrates) the home before any worker starts
+    sweep_retention(app.state.instance, out)
     url = transport.url
     if json_out:
         out.result(

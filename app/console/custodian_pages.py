@@ -2,10 +2,11 @@
 
 The custodian reads the catalog as ``GET /datasets`` gives it to a platform role (``app/api/catalog.py``):
 the 资源目录 fields (双鸭山 第十二条), the grading of the resource and of each column (第十一条), versions and the
-desensitization report of the newest desensitized copy. Its one action here is declaring a column's public
-bounds or category domain, which DP jobs take instead of reading them off the data (bounds read off the data
-would leak it); the catalog's refusals (a domain over a personal column, bounds out of order) come back as the
-flash message.
+desensitization report of the newest desensitized copy, each version's retention and what is due for
+deletion (SATRE 3.1.09; ``registry.retention``). Its actions here are setting a retention period and
+declaring a column's public bounds or category domain, which DP jobs take instead of reading them off the
+data (bounds read off the data would leak it); the catalog's refusals (a domain over a personal column,
+bounds out of order) come back as the flash message.
 """
 
 from __future__ import annotations
@@ -78,8 +79,19 @@ def report_view(report: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
+def parse_days(text: str) -> int | None:
+    """A retention period typed in the form: whole days, or blank to clear it."""
+    text = text.strip()
+    if not text:
+        return None
+    if not text.isdigit() or len(text) > 6:
+        raise RegistryError(f"retention must be a whole number of days, not {text[:20]!r}")
+    return int(text)
+
+
 def register(router: APIRouter, console: Console) -> None:
     catalog = console.instance.registry.catalog
+    retention = console.instance.registry.retention
 
     @router.get("/custodian", response_class=HTMLResponse)
     def home(request: Request) -> HTMLResponse:
@@ -89,6 +101,7 @@ def register(router: APIRouter, console: Console) -> None:
             session,
             "console/custodian/index.html",
             entries=catalog.list(),
+            due=retention.schedule(due_only=True),
             level_labels=LEVEL_LABELS,
             level_badges=LEVEL_BADGES,
         )
@@ -112,6 +125,8 @@ def register(router: APIRouter, console: Console) -> None:
             fields=fields,
             desensitized=desensitized,
             report=report_view(desensitized.report if desensitized else None),
+            schedule=retention.schedule(dataset=name),
+            retention_default=retention.default_days,
             level_labels=LEVEL_LABELS,
             level_badges=LEVEL_BADGES,
         )
@@ -137,3 +152,16 @@ def register(router: APIRouter, console: Console) -> None:
         if what:
             return console.flash(session, target, "bounds_declared", column=column, what="；".join(what))
         return console.flash(session, target, "bounds_cleared", column=column)
+
+    @router.post("/custodian/datasets/{name}/retention", response_model=None)
+    async def set_retention(request: Request, name: str) -> Response:
+        """Set (or, blank, clear) how long each version of the dataset is kept (SATRE 3.1.09)."""
+        session = console.session(request, Role.CUSTODIAN)
+        posted = await console.form(request, session)
+        target = f"/custodian/datasets/{name}"
+        try:
+            days = parse_days(str(posted.get("days", "")))
+            retention.set_retention(name, days, by=session.actor)
+        except RegistryError as exc:
+            return console.flash(session, target, "retention_refused", reason=exc)
+        return console.flash(session, target, "retention_set", days=str(days) if days else "—")

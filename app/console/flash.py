@@ -66,6 +66,8 @@ MESSAGES: dict[str, str] = {
     "bounds_refused": "未能声明 · refused: {reason}",
     "bounds_declared": "{column}: {what} 已声明 · declared",
     "bounds_cleared": "{column}: 已清除 · cleared",
+    "retention_set": "留存期已设置 · retention set: {days}",
+    "retention_refused": "未能设置留存期 · refused: {reason}",
     # regulator
     "entry_not_found": "无此条目 · {reason}",
     # security events, freeze and incidents (issue 22)

@@ -2,8 +2,8 @@
 
 Public API: :func:`judge` (the verdict on one run), :class:`Judgement`, :class:`Finding`,
 :class:`GuardConfig`, :class:`OperatorLog`, :class:`SourceCopy` (a granted copy as the guard reads it),
-:func:`verdict_of`, :func:`operator_findings` (what an operator reads of findings), and the
-differencing helpers the worker uses for released products.
+:func:`verdict_of`, :func:`operator_findings` (what an operator reads of findings), the
+differencing helpers the worker uses for released products, and :func:`warm` (a worker's first judgement).
 
 Imports are lazy (PEP 562): the job views and the CLI need the findings' vocabulary, not pandas and
 pyarrow, so ``sandbox.guard.findings`` stays light and the rest loads on first use.
@@ -24,6 +24,7 @@ _LAZY = {
     "aggregate_totals": "sandbox.guard.rules.differencing",
     "differencing_findings": "sandbox.guard.rules.differencing",
     "totals_of_files": "sandbox.guard.rules.differencing",
+    "warm": "sandbox.guard.warmup",
 }
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from sandbox.guard.judge import judge
     from sandbox.guard.rules.differencing import Released, aggregate_totals, differencing_findings, totals_of_files
     from sandbox.guard.source import SourceCopy
+    from sandbox.guard.warmup import warm
 
 
 def __getattr__(name: str) -> Any:
@@ -56,4 +58,5 @@ __all__ = [
     "operator_findings",
     "totals_of_files",
     "verdict_of",
+    "warm",
 ]

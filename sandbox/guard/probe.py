@@ -35,7 +35,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from desensitize import FingerprintSet, normalise_for_fingerprint
+from desensitize import FingerprintSet, non_alnum_pattern, normalise_for_fingerprint
 from sandbox.encodings import decoded_readings
 
 #: The run classes of ``desensitize.fingerprints.LENGTH_CLASSES``: what splits a run, and the alphabet size.
@@ -91,7 +91,7 @@ def tokens(values: pd.Series) -> pd.Series:
         return pd.Series([], dtype=object)
     array = pa.array(values.astype(str).tolist(), type=pa.large_string())
     spaced = pc.list_flatten(pc.split_pattern_regex(array, _SEPARATORS))
-    pieces = pc.list_flatten(pc.split_pattern_regex(array, r"[^\p{L}\p{N}]+"))
+    pieces = pc.list_flatten(pc.split_pattern_regex(array, non_alnum_pattern(array)))
     runs = pc.list_flatten(pc.split_pattern_regex(normalise_for_fingerprint(array), r"[^0-9a-z]+"))
     both = pa.concat_arrays([a.cast(pa.large_string()) for a in (spaced, pieces, runs)])
     both = pc.unique(pc.filter(both, pc.greater_equal(pc.utf8_length(both), 2)))
@@ -258,6 +258,25 @@ def hex_of_numbers(pieces: pd.Series) -> pd.Series:
     return pd.Series([f"{int(n):032x}" for n in numbers if int(n) < 2**128], dtype=object)
 
 
+#: A decimal with at most this many digits in all (whole and fraction) holds no identifier, not even
+#: with a zero appended: identifiers have 11 digits or more (``IDENTIFIER_DIGITS``).
+SHORT_DIGITS = min(IDENTIFIER_DIGITS) - 2
+
+
+def _short_decimals(values: np.ndarray) -> np.ndarray:
+    """Which values certainly print with at most :data:`SHORT_DIGITS` digits (rendering them is the slow part).
+
+    ``round(v, d) == v`` with ``|v| < 10**w`` proves that ``v`` is the double nearest a decimal of ``w``
+    whole and ``d`` fraction digits, so its shortest round-trip text has no more; a value not proven
+    short is rendered and checked (what this misses costs time, never a finding)."""
+    short = np.zeros(len(values), dtype=bool)
+    magnitude = np.abs(values)
+    for whole in range(SHORT_DIGITS + 1):
+        places = SHORT_DIGITS - whole
+        short |= (magnitude < 10.0**whole) & (np.round(values, places) == values)
+    return short
+
+
 def digit_forms(numbers: np.ndarray) -> pd.Series:
     """Digit strings of identifier length hidden in decimals ("0.13812345678", "5234.1308616635").
 
@@ -265,6 +284,7 @@ def digit_forms(numbers: np.ndarray) -> pd.Series:
     digit short is also tried with a zero appended."""
     values = np.asarray(numbers, dtype=np.float64)
     values = pd.unique(values[np.isfinite(values) & (values != np.floor(values))])
+    values = values[~_short_decimals(values)]
     texts = values.astype(str)
     shortest = min(IDENTIFIER_DIGITS) - 1  # digits; a shorter decimal cannot hold one (even with a zero appended)
     texts = texts[np.char.str_len(texts) > shortest]

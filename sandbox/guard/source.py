@@ -140,6 +140,8 @@ class SourceCopy:
         for column in frame.columns:
             series = frame[column]
             codes, keys = distinct_keys(series)
+            if len(keys):  # the lookup table every judgement probes, built with the index, not by a judgement
+                keys.get_indexer(keys[:1])
             counts = np.bincount(codes[codes >= 0], minlength=len(keys)) if len(keys) else np.zeros(0, np.int64)
             numbers = None
             ordered = None

@@ -30,6 +30,7 @@ from app.api.schemas.meta import (
     text_response,
 )
 from app.api.schemas.people import ExpiringRecordOut, PersonRecordOut, StandingOut, TermsOut
+from app.api.schemas.retention import PurgeOut, RetentionScheduleOut, RetentionSetOut
 from app.api.schemas.security import FreezeOut, IncidentOut, SecurityAlertOut, SecurityEventOut
 
 __all__ = [
@@ -54,7 +55,10 @@ __all__ = [
     "JobOut",
     "PersonRecordOut",
     "ProofOut",
+    "PurgeOut",
     "RefusalOut",
+    "RetentionScheduleOut",
+    "RetentionSetOut",
     "ScopeCheckOut",
     "ScopeRefusalOut",
     "SecurityAlertOut",

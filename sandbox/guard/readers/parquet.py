@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sandbox.guard.content import Content, Table
-from sandbox.guard.readers.strict import character_findings, dictionary_codes, hard, hidden_cells
+from sandbox.guard.readers.strict import Encoded, character_findings, dictionary_codes, hard, hidden_cells
 
 FORMAT = "Parquet"
 #: Decompressed size and row count beyond which a file is refused before it is read (a bomb).
@@ -75,6 +75,10 @@ def _leaves(array: pa.Array) -> list[pa.Array]:
     return [array]
 
 
+def _string_leaves(array: pa.Array) -> list[pa.Array]:
+    return [leaf for leaf in _leaves(array) if pa.types.is_string(leaf.type) or pa.types.is_large_string(leaf.type)]
+
+
 def _glued(array: pa.Array) -> pa.Array | None:
     """Each cell of a list column joined into one string (a key split over a list's items)."""
     if not (pa.types.is_list(array.type) or pa.types.is_large_list(array.type)):
@@ -95,7 +99,7 @@ def _as_text(array: pa.Array) -> pd.Series:
         return pd.Series([None if v is None else str(v) for v in array.to_pylist()], dtype=object)
 
 
-def _factorized_text(array: pa.Array) -> tuple[pd.Series, np.ndarray, pd.Series]:
+def _factorized_text(array: pa.Array) -> tuple[pd.Series, Encoded]:
     """A string column as Python strings, with its factorization (codes, -1 for null; distinct
     values in order of first appearance, as ``pd.factorize`` gives them). Arrow's dictionary encoding
     does both at C speed: each distinct string becomes one Python object, shared by its cells."""
@@ -105,7 +109,7 @@ def _factorized_text(array: pa.Array) -> tuple[pd.Series, np.ndarray, pd.Series]
     present = codes >= 0
     cells[present] = uniques[codes[present]]
     cells[~present] = None
-    return pd.Series(cells, dtype=object), codes, pd.Series(uniques, dtype=object)
+    return pd.Series(cells, dtype=object), encoded
 
 
 def _decoded(array: pa.Array) -> pa.Array:
@@ -208,15 +212,15 @@ def read(path: Path, name: str) -> Content:
             if glued is not None:
                 content.add_text(f"column {i + 1} (joined)", _as_text(glued))
             columns.append(pd.Series([json.dumps(v, ensure_ascii=False, default=str) for v in array.to_pylist()]))
+            strings = _string_leaves(array)
         elif _is_text(array):
-            cells, codes, uniques = _factorized_text(_decoded(array))
+            cells, encoded = _factorized_text(_decoded(array))
             columns.append(cells)
-            seeds[len(columns) - 1] = (codes, uniques)
+            seeds[len(columns) - 1] = (encoded.codes, pd.Series(encoded.uniques, dtype=object))
+            strings = [encoded.dictionary]  # a cell's characters are its distinct value's
         else:
             columns.append(_column(array))
-        strings = [
-            leaf for leaf in _leaves(array) if pa.types.is_string(leaf.type) or pa.types.is_large_string(leaf.type)
-        ]
+            strings = _string_leaves(array)
         if any(hidden_cells(leaf) for leaf in strings):
             content.findings.append(
                 hard("format.invisible_characters", name, f"column {i + 1}", "control or invisible characters in cells")

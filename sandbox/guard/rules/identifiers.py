@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from desensitize import FingerprintSet, find_entities, join_normalised, normalise_for_fingerprint
 from sandbox.encodings import decoded_readings
+from sandbox.guard.combinations import Combinations, first_rows
 from sandbox.guard.content import Content, Table, cell_texts
 from sandbox.guard.context import Context
 from sandbox.guard.findings import HARD, SOFT, Finding
@@ -169,7 +170,7 @@ def _rows_in_order(table: Table, ctx: Context, file: str, where: str) -> list[Fi
         return []
     cells = [_cells(table, i) for i in eligible]
     key = combine([(c[0], len(c[2])) for c in cells])[0]
-    rows = _first_rows(pd.factorize(key)[0])
+    rows = first_rows(pd.factorize(key)[0])
     glued = join_normalised([c[1].take(pa.array(c[0][rows])) for c in cells]).cast(pa.large_string())
     long = pc.filter(glued, pc.greater_equal(pc.utf8_length(glued), GLUE_MIN_LENGTH))
     if len(long) == 0:
@@ -243,18 +244,17 @@ def _glued(table: Table, ctx: Context, file: str, where: str) -> list[Finding]:
     cells = [_cells(table, i) for i in eligible]
     length_sets = [set(np.unique(lengths).tolist()) for _, _, lengths in cells]
     wanted = np.array(sorted(targets))
+    found_combinations = Combinations([c[0] for c in cells], [len(c[2]) for c in cells])
     glued: list[pa.Array] = []
     for combo in _orders(len(eligible), length_sets, targets):
-        total = sum(cells[i][2][cells[i][0]] for i in combo)
+        codes = found_combinations.distinct(combo)
+        total = sum(cells[i][2][c] for c, i in zip(codes, combo, strict=True))
         keep = np.isin(total, wanted)
         if not keep.any():
             continue
-        codes = [cells[i][0][keep] for i in combo]
-        key = combine([(c, len(cells[i][2])) for c, i in zip(codes, combo, strict=True)])[0]
-        rows = _first_rows(pd.factorize(key)[0])
-        parts = [cells[i][1].take(pa.array(c[rows])) for c, i in zip(codes, combo, strict=True)]
+        parts = [cells[i][1].take(pa.array(c[keep])) for c, i in zip(codes, combo, strict=True)]
         glued.append(join_normalised(parts).cast(pa.large_string()))
-        ctx.probe.count(len(rows))
+        ctx.probe.count(int(keep.sum()))
     if not glued:
         return []
     values = pa.concat_arrays(glued)
@@ -267,13 +267,6 @@ def _glued(table: Table, ctx: Context, file: str, where: str) -> list[Finding]:
     return hit_findings(
         found, file, f"{where}cells of a row", " split across cells of a row", rule="identifier.split_cells"
     )
-
-
-def _first_rows(groups: np.ndarray) -> np.ndarray:
-    """The first row of each group id (ids 0..G-1 as ``pd.factorize`` numbers them)."""
-    first = np.full(int(groups.max(initial=-1)) + 1, -1, dtype=np.int64)
-    first[groups[::-1]] = np.arange(len(groups) - 1, -1, -1)
-    return first
 
 
 __all__ = ["check", "hit_findings", "recognized", "texts"]

@@ -1,8 +1,8 @@
 """People's standing (issue 22, SATRE 3.2.02, 1.5.01, 1.5.02, 1.6.04): identity checks, terms of use and
 their acceptance, training, per person.
 
-Revision ID: 0010_people_standing
-Revises: 0009_security
+Revision ID: 0011_people_standing
+Revises: 0010_retention
 Create Date: 2026-12-06
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_people_standing"
-down_revision = "0009_security"
+revision = "0011_people_standing"
+down_revision = "0010_retention"
 branch_labels = None
 depends_on = None
 
