@@ -49,7 +49,7 @@ from registry import Registry, RegistryConfig
 from sandbox import ASK_REGISTRY, Ask
 
 if TYPE_CHECKING:
-    from operators import Jobs
+    from operators import Jobs, People
     from sandbox import Blocked, Fingerprints, Released, Releases, Runner, Worker, WorkerRoster
 
 MARKER = "keyong.json"
@@ -214,6 +214,13 @@ class Instance:
         """Open files at rest with ``master`` from now on (after a rotation installed it)."""
         self.keys = replace(self.keys, data_master=master, data_master_next=None)
         self._registry = self._jobs = self._releases = None  # rebuilt over the new master when next asked
+
+    @property
+    def people(self) -> People:
+        """Identity checks, terms of use and training per person (issue 22), over the registry's records."""
+        from operators import People
+
+        return People(self.registry)
 
     @property
     def jobs(self) -> Jobs:

@@ -1,4 +1,4 @@
-"""The operator-facing side: identities, principals and roles, API keys and JWTs, job submission.
+"""The operator-facing side: identities, principals and roles, API keys and JWTs, people's standing, job submission.
 
 HTTP lives in ``app.api`` (the role guard among it): this package imports no web framework.
 """
@@ -19,6 +19,7 @@ from operators.tokens import Claims, IssuedToken, JwtKeyring, SigningKey, TokenE
 
 if TYPE_CHECKING:
     from operators.jobs import JobRefusedError, Jobs, JobUsageError, Quotas
+    from operators.people import People
 
 __all__ = [
     "AGENCY_MANAGES",
@@ -34,6 +35,7 @@ __all__ = [
     "JwtKeyring",
     "NewApiKey",
     "OrganisationError",
+    "People",
     "Principal",
     "Quotas",
     "Role",
@@ -56,4 +58,8 @@ def __getattr__(name: str) -> Any:
         from operators import jobs
 
         return getattr(jobs, name)
+    if name == "People":  # over the registry's records (operators.people): loaded when first used
+        from operators import people
+
+        return people.People
     raise AttributeError(name)

@@ -1,7 +1,11 @@
-"""Job submission: the licence scope first, then the operator's quotas, then the queue.
+"""Job submission: the person's standing first, then the licence scope, then the operator's quotas, then the queue.
 
 Rules:
 
+* The person who submits must stand (issue 22; SATRE 3.2.02, 1.5.02, 1.6.04): an identity check recorded, the
+  current terms of use accepted, a training not expired (``registry.people``). Otherwise the job is refused with
+  the reason, kept as a ``refused`` row (``standing:identity_check|terms|training``) and recorded as a security
+  event; it is not a violation (nobody did a deliberate act).
 * The registry's scope check runs before anything is queued (双鸭山 第三十一条, 黑龙江 第二十七条:
   超范围 / 超目的调用 are refused at once and recorded as violations — the registry records those
   itself, and warns before the last one allowed). The refused job is kept as a ``refused`` row with
@@ -54,6 +58,7 @@ from registry import (
     SecurityEventKind,
     UnknownNameError,
     did_you_mean,
+    person_standing,
     require_not_frozen,
     suggest,
 )
@@ -176,6 +181,7 @@ class Jobs:
         if kind not in KINDS:
             hint = did_you_mean(suggest(kind, KINDS)) or f": use one of {', '.join(KINDS)}"
             raise UsageError(f"unknown job kind {kind!r}{hint}")
+        self._require_standing(actor, draft)
         dp = kind in DP_KINDS
         if dp:
             if len(names) != 1:
@@ -224,6 +230,20 @@ class Jobs:
             raise refuse("quota", exceeded or "quota exceeded", grant.licence_id)
         return job
 
+    def _require_standing(self, actor: Actor, draft: JobDraft) -> None:
+        """The person who submits must stand: identity checked, current terms accepted, training not expired
+        (SATRE 3.2.02, 1.5.02, 1.6.04; :mod:`registry.people`). The host acting for an operator (``--operator``)
+        submits for the operator's login, the principal of its name. A refusal is kept as a ``refused`` row
+        and is a security event, not a violation: nobody did a deliberate act."""
+        person = actor.name if actor.role == "operator" else draft.operator
+        with self.registry.recorder.read() as session:
+            standing = person_standing(session, person, self.registry.config.now().date())
+        if not standing.ok:
+            refusal = f"standing:{standing.refusal}"
+            refused = self._refused(actor, draft, refusal, f"{person!r} may not submit jobs: {standing.reason}")
+            self._security_event(actor, refusal, SecurityEventKind.STANDING_REFUSED)
+            raise refused
+
     def _scope(self, actor: Actor, draft: JobDraft) -> ScopeGrant:
         """The registry's scope check of the declared job; a refusal keeps the draft as a ``refused`` row.
 
@@ -242,18 +262,20 @@ class Jobs:
             self._security_event(actor, f"scope:{exc.kind}")
             raise refused from None
 
-    def _security_event(self, actor: Actor, detail: str) -> None:
-        """A scope refusal is also a security event (SATRE 2.5.03), whichever way the job came in."""
+    def _security_event(
+        self, actor: Actor, detail: str, kind: SecurityEventKind = SecurityEventKind.SCOPE_REFUSED
+    ) -> None:
+        """A scope or standing refusal is also a security event (SATRE 2.5.03), whichever way the job came in."""
         try:
             self.registry.security.record(
-                SecurityEventKind.SCOPE_REFUSED,
+                kind,
                 source=None,
                 principal=actor.name,
                 route="job submission",
                 detail=detail,
             )
         except Exception:  # the refusal stands and is ledgered; only its security-event count is lost
-            logger.exception("could not record a scope refusal as a security event")
+            logger.exception("could not record a job refusal as a security event")
 
     def _refused(self, actor: Actor, draft: JobDraft, refusal: str, reason: str) -> JobRefusedError:
         """Keep the refused submission as a ``refused`` row (ledgered as ``job.refused``) and say why."""
@@ -305,6 +327,12 @@ class Jobs:
         spec_sha256 = canonical_sha256(
             spec_of(source.operator, JobKind.MITIGATION.value, names, source.scenario, code_sha256)
         )
+        with self.registry.recorder.read() as session:  # a mitigation is a new job: its person must stand too
+            standing = person_standing(
+                session, actor.name if actor.role == "operator" else source.operator, self.registry.config.now().date()
+            )
+        if not standing.ok:
+            raise JobRefusedError(f"standing:{standing.refusal}", standing.reason)
         try:
             grant = self.registry.licences.check_scope(
                 source.operator, names, source.scenario, subject=f"job-spec:{spec_sha256}", by=actor

@@ -28,6 +28,7 @@ from registry.licence_terms import (
 from registry.licence_views import LicenceView, licence_view
 from registry.models import LicenceDatasetRow, LicenceEventRow, LicenceRow, OperatorRow, ResourceRow
 from registry.operators import operator_row
+from registry.people import operator_people_refusal
 from registry.vocabulary import LicenceMode, LicenceState, Qualification
 
 S = LicenceState
@@ -69,6 +70,9 @@ class LicenceGrants:
             row = self._new_licence(change, op, resources, epsilons, checked, by=by, reason=reason, now=now)
             if not draft:
                 target = S.ACTIVE if checked.publicity_days == 0 else S.PUBLICITY
+                people = operator_people_refusal(session, op.name, now.date()) if target == S.ACTIVE else None
+                if people:  # active at once: its people must stand now (SATRE 3.2.02, 1.6.04; registry.people)
+                    raise RegistryError(f"the licence cannot become active: {people}")
                 self.lifecycle.apply(change, row, target, reason=reason, by=by)
             session.flush()
             return licence_view(row)

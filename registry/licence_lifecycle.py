@@ -22,6 +22,7 @@ from registry.licence_terms import require_reason
 from registry.licence_views import DestructionView, LicenceView, destruction_view, licence_view
 from registry.models import DestructionRow, LicenceEventRow, LicenceRow, ObjectionRow, OperatorRow
 from registry.operators import operator_row
+from registry.people import operator_people_refusal
 from registry.vocabulary import LicenceState, Qualification
 from registry.workdirs import Workdirs
 
@@ -65,6 +66,7 @@ class LicenceLifecycle:
 
         draft → publicity (公示, 第四十八条), or → active only when its publicity period is 0 days;
         publicity → active once 公示 has ended with no open objection; active ⇄ suspended (restore);
+        becoming active (restored too) needs the operator's people standing (:mod:`registry.people`);
         any living state → revoked, or → expired once ``valid_until`` has passed; nothing leaves
         revoked or expired. Ending a licence destroys the operator's copies (第六十二条).
         """
@@ -118,6 +120,9 @@ class LicenceLifecycle:
             )
         if row.operator.qualification != Qualification.QUALIFIED:
             return f"operator {row.operator.name!r} is suspended: restore it first"
+        people = operator_people_refusal(session, row.operator.name, now.date())
+        if people:  # SATRE 3.2.02, 1.6.04: its people known, bound by the terms and trained (registry.people)
+            return f"licence {row.id} cannot become active: {people}"
         if current != S.SUSPENDED:
             for ds in row.datasets:
                 refusal = licensing_refusal(ds.resource, now)

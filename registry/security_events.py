@@ -68,6 +68,7 @@ class SecurityEventKind(StrEnum):
     TOKEN_REJECTED = "token_rejected"  # a missing, malformed, forged, expired or revoked JWT or session
     FORBIDDEN = "forbidden"  # an authenticated principal refused an operation (403)
     SCOPE_REFUSED = "scope_refused"  # a job refused outside its licence's scope (双鸭山 第三十一条)
+    STANDING_REFUSED = "standing_refused"  # a job of a person without identity check, terms or training (issue 22)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +106,11 @@ DEFAULT_RULES: tuple[AlertRule, ...] = (
     AlertRule("failed_logins_source", (SecurityEventKind.LOGIN_FAILED,), "source", 20, 15),
     AlertRule("rejected_tokens_source", (SecurityEventKind.TOKEN_REJECTED,), "source", 30, 15),
     AlertRule(
-        "refusals_principal", (SecurityEventKind.FORBIDDEN, SecurityEventKind.SCOPE_REFUSED), "principal", 10, 15
+        "refusals_principal",
+        (SecurityEventKind.FORBIDDEN, SecurityEventKind.SCOPE_REFUSED, SecurityEventKind.STANDING_REFUSED),
+        "principal",
+        10,
+        15,
     ),
 )
 

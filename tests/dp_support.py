@@ -15,6 +15,7 @@ from core import Actor
 from registry import Registry
 from registry.models import ItemRow, ResourceRow, VersionRow
 from samples.synthetic import generate_all
+from tests.people_support import stand
 from tests.test_registry_licences import uscc
 
 AGENCY = Actor("demo-agency", "agency")
@@ -97,6 +98,7 @@ def dp_licensed(
     """The dataset, an operator and an active licence with an ε budget over it; the licence id."""
     dp_dataset(registry, home, residents=residents)
     registry.licences.add_operator(operator, uscc(40 + len(operator)), by=AGENCY)
+    stand(registry, operator)  # its login stands: identity checked, terms accepted, trained (issue 22)
     view = registry.licences.grant(
         operator,
         datasets=[DATASET],

@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from app import Instance, Settings, create_app
 from app.api.limits import MAX_ID, MAX_JSON_BYTES
 from tests.conftest import bearer, bearer_headers
+from tests.people_support import stand
 from tests.test_registry_licences import add_dataset, uscc
 
 
@@ -297,6 +298,7 @@ def fuzz_world(
         headers = {role: bearer(client, key) for role, key in result.tokens.items()}
         # Something to find: an operator with a licence over a dataset, so ids 1 and names exist.
         add_dataset(instance.registry, "traffic")
+        stand(instance, "demo-operator")  # its login stands: identity checked, terms accepted, trained (issue 22)
         agency = headers["agency"]
         assert client.post("/operators", json={"name": "demo-operator", "uscc": uscc(1)}, headers=agency).is_success
         grant = {

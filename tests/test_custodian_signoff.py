@@ -141,6 +141,7 @@ def test_a_host_cast_signoff_does_not_count(instance: Instance, tmp_path: Path) 
     assert refused.exit_code == 1 and "own API key" in refused.output
     agency_key = tmp_path / "agency.key"
     agency_key.write_text(instance.identity.issue_api_key(R1.name).api_key, encoding="utf-8")
+    agency_key.chmod(0o600)  # a key file others can read is refused (app.cli.credentials)
     wrong = runner.invoke(cli, ["release", "sign-off", str(release), "--key-file", str(agency_key), *_home(instance)])
     assert wrong.exit_code == 1 and "custodian" in wrong.output
     delegated = runner.invoke(cli, ["dataset", "delegate", "traffic", "--reason", "host", *_home(instance)])
@@ -149,6 +150,7 @@ def test_a_host_cast_signoff_does_not_count(instance: Instance, tmp_path: Path) 
     assert instance.ledger.entries(action="release.signed_off") == []
     own_key = tmp_path / "traffic.key"
     own_key.write_text(instance.identity.issue_api_key(TRAFFIC.name).api_key, encoding="utf-8")
+    own_key.chmod(0o600)
     awaiting = runner.invoke(cli, ["release", "awaiting", "--json", "--key-file", str(own_key), *_home(instance)])
     assert awaiting.exit_code == 0 and [r["release"] for r in json.loads(awaiting.stdout)["releases"]] == [release]
     signed = runner.invoke(

@@ -20,6 +20,7 @@ from sandbox.models import JobState
 from sandbox.queue import JobQueue
 from tests.conftest import FakeClock
 from tests.job_worker_proc import OPERATOR, SCENARIO, licensed
+from tests.people_support import stand
 from tests.test_registry_licences import LedgerWatch, add_dataset, make_registry, uscc
 
 SQL = "SELECT 区县, count(*) AS n FROM traffic GROUP BY 区县"
@@ -33,6 +34,7 @@ def registry(instance: Instance, clock: FakeClock) -> Registry:
     reg.licences.add_operator("other-ops", uscc(2), by=Actor("demo-agency", "agency"))
     # 金融风控 is a purpose the platform knows (another operator holds it): declaring it is 超目的调用, not a typo.
     reg.licences.add_operator("bank-ops", uscc(3), by=Actor("demo-agency", "agency"))
+    stand(reg, "other-ops", "bank-ops")
     reg.licences.grant(
         "bank-ops",
         datasets=["loans"],

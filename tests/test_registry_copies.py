@@ -27,6 +27,7 @@ from core import Actor, PermissionDeniedError, RegistryError
 from desensitize.identifiers import uscc_check_char
 from registry import Registry, RegistryConfig
 from samples import synthetic
+from tests.people_support import stand
 
 CUSTODIAN = Actor("demo-custodian", "custodian")
 AGENCY = Actor("demo-agency", "agency")
@@ -162,6 +163,7 @@ def test_an_l4_dataset_is_licensable_once_desensitized(env: Env) -> None:
     assert env.registry.catalog.get("residents").licensing_refusal is None
     operator = "op-copies"
     env.registry.licences.add_operator(operator, "91230500MA1D2E3F4" + uscc_check_char("91230500MA1D2E3F4"), by=AGENCY)
+    stand(env.registry, operator)
     scenario = (env.registry.catalog.get("residents").operation_scenarios or ["人口统计"])[0]
     env.registry.licences.grant(
         operator,
@@ -274,6 +276,7 @@ def test_a_sandboxed_job_reads_the_copy_and_nothing_else(env: Env) -> None:
     assert result.copy.stat().st_mode & 0o777 == 0o600  # sealed at rest; the job gets a decrypted 0644 twin
     operator = "op-sandbox"
     env.registry.licences.add_operator(operator, "91230500MA1D2E3F4" + uscc_check_char("91230500MA1D2E3F4"), by=AGENCY)
+    stand(env.registry, operator)
     scenario = (env.registry.catalog.get("market_entities").operation_scenarios or ["市场监管分析"])[0]
     env.registry.licences.grant(
         operator,

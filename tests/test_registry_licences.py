@@ -31,6 +31,7 @@ from registry.models import (
     ViolationRow,
 )
 from tests.conftest import FakeClock
+from tests.people_support import stand
 
 AGENCY = Actor("demo-agency", "agency")
 REGULATOR = Actor("demo-regulator", "regulator")
@@ -135,6 +136,7 @@ def registry(instance: Instance, clock: FakeClock) -> Registry:
     add_dataset(reg, "loans", industry="金融")
     reg.licences.add_operator("acme-ops", uscc(1), by=AGENCY)
     reg.licences.add_operator("other-ops", uscc(2), by=AGENCY)
+    stand(reg, "acme-ops", "other-ops")  # their logins stand: identity checked, terms accepted, trained (issue 22)
     return reg
 
 

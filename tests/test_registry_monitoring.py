@@ -12,6 +12,7 @@ from registry import Registry
 from registry.licences import ScopeRefusedError
 from registry.models import FindingRow, ObjectionRow, ResourceRow
 from tests.conftest import FakeClock
+from tests.people_support import stand
 from tests.test_registry_licences import AGENCY, REGULATOR, LedgerWatch, add_dataset, grant, make_registry, uscc
 
 ACME = Actor("acme-ops", "operator")
@@ -24,6 +25,7 @@ def registry(instance: Instance, clock: FakeClock) -> Registry:
     add_dataset(reg, "buses", industry="交通出行")
     add_dataset(reg, "loans", industry="金融")
     reg.licences.add_operator("acme-ops", uscc(1), by=AGENCY)
+    stand(reg, "acme-ops")
     return reg
 
 
@@ -51,6 +53,7 @@ def test_three_violations_in_a_day_suspend_the_operator_until_the_agency_restore
     """第三十一条: repeated 超范围/超目的调用 close access (关停或中断调用服务) until rectified."""
     grant(registry)
     registry.licences.add_operator("bank-ops", uscc(2), by=AGENCY)
+    stand(registry, "bank-ops")
     grant(registry, "bank-ops", datasets=["loans"], scenarios=["金融风控"])  # 金融风控: a real purpose, not acme's
     ledger.mark()
     assert _refuse(registry) == "dataset_out_of_scope"

@@ -23,6 +23,7 @@ from registry import Registry
 from registry.models import ProductRow
 from samples import synthetic
 from tests.conftest import FakeClock
+from tests.people_support import stand
 from tests.test_registry_copies import CUSTODIAN, PROVIDER, PROVIDER_CODE
 from tests.test_registry_licences import AGENCY, add_dataset, grant, make_registry, uscc
 
@@ -92,6 +93,7 @@ def registry(home: Instance, clock: FakeClock) -> Registry:
     reg.retention.jobs_using = lambda dataset: []
     add_dataset(reg, "traffic")
     reg.licences.add_operator("acme-ops", uscc(1), by=AGENCY)
+    stand(reg, "acme-ops")  # its login stands: identity checked, terms accepted, trained (issue 22)
     return reg
 
 

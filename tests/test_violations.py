@@ -30,6 +30,7 @@ from sandbox.queue import JobQueue
 from tests.conftest import FakeClock, bearer_headers
 from tests.console_support import console_client, csrf_of, flash
 from tests.job_worker_proc import MARKERS_ENV, OPERATOR, SCENARIO, fast_runner, licensed
+from tests.people_support import stand
 from tests.test_registry_licences import AGENCY, LedgerWatch, add_dataset, make_registry, uscc
 
 SQL = "SELECT 区县, count(*) AS n FROM traffic GROUP BY 区县"
@@ -43,6 +44,7 @@ def registry(instance: Instance, clock: FakeClock) -> Registry:
     add_dataset(reg, "loans", industry="金融")
     add_dataset(reg, "pensions", industry="社会保障")
     reg.licences.add_operator("bank-ops", uscc(3), by=AGENCY)
+    stand(reg, "bank-ops")
     until = reg.config.now().date() + timedelta(days=365)
     common: dict[str, Any] = {"valid_until": until, "by": AGENCY, "reason": "授权运营协议 2026-03"}
     reg.licences.grant("bank-ops", datasets=["pensions"], scenarios=[SOCIAL], publicity_days=0, **common)

@@ -23,6 +23,7 @@ from app.cli.job import worker as worker_command
 from app.cli.keys import keys_cli
 from app.cli.ledger import ledger_cli
 from app.cli.licence import finding_cli, licence_cli, operator_cli
+from app.cli.people import people_cli
 from app.cli.principal import key_cli, principal_cli
 from app.cli.product import objection_cli, product_cli, usage_cli
 from app.cli.release import release_cli
@@ -97,6 +98,7 @@ dataset_cli.command("purge")(refusing(purge))
 cli.add_typer(dataset_cli, name="dataset")
 cli.add_typer(principal_cli, name="principal")
 cli.add_typer(key_cli, name="key")
+cli.add_typer(people_cli, name="people")
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(retention_cli, name="retention")
 cli.add_typer(operator_cli, name="operator")

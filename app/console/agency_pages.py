@@ -23,7 +23,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from app.console import people_pages
+from app.console import people_pages, standing_pages
 from app.console.charts import meter
 from app.console.context import Console, PathId
 from app.console.session import Session
@@ -125,6 +125,7 @@ def register(router: APIRouter, console: Console) -> None:
     _findings(router, console)
     _objections(router, console)
     people_pages.register(router, console)  # principals and keys (issue 17)
+    standing_pages.register(router, console)  # identity checks, terms and training (issue 22)
 
 
 def _releases(router: APIRouter, console: Console) -> None:

@@ -145,6 +145,7 @@ def _overview(router: APIRouter, console: Console) -> None:
             total=len(jobs),
             products=len(products),
             pending=sum(1 for r in releases if r.state in ("submitted", "under_review", "returned")),
+            standing=instance.people.standing(actor.name, viewer=actor),  # may this person submit (issue 22)
         )
 
 

@@ -29,6 +29,7 @@ class DemoReport:
     licence: JsonObject = field(default_factory=dict)
     jobs: list[JsonObject] = field(default_factory=list)
     operator: str | None = None
+    people: list[JsonObject] = field(default_factory=list)  # the demo principals' standing (issue 22)
     rerun: JsonObject = field(default_factory=dict)  # an automatic suspension the demo lifted, if any
     reviewers: list[str] = field(default_factory=list)
     reviewer_keys: dict[str, str] = field(default_factory=dict)  # API keys of reviewers made by this run
@@ -62,6 +63,7 @@ class DemoReport:
             "licence": self.licence,
             "jobs": self.jobs,
             "operator": self.operator,
+            "people": self.people,
             "rerun": self.rerun,
             "reviewers": self.reviewers,
             "reviewer_keys": self.reviewer_keys,

@@ -139,3 +139,13 @@ OBJECTION_REASON = "图中“暂停参保”人数与本局对外公布的统计
 OBJECTION_RESOLUTION = "已核实：产品按脱敏副本全部参保记录统计，口径差异已在产品说明中注明，恢复提供。"
 PRODUCTS_DIR = "demo-products"
 LEDGER_DIR = "demo-ledger"
+
+# The terms of use every person accepts and the training they complete before a licence opens data (issue 22).
+DEMO_TERMS_VERSION = "demo-2026-12"
+DEMO_TERMS_TITLE = "可用 Keyong 公共数据授权运营平台使用条款"
+DEMO_TERMS = (
+    "1. 仅在授权运营协议的范围和应用场景内使用公共数据；原始数据不出域，不得尝试还原个人信息。\n"
+    "2. 账号和密钥仅限本人使用，不得转借；发现安全事件立即报告授权运营实施机构。\n"
+    "3. 一切操作记入不可篡改的日志，监管部门可随时核验。\n"
+)
+DEMO_TRAINING = "公共数据安全与个人信息保护培训"

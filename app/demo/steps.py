@@ -5,7 +5,8 @@ residents, social insurance, market entities — one of them as a GB18030 CSV, t
 systems still export, ingests them into the registry (catalog entry, profiled columns, encrypted vault
 copy, raw version), desensitizes each by the policy of its level (the copy a sandbox mounts,
 k-anonymity, the guard's fingerprints), declares the public facts DP jobs rely on, registers the demo
-operator and licenses it for two scenarios. The operator then submits seven jobs: an SQL aggregate, a
+operator, records its people's identity checks, terms acceptance and training (issue 22), and licenses it
+for two scenarios. The operator then submits seven jobs: an SQL aggregate, a
 Python analysis that draws an SVG chart, a dp-query, a dp-train, two attempts to export records that
 the export guard blocks (raw rows; pseudonyms hex-encoded in a "summary"), and one out of scope that is
 refused and logged as a violation. The releasable outputs are requested as named products, approved by
@@ -29,6 +30,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from app.demo.home import KeptDemo, check_home, finished_record, replacing, started_record, write_record
+from app.demo.onboarding import onboard, onboard_person
 from app.demo.proof import prove
 from app.demo.report import DemoReport, DemoTable
 from app.demo.scenario import (
@@ -160,6 +162,11 @@ def _register(instance: Instance, report: DemoReport, progress: Progress) -> Non
         agency = Actor(DEMO_PRINCIPALS[Role.AGENCY], Role.AGENCY.value)
         registry.licences.add_operator(operator, demo_uscc(DEMO_OPERATOR_ORG, kind="91"), by=agency)
     report.operator = operator
+    # Its people known, bound by the terms and trained before the licence opens data (issue 22).
+    report.people = [
+        {"person": s["person"], "ok": s["ok"], "training_expires_on": (s["training"] or {}).get("expires_on")}
+        for s in onboard(instance)
+    ]
 
 
 def _desensitize(instance: Instance, report: DemoReport, progress: Progress, custodian: Actor) -> None:
@@ -259,6 +266,7 @@ def _reviewers(instance: Instance, report: DemoReport) -> list[Actor]:
     for name in names:
         if name not in known:
             report.reviewer_keys[name] = instance.identity.create_principal(name, Role.AGENCY).api_key
+            onboard_person(instance, name, Role.AGENCY)  # known, bound by the terms, trained (issue 22)
     report.reviewers = names
     return [Actor(name, Role.AGENCY.value) for name in names]
 

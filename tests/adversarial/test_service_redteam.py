@@ -39,6 +39,7 @@ from registry import FileInvalidError, IngestLimits
 from registry.source_checks import check_xlsx_archive
 from tests.conftest import bearer
 from tests.console_support import console_client, csrf_of, flash
+from tests.people_support import stand
 from tests.test_registry_licences import add_dataset, uscc
 
 pytestmark = pytest.mark.attack
@@ -253,6 +254,7 @@ def test_epsilon_and_publicity_bounds_hold_for_every_door(instance: Instance, ke
     registry = instance.registry
     add_dataset(registry, "traffic")
     registry.licences.add_operator("acme-ops", uscc(1), by=AGENCY)
+    stand(registry, "acme-ops")
     until = date.today() + timedelta(days=300)
     terms: dict[str, Any] = {"datasets": ["traffic"], "scenarios": ["交通出行"], "valid_until": until}
     for bad in ({"epsilon": 1e300}, {"epsilon": {"traffic": 5000.0}}, {"publicity_days": 10**6}):
@@ -279,6 +281,7 @@ def test_names_with_controls_or_bidi_overrides_are_refused(
     (terminal title and colours rewritten); ``\\u202e析分构结口人`` reads as another scenario."""
     add_dataset(instance.registry, "traffic")
     instance.registry.licences.add_operator("acme-ops", uscc(1), by=AGENCY)
+    stand(instance, "acme-ops")
     agency = bearer(client, keys["agency"])
     until = (date.today() + timedelta(days=30)).isoformat()
     for scenario in ("evil\x1b]0;PWNED\x07", "\u202e析分构结口人", "a\nb", "x\u200by"):
@@ -342,6 +345,7 @@ def test_an_objection_does_not_tell_another_operators_licence_state(
     answered "licence 1 is active: …" (its existence and its state)."""
     add_dataset(instance.registry, "traffic")
     instance.registry.licences.add_operator("acme-ops", uscc(1), by=AGENCY)
+    stand(instance, "acme-ops")
     licence = instance.registry.licences.grant(
         "acme-ops", datasets=["traffic"], scenarios=["交通出行"], valid_until=date.today() + timedelta(days=30),
         publicity_days=0, by=AGENCY, reason="r",

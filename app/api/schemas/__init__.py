@@ -29,6 +29,7 @@ from app.api.schemas.meta import (
     ScopeRefusalOut,
     text_response,
 )
+from app.api.schemas.people import ExpiringRecordOut, PersonRecordOut, StandingOut, TermsOut
 from app.api.schemas.retention import PurgeOut, RetentionScheduleOut, RetentionSetOut
 from app.api.schemas.security import FreezeOut, IncidentOut, SecurityAlertOut, SecurityEventOut
 
@@ -45,12 +46,14 @@ __all__ = [
     "DesensitizedOut",
     "Document",
     "EntryOut",
+    "ExpiringRecordOut",
     "FreezeOut",
     "HealthDownOut",
     "HealthOut",
     "IncidentOut",
     "IngestOut",
     "JobOut",
+    "PersonRecordOut",
     "ProofOut",
     "PurgeOut",
     "RefusalOut",
@@ -61,6 +64,8 @@ __all__ = [
     "SecurityAlertOut",
     "SecurityEventOut",
     "SignedCheckpointOut",
+    "StandingOut",
+    "TermsOut",
     "VerifyOut",
     "VersionOut",
     "add_examples",

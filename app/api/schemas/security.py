@@ -26,7 +26,7 @@ class SecurityEventOut(Document):
     )  # fmt: skip
 
     id: int
-    kind: str = Field(description="login_failed, token_rejected, forbidden or scope_refused")
+    kind: str = Field(description="login_failed, token_rejected, forbidden, scope_refused or standing_refused")
     source: str = Field(description="The client address as the server saw it, or * for a folded flood.")
     principal: str
     route: str = Field(description="The route template of the latest one, e.g. GET /jobs/{job_id}.")
