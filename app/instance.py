@@ -117,9 +117,10 @@ class InitResult:
     home: Path
     database: str
     tokens: dict[str, str]  # role -> API key of that role's demo principal
+    totp: dict[str, str]  # role -> that principal's TOTP secret (base32), its second factor
 
     def as_json(self) -> dict[str, object]:
-        return {"home": str(self.home), "database": self.database, "tokens": self.tokens}
+        return {"home": str(self.home), "database": self.database, "tokens": self.tokens, "totp": self.totp}
 
 
 @dataclass
@@ -153,7 +154,9 @@ class Instance:
     @property
     def identity(self) -> IdentityService:
         if self._identity is None:
-            self._identity = IdentityService(self.engine, _token_service(self.settings, self.keys), self.ledger)
+            self._identity = IdentityService(
+                self.engine, _token_service(self.settings, self.keys), self.ledger, self.keys.totp_key
+            )
         return self._identity
 
     @property
@@ -287,7 +290,7 @@ class Instance:
                 except OperationalError as exc:
                     raise InstanceError(unreachable(url, exc)) from None
                 ledger = _ledger(settings, keys, engine, instance_id)
-                identity = IdentityService(engine, _token_service(settings, keys), ledger)
+                identity = IdentityService(engine, _token_service(settings, keys), ledger, keys.totp_key)
                 if identity.count_principals() or ledger.size():
                     raise InstanceError(
                         f"database {redact(url)} already holds an instance's principals; nothing was changed"
@@ -302,6 +305,9 @@ class Instance:
                 )
                 tokens = {
                     role.value: identity.create_principal(name, role).api_key for role, name in DEMO_PRINCIPALS.items()
+                }
+                totp = {  # their second factors, shown once beside their keys (SATRE 3.2.04)
+                    role.value: identity.enrol_totp_on_host(name).secret for role, name in DEMO_PRINCIPALS.items()
                 }
                 ledger.checkpoint()
             finally:
@@ -323,7 +329,7 @@ class Instance:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         instance = cls.open(settings)
-        return instance, InitResult(home=home, database=instance.database, tokens=tokens)
+        return instance, InitResult(home=home, database=instance.database, tokens=tokens, totp=totp)
 
     def close(self) -> None:
         self.engine.dispose()

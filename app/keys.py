@@ -7,7 +7,10 @@
 - ``pseudonym_pepper.key``: HMAC key of keyed pseudonyms, so pseudonyms cannot be recomputed
   from a guessed identifier without the instance;
 - ``vault.key``: AES-256-GCM key of raw copies at rest;
-- ``ledger_ed25519.pem``: Ed25519 key that signs ledger checkpoints.
+- ``ledger_ed25519.pem``: Ed25519 key that signs ledger checkpoints;
+- ``totp.key``: AES-256-GCM key of the principals' TOTP secrets (the second factor, SATRE 3.2.04), so a
+  copy of the database alone gives nobody a second factor. A home made before it existed gets it on
+  its next opening (:func:`load_keys`): no TOTP secret was ever stored there, so nothing is lost.
 
 Files are created with ``O_EXCL`` and mode 0600 in a 0700 directory, and loading refuses a
 secret that others can read, the way ssh refuses a world-readable private key.
@@ -29,6 +32,7 @@ JWT_KEY = "jwt_signing.key"
 PEPPER = "pseudonym_pepper.key"
 VAULT_KEY = "vault.key"
 LEDGER_KEY = "ledger_ed25519.pem"
+TOTP_KEY = "totp.key"
 
 
 class SecretsError(Exception):
@@ -41,6 +45,7 @@ class InstanceKeys:
     pseudonym_pepper: bytes
     vault_key: bytes
     ledger_key: Ed25519PrivateKey
+    totp_key: bytes
 
     @property
     def ledger_public_key(self) -> Ed25519PublicKey:
@@ -74,10 +79,12 @@ def create_keys(home: Path) -> InstanceKeys:
         pseudonym_pepper=secrets.token_bytes(32),
         vault_key=secrets.token_bytes(32),
         ledger_key=Ed25519PrivateKey.generate(),
+        totp_key=secrets.token_bytes(32),
     )
     _write_secret(directory / JWT_KEY, keys.jwt_key.hex().encode())
     _write_secret(directory / PEPPER, keys.pseudonym_pepper.hex().encode())
     _write_secret(directory / VAULT_KEY, keys.vault_key.hex().encode())
+    _write_secret(directory / TOTP_KEY, keys.totp_key.hex().encode())
     pem = keys.ledger_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
@@ -95,6 +102,21 @@ def _hex_secret(path: Path, length: int) -> bytes:
     return value
 
 
+def _totp_key(directory: Path) -> bytes:
+    """The TOTP secrets' key; created (0600, ``O_EXCL``) in a home made before the second factor existed."""
+    path = directory / TOTP_KEY
+    if not path.exists() and directory.is_dir():
+        staged = directory / f".{TOTP_KEY}.{secrets.token_hex(8)}"
+        _write_secret(staged, secrets.token_bytes(32).hex().encode())
+        try:
+            os.link(staged, path)  # whole or not at all: a reader never sees a half-written key
+        except FileExistsError:  # another process made it first: read theirs
+            pass
+        finally:
+            staged.unlink()
+    return _hex_secret(path, 32)
+
+
 def load_keys(home: Path) -> InstanceKeys:
     directory = home / SECRETS_DIR
     try:
@@ -108,4 +130,5 @@ def load_keys(home: Path) -> InstanceKeys:
         pseudonym_pepper=_hex_secret(directory / PEPPER, 32),
         vault_key=_hex_secret(directory / VAULT_KEY, 32),
         ledger_key=ledger_key,
+        totp_key=_totp_key(directory),
     )

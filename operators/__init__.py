@@ -15,6 +15,7 @@ from operators.errors import (
 from operators.identity import AGENCY_MANAGES, IdentityService, NewApiKey, Principal, host_actor
 from operators.models import metadata
 from operators.roles import Role
+from operators.second_factor import STEP_SECONDS, TotpEnrolment, totp_code
 from operators.tokens import Claims, IssuedToken, TokenError, TokenService
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AGENCY_MANAGES",
+    "STEP_SECONDS",
     "AuthenticationError",
     "Claims",
     "IdentityError",
@@ -38,9 +40,11 @@ __all__ = [
     "Role",
     "TokenError",
     "TokenService",
+    "TotpEnrolment",
     "UnknownPrincipalError",
     "host_actor",
     "metadata",
+    "totp_code",
 ]
 
 _SUBMISSION = ("JobRefusedError", "JobUsageError", "Jobs", "Quotas")

@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from app import Instance, Settings
+from tests import totp_support
 
 PG_ADMIN_URL = os.environ.get("KEYONG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -82,9 +83,30 @@ def settings(tmp_path: Path, database_url: str | None) -> Settings:
     return Settings(home=tmp_path / "home", database_url=database_url)
 
 
+@pytest.fixture(autouse=True)
+def totp_clock(monkeypatch: pytest.MonkeyPatch) -> totp_support.VirtualClock:
+    """The in-process TOTP verifier's clock, one step on for each code a test makes (``tests/totp_support``),
+    and every ``Instance.init``'s demo principals' secrets remembered by their API keys."""
+    import operators.second_factor
+
+    clock = totp_support.VirtualClock()
+    totp_support.CLOCK[0] = clock
+    monkeypatch.setattr(operators.second_factor, "_wall", clock)
+    real_init = Instance.init.__func__  # type: ignore[attr-defined]
+
+    def init(cls: type[Instance], settings: Settings) -> Any:
+        instance, result = real_init(cls, settings)
+        totp_support.remember_all(result.tokens, result.totp)
+        return instance, result
+
+    monkeypatch.setattr(Instance, "init", classmethod(init))
+    return clock
+
+
 @pytest.fixture
 def initialised(settings: Settings) -> Iterator[tuple[Instance, dict[str, str]]]:
-    """A freshly initialised instance and the API keys of its demo principals, by role."""
+    """A freshly initialised instance and the API keys of its demo principals, by role (their TOTP secrets
+    are remembered by ``tests/totp_support``: ``code_for(key)`` makes a fresh code)."""
     instance, result = Instance.init(settings)
     try:
         yield instance, result.tokens
@@ -132,7 +154,7 @@ def require_sandbox() -> str:
 
 def bearer(client: Any, api_key: str) -> dict[str, str]:
     """The Authorization header of the principal behind ``api_key`` (POST /auth/token)."""
-    response = client.post("/auth/token", json={"api_key": api_key})
+    response = client.post("/auth/token", json=totp_support.token_body(api_key))
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 

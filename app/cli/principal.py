@@ -114,6 +114,20 @@ def principal_restore(name: str, reason: ReasonOption, home: HomeOption = None, 
     Output(json_out).result(item, lambda c: c.print(f"Principal [bold]{escape(name)}[/] reactivated"))
 
 
+@principal_cli.command("totp-reset")
+@refusing
+def principal_totp_reset(
+    name: str, reason: ReasonOption, home: HomeOption = None, json_out: JsonOption = False
+) -> None:
+    """Reset a principal's second factor (TOTP): ledgered with the reason; its next login must enrol again."""
+    with open_instance(home) as instance:
+        instance.identity.reset_totp(name, reason=reason)
+        item = instance.identity.get_principal(name)
+    Output(json_out).result(
+        item, lambda c: c.print(f"Second factor of [bold]{escape(name)}[/] reset: the next login enrols a new one")
+    )
+
+
 @key_cli.command("issue")
 @refusing
 def key_issue(

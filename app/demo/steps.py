@@ -72,7 +72,7 @@ def _run(settings: Settings, *, residents: int, seed: int, console: Console) -> 
         write_record(settings.home, record)
         data_dir = settings.home / DEMO_DIR
         data_dir.mkdir(exist_ok=True)
-        report = DemoReport(home=settings.home, data_dir=data_dir, tokens=init_result.tokens)
+        report = DemoReport(home=settings.home, data_dir=data_dir, tokens=init_result.tokens, totp=init_result.totp)
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -253,6 +253,7 @@ def _reviewers(instance: Instance, report: DemoReport) -> list[Actor]:
     for name in names:
         if name not in known:
             report.reviewer_keys[name] = instance.identity.create_principal(name, Role.AGENCY).api_key
+            report.reviewer_totp[name] = instance.identity.enrol_totp_on_host(name).secret  # shown once, with the key
     report.reviewers = names
     return [Actor(name, Role.AGENCY.value) for name in names]
 
