@@ -154,7 +154,7 @@ def require_sandbox() -> str:
 
 def bearer(client: Any, api_key: str) -> dict[str, str]:
     """The Authorization header of the principal behind ``api_key`` (POST /auth/token)."""
-    response = client.post("/auth/token", json=totp_support.token_body(api_key))
+    response = client.post("/auth/token", json=totp_support.token_body(api_key, client))
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
