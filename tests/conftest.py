@@ -20,6 +20,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from app import Instance, Settings
+from app.instance import DEMO_PRINCIPALS
+from operators import Role
 from tests import totp_support
 
 PG_ADMIN_URL = os.environ.get("KEYONG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -97,6 +99,7 @@ def totp_clock(monkeypatch: pytest.MonkeyPatch) -> totp_support.VirtualClock:
     def init(cls: type[Instance], settings: Settings) -> Any:
         instance, result = real_init(cls, settings)
         totp_support.remember_all(result.tokens, result.totp)
+        totp_support.NAMES.update({DEMO_PRINCIPALS[Role(r)]: secret for r, secret in result.totp.items()})
         return instance, result
 
     monkeypatch.setattr(Instance, "init", classmethod(init))

@@ -115,3 +115,21 @@ def token_body(api_key: str, client: Any = None) -> dict[str, str]:
 def login_form(api_key: str) -> dict[str, str]:
     """The console's login form for ``api_key`` with a fresh code (in-process)."""
     return {"api_key": api_key, "totp": code_for(api_key)}
+
+
+#: Principal name -> base32 secret, for acts that name a principal rather than a key (the CLI's votes by
+#: key: any key of that principal goes with its one factor). The latest enrolment of a name wins.
+NAMES: dict[str, str] = {}
+
+
+def enrol_on_host(identity: Any, name: str) -> str:
+    """The host enrols ``name`` as ``keyong init`` does for its demo principals; the secret is remembered."""
+    secret = str(identity.enrol_totp_on_host(name).secret)
+    NAMES[name] = secret
+    return secret
+
+
+def code_by_name(name: str) -> str:
+    secret = NAMES.get(name)
+    assert secret is not None, f"no TOTP secret known for principal {name!r}: enrol it (enrol_on_host)"
+    return code_of(secret)
