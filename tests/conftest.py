@@ -85,15 +85,14 @@ def settings(tmp_path: Path, database_url: str | None) -> Settings:
     return Settings(home=tmp_path / "home", database_url=database_url)
 
 
-@pytest.fixture(autouse=True)
-def totp_clock(monkeypatch: pytest.MonkeyPatch) -> totp_support.VirtualClock:
-    """The in-process TOTP verifier's clock, one step on for each code a test makes (``tests/totp_support``),
-    and every ``Instance.init``'s demo principals' secrets remembered by their API keys."""
+@pytest.fixture(autouse=True, scope="session")
+def totp_clock() -> Iterator[totp_support.VirtualClock]:
+    """The in-process TOTP verifier's clock for the whole session (module fixtures log in too): it starts at
+    the wall clock and moves one step on for each code a test makes (``tests/totp_support``), never back;
+    every ``Instance.init``'s demo principals' secrets are remembered by their API keys and names."""
     import operators.second_factor
 
-    clock = totp_support.VirtualClock()
-    totp_support.CLOCK[0] = clock
-    monkeypatch.setattr(operators.second_factor, "_wall", clock)
+    clock = totp_support.CLOCK[0]
     real_init = Instance.init.__func__  # type: ignore[attr-defined]
 
     def init(cls: type[Instance], settings: Settings) -> Any:
@@ -102,8 +101,10 @@ def totp_clock(monkeypatch: pytest.MonkeyPatch) -> totp_support.VirtualClock:
         totp_support.NAMES.update({DEMO_PRINCIPALS[Role(r)]: secret for r, secret in result.totp.items()})
         return instance, result
 
-    monkeypatch.setattr(Instance, "init", classmethod(init))
-    return clock
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(operators.second_factor, "_wall", clock)
+        patch.setattr(Instance, "init", classmethod(init))
+        yield clock
 
 
 @pytest.fixture

@@ -23,7 +23,9 @@ TotpField = Field(default=None, max_length=16, description=TOTP_DESCRIPTION, exa
 
 
 class KeyIn(BaseModel):
-    api_key: str = Field(min_length=1, max_length=256, description="Your own API key.")
+    api_key: str = Field(
+        min_length=1, max_length=256, description="Your own API key.", examples=["ky_0123456789abcdef_" + "x" * 43]
+    )
 
 
 class KeyAndCodeIn(KeyIn):
