@@ -75,7 +75,7 @@ def test_a_person_without_a_second_factor_cannot_obtain_a_token(
 
 
 def test_enrolment_counts_only_once_a_first_code_confirmed_it(api: tuple[Instance, dict[str, str], TestClient]) -> None:
-    instance, keys, client = api
+    instance, _keys, client = api
     key = _new_person(instance)
     enrolled = client.post("/auth/totp/enrol", json={"api_key": key})
     assert enrolled.status_code == 201 and enrolled.headers["cache-control"] == "no-store"
@@ -252,8 +252,8 @@ def test_the_console_offers_enrolment_and_never_a_session_without_a_code(initial
     other = TestClient(create_app(instance=instance), headers={"origin": ORIGIN})
     alone = other.post("/console/login", data={"api_key": keys["operator"]}, follow_redirects=False)
     assert alone.status_code == 401 and "set-cookie" not in alone.headers and "required" in alone.text
-    replay = other.post("/console/login", data={"api_key": key, "totp": code_of(secret)}, follow_redirects=False)
-    assert replay.status_code == 303
+    fresh = other.post("/console/login", data={"api_key": key, "totp": code_of(secret)}, follow_redirects=False)
+    assert fresh.status_code == 303  # the enrolled factor's next code logs in
     used = TestClient(create_app(instance=instance), headers={"origin": ORIGIN})
     form = {"api_key": keys["agency"], "totp": code_for(keys["agency"])}
     assert used.post("/console/login", data=form, follow_redirects=False).status_code == 303
@@ -278,7 +278,7 @@ def test_host_reset_from_the_cli_is_ledgered(initialised: Initialised) -> None:
 
 
 def test_init_shows_each_demo_principals_secret_once_and_an_older_home_gets_its_key(initialised: Initialised) -> None:
-    instance, keys = initialised
+    instance, _keys = initialised
     listed = {p["name"]: p["second_factor"] for p in instance.identity.list_principals()}
     assert set(listed.values()) == {"confirmed"}
     path = instance.home / SECRETS_DIR / TOTP_KEY
