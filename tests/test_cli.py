@@ -25,11 +25,13 @@ def test_init_json_contract_and_refusal(tmp_path: Path) -> None:
     first = run("init", "--home", str(home), "--json")
     assert first.returncode == 0, first.stderr
     data = json.loads(first.stdout)  # stdout is exactly one JSON document
-    assert set(data) == {"home", "database", "tokens"}
+    assert set(data) == {"home", "database", "tokens", "totp"}
     assert data["home"] == str(home)
     assert data["database"].startswith("sqlite:///")
     assert set(data["tokens"]) == {"custodian", "agency", "operator", "regulator"}
     assert all(token.startswith("ky_") for token in data["tokens"].values())
+    assert set(data["totp"]) == set(data["tokens"])  # each demo principal's second factor, shown once
+    assert all(len(secret) == 32 and secret.isalnum() and secret.isupper() for secret in data["totp"].values())
 
     second = run("init", "--home", str(home), "--json")
     assert second.returncode == 1
@@ -139,6 +141,7 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     assert list(report["reviewer_keys"]) == ["demo-reviewer-2"] and report["reviewer_keys"][
         "demo-reviewer-2"
     ].startswith("ky_")
+    assert list(report["reviewer_totp"]) == ["demo-reviewer-2"] and set(report["totp"]) == set(report["tokens"])
     releases = report["releases"]
     assert [(r["job"], r["kind"], r["product"], r["state"]) for r in releases] == [
         (1, "sql", "人口性别民族统计-1", "approved"),
@@ -239,6 +242,9 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     assert kept_report["kept"] is True and kept_report["tokens"] is None and kept_report["reviewer_keys"] == {}
     assert kept_report["licence"] == report["licence"] and kept_report["products"] == report["products"]
     assert "ky_" not in (home / "demo.json").read_text(encoding="utf-8")  # keys are shown once, never stored
+    assert kept_report["totp"] is None and kept_report["reviewer_totp"] == {}
+    stored = (home / "demo.json").read_text(encoding="utf-8")
+    assert not any(s in stored for s in [*report["totp"].values(), *report["reviewer_totp"].values()])
     assert state_of_home() == before
 
     # --- --reset starts over: a new instance, new keys, the old demo gone only once the new one stands ---
