@@ -198,7 +198,8 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     # --- ledger: verified, exported, and an inclusion proof checked by the standalone verifier ---
     ledger = report["ledger"]
     assert ledger["ok"] is True and ledger["problems"] == []
-    # init: instance + 4 principals + their 4 second factors (principal.totp_enrolled); 4 per ingest (published, suggested, version_added, ingested);
+    # init: instance + 4 principals + their 4 second factors (principal.totp_enrolled); 4 per ingest
+    # (published, suggested, version_added, ingested);
     # 2 per desensitization (version_added, desensitized); operator.added; licence granted + activated;
     # 3 public facts declared (catalog.bounds_set); 4 jobs × (scope.admitted, queued, started, finished);
     # 2 DP jobs × (scope.admitted, queued, budget.charged, started, finished); the out-of-scope one:
