@@ -303,12 +303,12 @@ class Instance:
                     subject=f"instance:{instance_id}",
                     payload={"ledger_public_key": ledger.public_key_hex, "database": engine.dialect.name},
                 )
-                tokens = {
-                    role.value: identity.create_principal(name, role).api_key for role, name in DEMO_PRINCIPALS.items()
+                made = {  # each with its second factor, shown once beside its key (SATRE 3.2.04)
+                    role.value: identity.create_principal(name, role, enrol_totp=True)
+                    for role, name in DEMO_PRINCIPALS.items()
                 }
-                totp = {  # their second factors, shown once beside their keys (SATRE 3.2.04)
-                    role.value: identity.enrol_totp_on_host(name).secret for role, name in DEMO_PRINCIPALS.items()
-                }
+                tokens = {role: new.api_key for role, new in made.items()}
+                totp = {role: str(new.totp_secret) for role, new in made.items()}
                 ledger.checkpoint()
             finally:
                 engine.dispose()

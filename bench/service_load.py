@@ -80,8 +80,8 @@ def _people(home: Path, count: int) -> list[tuple[str, str]]:
         people = []
         for n in range(count):
             name = f"bench-login-{n}"
-            key = instance.identity.create_principal(name, Role.CUSTODIAN).api_key
-            people.append((key, instance.identity.enrol_totp_on_host(name).secret))
+            new = instance.identity.create_principal(name, Role.CUSTODIAN, enrol_totp=True)
+            people.append((new.api_key, str(new.totp_secret)))
         return people
     finally:
         instance.close()

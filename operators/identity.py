@@ -69,6 +69,7 @@ class Principal:
 class NewApiKey:
     principal: Principal
     api_key: str  # shown once; only its digest is kept
+    totp_secret: str | None = None  # a second factor the host enrolled with the principal (base32), shown once
 
     @property
     def key_id(self) -> str:
@@ -147,8 +148,12 @@ class IdentityService:
         org: str | None = None,
         by: Principal | None = None,
         alongside: Callable[[Recorder], object] | None = None,
+        enrol_totp: bool = False,
     ) -> NewApiKey:
         """A new principal with a first API key; the key is returned once and never stored.
+
+        ``enrol_totp`` (the host only: ``keyong init``'s and the demo's principals): its second factor is
+        enrolled in the same transaction and entry, confirmed, and its secret returned once with the key.
 
         ``alongside`` runs in the same transaction (given a recorder joined to it), so a principal
         and what it belongs to (``keyong operator add --login``) are created together or not at all.
@@ -161,7 +166,10 @@ class IdentityService:
             raise IdentityError(f"{exc}; one of {', '.join(r.value for r in Role)}") from None
         clean_org(org)  # a malformed text is refused before anything else is looked at
         _may_manage(by, parsed, name)
+        if enrol_totp and by is not None:
+            raise IdentityPermissionError("only the host enrols a second factor for someone: a person enrols their own")
         api_key, key_id, digest = _make_key()
+        secret = None
         payload: dict[str, object] = {"role": parsed.value, "key_id": key_id}
         with self._recorder.change(actor_of(by)) as change:
             session = change.session
@@ -176,8 +184,13 @@ class IdentityService:
             row = PrincipalRow(name=name, role=parsed.value, org=org, created_at=utcnow(), active=True)
             row.api_keys.append(ApiKeyRow(key_id=key_id, secret_sha256=digest, created_at=utcnow()))
             session.add(row)
+            if enrol_totp:
+                session.flush()
+                secret = self.second_factor.enrol(session, row).secret
+                self.second_factor.confirm_on_host(session, row)
+                payload["second_factor"] = "enrolled_by_host"
             change.log("principal.created", f"principal:{name}", payload)
-        return NewApiKey(Principal(name, parsed), api_key)
+        return NewApiKey(Principal(name, parsed), api_key, secret)
 
     def set_active(self, name: str, active: bool, *, by: Principal | None = None, reason: str = "") -> None:
         """Suspend or reactivate a principal; takes effect on its very next request."""
@@ -350,17 +363,6 @@ class IdentityService:
         console's login offers enrolment unless confirmed); raises ``AuthenticationError`` for a bad key."""
         with Session(self._engine) as session:
             return self.second_factor.state(session, self._check_api_key(session, api_key).principal)
-
-    def enrol_totp_on_host(self, name: str) -> TotpEnrolment:
-        """The host administrator enrols a principal it made and hands over the secret itself (``keyong
-        init``'s and the demo's principals): confirmed at once, as the host both made and holds it; ledgered.
-        No API or console route reaches this: a person enrols with their own key and a first code."""
-        payload: dict[str, object] = {"by_host": True}
-        with self._change(None, "principal.totp_enrolled", f"principal:{name}", payload) as session:
-            row = self._active_row(session, name)
-            enrolment = self.second_factor.enrol(session, row)
-            self.second_factor.confirm_on_host(session, row)
-        return enrolment
 
     def confirm_totp(self, api_key: str, totp: str | None) -> str:
         """Confirm the key's principal's pending factor with its first code (ledgered); the principal's name."""

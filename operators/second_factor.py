@@ -196,7 +196,7 @@ class SecondFactors:
         return confirming
 
     def confirm_on_host(self, session: Session, principal: PrincipalRow) -> None:
-        """Mark a just-enrolled factor confirmed without a code (the host enrolled it: ``enrol_totp_on_host``)."""
+        """Mark a just-enrolled factor confirmed without a code (the host enrolled it with the principal)."""
         row = self._row(session, principal)
         if row is None:
             raise IdentityError(f"principal {principal.name!r} has no second factor to confirm")

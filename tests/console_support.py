@@ -23,7 +23,7 @@ def console_client(instance: Instance, api_key: str) -> TestClient:
     """A client logged in to the console with ``api_key`` and a fresh code of its principal's second factor
     (the session cookie set by the login form)."""
     client = TestClient(create_app(instance=instance), headers={"origin": ORIGIN})
-    response = client.post("/console/login", data=login_form(api_key), follow_redirects=False)
+    response = client.post("/console/login", data=login_form(api_key, client), follow_redirects=False)
     assert response.status_code == 303, response.text
     return client
 

@@ -198,16 +198,16 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     # --- ledger: verified, exported, and an inclusion proof checked by the standalone verifier ---
     ledger = report["ledger"]
     assert ledger["ok"] is True and ledger["problems"] == []
-    # init: instance + 4 principals + their 4 second factors (principal.totp_enrolled); 4 per ingest
-    # (published, suggested, version_added, ingested);
+    # init: instance + 4 principals (each with its second factor); 4 per ingest (published, suggested,
+    # version_added, ingested);
     # 2 per desensitization (version_added, desensitized); operator.added; licence granted + activated;
     # 3 public facts declared (catalog.bounds_set); 4 jobs × (scope.admitted, queued, started, finished);
     # 2 DP jobs × (scope.admitted, queued, budget.charged, started, finished); the out-of-scope one:
-    # scope.refused, finding.raised, job.refused; the second reviewer (principal.created, its
-    # principal.totp_enrolled); 4 releases ×
+    # scope.refused, finding.raised, job.refused; the second reviewer (principal.created, with its
+    # second factor); 4 releases ×
     # (requested, 2 votes, decided, product.registered); objection filed + product.suspended, resolved +
     # product.restored; product.fetched
-    assert ledger["entries"] == 5 + 4 + 3 * 4 + 3 * 2 + 1 + 2 + 3 + 4 * 4 + 2 * 5 + 3 + 2 + 4 * 5 + 2 + 2 + 1
+    assert ledger["entries"] == 5 + 3 * 4 + 3 * 2 + 1 + 2 + 3 + 4 * 4 + 2 * 5 + 3 + 1 + 4 * 5 + 2 + 2 + 1
     proof = ledger["proof"]
     assert (proof["action"], proof["subject"]) == ("product.registered", "product:参保状态分布图-1")
     assert proof["tree_size"] == ledger["entries"] and proof["matches_export"] is True

@@ -18,10 +18,11 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from app.instance import Instance
+from core import Actor
 from operators import Role
 from tests.test_release import R1, R2, done_job
 from tests.test_release import instance as instance  # the licensed instance with reviewers
-from tests.totp_support import code_by_name, enrol_on_host
+from tests.totp_support import code_by_name, create_enrolled
 
 runner = CliRunner()
 
@@ -78,6 +79,8 @@ def test_own_key_vote_counts_and_the_ledger_names_that_principal(instance: Insta
     code, output = _vote(instance, release, "--key-file", str(key), "--reviewer", R1.name, "--totp", "000000")
     assert code == 1 and "second factor refused" in output
     assert _votes_cast(instance, release) == 0
+    failed = instance.registry.security.events(viewer=Actor.host(), kind="login_failed", principal=R1.name)
+    assert sum(int(e["count"]) for e in failed) == 2 and {e["route"] for e in failed} == {"keyong (CLI)"}
     code, output = _vote(
         instance, release, "--key-file", str(key), "--reviewer", R1.name, "--totp", code_by_name(R1.name)
     )
@@ -158,10 +161,8 @@ def test_operator_acts_carry_the_operators_key_or_name_the_host(instance: Instan
     one the host acts for it and the ledger names the host as actor, the operator as subject."""
     job = done_job(instance, "pass")
     operator = instance.jobs.show(job).operator
-    own = _key_file(tmp_path, operator, instance.identity.create_principal(operator, Role.OPERATOR).api_key)
-    other = _key_file(tmp_path, "rival", instance.identity.create_principal("rival-ops", Role.OPERATOR).api_key)
-    enrol_on_host(instance.identity, operator)
-    enrol_on_host(instance.identity, "rival-ops")
+    own = _key_file(tmp_path, operator, create_enrolled(instance.identity, operator, Role.OPERATOR))
+    other = _key_file(tmp_path, "rival", create_enrolled(instance.identity, "rival-ops", Role.OPERATOR))
     request = ["release", "request", str(job), "--product", "owned", "--json", *_home(instance)]
     stolen = runner.invoke(cli, [*request, "--key-file", str(other), "--totp", code_by_name("rival-ops")])
     assert stolen.exit_code == 1  # another operator's key: not its job

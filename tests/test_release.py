@@ -21,7 +21,7 @@ from operators import Role
 from registry import read_attribution
 from sandbox.release import Decision, ReleaseError, outcome_of, votes_needed
 from tests.job_worker_proc import MARKERS_ENV, OPERATOR, SCENARIO, fast_runner, licensed
-from tests.totp_support import code_by_name, enrol_on_host
+from tests.totp_support import code_by_name, create_enrolled
 
 ACME = Actor(OPERATOR, "operator")
 R1 = Actor("demo-agency", "agency")
@@ -39,8 +39,7 @@ def instance(initialised: tuple[Instance, dict[str, str]], tmp_path: Path, monke
     monkeypatch.setenv(MARKERS_ENV, str(markers))
     licensed(instance.registry, instance.home)
     for reviewer in (R2, R3):
-        instance.identity.create_principal(reviewer.name, Role.AGENCY)
-        enrol_on_host(instance.identity, reviewer.name)  # their second factor, for votes cast by key
+        create_enrolled(instance.identity, reviewer.name, Role.AGENCY)  # with a second factor, for votes by key
     return instance
 
 

@@ -104,17 +104,31 @@ def enrol_over_api(client: Any, api_key: str) -> str:
     return remember(api_key, secret)
 
 
+def known(client: Any, api_key: str) -> None:
+    """Make sure the tests know ``api_key``'s secret: a further key of a principal whose secret is known by
+    name (``issue_api_key``, a rotation) takes that one; a principal without a factor enrols over the API."""
+    if api_key in SECRETS:
+        return
+    instance = getattr(client.app.state, "instance", None)
+    owner = instance.identity.key_owner(api_key.split("_")[1]) if instance and api_key.count("_") >= 2 else None
+    if owner is not None and owner in NAMES and instance.identity.get_principal(owner)["second_factor"]:
+        remember(api_key, NAMES[owner])
+        return
+    enrol_over_api(client, api_key)
+
+
 def token_body(api_key: str, client: Any = None) -> dict[str, str]:
     """The body of ``POST /auth/token`` for ``api_key`` with a fresh code (in-process); with ``client``, a
-    key whose principal the tests never enrolled is enrolled over the API first."""
-    if client is not None and api_key not in SECRETS:
-        enrol_over_api(client, api_key)
+    key the tests do not know the secret of is made known (:func:`known`) first."""
+    if client is not None:
+        known(client, api_key)
     return {"api_key": api_key, "totp": code_for(api_key)}
 
 
-def login_form(api_key: str) -> dict[str, str]:
-    """The console's login form for ``api_key`` with a fresh code (in-process)."""
-    return {"api_key": api_key, "totp": code_for(api_key)}
+def login_form(api_key: str, client: Any = None) -> dict[str, str]:
+    """The console's login form for ``api_key`` with a fresh code (in-process; ``client`` as for
+    :func:`token_body`)."""
+    return token_body(api_key, client)
 
 
 #: Principal name -> base32 secret, for acts that name a principal rather than a key (the CLI's votes by
@@ -122,14 +136,15 @@ def login_form(api_key: str) -> dict[str, str]:
 NAMES: dict[str, str] = {}
 
 
-def enrol_on_host(identity: Any, name: str) -> str:
-    """The host enrols ``name`` as ``keyong init`` does for its demo principals; the secret is remembered."""
-    secret = str(identity.enrol_totp_on_host(name).secret)
-    NAMES[name] = secret
-    return secret
+def create_enrolled(identity: Any, name: str, role: Any) -> str:
+    """A principal the host creates with its second factor, as ``keyong init`` does for its demo principals;
+    its API key (its secret is remembered by key and by name)."""
+    new = identity.create_principal(name, role, enrol_totp=True)
+    NAMES[name] = remember(new.api_key, str(new.totp_secret))
+    return str(new.api_key)
 
 
 def code_by_name(name: str) -> str:
     secret = NAMES.get(name)
-    assert secret is not None, f"no TOTP secret known for principal {name!r}: enrol it (enrol_on_host)"
+    assert secret is not None, f"no TOTP secret known for principal {name!r}: create it enrolled (create_enrolled)"
     return code_of(secret)

@@ -23,6 +23,7 @@ import typer
 from app.instance import Instance
 from core import Actor, actor_of
 from operators import AuthenticationError, Principal
+from registry import SecurityEventKind
 
 #: The environment variable holding a credential when ``--key-file`` is not given.
 KEY_ENV = "KEYONG_API_KEY"
@@ -113,7 +114,14 @@ def own_actor(
     if not _is_token(credential):  # a key is one factor: the code of the second is spent here (SATRE 3.2.04)
         try:
             instance.identity.check_totp(actor.name, totp)
-        except AuthenticationError as exc:
+        except AuthenticationError as exc:  # a failed login, as over the API (SATRE 2.5.03): never the code
+            instance.registry.security.record(
+                SecurityEventKind.LOGIN_FAILED,
+                source="host",
+                principal=actor.name,
+                route="keyong (CLI)",
+                detail=str(exc),
+            )
             raise CredentialError(f"second factor refused: {exc} (give --totp CODE or ${TOTP_ENV})") from None
     return actor
 

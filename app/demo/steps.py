@@ -252,8 +252,9 @@ def _reviewers(instance: Instance, report: DemoReport) -> list[Actor]:
     known = {str(p["name"]) for p in instance.identity.list_principals()}
     for name in names:
         if name not in known:
-            report.reviewer_keys[name] = instance.identity.create_principal(name, Role.AGENCY).api_key
-            report.reviewer_totp[name] = instance.identity.enrol_totp_on_host(name).secret  # shown once, with the key
+            new = instance.identity.create_principal(name, Role.AGENCY, enrol_totp=True)
+            report.reviewer_keys[name] = new.api_key
+            report.reviewer_totp[name] = str(new.totp_secret)  # its second factor, shown once with the key
     report.reviewers = names
     return [Actor(name, Role.AGENCY.value) for name in names]
 

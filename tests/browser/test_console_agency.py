@@ -37,8 +37,8 @@ def _second_reviewer(home: Path) -> tuple[str, Path, str]:
     name = f"reviewer-{uuid.uuid4().hex[:6]}"
     instance = Instance.open(Settings(home=home, database_url=None))
     try:
-        key = instance.identity.create_principal(name, Role.AGENCY).api_key
-        secret = instance.identity.enrol_totp_on_host(name).secret  # its second factor, as the demo's reviewers
+        new = instance.identity.create_principal(name, Role.AGENCY, enrol_totp=True)  # as the demo's reviewers
+        key, secret = new.api_key, str(new.totp_secret)
     finally:
         instance.close()
     key_file = home / f"{name}.key"
