@@ -34,6 +34,10 @@ def print_key(console: Console, new: NewApiKey, what: str) -> None:
     console.print(f"{what} for [bold]{escape(new.principal.name)}[/] ({new.principal.role.value}), key id {new.key_id}")
     console.print(f"API key ({ONCE}):")
     console.print(new.api_key, markup=False, highlight=False, soft_wrap=True)
+    console.print(
+        "A login also takes the code of the person's second factor (TOTP): without one yet, the person enrols "
+        "it with this key (a first console login, or POST /auth/totp/enrol then /auth/totp/confirm)."
+    )
 
 
 @principal_cli.command("add")
