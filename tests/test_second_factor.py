@@ -25,7 +25,7 @@ from app.keys import SECRETS_DIR, TOTP_KEY, load_keys
 from operators import IdentityPermissionError, Principal, Role
 from operators.second_factor import STEP_SECONDS
 from tests.conftest import bearer
-from tests.console_support import ORIGIN
+from tests.console_support import ORIGIN, console_client, csrf_in, flash
 from tests.totp_support import (
     CLOCK,
     SECRETS,
@@ -290,3 +290,24 @@ def test_init_shows_each_demo_principals_secret_once_and_an_older_home_gets_its_
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and load_keys(instance.home).totp_key == made
     assert not [p for p in (instance.home / SECRETS_DIR).iterdir() if p.name.startswith(".")]
     assert Path(path).read_text().strip() == made.hex()
+
+
+def test_the_agency_resets_a_second_factor_from_the_console(initialised: Initialised) -> None:
+    instance, keys = initialised
+    agency = console_client(instance, keys["agency"])
+    page = agency.get("/console/agency/people")
+    assert 'action="/console/agency/people/demo-operator/totp-reset"' in page.text
+    assert 'action="/console/agency/people/demo-agency/totp-reset"' not in page.text  # never one's own
+    csrf = csrf_in(page.text)
+    blank = agency.post("/console/agency/people/demo-operator/totp-reset", data={"csrf": csrf, "reason": " "},
+                        follow_redirects=False)  # fmt: skip
+    assert "reason" in flash(blank) and instance.ledger.entries(action="principal.totp_reset") == []
+    done = agency.post("/console/agency/people/demo-operator/totp-reset", data={"csrf": csrf, "reason": "换手机"},
+                       follow_redirects=False)  # fmt: skip
+    assert "second factor reset" in flash(done)
+    (entry,) = instance.ledger.entries(action="principal.totp_reset")
+    assert (entry.actor, entry.subject, entry.payload["reason"]) == ("demo-agency", "principal:demo-operator", "换手机")
+    regulator = agency.post("/console/agency/people/demo-regulator/totp-reset", data={"csrf": csrf, "reason": "x"},
+                            follow_redirects=False)  # fmt: skip
+    assert "host administrator" in flash(regulator)
+    assert len(instance.ledger.entries(action="principal.totp_reset")) == 1

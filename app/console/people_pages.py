@@ -112,12 +112,15 @@ def register(router: APIRouter, console: Console) -> None:
     async def standing(request: Request, name: str, act: str) -> Response:
         session = agency(request)
         form = await console.form(request, session)
-        if act not in ("suspend", "restore"):
+        if act not in ("suspend", "restore", "totp-reset"):
             return console.flash(session, PAGE, "unknown_action")
         try:
             reason = str(form.get("reason", "")).strip()
             if not reason:
                 raise IdentityError("give a reason: it is recorded in the ledger")
+            if act == "totp-reset":  # a lost authenticator: the person enrols again at the next login
+                identity.reset_totp(name, by=session.principal, reason=reason[:2000])
+                return console.flash(session, PAGE, "person_totp_reset", name=name)
             identity.set_active(name, act == "restore", by=session.principal, reason=reason[:2000])
         except IdentityError as exc:
             return console.flash(session, PAGE, "person_not_changed", reason=str(exc))
