@@ -144,9 +144,10 @@ class InitResult:
     home: Path
     database: str
     tokens: dict[str, str]  # role -> API key of that role's demo principal
+    totp: dict[str, str]  # role -> that principal's TOTP secret (base32), its second factor
 
     def as_json(self) -> dict[str, object]:
-        return {"home": str(self.home), "database": self.database, "tokens": self.tokens}
+        return {"home": str(self.home), "database": self.database, "tokens": self.tokens, "totp": self.totp}
 
 
 @dataclass
@@ -181,7 +182,9 @@ class Instance:
     def identity(self) -> IdentityService:
         if self._identity is None:
             keyring = jwt_keyring(JwtRingFiles(self.home))
-            self._identity = IdentityService(self.engine, _token_service(self.settings, keyring), self.ledger)
+            self._identity = IdentityService(
+                self.engine, _token_service(self.settings, keyring), self.ledger, self.keys.totp_key
+            )
         return self._identity
 
     @property
@@ -361,7 +364,7 @@ class Instance:
                 except OperationalError as exc:
                     raise InstanceError(unreachable(url, exc)) from None
                 ledger = _ledger(settings, keys, engine, instance_id)
-                identity = IdentityService(engine, _token_service(settings, keys), ledger)
+                identity = IdentityService(engine, _token_service(settings, keys), ledger, keys.totp_key)
                 if identity.count_principals() or ledger.size():
                     raise InstanceError(
                         f"database {redact(url)} already holds an instance's principals; nothing was changed"
@@ -374,9 +377,12 @@ class Instance:
                     subject=f"instance:{instance_id}",
                     payload={"ledger_public_key": ledger.public_key_hex, "database": engine.dialect.name},
                 )
-                tokens = {
-                    role.value: identity.create_principal(name, role).api_key for role, name in DEMO_PRINCIPALS.items()
+                made = {  # each with its second factor, shown once beside its key (SATRE 3.2.04)
+                    role.value: identity.create_principal(name, role, enrol_totp=True)
+                    for role, name in DEMO_PRINCIPALS.items()
                 }
+                tokens = {role: new.api_key for role, new in made.items()}
+                totp = {role: str(new.totp_secret) for role, new in made.items()}
                 ledger.checkpoint()
             finally:
                 engine.dispose()
@@ -397,7 +403,7 @@ class Instance:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         instance = cls.open(settings)
-        return instance, InitResult(home=home, database=instance.database, tokens=tokens)
+        return instance, InitResult(home=home, database=instance.database, tokens=tokens, totp=totp)
 
     def close(self) -> None:
         self.engine.dispose()

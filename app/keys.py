@@ -10,7 +10,10 @@
 - ``data_master.key``: AES key-wrap key of the data keys that seal desensitized copies, fingerprints,
   job outputs and products at rest (``registry.datakeys``; issue 22, SATRE 2.8.01). Made at the first
   open of a home that predates it; rotated by ``keyong keys rotate --vault`` (:mod:`app.key_rotation`);
-- ``ledger_ed25519.pem``: Ed25519 key that signs ledger checkpoints.
+- ``ledger_ed25519.pem``: Ed25519 key that signs ledger checkpoints;
+- ``totp.key``: AES-256-GCM key of the principals' TOTP secrets (the second factor, SATRE 3.2.04), so a
+  copy of the database alone gives nobody a second factor. A home made before it existed gets it on
+  its next opening (:func:`load_keys`): no TOTP secret was ever stored there, so nothing is lost.
 
 Rotation (SATRE 2.4.05; ``keyong keys rotate``): ``jwt_previous.key`` keeps the JWT key a rotation
 retired, with the time it retired, for one token lifetime of grace (``operators.JwtKeyring``); a
@@ -47,6 +50,7 @@ JWT_PREVIOUS = "jwt_previous.key"
 LEDGER_NEXT = "ledger_ed25519.next.pem"
 DATA_MASTER_KEY = "data_master.key"
 DATA_MASTER_NEXT = "data_master.key.next"  # a rotation's new master until its re-wrap has committed
+TOTP_KEY = "totp.key"
 
 
 class SecretsError(Exception):
@@ -59,6 +63,7 @@ class InstanceKeys:
     pseudonym_pepper: bytes
     vault_key: bytes
     ledger_key: Ed25519PrivateKey
+    totp_key: bytes
     data_master: bytes = b""
     data_master_next: bytes | None = None  # only while a rotation is unfinished (app.key_rotation)
 
@@ -95,11 +100,13 @@ def create_keys(home: Path) -> InstanceKeys:
         vault_key=secrets.token_bytes(32),
         ledger_key=Ed25519PrivateKey.generate(),
         data_master=secrets.token_bytes(32),
+        totp_key=secrets.token_bytes(32),
     )
     _write_secret(directory / JWT_KEY, keys.jwt_key.hex().encode())
     _write_secret(directory / PEPPER, keys.pseudonym_pepper.hex().encode())
     _write_secret(directory / VAULT_KEY, keys.vault_key.hex().encode())
     _write_secret(directory / DATA_MASTER_KEY, keys.data_master.hex().encode())
+    _write_secret(directory / TOTP_KEY, keys.totp_key.hex().encode())
     pem = keys.ledger_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
@@ -117,6 +124,21 @@ def _hex_secret(path: Path, length: int) -> bytes:
     return value
 
 
+def _totp_key(directory: Path) -> bytes:
+    """The TOTP secrets' key; created (0600, ``O_EXCL``) in a home made before the second factor existed."""
+    path = directory / TOTP_KEY
+    if not path.exists() and directory.is_dir():
+        staged = directory / f".{TOTP_KEY}.{secrets.token_hex(8)}"
+        _write_secret(staged, secrets.token_bytes(32).hex().encode())
+        try:
+            os.link(staged, path)  # whole or not at all: a reader never sees a half-written key
+        except FileExistsError:  # another process made it first: read theirs
+            pass
+        finally:
+            staged.unlink()
+    return _hex_secret(path, 32)
+
+
 def load_keys(home: Path) -> InstanceKeys:
     directory = home / SECRETS_DIR
     ledger_key = _load_ledger_key(directory / LEDGER_KEY)
@@ -129,6 +151,7 @@ def load_keys(home: Path) -> InstanceKeys:
         data_master_next=_hex_secret(directory / DATA_MASTER_NEXT, 32)
         if (directory / DATA_MASTER_NEXT).exists()
         else None,
+        totp_key=_totp_key(directory),
     )
 
 

@@ -3,7 +3,10 @@
 A real ``keyong serve --workers 0`` (uvicorn, one process) on loopback over a fresh home made by
 ``keyong init``; clients are httpx's async client. Two workloads:
 
-* ``token``: ``POST /auth/token`` (API key → JWT: a key lookup and a signature);
+* ``token``: ``POST /auth/token`` (API key and TOTP code → JWT: a key lookup, the second factor's check and
+  the spending of its time step, a signature). A code's step is accepted once per principal, so each
+  exchange is a different principal's: the home is provisioned with as many (each enrolled by the host,
+  as ``keyong init`` enrols its demo principals) before the server starts;
 * ``read``: authenticated reads a console or a script makes all day: ``/me``, ``/datasets``,
   ``/principals``, ``/ledger/entries`` in turn (each re-checks the JWT, its key and principal).
 
@@ -66,6 +69,33 @@ def _serve(home: Path) -> tuple[subprocess.Popen[bytes], str]:
         time.sleep(0.1)
 
 
+def _people(home: Path, count: int) -> list[tuple[str, str]]:
+    """``count`` principals with their API key and TOTP secret (the host enrols them, as ``keyong init``)."""
+    from app.instance import Instance
+    from app.settings import Settings
+    from operators import Role
+
+    instance = Instance.open(Settings(home=home))
+    try:
+        people = []
+        for n in range(count):
+            name = f"bench-login-{n}"
+            new = instance.identity.create_principal(name, Role.CUSTODIAN, enrol_totp=True)
+            people.append((new.api_key, str(new.totp_secret)))
+        return people
+    finally:
+        instance.close()
+
+
+def _code(secret: str) -> str:
+    """The current code of a base32 TOTP secret (what an authenticator app shows now)."""
+    from base64 import b32decode
+
+    from operators import totp_code
+
+    return totp_code(b32decode(secret + "=" * (-len(secret) % 8)), time.time())
+
+
 async def _drive(base: str, clients: int, requests: int, call: Any) -> dict[str, Any]:
     """``requests`` calls spread over ``clients`` concurrent connections: latencies and error count."""
     latencies: list[float] = []
@@ -112,14 +142,18 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="keyong-load-") as tmp:
         home = Path(tmp) / "home"
-        keys = json.loads(_keyong("init", "--home", str(home), "--json").stdout)["tokens"]
+        made = json.loads(_keyong("init", "--home", str(home), "--json").stdout)
+        keys, secrets = made["tokens"], made["totp"]
+        logins = iter(_people(home, 2 * args.requests))  # one per exchange of both runs of ``token``
         process, base = _serve(home)
         try:
-            token = httpx.post(f"{base}/auth/token", json={"api_key": keys["regulator"]}, timeout=10).json()
+            login = {"api_key": keys["regulator"], "totp": _code(secrets["regulator"])}
+            token = httpx.post(f"{base}/auth/token", json=login, timeout=10).json()
             bearer = {"Authorization": f"Bearer {token['access_token']}"}
 
             async def exchange(http: httpx.AsyncClient, i: int) -> int:
-                return (await http.post("/auth/token", json={"api_key": keys["regulator"]})).status_code
+                key, secret = next(logins)
+                return (await http.post("/auth/token", json={"api_key": key, "totp": _code(secret)})).status_code
 
             async def read(http: httpx.AsyncClient, i: int) -> int:
                 return (await http.get(READS[i % len(READS)], headers=bearer)).status_code

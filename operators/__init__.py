@@ -15,6 +15,7 @@ from operators.errors import (
 from operators.identity import AGENCY_MANAGES, IdentityService, NewApiKey, Principal, host_actor
 from operators.models import metadata
 from operators.roles import Role
+from operators.second_factor import STEP_SECONDS, TotpEnrolment, totp_code
 from operators.tokens import Claims, IssuedToken, JwtKeyring, SigningKey, TokenError, TokenService, jwt_key_id
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AGENCY_MANAGES",
+    "STEP_SECONDS",
     "AuthenticationError",
     "Claims",
     "IdentityError",
@@ -42,10 +44,12 @@ __all__ = [
     "SigningKey",
     "TokenError",
     "TokenService",
+    "TotpEnrolment",
     "UnknownPrincipalError",
     "host_actor",
     "jwt_key_id",
     "metadata",
+    "totp_code",
 ]
 
 _SUBMISSION = ("JobRefusedError", "JobUsageError", "Jobs", "Quotas")

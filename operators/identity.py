@@ -13,6 +13,9 @@ never another agency or regulator principal: a reviewer who could mint reviewers
 another reviewer, would make the independent review of releases one person's vote
 (双鸭山市公共数据管理暂行办法 第五十二条), and the supervisor is not appointed by the supervised
 (第六十四条). Every change is ledgered in its own transaction (第二十条).
+
+A key alone obtains nothing: the exchange also takes the principal's current TOTP code, and enrolment,
+confirmation and reset of that second factor are ledgered here (``operators.second_factor``, SATRE 3.2.04).
 """
 
 from __future__ import annotations
@@ -40,9 +43,10 @@ from operators.errors import (
     IdentityPermissionError,
     UnknownPrincipalError,
 )
-from operators.models import ApiKeyRow, PrincipalRow, RevokedTokenRow, utcnow
+from operators.models import ApiKeyRow, PrincipalRow, RevokedTokenRow, TotpRow, utcnow
 from operators.organisations import checked_org, clean_org
 from operators.roles import Role
+from operators.second_factor import SecondFactors, TotpEnrolment
 from operators.tokens import IssuedToken, TokenError, TokenService
 
 KEY_PREFIX = "ky"
@@ -65,6 +69,7 @@ class Principal:
 class NewApiKey:
     principal: Principal
     api_key: str  # shown once; only its digest is kept
+    totp_secret: str | None = None  # a second factor the host enrolled with the principal (base32), shown once
 
     @property
     def key_id(self) -> str:
@@ -105,10 +110,19 @@ def host_actor() -> tuple[str, str]:
 class IdentityService:
     """Principals and credentials of one instance; every change is ledgered in its transaction."""
 
-    def __init__(self, engine: Engine, tokens: TokenService, ledger: Ledger) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        tokens: TokenService,
+        ledger: Ledger,
+        totp_key: bytes,
+        *,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self._engine = engine
         self.tokens = tokens
         self._recorder = Recorder(engine, ledger)
+        self.second_factor = SecondFactors(totp_key, clock)
 
     @contextmanager
     def _change(self, by: Principal | None, action: str, subject: str, payload: dict[str, object]) -> Iterator[Session]:
@@ -134,8 +148,12 @@ class IdentityService:
         org: str | None = None,
         by: Principal | None = None,
         alongside: Callable[[Recorder], object] | None = None,
+        enrol_totp: bool = False,
     ) -> NewApiKey:
         """A new principal with a first API key; the key is returned once and never stored.
+
+        ``enrol_totp`` (the host only: ``keyong init``'s and the demo's principals): its second factor is
+        enrolled in the same transaction and entry, confirmed, and its secret returned once with the key.
 
         ``alongside`` runs in the same transaction (given a recorder joined to it), so a principal
         and what it belongs to (``keyong operator add --login``) are created together or not at all.
@@ -148,7 +166,10 @@ class IdentityService:
             raise IdentityError(f"{exc}; one of {', '.join(r.value for r in Role)}") from None
         clean_org(org)  # a malformed text is refused before anything else is looked at
         _may_manage(by, parsed, name)
+        if enrol_totp and by is not None:
+            raise IdentityPermissionError("only the host enrols a second factor for someone: a person enrols their own")
         api_key, key_id, digest = _make_key()
+        secret = None
         payload: dict[str, object] = {"role": parsed.value, "key_id": key_id}
         with self._recorder.change(actor_of(by)) as change:
             session = change.session
@@ -163,8 +184,13 @@ class IdentityService:
             row = PrincipalRow(name=name, role=parsed.value, org=org, created_at=utcnow(), active=True)
             row.api_keys.append(ApiKeyRow(key_id=key_id, secret_sha256=digest, created_at=utcnow()))
             session.add(row)
+            if enrol_totp:
+                session.flush()
+                secret = self.second_factor.enrol(session, row).secret
+                self.second_factor.confirm_on_host(session, row)
+                payload["second_factor"] = "enrolled_by_host"
             change.log("principal.created", f"principal:{name}", payload)
-        return NewApiKey(Principal(name, parsed), api_key)
+        return NewApiKey(Principal(name, parsed), api_key, secret)
 
     def set_active(self, name: str, active: bool, *, by: Principal | None = None, reason: str = "") -> None:
         """Suspend or reactivate a principal; takes effect on its very next request."""
@@ -184,6 +210,7 @@ class IdentityService:
             rows = session.scalars(
                 select(PrincipalRow).options(selectinload(PrincipalRow.api_keys)).order_by(PrincipalRow.id)
             ).all()
+            factors = {t.principal_id: t.confirmed_at is not None for t in session.scalars(select(TotpRow))}
             return [
                 {
                     "name": r.name,
@@ -192,6 +219,7 @@ class IdentityService:
                     "created_at": r.created_at.isoformat(),
                     "org": r.org,
                     "keys": [_key_json(k) for k in sorted(r.api_keys, key=lambda k: k.id)],
+                    "second_factor": None if r.id not in factors else ("confirmed" if factors[r.id] else "pending"),
                 }
                 for r in rows
             ]
@@ -293,9 +321,11 @@ class IdentityService:
             key = self._check_api_key(session, api_key)
             return Principal(key.principal.name, Role(key.principal.role))
 
-    def exchange(self, api_key: str) -> IssuedToken:
-        """``POST /auth/token``: a short-lived JWT for a valid API key, recorded in the ledger.
+    def exchange(self, api_key: str, totp: str | None, *, confirming: bool = False) -> IssuedToken:
+        """``POST /auth/token``: a short-lived JWT for a valid API key and the principal's current TOTP code,
+        recorded in the ledger; the code's step is spent in the same transaction (SATRE 3.2.04).
 
+        ``confirming`` (the console's enrolment): the code confirms a pending factor, ledgered with the login.
         The token carries the key's id (``kid``), so it lives only as long as the key does. Access to
         the platform belongs to the usage records kept at least three years
         (双鸭山市公共数据管理暂行办法 第二十条).
@@ -308,10 +338,59 @@ class IdentityService:
             "key_id": key_id,
             "expires_at": issued.claims.expires_at.isoformat(),
         }
-        with self._change(principal, "auth.token_issued", f"principal:{principal.name}", payload) as session:
-            key = self._check_api_key(session, api_key)  # again inside the write: it may just have been revoked
+        subject = f"principal:{principal.name}"
+        with self._recorder.change(actor_of(principal)) as change:
+            key = self._check_api_key(change.session, api_key)  # again inside the write: it may just have been revoked
+            if self.second_factor.consume(change.session, key.principal, totp, confirming=confirming):
+                change.log("principal.totp_confirmed", subject, {"key_id": key_id})
             key.last_used_at = utcnow()
+            change.log("auth.token_issued", subject, payload)
         return issued
+
+    # --- the second factor (operators.second_factor) ------------------------------------------------
+
+    def enrol_totp(self, api_key: str) -> TotpEnrolment:
+        """A new TOTP secret for the key's principal, shown once; it counts only once a code confirmed it.
+
+        Refused when the principal already has a confirmed factor (only a reset replaces one)."""
+        principal = self.authenticate_api_key(api_key)
+        payload: dict[str, object] = {"key_id": api_key.strip().split("_")[1]}
+        with self._change(principal, "principal.totp_enrolled", f"principal:{principal.name}", payload) as session:
+            return self.second_factor.enrol(session, self._check_api_key(session, api_key).principal)
+
+    def totp_state(self, api_key: str) -> str | None:
+        """The second factor of a valid key's principal: ``"confirmed"``, ``"pending"`` or ``None`` (the
+        console's login offers enrolment unless confirmed); raises ``AuthenticationError`` for a bad key."""
+        with Session(self._engine) as session:
+            return self.second_factor.state(session, self._check_api_key(session, api_key).principal)
+
+    def confirm_totp(self, api_key: str, totp: str | None) -> str:
+        """Confirm the key's principal's pending factor with its first code (ledgered); the principal's name."""
+        principal = self.authenticate_api_key(api_key)
+        with self._change(principal, "principal.totp_confirmed", f"principal:{principal.name}", {}) as session:
+            self.second_factor.consume(session, self._check_api_key(session, api_key).principal, totp, confirming=True)
+        return principal.name
+
+    def check_totp(self, name: str, totp: str | None) -> None:
+        """Spend a code of principal ``name`` (a CLI act by API key: the same second factor as a login)."""
+        with self._recorder.change(actor_of(None)) as change:
+            self.second_factor.consume(change.session, self._active_row(change.session, name), totp, confirming=False)
+
+    def reset_totp(self, name: str, *, by: Principal | None = None, reason: str) -> None:
+        """Delete a principal's second factor so its next login enrols again (the agency or the host;
+        never one's own), ledgered with the reason."""
+        reason = (reason or "").strip()
+        if not reason:
+            raise IdentityError("a reset of a second factor needs a reason (it is ledgered)")
+        payload: dict[str, object] = {"reason": reason}
+        with self._change(by, "principal.totp_reset", f"principal:{name}", payload) as session:
+            row = self._row(session, name)
+            _may_manage(by, Role(row.role), name)
+            if by is not None and by.name == name:
+                raise IdentityPermissionError(
+                    "a principal does not reset its own second factor: the agency or the host does"
+                )
+            payload["state"] = self.second_factor.reset(session, row)
 
     def claimed_name(self, credential: str) -> str | None:
         """The name a refused credential claims, for the security events (SATRE 2.5.03): the owner of

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, MetaData, String
+from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from core import NAMING_CONVENTION, UTCDateTime, utcnow
 
-__all__ = ["ApiKeyRow", "PrincipalRow", "RevokedTokenRow", "UTCDateTime", "metadata", "utcnow"]
+__all__ = ["ApiKeyRow", "PrincipalRow", "RevokedTokenRow", "TotpRow", "UTCDateTime", "metadata", "utcnow"]
 
 
 class Base(DeclarativeBase):
@@ -65,6 +65,24 @@ class RevokedTokenRow(Base):
     principal: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     revoked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TotpRow(Base):
+    """A principal's second factor (RFC 6238 TOTP; SATRE 3.2.04): its secret sealed with AES-256-GCM under
+    the instance's ``totp.key`` (never in clear here), whether its first code confirmed it, and the last
+    time step a code was accepted for (a code's step is used at most once: the replay guard).
+
+    One row per principal at most; a reset deletes it, so the next login needs a new enrolment.
+    """
+
+    __tablename__ = "principal_totp"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    principal_id: Mapped[int] = mapped_column(ForeignKey("principals.id"), unique=True)
+    sealed_secret: Mapped[bytes] = mapped_column(LargeBinary)  # 12-byte nonce + AES-GCM ciphertext and tag
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 metadata = Base.metadata

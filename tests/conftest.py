@@ -20,6 +20,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from app import Instance, Settings
+from app.instance import DEMO_PRINCIPALS
+from operators import Role
+from tests import totp_support
 
 PG_ADMIN_URL = os.environ.get("KEYONG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -82,9 +85,32 @@ def settings(tmp_path: Path, database_url: str | None) -> Settings:
     return Settings(home=tmp_path / "home", database_url=database_url)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def totp_clock() -> Iterator[totp_support.VirtualClock]:
+    """The in-process TOTP verifier's clock for the whole session (module fixtures log in too): it starts at
+    the wall clock and moves one step on for each code a test makes (``tests/totp_support``), never back;
+    every ``Instance.init``'s demo principals' secrets are remembered by their API keys and names."""
+    import operators.second_factor
+
+    clock = totp_support.CLOCK[0]
+    real_init = Instance.init.__func__  # type: ignore[attr-defined]
+
+    def init(cls: type[Instance], settings: Settings) -> Any:
+        instance, result = real_init(cls, settings)
+        totp_support.remember_all(result.tokens, result.totp)
+        totp_support.NAMES.update({DEMO_PRINCIPALS[Role(r)]: secret for r, secret in result.totp.items()})
+        return instance, result
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(operators.second_factor, "_wall", clock)
+        patch.setattr(Instance, "init", classmethod(init))
+        yield clock
+
+
 @pytest.fixture
 def initialised(settings: Settings) -> Iterator[tuple[Instance, dict[str, str]]]:
-    """A freshly initialised instance and the API keys of its demo principals, by role."""
+    """A freshly initialised instance and the API keys of its demo principals, by role (their TOTP secrets
+    are remembered by ``tests/totp_support``: ``code_for(key)`` makes a fresh code)."""
     instance, result = Instance.init(settings)
     try:
         yield instance, result.tokens
@@ -132,7 +158,7 @@ def require_sandbox() -> str:
 
 def bearer(client: Any, api_key: str) -> dict[str, str]:
     """The Authorization header of the principal behind ``api_key`` (POST /auth/token)."""
-    response = client.post("/auth/token", json={"api_key": api_key})
+    response = client.post("/auth/token", json=totp_support.token_body(api_key, client))
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 

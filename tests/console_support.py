@@ -14,14 +14,16 @@ from fastapi.testclient import TestClient
 
 from app import Instance, create_app
 from app.console.flash import PARAM, PREFIX, text_of
+from tests.totp_support import login_form
 
 ORIGIN = "http://testserver"  # TestClient's base URL
 
 
 def console_client(instance: Instance, api_key: str) -> TestClient:
-    """A client logged in to the console with ``api_key`` (the session cookie set by the login form)."""
+    """A client logged in to the console with ``api_key`` and a fresh code of its principal's second factor
+    (the session cookie set by the login form)."""
     client = TestClient(create_app(instance=instance), headers={"origin": ORIGIN})
-    response = client.post("/console/login", data={"api_key": api_key}, follow_redirects=False)
+    response = client.post("/console/login", data=login_form(api_key, client), follow_redirects=False)
     assert response.status_code == 303, response.text
     return client
 

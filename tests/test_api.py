@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from app import Instance, create_app
 from operators import Principal, Role
+from tests.totp_support import token_body
 
 
 @pytest.fixture
@@ -20,7 +21,7 @@ def client(initialised: tuple[Instance, dict[str, str]]) -> TestClient:
 
 
 def bearer(client: TestClient, api_key: str) -> dict[str, str]:
-    response = client.post("/auth/token", json={"api_key": api_key})
+    response = client.post("/auth/token", json=token_body(api_key, client))
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
@@ -39,7 +40,7 @@ def test_api_key_exchange_gives_a_working_token(
 ) -> None:
     _, tokens = initialised
     for role, api_key in tokens.items():
-        response = client.post("/auth/token", json={"api_key": api_key})
+        response = client.post("/auth/token", json=token_body(api_key))
         assert response.status_code == 200
         body = response.json()
         assert body["role"] == role

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from app import Instance, create_app
 from operators import Role
+from tests.totp_support import token_body
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 ROLE_NAMES = {role.value for role in Role}
@@ -148,7 +149,7 @@ def test_response_models_keep_the_contract_keys(initialised: tuple[Instance, dic
     """Typed responses pass every key the domain writes, and add none (DESIGN.md's JSON keys)."""
     instance, keys = initialised
     client = TestClient(create_app(instance=instance))
-    token = client.post("/auth/token", json={"api_key": keys["regulator"]}).json()["access_token"]
+    token = client.post("/auth/token", json=token_body(keys["regulator"], client)).json()["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
     verify = client.get("/ledger/verify", headers=headers)
     assert verify.status_code == 200

@@ -29,11 +29,13 @@ def test_init_json_contract_and_refusal(tmp_path: Path) -> None:
     first = run("init", "--home", str(home), "--json")
     assert first.returncode == 0, first.stderr
     data = json.loads(first.stdout)  # stdout is exactly one JSON document
-    assert set(data) == {"home", "database", "tokens"}
+    assert set(data) == {"home", "database", "tokens", "totp"}
     assert data["home"] == str(home)
     assert data["database"].startswith("sqlite:///")
     assert set(data["tokens"]) == {"custodian", "agency", "operator", "regulator"}
     assert all(token.startswith("ky_") for token in data["tokens"].values())
+    assert set(data["totp"]) == set(data["tokens"])  # each demo principal's second factor, shown once
+    assert all(len(secret) == 32 and secret.isalnum() and secret.isupper() for secret in data["totp"].values())
 
     second = run("init", "--home", str(home), "--json")
     assert second.returncode == 1
@@ -141,6 +143,7 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     assert list(report["reviewer_keys"]) == ["demo-reviewer-2"] and report["reviewer_keys"][
         "demo-reviewer-2"
     ].startswith("ky_")
+    assert list(report["reviewer_totp"]) == ["demo-reviewer-2"] and set(report["totp"]) == set(report["tokens"])
     releases = report["releases"]
     assert [(r["job"], r["kind"], r["product"], r["state"]) for r in releases] == [
         (1, "sql", "人口性别民族统计-1", "approved"),
@@ -208,11 +211,13 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     # --- ledger: verified, exported, and an inclusion proof checked by the standalone verifier ---
     ledger = report["ledger"]
     assert ledger["ok"] is True and ledger["problems"] == []
-    # init: instance + 4 principals; 4 per ingest (published, suggested, version_added, ingested);
+    # init: instance + 4 principals (each with its second factor); 4 per ingest (published, suggested,
+    # version_added, ingested);
     # 2 per desensitization (version_added, desensitized); operator.added; licence granted + activated;
     # 3 public facts declared (catalog.bounds_set); 4 jobs × (scope.admitted, queued, started, finished);
     # 2 DP jobs × (scope.admitted, queued, budget.charged, started, finished); the out-of-scope one:
-    # scope.refused, finding.raised, job.refused; the second reviewer (principal.created); 4 releases ×
+    # scope.refused, finding.raised, job.refused; the second reviewer (principal.created, with its
+    # second factor); 4 releases ×
     # (requested, 2 votes, decided, product.registered); objection filed + product.suspended, resolved +
     # product.restored; product.fetched; the custodian's delegation of residents (dataset.egress_delegated)
     # and its sign-off of the 3 releases of social_insurance (release.signed_off); datakey.created × 5
@@ -257,6 +262,9 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     assert kept_report["kept"] is True and kept_report["tokens"] is None and kept_report["reviewer_keys"] == {}
     assert kept_report["licence"] == report["licence"] and kept_report["products"] == report["products"]
     assert "ky_" not in (home / "demo.json").read_text(encoding="utf-8")  # keys are shown once, never stored
+    assert kept_report["totp"] is None and kept_report["reviewer_totp"] == {}
+    stored = (home / "demo.json").read_text(encoding="utf-8")
+    assert not any(s in stored for s in [*report["totp"].values(), *report["reviewer_totp"].values()])
     assert state_of_home() == before
 
     # --- --reset starts over: a new instance, new keys, the old demo gone only once the new one stands ---

@@ -36,6 +36,7 @@ from tests.console_support import ORIGIN, csrf_of
 from tests.console_support import console_client as _login
 from tests.console_support import flash as _flash
 from tests.test_registry_licences import add_dataset
+from tests.totp_support import login_form
 
 EVIL = "https://evil.example"
 ROLES = ("operator", "agency", "regulator", "custodian")
@@ -78,7 +79,7 @@ def test_a_cross_site_login_is_refused_and_records_nothing(
     issued = _token_issued(instance)
     client = _anonymous(instance)
     response = client.post(
-        "/console/login", data={"api_key": tokens["operator"]}, headers=headers, follow_redirects=False
+        "/console/login", data=login_form(tokens["operator"]), headers=headers, follow_redirects=False
     )
     assert response.status_code == 403, response.text
     assert response.headers["content-type"].startswith("text/html")
@@ -96,7 +97,7 @@ def test_a_same_origin_login_works(initialised: tuple[Instance, dict[str, str]],
     instance, tokens = initialised
     client = _anonymous(instance)
     response = client.post(
-        "/console/login", data={"api_key": tokens["operator"]}, headers=headers, follow_redirects=False
+        "/console/login", data=login_form(tokens["operator"]), headers=headers, follow_redirects=False
     )
     assert response.status_code == 303 and response.headers["location"] == "/console"
     assert client.get("/console/operator").status_code == 200
@@ -109,7 +110,7 @@ def test_a_configured_proxy_origin_may_post_and_a_malformed_one_is_refused_at_st
     public = "https://data.example.gov.cn"
     monkeypatch.setattr(instance, "settings", instance.settings.model_copy(update={"console_origins": [public]}))
     client = _anonymous(instance)
-    ok = client.post("/console/login", data={"api_key": tokens["agency"]}, headers={"origin": public})
+    ok = client.post("/console/login", data=login_form(tokens["agency"]), headers={"origin": public})
     assert ok.status_code == 200 and "/console/agency" in str(ok.url)
     refused = client.post("/console/logout", headers={"origin": EVIL}, follow_redirects=False)
     assert refused.status_code == 403
@@ -153,11 +154,16 @@ def test_a_form_with_a_valid_token_from_another_site_is_refused_and_changes_noth
 
 
 def _console_posts(instance: Instance) -> list[tuple[str, str]]:
-    """(role, path) of every state-changing console route but login and logout, path parameters filled."""
+    """(role, path) of every state-changing console route but login (and its enrolment) and logout, path
+    parameters filled."""
     found = []
     for route in build_console(instance).routes:
         assert isinstance(route, APIRoute)
-        if not route.methods - {"GET", "HEAD", "OPTIONS"} or route.path in ("/console/login", "/console/logout"):
+        if not route.methods - {"GET", "HEAD", "OPTIONS"} or route.path in (
+            "/console/login",
+            "/console/login/enrol",
+            "/console/logout",
+        ):
             continue
         assert route.methods == {"POST"}, route.path  # the test below posts; a PUT or DELETE form needs its own
         role = route.path.split("/")[2]
@@ -390,7 +396,7 @@ def test_the_session_cookie_is_httponly_strict_scoped_and_secure_over_https(
 ) -> None:
     instance, tokens = initialised
     plain = _anonymous(instance).post(
-        "/console/login", data={"api_key": tokens["operator"]}, headers={"origin": ORIGIN}, follow_redirects=False
+        "/console/login", data=login_form(tokens["operator"]), headers={"origin": ORIGIN}, follow_redirects=False
     )
     cookie = _set_cookie(plain)
     assert f"{COOKIE}=" in cookie and "httponly" in cookie and "samesite=strict" in cookie
@@ -398,7 +404,7 @@ def test_the_session_cookie_is_httponly_strict_scoped_and_secure_over_https(
     https = _anonymous(instance, base_url="https://testserver")
     secure = https.post(
         "/console/login",
-        data={"api_key": tokens["operator"]},
+        data=login_form(tokens["operator"]),
         headers={"origin": "https://testserver"},
         follow_redirects=False,
     )
@@ -408,6 +414,6 @@ def test_the_session_cookie_is_httponly_strict_scoped_and_secure_over_https(
     assert f'{COOKIE}=""' in cleared and "secure" in cleared and "samesite=strict" in cleared
     monkeypatch.setattr(instance, "settings", instance.settings.model_copy(update={"console_secure_cookies": True}))
     forced = _anonymous(instance).post(
-        "/console/login", data={"api_key": tokens["operator"]}, headers={"origin": ORIGIN}, follow_redirects=False
+        "/console/login", data=login_form(tokens["operator"]), headers={"origin": ORIGIN}, follow_redirects=False
     )
     assert "secure" in _set_cookie(forced)

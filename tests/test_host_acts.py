@@ -18,9 +18,11 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from app.instance import Instance
+from core import Actor
 from operators import Role
 from tests.test_release import R1, R2, done_job
 from tests.test_release import instance as instance  # the licensed instance with reviewers
+from tests.totp_support import code_by_name, create_enrolled
 
 runner = CliRunner()
 
@@ -74,6 +76,15 @@ def test_own_key_vote_counts_and_the_ledger_names_that_principal(instance: Insta
     release = _release(instance)
     key = _key_file(tmp_path, R1.name, instance.identity.issue_api_key(R1.name).api_key)
     code, output = _vote(instance, release, "--key-file", str(key), "--reviewer", R1.name)
+    assert code == 1 and "second factor refused" in output and "--totp" in output  # a key alone is one factor
+    code, output = _vote(instance, release, "--key-file", str(key), "--reviewer", R1.name, "--totp", "000000")
+    assert code == 1 and "second factor refused" in output
+    assert _votes_cast(instance, release) == 0
+    failed = instance.registry.security.events(viewer=Actor.host(), kind="login_failed", principal=R1.name)
+    assert sum(int(e["count"]) for e in failed) == 2 and {e["route"] for e in failed} == {"keyong (CLI)"}
+    code, output = _vote(
+        instance, release, "--key-file", str(key), "--reviewer", R1.name, "--totp", code_by_name(R1.name)
+    )
     assert code == 0, output
     assert _votes_cast(instance, release) == 1
     voted = instance.ledger.entries(action="release.voted")
@@ -83,6 +94,7 @@ def test_own_key_vote_counts_and_the_ledger_names_that_principal(instance: Insta
 def test_key_from_the_environment_votes_as_its_principal(instance: Instance, monkeypatch: pytest.MonkeyPatch) -> None:
     release = _release(instance)
     monkeypatch.setenv("KEYONG_API_KEY", instance.identity.issue_api_key(R2.name).api_key)
+    monkeypatch.setenv("KEYONG_TOTP", code_by_name(R2.name))
     code, output = _vote(instance, release)
     assert code == 0, output
     assert [e.actor for e in instance.ledger.entries(action="release.voted")] == [R2.name]
@@ -150,12 +162,12 @@ def test_operator_acts_carry_the_operators_key_or_name_the_host(instance: Instan
     one the host acts for it and the ledger names the host as actor, the operator as subject."""
     job = done_job(instance, "pass")
     operator = instance.jobs.show(job).operator
-    own = _key_file(tmp_path, operator, instance.identity.create_principal(operator, Role.OPERATOR).api_key)
-    other = _key_file(tmp_path, "rival", instance.identity.create_principal("rival-ops", Role.OPERATOR).api_key)
+    own = _key_file(tmp_path, operator, create_enrolled(instance.identity, operator, Role.OPERATOR))
+    other = _key_file(tmp_path, "rival", create_enrolled(instance.identity, "rival-ops", Role.OPERATOR))
     request = ["release", "request", str(job), "--product", "owned", "--json", *_home(instance)]
-    stolen = runner.invoke(cli, [*request, "--key-file", str(other)])  # another operator's key: not its job
-    assert stolen.exit_code == 1
-    made = runner.invoke(cli, [*request, "--key-file", str(own)])
+    stolen = runner.invoke(cli, [*request, "--key-file", str(other), "--totp", code_by_name("rival-ops")])
+    assert stolen.exit_code == 1  # another operator's key: not its job
+    made = runner.invoke(cli, [*request, "--key-file", str(own), "--totp", code_by_name(operator)])
     assert made.exit_code == 0, made.output
     requested = instance.ledger.entries(action="release.requested")
     assert [(e.actor, e.role) for e in requested] == [(operator, "operator")]

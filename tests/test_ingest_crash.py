@@ -26,6 +26,7 @@ from app.settings import Settings
 from core import Actor, NotFoundError
 from desensitize.identifiers import uscc_check_char
 from registry import Scratch, Vault
+from tests.totp_support import wall_code_for
 
 PROVIDER = "双鸭山市市场监督管理局"
 PROVIDER_CODE = "11230500MB1234567" + uscc_check_char("11230500MB1234567")
@@ -86,7 +87,8 @@ CHILD = textwrap.dedent(
 
         app = create_app(instance=instance)
         client = TestClient(app)
-        token = client.post("/auth/token", json={"api_key": os.environ["API_KEY"]}).json()["access_token"]
+        login = {"api_key": os.environ["API_KEY"], "totp": os.environ["TOTP"]}
+        token = client.post("/auth/token", json=login).json()["access_token"]
         boundary = "crashboundary"
         disposition = "\\r\\nContent-Disposition: form-data; name="
         head = "".join(f'--{boundary}{disposition}"{k}"\\r\\n\\r\\n{v}\\r\\n' for k, v in form.items())
@@ -140,6 +142,7 @@ def kill_at(home: Path, tmp: Path, api_key: str, mode: str, stage: str) -> None:
     system_temp = tmp / "system-temp"  # where Starlette would have spooled the multipart body in clear
     system_temp.mkdir(exist_ok=True)
     env = {**os.environ, "API_KEY": api_key, "PROVIDER": PROVIDER, "PROVIDER_CODE": PROVIDER_CODE}
+    env["TOTP"] = wall_code_for(api_key)  # the child's verifier reads the wall clock
     env["TMPDIR"] = str(system_temp)
     cwd = Path(__file__).resolve().parent.parent
     args = [sys.executable, str(script), str(home), mode, stage, str(marker), str(source)]

@@ -10,6 +10,7 @@ import pytest
 
 from app import Instance, InstanceError, Settings
 from app.keys import JWT_KEY, LEDGER_KEY, PEPPER, SECRETS_DIR, VAULT_KEY, SecretsError, load_keys
+from tests.totp_support import code_for
 
 SECRET_FILES = (JWT_KEY, PEPPER, VAULT_KEY, LEDGER_KEY)
 
@@ -39,7 +40,7 @@ def test_init_twice_refuses_and_changes_nothing(
     assert initialised[0].identity.list_principals() == principals
     # The old API keys still work.
     for api_key in initialised[1].values():
-        initialised[0].identity.exchange(api_key)
+        initialised[0].identity.exchange(api_key, code_for(api_key))
 
 
 def test_init_refuses_a_non_empty_directory(tmp_path: Path) -> None:

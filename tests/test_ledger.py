@@ -31,6 +31,7 @@ from ledger.note import (
 from ledger.verify import TrustedState, check_inclusion_proof, verify_export
 from operators import IdentityError, Role
 from tests.ledger_support import tamper
+from tests.totp_support import code_for
 
 
 def fill(ledger: Ledger, n: int, start: int = 0) -> None:
@@ -157,7 +158,7 @@ def test_entry_and_domain_change_commit_or_roll_back_together(instance: Instance
 
 def test_api_key_exchange_and_suspension_are_ledgered(initialised: tuple[Instance, dict[str, str]]) -> None:
     instance, tokens = initialised
-    issued = instance.identity.exchange(tokens["operator"])
+    issued = instance.identity.exchange(tokens["operator"], code_for(tokens["operator"]))
     instance.identity.set_active("demo-operator", False, reason="3 months without use")
     actions = [(e.action, e.actor, e.payload) for e in instance.ledger.entries(subject="principal:demo-operator")]
     assert actions[1] == (

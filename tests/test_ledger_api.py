@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from app import Instance, Settings, create_app
 from ledger.verify import check_inclusion_proof, load_public_key
 from tests.ledger_support import tamper
+from tests.totp_support import token_body
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def client(initialised: tuple[Instance, dict[str, str]]) -> TestClient:
 
 
 def auth(client: TestClient, api_key: str) -> dict[str, str]:
-    token = client.post("/auth/token", json={"api_key": api_key}).json()["access_token"]
+    token = client.post("/auth/token", json=token_body(api_key, client)).json()["access_token"]
     return {"Authorization": f"Bearer {token}"}
 
 

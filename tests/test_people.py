@@ -29,6 +29,7 @@ from app.console.session import COOKIE
 from app.demo.scenario import demo_uscc
 from operators import Role
 from tests.console_support import console_client, csrf_in, flash
+from tests.totp_support import SECRETS, code_for, remember, token_body
 
 KEY_RE = re.compile(r"ky_[0-9a-f]{16}_[A-Za-z0-9_-]{43}")
 Initialised = tuple[Instance, dict[str, str]]
@@ -40,7 +41,7 @@ def client(initialised: Initialised) -> TestClient:
 
 
 def token_of(client: TestClient, api_key: str) -> str:
-    response = client.post("/auth/token", json={"api_key": api_key})
+    response = client.post("/auth/token", json=token_body(api_key, client))
     assert response.status_code == 200, response.text
     return str(response.json()["access_token"])
 
@@ -72,6 +73,7 @@ def test_issue_use_rotate_revoke_ends_keys_and_tokens_at_once(client: TestClient
     assert client.post("/auth/token", json={"api_key": first["api_key"]}).status_code == 401
     refused = client.get("/me", headers=auth(old_jwt))
     assert refused.status_code == 401 and refused.json()["detail"] == "API key revoked"
+    remember(second["api_key"], SECRETS[first["api_key"]])  # a rotated key: the same person, the same factor
     new_jwt = token_of(client, second["api_key"])
     assert client.get("/me", headers=auth(new_jwt)).status_code == 200
 
@@ -85,7 +87,8 @@ def test_issue_use_rotate_revoke_ends_keys_and_tokens_at_once(client: TestClient
 
     issued = client.post("/principals/acme-analyst/keys", headers=agency)
     assert issued.status_code == 201
-    assert client.post("/auth/token", json={"api_key": issued.json()["api_key"]}).status_code == 200
+    remember(issued.json()["api_key"], SECRETS[first["api_key"]])
+    assert client.post("/auth/token", json=token_body(issued.json()["api_key"])).status_code == 200
     listed = client.get("/principals/acme-analyst", headers=agency).json()
     assert listed["org"] == "acme-analyst"  # stored as the operator's name
     assert [(k["key_id"], k["live"]) for k in listed["keys"]] == [
@@ -172,7 +175,7 @@ def test_non_agency_roles_get_403_on_people_routes(client: TestClient, initialis
         response = client.request(method.upper(), path, json=body, headers=headers)
         assert response.status_code == 403, (role, path, response.text)
     assert "sock-puppet" not in {p["name"] for p in instance.identity.list_principals()}
-    assert client.post("/auth/token", json={"api_key": keys["operator"]}).status_code == 200
+    assert client.post("/auth/token", json=token_body(keys["operator"])).status_code == 200
 
 
 def test_an_agency_principal_cannot_mint_reviewers_or_take_over_their_keys(
@@ -203,6 +206,7 @@ def test_an_agency_principal_cannot_mint_reviewers_or_take_over_their_keys(
     own = client.post(f"/keys/{keys['agency'].split('_')[1]}/rotate", headers=agency)
     assert own.status_code == 201
     assert client.get("/me", headers=agency).status_code == 401
+    remember(own.json()["api_key"], SECRETS[keys["agency"]])
     assert client.get("/me", headers=auth(token_of(client, own.json()["api_key"]))).status_code == 200
 
 
@@ -238,7 +242,7 @@ def test_logged_out_tokens_are_swept_once_they_would_have_expired(initialised: I
         connection.execute(
             text("UPDATE revoked_tokens SET expires_at = :t"), {"t": datetime.now(UTC) - timedelta(hours=1)}
         )
-    fresh = identity.exchange(keys["regulator"])
+    fresh = identity.exchange(keys["regulator"], code_for(keys["regulator"]))
     assert identity.revoke_token(fresh.token) is True
     with instance.engine.connect() as connection:
         rows = connection.execute(text("SELECT jti FROM revoked_tokens")).scalars().all()

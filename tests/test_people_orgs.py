@@ -25,6 +25,7 @@ from app.cli import cli
 from app.demo.scenario import demo_uscc
 from core import Actor
 from tests.console_support import console_client, csrf_in, flash
+from tests.totp_support import token_body
 
 KEY_RE = re.compile(r"ky_[0-9a-f]{16}_[A-Za-z0-9_-]{43}")
 ACME_USCC = demo_uscc("MA1D2E3F7")
@@ -39,7 +40,7 @@ def acme(initialised: Initialised) -> Initialised:
 
 
 def token(client: TestClient, api_key: str) -> dict[str, str]:
-    response = client.post("/auth/token", json={"api_key": api_key})
+    response = client.post("/auth/token", json=token_body(api_key, client))
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 

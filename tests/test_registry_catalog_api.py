@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from app import Instance, create_app
 from core import Actor
 from tests.test_registry_catalog import CATALOG_KEYS, PROVIDER_CODE, SHA_A, residents_form
+from tests.totp_support import token_body
 
 
 @pytest.fixture
@@ -26,7 +27,7 @@ def headers(client: TestClient, initialised: tuple[Instance, dict[str, str]]) ->
     _, tokens = initialised
     result = {}
     for role, api_key in tokens.items():
-        response = client.post("/auth/token", json={"api_key": api_key})
+        response = client.post("/auth/token", json=token_body(api_key, client))
         assert response.status_code == 200, response.text
         result[role] = {"Authorization": f"Bearer {response.json()['access_token']}"}
     return result

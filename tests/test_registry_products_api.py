@@ -14,6 +14,7 @@ from app import Instance, create_app
 from core import Actor
 from operators import Role
 from tests.test_registry_products import World, registration, seed_world
+from tests.totp_support import token_body
 
 MINE = "traffic-heatmap"
 THEIRS = "district-counts"
@@ -41,7 +42,7 @@ def api(initialised: tuple[Instance, dict[str, str]]) -> tuple[Instance, TestCli
     client = TestClient(create_app(instance=instance))
     headers = {}
     for who, key in keys.items():
-        response = client.post("/auth/token", json={"api_key": key})
+        response = client.post("/auth/token", json=token_body(key, client))
         assert response.status_code == 200, response.text
         headers[who] = {"Authorization": f"Bearer {response.json()['access_token']}"}
     return instance, client, headers, world
@@ -192,7 +193,7 @@ def test_usage_records_are_for_the_providing_custodian_and_regulators(api: API, 
 def test_usage_of_another_custodians_dataset_is_refused(api: API) -> None:
     instance, client, _, _ = api
     key = instance.identity.create_principal("custodian-two", Role.CUSTODIAN).api_key
-    token = client.post("/auth/token", json={"api_key": key}).json()["access_token"]
+    token = client.post("/auth/token", json=token_body(key, client)).json()["access_token"]
     response = client.get("/usage/population", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 403
     assert "only the custodian that provided it" in response.json()["detail"]

@@ -21,6 +21,7 @@ from operators import Role
 from registry import read_attribution
 from sandbox.release import Decision, ReleaseError, outcome_of, votes_needed
 from tests.job_worker_proc import MARKERS_ENV, OPERATOR, SCENARIO, fast_runner, licensed
+from tests.totp_support import code_by_name, create_enrolled
 
 ACME = Actor(OPERATOR, "operator")
 R1 = Actor("demo-agency", "agency")
@@ -38,7 +39,7 @@ def instance(initialised: tuple[Instance, dict[str, str]], tmp_path: Path, monke
     monkeypatch.setenv(MARKERS_ENV, str(markers))
     licensed(instance.registry, instance.home)
     for reviewer in (R2, R3):
-        instance.identity.create_principal(reviewer.name, Role.AGENCY)
+        create_enrolled(instance.identity, reviewer.name, Role.AGENCY)  # with a second factor, for votes by key
     return instance
 
 
@@ -236,17 +237,43 @@ def test_cli_request_vote_list_show_fetch(instance: Instance, tmp_path: Path) ->
     own = runner.invoke(cli, ["release", "approve", str(release), "--reviewer", OPERATOR, *home])
     assert own.exit_code == 1 and "credential" in own.output
     approve = ["release", "approve", str(release), "--key-file", str(keys[R1.name]), "--reviewer", R1.name, *home]
+    approve += ["--totp", code_by_name(R1.name)]  # a key is one factor: its principal's code goes with it
     assert runner.invoke(cli, approve).exit_code == 0
     shown = json.loads(runner.invoke(cli, ["release", "show", str(release), "--json", *home]).stdout)
     assert shown["votes"] == [] and shown["votes_cast"] == 1 and shown["justifications"] == {"0": "区县合计"}
     rejected = runner.invoke(
         cli,
-        ["release", "reject", str(release), "--key-file", str(keys[R2.name]), "--reason", "太细", "--json", *home],
+        [
+            "release",
+            "reject",
+            str(release),
+            "--key-file",
+            str(keys[R2.name]),
+            "--reason",
+            "太细",
+            "--json",
+            *home,
+            "--totp",
+            code_by_name(R2.name),
+        ],
     )
     assert rejected.exit_code == 0 and json.loads(rejected.stdout)["state"] == "under_review"
     listed = json.loads(runner.invoke(cli, ["release", "list", "--json", *home]).stdout)
     assert [r["release"] for r in listed["releases"]] == [release]
-    final = runner.invoke(cli, ["release", "approve", str(release), "--key-file", str(keys[R3.name]), "--json", *home])
+    final = runner.invoke(
+        cli,
+        [
+            "release",
+            "approve",
+            str(release),
+            "--key-file",
+            str(keys[R3.name]),
+            "--json",
+            *home,
+            "--totp",
+            code_by_name(R3.name),
+        ],
+    )
     assert json.loads(final.stdout)["state"] == "approved"
     out = tmp_path / "fetched"
     theft = runner.invoke(cli, ["product", "fetch", "cli-p", "--to", str(out), "--operator", "other", *home])

@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.totp_support import remember_all, wall_code_for
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -30,6 +32,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
         check=True,
     )
     tokens = json.loads(init.stdout)["tokens"]
+    remember_all(tokens, json.loads(init.stdout)["totp"])
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--home", str(home), "--port", str(port)],
@@ -55,11 +58,16 @@ def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
         process.wait(timeout=10)
 
 
+def _login(api_key: str) -> dict[str, str]:
+    """A login for the served process: it reads the wall clock, not the tests' virtual one."""
+    return {"api_key": api_key, "totp": wall_code_for(api_key)}
+
+
 def test_served_api_answers_docs_and_auth(server: tuple[str, dict[str, str]]) -> None:
     base, tokens = server
     docs = httpx.get(f"{base}/docs", timeout=5)
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
-    token = httpx.post(f"{base}/auth/token", json={"api_key": tokens["regulator"]}, timeout=5).json()["access_token"]
+    token = httpx.post(f"{base}/auth/token", json=_login(tokens["regulator"]), timeout=5).json()["access_token"]
     me = httpx.get(f"{base}/me", headers={"Authorization": f"Bearer {token}"}, timeout=5)
     assert me.json() == {"name": "demo-regulator", "role": "regulator"}
     listing = httpx.get(f"{base}/principals", headers={"Authorization": f"Bearer {token}"}, timeout=5)

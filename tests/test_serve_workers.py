@@ -24,6 +24,7 @@ from sandbox import LIVE_WITHIN, WorkerRoster
 from tests.conftest import require_sandbox
 from tests.job_worker_proc import SCENARIO, licensed
 from tests.test_serve import free_port
+from tests.totp_support import wall_code_for
 
 OPERATOR = "demo-operator"
 SQL = "SELECT 区县, count(*) AS n FROM traffic GROUP BY 区县"
@@ -70,7 +71,11 @@ class Served:
         return dict(httpx.get(f"{self.base}/healthz", timeout=5).json())
 
     def headers(self, role: str) -> dict[str, str]:
-        answer = httpx.post(f"{self.base}/auth/token", json={"api_key": self.tokens[role]}, timeout=10)
+        answer = httpx.post(
+            f"{self.base}/auth/token",
+            json={"api_key": self.tokens[role], "totp": wall_code_for(self.tokens[role])},
+            timeout=10,
+        )
         return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
 

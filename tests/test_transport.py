@@ -30,6 +30,7 @@ from app import Instance, create_app
 from app.settings import Settings
 from app.transport import HSTS, TransportError, is_loopback, plan_transport
 from tests.test_serve import free_port
+from tests.totp_support import login_form, remember_all, wall_code_for
 
 KEYONG = [sys.executable, "-m", "app.cli"]
 
@@ -74,6 +75,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]
     path = tmp_path_factory.mktemp("transport") / "home"
     init = _run("init", "--home", str(path), "--json")
     assert init.returncode == 0, init.stderr
+    remember_all(json.loads(init.stdout)["tokens"], json.loads(init.stdout)["totp"])
     return path, json.loads(init.stdout)["tokens"]
 
 
@@ -172,7 +174,8 @@ def test_https_server_sends_hsts_and_a_secure_session_cookie(https_server: tuple
     assert health.status_code == 200 and health.headers[HSTS] == "max-age=31536000"
     with httpx.Client(base_url=base, verify=trust, timeout=10, headers={"origin": base}) as client:
         assert client.get("/console/login").headers[HSTS].startswith("max-age=")
-        login = client.post("/console/login", data={"api_key": api_key}, follow_redirects=False)
+        form = {"api_key": api_key, "totp": wall_code_for(api_key)}  # the served process reads the wall clock
+        login = client.post("/console/login", data=form, follow_redirects=False)
         assert login.status_code == 303, login.text
         cookie = login.headers["set-cookie"]
         assert cookie.startswith("keyong_console=") and "; Secure" in cookie and "HttpOnly" in cookie
@@ -205,7 +208,7 @@ def _login(instance: Instance, api_key: str, *, transport_secure: bool) -> httpx
     settings = instance.settings.model_copy(update={"transport_secure": transport_secure})
     inst = Instance(settings, instance.keys, instance.engine, instance.instance_id)
     client = TestClient(create_app(instance=inst), headers={"origin": "http://testserver"})
-    return client.post("/console/login", data={"api_key": api_key}, follow_redirects=False)
+    return client.post("/console/login", data=login_form(api_key), follow_redirects=False)
 
 
 def test_behind_a_tls_proxy_cookies_are_secure_and_hsts_is_sent(tmp_path: Path) -> None:

@@ -13,13 +13,14 @@ own service and not on how principals are authenticated.
 """
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.limits import Text
+from app.api.second_factor import TotpField, failed_login, second_factor_routes
 from app.api.security import mark, note_principal
 from operators import (
     AuthenticationError,
@@ -44,6 +45,7 @@ class TokenRequest(BaseModel):
         description="An API key printed by `keyong init`.",
         examples=["ky_0123456789abcdef_" + "x" * 43],
     )
+    totp: str | None = TotpField  # without it (or with a wrong or used one) no token: SATRE 3.2.04
 
 
 class TokenResponse(BaseModel):
@@ -81,6 +83,9 @@ class PrincipalListItem(BaseModel):
     created_at: str
     org: str | None = None
     keys: list[KeyOut] = []
+    second_factor: Literal["confirmed", "pending"] | None = Field(
+        default=None, description="The TOTP second factor: confirmed, enrolled but pending a first code, or none."
+    )
 
 
 class PrincipalIn(BaseModel):
@@ -196,12 +201,12 @@ def build_router(identity: IdentityService) -> APIRouter:
 
     @router.post("/auth/token", response_model=TokenResponse)
     def issue_token(body: TokenRequest, request: Request) -> TokenResponse:
-        """Exchange an API key for a short-lived JWT."""
+        """Exchange an API key and the current code of its principal's second factor (``totp``) for a short-lived
+        JWT. Without a confirmed second factor, or with a wrong, expired or already used code: 401, no token."""
         try:
-            issued = identity.exchange(body.api_key)
-        except AuthenticationError as exc:  # a failed login: a security event, never with the key
-            mark(request, SecurityEventKind.LOGIN_FAILED, identity.claimed_name(body.api_key), str(exc))
-            raise _unauthorized(str(exc)) from None
+            issued = identity.exchange(body.api_key, body.totp)
+        except AuthenticationError as exc:  # a failed login: a security event, never with the key or the code
+            raise failed_login(request, identity, body.api_key, exc) from None
         return TokenResponse(
             access_token=issued.token,
             expires_at=issued.claims.expires_at.isoformat(),
@@ -230,6 +235,7 @@ def build_router(identity: IdentityService) -> APIRouter:
         return LogoutOut(revoked=identity.revoke_token(credentials.credentials if credentials else ""))
 
     _people_routes(router, identity, require)
+    second_factor_routes(router, identity, _refused)
     _first_login_route(router, identity, require(Role.AGENCY))
     return router
 
@@ -280,6 +286,16 @@ def _people_routes(
         """Reactivate a suspended principal (agency)."""
         try:
             identity.set_active(name, True, by=by, reason=body.reason)
+            return PrincipalListItem.model_validate(identity.get_principal(name))
+        except IdentityError as exc:
+            raise _refused(exc) from None
+
+    @router.post("/principals/{name}/totp/reset", response_model=PrincipalListItem)
+    def reset_totp(name: NamePath, body: ReasonIn, by: Annotated[Principal, Depends(agency)]) -> PrincipalListItem:
+        """Reset an operator's or custodian's second factor (agency; never its own): ledgered with the reason;
+        the principal's next login must enrol again (``POST /auth/totp/enrol``)."""
+        try:
+            identity.reset_totp(name, by=by, reason=body.reason)
             return PrincipalListItem.model_validate(identity.get_principal(name))
         except IdentityError as exc:
             raise _refused(exc) from None

@@ -6,6 +6,10 @@ not tell apart (SATRE 3.1.06: one's own identity for each act; 3.2.01: independe
 双鸭山市公共数据管理暂行办法 第五十二条). So an act that is a person's own reads that person's API key
 (or a token exchanged for it) and checks it through the same identity service the API uses: a
 revoked, forged or expired credential, a suspended principal, or a key of the wrong role is refused.
+
+An API key alone is one factor: as ``POST /auth/token`` and the console do, an act by key also takes the
+principal's current TOTP code (``--totp CODE`` or ``$KEYONG_TOTP``; SATRE 3.2.04), spent once. A JWT
+given instead of a key was obtained with a code already, so it needs none.
 """
 
 from __future__ import annotations
@@ -20,9 +24,12 @@ import typer
 from app.instance import Instance
 from core import Actor, actor_of
 from operators import AuthenticationError, Principal
+from registry import SecurityEventKind
 
 #: The environment variable holding a credential when ``--key-file`` is not given.
 KEY_ENV = "KEYONG_API_KEY"
+#: The environment variable holding the second factor's code when ``--totp`` is not given.
+TOTP_ENV = "KEYONG_TOTP"
 
 KeyFileOption = Annotated[
     Path | None,
@@ -30,6 +37,17 @@ KeyFileOption = Annotated[
         "--key-file",
         dir_okay=False,
         help=f"A file holding your own API key (from `keyong key issue`), else ${KEY_ENV}.",
+        show_default=False,
+    ),
+]
+
+
+TotpOption = Annotated[
+    str | None,
+    typer.Option(
+        "--totp",
+        envvar=TOTP_ENV,
+        help=f"With an API key: the current code of your second factor (TOTP), else ${TOTP_ENV}.",
         show_default=False,
     ),
 ]
@@ -85,15 +103,22 @@ def read_credential(key_file: Path | None) -> str | None:
     return text or None
 
 
+def _is_token(credential: str) -> bool:
+    return credential.count(".") == 2 and not credential.startswith("ky_")
+
+
 def authenticate(instance: Instance, credential: str) -> Principal:
-    """The principal a credential speaks for, checked as the API checks it (API key, or its JWT)."""
+    """The principal a credential speaks for, checked as the API checks it (API key, or its JWT); the
+    second factor of a key is checked by :func:`own_actor` once the key's role fits the act."""
     identity = instance.identity
-    if credential.count(".") == 2 and not credential.startswith("ky_"):
+    if _is_token(credential):
         return identity.authenticate_token(credential)  # an expired or logged-out token is refused here
     return identity.authenticate_api_key(credential)
 
 
-def own_actor(instance: Instance, key_file: Path | None, role: str, *, claimed: str | None, how: str) -> Actor:
+def own_actor(
+    instance: Instance, key_file: Path | None, role: str, *, claimed: str | None, how: str, totp: str | None = None
+) -> Actor:
     """The actor of a person's own act: the principal of the credential given, which must hold ``role``.
 
     ``claimed`` is a name the command line gave (``--reviewer``, ``--operator``): it must be the
@@ -119,17 +144,30 @@ def own_actor(instance: Instance, key_file: Path | None, role: str, *, claimed: 
         raise CredentialError(
             f"the key is {actor.name!r}'s, not {claimed!r}'s: one acts only as oneself (SATRE 3.1.06). {how}"
         )
+    if not _is_token(credential):  # a key is one factor: the code of the second is spent here (SATRE 3.2.04)
+        try:
+            instance.identity.check_totp(actor.name, totp)
+        except AuthenticationError as exc:  # a failed login, as over the API (SATRE 2.5.03): never the code
+            instance.registry.security.record(
+                SecurityEventKind.LOGIN_FAILED,
+                source="host",
+                principal=actor.name,
+                route="keyong (CLI)",
+                detail=str(exc),
+            )
+            raise CredentialError(f"second factor refused: {exc} (give --totp CODE or ${TOTP_ENV})") from None
     return actor
 
 
 #: How an operator's act may be done from the CLI (said when a given credential does not fit).
 HOW_TO_ACT = (
-    "Give the operator's own key (--key-file FILE or $KEYONG_API_KEY), or give none: the host administrator "
-    "then acts for the operator and the ledger names the host as the actor, the operator as the subject."
+    "Give the operator's own key (--key-file FILE or $KEYONG_API_KEY, with --totp CODE), or give none: "
+    "the host administrator then acts for the operator and the ledger names the host as the actor, "
+    "the operator as the subject."
 )
 
 
-def operator_actor(instance: Instance, key_file: Path | None, operator: str | None) -> Actor:
+def operator_actor(instance: Instance, key_file: Path | None, operator: str | None, totp: str | None = None) -> Actor:
     """Who does an operator's act from the CLI (submit, mitigate, request, resubmit, withdraw, fetch).
 
     With the operator's own credential, that principal (``--operator`` must name it). Without one, the
@@ -140,4 +178,4 @@ def operator_actor(instance: Instance, key_file: Path | None, operator: str | No
     """
     if read_credential(key_file) is None:
         return Actor.host()
-    return own_actor(instance, key_file, "operator", claimed=operator, how=HOW_TO_ACT)
+    return own_actor(instance, key_file, "operator", claimed=operator, how=HOW_TO_ACT, totp=totp)

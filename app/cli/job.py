@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing
-from app.cli.credentials import KeyFileOption, operator_actor
+from app.cli.credentials import KeyFileOption, TotpOption, operator_actor
 from core import Actor
 
 job_cli = typer.Typer(help="Jobs of operators: submit, run, show, cancel.", no_args_is_help=True)
@@ -72,6 +72,7 @@ def job_submit(
     ],
     scenario: Annotated[str, typer.Option("--scenario", help="The declared application scenario (应用场景).")],
     key_file: KeyFileOption = None,
+    totp: TotpOption = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -82,7 +83,7 @@ def job_submit(
     except UnicodeDecodeError:
         out.fail(f"{file} is not UTF-8 text")
     with open_instance(home) as instance:
-        by = operator_actor(instance, key_file, operator)
+        by = operator_actor(instance, key_file, operator, totp)
         job = instance.jobs.submit(operator, _csv(dataset), kind, code, scenario, by=by)
     out.result({"job": job, "state": "queued"}, lambda c: c.print(f"Job [bold]{job}[/] queued"))
 
@@ -133,12 +134,13 @@ def job_mitigate(
         int | None, typer.Option("--round-base", min=2, max=1000, help="Round counts to this base (e.g. 5).")
     ] = None,
     key_file: KeyFileOption = None,
+    totp: TotpOption = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Queue a mitigated copy of a judged job's tables for the guard to re-check (ACRO's mitigations)."""
     with open_instance(home) as instance:
-        by = operator_actor(instance, key_file, None)  # with a key, mitigate checks the job is its own
+        by = operator_actor(instance, key_file, None, totp)  # with a key, mitigate checks the job is its own
         new = instance.jobs.mitigate(job, suppress=suppress, round_base=round_to, by=by)
     Output(json_out).result(
         {"job": new, "state": "queued", "source_job": job},

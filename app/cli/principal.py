@@ -34,6 +34,10 @@ def print_key(console: Console, new: NewApiKey, what: str) -> None:
     console.print(f"{what} for [bold]{escape(new.principal.name)}[/] ({new.principal.role.value}), key id {new.key_id}")
     console.print(f"API key ({ONCE}):")
     console.print(new.api_key, markup=False, highlight=False, soft_wrap=True)
+    console.print(
+        "A login also takes the code of the person's second factor (TOTP): without one yet, the person enrols "
+        "it with this key (a first console login, or POST /auth/totp/enrol then /auth/totp/confirm)."
+    )
 
 
 @principal_cli.command("add")
@@ -112,6 +116,20 @@ def principal_restore(name: str, reason: ReasonOption, home: HomeOption = None, 
         instance.identity.set_active(name, True, reason=reason)
         item = instance.identity.get_principal(name)
     Output(json_out).result(item, lambda c: c.print(f"Principal [bold]{escape(name)}[/] reactivated"))
+
+
+@principal_cli.command("totp-reset")
+@refusing
+def principal_totp_reset(
+    name: str, reason: ReasonOption, home: HomeOption = None, json_out: JsonOption = False
+) -> None:
+    """Reset a principal's second factor (TOTP): ledgered with the reason; its next login must enrol again."""
+    with open_instance(home) as instance:
+        instance.identity.reset_totp(name, reason=reason)
+        item = instance.identity.get_principal(name)
+    Output(json_out).result(
+        item, lambda c: c.print(f"Second factor of [bold]{escape(name)}[/] reset: the next login enrols a new one")
+    )
 
 
 @key_cli.command("issue")

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing
-from app.cli.credentials import KeyFileOption, operator_actor
+from app.cli.credentials import KeyFileOption, TotpOption, operator_actor
 from core import Actor
 from registry import ObjectionOutcome
 
@@ -87,6 +87,7 @@ def product_fetch(
         typer.Option("--operator", help="The operator receiving it (only its own products) [default: its owner]."),
     ] = None,
     key_file: KeyFileOption = None,
+    totp: TotpOption = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -98,7 +99,7 @@ def product_fetch(
     with open_instance(home) as instance:
         # With the operator's own key, that operator fetches (only its own products); without one the host
         # administrator delivers to the owner and the ledger names the host as actor (issue 22, SATRE 3.1.06).
-        by = operator_actor(instance, key_file, operator)
+        by = operator_actor(instance, key_file, operator, totp)
         if by.is_host:
             owner = instance.registry.products.get(name, viewer=by).operator
             if operator is not None and operator != owner:

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing
-from app.cli.credentials import KeyFileOption, operator_actor, own_actor
+from app.cli.credentials import KeyFileOption, TotpOption, operator_actor, own_actor
 from core import Actor
 
 release_cli = typer.Typer(help="Release requests and their review (发布前合规审查).", no_args_is_help=True)
@@ -35,7 +35,8 @@ ReviewerOption = Annotated[
 ]
 #: How a reviewer votes when the host administrator tried to vote for them.
 HOW_TO_VOTE = (
-    "Vote with your own API key (--key-file FILE or $KEYONG_API_KEY), in the web console "
+    "Vote with your own API key (--key-file FILE or $KEYONG_API_KEY) and its second factor's code "
+    "(--totp CODE or $KEYONG_TOTP), in the web console "
     "signed in as yourself, or over the API (POST /releases/{id}/votes with your own token)."
 )
 FileOption = Annotated[
@@ -105,6 +106,7 @@ def release_request(
     justify: JustifyOption = None,
     files: FileOption = None,
     key_file: KeyFileOption = None,
+    totp: TotpOption = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -115,7 +117,7 @@ def release_request(
         item = instance.releases.request(
             job,
             product=product,
-            by=operator_actor(instance, key_file, None),  # with a key, the job must be its own
+            by=operator_actor(instance, key_file, None, totp),  # with a key, the job must be its own
             fee_class=fee_class,
             justifications=justifications,
             files=files,
@@ -131,10 +133,11 @@ def _vote(
     reason: str,
     home: Path | None,
     json_out: bool,
+    totp: str | None = None,
 ) -> None:
     """Cast the vote as the credential's own agency principal; ``--reviewer`` alone names nobody who voted."""
     with open_instance(home) as instance:
-        by = own_actor(instance, key_file, "agency", claimed=reviewer, how=HOW_TO_VOTE)
+        by = own_actor(instance, key_file, "agency", claimed=reviewer, how=HOW_TO_VOTE, totp=totp)
         item = instance.releases.vote(release, decision, by=by, reason=reason).as_json()
     Output(json_out).result(item, render_release(item))
 
@@ -145,12 +148,13 @@ def release_approve(
     release: Annotated[int, typer.Argument(metavar="ID")],
     reason: Annotated[str, typer.Option("--reason")] = "",
     key_file: KeyFileOption = None,
+    totp: TotpOption = None,
     reviewer: ReviewerOption = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Your own approval, with your own key; decided once the configured number of independent reviewers voted."""
-    _vote(release, "approve", reviewer, key_file, reason, home, json_out)
+    _vote(release, "approve", reviewer, key_file, reason, home, json_out, totp)
 
 
 @release_cli.command("reject")
@@ -159,12 +163,13 @@ def release_reject(
     release: Annotated[int, typer.Argument(metavar="ID")],
     reason: Annotated[str, typer.Option("--reason", help="Why; the operator reads it.")],
     key_file: KeyFileOption = None,
+    totp: TotpOption = None,
     reviewer: ReviewerOption = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Your own rejection, with your own key."""
-    _vote(release, "reject", reviewer, key_file, reason, home, json_out)
+    _vote(release, "reject", reviewer, key_file, reason, home, json_out, totp)
 
 
 @release_cli.command("return")
@@ -173,12 +178,13 @@ def release_return(
     release: Annotated[int, typer.Argument(metavar="ID")],
     reason: Annotated[str, typer.Option("--reason", help="The changes the operator should make.")],
     key_file: KeyFileOption = None,
+    totp: TotpOption = None,
     reviewer: ReviewerOption = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Your own vote for changes, with your own key (the operator reruns and resubmits)."""
-    _vote(release, "changes_requested", reviewer, key_file, reason, home, json_out)
+    _vote(release, "changes_requested", reviewer, key_file, reason, home, json_out, totp)
 
 
 @release_cli.command("resubmit")
@@ -189,6 +195,7 @@ def release_resubmit(
     justify: JustifyOption = None,
     files: FileOption = None,
     key_file: KeyFileOption = None,
+    totp: TotpOption = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -196,7 +203,7 @@ def release_resubmit(
     out = Output(json_out)
     justifications = _justifications(out, justify)
     with open_instance(home) as instance:
-        by = operator_actor(instance, key_file, None)
+        by = operator_actor(instance, key_file, None, totp)
         item = instance.releases.resubmit(
             release, job_id=job, by=by, justifications=justifications, files=files
         ).as_json()
@@ -209,12 +216,13 @@ def release_withdraw(
     release: Annotated[int, typer.Argument(metavar="ID")],
     reason: Annotated[str, typer.Option("--reason")] = "",
     key_file: KeyFileOption = None,
+    totp: TotpOption = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Withdraw a release not yet decided (for its operator)."""
     with open_instance(home) as instance:
-        by = operator_actor(instance, key_file, None)
+        by = operator_actor(instance, key_file, None, totp)
         item = instance.releases.withdraw(release, by=by, reason=reason).as_json()
     Output(json_out).result(item, render_release(item))
 

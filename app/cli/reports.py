@@ -16,12 +16,15 @@ if TYPE_CHECKING:  # the demo's generators are heavy; only ``keyong demo`` impor
     from app.demo import DemoReport, KeptDemo
 
 
-def tokens_table(tokens: dict[str, str]) -> Table:
-    table = Table(title="API keys of the demo principals (shown once; exchange at POST /auth/token)")
+def tokens_table(tokens: dict[str, str], totp: dict[str, str] | None = None) -> Table:
+    """The demo principals' API keys and TOTP secrets (their second factor: a code from an authenticator
+    app, or ``oathtool --totp -b SECRET``, goes with the key to POST /auth/token and the console's login)."""
+    table = Table(title="API keys and TOTP secrets of the demo principals (shown once; both are needed to log in)")
     table.add_column("role")
     table.add_column("API key", overflow="fold")
+    table.add_column("TOTP secret (oathtool --totp -b)", overflow="fold")
     for role, key in tokens.items():
-        table.add_row(role, key)
+        table.add_row(role, key, (totp or {}).get(role, "-"))
     return table
 
 
@@ -53,7 +56,7 @@ def render_demo(console: Console, report: DemoReport, seed: int) -> None:
     """The demo's report, one section per step of DESIGN.md's data flow, Chinese with English labels."""
     if report.tokens:
         console.print(f"Initialised a new instance at [bold]{report.home}[/]")
-        console.print(tokens_table(report.tokens))
+        console.print(tokens_table(report.tokens, report.totp))
     _data(console, report, seed)
     _licence(console, report)
     _jobs(console, report)
@@ -164,7 +167,10 @@ def _releases(console: Console, report: DemoReport) -> None:
     console.rule("3 发布审核 Release review (独立审核, 双鸭山 第五十二条)")
     if report.reviewer_keys:
         for name, key in report.reviewer_keys.items():
-            console.print(f"New agency reviewer [bold]{name}[/] (API key, shown once): {key}", markup=True)
+            secret = report.reviewer_totp.get(name, "-")
+            console.print(
+                f"New agency reviewer [bold]{name}[/] (shown once) API key: {key}  TOTP secret: {secret}", markup=True
+            )
     releases = _table(
         f"Release requests; reviewers (sealed votes): {', '.join(report.reviewers)}",
         "release",

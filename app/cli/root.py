@@ -57,7 +57,7 @@ def init(home: HomeOption = None, json_out: JsonOption = False) -> None:
 
     def render(console: Console) -> None:
         console.print(f"Created Keyong instance at [bold]{result.home}[/] (database {result.database})")
-        console.print(tokens_table(result.tokens))
+        console.print(tokens_table(result.tokens, result.totp))
 
     out.result(result.as_json(), render)
 

@@ -62,6 +62,7 @@ MESSAGES: dict[str, str] = {
     "person_not_changed": "未更改 · not changed: {reason}",
     "person_suspended": "{name} 已暂停 · suspended",
     "person_restored": "{name} 已恢复 · reactivated",
+    "person_totp_reset": "{name} 的第二因素已重置,下次登录重新绑定 · second factor reset: next login enrols again",
     # custodian
     "bounds_refused": "未能声明 · refused: {reason}",
     "bounds_declared": "{column}: {what} 已声明 · declared",

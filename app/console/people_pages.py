@@ -10,6 +10,7 @@ as the page's flash message.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -17,7 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from app.console.context import Console
 from app.console.session import Session
-from operators import AGENCY_MANAGES, IdentityError, NewApiKey, Role
+from operators import AGENCY_MANAGES, IdentityError, IdentityService, NewApiKey, Principal, Role
 
 PAGE = "/agency/people"
 
@@ -112,13 +113,23 @@ def register(router: APIRouter, console: Console) -> None:
     async def standing(request: Request, name: str, act: str) -> Response:
         session = agency(request)
         form = await console.form(request, session)
-        if act not in ("suspend", "restore"):
+        if act not in _ACTS:
             return console.flash(session, PAGE, "unknown_action")
         try:
             reason = str(form.get("reason", "")).strip()
             if not reason:
                 raise IdentityError("give a reason: it is recorded in the ledger")
-            identity.set_active(name, act == "restore", by=session.principal, reason=reason[:2000])
+            _ACTS[act](identity, name, session.principal, reason[:2000])
         except IdentityError as exc:
             return console.flash(session, PAGE, "person_not_changed", reason=str(exc))
-        return console.flash(session, PAGE, "person_restored" if act == "restore" else "person_suspended", name=name)
+        return console.flash(session, PAGE, _DONE[act], name=name)
+
+
+#: What the agency does to a person with a reason: suspend, restore, reset a lost second factor (the person
+#: enrols again at the next login), and the message each flashes.
+_ACTS: dict[str, Callable[[IdentityService, str, Principal, str], None]] = {
+    "suspend": lambda identity, name, by, reason: identity.set_active(name, False, by=by, reason=reason),
+    "restore": lambda identity, name, by, reason: identity.set_active(name, True, by=by, reason=reason),
+    "totp-reset": lambda identity, name, by, reason: identity.reset_totp(name, by=by, reason=reason),
+}
+_DONE = {"suspend": "person_suspended", "restore": "person_restored", "totp-reset": "person_totp_reset"}

@@ -37,7 +37,7 @@ from app.console.session import (
     clear_session_cookie,
     set_session_cookie,
 )
-from operators import AuthenticationError
+from operators import AuthenticationError, IdentityError
 from registry import SecurityEventKind
 
 if TYPE_CHECKING:
@@ -59,18 +59,46 @@ def build_console(instance: Instance, *, secure_cookies: bool = False) -> APIRou
 
     @router.post("/login")
     async def login(request: Request) -> Response:
+        """An API key and its principal's current code open a session; a valid key whose principal has no
+        confirmed second factor gets the enrolment page instead (SATRE 3.2.04), never a session."""
         form = await console.read_form(request)
-        api_key = str(form.get("api_key", "")).strip()
+        api_key, code = str(form.get("api_key", "")).strip(), str(form.get("totp", "")).strip()
+        identity = console.instance.identity
         try:
-            token, lifetime = console.sessions.login(api_key)
-        except AuthenticationError as exc:  # a failed login is a security event (SATRE 2.5.03), never with the key
-            mark(request, SecurityEventKind.LOGIN_FAILED, console.instance.identity.claimed_name(api_key), str(exc))
-            return console.render(
-                request, None, "console/login.html", status_code=401, reason=f"登录失败 · login failed: {exc}"
-            )
+            if identity.totp_state(api_key) != "confirmed":
+                enrolment = identity.enrol_totp(api_key)  # a new secret each time until one is confirmed
+                return console.render(
+                    request, None, "console/enrol.html", principal=enrolment.principal,
+                    secret=enrolment.secret, uri=enrolment.uri, reason="",
+                )  # fmt: skip
+            return _session_for(request, api_key, code, confirming=False)
+        except AuthenticationError as exc:
+            return _failed(request, api_key, exc)
+
+    @router.post("/login/enrol")
+    async def confirm_enrolment(request: Request) -> Response:
+        """The first code of the factor just enrolled: confirms it and opens the session (ledgered together)."""
+        form = await console.read_form(request)
+        api_key, code = str(form.get("api_key", "")).strip(), str(form.get("totp", "")).strip()
+        try:
+            return _session_for(request, api_key, code, confirming=True)
+        except AuthenticationError as exc:
+            return _failed(request, api_key, exc)
+        except IdentityError as exc:  # already confirmed (a second tab): log in with a code instead
+            return console.render(request, None, "console/login.html", status_code=409, reason=str(exc))
+
+    def _session_for(request: Request, api_key: str, code: str, *, confirming: bool) -> Response:
+        token, lifetime = console.sessions.login(api_key, code, confirming=confirming)
         response = RedirectResponse(PATH, status_code=303)
         set_session_cookie(response, token, lifetime, secure=console.secure_for(request))
         return response
+
+    def _failed(request: Request, api_key: str, exc: AuthenticationError) -> Response:
+        """A failed login is a security event (SATRE 2.5.03), never with the key or the code."""
+        mark(request, SecurityEventKind.LOGIN_FAILED, console.instance.identity.claimed_name(api_key), str(exc))
+        return console.render(
+            request, None, "console/login.html", status_code=401, reason=f"登录失败 · login failed: {exc}"
+        )
 
     @router.post("/logout")
     async def logout(request: Request) -> Response:

@@ -80,9 +80,10 @@ class Sessions:
         verification of the token (in :meth:`current`) serves the CSRF check too."""
         return hmac.new(self._csrf_key, f"console-csrf:{token}".encode(), hashlib.sha256).hexdigest()
 
-    def login(self, api_key: str) -> tuple[str, int]:
-        """The JWT for an API key and its lifetime in seconds (raises ``AuthenticationError``)."""
-        issued = self.identity.exchange(api_key)
+    def login(self, api_key: str, totp: str | None, *, confirming: bool = False) -> tuple[str, int]:
+        """The JWT for an API key and its principal's current TOTP code, and its lifetime in seconds (raises
+        ``AuthenticationError``); ``confirming``: the code confirms the factor just enrolled."""
+        issued = self.identity.exchange(api_key, totp, confirming=confirming)
         lifetime = int((issued.claims.expires_at - issued.claims.issued_at).total_seconds())
         return issued.token, max(1, lifetime)
 

@@ -34,8 +34,8 @@ from app.instance import MARKER, Instance, InstanceError
 from app.settings import Settings
 
 DEMO_RECORD = "demo.json"
-#: Report fields that hold API keys: shown once when made, never written to disk.
-SECRET_FIELDS = ("tokens", "reviewer_keys")
+#: Report fields that hold API keys and TOTP secrets: shown once when made, never written to disk.
+SECRET_FIELDS = ("tokens", "totp", "reviewer_keys", "reviewer_totp")
 
 HomeState = Literal["fresh", "demo", "unfinished demo", "instance", "other"]
 
@@ -95,6 +95,7 @@ class KeptDemo:
     def as_json(self) -> dict[str, object]:
         report = dict(self.record.get("report") or {})
         report.update({"home": str(self.home), "initialized": False, "tokens": None, "reviewer_keys": {}})
+        report.update({"totp": None, "reviewer_totp": {}})
         report.update({"kept": True, "started": self.record.get("started"), "finished": self.record.get("finished")})
         return report
 

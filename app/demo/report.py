@@ -23,6 +23,7 @@ class DemoReport:
     home: Path
     data_dir: Path
     tokens: dict[str, str] | None
+    totp: dict[str, str] | None = None  # role -> TOTP secret (base32) of the demo principal: its second factor
     tables: list[DemoTable] = field(default_factory=list)
     ingested: list[JsonObject] = field(default_factory=list)
     desensitized: list[JsonObject] = field(default_factory=list)
@@ -34,6 +35,7 @@ class DemoReport:
     reviewers: list[str] = field(default_factory=list)
     reviewer_keys: dict[str, str] = field(default_factory=dict)  # API keys of reviewers made by this run
     egress: dict[str, str] = field(default_factory=dict)  # dataset -> signoff | delegated (SATRE 3.1.06)
+    reviewer_totp: dict[str, str] = field(default_factory=dict)  # and their TOTP secrets (second factors)
     releases: list[JsonObject] = field(default_factory=list)
     products: list[JsonObject] = field(default_factory=list)
     objection: JsonObject = field(default_factory=dict)
@@ -46,6 +48,7 @@ class DemoReport:
             "home": str(self.home),
             "initialized": self.tokens is not None,
             "tokens": self.tokens,
+            "totp": self.totp,
             "data_dir": str(self.data_dir),
             "tables": [
                 {
@@ -68,6 +71,7 @@ class DemoReport:
             "reviewers": self.reviewers,
             "reviewer_keys": self.reviewer_keys,
             "egress": self.egress,
+            "reviewer_totp": self.reviewer_totp,
             "releases": self.releases,
             "products": self.products,
             "objection": self.objection,

@@ -77,7 +77,7 @@ def _run(settings: Settings, *, residents: int, seed: int, console: Console) -> 
         write_record(settings.home, record)
         data_dir = settings.home / DEMO_DIR
         data_dir.mkdir(exist_ok=True)
-        report = DemoReport(home=settings.home, data_dir=data_dir, tokens=init_result.tokens)
+        report = DemoReport(home=settings.home, data_dir=data_dir, tokens=init_result.tokens, totp=init_result.totp)
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -265,7 +265,9 @@ def _reviewers(instance: Instance, report: DemoReport) -> list[Actor]:
     known = {str(p["name"]) for p in instance.identity.list_principals()}
     for name in names:
         if name not in known:
-            report.reviewer_keys[name] = instance.identity.create_principal(name, Role.AGENCY).api_key
+            new = instance.identity.create_principal(name, Role.AGENCY, enrol_totp=True)
+            report.reviewer_keys[name] = new.api_key
+            report.reviewer_totp[name] = str(new.totp_secret)  # its second factor, shown once with the key
             onboard_person(instance, name, Role.AGENCY)  # known, bound by the terms, trained (issue 22)
     report.reviewers = names
     return [Actor(name, Role.AGENCY.value) for name in names]

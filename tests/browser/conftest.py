@@ -56,7 +56,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def console_server(tmp_path_factory: pytest.TempPathFactory, browser_available: None) -> Iterator[dict[str, Any]]:
-    """``keyong demo`` in a fresh home, then ``keyong serve`` on a free port: {"url", "home", "tokens"}."""
+    """``keyong demo`` in a fresh home, then ``keyong serve`` on a free port: {"url", "home", "tokens", "totp"}."""
     home = tmp_path_factory.mktemp("console-home") / "home"
     env = {**os.environ, "KEYONG_HOME": str(home)}
     env.pop("KEYONG_DATABASE_URL", None)
@@ -69,6 +69,7 @@ def console_server(tmp_path_factory: pytest.TempPathFactory, browser_available: 
     )
     assert demo.returncode == 0, demo.stderr[-3000:]
     tokens = json.loads(demo.stdout)["tokens"]
+    totp = json.loads(demo.stdout)["totp"]  # each demo principal's second factor, shown once beside its key
     port = _free_port()
     log = (home.parent / "serve.log").open("w")
     server = subprocess.Popen(
@@ -91,7 +92,7 @@ def console_server(tmp_path_factory: pytest.TempPathFactory, browser_available: 
             raise AssertionError("keyong serve did not come up: " + (home.parent / "serve.log").read_text()[-3000:])
         time.sleep(0.3)
     try:
-        yield {"url": url, "home": home, "tokens": tokens}
+        yield {"url": url, "home": home, "tokens": tokens, "totp": totp}
     finally:
         server.terminate()
         try:
@@ -138,8 +139,12 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
 
 
 def login(page: Any, server: dict[str, Any], role: str) -> None:
-    """Log in through the form with the role's API key; lands on the role's home."""
+    """Log in through the form with the role's API key and a code of its second factor (the served process
+    reads the wall clock); lands on the role's home."""
+    from tests.totp_support import wall_code
+
     page.goto(server["url"] + "/console/login")
     page.fill("#api_key", server["tokens"][role])
+    page.fill("#totp", wall_code(server["totp"][role]))
     page.click("button[type=submit]")
     page.wait_for_url(f"**/console/{role}**")

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import KEYONG, login
+from tests.totp_support import wall_code
 
 pytestmark = pytest.mark.slow
 
@@ -25,9 +26,10 @@ def _keyong(server: dict[str, Any], *args: str) -> dict[str, Any]:
     return json.loads(done.stdout)
 
 
-def _second_reviewer(home: Path) -> tuple[str, Path]:
+def _second_reviewer(home: Path) -> tuple[str, Path, str]:
     """Another active agency principal and a file with its own API key (the demo has one reviewer; the
-    default needs two independent reviewers; a CLI vote needs the reviewer's own key, issue 22)."""
+    default needs two independent reviewers; a CLI vote needs the reviewer's own key and its second factor,
+    issue 22)."""
     from app.instance import Instance
     from app.settings import Settings
     from operators import Role
@@ -35,13 +37,14 @@ def _second_reviewer(home: Path) -> tuple[str, Path]:
     name = f"reviewer-{uuid.uuid4().hex[:6]}"
     instance = Instance.open(Settings(home=home, database_url=None))
     try:
-        key = instance.identity.create_principal(name, Role.AGENCY).api_key
+        new = instance.identity.create_principal(name, Role.AGENCY, enrol_totp=True)  # as the demo's reviewers
+        key, secret = new.api_key, str(new.totp_secret)
     finally:
         instance.close()
     key_file = home / f"{name}.key"
     key_file.write_text(key, encoding="utf-8")
     key_file.chmod(0o600)  # a key file others can read is refused (app.cli.credentials)
-    return name, key_file
+    return name, key_file, secret
 
 
 def test_agency_reviews_and_approves_a_release(page: Any, console_server: dict[str, Any]) -> None:
@@ -71,8 +74,9 @@ def test_agency_reviews_and_approves_a_release(page: Any, console_server: dict[s
     assert page.locator("#vote-form").count() == 0  # one vote per reviewer and round
 
     # A second independent reviewer completes the round; the page then shows the decision and both votes.
-    reviewer, key_file = _second_reviewer(console_server["home"])
-    _keyong(console_server, "release", "approve", str(release), "--key-file", str(key_file))
+    reviewer, key_file, secret = _second_reviewer(console_server["home"])
+    code = wall_code(secret)  # the CLI in another process reads the wall clock
+    _keyong(console_server, "release", "approve", str(release), "--key-file", str(key_file), "--totp", code)
     page.reload()
     assert page.locator("#release-state").inner_text() == "approved"
     votes = page.locator("#votes-table").inner_text()

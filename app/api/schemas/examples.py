@@ -130,7 +130,16 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "created_at": _T,
         "org": "acme-ops",
         "keys": [_KEY_ROW],
+        "second_factor": "confirmed",
     },
+    "TotpEnrolmentOut": {
+        "principal": "acme-ops",
+        "secret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+        "uri": "otpauth://totp/Keyong:acme-ops?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&algorithm=SHA1&digits=6"
+        "&period=30&issuer=Keyong",
+        "confirmed": False,
+    },
+    "TotpConfirmedOut": {"principal": "acme-ops", "confirmed": True},
     "NewKeyOut": {
         "principal": "acme-ops",
         "role": "operator",
