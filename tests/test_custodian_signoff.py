@@ -27,6 +27,7 @@ from sandbox.release import ReleaseError
 from tests.conftest import bearer
 from tests.job_worker_proc import MARKERS_ENV, OPERATOR, licensed
 from tests.test_release import R1, R2, R3, done_job
+from tests.totp_support import code_by_name, create_enrolled
 
 ACME = Actor(OPERATOR, "operator")
 TRAFFIC_ORG = "双鸭山市交通运输局"  # the provider of tests.test_registry_licences.add_dataset's entries
@@ -50,9 +51,9 @@ def instance(initialised: tuple[Instance, dict[str, str]], tmp_path: Path, monke
     monkeypatch.setenv(MARKERS_ENV, str(markers))
     licensed(instance.registry, instance.home, delegate=False)
     for reviewer in (R2, R3):
-        instance.identity.create_principal(reviewer.name, Role.AGENCY)
-    instance.identity.create_principal(TRAFFIC.name, Role.CUSTODIAN, org=TRAFFIC_ORG)
-    instance.identity.create_principal(POLICE.name, Role.CUSTODIAN, org="双鸭山市公安局")
+        create_enrolled(instance.identity, reviewer.name, Role.AGENCY)
+    create_enrolled(instance.identity, TRAFFIC.name, Role.CUSTODIAN, org=TRAFFIC_ORG)
+    create_enrolled(instance.identity, POLICE.name, Role.CUSTODIAN, org="双鸭山市公安局")
     return instance
 
 
@@ -142,7 +143,19 @@ def test_a_host_cast_signoff_does_not_count(instance: Instance, tmp_path: Path) 
     agency_key = tmp_path / "agency.key"
     agency_key.write_text(instance.identity.issue_api_key(R1.name).api_key, encoding="utf-8")
     agency_key.chmod(0o600)  # a key file others can read is refused (app.cli.credentials)
-    wrong = runner.invoke(cli, ["release", "sign-off", str(release), "--key-file", str(agency_key), *_home(instance)])
+    wrong = runner.invoke(
+        cli,
+        [
+            "release",
+            "sign-off",
+            str(release),
+            "--key-file",
+            str(agency_key),
+            "--totp",
+            code_by_name(R1.name),
+            *_home(instance),
+        ],
+    )
     assert wrong.exit_code == 1 and "custodian" in wrong.output
     delegated = runner.invoke(cli, ["dataset", "delegate", "traffic", "--reason", "host", *_home(instance)])
     assert delegated.exit_code == 1
@@ -151,10 +164,33 @@ def test_a_host_cast_signoff_does_not_count(instance: Instance, tmp_path: Path) 
     own_key = tmp_path / "traffic.key"
     own_key.write_text(instance.identity.issue_api_key(TRAFFIC.name).api_key, encoding="utf-8")
     own_key.chmod(0o600)
-    awaiting = runner.invoke(cli, ["release", "awaiting", "--json", "--key-file", str(own_key), *_home(instance)])
+    awaiting = runner.invoke(
+        cli,
+        [
+            "release",
+            "awaiting",
+            "--json",
+            "--key-file",
+            str(own_key),
+            "--totp",
+            code_by_name(TRAFFIC.name),
+            *_home(instance),
+        ],
+    )
     assert awaiting.exit_code == 0 and [r["release"] for r in json.loads(awaiting.stdout)["releases"]] == [release]
     signed = runner.invoke(
-        cli, ["release", "sign-off", str(release), "--key-file", str(own_key), "--json", *_home(instance)]
+        cli,
+        [
+            "release",
+            "sign-off",
+            str(release),
+            "--key-file",
+            str(own_key),
+            "--json",
+            "--totp",
+            code_by_name(TRAFFIC.name),
+            *_home(instance),
+        ],
     )
     assert signed.exit_code == 0, signed.output
     assert json.loads(signed.stdout)["state"] == "approved"

@@ -27,6 +27,7 @@ from ledger.verify import check_inclusion_proof, verify_export
 from ledger.verify import main as verify_main
 from operators import AuthenticationError, JwtKeyring, Role, SigningKey, TokenError, TokenService, jwt_key_id
 from tests.ledger_support import tamper
+from tests.totp_support import code_for
 
 OLD, NEW = b"o" * 64, b"n" * 64
 TTL = timedelta(minutes=15)
@@ -114,7 +115,7 @@ def test_jwt_rotation_of_an_instance_is_ledgered_and_keeps_live_tokens(home: tup
     assert (instance.home / SECRETS_DIR / "jwt_previous.key").stat().st_mode & 0o077 == 0
     # the same running service sees the new key without a restart, and still accepts the old token
     assert instance.identity.authenticate_token(before).name == "demo-operator"
-    after = instance.identity.exchange(keys["operator"]).token
+    after = instance.identity.exchange(keys["operator"], code_for(keys["operator"])).token
     assert jwt.get_unverified_header(after)["kid"] == rotated["kid"] != rotated["previous_kid"]
     assert instance.identity.authenticate_token(after).name == "demo-operator"
     forged_after = jwt.encode(

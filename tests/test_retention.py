@@ -26,6 +26,7 @@ from tests.conftest import FakeClock
 from tests.people_support import stand
 from tests.test_registry_copies import CUSTODIAN, PROVIDER, PROVIDER_CODE
 from tests.test_registry_licences import AGENCY, add_dataset, grant, make_registry, uscc
+from tests.totp_support import token_body
 
 OPERATOR = Actor("demo-operator", "operator")
 
@@ -254,7 +255,7 @@ def test_retention_and_purge_over_http_by_role(served: tuple[Instance, dict[str,
     client = TestClient(create_app(instance=instance))
 
     def bearer(role: str) -> dict[str, str]:
-        token = client.post("/auth/token", json={"api_key": keys[role]}).json()["access_token"]
+        token = client.post("/auth/token", json=token_body(keys[role])).json()["access_token"]
         return {"Authorization": f"Bearer {token}"}
 
     custodian, operator, regulator = bearer("custodian"), bearer("operator"), bearer("regulator")

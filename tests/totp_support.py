@@ -136,10 +136,10 @@ def login_form(api_key: str, client: Any = None) -> dict[str, str]:
 NAMES: dict[str, str] = {}
 
 
-def create_enrolled(identity: Any, name: str, role: Any) -> str:
+def create_enrolled(identity: Any, name: str, role: Any, **options: Any) -> str:
     """A principal the host creates with its second factor, as ``keyong init`` does for its demo principals;
-    its API key (its secret is remembered by key and by name)."""
-    new = identity.create_principal(name, role, enrol_totp=True)
+    its API key (its secret is remembered by key and by name). ``options``: more of ``create_principal``'s."""
+    new = identity.create_principal(name, role, enrol_totp=True, **options)
     NAMES[name] = remember(new.api_key, str(new.totp_secret))
     return str(new.api_key)
 

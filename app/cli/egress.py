@@ -18,14 +18,15 @@ from rich.console import Console
 from rich.table import Table
 
 from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing
-from app.cli.credentials import KeyFileOption, own_actor, read_credential
+from app.cli.credentials import KeyFileOption, TotpOption, own_actor, read_credential
 from app.cli.dataset import dataset_cli
 from app.cli.release import release_cli, render_release
 from core import Actor
 
 #: How a custodian acts when the host administrator tried to act for it.
 HOW_TO_ACT = (
-    "Act with your own API key as the dataset's custodian (--key-file FILE or $KEYONG_API_KEY), in the web "
+    "Act with your own API key and second factor as the dataset's custodian (--key-file FILE or $KEYONG_API_KEY, "
+    "with --totp CODE or $KEYONG_TOTP), in the web "
     "console signed in as yourself, or over the API with your own token."
 )
 DatasetArg = Annotated[str, typer.Argument(metavar="NAME", help="The dataset (catalog entry name).")]
@@ -67,12 +68,13 @@ def egress_delegate(
         datetime | None, typer.Option("--expires", formats=["%Y-%m-%d"], help="Last day it holds (UTC).")
     ] = None,
     key_file: KeyFileOption = None,
+    totp: TotpOption = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Delegate a dataset's release sign-off to the agency (its custodian, with its own key)."""
     with open_instance(home) as instance:
-        by = own_actor(instance, key_file, "custodian", claimed=None, how=HOW_TO_ACT)
+        by = own_actor(instance, key_file, "custodian", claimed=None, how=HOW_TO_ACT, totp=totp)
         until = expires.date() if expires else None
         item = instance.registry.egress.delegate(name, by=by, reason=reason, expires=until).as_json()
     Output(json_out).result(item, _render_egress(item))
@@ -84,12 +86,13 @@ def egress_withdraw(
     name: DatasetArg,
     reason: Annotated[str, typer.Option("--reason", help="Why; recorded.")],
     key_file: KeyFileOption = None,
+    totp: TotpOption = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Withdraw the delegation: new release requests need your sign-off again (its custodian, own key)."""
     with open_instance(home) as instance:
-        by = own_actor(instance, key_file, "custodian", claimed=None, how=HOW_TO_ACT)
+        by = own_actor(instance, key_file, "custodian", claimed=None, how=HOW_TO_ACT, totp=totp)
         item = instance.registry.egress.withdraw(name, by=by, reason=reason).as_json()
     Output(json_out).result(item, _render_egress(item))
 
@@ -100,11 +103,12 @@ def _sign(
     datasets: list[str] | None,
     reason: str,
     key_file: Path | None,
+    totp: str | None,
     home: Path | None,
     json_out: bool,
 ) -> None:
     with open_instance(home) as instance:
-        by = own_actor(instance, key_file, "custodian", claimed=None, how=HOW_TO_ACT)
+        by = own_actor(instance, key_file, "custodian", claimed=None, how=HOW_TO_ACT, totp=totp)
         item = instance.releases.sign_off(release, decision, by=by, datasets=datasets, reason=reason).as_json()
     Output(json_out).result(item, render_release(item))
 
@@ -122,11 +126,12 @@ def release_sign_off(
     dataset: DatasetOption = None,
     reason: Annotated[str, typer.Option("--reason")] = "",
     key_file: KeyFileOption = None,
+    totp: TotpOption = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Your own sign-off, as a custodian of the release's data (registered once the reviewers approved too)."""
-    _sign(release, "approve", dataset, reason, key_file, home, json_out)
+    _sign(release, "approve", dataset, reason, key_file, totp, home, json_out)
 
 
 @release_cli.command("refuse")
@@ -136,20 +141,27 @@ def release_refuse(
     reason: Annotated[str, typer.Option("--reason", help="Why; the operator and the agency read it.")],
     dataset: DatasetOption = None,
     key_file: KeyFileOption = None,
+    totp: TotpOption = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Your own refusal, as a custodian of the release's data: the release is rejected."""
-    _sign(release, "refuse", dataset, reason, key_file, home, json_out)
+    _sign(release, "refuse", dataset, reason, key_file, totp, home, json_out)
 
 
 @release_cli.command("awaiting")
 @refusing
-def release_awaiting(key_file: KeyFileOption = None, home: HomeOption = None, json_out: JsonOption = False) -> None:
+def release_awaiting(
+    key_file: KeyFileOption = None, totp: TotpOption = None, home: HomeOption = None, json_out: JsonOption = False
+) -> None:
     """Releases awaiting a custodian's sign-off: yours with your key, else (the host) every one."""
     with open_instance(home) as instance:
         given = read_credential(key_file) is not None
-        viewer = own_actor(instance, key_file, "custodian", claimed=None, how=HOW_TO_ACT) if given else Actor.host()
+        viewer = (
+            own_actor(instance, key_file, "custodian", claimed=None, how=HOW_TO_ACT, totp=totp)
+            if given
+            else Actor.host()
+        )
         items = [v.as_json() for v in instance.releases.awaiting_signoff(viewer=viewer)]
 
     def render(console: Console) -> None:

@@ -53,6 +53,7 @@ from registry.security_models import SecurityEventRow
 from tests.conftest import bearer, bearer_headers
 from tests.console_support import ORIGIN, console_client, csrf_of
 from tests.job_worker_proc import MARKERS_ENV, SCENARIO, fast_runner, licensed
+from tests.totp_support import code_by_name, code_for, code_of, create_enrolled, enrol, login_form
 
 pytestmark = pytest.mark.attack
 
@@ -104,7 +105,7 @@ class Stage:
         self.instance = instance
         licensed(instance.registry, instance.home, operator=OPERATOR)
         self.keys = dict(tokens)
-        self.keys["agency2"] = instance.identity.create_principal("reviewer-2", Role.AGENCY).api_key
+        self.keys["agency2"] = create_enrolled(instance.identity, "reviewer-2", Role.AGENCY)
         self.http = TestClient(create_app(instance=instance), raise_server_exceptions=False)
         self.headers = bearer_headers(self.http, self.keys)
 
@@ -235,7 +236,7 @@ def test_console_and_cli_doors_are_refused_while_frozen_never_a_500(
     for args in (
         [*submit, "--file", str(code), "--scenario", SCENARIO],
         ["product", "fetch", "p1", "--to", str(tmp_path / "out")],
-        ["release", "approve", str(pending), "--key-file", str(key_file)],
+        ["release", "approve", str(pending), "--key-file", str(key_file), "--totp", code_for(keys["agency"])],
     ):
         result = _cli(instance.home, *args)
         assert result.exit_code == 1 and "frozen" in result.output, (args[:2], result.output)
@@ -567,7 +568,7 @@ def test_a_cli_vote_takes_only_the_voters_own_live_agency_credential(
         assert _refused(result), (what, result.output, result.exception)
     assert _votes(instance) == []
     own = _key_file(tmp_path / "mine.key", keys["agency2"])
-    voted = _cli(home, "release", "approve", str(release), "--key-file", str(own))
+    voted = _cli(home, "release", "approve", str(release), "--key-file", str(own), "--totp", code_by_name("reviewer-2"))
     assert voted.exit_code == 0, voted.output
     assert _votes(instance) == [("reviewer-2", "agency")]
 
@@ -597,7 +598,8 @@ def test_a_key_file_others_can_read_or_another_account_owns_is_refused(
     assert _votes(stage.instance) == []
     linked = tmp_path / "link.key"
     linked.symlink_to(_key_file(tmp_path / "own.key", agency))
-    assert _cli(home, "release", "approve", str(release), "--key-file", str(linked)).exit_code == 0
+    linked_vote = _cli(home, "release", "approve", str(release), "--key-file", str(linked), "--totp", code_for(agency))
+    assert linked_vote.exit_code == 0, linked_vote.output
     assert _votes(stage.instance) == [("demo-agency", "agency")]
 
 
@@ -632,19 +634,24 @@ def test_residual_a_key_the_host_mints_for_a_reviewer_votes_but_the_ledger_shows
     pending: tuple[Stage, int], tmp_path: Path
 ) -> None:
     """Residual risk, kept visible: the host administrator may issue a key for any principal (it onboards
-    reviewers), and whoever holds a person's key is that person until the second factor (issue 22, MFA)
-    guards the CLI as the API. The ledger then shows the host issuing that key just before the vote."""
+    reviewers) and reset its second factor (a lost phone), and whoever then holds the new key enrols the
+    factor and is that person. A key alone no longer votes (``--totp`` is required: issue 22, SATRE 3.2.04);
+    the ledger shows the host issuing the key and resetting the factor just before the vote."""
     stage, release = pending
     instance = stage.instance
     minted = _cli(instance.home, "key", "issue", "reviewer-2", "--json")
     assert minted.exit_code == 0, minted.output
     key = json.loads(minted.output)["api_key"]
-    assert (
-        _cli(
-            instance.home, "release", "approve", str(release), "--key-file", str(_key_file(tmp_path / "k", key))
-        ).exit_code
-        == 0
+    key_file = _key_file(tmp_path / "k", key)
+    alone = _cli(instance.home, "release", "approve", str(release), "--key-file", str(key_file))
+    assert alone.exit_code == 1 and "second factor" in alone.output  # the minted key without the person's phone
+    reset = _cli(instance.home, "principal", "totp-reset", "reviewer-2", "--reason", "lost phone")
+    assert reset.exit_code == 0, reset.output
+    secret = enrol(instance.identity, key)  # whoever holds the minted key enrols a new factor
+    voted = _cli(
+        instance.home, "release", "approve", str(release), "--key-file", str(key_file), "--totp", code_of(secret)
     )
+    assert voted.exit_code == 0, voted.output
     with instance.engine.connect() as connection:
         trail = connection.execute(
             text(
@@ -652,9 +659,17 @@ def test_residual_a_key_the_host_mints_for_a_reviewer_votes_but_the_ledger_shows
                 "WHERE subject = 'principal:reviewer-2' OR action = 'release.voted' ORDER BY seq"
             )
         ).all()
-    issued = [(str(a), str(b)) for a, b in trail][-2:]
-    assert issued[0][0] == "principal.key_issued" and issued[0][1].startswith("host:")
-    assert issued[1] == ("release.voted", "reviewer-2")
+    actions = [(str(a), str(b)) for a, b in trail]
+    issued = next(i for i, (a, _) in enumerate(actions) if a == "principal.key_issued")
+    assert actions[issued][1].startswith("host:")
+    assert [a for a, _ in actions[issued:]] == [
+        "principal.key_issued",
+        "principal.totp_reset",
+        "principal.totp_enrolled",
+        "principal.totp_confirmed",
+        "release.voted",
+    ]
+    assert actions[issued + 1][1].startswith("host:") and actions[-1] == ("release.voted", "reviewer-2")
 
 
 # --- backup and restore ---------------------------------------------------------------------------
@@ -877,14 +892,14 @@ def test_cookies_and_hsts_follow_the_transport(
     """Served over TLS: the session cookie is Secure, HttpOnly, SameSite=Strict and every answer carries
     HSTS; over plain loopback HTTP no HSTS is sent (a browser would ignore it; it claims what is not)."""
     plain = TestClient(create_app(instance=instance), headers={"origin": ORIGIN})
-    login = plain.post("/console/login", data={"api_key": keys["agency"]}, follow_redirects=False)
+    login = plain.post("/console/login", data=login_form(keys["agency"]), follow_redirects=False)
     assert "strict-transport-security" not in login.headers
     assert "; secure" not in login.headers["set-cookie"].lower()
     monkeypatch.setattr(instance, "settings", instance.settings.model_copy(update={"transport_secure": True}))
     tls = TestClient(
         create_app(instance=instance), base_url="https://testserver", headers={"origin": "https://testserver"}
     )
-    login = tls.post("/console/login", data={"api_key": keys["agency"]}, follow_redirects=False)
+    login = tls.post("/console/login", data=login_form(keys["agency"]), follow_redirects=False)
     cookie = login.headers["set-cookie"].lower()
     assert "; secure" in cookie and "httponly" in cookie and "samesite=strict" in cookie
     for answer in (login, tls.get("/healthz"), tls.get("/me")):
