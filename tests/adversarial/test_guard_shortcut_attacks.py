@@ -166,7 +166,7 @@ def _split_frame(pieces: list[str], rng: np.random.Generator, rows: int, extra_n
     columns = {}
     for j, piece in enumerate(pieces):
         filler = [f"{x:0{len(piece)}d}" for x in rng.integers(0, 10 ** len(piece), rows)]
-        filler[rows // 2] = piece
+        filler[0] = filler[rows // 2] = piece  # first and middle row: one combination, twice
         columns[f"c{j}"] = filler
     frame = pd.DataFrame(columns)
     if extra_null:
@@ -237,6 +237,24 @@ def test_letters_pattern_near_the_character_threshold(distinct: int) -> None:
     texts = [f"138{c}12345670" for c in chars]
     array = pa.array(texts, type=pa.large_string())
     assert strip_non_alnum(array).to_pylist() == _full(array)
+
+
+def test_letters_pattern_with_thousands_of_scattered_characters() -> None:
+    """Just under the threshold, none adjacent (RE2 cannot merge them into ranges), assigned or not."""
+    chars: list[str] = []
+    cp = 0x80
+    while len(chars) < letters.FULL_PATTERN_CHARS - 1:
+        ch = chr(cp)
+        if not 0xD800 <= cp <= 0xDFFF and unicodedata.category(ch)[0] not in "LN":
+            chars.append(ch)
+            cp += 2
+        else:
+            cp += 1
+    unassigned = [chr(cp) for cp in range(0x30000, 0x30000 + 3 * 3_999, 3)]
+    for pool in (chars, unassigned):
+        array = pa.array([f"138{c}12345670" for c in pool], type=pa.large_string())
+        assert non_alnum_pattern(array) != NON_ALNUM
+        assert strip_non_alnum(array).to_pylist() == _full(array)
 
 
 @pytest.mark.parametrize("rows", [letters.FULL_PATTERN_ROWS, letters.FULL_PATTERN_ROWS + 1])
