@@ -110,3 +110,17 @@ def test_the_warm_up_judges_and_a_failing_one_does_not_stop_a_worker(monkeypatch
     assert warm(quiet=True) is None
     with pytest.raises(RuntimeError):
         warm()
+
+
+def test_after_the_warm_up_the_package_still_gives_the_judge_function() -> None:
+    """A worker warms up, then imports ``judge`` from the package: it must get the function (a fresh
+    process, since this one may have bound the name already)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import types; from sandbox.guard import warm; warm(); from sandbox.guard import judge; "
+        "assert not isinstance(judge, types.ModuleType) and callable(judge), judge"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -42,9 +42,10 @@ cli = typer.Typer(
 
 
 @cli.callback()
-def root(home: HomeOption = None) -> None:
+def root(ctx: typer.Context, home: HomeOption = None) -> None:
     """Keyong (可用): an authorized-operations sandbox for public data."""
     set_root_home(home)
+    ctx.call_on_close(lambda: set_root_home(None))  # a --home before the command holds for this run only
 
 
 @cli.command()

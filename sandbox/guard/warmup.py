@@ -58,8 +58,10 @@ def warm(*, quiet: bool = False) -> float | None:
 
 
 def _warm() -> float:
-    from sandbox.guard.judge import judge
-    from sandbox.guard.source import SourceCopy
+    # Through the package, never ``sandbox.guard.judge`` directly: importing the submodule by its path
+    # would bind the package's ``judge`` to the module, and every later ``from sandbox.guard import judge``
+    # (the worker's) would get a module instead of the function.
+    from sandbox.guard import SourceCopy, judge
 
     started = time.perf_counter()
     raw, desensitized = _copy()
