@@ -98,6 +98,8 @@ def test_a_long_running_worker_goes_on_after_a_job_it_could_not_judge(
     seen: list[int] = []
 
     def flaky(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("job") is None:  # the worker's warm-up judgement when it starts (sandbox.guard.warm)
+            return real(*args, **kwargs)
         seen.append(1)
         if len(seen) == 1:
             raise MemoryError("judging ran out of memory")
