@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from core import Actor, NotFoundError, Recorder, RegistryError, require_role, text_sha256
 from registry.config import RegistryConfig
-from registry.security_models import IncidentRow
+from registry.security_models import IncidentRow, still_open
 
 __all__ = ["INCIDENT_ROLES", "SEVERITIES", "Incidents", "incident_json"]
 
@@ -121,11 +121,14 @@ class Incidents:
         require_role(by, *INCIDENT_ROLES)
         note = _text(note, "closing note", MAX_TEXT_CHARS)
         with self.recorder.change(by) as change:
-            row = change.session.get(IncidentRow, incident_id, with_for_update=True)
-            if row is None:
-                raise NotFoundError(f"no incident {incident_id}")
-            if row.state != "open":
-                raise RegistryError(f"incident {incident_id} was already closed by {row.closed_by}")
+            row = still_open(
+                change.session,
+                IncidentRow,
+                incident_id,
+                label="incident",
+                is_open=lambda r: r.state == "open",
+                closer="closed",
+            )
             row.state = "closed"
             row.closed_by = by.name
             row.closed_at = self.config.now()

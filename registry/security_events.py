@@ -40,9 +40,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import Actor, NotFoundError, Recorder, RegistryError, require_role, text_sha256
+from core import Actor, Recorder, RegistryError, require_role, text_sha256
 from registry.config import RegistryConfig
-from registry.security_models import SecurityAlertRow, SecurityEventRow
+from registry.security_models import SecurityAlertRow, SecurityEventRow, still_open
 
 __all__ = [
     "DEFAULT_RULES",
@@ -433,11 +433,14 @@ class SecurityEvents:
         require_role(by, *ACK_ROLES)
         note = _note(note)
         with self.recorder.change(by) as change:
-            row = change.session.get(SecurityAlertRow, alert_id, with_for_update=True)
-            if row is None:
-                raise NotFoundError(f"no security alert {alert_id}")
-            if row.state != "open":
-                raise RegistryError(f"security alert {alert_id} was already acknowledged by {row.acknowledged_by}")
+            row = still_open(
+                change.session,
+                SecurityAlertRow,
+                alert_id,
+                label="security alert",
+                is_open=lambda r: r.state == "open",
+                closer="acknowledged",
+            )
             row.state = "acknowledged"
             row.acknowledged_by = by.name
             row.acknowledged_at = self.config.now()
@@ -455,11 +458,14 @@ class SecurityEvents:
         require_role(by, *ACK_ROLES)
         note = _note(note)
         with self.recorder.change(by) as change:
-            row = change.session.get(SecurityEventRow, event_id, with_for_update=True)
-            if row is None:
-                raise NotFoundError(f"no security event {event_id}")
-            if row.acknowledged_at is not None:
-                raise RegistryError(f"security event {event_id} was already acknowledged by {row.acknowledged_by}")
+            row = still_open(
+                change.session,
+                SecurityEventRow,
+                event_id,
+                label="security event",
+                is_open=lambda r: r.acknowledged_at is None,
+                closer="acknowledged",
+            )
             row.acknowledged_by = by.name
             row.acknowledged_at = self.config.now()
             row.note = note

@@ -10,15 +10,34 @@ ledger entries by sequence number.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Boolean, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from core import Base, utcnow
+from core import Base, NotFoundError, RegistryError, utcnow
 
-__all__ = ["FreezeRow", "IncidentRow", "SecurityAlertRow", "SecurityEventRow"]
+__all__ = ["FreezeRow", "IncidentRow", "SecurityAlertRow", "SecurityEventRow", "still_open"]
+
+RowT = TypeVar("RowT", bound=Base)
+
+
+def still_open(
+    session: Session, row_type: type[RowT], ident: int, *, label: str, is_open: Callable[[RowT], bool], closer: str
+) -> RowT:
+    """The row, locked, if it may still be closed: each review (an acknowledgement, a closing) happens once.
+
+    Why one owner: alerts, events and incidents are each closed once, by one named person, and a second
+    close must say who closed first instead of overwriting that person's note.
+    """
+    row = session.get(row_type, ident, with_for_update=True)
+    if row is None:
+        raise NotFoundError(f"no {label} {ident}")
+    if not is_open(row):
+        raise RegistryError(f"{label} {ident} was already {closer} by {getattr(row, closer + '_by')}")
+    return row
 
 
 class SecurityEventRow(Base):
