@@ -10,7 +10,6 @@ import itertools
 import random
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -19,7 +18,8 @@ from desensitize import non_alnum_pattern
 from desensitize.letters import NON_ALNUM, strip_non_alnum
 from sandbox.guard import combinations, warm
 from sandbox.guard.combinations import Combinations
-from sandbox.guard.probe import IDENTIFIER_DIGITS, digit_forms
+from sandbox.guard.probe import digit_forms
+from tests.guard_support import reference_digit_forms
 
 _CODE_POINTS = [*range(0x20, 0x250), *range(0x300, 0x370), *range(0x2000, 0x2070), *range(0x3000, 0x3040)]
 _CODE_POINTS += [
@@ -56,19 +56,6 @@ def test_a_large_array_gets_the_full_pattern() -> None:
     assert non_alnum_pattern(pa.array(["甲"] * 60_000)) == NON_ALNUM
 
 
-def _reference_forms(numbers: np.ndarray) -> list[str]:
-    values = pd.unique(numbers[np.isfinite(numbers) & (numbers != np.floor(numbers))])
-    forms: set[str] = set()
-    for text in values.astype(str):
-        whole, _, fraction = text.split("e")[0].lstrip("-").partition(".")
-        for digits in (whole, fraction, (whole + fraction).lstrip("0")):
-            if len(digits) in IDENTIFIER_DIGITS:
-                forms.add(digits)
-            elif len(digits) + 1 in IDENTIFIER_DIGITS:
-                forms.add(digits + "0")
-    return sorted(forms)
-
-
 def test_decimals_proven_short_hide_no_identifier_digits() -> None:
     rng = np.random.default_rng(3)
     numbers = np.concatenate(
@@ -81,7 +68,7 @@ def test_decimals_proven_short_hide_no_identifier_digits() -> None:
             np.array([0.13812345678, 5234.1308616635, 0.1308616635, 1e-7, 13812345678.5, 123456789.5, np.nan, np.inf]),
         ]
     )
-    assert digit_forms(numbers).tolist() == _reference_forms(numbers)
+    assert digit_forms(numbers).tolist() == sorted(reference_digit_forms(numbers))
 
 
 @pytest.mark.parametrize("bitmap", [True, False])

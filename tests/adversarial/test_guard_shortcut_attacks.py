@@ -25,8 +25,9 @@ from desensitize import FingerprintSet, letters
 from desensitize.letters import NON_ALNUM, non_alnum_pattern, strip_non_alnum
 from sandbox.guard import SourceCopy, judge
 from sandbox.guard.combinations import Combinations
-from sandbox.guard.probe import IDENTIFIER_DIGITS, _short_decimals, digit_forms
+from sandbox.guard.probe import _short_decimals, digit_forms
 from sandbox.guard.readers.strict import hidden_cells
+from tests.guard_support import reference_digit_forms
 
 pytestmark = pytest.mark.attack
 
@@ -114,24 +115,6 @@ def test_phone_in_decimal_column_is_caught(tmp_path: Path, copy, value: float, f
     _blocked(_judge(tmp_path, frame, copy, fmt=fmt), ("identifier.",))
 
 
-def _old_digit_forms(numbers: np.ndarray) -> set[str]:
-    """digit_forms as before f76c32d: every non-integral decimal rendered."""
-    values = np.asarray(numbers, dtype=np.float64)
-    values = pd.unique(values[np.isfinite(values) & (values != np.floor(values))])
-    texts = values.astype(str)
-    texts = texts[np.char.str_len(texts) > min(IDENTIFIER_DIGITS) - 1]
-    forms: set[str] = set()
-    for text in texts:
-        mantissa = text.split("e")[0].lstrip("-")
-        whole, _, fraction = mantissa.partition(".")
-        for digits in (whole, fraction, (whole + fraction).lstrip("0")):
-            if len(digits) in IDENTIFIER_DIGITS:
-                forms.add(digits)
-            elif len(digits) + 1 in IDENTIFIER_DIGITS:
-                forms.add(digits + "0")
-    return forms
-
-
 def _edge_decimals() -> np.ndarray:
     rng = np.random.default_rng(3)
     out: list[float] = []
@@ -156,7 +139,7 @@ def test_short_decimal_proof_is_sound() -> None:
         text = str(np.float64(v)).split("e")[0]
         digits = "".join(ch for ch in text if ch.isdigit()).lstrip("0")
         assert len(digits) <= 9, (v, text)
-    assert set(digit_forms(values)) == _old_digit_forms(values)
+    assert set(digit_forms(values)) == reference_digit_forms(values)
 
 
 # --- 1. keys glued across cells ---------------------------------------------------------------------
