@@ -20,12 +20,11 @@ import pyarrow.compute as pc
 
 from desensitize import FingerprintSet, find_entities, join_normalised, normalise_for_fingerprint
 from sandbox.encodings import decoded_readings
-from sandbox.guard.combinations import Combinations, first_rows
+from sandbox.guard.combinations import Combinations
 from sandbox.guard.content import Content, Table, cell_texts
 from sandbox.guard.context import Context
 from sandbox.guard.findings import HARD, SOFT, Finding
 from sandbox.guard.probe import ALPHABET, Hits, fold_digits
-from sandbox.guard.source import combine
 
 #: Glued combinations of this many cells at most, and never more columns than this (a wider table is
 #: glued over adjacent cells only).
@@ -169,9 +168,8 @@ def _rows_in_order(table: Table, ctx: Context, file: str, where: str) -> list[Fi
     if table.rows == 0 or table.rows > JOIN_ROWS or len(eligible) < 2 or not ctx.probe.prints:
         return []
     cells = [_cells(table, i) for i in eligible]
-    key = combine([(c[0], len(c[2])) for c in cells])[0]
-    rows = first_rows(pd.factorize(key)[0])
-    glued = join_normalised([c[1].take(pa.array(c[0][rows])) for c in cells]).cast(pa.large_string())
+    rows = Combinations([c[0] for c in cells], [len(c[2]) for c in cells]).distinct(range(len(cells)))
+    glued = join_normalised([c[1].take(pa.array(r)) for c, r in zip(cells, rows, strict=True)]).cast(pa.large_string())
     long = pc.filter(glued, pc.greater_equal(pc.utf8_length(glued), GLUE_MIN_LENGTH))
     if len(long) == 0:
         return []
