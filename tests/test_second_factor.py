@@ -9,6 +9,7 @@ may not, a database read for the secret. Each refused code is a failed login in 
 
 from __future__ import annotations
 
+import html
 import os
 import stat
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from typer.testing import CliRunner
 
 from app import Instance, create_app
 from app.cli import cli
+from app.console.qr import qr_svg
 from app.keys import SECRETS_DIR, TOTP_KEY, load_keys
 from operators import IdentityPermissionError, Principal, Role
 from operators.second_factor import STEP_SECONDS
@@ -242,6 +244,8 @@ def test_the_console_offers_enrolment_and_never_a_session_without_a_code(initial
     assert "set-cookie" not in page.headers and page.headers["cache-control"] == "no-store"
     secret = page.text.split('id="totp-secret">')[1].split("<")[0]
     assert "otpauth://totp/Keyong:console-person" in page.text
+    uri = html.unescape(page.text.split('id="totp-uri" class="wrap">')[1].split("<")[0])
+    assert str(qr_svg(uri)).startswith("<svg ") and str(qr_svg(uri)) in page.text  # the code drawn from that URI
     wrong = browser.post("/console/login/enrol", data={"api_key": key, "totp": "000000"}, follow_redirects=False)
     assert wrong.status_code == 401 and "set-cookie" not in wrong.headers
     done = browser.post("/console/login/enrol", data={"api_key": key, "totp": code_of(secret)}, follow_redirects=False)

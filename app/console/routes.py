@@ -29,6 +29,7 @@ from app.console import (
 )
 from app.console.context import NAV, STATIC, TEMPLATES, Console, add_globals
 from app.console.flash import LOGIN_REASONS
+from app.console.qr import qr_svg
 from app.console.security import SecurityHeaders, check_origin
 from app.console.session import (
     PATH,
@@ -69,7 +70,7 @@ def build_console(instance: Instance, *, secure_cookies: bool = False) -> APIRou
                 enrolment = identity.enrol_totp(api_key)  # a new secret each time until one is confirmed
                 return console.render(
                     request, None, "console/enrol.html", principal=enrolment.principal,
-                    secret=enrolment.secret, uri=enrolment.uri, reason="",
+                    secret=enrolment.secret, uri=enrolment.uri, qr=qr_svg(enrolment.uri), reason="",
                 )  # fmt: skip
             return _session_for(request, api_key, code, confirming=False)
         except AuthenticationError as exc:
