@@ -80,6 +80,7 @@ from registry.products import (
     read_attribution,
     stamp_artifact,
 )
+from registry.quotas import AllocationView, QuotaAllocations, Quotas, check_quotas, limits_of
 from registry.retention import DueVersion, JobsUsing, PurgeResult, Retention, destroy_version_data
 from registry.scope_names import did_you_mean, suggest
 from registry.scratch import Scratch
@@ -139,6 +140,7 @@ __all__ = [
     "SEVERITIES",
     "UNFREEZE_ROLES",
     "AlertRule",
+    "AllocationView",
     "AtRest",
     "BudgetExhaustedError",
     "BudgetView",
@@ -184,6 +186,8 @@ __all__ = [
     "ProductView",
     "Products",
     "PurgeResult",
+    "QuotaAllocations",
+    "Quotas",
     "RecordKind",
     "Registry",
     "RegistryConfig",
@@ -207,6 +211,7 @@ __all__ = [
     "VersionView",
     "attribution_metadata",
     "check_product_name",
+    "check_quotas",
     "current_terms",
     "custodian_datasets",
     "dataset_scope",
@@ -218,6 +223,7 @@ __all__ = [
     "is_sealed",
     "licence_scope",
     "licence_standing",
+    "limits_of",
     "master_id",
     "metadata",
     "operator_people_refusal",
