@@ -9,8 +9,6 @@
 * ``GET /usage-report``: the instance-wide counts, agency and regulators only (an operator: 403).
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
