@@ -206,7 +206,11 @@ class QuotaAllocations:
             scope = f"operator:{op.id}" if licence is None else f"licence:{licence}"
             row = own if licence is None else _allocation(session, scope, lock=True)
             before = row.quotas() if row else ceiling
-            given = {"concurrent": concurrent, "per_day": per_day, "cpu_seconds_per_day": cpu_seconds_per_day}
+            given: dict[str, Any] = {
+                "concurrent": concurrent,
+                "per_day": per_day,
+                "cpu_seconds_per_day": cpu_seconds_per_day,
+            }
             after = check_quotas(replace(before, **{k: v for k, v in given.items() if v is not None}))
             if licence is not None and (wider := after.within(ceiling)):
                 raise RegistryError(
