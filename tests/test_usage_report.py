@@ -17,8 +17,7 @@ from typer.testing import CliRunner
 from app import Instance, create_app
 from app.cli import cli
 from core import Actor, PermissionDeniedError, UsageError
-from operators import JobRefusedError
-from operators.usage_report import usage_report
+from operators import JobRefusedError, usage_report
 from sandbox.models import JobState
 from tests.conftest import bearer_headers
 from tests.job_worker_proc import SCENARIO, licensed

@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.api.limits import Id, Name, Reason
 from app.instance import Instance
 from core import UsageError, actor_of
-from operators.usage_report import usage_report
-from registry.quotas import MAX_CONCURRENT, MAX_CPU_SECONDS, MAX_PER_DAY
+from operators import usage_report
+from registry import MAX_CONCURRENT, MAX_CPU_SECONDS, MAX_PER_DAY
 
 #: The usage report's window when ``since`` is not given.
 DEFAULT_WINDOW = timedelta(days=30)

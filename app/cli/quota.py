@@ -20,7 +20,7 @@ from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, r
 from app.cli.credentials import KeyFileOption, TotpOption, own_actor
 from app.cli.product import usage_cli
 from core import Actor
-from operators.usage_report import usage_report
+from operators import usage_report
 
 quota_cli = typer.Typer(help="Compute quotas per operator and licence (the agency allocates).", no_args_is_help=True)
 

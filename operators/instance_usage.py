@@ -18,9 +18,8 @@ from sqlalchemy.orm import Session
 
 from core import Actor, PermissionDeniedError, UsageError
 from operators.models import PrincipalRow
-from registry import Registry
-from registry.usage_counts import registry_counts, stored_bytes
-from sandbox.job_usage import job_counts
+from registry import Registry, registry_counts, stored_bytes
+from sandbox import job_counts
 
 #: Who may read the report: it spans every operator (an operator reads its own quotas instead).
 REPORT_ROLES = ("agency", "regulator")
