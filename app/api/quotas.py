@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.limits import Id, Name, Reason
+from app.api.schemas import AllocationOut, QuotasOut, UsageReportOut
 from app.instance import Instance
 from core import UsageError, actor_of
 from operators import usage_report
@@ -49,18 +50,18 @@ def build_router(instance: Instance, require: Callable[..., Callable[..., Any]])
     agency = require("agency")
     reporters = require("agency", "regulator")
 
-    @router.get("/quotas")
+    @router.get("/quotas", response_model=QuotasOut)
     def own_quotas(principal: Annotated[Any, Depends(operator)]) -> dict[str, Any]:
         """Your own quotas: each limit, what you used in the rolling 24 hours and what remains."""
         actor = actor_of(principal)
         return instance.jobs.book.overview(actor.name, viewer=actor)
 
-    @router.get("/quotas/{operator_name}")
+    @router.get("/quotas/{operator_name}", response_model=QuotasOut)
     def quotas_of(operator_name: Name, principal: Annotated[Any, Depends(readers)]) -> dict[str, Any]:
         """An operator's quotas and use (an operator: its own only)."""
         return instance.jobs.book.overview(operator_name, viewer=actor_of(principal))
 
-    @router.put("/quotas/{operator_name}")
+    @router.put("/quotas/{operator_name}", response_model=AllocationOut)
     def allocate(
         operator_name: Name, body: QuotaAllocationIn, principal: Annotated[Any, Depends(agency)]
     ) -> dict[str, Any]:
@@ -76,7 +77,7 @@ def build_router(instance: Instance, require: Callable[..., Callable[..., Any]])
         )
         return dict(view.as_json())
 
-    @router.get("/usage-report", tags=["usage"])
+    @router.get("/usage-report", tags=["usage"], response_model=UsageReportOut)
     def report(
         principal: Annotated[Any, Depends(reporters)],
         since: Annotated[datetime | None, Query(description="Window start (ISO time); default 30 days ago.")] = None,
