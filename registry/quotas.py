@@ -134,8 +134,11 @@ def check_quotas(quotas: Quotas) -> Quotas:
     return Quotas(int(quotas.concurrent), int(quotas.per_day), float(quotas.cpu_seconds_per_day))
 
 
-def _operator(session: Session, name: str) -> OperatorRow:
-    row = session.scalar(select(OperatorRow).where(OperatorRow.name == name))
+def _operator(session: Session, name: str, *, lock: bool = False) -> OperatorRow:
+    """The operator's row; ``lock``: held until the transaction ends, so two allocations to one operator (or
+    its licences) run one after the other on PostgreSQL and cannot both insert the same scope's row."""
+    query = select(OperatorRow).where(OperatorRow.name == name)
+    row = session.scalar(query.with_for_update() if lock else query)
     if row is None:
         raise NotFoundError(f"no operator named {name!r}")
     return row
@@ -196,8 +199,8 @@ class QuotaAllocations:
             raise NotFoundError(f"no licence {licence}")
         with self.recorder.change(by) as change:
             session = change.session
-            op = _operator(session, operator)
-            own = _allocation(session, f"operator:{op.id}", lock=licence is None)
+            op = _operator(session, operator, lock=True)
+            own = _allocation(session, f"operator:{op.id}")
             ceiling = own.quotas() if own else defaults
             if licence is not None:
                 held = session.scalar(select(LicenceRow).where(LicenceRow.id == licence))
