@@ -284,3 +284,20 @@ def test_the_operator_console_shows_its_quotas_panel(setup: tuple[Instance, dict
     assert 'id="quotas"' in text
     assert 'data-scope="operator" data-quota="concurrent"' in text and f'data-scope="licence-{second}"' in text
     assert "another&#39;s secret share" not in text and "another's secret share" not in text
+
+
+def test_a_freeze_stops_intake_but_the_agency_may_still_lower_a_quota(
+    setup: tuple[Instance, dict[str, str], int, int],
+) -> None:
+    """An allocation is an agency decision like a licence or budget change, not intake, egress or delivery
+    (``registry.freeze``): during an incident (双鸭山 第六十一条) the agency may tighten shares at once, while
+    submission stays refused until it unfreezes."""
+    instance, _, _, _ = setup
+    instance.registry.freeze.freeze(reason="疑似泄露 suspected leak", by=AGENCY)
+    with pytest.raises(RegistryError, match="frozen"):
+        _submit(instance)
+    lowered = instance.jobs.book.allocate(OPERATOR, concurrent=0, reason="事件处置期间暂停算力", by=AGENCY)
+    assert lowered.concurrent == 0
+    instance.registry.freeze.unfreeze(reason="处置完毕", by=AGENCY)
+    with pytest.raises(JobRefusedError, match=r"quota concurrent: .* 0 jobs queued or running \(limit 0\)"):
+        _submit(instance)
