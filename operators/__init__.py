@@ -19,11 +19,13 @@ from operators.second_factor import STEP_SECONDS, TotpEnrolment, totp_code
 from operators.tokens import Claims, IssuedToken, JwtKeyring, SigningKey, TokenError, TokenService, jwt_key_id
 
 if TYPE_CHECKING:
+    from operators.instance_usage import REPORT_ROLES, usage_report
     from operators.jobs import JobRefusedError, Jobs, JobUsageError, Quotas
     from operators.people import People
 
 __all__ = [
     "AGENCY_MANAGES",
+    "REPORT_ROLES",
     "STEP_SECONDS",
     "AuthenticationError",
     "Claims",
@@ -50,6 +52,7 @@ __all__ = [
     "jwt_key_id",
     "metadata",
     "totp_code",
+    "usage_report",
 ]
 
 _SUBMISSION = ("JobRefusedError", "JobUsageError", "Jobs", "Quotas")
@@ -62,6 +65,10 @@ def __getattr__(name: str) -> Any:
         from operators import jobs
 
         return getattr(jobs, name)
+    if name in ("REPORT_ROLES", "usage_report"):  # counts over every package: loaded when first asked
+        from operators import instance_usage
+
+        return getattr(instance_usage, name)
     if name == "People":  # over the registry's records (operators.people): loaded when first used
         from operators import people
 

@@ -13,8 +13,10 @@ Rules:
 * Violations are for deliberate acts: a job kind, dataset or scenario the platform does not know is a
   usage error with a suggestion (:class:`JobUsageError`, 422 over HTTP), never a violation; an
   unknown dataset or scenario is still kept as a ``refused`` row (``usage:unknown_…``).
-* Per-operator quotas (jobs running or queued, jobs and CPU seconds per rolling 24 hours) keep one
-  operator from exhausting the shared workers; a quota refusal is not a violation.
+* Quotas (jobs running or queued, jobs and CPU seconds per rolling 24 hours) keep one operator from
+  exhausting the shared workers: the operator's (allocated by the agency, else the instance default),
+  then its licence's where the agency allocated one (``operators.quotas``, SATRE 2.3.03); a quota
+  refusal names the quota, the use and the limit, and is not a violation.
 * The code and the spec are stored with the job; their SHA-256 go to the ledger (the code never
   does: it may embed anything the operator typed).
 * ``dp-query`` and ``dp-train`` (issue 8) take a JSON spec over exactly one dataset. The platform
@@ -33,8 +35,7 @@ import json
 import logging
 import zlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import text
@@ -50,8 +51,10 @@ from dp import (
     parse_spec,
     plan,
 )
+from operators.quotas import QuotaBook
 from registry import (
     BudgetExhaustedError,
+    Quotas,
     Registry,
     ScopeGrant,
     ScopeRefusedError,
@@ -67,7 +70,6 @@ from sandbox import DP_KINDS, KINDS, JobDraft, JobKind, JobQueue, JobView
 logger = logging.getLogger("keyong.jobs")
 
 MAX_CODE_BYTES = 1_000_000
-QUOTA_WINDOW = timedelta(hours=24)
 
 
 class JobRefusedError(RegistryError):
@@ -86,15 +88,6 @@ class JobUsageError(JobRefusedError, UsageError):
     def __init__(self, refusal: str, reason: str, job: int | None = None, suggestions: tuple[str, ...] = ()) -> None:
         super().__init__(refusal, reason, job)
         self.suggestions = suggestions
-
-
-@dataclass(frozen=True, slots=True)
-class Quotas:
-    """Per-operator limits; the instance settings give the values (defaults here for library use)."""
-
-    concurrent: int = 4  # jobs queued or running at once
-    per_day: int = 200  # jobs admitted per rolling 24 hours
-    cpu_seconds_per_day: float = 3600.0  # CPU seconds of jobs ended in the rolling 24 hours
 
 
 def sha256_hex(data: str | bytes) -> str:
@@ -151,7 +144,8 @@ class Jobs:
     def __init__(self, registry: Registry, queue: JobQueue, quotas: Quotas | None = None) -> None:
         self.registry = registry
         self.queue = queue
-        self.quotas = quotas or Quotas()
+        self.quotas = quotas or Quotas()  # the instance default; the agency may allocate others
+        self.book = QuotaBook(registry, queue, self.quotas)
 
     def submit(
         self,
@@ -289,7 +283,7 @@ class Jobs:
         """``(job, None)`` once queued (and ``then`` run in the same transaction), or ``(None, why)`` over quota."""
         with self.registry.recorder.change(actor) as change:
             self._serialize(change, draft.operator)
-            exceeded = self._quota_exceeded(change, draft.operator)
+            exceeded = self.book.exceeded(change, draft.operator, draft.licence_id)
             if exceeded is not None:
                 return None, exceeded
             job = self.queue.enqueue(change, draft, max_attempts=max_attempts)
@@ -420,27 +414,6 @@ class Jobs:
         if session.get_bind().dialect.name == "postgresql":
             key = zlib.crc32(f"keyong-jobs:{operator}".encode()) & 0x7FFFFFFF
             session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-
-    def _quota_exceeded(self, change: Change, operator: str) -> str | None:
-        now: datetime = self.queue.clock()
-        usage = self.queue.usage(change.session, operator, now - QUOTA_WINDOW)
-        q = self.quotas
-        if usage.active >= q.concurrent:
-            return (
-                f"quota: operator {operator!r} already has {usage.active} jobs queued or running "
-                f"(limit {q.concurrent}); wait for one to end"
-            )
-        if usage.submitted >= q.per_day:
-            return (
-                f"quota: operator {operator!r} submitted {usage.submitted} jobs in the last 24 hours "
-                f"(limit {q.per_day})"
-            )
-        if usage.cpu_seconds >= q.cpu_seconds_per_day:
-            return (
-                f"quota: operator {operator!r} used {usage.cpu_seconds:.0f} CPU seconds in the last 24 hours "
-                f"(limit {q.cpu_seconds_per_day:.0f})"
-            )
-        return None
 
     # --- views --------------------------------------------------------------------------------
 

@@ -80,6 +80,16 @@ from registry.products import (
     read_attribution,
     stamp_artifact,
 )
+from registry.quotas import (
+    MAX_CONCURRENT,
+    MAX_CPU_SECONDS,
+    MAX_PER_DAY,
+    AllocationView,
+    QuotaAllocations,
+    Quotas,
+    check_quotas,
+    limits_of,
+)
 from registry.retention import DueVersion, JobsUsing, PurgeResult, Retention, destroy_version_data
 from registry.scope_names import did_you_mean, suggest
 from registry.scratch import Scratch
@@ -104,6 +114,7 @@ from registry.usability import (
     suspended_operators,
     usability,
 )
+from registry.usage_counts import STORED_KINDS, registry_counts, stored_bytes
 from registry.vault import Vault, VaultError, is_sealed
 from registry.vocabulary import (
     FeeClass,
@@ -129,7 +140,10 @@ __all__ = [
     "FREEZE_ROLES",
     "INCIDENT_ROLES",
     "LATEST_DATE",
+    "MAX_CONCURRENT",
+    "MAX_CPU_SECONDS",
     "MAX_EPSILON",
+    "MAX_PER_DAY",
     "MAX_PRICE_CENTS",
     "MAX_PUBLICITY_DAYS",
     "PRODUCT_NAME_PATTERN",
@@ -137,8 +151,10 @@ __all__ = [
     "PRODUCT_STORE",
     "REVIEW_ROLES",
     "SEVERITIES",
+    "STORED_KINDS",
     "UNFREEZE_ROLES",
     "AlertRule",
+    "AllocationView",
     "AtRest",
     "BudgetExhaustedError",
     "BudgetView",
@@ -184,6 +200,8 @@ __all__ = [
     "ProductView",
     "Products",
     "PurgeResult",
+    "QuotaAllocations",
+    "Quotas",
     "RecordKind",
     "Registry",
     "RegistryConfig",
@@ -207,6 +225,7 @@ __all__ = [
     "VersionView",
     "attribution_metadata",
     "check_product_name",
+    "check_quotas",
     "current_terms",
     "custodian_datasets",
     "dataset_scope",
@@ -218,6 +237,7 @@ __all__ = [
     "is_sealed",
     "licence_scope",
     "licence_standing",
+    "limits_of",
     "master_id",
     "metadata",
     "operator_people_refusal",
@@ -233,11 +253,13 @@ __all__ = [
     "record_training",
     "records_of",
     "registered_operators",
+    "registry_counts",
     "require_custodian_of",
     "require_not_frozen",
     "require_qualified",
     "seal_home",
     "stamp_artifact",
+    "stored_bytes",
     "suggest",
     "suspended_operators",
     "terms_json",

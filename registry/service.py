@@ -22,6 +22,7 @@ from registry.licences import Licences
 from registry.monitoring import Monitoring
 from registry.objections import Objections
 from registry.products import Products
+from registry.quotas import QuotaAllocations
 from registry.retention import Retention
 from registry.scratch import Swept
 from registry.security_events import SecurityEvents, SecurityPolicy
@@ -53,6 +54,7 @@ class Registry:
         self.products = Products(self.recorder, config)
         self.usage = UsageRecords(self.recorder, config)
         self.budgets = Budgets(self.recorder, config)
+        self.quotas = QuotaAllocations(self.recorder, config)  # compute shares the agency allocates
         self.security = SecurityEvents(self.recorder, config, security)
         self.freeze = Freeze(self.recorder, config)
         self.incidents = Incidents(self.recorder, config)

@@ -10,6 +10,7 @@ unsandboxed: ``SandboxUnavailable``.
 """
 
 from sandbox.holds import jobs_using
+from sandbox.job_usage import job_counts
 from sandbox.job_views import JobDraft, JobView, shown_verdict
 from sandbox.kinds import DP_KINDS, KINDS, JobKind, run_job
 from sandbox.ledger_payloads import manifest_of
@@ -66,6 +67,7 @@ __all__ = [
     "Worker",
     "WorkerRoster",
     "check_sandbox",
+    "job_counts",
     "jobs_using",
     "manifest_of",
     "run",

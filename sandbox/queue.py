@@ -26,11 +26,12 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core import Actor, Change, NotFoundError, Recorder, RegistryError, require_role, utcnow
 from registry import Usability, frozen_state, licence_standing, require_not_frozen, suspended_operators
+from sandbox.job_usage import job_usage
 from sandbox.job_views import BLOCKED_REASON, Beat, Claimed, JobDraft, JobView, Usage, hold_of, job_view, shown_verdict
 from sandbox.ledger_payloads import (
     MAX_LEDGER_SCENARIO,
@@ -137,26 +138,9 @@ class JobQueue:
         change.session.add(row)
         return row
 
-    def usage(self, session: Session, operator: str, since: datetime) -> Usage:
-        """What ``operator`` uses now and has used since ``since`` (read in the submitter's transaction)."""
-        active = session.scalar(
-            select(func.count())
-            .select_from(JobRow)
-            .where(JobRow.operator == operator, JobRow.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]))
-        )
-        submitted = session.scalar(
-            select(func.count())
-            .select_from(JobRow)
-            .where(JobRow.operator == operator, JobRow.created_at >= since, JobRow.state != JobState.REFUSED.value)
-        )
-        # JSON extraction differs between the databases; a day's ended jobs are few, so sum them here.
-        resources = session.scalars(
-            select(JobRow.resources).where(
-                JobRow.operator == operator, JobRow.finished_at >= since, JobRow.resources.is_not(None)
-            )
-        ).all()
-        cpu = sum(float((r or {}).get("cpu") or 0.0) for r in resources)
-        return Usage(active=int(active or 0), submitted=int(submitted or 0), cpu_seconds=cpu)
+    def usage(self, session: Session, operator: str, since: datetime, licence_id: int | None = None) -> Usage:
+        """What ``operator`` (or its jobs under ``licence_id``) uses now and since ``since``."""
+        return job_usage(session, operator, since, licence_id)
 
     # --- workers ------------------------------------------------------------------------------
 

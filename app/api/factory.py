@@ -21,6 +21,7 @@ from app.api import incidents as incidents_api
 from app.api import jobs as jobs_api
 from app.api import ledger as ledger_api
 from app.api import people as people_api
+from app.api import quotas as quotas_api
 from app.api import registry as registry_api
 from app.api import releases as releases_api
 from app.api import retention as retention_api
@@ -189,6 +190,7 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
     app.include_router(registry_api.build_router(inst.registry, require))
     app.include_router(jobs_api.build_router(inst.jobs, require))
     app.include_router(people_api.build_router(inst.people, require))
+    app.include_router(quotas_api.build_router(inst, require))
     app.include_router(releases_api.build_router(inst.releases, require))
     security_buffer = security_api.SecurityBuffer(inst.registry.security)
     app.state.security_buffer = security_buffer

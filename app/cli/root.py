@@ -26,6 +26,7 @@ from app.cli.licence import finding_cli, licence_cli, operator_cli
 from app.cli.people import people_cli
 from app.cli.principal import key_cli, principal_cli
 from app.cli.product import objection_cli, product_cli, usage_cli
+from app.cli.quota import quota_cli  # also registers `usage report` on usage_cli
 from app.cli.release import release_cli
 from app.cli.reports import render_demo, render_kept, tokens_table
 from app.cli.retention import purge, retention_cli
@@ -111,6 +112,7 @@ cli.add_typer(usage_cli, name="usage")
 cli.add_typer(job_cli, name="job")
 cli.add_typer(release_cli, name="release")
 cli.add_typer(budget_cli, name="budget")
+cli.add_typer(quota_cli, name="quota")
 cli.add_typer(backup_cli, name="backup")
 cli.add_typer(keys_cli, name="keys")
 cli.command("worker")(worker_command)

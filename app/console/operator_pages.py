@@ -127,6 +127,10 @@ def _overview(router: APIRouter, console: Console) -> None:
             budgets = instance.registry.budgets.show(actor.name, viewer=actor)
         except NotFoundError:  # a principal the registry does not know as an operator (yet) holds no budgets
             budgets = []
+        try:  # its compute quotas, use and remainder before it submits (SATRE 2.3.01)
+            quotas = instance.jobs.book.overview(actor.name, viewer=actor)
+        except NotFoundError:
+            quotas = None
         jobs = _my_jobs(console, actor)
         gauges = [
             (b, charts.meter(f"许可 {b.licence} · {b.dataset} · ε", b.epsilon_spent, b.epsilon_budget)) for b in budgets
@@ -139,6 +143,7 @@ def _overview(router: APIRouter, console: Console) -> None:
             session,
             "console/operator/index.html",
             licences=licences,
+            quotas=quotas,
             gauges=gauges,
             chart=jobs_chart(jobs),
             counts={name: counts.get(name, 0) for name in SERIES},

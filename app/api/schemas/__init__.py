@@ -30,11 +30,13 @@ from app.api.schemas.meta import (
     text_response,
 )
 from app.api.schemas.people import ExpiringRecordOut, PersonRecordOut, StandingOut, TermsOut
+from app.api.schemas.quotas import AllocationOut, QuotasOut, UsageReportOut
 from app.api.schemas.retention import PurgeOut, RetentionScheduleOut, RetentionSetOut
 from app.api.schemas.security import FreezeOut, IncidentOut, SecurityAlertOut, SecurityEventOut
 
 __all__ = [
     "BINARY_RESPONSE",
+    "AllocationOut",
     "BudgetOut",
     "CatalogRequestOut",
     "CheckpointOut",
@@ -56,6 +58,7 @@ __all__ = [
     "PersonRecordOut",
     "ProofOut",
     "PurgeOut",
+    "QuotasOut",
     "RefusalOut",
     "RetentionScheduleOut",
     "RetentionSetOut",
@@ -66,6 +69,7 @@ __all__ = [
     "SignedCheckpointOut",
     "StandingOut",
     "TermsOut",
+    "UsageReportOut",
     "VerifyOut",
     "VersionOut",
     "add_examples",
