@@ -46,7 +46,7 @@ from operators.errors import (
 from operators.models import ApiKeyRow, PrincipalRow, RevokedTokenRow, TotpRow, utcnow
 from operators.organisations import checked_org, clean_org
 from operators.roles import Role
-from operators.second_factor import SecondFactors, TotpEnrolment, WrongCodeError
+from operators.second_factor import SecondFactors, TotpEnrolment
 from operators.tokens import IssuedToken, TokenError, TokenService
 
 KEY_PREFIX = "ky"
@@ -339,7 +339,10 @@ class IdentityService:
             "expires_at": issued.claims.expires_at.isoformat(),
         }
         subject = f"principal:{principal.name}"
-        with self._counting_wrong_codes(principal.name), self._recorder.change(actor_of(principal)) as change:
+        with (
+            self.second_factor.counting(self._recorder, principal.name),
+            self._recorder.change(actor_of(principal)) as change,
+        ):
             key = self._check_api_key(change.session, api_key)  # again inside the write: it may just have been revoked
             if self.second_factor.consume(change.session, key.principal, totp, confirming=confirming):
                 change.log("principal.totp_confirmed", subject, {"key_id": key_id})
@@ -348,19 +351,6 @@ class IdentityService:
         return issued
 
     # --- the second factor (operators.second_factor) ------------------------------------------------
-
-    @contextmanager
-    def _counting_wrong_codes(self, name: str) -> Iterator[None]:
-        """Count a wrong code toward its factor's lock once the transaction that refused it rolled back, and
-        ledger the lock when one starts (RFC 4226 §7.3: a key alone must not try codes without end)."""
-        try:
-            yield
-        except WrongCodeError as exc:
-            with self._recorder.change(actor_of(None)) as change:
-                failures, steps = self.second_factor.count_failure(change.session, exc.factor_id)
-                if steps:
-                    change.log("principal.totp_locked", f"principal:{name}", {"failures": failures, "steps": steps})
-            raise
 
     def enrol_totp(self, api_key: str) -> TotpEnrolment:
         """A new TOTP secret for the key's principal, shown once; it counts only once a code confirmed it.
@@ -382,7 +372,7 @@ class IdentityService:
         principal = self.authenticate_api_key(api_key)
         subject = f"principal:{principal.name}"
         with (
-            self._counting_wrong_codes(principal.name),
+            self.second_factor.counting(self._recorder, principal.name),
             self._change(principal, "principal.totp_confirmed", subject, {}) as session,
         ):
             self.second_factor.consume(session, self._check_api_key(session, api_key).principal, totp, confirming=True)
@@ -390,7 +380,7 @@ class IdentityService:
 
     def check_totp(self, name: str, totp: str | None) -> None:
         """Spend a code of principal ``name`` (a CLI act by API key: the same second factor as a login)."""
-        with self._counting_wrong_codes(name), self._recorder.change(actor_of(None)) as change:
+        with self.second_factor.counting(self._recorder, name), self._recorder.change(actor_of(None)) as change:
             self.second_factor.consume(change.session, self._active_row(change.session, name), totp, confirming=False)
 
     def reset_totp(self, name: str, *, by: Principal | None = None, reason: str) -> None:

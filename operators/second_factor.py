@@ -26,9 +26,10 @@ Why it is built this way:
   requests would find one. After :data:`MAX_FAILURES` wrong codes in a row the factor refuses every code
   (the right one too, so a locked factor tells nothing) for a number of steps that doubles with each
   further wrong code, up to :data:`MAX_LOCK_STEPS` (an hour); a right code ends the run. The count is
-  written in its own transaction after the refused one rolled back (:meth:`SecondFactors.count_failure`,
-  called by the identity service), and each lock is ledgered (``principal.totp_locked``). Whoever holds the
-  key can so lock its owner out for a while; the agency's reset ends the lock.
+  written in its own transaction after the refused one rolled back (:meth:`SecondFactors.counting` around
+  each of the identity service's transactions that spend a code), and each lock is ledgered
+  (``principal.totp_locked``). Whoever holds the key can so lock its owner out for a while; the agency's
+  reset ends the lock.
 * Nothing ledgered or recorded holds the secret or a code; a refused code is a failed login for the
   security events (the HTTP adapters mark it) and counts toward their alerts.
 """
@@ -40,7 +41,8 @@ import os
 import secrets
 import time
 from base64 import b32encode
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -50,6 +52,7 @@ from cryptography.hazmat.primitives.twofactor.totp import TOTP
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from core import Actor, Recorder
 from operators.errors import AuthenticationError, IdentityError
 from operators.models import PrincipalRow, TotpRow, utcnow
 
@@ -114,7 +117,7 @@ def lock_steps(failures: int) -> int:
     """Steps a factor stays locked after ``failures`` wrong codes in a row (0 below :data:`MAX_FAILURES`)."""
     if failures < MAX_FAILURES:
         return 0
-    return min(2 ** min(failures - MAX_FAILURES, 7), MAX_LOCK_STEPS)
+    return min(1 << min(failures - MAX_FAILURES, 7), MAX_LOCK_STEPS)
 
 
 def _clean_code(code: str | None) -> str:
@@ -254,6 +257,19 @@ class SecondFactors:
                 execution_options={"synchronize_session": False},
             )
         return failures, steps
+
+    @contextmanager
+    def counting(self, recorder: Recorder, name: str) -> Iterator[None]:
+        """Around a transaction that spends a code of principal ``name``: a wrong code is counted toward the
+        factor's lock once that transaction rolled back, and a lock that starts is ledgered."""
+        try:
+            yield
+        except WrongCodeError as exc:
+            with recorder.change(Actor.host()) as change:
+                failures, steps = self.count_failure(change.session, exc.factor_id)
+                if steps:
+                    change.log("principal.totp_locked", f"principal:{name}", {"failures": failures, "steps": steps})
+            raise
 
     def confirm_on_host(self, session: Session, principal: PrincipalRow) -> None:
         """Mark a just-enrolled factor confirmed without a code (the host enrolled it with the principal)."""

@@ -23,9 +23,7 @@ The attacks that held are kept as tests too; ``test_residual_…`` names a risk 
 from __future__ import annotations
 
 import json
-import os
 import stat
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,7 +32,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text, update
 
-from app import Instance, Settings, create_app
+from app import Instance, create_app
 from core import Actor, NotFoundError, PermissionDeniedError, RegistryError
 from operators import STEP_SECONDS, AuthenticationError, IdentityError, Role, totp_code
 from operators.models import PrincipalRow, TotpRow
@@ -155,9 +153,11 @@ def test_an_api_key_alone_never_obtains_a_token(initialised: tuple[Instance, dic
         instance.identity.exchange(pending, None)
     http.app.state.security_buffer.flush()
     with instance.engine.connect() as connection:
-        refused = connection.execute(
-            text("SELECT principal FROM security_events WHERE kind = 'login_failed'")
-        ).scalars().all()
+        refused = (
+            connection.execute(text("SELECT principal FROM security_events WHERE kind = 'login_failed'"))
+            .scalars()
+            .all()
+        )
     assert {"rt-bob", "rt-carol", "rt-dave"} <= set(refused)
 
 
@@ -203,9 +203,7 @@ def test_a_sealed_factor_moved_onto_another_principal_does_not_open(initialised:
         sealed = connection.execute(
             select(TotpRow.sealed_secret).where(TotpRow.principal_id == ids["rt-mallory"])
         ).scalar_one()
-        connection.execute(
-            update(TotpRow).where(TotpRow.principal_id == ids["rt-trent"]).values(sealed_secret=sealed)
-        )
+        connection.execute(update(TotpRow).where(TotpRow.principal_id == ids["rt-trent"]).values(sealed_secret=sealed))
     attacker.fresh_step()
     with pytest.raises(AuthenticationError, match="does not open"):
         instance.identity.exchange(victim.key, attacker.code())
@@ -314,7 +312,9 @@ def test_the_totp_secret_leaks_nowhere(initialised: tuple[Instance, dict[str, st
     haystacks = [_ledger_text(instance), listing, reset.text, token.text]
     with instance.engine.connect() as connection:
         for table in ("security_events", "principal_totp", "principals", "api_keys"):
-            haystacks.append(json.dumps([list(r) for r in connection.execute(text(f"SELECT * FROM {table}"))], default=str))
+            haystacks.append(
+                json.dumps([list(r) for r in connection.execute(text(f"SELECT * FROM {table}"))], default=str)
+            )
     for hay in haystacks:
         assert secret not in hay and secret.lower() not in hay and raw.hex() not in hay
     db = instance.home / "keyong.db"
@@ -501,8 +501,8 @@ def test_standing_is_recorded_only_by_who_may(initialised: tuple[Instance, dict[
 def test_a_licence_with_a_lapsed_person_does_not_activate(initialised: tuple[Instance, dict[str, str]]) -> None:
     """An operator whose login's training lapsed gets no active licence at once (publicity 0), and one
     with nothing recorded neither."""
-    from tests.test_registry_licences import add_dataset
     from tests.people_support import stand
+    from tests.test_registry_licences import add_dataset
 
     instance = initialised[0]
     registry = instance.registry
@@ -520,8 +520,8 @@ def test_a_licence_with_a_lapsed_person_does_not_activate(initialised: tuple[Ins
                 )  # fmt: skip
         try:
             view = registry.licences.grant(
-                name, datasets=["roads"], scenarios=[SCENARIO], valid_until=registry.config.now().date() + timedelta(days=30),
-                publicity_days=0, by=agency, reason="协议",
+                name, datasets=["roads"], scenarios=[SCENARIO], publicity_days=0, by=agency, reason="协议",
+                valid_until=registry.config.now().date() + timedelta(days=30),
             )  # fmt: skip
         except RegistryError:
             continue
@@ -546,7 +546,9 @@ def test_residual_a_reviewer_with_lapsed_training_still_votes(stage: Stage) -> N
 
 
 @pytest.fixture
-def signoff_stage(initialised: tuple[Instance, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Stage:
+def signoff_stage(
+    initialised: tuple[Instance, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Stage:
     """Two datasets of the transport bureau, neither delegated; custodians of the bureau and of health."""
     monkeypatch.setenv(MARKERS_ENV, str(tmp_path))
     instance, tokens = initialised
@@ -574,7 +576,9 @@ def test_only_the_datasets_own_custodian_signs_off(signoff_stage: Stage) -> None
     _approve_by_reviewers(stage, release)
     assert _state(stage, release)["state"] in ("submitted", "under_review")
     for who in ("rt-health", "agency", "operator", "regulator"):
-        answer = stage.http.post(f"/releases/{release}/signoffs", json={"decision": "approve"}, headers=stage.headers[who])
+        answer = stage.http.post(
+            f"/releases/{release}/signoffs", json={"decision": "approve"}, headers=stage.headers[who]
+        )
         assert answer.status_code in (403, 404, 409), (who, answer.status_code, answer.text)
     with pytest.raises(PermissionDeniedError):
         stage.instance.releases.sign_off(release, "approve", by=Actor.host())
@@ -588,7 +592,9 @@ def test_only_the_datasets_own_custodian_signs_off(signoff_stage: Stage) -> None
     )  # fmt: skip
     assert one.status_code == 200, one.text
     assert one.json()["state"] != "approved"
-    rest = stage.http.post(f"/releases/{release}/signoffs", json={"decision": "approve"}, headers=stage.headers["rt-transport"])
+    rest = stage.http.post(
+        f"/releases/{release}/signoffs", json={"decision": "approve"}, headers=stage.headers["rt-transport"]
+    )
     assert rest.status_code == 200 and rest.json()["state"] == "approved", rest.text
 
 
@@ -608,7 +614,9 @@ def test_a_mixed_release_needs_the_signoff_of_its_undelegated_dataset(signoff_st
         headers=stage.headers["rt-transport"],
     )  # fmt: skip
     assert named.status_code in (400, 409, 422), named.text
-    done = stage.http.post(f"/releases/{release}/signoffs", json={"decision": "approve"}, headers=stage.headers["rt-transport"])
+    done = stage.http.post(
+        f"/releases/{release}/signoffs", json={"decision": "approve"}, headers=stage.headers["rt-transport"]
+    )
     assert done.status_code == 200 and done.json()["state"] == "approved", done.text
 
 
@@ -639,7 +647,9 @@ def test_a_delegation_that_ended_before_the_decision_spares_nothing(signoff_stag
     assert view["state"] != "approved", view
     assert "traffic" in view["signoff_required"] and "buses" not in view["signoff_required"]
     assert stage.http.get("/products/rt-ended-" + how, headers=stage.headers["operator"]).status_code >= 400
-    signed = stage.http.post(f"/releases/{release}/signoffs", json={"decision": "approve"}, headers=stage.headers["rt-transport"])
+    signed = stage.http.post(
+        f"/releases/{release}/signoffs", json={"decision": "approve"}, headers=stage.headers["rt-transport"]
+    )
     assert signed.status_code == 200 and signed.json()["state"] == "approved", signed.text
 
 
@@ -654,7 +664,9 @@ def test_a_custodians_refusal_beats_the_reviewers(signoff_stage: Stage) -> None:
         headers=stage.headers["rt-transport"],
     )  # fmt: skip
     assert refused.status_code == 200 and refused.json()["state"] == "rejected", refused.text
-    again = stage.http.post(f"/releases/{release}/signoffs", json={"decision": "approve"}, headers=stage.headers["rt-transport"])
+    again = stage.http.post(
+        f"/releases/{release}/signoffs", json={"decision": "approve"}, headers=stage.headers["rt-transport"]
+    )
     assert again.status_code == 409
     assert stage.http.get("/products/rt-refused", headers=stage.headers["operator"]).status_code >= 400
 
@@ -680,7 +692,8 @@ def _ingested(instance: Instance, name: str = "rt_people") -> dict[str, Any]:
     source = instance.home.parent / f"{name}.csv"
     rows = ["姓名,区县,金额,备注"]
     for i in range(120):
-        rows.append(f"{SURNAMES[i % 10]}{GIVEN[(i * 7) % 10]}{GIVEN[(i * 3) % 10]},{['尖山区', '岭东区', '宝山区'][i % 3]},{1000 + i},独特备注第{i:03d}号记录")
+        person = f"{SURNAMES[i % 10]}{GIVEN[(i * 7) % 10]}{GIVEN[(i * 3) % 10]}"
+        rows.append(f"{person},{['尖山区', '岭东区', '宝山区'][i % 3]},{1000 + i},独特备注第{i:03d}号记录")
     source.write_text("\n".join(rows) + "\n", encoding="utf-8")
     runner = CliRunner()
     home = ["--home", str(instance.home)]
@@ -697,7 +710,13 @@ def _ingested(instance: Instance, name: str = "rt_people") -> dict[str, Any]:
     cells = {str(v) for col in table.column_names for v in table.column(col).to_pylist() if v is not None}
     raw = {line.split(",")[0] for line in rows[1:]} | {line.split(",")[3] for line in rows[1:]}
     source.unlink()
-    return {"copy": copy, "cells": {c for c in cells if len(c) >= 4 and not c.isascii()}, "raw": raw, "at_rest": at_rest, "name": name}
+    return {
+        "copy": copy,
+        "cells": {c for c in cells if len(c) >= 4 and not c.isascii()},
+        "raw": raw,
+        "at_rest": at_rest,
+        "name": name,
+    }
 
 
 def _files(home: Path) -> list[Path]:
@@ -770,7 +789,7 @@ def test_a_destroyed_dataset_key_decrypts_nothing_anywhere(initialised: tuple[In
     keys = DataKeys(instance.registry.recorder, instance.registry.config)
     keys.destroy(f"dataset:{made['name']}", reason="销毁测试", covers="copies", by=Actor.host())
     for path in (kept, made["copy"], *prints):
-        with pytest.raises(VaultError, match="destroyed|shredded"):
+        with pytest.raises(VaultError, match=r"destroyed|shredded"):
             made["at_rest"].read(path)
     destroyed = _actions(instance, "datakey.destroyed")
     assert destroyed and "wrapped" not in json.dumps(destroyed)
