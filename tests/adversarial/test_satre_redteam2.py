@@ -865,3 +865,30 @@ def test_only_the_datasets_own_custodian_purges_or_sets_its_retention(initialise
         made["at_rest"].read(kept)
     deleted = _actions(instance, "data.deleted")
     assert {d["what"] for d in deleted} >= {"raw", "copy", "fingerprints"}
+
+
+def test_a_suspended_or_foreign_custodian_neither_signs_off_nor_delegates(signoff_stage: Stage) -> None:
+    """Another department's custodian cannot delegate (nor withdraw) the bureau's dataset; the bureau's own
+    custodian, once suspended, can neither sign off nor delegate: only active custodians speak for a dataset."""
+    stage = signoff_stage
+    instance = stage.instance
+    egress = instance.registry.egress
+    for act in (
+        lambda: egress.delegate("traffic", by=Actor("rt-health", "custodian"), reason="不是我的"),
+        lambda: egress.delegate("traffic", by=Actor.host(), reason="host"),
+        lambda: egress.delegate("traffic", by=Actor("demo-agency", "agency"), reason="agency to itself"),
+    ):
+        with pytest.raises(PermissionDeniedError):
+            act()
+    release = stage.request(stage.done("print('z')", datasets=("traffic",)), "rt-suspended")
+    instance.identity.set_active("rt-transport", False, reason="调岗")
+    with pytest.raises(PermissionDeniedError):
+        instance.releases.sign_off(release, "approve", by=Actor("rt-transport", "custodian"))
+    with pytest.raises(PermissionDeniedError):
+        egress.delegate("traffic", by=Actor("rt-transport", "custodian"), reason="委托")
+    answer = stage.http.post(
+        f"/releases/{release}/signoffs", json={"decision": "approve"}, headers=stage.headers["rt-transport"]
+    )
+    assert answer.status_code == 401, answer.text  # its token ended with the suspension
+    _approve_by_reviewers(stage, release)
+    assert _state(stage, release)["state"] != "approved"
