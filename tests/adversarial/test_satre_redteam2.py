@@ -17,7 +17,12 @@ defences' own tests were read; an attack that broke a defence is kept as the reg
   own: any custodian destroyed any department's data. Now only a custodian of the dataset (the
   egress rule's :func:`registry.is_custodian`) or the host does (``registry.retention``).
 
-The attacks that held are kept as tests too; ``test_residual_…`` names a risk left open on purpose.
+- **A Parquet in clear planted where a sealed copy lies** (or the copy with a flipped magic byte) was read
+  as plaintext, since a file in clear is still read for homes older than issue 22. Now a file whose name
+  says it was written sealed (``.kyv``) is never read in clear (``registry.atrest``).
+
+The attacks that held are kept as tests too; ``test_residual_…`` names a risk left open on purpose (a
+sealed file is not bound to its scope; reviewers' standing is not asked when they vote).
 """
 
 from __future__ import annotations
