@@ -339,7 +339,10 @@ class IdentityService:
             "expires_at": issued.claims.expires_at.isoformat(),
         }
         subject = f"principal:{principal.name}"
-        with self._recorder.change(actor_of(principal)) as change:
+        with (
+            self.second_factor.counting(self._recorder, principal.name),
+            self._recorder.change(actor_of(principal)) as change,
+        ):
             key = self._check_api_key(change.session, api_key)  # again inside the write: it may just have been revoked
             if self.second_factor.consume(change.session, key.principal, totp, confirming=confirming):
                 change.log("principal.totp_confirmed", subject, {"key_id": key_id})
@@ -367,13 +370,17 @@ class IdentityService:
     def confirm_totp(self, api_key: str, totp: str | None) -> str:
         """Confirm the key's principal's pending factor with its first code (ledgered); the principal's name."""
         principal = self.authenticate_api_key(api_key)
-        with self._change(principal, "principal.totp_confirmed", f"principal:{principal.name}", {}) as session:
+        subject = f"principal:{principal.name}"
+        with (
+            self.second_factor.counting(self._recorder, principal.name),
+            self._change(principal, "principal.totp_confirmed", subject, {}) as session,
+        ):
             self.second_factor.consume(session, self._check_api_key(session, api_key).principal, totp, confirming=True)
         return principal.name
 
     def check_totp(self, name: str, totp: str | None) -> None:
         """Spend a code of principal ``name`` (a CLI act by API key: the same second factor as a login)."""
-        with self._recorder.change(actor_of(None)) as change:
+        with self.second_factor.counting(self._recorder, name), self._recorder.change(actor_of(None)) as change:
             self.second_factor.consume(change.session, self._active_row(change.session, name), totp, confirming=False)
 
     def reset_totp(self, name: str, *, by: Principal | None = None, reason: str) -> None:

@@ -69,10 +69,11 @@ class RevokedTokenRow(Base):
 
 class TotpRow(Base):
     """A principal's second factor (RFC 6238 TOTP; SATRE 3.2.04): its secret sealed with AES-256-GCM under
-    the instance's ``totp.key`` (never in clear here), whether its first code confirmed it, and the last
-    time step a code was accepted for (a code's step is used at most once: the replay guard).
+        the instance's ``totp.key`` (never in clear here), whether its first code confirmed it, and the last
+        time step a code was accepted for (a code's step is used at most once: the replay guard), and the run of
+    wrong codes that locks it for a while (the brute-force guard).
 
-    One row per principal at most; a reset deletes it, so the next login needs a new enrolment.
+        One row per principal at most; a reset deletes it, so the next login needs a new enrolment.
     """
 
     __tablename__ = "principal_totp"
@@ -83,6 +84,9 @@ class TotpRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Wrong codes in a row and the step from which codes are tried again (RFC 4226 §7.3 throttling).
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 metadata = Base.metadata

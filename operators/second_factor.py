@@ -21,6 +21,15 @@ Why it is built this way:
 * **Replay guard**: a code's time step is accepted at most once per principal, and never one older than
   the last accepted (RFC 6238 §5.2), by a conditional UPDATE so two requests racing with one code cannot
   both win. One step (30 s) of clock skew either way is accepted (§6).
+* **Brute-force guard** (RFC 4226 §7.3; RFC 6238 §5.2 "the verifier SHOULD" throttle): a key alone makes
+  a thief try codes, three of a million of which are accepted per try, so without a limit some 330 000
+  requests would find one. After :data:`MAX_FAILURES` wrong codes in a row the factor refuses every code
+  (the right one too, so a locked factor tells nothing) for a number of steps that doubles with each
+  further wrong code, up to :data:`MAX_LOCK_STEPS` (an hour); a right code ends the run. The count is
+  written in its own transaction after the refused one rolled back (:meth:`SecondFactors.counting` around
+  each of the identity service's transactions that spend a code), and each lock is ledgered
+  (``principal.totp_locked``). Whoever holds the key can so lock its owner out for a while; the agency's
+  reset ends the lock.
 * Nothing ledgered or recorded holds the secret or a code; a refused code is a failed login for the
   security events (the HTTP adapters mark it) and counts toward their alerts.
 """
@@ -32,7 +41,8 @@ import os
 import secrets
 import time
 from base64 import b32encode
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -42,6 +52,7 @@ from cryptography.hazmat.primitives.twofactor.totp import TOTP
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from core import Actor, Recorder
 from operators.errors import AuthenticationError, IdentityError
 from operators.models import PrincipalRow, TotpRow, utcnow
 
@@ -51,11 +62,24 @@ DIGITS = 6
 SKEW_STEPS = 1
 #: Steps looked at only to tell an expired code from a wrong one (never accepted).
 _EXPIRED_STEPS = 10
+#: Wrong codes in a row after which the factor is locked (RFC 4226 §7.3's throttling parameter).
+MAX_FAILURES = 5
+#: The longest lock, in steps (an hour); the first is one step, doubling with each further wrong code.
+MAX_LOCK_STEPS = 120
 SECRET_BYTES = 20  # 160 bits, RFC 4226 §4's recommended length
 ISSUER = "Keyong"
 _NONCE = 12
 
-__all__ = ["DIGITS", "STEP_SECONDS", "SecondFactors", "TotpEnrolment", "totp_code"]
+__all__ = [
+    "DIGITS",
+    "MAX_FAILURES",
+    "MAX_LOCK_STEPS",
+    "STEP_SECONDS",
+    "SecondFactors",
+    "TotpEnrolment",
+    "WrongCodeError",
+    "totp_code",
+]
 
 
 def _wall() -> float:
@@ -79,6 +103,21 @@ class TotpEnrolment:
     principal: str
     secret: str
     uri: str
+
+
+class WrongCodeError(AuthenticationError):
+    """A well-formed code that is not the factor's: it counts toward the lock (:meth:`SecondFactors.count_failure`)."""
+
+    def __init__(self, message: str, factor_id: int) -> None:
+        super().__init__(message)
+        self.factor_id = factor_id
+
+
+def lock_steps(failures: int) -> int:
+    """Steps a factor stays locked after ``failures`` wrong codes in a row (0 below :data:`MAX_FAILURES`)."""
+    if failures < MAX_FAILURES:
+        return 0
+    return min(1 << min(failures - MAX_FAILURES, 7), MAX_LOCK_STEPS)
 
 
 def _clean_code(code: str | None) -> str:
@@ -168,20 +207,27 @@ class SecondFactors:
             )
         if row.confirmed_at is not None and confirming:
             raise IdentityError(f"principal {principal.name!r}'s second factor is already confirmed")
-        text = _clean_code(code)
-        secret = self._unseal(principal.name, row.sealed_secret)
         now = self.now()
         step = int(now // STEP_SECONDS)
+        if row.locked_until_step is not None and step < row.locked_until_step:
+            wait = int(row.locked_until_step * STEP_SECONDS - now) + 1
+            raise AuthenticationError(
+                f"too many wrong second-factor codes: the factor is locked, try again in {wait} s "
+                "(or ask the agency to reset it)"
+            )
+        text = _clean_code(code)
+        secret = self._unseal(principal.name, row.sealed_secret)
         matches = [s for s in range(step - SKEW_STEPS, step + SKEW_STEPS + 1) if self._is(secret, s, text)]
         if not matches:
             old = any(self._is(secret, s, text) for s in range(step - _EXPIRED_STEPS, step - SKEW_STEPS))
-            raise AuthenticationError(
+            raise WrongCodeError(
                 "expired second-factor code: use the current one"
                 if old
-                else "wrong second-factor code (is the authenticator's clock right?)"
+                else "wrong second-factor code (is the authenticator's clock right?)",
+                row.id,
             )
         accepted = max(matches)
-        values: dict[str, object] = {"last_step": accepted}
+        values: dict[str, object] = {"last_step": accepted, "failures": 0, "locked_until_step": None}
         if confirming:
             values["confirmed_at"] = utcnow()
         done = session.execute(
@@ -194,6 +240,36 @@ class SecondFactors:
             raise AuthenticationError("second-factor code already used: wait for the next code")
         session.expire(row)
         return confirming
+
+    def count_failure(self, session: Session, factor_id: int) -> tuple[int, int]:
+        """Count one wrong code of factor ``factor_id`` (in the caller's new transaction, after the refused one
+        rolled back): ``(failures in a row, steps now locked)``; the lock starts at the next step boundary."""
+        session.execute(
+            update(TotpRow).where(TotpRow.id == factor_id).values(failures=TotpRow.failures + 1),
+            execution_options={"synchronize_session": False},
+        )
+        failures = session.scalar(select(TotpRow.failures).where(TotpRow.id == factor_id)) or 0
+        steps = lock_steps(failures)
+        if steps:
+            until = int(self.now() // STEP_SECONDS) + 1 + steps
+            session.execute(
+                update(TotpRow).where(TotpRow.id == factor_id).values(locked_until_step=until),
+                execution_options={"synchronize_session": False},
+            )
+        return failures, steps
+
+    @contextmanager
+    def counting(self, recorder: Recorder, name: str) -> Iterator[None]:
+        """Around a transaction that spends a code of principal ``name``: a wrong code is counted toward the
+        factor's lock once that transaction rolled back, and a lock that starts is ledgered."""
+        try:
+            yield
+        except WrongCodeError as exc:
+            with recorder.change(Actor.host()) as change:
+                failures, steps = self.count_failure(change.session, exc.factor_id)
+                if steps:
+                    change.log("principal.totp_locked", f"principal:{name}", {"failures": failures, "steps": steps})
+            raise
 
     def confirm_on_host(self, session: Session, principal: PrincipalRow) -> None:
         """Mark a just-enrolled factor confirmed without a code (the host enrolled it with the principal)."""

@@ -8,7 +8,7 @@ download stream.
 
 A file written in clear by an earlier Keyong is still read (``is_sealed`` tells them apart) until
 ``keyong keys encrypt-home`` seals it (:func:`registry.atrest_home.seal_home`); new files are
-always sealed.
+always sealed, and one whose name says it was written sealed (``.kyv``) is never read in clear.
 """
 
 from __future__ import annotations
@@ -24,7 +24,11 @@ from core import Actor, Change
 from registry.datakeys import DataKeys
 from registry.vault import FRAME_SIZE, VaultError, is_sealed, unseal, write_sealed
 
-__all__ = ["AtRest", "dataset_scope", "licence_scope", "products_scope"]
+__all__ = ["SEALED_SUFFIX", "AtRest", "dataset_scope", "licence_scope", "products_scope"]
+
+#: The name every file written sealed ends with (copies): one in clear by that name is refused, never read
+#: as plaintext (a flipped magic byte, or a Parquet planted in clear in its place; red team of issue 22).
+SEALED_SUFFIX = ".kyv"
 
 
 def dataset_scope(name: str) -> str:
@@ -105,6 +109,11 @@ class AtRest:
         if not path.is_file():
             raise VaultError(f"{self._label(path)} does not exist")
         if not is_sealed(path):
+            if path.name.endswith(SEALED_SUFFIX):  # written sealed: in clear now only if altered or planted
+                raise VaultError(
+                    f"{self._label(path)} was written sealed but is not a vault file now (its header was altered, "
+                    "or a file in clear was put in its place)"
+                )
             yield from _file_chunks(path)
             return
         yield from unseal(path, self.keys.resolve, label=self._label(path))

@@ -20,7 +20,9 @@ Delegations are rows of their own (one live at a time per dataset), never edited
 history stays readable beside the ledger (``dataset.egress_delegated``, ``dataset.egress_withdrawn``,
 subject ``dataset:NAME``; reasons ledgered as SHA-256). A release snapshots which of its datasets
 were delegated when it was requested (:func:`egress_requirement`): a withdrawal binds new requests,
-and requests already made keep the rule they were made under.
+and a release not yet decided asks again when it is decided (``sandbox.release_review``): a dataset whose
+delegation ended meanwhile needs its custodian's sign-off (SATRE 3.1.06: egress by the owner or its
+delegate at the time it happens).
 """
 
 from __future__ import annotations

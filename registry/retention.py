@@ -30,11 +30,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core import Actor, Change, NotFoundError, Recorder, RegistryError, require_role
+from core import Actor, Change, NotFoundError, PermissionDeniedError, Recorder, RegistryError, require_role
 from registry.atrest import dataset_scope
 from registry.catalog_rules import CUSTODIAN, catalog_row, subject
 from registry.config import RegistryConfig
 from registry.datakeys import destroy_scope
+from registry.egress import Custodians, is_custodian
 from registry.models import LicenceDatasetRow, LicenceRow, ProductRow, ResourceRow, VersionRow
 from registry.vocabulary import LicenceState, ProductState, ResourceState, VersionKind
 
@@ -177,13 +178,35 @@ def destroy_version_data(
 class Retention:
     """Retention periods, what is due, and the purge (custodian), over the registry's recorder."""
 
-    def __init__(self, recorder: Recorder, config: RegistryConfig, *, default_days: int | None = None) -> None:
+    def __init__(
+        self,
+        recorder: Recorder,
+        config: RegistryConfig,
+        *,
+        default_days: int | None = None,
+        custodians: Custodians | None = None,
+    ) -> None:
         self.recorder = recorder
         self.config = config
         self.default_days = default_days
+        #: Active custodian -> organisation (``registry.egress``): whose datasets a custodian may purge.
+        self.custodians = custodians
         #: Set by the composition (``app.instance``): which queued or running jobs read a dataset.
         #: Without it a purge is refused, since a running job's data cannot be known to be free.
         self.jobs_using: JobsUsing | None = None
+
+    def _own(self, row: ResourceRow, by: Actor, doing: str) -> None:
+        """Only a custodian of the dataset (its publisher or its provider's department, as for egress) or the
+        host sets its retention or purges it: another department's custodian never destroys data it does not
+        hold (双鸭山 第四十四条 数据持有权; 第六十二条 销毁 by the holder). Without the hook, nobody (fail closed)."""
+        if by.is_host:
+            return
+        active = dict(self.custodians()) if self.custodians is not None else {}
+        if not is_custodian(by.name, row, active):
+            raise PermissionDeniedError(
+                f"{by.name!r} is not an active custodian of dataset {row.name!r} (provided by {row.provider_name}): "
+                f"it may not {doing}"
+            )
 
     # --- the period -------------------------------------------------------------------------
 
@@ -198,6 +221,7 @@ class Retention:
             )
         with self.recorder.change(by) as change:
             row = catalog_row(change.session, name, lock=True)
+            self._own(row, by, "set its retention")
             previous = row.retention_days
             row.retention_days = days
             row.updated_at = self.config.now()
@@ -281,6 +305,7 @@ class Retention:
             raise RegistryError("a purge needs a reason (1 to 500 characters): it is recorded with every deletion")
         with self.recorder.change(by) as change:
             row = catalog_row(change.session, name, lock=True)
+            self._own(row, by, "purge it")
             targets = self._targets(row, version)
             live = self._live_licences(change.session, row)
             holds = [hold for target in targets for hold in self._holds(row, target, live)]

@@ -58,7 +58,7 @@ class Registry:
         self.security = SecurityEvents(self.recorder, config, security)
         self.freeze = Freeze(self.recorder, config)
         self.incidents = Incidents(self.recorder, config)
-        self.retention = Retention(self.recorder, config, default_days=config.retention_days)
+        self.retention = Retention(self.recorder, config, default_days=config.retention_days, custodians=custodians)
         # Whose datasets a custodian acts for is the identity service's to say (None: nobody's, fail closed).
         self.egress = EgressConsent(self.recorder, config, custodians)
 

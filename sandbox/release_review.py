@@ -46,6 +46,7 @@ from registry import (
     Scratch,
     Usability,
     VaultError,
+    egress_requirement,
     licence_standing,
     product_name_taken,
     products_scope,
@@ -197,9 +198,29 @@ class ReleaseReview:
         every required custodian signed off (SATRE 3.1.06); else it stays open, awaiting the rest."""
         votes = self._round_votes(change, row)
         outcome = outcome_of([v.decision for v in votes], row.required_reviews)
+        if outcome == Decision.APPROVE:
+            self.recheck_delegations(change, row)
         if outcome is None or (outcome == Decision.APPROVE and pending_signoffs(change.session, row)):
             return
         self._decide(change, row, votes, outcome, by)
+
+    def recheck_delegations(self, change: Change, row: ReleaseRow) -> None:
+        """A delegation that spared a dataset when the release was requested must still be live when the
+        release is decided: egress is by the asset owner or its delegate *then* (SATRE 3.1.06). A dataset whose
+        delegation was withdrawn or expired since needs its custodian's sign-off again (ledgered)."""
+        spared = dict(row.delegated or {})
+        if not spared:
+            return
+        ended, _ = egress_requirement(change.session, spared.keys(), self.config.now())
+        if not ended:
+            return
+        row.delegated = {name: spared[name] for name in spared if name not in ended}
+        row.signoff_required = sorted({*(str(d) for d in row.signoff_required or []), *ended})
+        change.log(
+            "release.signoff_required",
+            f"release:{row.id}",
+            {"release": row.id, "round": row.round, "datasets": ended, "why": "delegation ended before the decision"},
+        )
 
     def refuse(self, change: Change, row: ReleaseRow, by: Actor, reason: str) -> None:
         """A custodian refused: the release is rejected at once, whatever the reviewers' sealed votes."""

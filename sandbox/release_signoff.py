@@ -5,7 +5,9 @@ the custodian recorded a standing delegation to the agency (``registry.egress``)
 Which datasets: the lineage of the job, its granted datasets (``jobs.datasets``). When a release is
 requested (and again when a returned one is resubmitted, a new round with a new job) the datasets
 without a live delegation are snapshotted on the release (``signoff_required``) beside the delegations
-that spared the others (``delegated``): a delegation withdrawn later binds new requests only.
+that spared the others (``delegated``); a delegation withdrawn or expired before the release is decided
+spares it no longer: the decision and every sign-off ask again
+(:meth:`sandbox.release_review.ReleaseReview.recheck_delegations`).
 
 Who: a custodian of that dataset (:func:`registry.require_custodian_of`), through its own
 authenticated session: the host administrator never signs off, nor in anyone's name, and the CLI
@@ -82,6 +84,7 @@ class ReleaseSignoffs:
             row = visible_release(session, release_id, by, lock=True)
             if not ReleaseState(row.state).open:
                 raise ReleaseError(f"release {release_id} is {row.state}: it is not awaiting sign-off")
+            self.review.recheck_delegations(change, row)  # a withdrawn delegation gives the custodian its say back
             names = self._chosen(session, row, by, datasets)
             now = self.config.now()
             for name in names:

@@ -227,8 +227,12 @@ def test_a_delegation_spares_the_signoff_and_its_withdrawal_binds_new_requests(i
     assert withdrawn.mode == "signoff" and withdrawn.history[0]["withdrawn_by"] == TRAFFIC.name
     with pytest.raises(RegistryError, match="no live delegation"):
         instance.registry.egress.withdraw("traffic", by=TRAFFIC, reason="twice")
-    _approved_by_reviewers(instance, spared)  # requested under the delegation: the rule it was made under
-    assert instance.releases.get(spared, viewer=R1).state == "approved"
+    # Requested under the delegation, decided after its withdrawal: the custodian has its say back on it too
+    # (red team of issue 22: egress by the owner or its delegate when it happens, SATRE 3.1.06).
+    _approved_by_reviewers(instance, spared)
+    assert instance.releases.get(spared, viewer=R1).state == "under_review"
+    assert instance.releases.get(spared, viewer=R1).signoff_required == ["traffic"]
+    assert instance.releases.sign_off(spared, "approve", by=TRAFFIC).state == "approved"
     bound = _requested(instance, "bound-again")
     _approved_by_reviewers(instance, bound)
     assert instance.releases.get(bound, viewer=R1).state == "under_review"  # new request: sign-off again

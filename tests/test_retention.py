@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from typer.testing import CliRunner
 
 from app import Instance, Settings
@@ -92,6 +92,9 @@ def clock() -> FakeClock:
 def registry(home: Instance, clock: FakeClock) -> Registry:
     reg = make_registry(home, clock)
     reg.retention.jobs_using = lambda dataset: []
+    # demo-custodian works for the bureau that provides add_dataset's datasets: only a dataset's own
+    # custodian purges it or sets its retention (red team of issue 22).
+    reg.retention.custodians = lambda: {"demo-custodian": "双鸭山市交通运输局"}
     add_dataset(reg, "traffic")
     reg.licences.add_operator("acme-ops", uscc(1), by=AGENCY)
     stand(reg, "acme-ops")  # its login stands: identity checked, terms accepted, trained (issue 22)
@@ -240,6 +243,8 @@ def test_files_of_a_purge_interrupted_after_its_commit_are_deleted_at_the_next_s
 def served(tmp_path: Path) -> Iterator[tuple[Instance, dict[str, str]]]:
     instance, result = Instance.init(Settings(home=tmp_path / "served"))
     add_dataset(instance.registry, "traffic")
+    with instance.engine.begin() as connection:  # published by demo-custodian: its own dataset to purge
+        connection.execute(text("UPDATE resources SET created_by = 'demo-custodian' WHERE name = 'traffic'"))
     try:
         yield instance, result.tokens
     finally:
