@@ -22,6 +22,7 @@ from registry.licences import Licences
 from registry.monitoring import Monitoring
 from registry.objections import Objections
 from registry.products import Products
+from registry.public import PublicRegister
 from registry.retention import Retention
 from registry.scratch import Swept
 from registry.security_events import SecurityEvents, SecurityPolicy
@@ -52,6 +53,7 @@ class Registry:
         self.objections = Objections(self.recorder, config)
         self.products = Products(self.recorder, config)
         self.usage = UsageRecords(self.recorder, config)
+        self.public = PublicRegister(self.recorder, config)  # the unauthenticated page's answers (SATRE 1.7.02*)
         self.budgets = Budgets(self.recorder, config)
         self.security = SecurityEvents(self.recorder, config, security)
         self.freeze = Freeze(self.recorder, config)
