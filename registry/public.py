@@ -108,7 +108,7 @@ class PublicRegister:
                 granted[resource_id] += 1
                 active[resource_id] += state == LicenceState.ACTIVE
             jobs = dict(
-                session.execute(  # type: ignore[arg-type]
+                session.execute(
                     select(UsageRow.resource_id, func.count(UsageRow.id))
                     .where(UsageRow.event == "job.admitted")
                     .group_by(UsageRow.resource_id)

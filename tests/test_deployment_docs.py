@@ -148,6 +148,6 @@ def test_every_repository_path_the_page_names_exists() -> None:
     ],
 )
 def test_the_parser_refuses_what_the_cli_refuses(args: list[str]) -> None:
-    with pytest.raises(Exception) as caught:  # noqa: PT011  (click's usage errors, from typer's own copy of click)
+    with pytest.raises(Exception) as caught:
         parse(args)
     assert type(caught.value).__name__ in {"NoSuchOption", "BadParameter", "UsageError", "MissingParameter"}

@@ -35,7 +35,11 @@ from tests.totp_support import token_body
 
 PERSON = "wang-jianguo"  # a person (principal) who creates, reviews and objects: never on the public page
 PERSON_ORG_MEMBER = "li-xiaohong"
-ROUTES = ["/public", "/api/public", *(f"/api/public/{p}" for p in ("catalog", "licences", "products", "usage", "operations"))]
+ROUTES = [
+    "/public",
+    "/api/public",
+    *(f"/api/public/{p}" for p in ("catalog", "licences", "products", "usage", "operations")),
+]
 HIDDEN = [
     "revoked-ds",
     "revoking-ds",
@@ -94,12 +98,17 @@ def plant(instance: Instance) -> dict[str, int]:
     with instance.registry.recorder.change(Actor.host()) as change:
         session = change.session
         traffic = _resource("traffic", "published", "交通出行数据", "<script>alert('x')</script> 出行汇总")
-        resources = [traffic, _resource("revoked-ds", "revoked", "HIDDEN-TITLE 1"), _resource("revoking-ds", "revoking", "HIDDEN-TITLE 2")]
+        resources = [
+            traffic,
+            _resource("revoked-ds", "revoked", "HIDDEN-TITLE 1"),
+            _resource("revoking-ds", "revoking", "HIDDEN-TITLE 2"),
+        ]
         session.add_all(resources)
         session.flush()
         session.add(
-            VersionRow(resource_id=traffic.id, version=1, kind="desensitized", rows=10, columns=[{"name": "trips", "type": "int64"}],
-                       content_sha256="c0ffee" * 10 + "abcd", path="datasets/traffic/v1.parquet", created_by=PERSON)
+            VersionRow(resource_id=traffic.id, version=1, kind="desensitized", rows=10,
+                       columns=[{"name": "trips", "type": "int64"}], content_sha256="c0ffee" * 10 + "abcd",
+                       path="datasets/traffic/v1.parquet", created_by=PERSON)
         )  # fmt: skip
         operator = OperatorRow(name="acme-ops", uscc=uscc(2201))
         session.add(operator)
@@ -132,15 +141,20 @@ def plant(instance: Instance) -> dict[str, int]:
                                           {"name": "revoked-ds", "version": 1}],
                              "reviews": [{"reviewer": PERSON, "decision": "approve"}]},
                     attribution={"source": "双鸭山市交通运输局"}, fee_class="公益",
-                    artifacts=[{"name": "t.parquet", "bytes": 10, "sha256": "c0ffee" * 10, "path": "products/1/t.parquet"}],
+                    artifacts=[{"name": "t.parquet", "bytes": 10, "sha256": "c0ffee" * 10,
+                                "path": "products/1/t.parquet"}],
                     state=state, registered_by=PERSON,
                 )
             )  # fmt: skip
         for n in range(3):
-            session.add(UsageRow(resource_id=traffic.id, licence_id=ids["active"], operator_id=operator.id,
-                                 event="job.admitted", scenario="交通出行", subject=f"job:4{n}", detail={"by": PERSON}))  # fmt: skip
-        session.add(ObjectionRow(target_kind="licence", target_id=ids["publicity"], filed_by=PERSON, filed_role="agency",
-                                 reason="OBJECTION-REASON"))  # fmt: skip
+            usage = UsageRow(
+                resource_id=traffic.id, licence_id=ids["active"], operator_id=operator.id, event="job.admitted",
+                scenario="交通出行", subject=f"job:4{n}", detail={"by": PERSON},
+            )  # fmt: skip
+            session.add(usage)
+        objection = ObjectionRow(target_kind="licence", target_id=ids["publicity"], filed_by=PERSON,
+                                 filed_role="agency", reason="OBJECTION-REASON")  # fmt: skip
+        session.add(objection)
     instance.ledger.checkpoint()
     return ids
 
@@ -168,7 +182,7 @@ def test_the_register_needs_no_token_and_lists_what_is_public(world: World) -> N
     assert body["products"][0]["datasets"] == ["traffic"]
     # Granted licences are those past draft (5); one is active; 3 jobs; one available product.
     assert body["usage"] == [{"dataset": "traffic", "licences": 5, "licences_active": 1, "jobs": 3, "products": 1}]
-    assert "POST /objections" == body["operations"]["objections"]["route"]
+    assert body["operations"]["objections"]["route"] == "POST /objections"
     assert body["operations"]["frozen"] is False
     page = world.client.get("/public").text
     assert "交通出行数据" in page and "good-product" in page and "acme-ops" in page

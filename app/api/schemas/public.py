@@ -123,7 +123,8 @@ class PublicOperationsOut(Document):
 
     model_config = example(
         service="Keyong (可用)", version="0.1.0", what="…", frozen=False,
-        objections={"rule": "双鸭山市公共数据管理暂行办法 第四十八条; 第四十条", "how": "…", "route": "POST /objections",
+        objections={"rule": "双鸭山市公共数据管理暂行办法 第四十八条; 第四十条", "how": "…",
+                    "route": "POST /objections",
                     "body_example": {"target_kind": "licence", "target": "3", "reason": "…"}},
         checkpoint={"tree_size": 120, "root": "9f2c…", "time": "2026-12-06T09:00:00Z", "public_key": "3b6a…",
                     "signature": "5e1d…"},
@@ -133,7 +134,9 @@ class PublicOperationsOut(Document):
     service: str
     version: str
     what: str
-    frozen: bool = Field(description="An incident's freeze stops intake, egress and delivery (not why: see the agency).")
+    frozen: bool = Field(
+        description="An incident's freeze stops intake, egress and delivery (not why: see the agency)."
+    )
     objections: PublicObjectionsOut
     checkpoint: PublicCheckpointOut | None = Field(description="Null before the first checkpoint is signed.")
     as_of: str
