@@ -31,6 +31,7 @@ from app import Instance, InstanceError, Settings
 from app.backup_archive import PASSPHRASE_ENV
 from app.cli import cli
 from app.database import SchemaStatus, alembic_config, current_revision, migrate, schema_status, sqlite_url
+from app.instance import resolve_database_url
 from core import Actor
 from operators import Role
 from tests.test_registry_licences import uscc
@@ -41,8 +42,9 @@ PERSON = "zhang-analyst"
 OPERATOR_ORG = "acme-operating"
 
 
-def keyong(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args), env={PASSPHRASE_ENV: PASSPHRASE})
+def keyong(*args: str, env_url: str | None = None) -> tuple[int, str, str]:
+    env = {PASSPHRASE_ENV: PASSPHRASE, "KEYONG_DATABASE_URL": env_url}
+    result = CliRunner().invoke(cli, list(args), env=env)
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, result.stdout, result.stderr
@@ -81,8 +83,13 @@ def old_keyong(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def sqlite_settings(tmp_path: Path) -> Settings:
+    """The procedure's home: SQLite inside it, so the whole home is one backup and one restore."""
     return Settings(home=tmp_path / "home", database_url=None)
+
+
+def home_engine(settings: Settings) -> Engine:
+    return create_engine(resolve_database_url(settings))
 
 
 def older_home_with_data(settings: Settings) -> None:
@@ -112,41 +119,42 @@ def data_of(home: Path) -> tuple[list[str], list[str], set[str]]:
 
 
 def test_code_older_than_the_schema_refuses_to_open_the_home(settings: Settings) -> None:
+    """On SQLite and PostgreSQL (``settings`` from conftest): a future revision is never opened."""
     instance, _ = Instance.init(settings)
     instance.close()
-    engine = sqlite_engine(settings.home)
-    with engine.begin() as connection:
-        connection.execute(text("UPDATE alembic_version SET version_num = '0099_from_the_future'"))
-    engine.dispose()
-    before = actions(settings.home)
-
-    with pytest.raises(InstanceError, match=r"0099_from_the_future.*does not know.*newer Keyong"):
-        Instance.open(settings)
-    with pytest.raises(InstanceError, match="0099_from_the_future"):
-        Instance.open(settings, upgrade=False)
-    code, _, err = keyong("ledger", "verify", "--home", str(settings.home))
-    assert code == 1 and "0099_from_the_future" in err and "restoring the backup" in err
-    code, _, err = keyong("db", "upgrade", "--home", str(settings.home))
-    assert code == 1 and "newer Keyong" in err
-
-    # `db status` reads without opening: it says where the home stands.
-    code, out, _ = keyong("db", "status", "--home", str(settings.home), "--json")
-    assert code == 0
-    state = json.loads(out)
-    assert state["current"] == "0099_from_the_future" and state["known"] is False and state["up_to_date"] is False
-
-    # Nothing was changed: the revision is still the future one and the ledger did not grow.
-    engine = sqlite_engine(settings.home)
+    engine = home_engine(settings)
     try:
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = '0099_from_the_future'"))
+            size = connection.execute(text("SELECT count(*) FROM ledger_entries")).scalar_one()
+
+        with pytest.raises(InstanceError, match=r"0099_from_the_future.*does not know.*newer Keyong"):
+            Instance.open(settings)
+        with pytest.raises(InstanceError, match="0099_from_the_future"):
+            Instance.open(settings, upgrade=False)
+        home = str(settings.home)
+        code, _, err = keyong("ledger", "verify", "--home", home, env_url=settings.database_url)
+        assert code == 1 and "0099_from_the_future" in err and "restoring the backup" in err
+        code, _, err = keyong("db", "upgrade", "--home", home, env_url=settings.database_url)
+        assert code == 1 and "newer Keyong" in err
+
+        # `db status` reads without opening: it says where the home stands.
+        code, out, _ = keyong("db", "status", "--home", home, "--json", env_url=settings.database_url)
+        assert code == 0
+        state = json.loads(out)
+        assert state["current"] == "0099_from_the_future" and state["known"] is False and state["up_to_date"] is False
+
+        # Nothing was changed: the revision is still the future one and the ledger did not grow.
         assert current_revision(engine) == "0099_from_the_future"
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM ledger_entries")).scalar_one() == size
     finally:
         engine.dispose()
-    assert actions(settings.home) == before
 
 
-def test_db_status_names_the_pending_migrations_of_an_older_home(settings: Settings) -> None:
-    older_home_with_data(settings)
-    code, out, _ = keyong("db", "status", "--home", str(settings.home), "--json")
+def test_db_status_names_the_pending_migrations_of_an_older_home(sqlite_settings: Settings) -> None:
+    older_home_with_data(sqlite_settings)
+    code, out, _ = keyong("db", "status", "--home", str(sqlite_settings.home), "--json")
     assert code == 0
     state = json.loads(out)
     assert state["current"] == OLD and state["known"] is True
@@ -154,8 +162,9 @@ def test_db_status_names_the_pending_migrations_of_an_older_home(settings: Setti
 
 
 def test_the_documented_upgrade_and_rollback(
-    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sqlite_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    settings = sqlite_settings
     home = str(settings.home)
     older_home_with_data(settings)
     archive = tmp_path / "pre-upgrade.tar"

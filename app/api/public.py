@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 
+from app.api.schemas import RefusalOut
 from app.api.schemas.public import (
     PublicDatasetOut,
     PublicLicenceOut,
@@ -94,7 +95,12 @@ def register_document(registry: Registry, ledger: Ledger, version: str) -> dict[
 
 def build_router(registry: Registry, ledger: Ledger, version: str) -> APIRouter:
     """``/api/public``: read-only, no authentication, no query parameters."""
-    router = APIRouter(prefix=PREFIX, tags=["public"], dependencies=[Depends(no_query)])
+    router = APIRouter(
+        prefix=PREFIX,
+        tags=["public"],
+        dependencies=[Depends(no_query)],
+        responses={400: {"model": RefusalOut, "description": "A query parameter was given: these routes take none."}},
+    )
     public = registry.public
 
     @router.get("", response_model=PublicRegisterOut)
