@@ -6,6 +6,7 @@ do not block each other; PostgreSQL is the production store. The same migrations
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -111,3 +112,57 @@ def current_revision(engine: Engine) -> str | None:
 
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+class SchemaTooNewError(RuntimeError):
+    """The database is at a revision this code's migrations do not know: a newer Keyong made it.
+
+    Running older code over a newer schema could write rows the newer code misreads (or drop what it
+    needs), so such a home is never opened (fail closed, SATRE 2.2.03): install the newer version again,
+    or roll back by restoring the backup taken before the upgrade (``docs/deployment.md``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaStatus:
+    """Where a database stands against this code's migrations (``keyong db status``)."""
+
+    current: str | None  # None: an empty database (no schema yet)
+    head: str | None
+    pending: tuple[str, ...]  # revisions an upgrade would apply, oldest first
+    known: bool  # False: ``current`` is not one of this code's revisions (a newer Keyong's)
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.known and not self.pending
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "current": self.current,
+            "head": self.head,
+            "pending": list(self.pending),
+            "known": self.known,
+            "up_to_date": self.up_to_date,
+        }
+
+
+def schema_status(engine: Engine) -> SchemaStatus:
+    """The database's revision, this code's head and what lies between, read without changing anything."""
+    script = ScriptDirectory.from_config(alembic_config())
+    head = script.get_current_head()
+    current = current_revision(engine)
+    known_ids = {rev.revision for rev in script.walk_revisions()}
+    if current is not None and current not in known_ids:
+        return SchemaStatus(current, head, (), known=False)
+    pending = tuple(reversed([rev.revision for rev in script.iterate_revisions(head, current)]))
+    return SchemaStatus(current, head, pending, known=True)
+
+
+def refuse_unknown_schema(status: SchemaStatus, where: str) -> None:
+    """Raise :class:`SchemaTooNewError` when ``status`` is a revision this code does not know."""
+    if not status.known:
+        raise SchemaTooNewError(
+            f"the database {where} is at schema revision {status.current!r}, which this Keyong (schema head "
+            f"{status.head!r}) does not know: a newer Keyong made it, and this version will not run on it. "
+            "Install that newer version again, or roll back by restoring the backup taken before the upgrade "
+            "(docs/deployment.md, Upgrade and rollback); nothing was changed"
+        )

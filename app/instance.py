@@ -24,11 +24,13 @@ from sqlalchemy.exc import OperationalError
 
 from app.database import (
     DatabaseTlsError,
-    current_revision,
-    head_revision,
+    SchemaStatus,
+    SchemaTooNewError,
     make_engine,
     migrate,
     redact,
+    refuse_unknown_schema,
+    schema_status,
     sqlite_url,
     with_sslmode,
 )
@@ -100,6 +102,19 @@ def _with_tls(settings: Settings, url: str) -> str:
         return with_sslmode(url, settings.database_sslmode, settings.database_sslrootcert)
     except DatabaseTlsError as exc:
         raise InstanceError(str(exc)) from None
+
+
+def inspect_schema(settings: Settings) -> tuple[str, SchemaStatus]:
+    """The home's database (password hidden) and where its schema stands, without migrating anything."""
+    marker = _read_marker(settings.home)
+    url = resolve_database_url(settings, marker)
+    engine = make_engine(url)
+    try:
+        return redact(url), schema_status(engine)
+    except OperationalError as exc:
+        raise InstanceError(unreachable(url, exc)) from None
+    finally:
+        engine.dispose()
 
 
 def _ledger(
@@ -316,17 +331,38 @@ class Instance:
         url = resolve_database_url(settings, marker)
         engine = make_engine(url)
         try:
+            status = schema_status(engine)
+            refuse_unknown_schema(status, redact(url))  # older code never runs on a newer schema (SATRE 2.2.03)
             if upgrade:
                 migrate(engine)
-            elif current_revision(engine) != head_revision():
-                raise InstanceError("database schema is not at the current revision: run any keyong command to migrate")
+            elif not status.up_to_date:
+                raise InstanceError(
+                    "database schema is not at the current revision: run `keyong db upgrade` (or any keyong command)"
+                )
         except OperationalError as exc:
             engine.dispose()
             raise InstanceError(unreachable(url, exc)) from None
+        except (SchemaTooNewError, InstanceError) as exc:
+            engine.dispose()
+            raise InstanceError(str(exc)) from None
         instance = cls(settings, keys, engine, str(marker["instance_id"]))
+        if upgrade and status.current is not None and status.pending:
+            instance._record_migration(status.current, status.pending)
         instance._finish_ledger_rotation()
         instance.registry.sweep()  # what writes killed between their steps left behind (issue 17)
         return instance
+
+    def _record_migration(self, before: str, applied: tuple[str, ...]) -> None:
+        """An upgrade of the schema is a change to the deployed service: the ledger says when and what
+        (SATRE 2.2.03), so a regulator sees every upgrade beside the acts before and after it."""
+        actor, role = host_actor()
+        self.ledger.append(
+            actor=actor,
+            role=role,
+            action="schema.migrated",
+            subject=f"instance:{self.instance_id}",
+            payload={"from": before, "to": applied[-1], "applied": list(applied)},
+        )
 
     def _finish_ledger_rotation(self) -> None:
         """A next ledger key left by a crashed ``keyong keys rotate --ledger`` is put in place when the

@@ -23,6 +23,7 @@ from registry.monitoring import Monitoring
 from registry.objections import Objections
 from registry.products import Products
 from registry.quotas import QuotaAllocations
+from registry.public import PublicRegister
 from registry.retention import Retention
 from registry.scratch import Swept
 from registry.security_events import SecurityEvents, SecurityPolicy
@@ -53,6 +54,7 @@ class Registry:
         self.objections = Objections(self.recorder, config)
         self.products = Products(self.recorder, config)
         self.usage = UsageRecords(self.recorder, config)
+        self.public = PublicRegister(self.recorder, config)  # the unauthenticated page's answers (SATRE 1.7.02*)
         self.budgets = Budgets(self.recorder, config)
         self.quotas = QuotaAllocations(self.recorder, config)  # compute shares the agency allocates
         self.security = SecurityEvents(self.recorder, config, security)

@@ -22,6 +22,7 @@ from app.api import jobs as jobs_api
 from app.api import ledger as ledger_api
 from app.api import people as people_api
 from app.api import quotas as quotas_api
+from app.api import public as public_api
 from app.api import registry as registry_api
 from app.api import releases as releases_api
 from app.api import retention as retention_api
@@ -197,6 +198,8 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
     app.include_router(security_api.build_router(security_buffer, require))
     app.include_router(incidents_api.build_router(inst.registry, require))
     app.include_router(retention_api.build_router(inst.registry, require))
+    # The public register (SATRE 1.7.02*): read-only, no authentication; the page is mounted with the console.
+    app.include_router(public_api.build_router(inst.registry, inst.ledger, _version()))
     registry_api.install_error_handlers(app)
     incidents_api.install_freeze_handler(app)
     install_edge(app)
@@ -213,6 +216,9 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
     settings = inst.settings
     secure_cookies = settings.console_secure_cookies or settings.transport_secure
     app.include_router(build_console(inst, secure_cookies=secure_cookies))
+    from app.console.public_page import build_public_page
+
+    app.include_router(build_public_page(inst.registry, inst.ledger, _version()))
     install_console_handlers(app, inst)
     if settings.transport_secure:  # served over TLS only: browsers must never fall back to http (SATRE 2.8.01)
         app.add_middleware(StrictTransportSecurity, max_age=settings.hsts_max_age_seconds)

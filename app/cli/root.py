@@ -15,6 +15,7 @@ from app.cli.backup import backup_cli
 from app.cli.budget import budget_cli
 from app.cli.conventions import HomeOption, JsonOption, Output, refusing, set_root_home, settings_for
 from app.cli.dataset import dataset_cli
+from app.cli.db import db_cli
 from app.cli.desensitize import desensitize
 from app.cli.incident import freeze, incident_cli, security_cli, unfreeze
 from app.cli.ingest import ingest
@@ -114,6 +115,7 @@ cli.add_typer(release_cli, name="release")
 cli.add_typer(budget_cli, name="budget")
 cli.add_typer(quota_cli, name="quota")
 cli.add_typer(backup_cli, name="backup")
+cli.add_typer(db_cli, name="db")
 cli.add_typer(keys_cli, name="keys")
 cli.command("worker")(worker_command)
 cli.command("serve")(serve)

@@ -48,6 +48,7 @@ HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 STATIC_PATH = "/static"
+PUBLIC_PATH = "/public"  # app.console.public_page
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -117,7 +118,7 @@ API_HEADERS = {
 
 def _covered(path: str) -> tuple[bool, bool]:
     """(carries the console's security headers, is a console page that must not be cached)."""
-    page = path == PATH or path.startswith(PATH + "/")
+    page = path == PATH or path.startswith(PATH + "/") or path == PUBLIC_PATH  # the public register's page too
     asset = path == STATIC_PATH or path.startswith(STATIC_PATH + "/")
     return page or asset, page
 
