@@ -22,8 +22,8 @@ from registry.licences import Licences
 from registry.monitoring import Monitoring
 from registry.objections import Objections
 from registry.products import Products
-from registry.quotas import QuotaAllocations
 from registry.public import PublicRegister
+from registry.quotas import QuotaAllocations
 from registry.retention import Retention
 from registry.scratch import Swept
 from registry.security_events import SecurityEvents, SecurityPolicy

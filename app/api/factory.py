@@ -21,8 +21,8 @@ from app.api import incidents as incidents_api
 from app.api import jobs as jobs_api
 from app.api import ledger as ledger_api
 from app.api import people as people_api
-from app.api import quotas as quotas_api
 from app.api import public as public_api
+from app.api import quotas as quotas_api
 from app.api import registry as registry_api
 from app.api import releases as releases_api
 from app.api import retention as retention_api
