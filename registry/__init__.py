@@ -80,7 +80,7 @@ from registry.products import (
     read_attribution,
     stamp_artifact,
 )
-from registry.retention import DueVersion, JobsUsing, PurgeResult, Retention, destroy_version_data
+from registry.retention import DueVersion, JobsUsing, PurgeResult, ReleasesUsing, Retention, destroy_version_data
 from registry.scope_names import did_you_mean, suggest
 from registry.scratch import Scratch
 from registry.security_events import (
@@ -187,6 +187,7 @@ __all__ = [
     "RecordKind",
     "Registry",
     "RegistryConfig",
+    "ReleasesUsing",
     "RequestState",
     "RequestView",
     "ResourceView",

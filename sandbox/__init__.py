@@ -9,7 +9,7 @@ the job kinds (:class:`JobKind`, the one definition) and turns a job into a run.
 unsandboxed: ``SandboxUnavailable``.
 """
 
-from sandbox.holds import jobs_using
+from sandbox.holds import jobs_using, releases_using
 from sandbox.job_views import JobDraft, JobView, shown_verdict
 from sandbox.kinds import DP_KINDS, KINDS, JobKind, run_job
 from sandbox.ledger_payloads import manifest_of
@@ -67,6 +67,7 @@ __all__ = [
     "WorkerRoster",
     "check_sandbox",
     "jobs_using",
+    "releases_using",
     "manifest_of",
     "run",
     "run_job",
