@@ -12,10 +12,10 @@ only from the versions purged. It refuses while a live licence serves the versio
 running job reads it or a release request still open was made from a job that read it (naming them:
 a product must not be registered over data already deleted), records one ``data.deleted`` ledger
 entry per file (what, why, by whom, its SHA-256 and size: never contents), marks each version deleted
-in the catalog (its metadata
-stays) and each such product ``deleted``. Files are deleted after the transaction commits; a process
-killed in between leaves files of versions marked deleted, which :meth:`Retention.settle` (run at every
-start) deletes. :func:`destroy_version_data` is where one version's data is destroyed.
+in the catalog (its metadata stays) and each such product ``deleted``. Files are deleted after the
+transaction commits; a process killed in between leaves files of versions marked deleted, which
+:meth:`Retention.settle` (run at every start) deletes.
+:func:`destroy_version_data` is where one version's data is destroyed.
 """
 
 from __future__ import annotations
