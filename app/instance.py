@@ -379,7 +379,7 @@ class Instance:
                     payload={"ledger_public_key": ledger.public_key_hex, "database": engine.dialect.name},
                 )
                 made = {  # each with its second factor, shown once beside its key (SATRE 3.2.04)
-                    role.value: identity.create_principal(name, role, enrol_totp=True)
+                    role.value: identity.create_principal(name, role, enrol_totp=True, bootstrap=True)
                     for role, name in DEMO_PRINCIPALS.items()
                 }
                 tokens = {role: new.api_key for role, new in made.items()}
