@@ -75,7 +75,7 @@ def principal_add(
 
 def _principals_table(items: list[dict[str, Any]]) -> Table:
     table = Table(title="Principals")
-    for column in ("name", "role", "organisation", "active", "live keys", "revoked keys"):
+    for column in ("name", "role", "organisation", "active", "live keys", "revoked keys", "held (SATRE 3.2.01)"):
         table.add_column(column, overflow="fold")
     for item in items:
         keys: list[dict[str, Any]] = item["keys"]
@@ -86,6 +86,7 @@ def _principals_table(items: list[dict[str, Any]]) -> Table:
             "yes" if item["active"] else "suspended",
             ", ".join(k["key_id"] for k in keys if k["live"]),
             ", ".join(k["key_id"] for k in keys if not k["live"]),
+            ", ".join(f"{h['kind']} by {h['by']}" for h in item.get("recovery_hold") or []),
         )
     return table
 
