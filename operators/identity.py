@@ -195,7 +195,7 @@ class IdentityService(TokenSessions):
                 payload["second_factor"] = "enrolled_by_host"
             change.log("principal.created", f"principal:{name}", payload)
             if by is None and parsed in CONFIRMED_ROLES and not bootstrap:
-                open_hold(change, row, HoldKind.UNCONFIRMED, f"a {parsed.value} principal created by the host")
+                open_hold(change, row, HoldKind.UNCONFIRMED, f"{parsed.value} principal created by the host after init")
         return NewApiKey(Principal(name, parsed), api_key, secret)
 
     def set_active(self, name: str, active: bool, *, by: Principal | None = None, reason: str = "") -> None:
