@@ -259,6 +259,7 @@ def build_router(identity: IdentityService) -> APIRouter:
         return LogoutOut(revoked=identity.revoke_token(credentials.credentials if credentials else ""))
 
     _people_routes(router, identity, require)
+    _recovery_route(router, identity, require(Role.AGENCY))
     second_factor_routes(router, identity, _refused)
     _first_login_route(router, identity, require(Role.AGENCY))
     return router
@@ -324,17 +325,6 @@ def _people_routes(
         except IdentityError as exc:
             raise _refused(exc) from None
 
-    @router.post("/principals/{name}/recovery/confirm", response_model=RecoveryOut)
-    def confirm_recovery(name: NamePath, body: RecoveryIn, by: Annotated[Principal, Depends(agency)]) -> RecoveryOut:
-        """Confirm a person's recovered credential, or a reviewer or custodian the host created (agency; never the
-        held person nor whoever performed the recovery): ledgered ``principal.recovery_confirmed`` (SATRE 3.2.01)."""
-        try:
-            kinds = identity.confirm_recovery(name, by=by, reason=body.reason)
-            item = identity.get_principal(name)
-        except IdentityError as exc:
-            raise _refused(exc) from None
-        return RecoveryOut.model_validate({**item, "confirmed": kinds, "confirmed_by": by.name})
-
     @router.post("/keys/{key_id}/rotate", response_model=NewKeyOut, status_code=201)
     def rotate_key(key_id: KeyIdPath, response: Response, by: Annotated[Principal, Depends(agency)]) -> NewKeyOut:
         """Replace a key by a new one, shown in this response only; the old key's tokens end at once (agency)."""
@@ -350,6 +340,19 @@ def _people_routes(
             return RevokedKeyOut.model_validate(identity.revoke_api_key(key_id, by=by))
         except IdentityError as exc:
             raise _refused(exc) from None
+
+
+def _recovery_route(router: APIRouter, identity: IdentityService, agency: Callable[..., Principal]) -> None:
+    @router.post("/principals/{name}/recovery/confirm", response_model=RecoveryOut)
+    def confirm_recovery(name: NamePath, body: RecoveryIn, by: Annotated[Principal, Depends(agency)]) -> RecoveryOut:
+        """Confirm a person's recovered credential, or a reviewer or custodian the host created (agency; never the
+        held person nor whoever performed the recovery): ledgered ``principal.recovery_confirmed`` (SATRE 3.2.01)."""
+        try:
+            kinds = identity.confirm_recovery(name, by=by, reason=body.reason)
+            item = identity.get_principal(name)
+        except IdentityError as exc:
+            raise _refused(exc) from None
+        return RecoveryOut.model_validate({**item, "confirmed": kinds, "confirmed_by": by.name})
 
 
 def _first_login_route(router: APIRouter, identity: IdentityService, agency: Callable[..., Principal]) -> None:
