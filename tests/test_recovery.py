@@ -236,3 +236,32 @@ def test_a_token_without_or_with_a_malformed_epoch(initialised: Initialised, cli
     assert client.get("/me", headers=_bearer(client, keys["regulator"])).status_code == 200
     with pytest.raises(TokenError, match="epoch"):
         identity.tokens.verify(identity.tokens.issue("demo-regulator", Role.REGULATOR, epoch=-1).token)
+
+
+def test_the_console_shows_the_hold_to_the_held_person_and_lets_another_agency_person_confirm(
+    initialised: Initialised,
+) -> None:
+    """The held operator's console answers 403 with the reason; the agency's people page lists the hold with a
+    confirmation form (CSRF-checked); confirming there clears it and the operator's console opens again."""
+    from tests.console_support import csrf_of, flash
+
+    instance, keys = initialised
+    instance.identity.reset_totp("demo-operator", reason="lost phone")  # by the host: held, and its session ended
+    enrol(instance.identity, keys["operator"])
+    operator = console_client(instance, keys["operator"])  # the login itself works (the factor is confirmed)
+    page = operator.get("/console/operator", follow_redirects=False)
+    assert page.status_code == 403 and "second person" in page.text
+    agency = console_client(instance, keys["agency"])
+    people = agency.get("/console/agency/people")
+    assert 'data-held="demo-operator"' in people.text and "totp_reset" in people.text
+    forged = agency.post("/console/agency/people/demo-operator/confirm-recovery", data={"reason": "核实"})
+    assert forged.status_code == 403  # no CSRF token
+    csrf = csrf_of(agency, "/console/agency/people")
+    done = agency.post(
+        "/console/agency/people/demo-operator/confirm-recovery",
+        data={"csrf": csrf, "reason": "本人到场核实"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303 and "confirmed" in flash(done)
+    assert operator.get("/console/operator", follow_redirects=False).status_code == 200
+    assert not instance.identity.get_principal("demo-operator")["recovery_hold"]
