@@ -1,5 +1,4 @@
-"""Which queued or running jobs, and which pending release requests, read a dataset: what keeps its data
-from being purged (SATRE 3.1.09).
+"""Which running jobs and open release requests read a dataset: what keeps it from being purged (SATRE 3.1.09).
 
 The registry's retention asks this through ``registry.JobsUsing`` and ``registry.ReleasesUsing``; the jobs
 and releases tables are the sandbox's, so the answer is given here and composed in by ``app.instance``.
