@@ -344,6 +344,7 @@ def _people_routes(
 
 def _recovery_route(router: APIRouter, identity: IdentityService, agency: Callable[..., Principal]) -> None:
     """The second person of a recovery (``operators.recovery``): an agency session of its own, never the host."""
+
     @router.post("/principals/{name}/recovery/confirm", response_model=RecoveryOut)
     def confirm_recovery(name: NamePath, body: RecoveryIn, by: Annotated[Principal, Depends(agency)]) -> RecoveryOut:
         """Confirm a person's recovered credential, or a reviewer or custodian the host created (agency; never the
