@@ -265,3 +265,24 @@ def test_the_console_shows_the_hold_to_the_held_person_and_lets_another_agency_p
     assert done.status_code == 303 and "confirmed" in flash(done)
     assert operator.get("/console/operator", follow_redirects=False).status_code == 200
     assert not instance.identity.get_principal("demo-operator")["recovery_hold"]
+
+
+def test_which_principals_the_host_makes_start_unconfirmed(initialised: Initialised, client: TestClient) -> None:
+    """Agency and custodian principals the host makes after init (a say on egress: votes, sign-offs) start held
+    as unconfirmed; an operator or regulator it makes does not, nor does one the agency makes over the API; the
+    principals of ``keyong init`` are the bootstrap exception (they act at once)."""
+    instance, keys = initialised
+    identity = instance.identity
+    made = {
+        role: create_enrolled(identity, f"made-{role.value}", role, org=None if role == Role.OPERATOR else "某局")
+        for role in (Role.AGENCY, Role.CUSTODIAN, Role.REGULATOR)
+    }
+    held = {role: client.get("/me", headers=_bearer(client, key)).status_code for role, key in made.items()}
+    assert held == {Role.AGENCY: 403, Role.CUSTODIAN: 403, Role.REGULATOR: 200}
+    for role in Role:  # keyong init's principals
+        assert client.get("/me", headers=_bearer(client, keys[role.value])).status_code == 200
+    agency = _bearer(client, keys["agency"])
+    added = client.post("/principals", json={"name": "field-custodian", "role": "custodian"}, headers=agency)
+    assert added.status_code == 201 and identity.get_principal("field-custodian")["recovery_hold"] is None
+    with pytest.raises(IdentityPermissionError):
+        identity.create_principal("sneaky", Role.CUSTODIAN, by=AGENCY, bootstrap=True)  # nobody but init skips it
