@@ -171,7 +171,9 @@ class IdentityService(TokenSessions):
         clean_org(org)  # a malformed text is refused before anything else is looked at
         _may_manage(by, parsed, name)
         if (enrol_totp or bootstrap) and by is not None:
-            raise IdentityPermissionError("only the host enrols a second factor for someone: a person enrols their own")
+            raise IdentityPermissionError(
+                "only the host enrols a second factor for someone (a person enrols their own) or bootstraps an instance"
+            )
         api_key, key_id, digest = _make_key()
         secret = None
         payload: dict[str, object] = {"role": parsed.value, "key_id": key_id}
