@@ -217,10 +217,11 @@ class Instance:
                 retention_days=self.settings.dataset_retention_days,
             )
             self._registry = Registry(self.engine, self.ledger, config, custodians=self.active_custodians)
-            from sandbox import jobs_using
+            from sandbox import jobs_using, releases_using
 
             engine = self.engine
             self._registry.retention.jobs_using = lambda dataset: jobs_using(engine, dataset)
+            self._registry.retention.releases_using = lambda dataset: releases_using(engine, dataset)
             if self.keys.data_master_next is not None:  # a vault key rotation a crash interrupted
                 from app.key_rotation import live_master_ids, settle_rotation
 
@@ -414,7 +415,7 @@ class Instance:
                     payload={"ledger_public_key": ledger.public_key_hex, "database": engine.dialect.name},
                 )
                 made = {  # each with its second factor, shown once beside its key (SATRE 3.2.04)
-                    role.value: identity.create_principal(name, role, enrol_totp=True)
+                    role.value: identity.create_principal(name, role, enrol_totp=True, bootstrap=True)
                     for role, name in DEMO_PRINCIPALS.items()
                 }
                 tokens = {role: new.api_key for role, new in made.items()}

@@ -12,10 +12,12 @@ from operators.errors import (
     OrganisationError,
     UnknownPrincipalError,
 )
-from operators.identity import AGENCY_MANAGES, IdentityService, NewApiKey, Principal, host_actor
+from operators.identity import AGENCY_MANAGES, IdentityService, NewApiKey, host_actor
 from operators.models import metadata
+from operators.recovery import HoldKind, RecoveryHoldError
 from operators.roles import Role
 from operators.second_factor import STEP_SECONDS, TotpEnrolment, totp_code
+from operators.sessions import Principal
 from operators.tokens import Claims, IssuedToken, JwtKeyring, SigningKey, TokenError, TokenService, jwt_key_id
 
 if TYPE_CHECKING:
@@ -29,6 +31,7 @@ __all__ = [
     "STEP_SECONDS",
     "AuthenticationError",
     "Claims",
+    "HoldKind",
     "IdentityError",
     "IdentityPermissionError",
     "IdentityService",
@@ -42,6 +45,7 @@ __all__ = [
     "People",
     "Principal",
     "Quotas",
+    "RecoveryHoldError",
     "Role",
     "SigningKey",
     "TokenError",

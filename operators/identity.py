@@ -16,6 +16,8 @@ another reviewer, would make the independent review of releases one person's vot
 
 A key alone obtains nothing: the exchange also takes the principal's current TOTP code, and enrolment,
 confirmation and reset of that second factor are ledgered here (``operators.second_factor``, SATRE 3.2.04).
+A credential given to someone by another (a key issued or rotated, a factor reset) holds that person until a
+second agency person confirms it, and changed credentials end open sessions (``operators.recovery``, SATRE 3.2.01).
 """
 
 from __future__ import annotations
@@ -27,12 +29,9 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 
-import jwt
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from core import Actor, JoinedRecorder, Recorder, actor_of
@@ -43,11 +42,20 @@ from operators.errors import (
     IdentityPermissionError,
     UnknownPrincipalError,
 )
-from operators.models import ApiKeyRow, PrincipalRow, RevokedTokenRow, TotpRow, utcnow
+from operators.models import ApiKeyRow, PrincipalRow, RecoveryHoldRow, TotpRow, utcnow
 from operators.organisations import checked_org, clean_org
+from operators.recovery import (
+    CONFIRMED_ROLES,
+    HoldKind,
+    confirm_holds,
+    end_sessions,
+    holds_json,
+    open_hold,
+)
 from operators.roles import Role
 from operators.second_factor import SecondFactors, TotpEnrolment
-from operators.tokens import IssuedToken, TokenError, TokenService
+from operators.sessions import Principal, TokenSessions
+from operators.tokens import IssuedToken, TokenService
 
 KEY_PREFIX = "ky"
 _KEY_RE = re.compile(r"^ky_(?P<key_id>[0-9a-f]{16})_(?P<secret>[A-Za-z0-9_-]{43})$")
@@ -55,14 +63,6 @@ _KEY_ID_RE = re.compile(r"^[0-9a-f]{16}$")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,126}[a-z0-9]$")
 #: Roles an agency principal may create and manage; the others are the host administrator's.
 AGENCY_MANAGES = frozenset({Role.OPERATOR, Role.CUSTODIAN})
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who acts: a name and one role. Passed to routes and recorded as the ledger's actor."""
-
-    name: str
-    role: Role
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +107,7 @@ def host_actor() -> tuple[str, str]:
     return host.name, host.role
 
 
-class IdentityService:
+class IdentityService(TokenSessions):
     """Principals and credentials of one instance; every change is ledgered in its transaction."""
 
     def __init__(
@@ -149,11 +149,15 @@ class IdentityService:
         by: Principal | None = None,
         alongside: Callable[[Recorder], object] | None = None,
         enrol_totp: bool = False,
+        bootstrap: bool = False,
     ) -> NewApiKey:
         """A new principal with a first API key; the key is returned once and never stored.
 
         ``enrol_totp`` (the host only: ``keyong init``'s and the demo's principals): its second factor is
         enrolled in the same transaction and entry, confirmed, and its secret returned once with the key.
+
+        ``bootstrap`` (``keyong init`` only): an agency or custodian principal the host creates is otherwise
+        held *unconfirmed* until an agency person confirms it (``operators.recovery``).
 
         ``alongside`` runs in the same transaction (given a recorder joined to it), so a principal
         and what it belongs to (``keyong operator add --login``) are created together or not at all.
@@ -166,8 +170,10 @@ class IdentityService:
             raise IdentityError(f"{exc}; one of {', '.join(r.value for r in Role)}") from None
         clean_org(org)  # a malformed text is refused before anything else is looked at
         _may_manage(by, parsed, name)
-        if enrol_totp and by is not None:
-            raise IdentityPermissionError("only the host enrols a second factor for someone: a person enrols their own")
+        if (enrol_totp or bootstrap) and by is not None:
+            raise IdentityPermissionError(
+                "only the host enrols a second factor for someone (a person enrols their own) or bootstraps an instance"
+            )
         api_key, key_id, digest = _make_key()
         secret = None
         payload: dict[str, object] = {"role": parsed.value, "key_id": key_id}
@@ -190,6 +196,8 @@ class IdentityService:
                 self.second_factor.confirm_on_host(session, row)
                 payload["second_factor"] = "enrolled_by_host"
             change.log("principal.created", f"principal:{name}", payload)
+            if by is None and parsed in CONFIRMED_ROLES and not bootstrap:
+                open_hold(change, row, HoldKind.UNCONFIRMED, f"{parsed.value} principal created by the host after init")
         return NewApiKey(Principal(name, parsed), api_key, secret)
 
     def set_active(self, name: str, active: bool, *, by: Principal | None = None, reason: str = "") -> None:
@@ -203,6 +211,8 @@ class IdentityService:
             if row.active == active:
                 raise IdentityError(f"principal {name!r} is already {'active' if active else 'suspended'}")
             row.active = active
+            if not active:
+                end_sessions(row)  # its tokens stay refused after a reactivation too
 
     def list_principals(self) -> list[dict[str, object]]:
         """Every principal with its organisation and keys (ids and dates only: secrets are never kept)."""
@@ -211,6 +221,9 @@ class IdentityService:
                 select(PrincipalRow).options(selectinload(PrincipalRow.api_keys)).order_by(PrincipalRow.id)
             ).all()
             factors = {t.principal_id: t.confirmed_at is not None for t in session.scalars(select(TotpRow))}
+            held: dict[int, list[RecoveryHoldRow]] = {}
+            for hold in session.scalars(select(RecoveryHoldRow).where(RecoveryHoldRow.cleared_at.is_(None))):
+                held.setdefault(hold.principal_id, []).append(hold)
             return [
                 {
                     "name": r.name,
@@ -220,6 +233,7 @@ class IdentityService:
                     "org": r.org,
                     "keys": [_key_json(k) for k in sorted(r.api_keys, key=lambda k: k.id)],
                     "second_factor": None if r.id not in factors else ("confirmed" if factors[r.id] else "pending"),
+                    "recovery_hold": holds_json(held[r.id]) if r.id in held else None,
                 }
                 for r in rows
             ]
@@ -236,11 +250,14 @@ class IdentityService:
     def issue_api_key(self, name: str, *, by: Principal | None = None) -> NewApiKey:
         """An additional API key for an existing, active principal."""
         api_key, key_id, digest = _make_key()
-        with self._change(by, "principal.key_issued", f"principal:{name}", {"key_id": key_id}) as session:
-            row = self._active_row(session, name)
+        with self._recorder.change(actor_of(by)) as change:
+            row = self._active_row(change.session, name)
             _may_manage(by, Role(row.role), name)
             row.api_keys.append(ApiKeyRow(key_id=key_id, secret_sha256=digest, created_at=utcnow()))
             principal = Principal(row.name, Role(row.role))
+            change.log("principal.key_issued", f"principal:{name}", {"key_id": key_id})
+            if by is None or by.name != name:
+                open_hold(change, row, HoldKind.KEY_ISSUED, f"key {key_id} issued for the principal by another")
         return NewApiKey(principal, api_key)
 
     def rotate_api_key(self, key_id: str, *, by: Principal | None = None) -> NewApiKey:
@@ -254,7 +271,10 @@ class IdentityService:
             key.revoked_at = utcnow()
             key.principal.api_keys.append(ApiKeyRow(key_id=new_id, secret_sha256=digest, created_at=utcnow()))
             principal = Principal(key.principal.name, Role(key.principal.role))
+            end_sessions(key.principal)
             change.log("principal.key_rotated", f"principal:{principal.name}", payload)
+            if by is None or by.name != principal.name:
+                open_hold(change, key.principal, HoldKind.KEY_ROTATED, f"key {key_id} replaced by {new_id} by another")
         return NewApiKey(principal, api_key)
 
     def revoke_api_key(self, key_id: str, *, by: Principal | None = None) -> dict[str, object]:
@@ -262,6 +282,7 @@ class IdentityService:
         with self._recorder.change(actor_of(by)) as change:
             key = self._live_key(change.session, key_id, by)
             key.revoked_at = utcnow()
+            end_sessions(key.principal)
             name = key.principal.name
             change.log("principal.key_revoked", f"principal:{name}", {"key_id": key_id})
             return {"principal": name, **_key_json(key)}
@@ -272,18 +293,12 @@ class IdentityService:
         with self._change(by, "principal.keys_revoked", f"principal:{name}", {"key_ids": revoked}) as session:
             row = self._row(session, name)
             _may_manage(by, Role(row.role), name)
+            end_sessions(row)
             for key in row.api_keys:
                 if key.revoked_at is None:
                     key.revoked_at = utcnow()
                     revoked.append(key.key_id)
         return len(revoked)
-
-    def key_owner(self, key_id: str) -> str | None:
-        """The name of the principal holding key ``key_id``, or ``None``."""
-        if not isinstance(key_id, str) or not _KEY_ID_RE.match(key_id):
-            return None
-        with Session(self._engine) as session:
-            return session.scalar(select(PrincipalRow.name).join(ApiKeyRow.principal).where(ApiKeyRow.key_id == key_id))
 
     def _live_key(self, session: Session, key_id: str, by: Principal | None) -> ApiKeyRow:
         key = None
@@ -332,12 +347,6 @@ class IdentityService:
         """
         principal = self.authenticate_api_key(api_key)
         key_id = api_key.strip().split("_")[1]
-        issued = self.tokens.issue(principal.name, principal.role, key_id=key_id)
-        payload: dict[str, object] = {
-            "jti": issued.claims.jti,
-            "key_id": key_id,
-            "expires_at": issued.claims.expires_at.isoformat(),
-        }
         subject = f"principal:{principal.name}"
         with (
             self.second_factor.counting(self._recorder, principal.name),
@@ -347,6 +356,13 @@ class IdentityService:
             if self.second_factor.consume(change.session, key.principal, totp, confirming=confirming):
                 change.log("principal.totp_confirmed", subject, {"key_id": key_id})
             key.last_used_at = utcnow()
+            epoch = key.principal.credential_epoch or 0  # the session ends when the credentials change
+            issued = self.tokens.issue(principal.name, principal.role, key_id=key_id, epoch=epoch)
+            payload: dict[str, object] = {
+                "jti": issued.claims.jti,
+                "key_id": key_id,
+                "expires_at": issued.claims.expires_at.isoformat(),
+            }
             change.log("auth.token_issued", subject, payload)
         return issued
 
@@ -389,87 +405,26 @@ class IdentityService:
         reason = (reason or "").strip()
         if not reason:
             raise IdentityError("a reset of a second factor needs a reason (it is ledgered)")
-        payload: dict[str, object] = {"reason": reason}
-        with self._change(by, "principal.totp_reset", f"principal:{name}", payload) as session:
-            row = self._row(session, name)
+        with self._recorder.change(actor_of(by)) as change:
+            row = self._row(change.session, name)
             _may_manage(by, Role(row.role), name)
             if by is not None and by.name == name:
                 raise IdentityPermissionError(
                     "a principal does not reset its own second factor: the agency or the host does"
                 )
-            payload["state"] = self.second_factor.reset(session, row)
+            state = self.second_factor.reset(change.session, row)
+            end_sessions(row)
+            change.log("principal.totp_reset", f"principal:{name}", {"reason": reason, "state": state})
+            open_hold(change, row, HoldKind.TOTP_RESET, reason)
 
-    def claimed_name(self, credential: str) -> str | None:
-        """The name a refused credential claims, for the security events (SATRE 2.5.03): the owner of
-        an API key's public id, or a JWT's unverified ``sub``; never the credential nor its secret.
-
-        A claimed name is only a claim (a forged token names whom it likes), so it is recorded as such.
-        """
-        text = (credential or "").strip()
-        if text.startswith(f"{KEY_PREFIX}_"):
-            parts = text.split("_")
-            return self.key_owner(parts[1]) if len(parts) > 2 else None
-        try:
-            claims = jwt.decode(text, options={"verify_signature": False})
-        except Exception:  # anything that is not a JWT claims nobody
-            return None
-        sub = claims.get("sub") if isinstance(claims, dict) else None
-        return sub[:128] if isinstance(sub, str) and sub else None
-
-    def authenticate_token(self, token: str) -> Principal:
-        """The principal a JWT speaks for, if the token verifies, was not ended, its key is live and
-        its principal may still act: one indexed query (the key by its unique id, the jti by its
-        primary key)."""
-        try:
-            claims = self.tokens.verify(token)
-        except TokenError as exc:
-            raise AuthenticationError(str(exc)) from None
-        if claims.key_id is None:
-            raise AuthenticationError("token carries no key id: exchange an API key at POST /auth/token")
-        ended = exists().where(RevokedTokenRow.jti == claims.jti)
-        query = (
-            select(PrincipalRow.name, PrincipalRow.role, PrincipalRow.active, ApiKeyRow.revoked_at, ended)
-            .join(ApiKeyRow.principal)
-            .where(ApiKeyRow.key_id == claims.key_id)
-        )
-        with Session(self._engine) as session:
-            row = session.execute(query).first()
-        if row is None or row[0] != claims.sub:
-            raise AuthenticationError("token subject is not a principal of this instance holding its key")
-        name, role, active, key_revoked_at, token_ended = row
-        if key_revoked_at is not None:
-            raise AuthenticationError("API key revoked")
-        if token_ended:
-            raise AuthenticationError("token revoked (logged out)")
-        if not active:
-            raise AuthenticationError("principal is suspended")
-        if role != claims.role.value:
-            raise AuthenticationError("token role does not match the principal's role")
-        return Principal(name, claims.role)
-
-    def revoke_token(self, token: str) -> bool:
-        """End a JWT before it expires (logout); ``False`` when it was not a live token of this instance.
-
-        Rows of tokens past their expiry are swept here: the signature check refuses those anyway.
-        """
-        try:
-            claims = self.tokens.verify(token)
-        except TokenError:
-            return False
-        now = utcnow()
-        payload: dict[str, object] = {"jti": claims.jti, "key_id": claims.key_id}
-        try:
-            with self._recorder.change(actor_of(Principal(claims.sub, claims.role))) as change:
-                session = change.session
-                if session.get(RevokedTokenRow, claims.jti) is not None:
-                    return False
-                session.execute(delete(RevokedTokenRow).where(RevokedTokenRow.expires_at < now))
-                expiry = claims.expires_at + timedelta(minutes=1)  # past the verifier's leeway
-                session.add(RevokedTokenRow(jti=claims.jti, principal=claims.sub, expires_at=expiry, revoked_at=now))
-                change.log("auth.token_revoked", f"principal:{claims.sub}", payload)
-        except IntegrityError:  # the same token logged out twice at once: it is ended either way
-            return False
-        return True
+    def confirm_recovery(self, name: str, *, by: Principal | None, reason: str) -> list[str]:
+        """An agency person other than the recoverer clears ``name``'s holds (``operators.recovery``); the kinds."""
+        with self._recorder.change(actor_of(by)) as change:
+            row = self._row(change.session, name)
+            confirmer = (
+                None if by is None else change.session.scalar(select(PrincipalRow).where(PrincipalRow.name == by.name))
+            )
+            return confirm_holds(change, row, confirmer, reason)
 
     @staticmethod
     def _row(session: Session, name: str) -> PrincipalRow:

@@ -9,12 +9,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, MetaData, String
+from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, MetaData, String, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from core import NAMING_CONVENTION, UTCDateTime, utcnow
 
-__all__ = ["ApiKeyRow", "PrincipalRow", "RevokedTokenRow", "TotpRow", "UTCDateTime", "metadata", "utcnow"]
+__all__ = [
+    "ApiKeyRow",
+    "PrincipalRow",
+    "RecoveryHoldRow",
+    "RevokedTokenRow",
+    "TotpRow",
+    "UTCDateTime",
+    "metadata",
+    "utcnow",
+]
 
 
 class Base(DeclarativeBase):
@@ -32,6 +41,9 @@ class PrincipalRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     org: Mapped[str | None] = mapped_column(String(128), nullable=True)  # the organisation a person acts for
+    # Bumped when a factor is reset, a key revoked or rotated, or the principal suspended: a token carries the
+    # epoch it was issued under (``cep``), so every session opened before such a change ends at once.
+    credential_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     api_keys: Mapped[list[ApiKeyRow]] = relationship(back_populates="principal")
 
@@ -87,6 +99,25 @@ class TotpRow(Base):
     # Wrong codes in a row and the step from which codes are tried again (RFC 4226 §7.3 throttling).
     failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class RecoveryHoldRow(Base):
+    """A credential someone else gave a person, or a voting principal the host made, awaiting a second person
+    (``operators.recovery``; SATRE 3.2.01): while a row of the principal is open (``cleared_at`` unset), its
+    authenticated acts are refused. ``opened_by`` is the actor who performed the recovery (``host:…`` or an
+    agency person), who may not clear it; ``cleared_by`` the agency person who did, with ``clear_reason``."""
+
+    __tablename__ = "principal_recovery_holds"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    principal_id: Mapped[int] = mapped_column(ForeignKey("principals.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    opened_by: Mapped[str] = mapped_column(String(160))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    reason: Mapped[str] = mapped_column(String(500))
+    cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    cleared_by: Mapped[str | None] = mapped_column(String(160), nullable=True)
+    clear_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
 
 
 metadata = Base.metadata

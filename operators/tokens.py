@@ -6,7 +6,9 @@ claim we rely on: a token that omits ``exp`` must not live forever.
 
 A token exchanged for an API key carries that key's id in the ``kid`` claim of its payload (not the
 header's ``kid``, which would name a signing key): the identity service looks the key up on every
-request, so revoking or rotating the key ends the token at once, not when it expires.
+request, so revoking or rotating the key ends the token at once, not when it expires. It also carries the
+principal's credential epoch when it was issued (``cep``): a factor reset, a key revoked or rotated, or a
+suspension bumps it, and the identity service then refuses every token issued before (``operators.recovery``).
 
 The header's ``kid`` names the instance's HMAC signing key (SATRE 2.4.05: keys are rotated). A
 :class:`JwtKeyring` holds the current key and, after ``keyong keys rotate --jwt``, the previous one:
@@ -81,6 +83,7 @@ class Claims:
     issued_at: datetime
     expires_at: datetime
     key_id: str | None = None  # the API key this token was exchanged for (``kid``)
+    epoch: int | None = None  # the principal's credential epoch when issued (``cep``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +119,15 @@ class TokenService:
         self.ttl = ttl
         self._leeway = leeway
 
-    def issue(self, subject: str, role: Role, *, key_id: str | None = None, now: datetime | None = None) -> IssuedToken:
+    def issue(
+        self,
+        subject: str,
+        role: Role,
+        *,
+        key_id: str | None = None,
+        now: datetime | None = None,
+        epoch: int | None = None,
+    ) -> IssuedToken:
         issued = (now or datetime.now(UTC)).replace(microsecond=0)
         claims = Claims(
             sub=subject,
@@ -125,6 +136,7 @@ class TokenService:
             issued_at=issued,
             expires_at=issued + self.ttl,
             key_id=key_id,
+            epoch=epoch,
         )
         payload: dict[str, object] = {
             "sub": claims.sub,
@@ -137,6 +149,8 @@ class TokenService:
         }
         if key_id is not None:
             payload["kid"] = key_id
+        if epoch is not None:
+            payload["cep"] = epoch
         current = self._keyring().current
         token = jwt.encode(payload, current.secret, algorithm=ALGORITHM, headers={"kid": current.kid})
         return IssuedToken(token, claims)
@@ -197,6 +211,9 @@ class TokenService:
         key_id = payload.get("kid")
         if key_id is not None and (not isinstance(key_id, str) or not key_id):
             raise TokenError("token key id is malformed")
+        epoch = payload.get("cep")
+        if epoch is not None and (not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0):
+            raise TokenError("token credential epoch is malformed")
         return Claims(
             sub=sub,
             role=role,
@@ -204,4 +221,5 @@ class TokenService:
             issued_at=datetime.fromtimestamp(payload["iat"], UTC),
             expires_at=datetime.fromtimestamp(payload["exp"], UTC),
             key_id=key_id,
+            epoch=epoch,
         )

@@ -90,7 +90,7 @@ from registry.quotas import (
     check_quotas,
     limits_of,
 )
-from registry.retention import DueVersion, JobsUsing, PurgeResult, Retention, destroy_version_data
+from registry.retention import DueVersion, JobsUsing, PurgeResult, ReleasesUsing, Retention, destroy_version_data
 from registry.scope_names import did_you_mean, suggest
 from registry.scratch import Scratch
 from registry.security_events import (
@@ -205,6 +205,7 @@ __all__ = [
     "RecordKind",
     "Registry",
     "RegistryConfig",
+    "ReleasesUsing",
     "RequestState",
     "RequestView",
     "ResourceView",

@@ -9,11 +9,13 @@ least three years (双鸭山 第二十条) and are never purged here; a deletion
 :meth:`Retention.purge` is the only way data of a dataset version is deleted: the raw copy in the
 vault, the desensitized copy, its fingerprints, the versions derived from it, and the products derived
 only from the versions purged. It refuses while a live licence serves the version or a queued or
-running job reads it (naming them), records one ``data.deleted`` ledger entry per file (what, why, by
-whom, its SHA-256 and size: never contents), marks each version deleted in the catalog (its metadata
-stays) and each such product ``deleted``. Files are deleted after the transaction commits; a process
-killed in between leaves files of versions marked deleted, which :meth:`Retention.settle` (run at every
-start) deletes. :func:`destroy_version_data` is where one version's data is destroyed.
+running job reads it or a release request still open was made from a job that read it (naming them:
+a product must not be registered over data already deleted), records one ``data.deleted`` ledger
+entry per file (what, why, by whom, its SHA-256 and size: never contents), marks each version deleted
+in the catalog (its metadata stays) and each such product ``deleted``. Files are deleted after the
+transaction commits; a process killed in between leaves files of versions marked deleted, which
+:meth:`Retention.settle` (run at every start) deletes.
+:func:`destroy_version_data` is where one version's data is destroyed.
 """
 
 from __future__ import annotations
@@ -39,10 +41,12 @@ from registry.egress import Custodians, is_custodian
 from registry.models import LicenceDatasetRow, LicenceRow, ProductRow, ResourceRow, VersionRow
 from registry.vocabulary import LicenceState, ProductState, ResourceState, VersionKind
 
-__all__ = ["DueVersion", "JobsUsing", "PurgeResult", "Retention", "destroy_version_data"]
+__all__ = ["DueVersion", "JobsUsing", "PurgeResult", "ReleasesUsing", "Retention", "destroy_version_data"]
 
 #: ``jobs_using(dataset)``: the queued or running jobs that read the dataset, as ``(job id, version)``.
 JobsUsing = Callable[[str], list[tuple[int, int | None]]]
+#: ``releases_using(dataset)``: the open release requests whose job read the dataset, as ``(release id, version)``.
+ReleasesUsing = Callable[[str], list[tuple[int, int | None]]]
 
 MAX_RETENTION_DAYS = 36_500
 _ENDED = {LicenceState.REVOKED.value, LicenceState.EXPIRED.value}
@@ -194,6 +198,9 @@ class Retention:
         #: Set by the composition (``app.instance``): which queued or running jobs read a dataset.
         #: Without it a purge is refused, since a running job's data cannot be known to be free.
         self.jobs_using: JobsUsing | None = None
+        #: Likewise (``app.instance``): which open release requests were made from a job that read a dataset.
+        #: Without it a purge is refused too: a pending request's lineage cannot be known to be free.
+        self.releases_using: ReleasesUsing | None = None
 
     def _own(self, row: ResourceRow, by: Actor, doing: str) -> None:
         """Only a custodian of the dataset (its publisher or its provider's department, as for egress) or the
@@ -280,7 +287,8 @@ class Retention:
         return list(session.scalars(query))
 
     def _holds(self, row: ResourceRow, version: VersionRow, live_licences: list[int]) -> list[str]:
-        """What keeps ``version`` from being purged: a live licence serving it, a job reading it."""
+        """What keeps ``version`` from being purged: a live licence serving it, a job reading it, an open
+        release request made from a job that read it (its product would name deleted data as its source)."""
         holds: list[str] = []
         if live_licences and version.id in _served_ids(row):
             holds.extend(f"licence {lid} is live and serves version {version.version}" for lid in live_licences)
@@ -290,6 +298,14 @@ class Retention:
             holds.extend(
                 f"job {job} is queued or running over version {used}"
                 for job, used in self.jobs_using(row.name)
+                if used is None or used == version.version or used in _children(row, version)
+            )
+        if self.releases_using is None:
+            holds.append("no release check is configured: a pending release request cannot be ruled out")
+        else:
+            holds.extend(
+                f"release request {release} is pending over version {used}: decide or withdraw it first"
+                for release, used in self.releases_using(row.name)
                 if used is None or used == version.version or used in _children(row, version)
             )
         return holds

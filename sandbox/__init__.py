@@ -9,7 +9,7 @@ the job kinds (:class:`JobKind`, the one definition) and turns a job into a run.
 unsandboxed: ``SandboxUnavailable``.
 """
 
-from sandbox.holds import jobs_using
+from sandbox.holds import jobs_using, releases_using
 from sandbox.job_usage import job_counts
 from sandbox.job_views import JobDraft, JobView, shown_verdict
 from sandbox.kinds import DP_KINDS, KINDS, JobKind, run_job
@@ -70,6 +70,7 @@ __all__ = [
     "job_counts",
     "jobs_using",
     "manifest_of",
+    "releases_using",
     "run",
     "run_job",
     "sandbox_unavailable_error",

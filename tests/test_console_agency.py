@@ -22,6 +22,7 @@ from tests.console_support import console_client as _client
 from tests.console_support import csrf_in as _csrf
 from tests.console_support import flash as _flash
 from tests.job_worker_proc import MARKERS_ENV, SCENARIO, fast_runner, licensed
+from tests.recovery_support import confirm
 
 OPERATOR = "demo-operator"
 
@@ -41,6 +42,7 @@ def reviewed(
     licensed(instance.registry, instance.home, operator=OPERATOR)
     keys = dict(tokens)
     keys["agency2"] = instance.identity.create_principal("reviewer-2", Role.AGENCY).api_key
+    confirm(instance.identity, "reviewer-2")  # made by the host: counts once an agency person confirmed it
     operator = Actor(OPERATOR, "operator")
     job = instance.jobs.submit(OPERATOR, ["traffic"], "python", "print(1)", SCENARIO, by=operator)
     instance.worker(runner=fast_runner, worker_id="console-agency").run_pending()

@@ -26,6 +26,7 @@ from registry import PlatformFrozenError
 from sandbox.release import ReleaseError
 from tests.conftest import bearer
 from tests.job_worker_proc import MARKERS_ENV, OPERATOR, licensed
+from tests.recovery_support import confirm, issue_key
 from tests.test_release import R1, R2, R3, done_job
 from tests.totp_support import code_by_name, create_enrolled
 
@@ -54,6 +55,8 @@ def instance(initialised: tuple[Instance, dict[str, str]], tmp_path: Path, monke
         create_enrolled(instance.identity, reviewer.name, Role.AGENCY)
     create_enrolled(instance.identity, TRAFFIC.name, Role.CUSTODIAN, org=TRAFFIC_ORG)
     create_enrolled(instance.identity, POLICE.name, Role.CUSTODIAN, org="双鸭山市公安局")
+    for made in (R2, R3, TRAFFIC, POLICE):  # made by the host: they count once an agency person confirmed them
+        confirm(instance.identity, made.name)
     return instance
 
 
@@ -141,7 +144,7 @@ def test_a_host_cast_signoff_does_not_count(instance: Instance, tmp_path: Path) 
     refused = runner.invoke(cli, ["release", "sign-off", str(release), *_home(instance)])
     assert refused.exit_code == 1 and "own API key" in refused.output
     agency_key = tmp_path / "agency.key"
-    agency_key.write_text(instance.identity.issue_api_key(R1.name).api_key, encoding="utf-8")
+    agency_key.write_text(issue_key(instance.identity, R1.name), encoding="utf-8")
     agency_key.chmod(0o600)  # a key file others can read is refused (app.cli.credentials)
     wrong = runner.invoke(
         cli,
@@ -162,7 +165,7 @@ def test_a_host_cast_signoff_does_not_count(instance: Instance, tmp_path: Path) 
     assert instance.releases.get(release, viewer=R1).state == "under_review"
     assert instance.ledger.entries(action="release.signed_off") == []
     own_key = tmp_path / "traffic.key"
-    own_key.write_text(instance.identity.issue_api_key(TRAFFIC.name).api_key, encoding="utf-8")
+    own_key.write_text(issue_key(instance.identity, TRAFFIC.name), encoding="utf-8")
     own_key.chmod(0o600)
     awaiting = runner.invoke(
         cli,
@@ -279,7 +282,7 @@ def test_a_frozen_platform_refuses_signoff_with_423(instance: Instance) -> None:
     with pytest.raises(PlatformFrozenError):
         instance.registry.egress.delegate("traffic", by=TRAFFIC, reason="during an incident")
     client = TestClient(create_app(instance=instance), raise_server_exceptions=False)
-    custodian = bearer(client, instance.identity.issue_api_key(TRAFFIC.name).api_key)
+    custodian = bearer(client, issue_key(instance.identity, TRAFFIC.name))
     answered = client.post(f"/releases/{release}/signoffs", json={"decision": "approve"}, headers=custodian)
     assert answered.status_code == 423 and "frozen" in answered.json()["detail"]
     assert instance.releases.get(release, viewer=R1).state == "under_review"
@@ -290,10 +293,10 @@ def test_a_frozen_platform_refuses_signoff_with_423(instance: Instance) -> None:
 
 def test_over_the_api_by_role_and_the_regulator_reads_it_all_in_the_ledger(instance: Instance) -> None:
     client = TestClient(create_app(instance=instance), raise_server_exceptions=False)
-    traffic = bearer(client, instance.identity.issue_api_key(TRAFFIC.name).api_key)
-    police = bearer(client, instance.identity.issue_api_key(POLICE.name).api_key)
-    agency = bearer(client, instance.identity.issue_api_key(R1.name).api_key)
-    regulator = bearer(client, instance.identity.issue_api_key(REGULATOR.name).api_key)
+    traffic = bearer(client, issue_key(instance.identity, TRAFFIC.name))
+    police = bearer(client, issue_key(instance.identity, POLICE.name))
+    agency = bearer(client, issue_key(instance.identity, R1.name))
+    regulator = bearer(client, issue_key(instance.identity, REGULATOR.name))
     assert client.get("/datasets/traffic/egress", headers=agency).json()["mode"] == "signoff"
     body = {"reason": "委托", "expires": "2099-12-31"}
     assert client.post("/datasets/traffic/egress/delegation", json=body, headers=police).status_code == 403
@@ -331,19 +334,19 @@ def test_the_console_custodian_signs_off_and_delegates_and_the_agency_sees_it_pe
 
     release = _requested(instance, "console-signoff")
     _approved_by_reviewers(instance, release)
-    agency = console_client(instance, instance.identity.issue_api_key(R1.name).api_key)
+    agency = console_client(instance, issue_key(instance.identity, R1.name))
     listed = agency.get("/console/agency")
     assert 'data-signoff="pending"' in listed.text
     page = agency.get(f"/console/agency/releases/{release}")
     assert 'id="signoff-pending"' in page.text and 'id="awaiting-custodian"' in page.text
     assert 'id="vote-form"' not in page.text
 
-    police = console_client(instance, instance.identity.issue_api_key(POLICE.name).api_key)
+    police = console_client(instance, issue_key(instance.identity, POLICE.name))
     assert 'id="none-awaiting"' in police.get("/console/custodian/releases").text
     assert 'id="signoff-form"' not in police.get(f"/console/custodian/releases/{release}").text
     assert 'id="delegate-form"' not in police.get("/console/custodian/datasets/traffic").text
 
-    browser = console_client(instance, instance.identity.issue_api_key(TRAFFIC.name).api_key)
+    browser = console_client(instance, issue_key(instance.identity, TRAFFIC.name))
     queue = browser.get("/console/custodian/releases")
     assert f'data-release="{release}"' in queue.text
     shown = browser.get(f"/console/custodian/releases/{release}")

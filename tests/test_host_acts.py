@@ -20,6 +20,7 @@ from app.cli import cli
 from app.instance import Instance
 from core import Actor
 from operators import Role
+from tests.recovery_support import issue_key
 from tests.test_release import R1, R2, done_job
 from tests.test_release import instance as instance  # the licensed instance with reviewers
 from tests.totp_support import code_by_name, create_enrolled
@@ -74,7 +75,7 @@ def test_host_cast_vote_is_refused_and_does_not_count(instance: Instance) -> Non
 
 def test_own_key_vote_counts_and_the_ledger_names_that_principal(instance: Instance, tmp_path: Path) -> None:
     release = _release(instance)
-    key = _key_file(tmp_path, R1.name, instance.identity.issue_api_key(R1.name).api_key)
+    key = _key_file(tmp_path, R1.name, issue_key(instance.identity, R1.name))
     code, output = _vote(instance, release, "--key-file", str(key), "--reviewer", R1.name)
     assert code == 1 and "second factor refused" in output and "--totp" in output  # a key alone is one factor
     code, output = _vote(instance, release, "--key-file", str(key), "--reviewer", R1.name, "--totp", "000000")
@@ -93,7 +94,7 @@ def test_own_key_vote_counts_and_the_ledger_names_that_principal(instance: Insta
 
 def test_key_from_the_environment_votes_as_its_principal(instance: Instance, monkeypatch: pytest.MonkeyPatch) -> None:
     release = _release(instance)
-    monkeypatch.setenv("KEYONG_API_KEY", instance.identity.issue_api_key(R2.name).api_key)
+    monkeypatch.setenv("KEYONG_API_KEY", issue_key(instance.identity, R2.name))
     monkeypatch.setenv("KEYONG_TOTP", code_by_name(R2.name))
     code, output = _vote(instance, release)
     assert code == 0, output
@@ -102,7 +103,7 @@ def test_key_from_the_environment_votes_as_its_principal(instance: Instance, mon
 
 def test_a_key_cannot_vote_in_another_reviewers_name(instance: Instance, tmp_path: Path) -> None:
     release = _release(instance)
-    key = _key_file(tmp_path, R1.name, instance.identity.issue_api_key(R1.name).api_key)
+    key = _key_file(tmp_path, R1.name, issue_key(instance.identity, R1.name))
     code, output = _vote(instance, release, "--key-file", str(key), "--reviewer", R2.name)
     assert code == 1 and "not 'reviewer-2''s" in output
     assert _votes_cast(instance, release) == 0
@@ -119,7 +120,7 @@ def test_revoked_key_cannot_vote(instance: Instance, tmp_path: Path) -> None:
 
 def test_suspended_reviewer_cannot_vote(instance: Instance, tmp_path: Path) -> None:
     release = _release(instance)
-    key = _key_file(tmp_path, R2.name, instance.identity.issue_api_key(R2.name).api_key)
+    key = _key_file(tmp_path, R2.name, issue_key(instance.identity, R2.name))
     instance.identity.set_active(R2.name, False, reason="left the agency")
     code, output = _vote(instance, release, "--key-file", str(key))
     assert code == 1 and "suspended" in output
@@ -175,7 +176,7 @@ def test_operator_acts_carry_the_operators_key_or_name_the_host(instance: Instan
     assert hosted.exit_code == 0, hosted.output
     withdrawn = instance.ledger.entries(action="release.withdrawn")
     assert [e.role for e in withdrawn] == ["host"] and withdrawn[0].actor != operator
-    agency_key = _key_file(tmp_path, R1.name, instance.identity.issue_api_key(R1.name).api_key)
+    agency_key = _key_file(tmp_path, R1.name, issue_key(instance.identity, R1.name))
     second = str(done_job(instance, "pass"))
     wrong_role = runner.invoke(
         cli, ["release", "request", second, "--product", "x", "--key-file", str(agency_key), *_home(instance)]

@@ -29,6 +29,7 @@ from app.console.session import COOKIE
 from app.demo.scenario import demo_uscc
 from operators import Role
 from tests.console_support import console_client, csrf_in, flash
+from tests.recovery_support import confirm
 from tests.totp_support import SECRETS, code_for, remember, token_body
 
 KEY_RE = re.compile(r"ky_[0-9a-f]{16}_[A-Za-z0-9_-]{43}")
@@ -75,6 +76,9 @@ def test_issue_use_rotate_revoke_ends_keys_and_tokens_at_once(client: TestClient
     assert refused.status_code == 401 and refused.json()["detail"] == "API key revoked"
     remember(second["api_key"], SECRETS[first["api_key"]])  # a rotated key: the same person, the same factor
     new_jwt = token_of(client, second["api_key"])
+    held = client.get("/me", headers=auth(new_jwt))  # rotated by the agency: held until a second person confirms
+    assert held.status_code == 403 and "second person" in held.json()["detail"], held.text
+    confirm(instance.identity, "acme-analyst")  # SATRE 3.2.01 (tests/test_recovery.py)
     assert client.get("/me", headers=auth(new_jwt)).status_code == 200
 
     revoked = client.post(f"/keys/{second['key_id']}/revoke", headers=agency)
@@ -116,7 +120,9 @@ def test_suspended_principal_is_out_at_once_and_back_when_restored(
     assert client.post("/auth/token", json={"api_key": keys["operator"]}).status_code == 401
     assert client.post("/principals/demo-operator/suspend", json={"reason": "x"}, headers=agency).status_code == 409
     assert client.post("/principals/demo-operator/restore", json={"reason": "back"}, headers=agency).status_code == 200
-    assert client.get("/me", headers=operator).status_code == 200
+    ended = client.get("/me", headers=operator)  # the suspension ended its session for good (issue 22)
+    assert ended.status_code == 401 and "session ended" in ended.json()["detail"]
+    assert client.get("/me", headers=auth(token_of(client, keys["operator"]))).status_code == 200  # a new login
     assert client.post("/principals/demo-operator/suspend", json={}, headers=agency).status_code == 422
 
 

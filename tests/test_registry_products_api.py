@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from app import Instance, create_app
 from core import Actor
 from operators import Role
+from tests.recovery_support import confirm
 from tests.test_registry_products import World, registration, seed_world
 from tests.totp_support import token_body
 
@@ -193,6 +194,7 @@ def test_usage_records_are_for_the_providing_custodian_and_regulators(api: API, 
 def test_usage_of_another_custodians_dataset_is_refused(api: API) -> None:
     instance, client, _, _ = api
     key = instance.identity.create_principal("custodian-two", Role.CUSTODIAN).api_key
+    confirm(instance.identity, "custodian-two")  # made by the host: acts once an agency person confirmed it
     token = client.post("/auth/token", json=token_body(key, client)).json()["access_token"]
     response = client.get("/usage/population", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 403

@@ -21,6 +21,7 @@ from operators import Role
 from registry import read_attribution
 from sandbox.release import Decision, ReleaseError, outcome_of, votes_needed
 from tests.job_worker_proc import MARKERS_ENV, OPERATOR, SCENARIO, fast_runner, licensed
+from tests.recovery_support import confirm, issue_key
 from tests.totp_support import code_by_name, create_enrolled
 
 ACME = Actor(OPERATOR, "operator")
@@ -40,6 +41,7 @@ def instance(initialised: tuple[Instance, dict[str, str]], tmp_path: Path, monke
     licensed(instance.registry, instance.home)
     for reviewer in (R2, R3):
         create_enrolled(instance.identity, reviewer.name, Role.AGENCY)  # with a second factor, for votes by key
+        confirm(instance.identity, reviewer.name)  # made by the host: counts once an agency person confirmed it
     return instance
 
 
@@ -232,7 +234,7 @@ def test_cli_request_vote_list_show_fetch(instance: Instance, tmp_path: Path) ->
     release = json.loads(made.stdout)["release"]
     keys = {name: tmp_path / f"{name}.key" for name in (R1.name, R2.name, R3.name)}
     for name, path in keys.items():  # each reviewer votes with their own key (issue 22, SATRE 3.1.06)
-        path.write_text(instance.identity.issue_api_key(name).api_key, encoding="utf-8")
+        path.write_text(issue_key(instance.identity, name), encoding="utf-8")
         path.chmod(0o600)  # a key file others can read is refused (app.cli.credentials)
     own = runner.invoke(cli, ["release", "approve", str(release), "--reviewer", OPERATOR, *home])
     assert own.exit_code == 1 and "credential" in own.output

@@ -15,6 +15,7 @@ from app import Instance, create_app
 from operators import Role
 from tests.conftest import bearer_headers
 from tests.job_worker_proc import MARKERS_ENV, SCENARIO, fast_runner, licensed
+from tests.recovery_support import confirm
 
 OPERATOR = "demo-operator"  # the principal behind the operator API key of `keyong init`
 
@@ -30,6 +31,7 @@ def client(
     licensed(instance.registry, instance.home, operator=OPERATOR)
     keys = dict(tokens)
     keys["agency2"] = instance.identity.create_principal("reviewer-2", Role.AGENCY).api_key
+    confirm(instance.identity, "reviewer-2")  # made by the host: counts once an agency person confirmed it
     keys["other"] = instance.identity.create_principal("other-ops", Role.OPERATOR).api_key
     http = TestClient(create_app(instance=instance))
     return instance, http, bearer_headers(http, keys)

@@ -95,6 +95,7 @@ def registry(home: Instance, clock: FakeClock) -> Registry:
     # demo-custodian works for the bureau that provides add_dataset's datasets: only a dataset's own
     # custodian purges it or sets its retention (red team of issue 22).
     reg.retention.custodians = lambda: {"demo-custodian": "双鸭山市交通运输局"}
+    reg.retention.releases_using = lambda dataset: []
     add_dataset(reg, "traffic")
     reg.licences.add_operator("acme-ops", uscc(1), by=AGENCY)
     stand(reg, "acme-ops")  # its login stands: identity checked, terms accepted, trained (issue 22)
@@ -143,6 +144,13 @@ def test_a_purge_is_refused_while_a_licence_or_a_job_holds_it(registry: Registry
     with pytest.raises(RegistryError, match="no job check"):
         registry.retention.purge("traffic", version=1, reason="到期", by=CUSTODIAN)
     registry.retention.jobs_using = lambda dataset: []
+    registry.retention.releases_using = None  # not wired either: fails closed as well
+    with pytest.raises(RegistryError, match="no release check"):
+        registry.retention.purge("traffic", version=1, reason="到期", by=CUSTODIAN)
+    registry.retention.releases_using = lambda dataset: [(4, 1)] if dataset == "traffic" else []
+    with pytest.raises(RegistryError, match="release request 4 is pending over version 1"):
+        registry.retention.purge("traffic", version=1, reason="到期", by=CUSTODIAN)
+    registry.retention.releases_using = lambda dataset: []
     assert copy.exists() and only.exists()
 
     result = registry.retention.purge("traffic", version=1, reason="到期", by=CUSTODIAN)
@@ -332,3 +340,56 @@ def test_the_instance_asks_the_job_queue_which_jobs_hold_a_version(served: tuple
     with Session(instance.engine) as session, session.begin():
         session.get_one(JobRow, job_id).state = "done"
     assert instance.registry.retention.purge("traffic", version=1, reason="到期", by=CUSTODIAN).versions == [1]
+
+
+def test_a_purge_waits_for_a_pending_release_request_that_read_the_version(
+    served: tuple[Instance, dict[str, str]],
+) -> None:
+    """A release request still open (submitted, under review) over a job that read ``traffic`` v1 holds the
+    purge, named in the refusal; one over another dataset does not; once the request is decided the purge goes
+    through (SATRE 3.1.09: the product must not name deleted data as its source; issue 22)."""
+    from sqlalchemy.orm import Session
+
+    from sandbox.models import JobRow
+    from sandbox.release_models import ReleaseRow
+
+    instance, _ = served
+    registry = instance.registry
+    add_dataset(registry, "buses")
+    registry.licences.add_operator("acme-ops", uscc(1), by=AGENCY)
+    stand(registry, "acme-ops")
+    licence = grant(registry, datasets=["traffic", "buses"])
+    registry.licences.transition(licence.id, "revoked", by=AGENCY, reason="期满")  # no live licence holds it
+
+    def release_over(dataset: str) -> int:
+        with Session(instance.engine) as session, session.begin():
+            job = JobRow(
+                operator="acme-ops", kind="sql", state="done", scenario="交通出行", code="select 1",
+                datasets={dataset: {"version": 1, "path": f"datasets/{dataset}/v1.parquet"}},
+                code_sha256="0" * 64, spec_sha256="0" * 64,
+            )  # fmt: skip
+            session.add(job)
+            session.flush()
+            release = ReleaseRow(
+                job_id=job.id, operator="acme-ops", licence_id=licence.id, product=f"p-{dataset}",
+                fee_class="free", state="submitted", verdict="pass",
+            )  # fmt: skip
+            session.add(release)
+            session.flush()
+            return int(release.id)
+
+    pending = release_over("traffic")
+    other = release_over("buses")
+    with pytest.raises(RegistryError, match=f"release request {pending} is pending over version 1") as refused:
+        registry.retention.purge("traffic", version=1, reason="到期", by=CUSTODIAN)
+    assert f"release request {other}" not in str(refused.value)
+    with Session(instance.engine) as session, session.begin():
+        session.get_one(ReleaseRow, pending).state = "under_review"
+    with pytest.raises(RegistryError, match=f"release request {pending}"):
+        registry.retention.purge("traffic", reason="到期", by=CUSTODIAN)  # every version: the same hold
+    assert not [e for e in instance.ledger.entries(limit=10_000) if e.action == "data.deleted"]
+    with Session(instance.engine) as session, session.begin():
+        session.get_one(ReleaseRow, pending).state = "rejected"  # decided
+    assert registry.retention.purge("traffic", version=1, reason="到期", by=CUSTODIAN).versions == [1]
+    with pytest.raises(RegistryError, match=f"release request {other}"):
+        registry.retention.purge("buses", version=1, reason="到期", by=CUSTODIAN)

@@ -31,6 +31,7 @@ from tests.conftest import FakeClock, bearer_headers
 from tests.console_support import console_client, csrf_of, flash
 from tests.job_worker_proc import MARKERS_ENV, OPERATOR, SCENARIO, fast_runner, licensed
 from tests.people_support import stand
+from tests.recovery_support import confirm
 from tests.test_registry_licences import AGENCY, LedgerWatch, add_dataset, make_registry, uscc
 
 SQL = "SELECT 区县, count(*) AS n FROM traffic GROUP BY 区县"
@@ -193,6 +194,7 @@ def client(
     add_dataset(instance.registry, "loans", industry="金融")
     keys = dict(tokens)
     keys["agency2"] = instance.identity.create_principal("reviewer-2", Role.AGENCY).api_key
+    confirm(instance.identity, "reviewer-2")  # made by the host: counts once an agency person confirmed it
     http = TestClient(create_app(instance=instance))
     return instance, http, bearer_headers(http, keys)
 

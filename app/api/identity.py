@@ -30,6 +30,7 @@ from operators import (
     NewApiKey,
     OrganisationError,
     Principal,
+    RecoveryHoldError,
     Role,
     UnknownPrincipalError,
 )
@@ -76,6 +77,13 @@ class KeyOut(BaseModel):
     live: bool
 
 
+class RecoveryHoldOut(BaseModel):
+    kind: Literal["key_issued", "key_rotated", "totp_reset", "unconfirmed"]
+    by: str = Field(description="Who performed the recovery (or created the principal): not the one to confirm it.")
+    at: str
+    reason: str
+
+
 class PrincipalListItem(BaseModel):
     name: str
     role: Role
@@ -86,6 +94,19 @@ class PrincipalListItem(BaseModel):
     second_factor: Literal["confirmed", "pending"] | None = Field(
         default=None, description="The TOTP second factor: confirmed, enrolled but pending a first code, or none."
     )
+    recovery_hold: list[RecoveryHoldOut] | None = Field(
+        default=None,
+        description="Open recovery holds (SATRE 3.2.01): while any is open the principal's acts are refused.",
+    )
+
+
+class RecoveryIn(BaseModel):
+    reason: Text = Field(min_length=1, max_length=500, description="Why; recorded in the ledger.")
+
+
+class RecoveryOut(PrincipalListItem):
+    confirmed: list[str]
+    confirmed_by: str
 
 
 class PrincipalIn(BaseModel):
@@ -161,6 +182,9 @@ def authenticator(identity: IdentityService) -> Callable[..., Principal]:
             raise _unauthorized("missing bearer token")
         try:
             principal = identity.authenticate_token(credentials.credentials)
+        except RecoveryHoldError as exc:  # authenticated, but held until a second person confirms (SATRE 3.2.01)
+            mark(request, SecurityEventKind.FORBIDDEN, identity.claimed_name(credentials.credentials), str(exc))
+            raise HTTPException(status.HTTP_403_FORBIDDEN, detail=str(exc)) from None
         except AuthenticationError as exc:  # a security event (SATRE 2.5.03): who it claimed to be, and why
             mark(request, SecurityEventKind.TOKEN_REJECTED, identity.claimed_name(credentials.credentials), str(exc))
             raise _unauthorized(str(exc)) from None
@@ -235,6 +259,7 @@ def build_router(identity: IdentityService) -> APIRouter:
         return LogoutOut(revoked=identity.revoke_token(credentials.credentials if credentials else ""))
 
     _people_routes(router, identity, require)
+    _recovery_route(router, identity, require(Role.AGENCY))
     second_factor_routes(router, identity, _refused)
     _first_login_route(router, identity, require(Role.AGENCY))
     return router
@@ -315,6 +340,21 @@ def _people_routes(
             return RevokedKeyOut.model_validate(identity.revoke_api_key(key_id, by=by))
         except IdentityError as exc:
             raise _refused(exc) from None
+
+
+def _recovery_route(router: APIRouter, identity: IdentityService, agency: Callable[..., Principal]) -> None:
+    """The second person of a recovery (``operators.recovery``): an agency session of its own, never the host."""
+
+    @router.post("/principals/{name}/recovery/confirm", response_model=RecoveryOut)
+    def confirm_recovery(name: NamePath, body: RecoveryIn, by: Annotated[Principal, Depends(agency)]) -> RecoveryOut:
+        """Confirm a person's recovered credential, or a reviewer or custodian the host created (agency; never the
+        held person nor whoever performed the recovery): ledgered ``principal.recovery_confirmed`` (SATRE 3.2.01)."""
+        try:
+            kinds = identity.confirm_recovery(name, by=by, reason=body.reason)
+            item = identity.get_principal(name)
+        except IdentityError as exc:
+            raise _refused(exc) from None
+        return RecoveryOut.model_validate({**item, "confirmed": kinds, "confirmed_by": by.name})
 
 
 def _first_login_route(router: APIRouter, identity: IdentityService, agency: Callable[..., Principal]) -> None:

@@ -156,6 +156,10 @@ def own_actor(
                 detail=str(exc),
             )
             raise CredentialError(f"second factor refused: {exc} (give --totp CODE or ${TOTP_ENV})") from None
+        try:  # a held person acts nothing until a second agency person confirms it (SATRE 3.2.01; a token is
+            instance.identity.ensure_not_held(actor.name)  # checked in authenticate_token)
+        except AuthenticationError as exc:
+            raise CredentialError(f"credential refused: {exc}") from None
     return actor
 
 

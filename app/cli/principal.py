@@ -15,7 +15,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing
-from operators import IdentityError, IdentityService, NewApiKey, Role
+from app.cli.credentials import KeyFileOption, TotpOption, own_actor
+from operators import IdentityError, IdentityService, NewApiKey, Principal, Role
 
 principal_cli = typer.Typer(help="People and systems who act on the platform, one role each.", no_args_is_help=True)
 key_cli = typer.Typer(help="API keys: issue, rotate, revoke (a secret is printed once).", no_args_is_help=True)
@@ -74,7 +75,7 @@ def principal_add(
 
 def _principals_table(items: list[dict[str, Any]]) -> Table:
     table = Table(title="Principals")
-    for column in ("name", "role", "organisation", "active", "live keys", "revoked keys"):
+    for column in ("name", "role", "organisation", "active", "live keys", "revoked keys", "held (SATRE 3.2.01)"):
         table.add_column(column, overflow="fold")
     for item in items:
         keys: list[dict[str, Any]] = item["keys"]
@@ -85,6 +86,7 @@ def _principals_table(items: list[dict[str, Any]]) -> Table:
             "yes" if item["active"] else "suspended",
             ", ".join(k["key_id"] for k in keys if k["live"]),
             ", ".join(k["key_id"] for k in keys if not k["live"]),
+            ", ".join(f"{h['kind']} by {h['by']}" for h in item.get("recovery_hold") or []),
         )
     return table
 
@@ -129,6 +131,29 @@ def principal_totp_reset(
         item = instance.identity.get_principal(name)
     Output(json_out).result(
         item, lambda c: c.print(f"Second factor of [bold]{escape(name)}[/] reset: the next login enrols a new one")
+    )
+
+
+@principal_cli.command("confirm-recovery")
+@refusing
+def principal_confirm_recovery(
+    name: str,
+    reason: ReasonOption,
+    key_file: KeyFileOption = None,
+    totp: TotpOption = None,
+    home: HomeOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Confirm a person's recovered credential or a new reviewer (SATRE 3.2.01): an agency person's own act,
+    with their own key and code, never the host's nor the recoverer's; ledgered with the reason."""
+    with open_instance(home) as instance:
+        how = "Give your own agency key (--key-file F, with --totp CODE): the host cannot confirm anyone."
+        actor = own_actor(instance, key_file, Role.AGENCY.value, claimed=None, how=how, totp=totp)
+        kinds = instance.identity.confirm_recovery(name, by=Principal(actor.name, Role.AGENCY), reason=reason)
+        item = instance.identity.get_principal(name)
+    Output(json_out).result(
+        {**item, "confirmed": kinds, "confirmed_by": actor.name},
+        lambda c: c.print(f"Recovery of [bold]{escape(name)}[/] confirmed by {escape(actor.name)}: {', '.join(kinds)}"),
     )
 
 

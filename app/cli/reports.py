@@ -171,6 +171,11 @@ def _releases(console: Console, report: DemoReport) -> None:
             console.print(
                 f"New agency reviewer [bold]{name}[/] (shown once) API key: {key}  TOTP secret: {secret}", markup=True
             )
+            console.print(
+                f"  held until another agency person confirms it (SATRE 3.2.01): "
+                f"keyong principal confirm-recovery {name} --reason R --key-file F --totp C",
+                markup=False,
+            )
     releases = _table(
         f"Release requests; reviewers (sealed votes): {', '.join(report.reviewers)}",
         "release",

@@ -63,6 +63,7 @@ MESSAGES: dict[str, str] = {
     "person_suspended": "{name} 已暂停 · suspended",
     "person_restored": "{name} 已恢复 · reactivated",
     "person_totp_reset": "{name} 的第二因素已重置,下次登录重新绑定 · second factor reset: next login enrols again",
+    "person_recovery_confirmed": "{name} 的新凭据已由第二人确认 · recovery of {name} confirmed by a second person",
     # custodian
     "bounds_refused": "未能声明 · refused: {reason}",
     "bounds_declared": "{column}: {what} 已声明 · declared",

@@ -131,5 +131,16 @@ _ACTS: dict[str, Callable[[IdentityService, str, Principal, str], None]] = {
     "suspend": lambda identity, name, by, reason: identity.set_active(name, False, by=by, reason=reason),
     "restore": lambda identity, name, by, reason: identity.set_active(name, True, by=by, reason=reason),
     "totp-reset": lambda identity, name, by, reason: identity.reset_totp(name, by=by, reason=reason),
+    # the second person of a recovery (SATRE 3.2.01): this agency session's own act, never the recoverer's
+    "confirm-recovery": lambda identity, name, by, reason: _confirm(identity, name, by, reason),
 }
-_DONE = {"suspend": "person_suspended", "restore": "person_restored", "totp-reset": "person_totp_reset"}
+_DONE = {
+    "suspend": "person_suspended",
+    "restore": "person_restored",
+    "totp-reset": "person_totp_reset",
+    "confirm-recovery": "person_recovery_confirmed",
+}
+
+
+def _confirm(identity: IdentityService, name: str, by: Principal, reason: str) -> None:
+    identity.confirm_recovery(name, by=by, reason=reason)

@@ -26,7 +26,7 @@ from fastapi.responses import RedirectResponse
 
 from app.api.security import mark, note_principal
 from core import Actor, actor_of
-from operators import AuthenticationError, IdentityService, Principal, Role
+from operators import AuthenticationError, IdentityService, Principal, RecoveryHoldError, Role
 from registry import SecurityEventKind
 
 COOKIE = "keyong_console"
@@ -99,6 +99,9 @@ class Sessions:
         try:
             principal = self.identity.authenticate_token(token)
             csrf = self.csrf_for(token)
+        except RecoveryHoldError as exc:  # a person held until a second agency person confirms (SATRE 3.2.01)
+            mark(request, SecurityEventKind.FORBIDDEN, self.identity.claimed_name(str(token)), str(exc))
+            raise Forbidden(f"账号待第二人确认 · {exc}") from None
         except AuthenticationError as exc:  # expired, revoked, suspended: the login form says which
             mark(request, SecurityEventKind.TOKEN_REJECTED, self.identity.claimed_name(str(token)), str(exc))
             raise LoginRequired("session_ended") from None

@@ -53,6 +53,7 @@ from registry.security_models import SecurityEventRow
 from tests.conftest import bearer, bearer_headers
 from tests.console_support import ORIGIN, console_client, csrf_of
 from tests.job_worker_proc import MARKERS_ENV, SCENARIO, fast_runner, licensed
+from tests.recovery_support import confirm
 from tests.totp_support import code_by_name, code_for, code_of, create_enrolled, enrol, login_form
 
 pytestmark = pytest.mark.attack
@@ -106,6 +107,7 @@ class Stage:
         licensed(instance.registry, instance.home, operator=OPERATOR)
         self.keys = dict(tokens)
         self.keys["agency2"] = create_enrolled(instance.identity, "reviewer-2", Role.AGENCY)
+        confirm(instance.identity, "reviewer-2")  # minted by the host: counts once an agency person confirmed it
         self.http = TestClient(create_app(instance=instance), raise_server_exceptions=False)
         self.headers = bearer_headers(self.http, self.keys)
 
@@ -546,6 +548,7 @@ def test_a_cli_vote_takes_only_the_voters_own_live_agency_credential(
     home = instance.home
     spare = instance.identity.issue_api_key("reviewer-2").api_key
     instance.identity.revoke_api_key(spare.split("_")[1])
+    confirm(instance.identity, "reviewer-2")  # the host issued it: held until a second person confirms
     agency_id = keys["agency"].split("_")[1]
     expired = instance.identity.tokens.issue(
         "demo-agency", Role.AGENCY, key_id=agency_id, now=instance.registry.config.now().replace(year=2020)
@@ -630,13 +633,13 @@ def test_host_acts_for_an_operator_name_the_host_and_a_borrowed_operator_key_is_
     assert fetch.exit_code == 1
 
 
-def test_residual_a_key_the_host_mints_for_a_reviewer_votes_but_the_ledger_shows_the_minting(
+def test_a_key_the_host_mints_for_a_reviewer_and_a_factor_it_resets_do_not_vote_until_a_second_person_confirms(
     pending: tuple[Stage, int], tmp_path: Path
 ) -> None:
-    """Residual risk, kept visible: the host administrator may issue a key for any principal (it onboards
-    reviewers) and reset its second factor (a lost phone), and whoever then holds the new key enrols the
-    factor and is that person. A key alone no longer votes (``--totp`` is required: issue 22, SATRE 3.2.04);
-    the ledger shows the host issuing the key and resetting the factor just before the vote."""
+    """Formerly a residual risk (SATRE 3.2.01): the host issues reviewer-2 a key, resets its second factor and
+    enrols a new one with the minted key. The vote is now refused (the person is held), and so is each way out the
+    host could take alone: the held person confirming itself, the host confirming without a key. Only another
+    agency person's own key and code clear the hold (ledgered); the trail shows every step (issue 22)."""
     stage, release = pending
     instance = stage.instance
     minted = _cli(instance.home, "key", "issue", "reviewer-2", "--json")
@@ -651,6 +654,25 @@ def test_residual_a_key_the_host_mints_for_a_reviewer_votes_but_the_ledger_shows
     voted = _cli(
         instance.home, "release", "approve", str(release), "--key-file", str(key_file), "--totp", code_of(secret)
     )
+    assert _refused(voted) and "second person" in voted.output, voted.output
+    confirm_args = ["principal", "confirm-recovery", "reviewer-2", "--reason", "it is me"]
+    itself = _cli(instance.home, *confirm_args, "--key-file", str(key_file), "--totp", code_of(secret))
+    assert _refused(itself) and "second person" in itself.output
+    by_host = _cli(instance.home, *confirm_args)
+    assert _refused(by_host) and "host" in by_host.output
+    over_api = stage.http.post(f"/releases/{release}/votes", json={"decision": "approve"},
+                               headers=bearer(stage.http, key))  # fmt: skip
+    assert over_api.status_code == 403 and _votes(instance) == []
+
+    agency_file = _key_file(tmp_path / "agency.key", stage.keys["agency"])
+    confirmed = _cli(
+        instance.home, *confirm_args[:3], "--reason", "本人到场, 新手机已核实",
+        "--key-file", str(agency_file), "--totp", code_by_name("demo-agency"),
+    )  # fmt: skip
+    assert confirmed.exit_code == 0, confirmed.output
+    voted = _cli(
+        instance.home, "release", "approve", str(release), "--key-file", str(key_file), "--totp", code_of(secret)
+    )
     assert voted.exit_code == 0, voted.output
     with instance.engine.connect() as connection:
         trail = connection.execute(
@@ -662,14 +684,38 @@ def test_residual_a_key_the_host_mints_for_a_reviewer_votes_but_the_ledger_shows
     actions = [(str(a), str(b)) for a, b in trail]
     issued = next(i for i, (a, _) in enumerate(actions) if a == "principal.key_issued")
     assert actions[issued][1].startswith("host:")
-    assert [a for a, _ in actions[issued:]] == [
+    assert [a for a, _ in actions[issued:] if a != "auth.token_issued"] == [
         "principal.key_issued",
+        "principal.recovery_held",
         "principal.totp_reset",
+        "principal.recovery_held",
         "principal.totp_enrolled",
         "principal.totp_confirmed",
+        "principal.recovery_confirmed",
         "release.voted",
     ]
-    assert actions[issued + 1][1].startswith("host:") and actions[-1] == ("release.voted", "reviewer-2")
+    assert ("principal.recovery_confirmed", "demo-agency") in actions and actions[-1] == ("release.voted", "reviewer-2")
+
+
+def test_a_reviewer_the_host_mints_does_not_count_until_an_agency_person_confirms_it(
+    pending: tuple[Stage, int], tmp_path: Path
+) -> None:
+    """A sybil: the host creates reviewer-3 (agency, with its factor: it holds key and code). Its vote, by CLI or
+    API, is refused as unconfirmed; nothing is counted. (The principals of ``keyong init`` are the bootstrap
+    exception; ``tests/test_recovery.py`` attacks the confirmation itself.)"""
+    stage, release = pending
+    instance = stage.instance
+    sybil = create_enrolled(instance.identity, "reviewer-3", Role.AGENCY)
+    sybil_file = _key_file(tmp_path / "sybil.key", sybil)
+    by_cli = _cli(instance.home, "release", "approve", str(release), "--key-file", str(sybil_file),
+                  "--totp", code_by_name("reviewer-3"))  # fmt: skip
+    assert _refused(by_cli) and "unconfirmed" in by_cli.output
+    by_api = stage.http.post(f"/releases/{release}/votes", json={"decision": "approve"},
+                             headers=bearer(stage.http, sybil))  # fmt: skip
+    assert by_api.status_code == 403 and "unconfirmed" in by_api.text
+    assert _votes(instance) == []
+    listed = _cli(instance.home, "principal", "list", "--json")
+    assert any(p["name"] == "reviewer-3" and p["recovery_hold"] for p in json.loads(listed.output)["principals"])
 
 
 # --- backup and restore ---------------------------------------------------------------------------

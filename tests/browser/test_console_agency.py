@@ -33,12 +33,14 @@ def _second_reviewer(home: Path) -> tuple[str, Path, str]:
     from app.instance import Instance
     from app.settings import Settings
     from operators import Role
+    from tests.recovery_support import confirm
 
     name = f"reviewer-{uuid.uuid4().hex[:6]}"
     instance = Instance.open(Settings(home=home, database_url=None))
     try:
         new = instance.identity.create_principal(name, Role.AGENCY, enrol_totp=True)  # as the demo's reviewers
         key, secret = new.api_key, str(new.totp_secret)
+        confirm(instance.identity, name)  # made by the host: votes once an agency person confirmed it (SATRE 3.2.01)
     finally:
         instance.close()
     key_file = home / f"{name}.key"
