@@ -45,6 +45,7 @@ from registry import person_standing
 from registry.egress import EgressDelegationRow
 from registry.people import Person, publish_terms, record_identity_check, record_terms, record_training
 from tests.job_worker_proc import MARKERS_ENV, SCENARIO, fast_runner, licensed
+from tests.recovery_support import confirm
 from tests.test_registry_licences import uscc
 from tests.totp_support import CLOCK, code_of, create_enrolled, decode
 
@@ -559,7 +560,9 @@ def signoff_stage(
     instance, tokens = initialised
     for name, org in (("rt-transport", TRANSPORT), ("rt-health", HEALTH)):
         tokens = {**tokens, name: create_enrolled(instance.identity, name, Role.CUSTODIAN, org=org)}
+        confirm(instance.identity, name)  # made by the host after init: a second person confirms it (3.2.01)
     tokens["agency2"] = create_enrolled(instance.identity, "reviewer-2", Role.AGENCY)
+    confirm(instance.identity, "reviewer-2")
     return Stage(instance, tokens, delegate=False, datasets=("traffic", "buses"))
 
 
@@ -840,6 +843,7 @@ def test_only_the_datasets_own_custodian_purges_or_sets_its_retention(initialise
     keys = dict(tokens)
     for name, org in (("rt-transport", TRANSPORT), ("rt-health", HEALTH)):
         keys[name] = create_enrolled(instance.identity, name, Role.CUSTODIAN, org=org)
+        confirm(instance.identity, name)
     made = _ingested(instance)
     kept = instance.home.parent / "kept.kyv"
     kept.write_bytes(made["copy"].read_bytes())

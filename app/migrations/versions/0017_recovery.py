@@ -19,8 +19,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("principals") as batch:
-        batch.add_column(sa.Column("credential_epoch", sa.Integer(), server_default=sa.text("0"), nullable=False))
+    # ALTER TABLE ADD COLUMN in place on both databases: a batch copy of ``principals`` would drop the
+    # table, which SQLite's foreign keys refuse once other rows reference a principal (every real home).
+    op.add_column(
+        "principals", sa.Column("credential_epoch", sa.Integer(), server_default=sa.text("0"), nullable=False)
+    )
     op.create_table(
         "principal_recovery_holds",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -45,5 +48,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_principal_recovery_holds_principal_id"), table_name="principal_recovery_holds")
     op.drop_table("principal_recovery_holds")
-    with op.batch_alter_table("principals") as batch:
-        batch.drop_column("credential_epoch")
+    # A plain column: both databases drop it in place (SQLite since 3.35). A batch copy would drop and
+    # recreate ``principals``, which the tables referencing it refuse under SQLite's foreign keys.
+    op.drop_column("principals", "credential_epoch")
