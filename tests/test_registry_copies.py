@@ -27,6 +27,7 @@ from core import Actor, PermissionDeniedError, RegistryError
 from desensitize.identifiers import uscc_check_char
 from registry import Registry, RegistryConfig
 from samples import synthetic
+from tests.consent_support import consent_to_access
 from tests.people_support import stand
 
 CUSTODIAN = Actor("demo-custodian", "custodian")
@@ -164,6 +165,7 @@ def test_an_l4_dataset_is_licensable_once_desensitized(env: Env) -> None:
     operator = "op-copies"
     env.registry.licences.add_operator(operator, "91230500MA1D2E3F4" + uscc_check_char("91230500MA1D2E3F4"), by=AGENCY)
     stand(env.registry, operator)
+    consent_to_access(env.registry, "residents")
     scenario = (env.registry.catalog.get("residents").operation_scenarios or ["人口统计"])[0]
     env.registry.licences.grant(
         operator,
@@ -277,6 +279,7 @@ def test_a_sandboxed_job_reads_the_copy_and_nothing_else(env: Env) -> None:
     operator = "op-sandbox"
     env.registry.licences.add_operator(operator, "91230500MA1D2E3F4" + uscc_check_char("91230500MA1D2E3F4"), by=AGENCY)
     stand(env.registry, operator)
+    consent_to_access(env.registry, "market_entities")
     scenario = (env.registry.catalog.get("market_entities").operation_scenarios or ["市场监管分析"])[0]
     env.registry.licences.grant(
         operator,
