@@ -36,9 +36,8 @@ def consent_to_access(registry: Any, *datasets: str) -> list[str]:
     for name, provider in rows:
         if name in live:
             continue
-        access = EgressConsent(
-            registry.recorder, registry.config, custodians=lambda org=provider: {CUSTODIAN.name: org}, kind="access"
-        )
+        custodians: dict[str, str | None] = {CUSTODIAN.name: provider}
+        access = EgressConsent(registry.recorder, registry.config, custodians=custodians.copy, kind="access")
         access.delegate(name, by=CUSTODIAN, reason="测试：授权运营同意委托实施机构")
         done.append(name)
     return done

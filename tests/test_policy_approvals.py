@@ -57,7 +57,7 @@ def _level(instance: Instance) -> str:
 
 def _changed(level: str, action: str = "drop") -> dict[str, Any]:
     """The shipped policy of ``level`` with one rule changed (a custodian's own policy)."""
-    data = json.loads(shipped_policy_path(level).read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads(shipped_policy_path(level).read_text(encoding="utf-8"))
     data["rules"]["cn_phone"] = {"action": action}
     return data
 

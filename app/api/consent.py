@@ -39,6 +39,29 @@ class ConsentOut(BaseModel):
     complete: bool = Field(description="Every dataset agreed or delegated: the agency may activate the licence")
     datasets: dict[str, dict[str, Any]] = Field(description="Per dataset: status agreed|refused|delegated|awaiting")
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "licence": 3,
+                    "state": "draft",
+                    "complete": False,
+                    "datasets": {
+                        "traffic": {
+                            "status": "agreed",
+                            "by": "traffic-custodian",
+                            "org": "双鸭山市交通运输局",
+                            "reason": "同意用于交通分析",
+                            "at": "2026-12-01T09:00:00+00:00",
+                        },
+                        "buses": {"status": "delegated", "delegation": 2},
+                        "loans": {"status": "awaiting"},
+                    },
+                }
+            ]
+        }
+    )
+
 
 class DecisionIn(BaseModel):
     dataset: Name
@@ -56,7 +79,18 @@ class ProposalIn(BaseModel):
     policy: dict[str, Any] = Field(description="The policy, as its JSON file would hold it (declaring `level`)")
     reason: Reason
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "level": "L2",
+                    "policy": {"level": "L2", "default": {"action": "keep"}, "rules": {"cn_phone": {"action": "drop"}}},
+                    "reason": "法定代表人手机号码整列删除",
+                }
+            ]
+        },
+    )
 
 
 class PolicyOut(BaseModel):
@@ -72,11 +106,31 @@ class PolicyOut(BaseModel):
     decision_reason: str | None
     policy: dict[str, Any]
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 1,
+                    "level": "L2",
+                    "sha256": "5d41" + "0" * 60,
+                    "state": "approved",
+                    "proposed_by": "demo-custodian",
+                    "reason": "法定代表人手机号码整列删除",
+                    "proposed_at": "2026-12-01T09:00:00+00:00",
+                    "decided_by": "demo-agency",
+                    "decided_at": "2026-12-01T10:00:00+00:00",
+                    "decision_reason": "符合分级保护要求",
+                    "policy": {"level": "L2", "default": {"action": "keep"}, "rules": {"cn_phone": {"action": "drop"}}},
+                }
+            ]
+        }
+    )
+
 
 class DecisionReason(BaseModel):
     reason: Reason
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "符合分级保护要求"}]})
 
 
 def _access_routes(router: APIRouter, registry: Registry, require: Callable[..., Callable[..., Any]]) -> None:
