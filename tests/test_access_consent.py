@@ -219,3 +219,30 @@ def test_the_cli_agrees_only_with_the_custodians_own_key(instance: Instance, tmp
     assert json.loads(access.stdout)["mode"] == "delegated"
     assert json.loads(runner.invoke(cli, ["dataset", "egress", "buses", "--json", *home]).stdout)["mode"] == "signoff"
     assert instance.registry.access.get("buses").mode == "delegated"
+
+
+def test_the_console_shows_the_custodian_its_licences_and_records_its_own_decision(instance: Instance) -> None:
+    from tests.console_support import console_client, csrf_of, flash
+
+    licence = _grant(instance, "traffic", "buses")
+    browser = console_client(instance, instance.identity.issue_api_key(TRAFFIC.name).api_key)
+    page = browser.get("/console/custodian/licences")
+    assert page.status_code == 200 and f'data-licence="{licence}"' in page.text
+    csrf = csrf_of(browser, "/console/custodian/licences")
+    form = {"csrf": csrf, "dataset": "traffic", "decision": "agree", "reason": "同意"}
+    answer = browser.post(f"/console/custodian/licences/{licence}/consent", data=form, follow_redirects=False)
+    assert answer.status_code == 303 and "decision recorded" in flash(answer)
+    again = browser.post(f"/console/custodian/licences/{licence}/consent", data=form, follow_redirects=False)
+    assert "already decided" in flash(again)
+    delegated = browser.post(
+        "/console/custodian/licences/access/buses/delegation",
+        data={"csrf": csrf, "reason": "委托"},
+        follow_redirects=False,
+    )
+    assert "delegated to the agency" in flash(delegated)
+    assert instance.registry.licence_consent.get(licence, viewer=AGENCY).complete
+    police = console_client(instance, instance.identity.issue_api_key(POLICE.name).api_key)
+    foreign = {"csrf": csrf_of(police, "/console/custodian/datasets/buses"), "reason": "撤回"}  # its session's token
+    refused = police.post("/console/custodian/licences/access/buses/withdraw", data=foreign, follow_redirects=False)
+    assert "not an active custodian" in flash(refused)
+    assert instance.registry.access.get("buses").mode == "delegated"

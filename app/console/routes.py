@@ -21,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from app.api.security import mark
 from app.console import (
     agency_pages,
+    custodian_access_pages,
     custodian_pages,
     custodian_release_pages,
     operator_pages,
@@ -119,6 +120,7 @@ def build_console(instance: Instance, *, secure_cookies: bool = False) -> APIRou
         regulator_pages,
         custodian_pages,
         custodian_release_pages,
+        custodian_access_pages,
         security_pages,
     ):
         register: Callable[[APIRouter, Console], None] = module.register
