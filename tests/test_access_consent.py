@@ -182,8 +182,13 @@ def test_custodians_agree_over_http_and_nobody_else_can(
 
 
 def test_the_cli_agrees_only_with_the_custodians_own_key(instance: Instance, tmp_path: Path) -> None:
-    licence = _grant(instance, "traffic")
     home = ["--home", str(instance.home)]
+    until = (instance.registry.config.now().date() + timedelta(days=30)).isoformat()
+    grant = ["licence", "grant", OPERATOR, "--datasets", "traffic", "--scenarios", SCENARIO, "--until", until]
+    granted = runner.invoke(cli, [*grant, "--publicity-days", "0", "--json", *home])
+    assert granted.exit_code == 0, granted.output
+    licence = json.loads(granted.stdout)["id"]
+    assert json.loads(granted.stdout)["state"] == "draft" and "stays a draft" in granted.stderr
     refused = runner.invoke(cli, ["licence", "agree", str(licence), "--dataset", "traffic", *home])
     assert refused.exit_code == 1 and "own API key" in refused.output
     delegated = runner.invoke(cli, ["dataset", "delegate", "traffic", "--access", "--reason", "host", *home])
@@ -200,6 +205,8 @@ def test_the_cli_agrees_only_with_the_custodians_own_key(instance: Instance, tmp
     assert json.loads(agreed.stdout)["datasets"]["traffic"]["status"] == "agreed"
     shown = runner.invoke(cli, ["licence", "consent", str(licence), "--json", *home])
     assert shown.exit_code == 0 and json.loads(shown.stdout)["complete"] is True
+    activated = runner.invoke(cli, ["licence", "activate", str(licence), "--reason", "同意齐备", "--json", *home])
+    assert activated.exit_code == 0 and json.loads(activated.stdout)["state"] == "active"
     access = runner.invoke(
         cli,
         [
