@@ -45,6 +45,18 @@ if TYPE_CHECKING:
     from app.instance import Instance
 
 
+#: The page modules, each with ``register(router, console)``.
+PAGES = (
+    operator_pages,
+    agency_pages,
+    regulator_pages,
+    custodian_pages,
+    custodian_release_pages,
+    custodian_access_pages,
+    security_pages,
+)
+
+
 def build_console(instance: Instance, *, secure_cookies: bool = False) -> APIRouter:
     """The ``/console`` router over an opened instance."""
     console = Console(instance, secure_cookies=secure_cookies)
@@ -114,15 +126,7 @@ def build_console(instance: Instance, *, secure_cookies: bool = False) -> APIRou
         session = console.session(request)
         return RedirectResponse(PATH + NAV[session.role][0][0], status_code=303)
 
-    for module in (
-        operator_pages,
-        agency_pages,
-        regulator_pages,
-        custodian_pages,
-        custodian_release_pages,
-        custodian_access_pages,
-        security_pages,
-    ):
+    for module in PAGES:
         register: Callable[[APIRouter, Console], None] = module.register
         register(router, console)
     return router
