@@ -4,6 +4,7 @@ products and their lineage, objections and usage monitoring (DESIGN.md).
 Every change is appended to the ledger in the same transaction as the change itself.
 """
 
+from registry.access_consent import ConsentView, LicenceConsent, consent_refusal
 from registry.atrest import AtRest, dataset_scope, licence_scope, products_scope
 from registry.atrest_home import EncryptedHome, seal_home
 from registry.budgets import BudgetExhaustedError, BudgetView
@@ -71,6 +72,7 @@ from registry.people import (
     records_of,
     terms_json,
 )
+from registry.policy_approvals import PolicyApprovals, PolicyApprovalView, parse_policy, read_policy_file
 from registry.product_states import PRODUCT_NAME_PATTERN, PRODUCT_NAME_RULE, check_product_name, product_name_taken
 from registry.products import (
     ProductRegistration,
@@ -161,6 +163,7 @@ __all__ = [
     "Catalog",
     "CatalogEntry",
     "ColumnClass",
+    "ConsentView",
     "Custodians",
     "DataItem",
     "DataKeyInfo",
@@ -183,6 +186,7 @@ __all__ = [
     "IngestResult",
     "JobsUsing",
     "Level",
+    "LicenceConsent",
     "LicenceMode",
     "LicenceStanding",
     "LicenceState",
@@ -196,6 +200,8 @@ __all__ = [
     "Person",
     "PersonRecordError",
     "PlatformFrozenError",
+    "PolicyApprovalView",
+    "PolicyApprovals",
     "ProductRegistration",
     "ProductView",
     "Products",
@@ -227,6 +233,7 @@ __all__ = [
     "attribution_metadata",
     "check_product_name",
     "check_quotas",
+    "consent_refusal",
     "current_terms",
     "custodian_datasets",
     "dataset_scope",
@@ -242,12 +249,14 @@ __all__ = [
     "master_id",
     "metadata",
     "operator_people_refusal",
+    "parse_policy",
     "people_of",
     "person_standing",
     "product_name_taken",
     "products_scope",
     "publish_terms",
     "read_attribution",
+    "read_policy_file",
     "reclaim",
     "record_identity_check",
     "record_terms",

@@ -67,6 +67,7 @@ from registry.config import RegistryConfig
 from registry.datakeys import DataKeys
 from registry.ingest import CUSTODIAN
 from registry.leftovers import COPIES_DIRECTORY, FINGERPRINTS_DIRECTORY
+from registry.policy_approvals import PolicyApprovals
 from registry.scratch import Scratch
 from registry.vault import Vault, VaultError
 from registry.vocabulary import VersionKind
@@ -124,14 +125,20 @@ class Copies:
     # -- policies -----------------------------------------------------------------------------
 
     def policy_for(self, level: str, path: Path | None = None) -> Policy:
-        """The policy of ``level``: a given file, else the custodian's ``policies/LEVEL.json``, else the shipped one."""
+        """The policy of ``level``: a given file, else the custodian's ``policies/LEVEL.json``, else the shipped one.
+
+        A file (given or in the home) governs a copy only when its digest is approved for ``level`` by the
+        four-eyes step of :mod:`registry.policy_approvals` (SATRE 1.2.01): else the copy is refused."""
         if path is None:
             own = self.config.home / POLICIES_DIR / f"{level}.json"
             path = own if own.is_file() else None
         try:
-            return load_policy(level, path)
+            policy = load_policy(level, path)
         except (OSError, PolicyError) as exc:
             raise RegistryError(f"policy for {level} not usable: {exc}") from None
+        if path is not None:
+            PolicyApprovals(self.recorder, self.config).require_approved(level, policy, str(path))
+        return policy
 
     # -- making a copy ------------------------------------------------------------------------
 

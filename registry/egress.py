@@ -23,6 +23,13 @@ were delegated when it was requested (:func:`egress_requirement`): a withdrawal 
 and a release not yet decided asks again when it is decided (``sandbox.release_review``): a dataset whose
 delegation ended meanwhile needs its custodian's sign-off (SATRE 3.1.06: egress by the owner or its
 delegate at the time it happens).
+
+The same rule, row and ownership serve a second say (SATRE 1.5.04, issue 22): *access*. A licence becomes
+active only with, for every dataset in its scope, its custodian's agreement to that licence
+(:mod:`registry.access_consent`) or a standing access delegation to the agency recorded here with
+``kind="access"`` (``dataset.access_delegated`` / ``dataset.access_withdrawn``). One class, two
+instances (``Registry.egress``, ``Registry.access``): whose dataset it is, how a delegation is
+recorded, expires and is withdrawn are decided once, here.
 """
 
 from __future__ import annotations
@@ -43,6 +50,10 @@ from registry.models import ResourceRow
 
 #: The longest reason a delegation or its withdrawal records.
 EGRESS_REASON_CHARS = 2000
+#: What a delegation hands to the agency: the sign-off of releases, or the agreement to licences.
+KINDS = ("egress", "access")
+#: ``mode`` of a dataset without a live delegation, per kind: what its custodian does itself then.
+_OWN_MODE = {"egress": "signoff", "access": "agreement"}
 #: ``custodians()``: every active custodian principal's name -> its organisation (None: none recorded).
 Custodians = Callable[[], Mapping[str, str | None]]
 
@@ -54,6 +65,8 @@ class EgressDelegationRow(Base):
     __table_args__ = (Index("ix_egress_delegations_resource_id_withdrawn_at", "resource_id", "withdrawn_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    # "egress" (release sign-off) or "access" (agreement to licences): which say is delegated (0016).
+    kind: Mapped[str] = mapped_column(String(16), default="egress", server_default="egress")
     resource_id: Mapped[int] = mapped_column(ForeignKey("resources.id"))
     org: Mapped[str] = mapped_column(String(128))  # the custodian organisation that delegated
     reason: Mapped[str] = mapped_column(Text)
@@ -73,7 +86,9 @@ class EgressView:
     """A dataset's egress rule as anyone with the catalog reads it."""
 
     dataset: str
-    mode: str  # "signoff" (the custodian signs off each release) or "delegated" (to the agency)
+    # egress: "signoff" (the custodian signs off each release) or "delegated" (to the agency);
+    # access: "agreement" (the custodian agrees to each licence) or "delegated".
+    mode: str
     organisation: list[str]  # who its custodians are: 提供方名称 and 提供方代码
     delegation: dict[str, Any] | None  # the live one
     history: list[dict[str, Any]]
@@ -150,15 +165,19 @@ def require_custodian_of(
     return resource, (active.get(by.name) or by.name)[:128]
 
 
-def live_delegations(session: Session, datasets: Iterable[str], now: datetime) -> dict[str, int]:
-    """Dataset name -> id of its live delegation, for those of ``datasets`` that have one."""
+def live_delegations(session: Session, datasets: Iterable[str], now: datetime, kind: str = "egress") -> dict[str, int]:
+    """Dataset name -> id of its live delegation of ``kind``, for those of ``datasets`` that have one."""
     names = sorted(set(datasets))
     if not names:
         return {}
     rows = session.execute(
         select(ResourceRow.name, EgressDelegationRow)
         .join(EgressDelegationRow, EgressDelegationRow.resource_id == ResourceRow.id)
-        .where(ResourceRow.name.in_(names), EgressDelegationRow.withdrawn_at.is_(None))
+        .where(
+            ResourceRow.name.in_(names),
+            EgressDelegationRow.kind == kind,
+            EgressDelegationRow.withdrawn_at.is_(None),
+        )
         .order_by(EgressDelegationRow.id)
     ).all()
     return {name: row.id for name, row in rows if row.live(now)}
@@ -209,12 +228,19 @@ def _expiry(expires: date | datetime | None, now: datetime) -> datetime | None:
 
 
 class EgressConsent:
-    """Per dataset: sign-off (default) or a standing delegation to the agency; each change ledgered."""
+    """Per dataset: the custodian's own say (default) or a standing delegation to the agency; each change ledgered.
 
-    def __init__(self, recorder: Recorder, config: RegistryConfig, custodians: Custodians | None = None) -> None:
+    ``kind`` is which say: ``egress`` (release sign-off) or ``access`` (agreement to licences)."""
+
+    def __init__(
+        self, recorder: Recorder, config: RegistryConfig, custodians: Custodians | None = None, kind: str = "egress"
+    ) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown delegation kind {kind!r}; one of {', '.join(KINDS)}")
         self.recorder = recorder
         self.config = config
         self.custodians = custodians
+        self.kind = kind
 
     def get(self, dataset: str) -> EgressView:
         now = self.config.now()
@@ -223,14 +249,14 @@ class EgressConsent:
             rows = list(
                 session.scalars(
                     select(EgressDelegationRow)
-                    .where(EgressDelegationRow.resource_id == resource.id)
+                    .where(EgressDelegationRow.resource_id == resource.id, EgressDelegationRow.kind == self.kind)
                     .order_by(EgressDelegationRow.id)
                 )
             )
             live = next((r for r in reversed(rows) if r.live(now)), None)
             return EgressView(
                 dataset=resource.name,
-                mode="delegated" if live is not None else "signoff",
+                mode="delegated" if live is not None else _OWN_MODE[self.kind],
                 organisation=[resource.provider_name, resource.provider_code],
                 delegation=_delegation_json(live, now) if live is not None else None,
                 history=[_delegation_json(r, now) for r in rows],
@@ -251,26 +277,33 @@ class EgressConsent:
             return custodian_datasets(session, None, by, self.custodians)
 
     def delegate(self, dataset: str, *, by: Actor, reason: str, expires: date | datetime | None = None) -> EgressView:
-        """Record a standing delegation of ``dataset``'s egress sign-off to the agency (its custodian only)."""
+        """Record a standing delegation of ``dataset``'s say (of ``kind``) to the agency (its custodian only)."""
         reason = _reason(reason, "a delegation")
         now = self.config.now()
         until = _expiry(expires, now)
         with self.recorder.change(by) as change:
             session = change.session
             # Giving up a say on egress is not done while an incident froze egress; withdrawing is.
-            require_not_frozen(session, "delegating a dataset's egress sign-off")
-            resource, org = require_custodian_of(session, dataset, by, self.custodians, "a delegation")
-            if live_delegations(session, [resource.name], now):
+            require_not_frozen(session, f"delegating a dataset's {self.kind} say")
+            resource, org = require_custodian_of(session, dataset, by, self.custodians, f"an {self.kind} delegation")
+            if live_delegations(session, [resource.name], now, self.kind):
                 raise RegistryError(
-                    f"dataset {resource.name!r} already has a live delegation: withdraw it first to record another"
+                    f"dataset {resource.name!r} already has a live delegation ({self.kind}): withdraw it first to "
+                    "record another"
                 )
             row = EgressDelegationRow(
-                resource_id=resource.id, org=org, reason=reason, expires_at=until, granted_by=by.name, granted_at=now
+                resource_id=resource.id,
+                kind=self.kind,
+                org=org,
+                reason=reason,
+                expires_at=until,
+                granted_by=by.name,
+                granted_at=now,
             )
             session.add(row)
             session.flush()
             change.log(
-                "dataset.egress_delegated",
+                f"dataset.{self.kind}_delegated",
                 f"dataset:{resource.name}",
                 {
                     "dataset": resource.name,
@@ -283,21 +316,23 @@ class EgressConsent:
         return self.get(resource.name)
 
     def withdraw(self, dataset: str, *, by: Actor, reason: str) -> EgressView:
-        """Withdraw the live delegation: new release requests need the custodian's sign-off again."""
+        """Withdraw the live delegation: new release requests (licence activations) need the custodian again."""
         reason = _reason(reason, "a withdrawal")
         now = self.config.now()
         with self.recorder.change(by) as change:
             session = change.session
             resource, org = require_custodian_of(session, dataset, by, self.custodians, "a withdrawal")
-            live = live_delegations(session, [resource.name], now)
+            live = live_delegations(session, [resource.name], now, self.kind)
             if not live:
-                raise RegistryError(f"dataset {resource.name!r} has no live delegation: its releases need sign-off")
+                raise RegistryError(
+                    f"dataset {resource.name!r} has no live delegation ({self.kind}): its custodian decides itself"
+                )
             row = session.get(EgressDelegationRow, live[resource.name])
             if row is None:  # read in this transaction just above: only a concurrent deletion could do this
                 raise NotFoundError(f"dataset {resource.name!r} has no live delegation")
             row.withdrawn_by, row.withdrawn_at, row.withdraw_reason = by.name, now, reason
             change.log(
-                "dataset.egress_withdrawn",
+                f"dataset.{self.kind}_withdrawn",
                 f"dataset:{resource.name}",
                 {"dataset": resource.name, "delegation": row.id, "org": org, "reason_sha256": text_sha256(reason)},
             )
@@ -306,6 +341,7 @@ class EgressConsent:
 
 __all__ = [
     "EGRESS_REASON_CHARS",
+    "KINDS",
     "Custodians",
     "EgressConsent",
     "EgressDelegationRow",

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import Actor, Change, NotFoundError, Recorder, RegistryError, require_role
+from registry.access_consent import consent_refusal
 from registry.config import RegistryConfig
 from registry.eligibility import licensing_refusal
 from registry.licence_lifecycle import LicenceLifecycle
@@ -50,7 +51,10 @@ class LicenceGrants:
         named ones, which must lie in those domains); 依场景授权 covers the named datasets. Every dataset
         must be licensable (:func:`registry.eligibility.licensing_refusal`), the operator qualified
         (第四十八条), and the fee class consistent (第四十四条: 经营性 needs a price, 公益 has none).
-        ``draft`` leaves the licence in draft for the agency to publicise later.
+        ``draft`` leaves the licence in draft for the agency to publicise later. With no publicity period it
+        becomes active at once only if every dataset's custodian agreed or delegated its agreement to the
+        agency (:mod:`registry.access_consent`, SATRE 1.5.04); else it stays a draft until they have, and
+        the agency activates it then (``keyong licence activate ID``).
         """
         require_role(by, "agency")
         reason = require_reason(reason, "granting a licence")
@@ -73,7 +77,11 @@ class LicenceGrants:
                 people = operator_people_refusal(session, op.name, now.date()) if target == S.ACTIVE else None
                 if people:  # active at once: its people must stand now (SATRE 3.2.02, 1.6.04; registry.people)
                     raise RegistryError(f"the licence cannot become active: {people}")
-                self.lifecycle.apply(change, row, target, reason=reason, by=by)
+                consent = consent_refusal(session, row, now) if target == S.ACTIVE else None
+                if consent:  # SATRE 1.5.04: it stays a draft until every custodian agreed; the agency activates then
+                    change.log("licence.awaiting_consent", f"licence:{row.id}", {"refusal": consent})
+                else:
+                    self.lifecycle.apply(change, row, target, reason=reason, by=by)
             session.flush()
             return licence_view(row)
 

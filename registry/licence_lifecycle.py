@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import Actor, Change, NotFoundError, Recorder, RegistryError, require_role
+from registry.access_consent import consent_basis, consent_refusal
 from registry.config import RegistryConfig
 from registry.eligibility import licensing_refusal
 from registry.licence_terms import require_reason
@@ -66,7 +67,9 @@ class LicenceLifecycle:
 
         draft → publicity (公示, 第四十八条), or → active only when its publicity period is 0 days;
         publicity → active once 公示 has ended with no open objection; active ⇄ suspended (restore);
-        becoming active (restored too) needs the operator's people standing (:mod:`registry.people`);
+        becoming active (restored too) needs the operator's people standing (:mod:`registry.people`),
+        and (not when restored) every dataset's custodian's agreement or access delegation
+        (:mod:`registry.access_consent`, SATRE 1.5.04);
         any living state → revoked, or → expired once ``valid_until`` has passed; nothing leaves
         revoked or expired. Ending a licence destroys the operator's copies (第六十二条).
         """
@@ -128,6 +131,9 @@ class LicenceLifecycle:
                 refusal = licensing_refusal(ds.resource, now)
                 if refusal:
                     return f"licence {row.id} cannot become active: {refusal}"
+            consent = consent_refusal(session, row, now)  # SATRE 1.5.04: every custodian agreed or delegated
+            if consent:
+                return f"licence {row.id} cannot become active: {consent}"
         return None
 
     def apply(self, change: Change, row: LicenceRow, target: LicenceState, *, reason: str, by: Actor) -> None:
@@ -140,6 +146,8 @@ class LicenceLifecycle:
         if target == S.PUBLICITY:
             row.publicity_ends_at = now + timedelta(days=row.publicity_days)
             payload["ends_at"] = row.publicity_ends_at.isoformat()
+        if target == S.ACTIVE and current != S.SUSPENDED:  # what each dataset's access stood on (SATRE 1.5.04)
+            payload["consent"] = consent_basis(change.session, row, now)
         change.session.add(
             LicenceEventRow(
                 licence=row, from_state=str(current), to_state=str(target), by=by.name, reason=reason, at=now

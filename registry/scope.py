@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import Actor, Change, PermissionDeniedError, Recorder, RegistryError, UsageError, require_role
+from registry.access_consent import consent_refusal
 from registry.config import RegistryConfig
 from registry.eligibility import desensitized_version, is_served
 from registry.licence_lifecycle import LicenceLifecycle
@@ -195,6 +196,14 @@ class ScopeAdmission:
                 if not LicenceState(r.state).ended
             )
             detail = f"; its licences: {others}" if others else ""
+            waiting = [  # SATRE 1.5.04: say why a licence that would cover the job is not active yet
+                f"licence {r.id} {refusal}"
+                for r in licences
+                if r.state in (S.DRAFT, S.PUBLICITY) and covers(r)
+                for refusal in [consent_refusal(session, r, self.config.now())]
+                if refusal
+            ]
+            detail += "".join(f"; {w}" for w in waiting[:1])
             return _Refusal(ViolationKind.NO_LICENCE, f"operator {op.name!r} has no active licence{detail}")
         covering = [r for r in active if covers(r)]
         if not covering:

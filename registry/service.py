@@ -7,6 +7,7 @@ from sqlalchemy.engine import Engine
 
 from core import Recorder
 from ledger import Ledger
+from registry.access_consent import LicenceConsent
 from registry.atrest import AtRest
 from registry.budgets import Budgets
 from registry.catalog import Catalog
@@ -21,6 +22,7 @@ from registry.leftovers import sweep_home
 from registry.licences import Licences
 from registry.monitoring import Monitoring
 from registry.objections import Objections
+from registry.policy_approvals import PolicyApprovals
 from registry.products import Products
 from registry.public import PublicRegister
 from registry.quotas import QuotaAllocations
@@ -63,6 +65,11 @@ class Registry:
         self.retention = Retention(self.recorder, config, default_days=config.retention_days, custodians=custodians)
         # Whose datasets a custodian acts for is the identity service's to say (None: nobody's, fail closed).
         self.egress = EgressConsent(self.recorder, config, custodians)
+        # Nobody reaches a dataset without its custodian's agreement (SATRE 1.5.04): per licence, or delegated.
+        self.access = EgressConsent(self.recorder, config, custodians, kind="access")
+        self.licence_consent = LicenceConsent(self.recorder, config, custodians)
+        # Only trusted people change desensitization policies (SATRE 1.2.01): proposed, then four-eyes approved.
+        self.policies = PolicyApprovals(self.recorder, config)
 
     def sweep(self) -> Swept:
         """At every start: remove what dead multi-step writes left, settle interrupted destructions (issue 17),

@@ -15,6 +15,7 @@ from core import Actor
 from registry import Registry
 from registry.models import ItemRow, ResourceRow, VersionRow
 from samples.synthetic import generate_all
+from tests.consent_support import consent_to_access
 from tests.people_support import stand
 from tests.test_registry_licences import uscc
 
@@ -99,6 +100,7 @@ def dp_licensed(
     dp_dataset(registry, home, residents=residents)
     registry.licences.add_operator(operator, uscc(40 + len(operator)), by=AGENCY)
     stand(registry, operator)  # its login stands: identity checked, terms accepted, trained (issue 22)
+    consent_to_access(registry, DATASET)  # its custodian agreed to access (SATRE 1.5.04)
     view = registry.licences.grant(
         operator,
         datasets=[DATASET],

@@ -33,6 +33,7 @@ from core import Actor
 from registry import Registry
 from registry.egress import EgressDelegationRow
 from registry.models import ResourceRow
+from tests.consent_support import consent_to_access
 from tests.people_support import stand
 from tests.test_registry_licences import add_dataset, uscc
 
@@ -83,6 +84,7 @@ def licensed(
         pq.write_table(pa.table({"trips": list(range(10)), "区县": ["尖山区", "岭东区"] * 5}), copy)
     registry.licences.add_operator(operator, uscc(1 + len(operator)), by=AGENCY)
     stand(registry, operator)  # its login stands: identity checked, terms accepted, trained (issue 22)
+    consent_to_access(registry, *datasets)  # each dataset's custodian agreed to access (SATRE 1.5.04)
     view = registry.licences.grant(
         operator,
         datasets=list(datasets),

@@ -19,6 +19,7 @@ from registry.models import ViolationRow
 from sandbox.models import JobState
 from sandbox.queue import JobQueue
 from tests.conftest import FakeClock
+from tests.consent_support import consent_to_access
 from tests.job_worker_proc import OPERATOR, SCENARIO, licensed
 from tests.people_support import stand
 from tests.test_registry_licences import LedgerWatch, add_dataset, make_registry, uscc
@@ -35,6 +36,7 @@ def registry(instance: Instance, clock: FakeClock) -> Registry:
     # 金融风控 is a purpose the platform knows (another operator holds it): declaring it is 超目的调用, not a typo.
     reg.licences.add_operator("bank-ops", uscc(3), by=Actor("demo-agency", "agency"))
     stand(reg, "other-ops", "bank-ops")
+    consent_to_access(reg, "loans")
     reg.licences.grant(
         "bank-ops",
         datasets=["loans"],

@@ -12,6 +12,7 @@ from app import Instance, create_app
 from core import Actor
 from sandbox.guard import operator_findings
 from tests.conftest import bearer_headers
+from tests.consent_support import consent_to_access
 from tests.job_worker_proc import AGENCY, MARKERS_ENV, SCENARIO, fast_runner, licensed
 
 OPERATOR = "demo-operator"  # the principal behind the operator API key of `keyong init`
@@ -95,6 +96,7 @@ def test_dp_cost_and_budgets_over_http(client: tuple[Instance, TestClient, dict[
 
     instance, http, headers = client
     dp_dataset(instance.registry, instance.home)
+    consent_to_access(instance.registry, DATASET)
     instance.registry.licences.grant(
         OPERATOR,
         datasets=[DATASET],

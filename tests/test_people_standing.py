@@ -23,6 +23,7 @@ from registry import Registry
 from registry.people_models import PersonRecordRow
 from sandbox import JobQueue
 from tests.conftest import FakeClock, bearer_headers
+from tests.consent_support import consent_to_access
 from tests.job_worker_proc import AGENCY, SCENARIO, licensed
 from tests.people_support import stand
 from tests.test_registry_licences import add_dataset, make_registry, uscc
@@ -120,6 +121,7 @@ def bare(instance: Instance, clock: FakeClock) -> Registry:
     """An operator registered, a licensable dataset, and nobody's standing recorded."""
     reg = make_registry(instance, clock)
     add_dataset(reg, "traffic", industry="交通出行")
+    consent_to_access(reg, "traffic")
     reg.licences.add_operator("new-ops", uscc(5), by=AGENCY)
     return reg
 

@@ -25,8 +25,9 @@ from app import Instance
 from app.cli import cli as cli_app
 from core import Actor, PermissionDeniedError, RegistryError
 from desensitize.identifiers import uscc_check_char
-from registry import Registry, RegistryConfig
+from registry import Registry, RegistryConfig, read_policy_file
 from samples import synthetic
+from tests.consent_support import consent_to_access
 from tests.people_support import stand
 
 CUSTODIAN = Actor("demo-custodian", "custodian")
@@ -164,6 +165,7 @@ def test_an_l4_dataset_is_licensable_once_desensitized(env: Env) -> None:
     operator = "op-copies"
     env.registry.licences.add_operator(operator, "91230500MA1D2E3F4" + uscc_check_char("91230500MA1D2E3F4"), by=AGENCY)
     stand(env.registry, operator)
+    consent_to_access(env.registry, "residents")
     scenario = (env.registry.catalog.get("residents").operation_scenarios or ["人口统计"])[0]
     env.registry.licences.grant(
         operator,
@@ -197,6 +199,11 @@ def test_custom_policy_replaces_the_shipped_one_and_a_bad_one_writes_nothing(env
     shipped["rules"]["cn_phone"] = {"action": "drop"}
     shipped["rules"]["person_name"] = {"action": "drop"}
     (policies / "L4.json").write_text(json.dumps(shipped, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(RegistryError, match="not approved"):  # SATRE 1.2.01: four eyes first (test_policy_approvals)
+        env.registry.copies.make("residents", by=CUSTODIAN)
+    own = read_policy_file("L4", policies / "L4.json")
+    proposal = env.registry.policies.propose("L4", own, by=CUSTODIAN, reason="姓名与手机号码整列删除")
+    env.registry.policies.decide(proposal.id, True, by=AGENCY, reason="同意")
     result = env.registry.copies.make("residents", by=CUSTODIAN)
     columns = env.table(result.copy).schema.names
     assert "手机号码" not in columns and "姓名" not in columns
@@ -277,6 +284,7 @@ def test_a_sandboxed_job_reads_the_copy_and_nothing_else(env: Env) -> None:
     operator = "op-sandbox"
     env.registry.licences.add_operator(operator, "91230500MA1D2E3F4" + uscc_check_char("91230500MA1D2E3F4"), by=AGENCY)
     stand(env.registry, operator)
+    consent_to_access(env.registry, "market_entities")
     scenario = (env.registry.catalog.get("market_entities").operation_scenarios or ["市场监管分析"])[0]
     env.registry.licences.grant(
         operator,

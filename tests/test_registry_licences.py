@@ -31,6 +31,7 @@ from registry.models import (
     ViolationRow,
 )
 from tests.conftest import FakeClock
+from tests.consent_support import consent_to_access
 from tests.people_support import stand
 
 AGENCY = Actor("demo-agency", "agency")
@@ -137,6 +138,7 @@ def registry(instance: Instance, clock: FakeClock) -> Registry:
     reg.licences.add_operator("acme-ops", uscc(1), by=AGENCY)
     reg.licences.add_operator("other-ops", uscc(2), by=AGENCY)
     stand(reg, "acme-ops", "other-ops")  # their logins stand: identity checked, terms accepted, trained (issue 22)
+    consent_to_access(reg)  # their custodians agreed to access (SATRE 1.5.04; tests/test_access_consent.py)
     return reg
 
 

@@ -16,6 +16,7 @@ from app.cli import cli
 from app.cli.licence import finding_cli
 from operators import Role
 from tests.conftest import bearer
+from tests.consent_support import consent_to_access
 from tests.people_support import stand
 from tests.test_registry_licences import add_dataset, uscc
 
@@ -28,6 +29,7 @@ def instance(initialised: tuple[Instance, dict[str, str]]) -> Instance:
     add_dataset(instance.registry, "traffic", industry="交通出行")
     add_dataset(instance.registry, "loans", industry="金融")
     stand(instance, "demo-operator", "rival-ops", "acme-ops")  # the operators' logins stand (issue 22)
+    consent_to_access(instance.registry)  # the custodians agreed to access (SATRE 1.5.04)
     return instance
 
 

@@ -12,6 +12,7 @@ from registry import Registry
 from registry.licences import ScopeRefusedError
 from registry.models import FindingRow, ObjectionRow, ResourceRow
 from tests.conftest import FakeClock
+from tests.consent_support import consent_to_access
 from tests.people_support import stand
 from tests.test_registry_licences import AGENCY, REGULATOR, LedgerWatch, add_dataset, grant, make_registry, uscc
 
@@ -26,6 +27,7 @@ def registry(instance: Instance, clock: FakeClock) -> Registry:
     add_dataset(reg, "loans", industry="金融")
     reg.licences.add_operator("acme-ops", uscc(1), by=AGENCY)
     stand(reg, "acme-ops")
+    consent_to_access(reg)  # their custodians agreed to access (SATRE 1.5.04; tests/test_access_consent.py)
     return reg
 
 

@@ -28,6 +28,7 @@ from registry import Registry, ScopeRefusedError, UnknownNameError
 from registry.models import FindingRow, UsageRow, ViolationRow
 from sandbox.queue import JobQueue
 from tests.conftest import FakeClock, bearer_headers
+from tests.consent_support import consent_to_access
 from tests.console_support import console_client, csrf_of, flash
 from tests.job_worker_proc import MARKERS_ENV, OPERATOR, SCENARIO, fast_runner, licensed
 from tests.people_support import stand
@@ -46,6 +47,7 @@ def registry(instance: Instance, clock: FakeClock) -> Registry:
     add_dataset(reg, "pensions", industry="社会保障")
     reg.licences.add_operator("bank-ops", uscc(3), by=AGENCY)
     stand(reg, "bank-ops")
+    consent_to_access(reg, "loans", "pensions")
     until = reg.config.now().date() + timedelta(days=365)
     common: dict[str, Any] = {"valid_until": until, "by": AGENCY, "reason": "授权运营协议 2026-03"}
     reg.licences.grant("bank-ops", datasets=["pensions"], scenarios=[SOCIAL], publicity_days=0, **common)

@@ -11,14 +11,15 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from app.api import catalog, copies, egress, ingest, licences, products
+from app.api import catalog, consent, copies, egress, ingest, licences, products
 from core import NotFoundError, PermissionDeniedError, RegistryError, UsageError
 from registry import Registry
 
 
 def build_router(registry: Registry, require: Callable[..., Callable[..., Any]]) -> APIRouter:
     router = APIRouter()
-    for module in (catalog, copies, egress, ingest, licences, products):
+    # consent before licences: /licences/awaiting-agreement must match before /licences/{licence_id}
+    for module in (catalog, consent, copies, egress, ingest, licences, products):
         router.include_router(module.build_router(registry, require))
     return router
 

@@ -117,7 +117,13 @@ def authenticate(instance: Instance, credential: str) -> Principal:
 
 
 def own_actor(
-    instance: Instance, key_file: Path | None, role: str, *, claimed: str | None, how: str, totp: str | None = None
+    instance: Instance,
+    key_file: Path | None,
+    role: str | tuple[str, ...],
+    *,
+    claimed: str | None,
+    how: str,
+    totp: str | None = None,
 ) -> Actor:
     """The actor of a person's own act: the principal of the credential given, which must hold ``role``.
 
@@ -136,9 +142,11 @@ def own_actor(
     except AuthenticationError as exc:
         raise CredentialError(f"credential refused: {exc}") from None
     actor = actor_of(principal)
-    if actor.role != role:
+    roles = (role,) if isinstance(role, str) else role
+    if actor.role not in roles:
+        wanted = " or ".join(repr(r) for r in roles)
         raise CredentialError(
-            f"the key is {actor.name!r}'s, a key of role {actor.role!r}: this act needs a key of role {role!r}. {how}"
+            f"the key is {actor.name!r}'s, a key of role {actor.role!r}: this act needs a key of role {wanted}. {how}"
         )
     if claimed is not None and claimed != actor.name:
         raise CredentialError(

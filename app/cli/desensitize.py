@@ -27,7 +27,8 @@ def desensitize(
         Path | None,
         typer.Option(
             "--policy",
-            help="A policy file (JSON) replacing the level's policy (default: HOME/policies/LEVEL.json, else shipped).",
+            help="A policy file (JSON) replacing the level's policy (default: HOME/policies/LEVEL.json, else shipped); "
+            "a file other than the shipped policy must be approved first (keyong policy propose).",
         ),
     ] = None,
     sensitive: Annotated[

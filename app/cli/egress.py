@@ -32,9 +32,28 @@ HOW_TO_ACT = (
 DatasetArg = Annotated[str, typer.Argument(metavar="NAME", help="The dataset (catalog entry name).")]
 
 
+AccessOption = Annotated[
+    bool,
+    typer.Option(
+        "--access",
+        help="The say on access (agreement to licences over the dataset, SATRE 1.5.04) instead of on egress.",
+    ),
+]
+_MODES = {
+    "delegated": "delegated to the agency",
+    "signoff": "custodian sign-off required",
+    "agreement": "custodian agrees to each licence",
+}
+
+
+def _say(instance: Any, access: bool) -> Any:
+    """Which say a delegation command acts on: egress (release sign-off, default) or access (licences)."""
+    return instance.registry.access if access else instance.registry.egress
+
+
 def _render_egress(item: dict[str, Any]) -> Any:
     def render(console: Console) -> None:
-        mode = "delegated to the agency" if item["mode"] == "delegated" else "custodian sign-off required"
+        mode = _MODES.get(item["mode"], item["mode"])
         console.print(f"Dataset [bold]{item['dataset']}[/] ({' / '.join(item['organisation'])}): {mode}")
         live = item.get("delegation")
         if live:
@@ -59,6 +78,15 @@ def egress_show(name: DatasetArg, home: HomeOption = None, json_out: JsonOption 
     Output(json_out).result(item, _render_egress(item))
 
 
+@dataset_cli.command("access")
+@refusing
+def access_show(name: DatasetArg, home: HomeOption = None, json_out: JsonOption = False) -> None:
+    """Whether licences over a dataset need its custodian's agreement each, or are delegated to the agency."""
+    with open_instance(home) as instance:
+        item = instance.registry.access.get(name).as_json()
+    Output(json_out).result(item, _render_egress(item))
+
+
 @dataset_cli.command("delegate")
 @refusing
 def egress_delegate(
@@ -67,16 +95,17 @@ def egress_delegate(
     expires: Annotated[
         datetime | None, typer.Option("--expires", formats=["%Y-%m-%d"], help="Last day it holds (UTC).")
     ] = None,
+    access: AccessOption = False,
     key_file: KeyFileOption = None,
     totp: TotpOption = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Delegate a dataset's release sign-off to the agency (its custodian, with its own key)."""
+    """Delegate a dataset's release sign-off (or with --access, its agreement to licences) to the agency."""
     with open_instance(home) as instance:
         by = own_actor(instance, key_file, "custodian", claimed=None, how=HOW_TO_ACT, totp=totp)
         until = expires.date() if expires else None
-        item = instance.registry.egress.delegate(name, by=by, reason=reason, expires=until).as_json()
+        item = _say(instance, access).delegate(name, by=by, reason=reason, expires=until).as_json()
     Output(json_out).result(item, _render_egress(item))
 
 
@@ -85,15 +114,16 @@ def egress_delegate(
 def egress_withdraw(
     name: DatasetArg,
     reason: Annotated[str, typer.Option("--reason", help="Why; recorded.")],
+    access: AccessOption = False,
     key_file: KeyFileOption = None,
     totp: TotpOption = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Withdraw the delegation: new release requests need your sign-off again (its custodian, own key)."""
+    """Withdraw the delegation: new release requests (with --access: licences) need you again (own key)."""
     with open_instance(home) as instance:
         by = own_actor(instance, key_file, "custodian", claimed=None, how=HOW_TO_ACT, totp=totp)
-        item = instance.registry.egress.withdraw(name, by=by, reason=reason).as_json()
+        item = _say(instance, access).withdraw(name, by=by, reason=reason).as_json()
     Output(json_out).result(item, _render_egress(item))
 
 

@@ -198,8 +198,16 @@ def licence_grant(
             by=Actor.host(),
             reason=reason,
         )
+        consent = instance.registry.licence_consent
+        waiting = consent.get(view.id, viewer=Actor.host()) if view.state == LicenceState.DRAFT else None
     item = view.as_json()
-    Output(json_out).result(item, _render_licence(item))
+    out = Output(json_out)
+    if waiting and not waiting.complete:  # SATRE 1.5.04: a draft until every custodian agreed
+        out.note(
+            f"licence {view.id} stays a draft until each dataset's custodian agrees (`keyong licence consent "
+            f"{view.id}`); then activate it with `keyong licence activate {view.id}`"
+        )
+    out.result(item, _render_licence(item))
 
 
 @licence_cli.command("suspend")

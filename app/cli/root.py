@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from app.cli import consent as _consent  # noqa: F401  (registers the custodian's say on licences)
 from app.cli import egress as _egress  # noqa: F401  (registers its commands on dataset and release)
 from app.cli.backup import backup_cli
 from app.cli.budget import budget_cli
@@ -25,6 +26,7 @@ from app.cli.keys import keys_cli
 from app.cli.ledger import ledger_cli
 from app.cli.licence import finding_cli, licence_cli, operator_cli
 from app.cli.people import people_cli
+from app.cli.policy import policy_cli
 from app.cli.principal import key_cli, principal_cli
 from app.cli.product import objection_cli, product_cli, usage_cli
 from app.cli.quota import quota_cli  # also registers `usage report` on usage_cli
@@ -123,6 +125,7 @@ cli.command("freeze")(freeze)
 cli.command("unfreeze")(unfreeze)
 cli.add_typer(incident_cli, name="incident")
 cli.add_typer(security_cli, name="security")
+cli.add_typer(policy_cli, name="policy")
 
 
 def main() -> None:

@@ -56,7 +56,11 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("/regulator/security", "安全事件 Security"),
         ("/regulator/incidents", "应急 Incidents"),
     ],
-    "custodian": [("/custodian", "目录 Catalog"), ("/custodian/releases", "待签核 Sign-off")],
+    "custodian": [
+        ("/custodian", "目录 Catalog"),
+        ("/custodian/releases", "待签核 Sign-off"),
+        ("/custodian/licences", "授权同意 Access"),
+    ],
 }
 ROLE_LABELS = {"operator": "运营机构 Operator", "agency": "实施机构 Agency", "regulator": "监管部门 Regulator",
                "custodian": "数据主管部门 Custodian"}  # fmt: skip

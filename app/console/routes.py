@@ -21,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from app.api.security import mark
 from app.console import (
     agency_pages,
+    custodian_access_pages,
     custodian_pages,
     custodian_release_pages,
     operator_pages,
@@ -43,6 +44,18 @@ from registry import SecurityEventKind
 
 if TYPE_CHECKING:
     from app.instance import Instance
+
+
+#: The page modules, each with ``register(router, console)``.
+PAGES = (
+    operator_pages,
+    agency_pages,
+    regulator_pages,
+    custodian_pages,
+    custodian_release_pages,
+    custodian_access_pages,
+    security_pages,
+)
 
 
 def build_console(instance: Instance, *, secure_cookies: bool = False) -> APIRouter:
@@ -114,14 +127,7 @@ def build_console(instance: Instance, *, secure_cookies: bool = False) -> APIRou
         session = console.session(request)
         return RedirectResponse(PATH + NAV[session.role][0][0], status_code=303)
 
-    for module in (
-        operator_pages,
-        agency_pages,
-        regulator_pages,
-        custodian_pages,
-        custodian_release_pages,
-        security_pages,
-    ):
+    for module in PAGES:
         register: Callable[[APIRouter, Console], None] = module.register
         register(router, console)
     return router

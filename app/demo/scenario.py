@@ -29,6 +29,12 @@ def demo_uscc(org_stem: str, kind: str = "11") -> str:
 #: The custodian's say on egress (SATRE 3.1.06): these datasets' releases are delegated to the agency, with
 #: the custodian's reason; every other dataset's releases wait for the custodian's own sign-off.
 DELEGATED = {"residents": "demo: 人口统计汇总类产品委托实施机构审核 · population aggregates delegated to the agency"}
+#: The custodian's say on access (SATRE 1.5.04): a standing delegation of its agreement to licences over these
+#: datasets to the agency; for every other dataset it agrees to each licence itself (ACCESS_AGREEMENT).
+ACCESS_DELEGATED = {
+    "social_insurance": "demo: 社保分析类授权委托实施机构决定 · licences over social insurance: the agency decides"
+}
+ACCESS_AGREEMENT = "数据主管部门同意该授权运营协议使用本数据 · the custodian agrees to this licence over its data"
 CUSTODIAN_SIGNOFF = "数据主管部门同意对外提供 · the custodian agrees to this release of its data"
 
 #: (dataset, column, public bounds, public domain) the demo custodian declares.

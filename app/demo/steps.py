@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -34,6 +35,8 @@ from app.demo.onboarding import onboard, onboard_person
 from app.demo.proof import prove
 from app.demo.report import DemoReport, DemoTable
 from app.demo.scenario import (
+    ACCESS_AGREEMENT,
+    ACCESS_DELEGATED,
     CUSTODIAN_SIGNOFF,
     DEFAULT_JUSTIFICATION,
     DELEGATED,
@@ -56,6 +59,9 @@ from app.settings import Settings
 from core import Actor
 from operators import Role
 from samples import generate_all, write_csv
+
+if TYPE_CHECKING:
+    from registry import ConsentView, LicenceView
 
 
 def run_demo(
@@ -191,22 +197,16 @@ def _desensitize(instance: Instance, report: DemoReport, progress: Progress, cus
         instance.registry.catalog.set_public_bounds(dataset, column, bounds=bounds, domain=domain, by=custodian)
 
 
-def _operate(instance: Instance, report: DemoReport, progress: Progress) -> dict[int, DemoJob]:
-    """License the demo operator, submit its jobs (one out of scope), and run them in the sandbox.
-
-    Returns the jobs that ran, by id, so the release step knows which product each one becomes.
-    """
+def _licence(instance: Instance, operator: str, agency: Actor) -> tuple[LicenceView, ConsentView]:
+    """Grant the demo licence with its custodian's agreement (SATRE 1.5.04): a standing access delegation for
+    :data:`ACCESS_DELEGATED`, the custodian's own agreement for the other dataset, then the agency activates it."""
     from datetime import date, timedelta
 
-    from operators import JobRefusedError
-    from sandbox import SandboxUnavailable
-
     registry = instance.registry
-    operator = DEMO_PRINCIPALS[Role.OPERATOR]
-    agency = Actor(DEMO_PRINCIPALS[Role.AGENCY], Role.AGENCY.value)
-    per_batch = max(1, instance.settings.job_concurrent_limit)  # the operator's quota of jobs in flight
-    batches = -(-len(DEMO_JOBS) // per_batch)
-    task = progress.add_task("licensing and running jobs", total=2 + batches)
+    custodian = Actor(DEMO_PRINCIPALS[Role.CUSTODIAN], Role.CUSTODIAN.value)
+    for dataset, why in ACCESS_DELEGATED.items():  # SATRE 1.5.04: the custodian's standing access delegation
+        if registry.access.get(dataset).mode != "delegated":
+            registry.access.delegate(dataset, by=custodian, reason=why)
     licence = registry.licences.grant(
         operator,
         datasets=["residents", "social_insurance"],
@@ -216,8 +216,34 @@ def _operate(instance: Instance, report: DemoReport, progress: Progress) -> dict
         by=agency,
         reason="demo: licence for population and social-security analysis",
     )
+    consent = registry.licence_consent.get(licence.id, viewer=agency)
+    for dataset, item in consent.datasets.items():  # the rest: the custodian agrees to this licence itself
+        if item["status"] == "awaiting":
+            agree = registry.licence_consent.decide
+            consent = agree(licence.id, dataset, "agree", by=custodian, reason=ACCESS_AGREEMENT)
+    if licence.state != "active":  # it waited for the agreement (a draft): the agency activates it now
+        licence = registry.licences.transition(licence.id, "active", by=agency, reason="demo: 托管方已同意 · agreed")
+    return licence, consent
+
+
+def _operate(instance: Instance, report: DemoReport, progress: Progress) -> dict[int, DemoJob]:
+    """License the demo operator, submit its jobs (one out of scope), and run them in the sandbox.
+
+    Returns the jobs that ran, by id, so the release step knows which product each one becomes.
+    """
+    from operators import JobRefusedError
+    from sandbox import SandboxUnavailable
+
+    registry = instance.registry
+    operator = DEMO_PRINCIPALS[Role.OPERATOR]
+    agency = Actor(DEMO_PRINCIPALS[Role.AGENCY], Role.AGENCY.value)
+    per_batch = max(1, instance.settings.job_concurrent_limit)  # the operator's quota of jobs in flight
+    batches = -(-len(DEMO_JOBS) // per_batch)
+    task = progress.add_task("licensing and running jobs", total=2 + batches)
+    licence, consent = _licence(instance, operator, agency)
     report.licence = {"id": licence.id, "state": licence.state, "datasets": ["residents", "social_insurance"],
-                      "scenarios": DEMO_SCENARIOS}  # fmt: skip
+                      "scenarios": DEMO_SCENARIOS,
+                      "consent": {d: i["status"] for d, i in consent.datasets.items()}}  # fmt: skip
     progress.advance(task)
     ran: dict[int, DemoJob] = {}
     worker = instance.worker(worker_id="demo")

@@ -38,6 +38,7 @@ from dp import DpSpecError
 from registry import FileInvalidError, IngestLimits
 from registry.source_checks import check_xlsx_archive
 from tests.conftest import bearer
+from tests.consent_support import consent_to_access
 from tests.console_support import console_client, csrf_of, flash
 from tests.people_support import stand
 from tests.test_registry_licences import add_dataset, uscc
@@ -255,6 +256,7 @@ def test_epsilon_and_publicity_bounds_hold_for_every_door(instance: Instance, ke
     add_dataset(registry, "traffic")
     registry.licences.add_operator("acme-ops", uscc(1), by=AGENCY)
     stand(registry, "acme-ops")
+    consent_to_access(registry, "traffic")
     until = date.today() + timedelta(days=300)
     terms: dict[str, Any] = {"datasets": ["traffic"], "scenarios": ["交通出行"], "valid_until": until}
     for bad in ({"epsilon": 1e300}, {"epsilon": {"traffic": 5000.0}}, {"publicity_days": 10**6}):
@@ -346,6 +348,7 @@ def test_an_objection_does_not_tell_another_operators_licence_state(
     add_dataset(instance.registry, "traffic")
     instance.registry.licences.add_operator("acme-ops", uscc(1), by=AGENCY)
     stand(instance, "acme-ops")
+    consent_to_access(instance.registry, "traffic")
     licence = instance.registry.licences.grant(
         "acme-ops", datasets=["traffic"], scenarios=["交通出行"], valid_until=date.today() + timedelta(days=30),
         publicity_days=0, by=AGENCY, reason="r",

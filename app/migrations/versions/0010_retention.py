@@ -30,9 +30,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("dataset_versions") as batch:
-        batch.drop_column("deleted_reason")
-        batch.drop_column("deleted_by")
-        batch.drop_column("deleted_at")
-    with op.batch_alter_table("resources") as batch:
-        batch.drop_column("retention_days")
+    # Dropped in place (SQLite 3.35+): a batch copy would drop tables that other rows reference.
+    op.drop_column("dataset_versions", "deleted_reason")
+    op.drop_column("dataset_versions", "deleted_by")
+    op.drop_column("dataset_versions", "deleted_at")
+    op.drop_column("resources", "retention_days")

@@ -64,15 +64,15 @@ def upgrade() -> None:
         sa.UniqueConstraint("release_id", "round", "dataset", name="uq_release_signoffs_release_id_round_dataset"),
     )
     op.create_index(op.f("ix_release_signoffs_release_id"), "release_signoffs", ["release_id"], unique=False)
-    with op.batch_alter_table("releases") as batch:
-        batch.add_column(sa.Column("signoff_required", sa.JSON(), nullable=False, server_default=sa.text("'[]'")))
-        batch.add_column(sa.Column("delegated", sa.JSON(), nullable=False, server_default=sa.text("'{}'")))
+    # In place (ALTER TABLE ADD COLUMN) on both databases: a batch copy of ``releases`` drops the table,
+    # which SQLite's foreign keys refuse once a vote references a release (any home with data).
+    op.add_column("releases", sa.Column("signoff_required", sa.JSON(), nullable=False, server_default=sa.text("'[]'")))
+    op.add_column("releases", sa.Column("delegated", sa.JSON(), nullable=False, server_default=sa.text("'{}'")))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("releases") as batch:
-        batch.drop_column("delegated")
-        batch.drop_column("signoff_required")
+    op.drop_column("releases", "delegated")
+    op.drop_column("releases", "signoff_required")
     op.drop_index(op.f("ix_release_signoffs_release_id"), table_name="release_signoffs")
     op.drop_table("release_signoffs")
     op.drop_index("ix_egress_delegations_resource_id_withdrawn_at", table_name="egress_delegations")

@@ -23,6 +23,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("principal_totp") as batch:
-        batch.drop_column("locked_until_step")
-        batch.drop_column("failures")
+    op.drop_column("principal_totp", "locked_until_step")  # in place, as 0017 does
+    op.drop_column("principal_totp", "failures")
