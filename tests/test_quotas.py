@@ -24,6 +24,7 @@ from app.cli import cli
 from core import Actor, NotFoundError, PermissionDeniedError, RegistryError
 from operators import JobRefusedError
 from tests.conftest import bearer_headers
+from tests.consent_support import consent_to_access
 from tests.console_support import console_client
 from tests.job_worker_proc import SCENARIO, licensed
 from tests.test_registry_licences import add_dataset
@@ -43,6 +44,7 @@ def setup(initialised: tuple[Instance, dict[str, str]]) -> tuple[Instance, dict[
     registry = instance.registry
     first = licensed(registry, instance.home, operator=OPERATOR)
     add_dataset(registry, "loans", industry="交通出行")
+    consent_to_access(registry, "loans")  # its custodian's standing agreement (SATRE 1.5.04)
     second = registry.licences.grant(
         OPERATOR,
         datasets=["loans"],
