@@ -142,6 +142,7 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
 
     # --- release review: four products, each approved by the two independent reviewers ---
     assert report["reviewers"] == ["demo-agency", "demo-reviewer-2"]
+    assert report["reviewer_confirmed_by"] == {"demo-reviewer-2": "demo-agency"}  # a second person (SATRE 3.2.01)
     assert list(report["reviewer_keys"]) == ["demo-reviewer-2"] and report["reviewer_keys"][
         "demo-reviewer-2"
     ].startswith("ky_")
@@ -225,11 +226,12 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     # and its sign-off of the 3 releases of social_insurance (release.signed_off); datakey.created × 5
     # (3 datasets, the licence's outputs, its products); onboarding: terms.published and, per demo principal,
     # its identity check, terms acceptance and training, and the same for the second reviewer; the second
-    # reviewer is held unconfirmed until an agency person confirms it (principal.recovery_held, SATRE 3.2.01);
+    # reviewer is held unconfirmed until the demo agency person confirms it (principal.recovery_held and
+    # principal.recovery_confirmed, SATRE 3.2.01);
     # the custodian's say on access (SATRE 1.5.04): its access delegation of social_insurance, the licence
     # awaiting its agreement (licence.awaiting_consent) and its agreement for residents (licence.access_agreed)
     assert ledger["entries"] == (
-        5 + 3 * 4 + 3 * 2 + 1 + 2 + 3 + 4 * 4 + 2 * 5 + 3 + 1 + 4 * 5 + 2 + 2 + 1 + 1 + 3 + 5 + 1 + 5 * 3 + 1 + 3
+        5 + 3 * 4 + 3 * 2 + 1 + 2 + 3 + 4 * 4 + 2 * 5 + 3 + 1 + 4 * 5 + 2 + 2 + 1 + 1 + 3 + 5 + 1 + 5 * 3 + 2 + 3
     )
     proof = ledger["proof"]
     assert (proof["action"], proof["subject"]) == ("product.registered", "product:参保状态分布图-1")

@@ -171,8 +171,12 @@ def _releases(console: Console, report: DemoReport) -> None:
             console.print(
                 f"New agency reviewer [bold]{name}[/] (shown once) API key: {key}  TOTP secret: {secret}", markup=True
             )
+            confirmer = report.reviewer_confirmed_by.get(name)
             console.print(
-                f"  held until another agency person confirms it (SATRE 3.2.01): "
+                f"  made by the host, so it counted only once {confirmer}, a second agency person, confirmed it "
+                "(SATRE 3.2.01; principal.recovery_confirmed)"
+                if confirmer
+                else f"  held until another agency person confirms it (SATRE 3.2.01): "
                 f"keyong principal confirm-recovery {name} --reason R --key-file F --totp C",
                 markup=False,
             )

@@ -36,6 +36,7 @@ class DemoReport:
     reviewer_keys: dict[str, str] = field(default_factory=dict)  # API keys of reviewers made by this run
     egress: dict[str, str] = field(default_factory=dict)  # dataset -> signoff | delegated (SATRE 3.1.06)
     reviewer_totp: dict[str, str] = field(default_factory=dict)  # and their TOTP secrets (second factors)
+    reviewer_confirmed_by: dict[str, str] = field(default_factory=dict)  # the second person who confirmed each
     releases: list[JsonObject] = field(default_factory=list)
     products: list[JsonObject] = field(default_factory=list)
     objection: JsonObject = field(default_factory=dict)
@@ -72,6 +73,7 @@ class DemoReport:
             "reviewer_keys": self.reviewer_keys,
             "egress": self.egress,
             "reviewer_totp": self.reviewer_totp,
+            "reviewer_confirmed_by": self.reviewer_confirmed_by,
             "releases": self.releases,
             "products": self.products,
             "objection": self.objection,

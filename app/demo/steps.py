@@ -57,7 +57,7 @@ from app.demo.scenario import (
 from app.instance import DEMO_PRINCIPALS, Instance
 from app.settings import Settings
 from core import Actor
-from operators import Role
+from operators import Principal, Role
 from samples import generate_all, write_csv
 
 if TYPE_CHECKING:
@@ -295,6 +295,10 @@ def _reviewers(instance: Instance, report: DemoReport) -> list[Actor]:
             report.reviewer_keys[name] = new.api_key
             report.reviewer_totp[name] = str(new.totp_secret)  # its second factor, shown once with the key
             onboard_person(instance, name, Role.AGENCY)  # known, bound by the terms, trained (issue 22)
+            # Made by the host after init, it counts only once a second agency person confirms it (SATRE 3.2.01).
+            first = Principal(DEMO_PRINCIPALS[Role.AGENCY], Role.AGENCY)
+            instance.identity.confirm_recovery(name, by=first, reason="演示：经办人核实新审核人身份 identity verified")
+            report.reviewer_confirmed_by[name] = first.name
     report.reviewers = names
     return [Actor(name, Role.AGENCY.value) for name in names]
 
