@@ -196,8 +196,9 @@ class IdentityService(TokenSessions):
                 self.second_factor.confirm_on_host(session, row)
                 payload["second_factor"] = "enrolled_by_host"
             change.log("principal.created", f"principal:{name}", payload)
-            if by is None and parsed in CONFIRMED_ROLES and not bootstrap:
-                open_hold(change, row, HoldKind.UNCONFIRMED, f"{parsed.value} principal created by the host after init")
+            if parsed in CONFIRMED_ROLES and not bootstrap:  # its maker (host or agency) read its first key
+                who = "the host" if by is None else by.name
+                open_hold(change, row, HoldKind.UNCONFIRMED, f"{parsed.value} principal created by {who} after init")
         return NewApiKey(Principal(name, parsed), api_key, secret)
 
     def set_active(self, name: str, active: bool, *, by: Principal | None = None, reason: str = "") -> None:

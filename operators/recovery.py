@@ -14,7 +14,8 @@ new credential and be that person: issue a reviewer a key, reset its factor, enr
   delegations, release requests, product fetches, job submissions and licence acts are all closed, with nothing
   for a route to forget. The person may still enrol and confirm a new factor with the new key (that is how a
   recovery completes), and the key exchange still answers, so the factor's confirmation is kept.
-* **A sybil is held the same way.** An agency or custodian principal the host creates after ``keyong init`` is
+* **A sybil is held the same way.** An agency or custodian principal the host (or an agency person, over the
+  API: it reads the first key in the answer) creates after ``keyong init`` is
   *unconfirmed*: agency principals vote on releases and custodians sign off egress, and the host printed the first
   key itself. The principals ``keyong init`` creates are the bootstrap exception: someone has to be first, and the
   instance's ledger begins with them (``instance.initialised``); operators and regulators the host adds are not
@@ -62,7 +63,7 @@ class HoldKind(StrEnum):
     KEY_ISSUED = "key_issued"  # a further key, issued by someone else
     KEY_ROTATED = "key_rotated"  # a key replaced by someone else
     TOTP_RESET = "totp_reset"  # the second factor deleted (always by someone else)
-    UNCONFIRMED = "unconfirmed"  # an agency or custodian principal the host created after init
+    UNCONFIRMED = "unconfirmed"  # an agency or custodian principal the host or an agency person made after init
 
 
 class RecoveryHoldError(AuthenticationError):

@@ -11,9 +11,9 @@ Why it works this way:
 * **A licence's quota is never wider than its operator's.** The operator's is the company's share; a
   licence's only divides it. A licence allocation above its operator's current limits is refused, and
   a submission checks both (so lowering an operator's later still binds its licences).
-* **Only the agency allocates.** An operator cannot raise its own (``require_role``); the host acts
-  as the agency only through the CLI's own-credential path (``keyong quota set`` with the agency
-  person's key and second factor).
+* **Only the agency allocates.** An operator cannot raise its own, and the host without a principal is
+  refused by the service itself (fail closed, SATRE 3.1.06); the host acts as the agency only through
+  the CLI's own-credential path (``keyong quota set`` with the agency person's key and second factor).
 * **Bad values are refused, not clamped**: an integer count, CPU seconds finite, none negative, none
   above :data:`MAX_CONCURRENT` / :data:`MAX_PER_DAY` / :data:`MAX_CPU_SECONDS` (a typo of three zeros
   is not an allocation). 0 is allowed: the agency may stop an operator's compute without suspending it.
@@ -34,7 +34,17 @@ from pydantic import BaseModel
 from sqlalchemy import Float, ForeignKey, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from core import MAX_ROW_ID, Actor, Base, NotFoundError, Recorder, RegistryError, require_role, utcnow
+from core import (
+    MAX_ROW_ID,
+    Actor,
+    Base,
+    NotFoundError,
+    PermissionDeniedError,
+    Recorder,
+    RegistryError,
+    require_role,
+    utcnow,
+)
 from registry.catalog_rules import require_reason
 from registry.config import RegistryConfig
 from registry.models import LicenceRow, OperatorRow
@@ -191,7 +201,11 @@ class QuotaAllocations:
         The current one is the existing allocation, else the operator's limits (for a licence) or
         ``defaults`` (for an operator). A licence's may not exceed its operator's current limits.
         """
-        require_role(by, "agency")
+        if by.is_host or by.role != "agency":  # fail closed: never the host in the agency's name (SATRE 3.1.06)
+            raise PermissionDeniedError(
+                f"role {by.role!r} may not allocate quotas; allowed: an agency person through its own session "
+                "(the host administrator never allocates in the agency's name)"
+            )
         reason = require_reason(reason)
         if concurrent is None and per_day is None and cpu_seconds_per_day is None:
             raise RegistryError("give at least one quota: --concurrent, --per-day or --cpu-seconds")
