@@ -269,7 +269,7 @@ def test_the_console_shows_the_hold_to_the_held_person_and_lets_another_agency_p
 
 def test_which_principals_the_host_makes_start_unconfirmed(initialised: Initialised, client: TestClient) -> None:
     """Agency and custodian principals the host makes after init (a say on egress: votes, sign-offs) start held
-    as unconfirmed; an operator or regulator it makes does not, nor does one the agency makes over the API; the
+    as unconfirmed, and so does one the agency makes over the API; an operator or regulator it makes does not; the
     principals of ``keyong init`` are the bootstrap exception (they act at once)."""
     instance, keys = initialised
     identity = instance.identity
@@ -283,6 +283,10 @@ def test_which_principals_the_host_makes_start_unconfirmed(initialised: Initiali
         assert client.get("/me", headers=_bearer(client, keys[role.value])).status_code == 200
     agency = _bearer(client, keys["agency"])
     added = client.post("/principals", json={"name": "field-custodian", "role": "custodian"}, headers=agency)
-    assert added.status_code == 201 and identity.get_principal("field-custodian")["recovery_hold"] is None
+    # One the agency makes over the API is held too (its maker read its first key; red team 22c): another
+    # agency person confirms it.
+    assert added.status_code == 201
+    hold = identity.get_principal("field-custodian")["recovery_hold"]
+    assert isinstance(hold, list) and [(h["kind"], h["by"]) for h in hold] == [("unconfirmed", "demo-agency")]
     with pytest.raises(IdentityPermissionError):
         identity.create_principal("sneaky", Role.CUSTODIAN, by=AGENCY, bootstrap=True)  # nobody but init skips it

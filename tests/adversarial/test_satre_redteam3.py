@@ -580,3 +580,91 @@ def test_only_the_agency_allocates_quotas_and_a_licence_never_above_its_operator
         own, licence = limits_of(session, "rt-ops", view.id, base)
     assert own.concurrent == 1 and licence is not None and licence.concurrent == 2
     assert _refusal("operator 'rt-ops'", _Use(1, 0, 0.0), own) is not None  # the lowered operator binds
+
+
+def test_a_held_custodian_agrees_nothing_through_the_cli(
+    initialised: tuple[Instance, dict[str, str]], tmp_path: Path
+) -> None:
+    """A custodian confirmed, whose token was obtained, then held (the host issued it a further key): the CLI
+    with its key and a right code, and with the token from before in the key file, is refused; nothing is
+    recorded; once a second person confirms, the same key agrees."""
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+    from tests.totp_support import code_by_name
+
+    instance = initialised[0]
+    registry = _licensing(instance)
+    key = create_enrolled(instance.identity, "rt-cli-cust", Role.CUSTODIAN, org=TRANSPORT)
+    confirm(instance.identity, "rt-cli-cust")
+    http = _http(instance)
+    token = _bearer(http, key)["Authorization"].split()[1]
+    view = _grant(registry, ["rt-roads"])
+    instance.identity.issue_api_key("rt-cli-cust")  # held now
+    runner = CliRunner()
+    key_file, token_file = tmp_path / "key", tmp_path / "token"
+    key_file.write_text(key)
+    token_file.write_text(token)
+    key_file.chmod(0o600)
+    token_file.chmod(0o600)
+    home = ["--home", str(instance.home)]
+    agree = ["licence", "agree", str(view.id), "--dataset", "rt-roads", "--reason", "ok", *home]
+    by_key = runner.invoke(cli, [*agree, "--key-file", str(key_file), "--totp", code_by_name("rt-cli-cust")])
+    assert by_key.exit_code != 0 and "held" in by_key.output, by_key.output
+    by_token = runner.invoke(cli, [*agree, "--key-file", str(token_file)])
+    assert by_token.exit_code != 0, by_token.output
+    status = registry.licence_consent.get(view.id, viewer=Actor.host()).as_json()
+    assert status["datasets"]["rt-roads"]["status"] == "awaiting"
+    confirm(instance.identity, "rt-cli-cust")
+    done = runner.invoke(cli, [*agree, "--key-file", str(key_file), "--totp", code_by_name("rt-cli-cust")])
+    assert done.exit_code == 0, done.output
+
+
+def test_a_console_session_ends_on_a_factor_reset(initialised: tuple[Instance, dict[str, str]]) -> None:
+    """The operator's console cookie from before the agency reset its factor no longer opens the console,
+    even once the hold is confirmed (the session's epoch is gone)."""
+    from tests.console_support import console_client
+
+    instance, keys = initialised
+    http = console_client(instance, keys["operator"])
+    before = http.get("/console", follow_redirects=True)
+    assert before.status_code == 200 and "demo-operator" in before.text, before.status_code
+    instance.identity.reset_totp("demo-operator", by=AGENCY, reason="lost phone")
+    confirm(instance.identity, "demo-operator")
+    after = http.get("/console", follow_redirects=True)
+    assert "demo-operator" not in after.text, after.status_code
+
+
+def test_db_status_and_upgrade_refuse_a_newer_schema(
+    initialised: tuple[Instance, dict[str, str]],
+) -> None:
+    """``keyong db status`` says the revision is unknown and ``keyong db upgrade`` refuses (exit 1) without
+    changing the revision."""
+    from sqlalchemy import text
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+
+    instance = initialised[0]
+    with instance.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+    runner = CliRunner()
+    home = ["--home", str(instance.home)]
+    upgraded = runner.invoke(cli, ["db", "upgrade", *home])
+    assert upgraded.exit_code != 0, upgraded.output
+    status = runner.invoke(cli, ["db", "status", *home, "--json"])
+    assert "9999_future" in status.output, status.output
+    with instance.engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "9999_future"
+
+
+def test_residual_the_agency_reads_an_operators_first_key(initialised: tuple[Instance, dict[str, str]]) -> None:
+    """Residual (documented in ``operators.recovery``): an operator login the agency makes over the API is not
+    held: the agency person reads its first key and could act as the operator until the operator's person
+    rotates it (operators have no say on egress; their releases still need the reviewers and custodians)."""
+    instance, keys = initialised
+    http = _http(instance)
+    instance.registry.licences.add_operator("rt-first-ops", uscc(63), by=Actor("demo-agency", "agency"))
+    made = http.post("/operators/rt-first-ops/login", headers=_bearer(http, keys["agency"]))
+    assert made.status_code == 201, made.text
+    assert http.get("/me", headers=_bearer(http, made.json()["api_key"])).status_code == 200
