@@ -668,3 +668,43 @@ def test_residual_the_agency_reads_an_operators_first_key(initialised: tuple[Ins
     made = http.post("/operators/rt-first-ops/login", headers=_bearer(http, keys["agency"]))
     assert made.status_code == 201, made.text
     assert http.get("/me", headers=_bearer(http, made.json()["api_key"])).status_code == 200
+
+
+def test_the_public_page_is_hardened_and_takes_no_state(initialised: tuple[Instance, dict[str, str]]) -> None:
+    """``/public`` (HTML): nosniff, a frame refusal and a content security policy; a cookie of a logged-in
+    person does not change what it shows (no name of the person appears); HEAD and odd Accept headers
+    never 5xx."""
+    from tests.console_support import console_client
+
+    instance, keys = initialised
+    anonymous = _http(instance).get("/public")
+    assert anonymous.status_code == 200
+    headers = {k.lower(): v for k, v in anonymous.headers.items()}
+    assert headers.get("x-content-type-options") == "nosniff"
+    assert "content-security-policy" in headers or "x-frame-options" in headers
+    logged = console_client(instance, keys["agency"]).get("/public")
+    assert logged.status_code == 200 and "demo-agency" not in logged.text
+    for accept in ("application/json", "*/*", "text/html;q=0", "\x00"):
+        assert _http(instance).get("/public", headers={"Accept": accept}).status_code < 500
+    assert _http(instance).head("/public").status_code < 500
+
+
+def test_residual_a_confirmation_does_not_take_the_first_key_from_its_maker(
+    initialised: tuple[Instance, dict[str, str]],
+) -> None:
+    """Residual (documented): the maker of a custodian reads its first key and may enrol its factor before
+    handing it over; a second agency person's confirmation clears the hold but rotates nothing, so the
+    confirmer must check that the person, not the maker, enrolled the factor (the ledger says which key
+    enrolled it and when). A fix would be to refuse a confirmation until the person rotated the key it was
+    given; left to the agency's procedure."""
+    instance, keys = initialised
+    http = _http(instance)
+    made = http.post(
+        "/principals",
+        json={"name": "rt-quiet-cust", "role": "custodian", "org": TRANSPORT},
+        headers=_bearer(http, keys["agency"]),
+    )
+    key = made.json()["api_key"]
+    maker_headers = _bearer(http, key)  # the maker enrols the factor with the key it read
+    instance.identity.confirm_recovery("rt-quiet-cust", by=_witness(instance), reason="looked fine")
+    assert http.get("/me", headers=maker_headers).status_code == 200
