@@ -708,3 +708,35 @@ def test_residual_a_confirmation_does_not_take_the_first_key_from_its_maker(
     maker_headers = _bearer(http, key)  # the maker enrols the factor with the key it read
     instance.identity.confirm_recovery("rt-quiet-cust", by=_witness(instance), reason="looked fine")
     assert http.get("/me", headers=maker_headers).status_code == 200
+
+
+def test_a_custodian_the_agency_makes_in_the_console_is_held_too(initialised: tuple[Instance, dict[str, str]]) -> None:
+    """The console's people page is the same act as ``POST /principals``: the custodian it makes is held."""
+    from tests.console_support import console_client, csrf_of
+
+    instance, keys = initialised
+    from app.console.people_pages import PAGE
+
+    client = console_client(instance, keys["agency"])
+    form = {
+        "csrf": csrf_of(client, "/console" + PAGE),
+        "name": "rt-console-cust",
+        "role": "custodian",
+        "org": TRANSPORT,
+    }
+    client.post("/console" + PAGE, data=form, follow_redirects=False)
+    assert instance.identity.get_principal("rt-console-cust")["recovery_hold"], "not made or not held"
+    with pytest.raises(AuthenticationError, match="held"):
+        instance.identity.ensure_not_held("rt-console-cust")
+
+
+def test_an_access_delegation_spares_no_egress_sign_off(initialised: tuple[Instance, dict[str, str]]) -> None:
+    """The other way round: a standing access delegation does not spare the custodian's sign-off of egress."""
+    from registry.egress import egress_requirement
+
+    instance = initialised[0]
+    registry = _licensing(instance)
+    registry.access.delegate("rt-roads", by=Actor("rt-cust-t", "custodian"), reason="access only")
+    with registry.recorder.read() as session:
+        needed, delegated = egress_requirement(session, ["rt-roads"], registry.config.now())
+    assert needed == ["rt-roads"] and delegated == {}
