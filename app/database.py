@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import MetaData, create_engine, event, make_url
+from sqlalchemy import MetaData, create_engine, event, inspect, make_url
 from sqlalchemy.engine import Engine
 
 import ledger
@@ -165,4 +165,21 @@ def refuse_unknown_schema(status: SchemaStatus, where: str) -> None:
             f"{status.head!r}) does not know: a newer Keyong made it, and this version will not run on it. "
             "Install that newer version again, or roll back by restoring the backup taken before the upgrade "
             "(docs/deployment.md, Upgrade and rollback); nothing was changed"
+        )
+
+
+def refuse_unversioned_tables(engine: Engine, status: SchemaStatus, where: str) -> None:
+    """Raise :class:`SchemaTooNewError` when the database has tables but no schema revision.
+
+    An emptied or dropped ``alembic_version`` would otherwise send every migration over the existing tables
+    (a raw ``table already exists`` error, reported as an unreachable database; red team 22c). The revision
+    is unknown, so nothing is migrated: fail closed with the reason (SATRE 2.2.03)."""
+    if status.current is not None:
+        return
+    tables = [t for t in inspect(engine).get_table_names() if t != "alembic_version"]
+    if tables:
+        raise SchemaTooNewError(
+            f"the database {where} holds {len(tables)} tables but no schema revision (its alembic_version is "
+            "empty or gone): Keyong will not migrate over them. Restore the backup taken before, or set the "
+            "revision back by hand once you know it (`alembic stamp`); nothing was changed"
         )

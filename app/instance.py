@@ -30,6 +30,7 @@ from app.database import (
     migrate,
     redact,
     refuse_unknown_schema,
+    refuse_unversioned_tables,
     schema_status,
     sqlite_url,
     with_sslmode,
@@ -334,6 +335,7 @@ class Instance:
         try:
             status = schema_status(engine)
             refuse_unknown_schema(status, redact(url))  # older code never runs on a newer schema (SATRE 2.2.03)
+            refuse_unversioned_tables(engine, status, redact(url))  # nor migrates over tables of unknown revision
             if upgrade:
                 migrate(engine)
             elif not status.up_to_date:

@@ -40,9 +40,14 @@ AGENCY = Principal("demo-agency", Role.AGENCY)
 
 
 @pytest.fixture
-def database_url() -> None:
-    """SQLite unless a test asks for PostgreSQL too."""
-    return None
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    """SQLite unless a test asks for PostgreSQL too (``BOTH``)."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return None
+    return str(request.getfixturevalue("pg_url"))
+
+
+BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
 
 def _http(instance: Instance) -> TestClient:
@@ -462,6 +467,7 @@ def test_the_public_register_names_no_person_and_no_unlisted_licence(
 # --- upgrade safety --------------------------------------------------------------------------------
 
 
+@BOTH
 def test_a_home_at_an_unknown_schema_revision_is_never_opened(initialised: tuple[Instance, dict[str, str]]) -> None:
     """The alembic revision rewritten to one this code does not know (a newer Keyong's): refused, and nothing
     is migrated (the revision stays); ``upgrade=False`` refuses too."""
@@ -740,3 +746,25 @@ def test_an_access_delegation_spares_no_egress_sign_off(initialised: tuple[Insta
     with registry.recorder.read() as session:
         needed, delegated = egress_requirement(session, ["rt-roads"], registry.config.now())
     assert needed == ["rt-roads"] and delegated == {}
+
+
+@BOTH
+def test_a_home_whose_revision_was_erased_is_not_migrated_over(initialised: tuple[Instance, dict[str, str]]) -> None:
+    """The alembic revision row deleted (tables all there): opening, with or without upgrading, refuses with
+    the reason instead of running every migration over the existing tables (which failed as "cannot connect
+    to the database: table principals already exists" on SQLite and a raw ProgrammingError on PostgreSQL);
+    nothing is changed."""
+    from sqlalchemy import text
+
+    from app import InstanceError
+
+    instance = initialised[0]
+    size = instance.ledger.size()
+    with instance.engine.begin() as connection:
+        connection.execute(text("DELETE FROM alembic_version"))
+    for upgrade in (True, False):
+        with pytest.raises(InstanceError, match="no schema revision"):
+            Instance.open(instance.settings, upgrade=upgrade)
+    assert instance.ledger.size() == size
+    with instance.engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 0
