@@ -9,7 +9,14 @@ defences' own tests were read; an attack that broke a defence is kept as the reg
   agency person enrolled its factor, logged in as the custodian of any department's datasets and agreed to
   licences over them, or signed off their egress: the custodian's say became the agency's. Now every
   agency or custodian principal made after init is held until an agency person *other than its maker*
-  confirms it (``operators.identity.create_principal``).
+  confirms it (``operators.identity.create_principal``; the console's people page too).
+- **The quota service let the host allocate** (``registry.quotas``): ``require_role`` admits the host for any
+  role, so only the adapters kept it out. Now the service itself refuses anyone but an agency person (fail
+  closed; the CLI and API already passed the agency person's own actor).
+- **A database whose schema revision was erased** (``alembic_version`` emptied, tables all there) was
+  migrated over from the first revision: refused only by accident (``table principals already exists``,
+  reported as an unreachable database on SQLite, a raw ``ProgrammingError`` on PostgreSQL). Now opening it
+  refuses with the reason and changes nothing (``app.database.refuse_unversioned_tables``).
 
 The attacks that held are kept as tests too; ``test_residual_…`` names a risk left open on purpose.
 """
