@@ -775,3 +775,34 @@ def test_a_home_whose_revision_was_erased_is_not_migrated_over(initialised: tupl
     assert instance.ledger.size() == size
     with instance.engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 0
+
+
+def test_quota_allocation_over_http_is_the_agencys_and_odd_bodies_are_4xx(
+    initialised: tuple[Instance, dict[str, str]],
+) -> None:
+    """PUT /quotas/{operator}: the operator raising its own, a custodian, a regulator: 403; NaN, strings,
+    huge numbers, negative, unknown keys, a licence id out of range, an unknown operator: 4xx, never 5xx."""
+    instance, keys = initialised
+    _licensing(instance)
+    http = _http(instance)
+    body = {"concurrent": 999, "reason": "more"}
+    for role in ("operator", "custodian", "regulator"):
+        answer = http.put("/quotas/rt-ops", json=body, headers=_bearer(http, keys[role]))
+        assert answer.status_code == 403, (role, answer.text)
+    agency = _bearer(http, keys["agency"])
+    for payload in (
+        {"concurrent": "NaN", "reason": "x"},
+        {"per_day": 10**30, "reason": "x"},
+        {"concurrent": -1, "reason": "x"},
+        {"concurrent": 1, "reason": "x", "owner": "me"},
+        {"concurrent": 1, "reason": "x", "licence": 10**20},
+        {"concurrent": 1, "reason": ""},
+        {"reason": "nothing given"},
+    ):
+        answer = http.put("/quotas/rt-ops", json=payload, headers=agency)
+        assert 400 <= answer.status_code < 500, (payload, answer.status_code, answer.text)
+    assert http.put("/quotas/rt-nobody", json=body, headers=agency).status_code == 404
+    json_headers = {**agency, "Content-Type": "application/json"}
+    for raw in (b"{not json", b'{"cpu_seconds_per_day": 1e999, "reason": "x"}', b'{"concurrent": NaN, "reason": "x"}'):
+        answer = http.put("/quotas/rt-ops", content=raw, headers=json_headers)
+        assert 400 <= answer.status_code < 500, (raw, answer.status_code, answer.text)
