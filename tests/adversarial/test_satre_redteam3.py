@@ -806,3 +806,26 @@ def test_quota_allocation_over_http_is_the_agencys_and_odd_bodies_are_4xx(
     for raw in (b"{not json", b'{"cpu_seconds_per_day": 1e999, "reason": "x"}', b'{"concurrent": NaN, "reason": "x"}'):
         answer = http.put("/quotas/rt-ops", content=raw, headers=json_headers)
         assert 400 <= answer.status_code < 500, (raw, answer.status_code, answer.text)
+
+
+def test_a_held_agency_person_confirms_nobody_over_the_api_nor_the_host_on_the_cli(
+    initialised: tuple[Instance, dict[str, str]], tmp_path: Path
+) -> None:
+    """An agency person the host just made (held) confirms the operator's recovery over the API: 403; the
+    host on the CLI without a key: refused; the operator stays held."""
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+
+    instance = initialised[0]
+    http = _http(instance)
+    held = create_enrolled(instance.identity, "rt-new-agency", Role.AGENCY)
+    instance.identity.reset_totp("demo-operator", by=AGENCY, reason="lost phone")
+    answer = http.post("/principals/demo-operator/recovery/confirm", json={"reason": "ok"}, headers=_bearer(http, held))
+    assert answer.status_code == 403, answer.text
+    cli_answer = CliRunner().invoke(
+        cli, ["principal", "confirm-recovery", "demo-operator", "--reason", "host", "--home", str(instance.home)]
+    )
+    assert cli_answer.exit_code != 0, cli_answer.output
+    with pytest.raises(AuthenticationError, match="held"):
+        instance.identity.ensure_not_held("demo-operator")
