@@ -23,6 +23,7 @@ from operators import Role
 from registry import PlatformFrozenError, Registry, RegistryConfig, ScopeRefusedError
 from tests.conftest import FakeClock, bearer
 from tests.people_support import stand
+from tests.recovery_support import confirm, issue_key
 from tests.test_registry_licences import add_dataset, uscc
 from tests.totp_support import code_by_name, create_enrolled
 
@@ -50,6 +51,8 @@ def instance(initialised: tuple[Instance, dict[str, str]]) -> Instance:
     stand(instance, OPERATOR)
     create_enrolled(instance.identity, TRAFFIC.name, Role.CUSTODIAN, org=TRAFFIC_ORG)
     create_enrolled(instance.identity, POLICE.name, Role.CUSTODIAN, org="双鸭山市公安局")
+    for name in (TRAFFIC.name, POLICE.name):  # made by the host after init: a second person confirms (3.2.01)
+        confirm(instance.identity, name)
     return instance
 
 
@@ -153,7 +156,7 @@ def test_custodians_agree_over_http_and_nobody_else_can(
     _, keys = initialised
     licence = _grant(instance, "traffic")
     client = TestClient(create_app(instance=instance))
-    traffic_key = instance.identity.issue_api_key(TRAFFIC.name).api_key
+    traffic_key = issue_key(instance.identity, TRAFFIC.name)
     traffic = bearer(client, traffic_key)
     agency, operator = bearer(client, keys["agency"]), bearer(client, keys["operator"])
     body = {"dataset": "traffic", "decision": "agree", "reason": "同意"}
@@ -194,7 +197,7 @@ def test_the_cli_agrees_only_with_the_custodians_own_key(instance: Instance, tmp
     delegated = runner.invoke(cli, ["dataset", "delegate", "traffic", "--access", "--reason", "host", *home])
     assert delegated.exit_code == 1
     own_key = tmp_path / "traffic.key"
-    own_key.write_text(instance.identity.issue_api_key(TRAFFIC.name).api_key, encoding="utf-8")
+    own_key.write_text(issue_key(instance.identity, TRAFFIC.name), encoding="utf-8")
     own_key.chmod(0o600)
     own = ["--key-file", str(own_key), "--totp"]
     agreed = runner.invoke(
@@ -232,7 +235,7 @@ def test_the_console_shows_the_custodian_its_licences_and_records_its_own_decisi
     from tests.console_support import console_client, csrf_of, flash
 
     licence = _grant(instance, "traffic", "buses")
-    browser = console_client(instance, instance.identity.issue_api_key(TRAFFIC.name).api_key)
+    browser = console_client(instance, issue_key(instance.identity, TRAFFIC.name))
     page = browser.get("/console/custodian/licences")
     assert page.status_code == 200 and f'data-licence="{licence}"' in page.text
     csrf = csrf_of(browser, "/console/custodian/licences")
@@ -248,7 +251,7 @@ def test_the_console_shows_the_custodian_its_licences_and_records_its_own_decisi
     )
     assert "delegated to the agency" in flash(delegated)
     assert instance.registry.licence_consent.get(licence, viewer=AGENCY).complete
-    police = console_client(instance, instance.identity.issue_api_key(POLICE.name).api_key)
+    police = console_client(instance, issue_key(instance.identity, POLICE.name))
     foreign = {"csrf": csrf_of(police, "/console/custodian/datasets/buses"), "reason": "撤回"}  # its session's token
     refused = police.post("/console/custodian/licences/access/buses/withdraw", data=foreign, follow_redirects=False)
     assert "not an active custodian" in flash(refused)

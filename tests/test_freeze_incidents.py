@@ -23,6 +23,7 @@ from operators import Role
 from registry import PlatformFrozenError
 from tests.conftest import bearer
 from tests.console_support import console_client, csrf_of, flash
+from tests.recovery_support import issue_key
 from tests.test_release import ACME, R1, R2, done_job
 from tests.test_release import instance as instance  # the licensed instance fixture
 
@@ -99,7 +100,7 @@ def test_who_may_freeze_and_unfreeze(instance: Instance) -> None:
 def test_freeze_over_the_api_healthz_and_console(instance: Instance, tmp_path: Path) -> None:
     _approved(instance, "api-p")
     acme_key = instance.identity.create_principal(ACME.name, Role.OPERATOR).api_key
-    agency_key = instance.identity.issue_api_key(R1.name).api_key
+    agency_key = issue_key(instance.identity, R1.name)
     client = TestClient(create_app(instance=instance), raise_server_exceptions=False)
     operator, agency = bearer(client, acme_key), bearer(client, agency_key)
     assert client.post("/platform/freeze", headers=operator, json={"reason": "x"}).status_code == 403
@@ -172,7 +173,7 @@ def test_incidents_round_trip_over_the_cli_api_and_console(instance: Instance) -
         == 1
     )
 
-    regulator_key = instance.identity.issue_api_key("demo-regulator").api_key
+    regulator_key = issue_key(instance.identity, "demo-regulator")
     client = TestClient(create_app(instance=instance), raise_server_exceptions=False)
     regulator = bearer(client, regulator_key)
     listed = client.get("/incidents", headers=regulator).json()

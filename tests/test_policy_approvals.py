@@ -25,6 +25,7 @@ from operators import Role
 from registry import parse_policy, read_policy_file
 from samples import synthetic
 from tests.conftest import bearer
+from tests.recovery_support import confirm, issue_key
 from tests.test_registry_copies import PROVIDER, PROVIDER_CODE
 from tests.totp_support import code_by_name, code_for, create_enrolled
 
@@ -48,6 +49,7 @@ def instance(initialised: tuple[Instance, dict[str, str]], tmp_path: Path) -> In
     synthetic.write_csv(synthetic.generate_all(300, seed=0)[DATASET], path)
     instance.registry.ingestor.ingest(path, name=DATASET, provider=PROVIDER, provider_code=PROVIDER_CODE, by=CUSTODIAN)
     create_enrolled(instance.identity, SECOND.name, Role.AGENCY)
+    confirm(instance.identity, SECOND.name)  # made by the host after init: a second person confirms (3.2.01)
     return instance
 
 
@@ -168,7 +170,7 @@ def test_policies_over_http_and_the_cli_act_with_the_persons_own_credentials(
          "--totp", code_for(keys["custodian"]), *home],
     )  # fmt: skip
     assert proposed.exit_code == 0, proposed.output
-    second = instance.identity.issue_api_key(SECOND.name).api_key
+    second = issue_key(instance.identity, SECOND.name)
     key.write_text(second, encoding="utf-8")
     approve = ["policy", "approve", str(json.loads(proposed.stdout)["id"]), "--json", "--key-file", str(key)]
     done = runner.invoke(cli, [*approve, "--totp", code_by_name(SECOND.name), *home])
