@@ -13,11 +13,13 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from time import sleep
 from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
 
 from app import Instance, Settings
 from app.instance import DEMO_PRINCIPALS
@@ -67,9 +69,27 @@ def pg_url(pg_database: str) -> Iterator[str]:
     try:
         yield url.render_as_string(hide_password=False)
     finally:
-        with engine.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        _drop_schema(engine, schema)
         engine.dispose()
+
+
+def _drop_schema(engine: Engine, schema: str, attempts: int = 6) -> None:
+    """Drop a test's schema, retried when PostgreSQL picks the drop as a deadlock's victim.
+
+    Why: a test's last write (a security event, a heartbeat) may still be committing on another
+    connection when the test ends; DROP SCHEMA then waits on that table while the write waits on its
+    sibling, and PostgreSQL aborts one of the two (seen once in CI). The write finishes; the drop, tried
+    again, goes through.
+    """
+    for attempt in range(attempts):
+        try:
+            with engine.connect() as connection:
+                connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            return
+        except OperationalError as exc:
+            if "deadlock detected" not in str(exc) or attempt == attempts - 1:
+                raise
+            sleep(0.2 * (attempt + 1))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
