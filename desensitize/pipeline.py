@@ -8,8 +8,10 @@ pass over the table guarantees that, and keeps the cost to one read of the raw d
 Stages (each reported to ``progress(stage, done, total)`` for the CLI's bar):
 
 1. ``transform``: each column gets its type's rule from the policy of the dataset's level
-   (GB/T 37964-2019 techniques, see ``desensitize.policy.TECHNIQUES``); free-text columns are
-   redacted with the dataset's own person names as extra knowledge.
+   (GB/T 37964-2019 techniques, see ``desensitize.policy.TECHNIQUES``); near-unique columns of a
+   personal table are then keys (``desensitize.keys``: pseudonymized unless the custodian keeps one
+   with a reason); free-text columns are redacted last, with the dataset's own person names and the
+   keys' raw values as extra knowledge.
 2. ``k-anonymity``: quasi-identifier columns generalized and rows suppressed until every
    combination has at least the policy's k rows (GB/T 37964-2019 附录B); l-diversity of the
    sensitive column reported.
@@ -32,6 +34,7 @@ import pandas as pd
 from desensitize.fingerprints import FingerprintSet, raw_column_hashes
 from desensitize.forking import Forked, worth_forking
 from desensitize.kanonymity import KAnonymityResult, k_anonymize
+from desensitize.keys import check_keep, find_keys, key_literals
 from desensitize.policy import Policy
 from desensitize.transforms import TextRedactor, apply_rule, as_text, describe
 
@@ -90,13 +93,16 @@ def desensitize_table(
     sensitive_column: str | None = None,
     text_redactor: TextRedactor | None = None,
     progress: Progress | None = None,
+    keep_columns: Mapping[str, str] | None = None,
 ) -> DesensitizedTable:
     """Apply ``policy`` to ``df`` whose columns have the given types (absent or None: unrecognised).
 
     ``sensitive_column`` names the column whose l-diversity is reported (default: the first column
     whose type the policy lists as sensitive). ``text_redactor`` replaces the default free-text
-    redactor (``desensitize.textscan.redact``). Raises ``KeyError`` for types or a sensitive
-    column naming columns the frame lacks, ``TransformError`` when an action cannot apply.
+    redactor (``desensitize.textscan.redact``). ``keep_columns`` (column -> reason) are near-unique
+    columns the custodian keeps as they are (``desensitize.keys``). Raises ``KeyError`` for types, a
+    sensitive column or a kept column naming columns the frame lacks, ``ValueError`` for a kept
+    column without a reason, ``TransformError`` when an action cannot apply.
     """
     if not pepper:
         raise ValueError("desensitization needs the instance pepper")
@@ -111,6 +117,7 @@ def desensitize_table(
         raise KeyError(f"column types given for columns the table lacks: {unknown}")
     if sensitive_column is not None and sensitive_column not in df.columns:
         raise KeyError(f"sensitive column {sensitive_column!r} is not in the table")
+    keep = check_keep(keep_columns, df.columns)
     note: Progress = progress or (lambda stage, done, total: None)
     confidences = confidences or {}
     types: dict[str, str | None] = {c: column_types.get(c) for c in df.columns}
@@ -120,7 +127,7 @@ def desensitize_table(
     early = Forked(lambda: raw_column_hashes(df, pepper)) if worth_forking(len(df)) else None
     try:
         return _desensitize(
-            df, types, policy, pepper, confidences, sensitive_column, text_redactor, note, early, started
+            df, types, policy, pepper, confidences, sensitive_column, text_redactor, note, early, started, keep
         )
     finally:
         if early is not None:
@@ -138,9 +145,12 @@ def _desensitize(
     note: Progress,
     early: Forked[dict[str, tuple[np.ndarray, np.ndarray]]] | None,
     started: float,
+    keep: Mapping[str, str],
 ) -> DesensitizedTable:
     """The three stages (transform, k-anonymity, fingerprints), timed, and the report."""
-    frame, columns_report, pseudonym_columns = _transform(df, types, policy, pepper, confidences, text_redactor, note)
+    frame, columns_report, pseudonym_columns = _transform(
+        df, types, policy, pepper, confidences, text_redactor, note, keep
+    )
     transformed = time.perf_counter()
     anonymized, qi = _anonymize(frame, types, policy, sensitive_column, note)
     k_report = anonymized.report
@@ -192,41 +202,54 @@ def _transform(
     confidences: Mapping[str, float],
     text_redactor: TextRedactor | None,
     note: Progress,
+    keep: Mapping[str, str],
 ) -> tuple[pd.DataFrame, list[dict[str, Any]], list[str]]:
-    """Each column after its type's rule: (the frame, the columns' report, the pseudonym columns)."""
-    names: list[str] = []
-    if any(policy.rule_for(t).action == "redact_text" for t in types.values()):
-        names = dataset_names(df, types)
-    out: dict[str, pd.Series] = {}
-    columns_report: list[dict[str, Any]] = []
-    pseudonym_columns: list[str] = []
+    """Each column after its type's rule: (the frame, the columns' report, the pseudonym columns).
+
+    Order matters: every structured column first, then the near-unique ones among them are found on
+    those values and made keys (``desensitize.keys``), and only then is free text redacted, with the
+    keys' raw values among what it removes.
+    """
+    rules = {column: policy.rule_for(pii_type) for column, pii_type in types.items()}
+    texts = [column for column, rule in rules.items() if rule.action == "redact_text"]
+    out: dict[str, pd.Series | None] = {}
+    reports: dict[str, dict[str, Any]] = {}
     note("transform", 0, len(types))
-    for i, (column, pii_type) in enumerate(types.items()):
-        rule = policy.rule_for(pii_type)
-        result = apply_rule(
-            df[column],
-            rule,
-            pii_type=pii_type,
-            pepper=pepper,
-            column=column,
-            text_redactor=text_redactor,
-            names=names,
-        )
-        if result is not None:
-            out[column] = result
-        if rule.action == "pseudonymize":
-            pseudonym_columns.append(column)
+
+    def run(column: str, literals: tuple[str, ...] = (), names: list[str] | None = None) -> None:
+        pii_type, rule = types[column], rules[column]
+        out[column] = apply_rule(
+            df[column], rule, pii_type=pii_type, pepper=pepper, column=column, text_redactor=text_redactor,
+            names=names or [], keys=literals,
+        )  # fmt: skip
         confidence = confidences.get(column)
-        columns_report.append(
-            {
-                "name": column,
-                "type": pii_type,
-                "confidence": None if confidence is None else float(confidence),
-                **describe(rule),
-            }
-        )
-        note("transform", i + 1, len(types))
-    return pd.DataFrame(out, index=df.index), columns_report, pseudonym_columns
+        reports[column] = {
+            "name": column,
+            "type": pii_type,
+            "confidence": None if confidence is None else float(confidence),
+            **describe(rule),
+        }
+        note("transform", len(reports), len(types))
+
+    for column in types:
+        if column not in texts:
+            run(column)
+    pseudonym_columns = [c for c in types if c not in texts and rules[c].action == "pseudonymize"]
+    keys = find_keys(df, out, types, {c: r.action for c, r in rules.items()}, policy, pepper=pepper, keep=keep)
+    for key in keys:
+        out[key.column] = key.values
+        reports[key.column].update(key.rule or {})
+        reports[key.column]["near_unique"] = key.near_unique
+        if key.representation is not None:
+            reports[key.column]["representation"] = key.representation
+        if key.pseudonyms:
+            pseudonym_columns.append(key.column)
+    if texts:
+        names, literals = dataset_names(df, types), key_literals(df, keys)
+        for column in texts:
+            run(column, literals, names)
+    kept = {c: v for c in types if (v := out[c]) is not None}
+    return pd.DataFrame(kept, index=df.index), [reports[c] for c in types], pseudonym_columns
 
 
 def _anonymize(

@@ -30,9 +30,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 __all__ = [
     "ACTIONS",
     "LEVELS",
+    "PERSONAL_LEVELS",
     "PII_TYPE_NAMES",
     "TECHNIQUES",
     "Action",
+    "NearUnique",
     "Policy",
     "PolicyError",
     "Rule",
@@ -41,6 +43,9 @@ __all__ = [
 ]
 
 LEVELS = ("L1", "L2", "L3", "L4")
+#: The levels of personal information (个人信息保护法 第四条; L4: sensitive, 第二十八条): their
+#: policies treat near-unique columns as keys even when the policy file does not say so.
+PERSONAL_LEVELS = ("L3", "L4")
 
 #: The column types of the shared vocabulary (desensitize.profiling.PII_TYPES and the types the
 #: recognizers add). A policy may only name these, so that a misspelt type cannot leave a column raw.
@@ -201,6 +206,23 @@ _PARAMS: dict[str, type[_Params]] = {
 }
 
 
+class NearUnique(BaseModel):
+    """When a column of a personal table is a key: more than ``share`` of its non-null rows hold a
+    value (after the column's own rule) that fewer than ``group`` rows hold (2: a value of its own).
+
+    Such a value links its row back to a person through a public register (统一社会信用代码, plate or
+    order numbers), which makes the column an identifier in the sense of 个人信息保护法 第七十三条(四)
+    whatever its type; ``action`` is what it then gets (GB/T 37964-2019 假名化 or 抑制).
+    ``desensitize.keys`` applies it.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    share: float = Field(0.5, gt=0.0, le=1.0)
+    group: int = Field(2, ge=2, le=1000)
+    action: Literal["pseudonymize", "drop"] = "pseudonymize"
+
+
 class PolicyError(ValueError):
     """A policy file that cannot be used; the message names the file and the offending key."""
 
@@ -257,6 +279,17 @@ class Policy(BaseModel):
     quasi_identifiers: list[str] = Field(default_factory=list)
     #: Types whose column's l-diversity the report gives (the first present one).
     sensitive: list[str] = Field(default_factory=list)
+    #: Near-unique columns are keys (``desensitize.keys``); None: not applied (L1/L2 unless set).
+    near_unique: NearUnique | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _personal_keys(cls, data: Any) -> Any:
+        """Fail closed: a policy of a personal level (L3/L4) that does not mention ``near_unique``
+        gets the default one; a custodian who wants none must say so with ``"share": 1.0``."""
+        if isinstance(data, dict) and data.get("level") in PERSONAL_LEVELS and data.get("near_unique") is None:
+            return {**data, "near_unique": {}}
+        return data
 
     @field_validator("rules")
     @classmethod
@@ -302,7 +335,10 @@ class Policy(BaseModel):
         return self.rules.get(pii_type, self.default)
 
     def canonical_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        data = self.model_dump(mode="json")
+        if data["near_unique"] is None:
+            del data["near_unique"]  # the digests of policies without it stay what they were
+        return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
     def sha256(self) -> str:
         """Digest of the policy as applied (defaults filled in), recorded with every copy it makes."""

@@ -16,7 +16,8 @@ runs them over the whole column at once:
    with an equal or higher score goes (presidio's ``remove_duplicates``); across types the higher
    score wins, then the longer span, then the entity listed first in ``ENTITY_TYPES``;
 5. spans are mapped back to rows with ``numpy.searchsorted`` over the row offsets, and for
-   ``redact`` the joined string is rebuilt with ``<ENTITY_TYPE>`` labels and split again.
+   ``redact`` the joined string is rebuilt with ``<ENTITY_TYPE>`` labels and split again; values of
+   the table's near-unique columns (``keys``, ``desensitize.literals``) are ``KEY`` spans, score 1.
 
 The result equals presidio's (``recognizers.build_analyzer``) after the same overlap resolution;
 ``tests/test_textscan.py`` checks it span for span. presidio's analyzer itself keeps overlapping
@@ -36,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from desensitize.forking import Forked, worth_forking
+from desensitize.literals import clean_keys, found_in, key_index, key_spans
 from desensitize.recognizers import (
     DATASET_NAME_SCORE,
     ENTITY_TYPES,
@@ -61,7 +63,8 @@ class Span(NamedTuple):
     score: float
 
 
-_PRIORITY = {entity: i for i, entity in enumerate(ENTITY_TYPES)}
+_KINDS = (*ENTITY_TYPES, "KEY")  # KEY: a value of a near-unique column
+_PRIORITY = {entity: i for i, entity in enumerate(_KINDS)}
 _SEPARATORS = ("\x00", "\x01", "\x02", "\x03", "\x04", "\x05", "\x06", "\x07", "\x08", "\ufdd0", "\ufdd1")
 
 
@@ -153,13 +156,6 @@ def _name_index(names: tuple[str, ...]) -> _NameIndex | None:
     )
 
 
-def _found(keys: np.ndarray, probes: np.ndarray) -> np.ndarray:
-    if len(keys) == 0 or len(probes) == 0:
-        return np.zeros(len(probes), dtype=bool)
-    at = np.minimum(np.searchsorted(keys, probes), len(keys) - 1)
-    return np.asarray(keys[at] == probes)
-
-
 def _name_candidates(text: str, index: _NameIndex) -> tuple[np.ndarray, np.ndarray]:
     """(start, end) of the longest dataset name starting at each position where one starts.
 
@@ -171,10 +167,10 @@ def _name_candidates(text: str, index: _NameIndex) -> tuple[np.ndarray, np.ndarr
     starts = np.flatnonzero(index.first[codes[: max(n - 1, 0)]])
     c0 = codes[starts] << np.uint64(_CODE_BITS)
     pair = c0 | codes[starts + 1]
-    ends = np.where(_found(index.keys2, pair), starts + 2, -1)
+    ends = np.where(found_in(index.keys2, pair), starts + 2, -1)
     three = starts[starts + 2 < n]
     triple = (pair[: len(three)] << np.uint64(_CODE_BITS)) | codes[three + 2]
-    ends[: len(three)] = np.where(_found(index.keys3, triple), three + 3, ends[: len(three)])
+    ends[: len(three)] = np.where(found_in(index.keys3, triple), three + 3, ends[: len(three)])
     hit = ends >= 0
     found_starts, found_ends = starts[hit], ends[hit]
     if index.longer is not None:
@@ -392,8 +388,8 @@ def resolve_overlaps(spans: Iterable[Span]) -> list[Span]:
     return sorted((spans[i] for i in _resolve(starts, ends, kinds, scores)), key=lambda s: (s.row, s.start))
 
 
-def _scan(values: list[str], names: tuple[str, ...], entities: Iterable[str] | None) -> _Scan:
-    """Candidates of every pattern and of the dataset's (cleaned) ``names``, overlaps resolved."""
+def _scan(values: list[str], names: tuple[str, ...], entities: Iterable[str] | None, keys: tuple[str, ...]) -> _Scan:
+    """Candidates of every pattern, of the dataset's (cleaned) ``names`` and ``keys``, overlaps resolved."""
     entities = tuple(entities) if entities is not None else None
     joined, separator = _join(values)
     lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
@@ -413,6 +409,12 @@ def _scan(values: list[str], names: tuple[str, ...], entities: Iterable[str] | N
         e = np.concatenate((e, name_ends))
         k = np.concatenate((k, np.full(len(name_starts), _PRIORITY["PERSON"], dtype=np.int64)))
         sc = np.concatenate((sc, np.full(len(name_starts), DATASET_NAME_SCORE, dtype=np.float64)))
+    keyed = key_index(keys) if entities is None else None
+    if keyed is not None:
+        key_starts, key_ends = key_spans(text, keyed)
+        s, e = np.concatenate((s, key_starts)), np.concatenate((e, key_ends))
+        k = np.concatenate((k, np.full(len(key_starts), _PRIORITY["KEY"], dtype=np.int64)))
+        sc = np.concatenate((sc, np.ones(len(key_starts), dtype=np.float64)))
     kept = _resolve(s, e, k, sc)
     return _Scan(joined, separator, row_starts, s[kept], e[kept], k[kept], sc[kept])
 
@@ -422,20 +424,21 @@ def find_entities(
     *,
     names: Iterable[str] = (),
     entities: Iterable[str] | None = None,
+    keys: Iterable[str] = (),
 ) -> list[Span]:
     """Every entity found in ``texts``, in row and text order, overlaps resolved.
 
     ``names``: person names from the dataset's own name columns, found as PERSON wherever they occur.
-    ``entities``: restrict to these entity types (default: all of ``ENTITY_TYPES``). Null rows
-    yield nothing.
+    ``entities``: restrict to these entity types (default: all of ``ENTITY_TYPES``, and ``KEY`` for
+    ``keys``, values of the table's near-unique columns). Null rows yield nothing.
     """
     values, _ = _strings(texts)
-    scan = _scan(values, clean_names(names), entities)
+    scan = _scan(values, clean_names(names), entities, clean_keys(keys))
     rows = np.searchsorted(scan.row_starts, scan.starts, side="right") - 1
     local_starts = scan.starts - scan.row_starts[rows]
     local_ends = scan.ends - scan.row_starts[rows]
     return [
-        Span(row, start, end, ENTITY_TYPES[kind], score)
+        Span(row, start, end, _KINDS[kind], score)
         for row, start, end, kind, score in zip(
             rows.tolist(), local_starts.tolist(), local_ends.tolist(), scan.kinds.tolist(), scan.scores.tolist(),
             strict=True,
@@ -443,13 +446,13 @@ def find_entities(
     ]  # fmt: skip
 
 
-def _redacted(values: list[str], names: tuple[str, ...]) -> list[str]:
+def _redacted(values: list[str], names: tuple[str, ...], keys: tuple[str, ...]) -> list[str]:
     """The rows with every entity replaced by its label (rows joined, scanned once, split again)."""
     if not values:
         return []
-    scan = _scan(values, names, None)
+    scan = _scan(values, names, None, keys)
     joined = scan.joined
-    labels = [f"<{entity}>" for entity in ENTITY_TYPES]
+    labels = [f"<{entity}>" for entity in _KINDS]
     pieces: list[str] = []
     previous = 0
     for start, end, kind in zip(scan.starts.tolist(), scan.ends.tolist(), scan.kinds.tolist(), strict=True):
@@ -460,29 +463,31 @@ def _redacted(values: list[str], names: tuple[str, ...]) -> list[str]:
     return "".join(pieces).split(scan.separator)
 
 
-def redact(texts: pd.Series, *, names: Iterable[str] = (), workers: int | None = None) -> pd.Series:
+def redact(
+    texts: pd.Series, *, names: Iterable[str] = (), keys: Iterable[str] = (), workers: int | None = None
+) -> pd.Series:
     """``texts`` with every entity replaced by ``<ENTITY_TYPE>`` (e.g. "联系人<PERSON>，电话<CN_MOBILE>").
 
     GB/T 37964-2019 calls this suppression (抑制) of the identifying part of a value; the rest of
-    the note stays readable. Nulls stay null; index and name are kept, and so is a string dtype
-    (any other column comes back as object strings). A large column is split in two and the second
+    the note stays readable; ``keys`` (values of near-unique columns) become ``<KEY>``. Nulls stay
+    null; index, name and a string dtype are kept (else object strings). A large column is split in two and the second
     half scanned on the other core (``desensitize.forking``; ``workers=1`` keeps it in-process);
     rows are independent, so the result is the same either way.
     """
     series = texts if isinstance(texts, pd.Series) else pd.Series(list(texts), dtype=object)
     values, null = _strings(series)
-    names = clean_names(names)
+    names, key_values = clean_names(names), clean_keys(keys)
     if worth_forking(len(values), workers):
         # Compile in the parent, so that both halves use (and the child inherits) the same patterns.
-        _name_index(names)
+        _name_index(names), key_index(key_values)
         for spec in _specs(None):
             _compile(spec)
         half = len(values) // 2
-        with Forked(lambda: _redacted(values[half:], names)) as second:
-            rebuilt = _redacted(values[:half], names)
+        with Forked(lambda: _redacted(values[half:], names, key_values)) as second:
+            rebuilt = _redacted(values[:half], names, key_values)
             rebuilt += second.result()
     else:
-        rebuilt = _redacted(values, names)
+        rebuilt = _redacted(values, names, key_values)
     out = pd.Series(rebuilt, index=series.index, name=series.name, dtype=object)
     missing = np.flatnonzero(null)
     if len(missing):

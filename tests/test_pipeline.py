@@ -57,19 +57,23 @@ _ID = re.compile(r"(?<![0-9A-Za-z])[1-9][0-9]{16}[0-9Xx](?![0-9A-Za-z])")
 _MOBILE = re.compile(r"(?<![0-9A-Za-z])(?:1[3-9][0-9]{9}|1[3-9][0-9] [0-9]{4} [0-9]{4})(?![0-9A-Za-z])")
 
 
-def fake_redactor(texts: pd.Series, *, names: Iterable[str] = ()) -> pd.Series:
-    """A stand-in for desensitize.textscan.redact: IDs, mobiles, addresses and the given names.
+def fake_redactor(texts: pd.Series, *, names: Iterable[str] = (), keys: Iterable[str] = ()) -> pd.Series:
+    """A stand-in for desensitize.textscan.redact: IDs, mobiles, addresses, the given names and keys
+    (values of near-unique columns, desensitize.keys).
 
     Whole-column Python ``re`` over one joined string, as the real scanner does.
     """
     names = sorted(set(names), key=len, reverse=True)
     person = re.compile("|".join(map(re.escape, names))) if names else None
+    keyed = sorted(set(keys), key=len, reverse=True)
+    key = re.compile("|".join(map(re.escape, keyed))) if keyed else None
     address = re.compile(r"黑龙江省双鸭山市\w+?[区县]\w+?[路街]\d+号")
 
     def one(text: str) -> str:
         text = _ID.sub("<CN_RESIDENT_ID>", text)
         text = _MOBILE.sub("<CN_MOBILE>", text)
         text = address.sub("<CN_ADDRESS>", text)
+        text = key.sub("<KEY>", text) if key else text
         return person.sub("<PERSON>", text) if person else text
 
     return texts.map(one, na_action="ignore")

@@ -25,20 +25,25 @@ __all__ = ["TextRedactor", "apply_rule", "describe", "redact_text"]
 TextRedactor = Callable[..., pd.Series]
 
 
-def redact_text(values: pd.Series, *, redactor: TextRedactor | None = None, names: Iterable[str] = ()) -> pd.Series:
+def redact_text(
+    values: pd.Series, *, redactor: TextRedactor | None = None, names: Iterable[str] = (), keys: Iterable[str] = ()
+) -> pd.Series:
     """Each entity in each text replaced by its type (``<CN_MOBILE>``, ``<PERSON>`` …).
 
     ``redactor`` defaults to ``desensitize.textscan.redact`` (presidio recognizers for Chinese
     identifiers), imported here so that this module does not depend on it at import time. ``names``
     are the person names of the dataset's own name columns: a name in a 备注 is found even when no
-    pattern could find it.
+    pattern could find it. ``keys`` are the raw values of the table's near-unique columns
+    (``desensitize.keys``), which become ``<KEY>``; a redactor is given ``keys=`` only when there are
+    some, and one that does not accept them fails (TypeError) rather than leave them in the text.
     """
     if redactor is None:
         from desensitize.textscan import redact
 
         redactor = redact
     text = as_text(values)
-    redacted = redactor(text, names=names)
+    keys = tuple(keys)
+    redacted = redactor(text, names=names, keys=keys) if keys else redactor(text, names=names)
     if len(redacted) != len(values):
         raise TransformError(f"the text redactor returned {len(redacted)} values for {len(values)}")
     out = pd.Series(redacted, dtype="str").set_axis(values.index)
@@ -54,6 +59,7 @@ def apply_rule(
     column: str,
     text_redactor: TextRedactor | None = None,
     names: Iterable[str] = (),
+    keys: Iterable[str] = (),
 ) -> pd.Series | None:
     """The column after ``rule``; None when the rule drops it. Never modifies ``values``."""
     action, params = rule.action, rule.params
@@ -82,7 +88,7 @@ def apply_rule(
         if action == "randomize":
             return randomize(values, pepper=pepper, column=column, **params)
         if action == "redact_text":
-            return redact_text(values, redactor=text_redactor, names=names)
+            return redact_text(values, redactor=text_redactor, names=names, keys=keys)
     except TransformError as exc:
         raise TransformError(f"column {column!r} ({pii_type or 'unrecognised'}): action {action!r}: {exc}") from None
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError) as exc:

@@ -1,0 +1,193 @@
+"""Near-unique columns of a personal table are keys: found on the copy's values, then pseudonymized.
+
+Why: a column whose values each belong to one row links that row back to a person through a public
+register — the 统一社会信用代码 of the business a resident represents, an order, account, licence or
+plate number, an integer id — whatever type the profiler gave it (or none). Such a value makes the
+row identifiable "借助额外信息" (个人信息保护法 第七十三条(四)), so in a table of personal information
+(L3/L4, 第四条 and 第二十八条) it is treated as an identifier: pseudonymized with the instance key
+(GB/T 37964-2019 附录A 假名化), the same function and family as the policy's own pseudonyms
+(``desensitize.transforms.pseudonyms``, so the guard's fingerprints cover them), or dropped (抑制) if
+the policy says so. The same values are redacted from the table's free text (``desensitize.literals``).
+
+Definition (``Policy.near_unique``): the column's *singled-out share* is the share of its non-null
+rows whose value — after the column's own rule, since that is what the copy holds — is held by fewer
+than ``group`` rows of the column (``group`` = 2: a value of its own, sdcMicro's sample uniques taken
+per column). The column is near-unique when that share is *more than* ``share``. A share of rows is
+what the issue asks ("identify more than a share of rows") and, unlike distinct/non-null, it is not
+raised by a few values shared by many rows nor lowered by a long tail of singletons. Nulls identify
+nobody and are not counted.
+
+Which columns are examined — every column except those already handled by a stricter rule:
+
+* dropped or pseudonymized by the policy; free text (redacted; type ``free_text`` or ``redact_text``);
+* quasi-identifiers of the policy (generalized by k-anonymity, ``desensitize.kanonymity``);
+* numbers with noise added by ``randomize`` (their values are not the raw ones any register holds).
+
+Masked columns are examined on their masked values: 138****5678 is still near-unique in a table of
+a few thousand people and is then pseudonymized (fail closed); 张** is not. Exact amounts (a float
+measure) are examined like anything else: a near-unique amount IS a linkage key; a custodian who
+needs it classifies the column (e.g. ``income``, rounded or banded) or keeps it with a reason.
+Dates are generalized rather than hashed, because a keyed hash of a date serves no analysis: a
+near-unique date column becomes the first day of its month, then its year (an integer), and is
+pseudonymized only if even the year is near-unique (GB/T 37964-2019 泛化; the representation keys
+follow the report contract of numeric generalization).
+
+The custodian can keep a near-unique column with a reason (``keep``: column -> reason), recorded in
+the report and, by the registry, in the ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from desensitize.policy import TECHNIQUES, NearUnique, Policy, Rule
+from desensitize.transforms import as_text, describe, pseudonymize
+
+__all__ = ["KeyColumn", "check_keep", "find_keys", "key_literals", "singled_out_share"]
+
+_GENERALIZE_BASIS = TECHNIQUES["date_year"][1]
+
+
+@dataclass(slots=True)
+class KeyColumn:
+    """A near-unique column and what it became."""
+
+    column: str
+    #: The column as it goes into the copy; None when dropped.
+    values: pd.Series | None
+    #: ``report["columns"][i]["near_unique"]``.
+    near_unique: dict[str, Any]
+    #: The column report's action, params, technique and basis after this decision (None: unchanged).
+    rule: dict[str, Any] | None = None
+    #: ``report["columns"][i]["representation"]`` for a generalized date.
+    representation: dict[str, Any] | None = None
+    #: Whether the copy's column holds pseudonyms (for the guard's fingerprints).
+    pseudonyms: bool = False
+
+    @property
+    def redact_from_text(self) -> bool:
+        """Whether the raw values are removed from free text (not when the custodian kept the column)."""
+        return self.near_unique["action"] != "kept"
+
+
+def singled_out_share(values: pd.Series, group: int = 2) -> float:
+    """Share of the non-null rows whose value fewer than ``group`` rows of the column hold (0.0 if none)."""
+    codes, _ = pd.factorize(values, use_na_sentinel=True)
+    codes = codes[codes >= 0]
+    if len(codes) == 0:
+        return 0.0
+    counts = np.bincount(codes)
+    return float(np.count_nonzero(counts[codes] < group) / len(codes))
+
+
+def check_keep(keep: Mapping[str, str] | None, columns: pd.Index) -> dict[str, str]:
+    """The custodian's kept columns, checked: each names a column of the table and has a reason."""
+    checked: dict[str, str] = {}
+    for column, reason in (keep or {}).items():
+        if column not in columns:
+            raise KeyError(f"a kept column must be a column of the table: {column!r} is not")
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValueError(f"keeping near-unique column {column!r} needs a reason (it is ledgered)")
+        checked[column] = reason.strip()
+    return checked
+
+
+def _examined(pii_type: str | None, action: str, values: pd.Series | None, policy: Policy) -> bool:
+    """Whether a column is examined at all (see the module docstring for the exceptions)."""
+    if values is None or action in {"drop", "pseudonymize", "redact_text"} or pii_type == "free_text":
+        return False
+    if pii_type is not None and pii_type in policy.quasi_identifiers:
+        return False
+    return not (action == "randomize" and pd.api.types.is_numeric_dtype(values.dtype))
+
+
+def _coarser_dates(values: pd.Series) -> Iterator[tuple[str, pd.Series]]:
+    """A date column at the first day of its month, then as its year (nullable integer)."""
+    yield "month", (values - pd.to_timedelta(values.dt.day - 1, unit="D")).dt.normalize()
+    yield "year", values.dt.year.astype("Int64")
+
+
+def _generalized_rule(to: str) -> dict[str, Any]:
+    return {
+        "action": f"date_{to}",
+        "params": {},
+        "technique": f"generalization 泛化 (near-unique date to {to})",
+        "basis": _GENERALIZE_BASIS,
+    }
+
+
+def _decide(
+    column: str, pii_type: str | None, raw: pd.Series, copy: pd.Series, share: float, rule: NearUnique, pepper: bytes
+) -> KeyColumn:
+    """What a near-unique column (not kept) becomes: a coarser date, else pseudonyms or nothing."""
+    base = {"share": round(share, 4), "threshold": rule.share, "group": rule.group, "reason": None}
+    if pd.api.types.is_datetime64_any_dtype(copy.dtype):
+        for to, coarser in _coarser_dates(copy):
+            after = singled_out_share(coarser, rule.group)
+            if after <= rule.share:
+                return KeyColumn(
+                    column,
+                    coarser,
+                    {**base, "action": "generalize", "to": to, "share_after": round(after, 4)},
+                    rule=_generalized_rule(to),
+                    representation={"kind": to},
+                )
+    if rule.action == "drop":
+        return KeyColumn(column, None, {**base, "action": "drop"}, rule=describe(Rule(action="drop")))
+    family = pii_type if pii_type is not None else f"untyped:{column}"  # as desensitize.transforms.apply_rule
+    return KeyColumn(
+        column,
+        pseudonymize(raw, pepper=pepper, family=family),
+        {**base, "action": "pseudonymize"},
+        rule=describe(Rule(action="pseudonymize")),
+        pseudonyms=True,
+    )
+
+
+def find_keys(
+    raw: pd.DataFrame,
+    copy: Mapping[str, pd.Series | None],
+    types: Mapping[str, str | None],
+    actions: Mapping[str, str],
+    policy: Policy,
+    *,
+    pepper: bytes,
+    keep: Mapping[str, str] | None = None,
+) -> list[KeyColumn]:
+    """The near-unique columns among ``copy`` (column -> values after its rule, None if dropped).
+
+    ``actions`` are the policy's action per column; ``keep`` the custodian's kept columns with their
+    reasons (checked by ``check_keep``). Empty when the policy has no ``near_unique`` rule.
+    """
+    rule = policy.near_unique
+    if rule is None:
+        return []
+    kept = check_keep(keep, raw.columns)
+    found: list[KeyColumn] = []
+    for column, values in copy.items():
+        pii_type = types.get(column)
+        if values is None or not _examined(pii_type, actions[column], values, policy):
+            continue
+        share = singled_out_share(values, rule.group)
+        if share <= rule.share:
+            continue
+        if column in kept:
+            near_unique = {"share": round(share, 4), "threshold": rule.share, "group": rule.group}
+            found.append(KeyColumn(column, values, {**near_unique, "action": "kept", "reason": kept[column]}))
+            continue
+        found.append(_decide(column, pii_type, raw[column], values, share, rule, pepper))
+    return found
+
+
+def key_literals(raw: pd.DataFrame, keys: list[KeyColumn]) -> tuple[str, ...]:
+    """The distinct raw values (as text) of the key columns whose values leave the free text too."""
+    values: set[str] = set()
+    for key in keys:
+        if key.redact_from_text:
+            values.update(as_text(raw[key.column]).dropna().unique().tolist())
+    return tuple(sorted(values))
