@@ -34,7 +34,7 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,8 +150,13 @@ class Copies:
         policy_path: Path | None = None,
         sensitive_column: str | None = None,
         progress: StageProgress | None = None,
+        keep_columns: Mapping[str, str] | None = None,
     ) -> CopyResult:
-        """Desensitize the newest raw version of ``name`` into a new ``desensitized`` version."""
+        """Desensitize the newest raw version of ``name`` into a new ``desensitized`` version.
+
+        ``keep_columns`` (column -> reason): near-unique columns the custodian keeps as they are instead
+        of pseudonymized (``desensitize.keys``); each reason is recorded in the report and the ledger.
+        """
         require_role(by, CUSTODIAN)
         pepper = self.config.pepper
         if pepper is None:
@@ -163,13 +168,16 @@ class Copies:
         columns = {item.name: item.pii_type for item in entry.items}
         if sensitive_column is not None and sensitive_column not in columns:
             raise RegistryError(f"dataset {name!r} has no column {sensitive_column!r} (for l-diversity)")
+        keep = _checked_keep(name, columns, keep_columns)
         policy = self.policy_for(entry.level.value, policy_path)
         note = progress or (lambda *_: None)
-        result = self._desensitize(entry, raw, policy, pepper, sensitive_column, progress)
+        result = self._desensitize(entry, raw, policy, pepper, sensitive_column, progress, keep)
 
         with Scratch(self.config.home, purpose="desensitize") as scratch:  # released once committed
             scratch.note_paths(f"{COPIES_DIR}/{name}/", f"{FINGERPRINTS_DIR}/{name}/")
-            version, final_copy, final_prints, report, out_table = self._store(name, raw, result, by=by, note=note)
+            version, final_copy, final_prints, report, out_table = self._store(
+                name, raw, result, by=by, note=note, keep=keep
+            )
         return CopyResult(
             dataset=name,
             version=version.version,
@@ -183,7 +191,14 @@ class Copies:
         )
 
     def _store(
-        self, name: str, raw: VersionView, result: DesensitizedTable, *, by: Actor, note: StageProgress
+        self,
+        name: str,
+        raw: VersionView,
+        result: DesensitizedTable,
+        *,
+        by: Actor,
+        note: StageProgress,
+        keep: Mapping[str, str],
     ) -> tuple[VersionView, Path, Path, dict[str, Any], pa.Table]:
         """Write the copy and its fingerprints under new names, then record the version (or remove them)."""
         note("writing the copy and the fingerprints", 0, 1)
@@ -219,7 +234,7 @@ class Copies:
                 "fingerprints": str(final_prints.relative_to(self.config.home)),
                 "fingerprint_counts": result.fingerprints.counts(),
             }
-            version = self._record(name, raw, out_table, content_sha256, final_copy, report, result, by=by)
+            version = self._record(name, raw, out_table, content_sha256, final_copy, report, result, by=by, keep=keep)
             note("recording the version in the catalog and the ledger", 1, 1)
         except BaseException:
             for path in (tmp_copy, final_copy):
@@ -239,6 +254,7 @@ class Copies:
         pepper: bytes,
         sensitive_column: str | None,
         progress: StageProgress | None,
+        keep: dict[str, str],
     ) -> DesensitizedTable:
         """The raw version read from the vault, desensitized under ``policy`` by the catalog's classification."""
         name = entry.name
@@ -260,6 +276,7 @@ class Copies:
             confidences={item.name: item.confidence for item in entry.items if item.confidence is not None},
             sensitive_column=sensitive_column,
             progress=progress,
+            keep_columns=keep,
         )
 
     def _record(
@@ -273,6 +290,7 @@ class Copies:
         result: DesensitizedTable,
         *,
         by: Actor,
+        keep: Mapping[str, str],
     ) -> VersionView:
         """The ``desensitized`` version (parent: the raw one) and its ledger entry, in one transaction."""
         with self.recorder.change(by) as change:
@@ -300,6 +318,12 @@ class Copies:
                     "policy_sha256": result.report.get("policy", {}).get("sha256"),
                     "content_sha256": content_sha256,
                     "columns": [{"name": c["name"], "action": c["action"]} for c in result.columns_json()],
+                    # Near-unique columns (desensitize.keys): what each became, and the custodian's
+                    # reason for any kept as it is.
+                    "near_unique": [
+                        {"name": c["name"], **c["near_unique"]} for c in report["columns"] if "near_unique" in c
+                    ],
+                    "keep_columns": keep,  # as asked, also for a column that proved not near-unique
                 },
             )
         return version
@@ -335,6 +359,18 @@ class Copies:
                 return FingerprintSet.load(plain, pepper=self.config.pepper)
         except (OSError, FingerprintError, VaultError) as exc:
             raise RegistryError(f"the fingerprints of {name!r} v{chosen.version} are not usable: {exc}") from None
+
+
+def _checked_keep(name: str, columns: Mapping[str, object], keep: Mapping[str, str] | None) -> dict[str, str]:
+    """The custodian's kept near-unique columns: each a column of the dataset, each with a reason."""
+    checked: dict[str, str] = {}
+    for column, reason in (keep or {}).items():
+        if column not in columns:
+            raise RegistryError(f"dataset {name!r} has no column {column!r} to keep")
+        if not isinstance(reason, str) or not reason.strip():
+            raise RegistryError(f"keeping column {column!r} of {name!r} as it is needs a reason (it is ledgered)")
+        checked[column] = reason.strip()
+    return checked
 
 
 def _newest(entry: ResourceView, kind: VersionKind) -> VersionView | None:

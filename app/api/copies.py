@@ -33,9 +33,20 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
             Name | None,
             Body(embed=True, description="column whose l-diversity the report gives", examples=["诊断"]),
         ] = None,
+        keep_columns: Annotated[
+            dict[str, str] | None,
+            Body(
+                embed=True,
+                description="near-unique columns kept as they are instead of pseudonymized: column -> reason "
+                "(required, ledgered)",
+                examples=[{"企业代码": "the register of enterprises is public and the analysis joins on it"}],
+            ),
+        ] = None,
     ) -> dict[str, Any]:
         """Desensitize the newest raw version of ``name`` into a new desensitized version."""
-        result = registry.copies.make(name, by=actor_of(principal), sensitive_column=sensitive)
+        result = registry.copies.make(
+            name, by=actor_of(principal), sensitive_column=sensitive, keep_columns=keep_columns
+        )
         data = result.as_json()
         data["copy"] = str(result.copy.relative_to(home))
         data["fingerprints"] = str(result.fingerprints.relative_to(home))

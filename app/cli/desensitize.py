@@ -6,6 +6,10 @@ the catalog classifies them, and records a ``desensitized`` version (:class:`reg
 With ``--json`` stdout carries exactly ``{"dataset", "version", "rows", "columns": [{"name", "type",
 "action"}], "k_anonymity", "copy"}`` (plus the parent version, the fingerprint directory and the
 full report); the progress bar goes to stderr.
+
+``--keep-column COL --reason TEXT`` keeps a near-unique column of a personal table as it is instead
+of pseudonymizing it (``desensitize.keys``); the reason is required and ledgered. Both options repeat:
+one ``--reason`` for all kept columns, or one per ``--keep-column`` in the same order.
 """
 
 from pathlib import Path
@@ -34,6 +38,20 @@ def desensitize(
     sensitive: Annotated[
         str | None, typer.Option("--sensitive", help="Column whose l-diversity the report gives.")
     ] = None,
+    keep_column: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--keep-column",
+            help="Keep this near-unique column as it is instead of pseudonymizing it (repeatable; needs --reason).",
+        ),
+    ] = None,
+    reason: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--reason",
+            help="Why the kept column stays (ledgered): one for all --keep-column, or one each in the same order.",
+        ),
+    ] = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -41,6 +59,7 @@ def desensitize(
     out = Output(json_out)
     if policy is not None and not policy.is_file():
         out.fail(f"{policy} is not a file")
+    keep = _kept_columns(out, keep_column or [], reason or [])
     with (
         open_instance(home) as instance,
         Progress(
@@ -60,7 +79,12 @@ def desensitize(
             bar.update(tasks[stage], completed=done, total=max(total, 1))
 
         result = instance.registry.copies.make(
-            name, by=Actor.host(), policy_path=policy, sensitive_column=sensitive, progress=progress
+            name,
+            by=Actor.host(),
+            policy_path=policy,
+            sensitive_column=sensitive,
+            progress=progress,
+            keep_columns=keep,
         )
 
     def render(console: Console) -> None:
@@ -76,7 +100,32 @@ def desensitize(
         for col in result.columns:
             table.add_row(col["name"], col["type"] or "-", col["action"])
         console.print(table)
+        for col in result.report.get("columns", []):
+            near = col.get("near_unique")
+            if near:
+                why = f": {near['reason']}" if near.get("reason") else ""
+                console.print(
+                    f"near-unique column {col['name']} ({near['share']:.0%} of rows singled out, "
+                    f"threshold {near['threshold']:.0%}): {near['action']}{why}"
+                )
         console.print(f"Copy (what a sandbox mounts): {result.copy}")
         console.print(f"Guard fingerprints (never mounted): {result.fingerprints}")
 
     out.result(result.as_json(), render)
+
+
+def _kept_columns(out: Output, columns: list[str], reasons: list[str]) -> dict[str, str]:
+    """--keep-column/--reason paired: one reason for all, or one each; every reason non-empty."""
+    if not columns:
+        if reasons:
+            out.fail("--reason goes with --keep-column")
+        return {}
+    if len(set(columns)) != len(columns):
+        out.fail("a column is given twice to --keep-column")
+    if len(reasons) == 1:
+        reasons = reasons * len(columns)
+    if len(reasons) != len(columns):
+        out.fail("--keep-column needs --reason: one for all kept columns, or one each in the same order")
+    if any(not r.strip() for r in reasons):
+        out.fail("--reason must not be empty: why the column stays is ledgered")
+    return {c: r.strip() for c, r in zip(columns, reasons, strict=True)}
