@@ -72,7 +72,7 @@ class KeyColumn:
     @property
     def redact_from_text(self) -> bool:
         """Whether the raw values are removed from free text (not when the custodian kept the column)."""
-        return self.near_unique["action"] != "kept"
+        return bool(self.near_unique["action"] != "kept")
 
 
 def singled_out_share(values: pd.Series, group: int = 2) -> float:
@@ -103,7 +103,7 @@ def _examined(pii_type: str | None, action: str, values: pd.Series | None, polic
         return False
     if pii_type is not None and pii_type in policy.quasi_identifiers:
         return False
-    return not (action == "randomize" and pd.api.types.is_numeric_dtype(values.dtype))
+    return not (action == "randomize" and bool(pd.api.types.is_numeric_dtype(values.dtype)))
 
 
 def _coarser_dates(values: pd.Series) -> Iterator[tuple[str, pd.Series]]:

@@ -67,7 +67,10 @@ def residents(n: int = N) -> pd.DataFrame:
             "订单号": orders,
             "车牌": plates,
             "民族": ["汉族"] * n,
-            "备注": [f"代表企业{c.lower()}办理，订单{o}，车辆{p}已登记" for c, o, p in zip(codes, orders, plates, strict=True)],
+            "备注": [
+                f"代表企业{c.lower()}办理，订单{o}，车辆{p}已登记"
+                for c, o, p in zip(codes, orders, plates, strict=True)
+            ],
         }
     )
 
@@ -277,7 +280,11 @@ def test_the_registry_copy_pseudonymizes_and_ledgers_a_kept_column_with_its_reas
     reason = "joined with the public register of enterprises"
     second = env.registry.copies.make("represented", by=CUSTODIAN, keep_columns={"企业代码": reason})
     columns = {c["name"]: c for c in second.report["columns"]}
-    assert columns["企业代码"]["near_unique"] == {**columns["企业代码"]["near_unique"], "action": "kept", "reason": reason}
+    assert (columns["企业代码"]["near_unique"]["action"], columns["企业代码"]["near_unique"]["reason"]) == (
+        "kept",
+        reason,
+    )
+    assert columns["企业代码"]["near_unique"]["share"] == 1.0
     stored = env.registry.catalog.get("represented").versions[-1].report or {}
     assert next(c for c in stored["columns"] if c["name"] == "企业代码")["near_unique"]["reason"] == reason
     logged = [e.payload for e in env.instance.ledger.entries(after=before) if e.action == "dataset.desensitized"]
@@ -306,10 +313,8 @@ def test_cli_keep_column_needs_a_reason_and_records_it(env: Env) -> None:
     assert empty.exit_code == 1
     unknown = CliRunner().invoke(cli_app, [*base, "--keep-column", "营业执照", "--reason", "why"])
     assert unknown.exit_code == 1 and "营业执照" in unknown.output
-    ok = CliRunner().invoke(
-        cli_app,
-        [*base, "--keep-column", "企业代码", "--keep-column", "订单号", "--reason", "register join", "--reason", "audit"],
-    )
+    kept = ["--keep-column", "企业代码", "--keep-column", "订单号", "--reason", "register join", "--reason", "audit"]
+    ok = CliRunner().invoke(cli_app, [*base, *kept])
     assert ok.exit_code == 0, ok.output
     data = json.loads(ok.stdout)
     near = {c["name"]: c["near_unique"] for c in data["report"]["columns"] if "near_unique" in c}
@@ -317,3 +322,22 @@ def test_cli_keep_column_needs_a_reason_and_records_it(env: Env) -> None:
     assert {c["name"]: c["action"] for c in data["columns"]}["订单号"] == "keep"
     two = CliRunner().invoke(cli_app, [*base, "--keep-column", "企业代码", "--reason", "a", "--reason", "b"])
     assert two.exit_code == 1
+
+
+def test_the_custodian_keeps_a_column_over_http(env: Env, initialised: tuple[Instance, dict[str, str]]) -> None:
+    from fastapi.testclient import TestClient
+
+    from app import create_app
+    from tests.conftest import bearer_headers
+
+    client = TestClient(create_app(instance=env.instance))
+    headers = bearer_headers(client, initialised[1])
+    url = "/datasets/represented/desensitize"
+    refused = client.post(url, json={"keep_columns": {"企业代码": ""}}, headers=headers["custodian"])
+    assert refused.status_code in {400, 409, 422}, refused.text
+    assert "reason" in refused.text
+    made = client.post(url, json={"keep_columns": {"企业代码": "register join"}}, headers=headers["custodian"])
+    assert made.status_code == 201, made.text
+    near = {c["name"]: c["near_unique"] for c in made.json()["report"]["columns"] if "near_unique" in c}
+    assert near["企业代码"]["action"] == "kept" and near["企业代码"]["reason"] == "register join"
+    assert near["订单号"]["action"] == "pseudonymize"

@@ -23,6 +23,21 @@ from rich.table import Table
 from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing
 from core import Actor
 
+KeepColumnOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--keep-column",
+        help="Keep this near-unique column as it is instead of pseudonymizing it (repeatable; needs --reason).",
+    ),
+]
+ReasonOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--reason",
+        help="Why the kept column stays (ledgered): one for all --keep-column, or one each in the same order.",
+    ),
+]
+
 
 @refusing
 def desensitize(
@@ -38,20 +53,8 @@ def desensitize(
     sensitive: Annotated[
         str | None, typer.Option("--sensitive", help="Column whose l-diversity the report gives.")
     ] = None,
-    keep_column: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--keep-column",
-            help="Keep this near-unique column as it is instead of pseudonymizing it (repeatable; needs --reason).",
-        ),
-    ] = None,
-    reason: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--reason",
-            help="Why the kept column stays (ledgered): one for all --keep-column, or one each in the same order.",
-        ),
-    ] = None,
+    keep_column: KeepColumnOption = None,
+    reason: ReasonOption = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
