@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from desensitize.forking import Forked, worth_forking
-from desensitize.literals import clean_keys, found_in, key_index, key_spans
+from desensitize.literals import clean_keys, found_in, key_index, key_spans, merge_key_spans
 from desensitize.recognizers import (
     DATASET_NAME_SCORE,
     ENTITY_TYPES,
@@ -411,10 +411,7 @@ def _scan(values: list[str], names: tuple[str, ...], entities: Iterable[str] | N
         sc = np.concatenate((sc, np.full(len(name_starts), DATASET_NAME_SCORE, dtype=np.float64)))
     keyed = key_index(keys) if entities is None else None
     if keyed is not None:
-        key_starts, key_ends = key_spans(text, keyed)
-        s, e = np.concatenate((s, key_starts)), np.concatenate((e, key_ends))
-        k = np.concatenate((k, np.full(len(key_starts), _PRIORITY["KEY"], dtype=np.int64)))
-        sc = np.concatenate((sc, np.ones(len(key_starts), dtype=np.float64)))
+        s, e, k, sc = merge_key_spans((s, e, k, sc), key_spans(text, keyed), _PRIORITY["KEY"])
     kept = _resolve(s, e, k, sc)
     return _Scan(joined, separator, row_starts, s[kept], e[kept], k[kept], sc[kept])
 
