@@ -291,6 +291,8 @@ class KAnonymityResult:
     kept: np.ndarray
     report: dict[str, Any] = field(default_factory=dict)
     generalized: pd.DataFrame | None = None
+    #: Per kept row, a dense id of its equivalence class (the risk of the copy is measured on them).
+    class_ids: np.ndarray | None = None
 
 
 def k_anonymize(
@@ -365,7 +367,7 @@ def k_anonymize(
     }
     if not ladders and report["l_diversity"] is not None:
         report["l_diversity"] = {**report["l_diversity"], "l": None, "note": NO_QI_NOTE}
-    return KAnonymityResult(out, kept, report, generalized)
+    return KAnonymityResult(out, kept, report, generalized, ids if ladders else None)
 
 
 def _suppress_for_average(

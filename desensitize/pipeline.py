@@ -36,7 +36,7 @@ from desensitize.fingerprints import FingerprintSet, raw_column_hashes
 from desensitize.forking import Forked, worth_forking
 from desensitize.kanonymity import KAnonymityResult, k_anonymize
 from desensitize.policy import Policy
-from desensitize.risk import NO_QI_NOTE, measure_risk
+from desensitize.risk import NO_QI_NOTE, Codes, column_codes, measure_risk, risk_figures
 from desensitize.transforms import TextRedactor, apply_rule, as_text, describe
 from desensitize.utility import measure_utility
 
@@ -151,7 +151,8 @@ def _desensitize(
     k_report = anonymized.report
     frame = anonymized.frame
     anonymized_at = time.perf_counter()
-    risk = _risk(df, anonymized, list(qi), policy)
+    raw_codes = {c: column_codes(df[c]) for c in qi}  # factorized once, for risk and utility
+    risk = _risk(df, anonymized, list(qi), policy, raw_codes)
     risk_at = time.perf_counter()
     utility = measure_utility(
         df,
@@ -160,6 +161,7 @@ def _desensitize(
         generalized=anonymized.generalized if anonymized.generalized is not None else frame[[]],
         types=types,
         quasi_identifiers=k_report["quasi_identifiers"],
+        raw_codes=raw_codes,
     )
     measured_at = time.perf_counter()
 
@@ -288,7 +290,9 @@ def _anonymize(
     return anonymized, qi
 
 
-def _risk(df: pd.DataFrame, anonymized: KAnonymityResult, qi: list[str], policy: Policy) -> dict[str, Any]:
+def _risk(
+    df: pd.DataFrame, anonymized: KAnonymityResult, qi: list[str], policy: Policy, raw_codes: Codes
+) -> dict[str, Any]:
     """report["risk"]: the risk over the quasi-identifiers of the raw table (original values) and of
     the copy, against the policy's threshold, and whether the copy meets it.
 
@@ -300,8 +304,12 @@ def _risk(df: pd.DataFrame, anonymized: KAnonymityResult, qi: list[str], policy:
     at_risk = threshold.at_risk if threshold is not None else 0.2
     l_report = anonymized.report.get("l_diversity") or {}
     sensitive = l_report.get("column") if l_report.get("l") is not None else None
-    before = measure_risk(df, qi, threshold=at_risk, sensitive_column=sensitive)
-    after = measure_risk(anonymized.frame, qi, threshold=at_risk, sensitive_column=sensitive)
+    before = measure_risk(df, qi, threshold=at_risk, sensitive_column=sensitive, codes=raw_codes)
+    if anonymized.class_ids is not None and len(anonymized.frame):  # the search's classes: no second factorization
+        copy_sensitive = anonymized.frame[sensitive] if sensitive is not None else None
+        after = risk_figures(anonymized.class_ids, threshold=at_risk, sensitive=copy_sensitive)
+    else:
+        after = measure_risk(anonymized.frame, qi, threshold=at_risk, sensitive_column=sensitive)
     reasons: list[str] = []
     if not qi:
         reasons_note: str | None = NO_QI_NOTE

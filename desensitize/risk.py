@@ -48,30 +48,50 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["NO_QI_NOTE", "class_ids", "classes_to_drop", "measure_risk", "required_k", "risk_figures"]
+__all__ = [
+    "NO_QI_NOTE",
+    "Codes",
+    "class_ids",
+    "classes_to_drop",
+    "column_codes",
+    "measure_risk",
+    "required_k",
+    "risk_figures",
+]
 
 NO_QI_NOTE = "n/a, no quasi-identifiers"
 
 
-def _codes(values: pd.Series) -> tuple[np.ndarray, int]:
-    """Integer code per row (nulls their own code) and the number of codes."""
+#: Per column, an integer code per row (nulls their own code) and the number of codes.
+Codes = dict[str, tuple[np.ndarray, int]]
+
+
+def column_codes(values: pd.Series) -> tuple[np.ndarray, int]:
+    """Integer code per row (nulls their own code) and the number of codes.
+
+    Factorizing a column of 300,000 distinct addresses is the costly part of measuring; the
+    pipeline does it once per raw column and hands the codes to both risk and utility.
+    """
     codes, uniques = pd.factorize(values)
     return np.where(codes < 0, len(uniques), codes).astype(np.int64), len(uniques) + 1
 
 
-def class_ids(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
-    """Per row, a dense id of its equivalence class over ``columns`` (nulls equal to each other)."""
+def class_ids(frame: pd.DataFrame, columns: Sequence[str], codes: Codes | None = None) -> np.ndarray:
+    """Per row, a dense id of its equivalence class over ``columns`` (nulls equal to each other).
+
+    ``codes``: already computed ``column_codes`` of some of the columns (used instead of ``frame``'s).
+    """
     n = len(frame)
     key = np.zeros(n, dtype=np.int64)
     span = 1
     for column in columns:
-        codes, card = _codes(frame[column])
+        codes_, card = codes[column] if codes is not None and column in codes else column_codes(frame[column])
         if span * card >= 2**62:  # re-densify before the mixed-radix key overflows
             key = pd.factorize(key)[0].astype(np.int64)
             span = int(key.max()) + 1 if n else 1
-        key = key * card + codes
+        key = key * card + codes_
         span *= card
-    return pd.factorize(key)[0].astype(np.int64)
+    return np.asarray(pd.factorize(key)[0], dtype=np.int64)
 
 
 def _summary(record_risk: np.ndarray, threshold: float) -> dict[str, float]:
@@ -90,13 +110,15 @@ def _population_sizes(
     weights: np.ndarray | None,
 ) -> np.ndarray:
     """F_c per class: f_c (census), f_c / fraction, or the sum of the weights (sdcMicro); never below f_c."""
+    sizes = sample_sizes.astype(np.float64)
+    population: np.ndarray
     if weights is not None:
-        population = np.bincount(ids, weights=weights, minlength=len(sample_sizes))
+        population = np.bincount(ids, weights=weights, minlength=len(sizes)).astype(np.float64)
     elif sampling_fraction is not None:
-        population = sample_sizes / sampling_fraction
+        population = sizes / sampling_fraction
     else:
-        return sample_sizes.astype(np.float64)
-    return np.maximum(population, sample_sizes)
+        return sizes
+    return np.asarray(np.maximum(population, sizes), dtype=np.float64)
 
 
 def risk_figures(
@@ -115,7 +137,7 @@ def risk_figures(
     classes = len(sizes)
     f = sizes[ids]
     population = _population_sizes(ids, sizes, sampling_fraction, weights)
-    F = population[ids]
+    big_f = population[ids]  # F_c per record
     uniques = int((sizes == 1).sum())
     return {
         "records": n,
@@ -124,7 +146,7 @@ def risk_figures(
         "l": _l_diversity(ids, classes, sensitive) if sensitive is not None else None,
         "note": None,
         "prosecutor": _summary(1.0 / f, threshold),
-        "journalist": _summary(1.0 / F, threshold),
+        "journalist": _summary(1.0 / big_f, threshold),
         "marketer": float((sizes / population).sum() / n),
         "sample_uniques": uniques,
         "sample_uniques_share": uniques / n,
@@ -163,14 +185,15 @@ def measure_risk(
     sensitive_column: str | None = None,
     sampling_fraction: float | None = None,
     weights: str | np.ndarray | None = None,
+    codes: Codes | None = None,
 ) -> dict[str, Any]:
     """Risk figures of ``frame`` over ``quasi_identifiers`` (the report's RISK object).
 
     ``threshold`` is the record risk above which a record counts as at risk. ``sampling_fraction``
     (0 < π <= 1) or ``weights`` (a column name or one weight per row, each >= 1: how many people
     the row stands for) make the journalist and marketer figures use estimated population class
-    sizes; give at most one. Raises ``KeyError`` for unknown columns, ``ValueError`` for bad
-    parameters.
+    sizes; give at most one. ``codes``: precomputed ``column_codes`` of ``frame``'s columns.
+    Raises ``KeyError`` for unknown columns, ``ValueError`` for bad parameters.
     """
     if not 0.0 < threshold <= 1.0:
         raise ValueError("threshold must be within (0, 1]")
@@ -188,7 +211,7 @@ def measure_risk(
             raise ValueError("weights must be one finite number >= 1 per row")
     if not quasi_identifiers:
         return _empty(len(frame), NO_QI_NOTE)
-    ids = class_ids(frame, quasi_identifiers)
+    ids = class_ids(frame, quasi_identifiers, codes)
     return risk_figures(
         ids,
         threshold=threshold,

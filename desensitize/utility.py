@@ -40,6 +40,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from desensitize.risk import Codes, column_codes
+
 __all__ = ["MAX_NUMERIC_COLUMNS", "MAX_REGIONS", "REGION_TYPES", "column_loss", "measure_utility", "relative_error"]
 
 #: Column types that name where a person lives: the workload's grouping for numeric statistics.
@@ -59,9 +61,7 @@ def relative_error(raw: float | None, copy: float | None) -> float | None:
     return float(abs(copy - raw) / abs(raw))
 
 
-def _codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, int]:
-    codes, uniques = pd.factorize(values)
-    return np.where(codes < 0, len(uniques), codes).astype(np.int64), len(uniques) + 1
+_codes = column_codes
 
 
 def column_loss(raw: pd.Series, generalized: pd.Series, kept: np.ndarray) -> float:
@@ -70,21 +70,25 @@ def column_loss(raw: pd.Series, generalized: pd.Series, kept: np.ndarray) -> flo
     ``generalized`` holds the copy's value for every input row (suppressed rows included);
     ``kept`` says which rows the copy keeps.
     """
-    n = len(raw)
+    return _loss(_codes(raw)[0], _codes(generalized)[0], kept)
+
+
+def _loss(r: np.ndarray, g: np.ndarray, kept: np.ndarray) -> float:
+    n = len(r)
     if n == 0:
         return 0.0
-    r, _ = _codes(raw)
-    g, g_card = _codes(generalized)
-    g = np.where(kept, g, g_card)  # a suppressed row: its own category, '*', of frequency n_suppressed...
     f_r = np.bincount(r)[r].astype(np.float64)
+    # Frequencies in the input, as ARX: f_g >= f_r since g is a function of r.
     f_g = np.bincount(g)[g].astype(np.float64)
-    f_g = np.where(kept, f_g, float(n))  # ...but '*' stands for every row: frequency n (ARX)
+    f_g = np.where(kept, f_g, float(n))  # a suppressed row is '*', which stands for every row: frequency n (ARX)
     loss = float(np.maximum(np.log2(f_g / f_r), 0.0).sum())
     most = float(np.log2(n / f_r).sum())
     return round(loss / most, 6) if most > 0 else 0.0
 
 
-def _line(query: str, raw: float | None, copy: float | None, errors: list[float | None], **extra: Any) -> dict[str, Any]:
+def _line(
+    query: str, raw: float | None, copy: float | None, errors: list[float | None], **extra: Any
+) -> dict[str, Any]:
     known = [e for e in errors if e is not None]
     return {
         "query": query,
@@ -102,12 +106,12 @@ def _count_errors(codes: np.ndarray, card: int, kept: np.ndarray) -> list[float 
     raw = np.bincount(codes, minlength=card)
     copy = np.bincount(codes[kept], minlength=card)
     cells = raw > 0
-    return (np.abs(copy[cells] - raw[cells]) / raw[cells]).tolist()
+    errors: list[float | None] = (np.abs(copy[cells] - raw[cells]) / raw[cells]).tolist()
+    return errors
 
 
-def _count_lines(generalized: pd.DataFrame, kept: np.ndarray) -> list[dict[str, Any]]:
+def _count_lines(generalized: pd.DataFrame, kept: np.ndarray, coded: Codes) -> list[dict[str, Any]]:
     n, n_kept = len(generalized), int(kept.sum())
-    coded = {c: _codes(generalized[c]) for c in generalized.columns}
     lines = [_line(f"count by {c}", n, n_kept, _count_errors(*coded[c], kept)) for c in generalized.columns]
     pairs = list(combinations(generalized.columns, 2))
     if pairs:
@@ -159,7 +163,9 @@ def _numeric_lines(
         raw_all, copy_all = _overall(raw_values), _overall(copy[column])
         for name in ("mean", "median", "p90"):
             present = ~np.isnan(raw_stats[name])
-            errors = [relative_error(r, c) for r, c in zip(raw_stats[name][present], copy_stats[name][present], strict=True)]
+            errors = [
+                relative_error(r, c) for r, c in zip(raw_stats[name][present], copy_stats[name][present], strict=True)
+            ]
             lines.append(_line(f"{name} of {column}{by}", raw_all[name], copy_all[name], errors))
     return lines
 
@@ -229,12 +235,14 @@ def measure_utility(
     generalized: pd.DataFrame,
     types: Mapping[str, str | None],
     quasi_identifiers: Sequence[Mapping[str, Any]],
+    raw_codes: Codes | None = None,
 ) -> dict[str, Any]:
     """The report's ``utility`` object (see the module docstring).
 
     ``raw``: the input table; ``copy``: the desensitized table (the rows of ``raw`` where ``kept``,
     in order); ``generalized``: the quasi-identifier columns at the copy's levels for every input
-    row; ``quasi_identifiers``: the k-anonymity report's entries (column, level, ladder).
+    row; ``quasi_identifiers``: the k-anonymity report's entries (column, level, ladder);
+    ``raw_codes``: ``desensitize.risk.column_codes`` of raw columns already computed.
     """
     if len(kept) != len(raw) or int(kept.sum()) != len(copy) or len(generalized) != len(raw):
         raise ValueError("kept, generalized and copy do not describe the same rows of the raw table")
@@ -242,17 +250,21 @@ def measure_utility(
     generalized = generalized.reset_index(drop=True)
     n = len(raw)
     suppressed = (n - int(kept.sum())) / n if n else 0.0
+    coded = {c: _codes(generalized[c]) for c in generalized.columns}
+    raw_codes = raw_codes or {}
     columns = [
         {
             "name": q["column"],
             "generalization_height": int(q["level"]),
             "max_height": len(q["ladder"]) - 1,
             "suppressed_share": round(suppressed, 6),
-            "non_uniform_entropy": column_loss(raw[q["column"]].reset_index(drop=True), generalized[q["column"]], kept),
+            "non_uniform_entropy": _loss(
+                (raw_codes.get(q["column"]) or _codes(raw[q["column"]]))[0], coded[q["column"]][0], kept
+            ),
         }
         for q in quasi_identifiers
     ]
-    workload = _count_lines(generalized, kept)
+    workload = _count_lines(generalized, kept, coded)
     raw_numbers, copy_numbers = _numeric_columns(raw, copy)
     region, region_name = _region(types, generalized, copy, kept)
     workload += _numeric_lines(raw_numbers, copy_numbers, region, region_name, kept)

@@ -158,6 +158,8 @@ def test_pipeline_reports_risk_before_and_after_and_meets_the_threshold() -> Non
     after = risk["after"]
     assert after["k"] >= 5 and after["prosecutor"]["highest"] <= 0.2 and after["prosecutor"]["average"] <= 0.1
     assert risk["met"] is True and risk["reason"] is None and risk["steps"]
+    # The copy's risk, taken from the search's classes, equals a fresh measurement of the copy.
+    assert after == measure_risk(result.frame, ["age", "sex"], threshold=0.2)
     assert set(result.report["seconds"]) >= {"risk", "utility"}
 
 
