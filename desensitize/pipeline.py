@@ -15,7 +15,8 @@ Stages (each reported to ``progress(stage, done, total)`` for the CLI's bar):
    sensitive column reported.
 3. ``risk`` and ``utility``: re-identification risk over the quasi-identifiers before (raw values)
    and after (the copy), against the policy's threshold (``desensitize.risk``; ARX and sdcMicro's
-   measures), and the copy's information loss and workload errors (``desensitize.utility``).
+   measures), and the copy's information loss and workload errors (``desensitize.utility``);
+   timed in the report but not a progress stage of its own (a few percent of the transform).
 4. ``fingerprints``: keyed hashes of raw identifiers, pseudonyms, quasi-identifier tuples and
    whole rows, kept outside the sandbox for the export guard.
 

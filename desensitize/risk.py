@@ -6,7 +6,8 @@ single a person out, on the worst record and on average, and how many records ar
 tolerated risk — before and after desensitization, so the gain (and what is left) is measured,
 not asserted. GB/T 37964-2019 第6章 (去标识化过程: 验证审批) asks that the re-identification risk of
 the result be assessed against a threshold the controller sets; 个人信息保护法 第七十三条(四) makes
-"无法识别特定自然人" the test of 去标识化. The threshold lives in each level's policy
+"无法识别特定自然人" the test of 去标识化; 济源示范区政务数据共享管理暂行办法 第五十一条 asks that
+sharing and opening be risk-assessed (进行风险评估). The threshold lives in each level's policy
 (``desensitize.policy.RiskThreshold``); this module only measures.
 
 Definitions (equivalence class = the rows sharing every quasi-identifier value, a null being a
@@ -19,9 +20,9 @@ value of its own; f_c its size in the table, F_c its size in the population):
   getRecordsAtRisk; El Emam & Dankar 2008, "Protecting privacy using k-anonymity", JAMIA 15(5)).
 * **journalist** (the attacker matches against a population register): 1 / F_c. Keyong's tables
   are usually the whole population (public registers are censuses), so F_c = f_c and journalist
-  = prosecutor by default. Given a sampling fraction π (or per-record sampling weights, or
-  population class sizes), F_c is estimated as f_c / π (resp. the sum of the weights in the
-  class), as sdcMicro's ``freqCalc`` estimates F_k from the weights (Templ, Kowarik & Meindl
+  = prosecutor by default. Given a sampling fraction π (or per-record sampling weights: how
+  many people each row stands for), F_c is estimated as f_c / π (resp. the sum of the weights in
+  the class), as sdcMicro's ``freqCalc`` estimates F_k from the weights (Templ, Kowarik & Meindl
   2015, "Statistical Disclosure Control for Micro-Data Using the R Package sdcMicro", JSS
   67(4), §3.1: F_k = Σ w_i over the key's records). F_c is never below f_c.
 * **marketer** (the attacker re-identifies as many records as possible, matching everyone):
