@@ -11,7 +11,9 @@ sharing and opening be risk-assessed (进行风险评估). The threshold lives i
 (``desensitize.policy.RiskThreshold``); this module only measures.
 
 Definitions (equivalence class = the rows sharing every quasi-identifier value, a null being a
-value of its own; f_c its size in the table, F_c its size in the population):
+value of its own — sdcMicro's ``freqCalc`` lets a missing value match every category instead,
+which raises the counts and lowers the risk; a value of its own is the stricter reading; f_c its
+size in the table, F_c its size in the population):
 
 * **prosecutor** (the attacker knows the target is in the table): a record's risk is 1 / f_c.
   ``highest`` = 1 / min f_c = 1 / k; ``average`` = mean over records of 1 / f_c = classes /
