@@ -35,6 +35,7 @@ __all__ = [
     "Action",
     "Policy",
     "PolicyError",
+    "RiskThreshold",
     "Rule",
     "load_policy",
     "shipped_policy_path",
@@ -201,6 +202,36 @@ _PARAMS: dict[str, type[_Params]] = {
 }
 
 
+class RiskThreshold(BaseModel):
+    """The re-identification risk a level's copy may keep (desensitize.risk defines the measures).
+
+    Why in the policy: GB/T 37964-2019 第6章 (去标识化过程) has the controller set the acceptable
+    re-identification risk and verify the result against it; how much risk is acceptable depends
+    on how sensitive the data is, i.e. on its level (双鸭山市公共数据管理暂行办法 第十一条 分级保护).
+    ``highest``: the highest prosecutor risk 1/f_c (implies k >= ceil(1/highest));
+    ``average``: the average prosecutor risk, classes / records (ARX's average-risk model);
+    ``record_threshold``: the record risk above which the report counts a record as at risk
+    (ARX's "records at risk"; default: ``highest``). None: that bound is not enforced.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    highest: float | None = Field(None, gt=0.0, le=1.0)
+    average: float | None = Field(None, gt=0.0, le=1.0)
+    record_threshold: float | None = Field(None, gt=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RiskThreshold:
+        if self.highest is not None and self.average is not None and self.average > self.highest:
+            raise ValueError("average cannot exceed highest (the average of record risks is at most their maximum)")
+        return self
+
+    @property
+    def at_risk(self) -> float:
+        """The record risk above which a record counts as at risk (0.2, i.e. below 5-anonymity, when unset)."""
+        return self.record_threshold or self.highest or 0.2
+
+
 class PolicyError(ValueError):
     """A policy file that cannot be used; the message names the file and the offending key."""
 
@@ -257,6 +288,8 @@ class Policy(BaseModel):
     quasi_identifiers: list[str] = Field(default_factory=list)
     #: Types whose column's l-diversity the report gives (the first present one).
     sensitive: list[str] = Field(default_factory=list)
+    #: Re-identification risk the copy may keep over the quasi-identifiers; None: k alone.
+    risk: RiskThreshold | None = None
 
     @field_validator("rules")
     @classmethod
@@ -302,7 +335,10 @@ class Policy(BaseModel):
         return self.rules.get(pii_type, self.default)
 
     def canonical_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        data = self.model_dump(mode="json")
+        if data.get("risk") is None:
+            data.pop("risk", None)  # a policy without a risk threshold keeps the digest it had before the field existed
+        return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
     def sha256(self) -> str:
         """Digest of the policy as applied (defaults filled in), recorded with every copy it makes."""

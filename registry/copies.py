@@ -297,6 +297,8 @@ class Copies:
                     "rows_in": result.report.get("rows_in"),
                     "rows_out": out_table.num_rows,
                     "k_anonymity": result.report.get("k_anonymity", {}).get("k_achieved"),
+                    # Fail closed, marked: a copy above its level's risk threshold is recorded as such (issue 16).
+                    "risk_met": (result.report.get("risk") or {}).get("met"),
                     "policy_sha256": result.report.get("policy", {}).get("sha256"),
                     "content_sha256": content_sha256,
                     "columns": [{"name": c["name"], "action": c["action"]} for c in result.columns_json()],

@@ -108,10 +108,12 @@ def test_k_of_one_changes_nothing(residents: pd.DataFrame) -> None:
     assert result.report["steps"] == [] and result.report["suppressed_rows"] == 0
 
 
-def test_no_quasi_identifiers_is_one_group() -> None:
+def test_no_quasi_identifiers_reports_k_as_not_applicable() -> None:
+    # k = the number of rows would be a vacuous figure shown as a strong one (issue 16).
     frame = pd.DataFrame({"x": range(7)})
     result = k_anonymize(frame, {}, k=5)
-    assert result.report["k_achieved"] == 7 and len(result.frame) == 7
+    assert result.report["k_achieved"] is None and result.report["note"] == "n/a, no quasi-identifiers"
+    assert len(result.frame) == 7 and result.report["suppressed_rows"] == 0
 
 
 def test_nulls_form_their_own_group() -> None:
