@@ -31,6 +31,7 @@ from app.copy_facts import (
     report_sections,
     risk_rows,
 )
+from desensitize import desensitize_table
 from desensitize.identifiers import uscc_check_char
 from registry.copies import CopyResult
 from tests.conftest import bearer_headers
@@ -137,7 +138,7 @@ def test_dataset_desensitize_prints_the_measures(instance: Instance, monkeypatch
     import registry.copies
 
     made = {"called": 0}
-    real = registry.copies.desensitize_table
+    real = desensitize_table
 
     def with_measures(*args: Any, **kwargs: Any) -> Any:
         result = real(*args, **kwargs)

@@ -25,6 +25,8 @@ from core import NotFoundError, RegistryError
 from operators import Role
 from registry import CATALOG_FIELDS
 
+#: What the risk and utility templates format figures with (issue 16; ``app.copy_facts``).
+MEASURE_HELPERS: dict[str, Any] = {"not_measured": NOT_MEASURED, "num": number_text, "pct": share_text}
 LEVEL_LABELS = {"L1": "L1 公开", "L2": "L2 一般", "L3": "L3 敏感", "L4": "L4 高度敏感"}
 #: Badge colour classes reused from the console's stylesheet: the higher the level, the warmer.
 LEVEL_BADGES = {"L1": "pass", "L2": "ok", "L3": "review", "L4": "block"}
@@ -137,9 +139,7 @@ def register(router: APIRouter, console: Console) -> None:
             retention_default=retention.default_days,
             level_labels=LEVEL_LABELS,
             level_badges=LEVEL_BADGES,
-            not_measured=NOT_MEASURED,
-            num=number_text,
-            pct=share_text,
+            **MEASURE_HELPERS,
         )
 
     @router.post("/custodian/datasets/{name}/bounds", response_model=None)
