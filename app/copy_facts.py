@@ -27,6 +27,8 @@ from typing import Any
 
 NOT_MEASURED = "not measured (copy made before issue 16) · 未测量（本副本早于第16号议题）"
 NO_QI = "n/a, no quasi-identifiers"
+#: The representation fields of the shared report contract (issue 16), the only ones shown to operators.
+PUBLIC_REPRESENTATION = ("kind", "unit", "width", "bottom_coded_below", "top_coded_at", "label_column")
 
 
 def _mapping(value: Any) -> dict[str, Any] | None:
@@ -206,16 +208,18 @@ def public_facts(version: int, report: Mapping[str, Any] | None) -> dict[str, An
     """
     risk = risk_of(report)
     utility = utility_of(report)
-    columns = [
-        {
-            "name": c["name"],
-            "action": c["action"],
-            "representation": c["representation"],
-            "described": c["described"],
-            "near_unique": (c["near_unique"] or {}).get("action"),
-        }
-        for c in column_facts(report)
-    ]
+    columns = []
+    for c in column_facts(report):
+        shown = _public_representation(c["representation"])
+        columns.append(
+            {
+                "name": c["name"],
+                "action": c["action"],
+                "representation": shown,
+                "described": describe_representation(shown),
+                "near_unique": (c["near_unique"] or {}).get("action"),
+            }
+        )
     after = _mapping((risk or {}).get("after"))
     prosecutor = _mapping((after or {}).get("prosecutor")) or {}
     risk_after = None
@@ -242,6 +246,14 @@ def public_facts(version: int, report: Mapping[str, Any] | None) -> dict[str, An
     }
 
 
+def _public_representation(representation: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Only the contract's representation fields reach an operator (fail closed: a field added later, which
+    might hold values read off the data, stays with the platform's roles until it is listed here)."""
+    if representation is None:
+        return None
+    return {key: representation[key] for key in PUBLIC_REPRESENTATION if key in representation}
+
+
 def newest_copy_facts(versions: Sequence[Any]) -> dict[str, Any] | None:
     """:func:`public_facts` of the newest desensitized version among ``versions`` (``VersionView``s), or ``None``."""
     copies = [v for v in versions if getattr(v, "kind", None) == "desensitized"]
@@ -254,6 +266,7 @@ def newest_copy_facts(versions: Sequence[Any]) -> dict[str, Any] | None:
 __all__ = [
     "NOT_MEASURED",
     "NO_QI",
+    "PUBLIC_REPRESENTATION",
     "column_facts",
     "describe_near_unique",
     "describe_representation",

@@ -86,6 +86,11 @@ def test_public_facts_hold_no_raw_aggregate_and_absent_keys_read_as_not_measured
     assert by_name["统一社会信用代码"]["near_unique"] == "pseudonymize" and by_name["订单号"]["near_unique"] == "kept"
     text = json.dumps(facts, ensure_ascii=False)
     assert str(RAW_ANSWER) not in text and KEPT_REASON not in text and "workload" not in text
+    later = report(columns=[{"name": "x", "action": "band", "representation": {"kind": "midpoint", "width": 5.0,
+                                                                             "edges_seen": [17.0, 93.0]}}])  # fmt: skip
+    hidden = public_facts(2, later)["columns"][0]
+    assert hidden["representation"] == {"kind": "midpoint", "width": 5.0} and "93" not in json.dumps(hidden)
+    assert hidden["described"] == "numeric midpoint, width 5"
     old = public_facts(1, {"columns": [{"name": "x", "action": "keep"}], "k_anonymity": {"k_achieved": 3}})
     CopyFactsOut.model_validate(old)
     assert old["measured"] is False and old["note"] == NOT_MEASURED and old["risk_after"] is None
