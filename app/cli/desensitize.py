@@ -4,8 +4,9 @@ The host administrator acting as the custodian (DESIGN.md, Command-line contract
 reads the raw version from the vault, applies the policy of the dataset's level to the columns as
 the catalog classifies them, and records a ``desensitized`` version (:class:`registry.copies.Copies`).
 With ``--json`` stdout carries exactly ``{"dataset", "version", "rows", "columns": [{"name", "type",
-"action"}], "k_anonymity", "copy"}`` (plus the parent version, the fingerprint directory and the
-full report); the progress bar goes to stderr.
+"action"}], "k_anonymity", "copy"}`` (plus the parent version, the fingerprint directory, the full
+report, and issue 16's ``risk`` and ``utility`` with each column's ``representation`` / ``near_unique``
+where measured); the progress bar goes to stderr.
 """
 
 from pathlib import Path
@@ -17,6 +18,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing
+from app.cli.copy_measures import print_measures
 from core import Actor
 
 
@@ -67,7 +69,7 @@ def desensitize(
         k = result.k_anonymity
         console.print(
             f"desensitized [bold]{result.dataset}[/] v{result.parent} -> v{result.version}: {result.rows:,} rows; "
-            f"k-anonymity {k.get('k_achieved')} (target {k.get('k_target')}), "
+            f"k-anonymity {_k_text(k)} (target {k.get('k_target')}), "
             f"{k.get('suppressed_rows', 0):,} rows suppressed"
         )
         table = Table(title="Columns: type as classified, action of the policy")
@@ -76,7 +78,13 @@ def desensitize(
         for col in result.columns:
             table.add_row(col["name"], col["type"] or "-", col["action"])
         console.print(table)
+        print_measures(console, result.report, version=result.version)
         console.print(f"Copy (what a sandbox mounts): {result.copy}")
         console.print(f"Guard fingerprints (never mounted): {result.fingerprints}")
 
     out.result(result.as_json(), render)
+
+
+def _k_text(k: dict[str, object]) -> str:
+    """k achieved, or the report's note where k means nothing (no quasi-identifiers: n/a, issue 16)."""
+    return str(k["k_achieved"]) if k.get("k_achieved") is not None else str(k.get("note") or "n/a")
