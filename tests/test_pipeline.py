@@ -38,6 +38,7 @@ RESIDENT_TYPES = {
 INSURANCE_TYPES = {
     "身份证号": "cn_resident_id",
     "姓名": "person_name",
+    "出生日期": "birth_date",
     "参保单位": "company_name",
     "月缴费基数": "income",
     "参保状态": None,
