@@ -10,12 +10,20 @@ l-diversity of a sensitive column (k rows that all share one diagnosis still dis
 
 Ladders (each step coarsens the previous one):
 
-* birth date: date -> year -> 5-year band -> 10-year band -> 20-year band -> ``*``
-* age: value -> 5-year band -> 10-year band -> 20-year band -> ``*``
+* birth date: date -> year -> 5-year band -> 10-year band -> 20-year band -> ``*``, written as
+  numbers: the year (Int64), then the band's first year (Int64; the width is in the report's
+  ``representation``), ``*`` as null
+* age: value -> 5-year band -> 10-year band -> 20-year band -> ``*``, written as the band's
+  midpoint (float64: 30-34 -> 32.0, see ``desensitize.transforms.banding``), ``*`` as NaN
 * address, 户籍地: as given -> district (区/县) -> city (市) -> province (省) -> ``*``
 * ethnicity: value -> 汉族 / 少数民族 -> ``*``
 * gender: never generalized (rows are suppressed instead)
 * anything else: value -> ``*``
+
+Why numbers: a copy is for analysis, and a mean age or a count by birth year needs numbers, not
+labels such as '1960-1964'. Groups are formed on the values written, so two classes that read as
+the same number (a year and a 5-year band starting that year) are one group, and a value that
+cannot be read as a date or an age becomes null (suppressed) once its column is generalized.
 
 Search: greedy. While more rows sit in groups smaller than k than the suppression budget allows,
 take the one ladder step (over all attributes) after which the fewest rows violate, i.e. the step
@@ -42,7 +50,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from desensitize.transforms import address_parts, year_band_label
+from desensitize.transforms import address_parts
 
 __all__ = [
     "BAND_WIDTHS",
@@ -73,17 +81,30 @@ class Ladder:
     codes: list[np.ndarray]
     cards: list[int]
     labels: list[list[Any]]  # per level >= 1: label per code (None for the null category)
+    #: Per level >= 1: the dtype written ("float64" midpoints, "Int64" years; None: text labels).
+    dtypes: list[str | None] = field(default_factory=list)
+    #: Per level: how the written values read (see ``representation``); None for text and level 0.
+    representations: list[dict[str, Any] | None] = field(default_factory=list)
 
     @property
     def top(self) -> int:
         return len(self.names) - 1
 
     def values(self, level: int, original: pd.Series) -> pd.Series:
-        """The column at ``level``: the original values at 0, string labels above."""
+        """The column at ``level``: the original values at 0, numbers (ages, birth dates) or text labels above."""
         if level == 0:
             return original
+        dtype = self.dtypes[level] if level < len(self.dtypes) else None
+        if dtype is not None:
+            table = pd.array(self.labels[level], dtype="Float64" if dtype == "float64" else dtype)
+            out = pd.Series(table.take(self.codes[level]), index=original.index)
+            return out.astype(np.float64) if dtype == "float64" else out
         table = pa.array(self.labels[level], type=pa.large_string())
         return pd.Series(table.take(pa.array(self.codes[level])), index=original.index, dtype="str")
+
+    def representation(self, level: int) -> dict[str, Any] | None:
+        """How the column reads at ``level`` for the report (None: as given, or text labels)."""
+        return self.representations[level] if level < len(self.representations) else None
 
 
 def _level(codes0: np.ndarray, unique_labels: Sequence[Any], *, top: bool = False) -> tuple[np.ndarray, int, list[Any]]:
@@ -92,7 +113,9 @@ def _level(codes0: np.ndarray, unique_labels: Sequence[Any], *, top: bool = Fals
         return np.zeros(len(codes0), dtype=np.int64), 1, [TOP]
     label_codes, label_uniques = pd.factorize(np.asarray(unique_labels, dtype=object))
     labels: list[Any] = [*label_uniques, None]
-    mapping = np.append(label_codes.astype(np.int64), len(labels) - 1)  # index -1 (null) -> the null code
+    # A null label (a value unreadable as a date or an age) joins the null code, as it is written.
+    label_codes = np.where(label_codes < 0, len(labels) - 1, label_codes).astype(np.int64)
+    mapping = np.append(label_codes, len(labels) - 1)  # index -1 (null) -> the null code
     return mapping[codes0], len(labels), labels
 
 
@@ -141,17 +164,45 @@ def _periods(uniques: pd.Index | pd.api.extensions.ExtensionArray, pii_type: str
     return out
 
 
-def _period_steps(uniques: Any, pii_type: str) -> list[tuple[str, list[Any]]]:
+def _period_value(start: float, width: float, pii_type: str, whole: bool) -> float | int | None:
+    """What a period is written as: its first year (birth date) or its midpoint (age); None if unknown."""
+    if math.isnan(start):
+        return None
+    if pii_type == "birth_date":
+        return int(start)
+    return start + (max(width, 1.0) - 1.0) / 2.0 if whole else start + width / 2.0
+
+
+def _period_steps(uniques: Any, pii_type: str) -> list[tuple[str, list[Any], dict[str, Any]]]:
+    """(name, value per distinct value, representation) of each level above the value itself."""
     periods = _periods(uniques, pii_type)
-    steps: list[tuple[str, list[Any]]] = []
+    known = [(s, w) for s, w, _ in periods if not math.isnan(s)]
+    whole = all(float(s).is_integer() and (w == 0 or float(w).is_integer()) for s, w in known)
+    steps: list[tuple[str, list[Any], dict[str, Any]]] = []
     if any(width == 0 for _, width, _ in periods):
-        steps.append(("year", [str(int(s)) if w == 0 else label for s, w, label in periods]))
+        year_values = [None if math.isnan(s) else int(s) for s, _, _ in periods]
+        steps.append(("year", year_values, {"kind": "year"}))
     for width in BAND_WIDTHS:
-        labels = [
-            label if (math.isnan(s) or w >= width) else year_band_label(math.floor(s / width) * width, width)
-            for s, w, label in periods
+        values = [
+            _period_value(s, w, pii_type, whole)
+            if (math.isnan(s) or w >= width)
+            else _period_value(math.floor(s / width) * width, width, pii_type, whole)
+            for s, w, _ in periods
         ]
-        steps.append((f"{width}-year band", labels))
+        if pii_type == "birth_date":
+            representation: dict[str, Any] = {"kind": "band_start_year", "width": width}
+        else:
+            representation = {
+                "kind": "midpoint",
+                "unit": "year",
+                "width": float(width),
+                "edges": None,
+                "whole_numbers": whole,
+                "bottom_coded_below": None,
+                "top_coded_at": None,
+                "label_column": None,
+            }
+        steps.append((f"{width}-year band", values, representation))
     return steps
 
 
@@ -176,35 +227,37 @@ def build_ladder(values: pd.Series, pii_type: str | None, column: str | None = N
     codes0 = codes0.astype(np.int64)
     n_unique = len(uniques)
     level0 = np.where(codes0 < 0, n_unique, codes0)
-    names: list[str] = ["value"]
-    codes: list[np.ndarray] = [level0]
-    cards: list[int] = [n_unique + 1]
-    labels: list[list[Any]] = [[]]
+    ladder = Ladder(column or str(values.name), pii_type, ["value"], [level0], [n_unique + 1], [[]], [None], [None])
+    # Ages and birth dates are written as numbers: float64 midpoints, Int64 years; ``*`` as null.
+    dtype = {"age": "float64", "birth_date": "Int64"}.get(pii_type or "")
+    steps: list[tuple[str, list[Any], dict[str, Any] | None]]
     if pii_type == "gender":
-        steps: list[tuple[str, list[Any]]] = []
+        steps = []
     elif pii_type in ("birth_date", "age"):
-        steps = _period_steps(uniques, pii_type)
+        steps = list(_period_steps(uniques, pii_type))
     elif pii_type in ("address", "household_region"):
-        steps = _address_steps(uniques) if n_unique else []
+        steps = [(name, labels, None) for name, labels in _address_steps(uniques)] if n_unique else []
     elif pii_type == "ethnicity":
-        steps = [("汉族/少数民族", ["汉族" if str(u).strip() in _HAN else "少数民族" for u in uniques])]
+        steps = [("汉族/少数民族", ["汉族" if str(u).strip() in _HAN else "少数民族" for u in uniques], None)]
     else:
         steps = []
     if pii_type != "gender":
-        steps.append((TOP, [TOP] * n_unique))
+        steps.append((TOP, [TOP] * n_unique, {"kind": "suppressed", "value": None} if dtype else None))
     distinct_before = n_unique
-    for name, unique_labels in steps:
+    for name, unique_labels, representation in steps:
         top = name == TOP
         level_codes, card, level_labels = _level(codes0, unique_labels, top=top)
         distinct = card if top else card - 1
         if not top and distinct >= distinct_before:
             continue  # not coarser than the level below: the same partition, skip it
-        names.append(name)
-        codes.append(level_codes)
-        cards.append(card)
-        labels.append(level_labels)
+        ladder.names.append(name)
+        ladder.codes.append(level_codes)
+        ladder.cards.append(card)
+        ladder.labels.append([None] if top and dtype else level_labels)
+        ladder.dtypes.append(dtype)
+        ladder.representations.append(representation)
         distinct_before = distinct
-    return Ladder(column or str(values.name), pii_type, names, codes, cards, labels)
+    return ladder
 
 
 def _sizes(codes: Sequence[np.ndarray], cards: Sequence[int], n: int) -> np.ndarray:
@@ -325,6 +378,8 @@ def k_anonymize(
             }
             for lad, lv in zip(ladders, search.levels, strict=True)
         ],
+        # How each quasi-identifier column reads at its level (None: as the transform left it, or text).
+        "representation": {lad.column: lad.representation(lv) for lad, lv in zip(ladders, search.levels, strict=True)},
         "rows_in": n,
         "violating_rows_before": search.initial_violating,
         "suppressed_rows": n - n_kept,
