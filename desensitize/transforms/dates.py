@@ -72,8 +72,10 @@ def _months_of_text(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
     def parse(uniques: pa.Array) -> pa.Array:
         parts = pc.extract_regex(uniques, _YEAR_MONTH)
-        month = pc.coalesce(pc.struct_field(parts, "sep"), pc.struct_field(parts, "compact"))
-        return pc.binary_join_element_wise(pc.struct_field(parts, "year"), month, "-")
+        # One of the two month groups matched; the other is '' (RE2's unmatched group): glue them.
+        empty, dash = pa.scalar("", pa.large_string()), pa.scalar("-", pa.large_string())
+        month = pc.binary_join_element_wise(pc.struct_field(parts, "sep"), pc.struct_field(parts, "compact"), empty)
+        return pc.binary_join_element_wise(pc.struct_field(parts, "year"), month, dash)
 
     joined = pd.Series(per_distinct(text, parse), index=values.index, dtype="str")
     split = joined.str.split("-", n=1, expand=True)
