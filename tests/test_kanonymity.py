@@ -180,7 +180,8 @@ def test_age_ladder_writes_midpoints_by_hand() -> None:
     assert ladder.values(2, ages).tolist()[:6] == [24.5, 24.5, 24.5, 34.5, 34.5, 44.5]
     assert ladder.values(3, ages).tolist()[:6] == [29.5] * 5 + [49.5]
     assert ladder.values(4, ages).isna().all() and ladder.values(4, ages).dtype == np.float64  # ``*``: NaN
-    assert ladder.representation(1) is not None and ladder.representation(1)["width"] == 5.0
+    five = ladder.representation(1)
+    assert five is not None and five["kind"] == "midpoint" and five["width"] == 5.0 and five["whole_numbers"]
     assert ladder.representation(4) == {"kind": "suppressed", "value": None}
     # Text bands of a copy made before numbers: read as their band, written as its midpoint.
     text = build_ladder(pd.Series(["30-34", "35-39", "40-44"]), "age")
