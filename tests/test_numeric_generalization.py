@@ -302,3 +302,27 @@ def test_numeric_copies_hash_deterministically(copy: pd.DataFrame) -> None:
     read_back = pd.read_parquet(io.BytesIO(_parquet(copy)))
     assert first.contains_rows(read_back, "qi_rows_desensitized").all()
     assert first.contains_rows(read_back, "rows_desensitized").all()
+
+
+def test_the_guard_still_recognises_a_dump_of_a_numeric_copy(tmp_path: Path) -> None:
+    """Red team: with birth years as numbers, the guard could re-derive a dump of the copy as a table of
+    "groups" of one row each (the year the "mean" of its row) and excuse it from row matching. A
+    group of one copy row is that row: the dump is matched as records (the demo's exfiltration job)."""
+    import hashlib
+
+    from sandbox.guard import SourceCopy, judge
+    from tests.adversarial import residents
+
+    _, l4_copy, prints = residents()
+    assert str(l4_copy["出生日期"].dtype) == "Int64"
+    data = l4_copy.head(500).to_csv(index=False).encode("utf-8")
+    (tmp_path / "residents_sample.csv").write_bytes(data)
+    outputs = [{"name": "residents_sample.csv", "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}]
+    judged = judge(
+        tmp_path,
+        outputs,
+        fingerprints={"residents": prints},
+        sources={"residents": SourceCopy.from_frame("residents", l4_copy)},
+    )
+    assert judged.verdict == "block"
+    assert "record.matching_rows" in {f.rule for f in judged.findings}
