@@ -8,14 +8,7 @@ satisfy it with the two techniques the standard pairs with it, generalization (�
 ladder per attribute and record suppression (抑制), and reports what it achieved, including the
 l-diversity of a sensitive column (k rows that all share one diagnosis still disclose it).
 
-Ladders (each step coarsens the previous one):
-
-* birth date: date -> year -> 5-year band -> 10-year band -> 20-year band -> ``*``
-* age: value -> 5-year band -> 10-year band -> 20-year band -> ``*``
-* address, 户籍地: as given -> district (区/县) -> city (市) -> province (省) -> ``*``
-* ethnicity: value -> 汉族 / 少数民族 -> ``*``
-* gender: never generalized (rows are suppressed instead)
-* anything else: value -> ``*``
+Ladders: ``desensitize.ladders`` (what each rung writes, numbers for ages and birth dates).
 
 Search: greedy. While more rows sit in groups smaller than k than the suppression budget allows,
 take the one ladder step (over all attributes) after which the fewest rows violate, i.e. the step
@@ -40,18 +33,15 @@ mixed-radix key — the same as ``groupby(columns).transform("size")`` at a frac
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
+from desensitize.ladders import BAND_WIDTHS, Ladder, build_ladder
 from desensitize.risk import NO_QI_NOTE, classes_to_drop, required_k
-from desensitize.transforms import address_parts, year_band_label
 
 __all__ = [
     "BAND_WIDTHS",
@@ -62,158 +52,6 @@ __all__ = [
     "k_anonymize",
     "l_diversity",
 ]
-
-#: Band widths (years) the birth-date and age ladders climb through.
-BAND_WIDTHS = (5, 10, 20)
-TOP = "*"
-
-
-@dataclass(slots=True)
-class Ladder:
-    """The generalization levels of one column: per level a name, row codes and a label per code.
-
-    Level 0 is the column as given; ``codes[i]`` holds, per row, the level-i category
-    (nulls their own category, except at the top where everything is ``*``).
-    """
-
-    column: str
-    pii_type: str | None
-    names: list[str]
-    codes: list[np.ndarray]
-    cards: list[int]
-    labels: list[list[Any]]  # per level >= 1: label per code (None for the null category)
-
-    @property
-    def top(self) -> int:
-        return len(self.names) - 1
-
-    def values(self, level: int, original: pd.Series) -> pd.Series:
-        """The column at ``level``: the original values at 0, string labels above."""
-        if level == 0:
-            return original
-        table = pa.array(self.labels[level], type=pa.large_string())
-        return pd.Series(table.take(pa.array(self.codes[level])), index=original.index, dtype="str")
-
-
-def _level(codes0: np.ndarray, unique_labels: Sequence[Any], *, top: bool = False) -> tuple[np.ndarray, int, list[Any]]:
-    """Row codes of one level from a label per distinct value (nulls: own code, or ``*`` at the top)."""
-    if top:
-        return np.zeros(len(codes0), dtype=np.int64), 1, [TOP]
-    label_codes, label_uniques = pd.factorize(np.asarray(unique_labels, dtype=object))
-    labels: list[Any] = [*label_uniques, None]
-    mapping = np.append(label_codes.astype(np.int64), len(labels) - 1)  # index -1 (null) -> the null code
-    return mapping[codes0], len(labels), labels
-
-
-_RANGE = re.compile(r"^\s*(\d{1,4})\s*-\s*(\d{1,4})\s*$")
-_HALF_OPEN = re.compile(r"^\s*\[\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*\)\s*$")
-_YEAR_AT_START = re.compile(r"^\s*((?:1[89]|20)\d{2})")
-
-
-def _periods(uniques: pd.Index | pd.api.extensions.ExtensionArray, pii_type: str) -> list[tuple[float, float, str]]:
-    """(start, width, label) per distinct value: width 0 for an exact date, 1 for a year or an age.
-
-    Values that are neither (open-ended bands such as '≥80', text) get start NaN: they keep their
-    own label up to the top.
-    """
-    index = pd.Index(uniques)
-    if pd.api.types.is_datetime64_any_dtype(index.dtype):
-        years = pd.DatetimeIndex(index).year
-        return [
-            (float(y), 0.0, str(v.date()) if hasattr(v, "date") else str(v)) for y, v in zip(years, index, strict=True)
-        ]
-    if pd.api.types.is_numeric_dtype(index.dtype) and not pd.api.types.is_bool_dtype(index.dtype):
-        numbers = index.to_numpy(dtype=np.float64, na_value=np.nan)
-        return [(float(x), 1.0, str(int(x)) if float(x).is_integer() else str(x)) for x in numbers]
-    out: list[tuple[float, float, str]] = []
-    for value in index:
-        text = str(value)
-        match = _RANGE.match(text)
-        if match:
-            lo, hi = int(match.group(1)), int(match.group(2))
-            out.append((float(lo), float(hi - lo + 1), text))
-            continue
-        match = _HALF_OPEN.match(text)
-        if match:
-            lo_f, hi_f = float(match.group(1)), float(match.group(2))
-            out.append((lo_f, hi_f - lo_f, text))
-            continue
-        match = _YEAR_AT_START.match(text) if pii_type == "birth_date" else None
-        if match:
-            whole_year = text.strip() == match.group(1)
-            out.append((float(match.group(1)), 1.0 if whole_year else 0.0, text))
-            continue
-        if pii_type == "age" and text.strip().isdigit():
-            out.append((float(text), 1.0, text.strip()))
-            continue
-        out.append((math.nan, math.inf, text))
-    return out
-
-
-def _period_steps(uniques: Any, pii_type: str) -> list[tuple[str, list[Any]]]:
-    periods = _periods(uniques, pii_type)
-    steps: list[tuple[str, list[Any]]] = []
-    if any(width == 0 for _, width, _ in periods):
-        steps.append(("year", [str(int(s)) if w == 0 else label for s, w, label in periods]))
-    for width in BAND_WIDTHS:
-        labels = [
-            label if (math.isnan(s) or w >= width) else year_band_label(math.floor(s / width) * width, width)
-            for s, w, label in periods
-        ]
-        steps.append((f"{width}-year band", labels))
-    return steps
-
-
-def _address_steps(uniques: Any) -> list[tuple[str, list[Any]]]:
-    parts = address_parts(pd.Series(pd.Index(uniques).astype("str"), dtype="str"))
-    province = pc.fill_null(pc.struct_field(parts, "province"), "").to_pylist()
-    city = pc.fill_null(pc.struct_field(parts, "city"), "").to_pylist()
-    district = pc.fill_null(pc.struct_field(parts, "district"), "").to_pylist()
-    return [
-        ("district", [(p + c + d) or TOP for p, c, d in zip(province, city, district, strict=True)]),
-        ("city", [(p + c) or TOP for p, c in zip(province, city, strict=True)]),
-        ("province", [p or TOP for p in province]),
-    ]
-
-
-_HAN = frozenset({"汉族", "汉"})
-
-
-def build_ladder(values: pd.Series, pii_type: str | None, column: str | None = None) -> Ladder:
-    """The generalization ladder of one quasi-identifier column (see the module docstring)."""
-    codes0, uniques = pd.factorize(values)
-    codes0 = codes0.astype(np.int64)
-    n_unique = len(uniques)
-    level0 = np.where(codes0 < 0, n_unique, codes0)
-    names: list[str] = ["value"]
-    codes: list[np.ndarray] = [level0]
-    cards: list[int] = [n_unique + 1]
-    labels: list[list[Any]] = [[]]
-    if pii_type == "gender":
-        steps: list[tuple[str, list[Any]]] = []
-    elif pii_type in ("birth_date", "age"):
-        steps = _period_steps(uniques, pii_type)
-    elif pii_type in ("address", "household_region"):
-        steps = _address_steps(uniques) if n_unique else []
-    elif pii_type == "ethnicity":
-        steps = [("汉族/少数民族", ["汉族" if str(u).strip() in _HAN else "少数民族" for u in uniques])]
-    else:
-        steps = []
-    if pii_type != "gender":
-        steps.append((TOP, [TOP] * n_unique))
-    distinct_before = n_unique
-    for name, unique_labels in steps:
-        top = name == TOP
-        level_codes, card, level_labels = _level(codes0, unique_labels, top=top)
-        distinct = card if top else card - 1
-        if not top and distinct >= distinct_before:
-            continue  # not coarser than the level below: the same partition, skip it
-        names.append(name)
-        codes.append(level_codes)
-        cards.append(card)
-        labels.append(level_labels)
-        distinct_before = distinct
-    return Ladder(column or str(values.name), pii_type, names, codes, cards, labels)
 
 
 def _sizes(codes: Sequence[np.ndarray], cards: Sequence[int], n: int) -> np.ndarray:
@@ -352,6 +190,8 @@ def k_anonymize(
             }
             for lad, lv in zip(ladders, search.levels, strict=True)
         ],
+        # How each quasi-identifier column reads at its level (None: as the transform left it, or text).
+        "representation": {lad.column: lad.representation(lv) for lad, lv in zip(ladders, search.levels, strict=True)},
         "rows_in": n,
         "violating_rows_before": search.initial_violating,
         "suppressed_rows": n - n_kept,

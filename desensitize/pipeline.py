@@ -38,7 +38,7 @@ from desensitize.forking import Forked, worth_forking
 from desensitize.kanonymity import KAnonymityResult, k_anonymize
 from desensitize.policy import Policy
 from desensitize.risk import NO_QI_NOTE, Codes, column_codes, measure_risk, risk_figures
-from desensitize.transforms import TextRedactor, apply_rule, as_text, describe
+from desensitize.transforms import TextRedactor, TransformError, as_text, describe, transform_column
 from desensitize.utility import measure_utility
 
 __all__ = ["DesensitizedTable", "Progress", "dataset_names", "desensitize_table"]
@@ -226,7 +226,7 @@ def _transform(
     note("transform", 0, len(types))
     for i, (column, pii_type) in enumerate(types.items()):
         rule = policy.rule_for(pii_type)
-        result = apply_rule(
+        result = transform_column(
             df[column],
             rule,
             pii_type=pii_type,
@@ -235,8 +235,12 @@ def _transform(
             text_redactor=text_redactor,
             names=names,
         )
-        if result is not None:
-            out[column] = result
+        if result.values is not None:
+            out[column] = result.values
+        for extra, values in result.extra.items():
+            if extra in df.columns or extra in out:
+                raise TransformError(f"column {column!r}: its label column {extra!r} would replace a column")
+            out[extra] = values
         if rule.action == "pseudonymize":
             pseudonym_columns.append(column)
         confidence = confidences.get(column)
@@ -246,6 +250,7 @@ def _transform(
                 "type": pii_type,
                 "confidence": None if confidence is None else float(confidence),
                 **describe(rule),
+                **({"representation": result.representation} if result.representation is not None else {}),
             }
         )
         note("transform", i + 1, len(types))
@@ -262,11 +267,12 @@ def _anonymize(
     """k-anonymity over the policy's quasi-identifiers, l-diversity of the sensitive column; and the
     quasi-identifiers (column -> type)."""
     note("k-anonymity", 0, 1)
-    qi = {c: types[c] for c in frame.columns if types[c] in policy.quasi_identifiers}
+    # types.get: a band's label column (added by the transform) has no type of its own.
+    qi = {c: types.get(c) for c in frame.columns if types.get(c) in policy.quasi_identifiers}
     sensitive = sensitive_column
     if sensitive is None:
         for wanted in policy.sensitive:
-            sensitive = next((c for c in frame.columns if types[c] == wanted and c not in qi), None)
+            sensitive = next((c for c in frame.columns if types.get(c) == wanted and c not in qi), None)
             if sensitive is not None:
                 break
     elif sensitive not in frame.columns or sensitive in qi:

@@ -80,6 +80,7 @@ Action = Literal[
     "mask_name",
     "generalize_address",
     "date_year",
+    "date_month",
     "date_band",
     "band",
     "round",
@@ -105,6 +106,7 @@ TECHNIQUES: dict[str, tuple[str, str]] = {
     "mask_name": ("suppression 抑制 by masking 屏蔽 (surname kept)", f"{_GBT} 抑制技术; {_PIPL_73}"),
     "generalize_address": ("generalization 泛化 (address to administrative division)", f"{_GBT} 泛化技术; {_PIPL_73}"),
     "date_year": ("generalization 泛化 (date to year)", f"{_GBT} 泛化技术; {_PIPL_73}"),
+    "date_month": ("generalization 泛化 (date to the first day of its month)", f"{_GBT} 泛化技术; {_PIPL_73}"),
     "date_band": ("generalization 泛化 (date to band of years)", f"{_GBT} 泛化技术; {_PIPL_73}"),
     "band": ("generalization 泛化 (bands, top/bottom coding 顶层与底层编码)", f"{_GBT} 泛化技术; {_PIPL_73}"),
     "round": ("generalization 泛化 (rounding 取整)", f"{_GBT} 泛化技术; {_PIPL_73}"),
@@ -124,6 +126,7 @@ _ACTION_TYPES: dict[str, frozenset[str]] = {
     "mask_name": frozenset({"person_name"}),
     "generalize_address": frozenset({"address", "household_region"}),
     "date_year": frozenset({"birth_date"}),
+    "date_month": frozenset({"birth_date"}),
     "date_band": frozenset({"birth_date"}),
 }
 #: What an unrecognised column may get: nothing type-specific.
@@ -163,6 +166,8 @@ class _BandParams(_Params):
     edges: list[float] | None = Field(None, min_length=2)
     bottom: float | None = None
     top: float | None = None
+    #: Also write the band as text in a column "<name>_区间" (the numbers stay in the column itself).
+    label: bool = False
 
     @model_validator(mode="after")
     def _one_scheme(self) -> _BandParams:
@@ -194,6 +199,7 @@ _PARAMS: dict[str, type[_Params]] = {
     "mask_name": _MaskNameParams,
     "generalize_address": _AddressParams,
     "date_year": _NoParams,
+    "date_month": _NoParams,
     "date_band": _DateBandParams,
     "band": _BandParams,
     "round": _RoundParams,
@@ -326,6 +332,16 @@ class Policy(BaseModel):
                     f"quasi_identifiers: {pii_type!r} is also given action {rule.action!r}; a quasi-identifier is "
                     "generalized, so list it in one place only"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _no_labels_on_quasi_identifiers(self) -> Policy:
+        """A band's label column is not generalized by k-anonymity with its column: on a
+        quasi-identifier it would keep the finer bands the search coarsened (fail closed: refused)."""
+        for pii_type in self.quasi_identifiers:
+            rule = self.rules.get(pii_type)
+            if rule is not None and rule.action == "band" and rule.params.get("label"):
+                raise ValueError(f"rules.{pii_type}: a quasi-identifier's band cannot have a label column")
         return self
 
     def rule_for(self, pii_type: str | None) -> Rule:
