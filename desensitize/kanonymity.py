@@ -8,14 +8,7 @@ satisfy it with the two techniques the standard pairs with it, generalization (�
 ladder per attribute and record suppression (抑制), and reports what it achieved, including the
 l-diversity of a sensitive column (k rows that all share one diagnosis still disclose it).
 
-Ladders (each step coarsens the previous one):
-
-* birth date: date -> year -> 5-year band -> 10-year band -> 20-year band -> ``*``
-* age: value -> 5-year band -> 10-year band -> 20-year band -> ``*``
-* address, 户籍地: as given -> district (区/县) -> city (市) -> province (省) -> ``*``
-* ethnicity: value -> 汉族 / 少数民族 -> ``*``
-* gender: never generalized (rows are suppressed instead)
-* anything else: value -> ``*``
+Ladders: ``desensitize.ladders`` (what each rung writes, numbers for ages and birth dates).
 
 Search: greedy. While more rows sit in groups smaller than k than the suppression budget allows,
 take the one ladder step (over all attributes) after which the fewest rows violate, i.e. the step
@@ -23,6 +16,14 @@ that removes the most violating rows; then suppress the rows still in groups sma
 The search also stops when no amount of generalization would help the rows left (they differ in
 gender, say), rather than blur every other attribute for nothing; those rows are suppressed even
 beyond the budget, and the report says why the search stopped.
+
+The policy's re-identification risk threshold (``desensitize.risk``) joins the search: a highest
+prosecutor risk t is k >= ceil(1/t), so k is raised to that; an average risk t (classes / records,
+ARX's average-risk model, El Emam & Dankar 2008) keeps the search generalizing, once the rows below
+k fit the budget, by the step that lowers the average risk after suppression most. When the
+ladders are exhausted (or no step lowers it), the smallest classes are suppressed until the average
+meets it (``desensitize.risk.classes_to_drop``); the pipeline's report["risk"]["met"] says whether
+the copy meets the threshold.
 
 Each step is evaluated on integer codes only: every attribute is factorized once, each ladder
 level is a code mapping computed on the distinct values, and group sizes are a ``bincount`` over a
@@ -32,17 +33,15 @@ mixed-radix key — the same as ``groupby(columns).transform("size")`` at a frac
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from desensitize.transforms import address_parts, year_band_label
+from desensitize.ladders import BAND_WIDTHS, Ladder, build_ladder
+from desensitize.risk import NO_QI_NOTE, classes_to_drop, required_k
 
 __all__ = [
     "BAND_WIDTHS",
@@ -53,158 +52,6 @@ __all__ = [
     "k_anonymize",
     "l_diversity",
 ]
-
-#: Band widths (years) the birth-date and age ladders climb through.
-BAND_WIDTHS = (5, 10, 20)
-TOP = "*"
-
-
-@dataclass(slots=True)
-class Ladder:
-    """The generalization levels of one column: per level a name, row codes and a label per code.
-
-    Level 0 is the column as given; ``codes[i]`` holds, per row, the level-i category
-    (nulls their own category, except at the top where everything is ``*``).
-    """
-
-    column: str
-    pii_type: str | None
-    names: list[str]
-    codes: list[np.ndarray]
-    cards: list[int]
-    labels: list[list[Any]]  # per level >= 1: label per code (None for the null category)
-
-    @property
-    def top(self) -> int:
-        return len(self.names) - 1
-
-    def values(self, level: int, original: pd.Series) -> pd.Series:
-        """The column at ``level``: the original values at 0, string labels above."""
-        if level == 0:
-            return original
-        table = pa.array(self.labels[level], type=pa.large_string())
-        return pd.Series(table.take(pa.array(self.codes[level])), index=original.index, dtype="str")
-
-
-def _level(codes0: np.ndarray, unique_labels: Sequence[Any], *, top: bool = False) -> tuple[np.ndarray, int, list[Any]]:
-    """Row codes of one level from a label per distinct value (nulls: own code, or ``*`` at the top)."""
-    if top:
-        return np.zeros(len(codes0), dtype=np.int64), 1, [TOP]
-    label_codes, label_uniques = pd.factorize(np.asarray(unique_labels, dtype=object))
-    labels: list[Any] = [*label_uniques, None]
-    mapping = np.append(label_codes.astype(np.int64), len(labels) - 1)  # index -1 (null) -> the null code
-    return mapping[codes0], len(labels), labels
-
-
-_RANGE = re.compile(r"^\s*(\d{1,4})\s*-\s*(\d{1,4})\s*$")
-_HALF_OPEN = re.compile(r"^\s*\[\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*\)\s*$")
-_YEAR_AT_START = re.compile(r"^\s*((?:1[89]|20)\d{2})")
-
-
-def _periods(uniques: pd.Index | pd.api.extensions.ExtensionArray, pii_type: str) -> list[tuple[float, float, str]]:
-    """(start, width, label) per distinct value: width 0 for an exact date, 1 for a year or an age.
-
-    Values that are neither (open-ended bands such as '≥80', text) get start NaN: they keep their
-    own label up to the top.
-    """
-    index = pd.Index(uniques)
-    if pd.api.types.is_datetime64_any_dtype(index.dtype):
-        years = pd.DatetimeIndex(index).year
-        return [
-            (float(y), 0.0, str(v.date()) if hasattr(v, "date") else str(v)) for y, v in zip(years, index, strict=True)
-        ]
-    if pd.api.types.is_numeric_dtype(index.dtype) and not pd.api.types.is_bool_dtype(index.dtype):
-        numbers = index.to_numpy(dtype=np.float64, na_value=np.nan)
-        return [(float(x), 1.0, str(int(x)) if float(x).is_integer() else str(x)) for x in numbers]
-    out: list[tuple[float, float, str]] = []
-    for value in index:
-        text = str(value)
-        match = _RANGE.match(text)
-        if match:
-            lo, hi = int(match.group(1)), int(match.group(2))
-            out.append((float(lo), float(hi - lo + 1), text))
-            continue
-        match = _HALF_OPEN.match(text)
-        if match:
-            lo_f, hi_f = float(match.group(1)), float(match.group(2))
-            out.append((lo_f, hi_f - lo_f, text))
-            continue
-        match = _YEAR_AT_START.match(text) if pii_type == "birth_date" else None
-        if match:
-            whole_year = text.strip() == match.group(1)
-            out.append((float(match.group(1)), 1.0 if whole_year else 0.0, text))
-            continue
-        if pii_type == "age" and text.strip().isdigit():
-            out.append((float(text), 1.0, text.strip()))
-            continue
-        out.append((math.nan, math.inf, text))
-    return out
-
-
-def _period_steps(uniques: Any, pii_type: str) -> list[tuple[str, list[Any]]]:
-    periods = _periods(uniques, pii_type)
-    steps: list[tuple[str, list[Any]]] = []
-    if any(width == 0 for _, width, _ in periods):
-        steps.append(("year", [str(int(s)) if w == 0 else label for s, w, label in periods]))
-    for width in BAND_WIDTHS:
-        labels = [
-            label if (math.isnan(s) or w >= width) else year_band_label(math.floor(s / width) * width, width)
-            for s, w, label in periods
-        ]
-        steps.append((f"{width}-year band", labels))
-    return steps
-
-
-def _address_steps(uniques: Any) -> list[tuple[str, list[Any]]]:
-    parts = address_parts(pd.Series(pd.Index(uniques).astype("str"), dtype="str"))
-    province = pc.fill_null(pc.struct_field(parts, "province"), "").to_pylist()
-    city = pc.fill_null(pc.struct_field(parts, "city"), "").to_pylist()
-    district = pc.fill_null(pc.struct_field(parts, "district"), "").to_pylist()
-    return [
-        ("district", [(p + c + d) or TOP for p, c, d in zip(province, city, district, strict=True)]),
-        ("city", [(p + c) or TOP for p, c in zip(province, city, strict=True)]),
-        ("province", [p or TOP for p in province]),
-    ]
-
-
-_HAN = frozenset({"汉族", "汉"})
-
-
-def build_ladder(values: pd.Series, pii_type: str | None, column: str | None = None) -> Ladder:
-    """The generalization ladder of one quasi-identifier column (see the module docstring)."""
-    codes0, uniques = pd.factorize(values)
-    codes0 = codes0.astype(np.int64)
-    n_unique = len(uniques)
-    level0 = np.where(codes0 < 0, n_unique, codes0)
-    names: list[str] = ["value"]
-    codes: list[np.ndarray] = [level0]
-    cards: list[int] = [n_unique + 1]
-    labels: list[list[Any]] = [[]]
-    if pii_type == "gender":
-        steps: list[tuple[str, list[Any]]] = []
-    elif pii_type in ("birth_date", "age"):
-        steps = _period_steps(uniques, pii_type)
-    elif pii_type in ("address", "household_region"):
-        steps = _address_steps(uniques) if n_unique else []
-    elif pii_type == "ethnicity":
-        steps = [("汉族/少数民族", ["汉族" if str(u).strip() in _HAN else "少数民族" for u in uniques])]
-    else:
-        steps = []
-    if pii_type != "gender":
-        steps.append((TOP, [TOP] * n_unique))
-    distinct_before = n_unique
-    for name, unique_labels in steps:
-        top = name == TOP
-        level_codes, card, level_labels = _level(codes0, unique_labels, top=top)
-        distinct = card if top else card - 1
-        if not top and distinct >= distinct_before:
-            continue  # not coarser than the level below: the same partition, skip it
-        names.append(name)
-        codes.append(level_codes)
-        cards.append(card)
-        labels.append(level_labels)
-        distinct_before = distinct
-    return Ladder(column or str(values.name), pii_type, names, codes, cards, labels)
 
 
 def _sizes(codes: Sequence[np.ndarray], cards: Sequence[int], n: int) -> np.ndarray:
@@ -271,11 +118,19 @@ def l_diversity(frame: pd.DataFrame, columns: Sequence[str], sensitive: str) -> 
 
 @dataclass(slots=True)
 class KAnonymityResult:
-    """The generalized frame without the suppressed rows, which input rows were kept, and the report."""
+    """The generalized frame without the suppressed rows, which input rows were kept, and the report.
+
+    ``generalized`` holds the quasi-identifier columns at the levels reached for *every* input row
+    (suppressed ones too): the raw table mapped to the copy's categories, which the utility
+    workload compares the copy against.
+    """
 
     frame: pd.DataFrame
     kept: np.ndarray
     report: dict[str, Any] = field(default_factory=dict)
+    generalized: pd.DataFrame | None = None
+    #: Per kept row, a dense id of its equivalence class (the risk of the copy is measured on them).
+    class_ids: np.ndarray | None = None
 
 
 def k_anonymize(
@@ -285,36 +140,46 @@ def k_anonymize(
     k: int = 5,
     max_suppression: float = 0.05,
     sensitive_column: str | None = None,
+    max_highest_risk: float | None = None,
+    max_average_risk: float | None = None,
 ) -> KAnonymityResult:
     """Generalize and suppress until every quasi-identifier combination has at least ``k`` rows.
 
     ``quasi_identifiers`` maps column -> type (which ladder). At most ``max_suppression`` of the
     rows are suppressed while generalization can still help; once every ladder is at its top, the
     rows still in groups below k are suppressed whatever their number (a table of fewer than k
-    rows is suppressed whole). Never modifies ``frame``.
+    rows is suppressed whole). ``max_highest_risk`` raises k to ceil(1/t); ``max_average_risk``
+    bounds classes / records of the result (see the module docstring). Never modifies ``frame``.
     """
     _check_arguments(frame, quasi_identifiers, k, max_suppression, sensitive_column)
+    if max_average_risk is not None and not 0.0 < max_average_risk <= 1.0:
+        raise ValueError("max_average_risk must be within (0, 1]")
+    k_needed = required_k(k, max_highest_risk)
     n = len(frame)
     ladders = [build_ladder(frame[c], t, c) for c, t in quasi_identifiers.items()]
     budget = math.floor(max_suppression * n)
-    search = _generalize(ladders, n, k, budget)
+    search = _generalize(ladders, n, k_needed, budget, max_average_risk if ladders else None)
 
-    kept = search.sizes >= k
+    kept = search.sizes >= k_needed
+    extra = _suppress_for_average(ladders, search.levels, kept, max_average_risk) if ladders else 0
     out = frame.copy()
     for ladder, level in zip(ladders, search.levels, strict=True):
         if level:
             out[ladder.column] = ladder.values(level, frame[ladder.column])
+    qi_columns = [lad.column for lad in ladders]
+    generalized = out[qi_columns]
     out = out.loc[kept].reset_index(drop=True)
 
-    qi_columns = [lad.column for lad in ladders]
-    remaining = search.sizes[kept]
     final_codes = [lad.codes[lv][kept] for lad, lv in zip(ladders, search.levels, strict=True)]
     final_cards = [lad.cards[lv] for lad, lv in zip(ladders, search.levels, strict=True)]
     n_kept = int(kept.sum())
-    groups = int(_group_ids(final_codes, final_cards, n_kept).max()) + 1 if n_kept else 0
+    ids = _group_ids(final_codes, final_cards, n_kept) if n_kept else np.zeros(0, dtype=np.int64)
+    sizes = np.bincount(ids) if n_kept else np.zeros(0, dtype=np.int64)
     report: dict[str, Any] = {
         "k_target": k,
-        "k_achieved": int(remaining.min()) if n_kept else None,
+        "k_required": k_needed,
+        "k_achieved": int(sizes.min()) if n_kept and ladders else None,
+        "note": None if ladders else NO_QI_NOTE,
         "quasi_identifiers": [
             {
                 "column": lad.column,
@@ -325,17 +190,43 @@ def k_anonymize(
             }
             for lad, lv in zip(ladders, search.levels, strict=True)
         ],
+        # How each quasi-identifier column reads at its level (None: as the transform left it, or text).
+        "representation": {lad.column: lad.representation(lv) for lad, lv in zip(ladders, search.levels, strict=True)},
         "rows_in": n,
         "violating_rows_before": search.initial_violating,
         "suppressed_rows": n - n_kept,
+        "suppressed_for_average_risk": extra,
         "max_suppression": max_suppression,
         "suppression_budget_rows": budget,
-        "groups": groups,
+        "groups": len(sizes),
+        "average_risk_target": max_average_risk,
+        "average_risk_achieved": (len(sizes) / n_kept) if n_kept and ladders else None,
         "steps": search.steps,
         "stopped": search.stopped,
         "l_diversity": l_diversity(out, qi_columns, sensitive_column) if sensitive_column is not None else None,
     }
-    return KAnonymityResult(out, kept, report)
+    if not ladders and report["l_diversity"] is not None:
+        report["l_diversity"] = {**report["l_diversity"], "l": None, "note": NO_QI_NOTE}
+    return KAnonymityResult(out, kept, report, generalized, ids if ladders else None)
+
+
+def _suppress_for_average(
+    ladders: Sequence[Ladder], levels: Sequence[int], kept: np.ndarray, max_average: float | None
+) -> int:
+    """Suppress (in ``kept``, in place) the smallest classes until classes / records <= ``max_average``
+    (``desensitize.risk.classes_to_drop``); returns the rows suppressed."""
+    n_kept = int(kept.sum())
+    if max_average is None or n_kept == 0:
+        return 0
+    where = np.flatnonzero(kept)
+    ids = _group_ids(
+        [lad.codes[lv][where] for lad, lv in zip(ladders, levels, strict=True)],
+        [lad.cards[lv] for lad, lv in zip(ladders, levels, strict=True)],
+        n_kept,
+    )
+    drop = classes_to_drop(ids, max_average)[ids]
+    kept[where[drop]] = False
+    return int(drop.sum())
 
 
 def _check_arguments(
@@ -367,9 +258,17 @@ class _Search:
     initial_violating: int
 
 
-def _generalize(ladders: Sequence[Ladder], n: int, k: int, budget: int) -> _Search:
-    """Raise one ladder a level at a time, the one that leaves the fewest rows in groups below ``k``,
-    until at most ``budget`` rows are left there or no generalization helps them."""
+def _average_after(sizes: np.ndarray, k: int) -> float:
+    """classes / records of the rows kept (groups of at least ``k``): sum over them of 1 / size, over their number."""
+    kept = sizes >= k
+    n_kept = int(kept.sum())
+    return float((1.0 / sizes[kept]).sum() / n_kept) if n_kept else 0.0
+
+
+def _generalize(ladders: Sequence[Ladder], n: int, k: int, budget: int, max_average: float | None = None) -> _Search:
+    """Raise one ladder a level at a time until at most ``budget`` rows are left in groups below ``k``
+    (the step leaving the fewest there) and the average risk after suppression is at most
+    ``max_average`` (the step lowering it most), or no generalization helps."""
     levels = [0] * len(ladders)
 
     def sizes_at(lv: Sequence[int]) -> np.ndarray:
@@ -379,37 +278,50 @@ def _generalize(ladders: Sequence[Ladder], n: int, k: int, budget: int) -> _Sear
             n,
         )
 
+    def average_too_high(sz: np.ndarray) -> bool:
+        return max_average is not None and _average_after(sz, k) > max_average + 1e-12
+
     steps: list[dict[str, Any]] = []
     sizes = sizes_at(levels)
     violating = int((sizes < k).sum())
     initial_violating = violating
     stopped = "within the suppression budget"
-    while violating > budget:
-        best: tuple[int, int, np.ndarray] | None = None  # (violating after, ladder index, sizes)
+    while violating > budget or average_too_high(sizes):
+        for_k = violating > budget
+        best: tuple[tuple[float, float], int, np.ndarray] | None = None  # (objective, ladder index, sizes)
         for i, ladder in enumerate(ladders):
             if levels[i] >= ladder.top:
                 continue
             trial = list(levels)
             trial[i] += 1
             trial_sizes = sizes_at(trial)
-            after = int((trial_sizes < k).sum())
-            if best is None or after < best[0]:
-                best = (after, i, trial_sizes)
+            after = float((trial_sizes < k).sum())
+            average = _average_after(trial_sizes, k) if max_average is not None else 0.0
+            objective = (after, average) if for_k else (average, after)
+            if best is None or objective < best[0]:
+                best = (objective, i, trial_sizes)
         if best is None:
             stopped = "every attribute fully generalized"
             break
-        if best[0] >= violating and int((sizes_at([lad.top for lad in ladders]) < k).sum()) >= violating:
+        top_sizes = sizes_at([lad.top for lad in ladders]) if (not for_k or best[0][0] >= violating) else sizes
+        if for_k and best[0][0] >= violating and int((top_sizes < k).sum()) >= violating:
             # Not even generalizing everything would help the rows left (they differ in an attribute
             # that is never generalized, such as gender): generalizing further only destroys utility.
             stopped = "no generalization helps the remaining rows"
             break
-        violating, chosen, sizes = best
+        if not for_k and _average_after(top_sizes, k) >= _average_after(sizes, k):
+            stopped = "no generalization lowers the average risk"
+            break
+        _, chosen, sizes = best
+        violating = int((sizes < k).sum())
         levels[chosen] += 1
-        steps.append(
-            {
-                "column": ladders[chosen].column,
-                "to": ladders[chosen].names[levels[chosen]],
-                "violating_rows_after": violating,
-            }
-        )
+        step: dict[str, Any] = {
+            "column": ladders[chosen].column,
+            "to": ladders[chosen].names[levels[chosen]],
+            "violating_rows_after": violating,
+            "for": "k" if for_k else "average risk",
+        }
+        if max_average is not None:
+            step["average_risk_after"] = round(_average_after(sizes, k), 6)
+        steps.append(step)
     return _Search(levels, sizes, steps, stopped, initial_violating)

@@ -45,12 +45,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from desensitize.policy import TECHNIQUES, NearUnique, Policy, Rule
-from desensitize.transforms import as_text, describe, pseudonymize
+from desensitize.policy import NearUnique, Policy, Rule
+from desensitize.transforms import as_text, date_month, date_year, describe, pseudonymize
 
 __all__ = ["KeyColumn", "check_keep", "find_keys", "key_literals", "singled_out_share"]
-
-_GENERALIZE_BASIS = TECHNIQUES["date_year"][1]
 
 
 @dataclass(slots=True)
@@ -107,18 +105,10 @@ def _examined(pii_type: str | None, action: str, values: pd.Series | None, polic
 
 
 def _coarser_dates(values: pd.Series) -> Iterator[tuple[str, pd.Series]]:
-    """A date column at the first day of its month, then as its year (nullable integer)."""
-    yield "month", (values - pd.to_timedelta(values.dt.day - 1, unit="D")).dt.normalize()
-    yield "year", values.dt.year.astype("Int64")
-
-
-def _generalized_rule(to: str) -> dict[str, Any]:
-    return {
-        "action": f"date_{to}",
-        "params": {},
-        "technique": f"generalization 泛化 (near-unique date to {to})",
-        "basis": _GENERALIZE_BASIS,
-    }
+    """A date column at the first day of its month, then as its year (nullable integer): the policy's
+    own ``date_month`` and ``date_year`` (``desensitize.transforms.dates``)."""
+    yield "month", date_month(values)
+    yield "year", date_year(values)
 
 
 def _decide(
@@ -134,7 +124,7 @@ def _decide(
                     column,
                     coarser,
                     {**base, "action": "generalize", "to": to, "share_after": round(after, 4)},
-                    rule=_generalized_rule(to),
+                    rule=describe(Rule(action=f"date_{to}")),
                     representation={"kind": to},
                 )
     if rule.action == "drop":

@@ -15,7 +15,11 @@ Stages (each reported to ``progress(stage, done, total)`` for the CLI's bar):
 2. ``k-anonymity``: quasi-identifier columns generalized and rows suppressed until every
    combination has at least the policy's k rows (GB/T 37964-2019 附录B); l-diversity of the
    sensitive column reported.
-3. ``fingerprints``: keyed hashes of raw identifiers, pseudonyms, quasi-identifier tuples and
+3. ``risk`` and ``utility``: re-identification risk over the quasi-identifiers before (raw values)
+   and after (the copy), against the policy's threshold (``desensitize.risk``; ARX and sdcMicro's
+   measures), and the copy's information loss and workload errors (``desensitize.utility``);
+   timed in the report but not a progress stage of its own (a few percent of the transform).
+4. ``fingerprints``: keyed hashes of raw identifiers, pseudonyms, quasi-identifier tuples and
    whole rows, kept outside the sandbox for the export guard.
 
 The input frame is never modified. Imports nothing of Keyong outside ``desensitize``.
@@ -34,9 +38,11 @@ import pandas as pd
 from desensitize.fingerprints import FingerprintSet, raw_column_hashes
 from desensitize.forking import Forked, worth_forking
 from desensitize.kanonymity import KAnonymityResult, k_anonymize
-from desensitize.keys import check_keep, find_keys, key_literals
+from desensitize.keys import KeyColumn, check_keep, find_keys, key_literals
 from desensitize.policy import Policy
-from desensitize.transforms import TextRedactor, apply_rule, as_text, describe
+from desensitize.risk import NO_QI_NOTE, Codes, column_codes, measure_risk, risk_figures
+from desensitize.transforms import TextRedactor, TransformError, as_text, describe, transform_column
+from desensitize.utility import measure_utility
 
 __all__ = ["DesensitizedTable", "Progress", "dataset_names", "desensitize_table"]
 
@@ -147,7 +153,7 @@ def _desensitize(
     started: float,
     keep: Mapping[str, str],
 ) -> DesensitizedTable:
-    """The three stages (transform, k-anonymity, fingerprints), timed, and the report."""
+    """The stages (transform, k-anonymity, risk and utility, fingerprints), timed, and the report."""
     frame, columns_report, pseudonym_columns = _transform(
         df, types, policy, pepper, confidences, text_redactor, note, keep
     )
@@ -156,6 +162,19 @@ def _desensitize(
     k_report = anonymized.report
     frame = anonymized.frame
     anonymized_at = time.perf_counter()
+    raw_codes = {c: column_codes(df[c]) for c in qi}  # factorized once, for risk and utility
+    risk = _risk(df, anonymized, list(qi), policy, raw_codes)
+    risk_at = time.perf_counter()
+    utility = measure_utility(
+        df,
+        frame,
+        kept=anonymized.kept,
+        generalized=anonymized.generalized if anonymized.generalized is not None else frame[[]],
+        types=types,
+        quasi_identifiers=k_report["quasi_identifiers"],
+        raw_codes=raw_codes,
+    )
+    measured_at = time.perf_counter()
 
     fingerprints = FingerprintSet.build(
         df,
@@ -179,13 +198,17 @@ def _desensitize(
         },
         "columns": columns_report,
         "k_anonymity": k_report,
+        "risk": risk,
+        "utility": utility,
         "rows_in": len(df),
         "rows_out": len(frame),
         "rows_suppressed": len(df) - len(frame),
         "seconds": {
             "transform": round(transformed - started, 4),
             "k_anonymity": round(anonymized_at - transformed, 4),
-            "fingerprints": round(finished - anonymized_at, 4),
+            "risk": round(risk_at - anonymized_at, 4),
+            "utility": round(measured_at - risk_at, 4),
+            "fingerprints": round(finished - measured_at, 4),
             "total": round(total, 4),
         },
         "rows_per_second": round(len(df) / total) if total > 0 else None,
@@ -215,19 +238,26 @@ def _transform(
     out: dict[str, pd.Series | None] = {}
     reports: dict[str, dict[str, Any]] = {}
     note("transform", 0, len(types))
+    extras: dict[str, dict[str, pd.Series]] = {}  # a band's label column, placed after its column
 
     def run(column: str, literals: tuple[str, ...] = (), names: list[str] | None = None) -> None:
         pii_type, rule = types[column], rules[column]
-        out[column] = apply_rule(
+        result = transform_column(
             df[column], rule, pii_type=pii_type, pepper=pepper, column=column, text_redactor=text_redactor,
             names=names or [], keys=literals,
         )  # fmt: skip
+        out[column] = result.values
+        for extra in result.extra:
+            if extra in df.columns or any(extra in e for e in extras.values()):
+                raise TransformError(f"column {column!r}: its label column {extra!r} would replace a column")
+        extras[column] = result.extra
         confidence = confidences.get(column)
         reports[column] = {
             "name": column,
             "type": pii_type,
             "confidence": None if confidence is None else float(confidence),
             **describe(rule),
+            **({"representation": result.representation} if result.representation is not None else {}),
         }
         note("transform", len(reports), len(types))
 
@@ -237,19 +267,38 @@ def _transform(
     pseudonym_columns = [c for c in types if c not in texts and rules[c].action == "pseudonymize"]
     keys = find_keys(df, out, types, {c: r.action for c, r in rules.items()}, policy, pepper=pepper, keep=keep)
     for key in keys:
-        out[key.column] = key.values
-        reports[key.column].update(key.rule or {})
-        reports[key.column]["near_unique"] = key.near_unique
-        if key.representation is not None:
-            reports[key.column]["representation"] = key.representation
-        if key.pseudonyms:
-            pseudonym_columns.append(key.column)
+        _apply_key(key, out, reports, extras, pseudonym_columns)
     if texts:
         names, literals = dataset_names(df, types), key_literals(df, keys)
         for column in texts:
             run(column, literals, names)
-    kept = {c: v for c in types if (v := out[c]) is not None}
-    return pd.DataFrame(kept, index=df.index), [reports[c] for c in types], pseudonym_columns
+    frame: dict[str, pd.Series] = {}
+    for column in types:
+        if (values := out[column]) is not None:
+            frame[column] = values
+        frame.update(extras.get(column, {}))
+    return pd.DataFrame(frame, index=df.index), [reports[c] for c in types], pseudonym_columns
+
+
+def _apply_key(
+    key: KeyColumn,
+    out: dict[str, pd.Series | None],
+    reports: dict[str, dict[str, Any]],
+    extras: dict[str, dict[str, pd.Series]],
+    pseudonym_columns: list[str],
+) -> None:
+    """A near-unique column's decision written into the copy and its report (a kept one stays as it is)."""
+    reports[key.column]["near_unique"] = key.near_unique
+    if key.near_unique["action"] == "kept":
+        return
+    out[key.column] = key.values
+    extras.pop(key.column, None)  # a label of values that are now keys would say too much
+    reports[key.column].update(key.rule or {})
+    reports[key.column].pop("representation", None)
+    if key.representation is not None:
+        reports[key.column]["representation"] = key.representation
+    if key.pseudonyms:
+        pseudonym_columns.append(key.column)
 
 
 def _anonymize(
@@ -262,16 +311,26 @@ def _anonymize(
     """k-anonymity over the policy's quasi-identifiers, l-diversity of the sensitive column; and the
     quasi-identifiers (column -> type)."""
     note("k-anonymity", 0, 1)
-    qi = {c: types[c] for c in frame.columns if types[c] in policy.quasi_identifiers}
+    # types.get: a band's label column (added by the transform) has no type of its own.
+    qi = {c: types.get(c) for c in frame.columns if types.get(c) in policy.quasi_identifiers}
     sensitive = sensitive_column
     if sensitive is None:
         for wanted in policy.sensitive:
-            sensitive = next((c for c in frame.columns if types[c] == wanted and c not in qi), None)
+            sensitive = next((c for c in frame.columns if types.get(c) == wanted and c not in qi), None)
             if sensitive is not None:
                 break
     elif sensitive not in frame.columns or sensitive in qi:
         sensitive = None  # dropped by the policy, or generalized as a quasi-identifier: nothing to report
-    anonymized = k_anonymize(frame, qi, k=policy.k, max_suppression=policy.max_suppression, sensitive_column=sensitive)
+    threshold = policy.risk
+    anonymized = k_anonymize(
+        frame,
+        qi,
+        k=policy.k,
+        max_suppression=policy.max_suppression,
+        sensitive_column=sensitive,
+        max_highest_risk=threshold.highest if threshold is not None and qi else None,
+        max_average_risk=threshold.average if threshold is not None and qi else None,
+    )
     if sensitive_column is not None and sensitive is None:
         anonymized.report["l_diversity"] = {
             "column": sensitive_column,
@@ -280,3 +339,55 @@ def _anonymize(
         }
     note("k-anonymity", 1, 1)
     return anonymized, qi
+
+
+def _risk(
+    df: pd.DataFrame, anonymized: KAnonymityResult, qi: list[str], policy: Policy, raw_codes: Codes
+) -> dict[str, Any]:
+    """report["risk"]: the risk over the quasi-identifiers of the raw table (original values) and of
+    the copy, against the policy's threshold, and whether the copy meets it.
+
+    Fail closed: ``met`` is false (with the reason) whenever a bound is exceeded; the registry
+    records it with the copy's version and in the ledger, so a copy above its level's threshold is
+    marked, never silently passed.
+    """
+    threshold = policy.risk
+    at_risk = threshold.at_risk if threshold is not None else 0.2
+    l_report = anonymized.report.get("l_diversity") or {}
+    sensitive = l_report.get("column") if l_report.get("l") is not None else None
+    before = measure_risk(df, qi, threshold=at_risk, sensitive_column=sensitive, codes=raw_codes)
+    if anonymized.class_ids is not None and len(anonymized.frame):  # the search's classes: no second factorization
+        copy_sensitive = anonymized.frame[sensitive] if sensitive is not None else None
+        after = risk_figures(anonymized.class_ids, threshold=at_risk, sensitive=copy_sensitive)
+    else:
+        after = measure_risk(anonymized.frame, qi, threshold=at_risk, sensitive_column=sensitive)
+    reasons: list[str] = []
+    if not qi:
+        reasons_note: str | None = NO_QI_NOTE
+    elif threshold is None:
+        reasons_note = "the policy sets no risk threshold"
+    elif after["records"] == 0:
+        reasons_note = "every row suppressed"
+    else:
+        reasons_note = None
+        prosecutor = after["prosecutor"]
+        if threshold.highest is not None and prosecutor["highest"] > threshold.highest + 1e-12:
+            reasons.append(f"highest prosecutor risk {prosecutor['highest']:.4f} > {threshold.highest}")
+        if threshold.average is not None and prosecutor["average"] > threshold.average + 1e-12:
+            reasons.append(
+                f"average prosecutor risk {prosecutor['average']:.4f} > {threshold.average} "
+                f"({after['classes']} classes in {after['records']} records; generalization and suppression exhausted)"
+            )
+    steps = list(anonymized.report.get("steps", []))
+    extra = anonymized.report.get("suppressed_for_average_risk", 0)
+    if extra:
+        steps.append({"suppress_rows": extra, "for": "average risk", "how": "smallest classes first"})
+    return {
+        "quasi_identifiers": qi,
+        "threshold": None if threshold is None else {**threshold.model_dump(), "record_threshold": at_risk},
+        "before": before,
+        "after": after,
+        "met": not reasons,
+        "reason": "; ".join(reasons) if reasons else reasons_note,
+        "steps": steps,
+    }

@@ -37,6 +37,7 @@ __all__ = [
     "NearUnique",
     "Policy",
     "PolicyError",
+    "RiskThreshold",
     "Rule",
     "load_policy",
     "shipped_policy_path",
@@ -84,6 +85,7 @@ Action = Literal[
     "mask_name",
     "generalize_address",
     "date_year",
+    "date_month",
     "date_band",
     "band",
     "round",
@@ -109,6 +111,7 @@ TECHNIQUES: dict[str, tuple[str, str]] = {
     "mask_name": ("suppression 抑制 by masking 屏蔽 (surname kept)", f"{_GBT} 抑制技术; {_PIPL_73}"),
     "generalize_address": ("generalization 泛化 (address to administrative division)", f"{_GBT} 泛化技术; {_PIPL_73}"),
     "date_year": ("generalization 泛化 (date to year)", f"{_GBT} 泛化技术; {_PIPL_73}"),
+    "date_month": ("generalization 泛化 (date to the first day of its month)", f"{_GBT} 泛化技术; {_PIPL_73}"),
     "date_band": ("generalization 泛化 (date to band of years)", f"{_GBT} 泛化技术; {_PIPL_73}"),
     "band": ("generalization 泛化 (bands, top/bottom coding 顶层与底层编码)", f"{_GBT} 泛化技术; {_PIPL_73}"),
     "round": ("generalization 泛化 (rounding 取整)", f"{_GBT} 泛化技术; {_PIPL_73}"),
@@ -128,6 +131,7 @@ _ACTION_TYPES: dict[str, frozenset[str]] = {
     "mask_name": frozenset({"person_name"}),
     "generalize_address": frozenset({"address", "household_region"}),
     "date_year": frozenset({"birth_date"}),
+    "date_month": frozenset({"birth_date"}),
     "date_band": frozenset({"birth_date"}),
 }
 #: What an unrecognised column may get: nothing type-specific.
@@ -167,6 +171,8 @@ class _BandParams(_Params):
     edges: list[float] | None = Field(None, min_length=2)
     bottom: float | None = None
     top: float | None = None
+    #: Also write the band as text in a column "<name>_区间" (the numbers stay in the column itself).
+    label: bool = False
 
     @model_validator(mode="after")
     def _one_scheme(self) -> _BandParams:
@@ -198,12 +204,43 @@ _PARAMS: dict[str, type[_Params]] = {
     "mask_name": _MaskNameParams,
     "generalize_address": _AddressParams,
     "date_year": _NoParams,
+    "date_month": _NoParams,
     "date_band": _DateBandParams,
     "band": _BandParams,
     "round": _RoundParams,
     "randomize": _RandomizeParams,
     "redact_text": _NoParams,
 }
+
+
+class RiskThreshold(BaseModel):
+    """The re-identification risk a level's copy may keep (desensitize.risk defines the measures).
+
+    Why in the policy: GB/T 37964-2019 第6章 (去标识化过程) has the controller set the acceptable
+    re-identification risk and verify the result against it; how much risk is acceptable depends
+    on how sensitive the data is, i.e. on its level (双鸭山市公共数据管理暂行办法 第十一条 分级保护).
+    ``highest``: the highest prosecutor risk 1/f_c (implies k >= ceil(1/highest));
+    ``average``: the average prosecutor risk, classes / records (ARX's average-risk model);
+    ``record_threshold``: the record risk above which the report counts a record as at risk
+    (ARX's "records at risk"; default: ``highest``). None: that bound is not enforced.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    highest: float | None = Field(None, gt=0.0, le=1.0)
+    average: float | None = Field(None, gt=0.0, le=1.0)
+    record_threshold: float | None = Field(None, gt=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RiskThreshold:
+        if self.highest is not None and self.average is not None and self.average > self.highest:
+            raise ValueError("average cannot exceed highest (the average of record risks is at most their maximum)")
+        return self
+
+    @property
+    def at_risk(self) -> float:
+        """The record risk above which a record counts as at risk (0.2, i.e. below 5-anonymity, when unset)."""
+        return self.record_threshold or self.highest or 0.2
 
 
 class NearUnique(BaseModel):
@@ -279,6 +316,8 @@ class Policy(BaseModel):
     quasi_identifiers: list[str] = Field(default_factory=list)
     #: Types whose column's l-diversity the report gives (the first present one).
     sensitive: list[str] = Field(default_factory=list)
+    #: Re-identification risk the copy may keep over the quasi-identifiers; None: k alone.
+    risk: RiskThreshold | None = None
     #: Near-unique columns are keys (``desensitize.keys``); None: not applied (L1/L2 unless set).
     near_unique: NearUnique | None = None
 
@@ -328,6 +367,16 @@ class Policy(BaseModel):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _no_labels_on_quasi_identifiers(self) -> Policy:
+        """A band's label column is not generalized by k-anonymity with its column: on a
+        quasi-identifier it would keep the finer bands the search coarsened (fail closed: refused)."""
+        for pii_type in self.quasi_identifiers:
+            rule = self.rules.get(pii_type)
+            if rule is not None and rule.action == "band" and rule.params.get("label"):
+                raise ValueError(f"rules.{pii_type}: a quasi-identifier's band cannot have a label column")
+        return self
+
     def rule_for(self, pii_type: str | None) -> Rule:
         """The rule of a column of ``pii_type`` (the default for unrecognised or unlisted types)."""
         if pii_type is None:
@@ -336,8 +385,10 @@ class Policy(BaseModel):
 
     def canonical_json(self) -> str:
         data = self.model_dump(mode="json")
-        if data["near_unique"] is None:
-            del data["near_unique"]  # the digests of policies without it stay what they were
+        if data.get("risk") is None:
+            data.pop("risk", None)  # a policy without a risk threshold keeps the digest it had before the field existed
+        if data.get("near_unique") is None:
+            data.pop("near_unique", None)  # likewise for near-unique keys
         return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
     def sha256(self) -> str:

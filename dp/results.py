@@ -135,6 +135,18 @@ def seal_query(
     return _replace(outputs, _entry(out_dir, RESULT))
 
 
+def beats_majority(accuracy: float | None, majority_share: float | None) -> bool | None:
+    """Whether the model's holdout accuracy is above always answering the holdout's most common label.
+
+    Why: a classifier at or below that share has learnt nothing a reader could use (issue 16: the demo's
+    model once predicted the majority class only), and a certificate should say so rather than leave the
+    comparison to the reader. None when the run had no holdout to measure either number on.
+    """
+    if accuracy is None or majority_share is None:
+        return None
+    return accuracy > majority_share
+
+
 def seal_train(
     plan: Mapping[str, Any], job: int, out_dir: Path, outputs: Sequence[Mapping[str, Any]], key: Ed25519PrivateKey
 ) -> list[dict[str, Any]]:
@@ -152,6 +164,8 @@ def seal_train(
     if not _number(spent) or float(spent) > float(plan["epsilon"]) * (1 + 1e-6):
         raise SealError("the accountant's ε exceeds the charged ε")
     auc = record.get("mia_auc")
+    accuracy = float(record["holdout_accuracy"]) if _number(record.get("holdout_accuracy")) else None
+    majority = float(record["holdout_majority_share"]) if _number(record.get("holdout_majority_share")) else None
     certificate = {
         "kind": CERTIFICATE_KIND,
         "job": job,
@@ -170,10 +184,9 @@ def seal_train(
         "weights_file": MODEL,
         "weights_sha256": file_sha256(model)[0],
         "mia_auc": float(auc) if _number(auc) else None,
-        "holdout_accuracy": float(record["holdout_accuracy"]) if _number(record.get("holdout_accuracy")) else None,
-        "holdout_majority_share": (
-            float(record["holdout_majority_share"]) if _number(record.get("holdout_majority_share")) else None
-        ),
+        "holdout_accuracy": accuracy,
+        "holdout_majority_share": majority,
+        "beats_majority": beats_majority(accuracy, majority),
         "issued_at": _now(),
     }
     name = certificate_name(MODEL)
@@ -240,6 +253,7 @@ __all__ = [
     "RESULT",
     "TRAINING",
     "SealError",
+    "beats_majority",
     "certificate_name",
     "check_model",
     "seal",

@@ -97,17 +97,31 @@ class CopyResult:
     report: dict[str, Any]
 
     def as_json(self) -> dict[str, Any]:
+        """The contract's keys, plus issue 16's measures: ``risk`` and ``utility`` (``None`` when not measured)
+        and, per column, its ``representation`` and ``near_unique`` decision where the report states them."""
         return {
             "dataset": self.dataset,
             "version": self.version,
             "rows": self.rows,
-            "columns": self.columns,
+            "columns": _with_report_facts(self.columns, self.report),
             "k_anonymity": self.k_anonymity,
             "copy": str(self.copy),
             "parent": self.parent,
             "fingerprints": str(self.fingerprints),
+            "risk": self.report.get("risk"),
+            "utility": self.report.get("utility"),
             "report": self.report,
         }
+
+
+def _with_report_facts(columns: list[dict[str, Any]], report: dict[str, Any]) -> list[dict[str, Any]]:
+    """``columns`` ({"name", "type", "action"}) with each one's report ``representation`` / ``near_unique`` added."""
+    stated = {c.get("name"): c for c in report.get("columns") or [] if isinstance(c, dict)}
+    enriched = []
+    for column in columns:
+        own = stated.get(column["name"], {})
+        enriched.append(column | {key: own[key] for key in ("representation", "near_unique") if key in own})
+    return enriched
 
 
 class Copies:
@@ -315,6 +329,8 @@ class Copies:
                     "rows_in": result.report.get("rows_in"),
                     "rows_out": out_table.num_rows,
                     "k_anonymity": result.report.get("k_anonymity", {}).get("k_achieved"),
+                    # Fail closed, marked: a copy above its level's risk threshold is recorded as such (issue 16).
+                    "risk_met": (result.report.get("risk") or {}).get("met"),
                     "policy_sha256": result.report.get("policy", {}).get("sha256"),
                     "content_sha256": content_sha256,
                     "columns": [{"name": c["name"], "action": c["action"]} for c in result.columns_json()],

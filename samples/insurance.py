@@ -3,6 +3,11 @@
 Why: a third table that links to the other two through 身份证号, 姓名 and 参保单位, with a
 dependence between contribution base and suspension that analyses and DP models have a signal to
 find. Ages are computed against the fixed date ``AS_OF``.
+
+The enrolment record carries the insured person's 出生日期, as a 参保登记 does (and as the 身份证号
+already encodes): the status depends most on age (everyone over 65 enrolled is 终止参保), so a model
+of 参保状态 needs it (issue 16). The L4 policy generalizes it to the birth year, a quasi-identifier
+of k-anonymity, and the demo's dp-train model reads that year.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ def social_insurance(
 
     A share ``coverage`` of residents aged 16-65 on ``AS_OF`` are enrolled; about a third
     of those over 65 also appear, with 参保状态 终止参保 (retired).  Columns: 身份证号,
-    姓名, 参保单位 (an entity's 企业名称; larger registered capital, more employees),
+    姓名, 出生日期 (the resident's, datetime64[ns]), 参保单位 (an entity's 企业名称; larger
+    registered capital, more employees),
     月缴费基数 (integer yuan, lognormal clipped to [CONTRIBUTION_BASE_MIN,
     CONTRIBUTION_BASE_MAX]), 参保状态 (正常参保 / 暂停参保 / 终止参保), 参保日期 (not before
     1995, the person's 16th birthday, or the employer's founding).
@@ -69,6 +75,7 @@ def social_insurance(
         {
             "身份证号": residents_df["公民身份号码"].take(rows),
             "姓名": residents_df["姓名"].take(rows),
+            "出生日期": birth[rows].astype("datetime64[ns]"),
             "参保单位": entities_df["企业名称"].take(employer),
             "月缴费基数": base,
             "参保状态": take(("正常参保", "暂停参保", "终止参保"), status),

@@ -86,9 +86,26 @@ def test_a_certified_model_passes(tmp_path: Path) -> None:
     assert certificate["weights_sha256"] == entry(out, "model.pt")["sha256"]
     assert certificate["epsilon"] == 1.0 and certificate["epsilon_accountant"] == 0.97
     assert certificate["holdout_accuracy"] == 0.76 and certificate["holdout_majority_share"] == 0.74
+    assert certificate["beats_majority"] is True
     assert {"job", "version", "delta", "noise_multiplier", "sample_rate", "steps", "accountant"} <= set(certificate)
     verdict, found = rules(out, outputs)
     assert verdict == "pass", found
+
+
+@pytest.mark.parametrize(
+    ("accuracy", "majority", "beats"),
+    [(0.7451, 0.7451, False), (0.70, 0.74, False), (0.7452, 0.7451, True), (None, 0.74, None), (0.76, None, None)],
+)
+def test_the_certificate_says_whether_the_model_beats_the_majority_share(
+    tmp_path: Path, accuracy: float | None, majority: float | None, beats: bool | None
+) -> None:
+    """Issue 16: a model at its holdout's majority share (one that always answers the most common label) has
+    learnt nothing, and its certificate says so; without a holdout it says nothing (None), not False."""
+    out, _ = trained(tmp_path, {**RECORD, "holdout_accuracy": accuracy, "holdout_majority_share": majority})
+    certificate = json.loads((out / "model.certificate.json").read_text(encoding="utf-8"))
+    assert certificate["holdout_accuracy"] == accuracy and certificate["holdout_majority_share"] == majority
+    assert certificate["beats_majority"] is beats
+    assert verify(certificate, KEY.public_key())["beats_majority"] is beats  # covered by the signature
 
 
 def test_a_model_that_remembers_its_training_rows_goes_to_review(tmp_path: Path) -> None:

@@ -62,7 +62,8 @@ def _small_frame(n: int = 600, seed: int = 1) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def insurance_copy() -> pd.DataFrame:
-    """social_insurance in the desensitized copy's form: bands, date strings, the ID as person key."""
+    """social_insurance in the desensitized copy's form: bands, date strings, the birth date to the year (as
+    the L4 policy's date_year leaves it, an integer), the ID as person key."""
     from samples import synthetic
 
     table = synthetic.generate_all(20000)["social_insurance"]
@@ -70,6 +71,7 @@ def insurance_copy() -> pd.DataFrame:
     return pd.DataFrame(
         {
             "身份证号": table["身份证号"],
+            "出生日期": table["出生日期"].dt.year.astype("Int64"),
             "月缴费基数": [f"{b}-{b + 999}" for b in base],
             "参保日期": table["参保日期"].dt.strftime("%Y-%m-%d"),
             "参保状态": table["参保状态"],
@@ -77,11 +79,17 @@ def insurance_copy() -> pd.DataFrame:
     )
 
 
-def _train_plan(rows: int, model: str = "logistic", accountant: str = "rdp") -> dict[str, Any]:
-    """The resolved plan as the host computes it: σ from opacus for q = batch / train rows, steps = ⌈epochs / q⌉."""
+def _train_plan(
+    rows: int, model: str = "logistic", accountant: str = "rdp", *, epochs: int = 10, learning_rate: float = 5.0
+) -> dict[str, Any]:
+    """The resolved plan as the host computes it: σ from opacus for q = batch / train rows, steps = ⌈epochs / q⌉.
+
+    The features are the demo model's (app/demo/scenario.py DEMO_DP_TRAIN): the birth year, where the label's
+    signal is (everyone enrolled over 65 is 终止参保), and the contribution base; so are the epochs and the
+    learning rate (features scaled to [0, 1] need large weights; fewer epochs at 0.5 stay at the majority)."""
     from opacus.accountants.utils import get_noise_multiplier
 
-    holdout, batch, epochs = 0.2, 256, 5
+    holdout, batch = 0.2, 256
     q = batch / round(rows * (1 - holdout))
     steps = math.ceil(epochs / q)
     sigma = get_noise_multiplier(
@@ -94,15 +102,15 @@ def _train_plan(rows: int, model: str = "logistic", accountant: str = "rdp") -> 
         "person_key": "身份证号",
         "max_rows_per_person": 1,
         "features": [
+            {"column": "出生日期", "type": "numeric", "bounds": [1920, 2010]},
             {"column": "月缴费基数", "type": "numeric", "bounds": [3000, 40000]},
-            {"column": "参保日期", "type": "numeric", "bounds": [1995, 2027]},
         ],
         "label": {"column": "参保状态", "values": STATUSES},
         "model": model,
         "hidden": 32,
         "epochs": epochs,
         "batch_size": batch,
-        "learning_rate": 0.5,
+        "learning_rate": learning_rate,
         "epsilon": 1.0,
         "delta": 1e-5,
         "max_grad_norm": 1.0,
@@ -328,7 +336,12 @@ def test_dp_train_logistic_spends_at_most_epsilon_and_learns(insurance_copy: pd.
     # the majority class.
     majority = insurance_copy["参保状态"].value_counts(normalize=True).max()
     assert abs(record["holdout_majority_share"] - majority) < 0.05
-    assert record["holdout_accuracy"] >= record["holdout_majority_share"] - 0.02
+    # With the birth year the signal is real (issue 16): the best any model does on it is about 0.845 against a
+    # majority share of 0.747; DP at ε = 1 reached 8 to 10 points above the share in 12 runs of this plan, and a
+    # model stuck at the majority class (what the bands and dates alone gave) fails this by 4 points.
+    assert record["holdout_accuracy"] >= record["holdout_majority_share"] + 0.04
+    # Plain SGD at the same learning rate is noisier run to run (4 to 9 points above the share).
+    assert plain["holdout_accuracy"] >= plain["holdout_majority_share"] + 0.02
     assert record["architecture"] == "Linear(2, 3)" and record["steps"] == plan["steps"]
     assert record["train_rows"] + record["holdout_rows"] == len(insurance_copy)
     assert abs(record["holdout_rows"] / len(insurance_copy) - 0.2) < 0.01
@@ -366,7 +379,7 @@ def test_encode_one_hot_and_unlisted_labels() -> None:
 
 @pytest.mark.slow
 def test_dp_train_mlp(insurance_copy: pd.DataFrame) -> None:
-    plan = _train_plan(len(insurance_copy), model="mlp")
+    plan = _train_plan(len(insurance_copy), model="mlp", learning_rate=2.0)  # 5.0 sometimes diverges without DP
     _, record = dp_train.train(plan, insurance_copy)
     _, plain = dp_train.train(plan, insurance_copy, private=False)
     print(
@@ -375,7 +388,8 @@ def test_dp_train_mlp(insurance_copy: pd.DataFrame) -> None:
     )
     assert record["epsilon"] <= 1.0 + 1e-6
     assert record["architecture"] == "Linear(2, 32) → ReLU → Linear(32, 3)"
-    assert record["holdout_accuracy"] >= record["holdout_majority_share"] - 0.02
+    # 7 to 10 points above the majority share in 6 runs; one stuck at the majority class fails by 3.
+    assert record["holdout_accuracy"] >= record["holdout_majority_share"] + 0.03
 
 
 # --------------------------------------------------------------------------- main() end to end

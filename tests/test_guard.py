@@ -341,7 +341,7 @@ def test_pandas_metadata_never_leaves_a_parquet_output(tmp_path: Path) -> None:
 
     table = pa.Table.from_pandas(residents()[1].groupby("性别").size().rename("人数").reset_index())
     described = json.loads(table.schema.metadata[b"pandas"])
-    described["creator"] = {"library": "pyarrow", "version": ",".join(residents()[1]["出生日期"].head(50))}
+    described["creator"] = {"library": "pyarrow", "version": ",".join(residents()[1]["出生日期"].head(50).astype(str))}
     table = table.replace_schema_metadata({b"pandas": json.dumps(described).encode()})
     tmp_path.mkdir(exist_ok=True)
     pq.write_table(table, tmp_path / "t.parquet")

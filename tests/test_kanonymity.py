@@ -56,10 +56,12 @@ def test_generalized_values_follow_the_ladders(residents: pd.DataFrame) -> None:
     levels = {q["column"]: q["generalization"] for q in result.report["quasi_identifiers"]}
     birth = result.frame["出生日期"]
     if levels["出生日期"].endswith("year band"):
+        # Numbers, not labels: the band's first year (Int64), the width in the report.
         width = int(levels["出生日期"].split("-")[0])
-        assert birth.str.fullmatch(r"\d{4}-\d{4}").all()
-        starts = birth.str.slice(0, 4).astype(int)
-        assert (starts % width == 0).all()
+        assert str(birth.dtype) == "Int64"
+        assert (birth.dropna() % width == 0).all()
+        assert result.report["representation"]["出生日期"] == {"kind": "band_start_year", "width": width}
+        assert birth.mean() > 1900  # computable as it is
     if levels["住址"] == "district":
         assert result.frame["住址"].str.fullmatch(r"黑龙江省双鸭山市\w+[区县]").all()
 
@@ -71,7 +73,9 @@ def test_greedy_takes_the_step_that_removes_most_violations() -> None:
     assert result.report["steps"][0]["column"] == "age"
     assert result.report["suppressed_rows"] == 0
     assert _min_group(result.frame, ["age", "sex"]) >= 5
-    assert set(result.frame["age"]) <= {"20-29", "30-39", "40-49", "50-59", "20-39", "40-59"}
+    # Midpoints of the integers each band holds: 20-29 -> 24.5, 20-39 -> 29.5.
+    assert set(result.frame["age"]) <= {24.5, 34.5, 44.5, 54.5, 29.5, 49.5}
+    assert result.frame["age"].dtype == np.float64
 
 
 def test_rows_that_cannot_be_generalized_are_suppressed_and_reported() -> None:
@@ -108,10 +112,12 @@ def test_k_of_one_changes_nothing(residents: pd.DataFrame) -> None:
     assert result.report["steps"] == [] and result.report["suppressed_rows"] == 0
 
 
-def test_no_quasi_identifiers_is_one_group() -> None:
+def test_no_quasi_identifiers_reports_k_as_not_applicable() -> None:
+    # k = the number of rows would be a vacuous figure shown as a strong one (issue 16).
     frame = pd.DataFrame({"x": range(7)})
     result = k_anonymize(frame, {}, k=5)
-    assert result.report["k_achieved"] == 7 and len(result.frame) == 7
+    assert result.report["k_achieved"] is None and result.report["note"] == "n/a, no quasi-identifiers"
+    assert len(result.frame) == 7 and result.report["suppressed_rows"] == 0
 
 
 def test_nulls_form_their_own_group() -> None:
@@ -137,8 +143,13 @@ def test_ladders() -> None:
     dates = ["1961-03-02", "1961-07-01", "1963-01-01", "1967-01-01", "1977-01-01", "1985-01-01"]
     birth = build_ladder(pd.Series(pd.to_datetime(dates)), "birth_date")
     assert birth.names == ["value", "year", "5-year band", "10-year band", "20-year band", "*"]
-    assert birth.values(2, pd.Series(dates)).tolist()[:4] == ["1960-1964"] * 3 + ["1965-1969"]
-    assert birth.values(4, pd.Series(dates)).tolist()[-2:] == ["1960-1979", "1980-1999"]
+    assert birth.values(1, pd.Series(dates)).tolist() == [1961, 1961, 1963, 1967, 1977, 1985]
+    assert birth.values(2, pd.Series(dates)).tolist()[:4] == [1960] * 3 + [1965]  # first year of 1960-1964
+    assert birth.values(4, pd.Series(dates)).tolist()[-2:] == [1960, 1980]  # 1960-1979, 1980-1999
+    assert str(birth.values(2, pd.Series(dates)).dtype) == "Int64"
+    assert birth.representation(2) == {"kind": "band_start_year", "width": 5}
+    assert birth.representation(1) == {"kind": "year"} and birth.representation(0) is None
+    assert birth.values(5, pd.Series(dates)).isna().all()  # ``*``: null
     ethnicity = build_ladder(pd.Series(["汉族", "满族", "朝鲜族"]), "ethnicity")
     assert ethnicity.names == ["value", "汉族/少数民族", "*"]
     assert ethnicity.values(1, pd.Series(["汉族", "满族", "朝鲜族"])).tolist() == ["汉族", "少数民族", "少数民族"]
@@ -150,12 +161,43 @@ def test_ladders() -> None:
     assert address.values(3, pd.Series(places)).tolist() == ["黑龙江省"] * 4 + ["吉林省"]
     years = build_ladder(pd.Series([1961, 1963, 1967, 1977, None], dtype="Int64"), "birth_date")
     assert years.names == ["value", "5-year band", "10-year band", "20-year band", "*"]
-    assert years.values(1, pd.Series(range(5))).tolist()[:4] == ["1960-1964", "1960-1964", "1965-1969", "1975-1979"]
+    assert years.values(1, pd.Series(range(5))).tolist()[:4] == [1960, 1960, 1965, 1975]
     assert pd.isna(years.values(1, pd.Series(range(5))).iloc[4])  # null stays null below the top
-    assert years.values(4, pd.Series(range(5))).tolist() == ["*"] * 5
+    assert years.values(4, pd.Series(range(5))).isna().all()
     bands = build_ladder(pd.Series(["1960-1964", "1965-1969", "1980-1984"]), "birth_date")
     assert bands.names == ["value", "10-year band", "*"]  # already 5-year bands; 20-year is the same split as 10
+    assert bands.values(1, pd.Series(range(3))).tolist() == [1960, 1960, 1980]
+    ethnicity_top = build_ladder(pd.Series(["汉族", "满族"]), "ethnicity")
+    assert ethnicity_top.values(ethnicity_top.top, pd.Series(range(2))).tolist() == ["*", "*"]  # text stays text
     assert build_ladder(pd.Series(["男", "女"]), "gender").names == ["value"]
+
+
+def test_age_ladder_writes_midpoints_by_hand() -> None:
+    ages = pd.Series([20, 23, 27, 31, 36, 44, None], dtype="Int64")
+    ladder = build_ladder(ages, "age")
+    assert ladder.names == ["value", "5-year band", "10-year band", "20-year band", "*"]
+    # 20-24 holds the integers 20..24: midpoint 22; 25-29 -> 27; 30-34 -> 32; 35-39 -> 37; 40-44 -> 42.
+    assert ladder.values(1, ages).tolist()[:6] == [22.0, 22.0, 27.0, 32.0, 37.0, 42.0]
+    assert np.isnan(ladder.values(1, ages).iloc[6])  # null stays null
+    assert ladder.values(2, ages).tolist()[:6] == [24.5, 24.5, 24.5, 34.5, 34.5, 44.5]
+    assert ladder.values(3, ages).tolist()[:6] == [29.5] * 5 + [49.5]
+    assert ladder.values(4, ages).isna().all() and ladder.values(4, ages).dtype == np.float64  # ``*``: NaN
+    five = ladder.representation(1)
+    assert five is not None and five["kind"] == "midpoint" and five["width"] == 5.0 and five["whole_numbers"]
+    assert ladder.representation(4) == {"kind": "suppressed", "value": None}
+    # Text bands of a copy made before numbers: read as their band, written as its midpoint.
+    text = build_ladder(pd.Series(["30-34", "35-39", "40-44"]), "age")
+    assert text.values(1, pd.Series(range(3))).tolist() == [34.5, 34.5, 44.5]
+
+
+def test_unreadable_dates_become_null_and_group_with_nulls() -> None:
+    # "unknown" cannot be generalized to a year: it is written as null and counted with the nulls,
+    # so the groups measured are the groups written.
+    values = pd.Series(["1961-03-02", "1962-01-01", "unknown", None])
+    ladder = build_ladder(values, "birth_date")
+    assert ladder.values(1, values).tolist()[:2] == [1961, 1962]
+    assert ladder.values(1, values).isna().tolist() == [False, False, True, True]
+    assert ladder.codes[1][2] == ladder.codes[1][3]
 
 
 def test_group_sizes_equal_pandas_groupby(residents: pd.DataFrame) -> None:

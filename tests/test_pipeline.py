@@ -38,6 +38,7 @@ RESIDENT_TYPES = {
 INSURANCE_TYPES = {
     "身份证号": "cn_resident_id",
     "姓名": "person_name",
+    "出生日期": "birth_date",
     "参保单位": "company_name",
     "月缴费基数": "income",
     "参保状态": None,
@@ -173,7 +174,7 @@ def test_report_and_columns(l4: dict[str, DesensitizedTable], tables: dict[str, 
     assert "GB/T 37964-2019" in by_name["公民身份号码"]["basis"]
     assert list(result.frame.columns) == [c for c in tables["residents"].columns if c != "手机号码"]
     assert result.columns_json()[0] == {"name": "姓名", "type": "person_name", "action": "mask_name"}
-    assert set(report["seconds"]) == {"transform", "k_anonymity", "fingerprints", "total"}
+    assert set(report["seconds"]) == {"transform", "k_anonymity", "risk", "utility", "fingerprints", "total"}
     assert report["policy"]["level"] == "L4" and report["policy"]["sha256"] == load_policy("L4").sha256()
     assert report["rows_in"] == len(tables["residents"])
     assert report["fingerprint_counts"] == result.fingerprints.counts()
@@ -227,11 +228,19 @@ def test_every_level_on_every_table_writes_parquet(tables: dict[str, pd.DataFram
 
 
 def test_l_diversity_of_the_sensitive_column(tables: dict[str, pd.DataFrame]) -> None:
-    result = desensitize_table(
-        tables["social_insurance"], INSURANCE_TYPES | {"参保状态": "health"}, load_policy("L4"), pepper=PEPPER
-    )
+    no_qi = tables["social_insurance"].drop(columns=["出生日期"])
+    no_qi_types = {c: t for c, t in INSURANCE_TYPES.items() if c != "出生日期"} | {"参保状态": "health"}
+    result = desensitize_table(no_qi, no_qi_types, load_policy("L4"), pepper=PEPPER)
     l_div = result.report["k_anonymity"]["l_diversity"]
-    assert l_div["column"] == "参保状态" and l_div["l"] >= 1
+    # Without its birth date the insurance table has no quasi-identifier: l is not applicable (issue 16), not the
+    # column's distinct count.
+    assert l_div["column"] == "参保状态" and l_div["l"] is None and l_div["note"] == "n/a, no quasi-identifiers"
+    with_qi = desensitize_table(
+        tables["residents"], RESIDENT_TYPES, load_policy("L4"), pepper=PEPPER, sensitive_column="姓名",
+        text_redactor=fake_redactor,
+    )  # fmt: skip
+    assert with_qi.report["k_anonymity"]["l_diversity"]["l"] >= 1
+    assert with_qi.report["risk"]["after"]["l"] == with_qi.report["k_anonymity"]["l_diversity"]["l"]
     named = desensitize_table(
         tables["social_insurance"], INSURANCE_TYPES, load_policy("L4"), pepper=PEPPER, sensitive_column="参保单位"
     )

@@ -128,6 +128,10 @@ def test_copy_is_a_recorded_version_and_the_raw_stays_in_the_vault(env: Env) -> 
         ("dataset.version_added", "dataset:residents"),
         ("dataset.desensitized", "dataset:residents"),
     ]
+    # The copy's re-identification risk against its level's threshold is stored and ledgered (issue 16).
+    (desensitized,) = env.instance.ledger.entries(after=before, action="dataset.desensitized")
+    assert desensitized.payload["risk_met"] is report["risk"]["met"] is True
+    assert report["risk"]["after"]["k"] == report["k_anonymity"]["k_achieved"]
     logged = json.dumps([e.payload for e in env.instance.ledger.entries(after=before)], ensure_ascii=False)
     assert not any(v in logged for v in env.raw["residents"]["公民身份号码"].head(200))
     # The copy's file name is its content hash: a new version never overwrites a mounted one.

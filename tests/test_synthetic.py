@@ -184,11 +184,15 @@ def test_entities_mix_and_legal_representatives_link_to_residents() -> None:
 def test_social_insurance_links_and_bounds() -> None:
     tables = generate_all(4000, seed=11)
     people, si, ent = tables["residents"], tables["social_insurance"], tables["market_entities"]
-    assert list(si.columns) == ["身份证号", "姓名", "参保单位", "月缴费基数", "参保状态", "参保日期"]
+    assert list(si.columns) == ["身份证号", "姓名", "出生日期", "参保单位", "月缴费基数", "参保状态", "参保日期"]
     assert si["身份证号"].is_unique
     merged = si.merge(people, left_on="身份证号", right_on="公民身份号码", how="left", validate="1:1")
     assert merged["公民身份号码"].notna().all()
     assert (merged["姓名_x"] == merged["姓名_y"]).all()
+    # The enrolment's birth date is the resident's (the 身份证号 encodes it too): the demo model's age signal.
+    assert (merged["出生日期_x"] == merged["出生日期_y"]).all()
+    assert si["出生日期"].dtype == "datetime64[ns]"
+    merged = merged.rename(columns={"出生日期_y": "出生日期"})
     age = _age(merged["出生日期"])
     assert (age >= 16).all()
     assert (age <= 65).mean() > 0.8

@@ -208,26 +208,35 @@ def test_date_year_from_dates_text_and_numbers() -> None:
 
 
 def test_date_band() -> None:
+    # The first year of the band (Int64), not a label: 1990-1994 -> 1990.
     dates = pd.Series(pd.to_datetime(["1990-05-03", None, "1964-12-31", "1965-01-01"]))
     out = tf.date_band(dates, width=5)
-    assert out.iloc[0] == "1990-1994" and pd.isna(out.iloc[1])
-    assert out.iloc[2] == "1960-1964" and out.iloc[3] == "1965-1969"
-    assert tf.date_band(dates, width=10).iloc[3] == "1960-1969"
+    assert str(out.dtype) == "Int64"
+    assert out.iloc[0] == 1990 and pd.isna(out.iloc[1])
+    assert out.iloc[2] == 1960 and out.iloc[3] == 1965
+    assert tf.date_band(dates, width=10).iloc[3] == 1960
 
 
 def test_band_by_width_with_top_coding() -> None:
+    # Whole numbers in whole-number bands: 3000-3999 holds 3000..3999, midpoint 3499.5.
     income = pd.Series([3000, 5200, 25000, None], dtype="Int64")
-    assert tf.band(income, width=1000).tolist()[:3] == ["3000-3999", "5000-5999", "25000-25999"]
+    assert tf.band(income, width=1000).tolist()[:3] == [3499.5, 5499.5, 25499.5]
     coded = tf.band(income, width=1000, top=20000, bottom=4000)
-    assert coded.tolist()[:3] == ["<4000", "5000-5999", "≥20000"]
-    assert pd.isna(coded.iloc[3])
+    assert coded.tolist()[:3] == [4000.0, 5499.5, 20000.0]  # bottom-coded to 4000, top-coded to 20000
+    assert pd.isna(coded.iloc[3]) and coded.dtype == np.float64
+    labels = tf.band_labels(income, width=1000, top=20000, bottom=4000)
+    assert labels.tolist()[:3] == ["<4000", "5000-5999", "≥20000"] and pd.isna(labels.iloc[3])
 
 
 def test_band_by_edges_and_fractions() -> None:
     ages = pd.Series([3, 17, 18, 64, 65, 90])
-    assert tf.band(ages, edges=[18, 40, 65]).tolist() == ["<18", "<18", "18-39", "40-64", "≥65", "≥65"]
-    assert tf.band(pd.Series([0.5, 2.6, np.nan]), width=2.5).tolist()[:2] == ["[0, 2.5)", "[2.5, 5)"]
-    assert tf.band(_s(["31", "1,200"]), width=10).tolist() == ["30-39", "1200-1209"]
+    # Below the first edge -> 18, at or above the last -> 65; 18-39 -> 28.5, 40-64 -> 52.
+    assert tf.band(ages, edges=[18, 40, 65]).tolist() == [18.0, 18.0, 28.5, 52.0, 65.0, 65.0]
+    assert tf.band_labels(ages, edges=[18, 40, 65]).tolist() == ["<18", "<18", "18-39", "40-64", "≥65", "≥65"]
+    # Fractions: the interval [0, 2.5) has midpoint 1.25.
+    assert tf.band(pd.Series([0.5, 2.6, np.nan]), width=2.5).tolist()[:2] == [1.25, 3.75]
+    assert tf.band_labels(pd.Series([0.5, 2.6, np.nan]), width=2.5).tolist()[:2] == ["[0, 2.5)", "[2.5, 5)"]
+    assert tf.band(_s(["31", "1,200"]), width=10).tolist() == [34.5, 1204.5]
 
 
 def test_band_refuses_text_that_is_not_numbers() -> None:
@@ -320,6 +329,7 @@ _ACTION_SAMPLES: dict[str, tuple[Rule, pd.Series, str | None]] = {
     "generalize_address": (Rule(action="generalize_address"), _s(["北京市朝阳区x", None]), "address"),
     "date_year": (Rule(action="date_year"), pd.Series(pd.to_datetime(["2000-01-01", None])), "birth_date"),
     "date_band": (Rule(action="date_band"), pd.Series(pd.to_datetime(["2000-01-01", None])), "birth_date"),
+    "date_month": (Rule(action="date_month"), pd.Series(pd.to_datetime(["2000-01-09", None])), "birth_date"),
     "band": (Rule(action="band", params={"width": 5}), pd.Series([31.0, np.nan]), "age"),
     "round": (Rule(action="round", params={"to": 10}), pd.Series([31.0, np.nan]), "income"),
     "randomize": (Rule(action="randomize"), pd.Series([31.0, np.nan]), "income"),

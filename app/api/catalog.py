@@ -1,7 +1,8 @@
 """HTTP routes of the catalog: read by every role, changed by the custodian, decided by the agency.
 
 A regulator reads everything and changes nothing (its writes are refused with 403 by ``require``).
-An operator reads the catalog without storage paths or desensitization reports. Refusals of the
+An operator reads the catalog without storage paths or desensitization reports, but with the public facts
+of the copy a licence serves (``copy_facts``, issue 16; ``app.copy_facts.public_facts``). Refusals of the
 catalog's rules come back as 409 with the rule's message (``app.api.registry.install_error_handlers``).
 """
 
@@ -13,8 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.api.limits import Day, Id, Name, Reason, Text, visible_text
 from app.api.schemas import CatalogRequestOut, DatasetOut, DatasetUpdateOut
+from app.copy_facts import newest_copy_facts
 from core import actor_of
-from registry import CatalogEntry, ColumnClass, Level, Registry, RequestState, RequestView
+from registry import CatalogEntry, ColumnClass, Level, Registry, RequestState, RequestView, ResourceView
 
 ALL_ROLES = ("custodian", "agency", "operator", "regulator")
 
@@ -129,15 +131,22 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
         """Storage paths and reports are for the platform's own roles, never an operator's."""
         return actor_of(principal).role != "operator"
 
+    def shown(view: ResourceView, principal: Any) -> dict[str, Any]:
+        """The entry as the role may read it, with its newest copy's public facts (issue 16: operators
+        should know what copy they will get — representation, risk after, utility summary)."""
+        return view.as_json(internals=internals(principal)) | {"copy_facts": newest_copy_facts(view.versions)}
+
     @router.get("/datasets", response_model=list[DatasetOut])
     def list_datasets(principal: anyone) -> list[dict[str, Any]]:
-        """The catalog: every entry with its 资源目录 fields (Chinese keys under ``catalog``)."""
-        return [view.as_json(internals=internals(principal)) for view in catalog.list()]
+        """The catalog: every entry with its 资源目录 fields (Chinese keys under ``catalog``) and what copy a
+        licence serves (``copy_facts``)."""
+        return [shown(view, principal) for view in catalog.list()]
 
     @router.get("/datasets/{name}", response_model=DatasetOut)
     def show_dataset(name: Name, principal: anyone) -> dict[str, Any]:
-        """One entry, with classification, versions and whether it may be licensed (and why not)."""
-        return catalog.get(name).as_json(internals=internals(principal))
+        """One entry, with classification, versions, whether it may be licensed (and why not) and the public
+        facts of its newest desensitized copy (``copy_facts``: representation, risk after, utility summary)."""
+        return shown(catalog.get(name), principal)
 
     @router.post(
         "/datasets", status_code=status.HTTP_201_CREATED, response_model=DatasetOut, openapi_extra=PUBLISH_EXAMPLE

@@ -4,7 +4,8 @@ catalog requests (DESIGN.md, Command-line contract).
 The local CLI is the host administrator's tool: it acts as the role each command implies (the
 custodian publishes, the agency decides) and the ledger records the host as the actor.
 ``dataset show NAME --json`` prints ``ResourceView.as_json()``; its ``catalog`` key, with the rules'
-Chinese field names, is a public contract.
+Chinese field names, is a public contract. Issue 16 adds ``risk``, ``utility`` and ``copy_facts`` of the
+newest desensitized version (:func:`show_json`); the human output prints them as tables.
 """
 
 import json
@@ -17,6 +18,8 @@ from rich.console import Console
 from rich.table import Table
 
 from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing
+from app.cli.copy_measures import print_measures
+from app.copy_facts import newest_copy_facts, risk_of, utility_of
 from core import Actor, RegistryError
 from registry import Catalog, ColumnClass, RequestView, ResourceView
 
@@ -75,8 +78,30 @@ def _render_resource(view: ResourceView) -> Any:
                     str(v.version), v.kind, f"{v.rows:,}", str(v.parent or ""), v.content_sha256[:16], v.path
                 )
             console.print(versions)
+        copy = _newest_copy(view)
+        if copy is not None:
+            print_measures(console, copy.report, version=copy.version)
 
     return render
+
+
+def _newest_copy(view: ResourceView) -> Any:
+    """The newest desensitized version (the one a licence serves), or ``None``."""
+    copies = [v for v in view.versions if v.kind == "desensitized"]
+    return max(copies, key=lambda v: v.version) if copies else None
+
+
+def show_json(view: ResourceView) -> dict[str, Any]:
+    """``ResourceView.as_json()`` plus issue 16's measures of the newest copy: ``risk`` and ``utility`` as the
+    report holds them (``null`` when none was measured) and ``copy_facts``, what an operator is shown
+    (``app.copy_facts.public_facts``; ``null`` without a desensitized version)."""
+    copy = _newest_copy(view)
+    report = copy.report if copy is not None else None
+    return view.as_json() | {
+        "risk": risk_of(report),
+        "utility": utility_of(report),
+        "copy_facts": newest_copy_facts(view.versions),
+    }
 
 
 def _render_request(request: RequestView) -> Any:
@@ -97,7 +122,7 @@ def show(name: NameArg, home: HomeOption = None, json_out: JsonOption = False) -
     """A catalog entry: its 资源目录 fields, classification, versions, and whether it may be licensed."""
     with open_instance(home) as instance:
         view = instance.registry.catalog.get(name)
-    Output(json_out).result(view.as_json(), _render_resource(view))
+    Output(json_out).result(show_json(view), _render_resource(view))
 
 
 @dataset_cli.command("list")

@@ -4,8 +4,9 @@ The host administrator acting as the custodian (DESIGN.md, Command-line contract
 reads the raw version from the vault, applies the policy of the dataset's level to the columns as
 the catalog classifies them, and records a ``desensitized`` version (:class:`registry.copies.Copies`).
 With ``--json`` stdout carries exactly ``{"dataset", "version", "rows", "columns": [{"name", "type",
-"action"}], "k_anonymity", "copy"}`` (plus the parent version, the fingerprint directory and the
-full report); the progress bar goes to stderr.
+"action"}], "k_anonymity", "copy"}`` (plus the parent version, the fingerprint directory, the full
+report, and issue 16's ``risk`` and ``utility`` with each column's ``representation`` / ``near_unique``
+where measured); the progress bar goes to stderr.
 
 ``--keep-column COL --reason TEXT`` keeps a near-unique column of a personal table as it is instead
 of pseudonymizing it (``desensitize.keys``); the reason is required and ledgered. Both options repeat:
@@ -21,6 +22,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing
+from app.cli.copy_measures import print_measures
 from core import Actor
 
 KeepColumnOption = Annotated[
@@ -94,7 +96,7 @@ def desensitize(
         k = result.k_anonymity
         console.print(
             f"desensitized [bold]{result.dataset}[/] v{result.parent} -> v{result.version}: {result.rows:,} rows; "
-            f"k-anonymity {k.get('k_achieved')} (target {k.get('k_target')}), "
+            f"k-anonymity {_k_text(k)} (target {k.get('k_target')}), "
             f"{k.get('suppressed_rows', 0):,} rows suppressed"
         )
         table = Table(title="Columns: type as classified, action of the policy")
@@ -103,14 +105,7 @@ def desensitize(
         for col in result.columns:
             table.add_row(col["name"], col["type"] or "-", col["action"])
         console.print(table)
-        for col in result.report.get("columns", []):
-            near = col.get("near_unique")
-            if near:
-                why = f": {near['reason']}" if near.get("reason") else ""
-                console.print(
-                    f"near-unique column {col['name']} ({near['share']:.0%} of rows singled out, "
-                    f"threshold {near['threshold']:.0%}): {near['action']}{why}"
-                )
+        print_measures(console, result.report, version=result.version)
         console.print(f"Copy (what a sandbox mounts): {result.copy}")
         console.print(f"Guard fingerprints (never mounted): {result.fingerprints}")
 
@@ -132,3 +127,8 @@ def _kept_columns(out: Output, columns: list[str], reasons: list[str]) -> dict[s
     if any(not r.strip() for r in reasons):
         out.fail("--reason must not be empty: why the column stays is ledgered")
     return {c: r.strip() for c, r in zip(columns, reasons, strict=True)}
+
+
+def _k_text(k: dict[str, object]) -> str:
+    """k achieved, or the report's note where k means nothing (no quasi-identifiers: n/a, issue 16)."""
+    return str(k["k_achieved"]) if k.get("k_achieved") is not None else str(k.get("note") or "n/a")

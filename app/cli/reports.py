@@ -10,6 +10,7 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:  # the demo's generators are heavy; only ``keyong demo`` imports them
@@ -37,8 +38,6 @@ def _table(title: str, *columns: str) -> Table:
 
 def render_kept(console: Console, kept: KeptDemo) -> None:
     """A rerun of the demo on a home whose demo finished: what is there, and how to go on."""
-    from rich.markup import escape
-
     home = escape(str(kept.home))
     saved = kept.record.get("report") or {}
     licence = saved.get("licence") or {}
@@ -154,11 +153,29 @@ def _jobs(console: Console, report: DemoReport) -> None:
                 detail,
             )
         console.print(jobs)
+        _models(console, report)
     if report.rerun.get("auto_suspended"):
         console.print(
             f"Usage monitoring suspended the operator ({report.rerun['auto_suspended']}); "
             "the agency restored it after rectification (整改).",
             markup=False,
+        )
+
+
+def _models(console: Console, report: DemoReport) -> None:
+    """Each dp-train model's holdout accuracy against the majority share, with the verdict (issue 16):
+    a model that only ever answers the most common label must not pass for one that learnt something."""
+    for job in report.jobs:
+        model = job.get("model")
+        if job.get("kind") != "dp-train" or job.get("state") != "done":
+            continue
+        if not isinstance(model, dict):
+            console.print(f"模型 Model of job {job['job']}: no platform certificate, so no accuracy to report")
+            continue
+        style = "green" if model.get("beats_majority") else "bold red"
+        console.print(
+            f"模型 Model of job {job['job']} ({', '.join(model.get('features') or [])} → {model.get('model')}, "
+            f"ε {model.get('epsilon')}): [{style}]{escape(str(model.get('verdict')))}[/]"
         )
 
 

@@ -37,6 +37,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
     "operator": [
         ("/operator", "概览 Overview"),
         ("/operator/jobs", "作业 Jobs"),
+        ("/operator/catalog", "目录 Catalog"),
         ("/operator/products", "产品 Products"),
     ],
     "agency": [

@@ -2,11 +2,12 @@
 
 The custodian reads the catalog as ``GET /datasets`` gives it to a platform role (``app/api/catalog.py``):
 the 资源目录 fields (双鸭山 第十二条), the grading of the resource and of each column (第十一条), versions and the
-desensitization report of the newest desensitized copy, each version's retention and what is due for
-deletion (SATRE 3.1.09; ``registry.retention``). Its actions here are setting a retention period and
-declaring a column's public bounds or category domain, which DP jobs take instead of reading them off the
-data (bounds read off the data would leak it); the catalog's refusals (a domain over a personal column,
-bounds out of order) come back as the flash message.
+desensitization report of the newest desensitized copy (with issue 16's re-identification risk before and
+after, utility, each column's representation and near-unique decision; ``app.copy_facts``), each version's
+retention and what is due for deletion (SATRE 3.1.09; ``registry.retention``). Its actions here are setting
+a retention period and declaring a column's public bounds or category domain, which DP jobs take instead
+of reading them off the data (bounds read off the data would leak it); the catalog's refusals (a domain
+over a personal column, bounds out of order) come back as the flash message.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.console.context import Console
+from app.copy_facts import NOT_MEASURED, number_text, report_sections, share_text
 from core import NotFoundError, RegistryError
 from operators import Role
 from registry import CATALOG_FIELDS
 
+#: What the risk and utility templates format figures with (issue 16; ``app.copy_facts``).
+MEASURE_HELPERS: dict[str, Any] = {"not_measured": NOT_MEASURED, "num": number_text, "pct": share_text}
 LEVEL_LABELS = {"L1": "L1 公开", "L2": "L2 一般", "L3": "L3 敏感", "L4": "L4 高度敏感"}
 #: Badge colour classes reused from the console's stylesheet: the higher the level, the warmer.
 LEVEL_BADGES = {"L1": "pass", "L2": "ok", "L3": "review", "L4": "block"}
@@ -63,6 +67,7 @@ def report_view(report: dict[str, Any] | None) -> dict[str, Any] | None:
     if not report:
         return None
     k = dict(report.get("k_anonymity") or {})
+    measures = report_sections(report)
     return {
         "policy": dict(report.get("policy") or {}),
         "columns": [dict(c) for c in report.get("columns") or []],
@@ -75,6 +80,9 @@ def report_view(report: dict[str, Any] | None) -> dict[str, Any] | None:
         "rows_per_second": report.get("rows_per_second"),
         "fingerprint_counts": dict(report.get("fingerprint_counts") or {}),
         "free_text": report.get("free_text") or report.get("text"),
+        # issue 16: risk before/after, utility, per-column representation and near-unique decisions
+        "measures": measures,
+        "shaped": {c["name"]: c for c in measures["columns"]},
         "raw": json.dumps(report, ensure_ascii=False, indent=1, sort_keys=True, default=str),
     }
 
@@ -131,6 +139,7 @@ def register(router: APIRouter, console: Console) -> None:
             retention_default=retention.default_days,
             level_labels=LEVEL_LABELS,
             level_badges=LEVEL_BADGES,
+            **MEASURE_HELPERS,
         )
 
     @router.post("/custodian/datasets/{name}/bounds", response_model=None)

@@ -24,6 +24,7 @@ from app.console import (
     custodian_access_pages,
     custodian_pages,
     custodian_release_pages,
+    operator_catalog_pages,
     operator_pages,
     regulator_pages,
     security_pages,
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
 #: The page modules, each with ``register(router, console)``.
 PAGES = (
     operator_pages,
+    operator_catalog_pages,
     agency_pages,
     regulator_pages,
     custodian_pages,

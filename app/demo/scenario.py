@@ -41,18 +41,29 @@ CUSTODIAN_SIGNOFF = "数据主管部门同意对外提供 · the custodian agree
 PUBLIC_FACTS: list[tuple[str, str, list[float] | None, list[str] | None]] = [
     ("social_insurance", "月缴费基数", [3000, 40000], None),  # the statutory contribution-base range
     ("social_insurance", "参保日期", [1995, 2027], None),
+    # The insured's birth year (the L4 copy keeps 出生日期 as a year): a century of residents up to the youngest
+    # insurable, 16 on AS_OF (samples.world) and so born by 2010; facts about the city, not read off the data.
+    ("social_insurance", "出生日期", [1920, 2010], None),
     ("social_insurance", "参保状态", None, ["正常参保", "暂停参保", "终止参保"]),
 ]
 DEMO_DP_QUERY = json.dumps(
     {"aggregate": "mean", "column": "月缴费基数", "epsilon": 0.5, "group_by": ["参保状态"]}, ensure_ascii=False
 )
+#: The model of 参保状态 from the public features that carry its signal (issue 16): the birth year (all insured
+#: over 65 are 终止参保) and the contribution base (low bases suspend more often). 参保日期 adds nothing the
+#: birth year does not say and costs accuracy at ε 1.0. Ten epochs at a learning rate of 5: features scaled to
+#: [0, 1] by their bounds need large weights, and three epochs at 0.5 left the model at the majority class.
+#: On the demo's default copy (20,000 residents, seed 20261123) it beats the holdout's majority share by
+#: 8-10 points (12 runs); tests/test_demo_model.py checks it.
+DEMO_DP_TRAIN_FEATURES = ["出生日期", "月缴费基数"]
 DEMO_DP_TRAIN = json.dumps(
     {
-        "features": ["月缴费基数", "参保日期"],
+        "features": DEMO_DP_TRAIN_FEATURES,
         "label": "参保状态",
         "model": "logistic",
-        "epochs": 3,
+        "epochs": 10,
         "batch_size": 256,
+        "learning_rate": 5.0,
         "epsilon": 1.0,
         "delta": 1e-5,
         "max_grad_norm": 1.0,

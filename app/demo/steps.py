@@ -31,6 +31,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from app.demo.home import KeptDemo, check_home, finished_record, replacing, started_record, write_record
+from app.demo.model import model_summary
 from app.demo.onboarding import onboard, onboard_person
 from app.demo.proof import prove
 from app.demo.report import DemoReport, DemoTable
@@ -268,6 +269,8 @@ def _operate(instance: Instance, report: DemoReport, progress: Progress) -> dict
                             "state": view.state, "verdict": view.verdict, "reason": view.reason,
                             "findings": sorted({str(f["rule"]) for f in view.findings or []}),
                             "outputs": [o["name"] for o in view.outputs]})  # fmt: skip
+        if view.kind == "dp-train" and view.state == "done":  # its holdout accuracy against the majority share
+            report.jobs[-1]["model"] = model_summary(instance, view.outputs)
     report.jobs.sort(key=lambda j: (j["job"] is None, j["job"] or 0))
     progress.update(task, description="jobs run", completed=2 + batches)
     standing = registry.licences.get_operator(operator, viewer=agency)

@@ -12,23 +12,24 @@ maps each action to its technique. Nulls stay null under every action: "unknown"
 into a value, and a value must not turn into "unknown" unless the action suppresses it.
 
 One module per technique: ``masking``, ``pseudonyms`` (keyed pseudonyms, 去标识化 in the sense of
-个人信息保护法 第七十三条), ``generalization``, ``randomization``; the Arrow plumbing they share is
+个人信息保护法 第七十三条), ``generalization`` (with ``dates`` and ``banding``, whose generalized
+dates and numbers stay dates and numbers), ``randomization``; the Arrow plumbing they share is
 ``arrow``, and ``actions`` applies one rule of a policy to one column.
 """
 
-from desensitize.transforms.actions import TextRedactor, apply_rule, describe, redact_text
-from desensitize.transforms.arrow import arrow_strings, as_text, mostly_distinct, nfkc, on_rows
-from desensitize.transforms.errors import TransformError
-from desensitize.transforms.generalization import (
-    ADDRESS_LEVELS,
-    address_parts,
-    band,
-    date_band,
-    date_year,
-    generalize_address,
-    round_values,
-    year_band_label,
+from desensitize.transforms.actions import (
+    TextRedactor,
+    Transformed,
+    apply_rule,
+    describe,
+    redact_text,
+    transform_column,
 )
+from desensitize.transforms.arrow import arrow_strings, as_text, mostly_distinct, nfkc, on_rows
+from desensitize.transforms.banding import LABEL_SUFFIX, band, band_column, band_labels
+from desensitize.transforms.dates import date_band, date_month, date_year
+from desensitize.transforms.errors import TransformError
+from desensitize.transforms.generalization import ADDRESS_LEVELS, address_parts, generalize_address, round_values
 from desensitize.transforms.masking import COMPOUND_SURNAMES, mask, mask_name
 from desensitize.transforms.pseudonyms import (
     DUCKDB_MIN_VALUES,
@@ -44,15 +45,20 @@ __all__ = [
     "ADDRESS_LEVELS",
     "COMPOUND_SURNAMES",
     "DUCKDB_MIN_VALUES",
+    "LABEL_SUFFIX",
     "PSEUDONYM_HEX_CHARS",
     "TextRedactor",
     "TransformError",
+    "Transformed",
     "address_parts",
     "apply_rule",
     "arrow_strings",
     "as_text",
     "band",
+    "band_column",
+    "band_labels",
     "date_band",
+    "date_month",
     "date_year",
     "describe",
     "generalize_address",
@@ -67,5 +73,5 @@ __all__ = [
     "randomize",
     "redact_text",
     "round_values",
-    "year_band_label",
+    "transform_column",
 ]

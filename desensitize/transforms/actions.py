@@ -7,6 +7,7 @@ Why one dispatcher: the pipeline asks for an action by its policy name and gets 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -14,13 +15,15 @@ import pyarrow as pa
 
 from desensitize.policy import Rule
 from desensitize.transforms.arrow import as_text
+from desensitize.transforms.banding import LABEL_SUFFIX, band, band_column
+from desensitize.transforms.dates import date_band, date_month, date_year
 from desensitize.transforms.errors import TransformError
-from desensitize.transforms.generalization import band, date_band, date_year, generalize_address, round_values
+from desensitize.transforms.generalization import generalize_address, round_values
 from desensitize.transforms.masking import mask, mask_name
 from desensitize.transforms.pseudonyms import pseudonymize
 from desensitize.transforms.randomization import randomize
 
-__all__ = ["TextRedactor", "apply_rule", "describe", "redact_text"]
+__all__ = ["TextRedactor", "Transformed", "apply_rule", "describe", "redact_text", "transform_column"]
 
 TextRedactor = Callable[..., pd.Series]
 
@@ -79,10 +82,12 @@ def apply_rule(
             return generalize_address(values, **params)
         if action == "date_year":
             return date_year(values)
+        if action == "date_month":
+            return date_month(values)
         if action == "date_band":
             return date_band(values, **params)
         if action == "band":
-            return band(values, **params)
+            return band(values, **{k: v for k, v in params.items() if k != "label"})
         if action == "round":
             return round_values(values, **params)
         if action == "randomize":
@@ -102,3 +107,64 @@ def apply_rule(
 def describe(rule: Rule) -> dict[str, Any]:
     """The rule as the report shows it: action, completed params, technique and basis."""
     return {"action": rule.action, "params": dict(rule.params), "technique": rule.technique, "basis": rule.basis}
+
+
+#: The unit of a banded column's numbers, by column type (None: the report cannot say).
+_UNITS = {"age": "year", "income": "yuan"}
+
+
+@dataclass(slots=True)
+class Transformed:
+    """One column after its rule: the values (None: dropped), how they read, and any added columns.
+
+    ``representation`` is what the report states for generalized numbers and dates (BRIEF: the
+    band width, the top and bottom codes, a year or a band's first year), None for the other
+    actions; ``extra`` holds added columns by name (a band's optional label column).
+    """
+
+    values: pd.Series | None
+    representation: dict[str, Any] | None = None
+    extra: dict[str, pd.Series] = field(default_factory=dict)
+
+
+def _date_representation(rule: Rule) -> dict[str, Any] | None:
+    if rule.action == "date_year":
+        return {"kind": "year"}
+    if rule.action == "date_month":
+        return {"kind": "month"}
+    if rule.action == "date_band":
+        return {"kind": "band_start_year", "width": int(rule.params["width"])}
+    return None
+
+
+def transform_column(
+    values: pd.Series,
+    rule: Rule,
+    *,
+    pii_type: str | None,
+    pepper: bytes,
+    column: str,
+    text_redactor: TextRedactor | None = None,
+    names: Iterable[str] = (),
+    keys: Iterable[str] = (),
+) -> Transformed:
+    """:func:`apply_rule` with the representation the report states and the columns the rule adds.
+
+    A band computes its midpoints, its representation and its label column in one pass.
+    """
+    if rule.action != "band":
+        out = apply_rule(
+            values, rule, pii_type=pii_type, pepper=pepper, column=column, text_redactor=text_redactor, names=names,
+            keys=keys,
+        )  # fmt: skip
+        return Transformed(out, _date_representation(rule))
+    params = {k: v for k, v in rule.params.items() if k != "label"}
+    label_column = f"{column}{LABEL_SUFFIX}" if rule.params.get("label") else None
+    try:
+        mid, representation, labels = band_column(
+            values, unit=_UNITS.get(pii_type or ""), label_column=label_column, **params
+        )
+    except TransformError as exc:
+        raise TransformError(f"column {column!r} ({pii_type or 'unrecognised'}): action 'band': {exc}") from None
+    extra = {label_column: labels} if label_column is not None and labels is not None else {}
+    return Transformed(mid, representation, extra)

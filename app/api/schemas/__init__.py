@@ -11,10 +11,13 @@ from app.api.schemas.base import Document
 from app.api.schemas.catalog import (
     CatalogRequestOut,
     ColumnOut,
+    CopyFactsOut,
     DatasetOut,
     DatasetUpdateOut,
     DesensitizedOut,
     IngestOut,
+    RiskOut,
+    UtilityOut,
     VersionOut,
 )
 from app.api.schemas.examples import add_examples
@@ -42,6 +45,7 @@ __all__ = [
     "CheckpointOut",
     "ColumnOut",
     "ConsistencyOut",
+    "CopyFactsOut",
     "CostOut",
     "DatasetOut",
     "DatasetUpdateOut",
@@ -62,6 +66,7 @@ __all__ = [
     "RefusalOut",
     "RetentionScheduleOut",
     "RetentionSetOut",
+    "RiskOut",
     "ScopeCheckOut",
     "ScopeRefusalOut",
     "SecurityAlertOut",
@@ -70,6 +75,7 @@ __all__ = [
     "StandingOut",
     "TermsOut",
     "UsageReportOut",
+    "UtilityOut",
     "VerifyOut",
     "VersionOut",
     "add_examples",

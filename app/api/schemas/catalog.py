@@ -34,6 +34,124 @@ class VersionOut(Document):
     created_at: str
 
 
+class RiskModelOut(Document):
+    """One attacker model's re-identification risk over the records (ARX / sdcMicro definitions)."""
+
+    highest: float | None = Field(description="Highest risk of any record (1 / size of its class).")
+    average: float | None = Field(description="Average risk over the records.")
+    records_above_threshold: float | None = Field(description="Share of records whose risk exceeds the threshold.")
+
+
+class RiskFiguresOut(Document):
+    """Risk of one table (the raw ``before`` or the copy ``after``); ``k``/``l`` null with ``note`` where n/a."""
+
+    records: int | None = None
+    classes: int | None = None
+    k: int | None = None
+    l: int | None = None  # noqa: E741 - the measure's own name (l-diversity)
+    note: str | None = Field(None, description='"n/a, no quasi-identifiers" when the table has none.')
+    prosecutor: RiskModelOut | None = None
+    journalist: RiskModelOut | None = None
+    marketer: float | None = None
+    sample_uniques: int | None = None
+    sample_uniques_share: float | None = None
+
+
+class RiskOut(Document):
+    """``report["risk"]`` (issue 16): quasi-identifiers, the policy's threshold, risk before and after, met."""
+
+    model_config = example(
+        quasi_identifiers=["性别", "出生年份", "区县"], threshold={"prosecutor_highest": 0.2},
+        before={"records": 1000, "classes": 900, "k": 1, "l": None, "note": None,
+                "prosecutor": {"highest": 1.0, "average": 0.9, "records_above_threshold": 0.85},
+                "journalist": {"highest": 1.0, "average": 0.9, "records_above_threshold": 0.85},
+                "marketer": 0.9, "sample_uniques": 820, "sample_uniques_share": 0.82},
+        after={"records": 990, "classes": 60, "k": 5, "l": None, "note": None,
+               "prosecutor": {"highest": 0.2, "average": 0.06, "records_above_threshold": 0.0},
+               "journalist": {"highest": 0.2, "average": 0.06, "records_above_threshold": 0.0},
+               "marketer": 0.06, "sample_uniques": 0, "sample_uniques_share": 0.0},
+        met=True, steps=["出生年份: year -> 5-year band"],
+    )  # fmt: skip
+
+    quasi_identifiers: list[str] = Field(default_factory=list)
+    threshold: dict[str, Any] | None = None
+    before: RiskFiguresOut | None = None
+    after: RiskFiguresOut | None = None
+    met: bool | None = None
+    steps: list[Any] = Field(default_factory=list)
+
+
+class UtilityOut(Document):
+    """``report["utility"]`` (issue 16): per-column information loss and the standard workload's relative errors."""
+
+    model_config = example(
+        columns=[{"name": "月收入", "generalization_height": 1, "max_height": 4, "suppressed_share": 0.01,
+                  "non_uniform_entropy": 0.12}],
+        workload=[{"query": "mean(月收入) by 区县", "raw": 5234.5, "copy": 5240.0, "relative_error": 0.00105}],
+        summary={"queries": 12, "median_relative_error": 0.004, "max_relative_error": 0.06},
+    )  # fmt: skip
+
+    columns: list[dict[str, Any]] = Field(default_factory=list)
+    workload: list[dict[str, Any]] = Field(default_factory=list)
+    summary: dict[str, Any] | None = None
+
+
+class CopyColumnOut(Document):
+    """A column of the copy as an operator will get it: the action and, if generalized, how it is held."""
+
+    name: str
+    action: str | None
+    representation: dict[str, Any] | None = Field(
+        description='e.g. {"kind": "midpoint", "width": 1000.0, "top_coded_at": 20000.0}; null when untouched.'
+    )
+    described: str | None = Field(description='e.g. "numeric midpoint, width 1000, top-coded at 20000".')
+    near_unique: str | None = Field(description='"pseudonymize" or "kept" for a near-unique column, else null.')
+
+
+class CopyRiskOut(Document):
+    """The copy's re-identification risk (after desensitization) against the level's policy threshold."""
+
+    k: int | None
+    l: int | None  # noqa: E741 - the measure's own name (l-diversity)
+    note: str | None = Field(description='"n/a, no quasi-identifiers" where k and l mean nothing.')
+    prosecutor_highest: float | None
+    prosecutor_average: float | None
+    records_above_threshold: float | None
+    marketer: float | None
+    threshold: dict[str, Any] | None
+    met: bool | None
+
+
+class CopyFactsOut(Document):
+    """What copy a licence serves (issue 16), public to every role: representation, risk after, utility summary.
+
+    No raw value and no raw aggregate: the workload's per-query answers stay with the platform's roles."""
+
+    model_config = example(
+        version=2, measured=True, note=None,
+        columns=[{"name": "月收入", "action": "generalize_numeric",
+                  "representation": {"kind": "midpoint", "unit": None, "width": 1000.0, "bottom_coded_below": 1000.0,
+                                     "top_coded_at": 20000.0, "label_column": None},
+                  "described": "numeric midpoint, width 1000, bottom-coded below 1000, top-coded at 20000",
+                  "near_unique": None},
+                 {"name": "统一社会信用代码", "action": "pseudonymize", "representation": None, "described": None,
+                  "near_unique": "pseudonymize"}],
+        risk_after={"k": 5, "l": None, "note": None, "prosecutor_highest": 0.2, "prosecutor_average": 0.06,
+                    "records_above_threshold": 0.0, "marketer": 0.06, "threshold": {"prosecutor_highest": 0.2},
+                    "met": True},
+        utility_summary={"queries": 12, "median_relative_error": 0.004, "max_relative_error": 0.06},
+    )  # fmt: skip
+
+    version: int
+    measured: bool = Field(description="false for a copy made before risk and utility were measured.")
+    note: str | None
+    columns: list[CopyColumnOut]
+    risk_after: CopyRiskOut | None
+    utility_summary: dict[str, Any] | None = Field(
+        description='{"queries", "median_relative_error", "max_relative_error"}; null when not measured.'
+    )
+
+
 class DatasetOut(Document):
     """A catalog entry: its 资源目录 fields under ``catalog`` (keyed by the rules' Chinese names),
     grading, lifecycle, versions and whether it may be licensed (and why not)."""
@@ -60,6 +178,9 @@ class DatasetOut(Document):
     licensable: bool
     licensing_refusal: str | None
     updated_at: str
+    copy_facts: CopyFactsOut | None = Field(
+        None, description="The newest desensitized copy's public facts (issue 16); null without one."
+    )
 
 
 class CatalogRequestOut(Document):
@@ -132,21 +253,32 @@ class DesensitizedOut(Document):
     version: int
     parent: int
     rows: int
-    columns: list[dict[str, Any]] = Field(description='{"name", "type", "action"} each')
+    columns: list[dict[str, Any]] = Field(
+        description='{"name", "type", "action"} each; "representation" / "near_unique" where the report has them'
+    )
     k_anonymity: dict[str, Any]
     copy_path: str = Field(alias="copy", description="The copy's Parquet, relative to the instance home.")
     fingerprints: str
+    risk: RiskOut | None = Field(None, description="Re-identification risk before and after (issue 16).")
+    utility: UtilityOut | None = Field(None, description="Information loss and workload errors (issue 16).")
     report: dict[str, Any]
 
 
 __all__ = [
     "CatalogRequestOut",
     "ColumnOut",
+    "CopyColumnOut",
+    "CopyFactsOut",
+    "CopyRiskOut",
     "DatasetChangePendingOut",
     "DatasetChangedOut",
     "DatasetOut",
     "DatasetUpdateOut",
     "DesensitizedOut",
     "IngestOut",
+    "RiskFiguresOut",
+    "RiskModelOut",
+    "RiskOut",
+    "UtilityOut",
     "VersionOut",
 ]

@@ -28,7 +28,7 @@ _FINDING = {
     "detail": "cells below the minimum count",
 }
 _DATASET = {"name": "traffic", "epsilon_budget": 3.0, "epsilon_spent": 0.5}
-_BUDGET = {
+BUDGET_EXAMPLE = {
     "licence": 1,
     "operator": "demo-operator",
     "dataset": "traffic",
@@ -230,8 +230,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "UsageOut": {"summary": {"jobs": 12, "operators": 1}, "records": [{"job": 42, "operator": "demo-operator"}]},
     "JobQueued": {"job": 42, "state": "queued"},
     "MitigationQueued": {"job": 43, "state": "queued", "source_job": 42},
-    "BudgetOut": _BUDGET,
-    "BudgetsOut": {"operator": "demo-operator", "budgets": [_BUDGET]},
+    "BudgetOut": BUDGET_EXAMPLE,
+    "BudgetsOut": {"operator": "demo-operator", "budgets": [BUDGET_EXAMPLE]},
     "ReleaseOut": _RELEASE,
     "EgressOut": {
         "dataset": "traffic",

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import Field
 
 from app.api.schemas.base import Document, example
+from app.api.schemas.examples import BUDGET_EXAMPLE
 from app.api.schemas.jobs import BudgetOut
 
 _T = "2026-12-06T09:00:00+00:00"
@@ -19,18 +20,6 @@ _LINES: list[dict[str, Any]] = [
      "limit": 3600.0, "used": 12.5, "remaining": 3587.5, "source": "default"},
 ]  # fmt: skip
 _NOTE = {"reason": "年度算力分配", "allocated_by": "demo-agency", "allocated_at": _T}
-_BUDGET = {
-    "licence": 1,
-    "operator": "demo-operator",
-    "dataset": "traffic",
-    "licence_state": "active",
-    "epsilon_budget": 3.0,
-    "epsilon_spent": 0.5,
-    "epsilon_remaining": 2.5,
-    "delta_budget": 1e-05,
-    "delta_spent": 0.0,
-    "delta_remaining": 1e-05,
-}
 
 
 class QuotaLineOut(Document):
@@ -85,7 +74,7 @@ class QuotasOut(Document):
         quotas=_LINES,
         allocation=None,
         licences=[],
-        budgets=[_BUDGET],
+        budgets=[BUDGET_EXAMPLE],
     )
 
 

@@ -181,9 +181,15 @@ def _by_content(table: Table, ctx: Context, file: str, where: str) -> list[Findi
 
 def _groups_only(table: Table, ctx: Context) -> bool:
     """A table the platform re-derived, rows one per group: its rows are groups, not people (their sizes
-    are judged by the rarity rule and SDC, not by matching a row of the copy)."""
+    are judged by the rarity rule and SDC, not by matching a row of the copy).
+
+    A "group" of one copy row is that row: a dump of the copy whose numeric columns (band midpoints,
+    years, issue 16) re-derive as the "mean" of one row each is a list of records, not of groups."""
     explanation = ctx.explanation(table)
-    return explanation is not None and explanation.complete and bool(explanation.measures)
+    if explanation is None or not explanation.complete or not explanation.measures:
+        return False
+    singles = max(int((np.asarray(m.sizes) == 1).sum()) for m in explanation.measures)
+    return singles <= ctx.config.max_matching_rows
 
 
 def _shape(table: Table, ctx: Context, file: str, where: str) -> list[Finding]:
