@@ -21,6 +21,10 @@ Which columns are examined — every column except those already handled by a st
 
 * dropped or pseudonymized by the policy; free text (redacted; type ``free_text`` or ``redact_text``);
 * quasi-identifiers of the policy (generalized by k-anonymity, ``desensitize.kanonymity``);
+* columns the policy itself generalizes (band, round, a date to its year, month or band, an address
+  to its division): their values are categories no register is keyed by, their residual risk is a
+  quasi-identifier's, measured against the level's risk threshold (``desensitize.risk``), and a keyed
+  hash of them would undo the numeric copies analyses need;
 * numbers with noise added by ``randomize`` (their values are not the raw ones any register holds).
 
 Masked columns are examined on their masked values: 138****5678 is still near-unique in a table of
@@ -95,9 +99,25 @@ def check_keep(keep: Mapping[str, str] | None, columns: pd.Index) -> dict[str, s
     return checked
 
 
+#: Actions after which a column is not examined (see the module docstring).
+_SETTLED = frozenset(
+    {
+        "drop",
+        "pseudonymize",
+        "redact_text",
+        "band",
+        "round",
+        "date_year",
+        "date_month",
+        "date_band",
+        "generalize_address",
+    }
+)
+
+
 def _examined(pii_type: str | None, action: str, values: pd.Series | None, policy: Policy) -> bool:
     """Whether a column is examined at all (see the module docstring for the exceptions)."""
-    if values is None or action in {"drop", "pseudonymize", "redact_text"} or pii_type == "free_text":
+    if values is None or action in _SETTLED or pii_type == "free_text":
         return False
     if pii_type is not None and pii_type in policy.quasi_identifiers:
         return False

@@ -341,3 +341,13 @@ def test_the_custodian_keeps_a_column_over_http(env: Env, initialised: tuple[Ins
     near = {c["name"]: c["near_unique"] for c in made.json()["report"]["columns"] if "near_unique" in c}
     assert near["企业代码"]["action"] == "kept" and near["企业代码"]["reason"] == "register join"
     assert near["订单号"]["action"] == "pseudonymize"
+
+
+def test_columns_the_policy_generalizes_are_left_to_the_risk_measures() -> None:
+    """Five incomes banded by L4 (1000 wide) are still mostly one per row, yet a band is no register's key:
+    the column stays numeric; the same incomes unclassified (kept raw) are a key."""
+    frame = pd.DataFrame({"月收入": [1200, 2500, 3600, 4700, 25000], "金额": [1200, 2500, 3600, 4700, 25000]})
+    result = desensitize_table(frame, {"月收入": "income", "金额": None}, load_policy("L4"), pepper=PEPPER)
+    by_name = {c["name"]: c for c in result.report["columns"]}
+    assert by_name["月收入"]["action"] == "band" and "near_unique" not in by_name["月收入"]
+    assert by_name["金额"]["action"] == "pseudonymize" and by_name["金额"]["near_unique"]["share"] == 1.0

@@ -105,7 +105,9 @@ class CopyColumnOut(Document):
         description='e.g. {"kind": "midpoint", "width": 1000.0, "top_coded_at": 20000.0}; null when untouched.'
     )
     described: str | None = Field(description='e.g. "numeric midpoint, width 1000, top-coded at 20000".')
-    near_unique: str | None = Field(description='"pseudonymize" or "kept" for a near-unique column, else null.')
+    near_unique: str | None = Field(
+        description='"pseudonymize", "kept", "generalize" (a date) or "drop" for a near-unique column, else null.'
+    )
 
 
 class CopyRiskOut(Document):
