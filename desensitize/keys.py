@@ -124,11 +124,11 @@ def _examined(pii_type: str | None, action: str, values: pd.Series | None, polic
     return not (action == "randomize" and bool(pd.api.types.is_numeric_dtype(values.dtype)))
 
 
-def _coarser_dates(values: pd.Series) -> Iterator[tuple[str, pd.Series]]:
+def _coarser_dates(values: pd.Series) -> Iterator[tuple[str, Rule, pd.Series]]:
     """A date column at the first day of its month, then as its year (nullable integer): the policy's
     own ``date_month`` and ``date_year`` (``desensitize.transforms.dates``)."""
-    yield "month", date_month(values)
-    yield "year", date_year(values)
+    yield "month", Rule(action="date_month"), date_month(values)
+    yield "year", Rule(action="date_year"), date_year(values)
 
 
 def _decide(
@@ -137,14 +137,14 @@ def _decide(
     """What a near-unique column (not kept) becomes: a coarser date, else pseudonyms or nothing."""
     base = {"share": round(share, 4), "threshold": rule.share, "group": rule.group, "reason": None}
     if pd.api.types.is_datetime64_any_dtype(copy.dtype):
-        for to, coarser in _coarser_dates(copy):
+        for to, generalized, coarser in _coarser_dates(copy):
             after = singled_out_share(coarser, rule.group)
             if after <= rule.share:
                 return KeyColumn(
                     column,
                     coarser,
                     {**base, "action": "generalize", "to": to, "share_after": round(after, 4)},
-                    rule=describe(Rule(action=f"date_{to}")),
+                    rule=describe(generalized),
                     representation={"kind": to},
                 )
     if rule.action == "drop":
