@@ -190,9 +190,15 @@ def _targets(ctx: Context) -> set[int]:
 
 
 def _cells(table: Table, i: int) -> tuple[np.ndarray, pa.Array, np.ndarray]:
-    """(code per row, fp-norm-1 of each distinct cell, its length) of column ``i``; a null reads as ''."""
-    codes, uniques = table.factorized(i)
-    text = cell_texts(uniques if len(uniques) else pd.Series([], dtype=object)).fillna("")
+    """(code per row, fp-norm-1 of each distinct cell, its length) of column ``i``; a null reads as ''.
+
+    Cells as written where the file has written text (CSV): a part such as ``021175`` read as the
+    integer 21175 would lose its leading zero and never glue back into the identifier it came from."""
+    codes, uniques = table.factorized(i, written=True)
+    if table.written is not None:
+        text = uniques.astype(object).fillna("")
+    else:
+        text = cell_texts(uniques if len(uniques) else pd.Series([], dtype=object)).fillna("")
     strings = pa.array([*text.astype(str).tolist(), ""], type=pa.large_string())
     normalised = normalise_for_fingerprint(fold_digits(strings))
     lengths = pc.utf8_length(normalised).to_numpy(zero_copy_only=False)
