@@ -80,6 +80,8 @@ StageProgress = Callable[[str, int, int], None]
 COPIES_DIR = COPIES_DIRECTORY
 FINGERPRINTS_DIR = FINGERPRINTS_DIRECTORY
 POLICIES_DIR = "policies"
+#: Longest reason for keeping a near-unique column (the ledger entry holding every reason stays small).
+KEEP_REASON_CHARS = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +188,7 @@ class Copies:
         policy = self.policy_for(entry.level.value, policy_path)
         note = progress or (lambda *_: None)
         result = self._desensitize(entry, raw, policy, pepper, sensitive_column, progress, keep)
+        _refuse_above_threshold(name, entry.level.value, result.report)
 
         with Scratch(self.config.home, purpose="desensitize") as scratch:  # released once committed
             scratch.note_paths(f"{COPIES_DIR}/{name}/", f"{FINGERPRINTS_DIR}/{name}/")
@@ -377,6 +380,19 @@ class Copies:
             raise RegistryError(f"the fingerprints of {name!r} v{chosen.version} are not usable: {exc}") from None
 
 
+def _refuse_above_threshold(name: str, level: str, report: Mapping[str, Any]) -> None:
+    """Fail closed: a copy whose risk stays above its level's threshold is never recorded, so no licence
+    can open it and no job can mount it (GB/T 37964-2019 第6章: the de-identified result is verified
+    against its target before use; 双鸭山市公共数据管理暂行办法 第三十五条 数据可用不可见)."""
+    risk = report.get("risk") or {}
+    if risk.get("met") is False:
+        raise RegistryError(
+            f"the copy of {name!r} would stay above the {level} re-identification risk threshold "
+            f"({risk.get('reason')}); nothing was recorded. Too few rows for this level, or a policy that "
+            "generalizes more (keyong policy propose) is needed"
+        )
+
+
 def _checked_keep(name: str, columns: Mapping[str, object], keep: Mapping[str, str] | None) -> dict[str, str]:
     """The custodian's kept near-unique columns: each a column of the dataset, each with a reason."""
     checked: dict[str, str] = {}
@@ -385,6 +401,11 @@ def _checked_keep(name: str, columns: Mapping[str, object], keep: Mapping[str, s
             raise RegistryError(f"dataset {name!r} has no column {column!r} to keep")
         if not isinstance(reason, str) or not reason.strip():
             raise RegistryError(f"keeping column {column!r} of {name!r} as it is needs a reason (it is ledgered)")
+        if len(reason.strip()) > KEEP_REASON_CHARS:
+            raise RegistryError(
+                f"the reason for keeping column {column!r} is {len(reason.strip())} characters; at most "
+                f"{KEEP_REASON_CHARS} (it is ledgered with the copy)"
+            )
         checked[column] = reason.strip()
     return checked
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends
 
-from app.api.limits import Name
+from app.api.limits import Name, Text
 from app.api.schemas import DesensitizedOut, VersionOut
 from core import actor_of
 from registry import Registry
@@ -34,7 +34,7 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
             Body(embed=True, description="column whose l-diversity the report gives", examples=["诊断"]),
         ] = None,
         keep_columns: Annotated[
-            dict[str, str] | None,
+            dict[Name, Text] | None,
             Body(
                 embed=True,
                 description="near-unique columns kept as they are instead of pseudonymized: column -> reason "
