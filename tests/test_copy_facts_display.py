@@ -215,6 +215,8 @@ def test_the_custodians_page_shows_risk_utility_representation_and_near_unique(
     expected += ["0.004", 'data-near-unique="kept"', KEPT_REASON, 'data-near-unique="pseudonymize"']
     for shown in expected:
         assert shown in page, shown
+    # The copy's answer beside the raw one (a template once read ``q.copy``, the dict's own method).
+    assert "7400" in page.replace(",", "") and "built-in method" not in page
     plain = html.unescape(custodian.get("/console/custodian/datasets/plain").text)
     assert "k: n/a, no quasi-identifiers" in plain and "n/a, no quasi-identifiers</td>" in plain
     older = custodian.get("/console/custodian/datasets/older")
