@@ -194,7 +194,7 @@ def report_sections(report: Mapping[str, Any] | None) -> dict[str, Any]:
         "threshold": threshold_text(risk),
         "met": None if risk is None else risk.get("met"),
         "quasi_identifiers": list((risk or {}).get("quasi_identifiers") or []),
-        "steps": list((risk or {}).get("steps") or []),
+        "steps": [step_label(step) for step in (risk or {}).get("steps") or []],
         "utility": utility,
         "utility_columns": list((utility or {}).get("columns") or []),
         "workload": list((utility or {}).get("workload") or []),
@@ -281,6 +281,17 @@ __all__ = [
     "risk_of",
     "risk_rows",
     "share_text",
+    "step_label",
     "threshold_text",
     "utility_of",
 ]
+
+
+def step_label(step: Any) -> str:
+    """One step of the generalization search as a reader says it: the column, the rung, what it was for."""
+    if isinstance(step, dict) and "column" in step:
+        why = f", for {step['for']}" if step.get("for") else ""
+        return f"{step['column']} → {step.get('to')} ({step.get('violating_rows_after')} rows below k after{why})"
+    if isinstance(step, dict) and "suppress_rows" in step:
+        return f"{step['suppress_rows']} rows suppressed for {step.get('for')} ({step.get('how')})"
+    return str(step)

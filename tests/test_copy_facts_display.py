@@ -246,3 +246,21 @@ def test_the_operators_catalog_page_shows_what_copy_it_will_get(initialised: tup
 
 def add_dataset_without_copy(instance: Instance) -> None:
     add_dataset(instance.registry, "rawonly", desensitized=False)
+
+
+def test_the_custodians_page_names_the_quasi_identifiers_of_a_real_copy(
+    initialised: tuple[Instance, dict[str, str]],
+) -> None:
+    """A real copy's report holds each quasi-identifier with its whole ladder: the page names the column
+    and the rung it stopped on, not the Python dict (seen in a screenshot of the demo)."""
+    from samples import synthetic
+
+    instance, tokens = initialised
+    path = instance.home / "people.csv"
+    synthetic.write_csv(synthetic.generate_all(2000, seed=3)["residents"], path)
+    _cli(instance, "dataset", "ingest", str(path), "--name", "people", "--provider", "双鸭山市公安局",
+         "--provider-code", USCC)  # fmt: skip
+    _cli(instance, "dataset", "desensitize", "people")
+    page = html.unescape(console_client(instance, tokens["custodian"]).get("/console/custodian/datasets/people").text)
+    assert "{'column'" not in page
+    assert "出生日期 (" in page and "性别 (value)" in page and "出生日期 → 5-year band (" in page

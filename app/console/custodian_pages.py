@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.console.context import Console
-from app.copy_facts import NOT_MEASURED, number_text, report_sections, share_text
+from app.copy_facts import NOT_MEASURED, number_text, report_sections, share_text, step_label
 from core import NotFoundError, RegistryError
 from operators import Role
 from registry import CATALOG_FIELDS
@@ -62,6 +62,13 @@ def parse_domain(text: str) -> list[Any] | None:
         return values
 
 
+def _qi_label(qi: Any) -> str:
+    if isinstance(qi, dict):
+        rung = qi.get("generalization")
+        return f"{qi.get('column')} ({rung})" if rung else str(qi.get("column"))
+    return str(qi)
+
+
 def report_view(report: dict[str, Any] | None) -> dict[str, Any] | None:
     """The desensitization report, shaped for reading: per-column actions, k-anonymity, counts."""
     if not report:
@@ -72,6 +79,9 @@ def report_view(report: dict[str, Any] | None) -> dict[str, Any] | None:
         "policy": dict(report.get("policy") or {}),
         "columns": [dict(c) for c in report.get("columns") or []],
         "k": k,
+        # Each quasi-identifier as the column and the rung it stopped on (the report holds its whole ladder).
+        "quasi_identifiers": [_qi_label(q) for q in k.get("quasi_identifiers") or []],
+        "steps": [step_label(s) for s in k.get("steps") or []],
         "l_diversity": dict(k.get("l_diversity") or {}),
         "rows_in": report.get("rows_in"),
         "rows_out": report.get("rows_out"),
