@@ -310,3 +310,21 @@ def test_a_sandboxed_job_reads_the_copy_and_nothing_else(env: Env) -> None:
     (log,) = env.instance.registry.licences.workdir(operator, view.licence_id or 0).rglob("stdout.txt")
     read = env.registry.at_rest.read(log).decode("utf-8")  # sealed under the licence's key once judged
     assert read.strip() == f"{result.rows} ['market_entities.parquet']"
+
+
+def test_a_copy_above_its_risk_threshold_is_refused_and_nothing_is_recorded(env: Env) -> None:
+    """Fail closed (GB/T 37964-2019 第6章, verification against the target before use): 14 residents
+    (L4) cannot reach average prosecutor risk 0.05 by any generalization or suppression the search
+    tries, so the copy is refused — no version, no file, no ledger entry — and the dataset stays
+    unlicensable, so no operator's job can mount a copy above its level's threshold (red team 16)."""
+    path = env.tmp / "few.csv"
+    synthetic.write_csv(synthetic.generate_all(200, seed=14)["residents"].iloc[:14], path)
+    env.registry.ingestor.ingest(path, name="few", provider=PROVIDER, provider_code=PROVIDER_CODE, by=CUSTODIAN)
+    before = env.instance.ledger.size()
+    with pytest.raises(RegistryError, match="re-identification risk threshold") as refused:
+        env.registry.copies.make("few", by=CUSTODIAN)
+    assert "average prosecutor risk" in str(refused.value)
+    assert env.files("copies") == [] and env.files("fingerprints") == []
+    assert env.instance.ledger.size() == before
+    entry = env.registry.catalog.get("few")
+    assert [v.kind for v in entry.versions] == ["raw"] and entry.licensing_refusal is not None
