@@ -52,7 +52,7 @@ import pandas as pd
 from desensitize.policy import NearUnique, Policy, Rule
 from desensitize.transforms import as_text, date_month, date_year, describe, pseudonymize
 
-__all__ = ["KeyColumn", "check_keep", "find_keys", "key_literals", "singled_out_share"]
+__all__ = ["MIN_REST_ROWS", "KeyColumn", "check_keep", "find_keys", "key_literals", "singled_out_share"]
 
 
 @dataclass(slots=True)
@@ -77,13 +77,43 @@ class KeyColumn:
         return bool(self.near_unique["action"] != "kept")
 
 
-def singled_out_share(values: pd.Series, group: int = 2) -> float:
-    """Share of the non-null rows whose value fewer than ``group`` rows of the column hold (0.0 if none)."""
-    codes, _ = pd.factorize(values, use_na_sentinel=True)
-    codes = codes[codes >= 0]
+#: Fewest rows the rest of a column (its rows without the filler) must hold for the filler rule to apply:
+#: below it a rare category (one "是" among "否") would make a flag column a key.
+MIN_REST_ROWS = 10
+
+
+def _non_null_codes(values: pd.Series) -> np.ndarray:
+    """Factorized codes of the rows that hold something: nulls and blank or whitespace-only strings
+    (a placeholder identifies nobody, as a null does not) are left out. Only the distinct values are
+    looked at in Python."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    if values.dtype.kind not in "biufcmM":
+        distinct = np.asarray(uniques, dtype=object)
+        blank = np.fromiter((isinstance(u, str) and not u.strip() for u in distinct), dtype=bool, count=len(distinct))
+        if blank.any():
+            codes = np.where(blank[np.maximum(codes, 0)] & (codes >= 0), -1, codes)
+    return codes[codes >= 0]
+
+
+def singled_out_share(values: pd.Series, group: int = 2, share: float = 0.5) -> float:
+    """Share of the rows holding something whose value fewer than ``group`` rows of the column hold.
+
+    Rows holding nothing — nulls and blank/whitespace strings — are not counted. When the column's
+    most frequent value is a *filler* — held by at least ``1 - share`` of those rows, with at least
+    ``MIN_REST_ROWS`` rows holding something else — the share is computed over the other rows only:
+    "无", "-", "0" or any other placeholder written instead of a null would otherwise dilute a key
+    below the threshold (the residents table where most people have no enterprise code but each
+    representative has their own). A filler at less than ``1 - share`` cannot hide a key: the rest
+    is then more than ``share`` of the rows by itself. 0.0 when no row holds anything.
+    """
+    codes = _non_null_codes(values)
     if len(codes) == 0:
         return 0.0
     counts = np.bincount(codes)
+    top = int(counts.argmax())
+    rest = len(codes) - int(counts[top])
+    if counts[top] >= (1.0 - share) * len(codes) and rest >= MIN_REST_ROWS:
+        codes = codes[codes != top]
     return float(np.count_nonzero(counts[codes] < group) / len(codes))
 
 
@@ -138,7 +168,7 @@ def _decide(
     base = {"share": round(share, 4), "threshold": rule.share, "group": rule.group, "reason": None}
     if pd.api.types.is_datetime64_any_dtype(copy.dtype):
         for to, generalized, coarser in _coarser_dates(copy):
-            after = singled_out_share(coarser, rule.group)
+            after = singled_out_share(coarser, rule.group, rule.share)
             if after <= rule.share:
                 return KeyColumn(
                     column,
@@ -183,7 +213,7 @@ def find_keys(
         pii_type = types.get(column)
         if values is None or not _examined(pii_type, actions[column], values, policy):
             continue
-        share = singled_out_share(values, rule.group)
+        share = singled_out_share(values, rule.group, rule.share)
         if share <= rule.share:
             continue
         if column in kept:
