@@ -52,7 +52,7 @@ import pandas as pd
 from desensitize.policy import NearUnique, Policy, Rule
 from desensitize.transforms import as_text, date_month, date_year, describe, pseudonymize
 
-__all__ = ["MIN_REST_ROWS", "KeyColumn", "check_keep", "find_keys", "key_literals", "singled_out_share"]
+__all__ = ["MIN_REST_ROWS", "KeyColumn", "check_keep", "date_renderings", "find_keys", "key_literals", "singled_out_share"]
 
 
 @dataclass(slots=True)
@@ -224,10 +224,43 @@ def find_keys(
     return found
 
 
+def date_renderings(values: pd.Series) -> set[str]:
+    """How a person writes the column's dates in a note, beside ``as_text``'s ``2023-10-24 04:46:47``.
+
+    With a time: ``2023-10-24T04:46:47``, ``2023/10/24 04:46:47``, ``2023年10月24日4时46分47秒`` and
+    ``2023年10月24日 04:46:47`` (month and day with and without their zero); at day precision (every
+    value at midnight): ``2023-10-24``, ``2023/10/24``, ``2023年10月24日`` (both ways), ``20231024``.
+    A near-unique timestamp generalized to its month in the column still links the row if the note
+    repeats it in any of these forms (个人信息保护法 第七十三条(四)).
+    """
+    stamps = pd.DatetimeIndex(pd.Series(values).dropna().unique())
+    if stamps.tz is not None:
+        stamps = stamps.tz_localize(None)
+    if len(stamps) == 0:
+        return set()
+    day = bool((stamps == stamps.normalize()).all())
+    parts = zip(stamps.year, stamps.month, stamps.day, stamps.hour, stamps.minute, stamps.second, strict=True)
+    out: set[str] = set()
+    for y, m, d, hh, mm, ss in parts:
+        ymd = f"{y:04d}-{m:02d}-{d:02d}"
+        chinese = (f"{y}年{m}月{d}日", f"{y}年{m:02d}月{d:02d}日")
+        if day:
+            out.update((ymd, ymd.replace("-", "/"), ymd.replace("-", ""), *chinese))
+            continue
+        time = f"{hh:02d}:{mm:02d}:{ss:02d}"
+        out.update((f"{ymd} {time}", f"{ymd}T{time}", f"{ymd.replace('-', '/')} {time}"))
+        for c in chinese:
+            out.update((f"{c}{hh}时{mm}分{ss}秒", f"{c}{hh:02d}时{mm:02d}分{ss:02d}秒", f"{c} {time}"))
+    return out
+
+
 def key_literals(raw: pd.DataFrame, keys: list[KeyColumn]) -> tuple[str, ...]:
-    """The distinct raw values (as text) of the key columns whose values leave the free text too."""
+    """The distinct raw values (as text) of the key columns whose values leave the free text too; a
+    date column's values in each of their common renderings (``date_renderings``)."""
     values: set[str] = set()
     for key in keys:
         if key.redact_from_text:
             values.update(as_text(raw[key.column]).dropna().unique().tolist())
+            if pd.api.types.is_datetime64_any_dtype(raw[key.column].dtype):
+                values.update(date_renderings(raw[key.column]))
     return tuple(sorted(values))

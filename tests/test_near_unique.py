@@ -23,7 +23,7 @@ from app import Instance
 from app.cli import cli as cli_app
 from core import Actor, RegistryError
 from desensitize.identifiers import uscc_check_char
-from desensitize.keys import MIN_REST_ROWS, singled_out_share
+from desensitize.keys import MIN_REST_ROWS, date_renderings, singled_out_share
 from desensitize.literals import GLUED_KEY_CHARS, MIN_KEY_CHARS, clean_keys, key_index, key_spans
 from desensitize.pipeline import desensitize_table
 from desensitize.policy import Policy, PolicyError, load_policy
@@ -377,3 +377,24 @@ def test_columns_the_policy_generalizes_are_left_to_the_risk_measures() -> None:
     by_name = {c["name"]: c for c in result.report["columns"]}
     assert by_name["月收入"]["action"] == "band" and "near_unique" not in by_name["月收入"]
     assert by_name["金额"]["action"] == "pseudonymize" and by_name["金额"]["near_unique"]["share"] == 1.0
+
+
+def test_date_renderings_by_hand() -> None:
+    """Redteam16: a near-unique date leaves the note however written; day precision gets date-only forms."""
+    stamp = pd.Series(pd.to_datetime(["2023-10-04 04:46:47", None]))
+    assert date_renderings(stamp) == {
+        "2023-10-04 04:46:47",
+        "2023-10-04T04:46:47",
+        "2023/10/04 04:46:47",
+        "2023年10月4日4时46分47秒",
+        "2023年10月4日04时46分47秒",
+        "2023年10月4日 04:46:47",
+        "2023年10月04日4时46分47秒",
+        "2023年10月04日04时46分47秒",
+        "2023年10月04日 04:46:47",
+    }
+    days = pd.Series(pd.to_datetime(["2023-01-05", "2023-10-24"]))
+    assert date_renderings(days) == {
+        "2023-01-05", "2023/01/05", "20230105", "2023年1月5日", "2023年01月05日",
+        "2023-10-24", "2023/10/24", "20231024", "2023年10月24日",
+    }  # fmt: skip
