@@ -9,23 +9,31 @@ row identifiable "借助额外信息" (个人信息保护法 第七十三条(四
 (``desensitize.transforms.pseudonyms``, so the guard's fingerprints cover them), or dropped (抑制) if
 the policy says so. The same values are redacted from the table's free text (``desensitize.literals``).
 
-Definition (``Policy.near_unique``): the column's *singled-out share* is the share of its non-null
-rows whose value — after the column's own rule, since that is what the copy holds — is held by fewer
-than ``group`` rows of the column (``group`` = 2: a value of its own, sdcMicro's sample uniques taken
-per column). The column is near-unique when that share is *more than* ``share``. A share of rows is
-what the issue asks ("identify more than a share of rows") and, unlike distinct/non-null, it is not
-raised by a few values shared by many rows nor lowered by a long tail of singletons. Nulls identify
-nobody and are not counted.
+Definition (``Policy.near_unique``): the column's *singled-out share* is the share of its rows
+holding something whose value — after the column's own rule, since that is what the copy holds — is
+held by fewer than ``group`` rows of the column (``group`` = 2: a value of its own, sdcMicro's sample
+uniques taken per column). The column is near-unique when that share is *more than* ``share``. A
+share of rows is what the issue asks ("identify more than a share of rows") and, unlike
+distinct/non-null, it is not raised by a few values shared by many rows nor lowered by a long tail
+of singletons. Rows holding nothing — nulls, blank or whitespace-only strings — identify nobody and
+are not counted. A *filler* does not dilute it either, whatever it is written as ("无", "-", "0"):
+when the most frequent value is held by at least ``1 - share`` of the rows (and at least
+``MIN_REST_ROWS`` rows hold something else), the share is taken over the other rows — the residents
+table where most people have no enterprise code but each representative has their own is a key.
 
 Which columns are examined — every column except those already handled by a stricter rule:
 
 * dropped or pseudonymized by the policy; free text (redacted; type ``free_text`` or ``redact_text``);
-* quasi-identifiers of the policy (generalized by k-anonymity, ``desensitize.kanonymity``);
-* columns the policy itself generalizes (band, round, a date to its year, month or band, an address
-  to its division): their values are categories no register is keyed by, their residual risk is a
-  quasi-identifier's, measured against the level's risk threshold (``desensitize.risk``), and a keyed
-  hash of them would undo the numeric copies analyses need;
+* quasi-identifiers of the policy (generalized by k-anonymity, ``desensitize.kanonymity``, and
+  measured against the level's risk threshold, ``desensitize.risk``);
 * numbers with noise added by ``randomize`` (their values are not the raw ones any register holds).
+
+Columns the policy itself generalizes (band, round, a date to its year, month or band, an address to
+its division) are examined on their values after the rule: an income rounded to 100 among 400
+people is still one per row, and nothing else measures a column that is not a quasi-identifier.
+Such a column is coarsened further while it stays numeric — its rounding step or band width doubled,
+at most ``MAX_DOUBLINGS`` times (report: action ``generalize``, ``to`` the width) — and
+pseudonymized when no width settles it or it has none (fail closed).
 
 Masked columns are examined on their masked values: 138****5678 is still near-unique in a table of
 a few thousand people and is then pseudonymized (fail closed); 张** is not. Exact amounts (a float
@@ -50,9 +58,18 @@ import numpy as np
 import pandas as pd
 
 from desensitize.policy import NearUnique, Policy, Rule
-from desensitize.transforms import as_text, date_month, date_year, describe, pseudonymize
+from desensitize.transforms import as_text, date_month, date_year, describe, pseudonymize, transform_column
 
-__all__ = ["MIN_REST_ROWS", "KeyColumn", "check_keep", "date_renderings", "find_keys", "key_literals", "singled_out_share"]
+__all__ = [
+    "MAX_DOUBLINGS",
+    "MIN_REST_ROWS",
+    "KeyColumn",
+    "check_keep",
+    "date_renderings",
+    "find_keys",
+    "key_literals",
+    "singled_out_share",
+]
 
 
 @dataclass(slots=True)
@@ -92,7 +109,8 @@ def _non_null_codes(values: pd.Series) -> np.ndarray:
         blank = np.fromiter((isinstance(u, str) and not u.strip() for u in distinct), dtype=bool, count=len(distinct))
         if blank.any():
             codes = np.where(blank[np.maximum(codes, 0)] & (codes >= 0), -1, codes)
-    return codes[codes >= 0]
+    held: np.ndarray = codes[codes >= 0]
+    return held
 
 
 def singled_out_share(values: pd.Series, group: int = 2, share: float = 0.5) -> float:
@@ -130,19 +148,9 @@ def check_keep(keep: Mapping[str, str] | None, columns: pd.Index) -> dict[str, s
 
 
 #: Actions after which a column is not examined (see the module docstring).
-_SETTLED = frozenset(
-    {
-        "drop",
-        "pseudonymize",
-        "redact_text",
-        "band",
-        "round",
-        "date_year",
-        "date_month",
-        "date_band",
-        "generalize_address",
-    }
-)
+_SETTLED = frozenset({"drop", "pseudonymize", "redact_text"})
+#: How many times a near-unique rounded or banded column's width is doubled before it is pseudonymized.
+MAX_DOUBLINGS = 10
 
 
 def _examined(pii_type: str | None, action: str, values: pd.Series | None, policy: Policy) -> bool:
@@ -161,11 +169,41 @@ def _coarser_dates(values: pd.Series) -> Iterator[tuple[str, Rule, pd.Series]]:
     yield "year", Rule(action="date_year"), date_year(values)
 
 
+def _coarsened(
+    column: str, pii_type: str | None, raw: pd.Series, rule: Rule, near: NearUnique, pepper: bytes, base: dict[str, Any]
+) -> KeyColumn | None:
+    """A near-unique rounded (banded by width) column with its width doubled until it singles out no
+    more than the threshold's share, at most ``MAX_DOUBLINGS`` times; None when no width does or the
+    rule has no width (a band by edges): the caller pseudonymizes (fail closed)."""
+    name = "to" if rule.action == "round" else "width"
+    width = rule.params.get(name) if rule.action in {"round", "band"} else None
+    if width is None:
+        return None
+    for _ in range(MAX_DOUBLINGS):
+        width = float(width) * 2
+        wider = Rule(action=rule.action, params={**rule.params, name: width})
+        out = transform_column(raw, wider, pii_type=pii_type, pepper=pepper, column=column)
+        after = singled_out_share(out.values, near.group, near.share)
+        if after <= near.share:
+            near_unique = {**base, "action": "generalize", "to": width, "share_after": round(after, 4)}
+            return KeyColumn(column, out.values, near_unique, rule=describe(wider), representation=out.representation)
+    return None
+
+
 def _decide(
-    column: str, pii_type: str | None, raw: pd.Series, copy: pd.Series, share: float, rule: NearUnique, pepper: bytes
+    column: str,
+    pii_type: str | None,
+    raw: pd.Series,
+    copy: pd.Series,
+    share: float,
+    rule: NearUnique,
+    pepper: bytes,
+    policy_rule: Rule,
 ) -> KeyColumn:
-    """What a near-unique column (not kept) becomes: a coarser date, else pseudonyms or nothing."""
+    """What a near-unique column (not kept) becomes: a coarser number or date, else pseudonyms or nothing."""
     base = {"share": round(share, 4), "threshold": rule.share, "group": rule.group, "reason": None}
+    if (coarser_number := _coarsened(column, pii_type, raw, policy_rule, rule, pepper, base)) is not None:
+        return coarser_number
     if pd.api.types.is_datetime64_any_dtype(copy.dtype):
         for to, generalized, coarser in _coarser_dates(copy):
             after = singled_out_share(coarser, rule.group, rule.share)
@@ -220,7 +258,8 @@ def find_keys(
             near_unique = {"share": round(share, 4), "threshold": rule.share, "group": rule.group}
             found.append(KeyColumn(column, values, {**near_unique, "action": "kept", "reason": kept[column]}))
             continue
-        found.append(_decide(column, pii_type, raw[column], values, share, rule, pepper))
+        policy_rule = policy.rule_for(pii_type)
+        found.append(_decide(column, pii_type, raw[column], values, share, rule, pepper, policy_rule))
     return found
 
 

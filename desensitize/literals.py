@@ -40,7 +40,16 @@ import numpy as np
 
 from desensitize.recognizers.text import normalize_codepoints
 
-__all__ = ["GLUED_KEY_CHARS", "MIN_KEY_CHARS", "KeyIndex", "clean_keys", "found_in", "key_index", "key_spans", "merge_key_spans"]
+__all__ = [
+    "GLUED_KEY_CHARS",
+    "MIN_KEY_CHARS",
+    "KeyIndex",
+    "clean_keys",
+    "found_in",
+    "key_index",
+    "key_spans",
+    "merge_key_spans",
+]
 
 #: Shortest value searched for in free text (see the module docstring).
 MIN_KEY_CHARS = 2
@@ -119,12 +128,14 @@ def _kept(codes: np.ndarray) -> np.ndarray:
     right = np.minimum.accumulate(np.where(sep, n, at)[::-1])[::-1]
     left_ok = (left >= 0) & alnum[np.maximum(left, 0)]
     right_ok = (right < n) & alnum[np.minimum(right, n - 1)]
-    return ~(sep & left_ok & right_ok)
+    kept: np.ndarray = ~(sep & left_ok & right_ok)
+    return kept
 
 
 def _without_separators(text: str) -> str:
     codes = _codes(text)
-    return codes[_kept(codes)].tobytes().decode("utf-32-le")
+    folded: str = codes[_kept(codes)].tobytes().decode("utf-32-le")
+    return folded
 
 
 def _lengths(keys: Iterable[str]) -> _Lengths | None:

@@ -26,7 +26,7 @@ from desensitize.identifiers import uscc_check_char
 from desensitize.keys import MIN_REST_ROWS, date_renderings, singled_out_share
 from desensitize.literals import GLUED_KEY_CHARS, MIN_KEY_CHARS, clean_keys, key_index, key_spans
 from desensitize.pipeline import desensitize_table
-from desensitize.policy import Policy, PolicyError, load_policy
+from desensitize.policy import Policy, PolicyError, Rule, load_policy
 from desensitize.textscan import find_entities, redact
 from desensitize.transforms import pseudonymize
 from registry import Registry
@@ -369,14 +369,34 @@ def test_the_custodian_keeps_a_column_over_http(env: Env, initialised: tuple[Ins
     assert near["订单号"]["action"] == "pseudonymize"
 
 
-def test_columns_the_policy_generalizes_are_left_to_the_risk_measures() -> None:
-    """Five incomes banded by L4 (1000 wide) are still mostly one per row, yet a band is no register's key:
-    the column stays numeric; the same incomes unclassified (kept raw) are a key."""
+def test_columns_the_policy_generalizes_are_coarsened_while_still_near_unique() -> None:
+    """Redteam16: five incomes banded by L4 (1000 wide, top-coded at 20000) are still one per row. The
+    band is doubled: at 2000, 1200 | 2500 3600 | 4700 | 25000 (top) singles out 3/5 > 0.5; at 4000,
+    1200 2500 3600 | 4700 | 25000 singles out 2/5: kept at 4000 (midpoints 1999.5, 5999.5, top 20000).
+    The same incomes unclassified (kept raw) are a key and pseudonymized."""
     frame = pd.DataFrame({"月收入": [1200, 2500, 3600, 4700, 25000], "金额": [1200, 2500, 3600, 4700, 25000]})
     result = desensitize_table(frame, {"月收入": "income", "金额": None}, load_policy("L4"), pepper=PEPPER)
     by_name = {c["name"]: c for c in result.report["columns"]}
-    assert by_name["月收入"]["action"] == "band" and "near_unique" not in by_name["月收入"]
+    income = by_name["月收入"]
+    assert income["action"] == "band" and income["params"]["width"] == 4000.0
+    assert income["near_unique"] == {
+        "share": 1.0, "threshold": 0.5, "group": 2, "reason": None, "action": "generalize", "to": 4000.0,
+        "share_after": 0.4,
+    }  # fmt: skip
+    assert income["representation"]["width"] == 4000.0
+    assert result.frame["月收入"].tolist() == [1999.5, 1999.5, 1999.5, 5999.5, 20000.0]
     assert by_name["金额"]["action"] == "pseudonymize" and by_name["金额"]["near_unique"]["share"] == 1.0
+
+
+def test_a_generalized_column_no_width_can_settle_is_pseudonymized() -> None:
+    """Fail closed: a year of birth (date_year, no width to double) still one per row is pseudonymized."""
+    years = pd.to_datetime([f"{1950 + i}-03-01" for i in range(6)])
+    frame = pd.DataFrame({"入职日期": years})
+    policy = load_policy("L3").model_copy(update={"default": Rule(action="date_year")})
+    result = desensitize_table(frame, {"入职日期": None}, policy, pepper=PEPPER)
+    report = result.report["columns"][0]
+    assert report["near_unique"]["action"] == "pseudonymize" and report["action"] == "pseudonymize"
+    assert not set(result.frame["入职日期"].astype(str)) & {str(1950 + i) for i in range(6)}
 
 
 def test_date_renderings_by_hand() -> None:
