@@ -33,7 +33,8 @@ its division) are examined on their values after the rule: an income rounded to 
 people is still one per row, and nothing else measures a column that is not a quasi-identifier.
 Such a column is coarsened further while it stays numeric — its rounding step or band width doubled,
 at most ``MAX_DOUBLINGS`` times (report: action ``generalize``, ``to`` the width) — and
-pseudonymized when no width settles it or it has none (fail closed).
+pseudonymized when no width settles it or it has none (fail closed). A generalized column of fewer
+than ``MIN_GENERALIZED_ROWS`` values is not examined: in a handful of rows every band is one row's.
 
 Masked columns are examined on their masked values: 138****5678 is still near-unique in a table of
 a few thousand people and is then pseudonymized (fail closed); 张** is not. Exact amounts (a float
@@ -62,6 +63,7 @@ from desensitize.transforms import as_text, date_month, date_year, describe, pse
 
 __all__ = [
     "MAX_DOUBLINGS",
+    "MIN_GENERALIZED_ROWS",
     "MIN_REST_ROWS",
     "KeyColumn",
     "check_keep",
@@ -149,6 +151,11 @@ def check_keep(keep: Mapping[str, str] | None, columns: pd.Index) -> dict[str, s
 
 #: Actions after which a column is not examined (see the module docstring).
 _SETTLED = frozenset({"drop", "pseudonymize", "redact_text"})
+#: Generalizations, examined on their values after the rule (see the module docstring).
+_GENERALIZED = frozenset({"band", "round", "date_year", "date_month", "date_band", "generalize_address"})
+#: Fewest rows holding a value for a generalized column to be examined: in a table of a handful of
+#: rows every band is one row's, and coarsening until it is not would leave one band for all.
+MIN_GENERALIZED_ROWS = 20
 #: How many times a near-unique rounded or banded column's width is doubled before it is pseudonymized.
 MAX_DOUBLINGS = 10
 
@@ -158,6 +165,8 @@ def _examined(pii_type: str | None, action: str, values: pd.Series | None, polic
     if values is None or action in _SETTLED or pii_type == "free_text":
         return False
     if pii_type is not None and pii_type in policy.quasi_identifiers:
+        return False
+    if action in _GENERALIZED and int(values.notna().sum()) < MIN_GENERALIZED_ROWS:
         return False
     return not (action == "randomize" and bool(pd.api.types.is_numeric_dtype(values.dtype)))
 

@@ -23,7 +23,7 @@ from app import Instance
 from app.cli import cli as cli_app
 from core import Actor, RegistryError
 from desensitize.identifiers import uscc_check_char
-from desensitize.keys import MIN_REST_ROWS, date_renderings, singled_out_share
+from desensitize.keys import MIN_GENERALIZED_ROWS, MIN_REST_ROWS, date_renderings, singled_out_share
 from desensitize.literals import GLUED_KEY_CHARS, MIN_KEY_CHARS, clean_keys, key_index, key_spans
 from desensitize.pipeline import desensitize_table
 from desensitize.policy import Policy, PolicyError, Rule, load_policy
@@ -370,33 +370,38 @@ def test_the_custodian_keeps_a_column_over_http(env: Env, initialised: tuple[Ins
 
 
 def test_columns_the_policy_generalizes_are_coarsened_while_still_near_unique() -> None:
-    """Redteam16: five incomes banded by L4 (1000 wide, top-coded at 20000) are still one per row. The
-    band is doubled: at 2000, 1200 | 2500 3600 | 4700 | 25000 (top) singles out 3/5 > 0.5; at 4000,
-    1200 2500 3600 | 4700 | 25000 singles out 2/5: kept at 4000 (midpoints 1999.5, 5999.5, top 20000).
-    The same incomes unclassified (kept raw) are a key and pseudonymized."""
-    frame = pd.DataFrame({"月收入": [1200, 2500, 3600, 4700, 25000], "金额": [1200, 2500, 3600, 4700, 25000]})
+    """Redteam16: 20 incomes 1500, 2500, ..., 20500 banded by L4 (1000 wide from 0, top-coded at 20000)
+    are one per band. Doubled to 2000: 1500 | 2500 3500 | ... | 18500 19500 | 20500 (top) singles out
+    2/20: kept at 2000. The same incomes unclassified (kept raw) are a key and pseudonymized."""
+    incomes = [1500 + 1000 * i for i in range(20)]
+    assert MIN_GENERALIZED_ROWS == 20
+    frame = pd.DataFrame({"月收入": incomes, "金额": incomes})
     result = desensitize_table(frame, {"月收入": "income", "金额": None}, load_policy("L4"), pepper=PEPPER)
     by_name = {c["name"]: c for c in result.report["columns"]}
     income = by_name["月收入"]
-    assert income["action"] == "band" and income["params"]["width"] == 4000.0
+    assert income["action"] == "band" and income["params"]["width"] == 2000.0
     assert income["near_unique"] == {
-        "share": 1.0, "threshold": 0.5, "group": 2, "reason": None, "action": "generalize", "to": 4000.0,
-        "share_after": 0.4,
+        "share": 1.0, "threshold": 0.5, "group": 2, "reason": None, "action": "generalize", "to": 2000.0,
+        "share_after": 0.1,
     }  # fmt: skip
-    assert income["representation"]["width"] == 4000.0
-    assert result.frame["月收入"].tolist() == [1999.5, 1999.5, 1999.5, 5999.5, 20000.0]
+    assert income["representation"]["width"] == 2000.0
+    copy = result.frame["月收入"].tolist()
+    assert copy[1] == copy[2] and copy[17] == copy[18] and len(set(copy)) == 11
     assert by_name["金额"]["action"] == "pseudonymize" and by_name["金额"]["near_unique"]["share"] == 1.0
+    five = desensitize_table(frame.head(5), {"月收入": "income", "金额": None}, load_policy("L4"), pepper=PEPPER)
+    assert "near_unique" not in five.report["columns"][0]  # fewer than MIN_GENERALIZED_ROWS: not examined
+    assert five.report["columns"][0]["params"]["width"] == 1000.0
 
 
 def test_a_generalized_column_no_width_can_settle_is_pseudonymized() -> None:
     """Fail closed: a year of birth (date_year, no width to double) still one per row is pseudonymized."""
-    years = pd.to_datetime([f"{1950 + i}-03-01" for i in range(6)])
+    years = pd.to_datetime([f"{1950 + i}-03-01" for i in range(20)])
     frame = pd.DataFrame({"入职日期": years})
     policy = load_policy("L3").model_copy(update={"default": Rule(action="date_year")})
     result = desensitize_table(frame, {"入职日期": None}, policy, pepper=PEPPER)
     report = result.report["columns"][0]
     assert report["near_unique"]["action"] == "pseudonymize" and report["action"] == "pseudonymize"
-    assert not set(result.frame["入职日期"].astype(str)) & {str(1950 + i) for i in range(6)}
+    assert not set(result.frame["入职日期"].astype(str)) & {str(1950 + i) for i in range(20)}
 
 
 def test_date_renderings_by_hand() -> None:
