@@ -9,23 +9,32 @@ row identifiable "借助额外信息" (个人信息保护法 第七十三条(四
 (``desensitize.transforms.pseudonyms``, so the guard's fingerprints cover them), or dropped (抑制) if
 the policy says so. The same values are redacted from the table's free text (``desensitize.literals``).
 
-Definition (``Policy.near_unique``): the column's *singled-out share* is the share of its non-null
-rows whose value — after the column's own rule, since that is what the copy holds — is held by fewer
-than ``group`` rows of the column (``group`` = 2: a value of its own, sdcMicro's sample uniques taken
-per column). The column is near-unique when that share is *more than* ``share``. A share of rows is
-what the issue asks ("identify more than a share of rows") and, unlike distinct/non-null, it is not
-raised by a few values shared by many rows nor lowered by a long tail of singletons. Nulls identify
-nobody and are not counted.
+Definition (``Policy.near_unique``): the column's *singled-out share* is the share of its rows
+holding something whose value — after the column's own rule, since that is what the copy holds — is
+held by fewer than ``group`` rows of the column (``group`` = 2: a value of its own, sdcMicro's sample
+uniques taken per column). The column is near-unique when that share is *more than* ``share``. A
+share of rows is what the issue asks ("identify more than a share of rows") and, unlike
+distinct/non-null, it is not raised by a few values shared by many rows nor lowered by a long tail
+of singletons. Rows holding nothing — nulls, blank or whitespace-only strings — identify nobody and
+are not counted. A *filler* does not dilute it either, whatever it is written as ("无", "-", "0"):
+when the most frequent value is held by at least ``1 - share`` of the rows (and at least
+``MIN_REST_ROWS`` rows hold something else), the share is taken over the other rows — the residents
+table where most people have no enterprise code but each representative has their own is a key.
 
 Which columns are examined — every column except those already handled by a stricter rule:
 
 * dropped or pseudonymized by the policy; free text (redacted; type ``free_text`` or ``redact_text``);
-* quasi-identifiers of the policy (generalized by k-anonymity, ``desensitize.kanonymity``);
-* columns the policy itself generalizes (band, round, a date to its year, month or band, an address
-  to its division): their values are categories no register is keyed by, their residual risk is a
-  quasi-identifier's, measured against the level's risk threshold (``desensitize.risk``), and a keyed
-  hash of them would undo the numeric copies analyses need;
+* quasi-identifiers of the policy (generalized by k-anonymity, ``desensitize.kanonymity``, and
+  measured against the level's risk threshold, ``desensitize.risk``);
 * numbers with noise added by ``randomize`` (their values are not the raw ones any register holds).
+
+Columns the policy itself generalizes (band, round, a date to its year, month or band, an address to
+its division) are examined on their values after the rule: an income rounded to 100 among 400
+people is still one per row, and nothing else measures a column that is not a quasi-identifier.
+Such a column is coarsened further while it stays numeric — its rounding step or band width doubled,
+at most ``MAX_DOUBLINGS`` times (report: action ``generalize``, ``to`` the width) — and
+pseudonymized when no width settles it or it has none (fail closed). A generalized column of fewer
+than ``MIN_GENERALIZED_ROWS`` values is not examined: in a handful of rows every band is one row's.
 
 Masked columns are examined on their masked values: 138****5678 is still near-unique in a table of
 a few thousand people and is then pseudonymized (fail closed); 张** is not. Exact amounts (a float
@@ -50,9 +59,19 @@ import numpy as np
 import pandas as pd
 
 from desensitize.policy import NearUnique, Policy, Rule
-from desensitize.transforms import as_text, date_month, date_year, describe, pseudonymize
+from desensitize.transforms import as_text, date_month, date_year, describe, pseudonymize, transform_column
 
-__all__ = ["KeyColumn", "check_keep", "find_keys", "key_literals", "singled_out_share"]
+__all__ = [
+    "MAX_DOUBLINGS",
+    "MIN_GENERALIZED_ROWS",
+    "MIN_REST_ROWS",
+    "KeyColumn",
+    "check_keep",
+    "date_renderings",
+    "find_keys",
+    "key_literals",
+    "singled_out_share",
+]
 
 
 @dataclass(slots=True)
@@ -77,13 +96,44 @@ class KeyColumn:
         return bool(self.near_unique["action"] != "kept")
 
 
-def singled_out_share(values: pd.Series, group: int = 2) -> float:
-    """Share of the non-null rows whose value fewer than ``group`` rows of the column hold (0.0 if none)."""
-    codes, _ = pd.factorize(values, use_na_sentinel=True)
-    codes = codes[codes >= 0]
+#: Fewest rows the rest of a column (its rows without the filler) must hold for the filler rule to apply:
+#: below it a rare category (one "是" among "否") would make a flag column a key.
+MIN_REST_ROWS = 10
+
+
+def _non_null_codes(values: pd.Series) -> np.ndarray:
+    """Factorized codes of the rows that hold something: nulls and blank or whitespace-only strings
+    (a placeholder identifies nobody, as a null does not) are left out. Only the distinct values are
+    looked at in Python."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    if values.dtype.kind not in "biufcmM":
+        distinct = np.asarray(uniques, dtype=object)
+        blank = np.fromiter((isinstance(u, str) and not u.strip() for u in distinct), dtype=bool, count=len(distinct))
+        if blank.any():
+            codes = np.where(blank[np.maximum(codes, 0)] & (codes >= 0), -1, codes)
+    held: np.ndarray = codes[codes >= 0]
+    return held
+
+
+def singled_out_share(values: pd.Series, group: int = 2, share: float = 0.5) -> float:
+    """Share of the rows holding something whose value fewer than ``group`` rows of the column hold.
+
+    Rows holding nothing — nulls and blank/whitespace strings — are not counted. When the column's
+    most frequent value is a *filler* — held by at least ``1 - share`` of those rows, with at least
+    ``MIN_REST_ROWS`` rows holding something else — the share is computed over the other rows only:
+    "无", "-", "0" or any other placeholder written instead of a null would otherwise dilute a key
+    below the threshold (the residents table where most people have no enterprise code but each
+    representative has their own). A filler at less than ``1 - share`` cannot hide a key: the rest
+    is then more than ``share`` of the rows by itself. 0.0 when no row holds anything.
+    """
+    codes = _non_null_codes(values)
     if len(codes) == 0:
         return 0.0
     counts = np.bincount(codes)
+    top = int(counts.argmax())
+    rest = len(codes) - int(counts[top])
+    if counts[top] >= (1.0 - share) * len(codes) and rest >= MIN_REST_ROWS:
+        codes = codes[codes != top]
     return float(np.count_nonzero(counts[codes] < group) / len(codes))
 
 
@@ -100,19 +150,14 @@ def check_keep(keep: Mapping[str, str] | None, columns: pd.Index) -> dict[str, s
 
 
 #: Actions after which a column is not examined (see the module docstring).
-_SETTLED = frozenset(
-    {
-        "drop",
-        "pseudonymize",
-        "redact_text",
-        "band",
-        "round",
-        "date_year",
-        "date_month",
-        "date_band",
-        "generalize_address",
-    }
-)
+_SETTLED = frozenset({"drop", "pseudonymize", "redact_text"})
+#: Generalizations, examined on their values after the rule (see the module docstring).
+_GENERALIZED = frozenset({"band", "round", "date_year", "date_month", "date_band", "generalize_address"})
+#: Fewest rows holding a value for a generalized column to be examined: in a table of a handful of
+#: rows every band is one row's, and coarsening until it is not would leave one band for all.
+MIN_GENERALIZED_ROWS = 20
+#: How many times a near-unique rounded or banded column's width is doubled before it is pseudonymized.
+MAX_DOUBLINGS = 10
 
 
 def _examined(pii_type: str | None, action: str, values: pd.Series | None, policy: Policy) -> bool:
@@ -120,6 +165,8 @@ def _examined(pii_type: str | None, action: str, values: pd.Series | None, polic
     if values is None or action in _SETTLED or pii_type == "free_text":
         return False
     if pii_type is not None and pii_type in policy.quasi_identifiers:
+        return False
+    if action in _GENERALIZED and int(values.notna().sum()) < MIN_GENERALIZED_ROWS:
         return False
     return not (action == "randomize" and bool(pd.api.types.is_numeric_dtype(values.dtype)))
 
@@ -131,14 +178,44 @@ def _coarser_dates(values: pd.Series) -> Iterator[tuple[str, Rule, pd.Series]]:
     yield "year", Rule(action="date_year"), date_year(values)
 
 
+def _coarsened(
+    column: str, pii_type: str | None, raw: pd.Series, rule: Rule, near: NearUnique, pepper: bytes, base: dict[str, Any]
+) -> KeyColumn | None:
+    """A near-unique rounded (banded by width) column with its width doubled until it singles out no
+    more than the threshold's share, at most ``MAX_DOUBLINGS`` times; None when no width does or the
+    rule has no width (a band by edges): the caller pseudonymizes (fail closed)."""
+    name = "to" if rule.action == "round" else "width"
+    width = rule.params.get(name) if rule.action in {"round", "band"} else None
+    if width is None:
+        return None
+    for _ in range(MAX_DOUBLINGS):
+        width = float(width) * 2
+        wider = Rule(action=rule.action, params={**rule.params, name: width})
+        out = transform_column(raw, wider, pii_type=pii_type, pepper=pepper, column=column)
+        after = singled_out_share(out.values, near.group, near.share)
+        if after <= near.share:
+            near_unique = {**base, "action": "generalize", "to": width, "share_after": round(after, 4)}
+            return KeyColumn(column, out.values, near_unique, rule=describe(wider), representation=out.representation)
+    return None
+
+
 def _decide(
-    column: str, pii_type: str | None, raw: pd.Series, copy: pd.Series, share: float, rule: NearUnique, pepper: bytes
+    column: str,
+    pii_type: str | None,
+    raw: pd.Series,
+    copy: pd.Series,
+    share: float,
+    rule: NearUnique,
+    pepper: bytes,
+    policy_rule: Rule,
 ) -> KeyColumn:
-    """What a near-unique column (not kept) becomes: a coarser date, else pseudonyms or nothing."""
+    """What a near-unique column (not kept) becomes: a coarser number or date, else pseudonyms or nothing."""
     base = {"share": round(share, 4), "threshold": rule.share, "group": rule.group, "reason": None}
+    if (coarser_number := _coarsened(column, pii_type, raw, policy_rule, rule, pepper, base)) is not None:
+        return coarser_number
     if pd.api.types.is_datetime64_any_dtype(copy.dtype):
         for to, generalized, coarser in _coarser_dates(copy):
-            after = singled_out_share(coarser, rule.group)
+            after = singled_out_share(coarser, rule.group, rule.share)
             if after <= rule.share:
                 return KeyColumn(
                     column,
@@ -183,21 +260,55 @@ def find_keys(
         pii_type = types.get(column)
         if values is None or not _examined(pii_type, actions[column], values, policy):
             continue
-        share = singled_out_share(values, rule.group)
+        share = singled_out_share(values, rule.group, rule.share)
         if share <= rule.share:
             continue
         if column in kept:
             near_unique = {"share": round(share, 4), "threshold": rule.share, "group": rule.group}
             found.append(KeyColumn(column, values, {**near_unique, "action": "kept", "reason": kept[column]}))
             continue
-        found.append(_decide(column, pii_type, raw[column], values, share, rule, pepper))
+        policy_rule = policy.rule_for(pii_type)
+        found.append(_decide(column, pii_type, raw[column], values, share, rule, pepper, policy_rule))
     return found
 
 
+def date_renderings(values: pd.Series) -> set[str]:
+    """How a person writes the column's dates in a note, beside ``as_text``'s ``2023-10-24 04:46:47``.
+
+    With a time: ``2023-10-24T04:46:47``, ``2023/10/24 04:46:47``, ``2023年10月24日4时46分47秒`` and
+    ``2023年10月24日 04:46:47`` (month and day with and without their zero); at day precision (every
+    value at midnight): ``2023-10-24``, ``2023/10/24``, ``2023年10月24日`` (both ways), ``20231024``.
+    A near-unique timestamp generalized to its month in the column still links the row if the note
+    repeats it in any of these forms (个人信息保护法 第七十三条(四)).
+    """
+    stamps = pd.DatetimeIndex(pd.Series(values).dropna().unique())
+    if stamps.tz is not None:
+        stamps = stamps.tz_localize(None)
+    if len(stamps) == 0:
+        return set()
+    day = bool((stamps == stamps.normalize()).all())
+    parts = zip(stamps.year, stamps.month, stamps.day, stamps.hour, stamps.minute, stamps.second, strict=True)
+    out: set[str] = set()
+    for y, m, d, hh, mm, ss in parts:
+        ymd = f"{y:04d}-{m:02d}-{d:02d}"
+        chinese = (f"{y}年{m}月{d}日", f"{y}年{m:02d}月{d:02d}日")
+        if day:
+            out.update((ymd, ymd.replace("-", "/"), ymd.replace("-", ""), *chinese))
+            continue
+        time = f"{hh:02d}:{mm:02d}:{ss:02d}"
+        out.update((f"{ymd} {time}", f"{ymd}T{time}", f"{ymd.replace('-', '/')} {time}"))
+        for c in chinese:
+            out.update((f"{c}{hh}时{mm}分{ss}秒", f"{c}{hh:02d}时{mm:02d}分{ss:02d}秒", f"{c} {time}"))
+    return out
+
+
 def key_literals(raw: pd.DataFrame, keys: list[KeyColumn]) -> tuple[str, ...]:
-    """The distinct raw values (as text) of the key columns whose values leave the free text too."""
+    """The distinct raw values (as text) of the key columns whose values leave the free text too; a
+    date column's values in each of their common renderings (``date_renderings``)."""
     values: set[str] = set()
     for key in keys:
         if key.redact_from_text:
             values.update(as_text(raw[key.column]).dropna().unique().tolist())
+            if pd.api.types.is_datetime64_any_dtype(raw[key.column].dtype):
+                values.update(date_renderings(raw[key.column]))
     return tuple(sorted(values))

@@ -17,10 +17,17 @@ Matching rules (what a person reading the note would call "the same value"):
 
 * full-width characters are read as ASCII and letters case-insensitively (``normalize_text``, the
   scanner's own normalisation; 统一社会信用代码 are upper case but typed either way);
-* a value starting (ending) with an ASCII letter or digit is not found inside a longer run of
-  letters and digits: order number 1001 is not redacted out of 21001;
-* values shorter than ``MIN_KEY_CHARS`` are not searched for: a row number 1..999 cannot be told
-  from a count or an amount in a note, and searching for it would redact every number.
+* separators are not part of a key: spaces, '-', '_', '.' and '/' between two letters or digits are
+  folded away on both sides (KY12 345 678, KY-1234-5678 are KY12345678), and the written span,
+  separators included, is what is redacted;
+* a value of at least ``GLUED_KEY_CHARS`` characters (after that folding) is found anywhere, even
+  glued inside a longer run of letters and digits (NOKY12345678): fail closed, a few false
+  redactions (a 8-digit key inside a longer number) are acceptable, a surviving key is not;
+* a shorter value starting (ending) with an ASCII letter or digit is found only as a whole token,
+  not inside a longer run of letters and digits: order number 1001 is not redacted out of 21001,
+  locker A0C out of BA0CD;
+* values shorter than ``MIN_KEY_CHARS`` (one character) are not searched for: a digit cannot be told
+  from any count in a note.
 """
 
 from __future__ import annotations
@@ -33,10 +40,25 @@ import numpy as np
 
 from desensitize.recognizers.text import normalize_codepoints
 
-__all__ = ["MIN_KEY_CHARS", "KeyIndex", "clean_keys", "found_in", "key_index", "key_spans", "merge_key_spans"]
+__all__ = [
+    "GLUED_KEY_CHARS",
+    "MIN_KEY_CHARS",
+    "KeyIndex",
+    "clean_keys",
+    "found_in",
+    "key_index",
+    "key_spans",
+    "merge_key_spans",
+]
 
 #: Shortest value searched for in free text (see the module docstring).
-MIN_KEY_CHARS = 4
+MIN_KEY_CHARS = 2
+#: Shortest value (separators folded) found glued inside longer runs of letters and digits.
+GLUED_KEY_CHARS = 6
+#: Separators folded away between two letters or digits (see the module docstring).
+_SEPARATORS = np.zeros(0x110000 + 1, dtype=bool)
+for _c in " -_./":
+    _SEPARATORS[ord(_c)] = True
 
 _BASE = 0x100000001B3  # odd, so that the hash of a longer window never degenerates to a shorter one's
 _MASK = (1 << 64) - 1
@@ -64,13 +86,22 @@ def clean_keys(values: Iterable[object]) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True, slots=True)
-class KeyIndex:
-    """The values by length, as sorted hashes, and the characters a value can start with."""
+class _Lengths:
+    """Values by length, as sorted hashes, and the characters a value can start with."""
 
     first: np.ndarray  # bool per code point
     hashes: dict[int, np.ndarray]  # length -> sorted hashes of the values of that length
     values: frozenset[str]
     longest: int
+
+
+@dataclass(frozen=True, slots=True)
+class KeyIndex:
+    """Short values, searched as whole tokens in the text as written, and long values (separators
+    folded), searched anywhere in the separator-folded text (see the module docstring)."""
+
+    bounded: _Lengths | None
+    glued: _Lengths | None
 
 
 def _codes(text: str) -> np.ndarray:
@@ -84,15 +115,36 @@ def _powers(length: int) -> list[int]:
     return powers
 
 
-@functools.lru_cache(maxsize=4)
-def key_index(keys: tuple[str, ...]) -> KeyIndex | None:
-    """The index of ``keys`` (``clean_keys`` output); None when there are none."""
-    if not keys:
-        return None
-    first = np.zeros(0x110000 + 1, dtype=bool)
+def _kept(codes: np.ndarray) -> np.ndarray:
+    """Which characters stay in the separator-folded view: all but runs of ``_SEPARATORS`` with a
+    letter or digit on both sides."""
+    n = len(codes)
+    if n == 0:
+        return np.ones(0, dtype=bool)
+    sep = _SEPARATORS[codes]
+    alnum = _ALNUM[codes]
+    at = np.arange(n)
+    left = np.maximum.accumulate(np.where(sep, -1, at))
+    right = np.minimum.accumulate(np.where(sep, n, at)[::-1])[::-1]
+    left_ok = (left >= 0) & alnum[np.maximum(left, 0)]
+    right_ok = (right < n) & alnum[np.minimum(right, n - 1)]
+    kept: np.ndarray = ~(sep & left_ok & right_ok)
+    return kept
+
+
+def _without_separators(text: str) -> str:
+    codes = _codes(text)
+    folded: str = codes[_kept(codes)].tobytes().decode("utf-32-le")
+    return folded
+
+
+def _lengths(keys: Iterable[str]) -> _Lengths | None:
     by_length: dict[int, list[str]] = {}
     for key in keys:
         by_length.setdefault(len(key), []).append(key)
+    if not by_length:
+        return None
+    first = np.zeros(0x110000 + 1, dtype=bool)
     hashes: dict[int, np.ndarray] = {}
     powers = _powers(max(by_length))
     for length, group in by_length.items():
@@ -102,7 +154,18 @@ def key_index(keys: tuple[str, ...]) -> KeyIndex | None:
         for j in range(length):
             h += codes[:, j] * np.uint64(powers[j])  # wraps modulo 2^64, as the text side does
         hashes[length] = np.unique(h)
-    return KeyIndex(first, hashes, frozenset(keys), max(by_length))
+    return _Lengths(first, hashes, frozenset(keys), max(by_length))
+
+
+@functools.lru_cache(maxsize=4)
+def key_index(keys: tuple[str, ...]) -> KeyIndex | None:
+    """The index of ``keys`` (``clean_keys`` output); None when there are none."""
+    if not keys:
+        return None
+    glued = {_without_separators(k) for k in keys}
+    long = {k for k in glued if len(k) >= GLUED_KEY_CHARS}
+    short = [k for k in keys if len(_without_separators(k)) < GLUED_KEY_CHARS]
+    return KeyIndex(_lengths(short), _lengths(long))
 
 
 def found_in(keys: np.ndarray, probes: np.ndarray) -> np.ndarray:
@@ -113,19 +176,17 @@ def found_in(keys: np.ndarray, probes: np.ndarray) -> np.ndarray:
     return np.asarray(keys[at] == probes)
 
 
-def key_spans(text: str, index: KeyIndex) -> tuple[np.ndarray, np.ndarray]:
-    """(start, end) of every occurrence of an indexed value in ``text`` (overlaps all returned).
-
-    ``text`` is one string (the scanner's joined column); offsets are into it.
-    """
-    codes = _folded_codes(text)
+def _search(codes: np.ndarray, index: _Lengths, *, bounded: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(start, end) of every occurrence of an indexed value in ``codes`` (folded code points);
+    ``bounded``: a value edged by a letter or digit only as a whole token."""
     folded = codes.tobytes().decode("utf-32-le")
     n = len(codes)
     padded = np.concatenate((codes, np.zeros(index.longest + 1, dtype=np.uint32)))
     alnum = _ALNUM[padded]
     starts = np.flatnonzero(index.first[codes])
-    inside_word = alnum[starts] & np.concatenate(([False], alnum[: n - 1]))[starts]
-    starts = starts[~inside_word]
+    if bounded:
+        inside_word = alnum[starts] & np.concatenate(([False], alnum[: n - 1]))[starts]
+        starts = starts[~inside_word]
     h = np.zeros(len(starts), dtype=np.uint64)
     found_starts: list[int] = []
     found_ends: list[int] = []
@@ -136,12 +197,38 @@ def key_spans(text: str, index: KeyIndex) -> tuple[np.ndarray, np.ndarray]:
         if keys is None:
             continue
         ends = starts + length
-        candidate = (ends <= n) & ~(alnum[ends - 1] & alnum[ends]) & found_in(keys, h)
+        candidate = (ends <= n) & found_in(keys, h)
+        if bounded:
+            candidate &= ~(alnum[ends - 1] & alnum[ends])
         for start in starts[candidate].tolist():
             if folded[start : start + length] in index.values:  # confirmed: a collision redacts nothing
                 found_starts.append(start)
                 found_ends.append(start + length)
     return np.array(found_starts, dtype=np.int64), np.array(found_ends, dtype=np.int64)
+
+
+def key_spans(text: str, index: KeyIndex) -> tuple[np.ndarray, np.ndarray]:
+    """(start, end) of every occurrence of an indexed value in ``text`` (overlaps all returned).
+
+    ``text`` is one string (the scanner's joined column); offsets are into it. A long value found in
+    the separator-folded view is mapped back to the written span, its separators included.
+    """
+    codes = _folded_codes(text)
+    starts: list[np.ndarray] = []
+    ends: list[np.ndarray] = []
+    if index.bounded is not None:
+        s, e = _search(codes, index.bounded, bounded=True)
+        starts.append(s)
+        ends.append(e)
+    if index.glued is not None:
+        kept = _kept(codes)
+        at = np.flatnonzero(kept)
+        s, e = _search(codes[kept], index.glued, bounded=False)
+        starts.append(at[s])
+        ends.append(at[e - 1] + 1 if len(e) else e)
+    if not starts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(starts).astype(np.int64), np.concatenate(ends).astype(np.int64)
 
 
 def merge_key_spans(

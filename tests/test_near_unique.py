@@ -23,10 +23,10 @@ from app import Instance
 from app.cli import cli as cli_app
 from core import Actor, RegistryError
 from desensitize.identifiers import uscc_check_char
-from desensitize.keys import singled_out_share
-from desensitize.literals import MIN_KEY_CHARS, clean_keys, key_index, key_spans
+from desensitize.keys import MIN_GENERALIZED_ROWS, MIN_REST_ROWS, date_renderings, singled_out_share
+from desensitize.literals import GLUED_KEY_CHARS, MIN_KEY_CHARS, clean_keys, key_index, key_spans
 from desensitize.pipeline import desensitize_table
-from desensitize.policy import Policy, PolicyError, load_policy
+from desensitize.policy import Policy, PolicyError, Rule, load_policy
 from desensitize.textscan import find_entities, redact
 from desensitize.transforms import pseudonymize
 from registry import Registry
@@ -89,6 +89,19 @@ def test_singled_out_share_by_hand() -> None:
     assert singled_out_share(values, group=3) == 1.0  # a pair singles out its two rows too
     assert singled_out_share(pd.Series([None, None], dtype=object)) == 0.0
     assert singled_out_share(pd.Series([1.5, 1.5, 2.25, np.nan])) == pytest.approx(1 / 3)
+
+
+def test_blanks_and_a_filler_do_not_dilute_the_share_by_hand() -> None:
+    """Redteam16: blanks count as nulls; a most frequent value held by >= 1 - share of the rows, with at
+    least MIN_REST_ROWS other rows, is a filler and the share is over the other rows."""
+    codes = [f"C{i:03d}" for i in range(10)]
+    column = pd.Series(["无"] * 12 + codes + ["", " ", None])  # 22 rows hold something, "无" 12 >= 11
+    assert singled_out_share(column) == 1.0  # the 10 codes, each of its own (not 10/22 = 0.45)
+    assert singled_out_share(column, share=0.4) == pytest.approx(10 / 22)  # 12 < 0.6 * 22: no filler
+    assert singled_out_share(pd.Series(["无"] * 12 + codes[:9])) == pytest.approx(9 / 21)  # 9 < MIN_REST_ROWS
+    assert singled_out_share(pd.Series(["男"] * 50 + ["女"] * 50)) == 0.0  # the rest is one shared value
+    assert singled_out_share(pd.Series(["  ", ""], dtype=object)) == 0.0
+    assert MIN_REST_ROWS == 10
 
 
 def test_the_policy_field_validates_and_personal_levels_get_it_by_default() -> None:
@@ -216,10 +229,10 @@ def test_a_near_unique_date_is_generalized_to_its_month_not_hashed() -> None:
 
 
 def test_key_spans_by_hand() -> None:
-    """Word boundaries for letters and digits, case and full width ignored, short values not searched."""
-    keys = clean_keys(["91230100MA1B2C3D4E", "1001", "黑A12345", "ab1", "x1001", 42, None])
-    assert keys == ("1001", "91230100MA1B2C3D4E", "X1001", "黑A12345")  # folded; "ab1" shorter than 4
-    assert MIN_KEY_CHARS == 4
+    """Word boundaries for short letters and digits, case and full width ignored, one character not searched."""
+    keys = clean_keys(["91230100MA1B2C3D4E", "1001", "黑A12345", "ab1", "x1001", 42, None, "Q"])
+    assert keys == ("1001", "91230100MA1B2C3D4E", "AB1", "X1001", "黑A12345")  # folded; "Q" shorter than 2
+    assert MIN_KEY_CHARS == 2 and GLUED_KEY_CHARS == 6
     index = key_index(keys)
     assert index is not None
     text = "代码９１２３0100ma1b2c3d4e，订单1001与21001、10010，车黑A12345号 x1001"
@@ -227,6 +240,19 @@ def test_key_spans_by_hand() -> None:
     found = sorted(text[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True))
     assert found == ["1001", "x1001", "黑A12345", "９１２３0100ma1b2c3d4e"]
     assert key_index(()) is None
+
+
+def test_key_spans_fold_separators_glue_long_keys_and_bound_short_ones() -> None:
+    """Redteam16: KY12 345 678 and KY-1234-5678 are KY12345678 (the written span goes, separators and
+    all); NOKY12345678 holds it glued (six characters or more: found anywhere); a short key AB1 only as
+    a whole token (编号AB1， yes, XAB1Y no)."""
+    index = key_index(clean_keys(["KY12345678", "AB1"]))
+    assert index is not None
+    text = "甲KY12 345 678乙 ky-1234-5678 NOKY12345678号 编号AB1， XAB1Y AB1"
+    starts, ends = key_spans(text, index)
+    found = sorted(text[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True))
+    assert found == ["AB1", "AB1", "KY12 345 678", "KY12345678", "ky-1234-5678"]
+    assert "NOKY12345678" in text and text.index("KY12345678") in starts.tolist()
 
 
 def test_redact_replaces_keys_beside_the_recognised_entities() -> None:
@@ -343,11 +369,57 @@ def test_the_custodian_keeps_a_column_over_http(env: Env, initialised: tuple[Ins
     assert near["订单号"]["action"] == "pseudonymize"
 
 
-def test_columns_the_policy_generalizes_are_left_to_the_risk_measures() -> None:
-    """Five incomes banded by L4 (1000 wide) are still mostly one per row, yet a band is no register's key:
-    the column stays numeric; the same incomes unclassified (kept raw) are a key."""
-    frame = pd.DataFrame({"月收入": [1200, 2500, 3600, 4700, 25000], "金额": [1200, 2500, 3600, 4700, 25000]})
+def test_columns_the_policy_generalizes_are_coarsened_while_still_near_unique() -> None:
+    """Redteam16: 20 incomes 1500, 2500, ..., 20500 banded by L4 (1000 wide from 0, top-coded at 20000)
+    are one per band. Doubled to 2000: 1500 | 2500 3500 | ... | 18500 19500 | 20500 (top) singles out
+    2/20: kept at 2000. The same incomes unclassified (kept raw) are a key and pseudonymized."""
+    incomes = [1500 + 1000 * i for i in range(20)]
+    assert MIN_GENERALIZED_ROWS == 20
+    frame = pd.DataFrame({"月收入": incomes, "金额": incomes})
     result = desensitize_table(frame, {"月收入": "income", "金额": None}, load_policy("L4"), pepper=PEPPER)
     by_name = {c["name"]: c for c in result.report["columns"]}
-    assert by_name["月收入"]["action"] == "band" and "near_unique" not in by_name["月收入"]
+    income = by_name["月收入"]
+    assert income["action"] == "band" and income["params"]["width"] == 2000.0
+    assert income["near_unique"] == {
+        "share": 1.0, "threshold": 0.5, "group": 2, "reason": None, "action": "generalize", "to": 2000.0,
+        "share_after": 0.1,
+    }  # fmt: skip
+    assert income["representation"]["width"] == 2000.0
+    copy = result.frame["月收入"].tolist()
+    assert copy[1] == copy[2] and copy[17] == copy[18] and len(set(copy)) == 11
     assert by_name["金额"]["action"] == "pseudonymize" and by_name["金额"]["near_unique"]["share"] == 1.0
+    five = desensitize_table(frame.head(5), {"月收入": "income", "金额": None}, load_policy("L4"), pepper=PEPPER)
+    assert "near_unique" not in five.report["columns"][0]  # fewer than MIN_GENERALIZED_ROWS: not examined
+    assert five.report["columns"][0]["params"]["width"] == 1000.0
+
+
+def test_a_generalized_column_no_width_can_settle_is_pseudonymized() -> None:
+    """Fail closed: a year of birth (date_year, no width to double) still one per row is pseudonymized."""
+    years = pd.to_datetime([f"{1950 + i}-03-01" for i in range(20)])
+    frame = pd.DataFrame({"入职日期": years})
+    policy = load_policy("L3").model_copy(update={"default": Rule(action="date_year")})
+    result = desensitize_table(frame, {"入职日期": None}, policy, pepper=PEPPER)
+    report = result.report["columns"][0]
+    assert report["near_unique"]["action"] == "pseudonymize" and report["action"] == "pseudonymize"
+    assert not set(result.frame["入职日期"].astype(str)) & {str(1950 + i) for i in range(20)}
+
+
+def test_date_renderings_by_hand() -> None:
+    """Redteam16: a near-unique date leaves the note however written; day precision gets date-only forms."""
+    stamp = pd.Series(pd.to_datetime(["2023-10-04 04:46:47", None]))
+    assert date_renderings(stamp) == {
+        "2023-10-04 04:46:47",
+        "2023-10-04T04:46:47",
+        "2023/10/04 04:46:47",
+        "2023年10月4日4时46分47秒",
+        "2023年10月4日04时46分47秒",
+        "2023年10月4日 04:46:47",
+        "2023年10月04日4时46分47秒",
+        "2023年10月04日04时46分47秒",
+        "2023年10月04日 04:46:47",
+    }
+    days = pd.Series(pd.to_datetime(["2023-01-05", "2023-10-24"]))
+    assert date_renderings(days) == {
+        "2023-01-05", "2023/01/05", "20230105", "2023年1月5日", "2023年01月05日",
+        "2023-10-24", "2023/10/24", "20231024", "2023年10月24日",
+    }  # fmt: skip
