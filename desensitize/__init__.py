@@ -27,6 +27,7 @@ from desensitize.identifiers import (
     valid_usccs,
 )
 from desensitize.kanonymity import KAnonymityResult, k_anonymize, l_diversity
+from desensitize.keys import visible_reason
 from desensitize.letters import non_alnum_pattern
 from desensitize.pipeline import DesensitizedTable, dataset_names, desensitize_table
 from desensitize.policy import Policy, PolicyError, Rule, load_policy
@@ -89,4 +90,5 @@ __all__ = [
     "valid_resident_ids",
     "valid_usccs",
     "valid_values",
+    "visible_reason",
 ]

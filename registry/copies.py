@@ -59,6 +59,7 @@ from desensitize import (
     PolicyError,
     desensitize_table,
     load_policy,
+    visible_reason,
 )
 from registry.atrest import AtRest, dataset_scope
 from registry.catalog import Catalog
@@ -399,7 +400,7 @@ def _checked_keep(name: str, columns: Mapping[str, object], keep: Mapping[str, s
     for column, reason in (keep or {}).items():
         if column not in columns:
             raise RegistryError(f"dataset {name!r} has no column {column!r} to keep")
-        if not isinstance(reason, str) or not reason.strip():
+        if not visible_reason(reason):
             raise RegistryError(f"keeping column {column!r} of {name!r} as it is needs a reason (it is ledgered)")
         if len(reason.strip()) > KEEP_REASON_CHARS:
             raise RegistryError(

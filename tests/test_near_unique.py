@@ -23,8 +23,15 @@ from app import Instance
 from app.cli import cli as cli_app
 from core import Actor, RegistryError
 from desensitize.identifiers import uscc_check_char
-from desensitize.keys import MIN_GENERALIZED_ROWS, MIN_REST_ROWS, date_renderings, singled_out_share
-from desensitize.literals import GLUED_KEY_CHARS, MIN_KEY_CHARS, clean_keys, key_index, key_spans
+from desensitize.keys import (
+    FILLER_SHARE,
+    MIN_GENERALIZED_ROWS,
+    MIN_REST_ROWS,
+    date_renderings,
+    singled_out_share,
+    visible_reason,
+)
+from desensitize.literals import CHUNK_CHARS, GLUED_KEY_CHARS, MIN_KEY_CHARS, clean_keys, key_index, key_spans
 from desensitize.pipeline import desensitize_table
 from desensitize.policy import Policy, PolicyError, Rule, load_policy
 from desensitize.textscan import find_entities, redact
@@ -91,17 +98,63 @@ def test_singled_out_share_by_hand() -> None:
     assert singled_out_share(pd.Series([1.5, 1.5, 2.25, np.nan])) == pytest.approx(1 / 3)
 
 
-def test_blanks_and_a_filler_do_not_dilute_the_share_by_hand() -> None:
-    """Redteam16: blanks count as nulls; a most frequent value held by >= 1 - share of the rows, with at
-    least MIN_REST_ROWS other rows, is a filler and the share is over the other rows."""
+def test_blanks_and_fillers_do_not_dilute_the_share_by_hand() -> None:
+    """Redteam16 and 16b: blanks count as nulls; every value held by at least FILLER_SHARE of the rows and
+    MIN_REST_ROWS rows is a filler, left out when MIN_REST_ROWS other rows hold something."""
     codes = [f"C{i:03d}" for i in range(10)]
-    column = pd.Series(["无"] * 12 + codes + ["", " ", None])  # 22 rows hold something, "无" 12 >= 11
+    column = pd.Series(["无"] * 12 + codes + ["", " ", None])  # 22 rows hold something, "无" 12 >= 10
     assert singled_out_share(column) == 1.0  # the 10 codes, each of its own (not 10/22 = 0.45)
-    assert singled_out_share(column, share=0.4) == pytest.approx(10 / 22)  # 12 < 0.6 * 22: no filler
     assert singled_out_share(pd.Series(["无"] * 12 + codes[:9])) == pytest.approx(9 / 21)  # 9 < MIN_REST_ROWS
-    assert singled_out_share(pd.Series(["男"] * 50 + ["女"] * 50)) == 0.0  # the rest is one shared value
+    # Two fillers, neither held by half the rows (180 "无", 140 "-"), hide 80 codes no longer: 80/80.
+    two = pd.Series(["无"] * 180 + ["-"] * 140 + [f"KY{i:08d}" for i in range(80)])
+    assert singled_out_share(two) == 1.0
+    # A value held by 9 rows is no filler (fewer than MIN_REST_ROWS): 10 codes of 19 rows.
+    assert singled_out_share(pd.Series(["无"] * 9 + codes)) == pytest.approx(10 / 19)
+    assert singled_out_share(pd.Series(["男"] * 50 + ["女"] * 50)) == 0.0  # nothing else: categories only
     assert singled_out_share(pd.Series(["  ", ""], dtype=object)) == 0.0
-    assert MIN_REST_ROWS == 10
+    assert (MIN_REST_ROWS, FILLER_SHARE) == (10, 0.05)
+
+
+def test_a_keep_reason_must_be_visible() -> None:
+    """Redteam16b: a reason of one zero-width space kept a key verbatim; it is no reason."""
+    for invisible in ("\u200b", " \u200b\u2060 ", "\ufeff", "\t"):
+        assert not visible_reason(invisible)
+        with pytest.raises(ValueError, match="needs a reason"):
+            desensitize_table(
+                residents(), TYPES, load_policy("L4"), pepper=PEPPER, keep_columns={"企业代码": invisible}
+            )
+    assert visible_reason("\u200b公开登记") and not visible_reason(None)
+
+
+def test_key_spans_fold_any_separator_and_chinese_numerals() -> None:
+    """Redteam16b: a key read through any punctuation, line break or invisible character between its
+    characters, or written in Chinese numerals, is the key; the written span goes."""
+    index = key_index(clean_keys(["KY23208209", "91080012"]))
+    assert index is not None
+    variants = ["KY23·208·209", "KY23，208，209", "KY23\n208209", "KY23\u200b208209", "KY23|208|209", "KY23–208–209",
+                "KY23:208:209", "九一〇八〇〇一二", "九一零八 〇〇一二"]  # fmt: skip
+    for written in variants:
+        text = f"备注{written}。"
+        starts, ends = key_spans(text, index)
+        assert [text[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True)] == [written], written
+    starts, _ = key_spans("第一二三号", index)
+    assert len(starts) == 0  # numerals that spell no key stay
+
+
+def test_a_very_long_key_is_found_in_chunks_and_stays_linear() -> None:
+    """Redteam16b: a 20,000-character key made the search quadratic (34 s on 30 rows); it is indexed as
+    CHUNK_CHARS-long chunks, which together cover every character of it where it is written."""
+    rng = np.random.default_rng(5)
+    key = "".join(rng.choice(list("ABCDEFGHJKLMNPQRSTUVWXY0123456789"), 20_000).tolist())
+    index = key_index(clean_keys([key, "KY23208209"]))
+    assert index is not None
+    text = "前" + key + "后 KY23208209"
+    starts, ends = key_spans(text, index)
+    covered = np.zeros(len(text), dtype=bool)
+    for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+        covered[s:e] = True
+    assert covered[1 : 1 + len(key)].all() and not covered[0] and not covered[1 + len(key)]
+    assert CHUNK_CHARS == 64
 
 
 def test_the_policy_field_validates_and_personal_levels_get_it_by_default() -> None:
