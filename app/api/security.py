@@ -98,6 +98,7 @@ class SecurityBuffer:
     def __init__(self, security: SecurityEvents) -> None:
         self.security = security
         self._lock = threading.Lock()
+        self._flushing = threading.Lock()
         self._pending: dict[tuple[SecurityEventKind, str, str, str, str], int] = {}
         self._timer: threading.Timer | None = None
 
@@ -113,7 +114,16 @@ class SecurityBuffer:
                 self._timer.start()
 
     def flush(self) -> None:
-        """Write every pending count now (one transaction); a failure is logged and the counts kept."""
+        """Write every pending count now (one transaction); a failure is logged and the counts kept.
+
+        Flushes are serialized: a reader's flush waits for the timer's flush that took the pending
+        counts a moment before and is still writing them, so the reader never reads the table before
+        they are in it (a CI run once saw one refusal of three).
+        """
+        with self._flushing:
+            self._flush()
+
+    def _flush(self) -> None:
         with self._lock:
             pending, self._pending = self._pending, {}
             if self._timer is not None:
