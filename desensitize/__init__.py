@@ -29,6 +29,7 @@ from desensitize.identifiers import (
 from desensitize.kanonymity import KAnonymityResult, k_anonymize, l_diversity
 from desensitize.keys import visible_reason
 from desensitize.letters import non_alnum_pattern
+from desensitize.linkage import JointResult, LinkedTable, group_name, licence_key, link_tables, rekey
 from desensitize.pipeline import DesensitizedTable, dataset_names, desensitize_table
 from desensitize.policy import Policy, PolicyError, Rule, load_policy
 from desensitize.profiling import PII_TYPES, ColumnProfile, max_level, profile_columns
@@ -48,7 +49,9 @@ __all__ = [
     "DesensitizedTable",
     "FingerprintError",
     "FingerprintSet",
+    "JointResult",
     "KAnonymityResult",
+    "LinkedTable",
     "Policy",
     "PolicyError",
     "Rule",
@@ -62,6 +65,7 @@ __all__ = [
     "direct_identifiers",
     "direct_identifiers_in",
     "find_entities",
+    "group_name",
     "id_check_char",
     "is_luhn_valid",
     "is_valid_org_code",
@@ -70,6 +74,8 @@ __all__ = [
     "join_normalised",
     "k_anonymize",
     "l_diversity",
+    "licence_key",
+    "link_tables",
     "load_policy",
     "luhn_check_digit",
     "max_level",
@@ -80,6 +86,7 @@ __all__ = [
     "profile_columns",
     "pseudonymize",
     "redact",
+    "rekey",
     "resident_id_birth_date",
     "resident_id_check_chars",
     "resident_id_gender",
