@@ -20,8 +20,27 @@ prints one JSON object per (table, level):
   desensitization times; and the raw table's risk against the copy's (``risk_reduction``: how
   much of the highest and average risk is removed).
 
-Run: ``.venv/bin/python bench/utility.py [--rows 1000000]``; one JSON object per line, each with
-the machine it ran on.
+Then (issue 23) the joint risk of the demo's linked copies, one JSON object (``"bench":
+"utility_joint"``) per set of quasi-identifiers: residents and social_insurance generated as the
+demo makes them (``--joint-rows``, default the demo's 20,000 residents, seed 20261123), each
+desensitized with the shipped policy of its level, their person keys re-keyed with the same group
+key (as a licence granting the two jointly does), then ``desensitize.linkage.link_tables``:
+
+* ``baseline``: the named baseline, *the per-table copies joined as they are* — the joint risk an
+  operator licensed for both had before issue 23 (share of unique joined records, highest and
+  average prosecutor risk per person, k in persons; and the share of unique rows among the rows
+  that join, as issue 23 counted it);
+* ``after``: the same figures on the linked copies, ``met``, ``risk_reduction``;
+* ``utility_lost``: what reaching it cost (persons and rows suppressed per table, per column the
+  ladder height reached, distinct values before/after, non-uniform entropy);
+* ``seconds``: desensitization of each table, rekeying, and the joint anonymization.
+
+The quasi-identifiers are those the base copies' reports list (``ladder_type`` if given, else
+``type``); the second object adds the ones issue 23 names for social insurance (参保单位 as an
+employer, 参保日期 as a date) where a report does not list them yet (``added_by_bench`` says which).
+
+Run: ``.venv/bin/python bench/utility.py [--rows 1000000] [--joint-rows 20000] [--joint-only]``;
+one JSON object per line, each with the machine it ran on.
 """
 
 from __future__ import annotations
@@ -34,11 +53,16 @@ import numpy as np
 import pandas as pd
 from benchinfo import emit, machine
 
-from desensitize import desensitize_table, load_policy, profile_columns
+from desensitize import desensitize_table, load_policy, max_level, profile_columns
+from desensitize.linkage import LinkedTable, licence_key, link_tables, rekey
 from desensitize.policy import LEVELS
 from samples import synthetic
 
 PEPPER = b"bench-utility-pepper-not-a-real-key"
+#: The demo's link group (app/demo: the licence grants residents and social insurance together).
+JOINT_GROUP = ("residents", "social_insurance")
+#: The quasi-identifiers issue 23 names for the demo's social insurance (employer, enrolment date).
+ISSUE23_QI: dict[str, dict[str, str]] = {"social_insurance": {"参保单位": "employer", "参保日期": "date"}}
 
 
 def _risk_line(risk: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -96,15 +120,115 @@ def _one(table: str, frame: pd.DataFrame, types: dict[str, str | None], level: s
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000, help="residents (the other tables in proportion)")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    if args.rows < 1:
-        parser.error("--rows must be at least 1")
-    host = machine(numpy=np.__version__, pandas=pd.__version__)
-    tables = synthetic.generate_all(args.rows, seed=args.seed)
+def _base_copy(name: str, frame: pd.DataFrame, extra: dict[str, str]) -> tuple[LinkedTable, float, list[str]]:
+    """The table desensitized by its level's shipped policy, as ``keyong dataset desensitize`` does."""
+    profiles = profile_columns(frame)
+    types = {p.name: p.pii_type for p in profiles}
+    policy = load_policy(max_level(profiles))
+    started = time.perf_counter()
+    result = desensitize_table(frame, types, policy, pepper=PEPPER)
+    seconds = time.perf_counter() - started
+    report = result.report
+    qi = {q["column"]: q.get("ladder_type") or q["type"] for q in report["k_anonymity"]["quasi_identifiers"]}
+    added = [c for c in extra if c not in qi and c in result.frame.columns]
+    qi.update({c: extra[c] for c in added})
+    keys = [c["name"] for c in report["columns"] if c["type"] == "cn_resident_id" and c["action"] == "pseudonymize"]
+    sensitive = (report["k_anonymity"].get("l_diversity") or {}).get("column")
+    table = LinkedTable(name, result.frame, keys[0], qi, sensitive, policy.k, policy.max_suppression, policy.risk)
+    return table, seconds, added
+
+
+def _inner_unique_share(tables: list[LinkedTable], frames: dict[str, pd.DataFrame]) -> float | None:
+    """Share of unique rows among the rows that join (issue 23's count), by plain pandas."""
+    joined: pd.DataFrame | None = None
+    for t in tables:
+        own = frames[t.name][[t.person_key, *t.quasi_identifiers]].dropna(subset=[t.person_key])
+        own = own.set_axis(["(person)", *[f"{t.name}.{c}" for c in t.quasi_identifiers]], axis=1)
+        joined = own if joined is None else joined.merge(own, on="(person)", how="inner")
+    if joined is None or not len(joined):
+        return None
+    columns = [c for c in joined.columns if c != "(person)"]
+    sizes = joined.groupby(columns, dropna=False, sort=False)["(person)"].transform("size")
+    return round(float((sizes == 1).mean()), 6)
+
+
+def _joint_line(figures: dict[str, Any], inner: float | None) -> dict[str, Any]:
+    prosecutor = figures.get("prosecutor") or {}
+    return {
+        "records": figures["records"],
+        "classes": figures["classes"],
+        "k_persons": figures["k"],
+        "unique_share": figures["sample_uniques_share"],
+        "highest": prosecutor.get("highest"),
+        "average": prosecutor.get("average"),
+        "records_above_threshold": prosecutor.get("records_above_threshold"),
+        "inner_join_unique_row_share": inner,
+    }
+
+
+def _joint(frames: dict[str, pd.DataFrame], rows: int, with_issue_qi: bool) -> dict[str, Any]:
+    """One measurement of the demo's linked copies (see the module docstring)."""
+    seconds: dict[str, float] = {}
+    tables: list[LinkedTable] = []
+    added: dict[str, list[str]] = {}
+    for name in JOINT_GROUP:
+        table, took, extra = _base_copy(name, frames[name], ISSUE23_QI.get(name, {}) if with_issue_qi else {})
+        seconds[f"desensitize {name}"] = round(took, 3)
+        tables.append(table)
+        added[name] = extra
+    started = time.perf_counter()
+    key = licence_key(PEPPER, 1, JOINT_GROUP)
+    for t in tables:
+        column = str(t.person_key)
+        t.frame = t.frame.copy()
+        t.frame[column] = rekey(t.frame[column], key)
+    seconds["rekey"] = round(time.perf_counter() - started, 3)
+    started = time.perf_counter()
+    result = link_tables(tables)
+    seconds["link_tables"] = round(time.perf_counter() - started, 3)
+    report = result.report
+    before = _joint_line(report["before"], _inner_unique_share(tables, {t.name: t.frame for t in tables}))
+    after = _joint_line(report["after"], _inner_unique_share(tables, result.frames))
+    return {
+        "bench": "utility_joint",
+        "group": report["group"],
+        "residents": rows,
+        "rows_in": {t.name: len(t.frame) for t in tables},
+        "quasi_identifiers": report["quasi_identifiers"],
+        "added_by_bench": added,
+        "k_required": report["k_required"],
+        "threshold": report["threshold"],
+        "seconds": seconds,
+        "baseline": {"name": "the per-table copies joined as they are", **before},
+        "after": after,
+        "met": report["met"],
+        "reason": report["reason"],
+        "risk_reduction": {
+            "baseline": "the per-table copies joined as they are",
+            "highest": _reduction(before["highest"], after["highest"]),
+            "average": _reduction(before["average"], after["average"]),
+            "unique_share": _reduction(before["unique_share"], after["unique_share"]),
+        },
+        "utility_lost": {
+            "persons": report["persons"],
+            "persons_suppressed": report["persons_suppressed"],
+            "rows_suppressed": report["rows_suppressed"],
+            "tables": report["utility"]["tables"],
+            "columns": {
+                c["column"]: {
+                    "height": f"{c['generalization_height']}/{c['max_height']}",
+                    "distinct": f"{c['distinct_before']}->{c['distinct_after']}",
+                    "nue": c["non_uniform_entropy"],
+                }
+                for c in report["utility"]["columns"]
+            },
+            "steps": len(report["steps"]),
+        },
+    }
+
+
+def _levels(tables: dict[str, pd.DataFrame], host: dict[str, Any]) -> None:
+    """The per-table, per-level measurements (issue 16)."""
     # Warm up (imports, compiled patterns, first allocations) so the first timed run, the L1
     # baseline, is not charged for them.
     for name, frame in tables.items():
@@ -129,6 +253,26 @@ def main(argv: list[str] | None = None) -> int:
             }
             record["machine"] = host
             emit(record)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="residents (the other tables in proportion)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--joint-rows", type=int, default=20_000, help="residents of the linked copies (demo: 20000)")
+    parser.add_argument("--joint-seed", type=int, default=20261123, help="seed of the linked copies (the demo's)")
+    parser.add_argument("--joint-only", action="store_true", help="only the linked copies (issue 23)")
+    args = parser.parse_args(argv)
+    if args.rows < 1 or args.joint_rows < 1:
+        parser.error("--rows and --joint-rows must be at least 1")
+    host = machine(numpy=np.__version__, pandas=pd.__version__)
+    if not args.joint_only:
+        _levels(synthetic.generate_all(args.rows, seed=args.seed), host)
+    frames = synthetic.generate_all(args.joint_rows, seed=args.joint_seed)
+    for with_issue_qi in (False, True):
+        record = _joint(frames, args.joint_rows, with_issue_qi)
+        record["machine"] = host
+        emit(record)
     return 0
 
 

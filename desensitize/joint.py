@@ -82,7 +82,8 @@ def _persons_per_class(ids: np.ndarray, person: np.ndarray, n_persons: int) -> t
     """Distinct persons in each class, and the class of each distinct (person, class) record."""
     if not len(ids):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    pairs = np.unique(ids * n_persons + person)
+    pairs = np.sort(ids * n_persons + person)  # sorting beats numpy's hash-based unique on these keys
+    pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]
     classes = pairs // n_persons
     return np.bincount(classes, minlength=int(ids.max()) + 1), classes
 
