@@ -277,8 +277,8 @@ class JointSearch:
     def _table_round(self, table: int, levels: Sequence[int], alive: np.ndarray, target: JointTarget) -> int:
         persons = self.table_persons[table]
         where = alive[persons]
-        if not where.any():
-            return 0
+        if not where.any() or not self.ladders[table]:
+            return 0  # without quasi-identifiers a table alone has no classes (desensitize.risk: k n/a)
         ids = _dense([(codes[where], card) for codes, card in self.table_codes(table, levels)], int(where.sum()))
         sizes = np.bincount(ids)
         removed = self._drop(alive, persons[where][sizes[ids] < target.table_k[table]])

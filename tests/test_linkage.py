@@ -101,7 +101,9 @@ def test_two_tables_granted_jointly_meet_k_and_risk_on_the_joined_view() -> None
 
 def test_generalization_is_propagated_numbers_stay_numbers_and_persons_go_whole() -> None:
     tables = _group()
+    inputs = [t.frame.copy() for t in tables]
     result = link_tables(tables)
+    assert all(t.frame.equals(before) for t, before in zip(tables, inputs, strict=True))  # inputs left alone
     report = result.report
     levels = {g["column"]: g for g in report["generalization"]}
     assert set(levels) == set(report["quasi_identifiers"])
@@ -203,6 +205,20 @@ def test_a_table_alone_meets_its_own_stricter_k() -> None:
     own = _rows_per_class(result.frames["social_insurance"], list(INSURANCE_QI))
     assert own.min() >= 12
     assert result.report["tables"]["social_insurance"]["risk"]["k"] >= 12
+
+
+def test_presence_in_a_table_is_an_attribute_of_the_joined_view() -> None:
+    """A table without quasi-identifiers still tells who is in it: its persons form a class of their own."""
+    people = pd.DataFrame({"id": [f"p{i}" for i in range(20)], "区": ["甲区"] * 20})
+    few = pd.DataFrame({"id": ["p1", "p2", "p3"], "金额": [1, 2, 3]})
+    enough = pd.DataFrame({"id": [f"p{i}" for i in range(6)], "金额": range(6)})
+    refused = link_tables([LinkedTable("a", people, "id", {"区": None}), LinkedTable("b", few, "id", {})])
+    assert refused.report["met"] is False  # three persons known to be in b: below k = 5
+    assert len(refused.frames["b"]) == 0 and len(refused.frames["a"]) == 17
+    kept = link_tables([LinkedTable("a", people, "id", {"区": None}), LinkedTable("b", enough, "id", {})])
+    assert kept.report["met"] is True, kept.report["reason"]
+    assert kept.report["persons_suppressed"] == 0
+    assert kept.frames["b"]["金额"].tolist() == list(range(6))  # numbers stay numbers
 
 
 def test_hostile_groups_are_refused_with_a_clear_error() -> None:
