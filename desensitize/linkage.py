@@ -13,6 +13,11 @@ unique). So linkage is granted, not given:
 * **Risk on the joined view.** Datasets granted jointly are anonymized together: k-anonymity and
   the risk measures hold on their joined view, not table by table (:func:`link_tables`).
 
+How: ``desensitize.joint_view`` builds the joined view (null keys join nothing, a person counts
+once, presence in a table is an attribute, fan-out bounded) and measures it; ``desensitize.joint``
+searches the ladders and suppresses persons to a fixpoint; this module checks the group, propagates
+the levels into each table, verifies the returned frames and writes the report.
+
 Pure (tables in, tables out); the registry makes and stores licence copies (``registry.linkage``).
 """
 
@@ -174,6 +179,10 @@ def _check(tables: Sequence[LinkedTable], max_joined_rows: int) -> None:
         raise ValueError(f"a link group names each dataset once: {[t.name for t in tables]}")
     if max_joined_rows < 1:
         raise ValueError("max_joined_rows must be at least 1")
+    names = [f"{t.name}.{c}" for t in tables for c in [*t.quasi_identifiers, PRESENT]]
+    if len(set(names)) != len(names):
+        clashes = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"joined-view column names clash (dataset and column names with dots): {clashes}")
     for t in tables:
         if t.person_key is None or t.person_key not in t.frame.columns:
             raise ValueError(f"{t.name}: no person key column ({t.person_key!r}): the table is not linkable")

@@ -239,6 +239,10 @@ def test_hostile_groups_are_refused_with_a_clear_error() -> None:
         link_tables([good[0], good[0]])
     with pytest.raises(ValueError, match="quasi-identifier"):
         link_tables([good[0], LinkedTable("b", good[1].frame, "id", {"id": None})])
+    dotted = good[1].frame.rename(columns={"单位": "x.y"})
+    with pytest.raises(ValueError, match="clash"):  # "a.x" + "y" and "a" + "x.y" would both read "a.x.y"
+        link_tables([LinkedTable("a.x", dotted.rename(columns={"x.y": "y"}), "id", {"y": None}),
+                     LinkedTable("a", dotted, "id", {"x.y": None})])  # fmt: skip
 
 
 def test_a_huge_fan_out_is_refused_before_joining() -> None:
