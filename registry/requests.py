@@ -197,9 +197,18 @@ class Requests:
         detail: str = "",
         variant: str = "",
         requester: str | None = None,
+        requester_role: str | None = None,
     ) -> RequestRecord:
-        """Receive a request: its rule and due date are fixed now, on the working-day calendar."""
-        if not by.is_host:
+        """Receive a request: its rule and due date are fixed now, on the working-day calendar.
+
+        The host administrator submits for a named ``requester`` of ``requester_role`` (a letter or a
+        phone call logged by the clerk); a person over the API submits in their own name and role."""
+        role = by.role
+        if by.is_host:
+            role = requester_role or "host"
+            if role not in (*SUBMITTERS, "host"):
+                raise RegistryError(f"the requester's role is one of {', '.join(SUBMITTERS)}")
+        else:
             require_role(by, *SUBMITTERS)
             if requester and requester != by.name:
                 raise PermissionDeniedError("a person submits in their own name")
@@ -219,7 +228,7 @@ class Requests:
                 variant=rule.variant,
                 profile=self.config.request_profile,
                 requester=name,
-                requester_role=by.role,
+                requester_role=role,
                 provider=provider_name,
                 subject_kind=subject_kind,
                 subject=subject,
