@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
 
 from core import Actor, Change, NotFoundError, PermissionDeniedError, Recorder, RegistryError, require_role, text_sha256
 from registry.calendar import WorkCalendar, china_date
@@ -149,22 +150,28 @@ class Requests:
 
     # --- who ---------------------------------------------------------------------------------------
 
-    def _org_of(self, actor: Actor) -> str | None:
-        if self.custodians is None:
-            return None
-        return self.custodians().get(actor.name)
+    def departments(self, session: Session, actor: Actor) -> frozenset[str]:
+        """The departments an active custodian answers for: its organisation, and the 提供方 of the catalog
+        entries it published (as ``registry.egress.is_custodian`` reads a custodian's datasets). Nobody
+        else's; no custodian registry (``custodians`` unset) means none (fail closed)."""
+        if actor.role != "custodian" or self.custodians is None:
+            return frozenset()
+        active = self.custodians()
+        if actor.name not in active:
+            return frozenset()
+        published = session.scalars(select(ResourceRow.provider_name).where(ResourceRow.created_by == actor.name))
+        org = (active.get(actor.name) or "").strip()
+        return frozenset({*(p.strip() for p in published), *([org] if org else [])})
 
-    def _require_provider(self, actor: Actor, row: RequestRow, doing: str) -> None:
+    def _require_provider(self, session: Session, actor: Actor, row: RequestRow, doing: str) -> None:
         """Only the provider's custodians (or the host administrator) act on its requests."""
         if actor.is_host:
             return
         if actor.role != "custodian":
             raise PermissionDeniedError(f"{doing} is the providing department's act: role custodian of {row.provider}")
-        org = self._org_of(actor)
-        if org is None or org != row.provider:
+        if row.provider not in self.departments(session, actor):
             raise PermissionDeniedError(
-                f"request {row.id} is for {row.provider!r} to answer; "
-                f"{actor.name!r} acts for {org or 'no organisation'}"
+                f"request {row.id} is for {row.provider!r} to answer; {actor.name!r} is no custodian of that department"
             )
 
     # --- steps -------------------------------------------------------------------------------------
@@ -297,7 +304,7 @@ class Requests:
         note = _text(note, "note", REASON_CHARS, required=False)
         with self.recorder.change(by) as change:
             row = self._open_row(change, request_id)
-            self._require_provider(by, row, "reviewing a request")
+            self._require_provider(change.session, by, row, "reviewing a request")
             if row.state != "submitted":
                 raise RegistryError(f"request {request_id} is already in review")
             row.state = "in_review"
@@ -318,7 +325,7 @@ class Requests:
             reason = _text(reason, "reason", REASON_CHARS, required=False) or "同意 · granted"
         with self.recorder.change(by) as change:
             row = self._open_row(change, request_id)
-            self._require_provider(by, row, "deciding a request")
+            self._require_provider(change.session, by, row, "deciding a request")
             if outcome not in OUTCOMES[row.kind]:
                 allowed = " or ".join(OUTCOMES[row.kind])
                 raise RegistryError(f"a {row.kind} request ends {allowed}, not {outcome}")
@@ -360,19 +367,18 @@ class Requests:
 
     # --- reading -----------------------------------------------------------------------------------
 
-    def _visible(self, viewer: Actor, row: RequestRow) -> bool:
+    def _visible(self, session: Session, viewer: Actor, row: RequestRow) -> bool:
         if viewer.is_host or viewer.role in ("agency", "regulator"):
             return True
-        if viewer.role == "custodian":
-            org = self._org_of(viewer)
-            return org is not None and org == row.provider
+        if viewer.role == "custodian" and row.provider in self.departments(session, viewer):
+            return True
         return row.requester == viewer.name
 
     def get(self, request_id: int, *, viewer: Actor) -> RequestRecord:
         """One request with its history; a request the viewer may not see is "not found"."""
         with self.recorder.read() as session:
             row = session.get(RequestRow, request_id)
-            if row is None or not self._visible(viewer, row):
+            if row is None or not self._visible(session, viewer, row):
                 raise NotFoundError(f"no request {request_id}")
             events = session.scalars(
                 select(RequestEventRow).where(RequestEventRow.request_id == row.id).order_by(RequestEventRow.id)
@@ -404,7 +410,10 @@ class Requests:
                 query = query.where(RequestRow.provider == provider)
             if open_only or overdue or due_soon:
                 query = query.where(RequestRow.state.in_(OPEN_STATES))
-            rows = [r for r in session.scalars(query) if self._visible(viewer, r)]
+            if not (viewer.is_host or viewer.role in ("agency", "regulator")):
+                mine = self.departments(session, viewer)
+                query = query.where(or_(RequestRow.provider.in_(mine), RequestRow.requester == viewer.name))
+            rows = list(session.scalars(query))
         records = [self._record(r, calendar, now) for r in rows]
         if overdue or due_soon:  # either, or both: what needs acting on first
             records = [r for r in records if (overdue and r.overdue) or (due_soon and r.due_soon)]

@@ -49,6 +49,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("/agency/standing", "资格 Standing"),
         ("/agency/security", "安全事件 Security"),
         ("/agency/incidents", "应急 Incidents"),
+        ("/agency/requests", "时限 Deadlines"),
     ],
     "regulator": [
         ("/regulator", "账本 Ledger"),
@@ -56,11 +57,13 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("/regulator/standing", "资格 Standing"),
         ("/regulator/security", "安全事件 Security"),
         ("/regulator/incidents", "应急 Incidents"),
+        ("/regulator/requests", "逾期 Overdue"),
     ],
     "custodian": [
         ("/custodian", "目录 Catalog"),
         ("/custodian/releases", "待签核 Sign-off"),
         ("/custodian/licences", "授权同意 Access"),
+        ("/custodian/requests", "工单 Requests"),
     ],
 }
 ROLE_LABELS = {"operator": "运营机构 Operator", "agency": "实施机构 Agency", "regulator": "监管部门 Regulator",

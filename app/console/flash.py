@@ -74,6 +74,8 @@ MESSAGES: dict[str, str] = {
     "delegation_recorded": "{dataset}: 已委托实施机构审核 · sign-off delegated to the agency",
     "delegation_withdrawn": "{dataset}: 委托已撤回，发布须逐项签核 · delegation withdrawn; releases need sign-off",
     "access_refused": "未执行 · refused: {reason}",
+    "request_done": "申请 {request}: {state} · request {request} {state}",
+    "request_refused": "未执行 · refused: {reason}",
     "access_decided": "授权 {licence} · {dataset}: 决定已记录 · decision recorded",
     "access_delegated": "{dataset}: 授权同意已委托实施机构 · agreement to licences delegated to the agency",
     "access_withdrawn": "{dataset}: 委托已撤回，授权须逐项同意 · delegation withdrawn; licences need your agreement",
