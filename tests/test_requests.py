@@ -26,7 +26,7 @@ OTHER_CLERK = Actor("clerk-traffic", "custodian")
 OPERATOR = Actor("demo-operator", "operator")
 AGENCY = Actor("demo-agency", "agency")
 REGULATOR = Actor("demo-regulator", "regulator")
-ORGS = {"clerk-police": POLICE, "clerk-traffic": "双鸭山市交通运输局"}
+ORGS: dict[str, str | None] = {"clerk-police": POLICE, "clerk-traffic": "双鸭山市交通运输局", "demo-custodian": None}
 
 
 # --- the calendar -------------------------------------------------------------------------------
@@ -241,6 +241,9 @@ def test_who_sees_which_requests(world: tuple[Instance, Registry]) -> None:
     assert ids(CLERK) == [mine.row.id]
     assert ids(OTHER_CLERK) == [other.row.id]
     assert ids(Actor("other-operator", "operator")) == []
+    # A custodian with no organisation on record answers for the providers of the entries it published.
+    assert ids(Actor("demo-custodian", "custodian")) == [mine.row.id]
+    assert ids(Actor("custodian-gone", "custodian")) == []  # not an active custodian: nothing
     assert sorted(ids(REGULATOR)) == sorted([mine.row.id, other.row.id])
     with pytest.raises(NotFoundError):
         registry.requests.get(other.row.id, viewer=CLERK)

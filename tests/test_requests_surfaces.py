@@ -188,3 +188,23 @@ def test_api_custodian_queue_is_ordered_by_due_time(
     assert granted.status_code == 404  # no such licence: what a grant leads to is checked
     withdrawn = client.post(f"/requests/{ids['catalog_update']}/withdraw", json={}, headers=h["operator"])
     assert withdrawn.status_code == 403  # only its requester withdraws
+
+
+def test_the_server_sweeps_overdue_requests_by_itself(instance: Instance, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``keyong serve``'s scheduler raises the finding without anyone listing (issue 24)."""
+    import time
+
+    import app.api.factory as factory
+    from core import Actor
+
+    monkeypatch.setattr(factory, "REQUEST_SWEEP_SECONDS", 0.05)
+    made = instance.registry.requests.submit(
+        "correction", by=Actor.host(), subject="population", requester="demo-operator", requester_role="operator"
+    )
+    make_overdue(instance, made.row.id)
+    with TestClient(create_app(instance=instance)):  # the lifespan starts the loops
+        deadline = time.monotonic() + 20
+        while instance.registry.requests.get(made.row.id, viewer=Actor.host()).row.overdue_finding_id is None:
+            assert time.monotonic() < deadline, "the server never swept"
+            time.sleep(0.05)
+    assert len(instance.registry.monitoring.list_findings(viewer=instance_agency(), kind="request_overdue")) == 1
