@@ -99,3 +99,34 @@ def test_overseers_see_overdue_requests_across_departments(
         assert departments.index("双鸭山市交通运输局") < departments.index("双鸭山市公安局")  # overdue first
     for role in ("operator", "custodian"):
         assert console_client(instance, tokens[role]).get("/console/regulator/requests").status_code == 403
+
+
+def test_an_operator_submits_and_follows_its_requests_and_each_request_shows_its_history(
+    initialised: tuple[Instance, dict[str, str]], made: dict[str, int]
+) -> None:
+    instance, tokens = initialised
+    operator = console_client(instance, tokens["operator"])
+    page = operator.get("/console/operator/requests")
+    assert page.status_code == 200 and set(rows(page.text, "my-requests")) == set(made.values())
+    csrf = csrf_in(page.text)
+    sent = operator.post(
+        "/console/operator/requests",
+        data={"csrf": csrf, "kind": "open_data_application", "subject": "population", "detail": "交通研究"},
+        follow_redirects=False,
+    )
+    assert "submitted" in flash(sent)
+    refused = operator.post(
+        "/console/operator/requests", data={"csrf": csrf, "kind": "complaint", "subject": "population"},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert "unknown request kind" in flash(refused)
+    newest = max(rows(operator.get("/console/operator/requests").text, "my-requests"))
+    shown = operator.get(f"/console/requests/{newest}")
+    assert shown.status_code == 200 and "第三十九条" in shown.text and 'data-action="submitted"' in shown.text
+    # The custodian of another department does not see it; the regulator does; a missing one is 404.
+    assert console_client(instance, tokens["regulator"]).get(f"/console/requests/{newest}").status_code == 200
+    assert operator.get("/console/requests/999999").status_code == 404
+    custodian = console_client(instance, tokens["custodian"])
+    assert custodian.get(f"/console/requests/{made['traffic']}").status_code == 404
+    assert custodian.get(f"/console/requests/{newest}").status_code == 200
+    assert custodian.get("/console/operator/requests").status_code == 403

@@ -39,6 +39,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("/operator/jobs", "作业 Jobs"),
         ("/operator/catalog", "目录 Catalog"),
         ("/operator/products", "产品 Products"),
+        ("/operator/requests", "申请 Requests"),
     ],
     "agency": [
         ("/agency", "待审 Releases"),

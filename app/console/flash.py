@@ -76,6 +76,7 @@ MESSAGES: dict[str, str] = {
     "access_refused": "未执行 · refused: {reason}",
     "request_done": "申请 {request}: {state} · request {request} {state}",
     "request_refused": "未执行 · refused: {reason}",
+    "request_submitted": "申请 {request} 已提交，法定办结期限 {due} · request {request} submitted, due {due}",
     "access_decided": "授权 {licence} · {dataset}: 决定已记录 · decision recorded",
     "access_delegated": "{dataset}: 授权同意已委托实施机构 · agreement to licences delegated to the agency",
     "access_withdrawn": "{dataset}: 委托已撤回，授权须逐项同意 · delegation withdrawn; licences need your agreement",

@@ -32,10 +32,24 @@ ACTS = {
 RECENT = 30
 
 
+MINE = "/operator/requests"
+#: What an operator applies for (the rest are departments' and the agency's requests).
+OPERATOR_KINDS = [
+    ("data_application", "有条件共享数据使用申请 Data use application"),
+    ("open_data_application", "有条件开放数据申请 Open-data application"),
+    ("data_demand", "数据需求 Data demand (not yet in the catalog)"),
+    ("correction", "校核申请 Correction request"),
+]
+ROLES = (Role.OPERATOR, Role.CUSTODIAN, Role.AGENCY, Role.REGULATOR)
+
+
 def register(router: APIRouter, console: Console) -> None:
-    """The custodian's queue and its forms; the overseers' overdue pages."""
+    """The custodian's queue and its forms; the overseers' overdue pages; an operator's own requests; one
+    request with its history for whoever may see it."""
     _queue(router, console)
     _overseers(router, console)
+    _operator(router, console)
+    _detail(router, console)
 
 
 def _queue(router: APIRouter, console: Console) -> None:
@@ -111,3 +125,50 @@ def _overseers(router: APIRouter, console: Console) -> None:
     @router.get("/agency/requests", response_class=HTMLResponse)
     def agency(request: Request) -> HTMLResponse:
         return page(request, Role.AGENCY)
+
+
+def _operator(router: APIRouter, console: Console) -> None:
+    registry = console.instance.registry
+
+    @router.get(MINE, response_class=HTMLResponse)
+    def mine(request: Request) -> HTMLResponse:
+        session = console.session(request, Role.OPERATOR)
+        return console.render(
+            request,
+            session,
+            "console/operator/requests.html",
+            items=[r.as_json() for r in registry.requests.list(viewer=session.actor)],
+            datasets=sorted(entry.name for entry in registry.catalog.list()),
+            kinds=OPERATOR_KINDS,
+        )
+
+    @router.post(MINE, response_model=None)
+    async def submit(request: Request) -> Response:
+        session = console.session(request, Role.OPERATOR)
+        form = await console.form(request, session)
+        catalog_entry = str(form.get("subject_kind", "dataset")) == "catalog_entry"
+        try:
+            made = registry.requests.submit(
+                str(form.get("kind", "")),
+                by=session.actor,
+                subject=str(form.get("subject", "")),
+                subject_kind="catalog_entry" if catalog_entry else "dataset",
+                provider=str(form.get("provider", "")).strip() or None,
+                detail=str(form.get("detail", "")),
+            )
+        except RegistryError as exc:
+            return console.flash(session, MINE, "request_refused", reason=exc)
+        return console.flash(session, MINE, "request_submitted", request=made.row.id, due=made.row.due_on.isoformat())
+
+
+def _detail(router: APIRouter, console: Console) -> None:
+    requests = console.instance.registry.requests
+
+    @router.get("/requests/{request_id}", response_class=HTMLResponse)
+    def detail(request: Request, request_id: PathId) -> Response:
+        session = console.session(request, *ROLES)
+        try:
+            item = requests.get(request_id, viewer=session.actor).as_json()
+        except RegistryError as exc:
+            return console.render(request, session, "console/error.html", status_code=404, message=str(exc))
+        return console.render(request, session, "console/request.html", r=item)
