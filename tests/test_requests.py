@@ -284,3 +284,12 @@ def test_a_request_due_in_an_unknown_year_is_provisional(world: tuple[Instance, 
     clock.now = datetime(2026, 12, 29, 2, 0, tzinfo=UTC)
     item = registry.requests.submit("correction", by=OPERATOR, subject="population").as_json()
     assert item["provisional"] and "2027" in item["provisional_reason"]
+
+
+def test_a_request_received_at_2330_utc_is_received_the_next_day_in_china(
+    world: tuple[Instance, Registry], clock: FakeClock
+) -> None:
+    _, registry = world
+    clock.now = datetime(2025, 9, 29, 23, 30, tzinfo=UTC)  # 07:30 on 30 September in China
+    item = registry.requests.submit("data_application", by=OPERATOR, subject="population").as_json()
+    assert (item["received"], item["due"]) == ("2025-09-30", "2025-10-09")
