@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core import Actor, Change, NotFoundError, PermissionDeniedError, Recorder, RegistryError, require_role, text_sha256
@@ -159,8 +159,11 @@ class Requests:
         active = self.custodians()
         if actor.name not in active:
             return frozenset()
-        published = session.scalars(select(ResourceRow.provider_name).where(ResourceRow.created_by == actor.name))
         org = (active.get(actor.name) or "").strip()
+        mine = ResourceRow.created_by == actor.name
+        if org:  # an organisation recorded by its 统一社会信用代码 answers for the entries of that 提供方代码
+            mine = or_(mine, func.upper(ResourceRow.provider_code) == org.upper())
+        published = session.scalars(select(ResourceRow.provider_name).where(mine))
         return frozenset({*(p.strip() for p in published), *([org] if org else [])})
 
     def _require_provider(self, session: Session, actor: Actor, row: RequestRow, doing: str) -> None:

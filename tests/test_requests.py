@@ -244,6 +244,11 @@ def test_who_sees_which_requests(world: tuple[Instance, Registry]) -> None:
     # A custodian with no organisation on record answers for the providers of the entries it published.
     assert ids(Actor("demo-custodian", "custodian")) == [mine.row.id]
     assert ids(Actor("custodian-gone", "custodian")) == []  # not an active custodian: nothing
+    ORGS["clerk-by-code"] = POPULATION_PROVIDER[1].lower()  # its organisation recorded by 统一社会信用代码
+    try:
+        assert ids(Actor("clerk-by-code", "custodian")) == [mine.row.id]
+    finally:
+        del ORGS["clerk-by-code"]
     assert sorted(ids(REGULATOR)) == sorted([mine.row.id, other.row.id])
     with pytest.raises(NotFoundError):
         registry.requests.get(other.row.id, viewer=CLERK)
