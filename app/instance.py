@@ -216,6 +216,7 @@ class Instance:
                 data_master=self.keys.data_master,
                 ingest_limits=self.settings.ingest_limits(),
                 retention_days=self.settings.dataset_retention_days,
+                request_profile=self.settings.request_profile,
             )
             self._registry = Registry(self.engine, self.ledger, config, custodians=self.active_custodians)
             from sandbox import jobs_using, releases_using

@@ -8,6 +8,7 @@ metadata, how long a token lives — is a setting here, never a constant in a pa
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -112,6 +113,13 @@ class Settings(BaseSettings):
     )
     ledger_checkpoint_seconds: float = Field(
         default=60.0, gt=0, description="Checkpoint when entries were appended and the last checkpoint is older."
+    )
+    request_profile: Literal["heilongjiang", "shuangyashan", "jiyuan"] = Field(
+        default="shuangyashan",
+        description=(
+            "The region whose regulation gives requests (data applications, demands, corrections, catalog updates) "
+            "their time limits in working days; each rule cites its article (registry.request_rules, issue 24)."
+        ),
     )
     ingest_max_upload_bytes: int = Field(
         default=_INGEST.max_upload_bytes, ge=1, description="Largest API upload, declared and received (413 above)."

@@ -8,6 +8,7 @@ from registry.access_consent import ConsentView, LicenceConsent, consent_refusal
 from registry.atrest import AtRest, dataset_scope, licence_scope, products_scope
 from registry.atrest_home import EncryptedHome, seal_home
 from registry.budgets import BudgetExhaustedError, BudgetView
+from registry.calendar import MAX_WORKING_DAYS, CalendarError, Due, WorkCalendar, parse_received
 from registry.catalog import Catalog
 from registry.catalog_views import (
     CATALOG_FIELDS,
@@ -92,6 +93,12 @@ from registry.quotas import (
     check_quotas,
     limits_of,
 )
+from registry.request_rules import KINDS as REQUEST_KINDS
+from registry.request_rules import OUTCOMES as REQUEST_OUTCOMES
+from registry.request_rules import PROFILES as REQUEST_PROFILES
+from registry.request_rules import Rule as RequestRule
+from registry.request_rules import rules_of
+from registry.requests import SUBJECT_KINDS, RequestRecord, Requests
 from registry.retention import DueVersion, JobsUsing, PurgeResult, ReleasesUsing, Retention, destroy_version_data
 from registry.scope_names import did_you_mean, suggest
 from registry.scratch import Scratch
@@ -148,18 +155,24 @@ __all__ = [
     "MAX_PER_DAY",
     "MAX_PRICE_CENTS",
     "MAX_PUBLICITY_DAYS",
+    "MAX_WORKING_DAYS",
     "PRODUCT_NAME_PATTERN",
     "PRODUCT_NAME_RULE",
     "PRODUCT_STORE",
+    "REQUEST_KINDS",
+    "REQUEST_OUTCOMES",
+    "REQUEST_PROFILES",
     "REVIEW_ROLES",
     "SEVERITIES",
     "STORED_KINDS",
+    "SUBJECT_KINDS",
     "UNFREEZE_ROLES",
     "AlertRule",
     "AllocationView",
     "AtRest",
     "BudgetExhaustedError",
     "BudgetView",
+    "CalendarError",
     "Catalog",
     "CatalogEntry",
     "ColumnClass",
@@ -168,6 +181,7 @@ __all__ = [
     "DataItem",
     "DataKeyInfo",
     "DataKeys",
+    "Due",
     "DueVersion",
     "EgressConsent",
     "EgressView",
@@ -212,8 +226,11 @@ __all__ = [
     "Registry",
     "RegistryConfig",
     "ReleasesUsing",
+    "RequestRecord",
+    "RequestRule",
     "RequestState",
     "RequestView",
+    "Requests",
     "ResourceView",
     "Retention",
     "ScopeGrant",
@@ -230,6 +247,7 @@ __all__ = [
     "Vault",
     "VaultError",
     "VersionView",
+    "WorkCalendar",
     "attribution_metadata",
     "check_product_name",
     "check_quotas",
@@ -250,6 +268,7 @@ __all__ = [
     "metadata",
     "operator_people_refusal",
     "parse_policy",
+    "parse_received",
     "people_of",
     "person_standing",
     "product_name_taken",
@@ -267,6 +286,7 @@ __all__ = [
     "require_custodian_of",
     "require_not_frozen",
     "require_qualified",
+    "rules_of",
     "seal_home",
     "stamp_artifact",
     "stored_bytes",

@@ -59,6 +59,8 @@ class RegistryConfig:
     ingest_limits: IngestLimits = field(default_factory=IngestLimits)
     # Days a dataset version is kept when its entry sets no period (SATRE 3.1.09); None: until purged.
     retention_days: int | None = None
+    # The region whose rule set gives requests their time limits (registry.request_rules; issue 24).
+    request_profile: str = "shuangyashan"
     clock: Callable[[], datetime] = utcnow
 
     def now(self) -> datetime:

@@ -26,6 +26,7 @@ from registry.policy_approvals import PolicyApprovals
 from registry.products import Products
 from registry.public import PublicRegister
 from registry.quotas import QuotaAllocations
+from registry.requests import Requests
 from registry.retention import Retention
 from registry.scratch import Swept
 from registry.security_events import SecurityEvents, SecurityPolicy
@@ -70,6 +71,8 @@ class Registry:
         self.licence_consent = LicenceConsent(self.recorder, config, custodians)
         # Only trusted people change desensitization policies (SATRE 1.2.01): proposed, then four-eyes approved.
         self.policies = PolicyApprovals(self.recorder, config)
+        # Requests with statutory deadlines on the working-day calendar (issue 24): a queue per department.
+        self.requests = Requests(self.recorder, config, self.monitoring, custodians)
 
     def sweep(self) -> Swept:
         """At every start: remove what dead multi-step writes left, settle interrupted destructions (issue 17),

@@ -144,3 +144,4 @@ class FindingKind(StrEnum):
     IDLE = "unused_3_months"
     BLOCKED_EXPORTS = "repeated_blocked_exports"
     AUTO_SUSPENDED = "operator_auto_suspended"
+    REQUEST_OVERDUE = "request_overdue"  # a request past its statutory time limit (issue 24; registry.requests)

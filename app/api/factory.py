@@ -25,6 +25,7 @@ from app.api import public as public_api
 from app.api import quotas as quotas_api
 from app.api import registry as registry_api
 from app.api import releases as releases_api
+from app.api import requests as requests_api
 from app.api import retention as retention_api
 from app.api import security as security_api
 from app.api.edge import install_edge
@@ -67,6 +68,20 @@ async def _checkpoint_loop(inst: Instance) -> None:
             await asyncio.to_thread(inst.ledger.checkpoint_if_due)
         except Exception:  # a failed attempt is retried next round; never kill the server
             logger.exception("periodic ledger checkpoint failed")
+
+
+REQUEST_SWEEP_SECONDS = 300.0
+
+
+async def _overdue_loop(inst: Instance) -> None:
+    """Every few minutes, raise the monitoring finding of each request newly past its due day (issue 24;
+    once per request: ``registry.requests.Requests.sweep_overdue``)."""
+    while True:
+        await asyncio.sleep(REQUEST_SWEEP_SECONDS)
+        try:
+            await asyncio.to_thread(inst.registry.requests.sweep_overdue)
+        except Exception:  # retried next round; never kill the server
+            logger.exception("sweep of overdue requests failed")
 
 
 def _roles_of(dependant: Any) -> set[str]:
@@ -163,14 +178,15 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(_checkpoint_loop(inst))
+        tasks = [asyncio.create_task(_checkpoint_loop(inst)), asyncio.create_task(_overdue_loop(inst))]
         try:
             yield
         finally:
             await asyncio.to_thread(app.state.security_buffer.flush)  # what was refused last is written too
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     # Swagger UI and ReDoc are served from the installed fastapi-offline package, never a CDN: an
     # intranet without internet access still gets working /docs and /redoc (issue 17).
@@ -198,6 +214,7 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
     app.include_router(security_api.build_router(security_buffer, require))
     app.include_router(incidents_api.build_router(inst.registry, require))
     app.include_router(retention_api.build_router(inst.registry, require))
+    app.include_router(requests_api.build_router(inst.registry, require))
     # The public register (SATRE 1.7.02*): read-only, no authentication; the page is mounted with the console.
     app.include_router(public_api.build_router(inst.registry, inst.ledger, _version()))
     registry_api.install_error_handlers(app)

@@ -32,6 +32,7 @@ from app.cli.product import objection_cli, product_cli, usage_cli
 from app.cli.quota import quota_cli  # also registers `usage report` on usage_cli
 from app.cli.release import release_cli
 from app.cli.reports import render_demo, render_kept, tokens_table
+from app.cli.request import calendar_cli, request_cli
 from app.cli.retention import purge, retention_cli
 from app.cli.serve import serve
 from app.instance import Instance
@@ -126,6 +127,8 @@ cli.command("unfreeze")(unfreeze)
 cli.add_typer(incident_cli, name="incident")
 cli.add_typer(security_cli, name="security")
 cli.add_typer(policy_cli, name="policy")
+cli.add_typer(request_cli, name="request")
+cli.add_typer(calendar_cli, name="calendar")
 
 
 def main() -> None:

@@ -39,6 +39,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("/operator/jobs", "作业 Jobs"),
         ("/operator/catalog", "目录 Catalog"),
         ("/operator/products", "产品 Products"),
+        ("/operator/requests", "申请 Requests"),
     ],
     "agency": [
         ("/agency", "待审 Releases"),
@@ -49,6 +50,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("/agency/standing", "资格 Standing"),
         ("/agency/security", "安全事件 Security"),
         ("/agency/incidents", "应急 Incidents"),
+        ("/agency/requests", "时限 Deadlines"),
     ],
     "regulator": [
         ("/regulator", "账本 Ledger"),
@@ -56,11 +58,13 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("/regulator/standing", "资格 Standing"),
         ("/regulator/security", "安全事件 Security"),
         ("/regulator/incidents", "应急 Incidents"),
+        ("/regulator/requests", "逾期 Overdue"),
     ],
     "custodian": [
         ("/custodian", "目录 Catalog"),
         ("/custodian/releases", "待签核 Sign-off"),
         ("/custodian/licences", "授权同意 Access"),
+        ("/custodian/requests", "工单 Requests"),
     ],
 }
 ROLE_LABELS = {"operator": "运营机构 Operator", "agency": "实施机构 Agency", "regulator": "监管部门 Regulator",

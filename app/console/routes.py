@@ -27,6 +27,7 @@ from app.console import (
     operator_catalog_pages,
     operator_pages,
     regulator_pages,
+    request_pages,
     security_pages,
 )
 from app.console.context import NAV, STATIC, TEMPLATES, Console, add_globals
@@ -56,6 +57,7 @@ PAGES = (
     custodian_pages,
     custodian_release_pages,
     custodian_access_pages,
+    request_pages,
     security_pages,
 )
 
