@@ -52,7 +52,7 @@ the report and, by the registry, in the ledger.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,7 +143,7 @@ def singled_out_share(values: pd.Series, group: int = 2, share: float = 0.5) -> 
     return float(np.count_nonzero(counts[codes] < group) / len(codes))
 
 
-def check_keep(keep: Mapping[str, str] | None, columns: pd.Index) -> dict[str, str]:
+def check_keep(keep: Mapping[str, str] | None, columns: pd.Index | Collection[str]) -> dict[str, str]:
     """The custodian's kept columns, checked: each names a column of the table and has a reason."""
     checked: dict[str, str] = {}
     for column, reason in (keep or {}).items():
@@ -259,11 +259,14 @@ def find_keys(
     *,
     pepper: bytes,
     keep: Mapping[str, str] | None = None,
+    exempt: Collection[str] = (),
 ) -> list[KeyColumn]:
     """The near-unique columns among ``copy`` (column -> values after its rule, None if dropped).
 
     ``actions`` are the policy's action per column; ``keep`` the custodian's kept columns with their
-    reasons (checked by ``check_keep``). Empty when the policy has no ``near_unique`` rule.
+    reasons (checked by ``check_keep``); ``exempt`` columns that are quasi-identifiers by default
+    (dates, employers, places: ``desensitize.quasi``), generalized by k-anonymity as the policy's own
+    quasi-identifier types are, never made keys. Empty when the policy has no ``near_unique`` rule.
     """
     rule = policy.near_unique
     if rule is None:
@@ -272,7 +275,7 @@ def find_keys(
     found: list[KeyColumn] = []
     for column, values in copy.items():
         pii_type = types.get(column)
-        if values is None or not _examined(pii_type, actions[column], values, policy):
+        if values is None or column in exempt or not _examined(pii_type, actions[column], values, policy):
             continue
         share = singled_out_share(values, rule.group, rule.share)
         if share <= rule.share:
