@@ -44,6 +44,7 @@ from desensitize.kanonymity import KAnonymityResult, k_anonymize
 from desensitize.keys import KeyColumn, check_keep, find_keys, key_literals
 from desensitize.policy import Policy
 from desensitize.quasi import (
+    Found,
     QuasiIdentifier,
     check_not_quasi,
     find_quasi_identifiers,
@@ -176,17 +177,9 @@ def _desensitize(
     frame, columns_report, pseudonym_columns = _transform(
         df, types, policy, pepper, confidences, text_redactor, note, keep, rulings
     )
-    found = find_quasi_identifiers(
-        frame,
-        types,
-        {c["name"]: c["action"] for c in columns_report},
-        policy,
-        settled=[*pseudonym_columns, *(c["name"] for c in columns_report if _is_key(c))],
-        not_quasi=rulings,
-    )
-    frame = found.frame
+    found = _quasi_identifiers(frame, types, policy, columns_report, pseudonym_columns, rulings)
     transformed = time.perf_counter()
-    anonymized, qi = _anonymize(frame, types, policy, sensitive_column, note, found.quasi_identifiers)
+    anonymized, qi = _anonymize(found.frame, types, policy, sensitive_column, note, found.quasi_identifiers)
     k_report = anonymized.report
     k_report["dates_coarsened"] = found.coarsened
     frame = anonymized.frame
@@ -205,7 +198,6 @@ def _desensitize(
         raw_codes=raw_codes,
     )
     measured_at = time.perf_counter()
-
     fingerprints = FingerprintSet.build(
         df,
         frame,
@@ -313,6 +305,25 @@ def _transform(
             frame[column] = values
         frame.update(extras.get(column, {}))
     return pd.DataFrame(frame, index=df.index), [reports[c] for c in types], pseudonym_columns
+
+
+def _quasi_identifiers(
+    frame: pd.DataFrame,
+    types: dict[str, str | None],
+    policy: Policy,
+    columns_report: list[dict[str, Any]],
+    pseudonym_columns: list[str],
+    rulings: Mapping[str, str],
+) -> Found:
+    """The quasi-identifiers of the transformed copy (``desensitize.quasi``): keys are never among them."""
+    return find_quasi_identifiers(
+        frame,
+        types,
+        {c["name"]: c["action"] for c in columns_report},
+        policy,
+        settled=[*pseudonym_columns, *(c["name"] for c in columns_report if _is_key(c))],
+        not_quasi=rulings,
+    )
 
 
 def _is_key(column: Mapping[str, Any]) -> bool:

@@ -61,6 +61,7 @@ __all__ = [
     "NOT_QUASI_REASON_CHARS",
     "PLACE_TYPES",
     "REPORT_QI_TYPES",
+    "Found",
     "QuasiIdentifier",
     "RulingError",
     "check_not_quasi",
