@@ -45,6 +45,12 @@ near-unique date column becomes the first day of its month, then its year (an in
 pseudonymized only if even the year is near-unique (GB/T 37964-2019 泛化; the representation keys
 follow the report contract of numeric generalization).
 
+Dates, employer names and places of a personal table are quasi-identifiers by default (issue 23,
+``desensitize.quasi``): k-anonymity generalizes them, so they are not made keys here (``exempt``);
+when near-unique they are reported (action ``quasi_identifier``) and their raw values are redacted
+from the free text all the same. A custodian who rules one not a quasi-identifier has it examined
+here like any other column.
+
 The custodian can keep a near-unique column with a reason (``keep``: column -> reason), recorded in
 the report and, by the registry, in the ledger.
 """
@@ -266,7 +272,9 @@ def find_keys(
     ``actions`` are the policy's action per column; ``keep`` the custodian's kept columns with their
     reasons (checked by ``check_keep``); ``exempt`` columns that are quasi-identifiers by default
     (dates, employers, places: ``desensitize.quasi``), generalized by k-anonymity as the policy's own
-    quasi-identifier types are, never made keys. Empty when the policy has no ``near_unique`` rule.
+    quasi-identifier types are, never made keys nor kept: a near-unique one is reported with action
+    ``quasi_identifier`` and its raw values still leave the free text. Empty when the policy has no
+    ``near_unique`` rule.
     """
     rule = policy.near_unique
     if rule is None:
@@ -275,10 +283,14 @@ def find_keys(
     found: list[KeyColumn] = []
     for column, values in copy.items():
         pii_type = types.get(column)
-        if values is None or column in exempt or not _examined(pii_type, actions[column], values, policy):
+        if values is None or (column not in exempt and not _examined(pii_type, actions[column], values, policy)):
             continue
         share = singled_out_share(values, rule.group, rule.share)
         if share <= rule.share:
+            continue
+        if column in exempt:  # generalized by k-anonymity; its raw values still leave the free text
+            near_unique = {"share": round(share, 4), "threshold": rule.share, "group": rule.group, "reason": None}
+            found.append(KeyColumn(column, values, {**near_unique, "action": "quasi_identifier"}))
             continue
         if column in kept:
             near_unique = {"share": round(share, 4), "threshold": rule.share, "group": rule.group}

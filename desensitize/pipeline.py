@@ -342,7 +342,7 @@ def _apply_key(
 ) -> None:
     """A near-unique column's decision written into the copy and its report (a kept one stays as it is)."""
     reports[key.column]["near_unique"] = key.near_unique
-    if key.near_unique["action"] == "kept":
+    if key.near_unique["action"] in ("kept", "quasi_identifier"):  # as it is / generalized by k-anonymity
         return
     out[key.column] = key.values
     extras.pop(key.column, None)  # a label of values that are now keys would say too much
