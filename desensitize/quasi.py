@@ -94,6 +94,8 @@ _DATE_TEXT = re.compile(
     r"^\s*(?:(?:1[89]|20)\d{2}\s*[-/.年]\s*\d{1,2}(?:\s*[-/.月]\s*\d{1,2}\s*日?)?\s*月?"
     r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?|(?:1[89]|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))\s*$"
 )
+#: Distinct values looked at first (a column whose first ones do not read as dates is not parsed at all).
+_DATE_PROBE = 200
 _TEXT_SEPARATORS = re.compile(r"\s*[年月/.]\s*")
 
 
@@ -154,6 +156,8 @@ def is_date_column(values: pd.Series, pii_type: str | None) -> bool:
     if distinct.empty:
         return False
     text = distinct.astype("str")
+    if float(text.head(_DATE_PROBE).str.match(_DATE_TEXT).mean()) < DATE_SHARE:
+        return False  # the first values already say no: names, codes, notes are not parsed as dates
     reads = text.str.match(_DATE_TEXT) & _date_text(text).notna()
     return float(reads.mean()) >= DATE_SHARE
 
