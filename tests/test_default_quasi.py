@@ -359,3 +359,11 @@ def test_the_custodian_rules_over_http(env: Env, initialised: tuple[Instance, di
     made = client.post(url, json={"not_quasi_identifiers": {"参保单位": "needed"}}, headers=headers["custodian"])
     assert made.status_code == 201, made.text
     assert made.json()["report"]["quasi_identifier_rulings"][0]["reason"] == "needed"
+
+
+def test_cli_human_output_says_why_each_column_is_a_quasi_identifier(env: Env) -> None:
+    args = ["dataset", "desensitize", "insured", "--home", str(env.instance.home)]
+    out = CliRunner().invoke(cli_app, [*args, "--not-quasi", "参保日期", "--reason", "published by law"])
+    assert out.exit_code == 0, out.output
+    assert "Quasi-identifiers" in out.output and "employer" in out.output
+    assert "ruled not a quasi-identifier: 参保日期 (published by law)" in out.output
