@@ -367,3 +367,10 @@ def test_cli_human_output_says_why_each_column_is_a_quasi_identifier(env: Env) -
     assert out.exit_code == 0, out.output
     assert "Quasi-identifiers" in out.output and "employer" in out.output
     assert "ruled not a quasi-identifier: 参保日期 (published by law)" in out.output
+
+
+def test_the_copy_facts_say_a_near_unique_quasi_identifier_is_generalized_not_pseudonymized() -> None:
+    from app.copy_facts import describe_near_unique
+
+    said = describe_near_unique({"share": 0.57, "threshold": 0.5, "group": 2, "action": "quasi_identifier"})
+    assert said is not None and "generalized by k-anonymity" in said and "pseudonymized" not in said
