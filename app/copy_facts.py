@@ -103,6 +103,8 @@ def describe_near_unique(near_unique: Mapping[str, Any] | None) -> str | None:
         return f"near-unique ({share} ≥ {threshold}): generalized to {near_unique.get('to') or 'a coarser date'}"
     if action == "drop":
         return f"near-unique ({share} ≥ {threshold}): dropped"
+    if action == "quasi_identifier":  # a date, employer or place (desensitize.quasi, issue 23)
+        return f"near-unique ({share} ≥ {threshold}): a quasi-identifier, generalized by k-anonymity"
     return f"near-unique ({share} ≥ {threshold}): pseudonymized"
 
 

@@ -27,12 +27,13 @@ from desensitize.identifiers import (
     valid_usccs,
 )
 from desensitize.kanonymity import KAnonymityResult, k_anonymize, l_diversity
-from desensitize.keys import visible_reason
+from desensitize.keys import check_keep, visible_reason
 from desensitize.letters import non_alnum_pattern
 from desensitize.linkage import JointResult, LinkedTable, group_name, licence_key, link_tables, rekey
 from desensitize.pipeline import DesensitizedTable, dataset_names, desensitize_table
 from desensitize.policy import Policy, PolicyError, Rule, load_policy
 from desensitize.profiling import PII_TYPES, ColumnProfile, max_level, profile_columns
+from desensitize.quasi import NOT_QUASI_REASON_CHARS, RulingError, check_not_quasi
 from desensitize.recognizers import ENTITY_TO_PII_TYPE, ENTITY_TYPES, build_analyzer, build_registry
 from desensitize.screening import direct_identifiers, direct_identifiers_in
 from desensitize.textscan import Span, find_entities, redact, resolve_overlaps
@@ -42,6 +43,7 @@ from desensitize.validators import VALUE_TYPES, valid_values
 __all__ = [
     "ENTITY_TO_PII_TYPE",
     "ENTITY_TYPES",
+    "NOT_QUASI_REASON_CHARS",
     "PII_TYPES",
     "USCC_ALPHABET",
     "VALUE_TYPES",
@@ -55,11 +57,14 @@ __all__ = [
     "Policy",
     "PolicyError",
     "Rule",
+    "RulingError",
     "Span",
     "TransformError",
     "as_text",
     "build_analyzer",
     "build_registry",
+    "check_keep",
+    "check_not_quasi",
     "dataset_names",
     "desensitize_table",
     "direct_identifiers",

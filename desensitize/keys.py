@@ -45,6 +45,12 @@ near-unique date column becomes the first day of its month, then its year (an in
 pseudonymized only if even the year is near-unique (GB/T 37964-2019 泛化; the representation keys
 follow the report contract of numeric generalization).
 
+Dates, employer names and places of a personal table are quasi-identifiers by default (issue 23,
+``desensitize.quasi``): k-anonymity generalizes them, so they are not made keys here (``exempt``);
+when near-unique they are reported (action ``quasi_identifier``) and their raw values are redacted
+from the free text all the same. A custodian who rules one not a quasi-identifier has it examined
+here like any other column.
+
 The custodian can keep a near-unique column with a reason (``keep``: column -> reason), recorded in
 the report and, by the registry, in the ledger.
 """
@@ -52,7 +58,7 @@ the report and, by the registry, in the ledger.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,7 +149,7 @@ def singled_out_share(values: pd.Series, group: int = 2, share: float = 0.5) -> 
     return float(np.count_nonzero(counts[codes] < group) / len(codes))
 
 
-def check_keep(keep: Mapping[str, str] | None, columns: pd.Index) -> dict[str, str]:
+def check_keep(keep: Mapping[str, str] | None, columns: pd.Index | Collection[str]) -> dict[str, str]:
     """The custodian's kept columns, checked: each names a column of the table and has a reason."""
     checked: dict[str, str] = {}
     for column, reason in (keep or {}).items():
@@ -259,11 +265,16 @@ def find_keys(
     *,
     pepper: bytes,
     keep: Mapping[str, str] | None = None,
+    exempt: Collection[str] = (),
 ) -> list[KeyColumn]:
     """The near-unique columns among ``copy`` (column -> values after its rule, None if dropped).
 
     ``actions`` are the policy's action per column; ``keep`` the custodian's kept columns with their
-    reasons (checked by ``check_keep``). Empty when the policy has no ``near_unique`` rule.
+    reasons (checked by ``check_keep``); ``exempt`` columns that are quasi-identifiers by default
+    (dates, employers, places: ``desensitize.quasi``), generalized by k-anonymity as the policy's own
+    quasi-identifier types are, never made keys nor kept: a near-unique one is reported with action
+    ``quasi_identifier`` and its raw values still leave the free text. Empty when the policy has no
+    ``near_unique`` rule.
     """
     rule = policy.near_unique
     if rule is None:
@@ -272,10 +283,14 @@ def find_keys(
     found: list[KeyColumn] = []
     for column, values in copy.items():
         pii_type = types.get(column)
-        if values is None or not _examined(pii_type, actions[column], values, policy):
+        if values is None or (column not in exempt and not _examined(pii_type, actions[column], values, policy)):
             continue
         share = singled_out_share(values, rule.group, rule.share)
         if share <= rule.share:
+            continue
+        if column in exempt:  # generalized by k-anonymity; its raw values still leave the free text
+            near_unique = {"share": round(share, 4), "threshold": rule.share, "group": rule.group, "reason": None}
+            found.append(KeyColumn(column, values, {**near_unique, "action": "quasi_identifier"}))
             continue
         if column in kept:
             near_unique = {"share": round(share, 4), "threshold": rule.share, "group": rule.group}

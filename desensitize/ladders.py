@@ -14,7 +14,16 @@ Ladders (each step coarsens the previous one):
 * address, 户籍地: as given -> district (区/县) -> city (市) -> province (省) -> ``*``
 * ethnicity: value -> 汉族 / 少数民族 -> ``*``
 * gender: never generalized (rows are suppressed instead)
-* anything else: value -> ``*``
+* ladder type ``date`` (a date quasi-identifier by default, issue 23; ``desensitize.quasi``): as
+  the birth date, from the precision the policy allows (a month, written as its first day, or a
+  year) -> year -> 5/10/20-year band -> ``*``
+* ladder type ``employer``: name -> industry + size class -> industry -> ``*``
+  (``desensitize.industries``)
+* ladder type ``number``: value -> bands of growing width (written as midpoints, float64) -> ``*``
+* anything else (ladder type ``text``): value -> ``*``
+
+Every ladder can be built again on its own output and continues coarsening from the rung the
+values are on (a licence copy is derived from the base copy, never from raw data).
 
 Why numbers: a copy is for analysis, and a mean age or a count by birth year needs numbers, not
 labels such as '1960-1964'. Groups are formed on the values written, so two classes that read as
@@ -35,6 +44,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from desensitize.industries import employer_rungs
 from desensitize.transforms import address_parts
 
 __all__ = ["BAND_WIDTHS", "TOP", "Ladder", "build_ladder"]
@@ -96,6 +106,8 @@ def _level(codes0: np.ndarray, unique_labels: Sequence[Any], *, top: bool = Fals
     return mapping[codes0], len(labels), labels
 
 
+#: Ladder types written as years: the birth date, and any date quasi-identifier (issue 23).
+_DATE_TYPES = frozenset({"birth_date", "date"})
 _RANGE = re.compile(r"^\s*(\d{1,4})\s*-\s*(\d{1,4})\s*$")
 _HALF_OPEN = re.compile(r"^\s*\[\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*\)\s*$")
 _YEAR_AT_START = re.compile(r"^\s*((?:1[89]|20)\d{2})")
@@ -129,7 +141,7 @@ def _periods(uniques: pd.Index | pd.api.extensions.ExtensionArray, pii_type: str
             lo_f, hi_f = float(match.group(1)), float(match.group(2))
             out.append((lo_f, hi_f - lo_f, text))
             continue
-        match = _YEAR_AT_START.match(text) if pii_type == "birth_date" else None
+        match = _YEAR_AT_START.match(text) if pii_type in _DATE_TYPES else None
         if match:
             whole_year = text.strip() == match.group(1)
             out.append((float(match.group(1)), 1.0 if whole_year else 0.0, text))
@@ -145,7 +157,7 @@ def _period_value(start: float, width: float, pii_type: str, whole: bool) -> flo
     """What a period is written as: its first year (birth date) or its midpoint (age); None if unknown."""
     if math.isnan(start):
         return None
-    if pii_type == "birth_date":
+    if pii_type in _DATE_TYPES:
         return int(start)
     return start + (max(width, 1.0) - 1.0) / 2.0 if whole else start + width / 2.0
 
@@ -166,7 +178,7 @@ def _period_steps(uniques: Any, pii_type: str) -> list[tuple[str, list[Any], dic
             else _period_value(math.floor(s / width) * width, width, pii_type, whole)
             for s, w, _ in periods
         ]
-        if pii_type == "birth_date":
+        if pii_type in _DATE_TYPES:
             representation: dict[str, Any] = {"kind": "band_start_year", "width": width}
         else:
             representation = {
@@ -196,6 +208,42 @@ def _address_steps(uniques: Any) -> list[tuple[str, list[Any]]]:
 
 
 _HAN = frozenset({"汉族", "汉"})
+#: Band widths of a number ladder, as multiples of its base width (GB/T 37964-2019 附录A 泛化: each
+#: rung merges whole bands of the one below, since every multiple divides the next).
+_NUMBER_MULTIPLES = (1, 5, 25, 100)
+
+
+def _nice(width: float) -> float:
+    """The 1, 2 or 5 times a power of ten at or above ``width`` (bands a reader recognises)."""
+    power = 10.0 ** math.floor(math.log10(width))
+    return next(m * power for m in (1.0, 2.0, 5.0, 10.0) if m * power >= width - 1e-12)
+
+
+def _number_steps(uniques: Any) -> list[tuple[str, list[Any], dict[str, Any] | None]]:
+    """Bands of growing width over a numeric column, written as midpoints (numbers stay numbers, issue 16).
+
+    The base width is a "nice" fortieth of the 5-95 % range of the distinct values, so the first
+    rung has some forty bands whatever the unit; each rung above widens it (``_NUMBER_MULTIPLES``).
+    """
+    numbers = pd.to_numeric(pd.Series(pd.Index(uniques).to_numpy()), errors="coerce").to_numpy(np.float64)
+    finite = numbers[np.isfinite(numbers)]
+    if len(finite) < 2:
+        return []
+    low, high = np.quantile(finite, [0.05, 0.95])
+    span = float(high - low) or float(finite.max() - finite.min())
+    if span <= 0:
+        return []
+    base = _nice(span / 40.0)
+    steps: list[tuple[str, list[Any], dict[str, Any] | None]] = []
+    for multiple in _NUMBER_MULTIPLES:
+        width = base * multiple
+        values = [None if not math.isfinite(x) else (math.floor(x / width) + 0.5) * width for x in numbers]
+        representation = {
+            "kind": "midpoint", "unit": None, "width": width, "edges": None, "whole_numbers": False,
+            "bottom_coded_below": None, "top_coded_at": None, "label_column": None,
+        }  # fmt: skip
+        steps.append((f"band of {width:g}", values, representation))
+    return steps
 
 
 def build_ladder(values: pd.Series, pii_type: str | None, column: str | None = None) -> Ladder:
@@ -206,12 +254,18 @@ def build_ladder(values: pd.Series, pii_type: str | None, column: str | None = N
     level0 = np.where(codes0 < 0, n_unique, codes0)
     ladder = Ladder(column or str(values.name), pii_type, ["value"], [level0], [n_unique + 1], [[]], [None], [None])
     # Ages and birth dates are written as numbers: float64 midpoints, Int64 years; ``*`` as null.
-    dtype = {"age": "float64", "birth_date": "Int64"}.get(pii_type or "")
+    dtype = {"age": "float64", "birth_date": "Int64", "date": "Int64", "number": "float64"}.get(pii_type or "")
     steps: list[tuple[str, list[Any], dict[str, Any] | None]]
     if pii_type == "gender":
         steps = []
-    elif pii_type in ("birth_date", "age"):
+    elif pii_type in ("birth_date", "age", "date"):
         steps = list(_period_steps(uniques, pii_type))
+    elif pii_type == "employer":
+        counts = np.bincount(codes0[codes0 >= 0], minlength=n_unique) if n_unique else np.zeros(0, np.int64)
+        with_size, industries = employer_rungs(list(uniques), counts.tolist())
+        steps = [("industry + size class", with_size, None), ("industry", industries, None)]
+    elif pii_type == "number":
+        steps = _number_steps(uniques)
     elif pii_type in ("address", "household_region"):
         steps = [(name, labels, None) for name, labels in _address_steps(uniques)] if n_unique else []
     elif pii_type == "ethnicity":

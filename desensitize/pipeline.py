@@ -12,11 +12,14 @@ Stages (each reported to ``progress(stage, done, total)`` for the CLI's bar):
    personal table are then keys (``desensitize.keys``: pseudonymized unless the custodian keeps one
    with a reason); free-text columns are redacted last, with the dataset's own person names and the
    keys' raw values as extra knowledge.
-2. ``k-anonymity``: quasi-identifier columns generalized and rows suppressed until every
-   combination has at least the policy's k rows (GB/T 37964-2019 附录B); l-diversity of the
-   sensitive column reported.
+2. ``k-anonymity``: quasi-identifier columns — the policy's types and, in a personal table, dates,
+   employers, places and high-cardinality columns by default unless the custodian rules one out
+   (``desensitize.quasi``, issue 23; dates first coarsened to the policy's precision) — generalized
+   and rows suppressed until every combination has at least the policy's k rows (GB/T 37964-2019
+   附录B); l-diversity of the sensitive column reported.
 3. ``risk`` and ``utility``: re-identification risk over the quasi-identifiers before (raw values)
-   and after (the copy), against the policy's threshold (``desensitize.risk``; ARX and sdcMicro's
+   and after (the copy), against the policy's threshold (a policy without quasi-identifiers, L1/L2:
+   measured over the personal quasi-identifier types present, reported only) (``desensitize.risk``; ARX and sdcMicro's
    measures), and the copy's information loss and workload errors (``desensitize.utility``);
    timed in the report but not a progress stage of its own (a few percent of the transform).
 4. ``fingerprints``: keyed hashes of raw identifiers, pseudonyms, quasi-identifier tuples and
@@ -40,11 +43,22 @@ from desensitize.forking import Forked, worth_forking
 from desensitize.kanonymity import KAnonymityResult, k_anonymize
 from desensitize.keys import KeyColumn, check_keep, find_keys, key_literals
 from desensitize.policy import Policy
+from desensitize.quasi import (
+    Found,
+    QuasiIdentifier,
+    check_not_quasi,
+    find_quasi_identifiers,
+    generalized_not_keyed,
+    risk_columns,
+)
 from desensitize.risk import NO_QI_NOTE, Codes, column_codes, measure_risk, risk_figures
 from desensitize.transforms import TextRedactor, TransformError, as_text, describe, transform_column
 from desensitize.utility import measure_utility
 
-__all__ = ["DesensitizedTable", "Progress", "dataset_names", "desensitize_table"]
+__all__ = ["REPORT_ONLY_NOTE", "DesensitizedTable", "Progress", "dataset_names", "desensitize_table"]
+
+#: The risk's reason when measured over quasi-identifier types the policy does not generalize (L1/L2).
+REPORT_ONLY_NOTE = "the policy sets no risk threshold; measured over the personal quasi-identifier types present"
 
 Progress = Callable[[str, int, int], None]
 
@@ -100,15 +114,18 @@ def desensitize_table(
     text_redactor: TextRedactor | None = None,
     progress: Progress | None = None,
     keep_columns: Mapping[str, str] | None = None,
+    not_quasi: Mapping[str, str] | None = None,
 ) -> DesensitizedTable:
     """Apply ``policy`` to ``df`` whose columns have the given types (absent or None: unrecognised).
 
     ``sensitive_column`` names the column whose l-diversity is reported (default: the first column
     whose type the policy lists as sensitive). ``text_redactor`` replaces the default free-text
     redactor (``desensitize.textscan.redact``). ``keep_columns`` (column -> reason) are near-unique
-    columns the custodian keeps as they are (``desensitize.keys``). Raises ``KeyError`` for types, a
-    sensitive column or a kept column naming columns the frame lacks, ``ValueError`` for a kept
-    column without a reason, ``TransformError`` when an action cannot apply.
+    columns the custodian keeps as they are (``desensitize.keys``); ``not_quasi`` (column -> reason)
+    columns the custodian rules not quasi-identifiers (``desensitize.quasi``). Raises ``KeyError`` for
+    types, a sensitive column, a kept or a ruled column naming columns the frame lacks, ``ValueError``
+    for a kept or ruled column without a reason (or a ruling against a type the policy lists as a
+    quasi-identifier), ``TransformError`` when an action cannot apply.
     """
     if not pepper:
         raise ValueError("desensitization needs the instance pepper")
@@ -124,6 +141,7 @@ def desensitize_table(
     if sensitive_column is not None and sensitive_column not in df.columns:
         raise KeyError(f"sensitive column {sensitive_column!r} is not in the table")
     keep = check_keep(keep_columns, df.columns)
+    rulings = check_not_quasi(not_quasi, df.columns)
     note: Progress = progress or (lambda stage, done, total: None)
     confidences = confidences or {}
     types: dict[str, str | None] = {c: column_types.get(c) for c in df.columns}
@@ -133,8 +151,9 @@ def desensitize_table(
     early = Forked(lambda: raw_column_hashes(df, pepper)) if worth_forking(len(df)) else None
     try:
         return _desensitize(
-            df, types, policy, pepper, confidences, sensitive_column, text_redactor, note, early, started, keep
-        )
+            df, types, policy, pepper, confidences, sensitive_column, text_redactor, note, early, started, keep,
+            rulings,
+        )  # fmt: skip
     finally:
         if early is not None:
             early.cancel()
@@ -152,18 +171,22 @@ def _desensitize(
     early: Forked[dict[str, tuple[np.ndarray, np.ndarray]]] | None,
     started: float,
     keep: Mapping[str, str],
+    rulings: Mapping[str, str],
 ) -> DesensitizedTable:
     """The stages (transform, k-anonymity, risk and utility, fingerprints), timed, and the report."""
     frame, columns_report, pseudonym_columns = _transform(
-        df, types, policy, pepper, confidences, text_redactor, note, keep
+        df, types, policy, pepper, confidences, text_redactor, note, keep, rulings
     )
+    found = _quasi_identifiers(frame, types, policy, columns_report, pseudonym_columns, rulings)
     transformed = time.perf_counter()
-    anonymized, qi = _anonymize(frame, types, policy, sensitive_column, note)
+    anonymized, qi = _anonymize(found.frame, types, policy, sensitive_column, note, found.quasi_identifiers)
     k_report = anonymized.report
+    k_report["dates_coarsened"] = found.coarsened
     frame = anonymized.frame
     anonymized_at = time.perf_counter()
-    raw_codes = {c: column_codes(df[c]) for c in qi}  # factorized once, for risk and utility
-    risk = _risk(df, anonymized, list(qi), policy, raw_codes)
+    measured = list(qi) or risk_columns(frame, types)
+    raw_codes = {c: column_codes(df[c]) for c in measured}  # factorized once, for risk and utility
+    risk = _risk(df, anonymized, measured, policy, raw_codes, personal=bool(qi))
     risk_at = time.perf_counter()
     utility = measure_utility(
         df,
@@ -175,7 +198,6 @@ def _desensitize(
         raw_codes=raw_codes,
     )
     measured_at = time.perf_counter()
-
     fingerprints = FingerprintSet.build(
         df,
         frame,
@@ -198,6 +220,7 @@ def _desensitize(
         },
         "columns": columns_report,
         "k_anonymity": k_report,
+        "quasi_identifier_rulings": found.rulings,
         "risk": risk,
         "utility": utility,
         "rows_in": len(df),
@@ -226,12 +249,14 @@ def _transform(
     text_redactor: TextRedactor | None,
     note: Progress,
     keep: Mapping[str, str],
+    rulings: Mapping[str, str],
 ) -> tuple[pd.DataFrame, list[dict[str, Any]], list[str]]:
     """Each column after its type's rule: (the frame, the columns' report, the pseudonym columns).
 
     Order matters: every structured column first, then the near-unique ones among them are found on
-    those values and made keys (``desensitize.keys``), and only then is free text redacted, with the
-    keys' raw values among what it removes.
+    those values and made keys (``desensitize.keys``; default quasi-identifiers with a ladder of their
+    own, dates, employers and places, are left to k-anonymity: ``desensitize.quasi``), and only then
+    is free text redacted, with the keys' raw values among what it removes.
     """
     rules = {column: policy.rule_for(pii_type) for column, pii_type in types.items()}
     texts = [column for column, rule in rules.items() if rule.action == "redact_text"]
@@ -265,7 +290,9 @@ def _transform(
         if column not in texts:
             run(column)
     pseudonym_columns = [c for c in types if c not in texts and rules[c].action == "pseudonymize"]
-    keys = find_keys(df, out, types, {c: r.action for c, r in rules.items()}, policy, pepper=pepper, keep=keep)
+    actions = {c: r.action for c, r in rules.items()}
+    exempt = generalized_not_keyed(out, types, actions, policy, rulings)  # quasi-identifiers, never keys
+    keys = find_keys(df, out, types, actions, policy, pepper=pepper, keep=keep, exempt=exempt)
     for key in keys:
         _apply_key(key, out, reports, extras, pseudonym_columns)
     if texts:
@@ -280,6 +307,32 @@ def _transform(
     return pd.DataFrame(frame, index=df.index), [reports[c] for c in types], pseudonym_columns
 
 
+def _quasi_identifiers(
+    frame: pd.DataFrame,
+    types: dict[str, str | None],
+    policy: Policy,
+    columns_report: list[dict[str, Any]],
+    pseudonym_columns: list[str],
+    rulings: Mapping[str, str],
+) -> Found:
+    """The quasi-identifiers of the transformed copy (``desensitize.quasi``): keys are never among them."""
+    return find_quasi_identifiers(
+        frame,
+        types,
+        {c["name"]: c["action"] for c in columns_report},
+        policy,
+        settled=[*pseudonym_columns, *(c["name"] for c in columns_report if _is_key(c))],
+        not_quasi=rulings,
+    )
+
+
+def _is_key(column: Mapping[str, Any]) -> bool:
+    """Whether a column's near-unique decision made it a key (pseudonymized, dropped or kept with a reason);
+    a near-unique column generalized instead stays a candidate quasi-identifier."""
+    near_unique = column.get("near_unique") or {}
+    return near_unique.get("action") in ("pseudonymize", "drop", "kept")
+
+
 def _apply_key(
     key: KeyColumn,
     out: dict[str, pd.Series | None],
@@ -289,7 +342,7 @@ def _apply_key(
 ) -> None:
     """A near-unique column's decision written into the copy and its report (a kept one stays as it is)."""
     reports[key.column]["near_unique"] = key.near_unique
-    if key.near_unique["action"] == "kept":
+    if key.near_unique["action"] in ("kept", "quasi_identifier"):  # as it is / generalized by k-anonymity
         return
     out[key.column] = key.values
     extras.pop(key.column, None)  # a label of values that are now keys would say too much
@@ -307,12 +360,12 @@ def _anonymize(
     policy: Policy,
     sensitive_column: str | None,
     note: Progress,
+    found: Mapping[str, QuasiIdentifier],
 ) -> tuple[KAnonymityResult, dict[str, str | None]]:
-    """k-anonymity over the policy's quasi-identifiers, l-diversity of the sensitive column; and the
-    quasi-identifiers (column -> type)."""
+    """k-anonymity over the quasi-identifiers (``found``: the policy's and the default ones), l-diversity
+    of the sensitive column; and the quasi-identifiers (column -> type)."""
     note("k-anonymity", 0, 1)
-    # types.get: a band's label column (added by the transform) has no type of its own.
-    qi = {c: types.get(c) for c in frame.columns if types.get(c) in policy.quasi_identifiers}
+    qi = {c: found[c].pii_type for c in frame.columns if c in found}
     sensitive = sensitive_column
     if sensitive is None:
         for wanted in policy.sensitive:
@@ -324,13 +377,15 @@ def _anonymize(
     threshold = policy.risk
     anonymized = k_anonymize(
         frame,
-        qi,
+        {c: found[c].ladder_type for c in qi},
         k=policy.k,
         max_suppression=policy.max_suppression,
         sensitive_column=sensitive,
         max_highest_risk=threshold.highest if threshold is not None and qi else None,
         max_average_risk=threshold.average if threshold is not None and qi else None,
     )
+    for entry in anonymized.report["quasi_identifiers"]:  # the PII type, and why and how it is generalized
+        entry.update(type=qi[entry["column"]], **found[entry["column"]].as_report())
     if sensitive_column is not None and sensitive is None:
         anonymized.report["l_diversity"] = {
             "column": sensitive_column,
@@ -342,21 +397,28 @@ def _anonymize(
 
 
 def _risk(
-    df: pd.DataFrame, anonymized: KAnonymityResult, qi: list[str], policy: Policy, raw_codes: Codes
+    df: pd.DataFrame,
+    anonymized: KAnonymityResult,
+    qi: list[str],
+    policy: Policy,
+    raw_codes: Codes,
+    *,
+    personal: bool = True,
 ) -> dict[str, Any]:
     """report["risk"]: the risk over the quasi-identifiers of the raw table (original values) and of
     the copy, against the policy's threshold, and whether the copy meets it.
 
     Fail closed: ``met`` is false (with the reason) whenever a bound is exceeded; the registry
     records it with the copy's version and in the ledger, so a copy above its level's threshold is
-    marked, never silently passed.
+    marked, never silently passed. ``personal`` false: ``qi`` are the personal quasi-identifier
+    types present in a table whose policy names none (L1/L2), measured for the report only.
     """
     threshold = policy.risk
     at_risk = threshold.at_risk if threshold is not None else 0.2
     l_report = anonymized.report.get("l_diversity") or {}
     sensitive = l_report.get("column") if l_report.get("l") is not None else None
     before = measure_risk(df, qi, threshold=at_risk, sensitive_column=sensitive, codes=raw_codes)
-    if anonymized.class_ids is not None and len(anonymized.frame):  # the search's classes: no second factorization
+    if personal and anonymized.class_ids is not None and len(anonymized.frame):  # the search's classes
         copy_sensitive = anonymized.frame[sensitive] if sensitive is not None else None
         after = risk_figures(anonymized.class_ids, threshold=at_risk, sensitive=copy_sensitive)
     else:
@@ -365,7 +427,7 @@ def _risk(
     if not qi:
         reasons_note: str | None = NO_QI_NOTE
     elif threshold is None:
-        reasons_note = "the policy sets no risk threshold"
+        reasons_note = "the policy sets no risk threshold" if personal else REPORT_ONLY_NOTE
     elif after["records"] == 0:
         reasons_note = "every row suppressed"
     else:

@@ -29,6 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 __all__ = [
     "ACTIONS",
+    "DATE_PRECISIONS",
+    "DEFAULT_DATES",
     "LEVELS",
     "PERSONAL_LEVELS",
     "PII_TYPE_NAMES",
@@ -47,6 +49,11 @@ LEVELS = ("L1", "L2", "L3", "L4")
 #: The levels of personal information (个人信息保护法 第四条; L4: sensitive, 第二十八条): their
 #: policies treat near-unique columns as keys even when the policy file does not say so.
 PERSONAL_LEVELS = ("L3", "L4")
+#: Date precisions, finest first: what ``Policy.dates`` may allow.
+DATE_PRECISIONS = ("day", "month", "year")
+#: The finest date a personal level's copy keeps when its policy does not say (issue 23; L3 a month,
+#: L4 sensitive personal information only the year, 个人信息保护法 第二十八条).
+DEFAULT_DATES = {"L3": "month", "L4": "year"}
 
 #: The column types of the shared vocabulary (desensitize.profiling.PII_TYPES and the types the
 #: recognizers add). A policy may only name these, so that a misspelt type cannot leave a column raw.
@@ -320,14 +327,22 @@ class Policy(BaseModel):
     risk: RiskThreshold | None = None
     #: Near-unique columns are keys (``desensitize.keys``); None: not applied (L1/L2 unless set).
     near_unique: NearUnique | None = None
+    #: The finest date precision a copy keeps: in a personal table every date quasi-identifier is
+    #: coarsened to it before k-anonymity (issue 23, ``desensitize.quasi``); None: dates are not
+    #: quasi-identifiers by default (L1/L2).
+    dates: Literal["day", "month", "year"] | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _personal_keys(cls, data: Any) -> Any:
         """Fail closed: a policy of a personal level (L3/L4) that does not mention ``near_unique``
-        gets the default one; a custodian who wants none must say so with ``"share": 1.0``."""
-        if isinstance(data, dict) and data.get("level") in PERSONAL_LEVELS and data.get("near_unique") is None:
-            return {**data, "near_unique": {}}
+        gets the default one; a custodian who wants none must say so with ``"share": 1.0``. Likewise
+        ``dates``: the level's default precision (``DEFAULT_DATES``)."""
+        if isinstance(data, dict) and data.get("level") in PERSONAL_LEVELS:
+            if data.get("near_unique") is None:
+                data = {**data, "near_unique": {}}
+            if data.get("dates") is None:
+                data = {**data, "dates": DEFAULT_DATES[data["level"]]}
         return data
 
     @field_validator("rules")
@@ -389,6 +404,8 @@ class Policy(BaseModel):
             data.pop("risk", None)  # a policy without a risk threshold keeps the digest it had before the field existed
         if data.get("near_unique") is None:
             data.pop("near_unique", None)  # likewise for near-unique keys
+        if data.get("dates") is None:
+            data.pop("dates", None)  # likewise for the date precision (L1/L2)
         return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
     def sha256(self) -> str:

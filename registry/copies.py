@@ -57,6 +57,9 @@ from desensitize import (
     FingerprintSet,
     Policy,
     PolicyError,
+    RulingError,
+    check_keep,
+    check_not_quasi,
     desensitize_table,
     load_policy,
     visible_reason,
@@ -168,11 +171,15 @@ class Copies:
         sensitive_column: str | None = None,
         progress: StageProgress | None = None,
         keep_columns: Mapping[str, str] | None = None,
+        not_quasi: Mapping[str, str] | None = None,
     ) -> CopyResult:
         """Desensitize the newest raw version of ``name`` into a new ``desensitized`` version.
 
         ``keep_columns`` (column -> reason): near-unique columns the custodian keeps as they are instead
         of pseudonymized (``desensitize.keys``); each reason is recorded in the report and the ledger.
+        ``not_quasi`` (column -> reason): columns the custodian rules not quasi-identifiers although a
+        personal table's defaults make them one (``desensitize.quasi``, issue 23); recorded likewise,
+        in ``report["quasi_identifier_rulings"]`` and the ``dataset.desensitized`` entry.
         """
         require_role(by, CUSTODIAN)
         pepper = self.config.pepper
@@ -186,9 +193,10 @@ class Copies:
         if sensitive_column is not None and sensitive_column not in columns:
             raise RegistryError(f"dataset {name!r} has no column {sensitive_column!r} (for l-diversity)")
         keep = _checked_keep(name, columns, keep_columns)
+        rulings = _checked_rulings(name, columns, not_quasi)
         policy = self.policy_for(entry.level.value, policy_path)
         note = progress or (lambda *_: None)
-        result = self._desensitize(entry, raw, policy, pepper, sensitive_column, progress, keep)
+        result = self._desensitize(entry, raw, policy, pepper, sensitive_column, progress, keep, rulings)
         _refuse_above_threshold(name, entry.level.value, result.report)
 
         with Scratch(self.config.home, purpose="desensitize") as scratch:  # released once committed
@@ -273,8 +281,12 @@ class Copies:
         sensitive_column: str | None,
         progress: StageProgress | None,
         keep: dict[str, str],
+        rulings: dict[str, str],
     ) -> DesensitizedTable:
-        """The raw version read from the vault, desensitized under ``policy`` by the catalog's classification."""
+        """The raw version read from the vault, desensitized under ``policy`` by the catalog's classification.
+
+        A ruling against a type the policy lists as a quasi-identifier is refused here, where the
+        pipeline first sees the types (``desensitize.quasi``)."""
         name = entry.name
         columns = {item.name: item.pii_type for item in entry.items}
         note = progress or (lambda *_: None)
@@ -286,16 +298,20 @@ class Copies:
         note("reading the raw copy from the vault", 1, 1)
         frame = table.to_pandas()
         del table
-        return desensitize_table(
-            frame,
-            columns,
-            policy,
-            pepper=pepper,
-            confidences={item.name: item.confidence for item in entry.items if item.confidence is not None},
-            sensitive_column=sensitive_column,
-            progress=progress,
-            keep_columns=keep,
-        )
+        try:
+            return desensitize_table(
+                frame,
+                columns,
+                policy,
+                pepper=pepper,
+                confidences={item.name: item.confidence for item in entry.items if item.confidence is not None},
+                sensitive_column=sensitive_column,
+                progress=progress,
+                keep_columns=keep,
+                not_quasi=rulings,
+            )
+        except RulingError as exc:
+            raise RegistryError(f"dataset {name!r}: {exc}") from None
 
     def _record(
         self,
@@ -344,6 +360,13 @@ class Copies:
                         {"name": c["name"], **c["near_unique"]} for c in report["columns"] if "near_unique" in c
                     ],
                     "keep_columns": keep,  # as asked, also for a column that proved not near-unique
+                    # The custodian's rulings against default quasi-identifiers (issue 23), with what
+                    # each column would have been ("was": its basis, null if it was none).
+                    "not_quasi_identifiers": report.get("quasi_identifier_rulings", []),
+                    "quasi_identifiers": [
+                        {"column": q["column"], "basis": q.get("basis"), "generalization": q.get("generalization")}
+                        for q in (report.get("k_anonymity") or {}).get("quasi_identifiers", [])
+                    ],
                 },
             )
         return version
@@ -395,20 +418,34 @@ def _refuse_above_threshold(name: str, level: str, report: Mapping[str, Any]) ->
 
 
 def _checked_keep(name: str, columns: Mapping[str, object], keep: Mapping[str, str] | None) -> dict[str, str]:
-    """The custodian's kept near-unique columns: each a column of the dataset, each with a reason."""
-    checked: dict[str, str] = {}
-    for column, reason in (keep or {}).items():
-        if column not in columns:
-            raise RegistryError(f"dataset {name!r} has no column {column!r} to keep")
-        if not visible_reason(reason):
-            raise RegistryError(f"keeping column {column!r} of {name!r} as it is needs a reason (it is ledgered)")
-        if len(reason.strip()) > KEEP_REASON_CHARS:
+    """The custodian's kept near-unique columns: each a column of the dataset, each with a reason
+    (``desensitize.keys.check_keep``, its errors as the registry's), each reason bounded."""
+    try:
+        checked = check_keep(keep, list(columns))
+    except KeyError:
+        missing = next(c for c in keep or {} if c not in columns)
+        raise RegistryError(f"dataset {name!r} has no column {missing!r} to keep") from None
+    except ValueError:
+        blank = next(c for c, r in (keep or {}).items() if c in columns and not visible_reason(r))
+        raise RegistryError(f"keeping column {blank!r} of {name!r} as it is needs a reason (it is ledgered)") from None
+    for column, reason in checked.items():
+        if len(reason) > KEEP_REASON_CHARS:
             raise RegistryError(
-                f"the reason for keeping column {column!r} is {len(reason.strip())} characters; at most "
+                f"the reason for keeping column {column!r} is {len(reason)} characters; at most "
                 f"{KEEP_REASON_CHARS} (it is ledgered with the copy)"
             )
-        checked[column] = reason.strip()
     return checked
+
+
+def _checked_rulings(name: str, columns: Mapping[str, object], rulings: Mapping[str, str] | None) -> dict[str, str]:
+    """The custodian's rulings against default quasi-identifiers (``desensitize.quasi.check_not_quasi``:
+    a column of the dataset, a visible reason, at most ``NOT_QUASI_REASON_CHARS``), as registry errors."""
+    try:
+        return check_not_quasi(rulings, list(columns))
+    except KeyError as exc:
+        raise RegistryError(f"dataset {name!r}: {exc.args[0]}") from None
+    except ValueError as exc:
+        raise RegistryError(f"dataset {name!r}: {exc}") from None
 
 
 def _newest(entry: ResourceView, kind: VersionKind) -> VersionView | None:

@@ -264,17 +264,25 @@ def test_masked_values_are_judged_as_masked_and_quasi_identifiers_are_left_to_k_
 
 def test_a_near_unique_date_is_generalized_to_its_month_not_hashed() -> None:
     """A registration date per person: to the first day of its month (12 months x 20 rows: no longer
-    near-unique); a timestamp to the second that stays unique even by year is pseudonymized."""
+    near-unique); a timestamp to the second that stays unique even by year is pseudonymized. Since issue 23 a
+    date of a personal table is a quasi-identifier generalized by k-anonymity (tests/test_default_quasi.py), not
+    a key: the near-unique check applies to a date the custodian ruled not a quasi-identifier."""
     days = pd.Series(pd.date_range("2021-01-01", periods=240, freq="36h"))
     frame = pd.DataFrame({"登记日期": days, "备注": ["无"] * 240})
-    result = desensitize_table(frame, {"登记日期": None, "备注": "free_text"}, load_policy("L4"), pepper=PEPPER)
+    as_qi = desensitize_table(frame, {"登记日期": None, "备注": "free_text"}, load_policy("L4"), pepper=PEPPER)
+    assert as_qi.report["columns"][0]["near_unique"]["action"] == "quasi_identifier"
+    assert as_qi.frame["登记日期"].dtype == "Int64" and set(as_qi.frame["登记日期"].dropna()) <= {2020, 2021, 2022}
+    ruled = {"登记日期": "test: the near-unique check of issue 16"}
+    result = desensitize_table(
+        frame, {"登记日期": None, "备注": "free_text"}, load_policy("L4"), pepper=PEPPER, not_quasi=ruled
+    )
     column = result.report["columns"][0]
     assert column["action"] == "date_month" and column["representation"] == {"kind": "month"}
     assert column["near_unique"]["action"] == "generalize" and column["near_unique"]["to"] == "month"
     assert (result.frame["登记日期"].dt.day == 1).all()
     assert result.frame["登记日期"].dt.to_period("M").tolist() == days.dt.to_period("M").tolist()
     years = pd.DataFrame({"t": pd.Series(pd.date_range("1900-01-01", periods=50, freq="400D"))})
-    hashed = desensitize_table(years, {"t": None}, load_policy("L4"), pepper=PEPPER)
+    hashed = desensitize_table(years, {"t": None}, load_policy("L4"), pepper=PEPPER, not_quasi={"t": "test"})
     assert hashed.report["columns"][0]["near_unique"]["action"] == "pseudonymize"
 
 

@@ -2,7 +2,9 @@
 
 The custodian makes the desensitized copy over HTTP as ``keyong dataset desensitize`` does (a custom
 policy file stays a host-side option: it is the custodian's configuration, kept in the instance
-home). The report — per column type, confidence and technique, k achieved, rows suppressed — is what
+home). ``not_quasi_identifiers`` (column -> reason) are the custodian's rulings against default
+quasi-identifiers (``desensitize.quasi``), as ``--not-quasi COL --reason TEXT``. The report — per column type,
+confidence and technique, k achieved, rows suppressed — is what
 the custodian signs off and what agencies and regulators inspect; operators never see it (it names
 the raw columns' types and the fingerprint location) and get 403.
 """
@@ -42,10 +44,24 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
                 examples=[{"企业代码": "the register of enterprises is public and the analysis joins on it"}],
             ),
         ] = None,
+        not_quasi_identifiers: Annotated[
+            dict[Name, Text] | None,
+            Body(
+                embed=True,
+                description="columns of a personal table ruled not quasi-identifiers although the defaults make "
+                "them one (dates, employers, places, high-cardinality columns; issue 23): column -> reason "
+                "(required, ledgered)",
+                examples=[{"参保日期": "the enrolment date is published for every insured person by law"}],
+            ),
+        ] = None,
     ) -> dict[str, Any]:
         """Desensitize the newest raw version of ``name`` into a new desensitized version."""
         result = registry.copies.make(
-            name, by=actor_of(principal), sensitive_column=sensitive, keep_columns=keep_columns
+            name,
+            by=actor_of(principal),
+            sensitive_column=sensitive,
+            keep_columns=keep_columns,
+            not_quasi=not_quasi_identifiers,
         )
         data = result.as_json()
         data["copy"] = str(result.copy.relative_to(home))

@@ -11,10 +11,16 @@ where measured); the progress bar goes to stderr.
 ``--keep-column COL --reason TEXT`` keeps a near-unique column of a personal table as it is instead
 of pseudonymizing it (``desensitize.keys``); the reason is required and ledgered. Both options repeat:
 one ``--reason`` for all kept columns, or one per ``--keep-column`` in the same order.
+
+``--not-quasi COL --reason TEXT`` rules a column of a personal table not a quasi-identifier although
+the defaults make it one (dates, employers, places, high-cardinality columns; ``desensitize.quasi``,
+issue 23); the reason is required and ledgered, and pairs the same way. Given with ``--keep-column``
+in one command, a single ``--reason`` covers both (which reason belongs to which option cannot be
+told apart otherwise, and a ledgered reason must be the one meant).
 """
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -32,11 +38,19 @@ KeepColumnOption = Annotated[
         help="Keep this near-unique column as it is instead of pseudonymizing it (repeatable; needs --reason).",
     ),
 ]
+NotQuasiOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--not-quasi",
+        help="Rule this column not a quasi-identifier of a personal table (repeatable; needs --reason).",
+    ),
+]
 ReasonOption = Annotated[
     list[str] | None,
     typer.Option(
         "--reason",
-        help="Why the kept column stays (ledgered): one for all --keep-column, or one each in the same order.",
+        help="Why the kept column stays / the column is not a quasi-identifier (ledgered): one for all, or one "
+        "each in the same order.",
     ),
 ]
 
@@ -56,6 +70,7 @@ def desensitize(
         str | None, typer.Option("--sensitive", help="Column whose l-diversity the report gives.")
     ] = None,
     keep_column: KeepColumnOption = None,
+    not_quasi: NotQuasiOption = None,
     reason: ReasonOption = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
@@ -64,7 +79,7 @@ def desensitize(
     out = Output(json_out)
     if policy is not None and not policy.is_file():
         out.fail(f"{policy} is not a file")
-    keep = _kept_columns(out, keep_column or [], reason or [])
+    keep, rulings = _paired(out, keep_column or [], not_quasi or [], reason or [])
     with (
         open_instance(home) as instance,
         Progress(
@@ -90,6 +105,7 @@ def desensitize(
             sensitive_column=sensitive,
             progress=progress,
             keep_columns=keep,
+            not_quasi=rulings,
         )
 
     def render(console: Console) -> None:
@@ -105,6 +121,7 @@ def desensitize(
         for col in result.columns:
             table.add_row(col["name"], col["type"] or "-", col["action"])
         console.print(table)
+        _print_quasi_identifiers(console, result.report)
         print_measures(console, result.report, version=result.version)
         console.print(f"Copy (what a sandbox mounts): {result.copy}")
         console.print(f"Guard fingerprints (never mounted): {result.fingerprints}")
@@ -112,21 +129,52 @@ def desensitize(
     out.result(result.as_json(), render)
 
 
-def _kept_columns(out: Output, columns: list[str], reasons: list[str]) -> dict[str, str]:
-    """--keep-column/--reason paired: one reason for all, or one each; every reason non-empty."""
+def _paired(
+    out: Output, keep: list[str], not_quasi: list[str], reasons: list[str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """(kept columns, rulings), each column with its --reason (see the module docstring)."""
+    if keep and not_quasi and len(reasons) > 1:
+        out.fail(
+            "with both --keep-column and --not-quasi give one --reason for all, or run them one kind at a time: "
+            "which reason belongs to which column could not be told apart"
+        )
+    if keep and not_quasi:
+        return _with_reasons(out, "--keep-column", keep, reasons), _with_reasons(out, "--not-quasi", not_quasi, reasons)
+    if not_quasi:
+        return {}, _with_reasons(out, "--not-quasi", not_quasi, reasons)
+    return _with_reasons(out, "--keep-column", keep, reasons), {}
+
+
+def _with_reasons(out: Output, option: str, columns: list[str], reasons: list[str]) -> dict[str, str]:
+    """``option``'s columns paired with --reason: one reason for all, or one each; every reason non-empty."""
     if not columns:
         if reasons:
-            out.fail("--reason goes with --keep-column")
+            out.fail("--reason goes with --keep-column or --not-quasi")
         return {}
     if len(set(columns)) != len(columns):
-        out.fail("a column is given twice to --keep-column")
+        out.fail(f"a column is given twice to {option}")
     if len(reasons) == 1:
         reasons = reasons * len(columns)
     if len(reasons) != len(columns):
-        out.fail("--keep-column needs --reason: one for all kept columns, or one each in the same order")
+        out.fail(f"{option} needs --reason: one for all its columns, or one each in the same order")
     if any(not r.strip() for r in reasons):
-        out.fail("--reason must not be empty: why the column stays is ledgered")
+        out.fail("--reason must not be empty: it is ledgered")
     return {c: r.strip() for c, r in zip(columns, reasons, strict=True)}
+
+
+def _print_quasi_identifiers(console: Console, report: dict[str, Any]) -> None:
+    """The quasi-identifiers, why each is one and how far it was generalized; the custodian's rulings."""
+    entries = (report.get("k_anonymity") or {}).get("quasi_identifiers") or []
+    if entries:
+        table = Table(title="Quasi-identifiers: why, and how far generalized")
+        for column in ("column", "basis", "ladder", "generalized to"):
+            table.add_column(column)
+        for q in entries:
+            table.add_row(str(q["column"]), str(q.get("basis", "policy")), str(q.get("ladder_type") or q.get("type")),
+                          str(q.get("generalization")))  # fmt: skip
+        console.print(table)
+    for ruling in report.get("quasi_identifier_rulings") or []:
+        console.print(f"ruled not a quasi-identifier: {ruling['column']} ({ruling['reason']})")
 
 
 def _k_text(k: dict[str, object]) -> str:

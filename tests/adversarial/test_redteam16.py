@@ -408,13 +408,15 @@ def test_operator_catalog_does_not_show_the_custodians_reason(api: Any) -> None:
     ],
 )
 def test_a_near_unique_timestamp_leaves_the_text_however_written(form: str, write: Any) -> None:
-    """An untyped 受理时间 to the second is near-unique: the column is generalized to its month, and the
-    raw timestamps must leave the note too (keys.py redacts them: action "generalize" is not "kept")."""
+    """An untyped 受理时间 to the second is near-unique: the column is a date quasi-identifier (issue 23),
+    generalized by k-anonymity from the policy's precision on, and the raw timestamps must leave the note too
+    (keys.py redacts them: action "quasi_identifier" is not "kept")."""
     rng = np.random.default_rng(3)
     stamps = pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 365 * 86400, N), unit="s")
     frame = pd.DataFrame({"受理时间": stamps, "备注": [f"于 {write(t)} 受理" for t in stamps], "性别": _sexes()})
     result = _desensitize(frame, {"受理时间": None, "备注": "free_text", "性别": "gender"})
-    assert result.report["columns"][0]["near_unique"]["action"] == "generalize"
+    assert result.report["columns"][0]["near_unique"]["action"] == "quasi_identifier"
+    assert {q["column"]: q["basis"] for q in result.report["k_anonymity"]["quasi_identifiers"]}["受理时间"] == "date"
     leaked = [write(t) for t, note in zip(stamps, result.frame["备注"], strict=True) if write(t) in str(note)]
     assert leaked == [], f"{len(leaked)}/{N} raw timestamps readable in the notes, e.g. {leaked[:1]}"
 
