@@ -150,7 +150,7 @@ def test_a_joint_group_missing_k_is_refused_and_nothing_is_recorded(
     assert [p for p in (env.instance.home / "licence-copies" / str(licence)).rglob("*") if p.is_file()] == []
     from operators import JobRefusedError
 
-    with pytest.raises(JobRefusedError, match="no copy for licence .*k = 1 on the joined view"):
+    with pytest.raises(JobRefusedError, match=r"no copy for licence .*k = 1 on the joined view"):
         env.instance.jobs.submit(JOINT, ["people"], "sql", "SELECT 1", SCENARIO)
 
 
