@@ -90,8 +90,8 @@ def test_every_command_accepts_home_and_json() -> None:
 
 
 def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
-    """Issue 9: data, licence, seven jobs, release review, an objection, and a regulator's proof; a rerun
-    keeps it all and ``--reset`` starts over (issue 17)."""
+    """Issue 9: data, licence, eight jobs (issue 23: one joins the two granted datasets), release review, an
+    objection, and a regulator's proof; a rerun keeps it all and ``--reset`` starts over (issue 17)."""
     home = tmp_path / "demo-home"
     result = run("demo", "--home", str(home), "--json", "--residents", "500")
     assert result.returncode == 0, result.stderr
@@ -132,7 +132,12 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
         (5, "python", "done", "block"),  # raw resident rows
         (6, "python", "done", "block"),  # pseudonyms hex-encoded in a "summary"
         (7, "sql", "refused", None),  # out of scope
+        (8, "sql", "done", "review"),  # the joint analysis: cells across two copies, the reviewers judge them
     ]
+    # Issue 23: the licence grants joint analysis of both, keyed for it alone; k holds on their joined view.
+    (linkage,) = report["licence"]["linkage"]
+    assert linkage["datasets"] == ["residents", "social_insurance"] and linkage["joint"] is True
+    assert linkage["key"] == "per licence, shared by the group" and linkage["risk"]["met"] is True
     assert jobs[1]["findings"] == ["sdc.image"]
     assert set(jobs[1]["outputs"]) == {"enrolment_by_status.csv", "enrolment_by_status.svg"}
     assert "model.certificate.json" in jobs[3]["outputs"]  # the platform certified the DP model
