@@ -190,3 +190,22 @@ def test_a_newer_base_copy_supersedes_the_licence_copies(env: Linked) -> None:
     assert new_path != old_path and not (env.instance.home / old_path).exists()
     actions = [e.action for e in env.instance.ledger.entries(after=mark, limit=1000)]
     assert "licence.copy_made" in actions and "licence.copy_deleted" in actions
+
+
+def test_purging_a_base_version_destroys_the_licence_copies_derived_from_it(env: Linked) -> None:
+    """Retention (SATRE 3.1.09) destroys a version's data: the licences' copies of it are that data too."""
+    from registry.models import VersionRow
+    from tests.linkage_support import CUSTODIAN
+
+    old_path, _ = env.mounted(APART, "people")
+    env.registry.copies.recorded.clear()  # the licence copies do not follow this time: still derived from v2
+    env.registry.copies.make("people", by=CUSTODIAN)
+    assert (env.instance.home / old_path).is_file()
+    result = env.registry.retention.purge("people", version=2, reason="retention test", by=CUSTODIAN)
+    assert result.as_json()["versions"]
+    assert not (env.instance.home / old_path).exists()
+    with env.registry.recorder.read() as session:
+        v2 = session.query(VersionRow).filter_by(version=2).filter(VersionRow.path.contains("people")).one()
+        assert session.query(LicenceCopyRow).filter_by(base_version_id=v2.id).count() == 0
+    path, _ = env.mounted(APART, "people")  # the next job gets a copy of the newest version, made lazily
+    assert path != old_path and "-v3." in path
