@@ -146,6 +146,8 @@ def test_the_api_grants_joint_analysis_and_shows_linkage(
     assert 'id="linkage"' in page and "enrol + people" in page and "per licence, shared by the group" in page
     agency_page = console_client(instance, tokens["agency"]).get("/console/agency/licences").text
     assert agency_page.count("data-linkage=") >= 4  # joint (1) + apart (2) + the demo operator's (1)
+    regulator = console_client(instance, tokens["regulator"]).get("/console/regulator/usage?dataset=people").text
+    assert 'id="linkage"' in regulator and "per licence and dataset" in regulator
 
 
 def _check(base: str) -> str:
