@@ -180,6 +180,29 @@ def test_a_crash_mid_copy_leaves_nothing(env: Linked, monkeypatch: pytest.Monkey
     assert sorted(env.registry.licence_copies.ensure(licence)) == ["enrol", "people"]
 
 
+@pytest.mark.parametrize("point", ["licence-copy.files-written", "before-commit:licence.copy_made"])
+def test_a_process_killed_mid_copy_leaves_nothing_once_swept(env: Linked, point: str) -> None:
+    """kill -9 after the files are written, or just before the rows commit: the next start's sweep removes the
+    files no row names (issue 17's rule for every multi-step write), and the copy is made again."""
+    from tests.test_crash_safety import kill_at
+
+    licence = env.licences[APART]
+    with env.registry.recorder.change(Actor.host()) as change:
+        env.registry.licence_copies.drop_licence(change, licence)
+    directory = env.instance.home / "licence-copies" / str(licence)
+    for left in directory.iterdir():  # the dropped copies' files go after their commit; wait for none
+        assert not left.exists()
+    before = env.instance.ledger.size()
+    kill_at(env.instance.home, point, "licence-copies", str(licence))
+    assert any(p.is_file() for p in directory.rglob("*"))  # the dead process left sealed files behind
+    env.registry.sweep()
+    assert [p for p in directory.rglob("*") if p.is_file()] == []
+    assert env.instance.ledger.size() == before
+    with env.registry.recorder.read() as session:
+        assert session.query(LicenceCopyRow).filter_by(licence_id=licence).count() == 0
+    assert sorted(env.registry.licence_copies.ensure(licence)) == ["enrol", "people"]
+
+
 def test_a_newer_base_copy_supersedes_the_licence_copies(env: Linked) -> None:
     from tests.linkage_support import CUSTODIAN
 
