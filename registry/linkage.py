@@ -31,6 +31,7 @@ from __future__ import annotations
 import builtins
 import io
 import logging
+import math
 import os
 import secrets
 import shutil
@@ -263,7 +264,8 @@ class LicenceCopies:
             )
         for member in members:
             member.frame = result.frames[member.name]
-        return {**result.report, "met_by_registry": True}
+        plain: dict[str, Any] = _plain({**result.report, "met_by_registry": True})
+        return plain
 
     def _write(self, licence_id: int, member: Member, *, by: Actor) -> builtins.list[Path]:
         """The member's copy and prints under new names (renamed into place); the paths written."""
@@ -437,6 +439,22 @@ class LicenceCopies:
                 return FingerprintSet.load(plain, pepper=self.config.pepper)
         except (OSError, FingerprintError, VaultError) as exc:
             raise RegistryError(f"the fingerprints of licence copy {copy_id} are not usable: {exc}") from None
+
+
+def _plain(value: Any) -> Any:
+    """The report as plain JSON values: numpy scalars as Python ones, NaN and infinities as None (a JSON
+    column on PostgreSQL and the ledger's canonical JSON take neither); anything else is refused."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and callable(value.item) and not isinstance(value, str | bytes):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise RegistryError(f"the joint report holds a {type(value).__name__}, not JSON: it cannot be recorded")
 
 
 def _joint_summary(report: dict[str, Any] | None) -> dict[str, Any] | None:
