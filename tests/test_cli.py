@@ -244,9 +244,33 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     # reviewer is held unconfirmed until the demo agency person confirms it (principal.recovery_held and
     # principal.recovery_confirmed, SATRE 3.2.01);
     # the custodian's say on access (SATRE 1.5.04): its access delegation of social_insurance, the licence
-    # awaiting its agreement (licence.awaiting_consent) and its agreement for residents (licence.access_agreed)
+    # awaiting its agreement (licence.awaiting_consent) and its agreement for residents (licence.access_agreed);
+    # issue 23: the licence's two joint copies (licence.copy_made × 2) and the joining job (scope.admitted,
+    # queued, started, finished)
     assert ledger["entries"] == (
-        5 + 3 * 4 + 3 * 2 + 1 + 2 + 4 + 4 * 4 + 2 * 5 + 3 + 1 + 4 * 5 + 2 + 2 + 1 + 1 + 3 + 5 + 1 + 5 * 3 + 2 + 3
+        5
+        + 3 * 4
+        + 3 * 2
+        + 1
+        + 2
+        + 4
+        + 4 * 4
+        + 2 * 5
+        + 3
+        + 1
+        + 4 * 5
+        + 2
+        + 2
+        + 1
+        + 1
+        + 3
+        + 5
+        + 1
+        + 5 * 3
+        + 2
+        + 3
+        + 2
+        + 4
     )
     proof = ledger["proof"]
     assert (proof["action"], proof["subject"]) == ("product.registered", "product:参保状态分布图-1")
