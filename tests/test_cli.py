@@ -300,7 +300,7 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     again = run("demo", "--home", str(home), "--residents", "500")
     assert again.returncode == 0, again.stderr
     text = " ".join(again.stdout.split())  # rich wraps long lines
-    assert "is kept as it was: licence 1, 7 jobs, 4 products" in text
+    assert "is kept as it was: licence 1, 8 jobs, 4 products" in text
     assert f"keyong demo --reset --home {home}" in text and "Initialised a new instance" not in text
     kept = run("--home", str(home), "demo", "--json")
     assert kept.returncode == 0 and "nothing was changed" in kept.stderr
