@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from core import Recorder
@@ -66,6 +66,8 @@ def _licence_copy_paths(session: Session) -> set[str]:
     """A licence copy ``licence-copies/ID/STEM.parquet.kyv`` and its prints ``licence-copies/ID/STEM.prints``
     (issue 23; a copy sharing its base file names a path outside this tree, which is ignored here)."""
     found: set[str] = set()
+    if not inspect(session.connection()).has_table(LicenceCopyRow.__tablename__):
+        return found  # a schema before 0019 (rolled back, or an older Keyong's run): no row names any copy
     for path, prints in session.execute(select(LicenceCopyRow.path, LicenceCopyRow.fingerprints)):
         found.update(p for p in (path, prints) if p)
     return found
