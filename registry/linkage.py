@@ -186,7 +186,13 @@ class LicenceCopies:
 
     def _make(self, licence_id: int, group: str, members: builtins.list[Member], *, by: Actor) -> None:
         """Derive, write and record the copies of one link group (all of it: joint copies stand together)."""
-        joint = len(members) > 1
+        joint = "+" in group  # a link group's name (desensitize.linkage.group_name); a dataset's name has none
+        lacking = sorted(set(group.split("+")) - {m.name for m in members})
+        if lacking:  # never a partial group: its key would differ from the group's when the rest arrives
+            raise RegistryError(
+                f"the datasets {group.replace('+', ', ')} are granted jointly, but {', '.join(lacking)} has no "
+                "desensitized version yet: run `keyong dataset desensitize` first"
+            )
         if not joint and not pseudonym_columns(members[0].base_report):
             self._record(licence_id, group, members, by=by)  # nothing keyed: the base file serves every licence
             return
