@@ -232,3 +232,22 @@ def test_purging_a_base_version_destroys_the_licence_copies_derived_from_it(env:
         assert session.query(LicenceCopyRow).filter_by(base_version_id=v2.id).count() == 0
     path, _ = env.mounted(APART, "people")  # the next job gets a copy of the newest version, made lazily
     assert path != old_path and "-v3." in path
+
+
+def test_copies_are_made_when_the_licence_becomes_active(env: Linked) -> None:
+    """Activation makes them (after its commit), before any job asks: each ledgered with its base version."""
+    with env.registry.recorder.read() as session:
+        rows = session.query(LicenceCopyRow).order_by(LicenceCopyRow.id).all()
+        made = sorted((r.licence_id, r.resource.name, r.link_group, r.shares_base) for r in rows)
+    joint, apart = env.licences[JOINT], env.licences[APART]
+    assert made == [
+        (joint, "enrol", "enrol+people", False),
+        (joint, "people", "enrol+people", False),
+        (apart, "enrol", "enrol", False),
+        (apart, "people", "people", False),
+    ]
+    entries = [e for e in env.instance.ledger.entries(after=0, limit=100_000) if e.action == "licence.copy_made"]
+    assert sorted((e.subject, e.payload["dataset"], e.payload["base_version"]) for e in entries) == sorted(
+        (f"licence:{lid}", name, 2) for lid, name, _, _ in made
+    )
+    assert all(e.payload["joint"] is not None for e in entries if e.subject == f"licence:{joint}")
