@@ -4,8 +4,9 @@ A job outside the licence is refused at once and logged as a violation (双鸭�
 超范围调用、超目的调用), and enough of those suspend the operator (:mod:`registry.monitoring`); the
 refusal before the last allowed one warns. Violations are for deliberate acts: a name the platform does
 not know is a usage error with a suggestion (:mod:`registry.scope_names`), and a dry run
-(``dry_run=True``) never counts. An admitted job may mount the desensitized version of its datasets
-only (原始数据不出域, 第三十五条).
+(``dry_run=True``) never counts. An admitted job may mount only its licence's copy of each dataset's
+desensitized version (原始数据不出域, 第三十五条), its pseudonyms keyed for the licence (issue 23,
+:mod:`registry.linkage`): never the base copy, whose person keys every licence would share.
 """
 
 from __future__ import annotations
