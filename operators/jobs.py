@@ -190,7 +190,10 @@ class Jobs:
         queued = replace(
             draft,
             licence_id=grant.licence_id,
-            datasets={d.name: {"version": d.version, "path": d.path} for d in grant.datasets},
+            # The licence's copy (issue 23): its path, and its id so the guard probes its per-licence pseudonyms.
+            datasets={
+                d.name: {"version": d.version, "path": d.path, "licence_copy": d.licence_copy} for d in grant.datasets
+            },
         )
 
         cost: Cost | None = None

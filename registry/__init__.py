@@ -51,6 +51,7 @@ from registry.licence_terms import (
     MAX_PUBLICITY_DAYS,
 )
 from registry.licences import LicenceView, OperatorView, ScopeGrant, ScopeRefusedError, UnknownNameError
+from registry.linkage import LicenceCopies
 from registry.models import metadata
 from registry.monitoring import FindingView
 from registry.objections import ObjectionView
@@ -201,6 +202,7 @@ __all__ = [
     "JobsUsing",
     "Level",
     "LicenceConsent",
+    "LicenceCopies",
     "LicenceMode",
     "LicenceStanding",
     "LicenceState",

@@ -30,6 +30,7 @@ the attempt noted in its :class:`registry.scratch.Scratch`: the next start sweep
 from __future__ import annotations
 
 import io
+import logging
 import os
 import secrets
 import shutil
@@ -84,6 +85,7 @@ StageProgress = Callable[[str, int, int], None]
 COPIES_DIR = COPIES_DIRECTORY
 FINGERPRINTS_DIR = FINGERPRINTS_DIRECTORY
 POLICIES_DIR = "policies"
+_log = logging.getLogger(__name__)
 #: Longest reason for keeping a near-unique column (the ledger entry holding every reason stays small).
 KEEP_REASON_CHARS = 2000
 
@@ -141,6 +143,9 @@ class Copies:
         self.catalog = catalog
         self._vault = vault
         self.at_rest = AtRest(DataKeys(recorder, config), config.home)
+        #: Told the dataset's name once a new copy has committed (the licence copies follow it, issue 23);
+        #: a listener's failure is logged, the copy stands.
+        self.recorded: list[Callable[[str], None]] = []
 
     # -- policies -----------------------------------------------------------------------------
 
@@ -204,6 +209,11 @@ class Copies:
             version, final_copy, final_prints, report, out_table = self._store(
                 name, raw, result, by=by, note=note, keep=keep
             )
+        for listener in self.recorded:
+            try:
+                listener(name)
+            except Exception:
+                _log.exception("after the copy of %s v%s: a listener failed", name, version.version)
         return CopyResult(
             dataset=name,
             version=version.version,

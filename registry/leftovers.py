@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from core import Recorder
-from registry.models import ProductRow, VersionRow
+from registry.models import LicenceCopyRow, ProductRow, VersionRow
 from registry.scratch import Swept, sweep
 from registry.vault import DIRECTORY as VAULT_DIRECTORY
 from registry.workdirs import list_tombstones, settle_tombstones
@@ -41,6 +41,7 @@ from registry.workdirs import list_tombstones, settle_tombstones
 COPIES_DIRECTORY = "copies"
 FINGERPRINTS_DIRECTORY = "fingerprints"
 PRODUCT_STORE = "products"
+LICENCE_COPIES_DIRECTORY = "licence-copies"
 
 _log = logging.getLogger(__name__)
 
@@ -58,6 +59,17 @@ def _fingerprint_paths(session: Session) -> set[str]:
         stem = parts[-1].removesuffix(".kyv")
         if len(parts) == 3 and stem.endswith(".parquet"):
             found.add(f"{FINGERPRINTS_DIRECTORY}/{parts[1]}/{stem.removesuffix('.parquet')}")
+    return found
+
+
+def _licence_copy_paths(session: Session) -> set[str]:
+    """A licence copy ``licence-copies/ID/STEM.parquet.kyv`` and its prints ``licence-copies/ID/STEM.prints``
+    (issue 23; a copy sharing its base file names a path outside this tree, which is ignored here)."""
+    found: set[str] = set()
+    if not inspect(session.connection()).has_table(LicenceCopyRow.__tablename__):
+        return found  # a schema before 0019 (rolled back, or an older Keyong's run): no row names any copy
+    for path, prints in session.execute(select(LicenceCopyRow.path, LicenceCopyRow.fingerprints)):
+        found.update(p for p in (path, prints) if p)
     return found
 
 
@@ -79,6 +91,7 @@ TREES = (
     Tree(COPIES_DIRECTORY, 2, _version_paths),  # copies/NAME/STEM.parquet: a desensitized version
     Tree(FINGERPRINTS_DIRECTORY, 2, _fingerprint_paths),  # fingerprints/NAME/STEM/: that version's prints
     Tree(PRODUCT_STORE, 1, _product_paths),  # products/NAME/: a registered product's files
+    Tree(LICENCE_COPIES_DIRECTORY, 2, _licence_copy_paths),  # licence-copies/ID/STEM.*: a licence's copy
 )
 
 
@@ -152,6 +165,7 @@ def reclaim(home: Path, relative: str) -> bool:
 __all__ = [
     "COPIES_DIRECTORY",
     "FINGERPRINTS_DIRECTORY",
+    "LICENCE_COPIES_DIRECTORY",
     "PRODUCT_STORE",
     "TREES",
     "Tree",

@@ -24,9 +24,11 @@ from registry.licence_terms import (
     LicenceTerms,
     budgets,
     check_catalog_scenarios,
+    check_joint_scope,
     require_reason,
 )
 from registry.licence_views import LicenceView, licence_view
+from registry.linkage_rules import PERSON_KEY_TYPES
 from registry.models import LicenceDatasetRow, LicenceEventRow, LicenceRow, OperatorRow, ResourceRow
 from registry.operators import operator_row
 from registry.people import operator_people_refusal
@@ -70,6 +72,7 @@ class LicenceGrants:
                 )
             resources = self._scope_resources(session, checked.mode, checked.names, checked.domains, now)
             check_catalog_scenarios(resources, checked.scenarios)
+            check_joint_scope(checked.joint, resources, PERSON_KEY_TYPES)
             epsilons = budgets(checked.epsilon, [r.name for r in resources])
             row = self._new_licence(change, op, resources, epsilons, checked, by=by, reason=reason, now=now)
             if not draft:
@@ -115,8 +118,15 @@ class LicenceGrants:
             updated_at=now,
         )
         row.operator = op
+        groups = {name: "+".join(group) for group in terms.joint for name in group}  # sorted: group_name's form
         row.datasets = [
-            LicenceDatasetRow(resource_id=r.id, resource=r, epsilon_budget=epsilons[r.name], delta_budget=DEFAULT_DELTA)
+            LicenceDatasetRow(
+                resource_id=r.id,
+                resource=r,
+                epsilon_budget=epsilons[r.name],
+                delta_budget=DEFAULT_DELTA,
+                link_group=groups.get(r.name),
+            )
             for r in resources
         ]
         session.add(row)
@@ -138,6 +148,7 @@ class LicenceGrants:
                 "fee_class": str(terms.fee_class),
                 "price_cents": terms.price_cents,
                 "publicity_days": terms.publicity_days,
+                "joint": terms.joint,  # issue 23: the link groups granted, nothing else is linkable
                 "reason": reason,
             },
         )

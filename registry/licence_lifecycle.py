@@ -21,6 +21,7 @@ from registry.config import RegistryConfig
 from registry.eligibility import licensing_refusal
 from registry.licence_terms import require_reason
 from registry.licence_views import DestructionView, LicenceView, destruction_view, licence_view
+from registry.linkage import LicenceCopies
 from registry.models import DestructionRow, LicenceEventRow, LicenceRow, ObjectionRow, OperatorRow
 from registry.operators import operator_row
 from registry.people import operator_people_refusal
@@ -61,6 +62,9 @@ class LicenceLifecycle:
         self.recorder = recorder
         self.config = config
         self.workdirs = workdirs
+        #: The licence copies (issue 23; set by ``registry.Registry``): made once a licence is active, deleted
+        #: when it ends. None: none are made here (the scope check then refuses jobs until they are).
+        self.linkage: LicenceCopies | None = None
 
     def transition(self, licence_id: int, to_state: LicenceState | str, *, by: Actor, reason: str) -> LicenceView:
         """Move a licence to ``to_state``; refused when the transition or its conditions do not hold.
@@ -157,6 +161,12 @@ class LicenceLifecycle:
         change.log(action, f"licence:{row.id}", payload, actor=by)
         if target.ended:
             self.workdirs.destroy(change, row, by=by)
+        linkage = self.linkage
+        if linkage is not None and target.ended:
+            linkage.drop_licence(change, row.id)  # 第六十二条: its copies go with it
+        elif linkage is not None and target == S.ACTIVE:
+            licence_id = row.id  # its copies made once the activation committed (files, then their rows)
+            change.on_commit(lambda: linkage.try_ensure(licence_id))
         change.session.flush()
 
     def suspend(self, operator_name: str, *, by: Actor, reason: str) -> list[LicenceView]:

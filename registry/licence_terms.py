@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from core import RegistryError, invisible_character
@@ -106,6 +106,7 @@ class CheckedTerms:
     fee_class: FeeClass
     price_cents: int | None
     publicity_days: int
+    joint: list[list[str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,8 @@ class LicenceTerms:
     fee_class: FeeClass | str = FeeClass.PUBLIC_WELFARE
     price_cents: int | None = None
     publicity_days: int | None = None
+    #: Link groups (issue 23): each two or more of the licence's datasets granted for joint analysis.
+    joint: list[list[str]] | None = None
 
     def checked(self, today: date, default_publicity_days: int) -> CheckedTerms:
         """Refuse terms that break a rule (the message says which); otherwise the normalised terms."""
@@ -169,7 +172,63 @@ class LicenceTerms:
             fee_class=fee_class,
             price_cents=price_cents,
             publicity_days=days,
+            joint=check_joint_groups(self.joint),
         )
+
+
+def check_joint_groups(groups: Iterable[Iterable[str]] | None) -> list[list[str]]:
+    """Link groups as given, cleaned: each names two or more datasets, and a dataset is in one group at most.
+
+    Why: linkage is granted, not given (issue 23). A group is the set of datasets whose copies share a
+    per-licence person key; a dataset in two groups would join them into one larger group the agency never
+    named, so that is refused rather than merged. Whether the datasets are the licence's, and hold a person
+    key, is checked once the scope is known (:func:`check_joint_scope`).
+    """
+    checked: list[list[str]] = []
+    seen: dict[str, int] = {}
+    for number, group in enumerate(groups or [], start=1):
+        if isinstance(group, str):
+            raise RegistryError(f"joint group {number} must be a list of dataset names, not the string {group!r}")
+        names = [str(n).strip() for n in group]
+        if any(not n for n in names):
+            raise RegistryError(f"joint group {number} names an empty dataset")
+        if any("+" in n for n in names):
+            raise RegistryError(f"joint group {number}: dataset names cannot hold '+' ({', '.join(names)})")
+        if len(set(names)) != len(names):
+            raise RegistryError(f"joint group {number} names a dataset twice ({', '.join(names)})")
+        if len(names) < 2:
+            raise RegistryError(
+                f"joint group {number} ({', '.join(names) or 'empty'}) needs two or more datasets: "
+                "a dataset alone is never linked to anything"
+            )
+        for name in names:
+            if name in seen:
+                raise RegistryError(
+                    f"dataset {name!r} is in joint groups {seen[name]} and {number}: a dataset is granted jointly "
+                    "with one group at most"
+                )
+            seen[name] = number
+        checked.append(sorted(names))
+    return checked
+
+
+def check_joint_scope(groups: list[list[str]], resources: list[ResourceRow], person_key_types: Iterable[str]) -> None:
+    """Each group's datasets lie in the licence's scope, and each holds a person key column to join on."""
+    by_name = {r.name: r for r in resources}
+    keys = frozenset(person_key_types)
+    for group in groups:
+        outside = [n for n in group if n not in by_name]
+        if outside:
+            raise RegistryError(
+                f"joint group {'+'.join(group)} names {', '.join(outside)}, outside the licence's datasets "
+                f"({', '.join(sorted(by_name))})"
+            )
+        for name in group:
+            if not any(item.pii_type in keys for item in by_name[name].items):
+                raise RegistryError(
+                    f"dataset {name!r} has no person key column (a column classified {' or '.join(sorted(keys))}): "
+                    "it cannot be analysed jointly with anything"
+                )
 
 
 def check_catalog_scenarios(resources: list[ResourceRow], scenarios: list[str]) -> None:
@@ -216,6 +275,8 @@ __all__ = [
     "budgets",
     "check_catalog_scenarios",
     "check_epsilon",
+    "check_joint_groups",
+    "check_joint_scope",
     "check_visible_names",
     "clean_list",
     "require_reason",

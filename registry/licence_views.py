@@ -7,9 +7,11 @@ machine, scope admission, destruction) returns the same shapes, and the API seri
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from pydantic import BaseModel
 
+from registry.linkage_rules import linkage_entries
 from registry.models import DestructionRow, LicenceRow, OperatorRow
 
 
@@ -28,6 +30,7 @@ class LicenceDatasetView(BaseModel):
     name: str
     epsilon_budget: float
     epsilon_spent: float
+    link_group: str | None = None
 
 
 class LicenceEventView(BaseModel):
@@ -54,19 +57,24 @@ class LicenceView(BaseModel):
     state: str
     publicity_ends_at: datetime | None
     events: list[LicenceEventView]
+    #: What the operator can link (issue 23): one entry per link group, see :func:`licence_linkage`.
+    linkage: list[dict[str, Any]] = []
 
     def as_json(self) -> dict[str, object]:
         return self.model_dump(mode="json")
 
 
 class ScopeDataset(BaseModel):
-    """A dataset a job may mount: the desensitized version only (原始数据不出域, 第三十五条)."""
+    """A dataset a job may mount: the licence's copy of its desensitized version only (原始数据不出域,
+    第三十五条; issue 23: its pseudonyms keyed for the licence, never the base copy's)."""
 
     name: str
     resource_id: int
-    version_id: int
+    version_id: int  # the base desensitized version the licence copy was derived from
     version: int
-    path: str  # relative to the instance home
+    path: str  # the licence copy, relative to the instance home
+    licence_copy: int | None = None
+    link_group: str | None = None
     epsilon_budget: float
     epsilon_spent: float
 
@@ -114,7 +122,12 @@ def licence_view(row: LicenceRow) -> LicenceView:
         domains=list(row.domains),
         scenarios=list(row.scenarios),
         datasets=[
-            LicenceDatasetView(name=d.resource.name, epsilon_budget=d.epsilon_budget, epsilon_spent=d.epsilon_spent)
+            LicenceDatasetView(
+                name=d.resource.name,
+                epsilon_budget=d.epsilon_budget,
+                epsilon_spent=d.epsilon_spent,
+                link_group=d.link_group,
+            )
             for d in row.datasets
         ],
         valid_from=row.valid_from,
@@ -127,7 +140,23 @@ def licence_view(row: LicenceRow) -> LicenceView:
             LicenceEventView(from_state=e.from_state, to_state=e.to_state, by=e.by, reason=e.reason, at=e.at)
             for e in row.events
         ],
+        linkage=licence_linkage(row),
     )
+
+
+def licence_linkage(row: LicenceRow) -> list[dict[str, Any]]:
+    """``linkage`` of a licence: per link group, its datasets, whether joint, how keyed, the joint risk.
+
+    ``key`` is "per licence and dataset" for a dataset analysed alone (it joins nothing), "per licence,
+    shared by the group" for datasets granted jointly; ``risk`` is the joined view's figures (before and
+    after, k achieved, met) of the group's newest copies, None before they are made or for one dataset.
+    """
+    reports: dict[str, Any] = {}
+    for copy in row.copies:  # oldest first: the newest copy of a group wins
+        joint = (copy.report or {}).get("joint_report")
+        if joint:
+            reports[copy.link_group] = joint
+    return linkage_entries(((d.resource.name, d.link_group) for d in row.datasets), reports)
 
 
 def destruction_view(row: DestructionRow) -> DestructionView:
@@ -151,6 +180,7 @@ __all__ = [
     "ScopeDataset",
     "ScopeGrant",
     "destruction_view",
+    "licence_linkage",
     "licence_view",
     "operator_view",
 ]

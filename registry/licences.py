@@ -101,8 +101,10 @@ class Licences:
         by: Actor,
         reason: str,
         draft: bool = False,
+        joint: builtins.list[builtins.list[str]] | None = None,
     ) -> LicenceView:
-        """Grant a licence on these terms (see :meth:`registry.licence_grants.LicenceGrants.grant`)."""
+        """Grant a licence on these terms (see :meth:`registry.licence_grants.LicenceGrants.grant`);
+        ``joint``: the link groups granted for joint analysis (issue 23), each two or more of its datasets."""
         terms = LicenceTerms(
             scenarios=scenarios,
             valid_until=valid_until,
@@ -114,6 +116,7 @@ class Licences:
             fee_class=fee_class,
             price_cents=price_cents,
             publicity_days=publicity_days,
+            joint=joint,
         )
         return self.grants.grant(operator, terms, by=by, reason=reason, draft=draft)
 

@@ -191,6 +191,7 @@ class LicenceRow(Base):
     events: Mapped[list[LicenceEventRow]] = relationship(
         back_populates="licence", cascade="all, delete-orphan", order_by="LicenceEventRow.id"
     )
+    copies: Mapped[list[LicenceCopyRow]] = relationship(order_by="LicenceCopyRow.id", viewonly=True)
 
 
 class LicenceDatasetRow(Base):
@@ -207,8 +208,44 @@ class LicenceDatasetRow(Base):
     delta_budget: Mapped[float] = mapped_column(Float, default=1e-6)
     delta_spent: Mapped[float] = mapped_column(Float, default=0.0)
     last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The link group (``desensitize.linkage.group_name``: "a+b") this dataset is granted jointly with;
+    # None: analysed alone, its pseudonyms keyed for this licence and this dataset only (issue 23).
+    link_group: Mapped[str | None] = mapped_column(String(300), nullable=True)
 
     licence: Mapped[LicenceRow] = relationship(back_populates="datasets")
+    resource: Mapped[ResourceRow] = relationship()
+
+
+class LicenceCopyRow(Base):
+    """A licence copy (issue 23): a dataset's desensitized copy as one licence sees it.
+
+    Derived from the base desensitized version ``base_version_id`` (never from raw data): its pseudonyms
+    re-keyed for the licence and its link group (``link_group``: the dataset alone, or the datasets granted
+    jointly), sealed under the dataset's data key at ``path``, with the guard's prints of the per-licence
+    pseudonyms at ``fingerprints``. ``shares_base``: a copy holding no pseudonym is the same under every
+    licence, so the row names the base file (nothing in it is keyed; nothing is written twice).
+    """
+
+    __tablename__ = "licence_copies"
+    __table_args__ = (
+        UniqueConstraint("licence_id", "base_version_id", name="uq_licence_copies_licence_id_base_version_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    licence_id: Mapped[int] = mapped_column(ForeignKey("licences.id"), index=True)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("resources.id"), index=True)
+    base_version_id: Mapped[int] = mapped_column(ForeignKey("dataset_versions.id"))
+    base_version: Mapped[int] = mapped_column(Integer)
+    link_group: Mapped[str] = mapped_column(String(300))
+    shares_base: Mapped[bool] = mapped_column(Boolean, default=False)
+    path: Mapped[str] = mapped_column(String(512))  # relative to the instance home
+    fingerprints: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int] = mapped_column(Integer)
+    report: Mapped[dict[str, Any]] = mapped_column()
+    created_by: Mapped[str] = mapped_column(String(160))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
     resource: Mapped[ResourceRow] = relationship()
 
 

@@ -38,7 +38,7 @@ from registry.catalog_rules import CUSTODIAN, catalog_row, subject
 from registry.config import RegistryConfig
 from registry.datakeys import destroy_scope
 from registry.egress import Custodians, is_custodian
-from registry.models import LicenceDatasetRow, LicenceRow, ProductRow, ResourceRow, VersionRow
+from registry.models import LicenceCopyRow, LicenceDatasetRow, LicenceRow, ProductRow, ResourceRow, VersionRow
 from registry.vocabulary import LicenceState, ProductState, ResourceState, VersionKind
 
 __all__ = ["DueVersion", "JobsUsing", "PurgeResult", "ReleasesUsing", "Retention", "destroy_version_data"]
@@ -168,7 +168,14 @@ def destroy_version_data(
     survived (a backup, a disk remnant) stays unreadable.
     """
     deleted: list[dict[str, Any]] = []
-    for what, relative in version_files(version):
+    # Issue 23: the licences' copies derived from this version go with it (their rows, and their files).
+    derived = change.session.scalars(select(LicenceCopyRow).where(LicenceCopyRow.base_version_id == version.id))
+    files = list(version_files(version))
+    for copy in derived.all():
+        if not copy.shares_base:
+            files += [("licence_copy", copy.path), ("licence_copy_fingerprints", copy.fingerprints or "")]
+        change.session.delete(copy)
+    for what, relative in [(w, r) for w, r in files if r]:
         path = _inside(home, relative)
         sha256, size = _digest(path) if path is not None and _present(path) else (None, 0)
         record = {"what": what, "version": version.version, "sha256": sha256, "bytes": size, "reason": reason}

@@ -4,13 +4,15 @@ A job outside the licence is refused at once and logged as a violation (双鸭�
 超范围调用、超目的调用), and enough of those suspend the operator (:mod:`registry.monitoring`); the
 refusal before the last allowed one warns. Violations are for deliberate acts: a name the platform does
 not know is a usage error with a suggestion (:mod:`registry.scope_names`), and a dry run
-(``dry_run=True``) never counts. An admitted job may mount the desensitized version of its datasets
-only (原始数据不出域, 第三十五条).
+(``dry_run=True``) never counts. An admitted job may mount only its licence's copy of each dataset's
+desensitized version (原始数据不出域, 第三十五条), its pseudonyms keyed for the licence (issue 23,
+:mod:`registry.linkage`): never the base copy, whose person keys every licence would share.
 """
 
 from __future__ import annotations
 
 import builtins
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,7 +26,8 @@ from registry.eligibility import desensitized_version, is_served
 from registry.licence_lifecycle import LicenceLifecycle
 from registry.licence_terms import clean_list
 from registry.licence_views import ScopeDataset, ScopeGrant
-from registry.models import LicenceDatasetRow, LicenceRow, ObjectionRow, OperatorRow
+from registry.linkage import LicenceCopies
+from registry.models import LicenceCopyRow, LicenceDatasetRow, LicenceRow, ObjectionRow, OperatorRow
 from registry.monitoring import MONITOR, NOT_SERVED, UNDER_OBJECTION, Monitoring
 from registry.scope_names import unknown_datasets, unknown_scenario
 from registry.usability import Usability, usability
@@ -32,6 +35,7 @@ from registry.usage import record_usage
 from registry.vocabulary import LicenceState, Qualification, ViolationKind
 
 S = LicenceState
+_log = logging.getLogger(__name__)
 
 
 class ScopeRefusedError(RegistryError):
@@ -81,6 +85,9 @@ class ScopeAdmission:
         self.config = config
         self.monitoring = monitoring
         self.lifecycle = lifecycle
+        #: Makes the licence copies a job mounts (issue 23; set by ``registry.Registry``). None: no copy is
+        #: ever made here, so a job whose copy is missing is refused (fail closed, never the base copy).
+        self.linkage: LicenceCopies | None = None
 
     def check_scope(
         self,
@@ -123,6 +130,8 @@ class ScopeAdmission:
             raise RegistryError("a job must declare its application scenario (应用场景)")
         refusal: _Refusal | None = None
         grant: ScopeGrant | None = None
+        # Licence copies are made before, outside this transaction (they write files and their own rows).
+        unmade = self._prepare(operator, names)
         with self.recorder.change(actor) as change:
             session = change.session
             op = session.scalar(select(OperatorRow).where(OperatorRow.name == operator))
@@ -147,7 +156,7 @@ class ScopeAdmission:
                     )
                     refusal = found if typo is None else _Refusal(typo.kind, typo.reason, suggestions=typo.suggestions)
                 else:
-                    admitted = self._admit(change, op, found, names, scenario, subject, dry_run=dry_run)
+                    admitted = self._admit(change, op, found, names, scenario, subject, unmade, dry_run=dry_run)
                     if isinstance(admitted, _Refusal):
                         refusal = admitted
                     else:
@@ -237,6 +246,7 @@ class ScopeAdmission:
         names: builtins.list[str],
         scenario: str,
         subject: str,
+        unmade: dict[str, str],
         *,
         dry_run: bool = False,
     ) -> ScopeGrant | _Refusal:
@@ -246,7 +256,7 @@ class ScopeAdmission:
         """
         now = self.config.now()
         by_name = {d.resource.name: d for d in licence.datasets}
-        mounts = self._mounts(change, licence, by_name, names, now)
+        mounts = self._mounts(change, licence, by_name, names, now, unmade)
         if isinstance(mounts, _Refusal):
             return mounts
         grant = ScopeGrant(licence_id=licence.id, operator=op.name, scenario=scenario, datasets=mounts)
@@ -277,11 +287,22 @@ class ScopeAdmission:
             {
                 "operator": op.name,
                 "datasets": {m.name: m.version_id for m in mounts},
+                "licence_copies": {m.name: m.licence_copy for m in mounts},
                 "scenario": scenario,
                 "subject": subject,
             },
         )
         return grant
+
+    def _prepare(self, operator: str, names: builtins.list[str]) -> dict[str, str]:
+        """Make the missing licence copies of the operator's licences covering ``names``; dataset -> why not."""
+        if self.linkage is None:
+            return {}
+        try:
+            return self.linkage.ensure_for(operator, names)
+        except Exception as exc:  # the scope check still answers; a missing copy is refused there
+            _log.exception("licence copies for %s could not be prepared", operator)
+            return dict.fromkeys(names, f"its licence copy could not be made ({type(exc).__name__})")
 
     @staticmethod
     def _mounts(
@@ -290,8 +311,10 @@ class ScopeAdmission:
         by_name: dict[str, LicenceDatasetRow],
         names: builtins.list[str],
         now: datetime,
+        unmade: dict[str, str],
     ) -> builtins.list[ScopeDataset] | _Refusal:
-        """The desensitized copy of each dataset, or why one is not served now (withdrawn, contested)."""
+        """The licence copy of each dataset's current desensitized version, or why one is not served now
+        (withdrawn, contested, or no copy made for this licence: never the base copy, issue 23)."""
         mounts: builtins.list[ScopeDataset] = []
         for name in names:
             ds = by_name[name]
@@ -323,13 +346,27 @@ class ScopeAdmission:
                     f"dataset {name!r} has no desensitized version to mount (原始数据不出域, 双鸭山 第三十五条)",
                     licence.id,
                 )
+            copy = change.session.scalar(
+                select(LicenceCopyRow).where(
+                    LicenceCopyRow.licence_id == licence.id, LicenceCopyRow.base_version_id == version.id
+                )
+            )
+            if copy is None:
+                why = unmade.get(name) or "it has not been made yet"
+                return _Refusal(
+                    NOT_SERVED,
+                    f"dataset {name!r} has no copy for licence {licence.id} (per-licence pseudonyms, issue 23): {why}",
+                    licence.id,
+                )
             mounts.append(
                 ScopeDataset(
                     name=name,
                     resource_id=resource.id,
                     version_id=version.id,
                     version=version.version,
-                    path=version.path,
+                    path=copy.path,
+                    licence_copy=copy.id,
+                    link_group=copy.link_group,
                     epsilon_budget=ds.epsilon_budget,
                     epsilon_spent=ds.epsilon_spent,
                 )

@@ -20,6 +20,7 @@ from registry.incidents import Incidents
 from registry.ingest import Ingestor
 from registry.leftovers import sweep_home
 from registry.licences import Licences
+from registry.linkage import LicenceCopies
 from registry.monitoring import Monitoring
 from registry.objections import Objections
 from registry.policy_approvals import PolicyApprovals
@@ -54,6 +55,14 @@ class Registry:
         self.copies = Copies(self.recorder, config, self.catalog, lambda: self.ingestor.vault)
         self.monitoring = Monitoring(self.recorder, config)
         self.licences = Licences(self.recorder, config, self.monitoring)
+        # Each licence reads its own copies, keyed for it (issue 23): made on activation, on a newer base copy,
+        # and before a job if missing; the scope check mounts nothing else.
+        self.licence_copies = LicenceCopies(
+            self.recorder, config, self.at_rest, lambda level: self.copies.policy_for(level)
+        )
+        self.licences.lifecycle.linkage = self.licence_copies
+        self.licences.scope.linkage = self.licence_copies
+        self.copies.recorded.append(self.licence_copies.refresh_dataset)
         self.objections = Objections(self.recorder, config)
         self.products = Products(self.recorder, config)
         self.usage = UsageRecords(self.recorder, config)

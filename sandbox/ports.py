@@ -2,7 +2,8 @@
 
 Why protocols: the worker is built by ``app`` (which holds the registry) and by tests (which fake
 runs and hooks); neither should have to hand it a bag of callbacks. :class:`RegistryPort` names the
-three questions the worker puts to the registry — the guard's fingerprints of a granted copy, "this
+questions the worker puts to the registry — the guard's fingerprints of a granted copy (and of the
+licence's own copy of it, issue 23), "this
 job's export was blocked" (usage monitoring: repeated blocks are a security anomaly), and what was
 already released from a dataset (the guard's differencing rule) — and :class:`RegistryHooks`
 answers them over a ``registry.Registry``, each answer replaceable (or switched off) for tests.
@@ -10,6 +11,7 @@ answers them over a ``registry.Registry``, each answer replaceable (or switched 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from enum import Enum
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     from registry import Registry
 
 GUARD_ACTOR_NAME = "keyong:guard"
+log = logging.getLogger("keyong.worker")
 
 
 class RunResultLike(Protocol):
@@ -73,6 +76,11 @@ class RegistryPort(Protocol):
         checks then do not run, and no finding says so). Raising means they should have been there."""
         ...
 
+    def licence_fingerprints(self, licence_copy: int) -> FingerprintSet | None:
+        """The guard's prints of a licence copy (issue 23): its per-licence pseudonyms and rows; ``None`` when
+        this port keeps none or the copy holds no pseudonym. Raising means they should have been there."""
+        ...
+
     def blocked(self, job: JobView) -> None:
         """The guard blocked ``job``'s outputs (recorded for usage monitoring)."""
         ...
@@ -86,6 +94,34 @@ class RegistryPort(Protocol):
     def released(self, dataset: str) -> Sequence[tuple[str, Sequence[Path]]]:
         """Products already released from ``dataset`` by any operator, with their artifacts' paths."""
         ...
+
+
+def guard_prints(registry: RegistryPort, job: JobView) -> tuple[dict[str, FingerprintSet], list[str]]:
+    """The prints the guard probes for ``job``, and the datasets whose prints were not available.
+
+    Per dataset: the base copy's (raw identifiers, base pseudonyms, raw rows) and, for a licence copy
+    (issue 23), the licence copy's (per-licence pseudonyms and the mounted rows) under the dataset's own
+    name, which the record rules pair with the mounted copy; the base copy's go under ``"NAME (base copy)"``.
+    """
+    prints: dict[str, FingerprintSet] = {}
+    missing: list[str] = []
+    for name, spec in job.datasets.items():
+        version = spec.get("version") if isinstance(spec, dict) else None
+        copy = spec.get("licence_copy") if isinstance(spec, dict) else None
+        try:
+            base = registry.fingerprints(name, version)
+            own = registry.licence_fingerprints(int(copy)) if copy is not None else None
+        except Exception as exc:
+            log.warning("job %s: no fingerprints for %s: %s", job.id, name, exc)
+            missing.append(name)
+            continue
+        if own is not None:
+            prints[name] = own
+            if base is not None:
+                prints[f"{name} (base copy)"] = base
+        elif base is not None:
+            prints[name] = base
+    return prints, missing
 
 
 class AtRestPort(Protocol):
@@ -126,12 +162,17 @@ class RegistryHooks:
     ) -> None:
         self.registry = registry
         self._fingerprints = self._registry_fingerprints if fingerprints is ASK_REGISTRY else fingerprints
+        # A replaced or switched-off fingerprints answer (tests) covers the licence copies' prints too.
+        self._licence_prints = fingerprints is ASK_REGISTRY
         self._blocked = self._registry_blocked if blocked is ASK_REGISTRY else blocked
         self._blocked_by_registry = blocked is ASK_REGISTRY
         self._released = self._registry_released if released is ASK_REGISTRY else released
 
     def fingerprints(self, dataset: str, version: int | None) -> FingerprintSet | None:
         return None if self._fingerprints is None else self._fingerprints(dataset, version)
+
+    def licence_fingerprints(self, licence_copy: int) -> FingerprintSet | None:
+        return self.registry.licence_copies.fingerprints(licence_copy) if self._licence_prints else None
 
     def blocked(self, job: JobView) -> None:
         if self._blocked is not None:
@@ -188,4 +229,5 @@ __all__ = [
     "RunResultLike",
     "Runner",
     "Workdir",
+    "guard_prints",
 ]

@@ -78,6 +78,7 @@ from sandbox.ports import (
     Runner,
     RunResultLike,
     Workdir,
+    guard_prints,
 )
 from sandbox.queue import Claimed, JobQueue, JobView
 from sandbox.roster import WorkerRoster
@@ -391,18 +392,7 @@ class Worker:
         from sandbox.guard import Finding, GuardConfig, judge
 
         config = self.guard_config or GuardConfig()
-        prints: dict[str, Any] = {}
-        missing: list[str] = []
-        if self.registry is not None:
-            for name, spec in job.datasets.items():
-                try:
-                    found = self.registry.fingerprints(name, spec.get("version") if isinstance(spec, dict) else None)
-                except Exception as exc:
-                    log.warning("job %s: no fingerprints for %s: %s", job.id, name, exc)
-                    missing.append(name)
-                    continue
-                if found is not None:
-                    prints[name] = found
+        prints, missing = guard_prints(self.registry, job) if self.registry is not None else ({}, [])
         earlier: list[tuple[str, Any]] = []
         if self.registry is not None:
             for name in job.datasets:

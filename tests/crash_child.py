@@ -35,6 +35,8 @@ def main() -> None:
         instance.jobs.cancel(int(arguments[0]), by=Actor(arguments[1], "operator"))
     elif operation == "fetch":
         instance.releases.fetch(arguments[0], Path(arguments[1]), by=Actor(arguments[2], "operator"))
+    elif operation == "licence-copies":  # issue 23: a licence's copies made (re-keyed, sealed, recorded)
+        instance.registry.licence_copies.ensure(int(arguments[0]))
     elif operation == "rotate":
         instance.identity.rotate_api_key(arguments[0])
     else:

@@ -90,8 +90,8 @@ def test_every_command_accepts_home_and_json() -> None:
 
 
 def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
-    """Issue 9: data, licence, seven jobs, release review, an objection, and a regulator's proof; a rerun
-    keeps it all and ``--reset`` starts over (issue 17)."""
+    """Issue 9: data, licence, eight jobs (issue 23: one joins the two granted datasets), release review, an
+    objection, and a regulator's proof; a rerun keeps it all and ``--reset`` starts over (issue 17)."""
     home = tmp_path / "demo-home"
     result = run("demo", "--home", str(home), "--json", "--residents", "500")
     assert result.returncode == 0, result.stderr
@@ -132,7 +132,12 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
         (5, "python", "done", "block"),  # raw resident rows
         (6, "python", "done", "block"),  # pseudonyms hex-encoded in a "summary"
         (7, "sql", "refused", None),  # out of scope
+        (8, "sql", "done", "review"),  # the joint analysis: cells across two copies, the reviewers judge them
     ]
+    # Issue 23: the licence grants joint analysis of both, keyed for it alone; k holds on their joined view.
+    (linkage,) = report["licence"]["linkage"]
+    assert linkage["datasets"] == ["residents", "social_insurance"] and linkage["joint"] is True
+    assert linkage["key"] == "per licence, shared by the group" and linkage["risk"]["met"] is True
     assert jobs[1]["findings"] == ["sdc.image"]
     assert set(jobs[1]["outputs"]) == {"enrolment_by_status.csv", "enrolment_by_status.svg"}
     assert "model.certificate.json" in jobs[3]["outputs"]  # the platform certified the DP model
@@ -239,9 +244,33 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     # reviewer is held unconfirmed until the demo agency person confirms it (principal.recovery_held and
     # principal.recovery_confirmed, SATRE 3.2.01);
     # the custodian's say on access (SATRE 1.5.04): its access delegation of social_insurance, the licence
-    # awaiting its agreement (licence.awaiting_consent) and its agreement for residents (licence.access_agreed)
+    # awaiting its agreement (licence.awaiting_consent) and its agreement for residents (licence.access_agreed);
+    # issue 23: the licence's two joint copies (licence.copy_made × 2) and the joining job (scope.admitted,
+    # queued, started, finished)
     assert ledger["entries"] == (
-        5 + 3 * 4 + 3 * 2 + 1 + 2 + 4 + 4 * 4 + 2 * 5 + 3 + 1 + 4 * 5 + 2 + 2 + 1 + 1 + 3 + 5 + 1 + 5 * 3 + 2 + 3
+        5
+        + 3 * 4
+        + 3 * 2
+        + 1
+        + 2
+        + 4
+        + 4 * 4
+        + 2 * 5
+        + 3
+        + 1
+        + 4 * 5
+        + 2
+        + 2
+        + 1
+        + 1
+        + 3
+        + 5
+        + 1
+        + 5 * 3
+        + 2
+        + 3
+        + 2
+        + 4
     )
     proof = ledger["proof"]
     assert (proof["action"], proof["subject"]) == ("product.registered", "product:参保状态分布图-1")
@@ -271,7 +300,7 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     again = run("demo", "--home", str(home), "--residents", "500")
     assert again.returncode == 0, again.stderr
     text = " ".join(again.stdout.split())  # rich wraps long lines
-    assert "is kept as it was: licence 1, 7 jobs, 4 products" in text
+    assert "is kept as it was: licence 1, 8 jobs, 4 products" in text
     assert f"keyong demo --reset --home {home}" in text and "Initialised a new instance" not in text
     kept = run("--home", str(home), "demo", "--json")
     assert kept.returncode == 0 and "nothing was changed" in kept.stderr

@@ -68,6 +68,9 @@ def test_an_admitted_job_is_queued_with_its_granted_copies_and_hashes(
     job = jobs.submit(OPERATOR, ["traffic"], "sql", SQL, SCENARIO)
     view = jobs.show(job)
     assert view.state == "queued" and view.verdict is None and view.attempts == 0
+    # The licence's copy (issue 23): nothing in this one is keyed, so its row names the base file.
+    copy = view.datasets["traffic"].pop("licence_copy")
+    assert isinstance(copy, int)
     assert view.datasets == {"traffic": {"version": 1, "path": "datasets/traffic/v1.parquet"}}
     assert view.licence_id is not None and view.code_sha256 == sha256_hex(SQL)
     assert jobs.queue.code(job) == SQL

@@ -183,7 +183,9 @@ def test_an_l4_dataset_is_licensable_once_desensitized(env: Env) -> None:
     grant = env.registry.licences.check_scope(operator, ["residents"], scenario)
     granted = grant.datasets[0]
     newest = env.registry.copies.newest("residents")
-    assert granted.path == newest.path and granted.path.startswith("copies/")
+    # Issue 23: the licence's own copy of that version (pseudonyms keyed for the licence), never the base copy.
+    assert granted.version == newest.version and granted.path != newest.path
+    assert granted.path.startswith("licence-copies/") and (env.instance.home / granted.path).is_file()
     assert env.registry.copies.path(newest).is_file()
 
 

@@ -248,7 +248,7 @@ def test_the_granted_licence_reads_as_the_contract_says(registry: Registry, ledg
     data = view.as_json()
     assert set(data) == {
         "id", "operator", "mode", "domains", "scenarios", "datasets", "valid_from", "valid_until",
-        "fee_class", "price_cents", "state", "publicity_ends_at", "events",
+        "fee_class", "price_cents", "state", "publicity_ends_at", "events", "linkage",
     }  # fmt: skip
     assert data["operator"] == "acme-ops" and data["mode"] == "依场景授权"
     assert sorted((d["name"], d["epsilon_budget"], d["epsilon_spent"]) for d in data["datasets"]) == [
@@ -701,6 +701,7 @@ def test_an_admitted_job_is_recorded_as_usage(registry: Registry, clock: FakeClo
     assert entries[0].payload == {
         "operator": "acme-ops",
         "datasets": {"traffic": mount.version_id},
+        "licence_copies": {"traffic": mount.licence_copy},  # issue 23: the licence's own copy is mounted
         "scenario": "交通出行",
         "subject": "job:42",
     }

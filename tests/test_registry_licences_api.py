@@ -191,7 +191,9 @@ def test_cli_operator_and_licence_lifecycle(instance: Instance) -> None:
     assert granted.exit_code == 0, granted.output
     licence = json.loads(granted.stdout)
     assert licence["state"] == "active" and licence["scenarios"] == ["交通出行", "城市规划"]
-    assert licence["datasets"] == [{"name": "traffic", "epsilon_budget": 1.5, "epsilon_spent": 0.0}]
+    assert licence["datasets"] == [
+        {"name": "traffic", "epsilon_budget": 1.5, "epsilon_spent": 0.0, "link_group": None}  # issue 23: alone
+    ]
     assert licence["fee_class"] == "公益" and licence["price_cents"] is None
 
     publicised = invoke(

@@ -146,7 +146,9 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
     def show_dataset(name: Name, principal: anyone) -> dict[str, Any]:
         """One entry, with classification, versions, whether it may be licensed (and why not) and the public
         facts of its newest desensitized copy (``copy_facts``: representation, risk after, utility summary)."""
-        return shown(catalog.get(name), principal)
+        view = shown(catalog.get(name), principal)
+        # Issue 23: per licence serving it, what it can be linked with (an operator sees its own licences).
+        return view | {"linkage": registry.licence_copies.dataset_linkage(name, viewer=actor_of(principal))}
 
     @router.post(
         "/datasets", status_code=status.HTTP_201_CREATED, response_model=DatasetOut, openapi_extra=PUBLISH_EXAMPLE

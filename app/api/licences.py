@@ -71,6 +71,11 @@ class GrantIn(BaseModel):
     fee_class: FeeClass = FeeClass.PUBLIC_WELFARE
     price_cents: PriceCents | None = None
     publicity_days: PublicityDays | None = Field(default=None, description="公示 days; default: instance setting.")
+    joint: Annotated[list[Names], Field(max_length=64)] = Field(
+        default_factory=list,
+        description="Link groups granted for joint analysis (issue 23), each two or more of the licence's datasets; "
+        "the others are keyed per dataset and never join.",
+    )
     reason: Reason
 
     model_config = ConfigDict(
@@ -203,6 +208,7 @@ def _licence_routes(router: APIRouter, registry: Registry, roles: _Roles) -> Non
             publicity_days=body.publicity_days,
             by=actor_of(principal),
             reason=body.reason,
+            joint=[list(group) for group in body.joint],
         )
 
     @router.post("/licences/{licence_id}/transition", response_model=LicenceView)

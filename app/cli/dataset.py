@@ -122,7 +122,16 @@ def show(name: NameArg, home: HomeOption = None, json_out: JsonOption = False) -
     """A catalog entry: its 资源目录 fields, classification, versions, and whether it may be licensed."""
     with open_instance(home) as instance:
         view = instance.registry.catalog.get(name)
-    Output(json_out).result(show_json(view), _render_resource(view))
+        linkage = instance.registry.licence_copies.dataset_linkage(name, viewer=Actor.host())
+    base = _render_resource(view)
+
+    def render(console: Console) -> None:
+        base(console)
+        for entry in linkage:  # issue 23: what each licence serving it can link it with
+            others = ", ".join(entry["linkable_with"]) or "nothing (keyed for this dataset alone)"
+            console.print(f"licence {entry['licence']} ({entry['operator']}): linkable with {others}", markup=False)
+
+    Output(json_out).result(show_json(view) | {"linkage": linkage}, render)
 
 
 @dataset_cli.command("list")

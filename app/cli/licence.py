@@ -66,6 +66,26 @@ def _licence_table(items: list[dict[str, Any]], title: str = "Licences") -> Tabl
     return table
 
 
+def linkage_table(entries: list[dict[str, Any]], title: str = "What can be linked (issue 23)") -> Table:
+    """The ``linkage`` entries as a table: datasets, joint or not, how keyed, the joined view's risk."""
+    table = Table(title=title)
+    for column in ("datasets", "joint", "pseudonym key", "joined view k", "risk after (highest)", "met"):
+        table.add_column(column, overflow="fold")
+    for entry in entries:
+        risk = entry.get("risk") or {}
+        after = (risk.get("after") or {}).get("prosecutor") or {}
+        highest = after.get("highest")
+        table.add_row(
+            " + ".join(entry["datasets"]),
+            "yes" if entry["joint"] else "no",
+            entry["key"],
+            "-" if risk.get("k_achieved") is None else str(risk["k_achieved"]),
+            "-" if highest is None else f"{highest:.3f}",
+            "-" if risk.get("met") is None else str(risk["met"]).lower(),
+        )
+    return table
+
+
 def _render_licence(item: dict[str, Any]) -> Any:
     def render(console: Console) -> None:
         console.print(_licence_table([item], title=f"Licence {item['id']}"))
@@ -75,6 +95,8 @@ def _render_licence(item: dict[str, Any]) -> Any:
             console.print(f"  {d['name']}: ε {d['epsilon_spent']:g} of {d['epsilon_budget']:g} spent")
         for e in item["events"]:
             console.print(f"  {e['at']} {e['from_state'] or '-'} → {e['to_state']} by {e['by']}: {e['reason']}")
+        if item.get("linkage"):
+            console.print(linkage_table(item["linkage"]))
 
     return render
 
@@ -175,10 +197,19 @@ def licence_grant(
     price_cents: Annotated[int | None, typer.Option("--price-cents", help="Price of 经营性 products.")] = None,
     valid_from: Annotated[str | None, typer.Option("--from", help="First valid day [default: today].")] = None,
     reason: Annotated[str, typer.Option("--reason", help="Why; recorded in the ledger.")] = "授权运营协议 granted",
+    joint: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--joint",
+            help="Datasets granted for joint analysis, comma-separated (A,B); repeat for another group. "
+            "Others are keyed per dataset and never join (issue 23).",
+        ),
+    ] = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Grant a licence; it is publicised (公示) first unless the publicity period is 0 days."""
+    groups = [[part.strip() for part in group.split(",")] for group in joint or []]
     valid_until = _day(until)
     start = _day(valid_from) if valid_from else None
     eps = _epsilon(epsilon)
@@ -197,6 +228,7 @@ def licence_grant(
             publicity_days=publicity_days,
             by=Actor.host(),
             reason=reason,
+            joint=groups,
         )
         consent = instance.registry.licence_consent
         waiting = consent.get(view.id, viewer=Actor.host()) if view.state == LicenceState.DRAFT else None

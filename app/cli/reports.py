@@ -127,6 +127,11 @@ def _licence(console: Console, report: DemoReport) -> None:
             f"授权 Licence {report.licence.get('id')} ({report.licence.get('state')}): "
             f"{', '.join(report.licence.get('datasets') or [])} for {', '.join(scenarios or [])}"
         )
+        linkage = report.licence.get("linkage")
+        if isinstance(linkage, list) and linkage:  # issue 23: what the operator can link, and the joined risk
+            from app.cli.licence import linkage_table
+
+            console.print(linkage_table(linkage))
 
 
 def _jobs(console: Console, report: DemoReport) -> None:

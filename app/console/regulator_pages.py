@@ -215,4 +215,10 @@ def _usage(router: APIRouter, console: Console) -> None:
             summary=summary,
             records=records[::-1],
             error=error,
+            # Issue 23: what each licence serving the dataset can link it with (console/licence_linkage.html).
+            licences=[
+                view
+                for view in instance.registry.licences.list(viewer=actor)
+                if chosen in {d.name for d in view.datasets}
+            ],
         )

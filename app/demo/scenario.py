@@ -75,6 +75,14 @@ DEMO_SCENARIOS = ["人口结构分析", "社会保障分析"]
 DEMO_SQL = (
     "SELECT 性别, 民族, count(*) AS 人数 FROM residents GROUP BY 性别, 民族 HAVING count(*) >= 10 ORDER BY 人数 DESC"
 )
+#: Issue 23: the licence grants joint analysis of residents and social insurance, so their copies share one
+#: per-licence person key and a job joins them on it (身份证号 = 公民身份号码); only aggregates leave.
+DEMO_JOIN_SQL = (
+    "SELECT r.性别, s.参保状态, count(*) AS 人数 FROM residents r JOIN social_insurance s "
+    "ON r.公民身份号码 = s.身份证号 GROUP BY r.性别, s.参保状态 HAVING count(*) >= 10 ORDER BY r.性别, s.参保状态"
+)
+#: The link groups the demo licence grants (each joined on its per-licence person key).
+DEMO_JOINT = [["residents", "social_insurance"]]
 #: A Python analysis with a chart. matplotlib is not in the sandbox, so the script draws the SVG bar chart itself;
 #: the CSV beside it holds the same numbers. Images always go to agency review (a soft finding, 双鸭山 第五十二条).
 DEMO_PYTHON = """import html
@@ -143,6 +151,9 @@ DEMO_JOBS = [
             DEMO_SCENARIOS[1]),
     DemoJob("out of scope: market_entities", "sql", ["market_entities"], "SELECT count(*) FROM market_entities",
             DEMO_SCENARIOS[0]),
+    # Issue 23: linkage granted, so the two copies join on the licence's own person key.
+    DemoJob("SQL join 性别 × 参保状态 (joint analysis)", "sql", ["residents", "social_insurance"], DEMO_JOIN_SQL,
+            DEMO_SCENARIOS[1]),
 ]  # fmt: skip
 
 #: Why each kind of soft finding is acceptable, as the operator justifies it when requesting release.

@@ -6,10 +6,12 @@ systems still export, ingests them into the registry (catalog entry, profiled co
 copy, raw version), desensitizes each by the policy of its level (the copy a sandbox mounts,
 k-anonymity, the guard's fingerprints), declares the public facts DP jobs rely on, registers the demo
 operator, records its people's identity checks, terms acceptance and training (issue 22), and licenses it
-for two scenarios. The operator then submits seven jobs: an SQL aggregate, a
-Python analysis that draws an SVG chart, a dp-query, a dp-train, two attempts to export records that
-the export guard blocks (raw rows; pseudonyms hex-encoded in a "summary"), and one out of scope that is
-refused and logged as a violation. The releasable outputs are requested as named products, approved by
+for two scenarios, granting joint analysis of residents and social insurance (issue 23: their copies carry
+a person key of the licence's own, and k must hold on their joined view). The operator then submits eight
+jobs: an SQL aggregate, a Python analysis that draws an SVG chart, a dp-query, a dp-train, two attempts to
+export records that the export guard blocks (raw rows; pseudonyms hex-encoded in a "summary"), one out of
+scope that is refused and logged as a violation, and an SQL aggregate joining the two granted datasets on
+their shared per-licence key. The releasable outputs are requested as named products, approved by
 the configured number of independent agency reviewers and, for the datasets whose custodian did not delegate
 its say to the agency, signed off by the custodian, then registered with lineage and attribution; the
 data provider objects to one product, whose delivery stops until the agency resolves the objection,
@@ -43,6 +45,7 @@ from app.demo.scenario import (
     DELEGATED,
     DEMO_DIR,
     DEMO_JOBS,
+    DEMO_JOINT,
     DEMO_OPERATOR_ORG,
     DEMO_SCENARIOS,
     ENCODINGS,
@@ -216,6 +219,7 @@ def _licence(instance: Instance, operator: str, agency: Actor) -> tuple[LicenceV
         publicity_days=0,
         by=agency,
         reason="demo: licence for population and social-security analysis",
+        joint=DEMO_JOINT,  # issue 23: linkage granted, not given
     )
     consent = registry.licence_consent.get(licence.id, viewer=agency)
     for dataset, item in consent.datasets.items():  # the rest: the custodian agrees to this licence itself
@@ -245,6 +249,8 @@ def _operate(instance: Instance, report: DemoReport, progress: Progress) -> dict
     report.licence = {"id": licence.id, "state": licence.state, "datasets": ["residents", "social_insurance"],
                       "scenarios": DEMO_SCENARIOS,
                       "consent": {d: i["status"] for d, i in consent.datasets.items()}}  # fmt: skip
+    # Issue 23: what the operator can link under it, with the joined view's risk (its copies made on activation).
+    report.licence["linkage"] = registry.licences.get(licence.id, viewer=agency).linkage
     progress.advance(task)
     ran: dict[int, DemoJob] = {}
     worker = instance.worker(worker_id="demo")

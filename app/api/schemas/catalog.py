@@ -183,6 +183,11 @@ class DatasetOut(Document):
     copy_facts: CopyFactsOut | None = Field(
         None, description="The newest desensitized copy's public facts (issue 16); null without one."
     )
+    linkage: list[dict[str, Any]] | None = Field(
+        None,
+        description='Per licence serving it (issue 23; an operator sees its own): {"licence", "operator", "state", '
+        '"linkable_with", "datasets", "joint", "key", "risk"}; given by GET /datasets/{name}.',
+    )
 
 
 class CatalogRequestOut(Document):

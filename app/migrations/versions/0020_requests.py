@@ -4,7 +4,7 @@ New tables only: nothing existing is altered (on SQLite a batch copy of a table 
 would drop it), so the upgrade and its downgrade are plain creates and drops on both databases.
 
 Revision ID: 0020_requests
-Revises: 0018_consent
+Revises: 0019_linked_copies
 Create Date: 2026-12-06
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0020_requests"
-down_revision = "0018_consent"
+down_revision = "0019_linked_copies"
 branch_labels = None
 depends_on = None
 

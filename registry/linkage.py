@@ -1,0 +1,486 @@
+"""Licence copies (issue 23): each licence reads its own copy of a dataset, keyed for that licence.
+
+Why: with one pseudonym per person for the whole instance, every licence saw the same person keys, and
+any operator licensed for two datasets could join them, whatever the agency granted; two operators could
+join their outputs. Linkage is granted, not given:
+
+* **Per-licence keys.** For each dataset of a licence a *licence copy* is derived from the newest base
+  desensitized copy (never from raw data: 原始数据不出域, 双鸭山 第三十五条): its pseudonym columns re-keyed
+  with ``desensitize.linkage.licence_key(pepper, licence, group)``, where the group is the dataset alone
+  or the joint group the licence grants it in. Two licences' keys never join; within a licence, datasets
+  not granted jointly never join either (个人信息保护法 第七十三条(四) 去标识化; GB/T 37964-2019 假名化).
+* **Risk on the joined view.** A joint group's copies go through ``desensitize.linkage.link_tables``:
+  k-anonymity and the risk threshold must hold on the view the licence can join (GB/T 37964-2019 附录B;
+  第6章: verified before use). When they do not, nothing is recorded and the reason says why (fail closed).
+* **Guarded.** Each copy is sealed under its dataset's data key like base copies (:mod:`registry.atrest`),
+  with a fingerprint set of its per-licence pseudonyms and rows, so the export guard blocks them too.
+* **When.** Made when the licence becomes active, when a newer base copy of a granted dataset is recorded,
+  and lazily before a job is admitted if missing (outside the scope check's transaction); superseded ones
+  are deleted when their successor is recorded; all of a licence's go when it ends (第六十二条).
+* **Crash-safe** like :mod:`registry.copies`: files written under temporary names noted in a
+  :class:`registry.scratch.Scratch`, renamed, then recorded; what a crash leaves no row names and the
+  start-up sweep removes it (:mod:`registry.leftovers`, tree ``licence-copies/``).
+
+A copy holding no pseudonym (nothing in it is keyed) is the same under every licence: its row then names
+the base file (``shares_base``) instead of writing an identical file per licence; such a row is not a new
+copy (the base file is ledgered as ``dataset.desensitized``), so it is not ledgered again.
+"""
+
+from __future__ import annotations
+
+import builtins
+import io
+import logging
+import math
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import select
+
+from core import Actor, Change, NotFoundError, Recorder, RegistryError, crash_point, require_role
+from desensitize import FingerprintError, FingerprintSet
+from desensitize.linkage import LinkedTable, licence_key, link_tables, rekey
+from registry.atrest import AtRest, dataset_scope
+from registry.config import RegistryConfig
+from registry.eligibility import desensitized_version
+from registry.leftovers import LICENCE_COPIES_DIRECTORY
+from registry.licence_views import licence_linkage
+from registry.linkage_rules import joint_refusal, person_key, pseudonym_columns, quasi_identifiers
+from registry.models import LicenceCopyRow, LicenceRow, OperatorRow
+from registry.scratch import Scratch
+from registry.vault import VaultError
+from registry.vocabulary import LicenceState
+
+__all__ = ["LINKAGE_ACTOR", "LicenceCopies", "Member"]
+
+_log = logging.getLogger(__name__)
+#: Who makes licence copies: the platform, on the agency's grant (the ledger names it).
+LINKAGE_ACTOR = Actor("keyong:linkage", "agency")
+#: ``policy(level) -> (k, max_suppression, RiskThreshold | None)`` of a level (``Copies.policy_for``).
+PolicyOf = Callable[[str], Any]
+
+
+@dataclass(slots=True)
+class Member:
+    """One dataset of a link group, as its newest base copy stands."""
+
+    name: str
+    resource_id: int
+    level: str
+    types: dict[str, str | None]
+    base_id: int
+    base_version: int
+    base_path: str
+    base_sha256: str
+    base_rows: int
+    base_report: dict[str, Any]
+    frame: pd.DataFrame | None = None
+    made: dict[str, Any] = field(default_factory=dict)
+
+
+class LicenceCopies:
+    """Makes, finds and deletes licence copies (``licence_copies`` rows and their sealed files)."""
+
+    def __init__(self, recorder: Recorder, config: RegistryConfig, at_rest: AtRest, policy: PolicyOf) -> None:
+        self.recorder = recorder
+        self.config = config
+        self.at_rest = at_rest
+        self._policy = policy
+
+    # --- making -------------------------------------------------------------------------------
+
+    def ensure(self, licence_id: int, *, by: Actor = LINKAGE_ACTOR) -> builtins.list[str]:
+        """Make the missing copies of licence ``licence_id`` (for its datasets' newest base copies); the
+        datasets made. Raises :class:`RegistryError` (nothing recorded for that group) when a group fails."""
+        made: builtins.list[str] = []
+        failures: builtins.list[str] = []
+        for group, members in self._missing(licence_id):
+            try:
+                self._make(licence_id, group, members, by=by)
+            except RegistryError as exc:
+                failures.append(str(exc))
+                continue
+            made += [m.name for m in members]
+        if failures:
+            raise RegistryError("; ".join(failures))
+        return made
+
+    def ensure_for(self, operator: str, names: builtins.list[str]) -> dict[str, str]:
+        """Before a job of ``operator`` over ``names`` is admitted: make the missing copies of its active
+        licences covering them. Dataset -> why its copy could not be made (the scope check refuses with it)."""
+        with self.recorder.read() as session:
+            ids = session.scalars(
+                select(LicenceRow.id)
+                .join(OperatorRow, LicenceRow.operator_id == OperatorRow.id)
+                .where(OperatorRow.name == operator, LicenceRow.state == str(LicenceState.ACTIVE))
+            ).all()
+            wanted = [
+                lid for lid in ids if set(names) <= {d.resource.name for d in session.get_one(LicenceRow, lid).datasets}
+            ]
+        failures: dict[str, str] = {}
+        for licence_id in wanted:
+            for group, members in self._missing(licence_id):
+                if not {m.name for m in members} & set(names):
+                    continue
+                try:
+                    self._make(licence_id, group, members, by=LINKAGE_ACTOR)
+                except RegistryError as exc:
+                    failures.update({m.name: str(exc) for m in members})
+        return failures
+
+    def refresh_dataset(self, name: str) -> None:
+        """A newer base copy of ``name`` was recorded: re-make the copies of every living licence granting it.
+
+        A failure is logged, never raised (the base copy stands); the licence's next job retries and, if it
+        fails again, is refused with the reason."""
+        with self.recorder.read() as session:
+            living = [str(LicenceState.ACTIVE), str(LicenceState.SUSPENDED)]
+            rows = session.scalars(select(LicenceRow).where(LicenceRow.state.in_(living)).order_by(LicenceRow.id))
+            ids = [r.id for r in rows if any(d.resource.name == name for d in r.datasets)]
+        for licence_id in ids:
+            self.try_ensure(licence_id)
+
+    def try_ensure(self, licence_id: int) -> None:
+        """:meth:`ensure`, a failure logged (the lazy path before a job retries it)."""
+        try:
+            self.ensure(licence_id)
+        except Exception:
+            _log.exception("licence %s: its copies could not be made now; its next job retries", licence_id)
+
+    def _missing(self, licence_id: int) -> builtins.list[tuple[str, builtins.list[Member]]]:
+        """Each link group of the licence with a dataset lacking a copy of its newest base version."""
+        with self.recorder.read() as session:
+            row = session.get(LicenceRow, licence_id)
+            if row is None:
+                raise NotFoundError(f"no licence {licence_id}")
+            have = {c.base_version_id for c in row.copies}
+            groups: dict[str, builtins.list[Member]] = {}
+            for ds in row.datasets:
+                base = desensitized_version(ds.resource)
+                if base is None:  # nothing to derive from: the scope check refuses with its own reason
+                    continue
+                groups.setdefault(ds.link_group or ds.resource.name, []).append(
+                    Member(
+                        name=ds.resource.name,
+                        resource_id=ds.resource_id,
+                        level=ds.resource.level,
+                        types={item.name: item.pii_type for item in ds.resource.items},
+                        base_id=base.id,
+                        base_version=base.version,
+                        base_path=base.path,
+                        base_sha256=base.content_sha256,
+                        base_rows=base.rows,
+                        base_report=dict(base.report or {}),
+                    )
+                )
+            return [(g, ms) for g, ms in sorted(groups.items()) if any(m.base_id not in have for m in ms)]
+
+    def _make(self, licence_id: int, group: str, members: builtins.list[Member], *, by: Actor) -> None:
+        """Derive, write and record the copies of one link group (all of it: joint copies stand together)."""
+        joint = "+" in group  # a link group's name (desensitize.linkage.group_name); a dataset's name has none
+        lacking = sorted(set(group.split("+")) - {m.name for m in members})
+        if lacking:  # never a partial group: its key would differ from the group's when the rest arrives
+            raise RegistryError(
+                f"the datasets {group.replace('+', ', ')} are granted jointly, but {', '.join(lacking)} has no "
+                "desensitized version yet: run `keyong dataset desensitize` first"
+            )
+        if not joint and not pseudonym_columns(members[0].base_report):
+            self._record(licence_id, group, members, by=by)  # nothing keyed: the base file serves every licence
+            return
+        pepper = self.config.pepper
+        if pepper is None:
+            raise RegistryError("this instance has no pseudonym pepper: licence copies cannot be keyed")
+        key = licence_key(pepper, licence_id, [m.name for m in members])
+        for member in members:
+            member.frame = self._read(member)
+            for column in pseudonym_columns(member.base_report):
+                if column in member.frame.columns:
+                    member.frame[column] = rekey(member.frame[column], key)
+        joint_report = self._link(group, members) if joint else None
+        with Scratch(self.config.home, purpose="licence-copy") as scratch:  # released once committed
+            scratch.note_paths(f"{LICENCE_COPIES_DIRECTORY}/{licence_id}/")
+            written: builtins.list[Path] = []
+            try:
+                for member in members:
+                    written += self._write(licence_id, member, by=by)
+                crash_point("licence-copy.files-written")
+                self._record(licence_id, group, members, by=by, joint_report=joint_report)
+            except BaseException:
+                for path in written:
+                    shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+                raise
+
+    def _read(self, member: Member) -> pd.DataFrame:
+        try:
+            data = self.at_rest.read(self.config.home / member.base_path)
+            return pq.read_table(io.BytesIO(data)).to_pandas()
+        except (VaultError, OSError, pa.ArrowException) as exc:
+            raise RegistryError(
+                f"the copy of {member.name!r} v{member.base_version} could not be read: {exc}"
+            ) from None
+
+    def _link(self, group: str, members: builtins.list[Member]) -> dict[str, Any]:
+        """The group anonymized together; refused unless k and the risk threshold hold on the joined view."""
+        tables: builtins.list[LinkedTable] = []
+        ks: builtins.list[int] = []
+        highest: builtins.list[float] = []
+        average: builtins.list[float] = []
+        for member in members:
+            key = person_key(member.base_report, member.types)
+            if key is None:
+                raise RegistryError(f"dataset {member.name!r} has no pseudonymized person key: it cannot be linked")
+            policy = self._policy(member.level)
+            risk = policy.risk
+            ks.append(policy.k)  # the strictest of the group's levels governs the joined view
+            highest += [risk.highest] if risk is not None and risk.highest is not None else []
+            average += [risk.average] if risk is not None and risk.average is not None else []
+            assert member.frame is not None
+            tables.append(
+                LinkedTable(
+                    name=member.name,
+                    frame=member.frame,
+                    person_key=key,
+                    quasi_identifiers=quasi_identifiers(member.base_report),
+                    k=policy.k,
+                    max_suppression=policy.max_suppression,
+                    risk=risk,
+                )
+            )
+        try:
+            result = link_tables(tables)
+        except (ValueError, KeyError) as exc:
+            raise RegistryError(f"the joint copies of {group} could not be made: {exc}") from None
+        refusal = joint_refusal(
+            result.report, max(ks), min(highest) if highest else None, min(average) if average else None
+        )
+        if refusal is not None:
+            raise RegistryError(
+                f"the datasets {', '.join(m.name for m in members)} cannot be analysed jointly under this licence: "
+                f"{refusal}; nothing was recorded. Generalize the base copies more (keyong policy propose) or grant "
+                "them separately (GB/T 37964-2019 附录B: k-anonymity of the joined view)"
+            )
+        for member in members:
+            member.frame = result.frames[member.name]
+        plain: dict[str, Any] = _plain({**result.report, "met_by_registry": True})
+        return plain
+
+    def _write(self, licence_id: int, member: Member, *, by: Actor) -> builtins.list[Path]:
+        """The member's copy and prints under new names (renamed into place); the paths written."""
+        assert member.frame is not None
+        directory = self.config.home / LICENCE_COPIES_DIRECTORY / str(licence_id)
+        directory.mkdir(parents=True, exist_ok=True)
+        scope = dataset_scope(member.name)
+        table = pa.Table.from_pandas(member.frame, preserve_index=False)
+        buffer = io.BytesIO()  # in clear only in memory, sealed as it reaches the disk
+        pq.write_table(table, buffer, compression="zstd")
+        tmp_copy = directory / f".partial-{secrets.token_hex(8)}.parquet.kyv"
+        tmp_prints = Path(tempfile.mkdtemp(prefix=".partial-", dir=directory))
+        written = [tmp_copy, tmp_prints]
+        try:
+            sha256, _ = self.at_rest.write(tmp_copy, buffer.getvalue(), scope, by=by)
+            pseudonyms = [c for c in pseudonym_columns(member.base_report) if c in member.frame.columns]
+            qi = [c for c in quasi_identifiers(member.base_report) if c in member.frame.columns]
+            prints = FingerprintSet.build(  # the per-licence pseudonyms and this copy's rows (no raw side here)
+                member.frame, member.frame, {}, pepper=self.config.pepper or b"", pseudonym_columns=pseudonyms,
+                quasi_identifier_columns=qi, workers=1,
+            )  # fmt: skip
+            with self.at_rest.private_dir() as plain:
+                for made in sorted(prints.save(plain).iterdir()):
+                    self.at_rest.write(tmp_prints / made.name, made.read_bytes(), scope, by=by)
+            stem = f"{member.name}-v{member.base_version}.{sha256[:12]}.{secrets.token_hex(4)}"
+            final_copy, final_prints = directory / f"{stem}.parquet.kyv", directory / f"{stem}.prints"
+            os.replace(tmp_copy, final_copy)
+            os.replace(tmp_prints, final_prints)
+            written = [final_copy, final_prints]
+        except BaseException:
+            tmp_copy.unlink(missing_ok=True)
+            shutil.rmtree(tmp_prints, ignore_errors=True)
+            raise
+        home = self.config.home
+        member.made = {
+            "path": str(final_copy.relative_to(home)),
+            "fingerprints": str(final_prints.relative_to(home)),
+            "sha256": sha256,
+            "rows": table.num_rows,
+            "pseudonyms": pseudonyms,
+        }
+        return written
+
+    def _record(
+        self,
+        licence_id: int,
+        group: str,
+        members: builtins.list[Member],
+        *,
+        by: Actor,
+        joint_report: dict[str, Any] | None = None,
+    ) -> None:
+        """The group's rows and ``licence.copy_made`` entries in one transaction; superseded copies deleted."""
+        with self.recorder.change(by) as change:
+            for member in members:
+                made = member.made
+                shares = not made
+                report = {
+                    "link_group": group,
+                    "joint": joint_report is not None,
+                    "key": "per licence, shared by the group" if joint_report else "per licence and dataset",
+                    "pseudonyms": made.get("pseudonyms", []),
+                    "shares_base": shares,
+                    "joint_report": joint_report,
+                }
+                row = LicenceCopyRow(
+                    licence_id=licence_id,
+                    resource_id=member.resource_id,
+                    base_version_id=member.base_id,
+                    base_version=member.base_version,
+                    link_group=group,
+                    shares_base=shares,
+                    path=member.base_path if shares else made["path"],
+                    fingerprints=None if shares else made["fingerprints"],
+                    content_sha256=member.base_sha256 if shares else made["sha256"],
+                    rows=member.base_rows if shares else made["rows"],
+                    report=report,
+                    created_by=by.name,
+                    created_at=self.config.now(),
+                )
+                self._supersede(change, licence_id, member.resource_id)
+                change.session.add(row)
+                change.session.flush()
+                if shares:  # not a new copy: the base file, already ledgered as dataset.desensitized
+                    continue
+                change.log(
+                    "licence.copy_made",
+                    f"licence:{licence_id}",
+                    {
+                        "copy": row.id,
+                        "dataset": member.name,
+                        "base_version": member.base_version,
+                        "link_group": group,
+                        "shares_base": shares,
+                        "content_sha256": row.content_sha256,
+                        "pseudonyms": report["pseudonyms"],
+                        "joint": _joint_summary(joint_report),
+                    },
+                )
+
+    def _supersede(self, change: Change, licence_id: int, resource_id: int) -> None:
+        """Delete the licence's earlier copies of a dataset (their files go once the change commits)."""
+        older = change.session.scalars(
+            select(LicenceCopyRow).where(
+                LicenceCopyRow.licence_id == licence_id, LicenceCopyRow.resource_id == resource_id
+            )
+        ).all()
+        self._delete(change, list(older), reason="superseded")
+
+    def drop_licence(self, change: Change, licence_id: int) -> None:
+        """A licence ended: every copy of it is deleted with the change (双鸭山 第六十二条)."""
+        rows = change.session.scalars(select(LicenceCopyRow).where(LicenceCopyRow.licence_id == licence_id)).all()
+        self._delete(change, list(rows), reason="licence ended")
+
+    def _delete(self, change: Change, rows: builtins.list[LicenceCopyRow], *, reason: str) -> None:
+        home = self.config.home
+        for row in rows:
+            files = [home / row.path, *([home / row.fingerprints] if row.fingerprints else [])]
+            change.session.delete(row)
+            if row.shares_base:  # only its row goes: the base file is not the licence's
+                continue
+            change.log(
+                "licence.copy_deleted",
+                f"licence:{row.licence_id}",
+                {"copy": row.id, "base_version": row.base_version, "reason": reason},
+            )
+            change.on_commit(_remover(files))
+        change.session.flush()
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def dataset_linkage(self, name: str, *, viewer: Actor) -> builtins.list[dict[str, Any]]:
+        """``linkage`` of ``dataset show``: per living licence serving ``name``, with what it is linkable.
+
+        An operator sees its own licences only (another operator's grants are not its business, DESIGN.md).
+        """
+        require_role(viewer, "custodian", "agency", "regulator", "operator")
+        with self.recorder.read() as session:
+            living = [str(s) for s in LicenceState if not s.ended]
+            rows = session.scalars(select(LicenceRow).where(LicenceRow.state.in_(living)).order_by(LicenceRow.id))
+            found: builtins.list[dict[str, Any]] = []
+            for row in rows:
+                if viewer.role == "operator" and not viewer.is_host and row.operator.name != viewer.name:
+                    continue
+                for entry in licence_linkage(row):
+                    if name in entry["datasets"]:
+                        found.append(
+                            {
+                                "licence": row.id,
+                                "operator": row.operator.name,
+                                "state": row.state,
+                                "linkable_with": [d for d in entry["datasets"] if d != name],
+                                **entry,
+                            }
+                        )
+            return found
+
+    def fingerprints(self, copy_id: int) -> FingerprintSet | None:
+        """The guard's prints of a licence copy's per-licence pseudonyms and rows; None for a shared base file."""
+        if self.config.pepper is None:
+            raise RegistryError("this instance has no pseudonym pepper: fingerprints cannot be probed")
+        with self.recorder.read() as session:
+            row = session.get(LicenceCopyRow, copy_id)
+            if row is None:
+                raise NotFoundError(f"no licence copy {copy_id}")
+            if row.shares_base or row.fingerprints is None:
+                return None
+            where = self.config.home / row.fingerprints
+        try:
+            with self.at_rest.plaintext_tree(where) as plain:
+                return FingerprintSet.load(plain, pepper=self.config.pepper)
+        except (OSError, FingerprintError, VaultError) as exc:
+            raise RegistryError(f"the fingerprints of licence copy {copy_id} are not usable: {exc}") from None
+
+
+def _plain(value: Any) -> Any:
+    """The report as plain JSON values: numpy scalars as Python ones, NaN and infinities as None (a JSON
+    column on PostgreSQL and the ledger's canonical JSON take neither); anything else is refused."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and callable(value.item) and not isinstance(value, str | bytes):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise RegistryError(f"the joint report holds a {type(value).__name__}, not JSON: it cannot be recorded")
+
+
+def _joint_summary(report: dict[str, Any] | None) -> dict[str, Any] | None:
+    if report is None:
+        return None
+    return {key: report.get(key) for key in ("datasets", "rows_joined", "k_target", "k_achieved", "met", "steps")}
+
+
+def _remover(paths: builtins.list[Path]) -> Callable[[], None]:
+    """Removes ``paths`` once called (after the commit that deleted their row)."""
+
+    def remove() -> None:
+        for path in paths:
+            _remove(path)
+
+    return remove
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
