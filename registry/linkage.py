@@ -47,8 +47,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import select
 
 from core import Actor, Change, NotFoundError, Recorder, RegistryError, crash_point, require_role
-from desensitize import FingerprintError, FingerprintSet
-from desensitize.linkage import LinkedTable, licence_key, link_tables, rekey
+from desensitize import FingerprintError, FingerprintSet, LinkedTable, licence_key, link_tables, rekey
 from registry.atrest import AtRest, dataset_scope
 from registry.config import RegistryConfig
 from registry.eligibility import desensitized_version

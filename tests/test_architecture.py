@@ -24,9 +24,6 @@ MAX_FUNCTION_LINES = 80
 #: Modules other packages may import directly, beside a package's face (its ``__init__``), and why.
 PUBLIC_MODULES: dict[str, str] = {
     "ledger.verify": "the standalone verifier, run as `python -m ledger.verify`; the face does not import it",
-    # Issue 23: the shared contract of linked copies, read by registry.linkage before joint23 adds it to the
-    # desensitize face; drop this line once `from desensitize import LinkedTable, ...` works there.
-    "desensitize.linkage": "the contract of issue 23 (licence keys, link_tables) until the face exports it",
 }
 
 #: Rooms allowed to be larger, each with the reason (repeated in the closing note of issue 20).

@@ -22,7 +22,7 @@ import pytest
 
 from app import Instance
 from core import Actor, RegistryError
-from desensitize.linkage import JointResult
+from desensitize import JointResult
 from registry.models import LicenceCopyRow
 from tests.job_worker_proc import FakeResult
 from tests.linkage_support import APART, JOINT, SCENARIO, Linked, linked
