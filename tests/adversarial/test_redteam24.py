@@ -542,6 +542,10 @@ def test_holds_console_escapes_html_and_needs_csrf(tmp_path: Path) -> None:
         regulator = console_client(instance, result.tokens["regulator"])
         html = regulator.get(f"/console/requests/{request.row.id}").text
         assert "<script>alert" not in html and "&lt;script&gt;" in html
+        # reqfix24: a named provider must be a known department (finding 11), so the catalog knows this one.
+        instance.registry.catalog.publish(
+            plain_entry("xss_provider", provider_name=attack), by=Actor("demo-custodian", "custodian")
+        )
         instance.registry.requests.submit(
             "data_demand", by=OPERATOR, subject=attack, subject_kind="catalog_entry", provider=attack
         )
