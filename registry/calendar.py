@@ -23,6 +23,7 @@ is read in administrative practice), and dates are China's dates (UTC+8, no dayl
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
@@ -43,6 +44,8 @@ MAX_WORKING_DAYS = 250
 FIRST_YEAR, LAST_YEAR = 2004, 2100
 _NOTICE_KEYS = frozenset({"title", "year", "holidays", "workdays"})
 _MAX_NOTICE_DAYS = 120
+#: Only calendar dates: ``date.fromisoformat`` alone also reads ISO week dates (2025-W40-4) and 20251002.
+_YYYY_MM_DD = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 
 
 class CalendarError(RegistryError):
@@ -90,7 +93,10 @@ def china_date(moment: datetime) -> date:
     """The date in China of an aware instant (a naive one is refused: it names no instant)."""
     if moment.tzinfo is None:
         raise CalendarError("a time without a time zone names no instant: give it with Z or +08:00")
-    return moment.astimezone(CHINA).date()
+    try:
+        return moment.astimezone(CHINA).date()
+    except OverflowError:
+        raise CalendarError(f"{moment.isoformat()} has no date in China (beyond the calendar's range)") from None
 
 
 def parse_received(text: str) -> date:
@@ -98,9 +104,13 @@ def parse_received(text: str) -> date:
     value = (text or "").strip()
     try:
         if len(value) == 10:
+            if not _YYYY_MM_DD.fullmatch(value):
+                raise ValueError(value)
             return date.fromisoformat(value)
+        if not _YYYY_MM_DD.match(value) or value[10:11] not in ("T", "t", " "):
+            raise ValueError(value)
         return china_date(datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00")))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise CalendarError(
             f"{text!r} is no date: give YYYY-MM-DD (China's date) or an ISO time with its zone, e.g. "
             "2025-09-30T23:30:00Z"
@@ -120,7 +130,7 @@ def _dates(values: Any, year: int, where: str) -> frozenset[date]:
         raise CalendarError(f"{where} must be a list of at most {_MAX_NOTICE_DAYS} dates YYYY-MM-DD")
     found: set[date] = set()
     for value in values:
-        if not isinstance(value, str) or len(value) != 10:
+        if not isinstance(value, str) or not _YYYY_MM_DD.fullmatch(value):
             raise CalendarError(f"{where}: {value!r} is not a date YYYY-MM-DD")
         try:
             day = date.fromisoformat(value)
@@ -161,13 +171,16 @@ def parse_override(data: Any) -> tuple[Notice, ...]:
     if not isinstance(data, dict) or set(data) != {"notices"} or not isinstance(data["notices"], list):
         raise CalendarError('the calendar override is {"notices": [{"title", "year", "holidays", "workdays"}, …]}')
     notices = tuple(_notice(item, i) for i, item in enumerate(data["notices"]))
-    seen: dict[date, str] = {}
+    seen: dict[date, str] = {}  # every day of every notice first, then compared: the order of notices is no matter
     for notice in notices:
-        for day in notice.holidays:
-            seen[day] = "holiday"
-        for day in notice.workdays:
-            if seen.get(day) == "holiday":
-                raise CalendarError(f"{day.isoformat()} is a holiday in one notice and a working day in another")
+        for day, what in [
+            *((d, "a holiday") for d in notice.holidays),
+            *((d, "a working day") for d in notice.workdays),
+        ]:
+            if day in seen:
+                both = "listed twice" if seen[day] == what else "both a holiday and a working day"
+                raise CalendarError(f"{day.isoformat()} is {both} across notices (no day is listed twice)")
+            seen[day] = what
     return notices
 
 

@@ -135,11 +135,13 @@ def is_custodian(name: str, resource: ResourceRow, custodians: Mapping[str, str 
     if not org:
         return False
     publisher_org = (custodians.get(resource.created_by) or "").strip()
-    return (
-        org == publisher_org
-        or org == resource.provider_name.strip()
-        or org.upper() == resource.provider_code.strip().upper()
-    )
+    return org == publisher_org or names_organisation(org, resource.provider_name, resource.provider_code)
+
+
+def names_organisation(org: str, provider_name: str, provider_code: str) -> bool:
+    """Whether an organisation on record (its name or its 统一社会信用代码) is the 提供方 named by an entry."""
+    org = (org or "").strip()
+    return bool(org) and (org == provider_name.strip() or org.upper() == provider_code.strip().upper())
 
 
 def _active(custodians: Custodians | None) -> Mapping[str, str | None]:
@@ -350,5 +352,6 @@ __all__ = [
     "egress_requirement",
     "is_custodian",
     "live_delegations",
+    "names_organisation",
     "require_custodian_of",
 ]

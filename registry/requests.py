@@ -13,11 +13,13 @@ The state machine: ``submitted`` → ``in_review`` → ``granted`` | ``refused``
 应说明具体原因) | ``answered`` (the result reported back) | ``withdrawn`` (by its requester). Every
 transition is one ledgered change with its reason's digest, and a history row with the reason's words.
 
-Who sees what: a custodian the requests its own organisation (the provider) must answer — its queue,
-ordered by due time; an operator (or another requester) its own; the agency and regulators all of them.
-Overdue is visible: an open request past its due day is ``overdue`` in every list, and raises one
-monitoring finding (``request_overdue``) for the agency, from :meth:`Requests.sweep_overdue` — run by
-the server's scheduler and by ``keyong request list --overdue``.
+Who sees what: a custodian the requests it answers — decided per request (:mod:`registry.request_access`:
+a dataset's custodians as :mod:`registry.egress` reads them; for a catalog entry, its organisation's) —
+its queue, ordered by due time, and never one it asked itself; an operator (or another requester) its own;
+the agency and regulators all of them. Overdue is visible: an open request past its due day is ``overdue``
+in every list, and raises one monitoring finding (``request_overdue``) for the agency, from
+:meth:`Requests.sweep_overdue` — run by the server's scheduler and by ``keyong request list --overdue`` —
+or from the late decision or withdrawal itself (:mod:`registry.request_clock`).
 """
 
 from __future__ import annotations
@@ -27,18 +29,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from core import Actor, Change, NotFoundError, PermissionDeniedError, Recorder, RegistryError, require_role, text_sha256
+from core import Actor, Change, NotFoundError, PermissionDeniedError, Recorder, RegistryError, require_role
+from registry import request_access as access
 from registry.calendar import WorkCalendar, china_date
 from registry.config import RegistryConfig
-from registry.egress import Custodians
-from registry.models import LicenceRow, ResourceRow
-from registry.monitoring import MONITOR, Monitoring
+from registry.egress import Custodians, custodian_datasets
+from registry.models import ResourceRow
+from registry.monitoring import Monitoring
+from registry.request_clock import RequestClock
 from registry.request_models import OPEN_STATES, RequestEventRow, RequestRow
 from registry.request_rules import KINDS, OUTCOMES, rule_for
-from registry.vocabulary import FindingKind
 
 #: Who submits requests (a regulator changes nothing; the host administrator acts for a named requester).
 SUBMITTERS = ("operator", "custodian", "agency")
@@ -48,6 +51,8 @@ DETAIL_CHARS = 4000
 NAME_CHARS = 160
 #: Working days before the due day at which an open request is "due soon" (0: only on the due day).
 DUE_SOON_WORKING_DAYS = 1
+#: Open requests one requester may have at once: no one fills the departments' queues and the agency's findings.
+MAX_OPEN_PER_REQUESTER = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +63,8 @@ class RequestRecord:
     overdue: bool
     due_soon: bool
     history: tuple[dict[str, Any], ...] = ()
+    #: Why the override file could not be read (the package's calendar counted ``due_soon``), or None.
+    calendar_problem: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         r = self.row
@@ -93,18 +100,12 @@ class RequestRecord:
         }
         if self.history:
             data["history"] = list(self.history)
+        if self.calendar_problem:
+            data["calendar_problem"] = self.calendar_problem
         return data
 
 
-def _text(value: str | None, what: str, limit: int, *, required: bool) -> str:
-    text = (value or "").strip()
-    if required and not text:
-        raise RegistryError(f"{what} is required")
-    if len(text) > limit:
-        raise RegistryError(f"{what} is at most {limit} characters")
-    if any(ord(c) < 32 and c not in "\n\t" for c in text):
-        raise RegistryError(f"{what} holds control characters")
-    return text
+_text = access.clean_text
 
 
 def _event(row: RequestEventRow) -> dict[str, Any]:
@@ -119,7 +120,7 @@ def _event(row: RequestEventRow) -> dict[str, Any]:
     }
 
 
-class Requests:
+class Requests(RequestClock):
     """Submit, review, decide and list requests; each step one ledgered change."""
 
     def __init__(
@@ -132,11 +133,9 @@ class Requests:
 
     # --- the clock ---------------------------------------------------------------------------------
 
-    def calendar(self) -> WorkCalendar:
-        """The working-day calendar with this home's override notices (re-read each time: a fixed notice counts)."""
-        return WorkCalendar.for_home(self.config.home)
-
-    def _record(self, row: RequestRow, calendar: WorkCalendar, now: datetime, history: Any = ()) -> RequestRecord:
+    def _record(
+        self, row: RequestRow, calendar: WorkCalendar, now: datetime, history: Any = (), problem: str | None = None
+    ) -> RequestRecord:
         is_open = row.state in OPEN_STATES
         overdue = is_open and now > row.due_at
         today = china_date(now)
@@ -146,35 +145,50 @@ class Requests:
             while not calendar.is_workday(soon_until):
                 soon_until += timedelta(days=1)
         due_soon = is_open and not overdue and row.due_on <= soon_until
-        return RequestRecord(row, overdue, due_soon, tuple(history))
+        return RequestRecord(row, overdue, due_soon, tuple(history), problem)
+
+    def _reading_calendar(self) -> tuple[WorkCalendar, str | None]:
+        """Recount provisional due dates, then the calendar to show ``due_soon`` with (never an error: stored due
+        dates suffice, a broken override file is flagged and the package's calendar used)."""
+        self.recount()
+        return self.readable_calendar()
 
     # --- who ---------------------------------------------------------------------------------------
 
+    def _active(self) -> dict[str, str | None]:
+        return dict(self.custodians()) if self.custodians is not None else {}
+
     def departments(self, session: Session, actor: Actor) -> frozenset[str]:
-        """The departments an active custodian answers for: its organisation, and the 提供方 of the catalog
-        entries it published (as ``registry.egress.is_custodian`` reads a custodian's datasets). Nobody
-        else's; no custodian registry (``custodians`` unset) means none (fail closed)."""
+        """For display: the departments an active custodian answers for — its organisation's (by name or
+        统一社会信用代码, :func:`registry.request_access.organisation_departments`) and the 提供方 of the
+        datasets it is a custodian of (:func:`registry.egress.is_custodian`). Who acts on one request is
+        decided per request (:func:`registry.request_access.answers`)."""
         if actor.role != "custodian" or self.custodians is None:
             return frozenset()
-        active = self.custodians()
+        active = self._active()
         if actor.name not in active:
             return frozenset()
-        org = (active.get(actor.name) or "").strip()
-        mine = ResourceRow.created_by == actor.name
-        if org:  # an organisation recorded by its 统一社会信用代码 answers for the entries of that 提供方代码
-            mine = or_(mine, func.upper(ResourceRow.provider_code) == org.upper())
-        published = session.scalars(select(ResourceRow.provider_name).where(mine))
-        return frozenset({*(p.strip() for p in published), *([org] if org else [])})
+        datasets = custodian_datasets(session, None, actor, self.custodians)
+        providers = session.scalars(select(ResourceRow.provider_name).where(ResourceRow.name.in_(datasets)))
+        return access.organisation_departments(session, active.get(actor.name)) | {p.strip() for p in providers}
+
+    def _answers(self, session: Session, actor: Actor, row: RequestRow) -> bool:
+        return actor.role == "custodian" and access.answers(session, actor.name, row, self._active())
 
     def _require_provider(self, session: Session, actor: Actor, row: RequestRow, doing: str) -> None:
-        """Only the provider's custodians (or the host administrator) act on its requests."""
+        """Only the provider's custodians (or the host administrator) act on its requests; never its requester."""
         if actor.is_host:
             return
         if actor.role != "custodian":
             raise PermissionDeniedError(f"{doing} is the providing department's act: role custodian of {row.provider}")
-        if row.provider not in self.departments(session, actor):
+        if not self._answers(session, actor, row):
             raise PermissionDeniedError(
-                f"request {row.id} is for {row.provider!r} to answer; {actor.name!r} is no custodian of that department"
+                f"request {row.id} is for {row.provider!r} to answer; {actor.name!r} is no custodian of "
+                f"{row.subject_kind} {row.subject!r}"
+            )
+        if actor.name == row.requester:
+            raise PermissionDeniedError(
+                f"{actor.name!r} asked in request {row.id}: another custodian of the department decides"
             )
 
     # --- steps -------------------------------------------------------------------------------------
@@ -192,9 +206,11 @@ class Requests:
             if provider and provider != resource.provider_name:
                 raise RegistryError(f"dataset {subject} is provided by {resource.provider_name!r}, not {provider!r}")
             return resource.provider_name
-        if not provider:
-            raise RegistryError("name the providing department (provider) of a catalog entry")
-        return provider
+        name = _text(
+            provider, "the providing department (provider) of a catalog entry", 200, required=True, multiline=False
+        )
+        access.require_known_department(change.session, name, self._active())
+        return name
 
     def submit(
         self,
@@ -222,17 +238,17 @@ class Requests:
             require_role(by, *SUBMITTERS)
             if requester and requester != by.name:
                 raise PermissionDeniedError("a person submits in their own name")
-        name = _text(requester or by.name, "requester", NAME_CHARS, required=True)
+        name = _text(requester or by.name, "requester", NAME_CHARS, required=True, multiline=False)
         rule = rule_for(self.config.request_profile, kind, variant)
-        subject = _text(subject, "subject", 200, required=True)
+        access.require_kind(role, kind)
+        subject = _text(subject, "subject", 200, required=True, multiline=False)
         detail = _text(detail, "detail", DETAIL_CHARS, required=False)
         calendar = self.calendar()  # a broken override file refuses the request: no deadline is guessed
         now = self.config.now()
         due = calendar.due(china_date(now), rule.working_days)
         with self.recorder.change(by) as change:
-            provider_name = _text(
-                self._subject(change, subject_kind, subject, provider), "provider", 200, required=True
-            )
+            provider_name = self._subject(change, subject_kind, subject, provider)
+            self._require_room(change.session, name)
             row = RequestRow(
                 kind=kind,
                 variant=rule.variant,
@@ -258,41 +274,15 @@ class Requests:
             self._step(change, row, "submitted", None, "submitted", detail, extra={"due": due.due.isoformat()})
             return self._record(row, calendar, now)
 
-    def _step(
-        self,
-        change: Change,
-        row: RequestRow,
-        action: str,
-        before: str | None,
-        after: str,
-        reason: str,
-        *,
-        actor: Actor | None = None,
-        extra: dict[str, Any] | None = None,
-    ) -> None:
-        who = actor or change.actor
-        change.session.add(
-            RequestEventRow(
-                request_id=row.id,
-                at=self.config.now(),
-                actor=who.name,
-                role=who.role,
-                action=action,
-                from_state=before,
-                to_state=after,
-                reason=reason,
-            )
+    @staticmethod
+    def _require_room(session: Session, requester: str) -> None:
+        held = session.scalar(
+            select(func.count()).where(RequestRow.requester == requester, RequestRow.state.in_(OPEN_STATES))
         )
-        payload: dict[str, Any] = {
-            "kind": row.kind,
-            "provider": row.provider,
-            "from": before,
-            "to": after,
-            "basis": row.legal_basis,
-            "reason_sha256": text_sha256(reason),
-            **(extra or {}),
-        }
-        change.log(f"request.{action}", f"request:{row.id}", payload, actor=who)
+        if (held or 0) >= MAX_OPEN_PER_REQUESTER:
+            raise RegistryError(
+                f"{requester!r} has {held} open requests (at most {MAX_OPEN_PER_REQUESTER}): wait for answers first"
+            )
 
     def _open_row(self, change: Change, request_id: int) -> RequestRow:
         row = change.session.get(RequestRow, request_id)
@@ -312,7 +302,8 @@ class Requests:
                 raise RegistryError(f"request {request_id} is already in review")
             row.state = "in_review"
             self._step(change, row, "in_review", "submitted", "in_review", note)
-            return self._record(row, self.calendar(), self.config.now())
+            calendar, problem = self.readable_calendar()
+            return self._record(row, calendar, self.config.now(), problem=problem)
 
     def decide(
         self, request_id: int, outcome: str, *, by: Actor, reason: str = "", leads_to: str | None = None
@@ -326,59 +317,55 @@ class Requests:
             reason = _text(reason, "the answer (the result reported back)", REASON_CHARS, required=True)
         else:
             reason = _text(reason, "reason", REASON_CHARS, required=False) or "同意 · granted"
+        calendar, problem = self._reading_calendar()
+        now = self.config.now()
         with self.recorder.change(by) as change:
             row = self._open_row(change, request_id)
             self._require_provider(change.session, by, row, "deciding a request")
             if outcome not in OUTCOMES[row.kind]:
                 allowed = " or ".join(OUTCOMES[row.kind])
                 raise RegistryError(f"a {row.kind} request ends {allowed}, not {outcome}")
-            link = self._leads_to(change, row, outcome, leads_to)
+            link = access.leads_to(change.session, row, outcome, leads_to, china_date(now))
+            late = self._late(change, row, calendar, now, problem)
             before, row.state = row.state, outcome
-            row.decided_by, row.decided_at, row.decision_reason, row.leads_to = by.name, self.config.now(), reason, link
-            late = row.decided_at > row.due_at
+            row.decided_by, row.decided_at, row.decision_reason, row.leads_to = by.name, now, reason, link
             self._step(change, row, outcome, before, outcome, reason, extra={"leads_to": link, "late": late})
-            return self._record(row, self.calendar(), self.config.now())
+            return self._record(row, calendar, now, problem=problem)
 
-    @staticmethod
-    def _leads_to(change: Change, row: RequestRow, outcome: str, leads_to: str | None) -> str | None:
-        """What a granted application leads to: ``licence:ID`` (checked) or ``sharing:TEXT``."""
-        text = (leads_to or "").strip()
-        if not text:
-            return None
-        if outcome != "granted":
-            raise RegistryError("only a granted request leads to a licence or a sharing")
-        where, _, what = text.partition(":")
-        if where == "licence" and what.isdigit() and len(what) <= 9:
-            if change.session.get(LicenceRow, int(what)) is None:
-                raise NotFoundError(f"no licence {what}")
-            return f"licence:{int(what)}"
-        if where == "sharing" and what.strip() and len(text) <= 200:
-            return f"sharing:{what.strip()}"
-        raise RegistryError("leads to licence:ID or sharing:DESCRIPTION (what the granted application gives)")
+    def _late(
+        self, change: Change, row: RequestRow, calendar: WorkCalendar, now: datetime, problem: str | None
+    ) -> bool:
+        """Whether closing ``row`` now is late; if so, its overdue finding is raised in the same change (once)."""
+        late = now > row.due_at
+        if late and not (row.provisional and problem is not None):
+            self.raise_overdue(change, row, calendar, now)
+        return late
 
     def withdraw(self, request_id: int, *, by: Actor, reason: str = "") -> RequestRecord:
         """The requester withdraws an open request (the host administrator may, for them)."""
         reason = _text(reason, "reason", REASON_CHARS, required=False)
+        calendar, problem = self._reading_calendar()
+        now = self.config.now()
         with self.recorder.change(by) as change:
             row = self._open_row(change, request_id)
             if not by.is_host and by.name != row.requester:
                 raise PermissionDeniedError(f"only its requester {row.requester!r} withdraws request {request_id}")
+            self._late(change, row, calendar, now, problem)
             before, row.state = row.state, "withdrawn"
-            row.decided_by, row.decided_at, row.decision_reason = by.name, self.config.now(), reason or None
+            row.decided_by, row.decided_at, row.decision_reason = by.name, now, reason or None
             self._step(change, row, "withdrawn", before, "withdrawn", reason)
-            return self._record(row, self.calendar(), self.config.now())
+            return self._record(row, calendar, now, problem=problem)
 
     # --- reading -----------------------------------------------------------------------------------
 
     def _visible(self, session: Session, viewer: Actor, row: RequestRow) -> bool:
         if viewer.is_host or viewer.role in ("agency", "regulator"):
             return True
-        if viewer.role == "custodian" and row.provider in self.departments(session, viewer):
-            return True
-        return row.requester == viewer.name
+        return row.requester == viewer.name or self._answers(session, viewer, row)
 
     def get(self, request_id: int, *, viewer: Actor) -> RequestRecord:
         """One request with its history; a request the viewer may not see is "not found"."""
+        calendar, problem = self._reading_calendar()
         with self.recorder.read() as session:
             row = session.get(RequestRow, request_id)
             if row is None or not self._visible(session, viewer, row):
@@ -386,7 +373,19 @@ class Requests:
             events = session.scalars(
                 select(RequestEventRow).where(RequestEventRow.request_id == row.id).order_by(RequestEventRow.id)
             )
-            return self._record(row, self.calendar(), self.config.now(), [_event(e) for e in events])
+            return self._record(row, calendar, self.config.now(), [_event(e) for e in events], problem)
+
+    def _mine(self, session: Session, viewer: Actor) -> Any:
+        """What a custodian or a requester sees: its own, and those it answers (per request, as :meth:`_answers`)."""
+        if viewer.role != "custodian" or viewer.name not in self._active():
+            return RequestRow.requester == viewer.name
+        datasets = custodian_datasets(session, None, viewer, self.custodians)
+        departments = access.organisation_departments(session, self._active().get(viewer.name))
+        return or_(
+            RequestRow.requester == viewer.name,
+            and_(RequestRow.subject_kind == "dataset", RequestRow.subject.in_(datasets)),
+            and_(RequestRow.subject_kind == "catalog_entry", RequestRow.provider.in_(sorted(departments))),
+        )
 
     def list(
         self,
@@ -402,7 +401,8 @@ class Requests:
         """The viewer's requests, soonest due first (a custodian: its department's queue)."""
         if kind is not None and kind not in KINDS:
             raise RegistryError(f"unknown request kind {kind!r}: one of {', '.join(KINDS)}")
-        calendar, now = self.calendar(), self.config.now()
+        calendar, problem = self._reading_calendar()
+        now = self.config.now()
         with self.recorder.read() as session:
             query = select(RequestRow).order_by(RequestRow.due_at, RequestRow.id)
             if state:
@@ -414,58 +414,19 @@ class Requests:
             if open_only or overdue or due_soon:
                 query = query.where(RequestRow.state.in_(OPEN_STATES))
             if not (viewer.is_host or viewer.role in ("agency", "regulator")):
-                mine = self.departments(session, viewer)
-                query = query.where(or_(RequestRow.provider.in_(mine), RequestRow.requester == viewer.name))
+                query = query.where(self._mine(session, viewer))
             rows = list(session.scalars(query))
-        records = [self._record(r, calendar, now) for r in rows]
+        records = [self._record(r, calendar, now, problem=problem) for r in rows]
         if overdue or due_soon:  # either, or both: what needs acting on first
             records = [r for r in records if (overdue and r.overdue) or (due_soon and r.due_soon)]
         return records
 
-    def sweep_overdue(self) -> builtins.list[int]:
-        """Raise one finding per open request past its due day (never twice); return the requests it raised for."""
-        now = self.config.now()
-        with self.recorder.read() as session:
-            ids = list(
-                session.scalars(
-                    select(RequestRow.id).where(
-                        RequestRow.state.in_(OPEN_STATES),
-                        RequestRow.due_at < now,
-                        RequestRow.overdue_finding_id.is_(None),
-                    )
-                )
-            )
-        raised = []
-        for request_id in ids:
-            if self._raise_overdue(request_id, now):
-                raised.append(request_id)
-        return raised
 
-    def _raise_overdue(self, request_id: int, now: datetime) -> bool:
-        with self.recorder.change(MONITOR) as change:
-            # Claim the request first: a concurrent sweep's UPDATE matches no row and raises nothing.
-            claimed = change.session.execute(
-                update(RequestRow)
-                .where(RequestRow.id == request_id, RequestRow.overdue_finding_id.is_(None))
-                .where(RequestRow.state.in_(OPEN_STATES))
-                .values(overdue_finding_id=0)
-            )
-            if getattr(claimed, "rowcount", 0) != 1:
-                return False
-            row = change.session.get(RequestRow, request_id, populate_existing=True)
-            assert row is not None
-            late_days = self.calendar().working_days_between(row.due_on, china_date(now))
-            detail = (
-                f"request {row.id} ({row.kind}, {row.legal_basis}, {row.working_days} working days) to {row.provider} "
-                f"from {row.requester} on {row.subject_kind} {row.subject}: due {row.due_on.isoformat()}, still "
-                f"{row.state} ({late_days} working day(s) late)"
-            )
-            finding = self.monitoring.raise_finding(change, FindingKind.REQUEST_OVERDUE, detail, actor=MONITOR)
-            row.overdue_finding_id = finding.id
-            self._step(
-                change, row, "overdue", row.state, row.state, detail, actor=MONITOR, extra={"finding": finding.id}
-            )
-            return True
-
-
-__all__ = ["DUE_SOON_WORKING_DAYS", "SUBJECT_KINDS", "SUBMITTERS", "RequestRecord", "Requests"]
+__all__ = [
+    "DUE_SOON_WORKING_DAYS",
+    "MAX_OPEN_PER_REQUESTER",
+    "SUBJECT_KINDS",
+    "SUBMITTERS",
+    "RequestRecord",
+    "Requests",
+]

@@ -145,3 +145,4 @@ class FindingKind(StrEnum):
     BLOCKED_EXPORTS = "repeated_blocked_exports"
     AUTO_SUSPENDED = "operator_auto_suspended"
     REQUEST_OVERDUE = "request_overdue"  # a request past its statutory time limit (issue 24; registry.requests)
+    CALENDAR_UNREADABLE = "calendar_override_unreadable"  # HOME/calendar.json broken (issue 24; request_clock)

@@ -72,6 +72,7 @@ def _queue(router: APIRouter, console: Console) -> None:
             items=open_items,
             closed=closed[:RECENT],
             departments=departments,
+            calendar_problem=requests.readable_calendar()[1],
             outcomes=REQUEST_OUTCOMES,
             acts=ACTS,
         )
@@ -115,6 +116,7 @@ def _overseers(router: APIRouter, console: Console) -> None:
             overdue=overdue,
             soon=soon,
             departments=departments,
+            calendar_problem=requests.readable_calendar()[1],
             role=role.value,
         )
 
@@ -140,6 +142,7 @@ def _operator(router: APIRouter, console: Console) -> None:
             items=[r.as_json() for r in registry.requests.list(viewer=session.actor)],
             datasets=sorted(entry.name for entry in registry.catalog.list()),
             kinds=OPERATOR_KINDS,
+            calendar_problem=registry.requests.readable_calendar()[1],
         )
 
     @router.post(MINE, response_model=None)
@@ -171,4 +174,6 @@ def _detail(router: APIRouter, console: Console) -> None:
             item = requests.get(request_id, viewer=session.actor).as_json()
         except RegistryError as exc:
             return console.render(request, session, "console/error.html", status_code=404, message=str(exc))
-        return console.render(request, session, "console/request.html", r=item)
+        return console.render(
+            request, session, "console/request.html", r=item, calendar_problem=item.get("calendar_problem")
+        )

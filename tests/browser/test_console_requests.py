@@ -20,9 +20,11 @@ pytestmark = pytest.mark.slow
 
 
 def submit(server: dict[str, Any], kind: str) -> int:
+    # reqfix24: the catalog obligation runs from the authority, so the agency raises it (red team 24, finding 9).
+    who = ["demo-agency", "agency"] if kind == "catalog_update" else ["demo-operator", "operator"]
     done = subprocess.run(
-        [*KEYONG, "request", "submit", kind, "--subject", "residents", "--requester", "demo-operator",
-         "--home", str(server["home"]), "--json"],
+        [*KEYONG, "request", "submit", kind, "--subject", "residents", "--requester", who[0],
+         "--requester-role", who[1], "--home", str(server["home"]), "--json"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
