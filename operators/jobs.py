@@ -191,9 +191,8 @@ class Jobs:
             draft,
             licence_id=grant.licence_id,
             # The licence's copy (issue 23): its path, and its id so the guard probes its per-licence pseudonyms.
-            datasets={
-                d.name: {"version": d.version, "path": d.path, "licence_copy": d.licence_copy} for d in grant.datasets
-            },
+            # A dataset granted jointly adds its link group and person key: the guard joins the group's copies.
+            datasets={d.name: d.job_spec() for d in grant.datasets},
         )
 
         cost: Cost | None = None

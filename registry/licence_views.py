@@ -75,8 +75,19 @@ class ScopeDataset(BaseModel):
     path: str  # the licence copy, relative to the instance home
     licence_copy: int | None = None
     link_group: str | None = None
+    #: The column its copy joins on (``registry.linkage_rules.person_key``), set only when the licence
+    #: grants the dataset jointly with others (a link group ``a+b``): the guard re-derives joined tables.
+    person_key: str | None = None
     epsilon_budget: float
     epsilon_spent: float
+
+    def job_spec(self) -> dict[str, Any]:
+        """What a job row keeps of the mount: the copy to read, and (granted jointly) its link group and
+        person key, so the export guard can join the group's copies as the job could (issue 23)."""
+        spec: dict[str, Any] = {"version": self.version, "path": self.path, "licence_copy": self.licence_copy}
+        if self.person_key is not None and self.link_group is not None and "+" in self.link_group:
+            spec |= {"link_group": self.link_group, "person_key": self.person_key}
+        return spec
 
 
 class ScopeGrant(BaseModel):

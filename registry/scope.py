@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import builtins
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,7 +29,15 @@ from registry.licence_lifecycle import LicenceLifecycle
 from registry.licence_terms import clean_list
 from registry.licence_views import ScopeDataset, ScopeGrant
 from registry.linkage import LicenceCopies
-from registry.models import LicenceCopyRow, LicenceDatasetRow, LicenceRow, ObjectionRow, OperatorRow
+from registry.linkage_rules import person_key
+from registry.models import (
+    LicenceCopyRow,
+    LicenceDatasetRow,
+    LicenceRow,
+    ObjectionRow,
+    OperatorRow,
+    ResourceRow,
+)
 from registry.monitoring import MONITOR, NOT_SERVED, UNDER_OBJECTION, Monitoring
 from registry.scope_names import unknown_datasets, unknown_scenario
 from registry.usability import Usability, usability
@@ -65,6 +75,14 @@ class ScopeRefusedError(RegistryError):
 
 class UnknownNameError(ScopeRefusedError, UsageError):
     """The job names a dataset or a scenario the platform does not know: a usage error, never a violation."""
+
+
+def _joint_key(group: str, report: Mapping[str, Any] | None, resource: ResourceRow) -> str | None:
+    """The pseudonymized column a copy granted jointly joins on (None for a dataset analysed alone): the
+    guard joins the group's copies on it to re-derive a joined table (数据可用不可见, 双鸭山 第三十五条)."""
+    if "+" not in group:
+        return None
+    return person_key(report, {item.name: item.pii_type for item in resource.items})
 
 
 @dataclass
@@ -367,6 +385,7 @@ class ScopeAdmission:
                     path=copy.path,
                     licence_copy=copy.id,
                     link_group=copy.link_group,
+                    person_key=_joint_key(copy.link_group, version.report, resource),
                     epsilon_budget=ds.epsilon_budget,
                     epsilon_spent=ds.epsilon_spent,
                 )

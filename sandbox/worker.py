@@ -28,6 +28,8 @@ Why it is built this way:
   read). A ``block`` is reported to usage monitoring (repeated blocks are a security anomaly).
   Without fingerprints (no ``registry`` port, or its ``fingerprints`` failing) the guard still runs its
   recognizer, manifest, record-shape and SDC rules.
+  Tables are tied to the copies the job mounted and, for datasets granted jointly, to the joined view of
+  their link group (issue 23, :mod:`sandbox.guard_sources`), so SDC runs on a joined table's own counts.
 * **Encrypted at rest** (issue 22, SATRE 2.8.01; :mod:`sandbox.atrest_io`). The granted copies are
   decrypted into a private directory for the run and its judgement only; a copy that does not open
   (altered, key destroyed) fails the job with the reason. Once judged, everything the attempt keeps
@@ -64,6 +66,7 @@ from sandbox.attempt_files import (
     remove_earlier_attempts,
     seal_attempt,
 )
+from sandbox.guard_sources import GuardSources
 from sandbox.heartbeat import watch
 from sandbox.kinds import DP_KINDS, JobKind
 from sandbox.models import JobState
@@ -86,8 +89,6 @@ from sandbox.roster import WorkerRoster
 log = logging.getLogger("keyong.worker")
 
 HEARTBEAT_SECONDS = 5.0
-#: Granted copies a worker keeps indexed for the guard (by file version; a copy never changes).
-SOURCE_CACHE = 8
 STALE_AFTER = timedelta(seconds=60)
 
 
@@ -147,7 +148,7 @@ class Worker:
         self.roster = roster  # where run_forever says it is alive (sandbox.roster); None: nowhere
         self.at_rest = at_rest  # opens sealed copies and outputs, seals what a run left; None: files in clear
         self._released_totals: dict[tuple[tuple[str, int, int], ...], Any] = {}
-        self._source_cache: dict[tuple[str, int, int], Any] = {}
+        self.sources = GuardSources(home, at_rest)  # what the guard re-derives tables from
 
     @property
     def runner(self) -> Runner:
@@ -366,23 +367,9 @@ class Worker:
         return self._released_totals[key]
 
     def _sources(self, job: JobView) -> dict[str, Any]:
-        """The granted copies as the guard reads them, kept per file version (copies never change)."""
-        from sandbox.guard import SourceCopy
-
-        found: dict[str, Any] = {}
-        for name, spec in job.datasets.items():
-            path = self.home / str(spec["path"])
-            info = path.stat()
-            key = (str(path), info.st_mtime_ns, info.st_size)
-            if key not in self._source_cache:
-                if len(self._source_cache) >= SOURCE_CACHE:
-                    self._source_cache.pop(next(iter(self._source_cache)))
-                with ExitStack() as opened:
-                    self._source_cache[key] = SourceCopy.load(
-                        name, open_copies(opened, self.at_rest, {name: path})[name]
-                    )
-            found[name] = self._source_cache[key]
-        return found
+        """The granted copies as the guard reads them, and the joined view of each link group the job
+        mounted (issue 23; :mod:`sandbox.guard_sources`), kept per file version (copies never change)."""
+        return self.sources.of(job.datasets)
 
     def _judge(
         self, job: JobView, code: str, out_dir: Path, result: RunResultLike, outputs: list[dict[str, Any]]

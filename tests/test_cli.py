@@ -132,7 +132,7 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
         (5, "python", "done", "block"),  # raw resident rows
         (6, "python", "done", "block"),  # pseudonyms hex-encoded in a "summary"
         (7, "sql", "refused", None),  # out of scope
-        (8, "sql", "done", "review"),  # the joint analysis: cells across two copies, the reviewers judge them
+        (8, "sql", "done", "pass"),  # the joint analysis: re-derived from the joined view of the two copies
     ]
     # Issue 23: the licence grants joint analysis of both, keyed for it alone; k holds on their joined view.
     (linkage,) = report["licence"]["linkage"]

@@ -76,7 +76,8 @@ DEMO_SQL = (
     "SELECT 性别, 民族, count(*) AS 人数 FROM residents GROUP BY 性别, 民族 HAVING count(*) >= 10 ORDER BY 人数 DESC"
 )
 #: Issue 23: the licence grants joint analysis of residents and social insurance, so their copies share one
-#: per-licence person key and a job joins them on it (身份证号 = 公民身份号码); only aggregates leave.
+#: per-licence person key and a job joins them on it (身份证号 = 公民身份号码); only aggregates leave. The guard
+#: re-derives the table from the same join of the mounted copies (``residents+social_insurance``): it passes.
 DEMO_JOIN_SQL = (
     "SELECT r.性别, s.参保状态, count(*) AS 人数 FROM residents r JOIN social_insurance s "
     "ON r.公民身份号码 = s.身份证号 GROUP BY r.性别, s.参保状态 HAVING count(*) >= 10 ORDER BY r.性别, s.参保状态"

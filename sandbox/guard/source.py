@@ -128,6 +128,9 @@ class SourceCopy:
     name: str
     rows: int
     columns: list[SourceColumn] = field(default_factory=list)
+    #: The datasets joined into this source (a link group's joined view, ``sandbox.guard.joined``);
+    #: empty for a granted copy itself.
+    members: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, name: str, path: Path) -> SourceCopy:
