@@ -450,23 +450,31 @@ def test_holds_link_tables_refuses_odd_groups(tables: str, message: str) -> None
 
 
 @pytest.fixture(scope="module")
-def demo_copies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.DataFrame]:
+def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home where ``keyong demo`` ran (800 residents): its licence 1 grants residents + social_insurance jointly."""
+    from rich.console import Console
+
+    from app.demo import run_demo
+    from app.settings import Settings
+
+    home = tmp_path_factory.mktemp("redteam23") / "home"
+    run_demo(Settings(home=home), residents=800, seed=7, console=Console(quiet=True))
+    return home
+
+
+@pytest.fixture(scope="module")
+def demo_copies(demo_home: Path) -> dict[str, pd.DataFrame]:
     """The demo's licence copies (residents + social_insurance granted jointly), read as a job mounts them."""
     import io
 
     import pyarrow.parquet as pq
-    from rich.console import Console
     from sqlalchemy import select
 
-    from app.demo import run_demo
     from app.instance import Instance
     from app.settings import Settings
     from registry.models import LicenceCopyRow
 
-    home = tmp_path_factory.mktemp("redteam23") / "home"
-    settings = Settings(home=home)
-    run_demo(settings, residents=800, seed=7, console=Console(quiet=True))
-    instance = Instance.open(settings)
+    instance = Instance.open(Settings(home=demo_home))
     try:
         copies = instance.registry.licence_copies
         with copies.recorder.read() as session:
@@ -526,3 +534,54 @@ def test_holds_odd_joint_groups_are_refused_at_grant(groups: list) -> None:
 
     with pytest.raises(RegistryError):
         check_joint_groups(groups)
+
+
+def _queued_then(demo_home: Path, tmp_path: Path, act: str) -> object:
+    """On a copy of the demo home: the demo operator queues a job over residents, ``act`` happens, a worker
+    runs once: what it ran (None when nothing was left to run)."""
+    import shutil
+
+    from app.instance import DEMO_PRINCIPALS, Instance
+    from app.settings import Settings
+    from core import Actor
+    from operators import Role
+    from tests.conftest import require_sandbox
+
+    require_sandbox()
+    home = tmp_path / "home"
+    shutil.copytree(demo_home, home, symlinks=True)
+    instance = Instance.open(Settings(home=home))
+    try:
+        operator = DEMO_PRINCIPALS[Role.OPERATOR]
+        code = "import pandas as pd\nprint(len(pd.read_parquet('/data/residents.parquet')))"
+        instance.jobs.submit(operator, ["residents"], "python", code, "人口结构分析")
+        custodian = Actor(DEMO_PRINCIPALS[Role.CUSTODIAN], "custodian")
+        agency = Actor(DEMO_PRINCIPALS[Role.AGENCY], "agency")
+        if act == "supersede":
+            instance.registry.copies.make("residents", by=custodian)
+        else:
+            instance.registry.licences.transition(1, act, by=agency, reason=f"red team 23: {act} while queued")
+        return instance.worker().run_once()
+    finally:
+        instance.close()
+
+
+@pytest.mark.slow
+def test_break_f8_a_newer_base_copy_fails_the_jobs_queued_on_the_old_one(demo_home: Path, tmp_path: Path) -> None:
+    """BREAK (low, availability): a newer base copy recorded while a job is queued deletes the licence copy
+    the job was admitted with (``LicenceCopies._supersede``); the worker then fails the job with
+    "desensitized copy missing", as if data had been lost. Fail closed, but the operator's job is lost and
+    the reason misleads."""
+    ran = _queued_then(demo_home, tmp_path, "supersede")
+    assert ran is not None
+    assert "copy missing" not in str(getattr(ran, "reason", "")), f"{ran.state}: {ran.reason}"  # type: ignore[attr-defined]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("act", ["revoked", "suspended"])
+def test_holds_a_job_queued_under_a_licence_then_ended_or_suspended_never_runs(
+    act: str, demo_home: Path, tmp_path: Path
+) -> None:
+    """HOLDS: revoke or suspend the licence while a job is queued: the worker finds nothing to run."""
+    ran = _queued_then(demo_home, tmp_path, act)
+    assert ran is None
