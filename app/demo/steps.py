@@ -193,6 +193,9 @@ def _desensitize(instance: Instance, report: DemoReport, progress: Progress, cus
                 "k_anonymity": result.k_anonymity.get("k_achieved"),
                 "suppressed_rows": result.k_anonymity.get("suppressed_rows"),
                 "actions": {c["name"]: c["action"] for c in result.columns},
+                # The custodian's rulings against default quasi-identifiers, as ledgered (issue 23): none in the
+                # demo; 参保状态, its model's label, splits the classes and stays a quasi-identifier (red team 23).
+                "not_quasi_identifiers": result.report.get("quasi_identifier_rulings", []),
             }
         )
         progress.advance(task)

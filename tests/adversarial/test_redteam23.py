@@ -165,8 +165,9 @@ def test_break_f2_a_rare_value_of_a_low_cardinality_column_is_unique() -> None:
     values = np.array(["某某煤矿"] * (ROWS - 1) + ["宝清县小河村卫生室"], dtype=object)
     values[: 17 * 100] = np.repeat([f"单位甲{i}" for i in range(17)], 100)
     frame, report = _with_categories({"工作去处": values})
-    assert frame["工作去处"].nunique() == 19
-    assert "工作去处" in frame.columns
+    # fixqi23: the raw column has 19 values; the copy's cannot keep all 19 and meet k (one is a single
+    # person's, and pooling it alone is the same partition), so the fix is seen in the report instead.
+    assert "工作去处" in frame.columns and "工作去处" in quasi_identifiers(report)
     assert _k(frame, [*quasi_identifiers(report), "工作去处"]) >= _required_k()
 
 
