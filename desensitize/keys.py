@@ -69,6 +69,7 @@ from desensitize.policy import NearUnique, Policy, Rule
 from desensitize.transforms import as_text, date_month, date_year, describe, pseudonymize, transform_column
 
 __all__ = [
+    "BLANK_CHARACTERS",
     "FILLER_SHARE",
     "MAX_DOUBLINGS",
     "MIN_GENERALIZED_ROWS",
@@ -161,12 +162,22 @@ def check_keep(keep: Mapping[str, str] | None, columns: pd.Index | Collection[st
     return checked
 
 
+#: Characters of a printing category (letters, symbols) that render as blank space: the Hangul fillers
+#: (U+115F, U+1160, U+3164, U+FFA0), the braille blank (U+2800), the Khmer inherent vowels (U+17B4/5)
+#: and the object replacement character (red team 23 F6: a ruling with a reason no reader could see).
+BLANK_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u17b4\u17b5\ufffc")
+
+
 def visible_reason(reason: object) -> bool:
-    """Whether ``reason`` says something a reader can see: not only whitespace, zero-width or other
-    invisible format characters (a reason of one U+200B kept a key verbatim; red team 16b)."""
+    """Whether ``reason`` says something a reader can see: at least one letter, digit, punctuation or
+    symbol that prints. Not only whitespace, zero-width or other invisible format characters (a reason
+    of one U+200B kept a key verbatim; red team 16b), nor only blank-rendering letters
+    (``BLANK_CHARACTERS``) or combining marks with nothing to combine with (red team 23 F6)."""
     if not isinstance(reason, str):
         return False
-    return any(not ch.isspace() and unicodedata.category(ch)[0] not in "CZ" for ch in reason)
+    return any(
+        not ch.isspace() and unicodedata.category(ch)[0] not in "CZM" and ch not in BLANK_CHARACTERS for ch in reason
+    )
 
 
 #: Actions after which a column is not examined (see the module docstring).

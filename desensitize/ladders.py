@@ -20,6 +20,10 @@ Ladders (each step coarsens the previous one):
 * ladder type ``employer``: name -> industry + size class -> industry -> ``*``
   (``desensitize.industries``)
 * ladder type ``number``: value -> bands of growing width (written as midpoints, float64) -> ``*``
+* ladder type ``masked_name`` (the surname a name mask keeps, ``段**``, when it splits the classes:
+  ``desensitize.splits``, red team 23 F1): value -> ``**`` (the name masked whole). No rung pools
+  rare values first: the greedy search weighs one rung at a time, and a ladder of several pooling
+  rungs made it blur every birth date rather than climb them (measured on the demo's residents)
 * anything else (ladder type ``text``): value -> ``*``
 
 Every ladder can be built again on its own output and continues coarsening from the rung the
@@ -47,11 +51,13 @@ import pyarrow.compute as pc
 from desensitize.industries import employer_rungs
 from desensitize.transforms import address_parts
 
-__all__ = ["BAND_WIDTHS", "TOP", "Ladder", "build_ladder"]
+__all__ = ["BAND_WIDTHS", "MASKED_WHOLE", "TOP", "Ladder", "build_ladder"]
 
 #: Band widths (years) the birth-date and age ladders climb through.
 BAND_WIDTHS = (5, 10, 20)
 TOP = "*"
+#: What the top of the ``masked_name`` ladder writes: the whole name masked.
+MASKED_WHOLE = "**"
 
 
 @dataclass(slots=True)
@@ -97,7 +103,7 @@ class Ladder:
 def _level(codes0: np.ndarray, unique_labels: Sequence[Any], *, top: bool = False) -> tuple[np.ndarray, int, list[Any]]:
     """Row codes of one level from a label per distinct value (nulls: own code, or ``*`` at the top)."""
     if top:
-        return np.zeros(len(codes0), dtype=np.int64), 1, [TOP]
+        return np.zeros(len(codes0), dtype=np.int64), 1, [unique_labels[0] if len(unique_labels) else TOP]
     label_codes, label_uniques = pd.factorize(np.asarray(unique_labels, dtype=object))
     labels: list[Any] = [*label_uniques, None]
     # A null label (a value unreadable as a date or an age) joins the null code, as it is written.
@@ -273,7 +279,8 @@ def build_ladder(values: pd.Series, pii_type: str | None, column: str | None = N
     else:
         steps = []
     if pii_type != "gender":
-        steps.append((TOP, [TOP] * n_unique, {"kind": "suppressed", "value": None} if dtype else None))
+        top_label = MASKED_WHOLE if pii_type == "masked_name" else TOP
+        steps.append((TOP, [top_label] * n_unique, {"kind": "suppressed", "value": None} if dtype else None))
     distinct_before = n_unique
     for name, unique_labels, representation in steps:
         top = name == TOP

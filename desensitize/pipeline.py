@@ -52,6 +52,7 @@ from desensitize.quasi import (
     risk_columns,
 )
 from desensitize.risk import NO_QI_NOTE, Codes, column_codes, measure_risk, risk_figures
+from desensitize.splits import MAX_ROUNDS, SPLITS, candidates, ladder_type, smallest_split, splitting
 from desensitize.transforms import TextRedactor, TransformError, as_text, describe, transform_column
 from desensitize.utility import measure_utility
 
@@ -179,7 +180,7 @@ def _desensitize(
     )
     found = _quasi_identifiers(frame, types, policy, columns_report, pseudonym_columns, rulings)
     transformed = time.perf_counter()
-    anonymized, qi = _anonymize(found.frame, types, policy, sensitive_column, note, found.quasi_identifiers)
+    anonymized, qi = _anonymize_splits(found, types, policy, sensitive_column, note, columns_report, pseudonym_columns)
     k_report = anonymized.report
     k_report["dates_coarsened"] = found.coarsened
     frame = anonymized.frame
@@ -352,6 +353,46 @@ def _apply_key(
         reports[key.column]["representation"] = key.representation
     if key.pseudonyms:
         pseudonym_columns.append(key.column)
+
+
+def _anonymize_splits(
+    found: Found,
+    types: dict[str, str | None],
+    policy: Policy,
+    sensitive_column: str | None,
+    note: Progress,
+    columns_report: list[dict[str, Any]],
+    pseudonym_columns: list[str],
+) -> tuple[KAnonymityResult, dict[str, str | None]]:
+    """k-anonymity (``_anonymize``), then every kept attribute that splits its classes below k made a
+    quasi-identifier and the search run again, until none does (``desensitize.splits``; red team 23)."""
+    actions = {c["name"]: c["action"] for c in columns_report}
+    settled = [*pseudonym_columns, *(c["name"] for c in columns_report if _is_key(c))]
+    ruled = {r["column"] for r in found.rulings}
+    pending = candidates(
+        found.frame, types, actions, policy, settled=settled, not_quasi=ruled, quasi_identifiers=found.quasi_identifiers
+    )
+    added: list[dict[str, Any]] = []
+    rounds = 0
+    while True:
+        anonymized, qi = _anonymize(found.frame, types, policy, sensitive_column, note, found.quasi_identifiers)
+        k = anonymized.report["k_required"]
+        split = splitting(anonymized.frame, anonymized.class_ids, pending, k, last=rounds + 1 >= MAX_ROUNDS)
+        if not split:
+            break
+        rounds += 1
+        for column, why in split.items():
+            ladder = ladder_type(found.frame[column], actions.get(column, "keep"))
+            found.quasi_identifiers[column] = QuasiIdentifier(column, types.get(column), ladder, SPLITS)
+            added.append({"round": rounds, "column": column, **why})
+        pending = [c for c in pending if c not in split]
+    anonymized.report["splits"] = {"rounds": rounds, "added": added, "measured": len(pending) + len(added)}
+    for ruling in found.rulings:  # what a ruling keeps out, stated: it would have split the classes
+        column = ruling["column"]
+        if ruling["was"] is None and column in anonymized.frame.columns and column in types:
+            smallest = smallest_split(anonymized.frame, anonymized.class_ids, column)
+            ruling["was"] = SPLITS if smallest is not None and smallest < k else None
+    return anonymized, qi
 
 
 def _anonymize(

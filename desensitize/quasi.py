@@ -31,6 +31,11 @@ l-diversity's target, not k-anonymity's), and is
   near-unique. Numbers climb bands of growing width (midpoints, numbers stay numbers, issue 16),
   text goes to ``*``.
 
+These rules decide before k-anonymity, column by column. What they let through is measured on the data
+afterwards (``desensitize.splits``, red team 23): any other kept column — a surname left by its mask,
+a category of a few values, a birth month as an integer — that splits the final classes below k is a
+quasi-identifier too (``basis`` ``splits classes``) and the search runs again with it.
+
 The policy's own quasi-identifier types keep ``basis`` ``policy`` (a birth date among them is still
 coarsened to ``Policy.dates`` first). The custodian may rule a default quasi-identifier out
 (``not_quasi``: column -> reason), recorded in the report and the ledger like a kept key
@@ -53,6 +58,7 @@ import pandas as pd
 
 from desensitize.keys import visible_reason
 from desensitize.policy import PERSONAL_LEVELS, Policy
+from desensitize.splits import SPLITS
 
 __all__ = [
     "BASES",
@@ -73,7 +79,7 @@ __all__ = [
 ]
 
 #: Why a column is a quasi-identifier (report key ``basis``).
-BASES = ("policy", "date", "employer", "place", "high_cardinality")
+BASES = ("policy", "date", "employer", "place", "high_cardinality", SPLITS)
 #: Distinct non-null values from which a kept column is a quasi-identifier (see the module docstring).
 HIGH_CARDINALITY = 20
 #: Share of a text column's distinct values that must read as dates for it to be a date.

@@ -122,7 +122,7 @@ def test_pipeline_report_holds_utility_and_stays_small() -> None:
     result = desensitize_table(residents, types, load_policy("L3"), pepper=PEPPER)
     utility = result.report["utility"]
     names = [c["name"] for c in utility["columns"]]
-    assert set(names) == {"性别", "民族", "出生日期", "住址", "户籍地"}
+    assert set(names) == {"性别", "民族", "出生日期", "住址", "户籍地", "姓名"}  # the surname: red team 23 F1
     by_name = {c["name"]: c for c in utility["columns"]}
     assert by_name["性别"]["non_uniform_entropy"] == pytest.approx(
         column_loss(residents["性别"], residents["性别"], result.kept_rows), abs=1e-6

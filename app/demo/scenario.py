@@ -46,6 +46,16 @@ PUBLIC_FACTS: list[tuple[str, str, list[float] | None, list[str] | None]] = [
     ("social_insurance", "出生日期", [1920, 2010], None),
     ("social_insurance", "参保状态", None, ["正常参保", "暂停参保", "终止参保"]),
 ]
+#: The custodian's rulings against default quasi-identifiers (issue 23, red team 23): 参保状态 splits the L4
+#: classes, so it would be a quasi-identifier (``desensitize.splits``), and on a small demo's joint copies it
+#: went to ``*`` and the dp-train job failed; it is the label of the demo's model and the grouping of its chart
+#: and DP query, three public values. Ruled out with this reason, ledgered with the copy, stated in its report.
+DEMO_NOT_QUASI: dict[str, dict[str, str]] = {
+    "social_insurance": {
+        "参保状态": "demo: 参保状态为参保状态预测模型的标签和分布图、均值查询的分组，仅三类公开取值"
+        " · the label of the demo's model and the grouping of its chart and query: three public values"
+    },
+}
 DEMO_DP_QUERY = json.dumps(
     {"aggregate": "mean", "column": "月缴费基数", "epsilon": 0.5, "group_by": ["参保状态"]}, ensure_ascii=False
 )

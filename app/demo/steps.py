@@ -46,6 +46,7 @@ from app.demo.scenario import (
     DEMO_DIR,
     DEMO_JOBS,
     DEMO_JOINT,
+    DEMO_NOT_QUASI,
     DEMO_OPERATOR_ORG,
     DEMO_SCENARIOS,
     ENCODINGS,
@@ -184,7 +185,7 @@ def _desensitize(instance: Instance, report: DemoReport, progress: Progress, cus
     task = progress.add_task("desensitizing", total=len(report.tables))
     for table in report.tables:
         progress.update(task, description=f"desensitizing {table.name}")
-        result = instance.registry.copies.make(table.name, by=custodian)
+        result = instance.registry.copies.make(table.name, by=custodian, not_quasi=DEMO_NOT_QUASI.get(table.name))
         report.desensitized.append(
             {
                 "dataset": result.dataset,
@@ -193,6 +194,8 @@ def _desensitize(instance: Instance, report: DemoReport, progress: Progress, cus
                 "k_anonymity": result.k_anonymity.get("k_achieved"),
                 "suppressed_rows": result.k_anonymity.get("suppressed_rows"),
                 "actions": {c["name"]: c["action"] for c in result.columns},
+                # The custodian's rulings against default quasi-identifiers, as ledgered (issue 23).
+                "not_quasi_identifiers": result.report.get("quasi_identifier_rulings", []),
             }
         )
         progress.advance(task)
