@@ -104,7 +104,9 @@ def test_the_demo_model_beats_the_majority_share_on_the_demo_copy(tmp_path: Path
     assert (job["state"], job["verdict"]) == ("done", "pass")
     model = job["model"]
     assert model["features"] == ["出生日期", "月缴费基数"] and model["epsilon"] == 1.0
-    assert model["train_rows"] + model["holdout_rows"] == copy["rows"]
+    # The job reads the licence copy (issue 23: residents and social_insurance granted jointly), which drops
+    # the persons the joined view would single out, a few percent of the base copy's rows.
+    assert 0.9 * copy["rows"] <= model["train_rows"] + model["holdout_rows"] <= copy["rows"]
     accuracy, majority = model["holdout_accuracy"], model["holdout_majority_share"]
     assert 0.70 < majority < 0.80  # 正常参保 is about three quarters of the enrolment
     assert model["beats_majority"] is True
