@@ -219,11 +219,12 @@ class Instance:
                 request_profile=self.settings.request_profile,
             )
             self._registry = Registry(self.engine, self.ledger, config, custodians=self.active_custodians)
-            from sandbox import jobs_using, releases_using
+            from sandbox import jobs_using, licence_copies_in_use, releases_using
 
             engine = self.engine
             self._registry.retention.jobs_using = lambda dataset: jobs_using(engine, dataset)
             self._registry.retention.releases_using = lambda dataset: releases_using(engine, dataset)
+            self._registry.licence_copies.copies_in_use = lambda: licence_copies_in_use(engine)
             if self.keys.data_master_next is not None:  # a vault key rotation a crash interrupted
                 from app.key_rotation import live_master_ids, settle_rotation
 

@@ -6,7 +6,14 @@ Imports nothing of Keyong's: callers record what was done (the registry ledgers 
 copy).
 """
 
-from desensitize.fingerprints import FingerprintError, FingerprintSet, join_normalised, normalise_for_fingerprint
+from desensitize.fingerprint_hashes import fragment_candidates
+from desensitize.fingerprints import (
+    IDENTIFIER_TYPES,
+    FingerprintError,
+    FingerprintSet,
+    join_normalised,
+    normalise_for_fingerprint,
+)
 from desensitize.identifiers import (
     USCC_ALPHABET,
     id_check_char,
@@ -43,6 +50,7 @@ from desensitize.validators import VALUE_TYPES, valid_values
 __all__ = [
     "ENTITY_TO_PII_TYPE",
     "ENTITY_TYPES",
+    "IDENTIFIER_TYPES",
     "NOT_QUASI_REASON_CHARS",
     "PII_TYPES",
     "USCC_ALPHABET",
@@ -70,6 +78,7 @@ __all__ = [
     "direct_identifiers",
     "direct_identifiers_in",
     "find_entities",
+    "fragment_candidates",
     "group_name",
     "id_check_char",
     "is_luhn_valid",

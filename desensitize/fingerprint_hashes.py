@@ -24,6 +24,7 @@ from desensitize.transforms import arrow_strings, as_text, mostly_distinct, nfkc
 
 __all__ = [
     "DEFAULT_LENGTHS",
+    "FRAGMENT_LENGTHS",
     "LENGTH_CLASSES",
     "MIN_VALUE_CHARS",
     "FingerprintError",
@@ -31,6 +32,8 @@ __all__ = [
     "combine_rows",
     "distinct_text",
     "fingerprint_key",
+    "fragment_candidates",
+    "fragments_of",
     "join_normalised",
     "member",
     "mix",
@@ -210,3 +213,40 @@ def raw_column_hashes(raw: pd.DataFrame, pepper: bytes) -> dict[str, tuple[np.nd
     """
     key = fingerprint_key(pepper)
     return {str(column): column_hashes(raw[column], key) for column in raw.columns}
+
+
+#: Hex digits of the pieces of a pseudonym kept as fragment prints (red team 23, F7): 40, 48 and 64 bits
+#: still tell apart the people of any table Keyong holds, so a job must not carry them out shortened.
+FRAGMENT_LENGTHS = (10, 12, 16)
+_PSEUDONYM = r"^[0-9a-f]{20,}$"  # a pseudonym long enough for its pieces to be fragments (128-bit keys: 32)
+_HEX_PIECE = rf"^[0-9a-f]{{{min(FRAGMENT_LENGTHS)},31}}$"  # a shortened pseudonym (shorter than a whole one)
+_DECIMAL_PIECE = r"^[0-9]{9,20}$"  # int(prefix, 16) of 10 to 16 hex digits, written in decimal
+
+
+def fragments_of(pseudonyms: pa.Array) -> pa.Array:
+    """The first and the last ``FRAGMENT_LENGTHS`` hex digits of each pseudonym (canonical: lower-case hex)."""
+    hexes = pc.filter(pseudonyms, pc.fill_null(pc.match_substring_regex(pseudonyms, _PSEUDONYM), False))
+    pieces = [pc.utf8_slice_codeunits(hexes, 0, n) for n in FRAGMENT_LENGTHS]
+    pieces += [pc.utf8_slice_codeunits(hexes, -n) for n in FRAGMENT_LENGTHS]
+    both = (
+        pa.concat_arrays([p.cast(pa.large_string()) for p in pieces]) if len(hexes) else pa.array([], pa.large_string())
+    )
+    return pc.unique(both)
+
+
+def fragment_candidates(normalised: pa.Array) -> pa.Array:
+    """What an output's pieces (in ``fp-norm-1``) would be if they were shortened pseudonyms.
+
+    A hex piece of 10 to 31 digits: its first and last 10, 12 and 16 digits (as far as it reaches); a
+    decimal piece of 9 to 20 digits (``int(prefix, 16)``): its value as 10, 12 and 16 hex digits,
+    zero-padded, as far as it fits."""
+    pieces = pc.unique(normalised.cast(pa.large_string()))
+    hexes = pc.filter(pieces, pc.fill_null(pc.match_substring_regex(pieces, _HEX_PIECE), False))
+    out: list[pa.Array] = []
+    for n in FRAGMENT_LENGTHS:
+        long_enough = pc.filter(hexes, pc.greater_equal(pc.utf8_length(hexes), n))
+        out += [pc.utf8_slice_codeunits(long_enough, 0, n), pc.utf8_slice_codeunits(long_enough, -n)]
+    numbers = pc.filter(pieces, pc.fill_null(pc.match_substring_regex(pieces, _DECIMAL_PIECE), False)).to_pylist()
+    values = [int(text) for text in numbers]
+    out.append(pa.array([f"{v:0{n}x}" for v in values for n in FRAGMENT_LENGTHS if v < 16**n], pa.large_string()))
+    return pc.unique(pa.concat_arrays([a.cast(pa.large_string()) for a in out]))

@@ -12,7 +12,10 @@ keeps, outside every sandbox, only keyed 64-bit hashes:
   desensitized copy;
 * ``qi_rows_raw`` / ``qi_rows_desensitized``: quasi-identifier tuples (birth date, gender,
   region …) of the raw and of the desensitized table;
-* ``rows_raw`` / ``rows_desensitized``: whole rows of both.
+* ``rows_raw`` / ``rows_desensitized``: whole rows of both;
+* ``fragments``: the first and last 10, 12 and 16 hex digits of every pseudonym (red team 23, F7: a
+  pseudonym cut to 48 bits is still a person key of the table; the guard probes an output's hex pieces
+  and ``int(prefix, 16)`` numbers against them, hits weighed against chance).
 
 Values are normalised before hashing (version ``fp-norm-1``: NFKC, so full-width digits become
 ASCII; everything but letters and digits removed — spaces, hyphens, punctuation, symbols; lower
@@ -37,9 +40,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from desensitize.fingerprint_hashes import (
     DEFAULT_LENGTHS,
+    FRAGMENT_LENGTHS,
     LENGTH_CLASSES,
     MIN_VALUE_CHARS,
     FingerprintError,
@@ -47,6 +52,7 @@ from desensitize.fingerprint_hashes import (
     combine_rows,
     distinct_text,
     fingerprint_key,
+    fragments_of,
     join_normalised,
     member,
     normalise_for_fingerprint,
@@ -59,6 +65,8 @@ from desensitize.forking import Forked, worth_forking
 
 __all__ = [
     "DEFAULT_LENGTHS",
+    "FRAGMENTS",
+    "FRAGMENT_LENGTHS",
     "IDENTIFIER_TYPES",
     "KINDS",
     "LENGTH_CLASSES",
@@ -76,6 +84,9 @@ __all__ = [
 NORMALISATION_VERSION = "fp-norm-1"
 KINDS = ("values", "qi_rows_raw", "qi_rows_desensitized", "rows_raw", "rows_desensitized")
 ROW_KINDS = KINDS[1:]
+#: Pieces of the pseudonyms (their first and last ``FRAGMENT_LENGTHS`` hex digits, red team 23 F7); a set
+#: saved before them has none (it loads, and finds no fragment).
+FRAGMENTS = "fragments"
 
 #: Column types whose raw values identify a person or an entity directly.
 IDENTIFIER_TYPES = frozenset(
@@ -173,7 +184,16 @@ class FingerprintSet:
         strings = [normalise_for_fingerprint(distinct_text(raw[c])) for c in identifiers]
         strings += [distinct_text(desensitized[c]) for c in pseudonyms]  # canonical already
         lengths = value_lengths(pa.chunked_array(strings, type=pa.large_string()))
-        meta = {"value_columns": {"raw": identifiers, "pseudonyms": pseudonyms}, "lengths": lengths}
+        pieces = fragments_of(pa.chunked_array(strings[len(identifiers) :], type=pa.large_string()).combine_chunks())
+        arrays[FRAGMENTS] = sorted_unique([siphash(pieces, key)] if len(pieces) else [])
+        columns[FRAGMENTS] = [f"{c} (pseudonym fragments)" for c in pseudonyms]
+        per_length = pc.value_counts(pc.utf8_length(pieces)) if len(pieces) else []
+        fragments = {str(item["values"].as_py()): int(item["counts"].as_py()) for item in per_length}
+        meta = {
+            "value_columns": {"raw": identifiers, "pseudonyms": pseudonyms},
+            "lengths": lengths,
+            "fragments": fragments,
+        }
         return cls(arrays, columns, key, meta)
 
     # -- probing -----------------------------------------------------------------------------
@@ -201,6 +221,22 @@ class FingerprintSet:
         """:meth:`contains_values` for strings already in ``fp-norm-1`` (see :func:`join_normalised`)."""
         hashes, long_enough = column_hashes(pd.Series(normalised, dtype="str"), self._key, canonical=True)
         return np.asarray(member(self.arrays["values"], hashes) & long_enough)
+
+    def contains_fragments(self, candidates: pa.Array) -> np.ndarray:
+        """Per candidate (``fp-norm-1`` text, see ``fragment_candidates``): is it a pseudonym's first or last
+        10, 12 or 16 hex digits."""
+        held = self.arrays.get(FRAGMENTS)
+        if held is None or not len(held) or not len(candidates):
+            return np.zeros(len(candidates), dtype=bool)
+        return np.asarray(member(held, siphash(candidates, self._key)))
+
+    def fragment_chance(self, candidates: pa.Array) -> float:
+        """Expected chance hits of these candidates (random hex against the set's fragments of each length)."""
+        counts = {int(n): int(c) for n, c in (self.meta.get("fragments") or {}).items()}
+        if not counts or not len(candidates):
+            return 0.0
+        lengths, times = np.unique(pc.utf8_length(candidates).to_numpy(zero_copy_only=False), return_counts=True)
+        return float(sum(t * counts.get(int(n), 0) / 16.0 ** int(n) for n, t in zip(lengths, times, strict=True)))
 
     def row_columns(self, kind: str) -> list[str]:
         """The columns, in order, whose cells make up a row hash of ``kind``."""
@@ -260,7 +296,7 @@ class FingerprintSet:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         kinds: dict[str, Any] = {}
-        for kind in KINDS:
+        for kind in (*KINDS, *([FRAGMENTS] if FRAGMENTS in self.arrays else [])):
             path = directory / f"{kind}.npy"
             np.save(path, self.arrays[kind].astype("<u8"), allow_pickle=False)
             kinds[kind] = {
@@ -303,8 +339,10 @@ class FingerprintSet:
             )
         arrays: dict[str, np.ndarray] = {}
         columns: dict[str, list[str]] = {}
-        for kind in KINDS:
+        for kind in (*KINDS, FRAGMENTS):
             entry = manifest["kinds"].get(kind)
+            if entry is None and kind == FRAGMENTS:  # saved before fragments were kept
+                continue
             if entry is None:
                 raise FingerprintError(f"{directory}: manifest lacks kind {kind!r}")
             path = directory / entry["file"]

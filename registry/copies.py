@@ -72,7 +72,9 @@ from registry.config import RegistryConfig
 from registry.datakeys import DataKeys
 from registry.ingest import CUSTODIAN
 from registry.leftovers import COPIES_DIRECTORY, FINGERPRINTS_DIRECTORY
+from registry.linkage_rules import kept_key_decision, kept_key_warnings
 from registry.policy_approvals import PolicyApprovals
+from registry.row_order import shuffled
 from registry.scratch import Scratch
 from registry.vault import Vault, VaultError
 from registry.vocabulary import VersionKind
@@ -119,6 +121,7 @@ class CopyResult:
             "risk": self.report.get("risk"),
             "utility": self.report.get("utility"),
             "report": self.report,
+            "warnings": kept_key_warnings(self.report),  # what a kept key means for linkage (red team 23, F5)
         }
 
 
@@ -203,6 +206,7 @@ class Copies:
         note = progress or (lambda *_: None)
         result = self._desensitize(entry, raw, policy, pepper, sensitive_column, progress, keep, rulings)
         _refuse_above_threshold(name, entry.level.value, result.report)
+        result.report["kept_keys"] = kept_key_decision(result.report, columns, result.frame)  # F5: decided once
 
         with Scratch(self.config.home, purpose="desensitize") as scratch:  # released once committed
             scratch.note_paths(f"{COPIES_DIR}/{name}/", f"{FINGERPRINTS_DIR}/{name}/")
@@ -242,7 +246,7 @@ class Copies:
         prints = self.config.home / FINGERPRINTS_DIR / name
         copies.mkdir(parents=True, exist_ok=True)
         prints.mkdir(parents=True, exist_ok=True)
-        out_table = pa.Table.from_pandas(result.frame, preserve_index=False)
+        out_table = shuffled(pa.Table.from_pandas(result.frame, preserve_index=False))  # a fresh order (F4)
         scope = dataset_scope(name)
         tmp_copy = copies / f".partial-{secrets.token_hex(8)}.parquet.kyv"
         tmp_prints = Path(tempfile.mkdtemp(prefix=".partial-", dir=prints))

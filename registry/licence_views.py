@@ -11,7 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from registry.linkage_rules import linkage_entries
+from registry.eligibility import desensitized_version
+from registry.linkage_rules import linkage_entries, shared_columns
 from registry.models import DestructionRow, LicenceRow, OperatorRow
 
 
@@ -160,14 +161,23 @@ def licence_linkage(row: LicenceRow) -> list[dict[str, Any]]:
 
     ``key`` is "per licence and dataset" for a dataset analysed alone (it joins nothing), "per licence,
     shared by the group" for datasets granted jointly; ``risk`` is the joined view's figures (before and
-    after, k achieved, met) of the group's newest copies, None before they are made or for one dataset.
+    after, k achieved, met) of the group's newest copies, None before they are made or for one dataset;
+    ``shared_columns`` the kept keys verbatim in its copies (the same under every licence: they join
+    across licences, red team 23 F5), with ``shared_note`` saying so.
     """
     reports: dict[str, Any] = {}
+    shared: dict[str, list[str]] = {}
+    for d in row.datasets:  # before its copy is made: the base copy's kept keys (red team 23, F5)
+        base = desensitized_version(d.resource)
+        shared[d.resource.name] = shared_columns(base.report) if base is not None else []
     for copy in row.copies:  # oldest first: the newest copy of a group wins
-        joint = (copy.report or {}).get("joint_report")
+        report = copy.report or {}
+        joint = report.get("joint_report")
         if joint:
             reports[copy.link_group] = joint
-    return linkage_entries(((d.resource.name, d.link_group) for d in row.datasets), reports)
+        if isinstance(report.get("shared_columns"), list):
+            shared[copy.resource.name] = [str(c) for c in report["shared_columns"]]
+    return linkage_entries(((d.resource.name, d.link_group) for d in row.datasets), reports, shared)
 
 
 def destruction_view(row: DestructionRow) -> DestructionView:

@@ -16,7 +16,12 @@ join their outputs. Linkage is granted, not given:
   with a fingerprint set of its per-licence pseudonyms and rows, so the export guard blocks them too.
 * **When.** Made when the licence becomes active, when a newer base copy of a granted dataset is recorded,
   and lazily before a job is admitted if missing (outside the scope check's transaction); superseded ones
-  are deleted when their successor is recorded; all of a licence's go when it ends (第六十二条).
+  are deleted when their successor is recorded, or, while a queued or running job names one, kept until
+  none does (:mod:`registry.linkage_holds`); all of a licence's go when it ends (第六十二条).
+* **Unlinkable by order** (red team 23, F4): every copy is written in a fresh random row order
+  (:mod:`registry.row_order`).
+* **Kept keys** (red team 23, F5): the custodian's kept text keys are re-keyed like pseudonyms; kept
+  numbers stay verbatim and are listed as ``shared_columns`` (:mod:`registry.linkage_rules`).
 * **Crash-safe** like :mod:`registry.copies`: files written under temporary names noted in a
   :class:`registry.scratch.Scratch`, renamed, then recorded; what a crash leaves no row names and the
   start-up sweep removes it (:mod:`registry.leftovers`, tree ``licence-copies/``).
@@ -31,7 +36,6 @@ from __future__ import annotations
 import builtins
 import io
 import logging
-import math
 import os
 import secrets
 import shutil
@@ -53,8 +57,16 @@ from registry.config import RegistryConfig
 from registry.eligibility import desensitized_version
 from registry.leftovers import LICENCE_COPIES_DIRECTORY
 from registry.licence_views import licence_linkage
-from registry.linkage_rules import joint_refusal, person_key, pseudonym_columns, quasi_identifiers
+from registry.linkage_holds import CopiesInUse, delete_copies, free_superseded, plain, supersede
+from registry.linkage_rules import (
+    joint_refusal,
+    licence_keyed_columns,
+    person_key,
+    quasi_identifiers,
+    shared_columns,
+)
 from registry.models import LicenceCopyRow, LicenceRow, OperatorRow
+from registry.row_order import shuffled
 from registry.scratch import Scratch
 from registry.vault import VaultError
 from registry.vocabulary import LicenceState
@@ -94,12 +106,15 @@ class LicenceCopies:
         self.config = config
         self.at_rest = at_rest
         self._policy = policy
+        #: Which copies queued or running jobs name (``sandbox.holds``, composed in by ``app.instance``).
+        self.copies_in_use: CopiesInUse | None = None
 
     # --- making -------------------------------------------------------------------------------
 
     def ensure(self, licence_id: int, *, by: Actor = LINKAGE_ACTOR) -> builtins.list[str]:
         """Make the missing copies of licence ``licence_id`` (for its datasets' newest base copies); the
         datasets made. Raises :class:`RegistryError` (nothing recorded for that group) when a group fails."""
+        self.try_sweep()
         made: builtins.list[str] = []
         failures: builtins.list[str] = []
         for group, members in self._missing(licence_id):
@@ -116,6 +131,7 @@ class LicenceCopies:
     def ensure_for(self, operator: str, names: builtins.list[str]) -> dict[str, str]:
         """Before a job of ``operator`` over ``names`` is admitted: make the missing copies of its active
         licences covering them. Dataset -> why its copy could not be made (the scope check refuses with it)."""
+        self.try_sweep()  # superseded copies no job names any more go first (F8)
         with self.recorder.read() as session:
             ids = session.scalars(
                 select(LicenceRow.id)
@@ -192,7 +208,7 @@ class LicenceCopies:
                 f"the datasets {group.replace('+', ', ')} are granted jointly, but {', '.join(lacking)} has no "
                 "desensitized version yet: run `keyong dataset desensitize` first"
             )
-        if not joint and not pseudonym_columns(members[0].base_report):
+        if not joint and not licence_keyed_columns(members[0].base_report):
             self._record(licence_id, group, members, by=by)  # nothing keyed: the base file serves every licence
             return
         pepper = self.config.pepper
@@ -201,7 +217,7 @@ class LicenceCopies:
         key = licence_key(pepper, licence_id, [m.name for m in members])
         for member in members:
             member.frame = self._read(member)
-            for column in pseudonym_columns(member.base_report):
+            for column in licence_keyed_columns(member.base_report):  # pseudonyms and kept text keys (F5)
                 if column in member.frame.columns:
                     member.frame[column] = rekey(member.frame[column], key)
         joint_report = self._link(group, members) if joint else None
@@ -269,8 +285,8 @@ class LicenceCopies:
             )
         for member in members:
             member.frame = result.frames[member.name]
-        plain: dict[str, Any] = _plain({**result.report, "met_by_registry": True})
-        return plain
+        plain_report: dict[str, Any] = plain({**result.report, "met_by_registry": True})
+        return plain_report
 
     def _write(self, licence_id: int, member: Member, *, by: Actor) -> builtins.list[Path]:
         """The member's copy and prints under new names (renamed into place); the paths written."""
@@ -278,7 +294,7 @@ class LicenceCopies:
         directory = self.config.home / LICENCE_COPIES_DIRECTORY / str(licence_id)
         directory.mkdir(parents=True, exist_ok=True)
         scope = dataset_scope(member.name)
-        table = pa.Table.from_pandas(member.frame, preserve_index=False)
+        table = shuffled(pa.Table.from_pandas(member.frame, preserve_index=False))  # a fresh order (F4)
         buffer = io.BytesIO()  # in clear only in memory, sealed as it reaches the disk
         pq.write_table(table, buffer, compression="zstd")
         tmp_copy = directory / f".partial-{secrets.token_hex(8)}.parquet.kyv"
@@ -286,7 +302,7 @@ class LicenceCopies:
         written = [tmp_copy, tmp_prints]
         try:
             sha256, _ = self.at_rest.write(tmp_copy, buffer.getvalue(), scope, by=by)
-            pseudonyms = [c for c in pseudonym_columns(member.base_report) if c in member.frame.columns]
+            pseudonyms = [c for c in licence_keyed_columns(member.base_report) if c in member.frame.columns]
             qi = [c for c in quasi_identifiers(member.base_report) if c in member.frame.columns]
             prints = FingerprintSet.build(  # the per-licence pseudonyms and this copy's rows (no raw side here)
                 member.frame, member.frame, {}, pepper=self.config.pepper or b"", pseudonym_columns=pseudonyms,
@@ -335,6 +351,7 @@ class LicenceCopies:
                     "pseudonyms": made.get("pseudonyms", []),
                     "shares_base": shares,
                     "joint_report": joint_report,
+                    "shared_columns": shared_columns(member.base_report),  # verbatim under every licence (F5)
                 }
                 row = LicenceCopyRow(
                     licence_id=licence_id,
@@ -372,33 +389,32 @@ class LicenceCopies:
                 )
 
     def _supersede(self, change: Change, licence_id: int, resource_id: int) -> None:
-        """Delete the licence's earlier copies of a dataset (their files go once the change commits)."""
-        older = change.session.scalars(
-            select(LicenceCopyRow).where(
-                LicenceCopyRow.licence_id == licence_id, LicenceCopyRow.resource_id == resource_id
-            )
-        ).all()
-        self._delete(change, list(older), reason="superseded")
+        """The licence's earlier copies of a dataset: deleted with the change, or held while a queued or
+        running job names them (:mod:`registry.linkage_holds`, red team 23 F8)."""
+        supersede(change, self.config.home, licence_id, resource_id, self.copies_in_use)
+
+    def sweep(self) -> builtins.list[int]:
+        """Delete the superseded copies no queued or running job names any more (ledgered); their ids."""
+        with self.recorder.read() as session:
+            if not free_superseded(session, self.copies_in_use):
+                return []
+        with self.recorder.change(LINKAGE_ACTOR) as change:
+            ids = free_superseded(change.session, self.copies_in_use)  # again, inside the change
+            rows = [change.session.get_one(LicenceCopyRow, i) for i in ids]
+            delete_copies(change, self.config.home, rows, reason="superseded (no queued or running job names it)")
+        return ids
+
+    def try_sweep(self) -> None:
+        """:meth:`sweep`, a failure logged (a held copy waits for the next sweep)."""
+        try:
+            self.sweep()
+        except Exception:
+            _log.exception("superseded licence copies could not be swept now; the next sweep retries")
 
     def drop_licence(self, change: Change, licence_id: int) -> None:
-        """A licence ended: every copy of it is deleted with the change (双鸭山 第六十二条)."""
+        """A licence ended: every copy of it is deleted with the change (双鸭山 第六十二条), held or not."""
         rows = change.session.scalars(select(LicenceCopyRow).where(LicenceCopyRow.licence_id == licence_id)).all()
-        self._delete(change, list(rows), reason="licence ended")
-
-    def _delete(self, change: Change, rows: builtins.list[LicenceCopyRow], *, reason: str) -> None:
-        home = self.config.home
-        for row in rows:
-            files = [home / row.path, *([home / row.fingerprints] if row.fingerprints else [])]
-            change.session.delete(row)
-            if row.shares_base:  # only its row goes: the base file is not the licence's
-                continue
-            change.log(
-                "licence.copy_deleted",
-                f"licence:{row.licence_id}",
-                {"copy": row.id, "base_version": row.base_version, "reason": reason},
-            )
-            change.on_commit(_remover(files))
-        change.session.flush()
+        delete_copies(change, self.config.home, list(rows), reason="licence ended")
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -446,40 +462,7 @@ class LicenceCopies:
             raise RegistryError(f"the fingerprints of licence copy {copy_id} are not usable: {exc}") from None
 
 
-def _plain(value: Any) -> Any:
-    """The report as plain JSON values: numpy scalars as Python ones, NaN and infinities as None (a JSON
-    column on PostgreSQL and the ledger's canonical JSON take neither); anything else is refused."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item") and callable(value.item) and not isinstance(value, str | bytes):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    raise RegistryError(f"the joint report holds a {type(value).__name__}, not JSON: it cannot be recorded")
-
-
 def _joint_summary(report: dict[str, Any] | None) -> dict[str, Any] | None:
     if report is None:
         return None
     return {key: report.get(key) for key in ("datasets", "rows_joined", "k_target", "k_achieved", "met", "steps")}
-
-
-def _remover(paths: builtins.list[Path]) -> Callable[[], None]:
-    """Removes ``paths`` once called (after the commit that deleted their row)."""
-
-    def remove() -> None:
-        for path in paths:
-            _remove(path)
-
-    return remove
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)

@@ -13,6 +13,25 @@ files or writes rows.
   (the types of ``dp.plans.PERSON_KEY_TYPES``; registry does not import ``dp``).
 * **Quasi-identifiers**: the base report's ``k_anonymity.quasi_identifiers`` with the ladder type each
   was generalized along (``ladder_type`` when the report states it, else ``type``).
+* **Kept keys** (red team 23, F5): a near-unique column the custodian kept with a reason
+  (``near_unique.action == "kept"``) is a key: verbatim, the same value under every licence, it joins two
+  licences' copies (two operators' outputs) and two datasets of one licence not granted jointly, 1:1,
+  though their pseudonyms never do. Decided once, when the base copy is made
+  (:func:`kept_key_decision`, recorded as ``report["kept_keys"]``):
+
+  - a kept key of an identifier type (``desensitize.fingerprints.IDENTIFIER_TYPES``) or holding text (a
+    card, account, order or plate number) is **re-keyed per licence** like a pseudonym: inside the
+    sandbox such a value serves counting, grouping and joining, which a per-licence key keeps (and within
+    a joint group the group's key keeps joins across its datasets); the digits themselves serve only to be
+    carried out, which the guard refuses (the re-keyed values are fingerprinted like pseudonyms). The
+    base copy keeps the value (no job mounts it, issue 23).
+  - a kept key holding quantities (an exact amount, a measurement; booleans, timestamps) is kept verbatim: its
+    value is what the analysis needs and a keyed hash would destroy it. It is **stated**: listed in the
+    licence's and the dataset's ``linkage`` as ``shared_columns`` (the same under every licence: joins
+    across licences), and the custodian's ``dataset desensitize`` answer warns.
+
+  A base report made before the decision was recorded lists every kept key as shared (nothing re-keyed:
+  what the copy holds is stated, not assumed).
 """
 
 from __future__ import annotations
@@ -20,6 +39,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+import pandas as pd
+
+from desensitize import IDENTIFIER_TYPES
 
 #: Column types whose pseudonym names a person, or for entities a legal person (as ``dp.plans``).
 PERSON_KEY_TYPES = ("cn_resident_id", "uscc")
@@ -45,6 +68,99 @@ def pseudonym_columns(report: Mapping[str, Any] | None) -> list[str]:
         if column.get("action") in _PSEUDONYMIZED or near_action in _PSEUDONYMIZED:
             found.append(column["name"])
     return found
+
+
+def kept_keys(report: Mapping[str, Any] | None) -> list[str]:
+    """The near-unique columns the custodian kept with a reason (``near_unique.action == "kept"``)."""
+    found: list[str] = []
+    for column in report_columns(report):
+        near = column.get("near_unique")
+        if isinstance(near, dict) and near.get("action") == "kept":
+            found.append(column["name"])
+    return found
+
+
+def kept_key_decision(
+    report: Mapping[str, Any] | None, types: Mapping[str, str | None], frame: pd.DataFrame
+) -> dict[str, list[str]]:
+    """``report["kept_keys"]``: which kept keys licence copies re-key (identifier types, text) and which stay
+    verbatim, the same under every licence (numbers, dates, booleans): see the module docstring."""
+    rekeyed: list[str] = []
+    shared: list[str] = []
+    for column in kept_keys(report):
+        if column not in frame.columns:
+            continue
+        measure = is_measure(frame[column]) and types.get(column) not in IDENTIFIER_TYPES
+        (shared if measure else rekeyed).append(column)
+    return {"rekeyed": rekeyed, "shared": shared}
+
+
+#: An integer of this many digits or more is a number of something (a card, an account), not a quantity.
+CODE_DIGITS = 10
+
+
+def is_measure(values: pd.Series) -> bool:
+    """Whether a column holds quantities (an amount, a measurement, a boolean, a timestamp) rather than codes.
+
+    Copies read from the vault hold text, so the values decide: every one a number, none written with a
+    leading zero (``000123``) and no integer of ``CODE_DIGITS`` digits or more (cards, accounts, phones).
+    Anything else — letters, a leading zero, a long integer, a mixture — is a code: a key."""
+    dtype = values.dtype
+    if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_datetime64_any_dtype(dtype):
+        return True
+    if pd.api.types.is_numeric_dtype(dtype):
+        finite = values.dropna()
+        whole = bool((finite % 1 == 0).all()) if len(finite) else True
+        return not (whole and len(finite) and float(finite.abs().max()) >= 10.0 ** (CODE_DIGITS - 1))
+    text = values.dropna().astype(str).str.strip()
+    text = text[text != ""]
+    if text.empty or pd.to_numeric(text, errors="coerce").isna().any():
+        return False
+    leading_zero = text.str.match(r"^[+-]?0[0-9]")
+    long_integer = text.str.fullmatch(rf"[+-]?[0-9]{{{CODE_DIGITS},}}")
+    return not bool(leading_zero.any() or long_integer.any())
+
+
+def _decision(report: Mapping[str, Any] | None) -> dict[str, list[str]]:
+    recorded = (report or {}).get("kept_keys")
+    kept = kept_keys(report)
+    if not isinstance(recorded, dict):  # made before the decision was recorded: nothing re-keyed, all stated
+        return {"rekeyed": [], "shared": kept}
+    rekeyed = [c for c in recorded.get("rekeyed") or [] if c in kept]
+    return {"rekeyed": rekeyed, "shared": [c for c in kept if c not in rekeyed]}
+
+
+def licence_keyed_columns(report: Mapping[str, Any] | None) -> list[str]:
+    """What a licence copy re-keys: the base copy's pseudonym columns and its kept keys marked re-keyed."""
+    pseudonyms = pseudonym_columns(report)
+    return pseudonyms + [c for c in _decision(report)["rekeyed"] if c not in pseudonyms]
+
+
+def shared_columns(report: Mapping[str, Any] | None) -> list[str]:
+    """Kept keys verbatim in every licence copy (the same under every licence: they join across licences)."""
+    return _decision(report)["shared"]
+
+
+def kept_key_warnings(report: Mapping[str, Any] | None) -> list[str]:
+    """What the custodian's keep ruling means for linkage, in words (the ``dataset desensitize`` answer)."""
+    decision = _decision(report)
+    warnings = [
+        f"kept column {c!r} is near-unique: licence copies re-key it per licence like a pseudonym (a text key "
+        "joins across licences otherwise); jobs see a per-licence key, not the value, and cannot carry it out"
+        for c in decision["rekeyed"]
+    ]
+    warnings += [
+        f"kept column {c!r} is near-unique and stays verbatim in every licence copy: it joins across licences "
+        "(two operators' outputs) and across datasets not granted jointly; every licence's linkage lists it"
+        for c in decision["shared"]
+    ]
+    return warnings
+
+
+SHARED_NOTE = (
+    "kept verbatim by the custodian (near-unique): the same values under every licence and dataset, so they "
+    "join across licences and across datasets not granted jointly"
+)
 
 
 def person_key(report: Mapping[str, Any] | None, types: Mapping[str, str | None]) -> str | None:
@@ -115,12 +231,17 @@ def joint_risk(report: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 def linkage_entries(
-    datasets: Iterable[tuple[str, str | None]], joint_reports: Mapping[str, Any]
+    datasets: Iterable[tuple[str, str | None]],
+    joint_reports: Mapping[str, Any],
+    shared: Mapping[str, list[str]] | None = None,
 ) -> list[dict[str, Any]]:
     """``linkage`` of a licence: one entry per link group (a dataset alone, or a joint group).
 
     ``datasets``: (name, link group or None) of each dataset of the licence; ``joint_reports``: group name
-    -> the joint report of its newest copies (absent until they are made)."""
+    -> the joint report of its newest copies (absent until they are made); ``shared``: dataset -> its
+    kept keys verbatim in every licence copy (:func:`shared_columns`), listed as the entry's
+    ``shared_columns`` (``{"dataset", "column"}``) with ``shared_note`` saying what they do."""
+    shared = shared or {}
     alone: list[dict[str, Any]] = []
     groups: dict[str, list[str]] = {}
     for name, group in datasets:
@@ -132,18 +253,30 @@ def linkage_entries(
         {"datasets": sorted(names), "joint": True, "key": KEY_SHARED, "risk": joint_risk(joint_reports.get(group))}
         for group, names in sorted(groups.items())
     ]
+    for entry in joint + alone:
+        columns = [{"dataset": d, "column": c} for d in entry["datasets"] for c in shared.get(d, [])]
+        entry["shared_columns"] = columns
+        entry["shared_note"] = SHARED_NOTE if columns else None
     return joint + alone
 
 
 __all__ = [
+    "CODE_DIGITS",
     "KEY_ALONE",
     "KEY_SHARED",
     "PERSON_KEY_TYPES",
+    "SHARED_NOTE",
+    "is_measure",
     "joint_refusal",
     "joint_risk",
+    "kept_key_decision",
+    "kept_key_warnings",
+    "kept_keys",
+    "licence_keyed_columns",
     "linkage_entries",
     "person_key",
     "pseudonym_columns",
     "quasi_identifiers",
     "report_columns",
+    "shared_columns",
 ]

@@ -9,7 +9,7 @@ the job kinds (:class:`JobKind`, the one definition) and turns a job into a run.
 unsandboxed: ``SandboxUnavailable``.
 """
 
-from sandbox.holds import jobs_using, releases_using
+from sandbox.holds import jobs_using, licence_copies_in_use, releases_using
 from sandbox.job_usage import job_counts
 from sandbox.job_views import JobDraft, JobView, shown_verdict
 from sandbox.kinds import DP_KINDS, KINDS, JobKind, run_job
@@ -69,6 +69,7 @@ __all__ = [
     "check_sandbox",
     "job_counts",
     "jobs_using",
+    "licence_copies_in_use",
     "manifest_of",
     "releases_using",
     "run",

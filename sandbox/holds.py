@@ -1,4 +1,5 @@
-"""Which running jobs and open release requests read a dataset: what keeps it from being purged (SATRE 3.1.09).
+"""Which running jobs and open release requests read a dataset: what keeps it from being purged (SATRE 3.1.09);
+which licence copies queued or running jobs name: what keeps a superseded one (red team 23, F8).
 
 The registry's retention asks this through ``registry.JobsUsing`` and ``registry.ReleasesUsing``; the jobs
 and releases tables are the sandbox's, so the answer is given here and composed in by ``app.instance``.
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 from sandbox.models import JobRow, JobState
 from sandbox.release_models import ReleaseRow, ReleaseState
 
-__all__ = ["jobs_using", "releases_using"]
+__all__ = ["jobs_using", "licence_copies_in_use", "releases_using"]
 
 
 def jobs_using(engine: Engine, dataset: str) -> list[tuple[int, int | None]]:
@@ -32,6 +33,20 @@ def jobs_using(engine: Engine, dataset: str) -> list[tuple[int, int | None]]:
                 continue
             version = spec.get("version") if isinstance(spec, dict) else None
             found.append((int(job_id), version if isinstance(version, int) and not isinstance(version, bool) else None))
+    return found
+
+
+def licence_copies_in_use(engine: Engine) -> set[int]:
+    """The licence copies (ids) that queued or running jobs were admitted with: a superseded one is kept
+    until none names it (``registry.linkage_holds``, red team 23 F8)."""
+    live = (JobState.QUEUED.value, JobState.RUNNING.value)
+    found: set[int] = set()
+    with Session(engine) as session:
+        for (datasets,) in session.execute(select(JobRow.datasets).where(JobRow.state.in_(live))):
+            for spec in (datasets or {}).values():
+                copy = spec.get("licence_copy") if isinstance(spec, dict) else None
+                if isinstance(copy, int) and not isinstance(copy, bool):
+                    found.add(copy)
     return found
 
 

@@ -45,6 +45,9 @@ def env(initialised: tuple[Instance, dict[str, str]], tmp_path: Path, database_u
     return linked(initialised[0], tmp_path)
 
 
+_no_kept_key = {"shared_columns": [], "shared_note": None}  # red team 23, F5: no kept key joins across licences
+
+
 def test_licence_show_and_list_say_what_can_be_linked(env: Linked) -> None:
     shown = _cli(env.instance, "licence", "show", str(env.licences[JOINT]), "--json")
     assert shown.exit_code == 0, shown.output
@@ -64,8 +67,8 @@ def test_licence_show_and_list_say_what_can_be_linked(env: Linked) -> None:
     listed = json.loads(_cli(env.instance, "licence", "list", "--json").stdout)["licences"]
     apart = next(item for item in listed if item["id"] == env.licences[APART])
     assert apart["linkage"] == [
-        {"datasets": ["people"], "joint": False, "key": "per licence and dataset", "risk": None},
-        {"datasets": ["enrol"], "joint": False, "key": "per licence and dataset", "risk": None},
+        {"datasets": [name], "joint": False, "key": "per licence and dataset", "risk": None, **_no_kept_key}
+        for name in ("people", "enrol")
     ]
     human = _cli(env.instance, "licence", "show", str(env.licences[JOINT]))
     assert "What can be linked" in human.stdout and "enrol + people" in human.stdout

@@ -123,6 +123,8 @@ def desensitize(
         console.print(table)
         _print_quasi_identifiers(console, result.report)
         print_measures(console, result.report, version=result.version)
+        for warning in result.as_json()["warnings"]:  # a kept key and linkage (red team 23, F5)
+            console.print(f"[yellow]warning:[/] {warning}")
         console.print(f"Copy (what a sandbox mounts): {result.copy}")
         console.print(f"Guard fingerprints (never mounted): {result.fingerprints}")
 

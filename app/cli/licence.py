@@ -67,9 +67,11 @@ def _licence_table(items: list[dict[str, Any]], title: str = "Licences") -> Tabl
 
 
 def linkage_table(entries: list[dict[str, Any]], title: str = "What can be linked (issue 23)") -> Table:
-    """The ``linkage`` entries as a table: datasets, joint or not, how keyed, the joined view's risk."""
+    """The ``linkage`` entries as a table: datasets, joint or not, how keyed, the joined view's risk, and the
+    kept keys verbatim under every licence (red team 23, F5: they join across licences)."""
     table = Table(title=title)
-    for column in ("datasets", "joint", "pseudonym key", "joined view k", "risk after (highest)", "met"):
+    columns = ("datasets", "joint", "pseudonym key", "joined view k", "risk after (highest)", "met")
+    for column in (*columns, "verbatim: joins across licences"):
         table.add_column(column, overflow="fold")
     for entry in entries:
         risk = entry.get("risk") or {}
@@ -82,6 +84,7 @@ def linkage_table(entries: list[dict[str, Any]], title: str = "What can be linke
             "-" if risk.get("k_achieved") is None else str(risk["k_achieved"]),
             "-" if highest is None else f"{highest:.3f}",
             "-" if risk.get("met") is None else str(risk["met"]).lower(),
+            ", ".join(f"{c['dataset']}.{c['column']}" for c in entry.get("shared_columns") or []) or "-",
         )
     return table
 

@@ -35,7 +35,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from desensitize import FingerprintSet, non_alnum_pattern, normalise_for_fingerprint
+from desensitize import FingerprintSet, fragment_candidates, non_alnum_pattern, normalise_for_fingerprint
 from sandbox.encodings import decoded_readings
 
 #: The run classes of ``desensitize.fingerprints.LENGTH_CLASSES``: what splits a run, and the alphabet size.
@@ -106,15 +106,26 @@ class Hits:
     windows: int = 0
     expected: float = 0.0
     names: int = 0  # Chinese-name windows inside longer text (soft)
+    fragments: int = 0  # pieces that are a pseudonym's first or last 10/12/16 hex digits (red team 23, F7)
+    fragment_expected: float = 0.0
 
     @property
-    def certain(self) -> bool:
+    def whole(self) -> bool:
         """Exact hits, or window hits beyond the chance level."""
         return self.exact > 0 or (self.windows > 0 and poisson_tail(self.windows, self.expected) < CHANCE)
 
     @property
+    def shortened(self) -> bool:
+        """Shortened pseudonyms beyond the chance level (random hex pieces rarely are one)."""
+        return self.fragments > 0 and poisson_tail(self.fragments, self.fragment_expected) < CHANCE
+
+    @property
+    def certain(self) -> bool:
+        return self.whole or self.shortened
+
+    @property
     def possible(self) -> bool:
-        return not self.certain and (self.windows > 0 or self.names > 0)
+        return not self.certain and (self.windows > 0 or self.names > 0 or self.fragments > 0)
 
 
 def poisson_tail(k: int, mean: float) -> float:
@@ -156,14 +167,17 @@ class Probe:
         candidates = pd.concat(
             [readings, pieces, digit_forms(decimals_in(readings)), hex_of_numbers(pieces)], ignore_index=True
         )
+        fragments = shortened_candidates(pd.concat([readings, pieces], ignore_index=True))
         found: dict[str, Hits] = {}
         for name, prints in self.prints.items():
             hits = Hits(exact=int(prints.contains_values(candidates).sum()))
+            hits.fragments = int(prints.contains_fragments(fragments).sum())
+            hits.fragment_expected = prints.fragment_chance(fragments) if hits.fragments else 0.0
             if windows:
                 self._windows(readings, prints, hits)
-            if hits.exact or hits.windows or hits.names:
+            if hits.exact or hits.windows or hits.names or hits.fragments:
                 found[name] = hits
-        self.probed += len(candidates) * len(self.prints)
+        self.probed += (len(candidates) + len(fragments)) * len(self.prints)
         return found
 
     def _windows(self, readings: pd.Series, prints: FingerprintSet, hits: Hits) -> None:
@@ -226,6 +240,17 @@ class Probe:
             if exact:
                 found[name] = Hits(exact=exact)
         return found
+
+
+def shortened_candidates(values: pd.Series) -> pa.Array:
+    """Each string's tokens, normalised (``ABCD1234-EF56`` reads ``abcd1234ef56``), as shortened pseudonyms
+    would be probed: hex pieces of 10 to 31 digits and decimal integers of 9 to 20 digits
+    (``desensitize.fragment_candidates``)."""
+    if values.empty:
+        return pa.array([], pa.large_string())
+    array = pa.array(values.astype(str).tolist(), type=pa.large_string())
+    spaced = pc.list_flatten(pc.split_pattern_regex(array, _SEPARATORS)).cast(pa.large_string())
+    return fragment_candidates(normalise_for_fingerprint(pa.concat_arrays([array, spaced])))
 
 
 class ProbeLimitError(RuntimeError):
@@ -310,5 +335,6 @@ __all__ = [
     "fold",
     "fold_digits",
     "poisson_tail",
+    "shortened_candidates",
     "tokens",
 ]

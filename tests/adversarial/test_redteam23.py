@@ -11,6 +11,13 @@ the base report (``registry.linkage_rules.pseudonym_columns``) re-keyed with
 ``licence_key(pepper, licence, group)`` and, for a joint group, ``link_tables`` over the base report's
 quasi-identifiers (``registry.linkage_rules.quasi_identifiers``). Rows keep their order at every step
 (as ``_make`` reads, re-keys and writes the frame).
+
+Amended by fixreg23 (the fix of F4 and F5; CONTRACT23_fixreg.md): the registry now writes every copy in a
+fresh random row order (``registry.row_order.shuffled``, in ``registry.copies`` and
+``LicenceCopies._write``) and re-keys the kept keys its base copy marks (``kept_keys`` in the report,
+decided by ``registry.linkage_rules.kept_key_decision`` when ``registry.copies`` records it; re-keyed by
+``licence_keyed_columns``). The fixtures below make the copies as the registry now does; the attacks and
+their thresholds are unchanged.
 """
 
 from __future__ import annotations
@@ -20,13 +27,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from desensitize.linkage import LinkedTable, group_name, licence_key, link_tables, rekey
 from desensitize.pipeline import desensitize_table
 from desensitize.policy import load_policy
 from desensitize.quasi import check_not_quasi
-from registry.linkage_rules import pseudonym_columns, quasi_identifiers
+from registry.linkage_rules import kept_key_decision, licence_keyed_columns, pseudonym_columns, quasi_identifiers
+from registry.row_order import shuffled
 from samples import synthetic
 from tests.test_pipeline import INSURANCE_TYPES, RESIDENT_TYPES
 
@@ -44,12 +53,17 @@ def _raw() -> dict[str, pd.DataFrame]:
     return synthetic.generate_all(ROWS, seed=7)
 
 
+def _written(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy as the registry writes it: its rows in a fresh random order (``registry.row_order``)."""
+    return shuffled(pa.Table.from_pandas(frame, preserve_index=False)).to_pandas()
+
+
 @functools.cache
 def _base(name: str) -> tuple[pd.DataFrame, dict]:
-    """(frame, report) of the L4 base copy of a demo table."""
+    """(frame, report) of the L4 base copy of a demo table, as ``registry.copies`` writes it."""
     types = {"residents": RESIDENT_TYPES, "social_insurance": INSURANCE_TYPES}[name]
     result = desensitize_table(_raw()[name], types, load_policy("L4"), pepper=PEPPER)
-    return result.frame, result.report
+    return _written(result.frame), result.report
 
 
 def _licence_copy(name: str, licence: int, group: list[str]) -> pd.DataFrame:
@@ -59,7 +73,7 @@ def _licence_copy(name: str, licence: int, group: list[str]) -> pd.DataFrame:
     key = licence_key(PEPPER, licence, group)
     for column in pseudonym_columns(report):
         out[column] = rekey(out[column], key)
-    return out
+    return _written(out)
 
 
 @functools.cache
@@ -204,6 +218,14 @@ def _align_by_order(left: pd.Series, right: pd.Series, window: int = 8) -> dict[
     return links
 
 
+def _base_keys(keys: pd.Series, name: str, column: str, licence: int) -> np.ndarray:
+    """Each licence key's base pseudonym, row by row (the truth of who is who; fixreg23: the licence copy's
+    rows are no longer in the base copy's order, so the truth is looked up, not zipped)."""
+    base = _base(name)[0][column]
+    back = dict(zip(rekey(base, licence_key(PEPPER, licence, [name])), base, strict=True))
+    return np.array([back.get(k) for k in keys], dtype=object)
+
+
 def test_break_f4_row_order_links_two_datasets_not_granted_jointly() -> None:
     """BREAK (high): one licence grants residents and social_insurance separately: their pseudonyms are
     keyed per dataset and never join (held below), and a job may mount both (one licence covers them).
@@ -213,8 +235,8 @@ def test_break_f4_row_order_links_two_datasets_not_granted_jointly() -> None:
     residents = _licence_copy("residents", 1, ["residents"])
     insurance = _licence_copy("social_insurance", 1, ["social_insurance"])
     assert not set(residents["公民身份号码"]) & set(insurance["身份证号"])
-    truth_r = _base("residents")[0]["公民身份号码"].to_numpy()
-    truth_s = _base("social_insurance")[0]["身份证号"].to_numpy()
+    truth_r = _base_keys(residents["公民身份号码"], "residents", "公民身份号码", 1)
+    truth_s = _base_keys(insurance["身份证号"], "social_insurance", "身份证号", 1)
     links = _align_by_order(residents["姓名"], insurance["姓名"])
     right = sum(truth_s[i] == truth_r[j] for i, j in links.items())
     assert right / len(insurance) < 0.05, f"{right} of {len(insurance)} insured linked by row order"
@@ -244,10 +266,11 @@ def test_break_f5_a_kept_key_joins_two_licences_copies() -> None:
     result = desensitize_table(
         raw, INSURANCE_TYPES, load_policy("L4"), pepper=PEPPER, keep_columns={"社保卡号": "业务核对需要原卡号"}
     )
+    report = {**result.report, "kept_keys": kept_key_decision(result.report, INSURANCE_TYPES, result.frame)}
     copies = []
-    for licence in (1, 2):
+    for licence in (1, 2):  # as LicenceCopies._make re-keys (fixreg23: pseudonyms and kept text keys)
         out = result.frame.copy()
-        for column in pseudonym_columns(result.report):
+        for column in licence_keyed_columns(report):
             out[column] = rekey(out[column], licence_key(PEPPER, licence, ["social_insurance"]))
         copies.append(out)
     joined = copies[0].merge(copies[1], on="社保卡号")

@@ -43,18 +43,33 @@ def hit_findings(
     """Findings for probe hits (never the value)."""
     findings: list[Finding] = []
     for dataset, hits in found.items():
-        if hits.certain:
+        if hits.whole:
             detail = f"raw or pseudonymized identifier value(s) of dataset {dataset}{what}"
             if not hits.exact:
                 detail += f" inside longer runs ({hits.windows} found where chance gives {hits.expected:.2g})"
             findings.append(Finding(rule, HARD, file, location, detail))
-        elif hits.possible:
+        elif hits.windows or hits.names:
             detail = (
                 f"possible identifier value(s) of dataset {dataset} inside longer text "
                 f"({hits.windows + hits.names} found, at a level chance could explain): a person checks"
             )
             findings.append(Finding("identifier.possible", SOFT, file, location, detail))
+        findings += _shortened(dataset, hits, file, location)
     return findings
+
+
+def _shortened(dataset: str, hits: Hits, file: str, location: str) -> list[Finding]:
+    """Shortened pseudonyms (red team 23, F7): a pseudonym's first or last 10-16 hex digits, as hex or as
+    the integer they make, are still person keys; beyond chance blocked, at a chance level a person checks."""
+    if not hits.fragments:
+        return []
+    what = (
+        f"{hits.fragments} shortened pseudonym(s) of dataset {dataset} (a pseudonym's first or last 10-16 hex "
+        f"digits, as hex or as integers; chance gives {hits.fragment_expected:.2g})"
+    )
+    if hits.shortened:
+        return [Finding("identifier.pseudonym_fragment", HARD, file, location, what)]
+    return [Finding("identifier.possible", SOFT, file, location, f"possible {what}: a person checks")]
 
 
 def recognized(values: pd.Series, ctx: Context, file: str, location: str) -> list[Finding]:
