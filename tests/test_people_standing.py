@@ -215,7 +215,8 @@ def test_records_are_ledgered_and_no_identity_number_is_kept(
     assert trained.status_code == 201, trained.text
     accepted = client.post("/me/terms", json={"version": "2026-12"}, headers=operator)
     assert accepted.status_code == 201, accepted.text
-    entries = instance.ledger.entries(after=before, limit=10)
+    # Only the people records: the service's own background work (sweeps, security flushes) may ledger too.
+    entries = [e for e in instance.ledger.entries(after=before, limit=50) if e.action.startswith("person.")]
     assert [(e.action, e.subject, e.actor) for e in entries] == [
         ("person.identity_check_recorded", f"principal:{OPERATOR}", "demo-agency"),
         ("person.training_recorded", f"principal:{OPERATOR}", "demo-agency"),
