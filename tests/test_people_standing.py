@@ -6,6 +6,7 @@ Both databases. The rules are ``registry.people`` (what counts) and ``operators.
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from typing import Any
 
@@ -224,7 +225,9 @@ def test_records_are_ledgered_and_no_identity_number_is_kept(
     ]
     assert entries[0].payload["evidence_number_given"] is True and "evidence_ref" not in entries[0].payload
     dumped = "".join(str(e.as_json()) for e in entries)
-    assert number not in dumped and number[-4:] not in dumped
+    # The tail must not be kept either; read around hex digests, where 4 digits occur by chance (1 run in ~40).
+    readable = re.sub(r"[0-9a-f]{32,}", "", dumped)
+    assert number not in dumped and number[-4:] not in readable
     with instance.engine.connect() as connection:
         cells = [str(v) for row in connection.execute(text("SELECT * FROM person_records")) for v in row]
     assert not any(number in cell for cell in cells)
