@@ -8,7 +8,6 @@ this module.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -20,6 +19,7 @@ from starlette.exceptions import HTTPException
 
 from app.api.security import mark_refused
 from app.console.flash import Flashes
+from app.console.glossary import TERMS, beijing, chinese, label
 from app.console.security import Origin, trusted_origins
 from app.console.session import PATH, Forbidden, Session, Sessions, UnreadableForm
 from core import MAX_ROW_ID, PermissionDeniedError
@@ -71,14 +71,6 @@ ROLE_LABELS = {"operator": "运营机构 Operator", "agency": "实施机构 Agen
                "custodian": "数据主管部门 Custodian"}  # fmt: skip
 
 
-def _datetime(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(value, str) and "T" in value:
-        return value.replace("T", " ")[:19]
-    return "" if value is None else str(value)
-
-
 def no_live_worker(instance: Instance) -> bool:
     """True when no worker has beaten recently (issue 17): every page then warns that jobs stay queued.
     A database that cannot answer claims nothing (the page itself will say what failed)."""
@@ -97,13 +89,17 @@ def platform_frozen(instance: Instance) -> str:
         return ""
     if not state.frozen:
         return ""
-    return state.since.strftime("%Y-%m-%d %H:%M:%S UTC") if state.since else "?"
+    return beijing(state.since) if state.since else "?"
 
 
 def add_globals(templates: Jinja2Templates, instance: Instance) -> None:
     """What the base layout asks of the instance on every page, whoever renders it."""
     templates.env.globals["no_live_worker"] = lambda: no_live_worker(instance)
     templates.env.globals["platform_frozen"] = lambda: platform_frozen(instance)
+    templates.env.globals["TERMS"] = TERMS
+    templates.env.filters["dt"] = beijing  # every time on every page in 北京时间, labelled (issue 18)
+    templates.env.filters["label"] = label
+    templates.env.filters["zh"] = chinese
 
 
 class Console:
@@ -113,7 +109,6 @@ class Console:
         self.instance = instance
         self.sessions = Sessions(instance.identity, instance.keys.jwt_key)
         self.templates = Jinja2Templates(directory=str(TEMPLATES))
-        self.templates.env.filters["dt"] = _datetime
         add_globals(self.templates, instance)
         self.secure_cookies = secure_cookies
         self.flashes = Flashes(instance.keys.jwt_key)
