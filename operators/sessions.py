@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import jwt
@@ -23,7 +23,7 @@ from operators.errors import AuthenticationError, UnknownPrincipalError
 from operators.models import ApiKeyRow, PrincipalRow, RecoveryHoldRow, RevokedTokenRow, utcnow
 from operators.recovery import RecoveryHoldError, hold_message, open_holds
 from operators.roles import Role
-from operators.tokens import TokenError, TokenService
+from operators.tokens import IssuedToken, TokenError, TokenService
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -94,7 +94,8 @@ class TokenSessions:
             raise AuthenticationError(str(exc)) from None
         if claims.key_id is None:
             raise AuthenticationError("token carries no key id: exchange an API key at POST /auth/token")
-        ended = exists().where(RevokedTokenRow.jti == claims.jti)
+        # logout ends the token and, through its session id, every token renewed from the same login
+        ended = exists().where(RevokedTokenRow.jti.in_({claims.jti, claims.sid}))
         held = exists().where(RecoveryHoldRow.principal_id == PrincipalRow.id, RecoveryHoldRow.cleared_at.is_(None))
         columns = (PrincipalRow.name, PrincipalRow.role, PrincipalRow.active, ApiKeyRow.revoked_at, ended)
         query = (
@@ -135,6 +136,8 @@ class TokenSessions:
             return False
         now = utcnow()
         payload: dict[str, object] = {"jti": claims.jti, "key_id": claims.key_id}
+        if claims.sid != claims.jti:
+            payload["sid"] = claims.sid
         try:
             with self._recorder.change(actor_of(Principal(claims.sub, claims.role))) as change:
                 session = change.session
@@ -143,7 +146,51 @@ class TokenSessions:
                 session.execute(delete(RevokedTokenRow).where(RevokedTokenRow.expires_at < now))
                 expiry = claims.expires_at + timedelta(minutes=1)  # past the verifier's leeway
                 session.add(RevokedTokenRow(jti=claims.jti, principal=claims.sub, expires_at=expiry, revoked_at=now))
+                if claims.sid != claims.jti and session.get(RevokedTokenRow, claims.sid) is None:
+                    # every token of the chain was issued by now, so lives at most one ttl more
+                    chain_expiry = max(expiry, now + self.tokens.ttl + timedelta(minutes=1))
+                    session.add(
+                        RevokedTokenRow(jti=claims.sid, principal=claims.sub, expires_at=chain_expiry, revoked_at=now)
+                    )
                 change.log("auth.token_revoked", f"principal:{claims.sub}", payload)
         except IntegrityError:  # the same token logged out twice at once: it is ended either way
             return False
         return True
+
+    def renew_token(self, token: str, *, max_age: timedelta) -> IssuedToken | None:
+        """A fresh token continuing ``token``'s session (a console in use, issue 18), or ``None`` once the
+        session reached ``max_age`` since its login (then it simply expires: log in again).
+
+        The token must still be accepted (:meth:`authenticate_token` raises otherwise), so a revoked key, a
+        suspension, a changed credential epoch or a logout stops renewal at once. The new token keeps the
+        API key, the epoch, the session id and the login time; it never outlives login + ``max_age``.
+        Recorded in the ledger as ``auth.token_renewed`` (access belongs to the usage records kept three
+        years, 双鸭山市公共数据管理暂行办法 第二十条).
+        """
+        principal = self.authenticate_token(token)
+        try:
+            claims = self.tokens.verify(token)
+        except TokenError as exc:
+            raise AuthenticationError(str(exc)) from None
+        limit = claims.started_at + max_age
+        now = datetime.now(UTC)
+        if now >= limit or claims.key_id is None:
+            return None
+        with self._recorder.change(actor_of(principal)) as change:
+            issued = self.tokens.issue(
+                principal.name,
+                principal.role,
+                key_id=claims.key_id,
+                epoch=claims.epoch,
+                renewing=claims,
+                not_after=limit,
+            )
+            payload: dict[str, object] = {
+                "jti": issued.claims.jti,
+                "previous_jti": claims.jti,
+                "sid": claims.sid,
+                "key_id": claims.key_id,
+                "expires_at": issued.claims.expires_at.isoformat(),
+            }
+            change.log("auth.token_renewed", f"principal:{principal.name}", payload)
+        return issued

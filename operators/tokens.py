@@ -84,6 +84,19 @@ class Claims:
     expires_at: datetime
     key_id: str | None = None  # the API key this token was exchanged for (``kid``)
     epoch: int | None = None  # the principal's credential epoch when issued (``cep``)
+    #: The login this token continues (``sid``: the first token's jti) and when it happened (``sst``): a
+    #: console session renewed while in use keeps both, so logout ends the whole chain and the absolute
+    #: maximum counts from the login (issue 18). A token with none is its own session.
+    session_id: str | None = None
+    session_start: datetime | None = None
+
+    @property
+    def sid(self) -> str:
+        return self.session_id or self.jti
+
+    @property
+    def started_at(self) -> datetime:
+        return self.session_start or self.issued_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,16 +140,25 @@ class TokenService:
         key_id: str | None = None,
         now: datetime | None = None,
         epoch: int | None = None,
+        renewing: Claims | None = None,
+        not_after: datetime | None = None,
     ) -> IssuedToken:
+        """A new token; ``renewing``: it continues that token's session (same ``sid`` and ``sst``);
+        ``not_after``: it expires no later than this (a session's absolute maximum)."""
         issued = (now or datetime.now(UTC)).replace(microsecond=0)
+        expires = issued + self.ttl
+        if not_after is not None:
+            expires = min(expires, not_after.replace(microsecond=0))
         claims = Claims(
             sub=subject,
             role=role,
             jti=uuid.UUID(bytes=secrets.token_bytes(16), version=4).hex,
             issued_at=issued,
-            expires_at=issued + self.ttl,
+            expires_at=expires,
             key_id=key_id,
             epoch=epoch,
+            session_id=renewing.sid if renewing else None,
+            session_start=renewing.started_at if renewing else None,
         )
         payload: dict[str, object] = {
             "sub": claims.sub,
@@ -151,6 +173,9 @@ class TokenService:
             payload["kid"] = key_id
         if epoch is not None:
             payload["cep"] = epoch
+        if claims.session_id is not None and claims.session_start is not None:
+            payload["sid"] = claims.session_id
+            payload["sst"] = int(claims.session_start.timestamp())
         current = self._keyring().current
         token = jwt.encode(payload, current.secret, algorithm=ALGORITHM, headers={"kid": current.kid})
         return IssuedToken(token, claims)
@@ -214,6 +239,15 @@ class TokenService:
         epoch = payload.get("cep")
         if epoch is not None and (not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0):
             raise TokenError("token credential epoch is malformed")
+        session_id, session_start = payload.get("sid"), payload.get("sst")
+        if session_id is not None and (
+            not isinstance(session_id, str)
+            or not session_id
+            or not isinstance(session_start, int)
+            or isinstance(session_start, bool)
+            or not 0 <= session_start <= payload["iat"]
+        ):
+            raise TokenError("token session claims are malformed")
         return Claims(
             sub=sub,
             role=role,
@@ -222,4 +256,6 @@ class TokenService:
             expires_at=datetime.fromtimestamp(payload["exp"], UTC),
             key_id=key_id,
             epoch=epoch,
+            session_id=session_id,
+            session_start=datetime.fromtimestamp(session_start, UTC) if session_id is not None else None,
         )
