@@ -79,7 +79,7 @@ def build_console(instance: Instance, *, secure_cookies: bool = False) -> APIRou
     router = APIRouter(prefix=PATH, include_in_schema=False, dependencies=[Depends(same_origin)])
 
     @router.get("/login", response_class=HTMLResponse)
-    def login_form(request: Request, reason: str = "", next: str = "") -> HTMLResponse:  # noqa: A002 - the URL's name
+    def login_form(request: Request, reason: str = "", next: str = "") -> HTMLResponse:
         """The login form; ``next``: the console page to return to afterwards, kept only when it is one
         (``app.console.next_page.safe_next``), so the form can never send anyone elsewhere."""
         return console.render(
