@@ -257,5 +257,7 @@ class TokenService:
             key_id=key_id,
             epoch=epoch,
             session_id=session_id,
-            session_start=datetime.fromtimestamp(session_start, UTC) if isinstance(session_start, int) else None,
+            session_start=datetime.fromtimestamp(session_start, UTC)
+            if session_id is not None and isinstance(session_start, int)
+            else None,
         )

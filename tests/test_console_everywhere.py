@@ -14,20 +14,52 @@
 
 from __future__ import annotations
 
+import ast
+import enum
+import json
+import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qs, urlsplit
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import jwt
 import pytest
 from fastapi.testclient import TestClient
 
 from app import Instance, create_app
+from app.console.downloads import HEADER
+from app.console.flash import LOGIN_REASONS, MESSAGES
+from app.console.glossary import ACTIONS, LABELS, beijing, chinese, label
 from app.console.next_page import safe_next
 from app.console.session import COOKIE, MAX_SESSION, Session, Sessions
+from ledger.entry import ACTION_RE
 from operators import Principal, Role
+from operators.recovery import HoldKind
 from operators.tokens import Claims
+from registry.people import EvidenceKind, RecordKind
+from registry.request_models import FINAL_STATES, OPEN_STATES
+from registry.security_events import SecurityEventKind
+from registry.usability import Usability
+from registry.vocabulary import (
+    FindingKind,
+    LicenceState,
+    ObjectionOutcome,
+    ObjectionState,
+    ProductState,
+    Qualification,
+    RequestState,
+    ResourceState,
+    ViolationKind,
+)
+from sandbox.kinds import JobKind
+from sandbox.models import JobState
+from sandbox.release_models import Decision, ReleaseState, SignOff
+from tests.conftest import bearer
 from tests.console_support import ORIGIN, console_client
-from tests.totp_support import login_form
+from tests.test_release import ACME, R1, R2, done_job
+from tests.test_release import instance as instance  # the licensed instance fixture (for the download)
+from tests.totp_support import create_enrolled, login_form
 
 
 def _claims(token: str) -> dict[str, object]:
@@ -254,3 +286,210 @@ def test_an_unknown_api_path_keeps_its_json_404(initialised: tuple[Instance, dic
         assert response.status_code == 404
         assert response.headers["content-type"].startswith("application/json")
         assert response.json() == {"detail": "Not Found"}
+
+
+# --- one glossary: every state and every ledgered action has its Chinese label ----------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = ("app", "core", "ledger", "operators", "registry", "sandbox", "security", "desensitize", "dp")
+#: Actions the code builds from a pattern (an f-string), with every value the pattern takes. A new pattern
+#: fails the test until it is listed here and labelled.
+PATTERNS: dict[str, tuple[str, ...]] = {
+    "dataset.{}_delegated": ("egress", "access"),  # registry.egress (kind)
+    "dataset.{}_withdrawn": ("egress", "access"),
+    "person.{}_recorded": tuple(k.value for k in RecordKind),  # registry.people
+    "request.{}": ("submitted", "in_review", "granted", "refused", "answered", "withdrawn", "recounted", "overdue"),
+}
+
+
+def _strings(node: ast.AST) -> Iterator[str]:
+    """The string values an expression may take: a constant, both branches of ``a if c else b``, a dict's values
+    (``{STATE: "x.y"}.get(...)``), or an f-string as a pattern with ``{}`` for each placeholder."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        yield node.value
+    elif isinstance(node, ast.IfExp):
+        yield from _strings(node.body)
+        yield from _strings(node.orelse)
+    elif isinstance(node, ast.Dict):
+        for value in node.values:
+            yield from _strings(value)
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get":
+        yield from _strings(node.func.value)
+        for arg in node.args[1:]:
+            yield from _strings(arg)
+    elif isinstance(node, ast.JoinedStr):
+        yield "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)
+
+
+def _action_candidates(node: ast.AST) -> list[ast.AST]:
+    """Where the sources name a ledger action: ``change.log(ACTION, …)``, ``_change(by, ACTION, …)``, a product's
+    ``_transition(change, row, state, ACTION)``, an ``action=``/``event=`` keyword, a name holding ``action``."""
+    found: list[ast.AST] = []
+    if isinstance(node, ast.Call):
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        position = {"log": 0, "_change": 1, "_transition": 3}.get(name)
+        if position is not None and len(node.args) > position:
+            found.append(node.args[position])
+        found += [k.value for k in node.keywords if k.arg in ("action", "event")]
+    if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        if any(isinstance(t, ast.Name) and "action" in t.id.lower() for t in targets):
+            found.append(node.value)
+    return found
+
+
+def ledgered_actions() -> dict[str, str]:
+    """Every action (or action pattern) the sources write, with the file naming it first."""
+    actions: dict[str, str] = {}
+    for package in SOURCES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+                for candidate in _action_candidates(node):
+                    for text in _strings(candidate):
+                        if ACTION_RE.match(text.replace("{}", "x")):
+                            actions.setdefault(text, str(path.relative_to(ROOT)))
+    return actions
+
+
+def test_every_ledgered_action_has_a_chinese_label() -> None:
+    """The regulator reads every ledger entry in Chinese (issue 18): an action without a label fails here."""
+    actions = ledgered_actions()
+    assert len(actions) > 80, "the scan found too few actions: the way the code ledgers changed"
+    assert {"auth.token_renewed", "licence.granted", "release.voted", "product.fetched"} <= set(actions)
+    missing = []
+    for action, where in sorted(actions.items()):
+        if "{}" in action:
+            assert action in PATTERNS, f"{where} ledgers the pattern {action!r}: list its values in PATTERNS"
+            names = [action.replace("{}", value) for value in PATTERNS[action]]
+        else:
+            names = [action]
+        missing += [f"{name} ({where})" for name in names if name not in ACTIONS]
+    assert not missing, f"ledger actions with no Chinese label in app/console/glossary.py ACTIONS: {missing}"
+    for action, chinese_text in ACTIONS.items():
+        assert ACTION_RE.match(action) and CJK.search(chinese_text), action
+        assert label(action) == f"{chinese_text} {action}"
+
+
+@pytest.mark.parametrize(
+    "states",
+    [JobState, ReleaseState, Decision, SignOff, LicenceState, ProductState, ObjectionState, ObjectionOutcome,
+     RequestState, Qualification, FindingKind, ViolationKind, SecurityEventKind, ResourceState, Usability,
+     RecordKind, EvidenceKind, HoldKind, JobKind],
+    ids=lambda e: e.__name__,
+)  # fmt: skip
+def test_every_state_and_kind_has_a_chinese_label(states: type[enum.Enum]) -> None:
+    missing = [m.value for m in states if m.value not in LABELS]
+    assert not missing, f"{states.__name__} values with no label: {missing}"
+
+
+def test_other_codes_shown_on_pages_have_labels() -> None:
+    """Codes that are not enums: guard verdicts, request states, incident and alert states."""
+    codes = {"pass", "review", "block", "open", "closed", "acknowledged", *OPEN_STATES, *FINAL_STATES}
+    assert not codes - set(LABELS)
+    assert label("approved") == "已批准 approved" and chinese("approved") == "已批准"
+    assert label("no-such-code") == "no-such-code" and label(None) == ""
+
+
+def test_times_are_beijing_time_and_labelled() -> None:
+    assert beijing(datetime(2026, 12, 7, 3, 20, 5)) == "2026-12-07 11:20:05 北京时间"
+    assert beijing("2026-12-06T20:00:00Z") == "2026-12-07 04:00:00 北京时间"
+    assert beijing(datetime(2026, 12, 7, 3, 20, 5, tzinfo=UTC)) == "2026-12-07 11:20:05 北京时间"
+    assert beijing(None) == "" and beijing("not a time") == "not a time"
+
+
+# --- 授权, never 许可; full-width punctuation in Chinese sentences -------------------------------------
+
+TEMPLATES = ROOT / "app" / "templates"
+CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff]")
+#: A Chinese character (or full-width punctuation) followed by an ASCII comma, colon, semicolon or parenthesis:
+#: in a Chinese sentence these are full-width (，：；（）). A bilingual label "中文 English" has a space between
+#: the two languages, so "授权 Licence (active)" or "授权 · licence: x" passes; "授权,生效" or "暂停(应急)" fails.
+HALF_WIDTH = re.compile("[\u3400-\u4dbf\u4e00-\u9fff（）。，：；、][,:;()]")
+_HIDDEN = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}|<script\b.*?</script>|<style\b.*?</style>|<[^>]*>", re.S)
+#: Templates of other helpers of issue 18 that still had half-width punctuation after Chinese when this test
+#: was written (their owners rewrite them in the same issue): each may not get worse; the lead empties this.
+KNOWN_HALF_WIDTH: dict[str, int] = {
+    "console/agency/findings.html": 6,
+    "console/agency/index.html": 3,
+    "console/agency/objections.html": 3,
+    "console/agency/people.html": 10,
+    "console/agency/release.html": 3,
+    "console/custodian/dataset.html": 2,
+    "console/custodian/licences.html": 6,
+    "console/custodian/releases.html": 4,
+    "console/custodian/requests.html": 7,
+    "console/operator/index.html": 2,
+    "console/operator/requests.html": 3,
+    "console/regulator/entry.html": 3,
+    "console/regulator/usage.html": 3,
+}
+#: Templates of operator18 that said 许可 for a licence when this test was written: the lead empties this.
+KNOWN_XUKE = {"console/operator/index.html", "console/operator/job.html"}
+
+
+def visible_text(html: str) -> str:
+    """What a reader sees of a template: no tags, attributes, scripts or Jinja expressions (a tag between
+    two words still joins them, as on the page)."""
+    return _HIDDEN.sub("", html)
+
+
+def _templates() -> list[tuple[str, str]]:
+    return [
+        (p.relative_to(TEMPLATES).as_posix(), p.read_text(encoding="utf-8")) for p in sorted(TEMPLATES.rglob("*.html"))
+    ]
+
+
+def test_the_punctuation_rule_itself() -> None:
+    for bad in ("授权,生效", "暂停(应急)", "原因:无", "已记录;其他", "<b>登录</b>(无需登录)"):
+        assert HALF_WIDTH.search(visible_text(bad)), bad
+    for good in ("授权 Licence (active)", "授权 · licence: x", "已记录；其他（还需 2 票）", "状态 State: {{ x }}",
+                 '<a title="a,b">授权</a> Licences', "{{ '%g' % x }}（上限）", "类型 Kind"):  # fmt: skip
+        assert not HALF_WIDTH.search(visible_text(good)), good
+
+
+def test_chinese_sentences_in_templates_use_full_width_punctuation() -> None:
+    problems = []
+    for name, html in _templates():
+        hits = [m.group() for m in HALF_WIDTH.finditer(visible_text(html))]
+        if len(hits) > KNOWN_HALF_WIDTH.get(name, 0):
+            problems.append(f"{name}: {hits}")
+    assert not problems, f"half-width punctuation after Chinese (use ，：；（）): {problems}"
+
+
+def test_chinese_in_flash_messages_uses_full_width_punctuation() -> None:
+    bad = {k: v for k, v in {**MESSAGES, **LOGIN_REASONS}.items() if HALF_WIDTH.search(v)}
+    assert not bad
+
+
+def test_no_template_says_xuke_for_a_licence() -> None:
+    """授权 (授权运营, 双鸭山市公共数据管理暂行办法 第四十六条) is the licence; 许可 is never used for it."""
+    found = {name for name, html in _templates() if "许可" in html} - KNOWN_XUKE
+    assert not found, f"许可 in {found}: say 授权"
+    assert not [v for v in {**MESSAGES, **LOGIN_REASONS}.values() if "许可" in v]
+
+
+# --- downloads carry the attribution, as the API's do -----------------------------------------------
+
+
+def test_a_console_download_carries_the_apis_attribution(instance: Instance) -> None:
+    """双鸭山市公共数据管理暂行办法 第四十一条: 数据来源 and 获取日期 travel with every delivered file, in the browser
+    as over the API: the same ``X-Keyong-Attribution`` header, and the same stamped bytes."""
+    release = instance.releases.request(done_job(instance, "pass", code="18"), product="attr-p", by=ACME).id
+    instance.releases.vote(release, "approve", by=R1)
+    instance.releases.vote(release, "approve", by=R2)
+    key = create_enrolled(instance.identity, ACME.name, Role.OPERATOR)
+    browser = console_client(instance, key)
+    page = browser.get("/console/operator/products/attr-p/artifacts/result.txt", follow_redirects=False)
+    assert page.status_code == 200, page.headers.get("location")
+    api = TestClient(create_app(instance=instance))
+    fetched = api.get("/products/attr-p/artifacts/result.txt", headers=bearer(api, key))
+    assert fetched.status_code == 200
+    assert page.headers[HEADER] == fetched.headers[HEADER]
+    attribution = json.loads(unquote(page.headers[HEADER]))
+    assert attribution["data_source"] and attribution["acquisition_date"]
+    assert attribution["statement"].startswith("数据来源：") and "获取日期：" in attribution["statement"]
+    assert page.content == fetched.content
+    fetches = instance.ledger.entries(action="product.fetched", limit=10)
+    assert len(fetches) == 2  # each delivery is ledgered, the console's too
+    missing = browser.get("/console/operator/products/attr-p/artifacts/nope.txt", follow_redirects=False)
+    assert missing.status_code == 303 and HEADER not in missing.headers

@@ -37,10 +37,10 @@ MESSAGES: dict[str, str] = {
     "release_unavailable": "无法打开 · cannot open release {release}: {reason}",
     "vote_refused": "投票未记录 · vote refused: {reason}",
     "vote_recorded_sealed": (
-        "您的投票已记录;其他评审的投票在本轮决定前保密(还需 {needed} 票)· "
+        "您的投票已记录；其他评审的投票在本轮决定前保密（还需 {needed} 票）· "
         "your vote recorded; others sealed until the round is decided ({needed} more needed)"
     ),
-    "vote_recorded_decided": "您的投票已记录,本轮已决定 · your vote recorded; the release is now {state}",
+    "vote_recorded_decided": "您的投票已记录，本轮已决定 · your vote recorded; the release is now {state}",
     "budget_incomplete": "请填写授权、数据集与新的 ε 总额 · give licence, dataset and ε",
     "budget_refused": "未调整 · not raised: {reason}",
     "budget_raised": "已调整预算 · budget raised: licence {licence} {dataset} ε = {epsilon}",
@@ -62,7 +62,7 @@ MESSAGES: dict[str, str] = {
     "person_not_changed": "未更改 · not changed: {reason}",
     "person_suspended": "{name} 已暂停 · suspended",
     "person_restored": "{name} 已恢复 · reactivated",
-    "person_totp_reset": "{name} 的第二因素已重置,下次登录重新绑定 · second factor reset: next login enrols again",
+    "person_totp_reset": "{name} 的第二因素已重置，下次登录重新绑定 · second factor reset: next login enrols again",
     "person_recovery_confirmed": "{name} 的新凭据已由第二人确认 · recovery of {name} confirmed by a second person",
     # custodian
     "bounds_refused": "未能声明 · refused: {reason}",
@@ -87,7 +87,7 @@ MESSAGES: dict[str, str] = {
     # security events, freeze and incidents (issue 22)
     "ack_refused": "未确认 · not acknowledged: {reason}",
     "acknowledged": "已确认 · {what} {item} acknowledged",
-    "platform_frozen": "平台已冻结:作业受理、启动、数据出域与产品交付均已停止 · platform frozen",
+    "platform_frozen": "平台已冻结：作业受理、启动、数据出域与产品交付均已停止 · platform frozen",
     "platform_unfrozen": "平台已解冻 · platform unfrozen",
     "incident_refused": "未执行 · refused: {reason}",
     "incident_recorded": "安全事件 {incident} 已登记 · incident {incident} recorded",

@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from starlette.background import BackgroundTask
 
 from app.console import charts
 from app.console.context import Console, PathId
+from app.console.downloads import attributed_file
 from core import Actor, NotFoundError, RegistryError
 from operators import Role
 from registry import FeeClass
@@ -338,6 +339,4 @@ def _products(router: APIRouter, console: Console) -> None:
         if match is None:
             workdir.cleanup()
             return console.flash(session, "/operator/products", "no_such_artifact", product=name, file=file)
-        return FileResponse(
-            match["path"], filename=Path(match["path"]).name, background=BackgroundTask(workdir.cleanup)
-        )
+        return attributed_file(delivered, match, BackgroundTask(workdir.cleanup))  # 数据来源, 获取日期 (issue 18)

@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 
 from app.api.public import no_query, register_document
 from app.console.context import TEMPLATES
+from app.console.glossary import beijing, chinese, label
 from ledger import Ledger
 from registry import Registry
 
@@ -22,6 +23,7 @@ PUBLIC_PATH = "/public"
 
 def build_public_page(registry: Registry, ledger: Ledger, version: str) -> APIRouter:
     templates = Jinja2Templates(directory=str(TEMPLATES))
+    templates.env.filters.update(dt=beijing, label=label, zh=chinese)  # the console's glossary (issue 18)
     router = APIRouter(include_in_schema=False, dependencies=[Depends(no_query)])
 
     @router.get(PUBLIC_PATH, response_class=HTMLResponse)
