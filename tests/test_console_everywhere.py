@@ -493,3 +493,33 @@ def test_a_console_download_carries_the_apis_attribution(instance: Instance) -> 
     assert len(fetches) == 2  # each delivery is ledgered, the console's too
     missing = browser.get("/console/operator/products/attr-p/artifacts/nope.txt", follow_redirects=False)
     assert missing.status_code == 303 and HEADER not in missing.headers
+
+
+# --- the README for newcomers ----------------------------------------------------------------------
+
+
+def test_the_readme_is_short_and_keeps_the_two_commands() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 150
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    for command in ("make run", "make test"):
+        assert f"\n{command}    #" in readme or f"\n{command}   #" in readme
+        assert f"\n{command.split()[1]}:" in makefile
+    for term in ("授权", "出口审查", "发布审核", "脱敏副本", "原始数据库", "账本", "北京时间"):
+        assert term in readme
+    for problem in ("bubblewrap", "namespace", "address already in use", "chromium"):
+        assert problem in readme
+    for role in ("operator-jobs", "agency-review", "custodian-report", "regulator-trace", "agency-licences"):
+        assert f"docs/screenshots/{role}.png" in readme
+
+
+def test_every_document_the_readme_names_exists_and_the_cli_reference_moved_whole() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for doc in re.findall(r"`(docs/[a-z_]+\.md)`", readme):
+        assert (ROOT / doc).is_file(), doc
+    cli_doc = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    for command in ("keyong init", "keyong demo", "keyong serve", "keyong ledger verify", "keyong backup create"):
+        assert f"| `{command}" in cli_doc, command
+    assert "KEYONG_HOME" in cli_doc
+    assert "| 双鸭山 第四十一条 |" in (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
+    assert "What the export guard guarantees" in (ROOT / "docs" / "security.md").read_text(encoding="utf-8")
