@@ -53,7 +53,7 @@ def login_url(reason: str, back: str = "") -> str:
     checked = safe_next(back)
     if checked:
         query["next"] = checked
-    return f"{PATH}/login?{urlencode(query, quote_via=quote)}"
+    return f"{PATH}/login?{urlencode(query, safe='/', quote_via=quote)}"
 
 
 __all__ = ["MAX_NEXT", "login_url", "safe_next"]

@@ -78,6 +78,23 @@ def build_console(instance: Instance, *, secure_cookies: bool = False) -> APIRou
 
     router = APIRouter(prefix=PATH, include_in_schema=False, dependencies=[Depends(same_origin)])
 
+    _login_routes(router, console)
+
+    @router.get("", response_class=HTMLResponse)
+    @router.get("/", response_class=HTMLResponse)
+    def home(request: Request) -> Response:
+        session = console.session(request)
+        return RedirectResponse(PATH + NAV[session.role][0][0], status_code=303)
+
+    for module in PAGES:
+        register: Callable[[APIRouter, Console], None] = module.register
+        register(router, console)
+    return router
+
+
+def _login_routes(router: APIRouter, console: Console) -> None:
+    """Login (with the return to the page asked for), enrolment of the second factor, logout."""
+
     @router.get("/login", response_class=HTMLResponse)
     def login_form(request: Request, reason: str = "", next: str = "") -> HTMLResponse:
         """The login form; ``next``: the console page to return to afterwards, kept only when it is one
@@ -139,17 +156,6 @@ def build_console(instance: Instance, *, secure_cookies: bool = False) -> APIRou
         response = RedirectResponse(PATH + "/login", status_code=303)
         clear_session_cookie(response, secure=console.secure_for(request))
         return response
-
-    @router.get("", response_class=HTMLResponse)
-    @router.get("/", response_class=HTMLResponse)
-    def home(request: Request) -> Response:
-        session = console.session(request)
-        return RedirectResponse(PATH + NAV[session.role][0][0], status_code=303)
-
-    for module in PAGES:
-        register: Callable[[APIRouter, Console], None] = module.register
-        register(router, console)
-    return router
 
 
 def install_console_handlers(app: FastAPI, instance: Any) -> None:
