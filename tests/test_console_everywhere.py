@@ -29,7 +29,7 @@ from fastapi.testclient import TestClient
 
 from app import Instance, create_app
 from app.console.downloads import HEADER
-from app.console.flash import LOGIN_REASONS, MESSAGES
+from app.console.flash import LOGIN_REASONS, MESSAGES, Flashes
 from app.console.glossary import ACTIONS, LABELS, beijing, chinese, label
 from app.console.next_page import safe_next
 from app.console.session import COOKIE, MAX_SESSION, Session, Sessions
@@ -92,6 +92,10 @@ def _renewed(response: object) -> str | None:
         if header.startswith(COOKIE + "=") and "Max-Age=0" not in header:
             return str(header.split(";", 1)[0].split("=", 1)[1].strip('"'))
     return None
+
+
+def console_flashes(instance: Instance) -> Flashes:
+    return Flashes(instance.keys.jwt_key)
 
 
 def _renewals(instance: Instance) -> int:
@@ -165,6 +169,21 @@ def test_renewal_stops_at_the_absolute_maximum(initialised: tuple[Instance, dict
     assert new
     claims = _claims(new)
     assert int(str(claims["exp"])) == int(str(claims["sst"])) + int(MAX_SESSION.total_seconds())
+
+
+def test_a_page_showing_a_signed_message_is_not_where_the_session_renews(
+    initialised: tuple[Instance, dict[str, str]],
+) -> None:
+    """A flash message is signed for the request's own token (``app.console.flash``): renewing on that page
+    would hide it, so the renewal waits for the next request."""
+    instance, tokens = initialised
+    client = console_client(instance, tokens["operator"])
+    token = _aged_cookie(instance, client, age=instance.identity.tokens.ttl * 0.6)
+    query = console_flashes(instance).query(token, "job_queued", job=7)
+    page = client.get(f"/console/operator?{query}", follow_redirects=False)
+    assert page.status_code == 200 and "作业 7 已提交" in page.text
+    assert _renewed(page) is None
+    assert _renewed(client.get("/console/operator", follow_redirects=False))
 
 
 def test_a_suspended_principal_is_not_renewed(initialised: tuple[Instance, dict[str, str]]) -> None:

@@ -35,6 +35,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.security import mark, note_principal
+from app.console.flash import SIG
 from core import Actor, actor_of
 from operators import AuthenticationError, IdentityService, Principal, RecoveryHoldError, Role
 from registry import SecurityEventKind
@@ -135,6 +136,8 @@ class Sessions:
     def _renew(self, request: Request, token: str) -> str | None:
         """A fresh token when ``token`` is past half its life and its session below :attr:`max_age`, handed
         to :class:`RenewedSessionCookie` (through the request's state) to set on the response."""
+        if SIG in request.query_params:  # a message signed for this very token: renewing would hide it
+            return None  # (``app.console.flash``); the next request renews
         claims = self.identity.tokens.verify(token)  # verified a moment ago by authenticate_token
         lifetime = claims.expires_at - claims.issued_at
         if claims.expires_at - datetime.now(UTC) > lifetime / 2:
