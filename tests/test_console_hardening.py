@@ -341,7 +341,8 @@ def test_the_login_forms_reason_is_an_id_too(initialised: tuple[Instance, dict[s
     assert LOGIN_REASONS["session_ended"] in ended.text
     client.cookies.set(COOKIE, "not-a-jwt", path="/console")
     redirected = client.get("/console/operator", follow_redirects=False)
-    assert redirected.headers["location"] == "/console/login?reason=session_ended"
+    # the reason is an id, and the page asked for comes back after login (issue 18, app.console.next_page)
+    assert redirected.headers["location"] == "/console/login?reason=session_ended&next=/console/operator"
 
 
 def test_a_signed_message_shows_only_in_its_own_session(initialised: tuple[Instance, dict[str, str]]) -> None:
