@@ -416,6 +416,20 @@ def test_times_are_beijing_time_and_labelled() -> None:
     assert beijing(None) == "" and beijing("not a time") == "not a time"
 
 
+def test_the_glossary_page_shows_every_term_code_and_action(initialised: tuple[Instance, dict[str, str]]) -> None:
+    instance, tokens = initialised
+    anonymous = TestClient(create_app(instance=instance), headers={"origin": ORIGIN})
+    response = anonymous.get("/console/glossary", follow_redirects=False)
+    assert response.status_code == 303 and "next=/console/glossary" in response.headers["location"]
+    for role in ("regulator", "operator"):
+        page = console_client(instance, tokens[role]).get("/console/glossary")
+        assert page.status_code == 200 and 'id="glossary-link"' in page.text
+        assert page.text.count("<tr data-action=") == len(ACTIONS)
+        assert page.text.count("<tr data-code=") == len(LABELS) - len(ACTIONS)
+        assert '<tr data-action="licence.granted"><td><code>licence.granted</code></td><td>授予授权</td>' in page.text
+        assert "<td>出口审查</td><td>export guard</td>" in page.text
+
+
 # --- 授权, never 许可; full-width punctuation in Chinese sentences -------------------------------------
 
 TEMPLATES = ROOT / "app" / "templates"

@@ -26,6 +26,7 @@ from app.console import (
     custodian_access_pages,
     custodian_pages,
     custodian_release_pages,
+    glossary_page,
     operator_catalog_pages,
     operator_pages,
     regulator_pages,
@@ -66,6 +67,7 @@ PAGES = (
     custodian_access_pages,
     request_pages,
     security_pages,
+    glossary_page,  # issue 18 — everywhere18
 )
 
 

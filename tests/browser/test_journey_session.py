@@ -2,7 +2,7 @@
 does not take anyone elsewhere, and an unknown page is a 404 page with the role's navigation.
 
 No CLI step: the demo home of the ``console_server`` fixture, the login form and the pages. The pages every
-role meets (the login form and the 404 page) are saved at 1280 px to ``docs/screenshots/console-*.png``.
+role meets (the login form, the 404 page and the glossary) are saved at 1280 px to ``docs/screenshots/console-*.png``.
 """
 
 from __future__ import annotations
@@ -53,6 +53,12 @@ def test_a_deep_link_lands_on_its_page_after_login(page: Any, console_server: di
     _shot(page, "not-found")
     page.click("#not-found a")
     page.wait_for_url("**/console/operator")
+
+    # the glossary every page's footer links to: the same words the labels use
+    page.click("#glossary-link")
+    page.wait_for_url("**/console/glossary")
+    assert page.locator('#glossary-actions tr[data-action="licence.granted"]').inner_text().endswith("授予授权")
+    _shot(page, "glossary")
 
     # the API's unknown paths keep their JSON 404
     api = page.goto(url + "/no/such/api/path")
