@@ -27,6 +27,7 @@ from app.console import (
     operator_catalog_pages,
     operator_pages,
     regulator_pages,
+    release_thread_pages,
     request_pages,
     security_pages,
 )
@@ -59,6 +60,7 @@ PAGES = (
     custodian_access_pages,
     request_pages,
     security_pages,
+    release_thread_pages,  # issue 18 — review18: the operator's release thread
 )
 
 
