@@ -127,18 +127,48 @@ class CommentBody(BaseModel):
 
 
 class CommentOut(BaseModel):
+    """One comment of a release's review thread (issue 18)."""
+
     id: int
     release: int
     round: int
-    file: str | None
+    file: str | None = Field(description="The file commented on; null: the whole release")
     author: str
     role: str
     body: str
     created_at: str
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 1,
+                    "release": 7,
+                    "round": 1,
+                    "file": "result.csv",
+                    "author": "demo-agency",
+                    "role": "agency",
+                    "body": "请将小于10的单元格合并",
+                    "created_at": "2026-12-07T03:20:05+00:00",
+                }
+            ]
+        }
+    )
+
 
 class AssignmentBody(BaseModel):
     take: bool = Field(default=True, description="true: assign to me; false: give back my assignment")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"take": True}]})
+
+
+class AssignmentOut(BaseModel):
+    """Who reviews a pending release now (null: nobody)."""
+
+    release: int
+    assigned_to: str | None
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"release": 7, "assigned_to": "demo-agency"}]})
 
 
 class SignOffBody(BaseModel):
@@ -276,7 +306,7 @@ def _thread_routes(
         """A comment on one of the round's files or on the whole release (ledgered as its SHA-256)."""
         return releases.comments.post(release_id, body.body, by=actor_of(principal), file=body.file).as_json()
 
-    @router.post("/releases/{release_id}/assignment")
+    @router.post("/releases/{release_id}/assignment", response_model=AssignmentOut)
     def assignment(release_id: Id, body: AssignmentBody, principal: Annotated[Any, Depends(agency)]) -> dict[str, Any]:
         """Take a pending release from the queue (``take``), or give your assignment back."""
         reviewer = releases.comments.assign(release_id, by=actor_of(principal), take=body.take)
