@@ -285,3 +285,17 @@ def test_api_comments_are_the_same_core(review: tuple[Instance, dict[str, str], 
         "release": release,
         "assigned_to": "demo-agency",
     }
+
+
+def test_a_split_vote_says_so_and_names_what_is_needed(review: tuple[Instance, dict[str, str], int]) -> None:
+    instance, keys, release = review
+    r2 = Actor("reviewer-2", "agency")
+    instance.releases.vote(release, "approve", by=R1)
+    instance.releases.vote(release, "changes_requested", by=r2, reason="取整", comment="请取整")
+    agency = console_client(instance, keys["agency"])
+    page = agency.get(f"/console/agency/releases/{release}").text
+    note = page.split('id="split-vote"')[1].split("</p>")[0]
+    assert "评审意见不一致" in note and "需第 3 位审核员投票" in note and "further reviewer" in note
+    assert "approve" not in note and "changes_requested" not in note  # the votes stay sealed
+    queue = agency.get("/console/agency").text
+    assert "data-split" in queue.split(f'data-release="{release}"')[1].split("</tr>")[0]

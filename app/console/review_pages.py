@@ -75,8 +75,11 @@ def _exists(console: Console, release_id: int, actor: Actor) -> bool:
     return True
 
 
-def output_bytes(console: Console, view: Any, actor: Actor) -> dict[str, tuple[bytes | None, str]]:
-    """Each output's plaintext (checked against the SHA-256 the round recorded), or why it is not shown."""
+def output_bytes(
+    console: Console, view: Any, actor: Actor, only: str | None = None
+) -> dict[str, tuple[bytes | None, str]]:
+    """Each output's plaintext (checked against the SHA-256 the round recorded), or why it is not shown;
+    ``only`` that one output (an image served alone decrypts nothing else)."""
     instance = console.instance
     try:
         job = instance.jobs.show(view.job, viewer=actor)
@@ -85,6 +88,8 @@ def output_bytes(console: Console, view: Any, actor: Actor) -> dict[str, tuple[b
     on_disk = {str(o.get("name")): o.get("path") for o in job.outputs}
     found: dict[str, tuple[bytes | None, str]] = {}
     for output in view.outputs:
+        if only is not None and str(output["name"]) != only:
+            continue
         name, relative = str(output["name"]), on_disk.get(str(output["name"]))
         if not relative:
             found[name] = (None, "作业已无此输出 · the job no longer lists this output")
@@ -232,7 +237,7 @@ def _files(router: APIRouter, console: Console) -> None:
         media = IMAGES.get(PurePosixPath(name).suffix.lower())
         if media is None:
             raise HTTPException(404, "not an image output: it is shown on the page")
-        data, note = output_bytes(console, view, actor)[name]
+        data, note = output_bytes(console, view, actor, only=name)[name]
         if data is None:
             raise HTTPException(409, note)
         return Response(
