@@ -55,6 +55,7 @@ from registry import (
     stamp_artifact,
 )
 from sandbox.models import JobRow, JobState
+from sandbox.release_comments import ReleaseComments
 from sandbox.release_models import Decision, ReleaseError, ReleaseRow, ReleaseState, SignOff
 from sandbox.release_review import PRODUCT_STORE, ReleaseReview
 from sandbox.release_signoff import ReleaseSignoffs
@@ -105,6 +106,8 @@ class Releases:
         self.is_reviewer = is_reviewer
         self.review = ReleaseReview(recorder, config, is_reviewer=is_reviewer)
         self.signoffs = ReleaseSignoffs(recorder, config, self.review, custodians)
+        # The review thread and the queue's assignments (issue 18): the console and the API share this one core.
+        self.comments = ReleaseComments(recorder, config)
 
     @property
     def home(self) -> Path:
@@ -354,9 +357,10 @@ class Releases:
         by: Actor,
         reason: str = "",
         files: Mapping[str, Decision | str] | None = None,
+        comment: str = "",
     ) -> ReleaseView:
         """One reviewer's sealed vote (see :meth:`sandbox.release_review.ReleaseReview.vote`)."""
-        return self.review.vote(release_id, decision, by=by, reason=reason, files=files)
+        return self.review.vote(release_id, decision, by=by, reason=reason, files=files, comment=comment)
 
     # --- the custodian's side -----------------------------------------------------------------
 

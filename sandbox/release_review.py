@@ -54,6 +54,7 @@ from registry import (
     require_not_frozen,
 )
 from sandbox.models import JobRow
+from sandbox.release_comments import add_comment, require_comment_to_return
 from sandbox.release_models import Decision, ReleaseError, ReleaseRow, ReleaseState, ReleaseVoteRow
 from sandbox.release_views import (
     ReleaseView,
@@ -138,8 +139,13 @@ class ReleaseReview:
         by: Actor,
         reason: str = "",
         files: Mapping[str, Decision | str] | None = None,
+        comment: str = "",
     ) -> ReleaseView:
         """One reviewer's sealed vote: ``decision`` for every file, overridden per file by ``files``.
+
+        ``comment``, when given, is posted on the whole release in the same transaction (the thread of
+        ``sandbox.release_comments``): a return ("changes requested") is refused unless the reviewer
+        commented in this round, here or before.
 
         Refused for anyone but a named agency principal, for the requesting organisation itself, and
         for a second vote of the same reviewer in one round. The round is decided in this same
@@ -180,6 +186,10 @@ class ReleaseReview:
                     )
             if overall != Decision.APPROVE and not reason:
                 raise ReleaseError("changes requested or a rejection need a reason the operator can act on")
+            if comment.strip():
+                add_comment(change, row, by, comment, None, self.config.now())
+            if overall == Decision.CHANGES_REQUESTED:
+                require_comment_to_return(session, row, by)  # the operator reads what to change (issue 18)
             self._cast(change, row, by, decisions, overall, reason)
             self.settle(change, row, by)
             return release_view(session, row, by)

@@ -150,6 +150,10 @@ def test_per_file_votes_take_the_worst_decision(instance: Instance) -> None:
         instance.releases.vote(release, "approve", by=R1, files={"other.csv": "reject"})
     with pytest.raises(ReleaseError, match="reason"):
         instance.releases.vote(release, "approve", by=R1, files={"result.txt": "changes_requested"})
+    with pytest.raises(ReleaseError, match="need your comment"):  # a return comes with a comment (issue 18)
+        instance.releases.vote(release, "approve", by=R1, files={"result.txt": "changes_requested"}, reason="取整")
+    instance.releases.comments.post(release, "请取整到 5", by=R1, file="result.txt")
+    instance.releases.comments.post(release, "同上", by=R2)
     instance.releases.vote(release, "approve", by=R1, files={"result.txt": "changes_requested"}, reason="取整")
     view = instance.releases.vote(release, "changes_requested", by=R2, reason="同上")
     assert view.state == "returned"
@@ -160,6 +164,8 @@ def test_per_file_votes_take_the_worst_decision(instance: Instance) -> None:
 
 def test_returned_release_is_resubmitted_after_a_rerun(instance: Instance) -> None:
     release = instance.releases.request(done_job(instance, "review", [SOFT]), product="again", by=ACME).id
+    for reviewer in (R1, R2):
+        instance.releases.comments.post(release, "合并小区县", by=reviewer)
     instance.releases.vote(release, "changes_requested", by=R1, reason="合并小区县")
     returned = instance.releases.vote(release, "changes_requested", by=R2, reason="合并小区县")
     assert returned.state == "returned" and returned.reason and "合并小区县" in returned.reason

@@ -5,6 +5,8 @@ datasets, or refuse them (issue 22, SATRE 3.1.06; not sealed); regulators read e
 ``POST /releases``, ``GET /releases``, ``GET /releases/{id}``, ``POST /releases/{id}/votes``,
 ``GET /releases/awaiting-signoff`` (the custodian's queue), ``POST /releases/{id}/signoffs``,
 ``POST /releases/{id}/resubmit``, ``POST /releases/{id}/withdraw``,
+``GET/POST /releases/{id}/comments`` (the review thread: agency reviewers and the requesting operator, issue 18),
+``POST /releases/{id}/assignment`` (a reviewer takes or gives back a pending release),
 ``GET /products/{name}/artifacts/{file}`` (the owning operator only, while no objection suspends it;
 the delivered copy carries its attribution, 双鸭山 第四十一条). Refusals are the registry's 403/404/409.
 """
@@ -102,6 +104,9 @@ class Vote(BaseModel):
         default_factory=dict, description="file name -> decision, overriding the default"
     )
     reason: OptionalReason = ""
+    comment: OptionalReason = Field(
+        default="", description="Posted on the whole release with the vote; a return needs a comment this round"
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -110,6 +115,60 @@ class Vote(BaseModel):
             ]
         }
     )
+
+
+class CommentBody(BaseModel):
+    body: Text = Field(description="The comment (ledgered as its SHA-256 only)")
+    file: FileName | None = Field(default=None, description="One of the round's files; none: the whole release")
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"body": "请将小于10的单元格合并", "file": "result.csv"}]}
+    )
+
+
+class CommentOut(BaseModel):
+    """One comment of a release's review thread (issue 18)."""
+
+    id: int
+    release: int
+    round: int
+    file: str | None = Field(description="The file commented on; null: the whole release")
+    author: str
+    role: str
+    body: str
+    created_at: str
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 1,
+                    "release": 7,
+                    "round": 1,
+                    "file": "result.csv",
+                    "author": "demo-agency",
+                    "role": "agency",
+                    "body": "请将小于10的单元格合并",
+                    "created_at": "2026-12-07T03:20:05+00:00",
+                }
+            ]
+        }
+    )
+
+
+class AssignmentBody(BaseModel):
+    take: bool = Field(default=True, description="true: assign to me; false: give back my assignment")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"take": True}]})
+
+
+class AssignmentOut(BaseModel):
+    """Who reviews a pending release now (null: nobody)."""
+
+    release: int
+    assigned_to: str | None
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"release": 7, "assigned_to": "demo-agency"}]})
 
 
 class SignOffBody(BaseModel):
@@ -171,8 +230,17 @@ def build_router(releases: Releases, require: Callable[..., Callable[..., Any]])
     @router.post("/releases/{release_id}/votes", response_model=ReleaseOut)
     def vote(release_id: Id, body: Vote, principal: Annotated[Any, Depends(agency)]) -> dict[str, Any]:
         """One reviewer's sealed vote; the round is decided once enough independent reviewers agree."""
-        view = releases.vote(release_id, body.decision, by=actor_of(principal), reason=body.reason, files=body.files)
+        view = releases.vote(
+            release_id,
+            body.decision,
+            by=actor_of(principal),
+            reason=body.reason,
+            files=body.files,
+            comment=body.comment,
+        )
         return view.as_json()
+
+    _thread_routes(router, releases, require("operator", "agency"), agency)
 
     @router.post("/releases/{release_id}/resubmit", response_model=ReleaseOut)
     def resubmit(release_id: Id, body: Resubmission, principal: Annotated[Any, Depends(operator)]) -> dict[str, Any]:
@@ -221,3 +289,25 @@ def _custodian_routes(router: APIRouter, releases: Releases, custodian: Callable
             release_id, body.decision, by=actor_of(principal), datasets=body.datasets, reason=body.reason
         )
         return view.as_json()
+
+
+def _thread_routes(
+    router: APIRouter, releases: Releases, parties: Callable[..., Any], agency: Callable[..., Any]
+) -> None:
+    """The review thread (issue 18): the agency's reviewers and the requesting operator read and post."""
+
+    @router.get("/releases/{release_id}/comments", response_model=list[CommentOut])
+    def comments(release_id: Id, principal: Annotated[Any, Depends(parties)]) -> list[dict[str, Any]]:
+        """Every round's comments, oldest first."""
+        return [c.as_json() for c in releases.comments.list(release_id, viewer=actor_of(principal))]
+
+    @router.post("/releases/{release_id}/comments", status_code=201, response_model=CommentOut)
+    def comment(release_id: Id, body: CommentBody, principal: Annotated[Any, Depends(parties)]) -> dict[str, Any]:
+        """A comment on one of the round's files or on the whole release (ledgered as its SHA-256)."""
+        return releases.comments.post(release_id, body.body, by=actor_of(principal), file=body.file).as_json()
+
+    @router.post("/releases/{release_id}/assignment", response_model=AssignmentOut)
+    def assignment(release_id: Id, body: AssignmentBody, principal: Annotated[Any, Depends(agency)]) -> dict[str, Any]:
+        """Take a pending release from the queue (``take``), or give your assignment back."""
+        reviewer = releases.comments.assign(release_id, by=actor_of(principal), take=body.take)
+        return {"release": release_id, "assigned_to": reviewer}

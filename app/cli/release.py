@@ -138,7 +138,9 @@ def _vote(
     """Cast the vote as the credential's own agency principal; ``--reviewer`` alone names nobody who voted."""
     with open_instance(home) as instance:
         by = own_actor(instance, key_file, "agency", claimed=reviewer, how=HOW_TO_VOTE, totp=totp)
-        item = instance.releases.vote(release, decision, by=by, reason=reason).as_json()
+        # A return comes with a comment the operator reads (issue 18): the reason is posted as the comment.
+        comment = reason if decision == "changes_requested" else ""
+        item = instance.releases.vote(release, decision, by=by, reason=reason, comment=comment).as_json()
     Output(json_out).result(item, render_release(item))
 
 

@@ -92,6 +92,15 @@ MESSAGES: dict[str, str] = {
     "incident_refused": "未执行 · refused: {reason}",
     "incident_recorded": "安全事件 {incident} 已登记 · incident {incident} recorded",
     "incident_closed": "安全事件 {incident} 已关闭 · incident {incident} closed",
+    # issue 18 — review18: the review thread, the queue's assignments, no default vote, resubmission
+    "comment_posted": "评论已发布 · comment posted",
+    "comment_refused": "评论未发布 · comment refused: {reason}",
+    "vote_incomplete": "投票未记录：请为每个文件选择决定（缺：{files}） · choose a decision for every file",
+    "release_assigned": "发布申请 #{release} 已分配给您 · release {release} assigned to you",
+    "release_unassigned": "发布申请 #{release} 已取消分配 · release {release} unassigned",
+    "assign_refused": "未分配 · not assigned: {reason}",
+    "release_resubmitted": "已重新提交，第 {round} 轮审核 · resubmitted: round {round} of the review",
+    "resubmit_refused": "未重新提交 · resubmission refused: {reason}",
 }
 
 #: Why the login form is shown (``/console/login?reason=<id>``); an unknown id shows nothing.

@@ -30,6 +30,7 @@ from app.console import (
     operator_catalog_pages,
     operator_pages,
     regulator_pages,
+    release_thread_pages,
     request_pages,
     security_pages,
 )
@@ -68,6 +69,7 @@ PAGES = (
     request_pages,
     security_pages,
     glossary_page,  # issue 18 — everywhere18
+    release_thread_pages,  # issue 18 — review18: the operator's release thread
 )
 
 

@@ -142,8 +142,11 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
+                own_policy = headers.get("content-security-policy")
                 for name, value in (HEADERS if covered else API_HEADERS).items():
                     headers[name] = value
+                if own_policy:  # a response's stricter policy (an SVG output, issue 18) adds to ours: both apply
+                    headers.append("Content-Security-Policy", own_policy)
                 if page:
                     headers["Cache-Control"] = "no-store"
                     headers["Pragma"] = "no-cache"

@@ -225,7 +225,9 @@ def test_console_and_cli_doors_are_refused_while_frozen_never_a_500(
     agency = console_client(instance, keys["agency"])
     csrf = csrf_of(agency, f"/console/agency/releases/{pending}")
     voted = agency.post(
-        f"/console/agency/releases/{pending}/vote", data={"csrf": csrf, "decision": "approve"}, follow_redirects=False
+        f"/console/agency/releases/{pending}/vote",
+        data={"csrf": csrf, "decision": "approve", "file:result.txt": "approve"},  # every file chosen (issue 18)
+        follow_redirects=False,
     )
     assert voted.status_code == 303 and "vote_refused" in voted.headers["location"]
 

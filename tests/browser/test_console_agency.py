@@ -61,12 +61,14 @@ def test_agency_reviews_and_approves_a_release(page: Any, console_server: dict[s
     page.wait_for_url(f"**/console/agency/releases/{release}")
 
     outputs = page.locator("#outputs").inner_text()
-    assert "result.csv" in outputs and "preview" in outputs
-    assert page.locator("#outputs table.preview").first.locator("tbody tr").count() >= 1  # the reviewer sees rows
+    assert "result.csv" in outputs and "SDC summary" in outputs
+    assert page.locator("#outputs table.full").first.locator("tbody tr").count() >= 1  # the reviewer sees rows
     assert "pass" in page.locator("h2", has_text="Export guard").inner_text()
-    lineage = page.locator("#lineage").inner_text()
+    lineage = page.locator("#context").inner_text()
     assert "#1" in lineage and "residents" in lineage and "Licence" in lineage
 
+    for radio in page.locator("#vote-form input[type=radio][value=approve]").all():  # no default vote (issue 18)
+        radio.check()
     page.fill("#reason", "聚合统计,无个人信息 · aggregate counts only")
     page.click("#vote-form button[type=submit]")
     page.wait_for_url(f"**/console/agency/releases/{release}?msg=*")
@@ -80,6 +82,6 @@ def test_agency_reviews_and_approves_a_release(page: Any, console_server: dict[s
     code = wall_code(secret)  # the CLI in another process reads the wall clock
     _keyong(console_server, "release", "approve", str(release), "--key-file", str(key_file), "--totp", code)
     page.reload()
-    assert page.locator("#release-state").inner_text() == "approved"
+    assert page.locator("#release-state").get_attribute("data-state") == "approved"
     votes = page.locator("#votes-table").inner_text()
     assert "demo-agency" in votes and reviewer in votes and "aggregate counts only" in votes
