@@ -13,13 +13,13 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from app.api.limits import MAX_CODE_CHARS, Code, Delta, Epsilon, Filter, Id, Name, Reason
+from app.api.limits import MAX_CODE_CHARS, Code, Delta, Epsilon, Filter, Id, Name, Reason, Visible, VisibleText
 from app.api.schemas import BudgetOut, CostOut, JobOut
 from core import Actor, NotFoundError, actor_of
 from operators import Jobs
-from sandbox import JobState, JobView, manifest_of
+from sandbox import MAX_PURPOSE, MAX_TITLE, JobState, JobView, manifest_of
 
 #: Who reads a job in full over HTTP: those who see every job. Everyone else gets the operator's view.
 FULL_VIEW_ROLES = frozenset({"agency", "regulator"})
@@ -32,6 +32,13 @@ class JobSubmission(BaseModel):
     kind: Name = Field(description="sql | python | dp-query | dp-train")
     code: Code = Field(description="The SQL query or the Python script.")
     scenario: Name = Field(description="The declared application scenario (应用场景).")
+    # Issue 18: optional, added beside the contract's keys; the domain checks their length and form too.
+    title: Annotated[str, StringConstraints(max_length=MAX_TITLE), Visible] = Field(
+        "", description="A one-line title of the job, the operator's own."
+    )
+    purpose: Annotated[str, StringConstraints(max_length=MAX_PURPOSE), VisibleText] = Field(
+        "", description="What the job's results are for (用途)."
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -41,6 +48,8 @@ class JobSubmission(BaseModel):
                     "kind": "sql",
                     "code": "SELECT 区县, COUNT(*) AS n FROM traffic GROUP BY 区县",
                     "scenario": "交通出行",
+                    "title": "各区县路口数",
+                    "purpose": "评估各区县交通监测覆盖",
                 }
             ]
         }
@@ -174,7 +183,16 @@ def build_router(jobs: Jobs, require: Callable[..., Callable[..., Any]]) -> APIR
     def submit(body: JobSubmission, principal: Annotated[Any, Depends(operator)]) -> dict[str, Any]:
         """Submit a job: refused at once (409, recorded) when out of licence scope or over quota."""
         actor = actor_of(principal)
-        job = jobs.submit(actor.name, body.datasets, body.kind, body.code, body.scenario, by=actor)
+        job = jobs.submit(
+            actor.name,
+            body.datasets,
+            body.kind,
+            body.code,
+            body.scenario,
+            by=actor,
+            title=body.title,
+            purpose=body.purpose,
+        )
         return {"job": job, "state": jobs.show(job, viewer=actor).state}
 
     @router.get("/jobs", response_model=list[JobOut])

@@ -92,6 +92,10 @@ MESSAGES: dict[str, str] = {
     "incident_refused": "未执行 · refused: {reason}",
     "incident_recorded": "安全事件 {incident} 已登记 · incident {incident} recorded",
     "incident_closed": "安全事件 {incident} 已关闭 · incident {incident} closed",
+    # issue 18 — operator18
+    "job_withdrawn": "作业 {job} 已撤回 · job {job} withdrawn (cancelled before it ran)",
+    "job_withdraw_requested": "已要求停止作业 {job}，工作进程将终止它 · job {job}: its worker is asked to stop it",
+    "job_not_withdrawn": "未撤回 · not withdrawn: {reason}",
 }
 
 #: Why the login form is shown (``/console/login?reason=<id>``); an unknown id shows nothing.
