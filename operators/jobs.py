@@ -138,7 +138,7 @@ def _declared(operator: str, datasets: Iterable[str], kind: str, code: str, scen
     )
 
 
-def _stated(title: str, purpose: str) -> dict[str, str]:
+def _stated(title: str, purpose: str) -> tuple[str, str]:
     """The job's title (one line) and purpose (用途) as kept, or a ``UsageError`` saying what is wrong.
 
     Why a purpose at all: 双鸭山 第三十五条 licenses data for a declared use; the operator's own words for
@@ -153,7 +153,7 @@ def _stated(title: str, purpose: str) -> dict[str, str]:
         raise UsageError(f"the job's purpose exceeds {MAX_PURPOSE} characters")
     if invisible_character(purpose, multiline=True) is not None:
         raise UsageError("the job's purpose holds an invisible character")
-    return {"title": title, "purpose": purpose}
+    return title, purpose
 
 
 class Jobs:
@@ -186,7 +186,8 @@ class Jobs:
         with self.registry.recorder.read() as session:  # an incident's freeze refuses intake before any check
             require_not_frozen(session, "job submission")
         # What was declared: a refusal keeps this as the job's row.
-        draft = replace(_declared(operator, datasets, kind, code, scenario), **_stated(title, purpose))
+        stated_title, stated_purpose = _stated(title, purpose)
+        draft = replace(_declared(operator, datasets, kind, code, scenario), title=stated_title, purpose=stated_purpose)
         names, kind, scenario = list(draft.datasets), draft.kind, draft.scenario
 
         def refuse(refusal: str, reason: str, licence_id: int | None = None) -> JobRefusedError:

@@ -92,8 +92,14 @@ def _pick(columns: list[Column]) -> tuple[Column | None, Column | None]:
     grouped = next((c for c in columns if c.domain), None)
     if grouped is None:
         grouped = next((c for c in columns if c.action == "keep"), None)
-    numeric = next((c for c in columns if c.bounds is not None), None)
-    return grouped, numeric
+    bounded = [c for c in columns if c.bounds is not None]
+    # A measure (a float column) before a year or a date held as a number.
+    numeric = next((c for c in bounded if any(t in c.type for t in ("double", "float", "decimal"))), None)
+    return grouped, numeric or next(iter(bounded), None)
+
+
+def _number(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else value
 
 
 def template(kind: str, dataset: str, columns: list[Column]) -> str:
@@ -124,7 +130,8 @@ def template(kind: str, dataset: str, columns: list[Column]) -> str:
     if kind == DpKind.QUERY.value:
         spec: dict[str, Any] = {"aggregate": "count", "epsilon": 0.5}
         if numeric is not None:
-            spec = {"aggregate": "mean", "column": numeric.name, "bounds": list(numeric.bounds or ()), "epsilon": 0.5}
+            bounds = [_number(b) for b in numeric.bounds or ()]
+            spec = {"aggregate": "mean", "column": numeric.name, "bounds": bounds, "epsilon": 0.5}
         if grouped is not None and grouped.domain:
             spec["group_by"] = [grouped.name]
         return json.dumps(spec, ensure_ascii=False, indent=1)
@@ -196,7 +203,7 @@ def spec_from_plan(kind: str, code: str) -> str:
     if not isinstance(plan, dict) or plan.get("kind") != kind:
         return code
     if kind == DpKind.QUERY.value:
-        keys = ("aggregate", "column", "bounds", "epsilon", "quantile", "bins")
+        keys: tuple[str, ...] = ("aggregate", "column", "bounds", "epsilon", "quantile", "bins")
         spec = {k: plan[k] for k in keys if plan.get(k) is not None}
         groups = [g.get("column") for g in plan.get("group_by") or [] if isinstance(g, dict)]
         if groups:

@@ -48,11 +48,11 @@ def register(router: APIRouter, console: Console) -> None:
     def catalog(request: Request) -> HTMLResponse:
         session = console.session(request, Role.OPERATOR)
         licensed = granted(console, session.actor)
+        views = sorted(instance.registry.catalog.list(), key=lambda view: (view.name not in licensed, view.name))
         entries = [
             {"entry": view, "facts": newest_copy_facts(view.versions), "licensed": view.name in licensed}
-            for view in instance.registry.catalog.list()
+            for view in views
         ]
-        entries.sort(key=lambda item: (not item["licensed"], item["entry"].name))
         return console.render(
             request,
             session,

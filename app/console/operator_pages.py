@@ -118,7 +118,7 @@ def _overview(router: APIRouter, console: Console) -> None:
             quotas = None
         jobs = _my_jobs(console, actor)
         gauges = [
-            (b, charts.meter(f"许可 {b.licence} · {b.dataset} · ε", b.epsilon_spent, b.epsilon_budget)) for b in budgets
+            (b, charts.meter(f"授权 {b.licence} · {b.dataset} · ε", b.epsilon_spent, b.epsilon_budget)) for b in budgets
         ]
         counts = Counter(outcome(j) for j in jobs)
         products = instance.registry.products.list(viewer=actor)
