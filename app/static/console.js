@@ -55,6 +55,7 @@ document.addEventListener("DOMContentLoaded", () => {
       field.addEventListener("input", () => { touched = true; });
     });
     const seconds = Math.max(2, parseInt(live.dataset.refresh || "5", 10));
-    window.setTimeout(() => { if (!touched) window.location.reload(); }, seconds * 1000);
+    // Reloaded without the query: a flash message from the submission is shown once, not on every refresh.
+    window.setTimeout(() => { if (!touched) window.location.replace(window.location.pathname); }, seconds * 1000);
   }
 });
