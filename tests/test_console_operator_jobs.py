@@ -73,7 +73,7 @@ def test_the_form_offers_only_granted_datasets_and_the_licences_scenarios(
     text = html.unescape(page.text)
     assert 'name="datasets" value="traffic"' in text and 'value="roads"' not in text
     assert re.search(r'<select id="scenario" name="scenario" required>\s*<option value="交通出行"', text)
-    templates = json.loads(re.search(r'id="job-templates">(.*?)</script>', text, re.S).group(1))  # type: ignore[union-attr]
+    templates = json.loads(re.search(r"data-templates='(.*?)'>", text, re.S).group(1))  # type: ignore[union-attr]
     assert set(templates) == {"sql", "python", "dp-query", "dp-train"} and set(templates["sql"]) == {"traffic"}
     assert 'FROM "traffic"' in templates["sql"]["traffic"] and "/data/traffic.parquet" in templates["python"]["traffic"]
     assert json.loads(templates["dp-query"]["traffic"])["epsilon"] > 0
@@ -227,3 +227,23 @@ def test_catalog_pages_show_granted_datasets_with_a_synthetic_sample(console: tu
         other = _login(instance, tokens[role])
         assert other.get("/console/operator/catalog/traffic").status_code == 403, role
         assert other.get("/console/operator/jobs/new").status_code == 403, role
+
+
+def test_the_new_pages_hold_no_inline_code_the_csp_would_block(console: tuple[Instance, dict[str, str]]) -> None:
+    """The form's templates ride in a data attribute, the refresh in console.js: nothing inline (issue 17)."""
+    from tests.test_console_hardening import _assert_csp_clean
+
+    instance, tokens = console
+    job = instance.jobs.submit(OPERATOR, ["traffic"], "python", "print('<script>x</script>')", SCENARIO)
+    operator = _login(instance, tokens["operator"])
+    for path in (
+        "/console/operator/jobs/new",
+        f"/console/operator/jobs/new?clone={job}",
+        "/console/operator/jobs/new?kind=dp-train&dataset=traffic",
+        "/console/operator/catalog/traffic",
+        f"/console/operator/jobs/{job}",
+    ):
+        response = operator.get(path)
+        assert response.status_code == 200, path
+        assert "default-src" in response.headers["content-security-policy"], path
+        _assert_csp_clean(response.text, path)

@@ -20,10 +20,9 @@ document.addEventListener("DOMContentLoaded", () => {
 // Pages showing a queued or running job (an element with data-refresh="N") reload every N seconds while no
 // form field has been touched.
 document.addEventListener("DOMContentLoaded", () => {
-  const data = document.getElementById("job-templates");
   const form = document.getElementById("submit-form");
-  if (data && form) {
-    const templates = JSON.parse(data.textContent || "{}");
+  if (form && form.dataset.templates) {
+    const templates = JSON.parse(form.dataset.templates);
     const kind = form.querySelector("#kind");
     const code = form.querySelector("#code");
     const button = form.querySelector("#use-template");
