@@ -247,3 +247,25 @@ def test_the_new_pages_hold_no_inline_code_the_csp_would_block(console: tuple[In
         assert response.status_code == 200, path
         assert "default-src" in response.headers["content-security-policy"], path
         _assert_csp_clean(response.text, path)
+
+
+def test_the_cli_takes_the_same_title_and_purpose(console: tuple[Instance, dict[str, str]], tmp_path: Any) -> None:
+    """``keyong job submit --title --purpose``: the host's tool has what the API and the console have."""
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+
+    instance, _ = console
+    runner = CliRunner()
+    home = ["--home", str(instance.home), "--json"]
+    script = tmp_path / "job.sql"
+    script.write_text("SELECT count(*) AS n FROM traffic", encoding="utf-8")
+    args = ["job", "submit", "--operator", OPERATOR, "--dataset", "traffic", "--kind", "sql", "--file", str(script)]
+    env = {"KEYONG_DATABASE_URL": instance.settings.database_url or ""}
+    stated = ["--scenario", SCENARIO, "--title", "命令行作业", "--purpose", "核对"]
+    made = runner.invoke(cli, [*args, *stated, *home], env=env)
+    assert made.exit_code == 0, made.output
+    shown = json.loads(runner.invoke(cli, ["job", "show", str(json.loads(made.stdout)["job"]), *home], env=env).stdout)
+    assert (shown["title"], shown["purpose"]) == ("命令行作业", "核对")
+    long = runner.invoke(cli, [*args, "--scenario", SCENARIO, "--title", "长" * (MAX_TITLE + 1), *home], env=env)
+    assert long.exit_code != 0 and "title exceeds" in long.stderr

@@ -11,6 +11,9 @@ outputs by name, size and hash (never where they lie in the home) and the export
 excerpt, never the raw logs (原始数据不出域, 数据可用不可见; 双鸭山 第三十五条). A verdict ``pass`` is
 shown, counted and charted for finished (``done``) jobs only (issue 15). Refusals of the platform's
 rules come back to the page as the flash message, with the platform's own reason.
+
+Here: the overview, the jobs list and the products. The job form is ``operator_jobform_pages``, one job
+and its actions ``operator_job_pages``, the catalog ``operator_catalog_pages`` (issue 18).
 """
 
 from __future__ import annotations
