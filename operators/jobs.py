@@ -51,6 +51,7 @@ from dp import (
     parse_spec,
     plan,
 )
+from operators.job_outputs import JobOutput, read_output
 from operators.quotas import QuotaBook
 from registry import (
     BudgetExhaustedError,
@@ -443,6 +444,10 @@ class Jobs:
 
     def show(self, job_id: int, *, viewer: Actor | None = None) -> JobView:
         return self.queue.get(job_id, viewer=viewer)
+
+    def output(self, job_id: int, name: str, *, by: Actor) -> JobOutput:
+        """One output of one's own job the export guard passed, the read ledgered (``operators.job_outputs``)."""
+        return read_output(self.registry, self.queue, job_id, name, by=by)
 
     def cancel(self, job_id: int, *, by: Actor) -> JobView:
         """Cancel; a DP job cancelled before any worker claimed it never read data: its charge comes back.

@@ -10,6 +10,7 @@ page shows a synthetic sample drawn from public facts only — never a value of 
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import re
@@ -269,3 +270,65 @@ def test_the_cli_takes_the_same_title_and_purpose(console: tuple[Instance, dict[
     assert (shown["title"], shown["purpose"]) == ("命令行作业", "核对")
     long = runner.invoke(cli, [*args, "--scenario", SCENARIO, "--title", "长" * (MAX_TITLE + 1), *home], env=env)
     assert long.exit_code != 0 and "title exceeds" in long.stderr
+
+
+def _passed(instance: Instance, operator: str, dataset: str, content: bytes, *, verdict: str = "pass") -> int:
+    """A finished job of ``operator`` with one output ``result.csv`` (in clear under the home) and ``verdict``."""
+    job = instance.jobs.submit(operator, [dataset], "python", f"print({len(content)})", SCENARIO)
+    relative = f"work/test-outputs/{job}/result.csv"
+    (instance.home / relative).parent.mkdir(parents=True, exist_ok=True)
+    (instance.home / relative).write_bytes(content)
+    digest = hashlib.sha256(content).hexdigest()
+    output = {"name": "result.csv", "bytes": len(content), "sha256": digest, "path": relative}
+    _end(instance, job, state="done", exit_code=0, reason="finished", outputs=[output], verdict=verdict)
+    return job
+
+
+def test_a_passed_jobs_outputs_are_viewed_and_downloaded_and_every_read_is_ledgered(
+    console: tuple[Instance, dict[str, str]],
+) -> None:
+    instance, tokens = console
+    table = "区县,n\n尖山区,120\n岭东区,95\n".encode()
+    job = _passed(instance, OPERATOR, "traffic", table)
+    operator = _login(instance, tokens["operator"])
+    page = operator.get(f"/console/operator/jobs/{job}").text
+    assert f"/operator/jobs/{job}/outputs/result.csv/view" in page
+    viewed = operator.get(f"/console/operator/jobs/{job}/outputs/result.csv/view")
+    assert viewed.status_code == 200
+    assert re.search(r"<td>尖山区</td><td>120</td>", viewed.text) and "<th>区县</th>" in viewed.text
+    got = operator.get(f"/console/operator/jobs/{job}/outputs/result.csv")
+    assert got.status_code == 200 and got.content == table and "attachment" in got.headers["content-disposition"]
+    reads = instance.ledger.entries(action="job.output_read")
+    assert [(e.subject, e.payload["name"], e.actor) for e in reads] == [(f"job:{job}", "result.csv", OPERATOR)] * 2
+    missing = operator.get(f"/console/operator/jobs/{job}/outputs/nope.csv", follow_redirects=False)
+    assert missing.status_code == 303 and "no output named" in _flash(missing)
+
+    # Over the API: the same call, the same rules.
+    http = TestClient(create_app(instance=instance))
+    headers = bearer_headers(http, tokens)
+    fetched = http.get(f"/jobs/{job}/outputs/result.csv", headers=headers["operator"])
+    assert fetched.status_code == 200 and fetched.content == table
+    assert http.get(f"/jobs/{job}/outputs/result.csv", headers=headers["agency"]).status_code == 403
+
+    # The platform frozen (an incident, 双鸭山 第六十一条): nothing leaves, and nothing more is recorded.
+    instance.registry.freeze.freeze(reason="演练 drill", by=Actor("demo-agency", "agency"))
+    frozen = operator.get(f"/console/operator/jobs/{job}/outputs/result.csv", follow_redirects=False)
+    assert frozen.status_code == 303 and "not readable" in _flash(frozen)
+    assert len(instance.ledger.entries(action="job.output_read")) == 3
+
+
+def test_outputs_of_a_reviewed_or_anothers_job_are_not_readable(console: tuple[Instance, dict[str, str]]) -> None:
+    instance, tokens = console
+    reviewed = _passed(instance, OPERATOR, "traffic", b"n\n3\n", verdict="review")
+    theirs = _passed(instance, OTHER, "roads", b"n\n4\n")
+    operator = _login(instance, tokens["operator"])
+    page = operator.get(f"/console/operator/jobs/{reviewed}").text
+    assert "/outputs/result.csv" not in page and "release review" in page  # listed by hash, and says why
+    for job, reason in ((reviewed, "with the verdict review"), (theirs, f"no job {theirs}")):
+        refused = operator.get(f"/console/operator/jobs/{job}/outputs/result.csv/view", follow_redirects=False)
+        assert refused.status_code == 303 and reason in _flash(refused), _flash(refused)
+    http = TestClient(create_app(instance=instance))
+    headers = bearer_headers(http, tokens)["operator"]
+    assert http.get(f"/jobs/{reviewed}/outputs/result.csv", headers=headers).status_code == 409
+    assert http.get(f"/jobs/{theirs}/outputs/result.csv", headers=headers).status_code in (404, 409)
+    assert instance.ledger.entries(action="job.output_read") == []

@@ -11,8 +11,9 @@ operator and the agency may cancel.
 
 from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.api.limits import MAX_CODE_CHARS, Code, Delta, Epsilon, Filter, Id, Name, Reason, Visible, VisibleText
@@ -113,6 +114,22 @@ class BudgetsOut(BaseModel):
     budgets: list[BudgetOut] = Field(description="Per licence and dataset: ε and δ granted and spent.")
 
 
+#: Media types of outputs by suffix; anything else is bytes. Always served as an attachment, never rendered.
+OUTPUT_MEDIA = {
+    ".csv": "text/csv; charset=utf-8",
+    ".json": "application/json",
+    ".txt": "text/plain; charset=utf-8",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+}
+
+
+def output_media_type(name: str) -> str:
+    """What an output is served as (``application/octet-stream`` for an unknown suffix)."""
+    suffix = "." + name.lower().rsplit(".", 1)[-1] if "." in name else ""
+    return OUTPUT_MEDIA.get(suffix, "application/octet-stream")
+
+
 def remote_view(view: JobView, viewer: Actor) -> dict[str, Any]:
     """What ``viewer`` may read of a job over HTTP.
 
@@ -209,6 +226,20 @@ def build_router(jobs: Jobs, require: Callable[..., Callable[..., Any]]) -> APIR
         """One job as the caller may read it (an operator: its own, judged content only)."""
         actor = actor_of(principal)
         return remote_view(jobs.show(job_id, viewer=actor), actor)
+
+    @router.get("/jobs/{job_id}/outputs/{name}", response_class=Response)
+    def output(job_id: Id, name: Name, principal: Annotated[Any, Depends(operator)]) -> Response:
+        """One output of your own finished job the export guard passed (issue 18); every read is ledgered.
+        Outputs sent to review or blocked leave only as a product approved by the release review (409)."""
+        read = jobs.output(job_id, name, by=actor_of(principal))
+        return Response(
+            read.data,
+            media_type=output_media_type(read.name),
+            headers={
+                "Content-Disposition": f"attachment; filename*=UTF-8''{quote(read.name)}",
+                "X-Content-SHA256": read.sha256,
+            },
+        )
 
     @router.post("/jobs/{job_id}/cancel", response_model=JobOut)
     def cancel(job_id: Id, principal: Annotated[Any, Depends(cancellers)]) -> dict[str, Any]:

@@ -96,6 +96,7 @@ MESSAGES: dict[str, str] = {
     "job_withdrawn": "作业 {job} 已撤回 · job {job} withdrawn (cancelled before it ran)",
     "job_withdraw_requested": "已要求停止作业 {job}，工作进程将终止它 · job {job}: its worker is asked to stop it",
     "job_not_withdrawn": "未撤回 · not withdrawn: {reason}",
+    "output_refused": "不能读取输出 · output not readable: {reason}",
 }
 
 #: Why the login form is shown (``/console/login?reason=<id>``); an unknown id shows nothing.

@@ -6,19 +6,24 @@ its own jobs only, another operator's job is "not found"; judged content only, �
 双鸭山 第三十五条), and every action through the same call as the API: withdrawing is ``POST /jobs/{id}/cancel``
 (:meth:`operators.Jobs.cancel`, ledgered), a release is ``POST /releases``. A verdict is shown for a finished
 (``done``) job only: a failed, refused or cancelled job shows none at all (issue 18), not even a stored
-``review`` — nothing it made is judged as a whole run. Outputs are listed by name, size and hash only after
-the guard's ``pass`` or ``review``; their content leaves only as a released product (DESIGN.md: the operator
-"downloads approved products"), and the page says so. While the job is queued or running the page
-refreshes itself.
+``review`` — nothing it made is judged as a whole run. Outputs are listed by name, size and hash after the
+guard's ``pass`` or ``review``; a passed job's outputs may be viewed and downloaded (the same call as
+``GET /jobs/{id}/outputs/{name}``, :mod:`operators.job_outputs`, every read ledgered), a reviewed one's leave
+only as a product approved by the release review, and the page says so. While the job is queued or running
+the page refreshes itself.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from app.api.jobs import output_media_type
 from app.console.context import Console, PathId
 from core import NotFoundError, RegistryError
 from operators import Role
@@ -27,6 +32,9 @@ from sandbox import DP_KINDS, manifest_of
 
 #: Seconds between refreshes of a page showing a queued or running job.
 REFRESH_SECONDS = 3
+#: What the output view shows at most: rows of a CSV, characters of other text.
+PREVIEW_ROWS = 200
+PREVIEW_CHARS = 20_000
 
 
 def shows_verdict(view: Any) -> bool:
@@ -42,8 +50,53 @@ def _not_found(console: Console, request: Request, session: Any, job_id: int) ->
 def register(router: APIRouter, console: Console) -> None:
     """The job page and its actions on the console router."""
     _job(router, console)
+    _outputs(router, console)
     _withdraw(router, console)
     _release(router, console)
+
+
+def _preview(name: str, data: bytes) -> dict[str, Any]:
+    """What the view page shows of an output: a CSV's first rows as a table, other text as text, else nothing."""
+    lowered = name.lower()
+    if not lowered.endswith((".csv", ".json", ".txt")):
+        return {"kind": "binary"}
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return {"kind": "binary"}
+    if lowered.endswith(".csv"):
+        rows = list(csv.reader(io.StringIO(text)))
+        header = rows[0] if rows else []
+        return {"kind": "table", "header": header, "rows": rows[1 : PREVIEW_ROWS + 1], "total": max(len(rows) - 1, 0)}
+    return {"kind": "text", "text": text[:PREVIEW_CHARS], "cut": len(text) > PREVIEW_CHARS}
+
+
+def _outputs(router: APIRouter, console: Console) -> None:
+    """One output of one's own passed job, viewed or downloaded; each read ledgered, as over
+    ``GET /jobs/{id}/outputs/{name}``."""
+    instance = console.instance
+
+    @router.get("/operator/jobs/{job_id}/outputs/{name}", response_model=None)
+    def download(request: Request, job_id: PathId, name: str) -> Response:
+        session = console.session(request, Role.OPERATOR)
+        try:
+            read = instance.jobs.output(job_id, name, by=session.actor)
+        except RegistryError as exc:
+            return console.flash(session, f"/operator/jobs/{job_id}", "output_refused", reason=exc)
+        disposition = f"attachment; filename*=UTF-8''{quote(read.name)}"
+        media = output_media_type(read.name)
+        return Response(read.data, media_type=media, headers={"Content-Disposition": disposition})
+
+    @router.get("/operator/jobs/{job_id}/outputs/{name}/view", response_model=None)
+    def view(request: Request, job_id: PathId, name: str) -> Response:
+        session = console.session(request, Role.OPERATOR)
+        try:
+            read = instance.jobs.output(job_id, name, by=session.actor)
+        except RegistryError as exc:
+            return console.flash(session, f"/operator/jobs/{job_id}", "output_refused", reason=exc)
+        preview = _preview(name, read.data)
+        page = "console/operator/output.html"
+        return console.render(request, session, page, job_id=job_id, output=read, preview=preview)
 
 
 def _job(router: APIRouter, console: Console) -> None:
@@ -84,6 +137,7 @@ def _job(router: APIRouter, console: Console) -> None:
             refresh=REFRESH_SECONDS,
             withdrawable=live and not view.cancel_requested,
             outputs=manifest_of(view.outputs) if judged else [],
+            readable=judged and view.verdict == "pass" and not view.held,
             datasets=sorted(view.datasets),
             releases=releases,
             releasable=releasable,

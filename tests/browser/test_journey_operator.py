@@ -124,6 +124,18 @@ def test_operator_journey(page: Any, console_server: dict[str, Any]) -> None:
     assert "requested" in page.locator(".flash").inner_text()
     assert "已提交 submitted" in page.locator("#releases tbody tr").filter(has_text=product).inner_text()
 
+    # A job the guard passed (the demo's SQL aggregate): its outputs are viewed in the page, each read ledgered.
+    page.click("nav >> text=作业 Jobs")
+    passed = page.locator("#jobs tbody tr").filter(has=page.locator("[data-verdict='pass']")).filter(has_text="sql")
+    passed_id = passed.first.get_attribute("data-job")
+    page.goto(console_server["url"] + f"/console/operator/jobs/{passed_id}")
+    page.click("#outputs a.view-output[href*='result.csv']")
+    page.wait_for_url(f"**/console/operator/jobs/{passed_id}/outputs/result.csv/view")
+    assert page.locator("#output-note").is_visible() and page.locator("#output-table tbody tr").count() >= 1
+    assert page.locator("#download").is_visible()
+    _shot(page, "output")
+    page.goto(console_server["url"] + f"/console/operator/jobs/{job}")
+
     # Clone: the form opens with this job's kind, datasets, code and title.
     page.click("#clone")
     page.wait_for_url(f"**/console/operator/jobs/new?clone={job}")
