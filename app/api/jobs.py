@@ -16,8 +16,20 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from app.api.limits import MAX_CODE_CHARS, Code, Delta, Epsilon, Filter, Id, Name, Reason, Visible, VisibleText
-from app.api.schemas import BudgetOut, CostOut, JobOut
+from app.api.limits import (
+    MAX_CODE_CHARS,
+    Code,
+    Delta,
+    Epsilon,
+    FileName,
+    Filter,
+    Id,
+    Name,
+    Reason,
+    Visible,
+    VisibleText,
+)
+from app.api.schemas import BINARY_RESPONSE, BudgetOut, CostOut, JobOut
 from core import Actor, NotFoundError, actor_of
 from operators import Jobs
 from sandbox import MAX_PURPOSE, MAX_TITLE, JobState, JobView, manifest_of
@@ -227,8 +239,8 @@ def build_router(jobs: Jobs, require: Callable[..., Callable[..., Any]]) -> APIR
         actor = actor_of(principal)
         return remote_view(jobs.show(job_id, viewer=actor), actor)
 
-    @router.get("/jobs/{job_id}/outputs/{name}", response_class=Response)
-    def output(job_id: Id, name: Name, principal: Annotated[Any, Depends(operator)]) -> Response:
+    @router.get("/jobs/{job_id}/outputs/{name}", response_class=Response, responses=BINARY_RESPONSE)
+    def output(job_id: Id, name: FileName, principal: Annotated[Any, Depends(operator)]) -> Response:
         """One output of your own finished job the export guard passed (issue 18); every read is ledgered.
         Outputs sent to review or blocked leave only as a product approved by the release review (409)."""
         read = jobs.output(job_id, name, by=actor_of(principal))

@@ -1,7 +1,8 @@
 """The operator's whole job in a real browser (issue 18), with no CLI step: log in, browse the catalog of its
 granted datasets (columns, public bounds and domains, a synthetic sample), submit a job from a template with a
 title and a purpose (用途), watch it run to done on the page that refreshes itself (``keyong serve`` runs one
-worker), read the verdict and the outputs, clone it, withdraw a queued job, and request a release.
+worker), read the verdict and the outputs (a passed job's in full), clone it, withdraw a queued job, and
+request a release.
 
 The screenshots of the operator's main pages are saved at 1280 px to ``docs/screenshots/operator-*.png``.
 Licensed use only (双鸭山 第三十五条): the form offers the licence's datasets and scenarios, the server
