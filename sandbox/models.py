@@ -20,7 +20,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core import Base, utcnow
 
-
 #: The longest job title and stated purpose (characters) an operator may give (issue 18).
 MAX_TITLE = 200
 MAX_PURPOSE = 2000
