@@ -40,7 +40,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from core import Actor, Change, RegistryError, UsageError, actor_of, require_role
+from core import Actor, Change, RegistryError, UsageError, actor_of, invisible_character, require_role
 from dp import (
     Cost,
     DatasetFacts,
@@ -51,6 +51,7 @@ from dp import (
     parse_spec,
     plan,
 )
+from operators.job_outputs import JobOutput, read_output
 from operators.quotas import QuotaBook
 from registry import (
     BudgetExhaustedError,
@@ -65,7 +66,7 @@ from registry import (
     require_not_frozen,
     suggest,
 )
-from sandbox import DP_KINDS, KINDS, JobDraft, JobKind, JobQueue, JobView
+from sandbox import DP_KINDS, KINDS, MAX_PURPOSE, MAX_TITLE, JobDraft, JobKind, JobQueue, JobView
 
 logger = logging.getLogger("keyong.jobs")
 
@@ -138,6 +139,24 @@ def _declared(operator: str, datasets: Iterable[str], kind: str, code: str, scen
     )
 
 
+def _stated(title: str, purpose: str) -> tuple[str, str]:
+    """The job's title (one line) and purpose (用途) as kept, or a ``UsageError`` saying what is wrong.
+
+    Why a purpose at all: 双鸭山 第三十五条 licenses data for a declared use; the operator's own words for
+    this job's use are what a reviewer weighs against the licence's scenario (issue 18).
+    """
+    title, purpose = (title or "").strip(), (purpose or "").strip()
+    if len(title) > MAX_TITLE:
+        raise UsageError(f"the job's title exceeds {MAX_TITLE} characters")
+    if invisible_character(title) is not None:
+        raise UsageError("the job's title is one line of visible characters")
+    if len(purpose) > MAX_PURPOSE:
+        raise UsageError(f"the job's purpose exceeds {MAX_PURPOSE} characters")
+    if invisible_character(purpose, multiline=True) is not None:
+        raise UsageError("the job's purpose holds an invisible character")
+    return title, purpose
+
+
 class Jobs:
     """Submission, and the views over the queue an operator or the host uses."""
 
@@ -156,16 +175,20 @@ class Jobs:
         scenario: str,
         *,
         by: Actor | Any = None,
+        title: str = "",
+        purpose: str = "",
     ) -> int:
         """Queue a job of ``operator``, or raise :class:`JobRefusedError` (or ``RegistryError`` for bad input).
 
-        ``by`` defaults to the operator itself (the CLI's ``--operator`` names who acts).
+        ``by`` defaults to the operator itself (the CLI's ``--operator`` names who acts). ``title`` and
+        ``purpose`` (用途, issue 18) are the operator's own words, kept with the job and ledgered with it.
         """
         actor = actor_of(by) if by is not None else Actor(operator, "operator")
         with self.registry.recorder.read() as session:  # an incident's freeze refuses intake before any check
             require_not_frozen(session, "job submission")
         # What was declared: a refusal keeps this as the job's row.
-        draft = _declared(operator, datasets, kind, code, scenario)
+        stated_title, stated_purpose = _stated(title, purpose)
+        draft = replace(_declared(operator, datasets, kind, code, scenario), title=stated_title, purpose=stated_purpose)
         names, kind, scenario = list(draft.datasets), draft.kind, draft.scenario
 
         def refuse(refusal: str, reason: str, licence_id: int | None = None) -> JobRefusedError:
@@ -421,6 +444,10 @@ class Jobs:
 
     def show(self, job_id: int, *, viewer: Actor | None = None) -> JobView:
         return self.queue.get(job_id, viewer=viewer)
+
+    def output(self, job_id: int, name: str, *, by: Actor) -> JobOutput:
+        """One output of one's own job the export guard passed, the read ledgered (``operators.job_outputs``)."""
+        return read_output(self.registry, self.queue, job_id, name, by=by)
 
     def cancel(self, job_id: int, *, by: Actor) -> JobView:
         """Cancel; a DP job cancelled before any worker claimed it never read data: its charge comes back.

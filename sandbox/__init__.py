@@ -16,7 +16,7 @@ from sandbox.kinds import DP_KINDS, KINDS, JobKind, run_job
 from sandbox.ledger_payloads import manifest_of
 from sandbox.limits import Limits
 from sandbox.mitigation import Mitigation
-from sandbox.models import JobState
+from sandbox.models import MAX_PURPOSE, MAX_TITLE, JobState
 from sandbox.ports import (
     ASK_REGISTRY,
     Ask,
@@ -41,6 +41,8 @@ __all__ = [
     "DP_KINDS",
     "KINDS",
     "LIVE_WITHIN",
+    "MAX_PURPOSE",
+    "MAX_TITLE",
     "Ask",
     "Blocked",
     "Decision",

@@ -92,6 +92,9 @@ class JobView:
     #: Why nothing it made is delivered now ('' when it is): its operator is suspended (the queue holds it
     #: if queued) or the platform is frozen (:func:`hold_of`).
     held: str = ""
+    #: The operator's title and stated purpose (用途), '' when none was given (issue 18).
+    title: str = ""
+    purpose: str = ""
 
     def for_operator(self) -> JobView:
         """The job as its operator may see it: judged content only (issue 15, principle 5).
@@ -175,6 +178,8 @@ class JobView:
             "max_attempts": self.max_attempts,
             "worker": self.worker,
             "cancel_requested": self.cancel_requested,
+            "title": self.title,
+            "purpose": self.purpose,
             **stamp,
         }
 
@@ -208,6 +213,8 @@ def job_view(row: JobRow, *, held: str = "") -> JobView:
         findings=[dict(f) for f in (row.findings or [])],
         log_excerpt=row.log_excerpt,
         held=held,
+        title=row.title or "",
+        purpose=row.purpose or "",
     )
 
 
@@ -252,6 +259,9 @@ class JobDraft:
     code: str
     code_sha256: str
     spec_sha256: str
+    #: The operator's title and stated purpose (issue 18); not part of the spec hash (they change no result).
+    title: str = ""
+    purpose: str = ""
 
 
 __all__ = ["BLOCKED_REASON", "Beat", "Claimed", "JobDraft", "JobView", "Usage", "job_view", "shown_verdict"]

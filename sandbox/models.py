@@ -20,6 +20,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core import Base, utcnow
 
+#: The longest job title and stated purpose (characters) an operator may give (issue 18).
+MAX_TITLE = 200
+MAX_PURPOSE = 2000
+
 
 class JobState(StrEnum):
     QUEUED = "queued"
@@ -79,6 +83,10 @@ class JobRow(Base):
     log_excerpt: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The operator's own title and stated purpose (用途) of the job (issue 18): what a reviewer reads beside
+    #: the licence's scenario; free text the operator chose, never data. Null for jobs from before.
+    title: Mapped[str | None] = mapped_column(String(MAX_TITLE), nullable=True)
+    purpose: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
-__all__ = ["JobRow", "JobState"]
+__all__ = ["MAX_PURPOSE", "MAX_TITLE", "JobRow", "JobState"]

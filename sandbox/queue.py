@@ -56,6 +56,13 @@ def worker_actor(worker: str) -> Actor:
     return Actor(f"keyong:worker:{worker}", SYSTEM_ROLE)
 
 
+def _stated(draft: JobDraft) -> dict[str, str | None]:
+    """The title and purpose (用途) the operator gave, for the ledger (issue 18), bounded like every text a
+    job's submitter controls; absent when none was given, so older entries read the same."""
+    stated = {"title": draft.title, "purpose": draft.purpose}
+    return {key: bounded_text(value) for key, value in stated.items() if value}
+
+
 class JobError(RegistryError):
     """A job operation was refused (unknown job, wrong state); the message says why."""
 
@@ -89,6 +96,7 @@ class JobQueue:
                 "scenario": bounded_text(draft.scenario, MAX_LEDGER_SCENARIO),
                 "code_sha256": draft.code_sha256,
                 "spec_sha256": draft.spec_sha256,
+                **_stated(draft),
             },
         )
         return row.id
@@ -116,6 +124,7 @@ class JobQueue:
                 "scenario": bounded_text(draft.scenario, MAX_LEDGER_SCENARIO),
                 "code_sha256": draft.code_sha256,
                 "spec_sha256": draft.spec_sha256,
+                **_stated(draft),
             },
         )
         return row.id
@@ -134,6 +143,8 @@ class JobQueue:
             cancel_requested=False,
             outputs=[],
             created_at=self.clock(),
+            title=draft.title or None,
+            purpose=draft.purpose or None,
         )
         change.session.add(row)
         return row

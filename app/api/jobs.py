@@ -11,15 +11,28 @@ operator and the agency may cancel.
 
 from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from app.api.limits import MAX_CODE_CHARS, Code, Delta, Epsilon, Filter, Id, Name, Reason
-from app.api.schemas import BudgetOut, CostOut, JobOut
+from app.api.limits import (
+    MAX_CODE_CHARS,
+    Code,
+    Delta,
+    Epsilon,
+    FileName,
+    Filter,
+    Id,
+    Name,
+    Reason,
+    Visible,
+    VisibleText,
+)
+from app.api.schemas import BINARY_RESPONSE, BudgetOut, CostOut, JobOut
 from core import Actor, NotFoundError, actor_of
 from operators import Jobs
-from sandbox import JobState, JobView, manifest_of
+from sandbox import MAX_PURPOSE, MAX_TITLE, JobState, JobView, manifest_of
 
 #: Who reads a job in full over HTTP: those who see every job. Everyone else gets the operator's view.
 FULL_VIEW_ROLES = frozenset({"agency", "regulator"})
@@ -32,6 +45,13 @@ class JobSubmission(BaseModel):
     kind: Name = Field(description="sql | python | dp-query | dp-train")
     code: Code = Field(description="The SQL query or the Python script.")
     scenario: Name = Field(description="The declared application scenario (应用场景).")
+    # Issue 18: optional, added beside the contract's keys; the domain checks their length and form too.
+    title: Annotated[str, StringConstraints(max_length=MAX_TITLE), Visible] = Field(
+        "", description="A one-line title of the job, the operator's own."
+    )
+    purpose: Annotated[str, StringConstraints(max_length=MAX_PURPOSE), VisibleText] = Field(
+        "", description="What the job's results are for (用途)."
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -41,6 +61,8 @@ class JobSubmission(BaseModel):
                     "kind": "sql",
                     "code": "SELECT 区县, COUNT(*) AS n FROM traffic GROUP BY 区县",
                     "scenario": "交通出行",
+                    "title": "各区县路口数",
+                    "purpose": "评估各区县交通监测覆盖",
                 }
             ]
         }
@@ -102,6 +124,22 @@ class MitigationQueued(BaseModel):
 class BudgetsOut(BaseModel):
     operator: str
     budgets: list[BudgetOut] = Field(description="Per licence and dataset: ε and δ granted and spent.")
+
+
+#: Media types of outputs by suffix; anything else is bytes. Always served as an attachment, never rendered.
+OUTPUT_MEDIA = {
+    ".csv": "text/csv; charset=utf-8",
+    ".json": "application/json",
+    ".txt": "text/plain; charset=utf-8",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+}
+
+
+def output_media_type(name: str) -> str:
+    """What an output is served as (``application/octet-stream`` for an unknown suffix)."""
+    suffix = "." + name.lower().rsplit(".", 1)[-1] if "." in name else ""
+    return OUTPUT_MEDIA.get(suffix, "application/octet-stream")
 
 
 def remote_view(view: JobView, viewer: Actor) -> dict[str, Any]:
@@ -174,7 +212,16 @@ def build_router(jobs: Jobs, require: Callable[..., Callable[..., Any]]) -> APIR
     def submit(body: JobSubmission, principal: Annotated[Any, Depends(operator)]) -> dict[str, Any]:
         """Submit a job: refused at once (409, recorded) when out of licence scope or over quota."""
         actor = actor_of(principal)
-        job = jobs.submit(actor.name, body.datasets, body.kind, body.code, body.scenario, by=actor)
+        job = jobs.submit(
+            actor.name,
+            body.datasets,
+            body.kind,
+            body.code,
+            body.scenario,
+            by=actor,
+            title=body.title,
+            purpose=body.purpose,
+        )
         return {"job": job, "state": jobs.show(job, viewer=actor).state}
 
     @router.get("/jobs", response_model=list[JobOut])
@@ -191,6 +238,20 @@ def build_router(jobs: Jobs, require: Callable[..., Callable[..., Any]]) -> APIR
         """One job as the caller may read it (an operator: its own, judged content only)."""
         actor = actor_of(principal)
         return remote_view(jobs.show(job_id, viewer=actor), actor)
+
+    @router.get("/jobs/{job_id}/outputs/{name}", response_class=Response, responses=BINARY_RESPONSE)
+    def output(job_id: Id, name: FileName, principal: Annotated[Any, Depends(operator)]) -> Response:
+        """One output of your own finished job the export guard passed (issue 18); every read is ledgered.
+        Outputs sent to review or blocked leave only as a product approved by the release review (409)."""
+        read = jobs.output(job_id, name, by=actor_of(principal))
+        return Response(
+            read.data,
+            media_type=output_media_type(read.name),
+            headers={
+                "Content-Disposition": f"attachment; filename*=UTF-8''{quote(read.name)}",
+                "X-Content-SHA256": read.sha256,
+            },
+        )
 
     @router.post("/jobs/{job_id}/cancel", response_model=JobOut)
     def cancel(job_id: Id, principal: Annotated[Any, Depends(cancellers)]) -> dict[str, Any]:

@@ -71,6 +71,8 @@ def job_submit(
         typer.Option("--file", exists=True, dir_okay=False, readable=True, help="The query, script or DP spec (JSON)."),
     ],
     scenario: Annotated[str, typer.Option("--scenario", help="The declared application scenario (应用场景).")],
+    title: Annotated[str, typer.Option("--title", help="A one-line title of the job (issue 18).")] = "",
+    purpose: Annotated[str, typer.Option("--purpose", help="What the job's results are for (用途).")] = "",
     key_file: KeyFileOption = None,
     totp: TotpOption = None,
     home: HomeOption = None,
@@ -84,7 +86,7 @@ def job_submit(
         out.fail(f"{file} is not UTF-8 text")
     with open_instance(home) as instance:
         by = operator_actor(instance, key_file, operator, totp)
-        job = instance.jobs.submit(operator, _csv(dataset), kind, code, scenario, by=by)
+        job = instance.jobs.submit(operator, _csv(dataset), kind, code, scenario, by=by, title=title, purpose=purpose)
     out.result({"job": job, "state": "queued"}, lambda c: c.print(f"Job [bold]{job}[/] queued"))
 
 

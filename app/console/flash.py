@@ -101,6 +101,11 @@ MESSAGES: dict[str, str] = {
     "assign_refused": "未分配 · not assigned: {reason}",
     "release_resubmitted": "已重新提交，第 {round} 轮审核 · resubmitted: round {round} of the review",
     "resubmit_refused": "未重新提交 · resubmission refused: {reason}",
+    # issue 18 — operator18
+    "job_withdrawn": "作业 {job} 已撤回 · job {job} withdrawn (cancelled before it ran)",
+    "job_withdraw_requested": "已要求停止作业 {job}，工作进程将终止它 · job {job}: its worker is asked to stop it",
+    "job_not_withdrawn": "未撤回 · not withdrawn: {reason}",
+    "output_refused": "不能读取输出 · output not readable: {reason}",
 }
 
 #: Why the login form is shown (``/console/login?reason=<id>``); an unknown id shows nothing.

@@ -11,6 +11,9 @@ outputs by name, size and hash (never where they lie in the home) and the export
 excerpt, never the raw logs (原始数据不出域, 数据可用不可见; 双鸭山 第三十五条). A verdict ``pass`` is
 shown, counted and charted for finished (``done``) jobs only (issue 15). Refusals of the platform's
 rules come back to the page as the flash message, with the platform's own reason.
+
+Here: the overview, the jobs list and the products. The job form is ``operator_jobform_pages``, one job
+and its actions ``operator_job_pages``, the catalog ``operator_catalog_pages`` (issue 18).
 """
 
 from __future__ import annotations
@@ -28,10 +31,10 @@ from starlette.background import BackgroundTask
 from app.console import charts
 from app.console.context import Console, PathId
 from app.console.downloads import attributed_file
+from app.console.operator_jobform_pages import form_context
 from core import Actor, NotFoundError, RegistryError
 from operators import Role
-from registry import FeeClass
-from sandbox import DP_KINDS, KINDS, JobView, manifest_of, shown_verdict
+from sandbox import JobView, shown_verdict
 
 #: The chart's series, in stacking order: the guard's verdicts, jobs not (yet) judged, refusals.
 SERIES = ("pass", "review", "block", "none", "refused")
@@ -77,32 +80,19 @@ def _my_jobs(console: Console, actor: Actor) -> list[JobView]:
     return [view.for_operator() for view in console.instance.jobs.queue.list(viewer=actor, limit=JOB_LIMIT)]
 
 
-def _jobs_page(
-    console: Console,
-    request: Request,
-    session: Any,
-    *,
-    form: dict[str, Any] | None = None,
-    cost: Any = None,
-    error: str = "",
-) -> HTMLResponse:
-    actor = session.actor
-    licences = console.instance.registry.licences.list(viewer=actor)
-    licensed = sorted({d.name for lic in licences if lic.state == "active" for d in lic.datasets})
-    scenarios = sorted({s for lic in licences if lic.state == "active" for s in lic.scenarios})
-    catalog = sorted(entry.name for entry in console.instance.registry.catalog.list())
+def _jobs_page(console: Console, request: Request, session: Any) -> HTMLResponse:
+    """The operator's jobs, newest first; the page refreshes itself while one is queued or running."""
+    jobs = _my_jobs(console, session.actor)
     return console.render(
         request,
         session,
         "console/operator/jobs.html",
-        jobs=_my_jobs(console, actor),
+        jobs=jobs,
         outcome=outcome,
-        kinds=KINDS,
-        datasets=[(name, name in licensed) for name in sorted(set(catalog) | set(licensed))],
-        scenarios=scenarios,
-        form=form or {"kind": "sql", "datasets": [], "scenario": scenarios[0] if scenarios else "", "code": ""},
-        cost=cost,
-        error=error,
+        live=any(j.state in ("queued", "running") for j in jobs),
+        cost=None,
+        error="",
+        **form_context(console, session),
     )
 
 
@@ -110,8 +100,6 @@ def register(router: APIRouter, console: Console) -> None:
     """The operator's pages on the console router, in the order they match."""
     _overview(router, console)
     _jobs(router, console)
-    _job(router, console)
-    _job_actions(router, console)
     _products(router, console)
 
 
@@ -134,7 +122,7 @@ def _overview(router: APIRouter, console: Console) -> None:
             quotas = None
         jobs = _my_jobs(console, actor)
         gauges = [
-            (b, charts.meter(f"许可 {b.licence} · {b.dataset} · ε", b.epsilon_spent, b.epsilon_budget)) for b in budgets
+            (b, charts.meter(f"授权 {b.licence} · {b.dataset} · ε", b.epsilon_spent, b.epsilon_budget)) for b in budgets
         ]
         counts = Counter(outcome(j) for j in jobs)
         products = instance.registry.products.list(viewer=actor)
@@ -156,144 +144,12 @@ def _overview(router: APIRouter, console: Console) -> None:
 
 
 def _jobs(router: APIRouter, console: Console) -> None:
-    """The jobs list and the submission form (``POST /jobs`` and ``POST /jobs/cost`` in a browser)."""
-    instance = console.instance
+    """The jobs list (the form is ``operator_jobform_pages``; one job is ``operator_job_pages``)."""
 
     @router.get("/operator/jobs", response_class=HTMLResponse)
     def jobs(request: Request) -> HTMLResponse:
         session = console.session(request, Role.OPERATOR)
         return _jobs_page(console, request, session)
-
-    @router.post("/operator/jobs", response_model=None)
-    async def submit(request: Request) -> Response:
-        """Submit (or, with ``action=cost``, price a DP spec first): the same call as ``POST /jobs``."""
-        session = console.session(request, Role.OPERATOR)
-        posted = await console.form(request, session)
-        actor = session.actor
-        values: dict[str, Any] = {
-            "kind": str(posted.get("kind", "")).strip(),
-            "datasets": [str(d) for d in posted.getlist("datasets") if str(d).strip()],
-            "scenario": str(posted.get("scenario", "")).strip(),
-            "code": str(posted.get("code", "")),
-        }
-        if posted.get("action") == "cost":
-            if values["kind"] not in DP_KINDS:
-                return _jobs_page(
-                    console, request, session, form=values, error="只有 DP 作业有预算花费 · only DP jobs have a cost"
-                )
-            try:
-                cost = instance.jobs.cost(
-                    values["kind"],
-                    values["code"],
-                    operator=actor.name,
-                    dataset=values["datasets"][0] if values["datasets"] else None,
-                )
-            except RegistryError as exc:
-                return _jobs_page(console, request, session, form=values, error=f"预算估算失败 · cost refused: {exc}")
-            return _jobs_page(console, request, session, form=values, cost=cost)
-        if len(values["code"]) > 256 * 1024:
-            return _jobs_page(console, request, session, form=values, error="代码过长 · the code exceeds 256 KiB")
-        try:
-            job = instance.jobs.submit(
-                actor.name, values["datasets"], values["kind"], values["code"], values["scenario"], by=actor
-            )
-        except RegistryError as exc:  # JobRefusedError included: the refused row is recorded by the platform
-            return console.flash(session, "/operator/jobs", "job_refused", reason=exc)
-        return console.flash(session, "/operator/jobs", "job_queued", job=job)
-
-
-def _job(router: APIRouter, console: Console) -> None:
-    """One job as :meth:`JobView.for_operator` shows it, with what may be done with it."""
-    instance = console.instance
-
-    @router.get("/operator/jobs/{job_id}", response_class=HTMLResponse)
-    def job(request: Request, job_id: PathId) -> HTMLResponse:
-        session = console.session(request, Role.OPERATOR)
-        actor = session.actor
-        try:
-            view = instance.jobs.show(job_id, viewer=actor)
-        except NotFoundError:
-            return _not_found(console, request, session, f"没有作业 {job_id} · no job {job_id}")
-        if view.operator != actor.name:  # the queue already hides them; never rely on one check alone
-            return _not_found(console, request, session, f"没有作业 {job_id} · no job {job_id}")
-        view = view.for_operator()  # judged content only, as over the API
-        licence = None
-        if view.licence_id is not None:
-            try:
-                licence = instance.registry.licences.get(view.licence_id, viewer=actor)
-            except RegistryError:
-                licence = None
-        releases = [r for r in instance.releases.list(viewer=actor) if r.job == job_id]
-        releasable = view.state == "done" and view.verdict in ("pass", "review") and bool(view.outputs)
-        mitigable = view.state == "done" and view.verdict == "review" and bool(view.outputs)
-        return console.render(
-            request,
-            session,
-            "console/operator/job.html",
-            job=view,
-            outcome=outcome(view),
-            outputs=manifest_of(view.outputs),
-            datasets=sorted(view.datasets),
-            releases=releases,
-            releasable=releasable,
-            mitigable=mitigable and view.kind not in DP_KINDS,
-            fee_classes=[f.value for f in FeeClass],
-            licence_fee=licence.fee_class if licence else None,
-        )
-
-
-def _job_actions(router: APIRouter, console: Console) -> None:
-    """Release requests and mitigation of one's own job."""
-    instance = console.instance
-
-    @router.post("/operator/jobs/{job_id}/release", response_model=None)
-    async def request_release(request: Request, job_id: PathId) -> Response:
-        """Ask for the job's outputs to be released as a named product (``POST /releases``)."""
-        session = console.session(request, Role.OPERATOR)
-        posted = await console.form(request, session)
-        actor = session.actor
-        justifications = {
-            key.removeprefix("justify_"): str(value).strip()
-            for key, value in posted.multi_items()
-            if key.startswith("justify_") and str(value).strip()
-        }
-        files = [str(f) for f in posted.getlist("files")] or None
-        fee_class = str(posted.get("fee_class", "")).strip() or None
-        try:
-            view = instance.releases.request(
-                job_id,
-                product=str(posted.get("product", "")),
-                by=actor,
-                fee_class=fee_class,
-                justifications=justifications,
-                files=files,
-            )
-        except RegistryError as exc:
-            return console.flash(session, f"/operator/jobs/{job_id}", "release_refused", reason=exc)
-        return console.flash(
-            session, f"/operator/jobs/{job_id}", "release_requested", release=view.id, state=view.state
-        )
-
-    @router.post("/operator/jobs/{job_id}/mitigate", response_model=None)
-    async def mitigate(request: Request, job_id: PathId) -> Response:
-        """Queue a suppressed and/or rounded copy of a job's tables; the guard judges it anew."""
-        session = console.session(request, Role.OPERATOR)
-        posted = await console.form(request, session)
-        actor = session.actor
-        raw_base = str(posted.get("round_base", "")).strip()
-        try:
-            round_base = int(raw_base) if raw_base else None
-        except ValueError:
-            return console.flash(session, f"/operator/jobs/{job_id}", "round_base_not_integer", value=raw_base)
-        if round_base is not None and not 2 <= round_base <= 1000:
-            return console.flash(session, f"/operator/jobs/{job_id}", "round_base_out_of_range")
-        try:
-            new = instance.jobs.mitigate(
-                job_id, suppress=posted.get("suppress") == "on", round_base=round_base, by=actor
-            )
-        except RegistryError as exc:
-            return console.flash(session, f"/operator/jobs/{job_id}", "mitigation_refused", reason=exc)
-        return console.flash(session, "/operator/jobs", "mitigation_queued", job=new)
 
 
 def _products(router: APIRouter, console: Console) -> None:

@@ -28,6 +28,8 @@ from app.console import (
     custodian_release_pages,
     glossary_page,
     operator_catalog_pages,
+    operator_job_pages,
+    operator_jobform_pages,
     operator_pages,
     regulator_pages,
     release_thread_pages,
@@ -60,6 +62,8 @@ if TYPE_CHECKING:
 #: The page modules, each with ``register(router, console)``.
 PAGES = (
     operator_pages,
+    operator_jobform_pages,  # /operator/jobs/new before /operator/jobs/{job_id}
+    operator_job_pages,
     operator_catalog_pages,
     agency_pages,
     regulator_pages,

@@ -35,15 +35,19 @@ def test_operator_submits_a_job_and_requests_its_release(page: Any, console_serv
     # Jobs: submit an SQL aggregate through the form; it is listed as queued.
     page.click("nav >> text=作业 Jobs")
     page.wait_for_url("**/console/operator/jobs")
+    page.click("#new-job")  # the form with its templates (issue 18)
+    page.wait_for_url("**/console/operator/jobs/new")
     page.select_option("#kind", "sql")
     page.check("input[name=datasets][value=residents]")
-    page.fill("#scenario", "人口结构分析")
+    page.select_option("#scenario", "人口结构分析")
     page.fill("#code", QUERY)
     page.click("#submit-form button[value=submit]")
     flash = page.locator(".flash").inner_text()
     found = re.search(r"job (\d+) queued", flash)
     assert found, flash
     job = found.group(1)
+    page.click("nav >> text=作业 Jobs")  # the submission leads to the job's page; the list shows it too
+    page.wait_for_url("**/console/operator/jobs")
     row = page.locator(f"#jobs tr[data-job='{job}']")
     assert "residents" in row.inner_text()
 
@@ -54,13 +58,13 @@ def test_operator_submits_a_job_and_requests_its_release(page: Any, console_serv
         time.sleep(1)
         page.reload()
         row = page.locator(f"#jobs tr[data-job='{job}']")
-    verdict = page.locator(f"#jobs tr[data-job='{job}'] .badge").nth(1).inner_text()
+    verdict = page.locator(f"#jobs tr[data-job='{job}'] [data-verdict]").get_attribute("data-verdict")
     assert verdict in ("pass", "review"), row.inner_text()
 
     # The job's page: findings table, the redacted log, outputs by name and hash only.
     page.click(f"#jobs a[href$='/operator/jobs/{job}']")
     page.wait_for_url(f"**/console/operator/jobs/{job}")
-    assert page.locator("#job-state").inner_text() == "done"
+    assert page.locator("#job-state").get_attribute("data-state") == "done"
     assert page.locator("#findings").is_visible()
     assert page.locator("#log").is_visible()
     outputs = page.locator("#outputs").inner_text()

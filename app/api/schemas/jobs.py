@@ -64,6 +64,8 @@ class JobOut(Document):
     created_at: str
     started_at: str | None
     finished_at: str | None
+    title: str = Field("", description="The operator's title of the job ('' when none was given; issue 18).")
+    purpose: str = Field("", description="The operator's stated purpose (用途) of the job ('' when none).")
 
 
 class CostOut(Document):
