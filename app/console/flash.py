@@ -92,6 +92,18 @@ MESSAGES: dict[str, str] = {
     "incident_refused": "未执行 · refused: {reason}",
     "incident_recorded": "安全事件 {incident} 已登记 · incident {incident} recorded",
     "incident_closed": "安全事件 {incident} 已关闭 · incident {incident} closed",
+    # issue 18 — admin18
+    "operator_incomplete": "请填写名称与统一社会信用代码 · give the operator's name and USCC",
+    "operator_refused": "未执行 · refused: {reason}",
+    "operator_added": "运营机构 {operator} 已登记 · operator {operator} added",
+    "operator_suspended": "运营机构 {operator} 已暂停 · operator {operator} suspended",
+    "operator_restored": "运营机构 {operator} 已恢复 · operator {operator} restored",
+    "licence_form_invalid": "授权表单有误 · the grant form is incomplete: {reason}",
+    "licence_refused": "未执行 · refused: {reason}",
+    "licence_granted": "授权 {licence} 已授予（{state}）· licence {licence} granted ({state})",
+    "licence_moved": "授权 {licence} 现为 {state} · licence {licence} is now {state}",
+    "job_unavailable": "无法打开作业 {job} · cannot open job {job}: {reason}",
+    "trace_unavailable": "无法追溯 · cannot trace: {reason}",
 }
 
 #: Why the login form is shown (``/console/login?reason=<id>``); an unknown id shows nothing.

@@ -20,6 +20,7 @@ from fastapi.templating import Jinja2Templates
 
 from app.api.security import mark
 from app.console import (
+    agency_admin_pages,
     agency_pages,
     custodian_access_pages,
     custodian_pages,
@@ -53,6 +54,7 @@ PAGES = (
     operator_pages,
     operator_catalog_pages,
     agency_pages,
+    agency_admin_pages,
     regulator_pages,
     custodian_pages,
     custodian_release_pages,
