@@ -141,6 +141,13 @@ def test_findings_link_their_jobs_licence_and_operator(admin: tuple[Instance, di
     assert page.status_code == 200
     assert 'href="/console/agency/jobs/77"' in page.text and f'href="/console/agency/licences/{licence}"' in page.text
     assert "超出授权范围" in page.text or "out_of_scope" in page.text
+    with pytest.raises(Exception, match="outside"):  # a refused submission: kept as a refused job row
+        instance.jobs.submit(NEW, ["traffic"], "python", "print(1)", "交通出行", by=Actor(NEW, "operator"))
+    kept = instance.jobs.list(viewer=Actor("demo-agency", "agency"), state="refused")[0]
+    page = agency.get("/console/agency/findings")
+    assert f'href="/console/agency/jobs/{kept.id}"' in page.text  # linked through its spec hash
+    job_page = agency.get(f"/console/agency/jobs/{kept.id}")
+    assert job_page.status_code == 200 and "已拒绝 refused" in job_page.text and "outside" in job_page.text
     missing = agency.get("/console/agency/jobs/77", follow_redirects=False)
     assert missing.status_code == 303 and "cannot open job 77" in _flash(missing)
     assert agency.get("/console/agency/jobs/abc").status_code == 422

@@ -183,7 +183,7 @@ def _licences(router: APIRouter, console: Console) -> None:
         )  # fmt: skip
 
 
-def _budgets(console: Console, actor: Actor, operators: list[str]) -> tuple[dict[int, list[Any]], dict[Any, str]]:
+def _budgets(console: Console, actor: Actor, operators: list[str]) -> tuple[dict[int, list[Any]], dict[Any, Any]]:
     """The ε budgets of these operators' licences, by licence, and a meter for each (licence, dataset)."""
     budgets: dict[int, list[Any]] = {}
     for operator in operators:
@@ -302,17 +302,25 @@ def _licence_steps(router: APIRouter, console: Console) -> None:
         return console.flash(session, back, "licence_moved", licence=view.id, state=view.state)
 
 
-def finding_jobs(finding: Any, violations: list[Any]) -> list[int]:
-    """The jobs a finding is about: the violation recorded with it names its subject ``job:N``
-    (``registry.monitoring.record_violation`` raises the finding in the same change, with the same operator,
-    licence and detail, moments later), and a finding's detail may name its latest job (``latest job:N``)."""
+def finding_jobs(finding: Any, violations: list[Any], refused: dict[tuple[str, str], int] | None = None) -> list[int]:
+    """The jobs a finding is about.
+
+    The violation recorded with it names its subject (``registry.monitoring.record_violation`` raises the
+    finding in the same change, with the same operator, licence and detail, moments later): ``job:N``, or
+    ``job-spec:SHA`` for a submission refused before it was queued, kept as a ``refused`` job row with that
+    spec hash (``refused``: (operator, spec hash) → job id). A finding's detail may name its latest job.
+    """
     jobs: list[int] = []
     for v in violations:
         same = (v.operator, v.licence_id, v.detail) == (finding.operator, finding.licence_id, finding.detail)
         lag = (finding.raised_at - v.at).total_seconds()
-        subject = str(v.subject)
-        if same and 0 <= lag <= 60 and subject.startswith("job:") and subject[4:].isdigit():
-            jobs.append(int(subject[4:]))
+        kind, _, ref = str(v.subject).partition(":")
+        if not same or not 0 <= lag <= 60:
+            continue
+        if kind == "job" and ref.isdigit():
+            jobs.append(int(ref))
+        elif kind == "job-spec" and (v.operator, ref) in (refused or {}):
+            jobs.append((refused or {})[(v.operator, ref)])
     jobs.extend(int(n) for n in _JOB_IN_TEXT.findall(str(finding.detail)))
     return sorted({j for j in jobs if j > 0})
 
@@ -327,7 +335,11 @@ def _findings(router: APIRouter, console: Console) -> None:
         state = state if state in ("open", "resolved") else ""
         views = instance.registry.monitoring.list_findings(viewer=actor, state=state or None)
         violations = instance.registry.monitoring.list_violations(viewer=actor)
-        jobs = {f.id: finding_jobs(f, violations) for f in views}
+        refused: dict[tuple[str, str], int] = {}
+        if any(str(v.subject).startswith("job-spec:") for v in violations):
+            for kept in instance.jobs.list(viewer=actor, state="refused")[::-1]:  # oldest first: newest wins
+                refused[(kept.operator, kept.spec_sha256)] = kept.id
+        jobs = {f.id: finding_jobs(f, violations, refused) for f in views}
         return console.render(
             request, session, "console/agency/findings.html", findings=views[::-1], state=state, jobs=jobs
         )
@@ -353,8 +365,11 @@ def _findings(router: APIRouter, console: Console) -> None:
         except RegistryError as exc:
             return console.flash(session, FINDINGS, "job_unavailable", job=job_id, reason=exc)
         releases = [r for r in instance.releases.list(viewer=actor) if r.job == job_id]
+        subjects = {f"job:{job_id}", f"job-spec:{view.spec_sha256}"}
         violations = [
-            v for v in instance.registry.monitoring.list_violations(viewer=actor) if v.subject == f"job:{job_id}"
+            v
+            for v in instance.registry.monitoring.list_violations(viewer=actor, operator=view.operator)
+            if v.subject in subjects
         ]
         return console.render(
             request, session, "console/agency/job.html", job=view, releases=releases, violations=violations

@@ -157,9 +157,18 @@ def _trace(router: APIRouter, console: Console) -> None:
             return console.redirect(f"/regulator/trace/products/{quote(product[:200], safe='')}")
         products = instance.registry.products.list(viewer=actor)[::-1][:100]
         releases = instance.releases.list(viewer=actor)[::-1][:100]
+        objections: dict[str, int] = {}
+        for o in instance.registry.objections.list(viewer=actor):
+            if o.target_kind == "product":
+                objections[o.target] = objections.get(o.target, 0) + 1
+        fetches: dict[str, int] = {}
+        for e in instance.ledger.entries(action="product.fetched", limit=10_000):
+            name = e.subject.partition(":")[2]
+            fetches[name] = fetches.get(name, 0) + 1
         return console.render(
-            request, session, "console/regulator/trace_index.html", products=products, releases=releases
-        )
+            request, session, "console/regulator/trace_index.html", products=products, releases=releases,
+            fetches=fetches, objections=objections,
+        )  # fmt: skip
 
     @router.get("/regulator/trace/jobs/{job_id}", response_class=HTMLResponse)
     def trace_job(request: Request, job_id: PathId) -> Response:
