@@ -61,6 +61,8 @@ def test_trace_goes_from_job_to_release_product_fetch_and_objection_and_back(
     assert "数据产品获取 product.fetched" in page.text and "异议提出 objection.filed" in page.text
     back = regulator.get(f"/console/regulator/trace/products/{PRODUCT}")
     assert back.status_code == 200 and f'href="/console/regulator/trace/jobs/{job}"' in back.text
+    looked_up = regulator.get(f"/console/regulator/trace?product={PRODUCT}")  # the lookup form, a Chinese name
+    assert looked_up.status_code == 200 and f'href="/console/regulator/trace/jobs/{job}"' in looked_up.text
     assert (
         regulator.get(f"/console/regulator/trace?job={job}", follow_redirects=False)
         .headers["location"]
