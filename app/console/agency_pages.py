@@ -1,5 +1,6 @@
-"""The agency's console pages (issue 9): licences and budgets, findings, objections; the release review is
-``app.console.review_pages`` (issue 18).
+"""The agency's console pages (issue 9): the release review is ``app.console.review_pages`` and the
+administrator's pages (operators, licences, budgets, findings, objections, people) are
+``app.console.agency_admin_pages`` (issue 18); this module keeps what they share.
 
 The agency (授权运营实施机构) reviews every product before release (双鸭山市公共数据管理暂行办法
 第五十二条): a reviewer must see what would leave — the outputs themselves, the export guard's
@@ -16,7 +17,6 @@ import csv
 import hashlib
 import io
 import json
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,23 +24,16 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from app.console import people_pages, review_pages, standing_pages
-from app.console.charts import meter
+from app.console import review_pages
 from app.console.context import Console, PathId
 from app.console.session import Session
 from core import Actor, RegistryError
 from operators import Role
-from registry import ObjectionOutcome
 
 #: Outputs larger than this are listed by name, size and hash only: a preview is for reading, not export.
 PREVIEW_MAX_BYTES = 2 * 1024 * 1024
 PREVIEW_ROWS = 20
 PREVIEW_JSON_CHARS = 6000
-OUTCOMES = [
-    (ObjectionOutcome.RESTORE.value, "恢复 restore"),
-    (ObjectionOutcome.CORRECT.value, "依法处理后恢复 restore after correction"),
-    (ObjectionOutcome.WITHDRAW.value, "撤回 withdraw"),
-]
 
 
 def preview(
@@ -89,14 +82,6 @@ def preview(
         return {"note": f"无法预览 · cannot preview: {type(exc).__name__}"}
 
 
-def _number(value: Any) -> float | None:
-    try:
-        number = float(str(value).strip())
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _agency(console: Console, request: Request) -> tuple[Session, Actor]:
     """The logged-in agency principal; anyone else is refused by the session check."""
     session = console.session(request, Role.AGENCY)
@@ -106,106 +91,3 @@ def _agency(console: Console, request: Request) -> tuple[Session, Actor]:
 def register(router: APIRouter, console: Console) -> None:
     """The agency's pages on the console router, in the order they match."""
     review_pages.register(router, console)  # the release review, its thread and queue (issue 18)
-    _licences(router, console)
-    _findings(router, console)
-    _objections(router, console)
-    people_pages.register(router, console)  # principals and keys (issue 17)
-    standing_pages.register(router, console)  # identity checks, terms and training (issue 22)
-
-
-def _licences(router: APIRouter, console: Console) -> None:
-    """Licences with their ε meters, and raising a budget."""
-    instance = console.instance
-
-    @router.get("/agency/licences", response_class=HTMLResponse)
-    def licences(request: Request) -> HTMLResponse:
-        session, actor = _agency(console, request)
-        views = instance.registry.licences.list(viewer=actor)
-        budgets: dict[int, list[Any]] = {}
-        for operator in sorted({v.operator for v in views}):
-            try:
-                for budget in instance.registry.budgets.show(operator, viewer=actor):
-                    budgets.setdefault(budget.licence, []).append(budget)
-            except RegistryError:
-                continue
-        meters = {
-            (b.licence, b.dataset): meter(f"{b.dataset} ε", round(b.epsilon_spent, 4), b.epsilon_budget)
-            for rows in budgets.values()
-            for b in rows
-        }
-        return console.render(
-            request, session, "console/agency/licences.html", licences=views, budgets=budgets, meters=meters
-        )
-
-    @router.post("/agency/budgets/raise")
-    async def raise_budget(request: Request) -> Response:
-        session, actor = _agency(console, request)
-        form = await console.form(request, session)
-        licence = _number(form.get("licence", ""))
-        epsilon = _number(form.get("epsilon", ""))
-        dataset = str(form.get("dataset", "")).strip()
-        if licence is None or epsilon is None or not dataset:
-            return console.flash(session, "/agency/licences", "budget_incomplete")
-        try:
-            view = instance.registry.budgets.raise_budget(
-                int(licence), dataset, epsilon=epsilon, reason=str(form.get("reason", "")), by=actor
-            )
-        except RegistryError as exc:
-            return console.flash(session, "/agency/licences", "budget_refused", reason=exc)
-        return console.flash(
-            session,
-            "/agency/licences",
-            "budget_raised",
-            licence=view.licence,
-            dataset=view.dataset,
-            epsilon=f"{view.epsilon_budget:g}",
-        )
-
-
-def _findings(router: APIRouter, console: Console) -> None:
-    """Usage-monitoring findings and their resolution."""
-    instance = console.instance
-
-    @router.get("/agency/findings", response_class=HTMLResponse)
-    def findings(request: Request, state: str = "") -> HTMLResponse:
-        session, actor = _agency(console, request)
-        state = state if state in ("open", "resolved") else ""
-        views = instance.registry.monitoring.list_findings(viewer=actor, state=state or None)
-        return console.render(request, session, "console/agency/findings.html", findings=views[::-1], state=state)
-
-    @router.post("/agency/findings/{finding_id}/resolve")
-    async def resolve_finding(request: Request, finding_id: PathId) -> Response:
-        session, actor = _agency(console, request)
-        form = await console.form(request, session)
-        try:
-            instance.registry.monitoring.resolve_finding(
-                finding_id, by=actor, resolution=str(form.get("resolution", ""))
-            )
-        except RegistryError as exc:
-            return console.flash(session, "/agency/findings", "finding_refused", reason=exc)
-        return console.flash(session, "/agency/findings", "finding_resolved", finding=finding_id)
-
-
-def _objections(router: APIRouter, console: Console) -> None:
-    """Objections (第四十条) and their resolution."""
-    instance = console.instance
-
-    @router.get("/agency/objections", response_class=HTMLResponse)
-    def objections(request: Request) -> HTMLResponse:
-        session, actor = _agency(console, request)
-        views = instance.registry.objections.list(viewer=actor)
-        return console.render(
-            request, session, "console/agency/objections.html", objections=views[::-1], outcomes=OUTCOMES
-        )
-
-    @router.post("/agency/objections/{objection_id}/resolve")
-    async def resolve_objection(request: Request, objection_id: PathId) -> Response:
-        session, actor = _agency(console, request)
-        form = await console.form(request, session)
-        try:
-            instance.registry.objections.resolve(
-                objection_id, str(form.get("outcome", "")), str(form.get("reason", "")), by=actor
-            )
-        except RegistryError as exc:
-            return console.flash(session, "/agency/objections", "objection_refused", reason=exc)
-        return console.flash(session, "/agency/objections", "objection_resolved", objection=objection_id)

@@ -43,6 +43,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
     ],
     "agency": [
         ("/agency", "待审 Releases"),
+        ("/agency/operators", "运营机构 Operators"),
         ("/agency/licences", "授权 Licences"),
         ("/agency/findings", "监测 Findings"),
         ("/agency/objections", "异议 Objections"),
@@ -54,6 +55,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
     ],
     "regulator": [
         ("/regulator", "账本 Ledger"),
+        ("/regulator/trace", "追溯 Trace"),
         ("/regulator/usage", "使用记录 Usage"),
         ("/regulator/standing", "资格 Standing"),
         ("/regulator/security", "安全事件 Security"),

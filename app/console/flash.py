@@ -106,6 +106,18 @@ MESSAGES: dict[str, str] = {
     "job_withdraw_requested": "已要求停止作业 {job}，工作进程将终止它 · job {job}: its worker is asked to stop it",
     "job_not_withdrawn": "未撤回 · not withdrawn: {reason}",
     "output_refused": "不能读取输出 · output not readable: {reason}",
+    # issue 18 — admin18
+    "operator_incomplete": "请填写名称与统一社会信用代码 · give the operator's name and USCC",
+    "operator_refused": "未执行 · refused: {reason}",
+    "operator_added": "运营机构 {operator} 已登记 · operator {operator} added",
+    "operator_suspended": "运营机构 {operator} 已暂停 · operator {operator} suspended",
+    "operator_restored": "运营机构 {operator} 已恢复 · operator {operator} restored",
+    "licence_form_invalid": "授权表单有误 · the grant form is incomplete: {reason}",
+    "licence_refused": "未执行 · refused: {reason}",
+    "licence_granted": "授权 {licence} 已授予（{state}）· licence {licence} granted ({state})",
+    "licence_moved": "授权 {licence} 现为 {state} · licence {licence} is now {state}",
+    "job_unavailable": "无法打开作业 {job} · cannot open job {job}: {reason}",
+    "trace_unavailable": "无法追溯 · cannot trace: {reason}",
 }
 
 #: Why the login form is shown (``/console/login?reason=<id>``); an unknown id shows nothing.

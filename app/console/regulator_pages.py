@@ -15,11 +15,14 @@ from __future__ import annotations
 import json
 from collections import Counter
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from app.api.ledger import export_response
+from app.console import regulator_trace_pages
+from app.console.action_labels import action_label
 from app.console.charts import stacked_bars
 from app.console.context import Console, PathSeq
 from app.console.session import Session
@@ -83,6 +86,16 @@ def _int(value: str | None, default: int | None, *, low: int = 0) -> int | None:
     return number if number >= low else default
 
 
+def subject_trace(subject: str) -> str | None:
+    """The trace page an entry's subject leads to (``job:N``, ``product:NAME``), or ``None``."""
+    kind, _, name = subject.partition(":")
+    if kind == "job" and name.isdigit() and len(name) <= 12:
+        return f"/regulator/trace/jobs/{name}"
+    if kind == "product" and name and "/" not in name:
+        return f"/regulator/trace/products/{quote(name, safe='')}"
+    return None
+
+
 def _regulator(console: Console, request: Request) -> tuple[Session, Actor]:
     """The logged-in regulator; anyone else is refused by the session check."""
     session = console.session(request, Role.REGULATOR)
@@ -98,6 +111,7 @@ def register(router: APIRouter, console: Console) -> None:
     _ledger(router, console)
     _entries(router, console)
     _usage(router, console)
+    regulator_trace_pages.register(router, console)  # trace, proof and note downloads, range export (issue 18)
 
 
 def _ledger(router: APIRouter, console: Console) -> None:
@@ -138,6 +152,7 @@ def _ledger(router: APIRouter, console: Console) -> None:
             keep=keep,
             chart=chart,
             actions=sorted({a for a in _known_actions(ledger)}),
+            action_label=action_label,
         )
 
 
@@ -180,6 +195,8 @@ def _entries(router: APIRouter, console: Console) -> None:
             proof_error=proof_error,
             verified=verified,
             public_key=ledger.public_key_hex,
+            action_label=action_label,
+            trace=subject_trace(found.subject),
         )
 
     @router.get("/regulator/export")

@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.security import mark
 from app.console import (
+    agency_admin_pages,
     agency_pages,
     custodian_access_pages,
     custodian_pages,
@@ -66,6 +67,7 @@ PAGES = (
     operator_job_pages,
     operator_catalog_pages,
     agency_pages,
+    agency_admin_pages,
     regulator_pages,
     custodian_pages,
     custodian_release_pages,

@@ -26,7 +26,7 @@ def test_regulator_verifies_searches_proves_and_exports(
     page.click("#ledger-filters button[type=submit]")
     page.wait_for_url("**/console/regulator?*action=job.finished*")
     actions = page.locator("#timeline tbody td.action").all_inner_texts()
-    assert actions and set(actions) == {"job.finished"}
+    assert actions and set(actions) == {"作业完成 job.finished"}  # Chinese label, the code beside it (issue 18)
 
     page.locator("#timeline tbody tr[data-seq] a").first.click()
     page.wait_for_url("**/console/regulator/entries/*")
