@@ -22,8 +22,12 @@ from app.api.security import mark
 from app.console import (
     agency_pages,
     custodian_access_pages,
+    custodian_catalog_pages,
+    custodian_ingest_pages,
     custodian_pages,
+    custodian_profile_pages,
     custodian_release_pages,
+    custodian_usage_pages,
     operator_catalog_pages,
     operator_pages,
     regulator_pages,
@@ -57,6 +61,10 @@ PAGES = (
     custodian_pages,
     custodian_release_pages,
     custodian_access_pages,
+    custodian_ingest_pages,
+    custodian_profile_pages,
+    custodian_catalog_pages,
+    custodian_usage_pages,
     request_pages,
     security_pages,
 )
