@@ -19,7 +19,9 @@ from tests.console_support import flash as _flash
 from tests.test_ingest_limits import set_limits
 
 CODE = "91230500MA0000002G"  # a valid 统一社会信用代码 (GB 32100)
-CSV = "站点编号,站点名称,年龄,区县\n" + "".join(f"S{i:03d},站点{i},{20 + i % 40},{'东西南北'[i % 4]}区\n" for i in range(40))
+CSV = "站点编号,站点名称,年龄,区县\n" + "".join(
+    f"S{i:03d},站点{i},{20 + i % 40},{'东西南北'[i % 4]}区\n" for i in range(40)
+)
 
 
 def _fields(csrf: str, name: str = "stops", **extra: str) -> dict[str, str]:
@@ -180,7 +182,9 @@ def test_correct_a_column_then_desensitize_and_read_the_report(
     forged = client.post("/console/custodian/datasets/stops/desensitize", data={"csrf": csrf, "sensitive": "nope"})
     assert forged.status_code == 422
     ran = client.post(
-        "/console/custodian/datasets/stops/desensitize", data={"csrf": csrf, "sensitive": "区县"}, follow_redirects=False
+        "/console/custodian/datasets/stops/desensitize",
+        data={"csrf": csrf, "sensitive": "区县", "not_quasi": "区县", "not_quasi_reason": "区县是公开的行政区划"},
+        follow_redirects=False,
     )
     assert ran.status_code == 303 and "v2" in _flash(ran), _flash(ran)
     report = client.get(ran.headers["location"])
@@ -188,8 +192,15 @@ def test_correct_a_column_then_desensitize_and_read_the_report(
     assert report.status_code == 200
     for table in ('id="summary-table"', 'id="qi-table"', 'id="actions"', 'id="risk-table"', 'id="utility-columns"'):
         assert table in text, table
-    assert "k = 10" in text and 'id="l-value"' in text and "age" in text.split('id="qi-table"')[1] and "{&#39;" not in text and "{'" not in text  # no Python repr
+    assert (
+        "k = 10" in text
+        and 'id="l-value"' in text
+        and "age" in text.split('id="qi-table"')[1]
+        and "{&#39;" not in text
+        and "{'" not in text
+    )  # no Python repr
     assert 'data-column="年龄"' in text.split('id="qi-table"')[1]
+    assert "区县是公开的行政区划" in text.split('id="rulings"')[1] and "l = " in text
 
 
 def test_catalog_fields_are_published_and_a_restriction_waits_for_the_agency(
@@ -209,8 +220,15 @@ def test_catalog_fields_are_published_and_a_restriction_waits_for_the_agency(
     )
     assert "published" in _flash(saved) and instance.registry.catalog.get("stops").summary == "全市公交站点"
     restricted = client.post(
-        path, data={"csrf": csrf, "sharing_type": "有条件共享", "sharing_conditions": "仅限政务用途",
-              "sharing_legal_basis": "《数据安全法》第三十八条", "reason": "含敏感字段"}, follow_redirects=False
+        path,
+        data={
+            "csrf": csrf,
+            "sharing_type": "有条件共享",
+            "sharing_conditions": "仅限政务用途",
+            "sharing_legal_basis": "《数据安全法》第三十八条",
+            "reason": "含敏感字段",
+        },
+        follow_redirects=False,
     )
     assert "waits for the agency" in _flash(restricted)
     assert instance.registry.catalog.get("stops").sharing_type.value == "无条件共享"
@@ -218,7 +236,7 @@ def test_catalog_fields_are_published_and_a_restriction_waits_for_the_agency(
 
 
 def test_usage_and_objections(custodian: tuple[Instance, Any, dict[str, str]]) -> None:
-    instance, client, tokens = custodian
+    instance, client, _ = custodian
     _ingested(client)
     overview = client.get("/console/custodian/usage")
     assert overview.status_code == 200 and 'data-dataset="stops"' in overview.text

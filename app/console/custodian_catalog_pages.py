@@ -45,7 +45,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 
-class BadCatalogForm(Exception):
+class BadCatalogFormError(Exception):
     """A value no select offers, or text the catalog cannot keep (a forged or stale form): 422."""
 
 
@@ -62,11 +62,11 @@ def catalog_changes(entry: ResourceView, posted: Any) -> dict[str, Any]:
             continue
         value = str(posted.get(attr, "")).strip()
         if len(value) > longest:
-            raise BadCatalogForm(f"{CATALOG_FIELDS[attr]} 超过 {longest} 字 · {attr} exceeds {longest} characters")
+            raise BadCatalogFormError(f"{CATALOG_FIELDS[attr]} 超过 {longest} 字 · {attr} exceeds {longest} characters")
         try:
             visible_text(value)
         except ValueError as exc:
-            raise BadCatalogForm(f"{CATALOG_FIELDS[attr]} · {attr} {exc}") from None
+            raise BadCatalogFormError(f"{CATALOG_FIELDS[attr]} · {attr} {exc}") from None
         if value != (_current(entry, attr) or ""):
             changes[attr] = value
     for attr, allowed in CHOICES.items():
@@ -74,7 +74,7 @@ def catalog_changes(entry: ResourceView, posted: Any) -> dict[str, Any]:
             continue
         value = str(posted.get(attr, ""))
         if value not in allowed:
-            raise BadCatalogForm(f"{CATALOG_FIELDS[attr]} 无此选项 · {attr}: {value[:40]!r} is not offered")
+            raise BadCatalogFormError(f"{CATALOG_FIELDS[attr]} 无此选项 · {attr}: {value[:40]!r} is not offered")
         if value != _current(entry, attr):
             changes[attr] = value
     if "open_to_public_shown" in posted:
@@ -84,7 +84,7 @@ def catalog_changes(entry: ResourceView, posted: Any) -> dict[str, Any]:
     if "operation_scenarios" in posted:
         scenarios = [s.strip() for s in str(posted.get("operation_scenarios", "")).splitlines() if s.strip()]
         if any(len(s) > 200 for s in scenarios) or len(scenarios) > 64:
-            raise BadCatalogForm("应用场景过长或过多 · at most 64 scenarios of 200 characters each")
+            raise BadCatalogFormError("应用场景过长或过多 · at most 64 scenarios of 200 characters each")
         if scenarios != list(entry.operation_scenarios or []):
             changes["operation_scenarios"] = scenarios
     return changes
@@ -113,8 +113,10 @@ def register(router: APIRouter, console: Console) -> None:
             session,
             "console/custodian/catalog_edit.html",
             entry=entry,
-            text_fields=[(attr, CATALOG_FIELDS[attr], _current(entry, attr) or "", attr in LONG_FIELDS,
-                          longest) for attr, longest in TEXT_FIELDS.items()],  # fmt: skip
+            text_fields=[
+                (attr, CATALOG_FIELDS[attr], _current(entry, attr) or "", attr in LONG_FIELDS, longest)
+                for attr, longest in TEXT_FIELDS.items()
+            ],
             choices=[(attr, CATALOG_FIELDS[attr], options, _current(entry, attr)) for attr, options in CHOICES.items()],
             pending=pending,
         )
@@ -130,7 +132,7 @@ def register(router: APIRouter, console: Console) -> None:
         target = f"/custodian/datasets/{name}/catalog"
         try:
             changes = catalog_changes(entry, posted)
-        except BadCatalogForm as exc:
+        except BadCatalogFormError as exc:
             return console.render(request, session, "console/error.html", status_code=422, message=str(exc))
         if not changes:
             return console.flash(session, target, "catalog_unchanged")
@@ -159,4 +161,3 @@ def register(router: APIRouter, console: Console) -> None:
         except RegistryError as exc:
             return console.flash(session, target, "catalog_refused", reason=exc)
         return console.flash(session, target, "revocation_requested", request=str(filed.id))
-

@@ -34,7 +34,7 @@ KEPT = ("name", "provider", "provider_code", "level", "encoding", "title", "indu
 ENCODINGS = ("auto", "utf-8", "gb18030")
 
 
-class Refused(Exception):
+class UploadRefusedError(Exception):
     """An upload refused with an HTTP status and a reason the form shows."""
 
     def __init__(self, status: int, reason: str) -> None:
@@ -47,15 +47,15 @@ def _checked(fields: dict[str, str], exists: bool) -> dict[str, str]:
     """The form's own checks before the ingest: a name, a level and encoding from the lists, no slip."""
     name = fields.get("name", "").strip()
     if not name:
-        raise Refused(422, "须填写数据集名称 · the dataset name is required")
+        raise UploadRefusedError(422, "须填写数据集名称 · the dataset name is required")
     level = fields.get("level", "").strip()
     if level and level not in {lv.value for lv in Level}:
-        raise Refused(422, f"分级须为 L1–L4 · unknown level {level[:20]!r}: choose L1, L2, L3 or L4")
+        raise UploadRefusedError(422, f"分级须为 L1–L4 · unknown level {level[:20]!r}: choose L1, L2, L3 or L4")
     encoding = fields.get("encoding", "auto") or "auto"
     if encoding not in ENCODINGS:
-        raise Refused(422, f"未知编码 · unknown encoding {encoding[:20]!r}: choose auto, utf-8 or gb18030")
+        raise UploadRefusedError(422, f"未知编码 · unknown encoding {encoding[:20]!r}: choose auto, utf-8 or gb18030")
     if exists and fields.get("new_version") != "1":
-        raise Refused(
+        raise UploadRefusedError(
             409,
             f"数据集 {name} 已存在；如要追加新版本，请勾选“追加新版本” · dataset {name!r} already exists: "
             "tick “new version” to add this file as its next raw version",
@@ -103,14 +103,16 @@ def register(router: APIRouter, console: Console) -> None:
                 name = fields.get("name", "").strip()
                 checked = _checked(fields, exists=bool(name) and _exists(name))
                 result = await run_in_threadpool(_ingest, received, checked, session, scratch)
-            except Refused as exc:
+            except UploadRefusedError as exc:
                 return page(request, session, exc.status, values=_kept(fields), error=exc.reason)
             except FileTooLargeError as exc:
                 return page(request, session, 413, values=_kept(fields), error=str(exc))
             except FileInvalidError as exc:
                 return page(request, session, 422, values=_kept(fields), error=str(exc))
             except RegistryError as exc:
-                status = 404 if isinstance(exc, NotFoundError) else 403 if isinstance(exc, PermissionDeniedError) else 409
+                status = (
+                    404 if isinstance(exc, NotFoundError) else 403 if isinstance(exc, PermissionDeniedError) else 409
+                )
                 return page(request, session, status, values=_kept(fields), error=str(exc))
         return console.flash(
             session,

@@ -35,7 +35,7 @@ LEVELS = tuple(level.value for level in Level)
 FOLLOW = "follow"
 
 
-class BadForm(Exception):
+class BadFormError(Exception):
     """A posted value no select offers (a forged or stale form): a 422 page, nothing changed."""
 
 
@@ -47,7 +47,7 @@ def column_changes(entry: ResourceView, posted: Any) -> tuple[str, dict[str, dic
     """The resource level and the columns whose type, level or sensitivity the form changed.
 
     Fields are keyed by the column's position (``level-3``), so a column name never becomes a form key;
-    any value outside the selects is :class:`BadForm`.
+    any value outside the selects is :class:`BadFormError`.
     """
     changed: dict[str, dict[str, Any]] = {}
     final_levels: list[str] = []
@@ -56,9 +56,9 @@ def column_changes(entry: ResourceView, posted: Any) -> tuple[str, dict[str, dic
         pii = str(posted.get(f"type-{index}", item.pii_type or ""))
         sensitive = posted.get(f"sensitive-{index}") == "1"
         if level not in LEVELS:
-            raise BadForm(f"数据项 {item.name} 的分级无效 · column {item.name!r}: unknown level {level[:20]!r}")
+            raise BadFormError(f"数据项 {item.name} 的分级无效 · column {item.name!r}: unknown level {level[:20]!r}")
         if pii and pii not in PII_TYPE_NAMES:
-            raise BadForm(f"数据项 {item.name} 的类型无效 · column {item.name!r}: unknown PII type {pii[:40]!r}")
+            raise BadFormError(f"数据项 {item.name} 的类型无效 · column {item.name!r}: unknown PII type {pii[:40]!r}")
         final_levels.append(level)
         if (level, pii or None, sensitive) != (item.level.value, item.pii_type, item.sensitive_personal_info):
             changed[item.name] = {"分级": level, "PII类型": pii or None, "敏感个人信息": sensitive}
@@ -66,22 +66,22 @@ def column_changes(entry: ResourceView, posted: Any) -> tuple[str, dict[str, dic
     if resource == FOLLOW:
         resource = _max_level(final_levels)
     elif resource not in LEVELS:
-        raise BadForm(f"数据集分级无效 · unknown resource level {resource[:20]!r}")
+        raise BadFormError(f"数据集分级无效 · unknown resource level {resource[:20]!r}")
     return resource, changed
 
 
 def desensitize_options(entry: ResourceView, posted: Any) -> dict[str, Any]:
-    """The options of ``POST /datasets/{name}/desensitize`` from the form; a column not in the table is BadForm."""
+    """The options of ``POST /datasets/{name}/desensitize`` from the form; a column not in the table is BadFormError."""
     names = {item.name for item in entry.items}
     sensitive = str(posted.get("sensitive", "")).strip() or None
     if sensitive is not None and sensitive not in names:
-        raise BadForm(f"没有数据项 {sensitive[:40]} · no column {sensitive[:40]!r}")
+        raise BadFormError(f"没有数据项 {sensitive[:40]} · no column {sensitive[:40]!r}")
     not_quasi = str(posted.get("not_quasi", "")).strip()
     reason = str(posted.get("not_quasi_reason", "")).strip()
     rulings: dict[str, str] | None = None
     if not_quasi:
         if not_quasi not in names:
-            raise BadForm(f"没有数据项 {not_quasi[:40]} · no column {not_quasi[:40]!r}")
+            raise BadFormError(f"没有数据项 {not_quasi[:40]} · no column {not_quasi[:40]!r}")
         rulings = {not_quasi: reason}  # a blank reason is the copy's own refusal (it is required and ledgered)
     return {"sensitive_column": sensitive, "not_quasi": rulings}
 
@@ -98,7 +98,7 @@ def profile_reasons(report: dict[str, Any] | None) -> dict[str, list[str]]:
 def qi_rows(report: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Each quasi-identifier: its column, type, why it is one, the rung reached and the whole ladder."""
     k = dict((report or {}).get("k_anonymity") or {})
-    rows = []
+    rows: list[dict[str, Any]] = []
     for qi in k.get("quasi_identifiers") or []:
         if not isinstance(qi, dict):
             rows.append({"column": str(qi), "type": "", "basis": "", "generalization": "", "ladder": [], "level": None})
@@ -129,7 +129,7 @@ def register(router: APIRouter, console: Console) -> None:
                 request, session, "console/error.html", status_code=404, message=f"没有数据集 {name} · no dataset"
             )
 
-    def bad_form(request: Request, session: Session, exc: BadForm) -> HTMLResponse:
+    def bad_form(request: Request, session: Session, exc: BadFormError) -> HTMLResponse:
         return console.render(request, session, "console/error.html", status_code=422, message=str(exc))
 
     @router.get("/custodian/datasets/{name}/profile", response_class=HTMLResponse)
@@ -165,15 +165,13 @@ def register(router: APIRouter, console: Console) -> None:
         target = f"/custodian/datasets/{name}/profile"
         try:
             level, changed = column_changes(entry, posted)
-        except BadForm as exc:
+        except BadFormError as exc:
             return bad_form(request, session, exc)
         try:
             catalog.classify(name, level=level, columns=changed, by=session.actor)
         except RegistryError as exc:
             return console.flash(session, target, "classification_refused", reason=exc)
-        return console.flash(
-            session, target, "classification_saved", level=level, columns="、".join(changed) or "—"
-        )
+        return console.flash(session, target, "classification_saved", level=level, columns="、".join(changed) or "—")
 
     @router.post("/custodian/datasets/{name}/desensitize", response_model=None)
     async def desensitize(request: Request, name: str) -> Response:
@@ -185,15 +183,13 @@ def register(router: APIRouter, console: Console) -> None:
             return entry
         try:
             options = desensitize_options(entry, posted)
-        except BadForm as exc:
+        except BadFormError as exc:
             return bad_form(request, session, exc)
         try:
             result = await run_in_threadpool(lambda: registry.copies.make(name, by=session.actor, **options))
         except RegistryError as exc:
             return console.flash(session, f"/custodian/datasets/{name}/profile", "desensitize_refused", reason=exc)
-        return console.flash(
-            session, f"/custodian/datasets/{name}/report", "desensitized", version=str(result.version)
-        )
+        return console.flash(session, f"/custodian/datasets/{name}/report", "desensitized", version=str(result.version))
 
     @router.get("/custodian/datasets/{name}/report", response_class=HTMLResponse)
     def report(request: Request, name: str) -> HTMLResponse:
@@ -211,7 +207,7 @@ def register(router: APIRouter, console: Console) -> None:
             desensitized=desensitized,
             report=report_view(raw_report),
             qis=qi_rows(raw_report),
-            rulings=dict((raw_report or {}).get("quasi_identifier_rulings") or {}),
+            rulings=[r for r in (raw_report or {}).get("quasi_identifier_rulings") or [] if isinstance(r, dict)],
             level_labels=LEVEL_LABELS,
             level_badges=LEVEL_BADGES,
             **MEASURE_HELPERS,
