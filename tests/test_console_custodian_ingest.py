@@ -139,6 +139,12 @@ def test_other_roles_cannot_upload(custodian: tuple[Instance, Any, dict[str, str
         assert _upload(other, _fields("0" * 64), CSV.encode()).status_code == 403
         for page in ("profile", "report", "catalog", "usage"):
             assert other.get(f"/console/custodian/datasets/stops/{page}").status_code == 403
+        for action in ("classification", "desensitize", "catalog", "revocation"):
+            assert other.post(f"/console/custodian/datasets/stops/{action}", data={"csrf": "0"}).status_code == 403
+        for path in ("/console/custodian/usage", "/console/custodian/objections"):
+            assert other.get(path).status_code == 403
+        assert other.post("/console/custodian/objections", data={"target_kind": "resource"}).status_code == 403
+        assert other.post("/console/custodian/objections/1/resolution", data={"outcome": "restore"}).status_code == 403
     _nothing_ingested(instance)
 
 

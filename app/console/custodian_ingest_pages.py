@@ -96,6 +96,11 @@ def register(router: APIRouter, console: Console) -> None:
             try:
                 await receive_upload(request, received)
             except HTTPException as exc:
+                # The CSRF token comes first in the form; a body refused before it arrived is a 403 like any
+                # other form without its token, except an upload too large to read at all (413: nothing was
+                # read and nothing changes; the custodian must learn the bound, not that the form expired).
+                if exc.status_code != 413:
+                    console.sessions.check_csrf(session, received.fields)
                 return page(request, session, exc.status_code, values=_kept(received.fields), error=str(exc.detail))
             console.sessions.check_csrf(session, received.fields)
             fields = received.fields
