@@ -88,6 +88,7 @@ class _Upload:
 
     scratch: Scratch
     limits: IngestLimits
+    extra: tuple[str, ...] = ()  # text fields a caller adds (the console's CSRF token, name, new-version flag)
     fields: dict[str, str] = field(default_factory=dict)
     filename: str | None = None
     file: Any = None  # the sealed scratch writer of the file part
@@ -123,8 +124,9 @@ class _Upload:
                 raise _invalid("the upload carries more than one file part: send one file per request")
             self.filename = options.get(b"filename", b"upload").decode("utf-8", "replace")
             self.file = self.scratch.writer("upload")
-        elif part not in FIELDS:
-            raise _invalid(f"unknown form field {part[:64]!r}: the fields are {UPLOAD_FIELD}, {', '.join(FIELDS)}")
+        elif part not in FIELDS + self.extra:
+            known = ", ".join(FIELDS + self.extra)
+            raise _invalid(f"unknown form field {part[:64]!r}: the fields are {UPLOAD_FIELD}, {known}")
         elif part in self.fields:
             raise _invalid(f"form field {part!r} is given twice")
         self._part = part
@@ -251,3 +253,9 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
                 raise HTTPException(422, detail=str(exc)) from None
 
     return router
+
+
+#: The streaming upload and its reader, shared with the console's upload form (issue 18): one core, one
+#: set of bounds and refusals, whichever door the file comes through.
+Upload = _Upload
+receive_upload = _receive

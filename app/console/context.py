@@ -64,6 +64,9 @@ NAV: dict[str, list[tuple[str, str]]] = {
     ],
     "custodian": [
         ("/custodian", "目录 Catalog"),
+        ("/custodian/upload", "上传 Upload"),
+        ("/custodian/usage", "使用记录 Usage"),
+        ("/custodian/objections", "异议 Objections"),
         ("/custodian/releases", "待签核 Sign-off"),
         ("/custodian/licences", "授权同意 Access"),
         ("/custodian/requests", "工单 Requests"),

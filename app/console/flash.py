@@ -118,6 +118,25 @@ MESSAGES: dict[str, str] = {
     "licence_moved": "授权 {licence} 现为 {state} · licence {licence} is now {state}",
     "job_unavailable": "无法打开作业 {job} · cannot open job {job}: {reason}",
     "trace_unavailable": "无法追溯 · cannot trace: {reason}",
+    # issue 18 — custodian18
+    "dataset_ingested": (
+        "{name} 已接收：原始版本 v{version}，{rows} 行；请核对画像 · "
+        "ingested as raw v{version} ({rows} rows); review the profile"
+    ),
+    "classification_saved": "分级已保存：数据集 {level}；更正的数据项：{columns} · grading saved",
+    "classification_refused": "分级未保存 · grading refused: {reason}",
+    "desensitized": "脱敏完成：脱敏版本 v{version} · desensitized copy v{version} made; its report follows",
+    "desensitize_refused": "未脱敏 · desensitization refused: {reason}",
+    "catalog_saved": "目录信息已发布：{fields} · catalog fields published",
+    "catalog_change_requested": (
+        "收紧的更改（{fields}）已提交实施机构决定，申请 {request} · "
+        "the restriction waits for the agency (request {request})"
+    ),
+    "catalog_unchanged": "没有更改 · nothing changed",
+    "catalog_refused": "目录信息未保存 · not saved: {reason}",
+    "objection_filed": "异议 {objection} 已提出 · objection {objection} filed",
+    "objection_not_filed": "异议未提出 · not filed: {reason}",
+    "revocation_requested": "撤销申请 {request} 已提交实施机构 · revocation request {request} waits for the agency",
 }
 
 #: Why the login form is shown (``/console/login?reason=<id>``); an unknown id shows nothing.

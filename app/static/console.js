@@ -57,4 +57,16 @@ document.addEventListener("DOMContentLoaded", () => {
     // Reloaded without the query: a flash message from the submission is shown once, not on every refresh.
     window.setTimeout(() => { if (!touched) window.location.replace(window.location.pathname); }, seconds * 1000);
   }
+/* issue 18 — custodian18 */
+// A long-running form (desensitization) says it is working and cannot be sent twice while the page waits.
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("button[data-busy]").forEach((button) => {
+    const form = button.form;
+    if (!form) return;
+    form.addEventListener("submit", () => {
+      button.textContent = button.dataset.busy;
+      button.setAttribute("aria-busy", "true");
+      setTimeout(() => { button.disabled = true; }, 0);
+    });
+  });
 });
