@@ -439,25 +439,6 @@ CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff]")
 #: the two languages, so "授权 Licence (active)" or "授权 · licence: x" passes; "授权,生效" or "暂停(应急)" fails.
 HALF_WIDTH = re.compile("[\u3400-\u4dbf\u4e00-\u9fff（）。，：；、][,:;()]")
 _HIDDEN = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}|<script\b.*?</script>|<style\b.*?</style>|<[^>]*>", re.S)
-#: Templates of other helpers of issue 18 that still had half-width punctuation after Chinese when this test
-#: was written (their owners rewrite them in the same issue): each may not get worse; the lead empties this.
-KNOWN_HALF_WIDTH: dict[str, int] = {
-    "console/agency/findings.html": 6,
-    "console/agency/index.html": 3,
-    "console/agency/objections.html": 3,
-    "console/agency/people.html": 10,
-    "console/agency/release.html": 3,
-    "console/custodian/dataset.html": 2,
-    "console/custodian/licences.html": 6,
-    "console/custodian/releases.html": 4,
-    "console/custodian/requests.html": 7,
-    "console/operator/index.html": 2,
-    "console/operator/requests.html": 3,
-    "console/regulator/entry.html": 3,
-    "console/regulator/usage.html": 3,
-}
-#: Templates of operator18 that said 许可 for a licence when this test was written: the lead empties this.
-KNOWN_XUKE = {"console/operator/index.html", "console/operator/job.html"}
 
 
 def visible_text(html: str) -> str:
@@ -484,7 +465,7 @@ def test_chinese_sentences_in_templates_use_full_width_punctuation() -> None:
     problems = []
     for name, html in _templates():
         hits = [m.group() for m in HALF_WIDTH.finditer(visible_text(html))]
-        if len(hits) > KNOWN_HALF_WIDTH.get(name, 0):
+        if hits:
             problems.append(f"{name}: {hits}")
     assert not problems, f"half-width punctuation after Chinese (use ，：；（）): {problems}"
 
@@ -496,7 +477,7 @@ def test_chinese_in_flash_messages_uses_full_width_punctuation() -> None:
 
 def test_no_template_says_xuke_for_a_licence() -> None:
     """授权 (授权运营, 双鸭山市公共数据管理暂行办法 第四十六条) is the licence; 许可 is never used for it."""
-    found = {name for name, html in _templates() if "许可" in html} - KNOWN_XUKE
+    found = {name for name, html in _templates() if "许可" in html}
     assert not found, f"许可 in {found}: say 授权"
     assert not [v for v in {**MESSAGES, **LOGIN_REASONS}.values() if "许可" in v]
 

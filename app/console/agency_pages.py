@@ -22,10 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
 
 from app.console import review_pages
-from app.console.context import Console, PathId
+from app.console.context import Console
 from app.console.session import Session
 from core import Actor, RegistryError
 from operators import Role

@@ -283,6 +283,13 @@ ACTIONS: dict[str, str] = {
     "home.restored": "恢复实例",
     "instance.initialised": "初始化实例",
     "schema.migrated": "数据库迁移",
+    "job.recorded": "记录作业结果",
+    "job.judging": "出口审查中",
+    "job.judged": "出口审查完成",
+    "job.output_read": "查看作业输出",
+    "release.commented": "发布审核评论",
+    "release.assigned": "认领发布审核",
+    "release.unassigned": "放弃认领发布审核",
 }
 LABELS.update(ACTIONS)
 

@@ -29,7 +29,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.background import BackgroundTask
 
 from app.console import charts
-from app.console.context import Console, PathId
+from app.console.context import Console
 from app.console.downloads import attributed_file
 from app.console.operator_jobform_pages import form_context
 from core import Actor, NotFoundError, RegistryError

@@ -22,9 +22,9 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from app.api.ledger import export_response
 from app.console import regulator_trace_pages
-from app.console.action_labels import action_label
 from app.console.charts import stacked_bars
 from app.console.context import Console, PathSeq
+from app.console.glossary import label as action_label
 from app.console.session import Session
 from core import Actor, RegistryError
 from ledger import Entry, LedgerError

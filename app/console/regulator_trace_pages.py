@@ -24,8 +24,8 @@ from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 
-from app.console.action_labels import action_label
 from app.console.context import Console, PathId, PathSeq
+from app.console.glossary import label as action_label
 from app.console.session import Session
 from core import Actor, RegistryError
 from ledger import Entry, LedgerError

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0021_review18"
-down_revision = "0020_requests"
+down_revision = "0021_operator18"
 branch_labels = None
 depends_on = None
 
