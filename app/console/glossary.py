@@ -77,6 +77,13 @@ LABELS: dict[str, str] = {
     "resolved": "已处理",
     "pending": "待处理",
     "qualified": "合格",
+    # roles (operators.Role) and who acts in the ledger
+    "operator": "运营机构",
+    "agency": "实施机构",
+    "custodian": "数据主管部门",
+    "regulator": "监管部门",
+    "system": "系统",
+    "host": "主机管理员",
     "withdraw": "撤回",
     "restore": "恢复",
     "restore_after_correction": "依法处理后恢复",
