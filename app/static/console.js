@@ -57,6 +57,8 @@ document.addEventListener("DOMContentLoaded", () => {
     // Reloaded without the query: a flash message from the submission is shown once, not on every refresh.
     window.setTimeout(() => { if (!touched) window.location.replace(window.location.pathname); }, seconds * 1000);
   }
+});
+
 /* issue 18 — custodian18 */
 // A long-running form (desensitization) says it is working and cannot be sent twice while the page waits.
 document.addEventListener("DOMContentLoaded", () => {
