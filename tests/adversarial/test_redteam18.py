@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app import Instance, create_app
-from tests.console_support import ORIGIN, console_client, csrf_of
+from tests.console_support import ORIGIN, csrf_of
 from tests.totp_support import login_form
 
 pytestmark = pytest.mark.attack
@@ -29,7 +29,9 @@ def clients(initialised: tuple[Instance, dict[str, str]]) -> dict[str, Any]:
 def _as(clients: dict[str, Any], role: str) -> TestClient:
     """A console client logged in as the demo principal of ``role``; a server error comes back as a 500
     response (as a browser sees it), not as the exception."""
-    client = TestClient(create_app(instance=clients["instance"]), headers={"origin": ORIGIN}, raise_server_exceptions=False)
+    client = TestClient(
+        create_app(instance=clients["instance"]), headers={"origin": ORIGIN}, raise_server_exceptions=False
+    )
     response = client.post("/console/login", data=login_form(clients["tokens"][role], client), follow_redirects=False)
     assert response.status_code == 303, response.text
     return client
@@ -121,13 +123,26 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 def _demo_client(demo: dict[str, Any], role: str) -> TestClient:
-    client = TestClient(create_app(instance=demo["instance"]), headers={"origin": ORIGIN}, raise_server_exceptions=False)
+    client = TestClient(
+        create_app(instance=demo["instance"]), headers={"origin": ORIGIN}, raise_server_exceptions=False
+    )
     response = client.post("/console/login", data=login_form(demo["tokens"][role], client), follow_redirects=False)
     assert response.status_code == 303, response.text
     return client
 
 
 # --- F5: a vote form shown for one round is recorded as the vote of the next round --------------------------
+
+
+def _hidden_vote_fields(html: str) -> dict[str, str]:
+    """The hidden inputs of the page's vote form other than the CSRF token (what a browser posts with it)."""
+    import re
+    from html import unescape
+
+    form = html[html.index('id="vote-form"') :]
+    form = form[: form.index("</form>")]
+    fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form)
+    return {unescape(k): unescape(v) for k, v in fields if k != "csrf"}
 
 
 def test_a_vote_form_of_an_earlier_round_is_not_counted_for_a_resubmitted_round(demo: dict[str, Any]) -> None:
@@ -158,13 +173,24 @@ def test_a_vote_form_of_an_earlier_round_is_not_counted_for_a_resubmitted_round(
     page = reviewer.get(f"/console/agency/releases/{view.id}")
     assert page.status_code == 200
     token = csrf_of(reviewer, f"/console/agency/releases/{view.id}")
-    stale_form = {"csrf": token, **{f"file:{n}": Decision.APPROVE.value for n in names}, "reason": "looks fine"}
+    # What the vote form carries besides the decisions, as a browser posts it (fix18: the round and each
+    # file's SHA-256 the page showed; a hand-made form without them is refused outright).
+    shown = _hidden_vote_fields(page.text)
+    assert shown.get("round") == "1" and {k for k in shown if k.startswith("sha256:")} == {f"sha256:{n}" for n in names}
+    stale_form = {
+        "csrf": token, **shown, **{f"file:{n}": Decision.APPROVE.value for n in names}, "reason": "looks fine"
+    }  # fmt: skip
 
     # The same reviewer, in another tab, returns round 1 with a comment; the operator resubmits.
     returned = reviewer.post(
         f"/console/agency/releases/{view.id}/vote",
-        data={"csrf": token, **{f"file:{n}": Decision.CHANGES_REQUESTED.value for n in names},
-              "reason": "merge the small cells", "comment": "请合并小单元格"},  # fmt: skip
+        data={
+            "csrf": token,
+            **shown,
+            **{f"file:{n}": Decision.CHANGES_REQUESTED.value for n in names},
+            "reason": "merge the small cells",
+            "comment": "请合并小单元格",
+        },
         follow_redirects=False,
     )
     assert returned.status_code == 303
@@ -201,7 +227,9 @@ def test_a_download_of_a_missing_artifact_records_no_delivery(demo: dict[str, An
         return len(instance.ledger.entries(action="product.fetched", limit=10_000))
 
     before = fetched()
-    response = client.get(f"/console/operator/products/{product.name}/artifacts/no-such-file.csv", follow_redirects=False)
+    response = client.get(
+        f"/console/operator/products/{product.name}/artifacts/no-such-file.csv", follow_redirects=False
+    )
     assert response.status_code in (303, 404)
     assert fetched() == before, "a download that delivered nothing was ledgered as product.fetched"
 
