@@ -274,13 +274,11 @@ def _votes(router: APIRouter, console: Console) -> None:
             if str(key).startswith("sha256:")
         }
         round_shown = decimal(form.get("round"), low=1)
-        if round_shown is None or not shown_sha256:
-            return console.flash(session, path, "vote_stale")
         try:
             view = instance.releases.get(release_id, viewer=actor)
         except RegistryError as exc:
             return console.flash(session, "/agency", "vote_refused", reason=exc)
-        if view.round != round_shown:
+        if round_shown is None or not shown_sha256 or view.round != round_shown:
             return console.flash(session, path, "vote_stale")
         # No default vote (issue 18): every file's decision is chosen, or nothing is recorded.
         missing = [str(o["name"]) for o in view.outputs if str(o["name"]) not in files]
