@@ -182,6 +182,7 @@ class Catalog:
         sensitive_personal_info: bool | None = None,
         columns: Mapping[str, ColumnClass | Mapping[str, Any]] | None = None,
         by: Actor,
+        reason: str = "",
     ) -> ResourceView:
         return self.grading.classify(
             name,
@@ -190,6 +191,7 @@ class Catalog:
             sensitive_personal_info=sensitive_personal_info,
             columns=columns,
             by=by,
+            reason=reason,
         )
 
     def suggest(

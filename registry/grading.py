@@ -9,6 +9,7 @@ never from the data.
 from __future__ import annotations
 
 import builtins
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from core import Actor, NotFoundError, Recorder, RegistryError, require_role
+from desensitize.policy import load_policy
 from registry.catalog_rules import (
     CUSTODIAN,
     MAX_DOMAIN,
@@ -136,6 +138,29 @@ def grade_entry(entry: CatalogEntry) -> tuple[Level, bool, bool, builtins.list[I
     return level, personal, sensitive, rows
 
 
+#: Longest reason for regrading a recognised direct identifier.
+MAX_OVERRIDE_REASON_CHARS = 1000
+
+
+@functools.cache
+def identifier_types() -> frozenset[str]:
+    """The PII types the lowest level's shipped policy already pseudonymizes or drops: direct identifiers,
+    treated at every level whatever the grading (GB/T 37964-2019 假名化/抑制)."""
+    rules = load_policy("L1").rules
+    return frozenset(t for t, rule in rules.items() if rule.action in {"pseudonymize", "drop"})
+
+
+def identifier_overrides(items: Mapping[str, ItemRow], given: Mapping[str, ColumnClass]) -> dict[str, str]:
+    """Columns of ``given`` the profiler typed as a direct identifier and the grading types otherwise:
+    column -> the recognised type."""
+    found: dict[str, str] = {}
+    for col, c in given.items():
+        recognised = items[col].suggested_pii_type or items[col].pii_type
+        if recognised in identifier_types() and c.pii_type != recognised:
+            found[col] = str(recognised)
+    return found
+
+
 class Grading:
     """The custodian's classification, the desensitizer's suggestions, and declared public bounds."""
 
@@ -152,11 +177,17 @@ class Grading:
         sensitive_personal_info: bool | None = None,
         columns: Mapping[str, ColumnClass | Mapping[str, Any]] | None = None,
         by: Actor,
+        reason: str = "",
     ) -> ResourceView:
         """The custodian's grading of the resource and of the given columns (others keep theirs).
 
         Flags left as ``None`` follow the columns. Refused when the resource is graded below its most
         sensitive column, or a level contradicts the flags (sensitive PI is L4, PI at least L3).
+
+        A column the profiler recognised as a direct identifier (公民身份号码, passport…: a type every
+        level's policy pseudonymizes or drops) is not regraded to another PII type, or none, without a
+        ``reason``, which is ledgered: such a column silently left the identifier treatment, and a licence's
+        linked copies then failed only in the server log (red team 18; 个人信息保护法 第七十三条(四)).
         """
         require_role(by, CUSTODIAN)
         try:
@@ -174,6 +205,16 @@ class Grading:
                 raise RegistryError(
                     f"dataset {name!r} has no column(s) {', '.join(unknown)}; its columns: {', '.join(items)}"
                 )
+            overrides = identifier_overrides(items, given)
+            reason = (reason or "").strip()
+            if overrides and not reason:
+                raise RegistryError(
+                    f"the profiler recognised {', '.join(f'{c!r} as {t}' for c, t in overrides.items())}: a direct "
+                    "identifier the policy pseudonymizes or drops at every level. Regrade it to another type only "
+                    "with a reason (it is ledgered); linked copies of the dataset need its pseudonymized person key"
+                )
+            if len(reason) > MAX_OVERRIDE_REASON_CHARS:
+                raise RegistryError(f"the reason is at most {MAX_OVERRIDE_REASON_CHARS} characters")
             graded: dict[str, tuple[Level, bool, bool]] = {}
             for col, item in items.items():
                 if col in given:
@@ -219,6 +260,7 @@ class Grading:
                         }
                         for col in sorted(given)
                     },
+                    **({"identifier_overrides": overrides, "reason": reason} if overrides else {}),
                 },
             )
             return resource_view(row, self.config.now())

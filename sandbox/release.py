@@ -358,9 +358,20 @@ class Releases:
         reason: str = "",
         files: Mapping[str, Decision | str] | None = None,
         comment: str = "",
+        round_shown: int | None = None,
+        files_sha256: Mapping[str, str] | None = None,
     ) -> ReleaseView:
         """One reviewer's sealed vote (see :meth:`sandbox.release_review.ReleaseReview.vote`)."""
-        return self.review.vote(release_id, decision, by=by, reason=reason, files=files, comment=comment)
+        return self.review.vote(
+            release_id,
+            decision,
+            by=by,
+            reason=reason,
+            files=files,
+            comment=comment,
+            round_shown=round_shown,
+            files_sha256=files_sha256,
+        )
 
     # --- the custodian's side -----------------------------------------------------------------
 
@@ -382,8 +393,14 @@ class Releases:
 
     # --- delivery -----------------------------------------------------------------------------
 
-    def fetch(self, name: str, to: Path, *, by: Actor) -> dict[str, Any]:
-        """Copy an available product's artifacts to ``to``, each stamped with its attribution.
+    def fetch(self, name: str, to: Path, *, by: Actor, only: str | None = None) -> dict[str, Any]:
+        """Copy an available product's artifacts (or the one named ``only``) to ``to``, each stamped with
+        its attribution.
+
+        ``only`` names one artifact: a name the product does not have is refused (:class:`NotFoundError`,
+        a 404) before anything is stamped or ledgered, and the ledger then names only that artifact, so the
+        usage record (第二十条) holds what was delivered (red team 18, F6). The console and the API both
+        fetch one artifact through it.
 
         Only the owning operator (or the host administrator acting for it) receives it, only while no
         objection suspends it (双鸭山 第四十条) and only while the operator is not suspended (第三十一条,
@@ -398,13 +415,18 @@ class Releases:
         require_role(by, "operator")
         products = Products(self.recorder, self.config)
         product = products.deliverable(name, viewer=by)
+        artifacts = list(product.artifacts)
+        if only is not None:
+            artifacts = [a for a in artifacts if str(a["name"]) == only]
+            if not artifacts:
+                raise NotFoundError(f"product {name!r} has no artifact {only!r}: nothing was delivered")
         attribution = attribution_metadata(product)
         to = Path(to)
         to.mkdir(parents=True, exist_ok=True)
         with Scratch(self.home, purpose="fetch") as scratch:
             staged = scratch.path / "out"
             staged.mkdir()
-            files = self._stamped(product, attribution, staged)
+            files = self._stamped(product, artifacts, attribution, staged)
             with self.recorder.change(by) as change:
                 # Decided again where it is recorded: a freeze committed since the look above delivers nothing.
                 require_not_frozen(change.session, f"delivery of product {name!r}")
@@ -425,10 +447,12 @@ class Releases:
                 item["path"] = str(to / Path(item["path"]).name)
         return {"product": name, "files": files, "attribution": attribution}
 
-    def _stamped(self, product: Any, attribution: dict[str, Any], into: Path) -> builtins.list[dict[str, Any]]:
-        """Each artifact copied from the store into ``into`` and stamped with the product's attribution."""
+    def _stamped(
+        self, product: Any, artifacts: builtins.list[dict[str, Any]], attribution: dict[str, Any], into: Path
+    ) -> builtins.list[dict[str, Any]]:
+        """Each of ``artifacts`` copied from the store into ``into`` and stamped with the product's attribution."""
         files: builtins.list[dict[str, Any]] = []
-        for artifact in product.artifacts:
+        for artifact in artifacts:
             source = Path(artifact["path"])
             source = source if source.is_absolute() else self.home / source
             if not source.is_file():

@@ -78,13 +78,47 @@ _OUTCOME = {
 def _file_decisions(
     row: ReleaseRow, overall_default: Decision, per_file: dict[str, Decision]
 ) -> tuple[dict[str, Decision], Decision]:
-    """Each file's decision (``per_file`` overriding the default) and the vote's worst one."""
+    """Each file's decision and the vote's worst one.
+
+    No default vote (issue 18): a vote that names files names every file of the round, or it is refused;
+    a vote naming none is the API/CLI shorthand, ``overall_default`` for every file.
+    """
     names = [str(o["name"]) for o in row.outputs or []]
     unknown = [name for name in per_file if name not in names]
     if unknown:
         raise ReleaseError(f"release {row.id} has no file {', '.join(map(repr, unknown))}")
+    missing = [name for name in names if name not in per_file]
+    if per_file and missing:
+        raise ReleaseError(
+            f"a vote that names files decides every file of round {row.round}: no decision for "
+            f"{', '.join(map(repr, missing))} (no default vote)"
+        )
     decisions = {name: per_file.get(name, overall_default) for name in names}
     return decisions, max(decisions.values(), key=lambda d: _SEVERITY[d])
+
+
+def require_shown(row: ReleaseRow, round_shown: int | None, files_sha256: Mapping[str, str] | None) -> None:
+    """Refuse a vote on a round, or on files, other than those the reviewer was shown (red team 18, F5).
+
+    The reviewer sees what would leave in full before voting (双鸭山 第五十二条, pre-release review): a vote
+    form rendered for round N, posted after the operator resubmitted round N+1, must not count for files
+    the reviewer never read. Both checks are optional for the API/CLI (older callers); the console sends both.
+    """
+    if round_shown is not None and round_shown != row.round:
+        raise ReleaseError(
+            f"this vote was made for round {round_shown} but release {row.id} is now in round {row.round}: "
+            "nothing was recorded; reload the release and read the new round first"
+        )
+    if files_sha256 is None:
+        return
+    recorded = {str(o["name"]): str(o.get("sha256", "")) for o in row.outputs or []}
+    shown = {str(k): str(v).lower() for k, v in files_sha256.items()}
+    if shown != recorded:
+        changed = sorted(n for n in {*recorded, *shown} if recorded.get(n) != shown.get(n))
+        raise ReleaseError(
+            f"the files of release {row.id} round {row.round} differ from those this vote was made for "
+            f"({', '.join(map(repr, changed))}): nothing was recorded; reload the release and read them first"
+        )
 
 
 def _registration(
@@ -140,8 +174,15 @@ class ReleaseReview:
         reason: str = "",
         files: Mapping[str, Decision | str] | None = None,
         comment: str = "",
+        round_shown: int | None = None,
+        files_sha256: Mapping[str, str] | None = None,
     ) -> ReleaseView:
-        """One reviewer's sealed vote: ``decision`` for every file, overridden per file by ``files``.
+        """One reviewer's sealed vote: ``files`` decides each file (all of them), or, when it names none,
+        ``decision`` is every file's (the API/CLI shorthand).
+
+        ``round_shown`` and ``files_sha256`` (file name -> SHA-256), when given, are the round and the files
+        the reviewer was shown: the vote is refused, nothing recorded, if the release has moved on since
+        (:func:`require_shown`).
 
         ``comment``, when given, is posted on the whole release in the same transaction (the thread of
         ``sandbox.release_comments``): a return ("changes requested") is refused unless the reviewer
@@ -171,6 +212,7 @@ class ReleaseReview:
                 )
             if not ReleaseState(row.state).open:
                 raise ReleaseError(f"release {release_id} is {row.state}: it is not awaiting review")
+            require_shown(row, round_shown, files_sha256)
             if outcome_of([v.decision for v in self._round_votes(change, row)], row.required_reviews) is not None:
                 raise ReleaseError(
                     f"the reviewers of round {row.round} have decided release {release_id}: it awaits its custodians' "

@@ -46,3 +46,14 @@ def flash(response: Any) -> str:
     query = {k: v[0] for k, v in parse_qs(urlsplit(response.headers["location"]).query).items()}
     values = {k.removeprefix(PREFIX): v for k, v in query.items() if k.startswith(PREFIX)}
     return text_of(query.get(PARAM, ""), values)
+
+
+def vote_shown(html: str) -> dict[str, str]:
+    """The hidden fields of a release page's vote form besides the CSRF token: the round and each file's
+    SHA-256 the page showed, which a browser posts with the vote (fix18, red team 18 F5)."""
+    from html import unescape
+
+    form = html[html.index('id="vote-form"') :]
+    form = form[: form.index("</form>")]
+    fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form)
+    return {unescape(k): unescape(v) for k, v in fields if k != "csrf"}

@@ -21,6 +21,7 @@ from operators import Role
 from tests.console_support import console_client as _client
 from tests.console_support import csrf_in as _csrf
 from tests.console_support import flash as _flash
+from tests.console_support import vote_shown
 from tests.job_worker_proc import MARKERS_ENV, SCENARIO, fast_runner, licensed
 from tests.recovery_support import confirm
 
@@ -70,10 +71,11 @@ def test_review_page_shows_outputs_lineage_and_records_a_sealed_vote(
     assert str(instance.home) not in page.text and "work/" not in page.text  # no host paths, even for the agency
     assert 'id="vote-form"' in page.text
     files = {f"file:{o['name']}": "approve" for o in view.outputs}
+    shown = vote_shown(page.text)  # the round and files the page showed (red team 18, F5)
 
     voted = agency.post(
         f"/console/agency/releases/{release}/vote",
-        data={"csrf": _csrf(page.text), "decision": "approve", "reason": "聚合结果,可发布", **files},
+        data={"csrf": _csrf(page.text), "decision": "approve", "reason": "聚合结果,可发布", **files, **shown},
         follow_redirects=False,
     )
     assert voted.status_code == 303 and "your vote recorded; others sealed" in _flash(voted)
@@ -88,7 +90,7 @@ def test_review_page_shows_outputs_lineage_and_records_a_sealed_vote(
     # Voting twice is refused with the registry's reason as the flash message.
     again = agency.post(
         f"/console/agency/releases/{release}/vote",
-        data={"csrf": _csrf(page.text), "decision": "approve", **files},
+        data={"csrf": _csrf(page.text), "decision": "approve", **files, **shown},
         follow_redirects=False,
     )
     assert again.status_code == 303 and "already voted" in _flash(again)

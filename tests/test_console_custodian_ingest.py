@@ -273,3 +273,42 @@ def _actor(instance: Instance, role: str) -> Any:
     from core import Actor
 
     return Actor(name=f"a-{role}", role=role)  # custodians and regulators read every objection
+
+
+def _resident_id(serial: int) -> str:
+    """A valid 公民身份号码 (GB 11643-1999: ISO 7064 MOD 11-2 check character)."""
+    body = f"230502198{serial % 10}0{1 + serial % 9}1{serial % 10}{serial % 1000:03d}"
+    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+    return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, weights, strict=True)) % 11]
+
+
+def test_a_recognised_identifier_is_not_regraded_without_a_ledgered_reason(
+    custodian: tuple[Instance, Any, dict[str, str]],
+) -> None:
+    """Red team 18 (observation): typing the 公民身份号码 column "none" at L1 was accepted silently, and the
+    licence's linked copies then failed in the server log only. A recognised direct identifier keeps its
+    type unless the custodian gives a reason, which the ledger keeps (个人信息保护法 第七十三条(四))."""
+    instance, client, _ = custodian
+    rows = "".join(f"{_resident_id(i)},{20 + i % 40},{'东西南北'[i % 4]}区\n" for i in range(60))
+    made = _upload(client, _fields(_csrf(client, "/console/custodian/upload"), name="people"),
+                   ("公民身份号码,年龄,区县\n" + rows).encode(), filename="people.csv")  # fmt: skip
+    assert made.status_code == 303, made.text
+    entry = instance.registry.catalog.get("people")
+    index = [c.name for c in entry.items].index("公民身份号码")
+    assert entry.items[index].suggested_pii_type == "cn_resident_id"
+    csrf = _csrf(client, "/console/custodian/datasets/people/profile")
+    lowered = {"csrf": csrf, f"type-{index}": "", f"level-{index}": "L1", "resource_level": "follow"}
+    size = instance.ledger.size()
+    refused = client.post("/console/custodian/datasets/people/classification", data=lowered, follow_redirects=False)
+    assert refused.status_code == 303 and "direct identifier" in _flash(refused), _flash(refused)
+    assert instance.ledger.size() == size
+    assert instance.registry.catalog.get("people").items[index].pii_type == entry.items[index].pii_type
+    because = "测试列，号码为合成值 · synthetic test numbers"
+    saved = client.post(
+        "/console/custodian/datasets/people/classification", data={**lowered, "reason": because}, follow_redirects=False
+    )
+    assert saved.status_code == 303 and "grading saved" in _flash(saved), _flash(saved)
+    assert instance.registry.catalog.get("people").items[index].pii_type is None
+    entry = instance.ledger.entries(action="catalog.classified")[-1]
+    assert entry.payload["identifier_overrides"] == {"公民身份号码": "cn_resident_id"}
+    assert entry.payload["reason"] == because

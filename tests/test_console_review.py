@@ -22,7 +22,7 @@ from sqlalchemy import text
 from app import Instance
 from core import Actor
 from operators import Role
-from tests.console_support import console_client, csrf_in, flash
+from tests.console_support import console_client, csrf_in, flash, vote_shown
 from tests.job_worker_proc import MARKERS_ENV, SCENARIO, FakeResult, licensed
 from tests.recovery_support import confirm
 from tests.totp_support import token_body
@@ -137,26 +137,49 @@ def test_images_are_served_checked_and_without_script(review: tuple[Instance, di
 def test_no_default_vote_and_a_return_needs_a_comment(review: tuple[Instance, dict[str, str], int]) -> None:
     instance, keys, release = review
     agency = console_client(instance, keys["agency"])
-    token = csrf_in(agency.get(f"/console/agency/releases/{release}").text)
+    page = agency.get(f"/console/agency/releases/{release}").text
+    token, shown = csrf_in(page), vote_shown(page)
     url = f"/console/agency/releases/{release}/vote"
     partial = {k: v for k, v in _files("approve").items() if "png" not in k}
-    missing = agency.post(url, data={"csrf": token, **partial}, follow_redirects=False)
+    missing = agency.post(url, data={"csrf": token, **shown, **partial}, follow_redirects=False)
     assert missing.status_code == 303 and "chart.png" in flash(missing)
     forged = agency.post(
-        url, data={"csrf": token, **_files("approve"), "file:evil.csv": "approve"}, follow_redirects=False
+        url, data={"csrf": token, **shown, **_files("approve"), "file:evil.csv": "approve"}, follow_redirects=False
     )
     assert "no file" in flash(forged)
-    bad = agency.post(url, data={"csrf": token, **_files("maybe")}, follow_redirects=False)
+    bad = agency.post(url, data={"csrf": token, **shown, **_files("maybe")}, follow_redirects=False)
     assert "decision is one of" in flash(bad)
     returned = {**_files("approve"), "file:table.csv": "changes_requested", "reason": "合并小区县"}
-    no_comment = agency.post(url, data={"csrf": token, **returned}, follow_redirects=False)
+    no_comment = agency.post(url, data={"csrf": token, **shown, **returned}, follow_redirects=False)
     assert "need your comment" in flash(no_comment)
     assert instance.releases.get(release, viewer=R1).votes_cast == 0
     done = agency.post(
-        url, data={"csrf": token, **returned, "comment": "请合并人数小于 20 的区县"}, follow_redirects=False
+        url, data={"csrf": token, **shown, **returned, "comment": "请合并人数小于 20 的区县"}, follow_redirects=False
     )
     assert "your vote recorded; others sealed" in flash(done)
     assert [c.body for c in instance.releases.comments.list(release, viewer=ACME)] == ["请合并人数小于 20 的区县"]
+
+
+def test_a_vote_is_bound_to_the_round_and_files_the_page_showed(
+    review: tuple[Instance, dict[str, str], int],
+) -> None:
+    """Red team 18, F5: the vote form carries the round and each file's SHA-256 it showed; a form without
+    them, for another round, or with another file's hash is refused with the reload message, nothing recorded."""
+    instance, keys, release = review
+    agency = console_client(instance, keys["agency"])
+    page = agency.get(f"/console/agency/releases/{release}").text
+    token, shown = csrf_in(page), vote_shown(page)
+    view = instance.releases.get(release, viewer=R1)
+    assert shown == {"round": str(view.round), **{f"sha256:{o['name']}": o["sha256"] for o in view.outputs}}
+    url = f"/console/agency/releases/{release}/vote"
+    size = instance.ledger.size()
+    other = {**shown, "sha256:table.csv": "0" * 64}
+    for forged in ({}, {**shown, "round": str(view.round + 1)}, {**shown, "round": "²"}, other):
+        refused = agency.post(url, data={"csrf": token, **forged, **_files("approve")}, follow_redirects=False)
+        assert refused.status_code == 303 and "reload" in flash(refused), forged
+    assert instance.releases.get(release, viewer=R1).votes_cast == 0 and instance.ledger.size() == size
+    done = agency.post(url, data={"csrf": token, **shown, **_files("approve")}, follow_redirects=False)
+    assert "your vote recorded" in flash(done)
 
 
 def test_comments_thread_and_the_operator_page(review: tuple[Instance, dict[str, str], int]) -> None:

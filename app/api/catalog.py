@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.api.limits import Day, Id, Name, Reason, Text, visible_text
+from app.api.limits import Day, Id, Name, OptionalReason, Reason, Text, visible_text
 from app.api.schemas import CatalogRequestOut, DatasetOut, DatasetUpdateOut
 from app.copy_facts import newest_copy_facts
 from core import actor_of
@@ -68,6 +68,11 @@ class ClassificationBody(BaseModel):
     personal_info: bool | None = Field(None, alias="个人信息")
     sensitive_personal_info: bool | None = Field(None, alias="敏感个人信息")
     columns: dict[Name, ColumnClass] = Field(default_factory=dict, max_length=4096)
+    reason: OptionalReason = Field(
+        default="",
+        description="Required (and ledgered) when a column the profiler recognised as a direct identifier "
+        "(cn_resident_id, passport…) is given another PII type or none",
+    )
 
 
 class ConsentBody(BaseModel):
@@ -180,6 +185,7 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
             sensitive_personal_info=body.sensitive_personal_info,
             columns=body.columns,
             by=actor_of(principal),
+            reason=body.reason,
         )
         return view.as_json()
 

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.api.limits import MAX_LIST_ITEMS, FileName, Id, Name, OptionalReason, ProductName, Text
 from app.api.schemas import BINARY_RESPONSE
@@ -98,10 +98,26 @@ class Resubmission(BaseModel):
     )
 
 
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
 class Vote(BaseModel):
-    decision: Decision = Field(description="approve | changes_requested | reject (the default for every file)")
+    """A reviewer's vote. With ``files`` it decides every file of the round (a partial map is refused: no
+    default vote, issue 18); without ``files`` it is the shorthand ``decision`` for every file.
+
+    ``round`` and ``files_sha256`` are optional (callers before red team 18 keep working): when given, the
+    vote is refused (409, nothing recorded) unless the release is still in that round with exactly those
+    files, so a vote is never counted for outputs the reviewer did not see (双鸭山 第五十二条)."""
+
+    decision: Decision = Field(
+        description="approve | changes_requested | reject: every file's decision when ``files`` is empty"
+    )
     files: Annotated[dict[FileName, Decision], Field(max_length=MAX_LIST_ITEMS)] = Field(
-        default_factory=dict, description="file name -> decision, overriding the default"
+        default_factory=dict, description="file name -> decision, for every file of the round (or empty)"
+    )
+    round: Id | None = Field(default=None, description="The round the reviewer read; refused if the release moved on")
+    files_sha256: Annotated[dict[FileName, Sha256], Field(max_length=MAX_LIST_ITEMS)] | None = Field(
+        default=None, description="file name -> SHA-256 of every file the reviewer read; refused if they differ"
     )
     reason: OptionalReason = ""
     comment: OptionalReason = Field(
@@ -111,7 +127,12 @@ class Vote(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {"decision": "approve", "files": {"chart.svg": "reject"}, "reason": "表格合规；图表含小单元格"}
+                {
+                    "decision": "approve",
+                    "files": {"table.csv": "approve", "chart.svg": "reject"},
+                    "reason": "表格合规；图表含小单元格",
+                    "round": 1,
+                }
             ]
         }
     )
@@ -237,6 +258,8 @@ def build_router(releases: Releases, require: Callable[..., Callable[..., Any]])
             reason=body.reason,
             files=body.files,
             comment=body.comment,
+            round_shown=body.round,
+            files_sha256=body.files_sha256,
         )
         return view.as_json()
 
@@ -262,7 +285,11 @@ def build_router(releases: Releases, require: Callable[..., Callable[..., Any]])
         """One artifact of the caller's own available product, stamped with its attribution."""
         workdir = tempfile.TemporaryDirectory(prefix="keyong-fetch-")
         cleanup.add_task(workdir.cleanup)
-        delivered = releases.fetch(name, Path(workdir.name), by=actor_of(principal))
+        try:  # an artifact the product lacks is refused (404) before anything is ledgered (red team 18, F6)
+            delivered = releases.fetch(name, Path(workdir.name), by=actor_of(principal), only=file)
+        except BaseException:
+            workdir.cleanup()
+            raise
         match = next((f for f in delivered["files"] if f["name"] == file), None)
         if match is None:
             workdir.cleanup()

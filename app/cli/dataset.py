@@ -232,6 +232,10 @@ def classify(
     sensitive: Annotated[
         bool | None, typer.Option("--sensitive/--not-sensitive", help="Resource flag; default: from its columns.")
     ] = None,
+    reason: Annotated[
+        str,
+        typer.Option("--reason", help="Why a column recognised as a direct identifier gets another type (ledgered)."),
+    ] = "",
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -245,6 +249,7 @@ def classify(
             sensitive_personal_info=sensitive,
             columns=columns,
             by=Actor.host(),
+            reason=reason,
         )
     Output(json_out).result(view.as_json(), _render_resource(view))
 

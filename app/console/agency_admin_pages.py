@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from app.console import people_pages, standing_pages
 from app.console.charts import meter
-from app.console.context import Console, PathId
+from app.console.context import Console, PathId, decimal
 from app.console.session import Session
 from core import Actor, RegistryError
 from operators import Role
@@ -226,9 +226,10 @@ def grant_terms(form: Any) -> dict[str, Any]:
         text = str(form.get(field, "")).strip()
         if not text:
             return None
-        if not text.isdigit() or len(text) > 9:
+        number = decimal(text, high=999_999_999)  # ASCII digits only (red team 18)
+        if number is None:
             raise ValueError(f"{field.replace('_', ' ')} {text[:40]!r} is not a whole number ≥ 0")
-        return int(text)
+        return number
 
     epsilon = _number(form.get("epsilon", "3") or "3")
     if epsilon is None or epsilon <= 0:
@@ -317,7 +318,7 @@ def finding_jobs(finding: Any, violations: list[Any], refused: dict[tuple[str, s
         kind, _, ref = str(v.subject).partition(":")
         if not same or not 0 <= lag <= 60:
             continue
-        if kind == "job" and ref.isdigit():
+        if kind == "job" and ref.isascii() and ref.isdigit() and len(ref) <= 12:
             jobs.append(int(ref))
         elif kind == "job-spec" and (v.operator, ref) in (refused or {}):
             jobs.append((refused or {})[(v.operator, ref)])

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Path as PathParam
-from fastapi import Request
+from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
@@ -190,5 +190,33 @@ class Console:
 PathId = Annotated[int, PathParam(ge=-MAX_ROW_ID, le=MAX_ROW_ID)]
 #: A ledger position in a console URL (BIGINT).
 PathSeq = Annotated[int, PathParam(ge=-(2**63), le=2**63 - 1)]
+#: An optional id in a console query (``?clone=``): bounded like :data:`PathId`, a 422 outside the range.
+QueryId = Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)]
 
-__all__ = ["NAV", "ROLE_LABELS", "STATIC", "TEMPLATES", "Console", "PathId", "PathSeq", "add_globals", "no_live_worker"]
+
+def decimal(text: object, *, low: int = 0, high: int = MAX_ROW_ID) -> int | None:
+    """A number typed by a user, or ``None``: ASCII digits only, within ``low``..``high``.
+
+    Why (red team 18, F1/F4): ``str.isdigit`` is true for '²', '①', '١' but ``int`` refuses or reinterprets
+    them, and an unbounded number fails in the database driver: either was a 500 instead of a refusal.
+    """
+    value = str(text if text is not None else "").strip()
+    if not value or not value.isascii() or not value.isdecimal() or len(value) > len(str(high)):
+        return None
+    number = int(value)
+    return number if low <= number <= high else None
+
+
+__all__ = [
+    "NAV",
+    "ROLE_LABELS",
+    "STATIC",
+    "TEMPLATES",
+    "Console",
+    "PathId",
+    "PathSeq",
+    "QueryId",
+    "add_globals",
+    "decimal",
+    "no_live_worker",
+]

@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from app.console.context import Console
+from app.console.context import Console, decimal
 from app.copy_facts import NOT_MEASURED, number_text, report_sections, share_text, step_label
 from core import NotFoundError, RegistryError
 from operators import Role
@@ -102,9 +102,10 @@ def parse_days(text: str) -> int | None:
     text = text.strip()
     if not text:
         return None
-    if not text.isdigit() or len(text) > 6:
+    days = decimal(text, high=999_999)  # ASCII digits only: '²'.isdigit() but int('²') fails (red team 18, F4)
+    if days is None:
         raise RegistryError(f"retention must be a whole number of days, not {text[:20]!r}")
-    return int(text)
+    return days
 
 
 def register(router: APIRouter, console: Console) -> None:

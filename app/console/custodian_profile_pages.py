@@ -168,7 +168,8 @@ def register(router: APIRouter, console: Console) -> None:
         except BadFormError as exc:
             return bad_form(request, session, exc)
         try:
-            catalog.classify(name, level=level, columns=changed, by=session.actor)
+            reason = str(posted.get("reason", ""))  # required to regrade a recognised identifier (red team 18)
+            catalog.classify(name, level=level, columns=changed, by=session.actor, reason=reason)
         except RegistryError as exc:
             return console.flash(session, target, "classification_refused", reason=exc)
         return console.flash(session, target, "classification_saved", level=level, columns="、".join(changed) or "—")

@@ -137,6 +137,11 @@ MESSAGES: dict[str, str] = {
     "objection_filed": "异议 {objection} 已提出 · objection {objection} filed",
     "objection_not_filed": "异议未提出 · not filed: {reason}",
     "revocation_requested": "撤销申请 {request} 已提交实施机构 · revocation request {request} waits for the agency",
+    # issue 18 — fix18: a vote bound to the round and files the page showed (red team 18, F5)
+    "vote_stale": (
+        "投票未记录：本申请已进入新一轮或文件已更改，请重新加载并审阅后再投票。 · "
+        "vote not recorded: the release moved to a new round or its files changed; reload and review them first"
+    ),
 }
 
 #: Why the login form is shown (``/console/login?reason=<id>``); an unknown id shows nothing.

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from app.console.context import Console
+from app.console.context import Console, QueryId
 from app.console.job_templates import DP_QUERY_FIELDS, DP_TRAIN_FIELDS, columns_of, spec_from_plan, template
 from app.console.operator_catalog_pages import granted
 from app.copy_facts import newest_copy_facts
@@ -126,7 +126,7 @@ def register(router: APIRouter, console: Console) -> None:
     instance = console.instance
 
     @router.get("/operator/jobs/new", response_class=HTMLResponse)
-    def new(request: Request, kind: str = "", dataset: str = "", clone: int | None = None) -> HTMLResponse:
+    def new(request: Request, kind: str = "", dataset: str = "", clone: QueryId = None) -> HTMLResponse:
         """The form: blank, with a kind and dataset chosen (a template), or a clone of one's own job."""
         session = console.session(request, Role.OPERATOR)
         if clone is not None:

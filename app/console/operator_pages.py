@@ -187,7 +187,11 @@ def _products(router: APIRouter, console: Console) -> None:
         actor = session.actor
         workdir = tempfile.TemporaryDirectory(prefix="keyong-console-fetch-")
         try:
-            delivered = instance.releases.fetch(name, Path(workdir.name), by=actor)
+            # The one core checks the name before it ledgers anything (red team 18, F6).
+            delivered = instance.releases.fetch(name, Path(workdir.name), by=actor, only=file)
+        except NotFoundError:
+            workdir.cleanup()
+            return console.flash(session, "/operator/products", "no_such_artifact", product=name, file=file)
         except RegistryError as exc:
             workdir.cleanup()
             return console.flash(session, "/operator/products", "not_delivered", reason=exc)

@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from app.api.ledger import export_response
 from app.console import regulator_trace_pages
 from app.console.charts import stacked_bars
-from app.console.context import Console, PathSeq
+from app.console.context import Console, PathSeq, decimal
 from app.console.glossary import label as action_label
 from app.console.session import Session
 from core import Actor, RegistryError
@@ -79,17 +79,15 @@ def per_day_by_family(ledger: Any, filters: dict[str, str | None]) -> tuple[list
 
 
 def _int(value: str | None, default: int | None, *, low: int = 0) -> int | None:
-    try:
-        number = int(str(value).strip())
-    except (TypeError, ValueError):
-        return default
-    return number if number >= low else default
+    """A query number (ASCII digits, within a ledger position's BIGINT), else ``default`` (red team 18)."""
+    number = decimal(value, low=low, high=2**63 - 1)
+    return default if number is None else number
 
 
 def subject_trace(subject: str) -> str | None:
     """The trace page an entry's subject leads to (``job:N``, ``product:NAME``), or ``None``."""
     kind, _, name = subject.partition(":")
-    if kind == "job" and name.isdigit() and len(name) <= 12:
+    if kind == "job" and name.isascii() and name.isdigit() and len(name) <= 12:
         return f"/regulator/trace/jobs/{name}"
     if kind == "product" and name and "/" not in name:
         return f"/regulator/trace/products/{quote(name, safe='')}"

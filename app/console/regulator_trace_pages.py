@@ -24,7 +24,7 @@ from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 
-from app.console.context import Console, PathId, PathSeq
+from app.console.context import Console, PathId, PathSeq, decimal
 from app.console.glossary import label as action_label
 from app.console.session import Session
 from core import Actor, RegistryError
@@ -89,9 +89,10 @@ def read_range(q: Any) -> tuple[int, int | None, str | None, str | None]:
         text = (q.get(name) or "").strip()
         if not text:
             return None
-        if not text.isdigit() or len(text) > 18 or int(text) < 1:
+        number = decimal(text, low=1, high=10**18 - 1)
+        if number is None:
             raise ValueError(f"{name} must be a ledger position ≥ 1")
-        return int(text)
+        return number
 
     def day(name: str) -> date | None:
         text = (q.get(name) or "").strip()
@@ -115,7 +116,8 @@ def read_range(q: Any) -> tuple[int, int | None, str | None, str | None]:
         (first or 1) - 1,
         last,
         since.isoformat() if since else None,
-        (until + timedelta(days=1)).isoformat() if until else None,
+        # The last representable day has no next day (OverflowError, red team 18 F2): it leaves the range open.
+        (until + timedelta(days=1)).isoformat() if until and until < date.max else None,
     )
 
 
@@ -148,9 +150,10 @@ def _trace(router: APIRouter, console: Console) -> None:
         session, actor = _regulator(console, request)
         job, product = job.strip(), product.strip()
         if job:
-            if not job.isdigit() or len(job) > 12:
+            job_id = decimal(job, high=10**12 - 1)  # ASCII digits only: '²'.isdigit() but int('²') fails (F1)
+            if job_id is None:
                 return console.flash(session, "/regulator/trace", "trace_unavailable", reason=f"no job {job[:40]!r}")
-            return console.redirect(f"/regulator/trace/jobs/{int(job)}")
+            return console.redirect(f"/regulator/trace/jobs/{job_id}")
         if product:
             from urllib.parse import quote
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from app.console.context import Console, PathId
+from app.console.context import Console, PathId, decimal
 from app.console.session import Session
 from core import Actor, RegistryError
 from operators import Role
@@ -87,9 +87,8 @@ def register(router: APIRouter, console: Console) -> None:
     async def resubmit(request: Request, release_id: PathId) -> Response:
         session, actor = _operator(console, request)
         form = await console.form(request, session)
-        try:
-            job = int(str(form.get("job", "")).strip())
-        except ValueError:
+        job = decimal(form.get("job"), low=1)  # ASCII digits within a row id: else no job (red team 18)
+        if job is None:
             return console.flash(session, _back(console, release_id, actor), "resubmit_refused", reason="choose a job")
         justifications = {
             str(key)[len("justify_") :]: str(value).strip()

@@ -21,7 +21,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException
 
-from app.console.context import Console, PathId
+from app.console.context import Console, PathId, decimal
 from app.console.release_files import IMAGE_CSP, IMAGES, MAX_PER_PAGE, Shown, plaintext, shown
 from app.console.session import Session
 from core import Actor, RegistryError
@@ -267,10 +267,19 @@ def _votes(router: APIRouter, console: Console) -> None:
             for key, value in form.multi_items()
             if str(key).startswith("file:") and str(value)
         }
+        # What the page showed (red team 18, F5): the vote counts only for that round and those files.
+        shown_sha256 = {
+            str(key)[len("sha256:") :]: str(value)
+            for key, value in form.multi_items()
+            if str(key).startswith("sha256:")
+        }
+        round_shown = decimal(form.get("round"), low=1)
         try:
             view = instance.releases.get(release_id, viewer=actor)
         except RegistryError as exc:
             return console.flash(session, "/agency", "vote_refused", reason=exc)
+        if round_shown is None or not shown_sha256 or view.round != round_shown:
+            return console.flash(session, path, "vote_stale")
         # No default vote (issue 18): every file's decision is chosen, or nothing is recorded.
         missing = [str(o["name"]) for o in view.outputs if str(o["name"]) not in files]
         if missing:
@@ -283,6 +292,8 @@ def _votes(router: APIRouter, console: Console) -> None:
                 reason=str(form.get("reason", "")),
                 files=files,
                 comment=str(form.get("comment", "")),
+                round_shown=round_shown,
+                files_sha256=shown_sha256,
             )
         except RegistryError as exc:
             back = path if _exists(console, release_id, actor) else "/agency"

@@ -16,7 +16,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from app.console.context import Console
+from app.console.context import Console, PathId
 from core import RegistryError
 from operators import Role
 from registry import FREEZE_ROLES, SEVERITIES, UNFREEZE_ROLES, SecurityEventKind
@@ -79,7 +79,7 @@ def _security(router: APIRouter, console: Console, role: Role) -> None:
         return  # only the regulator acknowledges (SATRE 2.5.03: the supervisor reviews)
 
     @router.post(here + "/{what}/{item_id}/acknowledge")
-    async def acknowledge(request: Request, what: str, item_id: int) -> Response:
+    async def acknowledge(request: Request, what: str, item_id: PathId) -> Response:
         session = console.session(request, role)
         form = await console.form(request, session)
         note = str(form.get("note", ""))
@@ -141,7 +141,7 @@ def _incidents(router: APIRouter, console: Console, role: Role) -> None:
         return console.flash(session, here, "platform_frozen" if act == "freeze" else "platform_unfrozen")
 
     @router.post(here + "/{incident_id}/close")
-    async def close(request: Request, incident_id: int) -> Response:
+    async def close(request: Request, incident_id: PathId) -> Response:
         session = console.session(request, role)
         form = await console.form(request, session)
         try:
