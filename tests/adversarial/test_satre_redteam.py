@@ -51,7 +51,7 @@ from operators import Role
 from registry import SecurityEventKind, SecurityEvents, SecurityPolicy
 from registry.security_models import SecurityEventRow
 from tests.conftest import bearer, bearer_headers
-from tests.console_support import ORIGIN, console_client, csrf_of
+from tests.console_support import ORIGIN, console_client, csrf_of, vote_shown
 from tests.job_worker_proc import MARKERS_ENV, SCENARIO, fast_runner, licensed
 from tests.recovery_support import confirm
 from tests.totp_support import code_by_name, code_for, code_of, create_enrolled, enrol, login_form
@@ -224,9 +224,10 @@ def test_console_and_cli_doors_are_refused_while_frozen_never_a_500(
     assert download.status_code == 303 and "not_delivered" in download.headers["location"]
     agency = console_client(instance, keys["agency"])
     csrf = csrf_of(agency, f"/console/agency/releases/{pending}")
+    shown = vote_shown(agency.get(f"/console/agency/releases/{pending}").text)  # the round and hashes seen (fix18)
     voted = agency.post(
         f"/console/agency/releases/{pending}/vote",
-        data={"csrf": csrf, "decision": "approve", "file:result.txt": "approve"},  # every file chosen (issue 18)
+        data={"csrf": csrf, "decision": "approve", "file:result.txt": "approve", **shown},  # every file chosen
         follow_redirects=False,
     )
     assert voted.status_code == 303 and "vote_refused" in voted.headers["location"]
