@@ -38,7 +38,7 @@ from desensitize.keys import check_keep, visible_reason
 from desensitize.letters import non_alnum_pattern
 from desensitize.linkage import JointResult, LinkedTable, group_name, licence_key, link_tables, rekey
 from desensitize.pipeline import DesensitizedTable, dataset_names, desensitize_table
-from desensitize.policy import Policy, PolicyError, Rule, load_policy
+from desensitize.policy import PII_TYPE_NAMES, Policy, PolicyError, Rule, load_policy
 from desensitize.profiling import PII_TYPES, ColumnProfile, max_level, profile_columns
 from desensitize.quasi import NOT_QUASI_REASON_CHARS, RulingError, check_not_quasi
 from desensitize.recognizers import ENTITY_TO_PII_TYPE, ENTITY_TYPES, build_analyzer, build_registry
@@ -53,6 +53,7 @@ __all__ = [
     "IDENTIFIER_TYPES",
     "NOT_QUASI_REASON_CHARS",
     "PII_TYPES",
+    "PII_TYPE_NAMES",
     "USCC_ALPHABET",
     "VALUE_TYPES",
     "ColumnProfile",

@@ -195,9 +195,7 @@ class Jobs:
             # ``draft`` as it stands when refused: after DP planning it holds the plan, as the queued job would.
             return self._refused(actor, replace(draft, licence_id=licence_id), refusal, reason)
 
-        if kind not in KINDS:
-            hint = did_you_mean(suggest(kind, KINDS)) or f": use one of {', '.join(KINDS)}"
-            raise UsageError(f"unknown job kind {kind!r}{hint}")
+        _require_known_kind(kind)
         self._require_standing(actor, draft)
         dp = kind in DP_KINDS
         if dp:
@@ -478,6 +476,13 @@ class Jobs:
         self, *, viewer: Actor | None = None, operator: str | None = None, state: str | None = None
     ) -> list[JobView]:
         return self.queue.list(viewer=viewer, operator=operator, state=state)
+
+
+def _require_known_kind(kind: str) -> None:
+    """An unknown kind is the caller's typo (a usage error, nothing recorded), not a refusal of the licence."""
+    if kind not in KINDS:
+        hint = did_you_mean(suggest(kind, KINDS)) or f": use one of {', '.join(KINDS)}"
+        raise UsageError(f"unknown job kind {kind!r}{hint}")
 
 
 __all__ = ["KINDS", "JobRefusedError", "JobUsageError", "Jobs", "Quotas", "canonical_sha256", "sha256_hex", "spec_of"]

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from core import Actor, NotFoundError, Recorder, RegistryError, require_role
-from desensitize.policy import load_policy
+from desensitize import load_policy
 from registry.catalog_rules import (
     CUSTODIAN,
     MAX_DOMAIN,
@@ -205,27 +205,9 @@ class Grading:
                 raise RegistryError(
                     f"dataset {name!r} has no column(s) {', '.join(unknown)}; its columns: {', '.join(items)}"
                 )
-            overrides = identifier_overrides(items, given)
             reason = (reason or "").strip()
-            if overrides and not reason:
-                raise RegistryError(
-                    f"the profiler recognised {', '.join(f'{c!r} as {t}' for c, t in overrides.items())}: a direct "
-                    "identifier the policy pseudonymizes or drops at every level. Regrade it to another type only "
-                    "with a reason (it is ledgered); linked copies of the dataset need its pseudonymized person key"
-                )
-            if len(reason) > MAX_OVERRIDE_REASON_CHARS:
-                raise RegistryError(f"the reason is at most {MAX_OVERRIDE_REASON_CHARS} characters")
-            graded: dict[str, tuple[Level, bool, bool]] = {}
-            for col, item in items.items():
-                if col in given:
-                    c = given[col]
-                    col_level, personal, sensitive = _grade_column(
-                        col, c.level, c.pii_type, c.personal_info, c.sensitive_personal_info
-                    )
-                    assert col_level is not None
-                    graded[col] = (col_level, personal, sensitive)
-                else:
-                    graded[col] = (Level(item.level), item.personal_info, item.sensitive_personal_info)
+            overrides = _checked_overrides(items, given, reason)
+            graded = _graded_columns(items, given)
             final_level, personal, sensitive = _grade_resource(
                 f"dataset {name!r}",
                 resource_level,
@@ -360,6 +342,38 @@ class Grading:
                 },
             )
             return resource_view(row, self.config.now())
+
+
+def _checked_overrides(items: Mapping[str, ItemRow], given: Mapping[str, ColumnClass], reason: str) -> dict[str, str]:
+    """The recognised direct identifiers this grading regrades (column → type); refused without a reason."""
+    overrides = identifier_overrides(items, given)
+    if overrides and not reason:
+        raise RegistryError(
+            f"the profiler recognised {', '.join(f'{c!r} as {t}' for c, t in overrides.items())}: a direct "
+            "identifier the policy pseudonymizes or drops at every level. Regrade it to another type only "
+            "with a reason (it is ledgered); linked copies of the dataset need its pseudonymized person key"
+        )
+    if len(reason) > MAX_OVERRIDE_REASON_CHARS:
+        raise RegistryError(f"the reason is at most {MAX_OVERRIDE_REASON_CHARS} characters")
+    return overrides
+
+
+def _graded_columns(
+    items: Mapping[str, ItemRow], given: Mapping[str, ColumnClass]
+) -> dict[str, tuple[Level, bool, bool]]:
+    """Each column's (level, personal, sensitive): the given ones graded anew, the others as they are."""
+    graded: dict[str, tuple[Level, bool, bool]] = {}
+    for col, item in items.items():
+        if col in given:
+            c = given[col]
+            col_level, personal, sensitive = _grade_column(
+                col, c.level, c.pii_type, c.personal_info, c.sensitive_personal_info
+            )
+            assert col_level is not None
+            graded[col] = (col_level, personal, sensitive)
+        else:
+            graded[col] = (Level(item.level), item.personal_info, item.sensitive_personal_info)
+    return graded
 
 
 __all__ = ["Grading", "grade_entry"]

@@ -9,6 +9,7 @@ the job kinds (:class:`JobKind`, the one definition) and turns a job into a run.
 unsandboxed: ``SandboxUnavailable``.
 """
 
+from sandbox.guard import GuardConfig
 from sandbox.holds import jobs_using, licence_copies_in_use, releases_using
 from sandbox.job_usage import job_counts
 from sandbox.job_views import JobDraft, JobView, shown_verdict
@@ -34,6 +35,7 @@ from sandbox.release import Releases
 from sandbox.release_models import Decision, ReleaseState, SignOff
 from sandbox.roster import LIVE_WITHIN, LiveWorker, WorkerRoster
 from sandbox.runner import RunResult, SandboxUnavailable, check_sandbox, run
+from sandbox.sdc import TOP_NAMES, TOTAL_NAMES, check_table, count_columns
 from sandbox.worker import Worker, sandbox_unavailable_error
 
 __all__ = [
@@ -43,10 +45,13 @@ __all__ = [
     "LIVE_WITHIN",
     "MAX_PURPOSE",
     "MAX_TITLE",
+    "TOP_NAMES",
+    "TOTAL_NAMES",
     "Ask",
     "Blocked",
     "Decision",
     "Fingerprints",
+    "GuardConfig",
     "JobDraft",
     "JobKind",
     "JobQueue",
@@ -69,6 +74,8 @@ __all__ = [
     "Worker",
     "WorkerRoster",
     "check_sandbox",
+    "check_table",
+    "count_columns",
     "job_counts",
     "jobs_using",
     "licence_copies_in_use",

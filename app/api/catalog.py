@@ -123,6 +123,11 @@ PUBLISH_EXAMPLE: dict[str, Any] = {
 }
 
 
+def _internals(principal: Any) -> bool:
+    """Storage paths and reports are for the platform's own roles, never an operator's."""
+    return actor_of(principal).role != "operator"
+
+
 def build_router(registry: Registry, require: Callable[..., Callable[..., Any]]) -> APIRouter:
     """Routes; ``require(*roles)`` gives a dependency returning the acting principal (name, role)."""
     router = APIRouter(tags=["catalog"])
@@ -132,14 +137,10 @@ def build_router(registry: Registry, require: Callable[..., Callable[..., Any]])
     agency = Annotated[Any, Depends(require("agency"))]
     overseer = Annotated[Any, Depends(require("custodian", "agency", "regulator"))]
 
-    def internals(principal: Any) -> bool:
-        """Storage paths and reports are for the platform's own roles, never an operator's."""
-        return actor_of(principal).role != "operator"
-
     def shown(view: ResourceView, principal: Any) -> dict[str, Any]:
         """The entry as the role may read it, with its newest copy's public facts (issue 16: operators
         should know what copy they will get — representation, risk after, utility summary)."""
-        return view.as_json(internals=internals(principal)) | {"copy_facts": newest_copy_facts(view.versions)}
+        return view.as_json(internals=_internals(principal)) | {"copy_facts": newest_copy_facts(view.versions)}
 
     @router.get("/datasets", response_model=list[DatasetOut])
     def list_datasets(principal: anyone) -> list[dict[str, Any]]:

@@ -169,37 +169,11 @@ def build_router(jobs: Jobs, require: Callable[..., Callable[..., Any]]) -> APIR
     readers = require("operator", "agency", "regulator")
     cancellers = require("operator", "agency")
 
-    agency = require("agency")
-
     @router.post("/jobs/cost", response_model=CostOut)
     def cost(body: CostRequest, principal: Annotated[Any, Depends(operator)]) -> dict[str, Any]:
         """What a DP spec would charge, before it runs; nothing is charged."""
         actor = actor_of(principal)
         return jobs.cost(body.kind, body.spec, operator=actor.name, dataset=body.dataset)
-
-    @router.get("/budgets/{operator_name}", response_model=BudgetsOut)
-    def budgets(operator_name: Name, principal: Annotated[Any, Depends(readers)]) -> dict[str, Any]:
-        """An operator's privacy budgets (an operator sees its own only)."""
-        views = jobs.registry.budgets.show(operator_name, viewer=actor_of(principal))
-        return {"operator": operator_name, "budgets": [v.as_json() for v in views]}
-
-    @router.post("/budgets/{operator_name}/raise", response_model=BudgetOut)
-    def raise_budget(
-        operator_name: Name, body: BudgetRaise, principal: Annotated[Any, Depends(agency)]
-    ) -> dict[str, Any]:
-        """Raise a licence's budget for a dataset (agency; the reason is ledgered)."""
-        owned = {b.licence for b in jobs.registry.budgets.show(operator_name, viewer=actor_of(principal))}
-        if body.licence not in owned:
-            raise NotFoundError(f"operator {operator_name!r} holds no licence {body.licence}")
-        view = jobs.registry.budgets.raise_budget(
-            body.licence,
-            body.dataset,
-            epsilon=body.epsilon,
-            delta=body.delta,
-            reason=body.reason,
-            by=actor_of(principal),
-        )
-        return view.as_json()
 
     @router.post("/jobs/{job_id}/mitigate", status_code=201, response_model=MitigationQueued)
     def mitigate(job_id: Id, body: MitigationRequest, principal: Annotated[Any, Depends(operator)]) -> dict[str, Any]:
@@ -259,4 +233,35 @@ def build_router(jobs: Jobs, require: Callable[..., Callable[..., Any]]) -> APIR
         actor = actor_of(principal)
         return remote_view(jobs.cancel(job_id, by=actor), actor)
 
+    _budget_routes(router, jobs, require)
     return router
+
+
+def _budget_routes(router: APIRouter, jobs: Jobs, require: Callable[..., Callable[..., Any]]) -> None:
+    """An operator's privacy budgets, and the agency raising one (dp jobs spend them)."""
+    readers = require("operator", "agency", "regulator")
+    agency = require("agency")
+
+    @router.get("/budgets/{operator_name}", response_model=BudgetsOut)
+    def budgets(operator_name: Name, principal: Annotated[Any, Depends(readers)]) -> dict[str, Any]:
+        """An operator's privacy budgets (an operator sees its own only)."""
+        views = jobs.registry.budgets.show(operator_name, viewer=actor_of(principal))
+        return {"operator": operator_name, "budgets": [v.as_json() for v in views]}
+
+    @router.post("/budgets/{operator_name}/raise", response_model=BudgetOut)
+    def raise_budget(
+        operator_name: Name, body: BudgetRaise, principal: Annotated[Any, Depends(agency)]
+    ) -> dict[str, Any]:
+        """Raise a licence's budget for a dataset (agency; the reason is ledgered)."""
+        owned = {b.licence for b in jobs.registry.budgets.show(operator_name, viewer=actor_of(principal))}
+        if body.licence not in owned:
+            raise NotFoundError(f"operator {operator_name!r} holds no licence {body.licence}")
+        view = jobs.registry.budgets.raise_budget(
+            body.licence,
+            body.dataset,
+            epsilon=body.epsilon,
+            delta=body.delta,
+            reason=body.reason,
+            by=actor_of(principal),
+        )
+        return view.as_json()

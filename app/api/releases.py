@@ -278,6 +278,13 @@ def build_router(releases: Releases, require: Callable[..., Callable[..., Any]])
         """Take back a release not yet decided (submitted, under review or returned)."""
         return releases.withdraw(release_id, by=actor_of(principal), reason=body.reason).as_json()
 
+    _product_routes(router, releases, operator)
+    return router
+
+
+def _product_routes(router: APIRouter, releases: Releases, operator: Callable[..., Any]) -> None:
+    """The operator's download of one artifact of its own released product."""
+
     @router.get("/products/{name}/artifacts/{file}", response_class=FileResponse, responses=BINARY_RESPONSE)
     def fetch(
         name: Name, file: FileName, principal: Annotated[Any, Depends(operator)], cleanup: BackgroundTasks
@@ -297,8 +304,6 @@ def build_router(releases: Releases, require: Callable[..., Callable[..., Any]])
         # Every download also names its source and date in a header (a CSV has nowhere inside to keep it).
         header = quote(json.dumps(delivered["attribution"], ensure_ascii=False, sort_keys=True))
         return FileResponse(match["path"], filename=Path(match["path"]).name, headers={"X-Keyong-Attribution": header})
-
-    return router
 
 
 def _custodian_routes(router: APIRouter, releases: Releases, custodian: Callable[..., Any]) -> None:

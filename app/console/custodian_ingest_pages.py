@@ -106,8 +106,8 @@ def register(router: APIRouter, console: Console) -> None:
             fields = received.fields
             try:
                 name = fields.get("name", "").strip()
-                checked = _checked(fields, exists=bool(name) and _exists(name))
-                result = await run_in_threadpool(_ingest, received, checked, session, scratch)
+                checked = _checked(fields, exists=bool(name) and _exists(registry, name))
+                result = await run_in_threadpool(_ingest, ingestor, received, checked, session, scratch)
             except UploadRefusedError as exc:
                 return page(request, session, exc.status, values=_kept(fields), error=exc.reason)
             except FileTooLargeError as exc:
@@ -128,29 +128,31 @@ def register(router: APIRouter, console: Console) -> None:
             rows=str(result.rows),
         )
 
-    def _exists(name: str) -> bool:
-        try:
-            registry.catalog.get(name)
-        except (NotFoundError, RegistryError):
-            return False
-        return True
 
-    def _ingest(received: Upload, checked: dict[str, str], session: Session, scratch: Scratch) -> Any:
-        fields = received.fields
-        label = "".join(c if invisible_character(c) is None else "_" for c in received.filename or "upload")
-        return ingestor.ingest(
-            scratch.read("upload"),
-            name=checked["name"],
-            provider=fields["provider"],
-            provider_code=fields.get("provider_code", "").strip() or None,
-            level=checked["level"] or None,
-            encoding=checked["encoding"],
-            title=fields.get("title", "").strip() or None,
-            industry=fields.get("industry", ""),
-            by=session.actor,
-            source_name=label.rsplit("/", 1)[-1][:200] or "upload",
-            scratch=scratch,
-        )
+def _exists(registry: Any, name: str) -> bool:
+    try:
+        registry.catalog.get(name)
+    except (NotFoundError, RegistryError):
+        return False
+    return True
+
+
+def _ingest(ingestor: Any, received: Upload, checked: dict[str, str], session: Session, scratch: Scratch) -> Any:
+    fields = received.fields
+    label = "".join(c if invisible_character(c) is None else "_" for c in received.filename or "upload")
+    return ingestor.ingest(
+        scratch.read("upload"),
+        name=checked["name"],
+        provider=fields["provider"],
+        provider_code=fields.get("provider_code", "").strip() or None,
+        level=checked["level"] or None,
+        encoding=checked["encoding"],
+        title=fields.get("title", "").strip() or None,
+        industry=fields.get("industry", ""),
+        by=session.actor,
+        source_name=label.rsplit("/", 1)[-1][:200] or "upload",
+        scratch=scratch,
+    )
 
 
 def _kept(fields: dict[str, str]) -> dict[str, str]:

@@ -26,7 +26,7 @@ from app.console.context import Console
 from app.console.custodian_pages import LEVEL_BADGES, LEVEL_LABELS, MEASURE_HELPERS, report_view
 from app.console.session import Session
 from core import NotFoundError, RegistryError
-from desensitize.policy import PII_TYPE_NAMES
+from desensitize import PII_TYPE_NAMES
 from operators import Role
 from registry import Level, ResourceView
 
@@ -117,20 +117,34 @@ def qi_rows(report: dict[str, Any] | None) -> list[dict[str, Any]]:
     return rows
 
 
+def _entry_or_404(console: Console, request: Request, session: Session, name: str) -> ResourceView | HTMLResponse:
+    try:
+        return console.instance.registry.catalog.get(name)
+    except NotFoundError:
+        return console.render(
+            request, session, "console/error.html", status_code=404, message=f"没有数据集 {name} · no dataset"
+        )
+
+
+def _bad_form(console: Console, request: Request, session: Session, exc: BadFormError) -> HTMLResponse:
+    return console.render(request, session, "console/error.html", status_code=422, message=str(exc))
+
+
 def register(router: APIRouter, console: Console) -> None:
+    """The profile and its corrections, then the desensitization run and its report."""
+    _profile(router, console)
+    _desensitize(router, console)
+
+
+def _profile(router: APIRouter, console: Console) -> None:
     registry = console.instance.registry
     catalog = registry.catalog
 
     def entry_or_404(request: Request, session: Session, name: str) -> ResourceView | HTMLResponse:
-        try:
-            return catalog.get(name)
-        except NotFoundError:
-            return console.render(
-                request, session, "console/error.html", status_code=404, message=f"没有数据集 {name} · no dataset"
-            )
+        return _entry_or_404(console, request, session, name)
 
     def bad_form(request: Request, session: Session, exc: BadFormError) -> HTMLResponse:
-        return console.render(request, session, "console/error.html", status_code=422, message=str(exc))
+        return _bad_form(console, request, session, exc)
 
     @router.get("/custodian/datasets/{name}/profile", response_class=HTMLResponse)
     def profile(request: Request, name: str) -> HTMLResponse:
@@ -173,6 +187,16 @@ def register(router: APIRouter, console: Console) -> None:
         except RegistryError as exc:
             return console.flash(session, target, "classification_refused", reason=exc)
         return console.flash(session, target, "classification_saved", level=level, columns="、".join(changed) or "—")
+
+
+def _desensitize(router: APIRouter, console: Console) -> None:
+    registry = console.instance.registry
+
+    def entry_or_404(request: Request, session: Session, name: str) -> ResourceView | HTMLResponse:
+        return _entry_or_404(console, request, session, name)
+
+    def bad_form(request: Request, session: Session, exc: BadFormError) -> HTMLResponse:
+        return _bad_form(console, request, session, exc)
 
     @router.post("/custodian/datasets/{name}/desensitize", response_model=None)
     async def desensitize(request: Request, name: str) -> Response:

@@ -29,6 +29,12 @@ OUTCOMES = tuple(o.value for o in ObjectionOutcome)
 
 
 def register(router: APIRouter, console: Console) -> None:
+    """Usage records of the custodian's own datasets, then objections (filed and answered)."""
+    _usage(router, console)
+    _objections(router, console)
+
+
+def _usage(router: APIRouter, console: Console) -> None:
     registry = console.instance.registry
 
     @router.get("/custodian/usage", response_class=HTMLResponse)
@@ -75,6 +81,10 @@ def register(router: APIRouter, console: Console) -> None:
             licences=summary.get("licences") or [],
             records=list(reversed(records)),
         )
+
+
+def _objections(router: APIRouter, console: Console) -> None:
+    registry = console.instance.registry
 
     @router.get("/custodian/objections", response_class=HTMLResponse)
     def objections(request: Request) -> HTMLResponse:

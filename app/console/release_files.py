@@ -124,8 +124,7 @@ def sdc_summary(columns: list[str], rows: list[list[Any]]) -> dict[str, Any]:
     the guard applies and whether each passes, all from ``sandbox.sdc`` (its one owner)."""
     import pandas as pd
 
-    from sandbox.guard import GuardConfig
-    from sandbox.sdc import TOP_NAMES, TOTAL_NAMES, check_table, count_columns
+    from sandbox import TOP_NAMES, TOTAL_NAMES, GuardConfig, check_table, count_columns
 
     config = GuardConfig().sdc
     frame = pd.DataFrame(rows, columns=columns) if columns else pd.DataFrame()
