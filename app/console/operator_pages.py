@@ -189,10 +189,7 @@ def _products(router: APIRouter, console: Console) -> None:
         try:
             # The one core checks the name before it ledgers anything (red team 18, F6).
             delivered = instance.releases.fetch(name, Path(workdir.name), by=actor, only=file)
-        except NotFoundError:
-            workdir.cleanup()
-            return console.flash(session, "/operator/products", "no_such_artifact", product=name, file=file)
-        except RegistryError as exc:
+        except RegistryError as exc:  # no such product of the caller's, no such artifact, suspended, frozen…
             workdir.cleanup()
             return console.flash(session, "/operator/products", "not_delivered", reason=exc)
         match = next((f for f in delivered["files"] if f["name"] == file), None)
