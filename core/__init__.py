@@ -13,6 +13,17 @@ from core.crashpoints import crash_point
 from core.db import MAX_ROW_ID, NAMING_CONVENTION, Base, UTCDateTime, utcnow
 from core.errors import NotFoundError, PermissionDeniedError, RegistryError, UsageError
 from core.hashing import file_sha256, text_sha256
+from core.storage import (
+    LocalStorage,
+    ObjectExistsError,
+    ObjectInfo,
+    ObjectMissingError,
+    StagedObjectMismatchError,
+    Storage,
+    StorageError,
+    StoredObject,
+    check_key,
+)
 from core.text import invisible_character
 
 __all__ = [
@@ -24,13 +35,22 @@ __all__ = [
     "Base",
     "Change",
     "JoinedRecorder",
+    "LocalStorage",
     "NotFoundError",
+    "ObjectExistsError",
+    "ObjectInfo",
+    "ObjectMissingError",
     "PermissionDeniedError",
     "Recorder",
     "RegistryError",
+    "StagedObjectMismatchError",
+    "Storage",
+    "StorageError",
+    "StoredObject",
     "UTCDateTime",
     "UsageError",
     "actor_of",
+    "check_key",
     "crash_point",
     "file_sha256",
     "invisible_character",
