@@ -1,0 +1,246 @@
+"""The ledger published to an object store, so a regulator verifies it with bucket read access and a key.
+
+Why (issue 19; DESIGN.md, Scale-out and Ledger): on several machines the regulator should not need an
+account on the PostgreSQL primary to check the log. Every signed checkpoint is therefore written to
+the bucket next to the artifacts, with what it takes to recompute it:
+
+* ``ledger/checkpoints/<size>``: the C2SP signed note exactly as the log signed it (tlog-checkpoint);
+* ``ledger/checkpoints/<size>.json``: the checkpoint as ``keyong ledger export`` writes it (tree size,
+  root, time, Ed25519 signature, public key) plus the RFC 9162 consistency proof from the previous
+  checkpoint (``consistency``: ``old_size``, ``path``), so checkpoints chain without the entries;
+* ``ledger/entries/<first>-<last>.jsonl``: the entries after the previous checkpoint up to this one,
+  one export line each (canonical JSON of the hashed fields plus ``hash``), at most :data:`BATCH` per
+  object, so the hash chain and every Merkle root can be recomputed (双鸭山市公共数据管理暂行办法
+  第六十条: 来源可溯、去向可查、行为留痕、责任可究);
+* ``ledger/cosignatures/<size>/<sha256 of the line>``: each witness cosignature/v1 line, one object
+  each, since witnesses cosign after the checkpoint was published and objects are never rewritten.
+
+Object-store rules (core.storage): every object is written once and never rewritten; there is no
+"latest" object, a reader lists ``ledger/checkpoints/`` and takes the largest. Publishing again is
+idempotent: an object already there with the same bytes is fine, with other bytes it is
+:class:`PublishConflictError` (someone altered the bucket, or two logs share one). The bytes are a
+pure function of the database rows, so any process may publish and they agree.
+
+This module imports nothing of Keyong's: the store is the small :class:`ObjectStore` protocol, which
+``core.Storage`` satisfies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection, Engine
+
+from ledger.checkpoints import SignedCheckpoint
+from ledger.entry import canonical_json
+from ledger.errors import LedgerError
+from ledger.merkle import consistency_proof
+from ledger.queries import DbNodeSource, all_checkpoints, row_entry
+from ledger.storage import checkpoints, cosignatures, entries, read_transaction
+
+__all__ = [
+    "BATCH",
+    "EXPORTS_PREFIX",
+    "PUBLISHED_PREFIX",
+    "LedgerPublisher",
+    "ObjectStore",
+    "PublishConflictError",
+    "PublishResult",
+    "PublishedKey",
+    "checkpoint_json_key",
+    "checkpoint_note_key",
+    "cosignature_key",
+    "entries_key",
+    "entry_line",
+    "parse_published_key",
+]
+
+PUBLISHED_PREFIX = "ledger"
+#: At most this many entries per entries object: a regulator streams the log a few MB at a time.
+BATCH = 10_000
+#: Audit exports (``keyong ledger export --to-storage``) lie here; the published-log verifier skips them.
+EXPORTS_PREFIX = f"{PUBLISHED_PREFIX}/exports"
+
+_NUMBER = r"(0|[1-9][0-9]{0,18})"
+_KEYS = (
+    ("note", re.compile(rf"^ledger/checkpoints/{_NUMBER}$")),
+    ("checkpoint", re.compile(rf"^ledger/checkpoints/{_NUMBER}\.json$")),
+    ("entries", re.compile(rf"^ledger/entries/{_NUMBER}-{_NUMBER}\.jsonl$")),
+    ("cosignature", re.compile(rf"^ledger/cosignatures/{_NUMBER}/([0-9a-f]{{64}})$")),
+    ("export", re.compile(r"^ledger/exports/[^/]+$")),
+)
+
+
+class Listed(Protocol):
+    @property
+    def key(self) -> str: ...
+
+
+class ObjectStore(Protocol):
+    """What publishing and verifying need of a store; ``core.Storage`` (local or S3) has it."""
+
+    def put(self, key: str, data: bytes) -> object:
+        """Create-only: raises when the key is taken."""
+        ...
+
+    def read(self, key: str) -> bytes: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def list(self, prefix: str) -> Iterable[Listed]: ...
+
+
+class PublishConflictError(LedgerError):
+    """A published object holds other bytes than the database says it must: the bucket was altered."""
+
+
+@dataclass(frozen=True)
+class PublishedKey:
+    """A key under ``ledger/`` read back: its kind and the numbers in it (``digest`` for cosignatures)."""
+
+    kind: str
+    numbers: tuple[int, ...]
+    digest: str = ""
+
+
+def checkpoint_note_key(tree_size: int) -> str:
+    return f"{PUBLISHED_PREFIX}/checkpoints/{tree_size}"
+
+
+def checkpoint_json_key(tree_size: int) -> str:
+    return f"{PUBLISHED_PREFIX}/checkpoints/{tree_size}.json"
+
+
+def entries_key(first: int, last: int) -> str:
+    return f"{PUBLISHED_PREFIX}/entries/{first}-{last}.jsonl"
+
+
+def cosignature_key(tree_size: int, line: str) -> str:
+    """Content-addressed: the key names the line's SHA-256, so an altered line no longer fits its key."""
+    return f"{PUBLISHED_PREFIX}/cosignatures/{tree_size}/{hashlib.sha256(line.encode('utf-8')).hexdigest()}"
+
+
+def parse_published_key(key: str) -> PublishedKey | None:
+    """What a key under ``ledger/`` is, or ``None`` for anything the layout does not have."""
+    for kind, pattern in _KEYS:
+        match = pattern.match(key)
+        if match is None:
+            continue
+        groups = match.groups()
+        if kind == "cosignature":
+            return PublishedKey(kind, (int(groups[0]),), groups[1])
+        return PublishedKey(kind, tuple(int(g) for g in groups if g is not None))
+    return None
+
+
+def entry_line(entry: dict[str, Any]) -> bytes:
+    """One entries-object line: canonical JSON of the hashed fields plus ``hash``, then a newline."""
+    return canonical_json(entry) + b"\n"
+
+
+def _batches(start: int, end: int) -> list[tuple[int, int]]:
+    """Entries ``start+1 .. end`` cut at multiples of :data:`BATCH`: the same cuts whoever publishes."""
+    cuts: list[tuple[int, int]] = []
+    first = start + 1
+    while first <= end:
+        last = min(end, (first - 1) // BATCH * BATCH + BATCH)
+        cuts.append((first, last))
+        first = last + 1
+    return cuts
+
+
+@dataclass
+class PublishResult:
+    """What one publication did: checkpoints newly complete, objects written, objects already there."""
+
+    published: list[int] = field(default_factory=list)
+    written: int = 0
+    present: int = 0
+    latest: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"published": self.published, "written": self.written, "present": self.present, "latest": self.latest}
+
+
+class LedgerPublisher:
+    """Writes the database's checkpoints, entries and cosignatures to a store, catching up from where it stands."""
+
+    def __init__(self, engine: Engine, store: ObjectStore) -> None:
+        self._engine = engine
+        self._store = store
+
+    def state(self) -> tuple[int, int]:
+        """(latest checkpoint size, cosignature count): cheap, so a loop publishes only on a change."""
+        with self._engine.connect() as connection:
+            size = connection.execute(select(func.coalesce(func.max(checkpoints.c.tree_size), -1))).scalar_one()
+            count = connection.execute(select(func.count()).select_from(cosignatures)).scalar_one()
+        return int(size), int(count)
+
+    def publish(self, *, recheck: bool = False) -> PublishResult:
+        """Publish every checkpoint not yet complete in the store, and every cosignature not yet there.
+
+        A checkpoint counts as published once its ``.json`` is listed (written last). ``recheck``
+        re-derives every object and compares it with the stored bytes (slow; after an incident).
+        """
+        result = PublishResult()
+        listed = {item.key for item in self._store.list(PUBLISHED_PREFIX)}
+        with read_transaction(self._engine) as connection:
+            cps = all_checkpoints(connection)
+            previous = 0
+            for signed in cps:
+                if recheck or checkpoint_json_key(signed.tree_size) not in listed:
+                    self._publish_checkpoint(connection, signed, previous, result)
+                    result.published.append(signed.tree_size)
+                previous = signed.tree_size
+            rows = connection.execute(
+                select(cosignatures.c.tree_size, cosignatures.c.line).order_by(
+                    cosignatures.c.tree_size, cosignatures.c.witness
+                )
+            ).all()
+        for tree_size, line in rows:
+            text = line if line.endswith("\n") else line + "\n"
+            key = cosignature_key(int(tree_size), text)
+            if recheck or key not in listed:
+                self._put(key, text.encode("utf-8"), result)
+        result.latest = cps[-1].tree_size if cps else None
+        return result
+
+    def _publish_checkpoint(
+        self, connection: Connection, signed: SignedCheckpoint, previous: int, result: PublishResult
+    ) -> None:
+        """Entries first, then the note, then the ``.json`` that marks the checkpoint published."""
+        for first, last in _batches(previous, signed.tree_size):
+            rows = connection.execute(
+                select(entries).where(entries.c.seq >= first, entries.c.seq <= last).order_by(entries.c.seq)
+            ).all()
+            if len(rows) != last - first + 1:
+                raise LedgerError(f"the ledger has a hole between entries {first} and {last}: nothing published")
+            self._put(entries_key(first, last), b"".join(entry_line(row_entry(r).as_json()) for r in rows), result)
+        self._put(checkpoint_note_key(signed.tree_size), signed.note.encode("utf-8"), result)
+        path = consistency_proof(DbNodeSource(connection), previous, signed.tree_size) if previous else []
+        document = {**signed.as_json(), "consistency": {"old_size": previous, "path": [p.hex() for p in path]}}
+        self._put(checkpoint_json_key(signed.tree_size), canonical_json(document) + b"\n", result)
+
+    def _put(self, key: str, data: bytes, result: PublishResult) -> None:
+        """Create-only; an existing object must hold exactly ``data`` (else :class:`PublishConflictError`)."""
+        if not self._store.exists(key):
+            try:
+                self._store.put(key, data)
+            except Exception:
+                if not self._store.exists(key):
+                    raise
+                # another publisher won the race: its bytes must be ours
+            else:
+                result.written += 1
+                return
+        if self._store.read(key) != data:
+            raise PublishConflictError(
+                f"published object {key} differs from what the ledger database holds: "
+                "the bucket was altered (or another log publishes there); nothing was overwritten"
+            )
+        result.present += 1
