@@ -198,7 +198,11 @@ def cosign(
         except PolicyError as exc:
             out.fail(f"{policy_file}: {exc}")
         witness = instance.ledger.add_cosignature(tree_size, line, policy)
-    out.result({"tree_size": tree_size, "witness": witness}, lambda c: c.print(f"stored {witness}'s cosignature"))
+        published = publish_ledger(instance)  # the cosignature joins its checkpoint in the bucket (issue 19)
+    out.result(
+        {"tree_size": tree_size, "witness": witness, "published": published.as_json()},
+        lambda c: c.print(f"stored {witness}'s cosignature"),
+    )
 
 
 @ledger_cli.command("public-key")
