@@ -173,6 +173,10 @@ class LedgerPublisher:
     def __init__(self, engine: Engine, store: ObjectStore) -> None:
         self._engine = engine
         self._store = store
+        # What this publisher has seen complete in the store: after the first (listing) publication a
+        # long-lived publisher (the server's loop) neither lists nor re-reads the whole prefix again.
+        self._done: int | None = None
+        self._cosigned: set[str] = set()
 
     def state(self) -> tuple[int, int]:
         """(latest checkpoint size, cosignature count): cheap, so a loop publishes only on a change."""
@@ -184,16 +188,21 @@ class LedgerPublisher:
     def publish(self, *, recheck: bool = False) -> PublishResult:
         """Publish every checkpoint not yet complete in the store, and every cosignature not yet there.
 
-        A checkpoint counts as published once its ``.json`` is listed (written last). ``recheck``
-        re-derives every object and compares it with the stored bytes (slow; after an incident).
+        A checkpoint counts as published once its ``.json`` is listed (written last). The first call
+        lists ``ledger/``; later calls on the same publisher start after the checkpoint it last saw
+        complete. ``recheck`` re-derives every object and compares it with the stored bytes (slow;
+        after an incident).
         """
         result = PublishResult()
-        listed = {item.key for item in self._store.list(PUBLISHED_PREFIX)}
+        first = recheck or self._done is None
+        listed = {item.key for item in self._store.list(PUBLISHED_PREFIX)} if first else self._cosigned
+        done = -1 if first or self._done is None else self._done
         with read_transaction(self._engine) as connection:
             cps = all_checkpoints(connection)
             previous = 0
             for signed in cps:
-                if recheck or checkpoint_json_key(signed.tree_size) not in listed:
+                pending = signed.tree_size > done and checkpoint_json_key(signed.tree_size) not in listed
+                if recheck or pending:
                     self._publish_checkpoint(connection, signed, previous, result)
                     result.published.append(signed.tree_size)
                 previous = signed.tree_size
@@ -202,12 +211,15 @@ class LedgerPublisher:
                     cosignatures.c.tree_size, cosignatures.c.witness
                 )
             ).all()
+        cosigned: set[str] = set()
         for tree_size, line in rows:
             text = line if line.endswith("\n") else line + "\n"
             key = cosignature_key(int(tree_size), text)
             if recheck or key not in listed:
                 self._put(key, text.encode("utf-8"), result)
+            cosigned.add(key)
         result.latest = cps[-1].tree_size if cps else None
+        self._done, self._cosigned = (result.latest if result.latest is not None else -1), cosigned
         return result
 
     def _publish_checkpoint(
