@@ -12,6 +12,8 @@ the bucket next to the artifacts, with what it takes to recompute it:
   one export line each (canonical JSON of the hashed fields plus ``hash``), at most :data:`BATCH` per
   object, so the hash chain and every Merkle root can be recomputed (双鸭山市公共数据管理暂行办法
   第六十条: 来源可溯、去向可查、行为留痕、责任可究);
+* ``ledger/tile/<L>/<N>[.p/<W>]``: the Merkle tree as C2SP tlog-tiles (:mod:`ledger.tiles`), so any tlog
+  client computes inclusion and consistency proofs against the published checkpoints by itself;
 * ``ledger/cosignatures/<size>/<sha256 of the line>``: each witness cosignature/v1 line, one object
   each, since witnesses cosign after the checkpoint was published and objects are never rewritten.
 
@@ -42,6 +44,7 @@ from ledger.errors import LedgerError
 from ledger.merkle import consistency_proof
 from ledger.queries import DbNodeSource, all_checkpoints, row_entry
 from ledger.storage import checkpoints, cosignatures, entries, read_transaction
+from ledger.tiles import TILE_WIDTH, parse_tile_path, tile_path, tiles_between
 
 __all__ = [
     "BATCH",
@@ -74,6 +77,7 @@ _KEYS = (
     ("cosignature", re.compile(rf"^ledger/cosignatures/{_NUMBER}/([0-9a-f]{{64}})$")),
     ("export", re.compile(r"^ledger/exports/[^/]+$")),
 )
+TILES_PREFIX = f"{PUBLISHED_PREFIX}/tile/"
 
 
 class Listed(Protocol):
@@ -127,6 +131,9 @@ def cosignature_key(tree_size: int, line: str) -> str:
 
 def parse_published_key(key: str) -> PublishedKey | None:
     """What a key under ``ledger/`` is, or ``None`` for anything the layout does not have."""
+    if key.startswith(TILES_PREFIX):
+        tile = parse_tile_path(key.removeprefix(f"{PUBLISHED_PREFIX}/"))
+        return None if tile is None else PublishedKey("tile", tile)
     for kind, pattern in _KEYS:
         match = pattern.match(key)
         if match is None:
@@ -152,6 +159,18 @@ def _batches(start: int, end: int) -> list[tuple[int, int]]:
         cuts.append((first, last))
         first = last + 1
     return cuts
+
+
+def _tile(source: DbNodeSource, level: int, index: int, width: int) -> bytes:
+    """A tlog-tiles hash tile from the database: leaf hashes at level 0, stored perfect nodes above."""
+    start = index * TILE_WIDTH
+    if level == 0:
+        return b"".join(source.leaf_hashes(start, start + width))
+    coords = [(8 * level, i) for i in range(start, start + width)]
+    found = source.perfect_nodes(coords)
+    if len(found) != width:
+        raise LedgerError(f"the ledger's Merkle nodes for tile {level}/{index} are incomplete: nothing published")
+    return b"".join(found[c] for c in coords)
 
 
 @dataclass
@@ -233,8 +252,13 @@ class LedgerPublisher:
             if len(rows) != last - first + 1:
                 raise LedgerError(f"the ledger has a hole between entries {first} and {last}: nothing published")
             self._put(entries_key(first, last), b"".join(entry_line(row_entry(r).as_json()) for r in rows), result)
+        source = DbNodeSource(connection)
+        for level, index, width in tiles_between(previous, signed.tree_size):
+            self._put(
+                f"{PUBLISHED_PREFIX}/{tile_path(level, index, width)}", _tile(source, level, index, width), result
+            )
         self._put(checkpoint_note_key(signed.tree_size), signed.note.encode("utf-8"), result)
-        path = consistency_proof(DbNodeSource(connection), previous, signed.tree_size) if previous else []
+        path = consistency_proof(source, previous, signed.tree_size) if previous else []
         document = {**signed.as_json(), "consistency": {"old_size": previous, "path": [p.hex() for p in path]}}
         self._put(checkpoint_json_key(signed.tree_size), canonical_json(document) + b"\n", result)
 

@@ -14,6 +14,7 @@ reports with the same keys (``ok``, ``entries``, ``head``, ``checkpoints``, ``pr
   same key over the same size and root;
 * the RFC 9162 consistency proof from each checkpoint to the next (so a checkpoint chain also stands
   against the roots a regulator kept earlier);
+* the C2SP tlog-tiles under ``ledger/tile/``: exactly the tiles of the entries at the checkpoint sizes;
 * witness cosignatures: each object's key is its line's SHA-256, and with a :class:`WitnessPolicy`
   each known witness's line must verify; ``witnessed`` names the largest checkpoint with the quorum.
 """
@@ -50,6 +51,7 @@ from ledger.published import (
     parse_published_key,
 )
 from ledger.report import GENESIS_HEX, VerifyReport
+from ledger.tiles import TileHasher
 
 __all__ = ["PublishedReport", "key_origin", "verify_published"]
 
@@ -95,6 +97,7 @@ class _Inventory:
     jsons: set[int] = field(default_factory=set)
     batches: list[tuple[int, int, str]] = field(default_factory=list)
     cosignatures: list[tuple[int, str, str]] = field(default_factory=list)
+    tiles: set[str] = field(default_factory=set)
 
 
 def _inventory(store: ObjectStore, report: PublishedReport) -> _Inventory:
@@ -116,6 +119,8 @@ def _inventory(store: ObjectStore, report: PublishedReport) -> _Inventory:
                 found.batches.append((first, last, item.key))
         elif parsed.kind == "cosignature":
             found.cosignatures.append((parsed.numbers[0], parsed.digest, item.key))
+        elif parsed.kind == "tile":
+            found.tiles.add(item.key)
     for size in sorted(found.notes ^ found.jsons):
         half = "note" if size in found.notes else ".json"
         report.add(None, "incomplete", f"checkpoint {size} has only its {half} (publication interrupted or altered)")
@@ -173,6 +178,8 @@ class _Replay:
     appender: TreeAppender = field(default_factory=TreeAppender)
     prev: str = GENESIS_HEX
     rotations: list[tuple[int, Any]] = field(default_factory=list)
+    tiles: TileHasher = field(default_factory=TileHasher)
+    checkpoint_sizes: set[int] = field(default_factory=set)
 
 
 def _replay_batch(
@@ -194,7 +201,11 @@ def _replay_batch(
             report.add(first + number, problem[0], f"{key} line {number + 1}: {problem[1]}")
         stored = line.get("hash") if isinstance(line, dict) else None
         stored = stored if isinstance(stored, str) else ""
-        state.appender.append(leaf_hash(bytes.fromhex(stored) if _is_hash(stored) else b""))
+        leaf = leaf_hash(bytes.fromhex(stored) if _is_hash(stored) else b"")
+        state.appender.append(leaf)
+        state.tiles.add(leaf)
+        if state.appender.size in state.checkpoint_sizes:
+            state.tiles.edge()
         state.prev = stored
         if isinstance(line, dict) and line.get("action") == ROTATION_ACTION:
             state.rotations.append((expected, line.get("payload")))
@@ -208,9 +219,10 @@ def _replay_entries(
     sizes: set[int],
     report: PublishedReport,
     progress: Callable[[int], None] | None,
-) -> list[tuple[int, Any]]:
-    """Recompute the chain and the roots at ``sizes`` from the entries objects; the rotations found."""
-    state = _Replay()
+    checkpoint_sizes: set[int],
+) -> _Replay:
+    """Recompute the chain, the roots at ``sizes`` and the tiles from the entries objects."""
+    state = _Replay(checkpoint_sizes=checkpoint_sizes)
     if 0 in sizes:
         report.roots[0] = state.appender.root().hex()
     for first, last, key in batches:
@@ -226,7 +238,19 @@ def _replay_entries(
             progress(last - first + 1)
     report.entries = state.appender.size
     report.head = state.prev if report.entries else GENESIS_HEX
-    return state.rotations
+    return state
+
+
+def _check_tiles(store: ObjectStore, stored: set[str], expected: dict[str, str], report: PublishedReport) -> None:
+    """The published tlog-tiles are exactly those of the entries at the checkpoint sizes, byte for byte."""
+    wanted = {f"{PUBLISHED_PREFIX}/{path}": digest for path, digest in expected.items()}
+    for key in sorted(stored - set(wanted)):
+        report.add(None, "tile", f"{key} is not a tile of the published checkpoints")
+    for key, digest in sorted(wanted.items()):
+        if key not in stored:
+            report.add(None, "tile", f"{key} is not published")
+        elif hashlib.sha256(store.read(key)).hexdigest() != digest:
+            report.add(None, "tile", f"{key} does not hold the Merkle hashes of the entries")
 
 
 def _check_chain(docs: dict[int, dict[str, Any]], report: PublishedReport) -> None:
@@ -350,8 +374,10 @@ def verify_published(
         if doc is not None:
             docs[size] = doc
     report.checkpoints = len(docs)
-    rotations = _replay_entries(store, inventory.batches, set(docs) | set(extra_sizes), report, progress)
+    replay = _replay_entries(store, inventory.batches, set(docs) | set(extra_sizes), report, progress, set(docs))
+    rotations = replay.rotations
     _check_chain(docs, report)
+    _check_tiles(store, inventory.tiles, replay.tiles.digests, report)
     signed = [
         SignedCheckpoint(s, d["root"], d["time"], d["signature"], d["public_key"]) for s, d in sorted(docs.items())
     ]

@@ -33,7 +33,9 @@ from ledger import (
     metadata,
     verify_published,
 )
+from ledger.merkle import root_from_leaf_hashes
 from ledger.note import KEY_TYPE_COSIGNATURE_V1, Checkpoint, Verifier, cosign, sign_note
+from ledger.tiles import TileHasher, parse_tile_path, tile_path, tiles_between
 
 
 @pytest.fixture
@@ -88,6 +90,7 @@ def test_published_ledger_verifies_from_the_bucket_alone(log: Ledger, store: Sto
         [f"ledger/checkpoints/{s}" for s in (10, 20, 25)]
         + [f"ledger/checkpoints/{s}.json" for s in (10, 20, 25)]
         + ["ledger/entries/1-10.jsonl", "ledger/entries/11-20.jsonl", "ledger/entries/21-25.jsonl"]
+        + [f"ledger/tile/0/000.p/{s}" for s in (10, 20, 25)]  # C2SP tlog-tiles: partial tiles, one per size
     )
     note = store.read("ledger/checkpoints/25").decode()
     assert note == log.checkpoint_note(25)  # the C2SP signed note, as the log signed it
@@ -104,11 +107,11 @@ def test_publishing_is_create_only_and_catches_up(log: Ledger, store: Storage) -
     publisher = LedgerPublisher(log._engine, store)
     again = publisher.publish()
     assert again.written == 0 and again.published == []
-    assert publisher.publish(recheck=True).present == 9  # every object re-derived: the same bytes
+    assert publisher.publish(recheck=True).present == 12  # every object re-derived: the same bytes
     fill(log, 32, 25)
     log.checkpoint()
     more = publisher.publish()
-    assert more.published == [32] and more.latest == 32 and more.written == 3
+    assert more.published == [32] and more.latest == 32 and more.written == 4
     assert store.exists("ledger/entries/26-32.jsonl")
     assert check(store, log).ok
 
@@ -217,7 +220,19 @@ def _alter_consistency(store: Storage) -> str:
     return "consistency"
 
 
+def _alter_tile(store: Storage) -> str:
+    replace(store, "ledger/tile/0/000.p/20", bytes(32) + store.read("ledger/tile/0/000.p/20")[32:])
+    return "tile"
+
+
+def _remove_tile(store: Storage) -> str:
+    store.delete("ledger/tile/0/000.p/10")
+    return "tile"
+
+
 TAMPERING = [
+    _alter_tile,
+    _remove_tile,
     _alter_entry,
     _rewrite_chain,
     _remove_entries,
@@ -275,6 +290,56 @@ def test_a_whole_log_forged_with_another_key_is_refused(log: Ledger, store: Stor
 def test_an_empty_bucket_does_not_verify(log: Ledger, store: Storage) -> None:
     report = check(store, log)
     assert not report.ok and kinds(report) == {"missing"}
+
+
+# --- tlog-tiles ------------------------------------------------------------------------------
+
+
+def test_tile_paths_are_the_specs() -> None:
+    assert tile_path(0, 1234067, 256) == "tile/0/x001/x234/067"
+    assert tile_path(1, 5, 7) == "tile/1/005.p/7"
+    assert parse_tile_path("tile/0/x001/x234/067") == (0, 1234067, 256)
+    assert parse_tile_path("tile/1/005.p/7") == (1, 5, 7)
+    for wrong in ("tile/0/1234067", "tile/0/x000/067", "tile/6/000", "tile/0/000.p/256", "tile/0/000.p/0", "tile/0/67"):
+        assert parse_tile_path(wrong) is None, wrong
+
+
+def test_published_tiles_hold_the_tree(log: Ledger, store: Storage) -> None:
+    """600 entries, checkpoints at 300 and 600: two full level-0 tiles, partial edges, a level-1 tile,
+    and the hashes in them rebuild the signed roots (what any tlog client does with them)."""
+    log.checkpoint_every = 300
+    published(log, store, 600)
+    tiles = sorted(item.key for item in store.list("ledger/tile"))
+    assert tiles == [
+        "ledger/tile/0/000",
+        "ledger/tile/0/001",
+        "ledger/tile/0/001.p/44",
+        "ledger/tile/0/002.p/88",
+        "ledger/tile/1/000.p/1",
+        "ledger/tile/1/000.p/2",
+    ]
+    leaves = store.read("ledger/tile/0/000") + store.read("ledger/tile/0/001") + store.read("ledger/tile/0/002.p/88")
+    hashes = [leaves[i : i + 32] for i in range(0, len(leaves), 32)]
+    assert root_from_leaf_hashes(hashes).hex() == log.latest_checkpoint().root  # type: ignore[union-attr]
+    level1 = store.read("ledger/tile/1/000.p/2")
+    assert level1 == root_from_leaf_hashes(hashes[:256]) + root_from_leaf_hashes(hashes[256:512])
+    assert check(store, log).ok
+
+
+def test_the_publishers_tiles_are_the_verifiers_tiles_at_any_size() -> None:
+    """Without a database: the tiles a publisher writes checkpoint after checkpoint are exactly those a
+    verifier expects from the leaves, across level 2 (65,536 leaves)."""
+    sizes = [1, 255, 256, 257, 65_535, 65_536, 65_800, 70_000]
+    hasher, published_paths, previous = TileHasher(), set(), 0
+    for size in sizes:
+        published_paths |= {tile_path(*tile) for tile in tiles_between(previous, size)}
+        previous = size
+    for n in range(1, sizes[-1] + 1):
+        hasher.add(n.to_bytes(32, "big"))
+        if n in sizes:
+            hasher.edge()
+    assert set(hasher.digests) == published_paths
+    assert "tile/2/000.p/1" in published_paths and "tile/1/000" in published_paths
 
 
 # --- witnesses and rotations -------------------------------------------------------------------
@@ -355,8 +420,10 @@ def test_commands_publish_verify_and_refuse_a_rollback(instance: Instance, tmp_p
     # Roll the bucket back to the first checkpoint: each object left verifies, the state refuses it.
     storage = LocalStorage(instance.home)
     size = int(newer["tree_size"])  # type: ignore[call-overload]
+    first_new = int(signed["tree_size"]) + 1  # type: ignore[call-overload]
+    newer_objects = (f"ledger/checkpoints/{size}", f"ledger/entries/{first_new}-", f"ledger/tile/0/000.p/{size}")
     for item in list(storage.list("ledger")):
-        if item.key.startswith((f"ledger/checkpoints/{size}", f"ledger/entries/{signed['tree_size'] + 1}-")):  # type: ignore[operator]
+        if item.key.startswith(newer_objects):
             storage.delete(item.key)
     code, report = _invoke(*verify, "--state", str(state))
     assert code == 1 and "trusted_checkpoint" in {p["kind"] for p in report["problems"]}  # type: ignore[union-attr]
