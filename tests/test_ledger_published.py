@@ -10,6 +10,7 @@ cosignature altered or removed; a rollback to an earlier checkpoint. Each is fou
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -410,6 +411,10 @@ def test_commands_publish_verify_and_refuse_a_rollback(instance: Instance, tmp_p
     verify = ("ledger", "verify-published", "--storage-url", instance.home.as_uri(), "--public-key", vkey)
     code, report = _invoke(*verify, "--state", str(state))
     assert code == 0, report
+    copy = tmp_path / "regulator-copy"  # only the bucket's ledger/ prefix: no database, no home, no secrets
+    shutil.copytree(instance.home / "ledger", copy / "ledger")
+    code, alone = _invoke("ledger", "verify-published", "--storage-url", str(copy), "--public-key", vkey)
+    assert code == 0 and alone["entries"] == report["entries"] and not (copy / "keyong.db").exists()
     assert {"ok", "entries", "head", "checkpoints", "problems"} <= set(report) and report["ok"] is True
     assert report["trusted"]["tree_size"] == signed["tree_size"]  # type: ignore[index]
     for n in range(3):
