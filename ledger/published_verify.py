@@ -139,6 +139,7 @@ def _checkpoint_document(store: ObjectStore, size: int, report: PublishedReport)
     well_formed = (
         isinstance(doc, dict)
         and set(doc) == CHECKPOINT_KEYS
+        and _is_size(doc["tree_size"])
         and doc["tree_size"] == size
         and _is_hash(doc["root"])
         and all(isinstance(doc[k], str) for k in ("time", "signature", "public_key"))
