@@ -147,6 +147,30 @@ def test_the_server_loop_publishes_only_on_a_change(instance: Instance) -> None:
     assert (instance.home / "ledger" / "checkpoints").is_dir()  # embedded: the home is the storage
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_servers_checkpoint_loop_publishes(instance: Instance, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hook where the server signs checkpoints (``app/api/factory.py``) publishes them."""
+    import asyncio
+
+    from app.api import factory
+
+    monkeypatch.setattr(factory, "CHECKPOINT_POLL_SECONDS", 0.01)
+    size = instance.ledger.latest_checkpoint().tree_size  # type: ignore[union-attr]
+    storage = LocalStorage(instance.home)
+
+    async def serve_a_while() -> None:
+        task = asyncio.create_task(factory._checkpoint_loop(instance))
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if storage.exists(f"ledger/checkpoints/{size}.json"):
+                break
+        task.cancel()
+
+    asyncio.run(serve_a_while())
+    assert storage.exists(f"ledger/checkpoints/{size}.json")
+    assert verify_published(storage, [instance.ledger.public_key]).ok
+
+
 # --- attacks on the bucket -------------------------------------------------------------------
 
 
