@@ -33,6 +33,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import func, select
@@ -50,6 +51,7 @@ __all__ = [
     "BATCH",
     "EXPORTS_PREFIX",
     "PUBLISHED_PREFIX",
+    "DirectoryStore",
     "LedgerPublisher",
     "ObjectStore",
     "PublishConflictError",
@@ -97,6 +99,48 @@ class ObjectStore(Protocol):
     def exists(self, key: str) -> bool: ...
 
     def list(self, prefix: str) -> Iterable[Listed]: ...
+
+
+@dataclass(frozen=True)
+class _Listed:
+    key: str
+
+
+class DirectoryStore:
+    """A copy of the bucket on disk, read-only: what ``python -m ledger.published_verify DIR`` reads.
+
+    A regulator may download ``ledger/`` with any S3 client and check it with nothing of Keyong's
+    installed but this package. Keys are relative POSIX paths; one that leaves the directory is refused.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.url = self.root.resolve().as_uri()
+
+    def _path(self, key: str) -> Path:
+        parts = key.split("/")
+        if key.startswith("/") or any(part in ("", ".", "..") for part in parts):
+            raise LedgerError(f"not a storage key: {key!r}")
+        return self.root.joinpath(*parts)
+
+    def put(self, key: str, data: bytes) -> object:
+        raise LedgerError(f"{self.url} is a read-only copy: {key} is not written")
+
+    def read(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise LedgerError(f"no object {key} in {self.url}") from None
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str) -> Iterable[Listed]:
+        base = self._path(prefix)
+        if not base.is_dir():
+            return []
+        files = (p for p in base.rglob("*") if p.is_file() and not p.name.endswith(".part"))
+        return [_Listed(p.relative_to(self.root).as_posix()) for p in sorted(files)]
 
 
 class PublishConflictError(LedgerError):

@@ -53,7 +53,7 @@ from ledger.published import (
 from ledger.report import GENESIS_HEX, VerifyReport
 from ledger.tiles import TileHasher
 
-__all__ = ["PublishedReport", "key_origin", "verify_published"]
+__all__ = ["PublishedReport", "key_origin", "main", "verify_published"]
 
 ENTRY_KEYS = frozenset({"seq", "time", "actor", "role", "action", "subject", "payload", "prev_hash", "hash"})
 CHECKPOINT_KEYS = frozenset({"tree_size", "root", "time", "signature", "public_key", "consistency"})
@@ -392,3 +392,38 @@ def verify_published(
     else:
         report.add(None, "missing", "no checkpoint is published under ledger/")
     return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m ledger.published_verify DIR --public-key KEY``: a downloaded copy of the bucket's ``ledger/``.
+
+    For a regulator with nothing of Keyong's but this package (the same check as ``keyong ledger
+    verify-published``, which also reads S3 directly). Exit 0 when it verifies, 1 otherwise, 2 on usage.
+    """
+    import argparse
+    import sys
+    from pathlib import Path
+
+    from ledger.published import DirectoryStore
+    from ledger.verify import load_public_key
+
+    parser = argparse.ArgumentParser(prog="python -m ledger.published_verify", description=main.__doc__)
+    parser.add_argument("directory", type=Path, help="the directory holding the copied ledger/ prefix")
+    parser.add_argument("--public-key", required=True, action="append", help="hex, PEM file or note vkey")
+    parser.add_argument("--witnesses", type=Path, help="witness policy ('witness NAME VKEY' lines, 'quorum N')")
+    args = parser.parse_args(argv)
+    try:
+        keys = [load_public_key(spec) for spec in args.public_key]
+        policy = WitnessPolicy.parse(args.witnesses.read_text(encoding="utf-8")) if args.witnesses else None
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    origins = {origin for spec in args.public_key if (origin := key_origin(spec)) is not None}
+    origin = next(iter(origins)) if len(origins) == 1 else None
+    report = verify_published(DirectoryStore(args.directory), keys, origin=origin, policy=policy)
+    print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -462,6 +462,26 @@ def test_commands_publish_verify_and_refuse_a_rollback(instance: Instance, tmp_p
     assert code == 0 and storage.exists(str(exported["key"])) and str(exported["key"]).startswith("ledger/exports/")
 
 
+def test_the_standalone_verifier_reads_a_downloaded_copy(
+    log: Ledger, store: Storage, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``python -m ledger.published_verify DIR``: the ledger package alone, on a copy of ``ledger/``."""
+    from ledger.published_verify import main
+
+    published(log, store)
+    copy = tmp_path / "download"
+    for item in store.list("ledger"):
+        target = copy / item.key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(store.read(item.key))
+    vkey = log.verifier.vkey
+    assert main([str(copy), "--public-key", vkey]) == 0
+    assert json.loads(capsys.readouterr().out)["entries"] == 25
+    (copy / "ledger/entries/1-10.jsonl").write_bytes(b"")
+    assert main([str(copy), "--public-key", vkey]) == 1
+    assert main([str(copy), "--public-key", "not-a-key"]) == 2
+
+
 def test_storage_urls_for_a_regulator(tmp_path: Path) -> None:
     assert isinstance(storage_for_url(str(tmp_path)), LocalStorage)
     assert isinstance(storage_for_url(tmp_path.as_uri()), LocalStorage)
