@@ -14,6 +14,9 @@ The public face, by what a caller does:
 - rotate: :meth:`Ledger.rotate_key`, :class:`KeySchedule` (which key signs which checkpoints,
   followed by every verifier from any one trusted key: :mod:`ledger.keyring`);
 - witness: :class:`WitnessPolicy` (C2SP cosignatures; more in :mod:`ledger.note`);
+- publish: :class:`LedgerPublisher` writes checkpoints, their notes, entries and cosignatures to an
+  object store (:mod:`ledger.published`), and :func:`verify_published` checks them from the store
+  alone (:mod:`ledger.published_verify`);
 - set up: :data:`metadata`, :func:`prepare_engine`, the append-only DDL.
 
 Subpackages :mod:`ledger.merkle` (RFC 9162 tree) and :mod:`ledger.note` (C2SP signed notes)
@@ -33,6 +36,15 @@ from ledger.export import export_jsonl
 from ledger.keyring import ACTIVATION_ACTION, ROTATION_ACTION, KeyPeriod, KeySchedule, key_id
 from ledger.merkle import verify_consistency, verify_inclusion
 from ledger.note import NoteError, PolicyError, WitnessPolicy
+from ledger.published import (
+    EXPORTS_PREFIX,
+    PUBLISHED_PREFIX,
+    LedgerPublisher,
+    ObjectStore,
+    PublishConflictError,
+    PublishResult,
+)
+from ledger.published_verify import PublishedReport, key_origin, verify_published
 from ledger.report import Problem, VerifyReport
 from ledger.service import Ledger
 from ledger.storage import append_only_ddl, drop_append_only_ddl, metadata, prepare_engine
@@ -40,7 +52,9 @@ from ledger.verifier import LedgerVerifier
 
 __all__ = [
     "ACTIVATION_ACTION",
+    "EXPORTS_PREFIX",
     "GENESIS",
+    "PUBLISHED_PREFIX",
     "ROTATION_ACTION",
     "ConsistencyProof",
     "Entry",
@@ -50,10 +64,15 @@ __all__ = [
     "KeySchedule",
     "Ledger",
     "LedgerError",
+    "LedgerPublisher",
     "LedgerVerifier",
     "NoteError",
+    "ObjectStore",
     "PolicyError",
     "Problem",
+    "PublishConflictError",
+    "PublishResult",
+    "PublishedReport",
     "Record",
     "SignedCheckpoint",
     "VerifyReport",
@@ -64,9 +83,11 @@ __all__ = [
     "drop_append_only_ddl",
     "export_jsonl",
     "key_id",
+    "key_origin",
     "metadata",
     "prepare_engine",
     "public_key_hex",
     "verify_consistency",
     "verify_inclusion",
+    "verify_published",
 ]

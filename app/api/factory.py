@@ -31,6 +31,7 @@ from app.api import security as security_api
 from app.api.edge import install_edge
 from app.api.schemas import HealthDownOut, HealthOut, add_examples
 from app.instance import Instance
+from app.ledger_publish import PublicationLoop
 from app.settings import Settings
 from app.transport import StrictTransportSecurity
 from operators import Role
@@ -62,12 +63,17 @@ NO_LIVE_WORKER = (
 async def _checkpoint_loop(inst: Instance) -> None:
     """Sign a checkpoint once appended entries are older than the configured age (issue 3: at
     least every 60 s when anything was appended), even when nothing else is appended after them."""
+    publication = PublicationLoop(inst)  # the signer publishes what it signs to the storage (issue 19)
     while True:
         await asyncio.sleep(CHECKPOINT_POLL_SECONDS)
         try:
             await asyncio.to_thread(inst.ledger.checkpoint_if_due)
         except Exception:  # a failed attempt is retried next round; never kill the server
             logger.exception("periodic ledger checkpoint failed")
+        try:
+            await asyncio.to_thread(publication.tick)
+        except Exception:  # e.g. the storage is down, or a published object was altered: loud, retried
+            logger.exception("publishing the ledger to the storage failed")
 
 
 REQUEST_SWEEP_SECONDS = 300.0

@@ -14,7 +14,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing
-from ledger import LedgerError, PolicyError, WitnessPolicy
+from app.ledger_publish import export_to_storage, instance_storage, storage_for_url
+from app.ledger_publish import publish as publish_ledger
+from ledger import LedgerError, PolicyError, WitnessPolicy, key_origin, verify_published
+from ledger.verify import TrustedState, load_public_key
 
 ledger_cli = typer.Typer(help="The hash-chained ledger: verify, prove, export, show.", no_args_is_help=True)
 
@@ -95,12 +98,24 @@ def consistency(
 @ledger_cli.command()
 @refusing
 def export(
-    to: Annotated[Path, typer.Option("--to", help="File to write (JSON lines).")],
+    to: Annotated[Path | None, typer.Option("--to", help="File to write (JSON lines).")] = None,
+    to_storage: Annotated[
+        bool, typer.Option("--to-storage", help="Write it as a new object under ledger/exports/ in the storage.")
+    ] = False,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Every entry then every checkpoint as JSON lines, for regulators."""
     out = Output(json_out)
+    if (to is None) == (not to_storage):
+        out.fail("give exactly one of --to FILE and --to-storage")
+    if to is None:
+        with open_instance(home) as instance:
+            stored = export_to_storage(instance)
+        out.result(
+            stored, lambda c: c.print(f"wrote {stored['entries']:,} entries to {stored['key']} in {stored['storage']}")
+        )
+        return
     with open_instance(home) as instance:
         with _progress(out.stderr) as progress, to.open("w", encoding="utf-8") as handle:
             task = progress.add_task(f"exporting to {to}", total=instance.ledger.size())
@@ -159,7 +174,8 @@ def checkpoint(home: HomeOption = None, json_out: JsonOption = False) -> None:
         signed = instance.ledger.checkpoint()
         note = instance.ledger.checkpoint_note(signed.tree_size)
         vkey = instance.ledger.verifier_for(signed.public_key).vkey
-    data = {**signed.as_json(), "note": note, "vkey": vkey}
+        published = publish_ledger(instance)  # the signer publishes what it signs (issue 19)
+    data = {**signed.as_json(), "note": note, "vkey": vkey, "published": published.as_json()}
     out.result(data, lambda c: c.out(note, end="", highlight=False))
 
 
@@ -182,7 +198,11 @@ def cosign(
         except PolicyError as exc:
             out.fail(f"{policy_file}: {exc}")
         witness = instance.ledger.add_cosignature(tree_size, line, policy)
-    out.result({"tree_size": tree_size, "witness": witness}, lambda c: c.print(f"stored {witness}'s cosignature"))
+        published = publish_ledger(instance)  # the cosignature joins its checkpoint in the bucket (issue 19)
+    out.result(
+        {"tree_size": tree_size, "witness": witness, "published": published.as_json()},
+        lambda c: c.print(f"stored {witness}'s cosignature"),
+    )
 
 
 @ledger_cli.command("public-key")
@@ -214,6 +234,115 @@ def public_key(home: HomeOption = None, json_out: JsonOption = False) -> None:
                 console.print(f"  {key['key_id']}  {key['public_key']}  signs sizes {key['from_size']}..{until}")
 
     out.result(data, render)
+
+
+@ledger_cli.command()
+@refusing
+def publish(
+    home: HomeOption = None,
+    json_out: JsonOption = False,
+    recheck: Annotated[
+        bool, typer.Option("--recheck", help="Compare every published object with the database, not only new ones.")
+    ] = False,
+) -> None:
+    """Publish signed checkpoints, their notes, entries and cosignatures to the storage (catches up; idempotent).
+
+    An object already published with the same bytes is fine; with other bytes the command fails
+    loudly and overwrites nothing (the bucket was altered)."""
+    out = Output(json_out)
+    with open_instance(home) as instance:
+        result = publish_ledger(instance, recheck=recheck)
+        where = instance_storage(instance).url
+    data = {**result.as_json(), "storage": where}
+    out.result(
+        data,
+        lambda c: c.print(
+            f"published {len(result.published)} checkpoint(s) to {where}: {result.written} objects written, "
+            f"{result.present} already there; latest checkpoint {result.latest}"
+        ),
+    )
+
+
+KeySpecs = Annotated[
+    list[str],
+    typer.Option(
+        "--public-key",
+        help="The log's key: the note verifier key `keyong ledger public-key` prints, 64 hex or a PEM file; "
+        "repeat for keys across rotations.",
+    ),
+]
+
+
+@ledger_cli.command("verify-published")
+@refusing
+def verify_published_command(
+    storage_url: Annotated[
+        str, typer.Option("--storage-url", help="s3://BUCKET/PREFIX, file://DIR or a directory (the storage root).")
+    ],
+    public_key: KeySpecs,
+    endpoint: Annotated[str | None, typer.Option("--endpoint", help="S3 endpoint URL (not for AWS itself).")] = None,
+    witnesses: Annotated[
+        Path | None, typer.Option("--witnesses", help="Witness policy ('witness NAME VKEY' lines, 'quorum N').")
+    ] = None,
+    state: Annotated[
+        Path | None, typer.Option("--state", help="File keeping the last checkpoint you trusted (refuses a rollback).")
+    ] = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Verify the published ledger from the storage alone (no database, no home); exit 1 on any problem.
+
+    S3 credentials are read from KEYONG_STORAGE_ACCESS_KEY_ID / KEYONG_STORAGE_SECRET_ACCESS_KEY (or AWS_*)."""
+    out = Output(json_out)
+    try:
+        keys = [load_public_key(spec) for spec in public_key]
+    except (ValueError, OSError) as exc:
+        out.fail(f"cannot read the public key: {exc}")
+    origins = {origin for spec in public_key if (origin := key_origin(spec)) is not None}
+    if len(origins) > 1:
+        out.fail(f"the verifier keys name different logs: {', '.join(sorted(origins))}")
+    policy = None
+    if witnesses is not None:
+        try:
+            policy = WitnessPolicy.parse(witnesses.read_text(encoding="utf-8"))
+        except (PolicyError, OSError) as exc:
+            out.fail(f"{witnesses}: {exc}")
+    trusted_state = TrustedState(state) if state is not None else None
+    trusted = trusted_state.load() if trusted_state is not None else None
+    storage = storage_for_url(storage_url, endpoint=endpoint)
+    with _progress(out.stderr) as progress:
+        task = progress.add_task("verifying published ledger", total=None)
+        report = verify_published(
+            storage,
+            keys,
+            origin=next(iter(origins), None),
+            policy=policy,
+            progress=lambda n: progress.advance(task, n),
+            extra_sizes=(trusted["tree_size"],) if trusted else (),
+        )
+    data = {**report.as_json(), "storage": storage.url}
+    if trusted_state is not None and report.ok and report.latest is not None:
+        reason = trusted_state.check(report.latest, report.roots.get(trusted["tree_size"]) if trusted else None)
+        if reason:
+            report.add(None, "trusted_checkpoint", reason)
+        else:
+            trusted_state.save(report.latest)
+            data["trusted"] = {"tree_size": report.latest["tree_size"], "root": report.latest["root"]}
+        data.update(ok=report.ok, problems=[p.as_json() for p in report.problems])
+
+    def render(console: Console) -> None:
+        verdict = "[green]ok[/]" if report.ok else "[bold red]FAILED[/]"
+        console.print(
+            f"published ledger {verdict}: {report.entries:,} entries, {report.checkpoints:,} checkpoints, "
+            f"head {report.head}"
+        )
+        if report.witnessed:
+            console.print(f"  witnessed at size {report.witnessed['tree_size']}: {report.witnessed['witnesses']}")
+        for problem in report.problems:
+            console.print(f"  seq {problem.seq}: {problem.kind}: {problem.detail}", markup=False)
+
+    out.result(data, render)
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 __all__ = ["LedgerError", "ledger_cli"]

@@ -1,0 +1,133 @@
+"""The ledger published to the instance's storage, and a published ledger opened from a storage URL.
+
+Why (issue 19, DESIGN.md Scale-out): a regulator verifies the log with read access to the bucket's
+``ledger/`` prefix and the public key, without an account on the database. The checkpoint signer
+publishes each checkpoint as it is signed (the server's checkpoint loop, ``keyong ledger checkpoint``)
+and ``keyong ledger publish`` catches up; the bytes are a pure function of the ledger rows, so a
+second publisher (another API node, an operator re-running the command) only finds them there.
+The layout and its verification are the ledger's own (:mod:`ledger.published`); this module only
+composes the instance's database and storage with it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import core
+from app.instance import Instance
+from core import LocalStorage, Storage, StorageError
+from ledger import EXPORTS_PREFIX, LedgerPublisher, PublishResult
+
+__all__ = [
+    "PublicationLoop",
+    "export_to_storage",
+    "instance_storage",
+    "publish",
+    "publisher",
+    "storage_for_url",
+]
+
+
+def instance_storage(instance: Instance) -> Storage:
+    """The instance's storage (``KEYONG_STORAGE_URL``), or its home until that setting is wired."""
+    found = getattr(instance, "storage", None)
+    return found if isinstance(found, Storage) else LocalStorage(instance.home)
+
+
+def publisher(instance: Instance) -> LedgerPublisher:
+    return LedgerPublisher(instance.engine, instance_storage(instance))
+
+
+def publish(instance: Instance, *, recheck: bool = False) -> PublishResult:
+    """Publish every checkpoint, its entries and cosignatures not yet in the storage (idempotent)."""
+    return publisher(instance).publish(recheck=recheck)
+
+
+class PublicationLoop:
+    """Publishes when a checkpoint or a cosignature was added since the last successful publication.
+
+    One database query per tick when nothing changed, so the server's checkpoint loop can call it
+    every few seconds; a failure (storage down, :class:`ledger.PublishConflictError`) is raised each
+    tick until it is fixed, never remembered as done.
+    """
+
+    def __init__(self, instance: Instance) -> None:
+        self._publisher = publisher(instance)
+        self._seen: tuple[int, int] | None = None
+
+    def tick(self) -> PublishResult | None:
+        state = self._publisher.state()
+        if state == self._seen:
+            return None
+        result = self._publisher.publish()
+        self._seen = state
+        return result
+
+
+def storage_for_url(url: str, *, endpoint: str | None = None) -> Storage:
+    """A storage to *read* a published ledger from, with no instance: a directory, ``file://`` or ``s3://``.
+
+    S3 credentials come from the environment (``KEYONG_STORAGE_ACCESS_KEY_ID`` /
+    ``KEYONG_STORAGE_SECRET_ACCESS_KEY``, else ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``), never
+    from the command line, where other users of the machine could read them.
+    """
+    if url.startswith("s3://"):
+        return _s3_storage(url, endpoint)
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        path = Path(unquote(parsed.path))
+    elif parsed.scheme in ("", "local") or len(parsed.scheme) == 1:
+        path = Path(url.removeprefix("local:"))
+    else:
+        raise StorageError(f"unsupported storage URL {url!r}: use a directory, file://PATH or s3://BUCKET/PREFIX")
+    if not path.is_dir():
+        raise StorageError(f"no directory {path}: the storage URL must name the storage root (the home, locally)")
+    return LocalStorage(path)
+
+
+def _s3_storage(url: str, endpoint: str | None) -> Storage:
+    """The S3 backend (``core.S3Storage``, issue 19's storage work) with read credentials from the environment."""
+    factory = getattr(core, "S3Storage", None)
+    if factory is None:
+        raise StorageError("this build has no S3 backend (core.S3Storage): s3:// URLs cannot be read")
+    env = os.environ
+    made = factory(
+        url=url,
+        endpoint_url=endpoint or env.get("KEYONG_STORAGE_ENDPOINT_URL"),
+        key_id=env.get("KEYONG_STORAGE_ACCESS_KEY_ID") or env.get("AWS_ACCESS_KEY_ID"),
+        secret=env.get("KEYONG_STORAGE_SECRET_ACCESS_KEY") or env.get("AWS_SECRET_ACCESS_KEY"),
+        region=env.get("KEYONG_STORAGE_REGION") or env.get("AWS_REGION"),
+    )
+    if not isinstance(made, Storage):
+        raise StorageError("core.S3Storage does not implement core.Storage")
+    return made
+
+
+def export_to_storage(instance: Instance) -> dict[str, Any]:
+    """``keyong ledger export --to-storage``: the export file as a new object under ``ledger/exports/``.
+
+    Written to a private temporary file first, then put create-only under a key naming the time
+    and the tree size, so two exports never collide and none is ever replaced.
+    """
+    storage = instance_storage(instance)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    with tempfile.TemporaryDirectory(prefix="keyong-export-") as scratch:
+        path = Path(scratch) / "export.jsonl"
+        with path.open("w", encoding="utf-8") as handle:
+            count, checkpoints = instance.ledger.export(handle)
+        key = f"{EXPORTS_PREFIX}/{stamp}-{count}.jsonl"
+        stored = storage.put(key, path)
+    return {
+        "key": key,
+        "storage": storage.url,
+        "sha256": stored.sha256,
+        "bytes": stored.size,
+        "entries": count,
+        "checkpoints": checkpoints,
+        "public_key": instance.ledger.public_key_hex,
+    }
