@@ -31,6 +31,7 @@ import os
 import re
 import stat
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
@@ -64,6 +65,8 @@ __all__ = [
 
 #: Parts of a multipart upload (and the threshold for one): S3 wants ≥ 5 MiB for all but the last.
 PART_SIZE = 16 << 20
+#: Parts uploading at once: throughput on a loopback or LAN store, with memory bounded to a few parts.
+UPLOADS_IN_FLIGHT = 4
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _DENIED = {"AccessDenied", "AllAccessDisabled", "AccountProblem", "403"}
 _BAD_CREDENTIALS = {"SignatureDoesNotMatch", "InvalidAccessKeyId", "InvalidToken", "ExpiredToken"}
@@ -274,21 +277,32 @@ class S3Storage:
             self._fail(exc, key, "writing")
 
     def _multipart(self, key: str, name: str, first: bytes, stream: BinaryIO, digest: Any) -> int:
-        """Stream ``first`` + the rest of ``stream`` as parts; complete create-only, abort on any failure."""
+        """Stream ``first`` + the rest of ``stream`` as parts (a few in flight, memory bounded by
+        :data:`UPLOADS_IN_FLIGHT` parts); complete create-only; abort the upload on any failure."""
         upload = self._call("create_multipart_upload", key, "writing", Key=name)["UploadId"]
-        parts: list[dict[str, Any]] = []
+        etags: dict[int, Future[dict[str, Any]]] = {}
         size = 0
         chunk = first
         try:
-            while chunk:
-                number = len(parts) + 1
-                out = self._call(
-                    "upload_part", key, "writing", Key=name, UploadId=upload, PartNumber=number, Body=chunk
-                )
-                parts.append({"PartNumber": number, "ETag": out["ETag"]})
-                size += len(chunk)
-                chunk = _read_full(stream, PART_SIZE)
-                digest.update(chunk)
+            with ThreadPoolExecutor(UPLOADS_IN_FLIGHT, thread_name_prefix="s3-part") as pool:
+                while chunk:
+                    number = len(etags) + 1
+                    etags[number] = pool.submit(
+                        self._call,
+                        "upload_part",
+                        key,
+                        "writing",
+                        Key=name,
+                        UploadId=upload,
+                        PartNumber=number,
+                        Body=chunk,
+                    )
+                    size += len(chunk)
+                    if number > UPLOADS_IN_FLIGHT:
+                        etags[number - UPLOADS_IN_FLIGHT].result()  # back-pressure: read no further ahead
+                    chunk = _read_full(stream, PART_SIZE)
+                    digest.update(chunk)
+                parts = [{"PartNumber": n, "ETag": f.result()["ETag"]} for n, f in sorted(etags.items())]
             self._call_put_complete(key, name, upload, parts)
         except BaseException:
             # The upload may be complete or gone already; a bucket lifecycle rule reaps what an abort missed.
@@ -350,13 +364,15 @@ class S3Storage:
             token = page["NextContinuationToken"]
 
     def stage(self, key: str, target: Path, *, sha256: str | None) -> Path:
+        name = self._name(key)
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         target.unlink(missing_ok=True)
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # owner-only before a byte lands
         try:
-            with os.fdopen(fd, "wb") as out, self.open(key) as stream:
-                while chunk := stream.read(PART_SIZE):
-                    out.write(chunk)
+            self._fs.get_file(f"{self.bucket}/{name}", str(target))  # one streamed GET, written in place
+        except Exception as exc:
+            target.unlink(missing_ok=True)
+            self._fail(self._explain(exc, name), key, "reading")
         except BaseException:
             target.unlink(missing_ok=True)
             raise
