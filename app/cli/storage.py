@@ -176,8 +176,12 @@ def check_command(
 @storage_cli.command("policy")
 @refusing
 def policy_command(
-    bucket: Annotated[str, typer.Option("--bucket", help="The instance's bucket.")],
-    prefix: Annotated[str, typer.Option("--prefix", help="The instance's prefix in the bucket (may be empty).")] = "",
+    bucket: Annotated[
+        str | None, typer.Option("--bucket", help="The instance's bucket (default: from KEYONG_STORAGE_URL).")
+    ] = None,
+    prefix: Annotated[
+        str | None, typer.Option("--prefix", help="The instance's prefix in the bucket (default: from the URL).")
+    ] = None,
     credentials_dir: Annotated[
         Path | None,
         typer.Option(
@@ -185,21 +189,29 @@ def policy_command(
             help="Also write new random keys: one 0600 JSON file per role and SeaweedFS's s3-config.json.",
         ),
     ] = None,
+    home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Print each role's object-store policy: SeaweedFS identities (-s3.config) and AWS IAM documents.
 
     Roles: ingest (the only one with vault/ and secrets/), server (all else), worker (reads copies,
     fingerprints, licence copies; writes work/), regulator (reads ledger/)."""
+    if bucket is None:
+        url = settings_for(home).storage_url
+        if not url:
+            raise typer.BadParameter("give --bucket, or set KEYONG_STORAGE_URL=s3://bucket/prefix")
+        bucket, configured = parse_s3_url(url)
+        prefix = configured if prefix is None else prefix
+    prefix = (prefix or "").strip("/")
     parse_s3_url(f"s3://{bucket}/{prefix}")  # the same checks as KEYONG_STORAGE_URL
     creds = {role: new_credentials(role) for role in ROLES}
-    identities = seaweedfs_identities(bucket, prefix.strip("/"), creds)
+    identities = seaweedfs_identities(bucket, prefix, creds)
     if credentials_dir is not None:  # the real keys go to owner-only files, never to stdout
         _write_credentials(credentials_dir, creds, identities)
     identities = json.loads(json.dumps(identities))
     for identity in identities["identities"]:
         identity["credentials"] = [{"accessKey": "<access key id>", "secretKey": "<secret>"}]
-    data: dict[str, Any] = {"seaweedfs": identities, "aws": aws_policies(bucket, prefix.strip("/"))}
+    data: dict[str, Any] = {"seaweedfs": identities, "aws": aws_policies(bucket, prefix)}
     Output(json_out).result(data, lambda console: console.print(json.dumps(data, indent=2), markup=False))
 
 
