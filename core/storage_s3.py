@@ -30,7 +30,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC
@@ -193,7 +193,7 @@ class S3Storage:
         client_kwargs: dict[str, Any] = {}
         if region:
             client_kwargs["region_name"] = region
-        self._fs = s3fs.S3FileSystem(
+        self._make: Callable[[], Any] = lambda: s3fs.S3FileSystem(
             key=key_id,
             secret=secret,
             endpoint_url=endpoint_url,
@@ -203,7 +203,19 @@ class S3Storage:
             skip_instance_cache=True,  # never share a client (and its credentials) with another role
             default_block_size=PART_SIZE,
         )
-        self._fs.retries = retries  # s3fs's own retry of throttling and dropped connections
+        self._retries = retries
+        self._client: Any = None
+        self._pid = -1
+
+    @property
+    def _fs(self) -> Any:
+        """The s3fs client of this process: fsspec's event loop does not survive a fork, so a forked
+        worker (the sandbox's job processes) gets its own client on first use."""
+        if self._client is None or self._pid != os.getpid():
+            self._client = self._make()
+            self._client.retries = self._retries  # s3fs's own retry of throttling and dropped connections
+            self._pid = os.getpid()
+        return self._client
 
     @property
     def url(self) -> str:

@@ -253,3 +253,20 @@ def test_bad_storage_urls_are_refused_without_echoing_credentials(url: str) -> N
     with pytest.raises(StorageError) as caught:
         parse_s3_url(url)
     assert "secret" not in str(caught.value)
+
+
+def test_a_forked_process_uses_the_same_storage(storage: Storage) -> None:
+    """The sandbox forks job processes; the S3 client (an event loop in a thread) is rebuilt in the child."""
+    storage.put("copies/f/parent.txt", b"from the parent")
+    pid = os.fork()
+    if pid == 0:  # the child: read what the parent wrote, write its own object, report by exit code
+        code = 1
+        try:
+            ok = storage.read("copies/f/parent.txt") == b"from the parent"
+            storage.put("work/f/child.txt", b"from the child")
+            code = 0 if ok else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert storage.read("work/f/child.txt") == b"from the child"
