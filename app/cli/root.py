@@ -35,6 +35,7 @@ from app.cli.reports import render_demo, render_kept, tokens_table
 from app.cli.request import calendar_cli, request_cli
 from app.cli.retention import purge, retention_cli
 from app.cli.serve import serve
+from app.cli.storage import storage_cli
 from app.instance import Instance
 
 cli = typer.Typer(
@@ -129,6 +130,7 @@ cli.add_typer(security_cli, name="security")
 cli.add_typer(policy_cli, name="policy")
 cli.add_typer(request_cli, name="request")
 cli.add_typer(calendar_cli, name="calendar")
+cli.add_typer(storage_cli, name="storage")
 
 
 def main() -> None:

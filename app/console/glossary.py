@@ -309,6 +309,7 @@ ACTIONS: dict[str, str] = {
     "home.restored": "恢复实例",
     "instance.initialised": "初始化实例",
     "schema.migrated": "数据库迁移",
+    "storage.swept": "清理无引用的存储对象",
     "job.recorded": "记录作业结果",
     "job.judging": "出口审查中",
     "job.judged": "出口审查完成",

@@ -1,0 +1,272 @@
+"""core.Storage on both backends, local files and a real S3 API (issue 19): create-only writes, large
+objects, staging with a hash check, keys confined to the prefix, listing, deleting, and the sweeper."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from core import (
+    ObjectExistsError,
+    ObjectMissingError,
+    S3Storage,
+    StagedObjectMismatchError,
+    Storage,
+    StorageError,
+    SweepRefusedError,
+    open_storage,
+    parse_s3_url,
+    referenced_keys,
+    sweep,
+)
+from core.storage_s3 import PART_SIZE
+
+
+def _race(storage: Storage, key: str, bodies: list[bytes]) -> list[str]:
+    results: list[str] = []
+    barrier = threading.Barrier(len(bodies))
+
+    def write(body: bytes) -> None:
+        barrier.wait()
+        try:
+            storage.put(key, body)
+            results.append("won")
+        except ObjectExistsError:
+            results.append("lost")
+
+    threads = [threading.Thread(target=write, args=(body,)) for body in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_a_second_writer_loses_and_the_first_object_stays(storage: Storage) -> None:
+    first = storage.put("copies/人口/v1.parquet", b"first")
+    with pytest.raises(ObjectExistsError, match="written once"):
+        storage.put("copies/人口/v1.parquet", b"second")
+    assert storage.read("copies/人口/v1.parquet") == b"first"
+    assert first.sha256 == hashlib.sha256(b"first").hexdigest() and first.size == 5
+
+
+def test_racing_writers_exactly_one_wins_whole(storage: Storage) -> None:
+    bodies = [bytes([65 + i]) * 200_000 for i in range(6)]
+    results = _race(storage, "work/job-1/out.csv", bodies)
+    assert sorted(results) == ["lost"] * 5 + ["won"]
+    body = storage.read("work/job-1/out.csv")
+    assert len(body) == 200_000 and len(set(body)) == 1
+
+
+@pytest.mark.slow
+def test_racing_multipart_writers_one_wins_whole(storage: Storage, request: pytest.FixtureRequest) -> None:
+    """Objects above a part stream as multipart uploads; the complete is create-only, so still one winner."""
+    if isinstance(storage, S3Storage) and request.getfixturevalue("s3_server").kind == "moto":
+        pytest.skip(
+            "SKIPPING on moto: its CompleteMultipartUpload checks If-None-Match without a lock (two racing "
+            "completes both succeed; one after the other is refused). SeaweedFS runs this test."
+        )
+    size = PART_SIZE + 3 * (1 << 20)
+    results = _race(storage, "work/job-2/big.bin", [b"x" * size, b"y" * size])
+    assert sorted(results) == ["lost", "won"]
+    body = storage.read("work/job-2/big.bin")
+    assert len(body) == size and len(set(body)) == 1
+
+
+@pytest.mark.slow
+def test_a_60_mb_object_puts_streaming_and_stages_checked(storage: Storage, tmp_path: Path) -> None:
+    source = tmp_path / "big.parquet"
+    with open(source, "wb") as out:
+        for _ in range(60):
+            out.write(os.urandom(1 << 20))
+    expected = hashlib.sha256(source.read_bytes()).hexdigest()
+    started = time.monotonic()
+    stored = storage.put("copies/big/v1.parquet", source)
+    put_seconds = time.monotonic() - started
+    assert stored.sha256 == expected and stored.size == 60 << 20
+    started = time.monotonic()
+    staged = storage.stage("copies/big/v1.parquet", tmp_path / "cache" / "v1.parquet", sha256=expected)
+    get_seconds = time.monotonic() - started
+    assert hashlib.sha256(staged.read_bytes()).hexdigest() == expected
+    assert staged.stat().st_mode & 0o777 == 0o600
+    print(f"\n{storage.url}: 60 MB put {60 / put_seconds:.0f} MB/s, stage {60 / get_seconds:.0f} MB/s")
+
+
+def test_stage_refuses_a_swapped_object(storage: Storage, tmp_path: Path) -> None:
+    recorded = storage.put("copies/a/v1.parquet", b"the real copy").sha256
+    storage.delete("copies/a/v1.parquet")  # someone with write access swaps the object
+    storage.put("copies/a/v1.parquet", b"a forged copy")
+    target = tmp_path / "cache" / "a.parquet"
+    with pytest.raises(StagedObjectMismatchError, match="not used"):
+        storage.stage("copies/a/v1.parquet", target, sha256=recorded)
+    assert not target.exists()
+
+
+def test_stage_of_a_missing_object(storage: Storage, tmp_path: Path) -> None:
+    with pytest.raises(ObjectMissingError):
+        storage.stage("copies/none/v1.parquet", tmp_path / "x", sha256=None)
+    with pytest.raises(ObjectMissingError):
+        storage.read("copies/none/v1.parquet")
+    assert not storage.exists("copies/none/v1.parquet")
+
+
+@pytest.mark.attack
+@pytest.mark.parametrize("key", ["", "/etc/passwd", "a/../../b", "../x", "a//b", "a/./b", "a\\b", "a/b c", "x\x00"])
+def test_keys_escaping_the_prefix_are_refused(storage: Storage, tmp_path: Path, key: str) -> None:
+    for attempt in (
+        lambda: storage.put(key, b"x"),
+        lambda: storage.read(key),
+        lambda: storage.exists(key),
+        lambda: storage.delete(key),
+        lambda: list(storage.list(key)),
+        lambda: storage.stage(key, tmp_path / "t", sha256=None),
+    ):
+        with pytest.raises(StorageError, match="not a storage key"):
+            attempt()
+
+
+def test_list_and_delete(storage: Storage) -> None:
+    for key in ("copies/a/v1.parquet", "copies/a/v2.parquet", "copies/b/v1.parquet", "copiesX/c", "work/j/o.csv"):
+        storage.put(key, key.encode())
+    listed = {info.key: info for info in storage.list("copies")}
+    assert set(listed) == {"copies/a/v1.parquet", "copies/a/v2.parquet", "copies/b/v1.parquet"}
+    assert listed["copies/a/v1.parquet"].size == len(b"copies/a/v1.parquet")
+    assert all(info.modified.tzinfo is not None for info in listed.values())
+    assert [info.key for info in storage.list("copies/a")] == ["copies/a/v1.parquet", "copies/a/v2.parquet"]
+    storage.delete("copies/a/v1.parquet")
+    storage.delete("copies/a/v1.parquet")  # absent is not an error
+    assert not storage.exists("copies/a/v1.parquet")
+    assert [info.key for info in storage.list("copies/a")] == ["copies/a/v2.parquet"]
+    assert list(storage.list("nothing")) == []
+
+
+def test_open_streams(storage: Storage) -> None:
+    storage.put("products/p/report.csv", io.BytesIO(b"a,b\n1,2\n"))
+    with storage.open("products/p/report.csv") as stream:
+        assert stream.read(4) == b"a,b\n"
+        assert stream.read() == b"1,2\n"
+
+
+def test_an_empty_object_is_create_only_too(storage: Storage) -> None:
+    storage.put("work/j/empty.txt", b"")
+    with pytest.raises(ObjectExistsError):
+        storage.put("work/j/empty.txt", b"")
+    assert storage.read("work/j/empty.txt") == b""
+
+
+# --- the sweeper -------------------------------------------------------------------------------------------
+
+
+class Provider:
+    def __init__(self, keys: Iterable[str], fail: bool = False) -> None:
+        self.keys, self.fail = list(keys), fail
+
+    def storage_keys(self) -> Iterator[str]:
+        yield from self.keys
+        if self.fail:
+            raise RuntimeError("database went away")
+
+
+def _modified(storage: Storage, prefix: str) -> dict[str, datetime]:
+    return {info.key: info.modified for info in storage.list(prefix)}
+
+
+def test_sweeper_removes_old_orphans_and_keeps_young_and_referenced(storage: Storage) -> None:
+    storage.put("copies/d/old-orphan.parquet", b"orphan" * 10)
+    storage.put("copies/d/referenced.parquet", b"kept")
+    time.sleep(1.2)  # S3 times objects to the second: the young orphan is strictly younger
+    storage.put("copies/d/young-orphan.parquet", b"young")
+    storage.put("vault/d/raw.kyv", b"not a swept prefix here")
+    when = _modified(storage, "copies")
+    grace = timedelta(hours=24)
+    now = when["copies/d/young-orphan.parquet"] + grace - timedelta(milliseconds=500)
+    referenced = referenced_keys([Provider(["copies/d/referenced.parquet"])])
+
+    dry = sweep(storage, prefixes=["copies"], referenced=referenced, grace=grace, now=now, dry_run=True)
+    assert dry.deleted == ("copies/d/old-orphan.parquet",) and storage.exists("copies/d/old-orphan.parquet")
+
+    report = sweep(storage, prefixes=["copies"], referenced=referenced, grace=grace, now=now)
+    assert report.deleted == ("copies/d/old-orphan.parquet",)
+    assert report.bytes == 60 and report.kept_young == 1 and report.kept_referenced == 1
+    assert sorted(_modified(storage, "copies")) == ["copies/d/referenced.parquet", "copies/d/young-orphan.parquet"]
+    assert storage.exists("vault/d/raw.kyv")
+
+    later = sweep(storage, prefixes=["copies"], referenced=referenced, now=datetime.now(UTC) + timedelta(days=2))
+    assert later.deleted == ("copies/d/young-orphan.parquet",)
+    assert storage.exists("copies/d/referenced.parquet")
+
+
+@pytest.mark.attack
+def test_a_failing_reference_provider_deletes_nothing(storage: Storage) -> None:
+    storage.put("copies/d/a.parquet", b"a")
+    storage.put("copies/d/b.parquet", b"b")
+    future = datetime.now(UTC) + timedelta(days=30)
+    with pytest.raises(SweepRefusedError, match="deleted nothing"):
+        referenced_keys([Provider(["copies/d/a.parquet"]), Provider(["copies/d/b.parquet"], fail=True)])
+
+    def half_read() -> Iterator[str]:
+        yield "copies/d/a.parquet"
+        raise RuntimeError("connection reset")
+
+    with pytest.raises(SweepRefusedError, match="deleted nothing"):
+        sweep(storage, prefixes=["copies"], referenced=half_read(), now=future)
+    assert storage.exists("copies/d/a.parquet") and storage.exists("copies/d/b.parquet")
+
+
+def test_sweeper_refuses_a_negative_grace_and_bad_prefixes(storage: Storage) -> None:
+    with pytest.raises(StorageError):
+        sweep(storage, prefixes=["copies"], referenced=[], grace=timedelta(hours=-1))
+    with pytest.raises(StorageError, match="not a storage key"):
+        sweep(storage, prefixes=["../copies"], referenced=[])
+
+
+# --- the factory and the URL ---------------------------------------------------------------------------------
+
+
+def test_open_storage_defaults_to_the_home(tmp_path: Path) -> None:
+    from core import LocalStorage
+
+    assert isinstance(open_storage(None, home=tmp_path), LocalStorage)
+    assert isinstance(open_storage(tmp_path.as_uri(), home=tmp_path), LocalStorage)
+    with pytest.raises(StorageError, match="must name the home"):
+        open_storage((tmp_path / "elsewhere").as_uri(), home=tmp_path)
+    with pytest.raises(StorageError, match="unsupported"):
+        open_storage("gs://bucket/x", home=tmp_path)
+    s3 = open_storage("s3://keyong-data/prov/a", home=tmp_path, endpoint_url="http://127.0.0.1:9")
+    assert isinstance(s3, S3Storage) and s3.url == "s3://keyong-data/prov/a" and s3.local_path("copies/x") is None
+
+
+@pytest.mark.attack
+@pytest.mark.parametrize(
+    "url",
+    ["s3://AKIA:secret@bucket/p", "s3://b/p", "s3://bucket/../x", "s3://bucket/p?x=1", "http://bucket/p", "s3:///p"],
+)
+def test_bad_storage_urls_are_refused_without_echoing_credentials(url: str) -> None:
+    with pytest.raises(StorageError) as caught:
+        parse_s3_url(url)
+    assert "secret" not in str(caught.value)
+
+
+def test_a_forked_process_uses_the_same_storage(storage: Storage) -> None:
+    """The sandbox forks job processes; the S3 client (an event loop in a thread) is rebuilt in the child."""
+    storage.put("copies/f/parent.txt", b"from the parent")
+    pid = os.fork()
+    if pid == 0:  # the child: read what the parent wrote, write its own object, report by exit code
+        code = 1
+        try:
+            ok = storage.read("copies/f/parent.txt") == b"from the parent"
+            storage.put("work/f/child.txt", b"from the child")
+            code = 0 if ok else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert storage.read("work/f/child.txt") == b"from the child"
