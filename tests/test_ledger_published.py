@@ -40,10 +40,10 @@ from ledger.tiles import TileHasher, parse_tile_path, tile_path, tiles_between
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Storage:
-    """The bucket. On main with storage19's ``storage`` fixture (local and S3), this becomes
-    ``def store(storage: Storage) -> Storage: return storage``: the tests only use the Storage API."""
-    return LocalStorage(tmp_path / "bucket")
+def store(storage: Storage) -> Storage:
+    """The bucket: files under a temporary directory, and a fresh prefix of a real S3 server (the
+    ``storage`` fixture); the tests only use the Storage API."""
+    return storage
 
 
 @pytest.fixture
