@@ -58,7 +58,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
 
 from ledger.checkpoints import SignedCheckpoint
 from ledger.entry import GENESIS
@@ -68,7 +67,6 @@ from ledger.merkle import STORED_MIN_LEVEL, TreeAppender, node_hash
 from ledger.queries import ENTRY_FIELDS
 from ledger.reference import CHUNK, recompute_entry, verify_reference
 from ledger.report import MAX_PROBLEMS, Problem, VerifyReport
-from ledger.sqlitescan import scan
 
 __all__ = ["fast_verify"]
 
@@ -105,11 +103,7 @@ FROM (
 
 
 def fast_verify(
-    url: str,
-    public_key: Ed25519PublicKey | Sequence[Ed25519PublicKey],
-    public_key_hex: str | Sequence[str],
-    *,
-    arrow: bool = False,
+    url: str, public_key: Ed25519PublicKey | Sequence[Ed25519PublicKey], public_key_hex: str | Sequence[str]
 ) -> VerifyReport:
     """Verify the ledger at ``url`` (a SQLAlchemy URL: ``sqlite:///PATH`` or ``postgresql+psycopg://...``).
 
@@ -117,31 +111,13 @@ def fast_verify(
     ``public_key``: the same problems in the same order, entries, head and checkpoint count.
     ``public_key_hex`` is the key's raw hex, which stored checkpoints must name (several of each
     when the verifier trusts several keys; rotations are followed as :mod:`ledger.keyring` says).
-    SQLite ledgers are checked by :mod:`ledger.sqlitescan` (hashlib on both cores), PostgreSQL
-    ones by DuckDB over Arrow; ``arrow=True`` takes that path for SQLite too (issue 10's verifier,
-    kept as the benchmark's baseline and held to the same report by the tests).
     """
-    trusted = [public_key_hex] if isinstance(public_key_hex, str) else list(public_key_hex)
-    parsed = make_url(url)
     try:
-        if parsed.get_backend_name() == "sqlite" and not arrow:
-            path = parsed.database
-            if not path or path == ":memory:" or path.startswith("file:"):
-                raise ValueError(f"fast_verify needs an SQLite database file, not {url!r}")
-            found = scan(path, lambda cps, rotations: signature_problems(cps, rotations, trusted))
-            rows = _Rows(
-                found.seq,
-                _gaps(found.seq),
-                found.link,
-                found.bad,
-                found.levels[0] if found.levels else np.zeros((0, 32), dtype=np.uint8),
-            )
-            return _report(found.checkpoints, found.nodes, found.meanwhile, rows, found.levels, found.head)
         snapshot = read_snapshot(url)
     except UnrepresentableError:
         return _reference_verify(url, public_key)
     with _duckdb() as con:
-        return _verify_snapshot(con, snapshot, trusted)
+        return _verify_snapshot(con, snapshot, public_key_hex)
 
 
 def _reference_verify(url: str, public_key: Ed25519PublicKey | Sequence[Ed25519PublicKey]) -> VerifyReport:
@@ -266,19 +242,12 @@ class _Rows:
     leaves: np.ndarray
 
 
-def _gaps(seq: np.ndarray) -> np.ndarray:
-    """Rows whose seq is not the previous row's + 1 (1 for the first row): the reference's ``expected``."""
-    gap = np.empty(len(seq), dtype=bool)
-    if len(seq):
-        gap[0] = seq[0] != 1
-        np.not_equal(seq[1:], seq[:-1] + 1, out=gap[1:])
-    return gap
-
-
 def _check_rows(con: duckdb.DuckDBPyConnection, entries: pa.Table) -> _Rows:
     n = entries.num_rows
     seq = _int64s(entries.column("seq"))
-    gap = _gaps(seq)
+    gap = np.empty(n, dtype=bool)
+    gap[0] = seq[0] != 1
+    np.not_equal(seq[1:], seq[:-1] + 1, out=gap[1:])
     stored = entries.column("hash")
     prev_hash = entries.column("prev_hash")
     link = np.empty(n, dtype=bool)
@@ -394,39 +363,28 @@ def _rotations(entries: pa.Table) -> list[tuple[int, object]]:
     return list(zip(chosen.column("seq").to_pylist(), chosen.column("payload").to_pylist(), strict=True))
 
 
-def _verify_snapshot(con: duckdb.DuckDBPyConnection, snapshot: Snapshot, trusted: list[str]) -> VerifyReport:
+def _verify_snapshot(
+    con: duckdb.DuckDBPyConnection, snapshot: Snapshot, public_key_hex: str | Sequence[str]
+) -> VerifyReport:
+    report = VerifyReport()
+    cps = snapshot.checkpoints
+    report.checkpoints = len(cps)
+    trusted = [public_key_hex] if isinstance(public_key_hex, str) else list(public_key_hex)
+    first = signature_problems(cps, _rotations(snapshot.entries), trusted)
+
     entries = snapshot.entries
     n = entries.num_rows
-    rows = _check_rows(con, entries) if n else None
-    levels = _merkle_levels(con, rows.leaves) if rows is not None else []
-    head = entries.column("hash")[n - 1].as_py() if n else GENESIS.hex()
-    first = signature_problems(snapshot.checkpoints, _rotations(entries), trusted)
-    return _report(snapshot.checkpoints, snapshot.nodes, first, rows, levels, head)
-
-
-def _report(
-    cps: list[SignedCheckpoint],
-    nodes: dict[tuple[int, int], str],
-    first: list[Problem],
-    rows: _Rows | None,
-    levels: list[np.ndarray],
-    head: object,
-) -> VerifyReport:
-    """The reference's report from the signature problems ``first``, the rows' verdicts and the
-    tree's perfect levels."""
-    report = VerifyReport()
-    report.checkpoints = len(cps)
-    n = len(rows.seq) if rows is not None else 0
     events: list[tuple[tuple[int, ...], Problem]] = []
     row_total = 0
-    stored = dict(nodes)
+    stored = dict(snapshot.nodes)
     sizes = [cp for cp in cps if cp.tree_size > 0]
     merkle = _MerkleEvents([], 0, sizes[0] if sizes else None)
-    if rows is not None and n:
+    if n:
+        rows = _check_rows(con, entries)
         events, row_total = _row_problems(rows, MAX_PROBLEMS)
-        merkle = _merkle_problems(levels, stored, sizes, n)
+        merkle = _merkle_problems(_merkle_levels(con, rows.leaves), stored, sizes, n)
         events += merkle.events
-        report.head = head  # type: ignore[assignment]  # the stored value, whatever the driver returned
+        report.head = entries.column("hash")[n - 1].as_py()
     report.entries = n
     last = _truncation_problems(merkle.pending, stored, n)
 

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Table, insert, select
 
 from app import Instance, Settings
-from ledger import Ledger, Record, VerifyReport, canonical_json, checkpoint_statement, public_key_hex, sqlitescan
+from ledger import Ledger, Record, VerifyReport, canonical_json, checkpoint_statement, fastread, public_key_hex
 from ledger.entry import entry_body
 from ledger.fastverify import fast_verify
 from ledger.storage import checkpoints, entries, nodes
@@ -213,24 +213,8 @@ SCENARIOS: dict[str, Callable[[Instance, Ledger], None]] = {
 }
 
 
-# On SQLite every scenario is also checked by sqlitescan's two worker processes (small ledgers are
-# checked in this process): the split falls after 256 entries, so these tamper at the seam.
-THROUGH_ARROW = ("clean", "insert", "truncate_all", "hash_non_hex", "subject_specials")
-SEAM_SCENARIOS: dict[str, Callable[[Instance, Ledger], None]] = {
-    "seam_link": _set("prev_hash", "ab" * 32, 257),
-    "seam_hash": _set("hash", "cd" * 32, 256),
-    "seam_delete": _sql("DELETE FROM ledger_entries WHERE seq IN (256, 257)"),
-    "seam_reorder": _sql(
-        "UPDATE ledger_entries SET seq = -1 WHERE seq = 256",
-        "UPDATE ledger_entries SET seq = 256 WHERE seq = 257",
-        "UPDATE ledger_entries SET seq = 257 WHERE seq = -1",
-    ),
-    "seam_blob": _sql("UPDATE ledger_entries SET prev_hash = CAST(prev_hash AS BLOB) WHERE seq = 257"),
-    "blob_hash": _sql("UPDATE ledger_entries SET hash = CAST(hash AS BLOB) WHERE seq = 100"),
-    "integer_actor": _sql("UPDATE ledger_entries SET actor = CAST(12 AS INTEGER) WHERE seq = 101"),
-    "real_payload": _sql("UPDATE ledger_entries SET payload = 1.5 WHERE seq = 102"),
-    "blob_subject_same_bytes": _sql("UPDATE ledger_entries SET subject = CAST(subject AS BLOB) WHERE seq = 400"),
-}
+# Also read through ADBC in a reader process on SQLite (small ledgers are read in this process).
+THROUGH_READER_PROCESS = ("clean", "insert", "truncate_all", "single_entry", "hash_non_hex", "subject_specials")
 
 
 def saved_tables(instance: Instance) -> dict[Table, list[dict[str, object]]]:
@@ -252,8 +236,7 @@ def test_same_report_as_the_reference(instance: Instance, monkeypatch: pytest.Mo
     fill(ledger, FILL)
     saved = saved_tables(instance)
     url = instance.engine.url.render_as_string(hide_password=False)
-    sqlite = instance.engine.dialect.name == "sqlite"
-    for name, scenario in {**SCENARIOS, **(SEAM_SCENARIOS if sqlite else {})}.items():
+    for name, scenario in SCENARIOS.items():
         restore(instance, saved)
         scenario(instance, ledger)
         reference = ledger.verify(reference=True)
@@ -264,14 +247,11 @@ def test_same_report_as_the_reference(instance: Instance, monkeypatch: pytest.Mo
             reference.truncated_problems,
         )
         assert reference.ok == (name in ("clean", "specials_appended")), name
-        if sqlite:
+        if instance.engine.dialect.name == "sqlite" and name in THROUGH_READER_PROCESS:
             with monkeypatch.context() as patch:
-                patch.setattr(sqlitescan, "PARALLEL_MIN_ROWS", 0)
+                patch.setattr(fastread, "SQLITE_IN_PROCESS_ROWS", 0)
                 fast = fast_verify(url, ledger.public_key, ledger.public_key_hex)
             assert (name, fast.as_json()) == (name, reference.as_json())
-            if name in THROUGH_ARROW:  # issue 10's ADBC + DuckDB path, the benchmark's baseline
-                fast = fast_verify(url, ledger.public_key, ledger.public_key_hex, arrow=True)
-                assert (name, fast.as_json()) == (name, reference.as_json())
 
 
 def test_nul_characters_on_sqlite(sqlite_instance: Instance) -> None:
@@ -299,7 +279,7 @@ def test_storage_the_fast_path_hands_to_the_reference(
         "UPDATE ledger_nodes SET hash = CAST(hash AS BLOB) WHERE level = 8",
     )
     assert not assert_same(instance, ledger).ok
-    monkeypatch.setattr(sqlitescan, "PARALLEL_MIN_ROWS", 0)  # the same through the reader process
+    monkeypatch.setattr(fastread, "SQLITE_IN_PROCESS_ROWS", 0)  # the same through the reader process
     assert not assert_same(instance, ledger).ok
 
 
@@ -315,7 +295,7 @@ def test_text_that_is_not_utf8_fails_like_the_reference(
         ledger.verify(reference=True)
     with pytest.raises(sqlite3.OperationalError):
         fast_verify(url, ledger.public_key, ledger.public_key_hex)
-    monkeypatch.setattr(sqlitescan, "PARALLEL_MIN_ROWS", 0)  # ADBC reads the bytes; the reference decides
+    monkeypatch.setattr(fastread, "SQLITE_IN_PROCESS_ROWS", 0)  # ADBC reads the bytes; the reference decides
     with pytest.raises(sqlite3.OperationalError):
         fast_verify(url, ledger.public_key, ledger.public_key_hex)
 
