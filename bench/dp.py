@@ -16,18 +16,19 @@ machine it ran on:
   Parquet copy's columns, aggregate), and that very pandas code run as a sandboxed ``python`` job
   (``run_job("python")``), so that sandbox start-up is separated from the DP cost; and, to split
   the DP cost further, the DP program's own ``read_table`` + ``run_query`` in-process.
-* ``dp_train`` (one line per model, logistic and mlp): one epoch of DP-SGD (opacus, ε = 1,
+* ``dp_train`` (one line per model, logistic and mlp): one epoch of DP-SGD (ε = 1,
   δ = ``--delta``, batch 256, the plan's σ and Poisson rate) against one epoch of the same model
-  with plain SGD (same batch size, same learning rate), both through ``dp_train.train`` in-process
+  with plain SGD (same batch size, same learning rate), all through ``dp_train.train`` in-process
   with the sandbox's thread count; seconds of the training loop per epoch (median of
-  ``--train-repeat``), the DP / non-DP ratio, the whole ``train`` call (contribution bounding,
-  person split, encoding, evaluation), and the holdout accuracy of both models next to the
-  majority-class share.
+  ``--train-repeat``, wall and CPU), the DP / non-DP ratio beside issue 21's target 2.0 and beside
+  the old mode's ratio (opacus' hooks, issue 8's loop) measured in the same interleaved runs, the
+  whole ``train`` call (contribution bounding, person split, encoding, evaluation), and the
+  holdout accuracy of the models next to the majority-class share.
 * ``dp_train_sandbox``: one full dp-train job (logistic) through ``run_job`` — what an operator
   waits for — with the accuracy and ε the program recorded.
 
 Run: ``.venv/bin/python bench/dp.py`` (200k rows, about two minutes); ``--quick`` for 20k rows
-and fewer repetitions.
+and fewer repetitions; ``--parts train`` for the dp_train lines alone.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import argparse
 import hashlib
 import json
 import math
+import os
 import shutil
 import statistics
 import tempfile
@@ -252,18 +254,21 @@ def _train_spec(model: str, delta: float) -> dict[str, Any]:
     }
 
 
+_LOOPS = {"private": "_train_private", "opacus": "_train_private_opacus", "plain": "_train_plain"}
+
+
 @contextmanager
-def _timing_loops() -> Iterator[dict[str, list[float]]]:
-    """Wraps dp_train's two training loops so each run's loop alone is timed (train() also bounds,
-    splits, encodes and evaluates, which DP does not change); the originals are back afterwards."""
-    loops: dict[str, list[float]] = {"private": [], "plain": []}
-    originals = {attribute: getattr(dp_train, attribute) for attribute in ("_train_private", "_train_plain")}
-    for key, attribute in (("private", "_train_private"), ("plain", "_train_plain")):
+def _timing_loops() -> Iterator[dict[str, list[tuple[float, float]]]]:
+    """Wraps dp_train's training loops so each run's loop alone is timed, wall and CPU seconds (train()
+    also bounds, splits, encodes and evaluates, which DP does not change); the originals are back afterwards."""
+    loops: dict[str, list[tuple[float, float]]] = {key: [] for key in _LOOPS}
+    originals = {attribute: getattr(dp_train, attribute) for attribute in _LOOPS.values()}
+    for key, attribute in _LOOPS.items():
 
         def timed(*args: Any, _original: Callable[..., None] = originals[attribute], _key: str = key) -> None:
-            started = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             _original(*args)
-            loops[_key].append(time.perf_counter() - started)
+            loops[_key].append((time.perf_counter() - wall, time.process_time() - cpu))
 
         setattr(dp_train, attribute, timed)
     try:
@@ -273,29 +278,34 @@ def _timing_loops() -> Iterator[dict[str, list[float]]]:
             setattr(dp_train, attribute, original)
 
 
+#: The three ways an epoch is trained: DP-SGD by dp_sgd_step (issue 21), DP-SGD through opacus' hooks
+#: (issue 8's loop, the old mode, in the same run), plain SGD.
+_MODES = {"private": {"private": True}, "opacus": {"private": True, "opacus_hooks": True}, "plain": {"private": False}}
+
+
 def bench_train(
     model: str, frame: pd.DataFrame, facts: DatasetFacts, delta: float, repeat: int, host: dict[str, Any]
 ) -> dict[str, Any]:
-    """One epoch of DP-SGD against one epoch of plain SGD on the same model, data and schedule."""
+    """One epoch of DP-SGD (new and old mode) against one epoch of plain SGD on the same model, data and schedule."""
     import torch
 
     resolved = plan("dp-train", parse_spec("dp-train", json.dumps(_train_spec(model, delta))), facts)
     with _timing_loops() as loops:
         small = frame.iloc[:5000]  # warm: opacus' and torch's first-call set-up is no part of an epoch
         warm = plan("dp-train", parse_spec("dp-train", json.dumps(_train_spec(model, delta))), insurance_facts(small))
-        for private in (True, False):
-            dp_train.train(warm, small, private=private)
-        loops["private"].clear()
-        loops["plain"].clear()
-        calls: dict[str, list[float]] = {"private": [], "plain": []}
-        records: dict[str, list[dict[str, Any]]] = {"private": [], "plain": []}
-        for _ in range(repeat):
-            for key, private in (("private", True), ("plain", False)):
-                seconds, (_, record) = _timed(lambda private=private: dp_train.train(resolved, frame, private=private))
+        for options in _MODES.values():
+            dp_train.train(warm, small, **options)
+        for timings in loops.values():
+            timings.clear()
+        calls: dict[str, list[float]] = {key: [] for key in _MODES}
+        records: dict[str, list[dict[str, Any]]] = {key: [] for key in _MODES}
+        for _ in range(repeat):  # interleaved, so that a busy moment of the machine hits every mode
+            for key, options in _MODES.items():
+                seconds, (_, record) = _timed(lambda options=options: dp_train.train(resolved, frame, **options))
                 calls[key].append(seconds)
                 records[key].append(record)
-    dp_epoch = statistics.median(loops["private"])
-    plain_epoch = statistics.median(loops["plain"])
+    wall = {key: statistics.median(w for w, _ in timings) for key, timings in loops.items()}
+    cpu = {key: statistics.median(c for _, c in timings) for key, timings in loops.items()}
     last = records["private"][-1]
     return {
         "bench": "dp_train",
@@ -308,23 +318,36 @@ def bench_train(
         "batch_size": resolved["batch_size"],
         "epsilon_target": resolved["epsilon"],
         "epsilon_spent": round(last["epsilon"], 4),
+        "epsilon_spent_old_mode": round(records["opacus"][-1]["epsilon"], 4),
         "delta": resolved["delta"],
         "noise_multiplier": round(resolved["noise_multiplier"], 4),
         "sample_rate": round(resolved["sample_rate"], 6),
         "steps": resolved["steps"],
         "runs": repeat,
-        "dp_epoch_median_s": round(dp_epoch, 3),
-        "plain_epoch_median_s": round(plain_epoch, 3),
-        "dp_over_plain": round(dp_epoch / plain_epoch, 1),
+        "dp_epoch_median_s": round(wall["private"], 3),
+        "plain_epoch_median_s": round(wall["plain"], 3),
+        "dp_over_plain": round(wall["private"] / wall["plain"], 2),
+        "target_dp_over_plain": 2.0,
+        "old_dp_epoch_median_s": round(wall["opacus"], 3),
+        "old_dp_over_plain": round(wall["opacus"] / wall["plain"], 2),
+        "old_mode": "opacus GradSampleModule + DPOptimizer (hooks), torch.rand(n) < q sampling, same run",
+        # CPU seconds of the same loops: on a shared machine the wall clock also counts others' turns.
+        "dp_epoch_cpu_s": round(cpu["private"], 3),
+        "plain_epoch_cpu_s": round(cpu["plain"], 3),
+        "old_dp_epoch_cpu_s": round(cpu["opacus"], 3),
+        "dp_over_plain_cpu": round(cpu["private"] / cpu["plain"], 2),
+        "old_dp_over_plain_cpu": round(cpu["opacus"] / cpu["plain"], 2),
         "dp_train_call_median_s": round(statistics.median(calls["private"]), 3),
         "plain_train_call_median_s": round(statistics.median(calls["plain"]), 3),
         "dp_holdout_accuracy": [round(r["holdout_accuracy"], 4) for r in records["private"]],
+        "old_dp_holdout_accuracy": [round(r["holdout_accuracy"], 4) for r in records["opacus"]],
         "plain_holdout_accuracy": [round(r["holdout_accuracy"], 4) for r in records["plain"]],
         "majority_class_share": round(float(frame["参保状态"].value_counts(normalize=True).max()), 4),
         "dp_holdout_majority_share": [r["holdout_majority_share"] for r in records["private"]],
         "dp_mia_auc": [round(r["mia_auc"], 4) for r in records["private"]],
         "plain_mia_auc": [round(r["mia_auc"], 4) for r in records["plain"]],
         "torch_threads": torch.get_num_threads(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "machine": host,
     }
 
@@ -370,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=int(JOB_ENV["OMP_NUM_THREADS"]),
                         help="torch threads in-process (default: what a sandboxed job gets)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--parts", default="query,train,sandbox", help="which measurements (default all three)")
     args = parser.parse_args(argv)
     rows = args.rows or (20_000 if args.quick else 200_000)
     repeat = args.repeat or (3 if args.quick else 10)
@@ -389,11 +413,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         copy = scratch / f"{DATASET}.parquet"
         frame.to_parquet(copy, index=False)
-        for name in QUERIES:
+        parts = set(args.parts.split(","))
+        for name in QUERIES if "query" in parts else ():
             emit(bench_query(name, facts, copy, repeat, scratch, host))
-        for model in ("logistic", "mlp"):
+        for model in ("logistic", "mlp") if "train" in parts else ():
             emit(bench_train(model, frame, facts, args.delta, train_repeat, host))
-        emit(bench_train_sandbox("logistic", facts, copy, args.delta, scratch, host))
+        if "sandbox" in parts:
+            emit(bench_train_sandbox("logistic", facts, copy, args.delta, scratch, host))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return 0
