@@ -34,6 +34,7 @@ from sandbox.ports import GUARD_ACTOR_NAME, AtRestPort, RunResultLike
 __all__ = [
     "CopyUnreadableError",
     "keep_logs",
+    "object_version",
     "plain_files",
     "remove_earlier_attempts",
     "seal_attempt",
@@ -78,6 +79,15 @@ def _local_or_staged(storage: Storage, key: str | Path, staged: Path) -> Path | 
     if local is not None:
         return local if local.is_file() else None
     return storage.stage(str(key), staged, sha256=None)
+
+
+def object_version(storage: Storage, path: Path) -> tuple[str, int, int]:
+    """A released artifact's version for a totals cache: a local file's stat, else its key (written once)."""
+    local = path if path.is_absolute() else storage.local_path(path.as_posix())
+    if local is not None and local.exists():
+        st = local.stat()
+        return (str(local), st.st_mtime_ns, st.st_size)
+    return (path.as_posix(), 0, 0)
 
 
 def upload_attempt(storage: Storage, where: Path, prefix: str) -> int:

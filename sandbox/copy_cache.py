@@ -18,6 +18,7 @@ and still checked.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -91,7 +92,9 @@ class CopyStager:
         except Exception as exc:  # fail closed: no record, no mount
             raise CopyUnreadableError(f"the recorded SHA-256 of the copy of {name} could not be read: {exc}") from None
         if not recorded:
-            raise CopyUnreadableError(f"no SHA-256 is recorded for the copy of {name} at {spec.get('path')}: not mounted")
+            raise CopyUnreadableError(
+                f"no SHA-256 is recorded for the copy of {name} at {spec.get('path')}: not mounted"
+            )
         return recorded
 
     def checked_digest(self, name: str, spec: Mapping[str, Any]) -> str | None:
@@ -153,10 +156,8 @@ class CopyStager:
         part = directory / f".{digest}.{secrets.token_hex(6)}.part"
         try:
             self.storage.stage(key, part, sha256=None)  # the sealed bytes; the plaintext is checked below
-            try:
-                os.link(part, entry)  # another job of this host may have staged it first: keep that one
-            except FileExistsError:
-                pass
+            with contextlib.suppress(FileExistsError):  # another job of this host staged it first: keep that one
+                os.link(part, entry)
         finally:
             part.unlink(missing_ok=True)
         return entry

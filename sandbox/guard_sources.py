@@ -114,7 +114,6 @@ class GuardSources:
         info = local.stat()
         return (str(local), info.st_mtime_ns, info.st_size)
 
-
     def _cached(self, key: tuple[Any, ...], make: Callable[[], SourceCopy | None]) -> SourceCopy | None:
         if key not in self._cache:
             if len(self._cache) >= SOURCE_CACHE:

@@ -230,14 +230,10 @@ class RegistryHooks:
         )
 
     def _registry_released(self, dataset: str) -> list[tuple[str, list[Path]]]:
-        home = self.registry.config.home
         out: list[tuple[str, list[Path]]] = []
         for product in self.registry.products.list(viewer=Actor(GUARD_ACTOR_NAME, "agency")):
-            if any(d.get("name") == dataset for d in product.datasets):
-                paths = [
-                    Path(a["path"]) if Path(a["path"]).is_absolute() else home / a["path"] for a in product.artifacts
-                ]
-                out.append((product.name, paths))
+            if any(d.get("name") == dataset for d in product.datasets):  # relative: storage keys (issue 19)
+                out.append((product.name, [Path(str(a["path"])) for a in product.artifacts]))
         return out
 
 

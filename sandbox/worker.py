@@ -13,8 +13,10 @@ Why it is built this way:
   another worker, so one job never runs twice at once. A worker that dies takes its run with it
   (bubblewrap ``--die-with-parent``), and the reaper requeues or fails the job.
 * **Out of reach until judged.** Outputs and logs are kept under the licence's work directory
-  (``registry.Licences.workdir``: ``HOME/work/<operator>/licence-<id>/jobs/<job>/<attempt>/``), which
-  no sandbox mounts and which is destroyed with the licence (双鸭山 第六十二条).
+  (``registry.Licences.workdir``: ``work/<operator>/licence-<id>/jobs/<job>/<attempt>/``), which
+  no sandbox mounts and which is destroyed with the licence (双鸭山 第六十二条). Issue 19: in the storage
+  (:mod:`sandbox.copy_cache`: copies staged by digest and checked against the database before a mount;
+  a remote worker writes a scratch in its cache and uploads it create-only before the row commits).
 * **Killed mid-judgement, never stuck nor delivered unjudged** (issue 17). Outputs, verdict, findings,
   the end state, its ledger entry and a block's usage-monitoring record are one transaction
   (:meth:`JobQueue.finish`; a monitoring failure there fails the job as ``block``); a worker killed
@@ -61,6 +63,7 @@ from dp import SealError, seal
 from sandbox.attempt_files import (
     CopyUnreadableError,
     keep_logs,
+    object_version,
     plain_files,
     remove_earlier_attempts,
     seal_attempt,
@@ -136,7 +139,7 @@ class Worker:
         at_rest: AtRestPort | None = None,
         storage: Storage | None = None,
         cache: Path | None = None,
-        digests: Digests | None | Literal["registry"] = "registry",
+        digests: Digests | Literal["registry"] | None = "registry",
         verify_local: bool = False,
     ) -> None:
         self.queue = queue
@@ -156,8 +159,7 @@ class Worker:
         # Where copies, outputs and products lie (issue 19): the home on an embedded instance, else the bucket.
         self.storage: Storage = storage if storage is not None else LocalStorage(home)
         self.cache = cache  # KEYONG_WORKER_CACHE: staged copies by digest, and the scratch of remote attempts
-        if digests == "registry":  # the database's record of each copy's SHA-256, checked before a mount
-            digests = getattr(registry, "copy_sha256", None)
+        digests = getattr(registry, "copy_sha256", None) if digests == "registry" else digests  # checked before a mount
         self.copies = CopyStager(self.storage, at_rest, cache, digests, verify_local=verify_local)
         self.sources = GuardSources(home, at_rest, stager=self.copies)  # what the guard re-derives tables from
 
@@ -233,14 +235,9 @@ class Worker:
         return f"{licence}/jobs/{job.id}/{job.attempts}"
 
     def attempt_dir(self, job: JobView) -> Path:
-        """Where the attempt is written: its own place in the storage when that is a local file system
-        (the embedded home, as always), else a scratch under the worker's cache (issue 19: never the home
-        of a remote worker), uploaded once judged (:func:`sandbox.attempt_files.upload_attempt`)."""
-        key = self.attempt_key(job)
-        local = self.storage.local_path(key)
-        if local is not None:
-            return local
-        return (self.cache or self.home / "cache") / "scratch" / key
+        """Its place in a local storage (the embedded home, as always), else a scratch in the worker's cache."""
+        local = self.storage.local_path(self.attempt_key(job))
+        return local if local is not None else (self.cache or self.home / "cache") / "scratch" / self.attempt_key(job)
 
     def _run(self, claimed: Claimed, runner: Runner) -> JobView | None:
         job = claimed.job
@@ -382,7 +379,9 @@ class Worker:
         """A released product's totals (differencing rule), read once per artifact version, not once per job."""
         from sandbox.guard import totals_of_files
 
-        key = tuple(self._version(p) for p in paths)  # artifacts are written once: a key names one version
+        key = tuple(
+            object_version(self.storage, p) for p in paths
+        )  # artifacts are written once: a key names one version
         if key not in self._released_totals:
             if len(self._released_totals) > 1024:  # products are few; a bound keeps a long-lived worker small
                 self._released_totals.clear()
@@ -390,14 +389,6 @@ class Worker:
                 files = plain_files(opened, self.storage, self.at_rest, list(paths))
                 self._released_totals[key] = totals_of_files(files)
         return self._released_totals[key]
-
-    def _version(self, path: Path) -> tuple[str, int, int]:
-        """A released artifact's version for the totals cache: a local file's stat, else its key."""
-        local = path if path.is_absolute() else self.storage.local_path(path.as_posix())
-        if local is not None and local.exists():
-            st = local.stat()
-            return (str(local), st.st_mtime_ns, st.st_size)
-        return (path.as_posix(), 0, 0)
 
     def _sources(self, job: JobView) -> dict[str, Any]:
         """The granted copies as the guard reads them, and the joined view of each link group the job
