@@ -140,10 +140,15 @@ class CopyStager:
         entry = self._cached(key, digest)
         try:
             return self._plain(entry, target, key, digest)
-        except StagedObjectMismatchError:  # the cache entry (or the object) is not what the row records
+        except (StagedObjectMismatchError, RegistryError):  # the entry (or the object) is not what the row records
             log.warning("cache entry %s for %s did not match its digest; staged afresh", entry.name, key)
             entry.unlink(missing_ok=True)
-            return self._plain(self._cached(key, digest), target, key, digest)
+            entry = self._cached(key, digest)
+            try:
+                return self._plain(entry, target, key, digest)
+            except (StagedObjectMismatchError, RegistryError):  # the object itself: refused, never kept for reuse
+                entry.unlink(missing_ok=True)
+                raise
 
     def _cached(self, key: str, digest: str) -> Path:
         """The sealed object in the cache under its recorded digest, staged now if absent."""
