@@ -38,7 +38,7 @@ HOST = Actor("host:test", "host")
 COPY = "datasets/traffic/v1.parquet"
 
 
-class StorageAccessDenied(StorageError):
+class StorageAccessDeniedError(StorageError):
     """What the worker role's credentials get under ``vault/`` and ``secrets/``."""
 
 
@@ -53,7 +53,7 @@ class Bucket(LocalStorage):
     def _guard(self, key: str) -> None:
         self.asked.append(key)
         if key.split("/")[0] in ("vault", "secrets"):
-            raise StorageAccessDenied(f"access denied to {key}: the worker role cannot reach it")
+            raise StorageAccessDeniedError(f"access denied to {key}: the worker role cannot reach it")
 
     def put(self, key: str, data: bytes | Path | BinaryIO) -> StoredObject:
         self._guard(key)
