@@ -52,7 +52,7 @@ from registry import Registry, RegistryConfig
 if TYPE_CHECKING:
     from sandbox import JobQueue, Worker
 
-__all__ = ["AppendOnlyLedger", "WorkerInstance", "WorkerSettings", "read_hex_secret"]
+__all__ = ["AppendOnlyLedger", "WorkerInstance", "WorkerSettings", "read_hex_secret", "worker_cache"]
 
 
 class WorkerSettings(BaseSettings):
@@ -81,6 +81,11 @@ class WorkerSettings(BaseSettings):
         description="The pseudonym pepper file (hex, 0600) the guard's fingerprints are keyed by. Default: "
         "<home>/secrets/pseudonym_pepper.key; absent: the guard's exact-value checks do not run (review).",
     )
+
+
+def worker_cache(home: Path) -> Path:
+    """The worker's local cache: ``KEYONG_WORKER_CACHE``, else ``<home>/cache`` (made on first use)."""
+    return WorkerSettings().worker_cache or home / "cache"
 
 
 def read_hex_secret(path: Path, length: int = 32) -> bytes:
@@ -191,7 +196,7 @@ class WorkerInstance:
         if "storage" in RegistryConfig.__dataclass_fields__:  # registry19's field: fingerprints from the storage
             config = replace(config, storage=chosen)  # type: ignore[call-arg,unused-ignore]
         registry = Registry(engine, ledger, config, custodians=dict)
-        cache = own.worker_cache or settings.home / "cache"
+        cache = own.worker_cache or worker_cache(settings.home)
         cache.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(cache, 0o700)
         return cls(settings, engine, registry, chosen, cache)
