@@ -279,3 +279,28 @@ def test_outputs_are_put_create_only(server: Instance, bucket: Bucket, remote: W
     with pytest.raises(ObjectExistsError):
         bucket.put(key, b"forged")
     assert bucket.read(key) == before
+
+
+def test_a_worker_signs_no_checkpoint_and_its_entries_verify(
+    server: Instance, bucket: Bucket, settings: Settings, tmp_path: Path
+) -> None:
+    """Even where a checkpoint falls due at every entry, the worker signs none (the server is the single
+    signer); its entries stand in the chain and the server's next checkpoint covers them."""
+    from ledger import LedgerError
+
+    home = worker_home(server, tmp_path)
+    url = settings.database_url or sqlite_url(server.home)
+    before = server.ledger.latest_checkpoint()
+    with WorkerInstance.open(
+        Settings(home=home, database_url=url, ledger_checkpoint_every=1), storage=bucket,
+        worker=WorkerSettings(worker_cache=tmp_path / "cache"),
+    ) as remote:  # fmt: skip
+        server.jobs.submit(OPERATOR, ["traffic"], "python", "print(1)", SCENARIO)
+        (view,) = remote.worker(runner=Runs(), worker_id="remote-1", fingerprints=None).run_pending()
+        assert view.state == "done", view.reason
+        with pytest.raises(LedgerError):
+            remote.ledger.checkpoint()
+    assert server.ledger.latest_checkpoint() == before  # nothing signed by the worker
+    signed = server.ledger.checkpoint()
+    assert signed.public_key == server.ledger.public_key_hex
+    assert server.ledger.verify().ok
