@@ -320,12 +320,15 @@ class Instance:
         """A worker over this instance's queue; the sandboxed runner unless ``runner`` is given. Its export
         guard probes the datasets' fingerprints and reports blocked exports to usage monitoring (each of
         the registry's answers replaceable, or switched off with ``None``)."""
+        from app.worker_instance import worker_cache
         from sandbox import RegistryHooks, Worker
 
         hooks = RegistryHooks(self.registry, fingerprints=fingerprints, blocked=blocked, released=released)
         options.setdefault("signer", self.keys.ledger_key)
         options.setdefault("roster", self.roster)
         options.setdefault("at_rest", self.registry.at_rest)
+        options.setdefault("storage", getattr(self, "storage", None))  # issue 19: Instance.storage (storage19)
+        options.setdefault("cache", worker_cache(self.home))  # staged copies when the storage is a bucket
         return Worker(
             self.jobs.queue,
             self.home,

@@ -16,7 +16,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from core import Actor, RegistryError, require_role
+from core import Actor, LocalStorage, RegistryError, Storage, StorageError, require_role
 from registry import AtRest, DataKeys, Registry, VaultError, require_not_frozen
 from sandbox import JobQueue
 
@@ -63,11 +63,13 @@ def read_output(registry: Registry, queue: JobQueue, job_id: int, name: str, *, 
     if int(entry.get("bytes") or 0) > MAX_OUTPUT_BYTES:
         raise OutputRefusedError(f"output {name!r} exceeds {MAX_OUTPUT_BYTES:,} bytes: request its release instead")
     home = Path(registry.config.home)
-    source = Path(str(entry.get("path")))
-    source = source if source.is_absolute() else home / source
-    try:
-        data = b"".join(AtRest(DataKeys(registry.recorder, registry.config), home).chunks(source))
-    except VaultError as exc:
+    storage: Storage = getattr(registry.config, "storage", None) or LocalStorage(home)
+    at_rest = AtRest(DataKeys(registry.recorder, registry.config), home, storage)
+    source = str(entry.get("path"))
+    try:  # from the storage (issue 19): the worker that wrote it may be on another host, or gone
+        chunks = at_rest.chunks(Path(source)) if Path(source).is_absolute() else at_rest.object_chunks(source)
+        data = b"".join(chunks)
+    except (VaultError, StorageError) as exc:
         raise OutputRefusedError(f"output {name!r} of job {job_id} cannot be opened: {exc}") from None
     digest = hashlib.sha256(data).hexdigest()
     if digest != entry.get("sha256"):

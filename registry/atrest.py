@@ -9,20 +9,32 @@ download stream.
 A file written in clear by an earlier Keyong is still read (``is_sealed`` tells them apart) until
 ``keyong keys encrypt-home`` seals it (:func:`registry.atrest_home.seal_home`); new files are
 always sealed, and one whose name says it was written sealed (``.kyv``) is never read in clear.
+
+Objects (issue 19): the key-based methods (:meth:`AtRest.put_object`, :meth:`AtRest.read_object`,
+:meth:`AtRest.object_chunks`, :meth:`AtRest.stage_plain`) go through a :class:`core.Storage`, so a
+worker on another host reads the same sealed copy from a bucket. The SHA-256 a row records, and the
+one :meth:`AtRest.stage_plain` checks, is always the *plaintext's* (what rows recorded before issue
+19, and what a job, a release and a product quote); the sealed bytes differ on every sealing (fresh
+file id and nonces), so their digest would say nothing about the content. A swapped object is still
+caught twice: it fails authentication under the data key, or its plaintext digest differs.
+The Path methods stay for callers not yet moved to keys (sandbox19 migrates them).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
-from core import Actor, Change
+from core import Actor, Change, LocalStorage, StagedObjectMismatchError, Storage, StoredObject
 from registry.datakeys import DataKeys
-from registry.vault import FRAME_SIZE, VaultError, is_sealed, unseal, write_sealed
+from registry.vault import FRAME_SIZE, MAGIC, Sealer, VaultError, is_sealed, unseal, unseal_stream, write_sealed
 
 __all__ = ["SEALED_SUFFIX", "AtRest", "dataset_scope", "licence_scope", "products_scope"]
 
@@ -55,12 +67,47 @@ def _byte_chunks(data: bytes) -> Iterator[bytes]:
         yield bytes(view[start : start + FRAME_SIZE])
 
 
-class AtRest:
-    """Seals and opens the instance's files at rest under their scopes' data keys."""
+def _source_chunks(data: bytes | Path) -> Iterator[bytes]:
+    return _file_chunks(data) if isinstance(data, Path) else _byte_chunks(bytes(data))
 
-    def __init__(self, keys: DataKeys, home: Path) -> None:
+
+def _stream_chunks(head: bytes, stream: BinaryIO) -> Iterator[bytes]:
+    if head:
+        yield head
+    while chunk := stream.read(FRAME_SIZE):
+        yield chunk
+
+
+class _Prefixed:
+    """A stream whose first bytes were already read (the magic peek): serves them again, then the rest."""
+
+    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        self._head = head
+        self._stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._head:
+            return self._stream.read(size)
+        if size < 0:
+            data, self._head = self._head + self._stream.read(), b""
+            return data
+        data, self._head = self._head[:size], self._head[size:]
+        if len(data) < size:
+            data += self._stream.read(size - len(data))
+        return data
+
+
+class AtRest:
+    """Seals and opens the instance's files at rest under their scopes' data keys.
+
+    ``storage`` holds the objects the key-based methods write and read; ``None`` is the home itself
+    (:class:`core.LocalStorage`), the embedded default, so ``AtRest(keys, home)`` works as before.
+    """
+
+    def __init__(self, keys: DataKeys, home: Path, storage: Storage | None = None) -> None:
         self.keys = keys
         self.home = Path(home)
+        self.storage: Storage = storage if storage is not None else LocalStorage(self.home)
 
     def _label(self, path: Path) -> str:
         try:
@@ -96,6 +143,85 @@ class AtRest:
             return self.sha256(path)
         key_id, key = self.keys.for_writing(scope, by=by)
         return write_sealed(path, key, _file_chunks(path), key_id=key_id, mode=0o600)
+
+    def put_object(
+        self, key: str, data: bytes | Path, scope: str, *, by: Actor, change: Change | None = None
+    ) -> StoredObject:
+        """Seal ``data`` under ``scope``'s key and put it as a new object at ``key`` (create-only).
+
+        Returns the key with the *plaintext's* SHA-256 and size: what the row that refers to the
+        object records and what :meth:`stage_plain` checks. :class:`core.ObjectExistsError` when the
+        key is taken (the other writer's object stays whole). The sealed bytes pass through an
+        anonymous temporary file (ciphertext only) so a large copy never sits whole in memory.
+        """
+        key_id, data_key = self._key(scope, by, change)
+        with tempfile.TemporaryFile() as sealed:
+            sealer = Sealer(data_key, sealed, key_id=key_id)
+            for chunk in _source_chunks(data):
+                sealer.write(chunk)
+            sha256, size = sealer.finish()
+            sealed.flush()
+            sealed.seek(0)
+            self.storage.put(key, sealed)
+        return StoredObject(key, sha256, size)
+
+    def object_chunks(self, key: str) -> Iterator[bytes]:
+        """The plaintext of object ``key``, frame by frame, each authenticated before it is yielded.
+
+        As :meth:`chunks`: an object in clear (an earlier Keyong's file in the home) is read as is,
+        unless its key says it was written sealed (``.kyv``): then it is refused, never read in clear.
+        Raises :class:`registry.VaultError` for a tampered object or a destroyed key, and
+        :class:`core.ObjectMissingError` when there is no such object.
+        """
+        stream = self.storage.open(key)
+        try:
+            head = stream.read(len(MAGIC))
+            if head == MAGIC:
+                yield from unseal_stream(_Prefixed(head, stream), self.keys.resolve, label=key)  # type: ignore[arg-type]
+                return
+            if key.endswith(SEALED_SUFFIX):
+                raise VaultError(
+                    f"{key} was written sealed but is not a vault file now (its header was altered, "
+                    "or an object in clear was put in its place)"
+                )
+            yield from _stream_chunks(head, stream)
+        finally:
+            stream.close()
+
+    def read_object(self, key: str) -> bytes:
+        """The whole plaintext of object ``key`` (small objects: fingerprints, reports, outputs)."""
+        return b"".join(self.object_chunks(key))
+
+    def stage_plain(self, key: str, target: Path, *, sha256: str | None) -> Path:
+        """Object ``key`` fetched, unsealed and written in clear at ``target`` (0600); its plaintext checked.
+
+        ``sha256`` is the plaintext digest the database recorded (module docstring); ``None`` only
+        for legacy rows that never recorded one. A mismatch, a failed authentication or any other
+        failure removes what was written: :class:`core.StagedObjectMismatchError` for a digest that
+        differs (a swapped or altered object is never bound into a sandbox; fail closed). The file
+        appears at ``target`` whole or not at all (a temporary sibling renamed into place).
+        """
+        target = Path(target)
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
+        digest = hashlib.sha256()
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in self.object_chunks(key):
+                    digest.update(chunk)
+                    out.write(chunk)
+            if sha256 is not None and not secrets.compare_digest(digest.hexdigest(), sha256):
+                raise StagedObjectMismatchError(
+                    f"{key} in {self.storage.url} has plaintext SHA-256 {digest.hexdigest()}, but the database "
+                    f"recorded {sha256}: the object was altered or swapped; it is not used"
+                )
+            os.chmod(temporary, 0o600)
+            os.replace(temporary, target)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        return target
 
     # --- reading ------------------------------------------------------------------------------
 

@@ -307,20 +307,29 @@ def unseal(file: Path, key: KeySource, *, label: str) -> Iterator[bytes]:
     except FileNotFoundError:
         raise VaultError(f"vault file {label} does not exist") from None
     try:
-        header, key_id, file_id = _read_header(stream, label)
-        if callable(key):
-            key = key(key_id)
-        elif key_id is not None:
-            raise VaultError(f"{label} is sealed under data key {key_id.hex()}, not under the vault key")
-        check = header[-KEY_CHECK_BYTES:]
-        if not secrets.compare_digest(check, _derive(key, file_id, b"key check")[:KEY_CHECK_BYTES]):
-            raise VaultError(
-                f"{label} was not encrypted with this instance's vault key (wrong key, or its header was altered)"
-            )
-        aead = AESGCM(_derive(key, file_id, b"data"))
-        yield from _frames(stream, aead, header, label)
+        yield from unseal_stream(stream, key, label=label)
     finally:
         stream.close()
+
+
+def unseal_stream(stream: BinaryIO, key: KeySource, *, label: str) -> Iterator[bytes]:
+    """:func:`unseal` of an open stream (an object from :class:`core.Storage`); the caller closes it.
+
+    Why a stream: on object storage there is no file to open, only the bytes the backend streams;
+    the format and every check are the same.
+    """
+    header, key_id, file_id = _read_header(stream, label)
+    if callable(key):
+        key = key(key_id)
+    elif key_id is not None:
+        raise VaultError(f"{label} is sealed under data key {key_id.hex()}, not under the vault key")
+    check = header[-KEY_CHECK_BYTES:]
+    if not secrets.compare_digest(check, _derive(key, file_id, b"key check")[:KEY_CHECK_BYTES]):
+        raise VaultError(
+            f"{label} was not encrypted with this instance's vault key (wrong key, or its header was altered)"
+        )
+    aead = AESGCM(_derive(key, file_id, b"data"))
+    yield from _frames(stream, aead, header, label)
 
 
 def _frames(stream: BinaryIO, aead: AESGCM, header: bytes, label: str) -> Iterator[bytes]:

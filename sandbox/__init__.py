@@ -9,6 +9,7 @@ the job kinds (:class:`JobKind`, the one definition) and turns a job into a run.
 unsandboxed: ``SandboxUnavailable``.
 """
 
+from sandbox.copy_cache import CopyStager, CopyUnreadableError
 from sandbox.guard import GuardConfig
 from sandbox.holds import jobs_using, licence_copies_in_use, releases_using
 from sandbox.job_usage import job_counts
@@ -36,6 +37,7 @@ from sandbox.release_models import Decision, ReleaseState, SignOff
 from sandbox.roster import LIVE_WITHIN, LiveWorker, WorkerRoster
 from sandbox.runner import RunResult, SandboxUnavailable, check_sandbox, run
 from sandbox.sdc import TOP_NAMES, TOTAL_NAMES, check_table, count_columns
+from sandbox.stored_keys import SandboxKeys
 from sandbox.worker import Worker, sandbox_unavailable_error
 
 __all__ = [
@@ -49,6 +51,8 @@ __all__ = [
     "TOTAL_NAMES",
     "Ask",
     "Blocked",
+    "CopyStager",
+    "CopyUnreadableError",
     "Decision",
     "Fingerprints",
     "GuardConfig",
@@ -68,6 +72,7 @@ __all__ = [
     "RunResult",
     "RunResultLike",
     "Runner",
+    "SandboxKeys",
     "SandboxUnavailable",
     "SignOff",
     "Workdir",

@@ -11,6 +11,10 @@ data key: judge, then encrypt into the home.
 
 Without an at-rest port (tests of the bare worker) files are read as they lie, but a sealed copy is
 refused with a clear reason rather than handed to a job as ciphertext.
+
+Issue 19: on a worker of another host the attempt's directory is a local scratch (never the home); once
+judged and sealed, :func:`upload_attempt` puts what it keeps into the storage under the attempt's key
+(``work/<operator>/licence-<id>/jobs/<job>/<attempt>/…``), before the job's row commits.
 """
 
 from __future__ import annotations
@@ -18,15 +22,24 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from contextlib import ExitStack
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from core import Actor, RegistryError
-from registry import is_sealed, licence_scope
+from core import Actor, ObjectMissingError, Storage
+from registry import licence_scope
+from sandbox.copy_cache import CopyUnreadableError, private_dir
 from sandbox.ports import GUARD_ACTOR_NAME, AtRestPort, RunResultLike
 
-__all__ = ["CopyUnreadableError", "keep_logs", "open_copies", "plain_files", "remove_earlier_attempts", "seal_attempt"]
+__all__ = [
+    "CopyUnreadableError",
+    "keep_logs",
+    "object_version",
+    "plain_files",
+    "remove_earlier_attempts",
+    "seal_attempt",
+    "upload_attempt",
+]
 
 log = logging.getLogger("keyong.worker")
 
@@ -34,44 +47,64 @@ log = logging.getLogger("keyong.worker")
 SEALER = Actor(GUARD_ACTOR_NAME, "agency")
 
 
-class CopyUnreadableError(Exception):
-    """A granted copy could not be opened (altered, its key destroyed, or no keys): the job fails closed."""
-
-
-def open_copies(stack: ExitStack, at_rest: AtRestPort | None, datasets: Mapping[str, Path]) -> dict[str, Path]:
-    """Each granted copy decrypted into one private directory held open by ``stack``; name -> plaintext path.
-
-    The files are 0644 in a 0700 directory: the runner's stager hard-links them (same filesystem as
-    its own staging directory) and binds them read-only for the sandbox uid; nobody else reaches them.
-    """
-    if at_rest is None:
-        sealed = sorted(name for name, path in datasets.items() if is_sealed(path))
-        if sealed:
-            raise CopyUnreadableError(f"the copies of {', '.join(sealed)} are encrypted and this worker has no keys")
-        return dict(datasets)
-    directory = stack.enter_context(at_rest.private_dir())
-    opened: dict[str, Path] = {}
-    for index, (name, path) in enumerate(sorted(datasets.items())):
-        try:
-            opened[name] = at_rest.decrypt_to(path, directory / f"{index}.parquet", mode=0o644)
-        except (RegistryError, OSError) as exc:  # altered, its key destroyed, or no master key
-            raise CopyUnreadableError(f"the desensitized copy of {name} could not be opened: {exc}") from None
-    return opened
-
-
-def plain_files(stack: ExitStack, at_rest: AtRestPort | None, paths: Sequence[Path]) -> list[Path]:
-    """``paths`` (sealed outputs or product artifacts) decrypted under their own names into a private
-    directory held by ``stack`` (one subdirectory each, names may repeat); missing files are skipped."""
-    if at_rest is None:
-        return list(paths)
-    directory = stack.enter_context(at_rest.private_dir())
+def plain_files(
+    stack: ExitStack, storage: Storage, at_rest: AtRestPort | None, keys: Sequence[str | Path]
+) -> list[Path]:
+    """Stored objects (sealed outputs or product artifacts), by key, decrypted under their own names into
+    a private directory held by ``stack`` (one subdirectory each, names may repeat); missing ones are
+    skipped. An absolute path is a local file (a test's fake ``released`` answer), read as it lies."""
+    directory = stack.enter_context(private_dir(at_rest))
     opened: list[Path] = []
-    for index, path in enumerate(paths):
-        if not path.is_file():
+    for index, key in enumerate(keys):
+        into = directory / str(index)
+        into.mkdir(mode=0o700)
+        name = PurePosixPath(str(key)).name
+        try:
+            sealed = _local_or_staged(storage, key, into / f".{name}.sealed")
+        except ObjectMissingError:
             continue
-        (directory / str(index)).mkdir(mode=0o700)
-        opened.append(at_rest.decrypt_to(path, directory / str(index) / path.name))
+        if sealed is None:
+            continue
+        if at_rest is None:
+            opened.append(sealed.rename(into / name) if sealed.parent == into else sealed)  # never move an object
+        else:
+            opened.append(at_rest.decrypt_to(sealed, into / name))
     return opened
+
+
+def _local_or_staged(storage: Storage, key: str | Path, staged: Path) -> Path | None:
+    if isinstance(key, Path) and key.is_absolute():
+        return key if key.is_file() else None
+    local = storage.local_path(str(key))
+    if local is not None:
+        return local if local.is_file() else None
+    return storage.stage(str(key), staged, sha256=None)
+
+
+def object_version(storage: Storage, path: Path) -> tuple[str, int, int]:
+    """A released artifact's version for a totals cache: a local file's stat, else its key (written once)."""
+    local = path if path.is_absolute() else storage.local_path(path.as_posix())
+    if local is not None and local.exists():
+        st = local.stat()
+        return (str(local), st.st_mtime_ns, st.st_size)
+    return (path.as_posix(), 0, 0)
+
+
+def upload_attempt(storage: Storage, where: Path, prefix: str) -> int:
+    """Put every file the attempt keeps (sealed) into ``storage`` under ``prefix``, create-only; how many.
+
+    Issue 19: the object is written before the job's row that names it commits; a worker killed between
+    leaves objects no row names, which the sweeper removes after its grace period. Where the storage
+    keeps objects on this file system at ``where`` already (the embedded home), nothing is copied."""
+    local = storage.local_path(prefix)
+    if local is not None and local.resolve() == where.resolve():
+        return 0
+    count = 0
+    for entry in sorted(where.rglob("*")):
+        if entry.is_file() and not entry.is_symlink():
+            storage.put(f"{prefix}/{entry.relative_to(where).as_posix()}", entry)
+            count += 1
+    return count
 
 
 def seal_attempt(at_rest: AtRestPort | None, where: Path, licence_id: int | None) -> int:

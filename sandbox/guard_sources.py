@@ -18,12 +18,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sandbox.attempt_files import open_copies
+from core import LocalStorage
+from sandbox.copy_cache import CopyStager
 from sandbox.ports import AtRestPort
 
 if TYPE_CHECKING:  # pandas and pyarrow load with the first judgement, not with the worker's module
@@ -33,8 +34,9 @@ log = logging.getLogger("keyong.worker")
 
 #: Granted copies (and joined views) a worker keeps indexed for the guard.
 SOURCE_CACHE = 8
-#: A copy's file version: (path, mtime in ns, size).
-FileKey = tuple[str, int, int]
+#: A copy's version: its key and recorded SHA-256 (issue 19), or (path, mtime in ns, size) of a local file
+#: when no digest is recorded (a bare worker).
+FileKey = tuple[str, int | str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,7 @@ class Mounted:
     path: str
     link_group: str | None = None
     person_key: str | None = None
+    spec: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # the job's own spec of it
 
     @classmethod
     def of(cls, name: str, spec: Mapping[str, Any]) -> Mounted:
@@ -55,6 +58,7 @@ class Mounted:
             str(spec["path"]),
             str(group) if isinstance(group, str) and "+" in group else None,
             str(key) if isinstance(key, str) and key else None,
+            dict(spec),
         )
 
 
@@ -70,9 +74,14 @@ def link_groups(mounted: list[Mounted]) -> dict[str, list[Mounted]]:
 class GuardSources:
     """The guard's sources of one job: each mounted copy, then the joined view of each link group."""
 
-    def __init__(self, home: Path, at_rest: AtRestPort | None, *, bound: int | None = None) -> None:
+    def __init__(
+        self, home: Path, at_rest: AtRestPort | None, *, bound: int | None = None, stager: CopyStager | None = None
+    ) -> None:
         self.home = home
         self.at_rest = at_rest
+        #: Where the copies come from, checked against their recorded SHA-256 (the worker's own stager: the
+        #: same storage, cache and database record as the run's; issue 19).
+        self.stager = stager or CopyStager(LocalStorage(home), at_rest, None, None)
         #: Joined rows beyond which no joined source is made (fail closed: review); None: the guard's
         #: default (``sandbox.guard.joined.MAX_JOINED_ROWS``).
         self.bound = bound
@@ -96,9 +105,14 @@ class GuardSources:
         return found
 
     def _file(self, m: Mounted) -> FileKey:
-        path = self.home / m.path
-        info = path.stat()
-        return (str(path), info.st_mtime_ns, info.st_size)
+        digest = self.stager.checked_digest(m.name, m.spec)
+        if digest is not None:
+            return (m.path, digest, 0)
+        local = self.stager.storage.local_path(m.path)
+        if local is None:
+            return (m.path, "", 0)  # no record and no local file: never cached across versions by mistake
+        info = local.stat()
+        return (str(local), info.st_mtime_ns, info.st_size)
 
     def _cached(self, key: tuple[Any, ...], make: Callable[[], SourceCopy | None]) -> SourceCopy | None:
         if key not in self._cache:
@@ -111,7 +125,7 @@ class GuardSources:
         from sandbox.guard import SourceCopy
 
         with ExitStack() as opened:
-            return SourceCopy.load(m.name, open_copies(opened, self.at_rest, {m.name: self.home / m.path})[m.name])
+            return SourceCopy.load(m.name, self.stager.open(opened, {m.name: m.spec})[m.name])
 
     def _join(self, members: list[Mounted]) -> SourceCopy | None:
         import pyarrow.parquet as pq
@@ -119,7 +133,7 @@ class GuardSources:
         from sandbox.guard.joined import LinkedCopy, joined_source
 
         with ExitStack() as opened:
-            plain = open_copies(opened, self.at_rest, {m.name: self.home / m.path for m in members})
+            plain = self.stager.open(opened, {m.name: m.spec for m in members})
             copies = [
                 LinkedCopy(m.name, pq.read_table(plain[m.name]).to_pandas(ignore_metadata=True), str(m.person_key))
                 for m in members

@@ -12,7 +12,7 @@ answers them over a ``registry.Registry``, each answer replaceable (or switched 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from enum import Enum
 from pathlib import Path
@@ -133,6 +133,7 @@ class AtRestPort(Protocol):
 
     def private_dir(self, prefix: str = ...) -> AbstractContextManager[Path]: ...
     def decrypt_to(self, path: Path, target: Path, *, mode: int = ...) -> Path: ...
+    def chunks(self, path: Path) -> Iterator[bytes]: ...
     def seal_tree(self, directory: Path, scope: str, *, by: Actor) -> int: ...
 
 
@@ -194,6 +195,30 @@ class RegistryHooks:
     def released(self, dataset: str) -> Sequence[tuple[str, Sequence[Path]]]:
         return [] if self._released is None else self._released(dataset)
 
+    def copy_sha256(self, dataset: str, spec: Mapping[str, Any]) -> str | None:
+        """The plaintext SHA-256 the database recorded for the copy a job spec names (issue 19: a worker
+        checks a staged copy against it before the sandbox sees it). The row must name the spec's own path
+        (a spec pointing elsewhere than its row is refused: ``None``)."""
+        from sqlalchemy import text
+
+        path, copy, version = spec.get("path"), spec.get("licence_copy"), spec.get("version")
+        with self.registry.recorder.engine.connect() as connection:
+            if copy is not None:
+                row = connection.execute(
+                    text("SELECT content_sha256, path FROM licence_copies WHERE id = :id"), {"id": int(copy)}
+                ).first()
+            else:
+                row = connection.execute(
+                    text(
+                        "SELECT v.content_sha256, v.path FROM dataset_versions v JOIN resources r "
+                        "ON r.id = v.resource_id WHERE r.name = :name AND v.version = :version AND v.deleted_at IS NULL"
+                    ),
+                    {"name": dataset, "version": int(version) if version is not None else -1},
+                ).first()
+        if row is None or str(row[1]) != str(path):
+            return None
+        return str(row[0])
+
     # --- the registry's answers -----------------------------------------------------------------
 
     def _registry_fingerprints(self, dataset: str, version: int | None) -> FingerprintSet:
@@ -205,14 +230,10 @@ class RegistryHooks:
         )
 
     def _registry_released(self, dataset: str) -> list[tuple[str, list[Path]]]:
-        home = self.registry.config.home
         out: list[tuple[str, list[Path]]] = []
         for product in self.registry.products.list(viewer=Actor(GUARD_ACTOR_NAME, "agency")):
-            if any(d.get("name") == dataset for d in product.datasets):
-                paths = [
-                    Path(a["path"]) if Path(a["path"]).is_absolute() else home / a["path"] for a in product.artifacts
-                ]
-                out.append((product.name, paths))
+            if any(d.get("name") == dataset for d in product.datasets):  # relative: storage keys (issue 19)
+                out.append((product.name, [Path(str(a["path"])) for a in product.artifacts]))
         return out
 
 

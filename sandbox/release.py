@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import builtins
 import json
-import os
-import shutil
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,11 +34,20 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from core import Actor, NotFoundError, Recorder, RegistryError, crash_point, file_sha256, require_role, text_sha256
+from core import (
+    Actor,
+    NotFoundError,
+    ObjectMissingError,
+    Recorder,
+    RegistryError,
+    StorageError,
+    crash_point,
+    file_sha256,
+    require_role,
+    text_sha256,
+)
 from registry import (
-    AtRest,
     Custodians,
-    DataKeys,
     Products,
     RegistryConfig,
     Scratch,
@@ -68,6 +75,7 @@ from sandbox.release_views import (
     visible_release,
     votes_needed,
 )
+from sandbox.stored_files import deliver_file, stored_at_rest, write_plain
 
 DEFAULT_REVIEWERS = 2
 MAX_JUSTIFICATION_CHARS = 4000
@@ -442,7 +450,7 @@ class Releases:
                 )
             crash_point("product.fetch-recorded")
             for made in sorted(staged.iterdir()):  # the artifacts and the sidecars their stamps wrote
-                _deliver(made, to / made.name)
+                deliver_file(made, to / made.name)
             for item in files:
                 item["path"] = str(to / Path(item["path"]).name)
         return {"product": name, "files": files, "attribution": attribution}
@@ -453,32 +461,20 @@ class Releases:
         """Each of ``artifacts`` copied from the store into ``into`` and stamped with the product's attribution."""
         files: builtins.list[dict[str, Any]] = []
         for artifact in artifacts:
-            source = Path(artifact["path"])
-            source = source if source.is_absolute() else self.home / source
-            if not source.is_file():
+            target = into / Path(artifact["name"]).name
+            try:  # decrypted from the storage into the fetch's own scratch, stamped there, then delivered
+                write_plain(stored_at_rest(self.recorder, self.config), str(artifact["path"]), target)
+            except ObjectMissingError:
                 raise ReleaseError(
                     f"artifact {artifact['name']!r} of product {product.name!r} is missing from the store"
-                )
-            target = into / Path(artifact["name"]).name
-            try:  # decrypted into the fetch's own scratch, stamped there, then delivered (issue 22)
-                AtRest(DataKeys(self.recorder, self.config), self.home).decrypt_to(source, target)
-            except VaultError as exc:
+                ) from None
+            except (VaultError, StorageError) as exc:
                 raise ReleaseError(
                     f"artifact {artifact['name']!r} of product {product.name!r} cannot be opened: {exc}"
                 ) from None
             stamp_artifact(target, attribution)
             files.append({"name": artifact["name"], "path": str(target), "sha256": file_sha256(target)[0]})
         return files
-
-
-def _deliver(made: Path, target: Path) -> None:
-    """Move ``made`` to ``target`` atomically: a rename on one filesystem, else a copy renamed into place."""
-    try:
-        os.replace(made, target)
-    except OSError:  # another filesystem (EXDEV): never a half-written file under the final name
-        partial = target.with_name(f".{target.name}.partial")
-        shutil.copyfile(made, partial)
-        os.replace(partial, target)
 
 
 __all__ = [

@@ -54,6 +54,7 @@ from registry import (
     require_not_frozen,
 )
 from sandbox.models import JobRow
+from sandbox.product_store import store_objects
 from sandbox.release_comments import add_comment, require_comment_to_return
 from sandbox.release_models import Decision, ReleaseError, ReleaseRow, ReleaseState, ReleaseVoteRow
 from sandbox.release_views import (
@@ -66,6 +67,7 @@ from sandbox.release_views import (
     signoffs_of,
     visible_release,
 )
+from sandbox.stored_files import config_storage, stored_at_rest
 
 _SEVERITY = {Decision.APPROVE: 0, Decision.CHANGES_REQUESTED: 1, Decision.REJECT: 2}
 _OUTCOME = {
@@ -366,8 +368,28 @@ class ReleaseReview:
         job = session.get(JobRow, row.job_id)
         if job is None:
             raise NotFoundError(f"no job {row.job_id}")
-        store = self.home / PRODUCT_STORE / row.product
+        if job.licence_id is None:
+            raise ReleaseError(f"job {job.id} has no licence: its outputs have no products key")
         relative = f"{PRODUCT_STORE}/{row.product}"
+        storage = config_storage(self.config)
+        if storage.local_path(relative) != self.home / relative:  # an object store (issue 19): no rename
+            artifacts, undo_objects = store_objects(
+                change, stored_at_rest(self.recorder, self.config), storage, row.product, list(row.outputs or []),
+                job_id=job.id, licence_id=job.licence_id, name_taken=product_name_taken(session, row.product),
+            )  # fmt: skip
+            try:
+                crash_point("release.store-written")
+                products = Products(JoinedRecorder(change, self.recorder), self.config)
+                view = products.register(row.product, _registration(row, job, votes, artifacts, by),
+                                         on_signoff=by.role == "custodian")  # fmt: skip
+                row.product_id = view.id
+                session.flush()
+            except BaseException:
+                undo_objects()
+                raise
+            change.on_rollback(undo_objects)
+            return
+        store = self.home / PRODUCT_STORE / row.product
         if (store.exists() or store.is_symlink()) and (
             product_name_taken(session, row.product) or not reclaim(self.home, relative)
         ):

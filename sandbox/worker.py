@@ -13,8 +13,10 @@ Why it is built this way:
   another worker, so one job never runs twice at once. A worker that dies takes its run with it
   (bubblewrap ``--die-with-parent``), and the reaper requeues or fails the job.
 * **Out of reach until judged.** Outputs and logs are kept under the licence's work directory
-  (``registry.Licences.workdir``: ``HOME/work/<operator>/licence-<id>/jobs/<job>/<attempt>/``), which
-  no sandbox mounts and which is destroyed with the licence (双鸭山 第六十二条).
+  (``registry.Licences.workdir``: ``work/<operator>/licence-<id>/jobs/<job>/<attempt>/``), which
+  no sandbox mounts and which is destroyed with the licence (双鸭山 第六十二条). Issue 19: in the storage
+  (:mod:`sandbox.copy_cache`: copies staged by digest and checked against the database before a mount;
+  a remote worker writes a scratch in its cache and uploads it create-only before the row commits).
 * **Killed mid-judgement, never stuck nor delivered unjudged** (issue 17). Outputs, verdict, findings,
   the end state, its ledger entry and a block's usage-monitoring record are one transaction
   (:meth:`JobQueue.finish`; a monitoring failure there fails the job as ``block``); a worker killed
@@ -54,18 +56,20 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from core import Change, crash_point
+from core import Change, LocalStorage, Storage, crash_point
 from dp import SealError, seal
 from sandbox.attempt_files import (
     CopyUnreadableError,
     keep_logs,
-    open_copies,
+    object_version,
     plain_files,
     remove_earlier_attempts,
     seal_attempt,
+    upload_attempt,
 )
+from sandbox.copy_cache import CopyStager, Digests
 from sandbox.guard_sources import GuardSources
 from sandbox.heartbeat import watch
 from sandbox.kinds import DP_KINDS, JobKind
@@ -133,6 +137,10 @@ class Worker:
         signer: Any = None,
         roster: WorkerRoster | None = None,
         at_rest: AtRestPort | None = None,
+        storage: Storage | None = None,
+        cache: Path | None = None,
+        digests: Digests | Literal["registry"] | None = "registry",
+        verify_local: bool = False,
     ) -> None:
         self.queue = queue
         self.home = home
@@ -148,7 +156,12 @@ class Worker:
         self.roster = roster  # where run_forever says it is alive (sandbox.roster); None: nowhere
         self.at_rest = at_rest  # opens sealed copies and outputs, seals what a run left; None: files in clear
         self._released_totals: dict[tuple[tuple[str, int, int], ...], Any] = {}
-        self.sources = GuardSources(home, at_rest)  # what the guard re-derives tables from
+        # Where copies, outputs and products lie (issue 19): the home on an embedded instance, else the bucket.
+        self.storage: Storage = storage if storage is not None else LocalStorage(home)
+        self.cache = cache  # KEYONG_WORKER_CACHE: staged copies by digest, and the scratch of remote attempts
+        digests = getattr(registry, "copy_sha256", None) if digests == "registry" else digests  # checked before a mount
+        self.copies = CopyStager(self.storage, at_rest, cache, digests, verify_local=verify_local)
+        self.sources = GuardSources(home, at_rest, stager=self.copies)  # what the guard re-derives tables from
 
     @property
     def runner(self) -> Runner:
@@ -214,10 +227,17 @@ class Worker:
 
     # --- one job ------------------------------------------------------------------------------
 
-    def attempt_dir(self, job: JobView) -> Path:
+    def attempt_key(self, job: JobView) -> str:
+        """The attempt's storage key prefix: ``work/<operator>/licence-<id>/jobs/<job>/<attempt>``."""
         if job.licence_id is None:  # queued jobs always carry their licence; this is a broken row
             raise ValueError(f"job {job.id} has no licence")
-        return self.workdir(job.operator, job.licence_id) / "jobs" / str(job.id) / str(job.attempts)
+        licence = self.workdir(job.operator, job.licence_id).relative_to(self.home).as_posix()
+        return f"{licence}/jobs/{job.id}/{job.attempts}"
+
+    def attempt_dir(self, job: JobView) -> Path:
+        """Its place in a local storage (the embedded home, as always), else a scratch in the worker's cache."""
+        local = self.storage.local_path(self.attempt_key(job))
+        return local if local is not None else (self.cache or self.home / "cache") / "scratch" / self.attempt_key(job)
 
     def _run(self, claimed: Claimed, runner: Runner) -> JobView | None:
         job = claimed.job
@@ -227,16 +247,16 @@ class Worker:
         where.mkdir(parents=True, mode=0o700)
         remove_earlier_attempts(where)
         os.chmod(where, 0o700)
-        datasets = {name: self.home / str(spec["path"]) for name, spec in job.datasets.items()}
-        missing = sorted(name for name, path in datasets.items() if not path.is_file())
-        if missing:
-            return self._finish(claimed, JobState.FAILED, reason=f"desensitized copy missing for {', '.join(missing)}")
-        with ExitStack() as opened:  # the copies in clear live until the judgement is recorded
-            try:
-                datasets = open_copies(opened, self.at_rest, datasets)
-            except CopyUnreadableError as exc:
-                return self._finish(claimed, JobState.FAILED, reason=str(exc))
-            return self._run_opened(claimed, runner, where, datasets)
+        try:
+            with ExitStack() as opened:  # the copies in clear live until the judgement is recorded
+                try:  # staged, checked against the database's SHA-256, decrypted: before any sandbox starts
+                    datasets = self.copies.open(opened, job.datasets)
+                except CopyUnreadableError as exc:
+                    return self._finish(claimed, JobState.FAILED, reason=str(exc))
+                return self._run_opened(claimed, runner, where, datasets)
+        finally:
+            if self.storage.local_path(self.attempt_key(job)) is None:
+                shutil.rmtree(where, ignore_errors=True)  # a remote attempt's scratch: uploaded or never kept
 
     def _run_opened(self, claimed: Claimed, runner: Runner, where: Path, datasets: dict[str, Path]) -> JobView | None:
         job, out_dir = claimed.job, where / "out"
@@ -282,8 +302,10 @@ class Worker:
         crash_point("job.judging")
         judged = self._judge(job, claimed.code, out_dir, result, produced)
         crash_point("job.judged")
-        seal_attempt(self.at_rest, where, job.licence_id)  # judge, then encrypt into the home
-        outputs = [{**o, "path": str((out_dir / str(o["name"])).relative_to(self.home))} for o in judged.outputs]
+        seal_attempt(self.at_rest, where, job.licence_id)  # judge, then encrypt
+        prefix = self.attempt_key(job)
+        upload_attempt(self.storage, where, prefix)  # create-only, before the row that names them commits
+        outputs = [{**o, "path": f"{prefix}/out/{o['name']}"} for o in judged.outputs]
         verdict: str | None = judged.verdict
         if state != JobState.DONE and verdict == "pass":
             verdict = None  # a run that did not finish is never "pass": nothing vouches for what it left
@@ -339,7 +361,7 @@ class Worker:
         mitigation = Mitigation.from_code(code)
         source = self.queue.get(mitigation.source_job)
         with ExitStack() as opened:
-            sources = plain_files(opened, self.at_rest, [self.home / str(o["path"]) for o in source.outputs])
+            sources = plain_files(opened, self.storage, self.at_rest, [str(o["path"]) for o in source.outputs])
             return run_mitigation(mitigation, sources, out_dir)
 
     def _seal(self, job: JobView, plan_text: str, out_dir: Path, result: RunResultLike) -> list[dict[str, Any]]:
@@ -357,13 +379,15 @@ class Worker:
         """A released product's totals (differencing rule), read once per artifact version, not once per job."""
         from sandbox.guard import totals_of_files
 
-        stats = [(p, p.stat()) for p in paths if p.exists()]
-        key = tuple((str(p), st.st_mtime_ns, st.st_size) for p, st in stats)
+        key = tuple(
+            object_version(self.storage, p) for p in paths
+        )  # artifacts are written once: a key names one version
         if key not in self._released_totals:
             if len(self._released_totals) > 1024:  # products are few; a bound keeps a long-lived worker small
                 self._released_totals.clear()
             with ExitStack() as opened:
-                self._released_totals[key] = totals_of_files(plain_files(opened, self.at_rest, list(paths)))
+                files = plain_files(opened, self.storage, self.at_rest, list(paths))
+                self._released_totals[key] = totals_of_files(files)
         return self._released_totals[key]
 
     def _sources(self, job: JobView) -> dict[str, Any]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -17,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing
+from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing, settings_for
 from app.cli.credentials import KeyFileOption, TotpOption, operator_actor
 from core import Actor
 
@@ -209,10 +211,19 @@ def worker(
     json_out: JsonOption = False,
     once: Annotated[bool, typer.Option("--once", help="Run the queued jobs, then exit.")] = False,
     poll: Annotated[float, typer.Option("--poll", min=0.1, help="Seconds between looks at an empty queue.")] = 2.0,
+    remote: Annotated[
+        bool,
+        typer.Option(
+            "--remote",
+            help="Worker mode, as on another host: only KEYONG_DATABASE_URL, KEYONG_STORAGE_URL, the worker's "
+            "storage credentials and its data master key; never the vault key (also KEYONG_WORKER_MODE=1, or a "
+            "home holding no instance).",
+        ),
+    ] = False,
 ) -> None:
     """Claim and run queued jobs in the sandbox until stopped (SIGTERM or Ctrl-C finish the current job first)."""
     out = Output(json_out)
-    with open_instance(home) as instance:
+    with _open_for_worker(home, remote) as instance:
         runner = instance.worker()
         try:
             if once:
@@ -228,6 +239,21 @@ def worker(
     out.result(
         {"worker": runner.worker_id, "ran": count}, lambda c: c.print(f"Worker {runner.worker_id} ran {count} job(s)")
     )
+
+
+@contextmanager
+def _open_for_worker(home: Path | None, remote: bool) -> Iterator[Any]:
+    """The full instance on the server's own host; worker mode (``app.worker_instance``) elsewhere."""
+    from app.instance import MARKER
+    from app.worker_instance import WorkerInstance, WorkerSettings
+
+    settings = settings_for(home)
+    if remote or WorkerSettings().worker_mode or not (settings.home / MARKER).exists():
+        with WorkerInstance.open(settings) as instance:
+            yield instance
+        return
+    with open_instance(home) as full:
+        yield full
 
 
 def _fail_unavailable(out: Output, exc: Exception) -> NoReturn:

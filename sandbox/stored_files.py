@@ -1,0 +1,60 @@
+"""Job outputs and product artifacts as the server reads them: objects in the instance's storage (issue 19).
+
+Why a module of its own: the rows (``jobs.outputs``, ``products.artifacts``) record storage keys (the
+home-relative paths they always recorded), and the worker that wrote an output may be on another host,
+or gone. So the server never opens ``home / path``: it reads the object through the storage named by
+``RegistryConfig.storage`` (the home itself on an embedded instance) and unseals it frame by frame
+(:meth:`registry.AtRest.object_chunks`), writing plaintext only where a delivery is stamped.
+An absolute path (a row from before the home layout, or a test's) is read as the local file it names.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from core import LocalStorage, Recorder, Storage
+from registry import AtRest, DataKeys, RegistryConfig
+
+__all__ = ["config_storage", "deliver_file", "plain_chunks", "stored_at_rest", "write_plain"]
+
+
+def config_storage(config: RegistryConfig) -> Storage:
+    """The storage of ``config`` (``RegistryConfig.storage``), else the home: the embedded default."""
+    storage = getattr(config, "storage", None)
+    return storage if storage is not None else LocalStorage(Path(config.home))
+
+
+def stored_at_rest(recorder: Recorder, config: RegistryConfig) -> AtRest:
+    """The at-rest sealer over ``config``'s data keys and storage."""
+    return AtRest(DataKeys(recorder, config), Path(config.home), config_storage(config))
+
+
+def plain_chunks(at_rest: AtRest, key: str) -> Iterator[bytes]:
+    """The plaintext of the object ``key`` (or of the local file an absolute path names), authenticated."""
+    return at_rest.chunks(Path(key)) if Path(key).is_absolute() else at_rest.object_chunks(key)
+
+
+def write_plain(at_rest: AtRest, key: str, target: Path, *, mode: int = 0o600) -> Path:
+    """The plaintext of ``key`` written to ``target`` (created new); removed again on any failure."""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in plain_chunks(at_rest, key):
+                out.write(chunk)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def deliver_file(made: Path, target: Path) -> None:
+    """Move ``made`` to ``target`` atomically: a rename on one filesystem, else a copy renamed into place."""
+    try:
+        os.replace(made, target)
+    except OSError:  # another filesystem (EXDEV): never a half-written file under the final name
+        partial = target.with_name(f".{target.name}.partial")
+        shutil.copyfile(made, partial)
+        os.replace(partial, target)
