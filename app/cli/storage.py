@@ -35,6 +35,7 @@ from core import (
     sweep,
 )
 from operators import host_actor
+from sandbox import SandboxKeys
 
 storage_cli = typer.Typer(
     help="Object storage: role policies, a reachability check, the sweeper.", no_args_is_help=True
@@ -54,12 +55,12 @@ def _registry(instance: Instance) -> object:
 
 
 def _sandbox(instance: Instance) -> object:
-    """The service that owns job outputs, logs and products (sandbox19 names it; until then nothing)."""
-    return getattr(instance, "sandbox_storage_keys", None)
+    """Job outputs, their attempts' logs and product artifacts: the sandbox's rows name them."""
+    return SandboxKeys(instance.engine, instance.home, instance.registry.licences.workdir)
 
 
 #: Who names which objects. Add a provider in one line; its object must have ``storage_keys()``.
-#: Until the registry and the sandbox implement it, their prefixes are not swept (reported as such).
+#: A provider that does not implement it leaves its prefixes unswept (reported as such).
 SWEEP_SOURCES: tuple[SweepSource, ...] = (
     SweepSource(("vault", "copies", "fingerprints", "licence-copies"), _registry),
     SweepSource(("work", "products"), _sandbox),
