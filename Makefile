@@ -10,6 +10,8 @@ LOCK_VENV := .venv-lock
 UV := uv==0.13.9
 TORCH_WHEELS := /opt/wheels
 PIP := $(BIN)/python -m pip --disable-pip-version-check
+# pytest-xdist processes for `make test` (the machines have 2 cores); `make test TEST_WORKERS=0` runs serially.
+TEST_WORKERS ?= 2
 
 .PHONY: run test install lint format bench clean chromium lock audit s3-dev
 
@@ -65,7 +67,7 @@ test: $(STAMP) chromium audit
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	KEYONG_REQUIRE_BROWSER=1 $(BIN)/python -m pytest
+	KEYONG_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
