@@ -50,7 +50,7 @@ class Registry:
         self.recorder = Recorder(engine, ledger)
         self.catalog = Catalog(self.recorder, config)
         self.data_keys = DataKeys(self.recorder, config)
-        self.at_rest = AtRest(self.data_keys, config.home)  # copies, fingerprints, outputs, products
+        self.at_rest = AtRest(self.data_keys, config.home, config.artifacts())  # copies, prints, outputs, products
         self.ingestor = Ingestor(self.recorder, config, self.catalog)
         self.copies = Copies(self.recorder, config, self.catalog, lambda: self.ingestor.vault)
         self.monitoring = Monitoring(self.recorder, config)
