@@ -27,7 +27,7 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -222,6 +222,19 @@ class AtRest:
             temporary.unlink(missing_ok=True)
             raise
         return target
+
+    def stage_set(self, prefix: str, digests: Mapping[str, str] | None, target: Path) -> Path:
+        """A fingerprint set's objects under ``prefix`` staged in clear into ``target``, each checked.
+
+        ``digests`` (file name -> plaintext SHA-256) is what the row recorded since issue 19; a set
+        recorded before then (``None``) is listed from the storage and staged unchecked, as it was read.
+        """
+        names: Mapping[str, str | None] = (
+            digests if digests is not None else {i.key.rsplit("/", 1)[-1]: None for i in self.storage.list(prefix)}
+        )
+        for file_name, sha256 in sorted(names.items()):
+            self.stage_plain(f"{prefix}/{file_name}", Path(target) / file_name, sha256=sha256)
+        return Path(target)
 
     # --- reading ------------------------------------------------------------------------------
 

@@ -421,25 +421,10 @@ class Copies:
             raise NotFoundError(f"dataset {name!r} has no fingerprints for version {version or 'newest'}")
         try:
             with self.at_rest.private_dir() as plain:
-                stage_fingerprints(self.at_rest, chosen.report, plain)
+                self.at_rest.stage_set(chosen.report["fingerprints"], chosen.report.get("fingerprint_files"), plain)
                 return FingerprintSet.load(plain, pepper=self.config.pepper)
         except (OSError, FingerprintError, VaultError, StorageError) as exc:
             raise RegistryError(f"the fingerprints of {name!r} v{chosen.version} are not usable: {exc}") from None
-
-
-def stage_fingerprints(at_rest: AtRest, report: Mapping[str, Any], target: Path) -> Path:
-    """A version's (or licence copy's) fingerprint files staged in clear into ``target``, each checked.
-
-    The report names the set's key prefix (``fingerprints``) and, since issue 19, each file's plaintext
-    SHA-256 (``fingerprint_files``); a set recorded before then is listed from the storage unchecked.
-    """
-    prefix = str(report["fingerprints"])
-    files: Mapping[str, str | None] = report.get("fingerprint_files") or {
-        info.key.rsplit("/", 1)[-1]: None for info in at_rest.storage.list(prefix)
-    }
-    for file_name, sha256 in sorted(files.items()):
-        at_rest.stage_plain(f"{prefix}/{file_name}", target / file_name, sha256=sha256)
-    return target
 
 
 def _refuse_above_threshold(name: str, level: str, report: Mapping[str, Any]) -> None:
