@@ -3,6 +3,8 @@ security operations (security events, the platform freeze, incidents) and retent
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy.engine import Engine
 
 from core import Recorder
@@ -31,6 +33,7 @@ from registry.requests import Requests
 from registry.retention import Retention
 from registry.scratch import Swept
 from registry.security_events import SecurityEvents, SecurityPolicy
+from registry.storage_keys import referenced_keys
 from registry.usage import UsageRecords
 
 
@@ -82,6 +85,11 @@ class Registry:
         self.policies = PolicyApprovals(self.recorder, config)
         # Requests with statutory deadlines on the working-day calendar (issue 24): a queue per department.
         self.requests = Requests(self.recorder, config, self.monitoring, custodians)
+
+    def storage_keys(self) -> Iterable[str]:
+        """Every storage key the registry's rows refer to (``ReferencedKeys``: the object sweeper spares them)."""
+        with self.recorder.read() as session:
+            return list(referenced_keys(session, self.config.artifacts()))
 
     def sweep(self) -> Swept:
         """At every start: remove what dead multi-step writes left, settle interrupted destructions (issue 17),

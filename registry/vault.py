@@ -128,13 +128,22 @@ class Vault:
 
     # --- writing -------------------------------------------------------------------------------
 
-    def put(self, name: str, version: int, data: bytes | Path | BinaryIO) -> VaultObject:
-        """Encrypt ``data`` (bytes, a file path or a binary stream) as version ``version`` of ``name``."""
+    def put(
+        self, name: str, version: int, data: bytes | Path | BinaryIO, *, file_id: bytes | None = None
+    ) -> VaultObject:
+        """Encrypt ``data`` (bytes, a file path or a binary stream) as version ``version`` of ``name``.
+
+        ``file_id`` (random unless given: a replay or a test of a race) names the object; a key already
+        taken is refused (:class:`VaultError`, create-only) and the object there stays whole.
+        """
         if not _NAME_RE.match(name) or ".." in name:
             raise VaultError(f"dataset name {name!r} cannot name a vault directory (letters, digits, _ . - only)")
         if version < 1:
             raise VaultError(f"version must be at least 1, got {version}")
-        file_id = secrets.token_bytes(FILE_ID_BYTES)
+        if file_id is None:
+            file_id = secrets.token_bytes(FILE_ID_BYTES)
+        elif len(file_id) != FILE_ID_BYTES:
+            raise VaultError(f"a vault file id is {FILE_ID_BYTES} bytes")
         relative = f"{DIRECTORY}/{name}/v{version}-{file_id.hex()}{SUFFIX}"
         local = self.storage.local_path(relative)
         if local is not None:
