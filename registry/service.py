@@ -20,7 +20,7 @@ from registry.egress import Custodians, EgressConsent
 from registry.freeze import Freeze
 from registry.incidents import Incidents
 from registry.ingest import Ingestor
-from registry.leftovers import sweep_home
+from registry.leftovers import TREES, sweep_home
 from registry.licences import Licences
 from registry.linkage import LicenceCopies
 from registry.monitoring import Monitoring
@@ -35,6 +35,7 @@ from registry.scratch import Swept
 from registry.security_events import SecurityEvents, SecurityPolicy
 from registry.storage_keys import referenced_keys
 from registry.usage import UsageRecords
+from registry.vault import DIRECTORY as VAULT_DIRECTORY
 
 
 class Registry:
@@ -94,6 +95,10 @@ class Registry:
     def sweep(self) -> Swept:
         """At every start: remove what dead multi-step writes left, settle interrupted destructions (issue 17),
         and delete files of purged versions a crash left behind (``Retention.settle``)."""
-        swept = sweep_home(self.config.home, self.recorder)
+        storage = self.config.artifacts()
+        # The home's artifact trees are swept here only when the artifacts lie in the home; objects of a
+        # bucket no row names are core.storage_sweep's (with its grace period), via storage_keys().
+        in_home = storage.local_path(VAULT_DIRECTORY) == self.config.home / VAULT_DIRECTORY
+        swept = sweep_home(self.config.home, self.recorder, trees=TREES if in_home else ())
         self.retention.settle()
         return swept

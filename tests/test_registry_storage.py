@@ -15,7 +15,7 @@ import pytest
 
 from app import Instance
 from core import Actor, LocalStorage, ObjectExistsError, StagedObjectMismatchError, Storage
-from registry import AtRest, DataKeys, VaultError, dataset_scope
+from registry import AtRest, DataKeys, VaultError, dataset_scope, stored_bytes
 from tests.linkage_support import AGENCY, CUSTODIAN, Linked, linked
 
 HOST = Actor("host:test", "host")
@@ -188,3 +188,16 @@ def test_a_purge_deletes_the_versions_objects_through_the_storage(
     left = {k for k in _bucket_keys(bucket) if "/people" in k or k.startswith(("vault/people/", "copies/people/"))}
     assert left == set()
     assert set(registry.storage_keys()) == _bucket_keys(bucket)
+
+
+def test_the_start_sweep_neither_misses_nor_removes_objects_kept_elsewhere(
+    flow: tuple[Linked, set[str]], bucket: Storage
+) -> None:
+    """On a bucket the rows' objects are not "missing from the home", and the home sweep touches no object."""
+    env, _ = flow
+    keys = _bucket_keys(bucket)
+    swept = env.registry.sweep()
+    assert swept.missing == [] and swept.removed == []
+    assert _bucket_keys(bucket) == keys
+    counted = stored_bytes(env.instance.home, env.registry.config.artifacts())
+    assert counted["copies"]["files"] == len([k for k in keys if k.startswith("copies/")]) > 0
