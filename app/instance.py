@@ -226,6 +226,7 @@ class Instance:
                 ingest_limits=self.settings.ingest_limits(),
                 retention_days=self.settings.dataset_retention_days,
                 request_profile=self.settings.request_profile,
+                storage=getattr(self, "storage", None),  # issue 19: None is the home (registry.RegistryConfig)
             )
             self._registry = Registry(self.engine, self.ledger, config, custodians=self.active_custodians)
             from sandbox import jobs_using, licence_copies_in_use, releases_using

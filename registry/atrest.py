@@ -27,7 +27,7 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -154,10 +154,25 @@ class AtRest:
         key is taken (the other writer's object stays whole). The sealed bytes pass through an
         anonymous temporary file (ciphertext only) so a large copy never sits whole in memory.
         """
+        return self._put_chunks(key, _source_chunks(data), scope, by=by, change=change)
+
+    def reseal_object(
+        self, source: str, key: str, scope: str, *, by: Actor, change: Change | None = None
+    ) -> StoredObject:
+        """Object ``source`` (sealed under any live key, or in clear) sealed anew under ``scope`` as new object ``key``.
+
+        What replaces :meth:`reseal` on a storage: never an in-place rewrite, a new object the caller's
+        row then names (the old one is deleted by its owner, or swept once no row names it).
+        """
+        return self._put_chunks(key, self.object_chunks(source), scope, by=by, change=change)
+
+    def _put_chunks(
+        self, key: str, chunks: Iterator[bytes], scope: str, *, by: Actor, change: Change | None
+    ) -> StoredObject:
         key_id, data_key = self._key(scope, by, change)
         with tempfile.TemporaryFile() as sealed:
             sealer = Sealer(data_key, sealed, key_id=key_id)
-            for chunk in _source_chunks(data):
+            for chunk in chunks:
                 sealer.write(chunk)
             sha256, size = sealer.finish()
             sealed.flush()
@@ -222,6 +237,19 @@ class AtRest:
             temporary.unlink(missing_ok=True)
             raise
         return target
+
+    def stage_set(self, prefix: str, digests: Mapping[str, str] | None, target: Path) -> Path:
+        """A fingerprint set's objects under ``prefix`` staged in clear into ``target``, each checked.
+
+        ``digests`` (file name -> plaintext SHA-256) is what the row recorded since issue 19; a set
+        recorded before then (``None``) is listed from the storage and staged unchecked, as it was read.
+        """
+        names: Mapping[str, str | None] = (
+            digests if digests is not None else {i.key.rsplit("/", 1)[-1]: None for i in self.storage.list(prefix)}
+        )
+        for file_name, sha256 in sorted(names.items()):
+            self.stage_plain(f"{prefix}/{file_name}", Path(target) / file_name, sha256=sha256)
+        return Path(target)
 
     # --- reading ------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from core import utcnow
+from core import LocalStorage, Storage, utcnow
 
 MIB = 1024 * 1024
 
@@ -62,6 +62,13 @@ class RegistryConfig:
     # The region whose rule set gives requests their time limits (registry.request_rules; issue 24).
     request_profile: str = "shuangyashan"
     clock: Callable[[], datetime] = utcnow
+    # Where the registry's artifacts lie (issue 19): the vault, copies, fingerprints, licence copies.
+    # None: the home itself (core.LocalStorage), the embedded layout, byte for byte as before.
+    storage: Storage | None = field(default=None, repr=False)
 
     def now(self) -> datetime:
         return self.clock()
+
+    def artifacts(self) -> Storage:
+        """The storage of every artifact the registry writes for later readers (``storage``, else the home)."""
+        return self.storage if self.storage is not None else LocalStorage(self.home)

@@ -29,12 +29,11 @@ the attempt noted in its :class:`registry.scratch.Scratch`: the next start sweep
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import io
 import logging
-import os
 import secrets
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +48,7 @@ from core import (
     NotFoundError,
     Recorder,
     RegistryError,
+    StorageError,
     crash_point,
     require_role,
 )
@@ -145,7 +145,7 @@ class Copies:
         self.config = config
         self.catalog = catalog
         self._vault = vault
-        self.at_rest = AtRest(DataKeys(recorder, config), config.home)
+        self.at_rest = AtRest(DataKeys(recorder, config), config.home, config.artifacts())
         #: Told the dataset's name once a new copy has committed (the licence copies follow it, issue 23);
         #: a listener's failure is logged, the copy stands.
         self.recorded: list[Callable[[str], None]] = []
@@ -240,51 +240,59 @@ class Copies:
         note: StageProgress,
         keep: Mapping[str, str],
     ) -> tuple[VersionView, Path, Path, dict[str, Any], pa.Table]:
-        """Write the copy and its fingerprints under new names, then record the version (or remove them)."""
+        """Put the copy and its fingerprints as new objects, then record the version (or delete them).
+
+        Objects before the row (issue 19): each is put create-only under a key no version uses yet
+        (the content's digest and a random tag), the version row naming them commits after; a refused
+        commit deletes them here, a crash in between leaves them to the sweepers (``sweep_home`` on the
+        home, ``core.storage_sweep`` on a bucket). Each object's plaintext SHA-256 is recorded (the copy's
+        in the version, the fingerprints' in the report) for the staging check of a worker elsewhere.
+        """
         note("writing the copy and the fingerprints", 0, 1)
-        copies = self.config.home / COPIES_DIR / name
-        prints = self.config.home / FINGERPRINTS_DIR / name
-        copies.mkdir(parents=True, exist_ok=True)
-        prints.mkdir(parents=True, exist_ok=True)
         out_table = shuffled(pa.Table.from_pandas(result.frame, preserve_index=False))  # a fresh order (F4)
         scope = dataset_scope(name)
-        tmp_copy = copies / f".partial-{secrets.token_hex(8)}.parquet.kyv"
-        tmp_prints = Path(tempfile.mkdtemp(prefix=".partial-", dir=prints))
-        final_copy: Path | None = None
-        final_prints: Path | None = None
+        buffer = io.BytesIO()  # the Parquet in clear only in memory: sealed as it is put
+        pq.write_table(out_table, buffer, compression="zstd")
+        content_sha256 = hashlib.sha256(buffer.getbuffer()).hexdigest()
+        stem = f"{content_sha256[:16]}.{secrets.token_hex(4)}"  # never an existing version's name
+        copy_key = f"{COPIES_DIR}/{name}/{stem}.parquet.kyv"
+        prints_key = f"{FINGERPRINTS_DIR}/{name}/{stem}"
+        written: list[str] = []
         try:
-            buffer = io.BytesIO()  # the Parquet in clear only in memory: sealed as it reaches the disk
-            pq.write_table(out_table, buffer, compression="zstd")
-            content_sha256, _ = self.at_rest.write(tmp_copy, buffer.getvalue(), scope, by=by)
+            written.append(self.at_rest.put_object(copy_key, buffer.getvalue(), scope, by=by).key)
             del buffer
+            prints: dict[str, str] = {}
             # desensitize (pure) saves plain files: into a private temporary directory, sealed from there.
             with self.at_rest.private_dir() as plain:
                 for made in sorted(result.fingerprints.save(plain).iterdir()):
-                    self.at_rest.write(tmp_prints / made.name, made.read_bytes(), scope, by=by)
-            stem = f"{content_sha256[:16]}.{secrets.token_hex(4)}"  # never an existing version's name
-            final_copy = copies / f"{stem}.parquet.kyv"
-            final_prints = prints / stem
-            os.replace(tmp_copy, final_copy)
-            os.replace(tmp_prints, final_prints)
+                    stored = self.at_rest.put_object(f"{prints_key}/{made.name}", made, scope, by=by)
+                    written.append(stored.key)
+                    prints[made.name] = stored.sha256
             crash_point("desensitize.files-written")
             note("writing the copy and the fingerprints", 1, 1)
             note("recording the version in the catalog and the ledger", 0, 1)
             report = {
                 **result.report,
-                "fingerprints": str(final_prints.relative_to(self.config.home)),
+                "fingerprints": prints_key,
                 "fingerprint_counts": result.fingerprints.counts(),
+                "fingerprint_files": prints,  # file name -> plaintext SHA-256, checked when staged
             }
-            version = self._record(name, raw, out_table, content_sha256, final_copy, report, result, by=by, keep=keep)
+            version = self._record(name, raw, out_table, content_sha256, copy_key, report, result, by=by, keep=keep)
             note("recording the version in the catalog and the ledger", 1, 1)
         except BaseException:
-            for path in (tmp_copy, final_copy):
-                if path is not None:
-                    path.unlink(missing_ok=True)
-            for directory in (tmp_prints, final_prints):
-                if directory is not None and directory.exists():
-                    shutil.rmtree(directory, ignore_errors=True)
+            self._delete(written)
             raise
-        return version, final_copy, final_prints, report, out_table
+        return version, self.config.home / copy_key, self.config.home / prints_key, report, out_table
+
+    def _delete(self, keys: list[str]) -> None:
+        """Objects of a copy whose version did not commit (the home's emptied directories too)."""
+        storage = self.at_rest.storage
+        for key in reversed(keys):
+            storage.delete(key)
+            local = storage.local_path(key)
+            if local is not None and key.startswith(f"{FINGERPRINTS_DIR}/"):
+                with contextlib.suppress(OSError):
+                    local.parent.rmdir()  # a fingerprint set's directory, once empty
 
     def _desensitize(
         self,
@@ -333,7 +341,7 @@ class Copies:
         raw: VersionView,
         out_table: pa.Table,
         content_sha256: str,
-        final_copy: Path,
+        copy_key: str,
         report: dict[str, Any],
         result: DesensitizedTable,
         *,
@@ -349,7 +357,7 @@ class Copies:
                 rows=out_table.num_rows,
                 columns=[{"name": f.name, "type": str(f.type)} for f in out_table.schema],
                 content_sha256=content_sha256,
-                path=str(final_copy.relative_to(self.config.home)),
+                path=copy_key,
                 report=report,
                 parent=raw.version,
                 by=by,
@@ -412,9 +420,10 @@ class Copies:
         if chosen is None or not chosen.report or "fingerprints" not in chosen.report:
             raise NotFoundError(f"dataset {name!r} has no fingerprints for version {version or 'newest'}")
         try:
-            with self.at_rest.plaintext_tree(self.config.home / chosen.report["fingerprints"]) as plain:
+            with self.at_rest.private_dir() as plain:
+                self.at_rest.stage_set(chosen.report["fingerprints"], chosen.report.get("fingerprint_files"), plain)
                 return FingerprintSet.load(plain, pepper=self.config.pepper)
-        except (OSError, FingerprintError, VaultError) as exc:
+        except (OSError, FingerprintError, VaultError, StorageError) as exc:
             raise RegistryError(f"the fingerprints of {name!r} v{chosen.version} are not usable: {exc}") from None
 
 

@@ -127,7 +127,7 @@ class Ingestor:
         if self.config.vault_key is None:
             raise RegistryError("this instance has no vault key: raw data cannot be stored unencrypted")
         try:
-            return Vault(self.config.home, self.config.vault_key)
+            return Vault(self.config.home, self.config.vault_key, storage=self.config.artifacts())
         except VaultError as exc:
             raise RegistryError(str(exc)) from None
 

@@ -34,15 +34,12 @@ copy (the base file is ledgered as ``dataset.desensitized``), so it is not ledge
 from __future__ import annotations
 
 import builtins
+import hashlib
 import io
 import logging
-import os
 import secrets
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -50,7 +47,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
-from core import Actor, Change, NotFoundError, Recorder, RegistryError, crash_point, require_role
+from core import Actor, Change, NotFoundError, Recorder, RegistryError, StorageError, crash_point, require_role
 from desensitize import FingerprintError, FingerprintSet, LinkedTable, licence_key, link_tables, rekey
 from registry.atrest import AtRest, dataset_scope
 from registry.config import RegistryConfig
@@ -66,6 +63,7 @@ from registry.linkage_rules import (
     shared_columns,
 )
 from registry.models import LicenceCopyRow, LicenceRow, OperatorRow
+from registry.objects import delete_object, delete_set
 from registry.row_order import shuffled
 from registry.scratch import Scratch
 from registry.vault import VaultError
@@ -223,22 +221,27 @@ class LicenceCopies:
         joint_report = self._link(group, members) if joint else None
         with Scratch(self.config.home, purpose="licence-copy") as scratch:  # released once committed
             scratch.note_paths(f"{LICENCE_COPIES_DIRECTORY}/{licence_id}/")
-            written: builtins.list[Path] = []
+            written: builtins.list[str] = []  # keys put (objects before the row: issue 19)
             try:
                 for member in members:
-                    written += self._write(licence_id, member, by=by)
+                    self._write(licence_id, member, written, by=by)
                 crash_point("licence-copy.files-written")
                 self._record(licence_id, group, members, by=by, joint_report=joint_report)
             except BaseException:
-                for path in written:
-                    shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+                for put in reversed(written):
+                    if put.endswith(".prints"):
+                        delete_set(self.at_rest.storage, put)
+                    else:
+                        delete_object(self.at_rest.storage, put)
                 raise
 
     def _read(self, member: Member) -> pd.DataFrame:
         try:
-            data = self.at_rest.read(self.config.home / member.base_path)
+            data = self.at_rest.read_object(member.base_path)
+            if member.base_sha256 and hashlib.sha256(data).hexdigest() != member.base_sha256:
+                raise VaultError("its content differs from what the catalog recorded (altered or swapped)")
             return pq.read_table(io.BytesIO(data)).to_pandas()
-        except (VaultError, OSError, pa.ArrowException) as exc:
+        except (VaultError, StorageError, OSError, pa.ArrowException) as exc:
             raise RegistryError(
                 f"the copy of {member.name!r} v{member.base_version} could not be read: {exc}"
             ) from None
@@ -288,47 +291,38 @@ class LicenceCopies:
         plain_report: dict[str, Any] = plain({**result.report, "met_by_registry": True})
         return plain_report
 
-    def _write(self, licence_id: int, member: Member, *, by: Actor) -> builtins.list[Path]:
-        """The member's copy and prints under new names (renamed into place); the paths written."""
+    def _write(self, licence_id: int, member: Member, written: builtins.list[str], *, by: Actor) -> None:
+        """The member's copy and prints put as new objects under new keys; each key put added to ``written``."""
         assert member.frame is not None
-        directory = self.config.home / LICENCE_COPIES_DIRECTORY / str(licence_id)
-        directory.mkdir(parents=True, exist_ok=True)
+        directory = f"{LICENCE_COPIES_DIRECTORY}/{licence_id}"
         scope = dataset_scope(member.name)
         table = shuffled(pa.Table.from_pandas(member.frame, preserve_index=False))  # a fresh order (F4)
-        buffer = io.BytesIO()  # in clear only in memory, sealed as it reaches the disk
+        buffer = io.BytesIO()  # in clear only in memory, sealed as it is put
         pq.write_table(table, buffer, compression="zstd")
-        tmp_copy = directory / f".partial-{secrets.token_hex(8)}.parquet.kyv"
-        tmp_prints = Path(tempfile.mkdtemp(prefix=".partial-", dir=directory))
-        written = [tmp_copy, tmp_prints]
-        try:
-            sha256, _ = self.at_rest.write(tmp_copy, buffer.getvalue(), scope, by=by)
-            pseudonyms = [c for c in licence_keyed_columns(member.base_report) if c in member.frame.columns]
-            qi = [c for c in quasi_identifiers(member.base_report) if c in member.frame.columns]
-            prints = FingerprintSet.build(  # the per-licence pseudonyms and this copy's rows (no raw side here)
-                member.frame, member.frame, {}, pepper=self.config.pepper or b"", pseudonym_columns=pseudonyms,
-                quasi_identifier_columns=qi, workers=1,
-            )  # fmt: skip
-            with self.at_rest.private_dir() as plain:
-                for made in sorted(prints.save(plain).iterdir()):
-                    self.at_rest.write(tmp_prints / made.name, made.read_bytes(), scope, by=by)
-            stem = f"{member.name}-v{member.base_version}.{sha256[:12]}.{secrets.token_hex(4)}"
-            final_copy, final_prints = directory / f"{stem}.parquet.kyv", directory / f"{stem}.prints"
-            os.replace(tmp_copy, final_copy)
-            os.replace(tmp_prints, final_prints)
-            written = [final_copy, final_prints]
-        except BaseException:
-            tmp_copy.unlink(missing_ok=True)
-            shutil.rmtree(tmp_prints, ignore_errors=True)
-            raise
-        home = self.config.home
+        sha256 = hashlib.sha256(buffer.getbuffer()).hexdigest()
+        stem = f"{member.name}-v{member.base_version}.{sha256[:12]}.{secrets.token_hex(4)}"
+        copy_key, prints_key = f"{directory}/{stem}.parquet.kyv", f"{directory}/{stem}.prints"
+        written.append(self.at_rest.put_object(copy_key, buffer.getvalue(), scope, by=by).key)
+        del buffer
+        pseudonyms = [c for c in licence_keyed_columns(member.base_report) if c in member.frame.columns]
+        qi = [c for c in quasi_identifiers(member.base_report) if c in member.frame.columns]
+        prints = FingerprintSet.build(  # the per-licence pseudonyms and this copy's rows (no raw side here)
+            member.frame, member.frame, {}, pepper=self.config.pepper or b"", pseudonym_columns=pseudonyms,
+            quasi_identifier_columns=qi, workers=1,
+        )  # fmt: skip
+        digests: dict[str, str] = {}
+        written.append(prints_key)
+        with self.at_rest.private_dir() as plain:
+            for made in sorted(prints.save(plain).iterdir()):
+                digests[made.name] = self.at_rest.put_object(f"{prints_key}/{made.name}", made, scope, by=by).sha256
         member.made = {
-            "path": str(final_copy.relative_to(home)),
-            "fingerprints": str(final_prints.relative_to(home)),
+            "path": copy_key,
+            "fingerprints": prints_key,
+            "fingerprint_files": digests,  # file name -> plaintext SHA-256, checked when staged
             "sha256": sha256,
             "rows": table.num_rows,
             "pseudonyms": pseudonyms,
         }
-        return written
 
     def _record(
         self,
@@ -349,6 +343,7 @@ class LicenceCopies:
                     "joint": joint_report is not None,
                     "key": "per licence, shared by the group" if joint_report else "per licence and dataset",
                     "pseudonyms": made.get("pseudonyms", []),
+                    "fingerprint_files": made.get("fingerprint_files"),
                     "shares_base": shares,
                     "joint_report": joint_report,
                     "shared_columns": shared_columns(member.base_report),  # verbatim under every licence (F5)
@@ -391,7 +386,7 @@ class LicenceCopies:
     def _supersede(self, change: Change, licence_id: int, resource_id: int) -> None:
         """The licence's earlier copies of a dataset: deleted with the change, or held while a queued or
         running job names them (:mod:`registry.linkage_holds`, red team 23 F8)."""
-        supersede(change, self.config.home, licence_id, resource_id, self.copies_in_use)
+        supersede(change, self.at_rest.storage, licence_id, resource_id, self.copies_in_use)
 
     def sweep(self) -> builtins.list[int]:
         """Delete the superseded copies no queued or running job names any more (ledgered); their ids."""
@@ -401,7 +396,7 @@ class LicenceCopies:
         with self.recorder.change(LINKAGE_ACTOR) as change:
             ids = free_superseded(change.session, self.copies_in_use)  # again, inside the change
             rows = [change.session.get_one(LicenceCopyRow, i) for i in ids]
-            delete_copies(change, self.config.home, rows, reason="superseded (no queued or running job names it)")
+            delete_copies(change, self.at_rest.storage, rows, reason="superseded (no queued or running job names it)")
         return ids
 
     def try_sweep(self) -> None:
@@ -414,7 +409,7 @@ class LicenceCopies:
     def drop_licence(self, change: Change, licence_id: int) -> None:
         """A licence ended: every copy of it is deleted with the change (双鸭山 第六十二条), held or not."""
         rows = change.session.scalars(select(LicenceCopyRow).where(LicenceCopyRow.licence_id == licence_id)).all()
-        delete_copies(change, self.config.home, list(rows), reason="licence ended")
+        delete_copies(change, self.at_rest.storage, list(rows), reason="licence ended")
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -454,11 +449,12 @@ class LicenceCopies:
                 raise NotFoundError(f"no licence copy {copy_id}")
             if row.shares_base or row.fingerprints is None:
                 return None
-            where = self.config.home / row.fingerprints
+            where, digests = row.fingerprints, (row.report or {}).get("fingerprint_files")
         try:
-            with self.at_rest.plaintext_tree(where) as plain:
+            with self.at_rest.private_dir() as plain:
+                self.at_rest.stage_set(where, digests, plain)
                 return FingerprintSet.load(plain, pepper=self.config.pepper)
-        except (OSError, FingerprintError, VaultError) as exc:
+        except (OSError, FingerprintError, VaultError, StorageError) as exc:
             raise RegistryError(f"the fingerprints of licence copy {copy_id} are not usable: {exc}") from None
 
 

@@ -21,16 +21,15 @@ from __future__ import annotations
 
 import builtins
 import math
-import shutil
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core import Change, RegistryError
+from core import Change, RegistryError, Storage
 from registry.models import LicenceCopyRow
+from registry.objects import delete_object, delete_set
 
 __all__ = ["CopiesInUse", "delete_copies", "free_superseded", "plain", "supersede", "superseded"]
 
@@ -38,7 +37,7 @@ __all__ = ["CopiesInUse", "delete_copies", "free_superseded", "plain", "supersed
 CopiesInUse = Callable[[], set[int]]
 
 
-def supersede(change: Change, home: Path, licence_id: int, resource_id: int, in_use: CopiesInUse | None) -> None:
+def supersede(change: Change, storage: Storage, licence_id: int, resource_id: int, in_use: CopiesInUse | None) -> None:
     """The licence's earlier copies of a dataset: deleted (files once the change commits), or held while a
     queued or running job names them (ledgered)."""
     older = change.session.scalars(
@@ -57,7 +56,7 @@ def supersede(change: Change, home: Path, licence_id: int, resource_id: int, in_
                     "reason": "superseded; kept while a queued or running job names it, deleted after",
                 },
             )
-    delete_copies(change, home, free, reason="superseded")
+    delete_copies(change, storage, free, reason="superseded")
 
 
 def superseded(session: Session) -> builtins.list[LicenceCopyRow]:
@@ -88,10 +87,10 @@ def free_superseded(session: Session, in_use: CopiesInUse | None) -> builtins.li
     return [row.id for row in rows if row.id not in named]
 
 
-def delete_copies(change: Change, home: Path, rows: builtins.list[LicenceCopyRow], *, reason: str) -> None:
-    """Rows deleted with the change, their files once it commits (a shared base file is not the licence's)."""
+def delete_copies(change: Change, storage: Storage, rows: builtins.list[LicenceCopyRow], *, reason: str) -> None:
+    """Rows deleted with the change, their objects once it commits (a shared base file is not the licence's)."""
     for row in rows:
-        files = [home / row.path, *([home / row.fingerprints] if row.fingerprints else [])]
+        files = (row.path, row.fingerprints)
         change.session.delete(row)
         if row.shares_base:  # only its row goes: the base file is not the licence's
             continue
@@ -100,7 +99,7 @@ def delete_copies(change: Change, home: Path, rows: builtins.list[LicenceCopyRow
             f"licence:{row.licence_id}",
             {"copy": row.id, "base_version": row.base_version, "reason": reason},
         )
-        change.on_commit(_remover(files))
+        change.on_commit(_remover(storage, *files))
     change.session.flush()
 
 
@@ -120,18 +119,12 @@ def plain(value: Any) -> Any:
     raise RegistryError(f"the joint report holds a {type(value).__name__}, not JSON: it cannot be recorded")
 
 
-def _remover(paths: builtins.list[Path]) -> Callable[[], None]:
-    """Removes ``paths`` once called (after the commit that deleted their row)."""
+def _remover(storage: Storage, copy: str, prints: str | None) -> Callable[[], None]:
+    """Removes a copy's objects once called (after the commit that deleted their row)."""
 
     def remove() -> None:
-        for path in paths:
-            _remove(path)
+        delete_object(storage, copy)
+        if prints:
+            delete_set(storage, prints)
 
     return remove
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)

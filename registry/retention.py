@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,13 +31,23 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core import Actor, Change, NotFoundError, PermissionDeniedError, Recorder, RegistryError, require_role
+from core import (
+    Actor,
+    Change,
+    NotFoundError,
+    PermissionDeniedError,
+    Recorder,
+    RegistryError,
+    Storage,
+    require_role,
+)
 from registry.atrest import dataset_scope
 from registry.catalog_rules import CUSTODIAN, catalog_row, subject
 from registry.config import RegistryConfig
 from registry.datakeys import destroy_scope
 from registry.egress import Custodians, is_custodian
 from registry.models import LicenceCopyRow, LicenceDatasetRow, LicenceRow, ProductRow, ResourceRow, VersionRow
+from registry.objects import delete_stored, stored, stored_digest
 from registry.vocabulary import LicenceState, ProductState, ResourceState, VersionKind
 
 __all__ = ["DueVersion", "JobsUsing", "PurgeResult", "ReleasesUsing", "Retention", "destroy_version_data"]
@@ -111,32 +120,6 @@ def _inside(home: Path, relative: str) -> Path | None:
     return resolved if base in resolved.parents else None
 
 
-def _file_digest(path: Path) -> tuple[str, int]:
-    sha, size = hashlib.sha256(), 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            sha.update(chunk)
-            size += len(chunk)
-    return sha.hexdigest(), size
-
-
-def _digest(path: Path) -> tuple[str, int]:
-    """SHA-256 and size of a file; of a directory (a fingerprint set), SHA-256 of its sorted
-    ``"relpath sha256"`` manifest lines (as ``registry.workdirs`` records a licence's tree)."""
-    if path.is_file():
-        return _file_digest(path)
-    lines, total = [], 0
-    for member in sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink()):
-        digest, size = _file_digest(member)
-        lines.append(f"{member.relative_to(path).as_posix()} {digest}\n")
-        total += size
-    return hashlib.sha256("".join(lines).encode("utf-8")).hexdigest(), total
-
-
-def _present(path: Path | None) -> bool:
-    return path is not None and not path.is_symlink() and (path.is_file() or path.is_dir())
-
-
 def _unlink(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
@@ -158,10 +141,11 @@ def version_files(version: VersionRow) -> list[tuple[str, str]]:
 
 
 def destroy_version_data(
-    change: Change, home: Path, dataset: str, version: VersionRow, *, reason: str, by: Actor
+    change: Change, storage: Storage, dataset: str, version: VersionRow, *, reason: str, by: Actor
 ) -> list[dict[str, Any]]:
-    """Destroy one dataset version's data: each file hashed, ledgered (``data.deleted``) and deleted
-    once the change commits. The one place where a version's data is destroyed.
+    """Destroy one dataset version's data: each object hashed (its stored, sealed bytes), ledgered
+    (``data.deleted``) and deleted through ``storage`` once the change commits. The one place where a
+    version's data is destroyed.
 
     The data key is per dataset, not per version (``registry.datakeys``): :meth:`Retention.purge`
     destroys it, in the same change, once no version of the dataset is left, so a copy of a file that
@@ -176,13 +160,12 @@ def destroy_version_data(
             files += [("licence_copy", copy.path), ("licence_copy_fingerprints", copy.fingerprints or "")]
         change.session.delete(copy)
     for what, relative in [(w, r) for w, r in files if r]:
-        path = _inside(home, relative)
-        sha256, size = _digest(path) if path is not None and _present(path) else (None, 0)
+        sha256, size = stored_digest(storage, relative)
         record = {"what": what, "version": version.version, "sha256": sha256, "bytes": size, "reason": reason}
         change.log("data.deleted", subject(dataset), {**record, "present": sha256 is not None}, actor=by)
         deleted.append(record)
-        if path is not None and sha256 is not None:
-            change.on_commit(functools.partial(_unlink, path))
+        if sha256 is not None:
+            change.on_commit(functools.partial(delete_stored, storage, relative))
     return deleted
 
 
@@ -343,7 +326,7 @@ class Retention:
             now = self.config.now()
             files: list[dict[str, Any]] = []
             for target in targets:
-                files.extend(destroy_version_data(change, self.config.home, name, target, reason=reason, by=by))
+                files.extend(destroy_version_data(change, self.config.artifacts(), name, target, reason=reason, by=by))
                 target.deleted_at, target.deleted_by, target.deleted_reason = now, by.name, reason
                 change.log(
                     "dataset.version_deleted",
@@ -442,13 +425,13 @@ class Retention:
     def settle(self) -> list[str]:
         """At start: delete files of versions marked deleted whose deletion a crash interrupted."""
         removed: list[str] = []
+        storage = self.config.artifacts()
         with self.recorder.read() as session:
             versions = list(session.scalars(select(VersionRow).where(VersionRow.deleted_at.is_not(None))))
             for version in versions:
                 for _, relative in version_files(version):
-                    path = _inside(self.config.home, relative)
-                    if path is not None and _present(path):
-                        _unlink(path)
+                    if stored(storage, relative):
+                        delete_stored(storage, relative)
                         removed.append(relative)
         return removed
 

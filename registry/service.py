@@ -3,6 +3,8 @@ security operations (security events, the platform freeze, incidents) and retent
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy.engine import Engine
 
 from core import Recorder
@@ -18,7 +20,7 @@ from registry.egress import Custodians, EgressConsent
 from registry.freeze import Freeze
 from registry.incidents import Incidents
 from registry.ingest import Ingestor
-from registry.leftovers import sweep_home
+from registry.leftovers import TREES, sweep_home
 from registry.licences import Licences
 from registry.linkage import LicenceCopies
 from registry.monitoring import Monitoring
@@ -31,7 +33,9 @@ from registry.requests import Requests
 from registry.retention import Retention
 from registry.scratch import Swept
 from registry.security_events import SecurityEvents, SecurityPolicy
+from registry.storage_keys import referenced_keys
 from registry.usage import UsageRecords
+from registry.vault import DIRECTORY as VAULT_DIRECTORY
 
 
 class Registry:
@@ -50,7 +54,7 @@ class Registry:
         self.recorder = Recorder(engine, ledger)
         self.catalog = Catalog(self.recorder, config)
         self.data_keys = DataKeys(self.recorder, config)
-        self.at_rest = AtRest(self.data_keys, config.home)  # copies, fingerprints, outputs, products
+        self.at_rest = AtRest(self.data_keys, config.home, config.artifacts())  # copies, prints, outputs, products
         self.ingestor = Ingestor(self.recorder, config, self.catalog)
         self.copies = Copies(self.recorder, config, self.catalog, lambda: self.ingestor.vault)
         self.monitoring = Monitoring(self.recorder, config)
@@ -83,9 +87,18 @@ class Registry:
         # Requests with statutory deadlines on the working-day calendar (issue 24): a queue per department.
         self.requests = Requests(self.recorder, config, self.monitoring, custodians)
 
+    def storage_keys(self) -> Iterable[str]:
+        """Every storage key the registry's rows refer to (``ReferencedKeys``: the object sweeper spares them)."""
+        with self.recorder.read() as session:
+            return list(referenced_keys(session, self.config.artifacts()))
+
     def sweep(self) -> Swept:
         """At every start: remove what dead multi-step writes left, settle interrupted destructions (issue 17),
         and delete files of purged versions a crash left behind (``Retention.settle``)."""
-        swept = sweep_home(self.config.home, self.recorder)
+        storage = self.config.artifacts()
+        # The home's artifact trees are swept here only when the artifacts lie in the home; objects of a
+        # bucket no row names are core.storage_sweep's (with its grace period), via storage_keys().
+        in_home = storage.local_path(VAULT_DIRECTORY) == self.config.home / VAULT_DIRECTORY
+        swept = sweep_home(self.config.home, self.recorder, trees=TREES if in_home else ())
         self.retention.settle()
         return swept

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core import Storage
 from registry.leftovers import COPIES_DIRECTORY, FINGERPRINTS_DIRECTORY, PRODUCT_STORE
 from registry.models import LicenceRow, OperatorRow, ProductRow, ResourceRow, VersionRow
 
@@ -43,12 +44,26 @@ def _tree_bytes(root: Path) -> tuple[int, int]:
     return files, total
 
 
-def stored_bytes(home: Path) -> dict[str, dict[str, int]]:
-    """Files and bytes under the home per kind (:data:`STORED_KINDS`, plus ``other`` and ``total``)."""
+def _stored(storage: Storage, prefix: str) -> tuple[int, int]:
+    """``(objects, bytes)`` under ``prefix`` of an object storage (issue 19)."""
+    files = total = 0
+    for info in storage.list(prefix):
+        files += 1
+        total += info.size
+    return files, total
+
+
+def stored_bytes(home: Path, storage: Storage | None = None) -> dict[str, dict[str, int]]:
+    """Files and bytes per kind (:data:`STORED_KINDS`, plus ``other`` and ``total``): under the home, or
+    in ``storage`` (the registry's ``config.artifacts()``) for a kind it keeps elsewhere than the home."""
     out: dict[str, dict[str, int]] = {}
     known = set(STORED_KINDS.values())
     for kind, directory in STORED_KINDS.items():
-        files, size = _tree_bytes(home / directory) if (home / directory).is_dir() else (0, 0)
+        local = storage.local_path(directory) if storage is not None else home / directory
+        if storage is not None and local != home / directory:
+            files, size = _stored(storage, directory)
+        else:
+            files, size = _tree_bytes(home / directory) if (home / directory).is_dir() else (0, 0)
         out[kind] = {"files": files, "bytes": size}
     other_files = other_bytes = 0
     if home.is_dir():

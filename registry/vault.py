@@ -31,6 +31,11 @@ tampering. This module is the one owner of the format: the data keys' files use 
 
 Files are written to a temporary name with mode 0600 and renamed into place, so a reader never
 sees half a file and a failed write leaves nothing behind.
+
+The raw vault's files are objects of a :class:`core.Storage` (issue 19): sealed into an anonymous
+temporary file, then put create-only under ``vault/NAME/vN-<file id>.parquet.kyv`` (the key the
+version row records), read back as a stream. On the embedded home (:class:`core.LocalStorage`) that
+is the same file in the same place as before.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ import os
 import re
 import secrets
 import struct
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +60,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from core import RegistryError
+from core import LocalStorage, ObjectMissingError, RegistryError, Storage, StorageError, check_key
 
 MAGIC = b"KYVAULT\x00"
 FORMAT_VERSION = 1  # sealed under the vault key itself (raw copies, ingest scratch)
@@ -106,7 +112,7 @@ class Vault:
     which is what the catalog stores in a version's ``path``.
     """
 
-    def __init__(self, root: Path, key: bytes, *, frame_size: int = FRAME_SIZE) -> None:
+    def __init__(self, root: Path, key: bytes, *, frame_size: int = FRAME_SIZE, storage: Storage | None = None) -> None:
         if not isinstance(key, bytes | bytearray) or len(key) != 32:
             raise VaultError("the vault key must be 32 bytes (AES-256); check the instance's vault.key")
         if frame_size < 1:
@@ -114,6 +120,7 @@ class Vault:
         self.root = Path(root)
         self._key = bytes(key)
         self.frame_size = frame_size
+        self.storage: Storage = storage if storage is not None else LocalStorage(self.root)
 
     @property
     def directory(self) -> Path:
@@ -121,35 +128,39 @@ class Vault:
 
     # --- writing -------------------------------------------------------------------------------
 
-    def put(self, name: str, version: int, data: bytes | Path | BinaryIO) -> VaultObject:
-        """Encrypt ``data`` (bytes, a file path or a binary stream) as version ``version`` of ``name``."""
+    def put(
+        self, name: str, version: int, data: bytes | Path | BinaryIO, *, file_id: bytes | None = None
+    ) -> VaultObject:
+        """Encrypt ``data`` (bytes, a file path or a binary stream) as version ``version`` of ``name``.
+
+        ``file_id`` (random unless given: a replay or a test of a race) names the object; a key already
+        taken is refused (:class:`VaultError`, create-only) and the object there stays whole.
+        """
         if not _NAME_RE.match(name) or ".." in name:
             raise VaultError(f"dataset name {name!r} cannot name a vault directory (letters, digits, _ . - only)")
         if version < 1:
             raise VaultError(f"version must be at least 1, got {version}")
-        file_id = secrets.token_bytes(FILE_ID_BYTES)
+        if file_id is None:
+            file_id = secrets.token_bytes(FILE_ID_BYTES)
+        elif len(file_id) != FILE_ID_BYTES:
+            raise VaultError(f"a vault file id is {FILE_ID_BYTES} bytes")
         relative = f"{DIRECTORY}/{name}/v{version}-{file_id.hex()}{SUFFIX}"
-        target = self.root / relative
-        self._make_dirs(target.parent)
-        temporary = target.with_name(f".{target.name}.tmp")
-        try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except OSError as exc:
-            raise VaultError(f"cannot create a vault file under {target.parent}: {exc}") from None
-        try:
-            with os.fdopen(fd, "wb") as out:
-                digest, size = self._encrypt(file_id, self._chunks(data), out)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+        local = self.storage.local_path(relative)
+        if local is not None:
+            self._make_dirs(local.parent)  # owner-only directories, as the home always had them
+        with tempfile.TemporaryFile() as sealed:  # ciphertext only; the object is put whole, create-only
+            digest, size = self._encrypt(file_id, self._chunks(data), sealed)
+            sealed.flush()
+            sealed.seek(0)
+            try:
+                self.storage.put(relative, sealed)
+            except StorageError as exc:
+                raise VaultError(f"cannot store the vault object {relative}: {exc}") from None
         return VaultObject(relative, digest, size)
 
     def _make_dirs(self, directory: Path) -> None:
         # Owner-only directories: the vault holds every identifier of every raw dataset.
-        for path in (self.directory, directory):
+        for path in (directory.parent, directory):
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def _chunks(self, data: bytes | Path | BinaryIO) -> Iterator[bytes]:
@@ -198,7 +209,25 @@ class Vault:
         Raises :class:`VaultError` on a wrong key, a foreign or altered header, a frame that fails
         authentication (altered, reordered or from another file), a truncated file or trailing bytes.
         """
-        yield from unseal(self.resolve(path), self._key, label=path)
+        key = self.key_of(path)
+        try:
+            stream = self.storage.open(key)
+        except ObjectMissingError:
+            raise VaultError(f"vault file {path} does not exist") from None
+        try:
+            yield from unseal_stream(stream, self._key, label=path)
+        finally:
+            stream.close()
+
+    def key_of(self, path: str) -> str:
+        """The storage key of a vault path (the row's ``path``); refuses one outside ``vault/…{SUFFIX}``."""
+        try:
+            key = check_key(path)
+        except StorageError:
+            key = ""
+        if not key.startswith(f"{DIRECTORY}/") or not key.endswith(SUFFIX) or key.count("/") != 2:
+            raise VaultError(f"{path!r} is not a vault file path (expected {DIRECTORY}/NAME/…{SUFFIX})")
+        return key
 
     def open(self, path: str) -> bytes:
         """The whole plaintext of a vault file (authenticated frame by frame)."""
@@ -217,10 +246,12 @@ class Vault:
 
     def delete(self, path: str) -> None:
         """Remove a vault file (undoing an ingest whose catalog change was refused)."""
-        file = self.resolve(path)
-        file.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):
-            file.parent.rmdir()  # only when it was the dataset's last file
+        key = self.key_of(path)
+        self.storage.delete(key)
+        local = self.storage.local_path(key)
+        if local is not None:
+            with contextlib.suppress(OSError):
+                local.parent.rmdir()  # only when it was the dataset's last file
 
 
 class Sealer:

@@ -235,12 +235,12 @@ def test_files_of_a_purge_interrupted_after_its_commit_are_deleted_at_the_next_s
     copy.write_bytes(b"PAR1")
     from registry import retention as module
 
-    real = module._unlink
-    module._unlink = lambda path: None  # type: ignore[assignment]  # killed before the files went
+    real = module.delete_stored  # objects are deleted through core.Storage once the purge commits (issue 19)
+    module.delete_stored = lambda storage, key: None  # type: ignore[assignment]  # killed before the files went
     try:
         registry.retention.purge("traffic", reason="到期", by=CUSTODIAN)
     finally:
-        module._unlink = real  # type: ignore[assignment]
+        module.delete_stored = real  # type: ignore[assignment]
     assert copy.exists()
     reopened = Instance.open(Settings(home=home.home))
     reopened.close()
