@@ -61,7 +61,6 @@ from sqlalchemy import create_engine
 
 from ledger.checkpoints import SignedCheckpoint
 from ledger.entry import GENESIS
-from ledger.fastscan import prove_clean
 from ledger.fastread import Snapshot, UnrepresentableError, int64_array, read_snapshot
 from ledger.keyring import ROTATION_ACTION, signature_problems
 from ledger.merkle import STORED_MIN_LEVEL, TreeAppender, node_hash
@@ -113,9 +112,6 @@ def fast_verify(
     ``public_key_hex`` is the key's raw hex, which stored checkpoints must name (several of each
     when the verifier trusts several keys; rotations are followed as :mod:`ledger.keyring` says).
     """
-    clean = prove_clean(url, public_key_hex if isinstance(public_key_hex, str) else list(public_key_hex))
-    if clean is not None:
-        return clean
     try:
         snapshot = read_snapshot(url)
     except UnrepresentableError:
