@@ -19,7 +19,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, func, insert, select
 
 from app import Instance, Settings
 from ledger import Ledger, Record, VerifyReport, canonical_json, checkpoint_statement, fastread, public_key_hex
@@ -325,6 +325,59 @@ def test_merkle_problems_interleave_at_the_reference_chunks(sqlite_instance: Ins
         (50100, "hash"),
         (49006, "checkpoint_root"),
     ]
+
+
+def _seam(instance: Instance) -> int:
+    """The last seq of the first reader's half: fastread splits the entries between two connections there."""
+    with instance.engine.connect() as connection:
+        low, high = connection.execute(select(func.min(entries.c.seq), func.max(entries.c.seq))).one()
+    return int(low) + (int(high) - int(low)) // 2
+
+
+def _seam_scenarios(last: int) -> dict[str, Callable[[Instance, Ledger], None]]:
+    """Tampering on either side of the seam between the two readers, and across it."""
+    first = last + 1
+    found: dict[str, Callable[[Instance, Ledger], None]] = {
+        "clean": lambda _instance, _ledger: None,
+        "delete_last_of_first_half": _sql(f"DELETE FROM ledger_entries WHERE seq = {last}"),
+        "delete_first_of_second_half": _sql(f"DELETE FROM ledger_entries WHERE seq = {first}"),
+        "delete_both_sides": _sql(f"DELETE FROM ledger_entries WHERE seq IN ({last}, {first})"),
+        "reorder_across": _sql(
+            f"UPDATE ledger_entries SET seq = -1 WHERE seq = {last}",
+            f"UPDATE ledger_entries SET seq = {last} WHERE seq = {first}",
+            f"UPDATE ledger_entries SET seq = {first} WHERE seq = -1",
+        ),
+        "link_across": _set("prev_hash", "ab" * 32, first),
+        "hash_before_seam": _set("hash", "cd" * 32, last),
+        "checkpoint_forged": _sql(f"UPDATE ledger_checkpoints SET root = '{'ef' * 32}' WHERE tree_size = {last + 2}"),
+    }
+    for column in ("time", "actor", "role", "action", "subject", "payload"):
+        found[f"{column}_before_seam"] = _set(column, "x", last)
+        found[f"{column}_after_seam"] = _set(column, "y", first)
+    return found
+
+
+def test_tampering_at_the_seam_between_the_two_readers(instance: Instance, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The entries are read by two connections in halves (in a reader process on SQLite): each kind of
+    tampering next to, and across, the cut gives the reference's report."""
+    ledger = make_ledger(instance)
+    fill(ledger, FILL)
+    saved = saved_tables(instance)
+    url = instance.engine.url.render_as_string(hide_password=False)
+    last = _seam(instance)
+    assert last == 303  # entries 1..605: halves 1..303 and 304..605; checkpoint 305 straddles the seam
+    monkeypatch.setattr(fastread, "SQLITE_IN_PROCESS_ROWS", 0)
+    for name, scenario in _seam_scenarios(last).items():
+        restore(instance, saved)
+        scenario(instance, ledger)
+        reference = ledger.verify(reference=True)
+        fast = fast_verify(url, ledger.public_key, ledger.public_key_hex)
+        assert (name, fast.as_json(), fast.truncated_problems) == (
+            name,
+            reference.as_json(),
+            reference.truncated_problems,
+        )
+        assert reference.ok == (name == "clean"), name
 
 
 # --- arbitrary text ---------------------------------------------------------------------------
