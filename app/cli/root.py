@@ -36,7 +36,6 @@ from app.cli.request import calendar_cli, request_cli
 from app.cli.retention import purge, retention_cli
 from app.cli.serve import serve
 from app.cli.storage import storage_cli
-from app.instance import Instance
 
 cli = typer.Typer(
     name="keyong",
@@ -58,6 +57,8 @@ def root(ctx: typer.Context, home: HomeOption = None) -> None:
 @refusing
 def init(home: HomeOption = None, json_out: JsonOption = False) -> None:
     """Create an embedded instance: home, secrets, database, one demo principal per role."""
+    from app.instance import Instance
+
     out = Output(json_out)
     instance, result = Instance.init(settings_for(home))
     instance.close()
