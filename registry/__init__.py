@@ -347,8 +347,7 @@ _NAMES: dict[str, str] = {
         "ProductRegistration Products ProductView attribution_metadata read_attribution stamp_artifact"
     ),
     "registry.quotas": (
-        "MAX_CONCURRENT MAX_CPU_SECONDS MAX_PER_DAY AllocationView QuotaAllocations Quotas check_quotas "
-        "limits_of"
+        "MAX_CONCURRENT MAX_CPU_SECONDS MAX_PER_DAY AllocationView QuotaAllocations Quotas check_quotas limits_of"
     ),
     "registry.request_rules": (
         "REQUEST_KINDS=KINDS REQUEST_OUTCOMES=OUTCOMES REQUEST_PROFILES=PROFILES RequestRule=Rule rules_of"
