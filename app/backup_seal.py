@@ -13,7 +13,6 @@ import hashlib
 import secrets
 from typing import IO
 
-
 SEAL_CHUNK = 1024 * 1024
 TAG = 16
 PREFIX = 8

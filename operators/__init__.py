@@ -16,15 +16,15 @@ if TYPE_CHECKING:
         UnknownPrincipalError,
     )
     from operators.identity import AGENCY_MANAGES, IdentityService, NewApiKey, host_actor
+    from operators.instance_usage import REPORT_ROLES, usage_report
+    from operators.jobs import JobRefusedError, Jobs, JobUsageError, Quotas
     from operators.models import metadata
+    from operators.people import People
     from operators.recovery import HoldKind, RecoveryHoldError
     from operators.roles import Role
     from operators.second_factor import STEP_SECONDS, TotpEnrolment, totp_code
     from operators.sessions import Principal
     from operators.tokens import Claims, IssuedToken, JwtKeyring, SigningKey, TokenError, TokenService, jwt_key_id
-    from operators.instance_usage import REPORT_ROLES, usage_report
-    from operators.jobs import JobRefusedError, Jobs, JobUsageError, Quotas
-    from operators.people import People
 
 __all__ = [
     "AGENCY_MANAGES",

@@ -25,8 +25,9 @@ from typer.main import get_command_from_info, get_group_from_info
 class Entry:
     """One name of the root: a group (a ``typer.Typer``) or a command (a function) of ``module``.
 
-    ``help`` is the line ``keyong --help`` shows for it; ``also`` are modules imported first because they add commands to this group (``app.cli.egress`` adds
-    its own to ``dataset`` and ``release``); ``then`` adds the root's own commands to it, once."""
+    ``help`` is the line ``keyong --help`` shows for it; ``also`` are modules imported first because they
+    add commands to this group (``app.cli.egress`` adds its own to ``dataset`` and ``release``); ``then``
+    adds the root's own commands to it, once."""
 
     name: str
     module: str
@@ -45,11 +46,11 @@ class Entry:
         return value
 
 
-def group(name: str, module: str, attribute: str, *, help: str, **options: Any) -> Entry:  # noqa: A002
+def group(name: str, module: str, attribute: str, *, help: str, **options: Any) -> Entry:
     return Entry(name, module, attribute, help, group=True, **options)
 
 
-def command(name: str, module: str, attribute: str, *, help: str) -> Entry:  # noqa: A002
+def command(name: str, module: str, attribute: str, *, help: str) -> Entry:
     return Entry(name, module, attribute, help, group=False)
 
 

@@ -140,7 +140,8 @@ ENTRIES = (
         "request",
         "app.cli.request",
         "request_cli",
-        help="Data applications, demands, corrections, open-data applications and catalog updates, due on the working-day calendar.",
+        help="Data applications, demands, corrections, open-data applications and catalog updates, "
+        "due on the working-day calendar.",
     ),
     group(
         "calendar",
