@@ -12,7 +12,7 @@ of help it shows there, kept beside its name (a test holds it equal to the built
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -57,7 +57,7 @@ def command(name: str, module: str, attribute: str, *, help: str) -> Entry:
 class LazyCommands(MutableMapping[str, Any]):
     """The root's commands by name, each built on first look-up; names and order known without building."""
 
-    def __init__(self, built: dict[str, Any], entries: Sequence[Entry], build: Callable[[Entry], Any]) -> None:
+    def __init__(self, built: Mapping[str, Any], entries: Sequence[Entry], build: Callable[[Entry], Any]) -> None:
         self.built = dict(built)
         self.entries = {entry.name: entry for entry in entries}
         self.order = [*self.built, *(name for name in self.entries if name not in self.built)]
