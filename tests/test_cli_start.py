@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parent.parent
