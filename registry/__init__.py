@@ -3,9 +3,9 @@ products and their lineage, objections and usage monitoring (DESIGN.md).
 
 Every change is appended to the ledger in the same transaction as the change itself.
 
-The face loads on first use (``core.LazyFace``): the controlled vocabularies (``registry.vocabulary``) come
-alone, for the command line's options; any other name loads the whole face as an import did before, so
-the models register together (issue 21).
+The face loads on first use (``core.LazyFace``): the controlled vocabularies (``registry.vocabulary``, the
+command line's options) and the configuration (``registry.config``, the settings' ingest bounds) come alone;
+any other name loads the whole face as an import did before, so the models register together (issue 21).
 """
 
 from typing import TYPE_CHECKING, Any
@@ -373,7 +373,7 @@ _NAMES: dict[str, str] = {
     ),
 }
 
-_FACE = LazyFace("registry", _NAMES, alone=("registry.vocabulary",))
+_FACE = LazyFace("registry", _NAMES, alone=("registry.vocabulary", "registry.config"))
 
 
 def __getattr__(name: str) -> Any:
