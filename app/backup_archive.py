@@ -32,12 +32,6 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-
 from app.backup_seal import SealingReader, sealed_size
 
 ARCHIVE_FORMAT = 1
@@ -87,15 +81,24 @@ class SealKeys:
     def derive(cls, passphrase: str, salt: bytes, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P) -> SealKeys:
         if not (2**14 <= n <= MAX_SCRYPT_N and 1 <= r <= MAX_SCRYPT_R and 1 <= p <= MAX_SCRYPT_P and len(salt) >= 16):
             raise BackupError("the archive's key-derivation parameters are out of bounds")
+        from cryptography.hazmat.primitives import hashes  # only a backup pays for cryptography (issue 21)
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+        from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
         master = Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase.encode("utf-8"))
         keys = HKDF(algorithm=hashes.SHA256(), length=96, salt=None, info=b"keyong-backup-v1").derive(master)
         return cls(encrypt=keys[:32], mac=keys[32:64], files=keys[64:])
 
     def seal(self, plaintext: bytes) -> bytes:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         nonce = secrets.token_bytes(12)
         return nonce + AESGCM(self.encrypt).encrypt(nonce, plaintext, SECRETS_MEMBER.encode())
 
     def open(self, sealed: bytes) -> bytes:
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         try:
             return AESGCM(self.encrypt).decrypt(sealed[:12], sealed[12:], SECRETS_MEMBER.encode())
         except (InvalidTag, ValueError):

@@ -13,9 +13,6 @@ import hashlib
 import secrets
 from typing import IO
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 SEAL_CHUNK = 1024 * 1024
 TAG = 16
 PREFIX = 8
@@ -38,6 +35,8 @@ class SealingReader:
     """Reads exactly ``size`` plaintext bytes from ``raw`` and yields their sealed stream through ``read``."""
 
     def __init__(self, raw: IO[bytes], size: int, member: str, key: bytes) -> None:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # only a backup pays for it (issue 21)
+
         self.raw, self.left, self.member = raw, size, member
         self.aead = AESGCM(key)
         self.prefix = secrets.token_bytes(PREFIX)
@@ -72,6 +71,9 @@ class SealingReader:
 
 def unseal(source: IO[bytes], member: str, key: bytes, sink: IO[bytes]) -> tuple[str, int]:
     """Open ``member``'s sealed stream into ``sink``; the plaintext's SHA-256 and size."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     aead, plain, total = AESGCM(key), hashlib.sha256(), 0
     prefix = source.read(PREFIX)
     block = source.read(SEAL_CHUNK + TAG)

@@ -2,30 +2,45 @@
 
 The embedded default is SQLite in WAL mode, so readers (API, console) and a writer (worker)
 do not block each other; PostgreSQL is the production store. The same migrations run on both.
+
+Opening a home checks its schema revision at every command. Alembic and the domain packages' table
+definitions cost a second to import, so a database already at this code's head is recognised with one
+query and a read of the migration files' ``revision`` lines (:func:`cheap_status`); Alembic runs only
+when something is pending or unclear (issue 21).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from alembic import command
-from alembic.config import Config
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import MetaData, create_engine, event, inspect, make_url
+from sqlalchemy import create_engine, event, inspect, make_url, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 import ledger
-import operators
-import registry
-import sandbox  # noqa: F401  (its job and release tables join the core Base's metadata, as the registry's do)
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy import MetaData
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
-# Every package that owns tables contributes its MetaData here; Alembic compares against all.
-TARGET_METADATA: list[MetaData] = [ledger.metadata, operators.metadata, registry.metadata]
+
+def __getattr__(name: str) -> Any:
+    # TARGET_METADATA: every package that owns tables contributes its MetaData; Alembic compares against all.
+    # Built when Alembic first asks (PEP 562): it imports every domain package.
+    if name == "TARGET_METADATA":
+        import operators
+        import registry
+        import sandbox  # noqa: F401  (its job and release tables join the core Base's metadata, as the registry's do)
+
+        metadata: list[MetaData] = [ledger.metadata, operators.metadata, registry.metadata]
+        globals()[name] = metadata
+        return metadata
+    raise AttributeError(f"module 'app.database' has no attribute {name!r}")
 
 
 def sqlite_url(home: Path) -> str:
@@ -92,13 +107,21 @@ def make_engine(url: str) -> Engine:
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema up to ``revision``; safe to run on an up-to-date database."""
+    """Bring the schema up to ``revision``; safe to run on an up-to-date database (then Alembic is not run)."""
+    if revision == "head":
+        status = cheap_status(engine)
+        if status is not None and status.up_to_date:
+            return
+    from alembic import command
+
     config = alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
@@ -106,12 +129,52 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 
 def current_revision(engine: Engine) -> str | None:
+    from alembic.migration import MigrationContext
+
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
 def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+_REVISION_LINE = re.compile(r"^(down_revision|revision)\s*(?::[^=]*)?=\s*(.+)$", re.MULTILINE)
+_QUOTED = re.compile(r"[\"']([^\"']+)[\"']")
+
+
+def scanned_head() -> str | None:
+    """This code's head revision read from the migration files' ``revision``/``down_revision`` lines, or
+    ``None`` when they do not name exactly one head (a merge, a file written otherwise: ask Alembic)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in sorted((MIGRATIONS / "versions").glob("*.py")):
+        found = {key: value for key, value in _REVISION_LINE.findall(path.read_text(encoding="utf-8"))}
+        own = _QUOTED.findall(found.get("revision", ""))
+        if len(own) != 1 or "down_revision" not in found:
+            return None
+        revisions.add(own[0])
+        parents.update(_QUOTED.findall(found["down_revision"]))
+    heads = revisions - parents
+    return next(iter(heads)) if len(heads) == 1 and parents <= revisions else None
+
+
+def cheap_status(engine: Engine) -> SchemaStatus | None:
+    """The status of a database at this code's head, read without Alembic; ``None`` when it is anything
+    else (behind, ahead, empty, unreadable): then :func:`schema_status` asks Alembic, as before."""
+    head = scanned_head()
+    if head is None:
+        return None
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    except SQLAlchemyError:
+        return None
+    if [tuple(row) for row in rows] != [(head,)]:
+        return None
+    return SchemaStatus(head, head, (), known=True)
 
 
 class SchemaTooNewError(RuntimeError):
@@ -147,6 +210,11 @@ class SchemaStatus:
 
 def schema_status(engine: Engine) -> SchemaStatus:
     """The database's revision, this code's head and what lies between, read without changing anything."""
+    cheap = cheap_status(engine)
+    if cheap is not None:
+        return cheap
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(alembic_config())
     head = script.get_current_head()
     current = current_revision(engine)

@@ -4,38 +4,46 @@ and digests.
 
 ``core`` imports only ``ledger`` of ours; every domain package (registry, sandbox, operators) imports
 ``core``, never another domain's internals for these.
+
+The face loads each name from its own module on first use (``core.faces``): ``Actor`` and the errors
+come without SQLAlchemy or the ledger, which only ``Base``, ``Change`` and the recorders need (issue 21).
 """
 
-from core.actors import HOST_ROLE, Actor, actor_of, require_role
-from core.changes import Change, JoinedRecorder, Recorder
-from core.crashpoints import ENVIRONMENT as CRASH_POINT_ENVIRONMENT
-from core.crashpoints import crash_point
-from core.db import MAX_ROW_ID, NAMING_CONVENTION, Base, UTCDateTime, utcnow
-from core.errors import NotFoundError, PermissionDeniedError, RegistryError, UsageError
-from core.hashing import file_sha256, text_sha256
-from core.storage import (
-    LocalStorage,
-    ObjectExistsError,
-    ObjectInfo,
-    ObjectMissingError,
-    StagedObjectMismatchError,
-    Storage,
-    StorageError,
-    StoredObject,
-    check_key,
-)
-from core.storage_roles import ROLE_ACCESS, ROLES, RoleAccess, aws_policies, new_credentials, seaweedfs_identities
-from core.storage_s3 import (
-    S3Credentials,
-    S3Storage,
-    StorageAccessDeniedError,
-    StorageCredentialsError,
-    load_credentials_file,
-    open_storage,
-    parse_s3_url,
-)
-from core.storage_sweep import DEFAULT_GRACE, ReferencedKeys, SweepRefusedError, SweepReport, referenced_keys, sweep
-from core.text import invisible_character
+from typing import TYPE_CHECKING, Any
+
+from core.faces import LazyFace
+
+if TYPE_CHECKING:
+    from core.actors import HOST_ROLE, Actor, actor_of, require_role
+    from core.changes import Change, JoinedRecorder, Recorder
+    from core.crashpoints import ENVIRONMENT as CRASH_POINT_ENVIRONMENT
+    from core.crashpoints import crash_point
+    from core.db import MAX_ROW_ID, NAMING_CONVENTION, Base, UTCDateTime, utcnow
+    from core.errors import NotFoundError, PermissionDeniedError, RegistryError, UsageError
+    from core.hashing import file_sha256, text_sha256
+    from core.storage import (
+        LocalStorage,
+        ObjectExistsError,
+        ObjectInfo,
+        ObjectMissingError,
+        StagedObjectMismatchError,
+        Storage,
+        StorageError,
+        StoredObject,
+        check_key,
+    )
+    from core.storage_roles import ROLE_ACCESS, ROLES, RoleAccess, aws_policies, new_credentials, seaweedfs_identities
+    from core.storage_s3 import (
+        S3Credentials,
+        S3Storage,
+        StorageAccessDeniedError,
+        StorageCredentialsError,
+        load_credentials_file,
+        open_storage,
+        parse_s3_url,
+    )
+    from core.storage_sweep import DEFAULT_GRACE, ReferencedKeys, SweepRefusedError, SweepReport, referenced_keys, sweep
+    from core.text import invisible_character
 
 __all__ = [
     "CRASH_POINT_ENVIRONMENT",
@@ -49,6 +57,7 @@ __all__ = [
     "Base",
     "Change",
     "JoinedRecorder",
+    "LazyFace",
     "LocalStorage",
     "NotFoundError",
     "ObjectExistsError",
@@ -88,3 +97,30 @@ __all__ = [
     "text_sha256",
     "utcnow",
 ]
+
+#: Each module of this face -> the names it gives (``public=defined`` where the face renames one).
+_NAMES: dict[str, str] = {
+    "core.actors": "HOST_ROLE Actor actor_of require_role",
+    "core.changes": "Change JoinedRecorder Recorder",
+    "core.crashpoints": "CRASH_POINT_ENVIRONMENT=ENVIRONMENT crash_point",
+    "core.db": "MAX_ROW_ID NAMING_CONVENTION Base UTCDateTime utcnow",
+    "core.errors": "NotFoundError PermissionDeniedError RegistryError UsageError",
+    "core.hashing": "file_sha256 text_sha256",
+    "core.storage": (
+        "LocalStorage ObjectExistsError ObjectInfo ObjectMissingError StagedObjectMismatchError Storage "
+        "StorageError StoredObject check_key"
+    ),
+    "core.storage_roles": "ROLE_ACCESS ROLES RoleAccess aws_policies new_credentials seaweedfs_identities",
+    "core.storage_s3": (
+        "S3Credentials S3Storage StorageAccessDeniedError StorageCredentialsError load_credentials_file "
+        "open_storage parse_s3_url"
+    ),
+    "core.storage_sweep": "DEFAULT_GRACE ReferencedKeys SweepRefusedError SweepReport referenced_keys sweep",
+    "core.text": "invisible_character",
+}
+
+_FACE = LazyFace("core", _NAMES, whole=False)
+
+
+def __getattr__(name: str) -> Any:
+    return _FACE.load(name)

@@ -21,34 +21,41 @@ The public face, by what a caller does:
 
 Subpackages :mod:`ledger.merkle` (RFC 9162 tree) and :mod:`ledger.note` (C2SP signed notes)
 are public too, each with its own ``__all__``.
+
+Each name loads from its own module on first use (PEP 562), as ``core.LazyFace`` does for the packages
+above (this one imports nothing of ours): the errors come without SQLAlchemy or cryptography (issue 21).
 """
 
-from ledger.checkpoints import (
-    ConsistencyProof,
-    InclusionProof,
-    SignedCheckpoint,
-    checkpoint_statement,
-    public_key_hex,
-)
-from ledger.entry import GENESIS, Entry, EntryError, Record, canonical_json
-from ledger.errors import LedgerError
-from ledger.export import export_jsonl
-from ledger.keyring import ACTIVATION_ACTION, ROTATION_ACTION, KeyPeriod, KeySchedule, key_id
-from ledger.merkle import verify_consistency, verify_inclusion
-from ledger.note import NoteError, PolicyError, WitnessPolicy
-from ledger.published import (
-    EXPORTS_PREFIX,
-    PUBLISHED_PREFIX,
-    LedgerPublisher,
-    ObjectStore,
-    PublishConflictError,
-    PublishResult,
-)
-from ledger.published_verify import PublishedReport, key_origin, verify_published
-from ledger.report import Problem, VerifyReport
-from ledger.service import Ledger
-from ledger.storage import append_only_ddl, drop_append_only_ddl, metadata, prepare_engine
-from ledger.verifier import LedgerVerifier
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ledger.checkpoints import (
+        ConsistencyProof,
+        InclusionProof,
+        SignedCheckpoint,
+        checkpoint_statement,
+        public_key_hex,
+    )
+    from ledger.entry import GENESIS, Entry, EntryError, Record, canonical_json
+    from ledger.errors import LedgerError
+    from ledger.export import export_jsonl
+    from ledger.keyring import ACTIVATION_ACTION, ROTATION_ACTION, KeyPeriod, KeySchedule, key_id
+    from ledger.merkle import verify_consistency, verify_inclusion
+    from ledger.note import NoteError, PolicyError, WitnessPolicy
+    from ledger.published import (
+        EXPORTS_PREFIX,
+        PUBLISHED_PREFIX,
+        LedgerPublisher,
+        ObjectStore,
+        PublishConflictError,
+        PublishResult,
+    )
+    from ledger.published_verify import PublishedReport, key_origin, verify_published
+    from ledger.report import Problem, VerifyReport
+    from ledger.service import Ledger
+    from ledger.storage import append_only_ddl, drop_append_only_ddl, metadata, prepare_engine
+    from ledger.verifier import LedgerVerifier
 
 __all__ = [
     "ACTIVATION_ACTION",
@@ -91,3 +98,31 @@ __all__ = [
     "verify_inclusion",
     "verify_published",
 ]
+
+#: Each module of this face -> the names it gives (``public=defined`` where the face renames one).
+_NAMES: dict[str, str] = {
+    "ledger.checkpoints": "ConsistencyProof InclusionProof SignedCheckpoint checkpoint_statement public_key_hex",
+    "ledger.entry": "GENESIS Entry EntryError Record canonical_json",
+    "ledger.errors": "LedgerError",
+    "ledger.export": "export_jsonl",
+    "ledger.keyring": "ACTIVATION_ACTION ROTATION_ACTION KeyPeriod KeySchedule key_id",
+    "ledger.merkle": "verify_consistency verify_inclusion",
+    "ledger.note": "NoteError PolicyError WitnessPolicy",
+    "ledger.published": (
+        "EXPORTS_PREFIX PUBLISHED_PREFIX LedgerPublisher ObjectStore PublishConflictError PublishResult"
+    ),
+    "ledger.published_verify": "PublishedReport key_origin verify_published",
+    "ledger.report": "Problem VerifyReport",
+    "ledger.service": "Ledger",
+    "ledger.storage": "append_only_ddl drop_append_only_ddl metadata prepare_engine",
+    "ledger.verifier": "LedgerVerifier",
+}
+
+
+def __getattr__(name: str) -> Any:
+    for module, names in _NAMES.items():
+        if name in names.split():
+            value = getattr(importlib.import_module(module), name)
+            globals()[name] = value
+            return value
+    raise AttributeError(f"module 'ledger' has no attribute {name!r}")

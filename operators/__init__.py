@@ -5,25 +5,26 @@ HTTP lives in ``app.api`` (the role guard among it): this package imports no web
 
 from typing import TYPE_CHECKING, Any
 
-from operators.errors import (
-    AuthenticationError,
-    IdentityError,
-    IdentityPermissionError,
-    OrganisationError,
-    UnknownPrincipalError,
-)
-from operators.identity import AGENCY_MANAGES, IdentityService, NewApiKey, host_actor
-from operators.models import metadata
-from operators.recovery import HoldKind, RecoveryHoldError
-from operators.roles import Role
-from operators.second_factor import STEP_SECONDS, TotpEnrolment, totp_code
-from operators.sessions import Principal
-from operators.tokens import Claims, IssuedToken, JwtKeyring, SigningKey, TokenError, TokenService, jwt_key_id
+from core import LazyFace
 
 if TYPE_CHECKING:
+    from operators.errors import (
+        AuthenticationError,
+        IdentityError,
+        IdentityPermissionError,
+        OrganisationError,
+        UnknownPrincipalError,
+    )
+    from operators.identity import AGENCY_MANAGES, IdentityService, NewApiKey, host_actor
     from operators.instance_usage import REPORT_ROLES, usage_report
     from operators.jobs import JobRefusedError, Jobs, JobUsageError, Quotas
+    from operators.models import metadata
     from operators.people import People
+    from operators.recovery import HoldKind, RecoveryHoldError
+    from operators.roles import Role
+    from operators.second_factor import STEP_SECONDS, TotpEnrolment, totp_code
+    from operators.sessions import Principal
+    from operators.tokens import Claims, IssuedToken, JwtKeyring, SigningKey, TokenError, TokenService, jwt_key_id
 
 __all__ = [
     "AGENCY_MANAGES",
@@ -59,22 +60,32 @@ __all__ = [
     "usage_report",
 ]
 
-_SUBMISSION = ("JobRefusedError", "JobUsageError", "Jobs", "Quotas")
+#: Each module of this face -> the names it gives.
+_NAMES: dict[str, str] = {
+    "operators.errors": (
+        "AuthenticationError IdentityError IdentityPermissionError OrganisationError UnknownPrincipalError"
+    ),
+    "operators.identity": "AGENCY_MANAGES IdentityService NewApiKey host_actor",
+    "operators.models": "metadata",
+    "operators.recovery": "HoldKind RecoveryHoldError",
+    "operators.roles": "Role",
+    "operators.second_factor": "STEP_SECONDS TotpEnrolment totp_code",
+    "operators.sessions": "Principal",
+    "operators.tokens": "Claims IssuedToken JwtKeyring SigningKey TokenError TokenService jwt_key_id",
+    "operators.instance_usage": "REPORT_ROLES usage_report",
+    "operators.jobs": "JobRefusedError Jobs JobUsageError Quotas",
+    "operators.people": "People",
+}
+
+# Roles and the errors come alone (the command line's options and refusals). Submission pulls in the
+# queue and DP planning (~0.8 s), the usage report counts over every package, People stands on the
+# registry's records: each is loaded when first asked for. Any other name loads the identities together.
+_FACE = LazyFace(
+    "operators",
+    _NAMES,
+    alone=("operators.errors", "operators.roles", "operators.instance_usage", "operators.jobs", "operators.people"),
+)
 
 
 def __getattr__(name: str) -> Any:
-    # Submission pulls in the queue and DP planning (~0.8 s); identities alone (the CLI's tokens,
-    # the database's metadata) should not pay for it.
-    if name in _SUBMISSION:
-        from operators import jobs
-
-        return getattr(jobs, name)
-    if name in ("REPORT_ROLES", "usage_report"):  # counts over every package: loaded when first asked
-        from operators import instance_usage
-
-        return getattr(instance_usage, name)
-    if name == "People":  # over the registry's records (operators.people): loaded when first used
-        from operators import people
-
-        return people.People
-    raise AttributeError(name)
+    return _FACE.load(name)

@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 
 from core import Change, UsageError, text_sha256
 from registry.people_models import PersonRecordRow, TermsVersionRow
+from registry.vocabulary import EXPIRING_DAYS, EvidenceKind
 
 #: A training is valid for at most this long after its completion (SATRE 1.6.03: training is repeated).
 MAX_TRAINING_DAYS = 3 * 366
@@ -48,8 +49,6 @@ MAX_TRAINING_DAYS = 3 * 366
 MAX_IDENTITY_DAYS = 10 * 366
 #: Nothing is recorded as done before this date (a typo's year, not a person's history).
 EARLIEST_RECORD = date(2000, 1, 1)
-#: The agency's warning horizon: records expiring within this many days are listed (SATRE 1.6.03).
-EXPIRING_DAYS = 30
 TEXT_MAX = 128
 TERMS_TEXT_MAX = 200_000
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
@@ -61,15 +60,6 @@ class RecordKind(StrEnum):
     IDENTITY_CHECK = "identity_check"
     TERMS = "terms"
     TRAINING = "training"
-
-
-class EvidenceKind(StrEnum):
-    """What a checker saw (SATRE 3.2.02: be reasonably sure of each account holder's identity)."""
-
-    RESIDENT_ID_IN_PERSON = "resident_id_in_person"  # 居民身份证, checked in person
-    PASSPORT_IN_PERSON = "passport_in_person"  # 护照 or 港澳台居民居住证, checked in person
-    EMPLOYER_LETTER = "employer_letter"  # a letter of the employing organisation under its 统一社会信用代码
-    ONLINE_REAL_NAME = "online_real_name"  # an official real-name verification service (实名核验)
 
 
 class PersonRecordError(UsageError):

@@ -42,10 +42,10 @@ from registry.monitoring import Monitoring
 from registry.request_clock import RequestClock
 from registry.request_models import OPEN_STATES, RequestEventRow, RequestRow
 from registry.request_rules import KINDS, OUTCOMES, rule_for
+from registry.vocabulary import SUBJECT_KINDS
 
 #: Who submits requests (a regulator changes nothing; the host administrator acts for a named requester).
 SUBMITTERS = ("operator", "custodian", "agency")
-SUBJECT_KINDS = ("dataset", "catalog_entry")
 REASON_CHARS = 2000
 DETAIL_CHARS = 4000
 NAME_CHARS = 160

@@ -146,3 +146,20 @@ class FindingKind(StrEnum):
     AUTO_SUSPENDED = "operator_auto_suspended"
     REQUEST_OVERDUE = "request_overdue"  # a request past its statutory time limit (issue 24; registry.requests)
     CALENDAR_UNREADABLE = "calendar_override_unreadable"  # HOME/calendar.json broken (issue 24; request_clock)
+
+
+class EvidenceKind(StrEnum):
+    """What a checker saw of a person (SATRE 3.2.02: be reasonably sure of each account holder's identity)."""
+
+    RESIDENT_ID_IN_PERSON = "resident_id_in_person"  # 居民身份证, checked in person
+    PASSPORT_IN_PERSON = "passport_in_person"  # 护照 or 港澳台居民居住证, checked in person
+    EMPLOYER_LETTER = "employer_letter"  # a letter of the employing organisation under its 统一社会信用代码
+    ONLINE_REAL_NAME = "online_real_name"  # an official real-name verification service (实名核验)
+
+
+#: What a request (data application, demand, correction) may be about: a catalogued dataset, or a catalog
+#: entry whose data is not yet in the catalog.
+SUBJECT_KINDS = ("dataset", "catalog_entry")
+
+#: The agency's warning horizon: records expiring within this many days are listed (SATRE 1.6.03).
+EXPIRING_DAYS = 30

@@ -5,13 +5,14 @@ The host administrator's tool for 双鸭山市公共数据管理暂行办法 第
 from the command line (where ``ps`` would show it).
 """
 
+from __future__ import annotations
+
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from app.backup import create_backup, restore_backup
 from app.backup_archive import PASSPHRASE_ENV, BackupError, passphrase_from
 from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing, settings_for
 
@@ -36,6 +37,8 @@ def create(
     json_out: JsonOption = False,
 ) -> None:
     """Back up the home: database snapshot, files, secrets (encrypted), manifest; ledgered."""
+    from app.backup import create_backup
+
     out = Output(json_out)
     try:
         passphrase = passphrase_from(passphrase_file)
@@ -74,6 +77,8 @@ def restore(
     json_out: JsonOption = False,
 ) -> None:
     """Restore ARCHIVE as the new home --home (absent or empty), then verify its ledger; exit 1 if it does not."""
+    from app.backup import restore_backup
+
     out = Output(json_out)
     settings = settings_for(home)
     if not archive.is_file():

@@ -1,4 +1,11 @@
-"""What every ``keyong`` command shares: ``--home``/``--json``, output, refusals, the instance."""
+"""What every ``keyong`` command shares: ``--home``/``--json``, output, refusals, the instance.
+
+Nothing here imports the instance's stack at module level: every command module imports this one, and
+``keyong --help`` must start in a blink (issue 21). The refusals are told apart by the modules that
+define them, looked up only once a command raised (:func:`refusals`).
+"""
+
+from __future__ import annotations
 
 import functools
 import json
@@ -6,21 +13,15 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from sqlalchemy.exc import DataError
 
-from app.instance import Instance, InstanceError
-from app.keys import SecretsError
-from app.settings import Settings
-from app.transport import TransportError
-from core import RegistryError
-from dp import DpSpecError
-from ledger import EntryError, LedgerError
-from operators import IdentityError
+if TYPE_CHECKING:
+    from app.instance import Instance
+    from app.settings import Settings
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -32,16 +33,30 @@ HomeOption = Annotated[Path | None, typer.Option("--home", help=HOME_HELP, show_
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout, nothing else.")]
 
 # Errors that mean "refused or failed for a reason the user can act on": exit 1, message on stderr.
-REFUSALS: tuple[type[Exception], ...] = (
-    InstanceError,
-    SecretsError,
-    IdentityError,
-    LedgerError,
-    EntryError,
-    RegistryError,
-    DpSpecError,
-    TransportError,
+# Each as (module, class name): a class whose module was never imported cannot have been raised, so
+# telling a refusal apart never imports a stack the command did not load (issue 21).
+REFUSALS: tuple[tuple[str, str], ...] = (
+    ("app.instance", "InstanceError"),
+    ("app.keys", "SecretsError"),
+    ("operators.errors", "IdentityError"),
+    ("ledger.errors", "LedgerError"),
+    ("ledger.entry", "EntryError"),
+    ("core.errors", "RegistryError"),
+    ("dp.plans", "DpSpecError"),
+    ("app.transport", "TransportError"),
 )
+#: The database's "value out of range" (a PostgreSQL INTEGER column given an id past 2^31 - 1).
+DATA_ERROR = ("sqlalchemy.exc", "DataError")
+
+
+def loaded_classes(names: tuple[tuple[str, str], ...]) -> tuple[type[BaseException], ...]:
+    """The classes of ``names`` whose modules are loaded (the others cannot be what was raised)."""
+    found: list[type[BaseException]] = []
+    for module_name, class_name in names:
+        module = sys.modules.get(module_name)
+        if module is not None:
+            found.append(getattr(module, class_name))
+    return tuple(found)
 
 
 class Output:
@@ -97,10 +112,13 @@ def refusing(fn: Callable[P, R]) -> Callable[P, R]:
             Output(False).fail(f"{what} {value} is out of range: numbers a command takes are at most {_INT_BOUND}")
         try:
             return fn(*args, **kwargs)
-        except REFUSALS as exc:
-            Output(False).fail(str(exc))
-        except DataError as exc:
-            Output(False).fail(f"a value is out of range for the database: {str(exc.orig).splitlines()[0][:200]}")
+        except Exception as exc:
+            if isinstance(exc, loaded_classes(REFUSALS)):
+                Output(False).fail(str(exc))
+            if isinstance(exc, loaded_classes((DATA_ERROR,))):
+                orig = getattr(exc, "orig", None)
+                Output(False).fail(f"a value is out of range for the database: {str(orig).splitlines()[0][:200]}")
+            raise
 
     return wrapper
 
@@ -118,11 +136,15 @@ def settings_for(home: Path | None) -> Settings:
     before = _root_home[0]
     if home is not None and before is not None and home.expanduser().absolute() != before.expanduser().absolute():
         raise typer.BadParameter(f"--home given twice: {before} before the command and {home} after it")
+    from app.settings import Settings
+
     return Settings().with_home(home if home is not None else before)
 
 
 @contextmanager
 def open_instance(home: Path | None) -> Iterator[Instance]:
+    from app.instance import Instance
+
     instance = Instance.open(settings_for(home))
     try:
         yield instance

@@ -17,14 +17,16 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from app.instance import Instance
 from core import Actor, actor_of
-from operators import AuthenticationError, Principal
-from registry import SecurityEventKind
+from operators import AuthenticationError
+
+if TYPE_CHECKING:
+    from app.instance import Instance
+    from operators import Principal
 
 #: The environment variable holding a credential when ``--key-file`` is not given.
 KEY_ENV = "KEYONG_API_KEY"
@@ -156,6 +158,8 @@ def own_actor(
         try:
             instance.identity.check_totp(actor.name, totp)
         except AuthenticationError as exc:  # a failed login, as over the API (SATRE 2.5.03): never the code
+            from registry import SecurityEventKind
+
             instance.registry.security.record(
                 SecurityEventKind.LOGIN_FAILED,
                 source="host",

@@ -8,10 +8,12 @@ Chinese field names, is a public contract. Issue 16 adds ``risk``, ``utility`` a
 newest desensitized version (:func:`show_json`); the human output prints them as tables.
 """
 
+from __future__ import annotations
+
 import json
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,7 +23,9 @@ from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, r
 from app.cli.copy_measures import print_measures
 from app.copy_facts import newest_copy_facts, risk_of, utility_of
 from core import Actor, RegistryError
-from registry import Catalog, ColumnClass, RequestView, ResourceView
+
+if TYPE_CHECKING:
+    from registry import ColumnClass, RequestView, ResourceView
 
 dataset_cli = typer.Typer(help="Data resources: ingest, catalog, classification, versions.", no_args_is_help=True)
 
@@ -31,6 +35,8 @@ ReasonOption = Annotated[str, typer.Option("--reason", help="Why; kept with the 
 
 def parse_column(spec: str) -> tuple[str, ColumnClass]:
     """``col=L4:身份证号`` or ``col=L4:身份证号:sensitive`` (also ``敏感``) or ``col=L2``."""
+    from registry import ColumnClass
+
     column, sep, grading = spec.rpartition("=")
     parts = grading.split(":")
     if not sep or not column or not 1 <= len(parts) <= 3 or not parts[0]:
@@ -177,6 +183,8 @@ def publish(
         raise RegistryError(f"{file} is not a UTF-8 JSON document: {exc}") from None
     if not isinstance(data, dict):
         raise RegistryError(f"{file} must hold one JSON object: the catalog entry")
+    from registry import Catalog
+
     entry = Catalog.parse_entry(data)
     with open_instance(home) as instance:
         view = instance.registry.catalog.publish(entry, by=Actor.host())

@@ -12,7 +12,6 @@ import typer
 from rich.console import Console
 
 from app.cli.conventions import HomeOption, JsonOption, Output, refusing, settings_for
-from app.instance import Instance, inspect_schema
 
 db_cli = typer.Typer(help="The home's database schema: status and explicit upgrade.", no_args_is_help=True)
 
@@ -21,6 +20,8 @@ db_cli = typer.Typer(help="The home's database schema: status and explicit upgra
 @refusing
 def status(home: HomeOption = None, json_out: JsonOption = False) -> None:
     """Current revision, this code's head and the pending migrations; changes nothing."""
+    from app.instance import inspect_schema
+
     out = Output(json_out)
     settings = settings_for(home)
     database, state = inspect_schema(settings)
@@ -42,6 +43,8 @@ def status(home: HomeOption = None, json_out: JsonOption = False) -> None:
 @refusing
 def upgrade(home: HomeOption = None, json_out: JsonOption = False) -> None:
     """Migrate the schema to this code's head (ledgered as ``schema.migrated`` when anything was applied)."""
+    from app.instance import Instance, inspect_schema
+
     out = Output(json_out)
     settings = settings_for(home)
     _, before = inspect_schema(settings)

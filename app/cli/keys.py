@@ -12,9 +12,7 @@ import typer
 from rich.console import Console
 
 from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing
-from app.key_rotation import encrypt_home, rotate_vault_master
 from core import Actor
-from registry import dataset_scope
 
 keys_cli = typer.Typer(
     help="The instance's own keys: rotate the JWT, ledger and vault keys; seal an older home; shred a dataset.",
@@ -42,6 +40,7 @@ def rotate(
     ledgered (ids and public keys only). A vault rotation re-wraps the data keys (no file is re-encrypted)."""
     if not (jwt or ledger or vault):
         raise typer.BadParameter("name a key to rotate: --jwt, --ledger, --vault", param_hint="--jwt/--ledger/--vault")
+    from app.key_rotation import rotate_vault_master
     from app.rotation import rotate_jwt, rotate_ledger
 
     out = Output(json_out)
@@ -80,6 +79,8 @@ def rotate(
 @refusing
 def encrypt_home_command(home: HomeOption = None, json_out: JsonOption = False) -> None:
     """Seal the copies, fingerprints, job files and products an earlier Keyong wrote in clear; ledgered."""
+    from app.key_rotation import encrypt_home
+
     out = Output(json_out)
     with open_instance(home) as instance:
         result = encrypt_home(instance, by=Actor.host())
@@ -106,6 +107,8 @@ def destroy(
     """
     if not reason.strip():
         raise typer.BadParameter("a reason is required", param_hint="--reason")
+    from registry import dataset_scope
+
     out = Output(json_out)
     with open_instance(home) as instance:
         instance.registry.catalog.get(dataset)  # an unknown dataset is refused with its name

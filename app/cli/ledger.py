@@ -14,10 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing
-from app.ledger_publish import export_to_storage, instance_storage, storage_for_url
-from app.ledger_publish import publish as publish_ledger
-from ledger import LedgerError, PolicyError, WitnessPolicy, key_origin, verify_published
-from ledger.verify import TrustedState, load_public_key
+from ledger import LedgerError
 
 ledger_cli = typer.Typer(help="The hash-chained ledger: verify, prove, export, show.", no_args_is_help=True)
 
@@ -110,6 +107,8 @@ def export(
     if (to is None) == (not to_storage):
         out.fail("give exactly one of --to FILE and --to-storage")
     if to is None:
+        from app.ledger_publish import export_to_storage
+
         with open_instance(home) as instance:
             stored = export_to_storage(instance)
         out.result(
@@ -169,6 +168,8 @@ def show(
 @refusing
 def checkpoint(home: HomeOption = None, json_out: JsonOption = False) -> None:
     """Sign a checkpoint of the current head now; prints it and its C2SP signed note."""
+    from app.ledger_publish import publish as publish_ledger
+
     out = Output(json_out)
     with open_instance(home) as instance:
         signed = instance.ledger.checkpoint()
@@ -188,6 +189,9 @@ def cosign(
     json_out: JsonOption = False,
 ) -> None:
     """Store a witness cosignature; the witness must be in HOME/witnesses.policy."""
+    from app.ledger_publish import publish as publish_ledger
+    from ledger import PolicyError, WitnessPolicy
+
     out = Output(json_out)
     with open_instance(home) as instance:
         policy_file = instance.home / WITNESS_POLICY
@@ -249,6 +253,9 @@ def publish(
 
     An object already published with the same bytes is fine; with other bytes the command fails
     loudly and overwrites nothing (the bucket was altered)."""
+    from app.ledger_publish import instance_storage
+    from app.ledger_publish import publish as publish_ledger
+
     out = Output(json_out)
     with open_instance(home) as instance:
         result = publish_ledger(instance, recheck=recheck)
@@ -292,6 +299,10 @@ def verify_published_command(
     """Verify the published ledger from the storage alone (no database, no home); exit 1 on any problem.
 
     S3 credentials are read from KEYONG_STORAGE_ACCESS_KEY_ID / KEYONG_STORAGE_SECRET_ACCESS_KEY (or AWS_*)."""
+    from app.ledger_publish import storage_for_url
+    from ledger import PolicyError, WitnessPolicy, key_origin, verify_published
+    from ledger.verify import TrustedState, load_public_key
+
     out = Output(json_out)
     try:
         keys = [load_public_key(spec) for spec in public_key]

@@ -18,7 +18,6 @@ from rich.table import Table
 
 from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing
 from app.cli.credentials import KeyFileOption, TotpOption, own_actor
-from registry import read_policy_file
 
 policy_cli = typer.Typer(
     help="Desensitization policies: proposed, then approved by another agency person (SATRE 1.2.01).",
@@ -57,6 +56,8 @@ def policy_propose(
     json_out: JsonOption = False,
 ) -> None:
     """Propose a policy for LEVEL (a custodian or agency person, own key); another agency person approves it."""
+    from registry import read_policy_file
+
     with open_instance(home) as instance:
         policy = read_policy_file(level, file)
         by = own_actor(instance, key_file, ("custodian", "agency"), claimed=None, how=HOW_TO_ACT, totp=totp)

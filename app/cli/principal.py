@@ -7,7 +7,9 @@ stdout, and never stored in clear (only its SHA-256 digest is kept; 黑龙江省
 第三十八条). Every act is ledgered. Revoking or rotating a key ends the JWTs exchanged for it at once.
 """
 
-from typing import Annotated, Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,7 +18,10 @@ from rich.table import Table
 
 from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing
 from app.cli.credentials import KeyFileOption, TotpOption, own_actor
-from operators import IdentityError, IdentityService, NewApiKey, Principal, Role
+from operators import IdentityError, Role
+
+if TYPE_CHECKING:
+    from operators import IdentityService, NewApiKey
 
 principal_cli = typer.Typer(help="People and systems who act on the platform, one role each.", no_args_is_help=True)
 key_cli = typer.Typer(help="API keys: issue, rotate, revoke (a secret is printed once).", no_args_is_help=True)
@@ -149,6 +154,8 @@ def principal_confirm_recovery(
     with open_instance(home) as instance:
         how = "Give your own agency key (--key-file F, with --totp CODE): the host cannot confirm anyone."
         actor = own_actor(instance, key_file, Role.AGENCY.value, claimed=None, how=how, totp=totp)
+        from operators import Principal
+
         kinds = instance.identity.confirm_recovery(name, by=Principal(actor.name, Role.AGENCY), reason=reason)
         item = instance.identity.get_principal(name)
     Output(json_out).result(

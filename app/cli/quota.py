@@ -20,7 +20,6 @@ from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, r
 from app.cli.credentials import KeyFileOption, TotpOption, own_actor
 from app.cli.product import usage_cli
 from core import Actor
-from operators import usage_report
 
 quota_cli = typer.Typer(help="Compute quotas per operator and licence (the agency allocates).", no_args_is_help=True)
 
@@ -138,6 +137,8 @@ def usage_report_command(
     json_out: JsonOption = False,
 ) -> None:
     """The instance-wide usage report: principals, organisations, licences, datasets, bytes stored, jobs, CPU."""
+    from operators import usage_report
+
     with open_instance(home) as instance:
         start = parse_since(since, instance.registry.config.now())
         data = usage_report(instance.registry, instance.home, since=start, viewer=Actor.host())

@@ -22,7 +22,7 @@ from rich.table import Table
 
 from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing, settings_for
 from core import Actor
-from registry import SUBJECT_KINDS, WorkCalendar, parse_received, rules_of
+from registry import SUBJECT_KINDS
 
 request_cli = typer.Typer(
     help="Data applications, demands, corrections, open-data applications and catalog updates, due on the "
@@ -237,6 +237,8 @@ def calendar_due(
     json_out: JsonOption = False,
 ) -> None:
     """The due date of N working days counted from the day after DATE (China's calendar)."""
+    from registry import WorkCalendar, parse_received
+
     day = parse_received(received)
     calendar_home: Path | None = settings_for(home).home
     due = WorkCalendar.for_home(calendar_home if calendar_home and calendar_home.is_dir() else None).due(
@@ -262,6 +264,8 @@ def calendar_rules(
     json_out: JsonOption = False,
 ) -> None:
     """The time limits of a profile's rule set, each with its article."""
+    from registry import rules_of
+
     chosen = profile or settings_for(home).request_profile
     items = [r.as_json() for r in rules_of(chosen)]
 

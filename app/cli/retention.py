@@ -2,7 +2,9 @@
 deletion path (SATRE 3.1.09, 2.2.06; ``registry.retention``). The host acts for the custodian; the
 ledger records the host as the actor."""
 
-from typing import Annotated
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -10,7 +12,9 @@ from rich.table import Table
 
 from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing
 from core import Actor
-from registry import PurgeResult
+
+if TYPE_CHECKING:
+    from registry import PurgeResult
 
 retention_cli = typer.Typer(help="Retention per dataset version: set it, see what is due, sweep.", no_args_is_help=True)
 

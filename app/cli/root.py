@@ -10,33 +10,157 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from app.cli import consent as _consent  # noqa: F401  (registers the custodian's say on licences)
-from app.cli import egress as _egress  # noqa: F401  (registers its commands on dataset and release)
-from app.cli.backup import backup_cli
-from app.cli.budget import budget_cli
 from app.cli.conventions import HomeOption, JsonOption, Output, refusing, set_root_home, settings_for
-from app.cli.dataset import dataset_cli
-from app.cli.db import db_cli
-from app.cli.desensitize import desensitize
-from app.cli.incident import freeze, incident_cli, security_cli, unfreeze
-from app.cli.ingest import ingest
-from app.cli.job import job_cli
-from app.cli.job import worker as worker_command
-from app.cli.keys import keys_cli
-from app.cli.ledger import ledger_cli
-from app.cli.licence import finding_cli, licence_cli, operator_cli
-from app.cli.people import people_cli
-from app.cli.policy import policy_cli
-from app.cli.principal import key_cli, principal_cli
-from app.cli.product import objection_cli, product_cli, usage_cli
-from app.cli.quota import quota_cli  # also registers `usage report` on usage_cli
-from app.cli.release import release_cli
+from app.cli.lazy import LazyGroup, command, group
 from app.cli.reports import render_demo, render_kept, tokens_table
-from app.cli.request import calendar_cli, request_cli
-from app.cli.retention import purge, retention_cli
-from app.cli.serve import serve
-from app.cli.storage import storage_cli
-from app.instance import Instance
+
+
+def _dataset_commands(dataset_cli: typer.Typer) -> None:
+    """The root adds ingest, desensitize and purge to ``dataset`` (their modules are the commands' own)."""
+    if any(info.name == "ingest" for info in dataset_cli.registered_commands):
+        return
+    from app.cli.desensitize import desensitize
+    from app.cli.ingest import ingest
+    from app.cli.retention import purge
+
+    dataset_cli.command("ingest")(ingest)
+    dataset_cli.command("desensitize")(desensitize)
+    dataset_cli.command("purge")(refusing(purge))
+
+
+#: Every name of the root beside ``init`` and ``demo``, in the order ``keyong --help`` lists them, with the
+#: module that defines it: imported and built only when the command runs or its help is shown (issue 21).
+ENTRIES = (
+    command(
+        "worker",
+        "app.cli.job",
+        "worker",
+        help="Claim and run queued jobs in the sandbox until stopped (SIGTERM or Ctrl-C finish the current job first).",
+    ),
+    command(
+        "serve",
+        "app.cli.serve",
+        "serve",
+        help="Serve the API (OpenAPI at /docs) and the web console (/console) with uvicorn, and run the workers.",
+    ),
+    command(
+        "freeze",
+        "app.cli.incident",
+        "freeze",
+        help="Incident: stop job intake, job starts, egress (releases) and product delivery at once.",
+    ),
+    command(
+        "unfreeze", "app.cli.incident", "unfreeze", help="Restore what the freeze stopped; queued jobs start again."
+    ),
+    group("ledger", "app.cli.ledger", "ledger_cli", help="The hash-chained ledger: verify, prove, export, show."),
+    group(
+        "dataset",
+        "app.cli.dataset",
+        "dataset_cli",
+        also=("app.cli.egress",),
+        then=_dataset_commands,
+        help="Data resources: ingest, catalog, classification, versions.",
+    ),
+    group(
+        "principal",
+        "app.cli.principal",
+        "principal_cli",
+        help="People and systems who act on the platform, one role each.",
+    ),
+    group("key", "app.cli.principal", "key_cli", help="API keys: issue, rotate, revoke (a secret is printed once)."),
+    group(
+        "people",
+        "app.cli.people",
+        "people_cli",
+        help="People's identity checks, terms of use and training (checked before licences and jobs).",
+    ),
+    group(
+        "keys",
+        "app.cli.keys",
+        "keys_cli",
+        help="The instance's own keys: rotate the JWT, ledger and vault keys; seal an older home; shred a dataset.",
+    ),
+    group(
+        "retention",
+        "app.cli.retention",
+        "retention_cli",
+        help="Retention per dataset version: set it, see what is due, sweep.",
+    ),
+    group("operator", "app.cli.licence", "operator_cli", help="Operating companies (运营机构)."),
+    group(
+        "licence",
+        "app.cli.licence",
+        "licence_cli",
+        also=("app.cli.consent",),
+        help="Licences (授权运营): grant, publicity, activate, suspend, revoke.",
+    ),  # the custodian's say
+    group(
+        "finding",
+        "app.cli.licence",
+        "finding_cli",
+        help="Usage-monitoring findings (双鸭山 第三十一条) for the agency.",
+    ),
+    group("product", "app.cli.product", "product_cli", help="Released data products (数据产品和服务)."),
+    group(
+        "objection",
+        "app.cli.product",
+        "objection_cli",
+        help="Objections (异议) against products, catalog entries and licences.",
+    ),
+    group(
+        "usage",
+        "app.cli.product",
+        "usage_cli",
+        also=("app.cli.quota",),
+        help="Usage records (使用记录) of licensed datasets.",
+    ),  # quota adds `usage report`
+    group("job", "app.cli.job", "job_cli", help="Jobs of operators: submit, run, show, cancel."),
+    group(
+        "release",
+        "app.cli.release",
+        "release_cli",
+        also=("app.cli.egress",),
+        help="Release requests and their review (发布前合规审查).",
+    ),
+    group("budget", "app.cli.budget", "budget_cli", help="Privacy budgets (ε, δ) per licence and dataset."),
+    group(
+        "quota", "app.cli.quota", "quota_cli", help="Compute quotas per operator and licence (the agency allocates)."
+    ),
+    group("backup", "app.cli.backup", "backup_cli", help="Back up a home into one archive; restore it as a new home."),
+    group("db", "app.cli.db", "db_cli", help="The home's database schema: status and explicit upgrade."),
+    group("incident", "app.cli.incident", "incident_cli", help="The incident register (SATRE 2.6.04)."),
+    group("security", "app.cli.incident", "security_cli", help="Security events and alerts (SATRE 2.5.03)."),
+    group(
+        "policy",
+        "app.cli.policy",
+        "policy_cli",
+        help="Desensitization policies: proposed, then approved by another agency person (SATRE 1.2.01).",
+    ),
+    group(
+        "request",
+        "app.cli.request",
+        "request_cli",
+        help="Data applications, demands, corrections, open-data applications and catalog updates, "
+        "due on the working-day calendar.",
+    ),
+    group(
+        "calendar",
+        "app.cli.request",
+        "calendar_cli",
+        help="China's working days: the due date of a statutory time limit.",
+    ),
+    group(
+        "storage",
+        "app.cli.storage",
+        "storage_cli",
+        help="Object storage: role policies, a reachability check, the sweeper.",
+    ),
+)
+
+
+class KeyongGroup(LazyGroup):
+    entries = ENTRIES
+
 
 cli = typer.Typer(
     name="keyong",
@@ -44,7 +168,9 @@ cli = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=KeyongGroup,
 )
+KeyongGroup.source = cli  # the built groups take the root's settings, as add_typer gave them
 
 
 @cli.callback()
@@ -58,6 +184,8 @@ def root(ctx: typer.Context, home: HomeOption = None) -> None:
 @refusing
 def init(home: HomeOption = None, json_out: JsonOption = False) -> None:
     """Create an embedded instance: home, secrets, database, one demo principal per role."""
+    from app.instance import Instance
+
     out = Output(json_out)
     instance, result = Instance.init(settings_for(home))
     instance.close()
@@ -96,41 +224,6 @@ def demo(
         out.result(kept.as_json(), lambda console: render_kept(console, kept))
         return
     out.result(report.as_json(), lambda console: render_demo(console, report, seed))
-
-
-cli.add_typer(ledger_cli, name="ledger")
-dataset_cli.command("ingest")(ingest)
-dataset_cli.command("desensitize")(desensitize)
-dataset_cli.command("purge")(refusing(purge))
-cli.add_typer(dataset_cli, name="dataset")
-cli.add_typer(principal_cli, name="principal")
-cli.add_typer(key_cli, name="key")
-cli.add_typer(people_cli, name="people")
-cli.add_typer(keys_cli, name="keys")
-cli.add_typer(retention_cli, name="retention")
-cli.add_typer(operator_cli, name="operator")
-cli.add_typer(licence_cli, name="licence")
-cli.add_typer(finding_cli, name="finding")
-cli.add_typer(product_cli, name="product")
-cli.add_typer(objection_cli, name="objection")
-cli.add_typer(usage_cli, name="usage")
-cli.add_typer(job_cli, name="job")
-cli.add_typer(release_cli, name="release")
-cli.add_typer(budget_cli, name="budget")
-cli.add_typer(quota_cli, name="quota")
-cli.add_typer(backup_cli, name="backup")
-cli.add_typer(db_cli, name="db")
-cli.add_typer(keys_cli, name="keys")
-cli.command("worker")(worker_command)
-cli.command("serve")(serve)
-cli.command("freeze")(freeze)
-cli.command("unfreeze")(unfreeze)
-cli.add_typer(incident_cli, name="incident")
-cli.add_typer(security_cli, name="security")
-cli.add_typer(policy_cli, name="policy")
-cli.add_typer(request_cli, name="request")
-cli.add_typer(calendar_cli, name="calendar")
-cli.add_typer(storage_cli, name="storage")
 
 
 def main() -> None:

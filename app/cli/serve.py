@@ -31,7 +31,6 @@ from typing import Annotated, Any
 import typer
 
 from app.cli.conventions import HomeOption, JsonOption, Output, refusing, settings_for
-from app.transport import plan_transport
 
 #: Seconds a worker is given to finish its current job after SIGTERM before it is killed.
 STOP_GRACE = 30.0
@@ -192,6 +191,7 @@ def serve(
     import uvicorn
 
     from app.api import create_app
+    from app.transport import plan_transport
 
     out = Output(json_out)
     # Decided before the home is opened or a socket bound: a refused transport leaves nothing running.

@@ -14,13 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing, settings_for
-from app.instance import Instance
 from core import (
     DEFAULT_GRACE,
     ROLES,
@@ -34,8 +33,9 @@ from core import (
     seaweedfs_identities,
     sweep,
 )
-from operators import host_actor
-from sandbox import SandboxKeys
+
+if TYPE_CHECKING:
+    from app.instance import Instance
 
 storage_cli = typer.Typer(
     help="Object storage: role policies, a reachability check, the sweeper.", no_args_is_help=True
@@ -56,6 +56,8 @@ def _registry(instance: Instance) -> object:
 
 def _sandbox(instance: Instance) -> object:
     """Job outputs, their attempts' logs and product artifacts: the sandbox's rows name them."""
+    from sandbox import SandboxKeys
+
     return SandboxKeys(instance.engine, instance.home, instance.registry.licences.workdir)
 
 
@@ -109,6 +111,8 @@ def sweep_storage(
         instance.storage, prefixes=plan.prefixes, referenced=referenced, grace=grace, now=now, dry_run=dry_run
     )
     if not dry_run:
+        from operators import host_actor
+
         actor, role = host_actor()
         instance.ledger.append(
             actor=actor,
