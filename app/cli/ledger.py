@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing
+from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing, settings_for
 from ledger import LedgerError
 
 ledger_cli = typer.Typer(help="The hash-chained ledger: verify, prove, export, show.", no_args_is_help=True)
@@ -283,10 +283,15 @@ KeySpecs = Annotated[
 @ledger_cli.command("verify-published")
 @refusing
 def verify_published_command(
-    storage_url: Annotated[
-        str, typer.Option("--storage-url", help="s3://BUCKET/PREFIX, file://DIR or a directory (the storage root).")
-    ],
     public_key: KeySpecs,
+    storage_url: Annotated[
+        str | None,
+        typer.Option(
+            "--storage-url",
+            help="s3://BUCKET/PREFIX, file://DIR or a directory (the storage root). Default: the storage "
+            "--home's settings name (KEYONG_STORAGE_URL, else the home); no database is opened either way.",
+        ),
+    ] = None,
     endpoint: Annotated[str | None, typer.Option("--endpoint", help="S3 endpoint URL (not for AWS itself).")] = None,
     witnesses: Annotated[
         Path | None, typer.Option("--witnesses", help="Witness policy ('witness NAME VKEY' lines, 'quorum N').")
@@ -294,6 +299,7 @@ def verify_published_command(
     state: Annotated[
         Path | None, typer.Option("--state", help="File keeping the last checkpoint you trusted (refuses a rollback).")
     ] = None,
+    home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Verify the published ledger from the storage alone (no database, no home); exit 1 on any problem.
@@ -319,7 +325,11 @@ def verify_published_command(
             out.fail(f"{witnesses}: {exc}")
     trusted_state = TrustedState(state) if state is not None else None
     trusted = trusted_state.load() if trusted_state is not None else None
-    storage = storage_for_url(storage_url, endpoint=endpoint)
+    storage = (
+        storage_for_url(storage_url, endpoint=endpoint)
+        if storage_url is not None
+        else settings_for(home).open_storage()  # the settings only: the home's database is never read
+    )
     with _progress(out.stderr) as progress:
         task = progress.add_task("verifying published ledger", total=None)
         report = verify_published(
