@@ -87,7 +87,8 @@ def test_the_demo_model_beats_the_majority_share_on_the_demo_copy(tmp_path: Path
     """The whole demo at its default size and seed (the copy desensitized at L4 as the demo does it): the
     dp-train model at ε 1.0 beats the majority share of the same holdout by a clear margin, and the report
     carries both numbers from the platform's certificate. 12 runs of this plan on this copy gave 8 to 10
-    points; a model stuck at the majority class (what the demo trained before issue 16) fails by 5."""
+    points, and a parallel CI run once 4.98 (the noise is DP noise: never seeded); a model stuck at the
+    majority class (what the demo trained before issue 16) scores 0, so 3 points still tell the two apart."""
     home = tmp_path / "demo-home"
     result = subprocess.run(
         [sys.executable, "-c", "from app.cli import main; main()", "demo", "--home", str(home), "--json"],
@@ -110,7 +111,7 @@ def test_the_demo_model_beats_the_majority_share_on_the_demo_copy(tmp_path: Path
     accuracy, majority = model["holdout_accuracy"], model["holdout_majority_share"]
     assert 0.70 < majority < 0.80  # 正常参保 is about three quarters of the enrolment
     assert model["beats_majority"] is True
-    assert accuracy >= majority + 0.05, model["verdict"]
+    assert accuracy >= majority + 0.03, model["verdict"]
     assert model["verdict"].startswith("beats the majority share by ")
     # The same numbers in the released product's certificate (the report read the signed one).
     product = next(p for p in report["products"] if p["kind"] == "dp-train")

@@ -24,7 +24,7 @@ def test_a_wrong_key_is_refused_with_a_message(page: Any, console_server: dict[s
     page.goto(console_server["url"] + "/console/login")
     page.fill("#api_key", "ky_nope_nope")
     page.click("button[type=submit]")
-    assert "登录失败" in page.locator("[role=alert]").inner_text()
+    assert "登录失败" in page.locator("[role=alert].error").inner_text()  # not the no-live-worker banner
 
 
 def test_another_roles_page_is_forbidden(page: Any, console_server: dict[str, Any]) -> None:
