@@ -291,7 +291,7 @@ def _setup(home: Path, residents: int) -> dict[str, Any]:
                 encoding = ENCODINGS.get(name, "utf-8")
                 write_csv(frame, path, encoding=encoding)
                 report.tables.append(DemoTable(name, len(frame), list(map(str, frame.columns)), path, encoding, 0))
-        with Progress(console=Console(file=open(os.devnull, "w"))) as progress:  # noqa: SIM115
+        with Progress(console=Console(file=open(os.devnull, "w"))) as progress:
             _register(instance, report, progress)
         custodian = Actor(DEMO_PRINCIPALS[Role.CUSTODIAN], Role.CUSTODIAN.value)
         _egress(instance, report, custodian)
