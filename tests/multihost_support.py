@@ -153,6 +153,8 @@ class Cluster:
     licence: int = 0
     server: subprocess.Popen[bytes] | None = None
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    #: Today's single machine (the bench's baseline): workers on the server's own home, no bucket.
+    shared_home: bool = False
     _bearer: dict[str, tuple[float, dict[str, str]]] = field(default_factory=dict)
 
     @property
@@ -186,12 +188,16 @@ class Cluster:
         wait_for(up, 60, "the server")
 
     def start_worker(self, name: str, *, poll: float = 0.3) -> subprocess.Popen[bytes]:
-        home = self.root / f"{name}-home"
-        if not home.exists():
-            worker_home(self.server_home, home)
-        env = dict(self.worker_env, KEYONG_WORKER_CACHE=str(home / "cache"))
         log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - the process writes it until stopped
-        command = keyong("--home", str(home), "worker", "--remote", "--poll", str(poll))
+        if self.shared_home:
+            command = keyong("--home", str(self.server_home), "worker", "--poll", str(poll))
+            env = self.worker_env
+        else:
+            home = self.root / f"{name}-home"
+            if not home.exists():
+                worker_home(self.server_home, home)
+            env = dict(self.worker_env, KEYONG_WORKER_CACHE=str(home / "cache"))
+            command = keyong("--home", str(home), "worker", "--remote", "--poll", str(poll))
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.workers[name] = process
         return process
