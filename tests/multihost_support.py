@@ -202,6 +202,14 @@ class Cluster:
         self.workers[name] = process
         return process
 
+    def wait_workers(self, count: int, timeout: float = 120) -> None:
+        """Until ``count`` workers heartbeat (``/healthz``): each has passed the sandbox's self-test."""
+
+        def live() -> bool:
+            return int(httpx.get(f"{self.base}/healthz", timeout=5).json()["workers"]["live"]) >= count
+
+        wait_for(live, timeout, f"{count} live workers")
+
     def log(self, name: str) -> str:
         path = self.root / f"{name}.log"
         return path.read_text(encoding="utf-8", errors="replace")[-4000:] if path.exists() else ""

@@ -65,6 +65,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster,
                 made.start_server()
                 made.start_worker("w1")
                 made.start_worker("w2")
+                made.wait_workers(2)
                 yield made, s3
             finally:
                 made.stop_all()
