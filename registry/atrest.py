@@ -66,6 +66,7 @@ def legacy_artifact_path(home: Path, value: str) -> Path:
         )
     return real
 
+
 #: The name every file written sealed ends with (copies): one in clear by that name is refused, never read
 #: as plaintext (a flipped magic byte, or a Parquet planted in clear in its place; red team of issue 22).
 SEALED_SUFFIX = ".kyv"
