@@ -198,6 +198,13 @@ def roles(s3_server: Any) -> Any:
     return s3_server, admin, ROLES_BUCKET, ROLES_PREFIX, f"work/op/1/jobs/{uuid.uuid4().hex[:8]}/1/out/result.csv"
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="fix19: SeaweedFS 4.48 cannot refuse an overwrite to a key that may create objects (identity actions are "
+    "Read/Write/List/Tagging/Admin, Write = put+delete; its bucket-policy engine does not evaluate s3:if-none-match). "
+    "AWS refuses it (core.storage_roles.aws_policies: Deny PutObject without If-None-Match); on SeaweedFS the "
+    "overwrite is caught by the SHA-256 checks at release/fetch/read (docs/operations.md 12.3)",
+)
 def test_worker_credentials_cannot_overwrite_another_jobs_output(roles: Any) -> None:
     """Create-only is a header the *client* sends (If-None-Match: *): a worker credential (a stolen one, or
     a compromised worker host) that simply omits it replaces another job's committed output in place."""
