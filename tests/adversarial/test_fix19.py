@@ -84,3 +84,21 @@ def test_rendered_policies_keep_ledger_to_the_signer_and_workers_create_only() -
     denied = seaweedfs_bucket_policy("b", "p")["Statement"]
     assert all(s["Effect"] == "Deny" and s["Action"] == ["s3:DeleteObject"] for s in denied)
     assert any("keyong-worker" in str(s["Principal"]) and "b/p/work/*" in str(s["Resource"]) for s in denied)
+
+
+def test_a_forged_released_artifact_path_never_reaches_a_worker(tmp_path: Path) -> None:
+    """``products.artifacts[].path`` feeds the worker's differencing guard, which opens the files on its own
+    host: an absolute path outside the home's work/ and products/ (a forged row) is refused, not opened."""
+    from types import SimpleNamespace
+
+    from sandbox.ports import RegistryHooks
+
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "data_master.key").write_bytes(b"KEY")
+    for forged in (str(tmp_path / "secrets" / "data_master.key"), "/etc/passwd", "products/../secrets/x"):
+        product = SimpleNamespace(name="p", datasets=[{"name": "ds"}], artifacts=[{"path": forged}])
+        registry = SimpleNamespace(
+            config=SimpleNamespace(home=tmp_path), products=SimpleNamespace(list=lambda viewer, p=product: [p])
+        )
+        with pytest.raises(StorageError):
+            RegistryHooks(registry).released("ds")
