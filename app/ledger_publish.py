@@ -11,6 +11,7 @@ composes the instance's database and storage with it.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from datetime import UTC, datetime
@@ -53,18 +54,31 @@ class PublicationLoop:
 
     One database query per tick when nothing changed, so the server's checkpoint loop can call it
     every few seconds; a failure (storage down, :class:`ledger.PublishConflictError`) is raised each
-    tick until it is fixed, never remembered as done.
+    tick until it is fixed, never remembered as done. Except one: an API node without the ``signer``
+    storage role is refused on ``ledger/`` (red team 19, B3: only the designated signer writes there);
+    it logs that once and leaves publication to the signer.
     """
 
     def __init__(self, instance: Instance) -> None:
         self._publisher = publisher(instance)
         self._seen: tuple[int, int] | None = None
+        self._told = False
 
     def tick(self) -> PublishResult | None:
         state = self._publisher.state()
         if state == self._seen:
             return None
-        result = self._publisher.publish()
+        try:
+            result = self._publisher.publish()
+        except core.StorageAccessDeniedError:
+            if not self._told:
+                self._told = True
+                logging.getLogger("keyong.ledger").warning(
+                    "this node's storage credentials may not write ledger/: publication is left to the signer "
+                    "node (docs/operations.md 12.3); give the signer the signer role's credentials"
+                )
+            self._seen = state
+            return None
         self._seen = state
         return result
 

@@ -32,7 +32,15 @@ if TYPE_CHECKING:
         StoredObject,
         check_key,
     )
-    from core.storage_roles import ROLE_ACCESS, ROLES, RoleAccess, aws_policies, new_credentials, seaweedfs_identities
+    from core.storage_roles import (
+        ROLE_ACCESS,
+        ROLES,
+        RoleAccess,
+        aws_policies,
+        new_credentials,
+        seaweedfs_bucket_policy,
+        seaweedfs_identities,
+    )
     from core.storage_s3 import (
         S3Credentials,
         S3Storage,
@@ -92,6 +100,7 @@ __all__ = [
     "parse_s3_url",
     "referenced_keys",
     "require_role",
+    "seaweedfs_bucket_policy",
     "seaweedfs_identities",
     "sweep",
     "text_sha256",
@@ -110,7 +119,9 @@ _NAMES: dict[str, str] = {
         "LocalStorage ObjectExistsError ObjectInfo ObjectMissingError StagedObjectMismatchError Storage "
         "StorageError StoredObject check_key"
     ),
-    "core.storage_roles": "ROLE_ACCESS ROLES RoleAccess aws_policies new_credentials seaweedfs_identities",
+    "core.storage_roles": (
+        "ROLE_ACCESS ROLES RoleAccess aws_policies new_credentials seaweedfs_bucket_policy seaweedfs_identities"
+    ),
     "core.storage_s3": (
         "S3Credentials S3Storage StorageAccessDeniedError StorageCredentialsError load_credentials_file "
         "open_storage parse_s3_url"

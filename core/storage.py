@@ -29,7 +29,8 @@ import os
 import re
 import secrets
 import shutil
-from collections.abc import Iterator
+import stat
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -55,6 +56,12 @@ BLOCK = 1 << 20
 #: One key segment: letters, digits and ``._-=+@`` (no spaces, no ``..``); Chinese dataset names are
 #: allowed too, as the home has always held them. Segments are joined by ``/``.
 KEY_PATTERN = re.compile(r"^[\w.=+@-]+$")
+#: Caps that hold on every backend (red team 19, B8): S3 allows 1024-byte keys; a file system 255-byte
+#: names, and the local backend's temporary ``.{name}.{12 hex}.part`` must fit too.
+MAX_KEY_BYTES = 1024
+MAX_SEGMENT_BYTES = 200
+#: The local backend's temporaries end so; no key may, so a listing can skip them without hiding an object.
+TEMPORARY_SUFFIX = ".part"
 
 
 class StorageError(RegistryError):
@@ -92,17 +99,22 @@ class ObjectInfo:
 
 
 def check_key(key: str) -> str:
-    """The key itself, or :class:`StorageError`: relative, ``/``-separated, no empty, ``.`` or ``..`` segment.
+    """The key itself, or :class:`StorageError`: relative, ``/``-separated, no empty, ``.`` or ``..`` segment,
+    at most :data:`MAX_KEY_BYTES` (segments :data:`MAX_SEGMENT_BYTES`), not ending in ``.part``.
 
     Keys come from database rows and from code, never straight from a request; the check still
     stands so that a forged row cannot make a backend read or write outside its root or prefix.
     """
     if not isinstance(key, str) or not key or key.startswith("/") or "\\" in key or "\x00" in key:
         raise StorageError(f"not a storage key: {key!r}")
+    if len(key.encode()) > MAX_KEY_BYTES or key.endswith(TEMPORARY_SUFFIX):
+        raise StorageError(
+            f"not a storage key: {key[:64]!r}… (over {MAX_KEY_BYTES} bytes, or ending in {TEMPORARY_SUFFIX!r})"
+        )
     parts = key.split("/")
     for part in parts:
-        if part in ("", ".", "..") or not KEY_PATTERN.match(part):
-            raise StorageError(f"not a storage key: {key!r} (segment {part!r})")
+        if part in ("", ".", "..") or not KEY_PATTERN.match(part) or len(part.encode()) > MAX_SEGMENT_BYTES:
+            raise StorageError(f"not a storage key: {key!r} (segment {part[:64]!r})")
     return key
 
 
@@ -195,7 +207,14 @@ def verify_staged(path: Path, key: str, sha256: str | None, url: str) -> Path:
 
 
 class LocalStorage:
-    """Objects as files under a root directory (the instance home): the embedded default."""
+    """Objects as files under a root directory (the instance home): the embedded default.
+
+    No symlink below the root is ever followed (red team 19, B4/B5): every key segment is opened with
+    ``O_NOFOLLOW`` relative to its parent's descriptor (``openat``), so a link planted in the home (a
+    restored backup, a job sandbox sharing the file system) cannot make a read, put, delete, listing or
+    the sweeper reach outside the root; such a key raises :class:`StorageError`. The root itself is
+    the operator's choice and may be reached through a link.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -207,59 +226,132 @@ class LocalStorage:
     def _path(self, key: str) -> Path:
         return self.root / PurePosixPath(check_key(key))
 
-    def put(self, key: str, data: bytes | Path | BinaryIO) -> StoredObject:
-        final = self._path(key)
-        final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if final.exists():
-            raise ObjectExistsError(f"{key} already exists in {self.url}: objects are written once")
-        temporary = final.with_name(f".{final.name}.{secrets.token_hex(6)}.part")
+    @contextlib.contextmanager
+    def _dir(self, parts: Sequence[str], *, create: bool = False) -> Iterator[int]:
+        """A descriptor of the directory ``root/parts...``, every segment opened without following a link."""
+        if create:
+            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
         try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as out, _source(data) as stream:
-                sha256, size = _digest_stream(stream, out)
-                out.flush()
-                os.fsync(out.fileno())
-            try:
-                os.link(temporary, final)  # atomic and create-only: never replaces another writer's object
-            except FileExistsError:
-                raise ObjectExistsError(f"{key} already exists in {self.url}: objects are written once") from None
+            for part in parts:
+                if create:
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(part, 0o700, dir_fd=fd)
+                try:
+                    child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+                except FileNotFoundError:
+                    raise
+                except OSError:  # ELOOP or ENOTDIR: a symlink or a file where a directory should be
+                    raise StorageError(
+                        f"{'/'.join(parts)} in {self.url} is not a plain directory (a symlink or a file): refused"
+                    ) from None
+                os.close(fd)
+                fd = child
+            yield fd
         finally:
-            temporary.unlink(missing_ok=True)
+            os.close(fd)
+
+    def put(self, key: str, data: bytes | Path | BinaryIO) -> StoredObject:
+        *parents, name = check_key(key).split("/")
+        temporary = f".{name}.{secrets.token_hex(6)}.part"
+        with self._dir(parents, create=True) as parent:
+            if _entry(parent, name) is not None:
+                raise ObjectExistsError(f"{key} already exists in {self.url}: objects are written once")
+            try:
+                fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=parent)
+                with os.fdopen(fd, "wb") as out, _source(data) as stream:
+                    sha256, size = _digest_stream(stream, out)
+                    out.flush()
+                    os.fsync(out.fileno())
+                try:  # atomic and create-only: never replaces another writer's object
+                    os.link(temporary, name, src_dir_fd=parent, dst_dir_fd=parent, follow_symlinks=False)
+                except FileExistsError:
+                    raise ObjectExistsError(f"{key} already exists in {self.url}: objects are written once") from None
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temporary, dir_fd=parent)
         return StoredObject(key, sha256, size)
 
     def open(self, key: str) -> BinaryIO:
+        *parents, name = check_key(key).split("/")
         try:
-            return open(self._path(key), "rb")
+            with self._dir(parents) as parent:
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=parent)
         except FileNotFoundError:
             raise ObjectMissingError(f"no object {key} in {self.url}") from None
+        except OSError:  # ELOOP: the object itself is a symlink
+            raise StorageError(f"{key} in {self.url} is not a plain file (a symlink): refused") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise StorageError(f"{key} in {self.url} is not a plain file: refused")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
 
     def read(self, key: str) -> bytes:
         with self.open(key) as stream:
             return stream.read()
 
     def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
+        *parents, name = check_key(key).split("/")
+        try:
+            with self._dir(parents) as parent:
+                found = _entry(parent, name)
+        except FileNotFoundError:
+            return False
+        return found is not None and stat.S_ISREG(found.st_mode)
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        *parents, name = check_key(key).split("/")
+        try:
+            with self._dir(parents) as parent:
+                found = _entry(parent, name)
+                if found is not None and not stat.S_ISDIR(found.st_mode):
+                    os.unlink(name, dir_fd=parent)  # unlink never follows: a planted link goes, not its target
+        except FileNotFoundError:
+            return
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
-        base = self._path(prefix)
-        if not base.is_dir():
+        parts = check_key(prefix).split("/")
+        found: list[ObjectInfo] = []
+        try:
+            with self._dir(parts) as base:
+                for where, _dirs, files, dir_fd in os.fwalk(".", dir_fd=base, follow_symlinks=False):
+                    for name in files:
+                        info = _entry(dir_fd, name)
+                        if info is None or not stat.S_ISREG(info.st_mode) or name.endswith(".part"):
+                            continue  # symlinks, FIFOs, sockets and put's temporaries are never objects
+                        rel = PurePosixPath(prefix, where, name).as_posix()
+                        found.append(ObjectInfo(rel, info.st_size, datetime.fromtimestamp(info.st_mtime, UTC)))
+        except FileNotFoundError:
             return
-        for path in sorted(base.rglob("*")):
-            if not path.is_file() or path.name.endswith(".part"):
-                continue
-            stat = path.stat()
-            key = path.relative_to(self.root).as_posix()
-            yield ObjectInfo(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))
+        yield from sorted(found, key=lambda item: item.key)
 
     def stage(self, key: str, target: Path, *, sha256: str | None) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with self.open(key) as stream, open(target, "wb") as out:
-            os.chmod(target, 0o600)
-            shutil.copyfileobj(stream, out, BLOCK)
+        with contextlib.suppress(FileNotFoundError):
+            target.unlink()  # a link or file left here is replaced, never written through (red team 19, B5)
+        with self.open(key) as stream:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                shutil.copyfileobj(stream, out, BLOCK)
         return verify_staged(target, key, sha256, self.url)
 
     def local_path(self, key: str) -> Path | None:
+        """The object's file; :class:`StorageError` when a segment on the way (or the file) is a symlink."""
+        *parents, name = check_key(key).split("/")
+        try:
+            with self._dir(parents) as parent:
+                found = _entry(parent, name)
+        except FileNotFoundError:
+            return self._path(key)
+        if found is not None and stat.S_ISLNK(found.st_mode):
+            raise StorageError(f"{key} in {self.url} is a symlink: refused")
         return self._path(key)
+
+
+def _entry(dir_fd: int, name: str) -> os.stat_result | None:
+    """``name``'s own status in the directory (a link is not followed), or ``None`` when absent."""
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None

@@ -5,12 +5,25 @@ credentials could read ``vault/`` (the raw, identifying data) or ``secrets/``, o
 reach everything. So each process holds credentials of its role, and the object store itself
 refuses the rest (defence in depth under the sandbox; SATRE 3.2 on least privilege). The roles:
 
-* ``ingest`` — ingest, desensitization, retention purges and the sweeper (host tasks): everything,
-  and the only role that may read or write ``vault/`` and ``secrets/``;
-* ``server`` — API nodes and the checkpoint signer: everything but ``vault/`` and ``secrets/``;
+* ``ingest`` — ingest, desensitization, retention purges and the sweeper (host tasks): everything
+  but writing ``ledger/``, and the only role that may read or write ``vault/`` and ``secrets/``;
+* ``server`` — API nodes: everything but ``vault/`` and ``secrets/``, and only *reads* ``ledger/``;
+* ``signer`` — the one API node that signs checkpoints (it stays single, docs/operations.md §12.4):
+  the server's reach, and the only role that writes ``ledger/``; it never deletes there;
 * ``worker`` — reads granted copies, fingerprints and licence copies; writes job outputs under
-  ``work/``; nothing else (no products, no ledger, no vault, no secrets);
+  ``work/`` and never deletes; nothing else (no products, no ledger, no vault, no secrets);
 * ``regulator`` — reads the published ledger (``ledger/``) and nothing else.
+
+Create-only in the store itself (red team 19, B2/B3). On AWS the policies deny ``s3:PutObject``
+unless the request carries ``If-None-Match: *`` (condition key ``s3:if-none-match``) for the worker
+and the signer, and grant them no ``s3:DeleteObject``: an object they wrote cannot be replaced or
+removed with their keys. SeaweedFS 4.48 can say less (measured): an identity's ``Write`` covers put
+*and* delete, and its bucket-policy engine does not evaluate ``s3:if-none-match`` (a ``Null``
+condition on it matches every put, so it would refuse creates too). So :func:`seaweedfs_bucket_policy`
+denies ``s3:DeleteObject`` to the worker on ``work/`` and to every role on ``ledger/``, and an
+*overwrite* by a holder of the worker or signer key is not refused by SeaweedFS: it is caught
+where the object is used (every output, artifact and copy is checked against the SHA-256 the
+database recorded; a rewritten checkpoint fails its signature, a rollback fails ``--state``).
 
 Rendered two ways from one table: SeaweedFS's ``-s3.config`` identities (actions
 ``Read|Write|List:bucket/path*``; 4.48 matches a trailing ``*`` as a prefix, and checks ``List``
@@ -33,12 +46,18 @@ __all__ = [
     "RoleAccess",
     "aws_policies",
     "new_credentials",
+    "seaweedfs_bucket_policy",
     "seaweedfs_identities",
 ]
 
 #: The top-level key prefixes of an instance's storage (the home's directories of the same names).
 PREFIXES = ("vault", "secrets", "copies", "fingerprints", "licence-copies", "work", "products", "ledger")
-ROLES = ("server", "ingest", "worker", "regulator")
+ROLES = ("server", "signer", "ingest", "worker", "regulator")
+#: SeaweedFS names an identity in a bucket policy as ``arn:aws:iam::<account>:user/<name>``; its default
+#: account (measured on 4.48).
+SEAWEEDFS_ACCOUNT = "000000000000"
+#: The roles that may create objects but must never remove them, and where (B2/B3).
+CREATE_ONLY = {"worker": ("work",), "signer": ("ledger",)}
 
 
 @dataclass(frozen=True)
@@ -51,8 +70,9 @@ class RoleAccess:
 
 _ALL_BUT_RAW = tuple(p for p in PREFIXES if p not in ("vault", "secrets"))
 ROLE_ACCESS: Mapping[str, RoleAccess] = {
-    "ingest": RoleAccess(read=PREFIXES, write=PREFIXES),
-    "server": RoleAccess(read=_ALL_BUT_RAW, write=_ALL_BUT_RAW),
+    "ingest": RoleAccess(read=PREFIXES, write=tuple(p for p in PREFIXES if p != "ledger")),
+    "server": RoleAccess(read=_ALL_BUT_RAW, write=tuple(p for p in _ALL_BUT_RAW if p != "ledger")),
+    "signer": RoleAccess(read=_ALL_BUT_RAW, write=_ALL_BUT_RAW),
     "worker": RoleAccess(read=("copies", "fingerprints", "licence-copies", "work"), write=("work",)),
     "regulator": RoleAccess(read=("ledger",), write=()),
 }
@@ -87,6 +107,32 @@ def seaweedfs_identities(
     return {"identities": identities}
 
 
+def seaweedfs_bucket_policy(bucket: str, prefix: str, *, account: str = SEAWEEDFS_ACCOUNT) -> dict[str, Any]:
+    """The bucket policy (``PutBucketPolicy``) that takes delete out of SeaweedFS's ``Write`` where a role must
+    never remove objects: the worker on ``work/``, every Keyong role on ``ledger/`` (red team 19, B2/B3)."""
+
+    def principals(roles: tuple[str, ...]) -> dict[str, list[str]]:
+        return {"AWS": [f"arn:aws:iam::{account}:user/keyong-{role}" for role in roles]}
+
+    statements = [
+        {
+            "Sid": "WorkersNeverDelete",
+            "Effect": "Deny",
+            "Principal": principals(("worker",)),
+            "Action": ["s3:DeleteObject"],
+            "Resource": [f"arn:aws:s3:::{_path(bucket, prefix, top)}/*" for top in CREATE_ONLY["worker"]],
+        },
+        {
+            "Sid": "PublishedLedgerNeverDeleted",
+            "Effect": "Deny",
+            "Principal": principals(ROLES),
+            "Action": ["s3:DeleteObject"],
+            "Resource": [f"arn:aws:s3:::{_path(bucket, prefix, 'ledger')}/*"],
+        },
+    ]
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
 def _identity(name: str, creds: S3Credentials, actions: list[str]) -> dict[str, Any]:
     return {
         "name": name,
@@ -98,8 +144,8 @@ def _identity(name: str, creds: S3Credentials, actions: list[str]) -> dict[str, 
 def aws_policies(bucket: str, prefix: str) -> dict[str, dict[str, Any]]:
     """An AWS IAM policy document per role with the same reach as :func:`seaweedfs_identities`.
 
-    Workers get ``PutObject`` without ``DeleteObject`` on ``work/`` (stricter than SeaweedFS, whose
-    ``Write`` includes deletes): a job's code cannot erase another job's outputs.
+    The worker and the signer get ``PutObject`` without ``DeleteObject``, and a deny on any put without
+    ``If-None-Match: *`` (``s3:if-none-match``): their keys can create objects, never replace or erase them.
     """
     policies: dict[str, dict[str, Any]] = {}
     for role in ROLES:
@@ -124,5 +170,20 @@ def aws_policies(bucket: str, prefix: str) -> dict[str, dict[str, Any]]:
                 actions.append("s3:DeleteObject")
             objects = [f"arn:aws:s3:::{_path(bucket, prefix, top)}/*" for top in access.write]
             statements.append({"Sid": "Write", "Effect": "Allow", "Action": actions, "Resource": objects})
+            if role in CREATE_ONLY:  # create-only enforced by S3 itself, not only by our client's header
+                statements.append(
+                    {
+                        "Sid": "CreateOnly",
+                        "Effect": "Deny",
+                        "Action": ["s3:PutObject"],
+                        "Resource": objects,
+                        # UploadPart carries no If-None-Match: only object-creating requests (PutObject,
+                        # CopyObject, CompleteMultipartUpload) are held to it (AWS: s3:ObjectCreationOperation)
+                        "Condition": {
+                            "Null": {"s3:if-none-match": "true"},
+                            "Bool": {"s3:ObjectCreationOperation": "true"},
+                        },
+                    }
+                )
         policies[role] = {"Version": "2012-10-17", "Statement": statements}
     return policies

@@ -110,8 +110,8 @@ def parse_s3_url(url: str) -> tuple[str, str]:
 def _safe(url: str) -> str:
     """The URL without any user-info part, for messages."""
     parts = urlsplit(url)
-    if parts.username or parts.password:
-        return parts._replace(netloc=parts.hostname or "").geturl()
+    if "@" in parts.netloc:
+        return parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]).geturl()
     return url
 
 
@@ -189,6 +189,9 @@ class S3Storage:
         import s3fs  # a runtime dependency, but only object-storage deployments pay its import
 
         self.bucket, self.prefix = parse_s3_url(url)
+        # S3 signs requests with the key, never with user-info in the endpoint: any there is dropped, so it
+        # never reaches a message, a repr or a log line (red team 19, B7); open_storage refuses it outright.
+        endpoint_url = _safe(endpoint_url) if endpoint_url else endpoint_url
         self.endpoint_url = endpoint_url
         client_kwargs: dict[str, Any] = {}
         if region:
@@ -422,10 +425,16 @@ def open_storage(
     if not url:
         return LocalStorage(home)
     scheme = urlsplit(url).scheme
+    for given in (url, endpoint_url or ""):
+        if "@" in urlsplit(given).netloc:  # fail closed: credentials go in their own settings or files
+            raise StorageError(
+                f"{_safe(given)} carries user-info (a name or secret before '@'): refused; give credentials "
+                "in KEYONG_STORAGE_ACCESS_KEY_ID/KEYONG_STORAGE_SECRET_ACCESS_KEY or a credentials file"
+            )
     if scheme == "file":
         path = urlsplit(url).path
         if path and Path(path).resolve() != Path(home).resolve():
-            raise StorageError(f"a file: storage URL must name the home ({home}), not {url}")
+            raise StorageError(f"a file: storage URL must name the home ({home}), not {_safe(url)}")
         return LocalStorage(home)
     if scheme == "s3":
         return S3Storage(url, endpoint_url=endpoint_url, key_id=key_id, secret=secret, region=region)

@@ -102,7 +102,8 @@ def sweep(
 
     ``referenced`` is consumed whole before the first listing: a generator that raises midway aborts
     the sweep with nothing deleted. A failed delete is reported in ``errors`` and the sweep goes on
-    (the object stays; the next sweep tries again).
+    (the object stays; the next sweep tries again); so is a prefix that cannot be listed safely (a
+    symlink planted in the home, red team 19 B4): nothing under it is touched.
     """
     if grace < timedelta(0):
         raise StorageError("the sweeper's grace period cannot be negative")
@@ -119,7 +120,12 @@ def sweep(
     errors: list[str] = []
     size = young = kept = 0
     for prefix in prefixes:
-        for info in list(storage.list(prefix)):
+        try:
+            listed = list(storage.list(prefix))
+        except StorageError as exc:  # e.g. the prefix is a symlink in the home: reported, never followed
+            errors.append(str(exc))
+            continue
+        for info in listed:
             if info.key in names:
                 kept += 1
             elif info.modified > cutoff:

@@ -67,7 +67,7 @@ def read_output(registry: Registry, queue: JobQueue, job_id: int, name: str, *, 
     at_rest = AtRest(DataKeys(registry.recorder, registry.config), home, storage)
     source = str(entry.get("path"))
     try:  # from the storage (issue 19): the worker that wrote it may be on another host, or gone
-        chunks = at_rest.chunks(Path(source)) if Path(source).is_absolute() else at_rest.object_chunks(source)
+        chunks = at_rest.artifact_chunks(source)  # a key, never an arbitrary absolute path (red team 19, B1)
         data = b"".join(chunks)
     except (VaultError, StorageError) as exc:
         raise OutputRefusedError(f"output {name!r} of job {job_id} cannot be opened: {exc}") from None

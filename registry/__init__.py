@@ -14,7 +14,7 @@ from core import LazyFace
 
 if TYPE_CHECKING:
     from registry.access_consent import ConsentView, LicenceConsent, consent_refusal
-    from registry.atrest import AtRest, dataset_scope, licence_scope, products_scope
+    from registry.atrest import AtRest, dataset_scope, legacy_artifact_path, licence_scope, products_scope
     from registry.atrest_home import EncryptedHome, seal_home
     from registry.budgets import BudgetExhaustedError, BudgetView
     from registry.calendar import MAX_WORKING_DAYS, CalendarError, Due, WorkCalendar, parse_received
@@ -273,6 +273,7 @@ __all__ = [
     "expiring",
     "frozen_state",
     "is_sealed",
+    "legacy_artifact_path",
     "licence_scope",
     "licence_standing",
     "limits_of",
@@ -311,7 +312,7 @@ __all__ = [
 #: Each module of this face -> the names it gives (``public=defined`` where the face renames one).
 _NAMES: dict[str, str] = {
     "registry.access_consent": "ConsentView LicenceConsent consent_refusal",
-    "registry.atrest": "AtRest dataset_scope licence_scope products_scope",
+    "registry.atrest": "AtRest dataset_scope legacy_artifact_path licence_scope products_scope",
     "registry.atrest_home": "EncryptedHome seal_home",
     "registry.budgets": "BudgetExhaustedError BudgetView",
     "registry.calendar": "MAX_WORKING_DAYS CalendarError Due WorkCalendar parse_received",

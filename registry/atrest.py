@@ -32,11 +32,40 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from core import Actor, Change, LocalStorage, StagedObjectMismatchError, Storage, StoredObject
+from core import Actor, Change, LocalStorage, StagedObjectMismatchError, Storage, StorageError, StoredObject, check_key
 from registry.datakeys import DataKeys
 from registry.vault import FRAME_SIZE, MAGIC, Sealer, VaultError, is_sealed, unseal, unseal_stream, write_sealed
 
-__all__ = ["SEALED_SUFFIX", "AtRest", "dataset_scope", "licence_scope", "products_scope"]
+#: The home directories whose files a legacy (absolute) artifact path in a row may name (red team 19, B1).
+ARTIFACT_TREES = ("work", "products")
+
+__all__ = [
+    "ARTIFACT_TREES",
+    "SEALED_SUFFIX",
+    "AtRest",
+    "dataset_scope",
+    "legacy_artifact_path",
+    "licence_scope",
+    "products_scope",
+]
+
+
+def legacy_artifact_path(home: Path, value: str) -> Path:
+    """The real path of a legacy absolute artifact path (a row from before the home layout), when it is a
+    file inside ``home``'s ``work/`` or ``products/``; else :class:`core.StorageError` (red team 19, B1:
+    a forged row must never make a Keyong process read ``secrets/``, ``vault/`` or a file elsewhere)."""
+    try:
+        real = Path(value).resolve(strict=True)
+    except (OSError, RuntimeError, ValueError):
+        raise StorageError("an artifact path in a row is not a storage key and names no file: refused") from None
+    root = Path(home).resolve()
+    if not real.is_file() or not any(real.is_relative_to(root / tree) for tree in ARTIFACT_TREES):
+        raise StorageError(
+            "an artifact path in a row is not a storage key and lies outside the home's work/ and products/: "
+            "refused (a forged row must not make Keyong read its own files)"
+        )
+    return real
+
 
 #: The name every file written sealed ends with (copies): one in clear by that name is refused, never read
 #: as plaintext (a flipped magic byte, or a Parquet planted in clear in its place; red team of issue 22).
@@ -179,6 +208,23 @@ class AtRest:
             sealed.seek(0)
             self.storage.put(key, sealed)
         return StoredObject(key, sha256, size)
+
+    def artifact_chunks(self, value: str) -> Iterator[bytes]:
+        """The plaintext of the artifact a row names (``jobs.outputs[].path``, ``products.artifacts[].path``).
+
+        Why (red team 19, B1): a row is a storage *key*; anyone who can write the database (a worker host
+        holds its URL) could otherwise name ``<home>/secrets/vault.key`` and have the server hand it out.
+        So a key must pass :func:`core.check_key`, and an absolute path (a row from before the home
+        layout) is read only when its real path is a file inside the home's ``work/`` or ``products/``
+        trees; anything else raises :class:`core.StorageError` (fail closed).
+        """
+        if not isinstance(value, str) or value.startswith("/") or Path(value).is_absolute():
+            return self.chunks(self.legacy_artifact(str(value)))
+        return self.object_chunks(check_key(value))
+
+    def legacy_artifact(self, value: str) -> Path:
+        """The real path of a legacy absolute artifact path, when it lies in the home's artifact trees; else refused."""
+        return legacy_artifact_path(self.home, value)
 
     def object_chunks(self, key: str) -> Iterator[bytes]:
         """The plaintext of object ``key``, frame by frame, each authenticated before it is yielded.

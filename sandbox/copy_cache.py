@@ -24,6 +24,7 @@ import logging
 import os
 import secrets
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -156,8 +157,17 @@ class CopyStager:
         directory = self.cache / "copies"
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         entry = directory / f"{digest}.sealed"
-        if entry.is_file():
+        try:
+            mode = entry.lstat().st_mode
+        except FileNotFoundError:
+            mode = None
+        if mode is not None and stat.S_ISREG(mode):
             return entry
+        if mode is not None:  # a directory, symlink, FIFO... left or planted: removed, never followed (red team 19, B6)
+            if stat.S_ISDIR(mode):
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
         part = directory / f".{digest}.{secrets.token_hex(6)}.part"
         try:
             self.storage.stage(key, part, sha256=None)  # the sealed bytes; the plaintext is checked below

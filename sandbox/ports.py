@@ -18,7 +18,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from core import Actor, Change, JoinedRecorder
+from core import Actor, Change, JoinedRecorder, check_key
 from desensitize import FingerprintSet
 from sandbox.queue import JobView
 
@@ -229,11 +229,20 @@ class RegistryHooks:
             job.operator, subject=f"job:{job.id}", licence_id=job.licence_id, by=Actor(GUARD_ACTOR_NAME, "agency")
         )
 
+    def _artifact(self, value: str) -> Path:
+        """A product artifact's row path as the worker may open it: a storage key, or a legacy absolute path
+        inside the home's ``work/``/``products/`` (red team 19, B1: a forged row never mounts a host file)."""
+        from registry import legacy_artifact_path
+
+        if Path(value).is_absolute():
+            return legacy_artifact_path(Path(self.registry.config.home), value)
+        return Path(check_key(value))
+
     def _registry_released(self, dataset: str) -> list[tuple[str, list[Path]]]:
         out: list[tuple[str, list[Path]]] = []
         for product in self.registry.products.list(viewer=Actor(GUARD_ACTOR_NAME, "agency")):
             if any(d.get("name") == dataset for d in product.datasets):  # relative: storage keys (issue 19)
-                out.append((product.name, [Path(str(a["path"])) for a in product.artifacts]))
+                out.append((product.name, [self._artifact(str(a["path"])) for a in product.artifacts]))
         return out
 
 

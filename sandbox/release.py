@@ -472,6 +472,13 @@ class Releases:
                 raise ReleaseError(
                     f"artifact {artifact['name']!r} of product {product.name!r} cannot be opened: {exc}"
                 ) from None
+            recorded = artifact.get("sha256")
+            if not recorded or file_sha256(target)[0] != recorded:  # what is handed out is what was released
+                target.unlink(missing_ok=True)
+                raise ReleaseError(
+                    f"artifact {artifact['name']!r} of product {product.name!r} does not match its recorded "
+                    "SHA-256: nothing was delivered"
+                )
             stamp_artifact(target, attribution)
             files.append({"name": artifact["name"], "path": str(target), "sha256": file_sha256(target)[0]})
         return files

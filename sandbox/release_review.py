@@ -33,6 +33,8 @@ from core import (
     NotFoundError,
     PermissionDeniedError,
     Recorder,
+    StorageError,
+    check_key,
     crash_point,
     text_sha256,
 )
@@ -427,7 +429,7 @@ class ReleaseReview:
         try:
             artifacts: builtins.list[dict[str, Any]] = []
             for output in row.outputs or []:
-                source = self.home / str(output["path"])
+                source = _output_file(at_rest, self.home, str(output["path"]))
                 if not source.is_file() or _plain_sha256(at_rest, source) != output["sha256"]:
                     raise ReleaseError(
                         f"output {output['name']!r} of job {job.id} is missing or changed since the guard judged it"
@@ -449,6 +451,15 @@ class ReleaseReview:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return artifacts
+
+
+def _output_file(at_rest: AtRest, home: Path, path: str) -> Path:
+    """The home file of a judged output's row path: a storage key, or a legacy absolute path inside the home's
+    ``work/`` or ``products/`` (red team 19, B1: a forged row never names ``secrets/`` or a file elsewhere)."""
+    try:
+        return at_rest.legacy_artifact(path) if Path(path).is_absolute() else home / check_key(path)
+    except StorageError as exc:
+        raise ReleaseError(f"an output path of this release is refused: {exc}") from None
 
 
 def _plain_sha256(at_rest: AtRest, path: Path) -> str | None:

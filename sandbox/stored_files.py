@@ -5,7 +5,8 @@ home-relative paths they always recorded), and the worker that wrote an output m
 or gone. So the server never opens ``home / path``: it reads the object through the storage named by
 ``RegistryConfig.storage`` (the home itself on an embedded instance) and unseals it frame by frame
 (:meth:`registry.AtRest.object_chunks`), writing plaintext only where a delivery is stamped.
-An absolute path (a row from before the home layout, or a test's) is read as the local file it names.
+An absolute path (a row from before the home layout) is read only inside the home's ``work/`` and
+``products/`` trees (:meth:`registry.AtRest.artifact_chunks`): a forged row never names another file.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ def stored_at_rest(recorder: Recorder, config: RegistryConfig) -> AtRest:
 
 
 def plain_chunks(at_rest: AtRest, key: str) -> Iterator[bytes]:
-    """The plaintext of the object ``key`` (or of the local file an absolute path names), authenticated."""
-    return at_rest.chunks(Path(key)) if Path(key).is_absolute() else at_rest.object_chunks(key)
+    """The plaintext of the object ``key`` (or of a legacy artifact path in the home), authenticated."""
+    return at_rest.artifact_chunks(key)  # a key, or a legacy path inside work/ or products/ (red team 19, B1)
 
 
 def write_plain(at_rest: AtRest, key: str, target: Path, *, mode: int = 0o600) -> Path:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.storage_roles import new_credentials, seaweedfs_identities
+from core.storage_roles import ROLES, new_credentials, seaweedfs_bucket_policy, seaweedfs_identities
 from core.storage_s3 import S3Credentials, S3Storage
 
 BUCKET = "keyong-test"
@@ -30,7 +30,6 @@ BUCKET = "keyong-test"
 ROLES_BUCKET = "keyong-roles"
 ROLES_PREFIX = "inst"
 REGION = "us-east-1"
-ROLES = ("server", "ingest", "worker", "regulator")
 
 
 @dataclass
@@ -185,6 +184,9 @@ def seaweedfs(workdir: Path, weed: str) -> Iterator[S3Server]:
                 raise
             continue
         try:
+            # the deployment's bucket policy (red team 19, B2/B3): no deletes by workers, none on ledger/
+            policy = seaweedfs_bucket_policy(ROLES_BUCKET, ROLES_PREFIX)
+            _boto(endpoint, admin).put_bucket_policy(Bucket=ROLES_BUCKET, Policy=json.dumps(policy))
             yield S3Server("seaweedfs", endpoint, admin, roles, time.monotonic() - started)
         finally:
             _stop(process)

@@ -296,7 +296,7 @@ def test_the_released_hook_lists_products_of_a_dataset_by_any_operator(tmp_path:
         config=SimpleNamespace(home=tmp_path), products=SimpleNamespace(list=lambda viewer: products)
     )
     released = RegistryHooks(registry).released
-    assert released("residents") == [("p1", [tmp_path / "products/p1/a.csv"])]
+    assert released("residents") == [("p1", [Path("products/p1/a.csv")])]  # storage keys (issue 19), not home paths
     assert released("nothing") == []
 
 

@@ -53,6 +53,12 @@ CODE = "c0de" * 16
 SHA = "ab" * 32
 
 
+def _sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 # --- world made through the ORM ------------------------------------------------------------------
 
 
@@ -648,8 +654,14 @@ def test_cli_product_fetch_copies_stamped_artifacts(instance: Instance, registry
     pq.write_table(pa.table({"district": ["尖山区"], "trips": [120]}), out_dir / "result.parquet")
     (out_dir / "result.csv").write_text("district,trips\n尖山区,120\n", encoding="utf-8")
     artifacts = [
-        {"name": "result.parquet", "bytes": 1, "sha256": SHA, "path": "jobs/17/out/result.parquet"},
-        {"name": "result.csv", "bytes": 1, "sha256": SHA, "path": "jobs/17/out/result.csv"},
+        # the real digests: a fetch hands out only what matches the product's record (red team 19, B1)
+        {
+            "name": "result.parquet",
+            "bytes": 1,
+            "sha256": _sha(out_dir / "result.parquet"),
+            "path": "jobs/17/out/result.parquet",
+        },
+        {"name": "result.csv", "bytes": 1, "sha256": _sha(out_dir / "result.csv"), "path": "jobs/17/out/result.csv"},
     ]
     registry.products.register("traffic-heatmap", **registration(world, artifacts=artifacts))
     runner = CliRunner()

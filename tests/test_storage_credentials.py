@@ -103,7 +103,9 @@ def test_server_and_regulator_reach_only_their_prefixes(roles: S3Server, unique:
     with pytest.raises(StorageAccessDeniedError):
         list(server.list("secrets"))
     server.put(f"products/{unique}/p.csv", b"product")
-    checkpoint = server.put(f"ledger/{unique}/checkpoints/1", b"signed note")
+    with pytest.raises(StorageAccessDeniedError):  # only the signer writes ledger/ (red team 19, B3)
+        server.put(f"ledger/{unique}/checkpoints/0", b"an API node's note")
+    checkpoint = roles.role_storage("signer").put(f"ledger/{unique}/checkpoints/1", b"signed note")
     assert regulator.read(checkpoint.key) == b"signed note"
     assert [o.key for o in regulator.list(f"ledger/{unique}")] == [checkpoint.key]
     for key in (f"products/{unique}/p.csv", f"vault/{unique}/raw.kyv"):
@@ -173,7 +175,10 @@ def test_policy_prints_each_role_without_secrets_and_writes_owner_only_files(tmp
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     identities = {i["name"]: i for i in data["seaweedfs"]["identities"]}
-    assert set(identities) == {"keyong-server", "keyong-ingest", "keyong-worker", "keyong-regulator"}
+    assert set(identities) == {"keyong-server", "keyong-signer", "keyong-ingest", "keyong-worker", "keyong-regulator"}
+    assert not [a for a in identities["keyong-server"]["actions"] if a.startswith("Write:") and "/ledger/" in a]
+    denied = {s["Sid"]: s for s in data["seaweedfs_bucket_policy"]["Statement"]}  # red team 19, B2/B3
+    assert denied["WorkersNeverDelete"]["Action"] == ["s3:DeleteObject"]
     worker_actions = identities["keyong-worker"]["actions"]
     assert "Write:keyong-data/prov/work/*" in worker_actions
     assert not [a for a in worker_actions if "vault" in a or "secrets" in a]
@@ -182,7 +187,10 @@ def test_policy_prints_each_role_without_secrets_and_writes_owner_only_files(tmp
     worker_policy = json.dumps(data["aws"]["worker"])
     assert "vault" not in worker_policy and "s3:DeleteObject" not in worker_policy
     files = sorted(p.name for p in (tmp_path / "keys").iterdir())
-    assert files == ["ingest.json", "regulator.json", "s3-config.json", "server.json", "worker.json"]
+    assert files == [
+        "ingest.json", "regulator.json", "s3-bucket-policy.json", "s3-config.json", "server.json", "signer.json",
+        "worker.json",
+    ]  # fmt: skip
     for path in (tmp_path / "keys").iterdir():
         assert path.stat().st_mode & 0o777 == 0o600
     worker = load_credentials_file(tmp_path / "keys" / "worker.json")

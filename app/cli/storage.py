@@ -30,6 +30,7 @@ from core import (
     new_credentials,
     parse_s3_url,
     referenced_keys,
+    seaweedfs_bucket_policy,
     seaweedfs_identities,
     sweep,
 )
@@ -199,8 +200,10 @@ def policy_command(
 ) -> None:
     """Print each role's object-store policy: SeaweedFS identities (-s3.config) and AWS IAM documents.
 
-    Roles: ingest (the only one with vault/ and secrets/), server (all else), worker (reads copies,
-    fingerprints, licence copies; writes work/), regulator (reads ledger/)."""
+    Roles: ingest (the only one with vault/ and secrets/), server (all else; reads ledger/), signer (the
+    server's reach, and the only writer of ledger/), worker (reads copies, fingerprints, licence copies;
+    writes work/, never deletes), regulator (reads ledger/). SeaweedFS also needs the bucket policy
+    (PutBucketPolicy) that takes delete out of ``Write`` for the worker and on ledger/."""
     if bucket is None:
         url = settings_for(home).storage_url
         if not url:
@@ -211,19 +214,27 @@ def policy_command(
     parse_s3_url(f"s3://{bucket}/{prefix}")  # the same checks as KEYONG_STORAGE_URL
     creds = {role: new_credentials(role) for role in ROLES}
     identities = seaweedfs_identities(bucket, prefix, creds)
+    bucket_policy = seaweedfs_bucket_policy(bucket, prefix)
     if credentials_dir is not None:  # the real keys go to owner-only files, never to stdout
-        _write_credentials(credentials_dir, creds, identities)
+        _write_credentials(credentials_dir, creds, identities, bucket_policy)
     identities = json.loads(json.dumps(identities))
     for identity in identities["identities"]:
         identity["credentials"] = [{"accessKey": "<access key id>", "secretKey": "<secret>"}]
-    data: dict[str, Any] = {"seaweedfs": identities, "aws": aws_policies(bucket, prefix)}
+    data: dict[str, Any] = {
+        "seaweedfs": identities,
+        "seaweedfs_bucket_policy": bucket_policy,
+        "aws": aws_policies(bucket, prefix),
+    }
     Output(json_out).result(data, lambda console: console.print(json.dumps(data, indent=2), markup=False))
 
 
-def _write_credentials(directory: Path, creds: dict[str, Any], identities: dict[str, Any]) -> None:
+def _write_credentials(
+    directory: Path, creds: dict[str, Any], identities: dict[str, Any], bucket_policy: dict[str, Any]
+) -> None:
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     files = {f"{role}.json": {"access_key_id": c.key_id, "secret_access_key": c.secret} for role, c in creds.items()}
     files["s3-config.json"] = identities
+    files["s3-bucket-policy.json"] = bucket_policy
     for name, content in files.items():
         try:
             fd = os.open(directory / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
