@@ -498,4 +498,3 @@ __all__ = [
     "sandbox_unavailable_error",
     "sandboxed_runner",
 ]
-

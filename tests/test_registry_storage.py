@@ -111,7 +111,7 @@ def flow(initialised: tuple[Instance, dict[str, str]], bucket: Storage, tmp_path
     """ingest -> desensitize -> licence copies (linkage_support's two datasets, two licences) on ``bucket``;
     and the home's files that appeared meanwhile."""
     instance = initialised[0]
-    instance.storage = bucket  # type: ignore[attr-defined]  # as storage19 wires KEYONG_STORAGE_URL
+    instance._storage = bucket  # as KEYONG_STORAGE_URL would (Instance.storage is built once from it)
     instance._registry = None  # rebuilt over the storage when next asked (as use_data_master does)
     before = _home_files(instance.home)
     env = linked(instance, tmp_path)
