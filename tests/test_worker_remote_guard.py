@@ -19,6 +19,7 @@ from whatever bytes lie there now would bless a copy swapped before the migratio
 from __future__ import annotations
 
 import hashlib
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from app import Instance
 from app.database import sqlite_url
 from app.settings import Settings
 from app.worker_instance import WorkerInstance, WorkerSettings
-from core import LocalStorage
+from core import LocalStorage, Storage
 from tests.job_worker_proc import MARKERS_ENV, OPERATOR, SCENARIO, FakeResult, delegated, licensed
 from tests.linkage_support import JOINT, Linked, linked
 from tests.linkage_support import SCENARIO as POPULATION
@@ -76,11 +77,22 @@ def database_url() -> None:
     return None
 
 
+@pytest.fixture(params=["directory", "s3"])
+def shared(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Storage, Storage]:
+    """The bucket as the server and as the worker see it: a directory with no local paths (the worker's
+    view refuses ``vault/`` and ``secrets/``), or a prefix of a real S3 API (tests/s3_support)."""
+    if request.param == "directory":
+        return ServerBucket(tmp_path / "bucket"), Bucket(tmp_path / "bucket")
+    server = request.getfixturevalue("s3_server")
+    prefix = f"w-{uuid.uuid4().hex[:12]}"
+    return server.storage(prefix), server.storage(prefix)
+
+
 @pytest.fixture
-def env(initialised: tuple[Instance, dict[str, str]], tmp_path: Path) -> Linked:
+def env(initialised: tuple[Instance, dict[str, str]], shared: tuple[Storage, Storage], tmp_path: Path) -> Linked:
     """people + enrol ingested and desensitized into the bucket (nothing of them in the home)."""
     instance = initialised[0]
-    instance._storage = ServerBucket(tmp_path / "bucket")  # as KEYONG_STORAGE_URL would
+    instance._storage = shared[0]  # as KEYONG_STORAGE_URL would
     instance._registry = None  # rebuilt over the storage when next asked
     made = linked(instance, tmp_path)
     for name in ("people", "enrol"):
@@ -90,13 +102,11 @@ def env(initialised: tuple[Instance, dict[str, str]], tmp_path: Path) -> Linked:
 
 
 @pytest.fixture
-def remote(env: Linked, settings: Settings, tmp_path: Path) -> Any:
+def remote(env: Linked, shared: tuple[Storage, Storage], settings: Settings, tmp_path: Path) -> Any:
     home = worker_home(env.instance, tmp_path)
     url = settings.database_url or sqlite_url(env.instance.home)
     opened = WorkerInstance.open(
-        Settings(home=home, database_url=url),
-        storage=Bucket(tmp_path / "bucket"),
-        worker=WorkerSettings(worker_cache=tmp_path / "cache"),
+        Settings(home=home, database_url=url), storage=shared[1], worker=WorkerSettings(worker_cache=tmp_path / "cache")
     )
     yield opened
     opened.close()
