@@ -163,3 +163,20 @@ def test_an_embedded_worker_refuses_a_copy_its_row_does_not_vouch_for(embedded: 
     assert runs.seen == []  # the runner never started
     expected = "no SHA-256 is recorded" if attack == "row with no digest" else "altered or swapped"
     assert expected in (view.reason or ""), view.reason
+
+
+@pytest.mark.attack
+def test_a_remote_worker_signs_no_dp_result_so_none_passes_unsigned(remote: WorkerInstance, tmp_path: Path) -> None:
+    """A remote worker holds no instance key (docs/operations.md §12.8): it signs no DP answer and certifies no
+    model, and its guard trusts no certificate. An answer with a small cell goes to review (SDC applies, as to
+    any table), a model is blocked: never an unsigned pass."""
+    from sandbox.guard import judge
+    from tests.test_dp_certificates import JOB, query_out, trained
+
+    worker = remote.worker(runner=runner(honest), worker_id="remote-dp")
+    assert worker.signer is None
+    (tmp_path / "answer").mkdir()
+    out, outputs = query_out(tmp_path / "answer", [1210, 3, 0])  # signed by a key no remote guard trusts
+    assert judge(out, outputs, certificate_key=None, job=JOB).verdict == "review"
+    model_out, model_outputs = trained(tmp_path / "model")
+    assert judge(model_out, model_outputs, certificate_key=None, job=JOB).verdict == "block"
