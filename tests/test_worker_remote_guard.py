@@ -180,3 +180,25 @@ def test_a_remote_worker_signs_no_dp_result_so_none_passes_unsigned(remote: Work
     assert judge(out, outputs, certificate_key=None, job=JOB).verdict == "review"
     model_out, model_outputs = trained(tmp_path / "model")
     assert judge(model_out, model_outputs, certificate_key=None, job=JOB).verdict == "block"
+
+
+@pytest.mark.attack
+def test_a_remote_worker_refuses_a_copy_swapped_in_the_bucket(
+    env: Linked, remote: WorkerInstance, shared: tuple[Storage, Storage]
+) -> None:
+    """The people copy the job mounts replaced by the enrol one (a valid seal, another content): refused before
+    the sandbox starts, on the directory and on real S3 (create-only: the attacker deletes, then puts)."""
+    store = shared[0]
+    job = env.instance.jobs.submit(JOINT, ["people", "enrol"], "sql", JOIN_SQL, POPULATION)
+    mounts = {name: str(spec["path"]) for name, spec in env.instance.jobs.show(job).datasets.items()}
+    store.delete(mounts["people"])
+    store.put(mounts["people"], store.read(mounts["enrol"]))
+    seen: list[str] = []
+
+    def run(kind: str, code: str, *, datasets: Any, out_dir: Path, limits: Any = None) -> FakeResult:
+        seen.append(kind)
+        return runner(honest)(kind, code, datasets=datasets, out_dir=out_dir)
+
+    (view,) = remote.worker(runner=run, worker_id="remote-swap").run_pending()
+    assert view.id == job and view.state == "failed" and seen == []
+    assert "altered or swapped" in (view.reason or ""), view.reason
