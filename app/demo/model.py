@@ -66,7 +66,7 @@ def summarize(certificate: Mapping[str, Any], record: Mapping[str, Any]) -> Json
 def model_summary(instance: Instance, outputs: Sequence[Mapping[str, Any]]) -> JsonObject | None:
     """The summary of a dp-train job's certified model, from its outputs (None: no certificate was issued).
 
-    The host reads the sealed files through the storage (the job's work objects) (they are encrypted at rest) and
+    The host reads the sealed objects through the storage (encrypted at rest; issue 19: perhaps in a bucket) and
     verifies the platform's signature on both before taking a number from them."""
     by_name = {str(o.get("name")): o for o in outputs}
     certificate_entry, record_entry = by_name.get(certificate_name(MODEL)), by_name.get(TRAINING)
