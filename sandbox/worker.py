@@ -159,8 +159,8 @@ class Worker:
         self.storage: Storage = storage if storage is not None else LocalStorage(home)
         self.cache = cache  # KEYONG_WORKER_CACHE: staged copies by digest, and the scratch of remote attempts
         # Every worker checks each copy against its recorded digest before a mount; no record, no mount (issue 19).
-        digests = getattr(registry, "copy_sha256", no_record) if digests == "registry" else digests
-        self.copies = CopyStager(self.storage, at_rest, cache, digests or no_record)
+        own: Digests | None = getattr(registry, "copy_sha256", None) if isinstance(digests, str) else digests
+        self.copies = CopyStager(self.storage, at_rest, cache, own or no_record)
         self.sources = GuardSources(home, at_rest, stager=self.copies)  # what the guard re-derives tables from
 
     @property

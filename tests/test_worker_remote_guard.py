@@ -197,7 +197,8 @@ def test_a_remote_worker_refuses_a_copy_swapped_in_the_bucket(
 
     def run(kind: str, code: str, *, datasets: Any, out_dir: Path, limits: Any = None) -> FakeResult:
         seen.append(kind)
-        return runner(honest)(kind, code, datasets=datasets, out_dir=out_dir)
+        made: FakeResult = runner(honest)(kind, code, datasets=datasets, out_dir=out_dir)
+        return made
 
     (view,) = remote.worker(runner=run, worker_id="remote-swap").run_pending()
     assert view.id == job and view.state == "failed" and seen == []
