@@ -226,7 +226,6 @@ class WorkerInstance:
             registry=hooks,
             storage=self.storage,
             cache=self.cache,
-            verify_local=True,
             **options,
         )
 

@@ -62,7 +62,7 @@ def usage_report(registry: Registry, home: Path, *, since: datetime | None, view
         **people,
         **held,
         **work,
-        "stored": stored_bytes(home),
+        "stored": stored_bytes(home, registry.config.artifacts()),  # the bucket when artifacts live there (issue 19)
     }
 
 

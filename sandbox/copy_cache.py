@@ -13,7 +13,9 @@ Cache entries are named by the recorded digest, so a later job re-uses a staged 
 own row records the same digest, and every use is checked again while decrypting (a cache entry altered
 on the worker's disk is dropped and staged afresh once, then refused). On the embedded instance the
 storage is the home (:meth:`core.Storage.local_path`): the copy is read where it lies, never duplicated,
-and still checked.
+and checked the same way (every worker, embedded or remote: no switch turns the check off). A row that
+records no digest (none should: the column is NOT NULL, but a legacy or hand-made row may hold an empty
+or malformed one) is refused, never mounted unchecked.
 """
 
 from __future__ import annotations
@@ -35,13 +37,18 @@ from core import ObjectMissingError, RegistryError, StagedObjectMismatchError, S
 from registry import is_sealed
 from sandbox.ports import AtRestPort
 
-__all__ = ["CopyStager", "CopyUnreadableError", "Digests", "private_dir"]
+__all__ = ["CopyStager", "CopyUnreadableError", "Digests", "no_record", "private_dir"]
 
 log = logging.getLogger("keyong.worker")
 
 BLOCK = 1 << 20
 #: ``digests(dataset, spec) -> plaintext SHA-256`` the database recorded for the copy a job spec names.
 Digests = Callable[[str, Mapping[str, Any]], str | None]
+
+
+def no_record(dataset: str, spec: Mapping[str, Any]) -> str | None:
+    """The digests of a worker with no registry to ask: none, so its copies are refused (fail closed)."""
+    return None
 
 
 class CopyUnreadableError(Exception):
@@ -73,16 +80,13 @@ class CopyStager:
         at_rest: AtRestPort | None,
         cache: Path | None,
         digests: Digests | None,
-        *,
-        verify_local: bool = True,
     ) -> None:
         self.storage = storage
         self.at_rest = at_rest
         self.cache = cache  # None: no cache (objects staged into the run's private directory)
-        self.digests = digests  # None: a bare worker with no database record to check against
-        #: Check copies read where they lie on a local storage too (worker mode: always). The embedded
-        #: worker reads the home's own files, authenticated frame by frame by the at-rest port as before.
-        self.verify_local = verify_local
+        # None: a bare stager with no database behind it (the guard's own sources in unit tests); a
+        # ``Worker`` always has one, and refuses every copy when it cannot read a record.
+        self.digests = digests
 
     def digest(self, name: str, spec: Mapping[str, Any]) -> str | None:
         """The plaintext SHA-256 recorded for ``name``'s copy; refused when it cannot be read or is absent."""
@@ -98,12 +102,6 @@ class CopyStager:
             )
         return recorded
 
-    def checked_digest(self, name: str, spec: Mapping[str, Any]) -> str | None:
-        """The digest the copy is checked against (see ``verify_local``), or ``None`` when it is not checked."""
-        if not self.verify_local and self.storage.local_path(str(spec.get("path"))) is not None:
-            return None
-        return self.digest(name, spec)
-
     def open(self, stack: ExitStack, datasets: Mapping[str, Mapping[str, Any]]) -> dict[str, Path]:
         """Name -> the copy's checked plaintext in one private directory held open by ``stack``.
 
@@ -112,7 +110,7 @@ class CopyStager:
         directory = stack.enter_context(private_dir(self.at_rest))
         opened: dict[str, Path] = {}
         for index, (name, spec) in enumerate(sorted(datasets.items())):
-            key, digest = str(spec.get("path")), self.checked_digest(name, spec)
+            key, digest = str(spec.get("path")), self.digest(name, spec)
             target = directory / f"{index}.parquet"
             try:
                 opened[name] = self._open_one(key, digest, target, directory)

@@ -105,7 +105,7 @@ class GuardSources:
         return found
 
     def _file(self, m: Mounted) -> FileKey:
-        digest = self.stager.checked_digest(m.name, m.spec)
+        digest = self.stager.digest(m.name, m.spec)
         if digest is not None:
             return (m.path, digest, 0)
         local = self.stager.storage.local_path(m.path)

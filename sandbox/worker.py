@@ -69,7 +69,7 @@ from sandbox.attempt_files import (
     seal_attempt,
     upload_attempt,
 )
-from sandbox.copy_cache import CopyStager, Digests
+from sandbox.copy_cache import CopyStager, Digests, no_record
 from sandbox.guard_sources import GuardSources
 from sandbox.heartbeat import watch
 from sandbox.kinds import DP_KINDS, JobKind
@@ -140,7 +140,6 @@ class Worker:
         storage: Storage | None = None,
         cache: Path | None = None,
         digests: Digests | Literal["registry"] | None = "registry",
-        verify_local: bool = False,
     ) -> None:
         self.queue = queue
         self.home = home
@@ -159,8 +158,9 @@ class Worker:
         # Where copies, outputs and products lie (issue 19): the home on an embedded instance, else the bucket.
         self.storage: Storage = storage if storage is not None else LocalStorage(home)
         self.cache = cache  # KEYONG_WORKER_CACHE: staged copies by digest, and the scratch of remote attempts
-        digests = getattr(registry, "copy_sha256", None) if digests == "registry" else digests  # checked before a mount
-        self.copies = CopyStager(self.storage, at_rest, cache, digests, verify_local=verify_local)
+        # Every worker checks each copy against its recorded digest before a mount; no record, no mount (issue 19).
+        own: Digests | None = getattr(registry, "copy_sha256", None) if isinstance(digests, str) else digests
+        self.copies = CopyStager(self.storage, at_rest, cache, own or no_record)
         self.sources = GuardSources(home, at_rest, stager=self.copies)  # what the guard re-derives tables from
 
     @property

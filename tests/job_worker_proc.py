@@ -27,12 +27,13 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from sqlalchemy import select
 
 from app import Instance, Settings
 from core import Actor
 from registry import Registry
 from registry.egress import EgressDelegationRow
-from registry.models import ResourceRow
+from registry.models import LicenceCopyRow, ResourceRow, VersionRow
 from tests.consent_support import consent_to_access
 from tests.people_support import stand
 from tests.test_registry_licences import add_dataset, uscc
@@ -41,6 +42,25 @@ AGENCY = Actor("demo-agency", "agency")
 OPERATOR = "acme-ops"
 SCENARIO = "交通出行"
 MARKERS_ENV = "KEYONG_TEST_JOB_MARKERS"
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes (a copy in clear: its plaintext digest, as a desensitization records it)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def record_copy(registry: Registry, name: str, copy: Path, *, version: int = 1) -> None:
+    """Record ``copy``'s real plaintext digest on ``name``'s version (and the licence copies sharing it as
+    their base) after a test rewrote the copy: every worker refuses a copy whose digest differs from the
+    row's (issue 19), as it would a swapped object."""
+    digest = file_sha256(copy)
+    with registry.recorder.change(Actor.host()) as change:
+        row = change.session.execute(
+            select(VersionRow).join(ResourceRow).where(ResourceRow.name == name, VersionRow.version == version)
+        ).scalar_one()
+        row.content_sha256 = digest
+        for shared in change.session.scalars(select(LicenceCopyRow).where(LicenceCopyRow.path == row.path)):
+            shared.content_sha256 = digest
 
 
 def delegated(registry: Registry, name: str) -> int:
@@ -76,12 +96,12 @@ def licensed(
     of these datasets also waits for a custodian's sign-off.
     """
     for name in datasets:
-        add_dataset(registry, name, industry="交通出行")
-        if delegate:
-            delegated(registry, name)
         copy = home / "datasets" / name / "v1.parquet"
         copy.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.table({"trips": list(range(10)), "区县": ["尖山区", "岭东区"] * 5}), copy)
+        add_dataset(registry, name, industry="交通出行", content_sha256=file_sha256(copy))
+        if delegate:
+            delegated(registry, name)
     registry.licences.add_operator(operator, uscc(1 + len(operator)), by=AGENCY)
     stand(registry, operator)  # its login stands: identity checked, terms accepted, trained (issue 22)
     consent_to_access(registry, *datasets)  # each dataset's custodian agreed to access (SATRE 1.5.04)

@@ -16,7 +16,7 @@ from app import Instance
 from core import Actor, RegistryError
 from sandbox.guard import SourceCopy, judge
 from sandbox.mitigation import Mitigation, mitigate_table
-from tests.job_worker_proc import OPERATOR, SCENARIO, FakeResult, licensed
+from tests.job_worker_proc import OPERATOR, SCENARIO, FakeResult, licensed, record_copy
 
 TABLE_2D = pd.DataFrame(
     {
@@ -94,6 +94,7 @@ def test_a_mitigated_job_is_rechecked_and_passes(instance: Instance) -> None:
     # is the copy's own aggregate: counts and mean contribution per district and age band.
     copy = _copy_behind(TABLE_2D)
     copy.to_parquet(instance.home / "datasets" / "traffic" / "v1.parquet", index=False)
+    record_copy(instance.registry, "traffic", instance.home / "datasets" / "traffic" / "v1.parquet")
     table = copy.groupby(["区县", "年龄段"], sort=False).agg(
         人数=("缴费基数", "size"), 平均缴费基数=("缴费基数", "mean")
     )

@@ -56,8 +56,13 @@ def add_dataset(
     level: str = "L3",
     desensitized: bool = True,
     operation_status: str = "可授权运营",
+    content_sha256: str = "0" * 64,
 ) -> int:
-    """A published catalog entry with one item and (by default) a desensitized version; its id."""
+    """A published catalog entry with one item and (by default) a desensitized version; its id.
+
+    ``content_sha256`` is the copy's recorded plaintext digest: every worker checks a copy against it
+    before a mount (issue 19), so a fixture that runs jobs passes the real one (``job_worker_proc.licensed``);
+    the placeholder only suits tests that never mount the copy."""
     with registry.recorder.change(Actor.host()) as change:
         row = ResourceRow(
             name=name,
@@ -83,7 +88,7 @@ def add_dataset(
                     kind="desensitized",
                     rows=10,
                     columns=[{"name": "trips", "type": "int64"}],
-                    content_sha256="0" * 64,
+                    content_sha256=content_sha256,
                     path=f"datasets/{name}/v1.parquet",
                     created_by="test",
                 )

@@ -7,6 +7,7 @@ storage is elsewhere (SATRE 2.8.01 encryption at rest; 黑龙江省政务数据�
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,13 +21,17 @@ from tests.linkage_support import AGENCY, CUSTODIAN, Linked, linked
 
 HOST = Actor("host:test", "host")
 
-#: Storages the tests run on; storage19's ``storage`` fixture (S3) slots in here as another maker.
-STORAGES: dict[str, Callable[[Path], Storage]] = {"bucket": lambda tmp: LocalStorage(tmp / "bucket")}
+#: Storages the tests run on: a directory with local paths (beside the home, never the home itself), and a
+#: real S3 API (``tests/s3_support``: SeaweedFS on loopback, else moto) under a prefix of its own per test.
+STORAGES: dict[str, Callable[[pytest.FixtureRequest, Path], Storage]] = {
+    "bucket": lambda request, tmp: LocalStorage(tmp / "bucket"),
+    "s3": lambda request, tmp: request.getfixturevalue("s3_server").storage(f"reg-{uuid.uuid4().hex[:12]}"),
+}
 
 
 @pytest.fixture(params=sorted(STORAGES))
 def bucket(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
-    return STORAGES[request.param](tmp_path)
+    return STORAGES[request.param](request, tmp_path)
 
 
 @pytest.fixture
@@ -111,7 +116,7 @@ def flow(initialised: tuple[Instance, dict[str, str]], bucket: Storage, tmp_path
     """ingest -> desensitize -> licence copies (linkage_support's two datasets, two licences) on ``bucket``;
     and the home's files that appeared meanwhile."""
     instance = initialised[0]
-    instance._storage = bucket  # as KEYONG_STORAGE_URL would (Instance.storage is built once)
+    instance._storage = bucket  # as KEYONG_STORAGE_URL would (Instance.storage is built once from it)
     instance._registry = None  # rebuilt over the storage when next asked (as use_data_master does)
     before = _home_files(instance.home)
     env = linked(instance, tmp_path)

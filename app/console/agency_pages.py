@@ -14,10 +14,8 @@ organisation, a resolved finding…) come back as the page's flash message, neve
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +23,11 @@ from fastapi import APIRouter, Request
 
 from app.console import review_pages
 from app.console.context import Console
+from app.console.release_files import GONE, TOO_LARGE, stored_plaintext
 from app.console.session import Session
-from core import Actor, RegistryError
+from core import Actor
 from operators import Role
+from registry import AtRest
 
 #: Outputs larger than this are listed by name, size and hash only: a preview is for reading, not export.
 PREVIEW_MAX_BYTES = 2 * 1024 * 1024
@@ -35,28 +35,23 @@ PREVIEW_ROWS = 20
 PREVIEW_JSON_CHARS = 6000
 
 
-def preview(
-    path: Path, name: str, expected_sha256: str, opener: Callable[[Path], bytes] = Path.read_bytes
-) -> dict[str, Any] | None:
+def preview(at_rest: AtRest, key: str, name: str, expected_sha256: str) -> dict[str, Any] | None:
     """The first rows of a small CSV, JSON or Parquet output, for the reviewer's eyes only.
 
     Read only when the file's content still has the hash the release recorded: the reviewer must see
     exactly what would be released, never a file changed since. ``None`` when there is nothing to
-    show (other types, too large, gone after the licence's copies were destroyed). ``opener`` gives
-    the plaintext (``registry.AtRest.read``: outputs are sealed at rest, issue 22); it is decrypted in
-    memory only.
+    show (other types, gone after the licence's copies were destroyed). The object is read through the
+    instance's storage (issue 19: it may live in a bucket, written by a worker on another host) and
+    decrypted in memory only (outputs are sealed at rest, issue 22).
     """
     suffix = Path(name).suffix.lower()
-    if suffix not in (".csv", ".json", ".parquet") or not path.is_file():
+    if suffix not in (".csv", ".json", ".parquet"):
         return None
-    if path.stat().st_size > PREVIEW_MAX_BYTES:
-        return {"note": "文件较大,不预览 · too large to preview"}
-    try:
-        data = opener(path)
-    except (RegistryError, OSError) as exc:  # altered, or its key destroyed with the licence
-        return {"note": f"无法打开 · cannot be opened: {exc}"}
-    if hashlib.sha256(data).hexdigest() != expected_sha256:
-        return {"note": "文件与申请记录的哈希不符 · the file no longer matches the recorded SHA-256"}
+    data, why = stored_plaintext(at_rest, key, expected_sha256, limit=PREVIEW_MAX_BYTES)
+    if data is None:
+        if why == GONE:
+            return None
+        return {"note": "文件较大，不预览 · too large to preview" if why == TOO_LARGE else why}
     try:
         if suffix == ".csv":
             text = data.decode("utf-8-sig", errors="replace")

@@ -35,7 +35,8 @@ def _previews(console: Console, release_id: int) -> dict[str, Any]:
     previews: dict[str, Any] = {}
     for output in host_view.outputs:
         if output.get("path"):
-            shown = preview(console.instance.home / str(output["path"]), str(output["name"]), str(output["sha256"]))
+            at_rest = console.instance.registry.at_rest  # the storage's object (issue 19), never home / path
+            shown = preview(at_rest, str(output["path"]), str(output["name"]), str(output["sha256"]))
             if shown is not None:
                 previews[str(output["name"])] = shown
     return previews

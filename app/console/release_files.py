@@ -16,12 +16,12 @@ import hashlib
 import io
 import json
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from core import RegistryError
+from core import ObjectMissingError, RegistryError
+from registry import AtRest
 
 #: Outputs larger than this are listed by name, size and hash only: the page is for reading, not export.
 MAX_SHOWN_BYTES = 8 * 1024 * 1024
@@ -55,21 +55,33 @@ class Shown:
     sdc: dict[str, Any] | None = None
 
 
-def plaintext(
-    path: Path, expected_sha256: str, opener: Callable[[Path], bytes] = Path.read_bytes
+GONE = "文件已不存在 · the file is gone (the licence's copies may have been destroyed)"
+TOO_LARGE = "文件较大，不在页面显示 · too large to show on the page"
+
+
+def stored_plaintext(
+    at_rest: AtRest, key: str, expected_sha256: str, *, limit: int = MAX_SHOWN_BYTES
 ) -> tuple[bytes | None, str]:
-    """The output's bytes if they still have the recorded SHA-256, else ``None`` and why (never a changed file)."""
-    if not path.is_file():
-        return None, "文件已不存在 · the file is gone (the licence's copies may have been destroyed)"
-    if path.stat().st_size > MAX_SHOWN_BYTES + 4096:  # sealed files carry a small header
-        return None, "文件较大，不在页面显示 · too large to show on the page"
+    """The output's plaintext if it still has the recorded SHA-256, else ``None`` and why (never a changed file).
+
+    Read through the instance's storage (issue 19: the worker that wrote it may be on another host, and
+    the object lives in the bucket, not under this host's home): authenticated frame by frame and
+    decrypted in memory only, never more than ``limit`` bytes. A row from before the home layout
+    (an absolute path) is read as the local file it names."""
+    data = bytearray()
     try:
-        data = opener(path)
-    except (RegistryError, OSError) as exc:  # altered, or its key destroyed with the licence
+        chunks = at_rest.chunks(Path(key)) if Path(key).is_absolute() else at_rest.object_chunks(key)
+        for chunk in chunks:
+            data += chunk
+            if len(data) > limit:
+                return None, TOO_LARGE
+    except (ObjectMissingError, FileNotFoundError):
+        return None, GONE
+    except (RegistryError, OSError) as exc:  # altered, its key destroyed with the licence, storage refused
         return None, f"无法打开 · cannot be opened: {exc}"
     if hashlib.sha256(data).hexdigest() != expected_sha256:
         return None, "文件与申请记录的哈希不符 · the file no longer matches the recorded SHA-256"
-    return data, ""
+    return bytes(data), ""
 
 
 def read_table(data: bytes, suffix: str) -> tuple[list[str], list[list[Any]]]:
@@ -208,8 +220,8 @@ __all__ = [
     "MAX_PER_PAGE",
     "Shown",
     "page_of",
-    "plaintext",
     "read_table",
     "sdc_summary",
     "shown",
+    "stored_plaintext",
 ]

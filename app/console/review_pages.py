@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException
 
 from app.console.context import Console, PathId, decimal
-from app.console.release_files import IMAGE_CSP, IMAGES, MAX_PER_PAGE, Shown, plaintext, shown
+from app.console.release_files import IMAGE_CSP, IMAGES, MAX_PER_PAGE, Shown, shown, stored_plaintext
 from app.console.session import Session
 from core import Actor, RegistryError
 from operators import Role
@@ -94,7 +94,7 @@ def output_bytes(
         if not relative:
             found[name] = (None, "作业已无此输出 · the job no longer lists this output")
             continue
-        found[name] = plaintext(instance.home / str(relative), str(output["sha256"]), instance.registry.at_rest.read)
+        found[name] = stored_plaintext(instance.registry.at_rest, str(relative), str(output["sha256"]))
     return found
 
 

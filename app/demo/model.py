@@ -66,7 +66,7 @@ def summarize(certificate: Mapping[str, Any], record: Mapping[str, Any]) -> Json
 def model_summary(instance: Instance, outputs: Sequence[Mapping[str, Any]]) -> JsonObject | None:
     """The summary of a dp-train job's certified model, from its outputs (None: no certificate was issued).
 
-    The host reads the sealed files from the job's work directory (they are encrypted at rest) and
+    The host reads the sealed objects through the storage (encrypted at rest; issue 19: perhaps in a bucket) and
     verifies the platform's signature on both before taking a number from them."""
     by_name = {str(o.get("name")): o for o in outputs}
     certificate_entry, record_entry = by_name.get(certificate_name(MODEL)), by_name.get(TRAINING)
@@ -75,7 +75,7 @@ def model_summary(instance: Instance, outputs: Sequence[Mapping[str, Any]]) -> J
     public_key = instance.keys.ledger_public_key
 
     def read(entry: Mapping[str, Any]) -> dict[str, Any]:
-        raw = instance.registry.at_rest.read(instance.home / str(entry["path"]))
+        raw = b"".join(instance.registry.at_rest.object_chunks(str(entry["path"])))  # the storage's object (issue 19)
         return verify(json.loads(raw.decode("utf-8")), public_key)
 
     return summarize(read(certificate_entry), read(record_entry))
