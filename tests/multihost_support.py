@@ -147,6 +147,9 @@ class Cluster:
     database_url: str
     server_env: dict[str, str]
     worker_env: dict[str, str]
+    #: The running server's own environment: the signer's credentials (the one role that writes ``ledger/``;
+    #: red team 19, B3), while the set-up runs with ``server_env`` (ingest: the vault). None: ``server_env``.
+    signer_env: dict[str, str] | None = None
     base: str = ""
     tokens: dict[str, str] = field(default_factory=dict)
     totp: dict[str, str] = field(default_factory=dict)
@@ -174,7 +177,11 @@ class Cluster:
         log = open(self.root / "server.log", "wb")  # noqa: SIM115 - the process writes it until stopped
         command = keyong("--home", str(self.server_home), "serve", "--port", str(port), "--workers", "0")
         self.server = subprocess.Popen(
-            command, env=self.server_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            env=self.signer_env or self.server_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.base = f"http://127.0.0.1:{port}"
 

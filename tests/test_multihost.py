@@ -59,7 +59,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster,
         if isinstance(s3, str) or not s3.roles:
             pytest.skip(f"SKIPPING the multi-host rehearsal: no S3 server with role credentials ({s3})")
         with dedicated_database() as database:
-            made = Cluster(root, database, role_env(s3, "ingest", database), role_env(s3, "worker", database))
+            made = Cluster(
+                root,
+                database,
+                role_env(s3, "ingest", database),
+                role_env(s3, "worker", database),
+                signer_env=role_env(s3, "signer", database),
+            )
             try:
                 made.setup(RESIDENTS)
                 made.start_server()
@@ -242,7 +248,7 @@ def test_the_ledger_verifies_and_its_published_checkpoints_verify_from_the_bucke
     made, s3 = cluster
     home = ["--home", str(made.server_home)]
 
-    def run(*args: str, env: dict[str, str] = made.server_env) -> dict[str, Any]:
+    def run(*args: str, env: dict[str, str] = made.signer_env or made.server_env) -> dict[str, Any]:
         done = subprocess.run(
             keyong(*args, "--json"), env=env, cwd=tmp_path, capture_output=True, timeout=600, check=False
         )
