@@ -6,7 +6,7 @@ administrator's view of the same checks, plus checkpoints and witness cosignatur
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,6 +15,11 @@ from rich.table import Table
 
 from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing, settings_for
 from ledger import LedgerError
+
+if TYPE_CHECKING:  # the CLI's start loads no ledger or cryptography (issue 21)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from ledger import WitnessPolicy
 
 ledger_cli = typer.Typer(help="The hash-chained ledger: verify, prove, export, show.", no_args_is_help=True)
 
@@ -280,6 +285,29 @@ KeySpecs = Annotated[
 ]
 
 
+def _verifier_inputs(
+    out: Output, public_key: list[str], witnesses: Path | None
+) -> "tuple[list[Ed25519PublicKey], str | None, WitnessPolicy | None]":
+    """The verifier keys, the one log they name (if any) and the witness policy; a clear refusal otherwise."""
+    from ledger import PolicyError, WitnessPolicy, key_origin
+    from ledger.verify import load_public_key
+
+    try:
+        keys = [load_public_key(spec) for spec in public_key]
+    except (ValueError, OSError) as exc:
+        out.fail(f"cannot read the public key: {exc}")
+    origins = {origin for spec in public_key if (origin := key_origin(spec)) is not None}
+    if len(origins) > 1:
+        out.fail(f"the verifier keys name different logs: {', '.join(sorted(origins))}")
+    policy = None
+    if witnesses is not None:
+        try:
+            policy = WitnessPolicy.parse(witnesses.read_text(encoding="utf-8"))
+        except (PolicyError, OSError) as exc:
+            out.fail(f"{witnesses}: {exc}")
+    return keys, next(iter(origins), None), policy
+
+
 @ledger_cli.command("verify-published")
 @refusing
 def verify_published_command(
@@ -306,23 +334,11 @@ def verify_published_command(
 
     S3 credentials are read from KEYONG_STORAGE_ACCESS_KEY_ID / KEYONG_STORAGE_SECRET_ACCESS_KEY (or AWS_*)."""
     from app.ledger_publish import storage_for_url
-    from ledger import PolicyError, WitnessPolicy, key_origin, verify_published
-    from ledger.verify import TrustedState, load_public_key
+    from ledger import verify_published
+    from ledger.verify import TrustedState
 
     out = Output(json_out)
-    try:
-        keys = [load_public_key(spec) for spec in public_key]
-    except (ValueError, OSError) as exc:
-        out.fail(f"cannot read the public key: {exc}")
-    origins = {origin for spec in public_key if (origin := key_origin(spec)) is not None}
-    if len(origins) > 1:
-        out.fail(f"the verifier keys name different logs: {', '.join(sorted(origins))}")
-    policy = None
-    if witnesses is not None:
-        try:
-            policy = WitnessPolicy.parse(witnesses.read_text(encoding="utf-8"))
-        except (PolicyError, OSError) as exc:
-            out.fail(f"{witnesses}: {exc}")
+    keys, origin, policy = _verifier_inputs(out, public_key, witnesses)
     trusted_state = TrustedState(state) if state is not None else None
     trusted = trusted_state.load() if trusted_state is not None else None
     storage = (
@@ -335,7 +351,7 @@ def verify_published_command(
         report = verify_published(
             storage,
             keys,
-            origin=next(iter(origins), None),
+            origin=origin,
             policy=policy,
             progress=lambda n: progress.advance(task, n),
             extra_sizes=(trusted["tree_size"],) if trusted else (),

@@ -47,8 +47,12 @@ def render_kept(console: Console, kept: KeptDemo) -> None:
                       f"{len(jobs)} jobs, {len(products)} products.")  # fmt: skip
     else:
         console.print(f"The demo in [bold]{home}[/] (made by an earlier version) is kept as it was.")
-    console.print(f"Open it with [bold]keyong serve --home {home}[/]; the API keys were shown by the first run.")
-    console.print(f"To start over (deletes this demo): [bold]keyong demo --reset --home {home}[/]")
+    # Commands to copy are never broken by rich's wrapping (a long home would be split mid-path): the
+    # terminal wraps them on screen, a copy gets them whole.
+    console.print(
+        f"Open it with [bold]keyong serve --home {home}[/]; the API keys were shown by the first run.", soft_wrap=True
+    )
+    console.print(f"To start over (deletes this demo): [bold]keyong demo --reset --home {home}[/]", soft_wrap=True)
 
 
 def render_demo(console: Console, report: DemoReport, seed: int) -> None:
