@@ -58,7 +58,8 @@ def baseline_ref(repo: Path) -> str:
 
 def throughput_baseline_ref(repo: Path) -> str:
     """``main`` before issue 21's throughput work (``sandbox/wakeup.py`` came in with it), else ``main``."""
-    added = _git(repo, "log", "--first-parent", "--format=%H", "--diff-filter=A", "-1", "main", "--", "sandbox/wakeup.py")
+    marker = "sandbox/wakeup.py"
+    added = _git(repo, "log", "--first-parent", "--format=%H", "--diff-filter=A", "-1", "main", "--", marker)
     return f"{added}^1" if added else "main"
 
 

@@ -168,7 +168,7 @@ def one_round(code: Tree, scratch: Path, jobs: int, workers: int, poll: float) -
 
 
 def _time(value: str) -> float:
-    return datetime.fromisoformat(value).timestamp()  # naive UTC, as the rows keep it: differences only
+    return float(datetime.fromisoformat(value).timestamp())  # naive UTC, as the rows keep it: differences only
 
 
 def _figures(rows: Sequence[tuple[Any, ...]], submitted_at: float) -> dict[str, Any]:
@@ -224,7 +224,7 @@ def throughput(
 
 def _summary(rounds: Sequence[dict[str, Any]]) -> dict[str, Any]:
     def median(key: str) -> float:
-        return round(statistics.median(r[key] for r in rounds if r[key] is not None), 4)
+        return round(float(statistics.median(r[key] for r in rounds if r[key] is not None)), 4)
 
     return {
         "jobs_per_min_median": median("jobs_per_min"),
