@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from benchinfo import ROOT, emit, machine
-from latency_throughput import DATASET, OPERATOR, PYTHON_JOB, SCENARIO, SQL_JOB
+from latency_throughput import DATASET, OPERATOR, PYTHON_JOB, SCENARIO, SQL_JOB, quota_env
 
 Timings = dict[str, dict[str, list[tuple[float, float]]]]
 
@@ -56,7 +56,7 @@ class Stages:
 
 
 def _setup(home: Path, jobs: int) -> None:
-    env = {**os.environ, "KEYONG_JOB_CONCURRENT_LIMIT": str(jobs + 10)}
+    env = {**os.environ, **quota_env(jobs)}
     command = [sys.executable, "-m", "app.cli", "demo", "--home", str(home), "--residents", "2000", "--json"]
     subprocess.run(command, env=env, check=True, capture_output=True, timeout=900)
 
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="keyong-stages-") as scratch:
         home = Path(scratch) / "home"
         _setup(home, args.jobs)
-        os.environ["KEYONG_JOB_CONCURRENT_LIMIT"] = str(args.jobs + 10)
+        os.environ.update(quota_env(args.jobs))
         times = measure(home, args.jobs)
     for kind, stages in sorted(times.items()):
         if kind == "?":
