@@ -32,7 +32,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-__all__ = ["CHANNEL", "SQLITE_TICK", "Wakeup", "announce", "queue_shape", "wakeup_for"]
+__all__ = ["CHANNEL", "SQLITE_TICK", "Degrading", "Sleep", "Wakeup", "announce", "queue_shape", "wakeup_for"]
 
 log = logging.getLogger("keyong.worker")
 
@@ -166,13 +166,43 @@ class PostgresWakeup:
             self._raw.close()
 
 
+class Degrading:
+    """A wake-up that turns into plain sleeping the first time it fails (the database went away, the
+    listening connection dropped): a worker never stops over its wake-up, it polls as it always did."""
+
+    def __init__(self, inner: Wakeup) -> None:
+        self.inner = inner
+
+    def _failed(self, exc: Exception) -> None:
+        log.warning("the queue's wake-up failed (%s); polling only from now on", exc)
+        self.inner.close()
+        self.inner = Sleep()
+
+    def before_claim(self) -> None:
+        try:
+            self.inner.before_claim()
+        except Exception as exc:
+            self._failed(exc)
+
+    def wait(self, timeout: float, stop: threading.Event) -> bool:
+        started = time.monotonic()
+        try:
+            return self.inner.wait(timeout, stop)
+        except Exception as exc:
+            self._failed(exc)
+            return self.inner.wait(max(0.0, timeout - (time.monotonic() - started)), stop)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 def wakeup_for(engine: Engine) -> Wakeup:
-    """The wake-up of ``engine``'s database; plain sleeping when it cannot be set up (logged)."""
+    """The wake-up of ``engine``'s database (:class:`Degrading`); plain sleeping when it cannot be set up."""
     try:
         if engine.dialect.name == "sqlite":
-            return SqliteWakeup(engine)
+            return Degrading(SqliteWakeup(engine))
         if engine.dialect.name == "postgresql":
-            return PostgresWakeup(engine)
+            return Degrading(PostgresWakeup(engine))
     except Exception:
         log.exception("the queue's wake-up could not be set up; polling only")
     return Sleep()

@@ -25,7 +25,7 @@ from samples import synthetic
 from sandbox.ports import RegistryHooks
 from sandbox.print_cache import PrintCache, base_identity, licence_identity
 from sandbox.queue import JobQueue
-from sandbox.wakeup import PostgresWakeup, Sleep, SqliteWakeup, Wakeup, wakeup_for
+from sandbox.wakeup import Degrading, PostgresWakeup, Sleep, SqliteWakeup, Wakeup, wakeup_for
 from tests.conftest import FakeClock
 from tests.job_worker_proc import MARKERS_ENV, OPERATOR, SCENARIO, fast_runner, licensed
 from tests.test_registry_copies import CUSTODIAN, PROVIDER, PROVIDER_CODE
@@ -74,10 +74,34 @@ def submit(jobs: Jobs, code: str = "print(1)") -> int:
 
 def test_each_database_gets_its_own_wakeup_and_an_unknown_one_sleeps(instance: Instance, wake: Wakeup) -> None:
     expected = SqliteWakeup if instance.engine.dialect.name == "sqlite" else PostgresWakeup
-    assert isinstance(wake, expected)
+    assert isinstance(wake, Degrading) and isinstance(wake.inner, expected)
     stop = threading.Event()
     stop.set()
     assert Sleep().wait(LONG, stop) is False  # a set stop ends any wait at once, woken by nothing
+
+
+def test_a_failing_wakeup_turns_into_polling_and_never_stops_the_worker(instance: Instance) -> None:
+    """The listening connection dropped, or the database is away: the worker logs it and polls."""
+
+    class Broken:
+        closed = False
+
+        def before_claim(self) -> None:
+            raise OSError("connection lost")
+
+        def wait(self, timeout: float, stop: threading.Event) -> bool:
+            raise OSError("connection lost")
+
+        def close(self) -> None:
+            Broken.closed = True
+
+    wake = Degrading(Broken())
+    wake.before_claim()
+    assert isinstance(wake.inner, Sleep) and Broken.closed
+    wake = Degrading(Broken())
+    stop = threading.Event()
+    stop.set()
+    assert wake.wait(LONG, stop) is False and isinstance(wake.inner, Sleep)
 
 
 def test_a_submission_wakes_an_idle_worker(jobs: Jobs, wake: Wakeup) -> None:
