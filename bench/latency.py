@@ -162,6 +162,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--jobs", type=int, default=200, help="throughput: jobs submitted at once per round.")
     parser.add_argument("--rounds", type=int, default=3, help="throughput: rounds per code.")
     parser.add_argument("--poll", type=float, default=2.0, help="throughput: the workers' --poll (their default).")
+    parser.add_argument("--mix", choices=("both", "python", "sql"), default="both", help="throughput: job kinds.")
     args = parser.parse_args(argv)
     parts = args.part or list(PARTS)
     if "cli_start" in parts:
@@ -205,7 +206,8 @@ def _throughput_part(args: argparse.Namespace) -> None:
                 ref = args.baseline or throughput_baseline_ref(repo)
                 codes.append(Tree("baseline", stack.enter_context(checkout(repo, ref)), place / "template-baseline"))
                 versions["baseline"] = ref
-            for record in throughput(codes, place, jobs=args.jobs, workers=2, rounds=args.rounds, poll=args.poll):
+            options = {"jobs": args.jobs, "workers": 2, "rounds": args.rounds, "poll": args.poll, "mix": args.mix}
+            for record in throughput(codes, place, **options):
                 emit({**record, "database": "sqlite", "machine": machine(**versions)})
 
 

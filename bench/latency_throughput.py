@@ -10,7 +10,7 @@ figure comes from the real thing end to end:
   first and left idle until both said they poll;
 * then ``--jobs`` small jobs submitted at once by one process of that code (``Jobs.submit``, what
   ``keyong job submit`` and the API call): trivial ``python`` jobs (``print(1)``) and small ``sql``
-  aggregates over the demo operator's ``residents`` copy, alternating;
+  aggregates over the demo operator's ``residents`` copy, alternating (``--mix both``), or one kind only;
 * jobs a minute = jobs / (last ``finished_at`` − first ``created_at``) in the jobs table: submission,
   queueing, wake-up, claim, staging, sandbox, judgement, sealing and the ledgered end all included.
   ``drain_jobs_per_min`` starts the clock at the last submission instead (the queue's own rate).
@@ -51,12 +51,13 @@ SUBMIT = """
 import json, sys, time
 from pathlib import Path
 from app import Instance, Settings
-home, count, operator, dataset, scenario, python_job, sql_job = sys.argv[1:8]
+home, count, operator, dataset, scenario, python_job, sql_job, mix = sys.argv[1:9]
 instance = Instance.open(Settings().with_home(Path(home)))
 ids = []
 try:
     for n in range(int(count)):
-        kind, code = ("python", python_job) if n % 2 == 0 else ("sql", sql_job)
+        sql = mix == "sql" or (mix == "both" and n % 2 == 1)
+        kind, code = ("sql", sql_job) if sql else ("python", python_job)
         ids.append(instance.jobs.submit(operator, [dataset], kind, code, scenario))
 finally:
     instance.close()
@@ -140,7 +141,7 @@ def _cpu() -> float:
     return used.ru_utime + used.ru_stime
 
 
-def one_round(code: Tree, scratch: Path, jobs: int, workers: int, poll: float) -> dict[str, Any]:
+def one_round(code: Tree, scratch: Path, jobs: int, workers: int, poll: float, mix: str = "both") -> dict[str, Any]:
     """Fresh home, ``workers`` idle workers, ``jobs`` submitted at once; the figures of that round."""
     place = scratch / f"{code.label}-{time.monotonic_ns()}"
     place.mkdir()
@@ -152,7 +153,7 @@ def one_round(code: Tree, scratch: Path, jobs: int, workers: int, poll: float) -
     try:
         submit_cpu = _cpu()
         submitted = subprocess.run(
-            [sys.executable, "-c", SUBMIT, str(home), str(jobs), OPERATOR, DATASET, SCENARIO, PYTHON_JOB, SQL_JOB],
+            [sys.executable, "-c", SUBMIT, str(home), str(jobs), OPERATOR, DATASET, SCENARIO, PYTHON_JOB, SQL_JOB, mix],
             env=code.env(jobs), capture_output=True, timeout=900, check=False,
         )  # fmt: skip
         submit_cpu = _cpu() - submit_cpu
@@ -206,7 +207,7 @@ def _figures(rows: Sequence[tuple[Any, ...]], submitted_at: float) -> dict[str, 
 
 
 def throughput(
-    codes: Sequence[Tree], scratch: Path, *, jobs: int, workers: int, rounds: int, poll: float
+    codes: Sequence[Tree], scratch: Path, *, jobs: int, workers: int, rounds: int, poll: float, mix: str = "both"
 ) -> Iterator[dict[str, Any]]:
     """Per round, each code in turn (the first is the one measured, the rest its baselines); then a summary."""
     for code in codes:
@@ -214,13 +215,13 @@ def throughput(
     results: dict[str, list[dict[str, Any]]] = {code.label: [] for code in codes}
     for n in range(rounds):
         for code in codes:
-            figures = one_round(code, scratch, jobs, workers, poll)
+            figures = one_round(code, scratch, jobs, workers, poll, mix)
             results[code.label].append(figures)
             yield {"bench": "throughput_round", "code": code.label, "round": n, "workers": workers, "poll_s": poll,
                    **figures, "load_average": [round(x, 2) for x in os.getloadavg()]}  # fmt: skip
     first, *rest = codes
     record: dict[str, Any] = {
-        "bench": "throughput", "workers": workers, "jobs": jobs, "rounds": rounds, "poll_s": poll,
+        "bench": "throughput", "workers": workers, "jobs": jobs, "rounds": rounds, "poll_s": poll, "mix": mix,
         "kinds": {"python": PYTHON_JOB.strip(), "sql": SQL_JOB}, "target_jobs_per_min": TARGET_JOBS_PER_MIN,
         **_summary(results[first.label]),
     }  # fmt: skip
