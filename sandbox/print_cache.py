@@ -12,8 +12,9 @@ digests (a set from before issue 19) is never cached: nothing would tell a chang
 Fail closed, as the guard is: any error reading the record is an error of the fingerprints (the caller
 then judges without them and sends the output to review at best, ``guard.no_fingerprints``), never a
 silent use of a kept set. The arrays of a kept set are made read-only, so no judgement can alter what the
-next one probes with. The cache is small and bounded (``MAX_SETS``, least recently used first out): a
-worker's jobs read few datasets, and a set of a large table is large.
+next one probes with. The cache is small and bounded (``MAX_SETS`` sets and ``MAX_BYTES`` of arrays, least
+recently used first out; a set larger than the bound alone is not kept): a worker's jobs read few
+datasets, and a set of a large table is large.
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ from typing import Any, TypeVar
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-__all__ = ["MAX_SETS", "PrintCache", "base_identity", "licence_identity"]
+__all__ = ["MAX_BYTES", "MAX_SETS", "PrintCache", "base_identity", "licence_identity"]
 
 MAX_SETS = 8
+#: The most array bytes kept at once (a set of a million-row table is tens of MB; the newest stays).
+MAX_BYTES = 256 << 20
 T = TypeVar("T")
 
 
@@ -76,6 +79,11 @@ def licence_identity(engine: Engine, copy_id: int) -> tuple[Hashable, ...] | Non
     return _identity("licence", int(copy_id), row[0], files)
 
 
+def _nbytes(value: Any) -> int:
+    """The bytes of a set's arrays (0 for what holds none)."""
+    return sum(int(getattr(a, "nbytes", 0)) for a in (getattr(value, "arrays", None) or {}).values())
+
+
 def _frozen(value: T) -> T:
     """The set with its arrays read-only (a ``FingerprintSet``; anything else is returned as it is)."""
     for array in (getattr(value, "arrays", None) or {}).values():
@@ -88,8 +96,9 @@ def _frozen(value: T) -> T:
 class PrintCache:
     """Sets by recorded identity, at most ``size`` of them (see the module docstring)."""
 
-    def __init__(self, size: int = MAX_SETS) -> None:
+    def __init__(self, size: int = MAX_SETS, max_bytes: int = MAX_BYTES) -> None:
         self.size = size
+        self.max_bytes = max_bytes
         self._sets: OrderedDict[tuple[Hashable, ...], Any] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
@@ -107,10 +116,10 @@ class PrintCache:
                     return self._sets[before]  # type: ignore[no-any-return]
         self.misses += 1
         loaded = load()
-        if before is not None and loaded is not None and identity() == before:
+        if before is not None and loaded is not None and _nbytes(loaded) <= self.max_bytes and identity() == before:
             with self._lock:
                 self._sets[before] = _frozen(loaded)
-                while len(self._sets) > self.size:
+                while len(self._sets) > self.size or sum(map(_nbytes, self._sets.values())) > self.max_bytes:
                     self._sets.popitem(last=False)
         return loaded
 

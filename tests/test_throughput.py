@@ -233,6 +233,18 @@ def test_the_cache_keeps_a_set_only_under_an_identity_read_before_and_after_its_
         cache.get(lambda key=key: key, load)  # type: ignore[misc]
     assert len(cache._sets) == 2
 
+    class Big:
+        def __init__(self) -> None:
+            self.arrays = {"rows": np.zeros(16, dtype=np.uint64)}  # 128 bytes
+
+    small = PrintCache(max_bytes=200)
+    small.get(lambda: ("big", 1), Big)
+    small.get(lambda: ("big", 2), Big)  # two would exceed the bound: the older goes
+    assert list(small._sets) == [("big", 2)]
+    tiny = PrintCache(max_bytes=100)
+    tiny.get(lambda: ("big", 1), Big)  # larger than the bound alone: used, never kept
+    assert not tiny._sets
+
 
 def _raw_residents() -> pd.DataFrame:
     return synthetic.generate_all(300, seed=21)["residents"]
