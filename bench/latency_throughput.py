@@ -15,10 +15,11 @@ figure comes from the real thing end to end:
   queueing, wake-up, claim, staging, sandbox, judgement, sealing and the ledgered end all included.
   ``drain_jobs_per_min`` starts the clock at the last submission instead (the queue's own rate).
 
-CPU seconds (the workers and everything they ran, from ``RUSAGE_CHILDREN``; the submitter's apart) are
-printed beside wall seconds: the machine is shared, and CPU per job is less disturbed by other load.
-The baseline (the code before issue 21's throughput work, checked out by ``latency.checkout``) runs in
-the same run, round by round in turn with the current code.
+CPU seconds (the workers and everything they ran, from ``RUSAGE_CHILDREN``, less the workers' own start-up
+read from ``/proc`` once they poll; the submitter's apart) are printed beside wall seconds: the machine is
+shared, and CPU per job is less disturbed by other load. The baseline (the code before issue 21's
+throughput work, checked out by ``latency.checkout``) runs in the same run, round by round in turn with
+the current code.
 """
 
 from __future__ import annotations
@@ -136,6 +137,12 @@ def _ended(database: Path, ids: Sequence[int]) -> list[tuple[Any, ...]]:
         return [row for row in connection.execute(query, list(ids)) if row[6] is not None]
 
 
+def _own_cpu(pid: int) -> float:
+    """CPU seconds a running process used so far itself (``/proc/PID/stat`` utime + stime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _cpu() -> float:
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
     return used.ru_utime + used.ru_stime
@@ -147,9 +154,9 @@ def one_round(code: Tree, scratch: Path, jobs: int, workers: int, poll: float, m
     place.mkdir()
     home = place / "home"
     shutil.copytree(code.template, home, symlinks=True)
-    cpu_before = _cpu()
     running = _start_workers(code, home, workers, poll, jobs)
-    cpu_started = _cpu()  # the workers' start (imports, self-test) is not counted per job: still running
+    started_cpu = sum(_own_cpu(w.pid) for w in running)  # imports, self-test, warm-up: not per job
+    cpu_started = _cpu()
     try:
         submit_cpu = _cpu()
         submitted = subprocess.run(
@@ -168,12 +175,12 @@ def one_round(code: Tree, scratch: Path, jobs: int, workers: int, poll: float, m
             time.sleep(0.1)
     finally:
         _stop(running)
-    worker_cpu = _cpu() - cpu_started - submit_cpu
+    worker_cpu = _cpu() - cpu_started - submit_cpu - started_cpu
     figures = _figures(rows, float(answer["done_at"]))
     shutil.rmtree(place, ignore_errors=True)
     return {**figures, "worker_cpu_s_per_job": round(worker_cpu / len(ids), 4),
             "submit_cpu_s_per_job": round(submit_cpu / len(ids), 4),
-            "start_cpu_s": round(cpu_started - cpu_before, 2)}  # fmt: skip
+            "start_cpu_s": round(started_cpu, 2)}  # fmt: skip
 
 
 def _time(value: str) -> float:
