@@ -107,6 +107,21 @@ def _stream_chunks(head: bytes, stream: BinaryIO) -> Iterator[bytes]:
         yield chunk
 
 
+def _write_new(chunks: Iterator[bytes], target: Path, mode: int) -> Path:
+    """``chunks`` written to ``target``, created new with ``mode``; removed again on any failure (a failed
+    authentication half-way leaves no partial plaintext behind)."""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    os.chmod(target, mode)
+    return target
+
+
 class _Prefixed:
     """A stream whose first bytes were already read (the magic peek): serves them again, then the rest."""
 
@@ -333,17 +348,12 @@ class AtRest:
 
     def decrypt_to(self, path: Path, target: Path, *, mode: int = 0o600) -> Path:
         """The plaintext of ``path`` written to ``target`` (created new, ``mode``); removed again on failure."""
-        target = Path(target)
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in self.chunks(path):
-                    out.write(chunk)
-        except BaseException:
-            target.unlink(missing_ok=True)
-            raise
-        os.chmod(target, mode)
-        return target
+        return _write_new(self.chunks(path), Path(target), mode)
+
+    def artifact_to(self, value: str, target: Path, *, mode: int = 0o600) -> Path:
+        """The plaintext of the artifact a row names (:meth:`artifact_chunks`) written to ``target`` as
+        :meth:`decrypt_to` writes: a delivery's file, whole or removed."""
+        return _write_new(self.artifact_chunks(value), Path(target), mode)
 
     @contextmanager
     def private_dir(self, prefix: str = "keyong-plain-") -> Iterator[Path]:

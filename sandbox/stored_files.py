@@ -16,7 +16,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from core import LocalStorage, Recorder, Storage
+from core import Recorder, Storage
 from registry import AtRest, DataKeys, RegistryConfig
 
 __all__ = ["config_storage", "deliver_file", "plain_chunks", "stored_at_rest", "write_plain"]
@@ -24,8 +24,7 @@ __all__ = ["config_storage", "deliver_file", "plain_chunks", "stored_at_rest", "
 
 def config_storage(config: RegistryConfig) -> Storage:
     """The storage of ``config`` (``RegistryConfig.storage``), else the home: the embedded default."""
-    storage = getattr(config, "storage", None)
-    return storage if storage is not None else LocalStorage(Path(config.home))
+    return config.artifacts()  # the registry's one rule for where artifacts lie
 
 
 def stored_at_rest(recorder: Recorder, config: RegistryConfig) -> AtRest:
@@ -40,15 +39,7 @@ def plain_chunks(at_rest: AtRest, key: str) -> Iterator[bytes]:
 
 def write_plain(at_rest: AtRest, key: str, target: Path, *, mode: int = 0o600) -> Path:
     """The plaintext of ``key`` written to ``target`` (created new); removed again on any failure."""
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in plain_chunks(at_rest, key):
-                out.write(chunk)
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
-    return target
+    return at_rest.artifact_to(key, target, mode=mode)
 
 
 def deliver_file(made: Path, target: Path) -> None:
