@@ -12,59 +12,28 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
 
 import pytest
 from sqlalchemy import text
 
 from app import Instance
 from app.database import sqlite_url
-from app.keys import DATA_MASTER_KEY, PEPPER, SECRETS_DIR, VAULT_KEY
+from app.keys import DATA_MASTER_KEY, SECRETS_DIR, VAULT_KEY
 from app.settings import Settings
 from app.worker_instance import WorkerInstance, WorkerSettings
-from core import Actor, LocalStorage, ObjectExistsError, StorageError, StoredObject
+from core import Actor, ObjectExistsError
 from operators import Role
 from operators.job_outputs import read_output
 from registry import dataset_scope
 from sandbox import SandboxKeys
-from tests.job_worker_proc import MARKERS_ENV, OPERATOR, SCENARIO, FakeResult, licensed
+from tests.job_worker_proc import OPERATOR, SCENARIO
+from tests.remote_worker_support import COPY, Bucket, Runs, licensed_with_markers, record, worker_home
 
 ACME = Actor(OPERATOR, "operator")
 AGENCY = Actor("demo-agency", "agency")
 R2 = Actor("reviewer-2", "agency")
 HOST = Actor("host:test", "host")
-COPY = "datasets/traffic/v1.parquet"
-
-
-class StorageAccessDeniedError(StorageError):
-    """What the worker role's credentials get under ``vault/`` and ``secrets/``."""
-
-
-class Bucket(LocalStorage):
-    """A directory as an object store: no local paths (every object staged and put, as on S3); refuses the
-    worker role's forbidden prefixes, and records every key it was asked for."""
-
-    def __init__(self, root: Path) -> None:
-        super().__init__(root)
-        self.asked: list[str] = []
-
-    def _guard(self, key: str) -> None:
-        self.asked.append(key)
-        if key.split("/")[0] in ("vault", "secrets"):
-            raise StorageAccessDeniedError(f"access denied to {key}: the worker role cannot reach it")
-
-    def put(self, key: str, data: bytes | Path | BinaryIO) -> StoredObject:
-        self._guard(key)
-        return super().put(key, data)
-
-    def open(self, key: str) -> BinaryIO:
-        self._guard(key)
-        return super().open(key)
-
-    def local_path(self, key: str) -> Path | None:
-        return None
 
 
 def is_sealed_bytes(data: bytes) -> bool:
@@ -73,39 +42,15 @@ def is_sealed_bytes(data: bytes) -> bool:
     return data.startswith(MAGIC)
 
 
-def record(instance: Instance, key: str, digest: str) -> None:
-    """The copy's rows record ``digest`` (the test fixture's rows record a placeholder)."""
-    with instance.engine.begin() as connection:
-        for table in ("dataset_versions", "licence_copies"):
-            connection.execute(text(f"UPDATE {table} SET content_sha256 = :d WHERE path = :p"), {"d": digest, "p": key})
-
-
 def seal_into(instance: Instance, bucket: Bucket, key: str, source: Path) -> str:
     """``source`` sealed under the dataset's key and put into the bucket at ``key``; its plaintext digest."""
     assert instance.registry.at_rest.storage is bucket  # the registry was built over the bucket
     return instance.registry.at_rest.put_object(key, source, dataset_scope("traffic"), by=HOST).sha256
 
 
-class Runs:
-    """A runner standing in for the sandbox: records what it was given; writes one table."""
-
-    def __init__(self) -> None:
-        self.seen: list[dict[str, bytes]] = []
-
-    def __call__(self, kind: str, code: str, *, datasets: Mapping[str, Path], out_dir: Path, limits: Any = None) -> Any:
-        self.seen.append({name: path.read_bytes() for name, path in datasets.items()})
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "result.csv").write_text("区县,n\n尖山区,12\n", encoding="utf-8")
-        return FakeResult(outputs=[{"name": "result.csv", "bytes": 22, "sha256": "0" * 64}], stdout="ok\n")
-
-
 @pytest.fixture
 def server(initialised: tuple[Instance, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Instance:
-    instance = initialised[0]
-    markers = tmp_path / "markers"
-    markers.mkdir()
-    monkeypatch.setenv(MARKERS_ENV, str(markers))
-    licensed(instance.registry, instance.home)
+    instance = licensed_with_markers(initialised[0], tmp_path, monkeypatch)
     instance.identity.create_principal(R2.name, Role.AGENCY)
     return instance
 
@@ -120,16 +65,6 @@ def bucket(server: Instance, tmp_path: Path) -> Bucket:
     assert digest == hashlib.sha256((server.home / COPY).read_bytes()).hexdigest()
     record(server, COPY, digest)
     return bucket
-
-
-def worker_home(server: Instance, tmp_path: Path) -> Path:
-    """A worker's own home: its data master key and pepper (0600), nothing else (no vault key, no marker)."""
-    home = tmp_path / "worker-home"
-    (home / SECRETS_DIR).mkdir(parents=True, mode=0o700)
-    for name in (DATA_MASTER_KEY, PEPPER):
-        shutil.copyfile(server.home / SECRETS_DIR / name, home / SECRETS_DIR / name)
-        os.chmod(home / SECRETS_DIR / name, 0o600)
-    return home
 
 
 @pytest.fixture
