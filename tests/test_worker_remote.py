@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -68,7 +69,7 @@ def bucket(server: Instance, tmp_path: Path) -> Bucket:
 
 
 @pytest.fixture
-def remote(server: Instance, bucket: Bucket, settings: Settings, tmp_path: Path) -> WorkerInstance:
+def remote(server: Instance, bucket: Bucket, settings: Settings, tmp_path: Path) -> Iterator[WorkerInstance]:
     home = worker_home(server, tmp_path)
     url = settings.database_url or sqlite_url(server.home)
     opened = WorkerInstance.open(
