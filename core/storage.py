@@ -242,7 +242,7 @@ class LocalStorage:
 
     def put(self, key: str, data: bytes | Path | BinaryIO) -> StoredObject:
         *parents, name = check_key(key).split("/")
-        temporary = f".{name}.{secrets.token_hex(6)}.part"
+        temporary = f".{name}.{secrets.token_hex(6)}{TEMPORARY_SUFFIX}"
         with self._dir(parents, create=True) as parent:
             if _entry(parent, name) is not None:
                 raise ObjectExistsError(f"{key} already exists in {self.url}: objects are written once")
@@ -307,7 +307,7 @@ class LocalStorage:
                 for where, _dirs, files, dir_fd in os.fwalk(".", dir_fd=base, follow_symlinks=False):
                     for name in files:
                         info = _entry(dir_fd, name)
-                        if info is None or not stat.S_ISREG(info.st_mode) or name.endswith(".part"):
+                        if info is None or not stat.S_ISREG(info.st_mode) or name.endswith(TEMPORARY_SUFFIX):
                             continue  # symlinks, FIFOs, sockets and put's temporaries are never objects
                         rel = PurePosixPath(prefix, where, name).as_posix()
                         found.append(ObjectInfo(rel, info.st_size, datetime.fromtimestamp(info.st_mtime, UTC)))
