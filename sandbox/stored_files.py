@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 from core import Recorder, Storage
 from registry import AtRest, DataKeys, RegistryConfig
 
-__all__ = ["config_storage", "deliver_file", "plain_chunks", "stored_at_rest", "write_plain"]
+__all__ = ["config_storage", "deliver_file", "stored_at_rest", "write_plain"]
 
 
 def config_storage(config: RegistryConfig) -> Storage:
@@ -32,13 +31,9 @@ def stored_at_rest(recorder: Recorder, config: RegistryConfig) -> AtRest:
     return AtRest(DataKeys(recorder, config), Path(config.home), config_storage(config))
 
 
-def plain_chunks(at_rest: AtRest, key: str) -> Iterator[bytes]:
-    """The plaintext of the object ``key`` (or of a legacy artifact path in the home), authenticated."""
-    return at_rest.artifact_chunks(key)  # a key, or a legacy path inside work/ or products/ (red team 19, B1)
-
-
 def write_plain(at_rest: AtRest, key: str, target: Path, *, mode: int = 0o600) -> Path:
-    """The plaintext of ``key`` written to ``target`` (created new); removed again on any failure."""
+    """The plaintext of ``key`` written to ``target`` (created new); removed again on any failure. ``key`` is
+    a storage key, or a legacy path inside the home's work/ or products/ (red team 19, B1)."""
     return at_rest.artifact_to(key, target, mode=mode)
 
 

@@ -589,10 +589,11 @@ def test_racing_s3_multipart_writers_one_wins_and_its_bytes_stay(s3_server: Any)
 
 def test_a_forged_artifact_path_cannot_make_the_server_read_its_own_vault_key(instance: Any, tmp_path: Path) -> None:
     """``products.artifacts[].path`` (and ``jobs.outputs[].path``) are storage keys, but
-    ``sandbox/stored_files.plain_chunks`` reads an *absolute* one as a local file, and ``AtRest.chunks`` passes
-    an unsealed file through in clear. ``Releases._stamped`` (product fetch) calls ``write_plain`` on the row's
-    path with no SHA-256 check, so a row rewritten by anyone with database access (a worker host holds the
-    database URL) delivers the server's ``secrets/vault.key`` to the operator who fetches that product."""
+    ``sandbox/stored_files.plain_chunks`` (now ``AtRest.artifact_chunks``) read an *absolute* one as a local file,
+    and ``AtRest.chunks`` passes an unsealed file through in clear. ``Releases._stamped`` (product fetch) calls
+    ``write_plain`` on the row's path with no SHA-256 check, so a row rewritten by anyone with database access (a
+    worker host holds the database URL) delivers the server's ``secrets/vault.key`` to the operator who fetches that
+    product."""
     from sandbox.stored_files import stored_at_rest, write_plain
 
     vault_key = instance.home / "secrets" / "vault.key"
