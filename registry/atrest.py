@@ -198,16 +198,6 @@ class AtRest:
         """
         return self._put_chunks(key, _source_chunks(data), scope, by=by, change=change)
 
-    def reseal_object(
-        self, source: str, key: str, scope: str, *, by: Actor, change: Change | None = None
-    ) -> StoredObject:
-        """Object ``source`` (sealed under any live key, or in clear) sealed anew under ``scope`` as new object ``key``.
-
-        What replaces :meth:`reseal` on a storage: never an in-place rewrite, a new object the caller's
-        row then names (the old one is deleted by its owner, or swept once no row names it).
-        """
-        return self._put_chunks(key, self.object_chunks(source), scope, by=by, change=change)
-
     def _put_chunks(
         self, key: str, chunks: Iterator[bytes], scope: str, *, by: Actor, change: Change | None
     ) -> StoredObject:
