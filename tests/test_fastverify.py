@@ -58,13 +58,13 @@ def fill(ledger: Ledger, n: int, start: int = 0) -> None:
         )
 
 
-def assert_same(instance: Instance, ledger: Ledger) -> VerifyReport:
-    """Both verifiers over the instance's database; their reports must be identical."""
+def assert_same(instance: Instance, ledger: Ledger, name: str = "") -> VerifyReport:
+    """Both verifiers over the instance's database; their reports must be identical (``name``: the scenario
+    a failure names)."""
     reference = ledger.verify(reference=True)
     url = instance.engine.url.render_as_string(hide_password=False)
     fast = fast_verify(url, ledger.public_key, ledger.public_key_hex)
-    assert fast.as_json() == reference.as_json()
-    assert fast.truncated_problems == reference.truncated_problems
+    assert (name, fast.as_json(), fast.truncated_problems) == (name, reference.as_json(), reference.truncated_problems)
     return reference
 
 
@@ -239,13 +239,7 @@ def test_same_report_as_the_reference(instance: Instance, monkeypatch: pytest.Mo
     for name, scenario in SCENARIOS.items():
         restore(instance, saved)
         scenario(instance, ledger)
-        reference = ledger.verify(reference=True)
-        fast = fast_verify(url, ledger.public_key, ledger.public_key_hex)
-        assert (name, fast.as_json(), fast.truncated_problems) == (
-            name,
-            reference.as_json(),
-            reference.truncated_problems,
-        )
+        reference = assert_same(instance, ledger, name)
         assert reference.ok == (name in ("clean", "specials_appended")), name
         if instance.engine.dialect.name == "sqlite" and name in THROUGH_READER_PROCESS:
             with monkeypatch.context() as patch:
@@ -363,20 +357,13 @@ def test_tampering_at_the_seam_between_the_two_readers(instance: Instance, monke
     ledger = make_ledger(instance)
     fill(ledger, FILL)
     saved = saved_tables(instance)
-    url = instance.engine.url.render_as_string(hide_password=False)
     last = _seam(instance)
     assert last == 303  # entries 1..605: halves 1..303 and 304..605; checkpoint 305 straddles the seam
     monkeypatch.setattr(fastread, "SQLITE_IN_PROCESS_ROWS", 0)
     for name, scenario in _seam_scenarios(last).items():
         restore(instance, saved)
         scenario(instance, ledger)
-        reference = ledger.verify(reference=True)
-        fast = fast_verify(url, ledger.public_key, ledger.public_key_hex)
-        assert (name, fast.as_json(), fast.truncated_problems) == (
-            name,
-            reference.as_json(),
-            reference.truncated_problems,
-        )
+        reference = assert_same(instance, ledger, name)
         assert reference.ok == (name == "clean"), name
 
 

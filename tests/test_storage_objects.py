@@ -247,11 +247,32 @@ def test_open_storage_defaults_to_the_home(tmp_path: Path) -> None:
 @pytest.mark.attack
 @pytest.mark.parametrize(
     "url",
-    ["s3://AKIA:secret@bucket/p", "s3://b/p", "s3://bucket/../x", "s3://bucket/p?x=1", "http://bucket/p", "s3:///p"],
+    [
+        "s3://AKIA:secret@bucket/p",
+        "s3://b/p",
+        "s3://bucket/../x",
+        "s3://bucket/p?x=1",
+        "s3://bucket/p?X-Amz-Signature=secret",
+        "s3://bucket/p#secret",
+        "s3://[secret/p",
+        "http://bucket/p",
+        "s3:///p",
+    ],
 )
 def test_bad_storage_urls_are_refused_without_echoing_credentials(url: str) -> None:
+    """A refusal is a :class:`StorageError` (the CLI's clear message, never a traceback) that repeats no
+    user-info, query or fragment: a URL pasted with a signature or a secret in it stays out of logs."""
     with pytest.raises(StorageError) as caught:
         parse_s3_url(url)
+    assert "secret" not in str(caught.value)
+
+
+@pytest.mark.attack
+@pytest.mark.parametrize("endpoint", ["http://[::1", "http://127.0.0.1:9/?X-Amz-Credential=secret"])
+def test_bad_endpoint_urls_are_refused_without_echoing_them(tmp_path: Path, endpoint: str) -> None:
+    """An endpoint that does not parse, or carries a query, is refused as the storage URL is (fail closed)."""
+    with pytest.raises(StorageError) as caught:
+        open_storage("s3://bucket/p", home=tmp_path, endpoint_url=endpoint)
     assert "secret" not in str(caught.value)
 
 
