@@ -53,6 +53,7 @@ __all__ = [
     "UnrepresentableError",
     "int64_array",
     "read_snapshot",
+    "sqlite_file",
 ]
 
 READERS = 2
@@ -264,17 +265,22 @@ def _scratch_directory() -> str | None:
     return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
 
 
+def sqlite_file(url: str) -> str:
+    """The database file of an SQLite URL (a file: the verifiers open it again, in another connection)."""
+    path = make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        raise ValueError(f"fast_verify needs an SQLite database file, not {url!r}")
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no SQLite database at {path}")
+    return path
+
+
 def _job(url: str) -> dict[str, Any]:
     """What to read and how: dialect, driver URI, the queries, and how many parallel readers."""
     parsed = make_url(url)
     dialect = parsed.get_backend_name()
     if dialect == "sqlite":
-        path = parsed.database
-        if not path or path == ":memory:" or path.startswith("file:"):
-            raise ValueError(f"fast_verify needs an SQLite database file, not {url!r}")
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"no SQLite database at {path}")
-        uri = path
+        uri = path = sqlite_file(url)
         # A read-only open "succeeds" at BEGIN IMMEDIATE without locking: no guard, one reader.
         readers = READERS if os.access(path, os.W_OK) else 1
     elif dialect == "postgresql":

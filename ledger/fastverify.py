@@ -48,9 +48,10 @@ from __future__ import annotations
 
 import binascii
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 
 import duckdb
 import numpy as np
@@ -58,7 +59,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
 
+from ledger import native
 from ledger.checkpoints import SignedCheckpoint
 from ledger.entry import GENESIS
 from ledger.fastread import Snapshot, UnrepresentableError, int64_array, read_snapshot
@@ -68,7 +71,7 @@ from ledger.queries import ENTRY_FIELDS
 from ledger.reference import CHUNK, recompute_entry, verify_reference
 from ledger.report import MAX_PROBLEMS, Problem, VerifyReport
 
-__all__ = ["fast_verify"]
+__all__ = ["PATHS", "default_path", "fast_verify", "report_from_rows"]
 
 THREADS = 2
 """DuckDB worker threads: the target machine has two cores."""
@@ -102,8 +105,16 @@ FROM (
 """ % ("0" * 64)
 
 
+PATHS = ("native", "duckdb")
+"""The two fast paths: C over SQLite (:mod:`ledger.native`), and Arrow + DuckDB (either database)."""
+
+
 def fast_verify(
-    url: str, public_key: Ed25519PublicKey | Sequence[Ed25519PublicKey], public_key_hex: str | Sequence[str]
+    url: str,
+    public_key: Ed25519PublicKey | Sequence[Ed25519PublicKey],
+    public_key_hex: str | Sequence[str],
+    *,
+    path: str | None = None,
 ) -> VerifyReport:
     """Verify the ledger at ``url`` (a SQLAlchemy URL: ``sqlite:///PATH`` or ``postgresql+psycopg://...``).
 
@@ -111,13 +122,32 @@ def fast_verify(
     ``public_key``: the same problems in the same order, entries, head and checkpoint count.
     ``public_key_hex`` is the key's raw hex, which stored checkpoints must name (several of each
     when the verifier trusts several keys; rotations are followed as :mod:`ledger.keyring` says).
+    ``path`` picks one of :data:`PATHS` (default: native on SQLite when the extension is built,
+    else duckdb); the report's ``method`` says which one answered, or ``reference`` when the
+    database held storage only the reference mirrors.
     """
+    chosen = path or default_path(url)
+    if chosen not in PATHS:
+        raise ValueError(f"unknown verification path {chosen!r}; one of {PATHS}")
     try:
-        snapshot = read_snapshot(url)
+        if chosen == "native":
+            if not native.AVAILABLE or make_url(url).get_backend_name() != "sqlite":
+                raise ValueError("the native path needs the built extension and an SQLite ledger")
+            report = _verify_native(url, public_key_hex)
+        else:
+            snapshot = read_snapshot(url)
+            with _duckdb() as con:
+                report = _verify_snapshot(con, snapshot, public_key_hex)
     except UnrepresentableError:
         return _reference_verify(url, public_key)
-    with _duckdb() as con:
-        return _verify_snapshot(con, snapshot, public_key_hex)
+    report.method = chosen
+    return report
+
+
+def default_path(url: str) -> str:
+    """native on SQLite when the extension is built and runs Python's own SQLite library, else duckdb."""
+    sqlite = make_url(url).get_backend_name() == "sqlite"
+    return "native" if sqlite and native.AVAILABLE and native.same_sqlite() else "duckdb"
 
 
 def _reference_verify(url: str, public_key: Ed25519PublicKey | Sequence[Ed25519PublicKey]) -> VerifyReport:
@@ -242,12 +272,19 @@ class _Rows:
     leaves: np.ndarray
 
 
+def _gaps(seq: np.ndarray) -> np.ndarray:
+    """Rows whose seq is not the previous row's + 1 (the first row's not 1): the reference's ``expected``."""
+    gap = np.empty(len(seq), dtype=bool)
+    if len(seq):
+        gap[0] = seq[0] != 1
+        np.not_equal(seq[1:], seq[:-1] + 1, out=gap[1:])
+    return gap
+
+
 def _check_rows(con: duckdb.DuckDBPyConnection, entries: pa.Table) -> _Rows:
     n = entries.num_rows
     seq = _int64s(entries.column("seq"))
-    gap = np.empty(n, dtype=bool)
-    gap[0] = seq[0] != 1
-    np.not_equal(seq[1:], seq[:-1] + 1, out=gap[1:])
+    gap = _gaps(seq)
     stored = entries.column("hash")
     prev_hash = entries.column("prev_hash")
     link = np.empty(n, dtype=bool)
@@ -366,25 +403,54 @@ def _rotations(entries: pa.Table) -> list[tuple[int, object]]:
 def _verify_snapshot(
     con: duckdb.DuckDBPyConnection, snapshot: Snapshot, public_key_hex: str | Sequence[str]
 ) -> VerifyReport:
-    report = VerifyReport()
-    cps = snapshot.checkpoints
-    report.checkpoints = len(cps)
-    trusted = [public_key_hex] if isinstance(public_key_hex, str) else list(public_key_hex)
-    first = signature_problems(cps, _rotations(snapshot.entries), trusted)
-
     entries = snapshot.entries
     n = entries.num_rows
+    rows = _check_rows(con, entries) if n else None
+    head = entries.column("hash")[n - 1].as_py() if n else None
+    levels = partial(_merkle_levels, con)
+    return report_from_rows(
+        snapshot.checkpoints, snapshot.nodes, _rotations(entries), rows, head, levels, public_key_hex
+    )
+
+
+def _verify_native(url: str, public_key_hex: str | Sequence[str]) -> VerifyReport:
+    scan = native.scan_sqlite(url)
+    rows = _Rows(scan.seq, _gaps(scan.seq), scan.link, scan.bad, scan.leaves) if len(scan.seq) else None
+    return report_from_rows(
+        scan.checkpoints, scan.nodes, scan.rotations, rows, scan.head, native.merkle_levels, public_key_hex
+    )
+
+
+def report_from_rows(
+    cps: list[SignedCheckpoint],
+    stored_nodes: dict[tuple[int, int], str],
+    rotations: list[tuple[int, object]],
+    rows: _Rows | None,
+    head: str | None,
+    levels_of: Callable[[np.ndarray], list[np.ndarray]],
+    public_key_hex: str | Sequence[str],
+) -> VerifyReport:
+    """The reference's report from per-row verdicts: signatures, row problems, Merkle problems, truncation.
+
+    Shared by both fast paths; ``rows`` is None for an empty ledger, ``levels_of`` computes the
+    perfect Merkle levels over the leaves.
+    """
+    report = VerifyReport()
+    report.checkpoints = len(cps)
+    trusted = [public_key_hex] if isinstance(public_key_hex, str) else list(public_key_hex)
+    first = signature_problems(cps, rotations, trusted)
+
+    n = 0 if rows is None else len(rows.seq)
     events: list[tuple[tuple[int, ...], Problem]] = []
     row_total = 0
-    stored = dict(snapshot.nodes)
+    stored = dict(stored_nodes)
     sizes = [cp for cp in cps if cp.tree_size > 0]
     merkle = _MerkleEvents([], 0, sizes[0] if sizes else None)
-    if n:
-        rows = _check_rows(con, entries)
+    if rows is not None and head is not None:
         events, row_total = _row_problems(rows, MAX_PROBLEMS)
-        merkle = _merkle_problems(_merkle_levels(con, rows.leaves), stored, sizes, n)
+        merkle = _merkle_problems(levels_of(rows.leaves), stored, sizes, n)
         events += merkle.events
-        report.head = entries.column("hash")[n - 1].as_py()
+        report.head = head
     report.entries = n
     last = _truncation_problems(merkle.pending, stored, n)
 
