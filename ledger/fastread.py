@@ -40,6 +40,8 @@ import pyarrow as pa
 from sqlalchemy.engine import make_url
 
 from ledger.checkpoints import SignedCheckpoint
+from ledger.errors import UnrepresentableError
+from ledger.native import BUSY_TIMEOUT_MS, sqlite_file
 from ledger.queries import ENTRY_FIELDS
 
 if TYPE_CHECKING:
@@ -62,8 +64,6 @@ READERS = 2
 SQLITE_IN_PROCESS_ROWS = 50_000
 """Below this many entries Python's sqlite3 reads an SQLite ledger faster than a reader process starts."""
 
-BUSY_TIMEOUT_MS = 30_000
-"""How long SQLite connections wait for a lock (opening a WAL database, the snapshot guard)."""
 
 _TEXT_COLUMNS = ENTRY_FIELDS[1:]
 
@@ -84,10 +84,6 @@ _QUERIES = {
         "nodes": "SELECT level, idx, hash, true AS ok FROM ledger_nodes",
     },
 }
-
-
-class UnrepresentableError(Exception):
-    """The snapshot holds values the vectorized path cannot treat exactly like the reference."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,16 +259,6 @@ def _scratch_directory() -> str | None:
     """Shared memory when the system has it, so that the tables never touch a disk."""
     shm = Path("/dev/shm")
     return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
-
-
-def sqlite_file(url: str) -> str:
-    """The database file of an SQLite URL (a file: the verifiers open it again, in another connection)."""
-    path = make_url(url).database
-    if not path or path == ":memory:" or path.startswith("file:"):
-        raise ValueError(f"fast_verify needs an SQLite database file, not {url!r}")
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"no SQLite database at {path}")
-    return path
 
 
 def _job(url: str) -> dict[str, Any]:

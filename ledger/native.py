@@ -37,14 +37,28 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+from sqlalchemy.engine import make_url
 
 from ledger.checkpoints import SignedCheckpoint
-from ledger.fastread import BUSY_TIMEOUT_MS, UnrepresentableError, sqlite_file
+from ledger.errors import UnrepresentableError
 from ledger.keyring import ROTATION_ACTION
 from ledger.queries import ENTRY_FIELDS
 from ledger.reference import recompute_entry
 
-__all__ = ["AVAILABLE", "WORKERS", "NativeScan", "merkle_levels", "same_sqlite", "scan_sqlite"]
+__all__ = [
+    "AVAILABLE",
+    "BUSY_TIMEOUT_MS",
+    "WORKERS",
+    "NativeScan",
+    "merkle_levels",
+    "same_sqlite",
+    "scan_sqlite",
+    "sqlite_file",
+]
+
+BUSY_TIMEOUT_MS = 30_000
+"""How long SQLite connections wait for a lock (opening a WAL database, the snapshot guard)."""
+
 
 _chainhash: ModuleType | None
 try:
@@ -93,6 +107,16 @@ class NativeScan:
     leaves: np.ndarray
     head: str | None
     slow_rows: int
+
+
+def sqlite_file(url: str) -> str:
+    """The database file of an SQLite URL (a file: the verifiers open it again, in another connection)."""
+    path = make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        raise ValueError(f"fast_verify needs an SQLite database file, not {url!r}")
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no SQLite database at {path}")
+    return path
 
 
 def same_sqlite() -> bool:

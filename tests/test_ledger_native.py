@@ -9,7 +9,10 @@ outcome must be the reference verifier's: the same report, or the same exception
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -324,3 +327,22 @@ def test_the_default_path(home: Instance, monkeypatch: pytest.MonkeyPatch) -> No
 def test_the_extension_runs_pythons_sqlite() -> None:
     """One copy of SQLite in the process: the extension's library is the one Python's sqlite3 runs."""
     assert native.same_sqlite()
+
+
+def test_the_cli_says_which_verifier_answered(tmp_path: Path) -> None:
+    """``keyong ledger verify`` names the path in its text (its JSON is the same for every verifier)."""
+    home = str(tmp_path / "home")
+    env = {k: v for k, v in os.environ.items() if k != "KEYONG_DATABASE_URL"}
+
+    def keyong(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "app.cli", *args]
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+
+    assert keyong("init", "--home", home, "--json").returncode == 0
+    fast, reference = (
+        keyong("ledger", "verify", "--home", home),
+        keyong("ledger", "verify", "--home", home, "--reference"),
+    )
+    assert (fast.returncode, reference.returncode) == (0, 0), fast.stderr + reference.stderr
+    assert "verified by: native" in fast.stdout
+    assert "verified by: reference" in reference.stdout
