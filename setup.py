@@ -14,7 +14,7 @@ setup(
         Extension(
             "ledger._chainhash",
             sources=["ledger/_chainhash.c"],
-            libraries=["sqlite3", "crypto"],
+            libraries=["sqlite3", "crypto", "dl"],
             extra_compile_args=["-O2", "-pthread", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
             extra_link_args=["-pthread"],
             optional=True,

@@ -29,6 +29,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <dlfcn.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -561,7 +562,7 @@ static PyObject *query_rows(sqlite3 *db, const char *sql) {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return sqlite_error(db, "prepare");
     PyObject *rows = PyList_New(0);
-    int ncol = sqlite3_column_count(st), rc;
+    int ncol = sqlite3_column_count(st), rc = SQLITE_DONE;
     while (rows && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         PyObject *row = PyTuple_New(ncol);
         if (!row) { Py_CLEAR(rows); break; }
@@ -766,7 +767,21 @@ done:
     return levels;
 }
 
+/* Does the shared object at `path` (Python's _sqlite3 module, already loaded) resolve SQLite to
+ * the very copy this module runs? dlsym searches that object, then its dependencies: a _sqlite3
+ * that carried its own SQLite would give another address (or none). */
+static PyObject *py_same_sqlite_as(PyObject *self, PyObject *args) {
+    const char *path;
+    if (!PyArg_ParseTuple(args, "s", &path)) return NULL;
+    void *handle = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+    if (!handle) Py_RETURN_FALSE;
+    void *theirs = dlsym(handle, "sqlite3_libversion");
+    dlclose(handle);
+    return PyBool_FromLong(theirs != NULL && theirs == (void *)sqlite3_libversion);
+}
+
 static PyMethodDef methods[] = {
+    {"same_sqlite_as", py_same_sqlite_as, METH_VARARGS, "Does that loaded module use this module's SQLite?"},
     {"snapshot", py_snapshot, METH_VARARGS, "Read the ledger tables and scan the entries in one transaction."},
     {"merkle_levels", py_merkle_levels, METH_VARARGS, "Perfect Merkle levels 1.. over 32-byte leaves."},
     {NULL, NULL, 0, NULL},

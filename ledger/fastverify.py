@@ -6,9 +6,9 @@ paths compute the per-row verdicts (gap, link, content hash) and the Merkle leav
 module turns them into the reference's report (:func:`report_from_rows`):
 
 - ``native`` (SQLite, when the C extension is built: :mod:`ledger.native`): the row loop in C
-  with OpenSSL's SHA-256, ~1.9 CPU-seconds per million entries on the project's 2-core machine;
+  with OpenSSL's SHA-256, ~2.0 CPU-seconds per million entries on the project's 2-core machine;
 - ``duckdb`` (PostgreSQL, or SQLite without the extension: :mod:`ledger.fastduck`): Arrow
-  tables and DuckDB SQL, ~5.6 CPU-seconds per million.
+  tables and DuckDB SQL, ~6 CPU-seconds per million (the reference: ~6.3, on one core).
 
 Python only folds the <= 64 perfect nodes of each checkpoint size into a root, checks Ed25519
 signatures, compares the stored nodes, and recomputes the rare rows the fast paths cannot be

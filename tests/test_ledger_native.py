@@ -325,8 +325,18 @@ def test_the_default_path(home: Instance, monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_the_extension_runs_pythons_sqlite() -> None:
-    """One copy of SQLite in the process: the extension's library is the one Python's sqlite3 runs."""
+    """One copy of SQLite in the process: the extension's library is the one Python's sqlite3 runs,
+    and the check tells another copy apart (ADBC's driver carries its own; loaded in a child)."""
     assert native.same_sqlite()
+    probe = (
+        "import ctypes, glob, os, adbc_driver_sqlite\n"
+        "from ledger import _chainhash\n"
+        "[so] = glob.glob(os.path.join(os.path.dirname(adbc_driver_sqlite.__file__), '*.so'))\n"
+        "ctypes.CDLL(so)\n"
+        "print(_chainhash.same_sqlite_as(so))\n"
+    )
+    child = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert child.stdout.strip() == "False", child.stderr
 
 
 def test_the_cli_says_which_verifier_answered(tmp_path: Path) -> None:
