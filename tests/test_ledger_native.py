@@ -13,6 +13,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -306,6 +307,31 @@ def ledger_method(instance: Instance) -> str:
     except UnicodeDecodeError:
         return "reference"
     return "native"
+
+
+def test_verifying_while_entries_are_appended(home: Instance) -> None:
+    """One read transaction: checkpoints, nodes and entries of one state, whatever commits meanwhile."""
+    ledger = make_ledger(home, 2 * BATCH_ROWS, every=7)
+    stop = threading.Event()
+    appended: list[int] = []
+
+    def append() -> None:
+        i = 0
+        while not stop.is_set():
+            ledger.append_many(Record("w", "operator", "job.ran", f"job:w{i + k}", {"k": k}) for k in range(50))
+            i += 50
+            appended.append(i)
+
+    writer = threading.Thread(target=append)
+    writer.start()
+    try:
+        reports = [fast_verify(url_of(home), ledger.public_key, ledger.public_key_hex, path="native") for _ in range(6)]
+    finally:
+        stop.set()
+        writer.join()
+    assert appended
+    for report in reports:
+        assert (report.ok, report.method) == (True, "native"), report.problems[:3]
 
 
 # --- which path answers ------------------------------------------------------------------------
