@@ -6,7 +6,8 @@ paths compute the per-row verdicts (gap, link, content hash) and the Merkle leav
 module turns them into the reference's report (:func:`report_from_rows`):
 
 - ``native`` (SQLite, when the C extension is built: :mod:`ledger.native`): the row loop in C
-  with OpenSSL's SHA-256, ~2.0 CPU-seconds per million entries on the project's 2-core machine;
+  with OpenSSL's SHA-256, ~1.7-2 CPU-seconds per million entries on the project's 2-core machine
+  (609k entries/s in bench/fastverify_bench.py at 1,000,000 entries, issue 21's target 500k);
 - ``duckdb`` (PostgreSQL, or SQLite without the extension: :mod:`ledger.fastduck`): Arrow
   tables and DuckDB SQL, ~6 CPU-seconds per million (the reference: ~6.3, on one core).
 
