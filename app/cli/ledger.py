@@ -52,6 +52,8 @@ def verify(
         console.print(
             f"ledger {state}: {report.entries:,} entries, {report.checkpoints:,} checkpoints, head {report.head}"
         )
+        # which verifier answered (native C on SQLite, duckdb, reference): the same report either way
+        console.print(f"  verified by: {report.method}", markup=False)
         for problem in report.problems:
             console.print(f"  seq {problem.seq}: {problem.kind}: {problem.detail}", markup=False)
 
