@@ -303,8 +303,12 @@ class Instance:
         )
 
     @classmethod
-    def open(cls, settings: Settings, *, upgrade: bool = True) -> Instance:
-        """Open an existing home; migrates the schema forward unless ``upgrade`` is false."""
+    def open(cls, settings: Settings, *, upgrade: bool = True, sweep: bool = True) -> Instance:
+        """Open an existing home; migrates the schema forward unless ``upgrade`` is false.
+
+        ``sweep``: remove what writes killed between their steps left behind (issue 17) first. Every writer
+        opens this way, the worker and ``keyong serve`` included; a command that only reads passes ``False``
+        (``app.cli.conventions.open_instance``) or does not come here at all (``app.instance_read``)."""
         marker = read_marker(settings.home)
         keys = load_keys(settings.home)
         url = resolve_database_url(settings, marker)
@@ -329,7 +333,8 @@ class Instance:
         if upgrade and status.current is not None and status.pending:
             instance._record_migration(status.current, status.pending)
         instance._finish_ledger_rotation()
-        instance.registry.sweep()  # what writes killed between their steps left behind (issue 17)
+        if sweep:
+            instance.registry.sweep()  # what writes killed between their steps left behind (issue 17)
         return instance
 
     def _record_migration(self, before: str, applied: tuple[str, ...]) -> None:

@@ -199,3 +199,39 @@ def test_the_writers_open_sweeps_leftovers_and_the_read_only_open_does_not(sqlit
             assert connection.execute(text("SELECT count(*) FROM jobs")).scalar_one() == 0
     finally:
         writer.close()
+
+
+def _leftover(home: Path) -> Path:
+    """What a write killed between its steps leaves: a product directory no committed row names (issue 17)."""
+    leftover = home / "products" / "never-registered"
+    leftover.mkdir(parents=True, exist_ok=True)
+    (leftover / "table.csv").write_text("a\n1\n", encoding="utf-8")
+    return leftover
+
+
+def test_reading_commands_leave_leftovers_to_the_writers_and_the_worker_and_serve_sweep(sqlite_home: Path) -> None:
+    """Commands that only read sweep nothing; a command that writes, the worker's start and the server's
+    (``create_app`` opens as ``keyong serve`` does) each still sweep first."""
+    from typer.testing import CliRunner
+
+    from app.api import create_app
+    from app.cli import cli
+
+    runner = CliRunner()
+    home = ["--home", str(sqlite_home)]
+    leftover = _leftover(sqlite_home)
+    for args in (["job", "show", "1"], ["job", "list"], ["product", "list"], ["ledger", "show"], ["dataset", "list"]):
+        runner.invoke(cli, [*args, *home, "--json"])
+        assert leftover.is_dir(), args
+    frozen = runner.invoke(cli, ["freeze", "--reason", "drill", *home, "--json"])
+    assert frozen.exit_code == 0, frozen.output
+    assert not leftover.exists()
+    runner.invoke(cli, ["unfreeze", "--reason", "drill over", *home, "--json"])
+
+    leftover = _leftover(sqlite_home)
+    runner.invoke(cli, ["worker", "--once", *home, "--json"])  # swept at its start, whether a sandbox runs here or not
+    assert not leftover.exists()
+
+    leftover = _leftover(sqlite_home)
+    app = create_app(Settings(home=sqlite_home))
+    assert app is not None and not leftover.exists()

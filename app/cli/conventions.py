@@ -149,10 +149,13 @@ def settings_for(home: Path | None) -> Settings:
 
 
 @contextmanager
-def open_instance(home: Path | None) -> Iterator[Instance]:
+def open_instance(home: Path | None, *, sweep: bool = True) -> Iterator[Instance]:
+    """The home opened with its services (``Instance.open``). ``sweep=False`` for a command that only reads:
+    the sweep of what killed writes left (issue 17) is the business of the next command that writes, the
+    worker and ``keyong serve``, and costs a reader a tenth of a second and more (issue 21)."""
     from app.instance import Instance
 
-    instance = Instance.open(settings_for(home))
+    instance = Instance.open(settings_for(home), sweep=sweep)
     try:
         yield instance
     finally:

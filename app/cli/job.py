@@ -110,7 +110,7 @@ def job_cost(
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         out.fail(f"{file} is not UTF-8 text")
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         item = instance.jobs.cost(kind, text, operator=operator, dataset=dataset)
 
     def render(console: Console) -> None:
