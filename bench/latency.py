@@ -8,7 +8,9 @@
   busy machine weighs on both alike; the CPU seconds of each run are printed too (less disturbed by
   other load than wall time). ``job show 1`` runs against a home made by ``keyong init`` of the same
   code; an initialised home holds no job, so it exits 1 after the same open and query a found job
-  takes (its exit code is printed).
+  takes (its exit code is printed). ``job list`` runs against the same home (read-only, like ``job show``).
+  Bytecode is written (``PYTHONDONTWRITEBYTECODE`` dropped), so the warm-up run compiles and the measured
+  runs start as an installed Keyong does.
 
 Run: ``.venv/bin/python bench/latency.py [--runs 11] [--baseline REF] [--command "job --help" ...]``.
 """
@@ -34,8 +36,9 @@ from benchinfo import ROOT, emit, machine
 
 TARGET_CLI_START_S = 0.3
 HOME_MARK = "{home}"
-#: The commands issue 21 names, then every group's help (added by :func:`default_commands`).
-NAMED_COMMANDS = ("--help", "job show 1 --home {home} --json", "ledger verify --help")
+#: The commands issue 21 names and ``job list`` (read-only like ``job show``, ``app.instance_read``), then
+#: every group's help (added by :func:`default_commands`).
+NAMED_COMMANDS = ("--help", "job show 1 --home {home} --json", "job list --home {home} --json", "ledger verify --help")
 
 
 def default_commands() -> list[str]:
@@ -80,7 +83,10 @@ class Code:
         return [sys.executable, "-m", "app.cli", *shlex.split(command.replace(HOME_MARK, str(self.home)))]
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("KEYONG_")}
+        """The caller's environment without Keyong's settings, and with bytecode written: an installed Keyong
+        has its ``.pyc`` files, so a set ``PYTHONDONTWRITEBYTECODE`` would time compiling, not starting."""
+        drop = ("KEYONG_", "PYTHONDONTWRITEBYTECODE")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
         return {**env, "PYTHONPATH": str(self.tree), "COLUMNS": "120"}
 
     def start(self, command: str, cwd: Path) -> tuple[float, float, int]:
