@@ -24,6 +24,7 @@ seconds pass between jobs, as between an analyst's questions; the pool refills i
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -176,7 +177,8 @@ def _summary(kind: str, mode: str, runs: list[dict[str, Any]], stats: dict[str, 
 
 def job_latency(home: Path, kinds: Sequence[str], jobs: int, think: float) -> Iterator[dict[str, Any]]:
     """Per kind, ``jobs`` jobs with the pool and ``jobs`` without, alternating; one record per kind and mode."""
-    from sandbox.prestart import SandboxPool
+    from sandbox.kinds import run_job
+    from sandbox.pool import SandboxPool
     from sandbox.runner import Limits
 
     demo = jobs_of_the_demo()
@@ -190,7 +192,8 @@ def job_latency(home: Path, kinds: Sequence[str], jobs: int, think: float) -> It
                 before = dict(pool.stats)
                 for index in range(jobs + 1):  # the first of each mode warms caches and is not counted
                     for mode in ("fresh", "prestart"):
-                        worker.pool = pool if mode == "prestart" else None
+                        runner = functools.partial(run_job, pool=pool) if mode == "prestart" else run_job
+                        worker._runner = timer.wrap("sandbox", runner)  # as Worker.run_forever's, or fresh
                         if mode == "prestart":
                             pool.wait_warm(kind, think + 30)  # an analyst's next question comes after the refill
                         measured = one_job(instance, worker, timer, kind, demo[kind])
@@ -201,7 +204,6 @@ def job_latency(home: Path, kinds: Sequence[str], jobs: int, think: float) -> It
                 yield _summary(kind, "prestart", runs["prestart"], delta)
                 yield _summary(kind, "fresh", runs["fresh"], None)
         finally:
-            worker.pool = None
             pool.close()
 
 

@@ -15,15 +15,22 @@ import tempfile
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from dp import DP_KINDS, PROGRAMS, DpKind, program_files, program_source
+from sandbox.pool import SandboxPool, prestarted
 from sandbox.runner import Limits, RunResult, run, sandbox_python
 
-if TYPE_CHECKING:
-    from sandbox.prestart import SandboxPool
-
-__all__ = ["DP_KINDS", "KINDS", "PROGRAMS", "SQL_RUNNER", "JobKind", "job_command", "program_source", "run_job"]
+__all__ = [
+    "DP_KINDS",
+    "KINDS",
+    "PROGRAMS",
+    "SQL_RUNNER",
+    "JobKind",
+    "job_command",
+    "prestarted",
+    "program_source",
+    "run_job",
+]
 
 
 class JobKind(StrEnum):

@@ -39,20 +39,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import select
 import subprocess
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from sandbox.limits import Limits
 from sandbox.mounts import deliver, prepare_out_dir, stage_data, stage_job_files
 from sandbox.runner import RunResult, Sandbox, check_sandbox, sandbox_python
-
-log = logging.getLogger("keyong.prestart")
 
 ENVIRONMENT = "KEYONG_SANDBOX_PRESTART"
 READY = b"\x00keyong-ready\n"
@@ -64,19 +61,17 @@ PRELOAD_CPU_SECONDS = 60
 READY_WAIT_SECONDS = 30.0
 #: How long the host waits for a launcher to acknowledge "go" before running the job fresh.
 ACK_SECONDS = 10.0
-#: A warm sandbox idle longer than this is discarded and replaced (libraries updated on disk, a stale cache).
-TTL_SECONDS = 600.0
 
 #: Per job kind, what its launcher imports ahead of demand (the libraries that kind's program or a typical
 #: script loads first). Platform code, never an operator's. Kinds not named here always start fresh.
 PRELOADS: dict[str, str] = {
     "sql": "import duckdb\nimport pyarrow.csv\nimport pyarrow.parquet\n",
-    "python": "import numpy\nimport pandas\nimport pyarrow.parquet\n",
+    # The interpreter alone: a python job may import nothing heavy, and a preload it does not use would cost
+    # every such job (a throughput of small jobs) the ~0.45 s of CPU numpy, pandas and pyarrow take.
+    "python": "",
     "dp-query": "import numpy\nimport pandas\nimport pyarrow.parquet\nimport diffprivlib.mechanisms\n",
     "dp-train": "import numpy\nimport pandas\nimport pyarrow.parquet\nimport torch\nimport opacus\n",
 }
-#: The kinds a worker's pool keeps warm from its start; a kind a job asks for is added once seen.
-DEFAULT_KINDS: tuple[str, ...] = ("sql", "dp-query", "python")
 
 LAUNCHER = r"""
 import json, math, os, resource, runpy, sys, types
@@ -340,7 +335,7 @@ def run_prestarted(
     warm = WarmSandbox("probe", preload, limits)
     try:
         if not warm.wait_ready(READY_WAIT_SECONDS + PRELOAD_CPU_SECONDS):
-            raise LauncherGone(f"the pre-started sandbox never became ready: {_stderr_tail(warm)}")
+            raise LauncherGone(f"the pre-started sandbox never became ready: {stderr_tail(warm)}")
         if before_go > 0:
             time.sleep(before_go)
         return warm.go(argv_inside, data=data, out_dir=out_dir, files=files or {})
@@ -348,7 +343,7 @@ def run_prestarted(
         warm.discard()
 
 
-def _stderr_tail(warm: WarmSandbox) -> str:
+def stderr_tail(warm: WarmSandbox) -> str:
     """What a launcher that died before its job said on stderr (its preload's traceback), for the log."""
     process = warm.box.process
     if process is None or process.stderr is None or process.poll() is None:
@@ -356,167 +351,14 @@ def _stderr_tail(warm: WarmSandbox) -> str:
     return _read_exact(process.stderr.fileno(), 4000, 1.0).decode("utf-8", "replace").strip()[-2000:]
 
 
-class SandboxPool:
-    """A worker's warm sandboxes: ``per_kind`` ready per likely kind, refilled in the background.
-
-    One maintenance thread launches every warm sandbox, so the thread bwrap's ``--die-with-parent``
-    watches lives as long as the pool (the kernel's parent-death signal follows the thread that forked).
-    """
-
-    def __init__(
-        self,
-        limits: Limits,
-        kinds: Iterable[str] = DEFAULT_KINDS,
-        *,
-        per_kind: int = 1,
-        ttl: float = TTL_SECONDS,
-        preloads: Mapping[str, str] = PRELOADS,
-    ) -> None:
-        self.limits = limits
-        self.preloads = dict(preloads)
-        self.wanted = [kind for kind in kinds if kind in self.preloads]
-        self.per_kind = per_kind
-        self.ttl = ttl
-        self.stats = {"warm": 0, "fresh": 0, "gone": 0, "expired": 0, "launched": 0}
-        self._warm: dict[str, list[WarmSandbox]] = {}
-        self._lock = threading.Condition()
-        self._stop = False
-        self._thread = threading.Thread(target=self._maintain, name="keyong-prestart", daemon=True)
-
-    def start(self) -> SandboxPool:
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        """Stop refilling and discard every warm sandbox."""
-        with self._lock:
-            self._stop = True
-            self._lock.notify_all()
-        if self._thread.is_alive():
-            self._thread.join(timeout=30)
-        with self._lock:
-            boxes = [warm for kind in self._warm.values() for warm in kind]
-            self._warm.clear()
-        for warm in boxes:
-            warm.discard()
-
-    def wait_warm(self, kind: str, timeout: float) -> bool:
-        """Whether a sandbox of ``kind`` is ready within ``timeout`` (benchmarks and tests; a worker never waits)."""
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while True:
-                if any(warm.ready.is_set() and warm.alive() for warm in self._warm.get(kind, [])):
-                    return True
-                left = deadline - time.monotonic()
-                if left <= 0 or self._stop:
-                    return False
-                self._lock.wait(timeout=min(left, 0.05))
-
-    def take(self, kind: str, limits: Limits) -> WarmSandbox | None:
-        """A warm sandbox of ``kind`` made for ``limits`` (waiting for one still importing), or None."""
-        if kind not in self.preloads or limits != self.limits:
-            return None
-        with self._lock:
-            if kind not in self.wanted:
-                self.wanted.append(kind)  # likely again: keep one warm from now on
-            candidates = self._warm.pop(kind, [])
-            self._lock.notify_all()  # the maintenance thread refills
-        chosen: WarmSandbox | None = None
-        for warm in candidates:
-            if chosen is None and warm.wait_ready(READY_WAIT_SECONDS):
-                chosen = warm
-            elif chosen is None:
-                self.stats["gone"] += 1
-                log.warning("pre-started %s sandbox gone before use: %s", kind, _stderr_tail(warm))
-                warm.discard()
-            else:
-                with self._lock:
-                    self._warm.setdefault(kind, []).append(warm)
-        return chosen
-
-    def run(
-        self,
-        kind: str,
-        argv_inside: list[str],
-        *,
-        data: Mapping[str, Path],
-        out_dir: Path,
-        limits: Limits,
-        files: Mapping[str, bytes],
-    ) -> RunResult | None:
-        """Run the job in a warm sandbox of ``kind``; None when there is none (the caller runs it fresh)."""
-        if warm_argv(argv_inside) is None:
-            return None
-        warm = self.take(kind, limits)
-        if warm is None:
-            self.stats["fresh"] += 1
-            return None
-        try:
-            result = warm.go(argv_inside, data=data, out_dir=out_dir, files=files)
-        except LauncherGone as exc:
-            self.stats["gone"] += 1
-            self.stats["fresh"] += 1
-            log.warning("%s; the job runs in a fresh sandbox", exc)
-            return None
-        self.stats["warm"] += 1
-        return result
-
-    def _maintain(self) -> None:
-        while True:
-            with self._lock:
-                if self._stop:
-                    return
-                stale = self._drop_stale()
-                kind = next((k for k in self.wanted if len(self._warm.get(k, [])) < self.per_kind), None)
-            for warm in stale:
-                warm.discard()
-            if kind is None:
-                with self._lock:
-                    if not self._stop:
-                        self._lock.wait(timeout=1.0)
-                continue
-            try:
-                warm = WarmSandbox(kind, self.preloads[kind], self.limits)
-            except Exception:
-                log.exception("could not pre-start a %s sandbox; jobs of that kind run fresh", kind)
-                with self._lock:
-                    self.wanted.remove(kind)
-                continue
-            with self._lock:
-                self.stats["launched"] += 1
-                self._warm.setdefault(kind, []).append(warm)
-
-    def _drop_stale(self) -> list[WarmSandbox]:
-        """Take the expired and the dead out of the pool (under the lock); the caller discards them."""
-        now = time.monotonic()
-        stale: list[WarmSandbox] = []
-        for boxes in self._warm.values():
-            for warm in list(boxes):
-                expired = now - warm.born > self.ttl
-                if expired or not warm.alive():
-                    boxes.remove(warm)
-                    self.stats["expired" if expired else "gone"] += 1
-                    stale.append(warm)
-        return stale
-
-
-def start_pool(limits: Limits | None, kinds: Iterable[str] = DEFAULT_KINDS) -> SandboxPool | None:
-    """A started pool for a worker whose jobs run under ``limits``; None when pre-starting is switched off."""
-    if not prestart_enabled():
-        return None
-    return SandboxPool(limits or Limits(), kinds).start()
-
-
 __all__ = [
-    "DEFAULT_KINDS",
     "ENVIRONMENT",
     "LAUNCHER",
     "PRELOADS",
     "LauncherGone",
-    "SandboxPool",
     "WarmSandbox",
     "prestart_enabled",
     "run_prestarted",
-    "start_pool",
+    "stderr_tail",
     "warm_argv",
 ]

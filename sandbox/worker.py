@@ -72,7 +72,7 @@ from sandbox.attempt_files import (
 from sandbox.copy_cache import CopyStager, Digests, no_record
 from sandbox.guard_sources import GuardSources
 from sandbox.heartbeat import watch
-from sandbox.kinds import DP_KINDS, JobKind
+from sandbox.kinds import DP_KINDS, JobKind, prestarted
 from sandbox.models import JobState
 from sandbox.ports import (
     GUARD_ACTOR_NAME,
@@ -120,9 +120,6 @@ def default_worker_id() -> str:
 
 class Worker:
     """One worker: ``run_once`` runs at most one job; ``run_forever`` is ``keyong worker``."""
-
-    #: Sandboxes pre-started for this worker's jobs while ``run_forever`` runs (:mod:`sandbox.prestart`).
-    pool: Any = None
 
     def __init__(
         self,
@@ -211,12 +208,8 @@ class Worker:
         from sandbox.guard import warm
 
         warm(quiet=True)  # the guard's one-off costs paid before a first job waits for them
-        presence = threading.Event()
+        self.pool = prestarted(self, until=(presence := threading.Event()))  # sandbox.pool: warm sandboxes till then
         beating = self.roster.keep_alive(self.worker_id, presence) if self.roster is not None else None
-        from sandbox.kinds import run_job
-        from sandbox.prestart import start_pool
-
-        self.pool = start_pool(self.limits) if self._runner is run_job else None  # KEYONG_SANDBOX_PRESTART=0: off
         try:
             while not stop.is_set():
                 if time.monotonic() >= next_reap:
@@ -228,9 +221,6 @@ class Worker:
                     count += 1
         finally:
             presence.set()
-            if self.pool is not None:
-                self.pool.close()
-                self.pool = None
             if beating is not None:
                 beating.join(10)
         return count
@@ -274,8 +264,7 @@ class Worker:
         def target() -> RunResultLike:
             if job.kind == JobKind.MITIGATION:  # reads the source job's judged outputs, never the data
                 return self._mitigate(claimed.code, out_dir)
-            warm = {"pool": self.pool} if self.pool is not None else {}  # a pre-started sandbox when one is ready
-            return runner(job.kind, claimed.code, datasets=datasets, out_dir=out_dir, limits=self.limits, **warm)
+            return runner(job.kind, claimed.code, datasets=datasets, out_dir=out_dir, limits=self.limits)
 
         watched = watch(
             target,

@@ -18,13 +18,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from sandbox import pool as pools
 from sandbox import prestart
 from sandbox.kinds import run_job
 from sandbox.limits import MIB, Limits
-from sandbox.prestart import PRELOADS, SandboxPool, WarmSandbox, run_prestarted, warm_argv
+from sandbox.pool import SandboxPool
+from sandbox.prestart import PRELOADS, WarmSandbox, run_prestarted, warm_argv
 from sandbox.runner import sandbox_python
 from tests.conftest import require_sandbox
-from tests.sandbox_escape import processes_with
+from tests.sandbox_escape import STACK, processes_with
 
 LIMITS = Limits(
     memory_bytes=1024 * MIB,
@@ -66,7 +68,7 @@ def _copy(tmp_path: Path) -> Path:
 
 def test_a_warm_sandbox_sees_no_data_before_go_and_no_host_path(tmp_path: Path) -> None:
     copy = _copy(tmp_path)
-    warm = WarmSandbox("python", PRELOADS["python"] + SNAPSHOT, LIMITS)
+    warm = WarmSandbox("python", STACK + SNAPSHOT, LIMITS)
     try:
         assert warm.wait_ready(120)
         staging = warm.box.staging
@@ -96,7 +98,7 @@ def test_a_warm_sandbox_sees_no_data_before_go_and_no_host_path(tmp_path: Path) 
 
 def test_a_job_cannot_see_or_signal_another_warm_sandbox(tmp_path: Path) -> None:
     marker = f"keyong-other-{uuid.uuid4().hex}"
-    other = WarmSandbox("python", PRELOADS["python"] + f"# {marker}\n", LIMITS)
+    other = WarmSandbox("python", STACK + f"# {marker}\n", LIMITS)
     try:
         assert other.wait_ready(120)
         assert processes_with(marker)  # the host sees the other launcher
@@ -140,7 +142,7 @@ def test_a_job_cannot_see_or_signal_another_warm_sandbox(tmp_path: Path) -> None
 def test_a_killed_launcher_is_replaced_and_the_job_runs_fresh(tmp_path: Path) -> None:
     copy = _copy(tmp_path)
     marker = f"keyong-victim-{uuid.uuid4().hex}"
-    pool = SandboxPool(LIMITS, ["python"], preloads={"python": PRELOADS["python"] + f"# {marker}\n"}).start()
+    pool = SandboxPool(LIMITS, ["python"], preloads={"python": STACK + f"# {marker}\n"}).start()
     try:
         assert pool.wait_warm("python", 120)
         launchers = [pid for pid in processes_with(marker) if b"-c" in Path(f"/proc/{pid}/cmdline").read_bytes()]
@@ -275,7 +277,7 @@ def test_prestart_can_be_switched_off(monkeypatch: pytest.MonkeyPatch, value: st
     else:
         monkeypatch.delenv(prestart.ENVIRONMENT, raising=False)
     assert prestart.prestart_enabled() is on
-    pool = prestart.start_pool(LIMITS, kinds=[])
+    pool = pools.start_pool(LIMITS, kinds=[])
     try:
         assert (pool is not None) is on
     finally:

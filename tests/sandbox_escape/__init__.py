@@ -21,12 +21,16 @@ import pytest
 
 from sandbox.kinds import run_job
 from sandbox.limits import MIB, Limits
-from sandbox.prestart import PRELOADS, SandboxPool, run_prestarted
+from sandbox.pool import SandboxPool
+from sandbox.prestart import run_prestarted
 from sandbox.runner import RunResult, run, sandbox_python
 from tests.conftest import require_sandbox
 
 #: The two ways a job's sandbox is started; every escape test runs once per way.
 PATHS = ("fresh", "prestarted")
+#: What a pre-started sandbox here has imported before its job: a typical analysis stack (threads, memory maps,
+#: open files of numpy, pandas and pyarrow), so the attacks run in a process like a warm sql or dp-query one.
+STACK = "import numpy\nimport pandas\nimport pyarrow.parquet\n"
 _current = {"path": "fresh"}
 
 # Small limits keep every attack fast; the defaults are for real jobs.
@@ -84,11 +88,11 @@ def sandbox_run(
     files: Mapping[str, bytes] | None = None,
     marker: str = "",
 ) -> RunResult:
-    """``sandbox.runner.run``, or the same job in a pre-started sandbox (the python kind's imports, and
+    """``sandbox.runner.run``, or the same job in a sandbox pre-started with :data:`STACK` imported (and
     ``marker`` in the launcher's command line so :func:`processes_with` finds the launcher too)."""
     if current_path() == "fresh":
         return run(argv, data=data, out_dir=out_dir, limits=limits, files=files)
-    preload = PRELOADS["python"] + (f"# {marker}\n" if marker else "")
+    preload = STACK + (f"# {marker}\n" if marker else "")
     return run_prestarted(argv, data=data, out_dir=out_dir, limits=limits, files=files, preload=preload)
 
 
@@ -97,7 +101,7 @@ def job_run(kind: str, code: str, *, datasets: Mapping[str, Path], out_dir: Path
     (checked to have taken the pre-started path, not the fresh fallback)."""
     if current_path() == "fresh":
         return run_job(kind, code, datasets=datasets, out_dir=out_dir, limits=limits)
-    pool = SandboxPool(limits, [kind]).start()
+    pool = SandboxPool(limits, [kind], preloads={kind: STACK}).start()
     try:
         assert pool.wait_warm(kind, 120), pool.stats
         result = run_job(kind, code, datasets=datasets, out_dir=out_dir, limits=limits, pool=pool)
