@@ -34,7 +34,9 @@ unavailable: :func:`run` raises :class:`SandboxUnavailable` saying what to insta
 The parts, one concern each: :mod:`sandbox.mounts` (the staged files and bubblewrap's mounts: what
 the job sees), :mod:`sandbox.supervision` (rlimits, cgroups, the wall-clock and output watchdog,
 the reason an operator reads) and :mod:`sandbox.sweep` (what ``/out`` may keep); this module
-starts a run and proves the sandbox works (:func:`check_sandbox`).
+starts a run (:class:`Sandbox`) and proves the sandbox works (:func:`check_sandbox`). A sandbox
+started ahead of demand (:mod:`sandbox.prestart`, issue 21) is a :class:`Sandbox` too, built from the
+same bind list; only the moment of its start and the libraries its launcher imported differ.
 """
 
 from __future__ import annotations
