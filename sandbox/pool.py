@@ -64,6 +64,7 @@ class SandboxPool:
         self.ttl = ttl
         self.stats = {"warm": 0, "fresh": 0, "gone": 0, "expired": 0, "launched": 0}
         self._warm: dict[str, list[WarmSandbox]] = {}
+        self._taking: dict[str, int] = {}  # taken, waiting for their imports: not refilled before they are ready
         self._lock = threading.Condition()
         self._stop = False
         self._until = until  # the pool closes itself once it is set (the worker loop's end)
@@ -110,18 +111,23 @@ class SandboxPool:
             if kind not in self.wanted:
                 self.wanted.append(kind)  # likely again: keep one warm from now on
             candidates = self._warm.pop(kind, [])
-            self._lock.notify_all()  # the maintenance thread refills
+            self._taking[kind] = self._taking.get(kind, 0) + len(candidates)
         chosen: WarmSandbox | None = None
-        for warm in candidates:
-            if chosen is None and warm.wait_ready(READY_WAIT_SECONDS):
-                chosen = warm
-            elif chosen is None:
-                self.stats["gone"] += 1
-                log.warning("pre-started %s sandbox gone before use: %s", kind, stderr_tail(warm))
-                warm.discard()
-            else:
-                with self._lock:
-                    self._warm.setdefault(kind, []).append(warm)
+        try:
+            for warm in candidates:
+                if chosen is None and warm.wait_ready(READY_WAIT_SECONDS):
+                    chosen = warm
+                elif chosen is None:
+                    self.stats["gone"] += 1
+                    log.warning("pre-started %s sandbox gone before use: %s", kind, stderr_tail(warm))
+                    warm.discard()
+                else:
+                    with self._lock:
+                        self._warm.setdefault(kind, []).append(warm)
+        finally:  # only now the maintenance thread refills: earlier, it would slow the imports waited for
+            with self._lock:
+                self._taking[kind] -= len(candidates)
+                self._lock.notify_all()
         return chosen
 
     def run(
@@ -160,7 +166,7 @@ class SandboxPool:
                 if self._stop:
                     return
                 stale = self._drop_stale()
-                kind = next((k for k in self.wanted if len(self._warm.get(k, [])) < self.per_kind), None)
+                kind = next((k for k in self.wanted if self._held(k) < self.per_kind), None)
             for warm in stale:
                 warm.discard()
             if kind is None:
@@ -178,6 +184,10 @@ class SandboxPool:
             with self._lock:
                 self.stats["launched"] += 1
                 self._warm.setdefault(kind, []).append(warm)
+
+    def _held(self, kind: str) -> int:
+        """Warm sandboxes of ``kind`` in the pool or being taken (under the lock)."""
+        return len(self._warm.get(kind, [])) + self._taking.get(kind, 0)
 
     def _drop_stale(self) -> list[WarmSandbox]:
         """Take the expired and the dead out of the pool (under the lock); the caller discards them."""
