@@ -188,5 +188,15 @@ def _version(name: str) -> str:
     return version(name)
 
 
+def job_latency_part(argv: Sequence[str]) -> None:
+    """The ``job_latency`` part (issue 21 "Job latency", pre-started sandboxes): ``bench/job_latency.py``."""
+    from job_latency import main as job_latency_main
+
+    job_latency_main(argv)
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["job_latency"]:
+        job_latency_part(sys.argv[2:])
+    else:
+        main()
