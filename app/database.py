@@ -11,7 +11,6 @@ when something is pending or unclear (issue 21).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
@@ -21,12 +20,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 import ledger
+from app.migration_head import MIGRATIONS, scanned_head
 
 if TYPE_CHECKING:
     from alembic.config import Config
     from sqlalchemy import MetaData
-
-MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 def __getattr__(name: str) -> Any:
@@ -35,7 +33,10 @@ def __getattr__(name: str) -> Any:
     if name == "TARGET_METADATA":
         import operators
         import registry
-        import sandbox  # noqa: F401  (its job and release tables join the core Base's metadata, as the registry's do)
+        import sandbox
+
+        # A name of sandbox's lazy face loads it whole: its job and release tables join the core Base's metadata.
+        sandbox.JobQueue  # noqa: B018
 
         metadata: list[MetaData] = [ledger.metadata, operators.metadata, registry.metadata]
         globals()[name] = metadata
@@ -139,26 +140,6 @@ def head_revision() -> str | None:
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
-
-
-_REVISION_LINE = re.compile(r"^(down_revision|revision)\s*(?::[^=]*)?=\s*(.+)$", re.MULTILINE)
-_QUOTED = re.compile(r"[\"']([^\"']+)[\"']")
-
-
-def scanned_head() -> str | None:
-    """This code's head revision read from the migration files' ``revision``/``down_revision`` lines, or
-    ``None`` when they do not name exactly one head (a merge, a file written otherwise: ask Alembic)."""
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for path in sorted((MIGRATIONS / "versions").glob("*.py")):
-        found = {key: value for key, value in _REVISION_LINE.findall(path.read_text(encoding="utf-8"))}
-        own = _QUOTED.findall(found.get("revision", ""))
-        if len(own) != 1 or "down_revision" not in found:
-            return None
-        revisions.add(own[0])
-        parents.update(_QUOTED.findall(found["down_revision"]))
-    heads = revisions - parents
-    return next(iter(heads)) if len(heads) == 1 and parents <= revisions else None
 
 
 def cheap_status(engine: Engine) -> SchemaStatus | None:

@@ -23,7 +23,6 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from app.database import (
-    DatabaseTlsError,
     SchemaStatus,
     SchemaTooNewError,
     make_engine,
@@ -33,8 +32,13 @@ from app.database import (
     refuse_unversioned_tables,
     schema_status,
     sqlite_url,
-    with_sslmode,
 )
+from app.instance_read import FORMAT as FORMAT  # re-exported: the read-only open defines them, without this stack
+from app.instance_read import MARKER as MARKER
+from app.instance_read import InstanceError as InstanceError
+from app.instance_read import read_marker, with_tls
+from app.instance_read import resolve_database_url as resolve_database_url
+from app.instance_read import unreachable as unreachable
 from app.keys import (
     LEDGER_NEXT,
     SECRETS_DIR,
@@ -56,8 +60,6 @@ if TYPE_CHECKING:
     from operators import Jobs, People
     from sandbox import Blocked, Fingerprints, Released, Releases, Runner, Worker, WorkerRoster
 
-MARKER = "keyong.json"
-FORMAT = 1
 DEMO_PRINCIPALS: dict[Role, str] = {
     Role.CUSTODIAN: "demo-custodian",
     Role.AGENCY: "demo-agency",
@@ -66,49 +68,9 @@ DEMO_PRINCIPALS: dict[Role, str] = {
 }
 
 
-class InstanceError(Exception):
-    """The home is missing, already exists, or is not usable."""
-
-
-def _read_marker(home: Path) -> dict[str, object]:
-    try:
-        data = json.loads((home / MARKER).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InstanceError(f"no Keyong instance at {home}: run `keyong init --home {home}` first") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InstanceError(f"{home / MARKER} is corrupt: {exc}") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise InstanceError(f"{home / MARKER} has an unsupported format")
-    return data
-
-
-def resolve_database_url(settings: Settings, marker: dict[str, object] | None = None) -> str:
-    """Explicit setting, else the URL recorded at init, else SQLite inside the home."""
-    if settings.database_url:
-        return _with_tls(settings, settings.database_url)
-    if marker is None and (settings.home / MARKER).exists():
-        marker = _read_marker(settings.home)
-    recorded = (marker or {}).get("database_url")
-    return _with_tls(settings, recorded if isinstance(recorded, str) else sqlite_url(settings.home))
-
-
-def unreachable(url: str, exc: OperationalError) -> str:
-    """A one-line reason for a database that refused or failed the connection (no password shown)."""
-    reason = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc).strip() else type(exc).__name__
-    return f"cannot connect to the database {redact(url)}: {reason}"
-
-
-def _with_tls(settings: Settings, url: str) -> str:
-    """``url`` with the database TLS settings applied (``app.database.with_sslmode``), or a refusal."""
-    try:
-        return with_sslmode(url, settings.database_sslmode, settings.database_sslrootcert)
-    except DatabaseTlsError as exc:
-        raise InstanceError(str(exc)) from None
-
-
 def inspect_schema(settings: Settings) -> tuple[str, SchemaStatus]:
     """The home's database (password hidden) and where its schema stands, without migrating anything."""
-    marker = _read_marker(settings.home)
+    marker = read_marker(settings.home)
     url = resolve_database_url(settings, marker)
     engine = make_engine(url)
     try:
@@ -341,9 +303,13 @@ class Instance:
         )
 
     @classmethod
-    def open(cls, settings: Settings, *, upgrade: bool = True) -> Instance:
-        """Open an existing home; migrates the schema forward unless ``upgrade`` is false."""
-        marker = _read_marker(settings.home)
+    def open(cls, settings: Settings, *, upgrade: bool = True, sweep: bool = True) -> Instance:
+        """Open an existing home; migrates the schema forward unless ``upgrade`` is false.
+
+        ``sweep``: remove what writes killed between their steps left behind (issue 17) first. Every writer
+        opens this way, the worker and ``keyong serve`` included; a command that only reads passes ``False``
+        (``app.cli.conventions.open_instance``) or does not come here at all (``app.instance_read``)."""
+        marker = read_marker(settings.home)
         keys = load_keys(settings.home)
         url = resolve_database_url(settings, marker)
         engine = make_engine(url)
@@ -367,7 +333,8 @@ class Instance:
         if upgrade and status.current is not None and status.pending:
             instance._record_migration(status.current, status.pending)
         instance._finish_ledger_rotation()
-        instance.registry.sweep()  # what writes killed between their steps left behind (issue 17)
+        if sweep:
+            instance.registry.sweep()  # what writes killed between their steps left behind (issue 17)
         return instance
 
     def _record_migration(self, before: str, applied: tuple[str, ...]) -> None:
@@ -406,7 +373,7 @@ class Instance:
         try:
             os.chmod(staging, 0o700)
             keys = create_keys(staging)
-            url = _with_tls(settings, settings.database_url or sqlite_url(staging))
+            url = with_tls(settings, settings.database_url or sqlite_url(staging))
             if not settings.database_url:
                 # The embedded database holds key digests and, later, the catalog: owner-only.
                 os.close(os.open(staging / "keyong.db", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))

@@ -8,7 +8,9 @@
   busy machine weighs on both alike; the CPU seconds of each run are printed too (less disturbed by
   other load than wall time). ``job show 1`` runs against a home made by ``keyong init`` of the same
   code; an initialised home holds no job, so it exits 1 after the same open and query a found job
-  takes (its exit code is printed).
+  takes (its exit code is printed). ``job list`` runs against the same home (read-only, like ``job show``).
+  Bytecode is written (``PYTHONDONTWRITEBYTECODE`` dropped), so the warm-up run compiles and the measured
+  runs start as an installed Keyong does.
 
 * ``throughput`` (:mod:`latency_throughput`): jobs a minute with two ``keyong worker`` processes, ``--jobs``
   small python and sql jobs submitted at once, beside the baseline of :func:`throughput_baseline_ref`.
@@ -38,9 +40,10 @@ from benchinfo import ROOT, emit, machine
 
 TARGET_CLI_START_S = 0.3
 HOME_MARK = "{home}"
-#: The commands issue 21 names, then every group's help (added by :func:`default_commands`).
 PARTS = ("cli_start", "throughput")
-NAMED_COMMANDS = ("--help", "job show 1 --home {home} --json", "ledger verify --help")
+#: The commands issue 21 names and ``job list`` (read-only like ``job show``, ``app.instance_read``), then
+#: every group's help (added by :func:`default_commands`).
+NAMED_COMMANDS = ("--help", "job show 1 --home {home} --json", "job list --home {home} --json", "ledger verify --help")
 
 
 def default_commands() -> list[str]:
@@ -92,7 +95,10 @@ class Code:
         return [sys.executable, "-m", "app.cli", *shlex.split(command.replace(HOME_MARK, str(self.home)))]
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("KEYONG_")}
+        """The caller's environment without Keyong's settings, and with bytecode written: an installed Keyong
+        has its ``.pyc`` files, so a set ``PYTHONDONTWRITEBYTECODE`` would time compiling, not starting."""
+        drop = ("KEYONG_", "PYTHONDONTWRITEBYTECODE")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
         return {**env, "PYTHONPATH": str(self.tree), "COLUMNS": "120"}
 
     def start(self, command: str, cwd: Path) -> tuple[float, float, int]:
@@ -226,5 +232,15 @@ def _version(name: str) -> str:
     return version(name)
 
 
+def job_latency_part(argv: Sequence[str]) -> None:
+    """The ``job_latency`` part (issue 21 "Job latency", pre-started sandboxes): ``bench/job_latency.py``."""
+    from job_latency import main as job_latency_main
+
+    job_latency_main(argv)
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["job_latency"]:
+        job_latency_part(sys.argv[2:])
+    else:
+        main()

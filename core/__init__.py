@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from core.crashpoints import crash_point
     from core.db import MAX_ROW_ID, NAMING_CONVENTION, Base, UTCDateTime, utcnow
     from core.errors import NotFoundError, PermissionDeniedError, RegistryError, UsageError
-    from core.hashing import file_sha256, text_sha256
+    from core.hashing import file_sha256, stream_sha256, text_sha256
     from core.storage import (
         LocalStorage,
         ObjectExistsError,
@@ -102,6 +102,7 @@ __all__ = [
     "require_role",
     "seaweedfs_bucket_policy",
     "seaweedfs_identities",
+    "stream_sha256",
     "sweep",
     "text_sha256",
     "utcnow",
@@ -114,7 +115,7 @@ _NAMES: dict[str, str] = {
     "core.crashpoints": "CRASH_POINT_ENVIRONMENT=ENVIRONMENT crash_point",
     "core.db": "MAX_ROW_ID NAMING_CONVENTION Base UTCDateTime utcnow",
     "core.errors": "NotFoundError PermissionDeniedError RegistryError UsageError",
-    "core.hashing": "file_sha256 text_sha256",
+    "core.hashing": "file_sha256 stream_sha256 text_sha256",
     "core.storage": (
         "LocalStorage ObjectExistsError ObjectInfo ObjectMissingError StagedObjectMismatchError Storage "
         "StorageError StoredObject check_key"

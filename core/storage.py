@@ -24,7 +24,6 @@ Object-store semantics on both backends, so code written against the local one h
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import secrets
@@ -37,6 +36,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Protocol, runtime_checkable
 
 from core.errors import RegistryError
+from core.hashing import stream_sha256
 
 __all__ = [
     "KEY_PATTERN",
@@ -167,17 +167,6 @@ class Storage(Protocol):
         ...
 
 
-def _digest_stream(stream: BinaryIO, out: BinaryIO | None) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    while chunk := stream.read(BLOCK):
-        digest.update(chunk)
-        size += len(chunk)
-        if out is not None:
-            out.write(chunk)
-    return digest.hexdigest(), size
-
-
 @contextlib.contextmanager
 def _source(data: bytes | Path | BinaryIO) -> Iterator[BinaryIO]:
     if isinstance(data, bytes | bytearray | memoryview):
@@ -196,7 +185,7 @@ def verify_staged(path: Path, key: str, sha256: str | None, url: str) -> Path:
     if sha256 is None:
         return path
     with open(path, "rb") as stream:
-        got, _ = _digest_stream(stream, None)
+        got, _ = stream_sha256(stream)
     if got != sha256:
         path.unlink(missing_ok=True)
         raise StagedObjectMismatchError(
@@ -253,14 +242,14 @@ class LocalStorage:
 
     def put(self, key: str, data: bytes | Path | BinaryIO) -> StoredObject:
         *parents, name = check_key(key).split("/")
-        temporary = f".{name}.{secrets.token_hex(6)}.part"
+        temporary = f".{name}.{secrets.token_hex(6)}{TEMPORARY_SUFFIX}"
         with self._dir(parents, create=True) as parent:
             if _entry(parent, name) is not None:
                 raise ObjectExistsError(f"{key} already exists in {self.url}: objects are written once")
             try:
                 fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=parent)
                 with os.fdopen(fd, "wb") as out, _source(data) as stream:
-                    sha256, size = _digest_stream(stream, out)
+                    sha256, size = stream_sha256(stream, out)
                     out.flush()
                     os.fsync(out.fileno())
                 try:  # atomic and create-only: never replaces another writer's object
@@ -318,7 +307,7 @@ class LocalStorage:
                 for where, _dirs, files, dir_fd in os.fwalk(".", dir_fd=base, follow_symlinks=False):
                     for name in files:
                         info = _entry(dir_fd, name)
-                        if info is None or not stat.S_ISREG(info.st_mode) or name.endswith(".part"):
+                        if info is None or not stat.S_ISREG(info.st_mode) or name.endswith(TEMPORARY_SUFFIX):
                             continue  # symlinks, FIFOs, sockets and put's temporaries are never objects
                         rel = PurePosixPath(prefix, where, name).as_posix()
                         found.append(ObjectInfo(rel, info.st_size, datetime.fromtimestamp(info.st_mtime, UTC)))

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn, cast
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from core.storage import (
     BLOCK,
@@ -94,9 +94,10 @@ class S3Credentials:
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
-    """``(bucket, prefix)`` of ``s3://bucket/prefix``; anything else (credentials in it, a query) is refused."""
-    parts = urlsplit(url)
-    if parts.scheme != "s3" or not parts.hostname or parts.username or parts.password or parts.query:
+    """``(bucket, prefix)`` of ``s3://bucket/prefix``; anything else (credentials in it, a query, a fragment)
+    is refused."""
+    parts = _split(url)
+    if parts.scheme != "s3" or not parts.hostname or parts.username or parts.password or parts.query or parts.fragment:
         raise StorageError(f"not an object storage URL (s3://bucket/prefix, no credentials in it): {_safe(url)}")
     bucket = parts.netloc
     if not _BUCKET.match(bucket):
@@ -107,12 +108,18 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     return bucket, prefix
 
 
+def _split(url: str) -> SplitResult:
+    """``urlsplit`` whose refusal of a malformed URL (``s3://[x``) is a :class:`StorageError`, not a traceback."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        raise StorageError("a storage or endpoint URL does not parse (an unclosed '[' in its host?)") from None
+
+
 def _safe(url: str) -> str:
-    """The URL without any user-info part, for messages."""
-    parts = urlsplit(url)
-    if "@" in parts.netloc:
-        return parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]).geturl()
-    return url
+    """The URL for messages: without user-info, query or fragment (a pasted signature or secret stays out)."""
+    parts = _split(url)
+    return parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1], query="", fragment="").geturl()
 
 
 def load_credentials_file(path: Path) -> S3Credentials:
@@ -424,15 +431,17 @@ def open_storage(
     ``s3://bucket/prefix`` -> :class:`S3Storage`. Any other scheme is refused (fail closed)."""
     if not url:
         return LocalStorage(home)
-    scheme = urlsplit(url).scheme
+    scheme = _split(url).scheme
     for given in (url, endpoint_url or ""):
-        if "@" in urlsplit(given).netloc:  # fail closed: credentials go in their own settings or files
+        if "@" in _split(given).netloc:  # fail closed: credentials go in their own settings or files
             raise StorageError(
                 f"{_safe(given)} carries user-info (a name or secret before '@'): refused; give credentials "
                 "in KEYONG_STORAGE_ACCESS_KEY_ID/KEYONG_STORAGE_SECRET_ACCESS_KEY or a credentials file"
             )
+    if endpoint_url and (_split(endpoint_url).query or _split(endpoint_url).fragment):
+        raise StorageError(f"the storage endpoint {_safe(endpoint_url)} carries a query or fragment: refused")
     if scheme == "file":
-        path = urlsplit(url).path
+        path = _split(url).path
         if path and Path(path).resolve() != Path(home).resolve():
             raise StorageError(f"a file: storage URL must name the home ({home}), not {_safe(url)}")
         return LocalStorage(home)

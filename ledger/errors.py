@@ -6,8 +6,12 @@ caller can tell "your record is malformed" from "the ledger cannot do that now".
 
 from __future__ import annotations
 
-__all__ = ["LedgerError"]
+__all__ = ["LedgerError", "UnrepresentableError"]
 
 
 class LedgerError(Exception):
     """A ledger operation was refused."""
+
+
+class UnrepresentableError(Exception):
+    """A fast verifier met stored values it cannot treat exactly like the reference (which then answers)."""

@@ -40,6 +40,8 @@ import pyarrow as pa
 from sqlalchemy.engine import make_url
 
 from ledger.checkpoints import SignedCheckpoint
+from ledger.errors import UnrepresentableError
+from ledger.native import BUSY_TIMEOUT_MS, sqlite_file
 from ledger.queries import ENTRY_FIELDS
 
 if TYPE_CHECKING:
@@ -53,6 +55,7 @@ __all__ = [
     "UnrepresentableError",
     "int64_array",
     "read_snapshot",
+    "sqlite_file",
 ]
 
 READERS = 2
@@ -61,8 +64,6 @@ READERS = 2
 SQLITE_IN_PROCESS_ROWS = 50_000
 """Below this many entries Python's sqlite3 reads an SQLite ledger faster than a reader process starts."""
 
-BUSY_TIMEOUT_MS = 30_000
-"""How long SQLite connections wait for a lock (opening a WAL database, the snapshot guard)."""
 
 _TEXT_COLUMNS = ENTRY_FIELDS[1:]
 
@@ -83,10 +84,6 @@ _QUERIES = {
         "nodes": "SELECT level, idx, hash, true AS ok FROM ledger_nodes",
     },
 }
-
-
-class UnrepresentableError(Exception):
-    """The snapshot holds values the vectorized path cannot treat exactly like the reference."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,12 +266,7 @@ def _job(url: str) -> dict[str, Any]:
     parsed = make_url(url)
     dialect = parsed.get_backend_name()
     if dialect == "sqlite":
-        path = parsed.database
-        if not path or path == ":memory:" or path.startswith("file:"):
-            raise ValueError(f"fast_verify needs an SQLite database file, not {url!r}")
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"no SQLite database at {path}")
-        uri = path
+        uri = path = sqlite_file(url)
         # A read-only open "succeeds" at BEGIN IMMEDIATE without locking: no guard, one reader.
         readers = READERS if os.access(path, os.W_OK) else 1
     elif dialect == "postgresql":

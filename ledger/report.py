@@ -32,6 +32,9 @@ class VerifyReport:
     checkpoints: int = 0
     problems: list[Problem] = field(default_factory=list)
     truncated_problems: bool = False  # more than MAX_PROBLEMS were found; the first are kept
+    # Which verifier answered (reference, native, duckdb: ledger.fastverify); not part of the JSON,
+    # since every verifier gives the very same report.
+    method: str = field(default="reference", compare=False)
 
     @property
     def ok(self) -> bool:

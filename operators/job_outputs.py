@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
-from core import Actor, LocalStorage, RegistryError, Storage, StorageError, require_role
-from registry import AtRest, DataKeys, Registry, VaultError, require_not_frozen
+from core import Actor, RegistryError, StorageError, require_role
+from registry import Registry, VaultError, require_not_frozen
 from sandbox import JobQueue
 
 #: The largest output read through the API or the console (bytes); larger ones leave as a product.
@@ -62,12 +61,9 @@ def read_output(registry: Registry, queue: JobQueue, job_id: int, name: str, *, 
     entry = stored[name]
     if int(entry.get("bytes") or 0) > MAX_OUTPUT_BYTES:
         raise OutputRefusedError(f"output {name!r} exceeds {MAX_OUTPUT_BYTES:,} bytes: request its release instead")
-    home = Path(registry.config.home)
-    storage: Storage = getattr(registry.config, "storage", None) or LocalStorage(home)
-    at_rest = AtRest(DataKeys(registry.recorder, registry.config), home, storage)
     source = str(entry.get("path"))
     try:  # from the storage (issue 19): the worker that wrote it may be on another host, or gone
-        chunks = at_rest.artifact_chunks(source)  # a key, never an arbitrary absolute path (red team 19, B1)
+        chunks = registry.at_rest.artifact_chunks(source)  # a key, never any absolute path (red team 19, B1)
         data = b"".join(chunks)
     except (VaultError, StorageError) as exc:
         raise OutputRefusedError(f"output {name!r} of job {job_id} cannot be opened: {exc}") from None

@@ -101,6 +101,7 @@ if TYPE_CHECKING:
         check_quotas,
         limits_of,
     )
+    from registry.readonly import Rows, is_frozen, suspended_operator_names
     from registry.request_rules import KINDS as REQUEST_KINDS
     from registry.request_rules import OUTCOMES as REQUEST_OUTCOMES
     from registry.request_rules import PROFILES as REQUEST_PROFILES
@@ -245,6 +246,7 @@ __all__ = [
     "Requests",
     "ResourceView",
     "Retention",
+    "Rows",
     "ScopeGrant",
     "ScopeRefusedError",
     "Scratch",
@@ -272,6 +274,7 @@ __all__ = [
     "egress_requirement",
     "expiring",
     "frozen_state",
+    "is_frozen",
     "is_sealed",
     "legacy_artifact_path",
     "licence_scope",
@@ -304,6 +307,7 @@ __all__ = [
     "stamp_artifact",
     "stored_bytes",
     "suggest",
+    "suspended_operator_names",
     "suspended_operators",
     "terms_json",
     "usability",
@@ -350,6 +354,7 @@ _NAMES: dict[str, str] = {
     "registry.quotas": (
         "MAX_CONCURRENT MAX_CPU_SECONDS MAX_PER_DAY AllocationView QuotaAllocations Quotas check_quotas limits_of"
     ),
+    "registry.readonly": "Rows is_frozen suspended_operator_names",
     "registry.request_rules": (
         "REQUEST_KINDS=KINDS REQUEST_OUTCOMES=OUTCOMES REQUEST_PROFILES=PROFILES RequestRule=Rule rules_of"
     ),
@@ -374,7 +379,7 @@ _NAMES: dict[str, str] = {
     ),
 }
 
-_FACE = LazyFace("registry", _NAMES, alone=("registry.vocabulary", "registry.config"))
+_FACE = LazyFace("registry", _NAMES, alone=("registry.vocabulary", "registry.config", "registry.readonly"))
 
 
 def __getattr__(name: str) -> Any:

@@ -17,7 +17,12 @@ one :meth:`AtRest.stage_plain` checks, is always the *plaintext's* (what rows re
 19, and what a job, a release and a product quote); the sealed bytes differ on every sealing (fresh
 file id and nonces), so their digest would say nothing about the content. A swapped object is still
 caught twice: it fails authentication under the data key, or its plaintext digest differs.
-The Path methods stay for callers not yet moved to keys (sandbox19 migrates them).
+The Path methods serve what is a file on this host, not an object: a job's attempt directory on the
+worker running it (``sandbox.attempt_files``: seal the outputs, open the logs), a worker's cache of sealed
+copies (``sandbox.copy_cache``), the embedded product store's staged-and-renamed directory
+(``sandbox.release_review``), ``keyong keys encrypt-home`` sealing an earlier Keyong's files in place
+(:func:`registry.atrest_home.seal_home`), and a row's legacy absolute path (:meth:`artifact_chunks`).
+:meth:`read` has no caller outside the tests, which read sealed home files with it.
 """
 
 from __future__ import annotations
@@ -107,6 +112,21 @@ def _stream_chunks(head: bytes, stream: BinaryIO) -> Iterator[bytes]:
         yield chunk
 
 
+def _write_new(chunks: Iterator[bytes], target: Path, mode: int) -> Path:
+    """``chunks`` written to ``target``, created new with ``mode``; removed again on any failure (a failed
+    authentication half-way leaves no partial plaintext behind)."""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    os.chmod(target, mode)
+    return target
+
+
 class _Prefixed:
     """A stream whose first bytes were already read (the magic peek): serves them again, then the rest."""
 
@@ -151,13 +171,6 @@ class AtRest:
         # beside it would wait on the first (SQLite's one writer, the ledger's lock).
         return self.keys.live_in(change, scope) if change is not None else self.keys.for_writing(scope, by=by)
 
-    def write(
-        self, target: Path, data: bytes, scope: str, *, by: Actor, change: Change | None = None, mode: int = 0o600
-    ) -> tuple[str, int]:
-        """Seal ``data`` into ``target`` (atomically); the plaintext's SHA-256 and size."""
-        key_id, key = self._key(scope, by, change)
-        return write_sealed(Path(target), key, _byte_chunks(data), key_id=key_id, mode=mode)
-
     def reseal(
         self, source: Path, target: Path, scope: str, *, by: Actor, change: Change | None = None
     ) -> tuple[str, int]:
@@ -184,16 +197,6 @@ class AtRest:
         anonymous temporary file (ciphertext only) so a large copy never sits whole in memory.
         """
         return self._put_chunks(key, _source_chunks(data), scope, by=by, change=change)
-
-    def reseal_object(
-        self, source: str, key: str, scope: str, *, by: Actor, change: Change | None = None
-    ) -> StoredObject:
-        """Object ``source`` (sealed under any live key, or in clear) sealed anew under ``scope`` as new object ``key``.
-
-        What replaces :meth:`reseal` on a storage: never an in-place rewrite, a new object the caller's
-        row then names (the old one is deleted by its owner, or swept once no row names it).
-        """
-        return self._put_chunks(key, self.object_chunks(source), scope, by=by, change=change)
 
     def _put_chunks(
         self, key: str, chunks: Iterator[bytes], scope: str, *, by: Actor, change: Change | None
@@ -333,17 +336,12 @@ class AtRest:
 
     def decrypt_to(self, path: Path, target: Path, *, mode: int = 0o600) -> Path:
         """The plaintext of ``path`` written to ``target`` (created new, ``mode``); removed again on failure."""
-        target = Path(target)
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in self.chunks(path):
-                    out.write(chunk)
-        except BaseException:
-            target.unlink(missing_ok=True)
-            raise
-        os.chmod(target, mode)
-        return target
+        return _write_new(self.chunks(path), Path(target), mode)
+
+    def artifact_to(self, value: str, target: Path, *, mode: int = 0o600) -> Path:
+        """The plaintext of the artifact a row names (:meth:`artifact_chunks`) written to ``target`` as
+        :meth:`decrypt_to` writes: a delivery's file, whole or removed."""
+        return _write_new(self.artifact_chunks(value), Path(target), mode)
 
     @contextmanager
     def private_dir(self, prefix: str = "keyong-plain-") -> Iterator[Path]:
@@ -357,21 +355,6 @@ class AtRest:
             yield directory
         finally:
             shutil.rmtree(directory, ignore_errors=True)
-
-    @contextmanager
-    def plaintext(self, path: Path, *, name: str | None = None, mode: int = 0o600) -> Iterator[Path]:
-        """``path`` decrypted into a private directory for the ``with`` block (then removed)."""
-        with self.private_dir() as directory:
-            yield self.decrypt_to(path, directory / (name or Path(path).name), mode=mode)
-
-    @contextmanager
-    def plaintext_tree(self, directory: Path) -> Iterator[Path]:
-        """Every file of ``directory`` (one level: a fingerprint set) decrypted into a private directory."""
-        with self.private_dir() as private:
-            for entry in sorted(Path(directory).iterdir()):
-                if entry.is_file() and not entry.is_symlink():
-                    self.decrypt_to(entry, private / entry.name)
-            yield private
 
     def seal_tree(self, directory: Path, scope: str, *, by: Actor) -> int:
         """Seal every plaintext regular file under ``directory`` in place; how many were sealed."""

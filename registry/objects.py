@@ -12,7 +12,7 @@ import contextlib
 import hashlib
 import shutil
 
-from core import Storage, StorageError, check_key
+from core import Storage, StorageError, check_key, stream_sha256
 
 __all__ = ["delete_object", "delete_set", "delete_stored", "stored", "stored_digest"]
 
@@ -33,12 +33,8 @@ def delete_set(storage: Storage, prefix: str) -> None:
 
 
 def _object_digest(storage: Storage, key: str) -> tuple[str, int]:
-    sha, size = hashlib.sha256(), 0
     with storage.open(key) as handle:
-        while chunk := handle.read(1 << 20):
-            sha.update(chunk)
-            size += len(chunk)
-    return sha.hexdigest(), size
+        return stream_sha256(handle)
 
 
 def stored_digest(storage: Storage, key: str) -> tuple[str | None, int]:

@@ -195,14 +195,6 @@ class Vault:
 
     # --- reading -------------------------------------------------------------------------------
 
-    def resolve(self, path: str) -> Path:
-        """The absolute file of a vault path; refuses paths that leave the vault directory."""
-        candidate = (self.root / path).resolve()
-        base = self.directory.resolve()
-        if base not in candidate.parents or not candidate.name.endswith(SUFFIX):
-            raise VaultError(f"{path!r} is not a vault file path (expected {DIRECTORY}/NAME/…{SUFFIX})")
-        return candidate
-
     def iter_plaintext(self, path: str) -> Iterator[bytes]:
         """Decrypted frames of a vault file, in order, each authenticated before it is yielded.
 

@@ -2,6 +2,10 @@
 
 **One operator view** (:meth:`JobView.for_operator`): the API and the console show an operator only
 judged content (原始数据不出域, 数据可用不可见; 双鸭山 第三十五条).
+
+Nothing here imports the ORM at module level: ``keyong job show`` builds these views from rows read
+without it (``sandbox.job_reads``, issue 21), and :func:`job_view` takes any object with a job row's
+attributes.
 """
 
 from __future__ import annotations
@@ -10,11 +14,13 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sandbox.guard.findings import operator_findings
-from sandbox.ledger_payloads import manifest_of
-from sandbox.models import JobRow, JobState
+from sandbox.job_states import JobState
+
+if TYPE_CHECKING:
+    from sandbox.models import JobRow
 
 #: What an operator reads as the reason of a blocked job: the findings say why, nothing else does.
 BLOCKED_REASON = "blocked by the export guard; see the findings"
@@ -139,6 +145,8 @@ class JobView:
             )
         if self.held and self.state in (JobState.QUEUED.value, JobState.RUNNING.value, JobState.DONE.value):
             return replace(shown, datasets=datasets, outputs=[], log_excerpt=None, reason=self.held)
+        from sandbox.ledger_payloads import manifest_of  # the ORM's column widths: not on a host's read path
+
         outputs = manifest_of(self.outputs) if self.verdict is not None else []
         if self.state == JobState.FAILED.value:
             reason = _EXIT_STATUS.sub("a non-zero exit status", self.reason) if self.reason else self.reason

@@ -17,9 +17,20 @@ from enum import StrEnum
 from pathlib import Path
 
 from dp import DP_KINDS, PROGRAMS, DpKind, program_files, program_source
+from sandbox.pool import SandboxPool, prestarted
 from sandbox.runner import Limits, RunResult, run, sandbox_python
 
-__all__ = ["DP_KINDS", "KINDS", "PROGRAMS", "SQL_RUNNER", "JobKind", "program_source", "run_job"]
+__all__ = [
+    "DP_KINDS",
+    "KINDS",
+    "PROGRAMS",
+    "SQL_RUNNER",
+    "JobKind",
+    "job_command",
+    "prestarted",
+    "program_source",
+    "run_job",
+]
 
 
 class JobKind(StrEnum):
@@ -114,6 +125,7 @@ def run_job(
     datasets: Mapping[str, Path],
     out_dir: Path,
     limits: Limits | None = None,
+    pool: SandboxPool | None = None,
 ) -> RunResult:
     """Run one job of ``kind`` over ``datasets`` (name -> desensitized Parquet copy) in the sandbox.
 
@@ -124,32 +136,35 @@ def run_job(
     where installed) draws charts into ``/out`` — an image drawn here is reviewed, never passed
     unread, since the guard cannot audit pixels. ``dp-query`` /
     ``dp-train``: ``code`` is the platform's resolved plan (JSON), answered by the platform's program.
+    ``pool``: pre-started sandboxes (:mod:`sandbox.prestart`); the job runs in one of ``kind`` when one
+    is ready, else in a fresh sandbox — the same isolation and the same result either way.
     Raises ValueError for an unknown kind, SandboxUnavailable when the sandbox cannot run.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown job kind {kind!r}; known kinds: {', '.join(KINDS)}")
     limits = limits or Limits()
+    argv, files = job_command(kind, code, limits)
+    if pool is not None:
+        result = pool.run(kind, argv, data=datasets, out_dir=out_dir, limits=limits, files=files)
+        if result is not None:
+            return result
+    return run(argv, data=datasets, out_dir=out_dir, limits=limits, files=files)
+
+
+def job_command(kind: str, code: str, limits: Limits) -> tuple[list[str], dict[str, bytes]]:
+    """What runs inside for a job of ``kind``: its argv and its files under ``/job/``."""
     python = [sandbox_python(), "-I", "-B"]
     if kind == JobKind.PYTHON:
-        return run(
-            [*python, "/job/script.py"],
-            data=datasets,
-            out_dir=out_dir,
-            limits=limits,
-            files={"script.py": code.encode("utf-8")},
-        )
+        return [*python, "/job/script.py"], {"script.py": code.encode("utf-8")}
     if kind in PROGRAMS:
         # ``code`` is the platform's resolved plan (``dp.plans``), never operator code.
         files = program_files()
         files["plan.json"] = code.encode("utf-8")
-        return run([*python, f"/job/{PROGRAMS[kind]}"], data=datasets, out_dir=out_dir, limits=limits, files=files)
+        return [*python, f"/job/{PROGRAMS[kind]}"], files
     duckdb_mib = max(64, limits.memory_bytes // (1 << 20) // 2)
-    return run(
+    return (
         [*python, "/job/run_sql.py", str(duckdb_mib)],
-        data=datasets,
-        out_dir=out_dir,
-        limits=limits,
-        files={"query.sql": code.encode("utf-8"), "run_sql.py": SQL_RUNNER.encode("utf-8")},
+        {"query.sql": code.encode("utf-8"), "run_sql.py": SQL_RUNNER.encode("utf-8")},
     )
 
 

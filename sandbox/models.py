@@ -12,30 +12,17 @@ migrations like every other table.
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core import Base, utcnow
+from sandbox.job_states import JobState
 
 #: The longest job title and stated purpose (characters) an operator may give (issue 18).
 MAX_TITLE = 200
 MAX_PURPOSE = 2000
-
-
-class JobState(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    REFUSED = "refused"
-    CANCELLED = "cancelled"
-
-    @property
-    def ended(self) -> bool:
-        return self not in (JobState.QUEUED, JobState.RUNNING)
 
 
 class JobRow(Base):

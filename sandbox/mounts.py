@@ -1,9 +1,11 @@
 """What a sandboxed job sees: the staged files, data and ``/out``, and bubblewrap's mounts (``sandbox.runner``).
 
 Why a staging directory: a bind's source path shows in the job's ``/proc/self/mountinfo``, so the
-data and ``/out`` are never bound from where they lie in the instance home; each run stages hard
-links (or copies) of the granted copies and a fresh ``out`` under neutral names in its own
-``tempfile.mkdtemp(prefix="keyong-run-")`` directory and binds those (数据可用不可见, 第三十五条).
+data and ``/out`` are never bound from where they lie in the instance home; each run has its own
+``tempfile.mkdtemp(prefix="keyong-run-")`` directory holding ``etc``, ``job``, ``data`` and ``out``,
+binds those four (neutral names), and stages hard links (or copies) of the granted copies into
+``data`` (数据可用不可见, 第三十五条). The bind list depends on nothing a job is granted, so a sandbox
+started ahead of demand (:mod:`sandbox.prestart`) has exactly the mounts of a fresh one.
 How the uid is dropped (setpriv as root, a user namespace otherwise) is the runner's docstring.
 """
 
@@ -126,19 +128,34 @@ class _Args:
         self._dirs.add(target)
 
 
-def stage_files(staging: Path, files: Mapping[str, bytes]) -> None:
-    """Write the sandbox's minimal /etc and the job's files into the per-run staging directory.
+def prepare_staging(staging: Path) -> Path:
+    """Lay out a run's staging directory before its sandbox starts; the staged ``out`` (see :func:`stage_out`).
+
+    ``etc`` (the sandbox's minimal /etc), an empty ``job`` and ``data``, and ``out``: everything bwrap
+    binds comes from here, so the bind list does not depend on what a job is granted, and a sandbox
+    started ahead of demand (:mod:`sandbox.prestart`) is started with exactly the mounts of a fresh one.
+    What a job is granted is staged into the bound ``job`` and ``data`` directories
+    (:func:`stage_job_files`, :func:`stage_data`): a file created under a bound directory appears inside.
+    """
+    staging.chmod(0o700)
+    stage_etc(staging)
+    for name in ("job", "data"):
+        (staging / name).mkdir(exist_ok=True)
+        (staging / name).chmod(0o755)
+    return stage_out(staging)
+
+
+def stage_etc(staging: Path) -> None:
+    """Write the sandbox's minimal /etc into the per-run staging directory.
 
     The staging directory itself stays 0700 (``mkdtemp``'s mode): it holds links to the granted copies
     and the job's live ``out``, which no other host user may reach; bwrap resolves the sources as
-    their owner. ``etc`` and ``job`` are 0755: they become ``/etc`` and ``/job``, which uid 65534 reads.
+    their owner. ``etc``, ``job`` and ``data`` are 0755: they become ``/etc``, ``/job`` and ``/data``,
+    which uid 65534 reads (inside, lookups start at the mount, not at the 0700 staging directory).
     """
-    staging.chmod(0o700)
     etc = staging / "etc"
-    job = staging / "job"
-    for directory in (etc, job):
-        directory.mkdir(exist_ok=True)
-        directory.chmod(0o755)
+    etc.mkdir(exist_ok=True)
+    etc.chmod(0o755)
     contents = {
         "passwd": ETC_PASSWD,
         "group": ETC_GROUP,
@@ -154,34 +171,50 @@ def stage_files(staging: Path, files: Mapping[str, bytes]) -> None:
         source = Path("/etc") / name
         if source.exists():
             shutil.copyfile(source, etc / name)  # follows the localtime symlink: a plain file inside
-    for name, data in files.items():
-        if not _NAME.match(name):
-            raise ValueError(f"job file name not allowed: {name!r}")
-        (job / name).write_bytes(data)
-    for path in [*etc.rglob("*"), *job.iterdir()]:
+    for path in etc.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)
 
 
+def stage_job_files(staging: Path, files: Mapping[str, bytes]) -> None:
+    """Write the job's files into ``staging/job`` (``/job`` inside, read-only), each 0644."""
+    job = staging / "job"
+    for name in files:
+        if not _NAME.match(name):
+            raise ValueError(f"job file name not allowed: {name!r}")
+    for name, data in files.items():
+        (job / name).write_bytes(data)
+        (job / name).chmod(0o644)
+
+
+def stage_files(staging: Path, files: Mapping[str, bytes]) -> None:
+    """The whole staging layout (:func:`prepare_staging`) with the job's files in it."""
+    prepare_staging(staging)
+    stage_job_files(staging, files)
+
+
 def stage_data(staging: Path, data: Mapping[str, Path]) -> dict[str, Path]:
-    """Stage each granted copy as ``staging/data/<n>.parquet``; name -> staged path.
+    """Stage each granted copy as ``staging/data/NAME.parquet`` (``/data/NAME.parquet`` inside); name -> staged path.
 
     Why: a bind's source path shows in the job's ``/proc/self/mountinfo``, and a copy's home path
-    (``HOME/copies/…``) names the instance home; the staged name names nothing (数据可用不可见,
-    shuangyashan-2026-public-data.txt 第三十五条). A hard link when the copy lies on the staging
-    directory's filesystem (instant, no bytes duplicated; same inode and mode, bound read-only),
-    else a read-only copy — so put ``TMPDIR`` on the home's filesystem for large copies. ``data``
-    is 0700: other host users cannot reach the copy through the link.
+    (``HOME/copies/…``) names the instance home; the directory bound at ``/data`` is the run's own
+    ``staging/data``, which names nothing (数据可用不可见, shuangyashan-2026-public-data.txt 第三十五条),
+    and the copies' file names inside are the dataset names the job was granted. A hard link when the
+    copy lies on the staging directory's filesystem (instant, no bytes duplicated; same inode and mode,
+    under a read-only bind), else a read-only copy — so put ``TMPDIR`` on the home's filesystem for
+    large copies. Other host users cannot reach a link: the staging directory is 0700.
     """
-    staged: dict[str, Path] = {}
     directory = staging / "data"
-    directory.mkdir(mode=0o700)
-    for index, (name, path) in enumerate(data.items()):
+    checked: list[tuple[str, Path]] = []
+    for name, path in data.items():  # every name and file checked before anything is staged
         if not _NAME.match(name):
             raise ValueError(f"dataset name not allowed in a path: {name!r}")
         real = Path(path).resolve(strict=True)
         if not real.is_file():
             raise ValueError(f"dataset {name!r} is not a regular file: {path}")
-        target = directory / f"{index}.parquet"
+        checked.append((name, real))
+    staged: dict[str, Path] = {}
+    for name, real in checked:
+        target = directory / f"{name}.parquet"
         try:
             os.link(real, target, follow_symlinks=False)
         except OSError:  # another filesystem (EXDEV), protected_hardlinks (EPERM), too many links
@@ -233,15 +266,14 @@ def deliver(job_out: Path, out_dir: Path) -> None:
 
 def bwrap_args(
     *,
-    data: Mapping[str, Path],
-    job_out: Path,
     staging: Path,
     limits: Limits,
     seccomp_fd: int,
     status_fd: int,
 ) -> list[str]:
-    """bwrap's options. ``data``: name -> the copy staged by :func:`stage_data`; ``job_out``: the
-    staged ``/out``. Every source is under ``staging`` or the software install, never the home."""
+    """bwrap's options for the run staged in ``staging`` (:func:`prepare_staging`). Every source is under
+    ``staging`` or the software install, never the home; nothing here depends on the job, so a fresh and
+    a pre-started sandbox are built from the same list."""
     args = _Args()
     args.add("--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try")
     if not is_root():
@@ -264,10 +296,8 @@ def bwrap_args(
         args.ro_bind(directory, directory)
     args.ro_bind(str(staging / "etc"), "/etc")
     args.ro_bind(str(staging / "job"), "/job")
-    args.add("--perms", "0755", "--dir", "/data")
-    for name, staged in data.items():  # staged by stage_data under neutral names
-        args.add("--ro-bind", str(staged), f"/data/{name}.parquet")
-    args.add("--bind", str(job_out), "/out")
+    args.ro_bind(str(staging / "data"), "/data")  # the granted copies, staged by stage_data under it
+    args.add("--bind", str(staging / "out"), "/out")
     args.add("--proc", "/proc", "--dev", "/dev")
     # multiprocessing's semaphores (joblib, sklearn n_jobs) need a writable /dev/shm; bwrap's is root's 0755.
     args.add("--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/dev/shm")
@@ -305,7 +335,10 @@ __all__ = [
     "interpreter_binds",
     "is_root",
     "prepare_out_dir",
+    "prepare_staging",
     "stage_data",
+    "stage_etc",
     "stage_files",
+    "stage_job_files",
     "stage_out",
 ]

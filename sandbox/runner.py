@@ -34,7 +34,9 @@ unavailable: :func:`run` raises :class:`SandboxUnavailable` saying what to insta
 The parts, one concern each: :mod:`sandbox.mounts` (the staged files and bubblewrap's mounts: what
 the job sees), :mod:`sandbox.supervision` (rlimits, cgroups, the wall-clock and output watchdog,
 the reason an operator reads) and :mod:`sandbox.sweep` (what ``/out`` may keep); this module
-starts a run and proves the sandbox works (:func:`check_sandbox`).
+starts a run (:class:`Sandbox`) and proves the sandbox works (:func:`check_sandbox`). A sandbox
+started ahead of demand (:mod:`sandbox.prestart`, issue 21) is a :class:`Sandbox` too, built from the
+same bind list; only the moment of its start and the libraries its launcher imported differ.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -51,7 +54,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from sandbox import seccomp
-from sandbox.limits import Limits, create_job_cgroups
+from sandbox.limits import JobCgroups, Limits, create_job_cgroups
 from sandbox.mounts import (
     JOB_ENV,
     SANDBOX_GID,
@@ -62,9 +65,9 @@ from sandbox.mounts import (
     deliver,
     is_root,
     prepare_out_dir,
+    prepare_staging,
     stage_data,
-    stage_files,
-    stage_out,
+    stage_job_files,
 )
 from sandbox.supervision import RunResult, count_own_processes, preexec, supervise
 from sandbox.sweep import sweep_out
@@ -75,6 +78,7 @@ __all__ = [
     "SANDBOX_UID",
     "Limits",
     "RunResult",
+    "Sandbox",
     "SandboxUnavailable",
     "bwrap_path",
     "check_sandbox",
@@ -145,69 +149,132 @@ def _run_checked(
     limits: Limits,
     files: Mapping[str, bytes],
 ) -> RunResult:
-    if not argv_inside or not all(isinstance(item, str) for item in argv_inside):
-        raise ValueError("argv_inside must be a non-empty list of strings")
-    bwrap = bwrap_path()
-    if not bwrap:
+    _check_argv(argv_inside)
+    if not bwrap_path():
         raise SandboxUnavailable(f"bubblewrap not found: {INSTALL_HINT}")
     out_dir = out_dir.absolute()
     prepare_out_dir(out_dir)
-    staging = Path(tempfile.mkdtemp(prefix="keyong-run-"))
-    cgroups = create_job_cgroups(limits)
-    fds: list[int] = []
+    box = Sandbox(limits)
     try:
-        stage_files(staging, files)
-        staged = stage_data(staging, data)
-        job_out = stage_out(staging)
+        stage_job_files(box.staging, files)
+        stage_data(box.staging, data)
+        box.start(argv_inside)
+        result = box.supervise(started=box.launched)
+        deliver(box.job_out, out_dir)  # before close() removes the staging directory
+        result.out_dir = out_dir
+        return result
+    finally:
+        box.close()
+
+
+def _check_argv(argv_inside: list[str]) -> None:
+    if not argv_inside or not all(isinstance(item, str) for item in argv_inside):
+        raise ValueError("argv_inside must be a non-empty list of strings")
+
+
+class Sandbox:
+    """One sandbox's host side: its staging directory, cgroups, the bwrap process and its status pipe.
+
+    Used once: :meth:`start` launches bwrap over the staging directory (:func:`sandbox.mounts.bwrap_args`,
+    the same list for every run), :meth:`supervise` waits for the end under the limits, :meth:`close`
+    kills what is left and removes the staging directory. A fresh run stages the job first and starts
+    it; :mod:`sandbox.prestart` starts a launcher ahead of demand and stages the job into the bound
+    directories when one is claimed — the isolation is this class's, whichever the moment.
+    """
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.staging = Path(tempfile.mkdtemp(prefix="keyong-run-"))
+        self.cgroups = JobCgroups()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.fds: list[int] = []
+        self.status_read: int | None = None
+        self.launched = 0.0
+        try:
+            self.job_out = prepare_staging(self.staging)
+            self.cgroups = create_job_cgroups(limits)
+        except BaseException:
+            self.close()
+            raise
+
+    def start(self, argv_inside: list[str], *, stdin: int = subprocess.DEVNULL, cpu_seconds: int | None = None) -> None:
+        """Launch bwrap running ``argv_inside`` (after setpriv as root). ``cpu_seconds``: the RLIMIT_CPU
+        to set instead of the limits' own (a pre-started launcher lowers it itself when its job begins)."""
+        _check_argv(argv_inside)
+        bwrap = bwrap_path()
+        if not bwrap:
+            raise SandboxUnavailable(f"bubblewrap not found: {INSTALL_HINT}")
+        limits = self.limits
         seccomp_fd = seccomp.filter_fd()
-        fds.append(seccomp_fd)
+        self.fds.append(seccomp_fd)
         status_read, status_write = os.pipe()
-        fds.extend([status_read, status_write])
-        arg_list = bwrap_args(
-            data=staged,
-            job_out=job_out,
-            staging=staging,
-            limits=limits,
-            seccomp_fd=seccomp_fd,
-            status_fd=status_write,
-        )
+        self.fds.extend([status_read, status_write])
+        self.status_read = status_read
+        arg_list = bwrap_args(staging=self.staging, limits=limits, seccomp_fd=seccomp_fd, status_fd=status_write)
         args_fd = os.memfd_create("keyong-bwrap-args", os.MFD_CLOEXEC)
-        fds.append(args_fd)
+        self.fds.append(args_fd)
         os.write(args_fd, b"".join(item.encode() + b"\0" for item in arg_list))
         os.lseek(args_fd, 0, os.SEEK_SET)
         # RLIMIT_NPROC counts every process of the real uid host-wide. With a pids cgroup holding
         # the per-job limit it is only a backstop over all concurrent jobs; without one it is the limit.
         if not is_root():
             nproc = count_own_processes() + limits.processes + 2
-        elif cgroups.pids is not None:
+        elif self.cgroups.pids is not None:
             nproc = limits.processes * 16
         else:
             nproc = limits.processes
-        started = time.perf_counter()
-        process = subprocess.Popen(
+        self.launched = time.perf_counter()
+        self.process = subprocess.Popen(
             [bwrap, "--args", str(args_fd), "--", *command(argv_inside)],
-            stdin=subprocess.DEVNULL,
+            stdin=stdin,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             pass_fds=(args_fd, seccomp_fd, status_write),
             env={"PATH": "/usr/bin:/bin"},
-            preexec_fn=preexec(limits, cgroups.procs_files, nproc),  # rlimits + cgroups before exec
+            # rlimits + cgroups before exec
+            preexec_fn=preexec(limits, self.cgroups.procs_files, nproc, cpu_seconds=cpu_seconds),
             start_new_session=True,
         )
         for fd in (args_fd, seccomp_fd, status_write):
             os.close(fd)
-            fds.remove(fd)
-        result = supervise(process, status_read, fds, started=started, job_out=job_out, limits=limits, cgroups=cgroups)
-        deliver(job_out, out_dir)  # before the finally removes the staging directory
-        result.out_dir = out_dir
-        return result
-    finally:
-        for fd in fds:
+            self.fds.remove(fd)
+
+    def supervise(self, *, started: float, cpu_baseline: float = 0.0) -> RunResult:
+        """Wait for the end, the wall clock counting from ``started`` (and CPU from ``cpu_baseline``)."""
+        if self.process is None or self.status_read is None:
+            raise RuntimeError("the sandbox was not started")
+        return supervise(
+            self.process,
+            self.status_read,
+            self.fds,
+            started=started,
+            job_out=self.job_out,
+            limits=self.limits,
+            cgroups=self.cgroups,
+            cpu_baseline=cpu_baseline,
+        )
+
+    def close(self) -> None:
+        """Kill whatever of the sandbox is left, close its pipes, remove its cgroups and staging directory."""
+        process = self.process
+        if process is not None and process.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+        for fd in self.fds:
             with contextlib.suppress(OSError):
                 os.close(fd)
-        cgroups.kill_all()
-        cgroups.remove()
-        shutil.rmtree(staging, ignore_errors=True)
+        self.fds.clear()
+        self.cgroups.kill_all()
+        if process is not None:
+            if process.returncode is None:
+                with contextlib.suppress(ChildProcessError, subprocess.TimeoutExpired):
+                    process.wait(timeout=10)
+            for stream in (process.stdin, process.stdout, process.stderr):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        stream.close()
+        self.cgroups.remove()
+        shutil.rmtree(self.staging, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- self-test

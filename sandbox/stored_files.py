@@ -13,19 +13,17 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
-from core import LocalStorage, Recorder, Storage
+from core import Recorder, Storage
 from registry import AtRest, DataKeys, RegistryConfig
 
-__all__ = ["config_storage", "deliver_file", "plain_chunks", "stored_at_rest", "write_plain"]
+__all__ = ["config_storage", "deliver_file", "stored_at_rest", "write_plain"]
 
 
 def config_storage(config: RegistryConfig) -> Storage:
     """The storage of ``config`` (``RegistryConfig.storage``), else the home: the embedded default."""
-    storage = getattr(config, "storage", None)
-    return storage if storage is not None else LocalStorage(Path(config.home))
+    return config.artifacts()  # the registry's one rule for where artifacts lie
 
 
 def stored_at_rest(recorder: Recorder, config: RegistryConfig) -> AtRest:
@@ -33,22 +31,10 @@ def stored_at_rest(recorder: Recorder, config: RegistryConfig) -> AtRest:
     return AtRest(DataKeys(recorder, config), Path(config.home), config_storage(config))
 
 
-def plain_chunks(at_rest: AtRest, key: str) -> Iterator[bytes]:
-    """The plaintext of the object ``key`` (or of a legacy artifact path in the home), authenticated."""
-    return at_rest.artifact_chunks(key)  # a key, or a legacy path inside work/ or products/ (red team 19, B1)
-
-
 def write_plain(at_rest: AtRest, key: str, target: Path, *, mode: int = 0o600) -> Path:
-    """The plaintext of ``key`` written to ``target`` (created new); removed again on any failure."""
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in plain_chunks(at_rest, key):
-                out.write(chunk)
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
-    return target
+    """The plaintext of ``key`` written to ``target`` (created new); removed again on any failure. ``key`` is
+    a storage key, or a legacy path inside the home's work/ or products/ (red team 19, B1)."""
+    return at_rest.artifact_to(key, target, mode=mode)
 
 
 def deliver_file(made: Path, target: Path) -> None:

@@ -70,12 +70,17 @@ def count_own_processes() -> int:
     return count
 
 
-def preexec(limits: Limits, cgroup_procs: list[str], nproc: int) -> Callable[[], None]:
+def preexec(
+    limits: Limits, cgroup_procs: list[str], nproc: int, *, cpu_seconds: int | None = None
+) -> Callable[[], None]:
     """Runs in the forked child before exec'ing bwrap: join the job's cgroups, set the rlimits.
 
     RLIMIT_CPU's soft limit sends SIGXCPU, the hard one a second later SIGKILL. RLIMIT_FSIZE caps
     each file (the watchdog caps their sum). No core dumps: they would land outside /out.
+    ``cpu_seconds`` replaces ``limits.cpu_seconds`` for a pre-started launcher (:mod:`sandbox.prestart`),
+    whose imports come before its job: it lowers the limit to its use so far plus the job's own on "go".
     """
+    cpu = limits.cpu_seconds if cpu_seconds is None else cpu_seconds
 
     def prepare() -> None:
         pid = str(os.getpid())
@@ -83,7 +88,7 @@ def preexec(limits: Limits, cgroup_procs: list[str], nproc: int) -> Callable[[],
             with open(procs, "w") as handle:
                 handle.write(pid)
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
-        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
         resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
         resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.output_bytes, limits.output_bytes))
@@ -199,9 +204,13 @@ def supervise(
     job_out: Path,
     limits: Limits,
     cgroups: JobCgroups,
+    cpu_baseline: float = 0.0,
 ) -> RunResult:
     """Wait for the job while enforcing wall time and the output caps on ``job_out`` (the staged
-    ``/out``); then sweep it. The result's ``out_dir`` is ``job_out`` until the caller delivers."""
+    ``/out``); then sweep it. The result's ``out_dir`` is ``job_out`` until the caller delivers.
+
+    ``started``: when the job began (``perf_counter``), the wall clock's origin; ``cpu_baseline``: the
+    CPU seconds its cgroup had used by then (a pre-started sandbox's imports), not the job's."""
     stdout = _CappedReader(process.stdout, limits.log_bytes)
     stderr = _CappedReader(process.stderr, limits.log_bytes)
     status: dict[str, Any] = {}
@@ -235,7 +244,7 @@ def supervise(
     usage = waited["usage"]
     exit_code = _exit_code(waited["status"], status)
     cgroup_cpu = cgroups.cpu_seconds()
-    cpu = cgroup_cpu if cgroup_cpu is not None else usage.ru_utime + usage.ru_stime
+    cpu = max(0.0, cgroup_cpu - cpu_baseline) if cgroup_cpu is not None else usage.ru_utime + usage.ru_stime
     peak = cgroups.peak_memory_bytes()
     max_rss = peak if peak is not None else usage.ru_maxrss * 1024
     out_text, out_cut = stdout.text()

@@ -72,7 +72,7 @@ from sandbox.attempt_files import (
 from sandbox.copy_cache import CopyStager, Digests, no_record
 from sandbox.guard_sources import GuardSources
 from sandbox.heartbeat import watch
-from sandbox.kinds import DP_KINDS, JobKind
+from sandbox.kinds import DP_KINDS, JobKind, prestarted
 from sandbox.models import JobState
 from sandbox.ports import (
     GUARD_ACTOR_NAME,
@@ -210,7 +210,7 @@ class Worker:
         from sandbox.guard import warm
 
         warm(quiet=True)  # the guard's one-off costs paid before a first job waits for them
-        presence = threading.Event()
+        self.pool = prestarted(self, until=(presence := threading.Event()))  # sandbox.pool: warm sandboxes till then
         beating = self.roster.keep_alive(self.worker_id, presence) if self.roster is not None else None
         waiting = wakeup_for(self.queue.recorder.engine) if wake else Sleep()
         try:

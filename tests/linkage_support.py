@@ -9,10 +9,13 @@ as it stands (the tests are about keys and surfaces, not about the joint search 
 
 from __future__ import annotations
 
+import hashlib
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -23,6 +26,7 @@ from desensitize.identifiers import uscc_check_char
 from registry import Registry
 from samples import synthetic
 from tests.consent_support import consent_to_access
+from tests.job_worker_proc import FakeResult
 from tests.people_support import stand
 
 CUSTODIAN = Actor("demo-custodian", "custodian")
@@ -98,3 +102,27 @@ def linked(instance: Instance, tmp: Path) -> Linked:
         APART: grant(registry, APART, 2),
     }
     return Linked(instance, registry, licences)
+
+
+#: A stand-in job's computation over the granted copies (name -> frame) -> the table it writes.
+Compute = Callable[[dict[str, pd.DataFrame]], pd.DataFrame]
+
+
+def joined(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """``people JOIN enrol ON 公民身份号码 = 身份证号`` as the SQL engine computes it."""
+    return frames["people"].merge(frames["enrol"], left_on="公民身份号码", right_on="身份证号", how="inner")
+
+
+def table_runner(compute: Compute) -> Any:
+    """A runner standing in for the sandbox: reads the granted copies, writes ``compute``'s table as
+    ``result.csv`` with its true size and SHA-256 (the guard judges it as a job's output)."""
+
+    def run(kind: str, code: str, *, datasets: Any, out_dir: Path, limits: Any = None) -> FakeResult:
+        frames = {name: pd.read_parquet(path) for name, path in datasets.items()}
+        out_dir.mkdir(parents=True, exist_ok=True)
+        data = compute(frames).to_csv(index=False).encode("utf-8")
+        (out_dir / "result.csv").write_bytes(data)
+        output = {"name": "result.csv", "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        return FakeResult(out_dir=out_dir, outputs=[output])
+
+    return run

@@ -26,7 +26,8 @@ from operators import Role
 from registry import DataKeys, VaultError, dataset_scope, is_sealed, master_id
 from registry.models import DataKeyRow
 from sandbox.release import ReleaseError
-from tests.job_worker_proc import MARKERS_ENV, OPERATOR, SCENARIO, FakeResult, fast_runner, licensed
+from tests.job_worker_proc import OPERATOR, SCENARIO, FakeResult, fast_runner
+from tests.remote_worker_support import licensed_with_markers
 
 ACME = Actor(OPERATOR, "operator")
 AGENCY = Actor("demo-agency", "agency")
@@ -57,11 +58,7 @@ def assert_nothing_in_clear(home: Path) -> None:
 
 @pytest.fixture
 def instance(initialised: tuple[Instance, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Instance:
-    instance = initialised[0]
-    markers = tmp_path / "markers"
-    markers.mkdir()
-    monkeypatch.setenv(MARKERS_ENV, str(markers))
-    licensed(instance.registry, instance.home)
+    instance = licensed_with_markers(initialised[0], tmp_path, monkeypatch)
     instance.identity.create_principal(R2.name, Role.AGENCY)
     return instance
 

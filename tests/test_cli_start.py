@@ -2,8 +2,9 @@
 
 Every ``keyong`` command took 3-4 s to start, ``--help`` included, because the root imported every
 domain stack. These tests run the CLI in a fresh interpreter and read ``sys.modules`` when it exits:
-``--help``, each group's ``--help`` and ``ledger verify --help`` load none of the heavy stacks, and
-``job show`` does not load Alembic when the schema is at its head. No timing is asserted (the figures
+``--help``, each group's ``--help`` and ``ledger verify --help`` load none of the heavy stacks, ``job show``
+does not load Alembic when the schema is at its head, and ``job show`` and ``job list`` of an embedded home
+load no heavy stack at all, nor the writer's open (``app.instance_read``). No timing is asserted (the figures
 are ``bench/latency.py``'s). The lazy root (``app.cli.lazy``) and the lazy package faces
 (``core.LazyFace``) are held to what they replace: the same help, the same names, the same classes.
 """
@@ -118,6 +119,92 @@ def test_job_show_at_head_runs_no_alembic(tmp_path: Path) -> None:
     loaded = loaded_after("job", "show", "1", "--home", str(home), "--json")
     assert "alembic" not in loaded
     assert {"fastapi", "starlette", "torch", "opacus"}.isdisjoint(loaded)
+
+
+#: Modules a read-only command must not load: the writer's open, the settings' pydantic, the ORM's models, the
+#: full registry, and the sandbox's runner and kinds (bubblewrap, seccomp, DuckDB behind them).
+WRITERS_STACK = (
+    "app.instance",
+    "app.settings",
+    "app.database",
+    "registry.models",
+    "registry.service",
+    "sandbox.models",
+    "sandbox.queue",
+    "sandbox.runner",
+    "sandbox.worker",
+    "sandbox.kinds",
+    "sandbox.guard.judge",
+)
+
+
+@pytest.fixture
+def home_with_jobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict[int, dict[str, object]]]:
+    """An embedded home holding jobs in every state (``tests.test_read_only_open``), and each one's
+    ``keyong job show --json`` document as the queue gives it to the host."""
+    from app import Instance, Settings
+    from operators.jobs import Jobs, Quotas
+    from sandbox.queue import JobQueue
+    from tests.conftest import FakeClock
+    from tests.job_worker_proc import licensed
+    from tests.test_read_only_open import jobs_in_every_state
+    from tests.test_registry_licences import make_registry
+
+    for name in ("KEYONG_DATABASE_URL", "KEYONG_DATABASE_SSLMODE", "KEYONG_DATABASE_SSLROOTCERT", "KEYONG_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    instance, _ = Instance.init(Settings(home=tmp_path / "home"))
+    try:
+        clock = FakeClock()
+        registry = make_registry(instance, clock)
+        licensed(registry, instance.home)
+        jobs = Jobs(registry, JobQueue(registry.recorder, clock=clock), Quotas(concurrent=100, per_day=100))
+        ids = jobs_in_every_state(jobs, clock)
+        documents = {job: json.loads(json.dumps(jobs.show(job).as_json())) for job in ids}
+    finally:
+        instance.close()
+    return tmp_path / "home", documents
+
+
+def test_job_show_and_list_read_without_the_writers_stack(
+    home_with_jobs: tuple[Path, dict[int, dict[str, object]]],
+) -> None:
+    """``keyong job show ID`` of a judged job with outputs and findings, and ``keyong job list``, load none of the
+    heavy stacks (SQLAlchemy and pydantic included: the embedded database is read with ``sqlite3``), nor the
+    writer's open, the ORM's models or the sandbox's runner; and they print what the queue gives (DESIGN.md)."""
+    home, documents = home_with_jobs
+    job = next(job for job, document in documents.items() if document["outputs"] and document["findings"])
+    for args in (("job", "show", str(job)), ("job", "list")):
+        loaded = loaded_after(*args, "--home", str(home), "--json", whole=True)
+        heavy = {name.split(".")[0] for name in loaded} & set(HEAVY)
+        assert not heavy, f"keyong {' '.join(args)} loaded {sorted(heavy)}"
+        assert not loaded & set(WRITERS_STACK), sorted(loaded & set(WRITERS_STACK))
+        assert not [name for name in loaded if "bwrap" in name or "bubblewrap" in name or "seccomp" in name]
+    shown = _keyong("job", "show", str(job), "--home", str(home), "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) == documents[job]
+    listed = _keyong("job", "list", "--home", str(home), "--json")
+    assert json.loads(listed.stdout) == {"jobs": [documents[j] for j in sorted(documents, reverse=True)]}
+
+
+def test_job_show_of_a_missing_job_exits_1_with_the_same_message(
+    home_with_jobs: tuple[Path, dict[int, dict[str, object]]],
+) -> None:
+    home, _ = home_with_jobs
+    missing = _keyong("job", "show", "999", "--home", str(home), "--json")
+    assert (missing.returncode, missing.stdout) == (1, "")
+    assert missing.stderr.strip() == "error: no job 999"
+
+
+def _keyong(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYONG_")}
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        cwd=ROOT,
+        env={**env, "PYTHONPATH": str(ROOT), "COLUMNS": "120"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_root_help_lines_are_the_groups_own() -> None:

@@ -1,5 +1,8 @@
 """fast_verify against the reference Ledger.verify, on SQLite and PostgreSQL: the very same report.
 
+Both fast paths answer every scenario on SQLite (the C extension's and the DuckDB one: each must
+equal the reference on its own), the DuckDB path on PostgreSQL.
+
 Every tamper scenario of test_ledger.py (edit, payload edit, delete, insert, reorder, truncate,
 rewrite with recomputed hashes, re-signed checkpoint) plus the corners the vectorized path must
 mirror by hand: non-hex and odd hashes, JSON strings with characters Python escapes, seq below
@@ -22,7 +25,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Table, func, insert, select
 
 from app import Instance, Settings
-from ledger import Ledger, Record, VerifyReport, canonical_json, checkpoint_statement, fastread, public_key_hex
+from ledger import Ledger, Record, VerifyReport, canonical_json, checkpoint_statement, fastread, native, public_key_hex
 from ledger.entry import entry_body
 from ledger.fastverify import fast_verify
 from ledger.storage import checkpoints, entries, nodes
@@ -58,13 +61,35 @@ def fill(ledger: Ledger, n: int, start: int = 0) -> None:
         )
 
 
-def assert_same(instance: Instance, ledger: Ledger) -> VerifyReport:
-    """Both verifiers over the instance's database; their reports must be identical."""
-    reference = ledger.verify(reference=True)
+def fast_paths(instance: Instance) -> list[str]:
+    """The fast paths that can read the instance's database: the C one on SQLite when it is built."""
+    if instance.engine.dialect.name == "sqlite" and native.AVAILABLE:
+        return ["native", "duckdb"]
+    return ["duckdb"]
+
+
+def check_paths(
+    instance: Instance, ledger: Ledger, reference: VerifyReport, name: str = "", *, method: str | None = None
+) -> None:
+    """Every fast path gives the reference's report; ``method`` names who must answer (default: the path)."""
     url = instance.engine.url.render_as_string(hide_password=False)
-    fast = fast_verify(url, ledger.public_key, ledger.public_key_hex)
-    assert fast.as_json() == reference.as_json()
-    assert fast.truncated_problems == reference.truncated_problems
+    for path in fast_paths(instance):
+        fast = fast_verify(url, ledger.public_key, ledger.public_key_hex, path=path)
+        assert (name, path, fast.as_json(), fast.truncated_problems) == (
+            name,
+            path,
+            reference.as_json(),
+            reference.truncated_problems,
+        )
+        assert (name, fast.method) == (name, method or path)
+
+
+def assert_same(instance: Instance, ledger: Ledger, name: str = "", *, method: str | None = None) -> VerifyReport:
+    """The reference and every fast path over the instance's database; their reports must be identical
+    (``name``: the scenario a failure names)."""
+    reference = ledger.verify(reference=True)
+    assert reference.method == "reference"
+    check_paths(instance, ledger, reference, name, method=method)
     return reference
 
 
@@ -239,18 +264,12 @@ def test_same_report_as_the_reference(instance: Instance, monkeypatch: pytest.Mo
     for name, scenario in SCENARIOS.items():
         restore(instance, saved)
         scenario(instance, ledger)
-        reference = ledger.verify(reference=True)
-        fast = fast_verify(url, ledger.public_key, ledger.public_key_hex)
-        assert (name, fast.as_json(), fast.truncated_problems) == (
-            name,
-            reference.as_json(),
-            reference.truncated_problems,
-        )
+        reference = assert_same(instance, ledger, name)
         assert reference.ok == (name in ("clean", "specials_appended")), name
         if instance.engine.dialect.name == "sqlite" and name in THROUGH_READER_PROCESS:
             with monkeypatch.context() as patch:
                 patch.setattr(fastread, "SQLITE_IN_PROCESS_ROWS", 0)
-                fast = fast_verify(url, ledger.public_key, ledger.public_key_hex)
+                fast = fast_verify(url, ledger.public_key, ledger.public_key_hex, path="duckdb")
             assert (name, fast.as_json()) == (name, reference.as_json())
 
 
@@ -278,9 +297,9 @@ def test_storage_the_fast_path_hands_to_the_reference(
         "UPDATE ledger_entries SET actor = CAST(actor AS BLOB) WHERE seq = 3",
         "UPDATE ledger_nodes SET hash = CAST(hash AS BLOB) WHERE level = 8",
     )
-    assert not assert_same(instance, ledger).ok
+    assert not assert_same(instance, ledger, method="reference").ok
     monkeypatch.setattr(fastread, "SQLITE_IN_PROCESS_ROWS", 0)  # the same through the reader process
-    assert not assert_same(instance, ledger).ok
+    assert not assert_same(instance, ledger, method="reference").ok
 
 
 def test_text_that_is_not_utf8_fails_like_the_reference(
@@ -293,11 +312,12 @@ def test_text_that_is_not_utf8_fails_like_the_reference(
     url = instance.engine.url.render_as_string(hide_password=False)
     with pytest.raises(sqlite3.OperationalError):
         ledger.verify(reference=True)
-    with pytest.raises(sqlite3.OperationalError):
-        fast_verify(url, ledger.public_key, ledger.public_key_hex)
+    for path in fast_paths(instance):
+        with pytest.raises(sqlite3.OperationalError):
+            fast_verify(url, ledger.public_key, ledger.public_key_hex, path=path)
     monkeypatch.setattr(fastread, "SQLITE_IN_PROCESS_ROWS", 0)  # ADBC reads the bytes; the reference decides
     with pytest.raises(sqlite3.OperationalError):
-        fast_verify(url, ledger.public_key, ledger.public_key_hex)
+        fast_verify(url, ledger.public_key, ledger.public_key_hex, path="duckdb")
 
 
 def test_merkle_problems_interleave_at_the_reference_chunks(sqlite_instance: Instance) -> None:
@@ -371,7 +391,7 @@ def test_tampering_at_the_seam_between_the_two_readers(instance: Instance, monke
         restore(instance, saved)
         scenario(instance, ledger)
         reference = ledger.verify(reference=True)
-        fast = fast_verify(url, ledger.public_key, ledger.public_key_hex)
+        fast = fast_verify(url, ledger.public_key, ledger.public_key_hex, path="duckdb")
         assert (name, fast.as_json(), fast.truncated_problems) == (
             name,
             reference.as_json(),

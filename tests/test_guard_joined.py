@@ -11,8 +11,6 @@ through the worker, with a stand-in runner that computes what the SQL would (the
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +21,8 @@ from app import Instance
 from core import Actor
 from operators import Role
 from sandbox.guard_sources import GuardSources, Mounted, link_groups
-from tests.job_worker_proc import FakeResult, delegated
-from tests.linkage_support import APART, JOINT, SCENARIO, Linked, linked
+from tests.job_worker_proc import delegated
+from tests.linkage_support import APART, JOINT, SCENARIO, Compute, Linked, joined, linked, table_runner
 from tests.recovery_support import confirm
 from tests.totp_support import create_enrolled
 
@@ -32,8 +30,6 @@ JOIN_SQL = (
     "SELECT p.性别, e.参保状态, count(*) AS 人数 FROM people p JOIN enrol e ON p.公民身份号码 = e.身份证号 "
     "GROUP BY p.性别, e.参保状态"
 )
-#: A table the job computes from the copies it was given (name -> plaintext parquet path).
-Compute = Callable[[dict[str, pd.DataFrame]], pd.DataFrame]
 
 
 @pytest.fixture
@@ -47,30 +43,13 @@ def env(initialised: tuple[Instance, dict[str, str]], tmp_path: Path) -> Linked:
     return linked(initialised[0], tmp_path)
 
 
-def _joined(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """``people JOIN enrol ON 公民身份号码 = 身份证号`` as the SQL engine computes it."""
-    return frames["people"].merge(frames["enrol"], left_on="公民身份号码", right_on="身份证号", how="inner")
-
-
 def _counts(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    return _joined(frames).groupby(["性别", "参保状态"]).size().rename("人数").reset_index()
-
-
-def _runner(compute: Compute) -> Any:
-    def runner(kind: str, code: str, *, datasets: Any, out_dir: Path, limits: Any = None) -> FakeResult:
-        frames = {name: pd.read_parquet(path) for name, path in datasets.items()}
-        out_dir.mkdir(parents=True, exist_ok=True)
-        data = compute(frames).to_csv(index=False).encode("utf-8")
-        (out_dir / "result.csv").write_bytes(data)
-        output = {"name": "result.csv", "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-        return FakeResult(out_dir=out_dir, outputs=[output])
-
-    return runner
+    return joined(frames).groupby(["性别", "参保状态"]).size().rename("人数").reset_index()
 
 
 def _run(env: Linked, operator: str, compute: Compute, code: str = JOIN_SQL, worker: str = "joined") -> Any:
     job = env.instance.jobs.submit(operator, ["people", "enrol"], "sql", code, SCENARIO)
-    (view,) = env.instance.worker(runner=_runner(compute), worker_id=worker).run_pending()
+    (view,) = env.instance.worker(runner=table_runner(compute), worker_id=worker).run_pending()
     assert view.id == job and view.state == "done", view
     return view
 
@@ -114,7 +93,7 @@ def test_a_small_joined_cell_is_reviewed_for_the_minimum_cell_count(env: Linked)
 
     strict = GuardConfig(sdc=SdcConfig(min_cell_count=30))
     job = env.instance.jobs.submit(JOINT, ["people", "enrol"], "sql", JOIN_SQL, SCENARIO)
-    (view,) = env.instance.worker(runner=_runner(_counts), worker_id="strict", guard_config=strict).run_pending()
+    (view,) = env.instance.worker(runner=table_runner(_counts), worker_id="strict", guard_config=strict).run_pending()
     assert view.id == job and view.verdict == "review"
     assert _rules(view) == {"sdc.min_cell_count"}, view.findings
     (finding,) = view.findings
@@ -126,19 +105,19 @@ def test_beyond_the_fan_out_bound_no_joined_view_is_made_and_the_table_is_review
     blocked: people's only quasi-identifier is 性别, so each row matches its quasi-identifier tuples, which
     only a table the platform re-derived as one row per group is excused from (``records._groups_only``)."""
     job = env.instance.jobs.submit(JOINT, ["people", "enrol"], "sql", JOIN_SQL, SCENARIO)
-    worker = env.instance.worker(runner=_runner(_having), worker_id="bounded")
+    worker = env.instance.worker(runner=table_runner(_having), worker_id="bounded")
     worker.sources.bound = 416  # the join holds 417 rows
     (view,) = worker.run_pending()
     assert view.id == job and view.verdict == "block", [f["detail"] for f in view.findings]
     assert _rules(view) == {"table.unaccounted", "record.matching_rows"}, view.findings
     env.instance.jobs.submit(JOINT, ["people", "enrol"], "sql", JOIN_SQL, SCENARIO)
-    (view,) = env.instance.worker(runner=_runner(_counts), worker_id="bounded-2").run_pending()
+    (view,) = env.instance.worker(runner=table_runner(_counts), worker_id="bounded-2").run_pending()
     assert view.verdict == "pass", view.findings  # the same join within the default bound
 
 
 def test_person_level_joined_rows_are_still_blocked(env: Linked) -> None:
     def rows(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-        return _joined(frames)[["公民身份号码", "性别", "参保状态"]]
+        return joined(frames)[["公民身份号码", "性别", "参保状态"]]
 
     view = _run(env, JOINT, rows, code="SELECT p.公民身份号码, p.性别, e.参保状态 FROM people p JOIN enrol e ON "
                 "p.公民身份号码 = e.身份证号")  # fmt: skip
@@ -155,7 +134,7 @@ def test_datasets_not_granted_jointly_get_no_joined_view(env: Linked) -> None:
     joint_paths = {n: env.instance.home / s["path"] for n, s in joint_view.datasets.items()}
 
     def elsewhere(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-        assert _joined(frames).empty  # this licence's copies do not join
+        assert joined(frames).empty  # this licence's copies do not join
         return _counts({n: pd.read_parquet(_plain(env, p)) for n, p in joint_paths.items()})
 
     view = _run(env, APART, elsewhere, worker="apart")
@@ -182,14 +161,14 @@ def test_differencing_compares_with_products_released_under_another_licence(env:
         return lambda frames: pd.DataFrame({"区县": ["尖山区"], "人数": [value]})
 
     first = env.instance.jobs.submit(APART, ["people"], "python", "print(1234)", SCENARIO)
-    (view,) = env.instance.worker(runner=_runner(total(1234)), worker_id="diff-1").run_pending()
+    (view,) = env.instance.worker(runner=table_runner(total(1234)), worker_id="diff-1").run_pending()
     assert view.id == first and "sdc.differencing" not in _rules(view)
     release = env.instance.releases.request(first, product="尖山区人口", by=Actor(APART, "operator")).id
     env.instance.releases.vote(release, "approve", by=Actor("demo-agency", "agency"))
     assert env.instance.releases.vote(release, "approve", by=reviewer).state == "approved"
 
     second = env.instance.jobs.submit(JOINT, ["people", "enrol"], "python", "print(1231)", SCENARIO)
-    (view,) = env.instance.worker(runner=_runner(total(1231)), worker_id="diff-2").run_pending()
+    (view,) = env.instance.worker(runner=table_runner(total(1231)), worker_id="diff-2").run_pending()
     assert view.id == second and view.verdict == "review"
     (finding,) = [f for f in view.findings if f["rule"] == "sdc.differencing"]
     assert "尖山区人口" in finding["detail"]

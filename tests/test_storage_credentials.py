@@ -197,6 +197,18 @@ def test_policy_prints_each_role_without_secrets_and_writes_owner_only_files(tmp
     assert worker.secret not in result.stdout and worker.key_id.startswith("keyong-worker-")
 
 
+def test_policy_writes_no_key_into_a_credentials_dir_that_holds_one_already(tmp_path: Path) -> None:
+    """All or nothing: a directory already holding one of the files is refused before any new key is written
+    (else the roles before it got fresh keys on disk that no store knows and a second run refuses)."""
+    keys = tmp_path / "keys"
+    keys.mkdir(mode=0o700)
+    (keys / "worker.json").write_text("the worker's key in use", encoding="utf-8")
+    result = _run("storage", "policy", "--bucket", "keyong-data", "--credentials-dir", str(keys), env={})
+    assert result.returncode == 1 and "worker.json exists" in result.stderr, result.stderr
+    assert sorted(p.name for p in keys.iterdir()) == ["worker.json"]
+    assert (keys / "worker.json").read_text(encoding="utf-8") == "the worker's key in use"
+
+
 @pytest.mark.attack
 def test_a_credentials_file_others_can_read_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "worker.json"

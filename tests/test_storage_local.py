@@ -62,3 +62,19 @@ def test_keys_outside_the_root_are_refused(tmp_path: Path, key: str) -> None:
 def test_missing_object(tmp_path: Path) -> None:
     with pytest.raises(ObjectMissingError):
         LocalStorage(tmp_path).read("nothing/here")
+
+
+def test_stream_sha256_hashes_and_copies_every_block(tmp_path: Path) -> None:
+    """The one digest loop of core (puts, staging checks, file and object digests): past a block, into a sink."""
+    import hashlib
+    import io
+
+    from core import file_sha256, stream_sha256
+
+    data = bytes(range(256)) * 8193  # just over two 1 MiB blocks
+    sink = io.BytesIO()
+    assert stream_sha256(io.BytesIO(data), sink) == (hashlib.sha256(data).hexdigest(), len(data))
+    assert sink.getvalue() == data
+    (tmp_path / "f").write_bytes(data)
+    assert file_sha256(tmp_path / "f") == (hashlib.sha256(data).hexdigest(), len(data))
+    assert stream_sha256(io.BytesIO(b"")) == (hashlib.sha256(b"").hexdigest(), 0)

@@ -18,7 +18,6 @@ from whatever bytes lie there now would bless a copy swapped before the migratio
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from pathlib import Path
 from typing import Any
@@ -31,10 +30,10 @@ from app.database import sqlite_url
 from app.settings import Settings
 from app.worker_instance import WorkerInstance, WorkerSettings
 from core import LocalStorage, Storage
-from tests.job_worker_proc import MARKERS_ENV, OPERATOR, SCENARIO, FakeResult, delegated, licensed
-from tests.linkage_support import JOINT, Linked, linked
+from tests.job_worker_proc import OPERATOR, SCENARIO, FakeResult, delegated
+from tests.linkage_support import JOINT, Linked, joined, linked, table_runner
 from tests.linkage_support import SCENARIO as POPULATION
-from tests.test_worker_remote import COPY, Bucket, Runs, record, worker_home
+from tests.remote_worker_support import COPY, Bucket, Runs, licensed_with_markers, record, worker_home
 
 JOIN_SQL = "SELECT p.性别, e.参保状态, count(*) AS 人数 FROM people p JOIN enrol e ON p.公民身份号码 = e.身份证号"
 
@@ -46,29 +45,13 @@ class ServerBucket(LocalStorage):
         return None
 
 
-def _joined(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    return frames["people"].merge(frames["enrol"], left_on="公民身份号码", right_on="身份证号", how="inner")
-
-
 def honest(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    counts = _joined(frames).groupby(["性别", "参保状态"]).size().rename("人数").reset_index()
+    counts = joined(frames).groupby(["性别", "参保状态"]).size().rename("人数").reset_index()
     return counts[counts["人数"] >= 10]
 
 
 def leaking(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    return _joined(frames)[["公民身份号码", "性别", "参保状态"]]
-
-
-def runner(compute: Any) -> Any:
-    def run(kind: str, code: str, *, datasets: Any, out_dir: Path, limits: Any = None) -> FakeResult:
-        frames = {name: pd.read_parquet(path) for name, path in datasets.items()}
-        out_dir.mkdir(parents=True, exist_ok=True)
-        data = compute(frames).to_csv(index=False).encode("utf-8")
-        (out_dir / "result.csv").write_bytes(data)
-        output = {"name": "result.csv", "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-        return FakeResult(out_dir=out_dir, outputs=[output])
-
-    return run
+    return joined(frames)[["公民身份号码", "性别", "参保状态"]]
 
 
 @pytest.fixture
@@ -128,12 +111,12 @@ def test_a_remote_worker_reads_the_fingerprints_through_the_storage(env: Linked,
 @pytest.mark.attack
 def test_a_remote_worker_judges_jobs_as_an_embedded_worker_does(env: Linked, remote: WorkerInstance) -> None:
     embedded = {
-        "honest": _judged(env, env.instance.worker(runner=runner(honest), worker_id="embedded"), honest),
-        "leaking": _judged(env, env.instance.worker(runner=runner(leaking), worker_id="embedded-2"), leaking),
+        "honest": _judged(env, env.instance.worker(runner=table_runner(honest), worker_id="embedded"), honest),
+        "leaking": _judged(env, env.instance.worker(runner=table_runner(leaking), worker_id="embedded-2"), leaking),
     }
     remotely = {
-        "honest": _judged(env, remote.worker(runner=runner(honest), worker_id="remote-1"), honest),
-        "leaking": _judged(env, remote.worker(runner=runner(leaking), worker_id="remote-2"), leaking),
+        "honest": _judged(env, remote.worker(runner=table_runner(honest), worker_id="remote-1"), honest),
+        "leaking": _judged(env, remote.worker(runner=table_runner(leaking), worker_id="remote-2"), leaking),
     }
     assert embedded["honest"].verdict == remotely["honest"].verdict == "pass", remotely["honest"].findings
     assert embedded["leaking"].verdict == remotely["leaking"].verdict == "block"
@@ -142,11 +125,7 @@ def test_a_remote_worker_judges_jobs_as_an_embedded_worker_does(env: Linked, rem
 
 @pytest.fixture
 def embedded(initialised: tuple[Instance, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Instance:
-    instance = initialised[0]
-    (tmp_path / "markers").mkdir()
-    monkeypatch.setenv(MARKERS_ENV, str(tmp_path / "markers"))
-    licensed(instance.registry, instance.home)
-    return instance
+    return licensed_with_markers(initialised[0], tmp_path, monkeypatch)
 
 
 @pytest.mark.attack
@@ -173,7 +152,7 @@ def test_a_remote_worker_signs_no_dp_result_so_none_passes_unsigned(remote: Work
     from sandbox.guard import judge
     from tests.test_dp_certificates import JOB, query_out, trained
 
-    worker = remote.worker(runner=runner(honest), worker_id="remote-dp")
+    worker = remote.worker(runner=table_runner(honest), worker_id="remote-dp")
     assert worker.signer is None
     (tmp_path / "answer").mkdir()
     out, outputs = query_out(tmp_path / "answer", [1210, 3, 0])  # signed by a key no remote guard trusts
@@ -197,7 +176,7 @@ def test_a_remote_worker_refuses_a_copy_swapped_in_the_bucket(
 
     def run(kind: str, code: str, *, datasets: Any, out_dir: Path, limits: Any = None) -> FakeResult:
         seen.append(kind)
-        made: FakeResult = runner(honest)(kind, code, datasets=datasets, out_dir=out_dir)
+        made: FakeResult = table_runner(honest)(kind, code, datasets=datasets, out_dir=out_dir)
         return made
 
     (view,) = remote.worker(runner=run, worker_id="remote-swap").run_pending()

@@ -26,7 +26,7 @@ def budget_show(
     json_out: JsonOption = False,
 ) -> None:
     """Every budget of the operator's licences: total, spent and remaining ε and δ."""
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         items = [b.as_json() for b in instance.registry.budgets.show(operator, viewer=Actor.host())]
 
     def render(console: Console) -> None:

@@ -91,7 +91,7 @@ def licence_awaiting(
     key_file: KeyFileOption = None, totp: TotpOption = None, home: HomeOption = None, json_out: JsonOption = False
 ) -> None:
     """Licences awaiting your agreement, as a custodian (own key)."""
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         by = own_actor(instance, key_file, "custodian", claimed=None, how=HOW_TO_ACT, totp=totp)
         items = [v.as_json() for v in instance.registry.licence_consent.awaiting(by=by)]
 

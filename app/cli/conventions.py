@@ -21,6 +21,7 @@ from rich.markup import escape
 
 if TYPE_CHECKING:
     from app.instance import Instance
+    from app.instance_read import ReadOnlyInstance
     from app.settings import Settings
 
 P = ParamSpec("P")
@@ -37,6 +38,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON 
 # telling a refusal apart never imports a stack the command did not load (issue 21).
 REFUSALS: tuple[tuple[str, str], ...] = (
     ("app.instance", "InstanceError"),
+    ("app.instance_read", "InstanceError"),  # the same class, raised by a read-only open (app.instance unloaded)
     ("app.keys", "SecretsError"),
     ("operators.errors", "IdentityError"),
     ("ledger.errors", "LedgerError"),
@@ -131,21 +133,42 @@ def set_root_home(home: Path | None) -> None:
     _root_home[0] = home
 
 
-def settings_for(home: Path | None) -> Settings:
-    """The settings of this run; ``--home`` may come before or after the command, but not twice differently."""
+def home_given(home: Path | None) -> Path | None:
+    """The ``--home`` of this run; it may come before or after the command, but not twice differently."""
     before = _root_home[0]
     if home is not None and before is not None and home.expanduser().absolute() != before.expanduser().absolute():
         raise typer.BadParameter(f"--home given twice: {before} before the command and {home} after it")
+    return home if home is not None else before
+
+
+def settings_for(home: Path | None) -> Settings:
+    """The settings of this run (``--home`` as :func:`home_given` takes it)."""
     from app.settings import Settings
 
-    return Settings().with_home(home if home is not None else before)
+    return Settings().with_home(home_given(home))
 
 
 @contextmanager
-def open_instance(home: Path | None) -> Iterator[Instance]:
+def open_instance(home: Path | None, *, sweep: bool = True) -> Iterator[Instance]:
+    """The home opened with its services (``Instance.open``). ``sweep=False`` for a command that only reads:
+    the sweep of what killed writes left (issue 17) is the business of the next command that writes, the
+    worker and ``keyong serve``, and costs a reader a tenth of a second and more (issue 21)."""
     from app.instance import Instance
 
-    instance = Instance.open(settings_for(home))
+    instance = Instance.open(settings_for(home), sweep=sweep)
+    try:
+        yield instance
+    finally:
+        instance.close()
+
+
+@contextmanager
+def read_instance(home: Path | None) -> Iterator[ReadOnlyInstance]:
+    """The home opened for a command that only reads (``app.instance_read``): no migration unless the schema
+    needs one, no sweep, no registry, nothing written (issue 21)."""
+    from app.instance_read import ReadOnlyInstance
+
+    instance = ReadOnlyInstance.open(home_given(home))
     try:
         yield instance
     finally:

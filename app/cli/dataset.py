@@ -126,7 +126,7 @@ def _render_request(request: RequestView) -> Any:
 @refusing
 def show(name: NameArg, home: HomeOption = None, json_out: JsonOption = False) -> None:
     """A catalog entry: its 资源目录 fields, classification, versions, and whether it may be licensed."""
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         view = instance.registry.catalog.get(name)
         linkage = instance.registry.licence_copies.dataset_linkage(name, viewer=Actor.host())
     base = _render_resource(view)
@@ -144,7 +144,7 @@ def show(name: NameArg, home: HomeOption = None, json_out: JsonOption = False) -
 @refusing
 def list_(home: HomeOption = None, json_out: JsonOption = False) -> None:
     """Every catalog entry."""
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         views = instance.registry.catalog.list()
 
     def render(console: Console) -> None:

@@ -73,7 +73,7 @@ def _render_egress(item: dict[str, Any]) -> Any:
 @refusing
 def egress_show(name: DatasetArg, home: HomeOption = None, json_out: JsonOption = False) -> None:
     """Whether releases of a dataset need its custodian's sign-off or are delegated to the agency."""
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         item = instance.registry.egress.get(name).as_json()
     Output(json_out).result(item, _render_egress(item))
 
@@ -82,7 +82,7 @@ def egress_show(name: DatasetArg, home: HomeOption = None, json_out: JsonOption 
 @refusing
 def access_show(name: DatasetArg, home: HomeOption = None, json_out: JsonOption = False) -> None:
     """Whether licences over a dataset need its custodian's agreement each, or are delegated to the agency."""
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         item = instance.registry.access.get(name).as_json()
     Output(json_out).result(item, _render_egress(item))
 
@@ -185,7 +185,7 @@ def release_awaiting(
     key_file: KeyFileOption = None, totp: TotpOption = None, home: HomeOption = None, json_out: JsonOption = False
 ) -> None:
     """Releases awaiting a custodian's sign-off: yours with your key, else (the host) every one."""
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         given = read_credential(key_file) is not None
         viewer = (
             own_actor(instance, key_file, "custodian", claimed=None, how=HOW_TO_ACT, totp=totp)

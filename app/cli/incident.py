@@ -97,7 +97,7 @@ def incident_show(
     json_out: JsonOption = False,
 ) -> None:
     """One incident with its links and closure."""
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         item = instance.registry.incidents.get(incident, viewer=Actor.host())
     Output(json_out).result(item, lambda c: c.print_json(data=item))
 
@@ -110,7 +110,7 @@ def incident_list(
     json_out: JsonOption = False,
 ) -> None:
     """The incident register, newest first."""
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         items = instance.registry.incidents.list(viewer=Actor.host(), state=state)
 
     def render(console: Console) -> None:

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing, settings_for
+from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, read_instance, refusing, settings_for
 from app.cli.credentials import KeyFileOption, TotpOption, operator_actor
 from core import Actor
 
@@ -110,7 +110,7 @@ def job_cost(
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         out.fail(f"{file} is not UTF-8 text")
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         item = instance.jobs.cost(kind, text, operator=operator, dataset=dataset)
 
     def render(console: Console) -> None:
@@ -175,8 +175,10 @@ def job_run_pending(home: HomeOption = None, json_out: JsonOption = False) -> No
 @refusing
 def job_show(job: int, home: HomeOption = None, json_out: JsonOption = False) -> None:
     """A job's state, verdict, findings, outputs (with their paths in the home), reason and resources."""
-    with open_instance(home) as instance:
-        item = instance.jobs.show(job).as_json()
+    from sandbox import read_job
+
+    with read_instance(home) as instance:
+        item = read_job(instance.rows, job).as_json()
     Output(json_out).result(item, _render_job(item))
 
 
@@ -200,8 +202,10 @@ def job_list(
     json_out: JsonOption = False,
 ) -> None:
     """Jobs, newest first."""
-    with open_instance(home) as instance:
-        items = [v.as_json() for v in instance.jobs.queue.list(operator=operator, state=state, limit=limit)]
+    from sandbox import read_jobs
+
+    with read_instance(home) as instance:
+        items = [v.as_json() for v in read_jobs(instance.rows, operator=operator, state=state, limit=limit)]
     Output(json_out).result({"jobs": items}, lambda c: c.print(_jobs_table(items, "Jobs")))
 
 

@@ -132,7 +132,7 @@ def destroy(
 def list_keys(home: HomeOption = None, json_out: JsonOption = False) -> None:
     """The data keys: id, scope, master id, created, destroyed (never key material)."""
     out = Output(json_out)
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         keys = instance.registry.data_keys.list()
 
     def render(console: Console) -> None:

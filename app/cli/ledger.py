@@ -43,7 +43,7 @@ def verify(
 ) -> None:
     """Recompute the chain, the Merkle tree and every checkpoint; exit 1 on any problem."""
     out = Output(json_out)
-    with open_instance(home) as instance, _progress(out.stderr) as progress:
+    with open_instance(home, sweep=False) as instance, _progress(out.stderr) as progress:
         task = progress.add_task("verifying ledger", total=instance.ledger.size())
         report = instance.ledger.verify(progress=lambda n: progress.advance(task, n), reference=reference)
 
@@ -52,6 +52,8 @@ def verify(
         console.print(
             f"ledger {state}: {report.entries:,} entries, {report.checkpoints:,} checkpoints, head {report.head}"
         )
+        # which verifier answered (native C on SQLite, duckdb, reference): the same report either way
+        console.print(f"  verified by: {report.method}", markup=False)
         for problem in report.problems:
             console.print(f"  seq {problem.seq}: {problem.kind}: {problem.detail}", markup=False)
 
@@ -69,7 +71,7 @@ def prove(
 ) -> None:
     """Inclusion proof of entry SEQ against the latest signed checkpoint (made now if needed)."""
     out = Output(json_out)
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         proof = instance.ledger.prove(seq, checkpoint_if_needed=True)
     data = proof.as_json()
 
@@ -92,7 +94,7 @@ def consistency(
 ) -> None:
     """RFC 9162 consistency proof between two tree sizes."""
     out = Output(json_out)
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         proof = instance.ledger.consistency(old_size, new_size)
     out.result(proof.as_json(), lambda console: console.print_json(json.dumps(proof.as_json())))
 
@@ -120,7 +122,7 @@ def export(
             stored, lambda c: c.print(f"wrote {stored['entries']:,} entries to {stored['key']} in {stored['storage']}")
         )
         return
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         with _progress(out.stderr) as progress, to.open("w", encoding="utf-8") as handle:
             task = progress.add_task(f"exporting to {to}", total=instance.ledger.size())
             count, cps = instance.ledger.export(handle, progress=lambda n: progress.advance(task, n))
@@ -149,7 +151,7 @@ def show(
 ) -> None:
     """Entries matching the filters, oldest first."""
     out = Output(json_out)
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         found = instance.ledger.entries(
             action=action, subject=subject, actor=actor, since=since, after=after, limit=limit
         )
@@ -222,7 +224,7 @@ def public_key(home: HomeOption = None, json_out: JsonOption = False) -> None:
     ``keys`` lists every key the ledger has had, oldest first, with the tree sizes each signed
     (SATRE 2.4.05: old checkpoints stay verifiable by the retired keys' public halves)."""
     out = Output(json_out)
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         ledger = instance.ledger
         keys = [
             {**period.as_json(), "vkey": ledger.verifier_for(period.public_key).vkey}

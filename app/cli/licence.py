@@ -147,7 +147,7 @@ def operator_add(
 @refusing
 def operator_list(home: HomeOption = None, json_out: JsonOption = False) -> None:
     """Every operator and its standing."""
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         views = instance.registry.licences.list_operators()
     items: list[dict[str, Any]] = [v.as_json() for v in views]
 
@@ -264,7 +264,7 @@ def licence_list(
     state: Annotated[str | None, typer.Option("--state", help="Only licences in this state.")] = None,
 ) -> None:
     """Licences, oldest first."""
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         views = instance.registry.licences.list(viewer=Actor.host(), operator=operator, state=state)
     items = [v.as_json() for v in views]
     Output(json_out).result({"licences": items}, lambda c: c.print(_licence_table(items)))
@@ -274,7 +274,7 @@ def licence_list(
 @refusing
 def licence_show(licence_id: int, home: HomeOption = None, json_out: JsonOption = False) -> None:
     """One licence with its scope, budgets and events."""
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         view = instance.registry.licences.get(licence_id, viewer=Actor.host())
     item = view.as_json()
     Output(json_out).result(item, _render_licence(item))
@@ -390,7 +390,7 @@ def finding_list(
     operator: Annotated[str | None, typer.Option("--operator", help="Only this operator's.")] = None,
 ) -> None:
     """Usage-monitoring findings for the agency."""
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         views = instance.registry.monitoring.list_findings(viewer=Actor.host(), state=state, operator=operator)
     items: list[dict[str, Any]] = [v.as_json() for v in views]
 

@@ -130,7 +130,7 @@ def publish_terms(
 @refusing
 def terms(home: HomeOption = None, json_out: JsonOption = False) -> None:
     """The terms of use in force."""
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         view = instance.people.terms()
     out = Output(json_out)
     if view is None:
@@ -142,7 +142,7 @@ def terms(home: HomeOption = None, json_out: JsonOption = False) -> None:
 @refusing
 def show(name: NameArgument, home: HomeOption = None, json_out: JsonOption = False) -> None:
     """A person's standing today and every record about them."""
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         item = instance.people.standing(name)
     Output(json_out).result(item, lambda c: _render_standing(c, item))
 
@@ -151,7 +151,7 @@ def show(name: NameArgument, home: HomeOption = None, json_out: JsonOption = Fal
 @refusing
 def list_people(home: HomeOption = None, json_out: JsonOption = False) -> None:
     """Every principal's standing today."""
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         items = instance.people.standings()
 
     def render(console: Console) -> None:
@@ -174,7 +174,7 @@ def expiring(
     json_out: JsonOption = False,
 ) -> None:
     """Identity checks and trainings in force that expire within the horizon: remind the people concerned."""
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         items = instance.people.expiring(within_days)
 
     def render(console: Console) -> None:

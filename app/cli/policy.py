@@ -109,7 +109,7 @@ def policy_list(
     json_out: JsonOption = False,
 ) -> None:
     """Every policy proposal, oldest first, with its digest and state."""
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         items = [p.as_json() for p in instance.registry.policies.list(level=level, state=state)]
     Output(json_out).result({"policies": items}, _render(items))
 
@@ -120,7 +120,7 @@ def policy_show(
     proposal: Annotated[int, typer.Argument(metavar="ID")], home: HomeOption = None, json_out: JsonOption = False
 ) -> None:
     """One proposal with the full policy text it proposes."""
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         item = instance.registry.policies.get(proposal).as_json()
 
     def render(console: Console) -> None:

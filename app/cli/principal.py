@@ -100,7 +100,7 @@ def _principals_table(items: list[dict[str, Any]]) -> Table:
 @refusing
 def principal_list(home: HomeOption = None, json_out: JsonOption = False) -> None:
     """Every principal with its role, organisation and key ids (never a secret)."""
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         items = instance.identity.list_principals()
     Output(json_out).result({"principals": items}, lambda c: c.print(_principals_table(items)))
 

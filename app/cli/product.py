@@ -40,7 +40,7 @@ def product_show(
 ) -> None:
     """A product with its lineage, fee and attribution (数据来源, 获取日期; 双鸭山 第四十一条)."""
     out = Output(json_out)
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         data = instance.registry.products.get(name, viewer=Actor.host()).as_json()
 
     def render(console: Console) -> None:
@@ -63,7 +63,7 @@ def product_show(
 def product_list(home: HomeOption = None, json_out: JsonOption = False) -> None:
     """Every registered product (the local administrator sees all)."""
     out = Output(json_out)
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         products = [p.as_json() for p in instance.registry.products.list(viewer=Actor.host())]
 
     def render(console: Console) -> None:
@@ -176,7 +176,7 @@ def objection_resolve(
 def objection_list(home: HomeOption = None, json_out: JsonOption = False) -> None:
     """Every objection with its resolution."""
     out = Output(json_out)
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         objections = [o.as_json() for o in instance.registry.objections.list(viewer=Actor.host())]
 
     def render(console: Console) -> None:
@@ -200,7 +200,7 @@ def usage_show(
 ) -> None:
     """Usage records of a dataset per licence (黑龙江 第二十八条): scenarios, jobs, products, destruction."""
     out = Output(json_out)
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         usage = instance.registry.usage
         data: dict[str, Any] = {
             "summary": usage.summary(dataset, viewer=Actor.host()),

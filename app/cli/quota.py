@@ -71,7 +71,7 @@ def quota_show(
     json_out: JsonOption = False,
 ) -> None:
     """An operator's quotas: limit, use in the rolling 24 hours and what remains; per licence where allocated."""
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         data = instance.jobs.book.overview(operator, viewer=Actor.host())
     Output(json_out).result(data, render_overview(data))
 
@@ -139,7 +139,7 @@ def usage_report_command(
     """The instance-wide usage report: principals, organisations, licences, datasets, bytes stored, jobs, CPU."""
     from operators import usage_report
 
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         start = parse_since(since, instance.registry.config.now())
         data = usage_report(instance.registry, instance.home, since=start, viewer=Actor.host())
 

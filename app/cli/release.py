@@ -235,7 +235,7 @@ def release_show(
     release: Annotated[int, typer.Argument(metavar="ID")], home: HomeOption = None, json_out: JsonOption = False
 ) -> None:
     """A release with its outputs, findings and justifications; votes only once the round is decided."""
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         item = instance.releases.get(release, viewer=Actor.host()).as_json()
     Output(json_out).result(item, render_release(item))
 
@@ -248,7 +248,7 @@ def release_list(
     json_out: JsonOption = False,
 ) -> None:
     """Release requests, oldest first."""
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         items = [v.as_json() for v in instance.releases.list(viewer=Actor.host(), state=state)]
 
     def render(console: Console) -> None:

@@ -112,7 +112,7 @@ def request_submit(
 @refusing
 def request_show(request_id: IdArgument, home: HomeOption = None, json_out: JsonOption = False) -> None:
     """One request with its clock and its history, step by step with reasons."""
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         item = instance.registry.requests.get(request_id, viewer=Actor.host()).as_json()
     Output(json_out).result(item, _show(item))
 
@@ -132,7 +132,7 @@ def request_list(
     json_out: JsonOption = False,
 ) -> None:
     """Requests, soonest due first; with --overdue, each newly overdue one raises its monitoring finding."""
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         requests = instance.registry.requests
         raised = requests.sweep_overdue() if overdue else []
         items = [

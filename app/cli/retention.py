@@ -78,7 +78,7 @@ def due(
     json_out: JsonOption = False,
 ) -> None:
     """The versions whose retention ended (or whose catalog entry's revocation is final), and what holds them."""
-    with open_instance(home) as instance:
+    with open_instance(home, sweep=False) as instance:
         rows = instance.registry.retention.schedule(due_only=not every, dataset=dataset)
     data = {"versions": [row.as_json() for row in rows]}
 

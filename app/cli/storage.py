@@ -231,14 +231,26 @@ def policy_command(
 def _write_credentials(
     directory: Path, creds: dict[str, Any], identities: dict[str, Any], bucket_policy: dict[str, Any]
 ) -> None:
+    """One 0600 file per role's key, SeaweedFS's identities and bucket policy; all or none (a file already
+    there refuses the set before a key is written, and one that appears meanwhile removes those written)."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     files = {f"{role}.json": {"access_key_id": c.key_id, "secret_access_key": c.secret} for role, c in creds.items()}
     files["s3-config.json"] = identities
     files["s3-bucket-policy.json"] = bucket_policy
-    for name, content in files.items():
-        try:
-            fd = os.open(directory / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            raise StorageError(f"{directory / name} exists: choose an empty --credentials-dir") from None
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(content, out, indent=2)
+    taken = [name for name in files if (directory / name).exists() or (directory / name).is_symlink()]
+    if taken:
+        raise StorageError(f"{directory / taken[0]} exists: choose an empty --credentials-dir (nothing was written)")
+    written: list[Path] = []
+    try:
+        for name, content in files.items():
+            try:
+                fd = os.open(directory / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                raise StorageError(f"{directory / name} exists: choose an empty --credentials-dir") from None
+            written.append(directory / name)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(content, out, indent=2)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise

@@ -35,24 +35,25 @@ def _outside(tmp_path: Path) -> Path:
     return outside
 
 
+def _linked_home(tmp_path: Path, link: str) -> tuple[Path, LocalStorage]:
+    """A directory outside the home holding ``precious.txt``, and a home whose ``link`` is a symlink to it."""
+    outside = _outside(tmp_path)
+    home = tmp_path / "home"
+    (home / link).parent.mkdir(parents=True, exist_ok=True)
+    (home / link).symlink_to(outside, target_is_directory=True)
+    return outside, LocalStorage(home)
+
+
 def test_sweeper_does_not_delete_outside_the_home_through_a_symlinked_prefix(tmp_path: Path) -> None:
     """A symlink placed in the home (``copies`` -> a directory elsewhere) must not let the sweeper list and
     delete files outside the storage root: the listing follows it and the delete removes the real file."""
-    outside = _outside(tmp_path)
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "copies").symlink_to(outside, target_is_directory=True)
-    storage = LocalStorage(home)
+    outside, storage = _linked_home(tmp_path, "copies")
     sweep(storage, prefixes=["copies"], referenced=[], now=LATER)
     assert (outside / "precious.txt").exists(), "the sweeper deleted a file outside the storage root"
 
 
 def test_sweeper_does_not_delete_outside_the_home_through_a_symlinked_subdirectory(tmp_path: Path) -> None:
-    outside = _outside(tmp_path)
-    home = tmp_path / "home"
-    (home / "work").mkdir(parents=True)
-    (home / "work" / "op").symlink_to(outside, target_is_directory=True)
-    storage = LocalStorage(home)
+    outside, storage = _linked_home(tmp_path, "work/op")
     with contextlib.suppress(StorageError):
         sweep(storage, prefixes=["work"], referenced=[], now=LATER)
     assert (outside / "precious.txt").exists(), "the sweeper deleted a file outside the storage root"
@@ -61,32 +62,20 @@ def test_sweeper_does_not_delete_outside_the_home_through_a_symlinked_subdirecto
 def test_forged_key_cannot_read_outside_the_home_through_a_symlink(tmp_path: Path) -> None:
     """A forged row naming ``copies/ds/precious.txt`` where ``copies/ds`` is a symlink placed in the home
     must not read a file outside the root (the brief's 'symlinks placed in the home')."""
-    outside = _outside(tmp_path)
-    home = tmp_path / "home"
-    (home / "copies").mkdir(parents=True)
-    (home / "copies" / "ds").symlink_to(outside, target_is_directory=True)
-    storage = LocalStorage(home)
+    _, storage = _linked_home(tmp_path, "copies/ds")
     with pytest.raises(StorageError):
         storage.read("copies/ds/precious.txt")
 
 
 def test_forged_key_cannot_delete_outside_the_home_through_a_symlink(tmp_path: Path) -> None:
-    outside = _outside(tmp_path)
-    home = tmp_path / "home"
-    (home / "copies").mkdir(parents=True)
-    (home / "copies" / "ds").symlink_to(outside, target_is_directory=True)
-    storage = LocalStorage(home)
+    outside, storage = _linked_home(tmp_path, "copies/ds")
     with contextlib.suppress(StorageError):
         storage.delete("copies/ds/precious.txt")
     assert (outside / "precious.txt").exists(), "delete() removed a file outside the storage root"
 
 
 def test_put_cannot_write_outside_the_home_through_a_symlink(tmp_path: Path) -> None:
-    outside = _outside(tmp_path)
-    home = tmp_path / "home"
-    (home / "work").mkdir(parents=True)
-    (home / "work" / "op").symlink_to(outside, target_is_directory=True)
-    storage = LocalStorage(home)
+    outside, storage = _linked_home(tmp_path, "work/op")
     with contextlib.suppress(StorageError):
         storage.put("work/op/planted.txt", b"x")
     assert not (outside / "planted.txt").exists(), "put() wrote a file outside the storage root"
@@ -600,10 +589,11 @@ def test_racing_s3_multipart_writers_one_wins_and_its_bytes_stay(s3_server: Any)
 
 def test_a_forged_artifact_path_cannot_make_the_server_read_its_own_vault_key(instance: Any, tmp_path: Path) -> None:
     """``products.artifacts[].path`` (and ``jobs.outputs[].path``) are storage keys, but
-    ``sandbox/stored_files.plain_chunks`` reads an *absolute* one as a local file, and ``AtRest.chunks`` passes
-    an unsealed file through in clear. ``Releases._stamped`` (product fetch) calls ``write_plain`` on the row's
-    path with no SHA-256 check, so a row rewritten by anyone with database access (a worker host holds the
-    database URL) delivers the server's ``secrets/vault.key`` to the operator who fetches that product."""
+    ``sandbox/stored_files.plain_chunks`` (now ``AtRest.artifact_chunks``) read an *absolute* one as a local file,
+    and ``AtRest.chunks`` passes an unsealed file through in clear. ``Releases._stamped`` (product fetch) calls
+    ``write_plain`` on the row's path with no SHA-256 check, so a row rewritten by anyone with database access (a
+    worker host holds the database URL) delivers the server's ``secrets/vault.key`` to the operator who fetches that
+    product."""
     from sandbox.stored_files import stored_at_rest, write_plain
 
     vault_key = instance.home / "secrets" / "vault.key"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -34,18 +35,20 @@ print(json.dumps(results))
 
 
 def _probe(tmp_path: Path, paths: list[str], out: str = "out") -> dict[str, str]:
-    from sandbox.runner import run, sandbox_python
-    from tests.sandbox_escape import SMALL, processes_with
+    from sandbox.runner import sandbox_python
+    from tests.sandbox_escape import SMALL, processes_with, sandbox_run
 
-    result = run(
-        [sandbox_python(), "-I", "-B", "/job/probe.py"],
+    marker = f"keyong-probe-{uuid.uuid4().hex}"
+    result = sandbox_run(
+        [sandbox_python(), "-I", "-B", "/job/probe.py", marker],
         data={},
         out_dir=tmp_path / out,
         limits=SMALL,
         files={"probe.py": PROBE.encode(), "paths.json": json.dumps(paths).encode()},
+        marker=marker,
     )
     assert result.status == "ok", result.stderr
-    assert processes_with("/job/probe.py") == []
+    assert processes_with(marker) == []
     return json.loads(result.stdout)
 
 

@@ -19,8 +19,7 @@ import pandas as pd
 import pytest
 
 from sandbox import runner
-from sandbox.kinds import run_job
-from tests.sandbox_escape import SMALL, sandbox_required
+from tests.sandbox_escape import job_run, sandbox_required
 
 pytestmark = pytest.mark.attack
 __all__ = ["sandbox_required"]
@@ -65,11 +64,12 @@ def _assert_nothing_of_the_host(seen: dict[str, str], copy: Path, out_dir: Path)
     for secret in (*SECRETS, str(copy), str(copy.resolve()), str(out_dir), str(out_dir.parent)):
         assert secret not in text, f"{secret!r} visible inside the sandbox"
     mountinfo = seen["/proc/self/mountinfo"]
-    assert "/data/residents.parquet" in mountinfo and " /out " in mountinfo
+    assert " /data " in mountinfo and " /out " in mountinfo
+    assert "residents" not in mountinfo  # the copy is a file under the bound /data, not a mount of its own
     # Field 4 is the bind's source inside its filesystem, field 5 the mount point.
     roots = {fields[4]: fields[3] for fields in (line.split(" ") for line in mountinfo.splitlines())}
-    neutral = re.compile(r"^(/[^/]+)*/keyong-run-[^/]+/(data/\d+\.parquet|out|etc|job)$")
-    for target in ("/data/residents.parquet", "/out", "/etc", "/job"):
+    neutral = re.compile(r"^(/[^/]+)*/keyong-run-[^/]+/(data|out|etc|job)$")
+    for target in ("/data", "/out", "/etc", "/job"):
         assert neutral.match(roots[target]), f"{target} is bound from {roots[target]}"
     for path in ("/proc/1/mountinfo", "/proc/1/mounts"):  # bwrap's own pid 1: unreadable or the same table
         assert seen[path] in ("PermissionError", seen[path.replace("/1/", "/self/")])
@@ -77,7 +77,7 @@ def _assert_nothing_of_the_host(seen: dict[str, str], copy: Path, out_dir: Path)
 
 def test_mountinfo_names_no_home_operator_licence_or_job(tmp_path: Path) -> None:
     copy, out_dir = _home_layout(tmp_path)
-    result = run_job("python", READ_MOUNTS, datasets={"residents": copy}, out_dir=out_dir, limits=SMALL)
+    result = job_run("python", READ_MOUNTS, datasets={"residents": copy}, out_dir=out_dir)
     assert result.status == "ok", result.stderr
     seen = json.loads(result.stdout)
     _assert_nothing_of_the_host(seen, copy, out_dir)
@@ -107,7 +107,7 @@ def test_copied_staging_and_cross_filesystem_delivery(tmp_path: Path, monkeypatc
 
     monkeypatch.setattr(runner.os, "link", refuse)
     try:
-        result = run_job("python", READ_MOUNTS, datasets={"residents": copy}, out_dir=out_dir, limits=SMALL)
+        result = job_run("python", READ_MOUNTS, datasets={"residents": copy}, out_dir=out_dir)
         assert result.status == "ok", result.stderr
         _assert_nothing_of_the_host(json.loads(result.stdout), copy, out_dir)
         assert sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*")) == ["sub", "sub/rows.txt", "summary.csv"]

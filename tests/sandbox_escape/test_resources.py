@@ -196,8 +196,12 @@ def test_background_process_does_not_outlive_the_job(tmp_path: Path) -> None:
 
 
 def test_memory_summed_over_processes_is_capped_by_the_cgroup(tmp_path: Path) -> None:
-    """RLIMIT_AS is per process; the job's memory cgroup caps the sum (where the machine offers one)."""
-    limits = dataclasses.replace(SMALL, memory_bytes=400 * MIB, tmp_bytes=32 * MIB, wall_seconds=15)
+    """RLIMIT_AS is per process; the job's memory cgroup caps the sum (where the machine offers one).
+
+    Each child's address space (its parent's, which in a pre-started sandbox holds numpy, pandas and
+    pyarrow already — about 350 MB — plus its own 400 MiB) stays under RLIMIT_AS; three together exceed
+    the cgroup's cap (1 GiB + the 32 MiB /tmp)."""
+    limits = dataclasses.replace(SMALL, memory_bytes=1024 * MIB, tmp_bytes=32 * MIB, wall_seconds=15)
     result, _ = attack(
         """
         import os, time
@@ -205,7 +209,7 @@ def test_memory_summed_over_processes_is_capped_by_the_cgroup(tmp_path: Path) ->
         for _ in range(3):  # each child stays under RLIMIT_AS; together they exceed the cgroup
             pid = os.fork()
             if pid == 0:
-                block = bytearray(200 * 1024 * 1024)
+                block = bytearray(400 * 1024 * 1024)
                 time.sleep(2)
                 os._exit(0)
             pids.append(pid)
@@ -225,4 +229,4 @@ def test_memory_summed_over_processes_is_capped_by_the_cgroup(tmp_path: Path) ->
         pytest.skip("no writable memory cgroup here: per-process RLIMIT_AS is the only memory limit")
     assert result.status == "failed"
     assert "-9" in result.stdout  # the OOM killer took a child
-    assert result.reason is not None and result.reason.startswith("memory limit (400 MiB) exceeded")
+    assert result.reason is not None and result.reason.startswith("memory limit (1.0 GiB) exceeded")

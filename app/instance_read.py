@@ -1,0 +1,220 @@
+"""Opening a home to read only: the commands that change nothing start in a blink (issue 21).
+
+``Instance.open`` is a writer's open: it loads the secrets, migrates the schema and ledgers that,
+finishes an interrupted ledger-key rotation and sweeps what killed writes left behind (issue 17), and a
+command reaching the registry builds the whole ``Registry`` over every domain's ORM models. ``keyong job
+show`` needs none of it, and paid over a second and a half for it. :meth:`ReadOnlyInstance.open` opens
+the same home for reading:
+
+* **the embedded database** (SQLite in the home, no database setting): Python's ``sqlite3`` opened with
+  ``mode=ro`` and ``query_only``, so nothing can be written through it, one read transaction for the
+  command; no SQLAlchemy, no pydantic settings, no secrets (nothing read here needs a key);
+* **any other database** (``KEYONG_DATABASE_URL``, the URL recorded at ``init``, TLS settings): the settings
+  and an engine of SQLAlchemy's core, in a read-only transaction (PostgreSQL ``SET TRANSACTION READ ONLY``);
+* **a schema not at this code's head** (or one the cheap check cannot read): the writer's open, exactly as
+  before (it migrates, or refuses a newer schema with its reason), then the same reads over its engine.
+
+The schema check is the cheap one (``app.migration_head``): one query, the migration files' revision lines.
+The home's marker, the database URL and its TLS settings are read here first, so the refusals (no instance,
+a corrupt marker, TLS settings with SQLite) read as they did; ``app.instance`` re-exports them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from app.migration_head import scanned_head
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.exc import OperationalError
+
+    from app.settings import Settings
+
+__all__ = [
+    "FORMAT",
+    "MARKER",
+    "InstanceError",
+    "ReadOnlyInstance",
+    "read_marker",
+    "resolve_database_url",
+    "unreachable",
+    "with_tls",
+]
+
+MARKER = "keyong.json"
+FORMAT = 1
+#: What the embedded database is called in the home (``app.database.sqlite_url``).
+EMBEDDED_DATABASE = "keyong.db"
+#: Settings that take the database elsewhere than the embedded default (pydantic-settings reads them
+#: case-insensitively); with any of them set, the settings are read in full (:meth:`ReadOnlyInstance.open`).
+DATABASE_SETTINGS = ("keyong_database_url", "keyong_database_sslmode", "keyong_database_sslrootcert")
+
+Rows = Callable[[str, Mapping[str, Any]], Sequence[Mapping[str, Any]]]
+
+
+class InstanceError(Exception):
+    """The home is missing, already exists, or is not usable."""
+
+
+def read_marker(home: Path) -> dict[str, object]:
+    try:
+        data = json.loads((home / MARKER).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InstanceError(f"no Keyong instance at {home}: run `keyong init --home {home}` first") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InstanceError(f"{home / MARKER} is corrupt: {exc}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise InstanceError(f"{home / MARKER} has an unsupported format")
+    return data
+
+
+def resolve_database_url(settings: Settings, marker: dict[str, object] | None = None) -> str:
+    """Explicit setting, else the URL recorded at init, else SQLite inside the home."""
+    from app.database import sqlite_url
+
+    if settings.database_url:
+        return with_tls(settings, settings.database_url)
+    if marker is None and (settings.home / MARKER).exists():
+        marker = read_marker(settings.home)
+    recorded = (marker or {}).get("database_url")
+    return with_tls(settings, recorded if isinstance(recorded, str) else sqlite_url(settings.home))
+
+
+def unreachable(url: str, exc: OperationalError) -> str:
+    """A one-line reason for a database that refused or failed the connection (no password shown)."""
+    from app.database import redact
+
+    reason = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc).strip() else type(exc).__name__
+    return f"cannot connect to the database {redact(url)}: {reason}"
+
+
+def with_tls(settings: Settings, url: str) -> str:
+    """``url`` with the database TLS settings applied (``app.database.with_sslmode``), or a refusal."""
+    from app.database import DatabaseTlsError, with_sslmode
+
+    try:
+        return with_sslmode(url, settings.database_sslmode, settings.database_sslrootcert)
+    except DatabaseTlsError as exc:
+        raise InstanceError(str(exc)) from None
+
+
+def default_home(home: Path | None) -> Path:
+    """The home as ``Settings().with_home(home).home`` gives it: ``--home``, else ``KEYONG_HOME``, else
+    ``./.keyong``, made absolute (without importing pydantic)."""
+    if home is None:
+        home = Path(_environment().get("keyong_home", ".keyong"))
+    return home.expanduser().absolute()
+
+
+def _environment() -> dict[str, str]:
+    return {name.lower(): value for name, value in os.environ.items()}
+
+
+@dataclass
+class ReadOnlyInstance:
+    """A home opened for reading: :attr:`rows` runs queries in one read transaction that cannot write."""
+
+    home: Path
+    rows: Rows
+    close: Callable[[], None]
+    #: How it was opened: ``embedded`` (sqlite3, read-only), ``engine`` (SQLAlchemy core, read-only
+    #: transaction) or ``writer`` (the schema needed the writer's open).
+    way: str
+
+    @classmethod
+    def open(cls, home: Path | None) -> ReadOnlyInstance:
+        """Open ``home`` (``None``: ``KEYONG_HOME``, else ``./.keyong``) for reading; refusals as ``Instance.open``."""
+        where = default_home(home)
+        marker = read_marker(where)
+        environment = _environment()
+        if "database_url" not in marker and not any(environment.get(name) is not None for name in DATABASE_SETTINGS):
+            embedded = _open_embedded(where / EMBEDDED_DATABASE)
+            if embedded is not None:
+                rows, close = embedded
+                return cls(where, rows, close, "embedded")
+        return _open_with_settings(where, marker)
+
+
+def _open_embedded(path: Path) -> tuple[Rows, Callable[[], None]] | None:
+    """A read-only connection to the embedded database in one read transaction, or ``None`` when the file
+    is missing or its schema is not this code's head (the writer's open then decides, as before)."""
+    if not path.is_file():
+        return None
+    connection = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, isolation_level=None)
+    try:
+        connection.execute("PRAGMA busy_timeout=10000")  # as app.database's engine: wait out a writer's lock
+        connection.execute("PRAGMA query_only=ON")
+        connection.execute("BEGIN")  # one snapshot for every query of the command
+        head = scanned_head()
+        revisions = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+    except sqlite3.Error:
+        connection.close()
+        return None
+    if head is None or revisions != [(head,)]:
+        connection.close()
+        return None
+
+    def rows(sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        cursor = connection.execute(sql, dict(params))
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    return rows, connection.close
+
+
+def _open_with_settings(home: Path, marker: dict[str, object]) -> ReadOnlyInstance:
+    """The database the settings name, read through SQLAlchemy's core in a read-only transaction; the
+    writer's open when its schema is not at this code's head or cannot be checked cheaply."""
+    from app.database import cheap_status, make_engine
+    from app.settings import Settings
+
+    settings = Settings().with_home(home)
+    url = resolve_database_url(settings, marker)
+    engine = make_engine(url)
+    if cheap_status(engine) is not None:
+        rows, close = _engine_rows(engine, read_only=True)
+        return ReadOnlyInstance(home, rows, _then(close, engine.dispose), "engine")
+    engine.dispose()
+    from app.instance import Instance
+
+    instance = Instance.open(settings)  # migrates (ledgered) or refuses, as every command did before
+    rows, close = _engine_rows(instance.engine, read_only=False)
+    return ReadOnlyInstance(home, rows, _then(close, instance.close), "writer")
+
+
+def _then(first: Callable[[], None], second: Callable[[], None]) -> Callable[[], None]:
+    def both() -> None:
+        try:
+            first()
+        finally:
+            second()
+
+    return both
+
+
+def _engine_rows(engine: Engine, *, read_only: bool) -> tuple[Rows, Callable[[], None]]:
+    """Queries on one connection of ``engine`` in one transaction (read-only on PostgreSQL when asked)."""
+    from sqlalchemy import text
+
+    connection = engine.connect()
+    if read_only and engine.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+    elif read_only and engine.dialect.name == "sqlite":
+        connection.exec_driver_sql("PRAGMA query_only=ON")  # the engine is this open's own, disposed with it
+
+    def rows(sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return [dict(row._mapping) for row in connection.execute(text(sql), dict(params))]
+
+    def close() -> None:
+        connection.rollback()
+        connection.close()
+
+    return rows, close
