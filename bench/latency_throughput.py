@@ -13,7 +13,8 @@ figure comes from the real thing end to end:
   aggregates over the demo operator's ``residents`` copy, alternating (``--mix both``), or one kind only;
 * jobs a minute = jobs / (last ``finished_at`` − first ``created_at``) in the jobs table: submission,
   queueing, wake-up, claim, staging, sandbox, judgement, sealing and the ledgered end all included.
-  ``drain_jobs_per_min`` starts the clock at the last submission instead (the queue's own rate).
+  ``drain_jobs_per_min``: the jobs that ended after the last submission, over the time from it to the
+  last end (the workers' own rate once nothing competes with them; ``drained_jobs`` says how many).
 
 CPU seconds (the workers and everything they ran, from ``RUSAGE_CHILDREN``, less the workers' own start-up
 read from ``/proc`` once they poll; the submitter's apart) are printed beside wall seconds: the machine is
@@ -195,6 +196,7 @@ def _figures(rows: Sequence[tuple[Any, ...]], submitted_at: float) -> dict[str, 
     # The rows' clock is naive UTC; time.time() is an epoch: the last submission relative to the first row.
     last_created = max(created)
     drain = max(finished) - last_created
+    drained = sum(f > last_created for f in finished)  # the jobs that ended after the last submission
     states: dict[str, int] = {}
     verdicts: dict[str, int] = {}
     for row in rows:
@@ -206,7 +208,8 @@ def _figures(rows: Sequence[tuple[Any, ...]], submitted_at: float) -> dict[str, 
         "span_s": round(span, 2),
         "jobs_per_min": round(60.0 * len(rows) / span, 1),
         "submit_span_s": round(last_created - min(created), 2),
-        "drain_jobs_per_min": round(60.0 * len(rows) / drain, 1) if drain > 0 else None,
+        "drain_jobs_per_min": round(60.0 * drained / drain, 1) if drain > 0 and drained > 1 else None,
+        "drained_jobs": drained,
         "latency_median_s": round(statistics.median(latency), 3),
         "states": dict(sorted(states.items())),
         "verdicts": dict(sorted(verdicts.items())),
