@@ -12,7 +12,11 @@
   Bytecode is written (``PYTHONDONTWRITEBYTECODE`` dropped), so the warm-up run compiles and the measured
   runs start as an installed Keyong does.
 
-Run: ``.venv/bin/python bench/latency.py [--runs 11] [--baseline REF] [--command "job --help" ...]``.
+* ``throughput`` (:mod:`latency_throughput`): jobs a minute with two ``keyong worker`` processes, ``--jobs``
+  small python and sql jobs submitted at once, beside the baseline of :func:`throughput_baseline_ref`.
+
+Run: ``.venv/bin/python bench/latency.py [--runs 11] [--baseline REF] [--command "job --help" ...]``;
+``--part throughput [--jobs 200 --rounds 3]`` for the throughput part alone.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +40,7 @@ from benchinfo import ROOT, emit, machine
 
 TARGET_CLI_START_S = 0.3
 HOME_MARK = "{home}"
+PARTS = ("cli_start", "throughput")
 #: The commands issue 21 names and ``job list`` (read-only like ``job show``, ``app.instance_read``), then
 #: every group's help (added by :func:`default_commands`).
 NAMED_COMMANDS = ("--help", "job show 1 --home {home} --json", "job list --home {home} --json", "ledger verify --help")
@@ -51,6 +56,13 @@ def default_commands() -> list[str]:
 def baseline_ref(repo: Path) -> str:
     """``main`` as it was before the lazy root (``app/cli/lazy.py``) came in, or ``main`` when it has not."""
     added = _git(repo, "log", "--first-parent", "--format=%H", "--diff-filter=A", "-1", "main", "--", "app/cli/lazy.py")
+    return f"{added}^1" if added else "main"
+
+
+def throughput_baseline_ref(repo: Path) -> str:
+    """``main`` before issue 21's throughput work (``sandbox/wakeup.py`` came in with it), else ``main``."""
+    marker = "sandbox/wakeup.py"
+    added = _git(repo, "log", "--first-parent", "--format=%H", "--diff-filter=A", "-1", "main", "--", marker)
     return f"{added}^1" if added else "main"
 
 
@@ -152,7 +164,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--baseline", default=None, help="Git ref of the baseline (default: see baseline_ref).")
     parser.add_argument("--no-baseline", action="store_true", help="Measure this code only.")
     parser.add_argument("--command", action="append", help="keyong arguments ({home}: the home); repeatable.")
+    parser.add_argument("--part", action="append", choices=PARTS, help="Parts to run (default: all); repeatable.")
+    parser.add_argument("--jobs", type=int, default=200, help="throughput: jobs submitted at once per round.")
+    parser.add_argument("--rounds", type=int, default=3, help="throughput: rounds per code.")
+    parser.add_argument("--poll", type=float, default=2.0, help="throughput: the workers' --poll (their default).")
+    parser.add_argument("--mix", choices=("both", "python", "sql"), default="both", help="throughput: job kinds.")
     args = parser.parse_args(argv)
+    parts = args.part or list(PARTS)
+    if "cli_start" in parts:
+        _cli_part(args)
+    if "throughput" in parts:
+        _throughput_part(args)
+
+
+def _cli_part(args: argparse.Namespace) -> None:
     repo = Path(ROOT)
     commands = args.command or default_commands()
     versions = {
@@ -171,6 +196,25 @@ def main(argv: Sequence[str] | None = None) -> None:
                 code.init(cwd)
             for record in cli_start(codes, commands, args.runs, cwd):
                 emit({**record, "machine": machine(**versions)})
+
+
+def _throughput_part(args: argparse.Namespace) -> None:
+    """Jobs a minute with two workers (:mod:`latency_throughput`), beside the baseline in the same run."""
+    from latency_throughput import Tree, throughput
+
+    repo = Path(ROOT)
+    versions = {"commit": _git(repo, "rev-parse", "HEAD"), "sqlalchemy": _version("sqlalchemy")}
+    with tempfile.TemporaryDirectory(prefix="keyong-throughput-") as scratch:
+        place = Path(scratch)
+        codes = [Tree("current", repo, place / "template-current")]
+        with ExitStack() as stack:
+            if not args.no_baseline:
+                ref = args.baseline or throughput_baseline_ref(repo)
+                codes.append(Tree("baseline", stack.enter_context(checkout(repo, ref)), place / "template-baseline"))
+                versions["baseline"] = ref
+            options = {"jobs": args.jobs, "workers": 2, "rounds": args.rounds, "poll": args.poll, "mix": args.mix}
+            for record in throughput(codes, place, **options):
+                emit({**record, "database": "sqlite", "machine": machine(**versions)})
 
 
 @contextmanager

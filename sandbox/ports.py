@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from core import Actor, Change, JoinedRecorder, check_key
 from desensitize import FingerprintSet
+from sandbox.print_cache import PrintCache, base_identity, licence_identity
 from sandbox.queue import JobView
 
 if TYPE_CHECKING:
@@ -168,12 +169,20 @@ class RegistryHooks:
         self._blocked = self._registry_blocked if blocked is ASK_REGISTRY else blocked
         self._blocked_by_registry = blocked is ASK_REGISTRY
         self._released = self._registry_released if released is ASK_REGISTRY else released
+        # The sets loaded for earlier jobs, re-used while the rows record the same files (issue 21).
+        self.prints = PrintCache()
 
     def fingerprints(self, dataset: str, version: int | None) -> FingerprintSet | None:
         return None if self._fingerprints is None else self._fingerprints(dataset, version)
 
     def licence_fingerprints(self, licence_copy: int) -> FingerprintSet | None:
-        return self.registry.licence_copies.fingerprints(licence_copy) if self._licence_prints else None
+        if not self._licence_prints:
+            return None
+        engine = self.registry.recorder.engine
+        return self.prints.get(
+            lambda: licence_identity(engine, licence_copy),
+            lambda: self.registry.licence_copies.fingerprints(licence_copy),
+        )
 
     def blocked(self, job: JobView) -> None:
         if self._blocked is not None:
@@ -222,7 +231,13 @@ class RegistryHooks:
     # --- the registry's answers -----------------------------------------------------------------
 
     def _registry_fingerprints(self, dataset: str, version: int | None) -> FingerprintSet:
-        return self.registry.copies.fingerprints(dataset, version)
+        if version is None:  # "the newest": no recorded identity to key a kept set on
+            return self.registry.copies.fingerprints(dataset, version)
+        engine = self.registry.recorder.engine
+        return self.prints.get(
+            lambda: base_identity(engine, dataset, version),
+            lambda: self.registry.copies.fingerprints(dataset, version),
+        )
 
     def _registry_blocked(self, job: JobView) -> None:
         self.registry.monitoring.record_blocked_export(

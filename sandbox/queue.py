@@ -45,6 +45,7 @@ from sandbox.ledger_payloads import (
     manifest_of,
 )
 from sandbox.models import JobRow, JobState
+from sandbox.wakeup import announce
 
 #: The actor of acts the platform takes by itself: claims, heartbeats, ends, reaping.
 SYSTEM_ROLE = "system"
@@ -85,6 +86,7 @@ class JobQueue:
         row.state = JobState.QUEUED.value
         row.max_attempts = max_attempts
         change.session.flush()
+        announce(change.session)  # idle workers wake when this commits (sandbox.wakeup)
         change.log(
             "job.queued",
             f"job:{row.id}",
@@ -283,6 +285,7 @@ class JobQueue:
                 f"job:{job_id}",
                 {"worker": worker, "attempt": attempt, "reason": bounded_text(reason)},
             )
+            announce(change.session)
             return True
 
     def finish(
@@ -387,6 +390,7 @@ class JobQueue:
                     row.worker = None
                     row.claimed_at = row.heartbeat_at = row.started_at = None
                     change.log("job.requeued", f"job:{row.id}", {**lost, "reason": WORKER_LOST})
+                    announce(change.session)
                 else:
                     row.state = JobState.FAILED.value
                     row.reason = WORKER_LOST

@@ -89,6 +89,7 @@ from sandbox.ports import (
 )
 from sandbox.queue import Claimed, JobQueue, JobView
 from sandbox.roster import WorkerRoster
+from sandbox.wakeup import Sleep, wakeup_for
 
 log = logging.getLogger("keyong.worker")
 
@@ -197,11 +198,12 @@ class Worker:
             done.append(view)
         return done
 
-    def run_forever(self, stop: threading.Event, *, poll: float = 2.0) -> int:
+    def run_forever(self, stop: threading.Event, *, poll: float = 2.0, wake: bool = True) -> int:
         """Run jobs until ``stop`` is set, reaping stale ones between; the number of jobs run.
 
-        While it runs, the worker's presence is kept in the roster from a thread of its own (a long
-        job does not make it look dead), and it is marked stopped when the loop ends."""
+        An idle worker waits ``poll`` seconds at most: a job queued meanwhile wakes it (``wake``,
+        :mod:`sandbox.wakeup`). The worker's presence is kept in the roster from a thread of its own (a
+        long job does not make it look dead), and it is marked stopped when the loop ends."""
         count = 0
         next_reap = 0.0
         self.runner  # noqa: B018  (the sandbox's self-test first: a worker that cannot run jobs is never live)
@@ -210,16 +212,19 @@ class Worker:
         warm(quiet=True)  # the guard's one-off costs paid before a first job waits for them
         self.pool = prestarted(self, until=(presence := threading.Event()))  # sandbox.pool: warm sandboxes till then
         beating = self.roster.keep_alive(self.worker_id, presence) if self.roster is not None else None
+        waiting = wakeup_for(self.queue.recorder.engine) if wake else Sleep()
         try:
             while not stop.is_set():
                 if time.monotonic() >= next_reap:
                     self.queue.reap(self.stale_after)
                     next_reap = time.monotonic() + max(poll, self.stale_after.total_seconds() / 4)
+                waiting.before_claim()
                 if self.run_once() is None:
-                    stop.wait(poll)
+                    waiting.wait(poll, stop)
                 else:
                     count += 1
         finally:
+            waiting.close()
             presence.set()
             if beating is not None:
                 beating.join(10)
@@ -390,11 +395,6 @@ class Worker:
                 self._released_totals[key] = totals_of_files(files)
         return self._released_totals[key]
 
-    def _sources(self, job: JobView) -> dict[str, Any]:
-        """The granted copies as the guard reads them, and the joined view of each link group the job
-        mounted (issue 23; :mod:`sandbox.guard_sources`), kept per file version (copies never change)."""
-        return self.sources.of(job.datasets)
-
     def _judge(
         self, job: JobView, code: str, out_dir: Path, result: RunResultLike, outputs: list[dict[str, Any]]
     ) -> Any:
@@ -418,7 +418,7 @@ class Worker:
             stderr=result.stderr or "",
             removed=list(getattr(result, "removed", []) or []),
             fingerprints=prints,
-            sources=self._sources(job) if job.kind != JobKind.MITIGATION else self._sources_of_source(code),
+            sources=self.sources.of(job.datasets) if job.kind != JobKind.MITIGATION else self._sources_of_source(code),
             config=config,
             earlier=earlier,
             certificate_key=self.signer.public_key() if self.signer is not None else None,
@@ -446,7 +446,7 @@ class Worker:
         """A mitigation job's copies: those of the job whose tables it mitigates."""
         from sandbox.mitigation import Mitigation
 
-        return self._sources(self.queue.get(Mitigation.from_code(code).source_job))
+        return self.sources.of(self.queue.get(Mitigation.from_code(code).source_job).datasets)
 
     def _finish(
         self,
