@@ -446,3 +446,73 @@ def test_no_thread_is_left_watching_a_discarded_sandbox() -> None:
     warm.discard()
     assert not warm._waiter.is_alive() and not warm.box.staging.exists()
     assert not any(t is warm._waiter for t in threading.enumerate())
+
+
+# --- which jobs take the warm path ----------------------------------------------------------------------------
+
+
+def test_a_job_with_other_limits_never_runs_in_the_pools_sandbox(tmp_path: Path, pool: Any) -> None:
+    """Smaller limits (or larger) than the pool's: the pool's sandbox (cgroups and rlimits set at its start)
+    would hold the job to the wrong limits; the job must run fresh."""
+    from sandbox.kinds import job_command
+
+    for limits in (_limits(cpu_seconds=1), _limits(memory_bytes=4 << 30), _limits(wall_seconds=5)):
+        argv, files = job_command("python", "print(1)", limits)
+        assert pool.run("python", argv, data={}, out_dir=tmp_path / "o", limits=limits, files=files) is None
+    assert pool.stats["warm"] == 0
+
+
+def test_argv_a_launcher_cannot_reproduce_runs_fresh() -> None:
+    from sandbox.prestart import warm_argv
+    from sandbox.runner import sandbox_python
+
+    python = sandbox_python()
+    for argv in (
+        [python, "-I", "-B", "-m", "http.server"],
+        [python, "-B", "/job/script.py"],
+        [python, "-I", "-B", "-X", "importtime", "/job/script.py"],
+        ["/bin/sh", "-I", "-B", "/job/script.py"],
+        [python, "-I", "-B", "-c"],
+        [python, "-I", "-B"],
+    ):
+        assert warm_argv(argv) is None, argv
+
+
+def test_sql_lockdown_holds_in_a_warm_sql_sandbox(tmp_path: Path) -> None:
+    """DuckDB imported ahead of the job must not weaken the SQL runner's lock-down (external access off)."""
+    from sandbox.kinds import run_job
+    from sandbox.pool import SandboxPool
+
+    sql = SandboxPool(_limits(), kinds=("sql",)).start()
+    try:
+        assert sql.wait_warm("sql", 90)
+        query = "SELECT * FROM read_csv('/etc/passwd')"
+        result = run_job("sql", query, datasets={}, out_dir=tmp_path / "o", limits=sql.limits, pool=sql)
+        assert sql.stats["warm"] == 1, sql.stats
+        assert result.status == "failed" and result.outputs == [], (result.stdout, result.stderr)
+        assert "nobody" not in result.stdout + result.stderr
+        assert "disabled by configuration" in result.stderr, result.stderr
+    finally:
+        sql.close()
+
+
+# --- what a job learns about the pool ---------------------------------------------------------------------------
+
+_AGE = r"""
+import os
+hz = os.sysconf("SC_CLK_TCK")
+up = float(open("/proc/uptime").read().split()[0])
+started = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19]) / hz
+print(round(up - started, 2))
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="F4: /proc/self/stat's start time tells a warm job how long its sandbox waited")
+def test_a_job_cannot_tell_how_long_its_sandbox_waited(tmp_path: Path) -> None:
+    """The pool refills when a job takes its sandbox: the next job's sandbox start time is the previous job's
+    start, and its own "go" follows the previous job's end; a fresh job's process is as old as the job."""
+    from sandbox.prestart import run_prestarted
+
+    result = run_prestarted(_argv(_AGE), data={}, out_dir=tmp_path / "out", limits=_limits(), before_go=3)
+    assert result.status == "ok", result.stderr
+    assert float(result.stdout) < 1.5, f"the job sees its process started {result.stdout.strip()} s before it"
