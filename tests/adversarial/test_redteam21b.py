@@ -76,7 +76,9 @@ for fd in sorted(os.listdir("/proc/self/fd"), key=int):
 kinds = {fd: ("pipe" if t.startswith("pipe:") else t) for fd, t in fds.items()}
 pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
 mounts = [line.split()[3:5] for line in open("/proc/self/mountinfo")]
-print(json.dumps({"fds": kinds, "pids": pids, "mounts": mounts, "env": dict(os.environ),
+wanted = ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp")
+status = [line for line in open("/proc/self/status").read().splitlines() if line.split(":")[0] in wanted]
+print(json.dumps({"fds": kinds, "pids": pids, "mounts": mounts, "env": dict(os.environ), "status": status,
                   "data": os.listdir("/data"), "job": os.listdir("/job"), "tmp": os.listdir("/tmp"),
                   "shm": os.listdir("/dev/shm"), "out": os.listdir("/out")}))
 """
@@ -99,7 +101,9 @@ def test_warm_job_inherits_exactly_what_a_fresh_one_does(tmp_path: Path) -> None
         return [[root.split("/keyong-run-")[0] + ("/keyong-run-X" if "/keyong-run-" in root else ""), at]
                 for root, at in mounts]  # fmt: skip
 
-    for key in ("fds", "pids", "env", "data", "job", "tmp", "shm", "out"):
+    assert "Seccomp:\t2" in seen_warm["status"] and "NoNewPrivs:\t1" in seen_warm["status"]
+    assert "CapEff:\t0000000000000000" in seen_warm["status"]
+    for key in ("fds", "pids", "env", "status", "data", "job", "tmp", "shm", "out"):
         assert seen_warm[key] == seen_fresh[key], key
     assert neutral(seen_warm["mounts"]) == neutral(seen_fresh["mounts"])
 
