@@ -520,3 +520,33 @@ def test_a_job_cannot_tell_how_long_its_sandbox_waited(tmp_path: Path) -> None:
     result = run_prestarted(_argv(_AGE), data={}, out_dir=tmp_path / "out", limits=_limits(), before_go=3)
     assert result.status == "ok", result.stderr
     assert float(result.stdout) < 1.5, f"the job sees its process started {result.stdout.strip()} s before it"
+
+
+@pytest.mark.xfail(strict=True, reason="F1: the worker records 'the run was killed' for a warm run that completed")
+def test_worker_cancel_of_a_warm_run_records_the_truth(instance: Any) -> None:
+    """End to end: ``keyong worker``'s loop (pool on), an operator cancels its running job. The job's row must
+    not say "the run was killed" while its run went on to leave ``finished.txt`` among the recorded outputs."""
+    from core import Actor
+    from tests.job_worker_proc import OPERATOR, SCENARIO, licensed
+
+    licensed(instance.registry, instance.home)
+    job_id = instance.jobs.submit(OPERATOR, ["traffic"], "python", _SLOW, SCENARIO)
+    worker = instance.worker(heartbeat_seconds=0.3)
+    stop = threading.Event()
+    loop = threading.Thread(target=worker.run_forever, args=(stop,), kwargs={"poll": 0.2}, daemon=True)
+    loop.start()
+    try:
+        deadline = time.monotonic() + 120
+        while instance.jobs.show(job_id).state != "running" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)  # inside its sandbox by now (the pool's python sandbox, or a fresh one)
+        instance.jobs.cancel(job_id, by=Actor(OPERATOR, "operator"))
+        while instance.jobs.show(job_id).state == "running" and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        loop.join(60)
+    row = instance.jobs.queue.get(job_id)
+    assert worker.pool is not None and worker.pool.stats["warm"] == 1, worker.pool and worker.pool.stats
+    assert row.state == "cancelled" and "killed" in (row.reason or "")
+    assert "finished.txt" not in [o["name"] for o in row.outputs], "killed, says the row; ran to its end, say outputs"
