@@ -78,8 +78,14 @@ pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
 mounts = [line.split()[3:5] for line in open("/proc/self/mountinfo")]
 wanted = ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp")
 status = [line for line in open("/proc/self/status").read().splitlines() if line.split(":")[0] in wanted]
+leaks = []
+for path in ("/proc/1/environ", "/proc/1/fd", "/proc/1/root/", "/proc/1/cwd/"):
+    try:
+        leaks.append([path, os.listdir(path) if path.endswith(("fd", "/")) else open(path, "rb").read().decode()])
+    except OSError:
+        pass
 print(json.dumps({"fds": kinds, "pids": pids, "mounts": mounts, "env": dict(os.environ), "status": status,
-                  "data": os.listdir("/data"), "job": os.listdir("/job"), "tmp": os.listdir("/tmp"),
+                  "leaks": leaks, "data": os.listdir("/data"), "job": os.listdir("/job"), "tmp": os.listdir("/tmp"),
                   "shm": os.listdir("/dev/shm"), "out": os.listdir("/out")}))
 """
 
@@ -96,6 +102,7 @@ def test_warm_job_inherits_exactly_what_a_fresh_one_does(tmp_path: Path) -> None
     seen_warm, seen_fresh = json.loads(warm.stdout), json.loads(fresh.stdout)
     assert seen_warm["fds"] == {"0": "/dev/null", "1": "pipe", "2": "pipe"}
     assert seen_warm["pids"] == [1, 2]
+    assert seen_warm["leaks"] == [], "bwrap's pid 1 (root) is readable: its environment, fds or root"
 
     def neutral(mounts: list[list[str]]) -> list[list[str]]:  # the staging directory's random name differs
         return [[root.split("/keyong-run-")[0] + ("/keyong-run-X" if "/keyong-run-" in root else ""), at]
@@ -103,7 +110,7 @@ def test_warm_job_inherits_exactly_what_a_fresh_one_does(tmp_path: Path) -> None
 
     assert "Seccomp:\t2" in seen_warm["status"] and "NoNewPrivs:\t1" in seen_warm["status"]
     assert "CapEff:\t0000000000000000" in seen_warm["status"]
-    for key in ("fds", "pids", "env", "status", "data", "job", "tmp", "shm", "out"):
+    for key in ("fds", "pids", "env", "status", "leaks", "data", "job", "tmp", "shm", "out"):
         assert seen_warm[key] == seen_fresh[key], key
     assert neutral(seen_warm["mounts"]) == neutral(seen_fresh["mounts"])
 
