@@ -50,6 +50,7 @@ from pathlib import Path
 from sandbox.limits import Limits
 from sandbox.mounts import deliver, prepare_out_dir, stage_data, stage_job_files
 from sandbox.runner import RunResult, Sandbox, check_sandbox, sandbox_python
+from sandbox.supervision import mark_busy, mark_idle
 
 ENVIRONMENT = "KEYONG_SANDBOX_PRESTART"
 READY = b"\x00keyong-ready\n"
@@ -236,6 +237,8 @@ class WarmSandbox:
         except BaseException:
             self.box.close()
             raise
+        assert self.box.process is not None
+        mark_idle(self.box.process.pid)  # no job's stop kills it while it waits (sandbox.supervision.STOP)
         self.born = time.monotonic()
         self._waiter = threading.Thread(target=self._await_ready, name=f"keyong-warm-{kind}", daemon=True)
         self._waiter.start()
@@ -268,8 +271,10 @@ class WarmSandbox:
         data: Mapping[str, Path],
         out_dir: Path,
         files: Mapping[str, bytes],
+        stop: threading.Event | None = None,
     ) -> RunResult:
         """Stage the claimed job into this sandbox and run it; the sandbox is discarded afterwards.
+        ``stop`` (default: the thread's :data:`sandbox.supervision.STOP`): once set, this run is killed.
 
         Raises :class:`LauncherGone` when the launcher was gone before the job began (nothing of it ran),
         ValueError for an argv a launcher cannot run or a bad name (nothing ran either)."""
@@ -280,15 +285,21 @@ class WarmSandbox:
             if self.taken or not self.ready.is_set() or not self.alive():
                 raise LauncherGone(f"the pre-started {self.kind} sandbox is not waiting for a job")
             self.taken = True
+            self._busy()
             out_dir = Path(out_dir).absolute()
             prepare_out_dir(out_dir)
             stage_job_files(self.box.staging, files)  # the grants were checked at claim: only now any data
             stage_data(self.box.staging, data)
-            return self._run(job_argv, out_dir)
+            return self._run(job_argv, out_dir, stop)
         finally:
             self.discard()
 
-    def _run(self, job_argv: list[str], out_dir: Path) -> RunResult:
+    def _busy(self) -> None:
+        """Taken or discarded: no longer spared by a job's kill (``sandbox.heartbeat``'s backstop)."""
+        if self.box.process is not None:
+            mark_busy(self.box.process.pid)
+
+    def _run(self, job_argv: list[str], out_dir: Path, stop: threading.Event | None) -> RunResult:
         process = self.box.process
         assert process is not None and process.stdin is not None and process.stdout is not None
         order = json.dumps({"argv": job_argv, "cpu_seconds": self.limits.cpu_seconds}).encode() + b"\n"
@@ -301,7 +312,7 @@ class WarmSandbox:
             raise LauncherGone(f"the pre-started {self.kind} sandbox's launcher is gone ({exc})") from exc
         if _read_exact(process.stdout.fileno(), len(GO_ACK), ACK_SECONDS) != GO_ACK:
             raise LauncherGone(f"the pre-started {self.kind} sandbox's launcher did not take its job")
-        result = self.box.supervise(started=started, cpu_baseline=cpu_before)
+        result = self.box.supervise(started=started, cpu_baseline=cpu_before, stop=stop)
         deliver(self.box.job_out, out_dir)  # before discard() removes the staging directory
         result.out_dir = out_dir
         return result
@@ -309,6 +320,7 @@ class WarmSandbox:
     def discard(self) -> None:
         """Kill the sandbox (if still running), wait for its reader, remove its staging directory."""
         self.taken = True
+        self._busy()
         process = self.box.process
         if process is not None and process.poll() is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):

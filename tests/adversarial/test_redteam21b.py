@@ -394,7 +394,6 @@ def _watched(pool: Any, out: Path, heartbeat: Any) -> Any:
     )  # fmt: skip
 
 
-@pytest.mark.xfail(strict=True, reason="F1: watch() kills child_pids() - before; the warm bwrap predates the job")
 def test_cancel_kills_a_job_running_in_a_warm_sandbox(tmp_path: Path, pool: Any) -> None:
     """A cancel seen by the heartbeat kills the run (sandbox.heartbeat); the worker then records
     "cancelled on request; the run was killed". A warm sandbox was started before the job, so it is not
@@ -407,7 +406,6 @@ def test_cancel_kills_a_job_running_in_a_warm_sandbox(tmp_path: Path, pool: Any)
     assert not (tmp_path / "out" / "finished.txt").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="F1: a worker that lost its job cannot kill a warm run; it runs twice at once")
 def test_lost_heartbeat_kills_a_job_running_in_a_warm_sandbox(tmp_path: Path, pool: Any) -> None:
     """A worker that cannot heartbeat for ``patience`` kills its run before the reaper hands the job to
     another worker (so one job never runs twice at once)."""
@@ -528,7 +526,6 @@ def test_a_job_cannot_tell_how_long_its_sandbox_waited(tmp_path: Path) -> None:
     assert float(result.stdout) < 1.5, f"the job sees its process started {result.stdout.strip()} s before it"
 
 
-@pytest.mark.xfail(strict=True, reason="F1: the worker records 'the run was killed' for a warm run that completed")
 def test_worker_cancel_of_a_warm_run_records_the_truth(instance: Any) -> None:
     """End to end: ``keyong worker``'s loop (pool on), an operator cancels its running job. The job's row must
     not say "the run was killed" while its run went on to leave ``finished.txt`` among the recorded outputs."""
@@ -536,13 +533,18 @@ def test_worker_cancel_of_a_warm_run_records_the_truth(instance: Any) -> None:
     from tests.job_worker_proc import OPERATOR, SCENARIO, licensed
 
     licensed(instance.registry, instance.home)
-    job_id = instance.jobs.submit(OPERATOR, ["traffic"], "python", _SLOW, SCENARIO)
     worker = instance.worker(heartbeat_seconds=0.3)
     stop = threading.Event()
     loop = threading.Thread(target=worker.run_forever, args=(stop,), kwargs={"poll": 0.2}, daemon=True)
     loop.start()
     try:
         deadline = time.monotonic() + 120
+        # Submitted once the pool's python sandbox is ready: the job runs warm, not fresh (the pool starts with
+        # the loop; a job claimed before its maintenance thread launched anything would run fresh).
+        while getattr(worker, "pool", None) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert worker.pool is not None and worker.pool.wait_warm("python", 120)
+        job_id = instance.jobs.submit(OPERATOR, ["traffic"], "python", _SLOW, SCENARIO)
         while instance.jobs.show(job_id).state != "running" and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(1.0)  # inside its sandbox by now (the pool's python sandbox, or a fresh one)
