@@ -17,7 +17,11 @@ and submission, as for a fresh run): only then are the granted copies hard-linke
 exactly one job and is discarded (never reused, never two jobs in one sandbox, separate PID
 namespaces). The wall-clock watchdog, the output caps and the CPU limit count from "go": the launcher
 starts with RLIMIT_CPU raised by :data:`PRELOAD_CPU_SECONDS` and lowers it to its use so far plus the
-job's own limit before the job runs; the cgroup's CPU time at "go" is subtracted from the job's.
+job's own limit before the job runs; the cgroup's CPU time at "go" is subtracted from the job's. That
+lowered limit still includes the imports for a process the job forks (RLIMIT_CPU is per process and a
+child starts at zero), so the watchdog also holds the job's processes together to the job's limit, counted
+in the sandbox's cpuacct cgroup from "go" (FINDINGS21b F2). Without that cgroup a sandbox is not pre-started
+(fail closed: the job runs fresh, where RLIMIT_CPU alone holds its own meaning).
 
 The launcher (:data:`LAUNCHER`, run as ``python -I -B -c``): runs the kind's preload with stdout and
 stderr set aside (what libraries print on import is not the job's output), writes :data:`READY` on
@@ -225,6 +229,9 @@ class WarmSandbox:
         self.kind = kind
         self.limits = limits
         self.box = Sandbox(limits)
+        if self.box.cgroups.cpuacct is None:  # fail closed: see the module docstring (FINDINGS21b F2)
+            self.box.close()
+            raise LauncherGone("no per-job cpuacct cgroup here: a pre-started job's CPU cannot be counted from go")
         self.ready = threading.Event()
         self.gone = threading.Event()
         self.taken = False

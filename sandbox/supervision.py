@@ -354,8 +354,9 @@ def _watchdog(
     cpu_baseline: float = 0.0,
     stop: threading.Event | None = None,
 ) -> str | None:
-    """Poll until the job ends; kill it when ``stop`` is set, at the wall-time limit or when ``/out``
-    outgrows its caps. Why it was killed (the reason an operator reads), or None when it ended by itself."""
+    """Poll until the job ends; kill it when ``stop`` is set, at the wall-time or CPU-time limit or when
+    ``/out`` outgrows its caps. Why it was killed (the reason an operator reads), or None when it ended by
+    itself."""
     deadline = started + limits.wall_seconds
     while True:
         killed_for: str | None = None
@@ -367,6 +368,8 @@ def _watchdog(
             return None
         elif time.perf_counter() >= deadline:
             killed_for = f"wall time limit {limits.wall_seconds:g} s exceeded"
+        elif _cpu_exceeded(cgroups, cpu_baseline, limits):
+            killed_for = f"CPU time limit {limits.cpu_seconds} s exceeded"
         else:
             used, entries = out_usage(job_out, limits.output_files)
             if used > limits.output_bytes:
@@ -376,6 +379,17 @@ def _watchdog(
         if killed_for is not None:
             kill_run(process, status.get("child-pid"), done, cgroups)
             return killed_for
+
+
+def _cpu_exceeded(cgroups: JobCgroups, cpu_baseline: float, limits: Limits) -> bool:
+    """Whether the job's processes together used more CPU than its limit since it began.
+
+    Why besides RLIMIT_CPU: that limit is per process and a child starts at zero under its parent's
+    limit, so a job's 64 processes could each use the whole limit; and a pre-started launcher's limit
+    includes its imports, which a child it forks would get on top of the job's (FINDINGS21b F2). The
+    job's cgroup counts every process of the run, from ``cpu_baseline`` (its CPU at "go")."""
+    used = cgroups.cpu_seconds()
+    return used is not None and used - cpu_baseline > limits.cpu_seconds
 
 
 def _exit_code(wait_status: int, status: dict[str, Any]) -> int:

@@ -403,3 +403,35 @@ def test_a_stop_set_kills_a_fresh_run_too(tmp_path: Path) -> None:
     result = run_job("python", SLOW, datasets={}, out_dir=tmp_path / "out", limits=LIMITS, stop=stop)
     assert result.status == "killed" and result.reason == STOPPED_REASON
     assert not (tmp_path / "out" / "finished.txt").exists()
+
+
+# Two processes, each under the limit (1.5 s of 2 s) and together over it.
+TWO_SPINNERS = """
+import os, time
+pid = os.fork()
+start = time.process_time()
+while time.process_time() - start < 1.5:
+    pass
+if pid == 0:
+    os._exit(0)
+os.waitpid(pid, 0)
+time.sleep(2)
+open("/out/finished.txt", "w").write("ran to the end")
+"""
+
+
+@pytest.mark.parametrize("warm", [True, False], ids=["warm", "fresh"])
+def test_the_cpu_limit_holds_over_all_of_a_jobs_processes(tmp_path: Path, warm: bool) -> None:
+    """The job's processes together, counted in its cgroup from "go" (FINDINGS21b F2): RLIMIT_CPU holds each
+    process alone, and a warm launcher's includes its imports."""
+    limits = dataclasses.replace(LIMITS, cpu_seconds=2, wall_seconds=60)
+    argv = _py(TWO_SPINNERS)
+    out = tmp_path / "out"
+    if warm:
+        result = run_prestarted(argv, data={}, out_dir=out, limits=limits, preload=SPIN.format(seconds=2.5))
+    else:
+        from sandbox.runner import run
+
+        result = run(argv, data={}, out_dir=out, limits=limits)
+    assert result.status == "killed" and result.reason == "CPU time limit 2 s exceeded", (result.reason, result.stderr)
+    assert not (out / "finished.txt").exists()

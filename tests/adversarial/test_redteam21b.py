@@ -261,7 +261,6 @@ os.waitpid(pid, 0)
 _BURN = "import time\nt = time.process_time()\nwhile time.process_time() - t < 4: pass\n"
 
 
-@pytest.mark.xfail(strict=True, reason="F2: a forked child inherits the launcher's RLIMIT_CPU, preload time included")
 def test_a_forked_child_gets_the_jobs_cpu_limit_not_the_preloads_too(tmp_path: Path) -> None:
     """The launcher lowers RLIMIT_CPU to (its preload CPU + the job's limit); a child of the job inherits that
     limit but starts at zero, so it may use the preload's CPU on top of the job's limit. A fresh job's child
