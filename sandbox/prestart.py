@@ -154,7 +154,7 @@ def finish(code):
     # What the interpreter's exit does for a job, without tearing the preloaded libraries down (about 1 s
     # with scipy and scikit-learn loaded): wait for the job's other threads, run its atexit handlers,
     # flush every file still open, then leave.
-    import _io, atexit, gc, threading
+    import _io, atexit, gc, threading, warnings
     try:
         threading._shutdown()
     except Exception:
@@ -162,13 +162,17 @@ def finish(code):
     atexit._run_exitfuncs()
     # Flushed while alive: collecting first could close a BufferedWriter before the TextIOWrapper over it
     # (a reference cycle's finalizers run in no set order) and lose what the wrapper still held.
-    for obj in gc.get_objects():
-        if isinstance(obj, _io._IOBase):  # every file object, without io.IOBase's slower ABC check
-            try:
-                if not obj.closed:
-                    obj.flush()
-            except Exception:
-                pass
+    # type(obj), not isinstance: isinstance reads obj.__class__, which some library objects answer with a
+    # warning (torch.distributed.reduce_op); nothing the scan touches may print into the job's log.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for obj in gc.get_objects():
+            if issubclass(type(obj), _io._IOBase):  # every file object, without io.IOBase's slower ABC check
+                try:
+                    if not obj.closed:
+                        obj.flush()
+                except Exception:
+                    pass
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

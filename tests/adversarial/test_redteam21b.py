@@ -434,7 +434,6 @@ def test_cancel_does_not_spare_a_fresh_run(tmp_path: Path) -> None:
 # --- what the launcher adds to the job's logs -------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="F3: finish()'s gc scan makes torch warn in the job's stderr")
 def test_the_launcher_adds_nothing_to_a_dp_train_jobs_stderr(tmp_path: Path) -> None:
     """What libraries print on import is set aside (not the job's output); what the launcher's own exit
     path makes them print must not reach the judged log either."""
