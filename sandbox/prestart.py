@@ -34,6 +34,19 @@ dp-query's wall time was interpreter shutdown with scipy and scikit-learn loaded
 acknowledgement before supervising: a launcher that died before it (killed, out of memory) ran nothing
 of the job, which then runs in a fresh sandbox instead (:class:`LauncherGone`).
 
+Accepted residual (FINDINGS21b F4): a warm job can tell how long its sandbox waited — its process's
+start time (``/proc/self/stat``, also pid 1's) against ``/proc/uptime`` or ``CLOCK_BOOTTIME``. Since the
+pool refills when a job takes its sandbox, that age dates the previous job's start on this worker, and in
+a busy queue roughly its length. Hiding it needs a time namespace whose boottime offset is set at "go";
+its offsets can be written only before any process enters it (so before the launcher starts, when "go"
+is unknown), bwrap does not create one, and the job cannot (no capabilities; the seccomp filter denies
+CLONE_NEWTIME). Forking the job at "go" would leave the launcher's and pid 1's start times readable and
+add a process a fresh job does not have. Refilling after a random delay would only blur the date by that
+delay while making more jobs run fresh. So it is documented, not fixed: it tells the job when *a* job of
+this worker started, never whose, what or over which data, and far less than the host-wide
+``/proc/loadavg`` and ``/proc/stat`` that no sandbox here hides. A deployment that must not leak even this
+sets ``KEYONG_SANDBOX_PRESTART=0``.
+
 Only job argv of the form ``[sandbox_python(), "-I", "-B", SCRIPT | -c CODE, ...]`` (what
 ``sandbox.kinds`` runs) and limits equal to the pool's take the warm path; everything else runs fresh.
 Pre-starting is on by default where the sandbox works; ``KEYONG_SANDBOX_PRESTART=0`` switches it off.

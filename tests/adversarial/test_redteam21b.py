@@ -513,7 +513,11 @@ print(round(up - started, 2))
 """
 
 
-@pytest.mark.xfail(strict=True, reason="F4: /proc/self/stat's start time tells a warm job how long its sandbox waited")
+@pytest.mark.xfail(
+    strict=True,
+    reason="F4, accepted residual (sandbox/prestart.py's docstring): /proc/self/stat's start time tells a warm job "
+    "how long its sandbox waited; no time namespace can be set at go",
+)
 def test_a_job_cannot_tell_how_long_its_sandbox_waited(tmp_path: Path) -> None:
     """The pool refills when a job takes its sandbox: the next job's sandbox start time is the previous job's
     start, and its own "go" follows the previous job's end; a fresh job's process is as old as the job."""
