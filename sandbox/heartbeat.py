@@ -3,8 +3,14 @@
 Why (``sandbox.worker``): while a job runs the worker heartbeats every few seconds; a heartbeat that
 finds the job no longer its own (reaped) or cancelled kills the run. A worker that cannot heartbeat
 for half of ``stale_after`` kills its run itself before the reaper may hand the job to another
-worker, so one job never runs twice at once. The run is a child process of this one (bubblewrap,
-``--die-with-parent``); which children are the run's is read from ``/proc`` before and after it starts.
+worker, so one job never runs twice at once.
+
+How the run is killed: the job's thread gets its own stop event (:data:`sandbox.supervision.STOP`);
+the watchdog supervising that run, fresh or pre-started, kills exactly that sandbox once it is set.
+Which children of this process are the run's cannot be read from ``/proc``: a pre-started sandbox
+predates its job, and the pool refills while a job runs (FINDINGS21b F1). The ``/proc`` diff (children
+started since the job began) remains as a backstop for runners that start other processes; it spares
+the pool's idle sandboxes (:func:`sandbox.supervision.idle_pids`).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from sandbox.queue import Beat
+from sandbox.supervision import STOP, idle_pids
 
 log = logging.getLogger("keyong.worker")
 
@@ -78,8 +85,10 @@ def watch(
     beat for more than ``patience`` seconds (the database is away: the job may be reaped meanwhile).
     """
     watched = Watched()
+    stop = threading.Event()
 
     def run() -> None:
+        STOP.set(stop)  # this thread's context only: the sandbox supervised here is this job's
         try:
             watched.result = target()
         except BaseException as exc:  # reported by the caller, in the worker's thread
@@ -100,12 +109,19 @@ def watch(
             log.warning("job %s: heartbeat failed: %s", job, exc)
             if time.monotonic() - last_beat > patience and watched.stopped is None:
                 watched.stopped = "lost"
-                kill(child_pids() - before)
+                _stop_run(stop, before)
             continue
         if watched.stopped is None and (not beat.owned or beat.cancel_requested):
             watched.stopped = "cancelled" if beat.owned else "lost"
-            kill(child_pids() - before)
+            _stop_run(stop, before)
     return watched
+
+
+def _stop_run(stop: threading.Event, before: set[int]) -> None:
+    """Kill the job's run: its own watchdog kills its sandbox; other processes the runner started since
+    the job began die too, but never a pre-started sandbox still waiting for another job."""
+    stop.set()
+    kill(child_pids() - before - idle_pids())
 
 
 __all__ = ["Stopped", "Watched", "child_pids", "kill", "watch"]

@@ -12,6 +12,7 @@ query says can switch them back (原始数据不出域; GB/T 35273-2020 §6.3).
 from __future__ import annotations
 
 import tempfile
+import threading
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
@@ -126,6 +127,7 @@ def run_job(
     out_dir: Path,
     limits: Limits | None = None,
     pool: SandboxPool | None = None,
+    stop: threading.Event | None = None,
 ) -> RunResult:
     """Run one job of ``kind`` over ``datasets`` (name -> desensitized Parquet copy) in the sandbox.
 
@@ -138,6 +140,8 @@ def run_job(
     ``dp-train``: ``code`` is the platform's resolved plan (JSON), answered by the platform's program.
     ``pool``: pre-started sandboxes (:mod:`sandbox.prestart`); the job runs in one of ``kind`` when one
     is ready, else in a fresh sandbox — the same isolation and the same result either way.
+    ``stop``: the job's stop signal, fresh or warm (default: the thread's ``sandbox.supervision.STOP``,
+    which the worker's ``sandbox.heartbeat.watch`` sets); once set, this job's run is killed.
     Raises ValueError for an unknown kind, SandboxUnavailable when the sandbox cannot run.
     """
     if kind not in KINDS:
@@ -145,10 +149,10 @@ def run_job(
     limits = limits or Limits()
     argv, files = job_command(kind, code, limits)
     if pool is not None:
-        result = pool.run(kind, argv, data=datasets, out_dir=out_dir, limits=limits, files=files)
+        result = pool.run(kind, argv, data=datasets, out_dir=out_dir, limits=limits, files=files, stop=stop)
         if result is not None:
             return result
-    return run(argv, data=datasets, out_dir=out_dir, limits=limits, files=files)
+    return run(argv, data=datasets, out_dir=out_dir, limits=limits, files=files, stop=stop)
 
 
 def job_command(kind: str, code: str, limits: Limits) -> tuple[list[str], dict[str, bytes]]:

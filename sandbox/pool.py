@@ -139,8 +139,10 @@ class SandboxPool:
         out_dir: Path,
         limits: Limits,
         files: Mapping[str, bytes],
+        stop: threading.Event | None = None,
     ) -> RunResult | None:
-        """Run the job in a warm sandbox of ``kind``; None when there is none (the caller runs it fresh)."""
+        """Run the job in a warm sandbox of ``kind``; None when there is none (the caller runs it fresh).
+        ``stop``: the job's stop signal (default: the thread's :data:`sandbox.supervision.STOP`)."""
         if warm_argv(argv_inside) is None or self.closed.is_set():
             return None
         warm = self.take(kind, limits)
@@ -148,7 +150,7 @@ class SandboxPool:
             self.stats["fresh"] += 1
             return None
         try:
-            result = warm.go(argv_inside, data=data, out_dir=out_dir, files=files)
+            result = warm.go(argv_inside, data=data, out_dir=out_dir, files=files, stop=stop)
         except LauncherGone as exc:
             self.stats["gone"] += 1
             self.stats["fresh"] += 1

@@ -17,7 +17,11 @@ and submission, as for a fresh run): only then are the granted copies hard-linke
 exactly one job and is discarded (never reused, never two jobs in one sandbox, separate PID
 namespaces). The wall-clock watchdog, the output caps and the CPU limit count from "go": the launcher
 starts with RLIMIT_CPU raised by :data:`PRELOAD_CPU_SECONDS` and lowers it to its use so far plus the
-job's own limit before the job runs; the cgroup's CPU time at "go" is subtracted from the job's.
+job's own limit before the job runs; the cgroup's CPU time at "go" is subtracted from the job's. That
+lowered limit still includes the imports for a process the job forks (RLIMIT_CPU is per process and a
+child starts at zero), so the watchdog also holds the job's processes together to the job's limit, counted
+in the sandbox's cpuacct cgroup from "go" (FINDINGS21b F2). Without that cgroup a sandbox is not pre-started
+(fail closed: the job runs fresh, where RLIMIT_CPU alone holds its own meaning).
 
 The launcher (:data:`LAUNCHER`, run as ``python -I -B -c``): runs the kind's preload with stdout and
 stderr set aside (what libraries print on import is not the job's output), writes :data:`READY` on
@@ -29,6 +33,19 @@ and leaves with ``os._exit``, skipping the teardown of the preloaded libraries (
 dp-query's wall time was interpreter shutdown with scipy and scikit-learn loaded). The host reads the
 acknowledgement before supervising: a launcher that died before it (killed, out of memory) ran nothing
 of the job, which then runs in a fresh sandbox instead (:class:`LauncherGone`).
+
+Accepted residual (FINDINGS21b F4): a warm job can tell how long its sandbox waited — its process's
+start time (``/proc/self/stat``, also pid 1's) against ``/proc/uptime`` or ``CLOCK_BOOTTIME``. Since the
+pool refills when a job takes its sandbox, that age dates the previous job's start on this worker, and in
+a busy queue roughly its length. Hiding it needs a time namespace whose boottime offset is set at "go";
+its offsets can be written only before any process enters it (so before the launcher starts, when "go"
+is unknown), bwrap does not create one, and the job cannot (no capabilities; the seccomp filter denies
+CLONE_NEWTIME). Forking the job at "go" would leave the launcher's and pid 1's start times readable and
+add a process a fresh job does not have. Refilling after a random delay would only blur the date by that
+delay while making more jobs run fresh. So it is documented, not fixed: it tells the job when *a* job of
+this worker started, never whose, what or over which data, and far less than the host-wide
+``/proc/loadavg`` and ``/proc/stat`` that no sandbox here hides. A deployment that must not leak even this
+sets ``KEYONG_SANDBOX_PRESTART=0``.
 
 Only job argv of the form ``[sandbox_python(), "-I", "-B", SCRIPT | -c CODE, ...]`` (what
 ``sandbox.kinds`` runs) and limits equal to the pool's take the warm path; everything else runs fresh.
@@ -50,6 +67,7 @@ from pathlib import Path
 from sandbox.limits import Limits
 from sandbox.mounts import deliver, prepare_out_dir, stage_data, stage_job_files
 from sandbox.runner import RunResult, Sandbox, check_sandbox, sandbox_python
+from sandbox.supervision import mark_busy, mark_idle
 
 ENVIRONMENT = "KEYONG_SANDBOX_PRESTART"
 READY = b"\x00keyong-ready\n"
@@ -149,7 +167,7 @@ def finish(code):
     # What the interpreter's exit does for a job, without tearing the preloaded libraries down (about 1 s
     # with scipy and scikit-learn loaded): wait for the job's other threads, run its atexit handlers,
     # flush every file still open, then leave.
-    import _io, atexit, gc, threading
+    import _io, atexit, gc, threading, warnings
     try:
         threading._shutdown()
     except Exception:
@@ -157,13 +175,17 @@ def finish(code):
     atexit._run_exitfuncs()
     # Flushed while alive: collecting first could close a BufferedWriter before the TextIOWrapper over it
     # (a reference cycle's finalizers run in no set order) and lose what the wrapper still held.
-    for obj in gc.get_objects():
-        if isinstance(obj, _io._IOBase):  # every file object, without io.IOBase's slower ABC check
-            try:
-                if not obj.closed:
-                    obj.flush()
-            except Exception:
-                pass
+    # type(obj), not isinstance: isinstance reads obj.__class__, which some library objects answer with a
+    # warning (torch.distributed.reduce_op); nothing the scan touches may print into the job's log.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for obj in gc.get_objects():
+            if issubclass(type(obj), _io._IOBase):  # every file object, without io.IOBase's slower ABC check
+                try:
+                    if not obj.closed:
+                        obj.flush()
+                except Exception:
+                    pass
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -224,6 +246,9 @@ class WarmSandbox:
         self.kind = kind
         self.limits = limits
         self.box = Sandbox(limits)
+        if self.box.cgroups.cpuacct is None:  # fail closed: see the module docstring (FINDINGS21b F2)
+            self.box.close()
+            raise LauncherGone("no per-job cpuacct cgroup here: a pre-started job's CPU cannot be counted from go")
         self.ready = threading.Event()
         self.gone = threading.Event()
         self.taken = False
@@ -236,6 +261,8 @@ class WarmSandbox:
         except BaseException:
             self.box.close()
             raise
+        assert self.box.process is not None
+        mark_idle(self.box.process.pid)  # no job's stop kills it while it waits (sandbox.supervision.STOP)
         self.born = time.monotonic()
         self._waiter = threading.Thread(target=self._await_ready, name=f"keyong-warm-{kind}", daemon=True)
         self._waiter.start()
@@ -268,8 +295,10 @@ class WarmSandbox:
         data: Mapping[str, Path],
         out_dir: Path,
         files: Mapping[str, bytes],
+        stop: threading.Event | None = None,
     ) -> RunResult:
         """Stage the claimed job into this sandbox and run it; the sandbox is discarded afterwards.
+        ``stop`` (default: the thread's :data:`sandbox.supervision.STOP`): once set, this run is killed.
 
         Raises :class:`LauncherGone` when the launcher was gone before the job began (nothing of it ran),
         ValueError for an argv a launcher cannot run or a bad name (nothing ran either)."""
@@ -280,15 +309,21 @@ class WarmSandbox:
             if self.taken or not self.ready.is_set() or not self.alive():
                 raise LauncherGone(f"the pre-started {self.kind} sandbox is not waiting for a job")
             self.taken = True
+            self._busy()
             out_dir = Path(out_dir).absolute()
             prepare_out_dir(out_dir)
             stage_job_files(self.box.staging, files)  # the grants were checked at claim: only now any data
             stage_data(self.box.staging, data)
-            return self._run(job_argv, out_dir)
+            return self._run(job_argv, out_dir, stop)
         finally:
             self.discard()
 
-    def _run(self, job_argv: list[str], out_dir: Path) -> RunResult:
+    def _busy(self) -> None:
+        """Taken or discarded: no longer spared by a job's kill (``sandbox.heartbeat``'s backstop)."""
+        if self.box.process is not None:
+            mark_busy(self.box.process.pid)
+
+    def _run(self, job_argv: list[str], out_dir: Path, stop: threading.Event | None) -> RunResult:
         process = self.box.process
         assert process is not None and process.stdin is not None and process.stdout is not None
         order = json.dumps({"argv": job_argv, "cpu_seconds": self.limits.cpu_seconds}).encode() + b"\n"
@@ -301,7 +336,7 @@ class WarmSandbox:
             raise LauncherGone(f"the pre-started {self.kind} sandbox's launcher is gone ({exc})") from exc
         if _read_exact(process.stdout.fileno(), len(GO_ACK), ACK_SECONDS) != GO_ACK:
             raise LauncherGone(f"the pre-started {self.kind} sandbox's launcher did not take its job")
-        result = self.box.supervise(started=started, cpu_baseline=cpu_before)
+        result = self.box.supervise(started=started, cpu_baseline=cpu_before, stop=stop)
         deliver(self.box.job_out, out_dir)  # before discard() removes the staging directory
         result.out_dir = out_dir
         return result
@@ -309,6 +344,7 @@ class WarmSandbox:
     def discard(self) -> None:
         """Kill the sandbox (if still running), wait for its reader, remove its staging directory."""
         self.taken = True
+        self._busy()
         process = self.box.process
         if process is not None and process.poll() is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -128,17 +128,19 @@ def run(
     out_dir: Path,
     limits: Limits = Limits(),  # noqa: B008 - frozen, so one shared default is safe
     files: Mapping[str, bytes] | None = None,
+    stop: threading.Event | None = None,
 ) -> RunResult:
     """Run ``argv_inside`` in the sandbox; ``data``: name -> host Parquet, seen at ``/data/NAME.parquet``;
     ``files``: read-only files under ``/job/``; ``out_dir``: a new or empty host directory that receives,
     once the job has ended and its ``/out`` was swept, what it left there (``outputs`` are relative to
     it). Neither ``data``'s nor ``out_dir``'s host path is visible inside: both are staged under
-    neutral names (see the module docstring).
+    neutral names (see the module docstring). ``stop`` (default: the thread's
+    :data:`sandbox.supervision.STOP`, set by the worker's watch): once set, the run is killed.
 
     Raises SandboxUnavailable (nothing runs) when the sandbox is not usable here.
     """
     check_sandbox()
-    return _run_checked(argv_inside, data=data, out_dir=Path(out_dir), limits=limits, files=files or {})
+    return _run_checked(argv_inside, data=data, out_dir=Path(out_dir), limits=limits, files=files or {}, stop=stop)
 
 
 def _run_checked(
@@ -148,6 +150,7 @@ def _run_checked(
     out_dir: Path,
     limits: Limits,
     files: Mapping[str, bytes],
+    stop: threading.Event | None = None,
 ) -> RunResult:
     _check_argv(argv_inside)
     if not bwrap_path():
@@ -159,7 +162,7 @@ def _run_checked(
         stage_job_files(box.staging, files)
         stage_data(box.staging, data)
         box.start(argv_inside)
-        result = box.supervise(started=box.launched)
+        result = box.supervise(started=box.launched, stop=stop)
         deliver(box.job_out, out_dir)  # before close() removes the staging directory
         result.out_dir = out_dir
         return result
@@ -239,8 +242,9 @@ class Sandbox:
             os.close(fd)
             self.fds.remove(fd)
 
-    def supervise(self, *, started: float, cpu_baseline: float = 0.0) -> RunResult:
-        """Wait for the end, the wall clock counting from ``started`` (and CPU from ``cpu_baseline``)."""
+    def supervise(self, *, started: float, cpu_baseline: float = 0.0, stop: threading.Event | None = None) -> RunResult:
+        """Wait for the end, the wall clock counting from ``started`` (and CPU from ``cpu_baseline``);
+        ``stop`` (default: the thread's :data:`sandbox.supervision.STOP`) kills this run once set."""
         if self.process is None or self.status_read is None:
             raise RuntimeError("the sandbox was not started")
         return supervise(
@@ -252,6 +256,7 @@ class Sandbox:
             limits=self.limits,
             cgroups=self.cgroups,
             cpu_baseline=cpu_baseline,
+            stop=stop,
         )
 
     def close(self) -> None:

@@ -4,11 +4,20 @@ one reason an operator reads when it ends (``sandbox.runner``).
 Why a watchdog besides the kernel's limits: rlimits and cgroups bound CPU, memory, processes and
 each file's size, but not wall time nor the sum of what a job writes into ``/out``; the loop here
 polls both and kills the sandbox's pid 1 (and with it its whole pid namespace) when one is exceeded.
+
+Why an explicit stop signal (:data:`STOP`): the worker kills a run that was cancelled or is no longer
+its own (``sandbox.heartbeat``). Which process is "the run" cannot be told from ``/proc`` once sandboxes
+are started ahead of demand (:mod:`sandbox.prestart`): a warm sandbox's bwrap predates its job, and the
+pool's other sandboxes are children of the worker too (FINDINGS21b F1). So the watcher hands the job's
+thread a stop event; the watchdog supervising *that* run polls it and kills exactly that run, fresh or
+warm, and never another sandbox. Idle pre-started sandboxes are registered (:func:`mark_idle`) so the
+watcher's ``/proc`` backstop spares them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import os
 import resource
@@ -26,6 +35,34 @@ from sandbox.limits import JobCgroups, Limits, human_bytes
 from sandbox.sweep import empty_out, sweep_out
 
 _POLL_SECONDS = 0.02
+
+#: The stop signal of the job whose run this thread supervises: set by ``sandbox.heartbeat.watch`` in the
+#: job's thread, read by :func:`supervise` when no ``stop`` is passed. Once set, the run is killed.
+STOP: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar("keyong_stop", default=None)
+#: Why the watchdog killed a run whose stop signal was set (the worker records its own reason over it).
+STOPPED_REASON = "killed by the worker: the job was cancelled or is no longer this worker's"
+
+_idle: set[int] = set()
+_idle_lock = threading.Lock()
+
+
+def mark_idle(pid: int) -> None:
+    """Register a pre-started sandbox's bwrap, waiting for a job: no job's stop may kill it."""
+    with _idle_lock:
+        _idle.add(pid)
+
+
+def mark_busy(pid: int) -> None:
+    """The pre-started sandbox ``pid`` was taken by a job (or discarded): its job's stop signal kills it."""
+    with _idle_lock:
+        _idle.discard(pid)
+
+
+def idle_pids() -> set[int]:
+    """The bwrap pids of pre-started sandboxes still waiting for a job (spared by a job's kill)."""
+    with _idle_lock:
+        return set(_idle)
+
 
 # What a job's stderr shows when an allocation was refused under RLIMIT_AS.
 _MEMORY_ERRORS = ("MemoryError", "std::bad_alloc", "Cannot allocate memory", "Out of Memory", "OutOfMemory")
@@ -195,6 +232,40 @@ def diagnose(
     return "failed", with_notes(f"exit status {exit_code}")
 
 
+class _Followed:
+    """The threads that follow a started sandbox: its capped stdout and stderr, bwrap's status
+    lines (``status``) and its end (``waited``, then ``done``)."""
+
+    def __init__(self, process: subprocess.Popen[bytes], status_read: int, fds: list[int], limits: Limits) -> None:
+        self.stdout = _CappedReader(process.stdout, limits.log_bytes)
+        self.stderr = _CappedReader(process.stderr, limits.log_bytes)
+        self.status: dict[str, Any] = {}
+        self.waited: dict[str, Any] = {}
+        self.done = threading.Event()
+        self._process, self._status_read, self._fds = process, status_read, fds
+        self.threads = [
+            self.stdout,
+            self.stderr,
+            threading.Thread(target=self._read_status, daemon=True),
+            threading.Thread(target=self._wait),
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def _read_status(self) -> None:
+        with os.fdopen(self._status_read, "rb") as stream:
+            self._fds.remove(self._status_read)
+            for line in stream:
+                with contextlib.suppress(ValueError):
+                    self.status.update(json.loads(line))
+
+    def _wait(self) -> None:
+        _, wait_status, usage = os.wait4(self._process.pid, 0)
+        self.waited["status"], self.waited["usage"] = wait_status, usage
+        self._process.returncode = os.waitstatus_to_exitcode(wait_status)
+        self.done.set()
+
+
 def supervise(
     process: subprocess.Popen[bytes],
     status_read: int,
@@ -205,40 +276,37 @@ def supervise(
     limits: Limits,
     cgroups: JobCgroups,
     cpu_baseline: float = 0.0,
+    stop: threading.Event | None = None,
 ) -> RunResult:
     """Wait for the job while enforcing wall time and the output caps on ``job_out`` (the staged
     ``/out``); then sweep it. The result's ``out_dir`` is ``job_out`` until the caller delivers.
 
     ``started``: when the job began (``perf_counter``), the wall clock's origin; ``cpu_baseline``: the
-    CPU seconds its cgroup had used by then (a pre-started sandbox's imports), not the job's."""
-    stdout = _CappedReader(process.stdout, limits.log_bytes)
-    stderr = _CappedReader(process.stderr, limits.log_bytes)
-    status: dict[str, Any] = {}
-
-    def read_status() -> None:
-        with os.fdopen(status_read, "rb") as stream:
-            fds.remove(status_read)
-            for line in stream:
-                with contextlib.suppress(ValueError):
-                    status.update(json.loads(line))
-
-    waited: dict[str, Any] = {}
-    done = threading.Event()
-
-    def wait() -> None:
-        _, wait_status, usage = os.wait4(process.pid, 0)
-        waited["status"], waited["usage"] = wait_status, usage
-        process.returncode = os.waitstatus_to_exitcode(wait_status)
-        done.set()
-
-    threads = [stdout, stderr, threading.Thread(target=read_status, daemon=True), threading.Thread(target=wait)]
-    for thread in threads:
-        thread.start()
-
-    killed_for = _watchdog(process, status, done, started=started, job_out=job_out, limits=limits, cgroups=cgroups)
+    CPU seconds its cgroup had used by then (a pre-started sandbox's imports), not the job's; ``stop``
+    (default: this thread's :data:`STOP`): once set, the run is killed (cancelled, or no longer ours)."""
+    stop = stop if stop is not None else STOP.get()
+    followed = _Followed(process, status_read, fds, limits)
+    stdout, stderr, status, waited, done = (
+        followed.stdout,
+        followed.stderr,
+        followed.status,
+        followed.waited,
+        followed.done,
+    )
+    killed_for = _watchdog(
+        process,
+        status,
+        done,
+        started=started,
+        job_out=job_out,
+        limits=limits,
+        cgroups=cgroups,
+        cpu_baseline=cpu_baseline,
+        stop=stop,
+    )
     done.wait()
     wall = time.perf_counter() - started
-    for thread in threads:
+    for thread in followed.threads:
         thread.join(timeout=5)
 
     usage = waited["usage"]
@@ -283,14 +351,25 @@ def _watchdog(
     job_out: Path,
     limits: Limits,
     cgroups: JobCgroups,
+    cpu_baseline: float = 0.0,
+    stop: threading.Event | None = None,
 ) -> str | None:
-    """Poll until the job ends; kill it at the wall-time limit or when ``/out`` outgrows its caps.
-    Why it was killed (the reason an operator reads), or None when it ended by itself."""
+    """Poll until the job ends; kill it when ``stop`` is set, at the wall-time or CPU-time limit or when
+    ``/out`` outgrows its caps. Why it was killed (the reason an operator reads), or None when it ended by
+    itself."""
     deadline = started + limits.wall_seconds
-    while not done.wait(_POLL_SECONDS):
+    while True:
         killed_for: str | None = None
-        if time.perf_counter() >= deadline:
+        if done.is_set():
+            return None
+        if stop is not None and stop.is_set():  # before waiting: a stopped job runs not one poll longer
+            killed_for = STOPPED_REASON
+        elif done.wait(_POLL_SECONDS):
+            return None
+        elif time.perf_counter() >= deadline:
             killed_for = f"wall time limit {limits.wall_seconds:g} s exceeded"
+        elif _cpu_exceeded(cgroups, cpu_baseline, limits):
+            killed_for = f"CPU time limit {limits.cpu_seconds} s exceeded"
         else:
             used, entries = out_usage(job_out, limits.output_files)
             if used > limits.output_bytes:
@@ -300,7 +379,17 @@ def _watchdog(
         if killed_for is not None:
             kill_run(process, status.get("child-pid"), done, cgroups)
             return killed_for
-    return None
+
+
+def _cpu_exceeded(cgroups: JobCgroups, cpu_baseline: float, limits: Limits) -> bool:
+    """Whether the job's processes together used more CPU than its limit since it began.
+
+    Why besides RLIMIT_CPU: that limit is per process and a child starts at zero under its parent's
+    limit, so a job's 64 processes could each use the whole limit; and a pre-started launcher's limit
+    includes its imports, which a child it forks would get on top of the job's (FINDINGS21b F2). The
+    job's cgroup counts every process of the run, from ``cpu_baseline`` (its CPU at "go")."""
+    used = cgroups.cpu_seconds()
+    return used is not None and used - cpu_baseline > limits.cpu_seconds
 
 
 def _exit_code(wait_status: int, status: dict[str, Any]) -> int:
@@ -327,4 +416,16 @@ def kill_run(process: subprocess.Popen[bytes], child_pid: Any, done: threading.E
     cgroups.kill_all()
 
 
-__all__ = ["RunResult", "count_own_processes", "diagnose", "kill_run", "preexec", "supervise"]
+__all__ = [
+    "STOP",
+    "STOPPED_REASON",
+    "RunResult",
+    "count_own_processes",
+    "diagnose",
+    "idle_pids",
+    "kill_run",
+    "mark_busy",
+    "mark_idle",
+    "preexec",
+    "supervise",
+]

@@ -14,6 +14,7 @@ import signal
 import textwrap
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -315,3 +316,122 @@ def test_the_job_ends_as_the_interpreter_would_end_it(tmp_path: Path) -> None:
         assert (out / "unclosed.txt").read_text() == "kept " * 1000
         assert (out / "atexit.txt").read_text() == "ran"
         assert (out / "thread.txt").read_text() == "joined"
+
+
+# --- a stopped job (cancelled, or no longer the worker's) loses its own sandbox and no other (FINDINGS21b F1) ---
+
+SLOW = "import time\ntime.sleep(20)\nopen('/out/finished.txt', 'w').write('ran to the end')\n"
+
+
+def test_a_stop_kills_only_its_own_jobs_warm_sandbox(tmp_path: Path) -> None:
+    """Two jobs run at once in two warm sandboxes of one pool; the stop of one kills that one only."""
+    import threading
+
+    from sandbox.supervision import STOPPED_REASON
+
+    pool = SandboxPool(LIMITS, ["python"], per_kind=2).start()
+    try:
+        waited = threading.Event()
+        for _ in range(1200):  # both ready (wait_warm answers for one)
+            if sum(warm.ready.is_set() for warm in pool._warm.get("python", [])) == 2:
+                break
+            waited.wait(0.1)
+        stops = [threading.Event(), threading.Event()]
+        results: list[Any] = [None, None]
+
+        def job(i: int, code: str) -> None:
+            results[i] = run_job(
+                "python", code, datasets={}, out_dir=tmp_path / f"out{i}", limits=LIMITS, pool=pool, stop=stops[i]
+            )
+
+        threads = [
+            threading.Thread(target=job, args=(0, SLOW)),
+            threading.Thread(target=job, args=(1, "import time\ntime.sleep(2)\nprint('spared')\n")),
+        ]
+        for thread in threads:
+            thread.start()
+            waited.wait(0.5)  # one take at a time: a take holds every ready sandbox of its kind while it chooses
+        waited.wait(0.5)  # both are inside their sandboxes by now
+        stops[0].set()
+        for thread in threads:
+            thread.join(60)
+        stopped, spared = results
+        assert pool.stats["warm"] == 2, pool.stats
+        assert stopped.status == "killed" and stopped.reason == STOPPED_REASON
+        assert not (tmp_path / "out0" / "finished.txt").exists()
+        assert spared.status == "ok" and spared.stdout.strip() == "spared"
+    finally:
+        pool.close()
+
+
+def test_a_cancel_seen_by_the_watch_spares_the_pools_waiting_sandboxes(tmp_path: Path) -> None:
+    """The watch's kill reaches the job's warm run through its stop signal; the sandbox the pool refilled
+    while the job ran (a child of this process, younger than the job) is not killed as if it were the job's."""
+    from sandbox.heartbeat import watch
+    from sandbox.job_views import Beat
+
+    pool = SandboxPool(LIMITS, ["python"]).start()
+    try:
+        assert pool.wait_warm("python", 120)
+        beats = iter([Beat(owned=True, cancel_requested=False)] * 8)
+
+        def beat() -> Beat:  # the cancel arrives once the refill is ready (the job sleeps 20 s meanwhile)
+            return next(beats) if not pool.wait_warm("python", 0) else Beat(owned=True, cancel_requested=True)
+
+        watched = watch(
+            lambda: run_job("python", SLOW, datasets={}, out_dir=tmp_path / "out", limits=LIMITS, pool=pool),
+            beat,
+            every=0.5,
+            patience=30,
+            job=1,
+        )
+        assert watched.stopped == "cancelled" and watched.result.status == "killed", watched.result
+        assert not (tmp_path / "out" / "finished.txt").exists()
+        assert pool.stats["gone"] == 0 and pool.wait_warm("python", 0), pool.stats  # the refill was spared
+    finally:
+        pool.close()
+
+
+def test_a_stop_set_kills_a_fresh_run_too(tmp_path: Path) -> None:
+    """The same mechanism for a fresh sandbox (no pool): the run is killed with the stop's reason."""
+    import threading
+
+    from sandbox.supervision import STOPPED_REASON
+
+    stop = threading.Event()
+    threading.Timer(1.0, stop.set).start()
+    result = run_job("python", SLOW, datasets={}, out_dir=tmp_path / "out", limits=LIMITS, stop=stop)
+    assert result.status == "killed" and result.reason == STOPPED_REASON
+    assert not (tmp_path / "out" / "finished.txt").exists()
+
+
+# Two processes, each under the limit (1.5 s of 2 s) and together over it.
+TWO_SPINNERS = """
+import os, time
+pid = os.fork()
+start = time.process_time()
+while time.process_time() - start < 1.5:
+    pass
+if pid == 0:
+    os._exit(0)
+os.waitpid(pid, 0)
+time.sleep(2)
+open("/out/finished.txt", "w").write("ran to the end")
+"""
+
+
+@pytest.mark.parametrize("warm", [True, False], ids=["warm", "fresh"])
+def test_the_cpu_limit_holds_over_all_of_a_jobs_processes(tmp_path: Path, warm: bool) -> None:
+    """The job's processes together, counted in its cgroup from "go" (FINDINGS21b F2): RLIMIT_CPU holds each
+    process alone, and a warm launcher's includes its imports."""
+    limits = dataclasses.replace(LIMITS, cpu_seconds=2, wall_seconds=60)
+    argv = _py(TWO_SPINNERS)
+    out = tmp_path / "out"
+    if warm:
+        result = run_prestarted(argv, data={}, out_dir=out, limits=limits, preload=SPIN.format(seconds=2.5))
+    else:
+        from sandbox.runner import run
+
+        result = run(argv, data={}, out_dir=out, limits=limits)
+    assert result.status == "killed" and result.reason == "CPU time limit 2 s exceeded", (result.reason, result.stderr)
+    assert not (out / "finished.txt").exists()
