@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 from desensitize import FingerprintSet
-from sandbox.guard import GuardConfig, SourceCopy, explain, judge
-from sandbox.guard.probe_memo import MEMO, StringsMemo, call_key
+from sandbox.guard import GuardConfig, SourceCopy, explain, judge, probe_memo
+from sandbox.guard.probe_memo import MEMO, StringsMemo, call_key, set_digest
 from tests.adversarial import residents
 
 
@@ -147,6 +147,31 @@ def test_a_set_changed_in_place_is_probed_again(tmp_path: Path) -> None:
     second = _judge(tmp_path / "b", files, changing)
     assert "identifier.fingerprint" not in {f["rule"] for f in first["findings"]}
     assert "identifier.fingerprint" in {f["rule"] for f in second["findings"]}
+
+
+def test_a_read_only_set_is_hashed_once_and_a_replaced_array_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker's kept sets are read-only: their arrays' digest is kept; other arrays are hashed again."""
+    prints = residents()[2]
+    frozen = FingerprintSet({k: a.copy() for k, a in prints.arrays.items()}, dict(prints.columns), prints._key,
+                            dict(prints.meta))  # fmt: skip
+    writeable = set_digest(frozen)
+    for array in frozen.arrays.values():
+        array.flags.writeable = False
+    hashed: list[int] = []
+    real = probe_memo._arrays_digest
+
+    def counted(fingerprints: FingerprintSet) -> bytes:
+        hashed.append(1)
+        return real(fingerprints)
+
+    monkeypatch.setattr(probe_memo, "_arrays_digest", counted)
+    assert set_digest(frozen) == writeable and set_digest(frozen) == writeable and len(hashed) == 1
+    values = frozen.arrays["values"][1:].copy()
+    values.flags.writeable = False
+    frozen.arrays["values"] = values
+    assert set_digest(frozen) != writeable and len(hashed) == 2
+    frozen.meta["lengths"] = {}
+    assert set_digest(frozen) != set_digest(_without(prints, _pseudonym(5)))  # meta is always hashed
 
 
 def test_a_remembered_probe_still_counts_against_the_budget(tmp_path: Path) -> None:

@@ -34,6 +34,8 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     from desensitize import FingerprintSet
     from sandbox.guard.probe import Hits
@@ -51,18 +53,68 @@ def _update_text(digest: hashlib._Hash, text: str) -> None:
     digest.update(data)
 
 
+def _arrays_digest(fingerprints: FingerprintSet) -> bytes:
+    digest = hashlib.sha256(b"keyong-probe-memo-arrays-1")
+    for kind in sorted(fingerprints.arrays):
+        array = fingerprints.arrays[kind]
+        _update_text(digest, f"{kind}:{array.dtype.str}:{array.shape}")
+        digest.update(np.ascontiguousarray(array).data)
+    return digest.digest()
+
+
+def _identity(fingerprints: FingerprintSet) -> tuple[object, ...] | None:
+    """Which arrays a set holds, by object and memory; None when any is writeable (its content may change)."""
+    arrays = sorted(fingerprints.arrays.items())
+    if any(array.flags.writeable for _, array in arrays):
+        return None
+    return (
+        id(fingerprints.arrays),
+        tuple((kind, id(a), a.__array_interface__["data"][0], a.shape, a.dtype.str) for kind, a in arrays),
+    )
+
+
+#: Digests of read-only sets' arrays by set, kept with the set (so its id is not reused while kept).
+SET_DIGESTS = 8
+_set_digests: OrderedDict[int, tuple[FingerprintSet, tuple[object, ...], bytes]] = OrderedDict()
+_set_lock = threading.Lock()
+
+
+def set_digest(fingerprints: FingerprintSet) -> bytes:
+    """SHA-256 of one set's content: key, hash arrays, columns and meta.
+
+    The arrays are tens of MB for a million-row table (~0.1 s to hash), so their digest is kept for a set
+    whose arrays are all read-only (a worker's kept sets are made so, ``sandbox.print_cache``), as long
+    as the set holds the very same array objects at the same addresses; a writeable array is hashed
+    every time. The key, columns and meta (small) are hashed every time."""
+    identity = _identity(fingerprints)
+    arrays: bytes | None = None
+    if identity is not None:
+        with _set_lock:
+            kept = _set_digests.get(id(fingerprints))
+            if kept is not None and kept[0] is fingerprints and kept[1] == identity:
+                arrays = kept[2]
+                _set_digests.move_to_end(id(fingerprints))
+    if arrays is None:
+        arrays = _arrays_digest(fingerprints)
+        if identity is not None:
+            with _set_lock:
+                _set_digests[id(fingerprints)] = (fingerprints, identity, arrays)
+                while len(_set_digests) > SET_DIGESTS:
+                    _set_digests.popitem(last=False)
+    digest = hashlib.sha256(arrays)
+    _update_text(digest, fingerprints._key)
+    _update_text(digest, json.dumps(fingerprints.columns, sort_keys=True, ensure_ascii=False, default=str))
+    _update_text(digest, json.dumps(fingerprints.meta, sort_keys=True, ensure_ascii=False, default=str))
+    return digest.digest()
+
+
 def prints_digest(prints: Mapping[str, FingerprintSet]) -> bytes:
-    """SHA-256 of everything of the sets a probe's result depends on, in the probe's order."""
+    """SHA-256 of everything of the sets a probe's result depends on, in the probe's order (names too:
+    findings name the dataset)."""
     digest = hashlib.sha256(b"keyong-probe-memo-1")
     for name, fingerprints in prints.items():
         _update_text(digest, name)
-        _update_text(digest, fingerprints._key)
-        for kind in sorted(fingerprints.arrays):
-            array = fingerprints.arrays[kind]
-            _update_text(digest, f"{kind}:{array.dtype.str}:{array.shape}")
-            digest.update(memoryview(array.tobytes()))
-        _update_text(digest, json.dumps(fingerprints.columns, sort_keys=True, ensure_ascii=False, default=str))
-        _update_text(digest, json.dumps(fingerprints.meta, sort_keys=True, ensure_ascii=False, default=str))
+        digest.update(set_digest(fingerprints))
     return digest.digest()
 
 
@@ -140,4 +192,14 @@ class StringsMemo:
 #: The memo every probe of this process shares (one worker: one process).
 MEMO = StringsMemo()
 
-__all__ = ["ENTRIES", "MAX_CHARS", "MAX_VALUES", "MEMO", "Recorded", "StringsMemo", "call_key", "prints_digest"]
+__all__ = [
+    "ENTRIES",
+    "MAX_CHARS",
+    "MAX_VALUES",
+    "MEMO",
+    "Recorded",
+    "StringsMemo",
+    "call_key",
+    "prints_digest",
+    "set_digest",
+]
