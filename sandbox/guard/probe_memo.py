@@ -32,13 +32,22 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 if TYPE_CHECKING:
-    from desensitize import FingerprintSet
     from sandbox.guard.probe import Hits
+
+
+class FingerprintSet(Protocol):
+    """What of ``desensitize.FingerprintSet`` a probe's result depends on (all of it but its methods)."""
+
+    arrays: dict[str, np.ndarray]
+    columns: dict[str, list[str]]
+    _key: str
+    meta: dict[str, Any]
+
 
 #: Results kept at most (each a 32-byte key and a few counts per dataset: well under 1 MB in all).
 ENTRIES = 4096
