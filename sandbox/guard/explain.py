@@ -234,6 +234,43 @@ def _matches(measure: np.ndarray, tolerance: np.ndarray, candidate: _Candidate, 
     return False
 
 
+#: Per-group aggregates kept with a copy for later judgements (``SourceCopy.memo``): at most this many
+#: groupings per copy, each of at most this many groups (a few MB per copy at most).
+MEMO_GROUPINGS = 32
+MEMO_MAX_GROUPS = 256
+
+
+def _group_candidates(
+    source: SourceCopy, dims: list[SourceColumn], used: list[SourceColumn], group: np.ndarray, count: int,
+    condition: Condition,
+) -> list[_Candidate]:  # fmt: skip
+    """:func:`_candidates` of the copy grouped by ``used`` (all ``dims`` excluded), kept with the copy.
+
+    Why kept (issue 21): re-aggregating the whole copy per grouping was a third of judging a few-row
+    table, and an analyst's next table groups the same copy by the same columns. The result depends on
+    the copy and these columns only (``group`` is the copy's rows factorized on ``used``: the table's
+    rows never change it, see :func:`groups_of`), so it is keyed by the identities of the copy's own
+    column objects, which live as long as the copy. Candidates are only read, never changed."""
+    key = (
+        "candidates",
+        tuple(id(d) for d in dims),
+        tuple(id(u) for u in used),
+        None if condition is None else (id(condition[0]), int(condition[1])),
+    )
+    memo: dict[tuple[object, ...], object] | None = getattr(source, "memo", None)  # None: a copy from a pickle
+    kept = memo.get(key) if memo is not None else None
+    if isinstance(kept, tuple) and kept[0] == count:
+        return list(kept[1])
+    within = condition[0].codes == condition[1] if condition is not None else None
+    found = _candidates(source, dims, group, count, within)
+    if memo is not None and count <= MEMO_MAX_GROUPS:
+        groupings = [k for k in memo if k[0] == "candidates"]
+        if len(groupings) >= MEMO_GROUPINGS:
+            memo.pop(groupings[0])
+        memo[key] = (count, tuple(found))
+    return found
+
+
 def _row_candidates(
     source: SourceCopy,
     dims: list[SourceColumn],
@@ -249,8 +286,7 @@ def _row_candidates(
     group, t_group = groups_of(source, used, [t_codes[i] for i in active])
     count = int(group.max(initial=-1)) + 2  # one more: the empty group of combinations the copy lacks
     t_group = np.where(t_group >= 0, t_group, count - 1)
-    within = condition[0].codes == condition[1] if condition is not None else None
-    per_group = _candidates(source, dims, group, count, within)
+    per_group = _group_candidates(source, dims, used, group, count, condition)
     rows = [_Candidate(c.what, c.kind, c.values[t_group], c.sizes[t_group], c.source, c.exact) for c in per_group]
     size = rows[0].values
     for j in range(len(dims)):  # every dimension gets its slots, so every pattern's list lines up

@@ -37,6 +37,7 @@ import pyarrow.compute as pc
 
 from desensitize import FingerprintSet, fragment_candidates, non_alnum_pattern, normalise_for_fingerprint
 from sandbox.encodings import decoded_readings
+from sandbox.guard.probe_memo import MAX_VALUES, MEMO, StringsMemo, call_key, prints_digest
 
 #: The run classes of ``desensitize.fingerprints.LENGTH_CLASSES``: what splits a run, and the alphabet size.
 _RUN_SPLIT = {"digits": r"[^0-9x]+", "hex": r"[^0-9a-f]+", "alnum": r"[^0-9a-z]+", "han": r"[^\p{Han}]+"}
@@ -149,6 +150,10 @@ class Probe:
     prints: Mapping[str, FingerprintSet]
     max_probes: int = 20_000_000
     probed: int = field(default=0)
+    #: Results kept across judgements (``sandbox.guard.probe_memo``); None: every call computes.
+    memo: StringsMemo | None = field(default=MEMO, repr=False)
+    _digest: bytes | None = field(default=None, repr=False)
+    _checks: int = field(default=0, repr=False)  # calls of :meth:`count` (each checks the budget)
 
     def readings(self, values: pd.Series, *, decode: bool = True) -> pd.Series:
         """The strings as written, folded and decoded (distinct)."""
@@ -159,9 +164,34 @@ class Probe:
         return pd.Series(pd.unique(pd.concat(readings, ignore_index=True)), dtype=object)
 
     def strings(self, values: pd.Series, *, decode: bool = True, windows: bool = True) -> dict[str, Hits]:
-        """Hits per dataset among ``values`` (any strings); empty when nothing is found."""
+        """Hits per dataset among ``values`` (any strings); empty when nothing is found.
+
+        A call made before with the same strings against sets of the same content is answered from the
+        memo (``sandbox.guard.probe_memo``), its probes counted against the budget as the call counted them."""
         if values.empty or not self.prints:
             return {}
+        key = self._memo_key(values, decode=decode, windows=windows)
+        if key is not None and self.memo is not None and (known := self.memo.get(key)) is not None:
+            if known.checked:  # the budget is checked where the call checked it, on the same sum
+                self.count(known.window_probes)
+            self.probed += known.probes
+            return known.hits()
+        before, checks = self.probed, self._checks
+        found, probes = self._strings(values, decode=decode, windows=windows)
+        if key is not None and self.memo is not None:
+            self.memo.put(key, found, self.probed - before, probes, checked=self._checks > checks)
+        self.probed += probes
+        return found
+
+    def _memo_key(self, values: pd.Series, *, decode: bool, windows: bool) -> bytes | None:
+        if self.memo is None or len(values) > MAX_VALUES:
+            return None
+        if self._digest is None:
+            self._digest = prints_digest(self.prints)
+        return call_key(self._digest, values.astype(str).tolist(), decode=decode, windows=windows)
+
+    def _strings(self, values: pd.Series, *, decode: bool, windows: bool) -> tuple[dict[str, Hits], int]:
+        """Hits per dataset, and the candidate probes made (the window probes are counted as they are made)."""
         readings = self.readings(values, decode=decode)
         pieces = tokens(readings)
         candidates = pd.concat(
@@ -177,8 +207,7 @@ class Probe:
                 self._windows(readings, prints, hits)
             if hits.exact or hits.windows or hits.names or hits.fragments:
                 found[name] = hits
-        self.probed += (len(candidates) + len(fragments)) * len(self.prints)
-        return found
+        return found, (len(candidates) + len(fragments)) * len(self.prints)
 
     def _windows(self, readings: pd.Series, prints: FingerprintSet, hits: Hits) -> None:
         normalised = normalise_for_fingerprint(pa.array(readings.tolist(), type=pa.large_string()))
@@ -215,6 +244,7 @@ class Probe:
     def count(self, probes: int) -> None:
         """Account for probes made elsewhere (glued cells); past the budget the output is refused."""
         self.probed += probes
+        self._checks += 1
         if self.probed > self.max_probes:
             raise ProbeLimitError(f"more than {self.max_probes} probes")
 

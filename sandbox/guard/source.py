@@ -131,6 +131,11 @@ class SourceCopy:
     #: The datasets joined into this source (a link group's joined view, ``sandbox.guard.joined``);
     #: empty for a granted copy itself.
     members: tuple[str, ...] = ()
+    #: Aggregates of this copy already computed for a judgement, kept with it for the next (issue 21):
+    #: a worker keeps one object per file version (``sandbox.guard_sources``), and an object's rows and
+    #: columns never change once indexed. Keyed by the identities of its own columns (see
+    #: ``sandbox.guard.explain``), bounded there; never compared, never shown.
+    memo: dict[tuple[object, ...], object] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def load(cls, name: str, path: Path) -> SourceCopy:
