@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import create_engine
 
@@ -432,3 +433,47 @@ def test_verification_reports_an_unreadable_entry_instead_of_raising(
     finally:
         engine.dispose()
     assert not report.ok and report.problems
+
+
+WRITER = """
+import sys
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import create_engine
+from ledger import Ledger, Record
+key = serialization.load_pem_private_key(open(sys.argv[2], "rb").read(), None)
+ledger = Ledger(create_engine("sqlite:///" + sys.argv[1], connect_args={"timeout": 60}), key, origin="w",
+                checkpoint_every=97)
+for b in range(40):
+    ledger.append_many([Record("a", "r", "job.submitted", f"s{b}.{k}", {"k": k}) for k in range(250)])
+"""
+
+
+@needs_native
+@pytest.mark.slow
+@pytest.mark.parametrize("journal", ["wal", "delete"])
+def test_a_concurrent_writer_never_tears_the_native_snapshot(journal: str, tmp_path: Path) -> None:
+    """Checkpoints, nodes and entries are read in one transaction: a ledger growing meanwhile stays clean."""
+    path = tmp_path / "live.db"
+    raw = sqlite3.connect(path)
+    raw.execute(f"PRAGMA journal_mode={journal}")
+    raw.close()
+    engine = create_engine(f"sqlite:///{path}")
+    metadata.create_all(engine)
+    engine.dispose()
+    key = Ed25519PrivateKey.generate()
+    pem = tmp_path / "key.pem"
+    pem.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(pem)], env=env)
+    public = key.public_key()
+    reports = []
+    try:
+        while writer.poll() is None:
+            reports.append(fast_verify(f"sqlite:///{path}", public, public_key_hex(public), path="native"))
+    finally:
+        assert writer.wait(timeout=300) == 0
+    reports.append(fast_verify(f"sqlite:///{path}", public, public_key_hex(public), path="native"))
+    assert all(r.ok and r.method == "native" for r in reports), [r.problems[:2] for r in reports if not r.ok]
+    assert reports[-1].entries == 40 * 250
