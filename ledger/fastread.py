@@ -342,6 +342,8 @@ def _read_with_sqlite3(job: dict[str, Any]) -> tuple[dict[str, Any], dict[str, A
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
         ((low, high),) = connection.execute(job["bounds"]).fetchall()
+        if isinstance(low, str | bytes) or isinstance(high, str | bytes):  # SQLite sorts text after numbers
+            raise UnrepresentableError("a seq is text or a BLOB: the reference names the row")
         if (0 if low is None else high - low + 1) >= SQLITE_IN_PROCESS_ROWS:
             return None
         tables: dict[str, Any] = {"checkpoints": rows(job["checkpoints"]), "nodes": rows(job["nodes"])}
@@ -371,7 +373,12 @@ def read_snapshot(url: str) -> Snapshot:
     if job["dialect"] == "postgresql":
         status, tables = _read_job(job)
     else:
-        small = _read_with_sqlite3(job)
+        try:
+            small = _read_with_sqlite3(job)
+        except sqlite3.OperationalError as exc:  # stored text that is not UTF-8: the reference names the row
+            if "Could not decode to UTF-8" not in str(exc):
+                raise
+            raise UnrepresentableError("the ledger holds text that is not UTF-8") from None
         status, tables = small if small is not None else _read_in_child(job)
     if status["odd"]:
         raise UnrepresentableError("an entry value has an unexpected storage class")

@@ -54,7 +54,7 @@ from ledger.checkpoints import SignedCheckpoint
 from ledger.errors import UnrepresentableError
 from ledger.keyring import signature_problems
 from ledger.merkle import STORED_MIN_LEVEL, TreeAppender, node_hash
-from ledger.reference import CHUNK, verify_reference
+from ledger.reference import CHUNK, reaches_past, verify_reference
 from ledger.report import MAX_PROBLEMS, Problem, VerifyReport
 
 __all__ = ["PATHS", "Rows", "default_path", "fast_verify", "gaps", "report_from_rows"]
@@ -220,8 +220,7 @@ def _truncation_problems(pending: SignedCheckpoint | None, stored: dict[tuple[in
     if pending is not None:
         detail = f"a checkpoint of size {pending.tree_size} was signed but only {n} entries remain"
         last.append(Problem(n + 1, "truncated", detail))
-    beyond = [coord for coord in stored if (coord[1] + 1) << coord[0] > n]
-    if beyond and pending is None:
+    if pending is None and any(reaches_past(coord, n) for coord in stored):
         last.append(Problem(n + 1, "truncated", "stored Merkle nodes cover entries that no longer exist"))
     return last
 

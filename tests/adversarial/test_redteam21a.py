@@ -253,11 +253,6 @@ def test_an_untouched_ledger_is_verified_by_the_native_path(
 
 
 @needs_native
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDINGS21a F1: native reads 5 checkpoint columns, the reference all 6 "
-    "(note): undecodable note text makes the reference fail while native reports ok",
-)
 def test_checkpoint_note_the_reference_cannot_read_is_not_clean_on_native(
     small: tuple[Path, Ed25519PublicKey], tmp_path: Path
 ) -> None:
@@ -417,11 +412,6 @@ TRAPS: dict[str, tuple[str, ...]] = {
 
 @needs_native
 @pytest.mark.parametrize("name", sorted(TRAPS))
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDINGS21a F2: an edited ledger makes both verifiers raise (TypeError, "
-    "sqlite3 decode error) instead of reporting the bad entry; `keyong ledger verify` prints a traceback",
-)
 def test_verification_reports_an_unreadable_entry_instead_of_raising(
     name: str, small: tuple[Path, Ed25519PublicKey], tmp_path: Path
 ) -> None:
