@@ -54,7 +54,7 @@ from ledger.checkpoints import SignedCheckpoint
 from ledger.errors import UnrepresentableError
 from ledger.keyring import signature_problems
 from ledger.merkle import STORED_MIN_LEVEL, TreeAppender, node_hash
-from ledger.reference import CHUNK, reaches_past, verify_reference
+from ledger.reference import CHUNK, note_problems, reaches_past, verify_reference
 from ledger.report import MAX_PROBLEMS, Problem, VerifyReport
 
 __all__ = ["PATHS", "Rows", "default_path", "fast_verify", "gaps", "report_from_rows"]
@@ -250,7 +250,7 @@ def report_from_rows(
     report = VerifyReport()
     report.checkpoints = len(cps)
     trusted = [public_key_hex] if isinstance(public_key_hex, str) else list(public_key_hex)
-    first = signature_problems(cps, rotations, trusted)
+    first = signature_problems(cps, rotations, trusted) + note_problems(cps)
 
     n = 0 if rows is None else len(rows.seq)
     events: list[tuple[tuple[int, ...], Problem]] = []

@@ -30,12 +30,15 @@ from ledger.checkpoints import SignedCheckpoint, public_key_hex
 from ledger.entry import GENESIS, entry_body
 from ledger.keyring import ROTATION_ACTION, is_key, signature_problems
 from ledger.merkle import TreeAppender
+from ledger.note import NoteError, Verifier, open_note, parse_checkpoint_body
+from ledger.note.lines import split_note
 from ledger.queries import ENTRY_COLUMNS, ENTRY_FIELDS, all_checkpoints
-from ledger.report import VerifyReport
+from ledger.report import Problem, VerifyReport
 from ledger.storage import entries, nodes, prepare_engine, read_transaction
 
 __all__ = [
     "CHUNK",
+    "note_problems",
     "office_key",
     "reaches_past",
     "recompute_entry",
@@ -62,6 +65,38 @@ def rotation_rows(connection: Connection) -> list[tuple[int, Any]]:
     # A seq that is not an integer names no tree size: such a row follows no rotation (the chain walk
     # reports it as ``unreadable``), so the checkpoints of the key it would name fail as foreign.
     return [(seq, payload) for seq, payload in connection.execute(query) if type(seq) is int]
+
+
+def note_problems(cps: Sequence[SignedCheckpoint]) -> list[Problem]:
+    """Checkpoints whose stored signed note is not their own tree head signed by their own key.
+
+    The note is what ``GET /ledger/checkpoint.note`` serves witnesses (C2SP tlog-checkpoint): its body
+    must carry this row's tree size and root, and its signature line, named after the body's origin,
+    must verify under the row's public key (which :func:`ledger.keyring.checkpoint_problems` checks
+    against the key schedule). Both verifiers call this on the same rows (FINDINGS21a F1).
+    """
+    return [
+        Problem(
+            None, "checkpoint_note", f"checkpoint of size {cp.tree_size} stores a note that is not its signed tree head"
+        )
+        for cp in cps
+        if not _note_matches(cp)
+    ]
+
+
+def _note_matches(cp: SignedCheckpoint) -> bool:
+    note = cp.note
+    if not isinstance(note, str) or not isinstance(cp.public_key, str):
+        return False
+    try:
+        text, _ = split_note(note)
+        body = parse_checkpoint_body(text)
+        if body.tree_size != cp.tree_size or body.root_hash.hex() != cp.root:
+            return False
+        open_note(note, [Verifier.from_public_key(body.origin, bytes.fromhex(cp.public_key))])
+    except (NoteError, ValueError, TypeError):
+        return False
+    return True
 
 
 def reaches_past(coord: tuple[Any, Any], size: int) -> bool:
@@ -181,7 +216,9 @@ def _verify(
                     f"a stored Merkle node has coordinates that are not integers: ({_shown(level)}, {_shown(idx)})",
                 )
         report.checkpoints = len(stored)
-        for problem in signature_problems(cps, rotation_rows(connection), trusted_hexes(public_key)):
+        for problem in signature_problems(cps, rotation_rows(connection), trusted_hexes(public_key)) + note_problems(
+            cps
+        ):
             report.add(problem.seq, problem.kind, problem.detail)
         merkle = _MerkleCheck([cp for cp in cps if cp.tree_size > 0], stored_nodes, report)
         chain = _ChainCheck(report, lenient)

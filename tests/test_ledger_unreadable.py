@@ -160,6 +160,29 @@ def test_a_stored_node_at_an_impossible_level_is_past_the_end(
     assert problems == [Problem(601, "truncated", "stored Merkle nodes cover entries that no longer exist")]
 
 
+@pytest.mark.parametrize(
+    "edit",
+    [
+        "note = CAST(X'FF' AS TEXT)",
+        "note = CAST(note AS BLOB)",
+        "note = ''",
+        "note = (SELECT note FROM ledger_checkpoints WHERE tree_size = 600)",
+        "note = replace(note, 'unreadable.test', 'other.origin')",
+        "note = substr(note, 1, length(note) - 6) || 'AAAA=' || char(10)",
+    ],
+)
+def test_a_checkpoint_note_that_is_not_the_rows_signed_head_is_reported(
+    edit: str, ledger_file: tuple[Path, Ed25519PrivateKey]
+) -> None:
+    """FINDINGS21a F1: the note witnesses fetch (GET /ledger/checkpoint.note) is checked by every path alike."""
+    path, key = ledger_file
+    assert the_one_report(path, key).ok
+    tamper(path, f"UPDATE ledger_checkpoints SET {edit} WHERE tree_size = 300")
+    assert the_one_report(path, key).problems == [
+        Problem(None, "checkpoint_note", "checkpoint of size 300 stores a note that is not its signed tree head")
+    ]
+
+
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("KEYONG_DATABASE")}
     env["PYTHONPATH"] = str(REPO)
