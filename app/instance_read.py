@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 from app.migration_head import scanned_head
 
@@ -178,7 +178,7 @@ def _open_with_settings(home: Path, marker: dict[str, object]) -> ReadOnlyInstan
 
     settings = Settings().with_home(home)
     url = resolve_database_url(settings, marker)
-    engine = make_engine(url)
+    engine = _read_only_sqlite_engine(url) or make_engine(url)
     if cheap_status(engine) is not None:
         rows, close = _engine_rows(engine, read_only=True)
         return ReadOnlyInstance(home, rows, _then(close, engine.dispose), "engine")
@@ -188,6 +188,40 @@ def _open_with_settings(home: Path, marker: dict[str, object]) -> ReadOnlyInstan
     instance = Instance.open(settings)  # migrates (ledgered) or refuses, as every command did before
     rows, close = _engine_rows(instance.engine, read_only=False)
     return ReadOnlyInstance(home, rows, _then(close, instance.close), "writer")
+
+
+def _read_only_sqlite_engine(url: str) -> Engine | None:
+    """An engine over the SQLite file ``url`` names that cannot write, or ``None`` for another database.
+
+    ``app.database.make_engine`` runs ``PRAGMA journal_mode=WAL`` on connect, which rewrites the header of
+    a database kept in another journal mode before any ``query_only`` could refuse it (FINDINGS21a F3).
+    Here every connection is opened ``mode=ro`` (SQLite's own refusal, which SQL cannot switch off), with
+    no pragma but the busy timeout (as ``make_engine``'s) and ``query_only``, whichever way the URL names
+    the file: a path, relative or absolute, or a ``file:`` URI with its own parameters (``mode=ro``
+    replaces any ``mode``). An in-memory database has no file to protect: ``make_engine`` opens it.
+    """
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    from ledger import prepare_engine
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    name = parsed.database or ""
+    if name.startswith("file:"):
+        name = unquote(urlsplit(name).path)
+    if not name or name == ":memory:":
+        return None
+    target = f"file:{quote(str(Path(name).expanduser().absolute()))}?mode=ro"
+
+    def connect() -> sqlite3.Connection:
+        connection = sqlite3.connect(target, uri=True, timeout=10.0, check_same_thread=False)
+        connection.execute("PRAGMA query_only=ON")
+        return connection
+
+    return prepare_engine(create_engine("sqlite://", creator=connect, poolclass=NullPool))
 
 
 def _then(first: Callable[[], None], second: Callable[[], None]) -> Callable[[], None]:

@@ -141,11 +141,6 @@ def test_the_read_connection_cannot_be_talked_into_writing(home: Path) -> None:
     raw.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDINGS21a F3: the engine way on SQLite runs PRAGMA journal_mode=WAL at "
-    "connect, before query_only: a read command rewrites the database",
-)
 def test_the_engine_way_on_sqlite_does_not_write(home: Path) -> None:
     raw = sqlite3.connect(home / "keyong.db")
     raw.execute("PRAGMA journal_mode=DELETE")
