@@ -185,7 +185,9 @@ def _open_with_settings(home: Path, marker: dict[str, object]) -> ReadOnlyInstan
     engine.dispose()
     from app.instance import Instance
 
-    instance = Instance.open(settings)  # migrates (ledgered) or refuses, as every command did before
+    # migrates (ledgered) or refuses, as every command did before; no sweep, as `read_instance` promises
+    # (the sweep is the next writer's business, FINDINGS21a I2)
+    instance = Instance.open(settings, sweep=False)
     rows, close = _engine_rows(instance.engine, read_only=False)
     return ReadOnlyInstance(home, rows, _then(close, instance.close), "writer")
 
