@@ -220,11 +220,6 @@ HOSTILE: dict[str, Callable[[Path], None]] = {
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 @pytest.mark.parametrize("command", [("job", "show", "1", "--json"), ("job", "list", "--json")])
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDINGS21a F4: odd rows or a broken home make job show/list crash with a "
-    "Python traceback instead of exit 1 and a one-line reason",
-)
 def test_a_hostile_home_gets_a_clear_error_not_a_traceback(home: Path, name: str, command: tuple[str, ...]) -> None:
     HOSTILE[name](home)
     done = cli(home, *command)
