@@ -174,13 +174,18 @@ def _text(value: Any) -> str:
     return value
 
 
+def _refuse_constant(constant: str) -> None:
+    raise ValueError(f"{constant} is not JSON")
+
+
 def _document(name: str, value: Any) -> Any:
-    """A JSON column's document, of its type."""
+    """A JSON column's document: standard JSON only (no NaN or infinity, no lone surrogate), of its type."""
     if isinstance(value, bytes):
         value = value.decode("utf-8")
     if not isinstance(value, str):
         raise TypeError(f"{name} is not JSON text")
-    document = json.loads(value)
+    document = json.loads(value, parse_constant=_refuse_constant)
+    json.dumps(document, allow_nan=False, ensure_ascii=False).encode("utf-8")  # 1e999, "\\ud800" refused
     kind, item = _JSON_TYPES[name]
     if not isinstance(document, kind) or (
         item is not None and not all(isinstance(x, item) for x in cast("list[Any]", document))

@@ -81,6 +81,9 @@ def set_raw(home: Path, job_id: int, column: str, sql_value: str) -> None:
 
 HOSTILE: dict[str, tuple[str, str]] = {
     # name: (column, SQL value), and the column the view must name
+    "nan_in_findings": ("findings", """'[{"rule": "x", "detail": NaN}]'"""),
+    "huge_float_in_resources": ("resources", """'{"cpu": 1e999}'"""),
+    "lone_surrogate_in_outputs": ("outputs", """'[{"name": "\\ud800"}]'"""),
     "outputs_an_object": ("outputs", """'{"a": 1}'"""),
     "outputs_a_list_of_lists": ("outputs", """'[["name", "x"]]'"""),
     "deep_findings": ("findings", "'" + "[" * 50_000 + "]" * 50_000 + "'"),
@@ -136,7 +139,7 @@ def strict(text: str) -> Any:
 
 def test_job_list_shows_every_job_and_names_the_bad_one(home: Path) -> None:
     add_job(home, 1)
-    add_job(home, 2, findings="not json", title=b"\x00")
+    add_job(home, 2, findings='[{"rule": "x", "detail": NaN}]', title=b"\x00")
     done = cli(home, "job", "list", "--json")
     assert done.returncode == 0, done.stderr
     jobs = strict(done.stdout)["jobs"]

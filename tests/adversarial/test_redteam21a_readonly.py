@@ -227,9 +227,6 @@ def test_a_hostile_home_gets_a_clear_error_not_a_traceback(home: Path, name: str
     assert done.returncode in (0, 1, 2)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="FINDINGS21a F5: a NaN stored in findings reaches --json stdout as bare NaN, which is not JSON"
-)
 def test_json_output_stays_json_whatever_the_row_holds(home: Path) -> None:
     add_job(home, findings='[{"rule": "x", "detail": NaN}]')
     done = cli(home, "job", "show", "1", "--json")
