@@ -131,6 +131,8 @@ def _view(row: Mapping[str, Any], *, held: str) -> JobView:
             values[name] = _EMPTY.get(name)
             malformed.append(name)
     view = job_view(cast("JobRow", SimpleNamespace(**values)), held=held)
+    if not malformed:
+        return view  # the very JobView the queue gives (equal to it, the same document)
     fields = {f.name: getattr(view, f.name) for f in dataclasses.fields(JobView)}
     return ReadJobView(**fields, malformed=tuple(malformed))
 
@@ -155,6 +157,8 @@ def _decoded(name: str, value: Any) -> Any:
         return _document(name, value)
     if name in _TIMES:
         return utc(value)
+    if name == "cancel_requested" and type(value) is bool:  # PostgreSQL's BOOLEAN
+        return value
     if name in _INTEGERS:
         if type(value) is not int:
             raise TypeError(f"{name} is not an integer")
@@ -182,9 +186,12 @@ def _document(name: str, value: Any) -> Any:
     """A JSON column's document: standard JSON only (no NaN or infinity, no lone surrogate), of its type."""
     if isinstance(value, bytes):
         value = value.decode("utf-8")
-    if not isinstance(value, str):
+    if isinstance(value, dict | list):  # PostgreSQL's JSON columns arrive decoded
+        document: Any = value
+    elif isinstance(value, str):
+        document = json.loads(value, parse_constant=_refuse_constant)
+    else:
         raise TypeError(f"{name} is not JSON text")
-    document = json.loads(value, parse_constant=_refuse_constant)
     json.dumps(document, allow_nan=False, ensure_ascii=False).encode("utf-8")  # 1e999, "\\ud800" refused
     kind, item = _JSON_TYPES[name]
     if not isinstance(document, kind) or (
