@@ -34,8 +34,9 @@ it), so every quirk of the reference is mirrored on purpose:
 Storage the fast paths cannot represent exactly is handed to the reference verifier itself, so
 the report stays identical: on SQLite, a value whose storage class is not the one the schema
 declares (a BLOB in a TEXT column, text in an INTEGER column, NULL: only an attacker writing the
-file can store those) or text that is not valid UTF-8 (on which the reference, and so this,
-raises sqlite3's decoding error); on either database, an Arrow column of an unexpected type.
+file can store those), a seq that is not an integer, or text that is not valid UTF-8 (which the
+reference reports as ``unreadable``, naming the row); on either database, an Arrow column of an
+unexpected type.
 Such a database is pathological, and its verification simply runs at the reference's speed.
 """
 
