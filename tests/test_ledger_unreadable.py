@@ -213,3 +213,19 @@ def test_keyong_ledger_verify_prints_the_report_not_a_traceback(tmp_path: Path, 
     report = json.loads(done.stdout)
     assert report["ok"] is False
     assert any(p["kind"] == "unreadable" for p in report["problems"]), report["problems"]
+
+
+def test_a_verifier_that_cannot_finish_says_so_in_json(capsys: pytest.CaptureFixture[str]) -> None:
+    """What the verifiers cannot report (the database itself failing) is exit 1 and ``{"ok": false, "error"}``."""
+    import typer
+
+    from app.cli.conventions import Output
+    from app.cli.ledger import _unverified
+
+    with pytest.raises(typer.Exit) as exited:
+        _unverified(Output(True), sqlite3.DatabaseError("database disk image is malformed\nmore"))
+    assert exited.value.exit_code == 1
+    captured = capsys.readouterr()
+    message = "the ledger could not be verified: DatabaseError: database disk image is malformed"
+    assert json.loads(captured.out) == {"ok": False, "error": message}
+    assert message in captured.err
