@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 from app.migration_head import scanned_head
 
@@ -69,8 +69,10 @@ def read_marker(home: Path) -> dict[str, object]:
         data = json.loads((home / MARKER).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InstanceError(f"no Keyong instance at {home}: run `keyong init --home {home}` first") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise InstanceError(f"{home / MARKER} is corrupt: {exc}") from None
+    except OSError as exc:  # a directory, a FIFO, no permission: unreadable, not a crash (FINDINGS21a F4)
+        raise InstanceError(f"{home / MARKER} cannot be read: {exc.strerror or exc}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise InstanceError(f"{home / MARKER} has an unsupported format")
     return data
@@ -163,31 +165,113 @@ def _open_embedded(path: Path) -> tuple[Rows, Callable[[], None]] | None:
         return None
 
     def rows(sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
-        cursor = connection.execute(sql, dict(params))
-        names = [column[0] for column in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        return _sqlite_rows(connection, sql, params)
 
     return rows, connection.close
+
+
+_DECODE_ERROR = "Could not decode to UTF-8"
+"""How Python's sqlite3 refuses stored text that is not UTF-8."""
+
+
+def _lenient_text(raw: bytes) -> str | bytes:
+    """Stored text as sqlite3 decodes it, or its bytes when they are not UTF-8 (the reader names the field)."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw
+
+
+def _sqlite_rows(connection: sqlite3.Connection, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The rows of ``sql``. Text that is not UTF-8 (someone edited the file) is read again, in the same
+    transaction, as bytes, so that one edited row hides no other and the reader names the field
+    (FINDINGS21a F4). Any other database error is the caller's to word (``app.cli.job``)."""
+    try:
+        return _fetch(connection, sql, params)
+    except sqlite3.OperationalError as exc:
+        if _DECODE_ERROR not in str(exc):
+            raise
+    connection.text_factory = _lenient_text
+    try:
+        return _fetch(connection, sql, params)
+    finally:
+        connection.text_factory = str
+
+
+def _fetch(connection: sqlite3.Connection, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    cursor = connection.execute(sql, dict(params))
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _open_with_settings(home: Path, marker: dict[str, object]) -> ReadOnlyInstance:
     """The database the settings name, read through SQLAlchemy's core in a read-only transaction; the
     writer's open when its schema is not at this code's head or cannot be checked cheaply."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from app.database import cheap_status, make_engine
     from app.settings import Settings
 
     settings = Settings().with_home(home)
     url = resolve_database_url(settings, marker)
-    engine = make_engine(url)
+    engine = _read_only_sqlite_engine(url) or make_engine(url)
     if cheap_status(engine) is not None:
         rows, close = _engine_rows(engine, read_only=True)
         return ReadOnlyInstance(home, rows, _then(close, engine.dispose), "engine")
     engine.dispose()
     from app.instance import Instance
 
-    instance = Instance.open(settings)  # migrates (ledgered) or refuses, as every command did before
+    # migrates (ledgered) or refuses, as every command did before; no sweep, as `read_instance` promises
+    # (the sweep is the next writer's business, FINDINGS21a I2)
+    try:
+        instance = Instance.open(settings, sweep=False)
+    except SQLAlchemyError as exc:  # "file is not a database" and its like: a reason, not a traceback (F4)
+        raise InstanceError(_reason(url, exc)) from None
     rows, close = _engine_rows(instance.engine, read_only=False)
     return ReadOnlyInstance(home, rows, _then(close, instance.close), "writer")
+
+
+def _read_only_sqlite_engine(url: str) -> Engine | None:
+    """An engine over the SQLite file ``url`` names that cannot write, or ``None`` for another database.
+
+    ``app.database.make_engine`` runs ``PRAGMA journal_mode=WAL`` on connect, which rewrites the header of
+    a database kept in another journal mode before any ``query_only`` could refuse it (FINDINGS21a F3).
+    Here every connection is opened ``mode=ro`` (SQLite's own refusal, which SQL cannot switch off), with
+    no pragma but the busy timeout (as ``make_engine``'s) and ``query_only``, whichever way the URL names
+    the file: a path, relative or absolute, or a ``file:`` URI with its own parameters (``mode=ro``
+    replaces any ``mode``). An in-memory database has no file to protect: ``make_engine`` opens it.
+    """
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    from ledger import prepare_engine
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    name = parsed.database or ""
+    if name.startswith("file:"):
+        name = unquote(urlsplit(name).path)
+    if not name or name == ":memory:":
+        return None
+    target = f"file:{quote(str(Path(name).expanduser().absolute()))}?mode=ro"
+
+    def connect() -> sqlite3.Connection:
+        connection = sqlite3.connect(target, uri=True, timeout=10.0, check_same_thread=False)
+        connection.execute("PRAGMA query_only=ON")
+        return connection
+
+    return prepare_engine(create_engine("sqlite://", creator=connect, poolclass=NullPool))
+
+
+def _reason(url: str, exc: Exception) -> str:
+    """One line on a database that could not be read (``unreachable``'s, for any SQLAlchemy error)."""
+    from app.database import redact
+
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    return f"cannot read the database {redact(url)}: {lines[0] if lines else type(exc).__name__}"
 
 
 def _then(first: Callable[[], None], second: Callable[[], None]) -> Callable[[], None]:
@@ -210,7 +294,15 @@ def _engine_rows(engine: Engine, *, read_only: bool) -> tuple[Rows, Callable[[],
     elif read_only and engine.dialect.name == "sqlite":
         connection.exec_driver_sql("PRAGMA query_only=ON")  # the engine is this open's own, disposed with it
 
+    driver = None
+    if engine.dialect.name == "sqlite":  # Python's sqlite3 underneath: read as the embedded way reads
+        if not connection.in_transaction():
+            connection.begin()  # one snapshot (ledger.prepare_engine emits BEGIN)
+        driver = connection.connection.driver_connection
+
     def rows(sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        if isinstance(driver, sqlite3.Connection):
+            return _sqlite_rows(driver, sql, params)
         return [dict(row._mapping) for row in connection.execute(text(sql), dict(params))]
 
     def close() -> None:

@@ -71,15 +71,16 @@ _SQLITE_TEXT_OK = " AND ".join(f"typeof({c}) = 'text'" for c in _TEXT_COLUMNS)
 
 _QUERIES = {
     "sqlite": {
-        "checkpoints": "SELECT tree_size, root, time, signature, public_key, typeof(tree_size) = 'integer' AND "
-        + " AND ".join(f"typeof({c}) = 'text'" for c in ("root", "time", "signature", "public_key"))
+        # The note too: both verifiers check it (ledger.reference.note_problems).
+        "checkpoints": "SELECT tree_size, root, time, signature, public_key, note, typeof(tree_size) = 'integer' AND "
+        + " AND ".join(f"typeof({c}) = 'text'" for c in ("root", "time", "signature", "public_key", "note"))
         + " AS ok FROM ledger_checkpoints ORDER BY tree_size",
         "nodes": "SELECT level, idx, hash, typeof(level) = 'integer' AND typeof(idx) = 'integer' "
         "AND typeof(hash) = 'text' AS ok FROM ledger_nodes",
         "odd": f"SELECT count(*) AS n FROM ledger_entries WHERE ({{where}}) AND NOT ({_SQLITE_TEXT_OK})",
     },
     "postgresql": {
-        "checkpoints": "SELECT tree_size, root, time, signature, public_key, true AS ok "
+        "checkpoints": "SELECT tree_size, root, time, signature, public_key, note, true AS ok "
         "FROM ledger_checkpoints ORDER BY tree_size",
         "nodes": "SELECT level, idx, hash, true AS ok FROM ledger_nodes",
     },
@@ -342,6 +343,8 @@ def _read_with_sqlite3(job: dict[str, Any]) -> tuple[dict[str, Any], dict[str, A
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
         ((low, high),) = connection.execute(job["bounds"]).fetchall()
+        if isinstance(low, str | bytes) or isinstance(high, str | bytes):  # SQLite sorts text after numbers
+            raise UnrepresentableError("a seq is text or a BLOB: the reference names the row")
         if (0 if low is None else high - low + 1) >= SQLITE_IN_PROCESS_ROWS:
             return None
         tables: dict[str, Any] = {"checkpoints": rows(job["checkpoints"]), "nodes": rows(job["nodes"])}
@@ -371,7 +374,12 @@ def read_snapshot(url: str) -> Snapshot:
     if job["dialect"] == "postgresql":
         status, tables = _read_job(job)
     else:
-        small = _read_with_sqlite3(job)
+        try:
+            small = _read_with_sqlite3(job)
+        except sqlite3.OperationalError as exc:  # stored text that is not UTF-8: the reference names the row
+            if "Could not decode to UTF-8" not in str(exc):
+                raise
+            raise UnrepresentableError("the ledger holds text that is not UTF-8") from None
         status, tables = small if small is not None else _read_in_child(job)
     if status["odd"]:
         raise UnrepresentableError("an entry value has an unexpected storage class")
@@ -397,7 +405,8 @@ def read_snapshot(url: str) -> Snapshot:
             except pa.ArrowInvalid:
                 raise UnrepresentableError(f"column {name} holds text that is not UTF-8") from None
     checkpoints = [
-        SignedCheckpoint(r["tree_size"], r["root"], r["time"], r["signature"], r["public_key"]) for r in cp_rows
+        SignedCheckpoint(r["tree_size"], r["root"], r["time"], r["signature"], r["public_key"], r["note"])
+        for r in cp_rows
     ]
     nodes = {(r["level"], r["idx"]): r["hash"] for r in node_rows}
     return Snapshot(checkpoints, nodes, entries)

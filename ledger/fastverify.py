@@ -34,8 +34,9 @@ it), so every quirk of the reference is mirrored on purpose:
 Storage the fast paths cannot represent exactly is handed to the reference verifier itself, so
 the report stays identical: on SQLite, a value whose storage class is not the one the schema
 declares (a BLOB in a TEXT column, text in an INTEGER column, NULL: only an attacker writing the
-file can store those) or text that is not valid UTF-8 (on which the reference, and so this,
-raises sqlite3's decoding error); on either database, an Arrow column of an unexpected type.
+file can store those), a seq that is not an integer, or text that is not valid UTF-8 (which the
+reference reports as ``unreadable``, naming the row); on either database, an Arrow column of an
+unexpected type.
 Such a database is pathological, and its verification simply runs at the reference's speed.
 """
 
@@ -54,7 +55,7 @@ from ledger.checkpoints import SignedCheckpoint
 from ledger.errors import UnrepresentableError
 from ledger.keyring import signature_problems
 from ledger.merkle import STORED_MIN_LEVEL, TreeAppender, node_hash
-from ledger.reference import CHUNK, verify_reference
+from ledger.reference import CHUNK, note_problems, reaches_past, verify_reference
 from ledger.report import MAX_PROBLEMS, Problem, VerifyReport
 
 __all__ = ["PATHS", "Rows", "default_path", "fast_verify", "gaps", "report_from_rows"]
@@ -220,8 +221,7 @@ def _truncation_problems(pending: SignedCheckpoint | None, stored: dict[tuple[in
     if pending is not None:
         detail = f"a checkpoint of size {pending.tree_size} was signed but only {n} entries remain"
         last.append(Problem(n + 1, "truncated", detail))
-    beyond = [coord for coord in stored if (coord[1] + 1) << coord[0] > n]
-    if beyond and pending is None:
+    if pending is None and any(reaches_past(coord, n) for coord in stored):
         last.append(Problem(n + 1, "truncated", "stored Merkle nodes cover entries that no longer exist"))
     return last
 
@@ -251,7 +251,7 @@ def report_from_rows(
     report = VerifyReport()
     report.checkpoints = len(cps)
     trusted = [public_key_hex] if isinstance(public_key_hex, str) else list(public_key_hex)
-    first = signature_problems(cps, rotations, trusted)
+    first = signature_problems(cps, rotations, trusted) + note_problems(cps)
 
     n = 0 if rows is None else len(rows.seq)
     events: list[tuple[tuple[int, ...], Problem]] = []

@@ -81,9 +81,11 @@ the second core and whatever the reader leaves of the first."""
 
 _FLAG_LINK, _FLAG_BAD, _FLAG_SLOW = 1, 2, 4
 
-_OK_TEXT = " AND ".join(f"typeof({c}) = 'text'" for c in ("root", "time", "signature", "public_key"))
+# Every column the reference reads, the note among them (FINDINGS21a F1: both check it, with
+# ledger.reference.note_problems; text that is not UTF-8 there sends the database to the reference).
+_OK_TEXT = " AND ".join(f"typeof({c}) = 'text'" for c in ("root", "time", "signature", "public_key", "note"))
 _CHECKPOINTS = (
-    "SELECT tree_size, root, time, signature, public_key, typeof(tree_size) = 'integer' AND "
+    "SELECT tree_size, root, time, signature, public_key, note, typeof(tree_size) = 'integer' AND "
     f"{_OK_TEXT} AS ok FROM ledger_checkpoints ORDER BY tree_size"
 )
 _NODES = (
@@ -172,7 +174,7 @@ def _assemble(
             bad[position] = row_bad
             leaves[position] = np.frombuffer(leaf, dtype=np.uint8)
     return NativeScan(
-        checkpoints=[SignedCheckpoint(r[0], r[1], r[2], r[3], r[4]) for r in cp_rows],
+        checkpoints=[SignedCheckpoint(r[0], r[1], r[2], r[3], r[4], r[5]) for r in cp_rows],
         nodes={(r[0], r[1]): r[2] for r in node_rows},
         rotations=[(int(r[0]), r[1]) for r in rotations],
         seq=np.frombuffer(seq_bytes, dtype=np.int64),

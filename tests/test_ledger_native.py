@@ -152,10 +152,16 @@ def test_other_storage_classes_go_to_the_reference(home: Instance, statement: st
     ],
 )
 @pytest.mark.parametrize("column", ["subject", "payload", "hash", "time"])
-def test_text_that_is_not_utf8_raises_like_the_reference(home: Instance, value: str, column: str) -> None:
+def test_text_that_is_not_utf8_is_reported_like_the_reference(home: Instance, value: str, column: str) -> None:
+    """Both verifiers name the entry (``unreadable``) instead of raising sqlite3's decode error (FINDINGS21a F2)."""
     ledger = make_ledger(home, 10)
     tamper(home.engine, f"UPDATE ledger_entries SET {column} = CAST({value} AS TEXT) WHERE seq = 4")
-    assert compare(home, ledger) == ("raised", "OperationalError")
+    result = compare(home, ledger, method="reference")
+    assert result[0] == "report" and not result[1]["ok"]
+    unreadable = [p for p in result[1]["problems"] if p["kind"] == "unreadable"]
+    assert unreadable == [
+        {"seq": 4, "kind": "unreadable", "detail": f"entry 4 stores text that is not UTF-8 in {column}"}
+    ]
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ home, which over the API an operator never gets.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, read_instance, refusing, settings_for
@@ -40,7 +42,8 @@ def _render_job(item: dict[str, Any]) -> Any:
             r = item["resources"]
             console.print(f"  wall {r.get('wall')} s, CPU {r.get('cpu')} s, max RSS {r.get('max_rss')} bytes")
         for output in item["outputs"]:
-            console.print(f"  {output['name']}  {output['bytes']} bytes  sha256 {output['sha256']}  {output['path']}")
+            name, size, sha, path = (output.get(key) for key in ("name", "bytes", "sha256", "path"))
+            console.print(f"  {name}  {size} bytes  sha256 {sha}  {path}", markup=False)
 
     return render
 
@@ -50,16 +53,34 @@ def _jobs_table(items: list[dict[str, Any]], title: str) -> Table:
     for column in ("job", "operator", "kind", "state", "verdict", "created", "reason"):
         table.add_column(column, overflow="fold")
     for item in items:
-        table.add_row(
-            str(item["job"]),
-            item["operator"],
-            item["kind"],
-            item["state"],
-            item["verdict"] or "-",
-            item["created_at"],
-            item["reason"] or "",
-        )
+        cells = ("job", "operator", "kind", "state", "verdict", "created_at", "reason")
+        table.add_row(*(escape(str(item[key])) if item[key] is not None else "-" for key in cells))
     return table
+
+
+@contextmanager
+def _reading(out: Output, what: str) -> Iterator[None]:
+    """A database error while reading (a table without the columns read, a damaged file) as exit 1 with
+    its reason, never a traceback (FINDINGS21a F4). SQLAlchemy's errors only when it was loaded."""
+    import sqlite3
+
+    errors: tuple[type[BaseException], ...] = (sqlite3.Error,)
+    if "sqlalchemy.exc" in sys.modules:
+        errors += (sys.modules["sqlalchemy.exc"].SQLAlchemyError,)
+    try:
+        yield
+    except errors as exc:
+        orig = getattr(exc, "orig", None) or exc
+        lines = str(orig).strip().splitlines()
+        out.fail(f"cannot read {what} from the database: {lines[0] if lines else type(exc).__name__}")
+
+
+def _warn_malformed(out: Output, items: list[dict[str, Any]]) -> None:
+    """Name on stderr each job shown with stored fields it could not read (FINDINGS21a F4, F5)."""
+    for item in items:
+        if item.get("malformed"):
+            fields = ", ".join(item["malformed"])
+            out.note(f"job {item['job']}: stored {fields} could not be read (edited database?); shown empty")
 
 
 @job_cli.command("submit")
@@ -177,9 +198,11 @@ def job_show(job: int, home: HomeOption = None, json_out: JsonOption = False) ->
     """A job's state, verdict, findings, outputs (with their paths in the home), reason and resources."""
     from sandbox import read_job
 
-    with read_instance(home) as instance:
+    out = Output(json_out)
+    with read_instance(home) as instance, _reading(out, f"job {job}"):
         item = read_job(instance.rows, job).as_json()
-    Output(json_out).result(item, _render_job(item))
+    _warn_malformed(out, [item])
+    out.result(item, _render_job(item))
 
 
 @job_cli.command("cancel")
@@ -204,9 +227,11 @@ def job_list(
     """Jobs, newest first."""
     from sandbox import read_jobs
 
-    with read_instance(home) as instance:
+    out = Output(json_out)
+    with read_instance(home) as instance, _reading(out, "the jobs"):
         items = [v.as_json() for v in read_jobs(instance.rows, operator=operator, state=state, limit=limit)]
-    Output(json_out).result({"jobs": items}, lambda c: c.print(_jobs_table(items, "Jobs")))
+    _warn_malformed(out, items)
+    out.result({"jobs": items}, lambda c: c.print(_jobs_table(items, "Jobs")))
 
 
 @refusing

@@ -6,7 +6,7 @@ administrator's view of the same checks, plus checkpoints and witness cosignatur
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -44,8 +44,15 @@ def verify(
     """Recompute the chain, the Merkle tree and every checkpoint; exit 1 on any problem."""
     out = Output(json_out)
     with open_instance(home, sweep=False) as instance, _progress(out.stderr) as progress:
-        task = progress.add_task("verifying ledger", total=instance.ledger.size())
-        report = instance.ledger.verify(progress=lambda n: progress.advance(task, n), reference=reference)
+        try:
+            total: int | None = instance.ledger.size()
+        except (ValueError, TypeError):  # a seq that is not a number: the verifier names that row
+            total = None
+        task = progress.add_task("verifying ledger", total=total)
+        try:
+            report = instance.ledger.verify(progress=lambda n: progress.advance(task, n), reference=reference)
+        except Exception as exc:  # fail closed, and say so: a verifier that cannot finish has verified nothing
+            _unverified(out, exc)
 
     def render(console: Console) -> None:
         state = "[green]ok[/]" if report.ok else "[bold red]FAILED[/]"
@@ -60,6 +67,19 @@ def verify(
     out.result(report.as_json(), render)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _unverified(out: Output, exc: Exception) -> NoReturn:
+    """Exit 1 saying the ledger could not be verified (with ``--json``: ``{"ok": false, "error": …}``).
+
+    Both verifiers report what they can read (an ``unreadable`` entry, FINDINGS21a F2); this is for what
+    they cannot (the database itself failing), which must not look like a crash nor like a pass.
+    """
+    reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+    message = f"the ledger could not be verified: {type(exc).__name__}: {reason}"
+    if out.json_mode:
+        out.result({"ok": False, "error": message}, lambda console: None)
+    out.fail(message)
 
 
 @ledger_cli.command()
