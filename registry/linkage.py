@@ -54,6 +54,7 @@ from registry.config import RegistryConfig
 from registry.eligibility import desensitized_version
 from registry.leftovers import LICENCE_COPIES_DIRECTORY
 from registry.licence_views import licence_linkage
+from registry.linkage_fresh import copies_current
 from registry.linkage_holds import CopiesInUse, delete_copies, free_superseded, plain, supersede
 from registry.linkage_rules import (
     joint_refusal,
@@ -131,6 +132,8 @@ class LicenceCopies:
         licences covering them. Dataset -> why its copy could not be made (the scope check refuses with it)."""
         self.try_sweep()  # superseded copies no job names any more go first (F8)
         with self.recorder.read() as session:
+            if copies_current(session, operator, names):  # the usual case, in two queries (issue 21)
+                return {}
             ids = session.scalars(
                 select(LicenceRow.id)
                 .join(OperatorRow, LicenceRow.operator_id == OperatorRow.id)
