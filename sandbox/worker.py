@@ -487,7 +487,8 @@ class Worker:
             log_excerpt=log_excerpt,
             then=and_next,
         )
-        self._next = following[0] if following else None
+        if following:  # committed with the end (finish returned); a later failure of this job never drops it
+            self._next = following[0]
         if view is None:
             log.warning("job %s was taken from %s before it could record the end", claimed.job.id, self.worker_id)
         return view
