@@ -16,9 +16,13 @@ figure comes from the real thing end to end:
   ``drain_jobs_per_min``: the jobs that ended after the last submission, over the time from it to the
   last end (the workers' own rate once nothing competes with them; ``drained_jobs`` says how many).
 
-CPU seconds (the workers and everything they ran, from ``RUSAGE_CHILDREN``, less the workers' own start-up
-read from ``/proc`` once they poll; the submitter's apart) are printed beside wall seconds: the machine is
-shared, and CPU per job is less disturbed by other load. The baseline (the code before issue 21's
+CPU seconds (the workers and everything they ran, from ``RUSAGE_CHILDREN``, less their start-up; the
+submitter's apart) are printed beside wall seconds: the machine is shared, and CPU per job is less
+disturbed by other load. The start-up is read from ``/proc`` over each worker's whole process tree once
+it polls *and* its tree's CPU has settled: a worker with pre-started sandboxes (``sandbox.pool``) says it
+polls while its sandboxes still import their kinds' libraries (~1.7 s of CPU per worker, seen here), a
+one-off of its start that the first reading charged to the round's jobs (~0.03 s a job at 120 jobs and
+two workers), so that code looked dearer per job than code without a pool. The baseline (the code before issue 21's
 throughput work, checked out by ``latency.checkout``) runs in the same run, round by round in turn with
 the current code.
 """
@@ -138,10 +142,38 @@ def _ended(database: Path, ids: Sequence[int]) -> list[tuple[Any, ...]]:
         return [row for row in connection.execute(query, list(ids)) if row[6] is not None]
 
 
-def _own_cpu(pid: int) -> float:
-    """CPU seconds a running process used so far itself (``/proc/PID/stat`` utime + stime)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds a running process and all its descendants used so far: each one's own (utime + stime)
+    and that of the children it already waited for (cutime + cstime), from ``/proc/PID/stat``."""
+    stats: dict[int, list[str]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stats[int(entry)] = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+    children: dict[int, list[int]] = {}
+    for child, fields in stats.items():
+        children.setdefault(int(fields[1]), []).append(child)
+    total, todo = 0, [pid]
+    while todo:
+        fields = stats.get(current := todo.pop())
+        if fields is not None:
+            total += sum(int(f) for f in fields[11:15])
+            todo += children.get(current, [])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _settled_cpu(pids: Sequence[int], quiet: float = 0.05, timeout: float = 120.0) -> float:
+    """The workers' trees' CPU once it stops rising (less than ``quiet`` s over a second): their start-up."""
+    deadline = time.monotonic() + timeout
+    last = sum(_tree_cpu(pid) for pid in pids)
+    while True:
+        time.sleep(1.0)
+        now = sum(_tree_cpu(pid) for pid in pids)
+        if now - last < quiet or time.monotonic() > deadline:
+            return now
+        last = now
 
 
 def _cpu() -> float:
@@ -156,7 +188,7 @@ def one_round(code: Tree, scratch: Path, jobs: int, workers: int, poll: float, m
     home = place / "home"
     shutil.copytree(code.template, home, symlinks=True)
     running = _start_workers(code, home, workers, poll, jobs)
-    started_cpu = sum(_own_cpu(w.pid) for w in running)  # imports, self-test, warm-up: not per job
+    started_cpu = _settled_cpu([w.pid for w in running])  # imports, self-test, warm-up, pools: not per job
     cpu_started = _cpu()
     try:
         submit_cpu = _cpu()

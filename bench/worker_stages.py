@@ -7,7 +7,8 @@ A home made by ``keyong demo --residents 2000`` (this code), ``--jobs`` small jo
 real sandboxed runner runs them all (``run_pending``). Each stage is wrapped with ``perf_counter`` (wall)
 and ``thread_time`` (CPU of the worker's own thread; the sandbox's CPU is its child's):
 
-``claim`` (the queue's claim transaction), ``stage`` (copies staged, checked, decrypted), ``run`` (the
+``claim`` (a claim in a transaction of its own: the first; later ones ride in the previous job's ``finish``,
+counted there under that job's kind), ``stage`` (copies staged, checked, decrypted), ``run`` (the
 sandbox: warm21's part), ``prints`` (the guard's fingerprint sets), ``judge`` (the export guard proper),
 ``seal`` (outputs sealed at rest), ``finish`` (the ledgered end transaction); ``total`` is ``run_once``.
 
@@ -76,14 +77,14 @@ def measure(home: Path, jobs: int) -> Timings:
         runner = worker.runner
         worker._runner = stages.wrap("run", runner)
         queue = worker.queue
-        claim = queue.claim
+        queue.claim = stages.wrap("claim", queue.claim)
+        run = worker._run
 
-        def claimed(worker_id: str) -> Any:
-            got = stages.wrap("claim", claim)(worker_id)
-            stages.kind = got.job.kind if got is not None else "?"
-            return got
+        def running(claimed: Any, runner: Any) -> Any:  # a job claimed alone or with the previous one's end
+            stages.kind = claimed.job.kind
+            return run(claimed, runner)
 
-        queue.claim = claimed
+        worker._run = running
         queue.finish = stages.wrap("finish", queue.finish)
         worker.copies.open = stages.wrap("stage", worker.copies.open)
         worker._judge = stages.wrap("judge+prints", worker._judge)

@@ -30,7 +30,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core import Actor, Change, NotFoundError, Recorder, RegistryError, require_role, utcnow
-from registry import Usability, frozen_state, licence_standing, require_not_frozen, suspended_operators
+from registry import frozen_state, require_not_frozen, suspended_operators
+from sandbox.job_claims import claim_in, claim_within
 from sandbox.job_usage import job_usage
 from sandbox.job_views import BLOCKED_REASON, Beat, Claimed, JobDraft, JobView, Usage, hold_of, job_view, shown_verdict
 from sandbox.ledger_payloads import (
@@ -164,88 +165,16 @@ class JobQueue:
         operator's queued jobs are held (双鸭山 第三十一条: 中断调用服务), run once it is restored, a DP job
         keeping the budget it was charged; only a suspension between this look and its check fails the
         job. While the platform is frozen (an incident, :func:`registry.frozen_state`) nothing is claimed.
+        The rule is :func:`sandbox.job_claims.claim_in`'s; this is its own transaction.
         """
-        actor = worker_actor(worker)
-        with self.recorder.change(actor) as change:
-            session = change.session
-            if frozen_state(session, lock=True).frozen:  # a freeze committing meanwhile waits for this claim
-                return None
-            held = suspended_operators(session)
-            while True:
-                query = (
-                    select(JobRow.id)
-                    .where(JobRow.state == JobState.QUEUED.value)
-                    .order_by(JobRow.created_at, JobRow.id)
-                    .limit(1)
-                )
-                if held:
-                    query = query.where(JobRow.operator.not_in(held))
-                if session.get_bind().dialect.name == "postgresql":
-                    query = query.with_for_update(skip_locked=True)
-                job_id = session.scalar(query)
-                if job_id is None:
-                    return None
-                now = self.clock()
-                # Conditional on the state: on SQLite this is the single-writer check, on PostgreSQL a
-                # second guard behind the row lock.
-                result = session.execute(
-                    update(JobRow)
-                    .where(JobRow.id == job_id, JobRow.state == JobState.QUEUED.value)
-                    .values(
-                        state=JobState.RUNNING.value,
-                        worker=worker,
-                        attempts=JobRow.attempts + 1,
-                        claimed_at=now,
-                        heartbeat_at=now,
-                        started_at=now,
-                    ),
-                    execution_options={"synchronize_session": False},
-                )
-                if result.rowcount != 1:  # type: ignore[attr-defined]
-                    return None
-                row = session.get(JobRow, job_id, populate_existing=True)
-                assert row is not None
-                lapsed = self._lapsed(session, row)
-                if lapsed is not None:
-                    row.state = JobState.FAILED.value
-                    row.reason = lapsed
-                    row.finished_at = now
-                    change.log(
-                        "job.failed",
-                        f"job:{row.id}",
-                        {"worker": worker, "attempt": row.attempts, "reason": bounded_text(lapsed)},
-                    )
-                    session.flush()
-                    continue
-                change.log(
-                    "job.started",
-                    f"job:{row.id}",
-                    {
-                        "worker": worker,
-                        "attempt": row.attempts,
-                        "code_sha256": row.code_sha256,
-                        "spec_sha256": row.spec_sha256,
-                    },
-                )
-                return Claimed(job_view(row), row.code)
+        with self.recorder.change(worker_actor(worker)) as change:
+            return claim_in(change, worker, self.clock)
 
-    def _lapsed(self, session: Session, row: JobRow) -> str | None:
-        """Why the licence no longer admits this job, or ``None`` while it still does.
-
-        The registry owns the rule (:func:`registry.licence_standing`); this phrases it for the job.
-        """
-        licence = licence_standing(session, row.licence_id, self.clock().date())
-        if licence is None:
-            return "the job has no licence"
-        if licence.usability == Usability.NOT_ACTIVE:
-            return f"licence {licence.id} is {licence.state} since the job was admitted; it may not run"
-        if licence.usability == Usability.NOT_YET_VALID:
-            return f"licence {licence.id} is valid from {licence.valid_from}; the job may not run"
-        if licence.usability == Usability.LAPSED:
-            return f"licence {licence.id} ended on {licence.valid_until}; the job may not run"
-        if licence.usability == Usability.OPERATOR_SUSPENDED:
-            return f"operator {row.operator!r} was suspended since the job was admitted (双鸭山 第三十一条)"
-        return None
+    def claim_within(self, change: Change, worker: str) -> Claimed | None:
+        """The same claim inside ``change``, the transaction that records the end of ``worker``'s previous
+        job (``finish(..., then=...)``): one commit for both. A failing claim is undone alone (a savepoint)
+        and the end commits as it would have without it (:func:`sandbox.job_claims.claim_within`)."""
+        return claim_within(change, worker, self.clock)
 
     def heartbeat(self, job_id: int, worker: str, attempt: int) -> Beat:
         """Prove ``worker`` still runs ``job_id``; the answer says whether it still may and should.

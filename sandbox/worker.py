@@ -7,6 +7,9 @@ Why it is built this way:
   ``SandboxUnavailable`` goes back to the queue untouched — Keyong never runs a job unsandboxed.
 * **Only desensitized copies.** A job reads the versions its scope check granted (the paths stored
   on the job row, relative to the home): 原始数据不出域 (双鸭山 第三十五条).
+* **One transaction between two jobs** (issue 21 throughput). A loop that goes on claims its next job in
+  the transaction that records the end of the previous one (:meth:`JobQueue.claim_within`; the claim rule
+  is :mod:`sandbox.job_claims`'s); a loop that stops gives back what it claimed and did not run.
 * **Alive or given up.** While the job runs the worker heartbeats every few seconds; a heartbeat
   that finds the job no longer its own (reaped) or cancelled kills the run. A worker that cannot
   heartbeat for half of ``stale_after`` kills its run itself before the reaper may hand the job to
@@ -48,10 +51,8 @@ import json
 import logging
 import os
 import shutil
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from datetime import timedelta
@@ -90,33 +91,12 @@ from sandbox.ports import (
 from sandbox.queue import Claimed, JobQueue, JobView
 from sandbox.roster import WorkerRoster
 from sandbox.wakeup import Sleep, wakeup_for
+from sandbox.worker_runner import default_worker_id, sandbox_unavailable_error, sandboxed_runner
 
 log = logging.getLogger("keyong.worker")
 
 HEARTBEAT_SECONDS = 5.0
 STALE_AFTER = timedelta(seconds=60)
-
-
-def sandbox_unavailable_error() -> type[Exception] | None:
-    """``sandbox.runner.SandboxUnavailable``, or ``None`` while the runner module is not installed."""
-    try:
-        from sandbox.runner import SandboxUnavailable
-    except ImportError:
-        return None
-    return SandboxUnavailable
-
-
-def sandboxed_runner() -> Runner:
-    """The real runner, after the sandbox's self-test; raises ``SandboxUnavailable`` (or ImportError) if it fails."""
-    from sandbox.kinds import run_job
-    from sandbox.runner import check_sandbox
-
-    check_sandbox()
-    return run_job
-
-
-def default_worker_id() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 class Worker:
@@ -163,6 +143,9 @@ class Worker:
         own: Digests | None = getattr(registry, "copy_sha256", None) if isinstance(digests, str) else digests
         self.copies = CopyStager(self.storage, at_rest, cache, own or no_record)
         self.sources = GuardSources(home, at_rest, stager=self.copies)  # what the guard re-derives tables from
+        # A loop that goes on after this job claims the next in this job's end transaction (issue 21):
+        self._chain: Callable[[], bool] = lambda: False  # whether it goes on (set by the loops)
+        self._next: Claimed | None = None  # that claim, committed, not yet run
 
     @property
     def runner(self) -> Runner:
@@ -176,7 +159,7 @@ class Worker:
     def run_once(self) -> JobView | None:
         """Claim and run one queued job; ``None`` when the queue was empty."""
         runner = self.runner  # before claiming: no sandbox, no claim
-        claimed = self.queue.claim(self.worker_id)
+        claimed, self._next = self._next or self.queue.claim(self.worker_id), None
         if claimed is None:
             return None
         try:
@@ -191,11 +174,16 @@ class Worker:
         """Reap stale jobs, then run queued jobs until none is left (``keyong job run-pending``)."""
         self.queue.reap(self.stale_after)
         done: list[JobView] = []
-        while limit is None or len(done) < limit:
-            view = self.run_once()
-            if view is None:
-                break
-            done.append(view)
+        self._chain = lambda: limit is None or len(done) + 1 < limit
+        try:
+            while limit is None or len(done) < limit:
+                view = self.run_once()
+                if view is None and self._next is None:
+                    break
+                if view is not None:
+                    done.append(view)
+        finally:
+            self._unchain()
         return done
 
     def run_forever(self, stop: threading.Event, *, poll: float = 2.0, wake: bool = True) -> int:
@@ -213,22 +201,37 @@ class Worker:
         self.pool = prestarted(self, until=(presence := threading.Event()))  # sandbox.pool: warm sandboxes till then
         beating = self.roster.keep_alive(self.worker_id, presence) if self.roster is not None else None
         waiting = wakeup_for(self.queue.recorder.engine) if wake else Sleep()
+        self._chain = lambda: not stop.is_set()
         try:
             while not stop.is_set():
                 if time.monotonic() >= next_reap:
                     self.queue.reap(self.stale_after)
                     next_reap = time.monotonic() + max(poll, self.stale_after.total_seconds() / 4)
-                waiting.before_claim()
-                if self.run_once() is None:
-                    waiting.wait(poll, stop)
-                else:
+                if self._next is None:  # a job claimed with the last one's end needs no look at the queue
+                    waiting.before_claim()
+                if self.run_once() is not None:
                     count += 1
+                elif self._next is None:
+                    waiting.wait(poll, stop)
         finally:
+            self._unchain()
             waiting.close()
             presence.set()
             if beating is not None:
                 beating.join(10)
         return count
+
+    def _unchain(self) -> None:
+        """The loop ends: claim no more with an end, and give back a job claimed with the last one and not
+        run (untouched, its attempt not counted); if even that fails, the reaper requeues it."""
+        self._chain = lambda: False
+        claimed, self._next = self._next, None
+        if claimed is None:
+            return
+        try:
+            self.queue.release(claimed.job.id, self.worker_id, claimed.attempt, reason="the worker stopped")
+        except Exception:
+            log.exception("job %s: could not be given back; the reaper will requeue it", claimed.job.id)
 
     # --- one job ------------------------------------------------------------------------------
 
@@ -462,6 +465,14 @@ class Worker:
         log_excerpt: str | None = None,
         then: Callable[[Change, JobView], None] = lambda *_: None,
     ) -> JobView | None:
+        """Record the end; a loop that goes on claims its next job in the same transaction (kept once committed)."""
+        following: list[Claimed] = []
+
+        def and_next(change: Change, ended: JobView) -> None:
+            then(change, ended)
+            if self._chain():
+                following.extend(filter(None, [self.queue.claim_within(change, self.worker_id)]))
+
         view = self.queue.finish(
             claimed.job.id,
             self.worker_id,
@@ -474,8 +485,10 @@ class Worker:
             verdict=verdict,
             findings=findings or [],
             log_excerpt=log_excerpt,
-            then=then,
+            then=and_next,
         )
+        if following:  # committed with the end (finish returned); a later failure of this job never drops it
+            self._next = following[0]
         if view is None:
             log.warning("job %s was taken from %s before it could record the end", claimed.job.id, self.worker_id)
         return view
