@@ -34,7 +34,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -55,6 +55,7 @@ __all__ = [
     "dataset_scope",
     "legacy_artifact_path",
     "licence_scope",
+    "private_dir",
     "products_scope",
 ]
 
@@ -91,6 +92,22 @@ def licence_scope(licence_id: int) -> str:
 
 def products_scope(licence_id: int) -> str:
     return f"products:{int(licence_id)}"
+
+
+@contextmanager
+def private_dir(prefix: str = "keyong-plain-") -> Iterator[Path]:
+    """A fresh 0700 directory under the temporary directory, removed (with what it holds) on exit.
+
+    The one place plaintext of a sealed file may lie on a disk for a while (a job's staged copies, a
+    release's re-sealing, a worker without keys alike). Put ``TMPDIR`` on a tmpfs and plaintext never
+    reaches a disk (docs/operations.md).
+    """
+    directory = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        directory.chmod(0o700)
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _file_chunks(path: Path) -> Iterator[bytes]:
@@ -347,18 +364,9 @@ class AtRest:
         :meth:`decrypt_to` writes: a delivery's file, whole or removed."""
         return _write_new(self.artifact_chunks(value), Path(target), mode)
 
-    @contextmanager
-    def private_dir(self, prefix: str = "keyong-plain-") -> Iterator[Path]:
-        """A fresh 0700 directory under the temporary directory, removed (with what it holds) on exit.
-
-        Put ``TMPDIR`` on a tmpfs and plaintext never reaches a disk (docs/operations.md).
-        """
-        directory = Path(tempfile.mkdtemp(prefix=prefix))
-        try:
-            directory.chmod(0o700)
-            yield directory
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)
+    def private_dir(self, prefix: str = "keyong-plain-") -> AbstractContextManager[Path]:
+        """Where this instance's plaintext may lie for a while: :func:`private_dir`."""
+        return private_dir(prefix)
 
     def seal_tree(self, directory: Path, scope: str, *, by: Actor) -> int:
         """Seal every plaintext regular file under ``directory`` in place; how many were sealed.

@@ -27,14 +27,14 @@ import os
 import secrets
 import shutil
 import stat
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 from typing import Any
 
 from core import ObjectMissingError, RegistryError, StagedObjectMismatchError, Storage, StorageError
 from registry import is_sealed
+from registry import private_dir as registry_private_dir
 from sandbox.ports import AtRestPort
 
 __all__ = ["CopyStager", "CopyUnreadableError", "Digests", "no_record", "private_dir"]
@@ -56,19 +56,10 @@ class CopyUnreadableError(Exception):
     the job fails closed with this reason."""
 
 
-@contextmanager
-def private_dir(at_rest: AtRestPort | None, prefix: str = "keyong-plain-") -> Iterator[Path]:
-    """A fresh 0700 directory removed on exit (the at-rest port's, else the temporary directory's)."""
-    if at_rest is not None:
-        with at_rest.private_dir(prefix) as directory:
-            yield directory
-        return
-    directory = Path(tempfile.mkdtemp(prefix=prefix))
-    try:
-        directory.chmod(0o700)
-        yield directory
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+def private_dir(at_rest: AtRestPort | None, prefix: str = "keyong-plain-") -> AbstractContextManager[Path]:
+    """A fresh 0700 directory removed on exit: the at-rest port's, else the one :func:`registry.private_dir`
+    makes (a worker without keys still stages and checks its copies somewhere nobody else reads)."""
+    return at_rest.private_dir(prefix) if at_rest is not None else registry_private_dir(prefix)
 
 
 class CopyStager:
