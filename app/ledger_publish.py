@@ -35,9 +35,12 @@ __all__ = [
 
 
 def instance_storage(instance: Instance) -> Storage:
-    """The instance's storage (``KEYONG_STORAGE_URL``), or its home until that setting is wired."""
-    found = getattr(instance, "storage", None)
-    return found if isinstance(found, Storage) else LocalStorage(instance.home)
+    """Where the instance publishes: :attr:`app.Instance.storage`, the one place an instance's storage is built.
+
+    Why no fallback to the home (there was one while ``KEYONG_STORAGE_URL`` was not yet wired): a
+    signer whose bucket cannot be opened must fail loudly, never publish where regulators do not look.
+    """
+    return instance.storage
 
 
 def publisher(instance: Instance) -> LedgerPublisher:
