@@ -49,6 +49,7 @@ if TYPE_CHECKING:
         load_credentials_file,
         open_storage,
         parse_s3_url,
+        storage_for_url,
     )
     from core.storage_sweep import DEFAULT_GRACE, ReferencedKeys, SweepRefusedError, SweepReport, referenced_keys, sweep
     from core.text import invisible_character
@@ -102,6 +103,7 @@ __all__ = [
     "require_role",
     "seaweedfs_bucket_policy",
     "seaweedfs_identities",
+    "storage_for_url",
     "stream_sha256",
     "sweep",
     "text_sha256",
@@ -125,7 +127,7 @@ _NAMES: dict[str, str] = {
     ),
     "core.storage_s3": (
         "S3Credentials S3Storage StorageAccessDeniedError StorageCredentialsError load_credentials_file "
-        "open_storage parse_s3_url"
+        "open_storage parse_s3_url storage_for_url"
     ),
     "core.storage_sweep": "DEFAULT_GRACE ReferencedKeys SweepRefusedError SweepReport referenced_keys sweep",
     "core.text": "invisible_character",

@@ -511,3 +511,13 @@ def test_storage_urls_for_a_regulator(tmp_path: Path) -> None:
         storage_for_url(str(tmp_path / "absent"))
     with pytest.raises(StorageError):
         storage_for_url("ftp://example.org/x")
+
+
+@pytest.mark.attack
+@pytest.mark.parametrize("url", ["file://[x/ledger?sig=S3CR3TVALUE", "file:///srv/ledger?X-Amz-Signature=S3CR3TVALUE"])
+def test_verify_published_refuses_a_bad_storage_url_in_one_line(url: str) -> None:
+    """``keyong ledger verify-published --storage-url`` with a malformed URL, or one carrying a query:
+    exit 1 with a clear reason, no traceback, and the query (a signature may be in it) not repeated."""
+    result = CliRunner().invoke(cli, ["ledger", "verify-published", "--storage-url", url, "--public-key", "00" * 32])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # a refusal, not a traceback
+    assert "storage" in result.stderr and "S3CR3TVALUE" not in result.output + result.stderr

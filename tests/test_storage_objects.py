@@ -25,6 +25,7 @@ from core import (
     open_storage,
     parse_s3_url,
     referenced_keys,
+    storage_for_url,
     sweep,
 )
 from core.storage_s3 import PART_SIZE
@@ -281,6 +282,46 @@ def test_bad_endpoint_urls_are_refused_without_echoing_them(tmp_path: Path, endp
     with pytest.raises(StorageError) as caught:
         open_storage("s3://bucket/p", home=tmp_path, endpoint_url=endpoint)
     assert "secret" not in str(caught.value)
+
+
+def test_a_storage_named_by_its_url_alone(tmp_path: Path) -> None:
+    """What a regulator names with ``--storage-url``: a directory (as a path, ``local:`` or ``file://``) or a
+    bucket; no home is involved, so unlike :func:`open_storage` any directory may be named."""
+    from core import LocalStorage
+
+    for url in (str(tmp_path), f"local:{tmp_path}", tmp_path.as_uri(), f"file://localhost{tmp_path}"):
+        found = storage_for_url(url)
+        assert isinstance(found, LocalStorage) and found.local_path("x") == tmp_path / "x"
+    s3 = storage_for_url("s3://keyong-data/ledger", endpoint_url="http://127.0.0.1:9")
+    assert isinstance(s3, S3Storage) and s3.url == "s3://keyong-data/ledger"
+    with pytest.raises(StorageError, match="no directory"):
+        storage_for_url(str(tmp_path / "absent"))
+
+
+@pytest.mark.attack
+@pytest.mark.parametrize(
+    ("url", "endpoint"),
+    [
+        ("file://[S3CR3TVALUE/ledger", None),
+        ("file:///srv/ledger?X-Amz-Signature=S3CR3TVALUE", None),
+        ("file:///srv/ledger#S3CR3TVALUE", None),
+        ("file://admin:S3CR3TVALUE@host/srv/ledger", None),
+        ("ftp://admin:S3CR3TVALUE@example.org/ledger?token=S3CR3TVALUE", None),
+        ("gs://bucket/ledger?sig=S3CR3TVALUE", None),
+        ("s3://bucket/ledger?X-Amz-Signature=S3CR3TVALUE", None),
+        ("s3://AKIA:S3CR3TVALUE@bucket/ledger", None),
+        ("s3://[S3CR3TVALUE/ledger", None),
+        ("s3://bucket/ledger", "http://[::1"),
+        ("s3://bucket/ledger", "http://admin:S3CR3TVALUE@127.0.0.1:9"),
+        ("s3://bucket/ledger", "http://127.0.0.1:9/?X-Amz-Credential=S3CR3TVALUE"),
+    ],
+)
+def test_a_bad_storage_url_alone_is_refused_without_echoing_it(url: str, endpoint: str | None) -> None:
+    """Malformed, foreign or credential-carrying URLs are a :class:`StorageError` (a CLI's one-line
+    refusal, never a traceback) that repeats no user-info, query or fragment (red team 19, B7)."""
+    with pytest.raises(StorageError) as caught:
+        storage_for_url(url, endpoint_url=endpoint)
+    assert "S3CR3TVALUE" not in str(caught.value)
 
 
 def test_a_forked_process_uses_the_same_storage(storage: Storage) -> None:
