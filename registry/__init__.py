@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         licence_scope,
         private_dir,
         products_scope,
+        write_checked,
     )
     from registry.atrest_home import EncryptedHome, seal_home
     from registry.budgets import BudgetExhaustedError, BudgetView
@@ -319,12 +320,15 @@ __all__ = [
     "suspended_operators",
     "terms_json",
     "usability",
+    "write_checked",
 ]
 
 #: Each module of this face -> the names it gives (``public=defined`` where the face renames one).
 _NAMES: dict[str, str] = {
     "registry.access_consent": "ConsentView LicenceConsent consent_refusal",
-    "registry.atrest": "AtRest dataset_scope legacy_artifact_path licence_scope private_dir products_scope",
+    "registry.atrest": (
+        "AtRest dataset_scope legacy_artifact_path licence_scope private_dir products_scope write_checked"
+    ),
     "registry.atrest_home": "EncryptedHome seal_home",
     "registry.budgets": "BudgetExhaustedError BudgetView",
     "registry.calendar": "MAX_WORKING_DAYS CalendarError Due WorkCalendar parse_received",

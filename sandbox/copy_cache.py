@@ -21,7 +21,6 @@ or malformed one) is refused, never mounted unchecked.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import secrets
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from core import ObjectMissingError, RegistryError, StagedObjectMismatchError, Storage, StorageError
-from registry import is_sealed
+from registry import is_sealed, write_checked
 from registry import private_dir as registry_private_dir
 from sandbox.ports import AtRestPort
 
@@ -171,23 +170,7 @@ class CopyStager:
         if self.at_rest is None and is_sealed(sealed):
             raise CopyUnreadableError("it is encrypted and this worker has no keys")
         chunks = self.at_rest.chunks(sealed) if self.at_rest is not None else _file_chunks(sealed)
-        sha = hashlib.sha256()
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in chunks:
-                    sha.update(chunk)
-                    out.write(chunk)
-            if digest is not None and sha.hexdigest() != digest:
-                raise StagedObjectMismatchError(
-                    f"{key} in {self.storage.url} holds plaintext with SHA-256 {sha.hexdigest()}, but the database "
-                    f"recorded {digest}: the object was altered or swapped; the job does not run on it"
-                )
-        except BaseException:
-            target.unlink(missing_ok=True)
-            raise
-        os.chmod(target, 0o644)
-        return target
+        return write_checked(chunks, target, sha256=digest, label=f"{key} in {self.storage.url}", mode=0o644)
 
 
 def _file_chunks(path: Path) -> Iterator[bytes]:

@@ -135,6 +135,35 @@ def test_the_server_delivers_outputs_and_products_with_the_worker_home_deleted(
 
 
 @pytest.mark.attack
+@pytest.mark.parametrize("damage", ["swapped", "missing"])
+def test_an_output_altered_after_the_guard_judged_it_is_not_released(
+    server: Instance, bucket: Bucket, remote: WorkerInstance, damage: str
+) -> None:
+    """The product is what the guard judged and the agency reviewed (双鸭山市公共数据管理暂行办法 第五十二条,
+    第五十四条 不得篡改): an output object replaced by another sealed under the same licence key (it
+    authenticates, its plaintext differs) or gone is refused at the deciding vote; nothing is stored."""
+    from sandbox.release import ReleaseError
+
+    job = server.jobs.submit(OPERATOR, ["traffic"], "python", "print(1)", SCENARIO)
+    (view,) = remote.worker(runner=Runs(), worker_id="remote-1", fingerprints=None).run_pending()
+    assert view.state == "done", view.reason
+    if view.verdict != "pass":  # this runner's table goes to review; a pass stands in, to request it as one
+        with server.engine.begin() as connection:
+            connection.execute(text("UPDATE jobs SET verdict = 'pass' WHERE id = :id"), {"id": job})
+    release = server.releases.request(job, product="trips", by=ACME).id
+    server.releases.vote(release, "approve", by=AGENCY)
+    key = view.outputs[0]["path"]
+    stdout = bucket.read(f"{key.rsplit('/out/', 1)[0]}/stdout.txt")
+    bucket.delete(key)
+    if damage == "swapped":
+        bucket.put(key, stdout)
+    with pytest.raises(ReleaseError, match="missing or changed since the guard judged it"):
+        server.releases.vote(release, "approve", by=R2)
+    assert list(bucket.list("products")) == []
+    assert server.ledger.verify().ok
+
+
+@pytest.mark.attack
 @pytest.mark.parametrize("swap", ["other content", "another version's object"])
 def test_a_swapped_copy_is_refused_before_the_sandbox_starts(
     server: Instance, bucket: Bucket, remote: WorkerInstance, tmp_path: Path, swap: str
