@@ -14,7 +14,8 @@ server but PostgreSQL and an object store. The semantics are those of :mod:`core
   cannot reach another prefix of the bucket;
 * errors name the key, the bucket and the endpoint, never a credential: access refused by the
   server is :class:`StorageAccessDeniedError` (credentials of a role that may not touch the key,
-  e.g. a worker's on ``vault/``), rejected credentials :class:`StorageCredentialsError`.
+  e.g. a worker's on ``vault/``), rejected credentials :class:`StorageCredentialsError`; a body that fails
+  while it streams (a reset, a 5xx, the object replaced) is a :class:`StorageError` as well.
 
 s3fs speaks through aiobotocore; we call its request layer (``call_s3``) for writes and listings
 so that the create-only condition and multipart abort are in our hands, and its buffered file for
@@ -26,6 +27,7 @@ from __future__ import annotations
 import configparser
 import contextlib
 import hashlib
+import io
 import json
 import os
 import stat
@@ -221,6 +223,10 @@ class S3Storage:
             ) from None
         if code in _MISSING:
             raise ObjectMissingError(f"no object {key} in {where}") from None
+        if type(exc).__name__ == "FileExpired":  # s3fs: the ETag changed between two ranges of one read
+            raise StorageError(
+                f"{where}: {key} was replaced while it was being read; nothing read of it holds"
+            ) from None
         if code == "NoSuchBucket":
             raise StorageError(f"no bucket {self.bucket} at {self.endpoint_url or 'the S3 service'}") from None
         reason = code or type(exc).__name__
@@ -316,9 +322,10 @@ class S3Storage:
     def open(self, key: str) -> BinaryIO:
         name = self._name(key)
         try:
-            return cast(BinaryIO, self._fs.open(f"{self.bucket}/{name}", "rb", cache_type="readahead"))
+            stream = self._fs.open(f"{self.bucket}/{name}", "rb", cache_type="readahead")
         except Exception as exc:
             self._fail(self._explain(exc, name), key, "reading")
+        return cast(BinaryIO, _ObjectStream(stream, lambda exc: self._fail(self._explain(exc, name), key, "reading")))
 
     def read(self, key: str) -> bytes:
         with self.open(key) as stream:
@@ -368,6 +375,61 @@ class S3Storage:
     def local_path(self, key: str) -> Path | None:
         check_key(key)
         return None
+
+
+class _ObjectStream(io.BufferedIOBase):
+    """An object's body as s3fs streams it, whose failures mid-way are :class:`StorageError` too.
+
+    Why: the body is fetched range by range while it is read, so a connection reset, a 5xx after the
+    retries, or the object removed or replaced meanwhile (s3fs's ``FileExpired``) surface in ``read``, as
+    botocore, aiohttp, urllib3 or bare ``OSError`` exceptions that no caller handles (a worker's staging, a
+    release, a verification would end in a traceback). ``fail`` is :meth:`S3Storage._fail`: the message
+    names the key and the bucket, never a credential or a URL's query.
+    """
+
+    def __init__(self, raw: Any, fail: Callable[[BaseException], NoReturn]) -> None:
+        super().__init__()
+        self._raw = raw
+        self._fail = fail
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        self._check_closed()
+        try:
+            return cast(bytes, self._raw.read(-1 if size is None else size))
+        except StorageError:
+            raise
+        except Exception as exc:
+            self._fail(exc)
+
+    def read1(self, size: int = -1) -> bytes:
+        return self.read(size)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._check_closed()
+        try:
+            return int(self._raw.seek(offset, whence))
+        except Exception as exc:
+            self._fail(exc)
+
+    def tell(self) -> int:
+        self._check_closed()
+        return int(self._raw.tell())
+
+    def close(self) -> None:
+        if not self.closed:
+            with contextlib.suppress(Exception):  # a failed close of a read-only body loses nothing
+                self._raw.close()
+        super().close()
+
+    def _check_closed(self) -> None:
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
 
 
 def _read_full(stream: BinaryIO, size: int) -> bytes:
