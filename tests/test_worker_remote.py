@@ -232,6 +232,36 @@ def test_a_worker_home_without_a_data_master_is_refused_and_one_readable_by_othe
         WorkerInstance.open(Settings(home=home), storage=bucket)
 
 
+@pytest.mark.attack
+def test_a_worker_opens_the_storage_with_its_own_credentials_file(
+    server: Instance, settings: Settings, tmp_path: Path
+) -> None:
+    """A worker reaches the bucket with its role's key from ``KEYONG_STORAGE_CREDENTIALS_FILE``, as the server
+    does (one way from the settings to the storage): never the ambient AWS chain instead, whose key may be a
+    broader role's (credential separation, ``keyong storage policy``); a file others can read is refused."""
+    import json
+
+    from core import S3Storage, StorageError
+
+    creds = tmp_path / "worker.json"
+    creds.write_text(json.dumps({"access_key_id": "WORKERKEY", "secret_access_key": "worker-secret"}))
+    os.chmod(creds, 0o644)
+    opening = Settings(
+        home=worker_home(server, tmp_path),
+        database_url=settings.database_url or sqlite_url(server.home),
+        storage_url="s3://keyong-data/inst",
+        storage_endpoint_url="http://127.0.0.1:9",
+        storage_credentials_file=creds,
+    )
+    with pytest.raises(StorageError, match="readable by others"):
+        WorkerInstance.open(opening, worker=WorkerSettings(worker_cache=tmp_path / "cache"))
+    os.chmod(creds, 0o600)
+    with WorkerInstance.open(opening, worker=WorkerSettings(worker_cache=tmp_path / "cache")) as opened:
+        assert isinstance(opened.storage, S3Storage) and opened.storage.url == "s3://keyong-data/inst"
+        assert opened.storage._fs.key == "WORKERKEY"  # the client signs with the worker role's key
+        assert opened.registry.config.storage is opened.storage
+
+
 def test_outputs_are_put_create_only(server: Instance, bucket: Bucket, remote: WorkerInstance) -> None:
     """A second writer of an attempt's key loses cleanly: the first object stays (issue 19)."""
     server.jobs.submit(OPERATOR, ["traffic"], "python", "print(1)", SCENARIO)
