@@ -45,7 +45,6 @@ from app.backup_archive import (
     add_sealed,
     canonical,
     check_passphrase,
-    digest,
     expected_files,
     home_member,
     home_path_of,
@@ -68,6 +67,7 @@ from app.backup_seal import SealError, unseal
 from app.instance import MARKER, Instance
 from app.keys import SECRETS_DIR
 from app.settings import Settings
+from core import stream_sha256
 from ledger import VerifyReport
 from operators import host_actor
 
@@ -266,7 +266,7 @@ def _check_archive(path: Path, passphrase: str) -> tuple[dict[str, Any], bytes, 
                 sealed = handle.read(MAX_MANIFEST_BYTES + 1)
                 actual[member.name] = (hashlib.sha256(sealed).hexdigest(), len(sealed))
             else:
-                actual[member.name] = digest(handle)
+                actual[member.name] = stream_sha256(handle)
     if manifest_raw is None or mac is None:
         raise BackupError(f"the archive has no {MANIFEST} or {MANIFEST_MAC}; it is not a Keyong backup")
     manifest = parse_manifest(manifest_raw)

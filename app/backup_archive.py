@@ -50,7 +50,6 @@ SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
 # memory and 2 passes: 128 MiB, under a second.
 MAX_SCRYPT_N, MAX_SCRYPT_R, MAX_SCRYPT_P = 2**17, SCRYPT_R, 2
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
-CHUNK = 1024 * 1024
 
 
 class BackupError(Exception):
@@ -267,13 +266,3 @@ def open_tar(path: Path) -> Iterator[tarfile.TarFile]:
         raise BackupError(f"{path} is not a readable tar archive: {exc}") from None
     with archive:
         yield archive
-
-
-def digest(handle: IO[bytes], sink: IO[bytes] | None = None) -> tuple[str, int]:
-    digest, count = hashlib.sha256(), 0
-    while chunk := handle.read(CHUNK):
-        digest.update(chunk)
-        count += len(chunk)
-        if sink is not None:
-            sink.write(chunk)
-    return digest.hexdigest(), count

@@ -17,11 +17,10 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import core
 from app.instance import Instance
-from core import LocalStorage, Storage, StorageError
+from core import Storage
 from ledger import EXPORTS_PREFIX, LedgerPublisher, PublishResult
 
 __all__ = [
@@ -35,9 +34,12 @@ __all__ = [
 
 
 def instance_storage(instance: Instance) -> Storage:
-    """The instance's storage (``KEYONG_STORAGE_URL``), or its home until that setting is wired."""
-    found = getattr(instance, "storage", None)
-    return found if isinstance(found, Storage) else LocalStorage(instance.home)
+    """Where the instance publishes: :attr:`app.Instance.storage`, the one place an instance's storage is built.
+
+    Why no fallback to the home (there was one while ``KEYONG_STORAGE_URL`` was not yet wired): a
+    signer whose bucket cannot be opened must fail loudly, never publish where regulators do not look.
+    """
+    return instance.storage
 
 
 def publisher(instance: Instance) -> LedgerPublisher:
@@ -84,42 +86,20 @@ class PublicationLoop:
 
 
 def storage_for_url(url: str, *, endpoint: str | None = None) -> Storage:
-    """A storage to *read* a published ledger from, with no instance: a directory, ``file://`` or ``s3://``.
+    """A storage to *read* a published ledger from, with no instance (:func:`core.storage_for_url`).
 
     S3 credentials come from the environment (``KEYONG_STORAGE_ACCESS_KEY_ID`` /
     ``KEYONG_STORAGE_SECRET_ACCESS_KEY``, else ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``), never
     from the command line, where other users of the machine could read them.
     """
-    if url.startswith("s3://"):
-        return _s3_storage(url, endpoint)
-    parsed = urlparse(url)
-    if parsed.scheme == "file":
-        path = Path(unquote(parsed.path))
-    elif parsed.scheme in ("", "local") or len(parsed.scheme) == 1:
-        path = Path(url.removeprefix("local:"))
-    else:
-        raise StorageError(f"unsupported storage URL {url!r}: use a directory, file://PATH or s3://BUCKET/PREFIX")
-    if not path.is_dir():
-        raise StorageError(f"no directory {path}: the storage URL must name the storage root (the home, locally)")
-    return LocalStorage(path)
-
-
-def _s3_storage(url: str, endpoint: str | None) -> Storage:
-    """The S3 backend (``core.S3Storage``, issue 19's storage work) with read credentials from the environment."""
-    factory = getattr(core, "S3Storage", None)
-    if factory is None:
-        raise StorageError("this build has no S3 backend (core.S3Storage): s3:// URLs cannot be read")
     env = os.environ
-    made = factory(
-        url=url,
+    return core.storage_for_url(
+        url,
         endpoint_url=endpoint or env.get("KEYONG_STORAGE_ENDPOINT_URL"),
         key_id=env.get("KEYONG_STORAGE_ACCESS_KEY_ID") or env.get("AWS_ACCESS_KEY_ID"),
         secret=env.get("KEYONG_STORAGE_SECRET_ACCESS_KEY") or env.get("AWS_SECRET_ACCESS_KEY"),
         region=env.get("KEYONG_STORAGE_REGION") or env.get("AWS_REGION"),
     )
-    if not isinstance(made, Storage):
-        raise StorageError("core.S3Storage does not implement core.Storage")
-    return made
 
 
 def export_to_storage(instance: Instance) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +44,7 @@ from app.database import make_engine, redact, schema_status
 from app.instance import MARKER, InstanceError, resolve_database_url, unreachable
 from app.keys import DATA_MASTER_KEY, PEPPER, SECRETS_DIR
 from app.settings import Settings
-from core import LocalStorage, Storage
+from core import Storage
 from desensitize import direct_identifiers_in
 from ledger import Ledger, LedgerError
 from registry import Registry, RegistryConfig
@@ -122,27 +122,6 @@ class AppendOnlyLedger(Ledger):
         raise LedgerError("a worker signs no checkpoint: the server is the single checkpoint signer")
 
 
-def _storage(settings: Settings) -> Storage:
-    """The storage named by the settings (``KEYONG_STORAGE_URL`` and the worker's own credentials)."""
-    url = getattr(settings, "storage_url", None)
-    if not url:
-        return LocalStorage(settings.home)
-    import core
-
-    opener = getattr(core, "open_storage", None)
-    if opener is None:  # fail closed: never fall back to the home when a bucket was asked for
-        raise InstanceError("KEYONG_STORAGE_URL is set but this build has no object-storage backend")
-    secret: Any = getattr(settings, "storage_secret_access_key", None)
-    return opener(  # type: ignore[no-any-return]
-        url,
-        home=settings.home,
-        endpoint_url=getattr(settings, "storage_endpoint_url", None),
-        key_id=getattr(settings, "storage_access_key_id", None),
-        secret=secret.get_secret_value() if hasattr(secret, "get_secret_value") else secret,
-        region=getattr(settings, "storage_region", None),
-    )
-
-
 @dataclass
 class WorkerInstance:
     """The parts of an instance a worker needs: the database, the storage, a registry without the vault key."""
@@ -184,7 +163,11 @@ class WorkerInstance:
         master = read_hex_secret(own.worker_data_master_file or secrets_dir / DATA_MASTER_KEY)
         pepper_file = own.worker_pepper_file or secrets_dir / PEPPER
         pepper = read_hex_secret(pepper_file) if pepper_file.exists() else None
-        chosen = storage if storage is not None else _storage(settings)
+        try:  # the settings' one way to the storage: the worker's own credentials file or keys (issue 19)
+            chosen = storage if storage is not None else settings.open_storage()
+        except BaseException:
+            engine.dispose()
+            raise
         ledger = AppendOnlyLedger(
             engine,
             Ed25519PrivateKey.generate(),  # a placeholder never in office: signs nothing
@@ -192,9 +175,9 @@ class WorkerInstance:
             checkpoint_every=settings.ledger_checkpoint_every,
             payload_screen=direct_identifiers_in,
         )
-        config = RegistryConfig(home=settings.home, pepper=pepper, data_master=master, vault_key=None)  # no vault key
-        if "storage" in RegistryConfig.__dataclass_fields__:  # registry19's field: fingerprints from the storage
-            config = replace(config, storage=chosen)  # type: ignore[call-arg,unused-ignore]
+        config = RegistryConfig(  # no vault key; fingerprints and copies from the storage
+            home=settings.home, pepper=pepper, data_master=master, vault_key=None, storage=chosen
+        )
         registry = Registry(engine, ledger, config, custodians=dict)
         cache = own.worker_cache or worker_cache(settings.home)
         cache.mkdir(parents=True, exist_ok=True, mode=0o700)

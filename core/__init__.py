@@ -47,10 +47,9 @@ if TYPE_CHECKING:
         StorageAccessDeniedError,
         StorageCredentialsError,
         load_credentials_file,
-        open_storage,
-        parse_s3_url,
     )
     from core.storage_sweep import DEFAULT_GRACE, ReferencedKeys, SweepRefusedError, SweepReport, referenced_keys, sweep
+    from core.storage_urls import open_storage, parse_s3_url, storage_for_url
     from core.text import invisible_character
 
 __all__ = [
@@ -102,6 +101,7 @@ __all__ = [
     "require_role",
     "seaweedfs_bucket_policy",
     "seaweedfs_identities",
+    "storage_for_url",
     "stream_sha256",
     "sweep",
     "text_sha256",
@@ -124,9 +124,9 @@ _NAMES: dict[str, str] = {
         "ROLE_ACCESS ROLES RoleAccess aws_policies new_credentials seaweedfs_bucket_policy seaweedfs_identities"
     ),
     "core.storage_s3": (
-        "S3Credentials S3Storage StorageAccessDeniedError StorageCredentialsError load_credentials_file "
-        "open_storage parse_s3_url"
+        "S3Credentials S3Storage StorageAccessDeniedError StorageCredentialsError load_credentials_file"
     ),
+    "core.storage_urls": "open_storage parse_s3_url storage_for_url",
     "core.storage_sweep": "DEFAULT_GRACE ReferencedKeys SweepRefusedError SweepReport referenced_keys sweep",
     "core.text": "invisible_character",
 }

@@ -14,7 +14,8 @@ server but PostgreSQL and an object store. The semantics are those of :mod:`core
   cannot reach another prefix of the bucket;
 * errors name the key, the bucket and the endpoint, never a credential: access refused by the
   server is :class:`StorageAccessDeniedError` (credentials of a role that may not touch the key,
-  e.g. a worker's on ``vault/``), rejected credentials :class:`StorageCredentialsError`.
+  e.g. a worker's on ``vault/``), rejected credentials :class:`StorageCredentialsError`; a body that fails
+  while it streams (a reset, a 5xx, the object replaced) is a :class:`StorageError` as well.
 
 s3fs speaks through aiobotocore; we call its request layer (``call_s3``) for writes and listings
 so that the create-only condition and multipart abort are in our hands, and its buffered file for
@@ -26,9 +27,9 @@ from __future__ import annotations
 import configparser
 import contextlib
 import hashlib
+import io
 import json
 import os
-import re
 import stat
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -36,21 +37,19 @@ from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn, cast
-from urllib.parse import SplitResult, urlsplit
 
 from core.storage import (
     BLOCK,
-    LocalStorage,
     ObjectExistsError,
     ObjectInfo,
     ObjectMissingError,
-    Storage,
     StorageError,
     StoredObject,
     _source,
     check_key,
     verify_staged,
 )
+from core.storage_urls import parse_s3_url, safe_url
 
 __all__ = [
     "PART_SIZE",
@@ -59,15 +58,12 @@ __all__ = [
     "StorageAccessDeniedError",
     "StorageCredentialsError",
     "load_credentials_file",
-    "open_storage",
-    "parse_s3_url",
 ]
 
 #: Parts of a multipart upload (and the threshold for one): S3 wants ≥ 5 MiB for all but the last.
 PART_SIZE = 16 << 20
 #: Parts uploading at once: throughput on a loopback or LAN store, with memory bounded to a few parts.
 UPLOADS_IN_FLIGHT = 4
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _DENIED = {"AccessDenied", "AllAccessDisabled", "AccountProblem", "403"}
 _BAD_CREDENTIALS = {"SignatureDoesNotMatch", "InvalidAccessKeyId", "InvalidToken", "ExpiredToken"}
 _EXISTS = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
@@ -91,35 +87,6 @@ class S3Credentials:
 
     def __repr__(self) -> str:
         return f"S3Credentials(key_id={self.key_id!r}, secret=***)"
-
-
-def parse_s3_url(url: str) -> tuple[str, str]:
-    """``(bucket, prefix)`` of ``s3://bucket/prefix``; anything else (credentials in it, a query, a fragment)
-    is refused."""
-    parts = _split(url)
-    if parts.scheme != "s3" or not parts.hostname or parts.username or parts.password or parts.query or parts.fragment:
-        raise StorageError(f"not an object storage URL (s3://bucket/prefix, no credentials in it): {_safe(url)}")
-    bucket = parts.netloc
-    if not _BUCKET.match(bucket):
-        raise StorageError(f"not an S3 bucket name: {bucket!r}")
-    prefix = parts.path.strip("/")
-    if prefix:
-        check_key(prefix)
-    return bucket, prefix
-
-
-def _split(url: str) -> SplitResult:
-    """``urlsplit`` whose refusal of a malformed URL (``s3://[x``) is a :class:`StorageError`, not a traceback."""
-    try:
-        return urlsplit(url)
-    except ValueError:
-        raise StorageError("a storage or endpoint URL does not parse (an unclosed '[' in its host?)") from None
-
-
-def _safe(url: str) -> str:
-    """The URL for messages: without user-info, query or fragment (a pasted signature or secret stays out)."""
-    parts = _split(url)
-    return parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1], query="", fragment="").geturl()
 
 
 def load_credentials_file(path: Path) -> S3Credentials:
@@ -197,8 +164,8 @@ class S3Storage:
 
         self.bucket, self.prefix = parse_s3_url(url)
         # S3 signs requests with the key, never with user-info in the endpoint: any there is dropped, so it
-        # never reaches a message, a repr or a log line (red team 19, B7); open_storage refuses it outright.
-        endpoint_url = _safe(endpoint_url) if endpoint_url else endpoint_url
+        # never reaches a message, a repr or a log line (red team 19, B7); core.open_storage refuses it outright.
+        endpoint_url = safe_url(endpoint_url) if endpoint_url else endpoint_url
         self.endpoint_url = endpoint_url
         client_kwargs: dict[str, Any] = {}
         if region:
@@ -256,6 +223,10 @@ class S3Storage:
             ) from None
         if code in _MISSING:
             raise ObjectMissingError(f"no object {key} in {where}") from None
+        if type(exc).__name__ == "FileExpired":  # s3fs: the ETag changed between two ranges of one read
+            raise StorageError(
+                f"{where}: {key} was replaced while it was being read; nothing read of it holds"
+            ) from None
         if code == "NoSuchBucket":
             raise StorageError(f"no bucket {self.bucket} at {self.endpoint_url or 'the S3 service'}") from None
         reason = code or type(exc).__name__
@@ -351,9 +322,10 @@ class S3Storage:
     def open(self, key: str) -> BinaryIO:
         name = self._name(key)
         try:
-            return cast(BinaryIO, self._fs.open(f"{self.bucket}/{name}", "rb", cache_type="readahead"))
+            stream = self._fs.open(f"{self.bucket}/{name}", "rb", cache_type="readahead")
         except Exception as exc:
             self._fail(self._explain(exc, name), key, "reading")
+        return cast(BinaryIO, _ObjectStream(stream, lambda exc: self._fail(self._explain(exc, name), key, "reading")))
 
     def read(self, key: str) -> bytes:
         with self.open(key) as stream:
@@ -405,6 +377,61 @@ class S3Storage:
         return None
 
 
+class _ObjectStream(io.BufferedIOBase):
+    """An object's body as s3fs streams it, whose failures mid-way are :class:`StorageError` too.
+
+    Why: the body is fetched range by range while it is read, so a connection reset, a 5xx after the
+    retries, or the object removed or replaced meanwhile (s3fs's ``FileExpired``) surface in ``read``, as
+    botocore, aiohttp, urllib3 or bare ``OSError`` exceptions that no caller handles (a worker's staging, a
+    release, a verification would end in a traceback). ``fail`` is :meth:`S3Storage._fail`: the message
+    names the key and the bucket, never a credential or a URL's query.
+    """
+
+    def __init__(self, raw: Any, fail: Callable[[BaseException], NoReturn]) -> None:
+        super().__init__()
+        self._raw = raw
+        self._fail = fail
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        self._check_closed()
+        try:
+            return cast(bytes, self._raw.read(-1 if size is None else size))
+        except StorageError:
+            raise
+        except Exception as exc:
+            self._fail(exc)
+
+    def read1(self, size: int = -1) -> bytes:
+        return self.read(size)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._check_closed()
+        try:
+            return int(self._raw.seek(offset, whence))
+        except Exception as exc:
+            self._fail(exc)
+
+    def tell(self) -> int:
+        self._check_closed()
+        return int(self._raw.tell())
+
+    def close(self) -> None:
+        if not self.closed:
+            with contextlib.suppress(Exception):  # a failed close of a read-only body loses nothing
+                self._raw.close()
+        super().close()
+
+    def _check_closed(self) -> None:
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
+
+
 def _read_full(stream: BinaryIO, size: int) -> bytes:
     """Up to ``size`` bytes (fewer only at the end of the stream): short reads of pipes are topped up."""
     chunks: list[bytes] = []
@@ -416,35 +443,3 @@ def _read_full(stream: BinaryIO, size: int) -> bytes:
         chunks.append(chunk)
         wanted -= len(chunk)
     return b"".join(chunks)
-
-
-def open_storage(
-    url: str | None,
-    *,
-    home: Path,
-    endpoint_url: str | None = None,
-    key_id: str | None = None,
-    secret: str | None = None,
-    region: str | None = None,
-) -> Storage:
-    """The instance's storage: unset or ``file:`` -> :class:`LocalStorage` under the home (as always);
-    ``s3://bucket/prefix`` -> :class:`S3Storage`. Any other scheme is refused (fail closed)."""
-    if not url:
-        return LocalStorage(home)
-    scheme = _split(url).scheme
-    for given in (url, endpoint_url or ""):
-        if "@" in _split(given).netloc:  # fail closed: credentials go in their own settings or files
-            raise StorageError(
-                f"{_safe(given)} carries user-info (a name or secret before '@'): refused; give credentials "
-                "in KEYONG_STORAGE_ACCESS_KEY_ID/KEYONG_STORAGE_SECRET_ACCESS_KEY or a credentials file"
-            )
-    if endpoint_url and (_split(endpoint_url).query or _split(endpoint_url).fragment):
-        raise StorageError(f"the storage endpoint {_safe(endpoint_url)} carries a query or fragment: refused")
-    if scheme == "file":
-        path = _split(url).path
-        if path and Path(path).resolve() != Path(home).resolve():
-            raise StorageError(f"a file: storage URL must name the home ({home}), not {_safe(url)}")
-        return LocalStorage(home)
-    if scheme == "s3":
-        return S3Storage(url, endpoint_url=endpoint_url, key_id=key_id, secret=secret, region=region)
-    raise StorageError(f"unsupported storage URL {_safe(url)}: use s3://bucket/prefix, or leave it unset (the home)")

@@ -14,7 +14,15 @@ from core import LazyFace
 
 if TYPE_CHECKING:
     from registry.access_consent import ConsentView, LicenceConsent, consent_refusal
-    from registry.atrest import AtRest, dataset_scope, legacy_artifact_path, licence_scope, products_scope
+    from registry.atrest import (
+        AtRest,
+        dataset_scope,
+        legacy_artifact_path,
+        licence_scope,
+        private_dir,
+        products_scope,
+        write_checked,
+    )
     from registry.atrest_home import EncryptedHome, seal_home
     from registry.budgets import BudgetExhaustedError, BudgetView
     from registry.calendar import MAX_WORKING_DAYS, CalendarError, Due, WorkCalendar, parse_received
@@ -287,6 +295,7 @@ __all__ = [
     "parse_received",
     "people_of",
     "person_standing",
+    "private_dir",
     "product_name_taken",
     "products_scope",
     "publish_terms",
@@ -311,12 +320,15 @@ __all__ = [
     "suspended_operators",
     "terms_json",
     "usability",
+    "write_checked",
 ]
 
 #: Each module of this face -> the names it gives (``public=defined`` where the face renames one).
 _NAMES: dict[str, str] = {
     "registry.access_consent": "ConsentView LicenceConsent consent_refusal",
-    "registry.atrest": "AtRest dataset_scope legacy_artifact_path licence_scope products_scope",
+    "registry.atrest": (
+        "AtRest dataset_scope legacy_artifact_path licence_scope private_dir products_scope write_checked"
+    ),
     "registry.atrest_home": "EncryptedHome seal_home",
     "registry.budgets": "BudgetExhaustedError BudgetView",
     "registry.calendar": "MAX_WORKING_DAYS CalendarError Due WorkCalendar parse_received",

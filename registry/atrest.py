@@ -32,9 +32,9 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -55,7 +55,9 @@ __all__ = [
     "dataset_scope",
     "legacy_artifact_path",
     "licence_scope",
+    "private_dir",
     "products_scope",
+    "write_checked",
 ]
 
 
@@ -93,6 +95,22 @@ def products_scope(licence_id: int) -> str:
     return f"products:{int(licence_id)}"
 
 
+@contextmanager
+def private_dir(prefix: str = "keyong-plain-") -> Iterator[Path]:
+    """A fresh 0700 directory under the temporary directory, removed (with what it holds) on exit.
+
+    The one place plaintext of a sealed file may lie on a disk for a while (a job's staged copies, a
+    release's re-sealing, a worker without keys alike). Put ``TMPDIR`` on a tmpfs and plaintext never
+    reaches a disk (docs/operations.md).
+    """
+    directory = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        directory.chmod(0o700)
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def _file_chunks(path: Path) -> Iterator[bytes]:
     with open(path, "rb") as stream:
         while chunk := stream.read(FRAME_SIZE):
@@ -128,6 +146,38 @@ def _write_new(chunks: Iterator[bytes], target: Path, mode: int) -> Path:
         target.unlink(missing_ok=True)
         raise
     os.chmod(target, mode)
+    return target
+
+
+def write_checked(chunks: Iterable[bytes], target: Path, *, sha256: str | None, label: str, mode: int = 0o600) -> Path:
+    """``chunks`` written in clear at ``target`` (``mode``) while hashed; refused unless the SHA-256 is ``sha256``.
+
+    The one check of a plaintext against the digest its row recorded, wherever plaintext is staged (an
+    object for a job or the guard, a worker's cached copy, a release's artifact). The file appears at
+    ``target`` whole and checked or not at all: a temporary sibling, removed on any failure (a digest that
+    differs, a frame that fails authentication, a storage error), renamed into place only once it matched.
+    ``sha256=None`` (a legacy row that recorded none) writes unchecked. A mismatch is
+    :class:`core.StagedObjectMismatchError` naming ``label``: the object was altered or swapped.
+    """
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
+    digest = hashlib.sha256()
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                digest.update(chunk)
+                out.write(chunk)
+        got = digest.hexdigest()
+        if sha256 is not None and not secrets.compare_digest(got.encode(), sha256.encode("utf-8", "replace")):
+            raise StagedObjectMismatchError(
+                f"{label} holds plaintext with SHA-256 {got}, but the database recorded {sha256}: the object "
+                "was altered or swapped; it is not used"
+            )
+        os.chmod(temporary, mode)
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
     return target
 
 
@@ -265,31 +315,18 @@ class AtRest:
 
         ``sha256`` is the plaintext digest the database recorded (module docstring); ``None`` only
         for legacy rows that never recorded one. A mismatch, a failed authentication or any other
-        failure removes what was written: :class:`core.StagedObjectMismatchError` for a digest that
-        differs (a swapped or altered object is never bound into a sandbox; fail closed). The file
-        appears at ``target`` whole or not at all (a temporary sibling renamed into place).
+        failure removes what was written (:func:`write_checked`): :class:`core.StagedObjectMismatchError`
+        for a digest that differs (a swapped or altered object is never bound into a sandbox; fail closed).
         """
         target = Path(target)
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
-        digest = hashlib.sha256()
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in self.object_chunks(key):
-                    digest.update(chunk)
-                    out.write(chunk)
-            if sha256 is not None and not secrets.compare_digest(digest.hexdigest(), sha256):
-                raise StagedObjectMismatchError(
-                    f"{key} in {self.storage.url} has plaintext SHA-256 {digest.hexdigest()}, but the database "
-                    f"recorded {sha256}: the object was altered or swapped; it is not used"
-                )
-            os.chmod(temporary, 0o600)
-            os.replace(temporary, target)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
-        return target
+        return write_checked(self.object_chunks(key), target, sha256=sha256, label=f"{key} in {self.storage.url}")
+
+    def stage_artifact(self, value: str, target: Path, *, sha256: str) -> Path:
+        """The artifact a row names (:meth:`artifact_chunks`: a key, or a legacy path in the home's artifact
+        trees) written in clear at ``target`` (0600), checked against ``sha256`` as :meth:`stage_plain` checks
+        an object: what a release re-seals is exactly what the guard judged."""
+        return write_checked(self.artifact_chunks(value), Path(target), sha256=sha256, label=str(value))
 
     def stage_set(self, prefix: str, digests: Mapping[str, str] | None, target: Path) -> Path:
         """A fingerprint set's objects under ``prefix`` staged in clear into ``target``, each checked.
@@ -347,18 +384,9 @@ class AtRest:
         :meth:`decrypt_to` writes: a delivery's file, whole or removed."""
         return _write_new(self.artifact_chunks(value), Path(target), mode)
 
-    @contextmanager
-    def private_dir(self, prefix: str = "keyong-plain-") -> Iterator[Path]:
-        """A fresh 0700 directory under the temporary directory, removed (with what it holds) on exit.
-
-        Put ``TMPDIR`` on a tmpfs and plaintext never reaches a disk (docs/operations.md).
-        """
-        directory = Path(tempfile.mkdtemp(prefix=prefix))
-        try:
-            directory.chmod(0o700)
-            yield directory
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)
+    def private_dir(self, prefix: str = "keyong-plain-") -> AbstractContextManager[Path]:
+        """Where this instance's plaintext may lie for a while: :func:`private_dir`."""
+        return private_dir(prefix)
 
     def seal_tree(self, directory: Path, scope: str, *, by: Actor) -> int:
         """Seal every plaintext regular file under ``directory`` in place; how many were sealed.

@@ -21,20 +21,19 @@ or malformed one) is refused, never mounted unchecked.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import secrets
 import shutil
 import stat
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 from typing import Any
 
 from core import ObjectMissingError, RegistryError, StagedObjectMismatchError, Storage, StorageError
-from registry import is_sealed
+from registry import is_sealed, write_checked
+from registry import private_dir as registry_private_dir
 from sandbox.ports import AtRestPort
 
 __all__ = ["CopyStager", "CopyUnreadableError", "Digests", "no_record", "private_dir"]
@@ -56,19 +55,10 @@ class CopyUnreadableError(Exception):
     the job fails closed with this reason."""
 
 
-@contextmanager
-def private_dir(at_rest: AtRestPort | None, prefix: str = "keyong-plain-") -> Iterator[Path]:
-    """A fresh 0700 directory removed on exit (the at-rest port's, else the temporary directory's)."""
-    if at_rest is not None:
-        with at_rest.private_dir(prefix) as directory:
-            yield directory
-        return
-    directory = Path(tempfile.mkdtemp(prefix=prefix))
-    try:
-        directory.chmod(0o700)
-        yield directory
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+def private_dir(at_rest: AtRestPort | None, prefix: str = "keyong-plain-") -> AbstractContextManager[Path]:
+    """A fresh 0700 directory removed on exit: the at-rest port's, else the one :func:`registry.private_dir`
+    makes (a worker without keys still stages and checks its copies somewhere nobody else reads)."""
+    return at_rest.private_dir(prefix) if at_rest is not None else registry_private_dir(prefix)
 
 
 class CopyStager:
@@ -180,23 +170,7 @@ class CopyStager:
         if self.at_rest is None and is_sealed(sealed):
             raise CopyUnreadableError("it is encrypted and this worker has no keys")
         chunks = self.at_rest.chunks(sealed) if self.at_rest is not None else _file_chunks(sealed)
-        sha = hashlib.sha256()
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in chunks:
-                    sha.update(chunk)
-                    out.write(chunk)
-            if digest is not None and sha.hexdigest() != digest:
-                raise StagedObjectMismatchError(
-                    f"{key} in {self.storage.url} holds plaintext with SHA-256 {sha.hexdigest()}, but the database "
-                    f"recorded {digest}: the object was altered or swapped; the job does not run on it"
-                )
-        except BaseException:
-            target.unlink(missing_ok=True)
-            raise
-        os.chmod(target, 0o644)
-        return target
+        return write_checked(chunks, target, sha256=digest, label=f"{key} in {self.storage.url}", mode=0o644)
 
 
 def _file_chunks(path: Path) -> Iterator[bytes]:

@@ -14,12 +14,11 @@ refused, as the local store does.
 from __future__ import annotations
 
 import builtins
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core import Change, ObjectExistsError, ObjectMissingError, Storage, StorageError
+from core import Change, ObjectExistsError, Storage, StorageError
 from registry import PRODUCT_STORE, AtRest, VaultError, products_scope
 from sandbox.copy_cache import private_dir
 from sandbox.release_models import ReleaseError
@@ -74,14 +73,9 @@ def store_objects(
 
 
 def _checked_plain(at_rest: AtRest, key: str, target: Path, sha256: str, job_id: int, name: str) -> None:
-    digest = hashlib.sha256()
+    """The output's plaintext at ``target``, checked against what the guard judged (:meth:`AtRest.stage_artifact`:
+    a key, never an arbitrary absolute path, red team 19, B1); a missing or altered output is refused."""
     try:
-        with open(target, "xb") as out:
-            chunks = at_rest.artifact_chunks(key)  # a key, never an arbitrary absolute path (red team 19, B1)
-            for chunk in chunks:
-                digest.update(chunk)
-                out.write(chunk)
-    except (ObjectMissingError, VaultError, StorageError, FileNotFoundError):
-        digest = hashlib.sha256(b"\x00missing")
-    if digest.hexdigest() != sha256:
-        raise ReleaseError(f"output {name!r} of job {job_id} is missing or changed since the guard judged it")
+        at_rest.stage_artifact(key, target, sha256=sha256)
+    except (VaultError, StorageError, FileNotFoundError):  # StorageError: also a mismatch or a missing object
+        raise ReleaseError(f"output {name!r} of job {job_id} is missing or changed since the guard judged it") from None

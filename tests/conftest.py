@@ -26,6 +26,9 @@ from app.instance import DEMO_PRINCIPALS
 from operators import Role
 from tests import totp_support
 
+#: The job tests' ``registry``, ``job_quotas`` and ``jobs`` fixtures (found by name, never imported: ruff F811).
+pytest_plugins = ["tests.job_fixtures"]
+
 PG_ADMIN_URL = os.environ.get("KEYONG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 

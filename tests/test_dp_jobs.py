@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,6 @@ from core import Actor, PermissionDeniedError, RegistryError
 from dp import DatasetFacts, DpSpecError, cost_of, parse_spec, plan_train
 from operators.jobs import JobRefusedError, Jobs, Quotas
 from registry import BudgetExhaustedError, Registry
-from sandbox.queue import JobQueue
 from tests.conftest import FakeClock
 from tests.dp_support import AGENCY, DATASET, DP_OPERATOR, DP_SCENARIO, STATUSES, dp_licensed
 from tests.job_worker_proc import FakeResult
@@ -43,11 +43,11 @@ def registry(instance: Instance, clock: FakeClock) -> Registry:
 
 
 @pytest.fixture
-def jobs(registry: Registry, clock: FakeClock) -> Jobs:
-    return Jobs(registry, JobQueue(registry.recorder, clock=clock), Quotas(concurrent=50, per_day=500))
+def job_quotas() -> Quotas:
+    return Quotas(concurrent=50, per_day=500)
 
 
-def submit(jobs: Jobs, spec: dict, kind: str = "dp-query") -> int:
+def submit(jobs: Jobs, spec: dict[str, Any], kind: str = "dp-query") -> int:
     return jobs.submit(DP_OPERATOR, [DATASET], kind, json.dumps(spec, ensure_ascii=False), DP_SCENARIO)
 
 
@@ -74,11 +74,11 @@ def spent(registry: Registry) -> tuple[float, float]:
     ],
 )
 def test_specs_the_catalog_cannot_answer_are_refused_and_cost_nothing(
-    jobs: Jobs, registry: Registry, spec: dict, match: str
+    jobs: Jobs, registry: Registry, spec: dict[str, Any], match: str
 ) -> None:
     with pytest.raises(JobRefusedError, match=match) as caught:
         submit(jobs, spec)
-    assert caught.value.refusal == "dp-spec"
+    assert caught.value.refusal == "dp-spec" and caught.value.job is not None
     assert jobs.show(caught.value.job).state == "refused"
     assert spent(registry) == (0.0, 0.0)
 

@@ -17,7 +17,6 @@ from operators.jobs import JobRefusedError, Jobs, Quotas, sha256_hex
 from registry import Registry
 from registry.models import ViolationRow
 from sandbox.models import JobState
-from sandbox.queue import JobQueue
 from tests.conftest import FakeClock
 from tests.consent_support import consent_to_access
 from tests.job_worker_proc import OPERATOR, SCENARIO, licensed
@@ -50,10 +49,8 @@ def registry(instance: Instance, clock: FakeClock) -> Registry:
 
 
 @pytest.fixture
-def jobs(registry: Registry, clock: FakeClock) -> Jobs:
-    return Jobs(
-        registry, JobQueue(registry.recorder, clock=clock), Quotas(concurrent=2, per_day=3, cpu_seconds_per_day=10)
-    )
+def job_quotas() -> Quotas:
+    return Quotas(concurrent=2, per_day=3, cpu_seconds_per_day=10)
 
 
 def _violations(registry: Registry) -> list[str]:

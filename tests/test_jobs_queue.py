@@ -18,7 +18,7 @@ from app import Instance
 from core import Actor, PermissionDeniedError
 from ledger import canonical_json
 from ledger.entry import MAX_PAYLOAD_BYTES
-from operators.jobs import JobRefusedError, Jobs, Quotas
+from operators.jobs import JobRefusedError, Jobs
 from registry import Registry
 from sandbox.guard import operator_findings
 from sandbox.models import JobState
@@ -28,27 +28,14 @@ from sandbox.queue import (
     WORKER_LOST,
     Claimed,
     JobError,
-    JobQueue,
     canonical_sha256,
     manifest_of,
 )
 from tests.conftest import FakeClock
-from tests.job_worker_proc import OPERATOR, SCENARIO, licensed
-from tests.test_registry_licences import LedgerWatch, make_registry
+from tests.job_worker_proc import OPERATOR, SCENARIO
+from tests.test_registry_licences import LedgerWatch
 
 STALE = timedelta(seconds=30)
-
-
-@pytest.fixture
-def registry(instance: Instance, clock: FakeClock) -> Registry:
-    reg = make_registry(instance, clock)
-    licensed(reg, instance.home)
-    return reg
-
-
-@pytest.fixture
-def jobs(registry: Registry, clock: FakeClock) -> Jobs:
-    return Jobs(registry, JobQueue(registry.recorder, clock=clock), Quotas(concurrent=1000, per_day=1000))
 
 
 def submit(jobs: Jobs, n: int = 1) -> list[int]:
@@ -333,6 +320,7 @@ def test_refusals_and_requeues_ledger_bounded_texts(jobs: Jobs, instance: Instan
     with pytest.raises(JobRefusedError) as refused:
         jobs.submit(OPERATOR, names, "dp-query", "{}", "场景" * 5000)
     job = refused.value.job
+    assert job is not None  # a refused job is kept, with its reason
     (entry,) = watch.since(full=True)
     assert (entry.action, entry.subject) == ("job.refused", f"job:{job}")
     assert len(canonical_json(entry.payload)) < 8 * 1024

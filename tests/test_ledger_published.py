@@ -147,6 +147,26 @@ def test_the_server_loop_publishes_only_on_a_change(instance: Instance) -> None:
     assert (instance.home / "ledger" / "checkpoints").is_dir()  # embedded: the home is the storage
 
 
+def test_publication_goes_to_the_instances_storage_or_fails_loudly(
+    instance: Instance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The signer publishes where the instance's storage is (``KEYONG_STORAGE_URL``), never to the home
+    instead; a storage that cannot be opened is an error, not a silent publication elsewhere."""
+    bucket = LocalStorage(tmp_path / "bucket")
+    monkeypatch.setattr(instance, "_storage", bucket)
+    assert PublicationLoop(instance).tick() is not None
+    assert bucket.exists(f"ledger/checkpoints/{instance.ledger.latest_checkpoint().tree_size}.json")  # type: ignore[union-attr]
+    assert not (instance.home / "ledger").exists()
+
+    from core import StorageError
+
+    monkeypatch.setattr(instance, "_storage", None)
+    monkeypatch.setattr(instance.settings, "storage_url", "gs://elsewhere/ledger")
+    with pytest.raises(StorageError, match="unsupported storage URL"):
+        PublicationLoop(instance).tick()
+    assert not (instance.home / "ledger").exists()
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_servers_checkpoint_loop_publishes(instance: Instance, monkeypatch: pytest.MonkeyPatch) -> None:
     """The hook where the server signs checkpoints (``app/api/factory.py``) publishes them."""
@@ -455,7 +475,7 @@ def test_commands_publish_verify_and_refuse_a_rollback(instance: Instance, tmp_p
         if item.key.startswith(newer_objects):
             storage.delete(item.key)
     code, report = _invoke(*verify, "--state", str(state))
-    assert code == 1 and "trusted_checkpoint" in {p["kind"] for p in report["problems"]}  # type: ignore[union-attr]
+    assert code == 1 and "trusted_checkpoint" in {p["kind"] for p in report["problems"]}  # type: ignore[attr-defined]
     code, report = _invoke("ledger", "verify-published", "--storage-url", home, "--public-key", "00" * 32)
     assert code == 1 and report["ok"] is False  # another key: refused
     code, exported = _invoke("ledger", "export", "--to-storage", "--home", home)
@@ -491,3 +511,13 @@ def test_storage_urls_for_a_regulator(tmp_path: Path) -> None:
         storage_for_url(str(tmp_path / "absent"))
     with pytest.raises(StorageError):
         storage_for_url("ftp://example.org/x")
+
+
+@pytest.mark.attack
+@pytest.mark.parametrize("url", ["file://[x/ledger?sig=S3CR3TVALUE", "file:///srv/ledger?X-Amz-Signature=S3CR3TVALUE"])
+def test_verify_published_refuses_a_bad_storage_url_in_one_line(url: str) -> None:
+    """``keyong ledger verify-published --storage-url`` with a malformed URL, or one carrying a query:
+    exit 1 with a clear reason, no traceback, and the query (a signature may be in it) not repeated."""
+    result = CliRunner().invoke(cli, ["ledger", "verify-published", "--storage-url", url, "--public-key", "00" * 32])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # a refusal, not a traceback
+    assert "storage" in result.stderr and "S3CR3TVALUE" not in result.output + result.stderr

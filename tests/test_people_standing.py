@@ -22,7 +22,6 @@ from desensitize import id_check_char
 from operators import JobRefusedError, Jobs, Quotas
 from registry import Registry
 from registry.people_models import PersonRecordRow
-from sandbox import JobQueue
 from tests.conftest import FakeClock, bearer_headers
 from tests.consent_support import consent_to_access
 from tests.job_worker_proc import AGENCY, SCENARIO, licensed
@@ -50,15 +49,8 @@ def _lapse_training(registry: Registry, person: str) -> None:
 
 
 @pytest.fixture
-def registry(instance: Instance, clock: FakeClock) -> Registry:
-    reg = make_registry(instance, clock)
-    licensed(reg, instance.home)  # acme-ops, standing, holds traffic for 交通出行
-    return reg
-
-
-@pytest.fixture
-def jobs(registry: Registry, clock: FakeClock) -> Jobs:
-    return Jobs(registry, JobQueue(registry.recorder, clock=clock), Quotas(concurrent=4, per_day=100))
+def job_quotas() -> Quotas:
+    return Quotas(concurrent=4, per_day=100)
 
 
 def test_a_lapsed_training_refuses_a_job_with_the_reason(registry: Registry, jobs: Jobs) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from app import Instance, InstanceError, Settings
 from app.instance_read import DATABASE_SETTINGS, ReadOnlyInstance
 from core import Actor, NotFoundError
-from operators.jobs import Jobs, Quotas
+from operators.jobs import Jobs
 from registry import Registry
 from registry.freeze import _ROW_ID as FREEZE_MODEL_ROW_ID
 from registry.models import OperatorRow
@@ -30,24 +30,10 @@ from registry.vocabulary import Qualification
 from sandbox import read_job, read_jobs
 from sandbox.job_reads import JOB_COLUMNS, JOBS_TABLE
 from sandbox.models import JobRow
-from sandbox.queue import JobQueue
 from tests.conftest import FakeClock
-from tests.job_worker_proc import OPERATOR, SCENARIO, licensed
-from tests.test_registry_licences import make_registry
+from tests.job_worker_proc import OPERATOR, SCENARIO
 
 AGENCY = Actor("demo-agency", "agency")
-
-
-@pytest.fixture
-def registry(instance: Instance, clock: FakeClock) -> Registry:
-    reg = make_registry(instance, clock)
-    licensed(reg, instance.home)
-    return reg
-
-
-@pytest.fixture
-def jobs(registry: Registry, clock: FakeClock) -> Jobs:
-    return Jobs(registry, JobQueue(registry.recorder, clock=clock), Quotas(concurrent=1000, per_day=1000))
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from registry.catalog_views import CatalogEntry, ColumnClass, RequestView, Resou
 from registry.eligibility import is_served
 from registry.models import LicenceDatasetRow, LicenceRow, OperatorRow, ResourceRow
 from tests.conftest import FakeClock
+from tests.test_registry_licences import make_registry
 
 CUSTODIAN = Actor("demo-custodian", "custodian")
 AGENCY = Actor("demo-agency", "agency")
@@ -55,8 +56,8 @@ CATALOG_KEYS = {
 
 @pytest.fixture
 def registry(instance: Instance, clock: FakeClock) -> Registry:
-    config = RegistryConfig(home=instance.home, clock=clock, vault_key=instance.keys.vault_key)
-    return Registry(instance.engine, instance.ledger, config)
+    """A registry on the fake clock with nothing in it yet (no dataset, no licence)."""
+    return make_registry(instance, clock)
 
 
 def residents_form(**overrides: Any) -> dict[str, Any]:

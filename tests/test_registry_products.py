@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from app import Instance
 from app.cli import cli
 from core import Actor, NotFoundError, PermissionDeniedError, RegistryError
-from registry import Registry, RegistryConfig
+from registry import Registry
 from registry.models import (
     DestructionRow,
     ItemRow,
@@ -37,6 +37,7 @@ from registry.models import (
 from registry.products import ATTRIBUTION_KEY, attribution_metadata, read_attribution, sidecar_path, stamp_artifact
 from registry.usage import record_usage
 from tests.conftest import FakeClock
+from tests.test_registry_licences import make_registry
 
 AGENCY = Actor("demo-agency", "agency")
 CUSTODIAN = Actor("demo-custodian", "custodian")
@@ -214,11 +215,8 @@ def instance(initialised: tuple[Instance, dict[str, str]], world: World) -> Inst
 
 @pytest.fixture
 def registry(instance: Instance, clock: FakeClock) -> Registry:
-    return Registry(
-        instance.engine,
-        instance.ledger,
-        RegistryConfig(home=instance.home, clock=clock, vault_key=instance.keys.vault_key),
-    )
+    """A registry on the fake clock over the seeded world (the ``instance`` fixture seeds it)."""
+    return make_registry(instance, clock)
 
 
 # --- registration (双鸭山 第五十条, 第五十二条) ------------------------------------------------------

@@ -8,9 +8,11 @@ import io
 import os
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +27,7 @@ from core import (
     open_storage,
     parse_s3_url,
     referenced_keys,
+    storage_for_url,
     sweep,
 )
 from core.storage_s3 import PART_SIZE
@@ -281,6 +284,138 @@ def test_bad_endpoint_urls_are_refused_without_echoing_them(tmp_path: Path, endp
     with pytest.raises(StorageError) as caught:
         open_storage("s3://bucket/p", home=tmp_path, endpoint_url=endpoint)
     assert "secret" not in str(caught.value)
+
+
+def test_a_storage_named_by_its_url_alone(tmp_path: Path) -> None:
+    """What a regulator names with ``--storage-url``: a directory (as a path, ``local:`` or ``file://``) or a
+    bucket; no home is involved, so unlike :func:`open_storage` any directory may be named."""
+    from core import LocalStorage
+
+    for url in (str(tmp_path), f"local:{tmp_path}", tmp_path.as_uri(), f"file://localhost{tmp_path}"):
+        found = storage_for_url(url)
+        assert isinstance(found, LocalStorage) and found.local_path("x") == tmp_path / "x"
+    s3 = storage_for_url("s3://keyong-data/ledger", endpoint_url="http://127.0.0.1:9")
+    assert isinstance(s3, S3Storage) and s3.url == "s3://keyong-data/ledger"
+    with pytest.raises(StorageError, match="no directory"):
+        storage_for_url(str(tmp_path / "absent"))
+
+
+@pytest.mark.attack
+@pytest.mark.parametrize(
+    ("url", "endpoint"),
+    [
+        ("file://[S3CR3TVALUE/ledger", None),
+        ("file:///srv/ledger?X-Amz-Signature=S3CR3TVALUE", None),
+        ("file:///srv/ledger#S3CR3TVALUE", None),
+        ("file://admin:S3CR3TVALUE@host/srv/ledger", None),
+        ("ftp://admin:S3CR3TVALUE@example.org/ledger?token=S3CR3TVALUE", None),
+        ("gs://bucket/ledger?sig=S3CR3TVALUE", None),
+        ("s3://bucket/ledger?X-Amz-Signature=S3CR3TVALUE", None),
+        ("s3://AKIA:S3CR3TVALUE@bucket/ledger", None),
+        ("s3://[S3CR3TVALUE/ledger", None),
+        ("s3://bucket/ledger", "http://[::1"),
+        ("s3://bucket/ledger", "http://admin:S3CR3TVALUE@127.0.0.1:9"),
+        ("s3://bucket/ledger", "http://127.0.0.1:9/?X-Amz-Credential=S3CR3TVALUE"),
+    ],
+)
+def test_a_bad_storage_url_alone_is_refused_without_echoing_it(url: str, endpoint: str | None) -> None:
+    """Malformed, foreign or credential-carrying URLs are a :class:`StorageError` (a CLI's one-line
+    refusal, never a traceback) that repeats no user-info, query or fragment (red team 19, B7)."""
+    with pytest.raises(StorageError) as caught:
+        storage_for_url(url, endpoint_url=endpoint)
+    assert "S3CR3TVALUE" not in str(caught.value)
+
+
+# --- reads failing mid-object ------------------------------------------------------------------------------
+
+
+class _FailingBody:
+    """An object body that yields a first block, then fails as s3fs, aiobotocore or urllib3 fail mid-read."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error, self.served, self.closed = error, False, False
+
+    def read(self, size: int = -1) -> bytes:
+        if not self.served and size > 0:  # a first block; reading it all (``size=-1``) meets the failure
+            self.served = True
+            return b"PAR1"
+        raise self.error
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _FakeS3:
+    """Stands in for the s3fs client: every opened body fails after its first block."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+        self.bodies: list[_FailingBody] = []
+
+    def open(self, path: str, mode: str, **options: object) -> _FailingBody:
+        self.bodies.append(_FailingBody(self.error))
+        return self.bodies[-1]
+
+
+def _mid_read_errors() -> list[BaseException]:
+    import aiohttp
+    from botocore.exceptions import ClientError, ResponseStreamingError
+    from urllib3.exceptions import ProtocolError
+
+    leak = "https://s3.example/keyong/copies/a?X-Amz-Signature=S3CR3TVALUE"  # what a raw message may carry
+    return [
+        ConnectionResetError(104, f"Connection reset by peer ({leak})"),
+        ProtocolError(f"Connection broken: IncompleteRead ({leak})"),
+        ResponseStreamingError(error=f"reset ({leak})"),
+        aiohttp.ClientPayloadError(f"Response payload is not completed ({leak})"),
+        ClientError(
+            {"Error": {"Code": "InternalError", "Message": leak}, "ResponseMetadata": {"HTTPStatusCode": 500}},
+            "GetObject",
+        ),
+        ClientError(
+            {"Error": {"Code": "SlowDown", "Message": leak}, "ResponseMetadata": {"HTTPStatusCode": 503}}, "GetObject"
+        ),
+        TimeoutError(f"read timed out ({leak})"),
+    ]
+
+
+@pytest.mark.parametrize("error", _mid_read_errors(), ids=lambda e: type(e).__name__)
+def test_an_s3_read_failing_mid_object_is_a_storage_error(error: BaseException) -> None:
+    """A connection reset or a 5xx while an object's body streams is :class:`StorageError` (callers refuse
+    the copy, the output, the verification with a reason, never a traceback), naming the key and the
+    bucket, never a credential or a signed URL's query."""
+    storage = S3Storage("s3://keyong-data/inst", endpoint_url="http://127.0.0.1:9", key_id="AKID", secret="S3CR3TVALUE")
+    fake = _FakeS3(error)
+    storage._client, storage._pid = fake, os.getpid()
+    with storage.open("copies/a/v1.parquet") as stream:
+        assert stream.read(4) == b"PAR1"  # the first block arrives
+        with pytest.raises(StorageError) as caught:
+            stream.read()
+    message = str(caught.value)
+    assert "copies/a/v1.parquet" in message and "s3://keyong-data/inst" in message
+    assert "S3CR3TVALUE" not in message and "AKID" not in message and caught.value.__cause__ is None
+    assert fake.bodies[0].closed  # the body is released
+    with pytest.raises(StorageError):
+        storage.read("copies/a/v1.parquet")
+
+
+@pytest.mark.slow
+def test_an_object_replaced_or_removed_while_it_is_read_is_a_storage_error(s3_server: Any) -> None:
+    """On a real S3 API: the body is fetched range by range, so a second range meets another object (its ETag
+    changed) or none; both are refused as :class:`StorageError` (a removed one as ObjectMissingError)."""
+    storage = s3_server.storage(f"mid-{uuid.uuid4().hex[:12]}")
+    size = PART_SIZE + 3 * (1 << 20)  # more than one range
+    for change, expected in (("replaced", "replaced while it was being read"), ("removed", "no object")):
+        storage.put("copies/a/v1.parquet", b"a" * size)
+        with storage.open("copies/a/v1.parquet") as stream:
+            assert stream.read(1 << 20) == b"a" * (1 << 20)
+            storage.delete("copies/a/v1.parquet")
+            if change == "replaced":
+                storage.put("copies/a/v1.parquet", b"b" * size)
+            with pytest.raises(StorageError, match=expected):
+                while stream.read(1 << 20):
+                    pass
+        storage.delete("copies/a/v1.parquet")
 
 
 def test_a_forked_process_uses_the_same_storage(storage: Storage) -> None:

@@ -19,32 +19,18 @@ from sqlalchemy import text
 
 from app import Instance
 from core import Actor, RegistryError
-from operators.jobs import JobRefusedError, Jobs, Quotas
+from operators.jobs import JobRefusedError, Jobs
 from registry import Registry
 from samples import synthetic
 from sandbox.ports import RegistryHooks
 from sandbox.print_cache import PrintCache, base_identity, licence_identity
-from sandbox.queue import JobQueue
 from sandbox.wakeup import Degrading, PostgresWakeup, Sleep, SqliteWakeup, Wakeup, wakeup_for
 from tests.conftest import FakeClock
-from tests.job_worker_proc import MARKERS_ENV, OPERATOR, SCENARIO, fast_runner, licensed
+from tests.job_worker_proc import MARKERS_ENV, OPERATOR, SCENARIO, fast_runner
 from tests.test_registry_copies import CUSTODIAN, PROVIDER, PROVIDER_CODE
-from tests.test_registry_licences import make_registry
 
 #: Long enough that a wait ending on its timeout, not on a wake-up, is told apart by its answer (False).
 LONG = 60.0
-
-
-@pytest.fixture
-def registry(instance: Instance, clock: FakeClock) -> Registry:
-    reg = make_registry(instance, clock)
-    licensed(reg, instance.home)
-    return reg
-
-
-@pytest.fixture
-def jobs(registry: Registry, clock: FakeClock) -> Jobs:
-    return Jobs(registry, JobQueue(registry.recorder, clock=clock), Quotas(concurrent=1000, per_day=1000))
 
 
 @pytest.fixture

@@ -26,7 +26,6 @@ from operators import Role
 from operators.jobs import JobRefusedError, Jobs, JobUsageError, Quotas
 from registry import Registry, ScopeRefusedError, UnknownNameError
 from registry.models import FindingRow, UsageRow, ViolationRow
-from sandbox.queue import JobQueue
 from tests.conftest import FakeClock, bearer_headers
 from tests.consent_support import consent_to_access
 from tests.console_support import console_client, csrf_of, flash
@@ -57,8 +56,8 @@ def registry(instance: Instance, clock: FakeClock) -> Registry:
 
 
 @pytest.fixture
-def jobs(registry: Registry, clock: FakeClock) -> Jobs:
-    return Jobs(registry, JobQueue(registry.recorder, clock=clock), Quotas(concurrent=4, per_day=100))
+def job_quotas() -> Quotas:
+    return Quotas(concurrent=4, per_day=100)
 
 
 def _violations(registry: Registry) -> list[str]:

@@ -135,6 +135,35 @@ def test_the_server_delivers_outputs_and_products_with_the_worker_home_deleted(
 
 
 @pytest.mark.attack
+@pytest.mark.parametrize("damage", ["swapped", "missing"])
+def test_an_output_altered_after_the_guard_judged_it_is_not_released(
+    server: Instance, bucket: Bucket, remote: WorkerInstance, damage: str
+) -> None:
+    """The product is what the guard judged and the agency reviewed (双鸭山市公共数据管理暂行办法 第五十二条,
+    第五十四条 不得篡改): an output object replaced by another sealed under the same licence key (it
+    authenticates, its plaintext differs) or gone is refused at the deciding vote; nothing is stored."""
+    from sandbox.release import ReleaseError
+
+    job = server.jobs.submit(OPERATOR, ["traffic"], "python", "print(1)", SCENARIO)
+    (view,) = remote.worker(runner=Runs(), worker_id="remote-1", fingerprints=None).run_pending()
+    assert view.state == "done", view.reason
+    if view.verdict != "pass":  # this runner's table goes to review; a pass stands in, to request it as one
+        with server.engine.begin() as connection:
+            connection.execute(text("UPDATE jobs SET verdict = 'pass' WHERE id = :id"), {"id": job})
+    release = server.releases.request(job, product="trips", by=ACME).id
+    server.releases.vote(release, "approve", by=AGENCY)
+    key = view.outputs[0]["path"]
+    stdout = bucket.read(f"{key.rsplit('/out/', 1)[0]}/stdout.txt")
+    bucket.delete(key)
+    if damage == "swapped":
+        bucket.put(key, stdout)
+    with pytest.raises(ReleaseError, match="missing or changed since the guard judged it"):
+        server.releases.vote(release, "approve", by=R2)
+    assert list(bucket.list("products")) == []
+    assert server.ledger.verify().ok
+
+
+@pytest.mark.attack
 @pytest.mark.parametrize("swap", ["other content", "another version's object"])
 def test_a_swapped_copy_is_refused_before_the_sandbox_starts(
     server: Instance, bucket: Bucket, remote: WorkerInstance, tmp_path: Path, swap: str
@@ -201,6 +230,36 @@ def test_a_worker_home_without_a_data_master_is_refused_and_one_readable_by_othe
         WorkerInstance.open(Settings(home=home, database_url=url), storage=bucket)
     with pytest.raises(InstanceError, match="KEYONG_DATABASE_URL"):
         WorkerInstance.open(Settings(home=home), storage=bucket)
+
+
+@pytest.mark.attack
+def test_a_worker_opens_the_storage_with_its_own_credentials_file(
+    server: Instance, settings: Settings, tmp_path: Path
+) -> None:
+    """A worker reaches the bucket with its role's key from ``KEYONG_STORAGE_CREDENTIALS_FILE``, as the server
+    does (one way from the settings to the storage): never the ambient AWS chain instead, whose key may be a
+    broader role's (credential separation, ``keyong storage policy``); a file others can read is refused."""
+    import json
+
+    from core import S3Storage, StorageError
+
+    creds = tmp_path / "worker.json"
+    creds.write_text(json.dumps({"access_key_id": "WORKERKEY", "secret_access_key": "worker-secret"}))
+    os.chmod(creds, 0o644)
+    opening = Settings(
+        home=worker_home(server, tmp_path),
+        database_url=settings.database_url or sqlite_url(server.home),
+        storage_url="s3://keyong-data/inst",
+        storage_endpoint_url="http://127.0.0.1:9",
+        storage_credentials_file=creds,
+    )
+    with pytest.raises(StorageError, match="readable by others"):
+        WorkerInstance.open(opening, worker=WorkerSettings(worker_cache=tmp_path / "cache"))
+    os.chmod(creds, 0o600)
+    with WorkerInstance.open(opening, worker=WorkerSettings(worker_cache=tmp_path / "cache")) as opened:
+        assert isinstance(opened.storage, S3Storage) and opened.storage.url == "s3://keyong-data/inst"
+        assert opened.storage._fs.key == "WORKERKEY"  # the client signs with the worker role's key
+        assert opened.registry.config.storage is opened.storage
 
 
 def test_outputs_are_put_create_only(server: Instance, bucket: Bucket, remote: WorkerInstance) -> None:

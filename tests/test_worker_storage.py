@@ -5,6 +5,7 @@ before a mount, the upload of an attempt, objects read back for the guard; and w
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 from typing import BinaryIO
@@ -12,8 +13,10 @@ from typing import BinaryIO
 import pytest
 
 from core import LocalStorage, ObjectExistsError, StoredObject
+from registry import private_dir
 from sandbox import CopyStager, CopyUnreadableError
 from sandbox.attempt_files import plain_files, upload_attempt
+from sandbox.copy_cache import private_dir as worker_private_dir
 
 BODY = b"PAR1 not really a parquet PAR1"
 DIGEST = hashlib.sha256(BODY).hexdigest()
@@ -78,6 +81,21 @@ def test_no_record_or_an_unreadable_record_refuses_the_mount(tmp_path: Path) -> 
         with ExitStack() as stack, pytest.raises(CopyUnreadableError, match=reason):
             CopyStager(storage, None, tmp_path / "cache", digests).open(stack, {"a": spec()})
     assert storage.staged == 0  # refused before anything was fetched
+
+
+def test_a_keyless_worker_stages_plaintext_where_the_at_rest_layer_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker without keys and ``registry.AtRest`` share one private-directory rule (``TMPDIR``, 0700,
+    removed with what it holds): plaintext lies nowhere an operator's deployment notes do not say."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmpfs"))
+    (tmp_path / "tmpfs").mkdir()
+    for opened in (worker_private_dir(None, "keyong-release-"), private_dir("keyong-release-")):
+        with opened as directory:
+            assert directory.parent == tmp_path / "tmpfs" and directory.name.startswith("keyong-release-")
+            assert oct(directory.stat().st_mode & 0o777) == "0o700"
+            (directory / "plain").write_bytes(BODY)
+        assert not directory.exists()
 
 
 def test_a_missing_object_names_the_dataset(tmp_path: Path) -> None:

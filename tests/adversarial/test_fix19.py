@@ -62,7 +62,7 @@ def test_local_path_and_open_refuse_an_object_that_is_a_symlink(tmp_path: Path) 
 
 
 def test_open_storage_refuses_user_info_in_any_url(tmp_path: Path) -> None:
-    from core.storage_s3 import open_storage
+    from core.storage_urls import open_storage
 
     for url, endpoint in (
         ("s3://bucket/prefix", "https://AKID:TOPSECRETVALUE@s3.example"),

@@ -299,7 +299,7 @@ def test_storage_errors_never_print_an_endpoint_secret() -> None:
 
 
 def test_file_storage_url_errors_never_print_user_info(tmp_path: Path) -> None:
-    from core.storage_s3 import open_storage
+    from core.storage_urls import open_storage
 
     with pytest.raises(StorageError) as caught:
         open_storage("file://user:TOPSECRETVALUE@localhost/elsewhere", home=tmp_path)
