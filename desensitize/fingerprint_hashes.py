@@ -11,7 +11,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -28,7 +29,9 @@ __all__ = [
     "LENGTH_CLASSES",
     "MIN_VALUE_CHARS",
     "FingerprintError",
+    "RawPrints",
     "column_hashes",
+    "column_prints",
     "combine_rows",
     "distinct_text",
     "fingerprint_key",
@@ -39,6 +42,7 @@ __all__ = [
     "mix",
     "normalise_for_fingerprint",
     "raw_column_hashes",
+    "raw_prints",
     "siphash",
     "sorted_unique",
     "value_lengths",
@@ -142,19 +146,29 @@ def column_hashes(values: pd.Series, key: str, *, canonical: bool = False) -> tu
 
     ``canonical`` values (pseudonyms: lower-case hex) are their own normalisation and skip it.
     """
+    hashes, long_enough, _ = column_prints(values, key, canonical=canonical)
+    return hashes, long_enough
+
+
+def column_prints(
+    values: pd.Series, key: str, *, canonical: bool = False
+) -> tuple[np.ndarray, np.ndarray, pa.Array | pa.ChunkedArray]:
+    """``column_hashes`` and the normalised text it hashed: every row's (nulls as '') or, for a column
+    with repeats, every distinct value's. Either holds the same set of normalised values of at least
+    ``MIN_VALUE_CHARS`` characters as the normalised distinct values of the column."""
 
     def normalise(array: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
         return pc.fill_null(array, "") if canonical else normalise_for_fingerprint(array)
 
     if mostly_distinct(values):
         normalised = normalise(arrow_strings(as_text(values)))
-        return siphash(normalised, key), (pc.utf8_length(normalised).to_numpy() >= MIN_VALUE_CHARS)
+        return siphash(normalised, key), (pc.utf8_length(normalised).to_numpy() >= MIN_VALUE_CHARS), normalised
     codes, uniques = pd.factorize(values)
     rows = np.where(codes < 0, len(uniques), codes)
     normalised = normalise(arrow_strings(as_text(pd.Series(uniques))))
     hashes = np.append(siphash(normalised, key), siphash(pa.array([""], pa.large_string()), key))
     long_enough = np.append(pc.utf8_length(normalised).to_numpy(zero_copy_only=False) >= MIN_VALUE_CHARS, False)
-    return hashes[rows], long_enough[rows]
+    return hashes[rows], long_enough[rows], normalised
 
 
 def mix(x: np.ndarray) -> np.ndarray:
@@ -211,8 +225,29 @@ def raw_column_hashes(raw: pd.DataFrame, pepper: bytes) -> dict[str, tuple[np.nd
     The raw side of :meth:`FingerprintSet.build`, callable on its own so that it can run while the
     table is still being transformed (it needs nothing but the raw table).
     """
+    return raw_prints(raw, pepper).hashes
+
+
+@dataclass(slots=True)
+class RawPrints:
+    """The raw side of the fingerprints: ``raw_column_hashes``, and the normalised text of the
+    ``identifiers`` columns it hashed (see ``column_prints``), which the value lengths are counted on
+    rather than normalising those columns a second time."""
+
+    hashes: dict[str, tuple[np.ndarray, np.ndarray]]
+    normalised: dict[str, pa.Array | pa.ChunkedArray] = field(default_factory=dict)
+
+
+def raw_prints(raw: pd.DataFrame, pepper: bytes, identifiers: Collection[str] = ()) -> RawPrints:
+    """``raw_column_hashes`` with the normalised text of the ``identifiers`` columns kept."""
     key = fingerprint_key(pepper)
-    return {str(column): column_hashes(raw[column], key) for column in raw.columns}
+    out = RawPrints({})
+    for column in raw.columns:
+        hashes, long_enough, normalised = column_prints(raw[column], key)
+        out.hashes[str(column)] = (hashes, long_enough)
+        if str(column) in identifiers:
+            out.normalised[str(column)] = normalised
+    return out
 
 
 #: Hex digits of the pieces of a pseudonym kept as fragment prints (red team 23, F7): 40, 48 and 64 bits

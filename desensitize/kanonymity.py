@@ -153,7 +153,7 @@ def k_anonymize(
     sensitive_column: str | None = None,
     max_highest_risk: float | None = None,
     max_average_risk: float | None = None,
-    ladders: dict[tuple[str, str | None], Ladder] | None = None,
+    ladder_cache: dict[tuple[str, str | None], Ladder] | None = None,
     columns: Sequence[str] | None = None,
 ) -> KAnonymityResult:
     """Generalize and suppress until every quasi-identifier combination has at least ``k`` rows.
@@ -165,7 +165,7 @@ def k_anonymize(
     bounds classes / records of the result (see the module docstring). Never modifies ``frame``.
 
     For a caller that runs the search again on the same frame (``desensitize.splits``' rounds):
-    ``ladders`` caches the ladders built, by (column, type), so a round rebuilds none; ``columns``
+    ``ladder_cache`` caches the ladders built, by (column, type), so a round rebuilds none; ``columns``
     limits the result's frame to those columns (and the quasi-identifiers and the sensitive column),
     sparing the copy of the whole table in a round whose frame is only measured (``kept_frame``
     makes the whole one afterwards).
@@ -175,10 +175,9 @@ def k_anonymize(
         raise ValueError("max_average_risk must be within (0, 1]")
     k_needed = required_k(k, max_highest_risk)
     n = len(frame)
-    cache = ladders if ladders is not None else {}
-    built = [cache.get((c, t)) or build_ladder(frame[c], t, c) for c, t in quasi_identifiers.items()]
-    cache.update(((lad.column, t), lad) for lad, t in zip(built, quasi_identifiers.values(), strict=True))
-    ladders = built
+    cache = ladder_cache if ladder_cache is not None else {}
+    ladders = [cache.get((c, t)) or build_ladder(frame[c], t, c) for c, t in quasi_identifiers.items()]
+    cache.update(((lad.column, t), lad) for lad, t in zip(ladders, quasi_identifiers.values(), strict=True))
     budget = math.floor(max_suppression * n)
     search = _generalize(ladders, n, k_needed, budget, max_average_risk if ladders else None)
 

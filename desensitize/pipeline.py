@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from desensitize.fingerprints import FingerprintSet, raw_column_hashes
+from desensitize.fingerprints import IDENTIFIER_TYPES, FingerprintSet, RawPrints, raw_prints
 from desensitize.forking import Forked, worth_forking
 from desensitize.kanonymity import KAnonymityResult, k_anonymize, kept_frame
 from desensitize.keys import KeyColumn, check_keep, find_keys, key_literals
@@ -150,7 +150,8 @@ def desensitize_table(
     started = time.perf_counter()
     # The raw side of the fingerprints needs only the raw table: on a large one it is hashed on the
     # other core while this process transforms (desensitize.forking).
-    early = Forked(lambda: raw_column_hashes(df, pepper)) if worth_forking(len(df)) else None
+    identifiers = [c for c in df.columns if types.get(c) in IDENTIFIER_TYPES]  # their text is kept for lengths
+    early = Forked(lambda: raw_prints(df, pepper, identifiers)) if worth_forking(len(df)) else None
     try:
         return _desensitize(
             df, types, policy, pepper, confidences, sensitive_column, text_redactor, note, early, started, keep,
@@ -170,7 +171,7 @@ def _desensitize(
     sensitive_column: str | None,
     text_redactor: TextRedactor | None,
     note: Progress,
-    early: Forked[dict[str, tuple[np.ndarray, np.ndarray]]] | None,
+    early: Forked[RawPrints] | None,
     started: float,
     keep: Mapping[str, str],
     rulings: Mapping[str, str],
@@ -433,7 +434,7 @@ def _anonymize(
         sensitive_column=sensitive,
         max_highest_risk=threshold.highest if threshold is not None and qi else None,
         max_average_risk=threshold.average if threshold is not None and qi else None,
-        ladders=ladders,
+        ladder_cache=ladders,
         columns=measured,
     )
     for entry in anonymized.report["quasi_identifiers"]:  # the PII type, and why and how it is generalized
