@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,14 +30,17 @@ __all__ = [
     "MIN_VALUE_CHARS",
     "FingerprintError",
     "RawPrints",
+    "class_lengths",
     "column_hashes",
     "column_prints",
     "combine_rows",
+    "combined_lengths",
     "distinct_text",
     "fingerprint_key",
     "fragment_candidates",
     "fragments_of",
     "join_normalised",
+    "long_distinct",
     "member",
     "mix",
     "normalise_for_fingerprint",
@@ -123,17 +126,58 @@ def value_lengths(normalised: pa.Array | pa.ChunkedArray) -> dict[str, dict[str,
     Why: the guard probes an output's long runs of digits or letters with sliding windows, one width
     per length an identifier of the set can have, and judges a window hit against the chance of one.
     """
-    values = pc.unique(pc.filter(normalised, pc.greater_equal(pc.utf8_length(normalised), MIN_VALUE_CHARS)))
-    out: dict[str, dict[str, int]] = {}
-    left = values
+    return _as_lengths(class_lengths(long_distinct(normalised)))
+
+
+def long_distinct(normalised: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """The distinct normalised values of at least ``MIN_VALUE_CHARS`` characters (the values printed)."""
+    return pc.unique(pc.filter(normalised, pc.greater_equal(pc.utf8_length(normalised), MIN_VALUE_CHARS)))
+
+
+def class_lengths(distinct: pa.Array) -> dict[str, dict[int, int]]:
+    """Per class of ``LENGTH_CLASSES`` (first match wins), how many of ``distinct`` have each length."""
+    out: dict[str, dict[int, int]] = {}
+    left = distinct
     for name, pattern in LENGTH_CLASSES.items():
         matched = pc.match_substring_regex(left, pattern)
         lengths = pc.value_counts(pc.utf8_length(pc.filter(left, matched)))
-        counts = {str(item["values"].as_py()): int(item["counts"].as_py()) for item in lengths}
-        if counts:
-            out[name] = dict(sorted(counts.items(), key=lambda kv: int(kv[0])))
+        out[name] = {int(item["values"].as_py()): int(item["counts"].as_py()) for item in lengths}
         left = pc.filter(left, pc.invert(matched))
     return out
+
+
+def _as_lengths(counts: Mapping[str, Mapping[int, int]]) -> dict[str, dict[str, int]]:
+    """The report form: classes in ``LENGTH_CLASSES`` order, lengths ascending, empty ones left out."""
+    out: dict[str, dict[str, int]] = {}
+    for name in LENGTH_CLASSES:
+        held = {n: c for n, c in sorted(counts.get(name, {}).items()) if c}
+        if held:
+            out[name] = {str(n): c for n, c in held.items()}
+    return out
+
+
+def combined_lengths(
+    distinct: pa.Array, counts: Mapping[str, Mapping[int, int]], more: pa.Array | pa.ChunkedArray
+) -> dict[str, dict[str, int]]:
+    """``value_lengths`` of ``distinct`` (whose ``class_lengths`` are ``counts``) together with ``more``.
+
+    Why: the raw identifiers' distinct values are counted on the other core with the raw hashes
+    (``raw_prints``); only ``more`` (the pseudonyms) is made distinct here, and those of its values that
+    ``distinct`` holds already (of a length both have) are not counted twice: the same figures as
+    ``value_lengths`` over both, without a hash table of every value."""
+    extra = long_distinct(more)
+    if len(extra) and len(distinct):
+        same_length = pc.filter(
+            distinct, pc.is_in(pc.utf8_length(distinct), value_set=pc.unique(pc.utf8_length(extra)))
+        )
+        if len(same_length):
+            extra = pc.filter(extra, pc.invert(pc.is_in(extra, value_set=same_length)))
+    added = class_lengths(extra)
+    total = {name: dict(counts.get(name, {})) for name in LENGTH_CLASSES}
+    for name, by_length in added.items():
+        for n, c in by_length.items():
+            total[name][n] = total[name].get(n, 0) + c
+    return _as_lengths(total)
 
 
 def siphash(normalised: pa.ChunkedArray | pa.Array, key: str) -> np.ndarray:
@@ -230,23 +274,28 @@ def raw_column_hashes(raw: pd.DataFrame, pepper: bytes) -> dict[str, tuple[np.nd
 
 @dataclass(slots=True)
 class RawPrints:
-    """The raw side of the fingerprints: ``raw_column_hashes``, and the normalised text of the
-    ``identifiers`` columns it hashed (see ``column_prints``), which the value lengths are counted on
-    rather than normalising those columns a second time."""
+    """The raw side of the fingerprints: ``raw_column_hashes``, and for the ``identifiers`` columns the
+    distinct normalised values they hashed (``long_distinct``) with their ``class_lengths``: the value
+    lengths are counted on them rather than on those columns normalised a second time."""
 
     hashes: dict[str, tuple[np.ndarray, np.ndarray]]
-    normalised: dict[str, pa.Array | pa.ChunkedArray] = field(default_factory=dict)
+    identifiers: list[str] = field(default_factory=list)
+    distinct: pa.Array | None = None
+    counts: dict[str, dict[int, int]] = field(default_factory=dict)
 
 
-def raw_prints(raw: pd.DataFrame, pepper: bytes, identifiers: Collection[str] = ()) -> RawPrints:
-    """``raw_column_hashes`` with the normalised text of the ``identifiers`` columns kept."""
+def raw_prints(raw: pd.DataFrame, pepper: bytes, identifiers: Sequence[str] = ()) -> RawPrints:
+    """``raw_column_hashes``, and the distinct normalised values of the ``identifiers`` columns."""
     key = fingerprint_key(pepper)
-    out = RawPrints({})
+    out = RawPrints({}, [str(c) for c in identifiers])
+    texts: list[pa.Array] = []
     for column in raw.columns:
         hashes, long_enough, normalised = column_prints(raw[column], key)
         out.hashes[str(column)] = (hashes, long_enough)
-        if str(column) in identifiers:
-            out.normalised[str(column)] = normalised
+        if str(column) in out.identifiers:
+            texts += normalised.chunks if isinstance(normalised, pa.ChunkedArray) else [normalised]
+    out.distinct = long_distinct(pa.chunked_array(texts, type=pa.large_string()))
+    out.counts = class_lengths(out.distinct)
     return out
 
 

@@ -49,13 +49,16 @@ from desensitize.fingerprint_hashes import (
     MIN_VALUE_CHARS,
     FingerprintError,
     RawPrints,
+    class_lengths,
     column_hashes,
     column_prints,
     combine_rows,
+    combined_lengths,
     distinct_text,
     fingerprint_key,
     fragments_of,
     join_normalised,
+    long_distinct,
     member,
     normalise_for_fingerprint,
     raw_column_hashes,
@@ -162,7 +165,7 @@ class FingerprintSet:
                 progress("fingerprints", done, total)
 
         note(0)
-        raw_side, des_side, texts = _hash_both_sides(
+        raw_side, des_side, prints, texts = _hash_both_sides(
             raw, desensitized, pepper, key, pseudonyms=pseudonyms, identifiers=identifiers, raw_hashes=raw_hashes,
             workers=workers, note=note,
         )  # fmt: skip
@@ -189,14 +192,15 @@ class FingerprintSet:
             "rows_desensitized": des_columns,
         }
         note(total)
-        # The normalised text the hashes were computed on (rows or distinct values: the same set, see
-        # fingerprint_hashes.column_prints), else normalised here; pseudonyms are canonical already.
-        strings = [
-            _chunks(texts[c] if c in texts else normalise_for_fingerprint(distinct_text(raw[c]))) for c in identifiers
-        ]
-        strings += [_chunks(texts[f"{c} (pseudonyms)"]) for c in pseudonyms]
-        lengths = value_lengths(pa.chunked_array([a for parts in strings for a in parts], type=pa.large_string()))
-        pseudonym_text = [a for parts in strings[len(identifiers) :] for a in parts]
+        # The raw identifiers' distinct normalised values come with the raw hashes (raw_prints, often
+        # from the other core); the pseudonyms' text is the one just hashed (canonical already).
+        raw_distinct, raw_counts = prints.distinct, prints.counts
+        if raw_distinct is None or prints.identifiers != identifiers:
+            raw_text = [a for c in identifiers for a in _chunks(normalise_for_fingerprint(distinct_text(raw[c])))]
+            raw_distinct = long_distinct(pa.chunked_array(raw_text, type=pa.large_string()))
+            raw_counts = class_lengths(raw_distinct)
+        pseudonym_text = [a for c in pseudonyms for a in _chunks(texts[c])]
+        lengths = combined_lengths(raw_distinct, raw_counts, pa.chunked_array(pseudonym_text, type=pa.large_string()))
         pieces = fragments_of(pa.chunked_array(pseudonym_text, type=pa.large_string()).combine_chunks())
         arrays[FRAGMENTS] = sorted_unique([siphash(pieces, key)] if len(pieces) else [])
         columns[FRAGMENTS] = [f"{c} (pseudonym fragments)" for c in pseudonyms]
@@ -395,10 +399,10 @@ def _hash_both_sides(
     raw_hashes: Mapping[str, tuple[np.ndarray, np.ndarray]] | RawPrints | None,
     workers: int | None,
     note: Callable[[int], None],
-) -> tuple[_Hashes, _Hashes, _Texts]:
+) -> tuple[_Hashes, _Hashes, RawPrints, _Texts]:
     """Column hashes of the raw table (``raw_hashes`` when the caller has them already) and of the copy,
-    and the normalised text hashed of the identifier columns (as named) and the pseudonym columns
-    (``"<column> (pseudonyms)"``), where at hand.
+    the raw side as ``raw_prints`` gives it (without ``distinct`` when the caller gave hashes alone), and
+    the text hashed of the pseudonym columns.
 
     The raw side and the desensitized side are independent: on a large table the raw side is hashed
     on the other core (desensitize.forking) while this process hashes the copy.
@@ -412,14 +416,14 @@ def _hash_both_sides(
         c in (raw_hashes.hashes if isinstance(raw_hashes, RawPrints) else raw_hashes) for c in raw_columns
     )
     forked = Forked(hash_raw) if not given and worth_forking(len(raw), workers) else None
-    texts: _Texts = {}
+    texts: _Texts = {}  # the pseudonym columns' text, as hashed
     try:
         des_hashes: _Hashes = {}
         for done, column in enumerate((str(c) for c in desensitized.columns), start=1):
             hashes, long_enough, text = column_prints(desensitized[column], key, canonical=column in pseudonyms)
             des_hashes[column] = (hashes, long_enough)
             if column in pseudonyms:
-                texts[f"{column} (pseudonyms)"] = text
+                texts[column] = text
             note(done)
         if given:
             assert raw_hashes is not None
@@ -429,5 +433,4 @@ def _hash_both_sides(
     finally:
         if forked is not None:
             forked.cancel()
-    texts.update((c, t) for c, t in prints.normalised.items() if c in identifiers)
-    return prints.hashes, des_hashes, texts
+    return prints.hashes, des_hashes, prints, texts
