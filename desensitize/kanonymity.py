@@ -42,6 +42,7 @@ import pandas as pd
 
 from desensitize.ladders import BAND_WIDTHS, Ladder, build_ladder
 from desensitize.risk import NO_QI_NOTE, classes_to_drop, required_k
+from desensitize.step_trials import StepTrials, coarsens
 
 __all__ = [
     "BAND_WIDTHS",
@@ -311,6 +312,13 @@ def _generalize(ladders: Sequence[Ladder], n: int, k: int, budget: int, max_aver
             n,
         )
 
+    coarsening: dict[tuple[int, int], bool] = {}
+
+    def functional(index: int, level: int) -> bool:
+        if (index, level) not in coarsening:
+            coarsening[index, level] = coarsens(ladders[index], level)
+        return coarsening[index, level]
+
     def average_too_high(sz: np.ndarray) -> bool:
         return max_average is not None and _average_after(sz, k) > max_average + 1e-12
 
@@ -322,12 +330,11 @@ def _generalize(ladders: Sequence[Ladder], n: int, k: int, budget: int, max_aver
     while violating > budget or average_too_high(sizes):
         for_k = violating > budget
         best: tuple[tuple[float, float], int, np.ndarray] | None = None  # (objective, ladder index, sizes)
+        trials = StepTrials(ladders, levels, n, sizes_at, functional)
         for i, ladder in enumerate(ladders):
             if levels[i] >= ladder.top:
                 continue
-            trial = list(levels)
-            trial[i] += 1
-            trial_sizes = sizes_at(trial)
+            trial_sizes = trials.sizes(i)
             after = float((trial_sizes < k).sum())
             average = _average_after(trial_sizes, k) if max_average is not None else 0.0
             objective = (after, average) if for_k else (average, after)

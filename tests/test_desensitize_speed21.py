@@ -83,3 +83,44 @@ def test_k_anonymize_rounds_with_cached_ladders_and_fewer_columns() -> None:
         assert np.array_equal(result.kept, plain.kept)
         assert np.array_equal(result.class_ids, plain.class_ids)
         pd.testing.assert_frame_equal(result.frame, plain.frame[result.frame.columns])
+
+
+def test_step_trials_sizes_as_counting_the_rows() -> None:
+    from desensitize.kanonymity import _sizes
+    from desensitize.ladders import build_ladder
+    from desensitize.step_trials import StepTrials, coarsens
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    frame = pd.DataFrame(
+        {
+            "出生日期": pd.to_datetime("1940-01-01") + pd.to_timedelta(rng.integers(0, 30000, n), unit="D"),
+            "民族": rng.choice(["汉族", "回族", "满族", None], n),
+            "住址": rng.choice(["北京市朝阳区", "北京市海淀区", "上海市浦东新区", "河北省石家庄市长安区"], n),
+        }
+    )
+    ladders = [
+        build_ladder(frame["出生日期"], "birth_date", "出生日期"),
+        build_ladder(frame["民族"], "ethnicity", "民族"),
+        build_ladder(frame["住址"], "address", "住址"),
+    ]
+
+    def rows(levels: list[int] | tuple[int, ...]) -> np.ndarray:
+        return _sizes([lad.codes[v] for lad, v in zip(ladders, levels, strict=True)],
+                      [lad.cards[v] for lad, v in zip(ladders, levels, strict=True)], n)  # fmt: skip
+
+    for levels in ([0, 0, 0], [1, 0, 1], [2, 1, 0]):
+        for functional in (lambda i, lv: coarsens(ladders[i], lv), lambda i, lv: False):
+            trials = StepTrials(ladders, levels, n, rows, functional)
+            for i, ladder in enumerate(ladders):
+                if levels[i] < ladder.top:
+                    up = list(levels)
+                    up[i] += 1
+                    assert np.array_equal(trials.sizes(i), rows(up))
+    # A level that is not a function of the one below is told apart (rows of one code there split above).
+    odd = build_ladder(frame["民族"], "ethnicity", "民族")
+    values = np.arange(odd.cards[0], dtype=np.int64)
+    odd.codes[1], odd.cards[1] = (values // 2)[odd.codes[0]], int(values.max()) // 2 + 1
+    odd.codes[2], odd.cards[2] = (values % 2)[odd.codes[0]], 2
+    assert coarsens(odd, 0)
+    assert not coarsens(odd, 1)
