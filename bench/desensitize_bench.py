@@ -41,6 +41,7 @@ import pandas as pd
 from benchinfo import best_of, emit, machine
 
 from desensitize import (
+    DesensitizedTable,
     dataset_names,
     desensitize_table,
     find_entities,
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
           "seconds": round(seconds, 3), "rows_per_s": round(free_rate), "text_rows_per_s": round(text_rows / seconds),
           "target_rows_per_s": 50_000, "machine": host})  # fmt: skip
 
-    def cold_whole() -> object:
+    def cold_whole() -> DesensitizedTable:
         textscan._name_index.cache_clear()
         return desensitize_table(table, types, policy, pepper=PEPPER)
 
