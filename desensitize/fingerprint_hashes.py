@@ -11,7 +11,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -28,17 +29,23 @@ __all__ = [
     "LENGTH_CLASSES",
     "MIN_VALUE_CHARS",
     "FingerprintError",
+    "RawPrints",
+    "class_lengths",
     "column_hashes",
+    "column_prints",
     "combine_rows",
+    "combined_lengths",
     "distinct_text",
     "fingerprint_key",
     "fragment_candidates",
     "fragments_of",
     "join_normalised",
+    "long_distinct",
     "member",
     "mix",
     "normalise_for_fingerprint",
     "raw_column_hashes",
+    "raw_prints",
     "siphash",
     "sorted_unique",
     "value_lengths",
@@ -119,17 +126,58 @@ def value_lengths(normalised: pa.Array | pa.ChunkedArray) -> dict[str, dict[str,
     Why: the guard probes an output's long runs of digits or letters with sliding windows, one width
     per length an identifier of the set can have, and judges a window hit against the chance of one.
     """
-    values = pc.unique(pc.filter(normalised, pc.greater_equal(pc.utf8_length(normalised), MIN_VALUE_CHARS)))
-    out: dict[str, dict[str, int]] = {}
-    left = values
+    return _as_lengths(class_lengths(long_distinct(normalised)))
+
+
+def long_distinct(normalised: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """The distinct normalised values of at least ``MIN_VALUE_CHARS`` characters (the values printed)."""
+    return pc.unique(pc.filter(normalised, pc.greater_equal(pc.utf8_length(normalised), MIN_VALUE_CHARS)))
+
+
+def class_lengths(distinct: pa.Array) -> dict[str, dict[int, int]]:
+    """Per class of ``LENGTH_CLASSES`` (first match wins), how many of ``distinct`` have each length."""
+    out: dict[str, dict[int, int]] = {}
+    left = distinct
     for name, pattern in LENGTH_CLASSES.items():
         matched = pc.match_substring_regex(left, pattern)
         lengths = pc.value_counts(pc.utf8_length(pc.filter(left, matched)))
-        counts = {str(item["values"].as_py()): int(item["counts"].as_py()) for item in lengths}
-        if counts:
-            out[name] = dict(sorted(counts.items(), key=lambda kv: int(kv[0])))
+        out[name] = {int(item["values"].as_py()): int(item["counts"].as_py()) for item in lengths}
         left = pc.filter(left, pc.invert(matched))
     return out
+
+
+def _as_lengths(counts: Mapping[str, Mapping[int, int]]) -> dict[str, dict[str, int]]:
+    """The report form: classes in ``LENGTH_CLASSES`` order, lengths ascending, empty ones left out."""
+    out: dict[str, dict[str, int]] = {}
+    for name in LENGTH_CLASSES:
+        held = {n: c for n, c in sorted(counts.get(name, {}).items()) if c}
+        if held:
+            out[name] = {str(n): c for n, c in held.items()}
+    return out
+
+
+def combined_lengths(
+    distinct: pa.Array, counts: Mapping[str, Mapping[int, int]], more: pa.Array | pa.ChunkedArray
+) -> dict[str, dict[str, int]]:
+    """``value_lengths`` of ``distinct`` (whose ``class_lengths`` are ``counts``) together with ``more``.
+
+    Why: the raw identifiers' distinct values are counted on the other core with the raw hashes
+    (``raw_prints``); only ``more`` (the pseudonyms) is made distinct here, and those of its values that
+    ``distinct`` holds already (of a length both have) are not counted twice: the same figures as
+    ``value_lengths`` over both, without a hash table of every value."""
+    extra = long_distinct(more)
+    if len(extra) and len(distinct):
+        same_length = pc.filter(
+            distinct, pc.is_in(pc.utf8_length(distinct), value_set=pc.unique(pc.utf8_length(extra)))
+        )
+        if len(same_length):
+            extra = pc.filter(extra, pc.invert(pc.is_in(extra, value_set=same_length)))
+    added = class_lengths(extra)
+    total = {name: dict(counts.get(name, {})) for name in LENGTH_CLASSES}
+    for name, by_length in added.items():
+        for n, c in by_length.items():
+            total[name][n] = total[name].get(n, 0) + c
+    return _as_lengths(total)
 
 
 def siphash(normalised: pa.ChunkedArray | pa.Array, key: str) -> np.ndarray:
@@ -142,19 +190,29 @@ def column_hashes(values: pd.Series, key: str, *, canonical: bool = False) -> tu
 
     ``canonical`` values (pseudonyms: lower-case hex) are their own normalisation and skip it.
     """
+    hashes, long_enough, _ = column_prints(values, key, canonical=canonical)
+    return hashes, long_enough
+
+
+def column_prints(
+    values: pd.Series, key: str, *, canonical: bool = False
+) -> tuple[np.ndarray, np.ndarray, pa.Array | pa.ChunkedArray]:
+    """``column_hashes`` and the normalised text it hashed: every row's (nulls as '') or, for a column
+    with repeats, every distinct value's. Either holds the same set of normalised values of at least
+    ``MIN_VALUE_CHARS`` characters as the normalised distinct values of the column."""
 
     def normalise(array: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
         return pc.fill_null(array, "") if canonical else normalise_for_fingerprint(array)
 
     if mostly_distinct(values):
         normalised = normalise(arrow_strings(as_text(values)))
-        return siphash(normalised, key), (pc.utf8_length(normalised).to_numpy() >= MIN_VALUE_CHARS)
+        return siphash(normalised, key), (pc.utf8_length(normalised).to_numpy() >= MIN_VALUE_CHARS), normalised
     codes, uniques = pd.factorize(values)
     rows = np.where(codes < 0, len(uniques), codes)
     normalised = normalise(arrow_strings(as_text(pd.Series(uniques))))
     hashes = np.append(siphash(normalised, key), siphash(pa.array([""], pa.large_string()), key))
     long_enough = np.append(pc.utf8_length(normalised).to_numpy(zero_copy_only=False) >= MIN_VALUE_CHARS, False)
-    return hashes[rows], long_enough[rows]
+    return hashes[rows], long_enough[rows], normalised
 
 
 def mix(x: np.ndarray) -> np.ndarray:
@@ -211,8 +269,34 @@ def raw_column_hashes(raw: pd.DataFrame, pepper: bytes) -> dict[str, tuple[np.nd
     The raw side of :meth:`FingerprintSet.build`, callable on its own so that it can run while the
     table is still being transformed (it needs nothing but the raw table).
     """
+    return raw_prints(raw, pepper).hashes
+
+
+@dataclass(slots=True)
+class RawPrints:
+    """The raw side of the fingerprints: ``raw_column_hashes``, and for the ``identifiers`` columns the
+    distinct normalised values they hashed (``long_distinct``) with their ``class_lengths``: the value
+    lengths are counted on them rather than on those columns normalised a second time."""
+
+    hashes: dict[str, tuple[np.ndarray, np.ndarray]]
+    identifiers: list[str] = field(default_factory=list)
+    distinct: pa.Array | None = None
+    counts: dict[str, dict[int, int]] = field(default_factory=dict)
+
+
+def raw_prints(raw: pd.DataFrame, pepper: bytes, identifiers: Sequence[str] = ()) -> RawPrints:
+    """``raw_column_hashes``, and the distinct normalised values of the ``identifiers`` columns."""
     key = fingerprint_key(pepper)
-    return {str(column): column_hashes(raw[column], key) for column in raw.columns}
+    out = RawPrints({}, [str(c) for c in identifiers])
+    texts: list[pa.Array] = []
+    for column in raw.columns:
+        hashes, long_enough, normalised = column_prints(raw[column], key)
+        out.hashes[str(column)] = (hashes, long_enough)
+        if str(column) in out.identifiers:
+            texts += normalised.chunks if isinstance(normalised, pa.ChunkedArray) else [normalised]
+    out.distinct = long_distinct(pa.chunked_array(texts, type=pa.large_string()))
+    out.counts = class_lengths(out.distinct)
+    return out
 
 
 #: Hex digits of the pieces of a pseudonym kept as fragment prints (red team 23, F7): 40, 48 and 64 bits
@@ -224,14 +308,68 @@ _DECIMAL_PIECE = r"^[0-9]{9,20}$"  # int(prefix, 16) of 10 to 16 hex digits, wri
 
 
 def fragments_of(pseudonyms: pa.Array) -> pa.Array:
-    """The first and the last ``FRAGMENT_LENGTHS`` hex digits of each pseudonym (canonical: lower-case hex)."""
+    """The first and the last ``FRAGMENT_LENGTHS`` hex digits of each pseudonym (canonical: lower-case hex),
+    distinct, in order of first appearance among all first pieces, then among all last ones."""
     hexes = pc.filter(pseudonyms, pc.fill_null(pc.match_substring_regex(pseudonyms, _PSEUDONYM), False))
+    hexes = hexes.cast(pa.large_string())
+    if (fast := _fragments_of_equal_lengths(hexes)) is not None:
+        return fast
     pieces = [pc.utf8_slice_codeunits(hexes, 0, n) for n in FRAGMENT_LENGTHS]
     pieces += [pc.utf8_slice_codeunits(hexes, -n) for n in FRAGMENT_LENGTHS]
     both = (
         pa.concat_arrays([p.cast(pa.large_string()) for p in pieces]) if len(hexes) else pa.array([], pa.large_string())
     )
     return pc.unique(both)
+
+
+def _fragments_of_equal_lengths(hexes: pa.Array) -> pa.Array | None:
+    """``fragments_of`` when every pseudonym has the same even number of digits (a key column's 32), else None.
+
+    Why: a million pseudonyms make six million pieces, whose hash table of strings took seconds. A piece
+    of n <= 16 hex digits *is* an n-digit number: read from the strings' bytes as one, the pieces of a
+    length are made distinct as integers (``pd.factorize`` numbers them in order of first appearance)
+    and each distinct one is copied from the pseudonym it first appears in: the same strings, in the
+    same order, as ``pc.unique`` over the pieces' text."""
+    m = len(hexes)
+    if m == 0:
+        return None
+    _, offsets_buffer, data_buffer = hexes.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[hexes.offset : hexes.offset + m + 1]
+    width = int(offsets[1] - offsets[0])
+    if width % 2 or width < 2 * max(FRAGMENT_LENGTHS) // 2 or not np.all(np.diff(offsets) == width):
+        return None
+    rows = np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0] : offsets[-1]].reshape(m, width)
+    nibbles = _HEX_VALUE[rows]
+    packed = (nibbles[:, 0::2] << np.uint8(4)) | nibbles[:, 1::2]  # a byte per two digits
+    half = width // 2
+    head16 = np.ascontiguousarray(packed[:, :8]).view(">u8").ravel().astype(np.uint64)
+    tail16 = np.ascontiguousarray(packed[:, half - 8 : half]).view(">u8").ravel().astype(np.uint64)
+    firsts: list[pa.Array] = []
+    lasts: list[pa.Array] = []
+    for n in FRAGMENT_LENGTHS:
+        head = head16 >> np.uint64(4 * (16 - n))
+        tail = tail16 & np.uint64((1 << (4 * n)) - 1)
+        codes, _ = pd.factorize(np.concatenate([head, tail]))
+        running = np.maximum.accumulate(codes)
+        first = np.ones(len(codes), dtype=bool)
+        first[1:] = codes[1:] > running[:-1]  # codes follow first appearance: a new code is a new piece
+        at = np.flatnonzero(first)
+        from_head, from_tail = at[at < m], at[at >= m] - m
+        firsts.append(_fixed_width(rows[from_head, :n]))
+        lasts.append(_fixed_width(rows[from_tail, width - n :]))
+    return pa.concat_arrays([*firsts, *lasts])
+
+
+#: The value of each lower-case hex digit by its ASCII byte (0 for any other byte).
+_HEX_VALUE = np.zeros(256, dtype=np.uint8)
+_HEX_VALUE[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.arange(16, dtype=np.uint8)
+
+
+def _fixed_width(rows: np.ndarray) -> pa.Array:
+    """Strings of one width from a (count, width) matrix of their UTF-8 bytes."""
+    count, width = rows.shape
+    offsets = np.arange(0, width * (count + 1), width, dtype=np.int64)
+    return pa.LargeStringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(rows.tobytes()))
 
 
 def fragment_candidates(normalised: pa.Array) -> pa.Array:

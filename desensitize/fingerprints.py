@@ -48,15 +48,21 @@ from desensitize.fingerprint_hashes import (
     LENGTH_CLASSES,
     MIN_VALUE_CHARS,
     FingerprintError,
+    RawPrints,
+    class_lengths,
     column_hashes,
+    column_prints,
     combine_rows,
+    combined_lengths,
     distinct_text,
     fingerprint_key,
     fragments_of,
     join_normalised,
+    long_distinct,
     member,
     normalise_for_fingerprint,
     raw_column_hashes,
+    raw_prints,
     siphash,
     sorted_unique,
     value_lengths,
@@ -74,10 +80,12 @@ __all__ = [
     "NORMALISATION_VERSION",
     "FingerprintError",
     "FingerprintSet",
+    "RawPrints",
     "fingerprint_key",
     "join_normalised",
     "normalise_for_fingerprint",
     "raw_column_hashes",
+    "raw_prints",
     "value_lengths",
 ]
 
@@ -129,7 +137,7 @@ class FingerprintSet:
         identifier_types: Iterable[str] = IDENTIFIER_TYPES,
         progress: Callable[[str, int, int], None] | None = None,
         workers: int | None = None,
-        raw_hashes: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+        raw_hashes: Mapping[str, tuple[np.ndarray, np.ndarray]] | RawPrints | None = None,
     ) -> FingerprintSet:
         """Fingerprints of a raw table and its desensitized copy.
 
@@ -139,7 +147,9 @@ class FingerprintSet:
         frames). Row order and row count of the two frames may differ (suppressed rows). ``workers=1``
         keeps the work in this process (default: fork for large tables on a machine with two cores).
         ``raw_hashes`` are the raw side's column hashes when the caller computed them already
-        (:func:`raw_column_hashes`, e.g. on the other core while it transformed the table).
+        (:func:`raw_column_hashes`, e.g. on the other core while it transformed the table), or
+        :func:`raw_prints` with the identifier columns' normalised text, which spares normalising
+        them again for the value lengths.
         """
         key = fingerprint_key(pepper)
         identifier_types = frozenset(identifier_types)
@@ -155,9 +165,10 @@ class FingerprintSet:
                 progress("fingerprints", done, total)
 
         note(0)
-        raw_side, des_side = _hash_both_sides(
-            raw, desensitized, pepper, key, pseudonyms=pseudonyms, raw_hashes=raw_hashes, workers=workers, note=note
-        )
+        raw_side, des_side, prints, texts = _hash_both_sides(
+            raw, desensitized, pepper, key, pseudonyms=pseudonyms, identifiers=identifiers, raw_hashes=raw_hashes,
+            workers=workers, note=note,
+        )  # fmt: skip
         note(total - 1)
 
         value_parts = [raw_side[c][0][raw_side[c][1]] for c in identifiers]
@@ -181,10 +192,16 @@ class FingerprintSet:
             "rows_desensitized": des_columns,
         }
         note(total)
-        strings = [normalise_for_fingerprint(distinct_text(raw[c])) for c in identifiers]
-        strings += [distinct_text(desensitized[c]) for c in pseudonyms]  # canonical already
-        lengths = value_lengths(pa.chunked_array(strings, type=pa.large_string()))
-        pieces = fragments_of(pa.chunked_array(strings[len(identifiers) :], type=pa.large_string()).combine_chunks())
+        # The raw identifiers' distinct normalised values come with the raw hashes (raw_prints, often
+        # from the other core); the pseudonyms' text is the one just hashed (canonical already).
+        raw_distinct, raw_counts = prints.distinct, prints.counts
+        if raw_distinct is None or prints.identifiers != identifiers:
+            raw_text = [a for c in identifiers for a in _chunks(normalise_for_fingerprint(distinct_text(raw[c])))]
+            raw_distinct = long_distinct(pa.chunked_array(raw_text, type=pa.large_string()))
+            raw_counts = class_lengths(raw_distinct)
+        pseudonym_text = [a for c in pseudonyms for a in _chunks(texts[c])]
+        lengths = combined_lengths(raw_distinct, raw_counts, pa.chunked_array(pseudonym_text, type=pa.large_string()))
+        pieces = fragments_of(pa.chunked_array(pseudonym_text, type=pa.large_string()).combine_chunks())
         arrays[FRAGMENTS] = sorted_unique([siphash(pieces, key)] if len(pieces) else [])
         columns[FRAGMENTS] = [f"{c} (pseudonym fragments)" for c in pseudonyms]
         per_length = pc.value_counts(pc.utf8_length(pieces)) if len(pieces) else []
@@ -364,6 +381,11 @@ class FingerprintSet:
 
 
 _Hashes = dict[str, tuple[np.ndarray, np.ndarray]]
+_Texts = dict[str, pa.Array | pa.ChunkedArray]
+
+
+def _chunks(array: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
+    return list(array.chunks) if isinstance(array, pa.ChunkedArray) else [array]
 
 
 def _hash_both_sides(
@@ -373,33 +395,42 @@ def _hash_both_sides(
     key: str,
     *,
     pseudonyms: Sequence[str],
-    raw_hashes: Mapping[str, tuple[np.ndarray, np.ndarray]] | None,
+    identifiers: Sequence[str],
+    raw_hashes: Mapping[str, tuple[np.ndarray, np.ndarray]] | RawPrints | None,
     workers: int | None,
     note: Callable[[int], None],
-) -> tuple[_Hashes, _Hashes]:
-    """Column hashes of the raw table (``raw_hashes`` when the caller has them already) and of the copy.
+) -> tuple[_Hashes, _Hashes, RawPrints, _Texts]:
+    """Column hashes of the raw table (``raw_hashes`` when the caller has them already) and of the copy,
+    the raw side as ``raw_prints`` gives it (without ``distinct`` when the caller gave hashes alone), and
+    the text hashed of the pseudonym columns.
 
     The raw side and the desensitized side are independent: on a large table the raw side is hashed
     on the other core (desensitize.forking) while this process hashes the copy.
     """
     raw_columns = [str(c) for c in raw.columns]
 
-    def hash_raw() -> _Hashes:
-        return raw_column_hashes(raw, pepper)
+    def hash_raw() -> RawPrints:
+        return raw_prints(raw, pepper, identifiers)
 
-    given = raw_hashes is not None and all(c in raw_hashes for c in raw_columns)
+    given = raw_hashes is not None and all(
+        c in (raw_hashes.hashes if isinstance(raw_hashes, RawPrints) else raw_hashes) for c in raw_columns
+    )
     forked = Forked(hash_raw) if not given and worth_forking(len(raw), workers) else None
+    texts: _Texts = {}  # the pseudonym columns' text, as hashed
     try:
         des_hashes: _Hashes = {}
         for done, column in enumerate((str(c) for c in desensitized.columns), start=1):
-            des_hashes[column] = column_hashes(desensitized[column], key, canonical=column in pseudonyms)
+            hashes, long_enough, text = column_prints(desensitized[column], key, canonical=column in pseudonyms)
+            des_hashes[column] = (hashes, long_enough)
+            if column in pseudonyms:
+                texts[column] = text
             note(done)
         if given:
             assert raw_hashes is not None
-            raw_side = dict(raw_hashes)
+            prints = raw_hashes if isinstance(raw_hashes, RawPrints) else RawPrints(dict(raw_hashes))
         else:
-            raw_side = forked.result() if forked is not None else hash_raw()
+            prints = forked.result() if forked is not None else hash_raw()
     finally:
         if forked is not None:
             forked.cancel()
-    return raw_side, des_hashes
+    return prints.hashes, des_hashes, prints, texts

@@ -33,7 +33,7 @@ mixed-radix key — the same as ``groupby(columns).transform("size")`` at a frac
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +42,7 @@ import pandas as pd
 
 from desensitize.ladders import BAND_WIDTHS, Ladder, build_ladder
 from desensitize.risk import NO_QI_NOTE, classes_to_drop, required_k
+from desensitize.step_trials import StepTrials, coarsens
 
 __all__ = [
     "BAND_WIDTHS",
@@ -50,6 +51,7 @@ __all__ = [
     "build_ladder",
     "group_sizes",
     "k_anonymize",
+    "kept_frame",
     "l_diversity",
 ]
 
@@ -74,12 +76,22 @@ def _sizes(codes: Sequence[np.ndarray], cards: Sequence[int], n: int) -> np.ndar
 
 
 def _group_ids(codes: Sequence[np.ndarray], cards: Sequence[int], n: int) -> np.ndarray:
+    """Per row, a dense id of its group, numbered in order of first appearance.
+
+    One ``factorize`` of a mixed-radix key (re-densified only before it would overflow) instead of
+    one per column: the key is a bijection of the tuple, so the first-appearance numbering is the
+    same as factorizing column by column."""
     if not codes:
         return np.zeros(n, dtype=np.int64)
     key = np.zeros(n, dtype=np.int64)
+    span = 1
     for column, card in zip(codes, cards, strict=True):
-        key = pd.factorize(key * card + column)[0].astype(np.int64)
-    return key
+        if span * card >= 2**62:
+            key = pd.factorize(key)[0].astype(np.int64)
+            span = int(key.max()) + 1 if n else 1
+        key = key * card + column
+        span *= card
+    return np.asarray(pd.factorize(key)[0], dtype=np.int64)
 
 
 def group_sizes(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
@@ -142,6 +154,8 @@ def k_anonymize(
     sensitive_column: str | None = None,
     max_highest_risk: float | None = None,
     max_average_risk: float | None = None,
+    ladder_cache: dict[tuple[str, str | None], Ladder] | None = None,
+    columns: Sequence[str] | None = None,
 ) -> KAnonymityResult:
     """Generalize and suppress until every quasi-identifier combination has at least ``k`` rows.
 
@@ -150,25 +164,33 @@ def k_anonymize(
     rows still in groups below k are suppressed whatever their number (a table of fewer than k
     rows is suppressed whole). ``max_highest_risk`` raises k to ceil(1/t); ``max_average_risk``
     bounds classes / records of the result (see the module docstring). Never modifies ``frame``.
+
+    For a caller that runs the search again on the same frame (``desensitize.splits``' rounds):
+    ``ladder_cache`` caches the ladders built, by (column, type), so a round rebuilds none; ``columns``
+    limits the result's frame to those columns (and the quasi-identifiers and the sensitive column),
+    sparing the copy of the whole table in a round whose frame is only measured (``kept_frame``
+    makes the whole one afterwards).
     """
     _check_arguments(frame, quasi_identifiers, k, max_suppression, sensitive_column)
     if max_average_risk is not None and not 0.0 < max_average_risk <= 1.0:
         raise ValueError("max_average_risk must be within (0, 1]")
     k_needed = required_k(k, max_highest_risk)
     n = len(frame)
-    ladders = [build_ladder(frame[c], t, c) for c, t in quasi_identifiers.items()]
+    cache = ladder_cache if ladder_cache is not None else {}
+    ladders = [cache.get((c, t)) or build_ladder(frame[c], t, c) for c, t in quasi_identifiers.items()]
+    cache.update(((lad.column, t), lad) for lad, t in zip(ladders, quasi_identifiers.values(), strict=True))
     budget = math.floor(max_suppression * n)
     search = _generalize(ladders, n, k_needed, budget, max_average_risk if ladders else None)
 
     kept = search.sizes >= k_needed
     extra = _suppress_for_average(ladders, search.levels, kept, max_average_risk) if ladders else 0
-    out = frame.copy()
+    qi_columns = [lad.column for lad in ladders]
+    generalized = frame[qi_columns].copy()
     for ladder, level in zip(ladders, search.levels, strict=True):
         if level:
-            out[ladder.column] = ladder.values(level, frame[ladder.column])
-    qi_columns = [lad.column for lad in ladders]
-    generalized = out[qi_columns]
-    out = out.loc[kept].reset_index(drop=True)
+            generalized[ladder.column] = ladder.values(level, frame[ladder.column])
+    wanted = None if columns is None else {*columns, *qi_columns, *([sensitive_column] if sensitive_column else [])}
+    out = kept_frame(frame, generalized, kept, wanted)
 
     final_codes = [lad.codes[lv][kept] for lad, lv in zip(ladders, search.levels, strict=True)]
     final_cards = [lad.cards[lv] for lad, lv in zip(ladders, search.levels, strict=True)]
@@ -208,6 +230,18 @@ def k_anonymize(
     if not ladders and report["l_diversity"] is not None:
         report["l_diversity"] = {**report["l_diversity"], "l": None, "note": NO_QI_NOTE}
     return KAnonymityResult(out, kept, report, generalized, ids if ladders else None)
+
+
+def kept_frame(
+    frame: pd.DataFrame, generalized: pd.DataFrame, kept: np.ndarray, columns: Collection[str] | None = None
+) -> pd.DataFrame:
+    """``frame``'s kept rows (index 0..n-1) with its quasi-identifier columns as ``generalized`` holds them;
+    ``columns``: only those (in the frame's order), None: every column."""
+    out = frame.copy() if columns is None else frame[[c for c in frame.columns if c in columns]].copy()
+    for column in generalized.columns:
+        if column in out.columns:
+            out[column] = generalized[column]
+    return out.loc[kept].reset_index(drop=True)
 
 
 def _suppress_for_average(
@@ -278,6 +312,13 @@ def _generalize(ladders: Sequence[Ladder], n: int, k: int, budget: int, max_aver
             n,
         )
 
+    coarsening: dict[tuple[int, int], bool] = {}
+
+    def functional(index: int, level: int) -> bool:
+        if (index, level) not in coarsening:
+            coarsening[index, level] = coarsens(ladders[index], level)
+        return coarsening[index, level]
+
     def average_too_high(sz: np.ndarray) -> bool:
         return max_average is not None and _average_after(sz, k) > max_average + 1e-12
 
@@ -289,12 +330,11 @@ def _generalize(ladders: Sequence[Ladder], n: int, k: int, budget: int, max_aver
     while violating > budget or average_too_high(sizes):
         for_k = violating > budget
         best: tuple[tuple[float, float], int, np.ndarray] | None = None  # (objective, ladder index, sizes)
+        trials = StepTrials(ladders, levels, n, sizes_at, functional)
         for i, ladder in enumerate(ladders):
             if levels[i] >= ladder.top:
                 continue
-            trial = list(levels)
-            trial[i] += 1
-            trial_sizes = sizes_at(trial)
+            trial_sizes = trials.sizes(i)
             after = float((trial_sizes < k).sum())
             average = _average_after(trial_sizes, k) if max_average is not None else 0.0
             objective = (after, average) if for_k else (average, after)

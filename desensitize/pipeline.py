@@ -31,17 +31,18 @@ The input frame is never modified. Imports nothing of Keyong outside ``desensiti
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from desensitize.fingerprints import FingerprintSet, raw_column_hashes
+from desensitize.fingerprints import IDENTIFIER_TYPES, FingerprintSet, RawPrints, raw_prints
 from desensitize.forking import Forked, worth_forking
-from desensitize.kanonymity import KAnonymityResult, k_anonymize
+from desensitize.kanonymity import KAnonymityResult, k_anonymize, kept_frame
 from desensitize.keys import KeyColumn, check_keep, find_keys, key_literals
+from desensitize.ladders import Ladder
 from desensitize.policy import Policy
 from desensitize.quasi import (
     Found,
@@ -149,7 +150,8 @@ def desensitize_table(
     started = time.perf_counter()
     # The raw side of the fingerprints needs only the raw table: on a large one it is hashed on the
     # other core while this process transforms (desensitize.forking).
-    early = Forked(lambda: raw_column_hashes(df, pepper)) if worth_forking(len(df)) else None
+    identifiers = [c for c in df.columns if types.get(c) in IDENTIFIER_TYPES]  # their text is kept for lengths
+    early = Forked(lambda: raw_prints(df, pepper, identifiers)) if worth_forking(len(df)) else None
     try:
         return _desensitize(
             df, types, policy, pepper, confidences, sensitive_column, text_redactor, note, early, started, keep,
@@ -169,7 +171,7 @@ def _desensitize(
     sensitive_column: str | None,
     text_redactor: TextRedactor | None,
     note: Progress,
-    early: Forked[dict[str, tuple[np.ndarray, np.ndarray]]] | None,
+    early: Forked[RawPrints] | None,
     started: float,
     keep: Mapping[str, str],
     rulings: Mapping[str, str],
@@ -374,8 +376,11 @@ def _anonymize_splits(
     )
     added: list[dict[str, Any]] = []
     rounds = 0
+    ladders: dict[tuple[str, str | None], Ladder] = {}  # the same frame each round: built once
     while True:
-        anonymized, qi = _anonymize(found.frame, types, policy, sensitive_column, note, found.quasi_identifiers)
+        anonymized, qi = _anonymize(
+            found.frame, types, policy, sensitive_column, note, found.quasi_identifiers, ladders, pending
+        )
         k = anonymized.report["k_required"]
         split = splitting(anonymized.frame, anonymized.class_ids, pending, k, last=rounds + 1 >= MAX_ROUNDS)
         if not split:
@@ -387,6 +392,8 @@ def _anonymize_splits(
             added.append({"round": rounds, "column": column, **why})
         pending = [c for c in pending if c not in split]
     anonymized.report["splits"] = {"rounds": rounds, "added": added, "measured": len(pending) + len(added)}
+    if anonymized.generalized is not None:  # the rounds measured a few columns: the copy holds them all
+        anonymized.frame = kept_frame(found.frame, anonymized.generalized, anonymized.kept)
     for ruling in found.rulings:  # what a ruling keeps out, stated: it would have split the classes
         column = ruling["column"]
         if ruling["was"] is None and column in anonymized.frame.columns and column in types:
@@ -402,9 +409,12 @@ def _anonymize(
     sensitive_column: str | None,
     note: Progress,
     found: Mapping[str, QuasiIdentifier],
+    ladders: dict[tuple[str, str | None], Ladder],
+    measured: Sequence[str],
 ) -> tuple[KAnonymityResult, dict[str, str | None]]:
     """k-anonymity over the quasi-identifiers (``found``: the policy's and the default ones), l-diversity
-    of the sensitive column; and the quasi-identifiers (column -> type)."""
+    of the sensitive column; and the quasi-identifiers (column -> type). The result's frame holds the
+    quasi-identifiers, the sensitive column and the ``measured`` ones; ``ladders``: built so far."""
     note("k-anonymity", 0, 1)
     qi = {c: found[c].pii_type for c in frame.columns if c in found}
     sensitive = sensitive_column
@@ -424,6 +434,8 @@ def _anonymize(
         sensitive_column=sensitive,
         max_highest_risk=threshold.highest if threshold is not None and qi else None,
         max_average_risk=threshold.average if threshold is not None and qi else None,
+        ladder_cache=ladders,
+        columns=measured,
     )
     for entry in anonymized.report["quasi_identifiers"]:  # the PII type, and why and how it is generalized
         entry.update(type=qi[entry["column"]], **found[entry["column"]].as_report())

@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from desensitize.policy import PERSONAL_LEVELS, Policy
+from desensitize.risk import column_codes
 
 __all__ = ["MAX_ROUNDS", "SPLITS", "candidates", "ladder_type", "smallest_split", "splitting"]
 
@@ -89,9 +90,7 @@ def ladder_type(values: pd.Series, action: str) -> str:
     return "number" if numeric else "text"
 
 
-def _codes(values: pd.Series) -> tuple[np.ndarray, int]:
-    codes, uniques = pd.factorize(values)
-    return np.where(codes < 0, len(uniques), codes).astype(np.int64), len(uniques) + 1
+_codes = column_codes  # nulls one value of their own
 
 
 def _smallest(classes: np.ndarray, columns: Sequence[tuple[np.ndarray, int]]) -> int:

@@ -87,7 +87,14 @@ def text_arrow(values: pd.Series) -> pa.ChunkedArray:
 
 
 def per_distinct(values: pd.Series, fn: Callable[[pa.Array], pa.Array]) -> pa.Array | pa.ChunkedArray:
-    """``fn`` applied once per distinct value and mapped back; nulls stay null."""
+    """``fn`` applied once per distinct value and mapped back; nulls stay null.
+
+    Arrow strings are dictionary-encoded by Arrow itself (a quarter of ``pd.factorize``'s time on a
+    million addresses); both number the distinct values in order of first appearance."""
+    if isinstance(values.dtype, pd.StringDtype) and hasattr(values.array, "__arrow_array__"):
+        encoded = pc.dictionary_encode(arrow_strings(values).combine_chunks())
+        distinct = encoded.dictionary.cast(pa.large_string())
+        return fn(distinct).take(encoded.indices)
     codes, uniques = pd.factorize(values)
     distinct = pa.array(uniques).cast(pa.large_string()) if len(uniques) else pa.array([], pa.large_string())
     return fn(distinct).take(take_indices(codes))  # all-null indices when there is nothing: nulls of fn's type

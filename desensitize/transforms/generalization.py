@@ -10,6 +10,7 @@ each combination of quasi-identifiers less rarely (k-anonymity, ``desensitize.ka
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -51,12 +52,17 @@ def address_parts(values: pd.Series) -> pa.StructArray | pa.ChunkedArray:
     Addresses are nearly all distinct (house and room numbers) but their heads are not: each is
     cut before its first digit and the parse runs once per distinct head.
     """
+    return _per_head(values, _divisions)
+
+
+def _per_head(values: pd.Series, fn: Callable[[pa.Array], pa.Array]) -> pa.Array | pa.ChunkedArray:
+    """``fn`` of each address's distinct head (or distinct address, when they repeat), mapped back to the rows."""
     text = as_text(values)
     if mostly_distinct(text):
         cut = pc.utf8_slice_codeunits(arrow_strings(text), 0, _DIVISION_MAX_CHARS)
         heads = pc.list_element(pc.split_pattern_regex(cut, r"[0-9０-９]", max_splits=1), 0)
         text = str_series(heads, values.index)
-    return per_distinct(text, _divisions)
+    return per_distinct(text, fn)
 
 
 def generalize_address(values: pd.Series, *, to: str = "district") -> pd.Series:
@@ -64,26 +70,29 @@ def generalize_address(values: pd.Series, *, to: str = "district") -> pd.Series:
 
     An address whose division at that level cannot be found is generalized to the finest level
     found above it; one with none at all becomes null (suppressed): keeping an address we cannot
-    generalize would keep the street and house number.
+    generalize would keep the street and house number. Computed once per distinct head.
     """
     if to not in ADDRESS_LEVELS:
         raise TransformError(f"unknown address level {to!r} (known: {', '.join(ADDRESS_LEVELS)})")
-    parts = address_parts(values)
-    province = pc.struct_field(parts, "province")
-    city = pc.struct_field(parts, "city")
-    district = pc.struct_field(parts, "district")
-    empty = pa.scalar("", pa.large_string())
-    if to == "province":
-        out = province
-    elif to == "city":
-        # A municipality (北京市 …) is its own prefecture: 北京市朝阳区 -> 北京市.
-        out = pc.binary_join_element_wise(province, city, empty)
-    else:
-        # Without a city part a district is only meaningful under a province (北京市朝阳区) or
-        # alone (尖山区): keep whatever precedes it.
-        out = pc.binary_join_element_wise(province, city, district, empty)
-    out = pc.if_else(pc.equal(out, ""), pa.scalar(None, pa.large_string()), out)
-    return str_series(out, values.index)
+
+    def cut(heads: pa.Array) -> pa.Array:
+        parts = _divisions(heads)
+        province = pc.struct_field(parts, "province")
+        city = pc.struct_field(parts, "city")
+        district = pc.struct_field(parts, "district")
+        empty = pa.scalar("", pa.large_string())
+        if to == "province":
+            out = province
+        elif to == "city":
+            # A municipality (北京市 …) is its own prefecture: 北京市朝阳区 -> 北京市.
+            out = pc.binary_join_element_wise(province, city, empty)
+        else:
+            # Without a city part a district is only meaningful under a province (北京市朝阳区) or
+            # alone (尖山区): keep whatever precedes it.
+            out = pc.binary_join_element_wise(province, city, district, empty)
+        return pc.if_else(pc.equal(out, ""), pa.scalar(None, pa.large_string()), out).cast(pa.large_string())
+
+    return str_series(_per_head(values, cut), values.index)
 
 
 def round_values(values: pd.Series, *, to: float = 1.0) -> pd.Series:

@@ -55,11 +55,12 @@ def mask_name(values: pd.Series, *, stars: int | None = 2, char: str = "*") -> p
     or two characters, itself a hint); with None there is one per hidden character. Computed once
     per distinct name.
     """
-    text = str_series(pc.replace_substring_regex(nfkc(text_arrow(values)), r"\s+", ""), values.index)
+    text = str_series(text_arrow(values), values.index)  # normalised per distinct value, in ``masked``
     compound = pa.array(COMPOUND_SURNAMES, type=pa.large_string())
     star = pa.scalar(char, pa.large_string())
 
-    def masked(names: pa.Array) -> pa.Array:
+    def masked(raw: pa.Array) -> pa.Array:
+        names = pc.replace_substring_regex(nfkc(raw), r"\s+", "")
         first_two = pc.utf8_slice_codeunits(names, 0, 2)
         is_compound = pc.is_in(first_two, value_set=compound)
         surname = pc.if_else(is_compound, first_two, pc.utf8_slice_codeunits(names, 0, 1))
