@@ -20,6 +20,8 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 from typer.main import get_command_from_info, get_group_from_info
 
+from app.cli.coercion import defer_coercion
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -105,6 +107,7 @@ class LazyGroup(TyperGroup):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
+        defer_coercion([self, *self.commands.values()])  # the root's --home is processed on every run
         self.commands: MutableMapping[str, Any] = LazyCommands(self.commands, self.entries, self._build)
 
     def list_commands(self, ctx: Any) -> list[str]:
@@ -124,17 +127,21 @@ class LazyGroup(TyperGroup):
         source = self.source if self.source is not None else typer.Typer()
         holder = typer.Typer()  # records the entry as add_typer / command would on the root
         value = entry.load()
+        built: Any
         if entry.group:
             holder.add_typer(value, name=entry.name)
-            return get_group_from_info(
+            built = get_group_from_info(
                 holder.registered_groups[0],
                 pretty_exceptions_short=source.pretty_exceptions_short,
                 rich_markup_mode=source.rich_markup_mode,
                 suggest_commands=source.suggest_commands,
             )
-        holder.command(entry.name)(value)
-        return get_command_from_info(
-            holder.registered_commands[0],
-            pretty_exceptions_short=source.pretty_exceptions_short,
-            rich_markup_mode=source.rich_markup_mode,
-        )
+        else:
+            holder.command(entry.name)(value)
+            built = get_command_from_info(
+                holder.registered_commands[0],
+                pretty_exceptions_short=source.pretty_exceptions_short,
+                rich_markup_mode=source.rich_markup_mode,
+            )
+        defer_coercion([built])  # no pydantic for an absent option or a plain number (app.cli.coercion)
+        return built
