@@ -13,7 +13,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing, settings_for
+from app.cli.conventions import (
+    HomeOption,
+    JsonOption,
+    Output,
+    open_instance,
+    read_instance,
+    reading,
+    refusing,
+    settings_for,
+)
 from ledger import LedgerError
 
 if TYPE_CHECKING:  # the CLI's start loads no ledger or cryptography (issue 21)
@@ -170,10 +179,13 @@ def show(
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
 ) -> None:
     """Entries matching the filters, oldest first."""
+    from ledger import read_entries
+
     out = Output(json_out)
-    with open_instance(home, sweep=False) as instance:
-        found = instance.ledger.entries(
-            action=action, subject=subject, actor=actor, since=since, after=after, limit=limit
+    # read-only: no writer's open, no signing key, no registry (issue 21); the query is Ledger.entries'
+    with read_instance(home) as instance, reading(out, "the ledger", ValueError):
+        found = read_entries(
+            instance.rows, action=action, subject=subject, actor=actor, since=since, after=after, limit=limit
         )
     data = {
         "entries": [e.as_json() for e in found],
