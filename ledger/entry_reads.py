@@ -59,7 +59,7 @@ def entries_query(
     return f"SELECT {_COLUMNS} FROM {ENTRIES_TABLE} WHERE {' AND '.join(where)} ORDER BY seq LIMIT :limit", params
 
 
-def entry_from_row(row: Mapping[str, Any]) -> Entry:
+def entry_from_row(row: Mapping[Any, Any]) -> Entry:
     """An entry from a row of ``ledger_entries`` (the payload column holds its canonical JSON).
 
     A stored value that is not text (a reader that hands back undecodable text as bytes, someone who

@@ -1,0 +1,223 @@
+"""``keyong product list|show`` and ``keyong ledger show`` read without the writer's stack (issue 21).
+
+What the read-only reads must keep: the very bytes the registry's and the ledger's own reads print
+(DESIGN.md: the JSON keys are the public contract), on SQLite and PostgreSQL, for products available and
+suspended, with dissent, priced or free (双鸭山 第四十四条), with their lineage and attribution (第五十条,
+第四十一条); the ledger's filters and paging as ``Ledger.entries`` applies them. What they drop: pandas,
+pyarrow, SQLAlchemy, pydantic and the registry's models at the start of a command (checked in a fresh
+interpreter, as ``tests/test_cli_start.py`` does; no time is asserted, the figures are ``bench/latency.py``'s).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app import Instance, Settings
+from app.instance_read import DATABASE_SETTINGS, ReadOnlyInstance
+from core import Actor, NotFoundError
+from ledger import Ledger
+from ledger.entry_reads import ENTRIES_TABLE, read_entries
+from ledger.storage import entries as entries_table
+from registry import Registry, RegistryConfig
+from registry.models import ProductRow
+from registry.readonly import PRODUCTS_TABLE, read_product, read_products
+from tests.conftest import FakeClock
+from tests.test_cli_start import HEAVY, WRITERS_STACK, loaded_after
+from tests.test_registry_products import AGENCY, World, registration, seed_world
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def printed(data: dict[str, Any]) -> str:
+    """What ``--json`` prints for ``data`` (``app.cli.conventions.Output.result``)."""
+    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+
+
+def products_of_every_kind(registry: Registry, world: World, clock: FakeClock) -> list[str]:
+    """Priced and free, available and suspended, with dissent, registered on a whole second and not, and one
+    whose stored lineage lacks the keys a view falls back on (an older row)."""
+    registry.products.register("traffic-heatmap", **registration(world))  # 09:00:00 exactly: no fraction
+    clock.advance(seconds=1.000005)
+    registry.products.register(
+        "district-counts",
+        **registration(
+            world,
+            operator="operator-two",
+            licence_id=world.licences["two"],
+            scenario="城市治理",
+            datasets=[{"name": "population", "version": 2}],
+            dissent=[{"reviewer": "reviewer-c", "decision": "reject", "reason": "单元格过小"}],
+        ),
+    )
+    clock.advance(seconds=2.5)
+    registry.products.register("bare-lineage", **registration(world, job="18", artifacts=[]))
+    with registry.recorder.change(Actor.host()) as change:
+        row = change.session.query(ProductRow).filter_by(name="bare-lineage").one()
+        row.lineage = {"datasets": row.lineage["datasets"]}
+        row.attribution = {}
+    registry.products.suspend("district-counts", reason="异议待处理", by=AGENCY)
+    return ["traffic-heatmap", "district-counts", "bare-lineage"]
+
+
+@pytest.fixture
+def registry(instance: Instance, clock: FakeClock) -> Registry:
+    return Registry(
+        instance.engine,
+        instance.ledger,
+        RegistryConfig(home=instance.home, clock=clock, vault_key=instance.keys.vault_key),
+    )
+
+
+@pytest.fixture
+def environment(instance: Instance, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment a command of this instance runs in: its database setting, when it has one."""
+    for name in DATABASE_SETTINGS:
+        monkeypatch.delenv(name.upper(), raising=False)
+    if instance.settings.database_url:
+        monkeypatch.setenv("KEYONG_DATABASE_URL", instance.settings.database_url)
+
+
+@pytest.mark.usefixtures("environment")
+def test_product_reads_print_the_registrys_documents(instance: Instance, registry: Registry, clock: FakeClock) -> None:
+    names = products_of_every_kind(registry, seed_world(instance), clock)
+    host = Actor.host()
+    listed = [p.as_json() for p in registry.products.list(viewer=host)]
+    assert {p["state"] for p in listed} == {"available", "suspended"} and listed[1]["dissent"]
+    assert listed[0]["registered_at"].endswith(":00Z") and listed[1]["registered_at"].endswith(".000005Z")
+    with closing(ReadOnlyInstance.open(instance.home)) as reader:
+        assert reader.way == ("engine" if instance.settings.database_url else "embedded")
+        assert printed({"products": read_products(reader.rows)}) == printed({"products": listed})
+        for name in names:
+            assert printed(read_product(reader.rows, name)) == printed(
+                registry.products.get(name, viewer=host).as_json()
+            )
+        with pytest.raises(NotFoundError) as missing:
+            read_product(reader.rows, "no-such-product")
+    with pytest.raises(NotFoundError) as expected:
+        registry.products.get("no-such-product", viewer=host)
+    assert str(missing.value) == str(expected.value)
+
+
+@pytest.mark.usefixtures("environment")
+def test_entry_reads_page_and_filter_as_the_ledger_does(
+    instance: Instance, registry: Registry, clock: FakeClock
+) -> None:
+    products_of_every_kind(registry, seed_world(instance), clock)
+    ledger: Ledger = instance.ledger
+    middle = ledger.entries(limit=10_000)[len(ledger.entries(limit=10_000)) // 2].time
+    queries: list[dict[str, Any]] = [
+        {},
+        {"limit": 3, "after": 2},
+        {"action": "product.registered"},
+        {"subject": "product:district-counts"},
+        {"actor": AGENCY.name, "limit": 1},
+        {"since": middle},
+        {"action": "product.registered", "since": middle, "after": 1},
+        {"action": "no.such"},
+        {"limit": 0},
+        {"limit": 20_000},
+    ]
+    with closing(ReadOnlyInstance.open(instance.home)) as reader:
+        for query in queries:
+            read = read_entries(reader.rows, **query)
+            assert read == ledger.entries(**query), query
+            assert printed({"entries": [e.as_json() for e in read]}) == printed(
+                {"entries": [e.as_json() for e in ledger.entries(**query)]}
+            )
+        assert len(read_entries(reader.rows, action="product.registered")) == 3
+
+
+def test_the_plain_sql_names_the_tables_and_columns_of_the_models() -> None:
+    assert ProductRow.__tablename__ == PRODUCTS_TABLE
+    assert {"operator_id", "lineage", "attribution", "artifacts", "registered_at"} <= set(ProductRow.__table__.c.keys())
+    assert entries_table.name == ENTRIES_TABLE
+
+
+# --- the commands, in a fresh interpreter --------------------------------------------------------
+
+
+@pytest.fixture
+def embedded_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict[str, str]]:
+    """An embedded home with products of every kind, and what the writer's reads print for each command."""
+    for name in ("KEYONG_DATABASE_URL", "KEYONG_DATABASE_SSLMODE", "KEYONG_DATABASE_SSLROOTCERT", "KEYONG_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    instance, _ = Instance.init(Settings(home=tmp_path / "home"))
+    try:
+        clock = FakeClock()
+        registry = Registry(
+            instance.engine,
+            instance.ledger,
+            RegistryConfig(home=instance.home, clock=clock, vault_key=instance.keys.vault_key),
+        )
+        names = products_of_every_kind(registry, seed_world(instance), clock)
+        host = Actor.host()
+        found = instance.ledger.entries(limit=50)
+        expected = {
+            "product list": printed({"products": [p.as_json() for p in registry.products.list(viewer=host)]}),
+            f"product show {names[1]}": printed(registry.products.get(names[1], viewer=host).as_json()),
+            "ledger show": printed(
+                {"entries": [e.as_json() for e in found], "next_after": found[-1].seq if len(found) == 50 else None}
+            ),
+        }
+    finally:
+        instance.close()
+    return tmp_path / "home", expected
+
+
+def _keyong(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYONG_")}
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        cwd=ROOT,
+        env={**env, "PYTHONPATH": str(ROOT), "COLUMNS": "120"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_product_and_ledger_reads_load_no_heavy_stack_and_print_the_same_bytes(
+    embedded_home: tuple[Path, dict[str, str]],
+) -> None:
+    """Neither pandas nor pyarrow (nor SQLAlchemy, pydantic, the ORM's models, the writer's open) is loaded by
+    ``product list``, ``product show`` and ``ledger show`` of an embedded home; each prints what the writer's
+    reads print."""
+    home, expected = embedded_home
+    for command, document in expected.items():
+        args = command.split()
+        loaded = loaded_after(*args, "--home", str(home), "--json", whole=True)
+        heavy = {name.split(".")[0] for name in loaded} & {*HEAVY, "pydantic"}
+        assert not heavy, f"keyong {command} loaded {sorted(heavy)}"
+        assert not loaded & set(WRITERS_STACK), sorted(loaded & set(WRITERS_STACK))
+        shown = _keyong(*args, "--home", str(home), "--json")
+        assert (shown.returncode, shown.stderr) == (0, ""), command
+        assert shown.stdout == document, command
+    missing = _keyong("product", "show", "no-such-product", "--home", str(home), "--json")
+    assert (missing.returncode, missing.stdout) == (1, "")
+    assert missing.stderr.strip() == "error: no product named 'no-such-product'"
+
+
+def test_an_entry_stored_as_bytes_is_refused_with_its_seq_not_printed(
+    embedded_home: tuple[Path, dict[str, str]],
+) -> None:
+    """An edited database (an actor that is not UTF-8 text, written past the append-only triggers) is exit 1
+    naming the entry, never a traceback, never a half-printed page."""
+    home, _ = embedded_home
+    with closing(sqlite3.connect(home / "keyong.db")) as connection:
+        triggers = [r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")]
+        for trigger in triggers:
+            connection.execute(f'DROP TRIGGER "{trigger}"')
+        connection.execute("UPDATE ledger_entries SET actor = CAST(X'FF' AS TEXT) WHERE seq = 2")
+        connection.commit()
+    shown = _keyong("ledger", "show", "--home", str(home), "--json")
+    assert (shown.returncode, shown.stdout) == (1, "")
+    assert "ledger entry 2: the stored actor is not text" in shown.stderr and "Traceback" not in shown.stderr
