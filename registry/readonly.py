@@ -10,7 +10,7 @@ of a command that should start in a blink). ``tests/test_cli_start.py`` holds th
 ``keyong product list`` and ``keyong product show`` read the registered products the same way
 (:func:`read_products`, :func:`read_product`): the host's view (the local CLI is the host
 administrator's tool, which sees every product), as the document ``ProductView.as_json`` gives, with its
-lineage and attribution (双鸭山 第五十条, 第四十一条). ``tests/test_read_products.py`` holds the two to the
+lineage and attribution (双鸭山 第五十条, 第四十一条). ``tests/test_read_commands.py`` holds the two to the
 same bytes. An operator's view, which hides other operators' products, stays the ORM's (API, console).
 
 The caller gives a :data:`Rows` function: SQL with ``:name`` parameters in, rows as mappings out, on a

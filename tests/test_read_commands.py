@@ -1,9 +1,12 @@
-"""``keyong product list|show`` and ``keyong ledger show`` read without the writer's stack (issue 21).
+"""``keyong product list|show``, ``keyong ledger show`` and ``ledger verify`` read without the writer's stack
+(issue 21).
 
 What the read-only reads must keep: the very bytes the registry's and the ledger's own reads print
 (DESIGN.md: the JSON keys are the public contract), on SQLite and PostgreSQL, for products available and
 suspended, with dissent, priced or free (双鸭山 第四十四条), with their lineage and attribution (第五十条,
-第四十一条); the ledger's filters and paging as ``Ledger.entries`` applies them. What they drop: pandas,
+第四十一条); the ledger's filters and paging as ``Ledger.entries`` applies them; the verifier's report as
+``Ledger.verify`` gives it, damaged ledger included, and the writer's open where a half-done ledger key
+rotation needs it (it decides which key is current). What they drop: pandas,
 pyarrow, SQLAlchemy, pydantic and the registry's models at the start of a command (checked in a fresh
 interpreter, as ``tests/test_cli_start.py`` does; no time is asserted, the figures are ``bench/latency.py``'s).
 """
@@ -173,8 +176,10 @@ def embedded_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path
     return tmp_path / "home", expected
 
 
-def _keyong(*args: str) -> subprocess.CompletedProcess[str]:
+def _keyong(*args: str, database_url: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEYONG_")}
+    if database_url:
+        env["KEYONG_DATABASE_URL"] = database_url
     return subprocess.run(
         [sys.executable, "-m", "app.cli", *args],
         cwd=ROOT,
@@ -213,11 +218,72 @@ def test_an_entry_stored_as_bytes_is_refused_with_its_seq_not_printed(
     naming the entry, never a traceback, never a half-printed page."""
     home, _ = embedded_home
     with closing(sqlite3.connect(home / "keyong.db")) as connection:
-        triggers = [r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")]
-        for trigger in triggers:
-            connection.execute(f'DROP TRIGGER "{trigger}"')
+        _drop_triggers(connection)
         connection.execute("UPDATE ledger_entries SET actor = CAST(X'FF' AS TEXT) WHERE seq = 2")
         connection.commit()
     shown = _keyong("ledger", "show", "--home", str(home), "--json")
     assert (shown.returncode, shown.stdout) == (1, "")
     assert "ledger entry 2: the stored actor is not text" in shown.stderr and "Traceback" not in shown.stderr
+
+
+# --- ledger verify ---------------------------------------------------------------------------------
+
+
+def _verified(home: Path) -> str:
+    """What ``Ledger.verify`` of the writer's open reports, as ``--json`` prints it."""
+    instance = Instance.open(Settings(home=home), sweep=False)
+    try:
+        return printed(instance.ledger.verify().as_json())
+    finally:
+        instance.close()
+
+
+def _drop_triggers(connection: sqlite3.Connection) -> None:
+    for (trigger,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        connection.execute(f'DROP TRIGGER "{trigger}"')
+
+
+def test_ledger_verify_reports_as_the_ledger_without_pandas_or_the_registry(
+    embedded_home: tuple[Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home, _ = embedded_home
+    monkeypatch.delenv("KEYONG_HOME", raising=False)
+    loaded = loaded_after("ledger", "verify", "--home", str(home), "--json", whole=True)
+    assert not {name.split(".")[0] for name in loaded} & {"pandas", "pyarrow", "pydantic_settings", "alembic"}
+    assert not loaded & {"app.instance", "app.settings", "registry.models", "registry.service"}
+    sound = _keyong("ledger", "verify", "--home", str(home), "--json")
+    assert (sound.returncode, sound.stdout) == (0, _verified(home))
+    assert json.loads(sound.stdout)["ok"] is True
+
+    with closing(sqlite3.connect(home / "keyong.db")) as connection:  # an edit past the append-only triggers
+        _drop_triggers(connection)
+        connection.execute("UPDATE ledger_entries SET actor = 'someone-else' WHERE seq = 3")
+        connection.commit()
+    damaged = _keyong("ledger", "verify", "--home", str(home), "--json")
+    assert (damaged.returncode, damaged.stdout) == (1, _verified(home))
+    assert [p["seq"] for p in json.loads(damaged.stdout)["problems"]][:1] == [3]
+
+
+def test_ledger_verify_over_the_settings_database_reports_as_the_ledger(instance: Instance) -> None:
+    """On SQLite and PostgreSQL (``KEYONG_DATABASE_URL``): the read-only open's URL, the ledger's report."""
+    url = instance.settings.database_url
+    expected = printed(instance.ledger.verify().as_json())
+    shown = _keyong("ledger", "verify", "--home", str(instance.home), "--json", database_url=url)
+    assert (shown.returncode, shown.stdout) == (0, expected), shown.stderr
+
+
+def test_a_half_done_ledger_key_rotation_is_left_to_the_writers_open(
+    embedded_home: tuple[Path, dict[str, str]],
+) -> None:
+    """A next key the ledger never recorded (a rotation that crashed before its entry) is abandoned by the
+    writer's open (``app.keys.finish_ledger_rotation``) before it verifies, as ``ledger verify`` always did."""
+    from app.keys import LEDGER_KEY, LEDGER_NEXT, SECRETS_DIR
+
+    home, _ = embedded_home
+    secrets = home / SECRETS_DIR
+    (secrets / LEDGER_NEXT).write_bytes((secrets / LEDGER_KEY).read_bytes())
+    loaded = loaded_after("ledger", "verify", "--home", str(home), "--json", whole=True)
+    assert "app.instance" in loaded
+    assert not (secrets / LEDGER_NEXT).exists()
+    shown = _keyong("ledger", "verify", "--home", str(home), "--json")
+    assert (shown.returncode, shown.stdout) == (0, _verified(home))
