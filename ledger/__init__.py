@@ -7,6 +7,7 @@ The public face, by what a caller does:
 
 - write: :class:`Ledger` (holds the signing key), :class:`Record`, :class:`Entry`;
 - list: :func:`read_entries`, the entries :meth:`Ledger.entries` gives, over any read-only connection;
+  :func:`ledger_size`, how many entries a connection's ledger holds;
 - verify: :class:`LedgerVerifier` needs only the database and the public key (no writer, no
   signing key), and returns a :class:`VerifyReport`; ``python -m ledger.verify`` (module
   :mod:`ledger.verify`) checks an export file with no database at all;
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
         PublishResult,
     )
     from ledger.published_verify import PublishedReport, key_origin, verify_published
+    from ledger.queries import ledger_size
     from ledger.report import Problem, VerifyReport
     from ledger.service import Ledger
     from ledger.storage import append_only_ddl, drop_append_only_ddl, metadata, prepare_engine
@@ -93,6 +95,7 @@ __all__ = [
     "export_jsonl",
     "key_id",
     "key_origin",
+    "ledger_size",
     "metadata",
     "prepare_engine",
     "public_key_hex",
@@ -116,6 +119,7 @@ _NAMES: dict[str, str] = {
         "EXPORTS_PREFIX PUBLISHED_PREFIX LedgerPublisher ObjectStore PublishConflictError PublishResult"
     ),
     "ledger.published_verify": "PublishedReport key_origin verify_published",
+    "ledger.queries": "ledger_size",
     "ledger.report": "Problem VerifyReport",
     "ledger.service": "Ledger",
     "ledger.storage": "append_only_ddl drop_append_only_ddl metadata prepare_engine",

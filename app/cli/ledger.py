@@ -99,7 +99,7 @@ class _VerifierOnly:
     public_key: "Ed25519PublicKey"
 
     def size(self) -> int:
-        from ledger.queries import ledger_size
+        from ledger import ledger_size
 
         with self.engine.connect() as connection:
             return ledger_size(connection)
