@@ -50,7 +50,6 @@ from app.keys import (
 )
 from app.settings import Settings
 from core import Storage
-from desensitize import direct_identifiers_in
 from ledger import Ledger
 from operators import IdentityService, JwtKeyring, Role, SigningKey, TokenService, host_actor
 from registry import Registry, RegistryConfig
@@ -81,6 +80,15 @@ def inspect_schema(settings: Settings) -> tuple[str, SchemaStatus]:
         engine.dispose()
 
 
+def _direct_identifiers_in(payload: Any) -> list[str]:
+    """``desensitize.direct_identifiers_in``, imported at the first append it screens: its recognizers load
+    pandas (~0.6 s), which a command that only opens the home and reads (``ledger verify``) never needs
+    (issue 21)."""
+    from desensitize import direct_identifiers_in
+
+    return direct_identifiers_in(payload)
+
+
 def _ledger(
     settings: Settings, keys: InstanceKeys, engine: Engine, instance_id: str, *, reload: bool = False
 ) -> Ledger:
@@ -93,7 +101,7 @@ def _ledger(
         origin=settings.ledger_origin or f"keyong.local/{instance_id}",
         checkpoint_every=settings.ledger_checkpoint_every,
         checkpoint_max_age=timedelta(seconds=settings.ledger_checkpoint_seconds),
-        payload_screen=direct_identifiers_in,
+        payload_screen=_direct_identifiers_in,
         reload_key=reload_key if reload else None,
     )
 

@@ -130,6 +130,9 @@ class ReadOnlyInstance:
     #: How it was opened: ``embedded`` (sqlite3, read-only), ``engine`` (SQLAlchemy core, read-only
     #: transaction) or ``writer`` (the schema needed the writer's open).
     way: str
+    #: The database URL the settings name (``engine``), with its TLS settings; ``None`` for the embedded
+    #: database (``app.database.sqlite_url`` of the home) and after the writer's open.
+    database_url: str | None = None
 
     @classmethod
     def open(cls, home: Path | None) -> ReadOnlyInstance:
@@ -217,7 +220,7 @@ def _open_with_settings(home: Path, marker: dict[str, object]) -> ReadOnlyInstan
     engine = _read_only_sqlite_engine(url) or make_engine(url)
     if cheap_status(engine) is not None:
         rows, close = _engine_rows(engine, read_only=True)
-        return ReadOnlyInstance(home, rows, _then(close, engine.dispose), "engine")
+        return ReadOnlyInstance(home, rows, _then(close, engine.dispose), "engine", url)
     engine.dispose()
     from app.instance import Instance
 

@@ -6,6 +6,8 @@ inside their own transaction when the change and its record must stand or fall t
 The public face, by what a caller does:
 
 - write: :class:`Ledger` (holds the signing key), :class:`Record`, :class:`Entry`;
+- list: :func:`read_entries`, the entries :meth:`Ledger.entries` gives, over any read-only connection;
+  :func:`ledger_size`, how many entries a connection's ledger holds;
 - verify: :class:`LedgerVerifier` needs only the database and the public key (no writer, no
   signing key), and returns a :class:`VerifyReport`; ``python -m ledger.verify`` (module
   :mod:`ledger.verify`) checks an export file with no database at all;
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
         public_key_hex,
     )
     from ledger.entry import GENESIS, Entry, EntryError, Record, canonical_json
+    from ledger.entry_reads import read_entries
     from ledger.errors import LedgerError
     from ledger.export import export_jsonl
     from ledger.keyring import ACTIVATION_ACTION, ROTATION_ACTION, KeyPeriod, KeySchedule, key_id
@@ -52,6 +55,7 @@ if TYPE_CHECKING:
         PublishResult,
     )
     from ledger.published_verify import PublishedReport, key_origin, verify_published
+    from ledger.queries import ledger_size
     from ledger.report import Problem, VerifyReport
     from ledger.service import Ledger
     from ledger.storage import append_only_ddl, drop_append_only_ddl, metadata, prepare_engine
@@ -91,9 +95,11 @@ __all__ = [
     "export_jsonl",
     "key_id",
     "key_origin",
+    "ledger_size",
     "metadata",
     "prepare_engine",
     "public_key_hex",
+    "read_entries",
     "verify_consistency",
     "verify_inclusion",
     "verify_published",
@@ -103,6 +109,7 @@ __all__ = [
 _NAMES: dict[str, str] = {
     "ledger.checkpoints": "ConsistencyProof InclusionProof SignedCheckpoint checkpoint_statement public_key_hex",
     "ledger.entry": "GENESIS Entry EntryError Record canonical_json",
+    "ledger.entry_reads": "read_entries",
     "ledger.errors": "LedgerError",
     "ledger.export": "export_jsonl",
     "ledger.keyring": "ACTIVATION_ACTION ROTATION_ACTION KeyPeriod KeySchedule key_id",
@@ -112,6 +119,7 @@ _NAMES: dict[str, str] = {
         "EXPORTS_PREFIX PUBLISHED_PREFIX LedgerPublisher ObjectStore PublishConflictError PublishResult"
     ),
     "ledger.published_verify": "PublishedReport key_origin verify_published",
+    "ledger.queries": "ledger_size",
     "ledger.report": "Problem VerifyReport",
     "ledger.service": "Ledger",
     "ledger.storage": "append_only_ddl drop_append_only_ddl metadata prepare_engine",

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from ledger.checkpoints import (
@@ -30,6 +30,7 @@ from ledger.checkpoints import (
     public_key_hex,
 )
 from ledger.entry import Entry, EntryError, Record, chain_hash, entry_body, format_time, parse_time
+from ledger.entry_reads import entries_query, entry_from_row
 from ledger.errors import LedgerError
 from ledger.export import export_jsonl
 from ledger.keyring import (
@@ -432,19 +433,13 @@ class Ledger:
         after: int = 0,
         limit: int = 100,
     ) -> list[Entry]:
-        """Entries matching every given filter, in seq order after ``after`` (for pagination)."""
-        query = select(entries).where(entries.c.seq > after)
-        if action:
-            query = query.where(entries.c.action == action)
-        if subject:
-            query = query.where(entries.c.subject == subject)
-        if actor:
-            query = query.where(entries.c.actor == actor)
-        if since:
-            query = query.where(entries.c.time >= since)
+        """Entries matching every given filter, in seq order after ``after`` (for pagination).
+
+        The query is :func:`ledger.entry_reads.entries_query`'s, which read-only callers run without this
+        engine (``keyong ledger show``, issue 21)."""
+        sql, params = entries_query(action=action, subject=subject, actor=actor, since=since, after=after, limit=limit)
         with self._engine.connect() as connection:
-            rows = connection.execute(query.order_by(entries.c.seq).limit(max(1, min(limit, 10_000))))
-            return [row_entry(row) for row in rows]
+            return [entry_from_row(row._mapping) for row in connection.execute(text(sql), params)]
 
     def prove(self, seq: int, *, tree_size: int | None = None, checkpoint_if_needed: bool = False) -> InclusionProof:
         """Inclusion proof of entry ``seq`` against the latest (or the given) signed checkpoint."""

@@ -109,7 +109,7 @@ if TYPE_CHECKING:
         check_quotas,
         limits_of,
     )
-    from registry.readonly import Rows, is_frozen, suspended_operator_names
+    from registry.readonly import Rows, is_frozen, read_product, read_products, suspended_operator_names
     from registry.request_rules import KINDS as REQUEST_KINDS
     from registry.request_rules import OUTCOMES as REQUEST_OUTCOMES
     from registry.request_rules import PROFILES as REQUEST_PROFILES
@@ -301,6 +301,8 @@ __all__ = [
     "publish_terms",
     "read_attribution",
     "read_policy_file",
+    "read_product",
+    "read_products",
     "reclaim",
     "record_identity_check",
     "record_terms",
@@ -366,7 +368,7 @@ _NAMES: dict[str, str] = {
     "registry.quotas": (
         "MAX_CONCURRENT MAX_CPU_SECONDS MAX_PER_DAY AllocationView QuotaAllocations Quotas check_quotas limits_of"
     ),
-    "registry.readonly": "Rows is_frozen suspended_operator_names",
+    "registry.readonly": "Rows is_frozen read_product read_products suspended_operator_names",
     "registry.request_rules": (
         "REQUEST_KINDS=KINDS REQUEST_OUTCOMES=OUTCOMES REQUEST_PROFILES=PROFILES RequestRule=Rule rules_of"
     ),

@@ -14,7 +14,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import Actor, NotFoundError, Recorder, RegistryError, require_role
-from desensitize import is_valid_uscc
 from registry.config import RegistryConfig
 from registry.licence_terms import require_reason
 from registry.licence_views import OperatorView, operator_view
@@ -53,6 +52,8 @@ class Operators:
                 f"operator name {name!r} must be its principal's name: 3-128 lowercase letters, digits, '.', '_' "
                 "or '-', starting and ending with a letter or digit"
             )
+        from desensitize import is_valid_uscc  # its recognizers load pandas: only when an operator is added
+
         if not is_valid_uscc(uscc):
             raise RegistryError(
                 f"{uscc!r} is not a valid 统一社会信用代码: 18 upper-case characters with a correct check "

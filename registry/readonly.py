@@ -7,18 +7,27 @@ questions of the same tables with plain SQL, so a command that only reads import
 ORM nor the registry's models, builds no ``Registry`` and sweeps nothing (a fifth of a second and more
 of a command that should start in a blink). ``tests/test_cli_start.py`` holds them to the ORM's answers.
 
+``keyong product list`` and ``keyong product show`` read the registered products the same way
+(:func:`read_products`, :func:`read_product`): the host's view (the local CLI is the host
+administrator's tool, which sees every product), as the document ``ProductView.as_json`` gives, with its
+lineage and attribution (双鸭山 第五十条, 第四十一条). ``tests/test_read_commands.py`` holds the two to the
+same bytes. An operator's view, which hides other operators' products, stays the ORM's (API, console).
+
 The caller gives a :data:`Rows` function: SQL with ``:name`` parameters in, rows as mappings out, on a
 connection that cannot write (``app.instance_read``).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
+from core import NotFoundError
 from registry.vocabulary import Qualification
 
-__all__ = ["Rows", "is_frozen", "suspended_operator_names"]
+__all__ = ["Rows", "is_frozen", "read_product", "read_products", "suspended_operator_names"]
 
 #: Runs one query (``:name`` parameters) on a read-only connection and returns its rows as mappings.
 Rows = Callable[[str, Mapping[str, Any]], Sequence[Mapping[str, Any]]]
@@ -43,3 +52,72 @@ def is_frozen(rows: Rows) -> bool:
     """Whether the platform is frozen, as ``registry.frozen_state(session).frozen`` says (no row: not)."""
     found = rows(f"SELECT frozen FROM {FREEZE_TABLE} WHERE id = :id", {"id": FREEZE_ROW_ID})
     return bool(found[0]["frozen"]) if found else False
+
+
+#: ``registry.models.ProductRow``: its table and the columns a product's document shows.
+PRODUCTS_TABLE = "products"
+_PRODUCT_SELECT = (
+    "SELECT p.id, p.name, o.name AS operator, p.licence_id, p.job, p.scenario, p.lineage, p.fee_class, "
+    "p.price_cents, p.artifacts, p.attribution, p.state, p.registered_by, p.registered_at "
+    f"FROM {PRODUCTS_TABLE} p JOIN {OPERATORS_TABLE} o ON o.id = p.operator_id"
+)
+
+
+def read_products(rows: Rows) -> list[dict[str, Any]]:
+    """Every product in registration order, as ``Products.list(viewer=Actor.host())`` documents them."""
+    return [_product_document(row) for row in rows(f"{_PRODUCT_SELECT} ORDER BY p.id", {})]
+
+
+def read_product(rows: Rows, name: str) -> dict[str, Any]:
+    """Product ``name`` as ``Products.get(name, viewer=Actor.host())`` documents it, or its ``NotFoundError``."""
+    found = rows(f"{_PRODUCT_SELECT} WHERE p.name = :name", {"name": name})
+    if not found:
+        raise NotFoundError(f"no product named {name!r}")
+    return _product_document(found[0])
+
+
+def _product_document(row: Mapping[str, Any]) -> dict[str, Any]:
+    """``registry.product_views.product_view(row).as_json()``, field for field and in its order."""
+    lineage = _json_column(row, "lineage") or {}
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "operator": row["operator"],
+        "licence_id": row["licence_id"],
+        "job": row["job"],
+        "scenario": row["scenario"],
+        "datasets": list(lineage.get("datasets", [])),
+        "code_sha256": str(lineage.get("code_sha256", "")),
+        "guard": dict(lineage.get("guard", {})),
+        "reviews": list(lineage.get("reviews", [])),
+        "dissent": list(lineage.get("dissent", [])),
+        "fee_class": row["fee_class"],
+        "price_cents": row["price_cents"],
+        "artifacts": list(_json_column(row, "artifacts") or []),
+        "attribution": dict(_json_column(row, "attribution") or {}),
+        "state": row["state"],
+        "registered_by": row["registered_by"],
+        "registered_at": _json_time(row["registered_at"]),
+    }
+
+
+def _json_column(row: Mapping[str, Any], name: str) -> Any:
+    """A JSON column's document: SQLite keeps its text, PostgreSQL hands it over decoded.
+
+    Stored text that is not UTF-8 (the read-only reader gives it as bytes) raises ``ValueError`` naming the
+    product and the column: someone edited the database, and nothing is shown in its place.
+    """
+    value = row[name]
+    if isinstance(value, bytes):
+        raise ValueError(f"product {row['name']!r}: the stored {name} is not UTF-8 text")
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _json_time(value: datetime | str) -> str:
+    """A stored timestamp as pydantic writes an aware UTC ``datetime`` in JSON (``…T…[.ffffff]Z``).
+
+    SQLite keeps naive UTC text (``core.UTCDateTime`` makes it aware on the way out), PostgreSQL an aware
+    ``datetime``."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.isoformat().removesuffix("+00:00") + "Z"

@@ -51,16 +51,17 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from core import LocalStorage, ObjectMissingError, RegistryError, Storage, StorageError, check_key
+
+if TYPE_CHECKING:  # pyarrow loads where a table is read, not where the registry is built (issue 21)
+    import pyarrow as pa
 
 MAGIC = b"KYVAULT\x00"
 FORMAT_VERSION = 1  # sealed under the vault key itself (raw copies, ingest scratch)
@@ -230,6 +231,9 @@ class Vault:
 
     def read_table(self, path: str) -> pa.Table:
         """The raw copy as an Arrow table (the desensitizer's input)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         data = self.open(path)
         try:
             return pq.read_table(pa.BufferReader(data))

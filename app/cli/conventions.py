@@ -173,3 +173,21 @@ def read_instance(home: Path | None) -> Iterator[ReadOnlyInstance]:
         yield instance
     finally:
         instance.close()
+
+
+@contextmanager
+def reading(out: Output, what: str, *also: type[Exception]) -> Iterator[None]:
+    """A database error while reading (a table without the columns read, a damaged file) as exit 1 with
+    its reason, never a traceback (FINDINGS21a F4). SQLAlchemy's errors only when it was loaded; ``also``:
+    the errors a reader raises for a stored value it cannot show (``ledger show``'s undecodable entry)."""
+    import sqlite3
+
+    errors: tuple[type[BaseException], ...] = (sqlite3.Error, *also)
+    if "sqlalchemy.exc" in sys.modules:
+        errors += (sys.modules["sqlalchemy.exc"].SQLAlchemyError,)
+    try:
+        yield
+    except errors as exc:
+        orig = getattr(exc, "orig", None) or exc
+        lines = str(orig).strip().splitlines()
+        out.fail(f"cannot read {what} from the database: {lines[0] if lines else type(exc).__name__}")

@@ -9,7 +9,6 @@ home, which over the API an operator never gets.
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +20,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, read_instance, refusing, settings_for
+from app.cli.conventions import (
+    HomeOption,
+    JsonOption,
+    Output,
+    open_instance,
+    read_instance,
+    reading,
+    refusing,
+    settings_for,
+)
 from app.cli.credentials import KeyFileOption, TotpOption, operator_actor
 from core import Actor
 
@@ -56,23 +64,6 @@ def _jobs_table(items: list[dict[str, Any]], title: str) -> Table:
         cells = ("job", "operator", "kind", "state", "verdict", "created_at", "reason")
         table.add_row(*(escape(str(item[key])) if item[key] is not None else "-" for key in cells))
     return table
-
-
-@contextmanager
-def _reading(out: Output, what: str) -> Iterator[None]:
-    """A database error while reading (a table without the columns read, a damaged file) as exit 1 with
-    its reason, never a traceback (FINDINGS21a F4). SQLAlchemy's errors only when it was loaded."""
-    import sqlite3
-
-    errors: tuple[type[BaseException], ...] = (sqlite3.Error,)
-    if "sqlalchemy.exc" in sys.modules:
-        errors += (sys.modules["sqlalchemy.exc"].SQLAlchemyError,)
-    try:
-        yield
-    except errors as exc:
-        orig = getattr(exc, "orig", None) or exc
-        lines = str(orig).strip().splitlines()
-        out.fail(f"cannot read {what} from the database: {lines[0] if lines else type(exc).__name__}")
 
 
 def _warn_malformed(out: Output, items: list[dict[str, Any]]) -> None:
@@ -199,7 +190,7 @@ def job_show(job: int, home: HomeOption = None, json_out: JsonOption = False) ->
     from sandbox import read_job
 
     out = Output(json_out)
-    with read_instance(home) as instance, _reading(out, f"job {job}"):
+    with read_instance(home) as instance, reading(out, f"job {job}"):
         item = read_job(instance.rows, job).as_json()
     _warn_malformed(out, [item])
     out.result(item, _render_job(item))
@@ -228,7 +219,7 @@ def job_list(
     from sandbox import read_jobs
 
     out = Output(json_out)
-    with read_instance(home) as instance, _reading(out, "the jobs"):
+    with read_instance(home) as instance, reading(out, "the jobs"):
         items = [v.as_json() for v in read_jobs(instance.rows, operator=operator, state=state, limit=limit)]
     _warn_malformed(out, items)
     out.result({"jobs": items}, lambda c: c.print(_jobs_table(items, "Jobs")))

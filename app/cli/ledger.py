@@ -5,21 +5,34 @@ administrator's view of the same checks, plus checkpoints and witness cosignatur
 """
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn, Protocol
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing, settings_for
+from app.cli.conventions import (
+    HomeOption,
+    JsonOption,
+    Output,
+    open_instance,
+    read_instance,
+    reading,
+    refusing,
+    settings_for,
+)
 from ledger import LedgerError
 
 if TYPE_CHECKING:  # the CLI's start loads no ledger or cryptography (issue 21)
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from sqlalchemy.engine import Engine
 
-    from ledger import WitnessPolicy
+    from ledger import VerifyReport, WitnessPolicy
 
 ledger_cli = typer.Typer(help="The hash-chained ledger: verify, prove, export, show.", no_args_is_help=True)
 
@@ -43,14 +56,14 @@ def verify(
 ) -> None:
     """Recompute the chain, the Merkle tree and every checkpoint; exit 1 on any problem."""
     out = Output(json_out)
-    with open_instance(home, sweep=False) as instance, _progress(out.stderr) as progress:
+    with _verifying(home) as ledger, _progress(out.stderr) as progress:
         try:
-            total: int | None = instance.ledger.size()
+            total: int | None = ledger.size()
         except (ValueError, TypeError):  # a seq that is not a number: the verifier names that row
             total = None
         task = progress.add_task("verifying ledger", total=total)
         try:
-            report = instance.ledger.verify(progress=lambda n: progress.advance(task, n), reference=reference)
+            report = ledger.verify(progress=lambda n: progress.advance(task, n), reference=reference)
         except Exception as exc:  # fail closed, and say so: a verifier that cannot finish has verified nothing
             _unverified(out, exc)
 
@@ -67,6 +80,60 @@ def verify(
     out.result(report.as_json(), render)
     if not report.ok:
         raise typer.Exit(1)
+
+
+class _Verifying(Protocol):
+    """What ``verify`` asks of the ledger: :class:`ledger.Ledger` has it, and :class:`_VerifierOnly`."""
+
+    def size(self) -> int: ...
+
+    def verify(self, progress: Callable[[int], None] | None = None, *, reference: bool = False) -> "VerifyReport": ...
+
+
+@dataclass(frozen=True)
+class _VerifierOnly:
+    """The ledger's public key and an engine of SQLAlchemy's core over its database: all a verification needs
+    (``ledger.LedgerVerifier``); no signing key is used, no registry is built."""
+
+    engine: "Engine"
+    public_key: "Ed25519PublicKey"
+
+    def size(self) -> int:
+        from ledger import ledger_size
+
+        with self.engine.connect() as connection:
+            return ledger_size(connection)
+
+    def verify(self, progress: Callable[[int], None] | None = None, *, reference: bool = False) -> "VerifyReport":
+        from ledger import LedgerVerifier
+
+        return LedgerVerifier(self.engine, self.public_key).verify(progress, reference=reference)
+
+
+@contextmanager
+def _verifying(home: Path | None) -> Iterator[_Verifying]:
+    """The home's ledger to verify, opened without the writer's stack when nothing needs it (issue 21).
+
+    The read-only open checks the home and its schema as ``job show`` does; then the verifier gets the same
+    database URL and engine kind and the same public key as ``Instance.open`` would give ``Ledger.verify``.
+    The writer's open instead when the schema needed it (it migrates and ledgers that) or a ledger key
+    rotation was left half-done: that open completes or abandons it, and so decides which key is current.
+    """
+    from app.database import make_engine, sqlite_url
+    from app.keys import LEDGER_NEXT, SECRETS_DIR, load_keys
+
+    with read_instance(home) as reader:
+        where, way, url = reader.home, reader.way, reader.database_url
+    if way == "writer" or (where / SECRETS_DIR / LEDGER_NEXT).exists():
+        with open_instance(home, sweep=False) as instance:
+            yield instance.ledger
+        return
+    public_key = load_keys(where).ledger_key.public_key()
+    engine = make_engine(url or sqlite_url(where))
+    try:
+        yield _VerifierOnly(engine, public_key)
+    finally:
+        engine.dispose()
 
 
 def _unverified(out: Output, exc: Exception) -> NoReturn:
@@ -170,10 +237,13 @@ def show(
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
 ) -> None:
     """Entries matching the filters, oldest first."""
+    from ledger import read_entries
+
     out = Output(json_out)
-    with open_instance(home, sweep=False) as instance:
-        found = instance.ledger.entries(
-            action=action, subject=subject, actor=actor, since=since, after=after, limit=limit
+    # read-only: no writer's open, no signing key, no registry (issue 21); the query is Ledger.entries'
+    with read_instance(home) as instance, reading(out, "the ledger", ValueError):
+        found = read_entries(
+            instance.rows, action=action, subject=subject, actor=actor, since=since, after=after, limit=limit
         )
     data = {
         "entries": [e.as_json() for e in found],

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, refusing
+from app.cli.conventions import HomeOption, JsonOption, Output, open_instance, read_instance, reading, refusing
 from app.cli.credentials import KeyFileOption, TotpOption, operator_actor
 from core import Actor
 from registry import ObjectionOutcome
@@ -39,9 +39,12 @@ def product_show(
     name: Annotated[str, typer.Argument(help="Product name.")], home: HomeOption = None, json_out: JsonOption = False
 ) -> None:
     """A product with its lineage, fee and attribution (数据来源, 获取日期; 双鸭山 第四十一条)."""
+    from registry import read_product
+
     out = Output(json_out)
-    with open_instance(home, sweep=False) as instance:
-        data = instance.registry.products.get(name, viewer=Actor.host()).as_json()
+    # read-only, as the host sees it: no writer's open, no registry, no ORM (issue 21)
+    with read_instance(home) as instance, reading(out, f"product {name!r}", ValueError):
+        data = read_product(instance.rows, name)
 
     def render(console: Console) -> None:
         console.print(f"[bold]{data['name']}[/] ({data['state']}) by {data['operator']}, licence {data['licence_id']}")
@@ -62,9 +65,11 @@ def product_show(
 @refusing
 def product_list(home: HomeOption = None, json_out: JsonOption = False) -> None:
     """Every registered product (the local administrator sees all)."""
+    from registry import read_products
+
     out = Output(json_out)
-    with open_instance(home, sweep=False) as instance:
-        products = [p.as_json() for p in instance.registry.products.list(viewer=Actor.host())]
+    with read_instance(home) as instance, reading(out, "the products", ValueError):  # read-only (issue 21)
+        products = read_products(instance.rows)
 
     def render(console: Console) -> None:
         table = Table(title="Products (数据产品和服务)")
