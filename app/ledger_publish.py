@@ -26,24 +26,14 @@ from ledger import EXPORTS_PREFIX, LedgerPublisher, PublishResult
 __all__ = [
     "PublicationLoop",
     "export_to_storage",
-    "instance_storage",
     "publish",
     "publisher",
     "storage_for_url",
 ]
 
 
-def instance_storage(instance: Instance) -> Storage:
-    """Where the instance publishes: :attr:`app.Instance.storage`, the one place an instance's storage is built.
-
-    Why no fallback to the home (there was one while ``KEYONG_STORAGE_URL`` was not yet wired): a
-    signer whose bucket cannot be opened must fail loudly, never publish where regulators do not look.
-    """
-    return instance.storage
-
-
 def publisher(instance: Instance) -> LedgerPublisher:
-    return LedgerPublisher(instance.engine, instance_storage(instance))
+    return LedgerPublisher(instance.engine, instance.storage)
 
 
 def publish(instance: Instance, *, recheck: bool = False) -> PublishResult:
@@ -108,7 +98,7 @@ def export_to_storage(instance: Instance) -> dict[str, Any]:
     Written to a private temporary file first, then put create-only under a key naming the time
     and the tree size, so two exports never collide and none is ever replaced.
     """
-    storage = instance_storage(instance)
+    storage = instance.storage
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     with tempfile.TemporaryDirectory(prefix="keyong-export-") as scratch:
         path = Path(scratch) / "export.jsonl"

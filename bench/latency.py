@@ -9,8 +9,8 @@
   other load than wall time). ``job show 1`` runs against a home made by ``keyong init`` of the same
   code; an initialised home holds no job, so it exits 1 after the same open and query a found job
   takes (its exit code is printed). ``job list`` runs against the same home (read-only, like ``job show``).
-  ``product list`` and ``ledger show`` (read commands that still take the writer's open, with the registry
-  and the table stack behind it) are measured beside them against no target (``target_s`` null).
+  ``product list`` and ``ledger show`` (read commands the issue does not name; they read through the same
+  read-only open) are measured beside them against no target (``target_s`` null).
   Bytecode is written (``PYTHONDONTWRITEBYTECODE`` dropped), so the warm-up run compiles and the measured
   runs start as an installed Keyong does.
 

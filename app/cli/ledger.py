@@ -350,13 +350,12 @@ def publish(
 
     An object already published with the same bytes is fine; with other bytes the command fails
     loudly and overwrites nothing (the bucket was altered)."""
-    from app.ledger_publish import instance_storage
     from app.ledger_publish import publish as publish_ledger
 
     out = Output(json_out)
     with open_instance(home) as instance:
         result = publish_ledger(instance, recheck=recheck)
-        where = instance_storage(instance).url
+        where = instance.storage.url
     data = {**result.as_json(), "storage": where}
     out.result(
         data,
