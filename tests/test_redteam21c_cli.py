@@ -85,3 +85,26 @@ def test_an_unknown_state_is_a_usage_error_for_every_reader(initialised: tuple[I
     with pytest.raises(UsageError, match="approved"):
         instance.releases.list(viewer=Actor.host(), state="approve")
     assert instance.releases.list(viewer=Actor.host(), state="approved") == []
+
+
+@pytest.mark.slow
+def test_a_database_locked_by_another_process_is_exit_1_not_a_traceback(
+    initialised: tuple[Instance, dict[str, str]],
+) -> None:
+    """F7: another process holding SQLite's write lock past the busy timeout made every writing command a
+    ``sqlalchemy.exc.OperationalError`` traceback; now exit 1 saying so, and nothing of the command lands."""
+    import sqlite3
+
+    instance = initialised[0]
+    before = instance.ledger.size()
+    locker = sqlite3.connect(instance.home / "keyong.db", isolation_level=None)
+    try:
+        locker.execute("BEGIN EXCLUSIVE")
+        result = keyong(instance.home, "freeze", "--reason", "drill")
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and "database is locked" in result.stderr
+    assert result.stdout.strip() == ""
+    assert instance.ledger.size() == before and not instance.registry.freeze.state().frozen

@@ -49,6 +49,8 @@ REFUSALS: tuple[tuple[str, str], ...] = (
 )
 #: The database's "value out of range" (a PostgreSQL INTEGER column given an id past 2^31 - 1).
 DATA_ERROR = ("sqlalchemy.exc", "DataError")
+#: The database could not do it now: SQLite locked by another process past the busy timeout, PostgreSQL down.
+OPERATIONAL_ERROR = ("sqlalchemy.exc", "OperationalError")
 
 
 def loaded_classes(names: tuple[tuple[str, str], ...]) -> tuple[type[BaseException], ...]:
@@ -120,6 +122,11 @@ def refusing(fn: Callable[P, R]) -> Callable[P, R]:
             if isinstance(exc, loaded_classes((DATA_ERROR,))):
                 orig = getattr(exc, "orig", None)
                 Output(False).fail(f"a value is out of range for the database: {str(orig).splitlines()[0][:200]}")
+            if isinstance(exc, loaded_classes((OPERATIONAL_ERROR,))):  # red team 21c F7: was a traceback
+                orig = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+                Output(False).fail(
+                    f"the database could not do it ({orig}): the step that failed was rolled back; retry"
+                )
             _fail_on_input(exc)
             raise
 
