@@ -118,3 +118,30 @@ def test_the_birth_date_validator_still_tells_dates_in_range_from_the_rest() -> 
     tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
     values = pd.Series(["1990-01-02", "19900102", "1899-12-31", tomorrow, "0001-01-01", "9999-12-31", "x", None])
     assert valid_values("birth_date", values).tolist() == [True, True, False, False, False, False, False, False]
+
+
+@pytest.mark.parametrize(("column", "pii_type"), [("gender", "age"), ("gender", "income"), ("stamp", "age")])
+def test_a_grading_that_does_not_fit_the_values_is_refused_at_desensitization(
+    client: TestClient,
+    custodian: dict[str, str],
+    initialised: tuple[Instance, dict[str, str]],
+    column: str,
+    pii_type: str,
+) -> None:
+    """F10: the custodian grades a text or time column as ``age`` or ``income``; the policy's band action needs
+    numbers and raised ``TransformError`` out of ``registry.copies`` (500 at the API, a CLI traceback). It is the
+    grading's fault: 409 naming the column and the action, no desensitized version, nothing ledgered."""
+    instance = initialised[0]
+    content = parquet(
+        gender=pa.array([("男", "女")[i % 2] for i in range(ROWS)]),
+        stamp=pa.array([dt.time(i % 24, i % 60) for i in range(ROWS)]),
+    )
+    assert ingest(client, custodian, "graded", "g.parquet", content).status_code == 200  # type: ignore[attr-defined]
+    grading = {"分级": "L4", "个人信息": True, "columns": {column: {"分级": "L4", "PII类型": pii_type}}, "reason": "r"}
+    assert client.put("/datasets/graded/classification", headers=custodian, json=grading).status_code == 200
+    before = instance.ledger.size()
+    refused = client.post("/datasets/graded/desensitize", headers=custodian, json={})
+    assert refused.status_code == 409, refused.text
+    assert repr(column) in refused.json()["detail"] and "band" in refused.json()["detail"]
+    assert instance.ledger.size() == before
+    assert [v.kind for v in instance.registry.catalog.get("graded").versions] == ["raw"]
