@@ -136,11 +136,14 @@ def _birth_date(values: pd.Series) -> pd.Series:
     text = normalized_text(values)
     # 1980年1月2日, 1980/01/02, 1980.1.2 -> 1980-1-2; a time of day makes it a timestamp, not a date.
     text = text.str.replace(r"[年月/.]", "-", regex=True).str.replace("日", "", regex=False)
-    parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    # The formats match disjoint texts, so a cell is valid when any format reads it as a date in range. Not
+    # merged into one datetime64[ns] series: pandas reads 0001-01-01 or 9999-12-31 at a coarser unit, which
+    # nanoseconds cannot hold (an OutOfBoundsDatetime at ingest: red team 21c F3).
+    valid = pd.Series(False, index=values.index)
     for fmt in _DATE_FORMATS:
         attempt = pd.to_datetime(text.astype(object), format=fmt, errors="coerce")
-        parsed = parsed.fillna(attempt)
-    return (parsed >= earliest) & (parsed <= today)
+        valid |= ((attempt >= earliest) & (attempt <= today)).fillna(False).astype(bool)
+    return valid
 
 
 def _free_text(text: pd.Series) -> pd.Series:

@@ -59,6 +59,7 @@ from desensitize import (
     Policy,
     PolicyError,
     RulingError,
+    TransformError,
     check_keep,
     check_not_quasi,
     desensitize_table,
@@ -334,6 +335,10 @@ class Copies:
             )
         except RulingError as exc:
             raise RegistryError(f"dataset {name!r}: {exc}") from None
+        except TransformError as exc:  # the grading does not fit the values (red team 21c F10: a 500, a traceback)
+            raise RegistryError(
+                f"dataset {name!r}: {exc}; grade that column with the PII type its values hold, then desensitize again"
+            ) from None
 
     def _record(
         self,

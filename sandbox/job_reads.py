@@ -82,8 +82,8 @@ def read_job(rows: Rows, job_id: int) -> JobView:
 
 
 def read_jobs(rows: Rows, *, operator: str | None = None, state: str | None = None, limit: int = 100) -> list[JobView]:
-    """Jobs newest first, as ``JobQueue.list`` gives them to the host (an unknown state raises ``ValueError``
-    as it does). One malformed row is shown with its bad fields named; it hides none of the others."""
+    """Jobs newest first, as ``JobQueue.list`` gives them to the host (an unknown state is a ``UsageError``
+    as it is there). One malformed row is shown with its bad fields named; it hides none of the others."""
     where: list[str] = []
     params: dict[str, Any] = {"limit": max(1, min(limit, 10_000))}
     if operator:
@@ -91,7 +91,7 @@ def read_jobs(rows: Rows, *, operator: str | None = None, state: str | None = No
         params["operator"] = operator
     if state:
         where.append("state = :state")
-        params["state"] = JobState(state).value
+        params["state"] = JobState.named(state).value
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     found = rows(f"{_SELECT}{clause} ORDER BY id DESC LIMIT :limit", params)
     held, frozen = set(suspended_operator_names(rows)), is_frozen(rows)  # 第三十一条, 第六十一条

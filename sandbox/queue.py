@@ -386,7 +386,7 @@ class JobQueue:
         if operator:
             query = query.where(JobRow.operator == operator)
         if state:
-            query = query.where(JobRow.state == JobState(state).value)
+            query = query.where(JobRow.state == JobState.named(state).value)
         with self.recorder.read() as session:
             held, frozen = set(suspended_operators(session)), frozen_state(session).frozen  # 第三十一条, 第六十一条
             return [job_view(row, held=hold_of(row.operator, held, frozen)) for row in session.scalars(query).all()]

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from app import Instance
-from core import Actor, PermissionDeniedError
+from core import Actor, PermissionDeniedError, UsageError
 from ledger import canonical_json
 from ledger.entry import MAX_PAYLOAD_BYTES
 from operators.jobs import JobRefusedError, Jobs
@@ -200,7 +200,7 @@ def test_list_filters_by_state_and_operator(jobs: Jobs) -> None:
     assert [v.id for v in jobs.queue.list(state="queued")] == [second]
     assert [v.id for v in jobs.queue.list(operator=OPERATOR)] == [second, first]
     assert jobs.queue.list(operator="nobody") == []
-    with pytest.raises(ValueError):
+    with pytest.raises(UsageError, match="unknown job state 'sleeping'"):  # a usage error (red team 21c F4)
         jobs.queue.list(state="sleeping")
 
 

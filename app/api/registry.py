@@ -5,11 +5,13 @@
 dependency direction).
 """
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 
 from app.api import catalog, consent, copies, egress, ingest, licences, products
 from core import NotFoundError, PermissionDeniedError, RegistryError, UsageError
@@ -34,3 +36,24 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": str(exc)}, status_code=code)
 
     app.add_exception_handler(RegistryError, refused)
+    app.add_exception_handler(IntegrityError, duplicate)
+
+
+def is_duplicate(exc: IntegrityError) -> bool:
+    """Whether the database refused a row because its unique key is taken (PostgreSQL's SQLSTATE 23505,
+    SQLite's "UNIQUE constraint failed"): the request conflicts with what exists, not a fault of the server."""
+    orig = exc.orig
+    return getattr(orig, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(orig)
+
+
+async def duplicate(_: Request, exc: Exception) -> JSONResponse:
+    """409 for a name taken between a route's own "does it exist?" check and its insert: two requests creating
+    the same dataset, operator or principal at once on PostgreSQL, the losers were 500s (red team 21c F9); their
+    transactions rolled back. Any other integrity failure is a fault of the server: still a 500, logged."""
+    if isinstance(exc, IntegrityError) and is_duplicate(exc):  # the key's values are not echoed (a hash may be one)
+        return JSONResponse(
+            {"detail": "it already exists: a concurrent request created the same thing first; reload and check"},
+            status_code=409,
+        )
+    logging.getLogger("keyong").error("integrity failure", exc_info=exc)
+    return JSONResponse({"detail": "Internal Server Error"}, status_code=500)

@@ -49,6 +49,8 @@ REFUSALS: tuple[tuple[str, str], ...] = (
 )
 #: The database's "value out of range" (a PostgreSQL INTEGER column given an id past 2^31 - 1).
 DATA_ERROR = ("sqlalchemy.exc", "DataError")
+#: The database could not do it now: SQLite locked by another process past the busy timeout, PostgreSQL down.
+OPERATIONAL_ERROR = ("sqlalchemy.exc", "OperationalError")
 
 
 def loaded_classes(names: tuple[tuple[str, str], ...]) -> tuple[type[BaseException], ...]:
@@ -120,9 +122,26 @@ def refusing(fn: Callable[P, R]) -> Callable[P, R]:
             if isinstance(exc, loaded_classes((DATA_ERROR,))):
                 orig = getattr(exc, "orig", None)
                 Output(False).fail(f"a value is out of range for the database: {str(orig).splitlines()[0][:200]}")
+            if isinstance(exc, loaded_classes((OPERATIONAL_ERROR,))):  # red team 21c F7: was a traceback
+                orig = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+                Output(False).fail(
+                    f"the database could not do it ({orig}): the step that failed was rolled back; retry"
+                )
+            _fail_on_input(exc)
             raise
 
     return wrapper
+
+
+def _fail_on_input(exc: Exception) -> None:
+    """Exit 1 with a message for what a file or path the command was given caused (red team 21c F5, F6): a
+    path that names a directory, lies under a file, or cannot be read or written (``--to``, ``--file``,
+    ``--policy``…: each was a traceback), and a JSON file nested too deeply for Python's parser."""
+    if isinstance(exc, OSError):  # the command failed: said in one line, with the path when the OS names one
+        where = f"cannot use {exc.filename}: " if exc.filename is not None else ""
+        Output(False).fail(f"{where}{exc.strerror or exc}")
+    if isinstance(exc, RecursionError):
+        Output(False).fail("the input nests too deeply to be read: give a flat document")
 
 
 #: ``keyong --home DIR COMMAND``: the home given before the command (set by the root callback each run).

@@ -41,8 +41,8 @@ def as_text(values: pd.Series) -> pd.Series:
         return as_text(values.astype(dtype.categories.dtype))
     if pd.api.types.is_bool_dtype(dtype):
         return values.map({True: "true", False: "false"}).astype("str")
-    if pd.api.types.is_integer_dtype(dtype):
-        return values.astype("Int64").astype("str")
+    if pd.api.types.is_integer_dtype(dtype):  # unsigned: a uint64 above 2**63 has no Int64 (red team 21c F1)
+        return values.astype("UInt64" if pd.api.types.is_unsigned_integer_dtype(dtype) else "Int64").astype("str")
     if pd.api.types.is_float_dtype(dtype):
         array = values.to_numpy(dtype=np.float64, na_value=np.nan)
         integral = np.isfinite(array) & (np.floor(array) == array) & (np.abs(array) < 2**53)
