@@ -15,7 +15,7 @@ from typing import Any
 
 from desensitize.recognizers.person import NAME_SCORE
 from desensitize.recognizers.spec import RecognizerSpec, spec
-from desensitize.recognizers.text import normalize_text
+from desensitize.recognizers.text import normalize_joined, normalize_text
 from desensitize.recognizers.vocabulary import NAME_PLACEHOLDERS, PERSON_DENY
 
 __all__ = ["DATASET_NAME_SCORE", "clean_names", "dataset_names_spec"]
@@ -54,8 +54,16 @@ def _trie_regex(words: Iterable[str]) -> str:
 def clean_names(names: Iterable[object]) -> tuple[str, ...]:
     """Distinct names of at least two characters (one would match everywhere), normalised like the
     text, without the placeholders and common words a name column also holds (不详, 同上)."""
-    out = {normalize_text(n).strip() for n in names if isinstance(n, str)}
-    return tuple(sorted(n for n in out if len(n) >= 2 and n.lower() not in NAME_PLACEHOLDERS and n not in PERSON_DENY))
+    texts = [n for n in names if isinstance(n, str)]
+    joined = "\x00".join(texts)
+    if joined.count("\x00") == max(len(texts) - 1, 0):  # one pass at numpy speed, split again
+        normalized = normalize_joined(joined).split("\x00") if texts else []
+    else:
+        normalized = [normalize_text(n) for n in texts]
+    # Sorted before made distinct: a dataset's names arrive sorted (``desensitize.pipeline.dataset_names``),
+    # which Python's sort takes in one pass; a set's order would cost a full sort of 10^5 names.
+    out = dict.fromkeys(sorted(n.strip() for n in normalized))
+    return tuple(n for n in out if len(n) >= 2 and n.lower() not in NAME_PLACEHOLDERS and n not in PERSON_DENY)
 
 
 @functools.lru_cache(maxsize=8)

@@ -32,6 +32,7 @@ __all__ = [
     "fullmatch_cells",
     "lead",
     "normalize_codepoints",
+    "normalize_joined",
     "normalize_text",
 ]
 
@@ -60,6 +61,15 @@ def normalize_text(text: str) -> str:
     character for character keeps every offset of the original text valid.
     """
     return text.translate(_FULLWIDTH_TABLE)
+
+
+def normalize_joined(text: str) -> str:
+    """``normalize_text`` of a long string (a column or a list of names joined) through its code points."""
+    if text.isascii():
+        return text
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).copy()
+    normalize_codepoints(codes)
+    return codes.tobytes().decode("utf-32-le", "surrogatepass")
 
 
 def normalize_codepoints(codes: np.ndarray) -> None:
