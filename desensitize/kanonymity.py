@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from desensitize.group_keys import dense_ids, mixed_key
 from desensitize.ladders import BAND_WIDTHS, Ladder, build_ladder
 from desensitize.risk import NO_QI_NOTE, classes_to_drop, required_k
 from desensitize.step_trials import StepTrials, coarsens
@@ -60,38 +61,19 @@ def _sizes(codes: Sequence[np.ndarray], cards: Sequence[int], n: int) -> np.ndar
     """Per row, the size of its group over the given code columns (0 columns: one group)."""
     if not codes:
         return np.full(n, n, dtype=np.int64)
-    key = np.zeros(n, dtype=np.int64)
-    span = 1
-    for column, card in zip(codes, cards, strict=True):
-        if span * card >= 2**62:
-            key = pd.factorize(key)[0].astype(np.int64)
-            span = int(key.max()) + 1 if n else 1
-        key = key * card + column
-        span *= card
+    key, span = mixed_key(codes, cards, n)
     if span <= max(4 * n, 1 << 16):
         counts = np.bincount(key, minlength=span)
-        return counts[key]
+        return np.asarray(counts[key])
     dense, _ = pd.factorize(key)
     return np.asarray(np.bincount(dense)[dense])
 
 
 def _group_ids(codes: Sequence[np.ndarray], cards: Sequence[int], n: int) -> np.ndarray:
-    """Per row, a dense id of its group, numbered in order of first appearance.
-
-    One ``factorize`` of a mixed-radix key (re-densified only before it would overflow) instead of
-    one per column: the key is a bijection of the tuple, so the first-appearance numbering is the
-    same as factorizing column by column."""
+    """Per row, a dense id of its group, numbered in order of first appearance (0 columns: one group)."""
     if not codes:
         return np.zeros(n, dtype=np.int64)
-    key = np.zeros(n, dtype=np.int64)
-    span = 1
-    for column, card in zip(codes, cards, strict=True):
-        if span * card >= 2**62:
-            key = pd.factorize(key)[0].astype(np.int64)
-            span = int(key.max()) + 1 if n else 1
-        key = key * card + column
-        span *= card
-    return np.asarray(pd.factorize(key)[0], dtype=np.int64)
+    return dense_ids(codes, cards, n)
 
 
 def group_sizes(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:

@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import numpy as np
-import pandas as pd
+
+from desensitize.group_keys import dense_ids
 
 __all__ = ["StepTrials"]
 
@@ -24,19 +25,6 @@ __all__ = ["StepTrials"]
 class _Ladder(Protocol):
     codes: list[np.ndarray]
     cards: list[int]
-
-
-def _dense(codes: Sequence[np.ndarray], cards: Sequence[int], n: int) -> np.ndarray:
-    """Dense ids (first-appearance order) of the tuples of ``codes`` over ``n`` rows."""
-    key = np.zeros(n, dtype=np.int64)
-    span = 1
-    for column, card in zip(codes, cards, strict=True):
-        if span * card >= 2**62:
-            key = pd.factorize(key)[0].astype(np.int64)
-            span = int(key.max()) + 1 if n else 1
-        key = key * card + column
-        span *= card
-    return np.asarray(pd.factorize(key)[0], dtype=np.int64)
 
 
 def coarsens(ladder: _Ladder, level: int) -> bool:
@@ -66,7 +54,7 @@ class StepTrials:
     ) -> None:
         self._ladders, self._levels, self._rows, self._functional = ladders, list(levels), rows, functional
         current = [lad.codes[lv] for lad, lv in zip(ladders, levels, strict=True)]
-        self._ids = _dense(current, [lad.cards[lv] for lad, lv in zip(ladders, levels, strict=True)], n)
+        self._ids = dense_ids(current, [lad.cards[lv] for lad, lv in zip(ladders, levels, strict=True)], n)
         self._counts = np.bincount(self._ids)
         first = np.ones(n, dtype=bool)
         if n:
@@ -82,6 +70,6 @@ class StepTrials:
             return self._rows(trial)
         codes = [lad.codes[lv][self._reps] for lad, lv in zip(self._ladders, trial, strict=True)]
         cards = [lad.cards[lv] for lad, lv in zip(self._ladders, trial, strict=True)]
-        merged = _dense(codes, cards, len(self._reps))
+        merged = dense_ids(codes, cards, len(self._reps))
         per_class = np.bincount(merged, weights=self._counts).astype(np.int64)
         return np.asarray(per_class[merged][self._ids], dtype=np.int64)
