@@ -7,29 +7,18 @@ core ``Base`` (a fifth of a second), so the enum lives here and ``sandbox.models
 
 from __future__ import annotations
 
-from enum import StrEnum
+from sandbox.state_names import NamedState
 
 __all__ = ["JobState"]
 
 
-class JobState(StrEnum):
+class JobState(NamedState):
     QUEUED = "queued"
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
     REFUSED = "refused"
     CANCELLED = "cancelled"
-
-    @classmethod
-    def named(cls, text: str) -> JobState:
-        """The state called ``text``; an unknown name is a usage error naming the states (red team 21c F4:
-        ``keyong job list --state x`` was a ValueError traceback), not a crash."""
-        try:
-            return cls(text)
-        except ValueError:
-            from core.errors import UsageError  # only on the error path: readers start fast (issue 21)
-
-            raise UsageError(f"unknown job state {text[:40]!r}: one of {', '.join(s.value for s in cls)}") from None
 
     @property
     def ended(self) -> bool:

@@ -20,9 +20,10 @@ from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstrain
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core import Base, RegistryError, utcnow
+from sandbox.state_names import NamedState
 
 
-class ReleaseState(StrEnum):
+class ReleaseState(NamedState):
     """双鸭山 第五十二条: nothing is released before the compliance review decides."""
 
     SUBMITTED = "submitted"
