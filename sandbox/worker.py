@@ -76,13 +76,8 @@ from sandbox.heartbeat import watch
 from sandbox.kinds import DP_KINDS, JobKind, prestarted
 from sandbox.models import JobState
 from sandbox.ports import (
-    GUARD_ACTOR_NAME,
     AtRestPort,
-    Blocked,
-    Fingerprints,
-    RegistryHooks,
     RegistryPort,
-    Released,
     Runner,
     RunResultLike,
     Workdir,
@@ -494,20 +489,4 @@ class Worker:
         return view
 
 
-__all__ = [
-    "GUARD_ACTOR_NAME",
-    "HEARTBEAT_SECONDS",
-    "STALE_AFTER",
-    "Blocked",
-    "Fingerprints",
-    "RegistryHooks",
-    "RegistryPort",
-    "Released",
-    "RunResultLike",
-    "Runner",
-    "Workdir",
-    "Worker",
-    "default_worker_id",
-    "sandbox_unavailable_error",
-    "sandboxed_runner",
-]
+__all__ = ["HEARTBEAT_SECONDS", "STALE_AFTER", "Worker", "sandbox_unavailable_error"]
