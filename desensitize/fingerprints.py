@@ -192,20 +192,8 @@ class FingerprintSet:
             "rows_desensitized": des_columns,
         }
         note(total)
-        # The raw identifiers' distinct normalised values come with the raw hashes (raw_prints, often
-        # from the other core); the pseudonyms' text is the one just hashed (canonical already).
-        raw_distinct, raw_counts = prints.distinct, prints.counts
-        if raw_distinct is None or prints.identifiers != identifiers:
-            raw_text = [a for c in identifiers for a in _chunks(normalise_for_fingerprint(distinct_text(raw[c])))]
-            raw_distinct = long_distinct(pa.chunked_array(raw_text, type=pa.large_string()))
-            raw_counts = class_lengths(raw_distinct)
-        pseudonym_text = [a for c in pseudonyms for a in _chunks(texts[c])]
-        lengths = combined_lengths(raw_distinct, raw_counts, pa.chunked_array(pseudonym_text, type=pa.large_string()))
-        pieces = fragments_of(pa.chunked_array(pseudonym_text, type=pa.large_string()).combine_chunks())
-        arrays[FRAGMENTS] = sorted_unique([siphash(pieces, key)] if len(pieces) else [])
+        lengths, arrays[FRAGMENTS], fragments = _lengths_and_fragments(raw, identifiers, pseudonyms, prints, texts, key)
         columns[FRAGMENTS] = [f"{c} (pseudonym fragments)" for c in pseudonyms]
-        per_length = pc.value_counts(pc.utf8_length(pieces)) if len(pieces) else []
-        fragments = {str(item["values"].as_py()): int(item["counts"].as_py()) for item in per_length}
         meta = {
             "value_columns": {"raw": identifiers, "pseudonyms": pseudonyms},
             "lengths": lengths,
@@ -434,3 +422,24 @@ def _hash_both_sides(
         if forked is not None:
             forked.cancel()
     return prints.hashes, des_hashes, prints, texts
+
+
+def _lengths_and_fragments(
+    raw: pd.DataFrame, identifiers: list[str], pseudonyms: list[str], prints: RawPrints, texts: _Texts, key: str
+) -> tuple[dict[str, dict[str, int]], np.ndarray, dict[str, int]]:
+    """The value lengths of identifiers and pseudonyms, the pseudonyms' keyed fragments and their lengths.
+
+    The raw identifiers' distinct normalised values come with the raw hashes (raw_prints, often from the
+    other core); the pseudonyms' text is the one just hashed (canonical already)."""
+    raw_distinct, raw_counts = prints.distinct, prints.counts
+    if raw_distinct is None or prints.identifiers != identifiers:
+        raw_text = [a for c in identifiers for a in _chunks(normalise_for_fingerprint(distinct_text(raw[c])))]
+        raw_distinct = long_distinct(pa.chunked_array(raw_text, type=pa.large_string()))
+        raw_counts = class_lengths(raw_distinct)
+    pseudonym_text = [a for c in pseudonyms for a in _chunks(texts[c])]
+    lengths = combined_lengths(raw_distinct, raw_counts, pa.chunked_array(pseudonym_text, type=pa.large_string()))
+    pieces = fragments_of(pa.chunked_array(pseudonym_text, type=pa.large_string()).combine_chunks())
+    hashed = sorted_unique([siphash(pieces, key)] if len(pieces) else [])
+    per_length = pc.value_counts(pc.utf8_length(pieces)) if len(pieces) else []
+    fragments = {str(item["values"].as_py()): int(item["counts"].as_py()) for item in per_length}
+    return lengths, hashed, fragments

@@ -184,18 +184,7 @@ def k_anonymize(
         "k_required": k_needed,
         "k_achieved": int(sizes.min()) if n_kept and ladders else None,
         "note": None if ladders else NO_QI_NOTE,
-        "quasi_identifiers": [
-            {
-                "column": lad.column,
-                "type": lad.pii_type,
-                "level": lv,
-                "generalization": lad.names[lv],
-                "ladder": lad.names,
-            }
-            for lad, lv in zip(ladders, search.levels, strict=True)
-        ],
-        # How each quasi-identifier column reads at its level (None: as the transform left it, or text).
-        "representation": {lad.column: lad.representation(lv) for lad, lv in zip(ladders, search.levels, strict=True)},
+        **_levels_report(ladders, search.levels),
         "rows_in": n,
         "violating_rows_before": search.initial_violating,
         "suppressed_rows": n - n_kept,
@@ -212,6 +201,25 @@ def k_anonymize(
     if not ladders and report["l_diversity"] is not None:
         report["l_diversity"] = {**report["l_diversity"], "l": None, "note": NO_QI_NOTE}
     return KAnonymityResult(out, kept, report, generalized, ids if ladders else None)
+
+
+def _levels_report(ladders: Sequence[Ladder], levels: Sequence[int]) -> dict[str, Any]:
+    """Each quasi-identifier's ladder and chosen level, and how its column reads there (``representation``:
+    None when as the transform left it, or text)."""
+    pairs = list(zip(ladders, levels, strict=True))
+    return {
+        "quasi_identifiers": [
+            {
+                "column": lad.column,
+                "type": lad.pii_type,
+                "level": lv,
+                "generalization": lad.names[lv],
+                "ladder": lad.names,
+            }
+            for lad, lv in pairs
+        ],
+        "representation": {lad.column: lad.representation(lv) for lad, lv in pairs},
+    }
 
 
 def kept_frame(
