@@ -6,7 +6,7 @@ administrator's view of the same checks, plus checkpoints and witness cosignatur
 
 import json
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, Protocol
@@ -56,7 +56,13 @@ def verify(
 ) -> None:
     """Recompute the chain, the Merkle tree and every checkpoint; exit 1 on any problem."""
     out = Output(json_out)
-    with _verifying(home) as ledger, _progress(out.stderr) as progress:
+    with ExitStack() as opened:
+        try:
+            ledger = opened.enter_context(_verifying(home))
+        except Exception as exc:  # a refusal (no key, a damaged database) words stderr; stdout is still JSON
+            _unopened(out, exc)
+            raise
+        progress = opened.enter_context(_progress(out.stderr))
         try:
             total: int | None = ledger.size()
         except (ValueError, TypeError):  # a seq that is not a number: the verifier names that row
@@ -66,6 +72,8 @@ def verify(
             report = ledger.verify(progress=lambda n: progress.advance(task, n), reference=reference)
         except Exception as exc:  # fail closed, and say so: a verifier that cannot finish has verified nothing
             _unverified(out, exc)
+    if report.entries == 0:
+        report.add(1, "truncated", EMPTY_LEDGER)
 
     def render(console: Console) -> None:
         state = "[green]ok[/]" if report.ok else "[bold red]FAILED[/]"
@@ -134,6 +142,21 @@ def _verifying(home: Path | None) -> Iterator[_Verifying]:
         yield _VerifierOnly(engine, public_key)
     finally:
         engine.dispose()
+
+
+#: ``keyong init`` ledgers the instance's creation, so an instance's ledger is never empty: an empty one
+#: was removed whole (its rows, checkpoints and nodes, or the database file emptied), which no check on
+#: the rows themselves can see (red team 21d).
+EMPTY_LEDGER = "the ledger holds no entry, but an initialised instance's ledger starts with its init: it was removed"
+
+
+def _unopened(out: Output, exc: Exception) -> None:
+    """With ``--json``, ``{"ok": false, "error": …}`` on stdout for a ledger that could not even be opened
+    (red team 21d: a missing key or a damaged database left stdout empty); the caller re-raises, so the
+    refusal's message and exit code are :func:`refusing`'s as before."""
+    if out.json_mode and not isinstance(exc, typer.Exit):
+        reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        out.result({"ok": False, "error": f"the ledger could not be opened: {reason}"}, lambda console: None)
 
 
 def _unverified(out: Output, exc: Exception) -> NoReturn:
