@@ -274,6 +274,15 @@ def finish_ledger_rotation(home: Path, ledger_key_hex: str | None) -> bool:
     return False
 
 
+def load_ledger_key(home: Path) -> Ed25519PrivateKey:
+    """The home's current ledger key alone: what ``keyong ledger verify`` needs (its public half).
+
+    Why not :func:`load_keys`: that one makes a missing ``totp.key`` or ``data_master.key`` anew, so a
+    command that only reads would write secrets, and a lost data master would be replaced by a key that
+    opens none of the home's sealed files (red team 21d)."""
+    return _load_ledger_key(home / SECRETS_DIR / LEDGER_KEY)
+
+
 def _load_ledger_key(path: Path) -> Ed25519PrivateKey:
     try:
         key = serialization.load_pem_private_key(_read_secret(path), password=None)

@@ -128,7 +128,7 @@ def _verifying(home: Path | None) -> Iterator[_Verifying]:
     rotation was left half-done: that open completes or abandons it, and so decides which key is current.
     """
     from app.database import make_engine, sqlite_url
-    from app.keys import LEDGER_NEXT, SECRETS_DIR, load_keys
+    from app.keys import LEDGER_NEXT, SECRETS_DIR, load_ledger_key
 
     with read_instance(home) as reader:
         where, way, url = reader.home, reader.way, reader.database_url
@@ -136,7 +136,7 @@ def _verifying(home: Path | None) -> Iterator[_Verifying]:
         with open_instance(home, sweep=False) as instance:
             yield instance.ledger
         return
-    public_key = load_keys(where).ledger_key.public_key()
+    public_key = load_ledger_key(where).public_key()  # the ledger key alone: no other secret read or made
     engine = make_engine(url or sqlite_url(where))
     try:
         yield _VerifierOnly(engine, public_key)

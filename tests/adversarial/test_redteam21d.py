@@ -495,3 +495,34 @@ def test_a_chained_claim_given_back_is_untouched(jobs: Jobs) -> None:
     view = jobs.queue.get(second)
     assert view.state == JobState.QUEUED.value and view.attempts == 0
     assert not jobs.queue.release(second, "w21d", parked.attempt, reason="twice")  # no longer its own
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("where", ["home", "setting"])
+def test_verify_refuses_a_fifo_for_a_database(home: Settings, tmp_path: Path, where: str) -> None:
+    """Fixed (F6): a FIFO in the database's place (in the home, or named by ``KEYONG_DATABASE_URL``) made
+    ``ledger verify`` (and ``job show``) wait forever: SQLite opened it and waited for a writer."""
+    fifo = home.home / "keyong.db" if where == "home" else tmp_path / "elsewhere.db"
+    if where == "home":
+        for name in ("keyong.db", "keyong.db-wal", "keyong.db-shm"):
+            (home.home / name).unlink(missing_ok=True)
+    os.mkfifo(fifo)
+    env = {"KEYONG_DATABASE_URL": f"sqlite:///{fifo}"} if where == "setting" else None
+    code, report = _verify(home, env=env)
+    assert code == 1 and report["ok"] is False and "not a regular file" in report["error"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_verify_writes_no_secret(home: Settings) -> None:
+    """Fixed (F7): verify on the read-only path loaded every secret with ``load_keys``, which makes a missing
+    ``data_master.key`` or ``totp.key`` anew: a reading command wrote secrets, and a lost data master was
+    silently replaced by a key that opens none of the sealed files. Now only the ledger key is read."""
+    secrets_dir = home.home / "secrets"
+    (secrets_dir / "data_master.key").unlink()
+    (secrets_dir / "totp.key").unlink()
+    before = sorted(p.name for p in secrets_dir.iterdir())
+    code, report = _verify(home)
+    assert code == 0 and report["ok"] is True
+    assert sorted(p.name for p in secrets_dir.iterdir()) == before
