@@ -126,6 +126,26 @@ def test_verify_refuses_a_wiped_ledger(home: Settings) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="F8 (open): the newest entries removed with the checkpoint and Merkle nodes that cover them verify "
+    "ok; nothing in the home remembers the last checkpoint (only `ledger verify-published` against a trusted "
+    "state or a witness can see it)",
+)
+def test_verify_sees_a_cut_off_tail(home: Settings) -> None:
+    """Open (F8): a hostile DBA removes the last entry, the checkpoint over it and the Merkle nodes that
+    reach past the new end. Every remaining row is consistent, so a self-contained verifier says ``ok``."""
+    _tamper(
+        home,
+        "DELETE FROM ledger_entries WHERE seq = (SELECT max(seq) FROM ledger_entries)",
+        "DELETE FROM ledger_checkpoints WHERE tree_size = (SELECT max(tree_size) FROM ledger_checkpoints)",
+        "DELETE FROM ledger_nodes",
+    )
+    code, report = _verify(home)
+    assert code == 1 and report["ok"] is False
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_verify_refuses_an_emptied_database_file(home: Settings) -> None:
     """Fixed (F1): the database file emptied to 0 bytes; the writer's open rebuilt an empty schema and the
