@@ -546,3 +546,24 @@ def test_verify_writes_no_secret(home: Settings) -> None:
     code, report = _verify(home)
     assert code == 0 and report["ok"] is True
     assert sorted(p.name for p in secrets_dir.iterdir()) == before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("reference", [False, True])
+def test_verify_does_not_write_the_database(home: Settings, reference: bool) -> None:
+    """Fixed (F9): the read-only verify built its engine with ``make_engine``, whose ``PRAGMA
+    journal_mode=WAL`` on connect rewrote a database kept in another journal mode (FINDINGS21a F3 again,
+    for ``ledger verify``). Now the file's bytes and journal mode are as they were."""
+    import hashlib
+    import sqlite3
+
+    path = home.home / "keyong.db"
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA journal_mode=DELETE")
+    connection.close()
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    code, report = _verify(home, *(["--reference"] if reference else []))
+    assert code == 0 and report["ok"] is True
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    assert not (home.home / "keyong.db-wal").exists()
