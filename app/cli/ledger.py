@@ -67,6 +67,8 @@ def verify(
             total: int | None = ledger.size()
         except (ValueError, TypeError):  # a seq that is not a number: the verifier names that row
             total = None
+        except Exception as exc:  # no ledger table at all (dropped): unverified, not a traceback (red team 21d)
+            _unverified(out, exc)
         task = progress.add_task("verifying ledger", total=total)
         try:
             report = ledger.verify(progress=lambda n: progress.advance(task, n), reference=reference)

@@ -567,3 +567,14 @@ def test_verify_does_not_write_the_database(home: Settings, reference: bool) -> 
     assert code == 0 and report["ok"] is True
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
     assert not (home.home / "keyong.db-wal").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("table", ["ledger_entries", "ledger_checkpoints"])
+def test_verify_without_a_ledger_table_is_unverified(home: Settings, table: str) -> None:
+    """Fixed (F10) for ``ledger_entries``: the table dropped (the schema revision still head) was an
+    ``OperationalError`` traceback from ``size()`` with stdout empty; now ``{"ok": false, "error"}``, exit 1.
+    ``ledger_checkpoints`` dropped held (the verifier's own failure was already worded)."""
+    _tamper(home, f"DROP TABLE {table}" + (" CASCADE" if home.database_url else ""))
+    code, report = _verify(home)
+    assert code == 1 and report["ok"] is False and "could not be verified" in report["error"]
