@@ -578,3 +578,34 @@ def test_verify_without_a_ledger_table_is_unverified(home: Settings, table: str)
     _tamper(home, f"DROP TABLE {table}" + (" CASCADE" if home.database_url else ""))
     code, report = _verify(home)
     assert code == 1 and report["ok"] is False and "could not be verified" in report["error"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql+psycopg://u@127.0.0.1:1/test?password={SECRET}",
+        f"postgresql+psycopg://u:{SECRET}@127.0.0.1:1/test?sslpassword={SECRET}&sslmode=disable",
+        f"postgresql://127.0.0.1:1/test?PassWord={SECRET}&password={SECRET}",
+    ],
+)
+def test_database_url_secrets_in_the_query_are_hidden(url: str) -> None:
+    """Fixed (F11): ``redact`` hid the user-info's password but printed ``?password=`` and ``?sslpassword=``
+    (libpq takes both in the query): ``ledger verify``, ``job show`` and every "cannot connect" message showed
+    them, on stderr and in ``--json``. Parameters that are not secrets stay as they were."""
+    from app.database import redact
+
+    shown = redact(url)
+    assert SECRET not in shown and "127.0.0.1:1/test" in shown
+    assert redact("postgresql+psycopg://u@h/db?options=-csearch_path%3Dt_1&sslmode=require") == (
+        "postgresql+psycopg://u@h/db?options=-csearch_path%3Dt_1&sslmode=require"
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_verify_unreachable_database_message_hides_a_query_password(home: Settings) -> None:
+    """End to end for F11: an unreachable PostgreSQL named with ``?password=``: exit 1, no secret anywhere."""
+    url = f"postgresql+psycopg://u@127.0.0.1:1/test?password={SECRET}"
+    done = _cli("ledger", "verify", "--home", str(home.home), "--json", env={"KEYONG_DATABASE_URL": url})
+    assert done.returncode == 1 and _strict_json(done.stdout)["ok"] is False
+    assert SECRET not in done.stdout + done.stderr
