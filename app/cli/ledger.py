@@ -182,7 +182,7 @@ def _unopened(out: Output, exc: Exception) -> None:
     """With ``--json``, ``{"ok": false, "error": …}`` on stdout for a ledger that could not even be opened
     (red team 21d: a missing key or a damaged database left stdout empty); the caller re-raises, so the
     refusal's message and exit code are :func:`refusing`'s as before."""
-    if out.json_mode and not isinstance(exc, typer.Exit):
+    if out.json_mode and not isinstance(exc, (typer.Exit, typer.TyperException)):  # a usage error stays exit 2
         reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         out.result({"ok": False, "error": f"the ledger could not be opened: {reason}"}, lambda console: None)
 
