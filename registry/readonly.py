@@ -57,10 +57,12 @@ def is_frozen(rows: Rows) -> bool:
 
 #: ``registry.models.ProductRow``: its table and the columns a product's document shows.
 PRODUCTS_TABLE = "products"
+#: A LEFT JOIN: a product whose operator row is gone (an edited database) must not drop out of the list
+#: silently; its missing operator is refused by name (red team 21d).
 _PRODUCT_SELECT = (
     "SELECT p.id, p.name, o.name AS operator, p.licence_id, p.job, p.scenario, p.lineage, p.fee_class, "
     "p.price_cents, p.artifacts, p.attribution, p.state, p.registered_by, p.registered_at "
-    f"FROM {PRODUCTS_TABLE} p JOIN {OPERATORS_TABLE} o ON o.id = p.operator_id"
+    f"FROM {PRODUCTS_TABLE} p LEFT JOIN {OPERATORS_TABLE} o ON o.id = p.operator_id"
 )
 
 

@@ -609,3 +609,22 @@ def test_verify_unreachable_database_message_hides_a_query_password(home: Settin
     done = _cli("ledger", "verify", "--home", str(home.home), "--json", env={"KEYONG_DATABASE_URL": url})
     assert done.returncode == 1 and _strict_json(done.stdout)["ok"] is False
     assert SECRET not in done.stdout + done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_product_list_shows_no_product_whose_operator_is_gone(home: Settings) -> None:
+    """Fixed (F12): the read-only query joined the operators with an inner JOIN, so a product whose operator
+    row is gone (an edited database) silently dropped out of ``product list`` (exit 0) where the ORM fails
+    on it. Now a LEFT JOIN and a refusal naming the product."""
+    engine = create_engine(f"sqlite:///{home.home / 'keyong.db'}")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.exec_driver_sql(
+            "INSERT INTO products VALUES (902, 'ghost21d', 77777, 1, 'job:1', 's', '{}', '{}', 'free', NULL, "
+            "'[]', 'registered', 'agency', '2026-12-07 10:00:00.000000')"
+        )
+    engine.dispose()
+    for command in (["product", "list"], ["product", "show", "ghost21d"]):
+        done = _cli(*command, "--home", str(home.home), "--json")
+        assert done.returncode == 1 and "ghost21d" in done.stderr and "Traceback" not in done.stderr
