@@ -85,6 +85,8 @@ def _read_secret(path: Path) -> bytes:
         mode = path.stat().st_mode
     except FileNotFoundError:
         raise SecretsError(f"secret {path} is missing") from None
+    if not stat.S_ISREG(mode):  # a FIFO blocked the read forever, /dev/zero never ended (red team 21d)
+        raise SecretsError(f"secret {path} is not a regular file")
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise SecretsError(f"secret {path} is readable by others (mode {stat.S_IMODE(mode):04o}); chmod 600 it")
     return path.read_bytes()

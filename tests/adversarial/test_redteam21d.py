@@ -628,3 +628,15 @@ def test_product_list_shows_no_product_whose_operator_is_gone(home: Settings) ->
     for command in (["product", "list"], ["product", "show", "ghost21d"]):
         done = _cli(*command, "--home", str(home.home), "--json")
         assert done.returncode == 1 and "ghost21d" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_verify_refuses_a_fifo_for_the_ledger_key(home: Settings) -> None:
+    """Fixed (F13): a FIFO (mode 600) in the ledger key's place passed the mode check and ``read_bytes``
+    waited on it forever: ``ledger verify`` (and every command loading the secrets) hung."""
+    key = home.home / "secrets" / "ledger_ed25519.pem"
+    key.unlink()
+    os.mkfifo(key, 0o600)
+    code, report = _verify(home)
+    assert code == 1 and report["ok"] is False and "not a regular file" in report["error"]
