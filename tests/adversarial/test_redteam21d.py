@@ -640,3 +640,28 @@ def test_verify_refuses_a_fifo_for_the_ledger_key(home: Settings) -> None:
     os.mkfifo(key, 0o600)
     code, report = _verify(home)
     assert code == 1 and report["ok"] is False and "not a regular file" in report["error"]
+
+
+@pytest.mark.slow
+def test_s3_open_errors_name_no_credential(s3_server: Any) -> None:
+    """Held: ``S3Storage.open`` (and ``read``/``exists``/``stage``) with a wrong secret, a missing key or a
+    missing bucket raise a ``StorageError`` naming bucket and key, never the secret (SeaweedFS checks the
+    credentials; moto accepts any, so there only the missing key and bucket are reached)."""
+    from core.storage_s3 import S3Credentials
+
+    wrong = S3Credentials(s3_server.admin.key_id, SECRET)
+    cases = [
+        s3_server.storage("p21d", wrong),
+        s3_server.storage("p21d"),
+        s3_server.storage("p21d", wrong, bucket="no-such-bucket-21d"),
+    ]
+    for storage in cases:
+        assert SECRET not in repr(storage)
+        for operation in ("open", "read", "exists"):
+            try:
+                answer = getattr(storage, operation)("missing/object.bin")
+                if operation == "open":
+                    answer.read()
+            except StorageError as exc:
+                assert SECRET not in str(exc)
+                assert "missing/object.bin" in str(exc) or "no-such-bucket-21d" in str(exc), str(exc)
