@@ -162,8 +162,10 @@ def _open_embedded(path: Path) -> tuple[Rows, Callable[[], None]] | None:
         connection.execute("BEGIN")  # one snapshot for every query of the command
         head = scanned_head()
         revisions = connection.execute("SELECT version_num FROM alembic_version").fetchall()
-    except sqlite3.Error:
+    except sqlite3.Error as exc:
         connection.close()
+        if "database is locked" in str(exc):  # waited out its busy timeout: the writer's open would wait twice
+            raise InstanceError(f"the database {path} is locked by another process: try again") from None
         return None
     if head is None or revisions != [(head,)]:
         connection.close()

@@ -665,3 +665,23 @@ def test_s3_open_errors_name_no_credential(s3_server: Any) -> None:
             except StorageError as exc:
                 assert SECRET not in str(exc)
                 assert "missing/object.bin" in str(exc) or "no-such-bucket-21d" in str(exc), str(exc)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_verify_on_a_locked_database_is_refused(home: Settings) -> None:
+    """Held, and now said plainly (F14): a database another process holds in an exclusive lock is refused
+    (exit 1, ``{"ok": false}``, "locked"); the read-only open no longer falls through to two more opens that
+    each wait out the busy timeout again."""
+    import sqlite3
+
+    holder = sqlite3.connect(home.home / "keyong.db", isolation_level=None)
+    try:
+        holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+        holder.execute("BEGIN EXCLUSIVE")
+        holder.execute("CREATE TABLE held21d (x)")
+        code, report = _verify(home)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert code == 1 and report["ok"] is False and "locked" in report["error"]
