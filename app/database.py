@@ -86,9 +86,20 @@ def with_sslmode(url: str, sslmode: str | None, sslrootcert: Path | None = None)
     return parsed.set(query=query).render_as_string(hide_password=False)
 
 
+#: Query parameters of a database URL whose value is a secret (libpq takes ``password`` and ``sslpassword``
+#: there as well as in the user-info); matched by part of the name, lower-cased.
+_SECRET_PARAMETERS = ("pass", "secret", "token")
+
+
 def redact(url: str) -> str:
-    """The URL with any password hidden, for printing and for the ledger."""
-    return make_url(url).render_as_string(hide_password=True)
+    """The URL with any password hidden, for printing and for the ledger: the user-info's, and a query
+    parameter's (``?password=…``, ``?sslpassword=…``), which ``hide_password`` leaves shown (red team 21d)."""
+    parsed = make_url(url)
+    query = {
+        name: "***" if any(part in name.lower() for part in _SECRET_PARAMETERS) else value
+        for name, value in parsed.query.items()
+    }
+    return parsed.set(query=query).render_as_string(hide_password=True)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -85,6 +85,8 @@ def _read_secret(path: Path) -> bytes:
         mode = path.stat().st_mode
     except FileNotFoundError:
         raise SecretsError(f"secret {path} is missing") from None
+    if not stat.S_ISREG(mode):  # a FIFO blocked the read forever, /dev/zero never ended (red team 21d)
+        raise SecretsError(f"secret {path} is not a regular file")
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise SecretsError(f"secret {path} is readable by others (mode {stat.S_IMODE(mode):04o}); chmod 600 it")
     return path.read_bytes()
@@ -272,6 +274,15 @@ def finish_ledger_rotation(home: Path, ledger_key_hex: str | None) -> bool:
         return True
     path.unlink()
     return False
+
+
+def load_ledger_key(home: Path) -> Ed25519PrivateKey:
+    """The home's current ledger key alone: what ``keyong ledger verify`` needs (its public half).
+
+    Why not :func:`load_keys`: that one makes a missing ``totp.key`` or ``data_master.key`` anew, so a
+    command that only reads would write secrets, and a lost data master would be replaced by a key that
+    opens none of the home's sealed files (red team 21d)."""
+    return _load_ledger_key(home / SECRETS_DIR / LEDGER_KEY)
 
 
 def _load_ledger_key(path: Path) -> Ed25519PrivateKey:

@@ -27,8 +27,10 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     if parts.scheme != "s3" or not parts.hostname or parts.username or parts.password or parts.query or parts.fragment:
         raise StorageError(f"not an object storage URL (s3://bucket/prefix, no credentials in it): {safe_url(url)}")
     bucket = parts.netloc
-    if not _BUCKET.match(bucket):
-        raise StorageError(f"not an S3 bucket name: {bucket!r}")
+    if not _BUCKET.match(bucket):  # what follows a ':' is not shown: ``s3://KEY:SECRET/…`` (red team 21d)
+        raise StorageError(
+            f"not an S3 bucket name: {bucket.split(':', 1)[0]!r}" + (" (with a ':')" if ":" in bucket else "")
+        )
     prefix = parts.path.strip("/")
     if prefix:
         check_key(prefix)
@@ -46,7 +48,10 @@ def split_url(url: str) -> SplitResult:
 def safe_url(url: str) -> str:
     """The URL for messages: without user-info, query or fragment (a pasted signature or secret stays out)."""
     parts = split_url(url)
-    return parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1], query="", fragment="").geturl()
+    shown = parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1], query="", fragment="").geturl()
+    if "@" in shown:  # user-info urlsplit did not see as such (``s3:\\key:secret@bucket``): none of it shown
+        shown = f"{parts.scheme}:…@{shown.rsplit('@', 1)[-1]}" if parts.scheme else f"…@{shown.rsplit('@', 1)[-1]}"
+    return shown
 
 
 def _refuse_secrets_in(url: str, endpoint_url: str | None) -> None:

@@ -20,6 +20,7 @@ connection that cannot write (``app.instance_read``).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -56,10 +57,12 @@ def is_frozen(rows: Rows) -> bool:
 
 #: ``registry.models.ProductRow``: its table and the columns a product's document shows.
 PRODUCTS_TABLE = "products"
+#: A LEFT JOIN: a product whose operator row is gone (an edited database) must not drop out of the list
+#: silently; its missing operator is refused by name (red team 21d).
 _PRODUCT_SELECT = (
     "SELECT p.id, p.name, o.name AS operator, p.licence_id, p.job, p.scenario, p.lineage, p.fee_class, "
     "p.price_cents, p.artifacts, p.attribution, p.state, p.registered_by, p.registered_at "
-    f"FROM {PRODUCTS_TABLE} p JOIN {OPERATORS_TABLE} o ON o.id = p.operator_id"
+    f"FROM {PRODUCTS_TABLE} p LEFT JOIN {OPERATORS_TABLE} o ON o.id = p.operator_id"
 )
 
 
@@ -77,40 +80,85 @@ def read_product(rows: Rows, name: str) -> dict[str, Any]:
 
 
 def _product_document(row: Mapping[str, Any]) -> dict[str, Any]:
-    """``registry.product_views.product_view(row).as_json()``, field for field and in its order."""
-    lineage = _json_column(row, "lineage") or {}
+    """``registry.product_views.product_view(row).as_json()``, field for field and in its order.
+
+    Every value is checked for the type ``ProductView`` declares (red team 21d): an edited database (a
+    lineage that is a list, ``NaN`` in a JSON column, non-UTF-8 text, a number where a name belongs) is a
+    ``ValueError`` naming the product and the field, which the command words as a refusal, never a
+    traceback nor a document the ORM would not have given (``NaN`` is not JSON).
+    """
+    where = f"product {row['name']!r}" if isinstance(row["name"], str) else f"product #{row['id']!r}"
+    lineage = _typed(_json_column(row, "lineage") or {}, dict, where, "lineage")
     return {
-        "id": row["id"],
-        "name": row["name"],
-        "operator": row["operator"],
-        "licence_id": row["licence_id"],
-        "job": row["job"],
-        "scenario": row["scenario"],
-        "datasets": list(lineage.get("datasets", [])),
-        "code_sha256": str(lineage.get("code_sha256", "")),
-        "guard": dict(lineage.get("guard", {})),
-        "reviews": list(lineage.get("reviews", [])),
-        "dissent": list(lineage.get("dissent", [])),
-        "fee_class": row["fee_class"],
-        "price_cents": row["price_cents"],
-        "artifacts": list(_json_column(row, "artifacts") or []),
-        "attribution": dict(_json_column(row, "attribution") or {}),
-        "state": row["state"],
-        "registered_by": row["registered_by"],
-        "registered_at": _json_time(row["registered_at"]),
+        "id": _typed(row["id"], int, where, "id"),
+        "name": _typed(row["name"], str, where, "name"),
+        "operator": _typed(row["operator"], str, where, "operator"),
+        "licence_id": _typed(row["licence_id"], int, where, "licence_id"),
+        "job": _typed(row["job"], str, where, "job"),
+        "scenario": _typed(row["scenario"], str, where, "scenario"),
+        "datasets": _records(lineage.get("datasets", []), where, "lineage datasets"),
+        "code_sha256": str(_typed(lineage.get("code_sha256", ""), str, where, "lineage code_sha256")),
+        "guard": dict(_typed(lineage.get("guard", {}), dict, where, "lineage guard")),
+        "reviews": _records(lineage.get("reviews", []), where, "lineage reviews"),
+        "dissent": _records(lineage.get("dissent", []), where, "lineage dissent"),
+        "fee_class": _typed(row["fee_class"], str, where, "fee_class"),
+        "price_cents": None if row["price_cents"] is None else _typed(row["price_cents"], int, where, "price_cents"),
+        "artifacts": _records(_json_column(row, "artifacts") or [], where, "artifacts"),
+        "attribution": dict(_typed(_json_column(row, "attribution") or {}, dict, where, "attribution")),
+        "state": _typed(row["state"], str, where, "state"),
+        "registered_by": _typed(row["registered_by"], str, where, "registered_by"),
+        "registered_at": _json_time(_typed(row["registered_at"], (str, datetime), where, "registered_at")),
     }
+
+
+def _typed(value: Any, kind: type | tuple[type, ...], where: str, field: str) -> Any:
+    """``value`` when it is of ``kind`` (a bool is no number), else the ``ValueError`` that names the field."""
+    if isinstance(value, kind) and not isinstance(value, bool):
+        return value
+    if isinstance(value, bytes):
+        raise ValueError(f"{where}: the stored {field} is not UTF-8 text")
+    raise ValueError(f"{where}: the stored {field} is a {type(value).__name__}, not what a product holds")
+
+
+def _records(value: Any, where: str, field: str) -> list[dict[str, Any]]:
+    """A list of JSON objects (``ProductView``'s ``list[dict]``), checked item by item."""
+    return [dict(_typed(item, dict, where, f"{field} item")) for item in _typed(value, list, where, field)]
 
 
 def _json_column(row: Mapping[str, Any], name: str) -> Any:
     """A JSON column's document: SQLite keeps its text, PostgreSQL hands it over decoded.
 
     Stored text that is not UTF-8 (the read-only reader gives it as bytes) raises ``ValueError`` naming the
-    product and the column: someone edited the database, and nothing is shown in its place.
+    product and the column: someone edited the database, and nothing is shown in its place. So do ``NaN``
+    and infinities (not JSON: the command's output would not parse) and nesting too deep to read.
     """
     value = row[name]
     if isinstance(value, bytes):
         raise ValueError(f"product {row['name']!r}: the stored {name} is not UTF-8 text")
-    return json.loads(value) if isinstance(value, str) else value
+    try:
+        document = json.loads(value, parse_constant=_no_constant) if isinstance(value, str) else value
+        _refuse_non_finite(document)
+    except RecursionError:
+        raise ValueError(f"product {row['name']!r}: the stored {name} is nested too deep to read") from None
+    except ValueError as exc:
+        raise ValueError(f"product {row['name']!r}: the stored {name} is not a product's JSON: {exc}") from None
+    return document
+
+
+def _no_constant(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON value")
+
+
+def _refuse_non_finite(value: Any) -> None:
+    """``NaN`` or an infinity anywhere (``1e999`` decodes to one) refused: JSON has neither."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value} is not a JSON value")
+    if isinstance(value, dict):
+        for item in value.values():
+            _refuse_non_finite(item)
+    elif isinstance(value, list):
+        for item in value:
+            _refuse_non_finite(item)
 
 
 def _json_time(value: datetime | str) -> str:

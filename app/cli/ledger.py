@@ -6,10 +6,10 @@ administrator's view of the same checks, plus checkpoints and witness cosignatur
 
 import json
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Protocol
 
 import typer
 from rich.console import Console
@@ -56,16 +56,26 @@ def verify(
 ) -> None:
     """Recompute the chain, the Merkle tree and every checkpoint; exit 1 on any problem."""
     out = Output(json_out)
-    with _verifying(home) as ledger, _progress(out.stderr) as progress:
+    with ExitStack() as opened:
+        try:
+            ledger = opened.enter_context(_verifying(home))
+        except Exception as exc:  # a refusal (no key, a damaged database) words stderr; stdout is still JSON
+            _unopened(out, exc)
+            raise
+        progress = opened.enter_context(_progress(out.stderr))
         try:
             total: int | None = ledger.size()
         except (ValueError, TypeError):  # a seq that is not a number: the verifier names that row
             total = None
+        except Exception as exc:  # no ledger table at all (dropped): unverified, not a traceback (red team 21d)
+            _unverified(out, exc)
         task = progress.add_task("verifying ledger", total=total)
         try:
             report = ledger.verify(progress=lambda n: progress.advance(task, n), reference=reference)
         except Exception as exc:  # fail closed, and say so: a verifier that cannot finish has verified nothing
             _unverified(out, exc)
+    if report.entries == 0:
+        report.add(1, "truncated", EMPTY_LEDGER)
 
     def render(console: Console) -> None:
         state = "[green]ok[/]" if report.ok else "[bold red]FAILED[/]"
@@ -120,7 +130,7 @@ def _verifying(home: Path | None) -> Iterator[_Verifying]:
     rotation was left half-done: that open completes or abandons it, and so decides which key is current.
     """
     from app.database import make_engine, sqlite_url
-    from app.keys import LEDGER_NEXT, SECRETS_DIR, load_keys
+    from app.keys import LEDGER_NEXT, SECRETS_DIR, load_ledger_key
 
     with read_instance(home) as reader:
         where, way, url = reader.home, reader.way, reader.database_url
@@ -128,12 +138,53 @@ def _verifying(home: Path | None) -> Iterator[_Verifying]:
         with open_instance(home, sweep=False) as instance:
             yield instance.ledger
         return
-    public_key = load_keys(where).ledger_key.public_key()
-    engine = make_engine(url or sqlite_url(where))
+    public_key = load_ledger_key(where).public_key()  # the ledger key alone: no other secret read or made
+    engine = _reading_engine(url or sqlite_url(where), make_engine)
     try:
         yield _VerifierOnly(engine, public_key)
     finally:
         engine.dispose()
+
+
+def _reading_engine(url: str, make_engine: Callable[[str], "Engine"]) -> "Engine":
+    """The verifier's engine: ``make_engine``'s on a server database; on SQLite one that cannot write.
+
+    ``make_engine`` runs ``PRAGMA journal_mode=WAL`` on connect, which rewrote the header of a database kept
+    in another journal mode: ``ledger verify`` wrote the database it verified (red team 21d; FINDINGS21a F3
+    for ``job show``). Here a connection sets only the busy timeout and ``query_only``; the URL stays the
+    file's, which the fast verifier opens on its own (an engine over ``creator`` would name no file)."""
+    from sqlalchemy import create_engine, event
+    from sqlalchemy.engine import make_url
+
+    from ledger import prepare_engine
+
+    if make_url(url).get_backend_name() != "sqlite":
+        return make_engine(url)
+    engine = create_engine(url)
+
+    def read_only(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA query_only=ON")
+        cursor.close()
+
+    event.listen(engine, "connect", read_only)
+    return prepare_engine(engine)
+
+
+#: ``keyong init`` ledgers the instance's creation, so an instance's ledger is never empty: an empty one
+#: was removed whole (its rows, checkpoints and nodes, or the database file emptied), which no check on
+#: the rows themselves can see (red team 21d).
+EMPTY_LEDGER = "the ledger holds no entry, but an initialised instance's ledger starts with its init: it was removed"
+
+
+def _unopened(out: Output, exc: Exception) -> None:
+    """With ``--json``, ``{"ok": false, "error": …}`` on stdout for a ledger that could not even be opened
+    (red team 21d: a missing key or a damaged database left stdout empty); the caller re-raises, so the
+    refusal's message and exit code are :func:`refusing`'s as before."""
+    if out.json_mode and not isinstance(exc, (typer.Exit, typer.TyperException)):  # a usage error stays exit 2
+        reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        out.result({"ok": False, "error": f"the ledger could not be opened: {reason}"}, lambda console: None)
 
 
 def _unverified(out: Output, exc: Exception) -> NoReturn:
