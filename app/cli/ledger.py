@@ -5,11 +5,9 @@ administrator's view of the same checks, plus checkpoints and witness cosignatur
 """
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Protocol
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -26,13 +24,13 @@ from app.cli.conventions import (
     refusing,
     settings_for,
 )
+from app.cli.ledger_verifying import verifying
 from ledger import LedgerError
 
 if TYPE_CHECKING:  # the CLI's start loads no ledger or cryptography (issue 21)
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-    from sqlalchemy.engine import Engine
 
-    from ledger import VerifyReport, WitnessPolicy
+    from ledger import WitnessPolicy
 
 ledger_cli = typer.Typer(help="The hash-chained ledger: verify, prove, export, show.", no_args_is_help=True)
 
@@ -58,7 +56,7 @@ def verify(
     out = Output(json_out)
     with ExitStack() as opened:
         try:
-            ledger = opened.enter_context(_verifying(home))
+            ledger = opened.enter_context(verifying(home))
         except Exception as exc:  # a refusal (no key, a damaged database) words stderr; stdout is still JSON
             _unopened(out, exc)
             raise
@@ -90,86 +88,6 @@ def verify(
     out.result(report.as_json(), render)
     if not report.ok:
         raise typer.Exit(1)
-
-
-class _Verifying(Protocol):
-    """What ``verify`` asks of the ledger: :class:`ledger.Ledger` has it, and :class:`_VerifierOnly`."""
-
-    def size(self) -> int: ...
-
-    def verify(self, progress: Callable[[int], None] | None = None, *, reference: bool = False) -> "VerifyReport": ...
-
-
-@dataclass(frozen=True)
-class _VerifierOnly:
-    """The ledger's public key and an engine of SQLAlchemy's core over its database: all a verification needs
-    (``ledger.LedgerVerifier``); no signing key is used, no registry is built."""
-
-    engine: "Engine"
-    public_key: "Ed25519PublicKey"
-
-    def size(self) -> int:
-        from ledger import ledger_size
-
-        with self.engine.connect() as connection:
-            return ledger_size(connection)
-
-    def verify(self, progress: Callable[[int], None] | None = None, *, reference: bool = False) -> "VerifyReport":
-        from ledger import LedgerVerifier
-
-        return LedgerVerifier(self.engine, self.public_key).verify(progress, reference=reference)
-
-
-@contextmanager
-def _verifying(home: Path | None) -> Iterator[_Verifying]:
-    """The home's ledger to verify, opened without the writer's stack when nothing needs it (issue 21).
-
-    The read-only open checks the home and its schema as ``job show`` does; then the verifier gets the same
-    database URL and engine kind and the same public key as ``Instance.open`` would give ``Ledger.verify``.
-    The writer's open instead when the schema needed it (it migrates and ledgers that) or a ledger key
-    rotation was left half-done: that open completes or abandons it, and so decides which key is current.
-    """
-    from app.database import make_engine, sqlite_url
-    from app.keys import LEDGER_NEXT, SECRETS_DIR, load_ledger_key
-
-    with read_instance(home) as reader:
-        where, way, url = reader.home, reader.way, reader.database_url
-    if way == "writer" or (where / SECRETS_DIR / LEDGER_NEXT).exists():
-        with open_instance(home, sweep=False) as instance:
-            yield instance.ledger
-        return
-    public_key = load_ledger_key(where).public_key()  # the ledger key alone: no other secret read or made
-    engine = _reading_engine(url or sqlite_url(where), make_engine)
-    try:
-        yield _VerifierOnly(engine, public_key)
-    finally:
-        engine.dispose()
-
-
-def _reading_engine(url: str, make_engine: Callable[[str], "Engine"]) -> "Engine":
-    """The verifier's engine: ``make_engine``'s on a server database; on SQLite one that cannot write.
-
-    ``make_engine`` runs ``PRAGMA journal_mode=WAL`` on connect, which rewrote the header of a database kept
-    in another journal mode: ``ledger verify`` wrote the database it verified (red team 21d; FINDINGS21a F3
-    for ``job show``). Here a connection sets only the busy timeout and ``query_only``; the URL stays the
-    file's, which the fast verifier opens on its own (an engine over ``creator`` would name no file)."""
-    from sqlalchemy import create_engine, event
-    from sqlalchemy.engine import make_url
-
-    from ledger import prepare_engine
-
-    if make_url(url).get_backend_name() != "sqlite":
-        return make_engine(url)
-    engine = create_engine(url)
-
-    def read_only(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout=10000")
-        cursor.execute("PRAGMA query_only=ON")
-        cursor.close()
-
-    event.listen(engine, "connect", read_only)
-    return prepare_engine(engine)
 
 
 #: ``keyong init`` ledgers the instance's creation, so an instance's ledger is never empty: an empty one
