@@ -286,17 +286,17 @@ def test_a_freeze_committed_during_a_claim_is_never_overtaken_by_it(
     try:
         stage = Stage(instance, result.tokens)
         job = int(stage.submit().json()["job"])
-        import sandbox.queue as queue_module
+        import sandbox.job_claims as claims_module  # the claim rule's owner (both claims run it)
 
         looked, go = threading.Event(), threading.Event()
-        real = queue_module.suspended_operators
+        real = claims_module.suspended_operators
 
         def slow_look(session: Any) -> Any:  # runs inside the claim, right after it read the freeze
             looked.set()
             go.wait(10)
             return real(session)
 
-        monkeypatch.setattr(queue_module, "suspended_operators", slow_look)
+        monkeypatch.setattr(claims_module, "suspended_operators", slow_look)
         claimed: list[Any] = []
         claim = threading.Thread(target=lambda: claimed.append(instance.jobs.queue.claim("racer")))
         claim.start()
