@@ -66,6 +66,7 @@ from app.backup_database import (
 from app.backup_seal import SealError, unseal
 from app.instance import MARKER, Instance
 from app.keys import SECRETS_DIR
+from app.ledger_whole import instance_verified
 from app.settings import Settings
 from core import stream_sha256
 from ledger import VerifyReport
@@ -425,7 +426,7 @@ def _verify_restored(settings: Settings, manifest: dict[str, Any], digest: str, 
     """The restored ledger verified in full and compared with the head the manifest recorded; ledgered if so."""
     instance = Instance.open(settings)
     try:
-        report = instance.ledger.verify()
+        report = instance_verified(instance.ledger.verify())
         size, head = instance.ledger.head()
         recorded = manifest.get("ledger", {})
         checkpoint = instance.ledger.latest_checkpoint()

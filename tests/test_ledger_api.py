@@ -208,3 +208,16 @@ def test_offline_verifier_requires_the_witness_quorum(
     assert two["rc"] == 0, two
     assert two["witnessed"] == {"tree_size": signed.tree_size, "witnesses": ["w0.example", "w2.example"]}
     assert json.loads((tmp_path / "trusted.json").read_text())["root"] == signed.root
+
+
+def test_the_api_refuses_a_ledger_removed_whole(
+    client: TestClient, initialised: tuple[Instance, dict[str, str]]
+) -> None:
+    """An instance's ledger starts with ``keyong init``'s entry: one with no entry left was removed whole, and
+    ``GET /ledger/verify`` must not call that ok (red team 21d F1, which the CLI had; ``app.ledger_whole``)."""
+    instance, tokens = initialised
+    headers = auth(client, tokens["regulator"])
+    assert client.get("/ledger/verify", headers=headers).json()["ok"] is True
+    tamper(instance.engine, "DELETE FROM ledger_entries", "DELETE FROM ledger_checkpoints", "DELETE FROM ledger_nodes")
+    body = client.get("/ledger/verify", headers=headers).json()
+    assert body["ok"] is False and [p["kind"] for p in body["problems"]] == ["truncated"], body

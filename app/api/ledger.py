@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from app.api.limits import Filter, Seq, TreeSize
 from app.api.schemas import CheckpointOut, ConsistencyOut, EntryOut, ProofOut, VerifyOut, text_response
+from app.ledger_whole import instance_verified
 from ledger import Ledger, LedgerError
 
 PAGE_MAX = 1000
@@ -74,7 +75,7 @@ def build_router(ledger: Ledger, require_regulator: Callable[..., Any]) -> APIRo
     @router.get("/verify", response_model=VerifyOut)
     def verify() -> dict[str, Any]:
         """Recompute the whole chain, Merkle tree and checkpoints now."""
-        return ledger.verify().as_json()
+        return instance_verified(ledger.verify()).as_json()
 
     @router.get("/proof/{seq}", response_model=ProofOut)
     def proof(seq: Seq, tree_size: Annotated[TreeSize | None, Query()] = None) -> dict[str, Any]:

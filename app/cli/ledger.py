@@ -25,6 +25,7 @@ from app.cli.conventions import (
     settings_for,
 )
 from app.cli.ledger_verifying import verifying
+from app.ledger_whole import instance_verified
 from ledger import LedgerError
 
 if TYPE_CHECKING:  # the CLI's start loads no ledger or cryptography (issue 21)
@@ -72,8 +73,7 @@ def verify(
             report = ledger.verify(progress=lambda n: progress.advance(task, n), reference=reference)
         except Exception as exc:  # fail closed, and say so: a verifier that cannot finish has verified nothing
             _unverified(out, exc)
-    if report.entries == 0:
-        report.add(1, "truncated", EMPTY_LEDGER)
+    instance_verified(report)
 
     def render(console: Console) -> None:
         state = "[green]ok[/]" if report.ok else "[bold red]FAILED[/]"
@@ -88,12 +88,6 @@ def verify(
     out.result(report.as_json(), render)
     if not report.ok:
         raise typer.Exit(1)
-
-
-#: ``keyong init`` ledgers the instance's creation, so an instance's ledger is never empty: an empty one
-#: was removed whole (its rows, checkpoints and nodes, or the database file emptied), which no check on
-#: the rows themselves can see (red team 21d).
-EMPTY_LEDGER = "the ledger holds no entry, but an initialised instance's ledger starts with its init: it was removed"
 
 
 def _unopened(out: Output, exc: Exception) -> None:

@@ -26,6 +26,7 @@ from app.console.charts import stacked_bars
 from app.console.context import Console, PathSeq, decimal
 from app.console.glossary import label as action_label
 from app.console.session import Session
+from app.ledger_whole import instance_verified
 from core import Actor, RegistryError
 from ledger import Entry, LedgerError
 from ledger.verify import check_inclusion_proof
@@ -128,7 +129,7 @@ def _ledger(router: APIRouter, console: Console) -> None:
         after = _int(q.get("after"), 0) or 0
         before = _int(q.get("before"), None, low=1)
         ledger = instance.ledger
-        report = ledger.verify()
+        report = instance_verified(ledger.verify())
         latest = ledger.latest_checkpoint()
         entries = newest_first(ledger, filters, before=before, after=after, limit=limit)
         days, series = per_day_by_family(ledger, filters)
