@@ -39,7 +39,7 @@ if TYPE_CHECKING:
         checkpoint_statement,
         public_key_hex,
     )
-    from ledger.entry import GENESIS, Entry, EntryError, Record, canonical_json
+    from ledger.entry import GENESIS, Entry, EntryError, Record, canonical_json, strict_json
     from ledger.entry_reads import read_entries
     from ledger.errors import LedgerError
     from ledger.export import export_jsonl
@@ -100,6 +100,7 @@ __all__ = [
     "prepare_engine",
     "public_key_hex",
     "read_entries",
+    "strict_json",
     "verify_consistency",
     "verify_inclusion",
     "verify_published",
@@ -108,7 +109,7 @@ __all__ = [
 #: Each module of this face -> the names it gives (``public=defined`` where the face renames one).
 _NAMES: dict[str, str] = {
     "ledger.checkpoints": "ConsistencyProof InclusionProof SignedCheckpoint checkpoint_statement public_key_hex",
-    "ledger.entry": "GENESIS Entry EntryError Record canonical_json",
+    "ledger.entry": "GENESIS Entry EntryError Record canonical_json strict_json",
     "ledger.entry_reads": "read_entries",
     "ledger.errors": "LedgerError",
     "ledger.export": "export_jsonl",

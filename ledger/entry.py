@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,6 +45,33 @@ def canonical_json(value: Any) -> bytes:
         raise EntryError(f"payload is not canonical JSON: {exc}") from None
     except TypeError as exc:
         raise EntryError(f"payload is not JSON: {exc}") from None
+
+
+def strict_json(value: Any) -> Any:
+    """``value`` decoded (a ``str``) or as given, refusing ``NaN`` and infinities anywhere in it.
+
+    Why: :func:`canonical_json` never writes them (``allow_nan=False``), but ``json.loads`` reads ``NaN``,
+    ``Infinity`` and ``1e999`` (an infinity) from a stored text someone edited, and a reader would then print
+    output that is not JSON (red team 21d). Raises ``ValueError``; ``RecursionError`` for nesting too deep to
+    decode is the caller's to word."""
+    decoded = json.loads(value, parse_constant=_no_constant) if isinstance(value, str) else value
+    _refuse_non_finite(decoded)
+    return decoded
+
+
+def _no_constant(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON value")
+
+
+def _refuse_non_finite(value: Any) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value} is not a JSON value")
+    if isinstance(value, dict):
+        for item in value.values():
+            _refuse_non_finite(item)
+    elif isinstance(value, list):
+        for item in value:
+            _refuse_non_finite(item)
 
 
 def format_time(moment: datetime) -> str:

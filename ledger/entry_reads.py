@@ -13,12 +13,10 @@ This module imports nothing but the standard library and :mod:`ledger.entry`: th
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ledger.entry import HASHED_FIELDS, Entry
+from ledger.entry import HASHED_FIELDS, Entry, strict_json
 
 __all__ = ["MAX_PAGE", "Rows", "entries_query", "entry_from_row", "read_entries"]
 
@@ -88,28 +86,12 @@ def _payload(seq: Any, text: str) -> Any:
     infinity (``1e999``) or nesting too deep to decode would otherwise print output that is not JSON, or a
     traceback (red team 21d). The verifier still reports such a row by its hash; this is only the reading."""
     try:
-        payload = json.loads(text, parse_constant=_no_constant)
-        _refuse_non_finite(payload)
+        payload = strict_json(text)
     except RecursionError:
         raise ValueError(f"ledger entry {seq}: the stored payload is nested too deep to read") from None
     except ValueError as exc:
         raise ValueError(f"ledger entry {seq}: the stored payload is not JSON: {exc}") from None
     return payload
-
-
-def _no_constant(constant: str) -> Any:
-    raise ValueError(f"{constant} is not a JSON value")
-
-
-def _refuse_non_finite(value: Any) -> None:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{value} is not a JSON value")
-    if isinstance(value, dict):
-        for item in value.values():
-            _refuse_non_finite(item)
-    elif isinstance(value, list):
-        for item in value:
-            _refuse_non_finite(item)
 
 
 def read_entries(

@@ -19,13 +19,12 @@ connection that cannot write (``app.instance_read``).
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from core import NotFoundError
+from ledger import strict_json
 from registry.vocabulary import Qualification
 
 __all__ = ["Rows", "is_frozen", "read_product", "read_products", "suspended_operator_names"]
@@ -136,29 +135,12 @@ def _json_column(row: Mapping[str, Any], name: str) -> Any:
     if isinstance(value, bytes):
         raise ValueError(f"product {row['name']!r}: the stored {name} is not UTF-8 text")
     try:
-        document = json.loads(value, parse_constant=_no_constant) if isinstance(value, str) else value
-        _refuse_non_finite(document)
+        document = strict_json(value)
     except RecursionError:
         raise ValueError(f"product {row['name']!r}: the stored {name} is nested too deep to read") from None
     except ValueError as exc:
         raise ValueError(f"product {row['name']!r}: the stored {name} is not a product's JSON: {exc}") from None
     return document
-
-
-def _no_constant(constant: str) -> Any:
-    raise ValueError(f"{constant} is not a JSON value")
-
-
-def _refuse_non_finite(value: Any) -> None:
-    """``NaN`` or an infinity anywhere (``1e999`` decodes to one) refused: JSON has neither."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{value} is not a JSON value")
-    if isinstance(value, dict):
-        for item in value.values():
-            _refuse_non_finite(item)
-    elif isinstance(value, list):
-        for item in value:
-            _refuse_non_finite(item)
 
 
 def _json_time(value: datetime | str) -> str:
