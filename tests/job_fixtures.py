@@ -8,6 +8,8 @@ quotas) defines its own ``registry`` or ``job_quotas``, which wins over these fo
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from app import Instance
@@ -15,7 +17,7 @@ from operators.jobs import Jobs, Quotas
 from registry import Registry
 from sandbox.queue import JobQueue
 from tests.conftest import FakeClock
-from tests.job_worker_proc import licensed
+from tests.job_worker_proc import MARKERS_ENV, licensed
 from tests.test_registry_licences import make_registry
 
 
@@ -38,3 +40,12 @@ def job_quotas() -> Quotas:
 def jobs(registry: Registry, clock: FakeClock, job_quotas: Quotas) -> Jobs:
     """Job submission over ``registry``'s queue, on the fake clock."""
     return Jobs(registry, JobQueue(registry.recorder, clock=clock), job_quotas)
+
+
+@pytest.fixture
+def markers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The crash points' marker directory (``core.crashpoints``: ``MARKERS_ENV``), fresh per test."""
+    path = tmp_path / "markers"
+    path.mkdir()
+    monkeypatch.setenv(MARKERS_ENV, str(path))
+    return path

@@ -22,7 +22,7 @@ from registry import Registry
 from sandbox import job_claims
 from sandbox.queue import Claimed, JobQueue, JobView
 from tests.conftest import FakeClock
-from tests.job_worker_proc import MARKERS_ENV, OPERATOR, SCENARIO, fast_runner, licensed
+from tests.job_worker_proc import OPERATOR, SCENARIO, fast_runner, licensed
 from tests.test_registry_licences import LedgerWatch, make_registry
 
 AGENCY = Actor("demo-agency", "agency")
@@ -38,14 +38,6 @@ def registry(instance: Instance, clock: FakeClock) -> Registry:
 @pytest.fixture
 def jobs(registry: Registry, clock: FakeClock) -> Jobs:
     return Jobs(registry, JobQueue(registry.recorder, clock=clock), Quotas(concurrent=1000, per_day=1000))
-
-
-@pytest.fixture
-def markers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "markers"
-    path.mkdir()
-    monkeypatch.setenv(MARKERS_ENV, str(path))
-    return path
 
 
 def submit(jobs: Jobs, n: int) -> list[int]:

@@ -42,7 +42,7 @@ from desensitize.identifiers import id_check_char, uscc_check_char
 from operators import Role
 from registry import Scratch
 from tests.dp_support import DATASET, DP_OPERATOR, DP_SCENARIO, dp_licensed
-from tests.job_worker_proc import MARKERS_ENV, OPERATOR, SCENARIO, fast_runner, licensed
+from tests.job_worker_proc import OPERATOR, SCENARIO, fast_runner, licensed
 
 pytestmark = pytest.mark.slow
 
@@ -54,14 +54,6 @@ R1 = Actor("demo-agency", "agency")
 R2 = Actor("reviewer-2", "agency")
 PROVIDER_CODE = "11230500MB1234567" + uscc_check_char("11230500MB1234567")
 CSV = "编号,备注,住所\n" + "".join(f"{i:06d},备注{i % 7},黑龙江省双鸭山市尖山区{i % 40}号\n" for i in range(300))
-
-
-@pytest.fixture
-def markers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "markers"
-    path.mkdir()
-    monkeypatch.setenv(MARKERS_ENV, str(path))
-    return path
 
 
 def kill_at(home: Path, point: str, *arguments: str) -> None:

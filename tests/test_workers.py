@@ -28,18 +28,10 @@ from operators.jobs import Jobs, Quotas
 from registry import is_sealed
 from sandbox.queue import WORKER_LOST, JobQueue
 from tests.conftest import require_sandbox
-from tests.job_worker_proc import MARKERS_ENV, OPERATOR, SCENARIO, code_key, fast_runner, licensed, runs_by_code
+from tests.job_worker_proc import OPERATOR, SCENARIO, code_key, fast_runner, licensed, runs_by_code
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENCY = Actor("demo-agency", "agency")
-
-
-@pytest.fixture
-def markers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "markers"
-    path.mkdir()
-    monkeypatch.setenv(MARKERS_ENV, str(path))
-    return path
 
 
 @pytest.fixture
