@@ -13,18 +13,20 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from core import NotFoundError, RegistryError
-from desensitize import direct_identifiers_in, is_valid_uscc
 from registry.catalog_views import ALIASES, UPDATABLE, CatalogEntry, ItemView, RequestView, ResourceView, VersionView
 from registry.eligibility import licensing_refusal
 from registry.models import CatalogRequestRow, LicenceDatasetRow, LicenceRow, ResourceRow
 from registry.vocabulary import Level, LicenceState, OpeningType, ResourceState, SharingType
+
+if TYPE_CHECKING:
+    pass
 
 CUSTODIAN, AGENCY = "custodian", "agency"
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{1,63}")
@@ -53,6 +55,8 @@ def sha256_json(value: Any) -> str:
 
 def screen(value: Any, what: str) -> None:
     """Refuse texts that carry direct personal identifiers: the catalog and its ledger entries hold none."""
+    from desensitize import direct_identifiers_in
+
     kinds = direct_identifiers_in(value)
     if kinds:
         raise RegistryError(
@@ -88,6 +92,8 @@ def check_name(name: str) -> None:
 
 def catalog_values(entry: CatalogEntry, personal_info: bool) -> dict[str, Any]:
     """The catalog fields to store, with the rules' defaults applied and their conditions checked."""
+    from desensitize import is_valid_uscc
+
     values = entry.model_dump(include=set(UPDATABLE))
     screen({k: v for k, v in values.items() if k != "provider_code"}, "the catalog entry")
     if not is_valid_uscc(entry.provider_code):

@@ -37,10 +37,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING, Any
 
 from core import (
     Actor,
@@ -51,20 +48,6 @@ from core import (
     StorageError,
     crash_point,
     require_role,
-)
-from desensitize import (
-    DesensitizedTable,
-    FingerprintError,
-    FingerprintSet,
-    Policy,
-    PolicyError,
-    RulingError,
-    TransformError,
-    check_keep,
-    check_not_quasi,
-    desensitize_table,
-    load_policy,
-    visible_reason,
 )
 from registry.atrest import AtRest, dataset_scope
 from registry.catalog import Catalog
@@ -79,6 +62,15 @@ from registry.row_order import shuffled
 from registry.scratch import Scratch
 from registry.vault import Vault, VaultError
 from registry.vocabulary import VersionKind
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from desensitize import (
+        DesensitizedTable,
+        FingerprintSet,
+        Policy,
+    )
 
 __all__ = ["Copies", "CopyResult", "StageProgress"]
 
@@ -158,6 +150,8 @@ class Copies:
 
         A file (given or in the home) governs a copy only when its digest is approved for ``level`` by the
         four-eyes step of :mod:`registry.policy_approvals` (SATRE 1.2.01): else the copy is refused."""
+        from desensitize import PolicyError, load_policy
+
         if path is None:
             own = self.config.home / POLICIES_DIR / f"{level}.json"
             path = own if own.is_file() else None
@@ -249,6 +243,9 @@ class Copies:
         home, ``core.storage_sweep`` on a bucket). Each object's plaintext SHA-256 is recorded (the copy's
         in the version, the fingerprints' in the report) for the staging check of a worker elsewhere.
         """
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         note("writing the copy and the fingerprints", 0, 1)
         out_table = shuffled(pa.Table.from_pandas(result.frame, preserve_index=False))  # a fresh order (F4)
         scope = dataset_scope(name)
@@ -310,6 +307,8 @@ class Copies:
 
         A ruling against a type the policy lists as a quasi-identifier is refused here, where the
         pipeline first sees the types (``desensitize.quasi``)."""
+        from desensitize import RulingError, TransformError, desensitize_table
+
         name = entry.name
         columns = {item.name: item.pii_type for item in entry.items}
         note = progress or (lambda *_: None)
@@ -415,6 +414,8 @@ class Copies:
 
     def fingerprints(self, name: str, version: int | None = None) -> FingerprintSet:
         """The guard's fingerprint set of a desensitized version (newest by default)."""
+        from desensitize import FingerprintError, FingerprintSet
+
         if self.config.pepper is None:
             raise RegistryError("this instance has no pseudonym pepper: fingerprints cannot be probed")
         entry = self.catalog.get(name)
@@ -448,6 +449,8 @@ def _refuse_above_threshold(name: str, level: str, report: Mapping[str, Any]) ->
 def _checked_keep(name: str, columns: Mapping[str, object], keep: Mapping[str, str] | None) -> dict[str, str]:
     """The custodian's kept near-unique columns: each a column of the dataset, each with a reason
     (``desensitize.keys.check_keep``, its errors as the registry's), each reason bounded."""
+    from desensitize import check_keep, visible_reason
+
     try:
         checked = check_keep(keep, list(columns))
     except KeyError:
@@ -468,6 +471,8 @@ def _checked_keep(name: str, columns: Mapping[str, object], keep: Mapping[str, s
 def _checked_rulings(name: str, columns: Mapping[str, object], rulings: Mapping[str, str] | None) -> dict[str, str]:
     """The custodian's rulings against default quasi-identifiers (``desensitize.quasi.check_not_quasi``:
     a column of the dataset, a visible reason, at most ``NOT_QUASI_REASON_CHARS``), as registry errors."""
+    from desensitize import check_not_quasi
+
     try:
         return check_not_quasi(rulings, list(columns))
     except KeyError as exc:

@@ -38,12 +38,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from core import Actor, JoinedRecorder, NotFoundError, Recorder, RegistryError, require_role
-from desensitize import ColumnProfile, is_valid_uscc, max_level, profile_columns
 from registry.catalog import Catalog, check_name
 from registry.catalog_views import CatalogEntry, DataItem, ResourceView, VersionView
 from registry.config import IngestLimits, RegistryConfig
@@ -61,6 +58,11 @@ from registry.source_files import (
 )
 from registry.vault import Vault, VaultError, VaultObject
 from registry.vocabulary import Level, VersionKind
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from desensitize import ColumnProfile
 
 CUSTODIAN = "custodian"
 DEFAULT_INDUSTRY = "未分类"
@@ -176,6 +178,8 @@ class Ingestor:
         note: Progress,
         scratch: Scratch,
     ) -> IngestResult:
+        from desensitize import profile_columns
+
         note(f"reading {label}")
         source = path if isinstance(path, bytes) else Path(path)
         parsed = read_source(source, encoding, label=label, limits=self.limits)
@@ -238,6 +242,8 @@ class Ingestor:
         industry: str,
     ) -> tuple[ResourceView | None, _NewEntry | None]:
         """The existing entry of ``name`` (or ``None``) and, for a new one, what publishes it; or a refusal."""
+        from desensitize import is_valid_uscc
+
         check_name(name)
         if level is not None:
             try:
@@ -352,6 +358,8 @@ class Ingestor:
         profiles: list[ColumnProfile],
     ) -> CatalogEntry:
         """The 资源目录 entry of a new dataset, its data items graded as the profiler suggests."""
+        from desensitize import max_level
+
         # model_validate by attribute names (populate_by_name): the models' fields carry Chinese aliases.
         items = [
             DataItem.model_validate(

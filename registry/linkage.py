@@ -40,15 +40,11 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 from sqlalchemy import select
 
 from core import Actor, Change, NotFoundError, Recorder, RegistryError, StorageError, crash_point, require_role
-from desensitize import FingerprintError, FingerprintSet, LinkedTable, licence_key, link_tables, rekey
 from registry.atrest import AtRest, dataset_scope
 from registry.config import RegistryConfig
 from registry.eligibility import desensitized_version
@@ -69,6 +65,11 @@ from registry.row_order import shuffled
 from registry.scratch import Scratch
 from registry.vault import VaultError
 from registry.vocabulary import LicenceState
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from desensitize import FingerprintSet, LinkedTable
 
 __all__ = ["LINKAGE_ACTOR", "LicenceCopies", "Member"]
 
@@ -202,6 +203,8 @@ class LicenceCopies:
 
     def _make(self, licence_id: int, group: str, members: builtins.list[Member], *, by: Actor) -> None:
         """Derive, write and record the copies of one link group (all of it: joint copies stand together)."""
+        from desensitize import licence_key, rekey
+
         joint = "+" in group  # a link group's name (desensitize.linkage.group_name); a dataset's name has none
         lacking = sorted(set(group.split("+")) - {m.name for m in members})
         if lacking:  # never a partial group: its key would differ from the group's when the rest arrives
@@ -239,6 +242,9 @@ class LicenceCopies:
                 raise
 
     def _read(self, member: Member) -> pd.DataFrame:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         try:
             data = self.at_rest.read_object(member.base_path)
             if member.base_sha256 and hashlib.sha256(data).hexdigest() != member.base_sha256:
@@ -251,6 +257,8 @@ class LicenceCopies:
 
     def _link(self, group: str, members: builtins.list[Member]) -> dict[str, Any]:
         """The group anonymized together; refused unless k and the risk threshold hold on the joined view."""
+        from desensitize import LinkedTable, link_tables
+
         tables: builtins.list[LinkedTable] = []
         ks: builtins.list[int] = []
         highest: builtins.list[float] = []
@@ -296,6 +304,11 @@ class LicenceCopies:
 
     def _write(self, licence_id: int, member: Member, written: builtins.list[str], *, by: Actor) -> None:
         """The member's copy and prints put as new objects under new keys; each key put added to ``written``."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from desensitize import FingerprintSet
+
         assert member.frame is not None
         directory = f"{LICENCE_COPIES_DIRECTORY}/{licence_id}"
         scope = dataset_scope(member.name)
@@ -444,6 +457,8 @@ class LicenceCopies:
 
     def fingerprints(self, copy_id: int) -> FingerprintSet | None:
         """The guard's prints of a licence copy's per-licence pseudonyms and rows; None for a shared base file."""
+        from desensitize import FingerprintError, FingerprintSet
+
         if self.config.pepper is None:
             raise RegistryError("this instance has no pseudonym pepper: fingerprints cannot be probed")
         with self.recorder.read() as session:

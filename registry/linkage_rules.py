@@ -38,11 +38,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
-from desensitize import IDENTIFIER_TYPES
 
 #: Column types whose pseudonym names a person, or for entities a legal person (as ``dp.plans``).
 PERSON_KEY_TYPES = ("cn_resident_id", "uscc")
@@ -85,6 +85,8 @@ def kept_key_decision(
 ) -> dict[str, list[str]]:
     """``report["kept_keys"]``: which kept keys licence copies re-key (identifier types, text) and which stay
     verbatim, the same under every licence (numbers, dates, booleans): see the module docstring."""
+    from desensitize import IDENTIFIER_TYPES
+
     rekeyed: list[str] = []
     shared: list[str] = []
     for column in kept_keys(report):
@@ -105,6 +107,8 @@ def is_measure(values: pd.Series) -> bool:
     Copies read from the vault hold text, so the values decide: every one a number, none written with a
     leading zero (``000123``) and no integer of ``CODE_DIGITS`` digits or more (cards, accounts, phones).
     Anything else — letters, a leading zero, a long integer, a mixture — is a code: a key."""
+    import pandas as pd
+
     dtype = values.dtype
     if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_datetime64_any_dtype(dtype):
         return True

@@ -20,20 +20,26 @@ the differential-privacy programs aggregate.
 from __future__ import annotations
 
 import secrets
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pyarrow as pa
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
 
 __all__ = ["random_order", "shuffled"]
 
 
 def random_order(rows: int) -> np.ndarray:
     """A permutation of ``range(rows)`` seeded from :mod:`secrets` (never reproducible)."""
+    import numpy as np
+
     return np.random.default_rng(secrets.randbits(128)).permutation(rows)
 
 
 def shuffled(table: pa.Table) -> pa.Table:
     """``table``'s rows in a fresh random order (same rows, same schema)."""
+    import pyarrow as pa
+
     if table.num_rows < 2:
         return table
     return table.take(pa.array(random_order(table.num_rows)))

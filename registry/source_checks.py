@@ -17,12 +17,13 @@ import io
 import zipfile
 import zlib
 from pathlib import Path
-
-import pyarrow as pa
-import pyarrow.compute as pc
+from typing import TYPE_CHECKING
 
 from core import RegistryError, invisible_character
 from registry.config import IngestLimits
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 _XML_SUFFIXES = (".xml", ".rels", ".vml")
 _DTD_MARKERS = (b"<!DOCTYPE", b"<!ENTITY")
@@ -71,6 +72,8 @@ def check_rows(rows: int, label: str, limits: IngestLimits) -> None:
 
 def _unsupported(kind: pa.DataType) -> str | None:
     """Why a column type cannot be ingested, or ``None`` if it can."""
+    import pyarrow as pa
+
     if pa.types.is_dictionary(kind):
         return _unsupported(kind.value_type)
     if (
@@ -115,6 +118,9 @@ def check_schema(schema: pa.Schema, label: str, limits: IngestLimits) -> None:
 def _check_sub_microsecond(column: pa.ChunkedArray, position: int, name: str, label: str) -> None:
     """A time of day finer than a microsecond has no Python or pandas form: profiling the column failed
     (an ArrowInvalid, a 500 at the API, red team 21c F2). Refused naming the column and the record."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     nanos = pc.cast(column, pa.int64())
     finer = pc.not_equal(pc.subtract(nanos, pc.multiply(pc.divide(nanos, 1000), 1000)), 0)  # integer division
     if pc.any(finer).as_py():
@@ -128,6 +134,9 @@ def _check_sub_microsecond(column: pa.ChunkedArray, position: int, name: str, la
 def check_cells(table: pa.Table, label: str, limits: IngestLimits) -> None:
     """No text cell longer than ``max_cell_chars`` and no time of day finer than a microsecond (refused naming
     the column and the record)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     for position, name in enumerate(table.column_names, start=1):
         column = table.column(name)
         kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type

@@ -19,14 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
-
-import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING, Any
 
 from core import file_sha256
-from desensitize import direct_identifiers
 from registry.config import IngestLimits
 from registry.source_checks import (
     FileInvalidError,
@@ -39,6 +34,10 @@ from registry.source_checks import (
     check_width,
     check_xlsx_archive,
 )
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 
 ENCODINGS = ("auto", "utf-8", "gb18030")
 FORMATS = {".csv": "CSV", ".txt": "CSV", ".tsv": "CSV", ".parquet": "Parquet", ".pq": "Parquet", ".xlsx": "XLSX"}
@@ -110,6 +109,8 @@ def _decode(raw: bytes, encoding: str, label: str) -> tuple[str, str]:
 
 def _check_headers(names: Sequence[Any], label: str, limits: IngestLimits) -> list[str]:
     """Headers are required, unique once trimmed, visible text, and short enough to be 数据项名称."""
+    from desensitize import direct_identifiers
+
     check_width(len(names), label, limits)
     cleaned: list[str] = []
     seen: dict[str, int] = {}
@@ -156,6 +157,9 @@ def _first_ragged_record(text: str, delimiter: str, width: int) -> str | None:
 
 
 def _read_csv(raw: bytes, encoding: str, label: str, delimiter: str, limits: IngestLimits) -> tuple[pa.Table, str]:
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
     if not raw.strip():
         raise FileRefusedError(f"{label} is empty: there is nothing to ingest")
     text, used = _decode(raw, encoding, label)
@@ -225,6 +229,9 @@ def _read_csv(raw: bytes, encoding: str, label: str, delimiter: str, limits: Ing
 
 def _read_parquet(source: Path | bytes, label: str, limits: IngestLimits) -> pa.Table:
     """The schema and row count from the footer are checked before any column is read."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     try:
         parquet = pq.ParquetFile(pa.BufferReader(source) if isinstance(source, bytes) else source)
         schema = parquet.schema_arrow
@@ -302,6 +309,8 @@ def _read_xlsx(source: Path | bytes, label: str, limits: IngestLimits) -> tuple[
 
 
 def _read_sheet(sheet: Any, label: str, limits: IngestLimits) -> pa.Table:
+    import pyarrow as pa
+
     rows = sheet.iter_rows(values_only=True)
     header_cells: list[Any] | None = None
     for row in rows:
@@ -379,6 +388,8 @@ def read_source(
 
 def canonical_parquet(table: pa.Table) -> bytes:
     """The vault's plaintext: one Parquet file, zstd-compressed."""
+    import pyarrow.parquet as pq
+
     buffer = io.BytesIO()
     pq.write_table(table, buffer, compression="zstd")
     return buffer.getvalue()

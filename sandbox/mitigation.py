@@ -21,17 +21,15 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING, Any
 
 from core import file_sha256
 from sandbox.kinds import JobKind
 from sandbox.runner import RunResult
 from sandbox.sdc import count_columns, round_base, suppress_small_cells
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 KIND = JobKind.MITIGATION.value
 TABLES = {".csv", ".parquet"}
@@ -78,6 +76,9 @@ class Mitigation:
 
 def mitigate_table(frame: pd.DataFrame, mitigation: Mitigation) -> tuple[pd.DataFrame, dict[str, int]]:
     """The mitigated table and what was done (cells suppressed, counts rounded)."""
+    import numpy as np
+    import pandas as pd
+
     counts = count_columns(frame)
     done = {"suppressed": 0, "rounded": 0}
     if not counts:
@@ -111,6 +112,9 @@ def mitigate_table(frame: pd.DataFrame, mitigation: Mitigation) -> tuple[pd.Data
 
 
 def _read(path: Path) -> pd.DataFrame:
+    import pandas as pd
+    import pyarrow.parquet as pq
+
     if path.suffix.lower() == ".parquet":
         return pq.read_table(path).to_pandas()
     frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
@@ -118,6 +122,9 @@ def _read(path: Path) -> pd.DataFrame:
 
 
 def _write(frame: pd.DataFrame, path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     if path.suffix.lower() == ".parquet":
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
     else:
@@ -130,6 +137,8 @@ def run_mitigation(mitigation: Mitigation, sources: list[Path], out_dir: Path) -
     Runs in the worker, not the sandbox: it reads only what the source job already wrote (which the
     guard judged) and never the data. Shaped as a sandbox run so the guard and the queue treat it alike.
     """
+    import pyarrow as pa
+
     started = time.monotonic()
     out_dir.mkdir(parents=True, exist_ok=True)
     notes: list[str] = []

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from core import Actor, Change, JoinedRecorder, check_key
-from desensitize import FingerprintSet
 from sandbox.print_cache import PrintCache, base_identity, licence_identity
 from sandbox.queue import JobView
 
 if TYPE_CHECKING:
+    from desensitize import FingerprintSet
     from registry import Registry
 
 GUARD_ACTOR_NAME = "keyong:guard"
@@ -61,7 +61,7 @@ Runner = Callable[..., RunResultLike]
 #: ``workdir(operator, licence_id) -> Path``: where everything of one licence lies.
 Workdir = Callable[[str, int], Path]
 #: ``fingerprints(dataset, version) -> FingerprintSet``: the guard's prints of a granted copy.
-Fingerprints = Callable[[str, int | None], FingerprintSet]
+Fingerprints = Callable[[str, int | None], "FingerprintSet"]
 #: ``blocked(job) -> None``: told when the guard blocked a job's outputs (usage monitoring).
 Blocked = Callable[[JobView], None]
 #: ``released(dataset) -> [(product, [artifact paths])]``: what was already released from a dataset

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 COUNT_NAMES = re.compile(r"^(n|count|counts|freq|frequency|size|人数|计数|数量|频数|户数|人次|样本量|obs|n_obs)$", re.I)
 TOP_NAMES = re.compile(r"^(max|top1|largest|最大值|最大)$", re.I)
@@ -50,6 +50,8 @@ class SoftIssue:
 
 def count_columns(frame: pd.DataFrame) -> list[str]:
     """Columns holding counts: by name, integer dtype, non-negative."""
+    import pandas as pd
+
     found: list[str] = []
     for column in frame.columns:
         series = frame[column]
@@ -59,6 +61,8 @@ def count_columns(frame: pd.DataFrame) -> list[str]:
 
 
 def _named(frame: pd.DataFrame, pattern: re.Pattern[str]) -> str | None:
+    import pandas as pd
+
     for column in frame.columns:
         if pattern.match(str(column)) and pd.api.types.is_numeric_dtype(frame[column]):
             return str(column)
@@ -67,6 +71,9 @@ def _named(frame: pd.DataFrame, pattern: re.Pattern[str]) -> str | None:
 
 def check_table(frame: pd.DataFrame, config: SdcConfig | None = None) -> list[SoftIssue]:
     """Soft issues of one output table."""
+    import numpy as np
+    import pandas as pd
+
     config = config or SdcConfig()
     issues: list[SoftIssue] = []
     if len(frame) > config.max_rows:
@@ -131,6 +138,9 @@ def check_text(text: str, config: SdcConfig | None = None) -> list[SoftIssue]:
 
 def round_base(frame: pd.DataFrame, columns: list[str] | None = None, base: int = 5) -> pd.DataFrame:
     """Counts rounded to the nearest multiple of ``base`` (ACRO's rounding option)."""
+    import numpy as np
+    import pandas as pd
+
     out = frame.copy()
     for column in columns if columns is not None else count_columns(frame):
         values = pd.to_numeric(out[column], errors="coerce")
@@ -153,6 +163,9 @@ def suppress_small_cells(
     suppressed cell, the smallest other cell is suppressed too, repeated until stable. Suppressed
     cells become null in ``count`` and ``value_columns``.
     """
+    import numpy as np
+    import pandas as pd
+
     out = frame.copy().reset_index(drop=True)
     counts = pd.to_numeric(out[count], errors="coerce").to_numpy(dtype=float)
     hidden = (counts < threshold) & ~np.isnan(counts)

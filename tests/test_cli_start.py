@@ -208,6 +208,27 @@ def _keyong(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+#: The data stacks: what reading, transforming and judging tables needs, and a command that only lists
+#: registry rows does not (pandas alone was a third of ``keyong operator list``'s CPU).
+DATA_STACKS = ("pandas", "pyarrow", "numpy", "duckdb", "presidio_analyzer", "spacy", "sklearn", "scipy", "torch")
+
+
+@pytest.mark.parametrize(
+    "args", [("operator", "list"), ("licence", "list"), ("dataset", "list"), ("release", "list")], ids=" ".join
+)
+def test_commands_through_the_writers_open_load_no_data_stack(tmp_path: Path, args: tuple[str, ...]) -> None:
+    """Commands that open the instance (the registry, its services and the sandbox's ports) load pandas, Arrow,
+    numpy and DuckDB only in the functions that read or write tables: the registry's and sandbox's modules
+    import them where they are used (issue 21: a command in a blink)."""
+    home = tmp_path / "home"
+    made = _keyong("init", "--home", str(home), "--json")
+    assert made.returncode == 0, made.stderr
+    loaded = loaded_after(*args, "--home", str(home), "--json")
+    assert "sqlalchemy" in loaded  # it did open the instance
+    heavy = loaded & set(DATA_STACKS)
+    assert not heavy, f"keyong {' '.join(args)} loaded {sorted(heavy)}"
+
+
 def test_root_help_lines_are_the_groups_own() -> None:
     """The line ``keyong --help`` shows for a name is the one its built command or group would show."""
     from typer.main import get_command

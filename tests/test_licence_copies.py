@@ -136,12 +136,13 @@ def test_the_guard_blocks_a_per_licence_pseudonym_exported(env: Linked) -> None:
 def test_a_joint_group_missing_k_is_refused_and_nothing_is_recorded(
     env: Linked, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import registry.linkage
+    import desensitize
 
     def unmet(tables: Any) -> JointResult:
         return JointResult({t.name: t.frame for t in tables}, {"met": False, "reason": "k = 1 on the joined view"})
 
-    monkeypatch.setattr(registry.linkage, "link_tables", unmet)
+    # registry.linkage imports link_tables from the face when it links (issue 21: no pandas at start).
+    monkeypatch.setattr(desensitize, "link_tables", unmet)
     licence = env.licences[JOINT]
     with env.registry.recorder.change(Actor.host()) as change:
         env.registry.licence_copies.drop_licence(change, licence)
