@@ -3,7 +3,8 @@
 The race is forced for real: the test's own transaction inserts the same operator (or principal) and holds
 it uncommitted, so the command's "does it exist?" check sees nothing and its insert waits on the unique
 index; once the command is seen waiting (``pg_stat_activity``), the test commits and the command's insert
-meets the taken key (SQLSTATE 23505), as the loser of two concurrent creates does. The command must exit 1
+meets the taken key (SQLSTATE 23505), as the loser of two concurrent creates does. (A dataset's winner copies
+the catalog row of a dataset ingested first under the contested name.) The command must exit 1
 with one line naming what exists, no traceback and no SQL; it changed nothing (the one row is the winner's).
 """
 
@@ -15,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -37,6 +39,12 @@ WINNERS = {
         "principals.name",
         "SELECT count(*) FROM principals WHERE name = 'race-person'",
     ),
+    "dataset": (
+        "INSERT INTO resources ({columns}) SELECT {values} FROM resources WHERE name = 'seed_ds'",
+        ("dataset", "ingest", "{csv}", "--name", "race_ds", "--provider", "P", "--provider-code", USCC),
+        "resources.name",
+        "SELECT count(*) FROM resources WHERE name = 'race_ds'",
+    ),
 }
 
 
@@ -45,6 +53,35 @@ def home(tmp_path: Path, pg_url: str) -> Iterator[Path]:
     instance, _ = Instance.init(Settings(home=tmp_path / "home", database_url=pg_url))
     instance.close()
     yield tmp_path / "home"
+
+
+def _keyong(home: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "app.cli", *args, "--home", str(home)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "400"},
+    )
+
+
+def _winner_sql(connection: Any, home: Path, insert: str, csv: Path) -> str:
+    """The winner's insert; a dataset's copies an ingested seed's catalog row under the contested name."""
+    if "{columns}" not in insert:
+        return insert
+    seeded = _keyong(
+        home, "dataset", "ingest", str(csv), "--name", "seed_ds", "--provider", "P", "--provider-code", USCC
+    )
+    assert seeded.wait(timeout=120) == 0, seeded.communicate()
+    names = connection.execute(
+        text(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'resources' "
+            "AND table_schema = current_schema() AND column_name <> 'id' ORDER BY ordinal_position"
+        )
+    ).scalars()
+    columns = [f'"{name}"' for name in names]
+    values = ["'race_ds'" if column == '"name"' else column for column in columns]
+    return insert.format(columns=", ".join(columns), values=", ".join(values))
 
 
 def _waiting_on_a_lock(connection: object, deadline: float) -> None:
@@ -63,20 +100,16 @@ def _waiting_on_a_lock(connection: object, deadline: float) -> None:
 
 
 @pytest.mark.parametrize("what", sorted(WINNERS))
-def test_a_create_that_loses_the_race_says_it_exists(home: Path, pg_url: str, what: str) -> None:
+def test_a_create_that_loses_the_race_says_it_exists(home: Path, tmp_path: Path, pg_url: str, what: str) -> None:
     insert, args, key, count = WINNERS[what]
+    csv = tmp_path / "rows.csv"
+    csv.write_text("区县,n\n尖山区,5\n", encoding="utf-8")
     engine = create_engine(pg_url)
     watcher = create_engine(pg_url, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as winner, watcher.connect() as watch:
-            winner.execute(text(insert), {"uscc": USCC})  # held, uncommitted: the other process's create
-            command = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", *args, "--home", str(home)],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env={**os.environ, "COLUMNS": "400"},
-            )
+            winner.execute(text(_winner_sql(watch, home, insert, csv)), {"uscc": USCC})  # held, uncommitted
+            command = _keyong(home, *(a.format(csv=csv) for a in args))
             try:
                 _waiting_on_a_lock(watch, time.monotonic() + 60)
             except AssertionError:
