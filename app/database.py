@@ -11,6 +11,8 @@ when something is pending or unclear (issue 21).
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
@@ -20,6 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 import ledger
+from app.instance_read import not_a_regular_file, sqlite_file
 from app.migration_head import MIGRATIONS, scanned_head
 
 if TYPE_CHECKING:
@@ -111,10 +114,25 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _regular_file_only(path: Path) -> Callable[..., None]:
+    """A ``do_connect`` hook refusing ``path`` when it is no regular file (``app.instance_read``'s rule), at
+    every new connection: as the driver's error, so the CLI says it cannot connect and the API answers 503."""
+
+    def check(*_: Any) -> None:
+        reason = not_a_regular_file(path)
+        if reason is not None:
+            raise sqlite3.OperationalError(reason)
+
+    return check
+
+
 def make_engine(url: str) -> Engine:
     engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        path = sqlite_file(url)
+        if path is not None:  # a FIFO in its place: SQLite may wait on it forever (fix22)
+            event.listen(engine, "do_connect", _regular_file_only(path))
     return ledger.prepare_engine(engine)
 
 

@@ -44,8 +44,11 @@ __all__ = [
     "MARKER",
     "InstanceError",
     "ReadOnlyInstance",
+    "not_a_regular_file",
     "read_marker",
+    "refuse_special",
     "resolve_database_url",
+    "sqlite_file",
     "unreachable",
     "with_tls",
 ]
@@ -153,7 +156,7 @@ def _open_embedded(path: Path) -> tuple[Rows, Callable[[], None]] | None:
     """A read-only connection to the embedded database in one read transaction, or ``None`` when the file
     is missing or its schema is not this code's head (the writer's open then decides, as before)."""
     if not path.is_file():
-        _refuse_special(path)
+        refuse_special(path)
         return None
     connection = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, isolation_level=None)
     try:
@@ -249,21 +252,15 @@ def _read_only_sqlite_engine(url: str) -> Engine | None:
     replaces any ``mode``). An in-memory database has no file to protect: ``make_engine`` opens it.
     """
     from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
     from sqlalchemy.pool import NullPool
 
     from ledger import prepare_engine
 
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
+    path = sqlite_file(url)
+    if path is None:
         return None
-    name = parsed.database or ""
-    if name.startswith("file:"):
-        name = unquote(urlsplit(name).path)
-    if not name or name == ":memory:":
-        return None
-    _refuse_special(Path(name).expanduser().absolute())
-    target = f"file:{quote(str(Path(name).expanduser().absolute()))}?mode=ro"
+    refuse_special(path)
+    target = f"file:{quote(str(path))}?mode=ro"
 
     def connect() -> sqlite3.Connection:
         connection = sqlite3.connect(target, uri=True, timeout=10.0, check_same_thread=False)
@@ -273,15 +270,42 @@ def _read_only_sqlite_engine(url: str) -> Engine | None:
     return prepare_engine(create_engine("sqlite://", creator=connect, poolclass=NullPool))
 
 
-def _refuse_special(path: Path) -> None:
-    """A database path that is there but no regular file (a FIFO, a socket, a device) is refused: SQLite
-    opening a FIFO waits for a writer forever, and ``ledger verify`` or ``job show`` hung (red team 21d)."""
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite ``url`` names, absolute, whichever way it names it (a path, relative or absolute, or a
+    ``file:`` URI with its own parameters); ``None`` for another database or an in-memory one."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    name = parsed.database or ""
+    if name.startswith("file:"):
+        name = unquote(urlsplit(name).path)
+    if not name or name == ":memory:":
+        return None
+    return Path(name).expanduser().absolute()
+
+
+def not_a_regular_file(path: Path) -> str | None:
+    """Why the database at ``path`` must not be opened, or ``None``: there but no regular file (a FIFO, a
+    socket, a device). SQLite opening a FIFO waits for a writer forever: ``ledger verify`` and ``job show``
+    hung (red team 21d F6), and so did every writing command wherever SQLite falls back to opening it read-only
+    (a user who may not write it); where it can write it, the command failed later with "disk I/O error". The
+    one rule for every open of the database: the read-only opens here and ``app.database.make_engine``'s."""
     try:
         mode = path.stat().st_mode
     except OSError:  # missing (the writer's open decides, as before) or unreadable (its open says why)
-        return
+        return None
     if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
-        raise InstanceError(f"the database {path} is not a regular file: refused")
+        return f"the database {path} is not a regular file: refused"
+    return None
+
+
+def refuse_special(path: Path) -> None:
+    """Raise :class:`InstanceError` when :func:`not_a_regular_file` refuses ``path``."""
+    reason = not_a_regular_file(path)
+    if reason is not None:
+        raise InstanceError(reason)
 
 
 def _reason(url: str, exc: Exception) -> str:

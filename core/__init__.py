@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from core.changes import Change, JoinedRecorder, Recorder
     from core.crashpoints import ENVIRONMENT as CRASH_POINT_ENVIRONMENT
     from core.crashpoints import crash_point
-    from core.db import MAX_ROW_ID, NAMING_CONVENTION, Base, UTCDateTime, utcnow
+    from core.db import MAX_ROW_ID, NAMING_CONVENTION, Base, UTCDateTime, duplicate_key, utcnow
     from core.errors import NotFoundError, PermissionDeniedError, RegistryError, UsageError
     from core.hashing import file_sha256, stream_sha256, text_sha256
     from core.storage import (
@@ -91,6 +91,7 @@ __all__ = [
     "aws_policies",
     "check_key",
     "crash_point",
+    "duplicate_key",
     "file_sha256",
     "invisible_character",
     "load_credentials_file",
@@ -113,7 +114,7 @@ _NAMES: dict[str, str] = {
     "core.actors": "HOST_ROLE Actor actor_of require_role",
     "core.changes": "Change JoinedRecorder Recorder",
     "core.crashpoints": "CRASH_POINT_ENVIRONMENT=ENVIRONMENT crash_point",
-    "core.db": "MAX_ROW_ID NAMING_CONVENTION Base UTCDateTime utcnow",
+    "core.db": "MAX_ROW_ID NAMING_CONVENTION Base UTCDateTime duplicate_key utcnow",
     "core.errors": "NotFoundError PermissionDeniedError RegistryError UsageError",
     "core.hashing": "file_sha256 stream_sha256 text_sha256",
     "core.storage": (

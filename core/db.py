@@ -11,9 +11,10 @@ from typing import Any, ClassVar
 
 from sqlalchemy import JSON, DateTime, MetaData, TypeDecorator
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase
 
-__all__ = ["MAX_ROW_ID", "NAMING_CONVENTION", "Base", "UTCDateTime", "utcnow"]
+__all__ = ["MAX_ROW_ID", "NAMING_CONVENTION", "Base", "UTCDateTime", "duplicate_key", "utcnow"]
 
 #: The largest row id: ids are SQL INTEGER (signed 32-bit) columns. A larger number names nothing, and
 #: the database driver fails on it (SQLite: OverflowError past 2^63; PostgreSQL: "integer out of range")
@@ -59,3 +60,37 @@ def utcnow() -> datetime:
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON, datetime: UTCDateTime()}
+
+
+#: SQLite's words for a taken unique key (its driver has no SQLSTATE); PostgreSQL's SQLSTATE for it.
+_SQLITE_DUPLICATE = "UNIQUE constraint failed"
+_UNIQUE_VIOLATION = "23505"
+
+
+def duplicate_key(exc: BaseException) -> str | None:
+    """The unique key the database refused a row for, as ``table.column``, or ``None`` for anything else.
+
+    Why: a create checks "does it exist?" then inserts; two processes creating the same operator, principal
+    or dataset at once on PostgreSQL both pass the check and the later insert meets the unique index (red team
+    21c F9). That is a conflict with what exists, not a fault: the API answers 409, the CLI "already exists".
+    One rule for both (PostgreSQL's SQLSTATE 23505, SQLite's "UNIQUE constraint failed"); only the key's name
+    is given, never its values (a hash may be one) nor the SQL. ``"a unique key"`` when the driver names none.
+    """
+    if not isinstance(exc, IntegrityError):
+        return None
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) == _UNIQUE_VIOLATION:
+        diag = getattr(orig, "diag", None)
+        table = getattr(diag, "table_name", None)
+        constraint = getattr(diag, "constraint_name", None)
+        if not table or not constraint:
+            return "a unique key"
+        for prefix in (f"uq_{table}_", f"ix_{table}_"):  # NAMING_CONVENTION's unique constraints and indexes
+            if constraint.startswith(prefix):
+                return f"{table}.{constraint.removeprefix(prefix)}"
+        return f"{table} ({constraint})"
+    text = str(orig)
+    if _SQLITE_DUPLICATE in text:
+        named = text.partition(_SQLITE_DUPLICATE)[2].lstrip(": ").splitlines()
+        return named[0].strip() if named and named[0].strip() else "a unique key"
+    return None

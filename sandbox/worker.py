@@ -30,7 +30,8 @@ Why it is built this way:
 * **Judged before anything is shown.** After a run the export guard (``sandbox.guard``) judges
   every output, stdout, stderr and file name against the granted datasets' fingerprints; the job
   row gets the verdict, the findings and a redacted, truncated log excerpt (what an operator may
-  read). A ``block`` is reported to usage monitoring (repeated blocks are a security anomaly).
+  read). A ``block`` is reported to usage monitoring (repeated blocks are a security anomaly), a crash
+  of the judging too (:meth:`Worker._wedged`: never quieter than a block).
   Without fingerprints (no ``registry`` port, or its ``fingerprints`` failing) the guard still runs its
   recognizer, manifest, record-shape and SDC rules.
   Tables are tied to the copies the job mounted and, for datasets granted jointly, to the joined view of
@@ -312,13 +313,7 @@ class Worker:
         verdict: str | None = judged.verdict
         if state != JobState.DONE and verdict == "pass":
             verdict = None  # a run that did not finish is never "pass": nothing vouches for what it left
-        joined: list[bool] = []
-
-        def report_block(change: Change, ended: JobView) -> None:  # in the job's end transaction
-            if ended.verdict == "block" and self.registry is not None:
-                joined.append(self.registry.blocked_within(change, ended))
-
-        view = self._finish(
+        return self._finish_reported(
             claimed,
             state,
             exit_code=result.exit_code,
@@ -328,19 +323,30 @@ class Worker:
             verdict=verdict,
             findings=[f.as_json() for f in judged.findings],
             log_excerpt=judged.log.excerpt(),
-            then=report_block,
         )
+
+    def _finish_reported(self, claimed: Claimed, state: JobState, *, joined: bool = True, **end: Any) -> JobView | None:
+        """Record the end; a ``block`` is reported to usage monitoring (repeated blocks are a security anomaly,
+        双鸭山 第三十一条): inside the end transaction when the port can (``joined``), else after the commit,
+        where a monitoring failure is logged and the verdict stands. Every block, however it came about."""
+        reported: list[bool] = []
+
+        def report_block(change: Change, ended: JobView) -> None:  # in the job's end transaction
+            if joined and ended.verdict == "block" and self.registry is not None:
+                reported.append(self.registry.blocked_within(change, ended))
+
+        view = self._finish(claimed, state, then=report_block, **end)
         crash_point("job.recorded")
-        if view is not None and verdict == "block" and self.registry is not None and joined != [True]:
+        if view is not None and view.verdict == "block" and self.registry is not None and reported != [True]:
             try:
                 self.registry.blocked(view)
             except Exception:  # the verdict stands; monitoring failing must not lose it
-                log.exception("job %s: could not record the blocked export", job.id)
+                log.exception("job %s: could not record the blocked export", claimed.job.id)
         return view
 
     def _wedged(self, claimed: Claimed, error: BaseException) -> JobView | None:
-        """A job whose judging or recording raised: it ends ``failed`` with verdict ``block`` and a finding,
-        and the worker goes on to the next job (issue 15: never wedge). If even that cannot be
+        """A job whose judging or recording raised ends ``failed`` with verdict ``block``, a finding and, like any
+        block, its usage-monitoring record; the worker goes on (issue 15: never wedge). If even that cannot be
         recorded (the database is away), the job stays ``running`` for the reaper."""
         log.error("job %s: could not be judged or recorded", claimed.job.id, exc_info=error)
         finding = {
@@ -350,12 +356,14 @@ class Worker:
             "location": "worker",
             "detail": f"the run could not be judged or recorded ({type(error).__name__}): nothing leaves",
         }
-        try:
-            return self._finish(claimed, JobState.FAILED, reason="internal error while judging", verdict="block",
-                                findings=[finding])  # fmt: skip
-        except Exception:
-            log.exception("job %s: the failure could not be recorded either; the reaper will take it", claimed.job.id)
-            return None
+        for joined in (True, False):  # a block like any other; if its monitoring record fails, the end alone
+            try:
+                return self._finish_reported(claimed, JobState.FAILED, joined=joined, verdict="block",
+                                             reason="internal error while judging", findings=[finding])  # fmt: skip
+            except Exception:
+                log.exception("job %s: the failure could not be recorded (joined report: %s)", claimed.job.id, joined)
+        log.error("job %s: the reaper will take it", claimed.job.id)
+        return None
 
     def _mitigate(self, code: str, out_dir: Path) -> RunResultLike:
         """A ``mitigation`` job (``sandbox.mitigation``): the source job's outputs, suppressed and/or rounded."""

@@ -30,6 +30,7 @@ from app.api import retention as retention_api
 from app.api import security as security_api
 from app.api.edge import install_edge
 from app.api.schemas import HealthDownOut, HealthOut, add_examples
+from app.api.unavailable import install_unavailable_handler
 from app.instance import Instance
 from app.ledger_publish import PublicationLoop
 from app.settings import Settings
@@ -225,6 +226,7 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
     app.include_router(public_api.build_router(inst.registry, inst.ledger, _version()))
     registry_api.install_error_handlers(app)
     incidents_api.install_freeze_handler(app)
+    install_unavailable_handler(app, inst.engine.url.render_as_string(hide_password=False))
     install_edge(app)
     # Every refused login, token and authorization is a security event (SATRE 2.5.03), console included.
     app.add_middleware(security_api.SecurityWatch, buffer=security_buffer)

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
 from app.api import catalog, consent, copies, egress, ingest, licences, products
-from core import NotFoundError, PermissionDeniedError, RegistryError, UsageError
+from core import NotFoundError, PermissionDeniedError, RegistryError, UsageError, duplicate_key
 from registry import Registry
 
 
@@ -39,18 +39,12 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IntegrityError, duplicate)
 
 
-def is_duplicate(exc: IntegrityError) -> bool:
-    """Whether the database refused a row because its unique key is taken (PostgreSQL's SQLSTATE 23505,
-    SQLite's "UNIQUE constraint failed"): the request conflicts with what exists, not a fault of the server."""
-    orig = exc.orig
-    return getattr(orig, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(orig)
-
-
 async def duplicate(_: Request, exc: Exception) -> JSONResponse:
     """409 for a name taken between a route's own "does it exist?" check and its insert: two requests creating
     the same dataset, operator or principal at once on PostgreSQL, the losers were 500s (red team 21c F9); their
-    transactions rolled back. Any other integrity failure is a fault of the server: still a 500, logged."""
-    if isinstance(exc, IntegrityError) and is_duplicate(exc):  # the key's values are not echoed (a hash may be one)
+    transactions rolled back. What is a taken key is ``core.duplicate_key``'s rule (the CLI's too). Any other
+    integrity failure is a fault of the server: still a 500, logged."""
+    if duplicate_key(exc) is not None:  # the key's values are not echoed (a hash may be one)
         return JSONResponse(
             {"detail": "it already exists: a concurrent request created the same thing first; reload and check"},
             status_code=409,

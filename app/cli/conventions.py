@@ -51,6 +51,8 @@ REFUSALS: tuple[tuple[str, str], ...] = (
 DATA_ERROR = ("sqlalchemy.exc", "DataError")
 #: The database could not do it now: SQLite locked by another process past the busy timeout, PostgreSQL down.
 OPERATIONAL_ERROR = ("sqlalchemy.exc", "OperationalError")
+#: The database refused a row: a unique key taken by a concurrent create (``core.duplicate_key``), or a fault.
+INTEGRITY_ERROR = ("sqlalchemy.exc", "IntegrityError")
 
 
 def loaded_classes(names: tuple[tuple[str, str], ...]) -> tuple[type[BaseException], ...]:
@@ -127,10 +129,34 @@ def refusing(fn: Callable[P, R]) -> Callable[P, R]:
                 Output(False).fail(
                     f"the database could not do it ({orig}): the step that failed was rolled back; retry"
                 )
+            if isinstance(exc, loaded_classes((INTEGRITY_ERROR,))):
+                _fail_on_duplicate(exc, fn.__name__, kwargs)
             _fail_on_input(exc)
             raise
 
     return wrapper
+
+
+def _fail_on_duplicate(exc: Exception, command: str, arguments: dict[str, object]) -> None:
+    """Exit 1 saying what already exists, when another process created the same operator, principal or dataset
+    between this command's "does it exist?" check and its insert (PostgreSQL; red team 21c F9's race, a 409 over
+    the API): it was an ``IntegrityError`` traceback. ``core.duplicate_key`` is the API's rule too; the key is
+    named, never its values nor the SQL. Any other integrity failure is a fault: it stays a traceback."""
+    from core import duplicate_key
+
+    key = duplicate_key(exc)
+    if key is None:
+        return
+    import click
+
+    context = click.get_current_context(silent=True)
+    doing = " ".join(context.command_path.split()[1:]) if context is not None else command.replace("_", " ")
+    name = arguments.get("name")
+    what = f"{name!r}" if isinstance(name, str) else "it"
+    Output(False).fail(
+        f"{doing}: {what} already exists: another process created it at the same moment ({key} is taken); "
+        "this command changed nothing"
+    )
 
 
 def _fail_on_input(exc: Exception) -> None:

@@ -1,0 +1,53 @@
+"""A database the server cannot reach is the server's problem: 503 with ``Retry-After``, never a 500.
+
+PostgreSQL stopped (connection refused), a SQLite file that cannot be opened or stays locked past the busy
+timeout, a pool with no connection to give: SQLAlchemy raises :class:`~sqlalchemy.exc.OperationalError` (or
+its pool's ``TimeoutError``, or a connection found dead) from whatever route touched the database, and
+Starlette answered it with a bare 500. The client did nothing wrong and may retry; the operator must see it.
+So the answer is 503 with a JSON error and ``Retry-After`` (RFC 9110 §15.6.4, §10.2.3), and the log line names
+the database with its password masked (``app.database.redact`` through ``app.instance_read.unreachable``)
+and the driver's one-line reason, never the SQL or its parameters (a key's hash may be one).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from app.database import redact
+from app.instance_read import unreachable
+
+logger = logging.getLogger("keyong")
+
+#: Seconds a client should wait before trying again: long enough for a restart or a failover to finish.
+RETRY_AFTER_SECONDS = 30
+UNAVAILABLE_DETAIL = "the database is unavailable: the server cannot reach it now; try again later"
+
+
+def install_unavailable_handler(app: FastAPI, url: str) -> None:
+    """Answer a database that is down with 503 and ``Retry-After`` on every route of ``app`` over ``url``.
+
+    ``OperationalError`` is the driver's "could not do it now" (connection refused or lost, locked past the
+    busy timeout, cannot open the file); the pool's ``TimeoutError`` means no connection came free in time."""
+
+    async def unavailable(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, OperationalError):
+            reason = unreachable(url, exc)
+        else:
+            reason = f"no connection to the database {redact(url)}: {type(exc).__name__}"
+        logger.error("503 on %s %s: %s", request.method, request.url.path, reason)
+        return JSONResponse(
+            {"detail": UNAVAILABLE_DETAIL, "kind": "database_unavailable"},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    app.add_exception_handler(OperationalError, unavailable)
+    app.add_exception_handler(PoolTimeoutError, unavailable)
+
+
+__all__ = ["RETRY_AFTER_SECONDS", "UNAVAILABLE_DETAIL", "install_unavailable_handler"]
