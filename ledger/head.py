@@ -192,16 +192,17 @@ def remember_head(path: Path, head: RememberedHead) -> RememberedHead:
         os.close(lock)  # releases the flock
 
 
-def head_problems(connection: Connection, held: RememberedHead) -> list[tuple[str, str]]:
-    """``(kind, detail)`` for each way the database's log fails to extend the remembered head.
+def head_problems(connection: Connection, held: RememberedHead) -> list[tuple[int | None, str, str]]:
+    """``(seq, kind, detail)`` for each way the database's log fails to extend the remembered head.
 
     Read the file before opening ``connection``'s snapshot: a writer commits before it remembers, so the
     database a verifier reads afterwards always reaches what the file says (no false alarm under load)."""
-    found: list[tuple[str, str]] = []
+    found: list[tuple[int | None, str, str]] = []
     if held.cut is not None:
         cut = held.cut
         found.append(
             (
+                None,
                 "truncated" if cut["to"] < cut["from"] else "rolled_back",
                 f"this home's writers committed {cut['from']} entries (root {cut['root']}), then found the "
                 f"database's ledger at {cut['to']} entries"
@@ -213,6 +214,7 @@ def head_problems(connection: Connection, held: RememberedHead) -> list[tuple[st
     if size < held.tree_size:
         found.append(
             (
+                size + 1,  # the first entry missing, as the verifiers name a cut they see themselves
                 "truncated",
                 f"the database's ledger ends at entry {size}, but this home's writers committed "
                 f"{held.tree_size}: entries {size + 1} to {held.tree_size} were removed",
@@ -226,6 +228,7 @@ def head_problems(connection: Connection, held: RememberedHead) -> list[tuple[st
         if root != held.root:
             found.append(
                 (
+                    None,
                     "rolled_back",
                     f"the ledger's root at size {held.tree_size} is {root}, not the {held.root} this home's "
                     "writers committed: entries up to that size were replaced (rolled back and rewritten)",
@@ -237,6 +240,7 @@ def head_problems(connection: Connection, held: RememberedHead) -> list[tuple[st
         if stored is None or (stored.root, stored.signature) != (cp.get("root"), cp.get("signature")):
             found.append(
                 (
+                    None,
                     "truncated",
                     f"the signed checkpoint of size {cp['tree_size']} this home's writers made is "
                     + ("missing from the database" if stored is None else "not the one the database holds"),

@@ -86,7 +86,7 @@ class LedgerVerifier:
             try:
                 found = head_problems(connection, held)
             except (ValueError, TypeError, LedgerError) as exc:  # rows the verifier reported as unreadable
-                found = [("remembered_head", f"the ledger cannot be compared with the remembered head: {exc}")]
-        for kind, detail in found:
-            report.add(None, kind, detail)
+                found = [(None, "remembered_head", f"the ledger cannot be compared with the remembered head: {exc}")]
+        for seq, kind, detail in found:
+            report.add(seq, kind, detail)
         return report

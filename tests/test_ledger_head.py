@@ -53,6 +53,7 @@ def test_a_tail_cut_without_its_checkpoint_is_truncated(instance: Instance) -> N
     tamper(instance.engine, f"DELETE FROM ledger_entries WHERE seq > {size - 2}", "DELETE FROM ledger_nodes")
     report = _report(instance)
     assert report["ok"] is False and _kinds(report) == {"truncated"}, report
+    assert [p["seq"] for p in report["problems"]] == [size - 1], report  # type: ignore[attr-defined]  # the first missing
 
 
 def test_a_tail_cut_with_its_checkpoint_is_truncated(instance: Instance) -> None:
