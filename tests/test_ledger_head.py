@@ -165,3 +165,21 @@ def test_an_in_memory_file_uri_is_no_file(url: str) -> None:
 
     with pytest.raises(ValueError, match="needs an SQLite database file"):
         sqlite_file(url)
+
+
+def test_a_head_that_cannot_be_written_does_not_undo_the_commit(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The append committed before its head is remembered: failing to write the file (here its directory is a
+    file) must not tell the caller the entry failed; it is logged, and verify, which cannot read that memory
+    either, fails closed on it."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    metadata.create_all(create_engine(url))
+    (tmp_path / "secrets").write_text("not a directory")
+    key, path = Ed25519PrivateKey.generate(), tmp_path / "secrets" / "head.json"
+    ledger = Ledger(create_engine(url), key, origin="test", head_file=path)
+    entry = ledger.append(actor="a", role="r", action="test.started", subject="s")
+    assert entry.seq == 1 and ledger.size() == 1
+    assert "could not remember the ledger head" in caplog.text
+    report = ledger.verify()
+    assert [p.kind for p in report.problems] == ["remembered_head"], report.as_json()
