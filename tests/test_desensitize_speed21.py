@@ -76,8 +76,12 @@ def test_k_anonymize_rounds_with_cached_ladders_and_fewer_columns() -> None:
     first = k_anonymize(frame, qi, k=5, ladder_cache=cache, columns=[])
     again = k_anonymize(frame, qi, k=5, ladder_cache=cache, columns=["备用"])
     assert set(cache) == {(c, t) for c, t in qi.items()}
-    assert list(first.frame.columns) == ["性别", "出生日期", "民族"]
-    assert list(again.frame.columns) == list(frame.columns)
+    assert list(first.frame.columns) == []  # no l-diversity: not even the quasi-identifiers are copied
+    assert len(first.frame) == len(plain.frame)
+    assert list(again.frame.columns) == ["备用"]
+    with_l = k_anonymize(frame, qi, k=5, ladder_cache=cache, columns=["备用"], sensitive_column="备用")
+    assert list(with_l.frame.columns) == list(frame.columns)  # l-diversity reads the quasi-identifiers
+    assert with_l.report == k_anonymize(frame, qi, k=5, sensitive_column="备用").report
     for result in (first, again):
         assert result.report == plain.report
         assert np.array_equal(result.kept, plain.kept)
