@@ -166,7 +166,7 @@ def k_anonymize(
     search = _generalize(ladders, n, k_needed, budget, max_average_risk if ladders else None)
 
     kept = search.sizes >= k_needed
-    extra = _suppress_for_average(ladders, search.levels, kept, max_average_risk) if ladders else 0
+    extra, kept_ids = _suppress_for_average(ladders, search.levels, kept, max_average_risk) if ladders else (0, None)
     qi_columns = [lad.column for lad in ladders]
     generalized = frame[qi_columns].copy()
     for ladder, level in zip(ladders, search.levels, strict=True):
@@ -179,7 +179,10 @@ def k_anonymize(
     final_codes = [lad.codes[lv][kept] for lad, lv in zip(ladders, search.levels, strict=True)]
     final_cards = [lad.cards[lv] for lad, lv in zip(ladders, search.levels, strict=True)]
     n_kept = int(kept.sum())
-    ids = _group_ids(final_codes, final_cards, n_kept) if n_kept else np.zeros(0, dtype=np.int64)
+    if kept_ids is not None and not extra:  # the same rows the average was measured on: the same classes
+        ids = kept_ids
+    else:
+        ids = _group_ids(final_codes, final_cards, n_kept) if n_kept else np.zeros(0, dtype=np.int64)
     sizes = np.bincount(ids) if n_kept else np.zeros(0, dtype=np.int64)
     report: dict[str, Any] = {
         "k_target": k,
@@ -238,12 +241,14 @@ def kept_frame(
 
 def _suppress_for_average(
     ladders: Sequence[Ladder], levels: Sequence[int], kept: np.ndarray, max_average: float | None
-) -> int:
+) -> tuple[int, np.ndarray | None]:
     """Suppress (in ``kept``, in place) the smallest classes until classes / records <= ``max_average``
-    (``desensitize.risk.classes_to_drop``); returns the rows suppressed."""
+    (``desensitize.risk.classes_to_drop``); returns the rows suppressed and the class ids of the rows
+    kept before (None: not measured), which are the copy's when none was suppressed (a million rows'
+    numbering spared)."""
     n_kept = int(kept.sum())
     if max_average is None or n_kept == 0:
-        return 0
+        return 0, None
     where = np.flatnonzero(kept)
     ids = _group_ids(
         [lad.codes[lv][where] for lad, lv in zip(ladders, levels, strict=True)],
@@ -252,7 +257,7 @@ def _suppress_for_average(
     )
     drop = classes_to_drop(ids, max_average)[ids]
     kept[where[drop]] = False
-    return int(drop.sum())
+    return int(drop.sum()), ids
 
 
 def _check_arguments(
