@@ -320,6 +320,7 @@ def _generalize(ladders: Sequence[Ladder], n: int, k: int, budget: int, max_aver
         return max_average is not None and _average_after(sz, k) > max_average + 1e-12
 
     steps: list[dict[str, Any]] = []
+    ids: np.ndarray | None = None
     sizes = sizes_at(levels)
     violating = int((sizes < k).sum())
     initial_violating = violating
@@ -327,7 +328,7 @@ def _generalize(ladders: Sequence[Ladder], n: int, k: int, budget: int, max_aver
     while violating > budget or average_too_high(sizes):
         for_k = violating > budget
         best: tuple[tuple[float, float], int, np.ndarray] | None = None  # (objective, ladder index, sizes)
-        trials = StepTrials(ladders, levels, n, sizes_at, functional)
+        trials = StepTrials(ladders, levels, n, sizes_at, functional, ids)
         for i, ladder in enumerate(ladders):
             if levels[i] >= ladder.top:
                 continue
@@ -351,6 +352,7 @@ def _generalize(ladders: Sequence[Ladder], n: int, k: int, budget: int, max_aver
             break
         _, chosen, sizes = best
         violating = int((sizes < k).sum())
+        ids = trials.ids_after(chosen)  # the next step's classes, already numbered
         levels[chosen] += 1
         step: dict[str, Any] = {
             "column": ladders[chosen].column,

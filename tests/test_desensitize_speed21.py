@@ -90,6 +90,7 @@ def test_k_anonymize_rounds_with_cached_ladders_and_fewer_columns() -> None:
 
 
 def test_step_trials_sizes_as_counting_the_rows() -> None:
+    from desensitize.group_keys import dense_ids
     from desensitize.kanonymity import _sizes
     from desensitize.ladders import build_ladder
     from desensitize.step_trials import StepTrials, coarsens
@@ -121,6 +122,18 @@ def test_step_trials_sizes_as_counting_the_rows() -> None:
                     up = list(levels)
                     up[i] += 1
                     assert np.array_equal(trials.sizes(i), rows(up))
+                    after = trials.ids_after(i)
+                    if functional(i, levels[i]):  # numbered as the rows one level up would be
+                        expected = dense_ids([lad.codes[v] for lad, v in zip(ladders, up, strict=True)],
+                                             [lad.cards[v] for lad, v in zip(ladders, up, strict=True)], n)  # fmt: skip
+                        assert after is not None and np.array_equal(after, expected)
+                        again = StepTrials(ladders, up, n, rows, functional, after)
+                        fresh = StepTrials(ladders, up, n, rows, functional)
+                        for j, other in enumerate(ladders):
+                            if up[j] < other.top:
+                                assert np.array_equal(again.sizes(j), fresh.sizes(j))
+                    else:
+                        assert after is None
     # A level that is not a function of the one below is told apart (rows of one code there split above).
     odd = build_ladder(frame["民族"], "ethnicity", "民族")
     values = np.arange(odd.cards[0], dtype=np.int64)
