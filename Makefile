@@ -22,9 +22,10 @@ $(BIN)/python:
 # checked against its hash and none taken from outside the lock (--no-deps), then the project itself
 # without dependencies and without fetching a build environment (setuptools is in the lock too).
 # `pip check` fails if pyproject.toml asks for something the lock lacks: run `make lock` then.
-# The editable install also builds the optional C extension ledger._chainhash (setup.py; needs gcc,
-# the Python headers, sqlite3.h and OpenSSL's headers): a change to its source re-installs.
-$(STAMP): $(LOCK) pyproject.toml setup.py ledger/_chainhash.c | $(BIN)/python
+# The editable install also builds the optional C extensions ledger._chainhash and
+# desensitize.transforms._keyedhash (setup.py; need gcc, the Python headers, sqlite3.h and OpenSSL's
+# headers): a change to their source re-installs.
+$(STAMP): $(LOCK) pyproject.toml setup.py ledger/_chainhash.c desensitize/transforms/_keyedhash.c | $(BIN)/python
 	$(PIP) install -q --require-hashes --no-deps -r $(LOCK)
 	$(PIP) install -q --no-deps --no-build-isolation -e .
 	$(PIP) check || (echo 'requirements.lock lacks what pyproject.toml asks for: run make lock' >&2; exit 1)

@@ -149,9 +149,10 @@ def k_anonymize(
 
     For a caller that runs the search again on the same frame (``desensitize.splits``' rounds):
     ``ladder_cache`` caches the ladders built, by (column, type), so a round rebuilds none; ``columns``
-    limits the result's frame to those columns (and the quasi-identifiers and the sensitive column),
-    sparing the copy of the whole table in a round whose frame is only measured (``kept_frame``
-    makes the whole one afterwards).
+    limits the result's frame to those columns (and, when l-diversity is measured, the
+    quasi-identifiers and the sensitive column), sparing the copy of the table's kept rows in a round
+    whose frame is only measured (``kept_frame`` makes the whole one afterwards; each string column
+    copied costs tens of milliseconds per million rows).
     """
     _check_arguments(frame, quasi_identifiers, k, max_suppression, sensitive_column)
     if max_average_risk is not None and not 0.0 < max_average_risk <= 1.0:
@@ -165,19 +166,23 @@ def k_anonymize(
     search = _generalize(ladders, n, k_needed, budget, max_average_risk if ladders else None)
 
     kept = search.sizes >= k_needed
-    extra = _suppress_for_average(ladders, search.levels, kept, max_average_risk) if ladders else 0
+    extra, kept_ids = _suppress_for_average(ladders, search.levels, kept, max_average_risk) if ladders else (0, None)
     qi_columns = [lad.column for lad in ladders]
     generalized = frame[qi_columns].copy()
     for ladder, level in zip(ladders, search.levels, strict=True):
         if level:
             generalized[ladder.column] = ladder.values(level, frame[ladder.column])
-    wanted = None if columns is None else {*columns, *qi_columns, *([sensitive_column] if sensitive_column else [])}
+    measured = [*qi_columns, sensitive_column] if sensitive_column is not None else []  # l-diversity reads them
+    wanted = None if columns is None else {*columns, *measured}
     out = kept_frame(frame, generalized, kept, wanted)
 
     final_codes = [lad.codes[lv][kept] for lad, lv in zip(ladders, search.levels, strict=True)]
     final_cards = [lad.cards[lv] for lad, lv in zip(ladders, search.levels, strict=True)]
     n_kept = int(kept.sum())
-    ids = _group_ids(final_codes, final_cards, n_kept) if n_kept else np.zeros(0, dtype=np.int64)
+    if kept_ids is not None and not extra:  # the same rows the average was measured on: the same classes
+        ids = kept_ids
+    else:
+        ids = _group_ids(final_codes, final_cards, n_kept) if n_kept else np.zeros(0, dtype=np.int64)
     sizes = np.bincount(ids) if n_kept else np.zeros(0, dtype=np.int64)
     report: dict[str, Any] = {
         "k_target": k,
@@ -236,12 +241,14 @@ def kept_frame(
 
 def _suppress_for_average(
     ladders: Sequence[Ladder], levels: Sequence[int], kept: np.ndarray, max_average: float | None
-) -> int:
+) -> tuple[int, np.ndarray | None]:
     """Suppress (in ``kept``, in place) the smallest classes until classes / records <= ``max_average``
-    (``desensitize.risk.classes_to_drop``); returns the rows suppressed."""
+    (``desensitize.risk.classes_to_drop``); returns the rows suppressed and the class ids of the rows
+    kept before (None: not measured), which are the copy's when none was suppressed (a million rows'
+    numbering spared)."""
     n_kept = int(kept.sum())
     if max_average is None or n_kept == 0:
-        return 0
+        return 0, None
     where = np.flatnonzero(kept)
     ids = _group_ids(
         [lad.codes[lv][where] for lad, lv in zip(ladders, levels, strict=True)],
@@ -250,7 +257,7 @@ def _suppress_for_average(
     )
     drop = classes_to_drop(ids, max_average)[ids]
     kept[where[drop]] = False
-    return int(drop.sum())
+    return int(drop.sum()), ids
 
 
 def _check_arguments(
@@ -313,6 +320,7 @@ def _generalize(ladders: Sequence[Ladder], n: int, k: int, budget: int, max_aver
         return max_average is not None and _average_after(sz, k) > max_average + 1e-12
 
     steps: list[dict[str, Any]] = []
+    ids: np.ndarray | None = None
     sizes = sizes_at(levels)
     violating = int((sizes < k).sum())
     initial_violating = violating
@@ -320,7 +328,7 @@ def _generalize(ladders: Sequence[Ladder], n: int, k: int, budget: int, max_aver
     while violating > budget or average_too_high(sizes):
         for_k = violating > budget
         best: tuple[tuple[float, float], int, np.ndarray] | None = None  # (objective, ladder index, sizes)
-        trials = StepTrials(ladders, levels, n, sizes_at, functional)
+        trials = StepTrials(ladders, levels, n, sizes_at, functional, ids)
         for i, ladder in enumerate(ladders):
             if levels[i] >= ladder.top:
                 continue
@@ -344,6 +352,7 @@ def _generalize(ladders: Sequence[Ladder], n: int, k: int, budget: int, max_aver
             break
         _, chosen, sizes = best
         violating = int((sizes < k).sum())
+        ids = trials.ids_after(chosen)  # the next step's classes, already numbered
         levels[chosen] += 1
         step: dict[str, Any] = {
             "column": ladders[chosen].column,

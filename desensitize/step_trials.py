@@ -8,6 +8,9 @@ class of the trial, so the trial's classes are found over one representative row
 (tens of thousands, not a million) and their sizes summed from the current class sizes. The sizes
 per row are the same integers as counting the rows directly; a level that is not a function of the
 one below is counted on the rows as before.
+
+The classes one level up are kept too (``ids_after``): the search's next step starts from them
+instead of numbering a million rows again (the same first-appearance numbering, see there).
 """
 
 from __future__ import annotations
@@ -51,10 +54,15 @@ class StepTrials:
         n: int,
         rows: Callable[[Sequence[int]], np.ndarray],
         functional: Callable[[int, int], bool],
+        ids: np.ndarray | None = None,
     ) -> None:
+        """``ids``: the rows' classes at ``levels`` when known (``ids_after`` of the previous step)."""
         self._ladders, self._levels, self._rows, self._functional = ladders, list(levels), rows, functional
-        current = [lad.codes[lv] for lad, lv in zip(ladders, levels, strict=True)]
-        self._ids = dense_ids(current, [lad.cards[lv] for lad, lv in zip(ladders, levels, strict=True)], n)
+        if ids is None:
+            current = [lad.codes[lv] for lad, lv in zip(ladders, levels, strict=True)]
+            ids = dense_ids(current, [lad.cards[lv] for lad, lv in zip(ladders, levels, strict=True)], n)
+        self._ids = ids
+        self._merged: dict[int, np.ndarray] = {}
         self._counts = np.bincount(self._ids)
         first = np.ones(n, dtype=bool)
         if n:
@@ -71,5 +79,14 @@ class StepTrials:
         codes = [lad.codes[lv][self._reps] for lad, lv in zip(self._ladders, trial, strict=True)]
         cards = [lad.cards[lv] for lad, lv in zip(self._ladders, trial, strict=True)]
         merged = dense_ids(codes, cards, len(self._reps))
+        self._merged[index] = merged
         per_class = np.bincount(merged, weights=self._counts).astype(np.int64)
         return np.asarray(per_class[merged][self._ids], dtype=np.int64)
+
+    def ids_after(self, index: int) -> np.ndarray | None:
+        """Per row, its class with ladder ``index`` one level up, numbered as ``dense_ids`` over the rows
+        would (None: that trial was counted on the rows). Why the same: a row's class up there is its
+        current class's (the level is a function of the current one), and each new class first appears
+        at the first row of its first current class, which is that class's representative, in row order."""
+        merged = self._merged.get(index)
+        return None if merged is None else np.asarray(merged[self._ids], dtype=np.int64)

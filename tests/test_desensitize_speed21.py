@@ -76,8 +76,12 @@ def test_k_anonymize_rounds_with_cached_ladders_and_fewer_columns() -> None:
     first = k_anonymize(frame, qi, k=5, ladder_cache=cache, columns=[])
     again = k_anonymize(frame, qi, k=5, ladder_cache=cache, columns=["备用"])
     assert set(cache) == {(c, t) for c, t in qi.items()}
-    assert list(first.frame.columns) == ["性别", "出生日期", "民族"]
-    assert list(again.frame.columns) == list(frame.columns)
+    assert list(first.frame.columns) == []  # no l-diversity: not even the quasi-identifiers are copied
+    assert len(first.frame) == len(plain.frame)
+    assert list(again.frame.columns) == ["备用"]
+    with_l = k_anonymize(frame, qi, k=5, ladder_cache=cache, columns=["备用"], sensitive_column="备用")
+    assert list(with_l.frame.columns) == list(frame.columns)  # l-diversity reads the quasi-identifiers
+    assert with_l.report == k_anonymize(frame, qi, k=5, sensitive_column="备用").report
     for result in (first, again):
         assert result.report == plain.report
         assert np.array_equal(result.kept, plain.kept)
@@ -86,6 +90,7 @@ def test_k_anonymize_rounds_with_cached_ladders_and_fewer_columns() -> None:
 
 
 def test_step_trials_sizes_as_counting_the_rows() -> None:
+    from desensitize.group_keys import dense_ids
     from desensitize.kanonymity import _sizes
     from desensitize.ladders import build_ladder
     from desensitize.step_trials import StepTrials, coarsens
@@ -117,6 +122,18 @@ def test_step_trials_sizes_as_counting_the_rows() -> None:
                     up = list(levels)
                     up[i] += 1
                     assert np.array_equal(trials.sizes(i), rows(up))
+                    after = trials.ids_after(i)
+                    if functional(i, levels[i]):  # numbered as the rows one level up would be
+                        expected = dense_ids([lad.codes[v] for lad, v in zip(ladders, up, strict=True)],
+                                             [lad.cards[v] for lad, v in zip(ladders, up, strict=True)], n)  # fmt: skip
+                        assert after is not None and np.array_equal(after, expected)
+                        again = StepTrials(ladders, up, n, rows, functional, after)
+                        fresh = StepTrials(ladders, up, n, rows, functional)
+                        for j, other in enumerate(ladders):
+                            if up[j] < other.top:
+                                assert np.array_equal(again.sizes(j), fresh.sizes(j))
+                    else:
+                        assert after is None
     # A level that is not a function of the one below is told apart (rows of one code there split above).
     odd = build_ladder(frame["民族"], "ethnicity", "民族")
     values = np.arange(odd.cards[0], dtype=np.int64)
