@@ -68,6 +68,7 @@ from desensitize.fingerprint_hashes import (
     value_lengths,
 )
 from desensitize.forking import Forked, worth_forking
+from desensitize.pseudonym_pieces import PseudonymPieces, kept_fragments
 
 __all__ = [
     "DEFAULT_LENGTHS",
@@ -138,6 +139,8 @@ class FingerprintSet:
         progress: Callable[[str, int, int], None] | None = None,
         workers: int | None = None,
         raw_hashes: Mapping[str, tuple[np.ndarray, np.ndarray]] | RawPrints | None = None,
+        pieces: PseudonymPieces | None = None,
+        kept: np.ndarray | None = None,
     ) -> FingerprintSet:
         """Fingerprints of a raw table and its desensitized copy.
 
@@ -149,8 +152,8 @@ class FingerprintSet:
         ``raw_hashes`` are the raw side's column hashes when the caller computed them already
         (:func:`raw_column_hashes`, e.g. on the other core while it transformed the table), or
         :func:`raw_prints` with the identifier columns' normalised text, which spares normalising
-        them again for the value lengths.
-        """
+        them again for the value lengths. ``pieces`` (``desensitize.pseudonym_pieces``), ``kept`` (the raw
+        rows the copy holds): the fragment prints picked, not cut and hashed again."""
         key = fingerprint_key(pepper)
         identifier_types = frozenset(identifier_types)
         raw_columns = [str(c) for c in raw.columns]
@@ -192,7 +195,10 @@ class FingerprintSet:
             "rows_desensitized": des_columns,
         }
         note(total)
-        lengths, arrays[FRAGMENTS], fragments = _lengths_and_fragments(raw, identifiers, pseudonyms, prints, texts, key)
+        picked = _picked(pieces, pseudonyms, kept, desensitized)
+        lengths, arrays[FRAGMENTS], fragments = _lengths_and_fragments(
+            raw, identifiers, pseudonyms, prints, texts, key, picked
+        )
         columns[FRAGMENTS] = [f"{c} (pseudonym fragments)" for c in pseudonyms]
         meta = {
             "value_columns": {"raw": identifiers, "pseudonyms": pseudonyms},
@@ -424,13 +430,30 @@ def _hash_both_sides(
     return prints.hashes, des_hashes, prints, texts
 
 
+def _picked(
+    pieces: PseudonymPieces | None, pseudonyms: list[str], kept: np.ndarray | None, desensitized: pd.DataFrame
+) -> tuple[np.ndarray, dict[str, int]] | None:
+    """The kept rows' fragments from ``pieces`` (``kept_fragments``) when they are of the copy's pseudonym
+    columns and ``kept`` picks the copy's rows among theirs; else None (cut and hashed from the copy)."""
+    if pieces is None or kept is None or pieces.names != pseudonyms or len(kept) != pieces.rows:
+        return None
+    return kept_fragments(pieces, kept) if int(np.count_nonzero(kept)) == len(desensitized) else None
+
+
 def _lengths_and_fragments(
-    raw: pd.DataFrame, identifiers: list[str], pseudonyms: list[str], prints: RawPrints, texts: _Texts, key: str
+    raw: pd.DataFrame,
+    identifiers: list[str],
+    pseudonyms: list[str],
+    prints: RawPrints,
+    texts: _Texts,
+    key: str,
+    picked: tuple[np.ndarray, dict[str, int]] | None = None,
 ) -> tuple[dict[str, dict[str, int]], np.ndarray, dict[str, int]]:
     """The value lengths of identifiers and pseudonyms, the pseudonyms' keyed fragments and their lengths.
 
     The raw identifiers' distinct normalised values come with the raw hashes (raw_prints, often from the
-    other core); the pseudonyms' text is the one just hashed (canonical already)."""
+    other core); the pseudonyms' text is the one just hashed (canonical already). ``picked``: the
+    fragments and their counts already (``desensitize.pseudonym_pieces``)."""
     raw_distinct, raw_counts = prints.distinct, prints.counts
     if raw_distinct is None or prints.identifiers != identifiers:
         raw_text = [a for c in identifiers for a in _chunks(normalise_for_fingerprint(distinct_text(raw[c])))]
@@ -438,6 +461,8 @@ def _lengths_and_fragments(
         raw_counts = class_lengths(raw_distinct)
     pseudonym_text = [a for c in pseudonyms for a in _chunks(texts[c])]
     lengths = combined_lengths(raw_distinct, raw_counts, pa.chunked_array(pseudonym_text, type=pa.large_string()))
+    if picked is not None:
+        return lengths, *picked
     pieces = fragments_of(pa.chunked_array(pseudonym_text, type=pa.large_string()).combine_chunks())
     hashed = sorted_unique([siphash(pieces, key)] if len(pieces) else [])
     per_length = pc.value_counts(pc.utf8_length(pieces)) if len(pieces) else []

@@ -30,6 +30,7 @@ The input frame is never modified. Imports nothing of Keyong outside ``desensiti
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,12 +42,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from desensitize.copy_risk import REPORT_ONLY_NOTE, copy_risk
-from desensitize.fingerprints import IDENTIFIER_TYPES, FingerprintSet, RawPrints, raw_prints
+from desensitize.fingerprints import IDENTIFIER_TYPES, FingerprintSet, RawPrints, fingerprint_key, raw_prints
 from desensitize.forking import Forked, worth_forking
 from desensitize.kanonymity import KAnonymityResult, k_anonymize, kept_frame
 from desensitize.keys import KeyColumn, check_keep, find_keys, key_literals
 from desensitize.ladders import Ladder
 from desensitize.policy import Policy
+from desensitize.pseudonym_pieces import PseudonymPieces, pseudonym_pieces
 from desensitize.quasi import (
     Found,
     QuasiIdentifier,
@@ -158,15 +160,14 @@ def desensitize_table(
     # The raw side of the fingerprints needs only the raw table: on a large one it is hashed on the
     # other core while this process transforms (desensitize.forking).
     identifiers = [c for c in df.columns if types.get(c) in IDENTIFIER_TYPES]  # their text is kept for lengths
-    early = Forked(lambda: raw_prints(df, pepper, identifiers)) if worth_forking(len(df)) else None
-    try:
+    with contextlib.ExitStack() as jobs:  # a forked job still running when this fails is killed
+        early = (
+            jobs.enter_context(Forked(lambda: raw_prints(df, pepper, identifiers))) if worth_forking(len(df)) else None
+        )
         return _desensitize(
             df, types, policy, pepper, confidences, sensitive_column, text_redactor, note, early, started, keep,
-            rulings,
+            rulings, jobs,
         )  # fmt: skip
-    finally:
-        if early is not None:
-            early.cancel()
 
 
 def _desensitize(
@@ -182,11 +183,13 @@ def _desensitize(
     started: float,
     keep: Mapping[str, str],
     rulings: Mapping[str, str],
+    jobs: contextlib.ExitStack,
 ) -> DesensitizedTable:
     """The stages (transform, k-anonymity, risk and utility, fingerprints), timed, and the report."""
     frame, columns_report, pseudonym_columns = _transform(
         df, types, policy, pepper, confidences, text_redactor, note, keep, rulings
     )
+    pieces = _pieces(frame, pseudonym_columns, pepper, jobs)
     found = _quasi_identifiers(frame, types, policy, columns_report, pseudonym_columns, rulings)
     transformed = time.perf_counter()
     anonymized, qi = _anonymize_splits(found, types, policy, sensitive_column, note, columns_report, pseudonym_columns)
@@ -209,15 +212,10 @@ def _desensitize(
     )
     measured_at = time.perf_counter()
     fingerprints = FingerprintSet.build(
-        df,
-        frame,
-        types,
-        pepper=pepper,
-        pseudonym_columns=pseudonym_columns,
-        quasi_identifier_columns=list(qi),
-        progress=note,
-        raw_hashes=early.result() if early is not None else None,
-    )
+        df, frame, types, pepper=pepper, pseudonym_columns=pseudonym_columns, quasi_identifier_columns=list(qi),
+        progress=note, raw_hashes=early.result() if early is not None else None, pieces=pieces(),
+        kept=anonymized.kept,
+    )  # fmt: skip
     finished = time.perf_counter()
 
     total = finished - started
@@ -248,6 +246,21 @@ def _desensitize(
         "fingerprint_counts": fingerprints.counts(),
     }
     return DesensitizedTable(frame, _json_ready(report), fingerprints, anonymized.kept)
+
+
+def _pieces(
+    frame: pd.DataFrame, pseudonym_columns: list[str], pepper: bytes, jobs: contextlib.ExitStack
+) -> Callable[[], PseudonymPieces | None]:
+    """The pseudonyms' fragment pieces of every row (``desensitize.pseudonym_pieces``), hashed as soon as
+    the pseudonyms exist: on a large table on the other core while this process runs k-anonymity, risk
+    and utility; the fingerprints then pick the kept rows' pieces."""
+    if not pseudonym_columns:
+        return lambda: None
+    columns, key = list(pseudonym_columns), fingerprint_key(pepper)
+    if worth_forking(len(frame)):
+        return jobs.enter_context(Forked(lambda: pseudonym_pieces(frame, columns, key))).result
+    done = pseudonym_pieces(frame, columns, key)
+    return lambda: done
 
 
 def _transform(
