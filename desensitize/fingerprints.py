@@ -68,7 +68,8 @@ from desensitize.fingerprint_hashes import (
     value_lengths,
 )
 from desensitize.forking import Forked, worth_forking
-from desensitize.pseudonym_pieces import PseudonymPieces, kept_fragments
+from desensitize.pseudonym_pieces import CopyPrints, PseudonymPieces, kept_fragments
+from desensitize.transforms import arrow_strings, as_text
 
 __all__ = [
     "DEFAULT_LENGTHS",
@@ -139,7 +140,7 @@ class FingerprintSet:
         progress: Callable[[str, int, int], None] | None = None,
         workers: int | None = None,
         raw_hashes: Mapping[str, tuple[np.ndarray, np.ndarray]] | RawPrints | None = None,
-        pieces: PseudonymPieces | None = None,
+        early: CopyPrints | None = None,
         kept: np.ndarray | None = None,
     ) -> FingerprintSet:
         """Fingerprints of a raw table and its desensitized copy.
@@ -152,8 +153,8 @@ class FingerprintSet:
         ``raw_hashes`` are the raw side's column hashes when the caller computed them already
         (:func:`raw_column_hashes`, e.g. on the other core while it transformed the table), or
         :func:`raw_prints` with the identifier columns' normalised text, which spares normalising
-        them again for the value lengths. ``pieces`` (``desensitize.pseudonym_pieces``), ``kept`` (the raw
-        rows the copy holds): the fragment prints picked, not cut and hashed again."""
+        them again for the value lengths. ``early`` (``desensitize.pseudonym_pieces``), ``kept`` (the raw
+        rows the copy holds): fragment prints and hashes of the copy's columns picked, not hashed again."""
         key = fingerprint_key(pepper)
         identifier_types = frozenset(identifier_types)
         raw_columns = [str(c) for c in raw.columns]
@@ -170,7 +171,7 @@ class FingerprintSet:
         note(0)
         raw_side, des_side, prints, texts = _hash_both_sides(
             raw, desensitized, pepper, key, pseudonyms=pseudonyms, identifiers=identifiers, raw_hashes=raw_hashes,
-            workers=workers, note=note,
+            workers=workers, note=note, picked=_picked_hashes(early, kept, len(raw), len(desensitized)),
         )  # fmt: skip
         note(total - 1)
 
@@ -195,7 +196,7 @@ class FingerprintSet:
             "rows_desensitized": des_columns,
         }
         note(total)
-        picked = _picked(pieces, pseudonyms, kept, desensitized)
+        picked = _picked(early.pieces if early is not None else None, pseudonyms, kept, desensitized)
         lengths, arrays[FRAGMENTS], fragments = _lengths_and_fragments(
             raw, identifiers, pseudonyms, prints, texts, key, picked
         )
@@ -393,13 +394,15 @@ def _hash_both_sides(
     raw_hashes: Mapping[str, tuple[np.ndarray, np.ndarray]] | RawPrints | None,
     workers: int | None,
     note: Callable[[int], None],
+    picked: _Hashes,
 ) -> tuple[_Hashes, _Hashes, RawPrints, _Texts]:
     """Column hashes of the raw table (``raw_hashes`` when the caller has them already) and of the copy,
     the raw side as ``raw_prints`` gives it (without ``distinct`` when the caller gave hashes alone), and
     the text hashed of the pseudonym columns.
 
     The raw side and the desensitized side are independent: on a large table the raw side is hashed
-    on the other core (desensitize.forking) while this process hashes the copy.
+    on the other core (desensitize.forking) while this process hashes the copy; ``picked``: the copy's
+    columns hashed already (``_picked_hashes``).
     """
     raw_columns = [str(c) for c in raw.columns]
 
@@ -414,10 +417,15 @@ def _hash_both_sides(
     try:
         des_hashes: _Hashes = {}
         for done, column in enumerate((str(c) for c in desensitized.columns), start=1):
-            hashes, long_enough, text = column_prints(desensitized[column], key, canonical=column in pseudonyms)
-            des_hashes[column] = (hashes, long_enough)
-            if column in pseudonyms:
-                texts[column] = text
+            if column in picked:
+                des_hashes[column] = picked[column]
+                if column in pseudonyms:  # the text hashed: canonical, every row's
+                    texts[column] = pc.fill_null(arrow_strings(as_text(desensitized[column])), "")
+            else:
+                hashes, long_enough, text = column_prints(desensitized[column], key, canonical=column in pseudonyms)
+                des_hashes[column] = (hashes, long_enough)
+                if column in pseudonyms:
+                    texts[column] = text
             note(done)
         if given:
             assert raw_hashes is not None
@@ -428,6 +436,13 @@ def _hash_both_sides(
         if forked is not None:
             forked.cancel()
     return prints.hashes, des_hashes, prints, texts
+
+
+def _picked_hashes(early: CopyPrints | None, kept: np.ndarray | None, raw_rows: int, copy_rows: int) -> _Hashes:
+    """The kept rows' hashes of the copy's columns hashed ahead (``early``), when ``kept`` picks the copy's rows."""
+    if early is None or kept is None or len(kept) != raw_rows or int(np.count_nonzero(kept)) != copy_rows:
+        return {}
+    return {c: (hashes[kept], long_enough[kept]) for c, (hashes, long_enough) in early.hashes.items()}
 
 
 def _picked(

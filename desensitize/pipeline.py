@@ -48,7 +48,7 @@ from desensitize.kanonymity import KAnonymityResult, k_anonymize, kept_frame
 from desensitize.keys import KeyColumn, check_keep, find_keys, key_literals
 from desensitize.ladders import Ladder
 from desensitize.policy import Policy
-from desensitize.pseudonym_pieces import PseudonymPieces, pseudonym_pieces
+from desensitize.pseudonym_pieces import CopyPrints, copy_prints
 from desensitize.quasi import (
     Found,
     QuasiIdentifier,
@@ -189,8 +189,8 @@ def _desensitize(
     frame, columns_report, pseudonym_columns = _transform(
         df, types, policy, pepper, confidences, text_redactor, note, keep, rulings
     )
-    pieces = _pieces(frame, pseudonym_columns, pepper, jobs)
     found = _quasi_identifiers(frame, types, policy, columns_report, pseudonym_columns, rulings)
+    early_copy = _copy_prints(found, pseudonym_columns, pepper, jobs)
     transformed = time.perf_counter()
     anonymized, qi = _anonymize_splits(found, types, policy, sensitive_column, note, columns_report, pseudonym_columns)
     k_report = anonymized.report
@@ -213,8 +213,8 @@ def _desensitize(
     measured_at = time.perf_counter()
     fingerprints = FingerprintSet.build(
         df, frame, types, pepper=pepper, pseudonym_columns=pseudonym_columns, quasi_identifier_columns=list(qi),
-        progress=note, raw_hashes=early.result() if early is not None else None, pieces=pieces(),
-        kept=anonymized.kept,
+        progress=note, raw_hashes=early.result() if early is not None else None,
+        early=_unchanged(early_copy(), anonymized.generalized), kept=anonymized.kept,
     )  # fmt: skip
     finished = time.perf_counter()
 
@@ -248,19 +248,28 @@ def _desensitize(
     return DesensitizedTable(frame, _json_ready(report), fingerprints, anonymized.kept)
 
 
-def _pieces(
-    frame: pd.DataFrame, pseudonym_columns: list[str], pepper: bytes, jobs: contextlib.ExitStack
-) -> Callable[[], PseudonymPieces | None]:
-    """The pseudonyms' fragment pieces of every row (``desensitize.pseudonym_pieces``), hashed as soon as
-    the pseudonyms exist: on a large table on the other core while this process runs k-anonymity, risk
-    and utility; the fingerprints then pick the kept rows' pieces."""
-    if not pseudonym_columns:
-        return lambda: None
-    columns, key = list(pseudonym_columns), fingerprint_key(pepper)
+def _copy_prints(
+    found: Found, pseudonym_columns: list[str], pepper: bytes, jobs: contextlib.ExitStack
+) -> Callable[[], CopyPrints]:
+    """The copy's fingerprint work that k-anonymity cannot change (``desensitize.pseudonym_pieces``: the
+    pseudonyms' fragment pieces, the row hashes of the columns that are not quasi-identifiers), done for
+    every row as soon as the copy's columns exist: on a large table on the other core while this process
+    runs k-anonymity, risk and utility; the fingerprints then pick the kept rows'."""
+    frame, key = found.frame, fingerprint_key(pepper)
+    pseudonyms = list(pseudonym_columns)
+    columns = [c for c in frame.columns if c not in found.quasi_identifiers]
     if worth_forking(len(frame)):
-        return jobs.enter_context(Forked(lambda: pseudonym_pieces(frame, columns, key))).result
-    done = pseudonym_pieces(frame, columns, key)
+        return jobs.enter_context(Forked(lambda: copy_prints(frame, pseudonyms, columns, key))).result
+    done = copy_prints(frame, pseudonyms, columns, key)
     return lambda: done
+
+
+def _unchanged(early: CopyPrints, generalized: pd.DataFrame | None) -> CopyPrints:
+    """``early`` without the columns k-anonymity generalized after all (a split makes a column a
+    quasi-identifier, ``desensitize.splits``): only columns the copy holds as they were hashed."""
+    if generalized is None:
+        return CopyPrints(early.pieces, {})
+    return CopyPrints(early.pieces, {c: v for c, v in early.hashes.items() if c not in generalized.columns})
 
 
 def _transform(

@@ -26,10 +26,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from desensitize.fingerprint_hashes import _HEX_VALUE, FRAGMENT_LENGTHS, _fixed_width, siphash, sorted_unique
+from desensitize.fingerprint_hashes import (
+    _HEX_VALUE,
+    FRAGMENT_LENGTHS,
+    _fixed_width,
+    column_hashes,
+    siphash,
+    sorted_unique,
+)
 from desensitize.transforms import arrow_strings, as_text
 
-__all__ = ["PseudonymPieces", "kept_fragments", "pseudonym_pieces"]
+__all__ = ["CopyPrints", "PseudonymPieces", "copy_prints", "kept_fragments", "pseudonym_pieces"]
 
 _PSEUDONYM = r"^[0-9a-f]{20,}$"  # as fragments_of: a pseudonym long enough for its pieces to be fragments
 
@@ -93,6 +100,30 @@ def kept_fragments(pieces: PseudonymPieces, kept: np.ndarray) -> tuple[np.ndarra
     counts = {str(n): len(sorted_unique([first[chosen], last[chosen]])) for n, (first, last) in pieces.numbers.items()}
     hashed = sorted_unique([h[chosen] for pair in pieces.hashes.values() for h in pair])
     return hashed, counts
+
+
+@dataclass(slots=True)
+class CopyPrints:
+    """What the fingerprints need of the copy, hashed before k-anonymity for every input row: the pseudonyms'
+    ``pieces`` and, per column k-anonymity does not generalize, each row's keyed hash and whether it is long
+    enough (``column_hashes``); the fingerprints pick the kept rows' ones."""
+
+    pieces: PseudonymPieces | None
+    hashes: dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+def copy_prints(frame: pd.DataFrame, pseudonyms: Sequence[str], columns: Sequence[str], key: str) -> CopyPrints:
+    """``pseudonym_pieces`` of the ``pseudonyms`` columns, and the row hashes of the ``columns`` of ``frame``.
+
+    Only columns of strings are hashed ahead: their text is each value's own (``as_text`` renders dates
+    by what the whole column holds, which suppression can change), so a kept row's hash is the same
+    whether hashed among all rows or among the kept ones; the others are left to the fingerprints."""
+    hashes = {
+        c: column_hashes(frame[c].reset_index(drop=True), key, canonical=c in pseudonyms)
+        for c in columns
+        if isinstance(frame[c].dtype, pd.StringDtype)
+    }
+    return CopyPrints(pseudonym_pieces(frame, pseudonyms, key) if pseudonyms else None, hashes)
 
 
 def _chunks(array: pa.Array | pa.ChunkedArray) -> list[pa.Array]:

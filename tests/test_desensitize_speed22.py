@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from desensitize.fingerprints import FingerprintSet, fingerprint_key
-from desensitize.pseudonym_pieces import pseudonym_pieces
+from desensitize.pseudonym_pieces import CopyPrints, copy_prints, pseudonym_pieces
 
 PEPPER = b"test-pepper-for-pseudonym-pieces"
 
@@ -36,7 +36,7 @@ def _tables(n: int) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
 def _build(raw: pd.DataFrame, copy: pd.DataFrame, rows: np.ndarray, **given: object) -> FingerprintSet:
     types = {"身份证": "cn_resident_id", "卡号": "bank_card"}
     return FingerprintSet.build(
-        raw, copy[rows].reset_index(drop=True), types, pepper=PEPPER, pseudonym_columns=list(copy.columns),
+        raw, copy[rows].reset_index(drop=True), types, pepper=PEPPER, pseudonym_columns=["身份证", "卡号"],
         workers=1, **given,
     )  # fmt: skip
 
@@ -46,7 +46,7 @@ def test_picked_fragments_are_the_kept_rows_fragments() -> None:
     pieces = pseudonym_pieces(copy, list(copy.columns), fingerprint_key(PEPPER))
     assert pieces is not None
     plain = _build(raw, copy, kept)
-    picked = _build(raw, copy, kept, pieces=pieces, kept=kept)
+    picked = _build(raw, copy, kept, early=CopyPrints(pieces, {}), kept=kept)
     assert set(plain.arrays) == set(picked.arrays)
     for kind, array in plain.arrays.items():
         assert np.array_equal(array, picked.arrays[kind]), kind
@@ -61,7 +61,7 @@ def test_no_kept_pseudonym_no_fragments() -> None:
     kept = np.zeros(len(copy), dtype=bool)
     kept[-4:] = True  # only values that are not pseudonyms
     pieces = pseudonym_pieces(copy, list(copy.columns), fingerprint_key(PEPPER))
-    picked = _build(raw, copy, kept, pieces=pieces, kept=kept)
+    picked = _build(raw, copy, kept, early=CopyPrints(pieces, {}), kept=kept)
     assert len(picked.arrays["fragments"]) == 0
     assert picked.meta == _build(raw, copy, kept).meta
 
@@ -77,6 +77,23 @@ def test_pieces_of_other_columns_or_rows_are_not_used() -> None:
     key = fingerprint_key(PEPPER)
     plain = _build(raw, copy, kept)
     for pieces in (pseudonym_pieces(copy, ["身份证"], key), pseudonym_pieces(copy.iloc[:-1], list(copy.columns), key)):
-        built = _build(raw, copy, kept, pieces=pieces, kept=kept)
+        built = _build(raw, copy, kept, early=CopyPrints(pieces, {}), kept=kept)
         assert np.array_equal(built.arrays["fragments"], plain.arrays["fragments"])
         assert built.meta == plain.meta
+
+
+def test_copy_hashed_ahead_is_the_kept_rows_hashes() -> None:
+    raw, copy, kept = _tables(3000)
+    rng = np.random.default_rng(4)
+    copy["备注"] = pd.Series(
+        [f"电话１３８-{i:04d}，<PERSON>" if i % 7 else None for i in range(len(copy))], dtype="str"
+    )
+    copy["年份"] = rng.integers(1950, 2000, len(copy))  # not strings: left to the fingerprints
+    raw["备注"], raw["年份"] = copy["备注"], copy["年份"]
+    early = copy_prints(copy, list(copy.columns[:2]), list(copy.columns), fingerprint_key(PEPPER))
+    assert set(early.hashes) == {"身份证", "卡号", "备注"}
+    plain = _build(raw, copy, kept)
+    picked = _build(raw, copy, kept, early=early, kept=kept)
+    for kind, array in plain.arrays.items():
+        assert np.array_equal(array, picked.arrays[kind]), kind
+    assert plain.meta == picked.meta
