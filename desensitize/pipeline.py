@@ -57,7 +57,7 @@ from desensitize.quasi import (
     generalized_not_keyed,
     risk_columns,
 )
-from desensitize.risk import column_codes
+from desensitize.risk import Codes, column_codes
 from desensitize.splits import MAX_ROUNDS, SPLITS, candidates, ladder_type, smallest_split, splitting
 from desensitize.transforms import TextRedactor, TransformError, as_text, describe, transform_column
 from desensitize.utility import measure_utility
@@ -190,7 +190,7 @@ def _desensitize(
         df, types, policy, pepper, confidences, text_redactor, note, keep, rulings
     )
     found = _quasi_identifiers(frame, types, policy, columns_report, pseudonym_columns, rulings)
-    early_copy = _copy_prints(found, pseudonym_columns, pepper, jobs)
+    early_copy, early_codes = _copy_prints(found, pseudonym_columns, pepper, jobs), _raw_codes(df, found, jobs)
     transformed = time.perf_counter()
     anonymized, qi = _anonymize_splits(found, types, policy, sensitive_column, note, columns_report, pseudonym_columns)
     k_report = anonymized.report
@@ -198,7 +198,8 @@ def _desensitize(
     frame = anonymized.frame
     anonymized_at = time.perf_counter()
     measured = list(qi) or risk_columns(frame, types)
-    raw_codes = {c: column_codes(df[c]) for c in measured}  # factorized once, for risk and utility
+    raw_codes = early_codes()  # factorized once, for risk and utility
+    raw_codes = {c: raw_codes[c] if c in raw_codes else column_codes(df[c]) for c in measured}
     risk = copy_risk(df, anonymized, measured, policy, raw_codes, personal=bool(qi))
     risk_at = time.perf_counter()
     utility = measure_utility(
@@ -262,6 +263,15 @@ def _copy_prints(
         return jobs.enter_context(Forked(lambda: copy_prints(frame, pseudonyms, columns, key))).result
     done = copy_prints(frame, pseudonyms, columns, key)
     return lambda: done
+
+
+def _raw_codes(df: pd.DataFrame, found: Found, jobs: contextlib.ExitStack) -> Callable[[], Codes]:
+    """``column_codes`` of the raw quasi-identifier columns (risk and utility measure on them): on a large
+    table on the other core while this process runs k-anonymity (a column added by a split is coded later)."""
+    columns = [c for c in df.columns if c in found.quasi_identifiers]
+    if not columns or not worth_forking(len(df)):
+        return lambda: {}
+    return jobs.enter_context(Forked(lambda: {c: column_codes(df[c]) for c in columns})).result
 
 
 def _unchanged(early: CopyPrints, generalized: pd.DataFrame | None) -> CopyPrints:
