@@ -32,7 +32,6 @@ from desensitize.fingerprint_hashes import (
     _fixed_width,
     column_hashes,
     siphash,
-    sorted_unique,
 )
 from desensitize.transforms import arrow_strings, as_text
 
@@ -46,14 +45,15 @@ class PseudonymPieces:
     """Every row's pieces of the pseudonym columns (the columns one after another, all input rows).
 
     ``at``: the positions (into the columns' rows laid end to end) of the values that are pseudonyms;
-    per length n, ``numbers[n]`` the (first, last) pieces of those as integers and ``hashes[n]`` their
-    keyed hashes, each of ``len(at)``."""
+    per length n, ``prints[n]`` the keyed hashes of the distinct pieces, sorted, and ``codes[n]`` which of
+    them each of those values' first pieces, then each one's last piece, is (``2 * len(at)`` codes): the
+    kept rows' prints are then a selection of sorted arrays, no sort (``kept_fragments``)."""
 
     names: list[str]
     rows: int
     at: np.ndarray
-    numbers: dict[int, tuple[np.ndarray, np.ndarray]]
-    hashes: dict[int, tuple[np.ndarray, np.ndarray]]
+    codes: dict[int, np.ndarray]
+    prints: dict[int, np.ndarray]
 
 
 def pseudonym_pieces(frame: pd.DataFrame, names: Sequence[str], key: str) -> PseudonymPieces | None:
@@ -81,12 +81,22 @@ def pseudonym_pieces(frame: pd.DataFrame, names: Sequence[str], key: str) -> Pse
     half = width // 2
     head16 = np.ascontiguousarray(packed[:, :8]).view(">u8").ravel().astype(np.uint64)
     tail16 = np.ascontiguousarray(packed[:, half - 8 : half]).view(">u8").ravel().astype(np.uint64)
-    numbers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    hashes: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    codes: dict[int, np.ndarray] = {}
+    prints: dict[int, np.ndarray] = {}
     for n in FRAGMENT_LENGTHS:
-        numbers[n] = (head16 >> np.uint64(4 * (16 - n)), tail16 & np.uint64((1 << (4 * n)) - 1))
-        hashes[n] = (siphash(_fixed_width(digits[:, :n]), key), siphash(_fixed_width(digits[:, width - n :]), key))
-    return PseudonymPieces(names, rows, at, numbers, hashes)
+        numbers = np.concatenate([head16 >> np.uint64(4 * (16 - n)), tail16 & np.uint64((1 << (4 * n)) - 1)])
+        hashed = np.concatenate(
+            [siphash(_fixed_width(digits[:, :n]), key), siphash(_fixed_width(digits[:, width - n :]), key)]
+        )
+        # Distinct pieces by their numbers (exact), then numbered in the order of their hashes.
+        distinct, inverse = np.unique(numbers, return_inverse=True)
+        by_piece = np.empty(len(distinct), dtype=np.uint64)
+        by_piece[inverse] = hashed
+        order = np.argsort(by_piece)
+        rank = np.empty(len(order), dtype=np.int32)
+        rank[order] = np.arange(len(order), dtype=np.int32)
+        codes[n], prints[n] = rank[inverse.ravel()], by_piece[order]
+    return PseudonymPieces(names, rows, at, codes, prints)
 
 
 def kept_fragments(pieces: PseudonymPieces, kept: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
@@ -97,9 +107,18 @@ def kept_fragments(pieces: PseudonymPieces, kept: np.ndarray) -> tuple[np.ndarra
     chosen = np.tile(np.asarray(kept, dtype=bool), len(pieces.names))[pieces.at]
     if not chosen.any():
         return np.zeros(0, dtype=np.uint64), {}
-    counts = {str(n): len(sorted_unique([first[chosen], last[chosen]])) for n, (first, last) in pieces.numbers.items()}
-    hashed = sorted_unique([h[chosen] for pair in pieces.hashes.values() for h in pair])
-    return hashed, counts
+    both = np.concatenate([chosen, chosen])  # first pieces, then last ones
+    counts: dict[str, int] = {}
+    parts: list[np.ndarray] = []
+    for n, codes in pieces.codes.items():
+        present = np.zeros(len(pieces.prints[n]), dtype=bool)
+        present[codes[both]] = True
+        counts[str(n)] = int(np.count_nonzero(present))
+        parts.append(pieces.prints[n][present])
+    merged = np.sort(np.concatenate(parts), kind="stable")  # sorted runs: a merge (timsort), not a sort
+    keep = np.ones(len(merged), dtype=bool)
+    np.not_equal(merged[1:], merged[:-1], out=keep[1:])
+    return merged[keep], counts
 
 
 @dataclass(slots=True)
