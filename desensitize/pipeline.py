@@ -41,14 +41,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from desensitize.ahead import copy_prints_ahead, deferred, early_prints, raw_codes_ahead
 from desensitize.copy_risk import REPORT_ONLY_NOTE, copy_risk
-from desensitize.fingerprints import IDENTIFIER_TYPES, FingerprintSet, RawPrints, fingerprint_key, raw_prints
+from desensitize.fingerprints import IDENTIFIER_TYPES, FingerprintSet, RawPrints, raw_prints
 from desensitize.forking import Forked, worth_forking
 from desensitize.kanonymity import KAnonymityResult, k_anonymize, kept_frame
 from desensitize.keys import KeyColumn, check_keep, find_keys, key_literals
 from desensitize.ladders import Ladder
 from desensitize.policy import Policy
-from desensitize.pseudonym_pieces import CopyPrints, copy_prints
 from desensitize.quasi import (
     Found,
     QuasiIdentifier,
@@ -57,7 +57,7 @@ from desensitize.quasi import (
     generalized_not_keyed,
     risk_columns,
 )
-from desensitize.risk import Codes, column_codes
+from desensitize.risk import column_codes
 from desensitize.splits import MAX_ROUNDS, SPLITS, candidates, ladder_type, smallest_split, splitting
 from desensitize.transforms import TextRedactor, TransformError, as_text, describe, transform_column
 from desensitize.utility import measure_utility
@@ -161,8 +161,11 @@ def desensitize_table(
     # other core while this process transforms (desensitize.forking).
     identifiers = [c for c in df.columns if types.get(c) in IDENTIFIER_TYPES]  # their text is kept for lengths
     with contextlib.ExitStack() as jobs:  # a forked job still running when this fails is killed
+        later = deferred(df, types, policy)  # hashed later, on the other core too
         early = (
-            jobs.enter_context(Forked(lambda: raw_prints(df, pepper, identifiers))) if worth_forking(len(df)) else None
+            jobs.enter_context(Forked(lambda: raw_prints(df, pepper, identifiers, later)))
+            if worth_forking(len(df))
+            else None
         )
         return _desensitize(
             df, types, policy, pepper, confidences, sensitive_column, text_redactor, note, early, started, keep,
@@ -190,11 +193,11 @@ def _desensitize(
         df, types, policy, pepper, confidences, text_redactor, note, keep, rulings
     )
     found = _quasi_identifiers(frame, types, policy, columns_report, pseudonym_columns, rulings)
-    early_copy, early_codes = _copy_prints(found, pseudonym_columns, pepper, jobs), _raw_codes(df, found, jobs)
+    early_copy = copy_prints_ahead(found, pseudonym_columns, pepper, jobs, df, deferred(df, types, policy))
+    early_codes = raw_codes_ahead(df, found, jobs)
     transformed = time.perf_counter()
     anonymized, qi = _anonymize_splits(found, types, policy, sensitive_column, note, columns_report, pseudonym_columns)
-    k_report = anonymized.report
-    k_report["dates_coarsened"] = found.coarsened
+    (k_report := anonymized.report)["dates_coarsened"] = found.coarsened
     frame = anonymized.frame
     anonymized_at = time.perf_counter()
     measured = list(qi) or risk_columns(frame, types)
@@ -214,8 +217,7 @@ def _desensitize(
     measured_at = time.perf_counter()
     fingerprints = FingerprintSet.build(
         df, frame, types, pepper=pepper, pseudonym_columns=pseudonym_columns, quasi_identifier_columns=list(qi),
-        progress=note, raw_hashes=early.result() if early is not None else None,
-        early=_unchanged(early_copy(), anonymized.generalized), kept=anonymized.kept,
+        progress=note, **early_prints(early, early_copy(), anonymized.generalized), kept=anonymized.kept,
     )  # fmt: skip
     finished = time.perf_counter()
 
@@ -247,39 +249,6 @@ def _desensitize(
         "fingerprint_counts": fingerprints.counts(),
     }
     return DesensitizedTable(frame, _json_ready(report), fingerprints, anonymized.kept)
-
-
-def _copy_prints(
-    found: Found, pseudonym_columns: list[str], pepper: bytes, jobs: contextlib.ExitStack
-) -> Callable[[], CopyPrints]:
-    """The copy's fingerprint work that k-anonymity cannot change (``desensitize.pseudonym_pieces``: the
-    pseudonyms' fragment pieces, the row hashes of the columns that are not quasi-identifiers), done for
-    every row as soon as the copy's columns exist: on a large table on the other core while this process
-    runs k-anonymity, risk and utility; the fingerprints then pick the kept rows'."""
-    frame, key = found.frame, fingerprint_key(pepper)
-    pseudonyms = list(pseudonym_columns)
-    columns = [c for c in frame.columns if c not in found.quasi_identifiers]
-    if worth_forking(len(frame)):
-        return jobs.enter_context(Forked(lambda: copy_prints(frame, pseudonyms, columns, key))).result
-    done = copy_prints(frame, pseudonyms, columns, key)
-    return lambda: done
-
-
-def _raw_codes(df: pd.DataFrame, found: Found, jobs: contextlib.ExitStack) -> Callable[[], Codes]:
-    """``column_codes`` of the raw quasi-identifier columns (risk and utility measure on them): on a large
-    table on the other core while this process runs k-anonymity (a column added by a split is coded later)."""
-    columns = [c for c in df.columns if c in found.quasi_identifiers]
-    if not columns or not worth_forking(len(df)):
-        return lambda: {}
-    return jobs.enter_context(Forked(lambda: {c: column_codes(df[c]) for c in columns})).result
-
-
-def _unchanged(early: CopyPrints, generalized: pd.DataFrame | None) -> CopyPrints:
-    """``early`` without the columns k-anonymity generalized after all (a split makes a column a
-    quasi-identifier, ``desensitize.splits``): only columns the copy holds as they were hashed."""
-    if generalized is None:
-        return CopyPrints(early.pieces, {})
-    return CopyPrints(early.pieces, {c: v for c, v in early.hashes.items() if c not in generalized.columns})
 
 
 def _transform(

@@ -19,7 +19,7 @@ takes the general path.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -129,10 +129,20 @@ class CopyPrints:
 
     pieces: PseudonymPieces | None
     hashes: dict[str, tuple[np.ndarray, np.ndarray]]
+    #: Raw columns' ``column_hashes`` left out of the early raw side (``raw_prints``'s ``skip``): free text.
+    raw: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
-def copy_prints(frame: pd.DataFrame, pseudonyms: Sequence[str], columns: Sequence[str], key: str) -> CopyPrints:
-    """``pseudonym_pieces`` of the ``pseudonyms`` columns, and the row hashes of the ``columns`` of ``frame``.
+def copy_prints(
+    frame: pd.DataFrame,
+    pseudonyms: Sequence[str],
+    columns: Sequence[str],
+    key: str,
+    raw: pd.DataFrame | None = None,
+    raw_columns: Sequence[str] = (),
+) -> CopyPrints:
+    """``pseudonym_pieces`` of the ``pseudonyms`` columns, the row hashes of the ``columns`` of ``frame``, and
+    those of the ``raw_columns`` of ``raw`` (as ``raw_prints`` hashes them).
 
     Only columns of strings are hashed ahead: their text is each value's own (``as_text`` renders dates
     by what the whole column holds, which suppression can change), so a kept row's hash is the same
@@ -142,7 +152,8 @@ def copy_prints(frame: pd.DataFrame, pseudonyms: Sequence[str], columns: Sequenc
         for c in columns
         if isinstance(frame[c].dtype, pd.StringDtype)
     }
-    return CopyPrints(pseudonym_pieces(frame, pseudonyms, key) if pseudonyms else None, hashes)
+    raw_hashes = {c: column_hashes(raw[c], key) for c in raw_columns} if raw is not None else {}
+    return CopyPrints(pseudonym_pieces(frame, pseudonyms, key) if pseudonyms else None, hashes, raw_hashes)
 
 
 def _chunks(array: pa.Array | pa.ChunkedArray) -> list[pa.Array]:

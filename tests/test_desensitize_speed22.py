@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
+import desensitize.forking as forking
+from desensitize import DesensitizedTable, desensitize_table, load_policy, profile_columns
 from desensitize.fingerprints import FingerprintSet, fingerprint_key
+from desensitize.forking import usable_cores
 from desensitize.pseudonym_pieces import CopyPrints, copy_prints, pseudonym_pieces
+from samples import residents
 
 PEPPER = b"test-pepper-for-pseudonym-pieces"
 
@@ -97,3 +102,28 @@ def test_copy_hashed_ahead_is_the_kept_rows_hashes() -> None:
     for kind, array in plain.arrays.items():
         assert np.array_equal(array, picked.arrays[kind]), kind
     assert plain.meta == picked.meta
+
+
+@pytest.mark.skipif(usable_cores() < 2, reason="the forked paths run only with a second usable core")
+def test_forked_whole_table_is_the_inline_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stages forked on a large table (the raw side without its free text, the copy's prints and the raw
+    quasi-identifiers' codes during k-anonymity, the free text hashed with the copy) give the inline result."""
+    table = residents(6000, seed=5)
+    types = {p.name: p.pii_type for p in profile_columns(table)}
+
+    def run() -> DesensitizedTable:
+        return desensitize_table(table, types, load_policy("L4"), pepper=PEPPER)
+
+    inline = run()
+    monkeypatch.setattr(forking, "MIN_ROWS", 1000)
+    forked = run()
+    assert forking.worth_forking(len(table))
+    pd.testing.assert_frame_equal(inline.frame, forked.frame)
+    assert np.array_equal(inline.kept_rows, forked.kept_rows)
+    assert {k: v for k, v in inline.report.items() if k not in ("seconds", "rows_per_second")} == {
+        k: v for k, v in forked.report.items() if k not in ("seconds", "rows_per_second")
+    }
+    assert inline.fingerprints.arrays.keys() == forked.fingerprints.arrays.keys()
+    for kind, array in inline.fingerprints.arrays.items():
+        assert np.array_equal(array, forked.fingerprints.arrays[kind]), kind
+    assert inline.fingerprints.meta == forked.fingerprints.meta
