@@ -284,12 +284,15 @@ class RawPrints:
     counts: dict[str, dict[int, int]] = field(default_factory=dict)
 
 
-def raw_prints(raw: pd.DataFrame, pepper: bytes, identifiers: Sequence[str] = ()) -> RawPrints:
-    """``raw_column_hashes``, and the distinct normalised values of the ``identifiers`` columns."""
+def raw_prints(
+    raw: pd.DataFrame, pepper: bytes, identifiers: Sequence[str] = (), skip: Sequence[str] = ()
+) -> RawPrints:
+    """``raw_column_hashes``, and the distinct normalised values of the ``identifiers`` columns; the ``skip``
+    columns (not identifiers) are left out, for the caller to hash elsewhere (``column_hashes``)."""
     key = fingerprint_key(pepper)
     out = RawPrints({}, [str(c) for c in identifiers])
     texts: list[pa.Array] = []
-    for column in raw.columns:
+    for column in (c for c in raw.columns if c not in skip or c in identifiers):
         hashes, long_enough, normalised = column_prints(raw[column], key)
         out.hashes[str(column)] = (hashes, long_enough)
         if str(column) in out.identifiers:

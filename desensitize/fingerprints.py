@@ -68,6 +68,8 @@ from desensitize.fingerprint_hashes import (
     value_lengths,
 )
 from desensitize.forking import Forked, worth_forking
+from desensitize.pseudonym_pieces import CopyPrints, PseudonymPieces, kept_fragments
+from desensitize.transforms import arrow_strings, as_text
 
 __all__ = [
     "DEFAULT_LENGTHS",
@@ -138,6 +140,8 @@ class FingerprintSet:
         progress: Callable[[str, int, int], None] | None = None,
         workers: int | None = None,
         raw_hashes: Mapping[str, tuple[np.ndarray, np.ndarray]] | RawPrints | None = None,
+        early: CopyPrints | None = None,
+        kept: np.ndarray | None = None,
     ) -> FingerprintSet:
         """Fingerprints of a raw table and its desensitized copy.
 
@@ -149,8 +153,8 @@ class FingerprintSet:
         ``raw_hashes`` are the raw side's column hashes when the caller computed them already
         (:func:`raw_column_hashes`, e.g. on the other core while it transformed the table), or
         :func:`raw_prints` with the identifier columns' normalised text, which spares normalising
-        them again for the value lengths.
-        """
+        them again for the value lengths. ``early`` (``desensitize.pseudonym_pieces``), ``kept`` (the raw
+        rows the copy holds): fragment prints and hashes of the copy's columns picked, not hashed again."""
         key = fingerprint_key(pepper)
         identifier_types = frozenset(identifier_types)
         raw_columns = [str(c) for c in raw.columns]
@@ -167,7 +171,7 @@ class FingerprintSet:
         note(0)
         raw_side, des_side, prints, texts = _hash_both_sides(
             raw, desensitized, pepper, key, pseudonyms=pseudonyms, identifiers=identifiers, raw_hashes=raw_hashes,
-            workers=workers, note=note,
+            workers=workers, note=note, picked=_picked_hashes(early, kept, len(raw), len(desensitized)),
         )  # fmt: skip
         note(total - 1)
 
@@ -192,7 +196,10 @@ class FingerprintSet:
             "rows_desensitized": des_columns,
         }
         note(total)
-        lengths, arrays[FRAGMENTS], fragments = _lengths_and_fragments(raw, identifiers, pseudonyms, prints, texts, key)
+        picked = _picked(early.pieces if early is not None else None, pseudonyms, kept, desensitized)
+        lengths, arrays[FRAGMENTS], fragments = _lengths_and_fragments(
+            raw, identifiers, pseudonyms, prints, texts, key, picked
+        )
         columns[FRAGMENTS] = [f"{c} (pseudonym fragments)" for c in pseudonyms]
         meta = {
             "value_columns": {"raw": identifiers, "pseudonyms": pseudonyms},
@@ -387,13 +394,15 @@ def _hash_both_sides(
     raw_hashes: Mapping[str, tuple[np.ndarray, np.ndarray]] | RawPrints | None,
     workers: int | None,
     note: Callable[[int], None],
+    picked: _Hashes,
 ) -> tuple[_Hashes, _Hashes, RawPrints, _Texts]:
     """Column hashes of the raw table (``raw_hashes`` when the caller has them already) and of the copy,
     the raw side as ``raw_prints`` gives it (without ``distinct`` when the caller gave hashes alone), and
     the text hashed of the pseudonym columns.
 
     The raw side and the desensitized side are independent: on a large table the raw side is hashed
-    on the other core (desensitize.forking) while this process hashes the copy.
+    on the other core (desensitize.forking) while this process hashes the copy; ``picked``: the copy's
+    columns hashed already (``_picked_hashes``).
     """
     raw_columns = [str(c) for c in raw.columns]
 
@@ -408,10 +417,15 @@ def _hash_both_sides(
     try:
         des_hashes: _Hashes = {}
         for done, column in enumerate((str(c) for c in desensitized.columns), start=1):
-            hashes, long_enough, text = column_prints(desensitized[column], key, canonical=column in pseudonyms)
-            des_hashes[column] = (hashes, long_enough)
-            if column in pseudonyms:
-                texts[column] = text
+            if column in picked:
+                des_hashes[column] = picked[column]
+                if column in pseudonyms:  # the text hashed: canonical, every row's
+                    texts[column] = pc.fill_null(arrow_strings(as_text(desensitized[column])), "")
+            else:
+                hashes, long_enough, text = column_prints(desensitized[column], key, canonical=column in pseudonyms)
+                des_hashes[column] = (hashes, long_enough)
+                if column in pseudonyms:
+                    texts[column] = text
             note(done)
         if given:
             assert raw_hashes is not None
@@ -424,13 +438,37 @@ def _hash_both_sides(
     return prints.hashes, des_hashes, prints, texts
 
 
+def _picked_hashes(early: CopyPrints | None, kept: np.ndarray | None, raw_rows: int, copy_rows: int) -> _Hashes:
+    """The kept rows' hashes of the copy's columns hashed ahead (``early``), when ``kept`` picks the copy's rows."""
+    if early is None or kept is None or len(kept) != raw_rows or int(np.count_nonzero(kept)) != copy_rows:
+        return {}
+    return {c: (hashes[kept], long_enough[kept]) for c, (hashes, long_enough) in early.hashes.items()}
+
+
+def _picked(
+    pieces: PseudonymPieces | None, pseudonyms: list[str], kept: np.ndarray | None, desensitized: pd.DataFrame
+) -> tuple[np.ndarray, dict[str, int]] | None:
+    """The kept rows' fragments from ``pieces`` (``kept_fragments``) when they are of the copy's pseudonym
+    columns and ``kept`` picks the copy's rows among theirs; else None (cut and hashed from the copy)."""
+    if pieces is None or kept is None or pieces.names != pseudonyms or len(kept) != pieces.rows:
+        return None
+    return kept_fragments(pieces, kept) if int(np.count_nonzero(kept)) == len(desensitized) else None
+
+
 def _lengths_and_fragments(
-    raw: pd.DataFrame, identifiers: list[str], pseudonyms: list[str], prints: RawPrints, texts: _Texts, key: str
+    raw: pd.DataFrame,
+    identifiers: list[str],
+    pseudonyms: list[str],
+    prints: RawPrints,
+    texts: _Texts,
+    key: str,
+    picked: tuple[np.ndarray, dict[str, int]] | None = None,
 ) -> tuple[dict[str, dict[str, int]], np.ndarray, dict[str, int]]:
     """The value lengths of identifiers and pseudonyms, the pseudonyms' keyed fragments and their lengths.
 
     The raw identifiers' distinct normalised values come with the raw hashes (raw_prints, often from the
-    other core); the pseudonyms' text is the one just hashed (canonical already)."""
+    other core); the pseudonyms' text is the one just hashed (canonical already). ``picked``: the
+    fragments and their counts already (``desensitize.pseudonym_pieces``)."""
     raw_distinct, raw_counts = prints.distinct, prints.counts
     if raw_distinct is None or prints.identifiers != identifiers:
         raw_text = [a for c in identifiers for a in _chunks(normalise_for_fingerprint(distinct_text(raw[c])))]
@@ -438,6 +476,8 @@ def _lengths_and_fragments(
         raw_counts = class_lengths(raw_distinct)
     pseudonym_text = [a for c in pseudonyms for a in _chunks(texts[c])]
     lengths = combined_lengths(raw_distinct, raw_counts, pa.chunked_array(pseudonym_text, type=pa.large_string()))
+    if picked is not None:
+        return lengths, *picked
     pieces = fragments_of(pa.chunked_array(pseudonym_text, type=pa.large_string()).combine_chunks())
     hashed = sorted_unique([siphash(pieces, key)] if len(pieces) else [])
     per_length = pc.value_counts(pc.utf8_length(pieces)) if len(pieces) else []

@@ -30,6 +30,7 @@ The input frame is never modified. Imports nothing of Keyong outside ``desensiti
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from desensitize.ahead import copy_prints_ahead, deferred, early_prints, raw_codes_ahead
 from desensitize.copy_risk import REPORT_ONLY_NOTE, copy_risk
 from desensitize.fingerprints import IDENTIFIER_TYPES, FingerprintSet, RawPrints, raw_prints
 from desensitize.forking import Forked, worth_forking
@@ -158,15 +160,17 @@ def desensitize_table(
     # The raw side of the fingerprints needs only the raw table: on a large one it is hashed on the
     # other core while this process transforms (desensitize.forking).
     identifiers = [c for c in df.columns if types.get(c) in IDENTIFIER_TYPES]  # their text is kept for lengths
-    early = Forked(lambda: raw_prints(df, pepper, identifiers)) if worth_forking(len(df)) else None
-    try:
+    with contextlib.ExitStack() as jobs:  # a forked job still running when this fails is killed
+        later = deferred(df, types, policy)  # hashed later, on the other core too
+        early = (
+            jobs.enter_context(Forked(lambda: raw_prints(df, pepper, identifiers, later)))
+            if worth_forking(len(df))
+            else None
+        )
         return _desensitize(
             df, types, policy, pepper, confidences, sensitive_column, text_redactor, note, early, started, keep,
-            rulings,
+            rulings, jobs,
         )  # fmt: skip
-    finally:
-        if early is not None:
-            early.cancel()
 
 
 def _desensitize(
@@ -182,20 +186,23 @@ def _desensitize(
     started: float,
     keep: Mapping[str, str],
     rulings: Mapping[str, str],
+    jobs: contextlib.ExitStack,
 ) -> DesensitizedTable:
     """The stages (transform, k-anonymity, risk and utility, fingerprints), timed, and the report."""
     frame, columns_report, pseudonym_columns = _transform(
         df, types, policy, pepper, confidences, text_redactor, note, keep, rulings
     )
     found = _quasi_identifiers(frame, types, policy, columns_report, pseudonym_columns, rulings)
+    early_copy = copy_prints_ahead(found, pseudonym_columns, pepper, jobs, df, deferred(df, types, policy))
+    early_codes = raw_codes_ahead(df, found, jobs)
     transformed = time.perf_counter()
     anonymized, qi = _anonymize_splits(found, types, policy, sensitive_column, note, columns_report, pseudonym_columns)
-    k_report = anonymized.report
-    k_report["dates_coarsened"] = found.coarsened
+    (k_report := anonymized.report)["dates_coarsened"] = found.coarsened
     frame = anonymized.frame
     anonymized_at = time.perf_counter()
     measured = list(qi) or risk_columns(frame, types)
-    raw_codes = {c: column_codes(df[c]) for c in measured}  # factorized once, for risk and utility
+    raw_codes = early_codes()  # factorized once, for risk and utility
+    raw_codes = {c: raw_codes[c] if c in raw_codes else column_codes(df[c]) for c in measured}
     risk = copy_risk(df, anonymized, measured, policy, raw_codes, personal=bool(qi))
     risk_at = time.perf_counter()
     utility = measure_utility(
@@ -209,15 +216,9 @@ def _desensitize(
     )
     measured_at = time.perf_counter()
     fingerprints = FingerprintSet.build(
-        df,
-        frame,
-        types,
-        pepper=pepper,
-        pseudonym_columns=pseudonym_columns,
-        quasi_identifier_columns=list(qi),
-        progress=note,
-        raw_hashes=early.result() if early is not None else None,
-    )
+        df, frame, types, pepper=pepper, pseudonym_columns=pseudonym_columns, quasi_identifier_columns=list(qi),
+        progress=note, **early_prints(early, early_copy(), anonymized.generalized), kept=anonymized.kept,
+    )  # fmt: skip
     finished = time.perf_counter()
 
     total = finished - started
