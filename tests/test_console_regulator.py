@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app import Instance, create_app
+from app.ledger_whole import remembered_head_file
 from ledger.verify import check_inclusion_proof
 from tests.console_support import console_client as _client
 from tests.console_support import flash as _flash
@@ -41,6 +42,21 @@ def test_other_roles_are_forbidden(regulator: tuple[Instance, dict[str, str], Te
             assert client.get(f"/console/regulator{path}").status_code == 403, (role, path)
     anonymous = TestClient(create_app(instance=instance))
     assert anonymous.get("/console/regulator/export", follow_redirects=False).status_code == 303  # to the login
+
+
+def test_ledger_page_says_when_the_head_is_not_remembered(
+    regulator: tuple[Instance, dict[str, str], TestClient],
+) -> None:
+    """Without the head remembered outside the database (an older home, the file moved aside) the ledger can
+    still verify, but a cut-off tail could not be seen: the regulator reads that warning on the page, as the
+    CLI and the API's ``warnings`` say it (red team 21d F8)."""
+    instance, _, client = regulator
+    assert 'id="verify-warnings"' not in client.get("/console/regulator").text
+    remembered_head_file(instance.home).unlink()
+    page = client.get("/console/regulator")
+    assert page.status_code == 200 and 'data-ok="true"' in page.text
+    warnings = page.text.split('id="verify-warnings"', 1)[1].split("</section>", 1)[0]
+    assert "<li>" in warnings and "head" in warnings.lower()
 
 
 def test_ledger_page_verifies_live_and_filters_newest_first(
