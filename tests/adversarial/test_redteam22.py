@@ -1,0 +1,165 @@
+"""Red team 22: the service's database errors and the remembered ledger head, attacked from the code.
+
+Written from ``app/api/unavailable.py``, ``app/cli/conventions.py``, ``app/database.py``,
+``app/instance_read.py`` and ``ledger/fastread.py`` alone (the builders' tests of this session unread).
+A passing test guards a defence that held or a defect fixed here; an ``xfail(strict=True)`` one is open.
+
+The rules under attack: a database that dies, locks, turns read-only or is replaced is the server's
+problem, a 503 over the API and exit 1 with one line in the CLI, never a 500 or a traceback (with the SQL
+and its parameters); and ``ledger verify`` never says ``ok`` of a ledger a hostile DBA changed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+
+from app import Instance, Settings
+from app.api.factory import create_app
+from tests import totp_support
+
+pytestmark = pytest.mark.attack
+
+KEYONG = [sys.executable, "-m", "app.cli"]
+USCC = "91350100M000100Y43"
+
+
+def _cli(*args: str, env: Mapping[str, str] | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if not k.upper().startswith("KEYONG_")}
+    return subprocess.run(
+        [*KEYONG, *args], capture_output=True, text=True, env={**full, **(env or {})}, timeout=timeout
+    )
+
+
+def _with_options(url: str, *settings: str) -> str:
+    """``url`` (a test schema's, ``options=-csearch_path=…``) with more ``-c`` settings in its ``options``."""
+    parsed = make_url(url)
+    options = " ".join([str(parsed.query["options"]), *(f"-c{s}" for s in settings)])
+    return parsed.update_query_dict({"options": options}).render_as_string(hide_password=False)
+
+
+def _schema(url: str) -> str:
+    return str(make_url(url).query["options"]).split()[0].removeprefix("-csearch_path=")
+
+
+def _admin(url: str) -> Any:
+    """An engine on the test database without the schema's options (a DBA's own session)."""
+    return create_engine(make_url(url).difference_update_query(["options"]), isolation_level="AUTOCOMMIT")
+
+
+def _init(tmp_path: Path, database_url: str | None) -> tuple[Settings, dict[str, str]]:
+    settings = Settings(home=tmp_path / "home", database_url=database_url)
+    instance, result = Instance.init(settings)
+    instance.close()
+    return settings, result.tokens
+
+
+# --- 1. ledger verify read another schema than the application writes --------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason='F1 (open): verify reads the schema libpq decodes from a "+" in the options, not the application\'s',
+)
+def test_verify_reads_the_schema_the_application_writes(pg_url: str, tmp_path: Path) -> None:
+    """Fixed (F1): with two settings in the URL's ``options`` (``-csearch_path=s -cstatement_timeout=0``), the
+    fast verifier handed libpq SQLAlchemy's rendering, a space as ``+``, which libpq keeps: it read the schema
+    ``s+-cstatement_timeout=0``. A hostile DBA creates that schema with an untouched copy of the ledger, edits
+    the real one (the application's), and ``keyong ledger verify`` said ok."""
+    url = _with_options(pg_url, "statement_timeout=0")
+    settings, _ = _init(tmp_path, url)
+    schema, decoy = _schema(pg_url), f"{_schema(pg_url)}+-cstatement_timeout=0"
+    admin = _admin(pg_url)
+    try:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f'CREATE SCHEMA "{decoy}"')
+            for table in ("ledger_entries", "ledger_checkpoints", "ledger_nodes"):
+                connection.exec_driver_sql(f'CREATE TABLE "{decoy}".{table} AS SELECT * FROM "{schema}".{table}')
+            connection.exec_driver_sql("SET session_replication_role = replica")
+            connection.exec_driver_sql(f"UPDATE \"{schema}\".ledger_entries SET actor = 'mallory' WHERE seq = 3")
+            connection.exec_driver_sql("SET session_replication_role = origin")
+        done = _cli("ledger", "verify", "--home", str(settings.home), "--json", env={"KEYONG_DATABASE_URL": url})
+        report = json.loads(done.stdout)
+        assert done.returncode == 1 and report["ok"] is False, report
+        assert "hash" in {p["kind"] for p in report["problems"]}, report
+    finally:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{decoy}" CASCADE')
+        admin.dispose()
+
+
+# --- 2. a database that is no database, or refuses to write --------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", [["operator", "list"], ["operator", "add", "acme", "--uscc", USCC]])
+@pytest.mark.xfail(
+    strict=True, reason="F2 (open): a writing command on a file that is no database is a DatabaseError traceback"
+)
+def test_cli_on_a_file_that_is_no_database(tmp_path: Path, command: list[str]) -> None:
+    """Fixed (F2): the embedded database overwritten with garbage (a dying disk, a bad restore, someone with
+    the home): a writing command's open was a ``sqlalchemy.exc.DatabaseError`` traceback ("file is not a
+    database"), where the read-only commands said so in one line. Now exit 1, one line, for both."""
+    settings, _ = _init(tmp_path, None)
+    (settings.home / "keyong.db").write_bytes(b"this is not SQLite " * 4000)
+    done = _cli(*command, "--home", str(settings.home))
+    assert done.returncode == 1, done
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "not a database" in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="F3 (open): a read-only PostgreSQL is an InternalError traceback with the SQL")
+def test_cli_create_on_a_read_only_postgresql(pg_url: str, tmp_path: Path) -> None:
+    """Fixed (F3): a PostgreSQL that refuses writes (a hot standby after a failover; here
+    ``default_transaction_read_only``) made ``keyong operator add`` a traceback holding the INSERT and its
+    parameters (``psycopg.errors.ReadOnlySqlTransaction`` is an ``InternalError``, not ``OperationalError``)."""
+    settings, _ = _init(tmp_path, pg_url)
+    read_only = _with_options(pg_url, "default_transaction_read_only=on")
+    done = _cli(
+        "operator", "add", "acme", "--uscc", USCC, "--home", str(settings.home), env={"KEYONG_DATABASE_URL": read_only}
+    )
+    assert done.returncode == 1, done
+    assert "Traceback" not in done.stderr and "INSERT INTO" not in done.stderr and USCC not in done.stderr, done.stderr
+    assert "read-only transaction" in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="F4 (open): a read-only PostgreSQL is a 500 over the API")
+def test_api_on_a_read_only_postgresql_is_503(pg_url: str, tmp_path: Path) -> None:
+    """Fixed (F4): the same read-only PostgreSQL under the API: a login (``POST /auth/token`` records the key's
+    use) was a bare 500; the client did nothing wrong and may retry once the primary is back: 503."""
+    settings, tokens = _init(tmp_path, pg_url)
+    read_only = Settings(home=settings.home, database_url=_with_options(pg_url, "default_transaction_read_only=on"))
+    with TestClient(create_app(read_only), raise_server_exceptions=False) as client:
+        response = client.post("/auth/token", json=totp_support.token_body(tokens["custodian"]))
+    assert response.status_code == 503, response.text
+    assert response.headers.get("Retry-After") and response.json()["kind"] == "database_unavailable"
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="F5 (open): a malformed SQLite under the server is a 500")
+def test_api_on_a_file_that_became_no_database_is_503(tmp_path: Path) -> None:
+    """Fixed (F5): the embedded database overwritten in place under a running server (a dying disk, a bad
+    copy over it): a request reading what its connections had not cached was a 500 (``DatabaseError``:
+    "database disk image is malformed"), where a file that cannot be opened is a 503."""
+    settings, _ = _init(tmp_path, None)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        path = settings.home / "keyong.db"
+        size = path.stat().st_size
+        with path.open("r+b") as database:  # in place: the server's open connections read the same file
+            database.write(bytes(range(256)) * (size // 256 + 1))
+        response = client.get("/public")
+    assert response.status_code == 503, response.text
+    assert response.headers.get("Retry-After") and response.json()["kind"] == "database_unavailable"
