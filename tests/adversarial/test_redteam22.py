@@ -68,10 +68,6 @@ def _init(tmp_path: Path, database_url: str | None) -> tuple[Settings, dict[str,
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason='F1 (open): verify reads the schema libpq decodes from a "+" in the options, not the application\'s',
-)
 def test_verify_reads_the_schema_the_application_writes(pg_url: str, tmp_path: Path) -> None:
     """Fixed (F1): with two settings in the URL's ``options`` (``-csearch_path=s -cstatement_timeout=0``), the
     fast verifier handed libpq SQLAlchemy's rendering, a space as ``+``, which libpq keeps: it read the schema
