@@ -100,9 +100,6 @@ def test_verify_reads_the_schema_the_application_writes(pg_url: str, tmp_path: P
 
 @pytest.mark.slow
 @pytest.mark.parametrize("command", [["operator", "list"], ["operator", "add", "acme", "--uscc", USCC]])
-@pytest.mark.xfail(
-    strict=True, reason="F2 (open): a writing command on a file that is no database is a DatabaseError traceback"
-)
 def test_cli_on_a_file_that_is_no_database(tmp_path: Path, command: list[str]) -> None:
     """Fixed (F2): the embedded database overwritten with garbage (a dying disk, a bad restore, someone with
     the home): a writing command's open was a ``sqlalchemy.exc.DatabaseError`` traceback ("file is not a
@@ -116,7 +113,6 @@ def test_cli_on_a_file_that_is_no_database(tmp_path: Path, command: list[str]) -
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="F3 (open): a read-only PostgreSQL is an InternalError traceback with the SQL")
 def test_cli_create_on_a_read_only_postgresql(pg_url: str, tmp_path: Path) -> None:
     """Fixed (F3): a PostgreSQL that refuses writes (a hot standby after a failover; here
     ``default_transaction_read_only``) made ``keyong operator add`` a traceback holding the INSERT and its
@@ -132,7 +128,6 @@ def test_cli_create_on_a_read_only_postgresql(pg_url: str, tmp_path: Path) -> No
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="F4 (open): a read-only PostgreSQL is a 500 over the API")
 def test_api_on_a_read_only_postgresql_is_503(pg_url: str, tmp_path: Path) -> None:
     """Fixed (F4): the same read-only PostgreSQL under the API: a login (``POST /auth/token`` records the key's
     use) was a bare 500; the client did nothing wrong and may retry once the primary is back: 503."""
@@ -145,7 +140,6 @@ def test_api_on_a_read_only_postgresql_is_503(pg_url: str, tmp_path: Path) -> No
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="F5 (open): a malformed SQLite under the server is a 500")
 def test_api_on_a_file_that_became_no_database_is_503(tmp_path: Path) -> None:
     """Fixed (F5): the embedded database overwritten in place under a running server (a dying disk, a bad
     copy over it): a request reading what its connections had not cached was a 500 (``DatabaseError``:
