@@ -153,3 +153,31 @@ def test_api_on_a_file_that_became_no_database_is_503(tmp_path: Path) -> None:
         response = client.get("/public")
     assert response.status_code == 503, response.text
     assert response.headers.get("Retry-After") and response.json()["kind"] == "database_unavailable"
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True, reason="F6 (open): an emptied database is migrated afresh and the home carries on as a new instance"
+)
+def test_an_emptied_database_is_not_started_over(settings: Settings) -> None:
+    """Fixed (F6): the database of an initialised home emptied (a SQLite file truncated or replaced by an empty
+    one; a PostgreSQL schema a DBA dropped and made again): the next writing command migrated a fresh schema
+    over it and carried on as a new instance, no principals and a ledger starting again at entry 1 that
+    verified ok. ``init`` makes the schema before the home's marker: a marker over no schema is a loss."""
+    instance, _ = Instance.init(settings)
+    instance.close()
+    if settings.database_url is None:
+        (settings.home / "keyong.db").write_bytes(b"")
+    else:
+        admin = _admin(settings.database_url)
+        schema = _schema(settings.database_url)
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+            connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        admin.dispose()
+    env = {"KEYONG_DATABASE_URL": settings.database_url} if settings.database_url else {}
+    done = _cli("operator", "add", "acme", "--uscc", USCC, "--home", str(settings.home), env=env)
+    assert done.returncode == 1, done
+    assert "Traceback" not in done.stderr and "holds no Keyong schema" in done.stderr, done.stderr
+    listed = _cli("principal", "list", "--home", str(settings.home), "--json", env=env)
+    assert listed.returncode == 1 and "holds no Keyong schema" in listed.stderr, listed
