@@ -156,9 +156,6 @@ def test_api_on_a_file_that_became_no_database_is_503(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True, reason="F6 (open): an emptied database is migrated afresh and the home carries on as a new instance"
-)
 def test_an_emptied_database_is_not_started_over(settings: Settings) -> None:
     """Fixed (F6): the database of an initialised home emptied (a SQLite file truncated or replaced by an empty
     one; a PostgreSQL schema a DBA dropped and made again): the next writing command migrated a fresh schema
