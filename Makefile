@@ -28,6 +28,9 @@ $(STAMP): $(LOCK) pyproject.toml setup.py ledger/_chainhash.c | $(BIN)/python
 	$(PIP) install -q --require-hashes --no-deps -r $(LOCK)
 	$(PIP) install -q --no-deps --no-build-isolation -e .
 	$(PIP) check || (echo 'requirements.lock lacks what pyproject.toml asks for: run make lock' >&2; exit 1)
+	# The project's own modules byte-compiled once (pip compiles the locked packages, not an editable source tree):
+	# where PYTHONDONTWRITEBYTECODE is set (this project's machines set it) every command compiled them anew.
+	$(BIN)/python -m compileall -q app operators sandbox registry dp core ledger desensitize samples
 	touch $@
 
 install: $(STAMP)

@@ -66,7 +66,7 @@ from app.backup_database import (
 from app.backup_seal import SealError, unseal
 from app.instance import MARKER, Instance
 from app.keys import SECRETS_DIR
-from app.ledger_whole import instance_verified
+from app.ledger_whole import LEDGER_HEAD, instance_verified
 from app.settings import Settings
 from core import stream_sha256
 from ledger import VerifyReport
@@ -161,6 +161,8 @@ def _sealed_secrets(home: Path) -> dict[str, str]:
     for path in sorted((home / SECRETS_DIR).rglob("*")):
         if path.is_dir() and not path.is_symlink():
             continue  # recreated (0700) around the files it holds
+        if path.name.startswith(LEDGER_HEAD) or path.name.startswith(f".{LEDGER_HEAD}"):
+            continue  # the live head, ahead of the snapshot: the manifest's ledger state is the archive's
         if path.is_symlink() or not path.is_file():
             raise BackupError(f"{path} is not a regular file; secrets must be plain files")
         found[path.relative_to(home).as_posix()] = base64.b64encode(path.read_bytes()).decode()

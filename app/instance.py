@@ -48,6 +48,7 @@ from app.keys import (
     finish_ledger_rotation,
     load_keys,
 )
+from app.ledger_whole import remembered_head_file
 from app.settings import Settings
 from core import Storage
 from ledger import Ledger
@@ -104,7 +105,13 @@ def refuse_emptied(home: Path, status: SchemaStatus, where: str) -> None:
 
 
 def _ledger(
-    settings: Settings, keys: InstanceKeys, engine: Engine, instance_id: str, *, reload: bool = False
+    settings: Settings,
+    keys: InstanceKeys,
+    engine: Engine,
+    instance_id: str,
+    *,
+    reload: bool = False,
+    home: Path | None = None,
 ) -> Ledger:
     def reload_key() -> Ed25519PrivateKey:  # another process rotated the key (app.rotation)
         return load_keys(settings.home).ledger_key
@@ -117,6 +124,7 @@ def _ledger(
         checkpoint_max_age=timedelta(seconds=settings.ledger_checkpoint_seconds),
         payload_screen=_direct_identifiers_in,
         reload_key=reload_key if reload else None,
+        head_file=remembered_head_file(home or settings.home),  # init writes in its staging home
     )
 
 
@@ -407,7 +415,7 @@ class Instance:
                     migrate(engine)
                 except OperationalError as exc:
                     raise InstanceError(unreachable(url, exc)) from None
-                ledger = _ledger(settings, keys, engine, instance_id)
+                ledger = _ledger(settings, keys, engine, instance_id, home=staging)
                 identity = IdentityService(engine, _token_service(settings, keys), ledger, keys.totp_key)
                 if identity.count_principals() or ledger.size():
                     raise InstanceError(

@@ -43,6 +43,7 @@ from sqlalchemy.exc import OperationalError
 from app.database import make_engine, redact, schema_status
 from app.instance import MARKER, InstanceError, resolve_database_url, unreachable
 from app.keys import DATA_MASTER_KEY, PEPPER, SECRETS_DIR
+from app.ledger_whole import remembered_head_file
 from app.settings import Settings
 from core import Storage
 from desensitize import direct_identifiers_in
@@ -174,6 +175,7 @@ class WorkerInstance:
             origin=settings.ledger_origin or "keyong.worker",
             checkpoint_every=settings.ledger_checkpoint_every,
             payload_screen=direct_identifiers_in,
+            head_file=remembered_head_file(settings.home),  # its home remembers what it committed (issue 19)
         )
         config = RegistryConfig(  # no vault key; fingerprints and copies from the storage
             home=settings.home, pepper=pepper, data_master=master, vault_key=None, storage=chosen

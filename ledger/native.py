@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import numpy as np
 from sqlalchemy.engine import make_url
@@ -117,9 +118,19 @@ class NativeScan:
 
 
 def sqlite_file(url: str) -> str:
-    """The database file of an SQLite URL (a file: the verifiers open it again, in another connection)."""
-    path = make_url(url).database
-    if not path or path == ":memory:" or path.startswith("file:"):
+    """The database file of an SQLite URL (a file: the verifiers open it again, in another connection).
+
+    A ``file:`` URI (``sqlite:///file:/path/keyong.db?mode=rw&uri=true``, which SQLAlchemy and Settings
+    accept) names its file in the URI's path: the verifiers open that file, read-only or as they do any
+    other, and ignore the URI's parameters. Refusing it made ``ledger verify`` fail on such a home unless
+    ``--reference`` was given (the reference verifier uses the engine as it is)."""
+    parsed = make_url(url)
+    path = parsed.database
+    if path and path.startswith("file:"):
+        uri = urlsplit(path)
+        memory = parsed.query.get("mode") == "memory" or "mode=memory" in uri.query
+        path = None if memory or uri.netloc not in ("", "localhost") else unquote(uri.path)
+    if not path or path == ":memory:":
         raise ValueError(f"fast_verify needs an SQLite database file, not {url!r}")
     if not Path(path).is_file():
         raise FileNotFoundError(f"no SQLite database at {path}")

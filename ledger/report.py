@@ -32,6 +32,8 @@ class VerifyReport:
     checkpoints: int = 0
     problems: list[Problem] = field(default_factory=list)
     truncated_problems: bool = False  # more than MAX_PROBLEMS were found; the first are kept
+    # What could not be checked but does not make the ledger wrong (no remembered head: ledger.head).
+    warnings: list[str] = field(default_factory=list)
     # Which verifier answered (reference, native, duckdb: ledger.fastverify); not part of the JSON,
     # since every verifier gives the very same report.
     method: str = field(default="reference", compare=False)
@@ -47,10 +49,15 @@ class VerifyReport:
             self.truncated_problems = True
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        """The report's JSON (DESIGN.md's keys); ``warnings`` only when there is one, so that a report with
+        nothing to warn of is what it always was."""
+        found: dict[str, Any] = {
             "ok": self.ok,
             "entries": self.entries,
             "head": self.head,
             "checkpoints": self.checkpoints,
             "problems": [p.as_json() for p in self.problems],
         }
+        if self.warnings:
+            found["warnings"] = list(self.warnings)
+        return found

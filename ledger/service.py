@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import IO, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -33,6 +34,7 @@ from ledger.entry import Entry, EntryError, Record, chain_hash, entry_body, form
 from ledger.entry_reads import entries_query, entry_from_row
 from ledger.errors import LedgerError
 from ledger.export import export_jsonl
+from ledger.head import cut_before_append, note_head, remembering
 from ledger.keyring import (
     ACTIVATION_ACTION,
     ROTATION_ACTION,
@@ -102,6 +104,7 @@ class Ledger:
         clock: Callable[[], datetime] | None = None,
         payload_screen: Callable[[Any], list[str]] | None = None,
         reload_key: Callable[[], Ed25519PrivateKey] | None = None,
+        head_file: Path | None = None,
     ) -> None:
         if checkpoint_every < 1:
             raise ValueError("checkpoint_every must be positive")
@@ -121,6 +124,7 @@ class Ledger:
         # not re-read the Merkle frontier. Replaced, never mutated outside the write lock.
         self._frontier: tuple[int, str, TreeAppender] | None = None
         self._frontier_lock = threading.Lock()
+        self._head_file = head_file  # where each commit's head is remembered, outside the database (ledger.head)
 
     def _use_key(self, key: Ed25519PrivateKey) -> None:
         self._key = key
@@ -134,7 +138,7 @@ class Ledger:
         """A write transaction that may append; commit happens when the block exits cleanly."""
         with self._engine.connect() as connection:
             connection.execution_options(**write_options(self._engine))
-            with connection.begin():
+            with remembering(connection, self._head_file), connection.begin():
                 yield connection
 
     def append(
@@ -177,6 +181,7 @@ class Ledger:
         lock_for_append(connection)
         size, prev = chain_head(connection)
         appender = self._appender(connection, size, prev)
+        cut_before_append(connection, self._head_file, size, appender.root)  # before the head moves past it
         last_cp = connection.execute(
             select(checkpoints.c.tree_size, checkpoints.c.time).order_by(checkpoints.c.tree_size.desc()).limit(1)
         ).first()
@@ -195,22 +200,9 @@ class Ledger:
             digest = chain_hash(bytes.fromhex(prev), body)
             leaves.append(leaf_hash(digest))
             hex_digest = digest.hex()
-            rows.append(
-                (size, now, record.actor, record.role, record.action, record.subject, payload, prev, hex_digest)
-            )
-            made.append(
-                Entry(
-                    size,
-                    now,
-                    record.actor,
-                    record.role,
-                    record.action,
-                    record.subject,
-                    record.payload or {},
-                    prev,
-                    hex_digest,
-                )
-            )
+            row = (size, now, record.actor, record.role, record.action, record.subject, payload, prev, hex_digest)
+            rows.append(row)
+            made.append(Entry(*row[:6], record.payload or {}, *row[7:]))  # the payload as given, not its JSON
             prev = hex_digest
         # Checkpoints fall every `checkpoint_every` entries after the last one, also mid-batch.
         first_due = max(last_cp_size + self.checkpoint_every, start + 1)
@@ -232,6 +224,7 @@ class Ledger:
                 due_sizes.append((size, appender.root().hex()))
         if due_sizes and not self._in_office(connection):
             due_sizes = []  # a retired key signs nothing; the entries stand, checkpointed by the new key later
+        note_head(connection, size, appender.root().hex())
         for tree_size, root in due_sizes:
             self._insert_checkpoint(connection, tree_size, root, now)
         with self._frontier_lock:
@@ -254,6 +247,7 @@ class Ledger:
     def _insert_checkpoint(self, connection: Connection, tree_size: int, root: str, time: str) -> SignedCheckpoint:
         signed = self._sign(tree_size, root, time)
         connection.execute(insert(checkpoints), [{**signed.as_json(), "note": signed.note}])
+        note_head(connection, tree_size, root, signed.as_json())
         return signed
 
     def checkpoint(self) -> SignedCheckpoint:
@@ -486,7 +480,9 @@ class Ledger:
         that recomputed every later hash is caught by the signed checkpoints. The signing key
         plays no part: the verifier gets the engine and the public key only.
         """
-        return LedgerVerifier(self._engine, self.public_key).verify(progress, reference=reference)
+        return LedgerVerifier(self._engine, self.public_key, head_file=self._head_file).verify(
+            progress, reference=reference
+        )
 
     def export(self, out: IO[str], progress: Callable[[int], None] | None = None) -> tuple[int, int]:
         """JSON lines for regulators: every entry (its fields plus ``hash``), then every checkpoint."""

@@ -9,11 +9,14 @@ the two verifiers, which give the very same report: the vectorized :mod:`ledger.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.engine import Engine
 
 from ledger.checkpoints import public_key_hex
+from ledger.errors import LedgerError
+from ledger.head import head_problems, read_head
 from ledger.reference import verify_reference
 from ledger.report import VerifyReport
 from ledger.storage import prepare_engine
@@ -24,10 +27,18 @@ __all__ = ["LedgerVerifier"]
 class LedgerVerifier:
     """Verifies the ledger in one database against the log's public key."""
 
-    def __init__(self, engine: Engine, public_key: Ed25519PublicKey | Sequence[Ed25519PublicKey]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        public_key: Ed25519PublicKey | Sequence[Ed25519PublicKey],
+        *,
+        head_file: Path | None = None,
+    ) -> None:
         """``public_key``: the key the verifier trusts, or several (any one key of the ledger's
-        rotation chain is enough: :mod:`ledger.keyring`)."""
+        rotation chain is enough: :mod:`ledger.keyring`). ``head_file``: where the writers remember the
+        head they committed (:mod:`ledger.head`); the log must still extend it."""
         self._engine = prepare_engine(engine)
+        self.head_file = head_file
         self.public_keys = [public_key] if isinstance(public_key, Ed25519PublicKey) else list(public_key)
         if not self.public_keys:
             raise ValueError("a verifier needs at least one public key it trusts")
@@ -42,11 +53,40 @@ class LedgerVerifier:
         regulator can read, and reports progress chunk by chunk.
         """
         if reference:
-            return verify_reference(self._engine, self.public_keys, progress)
+            return self._against_head(verify_reference(self._engine, self.public_keys, progress))
         from ledger.fastverify import fast_verify  # heavy imports (duckdb, ADBC) only when used
 
         url = self._engine.url.render_as_string(hide_password=False)
         report = fast_verify(url, self.public_keys, [public_key_hex(key) for key in self.public_keys])
         if progress is not None:
             progress(report.entries)
+        return self._against_head(report)
+
+    def _against_head(self, report: VerifyReport) -> VerifyReport:
+        """``report`` with what the remembered head shows: a tail cut off with its checkpoints and nodes
+        leaves rows that verify, and only the head kept outside the database sees it (red team 21d F8).
+
+        No file is a warning, not a failure: a home older than the file, or a machine whose writers never
+        committed, has none, and the database alone says nothing either way. An unreadable one is a problem:
+        it is no evidence, and a verification must not pass on what it could not read."""
+        if self.head_file is None:
+            return report
+        try:
+            held = read_head(self.head_file)  # before the database is read (head_problems says why)
+        except LedgerError as exc:
+            report.add(None, "remembered_head", str(exc))
+            return report
+        if held is None:
+            report.warnings.append(
+                f"no remembered ledger head ({self.head_file}): a tail cut off the database together with its "
+                "checkpoints cannot be seen; this home's next append or checkpoint writes it"
+            )
+            return report
+        with self._engine.connect() as connection:
+            try:
+                found = head_problems(connection, held)
+            except (ValueError, TypeError, LedgerError) as exc:  # rows the verifier reported as unreadable
+                found = [(None, "remembered_head", f"the ledger cannot be compared with the remembered head: {exc}")]
+        for seq, kind, detail in found:
+            report.add(seq, kind, detail)
         return report

@@ -165,11 +165,12 @@ def test_backup_then_restore_verifies_and_shows_the_same_registry(worked: Instan
 
 
 def files_of(home: Path) -> dict[str, str]:
-    """Every file of a home but the live database, by relative path, with its SHA-256."""
+    """Every file of a home but the live database and the live ledger head (each home remembers its own
+    commits: ``app.ledger_whole.remembered_head_file``), by relative path, with its SHA-256."""
     return {
         p.relative_to(home).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in home.rglob("*")
-        if p.is_file() and not p.name.startswith("keyong.db")
+        if p.is_file() and not p.name.startswith(("keyong.db", "ledger_head.json"))
     }
 
 

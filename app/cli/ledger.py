@@ -84,6 +84,8 @@ def verify(
         console.print(f"  verified by: {report.method}", markup=False)
         for problem in report.problems:
             console.print(f"  seq {problem.seq}: {problem.kind}: {problem.detail}", markup=False)
+        for warning in report.warnings:  # what could not be checked (no remembered head): ok, but said
+            console.print(f"  warning: {warning}", markup=False)
 
     out.result(report.as_json(), render)
     if not report.ok:
@@ -430,6 +432,8 @@ def verify_published_command(
             console.print(f"  witnessed at size {report.witnessed['tree_size']}: {report.witnessed['witnesses']}")
         for problem in report.problems:
             console.print(f"  seq {problem.seq}: {problem.kind}: {problem.detail}", markup=False)
+        for warning in report.warnings:  # what could not be checked (no remembered head): ok, but said
+            console.print(f"  warning: {warning}", markup=False)
 
     out.result(data, render)
     if not report.ok:

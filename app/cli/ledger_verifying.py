@@ -37,6 +37,7 @@ class VerifierOnly:
 
     engine: "Engine"
     public_key: "Ed25519PublicKey"
+    head_file: Path | None = None
 
     def size(self) -> int:
         from ledger import ledger_size
@@ -47,7 +48,8 @@ class VerifierOnly:
     def verify(self, progress: Callable[[int], None] | None = None, *, reference: bool = False) -> "VerifyReport":
         from ledger import LedgerVerifier
 
-        return LedgerVerifier(self.engine, self.public_key).verify(progress, reference=reference)
+        verifier = LedgerVerifier(self.engine, self.public_key, head_file=self.head_file)
+        return verifier.verify(progress, reference=reference)
 
 
 @contextmanager
@@ -61,6 +63,7 @@ def verifying(home: Path | None) -> Iterator[Verifying]:
     """
     from app.database import make_engine, sqlite_url
     from app.keys import LEDGER_NEXT, SECRETS_DIR, load_ledger_key
+    from app.ledger_whole import remembered_head_file
 
     with read_instance(home) as reader:
         where, way, url = reader.home, reader.way, reader.database_url
@@ -71,7 +74,7 @@ def verifying(home: Path | None) -> Iterator[Verifying]:
     public_key = load_ledger_key(where).public_key()  # the ledger key alone: no other secret read or made
     engine = reading_engine(url or sqlite_url(where), make_engine)
     try:
-        yield VerifierOnly(engine, public_key)
+        yield VerifierOnly(engine, public_key, remembered_head_file(where))
     finally:
         engine.dispose()
 

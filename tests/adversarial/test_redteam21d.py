@@ -122,19 +122,14 @@ def test_verify_refuses_a_wiped_ledger(home: Settings) -> None:
     _tamper(home, "DELETE FROM ledger_entries", "DELETE FROM ledger_checkpoints", "DELETE FROM ledger_nodes")
     code, report = _verify(home)
     assert code == 1 and report["ok"] is False
-    assert [p["kind"] for p in report["problems"]] == ["truncated"]
+    assert {p["kind"] for p in report["problems"]} == {"truncated"}  # the empty ledger, and the remembered head
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="F8 (open): the newest entries removed with the checkpoint and Merkle nodes that cover them verify "
-    "ok; nothing in the home remembers the last checkpoint (only `ledger verify-published` against a trusted "
-    "state or a witness can see it)",
-)
 def test_verify_sees_a_cut_off_tail(home: Settings) -> None:
-    """Open (F8): a hostile DBA removes the last entry, the checkpoint over it and the Merkle nodes that
-    reach past the new end. Every remaining row is consistent, so a self-contained verifier says ``ok``."""
+    """Fixed (F8): a hostile DBA removes the last entry, the checkpoint over it and the Merkle nodes that
+    reach past the new end. Every remaining row is consistent, so a self-contained verifier said ``ok``;
+    the head the home's writers remembered outside the database (``ledger.head``) now says ``truncated``."""
     _tamper(
         home,
         "DELETE FROM ledger_entries WHERE seq = (SELECT max(seq) FROM ledger_entries)",
@@ -143,6 +138,34 @@ def test_verify_sees_a_cut_off_tail(home: Settings) -> None:
     )
     code, report = _verify(home)
     assert code == 1 and report["ok"] is False
+    assert "truncated" in {p["kind"] for p in report["problems"]}, report
+
+
+@pytest.mark.slow
+def test_verify_warns_without_a_remembered_head(home: Settings) -> None:
+    """A home older than the remembered head (or a machine whose writers never committed) verifies what the
+    database holds, exit 0, and says in ``warnings`` (and on the terminal) that a cut tail would not show."""
+    (home.home / "secrets" / "ledger_head.json").unlink()
+    code, report = _verify(home)
+    assert code == 0 and report["ok"] is True
+    assert [w for w in report["warnings"] if "no remembered ledger head" in w], report
+    env = {"KEYONG_DATABASE_URL": home.database_url} if home.database_url else {}
+    done = _cli("ledger", "verify", "--home", str(home.home), env=env)
+    assert done.returncode == 0 and "warning: no remembered ledger head" in done.stdout, done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_verify_a_file_uri_database_without_reference(settings: Settings, tmp_path: Path) -> None:
+    """Fixed (predating): a home whose database URL is an SQLite ``file:`` URI verified only with
+    ``--reference``; the fast verifier refused the URL ("needs an SQLite database file")."""
+    url = f"sqlite:///file:{tmp_path / 'db' / 'keyong.db'}?mode=rwc&uri=true"
+    (tmp_path / "db").mkdir()
+    uri_home = settings.model_copy(update={"database_url": url})
+    instance, _ = Instance.init(uri_home)
+    instance.close()
+    code, report = _verify(uri_home)
+    assert code == 0 and report["ok"] is True and report["entries"] > 0, report
 
 
 @pytest.mark.slow

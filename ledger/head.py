@@ -1,0 +1,249 @@
+"""The log's head remembered outside its database, so that a cut-off tail cannot verify ok (red team 21d F8).
+
+Why: every check on the rows themselves is blind to a tail removed whole. Whoever can write the database
+(a hostile DBA) deletes the newest entries with the checkpoints and Merkle nodes over them, and what is
+left is a consistent, shorter log. A writer that also keeps the tree head it committed (tree size, RFC 9162
+root, the latest signed checkpoint) in a file the database's users cannot reach gives the verifier what
+RFC 9162 §2.1.4 asks of a client that kept an older head: the log must still hold that size, and its root at
+that size must be the one remembered (the prefix is unchanged). A shorter log is ``truncated``; another root
+is ``rolled_back``.
+
+The file: JSON, replaced atomically (temporary file, fsync, rename; mode 0600) after each commit that
+appended or checkpointed, under an exclusive ``flock`` so that writers of one home never move it backwards
+(it keeps the larger head: a writer that committed earlier but writes later changes nothing). Which path
+holds it is the caller's choice (this package imports nothing of Keyong's).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from ledger.errors import LedgerError
+from ledger.merkle import subtree_root
+from ledger.queries import DbNodeSource, checkpoint_at, ledger_size
+
+__all__ = [
+    "HEAD_FORMAT",
+    "RememberedHead",
+    "cut_before_append",
+    "head_problems",
+    "note_head",
+    "read_head",
+    "remember_head",
+    "remembering",
+]
+
+HEAD_FORMAT = "keyong-ledger-head/1"
+_PENDING = "ledger.head.pending"  # key of Connection.info: the head this transaction will have committed
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RememberedHead:
+    """A tree head a writer committed: its size, its RFC 9162 root (hex), and the latest signed checkpoint
+    it knew of (``SignedCheckpoint.as_json()``; ``None`` before the first), which the database must keep."""
+
+    tree_size: int
+    root: str
+    checkpoint: dict[str, Any] | None = None
+    # Set for good when a writer found the database short of (or other than) this head before appending:
+    # its appends would otherwise move the head past the cut and erase the evidence (:func:`cut_before_append`).
+    cut: dict[str, Any] | None = None
+
+    def merged(self, other: RememberedHead | None) -> RememberedHead:
+        """The larger head of the two, the larger checkpoint, the first cut: what a file shared by writers keeps."""
+        if other is None:
+            return self
+        head = self if self.tree_size > other.tree_size else other
+        cps = [cp for cp in (self.checkpoint, other.checkpoint) if cp is not None]
+        checkpoint = max(cps, key=lambda cp: int(cp["tree_size"])) if cps else None
+        return RememberedHead(head.tree_size, head.root, checkpoint, other.cut or self.cut)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "format": HEAD_FORMAT,
+            "tree_size": self.tree_size,
+            "root": self.root,
+            "checkpoint": self.checkpoint,
+            "cut": self.cut,
+        }
+
+
+def note_head(
+    connection: Connection,
+    tree_size: int,
+    root: str,
+    checkpoint: dict[str, Any] | None = None,
+    cut: dict[str, Any] | None = None,
+) -> None:
+    """Note on ``connection`` a head its transaction made (an append, or a checkpoint: its size and root);
+    :func:`remembering` writes the largest one once the transaction has committed."""
+    head = RememberedHead(tree_size, root, checkpoint, cut)
+    connection.info[_PENDING] = head.merged(connection.info.get(_PENDING))
+
+
+def cut_before_append(connection: Connection, path: Path | None, size: int, root: Callable[[], bytes]) -> None:
+    """Before an append onto a log of ``size`` entries (``root()`` its root): if this home remembers a longer
+    log, or another root at this size, the database was cut or rolled back since; note that for good.
+
+    The appends go on (refusing them would stop every change of the instance, a denial of service any
+    DBA could cause), but the cut stays in the file once past it and every verification reports it.
+    A file that lags (another home's writers appended) proves nothing here; the verifier checks it."""
+    if path is None:
+        return
+    try:
+        held = read_head(path)
+    except LedgerError:
+        return  # the verifier reports an unreadable file
+    if held is None or held.tree_size < size or held.cut is not None:
+        return
+    found = root().hex() if held.tree_size == size else None
+    if found == held.root:
+        return
+    cut = {"from": held.tree_size, "root": held.root, "to": size, "to_root": found}
+    note_head(connection, held.tree_size, held.root, cut=cut)
+
+
+@contextmanager
+def remembering(connection: Connection, path: Path | None) -> Iterator[None]:
+    """Around a write transaction on ``connection``: after it commits, remember the head it noted in ``path``.
+
+    Only after the commit: a head remembered ahead of the database would be a false alarm. Failing to
+    write the file does not undo a commit the caller must hear of; it is logged, and the file keeps the
+    older head (still checked), until the next commit writes it."""
+    connection.info.pop(_PENDING, None)  # Connection.info outlives a pooled checkout: nothing stale
+    try:
+        yield
+    except BaseException:
+        connection.info.pop(_PENDING, None)
+        raise
+    pending = connection.info.pop(_PENDING, None)
+    if pending is not None and path is not None:
+        try:
+            remember_head(path, pending)
+        except OSError as exc:
+            _log.error("could not remember the ledger head in %s: %s", path, exc)
+
+
+def read_head(path: Path) -> RememberedHead | None:
+    """The head remembered in ``path``; ``None`` when there is no such file; :class:`LedgerError` when it
+    cannot be read or is not one (it is then no evidence either way, and the verifier says so)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise LedgerError(f"the remembered ledger head {path} cannot be read: {exc.strerror}") from None
+    try:
+        data = json.loads(raw)
+        if data.get("format") != HEAD_FORMAT:
+            raise ValueError("format")
+        size, root, checkpoint = data["tree_size"], data["root"], data.get("checkpoint")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0 or len(bytes.fromhex(root)) != 32:
+            raise ValueError("tree_size or root")
+        if checkpoint is not None and not (isinstance(checkpoint, dict) and isinstance(checkpoint["tree_size"], int)):
+            raise ValueError("checkpoint")
+        cut = data.get("cut")
+        if cut is not None and not (
+            isinstance(cut, dict) and isinstance(cut["from"], int) and isinstance(cut["to"], int)
+        ):
+            raise ValueError("cut")
+    except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError):
+        raise LedgerError(f"the remembered ledger head {path} is not one ({HEAD_FORMAT})") from None
+    return RememberedHead(size, root, checkpoint, cut)
+
+
+def remember_head(path: Path, head: RememberedHead) -> RememberedHead:
+    """Keep the larger of ``head`` and the one ``path`` holds, atomically and under a lock; returns it.
+
+    An unreadable file is replaced by ``head``: the writer's own commit is the best evidence it has."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    lock = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            held = read_head(path)
+        except LedgerError:
+            held = None
+        kept = head.merged(held)
+        if kept == held:
+            return kept
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, json.dumps(kept.as_json(), sort_keys=True).encode())
+            os.fsync(fd)  # a rename that outlives a crash onto an empty file would be a false alarm
+        finally:
+            os.close(fd)
+        os.replace(temporary, path)
+        return kept
+    finally:
+        os.close(lock)  # releases the flock
+
+
+def head_problems(connection: Connection, held: RememberedHead) -> list[tuple[int | None, str, str]]:
+    """``(seq, kind, detail)`` for each way the database's log fails to extend the remembered head.
+
+    Read the file before opening ``connection``'s snapshot: a writer commits before it remembers, so the
+    database a verifier reads afterwards always reaches what the file says (no false alarm under load)."""
+    found: list[tuple[int | None, str, str]] = []
+    if held.cut is not None:
+        cut = held.cut
+        found.append(
+            (
+                None,
+                "truncated" if cut["to"] < cut["from"] else "rolled_back",
+                f"this home's writers committed {cut['from']} entries (root {cut['root']}), then found the "
+                f"database's ledger at {cut['to']} entries"
+                + ("" if cut["to"] < cut["from"] else f" with another root ({cut.get('to_root')})")
+                + " and appended after it: it was cut off or rolled back in between",
+            )
+        )
+    size = ledger_size(connection)
+    if size < held.tree_size:
+        found.append(
+            (
+                size + 1,  # the first entry missing, as the verifiers name a cut they see themselves
+                "truncated",
+                f"the database's ledger ends at entry {size}, but this home's writers committed "
+                f"{held.tree_size}: entries {size + 1} to {held.tree_size} were removed",
+            )
+        )
+    else:
+        try:
+            root = subtree_root(DbNodeSource(connection), 0, held.tree_size).hex()
+        except (LedgerError, ValueError) as exc:
+            root = f"none ({exc})"
+        if root != held.root:
+            found.append(
+                (
+                    None,
+                    "rolled_back",
+                    f"the ledger's root at size {held.tree_size} is {root}, not the {held.root} this home's "
+                    "writers committed: entries up to that size were replaced (rolled back and rewritten)",
+                )
+            )
+    cp = held.checkpoint
+    if cp is not None:
+        stored = checkpoint_at(connection, int(cp["tree_size"]))
+        if stored is None or (stored.root, stored.signature) != (cp.get("root"), cp.get("signature")):
+            found.append(
+                (
+                    None,
+                    "truncated",
+                    f"the signed checkpoint of size {cp['tree_size']} this home's writers made is "
+                    + ("missing from the database" if stored is None else "not the one the database holds"),
+                )
+            )
+    return found
