@@ -178,3 +178,205 @@ def test_an_emptied_database_is_not_started_over(settings: Settings) -> None:
     assert "Traceback" not in done.stderr and "holds no Keyong schema" in done.stderr, done.stderr
     listed = _cli("principal", "list", "--home", str(settings.home), "--json", env=env)
     assert listed.returncode == 1 and "holds no Keyong schema" in listed.stderr, listed
+
+
+# --- 3. the remembered ledger head (red team 21d F8's fix), a hostile DBA without the home --------------
+
+
+def _drop_ledger_guards(connection: Any) -> None:
+    """The ledger's append-only triggers out of the way, as a DBA may (SQLite: dropped; PostgreSQL: replica)."""
+    if connection.dialect.name == "sqlite":
+        for table in ("ledger_entries", "ledger_checkpoints", "ledger_nodes"):
+            for op in ("update", "delete"):
+                connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_no_{op}")
+    else:
+        connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
+
+
+def _engine(settings: Settings) -> Any:
+    return create_engine(settings.database_url or f"sqlite:///{settings.home / 'keyong.db'}")
+
+
+def _append(settings: Settings, subject: str) -> None:
+    """One entry appended by the instance's own writer (which remembers the head in the home)."""
+    instance = Instance.open(settings)
+    try:
+        instance.ledger.append(actor="tester", role="host", action="test.appended", subject=subject)
+    finally:
+        instance.close()
+
+
+def _verify_json(settings: Settings, timeout: float = 120) -> tuple[int, dict[str, Any]]:
+    env = {"KEYONG_DATABASE_URL": settings.database_url} if settings.database_url else {}
+    done = _cli("ledger", "verify", "--home", str(settings.home), "--json", env=env, timeout=timeout)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.returncode, json.loads(done.stdout)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="T1 (open): a forged tail longer than the remembered head is adopted by the next append and verifies ok",
+)
+def test_a_tail_rewritten_longer_is_not_erased_by_the_next_append(settings: Settings) -> None:
+    """Fixed (T1): a DBA replaces the entries after the last signed checkpoint with MORE forged ones (hashes
+    and nodes recomputed with the ledger's own code and any key: no checkpoint is due). Verify saw it
+    (``rolled_back``) until the instance appended once more: ``cut_before_append`` compared the head only
+    with a log no longer than it, the append moved the remembered head onto the forged log, and every
+    verification after said ok. The remembered head must stay the prefix of whatever the writer appends to."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from ledger import Ledger
+
+    instance, _ = Instance.init(settings)
+    instance.close()
+    _append(settings, "honest-1")
+    _append(settings, "honest-2")
+    engine = _engine(settings)
+    try:
+        with engine.begin() as connection:
+            keep = connection.exec_driver_sql("SELECT max(tree_size) FROM ledger_checkpoints").scalar_one()
+            size = connection.exec_driver_sql("SELECT max(seq) FROM ledger_entries").scalar_one()
+            assert size > keep
+            _drop_ledger_guards(connection)
+            connection.exec_driver_sql(f"DELETE FROM ledger_entries WHERE seq > {keep}")
+            connection.exec_driver_sql(f"DELETE FROM ledger_nodes WHERE (idx + 1) * (1 << level) > {keep}")
+        forger = Ledger(engine, Ed25519PrivateKey.generate(), origin="mallory", checkpoint_every=10**9)
+        for n in range(size - keep + 1):  # one more than was cut: the log is longer than the remembered head
+            forger.append(actor="mallory", role="host", action="forged.entry", subject=f"forged-{n}")
+    finally:
+        engine.dispose()
+    _append(settings, "honest-3")  # the instance goes on writing
+    code, report = _verify_json(settings)
+    assert code == 1 and report["ok"] is False, report
+    assert {"rolled_back", "truncated"} & {p["kind"] for p in report["problems"]}, report
+
+
+def _head_file(settings: Settings) -> Path:
+    return settings.home / "secrets" / "ledger_head.json"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.xfail(strict=True, reason="T2 (open): a FIFO head file hangs verify and every writer")
+def test_a_fifo_head_file_neither_hangs_verify_nor_the_writer(settings: Settings) -> None:
+    """Fixed (T2): someone with the home (not the ledger key) puts a FIFO in place of the head file: verify
+    waited on it forever, and so did every writer, which reads it after each commit (``keyong serve`` would
+    stop answering writes). Now verify says it cannot use it (exit 1) and the writer replaces it."""
+    instance, _ = Instance.init(settings)
+    instance.close()
+    head = _head_file(settings)
+    head.unlink()
+    os.mkfifo(head)
+    code, report = _verify_json(settings, timeout=60)
+    assert code == 1 and "remembered_head" in {p["kind"] for p in report["problems"]}, report
+    done = _cli("principal", "add", "bob", "--role", "operator", "--home", str(settings.home), timeout=60)
+    assert done.returncode == 0, done.stderr
+    code, report = _verify_json(settings, timeout=60)
+    assert code == 0 and report["ok"] is True, report
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.xfail(strict=True, reason="T3 (open): a head file linked to /dev/zero is read until memory runs out")
+def test_a_head_file_linked_to_an_endless_device_is_refused(settings: Settings) -> None:
+    """Fixed (T3): the head file a link to ``/dev/zero``: verify read it until memory ran out (here bounded by
+    an address-space limit on the child, so the machine is spared: MemoryError or the timeout)."""
+    import resource
+
+    instance, _ = Instance.init(settings)
+    instance.close()
+    head = _head_file(settings)
+    head.unlink()
+    head.symlink_to("/dev/zero")
+    limit = 2**30  # a small ledger verifies in less; reading /dev/zero stops at it
+
+    def bounded() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    full = {k: v for k, v in os.environ.items() if not k.upper().startswith("KEYONG_")}
+    done = subprocess.run(
+        [*KEYONG, "ledger", "verify", "--home", str(settings.home), "--json"],
+        capture_output=True,
+        text=True,
+        env=full,
+        timeout=60,
+        preexec_fn=bounded,
+    )
+    report = json.loads(done.stdout)
+    assert done.returncode == 1 and "remembered_head" in {p["kind"] for p in report.get("problems", [])}, report
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.xfail(
+    strict=True,
+    reason="T4 (open): a deeply nested head file is a RecursionError: appends fail, verify prints an exception",
+)
+def test_a_deeply_nested_head_file_is_not_one(settings: Settings) -> None:
+    """Fixed (T4): a head file of ``[[[[…`` made ``json.loads`` raise ``RecursionError``, which ``read_head``
+    did not count as "not a head": every append failed (rolled back) with "the input nests too deeply to be
+    read: give a flat document", and verify's JSON held an exception's name. It is now a damaged head:
+    a problem for verify, replaced by the writer's next commit."""
+    instance, _ = Instance.init(settings)
+    instance.close()
+    _head_file(settings).write_text("[" * 100_000)
+    code, report = _verify_json(settings)
+    assert code == 1 and "remembered_head" in {p["kind"] for p in report.get("problems", [])}, report
+    done = _cli("principal", "add", "bob", "--role", "operator", "--home", str(settings.home))
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True, reason="T5 (open): a head checkpoint size past 2^63 is an OverflowError/DataError: a 500"
+)
+def test_a_head_checkpoint_size_past_any_column_is_a_problem_not_a_500(settings: Settings) -> None:
+    """Fixed (T5): a head file whose checkpoint ``tree_size`` is 10**30 passed ``read_head`` (an int) and the
+    database query with it raised ``OverflowError`` (SQLite) or ``DataError`` (PostgreSQL): ``GET
+    /ledger/verify`` was a 500 and the CLI printed the exception's name instead of a report."""
+    instance, result = Instance.init(settings)
+    instance.close()
+    tokens = result.tokens
+    head = _head_file(settings)
+    data = json.loads(head.read_text())
+    data["checkpoint"]["tree_size"] = 10**30
+    head.write_text(json.dumps(data))
+    from tests.conftest import bearer
+
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        response = client.get("/ledger/verify", headers=bearer(client, tokens["regulator"]))
+    assert response.status_code == 200, response.text
+    assert response.json()["ok"] is False
+    assert "remembered_head" in {p["kind"] for p in response.json()["problems"]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.xfail(
+    strict=True,
+    reason="T6 (open): a lock file made a directory freezes the head, logged only, and verify accepts the stale head",
+)
+def test_a_blocked_lock_file_does_not_freeze_the_head(settings: Settings) -> None:
+    """Fixed (T6): with the head's lock file replaced by a directory, every write of the head failed (logged
+    only) and the file kept an ever older head, which verify went on accepting: a DBA then cut the tail back
+    to it unseen. The head is written under a lock no one can take away (its directory) and a random
+    temporary name."""
+    instance, _ = Instance.init(settings)
+    instance.close()
+    lock = _head_file(settings).with_name("ledger_head.json.lock")
+    lock.unlink(missing_ok=True)
+    lock.mkdir()
+    _append(settings, "after-the-lock-broke")
+    engine = _engine(settings)
+    try:
+        with engine.begin() as connection:
+            _drop_ledger_guards(connection)
+            size = connection.exec_driver_sql("SELECT max(seq) FROM ledger_entries").scalar_one()
+            connection.exec_driver_sql(f"DELETE FROM ledger_entries WHERE seq = {size}")
+            connection.exec_driver_sql(f"DELETE FROM ledger_checkpoints WHERE tree_size >= {size}")
+            connection.exec_driver_sql(f"DELETE FROM ledger_nodes WHERE (idx + 1) * (1 << level) >= {size}")
+    finally:
+        engine.dispose()
+    code, report = _verify_json(settings)
+    assert code == 1 and "truncated" in {p["kind"] for p in report["problems"]}, report
