@@ -98,20 +98,34 @@ def cut_before_append(connection: Connection, path: Path | None, size: int, root
 
     The appends go on (refusing them would stop every change of the instance, a denial of service any
     DBA could cause), but the cut stays in the file once past it and every verification reports it.
-    A file that lags (another home's writers appended) proves nothing here; the verifier checks it."""
+    A log longer than the file (another home's writers appended, or the file lags) must still hold the
+    remembered head as its prefix: a DBA who replaced the tail past the last checkpoint with more entries
+    than it had was otherwise erased by the next append, which moved the head onto the forged log (red
+    team 22)."""
     if path is None:
         return
     try:
         held = read_head(path)
     except LedgerError:
         return  # the verifier reports an unreadable file
-    if held is None or held.tree_size < size or held.cut is not None:
+    if held is None or held.cut is not None:
         return
-    found = root().hex() if held.tree_size == size else None
+    if held.tree_size < size:  # a log that grew past the head must still hold it as its prefix (RFC 9162 §2.1.4)
+        found: str | None = _prefix_root(connection, held.tree_size)
+    else:
+        found = root().hex() if held.tree_size == size else None
     if found == held.root:
         return
     cut = {"from": held.tree_size, "root": held.root, "to": size, "to_root": found}
     note_head(connection, held.tree_size, held.root, cut=cut)
+
+
+def _prefix_root(connection: Connection, size: int) -> str:
+    """The database's root at ``size`` (its stored nodes and leaves), or a word for why there is none."""
+    try:
+        return subtree_root(DbNodeSource(connection), 0, size).hex()
+    except (LedgerError, ValueError, TypeError) as exc:
+        return f"none ({exc})"
 
 
 @contextmanager
