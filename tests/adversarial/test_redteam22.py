@@ -254,7 +254,6 @@ def _head_file(settings: Settings) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-@pytest.mark.xfail(strict=True, reason="T2 (open): a FIFO head file hangs verify and every writer")
 def test_a_fifo_head_file_neither_hangs_verify_nor_the_writer(settings: Settings) -> None:
     """Fixed (T2): someone with the home (not the ledger key) puts a FIFO in place of the head file: verify
     waited on it forever, and so did every writer, which reads it after each commit (``keyong serve`` would
@@ -274,7 +273,6 @@ def test_a_fifo_head_file_neither_hangs_verify_nor_the_writer(settings: Settings
 
 @pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-@pytest.mark.xfail(strict=True, reason="T3 (open): a head file linked to /dev/zero is read until memory runs out")
 def test_a_head_file_linked_to_an_endless_device_is_refused(settings: Settings) -> None:
     """Fixed (T3): the head file a link to ``/dev/zero``: verify read it until memory ran out (here bounded by
     an address-space limit on the child, so the machine is spared: MemoryError or the timeout)."""
@@ -305,10 +303,6 @@ def test_a_head_file_linked_to_an_endless_device_is_refused(settings: Settings) 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-@pytest.mark.xfail(
-    strict=True,
-    reason="T4 (open): a deeply nested head file is a RecursionError: appends fail, verify prints an exception",
-)
 def test_a_deeply_nested_head_file_is_not_one(settings: Settings) -> None:
     """Fixed (T4): a head file of ``[[[[…`` made ``json.loads`` raise ``RecursionError``, which ``read_head``
     did not count as "not a head": every append failed (rolled back) with "the input nests too deeply to be
@@ -324,9 +318,6 @@ def test_a_deeply_nested_head_file_is_not_one(settings: Settings) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True, reason="T5 (open): a head checkpoint size past 2^63 is an OverflowError/DataError: a 500"
-)
 def test_a_head_checkpoint_size_past_any_column_is_a_problem_not_a_500(settings: Settings) -> None:
     """Fixed (T5): a head file whose checkpoint ``tree_size`` is 10**30 passed ``read_head`` (an int) and the
     database query with it raised ``OverflowError`` (SQLite) or ``DataError`` (PostgreSQL): ``GET
@@ -351,10 +342,6 @@ def test_a_head_checkpoint_size_past_any_column_is_a_problem_not_a_500(settings:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-@pytest.mark.xfail(
-    strict=True,
-    reason="T6 (open): a lock file made a directory freezes the head, logged only, and verify accepts the stale head",
-)
 def test_a_blocked_lock_file_does_not_freeze_the_head(settings: Settings) -> None:
     """Fixed (T6): with the head's lock file replaced by a directory, every write of the head failed (logged
     only) and the file kept an ever older head, which verify went on accepting: a DBA then cut the tail back
