@@ -185,6 +185,9 @@ class _AdbcReader:
                 self.update(reader, f"SET TRANSACTION SNAPSHOT '{snapshot}'")
             elif len(readers) > 1:
                 snapshot = str(self.query(reader, "SELECT pg_export_snapshot() AS s")[0]["s"])
+            # As SQLite's busy timeout: a DBA's lock on a ledger table made verify wait as long as it was
+            # held; now the read fails ("canceling statement due to lock timeout") and verify says so.
+            self.update(reader, f"SET LOCAL lock_timeout = {int(job['busy_ms'])}")
 
     def read_tables(self, readers: list[AdbcConnection]) -> dict[str, Any]:
         """Checkpoints and nodes by the first reader, the entries split in halves by seq among all."""
