@@ -90,6 +90,20 @@ def _direct_identifiers_in(payload: Any) -> list[str]:
     return direct_identifiers_in(payload)
 
 
+def refuse_emptied(home: Path, status: SchemaStatus, where: str) -> None:
+    """Raise :class:`InstanceError` when the database of an initialised home holds no schema at all.
+
+    ``keyong init`` migrates the schema before it writes the home's marker, so a home with a marker over an
+    empty database lost it: a SQLite file truncated or replaced by an empty one, a PostgreSQL schema a DBA
+    dropped and recreated. The open migrated a fresh schema over it and carried on as a new instance (no
+    principals, a ledger starting again at 1 that verified ok): fail closed instead (red team 22)."""
+    if status.current is None:
+        raise InstanceError(
+            f"the database {where} holds no Keyong schema, but the home {home} was initialised on it: it was "
+            "emptied or replaced. Restore the backup taken before (`keyong backup restore`); no schema was made over it"
+        )
+
+
 def _ledger(
     settings: Settings,
     keys: InstanceKeys,
@@ -333,6 +347,7 @@ class Instance:
             status = schema_status(engine)
             refuse_unknown_schema(status, redact(url))  # older code never runs on a newer schema (SATRE 2.2.03)
             refuse_unversioned_tables(engine, status, redact(url))  # nor migrates over tables of unknown revision
+            refuse_emptied(settings.home, status, redact(url))
             if upgrade:
                 migrate(engine)
             elif not status.up_to_date:

@@ -35,7 +35,7 @@ from app.migration_head import scanned_head
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import DBAPIError
 
     from app.settings import Settings
 
@@ -44,6 +44,7 @@ __all__ = [
     "MARKER",
     "InstanceError",
     "ReadOnlyInstance",
+    "database_unusable",
     "not_a_regular_file",
     "read_marker",
     "refuse_special",
@@ -94,12 +95,28 @@ def resolve_database_url(settings: Settings, marker: dict[str, object] | None = 
     return with_tls(settings, recorded if isinstance(recorded, str) else sqlite_url(settings.home))
 
 
-def unreachable(url: str, exc: OperationalError) -> str:
-    """A one-line reason for a database that refused or failed the connection (no password shown)."""
+def unreachable(url: str, exc: DBAPIError) -> str:
+    """A one-line reason for a database that refused or failed the connection or the statement (no password
+    shown, nor the SQL and its parameters: only the driver's first line)."""
     from app.database import redact
 
     reason = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc).strip() else type(exc).__name__
     return f"cannot connect to the database {redact(url)}: {reason}"
+
+
+def database_unusable(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database failing rather than the code or the request: the driver's
+    ``OperationalError`` (down, locked, cannot open), its ``InternalError`` (PostgreSQL refusing to write:
+    a standby after a failover, ``default_transaction_read_only``, SQLSTATE class 25 or XX) or a bare
+    ``DatabaseError`` (SQLite: "file is not a database", "database disk image is malformed"). The last two
+    were a traceback in the CLI and a 500 over the API (red team 22); a taken key, bad SQL or a value out of
+    range are other classes, answered elsewhere. Reads ``sqlalchemy.exc`` only when it is loaded."""
+    import sys
+
+    errors = sys.modules.get("sqlalchemy.exc")
+    if errors is None:
+        return False
+    return isinstance(exc, errors.OperationalError | errors.InternalError) or type(exc) is errors.DatabaseError
 
 
 def with_tls(settings: Settings, url: str) -> str:

@@ -34,6 +34,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
 
 import numpy as np
 import pyarrow as pa
@@ -184,6 +185,9 @@ class _AdbcReader:
                 self.update(reader, f"SET TRANSACTION SNAPSHOT '{snapshot}'")
             elif len(readers) > 1:
                 snapshot = str(self.query(reader, "SELECT pg_export_snapshot() AS s")[0]["s"])
+            # As SQLite's busy timeout: a DBA's lock on a ledger table made verify wait as long as it was
+            # held; now the read fails ("canceling statement due to lock timeout") and verify says so.
+            self.update(reader, f"SET LOCAL lock_timeout = {int(job['busy_ms'])}")
 
     def read_tables(self, readers: list[AdbcConnection]) -> dict[str, Any]:
         """Checkpoints and nodes by the first reader, the entries split in halves by seq among all."""
@@ -262,6 +266,21 @@ def _scratch_directory() -> str | None:
     return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
 
 
+def libpq_uri(url: str) -> str:
+    """``url`` as the URI libpq reads, its query percent-encoded (``%20`` for a space), never ``+``.
+
+    Why: SQLAlchemy renders a query the HTML-form way (a space as ``+``), which libpq does not decode. A URL
+    with two settings in ``options`` (``-csearch_path=s -cstatement_timeout=0``) had the verifier read the
+    schema ``s+-cstatement_timeout=0``: one a hostile DBA may create with an untouched copy of the ledger, so
+    that verify said ok of the tampered one the application writes (red team 22).
+    """
+    parsed = make_url(url)
+    base = parsed.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
+    if not parsed.query:
+        return base
+    return f"{base}?{urlencode(dict(parsed.query), doseq=True, quote_via=quote)}"
+
+
 def _job(url: str) -> dict[str, Any]:
     """What to read and how: dialect, driver URI, the queries, and how many parallel readers."""
     parsed = make_url(url)
@@ -271,8 +290,7 @@ def _job(url: str) -> dict[str, Any]:
         # A read-only open "succeeds" at BEGIN IMMEDIATE without locking: no guard, one reader.
         readers = READERS if os.access(path, os.W_OK) else 1
     elif dialect == "postgresql":
-        # libpq reads the same URI; query options such as ``options=-csearch_path=...`` pass through.
-        uri = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+        uri = libpq_uri(url)
         readers = READERS
     else:
         raise ValueError(f"fast_verify supports SQLite and PostgreSQL, not {dialect!r}")

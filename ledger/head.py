@@ -9,8 +9,8 @@ that size must be the one remembered (the prefix is unchanged). A shorter log is
 is ``rolled_back``.
 
 The file: JSON, replaced atomically (temporary file, fsync, rename; mode 0600) after each commit that
-appended or checkpointed, under an exclusive ``flock`` so that writers of one home never move it backwards
-(it keeps the larger head: a writer that committed earlier but writes later changes nothing). Which path
+appended or checkpointed, under an exclusive ``flock`` of its directory so that writers of one home never move it
+backwards (it keeps the larger head: a writer that committed earlier but writes later changes nothing). Which path
 holds it is the caller's choice (this package imports nothing of Keyong's).
 """
 
@@ -20,6 +20,8 @@ import fcntl
 import json
 import logging
 import os
+import stat
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -98,20 +100,34 @@ def cut_before_append(connection: Connection, path: Path | None, size: int, root
 
     The appends go on (refusing them would stop every change of the instance, a denial of service any
     DBA could cause), but the cut stays in the file once past it and every verification reports it.
-    A file that lags (another home's writers appended) proves nothing here; the verifier checks it."""
+    A log longer than the file (another home's writers appended, or the file lags) must still hold the
+    remembered head as its prefix: a DBA who replaced the tail past the last checkpoint with more entries
+    than it had was otherwise erased by the next append, which moved the head onto the forged log (red
+    team 22)."""
     if path is None:
         return
     try:
         held = read_head(path)
     except LedgerError:
         return  # the verifier reports an unreadable file
-    if held is None or held.tree_size < size or held.cut is not None:
+    if held is None or held.cut is not None:
         return
-    found = root().hex() if held.tree_size == size else None
+    if held.tree_size < size:  # a log that grew past the head must still hold it as its prefix (RFC 9162 §2.1.4)
+        found: str | None = _prefix_root(connection, held.tree_size)
+    else:
+        found = root().hex() if held.tree_size == size else None
     if found == held.root:
         return
     cut = {"from": held.tree_size, "root": held.root, "to": size, "to_root": found}
     note_head(connection, held.tree_size, held.root, cut=cut)
+
+
+def _prefix_root(connection: Connection, size: int) -> str:
+    """The database's root at ``size`` (its stored nodes and leaves), or a word for why there is none."""
+    try:
+        return subtree_root(DbNodeSource(connection), 0, size).hex()
+    except (LedgerError, ValueError, TypeError) as exc:
+        return f"none ({exc})"
 
 
 @contextmanager
@@ -139,28 +155,65 @@ def read_head(path: Path) -> RememberedHead | None:
     """The head remembered in ``path``; ``None`` when there is no such file; :class:`LedgerError` when it
     cannot be read or is not one (it is then no evidence either way, and the verifier says so)."""
     try:
-        raw = path.read_bytes()
+        raw = _read_regular(path)
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise LedgerError(f"the remembered ledger head {path} cannot be read: {exc.strerror}") from None
+    if raw is None:
+        raise LedgerError(
+            f"the remembered ledger head {path} is not a regular file of at most {MAX_HEAD_BYTES} bytes: refused"
+        )
     try:
         data = json.loads(raw)
         if data.get("format") != HEAD_FORMAT:
             raise ValueError("format")
         size, root, checkpoint = data["tree_size"], data["root"], data.get("checkpoint")
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0 or len(bytes.fromhex(root)) != 32:
+        if not _count(size) or len(bytes.fromhex(root)) != 32:
             raise ValueError("tree_size or root")
-        if checkpoint is not None and not (isinstance(checkpoint, dict) and isinstance(checkpoint["tree_size"], int)):
+        if checkpoint is not None and not (isinstance(checkpoint, dict) and _count(checkpoint["tree_size"])):
             raise ValueError("checkpoint")
         cut = data.get("cut")
-        if cut is not None and not (
-            isinstance(cut, dict) and isinstance(cut["from"], int) and isinstance(cut["to"], int)
-        ):
+        if cut is not None and not (isinstance(cut, dict) and _count(cut["from"]) and _count(cut["to"])):
             raise ValueError("cut")
-    except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError):
+    except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError, RecursionError):
         raise LedgerError(f"the remembered ledger head {path} is not one ({HEAD_FORMAT})") from None
     return RememberedHead(size, root, checkpoint, cut)
+
+
+#: A head file holds a size, a root and one checkpoint: a few hundred bytes. More is not one.
+MAX_HEAD_BYTES = 64 * 1024
+#: The largest entry count a ledger can have (seq is a signed 64-bit column): a larger one names no head.
+_MAX_SIZE = 2**63 - 1
+
+
+def _count(value: Any) -> bool:
+    """Whether ``value`` is an entry count the database can hold (a JSON integer in 0 .. 2^63 - 1)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_SIZE
+
+
+def _read_regular(path: Path) -> bytes | None:
+    """The bytes of ``path`` when it is a regular file of at most :data:`MAX_HEAD_BYTES`, else ``None``.
+
+    Why not ``read_bytes``: a FIFO in its place made every verification and every writer (which reads it
+    after each commit) wait forever, a link to ``/dev/zero`` read until memory ran out, and a huge file was
+    read whole (red team 22). Opened without following a link and without blocking, checked before reading:
+    the writer only ever renames a regular file here."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        chunks, left = [], MAX_HEAD_BYTES + 1
+        while left > 0:
+            chunk = os.read(fd, left)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        raw = b"".join(chunks)
+        return raw if len(raw) <= MAX_HEAD_BYTES else None
+    finally:
+        os.close(fd)
 
 
 def remember_head(path: Path, head: RememberedHead) -> RememberedHead:
@@ -168,7 +221,10 @@ def remember_head(path: Path, head: RememberedHead) -> RememberedHead:
 
     An unreadable file is replaced by ``head``: the writer's own commit is the best evidence it has."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    lock = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    # The lock is the directory itself and the temporary file's name is random: a lock file or a temporary
+    # name someone made a directory (or a FIFO) stopped every write of the head, logged only, while verify
+    # went on comparing with the last one written, an ever older head (red team 22).
+    lock = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
@@ -178,15 +234,18 @@ def remember_head(path: Path, head: RememberedHead) -> RememberedHead:
         kept = head.merged(held)
         if kept == held:
             return kept
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, json.dumps(kept.as_json(), sort_keys=True).encode())
-            os.fsync(fd)  # a rename that outlives a crash onto an empty file would be a false alarm
-        finally:
-            os.close(fd)
-        os.replace(temporary, path)
+            try:
+                os.fchmod(fd, 0o600)
+                os.write(fd, json.dumps(kept.as_json(), sort_keys=True).encode())
+                os.fsync(fd)  # a rename that outlives a crash onto an empty file would be a false alarm
+            finally:
+                os.close(fd)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
         return kept
     finally:
         os.close(lock)  # releases the flock

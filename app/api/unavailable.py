@@ -15,11 +15,11 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError, InternalError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app.database import redact
-from app.instance_read import unreachable
+from app.instance_read import database_unusable, unreachable
 
 logger = logging.getLogger("keyong")
 
@@ -32,10 +32,13 @@ def install_unavailable_handler(app: FastAPI, url: str) -> None:
     """Answer a database that is down with 503 and ``Retry-After`` on every route of ``app`` over ``url``.
 
     ``OperationalError`` is the driver's "could not do it now" (connection refused or lost, locked past the
-    busy timeout, cannot open the file); the pool's ``TimeoutError`` means no connection came free in time."""
+    busy timeout, cannot open the file), and ``app.instance_read.database_unusable`` adds a database that
+    refuses to write or is no database; the pool's ``TimeoutError`` means no connection came free in time."""
 
     async def unavailable(request: Request, exc: Exception) -> JSONResponse:
-        if isinstance(exc, OperationalError):
+        if isinstance(exc, DatabaseError) and not database_unusable(exc):
+            raise exc  # bad SQL, a value out of range: a fault of the code, still a 500 (logged by Starlette)
+        if isinstance(exc, DatabaseError):
             reason = unreachable(url, exc)
         else:
             reason = f"no connection to the database {redact(url)}: {type(exc).__name__}"
@@ -47,6 +50,10 @@ def install_unavailable_handler(app: FastAPI, url: str) -> None:
         )
 
     app.add_exception_handler(OperationalError, unavailable)
+    # A PostgreSQL that refuses writes (a standby after a failover) and a SQLite file that is no database
+    # (or is malformed): the server cannot use its database either (red team 22; they were 500s).
+    app.add_exception_handler(InternalError, unavailable)
+    app.add_exception_handler(DatabaseError, unavailable)
     app.add_exception_handler(PoolTimeoutError, unavailable)
 
 

@@ -49,8 +49,9 @@ REFUSALS: tuple[tuple[str, str], ...] = (
 )
 #: The database's "value out of range" (a PostgreSQL INTEGER column given an id past 2^31 - 1).
 DATA_ERROR = ("sqlalchemy.exc", "DataError")
-#: The database could not do it now: SQLite locked by another process past the busy timeout, PostgreSQL down.
-OPERATIONAL_ERROR = ("sqlalchemy.exc", "OperationalError")
+#: The database could not do it now: SQLite locked by another process past the busy timeout, PostgreSQL down
+#: or read-only, a file that is no database (``app.instance_read.database_unusable`` tells which).
+DATABASE_ERROR = ("sqlalchemy.exc", "DatabaseError")
 #: The database refused a row: a unique key taken by a concurrent create (``core.duplicate_key``), or a fault.
 INTEGRITY_ERROR = ("sqlalchemy.exc", "IntegrityError")
 
@@ -124,7 +125,7 @@ def refusing(fn: Callable[P, R]) -> Callable[P, R]:
             if isinstance(exc, loaded_classes((DATA_ERROR,))):
                 orig = getattr(exc, "orig", None)
                 Output(False).fail(f"a value is out of range for the database: {str(orig).splitlines()[0][:200]}")
-            if isinstance(exc, loaded_classes((OPERATIONAL_ERROR,))):  # red team 21c F7: was a traceback
+            if _database_unusable(exc):  # red team 21c F7, 22: was a traceback
                 orig = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
                 Output(False).fail(
                     f"the database could not do it ({orig}): the step that failed was rolled back; retry"
@@ -135,6 +136,16 @@ def refusing(fn: Callable[P, R]) -> Callable[P, R]:
             raise
 
     return wrapper
+
+
+def _database_unusable(exc: Exception) -> bool:
+    """``app.instance_read.database_unusable`` (down, locked, read-only, not a database), once a command
+    raised a database error (its module loaded: no import for any other failure)."""
+    if not isinstance(exc, loaded_classes((DATABASE_ERROR,))):
+        return False
+    from app.instance_read import database_unusable
+
+    return database_unusable(exc)
 
 
 def _fail_on_duplicate(exc: Exception, command: str, arguments: dict[str, object]) -> None:
