@@ -4,7 +4,7 @@ Why: issue 21's speed-ups (keyed pseudonyms in C, ASCII IDs past the regexes, k-
 class numbering, the copy's prints and the raw codes computed ahead on the second core) claim the same
 output. The differential run (about 1,800 tables the generator never makes, old and new code in two
 processes, forked and inline) found the frames, reports, fingerprints and kept rows identical; what it
-found is below: reproducers, each failing on the code as it stands (``xfail(strict=True)`` while open).
+found is below, each test failing without its fix.
 """
 
 from __future__ import annotations
@@ -46,16 +46,12 @@ def _raised(table: pd.DataFrame) -> type[BaseException] | None:
     return None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (diff22 F1): desensitize.ahead.raw_codes_ahead factorizes the raw quasi-identifiers in a forked "
-    "child, whose failure reaches the caller as RuntimeError('the forked worker failed: TypeError ...'); at "
-    "8cb4e6e and inline it is the TypeError itself. Both are unhandled (a 500) for such a cell; the type "
-    "now depends on the table's size (forking.MIN_ROWS).",
-)
 def test_a_raw_quasi_identifier_that_cannot_be_factorized_fails_alike_forked_or_not(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """diff22 F1: ``desensitize.ahead.raw_codes_ahead`` factorized the raw quasi-identifiers in a forked child,
+    whose failure reached the caller as RuntimeError('the forked worker failed: TypeError ...') where 8cb4e6e
+    and the inline path raise the TypeError itself: the error depended on the table's size."""
     table = residents(40, seed=3)
     table["户籍地"] = table["户籍地"].astype(object)
     table.loc[[3, 17], "户籍地"] = pd.Series([["黑龙江省", "双鸭山市"]] * 2, index=[3, 17], dtype=object)
