@@ -97,9 +97,9 @@ def test_the_c_loop_reads_sliced_chunked_and_null_slotted_arrays_as_hmac_does() 
     strict=True,
     raises=RecursionError,
     reason="open (diff22 F2, at 8cb4e6e too): a name cell of ~500 characters makes "
-    "desensitize.recognizers.dataset_names._trie_regex recurse once per character (RecursionError, which registry.copies does not turn into a clear error "
-    "as it does a TransformError); a cap on a name's length changes which long "
-    "'names' are redacted from the notes, so it is left to the recognizers' owner",
+    "desensitize.recognizers.dataset_names._trie_regex recurse once per character (RecursionError, which "
+    "registry.copies does not turn into a clear error as it does a TransformError); a cap on a name's length "
+    "changes which long 'names' are redacted from the notes, so it is left to the recognizers' owner",
 )
 def test_a_very_long_name_does_not_crash_the_free_text_redaction() -> None:
     table = residents(10, seed=1)
