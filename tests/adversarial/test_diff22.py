@@ -2,7 +2,7 @@
 
 Why: issue 21's speed-ups (keyed pseudonyms in C, ASCII IDs past the regexes, k-anonymity reusing its
 class numbering, the copy's prints and the raw codes computed ahead on the second core) claim the same
-output. The differential run (about 1,800 tables the generator never makes, old and new code in two
+output. The differential run (1,648 tables the generator never makes, old and new code in two
 processes, forked and inline) found the frames, reports, fingerprints and kept rows identical; what it
 found is below, each test failing without its fix.
 """
