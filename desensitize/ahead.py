@@ -73,7 +73,17 @@ def raw_codes_ahead(df: pd.DataFrame, found: Found, jobs: contextlib.ExitStack) 
     columns = [c for c in df.columns if c in found.quasi_identifiers]
     if not columns or not worth_forking(len(df)):
         return lambda: {}
-    return jobs.enter_context(Forked(lambda: {c: column_codes(df[c]) for c in columns})).result
+    forked = jobs.enter_context(Forked(lambda: _codes_or_none(df, columns)))
+    return lambda: forked.result() or {}  # failed: coded in place, where the column's own error is raised
+
+
+def _codes_or_none(df: pd.DataFrame, columns: list[str]) -> Codes | None:
+    """The columns' codes, or None when one cannot be coded: the parent then codes them itself and fails with
+    that column's own exception, as without a fork (a forked failure would reach it as a RuntimeError)."""
+    try:
+        return {c: column_codes(df[c]) for c in columns}
+    except Exception:
+        return None
 
 
 def unchanged(early: CopyPrints, generalized: pd.DataFrame | None) -> CopyPrints:
