@@ -38,17 +38,25 @@ def _trie_regex(words: Iterable[str]) -> str:
             node = node.setdefault(ch, {})
         node[""] = {}
 
-    def emit(node: dict[str, Any]) -> str:
-        ends_here = "" in node
-        branches = [re.escape(ch) + emit(child) for ch, child in sorted(node.items()) if ch]
+    # Post-order without recursion: a name is a path of one node per character, and a name of a few hundred
+    # characters (junk in a name column, red team diff22 F2) went past Python's recursion limit.
+    emitted: dict[int, str] = {}
+    stack: list[tuple[dict[str, Any], bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if not children_done:
+            stack.append((node, True))
+            stack.extend((child, False) for ch, child in node.items() if ch)
+            continue
+        branches = [re.escape(ch) + emitted.pop(id(child)) for ch, child in sorted(node.items()) if ch]
         if not branches:
-            return ""
+            emitted[id(node)] = ""
+            continue
         body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-        if ends_here:
+        if "" in node:
             body = body + "?" if len(branches) == 1 and len(branches[0]) == 1 else f"(?:{body})?"
-        return body
-
-    return emit(root)
+        emitted[id(node)] = body
+    return emitted[id(root)]
 
 
 def clean_names(names: Iterable[object]) -> tuple[str, ...]:

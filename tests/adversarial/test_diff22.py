@@ -93,15 +93,10 @@ def test_the_c_loop_reads_sliced_chunked_and_null_slotted_arrays_as_hmac_does() 
     assert pseudonyms.keyed_hex(odd, PEPPER).to_pylist() == _hmac_hex(["abc", None, "ghi"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="open (diff22 F2, at 8cb4e6e too): a name cell of ~500 characters makes "
-    "desensitize.recognizers.dataset_names._trie_regex recurse once per character (RecursionError, which "
-    "registry.copies does not turn into a clear error as it does a TransformError); a cap on a name's length "
-    "changes which long 'names' are redacted from the notes, so it is left to the recognizers' owner",
-)
 def test_a_very_long_name_does_not_crash_the_free_text_redaction() -> None:
+    """Fixed (diff22 F2, at 8cb4e6e too): a name cell of ~600 characters made the dataset-names recognizer's
+    trie builder recurse once per character (RecursionError out of the pipeline); it now builds the same
+    expression without recursion."""
     table = residents(10, seed=1)
     table.loc[2, "姓名"] = "王" * 600
     result = desensitize_table(table, TYPES, load_policy("L3"), pepper=PEPPER)
