@@ -59,6 +59,24 @@ def test_ledger_page_says_when_the_head_is_not_remembered(
     assert "<li>" in warnings and "head" in warnings.lower()
 
 
+def test_ledger_page_names_a_problem_without_an_entry_as_it_is(
+    regulator: tuple[Instance, dict[str, str], TestClient],
+) -> None:
+    """A problem that belongs to no entry (the remembered signed checkpoint gone from the database) is shown
+    by its kind and detail, not as ``seq None``."""
+    instance, _, client = regulator
+    instance.ledger.checkpoint()
+    head = remembered_head_file(instance.home)
+    remembered = json.loads(head.read_text(encoding="utf-8"))
+    assert remembered["checkpoint"] is not None
+    remembered["checkpoint"]["tree_size"] -= 1  # a signed checkpoint the database does not hold
+    head.write_text(json.dumps(remembered), encoding="utf-8")
+    page = client.get("/console/regulator")
+    assert page.status_code == 200 and 'data-ok="false"' in page.text
+    problems = page.text.split('id="problems"', 1)[1].split("</section>", 1)[0]
+    assert "<li>truncated: " in problems and "seq None" not in problems
+
+
 def test_ledger_page_verifies_live_and_filters_newest_first(
     regulator: tuple[Instance, dict[str, str], TestClient],
 ) -> None:
