@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote
 
 from app.migration_head import scanned_head
 
@@ -289,18 +289,12 @@ def _read_only_sqlite_engine(url: str) -> Engine | None:
 
 def sqlite_file(url: str) -> Path | None:
     """The file a SQLite ``url`` names, absolute, whichever way it names it (a path, relative or absolute, or a
-    ``file:`` URI with its own parameters); ``None`` for another database or an in-memory one."""
-    from sqlalchemy.engine import make_url
+    ``file:`` URI with its own parameters); ``None`` for another database or an in-memory one
+    (``ledger.sqlite_path`` reads the URL, for the verifiers too)."""
+    from ledger import sqlite_path
 
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return None
-    name = parsed.database or ""
-    if name.startswith("file:"):
-        name = unquote(urlsplit(name).path)
-    if not name or name == ":memory:":
-        return None
-    return Path(name).expanduser().absolute()
+    path = sqlite_path(url)
+    return None if path is None else Path(path).expanduser().absolute()
 
 
 def not_a_regular_file(path: Path) -> str | None:

@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from ledger.queries import ledger_size
     from ledger.report import Problem, VerifyReport
     from ledger.service import Ledger
-    from ledger.storage import append_only_ddl, drop_append_only_ddl, metadata, prepare_engine
+    from ledger.storage import append_only_ddl, drop_append_only_ddl, metadata, prepare_engine, sqlite_path
     from ledger.verifier import LedgerVerifier
 
 __all__ = [
@@ -100,6 +100,7 @@ __all__ = [
     "prepare_engine",
     "public_key_hex",
     "read_entries",
+    "sqlite_path",
     "strict_json",
     "verify_consistency",
     "verify_inclusion",
@@ -123,7 +124,7 @@ _NAMES: dict[str, str] = {
     "ledger.queries": "ledger_size",
     "ledger.report": "Problem VerifyReport",
     "ledger.service": "Ledger",
-    "ledger.storage": "append_only_ddl drop_append_only_ddl metadata prepare_engine",
+    "ledger.storage": "append_only_ddl drop_append_only_ddl metadata prepare_engine sqlite_path",
     "ledger.verifier": "LedgerVerifier",
 }
 

@@ -40,16 +40,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import numpy as np
-from sqlalchemy.engine import make_url
 
 from ledger.checkpoints import SignedCheckpoint
 from ledger.errors import UnrepresentableError
 from ledger.keyring import ROTATION_ACTION
 from ledger.queries import ENTRY_FIELDS
 from ledger.reference import recompute_entry
+from ledger.storage import sqlite_path
 
 __all__ = [
     "AVAILABLE",
@@ -124,13 +123,8 @@ def sqlite_file(url: str) -> str:
     accept) names its file in the URI's path: the verifiers open that file, read-only or as they do any
     other, and ignore the URI's parameters. Refusing it made ``ledger verify`` fail on such a home unless
     ``--reference`` was given (the reference verifier uses the engine as it is)."""
-    parsed = make_url(url)
-    path = parsed.database
-    if path and path.startswith("file:"):
-        uri = urlsplit(path)
-        memory = parsed.query.get("mode") == "memory" or "mode=memory" in uri.query
-        path = None if memory or uri.netloc not in ("", "localhost") else unquote(uri.path)
-    if not path or path == ":memory:":
+    path = sqlite_path(url)
+    if path is None:
         raise ValueError(f"fast_verify needs an SQLite database file, not {url!r}")
     if not Path(path).is_file():
         raise FileNotFoundError(f"no SQLite database at {path}")

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, SmallInteger, String, Table, Text, event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 
 metadata = MetaData(
     naming_convention={
@@ -204,3 +205,22 @@ def bulk_insert(connection: Connection, table: str, columns: str, rows: list[tup
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     placeholders = ", ".join([mark] * (columns.count(",") + 1))
     connection.exec_driver_sql(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", rows)
+
+
+def sqlite_path(url: str) -> str | None:
+    """The database file an SQLite ``url`` names, as written (a path, or the path of a ``file:`` URI such as
+    ``sqlite:///file:/path/keyong.db?mode=rw&uri=true``, whose parameters are the opener's business); ``None``
+    for another database, an in-memory one, or a ``file:`` URI on another host. The one reading of a SQLite URL
+    for the verifiers' own opens (``ledger.native.sqlite_file``) and the application's file checks
+    (``app.instance_read.sqlite_file``)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    path = parsed.database
+    if path and path.startswith("file:"):
+        uri = urlsplit(path)
+        memory = parsed.query.get("mode") == "memory" or "mode=memory" in uri.query
+        path = None if memory or uri.netloc not in ("", "localhost") else unquote(uri.path)
+    if not path or path == ":memory:":
+        return None
+    return path
