@@ -21,21 +21,12 @@ import desensitize.forking as forking
 from desensitize import desensitize_table, load_policy
 from desensitize.transforms import pseudonyms
 from samples import residents
+from tests.test_pipeline import RESIDENT_TYPES
 
 pytestmark = pytest.mark.attack
 
 PEPPER = b"diff22-pepper-not-a-real-key-32b"
-TYPES = {
-    "姓名": "person_name",
-    "公民身份号码": "cn_resident_id",
-    "性别": "gender",
-    "民族": "ethnicity",
-    "出生日期": "birth_date",
-    "手机号码": "cn_phone",
-    "住址": "address",
-    "户籍地": "household_region",
-    "备注": "free_text",
-}
+TYPES = RESIDENT_TYPES  # the residents' column types as a custodian's catalog gives them
 
 
 def _raised(table: pd.DataFrame) -> type[BaseException] | None:
