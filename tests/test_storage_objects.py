@@ -79,14 +79,10 @@ def test_racing_multipart_writers_one_wins_whole(storage: Storage, request: pyte
         )
     size = PART_SIZE + 3 * (1 << 20)
     results = _race(storage, "work/job-2/big.bin", [b"x" * size, b"y" * size])
-    if isinstance(storage, S3Storage):
-        # SeaweedFS checks If-None-Match on CompleteMultipartUpload, but not atomically: under load both
-        # racing completes were seen to succeed (one replacing the other whole). That is the bucket limit
-        # docs/operations.md §12 documents (the SHA-256 recorded in the rows catches a replaced object);
-        # what must hold is that one writer won and the object is one writer's bytes, never a mix.
-        assert "won" in results and set(results) <= {"won", "lost"}
-    else:
-        assert sorted(results) == ["lost", "won"]
+    # SeaweedFS checks If-None-Match on CompleteMultipartUpload without a lock (both racing completes were
+    # seen to succeed); S3Storage reads the completed object's ETag back, so the writer whose object was
+    # replaced is told it lost: exactly one winner on every backend.
+    assert sorted(results) == ["lost", "won"]
     body = storage.read("work/job-2/big.bin")
     assert len(body) == size and len(set(body)) == 1
 
@@ -433,3 +429,51 @@ def test_a_forked_process_uses_the_same_storage(storage: Storage) -> None:
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert storage.read("work/f/child.txt") == b"from the child"
+
+
+class _RacedS3:
+    """Stands in for the s3fs client of a multipart writer whose complete was accepted by a store that
+    checks ``If-None-Match`` without a lock, and then replaced by a racing writer's complete."""
+
+    def __init__(self, completed_etag: str | None, stored_etag: str) -> None:
+        self.completed_etag, self.stored_etag = completed_etag, stored_etag
+        self.calls: list[str] = []
+
+    def call_s3(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(method)
+        if method == "create_multipart_upload":
+            return {"UploadId": "u1"}
+        if method == "upload_part":
+            return {"ETag": f'"p{kwargs["PartNumber"]}"'}
+        if method == "complete_multipart_upload":
+            assert kwargs["IfNoneMatch"] == "*"
+            return {"ETag": self.completed_etag} if self.completed_etag else {}
+        if method == "head_object":
+            return {"ETag": self.stored_etag}
+        return {}
+
+
+@pytest.mark.parametrize(
+    ("completed", "stored", "outcome"),
+    [('"ours-2"', '"ours-2"', None), ('"ours-2"', '"theirs-2"', ObjectExistsError), (None, '"x"', StorageError)],
+    ids=["still-ours", "replaced-by-a-racer", "no-etag"],
+)
+def test_a_multipart_writer_whose_object_was_replaced_is_told_it_lost(
+    monkeypatch: pytest.MonkeyPatch, completed: str | None, stored: str, outcome: type[Exception] | None
+) -> None:
+    """Red team 19's racing multipart writers (CI of 9c2a16d: both told they created the key on SeaweedFS):
+    the writer reads the completed object's ETag back, and a writer that finds another writer's object is
+    refused as the loser of the race, never told it created the key."""
+    import core.storage_s3
+
+    monkeypatch.setattr(core.storage_s3, "COMPLETE_SETTLE_SECONDS", 0.0)
+    storage = S3Storage("s3://keyong-data/inst", endpoint_url="http://127.0.0.1:9", key_id="AKID", secret="S3CR3T")
+    fake = _RacedS3(completed, stored)
+    storage._client, storage._pid = fake, os.getpid()
+    body = b"z" * (PART_SIZE + 10)
+    if outcome is None:
+        assert storage.put("work/op/big", body).size == len(body)
+    else:
+        with pytest.raises(outcome, match="work/op/big"):
+            storage.put("work/op/big", body)
+    assert ("head_object" in fake.calls) == (completed is not None), "read back after a complete that named its ETag"
