@@ -140,6 +140,14 @@ def test_a_parquet_text_column_that_is_not_utf8_exits_1_and_gets_422(
         instance.registry.catalog.get("people")
 
 
+def test_a_parquet_file_whose_column_names_are_not_utf8_is_refused() -> None:
+    """The footer's names are decoded when the file is opened: a raw UnicodeDecodeError before (a 500)."""
+    content = parquet(pa.table({"xm": ["李一", "李二"], "bh": ["1", "2"]}))
+    assert content.count(b"xm") >= 1
+    with pytest.raises(FileInvalidError, match=r"people\.parquet: its column names are not UTF-8 text"):
+        read_source(content.replace(b"xm", b"\xed\xa0"), label="people.parquet")
+
+
 # --- desensitization refusals: a 4xx and exit 1, nothing half-written -------------------------------
 
 
