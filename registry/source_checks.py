@@ -146,10 +146,22 @@ def _first_invalid_utf8(chunk: pa.Array) -> int:
     return 0
 
 
+def check_utf8(table: pa.Table, label: str) -> None:
+    """Every text column of a Parquet file is UTF-8 (CESU-8 surrogates, Latin-1 or binary data written as text
+    are not): Parquet's reader does not check, and profiling failed later with a raw ``ArrowException`` (a 500
+    at the API). Not needed for CSV and XLSX, whose text Python decoded strictly. Arrow's full validation
+    checks UTF-8 in C (~0.3 s for 1M residents' eight text columns); the record is looked for only once a
+    column fails."""
+    import pyarrow as pa
+
+    for position, name in enumerate(table.column_names, start=1):
+        column = table.column(name)
+        kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+            _check_utf8(column, position, name, label)
+
+
 def _check_utf8(column: pa.ChunkedArray, position: int, name: str, label: str) -> None:
-    """A Parquet text column whose bytes are not UTF-8 (CESU-8 surrogates, Latin-1, binary written as text):
-    Parquet's reader does not check them, so profiling failed later with a raw ``ArrowException`` (a 500 at
-    the API). Arrow's full validation checks UTF-8 in C; the record is looked for only once one fails."""
     import pyarrow as pa
 
     offset = 0
@@ -167,8 +179,8 @@ def _check_utf8(column: pa.ChunkedArray, position: int, name: str, label: str) -
 
 
 def check_cells(table: pa.Table, label: str, limits: IngestLimits) -> None:
-    """No text cell longer than ``max_cell_chars`` or not UTF-8, and no time of day finer than a microsecond
-    (refused naming the column and the record)."""
+    """No text cell longer than ``max_cell_chars`` and no time of day finer than a microsecond (refused naming
+    the column and the record)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -180,7 +192,6 @@ def check_cells(table: pa.Table, label: str, limits: IngestLimits) -> None:
             continue
         if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)):
             continue
-        _check_utf8(column, position, name, label)
         if pa.types.is_dictionary(column.type) or pa.types.is_string_view(kind):
             column = column.cast(pa.large_string())
         lengths = pc.utf8_length(column)

@@ -31,6 +31,7 @@ from registry.source_checks import (
     check_header_characters,
     check_rows,
     check_schema,
+    check_utf8,
     check_width,
     check_xlsx_archive,
 )
@@ -251,6 +252,7 @@ def _read_parquet(source: Path | bytes, label: str, limits: IngestLimits) -> pa.
             raise FileRefusedError(
                 f"{label} is not a readable Parquet file ({type(exc).__name__}): re-export it"
             ) from None
+    check_utf8(table, label)
     return table.rename_columns(names)
 
 
