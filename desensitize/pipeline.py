@@ -139,7 +139,10 @@ def desensitize_table(
     columns the custodian rules not quasi-identifiers (``desensitize.quasi``). Raises ``KeyError`` for
     types, a sensitive column, a kept or a ruled column naming columns the frame lacks, ``ValueError``
     for a kept or ruled column without a reason (or a ruling against a type the policy lists as a
-    quasi-identifier), ``TransformError`` when an action cannot apply.
+    quasi-identifier), ``TransformError`` when an action cannot apply, and ``DesensitizeError`` (which
+    ``TransformError`` is) for duplicate column names, cells no rule is written for (bytes, nested values,
+    lone surrogates: ``desensitize.cells``), a kept column the copy cannot hold, or any other failure of a
+    stage, naming it, with the original exception as ``__cause__`` (``desensitize.errors``).
     """
     if not pepper:
         raise ValueError("desensitization needs the instance pepper")

@@ -150,7 +150,7 @@ def check_utf8(table: pa.Table, label: str) -> None:
     """Every text column of a Parquet file is UTF-8 (CESU-8 surrogates, Latin-1 or binary data written as text
     are not): Parquet's reader does not check, and profiling failed later with a raw ``ArrowException`` (a 500
     at the API). Not needed for CSV and XLSX, whose text Python decoded strictly. Arrow's full validation
-    checks UTF-8 in C (~0.3 s for 1M residents' eight text columns); the record is looked for only once a
+    checks UTF-8 in C (0.2 s for 1M residents, bench/odd_cells_bench.py); the record is looked for only once a
     column fails."""
     import pyarrow as pa
 
