@@ -16,6 +16,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from desensitize.errors import DesensitizeError
     from desensitize.fingerprint_hashes import fragment_candidates
     from desensitize.fingerprints import (
         IDENTIFIER_TYPES,
@@ -67,6 +68,7 @@ __all__ = [
     "USCC_ALPHABET",
     "VALUE_TYPES",
     "ColumnProfile",
+    "DesensitizeError",
     "DesensitizedTable",
     "FingerprintError",
     "FingerprintSet",
@@ -127,6 +129,7 @@ __all__ = [
 
 #: Each module of this face -> the names it gives.
 _NAMES: dict[str, str] = {
+    "desensitize.errors": "DesensitizeError",
     "desensitize.fingerprint_hashes": "fragment_candidates",
     "desensitize.fingerprints": (
         "IDENTIFIER_TYPES FingerprintError FingerprintSet join_normalised normalise_for_fingerprint"

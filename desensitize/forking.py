@@ -7,7 +7,8 @@ scanner is Python ``re`` (it holds the GIL) and the fingerprints are pandas hash
 
 Used only where a stage is large enough (``worth_forking``) and the machine has a second usable
 core; otherwise the work runs inline, so results never depend on whether a fork happened. A child
-that fails reports its exception's text; the caller raises it.
+that fails sends its exception; the caller raises it, of the type and with the message it would have
+had inline (its text in a ``RuntimeError`` only when it cannot be pickled).
 """
 
 from __future__ import annotations
@@ -44,6 +45,18 @@ def worth_forking(rows: int, workers: int | None = None) -> bool:
     return rows >= MIN_ROWS and usable_cores() >= 2
 
 
+def _failure(exc: BaseException) -> bytes:
+    """The child's exception pickled whole, so the parent raises the same type with the same message; its
+    text only when it does not pickle (then the parent raises a RuntimeError quoting it)."""
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, Exception):
+        with contextlib.suppress(Exception):
+            payload = pickle.dumps((False, exc), protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.loads(payload)  # some exceptions pickle but cannot be rebuilt (required keyword arguments)
+            return payload
+    return pickle.dumps((False, text))
+
+
 class Forked(Generic[T]):
     """``fn()`` running in a forked child; ``result()`` waits for it. Use as a context manager so an
     exception in the parent kills the child instead of leaving it blocked on its pipe."""
@@ -57,8 +70,8 @@ class Forked(Generic[T]):
                 os.close(read)
                 try:
                     payload = pickle.dumps((True, fn()), protocol=pickle.HIGHEST_PROTOCOL)
-                except BaseException as exc:  # report anything; the parent raises it
-                    payload = pickle.dumps((False, f"{type(exc).__name__}: {exc}"))
+                except BaseException as exc:  # report anything; the parent raises it, of its own type
+                    payload = _failure(exc)
                 with os.fdopen(write, "wb") as out:
                     out.write(payload)
             except BaseException:
@@ -79,6 +92,8 @@ class Forked(Generic[T]):
             raise RuntimeError("the forked worker died without a result")
         ok, value = pickle.loads(data)
         if not ok:
+            if isinstance(value, Exception):
+                raise value  # the child's own error (a DesensitizeError stays one: desensitize.errors)
             raise RuntimeError(f"the forked worker failed: {value}")
         result: T = value
         return result

@@ -42,7 +42,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from desensitize.ahead import copy_prints_ahead, deferred, early_prints, raw_codes_ahead
+from desensitize.cells import check_cells, check_copy
 from desensitize.copy_risk import REPORT_ONLY_NOTE, copy_risk
+from desensitize.errors import DesensitizeError, StageTracker, unforeseen
 from desensitize.fingerprints import IDENTIFIER_TYPES, FingerprintSet, RawPrints, raw_prints
 from desensitize.forking import Forked, worth_forking
 from desensitize.kanonymity import KAnonymityResult, k_anonymize, kept_frame
@@ -52,6 +54,7 @@ from desensitize.policy import Policy
 from desensitize.quasi import (
     Found,
     QuasiIdentifier,
+    RulingError,
     check_not_quasi,
     find_quasi_identifiers,
     generalized_not_keyed,
@@ -136,7 +139,10 @@ def desensitize_table(
     columns the custodian rules not quasi-identifiers (``desensitize.quasi``). Raises ``KeyError`` for
     types, a sensitive column, a kept or a ruled column naming columns the frame lacks, ``ValueError``
     for a kept or ruled column without a reason (or a ruling against a type the policy lists as a
-    quasi-identifier), ``TransformError`` when an action cannot apply.
+    quasi-identifier), ``TransformError`` when an action cannot apply, and ``DesensitizeError`` (which
+    ``TransformError`` is) for duplicate column names, cells no rule is written for (bytes, nested values,
+    lone surrogates: ``desensitize.cells``), a kept column the copy cannot hold, or any other failure of a
+    stage, naming it, with the original exception as ``__cause__`` (``desensitize.errors``).
     """
     if not pepper:
         raise ValueError("desensitization needs the instance pepper")
@@ -145,7 +151,8 @@ def desensitize_table(
         df = df.set_axis([str(c) for c in df.columns], axis=1)
         column_types = {str(c): t for c, t in column_types.items()}
     if df.columns.has_duplicates:
-        raise ValueError(f"the table has duplicate column names: {sorted(set(df.columns[df.columns.duplicated()]))}")
+        duplicated = sorted(set(df.columns[df.columns.duplicated()]))
+        raise DesensitizeError(f"the table has duplicate column names: {duplicated}; give every column its own name")
     unknown = [c for c in column_types if c not in df.columns]
     if unknown:
         raise KeyError(f"column types given for columns the table lacks: {unknown}")
@@ -153,7 +160,8 @@ def desensitize_table(
         raise KeyError(f"sensitive column {sensitive_column!r} is not in the table")
     keep = check_keep(keep_columns, df.columns)
     rulings = check_not_quasi(not_quasi, df.columns)
-    note: Progress = progress or (lambda stage, done, total: None)
+    check_cells(df)  # bytes, nested values, lone surrogates: refused by column and record (desensitize.cells)
+    note = StageTracker(progress or (lambda stage, done, total: None))
     confidences = confidences or {}
     types: dict[str, str | None] = {c: column_types.get(c) for c in df.columns}
     started = time.perf_counter()
@@ -161,16 +169,23 @@ def desensitize_table(
     # other core while this process transforms (desensitize.forking).
     identifiers = [c for c in df.columns if types.get(c) in IDENTIFIER_TYPES]  # their text is kept for lengths
     with contextlib.ExitStack() as jobs:  # a forked job still running when this fails is killed
-        later = deferred(df, types, policy)  # hashed later, on the other core too
-        early = (
-            jobs.enter_context(Forked(lambda: raw_prints(df, pepper, identifiers, later)))
-            if worth_forking(len(df))
-            else None
-        )
-        return _desensitize(
-            df, types, policy, pepper, confidences, sensitive_column, text_redactor, note, early, started, keep,
-            rulings, jobs,
-        )  # fmt: skip
+        try:
+            later = deferred(df, types, policy)  # hashed later, on the other core too
+            early = (
+                jobs.enter_context(Forked(lambda: raw_prints(df, pepper, identifiers, later)))
+                if worth_forking(len(df))
+                else None
+            )
+            result = _desensitize(
+                df, types, policy, pepper, confidences, sensitive_column, text_redactor, note, early, started, keep,
+                rulings, jobs,
+            )  # fmt: skip
+        except (DesensitizeError, RulingError, MemoryError):
+            raise
+        except Exception as exc:  # fail closed: an unforeseen value is a refusal naming the stage (desensitize.errors)
+            raise unforeseen(exc, note.where(), stage=note.stage) from exc
+    check_copy(result.frame)  # a kept column mixing text and other values cannot be written
+    return result
 
 
 def _desensitize(
@@ -278,10 +293,15 @@ def _transform(
 
     def run(column: str, literals: tuple[str, ...] = (), names: list[str] | None = None) -> None:
         pii_type, rule = types[column], rules[column]
-        result = transform_column(
-            df[column], rule, pii_type=pii_type, pepper=pepper, column=column, text_redactor=text_redactor,
-            names=names or [], keys=literals,
-        )  # fmt: skip
+        try:
+            result = transform_column(
+                df[column], rule, pii_type=pii_type, pepper=pepper, column=column, text_redactor=text_redactor,
+                names=names or [], keys=literals,
+            )  # fmt: skip
+        except (DesensitizeError, MemoryError):
+            raise
+        except Exception as exc:  # the column is known here: name it (desensitize.errors)
+            raise unforeseen(exc, "the 'transform' stage", stage="transform", column=column) from exc
         out[column] = result.values
         for extra in result.extra:
             if extra in df.columns or any(extra in e for e in extras.values()):

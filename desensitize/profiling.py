@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from desensitize.cells import check_cells
 from desensitize.validators import VALUE_TYPES, normalized_text, valid_values
 
 __all__ = ["LEVELS", "PII_TYPES", "ColumnProfile", "PiiType", "max_level", "profile_columns"]
@@ -332,6 +333,7 @@ def profile_columns(
     unknown = {t for t in overrides.values() if t is not None and t not in PII_TYPES}
     if unknown:
         raise ValueError(f"unknown column types {sorted(unknown)}; known: {sorted(PII_TYPES)}")
+    check_cells(df)  # bytes, nested values, lone surrogates: refused by column and record, as the pipeline does
     out = []
     for i, column in enumerate(df.columns):
         name = str(column)

@@ -307,7 +307,7 @@ class Copies:
 
         A ruling against a type the policy lists as a quasi-identifier is refused here, where the
         pipeline first sees the types (``desensitize.quasi``)."""
-        from desensitize import RulingError, TransformError, desensitize_table
+        from desensitize import DesensitizeError, RulingError, TransformError, desensitize_table
 
         name = entry.name
         columns = {item.name: item.pii_type for item in entry.items}
@@ -338,6 +338,8 @@ class Copies:
             raise RegistryError(
                 f"dataset {name!r}: {exc}; grade that column with the PII type its values hold, then desensitize again"
             ) from None
+        except DesensitizeError as exc:  # a value no stage handles: refused, nothing written (desensitize.errors)
+            raise RegistryError(f"dataset {name!r}: {exc}") from None
 
     def _record(
         self,

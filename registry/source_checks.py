@@ -131,6 +131,53 @@ def _check_sub_microsecond(column: pa.ChunkedArray, position: int, name: str, la
         )
 
 
+def _first_invalid_utf8(chunk: pa.Array) -> int:
+    """The index of the first cell of ``chunk`` (a text array Arrow refused to validate) that is not UTF-8."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(chunk.type):
+        chunk = chunk.dictionary_decode()
+    for index, cell in enumerate(chunk.cast(pa.large_binary()).to_pylist()):
+        if cell is not None:
+            try:
+                cell.decode("utf-8")
+            except UnicodeDecodeError:
+                return index
+    return 0
+
+
+def check_utf8(table: pa.Table, label: str) -> None:
+    """Every text column of a Parquet file is UTF-8 (CESU-8 surrogates, Latin-1 or binary data written as text
+    are not): Parquet's reader does not check, and profiling failed later with a raw ``ArrowException`` (a 500
+    at the API). Not needed for CSV and XLSX, whose text Python decoded strictly. Arrow's full validation
+    checks UTF-8 in C (0.2 s for 1M residents, bench/odd_cells_bench.py); the record is looked for only once a
+    column fails."""
+    import pyarrow as pa
+
+    for position, name in enumerate(table.column_names, start=1):
+        column = table.column(name)
+        kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+            _check_utf8(column, position, name, label)
+
+
+def _check_utf8(column: pa.ChunkedArray, position: int, name: str, label: str) -> None:
+    import pyarrow as pa
+
+    offset = 0
+    for chunk in column.chunks:
+        try:
+            chunk.validate(full=True)
+        except pa.ArrowInvalid:
+            record = offset + _first_invalid_utf8(chunk) + 1
+            raise FileInvalidError(
+                f"{label}: record {record:,} of column {position} {name!r} is not UTF-8 text (its bytes cannot be "
+                "decoded: CESU-8, another encoding, or binary data written as text); re-export the file with its "
+                "text in UTF-8, or store binary data outside the dataset"
+            ) from None
+        offset += len(chunk)
+
+
 def check_cells(table: pa.Table, label: str, limits: IngestLimits) -> None:
     """No text cell longer than ``max_cell_chars`` and no time of day finer than a microsecond (refused naming
     the column and the record)."""

@@ -31,6 +31,7 @@ from registry.source_checks import (
     check_header_characters,
     check_rows,
     check_schema,
+    check_utf8,
     check_width,
     check_xlsx_archive,
 )
@@ -235,6 +236,10 @@ def _read_parquet(source: Path | bytes, label: str, limits: IngestLimits) -> pa.
     try:
         parquet = pq.ParquetFile(pa.BufferReader(source) if isinstance(source, bytes) else source)
         schema = parquet.schema_arrow
+    except UnicodeDecodeError:  # the footer's column names are read as UTF-8 (odd23: a raw traceback, a 500)
+        raise FileInvalidError(
+            f"{label}: its column names are not UTF-8 text; re-export it with the headers (数据项名称) in UTF-8"
+        ) from None
     except (pa.ArrowException, OSError) as exc:
         raise FileRefusedError(f"{label} is not a readable Parquet file ({type(exc).__name__}): re-export it") from None
     with parquet:
@@ -247,6 +252,7 @@ def _read_parquet(source: Path | bytes, label: str, limits: IngestLimits) -> pa.
             raise FileRefusedError(
                 f"{label} is not a readable Parquet file ({type(exc).__name__}): re-export it"
             ) from None
+    check_utf8(table, label)
     return table.rename_columns(names)
 
 

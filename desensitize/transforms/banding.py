@@ -34,18 +34,29 @@ LABEL_SUFFIX = "_区间"
 
 
 def numbers(values: pd.Series) -> np.ndarray:
-    """float64 values with NaN for null; text must parse as numbers (bad input is an error, not NaN)."""
+    """float64 values with NaN for null; text must parse as numbers (bad input is an error, not NaN), and
+    every number be finite: an infinite age or income has no band (it overflowed the k-anonymity ladder)."""
     dtype = values.dtype
     if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_datetime64_any_dtype(dtype):
         raise TransformError(f"needs numbers, got {dtype}")
     if pd.api.types.is_numeric_dtype(dtype):
-        return np.asarray(values.to_numpy(dtype=np.float64, na_value=np.nan))
+        return _finite(np.asarray(values.to_numpy(dtype=np.float64, na_value=np.nan)))
     text = str_series(nfkc(text_arrow(values)), values.index)
     parsed = pd.to_numeric(text.str.replace(",", "", regex=False).str.strip(), errors="coerce")
     bad = parsed.isna() & text.notna()
     if bad.any():
         raise TransformError(f"needs numbers, but {int(bad.sum())} values are not, e.g. {text[bad].iloc[0]!r}")
-    return np.asarray(parsed.to_numpy(dtype=np.float64, na_value=np.nan))
+    return _finite(np.asarray(parsed.to_numpy(dtype=np.float64, na_value=np.nan)))
+
+
+def _finite(v: np.ndarray) -> np.ndarray:
+    infinite = np.isinf(v)
+    if infinite.any():
+        raise TransformError(
+            f"needs finite numbers, but {int(infinite.sum())} values are infinite, the first in record "
+            f"{int(np.flatnonzero(infinite)[0]) + 1:,}: leave an unknown value empty instead"
+        )
+    return v
 
 
 @dataclass(frozen=True, slots=True)

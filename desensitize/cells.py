@@ -1,0 +1,204 @@
+"""The cells a table may hold when it is desensitized or profiled, checked once, column by column.
+
+Why at the entry: a cell of bytes, a list or a dict, or a string holding a lone surrogate (text
+decoded with ``surrogateescape`` or read as CESU-8) is no value any rule of a policy is written for.
+Left in, it fails deep in a stage as a library's ``TypeError`` ("unhashable type") or
+``UnicodeEncodeError``, or — worse — goes through as its ``repr`` ("b'1101…'"), so the copy's
+pseudonym and the guard's fingerprint are of a text that is not the identifier. Refused here with
+the column and the record, saying what to fix, before anything is computed (the guide: bad input
+gets a clear error and loses nothing).
+
+Why at the exit too: a column kept as it is (``keep``) may mix text with dates or numbers (a frame
+built by hand; a file never does, ingest reads columns of one type), which no Parquet column can
+hold: the copy would fail to be written after the whole run. Refused naming the column.
+
+Cost: only ``object`` columns (and a categorical's categories) are looked at; pandas 3 reads text as
+Arrow strings, which hold neither bytes nor surrogates nor lists, so a table read from a file costs
+one dtype test per column. An ``object`` column costs one ``infer_dtype`` pass (C), text columns one
+conversion to Arrow (C, which refuses surrogates); a per-cell Python pass runs only on a column
+``infer_dtype`` calls mixed, to find the record to name.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import decimal
+from collections.abc import Hashable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from desensitize.errors import DesensitizeError
+
+__all__ = ["check_cells", "check_column", "check_copy"]
+
+#: ``infer_dtype`` kinds whose cells every stage reads (numbers, dates and times of one kind, or nothing).
+_PLAIN_KINDS = frozenset(
+    {
+        "empty", "integer", "floating", "mixed-integer-float", "decimal", "boolean", "complex",
+        "datetime64", "datetime", "date", "timedelta64", "timedelta", "time", "period",
+    }
+)  # fmt: skip
+
+#: Scalar cell types a mixed column may hold (nulls included); anything else is refused (fail closed).
+_SCALARS = (str, int, float, bool, decimal.Decimal, _dt.date, _dt.time, _dt.timedelta, np.generic, pd.Period)
+
+#: What each refused kind of cell is, and what makes the column acceptable.
+_FIXES = {
+    "bytes": (
+        "bytes, not text",
+        "decode the column (UTF-8 or GB18030) into text before desensitizing it",
+    ),
+    "surrogate": (
+        "a lone surrogate character (U+D800-U+DFFF), which is not Unicode text: it was decoded wrongly "
+        "(CESU-8, or Python's surrogateescape)",
+        "decode the source again as UTF-8 or GB18030, strictly",
+    ),
+    "container": (
+        "a nested value",
+        "flatten it into columns of text, numbers or dates (one column per field), or encode it as text",
+    ),
+}
+
+
+def _refuse(column: str, position: int, why: str, count: int) -> DesensitizeError:
+    what, fix = _FIXES[why]
+    more = f" ({count:,} cells in all)" if count > 1 else ""
+    return DesensitizeError(
+        f"column {column!r}, record {position + 1:,}: the cell holds {what}{more}; {fix}",
+        stage="entry",
+        column=column,
+        record=position + 1,
+    )
+
+
+def _has_surrogate(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _kind_of_cell(value: object) -> str | None:
+    """Why one cell is refused, or None."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "bytes"
+    if _has_surrogate(value):
+        return "surrogate"
+    if not isinstance(value, _SCALARS) or not isinstance(value, Hashable):
+        return "container"
+    return None
+
+
+def _first_refused(column: str, values: pd.Series) -> DesensitizeError | None:
+    """The per-cell pass (only over a column already known to hold something odd): the first refused cell."""
+    kinds = values.map(_kind_of_cell, na_action=None) if len(values) else pd.Series([], dtype=object)
+    refused = kinds.notna().to_numpy(dtype=bool)
+    if not refused.any():
+        return None
+    position = int(np.flatnonzero(refused)[0])
+    return _refuse(column, position, str(kinds.iloc[position]), int(refused.sum()))
+
+
+def _text_is_unicode(values: pd.Series) -> bool:
+    """Whether every string converts to UTF-8 (Arrow's conversion, in C, refuses lone surrogates)."""
+    try:
+        pa.array(values, type=pa.string(), from_pandas=True)
+    except (UnicodeError, pa.ArrowException):
+        return False
+    return True
+
+
+def check_column(column: str, values: pd.Series) -> None:
+    """Raise :class:`DesensitizeError` for a column holding bytes, nested values or lone surrogates."""
+    dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        categories = pd.Series(dtype.categories, dtype=object)
+        if _first_refused(column, categories) is not None:
+            codes = values.cat.codes.to_numpy()
+            odd = categories.map(_kind_of_cell).notna().to_numpy(dtype=bool)
+            hits = odd[codes] & (codes >= 0)
+            position = int(np.flatnonzero(hits)[0])
+            kind = _kind_of_cell(categories.iloc[codes[position]])
+            raise _refuse(column, position, str(kind), int(hits.sum()))
+        return
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "python":
+        if not _text_is_unicode(values):
+            raise _first_refused(column, values.astype(object)) or _refuse(column, 0, "surrogate", 1)
+        return
+    if not pd.api.types.is_object_dtype(dtype):
+        return  # numbers, dates, Arrow strings: no cell of them is refused here
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    if kind in _PLAIN_KINDS:
+        return
+    if kind == "string":
+        if not _text_is_unicode(values):
+            raise _first_refused(column, values) or _refuse(column, 0, "surrogate", 1)
+        return
+    refused = _first_refused(column, values)  # bytes, mixed, or a kind not foreseen: cell by cell
+    if refused is not None:
+        raise refused
+
+
+def check_cells(df: pd.DataFrame) -> None:
+    """Every column of ``df`` by :func:`check_column` (the first refused one raises)."""
+    for position, column in enumerate(df.columns):
+        check_column(str(column), df.iloc[:, position])
+
+
+def _family(value: object) -> str:
+    """What a person would call a cell's kind of value (the families a Parquet column cannot mix)."""
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, bool | np.bool_):
+        return "a truth value"
+    if isinstance(value, int | float | decimal.Decimal | np.number):
+        return "a number"
+    if isinstance(value, _dt.date | _dt.time | np.datetime64):
+        return "a date or time"
+    if isinstance(value, _dt.timedelta | np.timedelta64):
+        return "a duration"
+    return f"a {type(value).__name__}"
+
+
+def _first_of_another_kind(values: pd.Series) -> tuple[int, str, str] | None:
+    """(record from 1, its kind, the first value's kind) of the first cell whose kind differs from the first
+    value's (:func:`_family`); None when every value is of one kind."""
+    present = np.flatnonzero(values.notna().to_numpy(dtype=bool))
+    if present.size == 0:
+        return None
+    families = values.iloc[present].map(_family).to_numpy(dtype=object)
+    differs = np.flatnonzero(families != families[0])
+    if differs.size == 0:
+        return None
+    return int(present[differs[0]]) + 1, str(families[differs[0]]), str(families[0])
+
+
+def check_copy(frame: pd.DataFrame) -> None:
+    """The copy's ``object`` columns convert to Parquet (one type each); else a :class:`DesensitizeError`."""
+    for position, column in enumerate(frame.columns):
+        values = frame.iloc[:, position]
+        if not pd.api.types.is_object_dtype(values.dtype):
+            continue
+        try:
+            pa.array(values, from_pandas=True)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+            mixed = _first_of_another_kind(values)
+            where = (
+                f"record {mixed[0]:,} holds {mixed[1]} where the column's first value is {mixed[2]}"
+                if mixed is not None
+                else f"its values cannot be stored ({type(exc).__name__})"
+            )
+            raise DesensitizeError(
+                f"column {str(column)!r}: the copy cannot hold this column as the policy leaves it: {where}; a "
+                "column must hold one kind of value: convert it to text (or to dates or numbers) and desensitize again",
+                stage="copy",
+                column=str(column),
+                record=mixed[0] if mixed is not None else None,
+            ) from exc
