@@ -314,7 +314,8 @@ def test_count_noise_is_the_two_sided_geometric() -> None:
     std = float(noise.std(ddof=1))
     assert abs(std - math.sqrt(2)) < 0.1 * math.sqrt(2)
     assert abs(std - exact) < 0.1 * exact
-    assert abs(float(noise.mean())) < 4 * exact / math.sqrt(len(noise)), "unbiased"
+    # 5 standard errors of the mean (two-sided tail 6e-7; at 4 it was 6e-5 per run).
+    assert abs(float(noise.mean())) < 5 * exact / math.sqrt(len(noise)), "unbiased"
     assert np.issubdtype(noise.dtype, np.integer)
     ratio = float(_noisy_unit_counts(2).std(ddof=1)) / std
     alpha2 = math.exp(-0.5)
@@ -329,7 +330,8 @@ def test_dp_train_logistic_spends_at_most_epsilon_and_learns(insurance_copy: pd.
 
     plan = _train_plan(len(insurance_copy))
     state, record = dp_train.train(plan, insurance_copy)
-    _, plain = dp_train.train(plan, insurance_copy, private=False)
+    plains = [dp_train.train(plan, insurance_copy, private=False)[1] for _ in range(5)]
+    plain = plains[0]
     print(
         f"\nlogistic holdout accuracy: DP ε={record['epsilon']:.3f} {record['holdout_accuracy']:.4f}, "
         f"non-private {plain['holdout_accuracy']:.4f}; MIA AUC DP {record['mia_auc']:.3f}, plain {plain['mia_auc']:.3f}"
@@ -344,8 +346,12 @@ def test_dp_train_logistic_spends_at_most_epsilon_and_learns(insurance_copy: pd.
     # majority share of 0.747; DP at ε = 1 reached 8 to 10 points above the share in 12 runs of this plan, and a
     # model stuck at the majority class (what the bands and dates alone gave) fails this by 4 points.
     assert record["holdout_accuracy"] >= record["holdout_majority_share"] + 0.04
-    # Plain SGD at the same learning rate is noisier run to run (4 to 9 points above the share).
-    assert plain["holdout_accuracy"] >= plain["holdout_majority_share"] + 0.02
+    # Plain SGD at the same learning rate is noisier run to run: over 336 runs its margin over the share was
+    # 7.7 ± 1.7 points with a long left tail (the lowest −1.45, then 2.65 and 2.68), so one run under 2 points
+    # failed by chance ~3e-3 (1 in 336; 95 % interval 1e-4 to 2e-2). The median of five fails only when three
+    # runs do: 10·p³ ≈ 3e-7 (4e-5 at the interval's top). A plain run costs under a second.
+    margins = sorted(p["holdout_accuracy"] - p["holdout_majority_share"] for p in plains)
+    assert margins[2] >= 0.02, margins
     assert record["architecture"] == "Linear(2, 3)" and record["steps"] == plan["steps"]
     assert record["train_rows"] + record["holdout_rows"] == len(insurance_copy)
     assert abs(record["holdout_rows"] / len(insurance_copy) - 0.2) < 0.01
