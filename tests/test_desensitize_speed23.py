@@ -29,3 +29,19 @@ def test_classed_distinct_counts_as_the_distinct_values_of_every_column() -> Non
     assert sorted(classed_distinct([names, ids]).to_pylist()) == sorted(_plain([names, ids]).to_pylist())
     assert sorted(classed_distinct([mixed]).to_pylist()) == ["13800000000", "deadbeef00", "李四"]
     assert len(classed_distinct([])) == 0
+
+
+def test_all_ascii_columns_skip_nfkc_and_all_alnum_ones_skip_the_strip() -> None:
+    """An ID or phone column (ASCII letters and digits only) is returned as it is, not rewritten row by
+    row; anything else is what NFKC and the non-alphanumeric regex give (nulls, empty values, full-width)."""
+    import pyarrow.compute as pc
+
+    from desensitize.letters import NON_ALNUM, strip_non_alnum
+    from desensitize.transforms import nfkc
+
+    ids = pa.array(["11010119900307777X", None, "13800000000"], pa.large_string())
+    assert nfkc(ids) is ids and strip_non_alnum(ids) is ids
+    for values in (["ab c", "１２", None], ["", "a"], ["ｘ", "a"], [None, None], ["张三", "a-b"]):
+        for array in (pa.array(values, pa.string()), pa.chunked_array([values, values], pa.large_string())):
+            assert nfkc(array).to_pylist() == pc.utf8_normalize(array, "NFKC").to_pylist()
+            assert strip_non_alnum(array).to_pylist() == pc.replace_substring_regex(array, NON_ALNUM, "").to_pylist()
