@@ -137,9 +137,8 @@ def long_distinct(normalised: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pc.unique(pc.filter(normalised, pc.greater_equal(pc.utf8_length(normalised), MIN_VALUE_CHARS)))
 
 
-#: What some class of ``LENGTH_CLASSES`` holds (digits and hex are alphanumeric, 'x' a letter): a value
-#: outside it is counted in no class.
-_IN_SOME_CLASS = r"^(?:[0-9a-z]+|\p{Han}+)$"
+#: What some class of ``LENGTH_CLASSES`` holds: a value outside it is counted in no class.
+_IN_SOME_CLASS = "|".join(f"(?:{pattern})" for pattern in LENGTH_CLASSES.values())
 
 
 def classed_distinct(columns: Sequence[pa.Array | pa.ChunkedArray]) -> pa.Array:

@@ -165,6 +165,10 @@ static PyObject *siphash24(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "offsets go backwards or outside the data");
         goto done;
     }
+    if (n > PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(uint64_t)) {
+        PyErr_NoMemory();
+        goto done;
+    }
     result = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(uint64_t));
     if (result == NULL) goto done;
     uint64_t k0 = read_le64(key.buf), k1 = read_le64((const unsigned char *)key.buf + 8);
