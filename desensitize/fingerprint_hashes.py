@@ -11,8 +11,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import importlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -31,6 +33,7 @@ __all__ = [
     "FingerprintError",
     "RawPrints",
     "class_lengths",
+    "classed_distinct",
     "column_hashes",
     "column_prints",
     "combine_rows",
@@ -134,6 +137,34 @@ def long_distinct(normalised: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pc.unique(pc.filter(normalised, pc.greater_equal(pc.utf8_length(normalised), MIN_VALUE_CHARS)))
 
 
+#: What some class of ``LENGTH_CLASSES`` holds: a value outside it is counted in no class.
+_IN_SOME_CLASS = "|".join(f"(?:{pattern})" for pattern in LENGTH_CLASSES.values())
+
+
+def classed_distinct(columns: Sequence[pa.Array | pa.ChunkedArray]) -> pa.Array:
+    """``long_distinct`` of the columns' normalised text laid end to end, without the values of no class.
+
+    Why: it serves only ``class_lengths`` and ``combined_lengths``, which count class members (a value of no
+    class is never counted, and a pseudonym equal to one would be of no class either), and one hash table
+    of every raw identifier (3.3M strings for a million residents, addresses included) took 1.2 CPU-s:
+    here each column is made distinct on its own, addresses (of no class) are left out before, and the
+    columns are made distinct together only when two of them hold values of one length (values of
+    different lengths differ)."""
+    parts: list[pa.Array] = []
+    lengths: list[set[int]] = []
+    for column in columns:
+        long = pc.filter(column, pc.greater_equal(pc.utf8_length(column), MIN_VALUE_CHARS))
+        part = pc.unique(pc.filter(long, pc.match_substring_regex(long, _IN_SOME_CLASS))).cast(pa.large_string())
+        parts.append(part)
+        lengths.append(set(pc.unique(pc.utf8_length(part)).to_pylist()))
+    if not parts:
+        return pa.array([], pa.large_string())
+    joined = pa.concat_arrays(parts)
+    if sum(map(len, lengths)) == len(set().union(*lengths)):  # no length in two columns: no value in two
+        return joined
+    return pc.unique(joined)
+
+
 def class_lengths(distinct: pa.Array) -> dict[str, dict[int, int]]:
     """Per class of ``LENGTH_CLASSES`` (first match wins), how many of ``distinct`` have each length."""
     out: dict[str, dict[int, int]] = {}
@@ -180,9 +211,37 @@ def combined_lengths(
     return _as_lengths(total)
 
 
+#: The optional C loop (``desensitize/transforms/_keyedhash.c``, setup.py): SipHash-2-4 over the column's
+#: own bytes, ~0.02 s per million short strings where pandas' ``hash_array`` (a Python str per value,
+#: encoded again) took 0.2-0.3 CPU-s; ~15 such columns per million-row table. Without it, pandas (same
+#: hashes: tests/test_keyedhash.py).
+_native: ModuleType | None
+try:
+    _native = importlib.import_module("desensitize.transforms._keyedhash")
+except ImportError:  # not built: no compiler
+    _native = None
+
+
 def siphash(normalised: pa.ChunkedArray | pa.Array, key: str) -> np.ndarray:
+    """pandas' ``hash_array(values, hash_key=key, categorize=False)`` of the strings (the guard's hashes)."""
+    strings = pa.types.is_string(normalised.type) or pa.types.is_large_string(normalised.type)
+    if _native is not None and strings and normalised.null_count == 0 and len(key.encode()) == 16 and len(normalised):
+        return _siphash_native(normalised, key)
     objects = normalised.to_numpy(zero_copy_only=False) if len(normalised) else np.array([], dtype=object)
     return np.asarray(hash_array(objects.astype(object, copy=False), hash_key=key, categorize=False))
+
+
+def _siphash_native(normalised: pa.ChunkedArray | pa.Array, key: str) -> np.ndarray:
+    """The C loop's SipHash-2-4 of each string's UTF-8 bytes (what pandas hashes), then pandas' finalizer."""
+    assert _native is not None
+    array = normalised.combine_chunks() if isinstance(normalised, pa.ChunkedArray) else normalised
+    if array.type != pa.large_string():
+        array = array.cast(pa.large_string())
+    _, offsets, data = array.buffers()
+    starts = np.frombuffer(offsets, dtype=np.int64)[array.offset : array.offset + len(array) + 1]
+    raw = np.frombuffer(_native.siphash24(key.encode(), starts, data if data is not None else b""), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        return mix(raw)
 
 
 def column_hashes(values: pd.Series, key: str, *, canonical: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -275,8 +334,9 @@ def raw_column_hashes(raw: pd.DataFrame, pepper: bytes) -> dict[str, tuple[np.nd
 @dataclass(slots=True)
 class RawPrints:
     """The raw side of the fingerprints: ``raw_column_hashes``, and for the ``identifiers`` columns the
-    distinct normalised values they hashed (``long_distinct``) with their ``class_lengths``: the value
-    lengths are counted on them rather than on those columns normalised a second time."""
+    distinct normalised values they hashed that some class holds (``classed_distinct``) with their
+    ``class_lengths``: the value lengths are counted on them rather than on those columns normalised a
+    second time."""
 
     hashes: dict[str, tuple[np.ndarray, np.ndarray]]
     identifiers: list[str] = field(default_factory=list)
@@ -291,13 +351,13 @@ def raw_prints(
     columns (not identifiers) are left out, for the caller to hash elsewhere (``column_hashes``)."""
     key = fingerprint_key(pepper)
     out = RawPrints({}, [str(c) for c in identifiers])
-    texts: list[pa.Array] = []
+    texts: list[pa.Array | pa.ChunkedArray] = []
     for column in (c for c in raw.columns if c not in skip or c in identifiers):
         hashes, long_enough, normalised = column_prints(raw[column], key)
         out.hashes[str(column)] = (hashes, long_enough)
         if str(column) in out.identifiers:
-            texts += normalised.chunks if isinstance(normalised, pa.ChunkedArray) else [normalised]
-    out.distinct = long_distinct(pa.chunked_array(texts, type=pa.large_string()))
+            texts.append(normalised)
+    out.distinct = classed_distinct(texts)
     out.counts = class_lengths(out.distinct)
     return out
 

@@ -127,3 +127,25 @@ def test_forked_whole_table_is_the_inline_one(monkeypatch: pytest.MonkeyPatch) -
     for kind, array in inline.fingerprints.arrays.items():
         assert np.array_equal(array, forked.fingerprints.arrays[kind]), kind
     assert inline.fingerprints.meta == forked.fingerprints.meta
+
+
+def test_pieces_numbered_by_one_sort_of_their_hashes_are_numbered_as_by_their_numbers() -> None:
+    """desens23: one argsort of the hashes numbers the pieces as ``np.unique`` of the numbers and a sort
+    of the distinct pieces' hashes did; two pieces with one hash (forced here) take the exact path."""
+    from desensitize.fingerprint_hashes import mix
+    from desensitize.pseudonym_pieces import _numbered, _numbered_by_pieces
+
+    rng = np.random.default_rng(23)
+    numbers = rng.integers(0, 2**40, 50_000, dtype=np.uint64)
+    numbers[::11] = numbers[::7][: len(numbers[::11])]  # repeated pieces
+    with np.errstate(over="ignore"):
+        hashed = mix(numbers ^ np.uint64(0x5EED))
+    codes, prints = _numbered(numbers, hashed)
+    expected_codes, expected_prints = _numbered_by_pieces(numbers, hashed)
+    assert np.array_equal(codes, expected_codes) and np.array_equal(prints, expected_prints)
+    assert len(prints) == len(np.unique(numbers))
+    collided = np.array([5, 6, 5, 7, 6], dtype=np.uint64)
+    one_hash = np.array([9, 9, 9, 3, 9], dtype=np.uint64)  # pieces 5 and 6 share a hash
+    codes, prints = _numbered(collided, one_hash)
+    assert prints.tolist() == [3, 9, 9] and len(set(codes[[0, 1]].tolist())) == 2
+    assert codes[0] == codes[2] and codes[1] == codes[4]

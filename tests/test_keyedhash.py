@@ -105,3 +105,47 @@ def test_pseudonyms_are_the_same_without_the_extension(monkeypatch: pytest.Monke
     pd.testing.assert_series_equal(with_c[1], without[1])
     assert with_c[2] == without[2]
     assert with_c[0].iloc[0] == _hmac_hex(PEPPER, f"cn_resident_id\x1f{ids.iloc[0]}")
+
+
+# SipHash-2-4 (the guard's fingerprints): every tail length 0-7 of the 8-byte blocks, multi-block and
+# multi-byte UTF-8 values, an embedded NUL.
+SIP_VALUES = ["", *("abcdefghijklmnopq"[:n] for n in range(1, 18)), "中文地址" * 9, "１２３ＡＢＣ", "nul\x00x", "é😀"]
+
+
+@needs_native
+def test_native_siphash_equals_pandas_hash_array(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C loop gives pandas' ``hash_array`` bytes (its SipHash and splitmix finalizer), for plain,
+    large, sliced and chunked arrays; a null falls back to pandas (which hashes it as the text 'None')."""
+    from pandas.util import hash_array
+
+    from desensitize import fingerprint_hashes
+
+    key = fingerprint_hashes.fingerprint_key(PEPPER)
+    expected = hash_array(pd.Series(SIP_VALUES, dtype=object).to_numpy(), hash_key=key, categorize=False)
+    assert fingerprint_hashes._native is not None
+    native = fingerprint_hashes._siphash_native(pa.array(SIP_VALUES, pa.large_string()), key)
+    assert native.tolist() == expected.tolist()
+    assert fingerprint_hashes.siphash(pa.array(SIP_VALUES, pa.string()), key).tolist() == expected.tolist()
+    sliced = pa.array(SIP_VALUES, pa.large_string()).slice(3, 10)
+    assert fingerprint_hashes._siphash_native(sliced, key).tolist() == expected[3:13].tolist()
+    chunked = pa.chunked_array([SIP_VALUES[:5], SIP_VALUES[5:]], pa.large_string())
+    assert fingerprint_hashes._siphash_native(chunked, key).tolist() == expected.tolist()
+    with_null = pa.array([*SIP_VALUES, None], pa.large_string())
+    expected_null = hash_array(pd.Series([*SIP_VALUES, None], dtype=object).to_numpy(), hash_key=key, categorize=False)
+    assert fingerprint_hashes.siphash(with_null, key).tolist() == expected_null.tolist()
+    monkeypatch.setattr(fingerprint_hashes, "_native", None)
+    assert fingerprint_hashes.siphash(pa.array(SIP_VALUES, pa.large_string()), key).tolist() == expected.tolist()
+
+
+@needs_native
+def test_native_siphash_refuses_a_wrong_key_or_offsets() -> None:
+    import numpy as np
+
+    from desensitize import fingerprint_hashes
+
+    native = fingerprint_hashes._native
+    assert native is not None
+    with pytest.raises(ValueError, match="16 bytes"):
+        native.siphash24(b"short", np.array([0, 1], dtype=np.int64), b"abc")
+    with pytest.raises(ValueError, match="outside"):
+        native.siphash24(b"k" * 16, np.array([0, 5], dtype=np.int64), b"abc")
