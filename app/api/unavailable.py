@@ -26,6 +26,13 @@ logger = logging.getLogger("keyong")
 #: Seconds a client should wait before trying again: long enough for a restart or a failover to finish.
 RETRY_AFTER_SECONDS = 30
 UNAVAILABLE_DETAIL = "the database is unavailable: the server cannot reach it now; try again later"
+#: Seconds to wait before verifying again when another session held a lock on the ledger (a DBA's maintenance).
+BUSY_RETRY_AFTER_SECONDS = 60
+
+
+def unavailable_response(detail: str, kind: str, retry_after: int = RETRY_AFTER_SECONDS) -> JSONResponse:
+    """503 with ``Retry-After`` (RFC 9110 §15.6.4, §10.2.3): the client did nothing wrong and may try again."""
+    return JSONResponse({"detail": detail, "kind": kind}, status_code=503, headers={"Retry-After": str(retry_after)})
 
 
 def install_unavailable_handler(app: FastAPI, url: str) -> None:
@@ -43,11 +50,7 @@ def install_unavailable_handler(app: FastAPI, url: str) -> None:
         else:
             reason = f"no connection to the database {redact(url)}: {type(exc).__name__}"
         logger.error("503 on %s %s: %s", request.method, request.url.path, reason)
-        return JSONResponse(
-            {"detail": UNAVAILABLE_DETAIL, "kind": "database_unavailable"},
-            status_code=503,
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
+        return unavailable_response(UNAVAILABLE_DETAIL, "database_unavailable")
 
     app.add_exception_handler(OperationalError, unavailable)
     # A PostgreSQL that refuses writes (a standby after a failover) and a SQLite file that is no database
@@ -57,4 +60,10 @@ def install_unavailable_handler(app: FastAPI, url: str) -> None:
     app.add_exception_handler(PoolTimeoutError, unavailable)
 
 
-__all__ = ["RETRY_AFTER_SECONDS", "UNAVAILABLE_DETAIL", "install_unavailable_handler"]
+__all__ = [
+    "BUSY_RETRY_AFTER_SECONDS",
+    "RETRY_AFTER_SECONDS",
+    "UNAVAILABLE_DETAIL",
+    "install_unavailable_handler",
+    "unavailable_response",
+]
