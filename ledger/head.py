@@ -25,7 +25,7 @@ import stat
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -168,7 +168,7 @@ MAX_HEAD_BYTES = 64 * 1024
 _MAX_SIZE = 2**63 - 1
 
 
-def _load(path: Path) -> tuple[RememberedHead | None, int | None, bytes]:
+def _load(path: Path | str) -> tuple[RememberedHead | None, int | None, bytes]:
     """:func:`read_head`, the descriptor it read from, still open (the caller closes it), and the bytes."""
     try:
         # Why not ``read_bytes``: a FIFO in its place made every verification and every writer (which reads it
@@ -195,7 +195,7 @@ def _load(path: Path) -> tuple[RememberedHead | None, int | None, bytes]:
         raise
 
 
-def _parse(path: Path, raw: bytes) -> RememberedHead:
+def _parse(path: Path | str, raw: bytes) -> RememberedHead:
     try:
         data = json.loads(raw)
         if data.get("format") != HEAD_FORMAT:
@@ -247,7 +247,7 @@ _seen: OrderedDict[str, tuple[int, tuple[int, int], bytes, RememberedHead]] = Or
 _seen_lock = threading.Lock()
 
 
-def _known_head(path: Path) -> RememberedHead | None:
+def _known_head(path: Path | str) -> RememberedHead | None:
     """:func:`read_head`, without parsing the file when it is, byte for byte, the one this process last saw."""
     name = os.fspath(path)
     with _seen_lock:
@@ -285,11 +285,11 @@ def _learn(name: str, fd: int, raw: bytes, head: RememberedHead) -> None:
             os.close(old[0])
 
 
-def _open_directory(directory: Path) -> int:
+def _open_directory(directory: str) -> int:
     try:
         return os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except FileNotFoundError:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        Path(directory).mkdir(mode=0o700, parents=True, exist_ok=True)
         return os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
 
 
@@ -300,17 +300,19 @@ def remember_head(path: Path, head: RememberedHead) -> RememberedHead:
     # The lock is the directory itself and the temporary file's name is random: a lock file or a temporary
     # name someone made a directory (or a FIFO) stopped every write of the head, logged only, while verify
     # went on comparing with the last one written, an ever older head (red team 22).
-    lock = _open_directory(path.parent)
+    name = os.fspath(path)  # strings, not Path objects: this runs after every commit
+    directory, base = os.path.split(name)
+    lock = _open_directory(directory or ".")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            held = _known_head(path)
+            held = _known_head(name)
         except LedgerError:
             held = None
         kept = head.merged(held)
         if kept == held:
             return kept
-        temporary = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+        temporary = os.path.join(directory, f".{base}.{secrets.token_hex(8)}.tmp")
         flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(temporary, flags, 0o600)
         try:
@@ -320,12 +322,13 @@ def remember_head(path: Path, head: RememberedHead) -> RememberedHead:
             while data:
                 data = data[os.write(fd, data) :]
             os.fdatasync(fd)  # a rename that outlives a crash onto an empty file would be a false alarm
-            os.replace(temporary, path)
+            os.replace(temporary, name)
         except BaseException:
             os.close(fd)
-            temporary.unlink(missing_ok=True)
+            with suppress(FileNotFoundError):
+                os.unlink(temporary)
             raise
-        _learn(os.fspath(path), fd, raw, kept)  # the descriptor now names the file at ``path``
+        _learn(name, fd, raw, kept)  # the descriptor now names the file at ``path``
         return kept
     finally:
         os.close(lock)  # releases the flock
