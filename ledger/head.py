@@ -247,6 +247,15 @@ _seen: OrderedDict[str, tuple[int, tuple[int, int], bytes, RememberedHead]] = Or
 _seen_lock = threading.Lock()
 
 
+def _new_lock_in_child() -> None:
+    """A child forked while another thread held the lock would wait on it forever: it gets its own."""
+    global _seen_lock
+    _seen_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
+
+
 def _known_head(path: Path | str) -> RememberedHead | None:
     """:func:`read_head`, without parsing the file when it is, byte for byte, the one this process last saw."""
     name = os.fspath(path)

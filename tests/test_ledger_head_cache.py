@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,23 @@ def test_the_process_keeps_few_files_open(tmp_path: Path) -> None:
     assert len(os.listdir("/proc/self/fd")) <= before + head_module._SEEN_MAX
     for i in range(3 * head_module._SEEN_MAX):  # and every one still reads back
         assert read_head(tmp_path / f"home{i}" / "head.json") == RememberedHead(1, "11" * 32)
+
+
+def test_a_child_forked_while_the_cache_is_locked_still_writes_its_head(tmp_path: Path) -> None:
+    """A process forks (a worker's pool) while one of its threads holds the cache's lock: the child's own
+    appends must not wait on a lock no thread of its will ever release."""
+    path = tmp_path / "secrets" / "head.json"
+    remember_head(path, RememberedHead(1, "11" * 32))
+    with head_module._seen_lock:
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the child's outcome is its exit status
+            signal.alarm(20)  # a child stuck on the lock dies of SIGALRM instead of hanging the test
+            code = 1
+            try:
+                remember_head(path, RememberedHead(2, "22" * 32))
+                code = 0
+            finally:
+                os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert read_head(path) == RememberedHead(2, "22" * 32)
