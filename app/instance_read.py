@@ -35,15 +35,16 @@ from app.migration_head import scanned_head
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
-    from sqlalchemy.exc import DBAPIError
 
     from app.settings import Settings
 
 __all__ = [
+    "DATABASE_TROUBLES",
     "FORMAT",
     "MARKER",
     "InstanceError",
     "ReadOnlyInstance",
+    "database_trouble",
     "database_unusable",
     "not_a_regular_file",
     "read_marker",
@@ -95,13 +96,65 @@ def resolve_database_url(settings: Settings, marker: dict[str, object] | None = 
     return with_tls(settings, recorded if isinstance(recorded, str) else sqlite_url(settings.home))
 
 
-def unreachable(url: str, exc: DBAPIError) -> str:
-    """A one-line reason for a database that refused or failed the connection or the statement (no password
-    shown, nor the SQL and its parameters: only the driver's first line)."""
+#: How a database can fail the server (:func:`database_trouble`), and what each one is, in a line.
+DATABASE_TROUBLES: dict[str, str] = {
+    "unreachable": "cannot connect to the database{where}",
+    "read_only": "the database{where} refuses writes (read-only: a standby after a failover, a read-only session "
+    "or file)",
+    "damaged": "the database{where} is damaged or is not a database (restore it from a backup)",
+    "locked": "the database{where} stayed locked by another session past the wait",
+    "failing": "the database{where} failed internally",
+}
+#: SQLSTATEs (PostgreSQL) by trouble: 25006 read_only_sql_transaction (a standby, default_transaction_read_only),
+#: XX001/XX002 data or index corrupted, 55P03 lock_not_available, 57014 query_canceled (a statement timeout).
+_SQLSTATE_TROUBLES = {
+    "25006": "read_only",
+    "XX001": "damaged",
+    "XX002": "damaged",
+    "55P03": "locked",
+    "57014": "locked",
+}
+#: The first line of SQLite's own refusals, by trouble (its errors carry no SQLSTATE).
+_SQLITE_TROUBLES = (
+    ("attempt to write a readonly database", "read_only"),
+    ("database is locked", "locked"),
+    ("database table is locked", "locked"),
+)
+
+
+def database_trouble(exc: BaseException) -> str:
+    """Which of :data:`DATABASE_TROUBLES` an error :func:`database_unusable` accepted is.
+
+    Why not one word for all: a read-only database (a failover left the server on a standby) or a damaged file
+    were "cannot connect", which sent the operator to the network; each needs something else done (ledger23)."""
+    orig = getattr(exc, "orig", None) or exc
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if isinstance(state, str) and state in _SQLSTATE_TROUBLES:
+        return _SQLSTATE_TROUBLES[state]
+    first = str(orig).strip().splitlines()[0].lower() if str(orig).strip() else ""
+    for words, trouble in _SQLITE_TROUBLES:
+        if first.startswith(words):
+            return trouble
+    import sys
+
+    errors = sys.modules.get("sqlalchemy.exc")
+    if errors is not None and type(exc) is errors.DatabaseError:  # SQLite: not a database, malformed image
+        return "damaged"
+    if errors is not None and isinstance(exc, errors.InternalError):
+        return "read_only" if isinstance(state, str) and state.startswith("25") else "failing"
+    return "unreachable"
+
+
+def unreachable(url: str | None, exc: BaseException) -> str:
+    """A one-line reason for a database that refused or failed the connection or the statement, worded by
+    :func:`database_trouble` (no password shown, nor the SQL and its parameters: only the driver's first
+    line); ``url`` ``None`` says "the database" without naming it."""
     from app.database import redact
 
-    reason = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc).strip() else type(exc).__name__
-    return f"cannot connect to the database {redact(url)}: {reason}"
+    orig = getattr(exc, "orig", None) or exc
+    reason = str(orig).strip().splitlines()[0] if str(orig).strip() else type(exc).__name__
+    where = "" if url is None else f" {redact(url)}"
+    return f"{DATABASE_TROUBLES[database_trouble(exc)].format(where=where)}: {reason}"
 
 
 def database_unusable(exc: BaseException) -> bool:

@@ -115,6 +115,15 @@ class Settings(BaseSettings):
     ledger_checkpoint_seconds: float = Field(
         default=60.0, gt=0, description="Checkpoint when entries were appended and the last checkpoint is older."
     )
+    ledger_verify_lock_timeout_seconds: float = Field(
+        default=10.0,
+        ge=0.001,
+        le=300,
+        description=(
+            "How long the API's GET /ledger/verify and the regulator's console wait on a lock another database "
+            "session holds on the ledger's tables (PostgreSQL lock_timeout) before answering 503 with Retry-After."
+        ),
+    )
     request_profile: Literal["heilongjiang", "shuangyashan", "jiyuan"] = Field(
         default="shuangyashan",
         description=(
@@ -186,6 +195,11 @@ class Settings(BaseSettings):
             secret=creds.secret if creds else None,
             region=self.storage_region,
         )
+
+    @property
+    def ledger_verify_lock_timeout_ms(self) -> int:
+        """:attr:`ledger_verify_lock_timeout_seconds` in whole milliseconds (PostgreSQL's unit), at least 1."""
+        return max(1, round(self.ledger_verify_lock_timeout_seconds * 1000))
 
     def ingest_limits(self) -> IngestLimits:
         """The registry's ingest bounds with the ones set here."""

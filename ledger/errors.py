@@ -6,11 +6,32 @@ caller can tell "your record is malformed" from "the ledger cannot do that now".
 
 from __future__ import annotations
 
-__all__ = ["LedgerError", "UnrepresentableError"]
+__all__ = ["LedgerBusyError", "LedgerError", "UnrepresentableError", "gave_up_waiting"]
+
+#: PostgreSQL's ``lock_not_available`` (a ``lock_timeout`` ran out) and ``query_canceled`` (``statement_timeout``).
+GAVE_UP_SQLSTATES = frozenset({"55P03", "57014"})
 
 
 class LedgerError(Exception):
     """A ledger operation was refused."""
+
+
+class LedgerBusyError(LedgerError):
+    """A read gave up waiting on a lock another session holds on the ledger's tables (a DBA's ``LOCK TABLE``,
+    a long maintenance): nothing was verified, nothing is wrong with the request; try again later."""
+
+
+def gave_up_waiting(exc: BaseException) -> bool:
+    """Whether ``exc`` (SQLAlchemy's, psycopg's or ADBC's, or one they caused) is PostgreSQL giving up a wait."""
+    seen: BaseException | None = exc
+    for _ in range(4):  # the error, the driver's under SQLAlchemy's, and what it was raised from
+        if seen is None:
+            return False
+        if getattr(seen, "sqlstate", None) in GAVE_UP_SQLSTATES:
+            return True
+        orig = getattr(seen, "orig", None)
+        seen = orig if isinstance(orig, BaseException) else seen.__cause__
+    return False
 
 
 class UnrepresentableError(Exception):

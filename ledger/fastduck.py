@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ledger.entry import GENESIS
-from ledger.fastread import Snapshot, int64_array, read_snapshot
+from ledger.fastread import BUSY_TIMEOUT_MS, Snapshot, int64_array, read_snapshot
 from ledger.fastverify import Rows, gaps, report_from_rows
 from ledger.keyring import ROTATION_ACTION
 from ledger.queries import ENTRY_FIELDS
@@ -73,9 +73,10 @@ FROM (
 """ % ("0" * 64)
 
 
-def verify_duckdb(url: str, public_key_hex: str | Sequence[str]) -> VerifyReport:
-    """The report of the ledger at ``url`` through Arrow and DuckDB (raises UnrepresentableError)."""
-    snapshot = read_snapshot(url)
+def verify_duckdb(url: str, public_key_hex: str | Sequence[str], busy_ms: int = BUSY_TIMEOUT_MS) -> VerifyReport:
+    """The report of the ledger at ``url`` through Arrow and DuckDB (raises UnrepresentableError); its reads
+    wait on a lock at most ``busy_ms``."""
+    snapshot = read_snapshot(url, busy_ms)
     with _duckdb() as con:
         return _verify_snapshot(con, snapshot, public_key_hex)
 

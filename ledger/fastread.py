@@ -281,7 +281,7 @@ def libpq_uri(url: str) -> str:
     return f"{base}?{urlencode(dict(parsed.query), doseq=True, quote_via=quote)}"
 
 
-def _job(url: str) -> dict[str, Any]:
+def _job(url: str, busy_ms: int = BUSY_TIMEOUT_MS) -> dict[str, Any]:
     """What to read and how: dialect, driver URI, the queries, and how many parallel readers."""
     parsed = make_url(url)
     dialect = parsed.get_backend_name()
@@ -300,7 +300,7 @@ def _job(url: str) -> dict[str, Any]:
         "uri": uri,
         "directory": None,
         "readers": readers,
-        "busy_ms": BUSY_TIMEOUT_MS,
+        "busy_ms": busy_ms,
         "checkpoints": queries["checkpoints"],
         "nodes": queries["nodes"],
         "bounds": "SELECT (SELECT min(seq) FROM ledger_entries) AS low, (SELECT max(seq) FROM ledger_entries) AS high",
@@ -386,9 +386,10 @@ def _rows_of(table: pa.Table | list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def read_snapshot(url: str) -> Snapshot:
-    """Checkpoints, stored nodes and entries as one read transaction sees them."""
-    job = _job(url)
+def read_snapshot(url: str, busy_ms: int = BUSY_TIMEOUT_MS) -> Snapshot:
+    """Checkpoints, stored nodes and entries as one read transaction sees them; a read waits on a lock (SQLite's
+    busy timeout, PostgreSQL's ``lock_timeout``) at most ``busy_ms``."""
+    job = _job(url, busy_ms)
     if job["dialect"] == "postgresql":
         status, tables = _read_job(job)
     else:

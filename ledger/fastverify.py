@@ -74,6 +74,7 @@ def fast_verify(
     public_key_hex: str | Sequence[str],
     *,
     path: str | None = None,
+    lock_timeout_ms: int = native.BUSY_TIMEOUT_MS,
 ) -> VerifyReport:
     """Verify the ledger at ``url`` (a SQLAlchemy URL: ``sqlite:///PATH`` or ``postgresql+psycopg://...``).
 
@@ -83,7 +84,8 @@ def fast_verify(
     when the verifier trusts several keys; rotations are followed as :mod:`ledger.keyring` says).
     ``path`` picks one of :data:`PATHS` (default: native on SQLite when the extension is built,
     else duckdb); the report's ``method`` says which one answered, or ``reference`` when the
-    database held storage only the reference mirrors.
+    database held storage only the reference mirrors. ``lock_timeout_ms``: how long a read waits on a lock
+    another session holds on PostgreSQL (or, on the DuckDB path, SQLite's busy timeout) before it fails.
     """
     chosen = path or default_path(url)
     if chosen not in PATHS:
@@ -96,9 +98,9 @@ def fast_verify(
         else:
             from ledger.fastduck import verify_duckdb  # DuckDB and pyarrow only when this path runs
 
-            report = verify_duckdb(url, public_key_hex)
+            report = verify_duckdb(url, public_key_hex, lock_timeout_ms)
     except UnrepresentableError:
-        return _reference_verify(url, public_key)
+        return _reference_verify(url, public_key, lock_timeout_ms)
     report.method = chosen
     return report
 
@@ -109,11 +111,13 @@ def default_path(url: str) -> str:
     return "native" if sqlite and native.AVAILABLE and native.same_sqlite() else "duckdb"
 
 
-def _reference_verify(url: str, public_key: Ed25519PublicKey | Sequence[Ed25519PublicKey]) -> VerifyReport:
+def _reference_verify(
+    url: str, public_key: Ed25519PublicKey | Sequence[Ed25519PublicKey], lock_timeout_ms: int
+) -> VerifyReport:
     """The reference verifier over ``url``, for storage the vectorized path cannot mirror."""
     engine = create_engine(url)
     try:
-        return verify_reference(engine, public_key)
+        return verify_reference(engine, public_key, lock_timeout_ms=lock_timeout_ms)
     finally:
         engine.dispose()
 

@@ -8,7 +8,7 @@ RFC 9162 §2.1.4 asks of a client that kept an older head: the log must still ho
 that size must be the one remembered (the prefix is unchanged). A shorter log is ``truncated``; another root
 is ``rolled_back``.
 
-The file: JSON, replaced atomically (temporary file, fsync, rename; mode 0600) after each commit that
+The file: JSON, replaced atomically (temporary file, fdatasync, rename; mode 0600) after each commit that
 appended or checkpointed, under an exclusive ``flock`` of its directory so that writers of one home never move it
 backwards (it keeps the larger head: a writer that committed earlier but writes later changes nothing). Which path
 holds it is the caller's choice (this package imports nothing of Keyong's).
@@ -20,10 +20,12 @@ import fcntl
 import json
 import logging
 import os
+import secrets
 import stat
-import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,7 +109,7 @@ def cut_before_append(connection: Connection, path: Path | None, size: int, root
     if path is None:
         return
     try:
-        held = read_head(path)
+        held = _known_head(path)  # the file as this process last saw it, unless it moved since
     except LedgerError:
         return  # the verifier reports an unreadable file
     if held is None or held.cut is not None:
@@ -154,16 +156,46 @@ def remembering(connection: Connection, path: Path | None) -> Iterator[None]:
 def read_head(path: Path) -> RememberedHead | None:
     """The head remembered in ``path``; ``None`` when there is no such file; :class:`LedgerError` when it
     cannot be read or is not one (it is then no evidence either way, and the verifier says so)."""
+    head, fd, _ = _load(path)
+    if fd is not None:
+        os.close(fd)
+    return head
+
+
+#: A head file holds a size, a root and one checkpoint: a few hundred bytes. More is not one.
+MAX_HEAD_BYTES = 64 * 1024
+#: The largest entry count a ledger can have (seq is a signed 64-bit column): a larger one names no head.
+_MAX_SIZE = 2**63 - 1
+
+
+def _load(path: Path | str) -> tuple[RememberedHead | None, int | None, bytes]:
+    """:func:`read_head`, the descriptor it read from, still open (the caller closes it), and the bytes."""
     try:
-        raw = _read_regular(path)
+        # Why not ``read_bytes``: a FIFO in its place made every verification and every writer (which reads it
+        # after each commit) wait forever, a link to ``/dev/zero`` read until memory ran out, and a huge file
+        # was read whole (red team 22). Opened without following a link and without blocking, checked before
+        # reading: the writer only ever renames a regular file here.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
-        return None
+        return None, None, b""
     except OSError as exc:
         raise LedgerError(f"the remembered ledger head {path} cannot be read: {exc.strerror}") from None
-    if raw is None:
-        raise LedgerError(
-            f"the remembered ledger head {path} is not a regular file of at most {MAX_HEAD_BYTES} bytes: refused"
-        )
+    try:
+        try:
+            raw = _read_regular(fd)
+        except OSError as exc:
+            raise LedgerError(f"the remembered ledger head {path} cannot be read: {exc.strerror}") from None
+        if raw is None:
+            raise LedgerError(
+                f"the remembered ledger head {path} is not a regular file of at most {MAX_HEAD_BYTES} bytes: refused"
+            )
+        return _parse(path, raw), fd, raw
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _parse(path: Path | str, raw: bytes) -> RememberedHead:
     try:
         data = json.loads(raw)
         if data.get("format") != HEAD_FORMAT:
@@ -181,71 +213,131 @@ def read_head(path: Path) -> RememberedHead | None:
     return RememberedHead(size, root, checkpoint, cut)
 
 
-#: A head file holds a size, a root and one checkpoint: a few hundred bytes. More is not one.
-MAX_HEAD_BYTES = 64 * 1024
-#: The largest entry count a ledger can have (seq is a signed 64-bit column): a larger one names no head.
-_MAX_SIZE = 2**63 - 1
-
-
 def _count(value: Any) -> bool:
     """Whether ``value`` is an entry count the database can hold (a JSON integer in 0 .. 2^63 - 1)."""
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_SIZE
 
 
-def _read_regular(path: Path) -> bytes | None:
-    """The bytes of ``path`` when it is a regular file of at most :data:`MAX_HEAD_BYTES`, else ``None``.
+def _read_regular(fd: int) -> bytes | None:
+    """The bytes of the file open on ``fd`` when it is a regular file of at most :data:`MAX_HEAD_BYTES`."""
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        return None
+    chunks, left = [], MAX_HEAD_BYTES + 1
+    while left > 0:
+        chunk = os.read(fd, left)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    raw = b"".join(chunks)
+    return raw if len(raw) <= MAX_HEAD_BYTES else None
 
-    Why not ``read_bytes``: a FIFO in its place made every verification and every writer (which reads it
-    after each commit) wait forever, a link to ``/dev/zero`` read until memory ran out, and a huge file was
-    read whole (red team 22). Opened without following a link and without blocking, checked before reading:
-    the writer only ever renames a regular file here."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+
+# --- the head as this process last read or wrote it ------------------------------------------------------
+#
+# Reading and parsing the file before each append and again under the lock after each commit was most of what
+# the head cost a writer besides its write (ledger23). What a process last read or wrote is kept with the file
+# still open: its inode cannot be reused while open, so a path that still names that inode is that very file,
+# and its bytes, read again through the open descriptor (no parse), say whether anyone changed it in place.
+# Any other file there (another process's write, a link, a FIFO, a removed one) misses and is read and checked
+# as before. Only the file is cached: the database is checked against the head before every append.
+
+_SEEN_MAX = 16  # homes per process whose file is kept open (tests make many; a server has one)
+_seen: OrderedDict[str, tuple[int, tuple[int, int], bytes, RememberedHead]] = OrderedDict()
+_seen_lock = threading.Lock()
+
+
+def _new_lock_in_child() -> None:
+    """A child forked while another thread held the lock would wait on it forever: it gets its own."""
+    global _seen_lock
+    _seen_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
+
+
+def _known_head(path: Path | str) -> RememberedHead | None:
+    """:func:`read_head`, without parsing the file when it is, byte for byte, the one this process last saw."""
+    name = os.fspath(path)
+    with _seen_lock:
+        seen = _seen.get(name)
+        if seen is not None and _unchanged(name, *seen[:3]):
+            return seen[3]
+    head, fd, raw = _load(path)
+    if fd is not None and head is not None:
+        _learn(name, fd, raw, head)
+    return head
+
+
+def _unchanged(name: str, fd: int, inode: tuple[int, int], raw: bytes) -> bool:
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        chunks, left = [], MAX_HEAD_BYTES + 1
-        while left > 0:
-            chunk = os.read(fd, left)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        raw = b"".join(chunks)
-        return raw if len(raw) <= MAX_HEAD_BYTES else None
-    finally:
+        found = os.lstat(name)
+        return (found.st_dev, found.st_ino) == inode and os.pread(fd, len(raw) + 1, 0) == raw
+    except OSError:
+        return False
+
+
+def _learn(name: str, fd: int, raw: bytes, head: RememberedHead) -> None:
+    """Keep ``fd`` (open for reading on the file at ``name``, whose bytes ``raw`` say ``head``) as seen."""
+    try:
+        found = os.fstat(fd)
+    except OSError:
         os.close(fd)
+        return
+    with _seen_lock:
+        dropped = [_seen.pop(name, None)]
+        _seen[name] = (fd, (found.st_dev, found.st_ino), raw, head)
+        while len(_seen) > _SEEN_MAX:
+            dropped.append(_seen.popitem(last=False)[1])
+    for old in dropped:
+        if old is not None:
+            os.close(old[0])
+
+
+def _open_directory(directory: str) -> int:
+    try:
+        return os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        Path(directory).mkdir(mode=0o700, parents=True, exist_ok=True)
+        return os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
 
 
 def remember_head(path: Path, head: RememberedHead) -> RememberedHead:
     """Keep the larger of ``head`` and the one ``path`` holds, atomically and under a lock; returns it.
 
     An unreadable file is replaced by ``head``: the writer's own commit is the best evidence it has."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     # The lock is the directory itself and the temporary file's name is random: a lock file or a temporary
     # name someone made a directory (or a FIFO) stopped every write of the head, logged only, while verify
     # went on comparing with the last one written, an ever older head (red team 22).
-    lock = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    name = os.fspath(path)  # strings, not Path objects: this runs after every commit
+    directory, base = os.path.split(name)
+    lock = _open_directory(directory or ".")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            held = read_head(path)
+            held = _known_head(name)
         except LedgerError:
             held = None
         kept = head.merged(held)
         if kept == held:
             return kept
-        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        temporary = os.path.join(directory, f".{base}.{secrets.token_hex(8)}.tmp")
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(temporary, flags, 0o600)
         try:
-            try:
-                os.fchmod(fd, 0o600)
-                os.write(fd, json.dumps(kept.as_json(), sort_keys=True).encode())
-                os.fsync(fd)  # a rename that outlives a crash onto an empty file would be a false alarm
-            finally:
-                os.close(fd)
-            os.replace(temporary, path)
+            os.fchmod(fd, 0o600)  # whatever the umask
+            raw = json.dumps(kept.as_json(), sort_keys=True).encode()
+            data = memoryview(raw)
+            while data:
+                data = data[os.write(fd, data) :]
+            os.fdatasync(fd)  # a rename that outlives a crash onto an empty file would be a false alarm
+            os.replace(temporary, name)
         except BaseException:
-            Path(temporary).unlink(missing_ok=True)
+            os.close(fd)
+            with suppress(FileNotFoundError):
+                os.unlink(temporary)
             raise
+        _learn(name, fd, raw, kept)  # the descriptor now names the file at ``path``
         return kept
     finally:
         os.close(lock)  # releases the flock

@@ -48,7 +48,7 @@ from ledger.errors import UnrepresentableError
 from ledger.keyring import ROTATION_ACTION
 from ledger.queries import ENTRY_FIELDS
 from ledger.reference import recompute_entry
-from ledger.storage import sqlite_path
+from ledger.storage import BUSY_TIMEOUT_MS, sqlite_path
 
 __all__ = [
     "AVAILABLE",
@@ -60,9 +60,6 @@ __all__ = [
     "scan_sqlite",
     "sqlite_file",
 ]
-
-BUSY_TIMEOUT_MS = 30_000
-"""How long SQLite connections wait for a lock (opening a WAL database, the snapshot guard)."""
 
 
 _chainhash: ModuleType | None

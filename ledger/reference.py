@@ -144,6 +144,8 @@ def verify_reference(
     engine: Engine,
     public_key: Ed25519PublicKey | Sequence[Ed25519PublicKey],
     progress: Callable[[int], None] | None = None,
+    *,
+    lock_timeout_ms: int | None = None,
 ) -> VerifyReport:
     """Verify the ledger in ``engine``'s database against the log's ``public_key`` (or keys: see
     :mod:`ledger.keyring` for how rotations are followed from any one trusted key).
@@ -152,14 +154,15 @@ def verify_reference(
     text that is not UTF-8 (only someone writing the SQLite file can store it) stops sqlite3's strict
     read; the walk is then done again reading text leniently, so that the report names each such row
     as ``unreadable`` instead of the verification failing without one (FINDINGS21a F2). The lenient
-    read costs a Python call per text value, so only such a ledger pays for it.
+    read costs a Python call per text value, so only such a ledger pays for it. ``lock_timeout_ms``: how long
+    its read waits on a lock another session holds on PostgreSQL (:func:`ledger.storage.read_transaction`).
     """
     try:
-        return _verify(engine, public_key, progress, lenient=False)
+        return _verify(engine, public_key, progress, lenient=False, lock_timeout_ms=lock_timeout_ms)
     except (sqlite3.OperationalError, OperationalError) as exc:
         if _DECODE_ERROR not in str(exc):
             raise
-    return _verify(engine, public_key, None, lenient=True)
+    return _verify(engine, public_key, None, lenient=True, lock_timeout_ms=lock_timeout_ms)
 
 
 _DECODE_ERROR = "Could not decode to UTF-8"
@@ -198,9 +201,10 @@ def _verify(
     progress: Callable[[int], None] | None,
     *,
     lenient: bool,
+    lock_timeout_ms: int | None,
 ) -> VerifyReport:
     report = VerifyReport()
-    with read_transaction(prepare_engine(engine)) as connection, _text_read(connection, lenient):
+    with read_transaction(prepare_engine(engine), lock_timeout_ms) as connection, _text_read(connection, lenient):
         stored = all_checkpoints(connection)
         cps = [cp for cp in stored if type(cp.tree_size) is int]
         for cp in stored:

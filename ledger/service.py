@@ -57,6 +57,7 @@ from ledger.queries import (
 from ledger.reference import office_key, rotation_rows
 from ledger.report import Problem, VerifyReport
 from ledger.storage import (
+    BUSY_TIMEOUT_MS,
     bulk_insert,
     checkpoints,
     cosignatures,
@@ -473,16 +474,24 @@ class Ledger:
 
     # --- verification and export -----------------------------------------------------------
 
-    def verify(self, progress: Callable[[int], None] | None = None, *, reference: bool = False) -> VerifyReport:
+    def verify(
+        self,
+        progress: Callable[[int], None] | None = None,
+        *,
+        reference: bool = False,
+        lock_timeout_ms: int = BUSY_TIMEOUT_MS,
+    ) -> VerifyReport:
         """Verify this ledger against its public key: see :meth:`LedgerVerifier.verify`.
 
         Names the first bad entry for edits, deletions, insertions and reordering; a rewrite
         that recomputed every later hash is caught by the signed checkpoints. The signing key
-        plays no part: the verifier gets the engine and the public key only.
+        plays no part: the verifier gets the engine and the public key only. A read waiting on another
+        session's lock past ``lock_timeout_ms`` raises :class:`~ledger.errors.LedgerBusyError`.
         """
-        return LedgerVerifier(self._engine, self.public_key, head_file=self._head_file).verify(
-            progress, reference=reference
+        verifier = LedgerVerifier(
+            self._engine, self.public_key, head_file=self._head_file, lock_timeout_ms=lock_timeout_ms
         )
+        return verifier.verify(progress, reference=reference)
 
     def export(self, out: IO[str], progress: Callable[[int], None] | None = None) -> tuple[int, int]:
         """JSON lines for regulators: every entry (its fields plus ``hash``), then every checkpoint."""

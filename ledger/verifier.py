@@ -15,11 +15,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.engine import Engine
 
 from ledger.checkpoints import public_key_hex
-from ledger.errors import LedgerError
+from ledger.errors import LedgerBusyError, LedgerError, gave_up_waiting
 from ledger.head import head_problems, read_head
 from ledger.reference import verify_reference
 from ledger.report import VerifyReport
-from ledger.storage import prepare_engine
+from ledger.storage import BUSY_TIMEOUT_MS, prepare_engine, read_transaction
 
 __all__ = ["LedgerVerifier"]
 
@@ -33,11 +33,15 @@ class LedgerVerifier:
         public_key: Ed25519PublicKey | Sequence[Ed25519PublicKey],
         *,
         head_file: Path | None = None,
+        lock_timeout_ms: int = BUSY_TIMEOUT_MS,
     ) -> None:
         """``public_key``: the key the verifier trusts, or several (any one key of the ledger's
         rotation chain is enough: :mod:`ledger.keyring`). ``head_file``: where the writers remember the
-        head they committed (:mod:`ledger.head`); the log must still extend it."""
+        head they committed (:mod:`ledger.head`); the log must still extend it. ``lock_timeout_ms``: how long
+        each of its reads waits on a lock another session holds (a DBA's ``LOCK TABLE``) before the
+        verification gives up with :class:`LedgerBusyError` (redteam22 T7; ledger23 for the API and console)."""
         self._engine = prepare_engine(engine)
+        self.lock_timeout_ms = lock_timeout_ms
         self.head_file = head_file
         self.public_keys = [public_key] if isinstance(public_key, Ed25519PublicKey) else list(public_key)
         if not self.public_keys:
@@ -50,14 +54,29 @@ class LedgerVerifier:
 
         By default the vectorized verifier does the work and ``progress`` hears of all entries at
         once when it is done; ``reference=True`` walks the rows in plain Python, the code a
-        regulator can read, and reports progress chunk by chunk.
+        regulator can read, and reports progress chunk by chunk. A read that waited on another session's lock
+        past ``lock_timeout_ms`` raises :class:`LedgerBusyError`: nothing was verified.
         """
+        try:
+            return self._verify(progress, reference)
+        except Exception as exc:
+            if not gave_up_waiting(exc):
+                raise
+            raise LedgerBusyError(
+                f"the ledger's tables are locked by another database session: verification waited "
+                f"{self.lock_timeout_ms / 1000:g} s and gave up; nothing was verified, try again later"
+            ) from exc
+
+    def _verify(self, progress: Callable[[int], None] | None, reference: bool) -> VerifyReport:
+        wait = self.lock_timeout_ms
         if reference:
-            return self._against_head(verify_reference(self._engine, self.public_keys, progress))
+            return self._against_head(verify_reference(self._engine, self.public_keys, progress, lock_timeout_ms=wait))
         from ledger.fastverify import fast_verify  # heavy imports (duckdb, ADBC) only when used
 
         url = self._engine.url.render_as_string(hide_password=False)
-        report = fast_verify(url, self.public_keys, [public_key_hex(key) for key in self.public_keys])
+        report = fast_verify(
+            url, self.public_keys, [public_key_hex(key) for key in self.public_keys], lock_timeout_ms=wait
+        )
         if progress is not None:
             progress(report.entries)
         return self._against_head(report)
@@ -82,7 +101,7 @@ class LedgerVerifier:
                 "checkpoints cannot be seen; this home's next append or checkpoint writes it"
             )
             return report
-        with self._engine.connect() as connection:
+        with read_transaction(self._engine, self.lock_timeout_ms) as connection:
             try:
                 found = head_problems(connection, held)
             except (ValueError, TypeError, LedgerError) as exc:  # rows the verifier reported as unreadable

@@ -210,7 +210,8 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
 
     require = identity_api.role_guard(inst.identity)
     app.include_router(identity_api.build_router(inst.identity))
-    app.include_router(ledger_api.build_router(inst.ledger, require(Role.REGULATOR)))
+    wait_ms = inst.settings.ledger_verify_lock_timeout_ms
+    app.include_router(ledger_api.build_router(inst.ledger, require(Role.REGULATOR), verify_lock_timeout_ms=wait_ms))
     app.include_router(registry_api.build_router(inst.registry, require))
     app.include_router(jobs_api.build_router(inst.jobs, require))
     app.include_router(people_api.build_router(inst.people, require))

@@ -4,20 +4,23 @@ Role enforcement is injected by the application (``require``), so this module ne
 of Keyong's beyond the ledger itself.
 """
 
+import logging
 import tempfile
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
-from fastapi.responses import PlainTextResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from app.api.limits import Filter, Seq, TreeSize
 from app.api.schemas import CheckpointOut, ConsistencyOut, EntryOut, ProofOut, VerifyOut, text_response
+from app.api.unavailable import BUSY_RETRY_AFTER_SECONDS, unavailable_response
 from app.ledger_whole import instance_verified
-from ledger import Ledger, LedgerError
+from ledger import Ledger, LedgerBusyError, LedgerError
 
 PAGE_MAX = 1000
+logger = logging.getLogger("keyong")
 
 
 class EntriesPage(BaseModel):
@@ -45,7 +48,20 @@ def export_response(ledger: Ledger) -> StreamingResponse:
     )
 
 
-def build_router(ledger: Ledger, require_regulator: Callable[..., Any]) -> APIRouter:
+def verified_or_busy(ledger: Ledger, lock_timeout_ms: int) -> dict[str, Any] | JSONResponse:
+    """The instance's verification report, or 503 with Retry-After when a read waited on another database
+    session's lock (a DBA's ``LOCK TABLE``) past ``lock_timeout_ms``: it verified nothing, and no request or
+    server worker hangs as long as the lock is held (ledger23; the CLI's own bound is redteam22 T7)."""
+    try:
+        report = ledger.verify(lock_timeout_ms=lock_timeout_ms)
+    except LedgerBusyError as exc:
+        logger.warning("503 on GET /ledger/verify: %s", exc)
+        return unavailable_response(str(exc), "ledger_busy", BUSY_RETRY_AFTER_SECONDS)
+    return instance_verified(report).as_json()
+
+
+def build_router(ledger: Ledger, require_regulator: Callable[..., Any], *, verify_lock_timeout_ms: int) -> APIRouter:
+    """``verify_lock_timeout_ms``: how long ``/verify`` waits on another session's lock (then 503, Retry-After)."""
     router = APIRouter(prefix="/ledger", tags=["ledger"], dependencies=[Depends(require_regulator)])
 
     def refused(exc: LedgerError) -> HTTPException:
@@ -73,9 +89,9 @@ def build_router(ledger: Ledger, require_regulator: Callable[..., Any]) -> APIRo
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from None
 
     @router.get("/verify", response_model=VerifyOut)
-    def verify() -> dict[str, Any]:
-        """Recompute the whole chain, Merkle tree and checkpoints now."""
-        return instance_verified(ledger.verify()).as_json()
+    def verify() -> dict[str, Any] | JSONResponse:
+        """Recompute the whole chain, Merkle tree and checkpoints now (503 while another session locks it)."""
+        return verified_or_busy(ledger, verify_lock_timeout_ms)
 
     @router.get("/proof/{seq}", response_model=ProofOut)
     def proof(seq: Seq, tree_size: Annotated[TreeSize | None, Query()] = None) -> dict[str, Any]:

@@ -126,16 +126,22 @@ def refusing(fn: Callable[P, R]) -> Callable[P, R]:
                 orig = getattr(exc, "orig", None)
                 Output(False).fail(f"a value is out of range for the database: {str(orig).splitlines()[0][:200]}")
             if _database_unusable(exc):  # red team 21c F7, 22: was a traceback
-                orig = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
-                Output(False).fail(
-                    f"the database could not do it ({orig}): the step that failed was rolled back; retry"
-                )
+                Output(False).fail(_database_failure(exc))
             if isinstance(exc, loaded_classes((INTEGRITY_ERROR,))):
                 _fail_on_duplicate(exc, fn.__name__, kwargs)
             _fail_on_input(exc)
             raise
 
     return wrapper
+
+
+def _database_failure(exc: Exception) -> str:
+    """What the database did, worded by ``app.instance_read.unreachable`` (read-only, damaged, locked, down),
+    and that the step was undone; "retry" only where waiting can help (ledger23: all were "could not do it")."""
+    from app.instance_read import database_trouble, unreachable
+
+    again = "; retry" if database_trouble(exc) in ("unreachable", "locked", "failing") else ""
+    return f"{unreachable(None, exc)[:300]}: the step that failed was rolled back{again}"
 
 
 def _database_unusable(exc: Exception) -> bool:

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from app.api.ledger import export_response
+from app.api.unavailable import BUSY_RETRY_AFTER_SECONDS
 from app.console import regulator_trace_pages
 from app.console.charts import stacked_bars
 from app.console.context import Console, PathSeq, decimal
@@ -28,7 +29,7 @@ from app.console.glossary import label as action_label
 from app.console.session import Session
 from app.ledger_whole import instance_verified
 from core import Actor, RegistryError
-from ledger import Entry, LedgerError
+from ledger import Entry, LedgerBusyError, LedgerError
 from ledger.verify import check_inclusion_proof
 from operators import Role
 
@@ -129,7 +130,12 @@ def _ledger(router: APIRouter, console: Console) -> None:
         after = _int(q.get("after"), 0) or 0
         before = _int(q.get("before"), None, low=1)
         ledger = instance.ledger
-        report = instance_verified(ledger.verify())
+        try:
+            report = instance_verified(ledger.verify(lock_timeout_ms=instance.settings.ledger_verify_lock_timeout_ms))
+        except LedgerBusyError as exc:  # another session's lock: say so now, not a page that never comes (ledger23)
+            page = console.render(request, session, "console/regulator/busy.html", status_code=503, reason=str(exc))
+            page.headers["Retry-After"] = str(BUSY_RETRY_AFTER_SECONDS)
+            return page
         latest = ledger.latest_checkpoint()
         entries = newest_first(ledger, filters, before=before, after=after, limit=limit)
         days, series = per_day_by_family(ledger, filters)
