@@ -1,0 +1,216 @@
+"""Independent red team of the odd-cells defence (odd23): odd inputs must end as clear refusals, fail closed.
+
+Each test is an attack through one entry (the ``keyong`` CLI, the HTTP API, the ``desensitize`` library
+face); it PASSES while the defence holds and FAILS while the attack works (a found bug is a failing test).
+The promise attacked (docs/guide.md; BRIEF): "Bad input gets a clear error and loses nothing: malformed
+files, wrong encodings …": a service answers a bad request with a 4xx, never a 500; the CLI exits 1 with a
+message, never a traceback; the library refuses with a ``DesensitizeError`` naming the stage and the
+column; nothing half-written (no dataset row without its vault file). Rule under it: 双鸭山市公共数据管理
+暂行办法 第三十五条 (the desensitized copy is the only data a sandbox mounts, so a copy must either be
+made whole or refused).
+
+Findings (each a test below):
+
+- F1 ingest: a Parquet ``date32`` beyond year 9999 or before year 1 (Arrow holds ±5.8 million years) is a raw
+  ``ValueError`` ("year 65347 is out of range") from the profiler's ``table.to_pandas()``: a 500 at the API, a
+  traceback at the CLI.
+- F2 ingest: a Parquet ``time64``/``time32`` outside 00:00–24:00 (Arrow does not check) is the same raw
+  ``ValueError`` ("hour must be in 0..23").
+- F3 ingest: a Parquet ``timestamp`` whose time zone no database knows (``tz="Mars/Olympus"``) is a raw
+  ``ArrowInvalid`` ("The zoneinfo module or pytz package must be installed.").
+- F4 library: a categorical column whose categories hold bytes (or a nested value, or a lone surrogate)
+  that no row uses crashes the entry check itself with an ``IndexError``.
+- F5 library: the exit check looks at ``object`` columns only: a kept column of another dtype the copy
+  cannot hold (a categorical mixing numbers and text, a sparse column) passes, and the
+  registry's write of the copy then fails outside every refusal (a raw ``ArrowInvalid``/``TypeError``).
+- F6 library: an Arrow ``binary`` column (``pd.ArrowDtype(pa.binary())``) passes the entry check that
+  refuses bytes, and is kept as bytes in the copy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from app import Instance, create_app
+from app.cli.root import cli
+from core import NotFoundError
+from desensitize import DesensitizeError, desensitize_table, load_policy
+from tests.conftest import bearer
+from tests.test_registry_licences import uscc
+
+pytestmark = pytest.mark.attack
+
+PEPPER = b"redteam23a-pepper-0123456789abcdef"
+PROVIDER_CODE = uscc(7)
+ROWS = 30
+
+
+@pytest.fixture
+def database_url() -> None:
+    """SQLite: the attacks are on files and tables, not on the database."""
+    return None
+
+
+@pytest.fixture
+def keys(initialised: tuple[Instance, dict[str, str]]) -> dict[str, str]:
+    return initialised[1]
+
+
+@pytest.fixture
+def client(instance: Instance) -> TestClient:
+    return TestClient(create_app(instance=instance), raise_server_exceptions=False)
+
+
+# --- files whose cells Arrow holds but Python and pandas cannot -------------------------------------------
+
+
+def _odd_columns() -> dict[str, pa.Array]:
+    """Column values a Parquet file can carry that no ``datetime`` (or time zone database) can."""
+    days = pa.array([23_000_000 + i for i in range(ROWS)], pa.int32())  # ~ year 65,000
+    return {
+        "date_after_9999": days.cast(pa.date32()),
+        "date_before_1": pa.array([-800_000 - i for i in range(ROWS)], pa.int32()).cast(pa.date32()),
+        "time_past_midnight": pa.array([2 * 86_400_000_000 + i for i in range(ROWS)], pa.int64()).cast(
+            pa.time64("us")
+        ),
+        "time_negative": pa.array([-1 - i for i in range(ROWS)], pa.int32()).cast(pa.time32("s")),
+        "unknown_time_zone": pa.array(range(ROWS), pa.int64()).cast(pa.timestamp("us", tz="Mars/Olympus")),
+    }
+
+
+ODD = sorted(_odd_columns())
+
+
+def _parquet(kind: str) -> bytes:
+    table = pa.table(
+        {
+            "姓名": pa.array([f"张{i}" for i in range(ROWS)]),
+            "城市": pa.array(["北京", "上海", "广州"] * (ROWS // 3)),
+            "登记": _odd_columns()[kind],
+        }
+    )
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    return buffer.getvalue()
+
+
+def _absent(instance: Instance, name: str) -> bool:
+    try:
+        instance.registry.catalog.get(name)
+    except NotFoundError:
+        return True
+    return False
+
+
+def _vault_files(instance: Instance) -> list[Path]:
+    return [p for p in (instance.home / "vault").rglob("*") if p.is_file()] if (instance.home / "vault").exists() else []
+
+
+@pytest.mark.parametrize("kind", ODD)
+def test_api_ingest_of_a_parquet_cell_no_datetime_holds_is_a_4xx(
+    client: TestClient, keys: dict[str, str], instance: Instance, kind: str
+) -> None:
+    """F1–F3 at the API: was a 500 (the profiler's ``to_pandas`` raised a raw ValueError / ArrowInvalid)."""
+    custodian = bearer(client, keys["custodian"])
+    before = _vault_files(instance)
+    answer = client.post(
+        "/datasets/oddtimes/ingest",
+        headers=custodian,
+        files={"file": ("odd.parquet", _parquet(kind), "application/octet-stream")},
+        data={"provider": "某局", "provider_code": PROVIDER_CODE, "level": "L3"},
+    )
+    assert 400 <= answer.status_code < 500, (answer.status_code, answer.text[:300])
+    assert "登记" in answer.json()["detail"]  # the message names the column to fix
+    assert _absent(instance, "oddtimes") and _vault_files(instance) == before
+
+
+@pytest.mark.parametrize("kind", ODD)
+def test_cli_ingest_of_a_parquet_cell_no_datetime_holds_exits_1(instance: Instance, tmp_path: Path, kind: str) -> None:
+    """F1–F3 at the CLI: was a traceback."""
+    path = tmp_path / "odd.parquet"
+    path.write_bytes(_parquet(kind))
+    args = ["dataset", "ingest", str(path), "--name", "oddtimes", "--provider", "某局", "--provider-code", PROVIDER_CODE]
+    result = CliRunner().invoke(cli, ["--home", str(instance.home), *args])
+    assert result.exit_code == 1, (result.exit_code, repr(result.exception), result.output[-300:])
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output and "登记" in result.output
+    assert _absent(instance, "oddtimes")
+
+
+# --- the library face: the entry and exit checks themselves ----------------------------------------------
+
+
+def _frame(column: object) -> pd.DataFrame:
+    sexes = np.random.default_rng(1).choice(["男", "女"], ROWS)
+    return pd.DataFrame({"性别": sexes, "攻击列": column})
+
+
+def _desensitize(frame: pd.DataFrame, pii_type: str | None = None) -> pd.DataFrame:
+    types = {"性别": "gender", "攻击列": pii_type}
+    return desensitize_table(frame, types, load_policy("L3"), pepper=PEPPER).frame
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [b"\x01\x02", ("a", "b"), "\ud800"],
+    ids=["bytes", "tuple", "surrogate"],
+)
+def test_a_categorical_with_an_odd_category_no_row_uses_is_refused_not_an_index_error(odd: object) -> None:
+    """F4: ``check_column`` looks for the record holding the odd category; when none does,
+    ``np.flatnonzero(hits)[0]`` raised ``IndexError`` out of the entry check (no stage, no column named)."""
+    column = pd.Categorical(["a"] * ROWS, categories=pd.Index(["a", odd], dtype=object))
+    try:
+        _desensitize(_frame(column))
+    except DesensitizeError as refused:
+        assert refused.stage == "entry" and refused.column == "攻击列"
+
+
+def _stored(frame: pd.DataFrame) -> None:
+    """What ``registry.copies.Copies._store`` does with the copy, outside every refusal."""
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), io.BytesIO(), compression="zstd")
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        pd.Categorical([1 if i % 2 else "a" for i in range(ROWS)]),
+        pd.arrays.SparseArray([0] * (ROWS - 1) + [1]),
+    ],
+    ids=["categorical-mixed", "sparse"],
+)
+def test_a_kept_column_the_copy_cannot_hold_is_refused_at_the_exit(column: object) -> None:
+    """F5: ``check_copy`` converts ``object`` columns only; these dtypes passed and the copy could not be
+    written (a raw ArrowInvalid / TypeError in the registry, after the whole run)."""
+    try:
+        frame = _desensitize(_frame(column))
+    except DesensitizeError as refused:
+        assert refused.column == "攻击列"
+        return
+    _stored(frame)  # the copy the pipeline returned must be one the registry can write
+
+
+def test_an_arrow_binary_column_is_refused_as_bytes() -> None:
+    """F6: the entry check refuses cells of bytes in ``object`` columns, but an Arrow ``binary`` column
+    skipped it ("Arrow strings hold neither bytes …") and its bytes were kept in the copy."""
+    column = pd.array([f"v{i % 3}".encode() for i in range(ROWS)], dtype=pd.ArrowDtype(pa.binary()))
+    with pytest.raises(DesensitizeError) as refused:
+        _desensitize(_frame(column))
+    assert refused.value.stage == "entry" and refused.value.column == "攻击列"
+
+
+def test_an_out_of_range_date_after_ingest_is_a_named_refusal() -> None:
+    """HOLDS: a timestamp a nanosecond ``datetime64`` cannot hold (year 1) is refused naming the stage."""
+    column = pd.Series([dt.datetime(1, 1, 1) + dt.timedelta(days=i) for i in range(ROWS)], dtype="datetime64[us]")
+    with pytest.raises(DesensitizeError) as refused:
+        _desensitize(_frame(column), "birth_date")
+    assert refused.value.stage is not None
