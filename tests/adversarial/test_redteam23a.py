@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -41,9 +42,9 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from app import Instance, create_app
+from app import Instance, Settings, create_app
 from app.cli.root import cli
-from core import NotFoundError
+from core import Actor, NotFoundError
 from desensitize import DesensitizeError, desensitize_table, load_policy
 from tests.conftest import bearer
 from tests.test_registry_licences import uscc
@@ -52,6 +53,7 @@ pytestmark = pytest.mark.attack
 
 PEPPER = b"redteam23a-pepper-0123456789abcdef"
 PROVIDER_CODE = uscc(7)
+CUSTODIAN = Actor("demo-custodian", "custodian")
 ROWS = 30
 
 
@@ -214,3 +216,58 @@ def test_an_out_of_range_date_after_ingest_is_a_named_refusal() -> None:
     with pytest.raises(DesensitizeError) as refused:
         _desensitize(_frame(column), "birth_date")
     assert refused.value.stage is not None
+
+
+# --- a report the API cannot answer with ------------------------------------------------------------------
+
+
+def _tiny_ages_parquet() -> bytes:
+    """Ages stored as subnormal doubles (5e-324 × i): finite numbers, banded without complaint."""
+    rng = np.random.default_rng(1)
+    table = pa.table(
+        {
+            "性别": pa.array(rng.choice(["男", "女"], 60)),
+            "民族": pa.array(rng.choice(["汉", "回"], 60)),
+            "年龄": pa.array([5e-324 * i for i in range(60)], pa.float64()),
+        }
+    )
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def pg_instance(pg_url: str, tmp_path: Path) -> Iterator[tuple[Instance, dict[str, str]]]:
+    instance, result = Instance.init(Settings(home=tmp_path / "pg-home", database_url=pg_url))
+    try:
+        yield instance, result.tokens
+    finally:
+        instance.close()
+
+
+def test_api_desensitize_whose_report_holds_infinity_is_not_a_5xx_on_postgresql(
+    pg_instance: tuple[Instance, dict[str, str]],
+) -> None:
+    """F7: the utility report divides by the raw values; ages stored as subnormal doubles make a
+    ``relative_error`` of +inf. SQLite stores ``Infinity`` (and the API shows null), but PostgreSQL's JSON
+    refuses the token: the version's commit fails with a DataError, which the API answers with a 500."""
+    instance, keys = pg_instance
+    client = TestClient(create_app(instance=instance), raise_server_exceptions=False)
+    custodian = bearer(client, keys["custodian"])
+    answer = client.post(
+        "/datasets/tiny/ingest",
+        headers=custodian,
+        files={"file": ("tiny.parquet", _tiny_ages_parquet(), "application/octet-stream")},
+        data={"provider": "某局", "provider_code": PROVIDER_CODE, "level": "L4"},
+    )
+    assert answer.status_code == 200, answer.text[:300]
+    columns = {
+        "性别": {"level": "L4", "pii_type": "gender", "sensitive_personal_info": True},
+        "民族": {"level": "L4", "pii_type": "ethnicity", "sensitive_personal_info": True},
+        "年龄": {"level": "L4", "pii_type": "age", "sensitive_personal_info": True},
+    }
+    instance.registry.catalog.classify("tiny", level="L4", columns=columns, by=CUSTODIAN, reason="ages are ages")
+    made = client.post("/datasets/tiny/desensitize", headers=custodian, json={})
+    assert made.status_code < 500, made.text[:300]
+    shown = client.get("/datasets/tiny/desensitization", headers=custodian)
+    assert shown.status_code < 500, shown.text[:300]
