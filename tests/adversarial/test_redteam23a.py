@@ -271,3 +271,56 @@ def test_api_desensitize_whose_report_holds_infinity_is_not_a_5xx_on_postgresql(
     assert made.status_code < 500, made.text[:300]
     shown = client.get("/datasets/tiny/desensitization", headers=custodian)
     assert shown.status_code < 500, shown.text[:300]
+
+
+# --- the refusal's own machinery ----------------------------------------------------------------------------
+
+
+class _NameWithoutText:
+    """A column label whose ``str()`` raises (the brief: "a column name that is not str")."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("this label has no text")
+
+    def __hash__(self) -> int:
+        return 1
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+
+def test_a_column_label_without_text_is_a_desensitize_error() -> None:
+    """F8 (low, library face only): non-text labels are turned into text with ``str(c)`` before any check;
+    a label whose ``str()`` raises escaped ``desensitize_table`` raw, neither a refusal nor named."""
+    sexes = np.random.default_rng(1).choice(["男", "女"], ROWS)
+    frame = pd.DataFrame({"性别": sexes, _NameWithoutText(): ["x"] * ROWS})  # type: ignore[dict-item]
+    with pytest.raises(DesensitizeError):
+        desensitize_table(frame, {"性别": "gender"}, load_policy("L3"), pepper=PEPPER)
+
+
+def test_a_forked_child_killed_by_a_signal_is_not_blamed_on_the_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """F9 (low): the raw fingerprints run in a forked child on a large table; when the kernel kills it (the
+    OOM killer sends SIGKILL) the refusal says the table holds "a value it does not handle … check that
+    column's values", which no edit of the data fixes (a retry with more memory does), and names the wrong
+    stage. A child's ``MemoryError`` meanwhile passes through raw: the same cause, two different answers."""
+    import os
+    import signal
+
+    import desensitize.pipeline as pipeline
+
+    parent = os.getpid()
+    real = pipeline.raw_prints
+
+    def killed(*args: object, **kwargs: object) -> object:
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "worth_forking", lambda rows, workers=None: True)
+    monkeypatch.setattr(pipeline, "raw_prints", killed)
+    frame = _frame([f"11010119900307{i:04d}" for i in range(ROWS)])
+    with pytest.raises(Exception) as failed:
+        _desensitize(frame, "cn_resident_id")
+    message = str(failed.value)
+    assert "value it does not handle" not in message and "check that column" not in message, message
+    assert "SIGKILL" in message or "signal" in message, message
