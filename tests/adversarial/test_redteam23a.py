@@ -82,9 +82,7 @@ def _odd_columns() -> dict[str, pa.Array]:
     return {
         "date_after_9999": days.cast(pa.date32()),
         "date_before_1": pa.array([-800_000 - i for i in range(ROWS)], pa.int32()).cast(pa.date32()),
-        "time_past_midnight": pa.array([2 * 86_400_000_000 + i for i in range(ROWS)], pa.int64()).cast(
-            pa.time64("us")
-        ),
+        "time_past_midnight": pa.array([2 * 86_400_000_000 + i for i in range(ROWS)], pa.int64()).cast(pa.time64("us")),
         "time_negative": pa.array([-1 - i for i in range(ROWS)], pa.int32()).cast(pa.time32("s")),
         "unknown_time_zone": pa.array(range(ROWS), pa.int64()).cast(pa.timestamp("us", tz="Mars/Olympus")),
     }
@@ -115,7 +113,8 @@ def _absent(instance: Instance, name: str) -> bool:
 
 
 def _vault_files(instance: Instance) -> list[Path]:
-    return [p for p in (instance.home / "vault").rglob("*") if p.is_file()] if (instance.home / "vault").exists() else []
+    vault = instance.home / "vault"
+    return [p for p in vault.rglob("*") if p.is_file()] if vault.exists() else []
 
 
 @pytest.mark.parametrize("kind", ODD)
@@ -141,7 +140,8 @@ def test_cli_ingest_of_a_parquet_cell_no_datetime_holds_exits_1(instance: Instan
     """F1–F3 at the CLI: was a traceback."""
     path = tmp_path / "odd.parquet"
     path.write_bytes(_parquet(kind))
-    args = ["dataset", "ingest", str(path), "--name", "oddtimes", "--provider", "某局", "--provider-code", PROVIDER_CODE]
+    args = ["dataset", "ingest", str(path), "--name", "oddtimes", "--provider", "某局"]
+    args += ["--provider-code", PROVIDER_CODE]
     result = CliRunner().invoke(cli, ["--home", str(instance.home), *args])
     assert result.exit_code == 1, (result.exit_code, repr(result.exception), result.output[-300:])
     assert result.exception is None or isinstance(result.exception, SystemExit)
@@ -293,7 +293,7 @@ def test_a_column_label_without_text_is_a_desensitize_error() -> None:
     """F8 (low, library face only): non-text labels are turned into text with ``str(c)`` before any check;
     a label whose ``str()`` raises escaped ``desensitize_table`` raw, neither a refusal nor named."""
     sexes = np.random.default_rng(1).choice(["男", "女"], ROWS)
-    frame = pd.DataFrame({"性别": sexes, _NameWithoutText(): ["x"] * ROWS})  # type: ignore[dict-item]
+    frame = pd.DataFrame({"性别": sexes, _NameWithoutText(): ["x"] * ROWS})
     with pytest.raises(DesensitizeError):
         desensitize_table(frame, {"性别": "gender"}, load_policy("L3"), pepper=PEPPER)
 
@@ -309,7 +309,7 @@ def test_a_forked_child_killed_by_a_signal_is_not_blamed_on_the_values(monkeypat
     import desensitize.pipeline as pipeline
 
     parent = os.getpid()
-    real = pipeline.raw_prints
+    real = pipeline.raw_prints  # type: ignore[attr-defined]
 
     def killed(*args: object, **kwargs: object) -> object:
         if os.getpid() != parent:
