@@ -25,6 +25,14 @@ Findings (each a test below):
   registry's write of the copy then fails outside every refusal (a raw ``ArrowInvalid``/``TypeError``).
 - F6 library: an Arrow ``binary`` column (``pd.ArrowDtype(pa.binary())``) passes the entry check that
   refuses bytes, and is kept as bytes in the copy.
+- F7 API on PostgreSQL: a utility report holding +inf (a relative error over subnormal raw values) cannot be
+  stored in PostgreSQL's JSON: the version's commit fails with a DataError, a 500 (files are removed).
+- F8 library: a column label whose ``str()`` raises escapes ``desensitize_table`` raw.
+- F9 library: a forked child killed by SIGKILL (the OOM killer) is refused as "a value it does not handle …
+  check that column's values", naming the wrong stage; a child's MemoryError passes through raw instead.
+- F10 every entry: a 9999-12-31 placeholder date (长期) in a personal table overflows the month coarsening's
+  nanosecond datetimes; the refusal names neither the column nor the record.
+- F11 ingest: a non-UTF-8 dictionary entry no record uses is refused naming record 1, which is fine.
 """
 
 from __future__ import annotations
@@ -372,3 +380,32 @@ def test_cli_desensitize_of_a_csv_with_a_placeholder_date_names_the_column(insta
     assert ingested.exit_code == 0, ingested.output[-300:]
     made = runner.invoke(cli, [*home, "dataset", "desensitize", "idcards"])
     assert made.exit_code == 0 or (made.exit_code == 1 and "有效期至" in made.output), made.output[-400:]
+
+
+# --- a refusal that points at the wrong record -----------------------------------------------------------------
+
+
+def _text_with_raw_bytes(values: list[bytes]) -> pa.Array:
+    """A ``string`` array holding exactly these bytes (Arrow builds it without validating them)."""
+    offsets = np.cumsum([0, *(len(v) for v in values)]).astype(np.int32)
+    data = pa.py_buffer(b"".join(values))
+    return pa.Array.from_buffers(pa.string(), len(values), [None, pa.py_buffer(offsets.tobytes()), data])
+
+
+def test_a_non_utf8_dictionary_entry_no_record_uses_is_not_blamed_on_record_1(instance: Instance) -> None:
+    """F11 (low): a dictionary column whose dictionary holds a CESU-8 surrogate no record uses is refused
+    (good) as "record 1 of column 2 '类' is not UTF-8 text", but record 1 holds "ok": the provider is sent to
+    a record that is fine (``_first_invalid_utf8`` finds no bad cell after decoding and answers index 0)."""
+    from registry import FileInvalidError
+
+    column = pa.DictionaryArray.from_arrays(
+        pa.array([0] * ROWS, pa.int32()), _text_with_raw_bytes([b"ok", b"\xed\xa0\x80"])
+    )
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"姓名": [f"张{i}" for i in range(ROWS)], "类": column}), buffer)
+    with pytest.raises(FileInvalidError) as refused:
+        instance.registry.ingestor.ingest(
+            buffer.getvalue(), name="dicts", provider="某局", provider_code=PROVIDER_CODE, by=CUSTODIAN,
+            source_name="d.parquet",
+        )  # fmt: skip
+    assert "record 1 " not in str(refused.value), str(refused.value)
