@@ -180,9 +180,27 @@ def coarsen_date(values: pd.Series, precision: str) -> pd.Series:
         dates = dates.dt.tz_localize(None)
     if precision == "year":
         return dates.dt.year.astype("Int64").rename(values.name)
+    if not _within_nanoseconds(dates):
+        return _coarsened_wide(dates, "M" if precision == "month" else "D").rename(values.name)
     if precision == "month":
         return dates.dt.to_period("M").dt.to_timestamp().astype("datetime64[ns]").rename(values.name)
     return dates.dt.normalize().astype("datetime64[ns]").rename(values.name)
+
+
+def _within_nanoseconds(dates: pd.Series) -> bool:
+    """Whether every date fits pandas' nanosecond datetimes (1677-09-21 to 2262-04-11)."""
+    present = dates.dropna()
+    return present.empty or bool(present.min() >= pd.Timestamp.min and present.max() <= pd.Timestamp.max)
+
+
+def _coarsened_wide(dates: pd.Series, step: str) -> pd.Series:
+    """Dates outside the nanosecond range floored to the month (``M``) or day (``D``) by numpy's calendar
+    arithmetic, in the unit they were read in. Red team 23a F10: 9999-12-31, the 长期 (valid for life) of an ID
+    card's 有效期至 that real registers hold, overflowed the month coarsening's nanoseconds and was refused
+    naming no column; dates within the range keep the nanosecond path (the copies' bytes are unchanged)."""
+    unit = np.datetime_data(dates.dtype)[0]
+    floored = dates.to_numpy(dtype=f"datetime64[{unit}]").astype(f"datetime64[{step}]").astype(f"datetime64[{unit}]")
+    return pd.Series(floored, index=dates.index, name=dates.name)
 
 
 def _finer_than(values: pd.Series, precision: str) -> bool:
