@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import decimal
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -31,7 +31,7 @@ import pyarrow as pa
 
 from desensitize.errors import DesensitizeError
 
-__all__ = ["check_cells", "check_column", "check_copy"]
+__all__ = ["check_cells", "check_column", "check_copy", "check_report"]
 
 #: ``infer_dtype`` kinds whose cells every stage reads (numbers, dates and times of one kind, or nothing).
 _PLAIN_KINDS = frozenset(
@@ -270,3 +270,33 @@ def _uncopyable(column: str, values: pd.Series, exc: Exception) -> DesensitizeEr
         column=column,
         record=mixed[0] if mixed is not None else None,
     )
+
+
+def _first_not_finite(value: object, path: str) -> str | None:
+    """The path of the first infinite or NaN number in a report, or None."""
+    if isinstance(value, float | np.floating):
+        return None if np.isfinite(value) else path
+    if isinstance(value, dict):
+        items: Iterable[tuple[str, object]] = ((f"{path}.{k}", v) for k, v in value.items())
+    elif isinstance(value, list | tuple):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for where, inner in items:
+        found = _first_not_finite(inner, where)
+        if found is not None:
+            return found
+    return None
+
+
+def check_report(report: dict[str, object]) -> None:
+    """Fail closed: a report holding inf or NaN is refused. JSON has no such numbers and PostgreSQL's json refuses
+    them: the registry's commit of the version failed (red team 23a F7: a 500). The utility report writes None for
+    an error it cannot measure; this catches what no stage foresaw."""
+    where = _first_not_finite(report, "report")
+    if where is not None:
+        raise DesensitizeError(
+            f"the desensitization report holds a number that is not finite at {where}; nothing was written: check "
+            "the numeric columns for values near the limits of floating point, then desensitize again",
+            stage="report",
+        )

@@ -42,7 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from desensitize.ahead import copy_prints_ahead, deferred, early_prints, raw_codes_ahead
-from desensitize.cells import check_cells, check_copy
+from desensitize.cells import check_cells, check_copy, check_report
 from desensitize.copy_risk import REPORT_ONLY_NOTE, copy_risk
 from desensitize.errors import DesensitizeError, StageTracker, out_of_resources, unforeseen
 from desensitize.fingerprints import IDENTIFIER_TYPES, FingerprintSet, RawPrints, raw_prints
@@ -200,6 +200,7 @@ def desensitize_table(
         except Exception as exc:  # fail closed: an unforeseen value is a refusal naming the stage (desensitize.errors)
             raise unforeseen(exc, note.where(), stage=note.stage) from exc
     check_copy(result.frame)  # a kept column mixing text and other values cannot be written
+    check_report(result.report)  # no inf or NaN: the report is stored as JSON
     return result
 
 
