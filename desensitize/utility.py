@@ -65,7 +65,7 @@ def relative_error(raw: float | None, copy: float | None) -> float | None:
     return error if np.isfinite(error) else None
 
 
-def _finite(value: float) -> float | None:
+def _finite(value: float | np.floating[Any]) -> float | None:
     """A report's number rounded, or None where it is not finite (JSON, and PostgreSQL's json, hold no inf/NaN)."""
     return round(float(value), 6) if np.isfinite(value) else None
 

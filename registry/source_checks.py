@@ -265,10 +265,11 @@ def _unknown_time_zone(kind: pa.DataType) -> str | None:
 
     if not pa.types.is_timestamp(kind) or kind.tz is None or re.fullmatch(r"[+-]\d{2}:\d{2}", kind.tz):
         return None
+    zone: str = kind.tz
     try:
-        zoneinfo.ZoneInfo(kind.tz)
+        zoneinfo.ZoneInfo(zone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        return kind.tz
+        return zone
     return None
 
 
