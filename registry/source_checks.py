@@ -244,6 +244,12 @@ def _out_of_range(column: pa.ChunkedArray) -> tuple[int, str] | None:
             days = pc.divide(pc.subtract(millis, pc.if_else(pc.less(millis, 0), 86_400_000 - 1, 0)), 86_400_000)
         bad = pc.or_(pc.less(days, _FIRST_DAY), pc.greater(days, _LAST_DAY))
         why = "a date before the year 1 or after the year 9999"
+    elif pa.types.is_timestamp(kind) and kind.unit != "ns":  # nanoseconds hold 1677–2262 only; coarser units
+        # hold years far beyond Python's, which pandas reads: refused as dates are
+        ticks = pc.cast(column, pa.int64())
+        per_day = _UNIT_PER_DAY[kind.unit]
+        bad = pc.or_(pc.less(ticks, _FIRST_DAY * per_day), pc.greater_equal(ticks, (_LAST_DAY + 1) * per_day))
+        why = "a timestamp before the year 1 or after the year 9999"
     elif pa.types.is_time32(kind) or pa.types.is_time64(kind):
         ticks = pc.cast(column, pa.int64() if pa.types.is_time64(kind) else pa.int32())
         bad = pc.or_(pc.less(ticks, 0), pc.greater_equal(ticks, _UNIT_PER_DAY[kind.unit]))

@@ -79,3 +79,19 @@ def test_a_date64_after_9999_is_refused_at_ingest_naming_column_and_record() -> 
     with pytest.raises(FileInvalidError) as refused:
         read_source(buffer.getvalue(), "utf-8", label="d.parquet", limits=IngestLimits())
     assert "'日期'" in str(refused.value) and "record 3" in str(refused.value)
+
+
+def test_a_timestamp_after_9999_is_refused_at_ingest_like_a_date() -> None:
+    """F1 for timestamps: pandas holds a millisecond timestamp of the year 400,000 that no later stage reads as a
+    date; refused at ingest as dates are. Nanosecond timestamps (1677–2262) are never out of range."""
+    seconds = [0, 1, 400_000 * 365 * 86_400]
+    table = pa.table({"姓名": ["甲", "乙", "丙"], "时刻": pa.array(seconds, pa.int64()).cast(pa.timestamp("s"))})
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    with pytest.raises(FileInvalidError) as refused:
+        read_source(buffer.getvalue(), "utf-8", label="t.parquet", limits=IngestLimits())
+    assert "'时刻'" in str(refused.value) and "record 3" in str(refused.value)
+    fine = pa.table({"时刻": pa.array([0, 10**18], pa.int64()).cast(pa.timestamp("ns", tz="Asia/Shanghai"))})
+    buffer = io.BytesIO()
+    pq.write_table(fine, buffer)
+    assert read_source(buffer.getvalue(), "utf-8", label="n.parquet", limits=IngestLimits()).table.num_rows == 2
