@@ -62,7 +62,9 @@ def copy_prints_ahead(
     pseudonyms = list(pseudonym_columns)
     columns = [c for c in frame.columns if c not in found.quasi_identifiers]
     if worth_forking(len(frame)):
-        return jobs.enter_context(Forked(lambda: copy_prints(frame, pseudonyms, columns, key, raw, raw_columns))).result
+        return jobs.enter_context(
+            Forked(lambda: copy_prints(frame, pseudonyms, columns, key, raw, raw_columns), "the copy's fingerprints")
+        ).result
     done = copy_prints(frame, pseudonyms, columns, key, raw, raw_columns)
     return lambda: done
 
@@ -73,7 +75,7 @@ def raw_codes_ahead(df: pd.DataFrame, found: Found, jobs: contextlib.ExitStack) 
     columns = [c for c in df.columns if c in found.quasi_identifiers]
     if not columns or not worth_forking(len(df)):
         return lambda: {}
-    forked = jobs.enter_context(Forked(lambda: _codes_or_none(df, columns)))
+    forked = jobs.enter_context(Forked(lambda: _codes_or_none(df, columns), "the raw table's codes"))
     return lambda: forked.result() or {}  # failed: coded in place, where the column's own error is raised
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import decimal
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -31,7 +31,7 @@ import pyarrow as pa
 
 from desensitize.errors import DesensitizeError
 
-__all__ = ["check_cells", "check_column", "check_copy"]
+__all__ = ["check_cells", "check_column", "check_copy", "check_report"]
 
 #: ``infer_dtype`` kinds whose cells every stage reads (numbers, dates and times of one kind, or nothing).
 _PLAIN_KINDS = frozenset(
@@ -115,6 +115,47 @@ def _text_is_unicode(values: pd.Series) -> bool:
     return True
 
 
+def _refuse_unused_category(column: str, categories: pd.Series, odd: np.ndarray) -> DesensitizeError:
+    """A category no record uses holds a refused value (red team 23a F4: the search for its record raised an
+    ``IndexError``). Refused all the same (fail closed: stages may read the categories), naming the category."""
+    entry = int(np.flatnonzero(odd)[0])
+    what, fix = _FIXES[str(_kind_of_cell(categories.iloc[entry]))]
+    return DesensitizeError(
+        f"column {column!r}: category {entry + 1:,} of the categorical, which no record uses, holds {what}; drop "
+        f"the unused categories (remove_unused_categories) or {fix}",
+        stage="entry",
+        column=column,
+    )
+
+
+def _arrow_kind(kind: pa.DataType) -> str | None:
+    """Why an Arrow-backed column is refused (a key of ``_FIXES``), or None for text, numbers, truth values, dates
+    and times. Red team 23a F6: an Arrow ``binary`` column skipped the check and its bytes were kept in the copy;
+    any other type no stage is written for (nested, union, extension …) is refused too (fail closed)."""
+    if pa.types.is_dictionary(kind):
+        return _arrow_kind(kind.value_type)
+    if (
+        pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_string_view(kind)
+        or pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_null(kind)
+        or pa.types.is_decimal(kind)
+        or pa.types.is_temporal(kind)
+    ):
+        return None
+    if (
+        pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+        or pa.types.is_fixed_size_binary(kind)
+        or pa.types.is_binary_view(kind)
+    ):
+        return "bytes"
+    return "container"
+
+
 def check_column(column: str, values: pd.Series) -> None:
     """Raise :class:`DesensitizeError` for a column holding bytes, nested values or lone surrogates."""
     dtype = values.dtype
@@ -124,9 +165,17 @@ def check_column(column: str, values: pd.Series) -> None:
             codes = values.cat.codes.to_numpy()
             odd = categories.map(_kind_of_cell).notna().to_numpy(dtype=bool)
             hits = odd[codes] & (codes >= 0)
+            if not hits.any():
+                raise _refuse_unused_category(column, categories, odd)
             position = int(np.flatnonzero(hits)[0])
             kind = _kind_of_cell(categories.iloc[codes[position]])
             raise _refuse(column, position, str(kind), int(hits.sum()))
+        return
+    if isinstance(dtype, pd.ArrowDtype):
+        why = _arrow_kind(dtype.pyarrow_dtype)
+        if why is not None:
+            present = np.flatnonzero(values.notna().to_numpy(dtype=bool))
+            raise _refuse(column, int(present[0]) if present.size else 0, why, max(int(present.size), 1))
         return
     if isinstance(dtype, pd.StringDtype) and dtype.storage == "python":
         if not _text_is_unicode(values):
@@ -180,25 +229,74 @@ def _first_of_another_kind(values: pd.Series) -> tuple[int, str, str] | None:
     return int(present[differs[0]]) + 1, str(families[differs[0]]), str(families[0])
 
 
+def _needs_conversion_check(dtype: object) -> bool:
+    """Whether a column of this dtype may fail to become a Parquet column: ``object`` columns, and every extension
+    dtype Arrow does not hold natively (categorical, sparse, interval …; red team 23a F5: only ``object`` was looked
+    at, and a categorical mixing numbers and text, or a sparse column, failed in the registry's write)."""
+    if isinstance(dtype, pd.ArrowDtype):
+        return False
+    if isinstance(dtype, pd.StringDtype) and dtype.storage != "python":
+        return False
+    return pd.api.types.is_object_dtype(dtype) or isinstance(dtype, pd.api.extensions.ExtensionDtype)
+
+
 def check_copy(frame: pd.DataFrame) -> None:
-    """The copy's ``object`` columns convert to Parquet (one type each); else a :class:`DesensitizeError`."""
+    """The copy's columns convert to Parquet (one type each); else a :class:`DesensitizeError`."""
     for position, column in enumerate(frame.columns):
         values = frame.iloc[:, position]
-        if not pd.api.types.is_object_dtype(values.dtype):
+        if not _needs_conversion_check(values.dtype):
             continue
         try:
             pa.array(values, from_pandas=True)
         except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
-            mixed = _first_of_another_kind(values)
-            where = (
-                f"record {mixed[0]:,} holds {mixed[1]} where the column's first value is {mixed[2]}"
-                if mixed is not None
-                else f"its values cannot be stored ({type(exc).__name__})"
-            )
-            raise DesensitizeError(
-                f"column {str(column)!r}: the copy cannot hold this column as the policy leaves it: {where}; a "
-                "column must hold one kind of value: convert it to text (or to dates or numbers) and desensitize again",
-                stage="copy",
-                column=str(column),
-                record=mixed[0] if mixed is not None else None,
-            ) from exc
+            raise _uncopyable(str(column), values, exc) from exc
+
+
+def _uncopyable(column: str, values: pd.Series, exc: Exception) -> DesensitizeError:
+    if isinstance(values.dtype, pd.SparseDtype):
+        mixed = None
+        where = "it is a sparse column, which a Parquet file does not hold; make it dense (sparse.to_dense())"
+    else:
+        mixed = _first_of_another_kind(values.astype(object))
+        where = (
+            f"record {mixed[0]:,} holds {mixed[1]} where the column's first value is {mixed[2]}"
+            if mixed is not None
+            else f"its values cannot be stored ({type(exc).__name__})"
+        )
+    return DesensitizeError(
+        f"column {column!r}: the copy cannot hold this column as the policy leaves it: {where}; a "
+        "column must hold one kind of value: convert it to text (or to dates or numbers) and desensitize again",
+        stage="copy",
+        column=column,
+        record=mixed[0] if mixed is not None else None,
+    )
+
+
+def _first_not_finite(value: object, path: str) -> str | None:
+    """The path of the first infinite or NaN number in a report, or None."""
+    if isinstance(value, float | np.floating):
+        return None if np.isfinite(value) else path
+    if isinstance(value, dict):
+        items: Iterable[tuple[str, object]] = ((f"{path}.{k}", v) for k, v in value.items())
+    elif isinstance(value, list | tuple):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for where, inner in items:
+        found = _first_not_finite(inner, where)
+        if found is not None:
+            return found
+    return None
+
+
+def check_report(report: dict[str, object]) -> None:
+    """Fail closed: a report holding inf or NaN is refused. JSON has no such numbers and PostgreSQL's json refuses
+    them: the registry's commit of the version failed (red team 23a F7: a 500). The utility report writes None for
+    an error it cannot measure; this catches what no stage foresaw."""
+    where = _first_not_finite(report, "report")
+    if where is not None:
+        raise DesensitizeError(
+            f"the desensitization report holds a number that is not finite at {where}; nothing was written: check "
+            "the numeric columns for values near the limits of floating point, then desensitize again",
+            stage="report",
+        )

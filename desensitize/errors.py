@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DesensitizeError", "StageTracker", "unforeseen"]
+__all__ = ["DesensitizeError", "StageTracker", "out_of_resources", "unforeseen"]
 
 #: How much of an unforeseen exception's own text a refusal quotes (it may hold a cell's value).
 _QUOTED_CHARS = 200
@@ -82,4 +82,20 @@ def unforeseen(
         "its grading, then desensitize again",
         stage=stage,
         column=column,
+    )
+
+
+def out_of_resources(exc: BaseException, where: str, *, stage: str | None = None) -> DesensitizeError:
+    """A ``MemoryError``, or a forked worker killed by a signal or out of memory (``desensitize.forking``), as one
+    refusal that names the machine, not the values (red team 23a F9: a SIGKILLed child was blamed on "a value it
+    does not handle", a child's MemoryError passed raw). No edit of the data fixes it; more memory does."""
+    task = getattr(exc, "task", None)
+    if task is not None:  # the forked job's own task, not the stage the parent had reached meanwhile
+        stage, what = task, str(exc)
+    else:
+        what = f"the process ran out of memory in {where} (MemoryError)"
+    return DesensitizeError(
+        f"the desensitization stopped: {what}; nothing was written. This is a limit of the machine, "
+        "not a fault in the data: give the process more memory (or run fewer jobs at once), then desensitize again",
+        stage=stage,
     )

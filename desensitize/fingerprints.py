@@ -412,7 +412,7 @@ def _hash_both_sides(
     given = raw_hashes is not None and all(
         c in (raw_hashes.hashes if isinstance(raw_hashes, RawPrints) else raw_hashes) for c in raw_columns
     )
-    forked = Forked(hash_raw) if not given and worth_forking(len(raw), workers) else None
+    forked = Forked(hash_raw, "the raw fingerprints") if not given and worth_forking(len(raw), workers) else None
     texts: _Texts = {}  # the pseudonym columns' text, as hashed
     try:
         des_hashes: _Hashes = {}

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Generic, TypeVar
 
-__all__ = ["Forked", "usable_cores", "worth_forking"]
+__all__ = ["Forked", "WorkerLostError", "usable_cores", "worth_forking"]
 
 T = TypeVar("T")
 
@@ -45,10 +45,39 @@ def worth_forking(rows: int, workers: int | None = None) -> bool:
     return rows >= MIN_ROWS and usable_cores() >= 2
 
 
+class WorkerLostError(RuntimeError):
+    """The forked child ended without a result: killed by a signal (the kernel's OOM killer sends SIGKILL) or out
+    of memory. About the machine, not the table (red team 23a F9: it was blamed on the column's values, and a
+    child's ``MemoryError`` passed raw): one error for one cause, naming the task that ran in the child."""
+
+    def __init__(self, task: str, cause: str) -> None:
+        super().__init__(f"the worker process for {task} {cause}")
+        self.task = task
+        self.cause = cause
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.task, self.cause))
+
+
+def _ended(status: int) -> str:
+    """How a child without a result ended, from its ``waitpid`` status."""
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = f"signal {number}"
+        likely = " (likely by the kernel, out of memory)" if number == signal.SIGKILL else ""
+        return f"was killed by signal {name}{likely}"
+    return f"exited with status {os.WEXITSTATUS(status) if os.WIFEXITED(status) else status} without a result"
+
+
 def _failure(exc: BaseException) -> bytes:
     """The child's exception pickled whole, so the parent raises the same type with the same message; its
     text only when it does not pickle (then the parent raises a RuntimeError quoting it)."""
     text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, MemoryError):
+        return pickle.dumps((False, "ran out of memory"))
     if isinstance(exc, Exception):
         with contextlib.suppress(Exception):
             payload = pickle.dumps((False, exc), protocol=pickle.HIGHEST_PROTOCOL)
@@ -61,7 +90,8 @@ class Forked(Generic[T]):
     """``fn()`` running in a forked child; ``result()`` waits for it. Use as a context manager so an
     exception in the parent kills the child instead of leaving it blocked on its pipe."""
 
-    def __init__(self, fn: Callable[[], T]) -> None:
+    def __init__(self, fn: Callable[[], T], task: str = "a forked job") -> None:
+        self._task = task
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: compute, send, and leave without running the parent's exit handlers
@@ -86,14 +116,16 @@ class Forked(Generic[T]):
     def result(self) -> T:
         with os.fdopen(self._read, "rb") as pipe:
             data = pipe.read()
-        os.waitpid(self._pid, 0)
+        _, status = os.waitpid(self._pid, 0)
         self._done = True
         if not data:
-            raise RuntimeError("the forked worker died without a result")
+            raise WorkerLostError(self._task, _ended(status))
         ok, value = pickle.loads(data)
         if not ok:
             if isinstance(value, Exception):
                 raise value  # the child's own error (a DesensitizeError stays one: desensitize.errors)
+            if value == "ran out of memory":
+                raise WorkerLostError(self._task, value)
             raise RuntimeError(f"the forked worker failed: {value}")
         result: T = value
         return result

@@ -42,11 +42,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from desensitize.ahead import copy_prints_ahead, deferred, early_prints, raw_codes_ahead
-from desensitize.cells import check_cells, check_copy
+from desensitize.cells import check_cells, check_copy, check_report
 from desensitize.copy_risk import REPORT_ONLY_NOTE, copy_risk
-from desensitize.errors import DesensitizeError, StageTracker, unforeseen
+from desensitize.errors import DesensitizeError, StageTracker, out_of_resources, unforeseen
 from desensitize.fingerprints import IDENTIFIER_TYPES, FingerprintSet, RawPrints, raw_prints
-from desensitize.forking import Forked, worth_forking
+from desensitize.forking import Forked, WorkerLostError, worth_forking
 from desensitize.kanonymity import KAnonymityResult, k_anonymize, kept_frame
 from desensitize.keys import KeyColumn, check_keep, find_keys, key_literals
 from desensitize.ladders import Ladder
@@ -117,6 +117,19 @@ def _json_ready(value: Any) -> Any:
     return value
 
 
+def _label_text(label: object, position: int | None) -> str:
+    """A column label as text; a label whose ``str()`` raises is refused (red team 23a F8: it escaped raw)."""
+    try:
+        return str(label)
+    except Exception as exc:
+        where = f"column {position:,}" if position is not None else "a column named in the column types"
+        raise DesensitizeError(
+            f"the label of {where} cannot be turned into text ({type(exc).__name__}); name every column with text "
+            "(数据项名称) and desensitize again",
+            stage="entry",
+        ) from exc
+
+
 def desensitize_table(
     df: pd.DataFrame,
     column_types: Mapping[str, str | None],
@@ -148,8 +161,8 @@ def desensitize_table(
         raise ValueError("desensitization needs the instance pepper")
     if not all(isinstance(c, str) for c in df.columns):
         # Parquet and the report name columns by strings; pandas 3's copy-on-write makes this a view.
-        df = df.set_axis([str(c) for c in df.columns], axis=1)
-        column_types = {str(c): t for c, t in column_types.items()}
+        df = df.set_axis([_label_text(c, n) for n, c in enumerate(df.columns, start=1)], axis=1)
+        column_types = {_label_text(c, None): t for c, t in column_types.items()}
     if df.columns.has_duplicates:
         duplicated = sorted(set(df.columns[df.columns.duplicated()]))
         raise DesensitizeError(f"the table has duplicate column names: {duplicated}; give every column its own name")
@@ -172,7 +185,7 @@ def desensitize_table(
         try:
             later = deferred(df, types, policy)  # hashed later, on the other core too
             early = (
-                jobs.enter_context(Forked(lambda: raw_prints(df, pepper, identifiers, later)))
+                jobs.enter_context(Forked(lambda: raw_prints(df, pepper, identifiers, later), "the raw fingerprints"))
                 if worth_forking(len(df))
                 else None
             )
@@ -180,11 +193,14 @@ def desensitize_table(
                 df, types, policy, pepper, confidences, sensitive_column, text_redactor, note, early, started, keep,
                 rulings, jobs,
             )  # fmt: skip
-        except (DesensitizeError, RulingError, MemoryError):
+        except (DesensitizeError, RulingError):
             raise
+        except (MemoryError, WorkerLostError) as exc:  # the machine, not the values: one answer (desensitize.errors)
+            raise out_of_resources(exc, note.where(), stage=note.stage) from exc
         except Exception as exc:  # fail closed: an unforeseen value is a refusal naming the stage (desensitize.errors)
             raise unforeseen(exc, note.where(), stage=note.stage) from exc
     check_copy(result.frame)  # a kept column mixing text and other values cannot be written
+    check_report(result.report)  # no inf or NaN: the report is stored as JSON
     return result
 
 
@@ -298,7 +314,7 @@ def _transform(
                 df[column], rule, pii_type=pii_type, pepper=pepper, column=column, text_redactor=text_redactor,
                 names=names or [], keys=literals,
             )  # fmt: skip
-        except (DesensitizeError, MemoryError):
+        except (DesensitizeError, MemoryError, WorkerLostError):
             raise
         except Exception as exc:  # the column is known here: name it (desensitize.errors)
             raise unforeseen(exc, "the 'transform' stage", stage="transform", column=column) from exc

@@ -56,6 +56,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from desensitize.errors import DesensitizeError
 from desensitize.keys import visible_reason
 from desensitize.policy import PERSONAL_LEVELS, Policy
 from desensitize.splits import SPLITS
@@ -64,6 +65,7 @@ __all__ = [
     "BASES",
     "DATE_SHARE",
     "HIGH_CARDINALITY",
+    "MAX_QUASI_IDENTIFIERS",
     "NOT_QUASI_REASON_CHARS",
     "PLACE_TYPES",
     "REPORT_QI_TYPES",
@@ -82,6 +84,11 @@ __all__ = [
 BASES = ("policy", "date", "employer", "place", "high_cardinality", SPLITS)
 #: Distinct non-null values from which a kept column is a quasi-identifier (see the module docstring).
 HIGH_CARDINALITY = 20
+#: Most quasi-identifiers the k-anonymity search takes on. Its work grows about with the cube of their number
+#: (every step tries each over keys of all): 27 / 52 / 102 of them took 0.2 / 1.3 / 10.7 s on 2,000 rows and
+#: 9.3 s for 52 on 20,000 (bench/redteam23a_wide_qi.py), 300 took 230 s. Above it the desensitization is refused
+#: naming the bound (red team 23a W: a wide file tied up a core for hours).
+MAX_QUASI_IDENTIFIERS = 64
 #: Share of a text column's distinct values that must read as dates for it to be a date.
 DATE_SHARE = 0.9
 #: Place types: quasi-identifiers by default, on the address ladder.
@@ -180,9 +187,27 @@ def coarsen_date(values: pd.Series, precision: str) -> pd.Series:
         dates = dates.dt.tz_localize(None)
     if precision == "year":
         return dates.dt.year.astype("Int64").rename(values.name)
+    if not _within_nanoseconds(dates):
+        return _coarsened_wide(dates, "M" if precision == "month" else "D").rename(values.name)
     if precision == "month":
         return dates.dt.to_period("M").dt.to_timestamp().astype("datetime64[ns]").rename(values.name)
     return dates.dt.normalize().astype("datetime64[ns]").rename(values.name)
+
+
+def _within_nanoseconds(dates: pd.Series) -> bool:
+    """Whether every date fits pandas' nanosecond datetimes (1677-09-21 to 2262-04-11)."""
+    present = dates.dropna()
+    return present.empty or bool(present.min() >= pd.Timestamp.min and present.max() <= pd.Timestamp.max)
+
+
+def _coarsened_wide(dates: pd.Series, step: str) -> pd.Series:
+    """Dates outside the nanosecond range floored to the month (``M``) or day (``D``) by numpy's calendar
+    arithmetic, in the unit they were read in. Red team 23a F10: 9999-12-31, the 长期 (valid for life) of an ID
+    card's 有效期至 that real registers hold, overflowed the month coarsening's nanoseconds and was refused
+    naming no column; dates within the range keep the nanosecond path (the copies' bytes are unchanged)."""
+    unit = np.datetime_data(dates.dtype)[0]
+    floored = dates.to_numpy(dtype=f"datetime64[{unit}]").astype(f"datetime64[{step}]").astype(f"datetime64[{unit}]")
+    return pd.Series(floored, index=dates.index, name=dates.name)
 
 
 def _finer_than(values: pd.Series, precision: str) -> bool:
@@ -312,10 +337,23 @@ def find_quasi_identifiers(
                 out[column] = coarsen_date(values, policy.dates)
                 coarsened[column] = policy.dates
         found[column] = spec
+    _check_search_size(found)
     ruled = {r["column"] for r in rulings}
     # A ruling on a column the transform dropped (or a label's column) is recorded too: as asked, "was" null.
     rulings += [{"column": c, "reason": r, "was": None} for c, r in not_quasi.items() if c not in ruled]
     return Found(out, found, rulings, coarsened)
+
+
+def _check_search_size(found: Mapping[str, QuasiIdentifier]) -> None:
+    if len(found) > MAX_QUASI_IDENTIFIERS:
+        names = ", ".join(repr(c) for c in list(found)[:8])
+        raise DesensitizeError(
+            f"the table has {len(found):,} quasi-identifiers ({names}, …); the k-anonymity search takes at most "
+            f"{MAX_QUASI_IDENTIFIERS} (MAX_QUASI_IDENTIFIERS: its work grows with the cube of their number). Rule "
+            "the columns that identify no one not quasi-identifiers (keyong dataset desensitize --not-quasi COL "
+            "--reason TEXT), drop or grade them, or split the dataset into tables of related columns",
+            stage="k-anonymity",
+        )
 
 
 def risk_columns(frame: pd.DataFrame, types: Mapping[str, str | None]) -> list[str]:

@@ -479,7 +479,7 @@ def redact(
         for spec in _specs(None):
             _compile(spec)
         half = len(values) // 2
-        with Forked(lambda: _redacted(values[half:], names, key_values)) as second:
+        with Forked(lambda: _redacted(values[half:], names, key_values), "the free-text redaction") as second:
             rebuilt = _redacted(values[:half], names, key_values)
             rebuilt += second.result()
     else:

@@ -58,7 +58,16 @@ def relative_error(raw: float | None, copy: float | None) -> float | None:
         return None
     if copy is None or not np.isfinite(copy):
         return 1.0
-    return float(abs(copy - raw) / abs(raw))
+    with np.errstate(over="ignore"):
+        error = float(np.abs(np.float64(copy) - np.float64(raw)) / np.abs(np.float64(raw)))
+    # Over a raw answer so near 0 that the quotient overflows (subnormal doubles), the error has no number: None,
+    # as for 0. Red team 23a F7: +inf reached the report, which PostgreSQL's JSON refuses (a 500 at the API).
+    return error if np.isfinite(error) else None
+
+
+def _finite(value: float | np.floating[Any]) -> float | None:
+    """A report's number rounded, or None where it is not finite (JSON, and PostgreSQL's json, hold no inf/NaN)."""
+    return round(float(value), 6) if np.isfinite(value) else None
 
 
 _codes = column_codes
@@ -94,9 +103,9 @@ def _line(
         "query": query,
         "raw": None if raw is None or not np.isfinite(raw) else round(float(raw), 6),
         "copy": None if copy is None or not np.isfinite(copy) else round(float(copy), 6),
-        "relative_error": round(float(np.mean(known)), 6) if known else None,
+        "relative_error": _finite(np.mean(known)) if known else None,
         "cells": len(errors),
-        "max_cell_error": round(float(max(known)), 6) if known else None,
+        "max_cell_error": _finite(max(known)) if known else None,
         **extra,
     }
 
@@ -192,8 +201,8 @@ def _regression_line(raw: Mapping[str, np.ndarray], copy: Mapping[str, np.ndarra
     line = _line(f"OLS {target} ~ {' + '.join(features)} (R²; coefficients)", raw_r2, copy_r2, errors)
     line["coefficients"] = {
         "terms": ["(intercept)", *features],
-        "raw": [round(float(v), 6) for v in raw_coef],
-        "copy": [round(float(v), 6) for v in copy_coef],
+        "raw": [_finite(v) for v in raw_coef],
+        "copy": [_finite(v) for v in copy_coef],
     }
     return line
 
@@ -277,8 +286,8 @@ def measure_utility(
         "workload": workload,
         "summary": {
             "queries": len(workload),
-            "median_relative_error": round(float(np.median(errors)), 6) if errors else None,
-            "max_relative_error": round(float(max(errors)), 6) if errors else None,
+            "median_relative_error": _finite(np.median(errors)) if errors else None,
+            "max_relative_error": _finite(max(errors)) if errors else None,
             "numeric_columns": list(raw_numbers),
             "region": region_name,
         },

@@ -247,7 +247,13 @@ class Copies:
         import pyarrow.parquet as pq
 
         note("writing the copy and the fingerprints", 0, 1)
-        out_table = shuffled(pa.Table.from_pandas(result.frame, preserve_index=False))  # a fresh order (F4)
+        try:
+            out_table = shuffled(pa.Table.from_pandas(result.frame, preserve_index=False))  # a fresh order (F4)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:  # red team 23a F5: was raw
+            raise RegistryError(
+                f"the copy of {name!r} cannot be written as Parquet ({type(exc).__name__}: {str(exc)[:160]}); "
+                "nothing was recorded: each column must hold one kind of value, then desensitize again"
+            ) from None
         scope = dataset_scope(name)
         buffer = io.BytesIO()  # the Parquet in clear only in memory: sealed as it is put
         pq.write_table(out_table, buffer, compression="zstd")

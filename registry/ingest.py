@@ -45,6 +45,7 @@ from registry.catalog import Catalog, check_name
 from registry.catalog_views import CatalogEntry, DataItem, ResourceView, VersionView
 from registry.config import IngestLimits, RegistryConfig
 from registry.scratch import Scratch
+from registry.source_checks import table_to_pandas
 from registry.source_files import (
     ENCODINGS,
     FORMATS,
@@ -189,7 +190,7 @@ class Ingestor:
             _check_same_columns(existing, names)
 
         note(f"profiling {table.num_rows:,} rows × {len(names)} columns")
-        profiles = profile_columns(table.to_pandas())
+        profiles = profile_columns(table_to_pandas(table, label))
         columns = [{"name": n, "type": _column_type(table.schema.field(n).type)} for n in names]
 
         note("encrypting the raw copy into the vault")
