@@ -1,0 +1,151 @@
+"""Red team 23b: the ledger head's per-process cache (``ledger/head.py``) and the bounded waits of verification
+(``GET /ledger/verify``, the regulator's console page), attacked from the product code of branch ledger23 alone
+(the builders' tests unread).
+
+Each test here is a finding: it fails on ledger23 and passes once the defect is fixed. What held is in the
+report, not here (no test that cannot fail).
+
+The rules under attack: a verification behind another database session's lock answers within
+``ledger_verify_lock_timeout_seconds`` (503 + Retry-After, or the console's busy page), never hangs a request
+and a server worker for as long as the lock is held; a database that fails the verification is a 503 named by
+``app.instance_read.database_trouble``, never a 500 (BRIEF_COMMON: "A service answers bad requests with a 4xx,
+never a 500").
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app import Instance, Settings
+from app.api.factory import create_app
+from tests.conftest import PG_ADMIN_URL, bearer
+
+pytestmark = pytest.mark.attack
+
+#: The verification's own bound in these tests; a request still waiting many times longer has no bound.
+WAIT_SECONDS = 0.5
+#: How long a test waits for an answer before calling the request hung (40 times the bound).
+HUNG_AFTER_SECONDS = 20.0
+
+
+def _answer_while(client: TestClient, path: str, headers: dict[str, str]) -> dict[str, Any]:
+    """GET ``path`` in a thread; ``{"status": N}`` once answered, or ``{}`` if still waiting after the bound."""
+    out: dict[str, Any] = {}
+
+    def go() -> None:
+        out["status"] = client.get(path, headers=headers).status_code
+
+    thread = threading.Thread(target=go, daemon=True)
+    thread.start()
+    thread.join(HUNG_AFTER_SECONDS)
+    out["thread"] = thread
+    return out
+
+
+# --- F1. the bound covers the ledger's tables only: a lock on the identity tables hangs GET /ledger/verify ---
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("table", ["principals", "api_keys", "revoked_tokens", "principal_recovery_holds"])
+def test_verify_answers_behind_a_lock_on_the_tables_its_request_reads(pg_url: str, tmp_path: Path, table: str) -> None:
+    """A DBA's ``LOCK TABLE principals IN ACCESS EXCLUSIVE MODE`` (a ``VACUUM FULL``, an ``ALTER TABLE``): the
+    regulator's ``GET /ledger/verify`` waited as long as it was held, although ``ledger_verify_lock_timeout_seconds``
+    is 0.5 s. The request reads these tables (the token's principal, key, revocation, recovery hold) before the
+    verification, on the application's engine, which has no ``lock_timeout``: the bound ledger23 added covers
+    only the verifier's reads of the ledger's own tables, and the request and its server worker still hang
+    (``app/api/ledger.py`` promised "no request or server worker hangs as long as the lock is held")."""
+    settings = Settings(home=tmp_path / "home", database_url=pg_url, ledger_verify_lock_timeout_seconds=WAIT_SECONDS)
+    instance, result = Instance.init(settings)
+    instance.close()
+    locker = create_engine(pg_url)
+    try:
+        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+            headers = bearer(client, result.tokens["regulator"])
+            assert client.get("/ledger/verify", headers=headers).status_code == 200
+            connection = locker.connect()
+            transaction = connection.begin()
+            try:
+                connection.exec_driver_sql(f'LOCK TABLE "{table}" IN ACCESS EXCLUSIVE MODE')
+                out = _answer_while(client, "/ledger/verify", headers)
+            finally:
+                transaction.rollback()
+                connection.close()
+            out["thread"].join(60)
+            assert "status" in out, (
+                f"GET /ledger/verify still waited after {HUNG_AFTER_SECONDS} s behind a lock on {table} "
+                f"(the verification's bound is {WAIT_SECONDS} s)"
+            )
+            assert out["status"] == 503, out
+    finally:
+        locker.dispose()
+
+
+# --- F2. the fast reader's driver errors are not SQLAlchemy's: a database refusing connections is a 500 -------
+
+
+@pytest.fixture
+def limited_role(pg_database: str) -> Iterator[tuple[str, str]]:
+    """A login role allowed 12 connections, owning a fresh schema of the run's database: ``(role, url)``."""
+    role = f"rt23b_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    database = create_engine(pg_database, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 12'))
+    with database.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{role}" AUTHORIZATION "{role}"'))
+    url = make_url(pg_database).set(username=role).update_query_dict({"options": f"-csearch_path={role}"})
+    try:
+        yield role, url.render_as_string(hide_password=False)
+    finally:
+        with database.connect() as connection:
+            connection.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'"))
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{role}" CASCADE'))
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+        database.dispose()
+        admin.dispose()
+
+
+@pytest.mark.slow
+def test_verify_when_the_database_takes_no_more_connections_is_503_not_500(
+    limited_role: tuple[str, str], tmp_path: Path
+) -> None:
+    """The database refuses new connections (``too many connections``, SQLSTATE 53300: max_connections or the
+    role's limit reached under load). Every request served from the application's pool answers; one that needs
+    a new connection through SQLAlchemy is a 503 (``app/api/unavailable.py``). ``GET /ledger/verify`` was a 500:
+    on PostgreSQL the fast verifier reads through ADBC (``ledger/fastread.py``), whose errors are neither
+    SQLAlchemy's nor a lock wait (``gave_up_waiting``), so no handler answers them. The same holds for any
+    other failure of the fast reader's connections (a backend terminated, a failover mid-read)."""
+    import psycopg
+
+    role, url = limited_role
+    settings = Settings(home=tmp_path / "home", database_url=url, ledger_verify_lock_timeout_seconds=WAIT_SECONDS)
+    instance, result = Instance.init(settings)
+    instance.close()
+    libpq = make_url(url).set(drivername="postgresql").difference_update_query(["options"])
+    held: list[Any] = []
+    try:
+        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+            headers = bearer(client, result.tokens["regulator"])
+            assert client.get("/ledger/verify", headers=headers).status_code == 200
+            while len(held) < 64:  # another application of the same role takes every connection left
+                try:
+                    held.append(psycopg.connect(libpq.render_as_string(hide_password=False)))
+                except psycopg.OperationalError as exc:
+                    assert "too many connections" in str(exc), exc
+                    break
+            response = client.get("/ledger/verify", headers=headers)
+            assert response.status_code == 503, (response.status_code, response.text[:300])
+            assert response.headers.get("Retry-After"), response.headers
+    finally:
+        for connection in held:
+            connection.close()
