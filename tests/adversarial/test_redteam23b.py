@@ -38,7 +38,7 @@ HUNG_AFTER_SECONDS = 20.0
 
 
 def _answer_while(client: TestClient, path: str, headers: dict[str, str]) -> dict[str, Any]:
-    """GET ``path`` in a thread; ``{"status": N}`` once answered, or ``{}`` if still waiting after the bound."""
+    """GET ``path`` in a thread; ``answered``: whether it answered within :data:`HUNG_AFTER_SECONDS`."""
     out: dict[str, Any] = {}
 
     def go() -> None:
@@ -47,6 +47,7 @@ def _answer_while(client: TestClient, path: str, headers: dict[str, str]) -> dic
     thread = threading.Thread(target=go, daemon=True)
     thread.start()
     thread.join(HUNG_AFTER_SECONDS)
+    out["answered"] = "status" in out  # while the lock is still held: the caller releases it after
     out["thread"] = thread
     return out
 
@@ -80,7 +81,7 @@ def test_verify_answers_behind_a_lock_on_the_tables_its_request_reads(pg_url: st
                 transaction.rollback()
                 connection.close()
             out["thread"].join(60)
-            assert "status" in out, (
+            assert out["answered"], (
                 f"GET /ledger/verify still waited after {HUNG_AFTER_SECONDS} s behind a lock on {table} "
                 f"(the verification's bound is {WAIT_SECONDS} s)"
             )
@@ -149,3 +150,92 @@ def test_verify_when_the_database_takes_no_more_connections_is_503_not_500(
     finally:
         for connection in held:
             connection.close()
+
+
+# --- F3. the regulator's console page: the same, and more tables (the freeze banner, the workers' state) --------
+
+
+def _console(settings: Settings, api_key: str) -> tuple[Instance, TestClient]:
+    from tests.console_support import console_client
+
+    instance = Instance.open(settings)
+    return instance, console_client(instance, api_key)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("table", ["principals", "platform_freeze", "workers"])
+def test_console_ledger_page_answers_behind_a_lock_on_the_tables_it_reads(
+    pg_url: str, tmp_path: Path, table: str
+) -> None:
+    """``/console/regulator`` behind a DBA's ``LOCK TABLE ... ACCESS EXCLUSIVE`` on a table the page reads besides
+    the ledger's: the session's principal, the freeze banner (``platform_freeze``), the workers' state. The page
+    waited as long as the lock was held; only a lock on the three ledger tables gets the busy page (ledger23:
+    "say so now, not a page that never comes")."""
+    settings = Settings(home=tmp_path / "home", database_url=pg_url, ledger_verify_lock_timeout_seconds=WAIT_SECONDS)
+    instance, result = Instance.init(settings)
+    instance.close()
+    opened, client = _console(settings, result.tokens["regulator"])
+    locker = create_engine(pg_url)
+    try:
+        with client:
+            assert client.get("/console/regulator").status_code == 200
+            connection = locker.connect()
+            transaction = connection.begin()
+            try:
+                connection.exec_driver_sql(f'LOCK TABLE "{table}" IN ACCESS EXCLUSIVE MODE')
+                out = _answer_while(client, "/console/regulator", {})
+            finally:
+                transaction.rollback()
+                connection.close()
+            out["thread"].join(60)
+            assert out["answered"], (
+                f"/console/regulator still waited after {HUNG_AFTER_SECONDS} s behind a lock on {table} "
+                f"(the verification's bound is {WAIT_SECONDS} s)"
+            )
+            assert out["status"] == 503, out
+    finally:
+        locker.dispose()
+        opened.close()
+
+
+@pytest.mark.slow
+def test_console_ledger_page_answers_when_the_lock_comes_after_the_verification(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The DBA's lock on ``ledger_entries`` arrives just after the page's verification finished (it is taken here
+    at that moment, through the page's own call of ``instance_verified``): the page then reads the latest
+    checkpoint, the newest entries and the per-day chart on the application's engine, with no ``lock_timeout``,
+    and waits as long as the lock is held. The bound covers ``ledger.verify`` only, not the page that follows it
+    on the very same tables."""
+    import app.console.regulator_pages as pages
+
+    settings = Settings(home=tmp_path / "home", database_url=pg_url, ledger_verify_lock_timeout_seconds=WAIT_SECONDS)
+    instance, result = Instance.init(settings)
+    instance.close()
+    opened, client = _console(settings, result.tokens["regulator"])
+    locker = create_engine(pg_url)
+    connection = locker.connect()
+    transaction = connection.begin()
+    verified = pages.instance_verified
+
+    def then_locked(report: Any) -> Any:
+        connection.exec_driver_sql("LOCK TABLE ledger_entries, ledger_checkpoints IN ACCESS EXCLUSIVE MODE")
+        return verified(report)
+
+    try:
+        with client:
+            assert client.get("/console/regulator").status_code == 200
+            monkeypatch.setattr(pages, "instance_verified", then_locked)
+            try:
+                out = _answer_while(client, "/console/regulator", {})
+            finally:
+                transaction.rollback()
+                connection.close()
+            out["thread"].join(60)
+            assert out["answered"], (
+                f"/console/regulator still waited after {HUNG_AFTER_SECONDS} s on a lock taken after its verification "
+                f"(the verification's bound is {WAIT_SECONDS} s)"
+            )
+    finally:
+        locker.dispose()
+        opened.close()
