@@ -14,6 +14,7 @@ never a 500").
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -128,7 +129,7 @@ def test_verify_when_the_database_takes_no_more_connections_is_503_not_500(
     other failure of the fast reader's connections (a backend terminated, a failover mid-read)."""
     import psycopg
 
-    role, url = limited_role
+    _role, url = limited_role
     settings = Settings(home=tmp_path / "home", database_url=url, ledger_verify_lock_timeout_seconds=WAIT_SECONDS)
     instance, result = Instance.init(settings)
     instance.close()
@@ -216,7 +217,7 @@ def test_console_ledger_page_answers_when_the_lock_comes_after_the_verification(
     locker = create_engine(pg_url)
     connection = locker.connect()
     transaction = connection.begin()
-    verified = pages.instance_verified
+    verified = pages.instance_verified  # type: ignore[attr-defined]
 
     def then_locked(report: Any) -> Any:
         connection.exec_driver_sql("LOCK TABLE ledger_entries, ledger_checkpoints IN ACCESS EXCLUSIVE MODE")
@@ -239,3 +240,65 @@ def test_console_ledger_page_answers_when_the_lock_comes_after_the_verification(
     finally:
         locker.dispose()
         opened.close()
+
+
+# --- F4. the writer forgets the head it holds open when the file stops reading: a cut made meanwhile is erased ---
+
+
+def _writer(tmp_path: Path) -> tuple[Any, Any, Path]:
+    """A ledger writer on a fresh SQLite database, remembering its head in ``tmp_path/secrets``; 5 entries."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from ledger import Ledger
+    from ledger.storage import metadata
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    metadata.create_all(engine)
+    head = tmp_path / "secrets" / "ledger_head.json"
+    ledger = Ledger(engine, Ed25519PrivateKey.generate(), origin="rt23b", head_file=head, checkpoint_every=10**6)
+    for n in range(5):
+        ledger.append(actor="tester", role="host", action="test.appended", subject=f"honest-{n}")
+    return ledger, engine, head
+
+
+def _cut_tail(engine: Any, count: int) -> None:
+    """A DBA deletes the newest ``count`` entries with the nodes over them (the append-only triggers dropped)."""
+    with engine.begin() as connection:
+        for table in ("ledger_entries", "ledger_checkpoints", "ledger_nodes"):
+            for op in ("update", "delete"):
+                connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_no_{op}")
+        size = connection.exec_driver_sql("SELECT max(seq) FROM ledger_entries").scalar_one()
+        keep = size - count
+        connection.exec_driver_sql(f"DELETE FROM ledger_entries WHERE seq > {keep}")
+        connection.exec_driver_sql(f"DELETE FROM ledger_checkpoints WHERE tree_size > {keep}")
+        connection.exec_driver_sql(f"DELETE FROM ledger_nodes WHERE (idx + 1) * (1 << level) > {keep}")
+
+
+@pytest.mark.parametrize("made", ["removed", "symlink", "fifo"])
+def test_a_head_file_that_stops_reading_does_not_let_the_next_append_erase_a_cut(tmp_path: Path, made: str) -> None:
+    """The writer keeps the head it last wrote, with the file still open (ledger23's cache). Someone who can write
+    the home's ``secrets`` removes the head file, or puts a symlink (to a copy with the very same bytes) or a FIFO
+    in its place, while a DBA cuts the ledger's tail. The next append reads the path, cannot use it, and treats
+    that as no evidence (``cut_before_append`` returns on ``LedgerError`` or no file): no cut is noted, and
+    ``remember_head`` then replaces whatever is there with the head of the cut log. Every verification after
+    says ok, without even a warning, although this very process held the longer head, open, in its cache:
+    the defence fails open for a file it cannot read, where its own last head was still evidence."""
+    ledger, engine, head = _writer(tmp_path)
+    try:
+        if made == "removed":
+            head.unlink()
+        elif made == "symlink":
+            copy = head.with_name("elsewhere.json")
+            copy.write_bytes(head.read_bytes())
+            head.unlink()
+            head.symlink_to(copy)
+        else:
+            head.unlink()
+            os.mkfifo(head)
+        _cut_tail(engine, 2)
+        ledger.append(actor="tester", role="host", action="test.appended", subject="after-the-cut")
+        report = ledger.verify(reference=True)
+        assert not report.ok, f"verify said ok after a cut of 2 entries (head file {made}); warnings {report.warnings}"
+        assert {"truncated", "rolled_back"} & {p.kind for p in report.problems}, report.problems
+    finally:
+        engine.dispose()
