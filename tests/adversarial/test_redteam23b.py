@@ -302,3 +302,87 @@ def test_a_head_file_that_stops_reading_does_not_let_the_next_append_erase_a_cut
         assert {"truncated", "rolled_back"} & {p.kind for p in report.problems}, report.problems
     finally:
         engine.dispose()
+
+
+# --- F5. the fast reader's new connections have no connect timeout: a database that stops answering hangs verify ---
+
+
+class _Proxy:
+    """A TCP proxy to the test PostgreSQL; once ``blackhole`` is set it accepts new connections and never answers
+    them (a partition, a pooler or failover address that hangs), while the connections it already carries go on."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        import socket
+
+        self.target = target
+        self.blackhole = False
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.held: list[Any] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            self.held.append(client)
+            if self.blackhole:
+                continue
+            upstream = socket.create_connection(self.target)
+            self.held.append(upstream)
+            for one, other in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(one, other), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: Any, sink: Any) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                try:
+                    end.close()
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.listener.close()
+        for end in self.held:
+            try:
+                end.close()
+            except OSError:
+                pass
+
+
+@pytest.mark.slow
+def test_verify_answers_when_new_connections_to_the_database_hang(pg_url: str, tmp_path: Path) -> None:
+    """The database's address stops answering new connections (a partition, a pooler or a failover address that
+    hangs) while the application's pooled connections still work. The fast verifier opens new connections of its
+    own through ADBC (``ledger/fastread.py``), with no ``connect_timeout``: ``GET /ledger/verify`` waited with no
+    bound (libpq waits for the server's answer as long as TCP lets it), holding the request and a server worker,
+    though ``ledger_verify_lock_timeout_seconds`` is 0.5 s."""
+    parsed = make_url(pg_url)
+    proxy = _Proxy((parsed.host or "127.0.0.1", parsed.port or 5432))
+    url = parsed.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    settings = Settings(home=tmp_path / "home", database_url=url, ledger_verify_lock_timeout_seconds=WAIT_SECONDS)
+    try:
+        instance, result = Instance.init(settings)
+        instance.close()
+        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+            headers = bearer(client, result.tokens["regulator"])
+            assert client.get("/ledger/verify", headers=headers).status_code == 200
+            proxy.blackhole = True
+            out = _answer_while(client, "/ledger/verify", headers)
+            answered = out["answered"]
+            proxy.close()  # the hung connections fail now: the request ends
+            out["thread"].join(60)
+            assert answered, f"GET /ledger/verify still waited after {HUNG_AFTER_SECONDS} s on a database that hangs"
+            assert out["status"] == 503, out
+    finally:
+        proxy.close()
