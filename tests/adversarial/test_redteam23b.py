@@ -18,6 +18,7 @@ import os
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -346,18 +347,14 @@ class _Proxy:
             pass
         finally:
             for end in (source, sink):
-                try:
+                with suppress(OSError):
                     end.close()
-                except OSError:
-                    pass
 
     def close(self) -> None:
         self.listener.close()
         for end in self.held:
-            try:
+            with suppress(OSError):
                 end.close()
-            except OSError:
-                pass
 
 
 @pytest.mark.slow
