@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from ledger.checkpoints import public_key_hex
 from ledger.errors import LedgerBusyError, LedgerError, gave_up_waiting
-from ledger.head import head_problems, read_head
+from ledger.head import head_problems, held_in_process, read_head
 from ledger.reference import verify_reference
 from ledger.report import VerifyReport
 from ledger.storage import BUSY_TIMEOUT_MS, prepare_engine, read_transaction
@@ -95,6 +95,13 @@ class LedgerVerifier:
         except LedgerError as exc:
             report.add(None, "remembered_head", str(exc))
             return report
+        if (memory := held_in_process(self.head_file)) is not None:  # a writer's own head (red team 23b F4)
+            if held is None:
+                report.warnings.append(
+                    f"no remembered ledger head ({self.head_file}): it was removed; compared with the head this "
+                    "process last committed or read instead"
+                )
+            held = memory.merged(held)
         if held is None:
             report.warnings.append(
                 f"no remembered ledger head ({self.head_file}): a tail cut off the database together with its "
