@@ -380,6 +380,11 @@ class Ledger:
             return witness.name
 
     @property
+    def engine(self) -> Engine:
+        """The engine the ledger reads and writes through (an application bounds its requests' waits on it)."""
+        return self._engine
+
+    @property
     def verifier(self) -> Verifier:
         """The ledger's key as a C2SP note verifier (``origin+hash+base64``)."""
         return Verifier.from_public_key(self.origin, self.public_key)

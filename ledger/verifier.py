@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.engine import Engine
 
 from ledger.checkpoints import public_key_hex
-from ledger.errors import LedgerBusyError, LedgerError, gave_up_waiting
+from ledger.errors import LedgerBusyError, LedgerError, LedgerUnavailableError, driver_failed, gave_up_waiting
 from ledger.head import head_problems, held_in_process, read_head
 from ledger.reference import verify_reference
 from ledger.report import VerifyReport
@@ -61,6 +61,9 @@ class LedgerVerifier:
             return self._verify(progress, reference)
         except Exception as exc:
             if not gave_up_waiting(exc):
+                if driver_failed(exc):  # after a lock wait: ADBC's lock_timeout is its OperationalError too
+                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                    raise LedgerUnavailableError(f"the database failed the verification's read: {first}") from exc
                 raise
             raise LedgerBusyError(
                 f"the ledger's tables are locked by another database session: verification waited "
