@@ -98,24 +98,28 @@ class LedgerVerifier:
         except LedgerError as exc:
             report.add(None, "remembered_head", str(exc))
             return report
-        if (memory := held_in_process(self.head_file)) is not None:  # a writer's own head (red team 23b F4)
-            if held is None:
-                report.warnings.append(
-                    f"no remembered ledger head ({self.head_file}): it was removed; compared with the head this "
-                    "process last committed or read instead"
-                )
-            held = memory.merged(held)
-        if held is None:
+        # The head this process last committed or read is evidence too (red team 23b F4): checked besides the
+        # file's when they differ, each on its own (a merge would hide the one a forger lowered in the file).
+        heads = [head for head in (held, held_in_process(self.head_file)) if head is not None]
+        if held is None and heads:
+            report.warnings.append(
+                f"no remembered ledger head ({self.head_file}): it was removed; compared with the head this "
+                "process last committed or read instead"
+            )
+        if not heads:
             report.warnings.append(
                 f"no remembered ledger head ({self.head_file}): a tail cut off the database together with its "
                 "checkpoints cannot be seen; this home's next append or checkpoint writes it"
             )
             return report
+        found: list[tuple[int | None, str, str]] = []
         with read_transaction(self._engine, self.lock_timeout_ms) as connection:
-            try:
-                found = head_problems(connection, held)
-            except (ValueError, TypeError, LedgerError) as exc:  # rows the verifier reported as unreadable
-                found = [(None, "remembered_head", f"the ledger cannot be compared with the remembered head: {exc}")]
+            for head in [h for n, h in enumerate(heads) if h not in heads[:n]]:  # the same head twice: once
+                try:
+                    more = head_problems(connection, head)
+                except (ValueError, TypeError, LedgerError) as exc:  # rows the verifier reported as unreadable
+                    more = [(None, "remembered_head", f"the ledger cannot be compared with the remembered head: {exc}")]
+                found.extend(problem for problem in more if problem not in found)
         for seq, kind, detail in found:
             report.add(seq, kind, detail)
         return report
