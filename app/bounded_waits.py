@@ -35,10 +35,28 @@ def _bounded_begin(connection: Any) -> None:
         connection.exec_driver_sql(f"SET LOCAL lock_timeout = {max(1, int(bound))}")
 
 
+#: libpq waits at least this many seconds for a connection, whatever it is asked (its documented minimum).
+_LIBPQ_MIN_CONNECT_TIMEOUT = 2
+
+
+def _bounded_connect(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+    """A connection the pool opens within a bound: libpq's ``connect_timeout`` no longer than it (a database
+    address that stops answering new connections held the request without bound), unless it says less."""
+    bound = _BOUND_MS.get()
+    if bound is None:
+        return
+    seconds = max(_LIBPQ_MIN_CONNECT_TIMEOUT, -(-int(bound) // 1000))
+    given = str(cparams.get("connect_timeout", "")).strip()
+    if not (given.isdigit() and 0 < int(given) <= seconds):
+        cparams["connect_timeout"] = seconds
+
+
 def install_bounded_waits(engine: Engine) -> None:
-    """Let :func:`bounded_lock_waits` bound the transactions ``engine`` begins; idempotent, PostgreSQL only."""
+    """Let :func:`bounded_lock_waits` bound the transactions ``engine`` begins and the connections it opens;
+    idempotent, PostgreSQL only."""
     if engine.dialect.name == "postgresql" and not event.contains(engine, "begin", _bounded_begin):
         event.listen(engine, "begin", _bounded_begin)
+        event.listen(engine, "do_connect", _bounded_connect)
 
 
 def bound_lock_waits(milliseconds: int) -> None:

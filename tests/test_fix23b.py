@@ -56,3 +56,24 @@ def test_the_fast_readers_connections_have_a_connect_timeout() -> None:
     assert "connect_timeout=11" in bounded_connect("postgresql://u@h/db", 10_001)
     assert "connect_timeout=30" not in bounded_connect("postgresql://u@h/db?connect_timeout=30", 5000)
     assert "connect_timeout=3" in bounded_connect("postgresql://u@h/db?connect_timeout=3", 5000)
+
+
+def test_a_connection_opened_within_the_bound_has_a_connect_timeout(pg_url: str) -> None:
+    """F5 for the application's own pool: a connection opened within :func:`bounded_lock_waits` gets libpq's
+    ``connect_timeout`` (a new connection to an address that hangs is bounded too); one opened outside it not."""
+    from sqlalchemy import create_engine
+
+    from app.bounded_waits import bounded_lock_waits, install_bounded_waits
+
+    engine = create_engine(pg_url)
+    try:
+        install_bounded_waits(engine)
+        with bounded_lock_waits(500), engine.connect() as connection:
+            params = connection.connection.dbapi_connection.info.get_parameters()  # type: ignore[union-attr]
+            assert params.get("connect_timeout") == "2", params
+        engine.dispose()
+        with engine.connect() as connection:
+            params = connection.connection.dbapi_connection.info.get_parameters()  # type: ignore[union-attr]
+            assert "connect_timeout" not in params, params
+    finally:
+        engine.dispose()
