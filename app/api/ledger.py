@@ -6,7 +6,7 @@ of Keyong's beyond the ledger itself.
 
 import logging
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
@@ -66,19 +66,26 @@ def verified_or_busy(ledger: Ledger, lock_timeout_ms: int) -> dict[str, Any] | J
     return instance_verified(report).as_json()
 
 
-def build_router(ledger: Ledger, require_regulator: Callable[..., Any], *, verify_lock_timeout_ms: int) -> APIRouter:
-    """``verify_lock_timeout_ms``: how long ``/verify`` waits on another session's lock (then 503, Retry-After)."""
+def bounded_waits(ledger: Ledger, lock_timeout_ms: int) -> Callable[[], Awaitable[None]]:
+    """A dependency to run before the token is checked: its reads (principal, key, revocation, recovery hold)
+    wait on a lock no longer than the verification does (red team 23b F1); a regulator's other reads here alike.
+    Async, so that it sets the bound in the request's own context, which the dependencies after it copy."""
     install_bounded_waits(ledger.engine)
 
     async def bounded() -> None:
-        """Before the token is checked: its reads (principal, key, revocation, recovery hold) wait on a lock no
-        longer than the verification does (red team 23b F1); a regulator's other reads here alike."""
-        bound_lock_waits(verify_lock_timeout_ms)
+        bound_lock_waits(lock_timeout_ms)
 
-    router = APIRouter(prefix="/ledger", tags=["ledger"], dependencies=[Depends(bounded), Depends(require_regulator)])
+    return bounded
 
-    def refused(exc: LedgerError) -> HTTPException:
-        return HTTPException(status.HTTP_409_CONFLICT, detail=str(exc))
+
+def refused(exc: LedgerError) -> HTTPException:
+    return HTTPException(status.HTTP_409_CONFLICT, detail=str(exc))
+
+
+def build_router(ledger: Ledger, require_regulator: Callable[..., Any], *, verify_lock_timeout_ms: int) -> APIRouter:
+    """``verify_lock_timeout_ms``: how long ``/verify`` waits on another session's lock (then 503, Retry-After)."""
+    waits = [Depends(bounded_waits(ledger, verify_lock_timeout_ms)), Depends(require_regulator)]  # in this order
+    router = APIRouter(prefix="/ledger", tags=["ledger"], dependencies=waits)
 
     @router.get("/entries", response_model=EntriesPage)
     def list_entries(

@@ -31,8 +31,7 @@ from app.console.glossary import label as action_label
 from app.console.session import Session
 from app.ledger_whole import instance_verified
 from core import Actor, RegistryError
-from ledger import Entry, LedgerBusyError, LedgerError, LedgerUnavailableError
-from ledger.errors import gave_up_waiting
+from ledger import Entry, LedgerBusyError, LedgerError, LedgerUnavailableError, gave_up_waiting
 from ledger.verify import check_inclusion_proof
 from operators import Role
 

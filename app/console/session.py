@@ -37,7 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.api.security import mark, note_principal
 from app.console.flash import SIG
 from core import Actor, actor_of
-from ledger.errors import gave_up_waiting
+from ledger import gave_up_waiting
 from operators import AuthenticationError, IdentityService, Principal, RecoveryHoldError, Role
 from registry import SecurityEventKind
 
