@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     )
     from ledger.entry import GENESIS, Entry, EntryError, Record, canonical_json, strict_json
     from ledger.entry_reads import read_entries
-    from ledger.errors import LedgerBusyError, LedgerError
+    from ledger.errors import LedgerBusyError, LedgerError, LedgerUnavailableError, gave_up_waiting
     from ledger.export import export_jsonl
     from ledger.keyring import ACTIVATION_ACTION, ROTATION_ACTION, KeyPeriod, KeySchedule, key_id
     from ledger.merkle import verify_consistency, verify_inclusion
@@ -77,6 +77,7 @@ __all__ = [
     "LedgerBusyError",
     "LedgerError",
     "LedgerPublisher",
+    "LedgerUnavailableError",
     "LedgerVerifier",
     "NoteError",
     "ObjectStore",
@@ -94,6 +95,7 @@ __all__ = [
     "checkpoint_statement",
     "drop_append_only_ddl",
     "export_jsonl",
+    "gave_up_waiting",
     "key_id",
     "key_origin",
     "ledger_size",
@@ -113,7 +115,7 @@ _NAMES: dict[str, str] = {
     "ledger.checkpoints": "ConsistencyProof InclusionProof SignedCheckpoint checkpoint_statement public_key_hex",
     "ledger.entry": "GENESIS Entry EntryError Record canonical_json strict_json",
     "ledger.entry_reads": "read_entries",
-    "ledger.errors": "LedgerBusyError LedgerError",
+    "ledger.errors": "LedgerBusyError LedgerError LedgerUnavailableError gave_up_waiting",
     "ledger.export": "export_jsonl",
     "ledger.keyring": "ACTIVATION_ACTION ROTATION_ACTION KeyPeriod KeySchedule key_id",
     "ledger.merkle": "verify_consistency verify_inclusion",

@@ -41,6 +41,7 @@ __all__ = [
     "RememberedHead",
     "cut_before_append",
     "head_problems",
+    "held_in_process",
     "note_head",
     "read_head",
     "remember_head",
@@ -257,16 +258,39 @@ os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
 def _known_head(path: Path | str) -> RememberedHead | None:
-    """:func:`read_head`, without parsing the file when it is, byte for byte, the one this process last saw."""
+    """:func:`read_head`, without parsing the file when it is, byte for byte, the one this process last saw,
+    and never less than what this process last saw there (:func:`held_in_process`).
+
+    Why the memory counts: a file removed, or replaced by a link or a FIFO (or by an older copy), while a DBA
+    cut the tail made the next append treat the head as no evidence, note no cut and write the cut log's head
+    in its place; every verification after said ok (red team 23b F4). The head this process committed or read
+    is evidence as good as the file was: it is merged in, and the next write of the file restores it."""
     name = os.fspath(path)
     with _seen_lock:
         seen = _seen.get(name)
         if seen is not None and _unchanged(name, *seen[:3]):
             return seen[3]
-    head, fd, raw = _load(path)
-    if fd is not None and head is not None:
-        _learn(name, fd, raw, head)
-    return head
+    remembered = None if seen is None else seen[3]
+    try:
+        head, fd, raw = _load(path)
+    except LedgerError:
+        if remembered is None:
+            raise
+        _log.error("the remembered ledger head %s cannot be read: using the head this process last saw", name)
+        return remembered
+    if head is None:
+        return remembered
+    kept = head if remembered is None else remembered.merged(head)  # a tie: the file's (another writer's)
+    if fd is not None:
+        _learn(name, fd, raw, kept)
+    return kept
+
+
+def held_in_process(path: Path | str) -> RememberedHead | None:
+    """The head this process last read or wrote at ``path`` (whatever the file holds now), or ``None``."""
+    with _seen_lock:
+        seen = _seen.get(os.fspath(path))
+    return None if seen is None else seen[3]
 
 
 def _unchanged(name: str, fd: int, inode: tuple[int, int], raw: bytes) -> bool:

@@ -35,14 +35,7 @@ from ledger.entry_reads import entries_query, entry_from_row
 from ledger.errors import LedgerError
 from ledger.export import export_jsonl
 from ledger.head import cut_before_append, note_head, remembering
-from ledger.keyring import (
-    ACTIVATION_ACTION,
-    ROTATION_ACTION,
-    KeySchedule,
-    first_key,
-    key_schedule,
-    rotation_payload,
-)
+from ledger.keyring import ACTIVATION_ACTION, ROTATION_ACTION, KeySchedule, first_key, key_schedule, rotation_payload
 from ledger.merkle import TreeAppender, consistency_proof, inclusion_proof, leaf_hash, subtree_root
 from ledger.note import Checkpoint as NoteCheckpoint
 from ledger.note import Verifier, WitnessPolicy, sign_note, verify_cosignature
@@ -378,6 +371,10 @@ class Ledger:
                 ],
             )
             return witness.name
+
+    @property
+    def engine(self) -> Engine:  # an application bounds its requests' waits on it (app.bounded_waits)
+        return self._engine
 
     @property
     def verifier(self) -> Verifier:

@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.engine import Engine
 
 from ledger.checkpoints import public_key_hex
-from ledger.errors import LedgerBusyError, LedgerError, gave_up_waiting
-from ledger.head import head_problems, read_head
+from ledger.errors import LedgerBusyError, LedgerError, LedgerUnavailableError, driver_failed, gave_up_waiting
+from ledger.head import head_problems, held_in_process, read_head
 from ledger.reference import verify_reference
 from ledger.report import VerifyReport
 from ledger.storage import BUSY_TIMEOUT_MS, prepare_engine, read_transaction
@@ -61,6 +61,9 @@ class LedgerVerifier:
             return self._verify(progress, reference)
         except Exception as exc:
             if not gave_up_waiting(exc):
+                if driver_failed(exc):  # after a lock wait: ADBC's lock_timeout is its OperationalError too
+                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                    raise LedgerUnavailableError(f"the database failed the verification's read: {first}") from exc
                 raise
             raise LedgerBusyError(
                 f"the ledger's tables are locked by another database session: verification waited "
@@ -95,17 +98,28 @@ class LedgerVerifier:
         except LedgerError as exc:
             report.add(None, "remembered_head", str(exc))
             return report
-        if held is None:
+        # The head this process last committed or read is evidence too (red team 23b F4): checked besides the
+        # file's when they differ, each on its own (a merge would hide the one a forger lowered in the file).
+        heads = [head for head in (held, held_in_process(self.head_file)) if head is not None]
+        if held is None and heads:
+            report.warnings.append(
+                f"no remembered ledger head ({self.head_file}): it was removed; compared with the head this "
+                "process last committed or read instead"
+            )
+        if not heads:
             report.warnings.append(
                 f"no remembered ledger head ({self.head_file}): a tail cut off the database together with its "
                 "checkpoints cannot be seen; this home's next append or checkpoint writes it"
             )
             return report
+        found: list[tuple[int | None, str, str]] = []
         with read_transaction(self._engine, self.lock_timeout_ms) as connection:
-            try:
-                found = head_problems(connection, held)
-            except (ValueError, TypeError, LedgerError) as exc:  # rows the verifier reported as unreadable
-                found = [(None, "remembered_head", f"the ledger cannot be compared with the remembered head: {exc}")]
+            for head in [h for n, h in enumerate(heads) if h not in heads[:n]]:  # the same head twice: once
+                try:
+                    more = head_problems(connection, head)
+                except (ValueError, TypeError, LedgerError) as exc:  # rows the verifier reported as unreadable
+                    more = [(None, "remembered_head", f"the ledger cannot be compared with the remembered head: {exc}")]
+                found.extend(problem for problem in more if problem not in found)
         for seq, kind, detail in found:
             report.add(seq, kind, detail)
         return report

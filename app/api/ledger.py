@@ -6,7 +6,7 @@ of Keyong's beyond the ledger itself.
 
 import logging
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
@@ -15,9 +15,11 @@ from pydantic import BaseModel, Field
 
 from app.api.limits import Filter, Seq, TreeSize
 from app.api.schemas import CheckpointOut, ConsistencyOut, EntryOut, ProofOut, VerifyOut, text_response
-from app.api.unavailable import BUSY_RETRY_AFTER_SECONDS, unavailable_response
+from app.api.unavailable import BUSY_RETRY_AFTER_SECONDS, TROUBLE_DETAILS, unavailable_response
+from app.bounded_waits import bound_lock_waits, install_bounded_waits
+from app.instance_read import database_trouble, unreachable
 from app.ledger_whole import instance_verified
-from ledger import Ledger, LedgerBusyError, LedgerError
+from ledger import Ledger, LedgerBusyError, LedgerError, LedgerUnavailableError
 
 PAGE_MAX = 1000
 logger = logging.getLogger("keyong")
@@ -57,15 +59,33 @@ def verified_or_busy(ledger: Ledger, lock_timeout_ms: int) -> dict[str, Any] | J
     except LedgerBusyError as exc:
         logger.warning("503 on GET /ledger/verify: %s", exc)
         return unavailable_response(str(exc), "ledger_busy", BUSY_RETRY_AFTER_SECONDS)
+    except LedgerUnavailableError as exc:  # the fast reader's own connections failed: ADBC's, not SQLAlchemy's
+        cause = exc.__cause__ or exc
+        logger.error("503 on GET /ledger/verify: %s", unreachable(None, cause))
+        return unavailable_response(TROUBLE_DETAILS[database_trouble(cause)], "database_unavailable")
     return instance_verified(report).as_json()
+
+
+def bounded_waits(ledger: Ledger, lock_timeout_ms: int) -> Callable[[], Awaitable[None]]:
+    """A dependency to run before the token is checked: its reads (principal, key, revocation, recovery hold)
+    wait on a lock no longer than the verification does (red team 23b F1); a regulator's other reads here alike.
+    Async, so that it sets the bound in the request's own context, which the dependencies after it copy."""
+    install_bounded_waits(ledger.engine)
+
+    async def bounded() -> None:
+        bound_lock_waits(lock_timeout_ms)
+
+    return bounded
+
+
+def refused(exc: LedgerError) -> HTTPException:
+    return HTTPException(status.HTTP_409_CONFLICT, detail=str(exc))
 
 
 def build_router(ledger: Ledger, require_regulator: Callable[..., Any], *, verify_lock_timeout_ms: int) -> APIRouter:
     """``verify_lock_timeout_ms``: how long ``/verify`` waits on another session's lock (then 503, Retry-After)."""
-    router = APIRouter(prefix="/ledger", tags=["ledger"], dependencies=[Depends(require_regulator)])
-
-    def refused(exc: LedgerError) -> HTTPException:
-        return HTTPException(status.HTTP_409_CONFLICT, detail=str(exc))
+    waits = [Depends(bounded_waits(ledger, verify_lock_timeout_ms)), Depends(require_regulator)]  # in this order
+    router = APIRouter(prefix="/ledger", tags=["ledger"], dependencies=waits)
 
     @router.get("/entries", response_model=EntriesPage)
     def list_entries(

@@ -19,9 +19,11 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from sqlalchemy.exc import OperationalError
 
 from app.api.ledger import export_response
 from app.api.unavailable import BUSY_RETRY_AFTER_SECONDS
+from app.bounded_waits import bounded_lock_waits, install_bounded_waits
 from app.console import regulator_trace_pages
 from app.console.charts import stacked_bars
 from app.console.context import Console, PathSeq, decimal
@@ -29,7 +31,7 @@ from app.console.glossary import label as action_label
 from app.console.session import Session
 from app.ledger_whole import instance_verified
 from core import Actor, RegistryError
-from ledger import Entry, LedgerBusyError, LedgerError
+from ledger import Entry, LedgerBusyError, LedgerError, LedgerUnavailableError, gave_up_waiting
 from ledger.verify import check_inclusion_proof
 from operators import Role
 
@@ -117,48 +119,67 @@ def register(router: APIRouter, console: Console) -> None:
 def _ledger(router: APIRouter, console: Console) -> None:
     """The ledger as a regulator reads it: verified on every visit, filtered, charted, paged."""
     instance = console.instance
+    install_bounded_waits(instance.engine)
 
     @router.get("/regulator", response_class=HTMLResponse)
     def home(request: Request) -> HTMLResponse:
-        session, _ = _regulator(console, request)
-        q = request.query_params
-        filters: dict[str, str | None] = {
-            key: (q.get(key) or "").strip() or None for key in ("action", "subject", "actor", "since")
-        }
-        limit = _int(q.get("limit"), 50, low=1) or 50
-        limit = limit if limit in PAGE_SIZES else 50
-        after = _int(q.get("after"), 0) or 0
-        before = _int(q.get("before"), None, low=1)
-        ledger = instance.ledger
-        try:
-            report = instance_verified(ledger.verify(lock_timeout_ms=instance.settings.ledger_verify_lock_timeout_ms))
-        except LedgerBusyError as exc:  # another session's lock: say so now, not a page that never comes (ledger23)
-            page = console.render(request, session, "console/regulator/busy.html", status_code=503, reason=str(exc))
-            page.headers["Retry-After"] = str(BUSY_RETRY_AFTER_SECONDS)
-            return page
-        latest = ledger.latest_checkpoint()
-        entries = newest_first(ledger, filters, before=before, after=after, limit=limit)
-        days, series = per_day_by_family(ledger, filters)
-        chart = stacked_bars("每日账本条目(按动作类别)· entries per day by action family", days, series)
-        keep = {k: v for k, v in {**filters, "limit": str(limit), "after": str(after) if after else None}.items() if v}
-        return console.render(
-            request,
-            session,
-            "console/regulator/index.html",
-            report=report,
-            latest=latest,
-            size=report.entries,
-            entries=entries,
-            filters=filters,
-            limit=limit,
-            after=after,
-            page_sizes=PAGE_SIZES,
-            older=entries[-1].seq if len(entries) == limit and entries[-1].seq - 1 > after else None,
-            keep=keep,
-            chart=chart,
-            actions=sorted({a for a in _known_actions(ledger)}),
-            action_label=action_label,
-        )
+        # Every read of the page waits on another session's lock no longer than the verification: the session's
+        # principal, the freeze banner, the workers' state, and the page's own reads after the verification (red
+        # team 23b F3); a wait past it, or a database failing the verifier's own connections, is the busy page.
+        wait_ms = instance.settings.ledger_verify_lock_timeout_ms
+        with bounded_lock_waits(wait_ms):
+            try:
+                return _home(console, request, wait_ms)
+            except (LedgerBusyError, LedgerUnavailableError, OperationalError) as exc:
+                if isinstance(exc, OperationalError) and not gave_up_waiting(exc):
+                    raise
+                reason = str(exc).strip().splitlines()[0] if isinstance(exc, OperationalError) else str(exc)
+                page = console.render(request, None, "console/regulator/busy.html", status_code=503, reason=reason)
+                page.headers["Retry-After"] = str(BUSY_RETRY_AFTER_SECONDS)
+                return page
+
+
+def _home(console: Console, request: Request, wait_ms: int) -> HTMLResponse:
+    """The page itself (:func:`_ledger` bounds its waits)."""
+    instance = console.instance
+    session, _ = _regulator(console, request)
+    # The layout's banners read these and say nothing when the read fails (context.py); read here first, a wait
+    # behind a lock on them is the busy page, not a page without its freeze banner (red team 23b F3).
+    instance.registry.freeze.state()
+    instance.roster.live_count()
+    q = request.query_params
+    filters: dict[str, str | None] = {
+        key: (q.get(key) or "").strip() or None for key in ("action", "subject", "actor", "since")
+    }
+    limit = _int(q.get("limit"), 50, low=1) or 50
+    limit = limit if limit in PAGE_SIZES else 50
+    after = _int(q.get("after"), 0) or 0
+    before = _int(q.get("before"), None, low=1)
+    ledger = instance.ledger
+    report = instance_verified(ledger.verify(lock_timeout_ms=wait_ms))
+    latest = ledger.latest_checkpoint()
+    entries = newest_first(ledger, filters, before=before, after=after, limit=limit)
+    days, series = per_day_by_family(ledger, filters)
+    chart = stacked_bars("每日账本条目(按动作类别)· entries per day by action family", days, series)
+    keep = {k: v for k, v in {**filters, "limit": str(limit), "after": str(after) if after else None}.items() if v}
+    return console.render(
+        request,
+        session,
+        "console/regulator/index.html",
+        report=report,
+        latest=latest,
+        size=report.entries,
+        entries=entries,
+        filters=filters,
+        limit=limit,
+        after=after,
+        page_sizes=PAGE_SIZES,
+        older=entries[-1].seq if len(entries) == limit and entries[-1].seq - 1 > after else None,
+        keep=keep,
+        chart=chart,
+        actions=sorted({a for a in _known_actions(ledger)}),
+        action_label=action_label,
+    )
 
 
 def _entries(router: APIRouter, console: Console) -> None:
