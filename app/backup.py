@@ -66,10 +66,10 @@ from app.backup_database import (
 from app.backup_seal import SealError, unseal
 from app.instance import MARKER, Instance
 from app.keys import SECRETS_DIR
-from app.ledger_whole import LEDGER_HEAD, instance_verified
+from app.ledger_whole import LEDGER_HEAD, instance_verified, remembered_head_file
 from app.settings import Settings
 from core import stream_sha256
-from ledger import VerifyReport
+from ledger import VerifyReport, forget_head
 from operators import host_actor
 
 DATABASE_FILE = "keyong.db"
@@ -419,6 +419,9 @@ def restore_backup(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    # A new home where none was: what this process remembers of a head file at this path was another home's
+    # (ledger.head.forget_head); the restored ledger is checked against its manifest's head below.
+    forget_head(remembered_head_file(home))
     manifest_sha256 = hashlib.sha256(manifest_raw).hexdigest()
     restored = settings.model_copy(update={"home": home, "database_url": database_url})
     return _verify_restored(restored, manifest, manifest_sha256, written)

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from ledger.entry_reads import read_entries
     from ledger.errors import LedgerBusyError, LedgerError, LedgerUnavailableError, gave_up_waiting
     from ledger.export import export_jsonl
+    from ledger.head import forget_head
     from ledger.keyring import ACTIVATION_ACTION, ROTATION_ACTION, KeyPeriod, KeySchedule, key_id
     from ledger.merkle import verify_consistency, verify_inclusion
     from ledger.note import NoteError, PolicyError, WitnessPolicy
@@ -95,6 +96,7 @@ __all__ = [
     "checkpoint_statement",
     "drop_append_only_ddl",
     "export_jsonl",
+    "forget_head",
     "gave_up_waiting",
     "key_id",
     "key_origin",
@@ -117,6 +119,7 @@ _NAMES: dict[str, str] = {
     "ledger.entry_reads": "read_entries",
     "ledger.errors": "LedgerBusyError LedgerError LedgerUnavailableError gave_up_waiting",
     "ledger.export": "export_jsonl",
+    "ledger.head": "forget_head",
     "ledger.keyring": "ACTIVATION_ACTION ROTATION_ACTION KeyPeriod KeySchedule key_id",
     "ledger.merkle": "verify_consistency verify_inclusion",
     "ledger.note": "NoteError PolicyError WitnessPolicy",

@@ -40,6 +40,7 @@ __all__ = [
     "HEAD_FORMAT",
     "RememberedHead",
     "cut_before_append",
+    "forget_head",
     "head_problems",
     "held_in_process",
     "note_head",
@@ -291,6 +292,21 @@ def held_in_process(path: Path | str) -> RememberedHead | None:
     with _seen_lock:
         seen = _seen.get(os.fspath(path))
     return None if seen is None else seen[3]
+
+
+def forget_head(path: Path | str) -> None:
+    """Drop what this process remembers of the head file at ``path`` (and close the file it kept open).
+
+    Why: the memory is evidence against a cut only while ``path`` belongs to the same ledger. A restore builds a
+    *new* home at a path that held nothing (the home it replaces was moved aside or removed first): a process
+    that restores with the head of the set-aside home in memory judged the restored, earlier ledger rolled back
+    (test_upgrade_rollback: the documented rollback to a pre-upgrade backup, in one process). The restored ledger
+    is checked against the head its backup's manifest recorded instead."""
+    with _seen_lock:
+        seen = _seen.pop(os.fspath(path), None)
+    if seen is not None:
+        with suppress(OSError):
+            os.close(seen[0])
 
 
 def _unchanged(name: str, fd: int, inode: tuple[int, int], raw: bytes) -> bool:

@@ -31,7 +31,9 @@ from typing import Any, Literal
 
 from app.demo.scenario import DEMO_DIR
 from app.instance import MARKER, Instance, InstanceError
+from app.ledger_whole import remembered_head_file
 from app.settings import Settings
+from ledger import forget_head
 
 DEMO_RECORD = "demo.json"
 #: Report fields that hold API keys and TOTP secrets: shown once when made, never written to disk.
@@ -146,6 +148,7 @@ def replacing(home: Path, *, reset: bool) -> Iterator[None]:
     aside = Path(tempfile.mkdtemp(prefix=f".{home.name}.reset-", dir=home.parent))
     old = aside / home.name
     os.rename(home, old)
+    forget_head(remembered_head_file(home))  # the new demo is another ledger at this path (ledger.head.forget_head)
     try:
         yield
     except BaseException:
