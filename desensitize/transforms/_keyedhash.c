@@ -65,6 +65,21 @@ static void hash_all(const SHA256_CTX *inner0, const SHA256_CTX *outer0, const u
     }
 }
 
+/* The number of strings an Arrow offsets buffer (n + 1 int64 values) describes over data_len bytes, or -1 with
+   ValueError set when it is not one: the one check every function over Arrow strings makes before reading. */
+static Py_ssize_t string_count(const Py_buffer *offsets, Py_ssize_t data_len) {
+    if (offsets->len < (Py_ssize_t)sizeof(int64_t) || offsets->len % (Py_ssize_t)sizeof(int64_t) != 0) {
+        PyErr_SetString(PyExc_ValueError, "offsets must hold n + 1 int64 values");
+        return -1;
+    }
+    Py_ssize_t n = offsets->len / (Py_ssize_t)sizeof(int64_t) - 1;
+    if (check_offsets((const int64_t *)offsets->buf, n, data_len) != 0) {
+        PyErr_SetString(PyExc_ValueError, "offsets go backwards or outside the data");
+        return -1;
+    }
+    return n;
+}
+
 static PyObject *keyed_hex32(PyObject *self, PyObject *args) {
     Py_buffer ipad, opad, prefix, offsets, data;
     if (!PyArg_ParseTuple(args, "y*y*y*y*y*", &ipad, &opad, &prefix, &offsets, &data)) return NULL;
@@ -73,16 +88,9 @@ static PyObject *keyed_hex32(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "the key pads must be 64 bytes");
         goto done;
     }
-    if (offsets.len < (Py_ssize_t)sizeof(int64_t) || offsets.len % (Py_ssize_t)sizeof(int64_t) != 0) {
-        PyErr_SetString(PyExc_ValueError, "offsets must hold n + 1 int64 values");
-        goto done;
-    }
-    Py_ssize_t n = offsets.len / (Py_ssize_t)sizeof(int64_t) - 1;
+    Py_ssize_t n = string_count(&offsets, data.len);
+    if (n < 0) goto done;
     const int64_t *offs = (const int64_t *)offsets.buf;
-    if (check_offsets(offs, n, data.len) != 0) {
-        PyErr_SetString(PyExc_ValueError, "offsets go backwards or outside the data");
-        goto done;
-    }
     if (n > PY_SSIZE_T_MAX / HEX_CHARS) {
         PyErr_NoMemory();
         goto done;
@@ -155,16 +163,9 @@ static PyObject *siphash24(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "the key must be 16 bytes");
         goto done;
     }
-    if (offsets.len < (Py_ssize_t)sizeof(int64_t) || offsets.len % (Py_ssize_t)sizeof(int64_t) != 0) {
-        PyErr_SetString(PyExc_ValueError, "offsets must hold n + 1 int64 values");
-        goto done;
-    }
-    Py_ssize_t n = offsets.len / (Py_ssize_t)sizeof(int64_t) - 1;
+    Py_ssize_t n = string_count(&offsets, data.len);
+    if (n < 0) goto done;
     const int64_t *offs = (const int64_t *)offsets.buf;
-    if (check_offsets(offs, n, data.len) != 0) {
-        PyErr_SetString(PyExc_ValueError, "offsets go backwards or outside the data");
-        goto done;
-    }
     if (n > PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(uint64_t)) {
         PyErr_NoMemory();
         goto done;
