@@ -57,6 +57,25 @@ def _answer_while(client: TestClient, path: str, headers: dict[str, str]) -> dic
 # --- F1. the bound covers the ledger's tables only: a lock on the identity tables hangs GET /ledger/verify ---
 
 
+def _assert_503_behind_a_lock(locker: Any, table: str, client: TestClient, path: str, headers: dict[str, str]) -> None:
+    """``path`` asked while another session holds ``LOCK TABLE table IN ACCESS EXCLUSIVE MODE``: the answer must
+    come, while the lock is still held, and be a 503 (the lock is released afterwards so the asking thread ends)."""
+    connection = locker.connect()
+    transaction = connection.begin()
+    try:
+        connection.exec_driver_sql(f'LOCK TABLE "{table}" IN ACCESS EXCLUSIVE MODE')
+        out = _answer_while(client, path, headers)
+    finally:
+        transaction.rollback()
+        connection.close()
+    out["thread"].join(60)
+    assert out["answered"], (
+        f"{path} still waited after {HUNG_AFTER_SECONDS} s behind a lock on {table} "
+        f"(the verification's bound is {WAIT_SECONDS} s)"
+    )
+    assert out["status"] == 503, out
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("table", ["principals", "api_keys", "revoked_tokens", "principal_recovery_holds"])
 def test_verify_answers_behind_a_lock_on_the_tables_its_request_reads(pg_url: str, tmp_path: Path, table: str) -> None:
@@ -74,20 +93,7 @@ def test_verify_answers_behind_a_lock_on_the_tables_its_request_reads(pg_url: st
         with TestClient(create_app(settings), raise_server_exceptions=False) as client:
             headers = bearer(client, result.tokens["regulator"])
             assert client.get("/ledger/verify", headers=headers).status_code == 200
-            connection = locker.connect()
-            transaction = connection.begin()
-            try:
-                connection.exec_driver_sql(f'LOCK TABLE "{table}" IN ACCESS EXCLUSIVE MODE')
-                out = _answer_while(client, "/ledger/verify", headers)
-            finally:
-                transaction.rollback()
-                connection.close()
-            out["thread"].join(60)
-            assert out["answered"], (
-                f"GET /ledger/verify still waited after {HUNG_AFTER_SECONDS} s behind a lock on {table} "
-                f"(the verification's bound is {WAIT_SECONDS} s)"
-            )
-            assert out["status"] == 503, out
+            _assert_503_behind_a_lock(locker, table, client, "/ledger/verify", headers)
     finally:
         locker.dispose()
 
@@ -181,20 +187,7 @@ def test_console_ledger_page_answers_behind_a_lock_on_the_tables_it_reads(
     try:
         with client:
             assert client.get("/console/regulator").status_code == 200
-            connection = locker.connect()
-            transaction = connection.begin()
-            try:
-                connection.exec_driver_sql(f'LOCK TABLE "{table}" IN ACCESS EXCLUSIVE MODE')
-                out = _answer_while(client, "/console/regulator", {})
-            finally:
-                transaction.rollback()
-                connection.close()
-            out["thread"].join(60)
-            assert out["answered"], (
-                f"/console/regulator still waited after {HUNG_AFTER_SECONDS} s behind a lock on {table} "
-                f"(the verification's bound is {WAIT_SECONDS} s)"
-            )
-            assert out["status"] == 503, out
+            _assert_503_behind_a_lock(locker, table, client, "/console/regulator", {})
     finally:
         locker.dispose()
         opened.close()
