@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,17 +178,30 @@ class FingerprintSet:
 
         value_parts = [raw_side[c][0][raw_side[c][1]] for c in identifiers]
         value_parts += [des_side[c][0][des_side[c][1]] for c in pseudonyms]
-        arrays = {
-            "values": sorted_unique(value_parts),
-            "qi_rows_raw": sorted_unique([combine_rows([raw_side[c][0] for c in qi], len(raw))] if qi else []),
-            "qi_rows_desensitized": sorted_unique(
-                [combine_rows([des_side[c][0] for c in qi], len(desensitized))] if qi else []
-            ),
-            "rows_raw": sorted_unique([combine_rows([raw_side[c][0] for c in raw_columns], len(raw))]),
-            "rows_desensitized": sorted_unique(
-                [combine_rows([des_side[c][0] for c in des_columns], len(desensitized))]
-            ),
+
+        def lengths_and_fragments() -> tuple[dict[str, dict[str, int]], np.ndarray, dict[str, int]]:
+            picked = _picked(early.pieces if early is not None else None, pseudonyms, kept, desensitized)
+            return _lengths_and_fragments(raw, identifiers, pseudonyms, prints, texts, key, picked)
+
+        def rows(
+            side: _Hashes, names: Sequence[str], n: int, *, none_when_empty: bool = False
+        ) -> Callable[[], np.ndarray]:
+            if none_when_empty and not names:
+                return lambda: sorted_unique([])
+            return lambda: sorted_unique([combine_rows([side[c][0] for c in names], n)])
+
+        tasks: dict[str, Callable[[], Any]] = {  # the largest first
+            "values": lambda: sorted_unique(value_parts),
+            "lengths": lengths_and_fragments,
+            "rows_raw": rows(raw_side, raw_columns, len(raw)),
+            "rows_desensitized": rows(des_side, des_columns, len(desensitized)),
+            "qi_rows_raw": rows(raw_side, qi, len(raw), none_when_empty=True),
+            "qi_rows_desensitized": rows(des_side, qi, len(desensitized), none_when_empty=True),
         }
+        done = _run_all(tasks, threads=2 if worth_forking(len(raw), workers) else 1)
+        lengths, fragment_prints, fragments = done.pop("lengths")
+        arrays = {name: done[name] for name in KINDS if name != FRAGMENTS}
+        arrays[FRAGMENTS] = fragment_prints
         columns = {
             "values": identifiers + [f"{c} (pseudonyms)" for c in pseudonyms],
             "qi_rows_raw": list(qi),
@@ -196,10 +210,6 @@ class FingerprintSet:
             "rows_desensitized": des_columns,
         }
         note(total)
-        picked = _picked(early.pieces if early is not None else None, pseudonyms, kept, desensitized)
-        lengths, arrays[FRAGMENTS], fragments = _lengths_and_fragments(
-            raw, identifiers, pseudonyms, prints, texts, key, picked
-        )
         columns[FRAGMENTS] = [f"{c} (pseudonym fragments)" for c in pseudonyms]
         meta = {
             "value_columns": {"raw": identifiers, "pseudonyms": pseudonyms},
@@ -377,6 +387,17 @@ class FingerprintSet:
 
 _Hashes = dict[str, tuple[np.ndarray, np.ndarray]]
 _Texts = dict[str, pa.Array | pa.ChunkedArray]
+
+
+def _run_all(tasks: Mapping[str, Callable[[], Any]], threads: int) -> dict[str, Any]:
+    """Each task's result. Why threads: the last of the fingerprints (sorting millions of hashes with numpy,
+    counting lengths with pyarrow) runs after every forked helper has ended, with the second core idle,
+    and both libraries release the GIL in that work; each task reads what the others only read."""
+    if threads < 2:
+        return {name: task() for name, task in tasks.items()}
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fingerprints") as pool:
+        futures = {name: pool.submit(task) for name, task in tasks.items()}
+        return {name: future.result() for name, future in futures.items()}
 
 
 def _chunks(array: pa.Array | pa.ChunkedArray) -> list[pa.Array]:

@@ -2,8 +2,9 @@
 
 Why not ``concurrent.futures``: a process pool pickles the function's arguments to send them, and
 here the arguments are the table itself (a million rows of text); a forked child already has them,
-copy-on-write, so only the *result* crosses a pipe. Threads would not help either: the free-text
-scanner is Python ``re`` (it holds the GIL) and the fingerprints are pandas hashing.
+copy-on-write, so only the *result* crosses, through an anonymous file in memory. Threads would not
+help either: the free-text scanner is Python ``re`` (it holds the GIL) and the fingerprints are
+pandas hashing.
 
 Used only where a stage is large enough (``worth_forking``) and the machine has a second usable
 core; otherwise the work runs inline, so results never depend on whether a fork happened. A child
@@ -14,16 +15,22 @@ had inline (its text in a ``RuntimeError`` only when it cannot be pickled).
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
 import pickle
 import signal
+import tempfile
 from collections.abc import Callable
 from types import TracebackType
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 __all__ = ["Forked", "WorkerLostError", "usable_cores", "worth_forking"]
 
 T = TypeVar("T")
+
+#: How much lower a ``background`` child's scheduling priority is (``nice``): work done ahead for a later
+#: stage yields the cores to the stage the caller is running, and uses what that leaves.
+BACKGROUND_NICENESS = 10
 
 #: Below this many rows a fork (~10 ms plus the result's pickling) costs more than it saves.
 MIN_ROWS = 100_000
@@ -72,6 +79,33 @@ def _ended(status: int) -> str:
     return f"exited with status {os.WEXITSTATUS(status) if os.WIFEXITED(status) else status} without a result"
 
 
+def _result_file() -> int:
+    """An anonymous file in memory the child writes its result to: it never blocks on a reader (a pipe's
+    64 KiB made a child wait for its parent and the parent read 100 MB at ~0.5 GB/s, a quarter second
+    on the path of every large copy), and it is never on disk."""
+    try:
+        return os.memfd_create("keyong-forked", os.MFD_CLOEXEC)
+    except (AttributeError, OSError):  # not Linux: an unlinked temporary file
+        return os.dup(tempfile.TemporaryFile().fileno())
+
+
+def _write_all(fd: int, payload: bytes) -> None:
+    view, offset = memoryview(payload), 0
+    while offset < len(view):
+        offset += os.pwrite(fd, view[offset:], offset)
+
+
+def _load(fd: int) -> tuple[bool, Any] | None:
+    """What the child stored, unpickled straight from the mapped file; None when it stored nothing (a file
+    written in part, by a child that died while writing, never gets here: its exit status is checked first)."""
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return None
+    with mmap.mmap(fd, size, prot=mmap.PROT_READ) as stored:
+        loaded: tuple[bool, Any] = pickle.loads(stored)
+    return loaded
+
+
 def _failure(exc: BaseException) -> bytes:
     """The child's exception pickled whole, so the parent raises the same type with the same message; its
     text only when it does not pickle (then the parent raises a RuntimeError quoting it)."""
@@ -88,39 +122,41 @@ def _failure(exc: BaseException) -> bytes:
 
 class Forked(Generic[T]):
     """``fn()`` running in a forked child; ``result()`` waits for it. Use as a context manager so an
-    exception in the parent kills the child instead of leaving it blocked on its pipe."""
+    exception in the parent kills the child instead of leaving it to run on.
 
-    def __init__(self, fn: Callable[[], T], task: str = "a forked job") -> None:
+    ``background``: the work is for a later stage (``BACKGROUND_NICENESS``)."""
+
+    def __init__(self, fn: Callable[[], T], task: str = "a forked job", *, background: bool = False) -> None:
         self._task = task
-        read, write = os.pipe()
+        self._file = _result_file()
         pid = os.fork()
-        if pid == 0:  # the child: compute, send, and leave without running the parent's exit handlers
+        if pid == 0:  # the child: compute, store, and leave without running the parent's exit handlers
             status = 0
             try:
-                os.close(read)
+                if background:
+                    os.nice(BACKGROUND_NICENESS)
                 try:
                     payload = pickle.dumps((True, fn()), protocol=pickle.HIGHEST_PROTOCOL)
                 except BaseException as exc:  # report anything; the parent raises it, of its own type
                     payload = _failure(exc)
-                with os.fdopen(write, "wb") as out:
-                    out.write(payload)
+                _write_all(self._file, payload)
             except BaseException:
                 status = 1
             finally:
                 os._exit(status)
-        os.close(write)
         self._pid = pid
-        self._read = read
         self._done = False
 
     def result(self) -> T:
-        with os.fdopen(self._read, "rb") as pipe:
-            data = pipe.read()
         _, status = os.waitpid(self._pid, 0)
         self._done = True
-        if not data:
+        try:
+            stored = _load(self._file) if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 else None
+        finally:
+            os.close(self._file)
+        if stored is None:
             raise WorkerLostError(self._task, _ended(status))
-        ok, value = pickle.loads(data)
+        ok, value = stored
         if not ok:
             if isinstance(value, Exception):
                 raise value  # the child's own error (a DesensitizeError stays one: desensitize.errors)
@@ -138,7 +174,7 @@ class Forked(Generic[T]):
             os.kill(self._pid, signal.SIGKILL)
             os.waitpid(self._pid, 0)
         with contextlib.suppress(OSError):
-            os.close(self._read)
+            os.close(self._file)
 
     def __enter__(self) -> Forked[T]:
         return self

@@ -185,7 +185,9 @@ def desensitize_table(
         try:
             later = deferred(df, types, policy)  # hashed later, on the other core too
             early = (
-                jobs.enter_context(Forked(lambda: raw_prints(df, pepper, identifiers, later), "the raw fingerprints"))
+                jobs.enter_context(
+                    Forked(lambda: raw_prints(df, pepper, identifiers, later), "the raw fingerprints", background=True)
+                )
                 if worth_forking(len(df))
                 else None
             )

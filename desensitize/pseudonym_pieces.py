@@ -35,7 +35,7 @@ from desensitize.fingerprint_hashes import (
 )
 from desensitize.transforms import arrow_strings, as_text
 
-__all__ = ["CopyPrints", "PseudonymPieces", "copy_prints", "kept_fragments", "pseudonym_pieces"]
+__all__ = ["CopyPrints", "PseudonymPieces", "copy_hashes", "copy_prints", "kept_fragments", "pseudonym_pieces"]
 
 _PSEUDONYM = r"^[0-9a-f]{20,}$"  # as fragments_of: a pseudonym long enough for its pieces to be fragments
 
@@ -164,8 +164,22 @@ def copy_prints(
     raw: pd.DataFrame | None = None,
     raw_columns: Sequence[str] = (),
 ) -> CopyPrints:
-    """``pseudonym_pieces`` of the ``pseudonyms`` columns, the row hashes of the ``columns`` of ``frame``, and
-    those of the ``raw_columns`` of ``raw`` (as ``raw_prints`` hashes them).
+    """``pseudonym_pieces`` of the ``pseudonyms`` columns and ``copy_hashes``: the two halves of the work,
+    which a large table runs in two forked children (``desensitize.ahead``)."""
+    pieces = pseudonym_pieces(frame, pseudonyms, key) if pseudonyms else None
+    return CopyPrints(pieces, *copy_hashes(frame, pseudonyms, columns, key, raw, raw_columns))
+
+
+def copy_hashes(
+    frame: pd.DataFrame,
+    pseudonyms: Sequence[str],
+    columns: Sequence[str],
+    key: str,
+    raw: pd.DataFrame | None = None,
+    raw_columns: Sequence[str] = (),
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """The row hashes of the ``columns`` of ``frame``, and those of the ``raw_columns`` of ``raw`` (as
+    ``raw_prints`` hashes them).
 
     Only columns of strings are hashed ahead: their text is each value's own (``as_text`` renders dates
     by what the whole column holds, which suppression can change), so a kept row's hash is the same
@@ -176,7 +190,7 @@ def copy_prints(
         if isinstance(frame[c].dtype, pd.StringDtype)
     }
     raw_hashes = {c: column_hashes(raw[c], key) for c in raw_columns} if raw is not None else {}
-    return CopyPrints(pseudonym_pieces(frame, pseudonyms, key) if pseudonyms else None, hashes, raw_hashes)
+    return hashes, raw_hashes
 
 
 def _chunks(array: pa.Array | pa.ChunkedArray) -> list[pa.Array]:

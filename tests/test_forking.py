@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from desensitize import FingerprintSet
-from desensitize.forking import Forked, worth_forking
+from desensitize.forking import BACKGROUND_NICENESS, Forked, WorkerLostError, worth_forking
 from desensitize.textscan import redact
 from samples import synthetic
 
@@ -56,6 +56,43 @@ def test_leaving_early_kills_the_child() -> None:
         raise KeyError("the parent failed first")
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)  # reaped: no zombie, no sleeper
+
+
+def test_a_background_child_yields_the_cores_to_its_parent() -> None:
+    """Work done ahead for a later stage runs niced, so the stage the parent runs meanwhile is not slowed by it."""
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    with Forked(lambda: os.getpriority(os.PRIO_PROCESS, 0), background=True) as job:
+        assert job.result() == min(19, own + BACKGROUND_NICENESS)
+    with Forked(lambda: os.getpriority(os.PRIO_PROCESS, 0)) as job:
+        assert job.result() == own  # what the parent waits for next keeps its priority
+    assert os.getpriority(os.PRIO_PROCESS, 0) == own
+
+
+def test_a_child_that_leaves_without_its_result_is_a_lost_worker() -> None:
+    with (
+        pytest.raises(
+            WorkerLostError, match=r"the worker process for the leaver exited with status 0 without a result"
+        ),
+        Forked(lambda: os._exit(0), "the leaver") as job,
+    ):
+        job.result()
+    with pytest.raises(WorkerLostError, match="exited with status 3"), Forked(lambda: os._exit(3)) as job:
+        job.result()
+
+
+def test_a_large_result_crosses_and_no_descriptor_is_left_open() -> None:
+    """The result crosses through an anonymous file in memory, read once the child has ended: a result far
+    larger than a pipe's buffer arrives whole, and neither a read nor a cancel leaves a descriptor behind."""
+    before = len(os.listdir("/proc/self/fd"))
+    big = np.arange(12_000_000, dtype=np.int64)  # 96 MB
+    with Forked(lambda: big[::-1].copy()) as job:
+        assert np.array_equal(job.result(), big[::-1])
+    for _ in range(20):
+        with Forked(lambda: b"x" * 100_000) as job:
+            assert job.result() == b"x" * 100_000
+        with Forked(lambda: 1) as job:
+            job.cancel()
+    assert len(os.listdir("/proc/self/fd")) == before
 
 
 def test_workers_decide_and_small_inputs_stay_in_process() -> None:
