@@ -134,7 +134,7 @@ def value_lengths(normalised: pa.Array | pa.ChunkedArray) -> dict[str, dict[str,
 
 def long_distinct(normalised: pa.Array | pa.ChunkedArray) -> pa.Array:
     """The distinct normalised values of at least ``MIN_VALUE_CHARS`` characters (the values printed)."""
-    return pc.unique(pc.filter(normalised, pc.greater_equal(pc.utf8_length(normalised), MIN_VALUE_CHARS)))
+    return _unique(pc.filter(normalised, pc.greater_equal(pc.utf8_length(normalised), MIN_VALUE_CHARS)))
 
 
 #: What some class of ``LENGTH_CLASSES`` holds: a value outside it is counted in no class.
@@ -154,7 +154,7 @@ def classed_distinct(columns: Sequence[pa.Array | pa.ChunkedArray]) -> pa.Array:
     lengths: list[set[int]] = []
     for column in columns:
         long = pc.filter(column, pc.greater_equal(pc.utf8_length(column), MIN_VALUE_CHARS))
-        part = pc.unique(pc.filter(long, pc.match_substring_regex(long, _IN_SOME_CLASS))).cast(pa.large_string())
+        part = _unique(pc.filter(long, pc.match_substring_regex(long, _IN_SOME_CLASS))).cast(pa.large_string())
         parts.append(part)
         lengths.append(set(pc.unique(pc.utf8_length(part)).to_pylist()))
     if not parts:
@@ -163,6 +163,26 @@ def classed_distinct(columns: Sequence[pa.Array | pa.ChunkedArray]) -> pa.Array:
     if sum(map(len, lengths)) == len(set().union(*lengths)):  # no length in two columns: no value in two
         return joined
     return pc.unique(joined)
+
+
+#: Any key serves to tell whether strings are all different (equal strings hash equal under every key).
+_DISTINCT_CHECK_KEY = "keyong-distinct!"
+
+
+def _unique(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """``pc.unique(values)``, without its hash table when no two values are equal (each column's values come
+    distinct from ``column_prints``, and normalising rarely makes two equal; a copy's pseudonyms are
+    distinct per person). When no two of their 64-bit hashes are equal no two values are (equal values hash
+    equal), and the values, in their order, are what ``pc.unique`` returns. Sorting the hashes costs about
+    a third of the hash table on a million identifiers; equal hashes (equal values, or a collision) take
+    ``pc.unique``."""
+    flat = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    if _native is None or len(flat) < 2 or flat.null_count:
+        return pc.unique(flat)
+    hashes = np.sort(siphash(flat, _DISTINCT_CHECK_KEY))
+    if np.any(hashes[1:] == hashes[:-1]):
+        return pc.unique(flat)
+    return flat
 
 
 def class_lengths(distinct: pa.Array) -> dict[str, dict[int, int]]:

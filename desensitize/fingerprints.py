@@ -33,7 +33,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,7 +67,7 @@ from desensitize.fingerprint_hashes import (
     sorted_unique,
     value_lengths,
 )
-from desensitize.forking import Forked, worth_forking
+from desensitize.forking import Forked, on_threads, worth_forking
 from desensitize.pseudonym_pieces import CopyPrints, PseudonymPieces, kept_fragments
 from desensitize.transforms import arrow_strings, as_text
 
@@ -198,7 +197,7 @@ class FingerprintSet:
             "qi_rows_raw": rows(raw_side, qi, len(raw), none_when_empty=True),
             "qi_rows_desensitized": rows(des_side, qi, len(desensitized), none_when_empty=True),
         }
-        done = _run_all(tasks, threads=2 if worth_forking(len(raw), workers) else 1)
+        done = on_threads(tasks, threads=2 if worth_forking(len(raw), workers) else 1)
         lengths, fragment_prints, fragments = done.pop("lengths")
         arrays = {name: done[name] for name in KINDS if name != FRAGMENTS}
         arrays[FRAGMENTS] = fragment_prints
@@ -387,17 +386,6 @@ class FingerprintSet:
 
 _Hashes = dict[str, tuple[np.ndarray, np.ndarray]]
 _Texts = dict[str, pa.Array | pa.ChunkedArray]
-
-
-def _run_all(tasks: Mapping[str, Callable[[], Any]], threads: int) -> dict[str, Any]:
-    """Each task's result. Why threads: the last of the fingerprints (sorting millions of hashes with numpy,
-    counting lengths with pyarrow) runs after every forked helper has ended, with the second core idle,
-    and both libraries release the GIL in that work; each task reads what the others only read."""
-    if threads < 2:
-        return {name: task() for name, task in tasks.items()}
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fingerprints") as pool:
-        futures = {name: pool.submit(task) for name, task in tasks.items()}
-        return {name: future.result() for name, future in futures.items()}
 
 
 def _chunks(array: pa.Array | pa.ChunkedArray) -> list[pa.Array]:

@@ -20,11 +20,12 @@ import os
 import pickle
 import signal
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Forked", "WorkerLostError", "usable_cores", "worth_forking"]
+__all__ = ["Forked", "WorkerLostError", "on_threads", "usable_cores", "worth_forking"]
 
 T = TypeVar("T")
 
@@ -50,6 +51,19 @@ def worth_forking(rows: int, workers: int | None = None) -> bool:
     if workers is not None:
         return workers >= 2
     return rows >= MIN_ROWS and usable_cores() >= 2
+
+
+def on_threads(tasks: Mapping[str, Callable[[], Any]], threads: int) -> dict[str, Any]:
+    """Each task's result, the tasks run on ``threads`` threads (1: one after the other, here).
+
+    For work that releases the GIL (numpy's sorts and arithmetic, pyarrow's kernels, the C hashes): where
+    a stage's last part runs once every forked helper has ended, or in a helper once the caller waits for
+    it, the second core is otherwise idle. The tasks must only read what they share."""
+    if threads < 2 or len(tasks) < 2:
+        return {name: task() for name, task in tasks.items()}
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="keyong-part") as pool:
+        futures = {name: pool.submit(task) for name, task in tasks.items()}
+        return {name: future.result() for name, future in futures.items()}
 
 
 class WorkerLostError(RuntimeError):

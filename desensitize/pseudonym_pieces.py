@@ -18,7 +18,7 @@ takes the general path.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,6 +33,7 @@ from desensitize.fingerprint_hashes import (
     column_hashes,
     siphash,
 )
+from desensitize.forking import on_threads, worth_forking
 from desensitize.transforms import arrow_strings, as_text
 
 __all__ = ["CopyPrints", "PseudonymPieces", "copy_hashes", "copy_prints", "kept_fragments", "pseudonym_pieces"]
@@ -81,14 +82,22 @@ def pseudonym_pieces(frame: pd.DataFrame, names: Sequence[str], key: str) -> Pse
     half = width // 2
     head16 = np.ascontiguousarray(packed[:, :8]).view(">u8").ravel().astype(np.uint64)
     tail16 = np.ascontiguousarray(packed[:, half - 8 : half]).view(">u8").ravel().astype(np.uint64)
-    codes: dict[int, np.ndarray] = {}
-    prints: dict[int, np.ndarray] = {}
-    for n in FRAGMENT_LENGTHS:
-        numbers = np.concatenate([head16 >> np.uint64(4 * (16 - n)), tail16 & np.uint64((1 << (4 * n)) - 1)])
-        hashed = np.concatenate(
-            [siphash(_fixed_width(digits[:, :n]), key), siphash(_fixed_width(digits[:, width - n :]), key)]
-        )
-        codes[n], prints[n] = _numbered(numbers, hashed)
+
+    def numbered(n: int) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
+        def run() -> tuple[np.ndarray, np.ndarray]:
+            numbers = np.concatenate([head16 >> np.uint64(4 * (16 - n)), tail16 & np.uint64((1 << (4 * n)) - 1)])
+            hashed = np.concatenate(
+                [siphash(_fixed_width(digits[:, :n]), key), siphash(_fixed_width(digits[:, width - n :]), key)]
+            )
+            return _numbered(numbers, hashed)
+
+        return run
+
+    # One length per thread: the hashing and the argsorts release the GIL, so a forked helper running this
+    # uses the second core as soon as the process it works for waits on it (desensitize.ahead).
+    done = on_threads({str(n): numbered(n) for n in FRAGMENT_LENGTHS}, threads=2 if worth_forking(len(hexes)) else 1)
+    codes = {n: done[str(n)][0] for n in FRAGMENT_LENGTHS}
+    prints = {n: done[str(n)][1] for n in FRAGMENT_LENGTHS}
     return PseudonymPieces(names, rows, at, codes, prints)
 
 

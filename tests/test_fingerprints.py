@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from desensitize.fingerprints import (
@@ -222,3 +223,28 @@ def test_contains_normalised_finds_what_contains_values_finds(tmp_path: Path) ->
     normalised = normalise_for_fingerprint(pa.array(probes.tolist(), pa.large_string()))
     assert prints.contains_normalised(normalised).tolist() == prints.contains_values(probes).tolist()
     assert prints.contains_normalised(normalised).tolist() == [True, False, True, False]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["13800138000", "张伟", "a1b2"],  # all different: returned as they are
+        ["13800138000", "张伟", "13800138000", "a1b2", "张伟"],  # repeats: the hash table's answer
+        [],
+        ["only"],
+    ],
+)
+def test_distinct_values_are_pc_unique_with_or_without_repeats(values: list[str]) -> None:
+    from desensitize.fingerprint_hashes import _unique
+
+    for array in (pa.array(values, pa.large_string()), pa.chunked_array([values[:2], values[2:]], pa.large_string())):
+        assert _unique(array).to_pylist() == pc.unique(array).to_pylist()
+
+
+def test_a_hash_collision_still_gives_the_distinct_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Equal hashes of different values (a collision, forced here) must not drop a value: pc.unique decides."""
+    from desensitize import fingerprint_hashes
+
+    monkeypatch.setattr(fingerprint_hashes, "siphash", lambda values, key: np.zeros(len(values), dtype=np.uint64))
+    values = pa.array(["13800138000", "13900139000", "13800138000"], pa.large_string())
+    assert fingerprint_hashes._unique(values).to_pylist() == ["13800138000", "13900139000"]

@@ -127,3 +127,25 @@ def test_fingerprints_are_the_same_forked_or_not(people: pd.DataFrame) -> None:
     assert sets[0].counts() == sets[1].counts()
     for kind, array in sets[0].arrays.items():
         assert np.array_equal(array, sets[1].arrays[kind]), kind
+
+
+def test_pseudonym_pieces_are_the_same_on_threads_or_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above ``MIN_ROWS`` pseudonyms the three piece lengths are numbered on threads; the result must not
+    depend on it (the fingerprints pick the kept rows' pieces from it)."""
+    from desensitize import pseudonym_pieces as pieces_module
+    from desensitize.fingerprint_hashes import fingerprint_key
+
+    rng = np.random.default_rng(7)
+    high, low = rng.integers(0, 2**63, 120_000), rng.integers(0, 2**63, 120_000)
+    hexes = [f"{a:016x}{b:016x}" for a, b in zip(high, low, strict=True)]
+    hexes[5:50] = hexes[:45]  # repeated pseudonyms: pieces shared between rows
+    frame = pd.DataFrame({"p": pd.array(hexes, dtype="str")})
+    key = fingerprint_key(PEPPER)
+    threaded = pieces_module.pseudonym_pieces(frame, ["p"], key)
+    monkeypatch.setattr(pieces_module, "worth_forking", lambda rows: False)
+    inline = pieces_module.pseudonym_pieces(frame, ["p"], key)
+    assert threaded is not None and inline is not None
+    assert list(threaded.codes) == list(inline.codes) == [10, 12, 16]
+    for n in inline.codes:
+        assert np.array_equal(threaded.codes[n], inline.codes[n]), n
+        assert np.array_equal(threaded.prints[n], inline.prints[n]), n
