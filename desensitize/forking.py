@@ -100,7 +100,10 @@ def _result_file() -> int:
     try:
         return os.memfd_create("keyong-forked", os.MFD_CLOEXEC)
     except (AttributeError, OSError):  # not Linux: an unlinked temporary file
-        return os.dup(tempfile.TemporaryFile().fileno())
+        # Dup'd while the file object lives: ``os.dup(TemporaryFile().fileno())`` closed the file before the
+        # dup (EBADF, or another thread's file that took its number) (review 24).
+        with tempfile.TemporaryFile() as handle:
+            return os.dup(handle.fileno())
 
 
 def _write_all(fd: int, payload: bytes) -> None:
@@ -143,12 +146,17 @@ class Forked(Generic[T]):
     def __init__(self, fn: Callable[[], T], task: str = "a forked job", *, background: bool = False) -> None:
         self._task = task
         self._file = _result_file()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except BaseException:  # EAGAIN (a pids cgroup, RLIMIT_NPROC), ENOMEM: no child, no file left open
+            os.close(self._file)
+            raise
         if pid == 0:  # the child: compute, store, and leave without running the parent's exit handlers
             status = 0
             try:
-                if background:
-                    os.nice(BACKGROUND_NICENESS)
+                if background:  # a hint: where setpriority is refused the work still runs
+                    with contextlib.suppress(OSError):
+                        os.nice(BACKGROUND_NICENESS)
                 try:
                     payload = pickle.dumps((True, fn()), protocol=pickle.HIGHEST_PROTOCOL)
                 except BaseException as exc:  # report anything; the parent raises it, of its own type
