@@ -170,6 +170,8 @@ class Forked(Generic[T]):
         self._done = False
 
     def result(self) -> T:
+        if self._done:  # its child is reaped and its file closed: a second wait could reap another's pid
+            raise RuntimeError(f"the result of {self._task} was taken or cancelled already")
         _, status = os.waitpid(self._pid, 0)
         self._done = True
         try:
