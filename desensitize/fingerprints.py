@@ -68,7 +68,7 @@ from desensitize.fingerprint_hashes import (
     value_lengths,
 )
 from desensitize.forking import Forked, on_threads, worth_forking
-from desensitize.pseudonym_pieces import CopyPrints, PseudonymPieces, kept_fragments
+from desensitize.pseudonym_pieces import CopyPrints, picked_fragments, picked_hashes
 from desensitize.transforms import arrow_strings, as_text
 
 __all__ = [
@@ -171,7 +171,7 @@ class FingerprintSet:
         note(0)
         raw_side, des_side, prints, texts = _hash_both_sides(
             raw, desensitized, pepper, key, pseudonyms=pseudonyms, identifiers=identifiers, raw_hashes=raw_hashes,
-            workers=workers, note=note, picked=_picked_hashes(early, kept, len(raw), len(desensitized)),
+            workers=workers, note=note, picked=picked_hashes(early, kept, len(raw), len(desensitized)),
         )  # fmt: skip
         note(total - 1)
 
@@ -179,23 +179,13 @@ class FingerprintSet:
         value_parts += [des_side[c][0][des_side[c][1]] for c in pseudonyms]
 
         def lengths_and_fragments() -> tuple[dict[str, dict[str, int]], np.ndarray, dict[str, int]]:
-            picked = _picked(early.pieces if early is not None else None, pseudonyms, kept, desensitized)
+            picked = picked_fragments(early.pieces if early is not None else None, pseudonyms, kept, len(desensitized))
             return _lengths_and_fragments(raw, identifiers, pseudonyms, prints, texts, key, picked)
-
-        def rows(
-            side: _Hashes, names: Sequence[str], n: int, *, none_when_empty: bool = False
-        ) -> Callable[[], np.ndarray]:
-            if none_when_empty and not names:
-                return lambda: sorted_unique([])
-            return lambda: sorted_unique([combine_rows([side[c][0] for c in names], n)])
 
         tasks: dict[str, Callable[[], Any]] = {  # the largest first
             "values": lambda: sorted_unique(value_parts),
             "lengths": lengths_and_fragments,
-            "rows_raw": rows(raw_side, raw_columns, len(raw)),
-            "rows_desensitized": rows(des_side, des_columns, len(desensitized)),
-            "qi_rows_raw": rows(raw_side, qi, len(raw), none_when_empty=True),
-            "qi_rows_desensitized": rows(des_side, qi, len(desensitized), none_when_empty=True),
+            **_row_tasks(raw_side, des_side, raw_columns, des_columns, qi, (len(raw), len(desensitized))),
         }
         done = on_threads(tasks, threads=2 if worth_forking(len(raw), workers) else 1)
         lengths, fragment_prints, fragments = done.pop("lengths")
@@ -388,6 +378,31 @@ _Hashes = dict[str, tuple[np.ndarray, np.ndarray]]
 _Texts = dict[str, pa.Array | pa.ChunkedArray]
 
 
+def _row_tasks(
+    raw_side: _Hashes,
+    des_side: _Hashes,
+    raw_columns: list[str],
+    des_columns: list[str],
+    qi: list[str],
+    rows: tuple[int, int],
+) -> dict[str, Callable[[], np.ndarray]]:
+    """The row kinds' sorted distinct hashes (whole rows, quasi-identifier tuples: none without
+    quasi-identifiers), each a task for ``on_threads``; ``rows``: the raw table's and the copy's."""
+
+    def combined(side: _Hashes, names: list[str], n: int) -> Callable[[], np.ndarray]:
+        return lambda: sorted_unique([combine_rows([side[c][0] for c in names], n)])
+
+    def none() -> np.ndarray:
+        return sorted_unique([])
+
+    return {
+        "rows_raw": combined(raw_side, raw_columns, rows[0]),
+        "rows_desensitized": combined(des_side, des_columns, rows[1]),
+        "qi_rows_raw": combined(raw_side, qi, rows[0]) if qi else none,
+        "qi_rows_desensitized": combined(des_side, qi, rows[1]) if qi else none,
+    }
+
+
 def _chunks(array: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
     return list(array.chunks) if isinstance(array, pa.ChunkedArray) else [array]
 
@@ -411,7 +426,7 @@ def _hash_both_sides(
 
     The raw side and the desensitized side are independent: on a large table the raw side is hashed
     on the other core (desensitize.forking) while this process hashes the copy; ``picked``: the copy's
-    columns hashed already (``_picked_hashes``).
+    columns hashed already (``desensitize.pseudonym_pieces.picked_hashes``).
     """
     raw_columns = [str(c) for c in raw.columns]
 
@@ -445,23 +460,6 @@ def _hash_both_sides(
         if forked is not None:
             forked.cancel()
     return prints.hashes, des_hashes, prints, texts
-
-
-def _picked_hashes(early: CopyPrints | None, kept: np.ndarray | None, raw_rows: int, copy_rows: int) -> _Hashes:
-    """The kept rows' hashes of the copy's columns hashed ahead (``early``), when ``kept`` picks the copy's rows."""
-    if early is None or kept is None or len(kept) != raw_rows or int(np.count_nonzero(kept)) != copy_rows:
-        return {}
-    return {c: (hashes[kept], long_enough[kept]) for c, (hashes, long_enough) in early.hashes.items()}
-
-
-def _picked(
-    pieces: PseudonymPieces | None, pseudonyms: list[str], kept: np.ndarray | None, desensitized: pd.DataFrame
-) -> tuple[np.ndarray, dict[str, int]] | None:
-    """The kept rows' fragments from ``pieces`` (``kept_fragments``) when they are of the copy's pseudonym
-    columns and ``kept`` picks the copy's rows among theirs; else None (cut and hashed from the copy)."""
-    if pieces is None or kept is None or pieces.names != pseudonyms or len(kept) != pieces.rows:
-        return None
-    return kept_fragments(pieces, kept) if int(np.count_nonzero(kept)) == len(desensitized) else None
 
 
 def _lengths_and_fragments(

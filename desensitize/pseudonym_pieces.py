@@ -36,7 +36,16 @@ from desensitize.fingerprint_hashes import (
 from desensitize.forking import on_threads, worth_forking
 from desensitize.transforms import arrow_strings, as_text
 
-__all__ = ["CopyPrints", "PseudonymPieces", "copy_hashes", "copy_prints", "kept_fragments", "pseudonym_pieces"]
+__all__ = [
+    "CopyPrints",
+    "PseudonymPieces",
+    "copy_hashes",
+    "copy_prints",
+    "kept_fragments",
+    "picked_fragments",
+    "picked_hashes",
+    "pseudonym_pieces",
+]
 
 _PSEUDONYM = r"^[0-9a-f]{20,}$"  # as fragments_of: a pseudonym long enough for its pieces to be fragments
 
@@ -200,6 +209,25 @@ def copy_hashes(
     }
     raw_hashes = {c: column_hashes(raw[c], key) for c in raw_columns} if raw is not None else {}
     return hashes, raw_hashes
+
+
+def picked_hashes(
+    early: CopyPrints | None, kept: np.ndarray | None, raw_rows: int, copy_rows: int
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The kept rows' hashes of the copy's columns hashed ahead (``early``), when ``kept`` picks the copy's rows."""
+    if early is None or kept is None or len(kept) != raw_rows or int(np.count_nonzero(kept)) != copy_rows:
+        return {}
+    return {c: (hashes[kept], long_enough[kept]) for c, (hashes, long_enough) in early.hashes.items()}
+
+
+def picked_fragments(
+    pieces: PseudonymPieces | None, pseudonyms: list[str], kept: np.ndarray | None, copy_rows: int
+) -> tuple[np.ndarray, dict[str, int]] | None:
+    """The kept rows' fragments from ``pieces`` (``kept_fragments``) when they are of the copy's pseudonym
+    columns and ``kept`` picks the copy's rows among theirs; else None (cut and hashed from the copy)."""
+    if pieces is None or kept is None or pieces.names != pseudonyms or len(kept) != pieces.rows:
+        return None
+    return kept_fragments(pieces, kept) if int(np.count_nonzero(kept)) == copy_rows else None
 
 
 def _chunks(array: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
