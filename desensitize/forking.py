@@ -3,8 +3,8 @@
 Why not ``concurrent.futures``: a process pool pickles the function's arguments to send them, and
 here the arguments are the table itself (a million rows of text); a forked child already has them,
 copy-on-write, so only the *result* crosses, through an anonymous file in memory. Threads would not
-help either: the free-text scanner is Python ``re`` (it holds the GIL) and the fingerprints are
-pandas hashing.
+carry the main work: the free-text scanner is Python ``re`` (it holds the GIL); they serve only the
+GIL-free tails (``on_threads``).
 
 Used only where a stage is large enough (``worth_forking``) and the machine has a second usable
 core; otherwise the work runs inline, so results never depend on whether a fork happened. A child
@@ -96,7 +96,7 @@ def _ended(status: int) -> str:
 def _result_file() -> int:
     """An anonymous file in memory the child writes its result to: it never blocks on a reader (a pipe's
     64 KiB made a child wait for its parent and the parent read 100 MB at ~0.5 GB/s, a quarter second
-    on the path of every large copy), and it is never on disk."""
+    on the path of every large copy); a memfd is never on disk (the fallback is an unlinked file)."""
     try:
         return os.memfd_create("keyong-forked", os.MFD_CLOEXEC)
     except (AttributeError, OSError):  # not Linux: an unlinked temporary file
